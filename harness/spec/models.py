@@ -1,0 +1,460 @@
+"""The suite format: pydantic models for every file of a suite folder.
+
+A suite folder holds `suite.yaml` (name, defaults, environment, agent),
+`spec.yaml` (parameters and requirements), `invariants.yaml` (optional) and
+`scenarios/*.yaml`. The JSON Schema of each file is generated from these models
+(`harness schema`), so editors can complete and check them.
+"""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+REQUIREMENT_ID = r"^[A-Z][A-Z0-9]*-[0-9]+$"
+SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
+Slug = Annotated[str, Field(pattern=SLUG, max_length=120)]
+RequirementIds = Annotated[list[Annotated[str, Field(pattern=REQUIREMENT_ID)]], Field(min_length=1)]
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --------------------------------------------------------------------------- spec.yaml
+
+
+class Parameter(Model):
+    """A named number or setting of the spec; checks and generators refer to it by name."""
+
+    value: Decimal | int | str | bool
+    unit: str | None = None
+    description: str | None = None
+    kind: Literal["amount", "count", "days", "seconds", "text", "flag"] | None = Field(
+        default=None, description="What the value measures; generators derive boundaries from it."
+    )
+
+
+class Requirement(Model):
+    id: Annotated[str, Field(pattern=REQUIREMENT_ID, description="Stable id such as RD-001.")]
+    title: str
+    text: str
+    severity: Literal["critical", "major", "minor"]
+    parameters: list[str] = Field(default_factory=list)
+
+
+class SpecFile(Model):
+    title: str
+    version: str | None = None
+    description: str | None = None
+    parameters: dict[str, Parameter | Decimal | int | str | bool] = Field(default_factory=dict)
+    requirements: list[Requirement] = Field(min_length=1)
+
+    @field_validator("parameters")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+                raise ValueError(f"parameter name {name!r} must be snake_case")
+        return value
+
+    def parameter_values(self) -> dict[str, Any]:
+        return {
+            k: (v.value if isinstance(v, Parameter) else v) for k, v in self.parameters.items()
+        }
+
+
+# --------------------------------------------------------------------------- value generators
+
+Scalar = Decimal | int | float | bool | str | None
+
+
+class FakerGen(Model):
+    """A realistic value from a faker provider, e.g. `{faker: name, locale: de_DE}`."""
+
+    faker: str
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    locale: str | None = None
+
+
+class ChoiceGen(Model):
+    choice: list[Any] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> ChoiceGen:
+        if self.weights is not None and len(self.weights) != len(self.choice):
+            raise ValueError("weights needs one number per choice")
+        return self
+
+
+class IntegerGen(Model):
+    integer: Annotated[list[int | str], Field(min_length=2, max_length=2)]
+
+
+class DecimalGen(Model):
+    decimal: Annotated[list[Decimal | int | str], Field(min_length=2, max_length=2)]
+    places: int = 2
+
+
+class DaysAgoGen(Model):
+    """A date this many days before today (a list is an inclusive random range)."""
+
+    days_ago: int | str | Annotated[list[int | str], Field(min_length=2, max_length=2)]
+
+
+class RefGen(Model):
+    """A value of a row seeded earlier, e.g. `{ref: customers.id}` (seed data only)."""
+
+    ref: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")]
+
+
+class SequenceGen(Model):
+    """A unique per-row value, e.g. `{sequence: "SKU-{n:05d}"}`."""
+
+    sequence: str
+
+
+GENERATOR_KEYS = ("faker", "choice", "integer", "decimal", "days_ago", "ref", "sequence")
+
+
+def _generator_tag(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return next(k for k in GENERATOR_KEYS if k in type(value).model_fields)
+    if isinstance(value, dict):
+        for key in GENERATOR_KEYS:
+            if key in value:
+                return key
+        return "mapping"
+    return "literal"
+
+
+ValueSpec = Annotated[
+    Annotated[FakerGen, Tag("faker")]
+    | Annotated[ChoiceGen, Tag("choice")]
+    | Annotated[IntegerGen, Tag("integer")]
+    | Annotated[DecimalGen, Tag("decimal")]
+    | Annotated[DaysAgoGen, Tag("days_ago")]
+    | Annotated[RefGen, Tag("ref")]
+    | Annotated[SequenceGen, Tag("sequence")]
+    | Annotated[Scalar | list[Any], Tag("literal")],
+    Discriminator(_generator_tag),
+]
+
+
+# --------------------------------------------------------------------------- checks
+
+
+class CheckBase(Model):
+    id: Annotated[str, Field(pattern=SLUG)] | None = Field(
+        default=None, description="Stable id within the scenario; defaults to type-N."
+    )
+    requirements: RequirementIds
+    description: str | None = None
+
+
+TurnSelector = int | Literal["last", "all", "any"]
+
+
+class OutputCheck(CheckBase):
+    turn: TurnSelector = Field(
+        default="last",
+        description="Which reply is judged: last, a 1-based turn number, all (every reply) or any.",
+    )
+
+
+class EqualsCheck(OutputCheck):
+    type: Literal["equals"]
+    value: str
+    ignore_case: bool = False
+
+
+class ContainsCheck(OutputCheck):
+    type: Literal["contains"]
+    value: str | Annotated[list[str], Field(min_length=1)]
+    ignore_case: bool = True
+
+
+class NotContainsCheck(OutputCheck):
+    type: Literal["not_contains"]
+    value: str | Annotated[list[str], Field(min_length=1)]
+    ignore_case: bool = True
+
+
+class RegexCheck(OutputCheck):
+    type: Literal["regex", "not_regex"]
+    pattern: str
+    ignore_case: bool = True
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, value: str) -> str:
+        if "{{" not in value:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+
+class JsonSchemaCheck(OutputCheck):
+    type: Literal["json_schema"]
+    json_schema: dict[str, Any] = Field(alias="schema")
+
+
+class NumberCheck(OutputCheck):
+    type: Literal["number"]
+    expect: Decimal | int | str
+    pattern: str | None = Field(
+        default=None,
+        description="Regex whose first group holds the number; default: the first number.",
+    )
+    tolerance: Decimal = Decimal(0)
+    decimal_comma: bool = False
+
+
+class SqlCheck(CheckBase):
+    """A query against the real database after the case, and what it must return."""
+
+    type: Literal["sql"]
+    database: str | None = Field(default=None, description="Dependency name; default: the only one.")
+    query: str
+    params: list[Any] | dict[str, Any] = Field(default_factory=list)
+    expect_rows: list[dict[str, Any]] | None = None
+    expect_count: int | str | None = None
+    expect_value: Any = None
+    expect_empty: bool | None = None
+    ordered: bool = False
+
+    @model_validator(mode="after")
+    def _one_expectation(self) -> SqlCheck:
+        given = [
+            n
+            for n in ("expect_rows", "expect_count", "expect_value", "expect_empty")
+            if n in self.model_fields_set
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "an sql check needs exactly one of expect_rows, expect_count, expect_value, "
+                f"expect_empty (found: {', '.join(given) or 'none'})"
+            )
+        return self
+
+
+class RedisCheck(CheckBase):
+    type: Literal["redis"]
+    database: str | None = Field(default=None, description="Dependency name; default: the only one.")
+    key: str
+    exists: bool | None = None
+    value: str | None = None
+    hash: dict[str, str] | None = None
+    ttl_min: int | str | None = None
+    ttl_max: int | str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> RedisCheck:
+        if not ({"exists", "value", "hash", "ttl_min", "ttl_max"} & self.model_fields_set):
+            raise ValueError("a redis check needs exists, value, hash, ttl_min or ttl_max")
+        return self
+
+
+Check = Annotated[
+    EqualsCheck
+    | ContainsCheck
+    | NotContainsCheck
+    | RegexCheck
+    | JsonSchemaCheck
+    | NumberCheck
+    | SqlCheck
+    | RedisCheck,
+    Field(discriminator="type"),
+]
+
+CHECK_TYPES = (
+    "equals",
+    "contains",
+    "not_contains",
+    "regex",
+    "not_regex",
+    "json_schema",
+    "number",
+    "sql",
+    "redis",
+)
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class SetupRow(Model):
+    """A row the case inserts before its first turn; later templates see its columns."""
+
+    table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    values: dict[str, ValueSpec] = Field(default_factory=dict)
+    database: str | None = None
+
+
+class RedisSetup(Model):
+    key: str
+    value: str | None = None
+    hash: dict[str, str] | None = None
+    ttl: int | None = None
+    database: str | None = None
+
+
+class Scenario(Model):
+    id: Slug
+    title: str
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    repeat: Annotated[int, Field(ge=1, le=10_000)] = 1
+    vars: dict[str, ValueSpec] = Field(default_factory=dict)
+    setup: dict[str, SetupRow] = Field(default_factory=dict)
+    redis_setup: list[RedisSetup] = Field(default_factory=list)
+    turns: Annotated[list[str], Field(min_length=1)]
+    checks: Annotated[list[Check], Field(min_length=1)]
+
+
+class ScenariosFile(Model):
+    scenarios: Annotated[list[Scenario], Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+class Invariant(Model):
+    """An SQL query returning the rows that violate a property of the whole database."""
+
+    id: Slug
+    requirements: RequirementIds
+    description: str
+    database: str | None = None
+    query: str = Field(description="Returns one row per violation; no rows means it holds.")
+    scope: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Column -> table: ties a violation to the case that inserted that row, so it is "
+            "checked after every case; without scope it is checked once after the run."
+        ),
+    )
+
+
+class InvariantsFile(Model):
+    invariants: list[Invariant] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- suite.yaml
+
+
+class TableSeed(Model):
+    table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    count: Annotated[int, Field(ge=0, le=1_000_000)]
+    columns: dict[str, ValueSpec]
+
+
+class SeedData(Model):
+    seed: int = 0
+    locales: list[str] = Field(default_factory=lambda: ["en_US"])
+    tables: list[TableSeed] = Field(default_factory=list)
+
+
+class DependencyBase(Model):
+    image: str | None = Field(default=None, description="Container image for the docker provider.")
+
+
+class PostgresDependency(DependencyBase):
+    kind: Literal["postgres"]
+    database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] = "app"
+    schema_files: list[str] = Field(default_factory=list, alias="schema")
+    seed: SeedData | None = None
+
+
+class RedisDependency(DependencyBase):
+    kind: Literal["redis"]
+
+
+Dependency = Annotated[PostgresDependency | RedisDependency, Field(discriminator="kind")]
+
+
+class HealthCheck(Model):
+    url: str
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    interval: Annotated[float, Field(gt=0, le=10)] = 0.05
+
+
+class AgentProcess(Model):
+    """How the harness starts the agent as its own process, as it runs in production."""
+
+    command: Annotated[list[str], Field(min_length=1)]
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    health: HealthCheck | None = None
+    stop_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+
+class HttpAdapter(Model):
+    url: str
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | str = Field(
+        default_factory=lambda: {"session_id": "{{ case.session_id }}", "message": "{{ turn.text }}"}
+    )
+    reply: str | None = Field(
+        default="reply", description="Dotted path to the reply in a JSON response; null: raw body."
+    )
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+    ok_status: list[int] = Field(default_factory=lambda: [200])
+
+
+class PythonAdapter(Model):
+    callable: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] = Field(
+        description="module.path:function; sync or async, called as f(message, session_id)."
+    )
+    path: list[str] = Field(default_factory=list, description="Folders added to sys.path.")
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+
+
+class AgentConfig(Model):
+    process: AgentProcess | None = None
+    http: HttpAdapter | None = None
+    python: PythonAdapter | None = None
+
+    @model_validator(mode="after")
+    def _one_adapter(self) -> AgentConfig:
+        if (self.http is None) == (self.python is None):
+            raise ValueError("the agent needs exactly one adapter: http or python")
+        return self
+
+
+class Environment(Model):
+    dependencies: dict[
+        Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency
+    ] = Field(default_factory=dict)
+    agent: AgentConfig
+
+
+class Defaults(Model):
+    seed: int = 0
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 4
+    case_timeout: Annotated[float, Field(gt=0)] = 120.0
+
+
+class SuiteFile(Model):
+    name: Slug
+    description: str | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    environment: Environment

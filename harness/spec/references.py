@@ -1,0 +1,169 @@
+"""Every `{{ ... }}` in a suite parsed at load time, and every name it uses checked.
+
+So a typo in `{{ params.aproval_limit }}` is a file:line error with a suggestion
+before any server starts, and the spec stays the single source of every number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from harness.errors import Problem
+from harness.spec.loader import PathKey, Source, did_you_mean
+from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
+from harness.spec.template import Template, TemplateError
+
+CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
+TURN_FIELDS = ("text", "index")
+DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind")
+
+
+class Scope:
+    """The names a template may use where it stands."""
+
+    def __init__(
+        self,
+        params: Mapping[str, Any],
+        *,
+        vars: tuple[str, ...] | None = None,
+        entities: tuple[str, ...] = (),
+        case: bool = False,
+        turn: bool = False,
+        agent: bool = False,
+        deps: tuple[str, ...] | None = None,
+    ) -> None:
+        self.params = params
+        self.vars = vars
+        self.entities = entities
+        self.case = case
+        self.turn = turn
+        self.agent = agent
+        self.deps = deps
+
+    def roots(self) -> list[str]:
+        roots = ["params", *self.entities]
+        roots += ["vars"] if self.vars is not None else []
+        roots += ["case"] if self.case else []
+        roots += ["turn"] if self.turn else []
+        roots += ["agent", "python", "suite_dir", "run"] if self.agent else []
+        roots += ["deps"] if self.deps is not None else []
+        return roots
+
+    def check(self, path: tuple[str, ...]) -> str | None:
+        root = path[0]
+        if root not in self.roots():
+            return f"{root!r} is not known here{did_you_mean(root, self.roots())}; usable: " + ", ".join(
+                self.roots()
+            )
+        sub = path[1] if len(path) > 1 else None
+        if root == "params":
+            if sub is None or sub not in self.params:
+                return f"unknown spec parameter {sub!r}{did_you_mean(sub or '', self.params)}"
+        elif root == "vars":
+            assert self.vars is not None
+            if sub is None or sub not in self.vars:
+                return f"vars.{sub} is not declared before this point{did_you_mean(sub or '', self.vars)}"
+        elif root == "case" and (sub is None or sub not in CASE_FIELDS):
+            return f"case.{sub} does not exist{did_you_mean(sub or '', CASE_FIELDS)}"
+        elif root == "turn" and (sub is None or sub not in TURN_FIELDS):
+            return f"turn.{sub} does not exist{did_you_mean(sub or '', TURN_FIELDS)}"
+        elif root == "agent" and sub != "port":
+            return "agent has only 'port' (the free port the harness picked for the agent)"
+        elif root == "deps":
+            assert self.deps is not None
+            if sub not in self.deps:
+                return f"no dependency named {sub!r}{did_you_mean(sub or '', self.deps)}"
+            field = path[2] if len(path) > 2 else None
+            if field not in DEP_FIELDS:
+                return f"deps.{sub}.{field} does not exist{did_you_mean(field or '', DEP_FIELDS)}"
+        return None
+
+
+def _walk(value: Any, loc: PathKey) -> Iterator[tuple[PathKey, str]]:
+    if isinstance(value, str):
+        if "{{" in value:
+            yield loc, value
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield from _walk(v, (*loc, k))
+    elif isinstance(value, list | tuple):
+        for i, v in enumerate(value):
+            yield from _walk(v, (*loc, i))
+
+
+def _check(value: Any, loc: PathKey, scope: Scope, src: Source) -> Iterator[Problem]:
+    for where, text in _walk(value, loc):
+        try:
+            tpl = Template(text)
+        except TemplateError as exc:
+            yield src.problem(where, str(exc))
+            continue
+        for expr in tpl.expressions():
+            message = scope.check(expr.path)
+            if message:
+                yield src.problem(where, f"{{{{{expr.source}}}}}: {message}")
+
+
+def _dump(model: Any) -> Any:
+    return model.model_dump(by_alias=True, exclude_unset=True) if hasattr(model, "model_dump") else model
+
+
+def check_references(
+    manifest: SuiteFile,
+    manifest_src: Source,
+    spec: SpecFile,
+    scenarios: list[tuple[Scenario, Source, int]],
+    invariants: list[Invariant],
+    inv_src: Source | None,
+) -> Iterator[Problem]:
+    params = spec.parameter_values()
+    env = manifest.environment
+    deps = tuple(env.dependencies)
+    agent_scope = Scope(params, agent=True, deps=deps)
+    agent_loc: PathKey = ("environment", "agent")
+    if env.agent.process:
+        yield from _check(_dump(env.agent.process), (*agent_loc, "process"), agent_scope, manifest_src)
+    if env.agent.http:
+        http = _dump(env.agent.http)
+        body = http.pop("body", None)
+        yield from _check(http, (*agent_loc, "http"), agent_scope, manifest_src)
+        call_scope = Scope(params, agent=True, deps=deps, case=True, turn=True)
+        yield from _check(body, (*agent_loc, "http", "body"), call_scope, manifest_src)
+    for name, dep in env.dependencies.items():
+        seed = getattr(dep, "seed", None)
+        if seed is not None:
+            loc = ("environment", "dependencies", name, "seed")
+            yield from _check(_dump(seed), loc, Scope(params), manifest_src)
+    for scenario, src, index in scenarios:
+        yield from _scenario(scenario, src, ("scenarios", index), params)
+    for k, inv in enumerate(invariants):
+        assert inv_src is not None
+        yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
+
+
+def _scenario(scenario: Scenario, src: Source, base: PathKey, params: Mapping[str, Any]) -> Iterator[Problem]:
+    declared: list[str] = []
+    for name, spec in scenario.vars.items():
+        yield from _check(_dump(spec), (*base, "vars", name), Scope(params, vars=tuple(declared)), src)
+        declared.append(name)
+    vars_ = tuple(declared)
+    entities: list[str] = []
+    for name, row in scenario.setup.items():
+        scope = Scope(params, vars=vars_, entities=tuple(entities), case=True)
+        for col, value in row.values.items():
+            yield from _check(_dump(value), (*base, "setup", name, "values", col), scope, src)
+        if name in ("params", "vars", "case", "turn"):
+            yield src.problem((*base, "setup", name), f"{name!r} is reserved; name the row otherwise")
+        entities.append(name)
+    full = Scope(params, vars=vars_, entities=tuple(entities), case=True)
+    for k, item in enumerate(scenario.redis_setup):
+        yield from _check(_dump(item), (*base, "redis_setup", k), full, src)
+    for k, turn in enumerate(scenario.turns):
+        yield from _check(turn, (*base, "turns", k), full, src)
+    for k, check in enumerate(scenario.checks):
+        data = _dump(check)
+        loc = (*base, "checks", k)
+        if check.type == "sql":
+            yield from _check(data.pop("query"), (*loc, "query"), Scope(params), src)
+        yield from _check(data, loc, full, src)

@@ -1,0 +1,263 @@
+"""`{{ path | filter(arg) }}` templates: the only way suite text refers to values.
+
+Templates are parsed once when a suite loads, so unknown names and filters are
+configuration errors with a file position, never surprises halfway through a run.
+Nothing in a template is ever evaluated as code: a path is looked up, a filter is
+a function from a fixed registry.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+_EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
+_ARG = re.compile(
+    r"""\s*(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<num>-?\d+(?:\.\d+)?)|(?P<kw>true|false|null))\s*(?:,|$)"""
+)
+
+
+class TemplateError(ValueError):
+    """A template that cannot be parsed or a value it cannot find."""
+
+
+def to_decimal(value: Any) -> Decimal:
+    """Read a number the way a spec means it: exact decimals, never binary floats."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, bool):
+        raise TemplateError(f"expected a number, got {value!r}")
+    if isinstance(value, int):
+        return Decimal(value)
+    try:
+        return Decimal(str(value).strip())
+    except InvalidOperation:
+        raise TemplateError(f"expected a number, got {value!r}") from None
+
+
+def format_value(value: Any) -> str:
+    """The text a value becomes inside a sentence, a URL or a SQL parameter."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, float):
+        return format(Decimal(repr(value)), "f")
+    if isinstance(value, dt.date | dt.datetime | dt.time):
+        return value.isoformat()
+    return str(value)
+
+
+def _money(value: Any, places: int = 2) -> Decimal:
+    quantum = Decimal(1).scaleb(-int(places))
+    return to_decimal(value).quantize(quantum, rounding=ROUND_HALF_UP)
+
+
+def _comma_decimal(value: Any, places: int = 2) -> str:
+    return format(_money(value, places), "f").replace(".", ",")
+
+
+def _strip_accents(value: Any) -> str:
+    decomposed = unicodedata.normalize("NFD", format_value(value))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value)
+    if not isinstance(value, dt.date):
+        raise TemplateError(f"date filter needs a date, got {value!r}")
+    return value.strftime(fmt)
+
+
+def _days_ago(value: Any) -> dt.date:
+    return dt.date.today() - dt.timedelta(days=int(to_decimal(value)))
+
+
+FILTERS: dict[str, Callable[..., Any]] = {
+    "add": lambda v, x: to_decimal(v) + to_decimal(x),
+    "sub": lambda v, x: to_decimal(v) - to_decimal(x),
+    "mul": lambda v, x: to_decimal(v) * to_decimal(x),
+    "money": _money,
+    "int": lambda v: int(to_decimal(v)),
+    "comma_decimal": _comma_decimal,
+    "upper": lambda v: format_value(v).upper(),
+    "lower": lambda v: format_value(v).lower(),
+    "title": lambda v: format_value(v).title(),
+    "nfc": lambda v: unicodedata.normalize("NFC", format_value(v)),
+    "nfd": lambda v: unicodedata.normalize("NFD", format_value(v)),
+    "strip_accents": _strip_accents,
+    "date": _date,
+    "days_ago": _days_ago,
+    "json": lambda v: orjson.dumps(v, default=format_value).decode(),
+    "default": lambda v, x: x if v in (None, "") else v,
+    "first_word": lambda v: format_value(v).split(" ")[0],
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    name: str
+    args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Expr:
+    """One `{{ ... }}`: a dotted path and the filters applied to it, left to right."""
+
+    path: tuple[str, ...]
+    filters: tuple[Filter, ...]
+    source: str
+
+    def evaluate(self, context: Mapping[str, Any]) -> Any:
+        value: Any = context
+        for i, part in enumerate(self.path):
+            value = _lookup(value, part, self.path[: i + 1])
+        for f in self.filters:
+            try:
+                value = FILTERS[f.name](value, *f.args)
+            except TemplateError:
+                raise
+            except (ValueError, TypeError, ArithmeticError) as exc:
+                raise TemplateError(f"filter {f.name!r} on {{{{{self.source}}}}}: {exc}") from exc
+        return value
+
+
+def _lookup(value: Any, part: str, so_far: tuple[str, ...]) -> Any:
+    if isinstance(value, Mapping):
+        if part in value:
+            return value[part]
+    elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+        return value[int(part)]
+    raise TemplateError(f"{'.'.join(so_far)} is not defined")
+
+
+def _parse_args(text: str, source: str) -> tuple[Any, ...]:
+    args: list[Any] = []
+    pos = 0
+    text = text.strip()
+    while pos < len(text):
+        m = _ARG.match(text, pos)
+        if not m or m.end() == pos:
+            raise TemplateError(f"cannot read the filter arguments in {{{{{source}}}}}")
+        if m.group("sq") is not None:
+            args.append(m.group("sq"))
+        elif m.group("dq") is not None:
+            args.append(m.group("dq"))
+        elif m.group("num") is not None:
+            num = m.group("num")
+            args.append(Decimal(num) if "." in num else int(num))
+        else:
+            args.append({"true": True, "false": False, "null": None}[m.group("kw")])
+        pos = m.end()
+    return tuple(args)
+
+
+def parse_expr(source: str) -> Expr:
+    """Parse the inside of one `{{ ... }}`."""
+    parts = [p.strip() for p in source.split("|")]
+    path = tuple(parts[0].split("."))
+    if not parts[0] or not all(_NAME.match(p) or p.isdigit() for p in path):
+        raise TemplateError(f"{{{{{source}}}}} must start with a dotted name such as params.limit")
+    filters: list[Filter] = []
+    for raw in parts[1:]:
+        name, _, rest = raw.partition("(")
+        name = name.strip()
+        if name not in FILTERS:
+            raise TemplateError(
+                f"unknown filter {name!r} in {{{{{source}}}}}; known filters: "
+                + ", ".join(sorted(FILTERS))
+            )
+        args = ()
+        if rest:
+            if not rest.rstrip().endswith(")"):
+                raise TemplateError(f"missing ')' after the arguments of {name!r}")
+            args = _parse_args(rest.rstrip()[:-1], source)
+        filters.append(Filter(name, args))
+    return Expr(path, tuple(filters), source.strip())
+
+
+class Template:
+    """A parsed template. A template that is exactly one expression keeps its value's type."""
+
+    __slots__ = ("parts", "source")
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        parts: list[str | Expr] = []
+        pos = 0
+        for m in _EXPR.finditer(source):
+            if m.start() > pos:
+                parts.append(source[pos : m.start()])
+            parts.append(parse_expr(m.group(1)))
+            pos = m.end()
+        if pos < len(source):
+            parts.append(source[pos:])
+        if "{{" in source and not any(isinstance(p, Expr) for p in parts) or any(
+            isinstance(p, str) and "{{" in p for p in parts
+        ):
+            raise TemplateError("an opening '{{' has no closing '}}'")
+        self.parts: tuple[str | Expr, ...] = tuple(parts)
+
+    @property
+    def is_literal(self) -> bool:
+        return all(isinstance(p, str) for p in self.parts)
+
+    def expressions(self) -> Iterator[Expr]:
+        return (p for p in self.parts if isinstance(p, Expr))
+
+    def render(self, context: Mapping[str, Any]) -> Any:
+        if len(self.parts) == 1 and isinstance(self.parts[0], Expr):
+            return self.parts[0].evaluate(context)
+        return "".join(
+            p if isinstance(p, str) else format_value(p.evaluate(context)) for p in self.parts
+        )
+
+    def render_text(self, context: Mapping[str, Any]) -> str:
+        return format_value(self.render(context))
+
+    def __repr__(self) -> str:
+        return f"Template({self.source!r})"
+
+
+def has_template(text: str) -> bool:
+    return "{{" in text
+
+
+def render_deep(value: Any, context: Mapping[str, Any], cache: dict[str, Template]) -> Any:
+    """Render every template inside nested lists and mappings, keeping other values."""
+    if isinstance(value, str):
+        if "{{" not in value:
+            return value
+        tpl = cache.get(value)
+        if tpl is None:
+            tpl = cache[value] = Template(value)
+        return tpl.render(context)
+    if isinstance(value, Mapping):
+        return {k: render_deep(v, context, cache) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [render_deep(v, context, cache) for v in value]
+    return value
+
+
+def iter_templates(value: Any) -> Iterator[str]:
+    """Every string holding a template inside nested lists and mappings."""
+    if isinstance(value, str):
+        if "{{" in value:
+            yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from iter_templates(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from iter_templates(v)
