@@ -32,6 +32,17 @@ class Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class FileModel(Model):
+    """A whole file; top-level keys starting with `x-` hold YAML anchors to reuse, and are ignored."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_extensions(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+        return data
+
+
 # --------------------------------------------------------------------------- spec.yaml
 
 
@@ -54,7 +65,7 @@ class Requirement(Model):
     parameters: list[str] = Field(default_factory=list)
 
 
-class SpecFile(Model):
+class SpecFile(FileModel):
     title: str
     version: str | None = None
     description: str | None = None
@@ -327,7 +338,7 @@ class Scenario(Model):
     checks: Annotated[list[Check], Field(min_length=1)]
 
 
-class ScenariosFile(Model):
+class ScenariosFile(FileModel):
     scenarios: Annotated[list[Scenario], Field(min_length=1)]
 
 
@@ -351,7 +362,7 @@ class Invariant(Model):
     )
 
 
-class InvariantsFile(Model):
+class InvariantsFile(FileModel):
     invariants: list[Invariant] = Field(default_factory=list)
 
 
@@ -424,6 +435,9 @@ class PythonAdapter(Model):
         description="module.path:function; sync or async, called as f(message, session_id)."
     )
     path: list[str] = Field(default_factory=list, description="Folders added to sys.path.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Set in os.environ before the import (e.g. URLs)."
+    )
     timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
 
@@ -453,7 +467,7 @@ class Defaults(Model):
     case_timeout: Annotated[float, Field(gt=0)] = 120.0
 
 
-class SuiteFile(Model):
+class SuiteFile(FileModel):
     name: Slug
     description: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)

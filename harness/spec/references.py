@@ -46,7 +46,7 @@ class Scope:
         roots += ["vars"] if self.vars is not None else []
         roots += ["case"] if self.case else []
         roots += ["turn"] if self.turn else []
-        roots += ["agent", "python", "suite_dir", "run"] if self.agent else []
+        roots += ["agent", "python", "suite_dir", "run", "env"] if self.agent else []
         roots += ["deps"] if self.deps is not None else []
         return roots
 
@@ -70,6 +70,10 @@ class Scope:
             return f"turn.{sub} does not exist{did_you_mean(sub or '', TURN_FIELDS)}"
         elif root == "agent" and sub != "port":
             return "agent has only 'port' (the free port the harness picked for the agent)"
+        elif root == "run" and sub != "id":
+            return "run has only 'id'"
+        elif root == "env" and sub is None:
+            return "name the variable, e.g. env.MY_FLAG (missing variables are empty)"
         elif root == "deps":
             assert self.deps is not None
             if sub not in self.deps:
@@ -102,7 +106,7 @@ def _check(value: Any, loc: PathKey, scope: Scope, src: Source) -> Iterator[Prob
         for expr in tpl.expressions():
             message = scope.check(expr.path)
             if message:
-                yield src.problem(where, f"{{{{{expr.source}}}}}: {message}")
+                yield src.problem(where, f"{{{{ {expr.source} }}}}: {message}")
 
 
 def _dump(model: Any) -> Any:
@@ -124,6 +128,8 @@ def check_references(
     agent_loc: PathKey = ("environment", "agent")
     if env.agent.process:
         yield from _check(_dump(env.agent.process), (*agent_loc, "process"), agent_scope, manifest_src)
+    if env.agent.python:
+        yield from _check(_dump(env.agent.python), (*agent_loc, "python"), agent_scope, manifest_src)
     if env.agent.http:
         http = _dump(env.agent.http)
         body = http.pop("body", None)

@@ -1,0 +1,152 @@
+"""The agent as its own process: started with only connection URLs, health-checked, logged.
+
+The agent gets a minimal environment (PATH, locale, Python paths) plus exactly
+the variables the suite declares, as a production deployment would, never the
+harness's own environment. Its output is redacted line by line into the run's
+agent.log.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from harness.errors import AgentStartError
+from harness.procs import die_with_parent, tail
+from harness.redact import Redactor
+from harness.spec.models import AgentProcess
+from harness.spec.template import Template, format_value, render_deep
+
+PASSED_THROUGH = (
+    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+    "SYSTEMROOT",
+)
+
+
+class AgentProcessRunner:
+    """Starts, health-checks and stops the agent's process group."""
+
+    def __init__(
+        self, config: AgentProcess, context: dict[str, Any], root: Path, log_path: Path,
+        redactor: Redactor,
+    ) -> None:
+        cache: dict[str, Template] = {}
+        self.config = config
+        self.argv = [format_value(a) for a in render_deep(config.command, context, cache)]
+        cwd = format_value(render_deep(config.cwd, context, cache)) if config.cwd else "."
+        self.cwd = (root / cwd).resolve()
+        self.env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
+        self.env["PYTHONUNBUFFERED"] = "1"
+        self.env.update(
+            {k: format_value(v) for k, v in render_deep(config.env, context, cache).items()}
+        )
+        self.health_url = (
+            format_value(render_deep(config.health.url, context, cache)) if config.health else None
+        )
+        self.log_path = log_path
+        self.redact = redactor
+        self.proc: asyncio.subprocess.Process | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self.ready_seconds = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    async def start(self) -> float:
+        """Start the process and wait for its health check; return seconds until healthy."""
+        started = time.perf_counter()
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv,
+                cwd=self.cwd,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=die_with_parent(signal.SIGKILL),
+            )
+        except OSError as exc:
+            raise AgentStartError(
+                f"cannot start the agent ({' '.join(self.argv)}): {exc}",
+                hint="check environment.agent.process.command and cwd in suite.yaml",
+            ) from exc
+        self._pump = asyncio.create_task(self._copy_output())
+        if self.config.health is not None:
+            await self._wait_healthy(self.config.health.timeout, self.config.health.interval)
+        self.ready_seconds = time.perf_counter() - started
+        return self.ready_seconds
+
+    async def _copy_output(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        with open(self.log_path, "a", encoding="utf-8") as log:
+            while True:
+                chunk = await self.proc.stdout.read(65536)
+                if not chunk:
+                    break
+                log.write(self.redact(chunk.decode("utf-8", errors="replace")))
+                log.flush()
+
+    async def _wait_healthy(self, timeout: float, interval: float) -> None:
+        assert self.proc is not None and self.health_url is not None
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+            while time.monotonic() < deadline:
+                if self.proc.returncode is not None:
+                    break
+                try:
+                    async with http.get(self.health_url) as resp:
+                        if resp.status == 200:
+                            return
+                        last = f"HTTP {resp.status}"
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    last = type(exc).__name__
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.proc.wait(), interval)
+        if self._pump is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(asyncio.shield(self._pump), 1.0)
+        code = self.proc.returncode
+        what = (
+            f"the agent exited with code {code} before it was healthy"
+            if code is not None
+            else f"the agent was not healthy at {self.health_url} within {timeout:g} s ({last})"
+        )
+        await self.stop()
+        raise AgentStartError(
+            f"{what}\n--- last lines of {self.log_path} ---\n{tail(self.log_path, 25)}",
+            hint="run the agent's command by hand with the same environment to see why",
+        )
+
+    async def stop(self) -> None:
+        """SIGTERM the agent's process group, then SIGKILL it after stop_timeout."""
+        proc = self.proc
+        if proc is None:
+            return
+        if proc.returncode is None:
+            _signal_group(proc.pid, signal.SIGTERM)
+            try:
+                await asyncio.wait_for(proc.wait(), self.config.stop_timeout)
+            except TimeoutError:
+                _signal_group(proc.pid, signal.SIGKILL)
+                await proc.wait()
+        _signal_group(proc.pid, signal.SIGKILL)  # children it left behind in its group
+        if self._pump is not None:
+            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+                await asyncio.wait_for(self._pump, 2.0)
+            self._pump = None
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)

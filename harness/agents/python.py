@@ -1,0 +1,83 @@
+"""The python adapter: an agent that is a sync or async callable `f(message, session_id)`."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import inspect
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from harness.agents.base import Reply
+from harness.errors import ConfigError
+from harness.spec.models import PythonAdapter
+
+
+def load_callable(spec: str, paths: list[Path]) -> Callable[..., Any]:
+    for p in reversed(paths):
+        if str(p) not in sys.path:
+            sys.path.insert(0, str(p))
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise ConfigError(
+            f"cannot import {module_name!r} for the python agent: {type(exc).__name__}: {exc}",
+            hint="check agent.python.callable and agent.python.path in suite.yaml",
+        ) from exc
+    for part in attr.split("."):
+        obj = getattr(obj, part, None)
+        if obj is None:
+            raise ConfigError(f"{spec}: {module_name} has no attribute {attr!r}")
+    if not callable(obj):
+        raise ConfigError(f"{spec} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+class PythonAgent:
+    name = "python"
+
+    def __init__(self, config: PythonAdapter, root: Path) -> None:
+        self.config = config
+        self._fn = load_callable(config.callable, [(root / p).resolve() for p in config.path])
+        self._is_async = inspect.iscoroutinefunction(self._fn)
+
+    async def open(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def send(self, text: str, context: dict[str, Any]) -> Reply:
+        session_id = context["case"]["session_id"]
+        started = time.perf_counter()
+        try:
+            if self._is_async:
+                result = await asyncio.wait_for(self._fn(text, session_id), self.config.timeout)
+            else:
+                # A hung sync callable keeps its thread; the case still ends at the timeout.
+                result = await asyncio.wait_for(
+                    asyncio.to_thread(self._fn, text, session_id), self.config.timeout
+                )
+        except TimeoutError:
+            return Reply.failure(f"timeout: no reply within {self.config.timeout:g} s", _ms(started))
+        except Exception as exc:
+            return Reply.failure(f"the agent raised {type(exc).__name__}: {exc}"[:2000], _ms(started))
+        latency = _ms(started)
+        if isinstance(result, dict):
+            result = result.get("reply")
+        if not isinstance(result, str):
+            shown = orjson.dumps(result, default=repr).decode()[:300]
+            return Reply.failure(f"malformed reply: expected text, got {shown}", latency)
+        if len(result.encode("utf-8", errors="replace")) > self.config.max_bytes:
+            return Reply.failure(f"reply exceeds the size cap of {self.config.max_bytes} bytes", latency)
+        return Reply(result, latency)
+
+
+def _ms(started: float) -> float:
+    return (time.perf_counter() - started) * 1000.0

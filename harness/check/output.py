@@ -1,0 +1,180 @@
+"""Output checks: oracles on what the agent replied, judged against the spec's values."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Callable, Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import jsonschema
+import orjson
+
+from harness.core import CheckResult, Verdict
+from harness.spec import models as m
+from harness.spec.template import Template, format_value, render_deep, to_decimal
+
+EVIDENCE_CHARS = 2000
+_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+
+Replies = list[str | None]
+
+
+def excerpt(text: str | None, limit: int = EVIDENCE_CHARS) -> str | None:
+    if text is None or len(text) <= limit:
+        return text
+    return text[:limit] + f"... [{len(text) - limit} more characters]"
+
+
+def _norm(text: str, ignore_case: bool) -> str:
+    text = unicodedata.normalize("NFC", text)
+    return text.casefold() if ignore_case else text
+
+
+def _selected(check: m.OutputCheck, replies: Replies) -> tuple[list[str], str | None]:
+    """The replies the check judges, or an error saying why there is none to judge."""
+    if not replies:
+        return [], "the agent was never called"
+    if check.turn == "last":
+        chosen = [replies[-1]]
+    elif check.turn in ("all", "any"):
+        chosen = list(replies)
+    else:
+        assert isinstance(check.turn, int)
+        if not 1 <= check.turn <= len(replies):
+            return [], f"turn {check.turn} does not exist (the case has {len(replies)} turns)"
+        chosen = [replies[check.turn - 1]]
+    if any(r is None for r in chosen):
+        return [], "the agent gave no usable reply to a judged turn (see the turn's error)"
+    return [r for r in chosen if r is not None], None
+
+
+Predicate = Callable[[str], tuple[bool, str]]
+
+
+def _judge(
+    check: m.OutputCheck, cid: str, replies: Replies, expected: Any, predicate: Predicate
+) -> CheckResult:
+    chosen, problem = _selected(check, replies)
+    if problem:
+        return _result(check, cid, Verdict.ERROR, problem, expected, None)
+    outcomes = [predicate(r) for r in chosen]
+    if check.turn == "any":
+        ok = any(o[0] for o in outcomes)
+        bad = None if ok else 0
+    else:
+        bad = next((i for i, o in enumerate(outcomes) if not o[0]), None)
+        ok = bad is None
+    if ok:
+        return _result(check, cid, Verdict.PASS, "", expected, excerpt(chosen[-1]))
+    assert bad is not None
+    return _result(check, cid, Verdict.FAIL, outcomes[bad][1], expected, excerpt(chosen[bad]))
+
+
+def _result(
+    check: m.CheckBase, cid: str, verdict: Verdict, message: str, expected: Any, found: Any
+) -> CheckResult:
+    return CheckResult(
+        check_id=cid,
+        check_type=check.type,  # type: ignore[attr-defined]
+        category="output",
+        requirements=tuple(check.requirements),
+        verdict=verdict,
+        message=message,
+        expected=expected,
+        found=found,
+    )
+
+
+def _as_list(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else value
+
+
+def evaluate_output(
+    check: m.OutputCheck,
+    cid: str,
+    replies: Replies,
+    context: Mapping[str, Any],
+    cache: dict[str, Template],
+) -> CheckResult:
+    """Judge one output check; never raises for anything the agent said."""
+    if isinstance(check, m.EqualsCheck):
+        want = format_value(render_deep(check.value, context, cache))
+        return _judge(
+            check,
+            cid,
+            replies,
+            want,
+            lambda r: (
+                _norm(r.strip(), check.ignore_case) == _norm(want.strip(), check.ignore_case),
+                "the reply is not exactly the expected text",
+            ),
+        )
+    if isinstance(check, m.ContainsCheck | m.NotContainsCheck):
+        wants = [format_value(v) for v in _as_list(render_deep(check.value, context, cache))]
+        positive = isinstance(check, m.ContainsCheck)
+
+        def contains(r: str) -> tuple[bool, str]:
+            text = _norm(r, check.ignore_case)
+            for w in wants:
+                present = _norm(w, check.ignore_case) in text
+                if present != positive:
+                    return False, f"the reply {'lacks' if positive else 'contains'} {w!r}"
+            return True, ""
+
+        return _judge(check, cid, replies, wants if len(wants) > 1 else wants[0], contains)
+    if isinstance(check, m.RegexCheck):
+        pattern = format_value(render_deep(check.pattern, context, cache))
+        flags = re.IGNORECASE if check.ignore_case else 0
+        compiled = re.compile(pattern, flags)
+        negate = check.type == "not_regex"
+        return _judge(
+            check,
+            cid,
+            replies,
+            pattern,
+            lambda r: (
+                (compiled.search(unicodedata.normalize("NFC", r)) is None) == negate,
+                f"the reply {'matches' if negate else 'does not match'} /{pattern}/",
+            ),
+        )
+    if isinstance(check, m.JsonSchemaCheck):
+        return _judge(check, cid, replies, check.json_schema, lambda r: _json_schema(check, r))
+    if isinstance(check, m.NumberCheck):
+        want = to_decimal(render_deep(check.expect, context, cache))
+        return _judge(check, cid, replies, format_value(want), lambda r: _number(check, want, r))
+    raise TypeError(f"not an output check: {check.type}")
+
+
+def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:
+    try:
+        data = orjson.loads(reply)
+    except orjson.JSONDecodeError as exc:
+        return False, f"the reply is not JSON: {exc}"
+    validator = jsonschema.Draft202012Validator(check.json_schema)
+    error = jsonschema.exceptions.best_match(validator.iter_errors(data))
+    if error is None:
+        return True, ""
+    where = "/".join(str(p) for p in error.absolute_path) or "(root)"
+    return False, f"at {where}: {error.message[:300]}"
+
+
+def _number(check: m.NumberCheck, want: Decimal, reply: str) -> tuple[bool, str]:
+    if check.pattern:
+        match = re.search(check.pattern, reply)
+        raw = (match.group(1) if match and match.groups() else match.group(0)) if match else None
+    else:
+        match = _NUMBER.search(reply)
+        raw = match.group(0) if match else None
+    if raw is None:
+        return False, "no number found in the reply"
+    text = raw.replace(" ", "")
+    text = text.replace(".", "").replace(",", ".") if check.decimal_comma else text.replace(",", "")
+    try:
+        got = Decimal(text)
+    except InvalidOperation:
+        return False, f"{raw!r} is not a number"
+    if abs(got - want) <= check.tolerance:
+        return True, ""
+    return False, f"found {format_value(got)}, expected {format_value(want)} ± {check.tolerance}"

@@ -1,0 +1,210 @@
+"""State checks and invariants: oracles on the real systems, never on the agent's account.
+
+They run SQL against the real PostgreSQL and read keys from the real Redis after
+a case, and compare what they find with what the spec says must be there.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any, Protocol
+
+from harness.core import CheckResult, Verdict, to_jsonable
+from harness.spec import models as m
+from harness.spec.template import Template, format_value, render_deep, to_decimal
+
+MAX_EVIDENCE_ROWS = 20
+
+
+class Database(Protocol):
+    """What state checks need from a database: rows as dicts for a parameterised query."""
+
+    async def fetch(self, query: str, params: Any = None) -> list[dict[str, Any]]: ...
+
+
+class KeyValue(Protocol):
+    async def exists(self, key: str) -> bool: ...
+    async def get(self, key: str) -> str | None: ...
+    async def hgetall(self, key: str) -> dict[str, str]: ...
+    async def ttl(self, key: str) -> int: ...
+
+
+class SetupDatabase(Database, Protocol):
+    """A database a case can also insert its own rows into."""
+
+    async def insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class SetupKeyValue(KeyValue, Protocol):
+    async def setup(
+        self, key: str, value: str | None, hash_: dict[str, str] | None, ttl: int | None
+    ) -> None: ...
+
+
+@dataclass
+class Targets:
+    """The real systems the harness itself reads and writes, by dependency name."""
+
+    databases: dict[str, SetupDatabase] = field(default_factory=dict)
+    kv: dict[str, SetupKeyValue] = field(default_factory=dict)
+
+
+def values_equal(expected: Any, found: Any) -> bool:
+    """Compare a value written in YAML with one read from a database, by meaning not type."""
+    if expected is None or found is None:
+        return expected is None and found is None
+    if isinstance(found, bool) or isinstance(expected, bool):
+        return format_value(expected).lower() == format_value(found).lower()
+    if isinstance(found, int | float | Decimal):
+        try:
+            return to_decimal(expected) == to_decimal(found)
+        except (ValueError, InvalidOperation):
+            return False
+    if isinstance(found, dt.datetime | dt.date):
+        if isinstance(expected, dt.date | dt.datetime):
+            return bool(expected == found)
+        return format_value(found).startswith(format_value(expected)) and len(
+            format_value(expected)
+        ) >= 10
+    if isinstance(found, dict | list):
+        return to_jsonable(expected) == to_jsonable(found)
+    return format_value(expected) == format_value(found)
+
+
+def _row_matches(expected: Mapping[str, Any], row: Mapping[str, Any]) -> bool:
+    return all(k in row and values_equal(v, row[k]) for k, v in expected.items())
+
+
+def compare_rows(
+    expected: list[dict[str, Any]], found: list[dict[str, Any]], ordered: bool
+) -> str | None:
+    """None when found holds exactly the expected rows (on the expected columns)."""
+    if ordered:
+        for i, (e, f) in enumerate(zip(expected, found, strict=False)):
+            if not _row_matches(e, f):
+                return f"row {i + 1} differs"
+        if len(expected) != len(found):
+            return f"expected {len(expected)} row(s), found {len(found)}"
+        return None
+    unmatched = list(found)
+    for e in expected:
+        hit = next((i for i, f in enumerate(unmatched) if _row_matches(e, f)), None)
+        if hit is None:
+            missing = ", ".join(f"{k}={format_value(v)}" for k, v in e.items())
+            return f"no row with {missing} (expected {len(expected)} row(s), found {len(found)})"
+        unmatched.pop(hit)
+    if unmatched:
+        return f"expected {len(expected)} row(s), found {len(found)}: {len(unmatched)} unexpected"
+    return None
+
+
+def _result(
+    check: m.CheckBase, cid: str, category: str, verdict: Verdict, message: str,
+    expected: Any, found: Any,
+) -> CheckResult:
+    return CheckResult(
+        check_id=cid,
+        check_type=getattr(check, "type", "invariant"),
+        category=category,
+        requirements=tuple(check.requirements),
+        verdict=verdict,
+        message=message,
+        expected=to_jsonable(expected),
+        found=to_jsonable(found),
+    )
+
+
+async def evaluate_sql(
+    check: m.SqlCheck, cid: str, db: Database, context: Mapping[str, Any],
+    cache: dict[str, Template],
+) -> CheckResult:
+    query = render_deep(check.query, {"params": context["params"]}, cache)
+    params = render_deep(check.params, context, cache)
+    rows = await db.fetch(query, params)
+    shown = rows[:MAX_EVIDENCE_ROWS]
+    if check.expect_rows is not None:
+        expected = render_deep(check.expect_rows, context, cache)
+        problem = compare_rows(expected, rows, check.ordered)
+        verdict = Verdict.FAIL if problem else Verdict.PASS
+        return _result(check, cid, "state", verdict, problem or "", expected, shown)
+    if check.expect_count is not None:
+        want = int(to_decimal(render_deep(check.expect_count, context, cache)))
+        ok = len(rows) == want
+        message = "" if ok else f"expected {want} row(s), found {len(rows)}"
+        return _result(check, cid, "state", Verdict.PASS if ok else Verdict.FAIL, message, want, shown)
+    if check.expect_empty is not None:
+        ok = (len(rows) == 0) == check.expect_empty
+        want_text = "no rows" if check.expect_empty else "at least one row"
+        message = "" if ok else f"expected {want_text}, found {len(rows)}"
+        return _result(
+            check, cid, "state", Verdict.PASS if ok else Verdict.FAIL, message, want_text, shown
+        )
+    want = render_deep(check.expect_value, context, cache)
+    got = next(iter(rows[0].values()), None) if rows else None
+    ok = values_equal(want, got)
+    message = "" if ok else f"expected {format_value(want)!r}, found {format_value(got)!r}" + (
+        " (no rows)" if not rows else ""
+    )
+    return _result(check, cid, "state", Verdict.PASS if ok else Verdict.FAIL, message, want, got)
+
+
+async def evaluate_redis(
+    check: m.RedisCheck, cid: str, kv: KeyValue, context: Mapping[str, Any],
+    cache: dict[str, Template],
+) -> CheckResult:
+    key = format_value(render_deep(check.key, context, cache))
+    expected: dict[str, Any] = {"key": key}
+    found: dict[str, Any] = {"key": key}
+    problems: list[str] = []
+    exists = await kv.exists(key)
+    found["exists"] = exists
+    if check.exists is not None:
+        expected["exists"] = check.exists
+        if exists != check.exists:
+            problems.append(f"key {'is missing' if check.exists else 'exists'}")
+    if check.value is not None:
+        want = format_value(render_deep(check.value, context, cache))
+        got = await kv.get(key)
+        expected["value"], found["value"] = want, got
+        if got != want:
+            problems.append(f"value is {got!r}, expected {want!r}")
+    if check.hash is not None:
+        want_hash = {k: format_value(v) for k, v in render_deep(check.hash, context, cache).items()}
+        got_hash = await kv.hgetall(key)
+        expected["hash"], found["hash"] = want_hash, got_hash
+        for field, value in want_hash.items():
+            if got_hash.get(field) != value:
+                problems.append(f"hash field {field} is {got_hash.get(field)!r}, expected {value!r}")
+    if check.ttl_min is not None or check.ttl_max is not None:
+        ttl = await kv.ttl(key)
+        found["ttl"] = ttl
+        lo = int(to_decimal(render_deep(check.ttl_min, context, cache))) if check.ttl_min is not None else None
+        hi = int(to_decimal(render_deep(check.ttl_max, context, cache))) if check.ttl_max is not None else None
+        expected["ttl"] = {"min": lo, "max": hi}
+        if ttl < 0:
+            problems.append("key has no expiry" if ttl == -1 else "key does not exist")
+        elif (lo is not None and ttl < lo) or (hi is not None and ttl > hi):
+            problems.append(f"ttl {ttl}s outside [{lo}, {hi}]")
+    verdict = Verdict.FAIL if problems else Verdict.PASS
+    return _result(check, cid, "state", verdict, "; ".join(problems), expected, found)
+
+
+def scoped_query(query: str, scope: Mapping[str, str]) -> str:
+    """Restrict an invariant's violations to rows tied to one case's own entities."""
+    conditions = " or ".join(f'_inv."{column}" = any(%s)' for column in scope)
+    return f"select * from ({query.rstrip().rstrip(';')}) as _inv where {conditions}"
+
+
+async def evaluate_invariant(
+    inv: m.Invariant, query: str, db: Database, params: list[Any] | None
+) -> CheckResult:
+    rows = await db.fetch(query, params)
+    if not rows:
+        return _result(inv, inv.id, "invariant", Verdict.PASS, "", "no violating rows", [])
+    message = f"{len(rows)} violating row(s): {inv.description}"
+    return _result(
+        inv, inv.id, "invariant", Verdict.FAIL, message, "no violating rows", rows[:MAX_EVIDENCE_ROWS]
+    )

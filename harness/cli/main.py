@@ -1,0 +1,257 @@
+"""`harness`: run, validate, list, report, schema.
+
+Exit codes: 0 no divergence, 1 divergences found, 2 usage or configuration
+error, 3 harness or environment failure, 130 interrupted (finished cases kept).
+Options come from the command line, then HARNESS_* variables, then
+[tool.harness] in ./pyproject.toml, then the suite's defaults.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import tomllib
+import traceback
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+import harness
+from harness.cli.progress import ConsoleView, summary_table
+from harness.errors import ConfigError, HarnessError
+from harness.report.build import build_reports
+from harness.run.session import RunOptions, execute
+from harness.run.store import reports_root
+from harness.spec.suite import load_suite
+
+DEMO_SUITE = Path("scenarios") / "refund_desk"
+EXIT_INTERRUPTED = 130
+T = TypeVar("T")
+
+err = Console(stderr=True, highlight=False)
+out = Console(highlight=False)
+
+
+def pyproject_defaults() -> dict[str, Any]:
+    path = Path("pyproject.toml")
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    section = data.get("tool", {}).get("harness", {})
+    return {k.replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
+
+
+def default_suite() -> Path:
+    """The bundled demo suite: ./scenarios/refund_desk, else the one beside the package."""
+    here = Path.cwd() / DEMO_SUITE
+    if here.is_dir():
+        return here
+    beside = Path(harness.__file__).resolve().parent.parent / DEMO_SUITE
+    if beside.is_dir():
+        return beside
+    raise ConfigError(
+        "no suite given and the demo suite scenarios/refund_desk is not here",
+        hint="pass a suite folder: harness run path/to/suite (harness list shows suites)",
+    )
+
+
+def fail(exc: HarnessError) -> None:
+    kind = "configuration error" if exc.exit_code == 2 else "error"
+    err.print(f"[bold red]harness: {kind}[/]")
+    err.print(escape(str(exc)), soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run, with SIGTERM treated like Ctrl-C: cancel, unwind, clean up."""
+
+    async def main() -> T:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await make()
+
+    return asyncio.run(main())
+
+
+class Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except HarnessError as exc:
+            fail(exc)
+        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception:
+            err.print("[bold red]harness: internal error[/] (please report it with this trace)")
+            err.print(escape(traceback.format_exc()))
+            sys.exit(3)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(harness.__version__, prog_name="harness")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Find where an AI agent diverges from its written spec, on its real dependencies."""
+    ctx.default_map = {"run": pyproject_defaults(), "report": pyproject_defaults()}
+
+
+reports_dir_option = click.option(
+    "--reports-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HARNESS_REPORTS_DIR",
+    help="Where runs are stored (default ./reports).",
+)
+
+
+@cli.command()
+@click.argument("suite", required=False, type=click.Path(path_type=Path))
+@click.option("--seed", type=int, envvar="HARNESS_SEED", help="Seed for case generation (default: the suite's).")
+@click.option("-c", "--concurrency", type=click.IntRange(1, 1024), envvar="HARNESS_CONCURRENCY",
+              help="Cases run at once (default: the suite's).")
+@click.option("-k", "--select", multiple=True, metavar="PATTERN",
+              help="Run only scenarios or cases matching this glob (repeatable).")
+@click.option("--repeat", type=click.IntRange(1, 100_000), help="Cases per scenario, overriding the suite.")
+@click.option("--case-timeout", type=float, envvar="HARNESS_CASE_TIMEOUT", help="Seconds before a case is an error.")
+@click.option("--deps", type=click.Choice(["embedded"]), default="embedded", envvar="HARNESS_DEPS",
+              show_default=True, help="How dependencies are brought up.")
+@click.option("--resume", metavar="RUN_ID", help="Finish an interrupted run without repeating finished cases.")
+@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs).")
+@reports_dir_option
+def run(
+    suite: Path | None, seed: int | None, concurrency: int | None, select: tuple[str, ...],
+    repeat: int | None, case_timeout: float | None, deps: str, resume: str | None,
+    no_progress: bool, reports_dir: Path | None,
+) -> None:
+    """Run a suite (default: the bundled demo) and report every divergence from its spec."""
+    if suite is None and not resume:
+        suite = default_suite()
+    options = RunOptions(
+        suite=suite, reports_dir=reports_dir, seed=seed, concurrency=concurrency,
+        case_timeout=case_timeout, select=select, repeat=repeat, deps=deps, resume=resume,
+    )
+    view = ConsoleView(err, show_progress=not no_progress)
+    interrupted = False
+    outcome_dir: Path | None = None
+    try:
+        outcome = run_async(lambda: execute(options, view))
+        outcome_dir = outcome.run_dir
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+    finally:
+        view.stop()
+    if interrupted:
+        run_dir = Path(view.run_dir) if view.run_dir else None
+        if run_dir is not None:
+            _finish_reports(run_dir, interrupted=True)
+            err.print(f"[yellow]interrupted[/]: finished cases are kept; resume with "
+                      f"[bold]harness run --resume {run_dir.name}[/]")
+        sys.exit(EXIT_INTERRUPTED)
+    assert outcome_dir is not None
+    sys.exit(_finish_reports(outcome_dir, interrupted=False))
+
+
+def _finish_reports(run_dir: Path, *, interrupted: bool) -> int:
+    reports = build_reports(run_dir)
+    v = reports.view
+    err.print(summary_table(v))
+    t = v.totals
+    if v.diverged:
+        err.print(
+            f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
+            f"{', '.join(v.failing_requirements)}"
+        )
+    elif not interrupted:
+        err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
+    err.print(f"run id: [bold]{run_dir.name}[/]")
+    for kind, path in reports.paths().items():
+        err.print(f"  {kind:9} {path}")
+    return 1 if v.diverged else 0
+
+
+@cli.command()
+@click.argument("suites", nargs=-1, type=click.Path(path_type=Path))
+def validate(suites: tuple[Path, ...]) -> None:
+    """Check suite files without starting anything; exit 2 on the first broken suite."""
+    problems: list[str] = []
+    for path in suites or (default_suite(),):
+        try:
+            suite = load_suite(path)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            continue
+        out.print(
+            f"[green]✓[/] {suite.name}: {len(suite.spec.requirements)} requirements, "
+            f"{len(suite.scenarios)} scenarios, {len(suite.invariants)} invariants"
+        )
+    if problems:
+        err.print(escape("\n".join(problems)), soft_wrap=True)
+        sys.exit(2)
+
+
+@cli.command(name="list")
+@click.argument("suite", required=False, type=click.Path(path_type=Path))
+def list_(suite: Path | None) -> None:
+    """List the suites under ./scenarios, or one suite's requirements and scenarios."""
+    if suite is None:
+        roots = sorted(p.parent for p in Path("scenarios").glob("*/suite.yaml"))
+        if not roots:
+            out.print("no suites under ./scenarios")
+        for root in roots:
+            try:
+                s = load_suite(root)
+                out.print(f"{root}  [bold]{s.name}[/]: {len(s.spec.requirements)} requirements, "
+                          f"{len(s.scenarios)} scenarios, {sum(sc.repeat for sc in s.scenarios)} cases")
+            except ConfigError as exc:
+                out.print(f"{root}  [red]invalid[/] ({len(exc.problems) or 1} problem(s); harness validate {root})")
+        return
+    s = load_suite(suite)
+    out.print(f"[bold]{s.name}[/]: {escape(s.spec.title)}")
+    for r in s.spec.requirements:
+        out.print(f"  {r.id} {escape(f'[{r.severity}]')} {escape(r.title)}")
+    for sc in s.scenarios:
+        reqs = sorted({rid for c in sc.checks for rid in c.requirements})
+        out.print(f"  scenario {sc.id} x{sc.repeat}: {escape(sc.title)} ({', '.join(reqs)})")
+
+
+@cli.command()
+@click.argument("run_id")
+@reports_dir_option
+def report(run_id: str, reports_dir: Path | None) -> None:
+    """Rebuild the reports of a stored run (also a killed or partial one)."""
+    run_dir = reports_root(reports_dir) / run_id
+    if not (run_dir / "manifest.json").is_file():
+        raise ConfigError(f"no run {run_id!r} under {reports_root(reports_dir)}",
+                          hint="run ids are the folder names under the reports directory")
+    sys.exit(_finish_reports(run_dir, interrupted=False))
+
+
+@cli.command()
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write one JSON Schema per suite file here instead of printing them.")
+def schema(out_dir: Path | None) -> None:
+    """The JSON Schema of each suite file, for editor completion and validation."""
+    from harness.spec.schema import write_schemas, schemas
+
+    if out_dir is None:
+        import json
+
+        out.print_json(json.dumps(schemas()))
+        return
+    for path in write_schemas(out_dir):
+        out.print(str(path))
+
+
+def main() -> None:
+    cli()

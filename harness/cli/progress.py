@@ -1,0 +1,117 @@
+"""The terminal view of a run: consumes engine events, never drives the engine."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from harness.events import (
+    AgentReady,
+    CaseFinished,
+    DependencyReady,
+    Event,
+    Note,
+    RunFinished,
+    RunStarted,
+)
+from harness.report.view import ReportView
+
+
+class ConsoleView:
+    """Prints what was chosen and why, a progress bar while cases run, then a summary."""
+
+    def __init__(self, console: Console, show_progress: bool = True) -> None:
+        self.console = console
+        self.show_progress = show_progress
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.counts = {"pass": 0, "fail": 0, "error": 0}
+        self.run_dir: str | None = None
+        self._remaining: int | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, CaseFinished):
+            self._start_bar()
+            verdict = event.result.verdict.value
+            self.counts[verdict] += 1
+            if self.progress is not None and self.task is not None:
+                self.progress.update(
+                    self.task,
+                    advance=1,
+                    status=f"[green]{self.counts['pass']} ok[/] [red]{self.counts['fail']} diverged[/] "
+                    f"[yellow]{self.counts['error']} error[/]",
+                )
+        elif isinstance(event, RunStarted):
+            resumed = f", resuming: {event.already_done} already done" if event.resumed else ""
+            self.console.print(
+                f"[bold]harness[/] run [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]: "
+                f"{event.total} case(s){resumed}"
+            )
+            self.console.print(f"  results: {event.run_dir}")
+            self.run_dir = event.run_dir
+            self._remaining = event.total - event.already_done
+        elif isinstance(event, DependencyReady):
+            i = event.info
+            self.console.print(
+                f"  [green]✓[/] {i.name} ({i.kind}) ready in [bold]{i.ready_seconds:.2f} s[/] "
+                f"via {i.provider}: {escape(i.version)}"
+            )
+        elif isinstance(event, AgentReady):
+            self.console.print(
+                f"  [green]✓[/] agent (pid {event.pid}) healthy in [bold]{event.seconds:.2f} s[/]; "
+                f"log: {event.log_path}"
+            )
+            self._start_bar()
+        elif isinstance(event, Note):
+            style = {"warning": "yellow", "error": "red"}.get(event.level, "dim")
+            self.console.print(f"  [{style}]{escape(event.text)}[/]")
+        elif isinstance(event, RunFinished):
+            self.stop()
+
+    def _start_bar(self) -> None:
+        if not self.show_progress or self.progress is not None:
+            return
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("cases"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=self.console,
+            transient=False,
+        )
+        self.progress.start()
+        self.task = self.progress.add_task("cases", total=self._remaining, status="")
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+def summary_table(view: ReportView) -> Table:
+    table = Table(title="Pass rate per requirement", title_justify="left")
+    for col in ("requirement", "severity", "title", "checks", "pass", "fail", "error", "pass rate"):
+        table.add_column(col, justify="right" if col in ("checks", "pass", "fail", "error", "pass rate") else "left")
+    for r in view.requirements:
+        bad = r["fail"] or r["error"]
+        style = "red" if bad else ("dim" if r["checks"] == 0 else "green")
+        rate = "—" if r["pass_rate"] is None else f"{r['pass_rate'] * 100:.1f}%"
+        table.add_row(
+            f"[{style}]{r['requirement']}[/]", r["severity"], escape(r["title"]), str(r["checks"]),
+            str(r["pass"]), str(r["fail"]), str(r["error"]), f"[{style}]{rate}[/]",
+        )
+    return table

@@ -1,0 +1,99 @@
+"""The harness's own connections to the real systems: setup rows, state checks, invariants."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+from psycopg import AsyncConnection, sql
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from harness.deps.base import Endpoint
+
+
+class Postgres:
+    """A small pool of autocommit connections; every query is parameterised."""
+
+    def __init__(self, endpoint: Endpoint, max_size: int = 8) -> None:
+        self.endpoint = endpoint
+        self.pool: AsyncConnectionPool[AsyncConnection[dict[str, Any]]] = AsyncConnectionPool(
+            endpoint.url,
+            min_size=1,
+            max_size=max(2, max_size),
+            open=False,
+            kwargs={"autocommit": True, "row_factory": dict_row},
+            connection_class=AsyncConnection[dict[str, Any]],
+        )
+
+    async def open(self) -> None:
+        await self.pool.open(wait=True, timeout=30)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def fetch(self, query: str, params: Any = None) -> list[dict[str, Any]]:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(query, params or None)
+            return await cur.fetchall() if cur.description else []
+
+    async def insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]:
+        """Insert one row and return it as stored, defaults and generated ids included."""
+        if values:
+            stmt = sql.SQL("insert into {} ({}) values ({}) returning *").format(
+                sql.Identifier(table),
+                sql.SQL(", ").join(map(sql.Identifier, values)),
+                sql.SQL(", ").join(sql.Placeholder() * len(values)),
+            )
+        else:
+            stmt = sql.SQL("insert into {} default values returning *").format(sql.Identifier(table))
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(stmt, list(values.values()))
+            row = await cur.fetchone()
+            assert row is not None
+            return row
+
+    async def script(self, text: str) -> None:
+        async with self.pool.connection() as conn:
+            await conn.execute(text.encode())  # several statements, no parameters
+
+    async def copy_rows(self, table: str, columns: list[str], rows: list[list[Any]]) -> None:
+        stmt = sql.SQL("copy {} ({}) from stdin").format(
+            sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
+        )
+        async with self.pool.connection() as conn, conn.cursor() as cur, cur.copy(stmt) as copy:
+            for row in rows:
+                await copy.write_row(row)
+
+
+class Redis:
+    def __init__(self, endpoint: Endpoint) -> None:
+        self.endpoint = endpoint
+        self.client = aioredis.Redis.from_url(endpoint.url, decode_responses=True)
+
+    async def open(self) -> None:
+        await self.client.ping()
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+    async def exists(self, key: str) -> bool:
+        return bool(await self.client.exists(key))
+
+    async def get(self, key: str) -> str | None:
+        value = await self.client.get(key)
+        return None if value is None else str(value)
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        return dict(await self.client.hgetall(key))
+
+    async def ttl(self, key: str) -> int:
+        return int(await self.client.ttl(key))
+
+    async def setup(self, key: str, value: str | None, hash_: dict[str, str] | None, ttl: int | None) -> None:
+        if value is not None:
+            await self.client.set(key, value)
+        if hash_:
+            await self.client.hset(key, mapping=hash_)
+        if ttl is not None:
+            await self.client.expire(key, ttl)

@@ -1,0 +1,73 @@
+"""Schema and realistic seed data loaded into a fresh database, whatever the provider."""
+
+from __future__ import annotations
+
+import random
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.deps.clients import Postgres
+from harness.errors import DependencyError
+from harness.generate.values import ValueGenerator, derive_seed
+from harness.spec.models import PostgresDependency
+
+
+async def load_postgres(
+    db: Postgres, dep: PostgresDependency, root: Path, params: dict[str, Any], name: str
+) -> float:
+    """Run the schema files, then generate and COPY the seed tables; return seconds taken."""
+    started = time.perf_counter()
+    for schema in dep.schema_files:
+        path = root / schema
+        try:
+            await db.script(path.read_text(encoding="utf-8"))
+        except Exception as exc:
+            raise DependencyError(
+                f"loading schema {path} into {name} failed: {exc}",
+                hint="run the file with psql against a scratch database to see the failing statement",
+            ) from exc
+    if dep.seed is not None:
+        await _seed(db, dep, params, name)
+    return time.perf_counter() - started
+
+
+async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], name: str) -> None:
+    assert dep.seed is not None
+    refs: dict[str, list[Any]] = {}
+
+    async def ref_values(ref: str) -> list[Any]:
+        if ref not in refs:
+            table, column = ref.split(".")
+            rows = await db.fetch(f'select "{column}" as v from "{table}"')
+            refs[ref] = [r["v"] for r in rows]
+            if not refs[ref]:
+                raise DependencyError(f"seed data refers to {ref}, but {table} has no rows yet")
+        return refs[ref]
+
+    for table in dep.seed.tables:
+        gen = ValueGenerator(derive_seed(dep.seed.seed, table.table), dep.seed.locales)
+        pick = random.Random(derive_seed(dep.seed.seed, table.table, "refs"))
+        needed = {
+            spec.ref: await ref_values(spec.ref)
+            for spec in table.columns.values()
+            if getattr(spec, "ref", None)
+        }
+        columns = list(table.columns)
+        rows: list[list[Any]] = []
+        context = {"params": params}
+        for n in range(table.count):
+            rows.append(
+                [
+                    gen.value(spec, context, n=n + 1, ref=lambda r: pick.choice(needed[r]))
+                    for spec in table.columns.values()
+                ]
+            )
+        try:
+            await db.copy_rows(table.table, columns, rows)
+        except Exception as exc:
+            raise DependencyError(
+                f"seeding {table.table} in {name} failed: {exc}",
+                hint="check the seed's columns against the schema in suite.yaml",
+            ) from exc
+        refs = {k: v for k, v in refs.items() if not k.startswith(f"{table.table}.")}

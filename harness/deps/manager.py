@@ -1,0 +1,143 @@
+"""A suite's dependencies brought up together, loaded with fixtures, and always torn down."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from harness.check.state import Targets
+from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
+from harness.deps.clients import Postgres, Redis
+from harness.deps.fixtures import load_postgres
+from harness.errors import DependencyError, HarnessError
+from harness.events import DependencyReady, Emit, Note
+from harness.redact import Redactor
+from harness.spec.models import PostgresDependency
+from harness.spec.suite import Suite
+
+
+def get_provider(mode: str) -> Provider:
+    """The provider for --deps MODE."""
+    if mode == "embedded":
+        from harness.deps.embedded import EmbeddedProvider
+
+        return EmbeddedProvider()
+    raise HarnessError(f"unknown dependency provider {mode!r}", hint="use --deps embedded")
+
+
+class DependencySet:
+    """`async with DependencySet(...) as deps:` every dependency up, fixtures loaded;
+    on exit (normal, exception, Ctrl-C) every one of them stopped and its files removed."""
+
+    def __init__(
+        self,
+        suite: Suite,
+        provider: Provider,
+        *,
+        run_id: str,
+        emit: Emit,
+        redactor: Redactor,
+        pool_size: int = 8,
+    ) -> None:
+        self.suite = suite
+        self.provider = provider
+        self.run_id = run_id
+        self.emit = emit
+        self.redact = redactor
+        self.pool_size = pool_size
+        self.running: dict[str, RunningDependency] = {}
+        self.targets = Targets()
+        self._clients: list[Postgres | Redis] = []
+        self.workdir: Path | None = None
+
+    @property
+    def endpoints(self) -> dict[str, Endpoint]:
+        return {name: dep.endpoint for name, dep in self.running.items()}
+
+    @property
+    def infos(self) -> list[DependencyInfo]:
+        return [dep.info for dep in self.running.values()]
+
+    def context(self) -> dict[str, Any]:
+        return {name: ep.context() for name, ep in self.endpoints.items()}
+
+    async def __aenter__(self) -> DependencySet:
+        deps = self.suite.manifest.environment.dependencies
+        if not deps:
+            return self
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-{self.run_id}-"))
+        os.chmod(self.workdir, 0o755)  # unprivileged server users must reach their data dirs
+        try:
+            await self._start_all(deps)
+            await self._connect_and_load()
+        except BaseException:
+            await self._stop_all()
+            raise
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._stop_all()
+
+    async def _start_all(self, deps: dict[str, Any]) -> None:
+        async def start(name: str, dep: Any) -> None:
+            assert self.workdir is not None
+            running = await self.provider.start(name, dep, run_id=self.run_id, workdir=self.workdir)
+            self.running[name] = running
+            self.redact.add(running.endpoint.password)
+            self.emit(DependencyReady(running.info))
+
+        tasks = [asyncio.create_task(start(n, d)) for n, d in deps.items()]
+        try:
+            await asyncio.gather(*tasks)
+        except BaseException:
+            for t in tasks:
+                t.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
+
+    async def _connect_and_load(self) -> None:
+        deps = self.suite.manifest.environment.dependencies
+        for name, running in self.running.items():
+            dep = deps[name]
+            if isinstance(dep, PostgresDependency):
+                db = Postgres(running.endpoint, self.pool_size)
+                self._clients.append(db)
+                await db.open()
+                self.targets.databases[name] = db
+                if dep.schema_files or dep.seed:
+                    if not running.writable:
+                        raise DependencyError(f"{name} is not writable; cannot load fixtures")
+                    seconds = await load_postgres(db, dep, self.suite.root, self.suite.params, name)
+                    running.info.fixtures_seconds = seconds
+                    self.emit(Note(f"{name}: schema and seed data loaded in {seconds:.2f} s"))
+            else:
+                kv = Redis(running.endpoint)
+                self._clients.append(kv)
+                await kv.open()
+                self.targets.kv[name] = kv
+
+    async def _stop_all(self) -> None:
+        for client in reversed(self._clients):
+            with contextlib.suppress(Exception):
+                await client.close()
+        self._clients.clear()
+        errors: list[str] = []
+        for name, running in reversed(list(self.running.items())):
+            try:
+                await asyncio.shield(running.stop())
+            except Exception as exc:
+                errors.append(f"{name}: {exc}")
+        self.running.clear()
+        if self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self.workdir = None
+        if errors:
+            self.emit(Note("some dependencies did not stop cleanly: " + "; ".join(errors), "warning"))

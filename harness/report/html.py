@@ -1,0 +1,51 @@
+"""The self-contained HTML report: one file, no external assets, every agent text escaped.
+
+Jinja2 autoescaping escapes everything placed in the page; the only script is
+our own, allowed by a per-report nonce in a Content-Security-Policy that also
+forbids any other script, so even a rendering bug could not run agent text.
+"""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markupsafe import Markup, escape
+
+from harness.report.view import ReportView
+
+_env = Environment(
+    loader=PackageLoader("harness.report", "templates"),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+    trim_blocks=True,
+    lstrip_blocks=True,
+)
+
+
+def _value(value: Any) -> Markup:
+    """Rows as a table, anything else as preformatted JSON; all of it escaped."""
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        cols: list[str] = []
+        for r in value:
+            cols.extend(c for c in r if c not in cols)
+        head = "".join(f"<th>{escape(c)}</th>" for c in cols)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{escape(_text(r.get(c)))}</td>" for c in cols) + "</tr>"
+            for r in value
+        )
+        return Markup(f"<table><tr>{head}</tr>{body}</table>")
+    if isinstance(value, list) and not value:
+        return Markup('<p class="muted">(no rows)</p>')
+    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    return Markup(f"<pre>{escape(text)}</pre>")
+
+
+def _text(v: Any) -> str:
+    return "null" if v is None else str(v)
+
+
+def render_html(view: ReportView) -> str:
+    template = _env.get_template("report.html.j2")
+    return template.render(view=view, m=view.manifest, value=_value, nonce=secrets.token_urlsafe(12))

@@ -1,0 +1,145 @@
+"""The Markdown summary: pass rate per requirement, then every divergence with its evidence.
+
+Agent text only ever appears inside code fences longer than any backtick run in
+it, or escaped in table cells, so no reply can inject markup into the report.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from harness.report.view import Divergence, Example, ReportView
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: one line, markup characters escaped."""
+    text = "" if value is None else str(value)
+    text = text.replace("\r", " ").replace("\n", " ⏎ ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def fence(text: str, lang: str = "text") -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text}\n{ticks}"
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _value_block(value: Any) -> str:
+    if isinstance(value, list) and value and all(isinstance(r, dict) for r in value):
+        cols: list[str] = []
+        for r in value:
+            cols.extend(c for c in r if c not in cols)
+        lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+        lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in value]
+        return "\n".join(lines)
+    if isinstance(value, list) and not value:
+        return "_(no rows)_"
+    if isinstance(value, str):
+        return fence(value)
+    return fence(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode(), "json")
+
+
+def _example(ex: Example, full: bool = True) -> list[str]:
+    out = [f"**Case** `{cell(ex.case_id)}` (trial {ex.trial}, session `{cell(ex.session_id)}`)", ""]
+    if ex.message:
+        out += [f"**Why:** {cell(ex.message)}", ""]
+    if ex.case_error:
+        out += ["**Agent error:**", "", fence(ex.case_error), ""]
+    if ex.entities:
+        out += ["**Setup rows inserted for this case:**", ""]
+        for name, row in ex.entities.items():
+            out += [f"- `{cell(name)}`: " + ", ".join(f"{cell(k)}=`{cell(v)}`" for k, v in row.items())]
+        out.append("")
+    if ex.vars:
+        out += ["**Generated inputs:** " + ", ".join(f"{cell(k)}=`{cell(v)}`" for k, v in ex.vars.items()), ""]
+    if ex.turns:
+        out += ["**Conversation:**", ""]
+        for t in ex.turns:
+            out += [f"Turn {t['index']}, customer:", "", fence(t["text"]), ""]
+            if t["reply"] is not None:
+                out += ["Agent replied:", "", fence(t["reply"]), ""]
+            if t["error"]:
+                out += ["Agent call failed:", "", fence(t["error"]), ""]
+    out += ["**Expected:**", "", _value_block(ex.expected), "", "**Found:**", "", _value_block(ex.found), ""]
+    return out
+
+
+def _divergence(d: Divergence) -> list[str]:
+    reqs = ", ".join(f"{r} {cell(t)}" for r, t in zip(d.requirements, d.titles, strict=False))
+    out = [
+        f"### {d.verdict.upper()} · {reqs} ({d.severity})",
+        "",
+        f"Scenario `{cell(d.scenario)}`, check `{cell(d.check_id)}` ({d.category} · {d.check_type}), "
+        f"{d.count} case(s).",
+        "",
+    ]
+    for ex in d.examples:
+        out += _example(ex)
+    if d.others:
+        out += ["Same divergence in:", ""]
+        out += [f"- `{cell(cid)}`: {cell(msg)}" for cid, msg in d.others]
+        out.append("")
+    return out
+
+
+def render_markdown(view: ReportView) -> str:
+    m = view.manifest
+    t = view.totals
+    if view.diverged:
+        verdict = (
+            f"**{t['fail'] + t['error']} divergence(s) from the spec** in "
+            f"{len(view.failing_requirements)} requirement(s): {', '.join(view.failing_requirements)}"
+        )
+    else:
+        verdict = "**No divergence from the spec.**"
+    out = [
+        f"# harness report: {cell(m.get('suite'))}",
+        "",
+        verdict,
+        "",
+        f"- run `{m.get('run_id')}` · status {m.get('status')} · started {m.get('started_at')}",
+        f"- spec: {cell(m.get('spec_title'))} version {cell(m.get('spec_version'))} "
+        f"(sha256 {m.get('spec_hash')}) · seed {m.get('seed')} · concurrency {m.get('concurrency')}",
+        f"- {view.cases} case(s), {sum(t.values())} check verdicts: {t['pass']} pass, "
+        f"{t['fail']} fail, {t['error']} error (an error is never a pass)",
+        f"- harness {m.get('harness_version')} · python {m.get('python')}",
+        "",
+    ]
+    deps = m.get("dependencies") or []
+    if deps:
+        out += ["## Environment", "", "| dependency | kind | provider | version | ready (s) | fixtures (s) |",
+                "|---|---|---|---|---|---|"]
+        out += [
+            f"| {cell(d['name'])} | {d['kind']} | {d['provider']} | {cell(d.get('version'))} | "
+            f"{d.get('ready_seconds', 0):.2f} | {d.get('fixtures_seconds', 0):.2f} |"
+            for d in deps
+        ]
+        agent = m.get("agent")
+        if agent:
+            out += ["", f"Agent: `{cell(agent.get('command'))}`, healthy after {agent.get('ready_seconds')} s."]
+        out.append("")
+    out += ["## Requirements", "", "| requirement | severity | title | cases | checks | pass | fail | error | pass rate |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for r in view.requirements:
+        mark = "❌ " if r["fail"] or r["error"] else ("⚪ " if r["checks"] == 0 else "✅ ")
+        out.append(
+            f"| {mark}{r['requirement']} | {r['severity']} | {cell(r['title'])} | {r['cases']} | "
+            f"{r['checks']} | {r['pass']} | {r['fail']} | {r['error']} | {_pct(r['pass_rate'])} |"
+        )
+    if view.uncovered:
+        out += ["", f"Not covered by any check: {', '.join(view.uncovered)}."]
+    out += ["", "## Divergences", ""]
+    if not view.divergences:
+        out.append("None.")
+    for d in view.divergences:
+        out += _divergence(d)
+    return "\n".join(out).rstrip() + "\n"

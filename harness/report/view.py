@@ -1,0 +1,155 @@
+"""What every report shows, computed once from the results frame; renderers only format it.
+
+All text that came from the agent or the systems under test is capped and
+redacted here; each renderer escapes it for its own format.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.redact import redact
+from harness.report.frame import divergences, loads, per_requirement
+
+TEXT_CAP = 2000
+FULL_EXAMPLES = 2
+SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2}
+
+
+def cap(text: Any, limit: int = TEXT_CAP) -> str:
+    s = "" if text is None else str(text)
+    s = redact(s)
+    return s if len(s) <= limit else s[:limit] + f" … [{len(s) - limit} more characters]"
+
+
+def clean(value: Any) -> Any:
+    """Evidence values capped and redacted, structure kept."""
+    if isinstance(value, dict):
+        return {str(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [clean(v) for v in value[:50]]
+    if isinstance(value, str):
+        return cap(value, 500)
+    return value
+
+
+@dataclass
+class Example:
+    case_id: str
+    trial: int
+    session_id: str
+    message: str
+    expected: Any
+    found: Any
+    turns: list[dict[str, Any]]
+    entities: dict[str, Any]
+    vars: dict[str, Any]
+    case_error: str | None
+
+
+@dataclass
+class Divergence:
+    requirements: list[str]
+    severity: str
+    titles: list[str]
+    scenario: str
+    check_id: str
+    check_type: str
+    category: str
+    verdict: str
+    examples: list[Example] = field(default_factory=list)
+    others: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.examples) + len(self.others)
+
+
+@dataclass
+class ReportView:
+    manifest: dict[str, Any]
+    requirements: list[dict[str, Any]]
+    divergences: list[Divergence]
+    totals: dict[str, int]
+    cases: int
+
+    @property
+    def diverged(self) -> bool:
+        return self.totals.get("fail", 0) + self.totals.get("error", 0) > 0
+
+    @property
+    def failing_requirements(self) -> list[str]:
+        return [r["requirement"] for r in self.requirements if r["fail"] or r["error"]]
+
+    @property
+    def uncovered(self) -> list[str]:
+        return [r["requirement"] for r in self.requirements if r["checks"] == 0]
+
+
+def _example(row: pd.Series) -> Example:
+    turns = [
+        {
+            "index": t.get("index"),
+            "text": cap(t.get("text")),
+            "reply": None if t.get("reply") is None else cap(t.get("reply")),
+            "error": None if t.get("error") is None else cap(t.get("error")),
+            "latency_ms": t.get("latency_ms"),
+        }
+        for t in loads(row["turns"]) or []
+    ]
+    return Example(
+        case_id=row["case_id"],
+        trial=int(row["trial"]),
+        session_id=row["session_id"],
+        message=cap(row["message"]),
+        expected=clean(loads(row["expected"])),
+        found=clean(loads(row["found"])),
+        turns=turns,
+        entities=clean(loads(row["entities"]) or {}),
+        vars=clean(loads(row["vars"]) or {}),
+        case_error=None if row["case_error"] is None else cap(row["case_error"]),
+    )
+
+
+def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
+    reqs_meta = manifest.get("requirements", [])
+    meta = {r["id"]: r for r in reqs_meta}
+    table = per_requirement(frame, reqs_meta)
+    requirements = [
+        {**r, "pass_rate": None if isinstance(r["pass_rate"], float) and math.isnan(r["pass_rate"])
+         else r["pass_rate"]}
+        for r in table.to_dict("records")
+    ]
+    groups: dict[tuple[str, ...], Divergence] = {}
+    for _, row in divergences(frame).iterrows():
+        key = (row["requirements"], row["scenario"], row["check_id"], row["verdict"])
+        ids = row["requirements"].split(",")
+        group = groups.get(key)
+        if group is None:
+            severities = [meta.get(i, {}).get("severity", "minor") for i in ids]
+            group = groups[key] = Divergence(
+                requirements=ids,
+                severity=min(severities, key=lambda s: SEVERITY_ORDER.get(s, 9)),
+                titles=[meta.get(i, {}).get("title", "") for i in ids],
+                scenario=row["scenario"],
+                check_id=row["check_id"],
+                check_type=row["check_type"],
+                category=row["category"],
+                verdict=row["verdict"],
+            )
+        if len(group.examples) < FULL_EXAMPLES:
+            group.examples.append(_example(row))
+        else:
+            label = row["case_id"] if int(row["trial"]) == 1 else f"{row['case_id']} (trial {row['trial']})"
+            group.others.append((label, cap(row["message"], 200)))
+    ordered = sorted(
+        groups.values(),
+        key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), d.requirements, d.scenario, d.check_id),
+    )
+    totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
+    cases = int(frame[frame["case_id"] != "(run)"][["case_id", "trial"]].drop_duplicates().shape[0])
+    return ReportView(manifest, requirements, ordered, totals, cases)

@@ -1,0 +1,235 @@
+"""The engine: runs cases concurrently against the agent and judges each against the spec.
+
+Each case inserts its own freshly generated rows, talks to the agent through its
+adapter, then every check of its scenario (output, state, invariant) gives a
+verdict. A finished case is handed to the sink at once (the store writes it) and
+announced as an event. Nothing the agent does can raise out of here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
+
+from harness.agents.base import AgentAdapter
+from harness.check.output import evaluate_output
+from harness.check.state import (
+    Targets,
+    evaluate_invariant,
+    evaluate_redis,
+    evaluate_sql,
+    scoped_query,
+)
+from harness.core import Case, CaseResult, CheckResult, Observation, TurnRecord, Verdict
+from harness.events import CaseFinished, Emit
+from harness.run.store import now_iso
+from harness.spec import models as m
+from harness.spec.suite import Suite
+from harness.spec.template import Template, render_deep
+
+Sink = Callable[[CaseResult], None]
+
+
+class Engine:
+    def __init__(
+        self,
+        suite: Suite,
+        agent: AgentAdapter,
+        targets: Targets,
+        *,
+        run_id: str,
+        concurrency: int,
+        case_timeout: float,
+        emit: Emit,
+        sink: Sink,
+    ) -> None:
+        self.suite = suite
+        self.agent = agent
+        self.targets = targets
+        self.run_id = run_id
+        self.concurrency = max(1, concurrency)
+        self.case_timeout = case_timeout
+        self.emit = emit
+        self.sink = sink
+        self.params = suite.params
+        self._cache: dict[str, Template] = {}
+        self._turns = {s.id: [Template(t) for t in s.turns] for s in suite.scenarios}
+        self._scenarios = {s.id: s for s in suite.scenarios}
+        self._invariant_sql = {
+            inv.id: render_deep(inv.query, {"params": self.params}, self._cache)
+            for inv in suite.invariants
+        }
+
+    async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
+        """Run every case `trials` times with `concurrency` workers; return how many ran."""
+        work: Iterator[tuple[Case, int]] = ((c, t) for c in cases for t in range(1, trials + 1))
+        done = 0
+
+        async def worker() -> None:
+            nonlocal done
+            for case, trial in work:
+                result = await self.run_case(case, trial)
+                self.sink(result)
+                self.emit(CaseFinished(result))
+                done += 1
+
+        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        return done
+
+    def context(self, case: Case, session_id: str, trial: int) -> dict[str, Any]:
+        return {
+            "params": self.params,
+            "vars": case.vars,
+            "case": {
+                "id": case.id,
+                "session_id": session_id,
+                "seed": case.seed,
+                "index": case.index,
+                "scenario": case.scenario,
+                "trial": trial,
+            },
+        }
+
+    async def run_case(self, case: Case, trial: int = 1) -> CaseResult:
+        scenario = self._scenarios[case.scenario]
+        session_id = case.session_id(self.run_id, trial)
+        obs = Observation(session_id=session_id, started_at=now_iso())
+        ctx = self.context(case, session_id, trial)
+        started = time.perf_counter()
+        checks: list[CheckResult] = []
+        try:
+            async with asyncio.timeout(self.case_timeout):
+                setup_error = await self._setup(case, scenario, ctx, obs)
+                if setup_error:
+                    obs.error = setup_error
+                else:
+                    await self._converse(case, ctx, obs)
+                checks = await self._judge(scenario, ctx, obs)
+        except TimeoutError:
+            obs.error = f"the case did not finish within {self.case_timeout:g} s"
+            checks = self._errors(scenario, obs.error)
+        except Exception as exc:  # a harness-side fault; recorded, the run goes on
+            obs.error = f"harness fault: {type(exc).__name__}: {exc}"
+            checks = self._errors(scenario, obs.error)
+        obs.duration_ms = (time.perf_counter() - started) * 1000.0
+        return CaseResult(case, trial, obs, checks)
+
+    async def _setup(
+        self, case: Case, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
+    ) -> str | None:
+        for name, values in case.setup.items():
+            row_spec = scenario.setup[name]
+            db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
+            try:
+                row = await db.insert(row_spec.table, render_deep(values, ctx, self._cache))
+            except Exception as exc:
+                return f"setup of {name} ({row_spec.table}) failed: {type(exc).__name__}: {exc}"
+            ctx[name] = row
+            obs.entities[name] = row
+        for item in scenario.redis_setup:
+            kv = self.targets.kv[self.suite.database_for(item.database, "redis")]
+            rendered = render_deep(item.model_dump(exclude={"database"}), ctx, self._cache)
+            await kv.setup(rendered["key"], rendered["value"], rendered["hash"], rendered["ttl"])
+        return None
+
+    async def _converse(self, case: Case, ctx: dict[str, Any], obs: Observation) -> None:
+        for i, template in enumerate(self._turns[case.scenario]):
+            text = template.render_text(ctx)
+            ctx["turn"] = {"text": text, "index": i + 1}
+            reply = await self.agent.send(text, ctx)
+            obs.turns.append(
+                TurnRecord(i + 1, text, reply.text, reply.latency_ms, reply.status, reply.error)
+            )
+            if reply.error is not None:
+                obs.error = f"turn {i + 1}: {reply.error}"
+                return
+
+    def _errors(self, scenario: m.Scenario, message: str) -> list[CheckResult]:
+        return [
+            _error(c, self.suite.check_id(scenario, i), message)
+            for i, c in enumerate(scenario.checks)
+        ]
+
+    async def _judge(
+        self, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
+    ) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        replies = obs.replies
+        for i, check in enumerate(scenario.checks):
+            cid = self.suite.check_id(scenario, i)
+            if obs.error is not None:
+                results.append(_error(check, cid, f"not judged: {obs.error}"))
+                continue
+            try:
+                results.append(await self._one(check, cid, replies, ctx))
+            except Exception as exc:
+                results.append(_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}"))
+        results.extend(await self._invariants(scenario, obs))
+        return results
+
+    async def _one(
+        self, check: m.CheckBase, cid: str, replies: list[str | None], ctx: Mapping[str, Any]
+    ) -> CheckResult:
+        if isinstance(check, m.SqlCheck):
+            db = self.targets.databases[self.suite.database_for(check.database, "postgres")]
+            return await evaluate_sql(check, cid, db, ctx, self._cache)
+        if isinstance(check, m.RedisCheck):
+            kv = self.targets.kv[self.suite.database_for(check.database, "redis")]
+            return await evaluate_redis(check, cid, kv, ctx, self._cache)
+        assert isinstance(check, m.OutputCheck)
+        return evaluate_output(check, cid, replies, ctx, self._cache)
+
+    async def _invariants(self, scenario: m.Scenario, obs: Observation) -> list[CheckResult]:
+        """Scoped invariants, restricted to the rows this case inserted."""
+        results: list[CheckResult] = []
+        for inv in self.suite.invariants:
+            if not inv.scope:
+                continue
+            ids: list[list[Any]] = []
+            for table_ref in inv.scope.values():
+                table, _, column = table_ref.partition(".")
+                ids.append(
+                    [
+                        row.get(column or "id")
+                        for name, row in obs.entities.items()
+                        if scenario.setup[name].table == table
+                    ]
+                )
+            if not any(ids):
+                continue
+            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
+            query = scoped_query(self._invariant_sql[inv.id], inv.scope)
+            try:
+                results.append(await evaluate_invariant(inv, query, db, ids))
+            except Exception as exc:
+                results.append(_error(inv, inv.id, f"invariant could not run: {exc}", "invariant"))
+        return results
+
+    async def sweep_invariants(self) -> list[CheckResult]:
+        """Every invariant over the whole database, once, after the cases."""
+        results: list[CheckResult] = []
+        for inv in self.suite.invariants:
+            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
+            try:
+                results.append(await evaluate_invariant(inv, self._invariant_sql[inv.id], db, None))
+            except Exception as exc:
+                results.append(_error(inv, inv.id, f"invariant could not run: {exc}", "invariant"))
+        return results
+
+
+def _category(check: Any) -> str:
+    return "state" if isinstance(check, m.SqlCheck | m.RedisCheck) else "output"
+
+
+def _error(check: Any, cid: str, message: str, category: str | None = None) -> CheckResult:
+    return CheckResult(
+        check_id=cid,
+        check_type=getattr(check, "type", "invariant"),
+        category=category or _category(check),
+        requirements=tuple(check.requirements),
+        verdict=Verdict.ERROR,
+        message=message,
+    )
+

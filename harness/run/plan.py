@@ -1,0 +1,71 @@
+"""Cases planned from a suite's scenarios and a seed: the same inputs give the same cases."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from harness.core import Case
+from harness.generate.values import ValueGenerator, derive_seed, is_generator
+from harness.spec.models import Scenario
+from harness.spec.suite import Suite
+
+
+def case_id(scenario_id: str, index: int, count: int) -> str:
+    return scenario_id if count == 1 else f"{scenario_id}#{index + 1}"
+
+
+def plan_case(
+    suite: Suite, scenario: Scenario, index: int, seed: int, count: int | None = None
+) -> Case:
+    """Generate every value of one case; templates that need inserted rows stay templates."""
+    case_seed = derive_seed(seed, suite.name, scenario.id, index)
+    gen = ValueGenerator(case_seed)
+    context: dict[str, Any] = {"params": suite.params, "vars": {}}
+    for name, spec in scenario.vars.items():
+        context["vars"][name] = gen.value(spec, context, n=index)
+    setup: dict[str, dict[str, Any]] = {}
+    for entity, row in scenario.setup.items():
+        setup[entity] = {
+            col: gen.value(spec, context, n=index) if is_generator(spec) else spec
+            for col, spec in row.values.items()
+        }
+    return Case(
+        id=case_id(scenario.id, index, scenario.repeat if count is None else count),
+        scenario=scenario.id,
+        index=index,
+        seed=case_seed,
+        vars=dict(context["vars"]),
+        setup=setup,
+    )
+
+
+def plan(
+    suite: Suite, seed: int, *, select: Iterable[str] = (), repeat: int | None = None
+) -> Iterator[Case]:
+    """Every case of the suite, in file order; `select` keeps scenario or case ids matching
+    any of the glob patterns; `repeat` overrides every scenario's repeat count."""
+    patterns = list(select)
+    for scenario in suite.scenarios:
+        count = repeat if repeat is not None else scenario.repeat
+        for index in range(count):
+            cid = case_id(scenario.id, index, count)
+            if patterns and not any(
+                fnmatch.fnmatchcase(cid, p) or fnmatch.fnmatchcase(scenario.id, p) for p in patterns
+            ):
+                continue
+            yield plan_case(suite, scenario, index, seed, count)
+
+
+def find_case(suite: Suite, seed: int, cid: str) -> Case:
+    """Re-plan exactly one case from (suite, seed, case id)."""
+    scenario_id, _, number = cid.partition("#")
+    try:
+        scenario = suite.scenario(scenario_id)
+    except KeyError:
+        raise KeyError(f"no scenario {scenario_id!r} in suite {suite.name}") from None
+    if number and not number.isdigit() or number == "0":
+        raise KeyError(f"{cid!r} is not a case id (scenario or scenario#N)")
+    index = int(number) - 1 if number else 0
+    return plan_case(suite, scenario, index, seed, count=2 if number else 1)

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SPEC = """\
+title: Test agent
+version: "1"
+parameters:
+  limit: 500.00
+requirements:
+  - id: T-001
+    title: Echoes
+    severity: major
+    text: The reply echoes the message.
+  - id: T-002
+    title: Never issued
+    severity: critical
+    text: Never says issued.
+"""
+
+SCENARIOS = """\
+scenarios:
+  - id: hello
+    title: Echo
+    repeat: {repeat}
+    turns: {turns}
+    checks:
+      - type: contains
+        requirements: [T-001]
+        value: hello
+      - type: not_contains
+        requirements: [T-002]
+        turn: all
+        value: issued
+"""
+
+
+@pytest.fixture
+def make_suite(tmp_path: Path) -> Callable[..., Path]:
+    """Write a small suite with the given agent section; returns its folder."""
+
+    def make(agent: str, *, repeat: int = 3, turns: str = '["hello {{ case.id }}"]',
+             timeout: float = 10, concurrency: int = 4) -> Path:
+        root = tmp_path / "suite"
+        (root / "scenarios").mkdir(parents=True, exist_ok=True)
+        (root / "suite.yaml").write_text(
+            "name: t\ndefaults:\n  seed: 1\n"
+            f"  concurrency: {concurrency}\n  case_timeout: {timeout}\n"
+            "environment:\n  agent:\n" + textwrap.indent(textwrap.dedent(agent), "    ")
+        )
+        (root / "spec.yaml").write_text(SPEC)
+        (root / "scenarios" / "s.yaml").write_text(SCENARIOS.format(repeat=repeat, turns=turns))
+        return root
+
+    return make
+
+
+def python_agent(fn: str, timeout: float = 2) -> str:
+    return f"python:\n  callable: tests.agents.echo:{fn}\n  path: [{ROOT}]\n  timeout: {timeout}\n"
+
+
+def http_agent(mode: str, timeout: float = 2, max_bytes: int = 100000) -> str:
+    return f"""\
+process:
+  command: ["{{{{ python }}}}", "{ROOT}/tests/agents/http_agent.py"]
+  env:
+    PORT: "{{{{ agent.port }}}}"
+    MODE: {mode}
+  health:
+    url: "http://127.0.0.1:{{{{ agent.port }}}}/health"
+    timeout: 15
+  stop_timeout: 2
+http:
+  url: "http://127.0.0.1:{{{{ agent.port }}}}/chat"
+  timeout: {timeout}
+  max_bytes: {max_bytes}
+"""

@@ -1,0 +1,111 @@
+"""A misbehaving agent becomes a recorded error verdict, never a pass, a hang or a crash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, http_agent, python_agent
+
+
+def run_harness(suite: Path, reports: Path, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(suite), "--reports-dir", str(reports),
+         "--no-progress", *extra],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )
+
+
+def verdicts(reports: Path) -> list[dict]:
+    (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]
+    records = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
+    return [c | {"case": r["case"]["id"], "error": r["observation"]["error"]} for r in records for c in r["checks"]]
+
+
+@pytest.mark.parametrize(
+    ("fn", "expect"),
+    [
+        ("crash", "RuntimeError: agent blew up"),
+        ("hang", "timeout: no reply within 0.5 s"),
+        ("garbage", "malformed reply"),
+        ("huge", "exceeds the size cap"),
+    ],
+)
+def test_python_agent_failures_are_errors(
+    make_suite: Callable[..., Path], tmp_path: Path, fn: str, expect: str
+) -> None:
+    suite = make_suite(python_agent(fn, timeout=0.5), repeat=2)
+    proc = run_harness(suite, tmp_path / "reports")
+    assert proc.returncode == 1, proc.stderr
+    found = verdicts(tmp_path / "reports")
+    assert len(found) == 4
+    assert {v["verdict"] for v in found} == {"error"}
+    assert all(expect in v["message"] for v in found), found[0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("mode", "expect"),
+    [
+        ("error500", "HTTP 500: Internal Server Error: boom"),
+        ("not_json", "malformed reply: not JSON"),
+        ("no_reply_key", "malformed reply: no 'reply'"),
+        ("huge", "exceeds the size cap of 100000 bytes"),
+        ("hang", "timeout: no reply within 1 s"),
+    ],
+)
+def test_http_agent_failures_are_errors(
+    make_suite: Callable[..., Path], tmp_path: Path, mode: str, expect: str
+) -> None:
+    suite = make_suite(http_agent(mode, timeout=1), repeat=2)
+    proc = run_harness(suite, tmp_path / "reports")
+    assert proc.returncode == 1, proc.stderr
+    found = verdicts(tmp_path / "reports")
+    assert {v["verdict"] for v in found} == {"error"}
+    assert all(expect in v["message"] for v in found), found[0]["message"]
+
+
+def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    suite = make_suite(http_agent("die_on_turn"), repeat=4, turns='["hello", "die now"]', concurrency=1)
+    proc = run_harness(suite, tmp_path / "reports")
+    assert proc.returncode == 1, proc.stderr
+    found = verdicts(tmp_path / "reports")
+    assert len({v["case"] for v in found}) == 4
+    assert {v["verdict"] for v in found} == {"error"}
+    assert any("connection failed" in v["message"] for v in found)
+
+
+def test_agent_crashing_at_startup_exits_3_with_its_log_redacted(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    suite = make_suite(http_agent("crash_at_start"))
+    proc = run_harness(suite, tmp_path / "reports")
+    assert proc.returncode == 3, proc.stderr
+    assert "exited with code 4 before it was healthy" in proc.stderr
+    assert "fatal: cannot connect" in proc.stderr
+    assert "s3cretpw" not in proc.stderr
+    (run_dir,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
+    assert "s3cretpw" not in (run_dir / "agent.log").read_text()
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
+    leftovers = subprocess.run(["pgrep", "-f", "tests/agents/http_agent.py"], capture_output=True)
+    assert leftovers.returncode == 1, leftovers.stdout
+
+
+def test_hostile_reply_is_text_in_every_report(make_suite: Callable[..., Path], tmp_path: Path) -> None:
+    suite = make_suite(python_agent("script"))
+    proc = run_harness(suite, tmp_path / "reports")
+    assert proc.returncode == 1
+    (run_dir,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
+    html = (run_dir / "report.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    md = (run_dir / "summary.md").read_text()
+    assert "<script>alert(1)" not in md.replace("```text\n<script>alert(1)</script>", "")
+    junit = (run_dir / "junit.xml").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in junit
