@@ -22,7 +22,9 @@ from pathlib import Path
 _PR_SET_PDEATHSIG = 1
 
 try:
-    _libc: ctypes.CDLL | None = ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+    _libc: ctypes.CDLL | None = (
+        ctypes.CDLL(None, use_errno=True) if sys.platform == "linux" else None
+    )
 except OSError:  # pragma: no cover - exotic libc
     _libc = None
 
@@ -117,7 +119,10 @@ def tail(path: Path, lines: int = 30, max_bytes: int = 64_000) -> str:
 
 
 def wait_until(
-    predicate: Callable[[], bool], *, timeout: float, interval: float = 0.02,
+    predicate: Callable[[], bool],
+    *,
+    timeout: float,
+    interval: float = 0.02,
     alive: Callable[[], bool] | None = None,
 ) -> bool:
     """Poll predicate until true, the timeout passes, or alive() says the process died."""

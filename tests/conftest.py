@@ -45,8 +45,14 @@ scenarios:
 def make_suite(tmp_path: Path) -> Callable[..., Path]:
     """Write a small suite with the given agent section; returns its folder."""
 
-    def make(agent: str, *, repeat: int = 3, turns: str = '["hello {{ case.id }}"]',
-             timeout: float = 10, concurrency: int = 4) -> Path:
+    def make(
+        agent: str,
+        *,
+        repeat: int = 3,
+        turns: str = '["hello {{ case.id }}"]',
+        timeout: float = 10,
+        concurrency: int = 4,
+    ) -> Path:
         root = tmp_path / "suite"
         (root / "scenarios").mkdir(parents=True, exist_ok=True)
         (root / "suite.yaml").write_text(

@@ -36,7 +36,8 @@ class HttpAgent:
         self._cache: dict[str, Template] = {}
         self.url = format_value(render_deep(config.url, base_context, self._cache))
         self.headers = {
-            k: format_value(v) for k, v in render_deep(config.headers, base_context, self._cache).items()
+            k: format_value(v)
+            for k, v in render_deep(config.headers, base_context, self._cache).items()
         }
         self._base = base_context
         self._concurrency = concurrency

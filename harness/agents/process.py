@@ -25,7 +25,15 @@ from harness.spec.models import AgentProcess
 from harness.spec.template import Template, format_value, render_deep
 
 PASSED_THROUGH = (
-    "PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "PYTHONPATH", "VIRTUAL_ENV",
+    "PATH",
+    "HOME",
+    "LANG",
+    "LC_ALL",
+    "LC_CTYPE",
+    "TZ",
+    "TMPDIR",
+    "PYTHONPATH",
+    "VIRTUAL_ENV",
     "SYSTEMROOT",
 )
 
@@ -34,7 +42,11 @@ class AgentProcessRunner:
     """Starts, health-checks and stops the agent's process group."""
 
     def __init__(
-        self, config: AgentProcess, context: dict[str, Any], root: Path, log_path: Path,
+        self,
+        config: AgentProcess,
+        context: dict[str, Any],
+        root: Path,
+        log_path: Path,
         redactor: Redactor,
     ) -> None:
         cache: dict[str, Template] = {}

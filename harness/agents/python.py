@@ -65,9 +65,13 @@ class PythonAgent:
                     asyncio.to_thread(self._fn, text, session_id), self.config.timeout
                 )
         except TimeoutError:
-            return Reply.failure(f"timeout: no reply within {self.config.timeout:g} s", _ms(started))
+            return Reply.failure(
+                f"timeout: no reply within {self.config.timeout:g} s", _ms(started)
+            )
         except Exception as exc:
-            return Reply.failure(f"the agent raised {type(exc).__name__}: {exc}"[:2000], _ms(started))
+            return Reply.failure(
+                f"the agent raised {type(exc).__name__}: {exc}"[:2000], _ms(started)
+            )
         latency = _ms(started)
         if isinstance(result, dict):
             result = result.get("reply")
@@ -75,7 +79,9 @@ class PythonAgent:
             shown = orjson.dumps(result, default=repr).decode()[:300]
             return Reply.failure(f"malformed reply: expected text, got {shown}", latency)
         if len(result.encode("utf-8", errors="replace")) > self.config.max_bytes:
-            return Reply.failure(f"reply exceeds the size cap of {self.config.max_bytes} bytes", latency)
+            return Reply.failure(
+                f"reply exceeds the size cap of {self.config.max_bytes} bytes", latency
+            )
         return Reply(result, latency)
 
 

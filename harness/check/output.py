@@ -142,9 +142,10 @@ def evaluate_output(
     if isinstance(check, m.JsonSchemaCheck):
         return _judge(check, cid, replies, check.json_schema, lambda r: _json_schema(check, r))
     if isinstance(check, m.NumberCheck):
-        want = to_decimal(render_deep(check.expect, context, cache))
-        return _judge(check, cid, replies, format_value(want), lambda r: _number(check, want, r))
-    raise TypeError(f"not an output check: {check.type}")
+        number = to_decimal(render_deep(check.expect, context, cache))
+        shown = format_value(number)
+        return _judge(check, cid, replies, shown, lambda r: _number(check, number, r))
+    raise TypeError(f"not an output check: {type(check).__name__}")
 
 
 def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:

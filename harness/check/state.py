@@ -66,11 +66,12 @@ def values_equal(expected: Any, found: Any) -> bool:
     if isinstance(found, dt.datetime | dt.date):
         if isinstance(expected, dt.date | dt.datetime):
             return bool(expected == found)
-        return format_value(found).startswith(format_value(expected)) and len(
-            format_value(expected)
-        ) >= 10
+        return (
+            format_value(found).startswith(format_value(expected))
+            and len(format_value(expected)) >= 10
+        )
     if isinstance(found, dict | list):
-        return to_jsonable(expected) == to_jsonable(found)
+        return bool(to_jsonable(expected) == to_jsonable(found))
     return format_value(expected) == format_value(found)
 
 
@@ -102,8 +103,13 @@ def compare_rows(
 
 
 def _result(
-    check: m.CheckBase, cid: str, category: str, verdict: Verdict, message: str,
-    expected: Any, found: Any,
+    check: m.CheckBase | m.Invariant,
+    cid: str,
+    category: str,
+    verdict: Verdict,
+    message: str,
+    expected: Any,
+    found: Any,
 ) -> CheckResult:
     return CheckResult(
         check_id=cid,
@@ -118,7 +124,10 @@ def _result(
 
 
 async def evaluate_sql(
-    check: m.SqlCheck, cid: str, db: Database, context: Mapping[str, Any],
+    check: m.SqlCheck,
+    cid: str,
+    db: Database,
+    context: Mapping[str, Any],
     cache: dict[str, Template],
 ) -> CheckResult:
     query = render_deep(check.query, {"params": context["params"]}, cache)
@@ -134,7 +143,9 @@ async def evaluate_sql(
         want = int(to_decimal(render_deep(check.expect_count, context, cache)))
         ok = len(rows) == want
         message = "" if ok else f"expected {want} row(s), found {len(rows)}"
-        return _result(check, cid, "state", Verdict.PASS if ok else Verdict.FAIL, message, want, shown)
+        return _result(
+            check, cid, "state", Verdict.PASS if ok else Verdict.FAIL, message, want, shown
+        )
     if check.expect_empty is not None:
         ok = (len(rows) == 0) == check.expect_empty
         want_text = "no rows" if check.expect_empty else "at least one row"
@@ -145,14 +156,20 @@ async def evaluate_sql(
     want = render_deep(check.expect_value, context, cache)
     got = next(iter(rows[0].values()), None) if rows else None
     ok = values_equal(want, got)
-    message = "" if ok else f"expected {format_value(want)!r}, found {format_value(got)!r}" + (
-        " (no rows)" if not rows else ""
+    message = (
+        ""
+        if ok
+        else f"expected {format_value(want)!r}, found {format_value(got)!r}"
+        + (" (no rows)" if not rows else "")
     )
     return _result(check, cid, "state", Verdict.PASS if ok else Verdict.FAIL, message, want, got)
 
 
 async def evaluate_redis(
-    check: m.RedisCheck, cid: str, kv: KeyValue, context: Mapping[str, Any],
+    check: m.RedisCheck,
+    cid: str,
+    kv: KeyValue,
+    context: Mapping[str, Any],
     cache: dict[str, Template],
 ) -> CheckResult:
     key = format_value(render_deep(check.key, context, cache))
@@ -177,12 +194,22 @@ async def evaluate_redis(
         expected["hash"], found["hash"] = want_hash, got_hash
         for field, value in want_hash.items():
             if got_hash.get(field) != value:
-                problems.append(f"hash field {field} is {got_hash.get(field)!r}, expected {value!r}")
+                problems.append(
+                    f"hash field {field} is {got_hash.get(field)!r}, expected {value!r}"
+                )
     if check.ttl_min is not None or check.ttl_max is not None:
         ttl = await kv.ttl(key)
         found["ttl"] = ttl
-        lo = int(to_decimal(render_deep(check.ttl_min, context, cache))) if check.ttl_min is not None else None
-        hi = int(to_decimal(render_deep(check.ttl_max, context, cache))) if check.ttl_max is not None else None
+        lo = (
+            int(to_decimal(render_deep(check.ttl_min, context, cache)))
+            if check.ttl_min is not None
+            else None
+        )
+        hi = (
+            int(to_decimal(render_deep(check.ttl_max, context, cache)))
+            if check.ttl_max is not None
+            else None
+        )
         expected["ttl"] = {"min": lo, "max": hi}
         if ttl < 0:
             problems.append("key has no expiry" if ttl == -1 else "key does not exist")
@@ -195,7 +222,8 @@ async def evaluate_redis(
 def scoped_query(query: str, scope: Mapping[str, str]) -> str:
     """Restrict an invariant's violations to rows tied to one case's own entities."""
     conditions = " or ".join(f'_inv."{column}" = any(%s)' for column in scope)
-    return f"select * from ({query.rstrip().rstrip(';')}) as _inv where {conditions}"
+    inner = query.rstrip().rstrip(";").replace("%", "%%")  # the query's own % are literal
+    return f"select * from ({inner}) as _inv where {conditions}"
 
 
 async def evaluate_invariant(
@@ -206,5 +234,11 @@ async def evaluate_invariant(
         return _result(inv, inv.id, "invariant", Verdict.PASS, "", "no violating rows", [])
     message = f"{len(rows)} violating row(s): {inv.description}"
     return _result(
-        inv, inv.id, "invariant", Verdict.FAIL, message, "no violating rows", rows[:MAX_EVIDENCE_ROWS]
+        inv,
+        inv.id,
+        "invariant",
+        Verdict.FAIL,
+        message,
+        "no violating rows",
+        rows[:MAX_EVIDENCE_ROWS],
     )

@@ -117,29 +117,73 @@ reports_dir_option = click.option(
 
 @cli.command()
 @click.argument("suite", required=False, type=click.Path(path_type=Path))
-@click.option("--seed", type=int, envvar="HARNESS_SEED", help="Seed for case generation (default: the suite's).")
-@click.option("-c", "--concurrency", type=click.IntRange(1, 1024), envvar="HARNESS_CONCURRENCY",
-              help="Cases run at once (default: the suite's).")
-@click.option("-k", "--select", multiple=True, metavar="PATTERN",
-              help="Run only scenarios or cases matching this glob (repeatable).")
-@click.option("--repeat", type=click.IntRange(1, 100_000), help="Cases per scenario, overriding the suite.")
-@click.option("--case-timeout", type=float, envvar="HARNESS_CASE_TIMEOUT", help="Seconds before a case is an error.")
-@click.option("--deps", type=click.Choice(["embedded"]), default="embedded", envvar="HARNESS_DEPS",
-              show_default=True, help="How dependencies are brought up.")
-@click.option("--resume", metavar="RUN_ID", help="Finish an interrupted run without repeating finished cases.")
+@click.option(
+    "--seed",
+    type=int,
+    envvar="HARNESS_SEED",
+    help="Seed for case generation (default: the suite's).",
+)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    envvar="HARNESS_CONCURRENCY",
+    help="Cases run at once (default: the suite's).",
+)
+@click.option(
+    "-k",
+    "--select",
+    multiple=True,
+    metavar="PATTERN",
+    help="Run only scenarios or cases matching this glob (repeatable).",
+)
+@click.option(
+    "--repeat", type=click.IntRange(1, 100_000), help="Cases per scenario, overriding the suite."
+)
+@click.option(
+    "--case-timeout",
+    type=float,
+    envvar="HARNESS_CASE_TIMEOUT",
+    help="Seconds before a case is an error.",
+)
+@click.option(
+    "--deps",
+    type=click.Choice(["embedded"]),
+    default="embedded",
+    envvar="HARNESS_DEPS",
+    show_default=True,
+    help="How dependencies are brought up.",
+)
+@click.option(
+    "--resume", metavar="RUN_ID", help="Finish an interrupted run without repeating finished cases."
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs).")
 @reports_dir_option
 def run(
-    suite: Path | None, seed: int | None, concurrency: int | None, select: tuple[str, ...],
-    repeat: int | None, case_timeout: float | None, deps: str, resume: str | None,
-    no_progress: bool, reports_dir: Path | None,
+    suite: Path | None,
+    seed: int | None,
+    concurrency: int | None,
+    select: tuple[str, ...],
+    repeat: int | None,
+    case_timeout: float | None,
+    deps: str,
+    resume: str | None,
+    no_progress: bool,
+    reports_dir: Path | None,
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
     if suite is None and not resume:
         suite = default_suite()
     options = RunOptions(
-        suite=suite, reports_dir=reports_dir, seed=seed, concurrency=concurrency,
-        case_timeout=case_timeout, select=select, repeat=repeat, deps=deps, resume=resume,
+        suite=suite,
+        reports_dir=reports_dir,
+        seed=seed,
+        concurrency=concurrency,
+        case_timeout=case_timeout,
+        select=select,
+        repeat=repeat,
+        deps=deps,
+        resume=resume,
     )
     view = ConsoleView(err, show_progress=not no_progress)
     interrupted = False
@@ -155,8 +199,10 @@ def run(
         run_dir = Path(view.run_dir) if view.run_dir else None
         if run_dir is not None:
             _finish_reports(run_dir, interrupted=True)
-            err.print(f"[yellow]interrupted[/]: finished cases are kept; resume with "
-                      f"[bold]harness run --resume {run_dir.name}[/]")
+            err.print(
+                f"[yellow]interrupted[/]: finished cases are kept; resume with "
+                f"[bold]harness run --resume {run_dir.name}[/]"
+            )
         sys.exit(EXIT_INTERRUPTED)
     assert outcome_dir is not None
     sys.exit(_finish_reports(outcome_dir, interrupted=False))
@@ -211,10 +257,15 @@ def list_(suite: Path | None) -> None:
         for root in roots:
             try:
                 s = load_suite(root)
-                out.print(f"{root}  [bold]{s.name}[/]: {len(s.spec.requirements)} requirements, "
-                          f"{len(s.scenarios)} scenarios, {sum(sc.repeat for sc in s.scenarios)} cases")
+                out.print(
+                    f"{root}  [bold]{s.name}[/]: {len(s.spec.requirements)} requirements, "
+                    f"{len(s.scenarios)} scenarios, {sum(sc.repeat for sc in s.scenarios)} cases"
+                )
             except ConfigError as exc:
-                out.print(f"{root}  [red]invalid[/] ({len(exc.problems) or 1} problem(s); harness validate {root})")
+                out.print(
+                    f"{root}  [red]invalid[/] ({len(exc.problems) or 1} problem(s); "
+                    f"harness validate {root})"
+                )
         return
     s = load_suite(suite)
     out.print(f"[bold]{s.name}[/]: {escape(s.spec.title)}")
@@ -232,17 +283,23 @@ def report(run_id: str, reports_dir: Path | None) -> None:
     """Rebuild the reports of a stored run (also a killed or partial one)."""
     run_dir = reports_root(reports_dir) / run_id
     if not (run_dir / "manifest.json").is_file():
-        raise ConfigError(f"no run {run_id!r} under {reports_root(reports_dir)}",
-                          hint="run ids are the folder names under the reports directory")
+        raise ConfigError(
+            f"no run {run_id!r} under {reports_root(reports_dir)}",
+            hint="run ids are the folder names under the reports directory",
+        )
     sys.exit(_finish_reports(run_dir, interrupted=False))
 
 
 @cli.command()
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Write one JSON Schema per suite file here instead of printing them.")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Write one JSON Schema per suite file here instead of printing them.",
+)
 def schema(out_dir: Path | None) -> None:
     """The JSON Schema of each suite file, for editor completion and validation."""
-    from harness.spec.schema import write_schemas, schemas
+    from harness.spec.schema import schemas, write_schemas
 
     if out_dir is None:
         import json

@@ -49,7 +49,8 @@ class ConsoleView:
                 self.progress.update(
                     self.task,
                     advance=1,
-                    status=f"[green]{self.counts['pass']} ok[/] [red]{self.counts['fail']} diverged[/] "
+                    status=f"[green]{self.counts['pass']} ok[/] "
+                    f"[red]{self.counts['fail']} diverged[/] "
                     f"[yellow]{self.counts['error']} error[/]",
                 )
         elif isinstance(event, RunStarted):
@@ -105,13 +106,22 @@ class ConsoleView:
 def summary_table(view: ReportView) -> Table:
     table = Table(title="Pass rate per requirement", title_justify="left")
     for col in ("requirement", "severity", "title", "checks", "pass", "fail", "error", "pass rate"):
-        table.add_column(col, justify="right" if col in ("checks", "pass", "fail", "error", "pass rate") else "left")
+        table.add_column(
+            col,
+            justify="right" if col in ("checks", "pass", "fail", "error", "pass rate") else "left",
+        )
     for r in view.requirements:
         bad = r["fail"] or r["error"]
         style = "red" if bad else ("dim" if r["checks"] == 0 else "green")
         rate = "—" if r["pass_rate"] is None else f"{r['pass_rate'] * 100:.1f}%"
         table.add_row(
-            f"[{style}]{r['requirement']}[/]", r["severity"], escape(r["title"]), str(r["checks"]),
-            str(r["pass"]), str(r["fail"]), str(r["error"]), f"[{style}]{rate}[/]",
+            f"[{style}]{r['requirement']}[/]",
+            r["severity"],
+            escape(r["title"]),
+            str(r["checks"]),
+            str(r["pass"]),
+            str(r["fail"]),
+            str(r["error"]),
+            f"[{style}]{rate}[/]",
         )
     return table

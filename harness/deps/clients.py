@@ -46,7 +46,9 @@ class Postgres:
                 sql.SQL(", ").join(sql.Placeholder() * len(values)),
             )
         else:
-            stmt = sql.SQL("insert into {} default values returning *").format(sql.Identifier(table))
+            stmt = sql.SQL("insert into {} default values returning *").format(
+                sql.Identifier(table)
+            )
         async with self.pool.connection() as conn:
             cur = await conn.execute(stmt, list(values.values()))
             row = await cur.fetchone()
@@ -85,15 +87,19 @@ class Redis:
         return None if value is None else str(value)
 
     async def hgetall(self, key: str) -> dict[str, str]:
-        return dict(await self.client.hgetall(key))
+        raw = await self.client.hgetall(key)
+        return {str(k): str(v) for k, v in raw.items()}
 
     async def ttl(self, key: str) -> int:
         return int(await self.client.ttl(key))
 
-    async def setup(self, key: str, value: str | None, hash_: dict[str, str] | None, ttl: int | None) -> None:
+    async def setup(
+        self, key: str, value: str | None, hash_: dict[str, str] | None, ttl: int | None
+    ) -> None:
         if value is not None:
             await self.client.set(key, value)
         if hash_:
-            await self.client.hset(key, mapping=hash_)
+            mapping: Any = hash_  # redis-py's Mapping type is invariant in its key type
+            await self.client.hset(key, mapping=mapping)
         if ttl is not None:
             await self.client.expire(key, ttl)

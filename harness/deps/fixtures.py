@@ -10,7 +10,7 @@ from typing import Any
 from harness.deps.clients import Postgres
 from harness.errors import DependencyError
 from harness.generate.values import ValueGenerator, derive_seed
-from harness.spec.models import PostgresDependency
+from harness.spec.models import PostgresDependency, RefGen
 
 
 async def load_postgres(
@@ -25,7 +25,7 @@ async def load_postgres(
         except Exception as exc:
             raise DependencyError(
                 f"loading schema {path} into {name} failed: {exc}",
-                hint="run the file with psql against a scratch database to see the failing statement",
+                hint="run the file with psql on a scratch database to see which statement fails",
             ) from exc
     if dep.seed is not None:
         await _seed(db, dep, params, name)
@@ -51,18 +51,20 @@ async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], n
         needed = {
             spec.ref: await ref_values(spec.ref)
             for spec in table.columns.values()
-            if getattr(spec, "ref", None)
+            if isinstance(spec, RefGen)
         }
-        columns = list(table.columns)
-        rows: list[list[Any]] = []
+
+        def choose(
+            ref: str, pick: random.Random = pick, needed: dict[str, list[Any]] = needed
+        ) -> Any:
+            return pick.choice(needed[ref])
+
         context = {"params": params}
-        for n in range(table.count):
-            rows.append(
-                [
-                    gen.value(spec, context, n=n + 1, ref=lambda r: pick.choice(needed[r]))
-                    for spec in table.columns.values()
-                ]
-            )
+        rows = [
+            [gen.value(spec, context, n=n + 1, ref=choose) for spec in table.columns.values()]
+            for n in range(table.count)
+        ]
+        columns = list(table.columns)
         try:
             await db.copy_rows(table.table, columns, rows)
         except Exception as exc:

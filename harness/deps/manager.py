@@ -140,4 +140,6 @@ class DependencySet:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self.workdir = None
         if errors:
-            self.emit(Note("some dependencies did not stop cleanly: " + "; ".join(errors), "warning"))
+            self.emit(
+                Note("some dependencies did not stop cleanly: " + "; ".join(errors), "warning")
+            )

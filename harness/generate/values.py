@@ -72,8 +72,8 @@ class ValueGenerator:
             picked = self.rng.choices(spec.choice, weights=spec.weights)[0]
             return self._render(picked, context)
         if isinstance(spec, m.IntegerGen):
-            lo, hi = (int(to_decimal(self._render(v, context))) for v in spec.integer)
-            return self.rng.randint(min(lo, hi), max(lo, hi))
+            a, b = (int(to_decimal(self._render(v, context))) for v in spec.integer)
+            return self.rng.randint(min(a, b), max(a, b))
         if isinstance(spec, m.DecimalGen):
             lo, hi = (to_decimal(self._render(v, context)) for v in spec.decimal)
             quantum = Decimal(1).scaleb(-spec.places)
@@ -82,8 +82,8 @@ class ValueGenerator:
         if isinstance(spec, m.DaysAgoGen):
             raw = spec.days_ago
             if isinstance(raw, list):
-                lo, hi = (int(to_decimal(self._render(v, context))) for v in raw)
-                days = self.rng.randint(min(lo, hi), max(lo, hi))
+                a, b = (int(to_decimal(self._render(v, context))) for v in raw)
+                days = self.rng.randint(min(a, b), max(a, b))
             else:
                 days = int(to_decimal(self._render(raw, context)))
             return dt.date.today() - dt.timedelta(days=days)
@@ -99,6 +99,11 @@ class ValueGenerator:
 def is_generator(spec: Any) -> bool:
     return isinstance(
         spec,
-        m.FakerGen | m.ChoiceGen | m.IntegerGen | m.DecimalGen | m.DaysAgoGen | m.SequenceGen | m.RefGen,
+        m.FakerGen
+        | m.ChoiceGen
+        | m.IntegerGen
+        | m.DecimalGen
+        | m.DaysAgoGen
+        | m.SequenceGen
+        | m.RefGen,
     )
-

@@ -21,7 +21,12 @@ class Reports:
     junit: Path
 
     def paths(self) -> dict[str, Path]:
-        return {"markdown": self.markdown, "html": self.html, "junit": self.junit, "parquet": self.parquet}
+        return {
+            "markdown": self.markdown,
+            "html": self.html,
+            "junit": self.junit,
+            "parquet": self.parquet,
+        }
 
 
 def build_reports(run_dir: Path) -> Reports:

@@ -13,9 +13,28 @@ from harness.core import dumps
 from harness.run.store import MANIFEST, read_records
 
 COLUMNS = [
-    "run_id", "suite", "case_id", "scenario", "origin", "trial", "seed", "session_id",
-    "check_id", "check_type", "category", "requirements", "verdict", "message",
-    "expected", "found", "turns", "entities", "vars", "case_error", "duration_ms", "started_at",
+    "run_id",
+    "suite",
+    "case_id",
+    "scenario",
+    "origin",
+    "trial",
+    "seed",
+    "session_id",
+    "check_id",
+    "check_type",
+    "category",
+    "requirements",
+    "verdict",
+    "message",
+    "expected",
+    "found",
+    "turns",
+    "entities",
+    "vars",
+    "case_error",
+    "duration_ms",
+    "started_at",
 ]
 
 

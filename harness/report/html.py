@@ -38,7 +38,11 @@ def _value(value: Any) -> Markup:
         return Markup(f"<table><tr>{head}</tr>{body}</table>")
     if isinstance(value, list) and not value:
         return Markup('<p class="muted">(no rows)</p>')
-    text = value if isinstance(value, str) else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    text = (
+        value
+        if isinstance(value, str)
+        else orjson.dumps(value, option=orjson.OPT_INDENT_2).decode()
+    )
     return Markup(f"<pre>{escape(text)}</pre>")
 
 
@@ -48,4 +52,6 @@ def _text(v: Any) -> str:
 
 def render_html(view: ReportView) -> str:
     template = _env.get_template("report.html.j2")
-    return template.render(view=view, m=view.manifest, value=_value, nonce=secrets.token_urlsafe(12))
+    return template.render(
+        view=view, m=view.manifest, value=_value, nonce=secrets.token_urlsafe(12)
+    )

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from harness.report.view import Divergence, Example, ReportView
+from harness.spec.template import format_value
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
@@ -21,6 +22,15 @@ def cell(value: Any) -> str:
     text = "" if value is None else str(value)
     text = text.replace("\r", " ").replace("\n", " ⏎ ")
     return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def code(value: Any) -> str:
+    """Inline code: shown verbatim (no escapes apply inside), on one line."""
+    text = format_value(value).replace("\r", " ").replace("\n", " ⏎ ")
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def fence(text: str, lang: str = "text") -> str:
@@ -49,7 +59,7 @@ def _value_block(value: Any) -> str:
 
 
 def _example(ex: Example, full: bool = True) -> list[str]:
-    out = [f"**Case** `{cell(ex.case_id)}` (trial {ex.trial}, session `{cell(ex.session_id)}`)", ""]
+    out = [f"**Case** {code(ex.case_id)} (trial {ex.trial}, session {code(ex.session_id)})", ""]
     if ex.message:
         out += [f"**Why:** {cell(ex.message)}", ""]
     if ex.case_error:
@@ -57,10 +67,16 @@ def _example(ex: Example, full: bool = True) -> list[str]:
     if ex.entities:
         out += ["**Setup rows inserted for this case:**", ""]
         for name, row in ex.entities.items():
-            out += [f"- `{cell(name)}`: " + ", ".join(f"{cell(k)}=`{cell(v)}`" for k, v in row.items())]
+            out += [
+                f"- {code(name)}: " + ", ".join(f"{cell(k)}={code(v)}" for k, v in row.items())
+            ]
         out.append("")
     if ex.vars:
-        out += ["**Generated inputs:** " + ", ".join(f"{cell(k)}=`{cell(v)}`" for k, v in ex.vars.items()), ""]
+        out += [
+            "**Generated inputs:** "
+            + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.vars.items()),
+            "",
+        ]
     if ex.turns:
         out += ["**Conversation:**", ""]
         for t in ex.turns:
@@ -69,7 +85,16 @@ def _example(ex: Example, full: bool = True) -> list[str]:
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:
                 out += ["Agent call failed:", "", fence(t["error"]), ""]
-    out += ["**Expected:**", "", _value_block(ex.expected), "", "**Found:**", "", _value_block(ex.found), ""]
+    out += [
+        "**Expected:**",
+        "",
+        _value_block(ex.expected),
+        "",
+        "**Found:**",
+        "",
+        _value_block(ex.found),
+        "",
+    ]
     return out
 
 
@@ -78,7 +103,8 @@ def _divergence(d: Divergence) -> list[str]:
     out = [
         f"### {d.verdict.upper()} · {reqs} ({d.severity})",
         "",
-        f"Scenario `{cell(d.scenario)}`, check `{cell(d.check_id)}` ({d.category} · {d.check_type}), "
+        f"Scenario {code(d.scenario)}, check {code(d.check_id)} "
+        f"({d.category} · {d.check_type}), "
         f"{d.count} case(s).",
         "",
     ]
@@ -86,7 +112,7 @@ def _divergence(d: Divergence) -> list[str]:
         out += _example(ex)
     if d.others:
         out += ["Same divergence in:", ""]
-        out += [f"- `{cell(cid)}`: {cell(msg)}" for cid, msg in d.others]
+        out += [f"- {code(cid)}: {cell(msg)}" for cid, msg in d.others]
         out.append("")
     return out
 
@@ -97,7 +123,8 @@ def render_markdown(view: ReportView) -> str:
     if view.diverged:
         verdict = (
             f"**{t['fail'] + t['error']} divergence(s) from the spec** in "
-            f"{len(view.failing_requirements)} requirement(s): {', '.join(view.failing_requirements)}"
+            f"{len(view.failing_requirements)} requirement(s): "
+            f"{', '.join(view.failing_requirements)}"
         )
     else:
         verdict = "**No divergence from the spec.**"
@@ -108,7 +135,8 @@ def render_markdown(view: ReportView) -> str:
         "",
         f"- run `{m.get('run_id')}` · status {m.get('status')} · started {m.get('started_at')}",
         f"- spec: {cell(m.get('spec_title'))} version {cell(m.get('spec_version'))} "
-        f"(sha256 {m.get('spec_hash')}) · seed {m.get('seed')} · concurrency {m.get('concurrency')}",
+        f"(sha256 {m.get('spec_hash')}) · seed {m.get('seed')} · "
+        f"concurrency {m.get('concurrency')}",
         f"- {view.cases} case(s), {sum(t.values())} check verdicts: {t['pass']} pass, "
         f"{t['fail']} fail, {t['error']} error (an error is never a pass)",
         f"- harness {m.get('harness_version')} · python {m.get('python')}",
@@ -116,8 +144,12 @@ def render_markdown(view: ReportView) -> str:
     ]
     deps = m.get("dependencies") or []
     if deps:
-        out += ["## Environment", "", "| dependency | kind | provider | version | ready (s) | fixtures (s) |",
-                "|---|---|---|---|---|---|"]
+        out += [
+            "## Environment",
+            "",
+            "| dependency | kind | provider | version | ready (s) | fixtures (s) |",
+            "|---|---|---|---|---|---|",
+        ]
         out += [
             f"| {cell(d['name'])} | {d['kind']} | {d['provider']} | {cell(d.get('version'))} | "
             f"{d.get('ready_seconds', 0):.2f} | {d.get('fixtures_seconds', 0):.2f} |"
@@ -125,10 +157,18 @@ def render_markdown(view: ReportView) -> str:
         ]
         agent = m.get("agent")
         if agent:
-            out += ["", f"Agent: `{cell(agent.get('command'))}`, healthy after {agent.get('ready_seconds')} s."]
+            out += [
+                "",
+                f"Agent: {code(agent.get('command'))}, "
+                f"healthy after {agent.get('ready_seconds')} s.",
+            ]
         out.append("")
-    out += ["## Requirements", "", "| requirement | severity | title | cases | checks | pass | fail | error | pass rate |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    out += [
+        "## Requirements",
+        "",
+        "| requirement | severity | title | cases | checks | pass | fail | error | pass rate |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in view.requirements:
         mark = "❌ " if r["fail"] or r["error"] else ("⚪ " if r["checks"] == 0 else "✅ ")
         out.append(

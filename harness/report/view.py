@@ -18,6 +18,8 @@ from harness.report.frame import divergences, loads, per_requirement
 TEXT_CAP = 2000
 FULL_EXAMPLES = 2
 SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2}
+# the state of the real systems is the strongest evidence, so it comes first
+CATEGORY_ORDER = {"state": 0, "invariant": 1, "output": 2}
 
 
 def cap(text: Any, limit: int = TEXT_CAP) -> str:
@@ -120,9 +122,13 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
     meta = {r["id"]: r for r in reqs_meta}
     table = per_requirement(frame, reqs_meta)
     requirements = [
-        {**r, "pass_rate": None if isinstance(r["pass_rate"], float) and math.isnan(r["pass_rate"])
-         else r["pass_rate"]}
-        for r in table.to_dict("records")
+        {
+            **r,
+            "pass_rate": None
+            if isinstance(r["pass_rate"], float) and math.isnan(r["pass_rate"])
+            else r["pass_rate"],
+        }
+        for r in ({str(k): v for k, v in x.items()} for x in table.to_dict("records"))
     ]
     groups: dict[tuple[str, ...], Divergence] = {}
     for _, row in divergences(frame).iterrows():
@@ -144,11 +150,21 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
         if len(group.examples) < FULL_EXAMPLES:
             group.examples.append(_example(row))
         else:
-            label = row["case_id"] if int(row["trial"]) == 1 else f"{row['case_id']} (trial {row['trial']})"
+            label = (
+                row["case_id"]
+                if int(row["trial"]) == 1
+                else f"{row['case_id']} (trial {row['trial']})"
+            )
             group.others.append((label, cap(row["message"], 200)))
     ordered = sorted(
         groups.values(),
-        key=lambda d: (SEVERITY_ORDER.get(d.severity, 9), d.requirements, d.scenario, d.check_id),
+        key=lambda d: (
+            SEVERITY_ORDER.get(d.severity, 9),
+            d.requirements,
+            CATEGORY_ORDER.get(d.category, 9),
+            d.scenario,
+            d.check_id,
+        ),
     )
     totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
     cases = int(frame[frame["case_id"] != "(run)"][["case_id", "trial"]].drop_duplicates().shape[0])

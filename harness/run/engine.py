@@ -165,7 +165,9 @@ class Engine:
             try:
                 results.append(await self._one(check, cid, replies, ctx))
             except Exception as exc:
-                results.append(_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}"))
+                results.append(
+                    _error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")
+                )
         results.extend(await self._invariants(scenario, obs))
         return results
 
@@ -232,4 +234,3 @@ def _error(check: Any, cid: str, message: str, category: str | None = None) -> C
         verdict=Verdict.ERROR,
         message=message,
     )
-

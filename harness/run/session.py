@@ -135,7 +135,11 @@ async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
     attempt = len(store.manifest.get("attempts", [])) + 1
     emit(
         RunStarted(
-            store.run_id, suite.name, str(store.dir), len(cases), len(cases) - len(todo),
+            store.run_id,
+            suite.name,
+            str(store.dir),
+            len(cases),
+            len(cases) - len(todo),
             resumed=bool(options.resume),
         )
     )
@@ -177,15 +181,25 @@ async def _run(
     m = store.manifest
     async with AsyncExitStack() as stack:
         deps = DependencySet(
-            suite, get_provider(options.deps), run_id=store.run_id, emit=emit, redactor=redact,
+            suite,
+            get_provider(options.deps),
+            run_id=store.run_id,
+            emit=emit,
+            redactor=redact,
             pool_size=int(m["concurrency"]) + 2,
         )
         await stack.enter_async_context(deps)
         store.update(dependencies=[asdict(i) for i in deps.infos])
         agent = await _start_agent(suite, store, deps.context(), int(m["concurrency"]), emit, stack)
         engine = Engine(
-            suite, agent, deps.targets, run_id=store.run_id, concurrency=int(m["concurrency"]),
-            case_timeout=float(m["case_timeout"]), emit=emit, sink=store.append,
+            suite,
+            agent,
+            deps.targets,
+            run_id=store.run_id,
+            concurrency=int(m["concurrency"]),
+            case_timeout=float(m["case_timeout"]),
+            emit=emit,
+            sink=store.append,
         )
         await engine.run(todo)
         if suite.invariants:
@@ -195,7 +209,11 @@ async def _run(
 
 
 async def _start_agent(
-    suite: Suite, store: RunStore, deps: dict[str, Any], concurrency: int, emit: Emit,
+    suite: Suite,
+    store: RunStore,
+    deps: dict[str, Any],
+    concurrency: int,
+    emit: Emit,
     stack: AsyncExitStack,
 ) -> AgentAdapter:
     config = suite.manifest.environment.agent
@@ -213,8 +231,13 @@ async def _start_agent(
         runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
         stack.push_async_callback(runner.stop)
         seconds = await runner.start()
-        store.update(agent={"pid": runner.pid, "ready_seconds": round(seconds, 3),
-                            "command": redact(" ".join(runner.argv))})
+        store.update(
+            agent={
+                "pid": runner.pid,
+                "ready_seconds": round(seconds, 3),
+                "command": redact(" ".join(runner.argv)),
+            }
+        )
         emit(AgentReady(runner.pid, seconds, str(log_path)))
     adapter: AgentAdapter
     if config.http is not None:

@@ -105,7 +105,9 @@ def _build(
             key = loader.construct_object(key_node, deep=True)
             if not isinstance(key, str | int | float | bool):
                 line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
-                problems.append(Problem(source.display, line, col, format_loc(loc), "keys must be plain text"))
+                problems.append(
+                    Problem(source.display, line, col, format_loc(loc), "keys must be plain text")
+                )
                 continue
             key = str(key) if not isinstance(key, int) or isinstance(key, bool) else key
             sub = (*loc, key)
@@ -115,7 +117,9 @@ def _build(
             out[key] = _build(value_node, sub, source, problems, loader)
         return out
     if isinstance(node, yaml.SequenceNode):
-        return [_build(item, (*loc, i), source, problems, loader) for i, item in enumerate(node.value)]
+        return [
+            _build(item, (*loc, i), source, problems, loader) for i, item in enumerate(node.value)
+        ]
     return loader.construct_object(node, deep=True)
 
 
@@ -136,11 +140,9 @@ def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[PathKey, list[str | i
     rest = list(loc)
     while rest:
         part = rest[0]
-        if isinstance(current, dict) and part in current:
+        if _has(current, part):
             current = current[part]
-        elif isinstance(current, list) and isinstance(part, int) and part < len(current):
-            current = current[part]
-        elif isinstance(current, dict | list) and len(rest) > 1 and _is_tag(part, rest, current):
+        elif isinstance(current, dict | list) and len(rest) > 1 and isinstance(part, str):
             rest.pop(0)  # a union tag pydantic puts in the loc; not a key of the file
             continue
         else:
@@ -150,8 +152,10 @@ def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[PathKey, list[str | i
     return tuple(found), rest
 
 
-def _is_tag(part: str | int, rest: list[str | int], current: Any) -> bool:
-    return isinstance(part, str) and not (isinstance(current, dict) and part in current)
+def _has(container: Any, part: str | int) -> bool:
+    if isinstance(container, dict):
+        return part in container
+    return isinstance(container, list) and isinstance(part, int) and 0 <= part < len(container)
 
 
 def _problem(source: Source, model: type[BaseModel], err: Any) -> Problem:
@@ -173,7 +177,9 @@ def _problem(source: Source, model: type[BaseModel], err: Any) -> Problem:
         expected = [t.strip(" '") for t in str(ctx.get("expected_tags", "")).split(",")]
         if tag == "mapping":
             keys = list(err["input"]) if isinstance(err["input"], dict) else []
-            hint = next((did_you_mean(str(k), expected) for k in keys if did_you_mean(str(k), expected)), "")
+            hint = next(
+                (did_you_mean(str(k), expected) for k in keys if did_you_mean(str(k), expected)), ""
+            )
             return source.problem(
                 found,
                 "a value generator needs one of the keys "

@@ -33,13 +33,15 @@ class Model(BaseModel):
 
 
 class FileModel(Model):
-    """A whole file; top-level keys starting with `x-` hold YAML anchors to reuse, and are ignored."""
+    """A whole file; top-level `x-...` keys hold YAML anchors to reuse and are ignored."""
 
     @model_validator(mode="before")
     @classmethod
     def _drop_extensions(cls, data: Any) -> Any:
         if isinstance(data, dict):
-            return {k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))}
+            return {
+                k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
+            }
         return data
 
 
@@ -81,9 +83,7 @@ class SpecFile(FileModel):
         return value
 
     def parameter_values(self) -> dict[str, Any]:
-        return {
-            k: (v.value if isinstance(v, Parameter) else v) for k, v in self.parameters.items()
-        }
+        return {k: (v.value if isinstance(v, Parameter) else v) for k, v in self.parameters.items()}
 
 
 # --------------------------------------------------------------------------- value generators
@@ -240,7 +240,9 @@ class SqlCheck(CheckBase):
     """A query against the real database after the case, and what it must return."""
 
     type: Literal["sql"]
-    database: str | None = Field(default=None, description="Dependency name; default: the only one.")
+    database: str | None = Field(
+        default=None, description="Dependency name; default: the only one."
+    )
     query: str
     params: list[Any] | dict[str, Any] = Field(default_factory=list)
     expect_rows: list[dict[str, Any]] | None = None
@@ -266,7 +268,9 @@ class SqlCheck(CheckBase):
 
 class RedisCheck(CheckBase):
     type: Literal["redis"]
-    database: str | None = Field(default=None, description="Dependency name; default: the only one.")
+    database: str | None = Field(
+        default=None, description="Dependency name; default: the only one."
+    )
     key: str
     exists: bool | None = None
     value: str | None = None
@@ -420,7 +424,10 @@ class HttpAdapter(Model):
     method: Literal["POST", "PUT", "GET"] = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
     body: dict[str, Any] | str = Field(
-        default_factory=lambda: {"session_id": "{{ case.session_id }}", "message": "{{ turn.text }}"}
+        default_factory=lambda: {
+            "session_id": "{{ case.session_id }}",
+            "message": "{{ turn.text }}",
+        }
     )
     reply: str | None = Field(
         default="reply", description="Dotted path to the reply in a JSON response; null: raw body."
@@ -455,9 +462,9 @@ class AgentConfig(Model):
 
 
 class Environment(Model):
-    dependencies: dict[
-        Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency
-    ] = Field(default_factory=dict)
+    dependencies: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency] = Field(
+        default_factory=dict
+    )
     agent: AgentConfig
 
 

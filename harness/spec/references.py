@@ -53,8 +53,9 @@ class Scope:
     def check(self, path: tuple[str, ...]) -> str | None:
         root = path[0]
         if root not in self.roots():
-            return f"{root!r} is not known here{did_you_mean(root, self.roots())}; usable: " + ", ".join(
-                self.roots()
+            return (
+                f"{root!r} is not known here{did_you_mean(root, self.roots())}; usable: "
+                + ", ".join(self.roots())
             )
         sub = path[1] if len(path) > 1 else None
         if root == "params":
@@ -63,7 +64,8 @@ class Scope:
         elif root == "vars":
             assert self.vars is not None
             if sub is None or sub not in self.vars:
-                return f"vars.{sub} is not declared before this point{did_you_mean(sub or '', self.vars)}"
+                hint = did_you_mean(sub or "", self.vars)
+                return f"vars.{sub} is not declared before this point{hint}"
         elif root == "case" and (sub is None or sub not in CASE_FIELDS):
             return f"case.{sub} does not exist{did_you_mean(sub or '', CASE_FIELDS)}"
         elif root == "turn" and (sub is None or sub not in TURN_FIELDS):
@@ -110,7 +112,11 @@ def _check(value: Any, loc: PathKey, scope: Scope, src: Source) -> Iterator[Prob
 
 
 def _dump(model: Any) -> Any:
-    return model.model_dump(by_alias=True, exclude_unset=True) if hasattr(model, "model_dump") else model
+    return (
+        model.model_dump(by_alias=True, exclude_unset=True)
+        if hasattr(model, "model_dump")
+        else model
+    )
 
 
 def check_references(
@@ -127,9 +133,13 @@ def check_references(
     agent_scope = Scope(params, agent=True, deps=deps)
     agent_loc: PathKey = ("environment", "agent")
     if env.agent.process:
-        yield from _check(_dump(env.agent.process), (*agent_loc, "process"), agent_scope, manifest_src)
+        yield from _check(
+            _dump(env.agent.process), (*agent_loc, "process"), agent_scope, manifest_src
+        )
     if env.agent.python:
-        yield from _check(_dump(env.agent.python), (*agent_loc, "python"), agent_scope, manifest_src)
+        yield from _check(
+            _dump(env.agent.python), (*agent_loc, "python"), agent_scope, manifest_src
+        )
     if env.agent.http:
         http = _dump(env.agent.http)
         body = http.pop("body", None)
@@ -148,10 +158,14 @@ def check_references(
         yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
 
 
-def _scenario(scenario: Scenario, src: Source, base: PathKey, params: Mapping[str, Any]) -> Iterator[Problem]:
+def _scenario(
+    scenario: Scenario, src: Source, base: PathKey, params: Mapping[str, Any]
+) -> Iterator[Problem]:
     declared: list[str] = []
     for name, spec in scenario.vars.items():
-        yield from _check(_dump(spec), (*base, "vars", name), Scope(params, vars=tuple(declared)), src)
+        yield from _check(
+            _dump(spec), (*base, "vars", name), Scope(params, vars=tuple(declared)), src
+        )
         declared.append(name)
     vars_ = tuple(declared)
     entities: list[str] = []
@@ -160,7 +174,9 @@ def _scenario(scenario: Scenario, src: Source, base: PathKey, params: Mapping[st
         for col, value in row.values.items():
             yield from _check(_dump(value), (*base, "setup", name, "values", col), scope, src)
         if name in ("params", "vars", "case", "turn"):
-            yield src.problem((*base, "setup", name), f"{name!r} is reserved; name the row otherwise")
+            yield src.problem(
+                (*base, "setup", name), f"{name!r} is reserved; name the row otherwise"
+            )
         entities.append(name)
     full = Scope(params, vars=vars_, entities=tuple(entities), case=True)
     for k, item in enumerate(scenario.redis_setup):

@@ -15,7 +15,6 @@ from harness.spec.models import (
     Invariant,
     InvariantsFile,
     PostgresDependency,
-    RedisDependency,
     Requirement,
     Scenario,
     ScenariosFile,
@@ -104,7 +103,9 @@ def load_suite(path: str | Path) -> Suite:
     if (root / SPEC_FILE).is_file():
         spec, spec_src = read(root / SPEC_FILE, SpecFile)
     else:
-        problems.append(Problem(str(root / SPEC_FILE), 1, 1, "", "missing: every suite needs a spec"))
+        problems.append(
+            Problem(str(root / SPEC_FILE), 1, 1, "", "missing: every suite needs a spec")
+        )
     invariants: list[Invariant] = []
     inv_src = None
     if (root / INVARIANTS_FILE).is_file():
@@ -114,7 +115,9 @@ def load_suite(path: str | Path) -> Suite:
     files = scenario_files(root)
     if not files:
         problems.append(
-            Problem(str(root / SCENARIOS_DIR), 1, 1, "", "no scenarios/*.yaml: a suite needs scenarios")
+            Problem(
+                str(root / SCENARIOS_DIR), 1, 1, "", "no scenarios/*.yaml: a suite needs scenarios"
+            )
         )
     for f in files:
         sf, src = read(f, ScenariosFile)
@@ -176,7 +179,8 @@ def _cross_check(
         for j, rid in enumerate(ids):
             if rid not in seen:
                 yield src.problem(
-                    (*loc, j), f"unknown requirement {rid}{did_you_mean(rid, req_ids)}; see spec.yaml"
+                    (*loc, j),
+                    f"unknown requirement {rid}{did_you_mean(rid, req_ids)}; see spec.yaml",
                 )
 
     deps = manifest.environment.dependencies
@@ -208,7 +212,9 @@ def _cross_check(
     for scenario, src, index in scenarios:
         base: PathKey = ("scenarios", index)
         if scenario.id in ids:
-            yield src.problem((*base, "id"), f"duplicate scenario id {scenario.id} (also in {ids[scenario.id]})")
+            yield src.problem(
+                (*base, "id"), f"duplicate scenario id {scenario.id} (also in {ids[scenario.id]})"
+            )
         ids[scenario.id] = src.display
         check_ids: set[str] = set()
         for j, check in enumerate(scenario.checks):
@@ -216,7 +222,9 @@ def _cross_check(
             yield from known(check.requirements, src, (*loc, "requirements"))
             cid = check.id or f"{check.type}-{j + 1}"
             if cid in check_ids:
-                yield src.problem((*loc, "id"), f"duplicate check id {cid} in scenario {scenario.id}")
+                yield src.problem(
+                    (*loc, "id"), f"duplicate check id {cid} in scenario {scenario.id}"
+                )
             check_ids.add(cid)
             yield from _check_database(check, src, loc, database)
         for name, row in scenario.setup.items():
@@ -236,4 +244,3 @@ def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> I
         yield from database(check.database, "postgres", src, loc)
     elif check.type == "redis":
         yield from database(check.database, "redis", src, loc)
-

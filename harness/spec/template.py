@@ -203,7 +203,7 @@ class Template:
             pos = m.end()
         if pos < len(source):
             parts.append(source[pos:])
-        if "{{" in source and not any(isinstance(p, Expr) for p in parts) or any(
+        if ("{{" in source and not any(isinstance(p, Expr) for p in parts)) or any(
             isinstance(p, str) and "{{" in p for p in parts
         ):
             raise TemplateError("an opening '{{' has no closing '}}'")

@@ -24,7 +24,9 @@ async def chat(request: web.Request) -> web.StreamResponse:
     if MODE == "no_reply_key":
         return web.json_response({"answer": message})
     if MODE == "huge":
-        return web.Response(text='{"reply": "' + "y" * 2_000_000 + '"}', content_type="application/json")
+        return web.Response(
+            text='{"reply": "' + "y" * 2_000_000 + '"}', content_type="application/json"
+        )
     if MODE == "hang":
         await asyncio.sleep(3600)
     if MODE == "die_on_turn" and "die" in message:

@@ -13,18 +13,36 @@ import pytest
 from tests.conftest import ROOT, http_agent, python_agent
 
 
-def run_harness(suite: Path, reports: Path, *extra: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def run_harness(
+    suite: Path, reports: Path, *extra: str, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(suite), "--reports-dir", str(reports),
-         "--no-progress", *extra],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            str(suite),
+            "--reports-dir",
+            str(reports),
+            "--no-progress",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
 def verdicts(reports: Path) -> list[dict]:
     (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]
     records = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
-    return [c | {"case": r["case"]["id"], "error": r["observation"]["error"]} for r in records for c in r["checks"]]
+    return [
+        c | {"case": r["case"]["id"], "error": r["observation"]["error"]}
+        for r in records
+        for c in r["checks"]
+    ]
 
 
 @pytest.mark.parametrize(
@@ -72,7 +90,9 @@ def test_http_agent_failures_are_errors(
 def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
-    suite = make_suite(http_agent("die_on_turn"), repeat=4, turns='["hello", "die now"]', concurrency=1)
+    suite = make_suite(
+        http_agent("die_on_turn"), repeat=4, turns='["hello", "die now"]', concurrency=1
+    )
     proc = run_harness(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
@@ -97,7 +117,9 @@ def test_agent_crashing_at_startup_exits_3_with_its_log_redacted(
     assert leftovers.returncode == 1, leftovers.stdout
 
 
-def test_hostile_reply_is_text_in_every_report(make_suite: Callable[..., Path], tmp_path: Path) -> None:
+def test_hostile_reply_is_text_in_every_report(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
     suite = make_suite(python_agent("script"))
     proc = run_harness(suite, tmp_path / "reports")
     assert proc.returncode == 1

@@ -16,7 +16,9 @@ def suite_copy(tmp_path: Path) -> Path:
     """The demo suite in the same layout (scenarios/<suite>, fixtures/) under tmp_path."""
     dest = tmp_path / "scenarios" / "suite"
     shutil.copytree(DEMO, dest)
-    shutil.copytree(DEMO.parents[1] / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk")
+    shutil.copytree(
+        DEMO.parents[1] / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk"
+    )
     return dest
 
 
@@ -42,10 +44,16 @@ def test_demo_suite_is_valid() -> None:
 
 def test_typo_in_a_key_names_line_column_and_suggestion(suite_copy: Path) -> None:
     f = suite_copy / "scenarios" / "01_refunds.yaml"
-    edit(f, "        expect_rows: [{amount: \"{{ order.total }}\"", "        expect_row: [{amount: \"{{ order.total }}\"")
+    edit(
+        f,
+        '        expect_rows: [{amount: "{{ order.total }}"',
+        '        expect_row: [{amount: "{{ order.total }}"',
+    )
     line = next(i for i, t in enumerate(f.read_text().splitlines(), 1) if "expect_row:" in t)
     (msg,) = problems(suite_copy)
-    assert msg.startswith(f"{f}:{line}:9: scenarios[0].checks[1].expect_row: unknown key 'expect_row'")
+    assert msg.startswith(
+        f"{f}:{line}:9: scenarios[0].checks[1].expect_row: unknown key 'expect_row'"
+    )
     assert "did you mean 'expect_rows'?" in msg
 
 
@@ -59,10 +67,15 @@ def test_wrong_type_names_line_column(suite_copy: Path) -> None:
 
 def test_unknown_requirement_and_parameter_are_located(suite_copy: Path) -> None:
     edit(suite_copy / "invariants.yaml", "requirements: [RD-007]", "requirements: [RD-07]")
-    edit(suite_copy / "invariants.yaml", "{{ params.approval_limit }}", "{{ params.aproval_limit }}")
+    edit(
+        suite_copy / "invariants.yaml", "{{ params.approval_limit }}", "{{ params.aproval_limit }}"
+    )
     found = problems(suite_copy)
     assert any("unknown requirement RD-07 (did you mean 'RD-007'?)" in p for p in found)
-    assert any("unknown spec parameter 'aproval_limit' (did you mean 'approval_limit'?)" in p for p in found)
+    assert any(
+        "unknown spec parameter 'aproval_limit' (did you mean 'approval_limit'?)" in p
+        for p in found
+    )
     assert all(p.startswith(str(suite_copy / "invariants.yaml") + ":") for p in found)
 
 
@@ -72,7 +85,9 @@ def test_unknown_check_type_and_generator(suite_copy: Path) -> None:
     edit(f, "{faker: email}", "{fakr: email}")
     found = problems(suite_copy)
     assert any("unknown type 'not_contain' (did you mean 'not_contains'?)" in p for p in found)
-    assert any("value generator needs one of the keys" in p and "did you mean 'faker'?" in p for p in found)
+    assert any(
+        "value generator needs one of the keys" in p and "did you mean 'faker'?" in p for p in found
+    )
 
 
 def test_invalid_yaml_is_located(suite_copy: Path) -> None:
@@ -90,5 +105,5 @@ def test_duplicate_keys_are_reported(suite_copy: Path) -> None:
 
 
 def test_not_a_suite_folder(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="no suite.yaml"):
+    with pytest.raises(ConfigError, match=r"no suite\.yaml"):
         load_suite(tmp_path)

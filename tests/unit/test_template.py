@@ -7,9 +7,9 @@ from harness.spec.template import Template, TemplateError, format_value
 
 
 def test_single_expression_keeps_type() -> None:
-    assert Template("{{ params.limit }}").render({"params": {"limit": Decimal("500.00")}}) == Decimal(
-        "500.00"
-    )
+    assert Template("{{ params.limit }}").render(
+        {"params": {"limit": Decimal("500.00")}}
+    ) == Decimal("500.00")
 
 
 def test_text_with_expressions_and_filters() -> None:
@@ -37,7 +37,7 @@ def test_unknown_filter_and_unclosed_brace_are_errors() -> None:
 
 
 def test_missing_name_is_an_error_naming_the_path() -> None:
-    with pytest.raises(TemplateError, match="order.idd is not defined"):
+    with pytest.raises(TemplateError, match=r"order\.idd is not defined"):
         Template("{{ order.idd }}").render({"order": {"id": 1}})
 
 

@@ -1,0 +1,79 @@
+"""The demo agent's planted defects must each be caught; the correct agent must pass."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+from tests.procs import wait_gone
+
+
+def run_demo(reports: Path, defects: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    env = {**os.environ, "REFUND_DESK_DEFECTS": defects}
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", "--reports-dir", str(reports), "--no-progress"],
+        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+    )
+    runs = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(runs) == 1, proc.stderr
+    return proc, runs[0]
+
+
+def failing(run_dir: Path) -> tuple[set[str], set[str]]:
+    df = pd.read_parquet(run_dir / "results.parquet")
+    bad = df[df["verdict"] != "pass"]
+    reqs = {r for cell in bad["requirements"] for r in cell.split(",")}
+    return reqs, set(bad["scenario"]) - {"(run)"}
+
+
+def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
+    proc, run_dir = run_demo(tmp_path, "all")
+    assert proc.returncode == 1, proc.stderr
+    md = (run_dir / "summary.md").read_text()
+    for rid in ("RD-001", "RD-002", "RD-003", "RD-004", "RD-005", "RD-006"):
+        assert f"FAIL · {rid}" in md, rid
+    # the evidence is the conversation and the rows, expected vs found
+    assert "Agent replied:" in md and "**Expected:**" in md and "**Found:**" in md
+    assert "pending\\_approval" in md  # expected status of the VIP refund, in a rows table
+    assert not wait_gone(run_dir.name)
+
+
+@pytest.mark.parametrize(
+    ("defect", "requirements", "scenarios"),
+    [
+        ("compliance_bypass", {"RD-002", "RD-006", "RD-011"}, {"above-approval-limit-vip"}),
+        ("comma_decimal", {"RD-004", "RD-011"}, {"decimal-comma-amount", "thousands-separator-amount"}),
+        ("diacritics", {"RD-005"}, {"name-with-diacritics", "name-typed-decomposed"}),
+        ("window_from_order_date", {"RD-003", "RD-011"}, {"late-delivery-within-window", "last-day-of-window"}),
+        ("verification_drift", {"RD-001", "RD-006"}, {"long-chat-never-verified"}),
+        ("false_confirmation", {"RD-006"}, {"express-refund"}),
+    ],
+)
+def test_each_defect_diverges_from_exactly_its_requirements(
+    tmp_path: Path, defect: str, requirements: set[str], scenarios: set[str]
+) -> None:
+    proc, run_dir = run_demo(tmp_path, defect)
+    assert proc.returncode == 1, proc.stderr
+    assert failing(run_dir) == (requirements, scenarios)
+
+
+def test_race_defect_passes_every_single_request_scenario(tmp_path: Path) -> None:
+    proc, run_dir = run_demo(tmp_path, "refund_race")
+    assert proc.returncode == 0, proc.stderr
+    assert failing(run_dir) == (set(), set())
+
+
+def test_correct_agent_has_zero_divergences(tmp_path: Path) -> None:
+    proc, run_dir = run_demo(tmp_path, "none")
+    assert proc.returncode == 0, proc.stderr
+    assert "no divergence from the spec" in proc.stderr
+    df = pd.read_parquet(run_dir / "results.parquet")
+    assert len(df) > 200 and set(df["verdict"]) == {"pass"}
+    assert "**No divergence from the spec.**" in (run_dir / "summary.md").read_text()
+    assert not wait_gone(run_dir.name)
