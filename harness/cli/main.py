@@ -34,8 +34,9 @@ DEMO_SUITE = Path("scenarios") / "refund_desk"
 EXIT_INTERRUPTED = 130
 T = TypeVar("T")
 
-err = Console(stderr=True, highlight=False)
-out = Console(highlight=False)
+# soft_wrap: paths and ids are never broken across lines, whatever the terminal width
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
 
 
 def pyproject_defaults() -> dict[str, Any]:

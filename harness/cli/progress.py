@@ -106,10 +106,8 @@ class ConsoleView:
 def summary_table(view: ReportView) -> Table:
     table = Table(title="Pass rate per requirement", title_justify="left")
     for col in ("requirement", "severity", "title", "checks", "pass", "fail", "error", "pass rate"):
-        table.add_column(
-            col,
-            justify="right" if col in ("checks", "pass", "fail", "error", "pass rate") else "left",
-        )
+        numeric = col in ("checks", "pass", "fail", "error", "pass rate")
+        table.add_column(col, justify="right" if numeric else "left", no_wrap=col != "title")
     for r in view.requirements:
         bad = r["fail"] or r["error"]
         style = "red" if bad else ("dim" if r["checks"] == 0 else "green")

@@ -67,9 +67,7 @@ def _example(ex: Example, full: bool = True) -> list[str]:
     if ex.entities:
         out += ["**Setup rows inserted for this case:**", ""]
         for name, row in ex.entities.items():
-            out += [
-                f"- {code(name)}: " + ", ".join(f"{cell(k)}={code(v)}" for k, v in row.items())
-            ]
+            out += [f"- {code(name)}: " + ", ".join(f"{cell(k)}={code(v)}" for k, v in row.items())]
         out.append("")
     if ex.vars:
         out += [

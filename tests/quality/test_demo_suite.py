@@ -18,7 +18,11 @@ def run_demo(reports: Path, defects: str) -> tuple[subprocess.CompletedProcess[s
     env = {**os.environ, "REFUND_DESK_DEFECTS": defects}
     proc = subprocess.run(
         [sys.executable, "-m", "harness", "run", "--reports-dir", str(reports), "--no-progress"],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
     )
     runs = [p for p in reports.iterdir() if p.is_dir()]
     assert len(runs) == 1, proc.stderr
@@ -48,9 +52,17 @@ def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
     ("defect", "requirements", "scenarios"),
     [
         ("compliance_bypass", {"RD-002", "RD-006", "RD-011"}, {"above-approval-limit-vip"}),
-        ("comma_decimal", {"RD-004", "RD-011"}, {"decimal-comma-amount", "thousands-separator-amount"}),
+        (
+            "comma_decimal",
+            {"RD-004", "RD-011"},
+            {"decimal-comma-amount", "thousands-separator-amount"},
+        ),
         ("diacritics", {"RD-005"}, {"name-with-diacritics", "name-typed-decomposed"}),
-        ("window_from_order_date", {"RD-003", "RD-011"}, {"late-delivery-within-window", "last-day-of-window"}),
+        (
+            "window_from_order_date",
+            {"RD-003", "RD-011"},
+            {"late-delivery-within-window", "last-day-of-window"},
+        ),
         ("verification_drift", {"RD-001", "RD-006"}, {"long-chat-never-verified"}),
         ("false_confirmation", {"RD-006"}, {"express-refund"}),
     ],

@@ -1,0 +1,135 @@
+"""A killed run keeps every finished case; resume finishes it; nothing is left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from harness.run.plan import plan
+from harness.spec.suite import load_suite
+from tests.conftest import ROOT
+from tests.procs import wait_gone
+
+DEMO = ROOT / "scenarios" / "refund_desk"
+
+
+def start(reports: Path, *extra: str, defects: str = "all") -> subprocess.Popen[str]:
+    env = {**os.environ, "REFUND_DESK_DEFECTS": defects}
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--reports-dir",
+            str(reports),
+            "--no-progress",
+            *extra,
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for_cases(reports: Path, at_least: int, proc: subprocess.Popen[str]) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
+        if runs and (runs[0] / "cases.jsonl").exists():
+            if len((runs[0] / "cases.jsonl").read_bytes().splitlines()) >= at_least:
+                return runs[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the run never got going")
+
+
+def keys(run_dir: Path) -> Counter[str]:
+    lines = (run_dir / "cases.jsonl").read_text().splitlines()
+    return Counter(json.loads(line)["key"] for line in lines)
+
+
+def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> None:
+    proc = start(tmp_path, "-c", "1")
+    run_dir = wait_for_cases(tmp_path, 8, proc)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not wait_gone(run_dir.name), "servers or agent outlived a kill -9 of the harness"
+    done_before = keys(run_dir)
+    assert len(done_before) >= 8
+
+    resumed = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "run",
+            "--resume",
+            run_dir.name,
+            "--reports-dir",
+            str(tmp_path),
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REFUND_DESK_DEFECTS": "all"},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 1, resumed.stderr
+    assert f"resuming: {len(done_before)} already done" in resumed.stderr
+    suite = load_suite(DEMO)
+    planned = {f"{c.id}@1" for c in plan(suite, suite.manifest.defaults.seed)}
+    after = keys(run_dir)
+    case_keys = {k: n for k, n in after.items() if not k.startswith("(run)")}
+    assert set(case_keys) == planned
+    assert set(case_keys.values()) == {1}, "a case was run twice"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "finished" and len(manifest["attempts"]) == 2
+    import pandas as pd
+
+    frame = pd.read_parquet(run_dir / "results.parquet")
+    cases = frame[frame["case_id"] != "(run)"]
+    assert not cases.duplicated(["case_id", "trial", "check_id"]).any()
+    assert set(cases["case_id"] + "@1") == planned
+    assert not wait_gone(run_dir.name)
+
+
+def interrupt(tmp_path: Path, sig: int) -> None:
+    proc = start(tmp_path, "-c", "1")
+    run_dir = wait_for_cases(tmp_path, 5, proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert f"harness run --resume {run_dir.name}" in stderr
+    assert not wait_gone(run_dir.name, timeout=5), "interrupted run left processes behind"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
+    assert len(keys(run_dir)) >= 5
+
+
+def test_ctrl_c_stops_everything_and_keeps_finished_cases(tmp_path: Path) -> None:
+    interrupt(tmp_path, signal.SIGINT)
+
+
+def test_sigterm_stops_everything_and_keeps_finished_cases(tmp_path: Path) -> None:
+    interrupt(tmp_path, signal.SIGTERM)
+
+
+def test_agent_failing_at_startup_leaves_no_server(tmp_path: Path) -> None:
+    proc = start(tmp_path, defects="no_such_defect")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr
+    assert "exited with code 2 before it was healthy" in stderr
+    assert "no_such_defect" in stderr  # the agent's own message, from its log
+    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    assert not wait_gone(run_dir.name, timeout=5)
