@@ -44,9 +44,9 @@ def wait_for_cases(reports: Path, at_least: int, proc: subprocess.Popen[str]) ->
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
-        if runs and (runs[0] / "cases.jsonl").exists():
-            if len((runs[0] / "cases.jsonl").read_bytes().splitlines()) >= at_least:
-                return runs[0]
+        cases = runs[0] / "cases.jsonl" if runs else None
+        if cases is not None and cases.exists() and cases.read_bytes().count(b"\n") >= at_least:
+            return runs[0]
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
     raise AssertionError("the run never got going")
