@@ -38,6 +38,9 @@ class Case:
     vars: dict[str, Any] = field(default_factory=dict)
     setup: dict[str, dict[str, Any]] = field(default_factory=dict)
     origin: str = "scenario"
+    persona: str = "plain"
+    #: fresh setup values for each metamorphic variant of the scenario
+    variant_setups: list[dict[str, dict[str, Any]]] = field(default_factory=list)
 
     def session_id(self, run_id: str, trial: int = 1) -> str:
         digest = hashlib.blake2s(f"{run_id}/{self.id}/{trial}".encode(), digest_size=6).hexdigest()
@@ -52,6 +55,8 @@ class Case:
             "vars": self.vars,
             "setup": self.setup,
             "origin": self.origin,
+            "persona": self.persona,
+            **({"variant_setups": self.variant_setups} if self.variant_setups else {}),
         }
 
     @classmethod
@@ -64,6 +69,8 @@ class Case:
             vars=d.get("vars", {}),
             setup=d.get("setup", {}),
             origin=d.get("origin", "scenario"),
+            persona=d.get("persona", "plain"),
+            variant_setups=d.get("variant_setups", []),
         )
 
 
@@ -99,13 +106,15 @@ class Observation:
     started_at: str = ""
     duration_ms: float = 0.0
     error: str | None = None
+    #: metamorphic rewordings of the same case, each on its own fresh rows
+    variants: list[Observation] = field(default_factory=list)
 
     @property
     def replies(self) -> list[str | None]:
         return [t.reply for t in self.turns]
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "session_id": self.session_id,
             "turns": [t.to_dict() for t in self.turns],
             "entities": self.entities,
@@ -113,6 +122,9 @@ class Observation:
             "duration_ms": round(self.duration_ms, 3),
             "error": self.error,
         }
+        if self.variants:
+            out["variants"] = [v.to_dict() for v in self.variants]
+        return out
 
 
 @dataclass(frozen=True, slots=True)

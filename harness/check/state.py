@@ -219,6 +219,35 @@ async def evaluate_redis(
     return _result(check, cid, "state", verdict, "; ".join(problems), expected, found)
 
 
+def _row_key(row: Mapping[str, Any]) -> str:
+    return repr(sorted((k, format_value(v)) for k, v in to_jsonable(dict(row)).items()))
+
+
+def same_state(
+    check: m.SameStateCheck, cid: str, states: list[list[dict[str, Any]]], obs: Any
+) -> CheckResult:
+    """Metamorphic verdict: every rewording left the same rows as the scenario's own turns."""
+    base = sorted(_row_key(r) for r in states[0]) if states else []
+    texts = [[t.text for t in obs.turns], *([t.text for t in v.turns] for v in obs.variants)]
+    found = [
+        {
+            "variant": k,
+            "turns": texts[k] if k < len(texts) else [],
+            "rows": rows[:MAX_EVIDENCE_ROWS],
+        }
+        for k, rows in enumerate(states)
+    ]
+    differing = [k for k, rows in enumerate(states) if sorted(_row_key(r) for r in rows) != base]
+    if not differing:
+        return _result(check, cid, "state", Verdict.PASS, "", states[0] if states else [], found)
+    counts = ", ".join(str(len(states[k])) for k in differing)
+    message = (
+        f"variant(s) {', '.join(map(str, differing))} left different rows than the scenario's "
+        f"own wording ({len(states[0])} row(s) vs {counts})"
+    )
+    return _result(check, cid, "state", Verdict.FAIL, message, states[0], found)
+
+
 def scoped_query(query: str, scope: Mapping[str, str]) -> str:
     """Restrict an invariant's violations to rows tied to one case's own entities."""
     conditions = " or ".join(f'_inv."{column}" = any(%s)' for column in scope)

@@ -20,14 +20,16 @@ from harness.check.state import (
     evaluate_invariant,
     evaluate_redis,
     evaluate_sql,
+    same_state,
     scoped_query,
 )
 from harness.core import Case, CaseResult, CheckResult, Observation, TurnRecord, Verdict
 from harness.events import CaseFinished, Emit
+from harness.generate.personas import persona
 from harness.run.store import now_iso
 from harness.spec import models as m
 from harness.spec.suite import Suite
-from harness.spec.template import Template, render_deep
+from harness.spec.template import Template, TemplateError, render_deep, truthy
 
 Sink = Callable[[CaseResult], None]
 
@@ -56,6 +58,9 @@ class Engine:
         self.params = suite.params
         self._cache: dict[str, Template] = {}
         self._turns = {s.id: [Template(t) for t in s.turns] for s in suite.scenarios}
+        self._variants = {
+            s.id: [[Template(t) for t in v] for v in s.variants] for s in suite.scenarios
+        }
         self._scenarios = {s.id: s for s in suite.scenarios}
         self._invariant_sql = {
             inv.id: render_deep(inv.query, {"params": self.params}, self._cache)
@@ -105,21 +110,30 @@ class Engine:
                 if setup_error:
                     obs.error = setup_error
                 else:
-                    await self._converse(case, ctx, obs)
-                checks = await self._judge(scenario, ctx, obs)
+                    await self._converse(case, self._turns[case.scenario], ctx, obs)
+                states = (
+                    await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
+                )
+                checks = await self._judge(scenario, ctx, obs, states)
         except TimeoutError:
             obs.error = f"the case did not finish within {self.case_timeout:g} s"
-            checks = self._errors(scenario, obs.error)
+            checks = self._errors(scenario, ctx, obs.error)
         except Exception as exc:  # a harness-side fault; recorded, the run goes on
             obs.error = f"harness fault: {type(exc).__name__}: {exc}"
-            checks = self._errors(scenario, obs.error)
+            checks = self._errors(scenario, ctx, obs.error)
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
         return CaseResult(case, trial, obs, checks)
 
     async def _setup(
-        self, case: Case, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
+        self,
+        case: Case,
+        scenario: m.Scenario,
+        ctx: dict[str, Any],
+        obs: Observation,
+        variant: int = 0,
     ) -> str | None:
-        for name, values in case.setup.items():
+        setup = case.variant_setups[variant - 1] if variant else case.setup
+        for name, values in setup.items():
             row_spec = scenario.setup[name]
             db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
             try:
@@ -134,9 +148,12 @@ class Engine:
             await kv.setup(rendered["key"], rendered["value"], rendered["hash"], rendered["ttl"])
         return None
 
-    async def _converse(self, case: Case, ctx: dict[str, Any], obs: Observation) -> None:
-        for i, template in enumerate(self._turns[case.scenario]):
-            text = template.render_text(ctx)
+    async def _converse(
+        self, case: Case, templates: list[Template], ctx: dict[str, Any], obs: Observation
+    ) -> None:
+        for i, template in enumerate(templates):
+            rewrite, prefix, suffix = persona(case.persona, case.seed, i)
+            text = prefix + template.render_text(ctx, rewrite) + suffix
             ctx["turn"] = {"text": text, "index": i + 1}
             reply = await self.agent.send(text, ctx)
             obs.turns.append(
@@ -146,23 +163,44 @@ class Engine:
                 obs.error = f"turn {i + 1}: {reply.error}"
                 return
 
-    def _errors(self, scenario: m.Scenario, message: str) -> list[CheckResult]:
+    def _applies(self, check: m.CheckBase, ctx: Mapping[str, Any]) -> bool:
+        """A check with `when:` judges only the cases its condition holds for."""
+        if check.when is None:
+            return True
+        try:
+            return truthy(render_deep(check.when, ctx, self._cache))
+        except TemplateError:
+            return True  # cannot tell (e.g. setup failed): judged, and so an error
+
+    def _errors(
+        self, scenario: m.Scenario, ctx: Mapping[str, Any], message: str
+    ) -> list[CheckResult]:
         return [
             _error(c, self.suite.check_id(scenario, i), message)
             for i, c in enumerate(scenario.checks)
+            if self._applies(c, ctx)
         ]
 
     async def _judge(
-        self, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
+        self,
+        scenario: m.Scenario,
+        ctx: dict[str, Any],
+        obs: Observation,
+        states: dict[str, list[list[dict[str, Any]]]],
     ) -> list[CheckResult]:
         results: list[CheckResult] = []
         replies = obs.replies
         for i, check in enumerate(scenario.checks):
             cid = self.suite.check_id(scenario, i)
+            if not self._applies(check, ctx):
+                continue
             if obs.error is not None:
                 results.append(_error(check, cid, f"not judged: {obs.error}"))
                 continue
             try:
+                if isinstance(check, m.SameStateCheck):
+                    results.append(same_state(check, cid, states[cid], obs))
+                    continue
                 results.append(await self._one(check, cid, replies, ctx))
             except Exception as exc:
                 results.append(
@@ -183,6 +221,40 @@ class Engine:
         assert isinstance(check, m.OutputCheck)
         return evaluate_output(check, cid, replies, ctx, self._cache)
 
+    async def _variants_run(
+        self, case: Case, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
+    ) -> dict[str, list[list[dict[str, Any]]]]:
+        """Each rewording on its own fresh rows; the rows each same_state query sees after
+        the scenario's own turns (first) and after every variant."""
+        checks = [
+            (self.suite.check_id(scenario, i), c)
+            for i, c in enumerate(scenario.checks)
+            if isinstance(c, m.SameStateCheck)
+        ]
+        states: dict[str, list[list[dict[str, Any]]]] = {cid: [] for cid, _ in checks}
+        if obs.error is not None:
+            return states
+        for cid, check in checks:
+            states[cid].append(await self._state(check, ctx))
+        for k, templates in enumerate(self._variants[scenario.id], start=1):
+            vobs = Observation(session_id=f"{obs.session_id}-v{k}")
+            vctx = self.context(case, vobs.session_id, int(ctx["case"]["trial"]))
+            error = await self._setup(case, scenario, vctx, vobs, variant=k)
+            if error is None:
+                await self._converse(case, templates, vctx, vobs)
+            obs.variants.append(vobs)
+            if vobs.error is not None:
+                obs.error = f"variant {k}: {error or vobs.error}"
+                return states
+            for cid, check in checks:
+                states[cid].append(await self._state(check, vctx))
+        return states
+
+    async def _state(self, check: m.SameStateCheck, ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
+        db = self.targets.databases[self.suite.database_for(check.database, "postgres")]
+        query = render_deep(check.query, {"params": ctx["params"]}, self._cache)
+        return await db.fetch(query, render_deep(check.params, ctx, self._cache))
+
     async def _invariants(self, scenario: m.Scenario, obs: Observation) -> list[CheckResult]:
         """Scoped invariants, restricted to the rows this case inserted."""
         results: list[CheckResult] = []
@@ -195,7 +267,8 @@ class Engine:
                 ids.append(
                     [
                         row.get(column or "id")
-                        for name, row in obs.entities.items()
+                        for o in (obs, *obs.variants)
+                        for name, row in o.entities.items()
                         if scenario.setup[name].table == table
                     ]
                 )
@@ -222,7 +295,7 @@ class Engine:
 
 
 def _category(check: Any) -> str:
-    return "state" if isinstance(check, m.SqlCheck | m.RedisCheck) else "output"
+    return "state" if isinstance(check, m.SqlCheck | m.RedisCheck | m.SameStateCheck) else "output"
 
 
 def _error(check: Any, cid: str, message: str, category: str | None = None) -> CheckResult:

@@ -7,7 +7,8 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 from harness.core import Case
-from harness.generate.values import ValueGenerator, derive_seed, is_generator
+from harness.generate.cases import setup_values, variant_setups
+from harness.generate.values import ValueGenerator, derive_seed
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite
 
@@ -17,27 +18,29 @@ def case_id(scenario_id: str, index: int, count: int) -> str:
 
 
 def plan_case(
-    suite: Suite, scenario: Scenario, index: int, seed: int, count: int | None = None
+    suite: Suite,
+    scenario: Scenario,
+    index: int,
+    seed: int,
+    count: int | None = None,
+    *,
+    plain: bool = False,
 ) -> Case:
     """Generate every value of one case; templates that need inserted rows stay templates."""
     case_seed = derive_seed(seed, suite.name, scenario.id, index)
-    gen = ValueGenerator(case_seed)
+    gen = ValueGenerator(case_seed, kinds=suite.param_kinds, plain=plain)
     context: dict[str, Any] = {"params": suite.params, "vars": {}}
     for name, spec in scenario.vars.items():
         context["vars"][name] = gen.value(spec, context, n=index)
-    setup: dict[str, dict[str, Any]] = {}
-    for entity, row in scenario.setup.items():
-        setup[entity] = {
-            col: gen.value(spec, context, n=index) if is_generator(spec) else spec
-            for col, spec in row.values.items()
-        }
     return Case(
         id=case_id(scenario.id, index, scenario.repeat if count is None else count),
         scenario=scenario.id,
         index=index,
         seed=case_seed,
         vars=dict(context["vars"]),
-        setup=setup,
+        setup=setup_values(scenario, gen, context, index),
+        persona=gen.rng.choice(scenario.personas) if scenario.personas and not plain else "plain",
+        variant_setups=variant_setups(suite, scenario, case_seed, context, index),
     )
 
 

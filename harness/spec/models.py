@@ -138,7 +138,90 @@ class SequenceGen(Model):
     sequence: str
 
 
-GENERATOR_KEYS = ("faker", "choice", "integer", "decimal", "days_ago", "ref", "sequence")
+Edge = Literal["below", "at", "above", "zero", "negative", "huge"]
+AmountFormat = Literal[
+    "point",  # 1234.50
+    "comma",  # 1234,50
+    "thousands_comma_point",  # 1,234.50
+    "thousands_point_comma",  # 1.234,50
+    "thousands_space_comma",  # 1 234,50
+    "euro_prefix",  # €1234.50
+    "whole",  # 1234 (only when the amount has no cents)
+]
+Trap = Literal[
+    "none",
+    "nfc",
+    "nfd",
+    "strip_accents",
+    "lower",
+    "upper",
+    "title",
+    "spaces",
+    "zero_width",
+    "rtl_mark",
+    "confusable",
+    "emoji",
+    "long",
+    "empty",
+    "whitespace_only",
+]
+Pool = Literal["names", "names_plain", "names_hard", "hostile", "injections"]
+Persona = Literal["plain", "polite", "terse", "rambling", "shouting", "typos"]
+
+
+class BoundaryGen(Model):
+    """Values at the edge of a spec parameter, so a spec change moves the tests with it.
+
+    For an amount of 500.00: below 499.99, at 500.00, above 500.01 (the step is the
+    parameter's smallest unit), and on request zero, negative and huge values."""
+
+    boundary: str = Field(description="Name of a spec parameter.")
+    edges: Annotated[list[Edge], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Edge](["below", "at", "above"])
+    )
+    step: Decimal | None = Field(default=None, description="Default: 0.01 for amounts, else 1.")
+
+
+class FormatGen(Model):
+    """A number written as customers write it: decimal comma, thousands separators, €."""
+
+    amount_text: str = Field(description="Template giving the number, e.g. {{ vars.amount }}.")
+    formats: Annotated[list[AmountFormat], Field(min_length=1)] = Field(
+        default_factory=lambda: list[AmountFormat](
+            ["point", "comma", "thousands_comma_point", "thousands_point_comma"]
+        )
+    )
+    places: int = 2
+
+
+class TrapGen(Model):
+    """A text with one trap applied: Unicode forms, case, spacing, invisible characters..."""
+
+    text_trap: str = Field(description="Template giving the text to transform.")
+    traps: Annotated[list[Trap], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Trap](["none", "nfd", "lower", "upper"])
+    )
+
+
+class PoolGen(Model):
+    """One value from a built-in pool of realistic hard inputs, simplest first."""
+
+    pool: Pool
+
+
+GENERATOR_KEYS = (
+    "faker",
+    "choice",
+    "integer",
+    "decimal",
+    "days_ago",
+    "ref",
+    "sequence",
+    "boundary",
+    "amount_text",
+    "text_trap",
+    "pool",
+)
 
 
 def _generator_tag(value: Any) -> str:
@@ -160,6 +243,10 @@ ValueSpec = Annotated[
     | Annotated[DaysAgoGen, Tag("days_ago")]
     | Annotated[RefGen, Tag("ref")]
     | Annotated[SequenceGen, Tag("sequence")]
+    | Annotated[BoundaryGen, Tag("boundary")]
+    | Annotated[FormatGen, Tag("amount_text")]
+    | Annotated[TrapGen, Tag("text_trap")]
+    | Annotated[PoolGen, Tag("pool")]
     | Annotated[Scalar | list[Any], Tag("literal")],
     Discriminator(_generator_tag),
 ]
@@ -174,6 +261,13 @@ class CheckBase(Model):
     )
     requirements: RequirementIds
     description: str | None = None
+    when: str | None = Field(
+        default=None,
+        description=(
+            "A template; the check applies only to cases where it renders true, e.g. "
+            "{{ vars.amount | gt(params.approval_limit) }}."
+        ),
+    )
 
 
 TurnSelector = int | Literal["last", "all", "any"]
@@ -266,6 +360,20 @@ class SqlCheck(CheckBase):
         return self
 
 
+class SameStateCheck(CheckBase):
+    """Metamorphic: every rewording in the scenario's `variants` must leave the same rows.
+
+    The query runs after the scenario's own turns and after each variant (each on its
+    own fresh rows); the rows it returns must be equal, compared as sets of values."""
+
+    type: Literal["same_state"]
+    database: str | None = Field(
+        default=None, description="Dependency name; default: the only one."
+    )
+    query: str
+    params: list[Any] | dict[str, Any] = Field(default_factory=list)
+
+
 class RedisCheck(CheckBase):
     type: Literal["redis"]
     database: str | None = Field(
@@ -293,6 +401,7 @@ Check = Annotated[
     | JsonSchemaCheck
     | NumberCheck
     | SqlCheck
+    | SameStateCheck
     | RedisCheck,
     Field(discriminator="type"),
 ]
@@ -306,6 +415,7 @@ CHECK_TYPES = (
     "json_schema",
     "number",
     "sql",
+    "same_state",
     "redis",
 )
 
@@ -339,7 +449,24 @@ class Scenario(Model):
     setup: dict[str, SetupRow] = Field(default_factory=dict)
     redis_setup: list[RedisSetup] = Field(default_factory=list)
     turns: Annotated[list[str], Field(min_length=1)]
+    variants: list[Annotated[list[str], Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Equivalent rewordings of `turns`; same_state checks compare their end states.",
+    )
+    personas: list[Persona] = Field(
+        default_factory=list,
+        description="Ways of writing each case may be told in; text from templates is kept intact.",
+    )
     checks: Annotated[list[Check], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _variants_need_same_state(self) -> Scenario:
+        has_check = any(c.type == "same_state" for c in self.checks)
+        if self.variants and not has_check:
+            raise ValueError("variants are compared by a same_state check; add one")
+        if has_check and not self.variants:
+            raise ValueError("a same_state check needs variants to compare")
+        return self
 
 
 class ScenariosFile(FileModel):
@@ -385,8 +512,26 @@ class SeedData(Model):
     tables: list[TableSeed] = Field(default_factory=list)
 
 
+class ExternalService(Model):
+    """An existing service the external provider attaches to instead of starting one."""
+
+    url: str = Field(
+        min_length=1,
+        description=(
+            "e.g. postgresql://app@staging-db:5432/app; keep passwords out of suite files "
+            "(HARNESS_EXTERNAL_<NAME>=URL, PGPASSWORD or ~/.pgpass)."
+        ),
+    )
+
+
 class DependencyBase(Model):
     image: str | None = Field(default=None, description="Container image for the docker provider.")
+    external: ExternalService | None = Field(
+        default=None, description="Where the external provider finds this dependency."
+    )
+    ready_timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None, description="Seconds to wait until it answers (docker default 60)."
+    )
 
 
 class PostgresDependency(DependencyBase):
@@ -400,7 +545,90 @@ class RedisDependency(DependencyBase):
     kind: Literal["redis"]
 
 
-Dependency = Annotated[PostgresDependency | RedisDependency, Field(discriminator="kind")]
+ContainerPort = Annotated[int, Field(ge=1, le=65535)] | Annotated[
+    str, Field(pattern=r"^[0-9]{1,5}(/(tcp|udp))?$")
+]
+
+
+class HttpWait(Model):
+    path: str = "/"
+    port: ContainerPort | None = Field(default=None, description="Default: the first port.")
+    status: Annotated[int, Field(ge=100, le=599)] = 200
+
+
+class ContainerWait(Model):
+    """When a generic container counts as ready: exactly one of log, port, http, command."""
+
+    log: str | None = Field(default=None, description="A regex its output must match.")
+    times: Annotated[int, Field(ge=1)] = Field(default=1, description="Matches needed (log).")
+    port: ContainerPort | None = Field(default=None, description="A server answers on it.")
+    http: HttpWait | None = None
+    command: list[str] | str | None = Field(default=None, description="Exits 0 inside it.")
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> ContainerWait:
+        given = [k for k in ("log", "port", "http", "command") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "wait needs exactly one of log, port, http, command "
+                f"(found: {', '.join(given) or 'none'})"
+            )
+        if self.log is not None:
+            try:
+                re.compile(self.log)
+            except re.error as exc:
+                raise ValueError(f"wait.log is not a valid regular expression: {exc}") from None
+        return self
+
+
+class VolumeMount(Model):
+    host: str = Field(description="A file or folder, relative to the suite folder.")
+    container: Annotated[str, Field(pattern=r"^/")]
+    mode: Literal["ro", "rw"] = "ro"
+
+
+class ContainerDependency(DependencyBase):
+    """Any other service the agent uses (a compliance API, a broker), as a real image."""
+
+    kind: Literal["container"]
+    image: str = Field(min_length=1, description="The image to run (overridable like the others).")
+    ports: list[ContainerPort] = Field(
+        default_factory=list, description="Container ports, published on 127.0.0.1."
+    )
+    env: dict[str, str] = Field(default_factory=dict)
+    command: list[str] | str | None = None
+    volumes: list[VolumeMount] = Field(default_factory=list)
+    wait: ContainerWait | None = Field(
+        default=None, description="Default: a server answers on the first port."
+    )
+    scheme: Annotated[str, Field(pattern=r"^[a-z][a-z0-9+.-]*$")] = Field(
+        default="http", description="Scheme of deps.NAME.url (host and first port)."
+    )
+
+    @model_validator(mode="after")
+    def _ports_known(self) -> ContainerDependency:
+        numbers = [str(p).split("/")[0] for p in self.ports]
+        if len(set(numbers)) != len(numbers):
+            raise ValueError("each container port may be listed once")
+        needed = []
+        if self.wait is not None and self.wait.port is not None:
+            needed.append(self.wait.port)
+        if self.wait is not None and self.wait.http is not None:
+            needed.append(self.wait.http.port if self.wait.http.port is not None else "")
+            if not self.ports:
+                raise ValueError("an http wait needs a port: list it under ports")
+        for port in needed:
+            if port != "" and str(port).split("/")[0] not in numbers:
+                raise ValueError(f"wait uses port {port}, which is not listed under ports")
+        return self
+
+
+Dependency = Annotated[
+    PostgresDependency | RedisDependency | ContainerDependency, Field(discriminator="kind")
+]
+DEPENDENCY_KINDS = ("postgres", "redis", "container")
+PROVIDERS = ("auto", "docker", "embedded", "external")
 
 
 class HealthCheck(Model):
@@ -464,6 +692,10 @@ class AgentConfig(Model):
 class Environment(Model):
     dependencies: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency] = Field(
         default_factory=dict
+    )
+    provider: Literal["auto", "docker", "embedded", "external"] | None = Field(
+        default=None,
+        description="How dependencies come up; --deps and HARNESS_DEPS override it (default auto).",
     )
     agent: AgentConfig
 

@@ -10,13 +10,14 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from harness.errors import Problem
+from harness.spec import models as m
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
-from harness.spec.template import Template, TemplateError
+from harness.spec.template import Template, TemplateError, to_decimal
 
 CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
 TURN_FIELDS = ("text", "index")
-DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind")
+DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "ports")
 
 
 class Scope:
@@ -31,7 +32,7 @@ class Scope:
         case: bool = False,
         turn: bool = False,
         agent: bool = False,
-        deps: tuple[str, ...] | None = None,
+        deps: Mapping[str, tuple[str, ...]] | tuple[str, ...] | None = None,
     ) -> None:
         self.params = params
         self.vars = vars
@@ -83,7 +84,22 @@ class Scope:
             field = path[2] if len(path) > 2 else None
             if field not in DEP_FIELDS:
                 return f"deps.{sub}.{field} does not exist{did_you_mean(field or '', DEP_FIELDS)}"
+            if field == "ports":
+                return _port_problem(sub, path[3] if len(path) > 3 else None, self.deps)
         return None
+
+
+def _port_problem(
+    dep: str, port: str | None, deps: Mapping[str, tuple[str, ...]] | tuple[str, ...]
+) -> str | None:
+    """deps.NAME.ports.PORT: the host port published for a container port NAME declares."""
+    declared = deps.get(dep, ()) if isinstance(deps, Mapping) else ()
+    if port is None:
+        return f"name the container port, e.g. deps.{dep}.ports.{declared[0] if declared else 80}"
+    if port not in declared:
+        listed = ", ".join(declared) or "none"
+        return f"deps.{dep} does not publish port {port} (its ports: {listed})"
+    return None
 
 
 def _walk(value: Any, loc: PathKey) -> Iterator[tuple[PathKey, str]]:
@@ -106,9 +122,34 @@ def _check(value: Any, loc: PathKey, scope: Scope, src: Source) -> Iterator[Prob
             yield src.problem(where, str(exc))
             continue
         for expr in tpl.expressions():
-            message = scope.check(expr.path)
-            if message:
-                yield src.problem(where, f"{{{{ {expr.source} }}}}: {message}")
+            for path in expr.paths():
+                message = scope.check(path)
+                if message:
+                    yield src.problem(where, f"{{{{ {expr.source} }}}}: {message}")
+
+
+def _generator(
+    spec: Any, src: Source, loc: PathKey, params: Mapping[str, Any]
+) -> Iterator[Problem]:
+    """Generator settings no single model can check: parameter names, seed-only kinds."""
+    if isinstance(spec, m.BoundaryGen):
+        if spec.boundary not in params:
+            yield src.problem(
+                (*loc, "boundary"),
+                f"unknown spec parameter {spec.boundary!r}{did_you_mean(spec.boundary, params)}",
+            )
+        elif isinstance(params[spec.boundary], bool) or not _numeric(params[spec.boundary]):
+            yield src.problem((*loc, "boundary"), f"parameter {spec.boundary!r} is not a number")
+    elif isinstance(spec, m.RefGen):
+        yield src.problem((*loc, "ref"), "ref values exist only in seed data (suite.yaml)")
+
+
+def _numeric(value: Any) -> bool:
+    try:
+        to_decimal(value)
+    except TemplateError:
+        return False
+    return True
 
 
 def _dump(model: Any) -> Any:
@@ -129,7 +170,10 @@ def check_references(
 ) -> Iterator[Problem]:
     params = spec.parameter_values()
     env = manifest.environment
-    deps = tuple(env.dependencies)
+    deps = {
+        name: tuple(str(p).split("/")[0] for p in getattr(dep, "ports", ()))
+        for name, dep in env.dependencies.items()
+    }
     agent_scope = Scope(params, agent=True, deps=deps)
     agent_loc: PathKey = ("environment", "agent")
     if env.agent.process:
@@ -166,6 +210,7 @@ def _scenario(
         yield from _check(
             _dump(spec), (*base, "vars", name), Scope(params, vars=tuple(declared)), src
         )
+        yield from _generator(spec, src, (*base, "vars", name), params)
         declared.append(name)
     vars_ = tuple(declared)
     entities: list[str] = []
@@ -173,6 +218,7 @@ def _scenario(
         scope = Scope(params, vars=vars_, entities=tuple(entities), case=True)
         for col, value in row.values.items():
             yield from _check(_dump(value), (*base, "setup", name, "values", col), scope, src)
+            yield from _generator(value, src, (*base, "setup", name, "values", col), params)
         if name in ("params", "vars", "case", "turn"):
             yield src.problem(
                 (*base, "setup", name), f"{name!r} is reserved; name the row otherwise"
@@ -183,9 +229,11 @@ def _scenario(
         yield from _check(_dump(item), (*base, "redis_setup", k), full, src)
     for k, turn in enumerate(scenario.turns):
         yield from _check(turn, (*base, "turns", k), full, src)
+    for k, variant in enumerate(scenario.variants):
+        yield from _check(variant, (*base, "variants", k), full, src)
     for k, check in enumerate(scenario.checks):
         data = _dump(check)
         loc = (*base, "checks", k)
-        if check.type == "sql":
+        if check.type in ("sql", "same_state"):
             yield from _check(data.pop("query"), (*loc, "query"), Scope(params), src)
         yield from _check(data, loc, full, src)

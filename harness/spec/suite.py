@@ -14,6 +14,7 @@ from harness.spec.models import (
     Check,
     Invariant,
     InvariantsFile,
+    Parameter,
     PostgresDependency,
     Requirement,
     Scenario,
@@ -49,6 +50,13 @@ class Suite:
     @property
     def params(self) -> dict[str, Any]:
         return self.spec.parameter_values()
+
+    @property
+    def param_kinds(self) -> dict[str, str | None]:
+        return {
+            k: (v.kind if isinstance(v, Parameter) else None)
+            for k, v in self.spec.parameters.items()
+        }
 
     @property
     def requirements(self) -> dict[str, Requirement]:
@@ -240,7 +248,7 @@ def _cross_check(
 
 
 def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> Iterator[Problem]:
-    if check.type == "sql":
+    if check.type in ("sql", "same_state"):
         yield from database(check.database, "postgres", src, loc)
     elif check.type == "redis":
         yield from database(check.database, "redis", src, loc)

@@ -21,7 +21,8 @@ import orjson
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _ARG = re.compile(
-    r"""\s*(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<num>-?\d+(?:\.\d+)?)|(?P<kw>true|false|null))\s*(?:,|$)"""
+    r"""\s*(?:'(?P<sq>[^']*)'|"(?P<dq>[^"]*)"|(?P<num>-?\d+(?:\.\d+)?)|(?P<kw>true|false|null)"""
+    r"""|(?P<path>[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*))\s*(?:,|$)"""
 )
 
 
@@ -102,13 +103,51 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "json": lambda v: orjson.dumps(v, default=format_value).decode(),
     "default": lambda v, x: x if v in (None, "") else v,
     "first_word": lambda v: format_value(v).split(" ")[0],
+    "gt": lambda v, x: _compare(v, x) > 0,
+    "ge": lambda v, x: _compare(v, x) >= 0,
+    "lt": lambda v, x: _compare(v, x) < 0,
+    "le": lambda v, x: _compare(v, x) <= 0,
+    "eq": lambda v, x: _compare(v, x) == 0,
+    "ne": lambda v, x: _compare(v, x) != 0,
+    "not": lambda v: not truthy(v),
+    "abs": lambda v: abs(to_decimal(v)),
 }
+
+
+def truthy(value: Any) -> bool:
+    """How a `when:` condition reads a rendered value."""
+    if isinstance(value, str):
+        return value.strip().lower() not in ("", "false", "0", "no", "none", "null")
+    return bool(value)
+
+
+def _compare(a: Any, b: Any) -> int:
+    """Numbers compare as exact decimals, dates as dates, anything else as text."""
+    try:
+        x, y = to_decimal(a), to_decimal(b)
+    except TemplateError:
+        if isinstance(a, dt.date) and isinstance(b, str):
+            b = dt.date.fromisoformat(b)
+        elif isinstance(b, dt.date) and isinstance(a, str):
+            a = dt.date.fromisoformat(a)
+        if isinstance(a, dt.date) and isinstance(b, dt.date):
+            return (a > b) - (a < b)
+        x2, y2 = format_value(a), format_value(b)
+        return (x2 > y2) - (x2 < y2)
+    return (x > y) - (x < y)
 
 
 @dataclass(frozen=True, slots=True)
 class Filter:
     name: str
     args: tuple[Any, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PathArg:
+    """A filter argument that names a value, e.g. `gt(params.approval_limit)`."""
+
+    path: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,18 +158,31 @@ class Expr:
     filters: tuple[Filter, ...]
     source: str
 
+    def paths(self) -> Iterator[tuple[str, ...]]:
+        yield self.path
+        for f in self.filters:
+            yield from (a.path for a in f.args if isinstance(a, PathArg))
+
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         value: Any = context
         for i, part in enumerate(self.path):
             value = _lookup(value, part, self.path[: i + 1])
         for f in self.filters:
             try:
-                value = FILTERS[f.name](value, *f.args)
+                args = [_resolve(a, context) if isinstance(a, PathArg) else a for a in f.args]
+                value = FILTERS[f.name](value, *args)
             except TemplateError:
                 raise
             except (ValueError, TypeError, ArithmeticError) as exc:
                 raise TemplateError(f"filter {f.name!r} on {{{{{self.source}}}}}: {exc}") from exc
         return value
+
+
+def _resolve(arg: PathArg, context: Mapping[str, Any]) -> Any:
+    value: Any = context
+    for i, part in enumerate(arg.path):
+        value = _lookup(value, part, arg.path[: i + 1])
+    return value
 
 
 def _lookup(value: Any, part: str, so_far: tuple[str, ...]) -> Any:
@@ -157,8 +209,10 @@ def _parse_args(text: str, source: str) -> tuple[Any, ...]:
         elif m.group("num") is not None:
             num = m.group("num")
             args.append(Decimal(num) if "." in num else int(num))
-        else:
+        elif m.group("kw") is not None:
             args.append({"true": True, "false": False, "null": None}[m.group("kw")])
+        else:
+            args.append(PathArg(tuple(m.group("path").split("."))))
         pos = m.end()
     return tuple(args)
 
@@ -216,6 +270,11 @@ class Template:
     def expressions(self) -> Iterator[Expr]:
         return (p for p in self.parts if isinstance(p, Expr))
 
+    def paths(self) -> Iterator[tuple[str, ...]]:
+        """Every name the template reads: expression paths and path arguments of filters."""
+        for expr in self.expressions():
+            yield from expr.paths()
+
     def render(self, context: Mapping[str, Any]) -> Any:
         if len(self.parts) == 1 and isinstance(self.parts[0], Expr):
             return self.parts[0].evaluate(context)
@@ -223,8 +282,17 @@ class Template:
             p if isinstance(p, str) else format_value(p.evaluate(context)) for p in self.parts
         )
 
-    def render_text(self, context: Mapping[str, Any]) -> str:
-        return format_value(self.render(context))
+    def render_text(
+        self, context: Mapping[str, Any], literal: Callable[[str], str] | None = None
+    ) -> str:
+        """The template as text; `literal` rewrites only the template's own words, never
+        the values it inserts."""
+        if literal is None:
+            return format_value(self.render(context))
+        return "".join(
+            literal(p) if isinstance(p, str) else format_value(p.evaluate(context))
+            for p in self.parts
+        )
 
     def __repr__(self) -> str:
         return f"Template({self.source!r})"

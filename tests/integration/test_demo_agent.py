@@ -406,6 +406,21 @@ def test_window_from_order_date(stack: Stack) -> None:
     assert stack.audit(session)[-1]["action"] == "refund_refused"
 
 
+def test_window_off_by_one(stack: Stack) -> None:
+    for defects in ("none", "window_off_by_one"):
+        agent = stack.agent(defects)
+        last = stack.customer("Lana Lastday")
+        day30 = stack.order(last, "40.00", ordered_days_ago=32, delivered_days_ago=30)
+        day29 = stack.order(last, "40.00", ordered_days_ago=32, delivered_days_ago=29)
+        session = verified_session(agent, last)
+        assert "has been issued" in agent.chat(session, f"refund order {day29}")
+        reply = agent.chat(session, f"refund order {day30}")
+        if defects == "none":
+            assert "has been issued" in reply and len(stack.refunds(day30)) == 1
+        else:
+            assert "outside the 30-day refund window" in reply and stack.refunds(day30) == []
+
+
 def test_verification_drift(stack: Stack) -> None:
     small_talk = ["hi", "my parcel came", "it is broken", "so annoying", "anyway", "hello?"]
     for defects in ("none", "verification_drift"):
