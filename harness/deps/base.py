@@ -7,6 +7,7 @@ they hand over, so a new provider slots in without touching the engine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -23,20 +24,34 @@ class Endpoint:
     user: str | None = None
     password: str | None = None
     database: str | None = None
+    #: URL scheme of a generic service (kind "container"); postgres and redis have their own
+    scheme: str | None = None
+    #: container port -> host port, for a service that publishes several ports
+    ports: Mapping[str, int] = field(default_factory=dict)
+    #: connection options kept from an external URL, e.g. "sslmode=require"
+    query: str = ""
 
     @property
     def url(self) -> str:
+        return self._url(quote(self.password, safe="") if self.password else "")
+
+    @property
+    def safe_url(self) -> str:
+        """The URL with its password replaced by ***, for messages and reports."""
+        return self._url("***" if self.password else "")
+
+    def _url(self, password: str) -> str:
         auth = ""
-        if self.user or self.password:
-            auth = quote(self.user or "", safe="")
-            if self.password:
-                auth += ":" + quote(self.password, safe="")
-            auth += "@"
+        if self.user or password:
+            auth = quote(self.user or "", safe="") + (f":{password}" if password else "") + "@"
+        query = f"?{self.query}" if self.query else ""
+        where = f"{auth}{self.host}:{self.port}"
         if self.kind == "postgres":
-            return f"postgresql://{auth}{self.host}:{self.port}/{self.database or 'postgres'}"
+            return f"postgresql://{where}/{self.database or 'postgres'}{query}"
         if self.kind == "redis":
-            return f"redis://{auth}{self.host}:{self.port}/{self.database or '0'}"
-        return f"{self.kind}://{auth}{self.host}:{self.port}"
+            return f"{self.scheme or 'redis'}://{where}/{self.database or '0'}{query}"
+        path = f"/{self.database}" if self.database else ""
+        return f"{self.scheme or self.kind}://{where}{path}{query}"
 
     def context(self) -> dict[str, Any]:
         """What templates see as deps.<name>.*."""
@@ -48,6 +63,7 @@ class Endpoint:
             "password": self.password or "",
             "database": self.database or "",
             "kind": self.kind,
+            "ports": {str(k): v for k, v in self.ports.items()},
         }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 from harness.check.state import Targets
 from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
 from harness.deps.clients import Postgres, Redis
+from harness.deps.external import guard
 from harness.deps.fixtures import load_postgres
 from harness.errors import DependencyError, HarnessError
 from harness.events import DependencyReady, Emit, Note
@@ -38,13 +39,33 @@ def scratch_root() -> str | None:
     return None
 
 
-def get_provider(mode: str) -> Provider:
-    """The provider for --deps MODE."""
+def get_provider(mode: str, **settings: Any) -> Provider:
+    """The provider for --deps MODE (auto is resolved before, by deps/select.py).
+
+    docker takes `images`, `engine_info`, `suite_root`; external takes `urls`, `disposable`.
+    """
     if mode == "embedded":
         from harness.deps.embedded import EmbeddedProvider
 
         return EmbeddedProvider()
-    raise HarnessError(f"unknown dependency provider {mode!r}", hint="use --deps embedded")
+    if mode == "docker":
+        from harness.deps.docker import DockerProvider
+        from harness.deps.engine import probe
+
+        engine_info = settings.get("engine_info") or probe()
+        return DockerProvider(
+            settings.get("images") or {},
+            engine_info=engine_info,
+            suite_root=settings.get("suite_root"),
+        )
+    if mode == "external":
+        from harness.deps.external import ExternalProvider
+
+        return ExternalProvider(settings.get("urls") or {}, settings.get("disposable"))
+    raise HarnessError(
+        f"unknown dependency provider {mode!r}",
+        hint="use --deps auto, docker, embedded or external",
+    )
 
 
 class DependencySet:
@@ -91,6 +112,7 @@ class DependencySet:
         os.chmod(self.workdir, 0o755)  # unprivileged server users must reach their data dirs
         try:
             await self._start_all(deps)
+            guard(self.suite, self.running)  # before any write: external targets stay untouched
             await self._connect_and_load()
         except BaseException:
             await self._stop_all()
@@ -134,7 +156,7 @@ class DependencySet:
                     seconds = await load_postgres(db, dep, self.suite.root, self.suite.params, name)
                     running.info.fixtures_seconds = seconds
                     self.emit(Note(f"{name}: schema and seed data loaded in {seconds:.2f} s"))
-            else:
+            elif running.endpoint.kind == "redis":
                 kv = Redis(running.endpoint)
                 self._clients.append(kv)
                 await kv.open()

@@ -85,7 +85,7 @@ class Scope:
             if field not in DEP_FIELDS:
                 return f"deps.{sub}.{field} does not exist{did_you_mean(field or '', DEP_FIELDS)}"
             if field == "ports":
-                return _port_problem(sub, path[3] if len(path) > 3 else None, self.deps)
+                return _port_problem(sub or "", path[3] if len(path) > 3 else None, self.deps)
         return None
 
 

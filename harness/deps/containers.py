@@ -1,0 +1,406 @@
+"""Containers made with testcontainers, started so that nothing can leak.
+
+testcontainers' `start()` blocks (create, start, wait until ready), so it runs in a daemon
+thread while the event loop keeps the deadline, watches for a container that exits during
+start-up, and stays responsive to Ctrl-C and SIGTERM. When a start fails, times out or is
+cancelled, the start is aborted: the readiness wait stops at its next poll (the container
+methods it calls raise `Aborted`), and everything carrying the dependency's labels is
+removed, now and once more when the thread ends, in case it created something meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests.exceptions
+from testcontainers.community.postgres import PostgresContainer
+from testcontainers.community.redis import RedisContainer
+from testcontainers.core.container import BytesExecResult, DockerContainer, ExecConfig
+from testcontainers.core.network import Network
+from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
+
+from harness.deps import cleanup, engine
+from harness.deps.base import DependencyInfo, Endpoint
+from harness.errors import DependencyError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+PULL_TIMEOUT = 900.0
+STOP_TIMEOUT = 30.0
+LOG_LINES = 30
+_API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+
+
+class Aborted(BaseException):
+    """Raised inside an abandoned start's thread; a BaseException, so that testcontainers'
+    wait strategies (which retry on Exception) stop instead of polling a removed container."""
+
+
+def in_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
+    """Run blocking `fn` in a daemon thread (it never holds up interpreter exit); its result
+    as a future of the running loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            (future.set_result if ok else future.set_exception)(value)
+
+    def target() -> None:
+        try:
+            result: Any = fn()
+            ok = True
+        except BaseException as exc:
+            result, ok = exc, False
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
+            loop.call_soon_threadsafe(settle, ok, result)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
+
+
+# --------------------------------------------------------------------------- containers
+
+
+class AbortableContainer(DockerContainer):
+    """A DockerContainer whose readiness wait can be stopped from another thread."""
+
+    aborted: threading.Event
+
+    def _check(self) -> None:
+        if getattr(self, "aborted", None) is not None and self.aborted.is_set():
+            raise Aborted
+
+    def exec(self, command: str | list[str] | ExecConfig) -> BytesExecResult:
+        self._check()
+        return super().exec(command)
+
+    def get_logs(self) -> tuple[bytes, bytes]:
+        self._check()
+        return super().get_logs()
+
+    def get_exposed_port(self, port: int) -> int:
+        self._check()
+        return super().get_exposed_port(port)
+
+    def reload(self) -> None:
+        self._check()
+        super().reload()
+
+
+class HarnessPostgres(AbortableContainer, PostgresContainer):
+    """testcontainers' PostgreSQL module (its env conventions and psql readiness check)."""
+
+
+class HarnessRedis(AbortableContainer, RedisContainer):
+    """testcontainers' Redis module (`--requirepass`, PING readiness check)."""
+
+
+class GenericContainer(AbortableContainer):
+    """Any image: the `kind: container` dependency."""
+
+
+def publish_on(container: DockerContainer, ports: list[str], host_ip: str | None) -> None:
+    """Publish container ports on random host ports, bound to `host_ip` (loopback) if given."""
+    bindings: dict[str, Any] = container.ports  # docker-py takes (ip, port) tuples here
+    for port in ports:
+        bindings[port] = (host_ip, None) if host_ip else None
+
+
+class ListeningPort(WaitStrategy):
+    """Ready when the published port has a server behind it.
+
+    A plain TCP connect is not enough: Docker's userland proxy accepts connections on a
+    published port even when nothing listens in the container, then closes them at once.
+    So the check connects and reads briefly: end-of-file means no server yet; a banner or
+    a silent open connection means one is there.
+    """
+
+    def __init__(self, port: int) -> None:
+        super().__init__()
+        self._port = port
+
+    def wait_until_ready(self, container: WaitStrategyTarget) -> None:
+        start = time.monotonic()
+        host = container.get_container_host_ip()
+        while True:
+            port = int(container.get_exposed_port(self._port))
+            try:
+                with socket.create_connection((host, port), timeout=1) as s:
+                    s.settimeout(0.3)
+                    try:
+                        if s.recv(1):
+                            return
+                    except TimeoutError:
+                        return
+            except OSError:
+                pass
+            if time.monotonic() - start > self._startup_timeout:
+                raise TimeoutError(
+                    f"nothing listened on container port {self._port} within "
+                    f"{self._startup_timeout:g}s"
+                )
+            time.sleep(self._poll_interval)
+
+
+# --------------------------------------------------------------------------- images
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    ref: str
+    digest: str  # the registry digest when known, else the local image id
+    version: str  # the image's org.opencontainers.image.version label, if any
+    pull_seconds: float
+
+
+def ensure_image(client: docker.DockerClient, ref: str, name: str) -> ImageFacts:
+    """The image, pulled if this engine does not have it (blocking; run it in a thread)."""
+    started = time.perf_counter()
+    pulled = 0.0
+    try:
+        image = client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        try:
+            image = client.images.pull(ref)
+        except _API_ERRORS as exc:
+            raise DependencyError(
+                f"dependency '{name}': image {ref} is not on this Docker engine and pulling it "
+                f"failed: {str(exc).strip()[:300]}",
+                hint=f"choose a reachable image (--image {name}=REF, HARNESS_IMAGE_"
+                f"{name.upper()}=REF or image: in suite.yaml), build one locally "
+                "(images/build.sh builds PostgreSQL and Redis from Debian packages), "
+                "or use --deps embedded",
+            ) from exc
+        pulled = time.perf_counter() - started
+    attrs = image.attrs or {}
+    digests = attrs.get("RepoDigests") or []
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    return ImageFacts(
+        ref=ref,
+        digest=str(digests[0] if digests else image.id or ""),
+        version=str(labels.get("org.opencontainers.image.version", "")),
+        pull_seconds=pulled,
+    )
+
+
+# --------------------------------------------------------------------------- the run's network
+
+
+class RunNetwork:
+    """One labelled network per run; containers join it under their dependency name, and it
+    is removed when the last of them stops."""
+
+    def __init__(self, run_id: str, labels: dict[str, str]) -> None:
+        self.name = f"harness-{run_id}"
+        self.labels = labels
+        self.network: Network | None = None
+        self._users = 0
+        self._lock = threading.Lock()
+
+    def acquire(self) -> Network:
+        """Create on first use (blocking)."""
+        with self._lock:
+            if self.network is None:
+                network = Network(docker_network_kw={"labels": self.labels})
+                network.name = self.name
+                self.network = network.create()
+            self._users += 1
+            return self.network
+
+    def release(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users > 0 or self.network is None:
+                return
+            network, self.network = self.network, None
+        try:
+            network.remove()
+        except docker.errors.NotFound:
+            pass
+        except _API_ERRORS as exc:
+            log.warning(
+                "could not remove network %s: %s (harness clean removes it)", self.name, exc
+            )
+
+
+# --------------------------------------------------------------------------- start and stop
+
+
+def log_tail(client: docker.DockerClient, selector: dict[str, str], lines: int = LOG_LINES) -> str:
+    """The last log lines of the container matching `selector` ("" if there is none)."""
+    try:
+        found = client.containers.list(all=True, filters={"label": _filters(selector)})
+        if not found:
+            return ""
+        raw = found[0].logs(tail=lines, stdout=True, stderr=True)
+    except _API_ERRORS:
+        return ""
+    return raw.decode("utf-8", "replace").rstrip() if isinstance(raw, bytes) else ""
+
+
+def _state(client: docker.DockerClient, selector: dict[str, str]) -> tuple[str, int | None]:
+    """The status and exit code of the container matching `selector`, if it exists yet."""
+    try:
+        found = client.containers.list(all=True, filters={"label": _filters(selector)})
+    except _API_ERRORS:
+        return "", None
+    if not found:
+        return "", None
+    state = (found[0].attrs or {}).get("State") or {}
+    return found[0].status or "", state.get("ExitCode")
+
+
+def _filters(selector: dict[str, str]) -> list[str]:
+    return [f"{k}={v}" for k, v in selector.items()]
+
+
+async def start_container(
+    container: AbortableContainer,
+    selector: dict[str, str],
+    *,
+    name: str,
+    image: str,
+    timeout: float,
+) -> None:
+    """Start `container` and wait until its readiness check passes, within `timeout` seconds.
+
+    On failure, timeout or cancellation the container (found by `selector`, its labels) is
+    removed before this returns, and a DependencyError names the image and shows its logs.
+    """
+    container.aborted = threading.Event()
+    watcher = engine.client(timeout=10)
+
+    def run() -> None:
+        try:
+            container.start()
+        finally:
+            if container.aborted.is_set():
+                cleanup.remove_matching(watcher, selector)
+
+    future = in_thread(run, f"start-{name}")
+    deadline = time.monotonic() + timeout
+    why = ""
+    try:
+        while True:
+            done, _ = await asyncio.wait({future}, timeout=0.25)
+            if done:
+                try:
+                    future.result()
+                    return
+                except Aborted:
+                    why = "was abandoned"
+                except Exception as exc:
+                    why = f"failed its readiness check: {_first_line(exc)}"
+                break
+            if time.monotonic() > deadline:
+                why = f"was not ready within {timeout:g}s"
+                break
+            status, code = await in_thread(lambda: _state(watcher, selector), f"watch-{name}")
+            if status in ("exited", "dead"):
+                why = f"exited with code {code} during start-up"
+                break
+    except BaseException:
+        await asyncio.shield(_abort(container, watcher, selector, name))
+        raise
+    tail = await asyncio.shield(_abort(container, watcher, selector, name))
+    raise DependencyError(
+        f"dependency '{name}': container from image {image} {why}"
+        + (f"; its last log lines:\n{_indent(tail)}" if tail else " (it logged nothing)"),
+        hint="check the image and its settings in suite.yaml (command, env, wait); "
+        "a slow machine may need a longer wait timeout",
+    )
+
+
+async def _abort(
+    container: AbortableContainer,
+    client: docker.DockerClient,
+    selector: dict[str, str],
+    name: str,
+) -> str:
+    """Stop a start: no more readiness polls, logs kept, the container removed."""
+    container.aborted.set()
+
+    def work() -> str:
+        tail = log_tail(client, selector)
+        problems = cleanup.remove_matching(client, selector)
+        if problems:
+            log.warning("removing %s: %s", name, "; ".join(problems))
+        return tail
+
+    return await in_thread(work, f"abort-{name}")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    cause = exc.__cause__
+    if isinstance(exc, RuntimeError) and cause is not None:
+        text = str(cause).strip() or text
+    return text.splitlines()[0][:400]
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+@dataclass(eq=False)
+class DockerDependency:
+    """A dependency running in a container (a RunningDependency)."""
+
+    name: str
+    endpoint: Endpoint
+    info: DependencyInfo
+    writable: bool = True
+    _container: DockerContainer | None = field(default=None, repr=False)
+    _selector: dict[str, str] = field(default_factory=dict, repr=False)
+    _network: RunNetwork | None = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _stopped: bool = field(default=False, repr=False)
+    _final_log: str | None = field(default=None, repr=False)
+
+    async def stop(self) -> None:
+        """Remove the container (and the run's network after its last user); safe to call
+        twice or concurrently; finishes even if the caller is cancelled."""
+        if self._stopped:
+            return
+        await asyncio.shield(in_thread(self.stop_sync, f"stop-{self.name}"))
+
+    def stop_sync(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            client = engine.client(timeout=STOP_TIMEOUT)
+            try:
+                self._final_log = log_tail(client, self._selector, 200)
+                problems = cleanup.remove_matching(client, self._selector)
+            finally:
+                client.close()
+            if self._network is not None:
+                self._network.release()
+            self._stopped = True
+        if problems:
+            raise DependencyError(
+                f"container of '{self.name}' was not removed: {'; '.join(problems)}",
+                hint="harness clean removes it once this run has ended",
+            )
+
+    def log_tail(self, lines: int = LOG_LINES) -> str:
+        if self._final_log is not None:
+            return "\n".join(self._final_log.splitlines()[-lines:])
+        client = engine.client(timeout=10)
+        try:
+            return log_tail(client, self._selector, lines)
+        finally:
+            client.close()

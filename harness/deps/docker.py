@@ -1,0 +1,285 @@
+"""The docker provider: each dependency a real image in a container, through testcontainers.
+
+PostgreSQL and Redis come from testcontainers' own modules (their environment conventions
+and readiness checks); any other service is a generic container (`kind: container`) with
+its ports, environment, command, volumes and wait strategy. Ports are published on
+127.0.0.1 when the engine is local. Every container joins the run's network under its
+dependency name and is labelled with the run and its owner (deps/cleanup.py), so it is
+removed on every way out, and by `harness clean` after a `kill -9`.
+
+The time to ready runs from creating the container until the harness itself got an answer
+through the published port (`select version()`, `INFO server`); a pull is timed apart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import redis.asyncio
+import redis.exceptions
+from testcontainers.core.wait_strategies import (
+    ExecWaitStrategy,
+    HttpWaitStrategy,
+    LogMessageWaitStrategy,
+)
+
+from harness.deps import cleanup, engine
+from harness.deps.base import DependencyInfo, Endpoint
+from harness.deps.containers import (
+    AbortableContainer,
+    DockerDependency,
+    GenericContainer,
+    HarnessPostgres,
+    HarnessRedis,
+    ImageFacts,
+    ListeningPort,
+    RunNetwork,
+    ensure_image,
+    in_thread,
+    publish_on,
+    start_container,
+)
+from harness.deps.images import ImageChoice
+from harness.errors import ConfigError, DependencyError
+from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
+
+DEFAULT_READY_TIMEOUT = 60.0
+PG_USER = "harness"
+PG_DATA = "/var/lib/postgresql/data"
+#: the same throwaway-data settings as the embedded provider (and the same connection limit)
+PG_ARGS = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+
+
+class DockerProvider:
+    """Starts each dependency in its own container (see the module doc)."""
+
+    name = "docker"
+
+    def __init__(
+        self,
+        images: dict[str, ImageChoice],
+        *,
+        engine_info: engine.Engine,
+        suite_root: Path | None = None,
+    ) -> None:
+        self.images = images
+        self.engine = engine_info
+        self.suite_root = suite_root or Path.cwd()
+        self._network: RunNetwork | None = None
+        self._network_lock = asyncio.Lock()
+        engine.configure(engine_info)
+
+    async def start(self, name: str, dep: Any, *, run_id: str, workdir: Path) -> DockerDependency:
+        choice = self.images.get(name)
+        if choice is None:
+            raise ConfigError(f"dependency '{name}' has no image for the docker provider")
+        labels = {**cleanup.owner_labels(run_id), cleanup.DEP: name}
+        selector = {cleanup.RUN: run_id, cleanup.DEP: name, cleanup.PID: labels[cleanup.PID]}
+        cleanup.sweep_at_exit()
+        client = engine.client(timeout=engine.API_TIMEOUT)
+        try:
+            facts = await in_thread(lambda: ensure_image(client, choice.ref, name), f"pull-{name}")
+        finally:
+            client.close()
+        network = await self._run_network(run_id)
+        try:
+            return await self._start(name, dep, choice, facts, labels, selector, network)
+        except BaseException:
+            await asyncio.shield(in_thread(network.release, f"release-{name}"))
+            raise
+
+    async def _run_network(self, run_id: str) -> RunNetwork:
+        async with self._network_lock:
+            if self._network is None:
+                self._network = RunNetwork(run_id, cleanup.owner_labels(run_id))
+            network = self._network
+        acquiring = in_thread(network.acquire, "network")
+        try:
+            await asyncio.shield(acquiring)
+        except asyncio.CancelledError:
+            # it is quick: let it finish, then give the network back, so nothing is left
+            with contextlib.suppress(Exception):
+                await asyncio.shield(acquiring)
+                await asyncio.shield(in_thread(network.release, "release"))
+            raise
+        return network
+
+    async def _start(
+        self,
+        name: str,
+        dep: Any,
+        choice: ImageChoice,
+        facts: ImageFacts,
+        labels: dict[str, str],
+        selector: dict[str, str],
+        network: RunNetwork,
+    ) -> DockerDependency:
+        timeout = float(getattr(dep, "ready_timeout", None) or DEFAULT_READY_TIMEOUT)
+        password = secrets.token_urlsafe(24)
+        container: AbortableContainer
+        if isinstance(dep, PostgresDependency):
+            container = HarnessPostgres(
+                choice.ref, username=PG_USER, password=password, dbname=dep.database, driver=None
+            )
+            # the official image's conventions: initdb flags and server arguments; data in RAM
+            container.with_env("POSTGRES_INITDB_ARGS", "--no-sync").with_command(PG_ARGS)
+            container.with_tmpfs_mount(PG_DATA)
+            ports = ["5432"]
+        elif isinstance(dep, RedisDependency):
+            container = HarnessRedis(choice.ref, password=password)
+            wait = container._wait_strategy  # the module's PING check, with our timeout
+            if wait is not None:
+                wait.with_startup_timeout(int(timeout)).with_poll_interval(engine.POLL_INTERVAL)
+            ports = ["6379"]
+        elif isinstance(dep, ContainerDependency):
+            container, ports = self._generic(name, dep, choice.ref, timeout)
+        else:  # pragma: no cover - the models allow nothing else
+            raise ConfigError(f"dependency '{name}': unknown kind {getattr(dep, 'kind', None)!r}")
+        publish_on(container, ports, engine.LOOPBACK if self.engine.local else None)
+        assert network.network is not None  # acquired above
+        container.with_network(network.network)
+        container.with_network_aliases(name)
+        container.with_kwargs(labels=labels)
+
+        started = time.perf_counter()
+        await start_container(container, selector, name=name, image=choice.ref, timeout=timeout)
+        running = DockerDependency(
+            name=name,
+            endpoint=Endpoint(kind="container", host=engine.LOOPBACK, port=0),
+            info=DependencyInfo(name=name, kind=str(dep.kind), provider=self.name),
+            _container=container,
+            _selector=selector,
+            _network=network,
+        )
+        try:
+            host = engine.LOOPBACK if self.engine.local else container.get_container_host_ip()
+            mapped = await in_thread(
+                lambda: {p.split("/")[0]: int(container.get_exposed_port(int(p.split("/")[0])))
+                         for p in ports},
+                f"ports-{name}",
+            )  # fmt: skip
+            running.endpoint = _endpoint(dep, host, mapped, ports, password)
+            deadline = time.monotonic() + timeout
+            version = await _server_version(dep, running.endpoint, deadline) or facts.version
+        except BaseException:
+            await running.stop()
+            raise
+        wrapped = container.get_wrapped_container()
+        running.info = DependencyInfo(
+            name=name,
+            kind=str(dep.kind),
+            provider=self.name,
+            version=version,
+            source=choice.ref,
+            digest=facts.digest,
+            ready_seconds=time.perf_counter() - started,
+            extra={
+                "container": (wrapped.id or "")[:12],
+                "container_name": wrapped.name or "",
+                "image_from": choice.source,
+                "ports": dict(mapped),
+                "network": network.name,
+                "pull_seconds": round(facts.pull_seconds, 3),
+                "engine": self.engine.describe(),
+            },
+        )
+        return running
+
+    def _generic(
+        self, name: str, dep: ContainerDependency, image: str, timeout: float
+    ) -> tuple[GenericContainer, list[str]]:
+        container = GenericContainer(image)
+        for key, value in dep.env.items():
+            container.with_env(key, value)
+        if dep.command is not None:
+            container.with_command(dep.command)
+        for volume in dep.volumes:
+            host = (self.suite_root / volume.host).resolve()
+            if not host.exists():
+                raise ConfigError(
+                    f"dependency '{name}': volume {volume.host} does not exist ({host})",
+                    hint="host paths are relative to the suite folder",
+                )
+            container.with_volume_mapping(str(host), volume.container, volume.mode)
+        ports = [str(p) for p in dep.ports]
+        wait = dep.wait
+        first = int(ports[0].split("/")[0]) if ports else None
+        strategy: Any
+        if wait is None:
+            strategy = ListeningPort(first) if first is not None else None
+            wait_timeout = timeout
+        else:
+            wait_timeout = wait.timeout
+            if wait.log is not None:
+                strategy = LogMessageWaitStrategy(wait.log, times=wait.times)
+            elif wait.port is not None:
+                strategy = ListeningPort(int(str(wait.port).split("/")[0]))
+            elif wait.http is not None:
+                port = wait.http.port if wait.http.port is not None else first
+                assert port is not None  # the model requires a port for an http wait
+                strategy = HttpWaitStrategy(int(str(port).split("/")[0]), wait.http.path)
+                strategy.for_status_code(wait.http.status)
+            else:
+                assert wait.command is not None
+                strategy = ExecWaitStrategy(wait.command)
+        if strategy is not None:
+            strategy.with_startup_timeout(int(max(1, wait_timeout)))
+            strategy.with_poll_interval(engine.POLL_INTERVAL)
+            container.waiting_for(strategy)
+        return container, ports
+
+
+def _endpoint(
+    dep: Any, host: str, mapped: dict[str, int], ports: list[str], password: str
+) -> Endpoint:
+    if isinstance(dep, PostgresDependency):
+        return Endpoint("postgres", host, mapped["5432"], PG_USER, password, dep.database)
+    if isinstance(dep, RedisDependency):
+        return Endpoint("redis", host, mapped["6379"], password=password, database="0")
+    first = mapped[ports[0].split("/")[0]] if ports else 0
+    scheme = dep.scheme if isinstance(dep, ContainerDependency) else None
+    return Endpoint("container", host, first, scheme=scheme, ports=mapped)
+
+
+async def _server_version(dep: Any, endpoint: Endpoint, deadline: float) -> str:
+    """Ask the server itself through the published port; retry until it answers there too."""
+    last = ""
+    while True:
+        try:
+            if isinstance(dep, PostgresDependency):
+                return await _postgres_version(endpoint)
+            if isinstance(dep, RedisDependency):
+                return await _redis_version(endpoint)
+            return ""
+        except (psycopg.OperationalError, redis.exceptions.RedisError, OSError) as exc:
+            last = str(exc).strip()
+        if time.monotonic() > deadline:
+            raise DependencyError(
+                f"{endpoint.kind} container was ready inside, but the harness could not reach "
+                f"it at {endpoint.host}:{endpoint.port}: {last}",
+                hint="is the engine on this machine? DOCKER_HOST points elsewhere?",
+            )
+        await asyncio.sleep(0.05)
+
+
+async def _postgres_version(endpoint: Endpoint) -> str:
+    async with await psycopg.AsyncConnection.connect(endpoint.url, connect_timeout=5) as conn:
+        cur = await conn.execute("select version()")
+        row = await cur.fetchone()
+    text = str(row[0]) if row else ""
+    return " ".join(text.split()[:2])  # "PostgreSQL 15.18"
+
+
+async def _redis_version(endpoint: Endpoint) -> str:
+    client = redis.asyncio.Redis.from_url(endpoint.url, socket_connect_timeout=5, socket_timeout=5)
+    try:
+        info = await client.info("server")
+    finally:
+        await client.aclose()
+    return f"Redis {info.get('redis_version', '?')}"

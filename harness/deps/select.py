@@ -1,0 +1,219 @@
+"""Which provider brings the dependencies up, and why: checked before anything starts.
+
+`--deps` (or HARNESS_DEPS, or [tool.harness] deps) wins over the suite's
+`environment.provider`, which wins over the default `auto`: docker when a Docker engine
+answers a quick ping, else embedded. Everything a provider will need (images, external
+URLs, volumes, the engine itself) is resolved here, so a mistake is an error before the
+first container or server starts, and the run says which provider it chose and why.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.deps import cleanup, engine
+from harness.deps.base import Provider
+from harness.deps.external import ENV_PREFIX as EXTERNAL_ENV
+from harness.deps.images import ImageChoice, check_names, parse_assignments, resolve_image
+from harness.deps.manager import get_provider
+from harness.errors import ConfigError, DependencyError
+from harness.events import Note
+from harness.spec.models import PROVIDERS, ContainerDependency
+from harness.spec.suite import Suite
+
+
+@dataclass(frozen=True)
+class DepsOptions:
+    """What the command line and environment said about dependencies."""
+
+    mode: str | None = None  # None: not given, the suite or the default decides
+    mode_source: str = "--deps"
+    images: tuple[str, ...] = ()  # NAME=REF
+    externals: tuple[str, ...] = ()  # NAME=URL
+    disposable: tuple[str, ...] = ()  # dependency names
+
+
+@dataclass
+class Selection:
+    provider: Provider
+    mode: str  # the provider chosen: docker | embedded | external
+    requested: str  # what was asked for: auto | docker | embedded | external
+    why: str
+    images: dict[str, ImageChoice] = field(default_factory=dict)
+    notes: list[Note] = field(default_factory=list)
+
+    def manifest(self) -> dict[str, Any]:
+        return {
+            "requested": self.requested,
+            "chosen": self.mode,
+            "why": self.why,
+            "images": {n: {"ref": c.ref, "from": c.source} for n, c in self.images.items()},
+        }
+
+
+def requested_mode(suite: Suite, options: DepsOptions) -> tuple[str, str]:
+    """(mode, where it came from): command line / environment, then suite, then auto."""
+    if options.mode:
+        mode, source = options.mode, options.mode_source
+    elif suite.manifest.environment.provider:
+        mode, source = suite.manifest.environment.provider, "suite.yaml environment.provider"
+    else:
+        mode, source = "auto", "default"
+    if mode not in PROVIDERS:
+        raise ConfigError(
+            f"{source}: unknown dependency provider {mode!r}", hint=f"use one of {PROVIDERS}"
+        )
+    return mode, source
+
+
+async def select_provider(
+    suite: Suite, options: DepsOptions, env: Mapping[str, str] | None = None
+) -> Selection:
+    """Choose and build the provider; raise ConfigError (2) or DependencyError (3) early."""
+    environ = os.environ if env is None else env
+    deps = suite.manifest.environment.dependencies
+    requested, source = requested_mode(suite, options)
+    images = parse_assignments(options.images, "--image", "IMAGE")
+    check_names(images, deps, "--image")
+    externals = parse_assignments(options.externals, "--external", "URL")
+    check_names(externals, deps, "--external")
+    check_names(dict.fromkeys(options.disposable, ""), deps, "--disposable")
+    if (externals or options.disposable) and requested != "external":
+        raise ConfigError(
+            "--external and --disposable apply to the external provider only "
+            f"(this run uses {requested}, from {source})",
+            hint="add --deps external",
+        )
+
+    if requested == "external":
+        urls = _external_urls(deps, externals, environ)
+        provider = get_provider("external", urls=urls, disposable=set(options.disposable))
+        why = f"{source} asked for external"
+        return Selection(provider, "external", requested, why, notes=[_chosen("external", why)])
+
+    probe = None
+    if requested in ("auto", "docker") and deps:
+        probe = await asyncio.to_thread(engine.probe)
+    if requested == "auto":
+        if probe is None or probe.answers:
+            mode = "docker" if probe is not None else "embedded"
+            why = f"auto: {probe.describe()} answers" if probe else "auto: no dependencies"
+        else:
+            mode, why = "embedded", f"auto: {probe.describe()}"
+            _no_engine_for_containers(deps, probe)
+    else:
+        mode, why = requested, f"{source} asked for {requested}"
+    if mode == "embedded":
+        _embedded_can_run(deps)
+        return Selection(get_provider("embedded"), mode, requested, why, notes=[_chosen(mode, why)])
+
+    assert probe is not None or not deps
+    if probe is not None and not probe.answers:
+        raise DependencyError(
+            f"{source} asked for docker, but {probe.describe()}",
+            hint="start the Docker engine (dockerd) or point DOCKER_HOST at one; "
+            "or use --deps embedded (PostgreSQL and Redis only)",
+        )
+    chosen = {name: resolve_image(name, dep, images, environ) for name, dep in deps.items()}
+    resolved = {name: c for name, c in chosen.items() if c is not None}
+    _volumes_exist(suite, deps)
+    info = probe or engine.Engine(True, engine.address(), engine.is_local(engine.address()))
+    provider = get_provider("docker", images=resolved, engine_info=info, suite_root=suite.root)
+    notes = [_chosen(mode, why)]
+    if probe is not None and not probe.local:
+        notes.append(
+            Note(f"the Docker engine at {probe.where} is remote: ports are not on 127.0.0.1")
+        )
+    notes += await asyncio.to_thread(_leftovers)
+    return Selection(provider, mode, requested, why, resolved, notes)
+
+
+def _chosen(mode: str, why: str) -> Note:
+    return Note(f"dependencies via {mode} ({why})")
+
+
+def _external_urls(
+    deps: Mapping[str, Any], cli: Mapping[str, str], environ: Mapping[str, str]
+) -> dict[str, str]:
+    urls: dict[str, str] = {}
+    missing = []
+    for name, dep in deps.items():
+        suite_url = dep.external.url if getattr(dep, "external", None) is not None else ""
+        url = cli.get(name) or environ.get(EXTERNAL_ENV + name.upper(), "").strip() or suite_url
+        if url:
+            urls[name] = url
+        else:
+            missing.append(name)
+    if missing:
+        raise ConfigError(
+            f"--deps external: no URL for {', '.join(missing)}",
+            hint=" or ".join(
+                [f"--external {missing[0]}=URL", f"{EXTERNAL_ENV}{missing[0].upper()}=URL",
+                 f"external: {{url: ...}} under dependencies.{missing[0]} in suite.yaml"]
+            ),
+        )  # fmt: skip
+    return urls
+
+
+def _containers(deps: Mapping[str, Any]) -> list[tuple[str, ContainerDependency]]:
+    return [(n, d) for n, d in deps.items() if isinstance(d, ContainerDependency)]
+
+
+def _no_engine_for_containers(deps: Mapping[str, Any], probe: engine.Engine) -> None:
+    for name, dep in _containers(deps):
+        raise DependencyError(
+            f"dependency '{name}' is a container (image {dep.image}) and needs a Docker "
+            f"engine, but {probe.describe()}",
+            hint="start the Docker engine (dockerd) or point DOCKER_HOST at one, "
+            f"or attach to a running service: --deps external --external {name}=URL",
+        )
+
+
+def _embedded_can_run(deps: Mapping[str, Any]) -> None:
+    for name, dep in _containers(deps):
+        raise DependencyError(
+            f"dependency '{name}' is a container (image {dep.image}); the embedded provider "
+            "runs only PostgreSQL and Redis",
+            hint=f"use --deps docker (needs a Docker engine), or --deps external "
+            f"--external {name}=URL to attach to a running service",
+        )
+
+
+def _volumes_exist(suite: Suite, deps: Mapping[str, Any]) -> None:
+    for name, dep in _containers(deps):
+        for volume in dep.volumes:
+            if not (suite.root / volume.host).exists():
+                raise ConfigError(
+                    f"dependency '{name}': volume {volume.host} does not exist "
+                    f"({(suite.root / volume.host).resolve()})",
+                    hint="host paths are relative to the suite folder",
+                )
+
+
+def _leftovers() -> list[Note]:
+    """A warning about containers and networks that killed runs left on this engine."""
+    try:
+        client = engine.client(timeout=10)
+        try:
+            found = cleanup.abandoned(client)
+        finally:
+            client.close()
+    except Exception:  # a listing problem must not stop a run; clean will say more
+        return []
+    if not found:
+        return []
+    runs = sorted({item.run_id for item in found})
+    containers = sum(1 for item in found if item.kind == "container")
+    networks = len(found) - containers
+    return [
+        Note(
+            f"{containers} container(s) and {networks} network(s) left by killed run(s) "
+            f"{', '.join(runs[:3])}{' …' if len(runs) > 3 else ''}: run `harness clean` to "
+            "remove them",
+            "warning",
+        )
+    ]
