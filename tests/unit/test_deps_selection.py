@@ -1,0 +1,221 @@
+"""Provider selection, image overrides, external URLs and the write guard: no servers needed."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harness.deps import cleanup
+from harness.deps.base import DependencyInfo, Endpoint
+from harness.deps.external import guard, parse_url, planned_writes
+from harness.deps.images import check_names, parse_assignments, resolve_image
+from harness.deps.select import DepsOptions, requested_mode, select_provider
+from harness.errors import ConfigError, DependencyError, UnsafeTargetError
+from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
+from harness.spec.suite import load_suite
+from tests.conftest import ROOT
+
+DEMO = ROOT / "scenarios" / "refund_desk"
+NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
+
+
+def pg(**extra: object) -> PostgresDependency:
+    return PostgresDependency.model_validate({"kind": "postgres", **extra})
+
+
+# --------------------------------------------------------------------------- images
+
+
+def test_image_precedence_cli_then_env_then_suite_then_default() -> None:
+    dep = pg(image="suite/pg:1")
+    assert resolve_image("db", pg(), {}, {}).ref == "postgres:16"  # type: ignore[union-attr]
+    assert resolve_image("db", dep, {}, {}).source == "suite.yaml"  # type: ignore[union-attr]
+    env = {"HARNESS_IMAGE_POSTGRES": "env/pg:kind", "HARNESS_IMAGE_DB": "env/pg:name"}
+    chosen = resolve_image("db", dep, {}, env)
+    assert chosen is not None and (chosen.ref, chosen.source) == ("env/pg:name", "HARNESS_IMAGE_DB")
+    cli = {"postgres": "cli/pg:kind", "db": "cli/pg:name"}
+    chosen = resolve_image("db", dep, cli, env)
+    assert chosen is not None and (chosen.ref, chosen.source) == ("cli/pg:name", "--image db")
+    chosen = resolve_image("db", dep, {"postgres": "cli/pg:kind"}, env)
+    assert chosen is not None and chosen.ref == "cli/pg:kind"  # CLI by kind beats env by name
+
+
+def test_bad_image_options_are_configuration_errors() -> None:
+    with pytest.raises(ConfigError, match="expected NAME=IMAGE"):
+        parse_assignments(["postgres"], "--image", "IMAGE")
+    deps = {"db": pg(), "cache": RedisDependency(kind="redis")}
+    with pytest.raises(ConfigError, match="names pg, which this suite does not have"):
+        check_names({"pg": "x"}, deps, "--image")
+    check_names({"postgres": "x", "cache": "y"}, deps, "--image")  # kinds are fine for images
+    with pytest.raises(ConfigError, match="not an image reference"):
+        resolve_image("db", pg(), {"db": "has space"}, {})
+
+
+# --------------------------------------------------------------------------- selection
+
+
+def test_mode_precedence_cli_env_over_suite_over_auto() -> None:
+    suite = load_suite(DEMO)
+    assert requested_mode(suite, DepsOptions()) == ("auto", "default")
+    assert requested_mode(suite, DepsOptions(mode="embedded", mode_source="HARNESS_DEPS")) == (
+        "embedded",
+        "HARNESS_DEPS",
+    )
+    with pytest.raises(ConfigError, match="unknown dependency provider 'podman'"):
+        requested_mode(suite, DepsOptions(mode="podman"))
+
+
+def test_suite_provider_setting(tmp_path: Path) -> None:
+    root = tmp_path / "suite"
+    subprocess.run(["cp", "-r", str(DEMO), str(root)], check=True)
+    text = (
+        (root / "suite.yaml")
+        .read_text()
+        .replace("  dependencies:", "  provider: embedded\n  dependencies:", 1)
+    )
+    text = text.replace("../../fixtures", str(ROOT / "fixtures"))
+    (root / "suite.yaml").write_text(text.replace("cwd: ../..", f"cwd: {ROOT}"))
+    suite = load_suite(root)
+    assert requested_mode(suite, DepsOptions())[0] == "embedded"
+    assert requested_mode(suite, DepsOptions(mode="docker"))[0] == "docker"
+
+
+def test_auto_without_an_engine_falls_back_to_embedded_and_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE["DOCKER_HOST"])
+    selection = asyncio.run(select_provider(load_suite(DEMO), DepsOptions()))
+    assert selection.mode == "embedded" and selection.requested == "auto"
+    (note,) = selection.notes
+    assert "dependencies via embedded (auto: no Docker engine answers at" in note.text
+    assert "/nonexistent/docker.sock" in note.text
+
+
+def test_docker_without_an_engine_is_an_environment_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE["DOCKER_HOST"])
+    with pytest.raises(DependencyError, match="asked for docker, but no Docker engine answers"):
+        asyncio.run(select_provider(load_suite(DEMO), DepsOptions(mode="docker")))
+
+
+def test_external_needs_a_url_for_every_dependency() -> None:
+    suite = load_suite(DEMO)
+    with pytest.raises(ConfigError, match="no URL for db, cache") as caught:
+        asyncio.run(select_provider(suite, DepsOptions(mode="external"), env={}))
+    assert "--external db=URL" in str(caught.value)
+    with pytest.raises(ConfigError, match="apply to the external provider only"):
+        asyncio.run(select_provider(suite, DepsOptions(mode="embedded", externals=("db=x",))))
+    options = DepsOptions(mode="external", externals=("db=postgresql://h/x",))
+    env = {"HARNESS_EXTERNAL_CACHE": "redis://h:6380/1"}
+    selection = asyncio.run(select_provider(suite, options, env=env))
+    assert selection.provider.urls == {  # type: ignore[attr-defined]
+        "db": "postgresql://h/x",
+        "cache": "redis://h:6380/1",
+    }
+
+
+# --------------------------------------------------------------------------- suite format
+
+
+def test_container_dependency_model() -> None:
+    dep = ContainerDependency.model_validate(
+        {"kind": "container", "image": "svc:1", "ports": [8080, "9000/udp"],
+         "wait": {"http": {"path": "/health"}, "timeout": 5}}
+    )  # fmt: skip
+    assert dep.wait is not None and dep.wait.http is not None and dep.scheme == "http"
+    for bad, message in [
+        ({"wait": {"log": "x", "port": 8080}}, "exactly one of log, port, http, command"),
+        ({"wait": {"port": 81}}, "wait uses port 81, which is not listed"),
+        ({"wait": {"log": "("}}, "not a valid regular expression"),
+        ({"ports": [8080, "8080/udp"]}, "listed once"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            ContainerDependency.model_validate(
+                {"kind": "container", "image": "svc:1", "ports": [8080], **bad}
+            )
+    with pytest.raises(ValueError, match="image"):
+        ContainerDependency.model_validate({"kind": "container"})
+
+
+def test_templates_reach_published_ports(tmp_path: Path) -> None:
+    from harness.spec.references import Scope
+
+    scope = Scope({}, deps={"svc": ("8080",), "db": ()})
+    assert scope.check(("deps", "svc", "ports", "8080")) is None
+    assert "does not publish port 9090 (its ports: 8080)" in (
+        scope.check(("deps", "svc", "ports", "9090")) or ""
+    )
+    assert "name the container port" in (scope.check(("deps", "svc", "ports")) or "")
+    endpoint = Endpoint("container", "127.0.0.1", 32001, scheme="http", ports={"8080": 32001})
+    assert endpoint.url == "http://127.0.0.1:32001"
+    assert endpoint.context()["ports"] == {"8080": 32001}
+
+
+# --------------------------------------------------------------------------- external
+
+
+def test_external_urls_become_endpoints() -> None:
+    e = parse_url(
+        "db", "postgres", "postgresql://app:s%40cret@staging:6543/refunds?sslmode=require"
+    )
+    assert (e.host, e.port, e.user, e.password, e.database) == (
+        "staging", 6543, "app", "s@cret", "refunds"
+    )  # fmt: skip
+    assert e.url == "postgresql://app:s%40cret@staging:6543/refunds?sslmode=require"
+    assert e.safe_url == "postgresql://app:***@staging:6543/refunds?sslmode=require"
+    r = parse_url("cache", "redis", "redis://:pw@cache.internal/2")
+    assert (r.port, r.database, r.url) == (6379, "2", "redis://:pw@cache.internal:6379/2")
+    with pytest.raises(ConfigError, match="must start with postgresql://"):
+        parse_url("db", "postgres", "mysql://h/x")
+    with pytest.raises(ConfigError, match="names no host"):
+        parse_url("db", "postgres", "postgresql:///x")
+
+
+@dataclass
+class Target:
+    """A stand-in RunningDependency for the guard, which reads only these fields."""
+
+    endpoint: Endpoint
+    writable: bool
+    info: DependencyInfo | None = None
+
+
+def test_guard_refuses_every_write_to_a_target_not_marked_disposable() -> None:
+    suite = load_suite(DEMO)
+    writes = planned_writes(suite)
+    assert any(w.startswith("schema files") for w in writes["db"])
+    assert any(w.startswith("setup rows (scenarios") for w in writes["db"])
+    assert any(w.startswith("setup rows") for w in writes["cache"])  # redis_setup
+    db = Target(Endpoint("postgres", "staging", 5432, "app", "pw", "refunds"), writable=False)
+    cache = Target(Endpoint("redis", "cache", 6379, database="0"), writable=True)
+    with pytest.raises(UnsafeTargetError) as caught:
+        guard(suite, {"db": db, "cache": cache})
+    text = str(caught.value)
+    assert caught.value.exit_code == 2
+    assert "refusing to write to 'db' (postgresql://app:***@staging:5432/refunds)" in text
+    assert "harness mark-disposable 'postgresql://app:***@staging:5432/refunds'" in text
+    assert "harness_disposable" in text and "--disposable db" in text
+    assert "pw" not in text.replace("pwd", "")
+    guard(suite, {"db": Target(db.endpoint, writable=True), "cache": cache})
+
+
+# --------------------------------------------------------------------------- cleanup ownership
+
+
+def test_owner_is_alive_only_while_the_same_process_runs() -> None:
+    mine = cleanup.owner_labels("r1")
+    assert cleanup.owner_alive(mine)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = {**mine, cleanup.PID: str(dead.pid), cleanup.STARTED: "1"}
+    assert not cleanup.owner_alive(gone)
+    recycled = {**mine, cleanup.STARTED: "1"}  # our pid, but another process's start time
+    assert not cleanup.owner_alive(recycled)
+    elsewhere = {**gone, cleanup.HOST: "another-host"}
+    assert cleanup.owner_alive(elsewhere), "another host's runs are never ours to remove"
+    assert os.getpid() == int(mine[cleanup.PID])
