@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -7,6 +8,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Runs started by these tests (and their subprocesses) use the embedded provider unless a test
+# says otherwise: with a Docker engine present, auto would pick docker and the official images,
+# which a machine without a registry cannot pull. tests/containers choose docker themselves.
+os.environ.setdefault("HARNESS_DEPS", "embedded")
 
 SPEC = """\
 title: Test agent

@@ -23,6 +23,8 @@ from rich.console import Console
 from rich.markup import escape
 
 import harness
+from harness.cli import deps as deps_commands
+from harness.cli.deps import deps_option
 from harness.cli.progress import ConsoleView, summary_table
 from harness.errors import ConfigError, HarnessError
 from harness.report.build import build_reports
@@ -147,14 +149,7 @@ reports_dir_option = click.option(
     envvar="HARNESS_CASE_TIMEOUT",
     help="Seconds before a case is an error.",
 )
-@click.option(
-    "--deps",
-    type=click.Choice(["embedded"]),
-    default="embedded",
-    envvar="HARNESS_DEPS",
-    show_default=True,
-    help="How dependencies are brought up.",
-)
+@deps_option
 @click.option(
     "--resume", metavar="RUN_ID", help="Finish an interrupted run without repeating finished cases."
 )
@@ -167,7 +162,7 @@ def run(
     select: tuple[str, ...],
     repeat: int | None,
     case_timeout: float | None,
-    deps: str,
+    deps: str | None,
     resume: str | None,
     no_progress: bool,
     reports_dir: Path | None,
@@ -309,6 +304,10 @@ def schema(out_dir: Path | None) -> None:
         return
     for path in write_schemas(out_dir):
         out.print(str(path))
+
+
+cli.add_command(deps_commands.clean)
+cli.add_command(deps_commands.mark_disposable)
 
 
 def main() -> None:

@@ -64,9 +64,11 @@ class ConsoleView:
             self._remaining = event.total - event.already_done
         elif isinstance(event, DependencyReady):
             i = event.info
+            image = f" ({escape(i.source)})" if i.provider == "docker" else ""
+            version = f": {escape(i.version)}" if i.version else ""
             self.console.print(
                 f"  [green]✓[/] {i.name} ({i.kind}) ready in [bold]{i.ready_seconds:.2f} s[/] "
-                f"via {i.provider}: {escape(i.version)}"
+                f"via {i.provider}{image}{version}"
             )
         elif isinstance(event, AgentReady):
             self.console.print(

@@ -299,11 +299,15 @@ async def start_container(
             if done:
                 try:
                     future.result()
+                    watcher.close()
                     return
                 except Aborted:
                     why = "was abandoned"
                 except Exception as exc:
                     why = f"failed its readiness check: {_first_line(exc)}"
+                    status, code = await in_thread(lambda: _state(watcher, selector), "state")
+                    if status in ("exited", "dead"):  # the plainest account of what happened
+                        why = f"exited with code {code} during start-up"
                 break
             if time.monotonic() > deadline:
                 why = f"was not ready within {timeout:g}s"

@@ -121,6 +121,8 @@ class DockerProvider:
         network: RunNetwork,
     ) -> DockerDependency:
         timeout = float(getattr(dep, "ready_timeout", None) or DEFAULT_READY_TIMEOUT)
+        if isinstance(dep, ContainerDependency) and dep.wait is not None:
+            timeout = dep.wait.timeout
         password = secrets.token_urlsafe(24)
         container: AbortableContainer
         if isinstance(dep, PostgresDependency):
@@ -146,6 +148,7 @@ class DockerProvider:
         container.with_network(network.network)
         container.with_network_aliases(name)
         container.with_kwargs(labels=labels)
+        container.with_name(f"harness-{labels[cleanup.RUN]}-{name}")
 
         started = time.perf_counter()
         await start_container(container, selector, name=name, image=choice.ref, timeout=timeout)

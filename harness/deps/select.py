@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from harness.deps import cleanup, engine
@@ -35,6 +35,21 @@ class DepsOptions:
     images: tuple[str, ...] = ()  # NAME=REF
     externals: tuple[str, ...] = ()  # NAME=URL
     disposable: tuple[str, ...] = ()  # dependency names
+
+
+#: what the command line said beyond --deps (--image, --external, --disposable, and where
+#: --deps came from); the CLI sets it once per process, library callers leave it empty
+_command_line = DepsOptions()
+
+
+def set_command_line(options: DepsOptions) -> None:
+    global _command_line
+    _command_line = options
+
+
+def options_for(mode: str | None) -> DepsOptions:
+    """The run's dependency options: `mode` (None: not given) plus the command line's."""
+    return replace(_command_line, mode=mode or None)
 
 
 @dataclass

@@ -145,11 +145,13 @@ def render_markdown(view: ReportView) -> str:
         out += [
             "## Environment",
             "",
-            "| dependency | kind | provider | version | ready (s) | fixtures (s) |",
-            "|---|---|---|---|---|---|",
+            "| dependency | kind | provider | image or source | digest | version | ready (s) "
+            "| fixtures (s) |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         out += [
-            f"| {cell(d['name'])} | {d['kind']} | {d['provider']} | {cell(d.get('version'))} | "
+            f"| {cell(d['name'])} | {d['kind']} | {d['provider']} | {cell(d.get('source'))} | "
+            f"{cell(d.get('digest'))} | {cell(d.get('version'))} | "
             f"{d.get('ready_seconds', 0):.2f} | {d.get('fixtures_seconds', 0):.2f} |"
             for d in deps
         ]

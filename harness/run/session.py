@@ -24,7 +24,8 @@ from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner
 from harness.agents.python import PythonAgent
 from harness.core import Case, CaseResult, Observation
-from harness.deps.manager import DependencySet, get_provider
+from harness.deps.manager import DependencySet
+from harness.deps.select import options_for, select_provider
 from harness.errors import ConfigError, HarnessError
 from harness.events import AgentReady, Emit, Note, RunFinished, RunStarted
 from harness.procs import free_port
@@ -63,7 +64,7 @@ class RunOptions:
     case_timeout: float | None = None
     select: tuple[str, ...] = ()
     repeat: int | None = None
-    deps: str = "embedded"
+    deps: str | None = None  # None: the suite's environment.provider, else auto
     resume: str | None = None
 
 
@@ -179,10 +180,15 @@ async def _run(
     suite: Suite, store: RunStore, todo: list[Case], options: RunOptions, emit: Emit, attempt: int
 ) -> None:
     m = store.manifest
+    # which provider and why is settled (and said) before anything starts
+    selection = await select_provider(suite, options_for(options.deps))
+    store.update(deps=selection.manifest())
+    for note in selection.notes:
+        emit(note)
     async with AsyncExitStack() as stack:
         deps = DependencySet(
             suite,
-            get_provider(options.deps),
+            selection.provider,
             run_id=store.run_id,
             emit=emit,
             redactor=redact,

@@ -545,9 +545,10 @@ class RedisDependency(DependencyBase):
     kind: Literal["redis"]
 
 
-ContainerPort = Annotated[int, Field(ge=1, le=65535)] | Annotated[
-    str, Field(pattern=r"^[0-9]{1,5}(/(tcp|udp))?$")
-]
+ContainerPort = (
+    Annotated[int, Field(ge=1, le=65535)]
+    | Annotated[str, Field(pattern=r"^[0-9]{1,5}(/(tcp|udp))?$")]
+)
 
 
 class HttpWait(Model):

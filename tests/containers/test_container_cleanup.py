@@ -1,0 +1,100 @@
+"""No container or network outlives its run: normal exit, Ctrl-C, SIGTERM, an agent that never
+gets healthy; after kill -9, `harness clean` removes them, and never another live run's."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from tests.containers.conftest import harness, labelled, only_run, run_env, wait_unlabelled
+
+
+def start_run(reports: Path, **env: str) -> subprocess.Popen[str]:
+    # --repeat: enough cases that the run is still going when the test acts on it
+    return harness(
+        "run", "--deps", "docker", "--reports-dir", str(reports), "--no-progress", "-c", "1",
+        "--repeat", "20", env=run_env(**env),
+    )  # fmt: skip
+
+
+def wait_for_cases(reports: Path, proc: subprocess.Popen[str], at_least: int = 3) -> Path:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
+        cases = runs[0] / "cases.jsonl" if runs else None
+        if cases is not None and cases.exists() and cases.read_bytes().count(b"\n") >= at_least:
+            return runs[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the run never got going")
+
+
+def kinds(run_id: str) -> set[str]:
+    return {item.kind for item in labelled(run_id)}
+
+
+def interrupt(tmp_path: Path, sig: int) -> None:
+    proc = start_run(tmp_path)
+    run_dir = wait_for_cases(tmp_path, proc)
+    assert kinds(run_dir.name) == {"container", "network"}  # what must go is really there
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not wait_unlabelled(run_dir.name, timeout=5), "an interrupted run left containers"
+    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+
+
+def test_ctrl_c_removes_every_container_and_network(tmp_path: Path) -> None:
+    interrupt(tmp_path, signal.SIGINT)
+
+
+def test_sigterm_removes_every_container_and_network(tmp_path: Path) -> None:
+    interrupt(tmp_path, signal.SIGTERM)
+
+
+def test_agent_failing_its_health_check_leaves_nothing(tmp_path: Path) -> None:
+    proc = start_run(tmp_path, REFUND_DESK_DEFECTS="no_such_defect")
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr
+    assert "exited with code 2 before it was healthy" in stderr
+    assert not wait_unlabelled(only_run(tmp_path).name, timeout=5)
+
+
+def test_kill_9_leftovers_are_warned_about_and_cleaned_but_live_runs_are_kept(
+    tmp_path: Path,
+) -> None:
+    killed = start_run(tmp_path / "killed")
+    killed_dir = wait_for_cases(tmp_path / "killed", killed)
+    os.kill(killed.pid, signal.SIGKILL)
+    killed.wait()
+    time.sleep(1)
+    assert kinds(killed_dir.name) == {"container", "network"}, "kill -9 cannot clean up itself"
+
+    live = start_run(tmp_path / "live")
+    live_dir = wait_for_cases(tmp_path / "live", live)
+    dry = subprocess.run(
+        ["python", "-m", "harness", "clean", "--dry-run"],
+        capture_output=True, text=True, env=run_env(), timeout=60,
+    )  # fmt: skip
+    assert dry.returncode == 0 and f"would remove container harness-{killed_dir.name}" in dry.stdout
+    assert kinds(killed_dir.name) == {"container", "network"}, "--dry-run removed something"
+    cleaned = subprocess.run(
+        ["python", "-m", "harness", "clean"],
+        capture_output=True, text=True, env=run_env(), timeout=60,
+    )  # fmt: skip
+    assert cleaned.returncode == 0, cleaned.stderr
+    assert f"kept container harness-{live_dir.name}" in cleaned.stdout
+    assert not labelled(killed_dir.name), "clean left the killed run's containers"
+    assert kinds(live_dir.name) == {"container", "network"}, "clean removed a live run's"
+
+    live.send_signal(signal.SIGTERM)
+    _, stderr = live.communicate(timeout=60)
+    assert live.returncode == 130, stderr
+    # the live run started while the killed run's containers were still there, and said so
+    assert "left by killed run(s)" in stderr and "harness clean" in stderr
+    assert killed_dir.name in stderr
+    assert not wait_unlabelled(live_dir.name, timeout=5)
