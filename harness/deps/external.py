@@ -215,9 +215,11 @@ def planned_writes(suite: Any) -> dict[str, list[str]]:
 def guard(suite: Any, running: Mapping[str, Any]) -> None:
     """Refuse (exit 2) before any write when a suite would write to a non-disposable target."""
     writes = planned_writes(suite)
-    refused = [
-        (name, dep) for name, dep in running.items() if not dep.writable and writes.get(name)
-    ]
+    order = list(suite.manifest.environment.dependencies)
+    refused = sorted(
+        ((name, dep) for name, dep in running.items() if not dep.writable and writes.get(name)),
+        key=lambda item: order.index(item[0]) if item[0] in order else len(order),
+    )
     if not refused:
         return
     lines = []
@@ -226,14 +228,16 @@ def guard(suite: Any, running: Mapping[str, Any]) -> None:
             f"refusing to write to '{name}' ({dep.endpoint.safe_url}): it is not marked "
             f"disposable, and this suite writes to it: {'; '.join(writes[name])}"
         )
-    first = refused[0][1]
-    marker = MARKER_TABLE if first.endpoint.kind == "postgres" else MARKER_KEY
+    marks = []
+    for _, dep in refused:
+        marker = MARKER_TABLE if dep.endpoint.kind == "postgres" else f"the key {MARKER_KEY}"
+        marks.append(f"`harness mark-disposable '{dep.endpoint.safe_url}'` (creates {marker})")
     raise UnsafeTargetError(
         "\n".join(lines) + "\nNothing was written.",
         hint=(
             "only if it may be written to and thrown away: mark it once with "
-            f"`harness mark-disposable '{first.endpoint.safe_url}'` (give the real password; "
-            f"it creates {marker}), or pass "
+            + " and ".join(marks)
+            + ", giving the real password, or pass "
             + " ".join(f"--disposable {n}" for n, _ in refused)
             + " for this run"
         ),

@@ -6,6 +6,7 @@ import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from harness.deps.select import DepsOptions, requested_mode, select_provider
 from harness.errors import ConfigError, DependencyError, UnsafeTargetError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
 from harness.spec.suite import load_suite
-from tests.conftest import ROOT
+from tests.conftest import ROOT, python_agent
 
 DEMO = ROOT / "scenarios" / "refund_desk"
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
@@ -219,3 +220,33 @@ def test_owner_is_alive_only_while_the_same_process_runs() -> None:
     elsewhere = {**gone, cleanup.HOST: "another-host"}
     assert cleanup.owner_alive(elsewhere), "another host's runs are never ours to remove"
     assert os.getpid() == int(mine[cleanup.PID])
+
+
+def container_suite(make_suite: Callable[..., Path]) -> Path:
+    root = make_suite(python_agent("echo"))
+    text = (
+        (root / "suite.yaml")
+        .read_text()
+        .replace(
+            "environment:\n",
+            "environment:\n  dependencies:\n    svc: {kind: container, image: 'acme/compliance:2', "
+            "ports: [8080]}\n",
+        )
+    )
+    (root / "suite.yaml").write_text(text)
+    return root
+
+
+def test_embedded_cannot_run_a_generic_container(
+    make_suite: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    suite = load_suite(container_suite(make_suite))
+    with pytest.raises(DependencyError) as caught:
+        asyncio.run(select_provider(suite, DepsOptions(mode="embedded")))
+    text = str(caught.value)
+    assert caught.value.exit_code == 3
+    assert "dependency 'svc' is a container (image acme/compliance:2)" in text
+    assert "--deps docker" in text and "--external svc=URL" in text
+    monkeypatch.setenv("DOCKER_HOST", NO_ENGINE["DOCKER_HOST"])
+    with pytest.raises(DependencyError, match=r"'svc' is a container .* needs a Docker engine"):
+        asyncio.run(select_provider(suite, DepsOptions()))
