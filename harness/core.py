@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from harness.spec.template import format_value
+from harness.spec.template import DaysAgo, format_value
 
 RECORD_VERSION = 1
 
@@ -41,6 +41,8 @@ class Case:
     persona: str = "plain"
     #: fresh setup values for each metamorphic variant of the scenario
     variant_setups: list[dict[str, dict[str, Any]]] = field(default_factory=list)
+    #: for a regression case: the check it broke when it was found
+    target: str | None = None
 
     def session_id(self, run_id: str, trial: int = 1) -> str:
         digest = hashlib.blake2s(f"{run_id}/{self.id}/{trial}".encode(), digest_size=6).hexdigest()
@@ -57,6 +59,7 @@ class Case:
             "origin": self.origin,
             "persona": self.persona,
             **({"variant_setups": self.variant_setups} if self.variant_setups else {}),
+            **({"target": self.target} if self.target else {}),
         }
 
     @classmethod
@@ -71,6 +74,7 @@ class Case:
             origin=d.get("origin", "scenario"),
             persona=d.get("persona", "plain"),
             variant_setups=d.get("variant_setups", []),
+            target=d.get("target"),
         )
 
 
@@ -206,7 +210,9 @@ def to_jsonable(value: Any) -> Any:
         return {str(k): to_jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
-    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | dt.timedelta | bytes):
+    if isinstance(
+        value, Decimal | dt.date | dt.datetime | dt.time | dt.timedelta | bytes | DaysAgo
+    ):
         return format_value(value) if not isinstance(value, bytes) else value.hex()
     if isinstance(value, str | int | float | bool) or value is None:
         return value
@@ -218,7 +224,7 @@ def dumps(record: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time):
+    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | DaysAgo):
         return format_value(value)
     if isinstance(value, dt.timedelta):
         return str(value)

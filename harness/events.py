@@ -54,7 +54,31 @@ class RunFinished:
     counts: dict[str, int] = field(default_factory=dict)
 
 
-Event = RunStarted | Note | DependencyReady | AgentReady | CaseFinished | RunFinished
+@dataclass(frozen=True)
+class HuntProgress:
+    tried: int
+    found: int
+    seconds_left: float
+    scenario: str
+
+
+@dataclass(frozen=True)
+class HuntFound:
+    """A new divergence, shrunk and saved (`details`: signature, case, requirement, path...)."""
+
+    details: dict[str, Any]
+
+
+Event = (
+    RunStarted
+    | Note
+    | DependencyReady
+    | AgentReady
+    | CaseFinished
+    | RunFinished
+    | HuntProgress
+    | HuntFound
+)
 Emit = Callable[[Event], None]
 
 

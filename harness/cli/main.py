@@ -9,83 +9,33 @@ Options come from the command line, then HARNESS_* variables, then
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
-import tomllib
 import traceback
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
 import harness
 from harness.cli import deps as deps_commands
-from harness.cli.deps import deps_option
+from harness.cli.common import (
+    EXIT_INTERRUPTED,
+    default_suite,
+    deps_option,
+    err,
+    fail,
+    out,
+    pyproject_defaults,
+    reports_dir_option,
+    run_async,
+)
 from harness.cli.progress import ConsoleView, summary_table
 from harness.errors import ConfigError, HarnessError
 from harness.report.build import build_reports
 from harness.run.session import RunOptions, execute
 from harness.run.store import reports_root
 from harness.spec.suite import load_suite
-
-DEMO_SUITE = Path("scenarios") / "refund_desk"
-EXIT_INTERRUPTED = 130
-T = TypeVar("T")
-
-# soft_wrap: paths and ids are never broken across lines, whatever the terminal width
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-
-def pyproject_defaults() -> dict[str, Any]:
-    path = Path("pyproject.toml")
-    if not path.is_file():
-        return {}
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return {}
-    section = data.get("tool", {}).get("harness", {})
-    return {k.replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
-
-
-def default_suite() -> Path:
-    """The bundled demo suite: ./scenarios/refund_desk, else the one beside the package."""
-    here = Path.cwd() / DEMO_SUITE
-    if here.is_dir():
-        return here
-    beside = Path(harness.__file__).resolve().parent.parent / DEMO_SUITE
-    if beside.is_dir():
-        return beside
-    raise ConfigError(
-        "no suite given and the demo suite scenarios/refund_desk is not here",
-        hint="pass a suite folder: harness run path/to/suite (harness list shows suites)",
-    )
-
-
-def fail(exc: HarnessError) -> None:
-    kind = "configuration error" if exc.exit_code == 2 else "error"
-    err.print(f"[bold red]harness: {kind}[/]")
-    err.print(escape(str(exc)), soft_wrap=True)
-    sys.exit(exc.exit_code)
-
-
-def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """asyncio.run, with SIGTERM treated like Ctrl-C: cancel, unwind, clean up."""
-
-    async def main() -> T:
-        task = asyncio.current_task()
-        loop = asyncio.get_running_loop()
-        if task is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        return await make()
-
-    return asyncio.run(main())
 
 
 class Group(click.Group):
@@ -108,14 +58,6 @@ class Group(click.Group):
 def cli(ctx: click.Context) -> None:
     """Find where an AI agent diverges from its written spec, on its real dependencies."""
     ctx.default_map = {"run": pyproject_defaults(), "report": pyproject_defaults()}
-
-
-reports_dir_option = click.option(
-    "--reports-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="HARNESS_REPORTS_DIR",
-    help="Where runs are stored (default ./reports).",
-)
 
 
 @cli.command()
@@ -216,6 +158,11 @@ def _finish_reports(run_dir: Path, *, interrupted: bool) -> int:
         )
     elif not interrupted:
         err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
+    if v.regressions:
+        err.print(
+            f"known regressions: [red]{v.regressions_failing} still failing[/], "
+            f"[green]{v.regressions_passing} now passing[/]"
+        )
     err.print(f"run id: [bold]{run_dir.name}[/]")
     for kind, path in reports.paths().items():
         err.print(f"  {kind:9} {path}")
@@ -304,6 +251,12 @@ def schema(out_dir: Path | None) -> None:
         return
     for path in write_schemas(out_dir):
         out.print(str(path))
+
+
+from harness.cli.search import hunt, replay  # noqa: E402 - commands register on the group
+
+cli.add_command(hunt)
+cli.add_command(replay)
 
 
 cli.add_command(deps_commands.clean)

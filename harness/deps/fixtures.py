@@ -11,6 +11,7 @@ from harness.deps.clients import Postgres
 from harness.errors import DependencyError
 from harness.generate.values import ValueGenerator, derive_seed
 from harness.spec.models import PostgresDependency, RefGen
+from harness.spec.template import concrete
 
 
 async def load_postgres(
@@ -61,7 +62,10 @@ async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], n
 
         context = {"params": params}
         rows = [
-            [gen.value(spec, context, n=n + 1, ref=choose) for spec in table.columns.values()]
+            [
+                concrete(gen.value(spec, context, n=n + 1, ref=choose))
+                for spec in table.columns.values()
+            ]
             for n in range(table.count)
         ]
         columns = list(table.columns)

@@ -15,7 +15,13 @@ from hypothesis import strategies as st
 from harness.core import Case
 from harness.generate import traps
 from harness.generate.cases import variant_setups
-from harness.generate.values import days_ago, decimal_steps, derive_seed, faker_call, is_generator
+from harness.generate.values import (
+    ValueGenerator,
+    days_ago,
+    decimal_steps,
+    derive_seed,
+    is_generator,
+)
 from harness.spec import models as m
 from harness.spec.suite import Suite
 from harness.spec.template import Template, format_value, render_deep, to_decimal
@@ -28,15 +34,17 @@ def _render(value: Any, context: Mapping[str, Any]) -> Any:
 
 
 def strategy(
-    spec: Any, context: Mapping[str, Any], kinds: Mapping[str, str | None], locales: list[str]
+    spec: Any, context: Mapping[str, Any], kinds: Mapping[str, str | None], filler: ValueGenerator
 ) -> st.SearchStrategy[Any]:
-    """The search space of one generator, given the values drawn before it."""
+    """The search space of one generator, given the values drawn before it.
+
+    Faker values are realistic filler, not part of the search: they come from a
+    generator seeded per example, so every example has people of its own (a shrunk
+    search would otherwise give every case the same name and PIN, and cases sharing
+    one database would meet each other's customers). What a hunt should vary is
+    declared with boundary, amount_text, text_trap, pool, choice or ranges."""
     if isinstance(spec, m.FakerGen):
-        args, kwargs = _render(spec.args, context), _render(spec.kwargs, context)
-        locale_st = st.just(spec.locale) if spec.locale else st.sampled_from(locales)
-        return st.tuples(st.integers(0, 2**32 - 1), locale_st).map(
-            lambda t: faker_call(spec.faker, t[0], t[1], args, kwargs)
-        )
+        return st.just(filler.value(spec, context))
     if isinstance(spec, m.ChoiceGen):
         return st.sampled_from([_render(c, context) for c in spec.choice])
     if isinstance(spec, m.IntegerGen):
@@ -73,17 +81,21 @@ def strategy(
     return st.just(spec)
 
 
-def draw_case(data: st.DataObject, suite: Suite, scenario: m.Scenario, number: int) -> Case:
-    """One case of a scenario with every generated value drawn by hypothesis."""
+def draw_case(
+    data: st.DataObject, suite: Suite, scenario: m.Scenario, number: int, seed: int = 0
+) -> Case:
+    """One case of a scenario with every generated value drawn by hypothesis; `number` must
+    be unique within the hunt (it seeds the example's faker filler)."""
     kinds = suite.param_kinds
-    locales = ["en_US"]
+    case_seed = derive_seed("hunt", seed, scenario.id, number)
+    filler = ValueGenerator(case_seed, kinds=kinds)
     context: dict[str, Any] = {"params": suite.params, "vars": {}}
     for name, spec in scenario.vars.items():
-        context["vars"][name] = data.draw(strategy(spec, context, kinds, locales), label=name)
+        context["vars"][name] = data.draw(strategy(spec, context, kinds, filler), label=name)
     setup: dict[str, dict[str, Any]] = {}
     for entity, row in scenario.setup.items():
         setup[entity] = {
-            col: data.draw(strategy(spec, context, kinds, locales), label=f"{entity}.{col}")
+            col: data.draw(strategy(spec, context, kinds, filler), label=f"{entity}.{col}")
             if is_generator(spec)
             else spec
             for col, spec in row.values.items()
@@ -93,15 +105,14 @@ def draw_case(data: st.DataObject, suite: Suite, scenario: m.Scenario, number: i
         if scenario.personas
         else "plain"
     )
-    seed = derive_seed("hunt", scenario.id, number)
     return Case(
         id=f"{scenario.id}~{number}",
         scenario=scenario.id,
         index=number,
-        seed=seed,
+        seed=case_seed,
         vars=dict(context["vars"]),
         setup=setup,
         origin="hunt",
         persona=persona,
-        variant_setups=variant_setups(suite, scenario, seed, context, number),
+        variant_setups=variant_setups(suite, scenario, case_seed, context, number),
     )

@@ -9,7 +9,6 @@ measured against.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import random
 from collections.abc import Callable, Mapping
@@ -21,7 +20,7 @@ from faker import Faker
 
 from harness.generate import traps
 from harness.spec import models as m
-from harness.spec.template import Template, format_value, render_deep, to_decimal
+from harness.spec.template import DaysAgo, Template, format_value, render_deep, to_decimal
 
 
 def derive_seed(*parts: object) -> int:
@@ -53,8 +52,8 @@ def faker_providers(locale: str = "en_US") -> list[str]:
     return [n for n in dir(fake) if not n.startswith("_") and callable(getattr(fake, n, None))]
 
 
-def days_ago(days: int) -> dt.date:
-    return dt.date.today() - dt.timedelta(days=days)
+def days_ago(days: int) -> DaysAgo:
+    return DaysAgo(days)
 
 
 def decimal_steps(bounds: tuple[Decimal, Decimal], places: int) -> tuple[int, int, Decimal]:

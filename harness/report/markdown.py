@@ -140,6 +140,20 @@ def render_markdown(view: ReportView) -> str:
         f"- harness {m.get('harness_version')} · python {m.get('python')}",
         "",
     ]
+    if view.regressions:
+        out += [
+            f"## Known regressions: {view.regressions_failing} still failing, "
+            f"{view.regressions_passing} now passing",
+            "",
+            "| regression case | requirement | check it broke | now |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {code(r.case_id)} | {r.requirement} | {code(r.check)} | "
+            f"{'✅ passing' if r.verdict == 'pass' else '❌ still failing'} |"
+            for r in view.regressions
+        ]
+        out.append("")
     deps = m.get("dependencies") or []
     if deps:
         out += [

@@ -72,12 +72,29 @@ class Divergence:
 
 
 @dataclass
+class KnownRegression:
+    case_id: str
+    requirement: str
+    check: str
+    verdict: str  # of the check it broke when found: pass now means fixed
+
+
+@dataclass
 class ReportView:
     manifest: dict[str, Any]
     requirements: list[dict[str, Any]]
     divergences: list[Divergence]
     totals: dict[str, int]
     cases: int
+    regressions: list[KnownRegression] = field(default_factory=list)
+
+    @property
+    def regressions_failing(self) -> int:
+        return sum(r.verdict != "pass" for r in self.regressions)
+
+    @property
+    def regressions_passing(self) -> int:
+        return sum(r.verdict == "pass" for r in self.regressions)
 
     @property
     def diverged(self) -> bool:
@@ -167,5 +184,21 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
         ),
     )
     totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
+    known = known_regressions(frame)
     cases = int(frame[frame["case_id"] != "(run)"][["case_id", "trial"]].drop_duplicates().shape[0])
-    return ReportView(manifest, requirements, ordered, totals, cases)
+    return ReportView(manifest, requirements, ordered, totals, cases, known)
+
+
+def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
+    """Each replayed regression case and the verdict of the check it broke when it was found
+    (an error there, or a missing check, counts as still failing)."""
+    out = []
+    regs = frame[frame["origin"] == "regression"]
+    for (case_id, trial), rows in regs.groupby(["case_id", "trial"], sort=False):
+        target = rows["target"].iloc[0]
+        hit = rows[rows["check_id"] == target]
+        verdict = "error" if hit.empty else ("pass" if set(hit["verdict"]) == {"pass"} else "fail")
+        requirement = hit["requirements"].iloc[0].split(",")[0] if not hit.empty else ""
+        label = str(case_id) if str(trial) == "1" else f"{case_id} (trial {trial})"
+        out.append(KnownRegression(label, requirement, str(target), verdict))
+    return out

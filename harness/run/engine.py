@@ -29,7 +29,7 @@ from harness.generate.personas import persona
 from harness.run.store import now_iso
 from harness.spec import models as m
 from harness.spec.suite import Suite
-from harness.spec.template import Template, TemplateError, render_deep, truthy
+from harness.spec.template import Template, TemplateError, concrete, render_deep, truthy
 
 Sink = Callable[[CaseResult], None]
 
@@ -137,7 +137,9 @@ class Engine:
             row_spec = scenario.setup[name]
             db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
             try:
-                row = await db.insert(row_spec.table, render_deep(values, ctx, self._cache))
+                row = await db.insert(
+                    row_spec.table, concrete(render_deep(values, ctx, self._cache))
+                )
             except Exception as exc:
                 return f"setup of {name} ({row_spec.table}) failed: {type(exc).__name__}: {exc}"
             ctx[name] = row

@@ -1,58 +1,29 @@
-"""One run from start to end: suite -> store -> dependencies -> agent -> engine -> reports.
-
-Everything started here is stopped here, whatever happens: an AsyncExitStack
-unwinds on normal exit, on exceptions and on cancellation (Ctrl-C, SIGTERM).
-"""
+"""One run from start to end: suite -> store -> environment -> engine -> stored results."""
 
 from __future__ import annotations
 
 import asyncio
-import os
+import fnmatch
 import sys
 import time
-from collections.abc import Iterator, Mapping
-from contextlib import AsyncExitStack
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import faker
+import hypothesis
 
 import harness
-from harness.agents.base import AgentAdapter
-from harness.agents.http import HttpAgent
-from harness.agents.process import AgentProcessRunner
-from harness.agents.python import PythonAgent
 from harness.core import Case, CaseResult, Observation
-from harness.deps.manager import DependencySet
-from harness.deps.select import options_for, select_provider
 from harness.errors import ConfigError, HarnessError
-from harness.events import AgentReady, Emit, Note, RunFinished, RunStarted
-from harness.procs import free_port
-from harness.redact import redact
-from harness.run.engine import Engine
+from harness.events import Emit, RunFinished, RunStarted
+from harness.run.environment import environment
 from harness.run.plan import plan
+from harness.run.regressions import regression_cases
 from harness.run.store import RunStore, now_iso, reports_root
 from harness.spec.suite import Suite, load_suite
-from harness.spec.template import format_value, render_deep
 
 SWEEP_CASE = "(run)"
-
-
-class EnvView(Mapping[str, str]):
-    """`{{ env.NAME }}`: the harness's environment, read only where a suite asks by name."""
-
-    def __getitem__(self, key: str) -> str:
-        return os.environ.get(key, "")
-
-    def __contains__(self, key: object) -> bool:
-        return isinstance(key, str)
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(())
-
-    def __len__(self) -> int:
-        return 0
 
 
 @dataclass
@@ -79,8 +50,12 @@ class RunOutcome:
     error: str | None = None
 
 
-def _manifest(suite: Suite, options: RunOptions, seed: int, concurrency: int) -> dict[str, Any]:
+def base_manifest(
+    suite: Suite, *, seed: int, concurrency: int, case_timeout: float | None
+) -> dict[str, Any]:
+    """What every stored run records: the suite and spec exactly, seeds, versions."""
     return {
+        "kind": "run",
         "suite": suite.name,
         "suite_path": str(suite.root),
         "suite_hash": suite.suite_hash,
@@ -90,16 +65,22 @@ def _manifest(suite: Suite, options: RunOptions, seed: int, concurrency: int) ->
         "requirements": [r.model_dump() for r in suite.spec.requirements],
         "seed": seed,
         "concurrency": concurrency,
-        "case_timeout": options.case_timeout or suite.manifest.defaults.case_timeout,
-        "select": list(options.select),
-        "repeat": options.repeat,
-        "deps_mode": options.deps,
+        "case_timeout": case_timeout or suite.manifest.defaults.case_timeout,
         "harness_version": harness.__version__,
         "faker_version": faker.VERSION,
+        "hypothesis_version": hypothesis.__version__,
         "python": sys.version.split()[0],
         "started_at": now_iso(),
         "attempts": [],
     }
+
+
+def _manifest(suite: Suite, options: RunOptions, seed: int, concurrency: int) -> dict[str, Any]:
+    manifest = base_manifest(
+        suite, seed=seed, concurrency=concurrency, case_timeout=options.case_timeout
+    )
+    manifest.update(select=list(options.select), repeat=options.repeat, deps_mode=options.deps)
+    return manifest
 
 
 def open_store(options: RunOptions) -> tuple[Suite, RunStore]:
@@ -124,8 +105,16 @@ def open_store(options: RunOptions) -> tuple[Suite, RunStore]:
 
 
 def planned_cases(suite: Suite, store: RunStore) -> list[Case]:
+    """Every saved regression case first (known failures are checked before anything new),
+    then the scenarios' cases."""
     m = store.manifest
-    return list(plan(suite, int(m["seed"]), select=m.get("select") or (), repeat=m.get("repeat")))
+    select = m.get("select") or ()
+    known = [
+        c
+        for c in regression_cases(suite)
+        if not select or any(fnmatch.fnmatchcase(c.scenario, p) for p in select)
+    ]
+    return known + list(plan(suite, int(m["seed"]), select=select, repeat=m.get("repeat")))
 
 
 async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
@@ -180,80 +169,11 @@ async def _run(
     suite: Suite, store: RunStore, todo: list[Case], options: RunOptions, emit: Emit, attempt: int
 ) -> None:
     m = store.manifest
-    # which provider and why is settled (and said) before anything starts
-    selection = await select_provider(suite, options_for(options.deps))
-    store.update(deps=selection.manifest())
-    for note in selection.notes:
-        emit(note)
-    async with AsyncExitStack() as stack:
-        deps = DependencySet(
-            suite,
-            selection.provider,
-            run_id=store.run_id,
-            emit=emit,
-            redactor=redact,
-            pool_size=int(m["concurrency"]) + 2,
-        )
-        await stack.enter_async_context(deps)
-        store.update(dependencies=[asdict(i) for i in deps.infos])
-        agent = await _start_agent(suite, store, deps.context(), int(m["concurrency"]), emit, stack)
-        engine = Engine(
-            suite,
-            agent,
-            deps.targets,
-            run_id=store.run_id,
-            concurrency=int(m["concurrency"]),
-            case_timeout=float(m["case_timeout"]),
-            emit=emit,
-            sink=store.append,
-        )
+    concurrency = int(m["concurrency"])
+    async with environment(suite, store, options.deps, concurrency, emit) as env:
+        engine = env.engine(concurrency, float(m["case_timeout"]), emit, store.append)
         await engine.run(todo)
         if suite.invariants:
             sweep = await engine.sweep_invariants()
             sweep_case = Case(SWEEP_CASE, SWEEP_CASE, 0, 0, origin="invariant-sweep")
             store.append(CaseResult(sweep_case, attempt, Observation("-"), sweep))
-
-
-async def _start_agent(
-    suite: Suite,
-    store: RunStore,
-    deps: dict[str, Any],
-    concurrency: int,
-    emit: Emit,
-    stack: AsyncExitStack,
-) -> AgentAdapter:
-    config = suite.manifest.environment.agent
-    context: dict[str, Any] = {
-        "python": sys.executable,
-        "agent": {"port": free_port()},
-        "deps": deps,
-        "suite_dir": str(suite.root),
-        "run": {"id": store.run_id},
-        "env": EnvView(),
-        "params": suite.params,
-    }
-    if config.process is not None:
-        log_path = store.dir / "agent.log"
-        runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
-        stack.push_async_callback(runner.stop)
-        seconds = await runner.start()
-        store.update(
-            agent={
-                "pid": runner.pid,
-                "ready_seconds": round(seconds, 3),
-                "command": redact(" ".join(runner.argv)),
-            }
-        )
-        emit(AgentReady(runner.pid, seconds, str(log_path)))
-    adapter: AgentAdapter
-    if config.http is not None:
-        adapter = HttpAgent(config.http, context, concurrency)
-    else:
-        assert config.python is not None
-        for key, value in render_deep(config.python.env, context, {}).items():
-            os.environ[key] = format_value(value)
-        adapter = PythonAgent(config.python, suite.root)
-        emit(Note(f"python agent {config.python.callable} loaded in-process"))
-    await adapter.open()
-    stack.push_async_callback(adapter.close)
-    return adapter

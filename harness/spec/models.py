@@ -473,6 +473,30 @@ class ScenariosFile(FileModel):
     scenarios: Annotated[list[Scenario], Field(min_length=1)]
 
 
+# --------------------------------------------------------------------------- regressions
+
+
+class RegressionFile(FileModel):
+    """A minimal failing case a hunt found, replayed first by every later run."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    requirement: Annotated[str, Field(pattern=REQUIREMENT_ID)]
+    requirements: RequirementIds
+    scenario: Slug
+    check: str = Field(description="The check this case broke when it was found.")
+    signature: str = Field(description="requirement|scenario|check|verdict; de-duplicates finds.")
+    breaks: list[str] = Field(
+        default_factory=list, description="Every signature the case broke when it was found."
+    )
+    seed: int
+    vars: dict[str, ValueSpec] = Field(default_factory=dict)
+    setup: dict[str, dict[str, ValueSpec]] = Field(default_factory=dict)
+    variant_setups: list[dict[str, dict[str, ValueSpec]]] = Field(default_factory=list)
+    persona: str = "plain"
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    found: dict[str, Any] = Field(default_factory=dict)
+
+
 # --------------------------------------------------------------------------- invariants
 
 

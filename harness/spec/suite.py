@@ -16,6 +16,7 @@ from harness.spec.models import (
     InvariantsFile,
     Parameter,
     PostgresDependency,
+    RegressionFile,
     Requirement,
     Scenario,
     ScenariosFile,
@@ -28,6 +29,7 @@ SUITE_FILE = "suite.yaml"
 SPEC_FILE = "spec.yaml"
 INVARIANTS_FILE = "invariants.yaml"
 SCENARIOS_DIR = "scenarios"
+REGRESSIONS_DIR = "regressions"
 
 
 @dataclass(frozen=True)
@@ -39,6 +41,7 @@ class Suite:
     spec: SpecFile
     scenarios: tuple[Scenario, ...]
     invariants: tuple[Invariant, ...]
+    regressions: tuple[RegressionFile, ...]
     scenario_sources: dict[str, str]
     spec_hash: str
     suite_hash: str
@@ -131,12 +134,19 @@ def load_suite(path: str | Path) -> Suite:
         sf, src = read(f, ScenariosFile)
         if sf is not None and src is not None:
             scenarios.extend((s, src, i) for i, s in enumerate(sf.scenarios))
+    regressions: list[tuple[RegressionFile, Source]] = []
+    reg_files = regression_files(root)
+    for f in reg_files:
+        reg, src = read(f, RegressionFile)
+        if reg is not None and src is not None:
+            regressions.append((reg, src))
     if problems or manifest is None or spec is None:
         raise ConfigError(problems)
     assert manifest_src is not None and spec_src is not None
     problems.extend(
         _cross_check(root, manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src)
     )
+    problems.extend(_check_regressions(regressions, scenarios, spec, invariants))
     if problems:
         raise ConfigError(problems)
     return Suite(
@@ -145,10 +155,58 @@ def load_suite(path: str | Path) -> Suite:
         spec=spec,
         scenarios=tuple(s for s, _, _ in scenarios),
         invariants=tuple(invariants),
+        regressions=tuple(r for r, _ in regressions),
         scenario_sources={s.id: src.display for s, src, _ in scenarios},
         spec_hash=_hash([root / SPEC_FILE]),
-        suite_hash=_hash([root / SUITE_FILE, root / SPEC_FILE, root / INVARIANTS_FILE, *files]),
+        suite_hash=_hash(
+            [root / SUITE_FILE, root / SPEC_FILE, root / INVARIANTS_FILE, *files, *reg_files]
+        ),
     )
+
+
+def regression_files(root: Path) -> list[Path]:
+    folder = root / REGRESSIONS_DIR
+    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+
+
+def _check_regressions(
+    regressions: list[tuple[RegressionFile, Source]],
+    scenarios: list[tuple[Scenario, Source, int]],
+    spec: SpecFile,
+    invariants: list[Invariant],
+) -> Iterator[Problem]:
+    """A regression case must still name a scenario, a check and requirements that exist."""
+    by_id = {s.id: s for s, _, _ in scenarios}
+    req_ids = [r.id for r in spec.requirements]
+    seen: dict[str, str] = {}
+    for reg, src in regressions:
+        if reg.id in seen:
+            yield src.problem(("id",), f"duplicate regression id {reg.id} (also in {seen[reg.id]})")
+        seen[reg.id] = src.display
+        scenario = by_id.get(reg.scenario)
+        if scenario is None:
+            yield src.problem(
+                ("scenario",),
+                f"scenario {reg.scenario!r} no longer exists{did_you_mean(reg.scenario, by_id)}; "
+                "delete this regression case or point it at the scenario's new id",
+            )
+            continue
+        targets = [c.id or f"{c.type}-{i + 1}" for i, c in enumerate(scenario.checks)]
+        targets += [inv.id for inv in invariants]  # invariants are judged on every case too
+        if reg.check not in targets:
+            yield src.problem(
+                ("check",),
+                f"scenario {reg.scenario} has no check or invariant {reg.check!r}"
+                f"{did_you_mean(reg.check, targets)}",
+            )
+        for j, rid in enumerate(reg.requirements):
+            if rid not in req_ids:
+                yield src.problem(("requirements", j), f"unknown requirement {rid}")
+        for name in reg.vars:
+            if name not in scenario.vars:
+                yield src.problem(
+                    ("vars", name), f"scenario {reg.scenario} declares no var {name!r}"
+                )
 
 
 def _hash(paths: Iterable[Path]) -> str:

@@ -30,6 +30,27 @@ class TemplateError(ValueError):
     """A template that cannot be parsed or a value it cannot find."""
 
 
+@dataclass(frozen=True, slots=True)
+class DaysAgo:
+    """A date relative to the day a case runs, so a case replayed later means the same."""
+
+    days: int
+
+    def date(self) -> dt.date:
+        return dt.date.today() - dt.timedelta(days=self.days)
+
+
+def concrete(value: Any) -> Any:
+    """Relative values made absolute, for the database (deep in lists and mappings)."""
+    if isinstance(value, DaysAgo):
+        return value.date()
+    if isinstance(value, dict):
+        return {k: concrete(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [concrete(v) for v in value]
+    return value
+
+
 def to_decimal(value: Any) -> Decimal:
     """Read a number the way a spec means it: exact decimals, never binary floats."""
     if isinstance(value, Decimal):
@@ -48,6 +69,8 @@ def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
     if value is None:
         return ""
+    if isinstance(value, DaysAgo):
+        return value.date().isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -74,6 +97,7 @@ def _strip_accents(value: Any) -> str:
 
 
 def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
+    value = concrete(value)
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     if not isinstance(value, dt.date):
@@ -123,6 +147,7 @@ def truthy(value: Any) -> bool:
 
 def _compare(a: Any, b: Any) -> int:
     """Numbers compare as exact decimals, dates as dates, anything else as text."""
+    a, b = concrete(a), concrete(b)
     try:
         x, y = to_decimal(a), to_decimal(b)
     except TemplateError:

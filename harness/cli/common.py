@@ -1,0 +1,83 @@
+"""What every command shares: consoles, the demo suite, async running, common options."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+import tomllib
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.markup import escape
+
+import harness
+from harness.cli.deps import deps_option as deps_option  # --deps and its companions
+from harness.errors import ConfigError, HarnessError
+
+DEMO_SUITE = Path("scenarios") / "refund_desk"
+EXIT_INTERRUPTED = 130
+T = TypeVar("T")
+
+# soft_wrap: paths and ids are never broken across lines, whatever the terminal width
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True)
+
+
+def pyproject_defaults() -> dict[str, Any]:
+    path = Path("pyproject.toml")
+    if not path.is_file():
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError):
+        return {}
+    section = data.get("tool", {}).get("harness", {})
+    return {k.replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
+
+
+def default_suite() -> Path:
+    """The bundled demo suite: ./scenarios/refund_desk, else the one beside the package."""
+    here = Path.cwd() / DEMO_SUITE
+    if here.is_dir():
+        return here
+    beside = Path(harness.__file__).resolve().parent.parent / DEMO_SUITE
+    if beside.is_dir():
+        return beside
+    raise ConfigError(
+        "no suite given and the demo suite scenarios/refund_desk is not here",
+        hint="pass a suite folder: harness run path/to/suite (harness list shows suites)",
+    )
+
+
+def fail(exc: HarnessError) -> None:
+    kind = "configuration error" if exc.exit_code == 2 else "error"
+    err.print(f"[bold red]harness: {kind}[/]")
+    err.print(escape(str(exc)), soft_wrap=True)
+    sys.exit(exc.exit_code)
+
+
+def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """asyncio.run, with SIGTERM treated like Ctrl-C: cancel, unwind, clean up."""
+
+    async def main() -> T:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await make()
+
+    return asyncio.run(main())
+
+
+reports_dir_option = click.option(
+    "--reports-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="HARNESS_REPORTS_DIR",
+    help="Where runs are stored (default ./reports).",
+)

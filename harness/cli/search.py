@@ -1,0 +1,279 @@
+"""`harness hunt` and `harness replay`: search for divergences, and re-run one case exactly."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sys
+from pathlib import Path
+
+import click
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+
+from harness.cli.common import (
+    EXIT_INTERRUPTED,
+    default_suite,
+    deps_option,
+    err,
+    reports_dir_option,
+    run_async,
+)
+from harness.core import CaseResult
+from harness.events import (
+    AgentReady,
+    DependencyReady,
+    Event,
+    HuntFound,
+    HuntProgress,
+    Note,
+    RunStarted,
+)
+from harness.run.hunt import HuntOptions
+from harness.run.hunt import hunt as run_hunt
+from harness.run.replay import ReplayOptions
+from harness.run.replay import replay as run_replay
+from harness.spec.template import format_value
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
+
+
+def parse_duration(text: str) -> float:
+    """'90', '90s', '5m', '1.5h' -> seconds."""
+    m = _DURATION.match(text)
+    if not m:
+        raise click.BadParameter(f"{text!r} is not a duration; use e.g. 90s, 5m or 1h")
+    value = float(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600}[m.group(2)]
+    if value <= 0:
+        raise click.BadParameter("the budget must be more than zero")
+    return value
+
+
+class HuntView:
+    """Cases tried, failures found and time left, while the hunt runs."""
+
+    def __init__(self, budget: float, show: bool) -> None:
+        self.budget = budget
+        self.show = show
+        self.progress: Progress | None = None
+        self.task: TaskID | None = None
+        self.run_dir: str | None = None
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_dir = event.run_dir
+            err.print(
+                f"[bold]harness[/] hunt [cyan]{event.run_id}[/] in suite [bold]{event.suite}[/]: "
+                f"{event.total} scenario(s) with generated inputs, budget {self.budget:g} s"
+            )
+        elif isinstance(event, DependencyReady):
+            i = event.info
+            err.print(
+                f"  [green]✓[/] {i.name} ({i.kind}) ready in [bold]{i.ready_seconds:.2f} s[/] "
+                f"via {i.provider}: {escape(i.version)}"
+            )
+        elif isinstance(event, AgentReady):
+            err.print(f"  [green]✓[/] agent (pid {event.pid}) healthy in {event.seconds:.2f} s")
+        elif isinstance(event, Note):
+            err.print(f"  [yellow]{escape(event.text)}[/]")
+        elif isinstance(event, HuntProgress):
+            self._bar(event)
+        elif isinstance(event, HuntFound):
+            d = event.details
+            where = f" -> {d['path']}" if d.get("path") else ""
+            line = (
+                f"  [red]found[/] {d['requirement']} in {escape(d['case_id'])} "
+                f"(check {escape(d['check'])}, after {d['tried']} cases of its scenario)"
+                + escape(where)
+            )
+            if self.progress is not None:
+                self.progress.console.print(line)
+            else:
+                err.print(line)
+
+    def _bar(self, event: HuntProgress) -> None:
+        if not self.show:
+            return
+        if self.progress is None:
+            self.progress = Progress(
+                TextColumn("hunting"),
+                BarColumn(),
+                TextColumn(
+                    "{task.fields[tried]} cases · {task.fields[found]} found · "
+                    "{task.fields[left]} left · {task.fields[scenario]}"
+                ),
+                TimeElapsedColumn(),
+                console=err,
+            )
+            self.progress.start()
+            self.task = self.progress.add_task(
+                "hunt", total=self.budget, tried=0, found=0, left="", scenario=""
+            )
+        assert self.task is not None
+        self.progress.update(
+            self.task,
+            completed=self.budget - event.seconds_left,
+            tried=event.tried,
+            found=event.found,
+            left=f"{event.seconds_left:.0f} s",
+            scenario=event.scenario,
+        )
+
+    def stop(self) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+
+@click.command()
+@click.argument("suite", required=False, type=click.Path(path_type=Path))
+@click.option("--budget", default="5m", show_default=True, help="Time to search: 90s, 5m, 1h.")
+@click.option("-k", "--select", multiple=True, metavar="PATTERN", help="Only scenarios matching.")
+@click.option("--seed", type=int, help="Seed of the search (default 0).")
+@click.option(
+    "--plain",
+    is_flag=True,
+    help="Baseline: plain random values, no boundaries, formats, traps or shrinking; "
+    "saves nothing.",
+)
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+@deps_option
+@reports_dir_option
+def hunt(
+    suite: Path | None,
+    budget: str,
+    select: tuple[str, ...],
+    seed: int | None,
+    plain: bool,
+    no_progress: bool,
+    deps: str,
+    reports_dir: Path | None,
+) -> None:
+    """Search the suite's generated inputs for divergences, shrink each to a minimal case and
+    save it as a regression case under the suite's regressions/ folder."""
+    seconds = parse_duration(budget)
+    options = HuntOptions(
+        suite=suite or default_suite(),
+        budget=seconds,
+        select=select,
+        deps=deps,
+        reports_dir=reports_dir,
+        plain=plain,
+        seed=seed,
+    )
+    view = HuntView(seconds, show=not no_progress)
+    try:
+        outcome = run_async(lambda: run_hunt(options, view))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        view.stop()
+        err.print("[yellow]interrupted[/]: regression cases saved so far are kept")
+        sys.exit(EXIT_INTERRUPTED)
+    view.stop()
+    err.print(
+        f"hunt [bold]{outcome.run_id}[/]: {outcome.tried} cases in {outcome.seconds:.0f} s, "
+        f"{len(outcome.found)} new divergence(s)"
+    )
+    for f in outcome.found:
+        err.print(
+            f"  {f.requirement} · {escape(f.case_id)} · check {escape(f.check)} · "
+            f"found after {f.tried} cases of its scenario{'' if f.shrunk else ' (not shrunk)'}"
+        )
+        if f.path:
+            err.print(f"    saved: {f.path}")
+    err.print(f"  results: {outcome.run_dir}")
+    sys.exit(1 if outcome.found else 0)
+
+
+@click.command()
+@click.argument("case_id")
+@click.argument("suite", required=False, type=click.Path(path_type=Path))
+@click.option("--seed", type=int, help="Seed the case was planned with (default: the suite's).")
+@click.option(
+    "--times",
+    type=click.IntRange(1, 100),
+    default=1,
+    show_default=True,
+    help="Replay it this many times and compare the verdicts.",
+)
+@deps_option
+@reports_dir_option
+def replay(
+    case_id: str,
+    suite: Path | None,
+    seed: int | None,
+    times: int,
+    deps: str,
+    reports_dir: Path | None,
+) -> None:
+    """Re-run one case exactly (same seed, inputs and setup data) and print the evidence.
+
+    CASE_ID is a case of a scenario (e.g. small-refund#2) or a saved regression case
+    (regression:<id>)."""
+    options = ReplayOptions(
+        suite=suite or default_suite(),
+        case_id=case_id,
+        seed=seed,
+        times=times,
+        deps=deps,
+        reports_dir=reports_dir,
+    )
+    try:
+        outcome = run_async(lambda: run_replay(options, _replay_view))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit(EXIT_INTERRUPTED)
+    for result in outcome.results:
+        print_result(result)
+    verdicts = [verdict_line(r) for r in outcome.results]
+    if len(verdicts) > 1:
+        same = len(set(verdicts)) == 1
+        err.print(
+            f"{'[green]same[/]' if same else '[red]different[/]'} verdicts in "
+            f"{len(verdicts)} replays" + ("" if same else ": the agent is not reliable here")
+        )
+    err.print(f"  results: {outcome.run_dir}")
+    sys.exit(1 if any(r.verdict.value != "pass" for r in outcome.results) else 0)
+
+
+def verdict_line(result: CaseResult) -> str:
+    return ", ".join(f"{c.check_id}={c.verdict.value}" for c in result.checks)
+
+
+def print_result(result: CaseResult) -> None:
+    """A case's evidence for a person: inputs, the conversation, every verdict."""
+    case, obs = result.case, result.observation
+    style = {"pass": "green", "fail": "red", "error": "yellow"}[result.verdict.value]
+    err.print(
+        f"[bold]{escape(case.id)}[/] trial {result.trial}: [{style}]{result.verdict.value}[/] "
+        f"(session {obs.session_id}, {obs.duration_ms:.0f} ms)"
+    )
+    if case.vars:
+        err.print(
+            "  inputs: " + escape(", ".join(f"{k}={format_value(v)}" for k, v in case.vars.items()))
+        )
+    for name, row in obs.entities.items():
+        err.print(
+            f"  {escape(name)}: "
+            + escape(", ".join(f"{k}={format_value(v)}" for k, v in row.items()))
+        )
+    for t in obs.turns:
+        err.print(f"  > {escape(t.text)}")
+        if t.reply is not None:
+            err.print(f"  < {escape(t.reply)}")
+        if t.error:
+            err.print(f"  [yellow]! {escape(t.error)}[/]")
+    for c in result.checks:
+        mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "error": "[yellow]ERROR[/]"}[
+            c.verdict.value
+        ]
+        err.print(f"  {mark} " + escape(f"{c.check_id} [{','.join(c.requirements)}] {c.message}"))
+        if c.verdict.value != "pass":
+            err.print(f"       expected: {escape(str(c.expected))}")
+            err.print(f"       found:    {escape(str(c.found))}")
+
+
+def _replay_view(event: Event) -> None:
+    if isinstance(event, DependencyReady):
+        i = event.info
+        err.print(f"  {i.name} ready in {i.ready_seconds:.2f} s via {i.provider}")
+    elif isinstance(event, Note):
+        err.print(escape(event.text), soft_wrap=True)

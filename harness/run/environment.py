@@ -1,0 +1,134 @@
+"""The environment a run, a hunt or a replay needs: dependencies up, agent up, torn down after.
+
+`async with environment(...) as env:` enters the dependencies, the agent's own
+process and its adapter into one AsyncExitStack, so whatever ends the block
+(normal exit, an exception, Ctrl-C, SIGTERM) stops all of them.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from harness.agents.base import AgentAdapter
+from harness.agents.http import HttpAgent
+from harness.agents.process import AgentProcessRunner
+from harness.agents.python import PythonAgent
+from harness.deps.manager import DependencySet
+from harness.deps.select import options_for, select_provider
+from harness.events import AgentReady, Emit, Note
+from harness.procs import free_port
+from harness.redact import redact
+from harness.run.engine import Engine, Sink
+from harness.run.store import RunStore
+from harness.spec.suite import Suite
+from harness.spec.template import format_value, render_deep
+
+
+class EnvView(Mapping[str, str]):
+    """`{{ env.NAME }}`: the harness's environment, read only where a suite asks by name."""
+
+    def __getitem__(self, key: str) -> str:
+        return os.environ.get(key, "")
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+@dataclass
+class Environment:
+    suite: Suite
+    store: RunStore
+    deps: DependencySet
+    agent: AgentAdapter
+
+    def engine(self, concurrency: int, case_timeout: float, emit: Emit, sink: Sink) -> Engine:
+        return Engine(
+            self.suite,
+            self.agent,
+            self.deps.targets,
+            run_id=self.store.run_id,
+            concurrency=concurrency,
+            case_timeout=case_timeout,
+            emit=emit,
+            sink=sink,
+        )
+
+
+@asynccontextmanager
+async def environment(
+    suite: Suite, store: RunStore, deps_mode: str | None, concurrency: int, emit: Emit
+) -> AsyncIterator[Environment]:
+    # which provider and why is settled (and said) before anything starts
+    selection = await select_provider(suite, options_for(deps_mode))
+    store.update(deps=selection.manifest())
+    for note in selection.notes:
+        emit(note)
+    async with AsyncExitStack() as stack:
+        deps = DependencySet(
+            suite,
+            selection.provider,
+            run_id=store.run_id,
+            emit=emit,
+            redactor=redact,
+            pool_size=concurrency + 2,
+        )
+        await stack.enter_async_context(deps)
+        store.update(dependencies=[asdict(i) for i in deps.infos])
+        agent = await _start_agent(suite, store, deps.context(), concurrency, emit, stack)
+        yield Environment(suite, store, deps, agent)
+
+
+async def _start_agent(
+    suite: Suite,
+    store: RunStore,
+    deps: dict[str, Any],
+    concurrency: int,
+    emit: Emit,
+    stack: AsyncExitStack,
+) -> AgentAdapter:
+    config = suite.manifest.environment.agent
+    context: dict[str, Any] = {
+        "python": sys.executable,
+        "agent": {"port": free_port()},
+        "deps": deps,
+        "suite_dir": str(suite.root),
+        "run": {"id": store.run_id},
+        "env": EnvView(),
+        "params": suite.params,
+    }
+    if config.process is not None:
+        log_path = store.dir / "agent.log"
+        runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
+        stack.push_async_callback(runner.stop)
+        seconds = await runner.start()
+        store.update(
+            agent={
+                "pid": runner.pid,
+                "ready_seconds": round(seconds, 3),
+                "command": redact(" ".join(runner.argv)),
+            }
+        )
+        emit(AgentReady(runner.pid, seconds, str(log_path)))
+    adapter: AgentAdapter
+    if config.http is not None:
+        adapter = HttpAgent(config.http, context, concurrency)
+    else:
+        assert config.python is not None
+        for key, value in render_deep(config.python.env, context, {}).items():
+            os.environ[key] = format_value(value)
+        adapter = PythonAgent(config.python, suite.root)
+        emit(Note(f"python agent {config.python.callable} loaded in-process"))
+    await adapter.open()
+    stack.push_async_callback(adapter.close)
+    return adapter

@@ -1,0 +1,148 @@
+"""Regression cases: every divergence a hunt found, saved as a file and replayed forever.
+
+The store is a folder of YAML files (`scenarios/<suite>/regressions/`) and needs
+only save, fetch (through the suite loader, which validates them) and delete,
+like hypothesis's example database. A file holds the minimal input, the seed,
+the requirement it broke and the evidence; `harness run` replays every one of
+them first and reports them apart.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+import harness
+from harness.core import Case, CaseResult, CheckResult, to_jsonable
+from harness.spec import models as m
+from harness.spec.suite import REGRESSIONS_DIR, Suite
+from harness.spec.template import DaysAgo, format_value
+
+PREFIX = "regression:"
+
+
+def signature(scenario: str, check: CheckResult) -> str:
+    """Equal for the same failure found twice: (requirement, scenario, check, verdict)."""
+    return "|".join((check.requirements[0], scenario, check.check_id, check.verdict.value))
+
+
+def known_signatures(suite: Suite) -> set[str]:
+    return {s for r in suite.regressions for s in (r.signature, *r.breaks)}
+
+
+def failing_signatures(result: CaseResult) -> list[str]:
+    return [signature(result.case.scenario, c) for c in result.checks if c.verdict.value != "pass"]
+
+
+def _literal(value: Any) -> Any:
+    """A stored value back as a case value: relative dates stay relative."""
+    if isinstance(value, m.DaysAgoGen) and isinstance(value.days_ago, int):
+        return DaysAgo(value.days_ago)
+    if isinstance(value, m.Model):
+        raise ValueError(f"a regression case holds concrete values, not {type(value).__name__}")
+    return value
+
+
+def _rows(setup: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e: {c: _literal(v) for c, v in cols.items()} for e, cols in setup.items()}
+
+
+def regression_case(reg: m.RegressionFile) -> Case:
+    return Case(
+        id=PREFIX + reg.id,
+        scenario=reg.scenario,
+        index=0,
+        seed=reg.seed,
+        vars={k: _literal(v) for k, v in reg.vars.items()},
+        setup=_rows(reg.setup),
+        origin="regression",
+        persona=reg.persona,
+        variant_setups=[_rows(s) for s in reg.variant_setups],
+        target=reg.check,
+    )
+
+
+def regression_cases(suite: Suite) -> list[Case]:
+    return [regression_case(r) for r in suite.regressions]
+
+
+def _stored(value: Any) -> Any:
+    """A case value as YAML keeps it: relative dates as {days_ago: N}, numbers as text."""
+    if isinstance(value, DaysAgo):
+        return {"days_ago": value.days}
+    if isinstance(value, dict):
+        return {str(k): _stored(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_stored(v) for v in value]
+    if isinstance(value, Decimal | dt.date | dt.datetime):
+        return format_value(value)
+    return value
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
+
+
+def save(
+    suite: Suite, result: CaseResult, check: CheckResult, *, run_id: str, tried: int, shrunk: bool
+) -> Path:
+    """Write one regression case file; its id is stable for the same signature."""
+    sig = signature(result.case.scenario, check)
+    digest = hashlib.blake2s(sig.encode(), digest_size=4).hexdigest()
+    rid = f"{_slug(check.requirements[0])}-{result.case.scenario}-{_slug(check.check_id)}-{digest}"
+    folder = suite.root / REGRESSIONS_DIR
+    folder.mkdir(exist_ok=True)
+    case = result.case
+    replies = [t.reply for t in result.observation.turns]
+    document = {
+        "id": rid,
+        "requirement": check.requirements[0],
+        "requirements": list(check.requirements),
+        "scenario": case.scenario,
+        "check": check.check_id,
+        "signature": sig,
+        "breaks": failing_signatures(result),
+        "seed": case.seed,
+        "vars": _stored(case.vars),
+        "setup": _stored(case.setup),
+        **({"variant_setups": _stored(case.variant_setups)} if case.variant_setups else {}),
+        "persona": case.persona,
+        "evidence": {
+            "verdict": check.verdict.value,
+            "message": check.message,
+            "turns": [t.text for t in result.observation.turns],
+            "replies": replies,
+            "expected": to_jsonable(check.expected),
+            "found": to_jsonable(check.found),
+        },
+        "found": {
+            "run_id": run_id,
+            "at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "harness_version": harness.__version__,
+            "cases_tried": tried,
+            "shrunk": shrunk,
+        },
+    }
+    header = (
+        f"# Regression case found by `harness hunt` (run {run_id}): {check.requirements[0]} "
+        f"diverged in scenario {case.scenario}, check {check.check_id}.\n"
+        "# `harness run` replays it first on every run; `harness replay "
+        f"{PREFIX}{rid}` replays it alone. Delete this file to forget it.\n"
+    )
+    path = folder / f"{rid}.yaml"
+    body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
+    path.write_text(header + body, encoding="utf-8")
+    return path
+
+
+def delete(suite: Suite, rid: str) -> bool:
+    path = suite.root / REGRESSIONS_DIR / f"{rid.removeprefix(PREFIX)}.yaml"
+    if path.is_file():
+        path.unlink()
+        return True
+    return False
