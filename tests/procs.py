@@ -1,39 +1,58 @@
-"""Finding processes a run may have left behind, by what is on their command line."""
+"""Finding the processes a run started, from what it recorded, so that only its own count.
+
+A run's manifest names the agent's pid and each embedded server's pid, and the
+servers' data directories carry the run id; nothing else on the machine (other
+runs, other sessions) is looked at.
+"""
 
 from __future__ import annotations
 
-import os
+import json
 import time
 from pathlib import Path
 
-AGENT_MARK = "fixtures.refund_desk.agent"
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
 
 
-def processes_matching(*needles: str) -> list[tuple[int, str]]:
-    found = []
+def _cmdlines() -> dict[int, str]:
+    out = {}
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            state = (entry / "stat").read_text().split(") ", 1)[1][0]
-        except OSError:
-            continue
-        if state != "Z" and any(n in cmd for n in needles):
-            found.append((int(entry.name), cmd.strip()))
-    return found
+        if entry.name.isdigit():
+            try:
+                out[int(entry.name)] = (
+                    (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                )
+            except OSError:
+                continue
+    return out
 
 
-def run_processes(run_id: str) -> list[tuple[int, str]]:
-    """Servers (data dirs carry the run id) and demo agents still alive."""
-    return processes_matching(f"harness-{run_id}", AGENT_MARK)
+def run_processes(run_dir: Path) -> list[tuple[int, str]]:
+    """The run's agent and servers that are still alive."""
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    pids = set()
+    if manifest.get("agent", {}).get("pid"):
+        pids.add(int(manifest["agent"]["pid"]))
+    for dep in manifest.get("dependencies") or []:
+        pid = (dep.get("extra") or {}).get("pid")
+        if pid:
+            pids.add(int(pid))
+    cmdlines = _cmdlines()
+    marked = {pid for pid, cmd in cmdlines.items() if f"harness-{run_dir.name}" in cmd}
+    return [(pid, cmdlines.get(pid, "")) for pid in sorted(pids | marked) if _alive(pid)]
 
 
-def wait_gone(run_id: str, timeout: float = 15.0) -> list[tuple[int, str]]:
+def wait_gone(run_dir: Path, timeout: float = 15.0) -> list[tuple[int, str]]:
     """Processes die asynchronously after their parent; give the kernel a moment."""
     deadline = time.monotonic() + timeout
-    left = run_processes(run_id)
+    left = run_processes(run_dir)
     while left and time.monotonic() < deadline:
         time.sleep(0.1)
-        left = run_processes(run_id)
+        left = run_processes(run_dir)
     return left

@@ -13,6 +13,7 @@ import contextlib
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,17 @@ class AgentProcessRunner:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc else None
 
-    async def start(self) -> float:
-        """Start the process and wait for its health check; return seconds until healthy."""
+    @property
+    def exit_code(self) -> int | None:
+        """None while the agent runs (or before it started)."""
+        return self.proc.returncode if self.proc else None
+
+    def log_tail(self, lines: int = 25) -> str:
+        return tail(self.log_path, lines)
+
+    async def start(self, on_spawn: Callable[[int], None] | None = None) -> float:
+        """Start the process and wait for its health check; return seconds until healthy.
+        `on_spawn(pid)` is called as soon as the process exists (before it is healthy)."""
         started = time.perf_counter()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -93,6 +103,8 @@ class AgentProcessRunner:
                 hint="check environment.agent.process.command and cwd in suite.yaml",
             ) from exc
         self._pump = asyncio.create_task(self._copy_output())
+        if on_spawn is not None:
+            on_spawn(self.proc.pid)
         if self.config.health is not None:
             await self._wait_healthy(self.config.health.timeout, self.config.health.interval)
         self.ready_seconds = time.perf_counter() - started

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import importlib.util
 import inspect
 import sys
 import time
@@ -18,10 +19,33 @@ from harness.errors import ConfigError
 from harness.spec.models import PythonAdapter
 
 
-def load_callable(spec: str, paths: list[Path]) -> Callable[..., Any]:
+def _extend_path(paths: list[Path]) -> None:
     for p in reversed(paths):
         if str(p) not in sys.path:
             sys.path.insert(0, str(p))
+
+
+def check_importable(config: PythonAdapter, root: Path) -> None:
+    """Fail before any server starts when the agent's module cannot be found at all (the
+    module itself is imported later, once the dependencies' URLs are in its environment)."""
+    paths = [(root / p).resolve() for p in config.path]
+    _extend_path(paths)
+    module = config.callable.partition(":")[0]
+    try:
+        found = importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        searched = ", ".join(str(p) for p in paths) or "(none given)"
+        raise ConfigError(
+            f"cannot find module {module!r} for the python agent (agent.python.callable)",
+            hint=f"add its folder to agent.python.path, relative to the suite; searched first: "
+            f"{searched}",
+        )
+
+
+def load_callable(spec: str, paths: list[Path]) -> Callable[..., Any]:
+    _extend_path(paths)
     module_name, _, attr = spec.partition(":")
     try:
         obj: Any = importlib.import_module(module_name)

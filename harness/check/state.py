@@ -248,9 +248,12 @@ def same_state(
     return _result(check, cid, "state", Verdict.FAIL, message, states[0], found)
 
 
-def scoped_query(query: str, scope: Mapping[str, str]) -> str:
-    """Restrict an invariant's violations to rows tied to one case's own entities."""
+def scoped_query(query: str, scope: Mapping[str, str], *, exclude: bool = False) -> str:
+    """Restrict an invariant's violations to rows tied to one case's own entities, or with
+    exclude=True to the rows no case owns."""
     conditions = " or ".join(f'_inv."{column}" = any(%s)' for column in scope)
+    if exclude:
+        conditions = f"not coalesce({conditions}, false)"
     inner = query.rstrip().rstrip(";").replace("%", "%%")  # the query's own % are literal
     return f"select * from ({inner}) as _inv where {conditions}"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 import tomllib
@@ -24,8 +25,15 @@ EXIT_INTERRUPTED = 130
 T = TypeVar("T")
 
 # soft_wrap: paths and ids are never broken across lines, whatever the terminal width
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
+# In CI logs (no terminal) tables get room instead of rich's 80 columns; COLUMNS still wins.
+_LOG_WIDTH = None if os.environ.get("COLUMNS") else 140
+err = Console(
+    stderr=True,
+    highlight=False,
+    soft_wrap=True,
+    width=None if sys.stderr.isatty() else _LOG_WIDTH,
+)
+out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _LOG_WIDTH)
 
 
 def pyproject_defaults() -> dict[str, Any]:
@@ -34,8 +42,10 @@ def pyproject_defaults() -> dict[str, Any]:
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
+    except OSError:
         return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"pyproject.toml: {exc}", hint="fix the TOML syntax") from None
     section = data.get("tool", {}).get("harness", {})
     return {k.replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
 

@@ -9,15 +9,20 @@ Options come from the command line, then HARNESS_* variables, then
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
 
 import harness
+
+if TYPE_CHECKING:  # heavy modules load only when a command needs them: `--help` stays fast
+    from harness.report.build import Reports
 from harness.cli import deps as deps_commands
 from harness.cli.common import (
     EXIT_INTERRUPTED,
@@ -32,9 +37,8 @@ from harness.cli.common import (
 )
 from harness.cli.progress import ConsoleView, summary_table
 from harness.errors import ConfigError, HarnessError
-from harness.report.build import build_reports
-from harness.run.session import RunOptions, execute
 from harness.run.store import reports_root
+from harness.spec.loader import did_you_mean
 from harness.spec.suite import load_suite
 
 
@@ -57,7 +61,25 @@ class Group(click.Group):
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Find where an AI agent diverges from its written spec, on its real dependencies."""
-    ctx.default_map = {"run": pyproject_defaults(), "report": pyproject_defaults()}
+    defaults = pyproject_defaults()
+    if not defaults:
+        return
+    options = {
+        name: {p.name for p in command.params if isinstance(p, click.Option) and p.name}
+        for name, command in cli.commands.items()
+    }
+    known = set().union(*options.values())
+    unknown = sorted(set(defaults) - known)
+    if unknown:
+        raise ConfigError(
+            f"pyproject.toml [tool.harness]: unknown key(s) {', '.join(unknown)}"
+            + "".join(did_you_mean(k, known) for k in unknown[:1]),
+            hint="keys are the long options of the commands, e.g. concurrency = 8, "
+            'reports-dir = "out"',
+        )
+    ctx.default_map = {
+        name: {k: v for k, v in defaults.items() if k in names} for name, names in options.items()
+    }
 
 
 @cli.command()
@@ -87,7 +109,7 @@ def cli(ctx: click.Context) -> None:
 )
 @click.option(
     "--case-timeout",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     envvar="HARNESS_CASE_TIMEOUT",
     help="Seconds before a case is an error.",
 )
@@ -110,6 +132,8 @@ def run(
     reports_dir: Path | None,
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
+    from harness.run.session import RunOptions, execute
+
     if suite is None and not resume:
         suite = default_suite()
     options = RunOptions(
@@ -147,8 +171,20 @@ def run(
 
 
 def _finish_reports(run_dir: Path, *, interrupted: bool) -> int:
+    """Write every report, print the summary, return the exit code (0, 1 or 3)."""
+    from harness.report.build import build_reports
+
     reports = build_reports(run_dir)
     v = reports.view
+    code = 1 if v.diverged else (0 if v.complete and v.cases else 3)
+    with contextlib.suppress(OSError):  # a closed output never changes the verdict
+        _print_summary(reports, interrupted)
+    return code
+
+
+def _print_summary(reports: Reports, interrupted: bool) -> None:
+    v = reports.view
+    run_dir = reports.markdown.parent
     err.print(summary_table(v))
     t = v.totals
     if v.diverged:
@@ -156,17 +192,19 @@ def _finish_reports(run_dir: Path, *, interrupted: bool) -> int:
             f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
             f"{', '.join(v.failing_requirements)}"
         )
-    elif not interrupted:
+    elif v.complete and v.cases:
         err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
+    elif not interrupted:
+        err.print(f"[yellow]{escape(v.headline)}[/]")
     if v.regressions:
         err.print(
             f"known regressions: [red]{v.regressions_failing} still failing[/], "
             f"[green]{v.regressions_passing} now passing[/]"
         )
-    err.print(f"run id: [bold]{run_dir.name}[/]")
+    # what a script needs goes to stdout: `RUN=$(harness run | head -1)`
+    out.print(f"run id: {run_dir.name}")
     for kind, path in reports.paths().items():
-        err.print(f"  {kind:9} {path}")
-    return 1 if v.diverged else 0
+        out.print(f"  {kind:9} {path}")
 
 
 @cli.command()
@@ -264,4 +302,11 @@ cli.add_command(deps_commands.mark_disposable)
 
 
 def main() -> None:
-    cli()
+    try:
+        cli()
+    except KeyboardInterrupt:  # Ctrl-C before any run started (e.g. while importing)
+        sys.exit(EXIT_INTERRUPTED)
+    except BrokenPipeError:
+        # the reader of our output went away; say nothing more, and let no flush complain
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)

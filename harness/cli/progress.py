@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import (
@@ -16,6 +18,9 @@ from rich.progress import (
 )
 from rich.table import Table
 
+if TYPE_CHECKING:
+    from harness.report.view import ReportView
+
 from harness.events import (
     AgentReady,
     CaseFinished,
@@ -25,7 +30,6 @@ from harness.events import (
     RunFinished,
     RunStarted,
 )
-from harness.report.view import ReportView
 
 
 class ConsoleView:
@@ -38,9 +42,20 @@ class ConsoleView:
         self.task: TaskID | None = None
         self.counts = {"pass": 0, "fail": 0, "error": 0}
         self.run_dir: str | None = None
+        self.quiet = False
         self._remaining: int | None = None
 
     def __call__(self, event: Event) -> None:
+        """Show one event; a closed terminal or pipe never stops the run, it only goes quiet."""
+        if self.quiet:
+            return
+        try:
+            self._show(event)
+        except OSError:  # e.g. `harness run | head`: the reader went away
+            self.quiet = True
+            self.progress = None
+
+    def _show(self, event: Event) -> None:
         if isinstance(event, CaseFinished):
             self._start_bar()
             verdict = event.result.verdict.value

@@ -29,10 +29,6 @@ from harness.events import (
     Note,
     RunStarted,
 )
-from harness.run.hunt import HuntOptions
-from harness.run.hunt import hunt as run_hunt
-from harness.run.replay import ReplayOptions
-from harness.run.replay import replay as run_replay
 from harness.spec.template import format_value
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
@@ -151,6 +147,9 @@ def hunt(
 ) -> None:
     """Search the suite's generated inputs for divergences, shrink each to a minimal case and
     save it as a regression case under the suite's regressions/ folder."""
+    from harness.run.hunt import HuntOptions
+    from harness.run.hunt import hunt as run_hunt
+
     seconds = parse_duration(budget)
     options = HuntOptions(
         suite=suite or default_suite(),
@@ -209,6 +208,9 @@ def replay(
 
     CASE_ID is a case of a scenario (e.g. small-refund#2) or a saved regression case
     (regression:<id>)."""
+    from harness.run.replay import ReplayOptions
+    from harness.run.replay import replay as run_replay
+
     options = ReplayOptions(
         suite=suite or default_suite(),
         case_id=case_id,

@@ -665,6 +665,9 @@ class EmbeddedProvider:
                 "-c", f"listen_addresses={HOST}",
                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off",
                 "-c", "max_connections=200",
+                # dynamic shared memory in the data dir, not /dev/shm: removed with it, even
+                # after the postmaster was killed
+                "-c", "dynamic_shared_memory_type=mmap",
             ]  # fmt: skip
             proc = _spawn(argv, log_path=log_path, env=_child_env(who), cwd=run_dir, who=who)
             scratch.proc, scratch.stop_signal = proc, signal.SIGINT

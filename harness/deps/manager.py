@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import os
 import shutil
+import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +38,36 @@ def scratch_root() -> str | None:
     except OSError:
         pass
     return None
+
+
+OWNER_FILE = "harness-owner"
+
+
+def sweep_stale_workdirs(root: str | None) -> list[Path]:
+    """Remove the data folders of runs whose harness process is gone (killed with -9: its
+    servers died with it, their files did not). A folder of a live run is never touched."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob("harness-*"):
+        try:
+            pid_text, host = (folder / OWNER_FILE).read_text().split()
+            pid = int(pid_text)
+        except (OSError, ValueError):
+            continue  # not ours, or still being created
+        if host != socket.gethostname() or _alive(pid):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def get_provider(mode: str, **settings: Any) -> Provider:
@@ -108,8 +139,12 @@ class DependencySet:
         deps = self.suite.manifest.environment.dependencies
         if not deps:
             return self
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-{self.run_id}-", dir=scratch_root()))
+        root = scratch_root()
+        for stale in sweep_stale_workdirs(root):
+            self.emit(Note(f"removed {stale}, left behind by a killed run"))
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-{self.run_id}-", dir=root))
         os.chmod(self.workdir, 0o755)  # unprivileged server users must reach their data dirs
+        (self.workdir / OWNER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
         try:
             await self._start_all(deps)
             guard(self.suite, self.running)  # before any write: external targets stay untouched

@@ -14,7 +14,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
-from harness.report.view import ReportView
+from harness.report.view import ReportView, show
 
 _env = Environment(
     loader=PackageLoader("harness.report", "templates"),
@@ -22,6 +22,7 @@ _env = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+_env.filters["show"] = show
 
 
 def _value(value: Any) -> Markup:
@@ -47,7 +48,7 @@ def _value(value: Any) -> Markup:
 
 
 def _text(v: Any) -> str:
-    return "null" if v is None else str(v)
+    return show(v)
 
 
 def render_html(view: ReportView) -> str:

@@ -11,22 +11,21 @@ from typing import Any
 
 import orjson
 
-from harness.report.view import Divergence, Example, ReportView
-from harness.spec.template import format_value
+from harness.report.view import Divergence, Example, ReportView, show
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
 def cell(value: Any) -> str:
     """Text safe inside a Markdown table cell: one line, markup characters escaped."""
-    text = "" if value is None else str(value)
+    text = "" if value is None else str(value).strip()
     text = text.replace("\r", " ").replace("\n", " ⏎ ")
     return _MD_SPECIAL.sub(r"\\\1", text)
 
 
 def code(value: Any) -> str:
     """Inline code: shown verbatim (no escapes apply inside), on one line."""
-    text = format_value(value).replace("\r", " ").replace("\n", " ⏎ ")
+    text = show(value).replace("\r", " ").replace("\n", " ⏎ ") or '""'
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
@@ -63,7 +62,7 @@ def _example(ex: Example, full: bool = True) -> list[str]:
     if ex.message:
         out += [f"**Why:** {cell(ex.message)}", ""]
     if ex.case_error:
-        out += ["**Agent error:**", "", fence(ex.case_error), ""]
+        out += ["**The case could not complete:**", "", fence(ex.case_error), ""]
     if ex.entities:
         out += ["**Setup rows inserted for this case:**", ""]
         for name, row in ex.entities.items():
@@ -83,16 +82,9 @@ def _example(ex: Example, full: bool = True) -> list[str]:
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:
                 out += ["Agent call failed:", "", fence(t["error"]), ""]
-    out += [
-        "**Expected:**",
-        "",
-        _value_block(ex.expected),
-        "",
-        "**Found:**",
-        "",
-        _value_block(ex.found),
-        "",
-    ]
+    if ex.expected is not None or ex.found is not None:
+        out += ["**Expected:**", "", _value_block(ex.expected), ""]
+        out += ["**Found:**", "", _value_block(ex.found), ""]
     return out
 
 
@@ -118,14 +110,7 @@ def _divergence(d: Divergence) -> list[str]:
 def render_markdown(view: ReportView) -> str:
     m = view.manifest
     t = view.totals
-    if view.diverged:
-        verdict = (
-            f"**{t['fail'] + t['error']} divergence(s) from the spec** in "
-            f"{len(view.failing_requirements)} requirement(s): "
-            f"{', '.join(view.failing_requirements)}"
-        )
-    else:
-        verdict = "**No divergence from the spec.**"
+    verdict = f"**{view.headline}**"
     out = [
         f"# harness report: {cell(m.get('suite'))}",
         "",

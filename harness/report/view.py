@@ -14,12 +14,23 @@ import pandas as pd
 
 from harness.redact import redact
 from harness.report.frame import divergences, loads, per_requirement
+from harness.spec.template import format_value
 
 TEXT_CAP = 2000
 FULL_EXAMPLES = 2
 SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2}
 # the state of the real systems is the strongest evidence, so it comes first
 CATEGORY_ORDER = {"state": 0, "invariant": 1, "output": 2}
+
+
+def _missing(value: Any) -> bool:
+    """None, or pandas' NaN for a missing value in a text column."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def show(value: Any) -> str:
+    """A value as every report shows it: null, true/false, exact decimals, ISO dates."""
+    return "null" if value is None else format_value(value)
 
 
 def cap(text: Any, limit: int = TEXT_CAP) -> str:
@@ -101,6 +112,34 @@ class ReportView:
         return self.totals.get("fail", 0) + self.totals.get("error", 0) > 0
 
     @property
+    def complete(self) -> bool:
+        """The run finished every planned case (an interrupted or failed run did not)."""
+        return self.manifest.get("status") == "finished"
+
+    @property
+    def headline(self) -> str:
+        """One sentence on what the run shows, never claiming more than was measured."""
+        t = self.totals
+        planned = self.manifest.get("planned")
+        of = f" of {planned}" if planned else ""
+        if self.diverged:
+            text = (
+                f"{t['fail'] + t['error']} divergence(s) from the spec in "
+                f"{len(self.failing_requirements)} requirement(s): "
+                f"{', '.join(self.failing_requirements)}"
+            )
+        elif self.cases == 0:
+            text = "No case finished, so nothing was judged"
+        elif self.complete:
+            text = "No divergence from the spec"
+        else:
+            text = f"No divergence in the {self.cases}{of} case(s) that finished"
+        if not self.complete:
+            text += f" (incomplete run: status {self.manifest.get('status')}, "
+            text += f"{self.cases}{of} case(s) finished)"
+        return text + "."
+
+    @property
     def failing_requirements(self) -> list[str]:
         return [r["requirement"] for r in self.requirements if r["fail"] or r["error"]]
 
@@ -130,7 +169,7 @@ def _example(row: pd.Series) -> Example:
         turns=turns,
         entities=clean(loads(row["entities"]) or {}),
         vars=clean(loads(row["vars"]) or {}),
-        case_error=None if row["case_error"] is None else cap(row["case_error"]),
+        case_error=None if _missing(row["case_error"]) else cap(row["case_error"]),
     )
 
 

@@ -14,10 +14,10 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from harness.agents.base import AgentAdapter
+from harness.agents.base import AgentAdapter, Reply
 from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner
-from harness.agents.python import PythonAgent
+from harness.agents.python import PythonAgent, check_importable
 from harness.deps.manager import DependencySet
 from harness.deps.select import options_for, select_provider
 from harness.events import AgentReady, Emit, Note
@@ -27,6 +27,45 @@ from harness.run.engine import Engine, Sink
 from harness.run.store import RunStore
 from harness.spec.suite import Suite
 from harness.spec.template import format_value, render_deep
+
+
+class WatchedAgent:
+    """The adapter, plus the agent process's death named in every call that failed after it
+    (otherwise a crash mid-run would only show as refused connections)."""
+
+    def __init__(self, inner: AgentAdapter, runner: AgentProcessRunner, emit: Emit) -> None:
+        self.inner = inner
+        self.runner = runner
+        self.emit = emit
+        self.name = inner.name
+        self._told = False
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def send(self, text: str, context: dict[str, Any]) -> Reply:
+        reply = await self.inner.send(text, context)
+        code = self.runner.exit_code
+        if reply.error is None or code is None:
+            return reply
+        if not self._told:
+            self._told = True
+            self.emit(
+                Note(
+                    f"the agent process exited with code {code} during the run; every later case "
+                    f"is an error. Last lines of {self.runner.log_path}:\n"
+                    + self.runner.log_tail(15),
+                    "error",
+                )
+            )
+        return Reply.failure(
+            f"{reply.error} (the agent process had exited with code {code})",
+            reply.latency_ms,
+            reply.status,
+        )
 
 
 class EnvView(Mapping[str, str]):
@@ -74,6 +113,8 @@ async def environment(
     store.update(deps=selection.manifest())
     for note in selection.notes:
         emit(note)
+    if suite.manifest.environment.agent.python is not None:
+        check_importable(suite.manifest.environment.agent.python, suite.root)
     async with AsyncExitStack() as stack:
         deps = DependencySet(
             suite,
@@ -107,17 +148,17 @@ async def _start_agent(
         "env": EnvView(),
         "params": suite.params,
     }
+    runner: AgentProcessRunner | None = None
     if config.process is not None:
         log_path = store.dir / "agent.log"
         runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
         stack.push_async_callback(runner.stop)
-        seconds = await runner.start()
+        command = redact(" ".join(runner.argv))
+        seconds = await runner.start(
+            on_spawn=lambda pid: store.update(agent={"pid": pid, "command": command})
+        )
         store.update(
-            agent={
-                "pid": runner.pid,
-                "ready_seconds": round(seconds, 3),
-                "command": redact(" ".join(runner.argv)),
-            }
+            agent={"pid": runner.pid, "ready_seconds": round(seconds, 3), "command": command}
         )
         emit(AgentReady(runner.pid, seconds, str(log_path)))
     adapter: AgentAdapter
@@ -131,4 +172,4 @@ async def _start_agent(
         emit(Note(f"python agent {config.python.callable} loaded in-process"))
     await adapter.open()
     stack.push_async_callback(adapter.close)
-    return adapter
+    return WatchedAgent(adapter, runner, emit) if runner is not None else adapter

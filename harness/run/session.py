@@ -16,7 +16,7 @@ import hypothesis
 import harness
 from harness.core import Case, CaseResult, Observation
 from harness.errors import ConfigError, HarnessError
-from harness.events import Emit, RunFinished, RunStarted
+from harness.events import Emit, Note, RunFinished, RunStarted
 from harness.run.environment import environment
 from harness.run.plan import plan
 from harness.run.regressions import regression_cases
@@ -83,10 +83,25 @@ def _manifest(suite: Suite, options: RunOptions, seed: int, concurrency: int) ->
     return manifest
 
 
-def open_store(options: RunOptions) -> tuple[Suite, RunStore]:
-    """Validate everything and open the run's folder; nothing is started yet."""
+def open_store(options: RunOptions) -> tuple[Suite, RunStore, list[Case]]:
+    """Validate everything, plan every case and open the run's folder; nothing is started."""
     root = reports_root(options.reports_dir)
     if options.resume:
+        changed = [
+            flag
+            for flag, value in (
+                ("--seed", options.seed),
+                ("--repeat", options.repeat),
+                ("-k/--select", options.select),
+            )
+            if value
+        ]
+        if changed:
+            raise ConfigError(
+                f"{', '.join(changed)} cannot change when resuming: the run keeps the options "
+                "it started with, so its cases stay comparable",
+                hint="drop them, or start a new run",
+            )
         store = RunStore.open(root, options.resume)
         suite = load_suite(options.suite or store.manifest["suite_path"])
         if suite.suite_hash != store.manifest.get("suite_hash"):
@@ -95,32 +110,43 @@ def open_store(options: RunOptions) -> tuple[Suite, RunStore]:
                 "finished cases would not be comparable with new ones",
                 hint="start a new run instead (harness run), or restore the suite's files",
             )
-        return suite, store
+        m = store.manifest
+        cases = planned_cases(suite, int(m["seed"]), m.get("select") or (), m.get("repeat"))
+        if options.concurrency:
+            store.manifest["concurrency"] = options.concurrency
+        return suite, store, cases
     if options.suite is None:
         raise ConfigError("no suite given")
     suite = load_suite(options.suite)
     seed = options.seed if options.seed is not None else suite.manifest.defaults.seed
     concurrency = options.concurrency or suite.manifest.defaults.concurrency
-    return suite, RunStore.create(root, _manifest(suite, options, seed, concurrency))
+    cases = planned_cases(suite, seed, options.select, options.repeat)
+    if not cases:
+        raise ConfigError(
+            f"no case of suite {suite.name} matches {' '.join(options.select)}",
+            hint="scenarios: " + ", ".join(s.id for s in suite.scenarios),
+        )
+    manifest = _manifest(suite, options, seed, concurrency)
+    manifest["planned"] = len(cases)
+    return suite, RunStore.create(root, manifest), cases
 
 
-def planned_cases(suite: Suite, store: RunStore) -> list[Case]:
+def planned_cases(
+    suite: Suite, seed: int, select: tuple[str, ...] | list[str], repeat: int | None
+) -> list[Case]:
     """Every saved regression case first (known failures are checked before anything new),
     then the scenarios' cases."""
-    m = store.manifest
-    select = m.get("select") or ()
     known = [
         c
         for c in regression_cases(suite)
         if not select or any(fnmatch.fnmatchcase(c.scenario, p) for p in select)
     ]
-    return known + list(plan(suite, int(m["seed"]), select=select, repeat=m.get("repeat")))
+    return known + list(plan(suite, seed, select=select, repeat=repeat))
 
 
 async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
-    suite, store = open_store(options)
+    suite, store, cases = open_store(options)
     started = time.perf_counter()
-    cases = planned_cases(suite, store)
     todo = [c for c in cases if f"{c.id}@1" not in store.done]
     attempt = len(store.manifest.get("attempts", [])) + 1
     emit(
@@ -133,6 +159,11 @@ async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
             resumed=bool(options.resume),
         )
     )
+    if not todo:
+        emit(Note(f"nothing to resume: every case of run {store.run_id} has finished"))
+        counts = _counts(store)
+        emit(RunFinished(store.run_id, "finished", len(store.done), 0.0, counts))
+        return RunOutcome(store.run_id, store.dir, "finished", len(store.done), 0.0, counts)
     store.manifest.setdefault("attempts", []).append({"started_at": now_iso(), "cases": len(todo)})
     store.update(status="running")
     status, error = "failed", None

@@ -54,7 +54,16 @@ class RunStore:
 
     @classmethod
     def create(cls, root: Path, manifest: dict[str, Any]) -> RunStore:
-        root.mkdir(parents=True, exist_ok=True)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            probe = root / f".harness-write-test-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write runs to {root}: {exc.strerror or exc}",
+                hint="choose a writable folder with --reports-dir or HARNESS_REPORTS_DIR",
+            ) from None
         for _ in range(20):
             run_id = new_run_id()
             try:
@@ -73,10 +82,11 @@ class RunStore:
     def open(cls, root: Path, run_id: str) -> RunStore:
         run_dir = root / run_id
         if not (run_dir / MANIFEST).is_file():
-            known = sorted(p.name for p in root.glob("*/manifest.json")) if root.is_dir() else []
+            known = sorted(p.parent.name for p in root.glob("*/manifest.json"))
             raise ConfigError(
                 f"no run {run_id!r} under {root}",
-                hint=f"runs there: {', '.join(p.split('/')[0] for p in known[-5:]) or 'none'}",
+                hint=f"latest runs there: {', '.join(known[-5:]) or 'none'} "
+                "(--reports-dir or HARNESS_REPORTS_DIR choose another folder)",
             )
         manifest = json.loads((run_dir / MANIFEST).read_text(encoding="utf-8"))
         store = cls(root, run_id, manifest)

@@ -161,14 +161,21 @@ def _dump(model: Any) -> Any:
 
 
 def check_references(
-    manifest: SuiteFile,
-    manifest_src: Source,
+    manifest: SuiteFile | None,
+    manifest_src: Source | None,
     spec: SpecFile,
     scenarios: list[tuple[Scenario, Source, int]],
     invariants: list[Invariant],
     inv_src: Source | None,
 ) -> Iterator[Problem]:
     params = spec.parameter_values()
+    for scenario, src, index in scenarios:
+        yield from _scenario(scenario, src, ("scenarios", index), params)
+    for k, inv in enumerate(invariants):
+        assert inv_src is not None
+        yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
+    if manifest is None or manifest_src is None:
+        return
     env = manifest.environment
     deps = {
         name: tuple(str(p).split("/")[0] for p in getattr(dep, "ports", ()))
@@ -195,11 +202,6 @@ def check_references(
         if seed is not None:
             loc = ("environment", "dependencies", name, "seed")
             yield from _check(_dump(seed), loc, Scope(params), manifest_src)
-    for scenario, src, index in scenarios:
-        yield from _scenario(scenario, src, ("scenarios", index), params)
-    for k, inv in enumerate(invariants):
-        assert inv_src is not None
-        yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
 
 
 def _scenario(

@@ -22,6 +22,8 @@ def schemas() -> dict[str, dict[str, Any]]:
     out = {}
     for name, model in FILES.items():
         schema = model.model_json_schema(by_alias=True)
+        # top-level x-... keys hold YAML anchors and are ignored (models.FileModel)
+        schema["patternProperties"] = {"^x-": {}}
         schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
         schema["$id"] = f"https://harness.dev/schemas/{name}.schema.json"
         out[name] = schema

@@ -140,14 +140,18 @@ def load_suite(path: str | Path) -> Suite:
         reg, src = read(f, RegressionFile)
         if reg is not None and src is not None:
             regressions.append((reg, src))
-    if problems or manifest is None or spec is None:
-        raise ConfigError(problems)
-    assert manifest_src is not None and spec_src is not None
+    if spec is None:
+        raise ConfigError(problems)  # requirement ids and parameters are unknown without it
+    assert spec_src is not None
+    # every problem at once: the cross-file checks run on whatever files are valid
+    valid_manifest = manifest if manifest is not None and manifest_src is not None else None
     problems.extend(
-        _cross_check(root, manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src)
+        _cross_check(
+            root, valid_manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src
+        )
     )
     problems.extend(_check_regressions(regressions, scenarios, spec, invariants))
-    if problems:
+    if problems or manifest is None:
         raise ConfigError(problems)
     return Suite(
         root=root.resolve(),
@@ -219,8 +223,8 @@ def _hash(paths: Iterable[Path]) -> str:
 
 def _cross_check(
     root: Path,
-    manifest: SuiteFile,
-    manifest_src: Source,
+    manifest: SuiteFile | None,
+    manifest_src: Source | None,
     spec: SpecFile,
     spec_src: Source,
     scenarios: list[tuple[Scenario, Source, int]],
@@ -249,17 +253,20 @@ def _cross_check(
                     f"unknown requirement {rid}{did_you_mean(rid, req_ids)}; see spec.yaml",
                 )
 
-    deps = manifest.environment.dependencies
-    for name, dep in deps.items():
+    deps = manifest.environment.dependencies if manifest is not None else None
+    for name, dep in (deps or {}).items():
         if isinstance(dep, PostgresDependency):
             for j, schema in enumerate(dep.schema_files):
                 if not (root / schema).is_file():
+                    assert manifest_src is not None
                     yield manifest_src.problem(
                         ("environment", "dependencies", name, "schema", j),
                         f"schema file {schema} not found (paths are relative to {root})",
                     )
 
     def database(name: str | None, kind: str, src: Source, loc: PathKey) -> Iterator[Problem]:
+        if deps is None:
+            return  # suite.yaml is invalid itself; its problems are reported already
         of_kind = [n for n, d in deps.items() if d.kind == kind]
         if name is None:
             if len(of_kind) != 1:

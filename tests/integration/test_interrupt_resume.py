@@ -62,7 +62,7 @@ def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> Non
     run_dir = wait_for_cases(tmp_path, 8, proc)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not wait_gone(run_dir.name), "servers or agent outlived a kill -9 of the harness"
+    assert not wait_gone(run_dir), "servers or agent outlived a kill -9 of the harness"
     done_before = keys(run_dir)
     assert len(done_before) >= 8
 
@@ -100,7 +100,7 @@ def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> Non
     cases = frame[frame["case_id"] != "(run)"]
     assert not cases.duplicated(["case_id", "trial", "check_id"]).any()
     assert set(cases["case_id"] + "@1") == planned
-    assert not wait_gone(run_dir.name)
+    assert not wait_gone(run_dir)
 
 
 def interrupt(tmp_path: Path, sig: int) -> None:
@@ -110,7 +110,7 @@ def interrupt(tmp_path: Path, sig: int) -> None:
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert f"harness run --resume {run_dir.name}" in stderr
-    assert not wait_gone(run_dir.name, timeout=5), "interrupted run left processes behind"
+    assert not wait_gone(run_dir, timeout=5), "interrupted run left processes behind"
     manifest = json.loads((run_dir / "manifest.json").read_text())
     assert manifest["status"] == "interrupted"
     assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
@@ -132,4 +132,4 @@ def test_agent_failing_at_startup_leaves_no_server(tmp_path: Path) -> None:
     assert "exited with code 2 before it was healthy" in stderr
     assert "no_such_defect" in stderr  # the agent's own message, from its log
     (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    assert not wait_gone(run_dir.name, timeout=5)
+    assert not wait_gone(run_dir, timeout=5)

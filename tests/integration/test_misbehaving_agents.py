@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT, http_agent, python_agent
+from tests.procs import wait_gone
 
 
 def run_harness(
@@ -99,6 +100,8 @@ def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(
     assert len({v["case"] for v in found}) == 4
     assert {v["verdict"] for v in found} == {"error"}
     assert any("connection failed" in v["message"] for v in found)
+    assert any("the agent process had exited with code 1" in v["message"] for v in found)
+    assert "the agent process exited with code 1 during the run" in proc.stderr
 
 
 def test_agent_crashing_at_startup_exits_3_with_its_log_redacted(
@@ -113,8 +116,8 @@ def test_agent_crashing_at_startup_exits_3_with_its_log_redacted(
     (run_dir,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
     assert "s3cretpw" not in (run_dir / "agent.log").read_text()
     assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
-    leftovers = subprocess.run(["pgrep", "-f", "tests/agents/http_agent.py"], capture_output=True)
-    assert leftovers.returncode == 1, leftovers.stdout
+    assert json.loads((run_dir / "manifest.json").read_text())["agent"]["pid"]
+    assert not wait_gone(run_dir)
 
 
 def test_hostile_reply_is_text_in_every_report(

@@ -45,7 +45,7 @@ def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
     # the evidence is the conversation and the rows, expected vs found
     assert "Agent replied:" in md and "**Expected:**" in md and "**Found:**" in md
     assert "pending\\_approval" in md  # expected status of the VIP refund, in a rows table
-    assert not wait_gone(run_dir.name)
+    assert not wait_gone(run_dir)
 
 
 @pytest.mark.parametrize(
@@ -55,14 +55,20 @@ def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
         (
             "comma_decimal",
             {"RD-004", "RD-011"},
-            {"decimal-comma-amount", "thousands-separator-amount"},
+            {
+                "decimal-comma-amount",
+                "thousands-separator-amount",
+                "gen-amount-formats",
+                "reworded-refund",
+            },
         ),
-        ("diacritics", {"RD-005"}, {"name-with-diacritics", "name-typed-decomposed"}),
+        ("diacritics", {"RD-005"}, {"name-with-diacritics", "name-typed-decomposed", "gen-names"}),
         (
             "window_from_order_date",
             {"RD-003", "RD-011"},
-            {"late-delivery-within-window", "last-day-of-window"},
+            {"late-delivery-within-window", "last-day-of-window", "gen-window-edge"},
         ),
+        ("window_off_by_one", {"RD-003"}, {"last-day-of-window"}),
         ("verification_drift", {"RD-001", "RD-006"}, {"long-chat-never-verified"}),
         ("false_confirmation", {"RD-006"}, {"express-refund"}),
     ],
@@ -88,4 +94,4 @@ def test_correct_agent_has_zero_divergences(tmp_path: Path) -> None:
     df = pd.read_parquet(run_dir / "results.parquet")
     assert len(df) > 200 and set(df["verdict"]) == {"pass"}
     assert "**No divergence from the spec.**" in (run_dir / "summary.md").read_text()
-    assert not wait_gone(run_dir.name)
+    assert not wait_gone(run_dir)
