@@ -37,7 +37,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-PULL_TIMEOUT = 900.0
 STOP_TIMEOUT = 30.0
 LOG_LINES = 30
 _API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
@@ -153,47 +152,6 @@ class ListeningPort(WaitStrategy):
                     f"{self._startup_timeout:g}s"
                 )
             time.sleep(self._poll_interval)
-
-
-# --------------------------------------------------------------------------- images
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    ref: str
-    digest: str  # the registry digest when known, else the local image id
-    version: str  # the image's org.opencontainers.image.version label, if any
-    pull_seconds: float
-
-
-def ensure_image(client: docker.DockerClient, ref: str, name: str) -> ImageFacts:
-    """The image, pulled if this engine does not have it (blocking; run it in a thread)."""
-    started = time.perf_counter()
-    pulled = 0.0
-    try:
-        image = client.images.get(ref)
-    except docker.errors.ImageNotFound:
-        try:
-            image = client.images.pull(ref)
-        except _API_ERRORS as exc:
-            raise DependencyError(
-                f"dependency '{name}': image {ref} is not on this Docker engine and pulling it "
-                f"failed: {str(exc).strip()[:300]}",
-                hint=f"choose a reachable image (--image {name}=REF, HARNESS_IMAGE_"
-                f"{name.upper()}=REF or image: in suite.yaml), build one locally "
-                "(images/build.sh builds PostgreSQL and Redis from Debian packages), "
-                "or use --deps embedded",
-            ) from exc
-        pulled = time.perf_counter() - started
-    attrs = image.attrs or {}
-    digests = attrs.get("RepoDigests") or []
-    labels = (attrs.get("Config") or {}).get("Labels") or {}
-    return ImageFacts(
-        ref=ref,
-        digest=str(digests[0] if digests else image.id or ""),
-        version=str(labels.get("org.opencontainers.image.version", "")),
-        pull_seconds=pulled,
-    )
 
 
 # --------------------------------------------------------------------------- the run's network

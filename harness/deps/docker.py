@@ -37,15 +37,13 @@ from harness.deps.containers import (
     GenericContainer,
     HarnessPostgres,
     HarnessRedis,
-    ImageFacts,
     ListeningPort,
     RunNetwork,
-    ensure_image,
     in_thread,
     publish_on,
     start_container,
 )
-from harness.deps.images import ImageChoice
+from harness.deps.images import ImageChoice, ImageFacts, ensure_image
 from harness.errors import ConfigError, DependencyError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
 

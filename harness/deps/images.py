@@ -3,21 +3,29 @@
 Private registries and air-gapped sites replace images without editing a suite:
 `--image postgres=registry.example/pg:16` (NAME is a dependency name or a kind; a name
 wins over a kind at the same level) or `HARNESS_IMAGE_POSTGRES=...` / `HARNESS_IMAGE_DB=...`.
+`ensure_image` then makes sure the engine has it, pulling it if need be, and says what to
+do when it cannot.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.errors import ConfigError
+import docker
+import docker.errors
+import requests.exceptions
+
+from harness.errors import ConfigError, DependencyError
 
 #: what the docker provider runs when nothing else is said (official images)
 DEFAULT_IMAGES = {"postgres": "postgres:16", "redis": "redis:7"}
 ENV_PREFIX = "HARNESS_IMAGE_"
+_API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 
 
@@ -85,3 +93,41 @@ def _checked(choice: ImageChoice) -> ImageChoice:
             hint="e.g. postgres:16, registry.example/team/pg:16 or name@sha256:...",
         )
     return choice
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    ref: str
+    digest: str  # the registry digest when known, else the local image id
+    version: str  # the image's org.opencontainers.image.version label, if any
+    pull_seconds: float
+
+
+def ensure_image(client: docker.DockerClient, ref: str, name: str) -> ImageFacts:
+    """The image, pulled if this engine does not have it (blocking; run it in a thread)."""
+    started = time.perf_counter()
+    pulled = 0.0
+    try:
+        image = client.images.get(ref)
+    except docker.errors.ImageNotFound:
+        try:
+            image = client.images.pull(ref)
+        except _API_ERRORS as exc:
+            raise DependencyError(
+                f"dependency '{name}': image {ref} is not on this Docker engine and pulling it "
+                f"failed: {str(exc).strip()[:300]}",
+                hint=f"choose a reachable image (--image {name}=REF, HARNESS_IMAGE_"
+                f"{name.upper()}=REF or image: in suite.yaml), build one locally "
+                "(images/build.sh builds PostgreSQL and Redis from Debian packages), "
+                "or use --deps embedded",
+            ) from exc
+        pulled = time.perf_counter() - started
+    attrs = image.attrs or {}
+    digests = attrs.get("RepoDigests") or []
+    labels = (attrs.get("Config") or {}).get("Labels") or {}
+    return ImageFacts(
+        ref=ref,
+        digest=str(digests[0] if digests else image.id or ""),
+        version=str(labels.get("org.opencontainers.image.version", "")),
+        pull_seconds=pulled,
+    )

@@ -91,3 +91,15 @@ def test_auto_picks_docker_when_an_engine_answers(tmp_path: Path) -> None:
     assert "dependencies via docker (auto: Docker engine" in stderr
     assert not wait_unlabelled(only_run(tmp_path).name, timeout=5)
     assert not [i for i in labelled() if i.run_id == only_run(tmp_path).name]
+
+
+def test_an_image_that_cannot_be_pulled_is_exit_3_and_says_what_to_do(tmp_path: Path) -> None:
+    proc = harness(
+        "run", "--deps", "docker", "--image", "db=registry.invalid/nothing/pg:1",
+        "--reports-dir", str(tmp_path), "--no-progress", "-k", "express-refund",
+    )  # fmt: skip
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr
+    assert "image registry.invalid/nothing/pg:1 is not on this Docker engine and pulling" in stderr
+    assert "--image db=REF" in stderr and "images/build.sh" in stderr
+    assert not wait_unlabelled(only_run(tmp_path).name, timeout=5)
