@@ -13,7 +13,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     # key=value and key: value forms
     (
         re.compile(
-            r"(?i)\b(password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
+            r"(?i)\b(password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key)"
             r"(\"?\s*[:=]\s*\"?)([^\s\"',;&]+)"
         ),
         rf"\g<1>\g<2>{MASK}",
@@ -23,6 +23,10 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), MASK),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), MASK),
 ]
+
+
+#: names of environment variables whose values are secrets (API_TOKEN, DB_PASSWORD, ...)
+SECRET_NAME = re.compile(r"(?i)(passw|secret|token|api_?key|private_?key|credential)")
 
 
 class Redactor:

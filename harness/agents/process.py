@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 
 from harness.errors import AgentStartError
 from harness.procs import die_with_parent, tail
-from harness.redact import Redactor
-from harness.spec.models import AgentProcess
+from harness.redact import SECRET_NAME, Redactor
+from harness.spec.models import AgentConfig, AgentProcess
 from harness.spec.template import Template, format_value, render_deep
 
 PASSED_THROUGH = (
@@ -57,9 +58,13 @@ class AgentProcessRunner:
         self.cwd = (root / cwd).resolve()
         self.env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
         self.env["PYTHONUNBUFFERED"] = "1"
-        self.env.update(
-            {k: format_value(v) for k, v in render_deep(config.env, context, cache).items()}
-        )
+        declared = {k: format_value(v) for k, v in render_deep(config.env, context, cache).items()}
+        self.env.update(declared)
+        #: declared variables that came out empty, e.g. from an unset {{ env.NAME }}
+        self.empty = sorted(k for k, v in declared.items() if v == "")
+        for name, value in declared.items():
+            if SECRET_NAME.search(name) and len(value) >= 6:  # never in logs or reports
+                redactor.add(value)
         self.health_url = (
             format_value(render_deep(config.health.url, context, cache)) if config.health else None
         )
@@ -122,21 +127,12 @@ class AgentProcessRunner:
 
     async def _wait_healthy(self, timeout: float, interval: float) -> None:
         assert self.proc is not None and self.health_url is not None
-        deadline = time.monotonic() + timeout
-        last = "no answer yet"
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
-            while time.monotonic() < deadline:
-                if self.proc.returncode is not None:
-                    break
-                try:
-                    async with http.get(self.health_url) as resp:
-                        if resp.status == 200:
-                            return
-                        last = f"HTTP {resp.status}"
-                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                    last = type(exc).__name__
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.proc.wait(), interval)
+        proc = self.proc
+        healthy, last = await wait_healthy(
+            self.health_url, timeout, interval, lambda: proc.returncode is None
+        )
+        if healthy:
+            return
         if self._pump is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(asyncio.shield(self._pump), 1.0)
@@ -169,6 +165,56 @@ class AgentProcessRunner:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._pump, 2.0)
             self._pump = None
+
+
+async def wait_healthy(
+    url: str, timeout: float, interval: float, alive: Callable[[], bool] = lambda: True
+) -> tuple[bool, str]:
+    """Poll url until it answers 200, the timeout passes or alive() turns false;
+    (healthy, what the last attempt saw)."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+        while time.monotonic() < deadline and alive():
+            try:
+                async with http.get(url) as resp:
+                    if resp.status == 200:
+                        return True, "HTTP 200"
+                    last = f"HTTP {resp.status}"
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            await asyncio.sleep(interval)
+    return False, last
+
+
+async def check_reachable(config: AgentConfig, context: dict[str, Any]) -> None:
+    """An agent the harness does not start must already answer, or the run stops with exit 3
+    before any case (otherwise every case would read as a divergence)."""
+    cache: dict[str, Template] = {}
+    if config.health is not None:
+        url = format_value(render_deep(config.health.url, context, cache))
+        healthy, last = await wait_healthy(url, config.health.timeout, config.health.interval)
+        if not healthy:
+            raise AgentStartError(
+                f"the agent was not healthy at {url} within {config.health.timeout:g} s ({last})",
+                hint="start the agent first, or give environment.agent.process so the harness "
+                "starts it",
+            )
+        return
+    if config.http is None:
+        return
+    url = format_value(render_deep(config.http.url, context, cache))
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(parts.hostname, port), 5)
+    except (OSError, TimeoutError) as exc:
+        raise AgentStartError(
+            f"nothing answers at {url} ({type(exc).__name__}: {exc})",
+            hint="start the agent first, add environment.agent.health to wait for it, or give "
+            "environment.agent.process so the harness starts it",
+        ) from None
+    writer.close()
 
 
 def _signal_group(pid: int, sig: int) -> None:

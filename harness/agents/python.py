@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import inspect
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -86,7 +88,7 @@ class PythonAgent:
             else:
                 # A hung sync callable keeps its thread; the case still ends at the timeout.
                 result = await asyncio.wait_for(
-                    asyncio.to_thread(self._fn, text, session_id), self.config.timeout
+                    in_daemon_thread(self._fn, text, session_id), self.config.timeout
                 )
         except TimeoutError:
             return Reply.failure(
@@ -107,6 +109,34 @@ class PythonAgent:
                 f"reply exceeds the size cap of {self.config.max_bytes} bytes", latency
             )
         return Reply(result, latency)
+
+
+def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run a sync call in a daemon thread: a call that never returns must not keep the
+    harness from exiting (asyncio.to_thread's pool threads are joined at shutdown)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(value: Any, error: BaseException | None) -> None:
+        if future.cancelled():
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(value)
+
+    def target() -> None:
+        try:
+            value = fn(*args)
+        except BaseException as exc:  # handed to the awaiting side, which judges it
+            with contextlib.suppress(RuntimeError):  # the loop may be gone at shutdown
+                loop.call_soon_threadsafe(settle, None, exc)
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(settle, value, None)
+
+    threading.Thread(target=target, name="harness-python-agent", daemon=True).start()
+    return future
 
 
 def _ms(started: float) -> float:

@@ -95,7 +95,9 @@ def compare_rows(
         hit = next((i for i, f in enumerate(unmatched) if _row_matches(e, f)), None)
         if hit is None:
             missing = ", ".join(f"{k}={format_value(v)}" for k, v in e.items())
-            return f"no row with {missing} (expected {len(expected)} row(s), found {len(found)})"
+            if not found:
+                return f"no row with {missing}: the query found no rows at all"
+            return f"no row with {missing} among the {len(found)} row(s) the query found"
         unmatched.pop(hit)
     if unmatched:
         return f"expected {len(expected)} row(s), found {len(found)}: {len(unmatched)} unexpected"

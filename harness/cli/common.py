@@ -50,18 +50,40 @@ def pyproject_defaults() -> dict[str, Any]:
     return {k.replace("-", "_"): v for k, v in section.items()} if isinstance(section, dict) else {}
 
 
+BUNDLED = Path(harness.__file__).resolve().parent.parent / "scenarios"
+
+
+def suite_folders() -> list[Path]:
+    """The suites under ./scenarios, else the ones bundled beside the package."""
+    for base in (Path("scenarios"), BUNDLED):
+        found = sorted(p.parent for p in base.glob("*/suite.yaml"))
+        if found:
+            return found
+    return []
+
+
+def resolve_suite(given: Path | None) -> Path:
+    """A suite folder, or a suite's name under ./scenarios (or the bundled ones); no argument:
+    the demo suite."""
+    if given is None:
+        candidates = [Path.cwd() / DEMO_SUITE, BUNDLED.parent / DEMO_SUITE]
+    elif given.exists() or given.is_absolute() or len(given.parts) > 1:
+        return given
+    else:
+        candidates = [Path("scenarios") / given, BUNDLED / given, given]
+    for path in candidates:
+        if path.is_dir():
+            return path
+    if given is None:
+        raise ConfigError(
+            "no suite given and the demo suite scenarios/refund_desk is not here",
+            hint="pass a suite folder: harness run path/to/suite (harness list shows suites)",
+        )
+    return given
+
+
 def default_suite() -> Path:
-    """The bundled demo suite: ./scenarios/refund_desk, else the one beside the package."""
-    here = Path.cwd() / DEMO_SUITE
-    if here.is_dir():
-        return here
-    beside = Path(harness.__file__).resolve().parent.parent / DEMO_SUITE
-    if beside.is_dir():
-        return beside
-    raise ConfigError(
-        "no suite given and the demo suite scenarios/refund_desk is not here",
-        hint="pass a suite folder: harness run path/to/suite (harness list shows suites)",
-    )
+    return resolve_suite(None)
 
 
 def fail(exc: HarnessError) -> None:

@@ -26,14 +26,15 @@ if TYPE_CHECKING:  # heavy modules load only when a command needs them: `--help`
 from harness.cli import deps as deps_commands
 from harness.cli.common import (
     EXIT_INTERRUPTED,
-    default_suite,
     deps_option,
     err,
     fail,
     out,
     pyproject_defaults,
     reports_dir_option,
+    resolve_suite,
     run_async,
+    suite_folders,
 )
 from harness.cli.progress import ConsoleView, summary_table
 from harness.errors import ConfigError, HarnessError
@@ -134,8 +135,8 @@ def run(
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
     from harness.run.session import RunOptions, execute
 
-    if suite is None and not resume:
-        suite = default_suite()
+    if not resume or suite is not None:
+        suite = resolve_suite(suite)
     options = RunOptions(
         suite=suite,
         reports_dir=reports_dir,
@@ -212,9 +213,9 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
 def validate(suites: tuple[Path, ...]) -> None:
     """Check suite files without starting anything; exit 2 on the first broken suite."""
     problems: list[str] = []
-    for path in suites or (default_suite(),):
+    for path in suites or (None,):
         try:
-            suite = load_suite(path)
+            suite = load_suite(resolve_suite(path))
         except ConfigError as exc:
             problems.append(str(exc))
             continue
@@ -232,7 +233,7 @@ def validate(suites: tuple[Path, ...]) -> None:
 def list_(suite: Path | None) -> None:
     """List the suites under ./scenarios, or one suite's requirements and scenarios."""
     if suite is None:
-        roots = sorted(p.parent for p in Path("scenarios").glob("*/suite.yaml"))
+        roots = suite_folders()
         if not roots:
             out.print("no suites under ./scenarios")
         for root in roots:
@@ -248,7 +249,7 @@ def list_(suite: Path | None) -> None:
                     f"harness validate {root})"
                 )
         return
-    s = load_suite(suite)
+    s = load_suite(resolve_suite(suite))
     out.print(f"[bold]{s.name}[/]: {escape(s.spec.title)}")
     for r in s.spec.requirements:
         out.print(f"  {r.id} {escape(f'[{r.severity}]')} {escape(r.title)}")

@@ -13,10 +13,10 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 
 from harness.cli.common import (
     EXIT_INTERRUPTED,
-    default_suite,
     deps_option,
     err,
     reports_dir_option,
+    resolve_suite,
     run_async,
 )
 from harness.core import CaseResult
@@ -152,7 +152,7 @@ def hunt(
 
     seconds = parse_duration(budget)
     options = HuntOptions(
-        suite=suite or default_suite(),
+        suite=resolve_suite(suite),
         budget=seconds,
         select=select,
         deps=deps,
@@ -212,7 +212,7 @@ def replay(
     from harness.run.replay import replay as run_replay
 
     options = ReplayOptions(
-        suite=suite or default_suite(),
+        suite=resolve_suite(suite),
         case_id=case_id,
         seed=seed,
         times=times,

@@ -17,7 +17,7 @@ from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDepende
 from harness.deps.clients import Postgres, Redis
 from harness.deps.external import guard
 from harness.deps.fixtures import load_postgres
-from harness.errors import DependencyError, HarnessError
+from harness.errors import ConfigError, DependencyError, HarnessError
 from harness.events import DependencyReady, Emit, Note
 from harness.redact import Redactor
 from harness.spec.models import PostgresDependency
@@ -30,6 +30,11 @@ def scratch_root() -> str | None:
     else the system temp directory."""
     chosen = os.environ.get("HARNESS_WORKDIR")
     if chosen:
+        if not Path(chosen).is_dir() or not os.access(chosen, os.W_OK):
+            raise ConfigError(
+                f"HARNESS_WORKDIR={chosen} is not a writable folder",
+                hint="point it at an existing folder, or unset it to use /dev/shm or the temp dir",
+            )
         return chosen
     shm = Path("/dev/shm")
     try:

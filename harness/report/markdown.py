@@ -48,7 +48,7 @@ def _value_block(value: Any) -> str:
         for r in value:
             cols.extend(c for c in r if c not in cols)
         lines = ["| " + " | ".join(cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
-        lines += ["| " + " | ".join(cell(r.get(c)) for c in cols) + " |" for r in value]
+        lines += ["| " + " | ".join(cell(show(r.get(c))) for c in cols) + " |" for r in value]
         return "\n".join(lines)
     if isinstance(value, list) and not value:
         return "_(no rows)_"

@@ -7,6 +7,7 @@ redacted here; each renderer escapes it for its own format.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,9 +34,13 @@ def show(value: Any) -> str:
     return "null" if value is None else format_value(value)
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
 def cap(text: Any, limit: int = TEXT_CAP) -> str:
+    """Agent text for a report: redacted, control characters made visible, capped."""
     s = "" if text is None else str(text)
-    s = redact(s)
+    s = _CONTROL.sub("\ufffd", redact(s))
     return s if len(s) <= limit else s[:limit] + f" … [{len(s) - limit} more characters]"
 
 

@@ -16,14 +16,16 @@ from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.http import HttpAgent
-from harness.agents.process import AgentProcessRunner
+from harness.agents.process import AgentProcessRunner, check_reachable
 from harness.agents.python import PythonAgent, check_importable
-from harness.deps.manager import DependencySet
+from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.select import options_for, select_provider
+from harness.errors import ConfigError
 from harness.events import AgentReady, Emit, Note
 from harness.procs import free_port
 from harness.redact import redact
 from harness.run.engine import Engine, Sink
+from harness.run.preflight import check_against_schema
 from harness.run.store import RunStore
 from harness.spec.suite import Suite
 from harness.spec.template import format_value, render_deep
@@ -104,6 +106,13 @@ class Environment:
         )
 
 
+def preflight(suite: Suite) -> None:
+    """What can be known wrong before anything starts (exit 2, nothing created)."""
+    if suite.manifest.environment.agent.python is not None:
+        check_importable(suite.manifest.environment.agent.python, suite.root)
+    scratch_root()  # HARNESS_WORKDIR must be a folder
+
+
 @asynccontextmanager
 async def environment(
     suite: Suite, store: RunStore, deps_mode: str | None, concurrency: int, emit: Emit
@@ -113,8 +122,7 @@ async def environment(
     store.update(deps=selection.manifest())
     for note in selection.notes:
         emit(note)
-    if suite.manifest.environment.agent.python is not None:
-        check_importable(suite.manifest.environment.agent.python, suite.root)
+    preflight(suite)
     async with AsyncExitStack() as stack:
         deps = DependencySet(
             suite,
@@ -126,6 +134,13 @@ async def environment(
         )
         await stack.enter_async_context(deps)
         store.update(dependencies=[asdict(i) for i in deps.infos])
+        if deps.targets.databases:
+            problems = await check_against_schema(suite, deps.targets.databases)
+            if problems:
+                raise ConfigError(
+                    "the suite does not match the database's schema:\n" + "\n".join(problems),
+                    hint="fix the names in the suite (or the schema it loads); nothing ran",
+                )
         agent = await _start_agent(suite, store, deps.context(), concurrency, emit, stack)
         yield Environment(suite, store, deps, agent)
 
@@ -153,6 +168,13 @@ async def _start_agent(
         log_path = store.dir / "agent.log"
         runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
         stack.push_async_callback(runner.stop)
+        if runner.empty:
+            emit(
+                Note(
+                    f"the agent gets empty {', '.join(runner.empty)} (an unset env variable?)",
+                    "warning",
+                )
+            )
         command = redact(" ".join(runner.argv))
         seconds = await runner.start(
             on_spawn=lambda pid: store.update(agent={"pid": pid, "command": command})
@@ -161,6 +183,8 @@ async def _start_agent(
             agent={"pid": runner.pid, "ready_seconds": round(seconds, 3), "command": command}
         )
         emit(AgentReady(runner.pid, seconds, str(log_path)))
+    else:
+        await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:
         adapter = HttpAgent(config.http, context, concurrency)

@@ -39,7 +39,7 @@ from harness.generate.strategies import draw_case
 from harness.generate.values import derive_seed, is_generator
 from harness.run import regressions
 from harness.run.engine import Engine
-from harness.run.environment import environment
+from harness.run.environment import environment, preflight
 from harness.run.plan import plan_case
 from harness.run.session import base_manifest
 from harness.run.store import RunStore, now_iso, reports_root
@@ -306,6 +306,7 @@ class Hunter:
 
 async def hunt(options: HuntOptions, emit: Emit) -> HuntOutcome:
     suite = load_suite(options.suite)
+    preflight(suite)
     # where defects hide first: a short budget goes to boundaries, formats and traps
     scenarios = sorted(
         (s for s in suite.scenarios if searchable(s)), key=lambda s: not hard_parts(s)

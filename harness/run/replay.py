@@ -9,7 +9,7 @@ from harness.core import Case, CaseResult
 from harness.errors import ConfigError
 from harness.events import Emit, RunStarted, ignore
 from harness.run import regressions
-from harness.run.environment import environment
+from harness.run.environment import environment, preflight
 from harness.run.plan import find_case, plan
 from harness.run.session import base_manifest
 from harness.run.store import RunStore, now_iso, reports_root
@@ -59,6 +59,7 @@ def resolve_case(suite: Suite, case_id: str, seed: int) -> Case:
 
 async def replay(options: ReplayOptions, emit: Emit) -> ReplayOutcome:
     suite = load_suite(options.suite)
+    preflight(suite)
     seed = options.seed if options.seed is not None else suite.manifest.defaults.seed
     case = resolve_case(suite, options.case_id, seed)
     manifest = base_manifest(suite, seed=seed, concurrency=1, case_timeout=None)

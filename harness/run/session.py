@@ -17,7 +17,7 @@ import harness
 from harness.core import Case, CaseResult, Observation
 from harness.errors import ConfigError, HarnessError
 from harness.events import Emit, Note, RunFinished, RunStarted
-from harness.run.environment import environment
+from harness.run.environment import environment, preflight
 from harness.run.plan import plan
 from harness.run.regressions import regression_cases
 from harness.run.store import RunStore, now_iso, reports_root
@@ -120,6 +120,7 @@ def open_store(options: RunOptions) -> tuple[Suite, RunStore, list[Case]]:
     suite = load_suite(options.suite)
     seed = options.seed if options.seed is not None else suite.manifest.defaults.seed
     concurrency = options.concurrency or suite.manifest.defaults.concurrency
+    preflight(suite)
     cases = planned_cases(suite, seed, options.select, options.repeat)
     if not cases:
         raise ConfigError(

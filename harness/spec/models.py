@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Discriminator,
     Field,
@@ -71,7 +72,16 @@ class SpecFile(FileModel):
     title: str
     version: str | None = None
     description: str | None = None
-    parameters: dict[str, Parameter | Decimal | int | str | bool] = Field(default_factory=dict)
+    parameters: dict[
+        str,
+        Annotated[
+            Parameter,
+            BeforeValidator(
+                lambda v: v if isinstance(v, dict | Parameter) else {"value": v},
+                json_schema_input_type=Parameter | Decimal | int | str | bool,
+            ),
+        ],
+    ] = Field(default_factory=dict, description="name: value, or name: {value, unit, kind, ...}")
     requirements: list[Requirement] = Field(min_length=1)
 
     @field_validator("parameters")
@@ -83,7 +93,7 @@ class SpecFile(FileModel):
         return value
 
     def parameter_values(self) -> dict[str, Any]:
-        return {k: (v.value if isinstance(v, Parameter) else v) for k, v in self.parameters.items()}
+        return {k: v.value for k, v in self.parameters.items()}
 
 
 # --------------------------------------------------------------------------- value generators
@@ -704,6 +714,10 @@ class PythonAdapter(Model):
 
 class AgentConfig(Model):
     process: AgentProcess | None = None
+    health: HealthCheck | None = Field(
+        default=None,
+        description="For an agent the harness does not start: wait for this URL before any case.",
+    )
     http: HttpAdapter | None = None
     python: PythonAdapter | None = None
 

@@ -187,6 +187,10 @@ def check_references(
         yield from _check(
             _dump(env.agent.process), (*agent_loc, "process"), agent_scope, manifest_src
         )
+    if env.agent.health:
+        yield from _check(
+            _dump(env.agent.health), (*agent_loc, "health"), agent_scope, manifest_src
+        )
     if env.agent.python:
         yield from _check(
             _dump(env.agent.python), (*agent_loc, "python"), agent_scope, manifest_src

@@ -14,7 +14,6 @@ from harness.spec.models import (
     Check,
     Invariant,
     InvariantsFile,
-    Parameter,
     PostgresDependency,
     RegressionFile,
     Requirement,
@@ -56,10 +55,7 @@ class Suite:
 
     @property
     def param_kinds(self) -> dict[str, str | None]:
-        return {
-            k: (v.kind if isinstance(v, Parameter) else None)
-            for k, v in self.spec.parameters.items()
-        }
+        return {k: v.kind for k, v in self.spec.parameters.items()}
 
     @property
     def requirements(self) -> dict[str, Requirement]:
