@@ -15,9 +15,10 @@ class RunStarted:
     run_id: str
     suite: str
     run_dir: str
-    total: int
+    total: int  # (case, trial) pairs: cases x trials
     already_done: int = 0
     resumed: bool = False
+    trials: int = 1
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,14 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return asyncio.run(main())
 
 
+group_option = click.option(
+    "--group",
+    envvar="HARNESS_GROUP",
+    metavar="NAME",
+    help="Name the runs that belong together (e.g. one release); harness signoff reports "
+    "the hunt and load runs of its run's group.",
+)
+
 reports_dir_option = click.option(
     "--reports-dir",
     type=click.Path(file_okay=False, path_type=Path),

@@ -29,6 +29,7 @@ from harness.cli.common import (
     deps_option,
     err,
     fail,
+    group_option,
     out,
     pyproject_defaults,
     reports_dir_option,
@@ -109,6 +110,14 @@ def cli(ctx: click.Context) -> None:
     "--repeat", type=click.IntRange(1, 100_000), help="Cases per scenario, overriding the suite."
 )
 @click.option(
+    "--trials",
+    type=click.IntRange(1, 1000),
+    envvar="HARNESS_TRIALS",
+    help="Run every case this many times (fresh rows each time) for pass@1, pass^k and "
+    "flaky cases (default: the suite's, else 1).",
+)
+@group_option
+@click.option(
     "--case-timeout",
     type=click.FloatRange(min=0, min_open=True),
     envvar="HARNESS_CASE_TIMEOUT",
@@ -126,6 +135,8 @@ def run(
     concurrency: int | None,
     select: tuple[str, ...],
     repeat: int | None,
+    trials: int | None,
+    group: str | None,
     case_timeout: float | None,
     deps: str | None,
     resume: str | None,
@@ -147,6 +158,8 @@ def run(
         repeat=repeat,
         deps=deps,
         resume=resume,
+        trials=trials,
+        group=group,
     )
     view = ConsoleView(err, show_progress=not no_progress)
     interrupted = False

@@ -72,7 +72,9 @@ class ConsoleView:
             resumed = f", resuming: {event.already_done} already done" if event.resumed else ""
             self.console.print(
                 f"[bold]harness[/] run [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]: "
-                f"{event.total} case(s){resumed}"
+                f"{event.total // max(event.trials, 1)} case(s)"
+                + (f" x {event.trials} trials" if event.trials > 1 else "")
+                + resumed
             )
             self.console.print(f"  results: {event.run_dir}")
             self.run_dir = event.run_dir

@@ -70,8 +70,17 @@ class Engine:
         }
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
-        """Run every case `trials` times with `concurrency` workers; return how many ran."""
-        work: Iterator[tuple[Case, int]] = ((c, t) for c in cases for t in range(1, trials + 1))
+        """Run every case `trials` times with `concurrency` workers; return how many ran.
+
+        Trial-major: every case's trial 1 before any trial 2, so the trials of one case
+        (same inputs, same names and PINs) rarely run at the same moment, and a run cut
+        short has judged as many distinct cases as it could."""
+        listed = list(cases)
+        return await self.run_trials((c, t) for t in range(1, trials + 1) for c in listed)
+
+    async def run_trials(self, pairs: Iterable[tuple[Case, int]]) -> int:
+        """Run exactly these (case, trial) pairs; a resumed run passes the missing ones."""
+        work: Iterator[tuple[Case, int]] = iter(pairs)
         done = 0
 
         async def worker() -> None:

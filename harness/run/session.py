@@ -37,6 +37,8 @@ class RunOptions:
     repeat: int | None = None
     deps: str | None = None  # None: the suite's environment.provider, else auto
     resume: str | None = None
+    trials: int | None = None  # None: the suite's defaults.trials (1 unless it says)
+    group: str | None = None  # runs that belong together, e.g. one release's sign-off
 
 
 @dataclass
@@ -79,7 +81,13 @@ def _manifest(suite: Suite, options: RunOptions, seed: int, concurrency: int) ->
     manifest = base_manifest(
         suite, seed=seed, concurrency=concurrency, case_timeout=options.case_timeout
     )
-    manifest.update(select=list(options.select), repeat=options.repeat, deps_mode=options.deps)
+    manifest.update(
+        select=list(options.select),
+        repeat=options.repeat,
+        deps_mode=options.deps,
+        trials=options.trials or suite.manifest.defaults.trials,
+        group=options.group,
+    )
     return manifest
 
 
@@ -103,6 +111,7 @@ def open_store(options: RunOptions) -> tuple[Suite, RunStore, list[Case]]:
                 hint="drop them, or start a new run",
             )
         store = RunStore.open(root, options.resume)
+        _same_as_stored(store.manifest, options)
         suite = load_suite(options.suite or store.manifest["suite_path"])
         if suite.suite_hash != store.manifest.get("suite_hash"):
             raise ConfigError(
@@ -132,6 +141,19 @@ def open_store(options: RunOptions) -> tuple[Suite, RunStore, list[Case]]:
     return suite, RunStore.create(root, manifest), cases
 
 
+def _same_as_stored(manifest: dict[str, Any], options: RunOptions) -> None:
+    """--trials and --group may be repeated on resume (e.g. from HARNESS_TRIALS) but not
+    changed: the run's trials decide which keys are still missing."""
+    stored = {"--trials": manifest.get("trials") or 1, "--group": manifest.get("group")}
+    for flag, value in (("--trials", options.trials), ("--group", options.group)):
+        if value and value != stored[flag]:
+            raise ConfigError(
+                f"{flag} {value} differs from run {manifest.get('run_id')}'s {stored[flag]}: "
+                "a resumed run keeps the options it started with",
+                hint=f"drop {flag} (or HARNESS_{flag[2:].upper()}), or start a new run",
+            )
+
+
 def planned_cases(
     suite: Suite, seed: int, select: tuple[str, ...] | list[str], repeat: int | None
 ) -> list[Case]:
@@ -148,16 +170,20 @@ def planned_cases(
 async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
     suite, store, cases = open_store(options)
     started = time.perf_counter()
-    todo = [c for c in cases if f"{c.id}@1" not in store.done]
+    trials = int(store.manifest.get("trials") or 1)
+    # trial-major, as Engine.run: a resumed run finishes exactly the (case, trial) keys missing
+    todo = [(c, t) for t in range(1, trials + 1) for c in cases if f"{c.id}@{t}" not in store.done]
     attempt = len(store.manifest.get("attempts", [])) + 1
+    total = len(cases) * trials
     emit(
         RunStarted(
             store.run_id,
             suite.name,
             str(store.dir),
-            len(cases),
-            len(cases) - len(todo),
+            total,
+            total - len(todo),
             resumed=bool(options.resume),
+            trials=trials,
         )
     )
     if not todo:
@@ -198,13 +224,18 @@ def _counts(store: RunStore) -> dict[str, int]:
 
 
 async def _run(
-    suite: Suite, store: RunStore, todo: list[Case], options: RunOptions, emit: Emit, attempt: int
+    suite: Suite,
+    store: RunStore,
+    todo: list[tuple[Case, int]],
+    options: RunOptions,
+    emit: Emit,
+    attempt: int,
 ) -> None:
     m = store.manifest
     concurrency = int(m["concurrency"])
     async with environment(suite, store, options.deps, concurrency, emit) as env:
         engine = env.engine(concurrency, float(m["case_timeout"]), emit, store.append)
-        await engine.run(todo)
+        await engine.run_trials(todo)
         if suite.invariants:
             sweep = await engine.sweep_invariants()
             sweep_case = Case(SWEEP_CASE, SWEEP_CASE, 0, 0, origin="invariant-sweep")

@@ -743,6 +743,11 @@ class Defaults(Model):
     seed: int = 0
     concurrency: Annotated[int, Field(ge=1, le=1024)] = 4
     case_timeout: Annotated[float, Field(gt=0)] = 120.0
+    trials: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=1,
+        description="Times every case runs (fresh setup rows each time); --trials, "
+        "HARNESS_TRIALS and [tool.harness] trials override it. pass^k needs k trials.",
+    )
 
 
 class SuiteFile(FileModel):

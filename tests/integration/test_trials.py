@@ -1,0 +1,90 @@
+"""`harness run --trials k`: every case k times, each trial its own key, and a resumed run
+finishes exactly the trials that are missing."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.conftest import ROOT, python_agent
+
+
+def harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args, "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def records(run_dir: Path) -> list[dict[str, object]]:
+    lines = (run_dir / "cases.jsonl").read_text().splitlines()
+    return [json.loads(line) for line in lines if line.strip()]
+
+
+def only_run(reports: Path) -> Path:
+    runs = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(runs) == 1, runs
+    return runs[0]
+
+
+def test_every_case_runs_k_times_with_its_own_session(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(python_agent("echo"), repeat=2)
+    reports = tmp_path / "reports"
+    proc = harness("run", str(suite), "--trials", "3", "--reports-dir", str(reports))
+    assert proc.returncode == 0, proc.stderr
+    assert "2 case(s) x 3 trials" in proc.stderr
+    run_dir = only_run(reports)
+    recs = records(run_dir)
+    assert sorted(str(r["key"]) for r in recs) == [
+        f"hello#{i}@{t}" for i in (1, 2) for t in (1, 2, 3)
+    ]
+    sessions = {r["observation"]["session_id"] for r in recs}  # type: ignore[index]
+    assert len(sessions) == 6
+    assert json.loads((run_dir / "manifest.json").read_text())["trials"] == 3
+
+
+def test_trials_come_from_the_environment_and_resume_finishes_only_missing_trials(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(python_agent("echo"), repeat=3)
+    reports = tmp_path / "reports"
+    proc = harness("run", str(suite), "--reports-dir", str(reports), env={"HARNESS_TRIALS": "4"})
+    assert proc.returncode == 0, proc.stderr
+    run_dir = only_run(reports)
+    lines = (run_dir / "cases.jsonl").read_text().splitlines(keepends=True)
+    assert len(lines) == 12
+    # as if killed: trials 2 and 4 of hello#2 and all of hello#3's trial 3 never finished
+    lost = {"hello#2@2", "hello#2@4", "hello#3@3"}
+    kept = [line for line in lines if json.loads(line)["key"] not in lost]
+    (run_dir / "cases.jsonl").write_text("".join(kept))
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    (run_dir / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
+
+    refused = harness(
+        "run", "--resume", run_dir.name, "--reports-dir", str(reports), "--trials", "2"
+    )
+    assert refused.returncode == 2
+    assert "--trials 2 differs from run" in refused.stderr
+
+    # the same value again (e.g. still exported) is fine
+    resumed = harness(
+        "run", "--resume", run_dir.name, "--reports-dir", str(reports), env={"HARNESS_TRIALS": "4"}
+    )
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resuming: 9 already done" in resumed.stderr
+    keys = Counter(str(r["key"]) for r in records(run_dir))
+    assert set(keys) == {f"hello#{i}@{t}" for i in (1, 2, 3) for t in (1, 2, 3, 4)}
+    assert set(keys.values()) == {1}, "a finished trial ran twice"
+    attempts = json.loads((run_dir / "manifest.json").read_text())["attempts"]
+    assert attempts[-1]["cases"] == len(lost)
