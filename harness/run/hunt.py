@@ -242,10 +242,8 @@ class Hunter:
                 self.suite, scenario, index, self.options.seed or 0, count=2, plain=True
             )
             result = self.run(case)
-            for sig, check in self.new_failures(result):
-                exc = divergence_type(sig)(result, check)
-                out.append(exc)
-                self.known.add(sig)
+            # hunt() records them in order; record() skips what is known by then
+            out += [divergence_type(sig)(result, check) for sig, check in self.new_failures(result)]
         return out
 
     def note(self, text: str) -> None:
