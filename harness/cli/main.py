@@ -37,7 +37,7 @@ from harness.cli.common import (
     run_async,
     suite_folders,
 )
-from harness.cli.progress import ConsoleView, summary_table
+from harness.cli.progress import ConsoleView, reliability_table, summary_table
 from harness.errors import ConfigError, HarnessError
 from harness.run.store import reports_root
 from harness.spec.loader import did_you_mean
@@ -200,6 +200,16 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
     v = reports.view
     run_dir = reports.markdown.parent
     err.print(summary_table(v))
+    shaky = reliability_table(v)
+    if shaky is not None and v.reliability is not None:
+        err.print(shaky)
+        flaky = v.reliability.flaky
+        err.print(f"[yellow]{len(flaky)} flaky case(s)[/] (passed in some trials, not in others)")
+        for c in flaky[:20]:
+            reqs = ", ".join(v.reliability.flaky_requirements(c.case_id))
+            err.print(f"  {escape(c.case_id)} {c.outcomes} ({reqs})")
+        if len(flaky) > 20:
+            err.print(f"  ... and {len(flaky) - 20} more in the report")
     t = v.totals
     if v.diverged:
         err.print(

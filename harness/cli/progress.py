@@ -122,6 +122,37 @@ class ConsoleView:
             self.progress = None
 
 
+def reliability_table(view: ReportView) -> Table | None:
+    """pass@1 and pass^k per requirement, side by side, when the cases ran more than once."""
+    from harness.report.reliability import interval, percent
+
+    rel = view.reliability
+    if rel is None or rel.trials < 2:
+        return None
+    k = rel.k
+    table = Table(
+        title=f"Capability (pass@1) and reliability (pass^{k}) over {rel.trials} trials, "
+        "95% intervals",
+        title_justify="left",
+    )
+    for col in ("requirement", "cases", "pass@1", "95% interval", f"pass^{k}", "95% interval "):
+        table.add_column(col, justify="left" if col == "requirement" else "right", no_wrap=True)
+    table.add_column("flaky cases", justify="right")
+    for r in rel.requirements:
+        shaky = r.pass_hat_k.value is not None and r.pass_hat_k.value < 1
+        style = "red" if shaky else ("dim" if not r.cases else "green")
+        table.add_row(
+            f"[{style}]{r.requirement}[/]",
+            str(r.cases),
+            percent(r.pass_at_1.value),
+            interval(r.pass_at_1),
+            f"[{style}]{percent(r.pass_hat_k.value)}[/]",
+            interval(r.pass_hat_k),
+            str(len(r.flaky_cases)),
+        )
+    return table
+
+
 def summary_table(view: ReportView) -> Table:
     table = Table(title="Pass rate per requirement", title_justify="left")
     for col in ("requirement", "severity", "title", "checks", "pass", "fail", "error", "pass rate"):

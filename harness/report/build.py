@@ -9,7 +9,10 @@ from harness.report.frame import load_manifest, results_frame, save_parquet
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.markdown import render_markdown
+from harness.report.reliability import reliability_frame
 from harness.report.view import ReportView, build_view
+
+RELIABILITY_PARQUET = "reliability.parquet"
 
 
 @dataclass
@@ -19,14 +22,18 @@ class Reports:
     markdown: Path
     html: Path
     junit: Path
+    reliability: Path | None = None  # reliability.parquet: pass@1, pass^k, flaky cases
 
     def paths(self) -> dict[str, Path]:
-        return {
+        paths = {
             "markdown": self.markdown,
             "html": self.html,
             "junit": self.junit,
             "parquet": self.parquet,
         }
+        if self.reliability is not None:
+            paths["reliability"] = self.reliability
+        return paths
 
 
 def build_reports(run_dir: Path) -> Reports:
@@ -40,4 +47,9 @@ def build_reports(run_dir: Path) -> Reports:
     html.write_text(render_html(view), encoding="utf-8")
     junit = run_dir / "junit.xml"
     junit.write_bytes(render_junit(frame, manifest))
-    return Reports(view, parquet, markdown, html, junit)
+    reliability = None
+    if view.reliability is not None:
+        reliability = save_parquet(
+            reliability_frame(view.reliability, manifest), run_dir / RELIABILITY_PARQUET
+        )
+    return Reports(view, parquet, markdown, html, junit, reliability)

@@ -14,6 +14,7 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from harness.report.reliability import interval, percent
 from harness.report.view import ReportView, show
 
 _env = Environment(
@@ -23,6 +24,8 @@ _env = Environment(
     lstrip_blocks=True,
 )
 _env.filters["show"] = show
+_env.filters["percent"] = percent
+_env.filters["interval"] = interval
 
 
 def _value(value: Any) -> Markup:

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 
+from harness.report.reliability import Reliability, interval, percent
 from harness.report.view import Divergence, Example, ReportView, show
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
@@ -40,6 +41,49 @@ def fence(text: str, lang: str = "text") -> str:
 
 def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def reliability_section(rel: Reliability) -> list[str]:
+    """pass@1 and pass^k per requirement side by side, then the flaky cases."""
+    k = rel.k
+    out = [
+        f"## Reliability over {rel.trials} trials per case",
+        "",
+        f"Capability is **pass@1**, the share of trials that pass; reliability is "
+        f"**pass^{k}**, the chance that {k} trials of the same case all pass, estimated "
+        f"without bias as C(c,{k})/C(n,{k}) (n trials, c passes). They are shown side by "
+        f"side, never merged. {cell(rel.methods)}",
+        "",
+        f"| requirement | severity | cases | trials | pass@1 | 95% interval | pass^{k} "
+        "| 95% interval | flaky cases |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rel.requirements:
+        out.append(
+            f"| {r.requirement} | {r.severity} | {r.cases} | {r.trials} | "
+            f"{percent(r.pass_at_1.value)} | {interval(r.pass_at_1)} | "
+            f"{percent(r.pass_hat_k.value)} | "
+            f"{interval(r.pass_hat_k)} | {len(r.flaky_cases)} |"
+        )
+    out += ["", "### Flaky cases", ""]
+    if not rel.flaky:
+        out += ["None: every case passed in all its trials or in none.", ""]
+        return out
+    out += [
+        "Passed in some trials and not in others (P pass, F fail, E error, in trial order):",
+        "",
+        f"| case | scenario | trials | pass@1 (95% interval) | pass^{k} (95% interval) "
+        "| requirements that flipped |",
+        "|---|---|---|---|---|---|",
+    ]
+    for c in rel.flaky:
+        out.append(
+            f"| {code(c.case_id)} | {cell(c.scenario)} | {code(c.outcomes)} | "
+            f"{percent(c.pass_at_1.value)} ({interval(c.pass_at_1)}) | "
+            f"{percent(c.pass_hat_k.value)} ({interval(c.pass_hat_k)}) | "
+            f"{', '.join(rel.flaky_requirements(c.case_id))} |"
+        )
+    return [*out, ""]
 
 
 def _value_block(value: Any) -> str:
@@ -176,7 +220,13 @@ def render_markdown(view: ReportView) -> str:
         )
     if view.uncovered:
         out += ["", f"Not covered by any check: {', '.join(view.uncovered)}."]
-    out += ["", "## Divergences", ""]
+    out.append("")
+    rel = view.reliability
+    if rel is not None and rel.trials > 1:
+        out += reliability_section(rel)
+    elif rel is not None:
+        out += ["One trial per case: `harness run --trials k` measures pass^k and flaky cases.", ""]
+    out += ["## Divergences", ""]
     if not view.divergences:
         out.append("None.")
     for d in view.divergences:

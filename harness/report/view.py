@@ -15,6 +15,7 @@ import pandas as pd
 
 from harness.redact import redact
 from harness.report.frame import divergences, loads, per_requirement
+from harness.report.reliability import Reliability, compute
 from harness.spec.template import format_value
 
 TEXT_CAP = 2000
@@ -103,6 +104,8 @@ class ReportView:
     totals: dict[str, int]
     cases: int
     regressions: list[KnownRegression] = field(default_factory=list)
+    #: pass@1 and pass^k per requirement and case, flaky cases (see report/reliability.py)
+    reliability: Reliability | None = None
 
     @property
     def regressions_failing(self) -> int:
@@ -230,7 +233,9 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
     totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
     known = known_regressions(frame)
     cases = int(frame[frame["case_id"] != "(run)"][["case_id", "trial"]].drop_duplicates().shape[0])
-    return ReportView(manifest, requirements, ordered, totals, cases, known)
+    return ReportView(
+        manifest, requirements, ordered, totals, cases, known, reliability=compute(frame, manifest)
+    )
 
 
 def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:

@@ -1,0 +1,313 @@
+"""Capability and reliability over repeated trials, from the stored results frame only.
+
+pass@1 is the share of trials that pass (capability); pass^k is the chance that k
+trials of the same case all pass (reliability), estimated without bias from n >= k
+trials with c passes as C(c, k) / C(n, k), as tau-bench defines it. The two are
+always reported side by side, never merged. A trial passes for a requirement when
+every check of that requirement passes in it; an error is never a pass.
+
+The 95% intervals (METHODS says the same in words, for reports):
+- pass@1: the Wilson score interval over all trials of the case or requirement.
+- pass^k of one case: the case's Wilson interval for its per-trial pass rate p,
+  raised to the power k (p^k grows with p, so it covers p^k exactly when the Wilson
+  interval covers p), widened where needed to include the unbiased estimate.
+- pass^k of a requirement: the Wilson score interval over its cases, each case
+  counting its estimate C(c, k) / C(n, k) as one outcome between 0 and 1. With
+  n = k trials the estimate is 0 or 1 and this is the plain Wilson interval over
+  cases; with n > k it is wider than it needs to be (never narrower), since a value
+  in [0, 1] varies at most as much as a 0/1 outcome with the same mean.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+Z95 = 1.959963984540054  # the two-sided 95% normal quantile
+SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
+METHODS = (
+    "95% intervals: pass@1 by the Wilson score interval over trials; pass^k of a case by "
+    "its Wilson interval for the per-trial pass rate raised to the power k; pass^k of a "
+    "requirement by the Wilson score interval over its cases, each case counting its "
+    "unbiased estimate C(c,k)/C(n,k) as one outcome (exact when trials = k, wider than "
+    "needed when trials > k). An error is never a pass."
+)
+
+
+@dataclass(frozen=True)
+class Rate:
+    """A measured rate and its 95% interval; value None means it was not measured."""
+
+    value: float | None
+    low: float | None = None
+    high: float | None = None
+
+    @property
+    def measured(self) -> bool:
+        return self.value is not None
+
+
+NOT_MEASURED = Rate(None)
+
+
+def percent(value: float | None) -> str:
+    """A rate as reports show it, or — when it was not measured."""
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+def interval(rate: Rate) -> str:
+    """A rate's 95% interval as reports show it, or — when it was not measured."""
+    if rate.low is None or rate.high is None:
+        return "—"
+    return f"{rate.low * 100:.1f}–{rate.high * 100:.1f}%"
+
+
+def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
+    """The Wilson score interval for a proportion (successes may be fractional)."""
+    if n <= 0:
+        raise ValueError("a proportion needs at least one observation")
+    p = min(max(successes / n, 0.0), 1.0)
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    # at p = 0 or 1 the bound is exactly 0 or 1; keep float rounding from saying 0.9999...
+    low = 0.0 if p == 0 else max(0.0, centre - half)
+    high = 1.0 if p == 1 else min(1.0, centre + half)
+    return low, high
+
+
+def pass_hat_k(n: int, c: int, k: int) -> float | None:
+    """The unbiased estimate of pass^k from n trials with c passes; None when n < k."""
+    if k < 1 or n < k:
+        return None
+    return math.comb(c, k) / math.comb(n, k)
+
+
+def pass_at_1(n: int, c: int) -> Rate:
+    if n <= 0:
+        return NOT_MEASURED
+    return Rate(c / n, *wilson(c, n))
+
+
+def case_pass_hat_k(n: int, c: int, k: int) -> Rate:
+    """pass^k of one case with the transformed Wilson interval (see the module docstring)."""
+    estimate = pass_hat_k(n, c, k)
+    if estimate is None:
+        return NOT_MEASURED
+    low, high = wilson(c, n)
+    return Rate(estimate, min(low**k, estimate), max(high**k, estimate))
+
+
+def pooled(counts: Iterable[tuple[int, int]], k: int) -> tuple[Rate, Rate, int]:
+    """pass@1 and pass^k of a group of cases, from each case's (trials, passes).
+
+    Returns (pass@1, pass^k, cases with at least k trials)."""
+    listed = [(n, c) for n, c in counts if n > 0]
+    trials = sum(n for n, _ in listed)
+    passes = sum(c for _, c in listed)
+    estimates = [e for n, c in listed if (e := pass_hat_k(n, c, k)) is not None]
+    at_k = NOT_MEASURED
+    if estimates:
+        at_k = Rate(sum(estimates) / len(estimates), *wilson(sum(estimates), len(estimates)))
+    return pass_at_1(trials, passes), at_k, len(estimates)
+
+
+@dataclass(frozen=True)
+class CaseReliability:
+    """One case (all its checks, or those of one requirement) over its trials."""
+
+    case_id: str
+    scenario: str
+    origin: str
+    requirement: str  # "" for the case as a whole
+    outcomes: str  # one mark per trial in trial order: P pass, F fail, E error
+    pass_at_1: Rate
+    pass_hat_k: Rate
+
+    @property
+    def trials(self) -> int:
+        return len(self.outcomes)
+
+    @property
+    def passes(self) -> int:
+        return self.outcomes.count("P")
+
+    @property
+    def flaky(self) -> bool:
+        """Passed in some trials and not in others."""
+        return 0 < self.passes < self.trials
+
+
+@dataclass(frozen=True)
+class RequirementReliability:
+    requirement: str
+    severity: str
+    title: str
+    cases: int
+    trials: int
+    passes: int
+    cases_at_k: int  # cases with at least k trials: the ones pass^k is estimated from
+    pass_at_1: Rate
+    pass_hat_k: Rate
+    flaky_cases: tuple[str, ...] = ()
+
+
+@dataclass
+class Reliability:
+    k: int
+    trials: int  # the trials per case the run asked for
+    requirements: list[RequirementReliability]
+    cases: list[CaseReliability]  # whole cases
+    by_requirement: list[CaseReliability] = field(default_factory=list)
+    methods: str = METHODS
+
+    @property
+    def flaky(self) -> list[CaseReliability]:
+        return [c for c in self.cases if c.flaky]
+
+    def flaky_requirements(self, case_id: str) -> list[str]:
+        return [c.requirement for c in self.by_requirement if c.case_id == case_id and c.flaky]
+
+    def requirement(self, rid: str) -> RequirementReliability | None:
+        return next((r for r in self.requirements if r.requirement == rid), None)
+
+
+def _mark(verdicts: Iterable[str]) -> str:
+    seen = set(verdicts)
+    return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
+
+
+def trial_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per (case, trial, requirement) with its mark, plus requirement "" for the
+    whole case. The run-wide invariant sweep is left out: it is no trial of a case."""
+    cols = ["case_id", "scenario", "origin", "trial", "requirement", "mark"]
+    trials = frame[frame["origin"] != SWEEP_ORIGIN]
+    if trials.empty:
+        return pd.DataFrame(columns=cols)
+    keys = ["case_id", "scenario", "origin", "trial"]
+    whole = trials.groupby(keys, sort=False)["verdict"].agg(_mark).reset_index(name="mark")
+    whole["requirement"] = ""
+    exploded = trials.assign(requirement=trials["requirements"].str.split(",")).explode(
+        "requirement"
+    )
+    per_req = (
+        exploded.groupby([*keys, "requirement"], sort=False)["verdict"]
+        .agg(_mark)
+        .reset_index(name="mark")
+    )
+    return pd.concat([whole, per_req], ignore_index=True)[cols]
+
+
+def compute(frame: pd.DataFrame, manifest: dict[str, Any], k: int | None = None) -> Reliability:
+    """Every case's and requirement's pass@1 and pass^k; k defaults to the run's trials."""
+    run_trials = int(manifest.get("trials") or 1)
+    k = k or run_trials
+    marks = trial_outcomes(frame).sort_values(["case_id", "requirement", "trial"], kind="stable")
+    groups: dict[tuple[str, str, str, str], str] = {}
+    for row in marks.itertuples(index=False):
+        key = (str(row.case_id), str(row.scenario), str(row.origin), str(row.requirement))
+        groups[key] = groups.get(key, "") + str(row.mark)
+    every: list[CaseReliability] = []
+    for (case_id, scenario, origin, rid), outcomes in groups.items():
+        n, c = len(outcomes), outcomes.count("P")
+        every.append(
+            CaseReliability(
+                case_id, scenario, origin, rid, outcomes, pass_at_1(n, c), case_pass_hat_k(n, c, k)
+            )
+        )
+    cases = [c for c in every if not c.requirement]
+    by_req = [c for c in every if c.requirement]
+    requirements = []
+    for req in manifest.get("requirements", []):
+        rid = str(req["id"])
+        mine = [c for c in by_req if c.requirement == rid]
+        at_1, at_k, cases_at_k = pooled(((c.trials, c.passes) for c in mine), k)
+        requirements.append(
+            RequirementReliability(
+                requirement=rid,
+                severity=str(req.get("severity", "")),
+                title=str(req.get("title", "")),
+                cases=len(mine),
+                trials=sum(c.trials for c in mine),
+                passes=sum(c.passes for c in mine),
+                cases_at_k=cases_at_k,
+                pass_at_1=at_1,
+                pass_hat_k=at_k,
+                flaky_cases=tuple(c.case_id for c in mine if c.flaky),
+            )
+        )
+    return Reliability(k, run_trials, requirements, cases, by_req)
+
+
+RELIABILITY_COLUMNS = [
+    "run_id",
+    "suite",
+    "scope",  # requirement | case | case-requirement
+    "requirement",
+    "severity",
+    "case_id",
+    "scenario",
+    "origin",
+    "cases",
+    "trials",
+    "passes",
+    "k",
+    "pass_at_1",
+    "pass_at_1_low",
+    "pass_at_1_high",
+    "pass_hat_k",
+    "pass_hat_k_low",
+    "pass_hat_k_high",
+    "flaky",  # requirement: how many of its cases are flaky; case: 0 or 1
+    "flaky_cases",  # requirement: their ids, comma-separated
+    "outcomes",  # case: one mark per trial, P pass, F fail, E error
+]
+
+
+def _rate(prefix: str, rate: Rate) -> dict[str, float | None]:
+    return {prefix: rate.value, f"{prefix}_low": rate.low, f"{prefix}_high": rate.high}
+
+
+def reliability_frame(rel: Reliability, manifest: dict[str, Any]) -> pd.DataFrame:
+    """The numbers as a table, so that they can be re-read (reliability.parquet)."""
+    common = {"run_id": manifest.get("run_id"), "suite": manifest.get("suite"), "k": rel.k}
+    rows: list[dict[str, Any]] = []
+    for r in rel.requirements:
+        rows.append(
+            {
+                **common,
+                "scope": "requirement",
+                "requirement": r.requirement,
+                "severity": r.severity,
+                "cases": r.cases,
+                "trials": r.trials,
+                "passes": r.passes,
+                **_rate("pass_at_1", r.pass_at_1),
+                **_rate("pass_hat_k", r.pass_hat_k),
+                "flaky": len(r.flaky_cases),
+                "flaky_cases": ",".join(r.flaky_cases),
+            }
+        )
+    for c in [*rel.cases, *rel.by_requirement]:
+        rows.append(
+            {
+                **common,
+                "scope": "case-requirement" if c.requirement else "case",
+                "requirement": c.requirement,
+                "case_id": c.case_id,
+                "scenario": c.scenario,
+                "origin": c.origin,
+                "cases": 1,
+                "trials": c.trials,
+                "passes": c.passes,
+                **_rate("pass_at_1", c.pass_at_1),
+                **_rate("pass_hat_k", c.pass_hat_k),
+                "flaky": int(c.flaky),
+                "outcomes": c.outcomes,
+            }
+        )
+    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
