@@ -320,6 +320,12 @@ from harness.cli.search import hunt, replay  # noqa: E402 - commands register on
 cli.add_command(hunt)
 cli.add_command(replay)
 
+from harness.cli.nightly import compare, signoff, trend  # noqa: E402
+
+cli.add_command(signoff)
+cli.add_command(compare)
+cli.add_command(trend)
+
 
 cli.add_command(deps_commands.clean)
 cli.add_command(deps_commands.mark_disposable)

@@ -54,6 +54,13 @@ def _text(v: Any) -> str:
     return show(v)
 
 
+def render_template(name: str, **context: Any) -> str:
+    """Any report template (sign-off, trend) with the shared filters, the escaped value
+    renderer and a fresh script nonce."""
+    template = _env.get_template(name)
+    return template.render(value=_value, nonce=secrets.token_urlsafe(12), **context)
+
+
 def render_html(view: ReportView) -> str:
     template = _env.get_template("report.html.j2")
     return template.render(

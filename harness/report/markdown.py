@@ -151,6 +151,11 @@ def _divergence(d: Divergence) -> list[str]:
     return out
 
 
+def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
+    """One divergence group with its evidence; with an anchor that links can point to."""
+    return ([f'<a id="{anchor}"></a>', ""] if anchor else []) + _divergence(d)
+
+
 def render_markdown(view: ReportView) -> str:
     m = view.manifest
     t = view.totals

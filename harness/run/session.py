@@ -19,9 +19,11 @@ from harness.errors import ConfigError, HarnessError
 from harness.events import Emit, Note, RunFinished, RunStarted
 from harness.run.environment import environment, preflight
 from harness.run.plan import plan
+from harness.run.regressions import PREFIX as REGRESSION_PREFIX
 from harness.run.regressions import regression_cases
 from harness.run.store import RunStore, now_iso, reports_root
 from harness.spec.suite import Suite, load_suite
+from harness.spec.trace import check_inventory, data_seeds, source_revision
 
 SWEEP_CASE = "(run)"
 
@@ -65,6 +67,11 @@ def base_manifest(
         "spec_version": suite.spec.version,
         "spec_title": suite.spec.title,
         "requirements": [r.model_dump() for r in suite.spec.requirements],
+        # what judges each requirement, for traceability and coverage in a sign-off
+        "checks": check_inventory(suite),
+        "regressions": [REGRESSION_PREFIX + r.id for r in suite.regressions],
+        "source": source_revision(suite.root),
+        "data_seeds": data_seeds(suite),
         "seed": seed,
         "concurrency": concurrency,
         "case_timeout": case_timeout or suite.manifest.defaults.case_timeout,

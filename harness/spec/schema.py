@@ -9,12 +9,14 @@ from typing import Any
 from pydantic import BaseModel
 
 from harness.spec.models import InvariantsFile, ScenariosFile, SpecFile, SuiteFile
+from harness.spec.policy import PolicyFile
 
 FILES: dict[str, type[BaseModel]] = {
     "suite": SuiteFile,
     "spec": SpecFile,
     "scenarios": ScenariosFile,
     "invariants": InvariantsFile,
+    "policy": PolicyFile,  # harness signoff --policy
 }
 
 

@@ -1,0 +1,264 @@
+"""The pre-release sign-off: a stored run judged against a policy's gates, GO or NO-GO.
+
+Every gate reads stored data only (the run's results, manifest and the runs of
+its group). A gate that cannot be measured is "not measured", which blocks the
+release unless the policy marks the gate optional: a release never goes on data
+that was not there. The verdict is GO only when no gate blocks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.report.frame import results_frame
+from harness.report.loadruns import LoadLevels, load_levels
+from harness.report.reliability import Rate, Reliability, compute, percent
+from harness.report.runs import StoredRun
+from harness.report.traceability import Traceability, build_traceability
+from harness.report.view import ReportView, build_view
+from harness.spec.policy import Gate, LoadGate, PolicyFile, RateGate
+
+PASS, FAIL, NOT_MEASURED = "pass", "fail", "not measured"
+
+
+@dataclass
+class GateResult:
+    name: str
+    title: str
+    status: str  # pass | fail | not measured
+    optional: bool = False
+    detail: str = ""
+    findings: list[str] = field(default_factory=list)  # one line per failing or unmeasured item
+    requirements: list[str] = field(default_factory=list)  # the requirements it names
+
+    @property
+    def blocking(self) -> bool:
+        return self.status == FAIL or (self.status == NOT_MEASURED and not self.optional)
+
+
+@dataclass
+class Signoff:
+    policy: PolicyFile
+    policy_path: Path
+    run: StoredRun
+    view: ReportView  # the run's own report view: divergences are the evidence
+    reliability: Reliability  # at the policy's k
+    trace: Traceability
+    gates: list[GateResult]
+    related: list[StoredRun]
+    loads: dict[str, LoadLevels | None]
+
+    @property
+    def go(self) -> bool:
+        return not any(g.blocking for g in self.gates)
+
+    @property
+    def verdict(self) -> str:
+        return "GO" if self.go else "NO-GO"
+
+    @property
+    def blocking(self) -> list[GateResult]:
+        return [g for g in self.gates if g.blocking]
+
+
+def _status(fails: bool, missing: bool) -> str:
+    return FAIL if fails else (NOT_MEASURED if missing else PASS)
+
+
+def complete_gate(manifest: dict[str, Any], cases: int) -> GateResult:
+    """Always on: the run finished every planned trial of the whole suite."""
+    findings = []
+    status = manifest.get("status")
+    if status != "finished":
+        findings.append(f"the run is {status}, not finished ({cases} trial(s) stored)")
+    if manifest.get("select"):
+        selected = " ".join(f"-k {p}" for p in manifest["select"])
+        findings.append(f"the run judged only the scenarios matching {selected}")
+    return GateResult(
+        "complete",
+        "The run finished every trial of the whole suite",
+        FAIL if findings else PASS,
+        detail=f"{manifest.get('trials') or 1} trial(s) per case, status {status}",
+        findings=findings,
+    )
+
+
+def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> GateResult:
+    """A minimum pass^k (reliability) or pass@1 (capability) per requirement, by severity."""
+    metric = f"pass^{k}" if name == "reliability" else "pass@1"
+    bound = "the lower end of its 95% interval" if gate.bound == "lower" else "its estimate"
+    result = GateResult(
+        name,
+        f"{metric} per requirement at least the minimum for its severity ({bound})",
+        PASS,
+        gate.optional,
+        detail=", ".join(
+            f"{s} >= {percent(gate.minimum(s))}"
+            for s in ("critical", "major", "minor")
+            if gate.minimum(s) is not None
+        ),
+    )
+    fails = missing = False
+    for r in reliability.requirements:
+        minimum = gate.minimum(r.severity)
+        if minimum is None:
+            continue
+        rate: Rate = r.pass_hat_k if name == "reliability" else r.pass_at_1
+        value = rate.low if gate.bound == "lower" else rate.value
+        if value is None:
+            missing = True
+            why = (
+                "no check of it ran"
+                if not r.cases
+                else f"needs {k} trials per case, the run has {reliability.trials}"
+            )
+            result.findings.append(f"{r.requirement} ({r.severity}): {metric} not measured: {why}")
+            result.requirements.append(r.requirement)
+        elif value < minimum:
+            fails = True
+            result.findings.append(
+                f"{r.requirement} ({r.severity}): {metric} {percent(rate.value)} "
+                f"(95% interval {percent(rate.low)}–{percent(rate.high)}) "
+                f"< {percent(minimum)}"
+            )
+            result.requirements.append(r.requirement)
+    result.status = _status(fails, missing)
+    return result
+
+
+def invariants_gate(gate: Gate, frame: pd.DataFrame, manifest: dict[str, Any]) -> GateResult:
+    result = GateResult(
+        "invariants", "No invariant violated in any case or the run-wide sweep", PASS, gate.optional
+    )
+    rows = frame[frame["category"] == "invariant"]
+    declared = [c for c in manifest.get("checks") or [] if c.get("category") == "invariant"]
+    if rows.empty:
+        result.status = NOT_MEASURED
+        result.findings.append(
+            "no invariant was judged"
+            + (
+                " (the suite declares none)"
+                if manifest.get("checks") is not None and not declared
+                else ""
+            )
+        )
+        return result
+    bad = rows[rows["verdict"] != "pass"]
+    for (inv, reqs, verdict), hits in bad.groupby(["check_id", "requirements", "verdict"]):
+        cases = sorted({str(c) for c in hits["case_id"]})
+        what = "violated" if verdict == "fail" else "could not be judged (an error is no pass)"
+        shown = ", ".join(cases[:5]) + (f" and {len(cases) - 5} more" if len(cases) > 5 else "")
+        result.findings.append(f"{inv} ({reqs}) {what} {len(hits)} time(s): {shown}")
+        result.requirements.extend(r for r in str(reqs).split(",") if r not in result.requirements)
+    result.detail = f"{len(rows)} invariant verdicts, {len(bad)} not passing"
+    result.status = FAIL if len(bad) else PASS
+    return result
+
+
+def regressions_gate(
+    gate: Gate, view: ReportView, frame: pd.DataFrame, manifest: dict[str, Any]
+) -> GateResult:
+    result = GateResult(
+        "regressions", "No saved regression case still failing", PASS, gate.optional
+    )
+    ran = {str(c) for c in frame.loc[frame["origin"] == "regression", "case_id"]}
+    expected = set(manifest.get("regressions") or ()) | ran
+    for r in view.regressions:
+        if r.verdict != "pass":
+            result.findings.append(f"{r.case_id} still fails {r.requirement} (check {r.check})")
+            if r.requirement and r.requirement not in result.requirements:
+                result.requirements.append(r.requirement)
+    missing = sorted(expected - ran)
+    for case_id in missing:
+        result.findings.append(f"{case_id} was not replayed in this run")
+    result.detail = f"{len(ran)} of {len(expected)} saved regression case(s) replayed"
+    result.status = _status(bool(view.regressions_failing), bool(missing))
+    return result
+
+
+def coverage_gate(gate: Gate, trace: Traceability) -> GateResult:
+    result = GateResult(
+        "coverage",
+        "Every requirement has a check and was judged; every check names a requirement",
+        PASS,
+        gate.optional,
+        detail=f"check inventory from the {trace.inventory_from}",
+    )
+    for rid in trace.uncovered:
+        result.findings.append(f"{rid}: no check or invariant names it")
+    for rid in trace.not_run:
+        result.findings.append(f"{rid}: has checks, but none of them judged a case in this run")
+    for c in trace.orphans:
+        result.findings.append(
+            f"check {c.scenario + '/' if c.scenario else ''}{c.check_id} names no requirement "
+            "of the spec"
+        )
+    result.requirements = [*trace.uncovered, *trace.not_run]
+    result.status = FAIL if result.findings else PASS
+    return result
+
+
+def load_gate(gate: LoadGate, loads: dict[str, LoadLevels | None]) -> GateResult:
+    result = GateResult(
+        "load",
+        "A load run's pass rate at peak is at least its pass rate at low load"
+        + (f" (minus {percent(gate.tolerance)})" if gate.tolerance else ""),
+        PASS,
+        gate.optional,
+    )
+    if not loads:
+        result.status = NOT_MEASURED
+        result.findings.append(
+            "no load run belongs to this run (harness signoff --with LOAD_RUN_ID, or the same "
+            "--group)"
+        )
+        return result
+    fails = missing = False
+    for run_id, levels in loads.items():
+        if levels is None or len(levels.levels) < 2:
+            missing = True
+            result.findings.append(f"load run {run_id} stores no pass rates per load level")
+            continue
+        low, peak = levels.low, levels.peak
+        line = (
+            f"load run {run_id}: {percent(peak.rate)} at peak ({peak.users} users) vs "
+            f"{percent(low.rate)} at low load ({low.users} users)"
+        )
+        if peak.rate < low.rate - gate.tolerance:
+            fails = True
+            result.findings.append(line)
+            result.requirements.extend(levels.failing_requirements)
+        else:
+            result.detail = line
+    result.status = _status(fails, missing)
+    return result
+
+
+def evaluate(
+    run: StoredRun, policy: PolicyFile, policy_path: Path, related: list[StoredRun]
+) -> Signoff:
+    manifest = run.manifest
+    frame = results_frame(run.dir, manifest)
+    view = build_view(frame, manifest)
+    reliability = compute(frame, manifest, k=policy.k)
+    trace = build_traceability(frame, manifest, view.divergences)
+    loads = {r.run_id: load_levels(r) for r in related if r.kind == "load"}
+    g = policy.gates
+    gates = [complete_gate(manifest, view.cases)]
+    if g.reliability is not None:
+        gates.append(rate_gate("reliability", g.reliability, reliability, policy.k))
+    if g.capability is not None:
+        gates.append(rate_gate("capability", g.capability, reliability, policy.k))
+    if (inv := g.toggle("invariants")) is not None:
+        gates.append(invariants_gate(inv, frame, manifest))
+    if (reg := g.toggle("regressions")) is not None:
+        gates.append(regressions_gate(reg, view, frame, manifest))
+    if (cov := g.toggle("coverage")) is not None:
+        gates.append(coverage_gate(cov, trace))
+    if (ld := g.load_gate()) is not None:
+        gates.append(load_gate(ld, loads))
+    return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)

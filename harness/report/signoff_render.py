@@ -1,0 +1,279 @@
+"""The sign-off report as Markdown, self-contained HTML, JSON and (optionally) PDF.
+
+The HTML uses the run report's stylesheet and evidence macro, autoescaped, under
+the same Content-Security-Policy; the PDF is printed from that HTML by WeasyPrint
+when it is installed (`pip install 'harness[pdf]'`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError
+from harness.report.html import render_template
+from harness.report.markdown import cell, code, divergence_markdown, reliability_section
+from harness.report.runs import StoredRun
+from harness.report.signoff import Signoff
+from harness.report.traceability import TracedCheck, evidence_anchor
+
+SHOWN_CASES = 6
+
+
+def _short_cases(cases: list[str]) -> str:
+    shown = ", ".join(cases[:SHOWN_CASES])
+    return shown + (f" and {len(cases) - SHOWN_CASES} more" if len(cases) > SHOWN_CASES else "")
+
+
+def _results(c: TracedCheck) -> str:
+    if not c.judged:
+        return "not run"
+    n = c.counts
+    return f"{n.get('pass', 0)} pass · {n.get('fail', 0)} fail · {n.get('error', 0)} error"
+
+
+def file_hash(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def environment(s: Signoff) -> dict[str, Any]:
+    """What exactly was judged, from the run's manifest."""
+    m = s.run.manifest
+    source = m.get("source") or {}
+    commit = "not recorded (the suite is not in a git checkout)"
+    if source:
+        commit = source.get("commit", "") + (" (with local changes)" if source.get("dirty") else "")
+    data_seeds = {f"data:{k}": v for k, v in (m.get("data_seeds") or {}).items()}
+    return {
+        "spec": f"{m.get('spec_title')} version {m.get('spec_version')}",
+        "spec_hash": m.get("spec_hash"),
+        "suite_hash": m.get("suite_hash"),
+        "commit": commit,
+        "seeds": {"cases": m.get("seed"), **data_seeds},
+        "harness": m.get("harness_version"),
+        "python": m.get("python"),
+        "faker": m.get("faker_version"),
+        "hypothesis": m.get("hypothesis_version"),
+        "agent": (m.get("agent") or {}).get("command", "(already running; not started by harness)"),
+        "trials": m.get("trials") or 1,
+        "concurrency": m.get("concurrency"),
+        "deps": m.get("deps", {}).get("chosen") if isinstance(m.get("deps"), dict) else None,
+        "dependencies": m.get("dependencies") or [],
+        "policy": f"{s.policy_path} (sha256 {file_hash(s.policy_path)})",
+    }
+
+
+def related_summary(run: StoredRun) -> list[str]:
+    """A hunt's or load run's result in a few lines."""
+    m = run.manifest
+    head = f"{run.kind} {run.run_id}: status {m.get('status')}, started {m.get('started_at')}"
+    lines = [head]
+    if run.kind == "hunt":
+        found = m.get("found") or []
+        lines.append(
+            f"searched {m.get('tried', 0)} case(s) in {m.get('budget_seconds', 0):g} s"
+            f"{' (plain baseline)' if m.get('plain') else ''}; {len(found)} new divergence(s)"
+        )
+        lines += [
+            f"found {f.get('requirement')} in {f.get('case_id')} (check {f.get('check')})"
+            + (f", saved as {f.get('path')}" if f.get("path") else "")
+            for f in found
+        ]
+    return lines
+
+
+def render_signoff_markdown(s: Signoff) -> str:
+    m = s.run.manifest
+    env = environment(s)
+    out = [
+        f"# Sign-off: {cell(s.policy.title)}",
+        "",
+        f"## Verdict: **{s.verdict}**",
+        "",
+        f"Run {code(s.run.run_id)} of suite {cell(m.get('suite'))}, judged against the policy "
+        f"{code(str(s.policy_path))} at k = {s.policy.k}.",
+        "",
+    ]
+    if s.blocking:
+        out += ["Why not GO:", ""]
+        for g in s.blocking:
+            out.append(f"- **{g.name}** ({g.status}): {cell(g.title)}")
+            out += [f"  - {cell(f)}" for f in g.findings]
+    else:
+        unmeasured = any(g.status != "pass" for g in s.gates)
+        out.append(
+            "Every gate passed"
+            + (" that blocks; see the optional ones below." if unmeasured else ".")
+        )
+    out += [
+        "",
+        "## Gates",
+        "",
+        "| gate | status | blocks the release | what it requires | measured |",
+        "|---|---|---|---|---|",
+    ]
+    for g in s.gates:
+        blocks = "yes" if g.blocking else ("no (optional)" if g.optional else "no")
+        out.append(f"| {g.name} | {g.status} | {blocks} | {cell(g.title)} | {cell(g.detail)} |")
+    for g in s.gates:
+        if g.findings:
+            out += ["", f"**{g.name}**:", ""] + [f"- {cell(f)}" for f in g.findings]
+    out.append("")
+    if s.reliability.trials > 1 or s.policy.k == 1:
+        out += reliability_section(s.reliability)
+    else:
+        out += [
+            "## Reliability",
+            "",
+            f"One trial per case: pass^{s.policy.k} needs `harness run --trials {s.policy.k}`.",
+            "",
+        ]
+    out += [
+        "## Traceability: requirement → checks → cases → results",
+        "",
+        "| requirement | check | kind | cases | results | evidence |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in s.trace.requirements:
+        head = f'<a id="{r.anchor}"></a>**{r.id}** ({r.severity}) {cell(r.title)}'
+        if not r.checks:
+            out.append(f"| {head} | — | — | — | **no check names it** | — |")
+            continue
+        for i, c in enumerate(r.checks):
+            name = f"{c.scenario}/{c.check_id}" if c.scenario else f"invariant {c.check_id}"
+            links = ", ".join(f"[{a}](#{a})" for a in c.evidence) or "—"
+            out.append(
+                f"| {head if i == 0 else ''} | {code(name)} | {c.category} · {c.type} | "
+                f"{len(c.cases)}: {cell(_short_cases(c.cases))} | {_results(c)} | {links} |"
+            )
+    out += ["", "### Requirements no check covers", ""]
+    out += [f"- {r}" for r in s.trace.uncovered] or ["None."]
+    if s.trace.not_run:
+        not_run = ", ".join(s.trace.not_run)
+        out += ["", f"Requirements whose checks did not run in this run: {not_run}."]
+    out += ["", "### Checks that name no requirement", ""]
+    out += [f"- {code(c.scenario + '/' + c.check_id)}" for c in s.trace.orphans] or [
+        "None (every check and invariant must name a requirement of the spec)."
+    ]
+    out += [
+        "",
+        "## Spec and environment",
+        "",
+        f"- spec: {cell(env['spec'])}, sha256 {env['spec_hash']}; suite files sha256 "
+        f"{env['suite_hash']}",
+        f"- source: {cell(env['commit'])}",
+        "- seeds: " + ", ".join(f"{k} {v}" for k, v in env["seeds"].items()),
+        f"- harness {env['harness']} · python {env['python']} · faker {env['faker']} · "
+        f"hypothesis {env['hypothesis']}",
+        f"- agent: {code(env['agent'])}",
+        f"- {env['trials']} trial(s) per case, concurrency {env['concurrency']}, "
+        f"dependencies via {env['deps']}",
+        f"- policy: {cell(env['policy'])}",
+        "",
+    ]
+    if env["dependencies"]:
+        out += [
+            "| dependency | kind | provider | image or source | digest | version |",
+            "|---|---|---|---|---|---|",
+        ]
+        out += [
+            f"| {cell(d.get('name'))} | {d.get('kind')} | {d.get('provider')} | "
+            f"{cell(d.get('source'))} | {cell(d.get('digest'))} | {cell(d.get('version'))} |"
+            for d in env["dependencies"]
+        ]
+        out.append("")
+    out += ["## Hunt and load runs of this group", ""]
+    if not s.related:
+        group = m.get("group")
+        out.append(
+            f"None in group {code(group)}."
+            if group
+            else "None: the run has no --group, and none was named with --with."
+        )
+    for run in s.related:
+        lines = related_summary(run)
+        out.append(f"- {cell(lines[0])}")
+        out += [f"  - {cell(line)}" for line in lines[1:]]
+        levels = s.loads.get(run.run_id)
+        if levels is not None:
+            out += [
+                f"  - {v.users} users: {v.passes}/{v.trials} trials passed" for v in levels.levels
+            ]
+    out += ["", "## Evidence", ""]
+    if not s.view.divergences:
+        out.append("No divergence: every check passed.")
+    for i, d in enumerate(s.view.divergences):
+        out += divergence_markdown(d, evidence_anchor(i))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def render_signoff_html(s: Signoff) -> str:
+    return render_template(
+        "signoff.html.j2",
+        s=s,
+        m=s.run.manifest,
+        env=environment(s),
+        related=[(run, related_summary(run), s.loads.get(run.run_id)) for run in s.related],
+        results=_results,
+        short_cases=_short_cases,
+        anchor=evidence_anchor,
+    )
+
+
+def signoff_json(s: Signoff) -> dict[str, Any]:
+    """The verdict and every gate, for scripts and CI."""
+    m = s.run.manifest
+    return {
+        "verdict": s.verdict,
+        "run_id": s.run.run_id,
+        "suite": m.get("suite"),
+        "spec_hash": m.get("spec_hash"),
+        "spec_version": m.get("spec_version"),
+        "policy": str(s.policy_path),
+        "k": s.policy.k,
+        "gates": [
+            {
+                "name": g.name,
+                "status": g.status,
+                "blocking": g.blocking,
+                "optional": g.optional,
+                "findings": g.findings,
+                "requirements": g.requirements,
+            }
+            for g in s.gates
+        ],
+        "uncovered": s.trace.uncovered,
+        "not_run": s.trace.not_run,
+        "related": [r.run_id for r in s.related],
+    }
+
+
+def write_pdf(html: str, path: Path) -> Path:
+    try:
+        import weasyprint
+    except ImportError as exc:
+        raise ConfigError(
+            f"--pdf needs WeasyPrint, which is not installed ({exc})",
+            hint="pip install 'harness[pdf]' (on Debian/Ubuntu it also needs Pango: "
+            "apt-get install libpango-1.0-0 libpangoft2-1.0-0), or drop --pdf",
+        ) from None
+    weasyprint.HTML(string=html).write_pdf(path)
+    return path
+
+
+def write_signoff(s: Signoff, out_dir: Path, *, pdf: bool = False) -> dict[str, Path]:
+    """Write every form of the sign-off into the run's folder; return their paths."""
+    html = render_signoff_html(s)
+    paths = {
+        "markdown": out_dir / "signoff.md",
+        "html": out_dir / "signoff.html",
+        "json": out_dir / "signoff.json",
+    }
+    paths["markdown"].write_text(render_signoff_markdown(s), encoding="utf-8")
+    paths["html"].write_text(html, encoding="utf-8")
+    paths["json"].write_text(json.dumps(signoff_json(s), indent=2) + "\n", encoding="utf-8")
+    if pdf:
+        paths["pdf"] = write_pdf(html, out_dir / "signoff.pdf")
+    return paths

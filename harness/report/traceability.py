@@ -1,0 +1,152 @@
+"""Requirement -> checks -> cases -> results, from a run's manifest and stored results.
+
+The check inventory comes from the manifest (what the suite declared when the
+run started); the results from the stored rows. So a requirement that no check
+names (spec ahead of the tests) is told apart from one whose checks did not run
+in this run, and each failing result links to its evidence.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.report.view import Divergence
+
+SWEEP_CASE = "(run)"
+
+
+@dataclass
+class TracedCheck:
+    scenario: str  # "" for an invariant: judged on every case and once over the run
+    check_id: str
+    type: str
+    category: str
+    requirements: list[str]
+    description: str = ""
+    counts: dict[str, int] = field(default_factory=lambda: {"pass": 0, "fail": 0, "error": 0})
+    cases: list[str] = field(default_factory=list)  # every case it judged, first seen first
+    failing: list[str] = field(default_factory=list)  # "case (trial t)" of each non-pass
+    evidence: list[str] = field(default_factory=list)  # anchors of its divergence groups
+
+    @property
+    def anchor(self) -> str:
+        return "chk-" + _slug(f"{self.scenario or 'invariant'}-{self.check_id}")
+
+    @property
+    def judged(self) -> int:
+        return sum(self.counts.values())
+
+    @property
+    def status(self) -> str:
+        if not self.judged:
+            return "not run"
+        return "pass" if self.counts["pass"] == self.judged else "fail"
+
+
+@dataclass
+class TracedRequirement:
+    id: str
+    severity: str
+    title: str
+    checks: list[TracedCheck]
+
+    @property
+    def anchor(self) -> str:
+        return "req-" + _slug(self.id)
+
+    @property
+    def status(self) -> str:
+        """uncovered (no check names it), not run, fail or pass."""
+        if not self.checks:
+            return "uncovered"
+        judged = [c for c in self.checks if c.judged]
+        if not judged:
+            return "not run"
+        return "fail" if any(c.status == "fail" for c in judged) else "pass"
+
+
+@dataclass
+class Traceability:
+    requirements: list[TracedRequirement]
+    orphans: list[TracedCheck]  # checks that name no requirement of the spec
+    inventory_from: str  # "manifest" or "results" (an older run without an inventory)
+
+    @property
+    def uncovered(self) -> list[str]:
+        return [r.id for r in self.requirements if r.status == "uncovered"]
+
+    @property
+    def not_run(self) -> list[str]:
+        return [r.id for r in self.requirements if r.status == "not run"]
+
+
+def _slug(text: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text).strip("-").lower()
+
+
+def evidence_anchor(index: int) -> str:
+    return f"ev-{index + 1}"
+
+
+def _inventory(manifest: dict[str, Any], frame: pd.DataFrame) -> tuple[list[TracedCheck], str]:
+    declared = manifest.get("checks")
+    if declared is not None:
+        return [
+            TracedCheck(
+                scenario=c["scenario"],
+                check_id=c["check_id"],
+                type=c["type"],
+                category=c["category"],
+                requirements=list(c["requirements"]),
+                description=c.get("description", ""),
+            )
+            for c in declared
+        ], "manifest"
+    seen: dict[tuple[str, str], TracedCheck] = {}
+    for row in frame.itertuples(index=False):
+        invariant = row.category == "invariant"
+        key = ("" if invariant else str(row.scenario), str(row.check_id))
+        if key not in seen:
+            reqs = [r for r in str(row.requirements).split(",") if r]
+            seen[key] = TracedCheck(key[0], key[1], str(row.check_type), str(row.category), reqs)
+    return list(seen.values()), "results"
+
+
+def build_traceability(
+    frame: pd.DataFrame, manifest: dict[str, Any], divergences: list[Divergence]
+) -> Traceability:
+    checks, source = _inventory(manifest, frame)
+    index = {(c.scenario, c.check_id): c for c in checks}
+    for row in frame.itertuples(index=False):
+        invariant = row.category == "invariant"
+        check = index.get(("" if invariant else str(row.scenario), str(row.check_id)))
+        if check is None:
+            continue  # a check the suite no longer declares (e.g. a regression's old target)
+        check.counts[str(row.verdict)] = check.counts.get(str(row.verdict), 0) + 1
+        case = str(row.case_id)
+        if case not in check.cases:
+            check.cases.append(case)
+        if row.verdict != "pass":
+            where = "the run-wide sweep" if case == SWEEP_CASE else case
+            trial = str(row.trial)
+            check.failing.append(where if trial == "1" else f"{where} (trial {trial})")
+    for i, d in enumerate(divergences):
+        key = ("" if d.category == "invariant" else d.scenario, d.check_id)
+        check = index.get(key)
+        if check is not None and evidence_anchor(i) not in check.evidence:
+            check.evidence.append(evidence_anchor(i))
+    spec = [str(r["id"]) for r in manifest.get("requirements", [])]
+    requirements = [
+        TracedRequirement(
+            id=str(r["id"]),
+            severity=str(r.get("severity", "")),
+            title=str(r.get("title", "")),
+            checks=[c for c in checks if r["id"] in c.requirements],
+        )
+        for r in manifest.get("requirements", [])
+    ]
+    orphans = [c for c in checks if not c.requirements or not set(c.requirements) & set(spec)]
+    return Traceability(requirements, orphans, source)

@@ -1,0 +1,134 @@
+"""The sign-off policy: the gates a run must pass for a release to GO.
+
+A policy file is validated like the suite files (same YAML loader, same
+`path:line:col: key: message (did you mean ...?)` errors, exit 2) and has its
+own JSON Schema (`harness schema`). A gate that cannot be measured (no trials,
+no load run) blocks the release unless the policy marks it `optional: true`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from harness.errors import ConfigError
+from harness.spec.loader import load_yaml, validate_model
+from harness.spec.models import FileModel, Model
+
+Share = Annotated[float, Field(ge=0, le=1)]
+SEVERITIES = ("critical", "major", "minor")
+
+
+class Gate(Model):
+    """A gate with nothing to set but whether missing data may pass it."""
+
+    optional: bool = Field(
+        default=False,
+        description="When the gate cannot be measured (no data), report 'not measured' and "
+        "do not block; a measured failure still blocks.",
+    )
+
+
+class RateGate(Gate):
+    """A minimum rate per requirement, by the requirement's severity."""
+
+    critical: Share | None = None
+    major: Share | None = None
+    minor: Share | None = None
+    bound: Literal["estimate", "lower"] = Field(
+        default="estimate",
+        description="Compare the estimate with the minimum, or (stricter) the lower end of "
+        "its 95% interval.",
+    )
+
+    def minimum(self, severity: str) -> float | None:
+        value = getattr(self, severity, None) if severity in SEVERITIES else None
+        return None if value is None else float(value)
+
+
+class LoadGate(Gate):
+    """A load run's pass rate at its peak level against its lowest level."""
+
+    tolerance: Share = Field(
+        default=0.0,
+        description="How far the pass rate at peak may fall below the one at low load.",
+    )
+
+
+Toggle = bool | Gate
+
+
+class Gates(Model):
+    reliability: RateGate | None = Field(
+        default=None, description="Minimum pass^k per requirement, by severity."
+    )
+    capability: RateGate | None = Field(
+        default=None, description="Minimum pass@1 per requirement, by severity."
+    )
+    invariants: Toggle = Field(
+        default=False, description="No invariant violated (or unjudged) in any case or sweep."
+    )
+    regressions: Toggle = Field(
+        default=False, description="No saved regression case still failing."
+    )
+    coverage: Toggle = Field(
+        default=False,
+        description="Every requirement has a check and was judged in the run; every check "
+        "names a requirement.",
+    )
+    load: LoadGate | bool = Field(
+        default=False,
+        description="Pass rate at the load profile's peak >= at low load (a load run of the "
+        "same group).",
+    )
+
+    def toggle(self, name: Literal["invariants", "regressions", "coverage"]) -> Gate | None:
+        """The gate if it is on: `true` is a required gate with default settings."""
+        value: Toggle = getattr(self, name)
+        if value is True:
+            return Gate()
+        return value or None
+
+    def load_gate(self) -> LoadGate | None:
+        if self.load is True:
+            return LoadGate()
+        return self.load or None
+
+
+class PolicyFile(FileModel):
+    title: str = Field(description="What is being signed off, e.g. 'Refund desk release'.")
+    description: str | None = None
+    k: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=5,
+        description="pass^k is judged at this k; the run needs at least k trials per case "
+        "(harness run --trials k).",
+    )
+    gates: Gates
+
+
+def load_policy(path: Path) -> PolicyFile:
+    """Read and validate a policy file; every problem at once, as a ConfigError (exit 2)."""
+    if not path.is_file():
+        raise ConfigError(
+            f"{path}: no such policy file",
+            hint="pass --policy path/to/policy.yaml (the demo has scenarios/refund_desk/"
+            "policy.yaml; its schema is schemas/policy.schema.json)",
+        )
+    source, problems = load_yaml(path)
+    if source is None or problems:
+        raise ConfigError(problems)
+    policy, problems = validate_model(source, PolicyFile)
+    if policy is None:
+        raise ConfigError(problems)
+    if not _any_gate(policy.gates):
+        raise ConfigError(
+            [source.problem(("gates",), "no gate is switched on, so nothing would be checked")]
+        )
+    return policy
+
+
+def _any_gate(gates: Gates) -> bool:
+    toggles = [gates.toggle(n) for n in ("invariants", "regressions", "coverage")]
+    return any([gates.reliability, gates.capability, gates.load_gate(), *toggles])

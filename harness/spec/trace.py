@@ -1,0 +1,83 @@
+"""Which checks judge which requirements: the suite's check inventory, stored with every run.
+
+A run's manifest keeps this list so that a sign-off can trace requirement -> checks
+-> cases -> results from stored data alone, and can tell a requirement no check
+covers (a spec/test drift) from one whose checks merely did not run.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from harness.spec import models as m
+from harness.spec.suite import Suite
+
+
+def category(check: m.CheckBase) -> str:
+    """state (the real systems after the case) or output (what the agent replied)."""
+    return "state" if isinstance(check, m.SqlCheck | m.RedisCheck | m.SameStateCheck) else "output"
+
+
+def check_inventory(suite: Suite) -> list[dict[str, Any]]:
+    """Every check of every scenario, and every invariant, with the requirements it names."""
+    out: list[dict[str, Any]] = []
+    for scenario in suite.scenarios:
+        for i, check in enumerate(scenario.checks):
+            out.append(
+                {
+                    "scenario": scenario.id,
+                    "check_id": suite.check_id(scenario, i),
+                    "type": check.type,
+                    "category": category(check),
+                    "requirements": list(check.requirements),
+                    "description": check.description or "",
+                    "conditional": check.when is not None,
+                    "source": suite.scenario_sources.get(scenario.id, ""),
+                }
+            )
+    for inv in suite.invariants:
+        out.append(
+            {
+                "scenario": "",
+                "check_id": inv.id,
+                "type": "invariant",
+                "category": "invariant",
+                "requirements": list(inv.requirements),
+                "description": inv.description,
+                "conditional": False,
+                "source": "invariants.yaml",
+            }
+        )
+    return out
+
+
+def source_revision(root: Path) -> dict[str, Any] | None:
+    """The git commit of the repository holding the suite (and often the agent), and
+    whether the suite's folder differs from it; None outside git or without git."""
+
+    def git(*args: str) -> str | None:
+        try:
+            done = subprocess.run(
+                ["git", "-C", str(root), *args], capture_output=True, text=True, timeout=5
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return done.stdout.strip() if done.returncode == 0 else None
+
+    commit = git("rev-parse", "HEAD")
+    if not commit:
+        return None
+    changes = git("status", "--porcelain", "--untracked-files=no", "--", ".")
+    return {"commit": commit, "dirty": bool(changes)}
+
+
+def data_seeds(suite: Suite) -> dict[str, int]:
+    """The seed of each dependency's generated seed data."""
+    out: dict[str, int] = {}
+    for name, dep in suite.manifest.environment.dependencies.items():
+        seed = getattr(dep, "seed", None)
+        if seed is not None and getattr(seed, "seed", None) is not None:
+            out[name] = int(seed.seed)
+    return out
