@@ -15,6 +15,7 @@ from harness.cli.common import (
     EXIT_INTERRUPTED,
     deps_option,
     err,
+    group_option,
     reports_dir_option,
     resolve_suite,
     run_async,
@@ -134,6 +135,7 @@ class HuntView:
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @deps_option
+@group_option
 @reports_dir_option
 def hunt(
     suite: Path | None,
@@ -143,6 +145,7 @@ def hunt(
     plain: bool,
     no_progress: bool,
     deps: str,
+    group: str | None,
     reports_dir: Path | None,
 ) -> None:
     """Search the suite's generated inputs for divergences, shrink each to a minimal case and
@@ -159,6 +162,7 @@ def hunt(
         reports_dir=reports_dir,
         plain=plain,
         seed=seed,
+        group=group,
     )
     view = HuntView(seconds, show=not no_progress)
     try:

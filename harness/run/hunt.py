@@ -86,6 +86,7 @@ class HuntOptions:
     reports_dir: Path | None = None
     plain: bool = False
     seed: int | None = None
+    group: str | None = None  # runs that belong together, e.g. one release's sign-off
 
 
 @dataclass
@@ -322,6 +323,7 @@ async def hunt(options: HuntOptions, emit: Emit) -> HuntOutcome:
         plain=options.plain,
         scenarios=[s.id for s in scenarios],
         deps_mode=options.deps,
+        group=options.group,
     )
     store = RunStore.create(reports_root(options.reports_dir), manifest)
     emit(RunStarted(store.run_id, suite.name, str(store.dir), len(scenarios)))
