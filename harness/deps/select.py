@@ -18,7 +18,13 @@ from typing import Any
 from harness.deps import cleanup, engine
 from harness.deps.base import Provider
 from harness.deps.external import ENV_PREFIX as EXTERNAL_ENV
-from harness.deps.images import ImageChoice, check_names, parse_assignments, resolve_image
+from harness.deps.images import (
+    ImageChoice,
+    check_names,
+    ensure_image,
+    parse_assignments,
+    resolve_image,
+)
 from harness.deps.manager import get_provider
 from harness.errors import ConfigError, DependencyError
 from harness.events import Note
@@ -135,6 +141,19 @@ async def select_provider(
         )
     chosen = {name: resolve_image(name, dep, images, environ) for name, dep in deps.items()}
     resolved = {name: c for name, c in chosen.items() if c is not None}
+    if requested == "auto" and not _containers(deps):
+        problem = await asyncio.to_thread(_unavailable, resolved)
+        if problem:  # e.g. no registry reachable: PostgreSQL and Redis still run embedded
+            why = f"auto: {probe.describe() if probe else 'the engine'} answers, but {problem}"
+            notes = [_chosen("embedded", why)]
+            notes.append(
+                Note(
+                    "to use containers here, build local images (images/build.sh) and pass "
+                    "--image NAME=IMAGE, or pass --deps docker to make this an error",
+                    "info",
+                )
+            )
+            return Selection(get_provider("embedded"), "embedded", requested, why, notes=notes)
     _volumes_exist(suite, deps)
     info = probe or engine.Engine(True, engine.address(), engine.is_local(engine.address()))
     provider = get_provider("docker", images=resolved, engine_info=info, suite_root=suite.root)
@@ -145,6 +164,23 @@ async def select_provider(
         )
     notes += await asyncio.to_thread(_leftovers)
     return Selection(provider, mode, requested, why, resolved, notes)
+
+
+def _unavailable(images: Mapping[str, ImageChoice]) -> str | None:
+    """Why the engine cannot have every image (neither present nor pullable), or None."""
+    try:
+        client = engine.client(timeout=60)
+    except Exception as exc:
+        return f"the engine cannot be used ({exc})"
+    try:
+        for name, choice in images.items():
+            try:
+                ensure_image(client, choice.ref, name)
+            except DependencyError:
+                return f"image {choice.ref} is not on it and cannot be pulled"
+    finally:
+        client.close()
+    return None
 
 
 def _chosen(mode: str, why: str) -> Note:

@@ -93,6 +93,19 @@ def test_auto_picks_docker_when_an_engine_answers(tmp_path: Path) -> None:
     assert not [i for i in labelled() if i.run_id == only_run(tmp_path).name]
 
 
+def test_auto_falls_back_to_embedded_when_an_image_cannot_be_had(tmp_path: Path) -> None:
+    proc = harness(
+        "run", "--image", "db=registry.invalid/nothing/pg:1",
+        "--reports-dir", str(tmp_path), "--no-progress", "-k", "express-refund",
+        env=run_env(),
+    )  # fmt: skip
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode in (0, 1), stderr
+    assert "dependencies via embedded (auto: Docker engine" in stderr
+    assert "image registry.invalid/nothing/pg:1 is not on it and cannot be pulled" in stderr
+    assert "via embedded: PostgreSQL" in stderr
+
+
 def test_an_image_that_cannot_be_pulled_is_exit_3_and_says_what_to_do(tmp_path: Path) -> None:
     proc = harness(
         "run", "--deps", "docker", "--image", "db=registry.invalid/nothing/pg:1",
