@@ -21,6 +21,7 @@ The 95% intervals (METHODS says the same in words, for reports):
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -176,6 +177,11 @@ class Reliability:
         return next((r for r in self.requirements if r.requirement == rid), None)
 
 
+def _natural(text: str) -> list[tuple[int, str]]:
+    """Sort key that puts case#2 before case#13."""
+    return [(0, p) if not p.isdigit() else (1, f"{int(p):012d}") for p in re.split(r"(\d+)", text)]
+
+
 def _mark(verdicts: Iterable[str]) -> str:
     seen = set(verdicts)
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
@@ -219,6 +225,7 @@ def compute(frame: pd.DataFrame, manifest: dict[str, Any], k: int | None = None)
                 case_id, scenario, origin, rid, outcomes, pass_at_1(n, c), case_pass_hat_k(n, c, k)
             )
         )
+    every.sort(key=lambda c: (_natural(c.case_id), c.requirement))
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []

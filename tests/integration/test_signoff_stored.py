@@ -1,0 +1,166 @@
+"""harness signoff on small real runs: policy errors are exit 2 with file:line:col, agent text
+is escaped, unmeasured gates block unless optional, and the runs of a group are reported."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import orjson
+
+from tests.conftest import ROOT, python_agent
+
+POLICY = """\
+title: Test release
+k: 2
+gates:
+  reliability: {critical: 0.9, major: 0.9}
+  coverage: true
+  load: true
+"""
+
+
+def harness(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "harness", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "HARNESS_DEPS": "embedded"},
+    )
+
+
+def start(suite: Path, reports: Path, *args: str) -> Path:
+    proc = harness("run", str(suite), "--reports-dir", str(reports), "--no-progress", *args)
+    assert proc.returncode in (0, 1), proc.stderr
+    return reports / proc.stdout.splitlines()[0].removeprefix("run id: ")
+
+
+def signoff(run: Path, policy: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    proc = harness(
+        "signoff", run.name, "--policy", str(policy), "--reports-dir", str(run.parent), *args
+    )
+    data = json.loads((run / "signoff.json").read_text()) if proc.returncode in (0, 1) else {}
+    return proc, {g["name"]: g for g in data.get("gates", [])}
+
+
+def test_a_broken_policy_is_exit_2_with_file_line_column_and_a_suggestion(tmp_path: Path) -> None:
+    bad = tmp_path / "policy.yaml"
+    bad.write_text(
+        "title: t\ngates:\n  reliability:\n    critcal: 0.99\n    major: 1.5\n  coverge: true\n"
+    )
+    proc = harness("signoff", "whatever", "--policy", str(bad), "--reports-dir", str(tmp_path))
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        "policy.yaml:4:5: gates.reliability.critcal: unknown key 'critcal' (did you mean "
+        "'critical'?)" in proc.stderr
+    )
+    assert (
+        "policy.yaml:5:12: gates.reliability.major: input should be less than or equal to 1"
+        in proc.stderr
+    )
+    assert "gates.coverge: unknown key 'coverge' (did you mean 'coverage'?)" in proc.stderr
+    bad.write_text("title: t\ngates: {}\n")
+    proc = harness("signoff", "whatever", "--policy", str(bad), "--reports-dir", str(tmp_path))
+    assert proc.returncode == 2 and "no gate is switched on" in proc.stderr
+    proc = harness("signoff", "whatever", "--policy", str(tmp_path / "nope.yaml"))
+    assert proc.returncode == 2 and "no such policy file" in proc.stderr
+    good = tmp_path / "good.yaml"
+    good.write_text(POLICY)
+    proc = harness("signoff", "nope", "--policy", str(good), "--reports-dir", str(tmp_path))
+    assert proc.returncode == 2 and "no run 'nope'" in proc.stderr
+
+
+def test_agent_text_is_escaped_and_unmeasured_gates_block(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(python_agent("script"), repeat=2)
+    run = start(suite, tmp_path / "reports", "--trials", "2")
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    proc, gates = signoff(run, policy)
+    assert proc.returncode == 1, proc.stderr
+    assert gates["reliability"]["status"] == "fail"
+    assert set(gates["reliability"]["requirements"]) == {"T-001", "T-002"}
+    assert gates["load"]["status"] == "not measured" and gates["load"]["blocking"]
+    html = (run / "signoff.html").read_text()
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+    assert "<script>alert(1)" not in html
+    md = (run / "signoff.md").read_text()
+    assert "```text\n<script>alert(1)</script> refund issued\n```" in md
+    assert "<script>alert(1)" not in md.replace("```text\n<script>alert(1)</script>", "")
+    # fewer trials than the policy's k: pass^k is not measured, and says why
+    policy.write_text(POLICY.replace("k: 2", "k: 3").replace("  load: true\n", ""))
+    proc, gates = signoff(run, policy)
+    assert gates["reliability"]["status"] == "not measured" and gates["reliability"]["blocking"]
+    assert any(
+        "needs 3 trials per case, the run has 2" in f for f in gates["reliability"]["findings"]
+    )
+
+
+def write_load_run(root: Path, run_id: str, group: str, levels: dict[int, list[bool]]) -> None:
+    """A load run as the load runner stores it (see harness/report/loadruns.py): one record
+    per trial carrying the load level it ran under."""
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    manifest = {
+        "kind": "load",
+        "run_id": run_id,
+        "suite": "t",
+        "group": group,
+        "status": "finished",
+        "started_at": "2026-11-26T00:00:00+00:00",
+    }
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    lines = []
+    for users, outcomes in levels.items():
+        for i, ok in enumerate(outcomes):
+            record = {
+                "key": f"c#{users}-{i}@1",
+                "trial": 1,
+                "load": {"users": users},
+                "checks": [{"verdict": "pass" if ok else "fail", "requirements": ["T-001"]}],
+            }
+            lines.append(orjson.dumps(record) + b"\n")
+    (folder / "cases.jsonl").write_bytes(b"".join(lines))
+
+
+def test_group_runs_hunts_and_load_levels_reach_the_signoff(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(python_agent("echo"), repeat=2)
+    reports = tmp_path / "reports"
+    run = start(suite, reports, "--trials", "2", "--group", "rc-7")
+    hunt = harness(
+        "hunt",
+        str(suite),
+        "--budget",
+        "2s",
+        "--group",
+        "rc-7",
+        "--no-progress",
+        "--reports-dir",
+        str(reports),
+    )
+    assert hunt.returncode == 0, hunt.stderr
+    write_load_run(reports, "load-same", "rc-7", {1: [True] * 10, 20: [True] * 10})
+    write_load_run(reports, "load-worse", "other", {1: [True] * 10, 20: [True] * 7 + [False] * 3})
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY)
+    proc, gates = signoff(run, policy)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert gates["load"]["status"] == "pass"
+    md = (run / "signoff.md").read_text()
+    assert "hunt " in md and "load load-same" in md and "20 users: 10/10 trials passed" in md
+    assert "load-worse" not in md  # another group's
+    proc, gates = signoff(run, policy, "--with", "load-worse")
+    assert proc.returncode == 1
+    assert gates["load"]["status"] == "fail" and gates["load"]["requirements"] == ["T-001"]
+    assert any(
+        "70.0% at peak (20 users) vs 100.0% at low load" in f for f in gates["load"]["findings"]
+    )
