@@ -43,7 +43,6 @@ class HttpAgent:
         self._concurrency = concurrency
         self._session: aiohttp.ClientSession | None = None
         self._timeout = aiohttp.ClientTimeout(total=config.timeout)
-        self._ok = frozenset(config.ok_status)
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=max(self._concurrency, 1), force_close=False)
@@ -58,7 +57,9 @@ class HttpAgent:
             await self._session.close()
             self._session = None
 
-    def _body(self, context: dict[str, Any]) -> tuple[bytes, str]:
+    def request(self, context: dict[str, Any]) -> tuple[bytes, str]:
+        """The body and content type of one turn's request (context holds case and turn).
+        Public so that load generators in other processes send exactly the same request."""
         rendered = render_deep(self.config.body, context, self._cache)
         if isinstance(rendered, str):
             return rendered.encode(), "text/plain; charset=utf-8"
@@ -66,7 +67,7 @@ class HttpAgent:
 
     async def send(self, text: str, context: dict[str, Any]) -> Reply:
         assert self._session is not None, "open() first"
-        body, content_type = self._body(context)
+        body, content_type = self.request(context)
         started = time.perf_counter()
         try:
             async with self._session.request(
@@ -86,27 +87,32 @@ class HttpAgent:
             return Reply.failure(f"connection failed: {type(exc).__name__}: {exc}", _ms(started))
         except OSError as exc:
             return Reply.failure(f"connection failed: {exc}", _ms(started))
-        latency = _ms(started)
-        decoded, error = decode_capped(raw, self.config.max_bytes)
-        if error:
-            return Reply.failure(error, latency, status)
-        assert decoded is not None
-        if status not in self._ok:
-            return Reply.failure(f"HTTP {status}: {decoded[:EXCERPT]}", latency, status)
-        if self.config.reply is None:
-            return Reply(decoded, latency, status)
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return Reply.failure(f"malformed reply: not JSON: {decoded[:EXCERPT]}", latency, status)
-        value, found = extract(data, self.config.reply)
-        if not found:
-            return Reply.failure(
-                f"malformed reply: no {self.config.reply!r} in {decoded[:EXCERPT]}", latency, status
-            )
-        if isinstance(value, dict | list):
-            return Reply(orjson.dumps(value).decode(), latency, status)
-        return Reply(format_value(value), latency, status)
+        return parse_reply(self.config, status, raw, _ms(started))
+
+
+def parse_reply(config: HttpAdapter, status: int, raw: bytes, latency: float) -> Reply:
+    """Judge an HTTP response as the adapter does: status, size cap, JSON, reply path.
+    `raw` may be cut at max_bytes + 1 (that is how a too-large body is recognised)."""
+    decoded, error = decode_capped(raw, config.max_bytes)
+    if error:
+        return Reply.failure(error, latency, status)
+    assert decoded is not None
+    if status not in config.ok_status:
+        return Reply.failure(f"HTTP {status}: {decoded[:EXCERPT]}", latency, status)
+    if config.reply is None:
+        return Reply(decoded, latency, status)
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return Reply.failure(f"malformed reply: not JSON: {decoded[:EXCERPT]}", latency, status)
+    value, found = extract(data, config.reply)
+    if not found:
+        return Reply.failure(
+            f"malformed reply: no {config.reply!r} in {decoded[:EXCERPT]}", latency, status
+        )
+    if isinstance(value, dict | list):
+        return Reply(orjson.dumps(value).decode(), latency, status)
+    return Reply(format_value(value), latency, status)
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:

@@ -83,6 +83,14 @@ class AgentProcessRunner:
         """None while the agent runs (or before it started)."""
         return self.proc.returncode if self.proc else None
 
+    async def wait_exit(self, timeout: float) -> int | None:
+        """The exit code if the process ends within timeout, else None (it is alive)."""
+        if self.proc is None:
+            return None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self.proc.wait()), timeout)
+        return self.proc.returncode
+
     def log_tail(self, lines: int = 25) -> str:
         return tail(self.log_path, lines)
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
-from harness.agents.base import AgentAdapter
+from harness.agents.base import AgentAdapter, Reply
 from harness.check.output import evaluate_output
 from harness.check.state import (
     Targets,
@@ -32,6 +33,20 @@ from harness.spec.suite import Suite
 from harness.spec.template import Template, TemplateError, concrete, render_deep, truthy
 
 Sink = Callable[[CaseResult], None]
+
+
+@dataclass
+class Prepared:
+    """A case whose rows are inserted and turns rendered, waiting for its conversation."""
+
+    case: Case
+    trial: int
+    ctx: dict[str, Any]
+    obs: Observation
+    error: str | None = None
+    #: (text, context for request templates) of every turn
+    turns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
 
 
 class Engine:
@@ -107,6 +122,51 @@ class Engine:
                 "trial": trial,
             },
         }
+
+    # -- steps of a case, for conversations driven from outside (load generators) ----------
+    async def prepare(self, case: Case, trial: int = 1) -> Prepared:
+        """Insert the case's own rows and render its turns; the conversation is then held
+        by someone else (record each turn with `record`), and `conclude` judges it."""
+        scenario = self._scenarios[case.scenario]
+        session_id = case.session_id(self.run_id, trial)
+        prepared = Prepared(
+            case,
+            trial,
+            self.context(case, session_id, trial),
+            Observation(session_id=session_id, started_at=now_iso()),
+        )
+        prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
+        if prepared.error is None:
+            for i, template in enumerate(self._turns[case.scenario]):
+                rewrite, prefix, suffix = persona(case.persona, case.seed, i)
+                text = prefix + template.render_text(prepared.ctx, rewrite) + suffix
+                turn_ctx = {**prepared.ctx, "turn": {"text": text, "index": i + 1}}
+                prepared.turns.append((text, turn_ctx))
+        return prepared
+
+    @staticmethod
+    def record(prepared: Prepared, index: int, reply: Reply) -> None:
+        text = prepared.turns[index][0]
+        prepared.obs.turns.append(
+            TurnRecord(index + 1, text, reply.text, reply.latency_ms, reply.status, reply.error)
+        )
+        if reply.error is not None and prepared.obs.error is None:
+            prepared.obs.error = f"turn {index + 1}: {reply.error}"
+
+    async def conclude(self, prepared: Prepared) -> CaseResult:
+        """Judge a conversation held elsewhere, against the same checks as `run_case`."""
+        scenario = self._scenarios[prepared.case.scenario]
+        obs = prepared.obs
+        if prepared.error is not None:
+            obs.error = prepared.error
+        try:
+            async with asyncio.timeout(self.case_timeout):
+                checks = await self._judge(scenario, prepared.ctx, obs, {})
+        except Exception as exc:
+            obs.error = f"harness fault: {type(exc).__name__}: {exc}"
+            checks = self._errors(scenario, prepared.ctx, obs.error)
+        obs.duration_ms = (time.perf_counter() - prepared.started) * 1000.0
+        return CaseResult(prepared.case, prepared.trial, obs, checks)
 
     async def run_case(self, case: Case, trial: int = 1) -> CaseResult:
         scenario = self._scenarios[case.scenario]

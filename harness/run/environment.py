@@ -50,8 +50,12 @@ class WatchedAgent:
 
     async def send(self, text: str, context: dict[str, Any]) -> Reply:
         reply = await self.inner.send(text, context)
+        if reply.error is None:
+            return reply
         code = self.runner.exit_code
-        if reply.error is None or code is None:
+        if code is None and reply.error.startswith("connection failed"):
+            code = await self.runner.wait_exit(0.5)  # a refused connection: did it just die?
+        if code is None:
             return reply
         if not self._told:
             self._told = True
