@@ -152,9 +152,11 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     write_load_run(reports, "load-worse", "other", {1: [True] * 10, 20: [True] * 7 + [False] * 3})
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
-    proc, gates = signoff(run, policy)
+    proc, gates = signoff(run, policy, "--pdf")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert gates["load"]["status"] == "pass"
+    pdf = (run / "signoff.pdf").read_bytes()
+    assert pdf.startswith(b"%PDF-") and len(pdf) > 5000
     md = (run / "signoff.md").read_text()
     assert "hunt " in md and "load load-same" in md and "20 users: 10/10 trials passed" in md
     assert "load-worse" not in md  # another group's
