@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-from harness.spec.template import DaysAgo, format_value
+from harness.spec.relative import Relative
+from harness.spec.template import format_value
 
 RECORD_VERSION = 1
 
@@ -211,7 +212,7 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(
-        value, Decimal | dt.date | dt.datetime | dt.time | dt.timedelta | bytes | DaysAgo
+        value, Decimal | dt.date | dt.datetime | dt.time | dt.timedelta | bytes | Relative
     ):
         return format_value(value) if not isinstance(value, bytes) else value.hex()
     if isinstance(value, str | int | float | bool) or value is None:
@@ -224,7 +225,7 @@ def dumps(record: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | DaysAgo):
+    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | Relative):
         return format_value(value)
     if isinstance(value, dt.timedelta):
         return str(value)

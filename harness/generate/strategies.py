@@ -17,12 +17,14 @@ from harness.generate import traps
 from harness.generate.cases import variant_setups
 from harness.generate.values import (
     ValueGenerator,
+    _as_list,
     days_ago,
     decimal_steps,
     derive_seed,
     is_generator,
 )
 from harness.spec import models as m
+from harness.spec.relative import DateEdge, TimeEdge
 from harness.spec.suite import Suite
 from harness.spec.template import Template, format_value, render_deep, to_decimal
 
@@ -44,7 +46,20 @@ def strategy(
     one database would meet each other's customers). What a hunt should vary is
     declared with boundary, amount_text, text_trap, pool, choice or ranges."""
     if isinstance(spec, m.FakerGen):
+        if spec.locales and not spec.locale:  # the locale is searched; the value is filler
+            return st.sampled_from(spec.locales).map(
+                lambda loc: filler.value(spec.model_copy(update={"locale": loc}), context)
+            )
         return st.just(filler.value(spec, context))
+    if isinstance(spec, m.DateEdgeGen):
+        return st.sampled_from(_as_list(spec.date_edge)).map(DateEdge)
+    if isinstance(spec, m.TimeEdgeGen):
+        return st.tuples(
+            st.sampled_from(_as_list(spec.time_edge)), st.sampled_from(_as_list(spec.timezones))
+        ).map(lambda t: TimeEdge(t[0], t[1], spec.days_ago))
+    if isinstance(spec, m.DateTextGen):
+        day = _render(spec.date_text, context)
+        return st.sampled_from(spec.formats).map(lambda f: traps.format_date(day, f))
     if isinstance(spec, m.ChoiceGen):
         return st.sampled_from([_render(c, context) for c in spec.choice])
     if isinstance(spec, m.IntegerGen):

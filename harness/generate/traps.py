@@ -8,11 +8,12 @@ fails. Both the seeded sampler (`harness run`) and the hypothesis strategies
 
 from __future__ import annotations
 
+import datetime as dt
 import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 
 from harness.spec import models as m
-from harness.spec.template import to_decimal
+from harness.spec.template import concrete, to_decimal
 
 # ------------------------------------------------------------------------ boundaries
 
@@ -82,6 +83,31 @@ def format_amount(value: object, fmt: str, places: int = 2) -> str:
     else:
         raise ValueError(f"unknown amount format {fmt!r}")
     return sign + out
+
+
+# ------------------------------------------------------------------------ date formats
+
+
+def format_date(value: object, fmt: str) -> str:
+    """A date written one of the ways people write dates ("12/01" is ambiguous on purpose)."""
+    value = concrete(value)
+    if isinstance(value, dt.datetime):
+        value = value.date()
+    if isinstance(value, str):
+        value = dt.date.fromisoformat(value[:10])
+    if not isinstance(value, dt.date):
+        raise ValueError(f"date_text needs a date, got {value!r}")
+    formats = {
+        "iso": "%Y-%m-%d",
+        "us": "%m/%d/%Y",
+        "eu": "%d/%m/%Y",
+        "dotted": "%d.%m.%Y",
+        "short_us": "%m/%d",
+        "short_eu": "%d/%m",
+    }
+    if fmt == "long":
+        return f"{value.day} {value.strftime('%B %Y')}"
+    return value.strftime(formats[fmt])
 
 
 # ------------------------------------------------------------------------ text traps

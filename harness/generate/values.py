@@ -20,7 +20,8 @@ from faker import Faker
 
 from harness.generate import traps
 from harness.spec import models as m
-from harness.spec.template import DaysAgo, Template, format_value, render_deep, to_decimal
+from harness.spec.relative import DateEdge, DaysAgo, TimeEdge
+from harness.spec.template import Template, format_value, render_deep, to_decimal
 
 
 def derive_seed(*parts: object) -> int:
@@ -44,12 +45,25 @@ def faker_call(
 
 
 def faker_provider_exists(name: str, locale: str = "en_US") -> bool:
-    return callable(getattr(faker_for(locale), name, None))
+    try:
+        return not name.startswith("_") and callable(getattr(faker_for(locale), name, None))
+    except Exception:
+        return False
 
 
 def faker_providers(locale: str = "en_US") -> list[str]:
+    """Provider names (for suggestions); some faker attributes raise when touched."""
     fake = faker_for(locale)
-    return [n for n in dir(fake) if not n.startswith("_") and callable(getattr(fake, n, None))]
+    names = []
+    for name in dir(fake):
+        if name.startswith("_") or name.startswith("seed"):
+            continue
+        try:
+            if callable(getattr(fake, name, None)):
+                names.append(name)
+        except Exception:  # faker's proxy raises for deprecated attributes
+            continue
+    return names
 
 
 def days_ago(days: int) -> DaysAgo:
@@ -100,7 +114,7 @@ class ValueGenerator:
         rng = self.rng
         if isinstance(spec, m.FakerGen):
             self._calls += 1
-            locale = spec.locale or rng.choice(self.locales)
+            locale = spec.locale or rng.choice(spec.locales or self.locales)
             args, kwargs = self._render(spec.args, context), self._render(spec.kwargs, context)
             return faker_call(spec.faker, derive_seed(self.seed, self._calls), locale, args, kwargs)
         if isinstance(spec, m.ChoiceGen):
@@ -135,6 +149,15 @@ class ValueGenerator:
         if isinstance(spec, m.TrapGen):
             text = format_value(self._render(spec.text_trap, context))
             return traps.apply_trap(text, "none" if self.plain else rng.choice(spec.traps))
+        if isinstance(spec, m.DateEdgeGen):
+            edges = _as_list(spec.date_edge)
+            return DateEdge("today" if self.plain else rng.choice(edges))
+        if isinstance(spec, m.TimeEdgeGen):
+            edge = "noon" if self.plain else rng.choice(_as_list(spec.time_edge))
+            return TimeEdge(edge, rng.choice(_as_list(spec.timezones)), spec.days_ago)
+        if isinstance(spec, m.DateTextGen):
+            day_fmt = "iso" if self.plain else rng.choice(spec.formats)
+            return traps.format_date(self._render(spec.date_text, context), day_fmt)
         if isinstance(spec, m.PoolGen):
             if self.plain:
                 return self._plain_pool(spec.pool)
@@ -157,6 +180,10 @@ class ValueGenerator:
         if pool.startswith("names"):
             return str(faker_call("name", seed, "en_US", [], {}))
         return str(faker_call("sentence", seed, "en_US", [], {}))
+
+
+def _as_list(value: str | list[Any]) -> list[Any]:
+    return [value] if isinstance(value, str) else list(value)
 
 
 def is_generator(spec: Any) -> bool:

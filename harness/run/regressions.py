@@ -20,8 +20,9 @@ import yaml
 import harness
 from harness.core import Case, CaseResult, CheckResult, to_jsonable
 from harness.spec import models as m
+from harness.spec.relative import DateEdge, DaysAgo, Relative, TimeEdge
 from harness.spec.suite import REGRESSIONS_DIR, Suite
-from harness.spec.template import DaysAgo, format_value
+from harness.spec.template import format_value
 
 PREFIX = "regression:"
 
@@ -43,6 +44,11 @@ def _literal(value: Any) -> Any:
     """A stored value back as a case value: relative dates stay relative."""
     if isinstance(value, m.DaysAgoGen) and isinstance(value.days_ago, int):
         return DaysAgo(value.days_ago)
+    if isinstance(value, m.DateEdgeGen) and isinstance(value.date_edge, str):
+        return DateEdge(value.date_edge)
+    if isinstance(value, m.TimeEdgeGen) and isinstance(value.time_edge, str):
+        assert isinstance(value.timezones, str)
+        return TimeEdge(value.time_edge, value.timezones, value.days_ago)
     if isinstance(value, m.Model):
         raise ValueError(f"a regression case holds concrete values, not {type(value).__name__}")
     return value
@@ -73,8 +79,8 @@ def regression_cases(suite: Suite) -> list[Case]:
 
 def _stored(value: Any) -> Any:
     """A case value as YAML keeps it: relative dates as {days_ago: N}, numbers as text."""
-    if isinstance(value, DaysAgo):
-        return {"days_ago": value.days}
+    if isinstance(value, Relative):
+        return value.stored()
     if isinstance(value, dict):
         return {str(k): _stored(v) for k, v in value.items()}
     if isinstance(value, list | tuple):

@@ -108,6 +108,11 @@ class FakerGen(Model):
     args: list[Any] = Field(default_factory=list)
     kwargs: dict[str, Any] = Field(default_factory=dict)
     locale: str | None = None
+    locales: list[str] | None = Field(
+        default=None,
+        description="Locales to pick from (a hunt searches across them): names, addresses "
+        "and formats of other countries.",
+    )
 
 
 class ChoiceGen(Model):
@@ -177,6 +182,11 @@ Trap = Literal[
 ]
 Pool = Literal["names", "names_plain", "names_hard", "hostile", "injections"]
 Persona = Literal["plain", "polite", "terse", "rambling", "shouting", "typos"]
+DateEdgeKind = Literal[
+    "today", "yesterday", "month_start", "month_end", "year_start", "year_end", "leap_day"
+]
+TimeEdgeKind = Literal["midnight", "before_midnight", "after_midnight", "noon", "end_of_day"]
+DateFormat = Literal["iso", "us", "eu", "dotted", "short_us", "short_eu", "long"]
 
 
 class BoundaryGen(Model):
@@ -213,13 +223,46 @@ class TrapGen(Model):
     )
 
 
+class DateEdgeGen(Model):
+    """The most recent calendar edge: where date arithmetic breaks (kept relative on replay)."""
+
+    date_edge: DateEdgeKind | Annotated[list[DateEdgeKind], Field(min_length=1)]
+
+
+class TimeEdgeGen(Model):
+    """A moment at a day boundary in a timezone: the edges timezone arithmetic gets wrong."""
+
+    time_edge: TimeEdgeKind | Annotated[list[TimeEdgeKind], Field(min_length=1)]
+    timezones: str | Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: [
+            "UTC",
+            "Europe/Berlin",
+            "America/Los_Angeles",
+            "Asia/Tokyo",
+            "Pacific/Kiritimati",
+        ]
+    )
+    days_ago: int = 0
+
+
+class DateTextGen(Model):
+    """A date written as people write it: "12/01" means December or January depending on who."""
+
+    date_text: str = Field(description="Template giving the date, e.g. {{ order.ordered_on }}.")
+    formats: Annotated[list[DateFormat], Field(min_length=1)] = Field(
+        default_factory=lambda: list[DateFormat](["iso", "eu", "us", "dotted", "long"])
+    )
+
+
 class PoolGen(Model):
     """One value from a built-in pool of realistic hard inputs, simplest first."""
 
     pool: Pool
 
 
+# order matters: a stored time_edge also carries days_ago, so time_edge is tried first
 GENERATOR_KEYS = (
+    "time_edge",
     "faker",
     "choice",
     "integer",
@@ -231,6 +274,8 @@ GENERATOR_KEYS = (
     "amount_text",
     "text_trap",
     "pool",
+    "date_edge",
+    "date_text",
 )
 
 
@@ -257,6 +302,9 @@ ValueSpec = Annotated[
     | Annotated[FormatGen, Tag("amount_text")]
     | Annotated[TrapGen, Tag("text_trap")]
     | Annotated[PoolGen, Tag("pool")]
+    | Annotated[DateEdgeGen, Tag("date_edge")]
+    | Annotated[TimeEdgeGen, Tag("time_edge")]
+    | Annotated[DateTextGen, Tag("date_text")]
     | Annotated[Scalar | list[Any], Tag("literal")],
     Discriminator(_generator_tag),
 ]

@@ -13,6 +13,7 @@ from harness.errors import Problem
 from harness.spec import models as m
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
+from harness.spec.relative import known_timezone
 from harness.spec.template import Template, TemplateError, to_decimal
 
 CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
@@ -129,7 +130,7 @@ def _check(value: Any, loc: PathKey, scope: Scope, src: Source) -> Iterator[Prob
 
 
 def _generator(
-    spec: Any, src: Source, loc: PathKey, params: Mapping[str, Any]
+    spec: Any, src: Source, loc: PathKey, params: Mapping[str, Any], *, seed: bool = False
 ) -> Iterator[Problem]:
     """Generator settings no single model can check: parameter names, seed-only kinds."""
     if isinstance(spec, m.BoundaryGen):
@@ -140,8 +141,22 @@ def _generator(
             )
         elif isinstance(params[spec.boundary], bool) or not _numeric(params[spec.boundary]):
             yield src.problem((*loc, "boundary"), f"parameter {spec.boundary!r} is not a number")
-    elif isinstance(spec, m.RefGen):
+    elif isinstance(spec, m.RefGen) and not seed:
         yield src.problem((*loc, "ref"), "ref values exist only in seed data (suite.yaml)")
+    elif isinstance(spec, m.TimeEdgeGen):
+        zones = [spec.timezones] if isinstance(spec.timezones, str) else spec.timezones
+        for zone in zones:
+            if not known_timezone(zone):
+                yield src.problem(
+                    (*loc, "timezones"),
+                    f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)",
+                )
+    elif isinstance(spec, m.FakerGen):
+        from harness.generate.values import faker_provider_exists, faker_providers
+
+        if not faker_provider_exists(spec.faker):
+            hint = did_you_mean(spec.faker, faker_providers())
+            yield src.problem((*loc, "faker"), f"faker has no provider {spec.faker!r}{hint}")
 
 
 def _numeric(value: Any) -> bool:
@@ -206,6 +221,11 @@ def check_references(
         if seed is not None:
             loc = ("environment", "dependencies", name, "seed")
             yield from _check(_dump(seed), loc, Scope(params), manifest_src)
+            for t, table in enumerate(seed.tables):
+                for col, spec in table.columns.items():
+                    yield from _generator(
+                        spec, manifest_src, (*loc, "tables", t, "columns", col), params, seed=True
+                    )
 
 
 def _scenario(

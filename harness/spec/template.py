@@ -18,6 +18,10 @@ from typing import Any
 
 import orjson
 
+from harness.spec.relative import DaysAgo, Relative
+
+__all__ = ["DaysAgo", "Relative", "Template", "TemplateError", "concrete", "format_value"]
+
 _EXPR = re.compile(r"\{\{(.*?)\}\}", re.S)
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*$")
 _ARG = re.compile(
@@ -30,20 +34,10 @@ class TemplateError(ValueError):
     """A template that cannot be parsed or a value it cannot find."""
 
 
-@dataclass(frozen=True, slots=True)
-class DaysAgo:
-    """A date relative to the day a case runs, so a case replayed later means the same."""
-
-    days: int
-
-    def date(self) -> dt.date:
-        return dt.date.today() - dt.timedelta(days=self.days)
-
-
 def concrete(value: Any) -> Any:
     """Relative values made absolute, for the database (deep in lists and mappings)."""
-    if isinstance(value, DaysAgo):
-        return value.date()
+    if isinstance(value, Relative):
+        return value.resolve()
     if isinstance(value, dict):
         return {k: concrete(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -69,8 +63,8 @@ def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
     if value is None:
         return ""
-    if isinstance(value, DaysAgo):
-        return value.date().isoformat()
+    if isinstance(value, Relative):
+        return value.resolve().isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):

@@ -1,0 +1,125 @@
+"""Dates and times relative to the moment a case runs.
+
+A case generated today and replayed next month must mean the same thing: "12 days
+ago", "the last day of the previous month", "a minute before midnight in Tokyo".
+These values stay relative in cases and regression files and become absolute only
+when they reach a database or a sentence (`resolve()`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+DATE_EDGES = (
+    "today",
+    "yesterday",
+    "month_start",
+    "month_end",
+    "year_start",
+    "year_end",
+    "leap_day",
+)
+TIME_EDGES = ("midnight", "before_midnight", "after_midnight", "noon", "end_of_day")
+
+
+class Relative:
+    """A value that becomes a concrete date or time only when used."""
+
+    def resolve(self) -> dt.date | dt.datetime:
+        raise NotImplementedError
+
+    def stored(self) -> dict[str, Any]:
+        """How a regression file keeps it (read back by `from_stored`)."""
+        raise NotImplementedError
+
+
+@dataclass(frozen=True, slots=True)
+class DaysAgo(Relative):
+    days: int
+
+    def resolve(self) -> dt.date:
+        return dt.date.today() - dt.timedelta(days=self.days)
+
+    def date(self) -> dt.date:
+        return self.resolve()
+
+    def stored(self) -> dict[str, Any]:
+        return {"days_ago": self.days}
+
+
+@dataclass(frozen=True, slots=True)
+class DateEdge(Relative):
+    """The most recent calendar edge on or before today: where date arithmetic breaks."""
+
+    edge: str
+
+    def resolve(self) -> dt.date:
+        return date_edge(self.edge, dt.date.today())
+
+    def stored(self) -> dict[str, Any]:
+        return {"date_edge": self.edge}
+
+
+@dataclass(frozen=True, slots=True)
+class TimeEdge(Relative):
+    """A moment near a day boundary in a timezone (timezone-aware)."""
+
+    edge: str
+    timezone: str
+    days_ago: int = 0
+
+    def resolve(self) -> dt.datetime:
+        zone = ZoneInfo(self.timezone)
+        day = dt.datetime.now(zone).date() - dt.timedelta(days=self.days_ago)
+        return time_edge(self.edge, day, zone)
+
+    def stored(self) -> dict[str, Any]:
+        return {"time_edge": self.edge, "timezones": self.timezone, "days_ago": self.days_ago}
+
+
+def date_edge(edge: str, today: dt.date) -> dt.date:
+    if edge == "today":
+        return today
+    if edge == "yesterday":
+        return today - dt.timedelta(days=1)
+    if edge == "month_start":
+        return today.replace(day=1)
+    if edge == "month_end":  # the last day of the previous month
+        return today.replace(day=1) - dt.timedelta(days=1)
+    if edge == "year_start":
+        return today.replace(month=1, day=1)
+    if edge == "year_end":  # the last day of the previous year
+        return dt.date(today.year - 1, 12, 31)
+    if edge == "leap_day":  # the most recent 29 February
+        year = today.year if (today.month, today.day) >= (2, 29) else today.year - 1
+        while True:
+            try:
+                return dt.date(year, 2, 29)
+            except ValueError:
+                year -= 1
+    raise ValueError(f"unknown date edge {edge!r}; one of {', '.join(DATE_EDGES)}")
+
+
+def time_edge(edge: str, day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    start = dt.datetime.combine(day, dt.time(0, 0), tzinfo=zone)
+    offsets = {
+        "midnight": dt.timedelta(0),
+        "after_midnight": dt.timedelta(seconds=1),
+        "noon": dt.timedelta(hours=12),
+        "before_midnight": dt.timedelta(days=1, seconds=-1),
+        "end_of_day": dt.timedelta(days=1, microseconds=-1),
+    }
+    if edge not in offsets:
+        raise ValueError(f"unknown time edge {edge!r}; one of {', '.join(TIME_EDGES)}")
+    return start + offsets[edge]
+
+
+def known_timezone(name: str) -> bool:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return False
+    return True
