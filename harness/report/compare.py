@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.report.markdown import code
-from harness.report.reliability import Rate, Reliability, compute, percent
+from harness.report.reliability import MARKS, Rate, Reliability, compute, percent
 from harness.report.runs import StoredRun, run_frame
 from harness.report.view import cap
 
@@ -130,9 +130,7 @@ def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, s
     out = {}
     ordered = frame.sort_values("trial", kind="stable")
     for (case_id, check_id), rows in ordered.groupby(["case_id", "check_id"], sort=False):
-        marks = "".join(
-            "P" if v == "pass" else ("E" if v == "error" else "F") for v in rows["verdict"]
-        )
+        marks = "".join(MARKS.get(str(v), "E") for v in rows["verdict"])
         passes = marks.count("P")
         status = "pass" if passes == len(marks) else ("fail" if passes == 0 else "flaky")
         bad = rows[rows["verdict"] != "pass"]

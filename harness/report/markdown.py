@@ -169,7 +169,7 @@ def render_markdown(view: ReportView) -> str:
         f"- spec: {cell(m.get('spec_title'))} version {cell(m.get('spec_version'))} "
         f"(sha256 {m.get('spec_hash')}) · seed {m.get('seed')} · "
         f"concurrency {m.get('concurrency')}",
-        f"- {view.cases} case(s), {sum(t.values())} check verdicts: {t['pass']} pass, "
+        f"- {view.cases} {view.unit}, {sum(t.values())} check verdicts: {t['pass']} pass, "
         f"{t['fail']} fail, {t['error']} error (an error is never a pass)",
         f"- harness {m.get('harness_version')} · python {m.get('python')}",
         "",

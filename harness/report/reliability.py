@@ -182,7 +182,11 @@ def _natural(text: str) -> list[tuple[int, str]]:
     return [(0, p) if not p.isdigit() else (1, f"{int(p):012d}") for p in re.split(r"(\d+)", text)]
 
 
+MARKS = {"pass": "P", "fail": "F", "error": "E"}  # one letter per trial in `outcomes`
+
+
 def _mark(verdicts: Iterable[str]) -> str:
+    """A trial's mark from its checks' verdicts: P only if all pass; an error outranks a fail."""
     seen = set(verdicts)
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
 

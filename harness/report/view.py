@@ -125,11 +125,20 @@ class ReportView:
         return self.manifest.get("status") == "finished"
 
     @property
+    def trials(self) -> int:
+        return int(self.manifest.get("trials") or 1)
+
+    @property
+    def unit(self) -> str:
+        """What `cases` counts: (case, trial) pairs, so trials when cases ran more than once."""
+        return "case(s)" if self.trials == 1 else f"trial(s) ({self.trials} per case)"
+
+    @property
     def headline(self) -> str:
         """One sentence on what the run shows, never claiming more than was measured."""
         t = self.totals
         planned = self.manifest.get("planned")
-        of = f" of {planned}" if planned else ""
+        of = f" of {planned * self.trials}" if planned else ""
         if self.diverged:
             text = (
                 f"{t['fail'] + t['error']} divergence(s) from the spec in "
@@ -141,10 +150,10 @@ class ReportView:
         elif self.complete:
             text = "No divergence from the spec"
         else:
-            text = f"No divergence in the {self.cases}{of} case(s) that finished"
+            text = f"No divergence in the {self.cases}{of} {self.unit} that finished"
         if not self.complete:
             text += f" (incomplete run: status {self.manifest.get('status')}, "
-            text += f"{self.cases}{of} case(s) finished)"
+            text += f"{self.cases}{of} {self.unit} finished)"
         return text + "."
 
     @property

@@ -16,7 +16,7 @@ from tests.conftest import ROOT, python_agent
 
 def harness(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "harness", *args, "--no-progress"],
+        [sys.executable, "-m", "harness", *args, *(["--no-progress"] if args[0] == "run" else [])],
         capture_output=True,
         text=True,
         timeout=120,
@@ -70,6 +70,12 @@ def test_trials_come_from_the_environment_and_resume_finishes_only_missing_trial
     (run_dir / "cases.jsonl").write_text("".join(kept))
     manifest = json.loads((run_dir / "manifest.json").read_text())
     (run_dir / "manifest.json").write_text(json.dumps({**manifest, "status": "interrupted"}))
+
+    # an incomplete run counts what it measured in trials, never more than finished
+    partial = harness("report", run_dir.name, "--reports-dir", str(reports))
+    assert partial.returncode == 3, partial.stderr
+    summary = (run_dir / "summary.md").read_text()
+    assert "incomplete run: status interrupted, 9 of 12 trial(s) (4 per case) finished" in summary
 
     refused = harness(
         "run", "--resume", run_dir.name, "--reports-dir", str(reports), "--trials", "2"

@@ -1,0 +1,94 @@
+"""Requirement -> checks -> cases -> results from a manifest's inventory and stored rows."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.report.frame import COLUMNS
+from harness.report.traceability import build_traceability
+from harness.report.view import Divergence
+
+
+def _row(case: str, trial: int, check: str, reqs: str, verdict: str, category: str) -> Any:
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(
+        case_id=case,
+        scenario=case.split("#")[0],
+        trial=trial,
+        check_id=check,
+        requirements=reqs,
+        verdict=verdict,
+        category=category,
+        check_type="sql" if category != "invariant" else "invariant",
+    )
+    return row
+
+
+MANIFEST = {
+    "requirements": [
+        {"id": f"R-00{i}", "severity": "major", "title": f"r{i}"} for i in (1, 2, 3, 4)
+    ],
+    "checks": [
+        {
+            "scenario": "s",
+            "check_id": "a",
+            "type": "sql",
+            "category": "state",
+            "requirements": ["R-001"],
+        },
+        {
+            "scenario": "t",
+            "check_id": "b",
+            "type": "sql",
+            "category": "state",
+            "requirements": ["R-002"],
+        },
+        {
+            "scenario": "",
+            "check_id": "inv",
+            "type": "invariant",
+            "category": "invariant",
+            "requirements": ["R-001"],
+        },
+        {
+            "scenario": "s",
+            "check_id": "gone",
+            "type": "sql",
+            "category": "state",
+            "requirements": ["R-009"],
+        },
+    ],
+}
+
+
+def test_uncovered_not_run_orphans_and_links_to_evidence() -> None:
+    frame = pd.DataFrame(
+        [
+            _row("s#1", 1, "a", "R-001", "pass", "state"),
+            _row("s#1", 2, "a", "R-001", "fail", "state"),
+            _row("s#1", 1, "inv", "R-001", "pass", "invariant"),
+            _row("(run)", 1, "inv", "R-001", "fail", "invariant"),
+        ],
+        columns=COLUMNS,
+    )
+    evidence = [
+        Divergence(["R-001"], "major", ["r1"], "s", "a", "sql", "state", "fail"),
+        Divergence(["R-001"], "major", ["r1"], "(run)", "inv", "invariant", "invariant", "fail"),
+    ]
+    trace = build_traceability(frame, MANIFEST, evidence)
+    assert trace.inventory_from == "manifest"
+    assert trace.uncovered == ["R-003", "R-004"]  # no check names them
+    assert trace.not_run == ["R-002"]  # its check exists but judged nothing here
+    assert [c.check_id for c in trace.orphans] == ["gone"]  # names no requirement of the spec
+    r1 = trace.requirements[0]
+    a, inv = r1.checks
+    assert (a.counts, a.cases, a.failing) == (
+        {"pass": 1, "fail": 1, "error": 0},
+        ["s#1"],
+        ["s#1 (trial 2)"],
+    )
+    assert a.evidence == ["ev-1"] and inv.evidence == ["ev-2"]
+    assert inv.failing == ["the run-wide sweep"] and r1.status == "fail"
+    assert r1.anchor == "req-r-001"
