@@ -94,3 +94,33 @@ def test_trials_come_from_the_environment_and_resume_finishes_only_missing_trial
     assert set(keys.values()) == {1}, "a finished trial ran twice"
     attempts = json.loads((run_dir / "manifest.json").read_text())["attempts"]
     assert attempts[-1]["cases"] == len(lost)
+
+
+def test_trials_precedence_command_line_then_pyproject_then_the_suite(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(python_agent("echo"), repeat=1)
+    (suite / "suite.yaml").write_text(
+        (suite / "suite.yaml").read_text().replace("  seed: 1\n", "  seed: 1\n  trials: 2\n")
+    )
+    work = tmp_path / "work"
+    work.mkdir()
+
+    def trials_of(*args: str) -> int:
+        reports = work / f"reports-{len(list(work.iterdir()))}"
+        command = ["run", str(suite), "--no-progress", "--reports-dir", str(reports), *args]
+        proc = subprocess.run(
+            [sys.executable, "-m", "harness", *command],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=work,
+            env={k: v for k, v in os.environ.items() if k != "HARNESS_TRIALS"},
+        )
+        assert proc.returncode == 0, proc.stderr
+        return len(records(only_run(reports)))
+
+    assert trials_of() == 2  # the suite's defaults
+    (work / "pyproject.toml").write_text("[tool.harness]\ntrials = 3\n")
+    assert trials_of() == 3  # [tool.harness] over the suite
+    assert trials_of("--trials", "1") == 1  # the command line over both
