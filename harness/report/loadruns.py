@@ -54,23 +54,27 @@ def _from_manifest(levels: Any) -> list[LoadLevel]:
 
 
 def load_levels(run: StoredRun) -> LoadLevels | None:
-    """The pass rate at each load level of a load run, or None when it stores none."""
-    levels = _from_manifest(run.manifest.get("levels"))
-    failing: list[str] = []
-    if not levels:
-        counts: dict[int, list[int]] = {}
-        for record in read_records(run.dir):
-            users = (record.get("load") or {}).get("users")
-            if not isinstance(users, int):
-                continue
-            ok = all(c.get("verdict") == "pass" for c in record.get("checks", []))
-            tally = counts.setdefault(users, [0, 0])
-            tally[0] += 1
-            tally[1] += ok
-            for check in record.get("checks", []) if not ok else []:
-                if check.get("verdict") != "pass":
-                    failing.extend(r for r in check.get("requirements", []) if r not in failing)
-        levels = [LoadLevel(u, t, p) for u, (t, p) in counts.items()]
+    """The pass rate at each load level of a load run, or None when it stores none; with
+    the requirements that failed at its peak, when its records say which level they ran at."""
+    per_users: dict[int, list[int]] = {}
+    failing: dict[int, list[str]] = {}
+    for record in read_records(run.dir):
+        users = (record.get("load") or {}).get("users")
+        if not isinstance(users, int):
+            continue
+        checks = record.get("checks", [])
+        ok = all(c.get("verdict") == "pass" for c in checks)
+        tally = per_users.setdefault(users, [0, 0])
+        tally[0] += 1
+        tally[1] += ok
+        names = failing.setdefault(users, [])
+        for check in checks:
+            if check.get("verdict") != "pass":
+                names.extend(r for r in check.get("requirements", []) if r not in names)
+    levels = _from_manifest(run.manifest.get("levels")) or [
+        LoadLevel(u, t, p) for u, (t, p) in per_users.items()
+    ]
+    levels = sorted((lv for lv in levels if lv.trials > 0), key=lambda lv: lv.users)
     if not levels:
         return None
-    return LoadLevels(sorted(levels, key=lambda lv: lv.users), failing)
+    return LoadLevels(levels, failing.get(levels[-1].users, []))

@@ -221,7 +221,12 @@ def load_gate(gate: LoadGate, loads: dict[str, LoadLevels | None]) -> GateResult
     for run_id, levels in loads.items():
         if levels is None or len(levels.levels) < 2:
             missing = True
-            result.findings.append(f"load run {run_id} stores no pass rates per load level")
+            what = (
+                "stores no pass rates per load level"
+                if levels is None
+                else f"judged cases at one load level only ({levels.peak.users} users)"
+            )
+            result.findings.append(f"load run {run_id} {what}: no low vs peak to compare")
             continue
         low, peak = levels.low, levels.peak
         line = (

@@ -103,9 +103,12 @@ def test_agent_text_is_escaped_and_unmeasured_gates_block(
     )
 
 
-def write_load_run(root: Path, run_id: str, group: str, levels: dict[int, list[bool]]) -> None:
+def write_load_run(
+    root: Path, run_id: str, group: str, levels: dict[int, list[bool]], *, table: bool = False
+) -> None:
     """A load run as the load runner stores it (see harness/report/loadruns.py): one record
-    per trial carrying the load level it ran under."""
+    per trial carrying the load level it ran under, and with table=True also the `levels`
+    table in the manifest (which then wins)."""
     folder = root / run_id
     folder.mkdir(parents=True)
     manifest = {
@@ -116,6 +119,10 @@ def write_load_run(root: Path, run_id: str, group: str, levels: dict[int, list[b
         "status": "finished",
         "started_at": "2026-11-26T00:00:00+00:00",
     }
+    if table:
+        manifest["levels"] = [
+            {"users": u, "trials": len(o), "passes": sum(o)} for u, o in levels.items()
+        ]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     lines = []
     for users, outcomes in levels.items():
@@ -148,7 +155,7 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
         str(reports),
     )
     assert hunt.returncode == 0, hunt.stderr
-    write_load_run(reports, "load-same", "rc-7", {1: [True] * 10, 20: [True] * 10})
+    write_load_run(reports, "load-same", "rc-7", {1: [True] * 10, 20: [True] * 10}, table=True)
     write_load_run(reports, "load-worse", "other", {1: [True] * 10, 20: [True] * 7 + [False] * 3})
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
