@@ -23,12 +23,11 @@ if TYPE_CHECKING:
 
 def _run(root: Path, ref: str) -> StoredRun:
     """A run by id under the reports folder, or by the path of its folder."""
-    from harness.report.runs import StoredRun, open_run
+    from harness.report.runs import open_run
 
     path = Path(ref)
     if (path / MANIFEST).is_file():
-        run = open_run(path.parent, path.name)
-        return StoredRun(path, run.manifest)
+        return open_run(path.parent, path.name)
     return open_run(root, ref)
 
 

@@ -81,6 +81,12 @@ def related_summary(run: StoredRun) -> list[str]:
             + (f", saved as {f.get('path')}" if f.get("path") else "")
             for f in found
         ]
+    elif run.kind == "load" and isinstance(m.get("load"), dict):
+        load = m["load"]
+        lines.append(
+            f"profile {load.get('profile')} ({load.get('shape')}), peak {load.get('peak_users')} "
+            f"users, {load.get('length_s')} s"
+        )
     return lines
 
 
@@ -104,8 +110,8 @@ def render_signoff_markdown(s: Signoff) -> str:
     else:
         unmeasured = any(g.status != "pass" for g in s.gates)
         out.append(
-            "Every gate passed"
-            + (" that blocks; see the optional ones below." if unmeasured else ".")
+            "Every required gate passed"
+            + ("; the optional ones not measured are listed below." if unmeasured else ".")
         )
     out += [
         "",
