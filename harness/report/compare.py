@@ -11,13 +11,12 @@ observations: one per case).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.markdown import code
 from harness.report.reliability import MARKS, Rate, Reliability, compute, percent
+from harness.report.reliability import fisher_exact as fisher_exact  # here since it moved
 from harness.report.runs import StoredRun, run_frame
 from harness.report.view import cap
 
@@ -26,29 +25,6 @@ NOISE_RULES = (
     "pass@1: Fisher's exact test on passing vs not-passing trials, two-sided, p < 0.05, "
     "each requirement on its own; pass^k: the two 95% intervals do not overlap."
 )
-
-
-def fisher_exact(a: int, b: int, c: int, d: int) -> float:
-    """Two-sided p-value of Fisher's exact test for the table [[a, b], [c, d]]."""
-    n1, n2, k = a + b, c + d, a + c
-    n = n1 + n2
-    if n1 == 0 or n2 == 0 or k == 0 or k == n:
-        return 1.0
-
-    def log_p(x: int) -> float:
-        return _log_comb(n1, x) + _log_comb(n2, k - x) - _log_comb(n, k)
-
-    observed = log_p(a)
-    total = sum(
-        math.exp(lp)
-        for x in range(max(0, k - n2), min(k, n1) + 1)
-        if (lp := log_p(x)) <= observed + 1e-7  # as R's fisher.test: ties within 1e-7 count
-    )
-    return min(1.0, total)
-
-
-def _log_comb(n: int, r: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
 
 
 @dataclass
@@ -224,6 +200,8 @@ def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
 
 
 def _change_line(c: CheckChange) -> str:
+    from harness.report.markdown import code  # renderers import the statistics, not back
+
     why = f": {code(c.message)}" if c.message and c.head != "pass" else ""
     return (
         f"- {c.requirements} · {code(c.case_id)} · check {code(c.check_id)}: "

@@ -16,6 +16,9 @@ The 95% intervals (METHODS says the same in words, for reports):
   n = k trials the estimate is 0 or 1 and this is the plain Wilson interval over
   cases; with n > k it is wider than it needs to be (never narrower), since a value
   in [0, 1] varies at most as much as a 0/1 outcome with the same mean.
+
+Two rates are compared with Fisher's exact test (`fisher_exact`), used by
+`harness compare` and by load reports.
 """
 
 from __future__ import annotations
@@ -115,6 +118,29 @@ def pooled(counts: Iterable[tuple[int, int]], k: int) -> tuple[Rate, Rate, int]:
     if estimates:
         at_k = Rate(sum(estimates) / len(estimates), *wilson(sum(estimates), len(estimates)))
     return pass_at_1(trials, passes), at_k, len(estimates)
+
+
+def fisher_exact(a: int, b: int, c: int, d: int) -> float:
+    """Two-sided p-value of Fisher's exact test for the table [[a, b], [c, d]]."""
+    n1, n2, k = a + b, c + d, a + c
+    n = n1 + n2
+    if n1 == 0 or n2 == 0 or k == 0 or k == n:
+        return 1.0
+
+    def log_p(x: int) -> float:
+        return _log_comb(n1, x) + _log_comb(n2, k - x) - _log_comb(n, k)
+
+    observed = log_p(a)
+    total = sum(
+        math.exp(lp)
+        for x in range(max(0, k - n2), min(k, n1) + 1)
+        if (lp := log_p(x)) <= observed + 1e-7  # as R's fisher.test: ties within 1e-7 count
+    )
+    return min(1.0, total)
+
+
+def _log_comb(n: int, r: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
 
 
 @dataclass(frozen=True)
