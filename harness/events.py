@@ -70,6 +70,19 @@ class HuntFound:
     details: dict[str, Any]
 
 
+@dataclass(frozen=True)
+class LoadProgress:
+    """Where a load run stands: time, users, traffic and what the judged cases showed."""
+
+    seconds: float
+    length: float
+    users: int
+    requests: int
+    judged: int
+    passed: int
+    violations: int  # invariant violations: in judged cases and in whole-database samples
+
+
 Event = (
     RunStarted
     | Note
@@ -79,6 +92,7 @@ Event = (
     | RunFinished
     | HuntProgress
     | HuntFound
+    | LoadProgress
 )
 Emit = Callable[[Event], None]
 

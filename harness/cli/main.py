@@ -326,6 +326,11 @@ cli.add_command(signoff)
 cli.add_command(compare)
 cli.add_command(trend)
 
+from harness.cli.load import load, load_worker  # noqa: E402
+
+cli.add_command(load)
+cli.add_command(load_worker)
+
 
 cli.add_command(deps_commands.clean)
 cli.add_command(deps_commands.mark_disposable)

@@ -8,11 +8,13 @@ from pathlib import Path
 from harness.report.frame import load_manifest, results_frame, save_parquet
 from harness.report.html import render_html
 from harness.report.junit import render_junit
+from harness.report.load import LoadSummary, load_frame, summarize
 from harness.report.markdown import render_markdown
 from harness.report.reliability import reliability_frame
 from harness.report.view import ReportView, build_view
 
 RELIABILITY_PARQUET = "reliability.parquet"
+LOAD_PARQUET = "load.parquet"
 
 
 @dataclass
@@ -23,6 +25,8 @@ class Reports:
     html: Path
     junit: Path
     reliability: Path | None = None  # reliability.parquet: pass@1, pass^k, flaky cases
+    load: LoadSummary | None = None  # a load run's windows, levels and degradation
+    load_parquet: Path | None = None
 
     def paths(self) -> dict[str, Path]:
         paths = {
@@ -33,6 +37,8 @@ class Reports:
         }
         if self.reliability is not None:
             paths["reliability"] = self.reliability
+        if self.load_parquet is not None:
+            paths["load"] = self.load_parquet
         return paths
 
 
@@ -41,15 +47,17 @@ def build_reports(run_dir: Path) -> Reports:
     frame = results_frame(run_dir, manifest)
     view = build_view(frame, manifest)
     parquet = save_parquet(frame, run_dir / "results.parquet")
+    load = summarize(run_dir, manifest)
     markdown = run_dir / "summary.md"
-    markdown.write_text(render_markdown(view), encoding="utf-8")
+    markdown.write_text(render_markdown(view, load), encoding="utf-8")
     html = run_dir / "report.html"
-    html.write_text(render_html(view), encoding="utf-8")
+    html.write_text(render_html(view, load), encoding="utf-8")
     junit = run_dir / "junit.xml"
-    junit.write_bytes(render_junit(frame, manifest))
+    junit.write_bytes(render_junit(frame, manifest, load))
     reliability = None
     if view.reliability is not None:
         reliability = save_parquet(
             reliability_frame(view.reliability, manifest), run_dir / RELIABILITY_PARQUET
         )
-    return Reports(view, parquet, markdown, html, junit, reliability)
+    load_parquet = save_parquet(load_frame(load), run_dir / LOAD_PARQUET) if load else None
+    return Reports(view, parquet, markdown, html, junit, reliability, load, load_parquet)

@@ -14,6 +14,8 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from harness.report.load import LoadSummary
+from harness.report.loadrender import html_context
 from harness.report.reliability import interval, percent
 from harness.report.view import ReportView, show
 
@@ -61,8 +63,12 @@ def render_template(name: str, **context: Any) -> str:
     return template.render(value=_value, nonce=secrets.token_urlsafe(12), **context)
 
 
-def render_html(view: ReportView) -> str:
+def render_html(view: ReportView, load: LoadSummary | None = None) -> str:
     template = _env.get_template("report.html.j2")
     return template.render(
-        view=view, m=view.manifest, value=_value, nonce=secrets.token_urlsafe(12)
+        view=view,
+        m=view.manifest,
+        value=_value,
+        nonce=secrets.token_urlsafe(12),
+        load=html_context(load) if load is not None else None,
     )

@@ -10,6 +10,8 @@ import pandas as pd
 
 from harness.redact import redact
 from harness.report.frame import loads
+from harness.report.load import LoadSummary
+from harness.report.loadrender import junit_suite
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -37,7 +39,9 @@ def _details(row: pd.Series) -> str:
     return "\n".join(lines)
 
 
-def render_junit(frame: pd.DataFrame, manifest: dict[str, Any]) -> bytes:
+def render_junit(
+    frame: pd.DataFrame, manifest: dict[str, Any], load: LoadSummary | None = None
+) -> bytes:
     suites = ET.Element("testsuites", name=f"harness {manifest.get('suite', '')}")
     suite = ET.SubElement(
         suites,
@@ -65,5 +69,7 @@ def render_junit(frame: pd.DataFrame, manifest: dict[str, Any]) -> bytes:
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row))
+    if load is not None:  # a second testsuite: each level's pass rate and invariants
+        junit_suite(load, suites, xml_text)
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))

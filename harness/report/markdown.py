@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from harness.report.load import LoadSummary
+from harness.report.loadrender import markdown_section
 from harness.report.reliability import Reliability, interval, percent
 from harness.report.view import Divergence, Example, ReportView, show
 
@@ -156,7 +158,7 @@ def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
     return ([f'<a id="{anchor}"></a>', ""] if anchor else []) + _divergence(d)
 
 
-def render_markdown(view: ReportView) -> str:
+def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
     m = view.manifest
     t = view.totals
     verdict = f"**{view.headline}**"
@@ -231,6 +233,8 @@ def render_markdown(view: ReportView) -> str:
         out += reliability_section(rel)
     elif rel is not None:
         out += ["One trial per case: `harness run --trials k` measures pass^k and flaky cases.", ""]
+    if load is not None:
+        out += markdown_section(load)
     out += ["## Divergences", ""]
     if not view.divergences:
         out.append("None.")

@@ -102,11 +102,12 @@ class RunStore:
         self.manifest.update(values)
         self.save_manifest()
 
-    def append(self, result: CaseResult) -> None:
-        """Write one finished trial now; a kill after this line loses nothing of it."""
+    def append(self, result: CaseResult, **extra: Any) -> None:
+        """Write one finished trial now; a kill after this line loses nothing of it.
+        `extra` adds fields to the record (a load run's `load: {users, window, ...}`)."""
         if self._fh is None:
             self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
-        self._fh.write(dumps(result.to_record()) + b"\n")
+        self._fh.write(dumps({**result.to_record(), **extra}) + b"\n")
         self._fh.flush()
         self.done.add(result.key)
 

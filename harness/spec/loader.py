@@ -269,7 +269,7 @@ def _step(tp: Any, part: str | int) -> Any:
 
 
 def _tag_matches(member: type[BaseModel], tag: str) -> bool:
-    for disc in ("type", "kind"):
+    for disc in ("type", "kind", "shape"):
         info = member.model_fields.get(disc)
         if info is not None and tag in get_args(_unwrap(info.annotation)):
             return True

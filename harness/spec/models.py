@@ -23,6 +23,8 @@ from pydantic import (
     model_validator,
 )
 
+from harness.spec.load import LoadSection
+
 REQUIREMENT_ID = r"^[A-Z][A-Z0-9]*-[0-9]+$"
 SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
 Slug = Annotated[str, Field(pattern=SLUG, max_length=120)]
@@ -803,3 +805,6 @@ class SuiteFile(FileModel):
     description: str | None = None
     defaults: Defaults = Field(default_factory=Defaults)
     environment: Environment
+    load: LoadSection | None = Field(
+        default=None, description="Load profiles for harness load (see harness/spec/load.py)."
+    )

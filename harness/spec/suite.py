@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, Problem
+from harness.spec.load import check_load
 from harness.spec.loader import PathKey, Source, did_you_mean, load_yaml, validate_model
 from harness.spec.models import (
     Check,
@@ -306,6 +307,8 @@ def _cross_check(
         yield from known(inv.requirements, inv_src, (*loc, "requirements"))
         yield from database(inv.database, "postgres", inv_src, loc)
     yield from check_references(manifest, manifest_src, spec, scenarios, invariants, inv_src)
+    if manifest is not None and manifest_src is not None:
+        yield from check_load(manifest.load, manifest_src, [s for s, _, _ in scenarios])
 
 
 def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> Iterator[Problem]:

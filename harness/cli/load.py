@@ -1,0 +1,235 @@
+"""`harness load` and `harness load-worker`: a suite's cases under a load profile, judged.
+
+Heavy modules (the engine, locust's side) load inside the commands, so `harness
+--help` stays fast; locust itself is only ever imported by the load generator's
+own processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import click
+from rich.markup import escape
+
+from harness.cli.common import (
+    EXIT_INTERRUPTED,
+    deps_option,
+    err,
+    group_option,
+    out,
+    reports_dir_option,
+    resolve_suite,
+    run_async,
+)
+from harness.cli.progress import ConsoleView
+from harness.events import Event, LoadProgress, RunStarted
+
+
+class LoadView(ConsoleView):
+    """The run's notes as `harness run` shows them, then one line of load progress."""
+
+    def __init__(self, show_progress: bool) -> None:
+        super().__init__(err, show_progress=False)
+        self.live = show_progress and err.is_terminal
+        self._last = 0.0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.run_dir = event.run_dir
+            err.print(
+                f"[bold]harness[/] load [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]"
+            )
+            err.print(f"  results: {event.run_dir}")
+            return
+        if isinstance(event, LoadProgress):
+            self._progress(event)
+            return
+        super().__call__(event)
+
+    def _progress(self, p: LoadProgress) -> None:
+        now = time.monotonic()
+        if not self.live and now - self._last < 5.0:
+            return  # in logs, a line every few seconds
+        self._last = now
+        rate = f"{p.passed / p.judged:.1%}" if p.judged else "—"
+        line = (
+            f"  {p.seconds:5.1f}/{p.length:g} s · {p.users} users · {p.requests} requests · "
+            f"{p.judged} judged · pass {rate} · "
+            + (f"[red]{p.violations} invariant violation(s)[/]" if p.violations else "0 violations")
+        )
+        with contextlib.suppress(OSError):
+            err.print(line)
+
+
+def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float | None:
+    if value is None:
+        return None
+    from harness.spec.load import parse_duration
+
+    try:
+        seconds = parse_duration(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    if seconds <= 0:
+        raise click.BadParameter("the limit must be more than zero")
+    return seconds
+
+
+@click.command()
+@click.argument("suite", required=False, type=click.Path(path_type=Path))
+@click.option("--profile", "-p", required=True, help="A profile under load.profiles in suite.yaml.")
+@click.option(
+    "--workers",
+    type=click.IntRange(0, 256),
+    default=0,
+    show_default=True,
+    envvar="HARNESS_LOAD_WORKERS",
+    help="Local locust worker processes under a master (0: one process, no master).",
+)
+@click.option(
+    "--expect-workers",
+    type=click.IntRange(1, 4096),
+    help="Workers to wait for before the profile starts, remote ones (harness load-worker) "
+    "included; default: --workers.",
+)
+@click.option(
+    "--bind",
+    default="127.0.0.1",
+    show_default=True,
+    help="Interface of the case server and the locust master; 0.0.0.0 lets workers on other "
+    "machines connect (trusted networks only).",
+)
+@click.option("--advertise", metavar="HOST", help="The name remote workers reach this machine by.")
+@click.option("--master-port", type=click.IntRange(1, 65535), help="The locust master's port.")
+@click.option("--case-port", type=click.IntRange(1, 65535), help="The case server's port.")
+@click.option("--limit", callback=_duration, help="Stop after this long (e.g. 30s), if sooner.")
+@click.option("--seed", type=int, envvar="HARNESS_SEED", help="Seed for case generation.")
+@click.option("--no-progress", is_flag=True, help="No live progress line.")
+@deps_option
+@group_option
+@reports_dir_option
+def load(
+    suite: Path | None,
+    profile: str,
+    workers: int,
+    expect_workers: int | None,
+    bind: str,
+    advertise: str | None,
+    master_port: int | None,
+    case_port: int | None,
+    limit: float | None,
+    seed: int | None,
+    no_progress: bool,
+    deps: str | None,
+    group: str | None,
+    reports_dir: Path | None,
+) -> None:
+    """Drive the suite's scenarios through a load profile with locust and judge every
+    conversation as `harness run` does; report pass rate, latency and errors per time window
+    and per number of users, and the invariants of the real database under load."""
+    from harness.load.runner import LoadOptions, run_load
+
+    if expect_workers is not None and expect_workers < workers:
+        raise click.BadParameter(
+            f"{expect_workers} is fewer than --workers {workers}", param_hint="--expect-workers"
+        )
+    options = LoadOptions(
+        suite=resolve_suite(suite),
+        profile=profile,
+        workers=workers,
+        expect_workers=expect_workers,
+        bind=bind,
+        advertise=advertise,
+        master_port=master_port,
+        case_port=case_port,
+        limit=limit,
+        seed=seed,
+        deps=deps,
+        reports_dir=reports_dir,
+        group=group,
+    )
+    view = LoadView(show_progress=not no_progress)
+    run_dir: Path | None = None
+    interrupted = False
+    try:
+        outcome = run_async(lambda: run_load(options, view))
+        run_dir = outcome.run_dir
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        interrupted = True
+        run_dir = Path(view.run_dir) if view.run_dir else None
+    code = _finish(run_dir, interrupted) if run_dir is not None else EXIT_INTERRUPTED
+    if interrupted:
+        err.print("[yellow]interrupted[/]: every judged conversation is kept in the report")
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(code)
+
+
+def _finish(run_dir: Path, interrupted: bool) -> int:
+    """Write every report, print the load summary; 0 none, 1 divergences or violations."""
+    from harness.report.build import build_reports
+
+    reports = build_reports(run_dir)
+    v = reports.view
+    summary = reports.load
+    code = 1 if v.diverged or (summary is not None and summary.sampled_violations) else 0
+    if not v.complete and code == 0:
+        code = 3
+    with contextlib.suppress(OSError):
+        if summary is not None:
+            for line in summary.lines():
+                err.print(escape(line))
+        if not interrupted and v.diverged:
+            err.print(
+                f"[bold red]{v.totals['fail']} failed and {v.totals['error']} errored check(s)[/] "
+                f"in requirement(s) {', '.join(v.failing_requirements)}"
+            )
+        out.print(f"run id: {run_dir.name}")
+        for kind, path in reports.paths().items():
+            out.print(f"  {kind:9} {path}")
+    return code
+
+
+@click.command(name="load-worker")
+@click.option("--master-host", required=True, help="The machine running harness load.")
+@click.option("--master-port", type=click.IntRange(1, 65535), default=5557, show_default=True)
+@click.option(
+    "--processes",
+    "-n",
+    type=click.IntRange(1, 256),
+    default=1,
+    show_default=True,
+    help="Worker processes to start on this machine (about one per core).",
+)
+def load_worker(master_host: str, master_port: int, processes: int) -> None:
+    """Run locust workers for a `harness load --expect-workers N` on another machine; they
+    fetch cases from the harness and report back until its master says quit."""
+    argv = [
+        sys.executable,
+        "-m",
+        "harness.load.roles",
+        "worker",
+        "--master-host",
+        master_host,
+        "--master-port",
+        str(master_port),
+    ]
+    children = [subprocess.Popen(argv, start_new_session=True) for _ in range(processes)]
+    err.print(f"{processes} worker(s) connecting to {master_host}:{master_port}")
+    try:
+        codes = [c.wait() for c in children]
+    except KeyboardInterrupt:
+        for c in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(c.pid, signal.SIGTERM)
+        for c in children:
+            c.wait()
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(max(codes))

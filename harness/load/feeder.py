@@ -1,0 +1,344 @@
+"""Cases for the load generator: planned, prepared ahead of demand, judged when they return.
+
+The feeder plans an endless stream of the profile's scenarios (round robin, case
+`scenario#N` replays with `harness replay`), inserts each case's setup rows a few
+seconds ahead of demand in a bounded pool, hands prepared cases out, and judges
+each finished conversation with `Engine.conclude`, the same checks and scoped
+invariants as `harness run`, storing the result at once with its place on the
+load's clock. A share of cases goes out twice (a duplicate pair on the same rows);
+see invariants.py for how a pair is judged. Nothing the agent does raises here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import dataclasses
+import datetime as dt
+import itertools
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.agents.base import Reply
+from harness.agents.http import HttpAgent
+from harness.core import Case, CaseResult, Observation, Verdict
+from harness.load.invariants import InvariantWatch, SetupGate
+from harness.load.timeline import Timeline
+from harness.run.engine import Engine, Prepared
+from harness.run.plan import plan_case
+from harness.run.store import RunStore
+from harness.spec.load import ProfileBase, selected
+from harness.spec.suite import Suite
+
+TWIN = "+dup"  # case id suffix of the second conversation of a duplicate pair
+CASE_COUNT = 1_000_000  # planned as one of many, so every case id carries its number
+LOOKAHEAD = 3.0  # seconds of demand kept prepared
+MIN_READY, MAX_READY = 8, 2000
+MAX_JUDGING = 512  # conversations waiting for their verdicts before preparation pauses
+PREPARERS = 4
+JUDGES = 8  # database connections for judging (verdicts wait for one beyond that)
+
+
+@dataclass
+class Conversation:
+    token: str
+    prepared: Prepared
+    wire: list[list[str]]  # [body, content type] of every turn
+    at: list[float] = field(default_factory=list)  # epoch seconds each turn was sent
+    worker: int | None = None
+    done: bool = False
+
+
+@dataclass
+class Item:
+    """What one user plays: a conversation, or two identical ones at once (a pair)."""
+
+    first: Conversation
+    second: Conversation | None = None
+    stagger: float = 0.0
+
+    @property
+    def conversations(self) -> list[Conversation]:
+        return [self.first] if self.second is None else [self.first, self.second]
+
+    def wire(self) -> dict[str, Any]:
+        twin = None
+        if self.second is not None:
+            twin = {"token": self.second.token, "turns": self.second.wire, "stagger": self.stagger}
+        return {"token": self.first.token, "turns": self.first.wire, "twin": twin}
+
+
+@dataclass
+class Counts:
+    prepared: int = 0
+    served: int = 0
+    judged: int = 0  # conversations with verdicts stored
+    passed: int = 0
+    failed: int = 0
+    errored: int = 0
+    pairs: int = 0
+    violations: int = 0  # failed invariant checks among judged conversations
+    abandoned: int = 0  # handed out, never came back (cut off by the end or an interrupt)
+    unused: int = 0  # fetched by a generator process but never started
+    setup_errors: int = 0
+
+
+class Feeder:
+    def __init__(
+        self,
+        suite: Suite,
+        engine: Engine,
+        store: RunStore,
+        http: HttpAgent,
+        profile: ProfileBase,
+        *,
+        seed: int,
+        watch: InvariantWatch,
+        gate: SetupGate,
+        timeline: Timeline,
+    ) -> None:
+        self.suite = suite
+        self.engine = engine
+        self.store = store
+        self.http = http
+        self.watch = watch
+        self.gate = gate
+        self.timeline = timeline
+        self.scenarios = selected(profile, list(suite.scenarios))
+        self.duplicates = profile.duplicates
+        self._rng = random.Random(seed)
+        self._cases = self._stream(seed)
+        self._tokens = itertools.count(1)
+        self.ready: collections.deque[Item] = collections.deque()
+        self._ready = asyncio.Event()
+        self.outstanding: dict[str, tuple[Item, Conversation]] = {}
+        self.judging: set[asyncio.Task[None]] = set()
+        self.counts = Counts()
+        self._served_at: collections.deque[float] = collections.deque(maxlen=4096)
+        self._preparing = 0
+        self.closed = False
+        #: conversations judged per level (the users the profile drove): [trials, passes,
+        #: invariant violations]; written to the manifest as `levels` during the run
+        self.levels: dict[int, list[int]] = {}
+
+    # -- planning and preparing -----------------------------------------------------------
+    def _stream(self, seed: int) -> Iterator[Case]:
+        for index in itertools.count():
+            for scenario in self.scenarios:
+                yield plan_case(self.suite, scenario, index, seed, CASE_COUNT)
+
+    def _target(self) -> int:
+        now = time.monotonic()
+        recent = sum(1 for t in self._served_at if now - t <= 5.0)
+        rate = recent / 5.0
+        users = self.timeline.current_users
+        return int(min(MAX_READY, MIN_READY + 2 * users + rate * LOOKAHEAD))
+
+    def _needed(self) -> bool:
+        if len(self.judging) >= MAX_JUDGING:
+            return False  # judging lags: let users wait rather than grow without bound
+        return len(self.ready) + self._preparing < self._target()
+
+    async def fill(self) -> None:
+        """Keep enough cases prepared; runs until the feeder is closed."""
+        await asyncio.gather(*(self._preparer() for _ in range(PREPARERS)))
+
+    async def _preparer(self) -> None:
+        while not self.closed:
+            if not self._needed():
+                await asyncio.sleep(0.01)
+                continue
+            self._preparing += 1
+            try:
+                await self._prepare_one()
+            finally:
+                self._preparing -= 1
+
+    async def _prepare_one(self) -> None:
+        case = next(self._cases)
+        pair = self._rng.random() < self.duplicates.share
+        async with self.gate.setup():
+            prepared = await self.engine.prepare(case, 1)
+        self.counts.prepared += 1
+        if prepared.error is not None:  # the harness could not insert the rows: an error
+            self.counts.setup_errors += 1
+            self._store(
+                Conversation("-", prepared, []), await self.engine.conclude(prepared), "single"
+            )
+            return
+        first = self._conversation(prepared)
+        item = Item(first)
+        if pair:
+            item.second = self._conversation(self._twin(prepared))
+            item.stagger = self.duplicates.stagger
+        self.ready.append(item)
+        self._ready.set()
+
+    def _conversation(self, prepared: Prepared) -> Conversation:
+        wire = []
+        for _, ctx in prepared.turns:
+            body, content_type = self.http.request(ctx)
+            wire.append([body.decode("utf-8"), content_type])
+        return Conversation(f"{next(self._tokens):x}", prepared, wire)
+
+    def _twin(self, prepared: Prepared) -> Prepared:
+        """The same case again, on the same rows: its own session unless `session: same`."""
+        case = dataclasses.replace(prepared.case, id=prepared.case.id + TWIN)
+        session = prepared.obs.session_id
+        if self.duplicates.session == "separate":
+            session = case.session_id(self.store.run_id, prepared.trial)
+        case_ctx = {**prepared.ctx["case"], "id": case.id, "session_id": session}
+        ctx = {**prepared.ctx, "case": case_ctx}
+        obs = Observation(
+            session_id=session,
+            entities=dict(prepared.obs.entities),
+            started_at=prepared.obs.started_at,
+        )
+        turns = [(text, {**turn_ctx, "case": case_ctx}) for text, turn_ctx in prepared.turns]
+        return Prepared(case, prepared.trial, ctx, obs, None, turns)
+
+    # -- serving ---------------------------------------------------------------------------
+    async def take(self, n: int, wait: float = 0.25) -> list[dict[str, Any]]:
+        """Up to n prepared cases, waiting a moment for the first when none is ready."""
+        if not self.ready and not self.closed:
+            try:
+                await asyncio.wait_for(self._ready.wait(), wait)
+            except TimeoutError:
+                return []
+        out: list[dict[str, Any]] = []
+        now = time.monotonic()
+        while self.ready and len(out) < n and not self.closed:
+            item = self.ready.popleft()
+            for conv in item.conversations:
+                self.outstanding[conv.token] = (item, conv)
+            self.counts.served += 1
+            self.counts.pairs += item.second is not None
+            self._served_at.append(now)
+            out.append(item.wire())
+        if not self.ready:
+            self._ready.clear()
+        return out
+
+    def returned(self, tokens: list[str]) -> None:
+        """Cases a generator fetched but never started (it was stopping)."""
+        for token in tokens:
+            entry = self.outstanding.pop(str(token), None)
+            if entry is not None and entry[1] is entry[0].first:
+                self.counts.unused += 1
+
+    def results(self, results: list[dict[str, Any]], worker: int | None) -> None:
+        """Finished conversations: record their turns, judge each case once all are back."""
+        for r in results:
+            entry = self.outstanding.pop(str(r.get("token")), None)
+            if entry is None:
+                continue  # unknown or already returned: never judged twice
+            item, conv = entry
+            expected = len(conv.prepared.turns)
+            for i, turn in enumerate(r.get("turns") or []):
+                if i >= expected:
+                    break
+                at, status, text, latency, error = turn
+                Engine.record(conv.prepared, i, Reply(text, float(latency), status, error))
+                conv.at.append(float(at))
+            obs = conv.prepared.obs
+            if len(obs.turns) < expected and obs.error is None:
+                obs.error = (
+                    f"the load generator ended this conversation after {len(obs.turns)} of "
+                    f"{expected} turns"
+                )
+            conv.worker = worker
+            conv.done = True
+            if all(c.done for c in item.conversations):
+                task = asyncio.create_task(self._judge(item))
+                self.judging.add(task)
+                task.add_done_callback(self.judging.discard)
+
+    # -- judging ---------------------------------------------------------------------------
+    async def _judge(self, item: Item) -> None:
+        if item.second is None:
+            self._store(item.first, await self.engine.conclude(item.first.prepared), "single")
+            return
+        scenario = self.suite.scenario(item.first.prepared.case.scenario)
+        shared = await self.watch.scoped(scenario, item.first.prepared.obs)
+        for conv, role in ((item.first, "first"), (item.second, "second")):
+            p = conv.prepared
+            if p.obs.error is not None:  # the scenario's checks become errors, as in a run
+                result = await self.engine.conclude(p)
+            else:
+                result = CaseResult(p.case, p.trial, p.obs, list(shared))
+            self._store(conv, result, role, pair=item.first.prepared.case.id)
+
+    def _store(self, conv: Conversation, result: CaseResult, role: str, pair: str = "") -> None:
+        obs = result.observation
+        load: dict[str, Any] = {"role": role}
+        if conv.at:
+            start = self.timeline.offset(conv.at[0])
+            last = obs.turns[-1].latency_ms if obs.turns else 0.0
+            obs.duration_ms = (conv.at[-1] - conv.at[0]) * 1000.0 + last
+            obs.started_at = dt.datetime.fromtimestamp(conv.at[0], dt.UTC).isoformat(
+                timespec="milliseconds"
+            )
+            load.update(
+                users=self.timeline.level(start),
+                active=self.timeline.active(start),
+                window=self.timeline.window(start),
+                start=round(start, 3),
+                at=[round(self.timeline.offset(a), 3) for a in conv.at],
+            )
+        if pair:
+            load["pair"] = pair
+        if conv.worker is not None:
+            load["worker"] = conv.worker
+        self.store.append(result, load=load)
+        if role != "second":  # both halves share their rows
+            self.watch.own(self.suite.scenario(result.case.scenario), obs)
+        c = self.counts
+        c.judged += 1
+        verdict = result.verdict
+        c.passed += verdict is Verdict.PASS
+        c.failed += verdict is Verdict.FAIL
+        c.errored += verdict is Verdict.ERROR
+        violations = sum(  # a pair's shared rows are one violation, not two
+            1
+            for x in result.checks
+            if x.category == "invariant" and x.verdict is Verdict.FAIL and role != "second"
+        )
+        c.violations += violations
+        if "users" in load:
+            tally = self.levels.setdefault(int(load["users"]), [0, 0, 0])
+            tally[0] += 1
+            tally[1] += verdict is Verdict.PASS
+            tally[2] += violations
+
+    def level_table(self) -> list[dict[str, Any]]:
+        """`levels` for the manifest: a trial passes when every check of it passed."""
+        return [
+            {
+                "users": users,
+                "trials": t,
+                "passes": p,
+                "pass_rate": round(p / t, 6) if t else None,
+                "invariant_violations": v,
+            }
+            for users, (t, p, v) in sorted(self.levels.items())
+        ]
+
+    async def drain(self, timeout: float) -> None:
+        """Wait for the verdicts still being judged; those not done in time are cancelled."""
+        if self.judging:
+            _, pending = await asyncio.wait(set(self.judging), timeout=timeout)
+            for task in pending:
+                task.cancel()
+
+    def close(self) -> None:
+        """No more cases out; every one handed out and not back is abandoned (never judged:
+        a conversation cut off is no observation)."""
+        self.closed = True
+        firsts = {id(item) for item, _ in self.outstanding.values()}
+        self.counts.abandoned += len(firsts)
+        self.outstanding.clear()
+        self.ready.clear()
+        self._ready.set()

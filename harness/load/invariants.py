@@ -1,0 +1,164 @@
+"""Invariants during and after a load run: per duplicate pair, sampled, and swept at the end.
+
+A duplicate pair (one case sent twice at once, on the same rows) is judged by the
+suite's scoped invariants on its own rows: the scenario's checks describe what
+one request leaves behind, not two, while an invariant (refunds within the order
+total) says what must hold whatever arrives. While the load runs, every
+invariant is checked over the whole database every few seconds; after it, a
+sweep judges the rows no judged case owns, as `harness run` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.check.state import Targets, evaluate_invariant, scoped_query
+from harness.core import CheckResult, Observation, Verdict, to_jsonable
+from harness.spec.models import Invariant, Scenario
+from harness.spec.suite import Suite
+from harness.spec.template import Template, render_deep
+
+SAMPLE_EVIDENCE_ROWS = 5
+
+
+class SetupGate:
+    """Whole-database samples wait until no case is halfway through inserting its rows.
+
+    A case's setup is several inserts (a refund, then its audit row); a sample taken
+    between two of them would see a violation the harness itself made."""
+
+    def __init__(self) -> None:
+        self._active = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._open = asyncio.Event()
+        self._open.set()
+
+    @asynccontextmanager
+    async def setup(self) -> AsyncIterator[None]:
+        await self._open.wait()
+        self._active += 1
+        self._idle.clear()
+        try:
+            yield
+        finally:
+            self._active -= 1
+            if self._active == 0:
+                self._idle.set()
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        self._open.clear()
+        try:
+            await self._idle.wait()
+            yield
+        finally:
+            self._open.set()
+
+
+@dataclass
+class Sample:
+    """Every invariant over the whole database at one moment of the run."""
+
+    at: float  # seconds since the load started
+    violations: dict[str, int] = field(default_factory=dict)  # invariant id -> violating rows
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # first rows, evidence
+    errors: dict[str, str] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"at": round(self.at, 3), "violations": self.violations}
+        if self.rows:
+            out["rows"] = to_jsonable(self.rows)
+        if self.errors:
+            out["errors"] = self.errors
+        return out
+
+
+class InvariantWatch:
+    """The suite's invariants, rendered once, and the rows judged cases own."""
+
+    def __init__(self, suite: Suite, targets: Targets) -> None:
+        self.suite = suite
+        self.targets = targets
+        cache: dict[str, Template] = {}
+        self.sql = {
+            inv.id: str(render_deep(inv.query, {"params": suite.params}, cache))
+            for inv in suite.invariants
+        }
+        self.owned: dict[str, set[Any]] = {}
+
+    def _db(self, inv: Invariant) -> Any:
+        return self.targets.databases[self.suite.database_for(inv.database, "postgres")]
+
+    def own(self, scenario: Scenario, obs: Observation) -> None:
+        """Rows of a judged case: its own verdicts covered them (see Engine.sweep_invariants)."""
+        for name, row in obs.entities.items():
+            table = scenario.setup[name].table
+            for key, value in row.items():
+                if not isinstance(value, dict | list):
+                    self.owned.setdefault(f"{table}.{key}", set()).add(value)
+            if "id" in row:
+                self.owned.setdefault(table, set()).add(row["id"])
+
+    async def scoped(self, scenario: Scenario, obs: Observation) -> list[CheckResult]:
+        """The scoped invariants on the rows of one case (both halves of a pair share them)."""
+        results: list[CheckResult] = []
+        for inv in self.suite.invariants:
+            if not inv.scope:
+                continue
+            ids: list[list[Any]] = []
+            for table_ref in inv.scope.values():
+                table, _, column = table_ref.partition(".")
+                ids.append(
+                    [
+                        row.get(column or "id")
+                        for name, row in obs.entities.items()
+                        if scenario.setup[name].table == table
+                    ]
+                )
+            if not any(ids):
+                continue
+            query = scoped_query(self.sql[inv.id], inv.scope)
+            try:
+                results.append(await evaluate_invariant(inv, query, self._db(inv), ids))
+            except Exception as exc:
+                results.append(_error(inv, f"invariant could not run: {exc}"))
+        return results
+
+    async def sample(self, at: float) -> Sample:
+        """Every invariant over every row, owned or not: what the database holds right now."""
+        sample = Sample(at)
+        for inv in self.suite.invariants:
+            try:
+                rows = await self._db(inv).fetch(self.sql[inv.id])
+            except Exception as exc:
+                sample.errors[inv.id] = f"{type(exc).__name__}: {exc}"[:300]
+                continue
+            sample.violations[inv.id] = len(rows)
+            if rows:
+                sample.rows[inv.id] = rows[:SAMPLE_EVIDENCE_ROWS]
+        return sample
+
+    async def sweep(self) -> list[CheckResult]:
+        """After the load: the violations no judged case owns (seed rows, cases cut short)."""
+        results: list[CheckResult] = []
+        for inv in self.suite.invariants:
+            query, params = self.sql[inv.id], None
+            if inv.scope:
+                query = scoped_query(query, inv.scope, exclude=True)
+                params = [sorted(self.owned.get(t, ())) for t in inv.scope.values()]
+            try:
+                results.append(await evaluate_invariant(inv, query, self._db(inv), params))
+            except Exception as exc:
+                results.append(_error(inv, f"invariant could not run: {exc}"))
+        return results
+
+
+def _error(inv: Invariant, message: str) -> CheckResult:
+    return CheckResult(
+        inv.id, "invariant", "invariant", tuple(inv.requirements), Verdict.ERROR, message
+    )

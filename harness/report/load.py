@@ -1,0 +1,342 @@
+"""A load run's numbers, from its stored records and manifest only: windows, levels, degradation.
+
+Per time window and per level (the users the profile drove): requests per second,
+latency p50/p95/p99, error rate, the pass rate of the conversations (a
+conversation passes when every check of it passes; an error is never a pass),
+the pass rate per requirement, and invariant violations. Correctness first
+degrades at the lowest level that shows an invariant violation (in a judged
+conversation, or new violating rows in a whole-database sample taken at that
+level), or whose pass rate is below the lowest level's beyond noise (Fisher's
+exact test, two-sided, p < 0.05, as `harness compare`). `load.parquet` holds the
+same numbers, one row per window or level and requirement ("*": every check).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.report.compare import fisher_exact
+from harness.run.store import read_records
+
+ALL = "*"
+NOISE = 0.05
+LOAD_COLUMNS = [
+    "run_id",
+    "kind",  # window | level
+    "window",  # window number (0 from the start); -1 on level rows
+    "start_s",
+    "end_s",
+    "users",  # window: most users running in it; level: the users the profile drove
+    "requirement",  # "*": every check; else one requirement's checks
+    "conversations",
+    "passes",
+    "pass_rate",
+    "requests",
+    "rps",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "errors",
+    "error_rate",
+    "invariant_violations",  # failed invariant checks of its conversations (a pair's once)
+    "sampled_violations",  # new violating rows in whole-database samples taken in it
+]
+
+
+@dataclass
+class Bucket:
+    """One window or one level: its traffic and what the judged conversations showed."""
+
+    key: int  # window number or users
+    start: float = 0.0
+    end: float = 0.0
+    users: int = 0
+    conversations: int = 0
+    passes: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+    violations: int = 0
+    sampled: int = 0
+    by_requirement: dict[str, list[int]] = field(default_factory=dict)  # rid -> [n, passes]
+    seconds: float = 0.0  # time spent in it, for requests per second
+    p_value: float | None = None  # level vs the lowest level
+    degraded: bool = False
+
+    @property
+    def requests(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passes / self.conversations if self.conversations else None
+
+    @property
+    def rps(self) -> float | None:
+        return self.requests / self.seconds if self.seconds > 0 else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    def percentile(self, q: float) -> float | None:
+        if not self.latencies:
+            return None
+        return float(pd.Series(self.latencies).quantile(q))
+
+    def rate(self, rid: str) -> float | None:
+        n, p = self.by_requirement.get(rid, (0, 0))
+        return p / n if n else None
+
+
+@dataclass
+class LoadSummary:
+    manifest: dict[str, Any]
+    windows: list[Bucket]
+    levels: list[Bucket]  # by users, fewest first
+    requirements: list[str]
+    degraded_at: int | None = None
+    degraded_reason: str = ""
+    first_violations: list[dict[str, Any]] = field(default_factory=list)  # sample evidence
+    sampled_violations: int = 0  # most violating rows any sample saw
+
+    @property
+    def load(self) -> dict[str, Any]:
+        return dict(self.manifest.get("load") or {})
+
+    @property
+    def low(self) -> Bucket | None:
+        return self.levels[0] if self.levels else None
+
+    @property
+    def peak(self) -> Bucket | None:
+        return self.levels[-1] if self.levels else None
+
+    @property
+    def verdict(self) -> str:
+        if self.degraded_at is not None:
+            return (
+                f"Correctness first degrades at {self.degraded_at} users: {self.degraded_reason}."
+            )
+        if not self.levels:
+            return "No conversation was judged under load, so nothing was measured."
+        peak = self.peak
+        assert peak is not None
+        return f"Correctness held at every level, up to {peak.users} users (the peak reached)."
+
+    def lines(self) -> list[str]:
+        """A few lines for the terminal."""
+        out = [f"load: {self.verdict}"]
+        for lv in self.levels:
+            out.append(
+                f"  {lv.users:>5} users: {lv.conversations} conversations, pass "
+                f"{pct(lv.pass_rate)}, {num(lv.rps, '.1f')} req/s, p95 "
+                f"{num(lv.percentile(0.95), '.0f')} ms, errors {pct(lv.error_rate)}, "
+                f"invariant violations {lv.violations} (+{lv.sampled} rows in samples)"
+            )
+        locust = self.load.get("locust") or {}
+        if locust:
+            workers = locust.get("workers") or {}
+            parts = (
+                f" = {' + '.join(str(w['requests']) for w in workers.values())} from "
+                f"{len(workers)} workers"
+                if workers
+                else ""
+            )
+            out.append(
+                f"  locust counted {locust.get('requests')} requests{parts}, "
+                f"{locust.get('failures')} failed"
+            )
+        return out
+
+
+def pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def num(value: float | None, spec: str) -> str:
+    return "—" if value is None or math.isnan(value) else format(value, spec)
+
+
+def _fill(bucket: Bucket, record: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+    bucket.conversations += 1
+    bucket.passes += all(c["verdict"] == "pass" for c in checks)
+    if (record.get("load") or {}).get("role") != "second":  # a pair's rows count once
+        bucket.violations += sum(
+            1 for c in checks if c["category"] == "invariant" and c["verdict"] == "fail"
+        )
+    marks: dict[str, bool] = {}
+    for c in checks:
+        for rid in c["requirements"]:
+            marks[rid] = marks.get(rid, True) and c["verdict"] == "pass"
+    for rid, ok in marks.items():
+        tally = bucket.by_requirement.setdefault(rid, [0, 0])
+        tally[0] += 1
+        tally[1] += ok
+
+
+def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
+    """The load numbers of a stored run, or None when it is no load run."""
+    if manifest.get("kind") != "load":
+        return None
+    load = manifest.get("load") or {}
+    width = float(load.get("window_s") or 1.0)
+    length = float(load.get("length_s") or 0.0)
+    timeline = [(float(t), int(u)) for t, u in load.get("users_timeline") or []]
+    windows: dict[int, Bucket] = {}
+    levels: dict[int, Bucket] = {}
+    end = length
+    for record in read_records(run_dir):
+        info = record.get("load") or {}
+        if "window" not in info:
+            continue  # the run-wide sweep, or a case whose rows could not be set up
+        checks = record["checks"]
+        level = levels.setdefault(int(info["users"]), Bucket(int(info["users"])))
+        _fill(level, record, checks)
+        _fill(windows.setdefault(int(info["window"]), Bucket(int(info["window"]))), record, checks)
+        for turn, at in zip(record["observation"]["turns"], info.get("at") or [], strict=False):
+            w = windows.setdefault(max(0, math.floor(at / width)), Bucket(0))
+            for bucket in (w, level):
+                bucket.latencies.append(float(turn.get("latency_ms") or 0.0))
+                bucket.errors += turn.get("error") is not None
+            end = max(end, float(at))
+    for key, w in windows.items():
+        w.key, w.start, w.end = key, key * width, min((key + 1) * width, max(end, width))
+        w.seconds = w.end - w.start
+        w.users = max(
+            [u for t, u in timeline if w.start <= t < w.end] + [_users_at(timeline, w.start)]
+        )
+    schedule = [(float(s), float(e), int(u)) for s, e, u, _ in load.get("schedule") or []]
+    for users, lv in levels.items():
+        lv.users = users
+        lv.seconds = sum(min(e, length) - s for s, e, u in schedule if u == users and s < length)
+    summary = LoadSummary(
+        manifest,
+        [windows[k] for k in sorted(windows)],
+        [levels[k] for k in sorted(levels)],
+        [str(r["id"]) for r in manifest.get("requirements", [])],
+    )
+    _samples(summary, load.get("samples") or [], width, schedule, length)
+    _degradation(summary)
+    return summary
+
+
+def _users_at(timeline: list[tuple[float, int]], t: float) -> int:
+    users = 0
+    for at, u in timeline:
+        if at > t:
+            break
+        users = u
+    return users
+
+
+def _samples(
+    s: LoadSummary, samples: list[dict[str, Any]], width: float, schedule: list[Any], length: float
+) -> None:
+    """New violating rows per sample, placed in its window and level; the first rows of each
+    invariant's first violation kept as evidence."""
+    previous: dict[str, int] = {}
+    by_window = {w.key: w for w in s.windows}
+    by_level = {lv.users: lv for lv in s.levels}
+    seen: set[str] = set()
+    for sample in samples:
+        at = float(sample.get("at") or 0.0)
+        counts = {str(k): int(v) for k, v in (sample.get("violations") or {}).items()}
+        s.sampled_violations = max(s.sampled_violations, sum(counts.values()))
+        new = sum(max(0, n - previous.get(k, 0)) for k, n in counts.items())
+        previous = counts
+        for inv, n in counts.items():
+            if n and inv not in seen:
+                seen.add(inv)
+                rows = (sample.get("rows") or {}).get(inv, [])
+                s.first_violations.append({"at": at, "invariant": inv, "count": n, "rows": rows})
+        if not new:
+            continue
+        if (w := by_window.get(max(0, math.floor(at / width)))) is not None:
+            w.sampled += new
+        users = next((u for a, e, u in schedule if a <= at < e), None)
+        if users is None and schedule and at >= length:
+            users = schedule[-1][2]
+        if users is not None and (lv := by_level.get(users)) is not None:
+            lv.sampled += new
+
+
+def _degradation(s: LoadSummary) -> None:
+    low = s.low
+    if low is None:
+        return
+    for lv in s.levels:
+        if lv is not low and low.conversations and lv.conversations:
+            lv.p_value = fisher_exact(
+                low.passes, low.conversations - low.passes, lv.passes, lv.conversations - lv.passes
+            )
+        worse = (
+            lv.p_value is not None
+            and (lv.pass_rate or 0.0) < (low.pass_rate or 0.0)
+            and lv.p_value < NOISE
+        )
+        reason = ""
+        if lv.violations:
+            reason = f"{lv.violations} invariant violation(s) in judged conversations"
+        elif lv.sampled:
+            reason = f"{lv.sampled} new violating row(s) in the database's samples"
+        elif worse:
+            reason = (
+                f"pass rate {pct(lv.pass_rate)} vs {pct(low.pass_rate)} at {low.users} users "
+                f"(Fisher p = {lv.p_value:.3g})"
+            )
+        if reason:
+            lv.degraded = True
+            if s.degraded_at is None:
+                s.degraded_at, s.degraded_reason = lv.users, reason
+
+
+def load_frame(s: LoadSummary) -> pd.DataFrame:
+    """The numbers as a table (load.parquet): one row per window or level and requirement."""
+    rows: list[dict[str, Any]] = []
+    run_id = s.manifest.get("run_id")
+    for kind, buckets in (("window", s.windows), ("level", s.levels)):
+        for b in buckets:
+            common = {
+                "run_id": run_id,
+                "kind": kind,
+                "window": b.key if kind == "window" else -1,
+                "start_s": b.start if kind == "window" else None,
+                "end_s": b.end if kind == "window" else None,
+                "users": b.users,
+                "requests": b.requests,
+                "rps": b.rps,
+                "p50_ms": b.percentile(0.5),
+                "p95_ms": b.percentile(0.95),
+                "p99_ms": b.percentile(0.99),
+                "errors": b.errors,
+                "error_rate": b.error_rate,
+                "invariant_violations": b.violations,
+                "sampled_violations": b.sampled,
+            }
+            rows.append(
+                {
+                    **common,
+                    "requirement": ALL,
+                    "conversations": b.conversations,
+                    "passes": b.passes,
+                    "pass_rate": b.pass_rate,
+                }
+            )
+            for rid in s.requirements:
+                n, p = b.by_requirement.get(rid, (0, 0))
+                if n:
+                    rows.append(
+                        {
+                            **common,
+                            "requirement": rid,
+                            "conversations": n,
+                            "passes": p,
+                            "pass_rate": p / n,
+                        }
+                    )
+    return pd.DataFrame(rows, columns=LOAD_COLUMNS)

@@ -1,0 +1,387 @@
+"""A load run's section in every report: Markdown, HTML (with inline SVG plots) and JUnit.
+
+The plots are drawn here as SVG text, so the HTML report stays one file with no
+script and no external asset: users over time with the pass rate (and error
+rate), users over time with latency p50/p95/p99, and pass rate and p95 latency
+against users. Everything placed in them is a number or escaped; database rows
+shown as evidence are escaped by the same renderers as the rest of the report.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
+
+from markupsafe import Markup, escape
+
+from harness.report.load import Bucket, LoadSummary, num, pct
+
+W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 46, 46, 14, 28
+COLOURS = {"users": "#98a2b3", "pass": "#067647", "error": "#b42318", "p50": "#1570ef",
+           "p95": "#b54708", "p99": "#b42318"}  # fmt: skip
+
+
+def _md_cell(text: Any) -> str:
+    from harness.report.markdown import cell
+
+    return cell(text)
+
+
+def _profile_line(s: LoadSummary) -> str:
+    load = s.load
+    dup = load.get("duplicates") or {}
+    workers = int(load.get("workers") or 0)
+    return (
+        f"Profile {load.get('profile')} ({load.get('shape')}), {num(load.get('length_s'), 'g')} s, "
+        f"peak {load.get('peak_users')} users; {pct(dup.get('share'))} of cases sent twice at "
+        f"once ({dup.get('session', 'separate')} sessions); windows of "
+        f"{num(load.get('window_s'), 'g')} s; "
+        + (
+            f"{workers} locust worker processes under a master."
+            if workers
+            else "one locust process."
+        )
+    )
+
+
+def _traffic(s: LoadSummary) -> list[str]:
+    load, counts = s.load, s.load.get("counts") or {}
+    out = [
+        f"{counts.get('judged', 0)} conversations judged ({counts.get('pairs', 0)} duplicate "
+        f"pairs, judged by the invariants on the rows they share), {counts.get('abandoned', 0)} "
+        f"cut off by the end (not judged), {counts.get('setup_errors', 0)} whose rows could not "
+        "be set up (errors)."
+    ]
+    locust = load.get("locust") or {}
+    if locust:
+        workers = locust.get("workers") or {}
+        split = ""
+        if workers:
+            split = " = " + " + ".join(str(w.get("requests")) for w in workers.values())
+            split += f" from its {len(workers)} workers"
+        out.append(
+            f"Locust counted {locust.get('requests')} requests{split}, "
+            f"{locust.get('failures')} failed."
+        )
+    waited = float(load.get("waited_s") or 0.0)
+    if waited and s.levels:
+        busy = sum(lv.seconds for lv in s.levels) * max(lv.users for lv in s.levels) or 1.0
+        out.append(
+            f"Users waited {waited:.1f} s in all for prepared cases"
+            + (
+                " (more than a tenth of their time: the harness, not the agent, set the pace)."
+                if waited / busy > 0.1
+                else "."
+            )
+        )
+    return out
+
+
+def markdown_section(s: LoadSummary) -> list[str]:
+    cell = _md_cell
+    out = ["## Load", "", _profile_line(s), "", f"**{cell(s.verdict)}**", ""]
+    out += [" ".join(_traffic(s)), ""]
+    out += [
+        "### By level (users the profile drove)",
+        "",
+        "| users | conversations | pass rate | vs lowest (Fisher p) | requests/s | p50 ms | p95 ms "
+        "| p99 ms | error rate | invariant violations | sampled rows |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for lv in s.levels:
+        mark = "❌ " if lv.degraded else ""
+        out.append(
+            f"| {mark}{lv.users} | {lv.conversations} | {pct(lv.pass_rate)} | "
+            f"{num(lv.p_value, '.3g')} | {num(lv.rps, '.1f')} | {num(lv.percentile(0.5), '.0f')} | "
+            f"{num(lv.percentile(0.95), '.0f')} | {num(lv.percentile(0.99), '.0f')} | "
+            f"{pct(lv.error_rate)} | {lv.violations} | {lv.sampled} |"
+        )
+    reqs = [r for r in s.requirements if any(lv.by_requirement.get(r) for lv in s.levels)]
+    if reqs:
+        out += ["", "Pass rate per requirement and level:", ""]
+        out += ["| users | " + " | ".join(reqs) + " |", "|---|" + "---|" * len(reqs)]
+        for lv in s.levels:
+            out.append(f"| {lv.users} | " + " | ".join(pct(lv.rate(r)) for r in reqs) + " |")
+    out += [
+        "",
+        "### By time window",
+        "",
+        "| window | seconds | users | requests/s | p50 ms | p95 ms | p99 ms | error rate "
+        "| conversations | pass rate | invariant violations | sampled rows |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for w in s.windows:
+        out.append(
+            f"| {w.key} | {w.start:g}–{w.end:g} | {w.users} | {num(w.rps, '.1f')} | "
+            f"{num(w.percentile(0.5), '.0f')} | {num(w.percentile(0.95), '.0f')} | "
+            f"{num(w.percentile(0.99), '.0f')} | {pct(w.error_rate)} | {w.conversations} | "
+            f"{pct(w.pass_rate)} | {w.violations} | {w.sampled} |"
+        )
+    if s.first_violations:
+        out += ["", "### Invariants violated in the database during the load", ""]
+        for v in s.first_violations:
+            out += [
+                f"`{cell(v['invariant'])}`: {v['count']} violating row(s) at {v['at']:.1f} s; "
+                "first rows:",
+                "",
+                _rows_md(v["rows"]),
+                "",
+            ]
+    out += [
+        "",
+        "Every number is in `load.parquet` (one row per window or level and requirement); "
+        "the manifest's `levels` holds trials and passes per level.",
+        "",
+    ]
+    return out
+
+
+def _rows_md(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "_(no rows kept)_"
+    cols: list[str] = []
+    for r in rows:
+        cols.extend(c for c in r if c not in cols)
+    lines = ["| " + " | ".join(_md_cell(c) for c in cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(_md_cell(r.get(c)) for c in cols) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------- SVG plots
+
+
+def _scale(lo: float, hi: float, a: float, b: float) -> Callable[[float], float]:
+    span = (hi - lo) or 1.0
+    return lambda v: a + (v - lo) / span * (b - a)
+
+
+def _chart(
+    title: str,
+    xs: list[float],
+    x_label: str,
+    series: list[tuple[str, str, list[float | None], bool]],  # name, colour, values, on right
+    left: tuple[str, float],  # label, max
+    right: tuple[str, float] | None,
+    step: list[float] | None = None,  # users as a grey step area on the right axis
+) -> Markup:
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
+        f'viewBox="0 0 {W} {H}" role="img" aria-label="{escape(title)}">'
+    ]
+    if not xs:
+        return Markup("")
+    x = _scale(min(xs), max(xs), PAD_L, W - PAD_R)
+    yl = _scale(0, left[1] or 1.0, H - PAD_B, PAD_T)
+    yr = _scale(0, (right[1] if right else 1.0) or 1.0, H - PAD_B, PAD_T)
+    for frac in (0.0, 0.5, 1.0):
+        y = yl(frac * (left[1] or 1.0))
+        parts.append(
+            f'<line x1="{PAD_L}" y1="{y:.1f}" x2="{W - PAD_R}" y2="{y:.1f}" stroke="#e4e7ec"/>'
+            f'<text x="{PAD_L - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" '
+            f'fill="#667085">{escape(_tick(frac * left[1], left[0]))}</text>'
+        )
+        if right:
+            parts.append(
+                f'<text x="{W - PAD_R + 4}" y="{y + 4:.1f}" font-size="10" fill="#667085">'
+                f"{escape(_tick(frac * right[1], right[0]))}</text>"
+            )
+    if step:
+        pts = " ".join(f"{x(a):.1f},{yr(u):.1f}" for a, u in zip(xs, step, strict=True))
+        parts.append(
+            f'<polyline points="{x(xs[0]):.1f},{yr(0):.1f} {pts} {x(xs[-1]):.1f},{yr(0):.1f}" '
+            f'fill="#f2f4f7" stroke="{COLOURS["users"]}" stroke-width="1"/>'
+        )
+    for name, colour, values, on_right in series:
+        to_y = yr if on_right else yl
+        known = [(a, v) for a, v in zip(xs, values, strict=True) if v is not None]
+        if len(known) > 1:
+            line = " ".join(f"{x(a):.1f},{to_y(v):.1f}" for a, v in known)
+            parts.append(
+                f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"/>'
+            )
+        for a, v in known:
+            px, py = x(a), to_y(v)
+            parts.append(
+                f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.5" fill="{colour}">'
+                f"<title>{escape(f'{name} at {a:g} {x_label}: {v:.3g}')}</title></circle>"
+            )
+    legend = [("users", COLOURS["users"])] if step else []
+    legend += [(n, c) for n, c, _, _ in series]
+    lx = PAD_L
+    for name, colour in legend:
+        parts.append(
+            f'<rect x="{lx}" y="{H - 12}" width="10" height="3" fill="{colour}"/>'
+            f'<text x="{lx + 14}" y="{H - 8}" font-size="10" fill="#344054">{escape(name)}</text>'
+        )
+        lx += 24 + 6 * len(name)
+    parts.append(
+        f'<text x="{W - PAD_R}" y="{H - 8}" font-size="10" text-anchor="end" fill="#667085">'
+        f"{escape(x_label)}</text></svg>"
+    )
+    return Markup("".join(parts))
+
+
+def _tick(value: float, unit: str) -> str:
+    return f"{value * 100:.0f}%" if unit == "%" else f"{value:.0f}{unit}"
+
+
+def charts(s: LoadSummary) -> list[tuple[str, Markup]]:
+    """The plots of a load run: pass rate and latency against users, over time and by level."""
+    ws = s.windows
+    if not ws:
+        return []
+    xs = [w.start for w in ws]
+    users = [float(w.users) for w in ws]
+    top_users = max([*users, 1.0])
+    lat = {q: [w.percentile(q) for w in ws] for q in (0.5, 0.95, 0.99)}
+    top_lat = max([v for vals in lat.values() for v in vals if v is not None] + [1.0])
+    out = [
+        (
+            "Pass rate and error rate over time, with the users running",
+            _chart(
+                "pass rate over time",
+                xs,
+                "s",
+                [
+                    ("pass rate", COLOURS["pass"], [w.pass_rate for w in ws], False),
+                    ("error rate", COLOURS["error"], [w.error_rate for w in ws], False),
+                ],
+                ("%", 1.0),
+                (" users", top_users),
+                users,
+            ),
+        ),
+        (
+            "Latency over time, with the users running",
+            _chart(
+                "latency over time",
+                xs,
+                "s",
+                [
+                    (f"p{round(q * 100)}", COLOURS[f"p{round(q * 100)}"], v, False)
+                    for q, v in lat.items()
+                ],
+                (" ms", top_lat),
+                (" users", top_users),
+                users,
+            ),
+        ),
+    ]
+    if len(s.levels) > 1:
+        lx = [float(lv.users) for lv in s.levels]
+        p95 = [lv.percentile(0.95) for lv in s.levels]
+        out.append(
+            (
+                "Pass rate and p95 latency against users",
+                _chart(
+                    "by users",
+                    lx,
+                    "users",
+                    [
+                        ("pass rate", COLOURS["pass"], [lv.pass_rate for lv in s.levels], False),
+                        ("p95", COLOURS["p95"], p95, True),
+                    ],
+                    ("%", 1.0),
+                    (" ms", max([v for v in p95 if v is not None] + [1.0])),
+                ),
+            )
+        )
+    return out
+
+
+# ---------------------------------------------------------------------------- JUnit
+
+
+def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:
+    """One testcase per level (pass rate held, invariants held), and the database samples."""
+    cases: list[tuple[str, str | None]] = []
+    low = s.low
+    for lv in s.levels:
+        worse = (
+            lv.p_value is not None
+            and lv.p_value < 0.05
+            and (lv.pass_rate or 0) < ((low.pass_rate if low else 0) or 0)
+        )
+        cases.append(
+            (
+                f"pass rate at {lv.users} users >= at {low.users if low else '?'} users",
+                f"{pct(lv.pass_rate)} vs {pct(low.pass_rate if low else None)} (Fisher p = "
+                f"{num(lv.p_value, '.3g')})"
+                if worse
+                else None,
+            )
+        )
+        cases.append(
+            (
+                f"invariants hold at {lv.users} users",
+                f"{lv.violations} invariant violation(s), {lv.sampled} new violating row(s)"
+                if lv.violations or lv.sampled
+                else None,
+            )
+        )
+    suite = ET.SubElement(
+        parent,
+        "testsuite",
+        name=text(f"{s.manifest.get('suite', '')}.load"),
+        tests=str(len(cases)),
+        failures=str(sum(1 for _, f in cases if f)),
+        errors="0",
+        skipped="0",
+    )
+    props = ET.SubElement(suite, "properties")
+    for key in ("profile", "shape", "peak_users", "length_s"):
+        ET.SubElement(props, "property", name=key, value=text(s.load.get(key)))
+    ET.SubElement(props, "property", name="degraded_at_users", value=text(s.degraded_at))
+    for name, failure in cases:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=text(f"{s.manifest.get('suite')}.load"),
+            name=text(name),
+            time="0",
+        )
+        if failure:
+            ET.SubElement(case, "failure", message=text(failure), type="load").text = text(
+                s.verdict
+            )
+
+
+def bucket_rows(buckets: list[Bucket]) -> list[dict[str, Any]]:
+    """For the HTML template: the numbers of each window or level, formatted."""
+    return [
+        {
+            "key": b.key,
+            "span": f"{b.start:g}–{b.end:g}",
+            "users": b.users,
+            "conversations": b.conversations,
+            "pass_rate": pct(b.pass_rate),
+            "p_value": num(b.p_value, ".3g"),
+            "rps": num(b.rps, ".1f"),
+            "p50": num(b.percentile(0.5), ".0f"),
+            "p95": num(b.percentile(0.95), ".0f"),
+            "p99": num(b.percentile(0.99), ".0f"),
+            "error_rate": pct(b.error_rate),
+            "violations": b.violations,
+            "sampled": b.sampled,
+            "degraded": b.degraded,
+            "by_requirement": b.by_requirement,
+            "rate": b.rate,
+        }
+        for b in buckets
+    ]
+
+
+def html_context(s: LoadSummary) -> dict[str, Any]:
+    return {
+        "summary": s,
+        "profile_line": _profile_line(s),
+        "traffic": _traffic(s),
+        "charts": charts(s),
+        "levels": bucket_rows(s.levels),
+        "windows": bucket_rows(s.windows),
+        "requirements": [
+            r for r in s.requirements if any(lv.by_requirement.get(r) for lv in s.levels)
+        ],
+        "pct": pct,
+    }
