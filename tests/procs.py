@@ -1,8 +1,8 @@
 """Finding the processes a run started, from what it recorded, so that only its own count.
 
-A run's manifest names the agent's pid and each embedded server's pid, and the
-servers' data directories carry the run id; nothing else on the machine (other
-runs, other sessions) is looked at.
+A run's manifest names the agent's pid, each embedded server's pid and a load
+run's locust processes, and the servers' data directories carry the run id;
+nothing else on the machine (other runs, other sessions) is looked at.
 """
 
 from __future__ import annotations
@@ -43,6 +43,9 @@ def run_processes(run_dir: Path) -> list[tuple[int, str]]:
         pid = (dep.get("extra") or {}).get("pid")
         if pid:
             pids.add(int(pid))
+    for proc in (manifest.get("load") or {}).get("processes") or []:  # harness load's locust
+        if proc.get("pid") and not proc.get("remote"):
+            pids.add(int(proc["pid"]))
     cmdlines = _cmdlines()
     marked = {pid for pid, cmd in cmdlines.items() if f"harness-{run_dir.name}" in cmd}
     return [(pid, cmdlines.get(pid, "")) for pid in sorted(pids | marked) if _alive(pid)]

@@ -20,7 +20,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.report.compare import fisher_exact
+from harness.report.reliability import fisher_exact
 from harness.run.store import read_records
 
 ALL = "*"

@@ -186,8 +186,20 @@ def _chart(
                 f'<text x="{W - PAD_R + 4}" y="{y + 4:.1f}" font-size="10" fill="#667085">'
                 f"{escape(_tick(frac * right[1], right[0]))}</text>"
             )
-    if step:
-        pts = " ".join(f"{x(a):.1f},{yr(u):.1f}" for a, u in zip(xs, step, strict=True))
+    lo, hi = min(xs), max(xs)
+    for frac in (0.0, 0.5, 1.0):
+        at = lo + frac * (hi - lo)
+        anchor = ("start", "middle", "end")[int(frac * 2)]
+        parts.append(
+            f'<text x="{x(at):.1f}" y="{H - PAD_B + 12}" font-size="10" text-anchor="{anchor}" '
+            f'fill="#667085">{escape(f"{at:g}")}</text>'
+        )
+    if step:  # users hold from one window's start to the next
+        ends = [*xs[1:], xs[-1]]
+        pts = " ".join(
+            f"{x(a):.1f},{yr(u):.1f} {x(b):.1f},{yr(u):.1f}"
+            for a, b, u in zip(xs, ends, step, strict=True)
+        )
         parts.append(
             f'<polyline points="{x(xs[0]):.1f},{yr(0):.1f} {pts} {x(xs[-1]):.1f},{yr(0):.1f}" '
             f'fill="#f2f4f7" stroke="{COLOURS["users"]}" stroke-width="1"/>'

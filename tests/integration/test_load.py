@@ -1,0 +1,99 @@
+"""harness load on real processes: locust's master and workers count every request, and Ctrl-C
+or SIGTERM stops users, workers, the agent and the servers within seconds, keeping a report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from harness.run.store import read_records
+from tests.conftest import ROOT
+from tests.procs import run_processes, wait_gone
+
+
+def start(reports: Path, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "load",
+            "scenarios/refund_desk",
+            "--reports-dir",
+            str(reports),
+            "--no-progress",
+            *extra,
+        ],
+        cwd=ROOT,
+        env={**os.environ, "REFUND_DESK_DEFECTS": "none"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def test_two_workers_totals_equal_the_sum_of_their_requests(tmp_path: Path) -> None:
+    proc = start(tmp_path, "--profile", "spike", "--workers", "2", "--limit", "5s")
+    _, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 0, stderr
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    load = json.loads((run / "manifest.json").read_text())["load"]
+    workers = [p for p in load["processes"] if p["role"] == "worker"]
+    assert len(workers) == 2 and all(p["final"] and p["requests"] > 0 for p in workers)
+    master = next(p for p in load["processes"] if p["role"] == "master")
+    total = load["locust"]["requests"]
+    # the master's own statistics, each worker's own count, and what locust passed between them
+    assert total == master["requests"] == sum(p["requests"] for p in workers)
+    assert total == sum(w["requests"] for w in load["locust"]["workers"].values())
+    # and every request counted is a judged turn: nothing was lost between the processes
+    turns = sum(len(r["observation"]["turns"]) for r in read_records(run) if "load" in r)
+    assert load["counts"]["abandoned"] == 0 and turns == total
+    assert f"{total} requests = " in stderr
+    assert not wait_gone(run)
+
+
+def interrupt(tmp_path: Path, sig: int, *extra: str) -> None:
+    proc = start(tmp_path, "--profile", "ramp", *extra)
+    deadline = time.monotonic() + 120
+    run: Path | None = None
+    while time.monotonic() < deadline:
+        runs = [p for p in tmp_path.iterdir() if p.is_dir()]
+        if runs and (runs[0] / "cases.jsonl").is_file():
+            run = runs[0]
+            if (run / "cases.jsonl").read_bytes().count(b"\n") >= 30:
+                break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    else:
+        raise AssertionError("the load never got going")
+    assert run is not None
+    manifest = json.loads((run / "manifest.json").read_text())
+    locust = [p["pid"] for p in manifest["load"]["processes"]]
+    assert len(locust) == (1 if not extra else 3)
+    assert {pid for pid, _ in run_processes(run)} >= set(locust)
+    sent = time.monotonic()
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=60)
+    took = time.monotonic() - sent
+    assert proc.returncode == 130, stderr
+    assert took < 10, f"stopping took {took:.1f} s"
+    assert not wait_gone(run, timeout=5), "the interrupted load left processes behind"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "interrupted"
+    summary = (run / "summary.md").read_text()
+    assert "## Load" in summary and "incomplete run" in summary
+    assert (run / "report.html").is_file() and (run / "load.parquet").is_file()
+    assert len(read_records(run)) >= 30
+
+
+def test_ctrl_c_stops_users_and_workers_and_keeps_a_report(tmp_path: Path) -> None:
+    interrupt(tmp_path, signal.SIGINT, "--workers", "2")
+
+
+def test_sigterm_stops_the_load_and_keeps_a_report(tmp_path: Path) -> None:
+    interrupt(tmp_path, signal.SIGTERM)

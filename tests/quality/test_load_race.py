@@ -1,0 +1,94 @@
+"""Only load reveals refund_race: the spike profile catches the double refund with the rows
+as evidence, while every single request passes; with no defect the same load finds nothing.
+
+Real PostgreSQL and Redis (embedded), the real demo agent process, real locust processes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from harness.run.store import read_records
+from tests.conftest import ROOT
+from tests.procs import wait_gone
+
+
+def load(reports: Path, defects: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "harness",
+            "load",
+            "scenarios/refund_desk",
+            "--profile",
+            "spike",
+            "--reports-dir",
+            str(reports),
+            "--no-progress",
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        cwd=ROOT,
+        env={**os.environ, "REFUND_DESK_DEFECTS": defects},
+    )
+    runs = [p for p in reports.iterdir() if p.is_dir()]
+    assert len(runs) == 1, proc.stderr
+    assert not wait_gone(runs[0]), "the load run left processes behind"
+    return proc, runs[0]
+
+
+def not_passing(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
+    return [(r, c) for r in records for c in r["checks"] if c["verdict"] != "pass"]
+
+
+def test_spike_reveals_the_double_refund_with_rows(tmp_path: Path) -> None:
+    proc, run = load(tmp_path, "refund_race")
+    assert proc.returncode == 1, proc.stderr
+    records = [r for r in read_records(run) if r["key"] != "(run)@1"]
+    bad = not_passing(records)
+    assert bad, "the race went unseen"
+    # every divergence is the invariant on a duplicate pair's rows: single requests all pass
+    assert {c["check_id"] for _, c in bad} == {"refunds-within-order-total"}
+    assert {r["load"]["role"] for r, _ in bad} <= {"first", "second"}
+    assert all(c["verdict"] == "fail" for _, c in bad)
+    singles = [r for r in records if r["load"]["role"] == "single"]
+    assert singles and all(c["verdict"] == "pass" for r in singles for c in r["checks"])
+    # the evidence: an order refunded twice, beyond its total
+    rows = [row for _, c in bad for row in c["found"]]
+    assert any(
+        Decimal(str(row["refunded"])) > Decimal(str(row["total"])) and int(row["refunds"]) >= 2
+        for row in rows
+    )
+    summary = (run / "summary.md").read_text()
+    assert "## Load" in summary and "Correctness first degrades at" in summary
+    assert "in judged conversations" in summary
+    assert "refunds-within-order-total" in summary.split("## Divergences", 1)[1]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["kind"] == "load" and manifest["status"] == "finished"
+    assert sum(lv["invariant_violations"] for lv in manifest["levels"]) > 0
+    sampled = [s for s in manifest["load"]["samples"] if sum(s["violations"].values())]
+    assert sampled and sampled[0]["rows"]["refunds-within-order-total"]
+    assert "invariant violation" in proc.stderr
+
+
+def test_the_correct_agent_passes_the_same_spike(tmp_path: Path) -> None:
+    proc, run = load(tmp_path, "none")
+    assert proc.returncode == 0, proc.stderr
+    records = read_records(run)
+    assert not not_passing(records)
+    manifest = json.loads((run / "manifest.json").read_text())
+    counts = manifest["load"]["counts"]
+    assert counts["pairs"] > 10 and counts["judged"] > 100  # duplicates were really sent
+    assert {lv["users"] for lv in manifest["levels"]} == {2, 12}
+    assert all(lv["pass_rate"] == 1.0 for lv in manifest["levels"])
+    assert all(not sum(s["violations"].values()) for s in manifest["load"]["samples"])
+    assert "Correctness held at every level, up to 12 users" in (run / "summary.md").read_text()

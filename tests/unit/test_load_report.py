@@ -1,0 +1,204 @@
+"""A load run's numbers and reports, from stored records only: levels, windows, degradation,
+the parquet table, and agent or database text escaped in every format."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from harness.report.build import build_reports
+from harness.report.load import LOAD_COLUMNS, load_frame, summarize
+from harness.run.store import CASES, MANIFEST
+
+HOSTILE = "<script>alert(1)</script> | **bold** `tick`"
+
+
+def check(cid: str, verdict: str, category: str = "output", req: str = "T-001") -> dict[str, Any]:
+    return {
+        "check_id": cid,
+        "check_type": "invariant" if category == "invariant" else "contains",
+        "category": category,
+        "requirements": [req],
+        "verdict": verdict,
+        "message": "",
+        "expected": None,
+        "found": None,
+    }
+
+
+def record(
+    n: int, users: int, start: float, checks: list[dict[str, Any]], role: str = "single"
+) -> dict[str, Any]:
+    return {
+        "v": 1,
+        "key": f"s#{n}@1",
+        "case": {"id": f"s#{n}", "scenario": "s", "index": n, "seed": n},
+        "trial": 1,
+        "observation": {
+            "session_id": f"h-{n}",
+            "turns": [
+                {"index": 1, "text": "hi", "reply": HOSTILE, "latency_ms": 10.0 + n % 7},
+                {"index": 2, "text": "again", "reply": "ok", "latency_ms": 20.0, "error": None},
+            ],
+            "entities": {},
+            "started_at": "",
+            "duration_ms": 30.0,
+            "error": None,
+        },
+        "checks": checks,
+        "load": {
+            "role": role,
+            "users": users,
+            "active": users,
+            "window": int(start),
+            "start": start,
+            "at": [start, start + 0.05],
+        },
+    }
+
+
+def write_run(tmp_path: Path, records: list[dict[str, Any]], samples: list[Any]) -> Path:
+    run = tmp_path / "20260101-000000-abcd"
+    run.mkdir()
+    manifest = {
+        "kind": "load",
+        "run_id": run.name,
+        "suite": "t",
+        "status": "finished",
+        "seed": 1,
+        "trials": 1,
+        "requirements": [
+            {"id": "T-001", "title": "echoes", "severity": "major"},
+            {"id": "T-002", "title": "never twice", "severity": "critical"},
+        ],
+        "load": {
+            "profile": "spike",
+            "shape": "spike",
+            "length_s": 4.0,
+            "window_s": 1.0,
+            "peak_users": 10,
+            "schedule": [[0, 2, 2, 2.0], [2, 4, 10, 8.0]],
+            "users_timeline": [[0.1, 2], [2.2, 10]],
+            "samples": samples,
+            "duplicates": {"share": 0.2, "session": "separate", "stagger": 0},
+            "locust": {
+                "requests": 160,
+                "failures": 0,
+                "workers": {"a": {"requests": 90}, "b": {"requests": 70}},
+            },
+        },
+    }
+    (run / MANIFEST).write_text(json.dumps(manifest))
+    (run / CASES).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run
+
+
+def steady(tmp_path: Path, fail_at_peak: int = 0, samples: list[Any] | None = None) -> Path:
+    records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
+    for i in range(40):
+        verdict = "fail" if i < fail_at_peak else "pass"
+        records.append(record(100 + i, 10, 2.0 + 0.04 * i, [check("c", verdict)]))
+    return write_run(tmp_path, records, samples or [])
+
+
+def test_levels_windows_and_latency(tmp_path: Path) -> None:
+    run = steady(tmp_path)
+    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    assert s is not None
+    assert [(lv.users, lv.conversations, lv.passes) for lv in s.levels] == [
+        (2, 40, 40),
+        (10, 40, 40),
+    ]
+    assert s.low is s.levels[0] and s.peak is s.levels[-1]
+    assert s.degraded_at is None and "held at every level, up to 10 users" in s.verdict
+    assert [w.key for w in s.windows] == [0, 1, 2, 3]
+    assert sum(w.requests for w in s.windows) == 160  # every turn, in the window it was sent
+    assert s.levels[0].rps == 80 / 2.0  # 40 conversations x 2 turns over the level's 2 s
+    assert s.windows[2].users == 10
+    assert s.levels[0].percentile(0.5) is not None
+
+
+def test_a_pass_rate_drop_beyond_noise_is_where_correctness_degrades(tmp_path: Path) -> None:
+    run = steady(tmp_path, fail_at_peak=12)
+    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    assert s is not None and s.degraded_at == 10
+    assert "pass rate 70.0% vs 100.0% at 2 users" in s.degraded_reason
+    assert s.levels[1].p_value is not None and s.levels[1].p_value < 0.05
+
+
+def test_a_small_drop_is_noise(tmp_path: Path) -> None:
+    run = steady(tmp_path, fail_at_peak=1)
+    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    assert s is not None and s.degraded_at is None
+    assert s.levels[1].pass_rate == 39 / 40
+
+
+def test_a_pair_violation_counts_once_and_samples_count_new_rows(tmp_path: Path) -> None:
+    inv = check("refunds-within-order-total", "fail", "invariant", "T-002")
+    records = [record(i, 2, 0.05 * i, [check("c", "pass")]) for i in range(10)]
+    records += [record(50, 10, 2.5, [inv], "first"), record(51, 10, 2.5, [inv], "second")]
+    samples = [
+        {"at": 1.0, "violations": {"refunds-within-order-total": 0}},
+        {
+            "at": 3.0,
+            "violations": {"refunds-within-order-total": 1},
+            "rows": {"refunds-within-order-total": [{"order_id": 7, "note": HOSTILE}]},
+        },
+        {"at": 3.5, "violations": {"refunds-within-order-total": 1}},  # the same row again
+    ]
+    run = write_run(tmp_path, records, samples)
+    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    assert s is not None
+    peak = s.levels[-1]
+    assert peak.violations == 1 and peak.sampled == 1 and peak.conversations == 2
+    assert s.degraded_at == 10 and "1 invariant violation(s)" in s.degraded_reason
+    assert s.sampled_violations == 1
+    assert s.first_violations[0]["at"] == 3.0
+    assert s.levels[0].by_requirement == {"T-001": [10, 10]}
+    assert peak.rate("T-002") == 0.0
+
+
+def test_load_parquet_reads_back_with_documented_columns(tmp_path: Path) -> None:
+    run = steady(tmp_path, fail_at_peak=12)
+    reports = build_reports(run)
+    assert reports.load_parquet == run / "load.parquet"
+    frame = pd.read_parquet(run / "load.parquet")
+    assert list(frame.columns) == LOAD_COLUMNS
+    levels = frame[(frame["kind"] == "level") & (frame["requirement"] == "*")]
+    assert levels["users"].tolist() == [2, 10]
+    assert levels["pass_rate"].tolist() == [1.0, 0.7]
+    assert set(frame["kind"]) == {"window", "level"}
+    manifest = json.loads((run / MANIFEST).read_text())
+    assert summarize(run, manifest) is not None
+    assert load_frame(summarize(run, manifest)).shape == frame.shape  # type: ignore[arg-type]
+
+
+def test_every_report_escapes_agent_and_database_text(tmp_path: Path) -> None:
+    inv = check("refunds-within-order-total", "fail", "invariant", "T-002")
+    inv["found"] = [{"order_id": 7, "note": HOSTILE}]
+    records = [record(i, 2, 0.05 * i, [check("c", "fail")]) for i in range(3)]
+    records += [record(50, 10, 2.5, [inv], "first")]
+    samples = [
+        {
+            "at": 3.0,
+            "violations": {"refunds-within-order-total": 1},
+            "rows": {"refunds-within-order-total": [{"order_id": 7, "note": HOSTILE}]},
+        }
+    ]
+    run = write_run(tmp_path, records, samples)
+    build_reports(run)
+    html = (run / "report.html").read_text()
+    assert '<h2 id="load">Load</h2>' in html and "<svg" in html
+    assert "<script>alert(1)" not in html and "&lt;script&gt;alert(1)" in html
+    md = (run / "summary.md").read_text()
+    assert "## Load" in md and "Correctness first degrades at 10 users" in md
+    assert "<script>" not in md.split("## Load", 1)[1].split("## Divergences", 1)[0]
+    assert "\\<script\\>" in md
+    junit = ET.fromstring((run / "junit.xml").read_bytes())
+    load = [s for s in junit.iter("testsuite") if s.get("name") == "t.load"]
+    assert load and int(load[0].get("failures") or 0) >= 1
+    assert "90 + 70 from its 2 workers" in md
