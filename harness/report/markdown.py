@@ -109,6 +109,9 @@ def _example(ex: Example, full: bool = True) -> list[str]:
         out += [f"**Why:** {cell(ex.message)}", ""]
     if ex.case_error:
         out += ["**The case could not complete:**", "", fence(ex.case_error), ""]
+    if ex.expected is not None or ex.found is not None:  # the crux first, then how it came
+        out += ["**Expected:**", "", _value_block(ex.expected), ""]
+        out += ["**Found:**", "", _value_block(ex.found), ""]
     if ex.entities:
         out += ["**Setup rows inserted for this case:**", ""]
         for name, row in ex.entities.items():
@@ -128,9 +131,6 @@ def _example(ex: Example, full: bool = True) -> list[str]:
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:
                 out += ["Agent call failed:", "", fence(t["error"]), ""]
-    if ex.expected is not None or ex.found is not None:
-        out += ["**Expected:**", "", _value_block(ex.expected), ""]
-        out += ["**Found:**", "", _value_block(ex.found), ""]
     return out
 
 
