@@ -35,7 +35,7 @@ from harness.spec.suite import Suite
 
 TWIN = "+dup"  # case id suffix of the second conversation of a duplicate pair
 CASE_COUNT = 1_000_000  # planned as one of many, so every case id carries its number
-LOOKAHEAD = 3.0  # seconds of demand kept prepared
+LOOKAHEAD = 2.0  # seconds of demand kept prepared
 MIN_READY, MAX_READY = 8, 2000
 MAX_JUDGING = 512  # conversations waiting for their verdicts before preparation pauses
 PREPARERS = 4
@@ -117,7 +117,9 @@ class Feeder:
         self.outstanding: dict[str, tuple[Item, Conversation]] = {}
         self.judging: set[asyncio.Task[None]] = set()
         self.counts = Counts()
-        self._served_at: collections.deque[float] = collections.deque(maxlen=4096)
+        self._served = 0
+        self._rate = 0.0  # cases served per second, over the last second or so
+        self._rate_mark = (time.monotonic(), 0)
         self._preparing = 0
         self.closed = False
         #: conversations judged per level (the users the profile drove): [trials, passes,
@@ -132,10 +134,18 @@ class Feeder:
 
     def _target(self) -> int:
         now = time.monotonic()
-        recent = sum(1 for t in self._served_at if now - t <= 5.0)
-        rate = recent / 5.0
-        users = self.timeline.current_users
-        return int(min(MAX_READY, MIN_READY + 2 * users + rate * LOOKAHEAD))
+        since, served = self._rate_mark
+        if now - since >= 1.0:
+            self._rate = (self._served - served) / (now - since)
+            self._rate_mark = (now, self._served)
+        t0 = self.timeline.t0
+        elapsed = time.time() - t0 if t0 is not None else 0.0
+        # before the first report, the users the profile starts with are coming
+        users = max(self.timeline.current_users, self.timeline.level(elapsed))
+        ahead = LOOKAHEAD
+        if t0 is not None:  # never much more than the rest of the profile needs
+            ahead = max(0.0, min(ahead, self.timeline.length - elapsed))
+        return int(min(MAX_READY, MIN_READY + 2 * users + self._rate * ahead))
 
     def _needed(self) -> bool:
         if len(self.judging) >= MAX_JUDGING:
@@ -209,14 +219,13 @@ class Feeder:
             except TimeoutError:
                 return []
         out: list[dict[str, Any]] = []
-        now = time.monotonic()
         while self.ready and len(out) < n and not self.closed:
             item = self.ready.popleft()
             for conv in item.conversations:
                 self.outstanding[conv.token] = (item, conv)
             self.counts.served += 1
             self.counts.pairs += item.second is not None
-            self._served_at.append(now)
+            self._served += 1
             out.append(item.wire())
         if not self.ready:
             self._ready.clear()

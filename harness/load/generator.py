@@ -1,9 +1,6 @@
-"""The load generator: locust as a library, in its own process (never the harness's).
+"""The load generator's users and shape: locust as a library, in its own process only.
 
-    python -m harness.load.generator local  --harness URL
-    python -m harness.load.generator master --harness URL --bind HOST --port P --expect N
-    python -m harness.load.generator worker --master-host HOST --master-port P
-
+Run by `python -m harness.load.roles` (one process, or a master and workers).
 Locust patches the whole process with gevent on import, which is why this module
 only ever runs here. Each user fetches prepared cases from the harness, sends
 every turn with locust's HTTP client (so locust's statistics are real) using the
@@ -66,6 +63,7 @@ class Hub:
         self.queue: Queue[dict[str, Any]] = Queue()
         self.pending: list[list[Any] | dict[str, Any]] = []
         self.waited = 0.0
+        self.taken = 0  # cases taken since the feeder last measured the rate
         self.stop = False
         self.ends_at: float | None = None  # no conversation starts after the profile's end
         self.runner: Runner | None = None
@@ -87,11 +85,17 @@ class Hub:
         return self.runner.user_count if self.runner is not None else 1
 
     def _feed(self) -> None:
+        """Keep about a second of this process's conversations at hand."""
+        mark, rate = time.monotonic(), 0.0
         while not self.stop:
-            want = max(4, 2 * self._users())
+            now = time.monotonic()
+            if now - mark >= 1.0:
+                rate, mark = self.taken / (now - mark), now
+                self.taken = 0
+            want = int(max(8, 2 * self._users(), rate))
             have = self.queue.qsize()
             if have > want // 2:
-                gevent.sleep(0.02)
+                gevent.sleep(0.01)
                 continue
             try:
                 data = self._call("GET", f"/cases?n={want - have}", timeout=30)
@@ -112,6 +116,7 @@ class Hub:
             return None
         try:
             item: dict[str, Any] = self.queue.get(timeout=0.5)
+            self.taken += 1
             return item
         except Empty:
             return None
