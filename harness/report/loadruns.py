@@ -1,12 +1,14 @@
-"""Pass rates per load level, read from a stored load run, for the sign-off's load gate.
+"""Pass rates and invariant violations per load level, read from a stored load run, for
+the sign-off's load and invariants gates.
 
-What a load run must store for this (the contract, kept small so the load
-runner can write it however it runs): a run folder whose manifest has
-`kind: load`, and either
-- `levels` in the manifest: `[{users: N, trials: T, passes: P}, ...]`, or
-- in `cases.jsonl`, a `load: {users: N}` entry on every trial record, beside the
-  usual `checks`; a trial passes when all its checks pass (an error is no pass).
-The peak is the level with the most users, low load the one with the fewest.
+What a load run must store for this (the contract `harness load` writes): a run
+folder whose manifest has `kind: load`, and either
+- `levels` in the manifest: `[{users: N, trials: T, passes: P, invariant_violations: V}]`,
+- or, in `cases.jsonl`, a `load: {users: N}` entry on every trial record beside
+  the usual `checks`; a trial passes when all its checks pass (an error is no pass).
+The records, when present, also name the requirements that failed and the
+invariants violated. The peak is the level with the most users, low load the one
+with the fewest; a level with no judged trial is no measurement.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ class LoadLevel:
     users: int
     trials: int
     passes: int
+    violations: int = 0  # invariant violations in the conversations judged at this level
 
     @property
     def rate(self) -> float:
@@ -32,7 +35,8 @@ class LoadLevel:
 @dataclass
 class LoadLevels:
     levels: list[LoadLevel]  # by users, fewest first
-    failing_requirements: list[str] = field(default_factory=list)
+    failing_requirements: list[str] = field(default_factory=list)  # at the peak
+    violated: list[str] = field(default_factory=list)  # "invariant (requirements)", any level
 
     @property
     def low(self) -> LoadLevel:
@@ -42,39 +46,57 @@ class LoadLevels:
     def peak(self) -> LoadLevel:
         return self.levels[-1]
 
+    @property
+    def violations(self) -> int:
+        return sum(lv.violations for lv in self.levels)
+
 
 def _from_manifest(levels: Any) -> list[LoadLevel]:
     out = []
     for item in levels if isinstance(levels, list) else []:
         try:
-            out.append(LoadLevel(int(item["users"]), int(item["trials"]), int(item["passes"])))
+            out.append(
+                LoadLevel(
+                    int(item["users"]),
+                    int(item["trials"]),
+                    int(item["passes"]),
+                    int(item.get("invariant_violations") or 0),
+                )
+            )
         except (KeyError, TypeError, ValueError):
             return []  # half a table is no measurement
     return out
 
 
+def _add(names: list[str], new: Any) -> None:
+    names.extend(n for n in new if n not in names)
+
+
 def load_levels(run: StoredRun) -> LoadLevels | None:
-    """The pass rate at each load level of a load run, or None when it stores none; with
-    the requirements that failed at its peak, when its records say which level they ran at."""
-    per_users: dict[int, list[int]] = {}
+    """The pass rate and violations at each load level of a load run, or None when it
+    stores none; with what failed, when its records say which level they ran at."""
+    per_users: dict[int, list[int]] = {}  # users -> [trials, passes, violations]
     failing: dict[int, list[str]] = {}
+    violated: list[str] = []
     for record in read_records(run.dir):
         users = (record.get("load") or {}).get("users")
         if not isinstance(users, int):
             continue
         checks = record.get("checks", [])
-        ok = all(c.get("verdict") == "pass" for c in checks)
-        tally = per_users.setdefault(users, [0, 0])
+        bad = [c for c in checks if c.get("verdict") != "pass"]
+        tally = per_users.setdefault(users, [0, 0, 0])
         tally[0] += 1
-        tally[1] += ok
-        names = failing.setdefault(users, [])
-        for check in checks:
-            if check.get("verdict") != "pass":
-                names.extend(r for r in check.get("requirements", []) if r not in names)
+        tally[1] += not bad
+        for check in bad:
+            _add(failing.setdefault(users, []), check.get("requirements", []))
+            if check.get("category") == "invariant" and check.get("verdict") == "fail":
+                tally[2] += 1
+                reqs = ",".join(check.get("requirements", []))
+                _add(violated, [f"{check.get('check_id')} ({reqs})"])
     levels = _from_manifest(run.manifest.get("levels")) or [
-        LoadLevel(u, t, p) for u, (t, p) in per_users.items()
+        LoadLevel(u, t, p, v) for u, (t, p, v) in per_users.items()
     ]
     levels = sorted((lv for lv in levels if lv.trials > 0), key=lambda lv: lv.users)
     if not levels:
         return None
-    return LoadLevels(levels, failing.get(levels[-1].users, []))
+    return LoadLevels(levels, failing.get(levels[-1].users, []), violated)

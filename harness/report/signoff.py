@@ -16,7 +16,7 @@ import pandas as pd
 
 from harness.report.frame import results_frame
 from harness.report.loadruns import LoadLevels, load_levels
-from harness.report.reliability import Rate, Reliability, compute, percent
+from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
 from harness.report.runs import StoredRun
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
@@ -130,14 +130,23 @@ def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> Ga
     return result
 
 
-def invariants_gate(gate: Gate, frame: pd.DataFrame, manifest: dict[str, Any]) -> GateResult:
+def invariants_gate(
+    gate: Gate, frame: pd.DataFrame, manifest: dict[str, Any], loads: dict[str, LoadLevels | None]
+) -> GateResult:
     result = GateResult(
-        "invariants", "No invariant violated in any case or the run-wide sweep", PASS, gate.optional
+        "invariants",
+        "No invariant violated in any case, the run-wide sweep or a load run of the group",
+        PASS,
+        gate.optional,
     )
+    under_load = _load_violations(loads)
+    result.findings.extend(line for line, _ in under_load)
+    for _, names in under_load:
+        result.requirements.extend(r for r in names if r not in result.requirements)
     rows = frame[frame["category"] == "invariant"]
     declared = [c for c in manifest.get("checks") or [] if c.get("category") == "invariant"]
     if rows.empty:
-        result.status = NOT_MEASURED
+        result.status = FAIL if under_load else NOT_MEASURED
         result.findings.append(
             "no invariant was judged"
             + (
@@ -154,9 +163,30 @@ def invariants_gate(gate: Gate, frame: pd.DataFrame, manifest: dict[str, Any]) -
         shown = ", ".join(cases[:5]) + (f" and {len(cases) - 5} more" if len(cases) > 5 else "")
         result.findings.append(f"{inv} ({reqs}) {what} {len(hits)} time(s): {shown}")
         result.requirements.extend(r for r in str(reqs).split(",") if r not in result.requirements)
-    result.detail = f"{len(rows)} invariant verdicts, {len(bad)} not passing"
-    result.status = FAIL if len(bad) else PASS
+    result.detail = f"{len(rows)} invariant verdicts, {len(bad)} not passing" + (
+        f"; {len(loads)} load run(s) read" if loads else ""
+    )
+    result.status = FAIL if len(bad) or under_load else PASS
     return result
+
+
+def _load_violations(loads: dict[str, LoadLevels | None]) -> list[tuple[str, list[str]]]:
+    """(finding, requirements) for each load run whose judged conversations broke invariants."""
+    out = []
+    for run_id, levels in loads.items():
+        if levels is None or not levels.violations:
+            continue
+        per_level = ", ".join(f"{lv.users} users: {lv.violations}" for lv in levels.levels)
+        which = "; ".join(levels.violated) or "see the load run's report"
+        reqs = sorted({r for v in levels.violated for r in v.split("(")[-1].strip(")").split(",")})
+        out.append(
+            (
+                f"load run {run_id}: {levels.violations} invariant violation(s) under load "
+                f"({per_level}): {which}",
+                reqs,
+            )
+        )
+    return out
 
 
 def regressions_gate(
@@ -229,14 +259,21 @@ def load_gate(gate: LoadGate, loads: dict[str, LoadLevels | None]) -> GateResult
             result.findings.append(f"load run {run_id} {what}: no low vs peak to compare")
             continue
         low, peak = levels.low, levels.peak
-        line = (
-            f"load run {run_id}: {percent(peak.rate)} at peak ({peak.users} users) vs "
-            f"{percent(low.rate)} at low load ({low.users} users)"
+        p = fisher_exact(
+            low.passes, low.trials - low.passes, peak.passes, peak.trials - peak.passes
         )
-        if peak.rate < low.rate - gate.tolerance:
+        line = (
+            f"load run {run_id}: {percent(peak.rate)} at peak ({peak.passes}/{peak.trials} "
+            f"trials, {peak.users} users) vs {percent(low.rate)} at low load "
+            f"({low.passes}/{low.trials}, {low.users} users), Fisher's exact p = {p:.3g}"
+        )
+        dropped = peak.rate < low.rate - gate.tolerance
+        if dropped and (p < 0.05 or not gate.beyond_noise):
             fails = True
             result.findings.append(line)
             result.requirements.extend(levels.failing_requirements)
+        elif dropped:
+            result.findings.append(line + ": a drop within noise")
         else:
             result.detail = line
     result.status = _status(fails, missing)
@@ -259,7 +296,7 @@ def evaluate(
     if g.capability is not None:
         gates.append(rate_gate("capability", g.capability, reliability, policy.k))
     if (inv := g.toggle("invariants")) is not None:
-        gates.append(invariants_gate(inv, frame, manifest))
+        gates.append(invariants_gate(inv, frame, manifest, loads))
     if (reg := g.toggle("regressions")) is not None:
         gates.append(regressions_gate(reg, view, frame, manifest))
     if (cov := g.toggle("coverage")) is not None:

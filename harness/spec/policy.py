@@ -55,6 +55,11 @@ class LoadGate(Gate):
         default=0.0,
         description="How far the pass rate at peak may fall below the one at low load.",
     )
+    beyond_noise: bool = Field(
+        default=True,
+        description="Count a drop only when it is beyond noise (Fisher's exact test on the "
+        "two levels' trials, p < 0.05); false: any drop larger than the tolerance fails.",
+    )
 
 
 Toggle = bool | Gate

@@ -104,14 +104,15 @@ def test_agent_text_is_escaped_and_unmeasured_gates_block(
 
 
 def write_load_run(
-    root: Path, run_id: str, group: str, levels: dict[int, list[bool]], *, table: bool = False
+    root: Path, run_id: str, group: str, levels: dict[int, str], *, table: bool = False
 ) -> None:
-    """A load run as the load runner stores it (see harness/report/loadruns.py): one record
-    per trial carrying the load level it ran under, and with table=True also the `levels`
-    table in the manifest (which then wins)."""
+    """A load run as `harness load` stores it (see harness/report/loadruns.py): one record
+    per trial carrying the load level it ran under (outcomes: P pass, F a check failed,
+    V an invariant violated), and with table=True also the `levels` table in the manifest
+    (which then wins)."""
     folder = root / run_id
     folder.mkdir(parents=True)
-    manifest = {
+    manifest: dict[str, object] = {
         "kind": "load",
         "run_id": run_id,
         "suite": "t",
@@ -121,17 +122,25 @@ def write_load_run(
     }
     if table:
         manifest["levels"] = [
-            {"users": u, "trials": len(o), "passes": sum(o)} for u, o in levels.items()
+            {"users": u, "trials": len(o), "passes": o.count("P"), "invariant_violations": 0}
+            for u, o in levels.items()
         ]
     (folder / "manifest.json").write_text(json.dumps(manifest))
     lines = []
     for users, outcomes in levels.items():
-        for i, ok in enumerate(outcomes):
+        for i, mark in enumerate(outcomes):
+            check = {"check_id": "echoes", "category": "output", "requirements": ["T-001"]}
+            if mark == "V":
+                check = {
+                    "check_id": "never-twice",
+                    "category": "invariant",
+                    "requirements": ["T-002"],
+                }
             record = {
                 "key": f"c#{users}-{i}@1",
                 "trial": 1,
                 "load": {"users": users},
-                "checks": [{"verdict": "pass" if ok else "fail", "requirements": ["T-001"]}],
+                "checks": [{**check, "verdict": "pass" if mark == "P" else "fail"}],
             }
             lines.append(orjson.dumps(record) + b"\n")
     (folder / "cases.jsonl").write_bytes(b"".join(lines))
@@ -155,8 +164,10 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
         str(reports),
     )
     assert hunt.returncode == 0, hunt.stderr
-    write_load_run(reports, "load-same", "rc-7", {1: [True] * 10, 20: [True] * 10}, table=True)
-    write_load_run(reports, "load-worse", "other", {1: [True] * 10, 20: [True] * 7 + [False] * 3})
+    write_load_run(reports, "load-same", "rc-7", {1: "P" * 10, 20: "P" * 10}, table=True)
+    write_load_run(reports, "load-worse", "other", {1: "P" * 40, 20: "P" * 28 + "F" * 12})
+    write_load_run(reports, "load-noisy", "other", {1: "P" * 10, 20: "P" * 8 + "F" * 2})
+    write_load_run(reports, "load-racy", "other", {1: "P" * 9 + "V", 20: "P" * 8 + "VV"})
     policy = tmp_path / "policy.yaml"
     policy.write_text(POLICY)
     proc, gates = signoff(run, policy, "--pdf")
@@ -167,9 +178,28 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     md = (run / "signoff.md").read_text()
     assert "hunt " in md and "load load-same" in md and "20 users: 10/10 trials passed" in md
     assert "load-worse" not in md  # another group's
+
+    # 70% at peak vs 100% at low load, over 40 trials each: beyond noise, a failed gate
     proc, gates = signoff(run, policy, "--with", "load-worse")
     assert proc.returncode == 1
     assert gates["load"]["status"] == "fail" and gates["load"]["requirements"] == ["T-001"]
+    assert any("70.0% at peak (28/40 trials, 20 users)" in f for f in gates["load"]["findings"])
+    # 80% vs 100% over 10 trials each could be chance: said, and no failure...
+    proc, gates = signoff(run, policy, "--with", "load-noisy")
+    assert proc.returncode == 0 and gates["load"]["status"] == "pass"
+    assert any("a drop within noise" in f for f in gates["load"]["findings"])
+    # ...unless the policy counts every drop
+    policy.write_text(POLICY.replace("  load: true", "  load: {beyond_noise: false}"))
+    proc, gates = signoff(run, policy, "--with", "load-noisy")
+    assert proc.returncode == 1 and gates["load"]["status"] == "fail"
+
+    # invariants broken under load fail the invariants gate, whatever the pass rates say
+    # (this suite declares none of its own: the load run's are judged all the same)
+    policy.write_text(POLICY.replace("  load: true", "  invariants: true"))
+    proc, gates = signoff(run, policy, "--with", "load-racy")
+    assert proc.returncode == 1 and gates["invariants"]["status"] == "fail"
+    assert gates["invariants"]["requirements"] == ["T-002"]
     assert any(
-        "70.0% at peak (20 users) vs 100.0% at low load" in f for f in gates["load"]["findings"]
+        "3 invariant violation(s) under load (1 users: 1, 20 users: 2): never-twice (T-002)" in f
+        for f in gates["invariants"]["findings"]
     )
