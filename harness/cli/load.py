@@ -18,6 +18,7 @@ from pathlib import Path
 
 import click
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from harness.cli.common import (
     EXIT_INTERRUPTED,
@@ -34,12 +35,14 @@ from harness.events import Event, LoadProgress, RunStarted
 
 
 class LoadView(ConsoleView):
-    """The run's notes as `harness run` shows them, then one line of load progress."""
+    """The run's notes as `harness run` shows them, then the load's progress: a live bar on
+    a terminal, a line every few seconds in logs."""
 
     def __init__(self, show_progress: bool) -> None:
         super().__init__(err, show_progress=False)
         self.live = show_progress and err.is_terminal
         self._last = 0.0
+        self._task: TaskID | None = None
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -55,18 +58,26 @@ class LoadView(ConsoleView):
         super().__call__(event)
 
     def _progress(self, p: LoadProgress) -> None:
-        now = time.monotonic()
-        if not self.live and now - self._last < 5.0:
-            return  # in logs, a line every few seconds
-        self._last = now
         rate = f"{p.passed / p.judged:.1%}" if p.judged else "—"
-        line = (
-            f"  {p.seconds:5.1f}/{p.length:g} s · {p.users} users · {p.requests} requests · "
-            f"{p.judged} judged · pass {rate} · "
-            + (f"[red]{p.violations} invariant violation(s)[/]" if p.violations else "0 violations")
+        line = f"{p.users} users · {p.requests} requests · {p.judged} judged · pass {rate} · " + (
+            f"[red]{p.violations} invariant violation(s)[/]" if p.violations else "0 violations"
         )
         with contextlib.suppress(OSError):
-            err.print(line)
+            if self.live:
+                if self.progress is None:
+                    self.progress = Progress(
+                        TextColumn("load"), BarColumn(), TextColumn("{task.fields[line]}"),
+                        TimeElapsedColumn(), console=err,
+                    )  # fmt: skip
+                    self.progress.start()
+                    self._task = self.progress.add_task("load", total=p.length, line="")
+                assert self._task is not None
+                self.progress.update(self._task, completed=p.seconds, line=line)
+                return
+            now = time.monotonic()
+            if now - self._last >= 5.0:  # in logs, a line every few seconds
+                self._last = now
+                err.print(f"  {p.seconds:5.1f}/{p.length:g} s · {line}")
 
 
 def _duration(_: click.Context, __: click.Parameter, value: str | None) -> float | None:
@@ -165,6 +176,8 @@ def load(
     except (KeyboardInterrupt, asyncio.CancelledError):
         interrupted = True
         run_dir = Path(view.run_dir) if view.run_dir else None
+    finally:
+        view.stop()
     code = _finish(run_dir, interrupted) if run_dir is not None else EXIT_INTERRUPTED
     if interrupted:
         err.print("[yellow]interrupted[/]: every judged conversation is kept in the report")

@@ -97,3 +97,30 @@ def test_ctrl_c_stops_users_and_workers_and_keeps_a_report(tmp_path: Path) -> No
 
 def test_sigterm_stops_the_load_and_keeps_a_report(tmp_path: Path) -> None:
     interrupt(tmp_path, signal.SIGTERM)
+
+
+def test_a_worker_started_elsewhere_joins_through_the_master(tmp_path: Path) -> None:
+    """`harness load-worker` gets nothing but the master's address: the harness's case
+    server (and its secret path) reach it through locust's own options."""
+    from harness.procs import free_port
+
+    port = free_port()
+    proc = start(
+        tmp_path, "--profile", "spike", "--limit", "3s", "--workers", "1",
+        "--expect-workers", "2", "--master-port", str(port),
+    )  # fmt: skip
+    worker = subprocess.run(
+        [sys.executable, "-m", "harness", "load-worker", "--master-host", "127.0.0.1",
+         "--master-port", str(port)],
+        cwd=ROOT, capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    _, stderr = proc.communicate(timeout=180)
+    assert worker.returncode == 0, worker.stderr
+    assert proc.returncode == 0, stderr
+    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    load = json.loads((run / "manifest.json").read_text())["load"]
+    remote = [p for p in load["processes"] if p.get("remote")]
+    assert len(remote) == 1 and remote[0]["requests"] > 0 and remote[0]["final"]
+    workers = [p for p in load["processes"] if p["role"] == "worker"]
+    assert load["locust"]["requests"] == sum(p["requests"] for p in workers)
+    assert not wait_gone(run)
