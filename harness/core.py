@@ -40,6 +40,8 @@ class Case:
     setup: dict[str, dict[str, Any]] = field(default_factory=dict)
     origin: str = "scenario"
     persona: str = "plain"
+    #: seeds the persona's choices (typo positions...); 0: the case's own seed
+    persona_seed: int = 0
     #: fresh setup values for each metamorphic variant of the scenario
     variant_setups: list[dict[str, dict[str, Any]]] = field(default_factory=list)
     #: for a regression case: the check it broke when it was found
@@ -59,6 +61,7 @@ class Case:
             "setup": self.setup,
             "origin": self.origin,
             "persona": self.persona,
+            **({"persona_seed": self.persona_seed} if self.persona_seed else {}),
             **({"variant_setups": self.variant_setups} if self.variant_setups else {}),
             **({"target": self.target} if self.target else {}),
         }
@@ -74,6 +77,7 @@ class Case:
             setup=d.get("setup", {}),
             origin=d.get("origin", "scenario"),
             persona=d.get("persona", "plain"),
+            persona_seed=d.get("persona_seed", 0),
             variant_setups=d.get("variant_setups", []),
             target=d.get("target"),
         )

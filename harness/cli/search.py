@@ -16,6 +16,7 @@ from harness.cli.common import (
     deps_option,
     err,
     group_option,
+    out,
     reports_dir_option,
     resolve_suite,
     run_async,
@@ -77,11 +78,10 @@ class HuntView:
             self._bar(event)
         elif isinstance(event, HuntFound):
             d = event.details
-            where = f" -> {d['path']}" if d.get("path") else ""
             line = (
-                f"  [red]found[/] {d['requirement']} in {escape(d['case_id'])} "
-                f"(check {escape(d['check'])}, after {d['tried']} cases of its scenario)"
-                + escape(where)
+                f"  [red]found[/] {d['requirement']} "
+                + escape(f"(check {d['check']}, after {cases(d['tried'])} of its scenario)")
+                + (f" -> {escape(d['regression_id'])}" if d.get("regression_id") else "")
             )
             if self.progress is not None:
                 self.progress.console.print(line)
@@ -173,18 +173,25 @@ def hunt(
         sys.exit(EXIT_INTERRUPTED)
     view.stop()
     err.print(
-        f"hunt [bold]{outcome.run_id}[/]: {outcome.tried} cases in {outcome.seconds:.0f} s, "
+        f"hunt [bold]{outcome.run_id}[/]: {cases(outcome.tried)} in {outcome.seconds:.0f} s, "
         f"{len(outcome.found)} new divergence(s)"
     )
     for f in outcome.found:
         err.print(
-            f"  {f.requirement} · {escape(f.case_id)} · check {escape(f.check)} · "
-            f"found after {f.tried} cases of its scenario{'' if f.shrunk else ' (not shrunk)'}"
+            f"  {f.requirement} · check {escape(f.check)} · found after {cases(f.tried)} of "
+            f"its scenario{'' if f.shrunk else ' (not shrunk)'}"
         )
-        if f.path:
-            err.print(f"    saved: {f.path}")
-    err.print(f"  results: {outcome.run_dir}")
+    # what a script needs goes to stdout: the run, then each saved regression case
+    out.print(f"run id: {outcome.run_id}")
+    out.print(f"  results  {outcome.run_dir}")
+    for f in outcome.found:
+        if f.regression_id:
+            out.print(f"  saved    {f.regression_id}  {f.path}")
     sys.exit(1 if outcome.found else 0)
+
+
+def cases(n: int) -> str:
+    return f"{n} case" if n == 1 else f"{n} cases"
 
 
 @click.command()
@@ -236,7 +243,8 @@ def replay(
             f"{'[green]same[/]' if same else '[red]different[/]'} verdicts in "
             f"{len(verdicts)} replays" + ("" if same else ": the agent is not reliable here")
         )
-    err.print(f"  results: {outcome.run_dir}")
+    out.print(f"run id: {outcome.run_id}")
+    out.print(f"  results  {outcome.run_dir}")
     sys.exit(1 if any(r.verdict.value != "pass" for r in outcome.results) else 0)
 
 

@@ -98,29 +98,37 @@ def strategy(
 
 def draw_case(
     data: st.DataObject, suite: Suite, scenario: m.Scenario, number: int, seed: int = 0
-) -> Case:
-    """One case of a scenario with every generated value drawn by hypothesis; `number` must
-    be unique within the hunt (it seeds the example's faker filler)."""
+) -> tuple[Case, str]:
+    """One case of a scenario with every searched value drawn by hypothesis, and a key of
+    those values (equal keys: the same input). `number` must be unique within the hunt: it
+    seeds the example's faker filler, which is not part of the search."""
     kinds = suite.param_kinds
     case_seed = derive_seed("hunt", seed, scenario.id, number)
     filler = ValueGenerator(case_seed, kinds=kinds)
     context: dict[str, Any] = {"params": suite.params, "vars": {}}
+    searched: list[str] = []
+
+    def draw(spec: Any, label: str) -> Any:
+        value = data.draw(strategy(spec, context, kinds, filler), label=label)
+        if not isinstance(spec, m.FakerGen) or spec.locales:
+            searched.append(f"{label}={format_value(value)!r}")
+        return value
+
     for name, spec in scenario.vars.items():
-        context["vars"][name] = data.draw(strategy(spec, context, kinds, filler), label=name)
+        context["vars"][name] = draw(spec, name)
     setup: dict[str, dict[str, Any]] = {}
     for entity, row in scenario.setup.items():
         setup[entity] = {
-            col: data.draw(strategy(spec, context, kinds, filler), label=f"{entity}.{col}")
-            if is_generator(spec)
-            else spec
+            col: draw(spec, f"{entity}.{col}") if is_generator(spec) else spec
             for col, spec in row.values.items()
         }
-    persona = (
-        data.draw(st.sampled_from(scenario.personas), label="persona")
-        if scenario.personas
-        else "plain"
-    )
-    return Case(
+    persona, persona_seed = "plain", 0
+    if scenario.personas:
+        persona = data.draw(st.sampled_from(scenario.personas), label="persona")
+        # drawn, so a persona's typos land where the search (and its shrinking) put them
+        persona_seed = data.draw(st.integers(0, 2**16), label="persona seed")
+        searched.append(f"persona={persona}/{persona_seed}")
+    case = Case(
         id=f"{scenario.id}~{number}",
         scenario=scenario.id,
         index=number,
@@ -129,5 +137,7 @@ def draw_case(
         setup=setup,
         origin="hunt",
         persona=persona,
+        persona_seed=persona_seed,
         variant_setups=variant_setups(suite, scenario, case_seed, context, number),
     )
+    return case, "; ".join(searched)

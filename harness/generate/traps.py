@@ -148,6 +148,8 @@ def apply_trap(text: str, trap: str) -> str:
         return text.upper()
     if trap == "title":
         return text.title()
+    if trap == "mixed_case":
+        return "".join(c.upper() if i % 2 else c.lower() for i, c in enumerate(text))
     if trap == "spaces":
         return "  " + "  ".join(text.split(" ")) + " "
     if trap == "zero_width":

@@ -26,7 +26,7 @@ from harness.check.state import (
 )
 from harness.core import Case, CaseResult, CheckResult, Observation, TurnRecord, Verdict
 from harness.events import CaseFinished, Emit
-from harness.generate.personas import persona
+from harness.generate.personas import write_turn
 from harness.run.store import now_iso
 from harness.spec import models as m
 from harness.spec.suite import Suite
@@ -138,8 +138,7 @@ class Engine:
         prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
         if prepared.error is None:
             for i, template in enumerate(self._turns[case.scenario]):
-                rewrite, prefix, suffix = persona(case.persona, case.seed, i)
-                text = prefix + template.render_text(prepared.ctx, rewrite) + suffix
+                text = self._write(case, template, prepared.ctx, i)
                 turn_ctx = {**prepared.ctx, "turn": {"text": text, "index": i + 1}}
                 prepared.turns.append((text, turn_ctx))
         return prepared
@@ -226,12 +225,20 @@ class Engine:
             await kv.setup(rendered["key"], rendered["value"], rendered["hash"], rendered["ttl"])
         return None
 
+    def _write(
+        self, case: Case, template: Template, ctx: Mapping[str, Any], i: int, turns: int = 0
+    ) -> str:
+        """Turn i as the case's persona writes it."""
+        if case.persona == "plain":
+            return template.render_text(ctx)
+        n = turns or len(self._turns[case.scenario])
+        return write_turn(template, ctx, case.persona, case.persona_seed or case.seed, i, n)
+
     async def _converse(
         self, case: Case, templates: list[Template], ctx: dict[str, Any], obs: Observation
     ) -> None:
         for i, template in enumerate(templates):
-            rewrite, prefix, suffix = persona(case.persona, case.seed, i)
-            text = prefix + template.render_text(ctx, rewrite) + suffix
+            text = self._write(case, template, ctx, i, len(templates))
             ctx["turn"] = {"text": text, "index": i + 1}
             reply = await self.agent.send(text, ctx)
             obs.turns.append(

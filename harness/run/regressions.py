@@ -19,6 +19,7 @@ import yaml
 
 import harness
 from harness.core import Case, CaseResult, CheckResult, to_jsonable
+from harness.generate.values import ValueGenerator
 from harness.spec import models as m
 from harness.spec.relative import DateEdge, DaysAgo, Relative, TimeEdge
 from harness.spec.suite import REGRESSIONS_DIR, Suite
@@ -58,23 +59,35 @@ def _rows(setup: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
     return {e: {c: _literal(v) for c, v in cols.items()} for e, cols in setup.items()}
 
 
-def regression_case(reg: m.RegressionFile) -> Case:
+def regression_case(
+    reg: m.RegressionFile, scenario: m.Scenario | None = None, params: dict[str, Any] | None = None
+) -> Case:
+    """The saved case; a var the scenario declares that the file predates is generated from
+    the saved seed, so a scenario may grow without breaking its regression cases."""
+    values = {k: _literal(v) for k, v in reg.vars.items()}
+    if scenario is not None and set(scenario.vars) - set(values):
+        gen = ValueGenerator(reg.seed)
+        context: dict[str, Any] = {"params": params or {}, "vars": {}}
+        for name, spec in scenario.vars.items():
+            context["vars"][name] = values[name] if name in values else gen.value(spec, context)
+        values = context["vars"]
     return Case(
         id=PREFIX + reg.id,
         scenario=reg.scenario,
         index=0,
         seed=reg.seed,
-        vars={k: _literal(v) for k, v in reg.vars.items()},
+        vars=values,
         setup=_rows(reg.setup),
         origin="regression",
         persona=reg.persona,
+        persona_seed=reg.persona_seed,
         variant_setups=[_rows(s) for s in reg.variant_setups],
         target=reg.check,
     )
 
 
 def regression_cases(suite: Suite) -> list[Case]:
-    return [regression_case(r) for r in suite.regressions]
+    return [regression_case(r, suite.scenario(r.scenario), suite.params) for r in suite.regressions]
 
 
 def _stored(value: Any) -> Any:
@@ -118,6 +131,7 @@ def save(
         "setup": _stored(case.setup),
         **({"variant_setups": _stored(case.variant_setups)} if case.variant_setups else {}),
         "persona": case.persona,
+        **({"persona_seed": case.persona_seed} if case.persona_seed else {}),
         "evidence": {
             "verdict": check.verdict.value,
             "message": check.message,
@@ -125,6 +139,7 @@ def save(
             "replies": replies,
             "expected": to_jsonable(check.expected),
             "found": to_jsonable(check.found),
+            "rows": to_jsonable(result.observation.entities),  # the setup rows as inserted
         },
         "found": {
             "run_id": run_id,

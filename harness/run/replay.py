@@ -40,7 +40,7 @@ def resolve_case(suite: Suite, case_id: str, seed: int) -> Case:
         rid = case_id.removeprefix(regressions.PREFIX)
         for reg in suite.regressions:
             if reg.id == rid:
-                return regressions.regression_case(reg)
+                return regressions.regression_case(reg, suite.scenario(reg.scenario), suite.params)
         known = [r.id for r in suite.regressions]
         raise ConfigError(
             f"no regression case {rid!r} in {suite.root / 'regressions'}{did_you_mean(rid, known)}"

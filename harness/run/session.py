@@ -169,7 +169,8 @@ def planned_cases(
     known = [
         c
         for c in regression_cases(suite)
-        if not select or any(fnmatch.fnmatchcase(c.scenario, p) for p in select)
+        if not select
+        or any(fnmatch.fnmatchcase(c.scenario, p) or fnmatch.fnmatchcase(c.id, p) for p in select)
     ]
     return known + list(plan(suite, seed, select=select, repeat=repeat))
 

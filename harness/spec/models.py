@@ -181,9 +181,12 @@ Trap = Literal[
     "long",
     "empty",
     "whitespace_only",
+    "mixed_case",
 ]
 Pool = Literal["names", "names_plain", "names_hard", "hostile", "injections"]
-Persona = Literal["plain", "polite", "terse", "rambling", "shouting", "typos"]
+Persona = Literal[
+    "plain", "polite", "terse", "rambling", "shouting", "typos", "out_of_order", "change_of_mind"
+]
 DateEdgeKind = Literal[
     "today", "yesterday", "month_start", "month_end", "year_start", "year_end", "leap_day"
 ]
@@ -553,6 +556,7 @@ class RegressionFile(FileModel):
     setup: dict[str, dict[str, ValueSpec]] = Field(default_factory=dict)
     variant_setups: list[dict[str, dict[str, ValueSpec]]] = Field(default_factory=list)
     persona: str = "plain"
+    persona_seed: int = 0
     evidence: dict[str, Any] = Field(default_factory=dict)
     found: dict[str, Any] = Field(default_factory=dict)
 

@@ -167,7 +167,7 @@ def load_suite(path: str | Path) -> Suite:
 
 def regression_files(root: Path) -> list[Path]:
     folder = root / REGRESSIONS_DIR
-    return sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    return sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")]) if folder.is_dir() else []
 
 
 def _check_regressions(

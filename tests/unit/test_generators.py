@@ -10,12 +10,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from harness.generate import traps
-from harness.generate.personas import persona
+from harness.generate.personas import write_turn
 from harness.generate.strategies import strategy
 from harness.generate.values import ValueGenerator
 from harness.run.regressions import _literal, _stored
 from harness.spec import models as m
 from harness.spec.relative import DateEdge, DaysAgo, TimeEdge, date_edge, time_edge
+from harness.spec.template import Template
 
 
 def test_boundaries_come_from_the_spec_parameter_and_its_kind() -> None:
@@ -70,6 +71,7 @@ def test_text_traps() -> None:
     assert traps.apply_trap(name, "rtl_mark").startswith("\u200f")
     assert traps.apply_trap("Peace", "confusable") != "Peace"  # looks the same, is not
     assert traps.apply_trap(name, "whitespace_only").strip() == ""
+    assert traps.apply_trap("anna", "mixed_case") == "aNnA"
     assert len(traps.apply_trap(name, "long")) > 1000
 
 
@@ -140,10 +142,23 @@ def test_hypothesis_strategies_draw_only_declared_values(data: st.DataObject) ->
 
 
 def test_personas_change_only_the_scenarios_own_words() -> None:
-    shout, prefix, suffix = persona("shouting", 1, 0)
-    assert shout("refund please") == "REFUND PLEASE" and prefix == suffix == ""
-    terse, _, _ = persona("terse", 1, 0)
-    assert terse("Hello, please refund order") == "refund order"
-    typo, _, _ = persona("typos", 3, 0)
-    out = typo("please refund my order")
-    assert out != "please refund my order" and sorted(out) == sorted("please refund my order")
+    tpl = Template("Hello, please refund {{ amount }} EUR for order {{ order }}.")
+    ctx = {"amount": "49,90", "order": 12}
+    assert (
+        write_turn(tpl, ctx, "shouting", 1, 0, 1) == "HELLO, PLEASE REFUND 49,90 EUR FOR ORDER 12."
+    )
+    assert write_turn(tpl, ctx, "terse", 1, 0, 1) == "refund 49,90 EUR for order 12."
+    typo = write_turn(tpl, ctx, "typos", 3, 0, 1)
+    plain = tpl.render_text(ctx)
+    assert typo != plain and sorted(typo) == sorted(plain) and "49,90" in typo
+    assert (
+        write_turn(Template("I'm Ann, PIN 1234."), {}, "out_of_order", 1, 0, 1)
+        == "PIN 1234, I'm Ann."
+    )
+    assert (
+        write_turn(Template("Hi. Refund order 7."), {}, "out_of_order", 1, 0, 1)
+        == "Refund order 7. Hi."
+    )
+    last = write_turn(tpl, ctx, "change_of_mind", 1, 1, 2)
+    assert last.endswith(plain) and last != plain
+    assert write_turn(tpl, ctx, "change_of_mind", 1, 0, 2) == plain  # only the last turn

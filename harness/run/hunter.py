@@ -1,0 +1,356 @@
+"""The search behind `harness hunt`, run in a worker thread (hypothesis is synchronous).
+
+Each example is one real case, handed to the engine on the event loop and waited
+for. A check or invariant that fails with a signature not seen before is raised as
+its own exception type, so hypothesis shrinks each distinct divergence separately
+to its simplest input. Before a shrunk case is saved it is replayed twice more; a
+failure that does not come back is reported as flaky and not saved. Failures the
+suite or the harness caused (a setup row the database refused, a harness fault)
+are never saved as regressions of the agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
+from hypothesis import strategies as st
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from harness.core import Case, CaseResult, CheckResult, Verdict
+from harness.events import Emit, HuntFound, HuntProgress, Note
+from harness.generate.strategies import draw_case
+from harness.generate.values import derive_seed, is_generator
+from harness.run import regressions
+from harness.run.engine import Engine
+from harness.run.plan import plan_case
+from harness.run.store import RunStore
+from harness.spec import models as m
+from harness.spec.models import Scenario
+from harness.spec.suite import Suite
+
+EXAMPLES_PER_ROUND = 40  # for scenarios with hard-part generators; others get a quarter
+SHRINK_GRACE = 0.25  # share of the budget a hunt may overrun to finish shrinking
+CONFIRMATIONS = 2  # extra replays a shrunk failure must fail before it is saved
+NOT_THE_AGENT = ("setup of ", "harness fault: ", "variant ")  # obs.error prefixes
+HARD_PARTS = (
+    m.BoundaryGen,
+    m.FormatGen,
+    m.TrapGen,
+    m.PoolGen,
+    m.DateEdgeGen,
+    m.TimeEdgeGen,
+    m.DateTextGen,
+)
+
+
+class Divergence(Exception):
+    """A new divergence; one subclass per signature so hypothesis shrinks each apart."""
+
+    signature = ""
+
+    def __init__(self, result: CaseResult, check: CheckResult) -> None:
+        super().__init__(f"{self.signature}: {check.message}")
+        self.result = result
+        self.check = check
+
+
+class TimeUp(BaseException):
+    """The hunt's hard deadline passed or it was interrupted; stops hypothesis at once."""
+
+
+_types: dict[str, type[Divergence]] = {}
+
+
+def divergence_type(signature: str) -> type[Divergence]:
+    if signature not in _types:
+        name = f"Divergence_{len(_types)}"
+        _types[signature] = type(name, (Divergence,), {"signature": signature})
+    return _types[signature]
+
+
+@dataclass
+class Found:
+    signature: str
+    case_id: str
+    requirement: str
+    check: str
+    message: str
+    tried: int  # cases of this scenario tried before it was first seen
+    path: str | None
+    shrunk: bool
+    regression_id: str | None = None
+
+
+def hard_parts(scenario: Scenario) -> bool:
+    """Boundaries, formats, traps, pools, dates, personas or rewordings: where defects hide."""
+    values = [
+        *scenario.vars.values(),
+        *(v for r in scenario.setup.values() for v in r.values.values()),
+    ]
+    return bool(scenario.personas or scenario.variants) or any(
+        isinstance(v, HARD_PARTS) for v in values
+    )
+
+
+def examples_per_round(scenario: Scenario) -> int:
+    return EXAMPLES_PER_ROUND if hard_parts(scenario) else EXAMPLES_PER_ROUND // 4
+
+
+def searchable(scenario: Scenario) -> bool:
+    """A scenario with at least one generated value or persona gives a hunt something to vary."""
+    return (
+        bool(scenario.personas)
+        or any(is_generator(v) for v in scenario.vars.values())
+        or any(is_generator(v) for row in scenario.setup.values() for v in row.values.values())
+    )
+
+
+class Hunter:
+    def __init__(
+        self,
+        suite: Suite,
+        engine: Engine,
+        store: RunStore,
+        *,
+        budget: float,
+        seed: int,
+        plain: bool,
+        emit: Emit,
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        self.suite = suite
+        self.engine = engine
+        self.store = store
+        self.seed = seed
+        self.plain = plain
+        self.emit = emit
+        self.loop = loop
+        self.known = regressions.known_signatures(suite)
+        self.found: list[Found] = []
+        self.tried = 0
+        self.repeats = 0  # examples whose exact input had run already (served from memory)
+        self.numbers = itertools.count(1)  # unique per example over the whole hunt
+        self.per_scenario: dict[str, int] = {}
+        self.started = time.monotonic()
+        self.soft_end = self.started + budget
+        self.hard_end = self.started + budget * (1 + SHRINK_GRACE) + 5
+        self.stopping = False  # set when the hunt is interrupted: nothing more is saved
+        folder = suite.root / ".hypothesis"
+        self.database = DirectoryBasedExampleDatabase(str(folder / "examples"))
+        self.state_path = folder / "hunt-state.json"
+        self.rounds = self._load_rounds()
+        self._first: dict[str, tuple[CaseResult, CheckResult, int]] = {}
+        self._seen: dict[tuple[str, str], CaseResult] = {}
+        self._told: set[str] = set()
+
+    # -- where the last hunt stopped ------------------------------------------------
+    def _load_rounds(self) -> dict[str, int]:
+        try:
+            data = json.loads(self.state_path.read_text())
+            return {str(k): int(v) for k, v in data.get("rounds", {}).items()}
+        except (OSError, ValueError, AttributeError):
+            return {}
+
+    def save_rounds(self) -> None:
+        self.state_path.parent.mkdir(parents=True, exist_ok=True)
+        self.state_path.write_text(json.dumps({"rounds": self.rounds}, indent=2, sort_keys=True))
+
+    # -- running one case from the search thread --------------------------------------
+    def stop(self) -> None:
+        self.stopping = True
+        self.hard_end = 0
+
+    def run(self, case: Case, key: str | None = None) -> CaseResult:
+        """One real case; an input that already ran in this hunt is answered from memory."""
+        if self.stopping or time.monotonic() > self.hard_end:
+            raise TimeUp
+        if key is not None and (case.scenario, key) in self._seen:
+            self.repeats += 1
+            return self._seen[(case.scenario, key)]
+        result = asyncio.run_coroutine_threadsafe(self.engine.run_case(case), self.loop).result()
+        if self.stopping:  # the case may have been cut short by the shutdown itself
+            raise TimeUp
+        if key is not None:
+            self._seen[(case.scenario, key)] = result
+        self.tried += 1
+        self.per_scenario[case.scenario] = self.per_scenario.get(case.scenario, 0) + 1
+        left = max(0.0, self.soft_end - time.monotonic())
+        self.loop.call_soon_threadsafe(
+            self.emit, HuntProgress(self.tried, len(self.found), left, case.scenario)
+        )
+        return result
+
+    def new_failures(self, result: CaseResult) -> list[tuple[str, CheckResult]]:
+        error = result.observation.error or ""
+        if error.startswith(NOT_THE_AGENT):
+            self.note_once(
+                result.case.scenario,
+                f"{result.case.scenario}: {error[:200]} "
+                "(a problem of the suite or the harness, not saved)",
+            )
+            return []
+        out = []
+        for check in result.checks:
+            if check.verdict is Verdict.PASS:
+                continue
+            sig = regressions.signature(result.case.scenario, check)
+            if sig not in self.known:
+                out.append((sig, check))
+                tried = self.per_scenario.get(result.case.scenario, 0)
+                self._first.setdefault(sig, (result, check, tried))
+        return out
+
+    # -- the hypothesis search ------------------------------------------------------
+    def search_round(self, scenario: Scenario, round_no: int) -> list[Divergence]:
+        keys: set[str] = set()
+
+        @settings(
+            database=self.database,
+            max_examples=examples_per_round(scenario),
+            deadline=None,
+            derandomize=False,
+            report_multiple_bugs=True,
+            suppress_health_check=list(HealthCheck),
+            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+            verbosity=Verbosity.quiet,
+            print_blob=False,
+        )
+        @hypothesis_seed(derive_seed(self.seed, scenario.id, round_no))
+        @given(st.data())
+        def probe(data: st.DataObject) -> None:
+            case, key = draw_case(data, self.suite, scenario, next(self.numbers), self.seed)
+            keys.add(key)
+            result = self.run(case, key)
+            failures = self.new_failures(result)
+            if failures:
+                sig, check = failures[0]
+                raise divergence_type(sig)(result, check)
+
+        probe._hypothesis_internal_add_digest = scenario.id.encode()  # type: ignore[attr-defined]
+        before = len(self._seen)
+        found: list[Divergence] = []
+        try:
+            probe()
+        except Divergence as exc:
+            found = [exc]
+        except BaseExceptionGroup as group:
+            found = [e for e in group.exceptions if isinstance(e, Divergence)]
+            if any(isinstance(e, TimeUp) for e in group.exceptions):
+                raise TimeUp from None
+            if len(found) < len(group.exceptions):
+                self.note(f"{scenario.id}: a failure did not reproduce (flaky); not saved")
+        except TimeUp:
+            raise
+        except Exception as exc:  # hypothesis Flaky & co: the agent answered differently twice
+            self.note(f"{scenario.id}: {type(exc).__name__}: {str(exc)[:300]}")
+        if len(self._seen) == before and not found:
+            self.exhausted.add(scenario.id)  # every input it can draw has run already
+        return found
+
+    def plain_round(self, scenario: Scenario, round_no: int) -> list[Divergence]:
+        """The baseline: plain random values (no boundaries, formats, traps), no shrinking."""
+        out: list[Divergence] = []
+        per_round = examples_per_round(scenario)
+        for k in range(per_round):
+            if time.monotonic() > self.soft_end:
+                break
+            case = plan_case(
+                self.suite, scenario, round_no * per_round + k, self.seed, count=2, plain=True
+            )
+            result = self.run(case)
+            out += [divergence_type(sig)(result, check) for sig, check in self.new_failures(result)]
+        return out
+
+    def note(self, text: str) -> None:
+        self.loop.call_soon_threadsafe(self.emit, Note(text, "warning"))
+
+    def note_once(self, key: str, text: str) -> None:
+        if key not in self._told:
+            self._told.add(key)
+            self.note(text)
+
+    def confirmed(self, exc: Divergence) -> bool:
+        """A shrunk failure must come back on replay, or it is a flaky one (not saved)."""
+        for _ in range(CONFIRMATIONS):
+            again = self.run(exc.result.case)
+            if exc.signature not in {
+                regressions.signature(again.case.scenario, c)
+                for c in again.checks
+                if c.verdict is not Verdict.PASS
+            }:
+                self.note(
+                    f"{exc.result.case.scenario}: {exc.signature} did not fail again on "
+                    "replay (flaky); not saved"
+                )
+                return False
+        return True
+
+    def record(self, exc: Divergence, shrunk: bool) -> None:
+        """Save one divergence; every other check the same case broke is known from now on,
+        so one minimal case covers all the ways it diverges."""
+        if self.stopping or exc.signature in self.known:
+            return
+        if shrunk and not self.confirmed(exc):
+            self.known.add(exc.signature)  # do not chase it again in this hunt
+            return
+        first = self._first.get(exc.signature)
+        tried_at = first[2] if first else self.per_scenario.get(exc.result.case.scenario, 0)
+        path = rid = None
+        if not self.plain:
+            saved = regressions.save(
+                self.suite,
+                exc.result,
+                exc.check,
+                run_id=self.store.run_id,
+                tried=tried_at,
+                shrunk=shrunk,
+            )
+            path, rid = str(saved), regressions.PREFIX + saved.stem
+        self.store.append(exc.result)
+        found = Found(
+            exc.signature,
+            exc.result.case.id,
+            exc.check.requirements[0],
+            exc.check.check_id,
+            exc.check.message,
+            tried_at,
+            path,
+            shrunk,
+            rid,
+        )
+        self.found.append(found)
+        self.known.update({exc.signature, *regressions.failing_signatures(exc.result)})
+        self.loop.call_soon_threadsafe(self.emit, HuntFound(found.__dict__))
+
+    def hunt(self, scenarios: list[Scenario]) -> None:
+        search: Callable[[Scenario, int], list[Divergence]] = (
+            self.plain_round if self.plain else self.search_round
+        )
+        self.exhausted: set[str] = set()
+        try:
+            while time.monotonic() < self.soft_end:
+                active = [s for s in scenarios if s.id not in self.exhausted]
+                if not active:
+                    self.note("every input the generators can give has run; the hunt ends early")
+                    break
+                for scenario in active:
+                    if time.monotonic() > self.soft_end:
+                        break
+                    round_no = self.rounds.get(scenario.id, 0)
+                    self.rounds[scenario.id] = round_no + 1  # the next hunt goes on from here
+                    for exc in search(scenario, round_no):
+                        self.record(exc, shrunk=not self.plain)
+        except TimeUp:
+            if not self.stopping:  # out of time mid-shrink: keep what was seen, unshrunk
+                for sig, (result, check, _) in list(self._first.items()):
+                    self.record(divergence_type(sig)(result, check), shrunk=False)
+        finally:
+            if not self.plain:
+                self.save_rounds()
