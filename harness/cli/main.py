@@ -211,11 +211,13 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         if len(flaky) > 20:
             err.print(f"  ... and {len(flaky) - 20} more in the report")
     t = v.totals
-    if v.diverged:
+    if v.divergence_count:
         err.print(
             f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
             f"{', '.join(v.failing_requirements)}"
         )
+    elif v.diverged:
+        err.print("[bold red]only known regressions still fail[/]; this run's cases pass")
     elif v.complete and v.cases:
         err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
     elif not interrupted:

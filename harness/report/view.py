@@ -117,7 +117,12 @@ class ReportView:
 
     @property
     def diverged(self) -> bool:
-        return self.totals.get("fail", 0) + self.totals.get("error", 0) > 0
+        """Any divergence: in this run's cases or a known regression still failing."""
+        return self.divergence_count > 0 or self.regressions_failing > 0
+
+    @property
+    def divergence_count(self) -> int:
+        return self.totals.get("fail", 0) + self.totals.get("error", 0)
 
     @property
     def complete(self) -> bool:
@@ -140,11 +145,16 @@ class ReportView:
         planned = self.manifest.get("planned")
         of = f" of {planned * self.trials}" if planned else ""
         if self.diverged:
-            text = (
-                f"{t['fail'] + t['error']} divergence(s) from the spec in "
-                f"{len(self.failing_requirements)} requirement(s): "
-                f"{', '.join(self.failing_requirements)}"
-            )
+            found = []
+            if self.divergence_count:
+                found.append(
+                    f"{t['fail'] + t['error']} divergence(s) from the spec in "
+                    f"{len(self.failing_requirements)} requirement(s): "
+                    f"{', '.join(self.failing_requirements)}"
+                )
+            if self.regressions_failing:
+                found.append(f"{self.regressions_failing} known regression(s) still failing")
+            text = "; ".join(found)
         elif self.cases == 0:
             text = "No case finished, so nothing was judged"
         elif self.complete:
@@ -193,6 +203,9 @@ def _example(row: pd.Series) -> Example:
 def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
     reqs_meta = manifest.get("requirements", [])
     meta = {r["id"]: r for r in reqs_meta}
+    everything = frame
+    # known regressions are reported apart; the requirements and divergences are this run's
+    frame = frame[frame["origin"] != "regression"]
     table = per_requirement(frame, reqs_meta)
     requirements = [
         {
@@ -240,7 +253,7 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
         ),
     )
     totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
-    known = known_regressions(frame)
+    known = known_regressions(everything)
     cases = int(frame[frame["case_id"] != "(run)"][["case_id", "trial"]].drop_duplicates().shape[0])
     return ReportView(
         manifest, requirements, ordered, totals, cases, known, reliability=compute(frame, manifest)
