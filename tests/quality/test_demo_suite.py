@@ -78,7 +78,10 @@ def test_each_defect_diverges_from_exactly_its_requirements(
 ) -> None:
     proc, run_dir = run_demo(tmp_path, defect)
     assert proc.returncode == 1, proc.stderr
-    assert failing(run_dir) == (requirements, scenarios)
+    reqs, found = failing(run_dir)
+    assert reqs == requirements
+    # a generated scenario plays one seeded sample, which may or may not hit the defect
+    assert {s for s in scenarios if not s.startswith("gen-")} <= found <= scenarios
 
 
 def test_race_defect_passes_every_single_request_scenario(tmp_path: Path) -> None:
