@@ -9,6 +9,7 @@ fetch cases or post results. See wire.py for the messages.
 from __future__ import annotations
 
 import secrets
+import socket
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from harness.errors import EnvironmentFault
 from harness.load.feeder import Feeder
 from harness.load.timeline import Timeline
 
@@ -132,12 +134,22 @@ def make_app(state: LoadState, feeder: Feeder, timeline: Timeline) -> web.Applic
 
 
 async def serve(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Start listening; returns the runner (clean up with `await runner.cleanup()`) and port."""
+    """Start listening (port 0: a free one); returns the runner (clean up with
+    `await runner.cleanup()`) and the port it listens on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise EnvironmentFault(
+            f"cannot listen on {host}:{port} for the load generator: {exc.strerror or exc}",
+            hint="choose another --case-port (or none: a free one), or another --bind",
+        ) from None
+    sock.listen(1024)
+    sock.setblocking(False)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, host, port, reuse_address=True)
-    await site.start()
-    server = site._server
-    sockets = getattr(server, "sockets", None) or []
-    bound = int(sockets[0].getsockname()[1]) if sockets else port
-    return runner, bound
+    await web.SockSite(runner, sock).start()
+    return runner, int(sock.getsockname()[1])
