@@ -22,8 +22,9 @@ import pytest
 from tests.conftest import ROOT
 
 POLICY = ROOT / "scenarios" / "refund_desk" / "policy.yaml"
-# what the deterministic defects break (tests/quality/test_demo_suite.py)
-BROKEN_BY_ALL = {"RD-001", "RD-002", "RD-003", "RD-004", "RD-005", "RD-006", "RD-011"}
+# what the deterministic defects always break (tests/quality/test_demo_suite.py); generated
+# scenarios may add more, so tests compare with what the run itself shows failing
+BROKEN_BY_ALL = {"RD-001", "RD-002", "RD-003", "RD-004", "RD-005", "RD-006"}
 
 
 def harness(
@@ -138,7 +139,9 @@ def test_signoff_is_no_go_with_defects_on_naming_each_gate_and_requirement(runs:
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.startswith("verdict: NO-GO")
     broken = failing_requirements(runs.on)
-    assert broken == BROKEN_BY_ALL
+    assert broken >= BROKEN_BY_ALL
+    manifest = json.loads((runs.on / "manifest.json").read_text())
+    minor = {r["id"] for r in manifest["requirements"] if r["severity"] == "minor"}
     gates = {g["name"]: g for g in json.loads((runs.on / "signoff.json").read_text())["gates"]}
     assert {n for n, g in gates.items() if g["blocking"]} == {
         "reliability",
@@ -146,7 +149,7 @@ def test_signoff_is_no_go_with_defects_on_naming_each_gate_and_requirement(runs:
         "invariants",
     }
     assert set(gates["reliability"]["requirements"]) == broken
-    assert set(gates["capability"]["requirements"]) == broken - {"RD-011"}  # no minor minimum
+    assert set(gates["capability"]["requirements"]) == broken - minor  # no minimum for minor
     assert gates["invariants"]["requirements"] == ["RD-002"]  # VIPs skip compliance
     for rid in broken:
         assert f"{rid} (" in proc.stderr
@@ -212,8 +215,9 @@ def test_compare_lists_every_requirement_that_got_worse_new_failures_first(runs:
     listed = {
         part.strip(" .") for part in worse_line.split(";")[0].removeprefix("Worse:").split(",")
     }
-    assert listed == failing_requirements(runs.on) == BROKEN_BY_ALL
-    for rid in BROKEN_BY_ALL:
+    broken = failing_requirements(runs.on)
+    assert listed == broken and broken >= BROKEN_BY_ALL
+    for rid in broken:
         assert f"| ▼ {rid} |" in text
         new = text[: text.index("## Fixed")]
         assert rid in new  # each has a new failure listed before anything else
