@@ -178,6 +178,7 @@ def main() -> None:
                 account("load: agent", cpu_of(proc.pid) - agent, n)
                 account("load: locust", children_cpu() - kids, n)
                 account("load: harness", self_cpu() - me, n)
+                print(f"  round {r + 1}: plain {plain[-1]:.0f} req/s, harness load {rps:.0f} req/s")
     finally:
         proc.terminate()
         proc.wait(5)
