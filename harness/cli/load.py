@@ -59,9 +59,8 @@ class LoadView(ConsoleView):
 
     def _progress(self, p: LoadProgress) -> None:
         rate = f"{p.passed / p.judged:.1%}" if p.judged else "—"
-        line = f"{p.users} users · {p.requests} requests · {p.judged} judged · pass {rate} · " + (
-            f"[red]{p.violations} invariant violation(s)[/]" if p.violations else "0 violations"
-        )
+        bad = f"[red]{p.violations} violation(s)[/]" if p.violations else "0 violations"
+        line = f"{p.users} users · {p.requests} req · {p.judged} judged · {rate} pass · {bad}"
         with contextlib.suppress(OSError):
             if self.live:
                 if self.progress is None:
