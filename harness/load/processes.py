@@ -41,6 +41,7 @@ class LoadProcesses:
     run_dir: Path
     run_id: str
     procs: list[LoadProcess] = field(default_factory=list)
+    stopping: bool = False  # the harness stopped them: their exit codes say nothing
 
     def _spawn(self, role: str, name: str, *args: str) -> LoadProcess:
         env = dict(os.environ)
@@ -74,6 +75,8 @@ class LoadProcesses:
 
     def failure(self) -> str | None:
         """The first process that exited with an error, with its last log lines."""
+        if self.stopping:
+            return None
         for p, code in self.exited():
             if code != 0:
                 return (
@@ -92,6 +95,7 @@ class LoadProcesses:
 
     async def stop(self, timeout: float = 3.0) -> None:
         """SIGTERM (each hands back what finished, then exits), then SIGKILL what is left."""
+        self.stopping = True
         for p in self.procs:
             if p.proc.poll() is None:
                 _signal(p.pid, signal.SIGTERM)
