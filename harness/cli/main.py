@@ -236,9 +236,20 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
 @cli.command()
 @click.argument("suites", nargs=-1, type=click.Path(path_type=Path))
 def validate(suites: tuple[Path, ...]) -> None:
-    """Check suite files without starting anything; exit 2 on the first broken suite."""
+    """Check suites (folders or names) or sign-off policy files without starting anything;
+    exit 2 when any is broken."""
     problems: list[str] = []
     for path in suites or (None,):
+        if path is not None and path.is_file() and path.name not in ("suite.yaml", "suite.yml"):
+            from harness.spec.policy import load_policy
+
+            try:
+                policy = load_policy(path)
+            except ConfigError as exc:
+                problems.append(str(exc))
+                continue
+            out.print(f"[green]✓[/] policy {path}: k = {policy.k}")
+            continue
         try:
             suite = load_suite(resolve_suite(path))
         except ConfigError as exc:

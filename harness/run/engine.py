@@ -260,10 +260,17 @@ class Engine:
     def _errors(
         self, scenario: m.Scenario, ctx: Mapping[str, Any], message: str
     ) -> list[CheckResult]:
+        """Every check the case would have had, as an error: a case that could not finish
+        counts against each requirement it judges (invariants included), never drops out."""
+        tables = {row.table for row in scenario.setup.values()}
         return [
             _error(c, self.suite.check_id(scenario, i), message)
             for i, c in enumerate(scenario.checks)
             if self._applies(c, ctx)
+        ] + [
+            _error(inv, inv.id, f"not judged: {message}", "invariant")
+            for inv in self.suite.invariants
+            if inv.scope and tables & {t.partition(".")[0] for t in inv.scope.values()}
         ]
 
     async def _judge(

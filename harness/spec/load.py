@@ -40,7 +40,13 @@ def parse_duration(value: Any) -> float:
     return float(m.group(1)) * _UNITS[m.group(2)]
 
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0, le=MAX_SECONDS)]
+# json_schema_input_type: the published schema accepts what files say ("3s", 0.2), not
+# only what the validators make of it
+Seconds = Annotated[
+    float,
+    BeforeValidator(parse_duration, json_schema_input_type=float | str),
+    Field(gt=0, le=MAX_SECONDS),
+]
 Users = Annotated[int, Field(ge=0, le=MAX_USERS)]
 SpawnRate = Annotated[float, Field(gt=0, le=10_000)]
 
@@ -60,7 +66,11 @@ class Duplicates(_Model):
         description="separate: the same customer in two sessions (two tabs); same: one session, "
         "as a client retrying on a timeout does.",
     )
-    stagger: Annotated[float, BeforeValidator(parse_duration), Field(ge=0, le=60)] = Field(
+    stagger: Annotated[
+        float,
+        BeforeValidator(parse_duration, json_schema_input_type=float | str),
+        Field(ge=0, le=60),
+    ] = Field(
         default=0.0,
         description="Seconds the second copy of each turn waits after the first (0: at once).",
     )
@@ -99,12 +109,17 @@ class ProfileBase(_Model):
         default_factory=list,
         description="Scenario id globs to drive; default: every scenario without variants.",
     )
-    duplicates: Annotated[Duplicates, BeforeValidator(_duplicates)] = Field(
+    duplicates: Annotated[
+        Duplicates, BeforeValidator(_duplicates, json_schema_input_type=Duplicates | float)
+    ] = Field(
         default_factory=Duplicates,
         description="A share (0..1) of cases sent as two identical concurrent conversations, "
         "or {share, session, stagger}.",
     )
-    wait: Annotated[tuple[float, float], BeforeValidator(_wait)] = Field(
+    wait: Annotated[
+        tuple[float, float],
+        BeforeValidator(_wait, json_schema_input_type=float | tuple[float, float]),
+    ] = Field(
         default=(0.0, 0.0),
         description="Seconds a user pauses between conversations: a number or [min, max].",
     )

@@ -39,7 +39,7 @@ def test_demo_suite_is_valid() -> None:
     suite = load_suite(DEMO)
     assert suite.name == "refund_desk"
     assert {r.id for r in suite.spec.requirements} >= {f"RD-00{i}" for i in range(1, 10)}
-    assert len(suite.spec_hash) == 16
+    assert len(suite.spec_hash) == 64  # sha256 of spec.yaml, as sha256sum shows it
 
 
 def test_typo_in_a_key_names_line_column_and_suggestion(suite_copy: Path) -> None:
