@@ -41,6 +41,12 @@ def fence(text: str, lang: str = "text") -> str:
     return f"{ticks}{lang}\n{text}\n{ticks}"
 
 
+def _ours(text: str) -> str:
+    """The harness's own prose (never agent text): formulas as inline code, the rest as is,
+    so `C(c,k)` reads the same wherever it appears."""
+    return re.sub(r"C\(c,\s?(\w+)\)/C\(n,\s?(\w+)\)", lambda m: code(m.group(0)), text)
+
+
 def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
 
@@ -53,8 +59,10 @@ def reliability_section(rel: Reliability) -> list[str]:
         "",
         f"Capability is **pass@1**, the share of trials that pass; reliability is "
         f"**pass^{k}**, the chance that {k} trials of the same case all pass, estimated "
-        f"without bias as C(c,{k})/C(n,{k}) (n trials, c passes). They are shown side by "
-        f"side, never merged. {cell(rel.methods)}",
+        f"without bias as {code(f'C(c,{k})/C(n,{k})')} (n trials, c passes). They are shown "
+        f"side by side, never merged. {_ours(rel.methods)}",
+        "",
+        _ours(rel.counted),
         "",
         f"| requirement | severity | cases | trials | pass@1 | 95% interval | pass^{k} "
         "| 95% interval | flaky cases |",

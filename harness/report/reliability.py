@@ -6,11 +6,18 @@ trials with c passes as C(c, k) / C(n, k), as tau-bench defines it. The two are
 always reported side by side, never merged. A trial passes for a requirement when
 every check of that requirement passes in it; an error is never a pass.
 
+Counted are the run's own cases, as in the run's report: replayed known regression
+cases (origin "regression") are left out, as the report shows them apart and the
+sign-off judges them in its regressions gate; the run-wide invariant sweep is no
+trial of any case. So a run's numbers are the same in its report, its sign-off,
+`harness compare` and `harness trend`.
+
 The 95% intervals (METHODS says the same in words, for reports):
 - pass@1: the Wilson score interval over all trials of the case or requirement.
 - pass^k of one case: the case's Wilson interval for its per-trial pass rate p,
   raised to the power k (p^k grows with p, so it covers p^k exactly when the Wilson
-  interval covers p), widened where needed to include the unbiased estimate.
+  interval covers p), widened where needed to include the unbiased estimate: with
+  fewer than k passes the estimate is 0, so the interval's lower end is 0 then.
 - pass^k of a requirement: the Wilson score interval over its cases, each case
   counting its estimate C(c, k) / C(n, k) as one outcome between 0 and 1. With
   n = k trials the estimate is 0 or 1 and this is the plain Wilson interval over
@@ -33,13 +40,22 @@ import pandas as pd
 
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
+REGRESSION_ORIGIN = "regression"  # replayed known regressions: reported and gated apart
+NOT_COUNTED = (SWEEP_ORIGIN, REGRESSION_ORIGIN)
 METHODS = (
     "95% intervals: pass@1 by the Wilson score interval over trials; pass^k of a case by "
-    "its Wilson interval for the per-trial pass rate raised to the power k; pass^k of a "
-    "requirement by the Wilson score interval over its cases, each case counting its "
-    "unbiased estimate C(c,k)/C(n,k) as one outcome (exact when trials = k, wider than "
-    "needed when trials > k). An error is never a pass."
+    "its Wilson interval for the per-trial pass rate raised to the power k, widened to "
+    "include the estimate (so its lower end is 0 when the case passed fewer than k "
+    "trials); pass^k of a requirement by the Wilson score interval over its cases, each "
+    "case counting its unbiased estimate C(c,k)/C(n,k) as one outcome (exact when "
+    "trials = k, wider than needed when trials > k). An error is never a pass."
 )
+
+
+def own_cases(frame: pd.DataFrame) -> pd.DataFrame:
+    """The rows reliability counts: the run's own cases, without replayed known
+    regressions (judged apart) and the run-wide invariant sweep (no case's trial)."""
+    return frame[~frame["origin"].isin(NOT_COUNTED)]
 
 
 @dataclass(frozen=True)
@@ -191,6 +207,19 @@ class Reliability:
     cases: list[CaseReliability]  # whole cases
     by_requirement: list[CaseReliability] = field(default_factory=list)
     methods: str = METHODS
+    regressions_left_out: int = 0  # replayed known regression cases, not counted here
+
+    @property
+    def counted(self) -> str:
+        """Which cases the numbers count, in words, for every report that shows them."""
+        text = f"Counted: the run's own {len(self.cases)} case(s)"
+        if self.regressions_left_out:
+            text += (
+                f"; the {self.regressions_left_out} replayed known regression case(s) are "
+                "left out (they are reported apart and judged by the sign-off's "
+                "regressions gate)"
+            )
+        return text + "."
 
     @property
     def flaky(self) -> list[CaseReliability]:
@@ -201,6 +230,13 @@ class Reliability:
 
     def requirement(self, rid: str) -> RequirementReliability | None:
         return next((r for r in self.requirements if r.requirement == rid), None)
+
+    def all_k(self, rid: str) -> tuple[int, int]:
+        """(cases with at least k trials, those whose first k trials all passed) for a
+        requirement: whole cases, each a Bernoulli outcome with chance pass^k, so two runs'
+        counts can go into Fisher's exact test whatever their trials per case."""
+        mine = [c for c in self.by_requirement if c.requirement == rid and c.trials >= self.k]
+        return len(mine), sum(c.outcomes[: self.k] == "P" * self.k for c in mine)
 
 
 def _natural(text: str) -> list[tuple[int, str]]:
@@ -219,9 +255,9 @@ def _mark(verdicts: Iterable[str]) -> str:
 
 def trial_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     """One row per (case, trial, requirement) with its mark, plus requirement "" for the
-    whole case. The run-wide invariant sweep is left out: it is no trial of a case."""
+    whole case, over the cases reliability counts (`own_cases`)."""
     cols = ["case_id", "scenario", "origin", "trial", "requirement", "mark"]
-    trials = frame[frame["origin"] != SWEEP_ORIGIN]
+    trials = own_cases(frame)
     if trials.empty:
         return pd.DataFrame(columns=cols)
     keys = ["case_id", "scenario", "origin", "trial"]
@@ -277,7 +313,10 @@ def compute(frame: pd.DataFrame, manifest: dict[str, Any], k: int | None = None)
                 flaky_cases=tuple(c.case_id for c in mine if c.flaky),
             )
         )
-    return Reliability(k, run_trials, requirements, cases, by_req)
+    regressions = frame.loc[frame["origin"] == REGRESSION_ORIGIN, "case_id"].nunique()
+    return Reliability(
+        k, run_trials, requirements, cases, by_req, regressions_left_out=int(regressions)
+    )
 
 
 RELIABILITY_COLUMNS = [

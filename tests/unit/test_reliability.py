@@ -182,3 +182,49 @@ def test_flaky_cases_errors_and_the_invariant_sweep_from_stored_rows() -> None:
     assert set(table["scope"]) == {"requirement", "case", "case-requirement"}
     shaky = table[(table["scope"] == "case") & (table["case_id"] == "shaky#1")].iloc[0]
     assert (shaky["outcomes"], shaky["flaky"], shaky["trials"]) == ("PPPEP", 1, 5)
+
+
+def test_replayed_known_regressions_are_not_counted_and_the_report_says_so() -> None:
+    rows: list[Any] = []
+    for t in range(1, 6):
+        rows += _rows("steady#1", t, {"R-001:a": "pass"})
+        # a known regression still failing: judged by the regressions gate, never here
+        rows += _rows("regression:r-001-x", t, {"R-001:a": "fail"}, origin="regression")
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    rel = compute(frame, MANIFEST)
+    r1 = rel.requirement("R-001")
+    assert r1 is not None and (r1.cases, r1.trials, r1.passes) == (1, 5, 5)
+    assert r1.pass_at_1.value == 1.0 and r1.pass_hat_k.value == 1.0
+    assert [c.case_id for c in rel.cases] == ["steady#1"]
+    assert rel.regressions_left_out == 1
+    assert "own 1 case(s)" in rel.counted and "1 replayed known regression case(s)" in rel.counted
+    # the same numbers as the run's report, which leaves them out before computing
+    own = compute(frame[frame["origin"] != "regression"], MANIFEST)
+    assert own.requirement("R-001") == r1
+
+
+def test_all_k_counts_whole_cases_by_their_first_k_trials() -> None:
+    rows: list[Any] = []
+    for t in range(1, 8):
+        rows += _rows("a#1", t, {"R-001:a": "pass"})
+        rows += _rows("b#1", t, {"R-001:a": "fail" if t == 6 else "pass"})  # after the first 5
+        rows += _rows("c#1", t, {"R-001:a": "fail" if t == 2 else "pass"})
+    for t in range(1, 4):
+        rows += _rows("d#1", t, {"R-001:a": "pass"})  # fewer than k trials: not counted
+    rel = compute(pd.DataFrame(rows, columns=COLUMNS), MANIFEST, k=5)
+    assert rel.all_k("R-001") == (3, 2)
+    assert rel.all_k("R-003") == (0, 0)
+
+
+def test_the_markdown_writes_the_estimate_the_same_way_everywhere_and_says_what_counts() -> None:
+    from harness.report.markdown import reliability_section
+
+    rows: list[Any] = []
+    for t in range(1, 6):
+        rows += _rows("steady#1", t, {"R-001:a": "pass"})
+        rows += _rows("regression:q", t, {"R-001:a": "pass"}, origin="regression")
+    text = "\n".join(reliability_section(compute(pd.DataFrame(rows, columns=COLUMNS), MANIFEST)))
+    assert "`C(c,5)/C(n,5)`" in text and "`C(c,k)/C(n,k)`" in text
+    assert "C\\(" not in text and "C(c,5)/C(n,5) " not in text.replace("`C(c,5)/C(n,5)`", "")
+    assert "its lower end is 0" in text
+    assert "Counted: the run's own 1 case(s); the 1 replayed known regression case(s)" in text
