@@ -4,11 +4,16 @@ One small chart per requirement, oldest run on the left: pass@1 as a solid line,
 pass^k dashed, each point with its 95% interval as a whisker and a tooltip. The
 page is one self-contained HTML file (no script, no external asset); the numbers
 are also in a table under each chart.
+
+Points are comparable or left out: k is one number for every run (default 5), and
+a run with fewer trials per case than k shows pass^k as not measured (a gap, never
+a 1-trial estimate); runs that judged only part of the suite (-k) and runs of
+another spec than the newest run's are left out, and the page says which and why.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from markupsafe import Markup, escape
@@ -18,8 +23,12 @@ from harness.report.html import render_template
 from harness.report.reliability import METHODS, Rate, compute, interval, percent
 from harness.report.runs import StoredRun, run_frame, stored_runs, suite_runs
 
+DEFAULT_K = 5
 WIDTH, HEIGHT, PAD_X, PAD_Y, AXIS = 360, 150, 34, 14, 22
 COLOURS = {"pass@1": "#1570ef", "pass^k": "#b42318"}
+COUNTED = (
+    "Counted: each run's own cases, as in its report; replayed known regression cases are left out."
+)
 
 
 @dataclass
@@ -45,20 +54,64 @@ class Trend:
     k: int
     runs: list[StoredRun]
     series: list[Series]
+    left_out: list[tuple[str, str]] = field(default_factory=list)  # (run id, why)
     methods: str = METHODS
+    counted: str = COUNTED
+
+    @property
+    def short_runs(self) -> list[StoredRun]:
+        """Runs with fewer trials per case than k: pass^k not measured there."""
+        return [r for r in self.runs if int(r.manifest.get("trials") or 1) < self.k]
 
 
-def build_trend(root: Path, suite: str, last: int, k: int | None = None) -> Trend:
-    runs = suite_runs(root, suite, last)
-    if not runs:
+def when(started_at: str) -> str:
+    """A run's start as the x axis shows it: date and time (UTC, as stored)."""
+    text = started_at[:16].replace("T", " ")
+    return text + (" UTC" if started_at.endswith(("+00:00", "Z")) else "")
+
+
+def comparable_runs(
+    root: Path, suite: str, last: int
+) -> tuple[list[StoredRun], list[tuple[str, str]]]:
+    """The suite's last finished whole-suite runs of the newest spec, and the runs left
+    out among them (or newer than the oldest kept) with the reason."""
+    finished = suite_runs(root, suite)
+    if not finished:
         known = sorted({str(r.manifest.get("suite")) for r in stored_runs(root) if r.kind == "run"})
         raise ConfigError(
             f"no finished run of suite {suite!r} under {root}",
             hint=f"suites with runs there: {', '.join(known) or 'none'} "
             "(--reports-dir or HARNESS_REPORTS_DIR choose another folder)",
         )
-    # one k for every run, so that the points are comparable: the fewest trials any run had
-    k = k or min(int(r.manifest.get("trials") or 1) for r in runs)
+    whole = [r for r in finished if not r.manifest.get("select")]
+    if not whole:
+        raise ConfigError(
+            f"every finished run of suite {suite!r} under {root} judged only part of the "
+            "suite (-k), so no two of them are comparable",
+            hint=f"run the whole suite: harness run {suite}",
+        )
+    spec = whole[-1].manifest.get("spec_hash")
+    kept = [r for r in whole if r.manifest.get("spec_hash") == spec][-last:]
+    left_out = []
+    for r in finished:
+        if r in kept or r.started_at < kept[0].started_at:
+            continue
+        if r.manifest.get("select"):
+            parts = " ".join(f"-k {p}" for p in r.manifest["select"])
+            left_out.append((r.run_id, f"judged only part of the suite ({parts})"))
+        elif r.manifest.get("spec_hash") != spec:
+            left_out.append(
+                (r.run_id, f"another spec (sha256 {str(r.manifest.get('spec_hash'))[:12]}…)")
+            )
+    older = sum(1 for r in whole if r.manifest.get("spec_hash") != spec and r not in kept)
+    older -= sum(1 for _, why in left_out if why.startswith("another spec"))
+    if older > 0:
+        left_out.append(("", f"{older} older run(s) of another spec than the newest run's"))
+    return kept, left_out
+
+
+def build_trend(root: Path, suite: str, last: int, k: int = DEFAULT_K) -> Trend:
+    runs, left_out = comparable_runs(root, suite, last)
     series: dict[str, Series] = {}
     for run in runs:
         rel = compute(run_frame(run), run.manifest, k=k)
@@ -67,7 +120,7 @@ def build_trend(root: Path, suite: str, last: int, k: int | None = None) -> Tren
             s.points.append(
                 Point(run.run_id, run.started_at, rel.trials, r.pass_at_1, r.pass_hat_k)
             )
-    return Trend(suite, k, runs, list(series.values()))
+    return Trend(suite, k, runs, list(series.values()), left_out)
 
 
 def _x(i: int, n: int) -> float:
@@ -99,23 +152,37 @@ def svg(series: Series, n: int, k: int) -> Markup:
             (i, p.pass_at_1 if name == "pass@1" else p.pass_hat_k, p)
             for i, p in enumerate(series.points)
         ]
-        line = " ".join(
-            f"{_x(i, n):.1f},{_y(r.value):.1f}" for i, r, _ in points if r.value is not None
-        )
-        if line:
-            parts.append(
-                f'<polyline points="{line}" fill="none" stroke="{colour}" stroke-width="2"{dash}/>'
-            )
+        for segment in _segments(points):  # a run that did not measure it breaks the line
+            if len(segment) > 1:
+                line = " ".join(f"{_x(i, n):.1f},{_y(v):.1f}" for i, v in segment)
+                parts.append(
+                    f'<polyline points="{line}" fill="none" stroke="{colour}" '
+                    f'stroke-width="2"{dash}/>'
+                )
         for i, r, p in points:
-            if r.value is None:
-                continue
             x = _x(i, n)
+            if r.value is None:
+                why = (
+                    f"{p.trials} trial(s) per case, fewer than {k}"
+                    if name == "pass^k" and p.trials < k and p.pass_at_1.measured
+                    else "no check of it judged a case"
+                )
+                tip = f"{p.run_id} ({when(p.started_at)}): {label} not measured: {why}"
+                y = _y(0) - (3 if name == "pass^k" else 13)
+                parts.append(
+                    f'<text x="{x:.1f}" y="{y:.1f}" font-size="9" text-anchor="middle" '
+                    f'fill="#98a2b3">n/m<title>{escape(tip)}</title></text>'
+                )
+                continue
             if r.low is not None and r.high is not None:
                 parts.append(
                     f'<line x1="{x:.1f}" y1="{_y(r.low):.1f}" x2="{x:.1f}" y2="{_y(r.high):.1f}" '
                     f'stroke="{colour}" stroke-opacity="0.35" stroke-width="6"/>'
                 )
-            tip = f"{p.run_id}: {label} {percent(r.value)} (95% interval {interval(r)})"
+            tip = (
+                f"{p.run_id} ({when(p.started_at)}): {label} {percent(r.value)} "
+                f"(95% interval {interval(r)})"
+            )
             parts.append(
                 f'<circle cx="{x:.1f}" cy="{_y(r.value):.1f}" r="3.5" fill="{colour}">'
                 f"<title>{escape(tip)}</title></circle>"
@@ -123,17 +190,29 @@ def svg(series: Series, n: int, k: int) -> Markup:
     ends = {0: series.points[0], n - 1: series.points[-1]} if series.points else {}
     for i, p in ends.items():
         anchor = "start" if i == 0 and n > 1 else ("end" if n > 1 else "middle")
+        x = {"start": 4.0, "end": WIDTH - 4.0}.get(anchor, _x(i, n))  # room for date and time
         parts.append(
-            f'<text x="{_x(i, n):.1f}" y="{HEIGHT - 6}" font-size="10" text-anchor="{anchor}" '
-            f'fill="#667085">{escape(p.started_at[:10])}</text>'
+            f'<text x="{x:.1f}" y="{HEIGHT - 6}" font-size="10" '
+            f'text-anchor="{anchor}" fill="#667085">{escape(when(p.started_at))}</text>'
         )
     parts.append("</svg>")
     return Markup("".join(parts))
 
 
+def _segments(points: list[tuple[int, Rate, Point]]) -> list[list[tuple[int, float]]]:
+    """Runs of consecutive measured points."""
+    out: list[list[tuple[int, float]]] = [[]]
+    for i, r, _ in points:
+        if r.value is None:
+            out.append([])
+        else:
+            out[-1].append((i, r.value))
+    return [s for s in out if s]
+
+
 def render_trend(trend: Trend) -> str:
     charts = [(s, svg(s, len(trend.runs), trend.k)) for s in trend.series]
-    return render_template("trend.html.j2", trend=trend, charts=charts)
+    return render_template("trend.html.j2", trend=trend, charts=charts, when=when)
 
 
 def write_trend(trend: Trend, path: Path) -> Path:
