@@ -36,6 +36,13 @@ err = Console(
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _LOG_WIDTH)
 
 
+def print_paths(paths: dict[str, Path]) -> None:
+    """The files a command wrote, one per line on stdout, their paths in one column."""
+    width = max((len(kind) for kind in paths), default=0)
+    for kind, path in paths.items():
+        out.print(f"  {kind:{width}}  {path}", markup=False)
+
+
 def pyproject_defaults() -> dict[str, Any]:
     path = Path("pyproject.toml")
     if not path.is_file():

@@ -26,6 +26,7 @@ from harness.cli.common import (
     err,
     group_option,
     out,
+    print_paths,
     reports_dir_option,
     resolve_suite,
     run_async,
@@ -204,8 +205,7 @@ def _finish(run_dir: Path, interrupted: bool) -> int:
                 f"in requirement(s) {', '.join(v.failing_requirements)}"
             )
         out.print(f"run id: {run_dir.name}")
-        for kind, path in reports.paths().items():
-            out.print(f"  {kind:9} {path}")
+        print_paths(reports.paths())
     return code
 
 

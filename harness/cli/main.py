@@ -31,6 +31,7 @@ from harness.cli.common import (
     fail,
     group_option,
     out,
+    print_paths,
     pyproject_defaults,
     reports_dir_option,
     resolve_suite,
@@ -227,10 +228,9 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
             f"known regressions: [red]{v.regressions_failing} still failing[/], "
             f"[green]{v.regressions_passing} now passing[/]"
         )
-    # what a script needs goes to stdout: `RUN=$(harness run | head -1)`
+    # what a script needs goes to stdout: `RUN=$(harness run | awk '/^run id/{print $3}')`
     out.print(f"run id: {run_dir.name}")
-    for kind, path in reports.paths().items():
-        out.print(f"  {kind:9} {path}")
+    print_paths(reports.paths())
 
 
 @cli.command()

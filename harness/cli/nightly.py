@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from harness.cli.common import err, out, reports_dir_option
+from harness.cli.common import err, out, print_paths, reports_dir_option
 from harness.errors import ConfigError
 from harness.run.store import MANIFEST, reports_root
 
@@ -82,8 +82,7 @@ def signoff(
         if len(gate.findings) > 8:
             err.print(f"      ... and {len(gate.findings) - 8} more in the report")
     out.print(f"verdict: {result.verdict}")
-    for kind, path in paths.items():
-        out.print(f"  {kind:9} {path}")
+    print_paths(paths)
     sys.exit(0 if result.go else 1)
 
 
@@ -102,26 +101,35 @@ def signoff(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the comparison (Markdown) to this file, e.g. $GITHUB_STEP_SUMMARY.",
 )
+@click.option("--force", is_flag=True, help="Compare runs of two different suites anyway.")
 @reports_dir_option
 def compare(
-    base: str, head: str, k: int | None, out_file: Path | None, reports_dir: Path | None
+    base: str,
+    head: str,
+    k: int | None,
+    out_file: Path | None,
+    force: bool,
+    reports_dir: Path | None,
 ) -> None:
-    """Compare two stored runs (ids, or run folders): new failures first, then fixed, newly
-    flaky, then each requirement's pass@1 and pass^k change and whether it is beyond noise.
-    Exit 1 when HEAD has new failures."""
-    from harness.report.compare import compare_runs, render_comparison
+    """Compare two stored runs of a suite (ids, or run folders): new failures first, then
+    fixed, newly flaky, known regressions, then each requirement's pass@1 and pass^k change
+    and whether it is beyond noise. Exit 1 when HEAD has new failures, newly flaky checks,
+    a known regression failing anew or a requirement worse beyond noise."""
+    from harness.report.compare import comparable, compare_runs, render_comparison
 
     root = reports_root(reports_dir)
-    comparison = compare_runs(_run(root, base), _run(root, head), k)
+    runs = _run(root, base), _run(root, head)
+    comparable(*runs, force=force)
+    comparison = compare_runs(*runs, k)
     text = render_comparison(comparison)
     out.print(text, markup=False, highlight=False)
     if out_file is not None:
         with out_file.open("a", encoding="utf-8") as fh:
             fh.write(text)
-    n = len(comparison.new_failures)
-    if n:
-        err.print(f"[bold red]{n} new failure(s)[/] in {comparison.head.run_id}")
-    sys.exit(1 if n else 0)
+    red = comparison.red
+    if red:
+        err.print(f"[bold red]{escape('; '.join(red))}[/] in {comparison.head.run_id}")
+    sys.exit(1 if red else 0)
 
 
 @click.command()
@@ -137,7 +145,9 @@ def compare(
     "--k",
     "k",
     type=click.IntRange(1, 1000),
-    help="pass^k at this k (default: the fewest trials any of the runs had).",
+    default=5,
+    show_default=True,
+    help="pass^k at this k; runs with fewer trials per case show pass^k as not measured.",
 )
 @click.option(
     "--out",
@@ -147,7 +157,7 @@ def compare(
 )
 @reports_dir_option
 def trend(
-    suite: str | None, last: int, k: int | None, out_file: Path | None, reports_dir: Path | None
+    suite: str | None, last: int, k: int, out_file: Path | None, reports_dir: Path | None
 ) -> None:
     """Plot pass@1 and pass^k per requirement over a suite's last runs (self-contained HTML)."""
     from harness.cli.common import resolve_suite
@@ -165,4 +175,11 @@ def trend(
         f"trend of {escape(name)}: {len(result.runs)} run(s), {len(result.series)} "
         f"requirement(s), k = {result.k}"
     )
+    if result.short_runs:
+        err.print(
+            f"  pass^{result.k} not measured in {len(result.short_runs)} run(s) with fewer "
+            f"than {result.k} trials per case"
+        )
+    for run_id, why in result.left_out:
+        err.print(f"  left out: {escape(run_id + ': ' if run_id else '')}{escape(why)}")
     out.print(str(path))

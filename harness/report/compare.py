@@ -1,12 +1,17 @@
-"""Two stored runs side by side: new failures first, then fixed, newly flaky, then the change
-of every requirement's pass@1 and pass^k, and whether each change is beyond noise.
+"""Two stored runs side by side: new failures first, then fixed, newly flaky, the known
+regressions that got worse, then the change of every requirement's pass@1 and pass^k, and
+whether each change is beyond noise.
 
 A check's status in a run is pass (every trial passed), fail (none did) or flaky
-(some did); an error is never a pass. Noise is judged from the trial counts:
-a pass@1 change is beyond noise when Fisher's exact test on the two runs'
-passing and not-passing trials gives p < 0.05 (two-sided); a pass^k change when
-the two 95% intervals do not overlap (a stricter rule, as pass^k rests on fewer
-observations: one per case).
+(some did); an error is never a pass. Counted are each run's own cases, as in its
+report; replayed known regression cases are compared apart, by the check each one
+broke when it was found. Noise is judged from the counts with Fisher's exact test
+(two-sided, p < 0.05, each requirement on its own): pass@1 on passing vs not-passing
+trials; pass^k on the cases whose first k trials all passed vs the other cases with at
+least k trials (each such case is one outcome with chance pass^k).
+
+HEAD is red (exit 1 in the CLI) when it has new failures, newly flaky checks, a known
+regression that got worse, or a requirement whose pass@1 or pass^k fell beyond noise.
 """
 
 from __future__ import annotations
@@ -15,15 +20,28 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.report.reliability import MARKS, Rate, Reliability, compute, percent
-from harness.report.reliability import fisher_exact as fisher_exact  # here since it moved
+from harness.errors import ConfigError
+from harness.report.reliability import (
+    MARKS,
+    REGRESSION_ORIGIN,
+    Rate,
+    Reliability,
+    compute,
+    fisher_exact,
+    percent,
+)
 from harness.report.runs import StoredRun, run_frame
 from harness.report.view import cap
 
 ALPHA = 0.05
 NOISE_RULES = (
-    "pass@1: Fisher's exact test on passing vs not-passing trials, two-sided, p < 0.05, "
-    "each requirement on its own; pass^k: the two 95% intervals do not overlap."
+    "Fisher's exact test, two-sided, p < 0.05, each requirement on its own: pass@1 on "
+    "passing vs not-passing trials; pass^k on the cases whose first k trials all passed vs "
+    "the other cases with at least k trials."
+)
+COUNTED = (
+    "Counted: each run's own cases, as in its report; replayed known regression cases are "
+    "compared apart, under Known regressions."
 )
 
 
@@ -50,6 +68,9 @@ class MetricChange:
     base_at_k: Rate
     head_at_k: Rate
     p_value: float | None = None
+    base_k_counts: tuple[int, int] = (0, 0)  # (cases with >= k trials, all first k passed)
+    head_k_counts: tuple[int, int] = (0, 0)
+    p_value_k: float | None = None
 
     @property
     def delta(self) -> float | None:
@@ -77,12 +98,15 @@ class MetricChange:
 
     @property
     def beyond_noise_k(self) -> bool:
-        b, h = self.base_at_k, self.head_at_k
-        if None in (b.low, b.high, h.low, h.high):
-            return False
-        assert b.low is not None and b.high is not None and h.low is not None
-        assert h.high is not None
-        return h.high < b.low or h.low > b.high
+        return self.p_value_k is not None and self.p_value_k < ALPHA
+
+    def moved(self, way: str) -> bool:
+        """pass@1 or pass^k moved this way ("worse" or "better") beyond noise."""
+        sign = -1 if way == "worse" else 1
+        return any(
+            beyond and d is not None and d * sign > 0
+            for beyond, d in ((self.beyond_noise, self.delta), (self.beyond_noise_k, self.delta_k))
+        )
 
 
 @dataclass
@@ -93,12 +117,58 @@ class Comparison:
     new_failures: list[CheckChange] = field(default_factory=list)
     fixed: list[CheckChange] = field(default_factory=list)
     newly_flaky: list[CheckChange] = field(default_factory=list)
+    regressions: list[CheckChange] = field(default_factory=list)  # known ones that changed
     metrics: list[MetricChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
     @property
     def worse(self) -> list[MetricChange]:
         return [m for m in self.metrics if m.direction == "worse"]
+
+    @property
+    def better(self) -> list[MetricChange]:
+        return [m for m in self.metrics if m.direction == "better"]
+
+    @property
+    def regressions_worse(self) -> list[CheckChange]:
+        """Known regression cases failing again, or newly saved ones still failing."""
+        return [
+            c for c in self.regressions if c.head != "pass" and (c.base, c.head) != ("fail", "fail")
+        ]
+
+    @property
+    def red(self) -> list[str]:
+        """Why HEAD fails the comparison (exit 1), or nothing."""
+        reasons = []
+        if self.new_failures:
+            reasons.append(f"{len(self.new_failures)} new failure(s)")
+        if self.newly_flaky:
+            reasons.append(f"{len(self.newly_flaky)} newly flaky check(s)")
+        if self.regressions_worse:
+            reasons.append(f"{len(self.regressions_worse)} known regression(s) failing anew")
+        worse = [m.requirement for m in self.metrics if m.moved("worse")]
+        if worse:
+            reasons.append(f"worse beyond noise: {', '.join(worse)}")
+        return reasons
+
+
+def comparable(base: StoredRun, head: StoredRun, *, force: bool = False) -> None:
+    """Refuse inputs that cannot be compared (ConfigError, exit 2): anything but two suite
+    runs, or runs of two different suites unless forced."""
+    for name, run in (("BASE", base), ("HEAD", head)):
+        if run.kind != "run":
+            raise ConfigError(
+                f"{name} {run.run_id} is a {run.kind} run; harness compare compares two runs "
+                "of a suite (harness run)",
+                hint="pass the ids or folders of two harness run runs (a hunt or load run "
+                "joins a sign-off with --group or --with instead)",
+            )
+    if base.suite != head.suite and not force:
+        raise ConfigError(
+            f"BASE {base.run_id} is a run of suite {base.suite!r} and HEAD {head.run_id} of "
+            f"suite {head.suite!r}: their cases and requirements are not the same",
+            hint="compare two runs of one suite, or pass --force to compare them anyway",
+        )
 
 
 def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, str, str]]:
@@ -120,11 +190,18 @@ def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, s
     return out
 
 
+def regression_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, str, str]]:
+    """check_status of each replayed known regression case, on the check it broke when it
+    was found (its target) only, as the run's report judges it."""
+    regs = frame[frame["origin"] == REGRESSION_ORIGIN]
+    return check_status(regs[regs["check_id"] == regs["target"]])
+
+
 def _notes(base: StoredRun, head: StoredRun, k: int) -> list[str]:
     b, h = base.manifest, head.manifest
     notes = []
-    if b.get("suite") != h.get("suite"):
-        notes.append(f"different suites: {b.get('suite')} vs {h.get('suite')}")
+    if base.suite != head.suite:
+        notes.append(f"different suites (compared with --force): {base.suite} vs {head.suite}")
     if b.get("spec_hash") != h.get("spec_hash"):
         notes.append(
             f"the spec changed between the runs (sha256 {b.get('spec_hash')} -> "
@@ -136,15 +213,31 @@ def _notes(base: StoredRun, head: StoredRun, k: int) -> list[str]:
             "different generated inputs"
         )
     for run in (base, head):
-        if run.manifest.get("status") != "finished":
-            notes.append(f"run {run.run_id} is {run.manifest.get('status')}, not finished")
-    trials = (int(b.get("trials") or 1), int(h.get("trials") or 1))
-    if min(trials) < 2:
+        if run.status != "finished":
+            notes.append(f"run {run.run_id} is {run.status}, not finished")
+    trials = {run.run_id: int(run.manifest.get("trials") or 1) for run in (base, head)}
+    short = [f"{rid} ({n})" for rid, n in trials.items() if n < k]
+    if short:
         notes.append(
-            f"trials per case {trials[0]} vs {trials[1]}: pass^k needs k >= 2 trials in both "
-            f"runs, so only pass@1 is compared (k = {k})"
+            f"pass^{k} needs at least {k} trials per case in both runs; fewer in "
+            f"{' and '.join(short)}, so pass^{k} is not compared there (only pass@1)"
+        )
+    elif k == 1:
+        notes.append(
+            "k = 1: pass^1 is pass@1; runs with --trials k (k >= 2) compare reliability too"
         )
     return notes
+
+
+def _changes(
+    before: dict[tuple[str, str], tuple[str, str, str, str]],
+    after: dict[tuple[str, str], tuple[str, str, str, str]],
+) -> list[CheckChange]:
+    out = []
+    for key, (status, reqs, marks, message) in after.items():
+        was = before.get(key, ("absent", "", "", ""))[0]
+        out.append(CheckChange(reqs, key[0], key[1], was, status, marks, message))
+    return sorted(out, key=lambda c: (c.requirements, c.case_id, c.check_id))
 
 
 def compare_runs(base: StoredRun, head: StoredRun, k: int | None = None) -> Comparison:
@@ -152,18 +245,20 @@ def compare_runs(base: StoredRun, head: StoredRun, k: int | None = None) -> Comp
     trials = min(int(base.manifest.get("trials") or 1), int(head.manifest.get("trials") or 1))
     k = k or trials
     result = Comparison(base, head, k, notes=_notes(base, head, k))
-    before, after = check_status(base_frame), check_status(head_frame)
-    for key, (status, reqs, marks, message) in after.items():
-        was = before.get(key, ("absent", "", "", ""))[0]
-        change = CheckChange(reqs, key[0], key[1], was, status, marks, message)
-        if status == "fail" and was != "fail":
+    own = [f[f["origin"] != REGRESSION_ORIGIN] for f in (base_frame, head_frame)]
+    before, after = check_status(own[0]), check_status(own[1])
+    for change in _changes(before, after):
+        if change.head == "fail" and change.base != "fail":
             result.new_failures.append(change)
-        elif status == "pass" and was in ("fail", "flaky"):
+        elif change.head == "pass" and change.base in ("fail", "flaky"):
             result.fixed.append(change)
-        elif status == "flaky" and was != "flaky":
+        elif change.head == "flaky" and change.base != "flaky":
             result.newly_flaky.append(change)
-    for items in (result.new_failures, result.fixed, result.newly_flaky):
-        items.sort(key=lambda c: (c.requirements, c.case_id, c.check_id))
+    result.regressions = [
+        c
+        for c in _changes(regression_status(base_frame), regression_status(head_frame))
+        if c.base != c.head
+    ]
     gone = len(set(before) - set(after))
     if gone:
         result.notes.append(f"{gone} (case, check) pair(s) of the base run are not in the head run")
@@ -179,9 +274,12 @@ def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
         b = base.requirement(h.requirement)
         if b is None:
             continue
-        p = None
+        p = p_k = None
         if b.trials and h.trials:
             p = fisher_exact(b.passes, b.trials - b.passes, h.passes, h.trials - h.passes)
+        bk, hk = base.all_k(h.requirement), head.all_k(h.requirement)
+        if bk[0] and hk[0]:
+            p_k = fisher_exact(bk[1], bk[0] - bk[1], hk[1], hk[0] - hk[1])
         out.append(
             MetricChange(
                 h.requirement,
@@ -194,6 +292,9 @@ def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
                 b.pass_hat_k,
                 h.pass_hat_k,
                 p,
+                bk,
+                hk,
+                p_k,
             )
         )
     return out
@@ -209,13 +310,25 @@ def _change_line(c: CheckChange) -> str:
     )
 
 
+def _p(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3g}"
+
+
+def _summary(c: Comparison, way: str, items: list[MetricChange]) -> str:
+    moved = [m.requirement for m in items if m.moved(way)]
+    return (
+        f"{way.capitalize()}: {', '.join(m.requirement for m in items) or 'none'}; beyond "
+        f"noise: {', '.join(moved) or 'none'}."
+    )
+
+
 def render_comparison(c: Comparison) -> str:
-    """Markdown: new failures first, then fixed, newly flaky, then metric changes."""
+    """Markdown: new failures first, then fixed, newly flaky, known regressions, metrics."""
     out = [
         f"# harness compare: {c.base.run_id} -> {c.head.run_id}",
         "",
-        f"Suite {c.head.manifest.get('suite')}; base {c.base.manifest.get('trials') or 1} and "
-        f"head {c.head.manifest.get('trials') or 1} trial(s) per case; k = {c.k}.",
+        f"Suite {c.head.suite}; base {c.base.manifest.get('trials') or 1} and "
+        f"head {c.head.manifest.get('trials') or 1} trial(s) per case; k = {c.k}. {COUNTED}",
         "",
     ]
     out += [f"> note: {n}" for n in c.notes]
@@ -225,6 +338,7 @@ def render_comparison(c: Comparison) -> str:
         ("New failures", c.new_failures),
         ("Fixed", c.fixed),
         ("Newly flaky", c.newly_flaky),
+        ("Known regressions that changed", c.regressions),
     ):
         out += [f"## {title} ({len(items)})", ""]
         out += [_change_line(i) for i in items] or ["None."]
@@ -235,25 +349,25 @@ def render_comparison(c: Comparison) -> str:
         f"Beyond noise: {NOISE_RULES}",
         "",
         f"| requirement | severity | pass@1 base -> head | change | p | beyond noise | "
-        f"pass^{c.k} base -> head | beyond noise |",
-        "|---|---|---|---|---|---|---|---|",
+        f"pass^{c.k} base -> head | all {c.k} passed (cases) | p | beyond noise |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for m in c.metrics:
         delta = "—" if m.delta is None else f"{m.delta * 100:+.1f} pts"
-        p = "—" if m.p_value is None else f"{m.p_value:.3g}"
         mark = {"worse": "▼ ", "better": "▲ "}.get(m.direction, "")
+        bk, hk = m.base_k_counts, m.head_k_counts
+        counts = f"{bk[1]}/{bk[0]} -> {hk[1]}/{hk[0]}" if bk[0] and hk[0] else "—"
         out.append(
             f"| {mark}{m.requirement} | {m.severity} | "
             f"{percent(m.base_at_1.value)} ({m.base_counts[1]}/{m.base_counts[0]}) -> "
             f"{percent(m.head_at_1.value)} ({m.head_counts[1]}/{m.head_counts[0]}) | {delta} | "
-            f"{p} | {'yes' if m.beyond_noise else 'no'} | "
-            f"{percent(m.base_at_k.value)} -> {percent(m.head_at_k.value)} | "
-            f"{'yes' if m.beyond_noise_k else 'no'} |"
+            f"{_p(m.p_value)} | {'yes' if m.beyond_noise else 'no'} | "
+            f"{percent(m.base_at_k.value)} -> {percent(m.head_at_k.value)} | {counts} | "
+            f"{_p(m.p_value_k)} | {'yes' if m.beyond_noise_k else 'no'} |"
         )
-    worse = [m for m in c.worse if m.beyond_noise or m.beyond_noise_k]
-    out += [
-        "",
-        f"Worse: {', '.join(m.requirement for m in c.worse) or 'none'}; beyond noise: "
-        f"{', '.join(m.requirement for m in worse) or 'none'}.",
-    ]
+    out += ["", _summary(c, "worse", c.worse), "", _summary(c, "better", c.better), ""]
+    red = c.red
+    out.append(
+        f"**Red**: {'; '.join(red)}." if red else "**Green**: nothing new fails or got worse."
+    )
     return "\n".join(out) + "\n"

@@ -8,6 +8,8 @@ read. Nothing else is kept, so deleting a folder forgets a run.
 from __future__ import annotations
 
 import json
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,30 @@ from harness.report.frame import results_frame
 from harness.run.store import CASES, MANIFEST
 
 RESULTS_PARQUET = "results.parquet"
+KILLED = "killed (did not finish)"
+
+
+def run_status(manifest: dict[str, Any]) -> str:
+    """The run's status, except that a run still marked running whose harness process is
+    gone (killed, or the machine went down) is called what it is: killed."""
+    status = str(manifest.get("status") or "unknown")
+    pid, host = manifest.get("pid"), manifest.get("host")
+    if status != "running" or not isinstance(pid, int) or host != socket.gethostname():
+        return status  # an older run without a pid, or one on another machine: cannot tell
+    return status if _harness_alive(pid) else KILLED
+
+
+def _harness_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    try:  # a pid the system gave to another program since is not the run
+        return b"harness" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc: the pid is alive, assume it is the run
 
 
 @dataclass(frozen=True)
@@ -37,6 +63,14 @@ class StoredRun:
     @property
     def started_at(self) -> str:
         return str(self.manifest.get("started_at", ""))
+
+    @property
+    def status(self) -> str:
+        return run_status(self.manifest)
+
+    @property
+    def suite(self) -> str:
+        return str(self.manifest.get("suite", ""))
 
 
 def stored_runs(root: Path) -> list[StoredRun]:
@@ -84,17 +118,32 @@ def suite_runs(root: Path, suite: str, last: int | None = None) -> list[StoredRu
     return finished[-last:] if last else finished
 
 
+GROUPED = ("hunt", "load")
+
+
 def group_runs(root: Path, run: StoredRun, also: tuple[str, ...] = ()) -> list[StoredRun]:
-    """The hunt and load runs that belong with a run: those of its --group, and any named."""
+    """The hunt and load runs that belong with a run: those of its --group and its suite,
+    and any named with --with, which must be a hunt or load run of the same suite."""
     group = run.manifest.get("group")
     out = [
         r
         for r in stored_runs(root)
         if group and r.manifest.get("group") == group and r.run_id != run.run_id
-        if r.kind in ("hunt", "load")
+        if r.kind in GROUPED and r.suite == run.suite
     ]
     for run_id in also:
         extra = open_run(root, run_id)
+        if extra.kind not in GROUPED:
+            raise ConfigError(
+                f"--with {run_id}: it is a {extra.kind} run; --with adds a hunt or load run",
+                hint=f"pass the id of a harness hunt or harness load run of suite {run.suite}",
+            )
+        if extra.suite != run.suite:
+            raise ConfigError(
+                f"--with {run_id}: it is a {extra.kind} run of suite {extra.suite!r}, not of "
+                f"{run.suite!r}, the suite of run {run.run_id}",
+                hint=f"pass a hunt or load run of suite {run.suite}",
+            )
         if extra.run_id not in {r.run_id for r in out}:
             out.append(extra)
     return out

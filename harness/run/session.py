@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import fnmatch
+import os
+import socket
 import sys
 import time
 from dataclasses import dataclass, field
@@ -81,7 +83,14 @@ def base_manifest(
         "python": sys.version.split()[0],
         "started_at": now_iso(),
         "attempts": [],
+        **owner(),
     }
+
+
+def owner() -> dict[str, Any]:
+    """The harness process writing the run, so that a reader can tell a run still going
+    from one whose process was killed (its status stays "running")."""
+    return {"pid": os.getpid(), "host": socket.gethostname()}
 
 
 def _manifest(suite: Suite, options: RunOptions, seed: int, concurrency: int) -> dict[str, Any]:
@@ -200,7 +209,7 @@ async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
         emit(RunFinished(store.run_id, "finished", len(store.done), 0.0, counts))
         return RunOutcome(store.run_id, store.dir, "finished", len(store.done), 0.0, counts)
     store.manifest.setdefault("attempts", []).append({"started_at": now_iso(), "cases": len(todo)})
-    store.update(status="running")
+    store.update(status="running", **owner())  # a resumed run: this process now
     status, error = "failed", None
     try:
         await _run(suite, store, todo, options, emit, attempt)

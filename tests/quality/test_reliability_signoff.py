@@ -233,15 +233,25 @@ def test_compare_of_two_correct_runs_finds_nothing_beyond_noise(runs: Runs) -> N
     assert "| yes |" not in proc.stdout
 
 
+def test_compare_goes_red_when_the_agent_becomes_unreliable(runs: Runs) -> None:
+    proc = harness("compare", runs.off.name, runs.flaky.name, "--reports-dir", str(runs.reports))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    flaky = int(proc.stdout.split("## Newly flaky (")[1].split(")")[0])
+    assert flaky >= 5 and f"{flaky} newly flaky check(s)" in proc.stderr
+
+
 def test_trend_draws_pass_at_1_and_pass_k_per_requirement_self_contained(runs: Runs) -> None:
     out = runs.reports / "trend.html"
     proc = harness(
-        "trend", "refund_desk", "--last", "3", "--out", str(out), "--reports-dir", str(runs.reports)
+        "trend", "refund_desk", "--last", "2", "--out", str(out), "--reports-dir", str(runs.reports)
     )
     assert proc.returncode == 0, proc.stderr
     html = out.read_text()
     assert html.count("<svg") == 11 and "pass^5" in html
-    for run_dir in (runs.off_again, runs.on, runs.flaky):  # the last three
-        assert run_dir.name in html
+    for run_dir in (runs.off_again, runs.on):  # the last two of the whole suite
+        assert f"<td>{run_dir.name}</td>" in html
     assert runs.off.name not in html
+    # the flaky run judged only -k partial-refund: left out, and said so
+    assert f"{runs.flaky.name}: judged only part of the suite (-k partial-refund)" in html
+    assert f"left out: {runs.flaky.name}" in proc.stderr
     assert "<script" not in html and 'src="http' not in html and 'href="http' not in html

@@ -1,14 +1,28 @@
-"""Comparing two runs: Fisher's exact test, and which checks are new failures, fixed or flaky."""
+"""Comparing two runs: Fisher's exact test, which checks are new failures, fixed or flaky,
+what is beyond noise, when HEAD is red, and which inputs are refused."""
 
 from __future__ import annotations
 
+import json
+import socket
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
 
-from harness.report.compare import check_status, fisher_exact
+from harness.errors import ConfigError
+from harness.report.compare import (
+    check_status,
+    comparable,
+    compare_runs,
+    fisher_exact,
+    render_comparison,
+)
 from harness.report.frame import COLUMNS
+from harness.report.runs import StoredRun
 
 
 def test_fisher_exact_matches_the_textbook_values() -> None:
@@ -46,3 +60,148 @@ def test_a_check_is_pass_fail_or_flaky_over_its_trials_and_an_error_is_no_pass()
     assert status[("a", "y")][0] == "fail" and status[("a", "y")][2] == "FFE"
     assert status[("a", "y")][3] == "y broke in trial 1"
     assert status[("b", "x")][0] == "flaky"
+
+
+# ------------------------------------------------------------------ two stored runs
+
+REQUIREMENTS = [
+    {"id": "R-1", "severity": "critical", "title": "one"},
+    {"id": "R-2", "severity": "major", "title": "two"},
+]
+
+
+def _run(
+    root: Path,
+    run_id: str,
+    outcomes: dict[tuple[str, str], str],
+    *,
+    reqs: dict[str, str] | None = None,
+    origin: dict[str, str] | None = None,
+    **manifest: Any,
+) -> StoredRun:
+    """A stored run kept as results.parquet only (as a CI artifact keeps it)."""
+    frame = _frame(outcomes)
+    for case, requirement in (reqs or {}).items():
+        frame.loc[frame["case_id"] == case, "requirements"] = requirement
+    for case, where in (origin or {}).items():
+        frame.loc[frame["case_id"] == case, "origin"] = where
+        frame.loc[frame["case_id"] == case, "target"] = frame["check_id"]
+    folder = root / run_id
+    folder.mkdir(parents=True)
+    frame.to_parquet(folder / "results.parquet")
+    info = {
+        "kind": "run",
+        "suite": "s",
+        "status": "finished",
+        "trials": max(len(m) for m in outcomes.values()),
+        "spec_hash": "h",
+        "seed": 1,
+        "requirements": REQUIREMENTS,
+        **manifest,
+    }
+    (folder / "manifest.json").write_text(json.dumps(info))
+    return StoredRun(folder, info)
+
+
+def test_a_reliability_collapse_is_beyond_noise_by_fishers_test_on_all_k_cases(
+    tmp_path: Path,
+) -> None:
+    """RD-004 as the reviewer saw it: pass^5 100% -> 44.4% over 9 cases must be flagged."""
+    head_marks = ["PPPPP"] * 4 + ["PPFPP", "PPPPF", "FPPPP", "PPPFP", "PFPPP"]
+    base = _run(tmp_path, "b", {(f"c#{i}", "x"): "PPPPP" for i in range(9)})
+    head = _run(tmp_path, "h", {(f"c#{i}", "x"): m for i, m in enumerate(head_marks)})
+    c = compare_runs(base, head)
+    m = next(m for m in c.metrics if m.requirement == "R-1")
+    assert m.base_k_counts == (9, 9) and m.head_k_counts == (9, 4)
+    assert m.head_at_k.value == pytest.approx(4 / 9)
+    assert m.p_value_k == pytest.approx(fisher_exact(9, 0, 4, 5)) and m.p_value_k < 0.05
+    assert m.beyond_noise_k and not m.beyond_noise  # 40/45 trials vs 45/45: pass@1 could be noise
+    assert m.moved("worse") and c.red == ["5 newly flaky check(s)", "worse beyond noise: R-1"]
+    text = render_comparison(c)
+    assert "| ▼ R-1 |" in text and "| 9/9 -> 4/9 |" in text
+    assert "Worse: R-1; beyond noise: R-1." in text and "Better: none; beyond noise: none." in text
+    assert "on the cases whose first k trials all passed" in text
+
+
+def test_better_beyond_noise_has_its_own_line_and_keeps_the_run_green(tmp_path: Path) -> None:
+    base = _run(tmp_path, "b", {(f"c#{i}", "x"): "FFFFF" for i in range(12)})
+    head = _run(tmp_path, "h", {(f"c#{i}", "x"): "PPPPP" for i in range(12)})
+    c = compare_runs(base, head)
+    text = render_comparison(c)
+    assert "Worse: none; beyond noise: none." in text
+    assert "Better: R-1; beyond noise: R-1." in text
+    assert len(c.fixed) == 12 and c.red == [] and "**Green**" in text
+
+
+def test_the_same_results_twice_are_green_and_nothing_is_beyond_noise(tmp_path: Path) -> None:
+    outcomes = {(f"c#{i}", "x"): "PPPPP" for i in range(20)}
+    outcomes[("bad#1", "y")] = "FFFFF"
+    c = compare_runs(_run(tmp_path, "b", outcomes), _run(tmp_path, "h", outcomes))
+    assert c.red == [] and not any(m.beyond_noise or m.beyond_noise_k for m in c.metrics)
+
+
+def test_known_regressions_are_compared_apart_and_one_failing_anew_is_red(
+    tmp_path: Path,
+) -> None:
+    base = _run(
+        tmp_path,
+        "b",
+        {("a#1", "x"): "PP", ("regression:r1", "x"): "PP", ("regression:r2", "x"): "FF"},
+        origin={"regression:r1": "regression", "regression:r2": "regression"},
+    )
+    head = _run(
+        tmp_path,
+        "h",
+        {
+            ("a#1", "x"): "PP",
+            ("regression:r1", "x"): "FF",  # fixed once, failing again
+            ("regression:r2", "x"): "FF",  # still failing: known, not new
+            ("regression:r3", "x"): "FF",  # saved since by a hunt, still failing
+        },
+        origin={f"regression:r{i}": "regression" for i in (1, 2, 3)},
+    )
+    c = compare_runs(base, head)
+    assert c.new_failures == []  # this run's own cases did not change
+    assert {(r.case_id, r.base, r.head) for r in c.regressions} == {
+        ("regression:r1", "pass", "fail"),
+        ("regression:r3", "absent", "fail"),
+    }
+    assert c.red == ["2 known regression(s) failing anew"]
+    m = c.metrics[0]
+    assert m.head_counts == (2, 2)  # the regression cases are not in the numbers
+
+
+def test_notes_say_when_there_are_fewer_trials_than_k_and_when_a_run_was_killed(
+    tmp_path: Path,
+) -> None:
+    base = _run(tmp_path, "b", {("a#1", "x"): "P"})
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    head = _run(
+        tmp_path,
+        "h",
+        {("a#1", "x"): "PPP"},
+        status="running",
+        pid=gone.pid,
+        host=socket.gethostname(),
+    )
+    c = compare_runs(base, head, k=3)
+    assert "run h is killed (did not finish), not finished" in c.notes
+    assert any(
+        "pass^3 needs at least 3 trials per case in both runs; fewer in b (1)" in n for n in c.notes
+    )
+    assert any("k = 1: pass^1 is pass@1" in n for n in compare_runs(base, base).notes)
+
+
+def test_runs_of_other_suites_and_hunt_or_load_runs_are_refused(tmp_path: Path) -> None:
+    base = _run(tmp_path, "b", {("a#1", "x"): "P"})
+    other = _run(tmp_path, "o", {("a#1", "x"): "P"}, suite="another")
+    with pytest.raises(ConfigError, match="suite 's' and HEAD o of suite 'another'") as exc:
+        comparable(base, other)
+    assert exc.value.exit_code == 2 and "--force" in str(exc.value.hint)
+    comparable(base, other, force=True)
+    assert "different suites (compared with --force)" in compare_runs(base, other).notes[0]
+    for kind in ("hunt", "load"):
+        odd = _run(tmp_path, kind, {("a#1", "x"): "P"}, kind=kind)
+        with pytest.raises(ConfigError, match=f"HEAD {kind} is a {kind} run"):
+            comparable(base, odd, force=True)
