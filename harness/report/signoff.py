@@ -8,36 +8,21 @@ that was not there. The verdict is GO only when no gate blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.report.frame import results_frame
+from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
-from harness.report.runs import StoredRun
+from harness.report.runs import StoredRun, run_status
+from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
-from harness.spec.policy import Gate, LoadGate, PolicyFile, RateGate
-
-PASS, FAIL, NOT_MEASURED = "pass", "fail", "not measured"
-
-
-@dataclass
-class GateResult:
-    name: str
-    title: str
-    status: str  # pass | fail | not measured
-    optional: bool = False
-    detail: str = ""
-    findings: list[str] = field(default_factory=list)  # one line per failing or unmeasured item
-    requirements: list[str] = field(default_factory=list)  # the requirements it names
-
-    @property
-    def blocking(self) -> bool:
-        return self.status == FAIL or (self.status == NOT_MEASURED and not self.optional)
+from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGate
 
 
 @dataclass
@@ -65,16 +50,12 @@ class Signoff:
         return [g for g in self.gates if g.blocking]
 
 
-def _status(fails: bool, missing: bool) -> str:
-    return FAIL if fails else (NOT_MEASURED if missing else PASS)
-
-
 def complete_gate(manifest: dict[str, Any], cases: int) -> GateResult:
     """Always on: the run finished every planned trial of the whole suite."""
     findings = []
-    status = manifest.get("status")
-    if status != "finished":
-        findings.append(f"the run is {status}, not finished ({cases} trial(s) stored)")
+    state = run_status(manifest)
+    if state != "finished":
+        findings.append(f"the run is {state}, not finished ({cases} trial(s) stored)")
     if manifest.get("select"):
         selected = " ".join(f"-k {p}" for p in manifest["select"])
         findings.append(f"the run judged only the scenarios matching {selected}")
@@ -82,7 +63,7 @@ def complete_gate(manifest: dict[str, Any], cases: int) -> GateResult:
         "complete",
         "The run finished every trial of the whole suite",
         FAIL if findings else PASS,
-        detail=f"{manifest.get('trials') or 1} trial(s) per case, status {status}",
+        detail=f"{manifest.get('trials') or 1} trial(s) per case, status {state}",
         findings=findings,
     )
 
@@ -126,7 +107,7 @@ def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> Ga
                 f"< {percent(minimum)}"
             )
             result.requirements.append(r.requirement)
-    result.status = _status(fails, missing)
+    result.status = status(fails, missing)
     return result
 
 
@@ -189,28 +170,7 @@ def _load_violations(loads: dict[str, LoadLevels | None]) -> list[tuple[str, lis
     return out
 
 
-def regressions_gate(
-    gate: Gate, view: ReportView, frame: pd.DataFrame, manifest: dict[str, Any]
-) -> GateResult:
-    result = GateResult(
-        "regressions", "No saved regression case still failing", PASS, gate.optional
-    )
-    ran = {str(c) for c in frame.loc[frame["origin"] == "regression", "case_id"]}
-    expected = set(manifest.get("regressions") or ()) | ran
-    for r in view.regressions:
-        if r.verdict != "pass":
-            result.findings.append(f"{r.case_id} still fails {r.requirement} (check {r.check})")
-            if r.requirement and r.requirement not in result.requirements:
-                result.requirements.append(r.requirement)
-    missing = sorted(expected - ran)
-    for case_id in missing:
-        result.findings.append(f"{case_id} was not replayed in this run")
-    result.detail = f"{len(ran)} of {len(expected)} saved regression case(s) replayed"
-    result.status = _status(bool(view.regressions_failing), bool(missing))
-    return result
-
-
-def coverage_gate(gate: Gate, trace: Traceability) -> GateResult:
+def coverage_gate(gate: CoverageGate, trace: Traceability) -> GateResult:
     result = GateResult(
         "coverage",
         "Every requirement has a check and was judged; every check names a requirement",
@@ -228,7 +188,16 @@ def coverage_gate(gate: Gate, trace: Traceability) -> GateResult:
             "of the spec"
         )
     result.requirements = [*trace.uncovered, *trace.not_run]
-    result.status = FAIL if result.findings else PASS
+    fails = bool(result.findings)
+    strict = gate.conditions_never_held == "fail"
+    for c in trace.never_held:
+        result.findings.append(
+            f"{'' if strict else 'warning: '}check {c.scenario}/{c.check_id} "
+            f"({', '.join(c.requirements)}) judged no case: its when-condition never held in "
+            "this run" + ("" if strict else " (conditions_never_held: fail makes this fail)")
+        )
+        fails = fails or strict
+    result.status = FAIL if fails else PASS
     return result
 
 
@@ -276,7 +245,7 @@ def load_gate(gate: LoadGate, loads: dict[str, LoadLevels | None]) -> GateResult
             result.findings.append(line + ": a drop within noise")
         else:
             result.detail = line
-    result.status = _status(fails, missing)
+    result.status = status(fails, missing)
     return result
 
 
@@ -297,9 +266,11 @@ def evaluate(
         gates.append(rate_gate("capability", g.capability, reliability, policy.k))
     if (inv := g.toggle("invariants")) is not None:
         gates.append(invariants_gate(inv, frame, manifest, loads))
-    if (reg := g.toggle("regressions")) is not None:
-        gates.append(regressions_gate(reg, view, frame, manifest))
-    if (cov := g.toggle("coverage")) is not None:
+    reg = g.toggle("regressions")
+    found = hunt_findings(related)
+    if reg is not None or found:  # what a hunt of the group found is never left unjudged
+        gates.append(regressions_gate(reg or Gate(), view, frame, manifest, found, reg is None))
+    if (cov := g.coverage_gate()) is not None:
         gates.append(coverage_gate(cov, trace))
     if (ld := g.load_gate()) is not None:
         gates.append(load_gate(ld, loads))

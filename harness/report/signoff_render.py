@@ -29,13 +29,36 @@ def _short_cases(cases: list[str]) -> str:
 
 def _results(c: TracedCheck) -> str:
     if not c.judged:
-        return "not run"
+        return f"not run: {c.why_not_run}"
     n = c.counts
     return f"{n.get('pass', 0)} pass · {n.get('fail', 0)} fail · {n.get('error', 0)} error"
 
 
 def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def agent_version(m: dict[str, Any]) -> str:
+    """The agent's version as the suite states it, and its git commit when the harness
+    started it from a git checkout."""
+    agent = m.get("agent") or {}
+    parts = []
+    if agent.get("version"):
+        parts.append(f"version {agent['version']}")
+    git = agent.get("git") or {}
+    if git.get("commit"):
+        changes = git.get("changes") or 0
+        parts.append(
+            f"commit {git['commit']}"
+            + (f" with {changes} local change(s), untracked files included" if changes else "")
+            + f" (git checkout {git.get('repository')})"
+        )
+    if not parts:
+        return (
+            "not recorded: set environment.agent.version in suite.yaml (e.g. "
+            "{{ env.AGENT_VERSION }}), or start the agent from a git checkout"
+        )
+    return "; ".join(parts)
 
 
 def environment(s: Signoff) -> dict[str, Any]:
@@ -57,18 +80,21 @@ def environment(s: Signoff) -> dict[str, Any]:
         "faker": m.get("faker_version"),
         "hypothesis": m.get("hypothesis_version"),
         "agent": (m.get("agent") or {}).get("command", "(already running; not started by harness)"),
+        "agent_version": agent_version(m),
         "trials": m.get("trials") or 1,
         "concurrency": m.get("concurrency"),
         "deps": m.get("deps", {}).get("chosen") if isinstance(m.get("deps"), dict) else None,
         "dependencies": m.get("dependencies") or [],
         "policy": f"{s.policy_path} (sha256 {file_hash(s.policy_path)})",
+        "status": s.run.status,
+        "host": m.get("host"),
     }
 
 
 def related_summary(run: StoredRun) -> list[str]:
     """A hunt's or load run's result in a few lines."""
     m = run.manifest
-    head = f"{run.kind} {run.run_id}: status {m.get('status')}, started {m.get('started_at')}"
+    head = f"{run.kind} {run.run_id}: status {run.status}, started {m.get('started_at')}"
     lines = [head]
     if run.kind == "hunt":
         found = m.get("found") or []
@@ -98,8 +124,8 @@ def render_signoff_markdown(s: Signoff) -> str:
         "",
         f"## Verdict: **{s.verdict}**",
         "",
-        f"Run {code(s.run.run_id)} of suite {cell(m.get('suite'))}, judged against the policy "
-        f"{code(str(s.policy_path))} at k = {s.policy.k}.",
+        f"Run {code(s.run.run_id)} of suite {cell(m.get('suite'))} (status {s.run.status}), "
+        f"judged against the policy {code(str(s.policy_path))} at k = {s.policy.k}.",
         "",
     ]
     if s.blocking:
@@ -139,6 +165,9 @@ def render_signoff_markdown(s: Signoff) -> str:
     out += [
         "## Traceability: requirement → checks → cases → results",
         "",
+        "Counted: the run's own cases and its run-wide invariant sweep; replayed known "
+        "regression cases are in the regressions gate.",
+        "",
         "| requirement | check | kind | cases | results | evidence |",
         "|---|---|---|---|---|---|",
     ]
@@ -159,6 +188,12 @@ def render_signoff_markdown(s: Signoff) -> str:
     if s.trace.not_run:
         not_run = ", ".join(s.trace.not_run)
         out += ["", f"Requirements whose checks did not run in this run: {not_run}."]
+    out += ["", "### Conditional checks whose condition never held", ""]
+    out += [
+        f"- {code(c.scenario + '/' + c.check_id)} ({', '.join(c.requirements)}): its "
+        "when-condition held for none of its scenario's cases in this run, so it judged nothing"
+        for c in s.trace.never_held
+    ] or ["None."]
     out += ["", "### Checks that name no requirement", ""]
     out += [f"- {code(c.scenario + '/' + c.check_id)}" for c in s.trace.orphans] or [
         "None (every check and invariant must name a requirement of the spec)."
@@ -174,6 +209,7 @@ def render_signoff_markdown(s: Signoff) -> str:
         f"- harness {env['harness']} · python {env['python']} · faker {env['faker']} · "
         f"hypothesis {env['hypothesis']}",
         f"- agent: {code(env['agent'])}",
+        f"- agent version: {cell(env['agent_version'])}",
         f"- {env['trials']} trial(s) per case, concurrency {env['concurrency']}, "
         f"dependencies via {env['deps']}",
         f"- policy: {cell(env['policy'])}",

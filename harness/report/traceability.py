@@ -3,7 +3,9 @@
 The check inventory comes from the manifest (what the suite declared when the
 run started); the results from the stored rows. So a requirement that no check
 names (spec ahead of the tests) is told apart from one whose checks did not run
-in this run, and each failing result links to its evidence.
+in this run, and each failing result links to its evidence. Counted are the run's
+own cases and its invariant sweep, as in its report; replayed known regression
+cases are judged by the sign-off's regressions gate instead.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import Divergence
 
 SWEEP_CASE = "(run)"
@@ -26,6 +29,8 @@ class TracedCheck:
     category: str
     requirements: list[str]
     description: str = ""
+    conditional: bool = False  # has a when: condition, so it judges only some cases
+    scenario_ran: bool = False  # its scenario (any, for an invariant) had a case in this run
     counts: dict[str, int] = field(default_factory=lambda: {"pass": 0, "fail": 0, "error": 0})
     cases: list[str] = field(default_factory=list)  # every case it judged, first seen first
     failing: list[str] = field(default_factory=list)  # "case (trial t)" of each non-pass
@@ -44,6 +49,17 @@ class TracedCheck:
         if not self.judged:
             return "not run"
         return "pass" if self.counts["pass"] == self.judged else "fail"
+
+    @property
+    def never_held(self) -> bool:
+        """A conditional check whose condition held for none of its scenario's cases."""
+        return self.conditional and self.scenario_ran and not self.judged
+
+    @property
+    def why_not_run(self) -> str:
+        if self.never_held:
+            return "its when-condition never held in this run"
+        return "its scenario had no case in this run" if not self.scenario_ran else "not judged"
 
 
 @dataclass
@@ -82,6 +98,13 @@ class Traceability:
     def not_run(self) -> list[str]:
         return [r.id for r in self.requirements if r.status == "not run"]
 
+    @property
+    def never_held(self) -> list[TracedCheck]:
+        """Conditional checks that judged nothing: their when-condition never held."""
+        seen = {id(c): c for r in self.requirements for c in r.checks if c.never_held}
+        seen.update({id(c): c for c in self.orphans if c.never_held})
+        return list(seen.values())
+
 
 def _slug(text: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_" else "-" for ch in text).strip("-").lower()
@@ -102,6 +125,7 @@ def _inventory(manifest: dict[str, Any], frame: pd.DataFrame) -> tuple[list[Trac
                 category=c["category"],
                 requirements=list(c["requirements"]),
                 description=c.get("description", ""),
+                conditional=bool(c.get("conditional")),
             )
             for c in declared
         ], "manifest"
@@ -118,8 +142,12 @@ def _inventory(manifest: dict[str, Any], frame: pd.DataFrame) -> tuple[list[Trac
 def build_traceability(
     frame: pd.DataFrame, manifest: dict[str, Any], divergences: list[Divergence]
 ) -> Traceability:
+    frame = frame[frame["origin"] != REGRESSION_ORIGIN]
     checks, source = _inventory(manifest, frame)
     index = {(c.scenario, c.check_id): c for c in checks}
+    ran = {str(s) for s in frame.loc[frame["case_id"] != SWEEP_CASE, "scenario"]}
+    for c in checks:
+        c.scenario_ran = c.scenario in ran if c.scenario else bool(ran)
     for row in frame.itertuples(index=False):
         invariant = row.category == "invariant"
         check = index.get(("" if invariant else str(row.scenario), str(row.check_id)))

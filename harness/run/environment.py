@@ -27,8 +27,10 @@ from harness.redact import redact
 from harness.run.engine import Engine, Sink
 from harness.run.preflight import check_against_schema
 from harness.run.store import RunStore
+from harness.spec.models import AgentConfig
 from harness.spec.suite import Suite
 from harness.spec.template import format_value, render_deep
+from harness.spec.trace import agent_revision
 
 
 class WatchedAgent:
@@ -88,6 +90,18 @@ class EnvView(Mapping[str, str]):
 
     def __len__(self) -> int:
         return 0
+
+
+def agent_version(config: AgentConfig, context: dict[str, Any], emit: Emit) -> dict[str, Any]:
+    """environment.agent.version rendered (e.g. from {{ env.AGENT_VERSION }}), for the
+    manifest; an empty result is said and left out."""
+    if config.version is None:
+        return {}
+    version = format_value(render_deep(config.version, context, {})).strip()
+    if not version:
+        emit(Note("environment.agent.version is empty (an unset env variable?)", "warning"))
+        return {}
+    return {"version": redact(version)}
 
 
 @dataclass
@@ -168,6 +182,7 @@ async def _start_agent(
         "params": suite.params,
     }
     runner: AgentProcessRunner | None = None
+    info = agent_version(config, context, emit)
     if config.process is not None:
         log_path = store.dir / "agent.log"
         runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
@@ -179,15 +194,15 @@ async def _start_agent(
                     "warning",
                 )
             )
-        command = redact(" ".join(runner.argv))
-        seconds = await runner.start(
-            on_spawn=lambda pid: store.update(agent={"pid": pid, "command": command})
-        )
-        store.update(
-            agent={"pid": runner.pid, "ready_seconds": round(seconds, 3), "command": command}
-        )
+        info.update(command=redact(" ".join(runner.argv)), git=agent_revision(runner.cwd))
+        seconds = await runner.start(on_spawn=lambda pid: store.update(agent={"pid": pid, **info}))
+        store.update(agent={"pid": runner.pid, "ready_seconds": round(seconds, 3), **info})
         emit(AgentReady(runner.pid, seconds, str(log_path)))
     else:
+        if config.python is not None and config.python.path:  # started in-process from there
+            info["git"] = agent_revision(suite.root / config.python.path[0])
+        if info:
+            store.update(agent=info)
         await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:

@@ -265,6 +265,8 @@ def _step(tp: Any, part: str | int) -> Any:
             return get_args(member)[0]
         elif origin is dict:
             return get_args(member)[1]
+    if isinstance(part, str) and any(isinstance(m, type) for m in _members(tp)):
+        return tp  # a union tag pydantic puts in the loc (e.g. "settings"): same level
     return None
 
 

@@ -774,6 +774,12 @@ class AgentConfig(Model):
     )
     http: HttpAdapter | None = None
     python: PythonAdapter | None = None
+    version: str | None = Field(
+        default=None,
+        description="The agent's version, recorded with every run and shown in the sign-off; "
+        "a template, e.g. '{{ env.AGENT_VERSION }}'. An agent the harness starts from a git "
+        "checkout also has its commit recorded.",
+    )
 
     @model_validator(mode="after")
     def _one_adapter(self) -> AgentConfig:

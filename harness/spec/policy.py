@@ -9,9 +9,9 @@ no load run) blocks the release unless the policy marks it `optional: true`.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field
+from pydantic import Discriminator, Field, Tag
 
 from harness.errors import ConfigError
 from harness.spec.loader import load_yaml, validate_model
@@ -62,7 +62,42 @@ class LoadGate(Gate):
     )
 
 
-Toggle = bool | Gate
+class CoverageGate(Gate):
+    """Coverage, with what a conditional check whose condition never held counts as."""
+
+    conditions_never_held: Literal["warn", "fail"] = Field(
+        default="warn",
+        description="A check with when: whose condition held for no case of this run judged "
+        "nothing: warn (listed, does not fail the gate) or fail.",
+    )
+
+
+def _switch(value: Any) -> str | None:
+    """Which form a gate's value has, so that a wrong value gets one clear error."""
+    if isinstance(value, bool):
+        return "on-off"
+    return "settings" if isinstance(value, dict | Gate) else None
+
+
+def _switched(settings: type[Gate]) -> Discriminator:
+    return Discriminator(
+        _switch,
+        custom_error_type="gate_value",
+        custom_error_message="expected true, false or a mapping of the gate's settings "
+        f"({', '.join(settings.model_fields)})",
+    )
+
+
+Toggle = Annotated[
+    Annotated[bool, Tag("on-off")] | Annotated[Gate, Tag("settings")], _switched(Gate)
+]
+CoverageToggle = Annotated[
+    Annotated[bool, Tag("on-off")] | Annotated[CoverageGate, Tag("settings")],
+    _switched(CoverageGate),
+]
+LoadToggle = Annotated[
+    Annotated[bool, Tag("on-off")] | Annotated[LoadGate, Tag("settings")], _switched(LoadGate)
+]
 
 
 class Gates(Model):
@@ -78,23 +113,28 @@ class Gates(Model):
     regressions: Toggle = Field(
         default=False, description="No saved regression case still failing."
     )
-    coverage: Toggle = Field(
+    coverage: CoverageToggle = Field(
         default=False,
         description="Every requirement has a check and was judged in the run; every check "
         "names a requirement.",
     )
-    load: LoadGate | bool = Field(
+    load: LoadToggle = Field(
         default=False,
         description="Pass rate at the load profile's peak >= at low load (a load run of the "
         "same group).",
     )
 
-    def toggle(self, name: Literal["invariants", "regressions", "coverage"]) -> Gate | None:
+    def toggle(self, name: Literal["invariants", "regressions"]) -> Gate | None:
         """The gate if it is on: `true` is a required gate with default settings."""
-        value: Toggle = getattr(self, name)
+        value: bool | Gate = getattr(self, name)
         if value is True:
             return Gate()
         return value or None
+
+    def coverage_gate(self) -> CoverageGate | None:
+        if self.coverage is True:
+            return CoverageGate()
+        return self.coverage or None
 
     def load_gate(self) -> LoadGate | None:
         if self.load is True:
@@ -135,5 +175,7 @@ def load_policy(path: Path) -> PolicyFile:
 
 
 def _any_gate(gates: Gates) -> bool:
-    toggles = [gates.toggle(n) for n in ("invariants", "regressions", "coverage")]
-    return any([gates.reliability, gates.capability, gates.load_gate(), *toggles])
+    toggles = [gates.toggle(n) for n in ("invariants", "regressions")]
+    return any(
+        [gates.reliability, gates.capability, gates.load_gate(), gates.coverage_gate(), *toggles]
+    )

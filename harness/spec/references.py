@@ -210,6 +210,8 @@ def check_references(
         yield from _check(
             _dump(env.agent.python), (*agent_loc, "python"), agent_scope, manifest_src
         )
+    if env.agent.version is not None:
+        yield from _check(env.agent.version, (*agent_loc, "version"), agent_scope, manifest_src)
     if env.agent.http:
         http = _dump(env.agent.http)
         body = http.pop("body", None)

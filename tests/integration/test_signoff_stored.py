@@ -12,7 +12,7 @@ from pathlib import Path
 
 import orjson
 
-from tests.conftest import ROOT, python_agent
+from tests.conftest import ROOT, http_agent, python_agent
 
 POLICY = """\
 title: Test release
@@ -103,6 +103,24 @@ def test_agent_text_is_escaped_and_unmeasured_gates_block(
     )
 
 
+def pdf_text(path: Path) -> tuple[str, str]:
+    """The PDF's text, and every character drawn beyond the left or right edge of its page."""
+    from pdfminer.high_level import extract_pages, extract_text
+    from pdfminer.layout import LTChar, LTComponent
+
+    beyond: list[str] = []
+
+    def walk(item: LTComponent, width: float) -> None:
+        if isinstance(item, LTChar) and (item.x1 > width + 0.5 or item.x0 < -0.5):
+            beyond.append(item.get_text())
+        for child in item if hasattr(item, "__iter__") else ():
+            walk(child, width)
+
+    for page in extract_pages(path):
+        walk(page, page.width)
+    return " ".join(extract_text(path).split()), "".join(beyond)
+
+
 def write_load_run(
     root: Path, run_id: str, group: str, levels: dict[int, str], *, table: bool = False
 ) -> None:
@@ -175,6 +193,11 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     assert gates["load"]["status"] == "pass"
     pdf = (run / "signoff.pdf").read_bytes()
     assert pdf.startswith(b"%PDF-") and len(pdf) > 5000
+    text, beyond = pdf_text(run / "signoff.pdf")
+    assert beyond == "", f"drawn off the page: {beyond[:200]}"
+    for column in ("results", "evidence", "flaky cases", "95% interval"):
+        assert column in text, column
+    assert "pass · 0 fail · 0 error" in text  # the results column's cells, not only its head
     md = (run / "signoff.md").read_text()
     assert "hunt " in md and "load load-same" in md and "20 users: 10/10 trials passed" in md
     assert "load-worse" not in md  # another group's
@@ -202,4 +225,93 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     assert any(
         "3 invariant violation(s) under load (1 users: 1, 20 users: 2): never-twice (T-002)" in f
         for f in gates["invariants"]["findings"]
+    )
+
+
+def test_what_a_hunt_of_the_group_found_blocks_until_a_run_replays_it(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(python_agent("echo"), repeat=2)
+    reports = tmp_path / "reports"
+    run = start(suite, reports, "--trials", "2", "--group", "rc-8")
+    other = start(suite, reports)
+    # a hunt of the group that found a divergence after the run started, and saved it
+    saved = suite / "regressions" / "t-001-hello-contains-1-abcd.yaml"
+    saved.parent.mkdir()
+    saved.write_text("id: t-001-hello-contains-1-abcd\n")
+    hunt = reports / "hunt-1"
+    hunt.mkdir()
+    (hunt / "manifest.json").write_text(
+        json.dumps(
+            {
+                "kind": "hunt",
+                "suite": "t",
+                "group": "rc-8",
+                "status": "finished",
+                "started_at": "2026-11-26T00:00:00+00:00",
+                "found": [
+                    {
+                        "requirement": "T-001",
+                        "case_id": "hello#9",
+                        "check": "contains-1",
+                        "regression_id": "regression:t-001-hello-contains-1-abcd",
+                        "path": str(saved),
+                    }
+                ],
+            }
+        )
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("title: t\nk: 2\ngates:\n  coverage: true\n")  # no regressions gate...
+    proc, gates = signoff(run, policy)
+    assert proc.returncode == 1, proc.stdout + proc.stderr  # ...the hunt's finding still counts
+    regressions = gates["regressions"]
+    assert regressions["status"] == "fail" and regressions["requirements"] == ["T-001"]
+    assert (
+        "regression:t-001-hello-contains-1-abcd, saved by hunt hunt-1 (T-001, check "
+        "contains-1), was not replayed by this run" in regressions["findings"]
+    )
+    assert "run harness run again to replay 1 new regression case(s)" in proc.stderr
+    # --with takes only a hunt or load run of the same suite
+    proc = harness(
+        "signoff", run.name, "--policy", str(policy), "--reports-dir", str(reports),
+        "--with", other.name,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert f"--with {other.name}: it is a run run; --with adds a hunt or load run" in proc.stderr
+
+
+def test_the_agent_version_and_its_git_commit_reach_the_signoff(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    suite = make_suite(http_agent("echo") + 'version: "{{ env.AGENT_VERSION }}"\n', repeat=1)
+    git = ["git", "-C", str(suite), "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-q", "-m", "agent"], check=True)
+    commit = subprocess.run(
+        [*git, "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    (suite / "notes.txt").write_text("an untracked file is a local change too\n")
+    reports = tmp_path / "reports"
+    proc = subprocess.run(
+        [sys.executable, "-m", "harness", "run", str(suite), "--reports-dir", str(reports),
+         "--no-progress"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        env={**os.environ, "HARNESS_DEPS": "embedded", "AGENT_VERSION": "1.4.2-rc1"},
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    run = reports / proc.stdout.splitlines()[0].removeprefix("run id: ")
+    agent = json.loads((run / "manifest.json").read_text())["agent"]
+    assert agent["version"] == "1.4.2-rc1"
+    assert agent["git"]["commit"] == commit
+    assert agent["git"]["dirty"] and agent["git"]["changes"] == 1
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("title: t\nk: 1\ngates:\n  coverage: true\n")
+    proc, _ = signoff(run, policy)
+    md = (run / "signoff.md").read_text()
+    assert f"- agent version: version 1.4.2-rc1; commit {commit} with 1 local change" in md
+    assert (
+        f"version 1.4.2-rc1; commit {commit} with 1 local change(s), untracked files included"
+        in (run / "signoff.html").read_text()
     )

@@ -107,3 +107,12 @@ def test_duplicate_keys_are_reported(suite_copy: Path) -> None:
 def test_not_a_suite_folder(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=r"no suite\.yaml"):
         load_suite(tmp_path)
+
+
+def test_the_agent_version_is_a_template_checked_when_the_suite_loads(suite_copy: Path) -> None:
+    f = suite_copy / "suite.yaml"
+    edit(f, "version: \"{{ env.AGENT_VERSION | default('demo') }}\"", 'version: "{{ agnt.port }}"')
+    line = next(i for i, t in enumerate(f.read_text().splitlines(), 1) if "agnt.port" in t)
+    (msg,) = problems(suite_copy)
+    assert msg.startswith(f"{f}:{line}:14: environment.agent.version: {{{{ agnt.port }}}}: ")
+    assert "did you mean 'agent'?" in msg

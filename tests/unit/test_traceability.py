@@ -92,3 +92,57 @@ def test_uncovered_not_run_orphans_and_links_to_evidence() -> None:
     assert a.evidence == ["ev-1"] and inv.evidence == ["ev-2"]
     assert inv.failing == ["the run-wide sweep"] and r1.status == "fail"
     assert r1.anchor == "req-r-001"
+
+
+def test_a_conditional_check_that_never_applied_is_explained_and_warned_about() -> None:
+    manifest = {
+        "requirements": [{"id": "R-001", "severity": "major", "title": "r1"}],
+        "checks": [
+            {
+                "scenario": "s",
+                "check_id": "always",
+                "type": "sql",
+                "category": "state",
+                "requirements": ["R-001"],
+            },
+            {
+                "scenario": "s",
+                "check_id": "vip-only",
+                "type": "sql",
+                "category": "state",
+                "requirements": ["R-001"],
+                "conditional": True,
+            },
+            {
+                "scenario": "t",
+                "check_id": "other",
+                "type": "sql",
+                "category": "state",
+                "requirements": ["R-001"],
+                "conditional": True,
+            },
+        ],
+    }
+    rows = [
+        _row("s#1", 1, "always", "R-001", "pass", "state"),
+        # a replayed known regression is judged by the regressions gate, not counted here
+        {**_row("regression:q", 1, "vip-only", "R-001", "fail", "state"), "origin": "regression"},
+    ]
+    trace = build_traceability(pd.DataFrame(rows, columns=COLUMNS), manifest, [])
+    always, vip, other = trace.requirements[0].checks
+    assert always.counts["pass"] == 1 and vip.judged == 0
+    assert vip.never_held and vip.why_not_run == "its when-condition never held in this run"
+    assert not other.never_held and other.why_not_run == "its scenario had no case in this run"
+    assert trace.never_held == [vip]
+    assert trace.requirements[0].status == "pass"
+
+    from harness.report.signoff import coverage_gate
+    from harness.spec.policy import CoverageGate
+
+    warned = coverage_gate(CoverageGate(), trace)
+    assert warned.status == "pass" and warned.findings == [
+        "warning: check s/vip-only (R-001) judged no case: its when-condition never held in "
+        "this run (conditions_never_held: fail makes this fail)"
+    ]
+    strict = coverage_gate(CoverageGate(conditions_never_held="fail"), trace)
+    assert strict.status == "fail" and strict.findings[0].startswith("check s/vip-only")
