@@ -104,16 +104,23 @@ def regressions_gate(
             f"(e.g. left out by -k): {_shown(skipped)}"
         )
     new = sorted(((on_disk or set()) | set(by_hunt)) - ran - at_start)
+    gone = [rid for rid in new if on_disk is not None and rid not in on_disk]
     for rid in new:
         f = by_hunt.get(rid)
         origin = f"saved by hunt {f.hunt} ({f.requirement}, check {f.check})" if f else "on disk"
-        result.findings.append(f"{rid}, {origin}, was not replayed by this run")
+        if rid in gone:
+            result.findings.append(
+                f"{rid}, {origin}, was not replayed by this run and its file is gone from the "
+                "suite, so no run can: restore the file (e.g. from git), or hunt again"
+            )
+        else:
+            result.findings.append(f"{rid}, {origin}, was not replayed by this run")
         if f and f.requirement and f.requirement not in result.requirements:
             result.requirements.append(f.requirement)
-    if new:
+    if len(new) > len(gone):
         result.findings.append(
-            f"run harness run again to replay {len(new)} new regression case(s), then sign "
-            "that run off"
+            f"run harness run again to replay {len(new) - len(gone)} new regression case(s), "
+            "then sign that run off"
         )
     for f in found:
         if f.regression_id is None:

@@ -95,6 +95,14 @@ def test_a_regression_still_failing_or_left_out_fails_and_a_missing_suite_is_unm
     assert gate.status == FAIL and gate.findings == ["regression:r-old still fails R-1 (check x)"]
     gate = _gate([_row("a#1", "pass")], {"suite_path": str(suite), "regressions": []}, [])
     assert gate.status == FAIL  # the file is there, the run did not replay it
+    deleted = [HuntFinding("h1", "R-1", "a#7", "x", "regression:r-deleted")]
+    gate = _gate([_row("a#1", "pass"), _row("regression:r-old", "pass", "regression")],
+                 {"suite_path": str(suite)}, deleted)  # fmt: skip
+    assert gate.status == FAIL and gate.findings == [
+        "regression:r-deleted, saved by hunt h1 (R-1, check x), was not replayed by this run "
+        "and its file is gone from the suite, so no run can: restore the file (e.g. from "
+        "git), or hunt again"
+    ]
     gate = _gate([_row("a#1", "pass")], {"suite_path": str(tmp_path / "gone")}, [])
     assert gate.status == NOT_MEASURED and "is not there" in gate.findings[-1]
 
