@@ -100,18 +100,54 @@ def fail(exc: HarnessError) -> None:
     sys.exit(exc.exit_code)
 
 
+#: signals that stop a command the way Ctrl-C does: SIGHUP comes when the terminal closes
+#: or an ssh session drops, SIGTERM from kill, systemd, docker stop or CI timeouts
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
 def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """asyncio.run, with SIGTERM treated like Ctrl-C: cancel, unwind, clean up."""
+    """asyncio.run, with Ctrl-C, SIGTERM and SIGHUP alike: the first cancels the command, which
+    unwinds and removes everything it started. A second one says so and lets the cleanup
+    finish (breaking it would leave containers behind); a third leaves at once."""
 
     async def main() -> T:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
-        if task is not None:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        received = 0
+
+        def stop() -> None:
+            nonlocal received
+            received += 1
+            if received == 1:
+                if task is not None:
+                    task.cancel()
+            elif received == 2:
+                _say(
+                    "[yellow]stopping[/]: removing the containers and servers this run "
+                    "started; signal once more to leave now (`harness clean` then removes "
+                    "what is left)"
+                )
+            else:
+                _say("[red]leaving now[/]; run `harness clean` to remove what is left")
+                os._exit(EXIT_INTERRUPTED)
+
+        for sig in STOP_SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, stop)
         return await make()
 
-    return asyncio.run(main())
+    before = {sig: signal.getsignal(sig) for sig in STOP_SIGNALS}
+    try:
+        return asyncio.run(main())
+    finally:  # the loop's close resets them to the defaults; keep what the CLI had set
+        for sig, handler in before.items():
+            with contextlib.suppress(ValueError, TypeError):
+                signal.signal(sig, handler)
+
+
+def _say(text: str) -> None:
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        err.print(text)
 
 
 group_option = click.option(

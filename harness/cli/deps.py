@@ -131,7 +131,11 @@ def mark_disposable(url: str, note: str) -> None:
     PostgreSQL: creates the table public.harness_disposable; Redis: sets the key
     harness:disposable. Only do this for a database whose contents may be thrown away.
     """
+    from harness.cli.common import EXIT_INTERRUPTED, run_async
     from harness.deps.external import mark_disposable as mark
 
-    done = asyncio.run(mark(url, note))
+    try:
+        done = run_async(lambda: mark(url, note))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        sys.exit(EXIT_INTERRUPTED)
     out.print(f"[green]✓[/] {escape(done)}; harness run --deps external may now write to it")

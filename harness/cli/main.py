@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -51,7 +52,9 @@ class Group(click.Group):
             return super().invoke(ctx)
         except HarnessError as exc:
             fail(exc)
-        except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
+        except KeyboardInterrupt:  # before a command's event loop took over: nothing started
+            sys.exit(EXIT_INTERRUPTED)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception:
             err.print("[bold red]harness: internal error[/] (please report it with this trace)")
@@ -176,10 +179,11 @@ def run(
         run_dir = Path(view.run_dir) if view.run_dir else None
         if run_dir is not None:
             _finish_reports(run_dir, interrupted=True)
-            err.print(
-                f"[yellow]interrupted[/]: finished cases are kept; resume with "
-                f"[bold]harness run --resume {run_dir.name}[/]"
-            )
+            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+                err.print(
+                    f"[yellow]interrupted[/]: finished cases are kept; resume with "
+                    f"[bold]harness run --resume {run_dir.name}[/]"
+                )
         sys.exit(EXIT_INTERRUPTED)
     assert outcome_dir is not None
     sys.exit(_finish_reports(outcome_dir, interrupted=False))
@@ -349,7 +353,15 @@ cli.add_command(deps_commands.clean)
 cli.add_command(deps_commands.mark_disposable)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> None:
+    # until a command's event loop takes them over (common.run_async), SIGTERM and SIGHUP
+    # stop the harness as Ctrl-C does: exit 130, never a half-done state
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupt)
     try:
         cli()
     except KeyboardInterrupt:  # Ctrl-C before any run started (e.g. while importing)

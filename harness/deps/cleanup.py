@@ -15,10 +15,10 @@ import contextlib
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import docker
 import docker.errors
@@ -31,6 +31,9 @@ STARTED = "harness.pid-start"
 HOST = "harness.host"
 
 _API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
+#: seconds a removal waits for the engine to finish one already under way (another thread of
+#: this run removing the same container, or a network whose containers are still going)
+SETTLE_SECONDS = 20.0
 
 
 def hostname() -> str:
@@ -91,28 +94,28 @@ class Leftover:
 
 
 def labelled(client: docker.DockerClient, selector: dict[str, str] | None = None) -> list[Leftover]:
-    """Every container and network with harness labels (matching `selector` if given)."""
+    """Every container and network with harness labels (matching `selector` if given).
+
+    One listing call each (docker-py's high-level list fetches every container again, which
+    fails when one is removed meanwhile, as happens during a teardown).
+    """
     filters = [f"{k}={v}" for k, v in (selector or {}).items()] or [RUN]
     found: list[Leftover] = []
-    for c in client.containers.list(all=True, filters={"label": filters}):
-        labels: dict[str, str] = dict(c.labels or {})
-        image = _image_name(c)
+    for c in client.api.containers(all=True, filters={"label": filters}):
+        labels: dict[str, str] = dict(c.get("Labels") or {})
+        name = str((c.get("Names") or [""])[0]).lstrip("/")
         found.append(
-            Leftover("container", c.id or "", c.name or "", labels.get(RUN, "?"),
-                     labels.get(PID, "?"), image, c.status or "", labels)
+            Leftover("container", str(c.get("Id", "")), name, labels.get(RUN, "?"),
+                     labels.get(PID, "?"), str(c.get("Image", "")), str(c.get("State", "")),
+                     labels)
         )  # fmt: skip
-    for n in client.networks.list(filters={"label": filters}):
-        labels = dict((n.attrs or {}).get("Labels") or {})
+    for n in client.api.networks(filters={"label": filters}):
+        labels = dict(n.get("Labels") or {})
         found.append(
-            Leftover("network", n.id or "", n.name or "", labels.get(RUN, "?"),
-                     labels.get(PID, "?"), labels=labels)
+            Leftover("network", str(n.get("Id", "")), str(n.get("Name", "")),
+                     labels.get(RUN, "?"), labels.get(PID, "?"), labels=labels)
         )  # fmt: skip
     return found
-
-
-def _image_name(container: Any) -> str:
-    config = (container.attrs or {}).get("Config") or {}
-    return str(config.get("Image") or "")
 
 
 def abandoned(client: docker.DockerClient) -> list[Leftover]:
@@ -121,20 +124,55 @@ def abandoned(client: docker.DockerClient) -> list[Leftover]:
 
 
 def remove(client: docker.DockerClient, items: Iterable[Leftover]) -> list[str]:
-    """Remove containers first (networks in use cannot go), then networks; return problems."""
+    """Remove containers first (networks in use cannot go), then networks; return problems,
+    only for what really remains."""
     problems: list[str] = []
     ordered = sorted(items, key=lambda i: i.kind != "container")
     for item in ordered:
-        try:
-            if item.kind == "container":
-                client.api.remove_container(item.id, force=True, v=True)
-            else:
-                client.api.remove_network(item.id)
-        except docker.errors.NotFound:
-            continue
-        except _API_ERRORS as exc:
-            problems.append(f"{item.describe()}: {exc}")
+        problem = remove_one(client, item.kind, item.id)
+        if problem:
+            problems.append(f"{item.describe()}: {problem}")
     return problems
+
+
+def remove_one(client: docker.DockerClient, kind: str, ident: str) -> str | None:
+    """Remove one container (with its anonymous volumes) or network; None once it is gone.
+
+    During a teardown two removals may meet: a start given up on and the run's own stop both
+    remove the same container (the engine answers 409 "removal already in progress"), and a
+    network cannot go while a container on it is still being removed (403 "has active
+    endpoints"). Both settle by themselves, so they are waited for, briefly; a problem is
+    reported only if the object is still there afterwards.
+    """
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while True:
+        try:
+            if kind == "container":
+                client.api.remove_container(ident, force=True, v=True)
+            else:
+                client.api.remove_network(ident)
+            return None
+        except docker.errors.NotFound:
+            return None
+        except docker.errors.APIError as exc:
+            if not _settling(exc):
+                return _api_message(exc)
+            if time.monotonic() > deadline:
+                if kind == "network":
+                    return f"containers were still attached after {SETTLE_SECONDS:g}s"
+                return f"its removal did not finish within {SETTLE_SECONDS:g}s"
+        except _API_ERRORS as exc:
+            return str(exc).strip() or type(exc).__name__
+        time.sleep(0.2)
+
+
+def _settling(exc: docker.errors.APIError) -> bool:
+    text = str(exc.explanation or exc).lower()
+    return "already in progress" in text or "active endpoints" in text
+
+
+def _api_message(exc: docker.errors.APIError) -> str:
+    return f"{exc.status_code or ''} {exc.explanation or exc}".strip()
 
 
 def remove_matching(client: docker.DockerClient, selector: dict[str, str]) -> list[str]:

@@ -11,14 +11,11 @@ removed, now and once more when the thread ends, in case it created something me
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import docker
 import docker.errors
@@ -27,15 +24,13 @@ from testcontainers.community.postgres import PostgresContainer
 from testcontainers.community.redis import RedisContainer
 from testcontainers.core.container import BytesExecResult, DockerContainer, ExecConfig
 from testcontainers.core.network import Network
-from testcontainers.core.waiting_utils import WaitStrategy, WaitStrategyTarget
 
 from harness.deps import cleanup, engine
+from harness.deps.aio import finish, in_thread
 from harness.deps.base import DependencyInfo, Endpoint
 from harness.errors import DependencyError
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 STOP_TIMEOUT = 30.0
 LOG_LINES = 30
@@ -45,29 +40,6 @@ _API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcepti
 class Aborted(BaseException):
     """Raised inside an abandoned start's thread; a BaseException, so that testcontainers'
     wait strategies (which retry on Exception) stop instead of polling a removed container."""
-
-
-def in_thread(fn: Callable[[], T], name: str) -> asyncio.Future[T]:
-    """Run blocking `fn` in a daemon thread (it never holds up interpreter exit); its result
-    as a future of the running loop."""
-    loop = asyncio.get_running_loop()
-    future: asyncio.Future[T] = loop.create_future()
-
-    def settle(ok: bool, value: Any) -> None:
-        if not future.done():
-            (future.set_result if ok else future.set_exception)(value)
-
-    def target() -> None:
-        try:
-            result: Any = fn()
-            ok = True
-        except BaseException as exc:
-            result, ok = exc, False
-        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits any more
-            loop.call_soon_threadsafe(settle, ok, result)
-
-    threading.Thread(target=target, name=name, daemon=True).start()
-    return future
 
 
 # --------------------------------------------------------------------------- containers
@@ -118,42 +90,6 @@ def publish_on(container: DockerContainer, ports: list[str], host_ip: str | None
         bindings[port] = (host_ip, None) if host_ip else None
 
 
-class ListeningPort(WaitStrategy):
-    """Ready when the published port has a server behind it.
-
-    A plain TCP connect is not enough: Docker's userland proxy accepts connections on a
-    published port even when nothing listens in the container, then closes them at once.
-    So the check connects and reads briefly: end-of-file means no server yet; a banner or
-    a silent open connection means one is there.
-    """
-
-    def __init__(self, port: int) -> None:
-        super().__init__()
-        self._port = port
-
-    def wait_until_ready(self, container: WaitStrategyTarget) -> None:
-        start = time.monotonic()
-        host = container.get_container_host_ip()
-        while True:
-            port = int(container.get_exposed_port(self._port))
-            try:
-                with socket.create_connection((host, port), timeout=1) as s:
-                    s.settimeout(0.3)
-                    try:
-                        if s.recv(1):
-                            return
-                    except TimeoutError:
-                        return
-            except OSError:
-                pass
-            if time.monotonic() - start > self._startup_timeout:
-                raise TimeoutError(
-                    f"nothing listened on container port {self._port} within "
-                    f"{self._startup_timeout:g}s"
-                )
-            time.sleep(self._poll_interval)
-
-
 # --------------------------------------------------------------------------- the run's network
 
 
@@ -184,13 +120,19 @@ class RunNetwork:
             if self._users > 0 or self.network is None:
                 return
             network, self.network = self.network, None
+        ident = network.id if network.id is not None else self.name
         try:
-            network.remove()
-        except docker.errors.NotFound:
-            pass
+            client = engine.client(timeout=STOP_TIMEOUT)
         except _API_ERRORS as exc:
+            problem: str | None = str(exc)
+        else:
+            try:
+                problem = cleanup.remove_one(client, "network", ident)
+            finally:
+                client.close()
+        if problem:
             log.warning(
-                "could not remove network %s: %s (harness clean removes it)", self.name, exc
+                "could not remove network %s: %s (harness clean removes it)", self.name, problem
             )
 
 
@@ -232,21 +174,25 @@ async def start_container(
     name: str,
     image: str,
     timeout: float,
+    hint: str,
 ) -> None:
     """Start `container` and wait until its readiness check passes, within `timeout` seconds.
 
     On failure, timeout or cancellation the container (found by `selector`, its labels) is
-    removed before this returns, and a DependencyError names the image and shows its logs.
+    removed before this returns, and a DependencyError names the image and shows its logs,
+    with `hint` (which setting gives more time).
     """
     container.aborted = threading.Event()
     watcher = engine.client(timeout=10)
+    removing = threading.Lock()  # the abort and the start's own thread never remove at once
 
     def run() -> None:
         try:
             container.start()
         finally:
-            if container.aborted.is_set():
-                cleanup.remove_matching(watcher, selector)
+            if container.aborted.is_set():  # it may have created the container meanwhile
+                with removing:
+                    cleanup.remove_matching(watcher, selector)
 
     future = in_thread(run, f"start-{name}")
     deadline = time.monotonic() + timeout
@@ -275,14 +221,13 @@ async def start_container(
                 why = f"exited with code {code} during start-up"
                 break
     except BaseException:
-        await asyncio.shield(_abort(container, watcher, selector, name))
+        await finish(_abort(container, watcher, selector, name, removing))
         raise
-    tail = await asyncio.shield(_abort(container, watcher, selector, name))
+    tail = await finish(_abort(container, watcher, selector, name, removing))
     raise DependencyError(
         f"dependency '{name}': container from image {image} {why}"
         + (f"; its last log lines:\n{_indent(tail)}" if tail else " (it logged nothing)"),
-        hint="check the image and its settings in suite.yaml (command, env, wait); "
-        "a slow machine may need a longer wait timeout",
+        hint=hint,
     )
 
 
@@ -291,13 +236,15 @@ async def _abort(
     client: docker.DockerClient,
     selector: dict[str, str],
     name: str,
+    removing: threading.Lock,
 ) -> str:
     """Stop a start: no more readiness polls, logs kept, the container removed."""
     container.aborted.set()
 
     def work() -> str:
         tail = log_tail(client, selector)
-        problems = cleanup.remove_matching(client, selector)
+        with removing:
+            problems = cleanup.remove_matching(client, selector)
         if problems:
             log.warning("removing %s: %s", name, "; ".join(problems))
         return tail
@@ -337,7 +284,7 @@ class DockerDependency:
         twice or concurrently; finishes even if the caller is cancelled."""
         if self._stopped:
             return
-        await asyncio.shield(in_thread(self.stop_sync, f"stop-{self.name}"))
+        await finish(in_thread(self.stop_sync, f"stop-{self.name}"))
 
     def stop_sync(self) -> None:
         with self._lock:

@@ -23,13 +23,9 @@ from typing import Any
 import psycopg
 import redis.asyncio
 import redis.exceptions
-from testcontainers.core.wait_strategies import (
-    ExecWaitStrategy,
-    HttpWaitStrategy,
-    LogMessageWaitStrategy,
-)
 
-from harness.deps import cleanup, engine
+from harness.deps import cleanup, engine, waits
+from harness.deps.aio import finish, in_thread
 from harness.deps.base import DependencyInfo, Endpoint
 from harness.deps.containers import (
     AbortableContainer,
@@ -37,9 +33,7 @@ from harness.deps.containers import (
     GenericContainer,
     HarnessPostgres,
     HarnessRedis,
-    ListeningPort,
     RunNetwork,
-    in_thread,
     publish_on,
     start_container,
 )
@@ -47,7 +41,6 @@ from harness.deps.images import ImageChoice, ImageFacts, ensure_image
 from harness.errors import ConfigError, DependencyError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
 
-DEFAULT_READY_TIMEOUT = 60.0
 PG_USER = "harness"
 PG_DATA = "/var/lib/postgresql/data"
 #: the same throwaway-data settings as the embedded provider (and the same connection limit)
@@ -89,7 +82,7 @@ class DockerProvider:
         try:
             return await self._start(name, dep, choice, facts, labels, selector, network)
         except BaseException:
-            await asyncio.shield(in_thread(network.release, f"release-{name}"))
+            await finish(in_thread(network.release, f"release-{name}"))
             raise
 
     async def _run_network(self, run_id: str) -> RunNetwork:
@@ -103,8 +96,7 @@ class DockerProvider:
         except asyncio.CancelledError:
             # it is quick: let it finish, then give the network back, so nothing is left
             with contextlib.suppress(Exception):
-                await asyncio.shield(acquiring)
-                await asyncio.shield(in_thread(network.release, "release"))
+                await finish(_give_back(acquiring, network))
             raise
         return network
 
@@ -118,18 +110,19 @@ class DockerProvider:
         selector: dict[str, str],
         network: RunNetwork,
     ) -> DockerDependency:
-        timeout = float(getattr(dep, "ready_timeout", None) or DEFAULT_READY_TIMEOUT)
-        if isinstance(dep, ContainerDependency) and dep.wait is not None:
-            timeout = dep.wait.timeout
+        timeout, hint = waits.deadline(name, dep)
         password = secrets.token_urlsafe(24)
         container: AbortableContainer
         if isinstance(dep, PostgresDependency):
             container = HarnessPostgres(
                 choice.ref, username=PG_USER, password=password, dbname=dep.database, driver=None
             )
-            # the official image's conventions: initdb flags and server arguments; data in RAM
+            # the official image's conventions: initdb flags and server arguments; data in RAM.
+            # PGDATA names the tmpfs: from 18 on the official image keeps its data elsewhere by
+            # default (/var/lib/postgresql/18/docker) and refuses to start when something is
+            # mounted at the old path while PGDATA is left at that default.
             container.with_env("POSTGRES_INITDB_ARGS", "--no-sync").with_command(PG_ARGS)
-            container.with_tmpfs_mount(PG_DATA)
+            container.with_env("PGDATA", PG_DATA).with_tmpfs_mount(PG_DATA)
             ports = ["5432"]
         elif isinstance(dep, RedisDependency):
             container = HarnessRedis(choice.ref, password=password)
@@ -149,7 +142,9 @@ class DockerProvider:
         container.with_name(f"harness-{labels[cleanup.RUN]}-{name}")
 
         started = time.perf_counter()
-        await start_container(container, selector, name=name, image=choice.ref, timeout=timeout)
+        await start_container(
+            container, selector, name=name, image=choice.ref, timeout=timeout, hint=hint
+        )
         running = DockerDependency(
             name=name,
             endpoint=Endpoint(kind="container", host=engine.LOOPBACK, port=0),
@@ -209,31 +204,15 @@ class DockerProvider:
                 )
             container.with_volume_mapping(str(host), volume.container, volume.mode)
         ports = [str(p) for p in dep.ports]
-        wait = dep.wait
-        first = int(ports[0].split("/")[0]) if ports else None
-        strategy: Any
-        if wait is None:
-            strategy = ListeningPort(first) if first is not None else None
-            wait_timeout = timeout
-        else:
-            wait_timeout = wait.timeout
-            if wait.log is not None:
-                strategy = LogMessageWaitStrategy(wait.log, times=wait.times)
-            elif wait.port is not None:
-                strategy = ListeningPort(int(str(wait.port).split("/")[0]))
-            elif wait.http is not None:
-                port = wait.http.port if wait.http.port is not None else first
-                assert port is not None  # the model requires a port for an http wait
-                strategy = HttpWaitStrategy(int(str(port).split("/")[0]), wait.http.path)
-                strategy.for_status_code(wait.http.status)
-            else:
-                assert wait.command is not None
-                strategy = ExecWaitStrategy(wait.command)
+        strategy = waits.strategy_for(dep, timeout)
         if strategy is not None:
-            strategy.with_startup_timeout(int(max(1, wait_timeout)))
-            strategy.with_poll_interval(engine.POLL_INTERVAL)
             container.waiting_for(strategy)
         return container, ports
+
+
+async def _give_back(acquiring: asyncio.Future[Any], network: RunNetwork) -> None:
+    await acquiring  # if creating it failed, there is nothing to give back
+    await in_thread(network.release, "release")
 
 
 def _endpoint(

@@ -13,6 +13,7 @@ from types import TracebackType
 from typing import Any
 
 from harness.check.state import Targets
+from harness.deps.aio import finish
 from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
 from harness.deps.clients import Postgres, Redis
 from harness.deps.external import guard
@@ -178,7 +179,8 @@ class DependencySet:
         except BaseException:
             for t in tasks:
                 t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # each start removes what it made before it ends: wait for all of them
+            await finish(asyncio.gather(*tasks, return_exceptions=True))
             raise
 
     async def _connect_and_load(self) -> None:
@@ -203,6 +205,10 @@ class DependencySet:
                 self.targets.kv[name] = kv
 
     async def _stop_all(self) -> None:
+        """Stop everything; a second Ctrl-C or SIGTERM meanwhile does not cut it short."""
+        await finish(self._stop_each())
+
+    async def _stop_each(self) -> None:
         for client in reversed(self._clients):
             with contextlib.suppress(Exception):
                 await client.close()
@@ -210,7 +216,7 @@ class DependencySet:
         errors: list[str] = []
         for name, running in reversed(list(self.running.items())):
             try:
-                await asyncio.shield(running.stop())
+                await running.stop()
             except Exception as exc:
                 errors.append(f"{name}: {exc}")
         self.running.clear()

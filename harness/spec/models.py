@@ -618,7 +618,9 @@ class DependencyBase(Model):
         default=None, description="Where the external provider finds this dependency."
     )
     ready_timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
-        default=None, description="Seconds to wait until it answers (docker default 60)."
+        default=None,
+        description="Seconds to wait until it answers (docker default 60); for a generic "
+        "container, wait.timeout wins when given.",
     )
 
 
@@ -652,8 +654,12 @@ class ContainerWait(Model):
     times: Annotated[int, Field(ge=1)] = Field(default=1, description="Matches needed (log).")
     port: ContainerPort | None = Field(default=None, description="A server answers on it.")
     http: HttpWait | None = None
-    command: list[str] | str | None = Field(default=None, description="Exits 0 inside it.")
-    timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    command: list[str] | str | None = Field(
+        default=None, description="Exits 0 inside it; a string runs through sh -c."
+    )
+    timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None, description="Seconds; default: the dependency's ready_timeout, else 60."
+    )
 
     @model_validator(mode="after")
     def _exactly_one(self) -> ContainerWait:

@@ -1,5 +1,6 @@
-"""No container or network outlives its run: normal exit, Ctrl-C, SIGTERM, an agent that never
-gets healthy; after kill -9, `harness clean` removes them, and never another live run's."""
+"""No container or network outlives its run: normal exit, Ctrl-C, SIGTERM, SIGHUP, an interrupt
+while containers are still starting (once or twice), an agent that never gets healthy; after
+kill -9, `harness clean` removes them, and never another live run's."""
 
 from __future__ import annotations
 
@@ -10,7 +11,21 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.containers.conftest import harness, labelled, only_run, run_env, wait_unlabelled
+from tests.containers.conftest import (
+    BASE_IMAGE,
+    harness,
+    labelled,
+    only_run,
+    run_env,
+    wait_unlabelled,
+)
+from tests.containers.test_generic_container import make_suite
+
+#: what an interrupted teardown must not print: it removed everything, so nothing to report
+TEARDOWN_NOISE = (
+    "Traceback", "never retrieved", "Event loop is closed", "409", "403", "could not remove",
+    "not removed", "did not stop cleanly",
+)  # fmt: skip
 
 
 def start_run(reports: Path, **env: str) -> subprocess.Popen[str]:
@@ -54,6 +69,64 @@ def test_ctrl_c_removes_every_container_and_network(tmp_path: Path) -> None:
 
 def test_sigterm_removes_every_container_and_network(tmp_path: Path) -> None:
     interrupt(tmp_path, signal.SIGTERM)
+
+
+def test_sighup_removes_every_container_and_network(tmp_path: Path) -> None:
+    """The terminal closed or the ssh session dropped: the run stops as on Ctrl-C."""
+    interrupt(tmp_path, signal.SIGHUP)
+
+
+def starting_suite(tmp_path: Path) -> Path:
+    """PostgreSQL, Redis and a service that never gets ready: interrupts land mid-start."""
+    service = f"""\
+    kind: container
+    image: {BASE_IMAGE}
+    command: [sh, -c, "echo warming up; sleep 120"]
+    ports: [8080]
+    wait: {{log: "^ready$", timeout: 90}}
+    """
+    root = make_suite(tmp_path, service)
+    text = (root / "suite.yaml").read_text()
+    more = "    db: {kind: postgres}\n    cache: {kind: redis}\n  agent:\n"
+    (root / "suite.yaml").write_text(text.replace("  agent:\n", more, 1))
+    return root
+
+
+def interrupt_start_up(tmp_path: Path, signals: list[int]) -> str:
+    reports = tmp_path / "reports"
+    proc = harness(
+        "run", str(starting_suite(tmp_path)), "--deps", "docker", "--reports-dir",
+        str(reports), "--no-progress",
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    run_id = ""
+    while time.monotonic() < deadline:
+        runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
+        if runs and len([i for i in labelled(runs[0].name) if i.kind == "container"]) == 3:
+            run_id = runs[0].name
+            break
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    assert run_id, "the containers never appeared"
+    for sig in signals:
+        proc.send_signal(sig)
+        time.sleep(0.2)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert not [n for n in TEARDOWN_NOISE if n in stderr], stderr
+    assert not labelled(run_id), "an interrupted start-up left containers or its network"
+    return stderr
+
+
+def test_ctrl_c_while_containers_start_removes_them_and_says_nothing_false(
+    tmp_path: Path,
+) -> None:
+    interrupt_start_up(tmp_path, [signal.SIGINT])
+
+
+def test_a_second_ctrl_c_lets_the_cleanup_finish(tmp_path: Path) -> None:
+    stderr = interrupt_start_up(tmp_path, [signal.SIGINT, signal.SIGINT])
+    assert "stopping: removing the containers and servers this run started" in stderr
 
 
 def test_agent_failing_its_health_check_leaves_nothing(tmp_path: Path) -> None:

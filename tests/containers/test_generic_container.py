@@ -111,4 +111,6 @@ def test_a_container_not_ready_in_time_is_exit_3_with_its_logs(tmp_path: Path) -
     assert code == 3, stderr
     assert f"container from image {BASE_IMAGE} was not ready within 2s" in stderr
     assert "still warming up" in stderr
+    # the start given up on ends in its own thread; nobody must be told about that
+    assert "Traceback" not in stderr and "never retrieved" not in stderr, stderr
     assert not wait_unlabelled(only_run(tmp_path / "reports").name, timeout=5)
