@@ -54,12 +54,31 @@ class Group(click.Group):
             fail(exc)
         except KeyboardInterrupt:  # before a command's event loop took over: nothing started
             sys.exit(EXIT_INTERRUPTED)
+        except click.BadParameter as exc:
+            _name_the_source(exc)
+            raise
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception:
             err.print("[bold red]harness: internal error[/] (please report it with this trace)")
             err.print(escape(traceback.format_exc()))
             sys.exit(3)
+
+
+def _name_the_source(exc: click.BadParameter) -> None:
+    """A bad value that came from HARNESS_* or pyproject.toml is blamed there, not on the
+    option the user never typed."""
+    param, ctx = exc.param, exc.ctx
+    if not isinstance(param, click.Option) or ctx is None or not param.name:
+        return
+    source = ctx.get_parameter_source(param.name)
+    if source is click.core.ParameterSource.ENVIRONMENT:
+        names = param.envvar if isinstance(param.envvar, str) else param.envvar or ()
+        set_vars = [n for n in ([names] if isinstance(names, str) else names) if n in os.environ]
+        exc.param_hint = f"{', '.join(set_vars) or 'the environment'} (environment variable)"
+    elif source is click.core.ParameterSource.DEFAULT_MAP:
+        key = next((o.lstrip("-") for o in param.opts if o.startswith("--")), param.name)
+        exc.param_hint = f"{key} in [tool.harness] of pyproject.toml"
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})

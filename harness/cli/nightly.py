@@ -113,8 +113,9 @@ def compare(
 ) -> None:
     """Compare two stored runs of a suite (ids, or run folders): new failures first, then
     fixed, newly flaky, known regressions, then each requirement's pass@1 and pass^k change
-    and whether it is beyond noise. Exit 1 when HEAD has new failures, newly flaky checks,
-    a known regression failing anew or a requirement worse beyond noise."""
+    and whether it is beyond noise. Exit 1 when HEAD has new failures, checks newly flaky in
+    a requirement reliable in BASE, a known regression failing anew or a requirement worse
+    beyond noise."""
     from harness.report.compare import comparable, compare_runs, render_comparison
 
     root = reports_root(reports_dir)
@@ -124,8 +125,12 @@ def compare(
     text = render_comparison(comparison)
     out.print(text, markup=False, highlight=False)
     if out_file is not None:
-        with out_file.open("a", encoding="utf-8") as fh:
-            fh.write(text)
+        try:
+            out_file.parent.mkdir(parents=True, exist_ok=True)
+            with out_file.open("a", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            raise ConfigError(f"--out {out_file}: cannot write it: {exc.strerror or exc}") from exc
     red = comparison.red
     if red:
         err.print(f"[bold red]{escape('; '.join(red))}[/] in {comparison.head.run_id}")

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.agents.http import HttpAgent
-from harness.core import Case, CaseResult, Observation
+from harness.core import SWEEP_CASE, Case, CaseResult, Observation
 from harness.errors import ConfigError, EnvironmentFault, HarnessError
 from harness.events import Emit, LoadProgress, Note, RunFinished, RunStarted, ignore
 from harness.load.feeder import JUDGES, PREPARERS, Feeder
@@ -28,7 +28,7 @@ from harness.load.timeline import Timeline
 from harness.load.wire import STOP_GRACE
 from harness.procs import free_port
 from harness.run.environment import Environment, WatchedAgent, environment, preflight
-from harness.run.session import SWEEP_CASE, base_manifest
+from harness.run.session import base_manifest
 from harness.run.store import RunStore, now_iso, reports_root
 from harness.spec.load import ProfileBase, selected
 from harness.spec.loader import did_you_mean

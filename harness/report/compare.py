@@ -10,8 +10,12 @@ broke when it was found. Noise is judged from the counts with Fisher's exact tes
 trials; pass^k on the cases whose first k trials all passed vs the other cases with at
 least k trials (each such case is one outcome with chance pass^k).
 
-HEAD is red (exit 1 in the CLI) when it has new failures, newly flaky checks, a known
-regression that got worse, or a requirement whose pass@1 or pass^k fell beyond noise.
+HEAD is red (exit 1 in the CLI) when it has new failures, a check newly flaky in a
+requirement that was reliable in BASE (none of its checks flaky or failing there), a known
+regression that got worse, or a requirement whose pass@1 or pass^k fell beyond noise. A
+requirement that was already flaky in BASE moves its flakiness from case to case at random;
+its newly flaky checks are listed but are not, on their own, a reason to be red, and a check
+that was flaky and passed every trial this time is listed as steady this time, not fixed.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from harness.report.reliability import (
     REGRESSION_ORIGIN,
     Rate,
     Reliability,
+    RequirementReliability,
     compute,
     fisher_exact,
     percent,
@@ -54,6 +59,7 @@ class CheckChange:
     head: str
     outcomes: str  # the head's marks per trial: P pass, F fail, E error
     message: str = ""  # the head's first non-pass message, capped
+    reliable_before: bool = True  # none of its requirements had a flaky or failing check in BASE
 
 
 @dataclass
@@ -117,9 +123,12 @@ class Comparison:
     new_failures: list[CheckChange] = field(default_factory=list)
     fixed: list[CheckChange] = field(default_factory=list)
     newly_flaky: list[CheckChange] = field(default_factory=list)
+    steady: list[CheckChange] = field(default_factory=list)  # flaky before, every trial passed
     regressions: list[CheckChange] = field(default_factory=list)  # known ones that changed
     metrics: list[MetricChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    added: list[RequirementReliability] = field(default_factory=list)  # in HEAD's spec only
+    removed: list[RequirementReliability] = field(default_factory=list)  # in BASE's spec only
 
     @property
     def worse(self) -> list[MetricChange]:
@@ -142,8 +151,13 @@ class Comparison:
         reasons = []
         if self.new_failures:
             reasons.append(f"{len(self.new_failures)} new failure(s)")
-        if self.newly_flaky:
-            reasons.append(f"{len(self.newly_flaky)} newly flaky check(s)")
+        unreliable = [c for c in self.newly_flaky if c.reliable_before]
+        if unreliable:
+            reqs = sorted({r for c in unreliable for r in c.requirements.split(",") if r})
+            reasons.append(
+                f"{len(unreliable)} newly flaky check(s) in requirement(s) reliable before: "
+                f"{', '.join(reqs)}"
+            )
         if self.regressions_worse:
             reasons.append(f"{len(self.regressions_worse)} known regression(s) failing anew")
         worse = [m.requirement for m in self.metrics if m.moved("worse")]
@@ -247,11 +261,21 @@ def compare_runs(base: StoredRun, head: StoredRun, k: int | None = None) -> Comp
     result = Comparison(base, head, k, notes=_notes(base, head, k))
     own = [f[f["origin"] != REGRESSION_ORIGIN] for f in (base_frame, head_frame)]
     before, after = check_status(own[0]), check_status(own[1])
+    shaky = {
+        r
+        for status, reqs, _, _ in before.values()
+        if status in ("fail", "flaky")
+        for r in reqs.split(",")
+        if r
+    }
     for change in _changes(before, after):
+        change.reliable_before = not (set(change.requirements.split(",")) & shaky)
         if change.head == "fail" and change.base != "fail":
             result.new_failures.append(change)
-        elif change.head == "pass" and change.base in ("fail", "flaky"):
+        elif change.head == "pass" and change.base == "fail":
             result.fixed.append(change)
+        elif change.head == "pass" and change.base == "flaky":
+            result.steady.append(change)
         elif change.head == "flaky" and change.base != "flaky":
             result.newly_flaky.append(change)
     result.regressions = [
@@ -265,7 +289,22 @@ def compare_runs(base: StoredRun, head: StoredRun, k: int | None = None) -> Comp
     rel_base = compute(base_frame, base.manifest, k=k)
     rel_head = compute(head_frame, head.manifest, k=k)
     result.metrics = _metrics(rel_base, rel_head)
+    result.added = [r for r in rel_head.requirements if rel_base.requirement(r.requirement) is None]
+    result.removed = [
+        r for r in rel_base.requirements if rel_head.requirement(r.requirement) is None
+    ]
     return result
+
+
+def _only_in_one(r: RequirementReliability, which: str) -> str:
+    from harness.report.markdown import cell  # renderers import the statistics, not back
+
+    judged = (
+        f"pass@1 {percent(r.pass_at_1.value)} ({r.passes}/{r.trials} trials)"
+        if r.trials
+        else "no check judged it: nothing to compare (the sign-off's coverage gate names it)"
+    )
+    return f"- {r.requirement} ({r.severity}) {cell(r.title)}: only in {which}; {judged}"
 
 
 def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
@@ -304,9 +343,14 @@ def _change_line(c: CheckChange) -> str:
     from harness.report.markdown import code  # renderers import the statistics, not back
 
     why = f": {code(c.message)}" if c.message and c.head != "pass" else ""
+    already = (
+        " (requirement already flaky or failing in base)"
+        if c.head == "flaky" and c.base != "flaky" and not c.reliable_before
+        else ""
+    )
     return (
         f"- {c.requirements} · {code(c.case_id)} · check {code(c.check_id)}: "
-        f"{c.base} -> {c.head} ({c.outcomes}){why}"
+        f"{c.base} -> {c.head} ({c.outcomes}){already}{why}"
     )
 
 
@@ -338,10 +382,16 @@ def render_comparison(c: Comparison) -> str:
         ("New failures", c.new_failures),
         ("Fixed", c.fixed),
         ("Newly flaky", c.newly_flaky),
+        ("Flaky before, every trial passed this time (not counted as fixed)", c.steady),
         ("Known regressions that changed", c.regressions),
     ):
         out += [f"## {title} ({len(items)})", ""]
         out += [_change_line(i) for i in items] or ["None."]
+        out.append("")
+    if c.added or c.removed:
+        out += ["## Requirements in only one of the runs' specs", ""]
+        out += [_only_in_one(r, "HEAD") for r in c.added]
+        out += [_only_in_one(r, "BASE") for r in c.removed]
         out.append("")
     out += [
         "## Metric changes per requirement",

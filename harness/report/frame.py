@@ -9,7 +9,7 @@ from typing import Any
 import orjson
 import pandas as pd
 
-from harness.core import dumps
+from harness.core import SWEEP_CASE, dumps
 from harness.run.store import MANIFEST, read_records
 
 COLUMNS = [
@@ -106,7 +106,8 @@ def per_requirement(frame: pd.DataFrame, requirements: list[dict[str, Any]]) -> 
         row = counts.loc[rid] if rid in counts.index else {}
         passed, failed, errored = (int(row.get(v, 0)) for v in ("pass", "fail", "error"))
         total = passed + failed + errored
-        cases = exploded.loc[exploded["requirement"] == rid, "case_id"].nunique() if total else 0
+        mine = exploded.loc[exploded["requirement"] == rid, "case_id"]
+        cases = mine[mine != SWEEP_CASE].nunique() if total else 0  # the sweep is no case
         out.append(
             {
                 "requirement": rid,

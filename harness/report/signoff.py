@@ -92,11 +92,16 @@ def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> Ga
         value = rate.low if gate.bound == "lower" else rate.value
         if value is None:
             missing = True
-            why = (
-                "no check of it ran"
-                if not r.cases
-                else f"needs {k} trials per case, the run has {reliability.trials}"
-            )
+            if not r.cases:
+                why = "no check of it ran"
+            elif reliability.trials < k:
+                why = f"needs {k} trials per case, the run has {reliability.trials}"
+            else:
+                why = (
+                    f"needs {k} finished trials of a case; the run asked for "
+                    f"{reliability.trials} but none of its {r.cases} case(s) finished {k} "
+                    f"(an unfinished run: resume it)"
+                )
             result.findings.append(f"{r.requirement} ({r.severity}): {metric} not measured: {why}")
             result.requirements.append(r.requirement)
         elif value < minimum:
@@ -127,15 +132,13 @@ def invariants_gate(
     rows = frame[frame["category"] == "invariant"]
     declared = [c for c in manifest.get("checks") or [] if c.get("category") == "invariant"]
     if rows.empty:
+        none_declared = manifest.get("checks") is not None and not declared
+        if none_declared:  # nothing to violate: no violation, and the report says why
+            result.status = FAIL if under_load else PASS
+            result.detail = "the suite declares no invariant: nothing could be violated"
+            return result
         result.status = FAIL if under_load else NOT_MEASURED
-        result.findings.append(
-            "no invariant was judged"
-            + (
-                " (the suite declares none)"
-                if manifest.get("checks") is not None and not declared
-                else ""
-            )
-        )
+        result.findings.append("no invariant was judged in this run")
         return result
     bad = rows[rows["verdict"] != "pass"]
     for (inv, reqs, verdict), hits in bad.groupby(["check_id", "requirements", "verdict"]):

@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.core import SWEEP_CASE
 from harness.errors import ConfigError
 from harness.report.html import render_template
 from harness.report.markdown import cell, code, divergence_markdown, reliability_section
@@ -23,8 +24,13 @@ SHOWN_CASES = 6
 
 
 def _short_cases(cases: list[str]) -> str:
-    shown = ", ".join(cases[:SHOWN_CASES])
-    return shown + (f" and {len(cases) - SHOWN_CASES} more" if len(cases) > SHOWN_CASES else "")
+    """How many cases a check ran in, and the first few; the run-wide invariant sweep is
+    named apart, never counted as a case."""
+    own = [c for c in cases if c != SWEEP_CASE]
+    shown = ", ".join(own[:SHOWN_CASES])
+    text = f"{len(own)}: {shown}" if own else "0"
+    text += f" and {len(own) - SHOWN_CASES} more" if len(own) > SHOWN_CASES else ""
+    return text + (" + the run-wide sweep" if SWEEP_CASE in cases else "")
 
 
 def _results(c: TracedCheck) -> str:
@@ -181,7 +187,7 @@ def render_signoff_markdown(s: Signoff) -> str:
             links = ", ".join(f"[{a}](#{a})" for a in c.evidence) or "—"
             out.append(
                 f"| {head if i == 0 else ''} | {code(name)} | {c.category} · {c.type} | "
-                f"{len(c.cases)}: {cell(_short_cases(c.cases))} | {_results(c)} | {links} |"
+                f"{cell(_short_cases(c.cases))} | {_results(c)} | {links} |"
             )
     out += ["", "### Requirements no check covers", ""]
     out += [f"- {r}" for r in s.trace.uncovered] or ["None."]
@@ -281,6 +287,8 @@ def signoff_json(s: Signoff) -> dict[str, Any]:
                 "status": g.status,
                 "blocking": g.blocking,
                 "optional": g.optional,
+                "title": g.title,
+                "detail": g.detail,
                 "findings": g.findings,
                 "requirements": g.requirements,
             }

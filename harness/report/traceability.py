@@ -15,10 +15,9 @@ from typing import Any
 
 import pandas as pd
 
+from harness.core import SWEEP_CASE
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import Divergence
-
-SWEEP_CASE = "(run)"
 
 
 @dataclass

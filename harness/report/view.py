@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.core import SWEEP_CASE
 from harness.redact import redact
 from harness.report.frame import divergences, loads, per_requirement
 from harness.report.reliability import Reliability, compute
@@ -254,7 +255,8 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
     )
     totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
     known = known_regressions(everything)
-    cases = int(frame[frame["case_id"] != "(run)"][["case_id", "trial"]].drop_duplicates().shape[0])
+    own = frame[frame["case_id"] != SWEEP_CASE]
+    cases = int(own[["case_id", "trial"]].drop_duplicates().shape[0])
     return ReportView(
         manifest, requirements, ordered, totals, cases, known, reliability=compute(frame, manifest)
     )

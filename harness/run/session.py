@@ -16,7 +16,7 @@ import faker
 import hypothesis
 
 import harness
-from harness.core import Case, CaseResult, Observation
+from harness.core import SWEEP_CASE, Case, CaseResult, Observation
 from harness.errors import ConfigError, HarnessError
 from harness.events import Emit, Note, RunFinished, RunStarted
 from harness.run.environment import environment, preflight
@@ -26,8 +26,6 @@ from harness.run.regressions import regression_cases
 from harness.run.store import RunStore, now_iso, reports_root
 from harness.spec.suite import Suite, load_suite
 from harness.spec.trace import check_inventory, data_seeds, source_revision
-
-SWEEP_CASE = "(run)"
 
 
 @dataclass

@@ -219,6 +219,9 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     # invariants broken under load fail the invariants gate, whatever the pass rates say
     # (this suite declares none of its own: the load run's are judged all the same)
     policy.write_text(POLICY.replace("  load: true", "  invariants: true"))
+    proc, gates = signoff(run, policy)  # nothing declared, nothing under load: nothing violated
+    assert gates["invariants"]["status"] == "pass", gates["invariants"]
+    assert "declares no invariant" in gates["invariants"]["detail"]
     proc, gates = signoff(run, policy, "--with", "load-racy")
     assert proc.returncode == 1 and gates["invariants"]["status"] == "fail"
     assert gates["invariants"]["requirements"] == ["T-002"]

@@ -116,7 +116,10 @@ def test_a_reliability_collapse_is_beyond_noise_by_fishers_test_on_all_k_cases(
     assert m.head_at_k.value == pytest.approx(4 / 9)
     assert m.p_value_k == pytest.approx(fisher_exact(9, 0, 4, 5)) and m.p_value_k < 0.05
     assert m.beyond_noise_k and not m.beyond_noise  # 40/45 trials vs 45/45: pass@1 could be noise
-    assert m.moved("worse") and c.red == ["5 newly flaky check(s)", "worse beyond noise: R-1"]
+    assert m.moved("worse") and c.red == [
+        "5 newly flaky check(s) in requirement(s) reliable before: R-1",
+        "worse beyond noise: R-1",
+    ]
     text = render_comparison(c)
     assert "| ▼ R-1 |" in text and "| 9/9 -> 4/9 |" in text
     assert "Worse: R-1; beyond noise: R-1." in text and "Better: none; beyond noise: none." in text
@@ -131,6 +134,26 @@ def test_better_beyond_noise_has_its_own_line_and_keeps_the_run_green(tmp_path: 
     assert "Worse: none; beyond noise: none." in text
     assert "Better: R-1; beyond noise: R-1." in text
     assert len(c.fixed) == 12 and c.red == [] and "**Green**" in text
+
+
+def test_a_steadily_flaky_agent_is_green_its_flakiness_moving_between_cases(
+    tmp_path: Path,
+) -> None:
+    """Which cases a 1-in-10 misreading hits is chance: the same agent twice is not red, and a
+    case that was flaky and passed every trial this time is not called fixed."""
+    base_marks = ["PPFPP", "PPPPP", "PPPPP", "FPPPP"] + ["PPPPP"] * 8
+    head_marks = ["PPPPP", "PPPFP", "PPPPP", "PPPPP", "PFPPP"] + ["PPPPP"] * 7
+    base = _run(tmp_path, "b", {(f"c#{i}", "x"): m for i, m in enumerate(base_marks)})
+    head = _run(tmp_path, "h", {(f"c#{i}", "x"): m for i, m in enumerate(head_marks)})
+    c = compare_runs(base, head)
+    assert [x.case_id for x in c.newly_flaky] == ["c#1", "c#4"]
+    assert not any(x.reliable_before for x in c.newly_flaky)
+    assert [x.case_id for x in c.steady] == ["c#0", "c#3"] and c.fixed == []
+    assert c.red == []
+    text = render_comparison(c)
+    assert "(requirement already flaky or failing in base)" in text and "**Green**" in text
+    assert "## Fixed (0)" in text
+    assert "## Flaky before, every trial passed this time (not counted as fixed) (2)" in text
 
 
 def test_the_same_results_twice_are_green_and_nothing_is_beyond_noise(tmp_path: Path) -> None:
