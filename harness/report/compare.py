@@ -35,7 +35,7 @@ from harness.report.reliability import (
     fisher_exact,
     percent,
 )
-from harness.report.runs import StoredRun, run_frame
+from harness.report.runs import KILLED, StoredRun, run_frame
 from harness.report.view import cap
 
 ALPHA = 0.05
@@ -172,10 +172,10 @@ def comparable(base: StoredRun, head: StoredRun, *, force: bool = False) -> None
     for name, run in (("BASE", base), ("HEAD", head)):
         if run.kind != "run":
             raise ConfigError(
-                f"{name} {run.run_id} is a {run.kind} run; harness compare compares two runs "
-                "of a suite (harness run)",
-                hint="pass the ids or folders of two harness run runs (a hunt or load run "
-                "joins a sign-off with --group or --with instead)",
+                f"{name} {run.run_id} is {run.described}; harness compare compares two "
+                "suite runs (harness run)",
+                hint="pass the ids or folders of two suite runs (a hunt or load run joins a "
+                "sign-off with --group or --with instead)",
             )
     if base.suite != head.suite and not force:
         raise ConfigError(
@@ -228,7 +228,11 @@ def _notes(base: StoredRun, head: StoredRun, k: int) -> list[str]:
         )
     for run in (base, head):
         if run.status != "finished":
-            notes.append(f"run {run.run_id} is {run.status}, not finished")
+            notes.append(
+                f"run {run.run_id} was killed and did not finish"
+                if run.status == KILLED
+                else f"run {run.run_id} is {run.status}, not finished"
+            )
     trials = {run.run_id: int(run.manifest.get("trials") or 1) for run in (base, head)}
     short = [f"{rid} ({n})" for rid, n in trials.items() if n < k]
     if short:

@@ -61,6 +61,11 @@ class StoredRun:
         return str(self.manifest.get("kind", "run"))
 
     @property
+    def described(self) -> str:
+        """What made it, in words: "a suite run (harness run)", "a load run (harness load)"."""
+        return f"a {'suite' if self.kind == 'run' else self.kind} run (harness {self.kind})"
+
+    @property
     def started_at(self) -> str:
         return str(self.manifest.get("started_at", ""))
 
@@ -135,12 +140,12 @@ def group_runs(root: Path, run: StoredRun, also: tuple[str, ...] = ()) -> list[S
         extra = open_run(root, run_id)
         if extra.kind not in GROUPED:
             raise ConfigError(
-                f"--with {run_id}: it is a {extra.kind} run; --with adds a hunt or load run",
+                f"--with {run_id}: it is {extra.described}; --with adds a hunt or load run",
                 hint=f"pass the id of a harness hunt or harness load run of suite {run.suite}",
             )
         if extra.suite != run.suite:
             raise ConfigError(
-                f"--with {run_id}: it is a {extra.kind} run of suite {extra.suite!r}, not of "
+                f"--with {run_id}: it is {extra.described} of suite {extra.suite!r}, not of "
                 f"{run.suite!r}, the suite of run {run.run_id}",
                 hint=f"pass a hunt or load run of suite {run.suite}",
             )

@@ -18,7 +18,7 @@ from harness.report.frame import results_frame
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
-from harness.report.runs import StoredRun, run_status
+from harness.report.runs import KILLED, StoredRun, run_status
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
@@ -55,7 +55,11 @@ def complete_gate(manifest: dict[str, Any], cases: int) -> GateResult:
     findings = []
     state = run_status(manifest)
     if state != "finished":
-        findings.append(f"the run is {state}, not finished ({cases} trial(s) stored)")
+        findings.append(
+            f"the run was killed and did not finish ({cases} trial(s) stored)"
+            if state == KILLED
+            else f"the run is {state}, not finished ({cases} trial(s) stored)"
+        )
     if manifest.get("select"):
         selected = " ".join(f"-k {p}" for p in manifest["select"])
         findings.append(f"the run judged only the scenarios matching {selected}")

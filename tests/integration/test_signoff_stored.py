@@ -281,7 +281,8 @@ def test_what_a_hunt_of_the_group_found_blocks_until_a_run_replays_it(
         "--with", other.name,
     )  # fmt: skip
     assert proc.returncode == 2
-    assert f"--with {other.name}: it is a run run; --with adds a hunt or load run" in proc.stderr
+    said = f"--with {other.name}: it is a suite run (harness run); --with adds a hunt or load run"
+    assert said in proc.stderr
 
 
 def test_the_agent_version_and_its_git_commit_reach_the_signoff(

@@ -209,7 +209,7 @@ def test_notes_say_when_there_are_fewer_trials_than_k_and_when_a_run_was_killed(
         host=socket.gethostname(),
     )
     c = compare_runs(base, head, k=3)
-    assert "run h is killed (did not finish), not finished" in c.notes
+    assert "run h was killed and did not finish" in c.notes
     assert any(
         "pass^3 needs at least 3 trials per case in both runs; fewer in b (1)" in n for n in c.notes
     )

@@ -143,10 +143,12 @@ def test_with_takes_only_hunt_or_load_runs_of_the_same_suite(tmp_path: Path) -> 
     _stored(tmp_path, "load-other", kind="load", suite="other")
     related = group_runs(tmp_path, run, ("load-ok",))
     assert [r.run_id for r in related] == ["hunt-same", "load-ok"]
-    with pytest.raises(ConfigError, match="--with run-2: it is a run run") as exc:
+    suite_run = r"--with run-2: it is a suite run \(harness run\)"
+    with pytest.raises(ConfigError, match=suite_run) as exc:
         group_runs(tmp_path, run, ("run-2",))
     assert exc.value.exit_code == 2
-    with pytest.raises(ConfigError, match="load run of suite 'other', not of 's'"):
+    other = r"load run \(harness load\) of suite 'other', not of 's'"
+    with pytest.raises(ConfigError, match=other):
         group_runs(tmp_path, run, ("load-other",))
 
 
