@@ -22,6 +22,7 @@ from harness.cli.common import (
     run_async,
 )
 from harness.core import CaseResult
+from harness.errors import HarnessError
 from harness.events import (
     AgentReady,
     DependencyReady,
@@ -56,10 +57,12 @@ class HuntView:
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.run_dir: str | None = None
+        self.run_id: str | None = None
+        self.saved: list[tuple[str, str]] = []  # (regression id, path) as the hunt saves them
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.run_dir = event.run_dir
+            self.run_dir, self.run_id = event.run_dir, event.run_id
             err.print(
                 f"[bold]harness[/] hunt [cyan]{event.run_id}[/] in suite [bold]{event.suite}[/]: "
                 f"{event.total} scenario(s) with generated inputs, budget {self.budget:g} s"
@@ -78,6 +81,8 @@ class HuntView:
             self._bar(event)
         elif isinstance(event, HuntFound):
             d = event.details
+            if d.get("regression_id"):
+                self.saved.append((str(d["regression_id"]), str(d.get("path"))))
             line = (
                 f"  [red]found[/] {d['requirement']} "
                 + escape(f"(check {d['check']}, after {cases(d['tried'])} of its scenario)")
@@ -126,7 +131,12 @@ class HuntView:
 @click.argument("suite", required=False, type=click.Path(path_type=Path))
 @click.option("--budget", default="5m", show_default=True, help="Time to search: 90s, 5m, 1h.")
 @click.option("-k", "--select", multiple=True, metavar="PATTERN", help="Only scenarios matching.")
-@click.option("--seed", type=int, help="Seed of the search (default 0).")
+@click.option(
+    "--seed",
+    type=int,
+    help="Seed of the search; the same seed repeats a hunt exactly (default: a new one each "
+    "hunt, recorded in the run's manifest).",
+)
 @click.option(
     "--plain",
     is_flag=True,
@@ -170,7 +180,12 @@ def hunt(
     except (KeyboardInterrupt, asyncio.CancelledError):
         view.stop()
         err.print("[yellow]interrupted[/]: regression cases saved so far are kept")
+        _print_saved(view)
         sys.exit(EXIT_INTERRUPTED)
+    except HarnessError:
+        view.stop()
+        _print_saved(view)  # what it saved before the failure is kept: say where
+        raise
     view.stop()
     err.print(
         f"hunt [bold]{outcome.run_id}[/]: {cases(outcome.tried)} in {outcome.seconds:.0f} s, "
@@ -181,13 +196,18 @@ def hunt(
             f"  {f.requirement} · check {escape(f.check)} · found after {cases(f.tried)} of "
             f"its scenario{'' if f.shrunk else ' (not shrunk)'}"
         )
-    # what a script needs goes to stdout: the run, then each saved regression case
-    out.print(f"run id: {outcome.run_id}")
-    out.print(f"  results  {outcome.run_dir}")
-    for f in outcome.found:
-        if f.regression_id:
-            out.print(f"  saved    {f.regression_id}  {f.path}")
+    _print_saved(view)
     sys.exit(1 if outcome.found else 0)
+
+
+def _print_saved(view: HuntView) -> None:
+    """What a script needs goes to stdout: the run, then each saved regression case."""
+    if view.run_id is None:
+        return  # nothing started
+    out.print(f"run id: {view.run_id}")
+    out.print(f"  results  {view.run_dir}")
+    for rid, path in view.saved:
+        out.print(f"  saved    {rid}  {path}")
 
 
 def cases(n: int) -> str:
@@ -253,36 +273,40 @@ def verdict_line(result: CaseResult) -> str:
 
 
 def print_result(result: CaseResult) -> None:
-    """A case's evidence for a person: inputs, the conversation, every verdict."""
+    """A case's evidence for a person: inputs, the conversation, every verdict. What the
+    agent said is hostile: redacted, control characters made visible, capped, escaped."""
+    from harness.report.view import cap
+
+    def shown(value: object) -> str:
+        return escape(cap(value))
+
     case, obs = result.case, result.observation
     style = {"pass": "green", "fail": "red", "error": "yellow"}[result.verdict.value]
     err.print(
-        f"[bold]{escape(case.id)}[/] trial {result.trial}: [{style}]{result.verdict.value}[/] "
-        f"(session {obs.session_id}, {obs.duration_ms:.0f} ms)"
+        f"[bold]{shown(case.id)}[/] trial {result.trial}: [{style}]{result.verdict.value}[/] "
+        f"(session {shown(obs.session_id)}, {obs.duration_ms:.0f} ms)"
     )
     if case.vars:
         err.print(
-            "  inputs: " + escape(", ".join(f"{k}={format_value(v)}" for k, v in case.vars.items()))
+            "  inputs: " + shown(", ".join(f"{k}={format_value(v)}" for k, v in case.vars.items()))
         )
     for name, row in obs.entities.items():
-        err.print(
-            f"  {escape(name)}: "
-            + escape(", ".join(f"{k}={format_value(v)}" for k, v in row.items()))
-        )
+        values = ", ".join(f"{k}={format_value(v)}" for k, v in row.items())
+        err.print(f"  {shown(name)}: {shown(values)}")
     for t in obs.turns:
-        err.print(f"  > {escape(t.text)}")
+        err.print(f"  > {shown(t.text)}")
         if t.reply is not None:
-            err.print(f"  < {escape(t.reply)}")
+            err.print(f"  < {shown(t.reply)}")
         if t.error:
-            err.print(f"  [yellow]! {escape(t.error)}[/]")
+            err.print(f"  [yellow]! {shown(t.error)}[/]")
     for c in result.checks:
         mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "error": "[yellow]ERROR[/]"}[
             c.verdict.value
         ]
-        err.print(f"  {mark} " + escape(f"{c.check_id} [{','.join(c.requirements)}] {c.message}"))
+        err.print(f"  {mark} " + shown(f"{c.check_id} [{','.join(c.requirements)}] {c.message}"))
         if c.verdict.value != "pass":
-            err.print(f"       expected: {escape(str(c.expected))}")
-            err.print(f"       found:    {escape(str(c.found))}")
+            err.print(f"       expected: {shown(c.expected)}")
+            err.print(f"       found:    {shown(c.found)}")
 
 
 def _replay_view(event: Event) -> None:

@@ -17,6 +17,7 @@ from harness.spec.template import concrete, to_decimal
 
 # ------------------------------------------------------------------------ boundaries
 
+HUGE_DAYS = 36_525  # a century: far past any window, still a date
 KIND_STEP = {
     "amount": Decimal("0.01"),
     "days": Decimal(1),
@@ -34,17 +35,22 @@ def boundary_values(spec: m.BoundaryGen, value: object, kind: str | None) -> lis
     """The edges of a spec parameter, in the order the generator lists them."""
     base = to_decimal(value)
     step = boundary_step(spec, value, kind)
+    huge = base * 1_000_000 if base else Decimal(10) ** 9
+    if kind == "days":  # a date a million windows back is no date at all: a century is huge
+        huge = max(base * 10, Decimal(HUGE_DAYS))
     edges = {
         "below": base - step,
         "at": base,
         "above": base + step,
         "zero": Decimal(0),
         "negative": -(base if base > 0 else step),
-        "huge": base * 1_000_000 if base else Decimal(10) ** 9,
+        "huge": huge,
     }
+    places = step.as_tuple().exponent  # every value written to the parameter's unit
+    quantum = Decimal(1).scaleb(places) if isinstance(places, int) and places < 0 else Decimal(1)
     out: list[Decimal] = []
     for edge in spec.edges:
-        v = edges[edge]
+        v = edges[edge].quantize(quantum)
         if v not in out:
             out.append(v)
     return out

@@ -205,10 +205,14 @@ def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, s
 
 
 def regression_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, str, str]]:
-    """check_status of each replayed known regression case, on the check it broke when it
-    was found (its target) only, as the run's report judges it."""
+    """check_status of each replayed known regression case, on the checks it broke when it
+    was found (its targets) only, as the run's report judges it."""
     regs = frame[frame["origin"] == REGRESSION_ORIGIN]
-    return check_status(regs[regs["check_id"] == regs["target"]])
+    pairs = zip(regs["check_id"], regs["target"], strict=True)
+    wanted = pd.Series(
+        [check in str(target).split(",") for check, target in pairs], index=regs.index, dtype=bool
+    )
+    return check_status(regs[wanted])
 
 
 def _notes(base: StoredRun, head: StoredRun, k: int) -> list[str]:

@@ -12,6 +12,7 @@ from harness.redact import redact
 from harness.report.frame import loads
 from harness.report.load import LoadSummary
 from harness.report.loadrender import junit_suite
+from harness.report.reliability import REGRESSION_ORIGIN
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -43,10 +44,26 @@ def render_junit(
     frame: pd.DataFrame, manifest: dict[str, Any], load: LoadSummary | None = None
 ) -> bytes:
     suites = ET.Element("testsuites", name=f"harness {manifest.get('suite', '')}")
+    # the run's own cases, then the replayed known regressions apart, as the reports show them
+    regression = frame["origin"] == REGRESSION_ORIGIN
+    own, known = frame[~regression], frame[regression]
+    _testsuite(suites, own, manifest, str(manifest.get("suite", "")))
+    if len(known):
+        _testsuite(suites, known, manifest, f"{manifest.get('suite', '')} known regressions")
+    if load is not None:  # a second testsuite: each level's pass rate and invariants
+        junit_suite(load, suites, xml_text)
+    ET.indent(suites)
+    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+
+
+def _testsuite(
+    suites: ET.Element, frame: pd.DataFrame, manifest: dict[str, Any], name: str
+) -> None:
+    """One testcase per case x check (x trial)."""
     suite = ET.SubElement(
         suites,
         "testsuite",
-        name=str(manifest.get("suite", "")),
+        name=name,
         tests=str(len(frame)),
         failures=str(int((frame["verdict"] == "fail").sum())),
         errors=str(int((frame["verdict"] == "error").sum())),
@@ -69,7 +86,3 @@ def render_junit(
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row))
-    if load is not None:  # a second testsuite: each level's pass rate and invariants
-        junit_suite(load, suites, xml_text)
-    ET.indent(suites)
-    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))

@@ -19,6 +19,13 @@ from harness.report.view import Divergence, Example, ReportView, show
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
 
 
+REGRESSION_NOW = {
+    "pass": "✅ passing",
+    "fail": "❌ still failing",
+    "error": "⚠ could not be judged (error)",
+}
+
+
 def cell(value: Any) -> str:
     """Text safe inside a Markdown table cell: one line, markup characters escaped."""
     text = "" if value is None else str(value).strip()
@@ -186,15 +193,14 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
     ]
     if view.regressions:
         out += [
-            f"## Known regressions: {view.regressions_failing} still failing, "
-            f"{view.regressions_passing} now passing",
+            f"## Known regressions: {view.regressions_headline}",
             "",
             "| regression case | requirement | check it broke | now |",
             "|---|---|---|---|",
         ]
         out += [
             f"| {code(r.case_id)} | {r.requirement} | {code(r.check)} | "
-            f"{'✅ passing' if r.verdict == 'pass' else '❌ still failing'} |"
+            f"{REGRESSION_NOW[r.verdict]} |"
             for r in view.regressions
         ]
         out.append("")

@@ -94,7 +94,7 @@ class KnownRegression:
     case_id: str
     requirement: str
     check: str
-    verdict: str  # of the check it broke when found: pass now means fixed
+    verdict: str  # pass (every check it broke passes now), fail, or error (not judged)
 
 
 @dataclass
@@ -110,7 +110,21 @@ class ReportView:
 
     @property
     def regressions_failing(self) -> int:
+        """Not passing: still failing, or could not be judged (an error is never a pass)."""
         return sum(r.verdict != "pass" for r in self.regressions)
+
+    @property
+    def regressions_errored(self) -> int:
+        return sum(r.verdict == "error" for r in self.regressions)
+
+    @property
+    def regressions_headline(self) -> str:
+        errored = self.regressions_errored
+        return (
+            f"{self.regressions_failing - errored} still failing, "
+            + (f"{errored} could not be judged (error), " if errored else "")
+            + f"{self.regressions_passing} now passing"
+        )
 
     @property
     def regressions_passing(self) -> int:
@@ -263,16 +277,26 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
 
 
 def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
-    """Each replayed regression case and the verdict of the check it broke when it was found
-    (an error there, or a missing check, counts as still failing)."""
+    """Each replayed regression case, judged by every check it broke when it was found: fail
+    while any of them fails, error when none fails but one could not be judged (a setup or
+    harness fault, a missing check), pass when all pass."""
     out = []
     regs = frame[frame["origin"] == "regression"]
     for case_id, rows in regs.groupby("case_id", sort=False):  # one per case, over its trials
-        target = rows["target"].iloc[0]
-        hit = rows[rows["check_id"] == target]
-        verdict = "error" if hit.empty else ("pass" if set(hit["verdict"]) == {"pass"} else "fail")
-        requirement = hit["requirements"].iloc[0].split(",")[0] if not hit.empty else ""
+        wanted = [t for t in str(rows["target"].iloc[0]).split(",") if t]
+        hit = rows[rows["check_id"].isin(wanted)]
+        seen = set(hit["verdict"])
+        if "fail" in seen:
+            verdict = "fail"
+        elif hit.empty or "error" in seen or set(wanted) - set(hit["check_id"]):
+            verdict = "error"
+        else:
+            verdict = "pass"
+        bad = hit[hit["verdict"] != "pass"]
+        shown = bad if not bad.empty else hit
+        requirement = shown["requirements"].iloc[0].split(",")[0] if not shown.empty else ""
+        check = str(shown["check_id"].iloc[0]) if not shown.empty else wanted[0]
         trials = rows["trial"].nunique()
         label = str(case_id) if trials == 1 else f"{case_id} ({trials} trials)"
-        out.append(KnownRegression(label, requirement, str(target), verdict))
+        out.append(KnownRegression(label, requirement, check, verdict))
     return out

@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
@@ -49,6 +50,15 @@ class WatchedAgent:
 
     async def close(self) -> None:
         await self.inner.close()
+
+    @property
+    def exit_code(self) -> int | None:
+        """The agent process's exit code once it has ended, else None."""
+        return self.runner.exit_code
+
+    @property
+    def log_path(self) -> Path:
+        return self.runner.log_path
 
     async def send(self, text: str, context: dict[str, Any]) -> Reply:
         reply = await self.inner.send(text, context)

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from hypothesis.configuration import set_hypothesis_home_dir
 
+from harness.errors import ConfigError, EnvironmentFault
 from harness.events import Emit, Note, RunFinished, RunStarted, ignore
 from harness.run.environment import environment, preflight
 from harness.run.hunter import Found, Hunter, hard_parts, searchable
@@ -58,9 +59,25 @@ async def hunt(options: HuntOptions, emit: Emit) -> HuntOutcome:
         (s for s in suite.scenarios if searchable(s)), key=lambda s: not hard_parts(s)
     )
     if options.select:
-        scenarios = [
+        matched = [
             s for s in scenarios if any(fnmatch.fnmatchcase(s.id, p) for p in options.select)
         ]
+        if not matched:  # a typo in -k must not turn a CI job green: nothing starts
+            raise ConfigError(
+                f"no scenario of suite {suite.name} with generated inputs matches "
+                f"{' '.join(options.select)}",
+                hint="scenarios a hunt can search: "
+                + (", ".join(s.id for s in scenarios[:12]) or "none")
+                + (f" and {len(scenarios) - 12} more" if len(scenarios) > 12 else ""),
+            )
+        scenarios = matched
+    if not scenarios:
+        raise ConfigError(
+            f"suite {suite.name} has no scenario with generated inputs: nothing to hunt",
+            hint="give a scenario generated values (boundary, amount_text, text_trap, pool, "
+            "choice, a range, faker) or personas; see the README's Hunting for edge cases",
+        )
+    hard = sum(1 for s in scenarios if hard_parts(s))
     # a given seed replays a hunt exactly; otherwise every hunt draws anew
     seed = options.seed if options.seed is not None else random.SystemRandom().randrange(2**32)
     manifest = base_manifest(suite, seed=seed, concurrency=1, case_timeout=None)
@@ -74,6 +91,13 @@ async def hunt(options: HuntOptions, emit: Emit) -> HuntOutcome:
     )
     store = RunStore.create(reports_root(options.reports_dir), manifest)
     emit(RunStarted(store.run_id, suite.name, str(store.dir), len(scenarios)))
+    emit(
+        Note(
+            f"{hard} of the {len(scenarios)} scenario(s) have boundaries, formats, traps, "
+            "pools, personas or rewordings and are searched first; the others vary only "
+            "faker data and ranges"
+        )
+    )
     started = time.perf_counter()
     status = "failed"
     hunter: Hunter | None = None
@@ -90,13 +114,19 @@ async def hunt(options: HuntOptions, emit: Emit) -> HuntOutcome:
                 emit=emit,
                 loop=asyncio.get_running_loop(),
             )
-            if not scenarios:
-                emit(Note("no scenario has generated values to search; nothing to hunt", "warning"))
             try:
                 await asyncio.to_thread(hunter.hunt, scenarios)
             except asyncio.CancelledError:
                 hunter.stop()  # before the environment goes: nothing cut short is saved
                 raise
+            if hunter.agent_exit is not None:
+                log = getattr(engine.agent, "log_path", None)
+                raise EnvironmentFault(
+                    f"the agent process exited with code {hunter.agent_exit} during the hunt; "
+                    f"the hunt stopped there: {len(hunter.found)} divergence(s) found before "
+                    "it are kept, nothing after it is saved",
+                    hint=f"see the agent's log: {log}" if log else None,
+                )
         status = "finished"
     except asyncio.CancelledError:
         status = "interrupted"

@@ -39,6 +39,8 @@ EXAMPLES_PER_ROUND = 40  # for scenarios with hard-part generators; others get a
 SHRINK_GRACE = 0.25  # share of the budget a hunt may overrun to finish shrinking
 CONFIRMATIONS = 2  # extra replays a shrunk failure must fail before it is saved
 NOT_THE_AGENT = ("setup of ", "harness fault: ", "variant ")  # obs.error prefixes
+SEVERITY = {"critical": 0, "major": 1, "minor": 2}
+CATEGORY = {"state": 0, "invariant": 1, "output": 2}
 HARD_PARTS = (
     m.BoundaryGen,
     m.FormatGen,
@@ -142,6 +144,7 @@ class Hunter:
         self.soft_end = self.started + budget
         self.hard_end = self.started + budget * (1 + SHRINK_GRACE) + 5
         self.stopping = False  # set when the hunt is interrupted: nothing more is saved
+        self.agent_exit: int | None = None  # the agent process's exit code, if it died
         folder = suite.root / ".hypothesis"
         self.database = DirectoryBasedExampleDatabase(str(folder / "examples"))
         self.state_path = folder / "hunt-state.json"
@@ -177,6 +180,11 @@ class Hunter:
         result = asyncio.run_coroutine_threadsafe(self.engine.run_case(case), self.loop).result()
         if self.stopping:  # the case may have been cut short by the shutdown itself
             raise TimeUp
+        code = getattr(self.engine.agent, "exit_code", None)
+        if code is not None:  # a dead agent is no divergence of each scenario: stop, save none
+            self.agent_exit = code
+            self.stop()
+            raise TimeUp
         if key is not None:
             self._seen[(case.scenario, key)] = result
         self.tried += 1
@@ -207,6 +215,21 @@ class Hunter:
                 self._first.setdefault(sig, (result, check, tried))
         return out
 
+    def rank(self, check: CheckResult) -> tuple[int, int, int]:
+        """Which of a case's failures names it: the most severe requirement it breaks, then
+        the strongest evidence (the real systems' state before the reply), then fail before
+        error."""
+        reqs = self.suite.requirements
+        severity = min(
+            (SEVERITY.get(reqs[r].severity, 3) for r in check.requirements if r in reqs),
+            default=3,
+        )
+        return (
+            severity,
+            CATEGORY.get(check.category, 3),
+            0 if check.verdict is Verdict.FAIL else 1,
+        )
+
     # -- the hypothesis search ------------------------------------------------------
     def search_round(self, scenario: Scenario, round_no: int) -> list[Divergence]:
         keys: set[str] = set()
@@ -229,8 +252,8 @@ class Hunter:
             keys.add(key)
             result = self.run(case, key)
             failures = self.new_failures(result)
-            if failures:
-                sig, check = failures[0]
+            if failures:  # named after the worst: the most severe requirement, state first
+                sig, check = min(failures, key=lambda f: self.rank(f[1]))
                 raise divergence_type(sig)(result, check)
 
         probe._hypothesis_internal_add_digest = scenario.id.encode()  # type: ignore[attr-defined]
@@ -265,7 +288,8 @@ class Hunter:
                 self.suite, scenario, round_no * per_round + k, self.seed, count=2, plain=True
             )
             result = self.run(case)
-            out += [divergence_type(sig)(result, check) for sig, check in self.new_failures(result)]
+            failures = sorted(self.new_failures(result), key=lambda f: self.rank(f[1]))
+            out += [divergence_type(sig)(result, check) for sig, check in failures]
         return out
 
     def note(self, text: str) -> None:

@@ -20,6 +20,7 @@ import yaml
 import harness
 from harness.core import Case, CaseResult, CheckResult, to_jsonable
 from harness.generate.values import ValueGenerator
+from harness.redact import redact
 from harness.spec import models as m
 from harness.spec.relative import DateEdge, DaysAgo, Relative, TimeEdge
 from harness.spec.suite import REGRESSIONS_DIR, Suite
@@ -82,8 +83,16 @@ def regression_case(
         persona=reg.persona,
         persona_seed=reg.persona_seed,
         variant_setups=[_rows(s) for s in reg.variant_setups],
-        target=reg.check,
+        target=targets(reg),
     )
+
+
+def targets(reg: m.RegressionFile) -> str:
+    """The checks a regression case is judged by, comma-separated: the one it is named
+    after, then every other check the same case broke when it was found. The case still
+    fails while any of them does."""
+    broke = [b.split("|")[2] for b in reg.breaks if b.count("|") >= 3]
+    return ",".join(dict.fromkeys([reg.check, *broke]))
 
 
 def regression_cases(suite: Suite) -> list[Case]:
@@ -100,6 +109,22 @@ def _stored(value: Any) -> Any:
         return [_stored(v) for v in value]
     if isinstance(value, Decimal | dt.date | dt.datetime):
         return format_value(value)
+    return value
+
+
+EVIDENCE_CAP = 2000  # characters of one agent text kept in a file meant to be committed
+
+
+def _evidence(value: Any) -> Any:
+    """Agent text as a regression file keeps it: secrets redacted, long text capped."""
+    if isinstance(value, str):
+        text = redact(value)
+        cut = len(text) - EVIDENCE_CAP
+        return text if cut <= 0 else text[:EVIDENCE_CAP] + f" … [{cut} more characters]"
+    if isinstance(value, dict):
+        return {str(k): _evidence(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_evidence(v) for v in value[:50]]
     return value
 
 
@@ -134,11 +159,11 @@ def save(
         **({"persona_seed": case.persona_seed} if case.persona_seed else {}),
         "evidence": {
             "verdict": check.verdict.value,
-            "message": check.message,
+            "message": _evidence(check.message),
             "turns": [t.text for t in result.observation.turns],
-            "replies": replies,
-            "expected": to_jsonable(check.expected),
-            "found": to_jsonable(check.found),
+            "replies": _evidence(replies),
+            "expected": _evidence(to_jsonable(check.expected)),
+            "found": _evidence(to_jsonable(check.found)),
             "rows": to_jsonable(result.observation.entities),  # the setup rows as inserted
         },
         "found": {

@@ -59,6 +59,12 @@ def resolve_case(suite: Suite, case_id: str, seed: int) -> Case:
 
 async def replay(options: ReplayOptions, emit: Emit) -> ReplayOutcome:
     suite = load_suite(options.suite)
+    if options.seed is not None and options.case_id.startswith(regressions.PREFIX):
+        raise ConfigError(
+            f"--seed {options.seed}: a regression case replays with the seed and inputs "
+            "saved in its file; --seed does not apply",
+            hint=f"harness replay {options.case_id} (without --seed)",
+        )
     preflight(suite)
     seed = options.seed if options.seed is not None else suite.manifest.defaults.seed
     case = resolve_case(suite, options.case_id, seed)

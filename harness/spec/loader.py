@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, TypeVar, Union, get_args, get_origin
 
@@ -120,6 +122,17 @@ def _build(
         return [
             _build(item, (*loc, i), source, problems, loader) for i, item in enumerate(node.value)
         ]
+    if (
+        node.tag == "tag:yaml.org,2002:float"
+        and len(loc) in (2, 3)
+        and loc[0] == "parameters"
+        and loc[2:] in ((), ("value",))
+    ):
+        # a spec parameter keeps the digits it was written with: 500.00 is 500.00, not 500.0
+        with contextlib.suppress(InvalidOperation, ValueError):
+            number = Decimal(str(node.value).replace("_", ""))
+            if number.is_finite():
+                return number
     return loader.construct_object(node, deep=True)
 
 

@@ -134,3 +134,52 @@ def test_hostile_reply_is_text_in_every_report(
     assert "<script>alert(1)" not in md.replace("```text\n<script>alert(1)</script>", "")
     junit = (run_dir / "junit.xml").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in junit
+
+
+HUNT = (sys.executable, "-m", "harness", "hunt", "--no-progress")
+
+
+def test_agent_dying_during_a_hunt_stops_it_and_saves_no_regression_case(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    """A dead agent is no divergence of each scenario: the hunt stops (exit 3), saves nothing
+    found after the death and still prints its run id."""
+    suite = make_suite(http_agent("die_on_turn"), concurrency=1)
+    (suite / "scenarios" / "s.yaml").write_text(
+        "scenarios:\n"
+        "  - id: hello\n"
+        "    title: Echo\n"
+        '    vars: {n: {decimal: ["1", "1000"]}}\n'
+        '    turns: ["hello {{ vars.n }}", "die now"]\n'
+        "    checks:\n"
+        "      - type: contains\n"
+        "        requirements: [T-001]\n"
+        "        value: hello\n"
+    )
+    proc = subprocess.run(
+        [*HUNT, str(suite), "--budget", "60s", "--reports-dir", str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 3, proc.stderr
+    assert "the agent process exited with code 1 during the hunt" in proc.stderr
+    assert not list((suite / "regressions").glob("*.yaml"))
+    assert proc.stdout.startswith("run id: ")
+
+
+def test_a_hunt_whose_select_matches_nothing_starts_nothing_and_exits_2(
+    make_suite: Callable[..., Path], tmp_path: Path
+) -> None:
+    suite = make_suite(http_agent("echo"))
+    proc = subprocess.run(
+        [*HUNT, str(suite), "-k", "nothing-matches", "--reports-dir", str(tmp_path / "reports")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "no scenario of suite t with generated inputs matches nothing-matches" in proc.stderr
+    assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())

@@ -228,3 +228,32 @@ def test_runs_of_other_suites_and_hunt_or_load_runs_are_refused(tmp_path: Path) 
         odd = _run(tmp_path, kind, {("a#1", "x"): "P"}, kind=kind)
         with pytest.raises(ConfigError, match=f"HEAD {kind} is a {kind} run"):
             comparable(base, odd, force=True)
+
+
+def test_a_regression_case_is_judged_by_every_check_it_broke_and_a_setup_fault_is_no_fail(
+    tmp_path: Path,
+) -> None:
+    """Found failing a minor check and a critical one: it still fails while the critical
+    one does, although the minor one it is named after passes now."""
+    from harness.report.view import known_regressions
+
+    def frame(minor: str, critical: str) -> pd.DataFrame:
+        rows = [
+            ("regression:r1", "minor-check", "R-1", minor),
+            ("regression:r1", "critical-check", "R-2", critical),
+            ("regression:r1", "other", "R-1", "fail"),  # not one it broke: not judged
+        ]
+        return pd.DataFrame(
+            [
+                {"case_id": c, "check_id": k, "requirements": r, "verdict": v, "trial": 1}
+                | {"origin": "regression", "target": "minor-check,critical-check"}
+                for c, k, r, v in rows
+            ]
+        )
+
+    (still,) = known_regressions(frame("pass", "fail"))
+    assert (still.verdict, still.requirement, still.check) == ("fail", "R-2", "critical-check")
+    (fixed,) = known_regressions(frame("pass", "pass"))
+    assert fixed.verdict == "pass"
+    (fault,) = known_regressions(frame("error", "error"))  # e.g. its setup rows were refused
+    assert fault.verdict == "error"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import unicodedata
 from decimal import Decimal
+from pathlib import Path
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -35,6 +36,26 @@ def test_boundaries_come_from_the_spec_parameter_and_its_kind() -> None:
     assert traps.boundary_values(days, 30, "days") == [29, 30, 31]
     # a spec change moves the tests with it
     assert traps.boundary_values(days, 14, "days") == [13, 14, 15]
+
+
+def test_boundary_values_are_written_in_the_parameters_unit_and_stay_usable() -> None:
+    every = ["below", "at", "above", "zero", "negative", "huge"]
+    # an amount keeps its cents, as a customer writes it: 500.00, not 500.0
+    shown = [str(v) for v in traps.boundary_values(m.BoundaryGen(boundary="x", edges=every),
+                                                   Decimal("500.0"), "amount")]  # fmt: skip
+    assert shown == ["499.99", "500.00", "500.01", "0.00", "-500.00", "500000000.00"]
+    # a huge window is still a date: a century back, not a million windows
+    huge = traps.boundary_values(m.BoundaryGen(boundary="w", edges=["huge"]), 30, "days")
+    assert huge == [traps.HUGE_DAYS]
+    assert dt.date.today() - dt.timedelta(days=int(huge[0])) > dt.date.min
+
+
+def test_a_spec_parameter_keeps_the_digits_it_was_written_with(tmp_path: Path) -> None:
+    from harness.spec.suite import load_suite
+    from tests.conftest import ROOT
+
+    suite = load_suite(ROOT / "scenarios" / "refund_desk")
+    assert str(suite.params["approval_limit"]) == "500.00"
 
 
 def test_amount_formats() -> None:
