@@ -34,7 +34,12 @@ DEFECTS = {
     "comma_decimal": ("gen-amount-formats", "RD-004"),
     "diacritics": ("gen-names", "RD-005"),
     "window_off_by_one": ("gen-window-edge", "RD-003"),
+    "window_from_order_date": ("gen-window-edge", "RD-003"),
 }
+# The demo's other planted defects need no search: compliance_bypass, verification_drift
+# and false_confirmation fail the suite's fixed scenarios on their first case (`harness
+# run`), refund_race shows only under load (benchmarks/bench_load.py, `harness load`) and
+# flaky_misread only over repeated trials (`harness run --trials`).
 
 
 def fresh_suite(tmp: Path) -> Path:
