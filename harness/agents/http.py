@@ -76,6 +76,8 @@ class HttpAgent:
                 data=body if self.config.method != "GET" else None,
                 headers={"Content-Type": content_type},
                 timeout=self._timeout,
+                allow_redirects=False,  # traffic goes to the agent's address only: a 3xx is
+                # an error with its status, as under `harness load`
             ) as resp:
                 raw = await _read_capped(resp.content, self.config.max_bytes + 1)
                 status = resp.status

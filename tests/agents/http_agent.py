@@ -1,6 +1,7 @@
 """A real HTTP agent process for tests, misbehaving on request (MODE env var).
 
 MODE: echo | crash_at_start | error500 | not_json | no_reply_key | huge | hang | die_on_turn
+| redirect (to /elsewhere, which answers a valid reply: following it would pass)
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ MODE = os.environ.get("MODE", "echo")
 async def chat(request: web.Request) -> web.StreamResponse:
     data = await request.json()
     message = str(data.get("message", ""))
+    if MODE == "redirect":
+        raise web.HTTPFound("/elsewhere")
     if MODE == "error500":
         return web.Response(status=500, text="Internal Server Error: boom")
     if MODE == "not_json":
@@ -34,6 +37,10 @@ async def chat(request: web.Request) -> web.StreamResponse:
     return web.json_response({"reply": f"echo: {message}", "session_id": data.get("session_id")})
 
 
+async def elsewhere(request: web.Request) -> web.Response:
+    return web.json_response({"reply": "hello from elsewhere"})
+
+
 async def health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -45,6 +52,7 @@ def main() -> None:
     app = web.Application()
     app.router.add_post("/chat", chat)
     app.router.add_get("/health", health)
+    app.router.add_route("*", "/elsewhere", elsewhere)
     web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), print=None)
 
 

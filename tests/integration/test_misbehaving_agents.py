@@ -75,6 +75,7 @@ def test_python_agent_failures_are_errors(
         ("no_reply_key", "malformed reply: no 'reply'"),
         ("huge", "exceeds the size cap of 100000 bytes"),
         ("hang", "timeout: no reply within 1 s"),
+        ("redirect", "HTTP 302"),  # not followed: traffic goes to the agent's address only
     ],
 )
 def test_http_agent_failures_are_errors(
