@@ -58,6 +58,34 @@ def options_for(mode: str | None) -> DepsOptions:
     return replace(_command_line, mode=mode or None)
 
 
+def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> DepsOptions:
+    """A resumed run keeps the provider and images its finished cases were judged on, as it
+    keeps its seed and trials: asking for another is refused, not followed silently."""
+    if not stored or not stored.get("chosen"):
+        return options
+    chosen = str(stored["chosen"])
+    if options.mode and options.mode not in (chosen, stored.get("requested"), "auto"):
+        raise ConfigError(
+            f"{options.mode_source} {options.mode}: the run's finished cases were judged on "
+            f"{chosen}; a resumed run keeps its dependencies' provider and images so its cases "
+            "stay comparable",
+            hint=f"drop {options.mode_source} (the resume uses {chosen}), or start a new run",
+        )
+    kept = tuple(
+        f"{name}={choice['ref']}"
+        for name, choice in (stored.get("images") or {}).items()
+        if isinstance(choice, Mapping) and choice.get("ref")
+    )
+    if options.images and set(options.images) != set(kept):
+        raise ConfigError(
+            f"--image {' '.join(options.images)}: the run started with "
+            f"{' '.join(kept) or 'no image override'}; a resumed run keeps its images",
+            hint="drop --image (or HARNESS_IMAGES), or start a new run",
+        )
+    images = kept or options.images
+    return replace(options, mode=chosen, mode_source="the resumed run's provider", images=images)
+
+
 @dataclass
 class Selection:
     provider: Provider

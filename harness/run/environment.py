@@ -20,7 +20,7 @@ from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner, check_reachable
 from harness.agents.python import PythonAgent, check_importable
 from harness.deps.manager import DependencySet, scratch_root
-from harness.deps.select import options_for, select_provider
+from harness.deps.select import options_for, resumed_options, select_provider
 from harness.errors import ConfigError
 from harness.events import AgentReady, Emit, Note
 from harness.procs import free_port
@@ -143,10 +143,20 @@ def preflight(suite: Suite) -> None:
 
 @asynccontextmanager
 async def environment(
-    suite: Suite, store: RunStore, deps_mode: str | None, concurrency: int, emit: Emit
+    suite: Suite,
+    store: RunStore,
+    deps_mode: str | None,
+    concurrency: int,
+    emit: Emit,
+    *,
+    resumed: bool = False,
 ) -> AsyncIterator[Environment]:
-    # which provider and why is settled (and said) before anything starts
-    selection = await select_provider(suite, options_for(deps_mode))
+    # which provider and why is settled (and said) before anything starts; a resumed run
+    # keeps the provider and images it started on
+    options = options_for(deps_mode)
+    if resumed:
+        options = resumed_options(options, store.manifest.get("deps"))
+    selection = await select_provider(suite, options)
     store.update(deps=selection.manifest())
     for note in selection.notes:
         emit(note)

@@ -248,7 +248,8 @@ async def _run(
 ) -> None:
     m = store.manifest
     concurrency = int(m["concurrency"])
-    async with environment(suite, store, options.deps, concurrency, emit) as env:
+    resumed = bool(options.resume)
+    async with environment(suite, store, options.deps, concurrency, emit, resumed=resumed) as env:
         engine = env.engine(concurrency, float(m["case_timeout"]), emit, store.append)
         await engine.run_trials(todo)
         if suite.invariants:

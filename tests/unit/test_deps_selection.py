@@ -16,7 +16,7 @@ from harness.deps import cleanup
 from harness.deps.base import DependencyInfo, Endpoint
 from harness.deps.external import guard, parse_url, planned_writes
 from harness.deps.images import check_names, parse_assignments, resolve_image
-from harness.deps.select import DepsOptions, requested_mode, select_provider
+from harness.deps.select import DepsOptions, requested_mode, resumed_options, select_provider
 from harness.errors import ConfigError, DependencyError, UnsafeTargetError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
 from harness.spec.suite import load_suite
@@ -250,3 +250,22 @@ def test_embedded_cannot_run_a_generic_container(
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE["DOCKER_HOST"])
     with pytest.raises(DependencyError, match=r"'svc' is a container .* needs a Docker engine"):
         asyncio.run(select_provider(suite, DepsOptions()))
+
+
+def test_a_resumed_run_keeps_its_provider_and_images_or_refuses_a_change() -> None:
+    stored = {
+        "requested": "docker",
+        "chosen": "docker",
+        "images": {"db": {"ref": "harness-local/postgres:15", "from": "--image"}},
+    }
+    kept = resumed_options(DepsOptions(), stored)  # nothing said: the run's own
+    assert kept.mode == "docker" and kept.images == ("db=harness-local/postgres:15",)
+    assert resumed_options(DepsOptions(mode="auto"), stored).mode == "docker"
+    with pytest.raises(ConfigError, match="judged on docker; a resumed run keeps") as exc:
+        resumed_options(DepsOptions(mode="embedded", mode_source="HARNESS_DEPS"), stored)
+    assert exc.value.exit_code == 2 and "HARNESS_DEPS embedded" in str(exc.value)
+    with pytest.raises(ConfigError, match="a resumed run keeps its images"):
+        resumed_options(DepsOptions(images=("db=postgres:16",)), stored)
+    # an auto run that fell back to embedded resumes on embedded, engine or not
+    fell_back = {"requested": "auto", "chosen": "embedded", "images": {}}
+    assert resumed_options(DepsOptions(), fell_back).mode == "embedded"
