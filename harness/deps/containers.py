@@ -223,10 +223,18 @@ async def start_container(
     except BaseException:
         await finish(_abort(container, watcher, selector, name, removing))
         raise
+    seen = getattr(getattr(container, "_wait_strategy", None), "last_seen", "")
+    why += f" (its wait last saw: {seen})" if seen and not why.startswith("exited") else ""
     tail = await finish(_abort(container, watcher, selector, name, removing))
+    if why.startswith("exited") or "executable file not found" in why:  # more time won't help
+        hint = (
+            "check the image and its settings in suite.yaml (command, env, volumes) or the "
+            "--image override: the container stopped or could not run its command, so "
+            "waiting longer would not help"
+        )
     raise DependencyError(
         f"dependency '{name}': container from image {image} {why}"
-        + (f"; its last log lines:\n{_indent(tail)}" if tail else " (it logged nothing)"),
+        + (f"; its last log lines:\n{_indent(tail)}" if tail else "; its log is empty"),
         hint=hint,
     )
 

@@ -92,6 +92,21 @@ class ExactStatus(HttpWaitStrategy):
     def __init__(self, port: int, path: str, status: int) -> None:
         super().__init__(port, path)
         self._status_codes = {status}
+        self.last_seen = ""  # what the last attempt got, for the error when it never passes
+
+    def _try_http_request(self, url: str, headers: dict[str, str], ssl_context: Any) -> bool:
+        self.last_seen = f"no HTTP answer from {url} (refused, reset or timed out)"
+        return bool(super()._try_http_request(url, headers, ssl_context))
+
+    def _check_response(self, response: Any, url: str) -> bool:
+        self.last_seen = f"HTTP {getattr(response, 'status', '?')} from {url}"
+        return bool(super()._check_response(response, url))
+
+    def _handle_http_error(self, error: Any) -> bool:
+        code = getattr(error, "code", None)
+        reason = getattr(error, "reason", error)
+        self.last_seen = f"HTTP {code}" if code is not None else str(reason)
+        return bool(super()._handle_http_error(error))
 
 
 class ListeningPort(WaitStrategy):

@@ -30,7 +30,10 @@ BASE_IMAGE = "harness-local/base:bookworm"
 def _unusable(why: str) -> None:
     if REQUIRED:
         pytest.fail(f"HARNESS_REQUIRE_DOCKER=1 but {why}", pytrace=False)
-    pytest.skip(f"{why}; container tests need it (run images/build.sh after starting dockerd)")
+    pytest.skip(
+        f"{why}; container tests need it (run images/engine.sh once: it starts dockerd and "
+        "builds the local images)"
+    )
 
 
 @pytest.fixture(scope="session", autouse=True)

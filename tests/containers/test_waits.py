@@ -84,7 +84,10 @@ def test_each_wait_holds_until_the_service_is_there(site: Path, wait: dict[str, 
     [
         # the server answers 200; a wait for 204 must not take that (testcontainers adds
         # the expected status to its default 200)
-        ({"http": {"path": "/answer.txt", "status": 204}}, r"readiness check|not ready within"),
+        (
+            {"http": {"path": "/answer.txt", "status": 204}},
+            r"(readiness check|not ready within).*its wait last saw: HTTP 200",
+        ),
         ({"command": "test -e /never"}, r"readiness check|not ready within"),
     ],
     ids=["http-exact-status", "command-string-failing"],
