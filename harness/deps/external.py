@@ -151,12 +151,25 @@ async def _probe_postgres(endpoint: Endpoint) -> tuple[str, bool]:
         endpoint.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True
     ) as conn:
         await conn.execute("set session characteristics as transaction read only")
+        # marked: the harness's own table (its marked_by column) with at least one marker
+        # row; an empty table of that name made by hand is no mark
         cur = await conn.execute(
-            "select version(), to_regclass(%s) is not null", (f"public.{MARKER_TABLE}",)
+            "select version(), exists (select 1 from information_schema.columns where "
+            "table_schema = 'public' and table_name = %s and column_name = 'marked_by')",
+            (MARKER_TABLE,),
         )
         row = await cur.fetchone()
-    assert row is not None
-    return " ".join(str(row[0]).split()[:2]), bool(row[1])
+        assert row is not None
+        marked = bool(row[1])
+        if marked:
+            cur = await conn.execute(
+                sql.SQL("select exists (select 1 from {})").format(
+                    sql.Identifier("public", MARKER_TABLE)
+                )
+            )
+            rows = await cur.fetchone()
+            marked = bool(rows and rows[0])
+    return " ".join(str(row[0]).split()[:2]), marked
 
 
 async def _probe_redis(endpoint: Endpoint) -> tuple[str, bool]:
@@ -262,6 +275,9 @@ async def mark_disposable(url: str, note: str = "") -> str:
             async with await psycopg.AsyncConnection.connect(
                 endpoint.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True
             ) as conn:
+                cur = await conn.execute("select to_regclass(%s)", (f"public.{MARKER_TABLE}",))
+                found = await cur.fetchone()
+                existed = bool(found and found[0])
                 await conn.execute(
                     sql.SQL(
                         "create table if not exists {} (marked_at timestamptz not null "
@@ -274,7 +290,8 @@ async def mark_disposable(url: str, note: str = "") -> str:
                     ),
                     (who, note or None),
                 )
-            return f"created table public.{MARKER_TABLE} in {endpoint.safe_url}"
+            done = "added a marker row to" if existed else "created"
+            return f"{done} table public.{MARKER_TABLE} in {endpoint.safe_url}"
         client = redis.asyncio.Redis.from_url(endpoint.url, socket_connect_timeout=CONNECT_TIMEOUT)
         try:
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())

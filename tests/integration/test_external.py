@@ -93,8 +93,18 @@ def test_unmarked_target_is_refused_before_any_write(
     assert db.password is not None and db.password not in err
     assert tables(db.url) == []
     ran = "\n".join(servers["db"].log_tail(100_000).splitlines()[before:]).lower()
-    assert "select version(), to_regclass" in ran, "the read-only probe should have run"
+    assert "select version(), exists" in ran, "the read-only probe should have run"
     assert not [w for w in WRITES if w in ran], ran
+    # a table of the marker's name made by hand, empty, is no mark: still refused
+    with psycopg.connect(db.url, autocommit=True) as conn:
+        conn.execute("create table harness_disposable ()")
+    try:
+        again = run_external(tmp_path / "again", db.url, cache.url)
+        assert again.returncode == 2 and "it is not marked disposable" in again.stderr
+        assert tables(db.url) == ["harness_disposable"]
+    finally:
+        with psycopg.connect(db.url, autocommit=True) as conn:
+            conn.execute("drop table harness_disposable")
 
 
 def test_marked_target_runs_and_keeps_what_it_did_not_create(
@@ -104,6 +114,8 @@ def test_marked_target_runs_and_keeps_what_it_did_not_create(
     marked = harness("mark-disposable", db.url, "--note", "test staging")
     assert marked.returncode == 0, marked.stderr
     assert "created table public.harness_disposable" in marked.stdout
+    twice = harness("mark-disposable", db.url)
+    assert "added a marker row to table public.harness_disposable" in twice.stdout
     assert harness("mark-disposable", cache.url).returncode == 0
     proc = run_external(tmp_path, db.url, cache.url)
     assert proc.returncode in (0, 1), proc.stderr
