@@ -186,14 +186,15 @@ def load(
 
 
 def _finish(run_dir: Path, interrupted: bool) -> int:
-    """Write every report, print the load summary; 0 none, 1 divergences or violations."""
+    """Write every report, print the load summary; 0 none, 1 divergences or violations, 3 the
+    load was cut short (the agent process died)."""
     from harness.report.build import build_reports
 
     reports = build_reports(run_dir)
     v = reports.view
     summary = reports.load
     code = 1 if v.diverged or (summary is not None and summary.sampled_violations) else 0
-    if not v.complete and code == 0:
+    if (not v.complete and code == 0) or v.manifest.get("status") == "failed":
         code = 3
     with contextlib.suppress(OSError):
         if summary is not None:

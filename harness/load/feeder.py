@@ -24,6 +24,7 @@ from typing import Any
 
 from harness.agents.base import Reply
 from harness.agents.http import HttpAgent
+from harness.agents.process import AgentProcessRunner
 from harness.core import Case, CaseResult, Observation, Verdict
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
@@ -50,6 +51,7 @@ class Conversation:
     at: list[float] = field(default_factory=list)  # epoch seconds each turn was sent
     worker: int | None = None
     done: bool = False
+    agent_exited: int | None = None  # the agent process's exit code, when its death failed this
 
 
 @dataclass
@@ -84,6 +86,7 @@ class Counts:
     abandoned: int = 0  # handed out, never came back (cut off by the end or an interrupt)
     unused: int = 0  # fetched by a generator process but never started
     setup_errors: int = 0
+    agent_exited: int = 0  # failed because the agent process had exited: left out of the levels
 
 
 class Feeder:
@@ -99,8 +102,10 @@ class Feeder:
         watch: InvariantWatch,
         gate: SetupGate,
         timeline: Timeline,
+        agent: AgentProcessRunner | None = None,
     ) -> None:
         self.suite = suite
+        self.agent = agent  # the agent's process, when the harness started it
         self.engine = engine
         self.store = store
         self.http = http
@@ -125,6 +130,13 @@ class Feeder:
         #: conversations judged per level (the users the profile drove): [trials, passes,
         #: invariant violations]; written to the manifest as `levels` during the run
         self.levels: dict[int, list[int]] = {}
+        #: the agent process's exit code and when (epoch seconds) the harness saw it gone
+        self.agent_exit: int | None = None
+        self.died_at: float | None = None
+
+    def agent_died(self, code: int, at: float | None = None) -> None:
+        if self.agent_exit is None:
+            self.agent_exit, self.died_at = code, at if at is not None else time.time()
 
     # -- planning and preparing -----------------------------------------------------------
     def _stream(self, seed: int) -> Iterator[Case]:
@@ -269,7 +281,33 @@ class Feeder:
                 task.add_done_callback(self.judging.discard)
 
     # -- judging ---------------------------------------------------------------------------
+    async def _blame_exit(self, conv: Conversation) -> None:
+        """Turn errors caused by the agent process's death say so, as in `harness run`
+        (WatchedAgent): a refused connection after a crash is no finding about load."""
+        obs = conv.prepared.obs
+        failed = [t.error for t in obs.turns if t.error is not None]
+        if self.agent is None or not failed:
+            return
+        code = self.agent.exit_code
+        if code is None and any(e.startswith("connection failed") for e in failed):
+            code = await self.agent.wait_exit(0.5)  # a refused connection: did it just die?
+        if code is None:
+            return
+        self.agent_died(code)
+        died_at = self.died_at if self.died_at is not None else 0.0
+        for i, turn in enumerate(obs.turns):
+            if turn.error is None or "the agent process had exited" in turn.error:
+                continue
+            sent = conv.at[i] if i < len(conv.at) else died_at
+            if turn.error.startswith("connection failed") or sent >= died_at:
+                turn.error = f"{turn.error} (the agent process had exited with code {code})"
+                conv.agent_exited = code
+                if obs.error is not None and obs.error.startswith(f"turn {turn.index}: "):
+                    obs.error = f"turn {turn.index}: {turn.error}"
+
     async def _judge(self, item: Item) -> None:
+        for conv in item.conversations:
+            await self._blame_exit(conv)
         if item.second is None:
             self._store(item.first, await self.engine.conclude(item.first.prepared), "single")
             return
@@ -304,6 +342,8 @@ class Feeder:
             load["pair"] = pair
         if conv.worker is not None:
             load["worker"] = conv.worker
+        if conv.agent_exited is not None:  # not a measurement of load: out of the levels
+            load["agent_exited"] = conv.agent_exited
         self.store.append(result, load=load)
         if role != "second":  # both halves share their rows
             self.watch.own(self.suite.scenario(result.case.scenario), obs)
@@ -319,7 +359,8 @@ class Feeder:
             if x.category == "invariant" and x.verdict is Verdict.FAIL and role != "second"
         )
         c.violations += violations
-        if "users" in load:
+        c.agent_exited += conv.agent_exited is not None
+        if "users" in load and conv.agent_exited is None:
             tally = self.levels.setdefault(int(load["users"]), [0, 0, 0])
             tally[0] += 1
             tally[1] += verdict is Verdict.PASS

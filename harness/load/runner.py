@@ -135,14 +135,17 @@ async def run_load(options: LoadOptions, emit: Emit) -> LoadOutcome:
     try:
         async with environment(suite, store, options.deps, PREPARERS + JUDGES, emit) as env:
             session = LoadSession(suite, profile, store, env, options, emit)
+            ran = False
             try:
                 await session.run()
-                status = "finished"
+                ran, status = True, "finished"
+                if session.cut_short is not None:  # the agent died: not a finished load
+                    status, error = "failed", session.cut_short
             except asyncio.CancelledError:
                 status = "interrupted"
                 raise
             finally:
-                await session.shutdown(complete=status == "finished")
+                await session.shutdown(complete=ran)
     except HarnessError as exc:
         error = str(exc)
         raise
@@ -187,6 +190,7 @@ class LoadSession:
             watch=self.watch,
             gate=self.gate,
             timeline=self.timeline,
+            agent=env.agent.runner if isinstance(env.agent, WatchedAgent) else None,
         )
         turns = max(len(s.turns) for s in self.feeder.scenarios)
         self.stop_timeout = min(60.0, max(2.0, turns * http.config.timeout))
@@ -207,6 +211,19 @@ class LoadSession:
         self.tasks: list[asyncio.Task[Any]] = []
         self._server: Any = None
         self._last_manifest = 0.0
+        #: the agent process's exit code and the load's seconds when the harness saw it gone
+        self.agent_exit: tuple[int, float] | None = None
+
+    @property
+    def cut_short(self) -> str | None:
+        """Why the load stopped before its profile's end, when the agent process died."""
+        if self.agent_exit is None:
+            return None
+        code, at = self.agent_exit
+        return (
+            f"the agent process exited with code {code} at {at:.1f} s; the load was cut short "
+            f"there (see {self.store.dir / 'agent.log'})"
+        )
 
     async def run(self) -> None:
         app = make_app(self.state, self.feeder, self.timeline)
@@ -266,8 +283,10 @@ class LoadSession:
             await asyncio.sleep(0.1)
             if (failure := self.procs.failure()) is not None:
                 raise EnvironmentFault(failure)
-            if runner is not None and runner.exit_code is not None and not self.state.stop:
+            if runner is not None and runner.exit_code is not None and self.agent_exit is None:
                 self.state.stop = True
+                self.agent_exit = (runner.exit_code, self._elapsed())
+                self.feeder.agent_died(runner.exit_code)
                 self.emit(
                     Note(
                         f"the agent process exited with code {runner.exit_code} during the load; "
@@ -339,6 +358,8 @@ class LoadSession:
             locust=self.state.totals or None,
             stop_timeout_s=self.stop_timeout,
         )
+        if self.agent_exit is not None:
+            load["agent_exit"] = {"code": self.agent_exit[0], "at": round(self.agent_exit[1], 3)}
         self.store.update(load=load, levels=self.feeder.level_table())
 
     def _processes(self) -> list[dict[str, Any]]:

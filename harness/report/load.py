@@ -103,6 +103,25 @@ class LoadSummary:
     degraded_reason: str = ""
     first_violations: list[dict[str, Any]] = field(default_factory=list)  # sample evidence
     sampled_violations: int = 0  # most violating rows any sample saw
+    agent_failed: int = 0  # conversations failed by the agent process's death: in no level
+
+    @property
+    def agent_exit(self) -> dict[str, Any] | None:
+        """{code, at}: the agent process died during the load, which was cut short there."""
+        return self.load.get("agent_exit") or None
+
+    @property
+    def cut_short(self) -> str:
+        """Why the levels end early, when the agent process died; else nothing."""
+        died = self.agent_exit
+        if died is None:
+            return ""
+        return (
+            f"The agent process exited with code {died.get('code')} at "
+            f"{float(died.get('at') or 0.0):.1f} s and the load was cut short there; the "
+            f"{self.agent_failed} conversation(s) that failed because of it are errors in the "
+            "report but left out of the levels, since they measure the crash, not the load."
+        )
 
     @property
     def load(self) -> dict[str, Any]:
@@ -118,6 +137,10 @@ class LoadSummary:
 
     @property
     def verdict(self) -> str:
+        return " ".join(x for x in (self.cut_short, self._verdict) if x)
+
+    @property
+    def _verdict(self) -> str:
         if self.degraded_at is not None:
             return (
                 f"Correctness first degrades at {self.degraded_at} users: {self.degraded_reason}."
@@ -190,17 +213,22 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
     windows: dict[int, Bucket] = {}
     levels: dict[int, Bucket] = {}
     end = length
+    agent_failed = 0
     for record in read_records(run_dir):
         info = record.get("load") or {}
         if "window" not in info:
             continue  # the run-wide sweep, or a case whose rows could not be set up
         checks = record["checks"]
-        level = levels.setdefault(int(info["users"]), Bucket(int(info["users"])))
-        _fill(level, record, checks)
+        level: Bucket | None = None
+        if "agent_exited" in info:  # failed by the agent's death: a time, not a level
+            agent_failed += 1
+        else:
+            level = levels.setdefault(int(info["users"]), Bucket(int(info["users"])))
+            _fill(level, record, checks)
         _fill(windows.setdefault(int(info["window"]), Bucket(int(info["window"]))), record, checks)
         for turn, at in zip(record["observation"]["turns"], info.get("at") or [], strict=False):
             w = windows.setdefault(max(0, math.floor(at / width)), Bucket(0))
-            for bucket in (w, level):
+            for bucket in (w, level) if level is not None else (w,):
                 bucket.latencies.append(float(turn.get("latency_ms") or 0.0))
                 bucket.errors += turn.get("error") is not None
             end = max(end, float(at))
@@ -219,6 +247,7 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
         [windows[k] for k in sorted(windows)],
         [levels[k] for k in sorted(levels)],
         [str(r["id"]) for r in manifest.get("requirements", [])],
+        agent_failed=agent_failed,
     )
     _samples(summary, load.get("samples") or [], width, schedule, length)
     _degradation(summary)

@@ -5,7 +5,9 @@ What a load run must store for this (the contract `harness load` writes): a run
 folder whose manifest has `kind: load`, and either
 - `levels` in the manifest: `[{users: N, trials: T, passes: P, invariant_violations: V}]`,
 - or, in `cases.jsonl`, a `load: {users: N}` entry on every trial record beside
-  the usual `checks`; a trial passes when all its checks pass (an error is no pass).
+  the usual `checks`; a trial passes when all its checks pass (an error is no pass);
+  a record with `load.agent_exited` failed because the agent process died and is in
+  no level.
 The records, when present, also name the requirements that failed and the
 invariants violated. The peak is the level with the most users, low load the one
 with the fewest; a level with no judged trial is no measurement.
@@ -79,9 +81,10 @@ def load_levels(run: StoredRun) -> LoadLevels | None:
     failing: dict[int, list[str]] = {}
     violated: list[str] = []
     for record in read_records(run.dir):
-        users = (record.get("load") or {}).get("users")
-        if not isinstance(users, int):
-            continue
+        info = record.get("load") or {}
+        users = info.get("users")
+        if not isinstance(users, int) or "agent_exited" in info:
+            continue  # no level, or failed by the agent process's death (no measure of load)
         checks = record.get("checks", [])
         bad = [c for c in checks if c.get("verdict") != "pass"]
         tally = per_users.setdefault(users, [0, 0, 0])

@@ -124,3 +124,44 @@ def test_a_worker_started_elsewhere_joins_through_the_master(tmp_path: Path) -> 
     workers = [p for p in load["processes"] if p["role"] == "worker"]
     assert load["locust"]["requests"] == sum(p["requests"] for p in workers)
     assert not wait_gone(run)
+
+
+def wait_for_records(proc: subprocess.Popen[str], reports: Path, lines: int) -> Path:
+    """The run's folder once its cases.jsonl holds `lines` records (the load is running)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        runs = [p for p in reports.iterdir() if p.is_dir()]
+        cases = runs[0] / "cases.jsonl" if runs else None
+        if cases is not None and cases.is_file() and cases.read_bytes().count(b"\n") >= lines:
+            return runs[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+    raise AssertionError("the load never got going")
+
+
+def test_an_agent_crash_cuts_the_load_short_and_is_no_degradation(tmp_path: Path) -> None:
+    """As in `harness run`: errors after the crash name the agent's exit, the load is not
+    "finished", and no level is said to degrade because of conversations the crash failed."""
+    proc = start(tmp_path, "--profile", "ramp")
+    run = wait_for_records(proc, tmp_path, 20)
+    agent = json.loads((run / "manifest.json").read_text())["agent"]["pid"]
+    os.killpg(agent, signal.SIGKILL)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 3, stderr
+    assert "the agent process exited with code -9" in stderr
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and "exited with code -9" in manifest["error"]
+    died = manifest["load"]["agent_exit"]
+    assert died["code"] == -9 and died["at"] < manifest["load"]["length_s"]
+    records = [r for r in read_records(run) if "load" in r]
+    blamed = [r for r in records if "agent_exited" in r["load"]]
+    assert blamed and manifest["load"]["counts"]["agent_exited"] == len(blamed)
+    for r in blamed:  # every such error names the death, as harness run's do
+        assert "(the agent process had exited with code -9)" in r["observation"]["error"]
+    # the levels hold only what the agent answered while it lived: all of it passed
+    assert manifest["levels"] and all(lv["pass_rate"] == 1.0 for lv in manifest["levels"])
+    assert sum(lv["trials"] for lv in manifest["levels"]) == len(records) - len(blamed)
+    summary = (run / "summary.md").read_text()
+    assert "The agent process exited with code -9" in summary
+    assert "first degrades" not in summary
+    assert not wait_gone(run)
