@@ -157,7 +157,7 @@ async def select_provider(
     else:
         mode, why = requested, f"{source} asked for {requested}"
     if mode == "embedded":
-        _embedded_can_run(deps)
+        _embedded_can_run(deps, asked=requested == "embedded")
         return Selection(get_provider("embedded"), mode, requested, why, notes=[_chosen(mode, why)])
 
     assert probe is not None or not deps
@@ -252,9 +252,13 @@ def _no_engine_for_containers(deps: Mapping[str, Any], probe: engine.Engine) -> 
         )
 
 
-def _embedded_can_run(deps: Mapping[str, Any]) -> None:
+def _embedded_can_run(deps: Mapping[str, Any], asked: bool) -> None:
+    """Embedded runs PostgreSQL and Redis only: asking for it with a generic container is a
+    configuration error (2); falling back to it for want of an engine is one of the
+    environment (3)."""
+    error = ConfigError if asked else DependencyError
     for name, dep in _containers(deps):
-        raise DependencyError(
+        raise error(
             f"dependency '{name}' is a container (image {dep.image}); the embedded provider "
             "runs only PostgreSQL and Redis",
             hint=f"use --deps docker (needs a Docker engine), or --deps external "

@@ -13,6 +13,7 @@ from harness.spec.load import check_load
 from harness.spec.loader import PathKey, Source, did_you_mean, load_yaml, validate_model
 from harness.spec.models import (
     Check,
+    ContainerDependency,
     Invariant,
     InvariantsFile,
     PostgresDependency,
@@ -260,6 +261,14 @@ def _cross_check(
                     yield manifest_src.problem(
                         ("environment", "dependencies", name, "schema", j),
                         f"schema file {schema} not found (paths are relative to {root})",
+                    )
+        if isinstance(dep, ContainerDependency):
+            for j, volume in enumerate(dep.volumes):
+                if not (root / volume.host).exists():
+                    assert manifest_src is not None
+                    yield manifest_src.problem(
+                        ("environment", "dependencies", name, "volumes", j, "host"),
+                        f"volume {volume.host} does not exist (host paths are relative to {root})",
                     )
 
     def database(name: str | None, kind: str, src: Source, loc: PathKey) -> Iterator[Problem]:

@@ -241,10 +241,10 @@ def test_embedded_cannot_run_a_generic_container(
     make_suite: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     suite = load_suite(container_suite(make_suite))
-    with pytest.raises(DependencyError) as caught:
+    with pytest.raises(ConfigError) as caught:  # asked for: a configuration error, exit 2
         asyncio.run(select_provider(suite, DepsOptions(mode="embedded")))
     text = str(caught.value)
-    assert caught.value.exit_code == 3
+    assert caught.value.exit_code == 2
     assert "dependency 'svc' is a container (image acme/compliance:2)" in text
     assert "--deps docker" in text and "--external svc=URL" in text
     monkeypatch.setenv("DOCKER_HOST", NO_ENGINE["DOCKER_HOST"])
@@ -269,3 +269,15 @@ def test_a_resumed_run_keeps_its_provider_and_images_or_refuses_a_change() -> No
     # an auto run that fell back to embedded resumes on embedded, engine or not
     fell_back = {"requested": "auto", "chosen": "embedded", "images": {}}
     assert resumed_options(DepsOptions(), fell_back).mode == "embedded"
+
+
+def test_validate_finds_a_container_volume_that_does_not_exist(
+    make_suite: Callable[..., Path],
+) -> None:
+    root = container_suite(make_suite)
+    text = (root / "suite.yaml").read_text()
+    volume = "volumes: [{host: nosuchdir, container: /d}]"
+    (root / "suite.yaml").write_text(text.replace("ports: [8080]}", f"ports: [8080], {volume}}}"))
+    where = r"suite\.yaml:\d+:\d+: .*volume nosuchdir does not exist"
+    with pytest.raises(ConfigError, match=where):
+        load_suite(root)
