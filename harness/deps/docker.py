@@ -162,7 +162,11 @@ class DockerProvider:
             )  # fmt: skip
             running.endpoint = _endpoint(dep, host, mapped, ports, password)
             deadline = time.monotonic() + timeout
-            version = await _server_version(dep, running.endpoint, deadline) or facts.version
+            version = (
+                await _server_version(dep, running.endpoint, deadline)
+                or facts.version
+                or _tag(choice.ref)
+            )
         except BaseException:
             await running.stop()
             raise
@@ -263,3 +267,9 @@ async def _redis_version(endpoint: Endpoint) -> str:
     finally:
         await client.aclose()
     return f"Redis {info.get('redis_version', '?')}"
+
+
+def _tag(ref: str) -> str:
+    """What a reference says of the version when nothing else does: its tag."""
+    last = ref.rsplit("/", 1)[-1].split("@", 1)[0]
+    return f"tag {last.split(':', 1)[1]}" if ":" in last else "tag latest"

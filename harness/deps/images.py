@@ -127,7 +127,8 @@ def ensure_image(client: docker.DockerClient, ref: str, name: str) -> ImageFacts
     labels = (attrs.get("Config") or {}).get("Labels") or {}
     return ImageFacts(
         ref=ref,
-        digest=str(digests[0] if digests else image.id or ""),
+        # a registry digest pins the image anywhere; a local image has only its id, said so
+        digest=str(digests[0]) if digests else (f"image id {image.id}" if image.id else ""),
         version=str(labels.get("org.opencontainers.image.version", "")),
         pull_seconds=pulled,
     )

@@ -158,7 +158,16 @@ async def select_provider(
         mode, why = requested, f"{source} asked for {requested}"
     if mode == "embedded":
         _embedded_can_run(deps, asked=requested == "embedded")
-        return Selection(get_provider("embedded"), mode, requested, why, notes=[_chosen(mode, why)])
+        notes = [_chosen(mode, why)]
+        if images:  # said on the command line, so say that it had no effect
+            notes.append(
+                Note(
+                    f"--image {', '.join(f'{n}={r}' for n, r in images.items())} is not used: "
+                    "the embedded provider runs no image (use --deps docker for it)",
+                    "warning",
+                )
+            )
+        return Selection(get_provider("embedded"), mode, requested, why, notes=notes)
 
     assert probe is not None or not deps
     if probe is not None and not probe.answers:

@@ -69,7 +69,7 @@ def test_time_to_ready_image_and_version_are_in_the_summary(docker_run: tuple[st
     assert deps["db"]["provider"] == "docker"
     assert deps["db"]["source"] == "harness-local/postgres:15"
     assert deps["db"]["version"].startswith("PostgreSQL 15.")
-    assert deps["db"]["digest"].startswith("sha256:") and deps["db"]["ready_seconds"] > 0
+    assert deps["db"]["digest"].startswith("image id sha256:") and deps["db"]["ready_seconds"] > 0
     assert deps["db"]["extra"]["image_from"] == "--image db"
     assert deps["cache"]["extra"]["image_from"] == "HARNESS_IMAGE_REDIS"
     assert manifest["deps"]["chosen"] == "docker"
