@@ -24,9 +24,17 @@ async def load_postgres(
         try:
             await db.script(path.read_text(encoding="utf-8"))
         except Exception as exc:
+            exists = "already exists" in str(exc)
             raise DependencyError(
                 f"loading schema {path} into {name} failed: {exc}",
-                hint="run the file with psql on a scratch database to see which statement fails",
+                hint=(
+                    f"{name} is not a fresh database: its objects are there from an earlier "
+                    "load. The schema files run as written and the harness drops nothing; "
+                    "give it a fresh database (an external target needs one per run)"
+                    if exists
+                    else "run the file with psql on a scratch database to see which "
+                    "statement fails"
+                ),
             ) from exc
     if dep.seed is not None:
         await _seed(db, dep, params, name)
