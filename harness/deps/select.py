@@ -190,6 +190,7 @@ async def select_provider(
                     "info",
                 )
             )
+            notes += await asyncio.to_thread(_leftovers)  # the engine answers: say what's left
             return Selection(get_provider("embedded"), "embedded", requested, why, notes=notes)
     _volumes_exist(suite, deps)
     info = probe or engine.Engine(True, engine.address(), engine.is_local(engine.address()))
