@@ -360,7 +360,7 @@ class Feeder:
         )
         c.violations += violations
         c.agent_exited += conv.agent_exited is not None
-        if "users" in load and conv.agent_exited is None:
+        if load.get("users", 0) > 0 and conv.agent_exited is None:  # 0 users: ramping down
             tally = self.levels.setdefault(int(load["users"]), [0, 0, 0])
             tally[0] += 1
             tally[1] += verdict is Verdict.PASS

@@ -1,6 +1,7 @@
 """A load run's numbers, from its stored records and manifest only: windows, levels, degradation.
 
-Per time window and per level (the users the profile drove): requests per second,
+Per time window and per level (the users the profile drove, never 0: conversations
+started while a profile ramps down to no users are in the windows only): requests per second,
 latency p50/p95/p99, error rate, the pass rate of the conversations (a
 conversation passes when every check of it passes; an error is never a pass),
 the pass rate per requirement, and invariant violations. Correctness first
@@ -104,6 +105,7 @@ class LoadSummary:
     first_violations: list[dict[str, Any]] = field(default_factory=list)  # sample evidence
     sampled_violations: int = 0  # most violating rows any sample saw
     agent_failed: int = 0  # conversations failed by the agent process's death: in no level
+    ramping_down: int = 0  # conversations started while the profile asked for 0 users: no level
 
     @property
     def agent_exit(self) -> dict[str, Any] | None:
@@ -129,6 +131,7 @@ class LoadSummary:
 
     @property
     def low(self) -> Bucket | None:
+        """The baseline every level is compared with: the fewest users (always more than 0)."""
         return self.levels[0] if self.levels else None
 
     @property
@@ -160,6 +163,11 @@ class LoadSummary:
                 f"{pct(lv.pass_rate)}, {num(lv.rps, '.1f')} req/s, p95 "
                 f"{num(lv.percentile(0.95), '.0f')} ms, errors {pct(lv.error_rate)}, "
                 f"invariant violations {lv.violations} (+{lv.sampled} rows in samples)"
+            )
+        if self.ramping_down:
+            out.append(
+                f"  {self.ramping_down} conversation(s) started while the profile ramped down to "
+                "0 users: in the windows, in no level"
             )
         locust = self.load.get("locust") or {}
         if locust:
@@ -213,7 +221,7 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
     windows: dict[int, Bucket] = {}
     levels: dict[int, Bucket] = {}
     end = length
-    agent_failed = 0
+    agent_failed = ramping_down = 0
     for record in read_records(run_dir):
         info = record.get("load") or {}
         if "window" not in info:
@@ -222,6 +230,8 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
         level: Bucket | None = None
         if "agent_exited" in info:  # failed by the agent's death: a time, not a level
             agent_failed += 1
+        elif int(info["users"]) <= 0:  # started while the profile ramped down to no users
+            ramping_down += 1
         else:
             level = levels.setdefault(int(info["users"]), Bucket(int(info["users"])))
             _fill(level, record, checks)
@@ -248,6 +258,7 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
         [levels[k] for k in sorted(levels)],
         [str(r["id"]) for r in manifest.get("requirements", [])],
         agent_failed=agent_failed,
+        ramping_down=ramping_down,
     )
     _samples(summary, load.get("samples") or [], width, schedule, length)
     _degradation(summary)

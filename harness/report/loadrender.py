@@ -53,6 +53,11 @@ def _traffic(s: LoadSummary) -> list[str]:
         f"cut off by the end (not judged), {counts.get('setup_errors', 0)} whose rows could not "
         "be set up (errors)."
     ]
+    if s.ramping_down:
+        out.append(
+            f"{s.ramping_down} conversation(s) started while the profile ramped down to 0 users: "
+            "they are in the time windows but in no level."
+        )
     locust = load.get("locust") or {}
     if locust:
         workers = locust.get("workers") or {}

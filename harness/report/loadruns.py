@@ -10,7 +10,8 @@ folder whose manifest has `kind: load`, and either
   no level.
 The records, when present, also name the requirements that failed and the
 invariants violated. The peak is the level with the most users, low load the one
-with the fewest; a level with no judged trial is no measurement.
+with the fewest above 0 (0 users is a profile ramping down); a level with no judged
+trial is no measurement.
 """
 
 from __future__ import annotations
@@ -99,7 +100,10 @@ def load_levels(run: StoredRun) -> LoadLevels | None:
     levels = _from_manifest(run.manifest.get("levels")) or [
         LoadLevel(u, t, p, v) for u, (t, p, v) in per_users.items()
     ]
-    levels = sorted((lv for lv in levels if lv.trials > 0), key=lambda lv: lv.users)
+    # 0 users is a profile ramping down, no level: low load is the fewest users above 0
+    levels = sorted(
+        (lv for lv in levels if lv.trials > 0 and lv.users > 0), key=lambda lv: lv.users
+    )
     if not levels:
         return None
     return LoadLevels(levels, failing.get(levels[-1].users, []), violated)

@@ -202,3 +202,36 @@ def test_every_report_escapes_agent_and_database_text(tmp_path: Path) -> None:
     load = [s for s in junit.iter("testsuite") if s.get("name") == "t.load"]
     assert load and int(load[0].get("failures") or 0) >= 1
     assert "90 + 70 from its 2 workers" in md
+
+
+def test_a_ramp_down_to_zero_users_is_no_level_and_never_the_baseline(tmp_path: Path) -> None:
+    """The README's custom profile ends with {duration: 2s, users: 0}: what starts then is in
+    the windows, not a level of its own compared with everything else."""
+    from harness.report.loadruns import load_levels
+    from harness.report.runs import StoredRun
+
+    records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
+    records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(40)]
+    records += [record(200 + i, 0, 4.0 + 0.1 * i, [check("c", "fail")]) for i in range(2)]
+    run = write_run(tmp_path, records, [])
+    manifest = json.loads((run / MANIFEST).read_text())
+    manifest["load"]["schedule"].append([4, 6, 0, 10.0])
+    # as an older harness wrote it: a level of 0 users, first in the table
+    manifest["levels"] = [
+        {"users": 0, "trials": 2, "passes": 0},
+        {"users": 2, "trials": 40, "passes": 40},
+        {"users": 10, "trials": 40, "passes": 40},
+    ]
+    (run / MANIFEST).write_text(json.dumps(manifest))
+    s = summarize(run, manifest)
+    assert s is not None
+    assert [lv.users for lv in s.levels] == [2, 10] and s.low is not None and s.low.users == 2
+    assert s.ramping_down == 2 and s.degraded_at is None
+    assert sum(w.conversations for w in s.windows) == 82  # still in the windows
+    build_reports(run)
+    md = (run / "summary.md").read_text()
+    assert "2 conversation(s) started while the profile ramped down to 0 users" in md
+    junit = (run / "junit.xml").read_text()
+    assert "at 0 users" not in junit
+    levels = load_levels(StoredRun(run, manifest))
+    assert levels is not None and levels.low.users == 2
