@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import fnmatch
 import os
+import shutil
 import socket
 import sys
 import time
@@ -208,7 +209,7 @@ async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
         return RunOutcome(store.run_id, store.dir, "finished", len(store.done), 0.0, counts)
     store.manifest.setdefault("attempts", []).append({"started_at": now_iso(), "cases": len(todo)})
     store.update(status="running", **owner())  # a resumed run: this process now
-    status, error = "failed", None
+    status, error, discard = "failed", None, False
     try:
         await _run(suite, store, todo, options, emit, attempt)
         status = "finished"
@@ -217,14 +218,20 @@ async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
         raise
     except HarnessError as exc:
         error = str(exc)
+        # a configuration refused before any case ran leaves no run behind (exit 2 means
+        # nothing was started); a resumed run keeps its folder whatever happens
+        discard = exc.exit_code == 2 and not options.resume and not store.done
         raise
     finally:
         store.close()
         elapsed = time.perf_counter() - started
-        store.manifest["attempts"][-1].update(finished_at=now_iso(), status=status, error=error)
-        store.update(status=status, finished_at=now_iso())
-        counts = _counts(store)
-        emit(RunFinished(store.run_id, status, len(store.done), elapsed, counts))
+        if discard:
+            shutil.rmtree(store.dir, ignore_errors=True)
+        else:
+            store.manifest["attempts"][-1].update(finished_at=now_iso(), status=status, error=error)
+            store.update(status=status, finished_at=now_iso())
+            counts = _counts(store)
+            emit(RunFinished(store.run_id, status, len(store.done), elapsed, counts))
     return RunOutcome(store.run_id, store.dir, status, len(store.done), elapsed, counts)
 
 

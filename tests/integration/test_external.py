@@ -92,6 +92,7 @@ def test_unmarked_target_is_refused_before_any_write(
     assert "--disposable db" in err and "Nothing was written." in err
     assert db.password is not None and db.password not in err
     assert tables(db.url) == []
+    assert not any(tmp_path.iterdir()), "a refused configuration leaves no run folder"
     ran = "\n".join(servers["db"].log_tail(100_000).splitlines()[before:]).lower()
     assert "select version(), exists" in ran, "the read-only probe should have run"
     assert not [w for w in WRITES if w in ran], ran
