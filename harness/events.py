@@ -19,6 +19,7 @@ class RunStarted:
     already_done: int = 0
     resumed: bool = False
     trials: int = 1
+    regressions: int = 0  # of the cases, known regression cases replayed first
 
 
 @dataclass(frozen=True)

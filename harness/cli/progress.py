@@ -73,6 +73,11 @@ class ConsoleView:
             self.console.print(
                 f"[bold]harness[/] run [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]: "
                 f"{event.total // max(event.trials, 1)} case(s)"
+                + (
+                    f" ({event.regressions} known regression case(s) first, reported apart)"
+                    if event.regressions
+                    else ""
+                )
                 + (f" x {event.trials} trials" if event.trials > 1 else "")
                 + resumed
             )

@@ -200,6 +200,7 @@ async def execute(options: RunOptions, emit: Emit) -> RunOutcome:
             total - len(todo),
             resumed=bool(options.resume),
             trials=trials,
+            regressions=sum(1 for c in cases if c.origin == "regression"),
         )
     )
     if not todo:
