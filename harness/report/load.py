@@ -150,9 +150,30 @@ class LoadSummary:
             )
         if not self.levels:
             return "No conversation was judged under load, so nothing was measured."
-        peak = self.peak
-        assert peak is not None
+        low, peak = self.levels[0], self.levels[-1]
+        failing = [lv for lv in self.levels if lv.passes < lv.conversations]
+        what = "; ".join(_shortfall(lv) for lv in failing)
+        if len(self.levels) == 1:
+            return (
+                f"Only one level ran ({low.users} users), so degradation across levels cannot "
+                f"be measured; {_shortfall(low)}."
+            )
+        if failing:
+            return (
+                f"No level is worse than the lowest ({low.users} users) beyond noise, but "
+                f"correctness did not hold: {what}."
+            )
         return f"Correctness held at every level, up to {peak.users} users (the peak reached)."
+
+    @property
+    def held(self) -> bool:
+        """Every conversation at every level passed and nothing was cut short."""
+        return (
+            bool(self.levels)
+            and self.degraded_at is None
+            and self.agent_exit is None
+            and all(lv.passes == lv.conversations for lv in self.levels)
+        )
 
     def lines(self) -> list[str]:
         """A few lines for the terminal."""
@@ -183,6 +204,20 @@ class LoadSummary:
                 f"{locust.get('failures')} failed"
             )
         return out
+
+
+def _shortfall(lv: Bucket) -> str:
+    """What a level's conversations showed: their pass rate, and what failed."""
+    text = f"pass rate {pct(lv.pass_rate)} at {lv.users} users"
+    if lv.passes == lv.conversations:
+        return text
+    failed = lv.conversations - lv.passes
+    text += f" ({failed} of {lv.conversations} conversations failed or errored"
+    if lv.errors:
+        text += f"; errors in {pct(lv.error_rate)} of requests"
+    if lv.violations:
+        text += f"; {lv.violations} invariant violation(s)"
+    return text + ")"
 
 
 def pct(rate: float | None) -> str:

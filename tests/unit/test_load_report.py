@@ -235,3 +235,41 @@ def test_a_ramp_down_to_zero_users_is_no_level_and_never_the_baseline(tmp_path: 
     assert "at 0 users" not in junit
     levels = load_levels(StoredRun(run, manifest))
     assert levels is not None and levels.low.users == 2
+
+
+def test_held_is_never_said_over_failing_conversations(tmp_path: Path) -> None:
+    """Failing equally at every level is no degradation, but it is not "held" either; with one
+    level (every soak) nothing across levels can be measured, and the report says so."""
+    records = [record(i, 2, 0.04 * i, [check("c", "fail" if i % 2 else "pass")]) for i in range(40)]
+    records += [
+        record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "fail" if i % 2 else "pass")])
+        for i in range(40)
+    ]
+    run = write_run(tmp_path, records, [])
+    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    assert s is not None and s.degraded_at is None and not s.held
+    assert "held" not in s.verdict and "correctness did not hold" in s.verdict
+    assert "pass rate 50.0% at 2 users (20 of 40 conversations failed or errored)" in s.verdict
+
+    (tmp_path / "one").mkdir()
+    one = write_run(
+        tmp_path / "one", [record(i, 4, 0.1 * i, [check("c", "pass")]) for i in range(8)], []
+    )
+    s = summarize(one, json.loads((one / MANIFEST).read_text()))
+    assert s is not None and len(s.levels) == 1 and s.held
+    assert s.verdict.startswith("Only one level ran (4 users), so degradation across levels")
+    assert "pass rate 100.0% at 4 users" in s.verdict and "held" not in s.verdict
+
+
+def test_junit_never_compares_the_lowest_level_with_itself(tmp_path: Path) -> None:
+    run = steady(tmp_path)
+    build_reports(run)
+    junit = ET.fromstring((run / "junit.xml").read_bytes())
+    (load,) = [s for s in junit.iter("testsuite") if s.get("name") == "t.load"]
+    names = [c.get("name") for c in load.iter("testcase")]
+    assert names == [
+        "invariants hold at 2 users",
+        "pass rate at 10 users >= at 2 users",
+        "invariants hold at 10 users",
+    ]
+    assert load.get("tests") == "3"
