@@ -255,7 +255,7 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
     timeline = [(float(t), int(u)) for t, u in load.get("users_timeline") or []]
     windows: dict[int, Bucket] = {}
     levels: dict[int, Bucket] = {}
-    end = length
+    end = 0.0  # when the last reply measured came back, on the load's clock
     agent_failed = ramping_down = 0
     for record in read_records(run_dir):
         info = record.get("load") or {}
@@ -273,23 +273,33 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
         _fill(windows.setdefault(int(info["window"]), Bucket(int(info["window"]))), record, checks)
         for turn, at in zip(record["observation"]["turns"], info.get("at") or [], strict=False):
             w = windows.setdefault(max(0, math.floor(at / width)), Bucket(0))
+            latency = float(turn.get("latency_ms") or 0.0)
             for bucket in (w, level) if level is not None else (w,):
-                bucket.latencies.append(float(turn.get("latency_ms") or 0.0))
+                bucket.latencies.append(latency)
                 bucket.errors += turn.get("error") is not None
-            end = max(end, float(at))
+            end = max(end, float(at) + latency / 1000.0)
+    # rates are over the time actually measured: up to the last reply or the generator's last
+    # report (an interrupted run ends early), never the planned length
+    end = max([end] + [t for t, _ in timeline])
     for key, w in windows.items():
-        w.key, w.start, w.end = key, key * width, min((key + 1) * width, max(end, width))
-        w.seconds = w.end - w.start
+        w.key, w.start = key, key * width
+        w.end = max(min((key + 1) * width, end), w.start)
         w.users = max(
             [u for t, u in timeline if w.start <= t < w.end] + [_users_at(timeline, w.start)]
         )
+    ordered = _merge_sliver([windows[k] for k in sorted(windows)], width)
+    for w in ordered:
+        w.seconds = w.end - w.start
     schedule = [(float(s), float(e), int(u)) for s, e, u, _ in load.get("schedule") or []]
+    ran = min(length, end)  # the levels' clock stops at the profile's end or where it stopped
+    if died := load.get("agent_exit"):
+        ran = min(ran, float(died.get("at") or 0.0))
     for users, lv in levels.items():
         lv.users = users
-        lv.seconds = sum(min(e, length) - s for s, e, u in schedule if u == users and s < length)
+        lv.seconds = sum(max(0.0, min(e, ran) - s) for s, e, u in schedule if u == users)
     summary = LoadSummary(
         manifest,
-        [windows[k] for k in sorted(windows)],
+        ordered,
         [levels[k] for k in sorted(levels)],
         [str(r["id"]) for r in manifest.get("requirements", [])],
         agent_failed=agent_failed,
@@ -298,6 +308,29 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
     _samples(summary, load.get("samples") or [], width, schedule, length)
     _degradation(summary)
     return summary
+
+
+def _merge_sliver(windows: list[Bucket], width: float) -> list[Bucket]:
+    """A last window shorter than half a window (the replies in flight at the end) joins the
+    one before it, so no rate is taken over a sliver of time."""
+    if len(windows) < 2 or windows[-1].end - windows[-1].start >= width / 2:
+        return windows
+    last, prev = windows[-1], windows[-2]
+    if prev.key != last.key - 1:
+        return windows
+    prev.end = last.end
+    prev.users = max(prev.users, last.users)
+    prev.conversations += last.conversations
+    prev.passes += last.passes
+    prev.latencies += last.latencies
+    prev.errors += last.errors
+    prev.violations += last.violations
+    prev.sampled += last.sampled
+    for rid, (n, ok) in last.by_requirement.items():
+        tally = prev.by_requirement.setdefault(rid, [0, 0])
+        tally[0] += n
+        tally[1] += ok
+    return windows[:-1]
 
 
 def _users_at(timeline: list[tuple[float, int]], t: float) -> int:
@@ -331,7 +364,10 @@ def _samples(
                 s.first_violations.append({"at": at, "invariant": inv, "count": n, "rows": rows})
         if not new:
             continue
-        if (w := by_window.get(max(0, math.floor(at / width)))) is not None:
+        key = max(0, math.floor(at / width))
+        if key not in by_window and s.windows and key == s.windows[-1].key + 1:
+            key = s.windows[-1].key  # a sliver at the end, merged into the last window
+        if (w := by_window.get(key)) is not None:
             w.sampled += new
         users = next((u for a, e, u in schedule if a <= at < e), None)
         if users is None and schedule and at >= length:

@@ -273,3 +273,32 @@ def test_junit_never_compares_the_lowest_level_with_itself(tmp_path: Path) -> No
         "invariants hold at 10 users",
     ]
     assert load.get("tests") == "3"
+
+
+def test_rates_are_over_the_time_measured_not_the_time_planned(tmp_path: Path) -> None:
+    """Stopped 2.5 s into a 4 s profile: the 10-user level ran 0.5 s, not its planned 2 s."""
+    records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
+    records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(10)]
+    run = write_run(tmp_path, records, [])
+    manifest = json.loads((run / MANIFEST).read_text())
+    manifest["status"] = "interrupted"
+    manifest["load"]["users_timeline"] = [[0.1, 2], [2.2, 10], [2.5, 10]]
+    s = summarize(run, manifest)
+    assert s is not None
+    peak = s.levels[-1]
+    assert peak.requests == 20 and peak.seconds == 0.5 and peak.rps == 40.0
+    assert s.windows[-1].start == 2.0 and s.windows[-1].end == 2.5
+
+
+def test_replies_in_flight_at_the_end_make_no_sliver_window(tmp_path: Path) -> None:
+    records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
+    records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(49)]
+    records.append(record(200, 10, 3.96, [check("c", "pass")]))  # its 2nd turn at 4.01 s
+    run = write_run(tmp_path, records, [{"at": 4.02, "violations": {"inv": 1}}])
+    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    assert s is not None
+    assert [w.key for w in s.windows] == [0, 1, 2, 3]
+    last = s.windows[-1]
+    assert last.start == 3.0 and 1.0 < last.end < 1.1 + 3.0 and last.sampled == 1
+    assert sum(w.requests for w in s.windows) == 180  # every turn still counted
+    assert all(w.rps is not None and w.rps < 200 for w in s.windows)
