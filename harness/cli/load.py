@@ -221,28 +221,66 @@ def _finish(run_dir: Path, interrupted: bool) -> int:
     show_default=True,
     help="Worker processes to start on this machine (about one per core).",
 )
-def load_worker(master_host: str, master_port: int, processes: int) -> None:
+@click.option(
+    "--connect-timeout",
+    callback=_duration,
+    default="60s",
+    show_default=True,
+    help="How long to wait for the master to answer before giving up (exit 3).",
+)
+def load_worker(master_host: str, master_port: int, processes: int, connect_timeout: float) -> None:
     """Run locust workers for a `harness load --expect-workers N` on another machine; they
-    fetch cases from the harness and report back until its master says quit."""
-    argv = [
-        sys.executable,
-        "-m",
-        "harness.load.roles",
-        "worker",
-        "--master-host",
-        master_host,
-        "--master-port",
-        str(master_port),
-    ]
-    children = [subprocess.Popen(argv, start_new_session=True) for _ in range(processes)]
-    err.print(f"{processes} worker(s) connecting to {master_host}:{master_port}")
+    fetch cases from the harness and report back until its master says quit. Ctrl-C,
+    SIGTERM or SIGHUP stops them within seconds (exit 130)."""
     try:
-        codes = [c.wait() for c in children]
-    except KeyboardInterrupt:
-        for c in children:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(c.pid, signal.SIGTERM)
-        for c in children:
-            c.wait()
+        code = run_async(lambda: _workers(master_host, master_port, processes, connect_timeout))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        with contextlib.suppress(OSError):
+            err.print("[yellow]interrupted[/]: the workers on this machine are stopped")
         sys.exit(EXIT_INTERRUPTED)
-    sys.exit(max(codes))
+    sys.exit(code)
+
+
+async def _workers(host: str, port: int, processes: int, connect_timeout: float) -> int:
+    """Wait (bounded) for the master to listen, then run the workers until they end; on a
+    cancel (any stop signal), stop them: SIGTERM, then SIGKILL what is left."""
+    from harness.errors import EnvironmentFault
+    from harness.procs import die_with_parent, port_open
+
+    err.print(f"waiting for the locust master at {host}:{port} (up to {connect_timeout:g} s)")
+    deadline = time.monotonic() + connect_timeout
+    while not await asyncio.to_thread(port_open, host, port, 1.0):
+        if time.monotonic() >= deadline:
+            raise EnvironmentFault(
+                f"no locust master answered at {host}:{port} within {connect_timeout:g} s",
+                hint="start harness load with --expect-workers there first (it prints the "
+                "load-worker command to run, with its --master-host and --master-port; its "
+                "--bind must reach this machine), or wait longer with --connect-timeout",
+            )
+        await asyncio.sleep(0.5)
+    argv = [
+        sys.executable, "-m", "harness.load.roles", "worker",
+        "--master-host", host, "--master-port", str(port),
+        "--connect-timeout", f"{max(0.0, deadline - time.monotonic()) + 10.0:g}",
+    ]  # fmt: skip
+    children = [
+        subprocess.Popen(argv, start_new_session=True, preexec_fn=die_with_parent(signal.SIGTERM))
+        for _ in range(processes)
+    ]
+    err.print(
+        f"the master at {host}:{port} answers; {processes} worker(s) joining, Ctrl-C stops them"
+    )
+    try:
+        while any(c.poll() is None for c in children):
+            await asyncio.sleep(0.1)
+    except asyncio.CancelledError:
+        for sig, wait in ((signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+            for c in children:
+                if c.poll() is None:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.killpg(c.pid, sig)
+            until = time.monotonic() + wait
+            while any(c.poll() is None for c in children) and time.monotonic() < until:
+                await asyncio.sleep(0.05)
+        raise
+    return max(int(c.returncode or 0) for c in children)

@@ -3,6 +3,7 @@
     python -m harness.load.roles local  --harness URL
     python -m harness.load.roles master --harness URL --bind HOST --port P --expect N
     python -m harness.load.roles worker --master-host HOST --master-port P [--harness URL]
+        [--connect-timeout SECONDS]
 
 `harness load` starts these itself; `harness load-worker` starts workers on
 another machine, which learn the harness's address from the master (locust
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import math
 import os
 import signal
 import sys
@@ -146,10 +148,26 @@ def run_master(url: str, bind: str, port: int, expect: int) -> None:
     runner.greenlet.kill(block=False)
 
 
-def run_worker(master_host: str, master_port: int, url: str | None) -> None:
+def run_worker(
+    master_host: str, master_port: int, url: str | None, connect_timeout: float = 60.0
+) -> None:
+    import locust.runners
+
+    # locust retries its handshake CONNECT_RETRY_COUNT times, CONNECT_TIMEOUT s each: bound it
+    tries = max(1, math.ceil(connect_timeout / locust.runners.CONNECT_TIMEOUT))
+    locust.runners.CONNECT_RETRY_COUNT = tries
     env = Environment(user_classes=[g.Conversation])
     env.events.request.add_listener(g.count_request)
-    runner = env.create_worker_runner(master_host, master_port)
+    try:
+        runner = env.create_worker_runner(master_host, master_port)
+    except ConnectionError:
+        print(
+            f"harness load-worker: the locust master at {master_host}:{master_port} did not "
+            f"answer within {connect_timeout:g} s",
+            file=sys.stderr,
+            flush=True,
+        )
+        os._exit(3)
 
     def on_test_start(environment: Environment, **_: Any) -> None:
         if g.HUB is None:  # the first spawn: the master's options carry the harness's address
@@ -193,6 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--expect", type=int, default=1)
     parser.add_argument("--master-host", default="127.0.0.1")
     parser.add_argument("--master-port", type=int, default=5557)
+    parser.add_argument("--connect-timeout", type=float, default=60.0)
     parser.add_argument("--tag", default="", help="names the run in the process list")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness (or load-worker) stops us
@@ -202,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.role == "master":
         run_master(args.harness, args.bind, args.port, args.expect)
     else:
-        run_worker(args.master_host, args.master_port, args.harness)
+        run_worker(args.master_host, args.master_port, args.harness, args.connect_timeout)
     sys.stdout.flush()
     os._exit(0)  # locust's greenlets may linger; this process has said all it had to
 

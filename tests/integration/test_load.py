@@ -165,3 +165,53 @@ def test_an_agent_crash_cuts_the_load_short_and_is_no_degradation(tmp_path: Path
     assert "The agent process exited with code -9" in summary
     assert "first degrades" not in summary
     assert not wait_gone(run)
+
+
+def load_worker(port: int, *extra: str) -> subprocess.Popen[str]:
+    """`harness load-worker` as a background job starts it: SIGINT ignored on the way in
+    (so only the command's own handling can make Ctrl-C work), in its own process group."""
+
+    def background() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        os.setsid()
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "load-worker", "--master-host", "127.0.0.1",
+         "--master-port", str(port), *extra],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=background,
+    )  # fmt: skip
+
+
+def test_load_worker_waiting_for_a_master_stops_on_ctrl_c_or_gives_up_readably() -> None:
+    from harness.procs import free_port
+
+    port = free_port()
+    worker = load_worker(port, "-n", "2")
+    assert worker.stderr is not None
+    assert "waiting for the locust master" in worker.stderr.readline()
+    os.killpg(worker.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group
+    _, stderr = worker.communicate(timeout=10)
+    assert worker.returncode == 130, stderr
+    worker = load_worker(port, "--connect-timeout", "1s")
+    _, stderr = worker.communicate(timeout=20)
+    assert worker.returncode == 3, stderr
+    assert f"no locust master answered at 127.0.0.1:{port} within 1 s" in stderr
+    assert "Traceback" not in stderr and "--connect-timeout" in stderr
+
+
+def test_ctrl_c_stops_a_load_worker_sending_load(tmp_path: Path) -> None:
+    from harness.procs import free_port
+
+    port = free_port()
+    proc = start(tmp_path, "--profile", "ramp", "--expect-workers", "1", "--master-port", str(port))
+    worker = load_worker(port)
+    run = wait_for_records(proc, tmp_path, 20)  # the remote worker's conversations are back
+    sent = time.monotonic()
+    os.killpg(worker.pid, signal.SIGINT)
+    _, stderr = worker.communicate(timeout=15)
+    assert worker.returncode == 130, stderr
+    assert time.monotonic() - sent < 8
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert not wait_gone(run)
