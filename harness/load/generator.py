@@ -22,7 +22,6 @@ monkey.patch_all()
 import contextlib
 import os
 import random
-import socket
 import time
 import zlib
 from typing import Any
@@ -36,7 +35,7 @@ from locust.runners import Runner
 
 from harness.agents.base import Reply
 from harness.agents.http import parse_reply
-from harness.load.wire import REQUEST_NAME, connection_error, outcome, timeout_error
+from harness.load.wire import REQUEST_NAME, outcome, timeout_error, transport_error
 from harness.spec.load import Stage, users_at
 from harness.spec.models import HttpAdapter
 
@@ -183,9 +182,9 @@ def _read_capped(resp: Any, limit: int) -> bytes:
 
 
 def _transport_error(error: BaseException, timeout: float) -> str:
-    if isinstance(error, TimeoutError | socket.timeout | gevent.Timeout):
+    if isinstance(error, gevent.Timeout):
         return timeout_error(timeout)
-    return connection_error(error)
+    return transport_error(error, timeout)
 
 
 class Conversation(FastHttpUser):

@@ -32,6 +32,19 @@ def connection_error(exc: BaseException) -> str:
     return f"connection failed: {type(exc).__name__}: {exc}"
 
 
+def transport_error(error: BaseException, seconds: float) -> str:
+    """A failed request in the http adapter's words: the HTTP client's wrappers (geventhttpclient's
+    `RetriesExceeded(original=...)`) are unwrapped, so a timeout reads as a timeout."""
+    for _ in range(5):
+        inner = getattr(error, "original", None)
+        if not isinstance(inner, BaseException):
+            break
+        error = inner
+    if isinstance(error, TimeoutError) or type(error).__name__ == "Timeout":  # gevent's too
+        return timeout_error(seconds)
+    return connection_error(error)
+
+
 def outcome(
     at: float, status: int | None, text: str | None, latency_ms: float, error: str | None
 ) -> list[Any]:
