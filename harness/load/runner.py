@@ -10,6 +10,7 @@ finishes; the manifest says how far the run got.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from harness.spec.load import ProfileBase, selected
 from harness.spec.loader import did_you_mean
 from harness.spec.suite import Suite, load_suite
 
+DEFAULT_MASTER_PORT = 5557  # locust's, and harness load-worker's default
 START_TIMEOUT = 120.0  # seconds for the generator's processes (and workers) to come up
 MANIFEST_EVERY = 2.0
 
@@ -126,7 +128,38 @@ def http_agent(env: Environment) -> HttpAgent:
     return agent
 
 
+def master_port(options: LoadOptions) -> int | None:
+    """The locust master's port, checked free before anything starts: a --master-port in use
+    is a usage error; the default (5557 for remote workers) in use gives way to a free port."""
+    expect = options.expect_workers if options.expect_workers is not None else options.workers
+    if expect <= 0:
+        return None
+    host = options.bind or "0.0.0.0"
+    if options.master_port is not None:
+        if not _can_bind(host, options.master_port):
+            raise ConfigError(
+                f"--master-port {options.master_port} is already in use on {host} (another "
+                "harness load?)",
+                hint="choose another --master-port, or leave it out to get a free one",
+            )
+        return options.master_port
+    if expect > options.workers and _can_bind(host, DEFAULT_MASTER_PORT):
+        return DEFAULT_MASTER_PORT  # what remote workers expect unless told otherwise
+    return free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
+
+
+def _can_bind(host: str, port: int) -> bool:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
 async def run_load(options: LoadOptions, emit: Emit) -> LoadOutcome:
+    options.master_port = master_port(options)
     suite, profile, store = open_load(options)
     emit(RunStarted(store.run_id, suite.name, str(store.dir), 0))
     started = time.perf_counter()
@@ -233,7 +266,8 @@ class LoadSession:
         )
         path = f"/{self.state.secret}"
         local_url = f"http://{local_host}:{port}{path}"
-        public_url = f"http://{self.options.advertise or _public(self.options.bind)}:{port}{path}"
+        public = self.options.advertise or _public(self.options.bind) or local_host
+        public_url = f"http://{public}:{port}{path}"
         self.tasks += [asyncio.create_task(self.feeder.fill()), asyncio.create_task(self._sample())]
         self._start_generator(local_url, public_url)
         await self._wait_started()
@@ -245,19 +279,30 @@ class LoadSession:
         if expect <= 0:
             self.procs.start_local(local_url)
         else:
-            port = o.master_port or (5557 if expect > o.workers else free_port())
+            port = o.master_port or free_port()  # resolved by master_port() before the start
             master_host = "127.0.0.1" if o.bind in ("0.0.0.0", "::", "") else o.bind
             self.procs.start_master(public_url, o.bind, port, expect)
             for n in range(1, o.workers + 1):
                 self.procs.start_worker(n, master_host, port, local_url)
             if expect > o.workers:
-                self.emit(
-                    Note(
-                        f"waiting for {expect - o.workers} remote worker(s): on each machine run "
-                        f"harness load-worker --master-host {o.advertise or _public(o.bind)} "
-                        f"--master-port {port}"
+                host = o.advertise or _public(o.bind)
+                if host is None:
+                    self.emit(
+                        Note(
+                            f"waiting for {expect - o.workers} remote worker(s), but the harness "
+                            "found no address of this machine that others can reach: stop and "
+                            "run again with --advertise HOST, then on each machine harness "
+                            f"load-worker --master-host HOST --master-port {port}",
+                            "warning",
+                        )
                     )
-                )
+                else:
+                    self.emit(
+                        Note(
+                            f"waiting for {expect - o.workers} remote worker(s): on each machine "
+                            f"run harness load-worker --master-host {host} --master-port {port}"
+                        )
+                    )
         self._update_manifest(force=True)
 
     async def _wait_started(self) -> None:
@@ -408,6 +453,30 @@ class LoadSession:
         self._update_manifest(force=True)
 
 
-def _public(bind: str) -> str:
-    """The address to give remote workers when none was given: this machine's name."""
-    return socket.getfqdn() if bind in ("0.0.0.0", "::", "") else bind
+def _public(bind: str) -> str | None:
+    """The address to give remote workers when none was given: the interface bound, else this
+    machine's name when it resolves beyond loopback, else its first non-loopback address;
+    None when there is none (then --advertise is needed)."""
+    if bind not in ("0.0.0.0", "::", ""):
+        return bind
+    name = socket.getfqdn()
+    with contextlib.suppress(OSError):
+        addresses = {str(info[4][0]) for info in socket.getaddrinfo(name, None)}
+        if name and name != "localhost" and not all(_loopback(a) for a in addresses):
+            return name
+    return _first_address()
+
+
+def _loopback(address: str) -> bool:
+    return address.startswith("127.") or address == "::1"
+
+
+def _first_address() -> str | None:
+    """The source address of a route off this machine (a UDP connect sends nothing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never reached, only routed
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if _loopback(address) or address == "0.0.0.0" else address

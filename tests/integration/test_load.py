@@ -215,3 +215,18 @@ def test_ctrl_c_stops_a_load_worker_sending_load(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGTERM)
     proc.communicate(timeout=60)
     assert not wait_gone(run)
+
+
+def test_a_master_port_in_use_is_refused_before_anything_starts(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = start(tmp_path, "--profile", "spike", "--expect-workers", "1",
+                     "--master-port", str(port))  # fmt: skip
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 2, stderr
+    assert f"--master-port {port} is already in use" in stderr and "Traceback" not in stderr
+    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no run was even opened

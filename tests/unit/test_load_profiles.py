@@ -169,3 +169,17 @@ def test_a_suite_without_profiles_or_without_http_is_refused(
     )
     proc = harness("load", str(py), "--profile", "s", "--reports-dir", str(tmp_path / "r"))
     assert proc.returncode == 2 and "drives agents over HTTP" in proc.stderr, proc.stderr
+
+
+def test_remote_workers_are_never_told_to_connect_to_localhost(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--bind 0.0.0.0 without --advertise on a machine whose name resolves to loopback."""
+    import socket
+
+    from harness.load import runner
+
+    monkeypatch.setattr(socket, "getfqdn", lambda *a: "localhost")
+    address = runner._public("0.0.0.0")
+    assert address is None or not (address.startswith("127.") or address == "localhost")
+    assert runner._public("10.1.2.3") == "10.1.2.3"
