@@ -32,8 +32,7 @@ async def load_postgres(
                     "load. The schema files run as written and the harness drops nothing; "
                     "give it a fresh database (an external target needs one per run)"
                     if exists
-                    else "run the file with psql on a scratch database to see which "
-                    "statement fails"
+                    else "run the file with psql on a scratch database to see which statement fails"
                 ),
             ) from exc
     if dep.seed is not None:
