@@ -132,9 +132,12 @@ def run_master(url: str, bind: str, port: int, expect: int) -> None:
             sys.exit(3)
         hub.post("/status", {"state": f"waiting for workers ({runner.worker_count}/{expect})"})
         gevent.sleep(0.2)
+    # the workers as they came: one that stopped at the shape's end has sent client_stopped
+    # and left runner.clients, yet still waits for its quit (and must send its totals)
+    joined = {c.id for c in runner.clients.all}
     runner.start_shape()
     _supervise(runner, hub, shape)
-    expected = {c.id for c in runner.clients.all}
+    expected = joined | {c.id for c in runner.clients.all}
     for client in expected:
         runner.server.send_to_client(Message("quit", None, client))
     deadline = time.monotonic() + float(hub.config["stop_timeout"]) + 15
