@@ -168,7 +168,11 @@ def test_a_suite_without_profiles_or_without_http_is_refused(
         + "load:\n  profiles:\n    s: {shape: soak, users: 1, duration: 1}\n"
     )
     proc = harness("load", str(py), "--profile", "s", "--reports-dir", str(tmp_path / "r"))
-    assert proc.returncode == 2 and "drives agents over HTTP" in proc.stderr, proc.stderr
+    assert proc.returncode == 2 and "need an agent reached over HTTP" in proc.stderr, proc.stderr
+    # harness validate says so too, where the load section is
+    proc = harness("validate", str(py))
+    assert proc.returncode == 2 and "suite.yaml:" in proc.stderr, proc.stderr
+    assert "load profiles need an agent reached over HTTP" in proc.stderr
 
 
 def test_remote_workers_are_never_told_to_connect_to_localhost(
