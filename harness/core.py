@@ -20,6 +20,7 @@ from harness.spec.relative import Relative
 from harness.spec.template import format_value
 
 RECORD_VERSION = 1
+TWIN = "+dup"  # case id suffix of the second conversation of a load run's duplicate pair
 SWEEP_CASE = "(run)"  # the case id of the run-wide invariant sweep: no case of the suite
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from harness.agents.base import Reply
 from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner
-from harness.core import Case, CaseResult, Observation, Verdict
+from harness.core import TWIN, Case, CaseResult, Observation, Verdict
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
 from harness.run.engine import Engine, Prepared
@@ -34,7 +34,6 @@ from harness.run.store import RunStore
 from harness.spec.load import ProfileBase, selected
 from harness.spec.suite import Suite
 
-TWIN = "+dup"  # case id suffix of the second conversation of a duplicate pair
 CASE_COUNT = 1_000_000  # planned as one of many, so every case id carries its number
 LOOKAHEAD = 2.0  # seconds of demand kept prepared
 MIN_READY, MAX_READY = 8, 2000

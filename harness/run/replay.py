@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.core import Case, CaseResult
+from harness.core import TWIN, Case, CaseResult
 from harness.errors import ConfigError
-from harness.events import Emit, RunStarted, ignore
+from harness.events import Emit, Note, RunStarted, ignore
 from harness.run import regressions
 from harness.run.environment import environment, preflight
 from harness.run.plan import find_case, plan
@@ -67,7 +67,19 @@ async def replay(options: ReplayOptions, emit: Emit) -> ReplayOutcome:
         )
     preflight(suite)
     seed = options.seed if options.seed is not None else suite.manifest.defaults.seed
-    case = resolve_case(suite, options.case_id, seed)
+    case_id = options.case_id
+    if case_id.endswith(TWIN):  # a load run's second conversation of a duplicate pair
+        case_id = case_id.removesuffix(TWIN)
+        emit(
+            Note(
+                f"{options.case_id} was the second of two identical conversations a load run "
+                f"sent at once; a replay sends {case_id} alone, so a failure that needed the "
+                "race does not come back here: harness load reproduces it (pass --seed with "
+                "the load run's seed if it had its own)",
+                "warning",
+            )
+        )
+    case = resolve_case(suite, case_id, seed)
     manifest = base_manifest(suite, seed=seed, concurrency=1, case_timeout=None)
     manifest.update(kind="replay", case_id=case.id, times=options.times, deps_mode=options.deps)
     store = RunStore.create(reports_root(options.reports_dir), manifest)
