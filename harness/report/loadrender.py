@@ -69,6 +69,17 @@ def _traffic(s: LoadSummary) -> list[str]:
             f"Locust counted {locust.get('requests')} requests{split}, "
             f"{locust.get('failures')} failed."
         )
+    else:  # cut short before locust's totals came: what each process last reported
+        processes = load.get("processes") or []
+        counted = [p for p in processes if p.get("role") != "master" and p.get("requests")]
+        if counted:
+            parts = [int(p.get("requests") or 0) for p in counted]
+            split = " = " + " + ".join(map(str, parts)) if len(parts) > 1 else ""
+            out.append(
+                f"Locust's own totals did not arrive (the run was cut short); its "
+                f"{len(parts)} process(es) last reported {sum(parts)} requests{split} "
+                "(partial)."
+            )
     waited = float(load.get("waited_s") or 0.0)
     if waited and s.levels:
         busy = sum(lv.seconds for lv in s.levels) * max(lv.users for lv in s.levels) or 1.0
