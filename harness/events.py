@@ -81,7 +81,7 @@ class LoadProgress:
     requests: int
     judged: int
     passed: int
-    violations: int  # invariant violations: in judged cases and in whole-database samples
+    violations: int  # invariant violations in judged cases (whole-database samples: report)
 
 
 Event = (

@@ -80,7 +80,7 @@ class Counts:
     passed: int = 0
     failed: int = 0
     errored: int = 0
-    pairs: int = 0
+    pairs: int = 0  # duplicate pairs judged
     violations: int = 0  # failed invariant checks among judged conversations
     abandoned: int = 0  # handed out, never came back (cut off by the end or an interrupt)
     unused: int = 0  # fetched by a generator process but never started
@@ -238,7 +238,6 @@ class Feeder:
             for conv in item.conversations:
                 self.outstanding[conv.token] = (item, conv)
             self.counts.served += 1
-            self.counts.pairs += item.second is not None
             self._served += 1
             out.append(item.wire())
         if not self.ready:
@@ -310,6 +309,7 @@ class Feeder:
         if item.second is None:
             self._store(item.first, await self.engine.conclude(item.first.prepared), "single")
             return
+        self.counts.pairs += 1  # judged pairs, as the report's count of judged conversations
         scenario = self.suite.scenario(item.first.prepared.case.scenario)
         shared = await self.watch.scoped(scenario, item.first.prepared.obs)
         for conv, role in ((item.first, "first"), (item.second, "second")):
