@@ -168,6 +168,12 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     tmp_path: Path, make_suite: Callable[..., Path]
 ) -> None:
     suite = make_suite(python_agent("echo"), repeat=2)
+    scenarios = suite / "scenarios" / "s.yaml"  # a generated value, so a hunt has something
+    scenarios.write_text(
+        scenarios.read_text().replace(
+            "    repeat: 2\n", '    repeat: 2\n    vars: {n: {decimal: ["1", "9"]}}\n'
+        )
+    )
     reports = tmp_path / "reports"
     run = start(suite, reports, "--trials", "2", "--group", "rc-7")
     hunt = harness(
