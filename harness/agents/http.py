@@ -112,6 +112,10 @@ def parse_reply(config: HttpAdapter, status: int, raw: bytes, latency: float) ->
         return Reply.failure(
             f"malformed reply: no {config.reply!r} in {decoded[:EXCERPT]}", latency, status
         )
+    if value is None:  # no reply is no empty reply: a not_contains check must not pass on it
+        return Reply.failure(
+            f"malformed reply: {config.reply!r} is null in {decoded[:EXCERPT]}", latency, status
+        )
     if isinstance(value, dict | list):
         return Reply(orjson.dumps(value).decode(), latency, status)
     return Reply(format_value(value), latency, status)

@@ -84,7 +84,9 @@ class PythonAgent:
         started = time.perf_counter()
         try:
             if self._is_async:
-                result = await asyncio.wait_for(self._fn(text, session_id), self.config.timeout)
+                result = await asyncio.wait_for(
+                    _contained(self._fn(text, session_id)), self.config.timeout
+                )
             else:
                 # A hung sync callable keeps its thread; the case still ends at the timeout.
                 result = await asyncio.wait_for(
@@ -111,6 +113,22 @@ class PythonAgent:
         return Reply(result, latency)
 
 
+class AgentExited(Exception):
+    """The agent's code raised SystemExit or KeyboardInterrupt: its crash, judged as an error
+    verdict like any other, never the harness's own exit or interrupt."""
+
+    def __init__(self, exc: BaseException) -> None:
+        super().__init__(f"{type(exc).__name__}({exc})")
+        self.__cause__ = None
+
+
+async def _contained(coro: Any) -> Any:
+    try:
+        return await coro
+    except (SystemExit, KeyboardInterrupt) as exc:  # raised by the agent's code, not a signal
+        raise AgentExited(exc) from None
+
+
 def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
     """Run a sync call in a daemon thread: a call that never returns must not keep the
     harness from exiting (asyncio.to_thread's pool threads are joined at shutdown)."""
@@ -129,8 +147,9 @@ def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
         try:
             value = fn(*args)
         except BaseException as exc:  # handed to the awaiting side, which judges it
+            error = exc if isinstance(exc, Exception) else AgentExited(exc)
             with contextlib.suppress(RuntimeError):  # the loop may be gone at shutdown
-                loop.call_soon_threadsafe(settle, None, exc)
+                loop.call_soon_threadsafe(settle, None, error)
             return
         with contextlib.suppress(RuntimeError):
             loop.call_soon_threadsafe(settle, value, None)

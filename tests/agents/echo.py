@@ -19,6 +19,14 @@ def crash(message: str, session_id: str) -> str:
     raise RuntimeError("agent blew up")
 
 
+def exits(message: str, session_id: str) -> str:
+    raise SystemExit(3)
+
+
+async def async_interrupts(message: str, session_id: str) -> str:
+    raise KeyboardInterrupt
+
+
 def hang(message: str, session_id: str) -> str:
     time.sleep(5)
     return "too late"

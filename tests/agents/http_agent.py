@@ -1,7 +1,7 @@
 """A real HTTP agent process for tests, misbehaving on request (MODE env var).
 
 MODE: echo | crash_at_start | error500 | not_json | no_reply_key | huge | hang | die_on_turn
-| redirect (to /elsewhere, which answers a valid reply: following it would pass)
+| null_reply | redirect (to /elsewhere, which answers a valid reply: following it would pass)
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ MODE = os.environ.get("MODE", "echo")
 async def chat(request: web.Request) -> web.StreamResponse:
     data = await request.json()
     message = str(data.get("message", ""))
+    if MODE == "null_reply":
+        return web.json_response({"reply": None})
     if MODE == "redirect":
         raise web.HTTPFound("/elsewhere")
     if MODE == "error500":

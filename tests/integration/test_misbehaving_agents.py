@@ -50,6 +50,8 @@ def verdicts(reports: Path) -> list[dict]:
     ("fn", "expect"),
     [
         ("crash", "RuntimeError: agent blew up"),
+        ("exits", "AgentExited: SystemExit(3)"),  # the agent's exit, not the harness's
+        ("async_interrupts", "AgentExited: KeyboardInterrupt()"),
         ("hang", "timeout: no reply within 0.5 s"),
         ("garbage", "malformed reply"),
         ("huge", "exceeds the size cap"),
@@ -76,6 +78,7 @@ def test_python_agent_failures_are_errors(
         ("huge", "exceeds the size cap of 100000 bytes"),
         ("hang", "timeout: no reply within 1 s"),
         ("redirect", "HTTP 302"),  # not followed: traffic goes to the agent's address only
+        ("null_reply", "malformed reply: 'reply' is null"),  # never an empty reply that passes
     ],
 )
 def test_http_agent_failures_are_errors(
