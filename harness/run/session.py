@@ -126,6 +126,15 @@ def open_store(options: RunOptions) -> tuple[Suite, RunStore, list[Case]]:
                 hint="drop them, or start a new run",
             )
         store = RunStore.open(root, options.resume)
+        from harness.report.runs import run_status  # the reader's view: running, or killed
+
+        if run_status(store.manifest) == "running":
+            m = store.manifest
+            raise ConfigError(
+                f"run {options.resume} is still going (harness pid {m.get('pid')} on "
+                f"{m.get('host')}): resuming it now would run its missing cases twice",
+                hint="wait for it to end, or stop it (Ctrl-C, or kill that pid), then resume",
+            )
         _same_as_stored(store.manifest, options)
         suite = load_suite(options.suite or store.manifest["suite_path"])
         if suite.suite_hash != store.manifest.get("suite_hash"):

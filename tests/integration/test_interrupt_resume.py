@@ -57,6 +57,9 @@ def keys(run_dir: Path) -> Counter[str]:
     return Counter(json.loads(line)["key"] for line in lines)
 
 
+HARNESS = (sys.executable, "-m", "harness", "run")
+
+
 def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> None:
     proc = start(tmp_path, "-c", "1")
     run_dir = wait_for_cases(tmp_path, 8, proc)
@@ -115,6 +118,25 @@ def interrupt(tmp_path: Path, sig: int) -> None:
     assert manifest["status"] == "interrupted"
     assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
     assert len(keys(run_dir)) >= 5
+
+
+def test_a_run_still_going_cannot_be_resumed(tmp_path: Path) -> None:
+    """A resume while the run's harness still runs would run its missing cases twice."""
+    proc = start(tmp_path, "-c", "1", "--repeat", "40")
+    run_dir = wait_for_cases(tmp_path, 8, proc)
+    try:
+        early = subprocess.run(
+            [*HARNESS, "--resume", run_dir.name, "--reports-dir", str(tmp_path), "--no-progress"],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert proc.poll() is None, "the run ended before the resume was tried"
+        assert early.returncode == 2 and "is still going" in early.stderr, early.stderr
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
 
 
 def test_ctrl_c_stops_everything_and_keeps_finished_cases(tmp_path: Path) -> None:
