@@ -248,6 +248,12 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[yellow]{escape(v.headline)}[/]")
     if v.regressions:
         err.print(f"known regressions: {v.regressions_headline}")
+    resumable = v.manifest.get("kind", "run") == "run"
+    if resumable and not v.complete and not interrupted and v.status != "running":
+        err.print(
+            f"[yellow]incomplete run[/] (status {v.status}): "
+            f"harness run --resume {run_dir.name} finishes it"
+        )
     # what a script needs goes to stdout: `RUN=$(harness run | awk '/^run id/{print $3}')`
     out.print(f"run id: {run_dir.name}")
     print_paths(reports.paths())

@@ -182,7 +182,7 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
         "",
         verdict,
         "",
-        f"- run `{m.get('run_id')}` · status {m.get('status')} · started {m.get('started_at')}",
+        f"- run `{m.get('run_id')}` · status {view.status} · started {m.get('started_at')}",
         f"- spec: {cell(m.get('spec_title'))} version {cell(m.get('spec_version'))} "
         f"(sha256 {m.get('spec_hash')}) · seed {m.get('seed')} · "
         f"concurrency {m.get('concurrency')}",

@@ -140,6 +140,13 @@ class ReportView:
         return self.totals.get("fail", 0) + self.totals.get("error", 0)
 
     @property
+    def status(self) -> str:
+        """The run's status; a run still marked running whose harness is gone is killed."""
+        from harness.report.runs import run_status
+
+        return run_status(self.manifest)
+
+    @property
     def complete(self) -> bool:
         """The run finished every planned case (an interrupted or failed run did not)."""
         return self.manifest.get("status") == "finished"
@@ -177,7 +184,7 @@ class ReportView:
         else:
             text = f"No divergence in the {self.cases}{of} {self.unit} that finished"
         if not self.complete:
-            text += f" (incomplete run: status {self.manifest.get('status')}, "
+            text += f" (incomplete run: status {self.status}, "
             text += f"{self.cases}{of} {self.unit} finished)"
         return text + "."
 

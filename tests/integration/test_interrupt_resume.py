@@ -68,6 +68,16 @@ def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> Non
     assert not wait_gone(run_dir), "servers or agent outlived a kill -9 of the harness"
     done_before = keys(run_dir)
     assert len(done_before) >= 8
+    # its report, rebuilt, calls it what it is and says how to finish it
+    rebuilt = subprocess.run(
+        [sys.executable, "-m", "harness", "report", run_dir.name, "--reports-dir", str(tmp_path)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert f"harness run --resume {run_dir.name} finishes it" in rebuilt.stderr, rebuilt.stderr
+    assert "status killed (did not finish)" in (run_dir / "summary.md").read_text()
 
     resumed = subprocess.run(
         [
