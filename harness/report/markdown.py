@@ -118,14 +118,14 @@ def _value_block(value: Any) -> str:
     return fence(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode(), "json")
 
 
-def _example(ex: Example, full: bool = True) -> list[str]:
+def _example(ex: Example, full: bool = True, expected: str = "expected") -> list[str]:
     out = [f"**Case** {code(ex.case_id)} (trial {ex.trial}, session {code(ex.session_id)})", ""]
     if ex.message:
         out += [f"**Why:** {cell(ex.message)}", ""]
     if ex.case_error:
         out += ["**The case could not complete:**", "", fence(ex.case_error), ""]
     if ex.expected is not None or ex.found is not None:  # the crux first, then how it came
-        out += ["**Expected:**", "", _value_block(ex.expected), ""]
+        out += [f"**{expected.capitalize()}:**", "", _value_block(ex.expected), ""]
         out += ["**Found:**", "", _value_block(ex.found), ""]
     if ex.entities:
         out += ["**Setup rows inserted for this case:**", ""]
@@ -160,7 +160,7 @@ def _divergence(d: Divergence) -> list[str]:
         "",
     ]
     for ex in d.examples:
-        out += _example(ex)
+        out += _example(ex, expected=d.expected_label)
     if d.others:
         out += ["Same divergence in:", ""]
         out += [f"- {code(cid)}: {cell(msg)}" for cid, msg in d.others]

@@ -71,6 +71,9 @@ class Example:
     case_error: str | None
 
 
+NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
+
+
 @dataclass
 class Divergence:
     requirements: list[str]
@@ -87,6 +90,11 @@ class Divergence:
     @property
     def count(self) -> int:
         return len(self.examples) + len(self.others)
+
+    @property
+    def expected_label(self) -> str:
+        """What the expected value is to the check: a forbidden text is no wanted one."""
+        return NEGATED.get(self.check_type, "expected")
 
 
 @dataclass
