@@ -31,7 +31,7 @@ def scratch_root() -> str | None:
     else the system temp directory."""
     chosen = os.environ.get("HARNESS_WORKDIR")
     if chosen:
-        if not Path(chosen).is_dir() or not os.access(chosen, os.W_OK):
+        if not Path(chosen).is_dir() or not _can_create_in(chosen):
             raise ConfigError(
                 f"HARNESS_WORKDIR={chosen} is not a writable folder",
                 hint="point it at an existing folder, or unset it to use /dev/shm or the temp dir",
@@ -44,6 +44,15 @@ def scratch_root() -> str | None:
     except OSError:
         pass
     return None
+
+
+def _can_create_in(folder: str) -> bool:
+    """Really try: root passes os.access everywhere, /proc included."""
+    try:
+        Path(tempfile.mkdtemp(prefix="harness-probe-", dir=folder)).rmdir()
+    except OSError:
+        return False
+    return True
 
 
 OWNER_FILE = "harness-owner"
