@@ -11,8 +11,6 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from harness.errors import EnvironmentFault
-
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 out = Console(highlight=False, soft_wrap=True)
 
@@ -86,18 +84,24 @@ def deps_option(f: Callable[..., Any]) -> Callable[..., Any]:
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List what would be removed; remove nothing.")
 def clean(dry_run: bool) -> None:
-    """Remove containers and networks that killed runs left (their harness process is gone).
+    """Remove containers, networks and embedded servers' data folders that killed runs
+    left (their harness process is gone).
 
     What a running harness owns is never touched, so it is safe beside other runs.
     """
     from harness.deps import cleanup, engine
+    from harness.deps.manager import scratch_root, sweep_stale_workdirs
 
+    verb = "would remove" if dry_run else "removed"
+    for folder in sweep_stale_workdirs(scratch_root(), dry_run=dry_run):
+        out.print(f"{verb} data folder {escape(str(folder))} (embedded servers of a killed run)")
     found = engine.probe(timeout=5)
     if not found.answers:
-        raise EnvironmentFault(
-            f"cannot clean: {found.describe()}",
-            hint="start the Docker engine (or set DOCKER_HOST) that the runs used",
+        err.print(
+            f"[yellow]containers not checked[/]: {escape(found.describe())} (start the Docker "
+            "engine, or set DOCKER_HOST, that the runs used)"
         )
+        return
     client = engine.client(timeout=60)
     try:
         everything = cleanup.labelled(client)

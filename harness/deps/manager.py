@@ -58,10 +58,10 @@ def _can_create_in(folder: str) -> bool:
 OWNER_FILE = "harness-owner"
 
 
-def sweep_stale_workdirs(root: str | None) -> list[Path]:
+def sweep_stale_workdirs(root: str | None, *, dry_run: bool = False) -> list[Path]:
     """Remove the data folders of runs whose harness process is gone (killed with -9: its
     servers died with it, their files did not). A folder of a live run is never touched."""
-    removed = []
+    removed: list[Path] = []
     for folder in Path(root or tempfile.gettempdir()).glob("harness-*"):
         try:
             pid_text, host = (folder / OWNER_FILE).read_text().split()
@@ -70,7 +70,8 @@ def sweep_stale_workdirs(root: str | None) -> list[Path]:
             continue  # not ours, or still being created
         if host != socket.gethostname() or _alive(pid):
             continue
-        shutil.rmtree(folder, ignore_errors=True)
+        if not dry_run:
+            shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
 

@@ -281,3 +281,33 @@ def test_validate_finds_a_container_volume_that_does_not_exist(
     where = r"suite\.yaml:\d+:\d+: .*volume nosuchdir does not exist"
     with pytest.raises(ConfigError, match=where):
         load_suite(root)
+
+
+def test_clean_removes_a_killed_runs_embedded_data_folder_without_an_engine(
+    tmp_path: Path,
+) -> None:
+    import socket
+
+    stale = tmp_path / "harness-killedrun-db"
+    stale.mkdir()
+    (stale / "harness-owner").write_text(f"999999999 {socket.gethostname()}")
+    live = tmp_path / "harness-liverun-db"
+    live.mkdir()
+    (live / "harness-owner").write_text(f"{os.getpid()} {socket.gethostname()}")
+    env = {**os.environ, **NO_ENGINE, "HARNESS_WORKDIR": str(tmp_path)}
+
+    def clean(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "harness", "clean", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    dry = clean("--dry-run")
+    assert dry.returncode == 0 and f"would remove data folder {stale}" in dry.stdout, dry.stderr
+    assert stale.is_dir()
+    done = clean()
+    assert done.returncode == 0 and "containers not checked" in done.stderr
+    assert not stale.exists() and live.is_dir(), "a live run's folder is never touched"
