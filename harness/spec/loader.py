@@ -92,14 +92,35 @@ def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
     if node is None:
         return None, [Problem(display, 1, 1, "", "the file is empty")]
     problems: list[Problem] = []
-    source.data = _build(node, (), source, problems, loader)
+    try:
+        source.data = _build(node, (), source, problems, loader)
+    except _TooBig:  # e.g. nested aliases ("billion laughs"): bounded, never hung
+        return None, [
+            Problem(
+                display,
+                1,
+                1,
+                "",
+                f"the file expands to more than {MAX_VALUES:,} values (nested YAML aliases?); "
+                "nothing was loaded",
+            )
+        ]
     return source, problems
+
+
+MAX_VALUES = 200_000  # keys and values one suite file may expand to
+
+
+class _TooBig(Exception):
+    pass
 
 
 def _build(
     node: yaml.Node, loc: PathKey, source: Source, problems: list[Problem], loader: Any
 ) -> Any:
     source.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if len(source.values) > MAX_VALUES:
+        raise _TooBig
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}

@@ -116,3 +116,16 @@ def test_the_agent_version_is_a_template_checked_when_the_suite_loads(suite_copy
     (msg,) = problems(suite_copy)
     assert msg.startswith(f"{f}:{line}:14: environment.agent.version: {{{{ agnt.port }}}}: ")
     assert "did you mean 'agent'?" in msg
+
+
+def test_a_yaml_alias_bomb_is_a_bounded_error(tmp_path: Path) -> None:
+    from harness.spec.loader import load_yaml
+
+    lines, prev = ["a: &a [1, 1, 1, 1, 1, 1, 1, 1, 1]"], "a"
+    for name in "bcdefgh":  # 9^8 values once expanded
+        lines.append(f"{name}: &{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+        prev = name
+    bomb = tmp_path / "spec.yaml"
+    bomb.write_text("\n".join(lines) + "\n")
+    source, problems = load_yaml(bomb)
+    assert source is None and "expands to more than 200,000 values" in problems[0].message
