@@ -140,7 +140,15 @@ def test_hostile_reply_is_text_in_every_report(
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in junit
 
 
-HUNT = (sys.executable, "-m", "harness", "hunt", "--no-progress")
+def hunt(suite: Path, reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    command = [sys.executable, "-m", "harness", "hunt", str(suite), "--no-progress"]
+    return subprocess.run(
+        [*command, *args, "--reports-dir", str(reports)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        cwd=ROOT,
+    )
 
 
 def test_agent_dying_during_a_hunt_stops_it_and_saves_no_regression_case(
@@ -160,13 +168,7 @@ def test_agent_dying_during_a_hunt_stops_it_and_saves_no_regression_case(
         "        requirements: [T-001]\n"
         "        value: hello\n"
     )
-    proc = subprocess.run(
-        [*HUNT, str(suite), "--budget", "60s", "--reports-dir", str(tmp_path / "reports")],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
-    )
+    proc = hunt(suite, tmp_path / "reports", "--budget", "60s")
     assert proc.returncode == 3, proc.stderr
     assert "the agent process exited with code 1 during the hunt" in proc.stderr
     assert not list((suite / "regressions").glob("*.yaml"))
@@ -177,13 +179,7 @@ def test_a_hunt_whose_select_matches_nothing_starts_nothing_and_exits_2(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     suite = make_suite(http_agent("echo"))
-    proc = subprocess.run(
-        [*HUNT, str(suite), "-k", "nothing-matches", "--reports-dir", str(tmp_path / "reports")],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    proc = hunt(suite, tmp_path / "reports", "-k", "nothing-matches")
     assert proc.returncode == 2, proc.stderr
     assert "no scenario of suite t with generated inputs matches nothing-matches" in proc.stderr
     assert not (tmp_path / "reports").exists() or not any((tmp_path / "reports").iterdir())
