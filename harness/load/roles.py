@@ -190,6 +190,10 @@ def run_worker(
     runner.client.send(Message("harness_totals", dict(g.COUNTS), runner.client_id))
     if hub is not None:
         hub.post("/totals", {"index": runner.worker_index, **g.COUNTS})
+    # the process ends with os._exit, which drops what zmq has not sent yet: wait (up to 3 s)
+    # until the totals message has left
+    with contextlib.suppress(Exception):
+        runner.client.socket.context.destroy(linger=3000)
 
 
 def _on_sigterm() -> None:
