@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.check.state import Targets, evaluate_invariant, scoped_query
+from harness.check.state import Targets, evaluate_invariant, scope_ids, scoped_query
 from harness.core import CheckResult, Observation, Verdict, to_jsonable
 from harness.spec.models import Invariant, Scenario
 from harness.spec.suite import Suite
@@ -110,16 +110,7 @@ class InvariantWatch:
         for inv in self.suite.invariants:
             if not inv.scope:
                 continue
-            ids: list[list[Any]] = []
-            for table_ref in inv.scope.values():
-                table, _, column = table_ref.partition(".")
-                ids.append(
-                    [
-                        row.get(column or "id")
-                        for name, row in obs.entities.items()
-                        if scenario.setup[name].table == table
-                    ]
-                )
+            ids = scope_ids(inv, scenario, [obs])
             if not any(ids):
                 continue
             query = scoped_query(self.sql[inv.id], inv.scope)

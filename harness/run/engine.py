@@ -22,6 +22,7 @@ from harness.check.state import (
     evaluate_redis,
     evaluate_sql,
     same_state,
+    scope_ids,
     scoped_query,
 )
 from harness.core import Case, CaseResult, CheckResult, Observation, TurnRecord, Verdict
@@ -353,17 +354,7 @@ class Engine:
         for inv in self.suite.invariants:
             if not inv.scope:
                 continue
-            ids: list[list[Any]] = []
-            for table_ref in inv.scope.values():
-                table, _, column = table_ref.partition(".")
-                ids.append(
-                    [
-                        row.get(column or "id")
-                        for o in (obs, *obs.variants)
-                        for name, row in o.entities.items()
-                        if scenario.setup[name].table == table
-                    ]
-                )
+            ids = scope_ids(inv, scenario, (obs, *obs.variants))
             if not any(ids):
                 continue
             db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
