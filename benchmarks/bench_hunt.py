@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.events import ignore  # noqa: E402
+from harness.core.events import ignore  # noqa: E402
 from harness.run.hunt import HuntOptions, HuntOutcome, hunt  # noqa: E402
 
 # defect -> (scenario that can reveal it, requirement it breaks)

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_run import start_echo  # noqa: E402
 
-from harness.events import ignore  # noqa: E402
+from harness.core.events import ignore  # noqa: E402
 from harness.load.runner import LoadOptions, run_load  # noqa: E402
 
 PLAIN = """

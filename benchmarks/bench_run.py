@@ -27,7 +27,7 @@ import orjson
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from harness.events import ignore  # noqa: E402
+from harness.core.events import ignore  # noqa: E402
 from harness.procs import free_port, port_open, wait_until  # noqa: E402
 from harness.run.session import RunOptions, execute  # noqa: E402
 

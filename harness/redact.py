@@ -1,9 +1,19 @@
-"""Secrets out of every log line and report: known passwords and common credential shapes."""
+"""Secrets out of every log line, report and run folder: known secrets in every form they
+can take on the way (plain, JSON-escaped, URL-encoded), and common credential shapes.
+
+The process keeps one `redact`; whatever learns a secret (a dependency's password, an
+agent's secret-named variable, a header with a secret-like name, a value the suite marks
+secret) adds it there, and the run log masks every byte it writes through it.
+"""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from urllib.parse import quote, quote_plus
+
+import orjson
 
 MASK = "***"
 
@@ -23,10 +33,29 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), MASK),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), MASK),
 ]
+#: a cheap test whether any pattern could match at all (most text holds none of these)
+_TRIGGER = re.compile(
+    r"(?i)://|passw|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|bearer|basic"
+    r"|sk-|AKIA|gh[pousr]_"
+)
+
+#: names of variables and headers whose values are secrets (API_TOKEN, DB_PASSWORD,
+#: X-Api-Key, Authorization, Cookie ...)
+SECRET_NAME = re.compile(
+    r"(?i)(passw|secret|token|api[_-]?key|private[_-]?key|credential|auth|cookie|session[_-]?key)"
+)
+MIN_SECRET = 4  # shorter values would mask ordinary words
 
 
-#: names of environment variables whose values are secrets (API_TOKEN, DB_PASSWORD, ...)
-SECRET_NAME = re.compile(r"(?i)(passw|secret|token|api_?key|private_?key|credential)")
+def secret_name(name: str) -> bool:
+    return bool(SECRET_NAME.search(name))
+
+
+def forms(secret: str) -> set[str]:
+    """Every form a secret takes on its way into a record: as is, inside a JSON string,
+    URL-encoded (path and query forms)."""
+    out = {secret, orjson.dumps(secret).decode()[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    return {f for f in out if len(f) >= MIN_SECRET}
 
 
 class Redactor:
@@ -34,21 +63,49 @@ class Redactor:
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: list[str] = []
+        self._bytes: list[bytes] = []
         for s in secrets:
             self.add(s)
 
     def add(self, secret: str | None) -> None:
-        if secret and len(secret) >= 4 and secret not in self._secrets:
-            self._secrets.append(secret)
-            self._secrets.sort(key=len, reverse=True)
+        if not secret or len(secret) < MIN_SECRET:
+            return
+        new = forms(secret) - set(self._secrets)
+        if new:
+            self._secrets = sorted({*self._secrets, *new}, key=len, reverse=True)
+            self._bytes = [s.encode() for s in self._secrets]
+
+    def add_named(self, values: Mapping[str, str]) -> None:
+        """The values of every secret-named variable or header among `values`."""
+        for name, value in values.items():
+            if secret_name(name):
+                self.add(value)
+
+    def add_environment(self) -> None:
+        """Every value of a secret-named variable in the harness's own environment."""
+        self.add_named(os.environ)
+
+    @property
+    def known(self) -> int:
+        return len(self._secrets)
 
     def __call__(self, text: str) -> str:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        for pattern, repl in _PATTERNS:
-            text = pattern.sub(repl, text)
+        if _TRIGGER.search(text):
+            for pattern, repl in _PATTERNS:
+                text = pattern.sub(repl, text)
         return text
+
+    def line(self, data: bytes) -> bytes:
+        """A serialized record, masked; the fast path when it holds nothing to mask."""
+        for secret in self._bytes:
+            if secret in data:
+                data = data.replace(secret, MASK.encode())
+        if _TRIGGER.search(data.decode("utf-8", errors="replace")):
+            return self(data.decode("utf-8", errors="replace")).encode()
+        return data
 
 
 redact = Redactor()

@@ -9,6 +9,7 @@ import aiohttp
 import orjson
 
 from harness.agents.base import Reply, decode_capped
+from harness.core.failures import FailureKind
 from harness.spec.models import HttpAdapter
 from harness.spec.template import Template, format_value, render_deep
 
@@ -82,13 +83,18 @@ class HttpAgent:
                 raw = await _read_capped(resp.content, self.config.max_bytes + 1)
                 status = resp.status
         except TimeoutError:
-            return Reply.failure(
-                f"timeout: no reply within {self.config.timeout:g} s", _ms(started)
-            )
+            return Reply.failed(
+                FailureKind.TIMEOUT, f"timeout: no reply within {self.config.timeout:g} s",
+                _ms(started),
+            )  # fmt: skip
         except aiohttp.ClientError as exc:
-            return Reply.failure(f"connection failed: {type(exc).__name__}: {exc}", _ms(started))
+            return Reply.failed(
+                FailureKind.CONNECTION,
+                f"connection failed: {type(exc).__name__}: {exc}",
+                _ms(started),
+            )
         except OSError as exc:
-            return Reply.failure(f"connection failed: {exc}", _ms(started))
+            return Reply.failed(FailureKind.CONNECTION, f"connection failed: {exc}", _ms(started))
         return parse_reply(self.config, status, raw, _ms(started))
 
 
@@ -97,24 +103,36 @@ def parse_reply(config: HttpAdapter, status: int, raw: bytes, latency: float) ->
     `raw` may be cut at max_bytes + 1 (that is how a too-large body is recognised)."""
     decoded, error = decode_capped(raw, config.max_bytes)
     if error:
-        return Reply.failure(error, latency, status)
+        return Reply.failed(FailureKind.TOO_LARGE, error, latency, status)
     assert decoded is not None
     if status not in config.ok_status:
-        return Reply.failure(f"HTTP {status}: {decoded[:EXCERPT]}", latency, status)
+        kind = FailureKind.REDIRECT if 300 <= status < 400 else FailureKind.STATUS
+        return Reply.failed(kind, f"HTTP {status}: {decoded[:EXCERPT]}", latency, status)
     if config.reply is None:
         return Reply(decoded, latency, status)
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return Reply.failure(f"malformed reply: not JSON: {decoded[:EXCERPT]}", latency, status)
+        return Reply.failed(
+            FailureKind.MALFORMED,
+            f"malformed reply: not JSON: {decoded[:EXCERPT]}",
+            latency,
+            status,
+        )
     value, found = extract(data, config.reply)
     if not found:
-        return Reply.failure(
-            f"malformed reply: no {config.reply!r} in {decoded[:EXCERPT]}", latency, status
+        return Reply.failed(
+            FailureKind.MALFORMED,
+            f"malformed reply: no {config.reply!r} in {decoded[:EXCERPT]}",
+            latency,
+            status,
         )
     if value is None:  # no reply is no empty reply: a not_contains check must not pass on it
-        return Reply.failure(
-            f"malformed reply: {config.reply!r} is null in {decoded[:EXCERPT]}", latency, status
+        return Reply.failed(
+            FailureKind.MALFORMED,
+            f"malformed reply: {config.reply!r} is null in {decoded[:EXCERPT]}",
+            latency,
+            status,
         )
     if isinstance(value, dict | list):
         return Reply(orjson.dumps(value).decode(), latency, status)

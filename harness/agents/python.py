@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from harness.agents.base import Reply
+from harness.core.failures import FailureKind
 from harness.errors import ConfigError
 from harness.spec.models import PythonAdapter
 
@@ -93,22 +94,29 @@ class PythonAgent:
                     in_daemon_thread(self._fn, text, session_id), self.config.timeout
                 )
         except TimeoutError:
-            return Reply.failure(
-                f"timeout: no reply within {self.config.timeout:g} s", _ms(started)
-            )
+            return Reply.failed(
+                FailureKind.TIMEOUT, f"timeout: no reply within {self.config.timeout:g} s",
+                _ms(started),
+            )  # fmt: skip
         except Exception as exc:
-            return Reply.failure(
-                f"the agent raised {type(exc).__name__}: {exc}"[:2000], _ms(started)
+            return Reply.failed(
+                FailureKind.RAISED,
+                f"the agent raised {type(exc).__name__}: {exc}"[:2000],
+                _ms(started),
             )
         latency = _ms(started)
         if isinstance(result, dict):
             result = result.get("reply")
         if not isinstance(result, str):
             shown = orjson.dumps(result, default=repr).decode()[:300]
-            return Reply.failure(f"malformed reply: expected text, got {shown}", latency)
+            return Reply.failed(
+                FailureKind.MALFORMED, f"malformed reply: expected text, got {shown}", latency
+            )
         if len(result.encode("utf-8", errors="replace")) > self.config.max_bytes:
-            return Reply.failure(
-                f"reply exceeds the size cap of {self.config.max_bytes} bytes", latency
+            return Reply.failed(
+                FailureKind.TOO_LARGE,
+                f"reply exceeds the size cap of {self.config.max_bytes} bytes",
+                latency,
             )
         return Reply(result, latency)
 

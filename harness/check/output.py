@@ -11,7 +11,8 @@ from typing import Any
 import jsonschema
 import orjson
 
-from harness.core import CheckResult, Verdict
+from harness.check.registry import CheckKind, Judging, register
+from harness.core import Category, CheckResult, Verdict
 from harness.spec import models as m
 from harness.spec.template import Template, format_value, render_deep, to_decimal
 
@@ -48,9 +49,6 @@ def _selected(check: m.OutputCheck, replies: Replies) -> tuple[list[str], str | 
     if any(r is None for r in chosen):
         return [], "the agent gave no usable reply to a judged turn (see the turn's error)"
     return [r for r in chosen if r is not None], None
-
-
-Predicate = Callable[[str], tuple[bool, str]]
 
 
 def _judge(
@@ -91,6 +89,12 @@ def _as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
+Predicate = Callable[[str], tuple[bool, str]]
+#: what an output check expects, and how it judges one reply
+Expectation = tuple[Any, Predicate]
+_EXPECTATIONS: dict[str, Callable[[Any, Mapping[str, Any], dict[str, Template]], Expectation]] = {}
+
+
 def evaluate_output(
     check: m.OutputCheck,
     cid: str,
@@ -99,53 +103,89 @@ def evaluate_output(
     cache: dict[str, Template],
 ) -> CheckResult:
     """Judge one output check; never raises for anything the agent said."""
-    if isinstance(check, m.EqualsCheck):
-        want = format_value(render_deep(check.value, context, cache))
-        return _judge(
-            check,
-            cid,
-            replies,
-            want,
-            lambda r: (
-                _norm(r.strip(), check.ignore_case) == _norm(want.strip(), check.ignore_case),
-                "the reply is not exactly the expected text",
-            ),
-        )
-    if isinstance(check, m.ContainsCheck | m.NotContainsCheck):
-        wants = [format_value(v) for v in _as_list(render_deep(check.value, context, cache))]
-        positive = isinstance(check, m.ContainsCheck)
+    expected, predicate = _EXPECTATIONS[check.type](check, context, cache)  # type: ignore[attr-defined]
+    return _judge(check, cid, replies, expected, predicate)
 
-        def contains(r: str) -> tuple[bool, str]:
-            text = _norm(r, check.ignore_case)
-            for w in wants:
-                present = _norm(w, check.ignore_case) in text
-                if present != positive:
-                    return False, f"the reply {'lacks' if positive else 'contains'} {w!r}"
-            return True, ""
 
-        return _judge(check, cid, replies, wants if len(wants) > 1 else wants[0], contains)
-    if isinstance(check, m.RegexCheck):
-        pattern = format_value(render_deep(check.pattern, context, cache))
-        flags = re.IGNORECASE if check.ignore_case else 0
-        compiled = re.compile(pattern, flags)
-        negate = check.type == "not_regex"
-        return _judge(
-            check,
-            cid,
-            replies,
-            pattern,
-            lambda r: (
-                (compiled.search(unicodedata.normalize("NFC", r)) is None) == negate,
-                f"the reply {'matches' if negate else 'does not match'} /{pattern}/",
-            ),
-        )
-    if isinstance(check, m.JsonSchemaCheck):
-        return _judge(check, cid, replies, check.json_schema, lambda r: _json_schema(check, r))
-    if isinstance(check, m.NumberCheck):
-        number = to_decimal(render_deep(check.expect, context, cache))
-        shown = format_value(number)
-        return _judge(check, cid, replies, shown, lambda r: _number(check, number, r))
-    raise TypeError(f"not an output check: {type(check).__name__}")
+async def _registered_judge(check: m.OutputCheck, cid: str, j: Judging) -> CheckResult:
+    return evaluate_output(check, cid, j.replies, j.context, j.cache)
+
+
+def output_check(
+    *types: str,
+) -> Callable[
+    [Callable[[Any, Mapping[str, Any], dict[str, Template]], Expectation]],
+    Callable[[Any, Mapping[str, Any], dict[str, Template]], Expectation],
+]:
+    """Register an output check type: `fn(check, context, cache) -> (expected, predicate)`."""
+
+    def add(
+        fn: Callable[[Any, Mapping[str, Any], dict[str, Template]], Expectation],
+    ) -> Callable[[Any, Mapping[str, Any], dict[str, Template]], Expectation]:
+        _EXPECTATIONS.update(dict.fromkeys(types, fn))
+        register(CheckKind(types, Category.OUTPUT, _registered_judge))
+        return fn
+
+    return add
+
+
+@output_check("equals")
+def _equals(
+    check: m.EqualsCheck, context: Mapping[str, Any], cache: dict[str, Template]
+) -> Expectation:
+    want = format_value(render_deep(check.value, context, cache))
+    return want, lambda r: (
+        _norm(r.strip(), check.ignore_case) == _norm(want.strip(), check.ignore_case),
+        "the reply is not exactly the expected text",
+    )
+
+
+@output_check("contains", "not_contains")
+def _contains(
+    check: m.ContainsCheck | m.NotContainsCheck,
+    context: Mapping[str, Any],
+    cache: dict[str, Template],
+) -> Expectation:
+    wants = [format_value(v) for v in _as_list(render_deep(check.value, context, cache))]
+    positive = check.type == "contains"
+
+    def contains(r: str) -> tuple[bool, str]:
+        text = _norm(r, check.ignore_case)
+        for w in wants:
+            present = _norm(w, check.ignore_case) in text
+            if present != positive:
+                return False, f"the reply {'lacks' if positive else 'contains'} {w!r}"
+        return True, ""
+
+    return (wants if len(wants) > 1 else wants[0]), contains
+
+
+@output_check("regex", "not_regex")
+def _regex(
+    check: m.RegexCheck, context: Mapping[str, Any], cache: dict[str, Template]
+) -> Expectation:
+    pattern = format_value(render_deep(check.pattern, context, cache))
+    compiled = re.compile(pattern, re.IGNORECASE if check.ignore_case else 0)
+    negate = check.type == "not_regex"
+    return pattern, lambda r: (
+        (compiled.search(unicodedata.normalize("NFC", r)) is None) == negate,
+        f"the reply {'matches' if negate else 'does not match'} /{pattern}/",
+    )
+
+
+@output_check("json_schema")
+def _schema(
+    check: m.JsonSchemaCheck, context: Mapping[str, Any], cache: dict[str, Template]
+) -> Expectation:
+    return check.json_schema, lambda r: _json_schema(check, r)
+
+
+@output_check("number")
+def _number_check(
+    check: m.NumberCheck, context: Mapping[str, Any], cache: dict[str, Template]
+) -> Expectation:
+    number = to_decimal(render_deep(check.expect, context, cache))
+    return format_value(number), lambda r: _number(check, number, r)
 
 
 def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:

@@ -10,11 +10,15 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from harness.core import CheckResult, Observation, Verdict, to_jsonable
+from harness.check.registry import CheckKind, Judging, SchemaQuery, register
+from harness.core import Category, CheckResult, Observation, Verdict, to_jsonable
 from harness.spec import models as m
 from harness.spec.template import Template, format_value, render_deep, to_decimal
+
+if TYPE_CHECKING:
+    from harness.spec.suite import Suite
 
 MAX_EVIDENCE_ROWS = 20
 
@@ -296,3 +300,50 @@ async def evaluate_invariant(
         "no violating rows",
         rows[:MAX_EVIDENCE_ROWS],
     )
+
+
+# --------------------------------------------------------------------------- registration
+
+
+def _database(suite: Suite, targets: Targets, name: str | None) -> SetupDatabase:
+    return targets.databases[suite.database_for(name, "postgres")]
+
+
+async def _judge_sql(check: m.SqlCheck, cid: str, j: Judging) -> CheckResult:
+    db = _database(j.suite, j.targets, check.database)
+    return await evaluate_sql(check, cid, db, j.context, j.cache)
+
+
+async def _judge_redis(check: m.RedisCheck, cid: str, j: Judging) -> CheckResult:
+    kv = j.targets.kv[j.suite.database_for(check.database, "redis")]
+    return await evaluate_redis(check, cid, kv, j.context, j.cache)
+
+
+async def _judge_same_state(check: m.SameStateCheck, cid: str, j: Judging) -> CheckResult:
+    return same_state(check, cid, j.observed.get(cid, []), j.observation)
+
+
+async def _rows_now(
+    check: m.SameStateCheck,
+    suite: Suite,
+    targets: Targets,
+    context: Mapping[str, Any],
+    cache: dict[str, Template],
+) -> list[dict[str, Any]]:
+    """The rows a same_state query sees now (after the turns, or after a variant)."""
+    db = _database(suite, targets, check.database)
+    query = render_deep(check.query, {"params": context["params"]}, cache)
+    return await db.fetch(query, render_deep(check.params, context, cache))
+
+
+def _query(check: m.SqlCheck | m.SameStateCheck) -> SchemaQuery:
+    return SchemaQuery(check.database, check.query, check.params)
+
+
+register(CheckKind(("sql",), Category.STATE, _judge_sql, schema_query=_query))
+register(CheckKind(("redis",), Category.STATE, _judge_redis))
+register(
+    CheckKind(
+        ("same_state",), Category.STATE, _judge_same_state, observe=_rows_now, schema_query=_query
+    )
+)

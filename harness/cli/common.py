@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.markup import escape
 
 import harness
-from harness.cli.deps import deps_option as deps_option  # --deps and its companions
+from harness.deps.options import DepsOptions
 from harness.errors import ConfigError, HarnessError
 
 DEMO_SUITE = Path("scenarios") / "refund_desk"
@@ -164,3 +164,76 @@ reports_dir_option = click.option(
     envvar="HARNESS_REPORTS_DIR",
     help="Where runs are stored (default ./reports).",
 )
+
+
+_DEPS = "harness.deps"
+
+
+def _keep(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    ctx.meta.setdefault(_DEPS, {})[param.name or ""] = value
+    return value
+
+
+def deps_options() -> DepsOptions:
+    """What --deps, --image, --external and --disposable said (and where --deps came from),
+    for the command being run; passed explicitly to its session."""
+    ctx = click.get_current_context()
+    got = ctx.meta.get(_DEPS, {})
+    source = ctx.get_parameter_source("deps")
+    where = {
+        click.core.ParameterSource.ENVIRONMENT: "HARNESS_DEPS",
+        click.core.ParameterSource.DEFAULT_MAP: "[tool.harness] in pyproject.toml",
+    }.get(source, "--deps") if source is not None else "--deps"  # fmt: skip
+    return DepsOptions(
+        mode=got.get("deps") or None,
+        mode_source=where,
+        images=tuple(got.get("image") or ()),
+        externals=tuple(got.get("external") or ()),
+        disposable=tuple(got.get("disposable") or ()),
+    )
+
+
+def deps_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--deps and its companions: which provider, which images, which external services
+    (read by the command with `deps_options()`)."""
+    options = [
+        click.option(
+            "--deps",
+            type=click.Choice(["auto", "docker", "embedded", "external"]),
+            default=None,
+            envvar="HARNESS_DEPS",
+            expose_value=False,
+            callback=_keep,
+            help="How dependencies come up (default: the suite's environment.provider, else "
+            "auto: docker when a Docker engine answers, else embedded).",
+        ),
+        click.option(
+            "--image",
+            multiple=True,
+            metavar="NAME=IMAGE",
+            expose_value=False,
+            callback=_keep,
+            help="Run dependency (or kind) NAME from IMAGE; repeatable. Also HARNESS_IMAGE_NAME.",
+        ),
+        click.option(
+            "--external",
+            multiple=True,
+            metavar="NAME=URL",
+            expose_value=False,
+            callback=_keep,
+            help="With --deps external: where dependency NAME runs; repeatable. "
+            "Also HARNESS_EXTERNAL_NAME.",
+        ),
+        click.option(
+            "--disposable",
+            multiple=True,
+            metavar="NAME",
+            expose_value=False,
+            callback=_keep,
+            help="With --deps external: external dependency NAME may be written to (schema, "
+            "seed, setup rows) although it carries no disposable marker.",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f

@@ -1,84 +1,14 @@
-"""`--deps` and its companion options, `harness clean` and `harness mark-disposable`."""
+"""`harness clean` and `harness mark-disposable`: the dependencies' housekeeping commands."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
-from typing import Any
 
 import click
-from rich.console import Console
 from rich.markup import escape
 
-err = Console(stderr=True, highlight=False, soft_wrap=True)
-out = Console(highlight=False, soft_wrap=True)
-
-
-def _deps_settings(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Hand --deps' source and --image/--external/--disposable to deps/select.py."""
-    from harness.deps.select import DepsOptions, set_command_line
-
-    got = ctx.meta.setdefault("harness.deps", {})
-    got[param.name or ""] = value
-    source = ctx.get_parameter_source("deps")
-    where = {
-        click.core.ParameterSource.ENVIRONMENT: "HARNESS_DEPS",
-        click.core.ParameterSource.DEFAULT_MAP: "[tool.harness] in pyproject.toml",
-    }.get(source, "--deps") if source is not None else "--deps"  # fmt: skip
-    set_command_line(
-        DepsOptions(
-            mode_source=where,
-            images=tuple(got.get("image") or ()),
-            externals=tuple(got.get("external") or ()),
-            disposable=tuple(got.get("disposable") or ()),
-        )
-    )
-    return value
-
-
-def deps_option(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--deps and its companions: which provider, which images, which external services."""
-    options = [
-        click.option(
-            "--deps",
-            type=click.Choice(["auto", "docker", "embedded", "external"]),
-            default=None,
-            envvar="HARNESS_DEPS",
-            callback=_deps_settings,
-            help="How dependencies come up (default: the suite's environment.provider, else "
-            "auto: docker when a Docker engine answers, else embedded).",
-        ),
-        click.option(
-            "--image",
-            multiple=True,
-            metavar="NAME=IMAGE",
-            expose_value=False,
-            callback=_deps_settings,
-            help="Run dependency (or kind) NAME from IMAGE; repeatable. Also HARNESS_IMAGE_NAME.",
-        ),
-        click.option(
-            "--external",
-            multiple=True,
-            metavar="NAME=URL",
-            expose_value=False,
-            callback=_deps_settings,
-            help="With --deps external: where dependency NAME runs; repeatable. "
-            "Also HARNESS_EXTERNAL_NAME.",
-        ),
-        click.option(
-            "--disposable",
-            multiple=True,
-            metavar="NAME",
-            expose_value=False,
-            callback=_deps_settings,
-            help="With --deps external: external dependency NAME may be written to (schema, "
-            "seed, setup rows) although it carries no disposable marker.",
-        ),
-    ]
-    for option in reversed(options):
-        f = option(f)
-    return f
+from harness.cli.common import EXIT_INTERRUPTED, err, out, run_async
 
 
 @click.command()
@@ -135,7 +65,6 @@ def mark_disposable(url: str, note: str) -> None:
     PostgreSQL: creates the table public.harness_disposable; Redis: sets the key
     harness:disposable. Only do this for a database whose contents may be thrown away.
     """
-    from harness.cli.common import EXIT_INTERRUPTED, run_async
     from harness.deps.external import mark_disposable as mark
 
     try:

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -23,16 +24,19 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from harness.cli.common import (
     EXIT_INTERRUPTED,
     deps_option,
+    deps_options,
     err,
     group_option,
-    out,
     print_paths,
     reports_dir_option,
     resolve_suite,
     run_async,
 )
-from harness.cli.progress import ConsoleView
-from harness.events import Event, LoadProgress, RunStarted
+from harness.cli.progress import ConsoleView, say_run_id
+from harness.core.events import Event, LoadProgress, RunStarted
+
+if TYPE_CHECKING:
+    from harness.report.build import Reports
 
 
 class LoadView(ConsoleView):
@@ -52,6 +56,7 @@ class LoadView(ConsoleView):
                 f"[bold]harness[/] load [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]"
             )
             err.print(f"  results: {event.run_dir}")
+            say_run_id(event.run_id)
             return
         if isinstance(event, LoadProgress):
             self._progress(event)
@@ -139,14 +144,16 @@ def load(
     limit: float | None,
     seed: int | None,
     no_progress: bool,
-    deps: str | None,
     group: str | None,
     reports_dir: Path | None,
 ) -> None:
     """Drive the suite's scenarios through a load profile with locust and judge every
     conversation as `harness run` does; report pass rate, latency and errors per time window
     and per number of users, and the invariants of the real database under load."""
-    from harness.load.runner import LoadOptions, run_load
+    from harness.core.events import Status
+    from harness.modes.load import LoadDriver, LoadOptions
+    from harness.report.build import build_reports
+    from harness.session import run_session
 
     if expect_workers is not None and expect_workers < workers:
         raise click.BadParameter(
@@ -163,38 +170,30 @@ def load(
         case_port=case_port,
         limit=limit,
         seed=seed,
-        deps=deps,
+        deps=deps_options(),
         reports_dir=reports_dir,
         group=group,
     )
     view = LoadView(show_progress=not no_progress)
-    run_dir: Path | None = None
-    interrupted = False
     try:
-        outcome = run_async(lambda: run_load(options, view))
-        run_dir = outcome.run_dir
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        interrupted = True
-        run_dir = Path(view.run_dir) if view.run_dir else None
+        outcome = run_async(lambda: run_session(LoadDriver(options), view, reports=build_reports))
     finally:
         view.stop()
-    code = _finish(run_dir, interrupted) if run_dir is not None else EXIT_INTERRUPTED
+    interrupted = outcome.status is Status.INTERRUPTED
+    code = _finish(outcome.reports, interrupted)
     if interrupted:
         err.print("[yellow]interrupted[/]: every judged conversation is kept in the report")
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code)
 
 
-def _finish(run_dir: Path, interrupted: bool) -> int:
-    """Write every report, print the load summary; 0 none, 1 divergences or violations, 3 the
-    load was cut short (the agent process died)."""
-    from harness.report.build import build_reports
-
-    reports = build_reports(run_dir)
+def _finish(reports: Reports, interrupted: bool) -> int:
+    """Print the load summary; 0 none, 1 divergences or violations, 3 the load was cut
+    short (the agent process died)."""
     v = reports.view
     summary = reports.load
     code = 1 if v.diverged or (summary is not None and summary.sampled_violations) else 0
-    if (not v.complete and code == 0) or v.manifest.get("status") == "failed":
+    if (not v.complete and code == 0) or v.manifest.status == "failed":
         code = 3
     with contextlib.suppress(OSError):
         if summary is not None:
@@ -205,7 +204,6 @@ def _finish(run_dir: Path, interrupted: bool) -> int:
                 f"[bold red]{v.totals['fail']} failed and {v.totals['error']} errored check(s)[/] "
                 f"in requirement(s) {', '.join(v.failing_requirements)}"
             )
-        out.print(f"run id: {run_dir.name}")
         print_paths(reports.paths())
     return code
 

@@ -8,7 +8,6 @@ Options come from the command line, then HARNESS_* variables, then
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -28,6 +27,7 @@ from harness.cli import deps as deps_commands
 from harness.cli.common import (
     EXIT_INTERRUPTED,
     deps_option,
+    deps_options,
     err,
     fail,
     group_option,
@@ -41,7 +41,7 @@ from harness.cli.common import (
 )
 from harness.cli.progress import ConsoleView, reliability_table, summary_table
 from harness.errors import ConfigError, HarnessError
-from harness.run.store import reports_root
+from harness.runlog.store import reports_root
 from harness.spec.loader import did_you_mean
 from harness.spec.suite import load_suite
 
@@ -161,13 +161,15 @@ def run(
     trials: int | None,
     group: str | None,
     case_timeout: float | None,
-    deps: str | None,
     resume: str | None,
     no_progress: bool,
     reports_dir: Path | None,
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
-    from harness.run.session import RunOptions, execute
+    from harness.core.events import Status
+    from harness.modes.run import RunDriver, RunOptions
+    from harness.report.build import build_reports
+    from harness.session import run_session
 
     if not resume or suite is not None:
         suite = resolve_suite(suite)
@@ -179,40 +181,30 @@ def run(
         case_timeout=case_timeout,
         select=select,
         repeat=repeat,
-        deps=deps,
+        deps=deps_options(),
         resume=resume,
         trials=trials,
         group=group,
     )
     view = ConsoleView(err, show_progress=not no_progress)
-    interrupted = False
-    outcome_dir: Path | None = None
     try:
-        outcome = run_async(lambda: execute(options, view))
-        outcome_dir = outcome.run_dir
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        interrupted = True
+        outcome = run_async(lambda: run_session(RunDriver(options), view, reports=build_reports))
     finally:
         view.stop()
+    interrupted = outcome.status is Status.INTERRUPTED
+    code = summarize(outcome.reports, interrupted=interrupted)
     if interrupted:
-        run_dir = Path(view.run_dir) if view.run_dir else None
-        if run_dir is not None:
-            _finish_reports(run_dir, interrupted=True)
-            with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-                err.print(
-                    f"[yellow]interrupted[/]: finished cases are kept; resume with "
-                    f"[bold]harness run --resume {run_dir.name}[/]"
-                )
+        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+            err.print(
+                f"[yellow]interrupted[/]: finished cases are kept; resume with "
+                f"[bold]harness run --resume {outcome.run_id}[/]"
+            )
         sys.exit(EXIT_INTERRUPTED)
-    assert outcome_dir is not None
-    sys.exit(_finish_reports(outcome_dir, interrupted=False))
+    sys.exit(code)
 
 
-def _finish_reports(run_dir: Path, *, interrupted: bool) -> int:
-    """Write every report, print the summary, return the exit code (0, 1 or 3)."""
-    from harness.report.build import build_reports
-
-    reports = build_reports(run_dir)
+def summarize(reports: Reports, *, interrupted: bool) -> int:
+    """Print the summary of written reports; return the exit code (0, 1 or 3)."""
     v = reports.view
     code = 1 if v.diverged else (0 if v.complete and v.cases else 3)
     with contextlib.suppress(OSError):  # a closed output never changes the verdict
@@ -248,14 +240,12 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[yellow]{escape(v.headline)}[/]")
     if v.regressions:
         err.print(f"known regressions: {v.regressions_headline}")
-    resumable = v.manifest.get("kind", "run") == "run"
+    resumable = v.manifest.kind == "run"
     if resumable and not v.complete and not interrupted and v.status != "running":
         err.print(
             f"[yellow]incomplete run[/] (status {v.status}): "
             f"harness run --resume {run_dir.name} finishes it"
         )
-    # what a script needs goes to stdout: `RUN=$(harness run | awk '/^run id/{print $3}')`
-    out.print(f"run id: {run_dir.name}")
     print_paths(reports.paths())
 
 
@@ -325,13 +315,17 @@ def list_(suite: Path | None) -> None:
 @reports_dir_option
 def report(run_id: str, reports_dir: Path | None) -> None:
     """Rebuild the reports of a stored run (also a killed or partial one)."""
+    from harness.cli.progress import say_run_id
+    from harness.report.build import build_reports
+
     run_dir = reports_root(reports_dir) / run_id
     if not (run_dir / "manifest.json").is_file():
         raise ConfigError(
             f"no run {run_id!r} under {reports_root(reports_dir)}",
             hint="run ids are the folder names under the reports directory",
         )
-    sys.exit(_finish_reports(run_dir, interrupted=False))
+    say_run_id(run_id)
+    sys.exit(summarize(build_reports(run_dir), interrupted=False))
 
 
 @cli.command()

@@ -15,20 +15,21 @@ from rich.markup import escape
 
 from harness.cli.common import err, out, print_paths, reports_dir_option
 from harness.errors import ConfigError
-from harness.run.store import MANIFEST, reports_root
+from harness.runlog.read import MANIFEST
+from harness.runlog.store import reports_root
 
 if TYPE_CHECKING:
-    from harness.report.runs import StoredRun
+    from harness.runlog.read import RunFolder
 
 
-def _run(root: Path, ref: str) -> StoredRun:
+def _run(root: Path, ref: str) -> RunFolder:
     """A run by id under the reports folder, or by the path of its folder."""
-    from harness.report.runs import open_run
+    from harness.runlog.history import find_run
 
     path = Path(ref)
     if (path / MANIFEST).is_file():
-        return open_run(path.parent, path.name)
-    return open_run(root, ref)
+        return find_run(path.parent, path.name)
+    return find_run(root, ref)
 
 
 @click.command()
@@ -54,9 +55,9 @@ def signoff(
 ) -> None:
     """Judge a stored run against a release policy: GO (exit 0) or NO-GO (exit 1), with the
     gates, a traceability matrix, the environment and the evidence."""
-    from harness.report.runs import group_runs
     from harness.report.signoff import evaluate
     from harness.report.signoff_render import write_signoff
+    from harness.runlog.history import group_runs
     from harness.spec.policy import load_policy
 
     root = reports_root(reports_dir)

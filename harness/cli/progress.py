@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import sys
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -21,7 +23,7 @@ from rich.table import Table
 if TYPE_CHECKING:
     from harness.report.view import ReportView
 
-from harness.events import (
+from harness.core.events import (
     AgentReady,
     CaseFinished,
     DependencyReady,
@@ -84,6 +86,7 @@ class ConsoleView:
             self.console.print(f"  results: {event.run_dir}")
             self.run_dir = event.run_dir
             self._remaining = event.total - event.already_done
+            say_run_id(event.run_id)
         elif isinstance(event, DependencyReady):
             i = event.info
             image = f" ({escape(i.source)})" if i.provider == "docker" else ""
@@ -125,6 +128,14 @@ class ConsoleView:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
+
+
+def say_run_id(run_id: str) -> None:
+    """`run id: ID` as stdout's first line, flushed at once: on a pipe or a file it must
+    survive a kill -9, since `--resume` needs it."""
+    with contextlib.suppress(OSError, ValueError):
+        sys.stdout.write(f"run id: {run_id}\n")
+        sys.stdout.flush()
 
 
 def reliability_table(view: ReportView) -> Table | None:

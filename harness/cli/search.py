@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import re
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedCo
 from harness.cli.common import (
     EXIT_INTERRUPTED,
     deps_option,
+    deps_options,
     err,
     group_option,
     out,
@@ -21,9 +21,9 @@ from harness.cli.common import (
     resolve_suite,
     run_async,
 )
+from harness.cli.progress import say_run_id
 from harness.core import CaseResult
-from harness.errors import HarnessError
-from harness.events import (
+from harness.core.events import (
     AgentReady,
     DependencyReady,
     Event,
@@ -32,6 +32,7 @@ from harness.events import (
     Note,
     RunStarted,
 )
+from harness.errors import HarnessError
 from harness.spec.template import format_value
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
@@ -67,6 +68,7 @@ class HuntView:
                 f"[bold]harness[/] hunt [cyan]{event.run_id}[/] in suite [bold]{event.suite}[/]: "
                 f"{event.total} scenario(s) with generated inputs, budget {self.budget:g} s"
             )
+            say_run_id(event.run_id)
         elif isinstance(event, DependencyReady):
             i = event.info
             err.print(
@@ -154,57 +156,59 @@ def hunt(
     seed: int | None,
     plain: bool,
     no_progress: bool,
-    deps: str,
     group: str | None,
     reports_dir: Path | None,
 ) -> None:
     """Search the suite's generated inputs for divergences, shrink each to a minimal case and
     save it as a regression case under the suite's regressions/ folder."""
-    from harness.run.hunt import HuntOptions
-    from harness.run.hunt import hunt as run_hunt
+    from harness.core.events import Status
+    from harness.modes.hunt import HuntDriver, HuntOptions
+    from harness.session import run_session
 
     seconds = parse_duration(budget)
     options = HuntOptions(
         suite=resolve_suite(suite),
         budget=seconds,
         select=select,
-        deps=deps,
+        deps=deps_options(),
         reports_dir=reports_dir,
         plain=plain,
         seed=seed,
         group=group,
     )
     view = HuntView(seconds, show=not no_progress)
+    driver = HuntDriver(options, emit=view)
     try:
-        outcome = run_async(lambda: run_hunt(options, view))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        view.stop()
-        err.print("[yellow]interrupted[/]: regression cases saved so far are kept")
-        _print_saved(view)
-        sys.exit(EXIT_INTERRUPTED)
+        outcome = run_async(lambda: run_session(driver, view))
     except HarnessError:
         view.stop()
         _print_saved(view)  # what it saved before the failure is kept: say where
         raise
     view.stop()
+    found = driver.hunter.found if driver.hunter is not None else []
+    if outcome.status is Status.INTERRUPTED:
+        err.print("[yellow]interrupted[/]: regression cases saved so far are kept")
+        _print_saved(view)
+        sys.exit(EXIT_INTERRUPTED)
+    tried = driver.hunter.tried if driver.hunter is not None else 0
     err.print(
-        f"hunt [bold]{outcome.run_id}[/]: {cases(outcome.tried)} in {outcome.seconds:.0f} s, "
-        f"{len(outcome.found)} new divergence(s)"
+        f"hunt [bold]{outcome.run_id}[/]: {cases(tried)} in {outcome.seconds:.0f} s, "
+        f"{len(found)} new divergence(s)"
     )
-    for f in outcome.found:
+    for f in found:
         err.print(
             f"  {f.requirement} · check {escape(f.check)} · found after {cases(f.tried)} of "
             f"its scenario{'' if f.shrunk else ' (not shrunk)'}"
         )
     _print_saved(view)
-    sys.exit(1 if outcome.found else 0)
+    sys.exit(1 if found else 0)
 
 
 def _print_saved(view: HuntView) -> None:
-    """What a script needs goes to stdout: the run, then each saved regression case."""
+    """What a script needs goes to stdout: the run (its id came first), then each saved
+    regression case."""
     if view.run_id is None:
         return  # nothing started
-    out.print(f"run id: {view.run_id}")
     out.print(f"  results  {view.run_dir}")
     for rid, path in view.saved:
         out.print(f"  saved    {rid}  {path}")
@@ -232,40 +236,41 @@ def replay(
     suite: Path | None,
     seed: int | None,
     times: int,
-    deps: str,
     reports_dir: Path | None,
 ) -> None:
     """Re-run one case exactly (same seed, inputs and setup data) and print the evidence.
 
     CASE_ID is a case of a scenario (e.g. small-refund#2) or a saved regression case
     (regression:<id>)."""
-    from harness.run.replay import ReplayOptions
-    from harness.run.replay import replay as run_replay
+    from harness.core.events import Status
+    from harness.modes.replay import ReplayDriver, ReplayOptions
+    from harness.session import run_session
 
     options = ReplayOptions(
         suite=resolve_suite(suite),
         case_id=case_id,
         seed=seed,
         times=times,
-        deps=deps,
+        deps=deps_options(),
         reports_dir=reports_dir,
     )
-    try:
-        outcome = run_async(lambda: run_replay(options, _replay_view))
-    except (KeyboardInterrupt, asyncio.CancelledError):
-        sys.exit(EXIT_INTERRUPTED)
-    for result in outcome.results:
+    driver = ReplayDriver(options, emit=_replay_view)
+    outcome = run_async(lambda: run_session(driver, _replay_view))
+    for result in driver.results:
         print_result(result)
-    verdicts = [verdict_line(r) for r in outcome.results]
+    if outcome.status is Status.INTERRUPTED:
+        err.print(f"[yellow]interrupted[/] after {len(driver.results)} of {times} replay(s)")
+        out.print(f"  results  {outcome.run_dir}")
+        sys.exit(EXIT_INTERRUPTED)
+    verdicts = [verdict_line(r) for r in driver.results]
     if len(verdicts) > 1:
         same = len(set(verdicts)) == 1
         err.print(
             f"{'[green]same[/]' if same else '[red]different[/]'} verdicts in "
             f"{len(verdicts)} replays" + ("" if same else ": the agent is not reliable here")
         )
-    out.print(f"run id: {outcome.run_id}")
     out.print(f"  results  {outcome.run_dir}")
-    sys.exit(1 if any(r.verdict.value != "pass" for r in outcome.results) else 0)
+    sys.exit(1 if any(r.verdict.value != "pass" for r in driver.results) else 0)
 
 
 def verdict_line(result: CaseResult) -> str:
@@ -310,7 +315,9 @@ def print_result(result: CaseResult) -> None:
 
 
 def _replay_view(event: Event) -> None:
-    if isinstance(event, DependencyReady):
+    if isinstance(event, RunStarted):
+        say_run_id(event.run_id)
+    elif isinstance(event, DependencyReady):
         i = event.info
         err.print(f"  {i.name} ready in {i.ready_seconds:.2f} s via {i.provider}")
     elif isinstance(event, Note):

@@ -8,10 +8,12 @@ they hand over, so a new provider slots in without touching the engine.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
+
+from harness.core.types import DependencyInfo as DependencyInfo  # re-exported for providers
 
 
 @dataclass(frozen=True)
@@ -65,24 +67,6 @@ class Endpoint:
             "kind": self.kind,
             "ports": {str(k): v for k, v in self.ports.items()},
         }
-
-
-@dataclass
-class DependencyInfo:
-    """What the reports record about a dependency: where it came from and how fast it was up."""
-
-    name: str
-    kind: str
-    provider: str
-    version: str = ""
-    source: str = ""  # binary path, image reference or external URL (without secrets)
-    digest: str = ""
-    ready_seconds: float = 0.0
-    fixtures_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @runtime_checkable

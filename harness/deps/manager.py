@@ -13,13 +13,13 @@ from types import TracebackType
 from typing import Any
 
 from harness.check.state import Targets
+from harness.core.events import DependencyReady, Emit, Note
 from harness.deps.aio import finish
 from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
 from harness.deps.clients import Postgres, Redis
 from harness.deps.external import guard
 from harness.deps.fixtures import load_postgres
 from harness.errors import ConfigError, DependencyError, HarnessError
-from harness.events import DependencyReady, Emit, Note
 from harness.redact import Redactor
 from harness.spec.models import PostgresDependency
 from harness.spec.suite import Suite

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from harness.core.events import Note
 from harness.deps import cleanup, engine
 from harness.deps.base import Provider
 from harness.deps.external import ENV_PREFIX as EXTERNAL_ENV
@@ -26,36 +27,10 @@ from harness.deps.images import (
     resolve_image,
 )
 from harness.deps.manager import get_provider
+from harness.deps.options import DepsOptions
 from harness.errors import ConfigError, DependencyError
-from harness.events import Note
 from harness.spec.models import PROVIDERS, ContainerDependency
 from harness.spec.suite import Suite
-
-
-@dataclass(frozen=True)
-class DepsOptions:
-    """What the command line and environment said about dependencies."""
-
-    mode: str | None = None  # None: not given, the suite or the default decides
-    mode_source: str = "--deps"
-    images: tuple[str, ...] = ()  # NAME=REF
-    externals: tuple[str, ...] = ()  # NAME=URL
-    disposable: tuple[str, ...] = ()  # dependency names
-
-
-#: what the command line said beyond --deps (--image, --external, --disposable, and where
-#: --deps came from); the CLI sets it once per process, library callers leave it empty
-_command_line = DepsOptions()
-
-
-def set_command_line(options: DepsOptions) -> None:
-    global _command_line
-    _command_line = options
-
-
-def options_for(mode: str | None) -> DepsOptions:
-    """The run's dependency options: `mode` (None: not given) plus the command line's."""
-    return replace(_command_line, mode=mode or None)
 
 
 def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> DepsOptions:

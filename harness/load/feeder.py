@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import dataclasses
 import datetime as dt
 import itertools
 import random
@@ -25,12 +24,14 @@ from typing import Any
 from harness.agents.base import Reply
 from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner
-from harness.core import TWIN, Case, CaseResult, Observation, Verdict
+from harness.core import TWIN, Case, CaseResult, Failure, FailureKind, Observation, Verdict
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
 from harness.run.engine import Engine, Prepared
 from harness.run.plan import plan_case
-from harness.run.store import RunStore
+from harness.runlog.levels import Levels, violations
+from harness.runlog.models import LoadTag
+from harness.runlog.store import RunLog
 from harness.spec.load import ProfileBase, selected
 from harness.spec.suite import Suite
 
@@ -93,7 +94,7 @@ class Feeder:
         self,
         suite: Suite,
         engine: Engine,
-        store: RunStore,
+        log: RunLog,
         http: HttpAgent,
         profile: ProfileBase,
         *,
@@ -106,7 +107,7 @@ class Feeder:
         self.suite = suite
         self.agent = agent  # the agent's process, when the harness started it
         self.engine = engine
-        self.store = store
+        self.log = log
         self.http = http
         self.watch = watch
         self.gate = gate
@@ -126,9 +127,9 @@ class Feeder:
         self._rate_mark = (time.monotonic(), 0)
         self._preparing = 0
         self.closed = False
-        #: conversations judged per level (the users the profile drove): [trials, passes,
-        #: invariant violations]; written to the manifest as `levels` during the run
-        self.levels: dict[int, list[int]] = {}
+        #: conversations judged per level (the users the profile drove); written to the
+        #: manifest as `levels` during the run
+        self.levels = Levels()
         #: the agent process's exit code and when (epoch seconds) the harness saw it gone
         self.agent_exit: int | None = None
         self.died_at: float | None = None
@@ -210,10 +211,10 @@ class Feeder:
 
     def _twin(self, prepared: Prepared) -> Prepared:
         """The same case again, on the same rows: its own session unless `session: same`."""
-        case = dataclasses.replace(prepared.case, id=prepared.case.id + TWIN)
+        case = prepared.case.model_copy(update={"id": prepared.case.id + TWIN})
         session = prepared.obs.session_id
         if self.duplicates.session == "separate":
-            session = case.session_id(self.store.run_id, prepared.trial)
+            session = case.session_id(self.log.run_id, prepared.trial)
         case_ctx = {**prepared.ctx["case"], "id": case.id, "session_id": session}
         ctx = {**prepared.ctx, "case": case_ctx}
         obs = Observation(
@@ -263,13 +264,15 @@ class Feeder:
                 if i >= expected:
                     break
                 at, status, text, latency, error = turn
-                Engine.record(conv.prepared, i, Reply(text, float(latency), status, error))
+                failure = Failure.from_stored(error)
+                Engine.record(conv.prepared, i, Reply(text, float(latency), status, failure))
                 conv.at.append(float(at))
             obs = conv.prepared.obs
             if len(obs.turns) < expected and obs.error is None:
-                obs.error = (
+                obs.error = Failure(
+                    FailureKind.CUT_SHORT,
                     f"the load generator ended this conversation after {len(obs.turns)} of "
-                    f"{expected} turns"
+                    f"{expected} turns",
                 )
             conv.worker = worker
             conv.done = True
@@ -287,21 +290,24 @@ class Feeder:
         if self.agent is None or not failed:
             return
         code = self.agent.exit_code
-        if code is None and any(e.startswith("connection failed") for e in failed):
+        if code is None and any(e.kind is FailureKind.CONNECTION for e in failed):
             code = await self.agent.wait_exit(0.5)  # a refused connection: did it just die?
         if code is None:
             return
         self.agent_died(code)
         died_at = self.died_at if self.died_at is not None else 0.0
         for i, turn in enumerate(obs.turns):
-            if turn.error is None or "the agent process had exited" in turn.error:
+            if turn.error is None or turn.error.kind is FailureKind.AGENT_EXITED:
                 continue
             sent = conv.at[i] if i < len(conv.at) else died_at
-            if turn.error.startswith("connection failed") or sent >= died_at:
-                turn.error = f"{turn.error} (the agent process had exited with code {code})"
+            if turn.error.kind is FailureKind.CONNECTION or sent >= died_at:
+                turn.error = turn.error.with_message(
+                    f"{turn.error.message} (the agent process had exited with code {code})",
+                    FailureKind.AGENT_EXITED,
+                )
                 conv.agent_exited = code
-                if obs.error is not None and obs.error.startswith(f"turn {turn.index}: "):
-                    obs.error = f"turn {turn.index}: {turn.error}"
+                if obs.error is not None and obs.error.turn == turn.index:
+                    obs.error = turn.error.at(turn=turn.index)
 
     async def _judge(self, item: Item) -> None:
         for conv in item.conversations:
@@ -317,12 +323,14 @@ class Feeder:
             if p.obs.error is not None:  # the scenario's checks become errors, as in a run
                 result = await self.engine.conclude(p)
             else:
-                result = CaseResult(p.case, p.trial, p.obs, list(shared))
+                result = CaseResult(
+                    case=p.case, trial=p.trial, observation=p.obs, checks=list(shared)
+                )
             self._store(conv, result, role, pair=item.first.prepared.case.id)
 
     def _store(self, conv: Conversation, result: CaseResult, role: str, pair: str = "") -> None:
         obs = result.observation
-        load: dict[str, Any] = {"role": role}
+        load = LoadTag(role=role, pair=pair or None, worker=conv.worker)
         if conv.at:
             start = self.timeline.offset(conv.at[0])
             last = obs.turns[-1].latency_ms if obs.turns else 0.0
@@ -330,20 +338,14 @@ class Feeder:
             obs.started_at = dt.datetime.fromtimestamp(conv.at[0], dt.UTC).isoformat(
                 timespec="milliseconds"
             )
-            load.update(
-                users=self.timeline.level(start),
-                active=self.timeline.active(start),
-                window=self.timeline.window(start),
-                start=round(start, 3),
-                at=[round(self.timeline.offset(a), 3) for a in conv.at],
-            )
-        if pair:
-            load["pair"] = pair
-        if conv.worker is not None:
-            load["worker"] = conv.worker
-        if conv.agent_exited is not None:  # not a measurement of load: out of the levels
-            load["agent_exited"] = conv.agent_exited
-        self.store.append(result, load=load)
+            load.users = self.timeline.level(start)
+            load.active = self.timeline.active(start)
+            load.window = self.timeline.window(start)
+            load.start = round(start, 3)
+            load.at = [round(self.timeline.offset(a), 3) for a in conv.at]
+        # a conversation failed by the agent's death measures no load: out of the levels
+        load.agent_exited = conv.agent_exited
+        self.log.append(result, load=load)
         if role != "second":  # both halves share their rows
             self.watch.own(self.suite.scenario(result.case.scenario), obs)
         c = self.counts
@@ -352,31 +354,9 @@ class Feeder:
         c.passed += verdict is Verdict.PASS
         c.failed += verdict is Verdict.FAIL
         c.errored += verdict is Verdict.ERROR
-        violations = sum(  # a pair's shared rows are one violation, not two
-            1
-            for x in result.checks
-            if x.category == "invariant" and x.verdict is Verdict.FAIL and role != "second"
-        )
-        c.violations += violations
+        c.violations += violations(result.checks, load)  # a pair's shared rows: once
         c.agent_exited += conv.agent_exited is not None
-        if load.get("users", 0) > 0 and conv.agent_exited is None:  # 0 users: ramping down
-            tally = self.levels.setdefault(int(load["users"]), [0, 0, 0])
-            tally[0] += 1
-            tally[1] += verdict is Verdict.PASS
-            tally[2] += violations
-
-    def level_table(self) -> list[dict[str, Any]]:
-        """`levels` for the manifest: a trial passes when every check of it passed."""
-        return [
-            {
-                "users": users,
-                "trials": t,
-                "passes": p,
-                "pass_rate": round(p / t, 6) if t else None,
-                "invariant_violations": v,
-            }
-            for users, (t, p, v) in sorted(self.levels.items())
-        ]
+        self.levels.add(result.checks, load)
 
     async def drain(self, timeout: float) -> None:
         """Wait for the verdicts still being judged; those not done in time are cancelled."""

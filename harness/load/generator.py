@@ -35,6 +35,7 @@ from locust.runners import Runner
 
 from harness.agents.base import Reply
 from harness.agents.http import parse_reply
+from harness.core.failures import Failure
 from harness.load.wire import REQUEST_NAME, outcome, timeout_error, transport_error
 from harness.spec.load import Stage, users_at
 from harness.spec.models import HttpAdapter
@@ -181,7 +182,7 @@ def _read_capped(resp: Any, limit: int) -> bytes:
     return raw
 
 
-def _transport_error(error: BaseException, timeout: float) -> str:
+def _transport_error(error: BaseException, timeout: float) -> Failure:
     if isinstance(error, gevent.Timeout):
         return timeout_error(timeout)
     return transport_error(error, timeout)
@@ -259,20 +260,20 @@ class Conversation(FastHttpUser):
             status = int(resp.status_code or 0)
             reply: Reply
             if error is not None and not status:
-                reply = Reply.failure(_transport_error(error, cfg.timeout), _ms(started))
+                reply = Reply(None, _ms(started), None, _transport_error(error, cfg.timeout))
             else:
                 try:
                     raw = _read_capped(resp, cfg.max_bytes + 1)
                     reply = parse_reply(cfg, status, raw, _ms(started))
                 except Exception as exc:
-                    reply = Reply.failure(_transport_error(exc, cfg.timeout), _ms(started), status)
+                    reply = Reply(None, _ms(started), status, _transport_error(exc, cfg.timeout))
             resp.request_meta["response_time"] = reply.latency_ms
             resp.request_meta["response_length"] = len(raw)
-            if reply.error is None:
+            if reply.failure is None:
                 resp.success()
             else:
-                resp.failure(reply.error)
-        return outcome(at, reply.status, reply.text, reply.latency_ms, reply.error)
+                resp.failure(reply.failure.message)
+        return outcome(at, reply.status, reply.text, reply.latency_ms, reply.failure)
 
 
 def _ms(started: float) -> float:

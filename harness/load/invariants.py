@@ -151,5 +151,10 @@ class InvariantWatch:
 
 def _error(inv: Invariant, message: str) -> CheckResult:
     return CheckResult(
-        inv.id, "invariant", "invariant", tuple(inv.requirements), Verdict.ERROR, message
+        check_id=inv.id,
+        check_type="invariant",
+        category="invariant",
+        requirements=tuple(inv.requirements),
+        verdict=Verdict.ERROR,
+        message=message,
     )

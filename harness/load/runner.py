@@ -1,10 +1,11 @@
-"""`harness load`: one load run from suite to stored results, bounded in time, torn down always.
+"""One load run while it runs: the case server, the feeder, the invariant samples and the
+load generator's processes, bounded in time and stopped on every way out.
 
 The harness's own process keeps everything that judges (the environment, the
 engine, the case feeder, the invariant samples) and starts the load generator's
 processes, which it stops (and, past a deadline, kills) on every way out: the
 profile's end, an early stop, Ctrl-C or SIGTERM. What finished is stored as it
-finishes; the manifest says how far the run got.
+finishes; the manifest says how far the run got. The driver is modes/load.py.
 """
 
 from __future__ import annotations
@@ -13,14 +14,11 @@ import asyncio
 import contextlib
 import socket
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.agents.http import HttpAgent
-from harness.core import SWEEP_CASE, Case, CaseResult, Observation
-from harness.errors import ConfigError, EnvironmentFault, HarnessError
-from harness.events import Emit, LoadProgress, Note, RunFinished, RunStarted, ignore
+from harness.core.events import Emit, LoadProgress, Note, ignore
+from harness.errors import ConfigError, EnvironmentFault
 from harness.load.feeder import JUDGES, PREPARERS, Feeder
 from harness.load.invariants import InvariantWatch, Sample, SetupGate
 from harness.load.processes import LoadProcesses
@@ -28,169 +26,24 @@ from harness.load.server import LoadState, make_app, serve
 from harness.load.timeline import Timeline
 from harness.load.wire import STOP_GRACE
 from harness.procs import free_port
-from harness.run.environment import Environment, WatchedAgent, environment, preflight
-from harness.run.session import base_manifest
-from harness.run.store import RunStore, now_iso, reports_root
-from harness.spec.load import ProfileBase, selected
-from harness.spec.loader import did_you_mean
-from harness.spec.suite import Suite, load_suite
+from harness.runlog.models import LoadManifest
+from harness.runlog.store import RunLog
+from harness.session.environment import Environment, WatchedAgent
+from harness.spec.load import ProfileBase
+from harness.spec.suite import Suite
 
-DEFAULT_MASTER_PORT = 5557  # locust's, and harness load-worker's default
+if TYPE_CHECKING:
+    from harness.modes.load import LoadOptions
+
 START_TIMEOUT = 120.0  # seconds for the generator's processes (and workers) to come up
 MANIFEST_EVERY = 2.0
 
 
-@dataclass
-class LoadOptions:
-    suite: Path
-    profile: str
-    workers: int = 0  # local worker processes; 0: one process, no master
-    expect_workers: int | None = None  # workers to wait for, remote ones included
-    bind: str = "127.0.0.1"  # the case server's and the master's interface
-    advertise: str | None = None  # how remote workers reach this machine
-    master_port: int | None = None
-    case_port: int | None = None
-    limit: float | None = None  # seconds; caps the profile's length further
-    seed: int | None = None
-    deps: str | None = None
-    reports_dir: Path | None = None
-    group: str | None = None
-
-
-@dataclass
-class LoadOutcome:
-    run_id: str
-    run_dir: Path
-    status: str
-    judged: int
-    seconds: float
-    samples: list[Sample] = field(default_factory=list)
-
-
-def resolve_profile(suite: Suite, name: str) -> ProfileBase:
-    """The named profile of the suite, or a usage error that lists the ones it has."""
-    profiles = suite.manifest.load.profiles if suite.manifest.load else {}
-    if name in profiles:
-        return profiles[name]
-    if not profiles:
-        raise ConfigError(
-            f"suite {suite.name} declares no load profiles",
-            hint="add load: {profiles: {spike: {shape: spike, users: 2, peak: 20}}} to "
-            f"{suite.root / 'suite.yaml'} (see README, Load)",
-        )
-    raise ConfigError(
-        f"suite {suite.name} has no load profile {name!r}{did_you_mean(name, profiles)}",
-        hint=f"its profiles: {', '.join(profiles)}",
-    )
-
-
-def open_load(options: LoadOptions) -> tuple[Suite, ProfileBase, RunStore]:
-    """Validate everything and open the run's folder; nothing is started."""
-    suite = load_suite(options.suite)
-    profile = resolve_profile(suite, options.profile)
-    if suite.manifest.environment.agent.http is None:
-        raise ConfigError(
-            f"suite {suite.name}'s agent is a python callable; harness load drives agents over "
-            "HTTP from separate processes",
-            hint="give the agent an http: section (harness run still tests the callable)",
-        )
-    preflight(suite)
-    if options.limit is not None:
-        profile = profile.model_copy(update={"limit": min(options.limit, profile.length)})
-    seed = options.seed if options.seed is not None else suite.manifest.defaults.seed
-    manifest = base_manifest(suite, seed=seed, concurrency=PREPARERS + JUDGES, case_timeout=None)
-    stages = profile.stages()
-    manifest.update(
-        kind="load",
-        group=options.group,
-        deps_mode=options.deps,
-        trials=1,
-        load={
-            "profile": options.profile,
-            "shape": getattr(profile, "shape", "stages"),
-            "schedule": [[s.start, s.end, s.users, s.spawn_rate] for s in stages],
-            "length_s": profile.length,
-            "peak_users": profile.peak,
-            "window_s": profile.window_seconds(),
-            "sample_every_s": profile.sample_every,
-            "duplicates": profile.duplicates.model_dump(),
-            "scenarios": [s.id for s in selected(profile, list(suite.scenarios))],
-            "workers": options.workers,
-        },
-    )
-    return suite, profile, RunStore.create(reports_root(options.reports_dir), manifest)
-
-
 def http_agent(env: Environment) -> HttpAgent:
     agent = env.agent.inner if isinstance(env.agent, WatchedAgent) else env.agent
-    if not isinstance(agent, HttpAgent):  # pragma: no cover - refused in open_load
+    if not isinstance(agent, HttpAgent):  # pragma: no cover - refused by the driver's plan
         raise ConfigError("harness load needs an http agent")
     return agent
-
-
-def master_port(options: LoadOptions) -> int | None:
-    """The locust master's port, checked free before anything starts: a --master-port in use
-    is a usage error; the default (5557 for remote workers) in use gives way to a free port."""
-    expect = options.expect_workers if options.expect_workers is not None else options.workers
-    if expect <= 0:
-        return None
-    host = options.bind or "0.0.0.0"
-    if options.master_port is not None:
-        if not _can_bind(host, options.master_port):
-            raise ConfigError(
-                f"--master-port {options.master_port} is already in use on {host} (another "
-                "harness load?)",
-                hint="choose another --master-port, or leave it out to get a free one",
-            )
-        return options.master_port
-    if expect > options.workers and _can_bind(host, DEFAULT_MASTER_PORT):
-        return DEFAULT_MASTER_PORT  # what remote workers expect unless told otherwise
-    return free_port(host if host not in ("0.0.0.0", "::", "") else "127.0.0.1")
-
-
-def _can_bind(host: str, port: int) -> bool:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-async def run_load(options: LoadOptions, emit: Emit) -> LoadOutcome:
-    options.master_port = master_port(options)
-    suite, profile, store = open_load(options)
-    emit(RunStarted(store.run_id, suite.name, str(store.dir), 0))
-    started = time.perf_counter()
-    status, error = "failed", None
-    session: LoadSession | None = None
-    try:
-        async with environment(suite, store, options.deps, PREPARERS + JUDGES, emit) as env:
-            session = LoadSession(suite, profile, store, env, options, emit)
-            ran = False
-            try:
-                await session.run()
-                ran, status = True, "finished"
-                if session.cut_short is not None:  # the agent died: not a finished load
-                    status, error = "failed", session.cut_short
-            except asyncio.CancelledError:
-                status = "interrupted"
-                raise
-            finally:
-                await session.shutdown(complete=ran)
-    except HarnessError as exc:
-        error = str(exc)
-        raise
-    finally:
-        store.close()
-        judged = session.feeder.counts.judged if session is not None else 0
-        store.update(status=status, finished_at=now_iso(), error=error)
-        emit(RunFinished(store.run_id, status, judged, time.perf_counter() - started))
-    samples = session.samples if session is not None else []
-    return LoadOutcome(
-        store.run_id, store.dir, status, judged, time.perf_counter() - started, samples
-    )
 
 
 class LoadSession:
@@ -200,26 +53,28 @@ class LoadSession:
         self,
         suite: Suite,
         profile: ProfileBase,
-        store: RunStore,
+        log: RunLog,
         env: Environment,
         options: LoadOptions,
         emit: Emit,
     ) -> None:
-        self.suite, self.profile, self.store, self.env = suite, profile, store, env
+        self.suite, self.profile, self.log, self.env = suite, profile, log, env
         self.options, self.emit = options, emit
-        m = store.manifest
+        m = log.manifest
+        assert isinstance(m, LoadManifest)
+        self.manifest = m
         http = http_agent(env)
-        self.engine = env.engine(PREPARERS + JUDGES, float(m["case_timeout"]), ignore, store.append)
+        self.engine = env.engine(PREPARERS + JUDGES, m.case_timeout, ignore, log.append)
         self.timeline = Timeline(profile.stages(), profile.length, profile.window_seconds())
         self.watch = InvariantWatch(suite, env.deps.targets)
         self.gate = SetupGate()
         self.feeder = Feeder(
             suite,
             self.engine,
-            store,
+            log,
             http,
             profile,
-            seed=int(m["seed"]),
+            seed=m.seed,
             watch=self.watch,
             gate=self.gate,
             timeline=self.timeline,
@@ -231,15 +86,15 @@ class LoadSession:
         adapter.update(url=http.url, headers=http.headers)
         self.state = LoadState(
             config={
-                "run": store.run_id,
+                "run": log.run_id,
                 "adapter": adapter,
-                "schedule": m["load"]["schedule"],
+                "schedule": m.load.schedule,
                 "length": profile.length,
                 "wait": list(profile.wait),
                 "stop_timeout": self.stop_timeout,
             }
         )
-        self.procs = LoadProcesses(store.dir, store.run_id)
+        self.procs = LoadProcesses(log.dir, log.run_id)
         self.samples: list[Sample] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self._server: Any = None
@@ -255,7 +110,7 @@ class LoadSession:
         code, at = self.agent_exit
         return (
             f"the agent process exited with code {code} at {at:.1f} s; the load was cut short "
-            f"there (see {self.store.dir / 'agent.log'})"
+            f"there (see {self.log.dir / 'agent.log'})"
         )
 
     async def run(self) -> None:
@@ -314,7 +169,7 @@ class LoadSession:
                 raise EnvironmentFault(
                     "the load generator did not start the profile "
                     f"({self.state.runner_state or 'no word from it'})",
-                    hint=f"see the load-*.log files in {self.store.dir}",
+                    hint=f"see the load-*.log files in {self.log.dir}",
                 )
             await asyncio.sleep(0.05)
         self.emit(Note(f"load started: profile {self.options.profile}, {self.profile.length:g} s"))
@@ -390,21 +245,19 @@ class LoadSession:
         if not force and now - self._last_manifest < MANIFEST_EVERY:
             return
         self._last_manifest = now
-        load = dict(self.store.manifest["load"])
+        load = self.manifest.load
         c = self.feeder.counts
-        load.update(
-            t0=self.timeline.t0,
-            users_timeline=self.timeline.samples(),
-            samples=[s.to_dict() for s in self.samples],
-            counts=vars(c).copy(),
-            waited_s=round(self.state.waited, 3),
-            processes=self._processes(),
-            locust=self.state.totals or None,
-            stop_timeout_s=self.stop_timeout,
-        )
+        load.t0 = self.timeline.t0
+        load.users_timeline = [list(s) for s in self.timeline.samples()]
+        load.samples = [s.to_dict() for s in self.samples]
+        load.counts = vars(c).copy()
+        load.waited_s = round(self.state.waited, 3)
+        load.processes = self._processes()
+        load.locust = self.state.totals or None
+        load.stop_timeout_s = self.stop_timeout
         if self.agent_exit is not None:
-            load["agent_exit"] = {"code": self.agent_exit[0], "at": round(self.agent_exit[1], 3)}
-        self.store.update(load=load, levels=self.feeder.level_table())
+            load.agent_exit = {"code": self.agent_exit[0], "at": round(self.agent_exit[1], 3)}
+        self.log.update(levels=self.feeder.levels.table())
 
     def _processes(self) -> list[dict[str, Any]]:
         reported = {p.pid: p for p in self.state.processes.values()}
@@ -436,9 +289,7 @@ class LoadSession:
         if self.procs.running:
             await self.procs.stop(3.0 if not complete else 10.0)
         self.feeder.close()
-        await self.feeder.drain(
-            timeout=float(self.store.manifest["case_timeout"]) if complete else 3.0
-        )
+        await self.feeder.drain(timeout=self.log.manifest.case_timeout if complete else 3.0)
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
@@ -446,9 +297,7 @@ class LoadSession:
             await self._server.cleanup()
         if complete and self.suite.invariants:
             await self._take_sample()
-            sweep = await self.watch.sweep()
-            sweep_case = Case(SWEEP_CASE, SWEEP_CASE, 0, 0, origin="invariant-sweep")
-            self.store.append(CaseResult(sweep_case, 1, Observation("-"), sweep))
+            self.log.append_sweep(1, await self.watch.sweep())
         self._update_manifest(force=True)
 
 

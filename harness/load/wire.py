@@ -17,22 +17,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.core.failures import Failure, FailureKind
+
 #: locust's request name for every turn, so its statistics group them as one endpoint
 REQUEST_NAME = "turn"
 #: the agent's turns as locust counts them; the harness's own calls are not counted
 STOP_GRACE = 10.0  # seconds the harness allows past the profile's end before it kills
 
 
-def timeout_error(seconds: float) -> str:
+def timeout_error(seconds: float) -> Failure:
     """The same words as the http adapter's, so load and run errors read alike."""
-    return f"timeout: no reply within {seconds:g} s"
+    return Failure(FailureKind.TIMEOUT, f"timeout: no reply within {seconds:g} s")
 
 
-def connection_error(exc: BaseException) -> str:
-    return f"connection failed: {type(exc).__name__}: {exc}"
+def connection_error(exc: BaseException) -> Failure:
+    return Failure(FailureKind.CONNECTION, f"connection failed: {type(exc).__name__}: {exc}")
 
 
-def transport_error(error: BaseException, seconds: float) -> str:
+def transport_error(error: BaseException, seconds: float) -> Failure:
     """A failed request in the http adapter's words: the HTTP client's wrappers (geventhttpclient's
     `RetriesExceeded(original=...)`) are unwrapped, so a timeout reads as a timeout."""
     for _ in range(5):
@@ -46,7 +48,14 @@ def transport_error(error: BaseException, seconds: float) -> str:
 
 
 def outcome(
-    at: float, status: int | None, text: str | None, latency_ms: float, error: str | None
+    at: float, status: int | None, text: str | None, latency_ms: float, failure: Failure | None
 ) -> list[Any]:
-    """One turn as sent back: when it was sent (epoch seconds) and the judged reply."""
-    return [round(at, 4), status, text, round(latency_ms, 3), error]
+    """One turn as sent back: when it was sent (epoch seconds) and the judged reply (its
+    failure as {kind, message}, or null)."""
+    return [
+        round(at, 4),
+        status,
+        text,
+        round(latency_ms, 3),
+        None if failure is None else failure.to_dict(),
+    ]

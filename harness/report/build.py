@@ -5,13 +5,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.report.frame import load_manifest, results_frame, save_parquet
 from harness.report.html import render_html
 from harness.report.junit import render_junit
-from harness.report.load import LoadSummary, load_frame, summarize
+from harness.report.load import LoadSummary, summarize
+from harness.report.loadframe import load_frame
 from harness.report.markdown import render_markdown
 from harness.report.reliability import reliability_frame
 from harness.report.view import ReportView, build_view
+from harness.runlog.frame import results_frame, save_parquet, save_results
+from harness.runlog.read import open_run
 
 RELIABILITY_PARQUET = "reliability.parquet"
 LOAD_PARQUET = "load.parquet"
@@ -43,11 +45,13 @@ class Reports:
 
 
 def build_reports(run_dir: Path) -> Reports:
-    manifest = load_manifest(run_dir)
-    frame = results_frame(run_dir, manifest)
+    run = open_run(run_dir)
+    manifest = run.manifest
+    records = run.records()
+    frame = results_frame(records, manifest)
     view = build_view(frame, manifest)
-    parquet = save_parquet(frame, run_dir / "results.parquet")
-    load = summarize(run_dir, manifest)
+    parquet = save_results(frame, run_dir / "results.parquet")
+    load = summarize(run, records)
     markdown = run_dir / "summary.md"
     markdown.write_text(render_markdown(view, load), encoding="utf-8")
     html = run_dir / "report.html"

@@ -35,8 +35,9 @@ from harness.report.reliability import (
     fisher_exact,
     percent,
 )
-from harness.report.runs import KILLED, StoredRun, run_frame
 from harness.report.view import cap
+from harness.runlog.history import KILLED
+from harness.runlog.read import RunFolder
 
 ALPHA = 0.05
 NOISE_RULES = (
@@ -117,8 +118,8 @@ class MetricChange:
 
 @dataclass
 class Comparison:
-    base: StoredRun
-    head: StoredRun
+    base: RunFolder
+    head: RunFolder
     k: int
     new_failures: list[CheckChange] = field(default_factory=list)
     fixed: list[CheckChange] = field(default_factory=list)
@@ -166,7 +167,7 @@ class Comparison:
         return reasons
 
 
-def comparable(base: StoredRun, head: StoredRun, *, force: bool = False) -> None:
+def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None:
     """Refuse inputs that cannot be compared (ConfigError, exit 2): anything but two suite
     runs, or runs of two different suites unless forced."""
     for name, run in (("BASE", base), ("HEAD", head)):
@@ -215,19 +216,16 @@ def regression_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, s
     return check_status(regs[wanted])
 
 
-def _notes(base: StoredRun, head: StoredRun, k: int) -> list[str]:
+def _notes(base: RunFolder, head: RunFolder, k: int) -> list[str]:
     b, h = base.manifest, head.manifest
     notes = []
     if base.suite != head.suite:
         notes.append(f"different suites (compared with --force): {base.suite} vs {head.suite}")
-    if b.get("spec_hash") != h.get("spec_hash"):
+    if b.spec_hash != h.spec_hash:
+        notes.append(f"the spec changed between the runs (sha256 {b.spec_hash} -> {h.spec_hash})")
+    if b.seed != h.seed:
         notes.append(
-            f"the spec changed between the runs (sha256 {b.get('spec_hash')} -> "
-            f"{h.get('spec_hash')})"
-        )
-    if b.get("seed") != h.get("seed"):
-        notes.append(
-            f"different seeds ({b.get('seed')} vs {h.get('seed')}): the same case ids hold "
+            f"different seeds ({b.seed} vs {h.seed}): the same case ids hold "
             "different generated inputs"
         )
     for run in (base, head):
@@ -237,7 +235,7 @@ def _notes(base: StoredRun, head: StoredRun, k: int) -> list[str]:
                 if run.status == KILLED
                 else f"run {run.run_id} is {run.status}, not finished"
             )
-    trials = {run.run_id: int(run.manifest.get("trials") or 1) for run in (base, head)}
+    trials = {run.run_id: run.manifest.trials or 1 for run in (base, head)}
     short = [f"{rid} ({n})" for rid, n in trials.items() if n < k]
     if short:
         notes.append(
@@ -262,9 +260,9 @@ def _changes(
     return sorted(out, key=lambda c: (c.requirements, c.case_id, c.check_id))
 
 
-def compare_runs(base: StoredRun, head: StoredRun, k: int | None = None) -> Comparison:
-    base_frame, head_frame = run_frame(base), run_frame(head)
-    trials = min(int(base.manifest.get("trials") or 1), int(head.manifest.get("trials") or 1))
+def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comparison:
+    base_frame, head_frame = base.frame(), head.frame()
+    trials = min(base.manifest.trials or 1, head.manifest.trials or 1)
     k = k or trials
     result = Comparison(base, head, k, notes=_notes(base, head, k))
     own = [f[f["origin"] != REGRESSION_ORIGIN] for f in (base_frame, head_frame)]
@@ -305,7 +303,7 @@ def compare_runs(base: StoredRun, head: StoredRun, k: int | None = None) -> Comp
 
 
 def _only_in_one(r: RequirementReliability, which: str) -> str:
-    from harness.report.markdown import cell  # renderers import the statistics, not back
+    from harness.report.text import cell  # renderers import the statistics, not back
 
     judged = (
         f"pass@1 {percent(r.pass_at_1.value)} ({r.passes}/{r.trials} trials)"
@@ -348,7 +346,7 @@ def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
 
 
 def _change_line(c: CheckChange) -> str:
-    from harness.report.markdown import code  # renderers import the statistics, not back
+    from harness.report.text import code  # renderers import the statistics, not back
 
     why = f": {code(c.message)}" if c.message and c.head != "pass" else ""
     already = (
@@ -379,8 +377,8 @@ def render_comparison(c: Comparison) -> str:
     out = [
         f"# harness compare: {c.base.run_id} -> {c.head.run_id}",
         "",
-        f"Suite {c.head.suite}; base {c.base.manifest.get('trials') or 1} and "
-        f"head {c.head.manifest.get('trials') or 1} trial(s) per case; k = {c.k}. {COUNTED}",
+        f"Suite {c.head.suite}; base {c.base.manifest.trials or 1} and "
+        f"head {c.head.manifest.trials or 1} trial(s) per case; k = {c.k}. {COUNTED}",
         "",
     ]
     out += [f"> note: {n}" for n in c.notes]

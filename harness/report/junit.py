@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
 
+from harness.core import dumps
 from harness.redact import redact
-from harness.report.frame import loads
 from harness.report.load import LoadSummary
-from harness.report.loadrender import junit_suite
 from harness.report.reliability import REGRESSION_ORIGIN
+from harness.report.text import num, pct
+from harness.report.view import turn_error
+from harness.runlog.models import AnyManifest
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -29,36 +32,34 @@ def _details(row: pd.Series) -> str:
     lines = [f"requirements: {row['requirements']}", f"session: {row['session_id']}"]
     if row["case_error"]:
         lines.append(f"agent error: {row['case_error']}")
-    for t in loads(row["turns"]) or []:
+    for t in row["turns"] or []:
         lines.append(f"turn {t['index']} customer: {t['text']}")
         if t.get("reply") is not None:
             lines.append(f"turn {t['index']} agent: {t['reply']}")
         if t.get("error"):
-            lines.append(f"turn {t['index']} error: {t['error']}")
-    lines.append(f"expected: {row['expected']}")
-    lines.append(f"found: {row['found']}")
+            lines.append(f"turn {t['index']} error: {turn_error(t)}")
+    lines.append(f"expected: {dumps(row['expected']).decode()}")
+    lines.append(f"found: {dumps(row['found']).decode()}")
     return "\n".join(lines)
 
 
 def render_junit(
-    frame: pd.DataFrame, manifest: dict[str, Any], load: LoadSummary | None = None
+    frame: pd.DataFrame, manifest: AnyManifest, load: LoadSummary | None = None
 ) -> bytes:
-    suites = ET.Element("testsuites", name=f"harness {manifest.get('suite', '')}")
+    suites = ET.Element("testsuites", name=f"harness {manifest.suite}")
     # the run's own cases, then the replayed known regressions apart, as the reports show them
     regression = frame["origin"] == REGRESSION_ORIGIN
     own, known = frame[~regression], frame[regression]
-    _testsuite(suites, own, manifest, str(manifest.get("suite", "")))
+    _testsuite(suites, own, manifest, manifest.suite)
     if len(known):
-        _testsuite(suites, known, manifest, f"{manifest.get('suite', '')} known regressions")
+        _testsuite(suites, known, manifest, f"{manifest.suite} known regressions")
     if load is not None:  # a second testsuite: each level's pass rate and invariants
         junit_suite(load, suites, xml_text)
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
-def _testsuite(
-    suites: ET.Element, frame: pd.DataFrame, manifest: dict[str, Any], name: str
-) -> None:
+def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, name: str) -> None:
     """One testcase per case x check (x trial)."""
     suite = ET.SubElement(
         suites,
@@ -68,17 +69,17 @@ def _testsuite(
         failures=str(int((frame["verdict"] == "fail").sum())),
         errors=str(int((frame["verdict"] == "error").sum())),
         skipped="0",
-        timestamp=str(manifest.get("started_at", "")),
+        timestamp=manifest.started_at,
     )
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
-        ET.SubElement(props, "property", name=key, value=xml_text(manifest.get(key)))
+        ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
     for _, row in frame.iterrows():
         trial = f" (trial {row['trial']})" if int(row["trial"]) > 1 else ""
         case = ET.SubElement(
             suite,
             "testcase",
-            classname=xml_text(f"{manifest.get('suite')}.{row['scenario']}"),
+            classname=xml_text(f"{manifest.suite}.{row['scenario']}"),
             name=xml_text(f"{row['case_id']}{trial} :: {row['check_id']} [{row['requirements']}]"),
             time=f"{float(row['duration_ms']) / 1000:.3f}",
         )
@@ -86,3 +87,58 @@ def _testsuite(
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row))
+
+
+def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:
+    """Per level: invariants held and (above the lowest) pass rate held against the lowest."""
+    cases: list[tuple[str, str | None]] = []
+    low = s.low
+    for lv in s.levels:
+        if low is not None and lv is not low:  # the baseline against itself always passes
+            worse = (
+                lv.p_value is not None
+                and lv.p_value < 0.05
+                and (lv.pass_rate or 0) < (low.pass_rate or 0)
+            )
+            cases.append(
+                (
+                    f"pass rate at {lv.users} users >= at {low.users} users",
+                    f"{pct(lv.pass_rate)} vs {pct(low.pass_rate)} (Fisher p = "
+                    f"{num(lv.p_value, '.3g')})"
+                    if worse
+                    else None,
+                )
+            )
+        cases.append(
+            (
+                f"invariants hold at {lv.users} users",
+                f"{lv.violations} invariant violation(s), {lv.sampled} new violating row(s)"
+                if lv.violations or lv.sampled
+                else None,
+            )
+        )
+    suite = ET.SubElement(
+        parent,
+        "testsuite",
+        name=text(f"{s.manifest.suite}.load"),
+        tests=str(len(cases)),
+        failures=str(sum(1 for _, f in cases if f)),
+        errors="0",
+        skipped="0",
+    )
+    props = ET.SubElement(suite, "properties")
+    for key in ("profile", "shape", "peak_users", "length_s"):
+        ET.SubElement(props, "property", name=key, value=text(getattr(s.load, key, None)))
+    ET.SubElement(props, "property", name="degraded_at_users", value=text(s.degraded_at))
+    for name, failure in cases:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=text(f"{s.manifest.suite}.load"),
+            name=text(name),
+            time="0",
+        )
+        if failure:
+            ET.SubElement(case, "failure", message=text(failure), type="load").text = text(
+                s.verdict
+            )

@@ -15,38 +15,20 @@ same numbers, one row per window or level and requirement ("*": every check).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from harness.report.reliability import fisher_exact
-from harness.run.store import read_records
+from harness.report.text import num, pct
+from harness.runlog.levels import level_of, passed, violations
+from harness.runlog.models import LoadInfo, LoadManifest, SweepRecord, TrialRecord
+from harness.runlog.read import RunFolder
 
 ALL = "*"
 NOISE = 0.05
-LOAD_COLUMNS = [
-    "run_id",
-    "kind",  # window | level
-    "window",  # window number (0 from the start); -1 on level rows
-    "start_s",
-    "end_s",
-    "users",  # window: most users running in it; level: the users the profile drove
-    "requirement",  # "*": every check; else one requirement's checks
-    "conversations",
-    "passes",
-    "pass_rate",
-    "requests",
-    "rps",
-    "p50_ms",
-    "p95_ms",
-    "p99_ms",
-    "errors",
-    "error_rate",
-    "invariant_violations",  # failed invariant checks of its conversations (a pair's once)
-    "sampled_violations",  # new violating rows in whole-database samples taken in it
-]
 
 
 @dataclass
@@ -96,7 +78,7 @@ class Bucket:
 
 @dataclass
 class LoadSummary:
-    manifest: dict[str, Any]
+    manifest: LoadManifest
     windows: list[Bucket]
     levels: list[Bucket]  # by users, fewest first
     requirements: list[str]
@@ -110,7 +92,7 @@ class LoadSummary:
     @property
     def agent_exit(self) -> dict[str, Any] | None:
         """{code, at}: the agent process died during the load, which was cut short there."""
-        return self.load.get("agent_exit") or None
+        return self.load.agent_exit or None
 
     @property
     def cut_short(self) -> str:
@@ -126,8 +108,8 @@ class LoadSummary:
         )
 
     @property
-    def load(self) -> dict[str, Any]:
-        return dict(self.manifest.get("load") or {})
+    def load(self) -> LoadInfo:
+        return self.manifest.load
 
     @property
     def low(self) -> Bucket | None:
@@ -190,7 +172,7 @@ class LoadSummary:
                 f"  {self.ramping_down} conversation(s) started while the profile ramped down to "
                 "0 users: in the windows, in no level"
             )
-        locust = self.load.get("locust") or {}
+        locust = self.load.locust or {}
         if locust:
             workers = locust.get("workers") or {}
             parts = (
@@ -220,63 +202,57 @@ def _shortfall(lv: Bucket) -> str:
     return text + ")"
 
 
-def pct(rate: float | None) -> str:
-    return "—" if rate is None else f"{rate * 100:.1f}%"
-
-
-def num(value: float | None, spec: str) -> str:
-    return "—" if value is None or math.isnan(value) else format(value, spec)
-
-
-def _fill(bucket: Bucket, record: dict[str, Any], checks: list[dict[str, Any]]) -> None:
+def _fill(bucket: Bucket, record: TrialRecord) -> None:
+    checks = record.checks
     bucket.conversations += 1
-    bucket.passes += all(c["verdict"] == "pass" for c in checks)
-    if (record.get("load") or {}).get("role") != "second":  # a pair's rows count once
-        bucket.violations += sum(
-            1 for c in checks if c["category"] == "invariant" and c["verdict"] == "fail"
-        )
+    bucket.passes += passed(checks)
+    bucket.violations += violations(checks, record.load)  # a pair's rows count once
     marks: dict[str, bool] = {}
     for c in checks:
-        for rid in c["requirements"]:
-            marks[rid] = marks.get(rid, True) and c["verdict"] == "pass"
+        for rid in c.requirements:
+            marks[rid] = marks.get(rid, True) and c.verdict.value == "pass"
     for rid, ok in marks.items():
         tally = bucket.by_requirement.setdefault(rid, [0, 0])
         tally[0] += 1
         tally[1] += ok
 
 
-def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
+def summarize(
+    run: RunFolder, records: Sequence[TrialRecord | SweepRecord] | None = None
+) -> LoadSummary | None:
     """The load numbers of a stored run, or None when it is no load run."""
-    if manifest.get("kind") != "load":
+    manifest = run.manifest
+    if not isinstance(manifest, LoadManifest):
         return None
-    load = manifest.get("load") or {}
-    width = float(load.get("window_s") or 1.0)
-    length = float(load.get("length_s") or 0.0)
-    timeline = [(float(t), int(u)) for t, u in load.get("users_timeline") or []]
+    load = manifest.load
+    width = float(load.window_s or 1.0)
+    length = float(load.length_s or 0.0)
+    timeline = [(float(t), int(u)) for t, u in load.users_timeline]
     windows: dict[int, Bucket] = {}
     levels: dict[int, Bucket] = {}
     end = 0.0  # when the last reply measured came back, on the load's clock
     agent_failed = ramping_down = 0
-    for record in read_records(run_dir):
-        info = record.get("load") or {}
-        if "window" not in info:
+    for record in run.records() if records is None else records:
+        info = record.load if isinstance(record, TrialRecord) else None
+        if info is None or info.window is None:
             continue  # the run-wide sweep, or a case whose rows could not be set up
-        checks = record["checks"]
+        assert isinstance(record, TrialRecord)
         level: Bucket | None = None
-        if "agent_exited" in info:  # failed by the agent's death: a time, not a level
+        users = level_of(info)
+        if info.agent_exited is not None:  # failed by the agent's death: a time, not a level
             agent_failed += 1
-        elif int(info["users"]) <= 0:  # started while the profile ramped down to no users
+        elif users is None:  # started while the profile ramped down to no users
             ramping_down += 1
         else:
-            level = levels.setdefault(int(info["users"]), Bucket(int(info["users"])))
-            _fill(level, record, checks)
-        _fill(windows.setdefault(int(info["window"]), Bucket(int(info["window"]))), record, checks)
-        for turn, at in zip(record["observation"]["turns"], info.get("at") or [], strict=False):
+            level = levels.setdefault(users, Bucket(users))
+            _fill(level, record)
+        _fill(windows.setdefault(info.window, Bucket(info.window)), record)
+        for turn, at in zip(record.observation.turns, info.at, strict=False):
             w = windows.setdefault(max(0, math.floor(at / width)), Bucket(0))
-            latency = float(turn.get("latency_ms") or 0.0)
+            latency = float(turn.latency_ms or 0.0)
             for bucket in (w, level) if level is not None else (w,):
                 bucket.latencies.append(latency)
-                bucket.errors += turn.get("error") is not None
+                bucket.errors += turn.error is not None
             end = max(end, float(at) + latency / 1000.0)
     # rates are over the time actually measured: up to the last reply or the generator's last
     # report (an interrupted run ends early), never the planned length
@@ -290,9 +266,9 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
     ordered = _merge_sliver([windows[k] for k in sorted(windows)], width)
     for w in ordered:
         w.seconds = w.end - w.start
-    schedule = [(float(s), float(e), int(u)) for s, e, u, _ in load.get("schedule") or []]
+    schedule = [(float(s), float(e), int(u)) for s, e, u, _ in load.schedule]
     ran = min(length, end)  # the levels' clock stops at the profile's end or where it stopped
-    if died := load.get("agent_exit"):
+    if died := load.agent_exit:
         ran = min(ran, float(died.get("at") or 0.0))
     for users, lv in levels.items():
         lv.users = users
@@ -301,11 +277,11 @@ def summarize(run_dir: Path, manifest: dict[str, Any]) -> LoadSummary | None:
         manifest,
         ordered,
         [levels[k] for k in sorted(levels)],
-        [str(r["id"]) for r in manifest.get("requirements", [])],
+        manifest.requirement_ids,
         agent_failed=agent_failed,
         ramping_down=ramping_down,
     )
-    _samples(summary, load.get("samples") or [], width, schedule, length)
+    _samples(summary, load.samples, width, schedule, length)
     _degradation(summary)
     return summary
 
@@ -404,50 +380,3 @@ def _degradation(s: LoadSummary) -> None:
             lv.degraded = True
             if s.degraded_at is None:
                 s.degraded_at, s.degraded_reason = lv.users, reason
-
-
-def load_frame(s: LoadSummary) -> pd.DataFrame:
-    """The numbers as a table (load.parquet): one row per window or level and requirement."""
-    rows: list[dict[str, Any]] = []
-    run_id = s.manifest.get("run_id")
-    for kind, buckets in (("window", s.windows), ("level", s.levels)):
-        for b in buckets:
-            common = {
-                "run_id": run_id,
-                "kind": kind,
-                "window": b.key if kind == "window" else -1,
-                "start_s": b.start if kind == "window" else None,
-                "end_s": b.end if kind == "window" else None,
-                "users": b.users,
-                "requests": b.requests,
-                "rps": b.rps,
-                "p50_ms": b.percentile(0.5),
-                "p95_ms": b.percentile(0.95),
-                "p99_ms": b.percentile(0.99),
-                "errors": b.errors,
-                "error_rate": b.error_rate,
-                "invariant_violations": b.violations,
-                "sampled_violations": b.sampled,
-            }
-            rows.append(
-                {
-                    **common,
-                    "requirement": ALL,
-                    "conversations": b.conversations,
-                    "passes": b.passes,
-                    "pass_rate": b.pass_rate,
-                }
-            )
-            for rid in s.requirements:
-                n, p = b.by_requirement.get(rid, (0, 0))
-                if n:
-                    rows.append(
-                        {
-                            **common,
-                            "requirement": rid,
-                            "conversations": n,
-                            "passes": p,
-                            "pass_rate": p / n,
-                        }
-                    )
-    return pd.DataFrame(rows, columns=LOAD_COLUMNS)

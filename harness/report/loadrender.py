@@ -9,34 +9,29 @@ shown as evidence are escaped by the same renderers as the rest of the report.
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from harness.report.load import Bucket, LoadSummary, num, pct
+from harness.report.load import Bucket, LoadSummary
+from harness.report.text import cell as _md_cell
+from harness.report.text import num, pct
 
 W, H, PAD_L, PAD_R, PAD_T, PAD_B = 640, 200, 46, 46, 14, 28
 COLOURS = {"users": "#98a2b3", "pass": "#067647", "error": "#b42318", "p50": "#1570ef",
            "p95": "#b54708", "p99": "#b42318"}  # fmt: skip
 
 
-def _md_cell(text: Any) -> str:
-    from harness.report.markdown import cell
-
-    return cell(text)
-
-
 def _profile_line(s: LoadSummary) -> str:
     load = s.load
-    dup = load.get("duplicates") or {}
-    workers = int(load.get("workers") or 0)
+    dup = load.duplicates
+    workers = load.workers
     return (
-        f"Profile {load.get('profile')} ({load.get('shape')}), {num(load.get('length_s'), 'g')} s, "
-        f"peak {load.get('peak_users')} users; {pct(dup.get('share'))} of cases sent twice at "
+        f"Profile {load.profile} ({load.shape}), {num(load.length_s, 'g')} s, "
+        f"peak {load.peak_users} users; {pct(dup.get('share'))} of cases sent twice at "
         f"once ({dup.get('session', 'separate')} sessions); windows of "
-        f"{num(load.get('window_s'), 'g')} s; "
+        f"{num(load.window_s, 'g')} s; "
         + (
             f"{workers} locust worker processes under a master."
             if workers
@@ -46,7 +41,7 @@ def _profile_line(s: LoadSummary) -> str:
 
 
 def _traffic(s: LoadSummary) -> list[str]:
-    load, counts = s.load, s.load.get("counts") or {}
+    load, counts = s.load, s.load.counts
     out = [
         f"{counts.get('judged', 0)} conversations judged ({counts.get('pairs', 0)} duplicate "
         f"pairs, judged by the invariants on the rows they share), {counts.get('abandoned', 0)} "
@@ -58,7 +53,7 @@ def _traffic(s: LoadSummary) -> list[str]:
             f"{s.ramping_down} conversation(s) started while the profile ramped down to 0 users: "
             "they are in the time windows but in no level."
         )
-    locust = load.get("locust") or {}
+    locust = load.locust or {}
     if locust:
         workers = locust.get("workers") or {}
         split = ""
@@ -70,7 +65,7 @@ def _traffic(s: LoadSummary) -> list[str]:
             f"{locust.get('failures')} failed."
         )
     else:  # cut short before locust's totals came: what each process last reported
-        processes = load.get("processes") or []
+        processes = load.processes
         counted = [p for p in processes if p.get("role") != "master" and p.get("requests")]
         if counted:
             parts = [int(p.get("requests") or 0) for p in counted]
@@ -80,7 +75,7 @@ def _traffic(s: LoadSummary) -> list[str]:
                 f"{len(parts)} process(es) last reported {sum(parts)} requests{split} "
                 "(partial)."
             )
-    waited = float(load.get("waited_s") or 0.0)
+    waited = float(load.waited_s or 0.0)
     if waited and s.levels:
         busy = sum(lv.seconds for lv in s.levels) * max(lv.users for lv in s.levels) or 1.0
         out.append(
@@ -319,61 +314,6 @@ def charts(s: LoadSummary) -> list[tuple[str, Markup]]:
 
 
 # ---------------------------------------------------------------------------- JUnit
-
-
-def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:
-    """Per level: invariants held and (above the lowest) pass rate held against the lowest."""
-    cases: list[tuple[str, str | None]] = []
-    low = s.low
-    for lv in s.levels:
-        if low is not None and lv is not low:  # the baseline against itself always passes
-            worse = (
-                lv.p_value is not None
-                and lv.p_value < 0.05
-                and (lv.pass_rate or 0) < (low.pass_rate or 0)
-            )
-            cases.append(
-                (
-                    f"pass rate at {lv.users} users >= at {low.users} users",
-                    f"{pct(lv.pass_rate)} vs {pct(low.pass_rate)} (Fisher p = "
-                    f"{num(lv.p_value, '.3g')})"
-                    if worse
-                    else None,
-                )
-            )
-        cases.append(
-            (
-                f"invariants hold at {lv.users} users",
-                f"{lv.violations} invariant violation(s), {lv.sampled} new violating row(s)"
-                if lv.violations or lv.sampled
-                else None,
-            )
-        )
-    suite = ET.SubElement(
-        parent,
-        "testsuite",
-        name=text(f"{s.manifest.get('suite', '')}.load"),
-        tests=str(len(cases)),
-        failures=str(sum(1 for _, f in cases if f)),
-        errors="0",
-        skipped="0",
-    )
-    props = ET.SubElement(suite, "properties")
-    for key in ("profile", "shape", "peak_users", "length_s"):
-        ET.SubElement(props, "property", name=key, value=text(s.load.get(key)))
-    ET.SubElement(props, "property", name="degraded_at_users", value=text(s.degraded_at))
-    for name, failure in cases:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=text(f"{s.manifest.get('suite')}.load"),
-            name=text(name),
-            time="0",
-        )
-        if failure:
-            ET.SubElement(case, "failure", message=text(failure), type="load").text = text(
-                s.verdict
-            )
 
 
 def bucket_rows(buckets: list[Bucket]) -> list[dict[str, Any]]:

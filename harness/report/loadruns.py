@@ -17,22 +17,10 @@ trial is no measurement.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from harness.report.runs import StoredRun
-from harness.run.store import read_records
-
-
-@dataclass(frozen=True)
-class LoadLevel:
-    users: int
-    trials: int
-    passes: int
-    violations: int = 0  # invariant violations in the conversations judged at this level
-
-    @property
-    def rate(self) -> float:
-        return self.passes / self.trials if self.trials else 0.0
+from harness.runlog.levels import level_of, levels_of
+from harness.runlog.models import LoadLevel, LoadManifest, TrialRecord
+from harness.runlog.read import RunFolder
 
 
 @dataclass
@@ -54,52 +42,28 @@ class LoadLevels:
         return sum(lv.violations for lv in self.levels)
 
 
-def _from_manifest(levels: Any) -> list[LoadLevel]:
-    out = []
-    for item in levels if isinstance(levels, list) else []:
-        try:
-            out.append(
-                LoadLevel(
-                    int(item["users"]),
-                    int(item["trials"]),
-                    int(item["passes"]),
-                    int(item.get("invariant_violations") or 0),
-                )
-            )
-        except (KeyError, TypeError, ValueError):
-            return []  # half a table is no measurement
-    return out
-
-
-def _add(names: list[str], new: Any) -> None:
+def _add(names: list[str], new: list[str] | tuple[str, ...]) -> None:
     names.extend(n for n in new if n not in names)
 
 
-def load_levels(run: StoredRun) -> LoadLevels | None:
+def load_levels(run: RunFolder) -> LoadLevels | None:
     """The pass rate and violations at each load level of a load run, or None when it
     stores none; with what failed, when its records say which level they ran at."""
-    per_users: dict[int, list[int]] = {}  # users -> [trials, passes, violations]
+    records = [r for r in run.records() if isinstance(r, TrialRecord)]
     failing: dict[int, list[str]] = {}
     violated: list[str] = []
-    for record in read_records(run.dir):
-        info = record.get("load") or {}
-        users = info.get("users")
-        if not isinstance(users, int) or "agent_exited" in info:
+    for record in records:
+        users = level_of(record.load)
+        if users is None:
             continue  # no level, or failed by the agent process's death (no measure of load)
-        checks = record.get("checks", [])
-        bad = [c for c in checks if c.get("verdict") != "pass"]
-        tally = per_users.setdefault(users, [0, 0, 0])
-        tally[0] += 1
-        tally[1] += not bad
-        for check in bad:
-            _add(failing.setdefault(users, []), check.get("requirements", []))
-            if check.get("category") == "invariant" and check.get("verdict") == "fail":
-                tally[2] += 1
-                reqs = ",".join(check.get("requirements", []))
-                _add(violated, [f"{check.get('check_id')} ({reqs})"])
-    levels = _from_manifest(run.manifest.get("levels")) or [
-        LoadLevel(u, t, p, v) for u, (t, p, v) in per_users.items()
-    ]
+        for check in record.checks:
+            if check.verdict.value == "pass":
+                continue
+            _add(failing.setdefault(users, []), check.requirements)
+            if check.category == "invariant" and check.verdict.value == "fail":
+                _add(violated, [f"{check.check_id} ({','.join(check.requirements)})"])
+    stored = run.manifest.levels if isinstance(run.manifest, LoadManifest) else []
+    levels = list(stored) or levels_of(records)
     # 0 users is a profile ramping down, no level: low load is the fewest users above 0
     levels = sorted(
         (lv for lv in levels if lv.trials > 0 and lv.users > 0), key=lambda lv: lv.users

@@ -14,38 +14,14 @@ import orjson
 from harness.report.load import LoadSummary
 from harness.report.loadrender import markdown_section
 from harness.report.reliability import Reliability, interval, percent
-from harness.report.view import Divergence, Example, ReportView, show
-
-_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
-
+from harness.report.text import cell, code, fence, show
+from harness.report.view import Divergence, Example, ReportView
 
 REGRESSION_NOW = {
     "pass": "✅ passing",
     "fail": "❌ still failing",
     "error": "⚠ could not be judged (error)",
 }
-
-
-def cell(value: Any) -> str:
-    """Text safe inside a Markdown table cell: one line, markup characters escaped."""
-    text = "" if value is None else str(value).strip()
-    text = text.replace("\r", " ").replace("\n", " ⏎ ")
-    return _MD_SPECIAL.sub(r"\\\1", text)
-
-
-def code(value: Any) -> str:
-    """Inline code: shown verbatim (no escapes apply inside), on one line."""
-    text = show(value).replace("\r", " ").replace("\n", " ⏎ ") or '""'
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-def fence(text: str, lang: str = "text") -> str:
-    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
-    ticks = "`" * max(3, longest + 1)
-    return f"{ticks}{lang}\n{text}\n{ticks}"
 
 
 def _ours(text: str) -> str:
@@ -178,17 +154,17 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
     t = view.totals
     verdict = f"**{view.headline}**"
     out = [
-        f"# harness report: {cell(m.get('suite'))}",
+        f"# harness report: {cell(m.suite)}",
         "",
         verdict,
         "",
-        f"- run `{m.get('run_id')}` · status {view.status} · started {m.get('started_at')}",
-        f"- spec: {cell(m.get('spec_title'))} version {cell(m.get('spec_version'))} "
-        f"(sha256 {m.get('spec_hash')}) · seed {m.get('seed')} · "
-        f"concurrency {m.get('concurrency')}",
+        f"- run `{m.run_id}` · status {view.status} · started {m.started_at}",
+        f"- spec: {cell(m.spec_title)} version {cell(m.spec_version)} "
+        f"(sha256 {m.spec_hash}) · seed {m.seed} · "
+        f"concurrency {m.concurrency}",
         f"- {view.cases} {view.unit}, {sum(t.values())} check verdicts: {t['pass']} pass, "
         f"{t['fail']} fail, {t['error']} error (an error is never a pass)",
-        f"- harness {m.get('harness_version')} · python {m.get('python')}",
+        f"- harness {m.harness_version} · python {m.python}",
         "",
     ]
     if view.regressions:
@@ -204,7 +180,7 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
             for r in view.regressions
         ]
         out.append("")
-    deps = m.get("dependencies") or []
+    deps = m.dependencies
     if deps:
         out += [
             "## Environment",
@@ -214,17 +190,16 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
             "|---|---|---|---|---|---|---|---|",
         ]
         out += [
-            f"| {cell(d['name'])} | {d['kind']} | {d['provider']} | {cell(d.get('source'))} | "
-            f"{cell(d.get('digest'))} | {cell(d.get('version'))} | "
-            f"{d.get('ready_seconds', 0):.2f} | {d.get('fixtures_seconds', 0):.2f} |"
+            f"| {cell(d.name)} | {d.kind} | {d.provider} | {cell(d.source)} | "
+            f"{cell(d.digest)} | {cell(d.version)} | "
+            f"{d.ready_seconds:.2f} | {d.fixtures_seconds:.2f} |"
             for d in deps
         ]
-        agent = m.get("agent")
-        if agent:
+        agent = m.agent
+        if agent is not None and agent.command:
             out += [
                 "",
-                f"Agent: {code(agent.get('command'))}, "
-                f"healthy after {agent.get('ready_seconds')} s.",
+                f"Agent: {code(agent.command)}, healthy after {agent.ready_seconds} s.",
             ]
         out.append("")
     out += [

@@ -38,6 +38,8 @@ from typing import Any
 
 import pandas as pd
 
+from harness.runlog.models import AnyManifest
+
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
 REGRESSION_ORIGIN = "regression"  # replayed known regressions: reported and gated apart
@@ -274,9 +276,9 @@ def trial_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([whole, per_req], ignore_index=True)[cols]
 
 
-def compute(frame: pd.DataFrame, manifest: dict[str, Any], k: int | None = None) -> Reliability:
+def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) -> Reliability:
     """Every case's and requirement's pass@1 and pass^k; k defaults to the run's trials."""
-    run_trials = int(manifest.get("trials") or 1)
+    run_trials = manifest.trials or 1
     k = k or run_trials
     marks = trial_outcomes(frame).sort_values(["case_id", "requirement", "trial"], kind="stable")
     groups: dict[tuple[str, str, str, str], str] = {}
@@ -295,15 +297,15 @@ def compute(frame: pd.DataFrame, manifest: dict[str, Any], k: int | None = None)
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []
-    for req in manifest.get("requirements", []):
-        rid = str(req["id"])
+    for req in manifest.requirements:
+        rid = req.id
         mine = [c for c in by_req if c.requirement == rid]
         at_1, at_k, cases_at_k = pooled(((c.trials, c.passes) for c in mine), k)
         requirements.append(
             RequirementReliability(
                 requirement=rid,
-                severity=str(req.get("severity", "")),
-                title=str(req.get("title", "")),
+                severity=req.severity,
+                title=req.title,
                 cases=len(mine),
                 trials=sum(c.trials for c in mine),
                 passes=sum(c.passes for c in mine),
@@ -348,9 +350,9 @@ def _rate(prefix: str, rate: Rate) -> dict[str, float | None]:
     return {prefix: rate.value, f"{prefix}_low": rate.low, f"{prefix}_high": rate.high}
 
 
-def reliability_frame(rel: Reliability, manifest: dict[str, Any]) -> pd.DataFrame:
+def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
     """The numbers as a table, so that they can be re-read (reliability.parquet)."""
-    common = {"run_id": manifest.get("run_id"), "suite": manifest.get("suite"), "k": rel.k}
+    common = {"run_id": manifest.run_id, "suite": manifest.suite, "k": rel.k}
     rows: list[dict[str, Any]] = []
     for r in rel.requirements:
         rows.append(

@@ -10,18 +10,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
-from harness.report.frame import results_frame
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
-from harness.report.runs import KILLED, StoredRun, run_status
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
+from harness.runlog.history import KILLED, run_status
+from harness.runlog.models import AnyManifest
+from harness.runlog.read import RunFolder
 from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGate
 
 
@@ -29,12 +29,12 @@ from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGa
 class Signoff:
     policy: PolicyFile
     policy_path: Path
-    run: StoredRun
+    run: RunFolder
     view: ReportView  # the run's own report view: divergences are the evidence
     reliability: Reliability  # at the policy's k
     trace: Traceability
     gates: list[GateResult]
-    related: list[StoredRun]
+    related: list[RunFolder]
     loads: dict[str, LoadLevels | None]
 
     @property
@@ -50,7 +50,7 @@ class Signoff:
         return [g for g in self.gates if g.blocking]
 
 
-def complete_gate(manifest: dict[str, Any], cases: int) -> GateResult:
+def complete_gate(manifest: AnyManifest, cases: int) -> GateResult:
     """Always on: the run finished every planned trial of the whole suite."""
     findings = []
     state = run_status(manifest)
@@ -60,14 +60,15 @@ def complete_gate(manifest: dict[str, Any], cases: int) -> GateResult:
             if state == KILLED
             else f"the run is {state}, not finished ({cases} trial(s) stored)"
         )
-    if manifest.get("select"):
-        selected = " ".join(f"-k {p}" for p in manifest["select"])
+    select = getattr(manifest, "select", [])
+    if select:
+        selected = " ".join(f"-k {p}" for p in select)
         findings.append(f"the run judged only the scenarios matching {selected}")
     return GateResult(
         "complete",
         "The run finished every trial of the whole suite",
         FAIL if findings else PASS,
-        detail=f"{manifest.get('trials') or 1} trial(s) per case, status {state}",
+        detail=f"{manifest.trials or 1} trial(s) per case, status {state}",
         findings=findings,
     )
 
@@ -121,7 +122,7 @@ def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> Ga
 
 
 def invariants_gate(
-    gate: Gate, frame: pd.DataFrame, manifest: dict[str, Any], loads: dict[str, LoadLevels | None]
+    gate: Gate, frame: pd.DataFrame, manifest: AnyManifest, loads: dict[str, LoadLevels | None]
 ) -> GateResult:
     result = GateResult(
         "invariants",
@@ -134,9 +135,9 @@ def invariants_gate(
     for _, names in under_load:
         result.requirements.extend(r for r in names if r not in result.requirements)
     rows = frame[frame["category"] == "invariant"]
-    declared = [c for c in manifest.get("checks") or [] if c.get("category") == "invariant"]
+    declared = [c for c in manifest.checks or [] if c.category == "invariant"]
     if rows.empty:
-        none_declared = manifest.get("checks") is not None and not declared
+        none_declared = manifest.checks is not None and not declared
         if none_declared:  # nothing to violate: no violation, and the report says why
             result.status = FAIL if under_load else PASS
             result.detail = "the suite declares no invariant: nothing could be violated"
@@ -257,10 +258,10 @@ def load_gate(gate: LoadGate, loads: dict[str, LoadLevels | None]) -> GateResult
 
 
 def evaluate(
-    run: StoredRun, policy: PolicyFile, policy_path: Path, related: list[StoredRun]
+    run: RunFolder, policy: PolicyFile, policy_path: Path, related: list[RunFolder]
 ) -> Signoff:
     manifest = run.manifest
-    frame = results_frame(run.dir, manifest)
+    frame = run.frame()
     view = build_view(frame, manifest)
     reliability = compute(frame, manifest, k=policy.k)
     trace = build_traceability(frame, manifest, view.divergences)

@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult
 from harness.report.reliability import REGRESSION_ORIGIN
-from harness.report.runs import StoredRun
 from harness.report.view import ReportView
+from harness.runlog.models import AnyManifest, HuntManifest
+from harness.runlog.read import RunFolder
 from harness.spec.policy import Gate
 from harness.spec.suite import REGRESSIONS_DIR
 
@@ -36,29 +36,22 @@ class HuntFinding:
     regression_id: str | None  # "regression:<file stem>" when the hunt saved it
 
 
-def hunt_findings(related: list[StoredRun]) -> list[HuntFinding]:
+def hunt_findings(related: list[RunFolder]) -> list[HuntFinding]:
     """Every divergence the hunts among the related runs found, in their order."""
     out = []
     for run in related:
-        if run.kind != "hunt":
+        if not isinstance(run.manifest, HuntManifest):
             continue
-        for f in run.manifest.get("found") or []:
-            if isinstance(f, dict):
-                out.append(
-                    HuntFinding(
-                        run.run_id,
-                        str(f.get("requirement") or ""),
-                        str(f.get("case_id") or ""),
-                        str(f.get("check") or ""),
-                        f.get("regression_id") or None,
-                    )
-                )
+        for f in run.manifest.found:
+            out.append(
+                HuntFinding(run.run_id, f.requirement, f.case_id, f.check, f.regression_id or None)
+            )
     return out
 
 
-def saved_regressions(manifest: dict[str, Any]) -> set[str] | None:
+def saved_regressions(manifest: AnyManifest) -> set[str] | None:
     """The ids of the regression files the suite's folder holds now; None without it."""
-    path = manifest.get("suite_path")
+    path = manifest.suite_path
     root = Path(str(path)) if path else None
     if root is None or not root.is_dir():
         return None
@@ -74,7 +67,7 @@ def regressions_gate(
     gate: Gate,
     view: ReportView,
     frame: pd.DataFrame,
-    manifest: dict[str, Any],
+    manifest: AnyManifest,
     found: list[HuntFinding],
     implied: bool = False,
 ) -> GateResult:
@@ -94,7 +87,7 @@ def regressions_gate(
             result.findings.append(f"{r.case_id} still fails {r.requirement} (check {r.check})")
             if r.requirement and r.requirement not in result.requirements:
                 result.requirements.append(r.requirement)
-    at_start = set(manifest.get("regressions") or ())
+    at_start = set(manifest.regressions)
     on_disk = saved_regressions(manifest)
     by_hunt = {f.regression_id: f for f in found if f.regression_id}
     skipped = sorted(at_start - ran)
@@ -137,7 +130,7 @@ def regressions_gate(
     )
     if on_disk is None:
         result.findings.append(
-            f"the suite's folder {manifest.get('suite_path')} is not there, so regression "
+            f"the suite's folder {manifest.suite_path} is not there, so regression "
             "cases saved since the run started cannot be checked"
         )
     fails = bool(view.regressions_failing or skipped or new) or any(

@@ -15,10 +15,12 @@ from typing import Any
 from harness.core import SWEEP_CASE
 from harness.errors import ConfigError
 from harness.report.html import render_template
-from harness.report.markdown import cell, code, divergence_markdown, reliability_section
-from harness.report.runs import StoredRun
+from harness.report.markdown import divergence_markdown, reliability_section
 from harness.report.signoff import Signoff
+from harness.report.text import cell, code
 from harness.report.traceability import TracedCheck, evidence_anchor
+from harness.runlog.models import AnyManifest, HuntManifest, LoadManifest
+from harness.runlog.read import RunFolder
 
 SHOWN_CASES = 6
 
@@ -44,14 +46,14 @@ def file_hash(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
-def agent_version(m: dict[str, Any]) -> str:
+def agent_version(m: AnyManifest) -> str:
     """The agent's version as the suite states it, and its git commit when the harness
     started it from a git checkout."""
-    agent = m.get("agent") or {}
+    agent = m.agent
     parts = []
-    if agent.get("version"):
-        parts.append(f"version {agent['version']}")
-    git = agent.get("git") or {}
+    if agent is not None and agent.version:
+        parts.append(f"version {agent.version}")
+    git = (agent.git if agent is not None else None) or {}
     if git.get("commit"):
         changes = git.get("changes") or 0
         parts.append(
@@ -70,54 +72,54 @@ def agent_version(m: dict[str, Any]) -> str:
 def environment(s: Signoff) -> dict[str, Any]:
     """What exactly was judged, from the run's manifest."""
     m = s.run.manifest
-    source = m.get("source") or {}
+    source = m.source or {}
     commit = "not recorded (the suite is not in a git checkout)"
     if source:
         commit = source.get("commit", "") + (" (with local changes)" if source.get("dirty") else "")
-    data_seeds = {f"data:{k}": v for k, v in (m.get("data_seeds") or {}).items()}
+    data_seeds = {f"data:{k}": v for k, v in m.data_seeds.items()}
+    command = m.agent.command if m.agent is not None else None
     return {
-        "spec": f"{m.get('spec_title')} version {m.get('spec_version')}",
-        "spec_hash": m.get("spec_hash"),
-        "suite_hash": m.get("suite_hash"),
+        "spec": f"{m.spec_title} version {m.spec_version}",
+        "spec_hash": m.spec_hash,
+        "suite_hash": m.suite_hash,
         "commit": commit,
-        "seeds": {"cases": m.get("seed"), **data_seeds},
-        "harness": m.get("harness_version"),
-        "python": m.get("python"),
-        "faker": m.get("faker_version"),
-        "hypothesis": m.get("hypothesis_version"),
-        "agent": (m.get("agent") or {}).get("command", "(already running; not started by harness)"),
+        "seeds": {"cases": m.seed, **data_seeds},
+        "harness": m.harness_version,
+        "python": m.python,
+        "faker": m.faker_version,
+        "hypothesis": m.hypothesis_version,
+        "agent": command or "(already running; not started by harness)",
         "agent_version": agent_version(m),
-        "trials": m.get("trials") or 1,
-        "concurrency": m.get("concurrency"),
-        "deps": m.get("deps", {}).get("chosen") if isinstance(m.get("deps"), dict) else None,
-        "dependencies": m.get("dependencies") or [],
+        "trials": m.trials or 1,
+        "concurrency": m.concurrency,
+        "deps": m.deps.chosen if m.deps is not None else None,
+        "dependencies": [d.model_dump() for d in m.dependencies],
         "policy": f"{s.policy_path} (sha256 {file_hash(s.policy_path)})",
         "status": s.run.status,
-        "host": m.get("host"),
+        "host": m.owner.host if m.owner is not None else None,
     }
 
 
-def related_summary(run: StoredRun) -> list[str]:
+def related_summary(run: RunFolder) -> list[str]:
     """A hunt's or load run's result in a few lines."""
     m = run.manifest
-    head = f"{run.kind} {run.run_id}: status {run.status}, started {m.get('started_at')}"
+    head = f"{run.kind} {run.run_id}: status {run.status}, started {m.started_at}"
     lines = [head]
-    if run.kind == "hunt":
-        found = m.get("found") or []
+    if isinstance(m, HuntManifest):
         lines.append(
-            f"searched {m.get('tried', 0)} case(s) in {m.get('budget_seconds', 0):g} s"
-            f"{' (plain baseline)' if m.get('plain') else ''}; {len(found)} new divergence(s)"
+            f"searched {m.tried} case(s) in {m.budget_seconds:g} s"
+            f"{' (plain baseline)' if m.plain else ''}; {len(m.found)} new divergence(s)"
         )
         lines += [
-            f"found {f.get('requirement')} in {f.get('case_id')} (check {f.get('check')})"
-            + (f", saved as {f.get('path')}" if f.get("path") else "")
-            for f in found
+            f"found {f.requirement} in {f.case_id} (check {f.check})"
+            + (f", saved as {f.path}" if f.path else "")
+            for f in m.found
         ]
-    elif run.kind == "load" and isinstance(m.get("load"), dict):
-        load = m["load"]
+    elif isinstance(m, LoadManifest):
+        load = m.load
         lines.append(
-            f"profile {load.get('profile')} ({load.get('shape')}), peak {load.get('peak_users')} "
-            f"users, {load.get('length_s')} s"
+            f"profile {load.profile} ({load.shape}), peak {load.peak_users} users, "
+            f"{load.length_s} s"
         )
     return lines
 
@@ -130,7 +132,7 @@ def render_signoff_markdown(s: Signoff) -> str:
         "",
         f"## Verdict: **{s.verdict}**",
         "",
-        f"Run {code(s.run.run_id)} of suite {cell(m.get('suite'))} (status {s.run.status}), "
+        f"Run {code(s.run.run_id)} of suite {cell(m.suite)} (status {s.run.status}), "
         f"judged against the policy {code(str(s.policy_path))} at k = {s.policy.k}.",
         "",
     ]
@@ -234,7 +236,7 @@ def render_signoff_markdown(s: Signoff) -> str:
         out.append("")
     out += ["## Hunt and load runs of this group", ""]
     if not s.related:
-        group = m.get("group")
+        group = m.group
         out.append(
             f"None in group {code(group)}."
             if group
@@ -276,9 +278,9 @@ def signoff_json(s: Signoff) -> dict[str, Any]:
     return {
         "verdict": s.verdict,
         "run_id": s.run.run_id,
-        "suite": m.get("suite"),
-        "spec_hash": m.get("spec_hash"),
-        "spec_version": m.get("spec_version"),
+        "suite": m.suite,
+        "spec_hash": m.spec_hash,
+        "spec_version": m.spec_version,
         "policy": str(s.policy_path),
         "k": s.policy.k,
         "gates": [

@@ -11,13 +11,13 @@ cases are judged by the sign-off's regressions gate instead.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
 from harness.core import SWEEP_CASE
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import Divergence
+from harness.runlog.models import AnyManifest
 
 
 @dataclass
@@ -113,18 +113,18 @@ def evidence_anchor(index: int) -> str:
     return f"ev-{index + 1}"
 
 
-def _inventory(manifest: dict[str, Any], frame: pd.DataFrame) -> tuple[list[TracedCheck], str]:
-    declared = manifest.get("checks")
+def _inventory(manifest: AnyManifest, frame: pd.DataFrame) -> tuple[list[TracedCheck], str]:
+    declared = manifest.checks
     if declared is not None:
         return [
             TracedCheck(
-                scenario=c["scenario"],
-                check_id=c["check_id"],
-                type=c["type"],
-                category=c["category"],
-                requirements=list(c["requirements"]),
-                description=c.get("description", ""),
-                conditional=bool(c.get("conditional")),
+                scenario=c.scenario,
+                check_id=c.check_id,
+                type=c.type,
+                category=c.category,
+                requirements=list(c.requirements),
+                description=c.description,
+                conditional=c.conditional,
             )
             for c in declared
         ], "manifest"
@@ -139,7 +139,7 @@ def _inventory(manifest: dict[str, Any], frame: pd.DataFrame) -> tuple[list[Trac
 
 
 def build_traceability(
-    frame: pd.DataFrame, manifest: dict[str, Any], divergences: list[Divergence]
+    frame: pd.DataFrame, manifest: AnyManifest, divergences: list[Divergence]
 ) -> Traceability:
     frame = frame[frame["origin"] != REGRESSION_ORIGIN]
     checks, source = _inventory(manifest, frame)
@@ -165,15 +165,15 @@ def build_traceability(
         check = index.get(key)
         if check is not None and evidence_anchor(i) not in check.evidence:
             check.evidence.append(evidence_anchor(i))
-    spec = [str(r["id"]) for r in manifest.get("requirements", [])]
+    spec = manifest.requirement_ids
     requirements = [
         TracedRequirement(
-            id=str(r["id"]),
-            severity=str(r.get("severity", "")),
-            title=str(r.get("title", "")),
-            checks=[c for c in checks if r["id"] in c.requirements],
+            id=r.id,
+            severity=r.severity,
+            title=r.title,
+            checks=[c for c in checks if r.id in c.requirements],
         )
-        for r in manifest.get("requirements", [])
+        for r in manifest.requirements
     ]
     orphans = [c for c in checks if not c.requirements or not set(c.requirements) & set(spec)]
     return Traceability(requirements, orphans, source)

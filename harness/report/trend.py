@@ -21,7 +21,8 @@ from markupsafe import Markup, escape
 from harness.errors import ConfigError
 from harness.report.html import render_template
 from harness.report.reliability import METHODS, Rate, compute, interval, percent
-from harness.report.runs import StoredRun, run_frame, stored_runs, suite_runs
+from harness.runlog.history import stored_runs, suite_runs
+from harness.runlog.read import RunFolder
 
 DEFAULT_K = 5
 WIDTH, HEIGHT, PAD_X, PAD_Y, AXIS = 360, 150, 34, 14, 22
@@ -52,16 +53,16 @@ class Series:
 class Trend:
     suite: str
     k: int
-    runs: list[StoredRun]
+    runs: list[RunFolder]
     series: list[Series]
     left_out: list[tuple[str, str]] = field(default_factory=list)  # (run id, why)
     methods: str = METHODS
     counted: str = COUNTED
 
     @property
-    def short_runs(self) -> list[StoredRun]:
+    def short_runs(self) -> list[RunFolder]:
         """Runs with fewer trials per case than k: pass^k not measured there."""
-        return [r for r in self.runs if int(r.manifest.get("trials") or 1) < self.k]
+        return [r for r in self.runs if (r.manifest.trials or 1) < self.k]
 
 
 def when(started_at: str) -> str:
@@ -72,38 +73,36 @@ def when(started_at: str) -> str:
 
 def comparable_runs(
     root: Path, suite: str, last: int
-) -> tuple[list[StoredRun], list[tuple[str, str]]]:
+) -> tuple[list[RunFolder], list[tuple[str, str]]]:
     """The suite's last finished whole-suite runs of the newest spec, and the runs left
     out among them (or newer than the oldest kept) with the reason."""
     finished = suite_runs(root, suite)
     if not finished:
-        known = sorted({str(r.manifest.get("suite")) for r in stored_runs(root) if r.kind == "run"})
+        known = sorted({r.suite for r in stored_runs(root) if r.kind == "run"})
         raise ConfigError(
             f"no finished run of suite {suite!r} under {root}",
             hint=f"suites with runs there: {', '.join(known) or 'none'} "
             "(--reports-dir or HARNESS_REPORTS_DIR choose another folder)",
         )
-    whole = [r for r in finished if not r.manifest.get("select")]
+    whole = [r for r in finished if not getattr(r.manifest, "select", None)]
     if not whole:
         raise ConfigError(
             f"every finished run of suite {suite!r} under {root} judged only part of the "
             "suite (-k), so no two of them are comparable",
             hint=f"run the whole suite: harness run {suite}",
         )
-    spec = whole[-1].manifest.get("spec_hash")
-    kept = [r for r in whole if r.manifest.get("spec_hash") == spec][-last:]
+    spec = whole[-1].manifest.spec_hash
+    kept = [r for r in whole if r.manifest.spec_hash == spec][-last:]
     left_out = []
     for r in finished:
         if r in kept or r.started_at < kept[0].started_at:
             continue
-        if r.manifest.get("select"):
-            parts = " ".join(f"-k {p}" for p in r.manifest["select"])
+        if getattr(r.manifest, "select", None):
+            parts = " ".join(f"-k {p}" for p in getattr(r.manifest, "select", []))
             left_out.append((r.run_id, f"judged only part of the suite ({parts})"))
-        elif r.manifest.get("spec_hash") != spec:
-            left_out.append(
-                (r.run_id, f"another spec (sha256 {str(r.manifest.get('spec_hash'))[:12]}…)")
-            )
-    older = sum(1 for r in whole if r.manifest.get("spec_hash") != spec and r not in kept)
+        elif r.manifest.spec_hash != spec:
+            left_out.append((r.run_id, f"another spec (sha256 {r.manifest.spec_hash[:12]}…)"))
+    older = sum(1 for r in whole if r.manifest.spec_hash != spec and r not in kept)
     older -= sum(1 for _, why in left_out if why.startswith("another spec"))
     if older > 0:
         left_out.append(("", f"{older} older run(s) of another spec than the newest run's"))
@@ -114,7 +113,7 @@ def build_trend(root: Path, suite: str, last: int, k: int = DEFAULT_K) -> Trend:
     runs, left_out = comparable_runs(root, suite, last)
     series: dict[str, Series] = {}
     for run in runs:
-        rel = compute(run_frame(run), run.manifest, k=k)
+        rel = compute(run.frame(), run.manifest, k=k)
         for r in rel.requirements:
             s = series.setdefault(r.requirement, Series(r.requirement, r.severity, r.title, []))
             s.points.append(

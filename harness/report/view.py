@@ -13,27 +13,21 @@ from typing import Any
 
 import pandas as pd
 
-from harness.core import SWEEP_CASE
+from harness.core import SWEEP_CASE, Category, Severity
 from harness.redact import redact
-from harness.report.frame import divergences, loads, per_requirement
+from harness.report.frame import divergences, per_requirement
 from harness.report.reliability import Reliability, compute
-from harness.spec.template import format_value
+from harness.report.text import show as show
+from harness.runlog.history import run_status
+from harness.runlog.models import AnyManifest
 
 TEXT_CAP = 2000
 FULL_EXAMPLES = 2
-SEVERITY_ORDER = {"critical": 0, "major": 1, "minor": 2}
-# the state of the real systems is the strongest evidence, so it comes first
-CATEGORY_ORDER = {"state": 0, "invariant": 1, "output": 2}
 
 
 def _missing(value: Any) -> bool:
     """None, or pandas' NaN for a missing value in a text column."""
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def show(value: Any) -> str:
-    """A value as every report shows it: null, true/false, exact decimals, ISO dates."""
-    return "null" if value is None else format_value(value)
 
 
 _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -107,7 +101,7 @@ class KnownRegression:
 
 @dataclass
 class ReportView:
-    manifest: dict[str, Any]
+    manifest: AnyManifest
     requirements: list[dict[str, Any]]
     divergences: list[Divergence]
     totals: dict[str, int]
@@ -150,18 +144,16 @@ class ReportView:
     @property
     def status(self) -> str:
         """The run's status; a run still marked running whose harness is gone is killed."""
-        from harness.report.runs import run_status
-
         return run_status(self.manifest)
 
     @property
     def complete(self) -> bool:
         """The run finished every planned case (an interrupted or failed run did not)."""
-        return self.manifest.get("status") == "finished"
+        return self.manifest.finished
 
     @property
     def trials(self) -> int:
-        return int(self.manifest.get("trials") or 1)
+        return self.manifest.trials or 1
 
     @property
     def unit(self) -> str:
@@ -172,7 +164,7 @@ class ReportView:
     def headline(self) -> str:
         """One sentence on what the run shows, never claiming more than was measured."""
         t = self.totals
-        planned = self.manifest.get("planned")
+        planned = getattr(self.manifest, "planned", None)
         of = f" of {planned * self.trials}" if planned else ""
         if self.diverged:
             found = []
@@ -205,34 +197,42 @@ class ReportView:
         return [r["requirement"] for r in self.requirements if r["checks"] == 0]
 
 
+def turn_error(turn: dict[str, Any]) -> str | None:
+    """A stored turn's failure as the evidence reads ("timeout: no reply within 15 s")."""
+    error = turn.get("error")
+    if error is None:
+        return None
+    return str(error.get("message", "")) if isinstance(error, dict) else str(error)
+
+
 def _example(row: pd.Series) -> Example:
     turns = [
         {
             "index": t.get("index"),
             "text": cap(t.get("text")),
             "reply": None if t.get("reply") is None else cap(t.get("reply")),
-            "error": None if t.get("error") is None else cap(t.get("error")),
+            "error": None if turn_error(t) is None else cap(turn_error(t)),
             "latency_ms": t.get("latency_ms"),
         }
-        for t in loads(row["turns"]) or []
+        for t in row["turns"] or []
     ]
     return Example(
         case_id=row["case_id"],
         trial=int(row["trial"]),
         session_id=row["session_id"],
         message=cap(row["message"]),
-        expected=clean(loads(row["expected"])),
-        found=clean(loads(row["found"])),
+        expected=clean(row["expected"]),
+        found=clean(row["found"]),
         turns=turns,
-        entities=clean(loads(row["entities"]) or {}),
-        vars=clean(loads(row["vars"]) or {}),
+        entities=clean(row["entities"] or {}),
+        vars=clean(row["vars"] or {}),
         case_error=None if _missing(row["case_error"]) else cap(row["case_error"]),
     )
 
 
-def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
-    reqs_meta = manifest.get("requirements", [])
-    meta = {r["id"]: r for r in reqs_meta}
+def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
+    reqs_meta = manifest.requirements
+    meta = {r.id: r for r in reqs_meta}
     everything = frame
     # known regressions are reported apart; the requirements and divergences are this run's
     frame = frame[frame["origin"] != "regression"]
@@ -252,11 +252,11 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
         ids = row["requirements"].split(",")
         group = groups.get(key)
         if group is None:
-            severities = [meta.get(i, {}).get("severity", "minor") for i in ids]
+            severities = [meta[i].severity if i in meta else "minor" for i in ids]
             group = groups[key] = Divergence(
                 requirements=ids,
-                severity=min(severities, key=lambda s: SEVERITY_ORDER.get(s, 9)),
-                titles=[meta.get(i, {}).get("title", "") for i in ids],
+                severity=min(severities, key=Severity.rank_of),
+                titles=[meta[i].title if i in meta else "" for i in ids],
                 scenario=row["scenario"],
                 check_id=row["check_id"],
                 check_type=row["check_type"],
@@ -275,9 +275,9 @@ def build_view(frame: pd.DataFrame, manifest: dict[str, Any]) -> ReportView:
     ordered = sorted(
         groups.values(),
         key=lambda d: (
-            SEVERITY_ORDER.get(d.severity, 9),
+            Severity.rank_of(d.severity),
             d.requirements,
-            CATEGORY_ORDER.get(d.category, 9),
+            Category.rank_of(d.category),
             d.scenario,
             d.check_id,
         ),

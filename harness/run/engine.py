@@ -2,38 +2,43 @@
 
 Each case inserts its own freshly generated rows, talks to the agent through its
 adapter, then every check of its scenario (output, state, invariant) gives a
-verdict. A finished case is handed to the sink at once (the store writes it) and
-announced as an event. Nothing the agent does can raise out of here.
+verdict (run/judge.py). A finished case is handed to the sink at once (the run log
+writes it) and announced as an event. Nothing the agent does can raise out of here:
+what stops a case is a `Failure` with its kind on the observation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
-from harness.check.output import evaluate_output
-from harness.check.state import (
-    Targets,
-    evaluate_invariant,
-    evaluate_redis,
-    evaluate_sql,
-    same_state,
-    scope_ids,
-    scoped_query,
+from harness.check.state import Targets
+from harness.core import (
+    Case,
+    CaseResult,
+    CheckResult,
+    Failure,
+    FailureKind,
+    Observation,
+    TurnRecord,
 )
-from harness.core import Case, CaseResult, CheckResult, Observation, TurnRecord, Verdict
-from harness.events import CaseFinished, Emit
+from harness.core.events import CaseFinished, Emit
 from harness.generate.personas import write_turn
-from harness.run.store import now_iso
+from harness.run.judge import Judge
 from harness.spec import models as m
 from harness.spec.suite import Suite
-from harness.spec.template import Template, TemplateError, concrete, render_deep, truthy
+from harness.spec.template import Template, concrete, render_deep
 
 Sink = Callable[[CaseResult], None]
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 @dataclass
@@ -44,7 +49,7 @@ class Prepared:
     trial: int
     ctx: dict[str, Any]
     obs: Observation
-    error: str | None = None
+    error: Failure | None = None
     #: (text, context for request templates) of every turn
     turns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
@@ -78,12 +83,7 @@ class Engine:
             s.id: [[Template(t) for t in v] for v in s.variants] for s in suite.scenarios
         }
         self._scenarios = {s.id: s for s in suite.scenarios}
-        # rows the cases inserted, by "table" (its ids) and "table.column"; see sweep_invariants
-        self._owned: dict[str, set[Any]] = {}
-        self._invariant_sql = {
-            inv.id: render_deep(inv.query, {"params": self.params}, self._cache)
-            for inv in suite.invariants
-        }
+        self.judge = Judge(suite, targets, self._cache)
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
         """Run every case `trials` times with `concurrency` workers; return how many ran.
@@ -147,11 +147,9 @@ class Engine:
     @staticmethod
     def record(prepared: Prepared, index: int, reply: Reply) -> None:
         text = prepared.turns[index][0]
-        prepared.obs.turns.append(
-            TurnRecord(index + 1, text, reply.text, reply.latency_ms, reply.status, reply.error)
-        )
-        if reply.error is not None and prepared.obs.error is None:
-            prepared.obs.error = f"turn {index + 1}: {reply.error}"
+        prepared.obs.turns.append(_turn(index + 1, text, reply))
+        if reply.failure is not None:
+            prepared.obs.fail(reply.failure.at(turn=index + 1))
 
     async def conclude(self, prepared: Prepared) -> CaseResult:
         """Judge a conversation held elsewhere, against the same checks as `run_case`."""
@@ -161,12 +159,12 @@ class Engine:
             obs.error = prepared.error
         try:
             async with asyncio.timeout(self.case_timeout):
-                checks = await self._judge(scenario, prepared.ctx, obs, {})
+                checks = await self.judge.case(scenario, prepared.ctx, obs, {})
         except Exception as exc:
-            obs.error = f"harness fault: {type(exc).__name__}: {exc}"
-            checks = self._errors(scenario, prepared.ctx, obs.error)
+            obs.error = _harness_fault(exc)
+            checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
         obs.duration_ms = (time.perf_counter() - prepared.started) * 1000.0
-        return CaseResult(prepared.case, prepared.trial, obs, checks)
+        return CaseResult(case=prepared.case, trial=prepared.trial, observation=obs, checks=checks)
 
     async def run_case(self, case: Case, trial: int = 1) -> CaseResult:
         scenario = self._scenarios[case.scenario]
@@ -182,18 +180,21 @@ class Engine:
                     obs.error = setup_error
                 else:
                     await self._converse(case, self._turns[case.scenario], ctx, obs)
-                states = (
+                observed = (
                     await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
                 )
-                checks = await self._judge(scenario, ctx, obs, states)
+                checks = await self.judge.case(scenario, ctx, obs, observed)
         except TimeoutError:
-            obs.error = f"the case did not finish within {self.case_timeout:g} s"
-            checks = self._errors(scenario, ctx, obs.error)
+            obs.error = Failure(
+                FailureKind.CASE_TIMEOUT,
+                f"the case did not finish within {self.case_timeout:g} s",
+            )
+            checks = self.judge.errors(scenario, ctx, str(obs.error))
         except Exception as exc:  # a harness-side fault; recorded, the run goes on
-            obs.error = f"harness fault: {type(exc).__name__}: {exc}"
-            checks = self._errors(scenario, ctx, obs.error)
+            obs.error = _harness_fault(exc)
+            checks = self.judge.errors(scenario, ctx, str(obs.error))
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
-        return CaseResult(case, trial, obs, checks)
+        return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
 
     async def _setup(
         self,
@@ -202,7 +203,7 @@ class Engine:
         ctx: dict[str, Any],
         obs: Observation,
         variant: int = 0,
-    ) -> str | None:
+    ) -> Failure | None:
         setup = case.variant_setups[variant - 1] if variant else case.setup
         for name, values in setup.items():
             row_spec = scenario.setup[name]
@@ -212,14 +213,13 @@ class Engine:
                     row_spec.table, concrete(render_deep(values, ctx, self._cache))
                 )
             except Exception as exc:
-                return f"setup of {name} ({row_spec.table}) failed: {type(exc).__name__}: {exc}"
+                return Failure(
+                    FailureKind.SETUP,
+                    f"setup of {name} ({row_spec.table}) failed: {type(exc).__name__}: {exc}",
+                )
             ctx[name] = row
             obs.entities[name] = row
-            for key, value in row.items():
-                if not isinstance(value, dict | list):  # json columns cannot be scope keys
-                    self._owned.setdefault(f"{row_spec.table}.{key}", set()).add(value)
-            if "id" in row:
-                self._owned.setdefault(row_spec.table, set()).add(row["id"])
+            self.judge.own(row_spec.table, row)
         for item in scenario.redis_setup:
             kv = self.targets.kv[self.suite.database_for(item.database, "redis")]
             rendered = render_deep(item.model_dump(exclude={"database"}), ctx, self._cache)
@@ -242,157 +242,49 @@ class Engine:
             text = self._write(case, template, ctx, i, len(templates))
             ctx["turn"] = {"text": text, "index": i + 1}
             reply = await self.agent.send(text, ctx)
-            obs.turns.append(
-                TurnRecord(i + 1, text, reply.text, reply.latency_ms, reply.status, reply.error)
-            )
-            if reply.error is not None:
-                obs.error = f"turn {i + 1}: {reply.error}"
+            obs.turns.append(_turn(i + 1, text, reply))
+            if reply.failure is not None:
+                obs.fail(reply.failure.at(turn=i + 1))
                 return
-
-    def _applies(self, check: m.CheckBase, ctx: Mapping[str, Any]) -> bool:
-        """A check with `when:` judges only the cases its condition holds for."""
-        if check.when is None:
-            return True
-        try:
-            return truthy(render_deep(check.when, ctx, self._cache))
-        except TemplateError:
-            return True  # cannot tell (e.g. setup failed): judged, and so an error
-
-    def _errors(
-        self, scenario: m.Scenario, ctx: Mapping[str, Any], message: str
-    ) -> list[CheckResult]:
-        """Every check the case would have had, as an error: a case that could not finish
-        counts against each requirement it judges (invariants included), never drops out."""
-        tables = {row.table for row in scenario.setup.values()}
-        return [
-            _error(c, self.suite.check_id(scenario, i), message)
-            for i, c in enumerate(scenario.checks)
-            if self._applies(c, ctx)
-        ] + [
-            _error(inv, inv.id, f"not judged: {message}", "invariant")
-            for inv in self.suite.invariants
-            if inv.scope and tables & {t.partition(".")[0] for t in inv.scope.values()}
-        ]
-
-    async def _judge(
-        self,
-        scenario: m.Scenario,
-        ctx: dict[str, Any],
-        obs: Observation,
-        states: dict[str, list[list[dict[str, Any]]]],
-    ) -> list[CheckResult]:
-        results: list[CheckResult] = []
-        replies = obs.replies
-        for i, check in enumerate(scenario.checks):
-            cid = self.suite.check_id(scenario, i)
-            if not self._applies(check, ctx):
-                continue
-            if obs.error is not None:
-                results.append(_error(check, cid, f"not judged: {obs.error}"))
-                continue
-            try:
-                if isinstance(check, m.SameStateCheck):
-                    results.append(same_state(check, cid, states[cid], obs))
-                    continue
-                results.append(await self._one(check, cid, replies, ctx))
-            except Exception as exc:
-                results.append(
-                    _error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")
-                )
-        results.extend(await self._invariants(scenario, obs))
-        return results
-
-    async def _one(
-        self, check: m.CheckBase, cid: str, replies: list[str | None], ctx: Mapping[str, Any]
-    ) -> CheckResult:
-        if isinstance(check, m.SqlCheck):
-            db = self.targets.databases[self.suite.database_for(check.database, "postgres")]
-            return await evaluate_sql(check, cid, db, ctx, self._cache)
-        if isinstance(check, m.RedisCheck):
-            kv = self.targets.kv[self.suite.database_for(check.database, "redis")]
-            return await evaluate_redis(check, cid, kv, ctx, self._cache)
-        assert isinstance(check, m.OutputCheck)
-        return evaluate_output(check, cid, replies, ctx, self._cache)
 
     async def _variants_run(
         self, case: Case, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
-    ) -> dict[str, list[list[dict[str, Any]]]]:
-        """Each rewording on its own fresh rows; the rows each same_state query sees after
-        the scenario's own turns (first) and after every variant."""
-        checks = [
-            (self.suite.check_id(scenario, i), c)
-            for i, c in enumerate(scenario.checks)
-            if isinstance(c, m.SameStateCheck)
-        ]
-        states: dict[str, list[list[dict[str, Any]]]] = {cid: [] for cid, _ in checks}
+    ) -> dict[str, list[Any]]:
+        """Each rewording on its own fresh rows; what the checks that compare variants
+        observe after the scenario's own turns (first) and after every variant."""
+        observed: dict[str, list[Any]] = {}
         if obs.error is not None:
-            return states
-        for cid, check in checks:
-            states[cid].append(await self._state(check, ctx))
+            return observed
+        await self.judge.observe(scenario, ctx, observed)
         for k, templates in enumerate(self._variants[scenario.id], start=1):
             vobs = Observation(session_id=f"{obs.session_id}-v{k}")
             vctx = self.context(case, vobs.session_id, int(ctx["case"]["trial"]))
             error = await self._setup(case, scenario, vctx, vobs, variant=k)
             if error is None:
                 await self._converse(case, templates, vctx, vobs)
+            else:
+                vobs.error = error
             obs.variants.append(vobs)
-            if vobs.error is not None:
-                obs.error = f"variant {k}: {error or vobs.error}"
-                return states
-            for cid, check in checks:
-                states[cid].append(await self._state(check, vctx))
-        return states
-
-    async def _state(self, check: m.SameStateCheck, ctx: Mapping[str, Any]) -> list[dict[str, Any]]:
-        db = self.targets.databases[self.suite.database_for(check.database, "postgres")]
-        query = render_deep(check.query, {"params": ctx["params"]}, self._cache)
-        return await db.fetch(query, render_deep(check.params, ctx, self._cache))
-
-    async def _invariants(self, scenario: m.Scenario, obs: Observation) -> list[CheckResult]:
-        """Scoped invariants, restricted to the rows this case inserted."""
-        results: list[CheckResult] = []
-        for inv in self.suite.invariants:
-            if not inv.scope:
-                continue
-            ids = scope_ids(inv, scenario, (obs, *obs.variants))
-            if not any(ids):
-                continue
-            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
-            query = scoped_query(self._invariant_sql[inv.id], inv.scope)
-            try:
-                results.append(await evaluate_invariant(inv, query, db, ids))
-            except Exception as exc:
-                results.append(_error(inv, inv.id, f"invariant could not run: {exc}", "invariant"))
-        return results
+            if vobs.error is not None:  # the variant's failure keeps its kind (the agent's?)
+                obs.error = vobs.error.at(variant=k)
+                return observed
+            await self.judge.observe(scenario, vctx, observed)
+        return observed
 
     async def sweep_invariants(self) -> list[CheckResult]:
-        """Every invariant over the whole database, once, after the cases: the violations no
-        case owns (seed data, rows of unscoped invariants). What a case owns was judged with
-        that case, so it is never counted twice, and a resumed run judges the same."""
-        results: list[CheckResult] = []
-        for inv in self.suite.invariants:
-            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
-            query, params = self._invariant_sql[inv.id], None
-            if inv.scope:
-                query = scoped_query(query, inv.scope, exclude=True)
-                params = [sorted(self._owned.get(t, ())) for t in inv.scope.values()]
-            try:
-                results.append(await evaluate_invariant(inv, query, db, params))
-            except Exception as exc:
-                results.append(_error(inv, inv.id, f"invariant could not run: {exc}", "invariant"))
-        return results
+        return await self.judge.sweep()
 
 
-def _category(check: Any) -> str:
-    return "state" if isinstance(check, m.SqlCheck | m.RedisCheck | m.SameStateCheck) else "output"
-
-
-def _error(check: Any, cid: str, message: str, category: str | None = None) -> CheckResult:
-    return CheckResult(
-        check_id=cid,
-        check_type=getattr(check, "type", "invariant"),
-        category=category or _category(check),
-        requirements=tuple(check.requirements),
-        verdict=Verdict.ERROR,
-        message=message,
+def _turn(index: int, text: str, reply: Reply) -> TurnRecord:
+    return TurnRecord(
+        index=index,
+        text=text,
+        reply=reply.text,
+        latency_ms=round(reply.latency_ms, 3),
+        status=reply.status,
+        error=reply.failure,
     )
+
+
+def _harness_fault(exc: BaseException) -> Failure:
+    return Failure(FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from harness.check.registry import kind_of
 from harness.check.state import SetupDatabase
 from harness.spec import models as m
 from harness.spec.loader import did_you_mean
@@ -67,10 +68,12 @@ async def check_against_schema(suite: Suite, databases: dict[str, SetupDatabase]
                     )
         problems += _references(scenario, tables, where)
         for i, check in enumerate(scenario.checks):
-            if isinstance(check, m.SqlCheck | m.SameStateCheck):
-                db = databases[suite.database_for(check.database, "postgres")]
-                query = render_deep(check.query, params, cache)
-                problem = await _query_problem(db, query, check.params)
+            hook = kind_of(check).schema_query
+            sql = hook(check) if hook is not None else None
+            if sql is not None:
+                db = databases[suite.database_for(sql.database, "postgres")]
+                query = render_deep(sql.query, params, cache)
+                problem = await _query_problem(db, query, sql.params)
                 if problem:
                     problems.append(f"{where}: check {suite.check_id(scenario, i)}: {problem}")
     for inv in suite.invariants:

@@ -18,7 +18,7 @@ from typing import Any
 import yaml
 
 import harness
-from harness.core import Case, CaseResult, CheckResult, to_jsonable
+from harness.core import Case, CaseResult, CheckResult, FailureKey, to_jsonable
 from harness.generate.values import ValueGenerator
 from harness.redact import redact
 from harness.spec import models as m
@@ -29,17 +29,9 @@ from harness.spec.template import format_value
 PREFIX = "regression:"
 
 
-def signature(scenario: str, check: CheckResult) -> str:
-    """Equal for the same failure found twice: (requirement, scenario, check, verdict)."""
-    return "|".join((check.requirements[0], scenario, check.check_id, check.verdict.value))
-
-
 def known_signatures(suite: Suite) -> set[str]:
+    """The failure identities (harness.core.FailureKey, as text) the saved cases cover."""
     return {s for r in suite.regressions for s in (r.signature, *r.breaks)}
-
-
-def failing_signatures(result: CaseResult) -> list[str]:
-    return [signature(result.case.scenario, c) for c in result.checks if c.verdict.value != "pass"]
 
 
 def _literal(value: Any) -> Any:
@@ -91,7 +83,7 @@ def targets(reg: m.RegressionFile) -> str:
     """The checks a regression case is judged by, comma-separated: the one it is named
     after, then every other check the same case broke when it was found. The case still
     fails while any of them does."""
-    broke = [b.split("|")[2] for b in reg.breaks if b.count("|") >= 3]
+    broke = [key.check_id for b in reg.breaks if (key := FailureKey.parse(b)) is not None]
     return ",".join(dict.fromkeys([reg.check, *broke]))
 
 
@@ -136,7 +128,7 @@ def save(
     suite: Suite, result: CaseResult, check: CheckResult, *, run_id: str, tried: int, shrunk: bool
 ) -> Path:
     """Write one regression case file; its id is stable for the same signature."""
-    sig = signature(result.case.scenario, check)
+    sig = str(check.key(result.case.scenario))
     digest = hashlib.blake2s(sig.encode(), digest_size=4).hexdigest()
     rid = f"{_slug(check.requirements[0])}-{result.case.scenario}-{_slug(check.check_id)}-{digest}"
     folder = suite.root / REGRESSIONS_DIR
@@ -150,7 +142,7 @@ def save(
         "scenario": case.scenario,
         "check": check.check_id,
         "signature": sig,
-        "breaks": failing_signatures(result),
+        "breaks": [str(k) for k in result.failing_keys()],
         "seed": case.seed,
         "vars": _stored(case.vars),
         "setup": _stored(case.setup),

@@ -1,9 +1,4 @@
-"""Which checks judge which requirements: the suite's check inventory, stored with every run.
-
-A run's manifest keeps this list so that a sign-off can trace requirement -> checks
--> cases -> results from stored data alone, and can tell a requirement no check
-covers (a spec/test drift) from one whose checks merely did not run.
-"""
+"""Where a run's inputs came from: the git revisions of the suite and the agent, data seeds."""
 
 from __future__ import annotations
 
@@ -11,46 +6,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from harness.spec import models as m
 from harness.spec.suite import Suite
-
-
-def category(check: m.CheckBase) -> str:
-    """state (the real systems after the case) or output (what the agent replied)."""
-    return "state" if isinstance(check, m.SqlCheck | m.RedisCheck | m.SameStateCheck) else "output"
-
-
-def check_inventory(suite: Suite) -> list[dict[str, Any]]:
-    """Every check of every scenario, and every invariant, with the requirements it names."""
-    out: list[dict[str, Any]] = []
-    for scenario in suite.scenarios:
-        for i, check in enumerate(scenario.checks):
-            out.append(
-                {
-                    "scenario": scenario.id,
-                    "check_id": suite.check_id(scenario, i),
-                    "type": check.type,
-                    "category": category(check),
-                    "requirements": list(check.requirements),
-                    "description": check.description or "",
-                    "conditional": check.when is not None,
-                    "source": suite.scenario_sources.get(scenario.id, ""),
-                }
-            )
-    for inv in suite.invariants:
-        out.append(
-            {
-                "scenario": "",
-                "check_id": inv.id,
-                "type": "invariant",
-                "category": "invariant",
-                "requirements": list(inv.requirements),
-                "description": inv.description,
-                "conditional": False,
-                "source": "invariants.yaml",
-            }
-        )
-    return out
 
 
 def _git(root: Path, *args: str) -> str | None:

@@ -1,17 +1,20 @@
-"""The environment a run, a hunt or a replay needs: dependencies up, agent up, torn down after.
+"""The environment every session needs: dependencies up, agent up, torn down after.
 
 `async with environment(...) as env:` enters the dependencies, the agent's own
 process and its adapter into one AsyncExitStack, so whatever ends the block
-(normal exit, an exception, Ctrl-C, SIGTERM) stops all of them.
+(normal exit, an exception, Ctrl-C, SIGTERM) stops all of them. What it learns on the
+way (dependencies, the agent's pid and version) goes into the run log's manifest, and
+every secret it meets (passwords, secret-named variables and headers) into `redact`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,15 +22,19 @@ from harness.agents.base import AgentAdapter, Reply
 from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner, check_reachable
 from harness.agents.python import PythonAgent, check_importable
+from harness.core import FailureKind
+from harness.core.events import AgentReady, Emit, Note
 from harness.deps.manager import DependencySet, scratch_root
-from harness.deps.select import options_for, resumed_options, select_provider
+from harness.deps.options import DepsOptions
+from harness.deps.select import resumed_options, select_provider
 from harness.errors import ConfigError
-from harness.events import AgentReady, Emit, Note
 from harness.procs import free_port
+from harness.redact import SECRET_NAME as SECRET_HEADER
 from harness.redact import redact
 from harness.run.engine import Engine, Sink
 from harness.run.preflight import check_against_schema
-from harness.run.store import RunStore
+from harness.runlog.models import AgentInfo, DepsChoice
+from harness.runlog.store import RunLog
 from harness.spec.models import AgentConfig
 from harness.spec.suite import Suite
 from harness.spec.template import format_value, render_deep
@@ -62,10 +69,10 @@ class WatchedAgent:
 
     async def send(self, text: str, context: dict[str, Any]) -> Reply:
         reply = await self.inner.send(text, context)
-        if reply.error is None:
+        if reply.failure is None:
             return reply
         code = self.runner.exit_code
-        if code is None and reply.error.startswith("connection failed"):
+        if code is None and reply.failure.kind is FailureKind.CONNECTION:
             code = await self.runner.wait_exit(0.5)  # a refused connection: did it just die?
         if code is None:
             return reply
@@ -79,8 +86,9 @@ class WatchedAgent:
                     "error",
                 )
             )
-        return Reply.failure(
-            f"{reply.error} (the agent process had exited with code {code})",
+        return Reply.failed(
+            FailureKind.AGENT_EXITED,
+            f"{reply.failure.message} (the agent process had exited with code {code})",
             reply.latency_ms,
             reply.status,
         )
@@ -117,7 +125,7 @@ def agent_version(config: AgentConfig, context: dict[str, Any], emit: Emit) -> d
 @dataclass
 class Environment:
     suite: Suite
-    store: RunStore
+    log: RunLog
     deps: DependencySet
     agent: AgentAdapter
 
@@ -126,7 +134,7 @@ class Environment:
             self.suite,
             self.agent,
             self.deps.targets,
-            run_id=self.store.run_id,
+            run_id=self.log.run_id,
             concurrency=concurrency,
             case_timeout=case_timeout,
             emit=emit,
@@ -135,7 +143,8 @@ class Environment:
 
 
 def preflight(suite: Suite) -> None:
-    """What can be known wrong before anything starts (exit 2, nothing created)."""
+    """What can be known wrong about the environment before anything starts (exit 2,
+    nothing created); every command's driver calls it once while it plans."""
     if suite.manifest.environment.agent.python is not None:
         check_importable(suite.manifest.environment.agent.python, suite.root)
     scratch_root()  # HARNESS_WORKDIR must be a folder
@@ -144,34 +153,37 @@ def preflight(suite: Suite) -> None:
 @asynccontextmanager
 async def environment(
     suite: Suite,
-    store: RunStore,
-    deps_mode: str | None,
+    log: RunLog,
+    deps_options: DepsOptions,
     concurrency: int,
     emit: Emit,
     *,
     resumed: bool = False,
 ) -> AsyncIterator[Environment]:
+    """Dependencies, then the agent, up; both down when the block ends, however it ends.
+    The seconds each took go into the manifest's phases."""
     # which provider and why is settled (and said) before anything starts; a resumed run
     # keeps the provider and images it started on
-    options = options_for(deps_mode)
-    if resumed:
-        options = resumed_options(options, store.manifest.get("deps"))
+    options = deps_options
+    if resumed and log.manifest.deps is not None:
+        options = resumed_options(options, log.manifest.deps.model_dump())
     selection = await select_provider(suite, options)
-    store.update(deps=selection.manifest())
+    log.update(deps=DepsChoice.model_validate(selection.manifest()))
     for note in selection.notes:
         emit(note)
-    preflight(suite)
     async with AsyncExitStack() as stack:
+        started = time.perf_counter()
         deps = DependencySet(
             suite,
             selection.provider,
-            run_id=store.run_id,
+            run_id=log.run_id,
             emit=emit,
             redactor=redact,
             pool_size=concurrency + 2,
         )
         await stack.enter_async_context(deps)
-        store.update(dependencies=[asdict(i) for i in deps.infos])
+        log.manifest.phases.add("dependencies", time.perf_counter() - started)
+        log.update(dependencies=list(deps.infos))
         if deps.targets.databases:
             problems = await check_against_schema(suite, deps.targets.databases)
             if problems:
@@ -179,13 +191,16 @@ async def environment(
                     "the suite does not match the database's schema:\n" + "\n".join(problems),
                     hint="fix the names in the suite (or the schema it loads); nothing ran",
                 )
-        agent = await _start_agent(suite, store, deps.context(), concurrency, emit, stack)
-        yield Environment(suite, store, deps, agent)
+        started = time.perf_counter()
+        agent = await _start_agent(suite, log, deps.context(), concurrency, emit, stack)
+        log.manifest.phases.add("agent", time.perf_counter() - started)
+        log.save()
+        yield Environment(suite, log, deps, agent)
 
 
 async def _start_agent(
     suite: Suite,
-    store: RunStore,
+    log: RunLog,
     deps: dict[str, Any],
     concurrency: int,
     emit: Emit,
@@ -197,14 +212,14 @@ async def _start_agent(
         "agent": {"port": free_port()},
         "deps": deps,
         "suite_dir": str(suite.root),
-        "run": {"id": store.run_id},
+        "run": {"id": log.run_id},
         "env": EnvView(),
         "params": suite.params,
     }
     runner: AgentProcessRunner | None = None
     info = agent_version(config, context, emit)
     if config.process is not None:
-        log_path = store.dir / "agent.log"
+        log_path = log.dir / "agent.log"
         runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
         stack.push_async_callback(runner.stop)
         if runner.empty:
@@ -215,24 +230,39 @@ async def _start_agent(
                 )
             )
         info.update(command=redact(" ".join(runner.argv)), git=agent_revision(runner.cwd))
-        seconds = await runner.start(on_spawn=lambda pid: store.update(agent={"pid": pid, **info}))
-        store.update(agent={"pid": runner.pid, "ready_seconds": round(seconds, 3), **info})
+        seconds = await runner.start(
+            on_spawn=lambda pid: log.update(agent=AgentInfo(pid=pid, **info))
+        )
+        log.update(agent=AgentInfo(pid=runner.pid, ready_seconds=round(seconds, 3), **info))
         emit(AgentReady(runner.pid, seconds, str(log_path)))
     else:
         if config.python is not None and config.python.path:  # started in-process from there
             info["git"] = agent_revision(suite.root / config.python.path[0])
         if info:
-            store.update(agent=info)
+            log.update(agent=AgentInfo(**info))
         await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:
         adapter = HttpAgent(config.http, context, concurrency)
+        _secret_headers(adapter.headers)
     else:
         assert config.python is not None
         for key, value in render_deep(config.python.env, context, {}).items():
             os.environ[key] = format_value(value)
+            redact.add_named({key: os.environ[key]})
         adapter = PythonAgent(config.python, suite.root)
         emit(Note(f"python agent {config.python.callable} loaded in-process"))
     await adapter.open()
     stack.push_async_callback(adapter.close)
     return WatchedAgent(adapter, runner, emit) if runner is not None else adapter
+
+
+def _secret_headers(headers: Mapping[str, str]) -> None:
+    """Header values with secret-like names (Authorization, X-Api-Key, Cookie ...), and the
+    credential after a scheme word ("Bearer abc" -> "abc"), are never written anywhere."""
+    for name, value in headers.items():
+        if SECRET_HEADER.search(name):
+            redact.add(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.isalpha():
+                redact.add(credential.strip())

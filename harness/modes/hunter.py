@@ -5,8 +5,8 @@ for. A check or invariant that fails with a signature not seen before is raised 
 its own exception type, so hypothesis shrinks each distinct divergence separately
 to its simplest input. Before a shrunk case is saved it is replayed twice more; a
 failure that does not come back is reported as flaky and not saved. Failures the
-suite or the harness caused (a setup row the database refused, a harness fault)
-are never saved as regressions of the agent.
+suite or the harness caused (a setup row the database refused, a harness fault: a
+failure whose kind is not the agent's) are never saved as regressions of the agent.
 """
 
 from __future__ import annotations
@@ -16,21 +16,21 @@ import itertools
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
 from hypothesis.database import DirectoryBasedExampleDatabase
 
-from harness.core import Case, CaseResult, CheckResult, Verdict
-from harness.events import Emit, HuntFound, HuntProgress, Note
+from harness.core import Case, CaseResult, Category, CheckResult, Severity, Verdict
+from harness.core.events import Emit, HuntFound, HuntProgress, Note
 from harness.generate.strategies import draw_case
 from harness.generate.values import derive_seed, is_generator
 from harness.run import regressions
 from harness.run.engine import Engine
 from harness.run.plan import plan_case
-from harness.run.store import RunStore
+from harness.runlog.models import Finding
+from harness.runlog.store import RunLog
 from harness.spec import models as m
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite
@@ -38,9 +38,6 @@ from harness.spec.suite import Suite
 EXAMPLES_PER_ROUND = 40  # for scenarios with hard-part generators; others get a quarter
 SHRINK_GRACE = 0.25  # share of the budget a hunt may overrun to finish shrinking
 CONFIRMATIONS = 2  # extra replays a shrunk failure must fail before it is saved
-NOT_THE_AGENT = ("setup of ", "harness fault: ", "variant ")  # obs.error prefixes
-SEVERITY = {"critical": 0, "major": 1, "minor": 2}
-CATEGORY = {"state": 0, "invariant": 1, "output": 2}
 HARD_PARTS = (
     m.BoundaryGen,
     m.FormatGen,
@@ -77,17 +74,7 @@ def divergence_type(signature: str) -> type[Divergence]:
     return _types[signature]
 
 
-@dataclass
-class Found:
-    signature: str
-    case_id: str
-    requirement: str
-    check: str
-    message: str
-    tried: int  # cases of this scenario tried before it was first seen
-    path: str | None
-    shrunk: bool
-    regression_id: str | None = None
+Found = Finding  # what a hunt records for each divergence it found
 
 
 def hard_parts(scenario: Scenario) -> bool:
@@ -119,7 +106,7 @@ class Hunter:
         self,
         suite: Suite,
         engine: Engine,
-        store: RunStore,
+        log: RunLog,
         *,
         budget: float,
         seed: int,
@@ -129,13 +116,13 @@ class Hunter:
     ) -> None:
         self.suite = suite
         self.engine = engine
-        self.store = store
+        self.log = log
         self.seed = seed
         self.plain = plain
         self.emit = emit
         self.loop = loop
         self.known = regressions.known_signatures(suite)
-        self.found: list[Found] = []
+        self.found: list[Finding] = []
         self.tried = 0
         self.repeats = 0  # examples whose exact input had run already (served from memory)
         self.numbers = itertools.count(1)  # unique per example over the whole hunt
@@ -196,11 +183,11 @@ class Hunter:
         return result
 
     def new_failures(self, result: CaseResult) -> list[tuple[str, CheckResult]]:
-        error = result.observation.error or ""
-        if error.startswith(NOT_THE_AGENT):
+        error = result.observation.error
+        if error is not None and not error.kind.agent:
             self.note_once(
                 result.case.scenario,
-                f"{result.case.scenario}: {error[:200]} "
+                f"{result.case.scenario}: {str(error)[:200]} "
                 "(a problem of the suite or the harness, not saved)",
             )
             return []
@@ -208,7 +195,7 @@ class Hunter:
         for check in result.checks:
             if check.verdict is Verdict.PASS:
                 continue
-            sig = regressions.signature(result.case.scenario, check)
+            sig = str(check.key(result.case.scenario))
             if sig not in self.known:
                 out.append((sig, check))
                 tried = self.per_scenario.get(result.case.scenario, 0)
@@ -221,12 +208,12 @@ class Hunter:
         error."""
         reqs = self.suite.requirements
         severity = min(
-            (SEVERITY.get(reqs[r].severity, 3) for r in check.requirements if r in reqs),
-            default=3,
+            (Severity.rank_of(reqs[r].severity) for r in check.requirements if r in reqs),
+            default=Severity.rank_of(None),
         )
         return (
             severity,
-            CATEGORY.get(check.category, 3),
+            Category.rank_of(check.category),
             0 if check.verdict is Verdict.FAIL else 1,
         )
 
@@ -304,11 +291,7 @@ class Hunter:
         """A shrunk failure must come back on replay, or it is a flaky one (not saved)."""
         for _ in range(CONFIRMATIONS):
             again = self.run(exc.result.case)
-            if exc.signature not in {
-                regressions.signature(again.case.scenario, c)
-                for c in again.checks
-                if c.verdict is not Verdict.PASS
-            }:
+            if exc.signature not in {str(k) for k in again.failing_keys()}:
                 self.note(
                     f"{exc.result.case.scenario}: {exc.signature} did not fail again on "
                     "replay (flaky); not saved"
@@ -332,26 +315,26 @@ class Hunter:
                 self.suite,
                 exc.result,
                 exc.check,
-                run_id=self.store.run_id,
+                run_id=self.log.run_id,
                 tried=tried_at,
                 shrunk=shrunk,
             )
             path, rid = str(saved), regressions.PREFIX + saved.stem
-        self.store.append(exc.result)
-        found = Found(
-            exc.signature,
-            exc.result.case.id,
-            exc.check.requirements[0],
-            exc.check.check_id,
-            exc.check.message,
-            tried_at,
-            path,
-            shrunk,
-            rid,
+        self.log.append(exc.result)
+        found = Finding(
+            signature=exc.signature,
+            case_id=exc.result.case.id,
+            requirement=exc.check.requirements[0],
+            check=exc.check.check_id,
+            message=exc.check.message,
+            tried=tried_at,
+            path=path,
+            shrunk=shrunk,
+            regression_id=rid,
         )
         self.found.append(found)
-        self.known.update({exc.signature, *regressions.failing_signatures(exc.result)})
-        self.loop.call_soon_threadsafe(self.emit, HuntFound(found.__dict__))
+        self.known.update({exc.signature, *(str(k) for k in exc.result.failing_keys())})
+        self.loop.call_soon_threadsafe(self.emit, HuntFound(found.model_dump()))
 
     def hunt(self, scenarios: list[Scenario]) -> None:
         search: Callable[[Scenario, int], list[Divergence]] = (

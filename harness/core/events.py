@@ -1,13 +1,28 @@
-"""Events the engine emits; the CLI, the reports and tests consume them. The engine never prints."""
+"""Events a session emits; the CLI, the reports and tests consume them. Nothing that emits
+them prints. Every event carries the moment it happened (`at`, epoch seconds)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
-from harness.core import CaseResult
-from harness.deps.base import DependencyInfo
+from harness.core.types import CaseResult, DependencyInfo
+
+
+class Status(StrEnum):
+    """How a session ended (or that it still runs): the one closed set every command uses."""
+
+    RUNNING = "running"
+    FINISHED = "finished"  # its driver ran to the end
+    INTERRUPTED = "interrupted"  # Ctrl-C, SIGTERM or SIGHUP: finished work kept, resumable
+    FAILED = "failed"  # the harness, a dependency or the agent's process failed
+
+
+def _now() -> float:
+    return time.time()
 
 
 @dataclass(frozen=True)
@@ -15,11 +30,13 @@ class RunStarted:
     run_id: str
     suite: str
     run_dir: str
-    total: int  # (case, trial) pairs: cases x trials
+    total: int  # (case, trial) pairs: cases x trials; scenarios for a hunt
     already_done: int = 0
     resumed: bool = False
     trials: int = 1
     regressions: int = 0  # of the cases, known regression cases replayed first
+    kind: str = "run"
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -28,11 +45,13 @@ class Note:
 
     text: str
     level: str = "info"
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
 class DependencyReady:
     info: DependencyInfo
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -40,20 +59,31 @@ class AgentReady:
     pid: int | None
     seconds: float
     log_path: str
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
 class CaseFinished:
     result: CaseResult
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
+class Interrupted:
+    """The first stop signal arrived: the session unwinds, keeping what finished."""
+
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
 class RunFinished:
     run_id: str
-    status: str  # finished | interrupted | failed
+    status: Status
     cases: int
     seconds: float
     counts: dict[str, int] = field(default_factory=dict)
+    reason: str | None = None  # why it failed, when it did
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -62,6 +92,7 @@ class HuntProgress:
     found: int
     seconds_left: float
     scenario: str
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -69,6 +100,7 @@ class HuntFound:
     """A new divergence, shrunk and saved (`details`: signature, case, requirement, path...)."""
 
     details: dict[str, Any]
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 @dataclass(frozen=True)
@@ -82,6 +114,7 @@ class LoadProgress:
     judged: int
     passed: int
     violations: int  # invariant violations in judged cases (whole-database samples: report)
+    at: float = field(default_factory=_now, kw_only=True)
 
 
 Event = (
@@ -90,6 +123,7 @@ Event = (
     | DependencyReady
     | AgentReady
     | CaseFinished
+    | Interrupted
     | RunFinished
     | HuntProgress
     | HuntFound

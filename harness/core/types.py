@@ -1,0 +1,231 @@
+"""The small, serialisable types the data flows through, and the run log is made of.
+
+spec -> Case -> (trial) -> Observation -> CheckResult (verdict) -> report.
+They are pydantic models: the engine builds them, the run log writes them as JSON
+lines and reads them back into the same types (harness/runlog), and their JSON
+Schema is the log's published format. Values that came from a database or a
+generator (decimals, dates, relative dates) are kept as they are while a trial
+runs and written as text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+import orjson
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+from harness.core.failures import Category, Failure, FailureKey, FailureKind
+from harness.spec.relative import Relative
+from harness.spec.template import format_value
+
+TWIN = "+dup"  # case id suffix of the second conversation of a load run's duplicate pair
+SWEEP_CASE = "(run)"  # the case id of the run-wide invariant sweep: no case of the suite
+
+
+class Verdict(StrEnum):
+    PASS = "pass"
+    FAIL = "fail"
+    ERROR = "error"
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Mutable(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+def _failure(value: Any) -> Any:
+    return Failure.from_stored(value) if not isinstance(value, Failure) else value
+
+
+#: a failure as stored: {kind, message, turn?, variant?}; old run folders held plain text
+StoredFailure = Annotated[Failure | None, BeforeValidator(_failure)]
+
+
+class Case(Frozen):
+    """One concrete, reproducible instance of a scenario: replays from (suite, seed, id)."""
+
+    id: str
+    scenario: str
+    index: int
+    seed: int
+    vars: dict[str, Any] = Field(default_factory=dict)
+    setup: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    origin: str = "scenario"  # scenario | regression | invariant-sweep
+    persona: str = "plain"
+    #: seeds the persona's choices (typo positions...); 0: the case's own seed
+    persona_seed: int = 0
+    #: fresh setup values for each metamorphic variant of the scenario
+    variant_setups: list[dict[str, dict[str, Any]]] = Field(default_factory=list)
+    #: for a regression case: the checks it broke when it was found, comma-separated
+    target: str | None = None
+
+    def session_id(self, run_id: str, trial: int = 1) -> str:
+        digest = hashlib.blake2s(f"{run_id}/{self.id}/{trial}".encode(), digest_size=6).hexdigest()
+        return f"h-{digest}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """As stored (defaults left out, as records always did)."""
+        out = self.model_dump(exclude={"persona_seed", "variant_setups", "target"})
+        if self.persona_seed:
+            out["persona_seed"] = self.persona_seed
+        if self.variant_setups:
+            out["variant_setups"] = self.variant_setups
+        if self.target:
+            out["target"] = self.target
+        return out
+
+
+class TurnRecord(Mutable):
+    """One message sent to the agent and what came back."""
+
+    index: int
+    text: str
+    reply: str | None = None
+    latency_ms: float = 0.0
+    status: int | None = None
+    error: StoredFailure = None
+
+
+class Observation(Mutable):
+    """What one trial of a case produced: the conversation, the rows it set up, timings."""
+
+    session_id: str
+    turns: list[TurnRecord] = Field(default_factory=list)
+    entities: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    started_at: str = ""
+    duration_ms: float = 0.0
+    error: StoredFailure = None
+    #: metamorphic rewordings of the same case, each on its own fresh rows
+    variants: list[Observation] = Field(default_factory=list)
+
+    @property
+    def replies(self) -> list[str | None]:
+        return [t.reply for t in self.turns]
+
+    @property
+    def agent_failed(self) -> bool:
+        """The trial ended early through the agent's own doing (not the suite's or ours)."""
+        return self.error is not None and self.error.kind.agent
+
+    def fail(self, failure: Failure) -> None:
+        """Record what stopped the trial; the first failure is the one that counts."""
+        if self.error is None:
+            self.error = failure
+
+
+class CheckResult(Frozen):
+    """The verdict of one check on one trial, with the evidence a person needs."""
+
+    check_id: str
+    check_type: str
+    category: str  # output | state | invariant (harness.core.Category)
+    requirements: tuple[str, ...]
+    verdict: Verdict
+    message: str = ""
+    expected: Any = None
+    found: Any = None
+
+    def key(self, scenario: str) -> FailureKey:
+        """This result's failure identity in a scenario (see FailureKey)."""
+        return FailureKey(self.requirements[0], scenario, self.check_id, self.verdict.value)
+
+
+class CaseResult(Mutable):
+    """One finished trial: the case, what it produced, every verdict."""
+
+    case: Case
+    trial: int
+    observation: Observation
+    checks: list[CheckResult]
+
+    @property
+    def verdict(self) -> Verdict:
+        verdicts = {c.verdict for c in self.checks}
+        if Verdict.ERROR in verdicts:
+            return Verdict.ERROR
+        return Verdict.FAIL if Verdict.FAIL in verdicts else Verdict.PASS
+
+    @property
+    def key(self) -> str:
+        return f"{self.case.id}@{self.trial}"
+
+    def failing_keys(self) -> list[FailureKey]:
+        return [c.key(self.case.scenario) for c in self.checks if c.verdict is not Verdict.PASS]
+
+
+class DependencyInfo(Mutable):
+    """What the reports record about a dependency: where it came from and how fast it was up."""
+
+    name: str
+    kind: str
+    provider: str
+    version: str = ""
+    source: str = ""  # binary path, image reference or external URL (without secrets)
+    digest: str = ""
+    ready_seconds: float = 0.0
+    fixtures_seconds: float = 0.0
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def to_jsonable(value: Any) -> Any:
+    """Decimals, dates and other database values as JSON-safe text."""
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if isinstance(
+        value, Decimal | dt.date | dt.datetime | dt.time | dt.timedelta | bytes | Relative
+    ):
+        return format_value(value) if not isinstance(value, bytes) else value.hex()
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    return str(value)
+
+
+def dumps(record: Any) -> bytes:
+    return orjson.dumps(record, default=_default)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | Relative):
+        return format_value(value)
+    if isinstance(value, dt.timedelta):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    if isinstance(value, set | frozenset | tuple):
+        return list(value)
+    if isinstance(value, Failure):
+        return value.to_dict()
+    if isinstance(value, BaseModel):
+        return value.model_dump()
+    return str(value)
+
+
+__all__ = [
+    "SWEEP_CASE",
+    "TWIN",
+    "Case",
+    "CaseResult",
+    "Category",
+    "CheckResult",
+    "DependencyInfo",
+    "Failure",
+    "FailureKind",
+    "Observation",
+    "TurnRecord",
+    "Verdict",
+    "dumps",
+    "to_jsonable",
+]

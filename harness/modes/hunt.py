@@ -1,0 +1,143 @@
+"""`harness hunt`: search a suite's generated inputs for divergences within a time budget.
+
+The environment comes up as for a run; the search itself runs in a worker thread
+(modes/hunter.py). Every divergence found is shrunk, confirmed and saved as a regression
+case. The hypothesis example database and the rounds each scenario has been searched
+live under the suite (`.hypothesis/`), so the next hunt goes on where this one stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import random
+from dataclasses import dataclass, field
+
+from harness.core.events import Emit, Note, Status, ignore
+from harness.errors import ConfigError, EnvironmentFault
+from harness.modes.hunter import Hunter, hard_parts, searchable
+from harness.runlog.models import HuntManifest
+from harness.runlog.store import RunLog
+from harness.session.environment import preflight
+from harness.session.lifecycle import Context, Start
+from harness.session.manifest import suite_fields
+from harness.session.options import SessionOptions
+from harness.spec.models import Scenario
+from harness.spec.suite import Suite, load_suite
+
+
+@dataclass
+class HuntOptions(SessionOptions):
+    budget: float = 300.0
+    select: tuple[str, ...] = ()
+    plain: bool = False
+
+
+@dataclass
+class HuntDriver:
+    options: HuntOptions
+    emit: Emit = ignore
+    kind: str = "hunt"
+    concurrency: int = 1
+    hunter: Hunter | None = None
+    scenarios: list[Scenario] = field(default_factory=list)
+    seed: int = 0
+    suite: Suite = field(init=False)
+
+    def plan(self) -> HuntManifest:
+        o = self.options
+        assert o.suite is not None
+        suite = self.suite = load_suite(o.suite)
+        preflight(suite)
+        # where defects hide first: a short budget goes to boundaries, formats and traps
+        scenarios = sorted(
+            (s for s in suite.scenarios if searchable(s)), key=lambda s: not hard_parts(s)
+        )
+        if o.select:
+            matched = [s for s in scenarios if any(fnmatch.fnmatchcase(s.id, p) for p in o.select)]
+            if not matched:  # a typo in -k must not turn a CI job green: nothing starts
+                raise ConfigError(
+                    f"no scenario of suite {suite.name} with generated inputs matches "
+                    f"{' '.join(o.select)}",
+                    hint="scenarios a hunt can search: "
+                    + (", ".join(s.id for s in scenarios[:12]) or "none")
+                    + (f" and {len(scenarios) - 12} more" if len(scenarios) > 12 else ""),
+                )
+            scenarios = matched
+        if not scenarios:
+            raise ConfigError(
+                f"suite {suite.name} has no scenario with generated inputs: nothing to hunt",
+                hint="give a scenario generated values (boundary, amount_text, text_trap, pool, "
+                "choice, a range, faker) or personas; see the README's Hunting for edge cases",
+            )
+        self.scenarios = scenarios
+        # a given seed replays a hunt exactly; otherwise every hunt draws anew
+        self.seed = o.seed if o.seed is not None else random.SystemRandom().randrange(2**32)
+        return HuntManifest(
+            kind="hunt",
+            **suite_fields(suite, seed=self.seed, concurrency=1, case_timeout=None, group=o.group),
+            deps_mode=o.deps.mode,
+            budget_seconds=o.budget,
+            plain=o.plain,
+            scenarios=[s.id for s in scenarios],
+        )
+
+    def resume(self, log: RunLog) -> None:
+        raise ConfigError("a hunt cannot be resumed", hint="start another: it goes on where "
+                          "the last one stopped (the suite's .hypothesis/ folder)")  # fmt: skip
+
+    def start(self, log: RunLog) -> Start:
+        hard = sum(1 for s in self.scenarios if hard_parts(s))
+        self.emit(
+            Note(
+                f"{hard} of the {len(self.scenarios)} scenario(s) have boundaries, formats, "
+                "traps, pools, personas or rewordings and are searched first; the others vary "
+                "only faker data and ranges"
+            )
+        )
+        return Start(len(self.scenarios))
+
+    def needs_environment(self, log: RunLog) -> bool:
+        return True
+
+    async def drive(self, ctx: Context) -> None:
+        from hypothesis.configuration import set_hypothesis_home_dir
+
+        assert ctx.env is not None
+        set_hypothesis_home_dir(str(self.suite.root / ".hypothesis"))  # not the cwd
+        engine = ctx.env.engine(1, ctx.log.manifest.case_timeout, ignore, ignore)
+        hunter = self.hunter = Hunter(
+            self.suite,
+            engine,
+            ctx.log,
+            budget=self.options.budget,
+            seed=self.seed,
+            plain=self.options.plain,
+            emit=ctx.emit,
+            loop=asyncio.get_running_loop(),
+        )
+        try:
+            await asyncio.to_thread(hunter.hunt, self.scenarios)
+        except asyncio.CancelledError:
+            hunter.stop()  # before the environment goes: nothing cut short is saved
+            raise
+        if hunter.agent_exit is not None:
+            agent_log = getattr(engine.agent, "log_path", None)
+            raise EnvironmentFault(
+                f"the agent process exited with code {hunter.agent_exit} during the hunt; the "
+                f"hunt stopped there: {len(hunter.found)} divergence(s) found before it are "
+                "kept, nothing after it is saved",
+                hint=f"see the agent's log: {agent_log}" if agent_log else None,
+            )
+
+    def finish(self, log: RunLog, status: Status) -> tuple[Status, str | None]:
+        h = self.hunter
+        log.update(
+            tried=h.tried if h else 0,
+            repeats=h.repeats if h else 0,
+            found=list(h.found) if h else [],
+        )
+        return status, None
+
+    def counts(self, log: RunLog) -> dict[str, int]:
+        return {"fail": len(self.hunter.found) if self.hunter else 0}

@@ -1,0 +1,188 @@
+"""`harness run`: every planned case of a suite (known regressions first), k trials each,
+then the run-wide invariant sweep. A resumed run finishes exactly the (case, trial) pairs
+still missing, and a run killed after its last record is completed (its sweep run)."""
+
+from __future__ import annotations
+
+import fnmatch
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from harness.core import Case, Verdict
+from harness.core.events import Note, Status
+from harness.errors import ConfigError
+from harness.run.plan import plan
+from harness.run.regressions import regression_cases
+from harness.runlog.models import RunManifest, SweepRecord
+from harness.runlog.read import read_records
+from harness.runlog.store import RunLog
+from harness.session.environment import preflight
+from harness.session.lifecycle import Context, Start
+from harness.session.manifest import suite_fields
+from harness.session.options import SessionOptions
+from harness.spec.suite import Suite, load_suite
+
+
+@dataclass
+class RunOptions(SessionOptions):
+    concurrency: int | None = None
+    case_timeout: float | None = None
+    select: tuple[str, ...] = ()
+    repeat: int | None = None
+    trials: int | None = None  # None: the suite's defaults.trials (1 unless it says)
+
+
+def planned_cases(
+    suite: Suite, seed: int, select: tuple[str, ...] | list[str], repeat: int | None
+) -> list[Case]:
+    """Every saved regression case first (known failures are checked before anything new),
+    then the scenarios' cases."""
+    known = [
+        c
+        for c in regression_cases(suite)
+        if not select
+        or any(fnmatch.fnmatchcase(c.scenario, p) or fnmatch.fnmatchcase(c.id, p) for p in select)
+    ]
+    return known + list(plan(suite, seed, select=select, repeat=repeat))
+
+
+@dataclass
+class RunDriver:
+    options: RunOptions
+    kind: str = "run"
+    concurrency: int = 1
+    cases: list[Case] = field(default_factory=list)
+    todo: list[tuple[Case, int]] = field(default_factory=list)
+    trials: int = 1
+    suite: Suite = field(init=False)
+
+    def plan(self) -> RunManifest:
+        o = self.options
+        if o.suite is None:
+            raise ConfigError("no suite given")
+        suite = self.suite = load_suite(o.suite)
+        seed = o.seed if o.seed is not None else suite.manifest.defaults.seed
+        self.concurrency = o.concurrency or suite.manifest.defaults.concurrency
+        preflight(suite)
+        self.cases = planned_cases(suite, seed, o.select, o.repeat)
+        if not self.cases:
+            raise ConfigError(
+                f"no case of suite {suite.name} matches {' '.join(o.select)}",
+                hint="scenarios: " + ", ".join(s.id for s in suite.scenarios),
+            )
+        self.trials = o.trials or suite.manifest.defaults.trials
+        return RunManifest(
+            **suite_fields(
+                suite,
+                seed=seed,
+                concurrency=self.concurrency,
+                case_timeout=o.case_timeout,
+                group=o.group,
+            ),
+            select=list(o.select),
+            repeat=o.repeat,
+            deps_mode=o.deps.mode,
+            trials=self.trials,
+            planned=len(self.cases),
+        )
+
+    def resume(self, log: RunLog) -> None:
+        o, m = self.options, log.manifest
+        if not isinstance(m, RunManifest):
+            raise ConfigError(
+                f"run {log.run_id} is a {m.kind} run; only runs of harness run can be resumed",
+                hint=f"start a new one with harness {m.kind}",
+            )
+        changed = [
+            flag
+            for flag, value in (
+                ("--seed", o.seed),
+                ("--repeat", o.repeat),
+                ("-k/--select", o.select),
+            )
+            if value
+        ]
+        if changed:
+            raise ConfigError(
+                f"{', '.join(changed)} cannot change when resuming: the run keeps the options "
+                "it started with, so its cases stay comparable",
+                hint="drop them, or start a new run",
+            )
+        for flag, given, stored in (
+            ("--trials", o.trials, m.trials),
+            ("--group", o.group, m.group),
+        ):
+            # may be repeated on resume (e.g. from HARNESS_TRIALS) but not changed: the run's
+            # trials decide which keys are still missing
+            if given and given != stored:
+                raise ConfigError(
+                    f"{flag} {given} differs from run {log.run_id}'s {stored}: a resumed run "
+                    "keeps the options it started with",
+                    hint=f"drop {flag} (or HARNESS_{flag[2:].upper()}), or start a new run",
+                )
+        suite = self.suite = load_suite(o.suite or Path(m.suite_path))
+        if suite.suite_hash != m.suite_hash:
+            raise ConfigError(
+                f"the suite {suite.name} changed since run {log.run_id} started, so its "
+                "finished cases would not be comparable with new ones",
+                hint="start a new run instead (harness run), or restore the suite's files",
+            )
+        preflight(suite)
+        self.cases = planned_cases(suite, m.seed, m.select, m.repeat)
+        self.trials = m.trials or 1
+        if o.concurrency:
+            m.concurrency = o.concurrency
+        self.concurrency = m.concurrency
+
+    def start(self, log: RunLog) -> Start:
+        # trial-major, as Engine.run: a resumed run finishes exactly the missing keys
+        self.todo = [
+            (c, t)
+            for t in range(1, self.trials + 1)
+            for c in self.cases
+            if f"{c.id}@{t}" not in log.done
+        ]
+        total = len(self.cases) * self.trials
+        return Start(
+            total,
+            total - len(self.todo),
+            trials=self.trials,
+            regressions=sum(1 for c in self.cases if c.origin == "regression"),
+        )
+
+    def _sweep_missing(self, log: RunLog) -> bool:
+        if not self.suite.invariants:
+            return False
+        return not any(isinstance(r, SweepRecord) for r in read_records(log.dir))
+
+    def needs_environment(self, log: RunLog) -> bool:
+        if self.todo:
+            return True
+        return not log.manifest.finished and self._sweep_missing(log)
+
+    async def drive(self, ctx: Context) -> None:
+        log = ctx.log
+        if ctx.env is None:  # every case has finished; the run may only lack its `finished`
+            if log.manifest.finished:
+                ctx.emit(Note(f"nothing to resume: every case of run {log.run_id} has finished"))
+            else:
+                ctx.emit(Note(f"every case of run {log.run_id} had finished; marking it finished"))
+            return
+        m = log.manifest
+        engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
+        if self.todo:
+            await engine.run_trials(self.todo)
+        else:
+            ctx.emit(Note(f"every case of run {log.run_id} had finished; running its sweep"))
+        if self.suite.invariants:
+            log.append_sweep(ctx.attempt, await engine.sweep_invariants())
+
+    def finish(self, log: RunLog, status: Status) -> tuple[Status, str | None]:
+        return status, None
+
+    def counts(self, log: RunLog) -> dict[str, int]:
+        counts = {v.value: 0 for v in Verdict}
+        for record in read_records(log.dir):
+            for check in record.checks:
+                counts[check.verdict.value] += 1
+        return counts

@@ -1,0 +1,48 @@
+"""Agent text made safe for Markdown (table cells, inline code, fences), shared by every
+Markdown renderer; and the numbers as reports print them."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any
+
+from harness.spec.template import format_value
+
+
+def show(value: Any) -> str:
+    """A value as every report shows it: null, true/false, exact decimals, ISO dates."""
+    return "null" if value is None else format_value(value)
+
+
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")
+
+
+def cell(value: Any) -> str:
+    """Text safe inside a Markdown table cell: one line, markup characters escaped."""
+    text = "" if value is None else str(value).strip()
+    text = text.replace("\r", " ").replace("\n", " ⏎ ")
+    return _MD_SPECIAL.sub(r"\\\1", text)
+
+
+def code(value: Any) -> str:
+    """Inline code: shown verbatim (no escapes apply inside), on one line."""
+    text = show(value).replace("\r", " ").replace("\n", " ⏎ ") or '""'
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") or longest else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def fence(text: str, lang: str = "text") -> str:
+    longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    ticks = "`" * max(3, longest + 1)
+    return f"{ticks}{lang}\n{text}\n{ticks}"
+
+
+def pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def num(value: float | None, spec: str) -> str:
+    return "—" if value is None or math.isnan(value) else format(value, spec)

@@ -1,0 +1,139 @@
+"""Judging one trial: every check of its scenario through the check registry, then the
+scoped invariants on the rows it inserted; and the run-wide invariant sweep.
+
+A check that cannot run is an error verdict with the reason, never an exception; a case
+that could not finish counts against every requirement its checks judge.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from harness.check.registry import Judging, judge_error, kind_of
+from harness.check.state import Targets, evaluate_invariant, scope_ids, scoped_query
+from harness.core import CheckResult, Observation
+from harness.spec import models as m
+from harness.spec.suite import Suite
+from harness.spec.template import Template, TemplateError, render_deep, truthy
+
+
+class Judge:
+    def __init__(self, suite: Suite, targets: Targets, cache: dict[str, Template]) -> None:
+        self.suite = suite
+        self.targets = targets
+        self.cache = cache
+        # rows the cases inserted, by "table" (its ids) and "table.column"; see sweep()
+        self._owned: dict[str, set[Any]] = {}
+        self._invariant_sql = {
+            inv.id: render_deep(inv.query, {"params": suite.params}, cache)
+            for inv in suite.invariants
+        }
+
+    def own(self, table: str, row: Mapping[str, Any]) -> None:
+        """A row a case inserted: its violations are judged with that case, not the sweep."""
+        for key, value in row.items():
+            if not isinstance(value, dict | list):  # json columns cannot be scope keys
+                self._owned.setdefault(f"{table}.{key}", set()).add(value)
+        if "id" in row:
+            self._owned.setdefault(table, set()).add(row["id"])
+
+    def applies(self, check: m.CheckBase, ctx: Mapping[str, Any]) -> bool:
+        """A check with `when:` judges only the cases its condition holds for."""
+        if check.when is None:
+            return True
+        try:
+            return truthy(render_deep(check.when, ctx, self.cache))
+        except TemplateError:
+            return True  # cannot tell (e.g. setup failed): judged, and so an error
+
+    async def observe(
+        self, scenario: m.Scenario, ctx: Mapping[str, Any], into: dict[str, list[Any]]
+    ) -> None:
+        """What each check with an `observe` hook sees now (after the turns or a variant)."""
+        for i, check in enumerate(scenario.checks):
+            hook = kind_of(check).observe
+            if hook is not None:
+                cid = self.suite.check_id(scenario, i)
+                into.setdefault(cid, []).append(
+                    await hook(check, self.suite, self.targets, ctx, self.cache)
+                )
+
+    def errors(
+        self, scenario: m.Scenario, ctx: Mapping[str, Any], message: str
+    ) -> list[CheckResult]:
+        """Every check the case would have had, as an error: a case that could not finish
+        counts against each requirement it judges (invariants included), never drops out."""
+        tables = {row.table for row in scenario.setup.values()}
+        return [
+            judge_error(c, self.suite.check_id(scenario, i), message)
+            for i, c in enumerate(scenario.checks)
+            if self.applies(c, ctx)
+        ] + [
+            judge_error(inv, inv.id, f"not judged: {message}", "invariant")
+            for inv in self.suite.invariants
+            if inv.scope and tables & {t.partition(".")[0] for t in inv.scope.values()}
+        ]
+
+    async def case(
+        self,
+        scenario: m.Scenario,
+        ctx: dict[str, Any],
+        obs: Observation,
+        observed: dict[str, list[Any]],
+    ) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        judging = Judging(self.suite, obs.replies, ctx, self.targets, self.cache, obs, observed)
+        for i, check in enumerate(scenario.checks):
+            cid = self.suite.check_id(scenario, i)
+            if not self.applies(check, ctx):
+                continue
+            if obs.error is not None:
+                results.append(judge_error(check, cid, f"not judged: {obs.error}"))
+                continue
+            try:
+                results.append(await kind_of(check).judge(check, cid, judging))
+            except Exception as exc:
+                results.append(
+                    judge_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")
+                )
+        results.extend(await self.invariants(scenario, obs))
+        return results
+
+    async def invariants(self, scenario: m.Scenario, obs: Observation) -> list[CheckResult]:
+        """Scoped invariants, restricted to the rows this case inserted."""
+        results: list[CheckResult] = []
+        for inv in self.suite.invariants:
+            if not inv.scope:
+                continue
+            ids = scope_ids(inv, scenario, (obs, *obs.variants))
+            if not any(ids):
+                continue
+            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
+            query = scoped_query(self._invariant_sql[inv.id], inv.scope)
+            try:
+                results.append(await evaluate_invariant(inv, query, db, ids))
+            except Exception as exc:
+                results.append(
+                    judge_error(inv, inv.id, f"invariant could not run: {exc}", "invariant")
+                )
+        return results
+
+    async def sweep(self) -> list[CheckResult]:
+        """Every invariant over the whole database, once, after the cases: the violations no
+        case owns (seed data, rows of unscoped invariants). What a case owns was judged with
+        that case, so it is never counted twice, and a resumed run judges the same."""
+        results: list[CheckResult] = []
+        for inv in self.suite.invariants:
+            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
+            query, params = self._invariant_sql[inv.id], None
+            if inv.scope:
+                query = scoped_query(query, inv.scope, exclude=True)
+                params = [sorted(self._owned.get(t, ())) for t in inv.scope.values()]
+            try:
+                results.append(await evaluate_invariant(inv, query, db, params))
+            except Exception as exc:
+                results.append(
+                    judge_error(inv, inv.id, f"invariant could not run: {exc}", "invariant")
+                )
+        return results

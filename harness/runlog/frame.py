@@ -1,0 +1,171 @@
+"""A run's results as a pandas DataFrame, one row per case x check x trial, built from its
+typed records only; and the same frame as `results.parquet`.
+
+The evidence stays typed in the frame: `turns` is a list of turn mappings, `entities`,
+`vars`, `expected` and `found` are the stored JSON values, never text to re-parse. In
+parquet they are Arrow's JSON type (`arrow.json`), which DuckDB and pyarrow read as JSON.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness.core.types import SWEEP_CASE, dumps
+from harness.runlog.models import AnyManifest, SweepRecord, TrialRecord
+
+COLUMNS = [
+    "run_id",
+    "suite",
+    "case_id",
+    "scenario",
+    "origin",
+    "target",
+    "trial",
+    "seed",
+    "session_id",
+    "check_id",
+    "check_type",
+    "category",
+    "requirements",  # comma-separated requirement ids
+    "verdict",
+    "message",
+    "expected",
+    "found",
+    "turns",
+    "entities",
+    "vars",
+    "case_error",  # what stopped the case, as text; None when nothing did
+    "failure_kind",  # its kind (harness.core.FailureKind), None when nothing did
+    "duration_ms",
+    "started_at",
+]
+JSON_COLUMNS = ("expected", "found", "turns", "entities", "vars")
+TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
+
+
+def _jsonable(value: Any) -> Any:
+    """A value as plain JSON data. Records read from a folder hold JSON data already; a live
+    value (a Decimal, a date) becomes the text the record would have held."""
+    if value is None or isinstance(value, str | int | float | bool | dict | list):
+        return value
+    return orjson.loads(dumps(value))
+
+
+def results_frame(
+    records: Iterable[TrialRecord | SweepRecord], manifest: AnyManifest
+) -> pd.DataFrame:
+    rows: list[dict[str, Any]] = []
+    for rec in records:
+        if isinstance(rec, SweepRecord):
+            common: dict[str, Any] = {
+                "case_id": SWEEP_CASE,
+                "scenario": SWEEP_CASE,
+                "origin": "invariant-sweep",
+                "target": None,
+                "trial": rec.attempt,
+                "seed": "0",
+                "session_id": "-",
+                "turns": [],
+                "entities": {},
+                "vars": {},
+                "case_error": None,
+                "failure_kind": None,
+                "duration_ms": 0.0,
+                "started_at": "",
+            }
+        else:
+            case, obs = rec.case, rec.observation
+            common = {
+                "case_id": case.id,
+                "scenario": case.scenario,
+                "origin": case.origin,
+                "target": case.target,
+                "trial": rec.trial,
+                "seed": str(case.seed),
+                "session_id": obs.session_id,
+                "turns": [t.model_dump(mode="json") for t in obs.turns],
+                "entities": _jsonable(obs.entities),
+                "vars": _jsonable(case.vars),
+                "case_error": None if obs.error is None else str(obs.error),
+                "failure_kind": None if obs.error is None else obs.error.kind.value,
+                "duration_ms": float(obs.duration_ms or 0.0),
+                "started_at": obs.started_at,
+            }
+        for check in rec.checks:
+            rows.append(
+                {
+                    "run_id": manifest.run_id,
+                    "suite": manifest.suite,
+                    **common,
+                    "check_id": check.check_id,
+                    "check_type": check.check_type,
+                    "category": check.category,
+                    "requirements": ",".join(check.requirements),
+                    "verdict": check.verdict.value,
+                    "message": check.message,
+                    "expected": _jsonable(check.expected),
+                    "found": _jsonable(check.found),
+                }
+            )
+    frame = pd.DataFrame(rows, columns=COLUMNS)
+    return frame.astype({"trial": "int64", "duration_ms": "float64"})
+
+
+def _json_array(values: pd.Series) -> pa.Array:
+    storage = pa.array([orjson.dumps(v).decode() for v in values], type=pa.string())
+    return pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage)
+
+
+def save_parquet(frame: pd.DataFrame, path: Path) -> Path:
+    """Any table as parquet (reliability.parquet, load.parquet)."""
+    frame.to_parquet(path, index=False)
+    return path
+
+
+def save_results(frame: pd.DataFrame, path: Path) -> Path:
+    """The results frame as parquet (results.parquet), the evidence columns as Arrow JSON."""
+    arrays = []
+    for name in COLUMNS:
+        column = frame[name]
+        if name in JSON_COLUMNS:
+            arrays.append(_json_array(column))
+        elif name == "trial":
+            arrays.append(pa.array(column, type=pa.int64()))
+        elif name == "duration_ms":
+            arrays.append(pa.array(column, type=pa.float64()))
+        else:
+            arrays.append(pa.array([None if _missing(v) else str(v) for v in column], pa.string()))
+    pq.write_table(pa.table(arrays, names=COLUMNS), path)
+    return path
+
+
+def read_parquet(path: Path) -> pd.DataFrame:
+    """results.parquet back into the frame, the evidence decoded (also files written before
+    the evidence was typed, which kept it as JSON text)."""
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    for name in JSON_COLUMNS:
+        if name in frame:
+            frame[name] = [_decode(v) for v in frame[name]]
+    for name in COLUMNS:
+        if name not in frame:
+            frame[name] = None
+    out: pd.DataFrame = frame[COLUMNS].astype({"trial": "int64", "duration_ms": "float64"})
+    return out
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, str | bytes):
+        return orjson.loads(value) if value else None
+    return value
+
+
+def _missing(value: Any) -> bool:
+    return value is None or (isinstance(value, float) and value != value)

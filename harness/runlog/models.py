@@ -1,0 +1,313 @@
+"""The run log as data: a versioned manifest (one model per kind of run) and the records of
+`cases.jsonl`, written and read through these types only.
+
+Schema 1 is every run folder written before the log was typed (no `schema_version` in the
+manifest, `v: 1` records whose errors are text): it reads into the same models.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from harness.core.events import Status
+from harness.core.types import SWEEP_CASE, Case, CheckResult, DependencyInfo, Observation
+from harness.runlog.owner import Owner
+
+SCHEMA_VERSION = 2
+
+
+class Record(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+# --------------------------------------------------------------------------- manifest parts
+
+
+class Attempt(Record):
+    """One process's go at the run (a resumed run has several)."""
+
+    started_at: str
+    cases: int = 0
+    finished_at: str | None = None
+    status: Status | None = None
+    error: str | None = None
+
+
+class Phases(Record):
+    """Seconds spent bringing up the dependencies and the agent, running the driver (cases,
+    search or load) and writing the reports; a resumed run adds its attempt's."""
+
+    dependencies: float = 0.0
+    agent: float = 0.0
+    cases: float = 0.0
+    reports: float = 0.0
+
+    def add(self, phase: str, seconds: float) -> None:
+        setattr(self, phase, round(getattr(self, phase) + seconds, 3))
+
+
+class RequirementInfo(Record):
+    id: str
+    title: str = ""
+    text: str = ""
+    severity: str = "minor"
+    parameters: list[str] = Field(default_factory=list)
+
+
+class CheckInfo(Record):
+    """One entry of the suite's check inventory: what judges which requirements."""
+
+    scenario: str = ""
+    check_id: str
+    type: str
+    category: str
+    requirements: list[str]
+    description: str = ""
+    conditional: bool = False
+    source: str = ""
+
+
+class AgentInfo(Record):
+    pid: int | None = None
+    ready_seconds: float | None = None
+    version: str | None = None
+    command: str | None = None
+    git: dict[str, Any] | None = None
+
+
+class DepsChoice(Record):
+    """Which provider a run's dependencies came from, and why (see deps/select.py)."""
+
+    requested: str | None = None
+    chosen: str | None = None
+    why: str = ""
+    images: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+
+class Finding(Record):
+    """A divergence a hunt found (and, unless --plain, saved as a regression case)."""
+
+    signature: str
+    case_id: str
+    requirement: str
+    check: str
+    message: str = ""
+    tried: int = 0  # cases of its scenario tried before it was first seen
+    path: str | None = None
+    shrunk: bool = False
+    regression_id: str | None = None
+
+
+class LoadLevel(Record):
+    """Conversations judged at one level of users (0 users, a ramp-down, is no level)."""
+
+    users: int
+    trials: int
+    passes: int
+    pass_rate: float | None = None
+    invariant_violations: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.passes / self.trials if self.trials else 0.0
+
+    @property
+    def violations(self) -> int:
+        return self.invariant_violations
+
+
+class LoadInfo(Record):
+    """A load run's profile and, as it runs, its timeline, samples, counts and processes."""
+
+    profile: str = ""
+    shape: str = ""
+    schedule: list[list[float]] = Field(default_factory=list)  # [start, end, users, rate]
+    length_s: float = 0.0
+    peak_users: int = 0
+    window_s: float = 0.0
+    sample_every_s: float = 0.0
+    duplicates: dict[str, Any] = Field(default_factory=dict)
+    scenarios: list[str] = Field(default_factory=list)
+    workers: int = 0
+    t0: float | None = None
+    users_timeline: list[list[float]] = Field(default_factory=list)
+    samples: list[dict[str, Any]] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    waited_s: float = 0.0
+    processes: list[dict[str, Any]] = Field(default_factory=list)
+    locust: dict[str, Any] | None = None
+    stop_timeout_s: float | None = None
+    agent_exit: dict[str, Any] | None = None
+
+
+# --------------------------------------------------------------------------- the manifest
+
+
+class ManifestBase(Record):
+    """What every stored run records: the suite and spec exactly, seeds, versions, the
+    environment it ran on, who runs it, how it ended."""
+
+    schema_version: int = 1
+    run_id: str = ""
+    status: Status | str = Status.RUNNING
+    suite: str = ""
+    suite_path: str = ""
+    suite_hash: str = ""
+    spec_hash: str = ""
+    spec_version: str | None = None
+    spec_title: str = ""
+    requirements: list[RequirementInfo] = Field(default_factory=list)
+    checks: list[CheckInfo] | None = None  # None: a run older than the check inventory
+    regressions: list[str] = Field(default_factory=list)
+    source: dict[str, Any] | None = None
+    data_seeds: dict[str, int] = Field(default_factory=dict)
+    seed: int = 0
+    concurrency: int = 1
+    case_timeout: float = 120.0
+    group: str | None = None
+    deps_mode: str | None = None
+    trials: int = 1
+    harness_version: str = ""
+    faker_version: str = ""
+    hypothesis_version: str = ""
+    python: str = ""
+    started_at: str = ""
+    finished_at: str | None = None
+    attempts: list[Attempt] = Field(default_factory=list)
+    owner: Owner | None = None
+    deps: DepsChoice | None = None
+    dependencies: list[DependencyInfo] = Field(default_factory=list)
+    agent: AgentInfo | None = None
+    phases: Phases = Field(default_factory=Phases)
+    error: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_1(cls, data: Any) -> Any:
+        """Schema 1 kept the owner as top-level pid and host."""
+        if isinstance(data, dict) and "owner" not in data and isinstance(data.get("pid"), int):
+            data = {**data, "owner": {"pid": data["pid"], "host": data.get("host", "")}}
+            data.pop("pid", None)
+            data.pop("host", None)
+        return data
+
+    @property
+    def requirement_ids(self) -> list[str]:
+        return [r.id for r in self.requirements]
+
+    @property
+    def finished(self) -> bool:
+        return self.status == Status.FINISHED
+
+
+class RunManifest(ManifestBase):
+    kind: Literal["run"] = "run"
+    select: list[str] = Field(default_factory=list)
+    repeat: int | None = None
+    planned: int | None = None
+
+
+class HuntManifest(ManifestBase):
+    kind: Literal["hunt"]
+    budget_seconds: float = 0.0
+    plain: bool = False
+    scenarios: list[str] = Field(default_factory=list)
+    tried: int = 0
+    repeats: int = 0
+    found: list[Finding] = Field(default_factory=list)
+
+
+class ReplayManifest(ManifestBase):
+    kind: Literal["replay"]
+    case_id: str = ""
+    times: int = 1
+
+
+class LoadManifest(ManifestBase):
+    kind: Literal["load"]
+    load: LoadInfo = Field(default_factory=LoadInfo)
+    levels: list[LoadLevel] = Field(default_factory=list)
+
+
+def _kind(data: Any) -> str:
+    if isinstance(data, BaseModel):
+        return str(getattr(data, "kind", "run"))
+    return str(data.get("kind") or "run") if isinstance(data, dict) else "run"
+
+
+Manifest = Annotated[
+    Annotated[RunManifest, Tag("run")]
+    | Annotated[HuntManifest, Tag("hunt")]
+    | Annotated[ReplayManifest, Tag("replay")]
+    | Annotated[LoadManifest, Tag("load")],
+    Discriminator(_kind),
+]
+AnyManifest = RunManifest | HuntManifest | ReplayManifest | LoadManifest
+
+
+# --------------------------------------------------------------------------- cases.jsonl
+
+
+class LoadTag(Record):
+    """Where a load run's conversation sat on the load's clock (see load/feeder.py)."""
+
+    role: str = "single"  # single | first | second (a duplicate pair)
+    users: int | None = None
+    active: int | None = None
+    window: int | None = None
+    start: float | None = None
+    at: list[float] = Field(default_factory=list)
+    pair: str | None = None
+    worker: int | None = None
+    agent_exited: int | None = None
+
+
+class TrialRecord(Record):
+    """One finished trial of a case: what ran, what it produced, every verdict."""
+
+    v: int = SCHEMA_VERSION
+    type: Literal["trial"] = "trial"
+    key: str
+    case: Case
+    trial: int
+    observation: Observation
+    checks: list[CheckResult]
+    load: LoadTag | None = None
+
+
+class SweepRecord(Record):
+    """The invariants over the whole database once an attempt's cases are done: the
+    violations no case owns."""
+
+    v: int = SCHEMA_VERSION
+    type: Literal["sweep"] = "sweep"
+    key: str
+    attempt: int
+    checks: list[CheckResult]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _schema_1(cls, data: Any) -> Any:
+        """Schema 1 stored the sweep as a trial of a pseudo-case `(run)`."""
+        if isinstance(data, dict) and "attempt" not in data and "trial" in data:
+            data = {**data, "attempt": data["trial"], "type": "sweep"}
+        return data
+
+
+def _record_type(data: Any) -> str:
+    if isinstance(data, BaseModel):
+        return str(getattr(data, "type", "trial"))
+    if not isinstance(data, dict):
+        return "trial"
+    if "type" in data:
+        return str(data["type"])
+    case = data.get("case")
+    return "sweep" if isinstance(case, dict) and case.get("id") == SWEEP_CASE else "trial"
+
+
+AnyRecord = Annotated[
+    Annotated[TrialRecord, Tag("trial")] | Annotated[SweepRecord, Tag("sweep")],
+    Discriminator(_record_type),
+]

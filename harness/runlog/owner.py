@@ -1,0 +1,69 @@
+"""Which process owns a run, and whether it still runs: one liveness rule for every reader.
+
+A pid alone is not enough (the system gives it to another program once the owner is
+gone), so the owner is (pid, host, the process's start time); a process with that pid
+but another start time is not the owner.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+def process_start(pid: int) -> str:
+    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or ""
+    when there is no such process (or no /proc)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return ""
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def hostname() -> str:
+    return socket.gethostname()
+
+
+class Owner(BaseModel):
+    """The harness process writing a run folder."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    pid: int
+    host: str
+    #: process start time (clock ticks since boot); "" when unknown (runs before schema 2)
+    start: str = ""
+
+    @classmethod
+    def current(cls) -> Owner:
+        pid = os.getpid()
+        return cls(pid=pid, host=hostname(), start=process_start(pid))
+
+    def alive(self) -> bool | None:
+        """True or False on this host; None when it cannot be told (another host)."""
+        if self.host != hostname():
+            return None
+        started = process_start(self.pid)
+        if not started:  # gone, or no /proc at all: then the pid alone is all there is
+            return False if Path("/proc/self/stat").is_file() else _pid_exists(self.pid)
+        if self.start:
+            return started == self.start
+        # an old run recorded no start time: a pid now running something else is not it
+        try:
+            return b"harness" in Path(f"/proc/{self.pid}/cmdline").read_bytes()
+        except OSError:
+            return False
+
+
+def _pid_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

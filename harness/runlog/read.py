@@ -1,0 +1,149 @@
+"""Reading a run folder into typed records: the reader API for reports and users' own tools.
+
+    from harness.runlog import open_run
+    run = open_run("reports/20261205-101500-ab12")
+    run.manifest.status, run.manifest.suite          # typed (runlog/models.py)
+    for record in run.trials(): ...                  # TrialRecord: case, observation, checks
+    frame = run.frame()                              # pandas: one row per case x check x trial
+
+Old run folders (schema 1) read into the same types. Readers keep one record per key (the
+last written wins); a line cut short by a kill is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import orjson
+from pydantic import TypeAdapter, ValidationError
+
+from harness.errors import ConfigError
+from harness.runlog.models import AnyManifest, AnyRecord, Manifest, SweepRecord, TrialRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+CASES = "cases.jsonl"
+MANIFEST = "manifest.json"
+RESULTS_PARQUET = "results.parquet"
+
+_MANIFEST: TypeAdapter[AnyManifest] = TypeAdapter(Manifest)
+_RECORD: TypeAdapter[TrialRecord | SweepRecord] = TypeAdapter(AnyRecord)
+
+
+def parse_manifest(data: bytes | str | dict[str, object]) -> AnyManifest:
+    if isinstance(data, dict):
+        return _MANIFEST.validate_python(data)
+    return _MANIFEST.validate_json(data)
+
+
+def read_manifest(directory: Path) -> AnyManifest:
+    path = directory / MANIFEST
+    try:
+        return parse_manifest(path.read_bytes())
+    except ValidationError as exc:
+        raise ConfigError(
+            f"{path}: not a run manifest this harness can read ({exc.error_count()} problem(s): "
+            f"{exc.errors()[0]['msg']})",
+            hint="the run folder is damaged or from another tool; use another run",
+        ) from None
+
+
+def read_records(directory: Path, *, repair: bool = False) -> list[TrialRecord | SweepRecord]:
+    """Every stored record, one per key (the last written wins), in first-written order.
+
+    A line cut short by a kill is skipped; with repair=True it is also cut from the file so
+    that appending continues on a clean line.
+    """
+    path = directory / CASES
+    if not path.is_file():
+        return []
+    data = path.read_bytes()
+    records: dict[str, TrialRecord | SweepRecord] = {}
+    good_end = pos = 0
+    while pos < len(data):
+        end = data.find(b"\n", pos)
+        if end == -1:
+            break  # unterminated last line: cut short by a kill
+        line = data[pos:end]
+        pos = end + 1
+        if not line.strip():
+            good_end = pos
+            continue
+        try:
+            record = _RECORD.validate_json(line)
+        except (ValidationError, orjson.JSONDecodeError, ValueError):
+            continue
+        records[record.key] = record
+        good_end = pos
+    if repair and good_end < len(data):
+        with open(path, "r+b") as f:
+            f.truncate(good_end)
+    return list(records.values())
+
+
+@dataclass
+class RunFolder:
+    """One stored run: its typed manifest and records."""
+
+    dir: Path
+    manifest: AnyManifest
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @property
+    def kind(self) -> str:
+        return self.manifest.kind
+
+    @property
+    def suite(self) -> str:
+        return self.manifest.suite
+
+    @property
+    def started_at(self) -> str:
+        return self.manifest.started_at
+
+    @property
+    def described(self) -> str:
+        """What made it, in words: "a suite run (harness run)", "a load run (harness load)"."""
+        return f"a {'suite' if self.kind == 'run' else self.kind} run (harness {self.kind})"
+
+    @property
+    def status(self) -> str:
+        from harness.runlog.history import run_status
+
+        return run_status(self.manifest)
+
+    def records(self) -> list[TrialRecord | SweepRecord]:
+        return read_records(self.dir)
+
+    def trials(self) -> Iterator[TrialRecord]:
+        return (r for r in self.records() if isinstance(r, TrialRecord))
+
+    def sweeps(self) -> Iterator[SweepRecord]:
+        return (r for r in self.records() if isinstance(r, SweepRecord))
+
+    def frame(self) -> pd.DataFrame:
+        """One row per case x check x trial, from cases.jsonl (the source of truth), or from
+        results.parquet when only that was kept (e.g. a CI artifact)."""
+        from harness.runlog.frame import read_parquet, results_frame
+
+        if not (self.dir / CASES).is_file() and (self.dir / RESULTS_PARQUET).is_file():
+            return read_parquet(self.dir / RESULTS_PARQUET)
+        return results_frame(self.records(), self.manifest)
+
+
+def open_run(path: str | Path) -> RunFolder:
+    """A run folder (its path), typed; a ConfigError when it is none."""
+    directory = Path(path)
+    if not (directory / MANIFEST).is_file():
+        raise ConfigError(
+            f"{directory} is not a run folder (no {MANIFEST})",
+            hint="run folders are the folders under the reports directory (./reports)",
+        )
+    return RunFolder(directory, read_manifest(directory))

@@ -1,0 +1,201 @@
+"""Writing a run folder: one per run, one harness process at a time, every record masked.
+
+`reports/<run-id>/manifest.json` says what the run was; `cases.jsonl` holds one record
+per finished trial (and each attempt's invariant sweep), appended the moment it ends, so
+a killed run keeps every line it wrote. A run folder is held by one process through an
+exclusive lock on its `.lock` file (the kernel drops it when the process dies, `kill -9`
+included), so two resumes of one run can never both run its cases. Everything written
+goes through `redact` first: nothing unmasked reaches the folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from harness.core.types import CaseResult, CheckResult, dumps
+from harness.errors import ConfigError
+from harness.redact import redact
+from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag
+from harness.runlog.read import CASES, MANIFEST, read_manifest, read_records
+
+LOCK = ".lock"
+DEFAULT_REPORTS_DIR = "reports"
+
+
+def reports_root(cli_value: str | Path | None = None) -> Path:
+    """--reports-dir, else HARNESS_REPORTS_DIR, else ./reports."""
+    return Path(cli_value or os.environ.get("HARNESS_REPORTS_DIR") or DEFAULT_REPORTS_DIR)
+
+
+def new_run_id() -> str:
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def now_iso() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+
+
+class RunBusy(ConfigError):
+    """Another harness process holds the run folder."""
+
+
+class RunLog:
+    """The writer of one run folder, held (locked) by this process until `close`."""
+
+    def __init__(self, directory: Path, manifest: AnyManifest, lock: IO[bytes]) -> None:
+        self.dir = directory
+        self.manifest = manifest
+        self.done: set[str] = set()
+        self._lock: IO[bytes] | None = lock
+        self._fh: IO[bytes] | None = None
+
+    @property
+    def run_id(self) -> str:
+        return self.dir.name
+
+    @classmethod
+    def create(cls, root: Path, manifest: AnyManifest) -> RunLog:
+        """A new run folder under root with a fresh id, locked by this process."""
+        _writable(root)
+        for _ in range(20):
+            run_id = new_run_id()
+            try:
+                (root / run_id).mkdir()
+                break
+            except FileExistsError:
+                continue
+        else:  # pragma: no cover - twenty collisions of 16 random bits in one second
+            raise RuntimeError("could not allocate a run id")
+        directory = root / run_id
+        lock = _take_lock(directory)
+        assert lock is not None  # a folder made a moment ago is nobody else's
+        manifest.run_id = run_id
+        manifest.schema_version = SCHEMA_VERSION
+        log = cls(directory, manifest, lock)
+        log.save()
+        (directory / CASES).touch()
+        return log
+
+    @classmethod
+    def resume(cls, root: Path, run_id: str) -> RunLog:
+        """An existing run folder, taken over by this process; refused while another harness
+        process holds it."""
+        directory = root / run_id
+        if not (directory / MANIFEST).is_file():
+            known = sorted(p.parent.name for p in root.glob(f"*/{MANIFEST}"))
+            raise ConfigError(
+                f"no run {run_id!r} under {root}",
+                hint=f"latest runs there: {', '.join(known[-5:]) or 'none'} "
+                "(--reports-dir or HARNESS_REPORTS_DIR choose another folder)",
+            )
+        lock = _take_lock(directory)
+        manifest = read_manifest(directory)
+        if lock is None:
+            owner = manifest.owner
+            who = f" (harness pid {owner.pid} on {owner.host})" if owner else ""
+            raise RunBusy(
+                f"run {run_id} is still going{who}: resuming it now would run its missing "
+                "cases twice",
+                hint="wait for it to end, or stop it (Ctrl-C, or kill that pid), then resume",
+            )
+        log = cls(directory, manifest, lock)
+        log.done = {r.key for r in read_records(directory, repair=True)}
+        return log
+
+    def save(self) -> None:
+        """Write the manifest (masked) atomically."""
+        data = self.manifest.model_dump(mode="json", exclude_none=False)
+        raw = redact.line(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str))
+        tmp = self.dir / (MANIFEST + ".tmp")
+        tmp.write_bytes(raw)
+        os.replace(tmp, self.dir / MANIFEST)
+
+    def update(self, **values: Any) -> None:
+        """Set manifest fields (validated by the manifest's model) and save."""
+        for key, value in values.items():
+            setattr(self.manifest, key, value)
+        self.save()
+
+    def append(self, result: CaseResult, load: LoadTag | None = None) -> None:
+        """Write one finished trial now; a kill after this line loses nothing of it."""
+        record: dict[str, Any] = {
+            "v": SCHEMA_VERSION,
+            "type": "trial",
+            "key": result.key,
+            "case": result.case.to_dict(),
+            "trial": result.trial,
+            "observation": result.observation.model_dump(exclude_defaults=False),
+            "checks": [c.model_dump() for c in result.checks],
+        }
+        if load is not None:
+            record["load"] = load.model_dump(exclude_none=True)
+        self._write(record)
+        self.done.add(result.key)
+
+    def append_sweep(self, attempt: int, checks: list[CheckResult]) -> None:
+        """The run-wide invariant sweep of one attempt."""
+        key = f"(run)@{attempt}"
+        self._write(
+            {
+                "v": SCHEMA_VERSION,
+                "type": "sweep",
+                "key": key,
+                "attempt": attempt,
+                "checks": [c.model_dump() for c in checks],
+            }
+        )
+        self.done.add(key)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        if self._fh is None:
+            self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
+        self._fh.write(redact.line(dumps(record)) + b"\n")
+        self._fh.flush()
+
+    def close(self) -> None:
+        """Stop writing and let another process take the folder."""
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor drops the lock
+            self._lock = None
+
+    def discard(self) -> None:
+        """Remove the folder (a new run refused before any case: exit 2 leaves nothing)."""
+        self.close()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".harness-write-test-{os.getpid()}"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot write runs to {root}: {exc.strerror or exc}",
+            hint="choose a writable folder with --reports-dir or HARNESS_REPORTS_DIR",
+        ) from None
+
+
+def _take_lock(directory: Path) -> IO[bytes] | None:
+    """The folder's lock, or None while another process holds it."""
+    handle = open(directory / LOCK, "ab")  # noqa: SIM115 - held for the whole session
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    os.set_inheritable(handle.fileno(), False)  # children (the agent, servers) never hold it
+    return handle
