@@ -27,7 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.core.events import ignore  # noqa: E402
-from harness.run.hunt import HuntOptions, HuntOutcome, hunt  # noqa: E402
+from harness.deps.options import DepsOptions  # noqa: E402
+from harness.modes.hunt import HuntDriver, HuntOptions  # noqa: E402
+from harness.session import run_session  # noqa: E402
 
 # defect -> (scenario that can reveal it, requirement it breaks)
 DEFECTS = {
@@ -67,16 +69,19 @@ def search(defect: str, plain: bool, budget: float, seed: int) -> tuple[int | No
                 suite=suite,
                 budget=budget,
                 select=(scenario,),
-                deps="embedded",
+                deps=DepsOptions(mode="embedded"),
                 reports_dir=Path(tmp) / "reports",
                 plain=plain,
                 seed=seed,
             )
-            outcome: HuntOutcome = asyncio.run(hunt(options, ignore))
+            driver = HuntDriver(options)
+            asyncio.run(run_session(driver, ignore))
         finally:
             os.chdir(cwd)
-    hits = [f.tried for f in outcome.found if f.requirement == requirement]
-    return (min(hits) if hits else None), outcome.tried
+    hunter = driver.hunter
+    assert hunter is not None
+    hits = [f.tried for f in hunter.found if f.requirement == requirement]
+    return (min(hits) if hits else None), hunter.tried
 
 
 def _median(values: list[float]) -> float:

@@ -33,7 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import start_echo  # noqa: E402
 
 from harness.core.events import ignore  # noqa: E402
-from harness.load.runner import LoadOptions, run_load  # noqa: E402
+from harness.deps.options import DepsOptions  # noqa: E402
+from harness.modes.load import LoadDriver, LoadOptions  # noqa: E402
+from harness.session import run_session  # noqa: E402
 
 PLAIN = """
 import json, sys, time
@@ -134,8 +136,10 @@ def plain_locust(url: str, users: int, seconds: float) -> float:
 
 def harness_load(suite: Path, reports: Path) -> tuple[float, dict[str, int]]:
     """Requests per second over the profile's length, as locust counted them."""
-    options = LoadOptions(suite=suite, profile="bench", reports_dir=reports, deps="embedded")
-    outcome = asyncio.run(run_load(options, ignore))
+    options = LoadOptions(
+        suite=suite, profile="bench", reports_dir=reports, deps=DepsOptions(mode="embedded")
+    )
+    outcome = asyncio.run(run_session(LoadDriver(options), ignore))
     manifest = json.loads((outcome.run_dir / "manifest.json").read_text())
     load = manifest["load"]
     counts = load["counts"]

@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from harness.core.events import ignore  # noqa: E402
+from harness.modes.run import RunDriver, RunOptions  # noqa: E402
 from harness.procs import free_port, port_open, wait_until  # noqa: E402
-from harness.run.session import RunOptions, execute  # noqa: E402
+from harness.session import run_session  # noqa: E402
 
 ECHO_SERVER = """
 from aiohttp import web
@@ -131,7 +132,7 @@ async def harness_run(suite: Path, reports: Path) -> tuple[float, float]:
         ignore(event)
 
     started = time.perf_counter()
-    outcome = await execute(RunOptions(suite=suite, reports_dir=reports), emit)
+    outcome = await run_session(RunDriver(RunOptions(suite=suite, reports_dir=reports)), emit)
     total = time.perf_counter() - started
     assert outcome.counts.get("fail", 0) == 0 and outcome.counts.get("error", 0) == 0, (
         outcome.counts

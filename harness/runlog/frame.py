@@ -157,7 +157,9 @@ def read_parquet(path: Path) -> pd.DataFrame:
     for name in COLUMNS:
         if name not in frame:
             frame[name] = None
-    out: pd.DataFrame = frame[COLUMNS].astype({"trial": "int64", "duration_ms": "float64"})
+    frame["duration_ms"] = pd.to_numeric(frame["duration_ms"], errors="coerce").fillna(0.0)
+    frame["trial"] = pd.to_numeric(frame["trial"], errors="coerce").fillna(1).astype("int64")
+    out: pd.DataFrame = frame[COLUMNS]
     return out
 
 

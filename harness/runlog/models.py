@@ -89,7 +89,7 @@ class DepsChoice(Record):
 class Finding(Record):
     """A divergence a hunt found (and, unless --plain, saved as a regression case)."""
 
-    signature: str
+    signature: str = ""
     case_id: str
     requirement: str
     check: str

@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
-from harness.run.store import read_records
+from harness.core import FailureKind
+from harness.runlog.models import TrialRecord
+from harness.runlog.read import read_records
 from tests.conftest import ROOT
 from tests.procs import run_processes, wait_gone
 
@@ -51,7 +53,7 @@ def test_two_workers_totals_equal_the_sum_of_their_requests(tmp_path: Path) -> N
     assert total == master["requests"] == sum(p["requests"] for p in workers)
     assert total == sum(w["requests"] for w in load["locust"]["workers"].values())
     # and every request counted is a judged turn: nothing was lost between the processes
-    turns = sum(len(r["observation"]["turns"]) for r in read_records(run) if "load" in r)
+    turns = sum(len(r.observation.turns) for r in read_records(run) if isinstance(r, TrialRecord))
     assert load["counts"]["abandoned"] == 0 and turns == total
     assert f"{total} requests = " in stderr
     assert not wait_gone(run)
@@ -155,11 +157,13 @@ def test_an_agent_crash_cuts_the_load_short_and_is_no_degradation(tmp_path: Path
     assert manifest["status"] == "failed" and "exited with code -9" in manifest["error"]
     died = manifest["load"]["agent_exit"]
     assert died["code"] == -9 and died["at"] < manifest["load"]["length_s"]
-    records = [r for r in read_records(run) if "load" in r]
-    blamed = [r for r in records if "agent_exited" in r["load"]]
+    records = [r for r in read_records(run) if isinstance(r, TrialRecord) and r.load]
+    blamed = [r for r in records if r.load and r.load.agent_exited is not None]
     assert blamed and manifest["load"]["counts"]["agent_exited"] == len(blamed)
     for r in blamed:  # every such error names the death, as harness run's do
-        assert "(the agent process had exited with code -9)" in r["observation"]["error"]
+        error = r.observation.error
+        assert error is not None and error.kind is FailureKind.AGENT_EXITED
+        assert "(the agent process had exited with code -9)" in str(error)
     # the levels hold only what the agent answered while it lived: all of it passed
     assert manifest["levels"] and all(lv["pass_rate"] == 1.0 for lv in manifest["levels"])
     assert sum(lv["trials"] for lv in manifest["levels"]) == len(records) - len(blamed)

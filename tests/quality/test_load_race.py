@@ -12,9 +12,10 @@ import subprocess
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-from harness.run.store import read_records
+from harness.core import CheckResult
+from harness.runlog.models import TrialRecord
+from harness.runlog.read import read_records
 from tests.conftest import ROOT
 from tests.procs import wait_gone
 
@@ -46,24 +47,28 @@ def load(reports: Path, defects: str, *extra: str) -> tuple[subprocess.Completed
     return proc, runs[0]
 
 
-def not_passing(records: list[dict[str, Any]]) -> list[tuple[dict[str, Any], dict[str, Any]]]:
-    return [(r, c) for r in records for c in r["checks"] if c["verdict"] != "pass"]
+def not_passing(records: list[TrialRecord]) -> list[tuple[TrialRecord, CheckResult]]:
+    return [(r, c) for r in records for c in r.checks if c.verdict != "pass"]
+
+
+def trials(run: Path) -> list[TrialRecord]:
+    return [r for r in read_records(run) if isinstance(r, TrialRecord)]
 
 
 def test_spike_reveals_the_double_refund_with_rows(tmp_path: Path) -> None:
     proc, run = load(tmp_path, "refund_race")
     assert proc.returncode == 1, proc.stderr
-    records = [r for r in read_records(run) if r["key"] != "(run)@1"]
+    records = trials(run)
     bad = not_passing(records)
     assert bad, "the race went unseen"
     # every divergence is the invariant on a duplicate pair's rows: single requests all pass
-    assert {c["check_id"] for _, c in bad} == {"refunds-within-order-total"}
-    assert {r["load"]["role"] for r, _ in bad} <= {"first", "second"}
-    assert all(c["verdict"] == "fail" for _, c in bad)
-    singles = [r for r in records if r["load"]["role"] == "single"]
-    assert singles and all(c["verdict"] == "pass" for r in singles for c in r["checks"])
+    assert {c.check_id for _, c in bad} == {"refunds-within-order-total"}
+    assert {r.load.role for r, _ in bad if r.load} <= {"first", "second"}
+    assert all(c.verdict == "fail" for _, c in bad)
+    singles = [r for r in records if r.load and r.load.role == "single"]
+    assert singles and all(c.verdict == "pass" for r in singles for c in r.checks)
     # the evidence: an order refunded twice, beyond its total
-    rows = [row for _, c in bad for row in c["found"]]
+    rows = [row for _, c in bad for row in c.found]
     assert any(
         Decimal(str(row["refunded"])) > Decimal(str(row["total"])) and int(row["refunds"]) >= 2
         for row in rows
@@ -84,7 +89,7 @@ def test_the_correct_agent_passes_the_same_spike(tmp_path: Path) -> None:
     proc, run = load(tmp_path, "none")
     assert proc.returncode == 0, proc.stderr
     records = read_records(run)
-    assert not not_passing(records)
+    assert not [c for r in records for c in r.checks if c.verdict != "pass"]
     manifest = json.loads((run / "manifest.json").read_text())
     counts = manifest["load"]["counts"]
     assert counts["pairs"] > 10 and counts["judged"] > 100  # duplicates were really sent

@@ -22,7 +22,7 @@ from harness.report.compare import (
     render_comparison,
 )
 from harness.report.frame import COLUMNS
-from harness.report.runs import StoredRun
+from harness.runlog.read import RunFolder, parse_manifest
 
 
 def test_fisher_exact_matches_the_textbook_values() -> None:
@@ -78,7 +78,7 @@ def _run(
     reqs: dict[str, str] | None = None,
     origin: dict[str, str] | None = None,
     **manifest: Any,
-) -> StoredRun:
+) -> RunFolder:
     """A stored run kept as results.parquet only (as a CI artifact keeps it)."""
     frame = _frame(outcomes)
     for case, requirement in (reqs or {}).items():
@@ -100,7 +100,7 @@ def _run(
         **manifest,
     }
     (folder / "manifest.json").write_text(json.dumps(info))
-    return StoredRun(folder, info)
+    return RunFolder(folder, parse_manifest(info))
 
 
 def test_a_reliability_collapse_is_beyond_noise_by_fishers_test_on_all_k_cases(

@@ -11,8 +11,9 @@ from typing import Any
 import pandas as pd
 
 from harness.report.build import build_reports
-from harness.report.load import LOAD_COLUMNS, load_frame, summarize
-from harness.run.store import CASES, MANIFEST
+from harness.report.load import summarize
+from harness.report.loadframe import LOAD_COLUMNS, load_frame
+from harness.runlog.read import CASES, MANIFEST, RunFolder, open_run, parse_manifest
 
 HOSTILE = "<script>alert(1)</script> | **bold** `tick`"
 
@@ -107,7 +108,7 @@ def steady(tmp_path: Path, fail_at_peak: int = 0, samples: list[Any] | None = No
 
 def test_levels_windows_and_latency(tmp_path: Path) -> None:
     run = steady(tmp_path)
-    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    s = summarize(open_run(run))
     assert s is not None
     assert [(lv.users, lv.conversations, lv.passes) for lv in s.levels] == [
         (2, 40, 40),
@@ -124,7 +125,7 @@ def test_levels_windows_and_latency(tmp_path: Path) -> None:
 
 def test_a_pass_rate_drop_beyond_noise_is_where_correctness_degrades(tmp_path: Path) -> None:
     run = steady(tmp_path, fail_at_peak=12)
-    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    s = summarize(open_run(run))
     assert s is not None and s.degraded_at == 10
     assert "pass rate 70.0% vs 100.0% at 2 users" in s.degraded_reason
     assert s.levels[1].p_value is not None and s.levels[1].p_value < 0.05
@@ -132,7 +133,7 @@ def test_a_pass_rate_drop_beyond_noise_is_where_correctness_degrades(tmp_path: P
 
 def test_a_small_drop_is_noise(tmp_path: Path) -> None:
     run = steady(tmp_path, fail_at_peak=1)
-    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    s = summarize(open_run(run))
     assert s is not None and s.degraded_at is None
     assert s.levels[1].pass_rate == 39 / 40
 
@@ -151,7 +152,7 @@ def test_a_pair_violation_counts_once_and_samples_count_new_rows(tmp_path: Path)
         {"at": 3.5, "violations": {"refunds-within-order-total": 1}},  # the same row again
     ]
     run = write_run(tmp_path, records, samples)
-    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    s = summarize(open_run(run))
     assert s is not None
     peak = s.levels[-1]
     assert peak.violations == 1 and peak.sampled == 1 and peak.conversations == 2
@@ -173,8 +174,8 @@ def test_load_parquet_reads_back_with_documented_columns(tmp_path: Path) -> None
     assert levels["pass_rate"].tolist() == [1.0, 0.7]
     assert set(frame["kind"]) == {"window", "level"}
     manifest = json.loads((run / MANIFEST).read_text())
-    assert summarize(run, manifest) is not None
-    assert load_frame(summarize(run, manifest)).shape == frame.shape  # type: ignore[arg-type]
+    assert summarize(RunFolder(run, parse_manifest(manifest))) is not None
+    assert load_frame(summarize(RunFolder(run, parse_manifest(manifest)))).shape == frame.shape  # type: ignore[arg-type]
 
 
 def test_every_report_escapes_agent_and_database_text(tmp_path: Path) -> None:
@@ -208,7 +209,6 @@ def test_a_ramp_down_to_zero_users_is_no_level_and_never_the_baseline(tmp_path: 
     """The README's custom profile ends with {duration: 2s, users: 0}: what starts then is in
     the windows, not a level of its own compared with everything else."""
     from harness.report.loadruns import load_levels
-    from harness.report.runs import StoredRun
 
     records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
     records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(40)]
@@ -223,7 +223,7 @@ def test_a_ramp_down_to_zero_users_is_no_level_and_never_the_baseline(tmp_path: 
         {"users": 10, "trials": 40, "passes": 40},
     ]
     (run / MANIFEST).write_text(json.dumps(manifest))
-    s = summarize(run, manifest)
+    s = summarize(RunFolder(run, parse_manifest(manifest)))
     assert s is not None
     assert [lv.users for lv in s.levels] == [2, 10] and s.low is not None and s.low.users == 2
     assert s.ramping_down == 2 and s.degraded_at is None
@@ -233,7 +233,7 @@ def test_a_ramp_down_to_zero_users_is_no_level_and_never_the_baseline(tmp_path: 
     assert "2 conversation(s) started while the profile ramped down to 0 users" in md
     junit = (run / "junit.xml").read_text()
     assert "at 0 users" not in junit
-    levels = load_levels(StoredRun(run, manifest))
+    levels = load_levels(RunFolder(run, parse_manifest(manifest)))
     assert levels is not None and levels.low.users == 2
 
 
@@ -246,7 +246,7 @@ def test_held_is_never_said_over_failing_conversations(tmp_path: Path) -> None:
         for i in range(40)
     ]
     run = write_run(tmp_path, records, [])
-    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    s = summarize(open_run(run))
     assert s is not None and s.degraded_at is None and not s.held
     assert "held" not in s.verdict and "correctness did not hold" in s.verdict
     assert "pass rate 50.0% at 2 users (20 of 40 conversations failed or errored)" in s.verdict
@@ -255,7 +255,7 @@ def test_held_is_never_said_over_failing_conversations(tmp_path: Path) -> None:
     one = write_run(
         tmp_path / "one", [record(i, 4, 0.1 * i, [check("c", "pass")]) for i in range(8)], []
     )
-    s = summarize(one, json.loads((one / MANIFEST).read_text()))
+    s = summarize(open_run(one))
     assert s is not None and len(s.levels) == 1 and s.held
     assert s.verdict.startswith("Only one level ran (4 users), so degradation across levels")
     assert "pass rate 100.0% at 4 users" in s.verdict and "held" not in s.verdict
@@ -283,7 +283,7 @@ def test_rates_are_over_the_time_measured_not_the_time_planned(tmp_path: Path) -
     manifest = json.loads((run / MANIFEST).read_text())
     manifest["status"] = "interrupted"
     manifest["load"]["users_timeline"] = [[0.1, 2], [2.2, 10], [2.5, 10]]
-    s = summarize(run, manifest)
+    s = summarize(RunFolder(run, parse_manifest(manifest)))
     assert s is not None
     peak = s.levels[-1]
     assert peak.requests == 20 and peak.seconds == 0.5 and peak.rps == 40.0
@@ -295,7 +295,7 @@ def test_replies_in_flight_at_the_end_make_no_sliver_window(tmp_path: Path) -> N
     records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(49)]
     records.append(record(200, 10, 3.96, [check("c", "pass")]))  # its 2nd turn at 4.01 s
     run = write_run(tmp_path, records, [{"at": 4.02, "violations": {"inv": 1}}])
-    s = summarize(run, json.loads((run / MANIFEST).read_text()))
+    s = summarize(open_run(run))
     assert s is not None
     assert [w.key for w in s.windows] == [0, 1, 2, 3]
     last = s.windows[-1]

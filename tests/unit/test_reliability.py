@@ -19,6 +19,7 @@ from harness.report.reliability import (
     reliability_frame,
     wilson,
 )
+from harness.runlog.read import parse_manifest
 
 SIMULATIONS = 1000
 
@@ -160,7 +161,7 @@ def test_flaky_cases_errors_and_the_invariant_sweep_from_stored_rows() -> None:
         rows += _rows("broken#1", t, {"R-001:a": "fail", "R-002:b": "pass"})
     rows += _rows("(run)", 1, {"R-001:inv": "fail"}, origin="invariant-sweep")
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    rel = compute(frame, MANIFEST)
+    rel = compute(frame, parse_manifest(MANIFEST))
     assert rel.k == 5 and rel.trials == 5
     assert [(c.case_id, c.outcomes) for c in rel.flaky] == [("shaky#1", "PPPEP")]
     assert rel.flaky_requirements("shaky#1") == ["R-002"]
@@ -174,11 +175,11 @@ def test_flaky_cases_errors_and_the_invariant_sweep_from_stored_rows() -> None:
     r3 = rel.requirement("R-003")
     assert r3 is not None and not r3.pass_at_1.measured and not r3.pass_hat_k.measured
     # fewer trials than k: pass^k is not measured, pass@1 still is
-    short = compute(frame[frame["trial"] <= 3], MANIFEST)
+    short = compute(frame[frame["trial"] <= 3], parse_manifest(MANIFEST))
     r1_short = short.requirement("R-001")
     assert r1_short is not None and r1_short.pass_at_1.measured
     assert not r1_short.pass_hat_k.measured and r1_short.cases_at_k == 0
-    table = reliability_frame(rel, MANIFEST)
+    table = reliability_frame(rel, parse_manifest(MANIFEST))
     assert set(table["scope"]) == {"requirement", "case", "case-requirement"}
     shaky = table[(table["scope"] == "case") & (table["case_id"] == "shaky#1")].iloc[0]
     assert (shaky["outcomes"], shaky["flaky"], shaky["trials"]) == ("PPPEP", 1, 5)
@@ -191,7 +192,7 @@ def test_replayed_known_regressions_are_not_counted_and_the_report_says_so() -> 
         # a known regression still failing: judged by the regressions gate, never here
         rows += _rows("regression:r-001-x", t, {"R-001:a": "fail"}, origin="regression")
     frame = pd.DataFrame(rows, columns=COLUMNS)
-    rel = compute(frame, MANIFEST)
+    rel = compute(frame, parse_manifest(MANIFEST))
     r1 = rel.requirement("R-001")
     assert r1 is not None and (r1.cases, r1.trials, r1.passes) == (1, 5, 5)
     assert r1.pass_at_1.value == 1.0 and r1.pass_hat_k.value == 1.0
@@ -199,7 +200,7 @@ def test_replayed_known_regressions_are_not_counted_and_the_report_says_so() -> 
     assert rel.regressions_left_out == 1
     assert "own 1 case(s)" in rel.counted and "1 replayed known regression case(s)" in rel.counted
     # the same numbers as the run's report, which leaves them out before computing
-    own = compute(frame[frame["origin"] != "regression"], MANIFEST)
+    own = compute(frame[frame["origin"] != "regression"], parse_manifest(MANIFEST))
     assert own.requirement("R-001") == r1
 
 
@@ -211,7 +212,7 @@ def test_all_k_counts_whole_cases_by_their_first_k_trials() -> None:
         rows += _rows("c#1", t, {"R-001:a": "fail" if t == 2 else "pass"})
     for t in range(1, 4):
         rows += _rows("d#1", t, {"R-001:a": "pass"})  # fewer than k trials: not counted
-    rel = compute(pd.DataFrame(rows, columns=COLUMNS), MANIFEST, k=5)
+    rel = compute(pd.DataFrame(rows, columns=COLUMNS), parse_manifest(MANIFEST), k=5)
     assert rel.all_k("R-001") == (3, 2)
     assert rel.all_k("R-003") == (0, 0)
 
@@ -223,7 +224,9 @@ def test_the_markdown_writes_the_estimate_the_same_way_everywhere_and_says_what_
     for t in range(1, 6):
         rows += _rows("steady#1", t, {"R-001:a": "pass"})
         rows += _rows("regression:q", t, {"R-001:a": "pass"}, origin="regression")
-    text = "\n".join(reliability_section(compute(pd.DataFrame(rows, columns=COLUMNS), MANIFEST)))
+    text = "\n".join(
+        reliability_section(compute(pd.DataFrame(rows, columns=COLUMNS), parse_manifest(MANIFEST)))
+    )
     assert "`C(c,5)/C(n,5)`" in text and "`C(c,k)/C(n,k)`" in text
     assert "C\\(" not in text and "C(c,5)/C(n,5) " not in text.replace("`C(c,5)/C(n,5)`", "")
     assert "its lower end is 0" in text

@@ -17,9 +17,11 @@ import pytest
 from harness.errors import ConfigError
 from harness.report.frame import COLUMNS
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult
-from harness.report.runs import KILLED, StoredRun, group_runs, run_status
 from harness.report.signoff_regressions import HuntFinding, hunt_findings, regressions_gate
 from harness.report.view import build_view
+from harness.runlog.history import KILLED, group_runs, run_status
+from harness.runlog.owner import Owner, process_start
+from harness.runlog.read import RunFolder, parse_manifest
 from harness.spec.policy import Gate, load_policy
 
 
@@ -52,8 +54,10 @@ def _gate(
     frame_rows: list[dict[str, Any]], manifest: dict[str, Any], found: list[HuntFinding]
 ) -> GateResult:
     frame = pd.DataFrame(frame_rows, columns=COLUMNS)
-    manifest = {"requirements": [{"id": "R-1", "severity": "major", "title": "t"}], **manifest}
-    return regressions_gate(Gate(), build_view(frame, manifest), frame, manifest, found)
+    typed = parse_manifest(
+        {"requirements": [{"id": "R-1", "severity": "major", "title": "t"}], **manifest}
+    )
+    return regressions_gate(Gate(), build_view(frame, typed), frame, typed, found)
 
 
 def test_every_known_failure_replayed_and_passing_passes(tmp_path: Path) -> None:
@@ -108,30 +112,32 @@ def test_a_regression_still_failing_or_left_out_fails_and_a_missing_suite_is_unm
 
 
 def test_hunt_findings_are_read_from_the_hunts_manifests(tmp_path: Path) -> None:
-    hunt = StoredRun(
+    hunt = RunFolder(
         tmp_path / "h1",
-        {
-            "kind": "hunt",
-            "found": [
-                {
-                    "requirement": "R-1",
-                    "case_id": "a#7",
-                    "check": "x",
-                    "regression_id": "regression:q",
-                }
-            ],
-        },
+        parse_manifest(
+            {
+                "kind": "hunt",
+                "found": [
+                    {
+                        "requirement": "R-1",
+                        "case_id": "a#7",
+                        "check": "x",
+                        "regression_id": "regression:q",
+                    }
+                ],
+            }
+        ),
     )
-    load = StoredRun(tmp_path / "l1", {"kind": "load", "found": [{"requirement": "R-9"}]})
+    load = RunFolder(tmp_path / "l1", parse_manifest({"kind": "load"}))
     assert hunt_findings([hunt, load]) == [HuntFinding("h1", "R-1", "a#7", "x", "regression:q")]
 
 
-def _stored(root: Path, run_id: str, **manifest: Any) -> StoredRun:
+def _stored(root: Path, run_id: str, **manifest: Any) -> RunFolder:
     folder = root / run_id
     folder.mkdir(parents=True)
     info = {"kind": "run", "suite": "s", "status": "finished", **manifest}
     (folder / "manifest.json").write_text(json.dumps(info))
-    return StoredRun(folder, info)
+    return RunFolder(folder, parse_manifest(info))
 
 
 def test_with_takes_only_hunt_or_load_runs_of_the_same_suite(tmp_path: Path) -> None:
@@ -158,14 +164,22 @@ def test_a_running_run_whose_process_is_gone_is_called_killed() -> None:
     alive = subprocess.Popen([sys.executable, "-c", code, "harness"], stdout=subprocess.PIPE)
     try:
         assert alive.stdout is not None and alive.stdout.readline() == b"up\n"  # exec'd
-        assert run_status({"status": "running", "pid": alive.pid, "host": here}) == "running"
+        assert status({"status": "running", "pid": alive.pid, "host": here}) == "running"
+        owner = Owner(pid=alive.pid, host=here, start=process_start(alive.pid))
+        assert status({"status": "running", "owner": owner.model_dump()}) == "running"
+        reused = Owner(pid=alive.pid, host=here, start="1")  # the pid, given to another program
+        assert status({"status": "running", "owner": reused.model_dump()}) == KILLED
     finally:
         alive.kill()
         alive.communicate()
-    assert run_status({"status": "running", "pid": alive.pid, "host": here}) == KILLED
-    assert run_status({"status": "running", "pid": alive.pid, "host": "elsewhere"}) == "running"
-    assert run_status({"status": "running"}) == "running"  # an older run: cannot tell
-    assert run_status({"status": "finished", "pid": alive.pid, "host": here}) == "finished"
+    assert status({"status": "running", "pid": alive.pid, "host": here}) == KILLED
+    assert status({"status": "running", "pid": alive.pid, "host": "elsewhere"}) == "running"
+    assert status({"status": "running"}) == "running"  # an older run: cannot tell
+    assert status({"status": "finished", "pid": alive.pid, "host": here}) == "finished"
+
+
+def status(manifest: dict[str, Any]) -> str:
+    return run_status(parse_manifest(manifest))
 
 
 def test_a_wrong_gate_value_is_one_clear_message_per_key(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ import pandas as pd
 from harness.report.frame import COLUMNS
 from harness.report.traceability import build_traceability
 from harness.report.view import Divergence
+from harness.runlog.read import parse_manifest
 
 
 def _row(case: str, trial: int, check: str, reqs: str, verdict: str, category: str) -> Any:
@@ -77,7 +78,7 @@ def test_uncovered_not_run_orphans_and_links_to_evidence() -> None:
         Divergence(["R-001"], "major", ["r1"], "s", "a", "sql", "state", "fail"),
         Divergence(["R-001"], "major", ["r1"], "(run)", "inv", "invariant", "invariant", "fail"),
     ]
-    trace = build_traceability(frame, MANIFEST, evidence)
+    trace = build_traceability(frame, parse_manifest(MANIFEST), evidence)
     assert trace.inventory_from == "manifest"
     assert trace.uncovered == ["R-003", "R-004"]  # no check names them
     assert trace.not_run == ["R-002"]  # its check exists but judged nothing here
@@ -128,7 +129,7 @@ def test_a_conditional_check_that_never_applied_is_explained_and_warned_about() 
         # a replayed known regression is judged by the regressions gate, not counted here
         {**_row("regression:q", 1, "vip-only", "R-001", "fail", "state"), "origin": "regression"},
     ]
-    trace = build_traceability(pd.DataFrame(rows, columns=COLUMNS), manifest, [])
+    trace = build_traceability(pd.DataFrame(rows, columns=COLUMNS), parse_manifest(manifest), [])
     always, vip, other = trace.requirements[0].checks
     assert always.counts["pass"] == 1 and vip.judged == 0
     assert vip.never_held and vip.why_not_run == "its when-condition never held in this run"
