@@ -117,7 +117,8 @@ def compare(
     and whether it is beyond noise. Exit 1 when HEAD has new failures, checks newly flaky in
     a requirement reliable in BASE, a known regression failing anew or a requirement worse
     beyond noise."""
-    from harness.report.compare import comparable, compare_runs, render_comparison
+    from harness.report.compare import comparable, compare_runs
+    from harness.report.compare_render import render_comparison
 
     root = reports_root(reports_dir)
     runs = _run(root, base), _run(root, head)

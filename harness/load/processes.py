@@ -21,6 +21,7 @@ from typing import Any
 
 import harness
 from harness.procs import spawn, tail
+from harness.redact import redact
 
 MODULE = "harness.load.roles"
 
@@ -104,6 +105,16 @@ class LoadProcesses:
                 if p.proc.poll() is None:
                     _signal(p.pid, signal.SIGKILL)
             await self.wait(5.0)
+
+    def mask_logs(self) -> None:
+        """The generator's processes write their own logs (locust's failure messages quote
+        the agent's replies); once they have ended, every secret in them is masked."""
+        for p in self.procs:
+            if p.proc.poll() is not None and p.log.is_file():
+                raw = p.log.read_bytes()
+                masked = redact.line(raw)
+                if masked != raw:
+                    p.log.write_bytes(masked)
 
     def manifest(self) -> list[dict[str, Any]]:
         return [{"role": p.role, "pid": p.pid, "log": p.log.name} for p in self.procs]

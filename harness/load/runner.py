@@ -288,6 +288,7 @@ class LoadSession:
         self.state.stop = True
         if self.procs.running:
             await self.procs.stop(3.0 if not complete else 10.0)
+        self.procs.mask_logs()
         self.feeder.close()
         await self.feeder.drain(timeout=self.log.manifest.case_timeout if complete else 3.0)
         for task in self.tasks:

@@ -54,6 +54,7 @@ class RunDriver:
     cases: list[Case] = field(default_factory=list)
     todo: list[tuple[Case, int]] = field(default_factory=list)
     trials: int = 1
+    was_finished: bool = False  # a resumed run that had already finished
     suite: Suite = field(init=False)
 
     def plan(self) -> RunManifest:
@@ -88,6 +89,7 @@ class RunDriver:
 
     def resume(self, log: RunLog) -> None:
         o, m = self.options, log.manifest
+        self.was_finished = m.finished
         if not isinstance(m, RunManifest):
             raise ConfigError(
                 f"run {log.run_id} is a {m.kind} run; only runs of harness run can be resumed",
@@ -158,12 +160,12 @@ class RunDriver:
     def needs_environment(self, log: RunLog) -> bool:
         if self.todo:
             return True
-        return not log.manifest.finished and self._sweep_missing(log)
+        return not self.was_finished and self._sweep_missing(log)
 
     async def drive(self, ctx: Context) -> None:
         log = ctx.log
         if ctx.env is None:  # every case has finished; the run may only lack its `finished`
-            if log.manifest.finished:
+            if self.was_finished:
                 ctx.emit(Note(f"nothing to resume: every case of run {log.run_id} has finished"))
             else:
                 ctx.emit(Note(f"every case of run {log.run_id} had finished; marking it finished"))

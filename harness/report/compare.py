@@ -33,7 +33,6 @@ from harness.report.reliability import (
     RequirementReliability,
     compute,
     fisher_exact,
-    percent,
 )
 from harness.report.view import cap
 from harness.runlog.history import KILLED
@@ -302,17 +301,6 @@ def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comp
     return result
 
 
-def _only_in_one(r: RequirementReliability, which: str) -> str:
-    from harness.report.text import cell  # renderers import the statistics, not back
-
-    judged = (
-        f"pass@1 {percent(r.pass_at_1.value)} ({r.passes}/{r.trials} trials)"
-        if r.trials
-        else "no check judged it: nothing to compare (the sign-off's coverage gate names it)"
-    )
-    return f"- {r.requirement} ({r.severity}) {cell(r.title)}: only in {which}; {judged}"
-
-
 def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
     out = []
     for h in head.requirements:
@@ -343,87 +331,3 @@ def _metrics(base: Reliability, head: Reliability) -> list[MetricChange]:
             )
         )
     return out
-
-
-def _change_line(c: CheckChange) -> str:
-    from harness.report.text import code  # renderers import the statistics, not back
-
-    why = f": {code(c.message)}" if c.message and c.head != "pass" else ""
-    already = (
-        " (requirement already flaky or failing in base)"
-        if c.head == "flaky" and c.base != "flaky" and not c.reliable_before
-        else ""
-    )
-    return (
-        f"- {c.requirements} · {code(c.case_id)} · check {code(c.check_id)}: "
-        f"{c.base} -> {c.head} ({c.outcomes}){already}{why}"
-    )
-
-
-def _p(value: float | None) -> str:
-    return "—" if value is None else f"{value:.3g}"
-
-
-def _summary(c: Comparison, way: str, items: list[MetricChange]) -> str:
-    moved = [m.requirement for m in items if m.moved(way)]
-    return (
-        f"{way.capitalize()}: {', '.join(m.requirement for m in items) or 'none'}; beyond "
-        f"noise: {', '.join(moved) or 'none'}."
-    )
-
-
-def render_comparison(c: Comparison) -> str:
-    """Markdown: new failures first, then fixed, newly flaky, known regressions, metrics."""
-    out = [
-        f"# harness compare: {c.base.run_id} -> {c.head.run_id}",
-        "",
-        f"Suite {c.head.suite}; base {c.base.manifest.trials or 1} and "
-        f"head {c.head.manifest.trials or 1} trial(s) per case; k = {c.k}. {COUNTED}",
-        "",
-    ]
-    out += [f"> note: {n}" for n in c.notes]
-    if c.notes:
-        out.append("")
-    for title, items in (
-        ("New failures", c.new_failures),
-        ("Fixed", c.fixed),
-        ("Newly flaky", c.newly_flaky),
-        ("Flaky before, every trial passed this time (not counted as fixed)", c.steady),
-        ("Known regressions that changed", c.regressions),
-    ):
-        out += [f"## {title} ({len(items)})", ""]
-        out += [_change_line(i) for i in items] or ["None."]
-        out.append("")
-    if c.added or c.removed:
-        out += ["## Requirements in only one of the runs' specs", ""]
-        out += [_only_in_one(r, "HEAD") for r in c.added]
-        out += [_only_in_one(r, "BASE") for r in c.removed]
-        out.append("")
-    out += [
-        "## Metric changes per requirement",
-        "",
-        f"Beyond noise: {NOISE_RULES}",
-        "",
-        f"| requirement | severity | pass@1 base -> head | change | p | beyond noise | "
-        f"pass^{c.k} base -> head | all {c.k} passed (cases) | p | beyond noise |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for m in c.metrics:
-        delta = "—" if m.delta is None else f"{m.delta * 100:+.1f} pts"
-        mark = {"worse": "▼ ", "better": "▲ "}.get(m.direction, "")
-        bk, hk = m.base_k_counts, m.head_k_counts
-        counts = f"{bk[1]}/{bk[0]} -> {hk[1]}/{hk[0]}" if bk[0] and hk[0] else "—"
-        out.append(
-            f"| {mark}{m.requirement} | {m.severity} | "
-            f"{percent(m.base_at_1.value)} ({m.base_counts[1]}/{m.base_counts[0]}) -> "
-            f"{percent(m.head_at_1.value)} ({m.head_counts[1]}/{m.head_counts[0]}) | {delta} | "
-            f"{_p(m.p_value)} | {'yes' if m.beyond_noise else 'no'} | "
-            f"{percent(m.base_at_k.value)} -> {percent(m.head_at_k.value)} | {counts} | "
-            f"{_p(m.p_value_k)} | {'yes' if m.beyond_noise_k else 'no'} |"
-        )
-    out += ["", _summary(c, "worse", c.worse), "", _summary(c, "better", c.better), ""]
-    red = c.red
-    out.append(
-        f"**Red**: {'; '.join(red)}." if red else "**Green**: nothing new fails or got worse."
-    )
-    return "\n".join(out) + "\n"

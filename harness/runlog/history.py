@@ -11,20 +11,11 @@ from pathlib import Path
 
 from harness.core.events import Status
 from harness.errors import ConfigError
-from harness.runlog.models import AnyManifest
+from harness.runlog.read import KILLED as KILLED
 from harness.runlog.read import MANIFEST, RunFolder, parse_manifest, read_manifest
+from harness.runlog.read import run_status as run_status
 
-KILLED = "killed (did not finish)"
 GROUPED = ("hunt", "load")
-
-
-def run_status(manifest: AnyManifest) -> str:
-    """The run's status, except that a run still marked running whose harness process is
-    gone (killed, or the machine went down) is called what it is: killed."""
-    status = str(manifest.status)
-    if status != Status.RUNNING or manifest.owner is None:
-        return status
-    return KILLED if manifest.owner.alive() is False else status
 
 
 def stored_runs(root: Path) -> list[RunFolder]:

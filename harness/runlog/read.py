@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import orjson
 from pydantic import TypeAdapter, ValidationError
 
+from harness.core.events import Status
 from harness.errors import ConfigError
 from harness.runlog.models import AnyManifest, AnyRecord, Manifest, SweepRecord, TrialRecord
 
@@ -85,6 +86,18 @@ def read_records(directory: Path, *, repair: bool = False) -> list[TrialRecord |
     return list(records.values())
 
 
+KILLED = "killed (did not finish)"
+
+
+def run_status(manifest: AnyManifest) -> str:
+    """The run's status, except that a run still marked running whose harness process is
+    gone (killed, or the machine went down) is called what it is: killed."""
+    status = str(manifest.status)
+    if status != Status.RUNNING or manifest.owner is None:
+        return status
+    return KILLED if manifest.owner.alive() is False else status
+
+
 @dataclass
 class RunFolder:
     """One stored run: its typed manifest and records."""
@@ -115,8 +128,6 @@ class RunFolder:
 
     @property
     def status(self) -> str:
-        from harness.runlog.history import run_status
-
         return run_status(self.manifest)
 
     def records(self) -> list[TrialRecord | SweepRecord]:

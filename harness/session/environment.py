@@ -17,6 +17,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.http import HttpAgent
@@ -165,6 +166,7 @@ async def environment(
     # which provider and why is settled (and said) before anything starts; a resumed run
     # keeps the provider and images it started on
     options = deps_options
+    _external_secrets(suite, options)
     if resumed and log.manifest.deps is not None:
         options = resumed_options(options, log.manifest.deps.model_dump())
     selection = await select_provider(suite, options)
@@ -266,3 +268,22 @@ def _secret_headers(headers: Mapping[str, str]) -> None:
             scheme, _, credential = value.partition(" ")
             if credential and scheme.isalpha():
                 redact.add(credential.strip())
+
+
+def _external_secrets(suite: Suite, options: DepsOptions) -> None:
+    """The passwords in external services' URLs (--external, HARNESS_EXTERNAL_*, suite.yaml)
+    are secrets from the start, before any message could quote one."""
+    urls = [item.partition("=")[2] for item in options.externals]
+    urls += [v for k, v in os.environ.items() if k.startswith("HARNESS_EXTERNAL_")]
+    urls += [
+        dep.external.url
+        for dep in suite.manifest.environment.dependencies.values()
+        if dep.external is not None
+    ]
+    for url in urls:
+        try:
+            password = urlsplit(url).password
+        except ValueError:
+            continue
+        if password:
+            redact.add(unquote(password))

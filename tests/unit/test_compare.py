@@ -14,13 +14,8 @@ import pandas as pd
 import pytest
 
 from harness.errors import ConfigError
-from harness.report.compare import (
-    check_status,
-    comparable,
-    compare_runs,
-    fisher_exact,
-    render_comparison,
-)
+from harness.report.compare import check_status, comparable, compare_runs, fisher_exact
+from harness.report.compare_render import render_comparison
 from harness.report.frame import COLUMNS
 from harness.runlog.read import RunFolder, parse_manifest
 
