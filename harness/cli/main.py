@@ -336,15 +336,21 @@ def report(run_id: str, reports_dir: Path | None) -> None:
     help="Write one JSON Schema per suite file here instead of printing them.",
 )
 def schema(out_dir: Path | None) -> None:
-    """The JSON Schema of each suite file, for editor completion and validation."""
-    from harness.spec.schema import schemas, write_schemas
+    """The JSON Schema of each suite file and of the run log (manifest.json, cases.jsonl),
+    for editor completion, validation and users' own tools."""
+    import json
 
+    from harness.runlog.schema import log_schemas
+    from harness.spec.schema import schemas
+
+    every = {**schemas(), **log_schemas()}
     if out_dir is None:
-        import json
-
-        out.print_json(json.dumps(schemas()))
+        out.print_json(json.dumps(every))
         return
-    for path in write_schemas(out_dir):
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, document in every.items():
+        path = out_dir / f"{name}.schema.json"
+        path.write_text(json.dumps(document, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         out.print(str(path))
 
 

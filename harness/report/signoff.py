@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from harness.core import Severity
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
@@ -83,9 +84,7 @@ def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> Ga
         PASS,
         gate.optional,
         detail=", ".join(
-            f"{s} >= {percent(gate.minimum(s))}"
-            for s in ("critical", "major", "minor")
-            if gate.minimum(s) is not None
+            f"{s} >= {percent(gate.minimum(s))}" for s in Severity if gate.minimum(s) is not None
         ),
     )
     fails = missing = False

@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.core import SWEEP_CASE, Category, Severity
+from harness.core import SWEEP_CASE, Category, FailureKey, Severity
 from harness.redact import redact
 from harness.report.frame import divergences, per_requirement
 from harness.report.reliability import Reliability, compute
@@ -246,10 +246,11 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
         }
         for r in ({str(k): v for k, v in x.items()} for x in table.to_dict("records"))
     ]
-    groups: dict[tuple[str, ...], Divergence] = {}
+    groups: dict[FailureKey, Divergence] = {}
     for _, row in divergences(frame).iterrows():
-        key = (row["requirements"], row["scenario"], row["check_id"], row["verdict"])
         ids = row["requirements"].split(",")
+        # identical failures across cases group by their one identity (as a hunt dedupes)
+        key = FailureKey(ids[0], row["scenario"], row["check_id"], row["verdict"])
         group = groups.get(key)
         if group is None:
             severities = [meta[i].severity if i in meta else "minor" for i in ids]

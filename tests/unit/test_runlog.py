@@ -1,0 +1,139 @@
+"""The run log is a documented interface: its published schemas are current, what the
+writer writes validates against them, records read back into the same types, secrets are
+masked at the boundary, and run folders written before the log was typed still read."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from harness.core import (
+    Case,
+    CaseResult,
+    CheckResult,
+    Failure,
+    FailureKind,
+    Observation,
+    TurnRecord,
+    Verdict,
+)
+from harness.errors import ConfigError
+from harness.redact import redact
+from harness.runlog.models import RunManifest, SweepRecord, TrialRecord
+from harness.runlog.read import open_run, read_records
+from harness.runlog.schema import log_schemas
+from harness.runlog.store import RunBusy, RunLog
+from tests.conftest import ROOT
+
+
+@pytest.mark.parametrize("name", sorted(log_schemas()))
+def test_committed_log_schema_is_current(name: str) -> None:
+    committed = json.loads((ROOT / "schemas" / f"{name}.schema.json").read_text())
+    assert committed == log_schemas()[name], "run `harness schema --out schemas` and commit"
+
+
+def result(case_id: str = "c#1", trial: int = 1) -> CaseResult:
+    obs = Observation(session_id="h-1", started_at="2026-01-01T00:00:00+00:00")
+    obs.turns.append(TurnRecord(index=1, text="hi", reply=None, latency_ms=5.0, status=500,
+                                error=Failure(FailureKind.STATUS, "HTTP 500: boom")))  # fmt: skip
+    obs.fail(Failure(FailureKind.STATUS, "HTTP 500: boom", turn=1))
+    check = CheckResult(
+        check_id="x",
+        check_type="contains",
+        category="output",
+        requirements=("R-1",),
+        verdict=Verdict.ERROR,
+        message="not judged",
+    )
+    return CaseResult(case=Case(id=case_id, scenario="c", index=0, seed=7, vars={"a": 1}),
+                      trial=trial, observation=obs, checks=[check])  # fmt: skip
+
+
+def test_what_the_writer_writes_validates_and_reads_back_typed(tmp_path: Path) -> None:
+    log = RunLog.create(tmp_path, RunManifest(suite="s", seed=3))
+    log.append(result())
+    log.append_sweep(1, [])
+    log.close()
+    schemas = log_schemas()
+    manifest = json.loads((log.dir / "manifest.json").read_text())
+    jsonschema.validate(manifest, schemas["run-manifest"])
+    for line in (log.dir / "cases.jsonl").read_text().splitlines():
+        jsonschema.validate(json.loads(line), schemas["run-record"])
+    trial, sweep = read_records(log.dir)
+    assert isinstance(trial, TrialRecord) and isinstance(sweep, SweepRecord)
+    error = trial.observation.error
+    assert error is not None and error.kind is FailureKind.STATUS and error.turn == 1
+    assert str(error) == "turn 1: HTTP 500: boom"  # reads as the evidence always did
+    assert trial.observation.turns[0].error == Failure(FailureKind.STATUS, "HTTP 500: boom")
+    run = open_run(log.dir)
+    assert run.manifest.kind == "run" and run.manifest.seed == 3
+    frame = run.frame()
+    assert frame.loc[0, "failure_kind"] == "status" and frame.loc[0, "turns"][0]["status"] == 500
+
+
+def test_a_held_run_folder_is_refused_to_a_second_process(tmp_path: Path) -> None:
+    first = RunLog.create(tmp_path, RunManifest(suite="s"))
+    with pytest.raises(RunBusy, match="is still going"):
+        RunLog.resume(tmp_path, first.run_id)
+    first.close()
+    second = RunLog.resume(tmp_path, first.run_id)  # released: taken over
+    second.close()
+
+
+def test_secrets_are_masked_at_the_store_boundary_in_every_form(tmp_path: Path) -> None:
+    secret = 'pa"ss/w@rd-123'
+    redact.add(secret)
+    log = RunLog.create(tmp_path, RunManifest(suite="s", spec_title=f"title {secret}"))
+    leaked = result()
+    leaked.observation.turns[0].reply = f"here: {secret} and %22 pa%22ss%2Fw%40rd-123"
+    log.append(leaked)
+    log.close()
+    for name in ("manifest.json", "cases.jsonl"):
+        text = (log.dir / name).read_text()
+        assert 'pa\\"ss/w@rd-123' not in text and "pa%22ss%2Fw%40rd-123" not in text
+        assert "***" in text
+
+
+def test_a_schema_1_run_folder_reads_into_the_same_types(tmp_path: Path) -> None:
+    """As every harness before the typed log wrote it: flat pid/host, text errors, the sweep
+    as a trial of the pseudo-case (run)."""
+    run = tmp_path / "20260101-000000-abcd"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({
+        "suite": "s", "status": "finished", "pid": 123, "host": "elsewhere", "seed": 1,
+        "requirements": [{"id": "R-1", "title": "t", "severity": "major", "text": "t"}],
+        "dependencies": [{"name": "db", "kind": "postgres", "provider": "embedded"}],
+    }))  # fmt: skip
+    old = {
+        "v": 1, "key": "c@1", "case": {"id": "c", "scenario": "c", "index": 0, "seed": 1},
+        "trial": 1,
+        "observation": {"session_id": "h", "turns": [
+            {"index": 1, "text": "hi", "reply": None, "latency_ms": 1, "status": None,
+             "error": "timeout: no reply within 2 s"}],
+            "entities": {}, "started_at": "", "duration_ms": 3,
+            "error": "variant 2: turn 1: timeout: no reply within 2 s"},
+        "checks": [{"check_id": "x", "check_type": "contains", "category": "output",
+                    "requirements": ["R-1"], "verdict": "error", "message": "m"}],
+    }  # fmt: skip
+    sweep = {**old, "key": "(run)@1", "case": {"id": "(run)", "scenario": "(run)", "index": 0,
+             "seed": 0, "origin": "invariant-sweep"}}  # fmt: skip
+    (run / "cases.jsonl").write_text(json.dumps(old) + "\n" + json.dumps(sweep) + "\n")
+    folder = open_run(run)
+    assert folder.manifest.owner is not None and folder.manifest.owner.pid == 123
+    trial, swept = read_records(run)
+    assert isinstance(trial, TrialRecord) and isinstance(swept, SweepRecord)
+    error = trial.observation.error
+    assert error is not None and error.kind is FailureKind.TIMEOUT
+    assert (error.variant, error.turn) == (2, 1) and error.kind.agent
+    assert swept.attempt == 1
+
+
+def test_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not a run folder"):
+        open_run(tmp_path)
+    (tmp_path / "manifest.json").write_text('{"kind": "nonsense"}')
+    with pytest.raises(ConfigError, match="not a run manifest"):
+        open_run(tmp_path)
