@@ -1,13 +1,11 @@
 """Pass rates and invariant violations per load level, read from a stored load run, for
 the sign-off's load and invariants gates.
 
-What a load run must store for this (the contract `harness load` writes): a run
+What a load run must store for this (the run log's contract, runlog/models.py): a run
 folder whose manifest has `kind: load`, and either
 - `levels` in the manifest: `[{users: N, trials: T, passes: P, invariant_violations: V}]`,
-- or, in `cases.jsonl`, a `load: {users: N}` entry on every trial record beside
-  the usual `checks`; a trial passes when all its checks pass (an error is no pass);
-  a record with `load.agent_exited` failed because the agent process died and is in
-  no level.
+- or, in `cases.jsonl`, trial records with `load: {users: N}`; which level a record
+  belongs to and whether it passed follow the one rule of runlog/levels.py.
 The records, when present, also name the requirements that failed and the
 invariants violated. The peak is the level with the most users, low load the one
 with the fewest above 0 (0 users is a profile ramping down); a level with no judged

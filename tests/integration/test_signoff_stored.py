@@ -147,16 +147,24 @@ def write_load_run(
     lines = []
     for users, outcomes in levels.items():
         for i, mark in enumerate(outcomes):
-            check = {"check_id": "echoes", "category": "output", "requirements": ["T-001"]}
+            check = {
+                "check_id": "echoes",
+                "check_type": "contains",
+                "category": "output",
+                "requirements": ["T-001"],
+            }
             if mark == "V":
                 check = {
                     "check_id": "never-twice",
+                    "check_type": "invariant",
                     "category": "invariant",
                     "requirements": ["T-002"],
                 }
             record = {
                 "key": f"c#{users}-{i}@1",
+                "case": {"id": f"c#{users}-{i}", "scenario": "c", "index": i, "seed": i},
                 "trial": 1,
+                "observation": {"session_id": f"h-{users}-{i}"},
                 "load": {"users": users},
                 "checks": [{**check, "verdict": "pass" if mark == "P" else "fail"}],
             }
