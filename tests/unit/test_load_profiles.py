@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,9 +9,7 @@ import pytest
 from harness.errors import ConfigError
 from harness.spec.load import LoadSection, Stage, parse_duration, users_at
 from harness.spec.suite import load_suite
-from tests.conftest import ROOT, http_agent, python_agent
-
-DEMO = ROOT / "scenarios" / "refund_desk"
+from tests.helpers import copy_demo, harness, http_agent, python_agent
 
 
 def profile(**fields: object) -> object:
@@ -72,10 +67,7 @@ def test_bad_duration_says_how_to_write_one() -> None:
 
 @pytest.fixture
 def suite_copy(tmp_path: Path) -> Path:
-    dest = tmp_path / "scenarios" / "suite"
-    shutil.copytree(DEMO, dest)
-    shutil.copytree(ROOT / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk")
-    return dest
+    return copy_demo(tmp_path, "suite")
 
 
 def edit(path: Path, old: str, new: str) -> int:
@@ -137,19 +129,15 @@ def test_peak_must_exceed_users(suite_copy: Path) -> None:
     assert int(msg.split(":")[1]) <= line
 
 
-def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
-
-
 def test_unknown_profile_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
     proc = harness(
-        "load", "scenarios/refund_desk", "--profile", "spkie", "--reports-dir", str(tmp_path)
+        "load",
+        "scenarios/refund_desk",
+        "--profile",
+        "spkie",
+        "--reports-dir",
+        str(tmp_path),
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
     assert "no load profile 'spkie' (did you mean 'spike'?)" in proc.stderr
@@ -160,17 +148,21 @@ def test_a_suite_without_profiles_or_without_http_is_refused(
     make_suite: object, tmp_path: Path
 ) -> None:
     suite = make_suite(http_agent("echo"))  # type: ignore[operator]
-    proc = harness("load", str(suite), "--profile", "spike", "--reports-dir", str(tmp_path / "r"))
+    proc = harness(
+        "load", str(suite), "--profile", "spike", "--reports-dir", str(tmp_path / "r"), timeout=60
+    )
     assert proc.returncode == 2 and "declares no load profiles" in proc.stderr, proc.stderr
     py = make_suite(python_agent("echo"))  # type: ignore[operator]
     (py / "suite.yaml").write_text(
         (py / "suite.yaml").read_text()
         + "load:\n  profiles:\n    s: {shape: soak, users: 1, duration: 1}\n"
     )
-    proc = harness("load", str(py), "--profile", "s", "--reports-dir", str(tmp_path / "r"))
+    proc = harness(
+        "load", str(py), "--profile", "s", "--reports-dir", str(tmp_path / "r"), timeout=60
+    )
     assert proc.returncode == 2 and "need an agent reached over HTTP" in proc.stderr, proc.stderr
     # harness validate says so too, where the load section is
-    proc = harness("validate", str(py))
+    proc = harness("validate", str(py), timeout=60)
     assert proc.returncode == 2 and "suite.yaml:" in proc.stderr, proc.stderr
     assert "load profiles need an agent reached over HTTP" in proc.stderr
 

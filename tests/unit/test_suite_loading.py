@@ -1,25 +1,18 @@
 """Suite validation: every problem located as path:line:col with a suggestion."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.spec.suite import load_suite
-
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "refund_desk"
+from tests.helpers import DEMO, copy_demo
 
 
 @pytest.fixture
 def suite_copy(tmp_path: Path) -> Path:
     """The demo suite in the same layout (scenarios/<suite>, fixtures/) under tmp_path."""
-    dest = tmp_path / "scenarios" / "suite"
-    shutil.copytree(DEMO, dest)
-    shutil.copytree(
-        DEMO.parents[1] / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk"
-    )
-    return dest
+    return copy_demo(tmp_path, "suite")
 
 
 def edit(path: Path, old: str, new: str) -> None:
