@@ -18,6 +18,10 @@ from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pandas as pd
+
+from harness.report.frame import COLUMNS
+
 ROOT = Path(__file__).resolve().parents[1]
 #: the bundled demo suite; its agent lives in fixtures/refund_desk
 DEMO = ROOT / "scenarios" / "refund_desk"
@@ -142,6 +146,19 @@ def wait_for_records(
     if found is None:
         raise AssertionError(f"the run never got going: {at_least} record(s) not in {timeout} s")
     return found
+
+
+def results_row(**values: Any) -> dict[str, Any]:
+    """One row of a run's results frame (case x check x trial): every column blank but
+    those given, as tests of the readers of results.parquet build them."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS, "")
+    row.update(values)
+    return row
+
+
+def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """A results frame with exactly the stored columns, from `results_row` rows."""
+    return pd.DataFrame(list(rows), columns=COLUMNS)
 
 
 # --------------------------------------------------------------------------- suites

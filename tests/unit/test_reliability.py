@@ -7,10 +7,8 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from harness.report.frame import COLUMNS
 from harness.report.reliability import (
     case_pass_hat_k,
     compute,
@@ -19,6 +17,7 @@ from harness.report.reliability import (
     reliability_frame,
     wilson,
 )
+from tests.helpers import results_frame, results_row
 
 SIMULATIONS = 1000
 
@@ -124,8 +123,7 @@ def _rows(case: str, trial: int, verdicts: dict[str, str], origin: str = "scenar
     out = []
     for check, verdict in verdicts.items():
         requirement, _, name = check.partition(":")
-        row = dict.fromkeys(COLUMNS, "")
-        row.update(
+        row = results_row(
             case_id=case,
             scenario=case.split("#")[0],
             origin=origin,
@@ -159,7 +157,7 @@ def test_flaky_cases_errors_and_the_invariant_sweep_from_stored_rows() -> None:
         rows += _rows("shaky#1", t, {"R-001:a": "pass", "R-002:b": "error" if t == 4 else "pass"})
         rows += _rows("broken#1", t, {"R-001:a": "fail", "R-002:b": "pass"})
     rows += _rows("(run)", 1, {"R-001:inv": "fail"}, origin="invariant-sweep")
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = results_frame(rows)
     rel = compute(frame, MANIFEST)
     assert rel.k == 5 and rel.trials == 5
     assert [(c.case_id, c.outcomes) for c in rel.flaky] == [("shaky#1", "PPPEP")]
@@ -190,7 +188,7 @@ def test_replayed_known_regressions_are_not_counted_and_the_report_says_so() -> 
         rows += _rows("steady#1", t, {"R-001:a": "pass"})
         # a known regression still failing: judged by the regressions gate, never here
         rows += _rows("regression:r-001-x", t, {"R-001:a": "fail"}, origin="regression")
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    frame = results_frame(rows)
     rel = compute(frame, MANIFEST)
     r1 = rel.requirement("R-001")
     assert r1 is not None and (r1.cases, r1.trials, r1.passes) == (1, 5, 5)
@@ -211,7 +209,7 @@ def test_all_k_counts_whole_cases_by_their_first_k_trials() -> None:
         rows += _rows("c#1", t, {"R-001:a": "fail" if t == 2 else "pass"})
     for t in range(1, 4):
         rows += _rows("d#1", t, {"R-001:a": "pass"})  # fewer than k trials: not counted
-    rel = compute(pd.DataFrame(rows, columns=COLUMNS), MANIFEST, k=5)
+    rel = compute(results_frame(rows), MANIFEST, k=5)
     assert rel.all_k("R-001") == (3, 2)
     assert rel.all_k("R-003") == (0, 0)
 
@@ -223,7 +221,7 @@ def test_the_markdown_writes_the_estimate_the_same_way_everywhere_and_says_what_
     for t in range(1, 6):
         rows += _rows("steady#1", t, {"R-001:a": "pass"})
         rows += _rows("regression:q", t, {"R-001:a": "pass"}, origin="regression")
-    text = "\n".join(reliability_section(compute(pd.DataFrame(rows, columns=COLUMNS), MANIFEST)))
+    text = "\n".join(reliability_section(compute(results_frame(rows), MANIFEST)))
     assert "`C(c,5)/C(n,5)`" in text and "`C(c,k)/C(n,k)`" in text
     assert "C\\(" not in text and "C(c,5)/C(n,5) " not in text.replace("`C(c,5)/C(n,5)`", "")
     assert "its lower end is 0" in text
