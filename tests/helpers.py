@@ -19,8 +19,11 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pandas as pd
+import pytest
 
+from harness.errors import ConfigError
 from harness.report.frame import COLUMNS
+from harness.spec.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
 #: the bundled demo suite; its agent lives in fixtures/refund_desk
@@ -175,6 +178,47 @@ def copy_demo(root: Path, name: str = "refund_desk") -> Path:
     shutil.copytree(ROOT / "fixtures" / "refund_desk", root / "fixtures" / "refund_desk")
     shutil.copy(ROOT / "fixtures" / "__init__.py", root / "fixtures" / "__init__.py")
     return dest
+
+
+def edit_file(path: Path, old: str, new: str) -> int:
+    """Replace the first `old` in a file by `new`; the line number where `new` ends."""
+    text = path.read_text()
+    assert old in text, old
+    path.write_text(text.replace(old, new, 1))
+    last = new.strip().splitlines()[-1].strip() if new.strip() else None
+    if last is None:
+        return 0
+    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if last in t)
+
+
+def config_problems(suite: Path) -> list[str]:
+    """What loading the suite refuses, each as `path:line:col: key: message` (exit code 2)."""
+    with pytest.raises(ConfigError) as info:
+        load_suite(suite)
+    assert info.value.exit_code == 2
+    return [str(p) for p in info.value.problems]
+
+
+def trial_rows(
+    case: str, trial: int, verdicts: dict[str, str], origin: str = "scenario"
+) -> list[dict[str, Any]]:
+    """Results rows of one trial of a case: {"REQ[,REQ]:check": verdict} for each check."""
+    out = []
+    for check, verdict in verdicts.items():
+        requirements, _, name = check.partition(":")
+        out.append(
+            results_row(
+                case_id=case,
+                scenario=case.split("#")[0],
+                origin=origin,
+                trial=trial,
+                check_id=name,
+                requirements=requirements,
+                verdict=verdict,
+                duration_ms=0.0,
+            )
+        )
+    return out
 
 
 def python_agent(fn: str, timeout: float = 2) -> str:

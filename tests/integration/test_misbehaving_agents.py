@@ -12,7 +12,7 @@ from tests.helpers import harness, http_agent, only_run, python_agent, read_mani
 from tests.procs import wait_gone
 
 
-def run_harness(
+def run_suite(
     suite: Path, reports: Path, *extra: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
     return harness(
@@ -43,7 +43,7 @@ def test_python_agent_failures_are_errors(
     make_suite: Callable[..., Path], tmp_path: Path, fn: str, expect: str
 ) -> None:
     suite = make_suite(python_agent(fn, timeout=0.5), repeat=2)
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
     assert len(found) == 4
@@ -67,7 +67,7 @@ def test_http_agent_failures_are_errors(
     make_suite: Callable[..., Path], tmp_path: Path, mode: str, expect: str
 ) -> None:
     suite = make_suite(http_agent(mode, timeout=1), repeat=2)
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
     assert {v["verdict"] for v in found} == {"error"}
@@ -80,7 +80,7 @@ def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(
     suite = make_suite(
         http_agent("die_on_turn"), repeat=4, turns='["hello", "die now"]', concurrency=1
     )
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
     assert len({v["case"] for v in found}) == 4
@@ -94,7 +94,7 @@ def test_agent_crashing_at_startup_exits_3_with_its_log_redacted(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     suite = make_suite(http_agent("crash_at_start"))
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 3, proc.stderr
     assert "exited with code 4 before it was healthy" in proc.stderr
     assert "fatal: cannot connect" in proc.stderr
@@ -110,7 +110,7 @@ def test_hostile_reply_is_text_in_every_report(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     suite = make_suite(python_agent("script"))
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1
     run_dir = only_run(tmp_path / "reports")
     html = (run_dir / "report.html").read_text()

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
 from harness.spec.load import LoadSection, Stage, parse_duration, users_at
-from harness.spec.suite import load_suite
-from tests.helpers import copy_demo, harness, http_agent, python_agent
+from tests.helpers import (
+    config_problems,
+    copy_demo,
+    edit_file,
+    harness,
+    http_agent,
+    python_agent,
+)
 
 
 def profile(**fields: object) -> object:
@@ -70,27 +75,12 @@ def suite_copy(tmp_path: Path) -> Path:
     return copy_demo(tmp_path, "suite")
 
 
-def edit(path: Path, old: str, new: str) -> int:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-    last = new.strip().splitlines()[-1].strip()
-    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if last in t)
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_suite(path)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
-
-
 def test_profile_typos_are_located_with_suggestions(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    peak = edit(f, "      peak: 12\n", "      peek: 12\n")
-    shape = edit(f, "      shape: ramp\n", "      shape: rmap\n")
-    duration = edit(f, "      duration: 10m\n", "      duration: ten minutes\n")
-    found = problems(suite_copy)
+    peak = edit_file(f, "      peak: 12\n", "      peek: 12\n")
+    shape = edit_file(f, "      shape: ramp\n", "      shape: rmap\n")
+    duration = edit_file(f, "      duration: 10m\n", "      duration: ten minutes\n")
+    found = config_problems(suite_copy)
     assert (
         f"{f}:{peak}:7: load.profiles.spike.peek: unknown key 'peek' (did you mean 'peak'?)"
         in found
@@ -107,12 +97,12 @@ def test_profile_typos_are_located_with_suggestions(suite_copy: Path) -> None:
 
 def test_profile_scenarios_must_name_drivable_scenarios(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    line = edit(
+    line = edit_file(
         f,
         "      duplicates: 0.3\n",
         "      duplicates: 0.3\n      scenarios: [smal-refund, reworded-*]\n",
     )
-    found = problems(suite_copy)
+    found = config_problems(suite_copy)
     assert any(
         p.startswith(f"{f}:{line}:")
         and "'smal-refund' matches no scenario (did you mean 'small-refund'?)" in p
@@ -123,8 +113,8 @@ def test_profile_scenarios_must_name_drivable_scenarios(suite_copy: Path) -> Non
 
 def test_peak_must_exceed_users(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    line = edit(f, "      peak: 12\n", "      peak: 2\n")
-    (msg,) = problems(suite_copy)
+    line = edit_file(f, "      peak: 12\n", "      peak: 2\n")
+    (msg,) = config_problems(suite_copy)
     assert msg.startswith(f"{f}:") and "peak (2) must be above users (2)" in msg
     assert int(msg.split(":")[1]) <= line
 

@@ -25,7 +25,7 @@ from harness.report.reliability import (
     pooled,
     wilson,
 )
-from tests.helpers import results_frame, results_row
+from tests.helpers import results_frame, trial_rows
 
 # --------------------------------------------------------------------------- Wilson
 
@@ -117,31 +117,12 @@ MANIFEST: dict[str, Any] = {
 }
 
 
-def _trial(case: str, trial: int, **checks: str) -> list[dict[str, Any]]:
-    """One trial of a case: check name -> 'REQS=verdict' (REQS comma-separated)."""
-    rows = []
-    for check, spec in checks.items():
-        reqs, verdict = spec.split("=")
-        rows.append(
-            results_row(
-                case_id=case,
-                scenario=case.split("#")[0],
-                origin="scenario",
-                trial=trial,
-                check_id=check,
-                requirements=reqs,
-                verdict=verdict,
-            )
-        )
-    return rows
-
-
 def test_a_trial_passes_only_if_every_check_passes_and_an_error_outranks_a_fail() -> None:
     rows = [
-        *_trial("a#1", 1, x="R-1=pass", y="R-2=pass"),
-        *_trial("a#1", 2, x="R-1=fail", y="R-2=pass"),
-        *_trial("a#1", 3, x="R-1=fail", y="R-2=error"),
-        *_trial("a#1", 4, x="R-1=pass", y="R-2=error"),
+        *trial_rows("a#1", 1, {"R-1:x": "pass", "R-2:y": "pass"}),
+        *trial_rows("a#1", 2, {"R-1:x": "fail", "R-2:y": "pass"}),
+        *trial_rows("a#1", 3, {"R-1:x": "fail", "R-2:y": "error"}),
+        *trial_rows("a#1", 4, {"R-1:x": "pass", "R-2:y": "error"}),
     ]
     rel = compute(results_frame(rows), MANIFEST)
     (case,) = rel.cases
@@ -154,7 +135,7 @@ def test_a_check_of_several_requirements_counts_for_each() -> None:
     rows = [
         row
         for t in (1, 2, 3, 4)
-        for row in _trial("b#1", t, both="R-1,R-2=" + ("fail" if t == 3 else "pass"))
+        for row in trial_rows("b#1", t, {"R-1,R-2:both": "fail" if t == 3 else "pass"})
     ]
     rel = compute(results_frame(rows), MANIFEST)
     for rid in ("R-1", "R-2"):
@@ -169,7 +150,7 @@ def test_trials_are_read_in_trial_order_and_cases_in_natural_order() -> None:
     rows: list[dict[str, Any]] = []
     for case in ("c#13", "c#2", "c#1"):
         for t in (4, 2, 3, 1):  # stored out of order, as a resumed run may append them
-            rows += _trial(case, t, x="R-1=" + ("fail" if t == 1 and case == "c#2" else "pass"))
+            rows += trial_rows(case, t, {"R-1:x": "fail" if t == 1 and case == "c#2" else "pass"})
     rel = compute(results_frame(rows), MANIFEST)
     assert [(c.case_id, c.outcomes) for c in rel.cases] == [
         ("c#1", "PPPP"),
@@ -184,7 +165,7 @@ def test_k_may_be_smaller_than_the_trials_run() -> None:
     rows = [
         row
         for t in (1, 2, 3, 4)
-        for row in _trial("d#1", t, x=f"R-1={'pass' if t != 4 else 'fail'}")
+        for row in trial_rows("d#1", t, {"R-1:x": "pass" if t != 4 else "fail"})
     ]
     rel = compute(results_frame(rows), MANIFEST, k=2)
     assert (rel.k, rel.trials) == (2, 4)
