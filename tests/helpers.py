@@ -1,5 +1,6 @@
 """What tests need to drive harness as its users do: the command in a subprocess, the run
-folder it leaves, the demo suite copied where a test may change it, agents for small suites.
+folder it leaves, results frames as the readers of a run get them, the demo suite copied
+where a test may change it, and agents for small suites.
 
 One definition of each, so that a change of how runs are started or stored is made here once
 and not in every test file.
@@ -151,6 +152,9 @@ def wait_for_records(
     return found
 
 
+# --------------------------------------------------------------------------- results frames
+
+
 def results_row(**values: Any) -> dict[str, Any]:
     """One row of a run's results frame (case x check x trial): every column blank but
     those given, as tests of the readers of results.parquet build them."""
@@ -162,6 +166,28 @@ def results_row(**values: Any) -> dict[str, Any]:
 def results_frame(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
     """A results frame with exactly the stored columns, from `results_row` rows."""
     return pd.DataFrame(list(rows), columns=COLUMNS)
+
+
+def trial_rows(
+    case: str, trial: int, verdicts: dict[str, str], origin: str = "scenario"
+) -> list[dict[str, Any]]:
+    """Results rows of one trial of a case: {"REQ[,REQ]:check": verdict} for each check."""
+    out = []
+    for check, verdict in verdicts.items():
+        requirements, _, name = check.partition(":")
+        out.append(
+            results_row(
+                case_id=case,
+                scenario=case.split("#")[0],
+                origin=origin,
+                trial=trial,
+                check_id=name,
+                requirements=requirements,
+                verdict=verdict,
+                duration_ms=0.0,
+            )
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- suites
@@ -197,28 +223,6 @@ def config_problems(suite: Path) -> list[str]:
         load_suite(suite)
     assert info.value.exit_code == 2
     return [str(p) for p in info.value.problems]
-
-
-def trial_rows(
-    case: str, trial: int, verdicts: dict[str, str], origin: str = "scenario"
-) -> list[dict[str, Any]]:
-    """Results rows of one trial of a case: {"REQ[,REQ]:check": verdict} for each check."""
-    out = []
-    for check, verdict in verdicts.items():
-        requirements, _, name = check.partition(":")
-        out.append(
-            results_row(
-                case_id=case,
-                scenario=case.split("#")[0],
-                origin=origin,
-                trial=trial,
-                check_id=name,
-                requirements=requirements,
-                verdict=verdict,
-                duration_ms=0.0,
-            )
-        )
-    return out
 
 
 def python_agent(fn: str, timeout: float = 2) -> str:
