@@ -99,7 +99,10 @@ FOUND = [
 
 
 def test_unordered_rows_match_in_any_order_on_the_expected_columns_only() -> None:
-    expected: list[dict[str, Any]] = [{"status": "pending_approval", "amount": "612"}, {"amount": 49.9}]
+    expected: list[dict[str, Any]] = [
+        {"status": "pending_approval", "amount": "612"},
+        {"amount": 49.9},
+    ]
     assert compare_rows(expected, FOUND, ordered=False) is None
     assert compare_rows([], [], ordered=False) is None
 
