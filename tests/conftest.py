@@ -7,8 +7,6 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-
 # Runs started by these tests (and their subprocesses) use the embedded provider unless a test
 # says otherwise: with a Docker engine present, auto would pick docker and the official images,
 # which a machine without a registry cannot pull. tests/containers choose docker themselves.
@@ -71,25 +69,3 @@ def make_suite(tmp_path: Path) -> Callable[..., Path]:
         return root
 
     return make
-
-
-def python_agent(fn: str, timeout: float = 2) -> str:
-    return f"python:\n  callable: tests.agents.echo:{fn}\n  path: [{ROOT}]\n  timeout: {timeout}\n"
-
-
-def http_agent(mode: str, timeout: float = 2, max_bytes: int = 100000) -> str:
-    return f"""\
-process:
-  command: ["{{{{ python }}}}", "{ROOT}/tests/agents/http_agent.py"]
-  env:
-    PORT: "{{{{ agent.port }}}}"
-    MODE: {mode}
-  health:
-    url: "http://127.0.0.1:{{{{ agent.port }}}}/health"
-    timeout: 15
-  stop_timeout: 2
-http:
-  url: "http://127.0.0.1:{{{{ agent.port }}}}/chat"
-  timeout: {timeout}
-  max_bytes: {max_bytes}
-"""

@@ -7,9 +7,9 @@ nothing else on the machine (other runs, other sessions) is looked at.
 
 from __future__ import annotations
 
-import json
-import time
 from pathlib import Path
+
+from tests.helpers import poll, read_manifest
 
 
 def _alive(pid: int) -> bool:
@@ -35,7 +35,7 @@ def _cmdlines() -> dict[int, str]:
 
 def run_processes(run_dir: Path) -> list[tuple[int, str]]:
     """The run's agent and servers that are still alive."""
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     pids = set()
     if manifest.get("agent", {}).get("pid"):
         pids.add(int(manifest["agent"]["pid"]))
@@ -53,9 +53,6 @@ def run_processes(run_dir: Path) -> list[tuple[int, str]]:
 
 def wait_gone(run_dir: Path, timeout: float = 15.0) -> list[tuple[int, str]]:
     """Processes die asynchronously after their parent; give the kernel a moment."""
-    deadline = time.monotonic() + timeout
-    left = run_processes(run_dir)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.1)
-        left = run_processes(run_dir)
-    return left
+    return poll(
+        lambda: run_processes(run_dir), until=lambda left: not left, timeout=timeout, every=0.1
+    )

@@ -103,7 +103,10 @@ def evaluate_output(
     cache: dict[str, Template],
 ) -> CheckResult:
     """Judge one output check; never raises for anything the agent said."""
-    expected, predicate = _EXPECTATIONS[check.type](check, context, cache)  # type: ignore[attr-defined]
+    expectation = _EXPECTATIONS.get(getattr(check, "type", ""))
+    if expectation is None or not isinstance(check, m.OutputCheck):
+        raise TypeError(f"not an output check: {type(check).__name__}")
+    expected, predicate = expectation(check, context, cache)
     return _judge(check, cid, replies, expected, predicate)
 
 

@@ -7,16 +7,12 @@ HARNESS_REQUIRE_DOCKER=1 (set by .ci/run) either is a failure, so CI cannot pass
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from harness.deps import cleanup, engine
-from tests.conftest import ROOT
+from tests.helpers import environ, poll
 
 REQUIRED = os.environ.get("HARNESS_REQUIRE_DOCKER") == "1"
 #: the suite's images mapped to the ones images/build.sh makes, through the override mechanism
@@ -58,21 +54,7 @@ def docker_engine() -> Iterator[engine.Engine]:
 
 def run_env(**extra: str) -> dict[str, str]:
     """The environment of a harness subprocess: local images, no inherited provider choice."""
-    env = {k: v for k, v in os.environ.items() if k != "HARNESS_DEPS"}
-    return {**env, **LOCAL_IMAGES, **extra}
-
-
-def harness(
-    *args: str, env: dict[str, str] | None = None, cwd: Path = ROOT
-) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", *args],
-        cwd=cwd,
-        env=env or run_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return environ(drop=["HARNESS_DEPS"], **{**LOCAL_IMAGES, **extra})
 
 
 def labelled(run_id: str | None = None) -> list[cleanup.Leftover]:
@@ -85,15 +67,4 @@ def labelled(run_id: str | None = None) -> list[cleanup.Leftover]:
 
 
 def wait_unlabelled(run_id: str, timeout: float = 20.0) -> list[cleanup.Leftover]:
-    deadline = time.monotonic() + timeout
-    left = labelled(run_id)
-    while left and time.monotonic() < deadline:
-        time.sleep(0.2)
-        left = labelled(run_id)
-    return left
-
-
-def only_run(reports: Path) -> Path:
-    runs = [p for p in reports.iterdir() if p.is_dir()]
-    assert len(runs) == 1, runs
-    return runs[0]
+    return poll(lambda: labelled(run_id), until=lambda left: not left, timeout=timeout, every=0.2)

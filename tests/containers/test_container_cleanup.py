@@ -4,22 +4,23 @@ kill -9, `harness clean` removes them, and never another live run's."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
 from pathlib import Path
 
-from tests.containers.conftest import (
-    BASE_IMAGE,
-    harness,
-    labelled,
-    only_run,
-    run_env,
-    wait_unlabelled,
-)
+from tests.containers.conftest import BASE_IMAGE, labelled, run_env, wait_unlabelled
 from tests.containers.test_generic_container import make_suite
+from tests.helpers import (
+    harness,
+    only_run,
+    poll,
+    read_manifest,
+    run_dirs,
+    start_harness,
+    wait_for_records,
+)
 
 #: what an interrupted teardown must not print: it removed everything, so nothing to report
 TEARDOWN_NOISE = (
@@ -30,22 +31,10 @@ TEARDOWN_NOISE = (
 
 def start_run(reports: Path, **env: str) -> subprocess.Popen[str]:
     # --repeat: enough cases that the run is still going when the test acts on it
-    return harness(
+    return start_harness(
         "run", "--deps", "docker", "--reports-dir", str(reports), "--no-progress", "-c", "1",
         "--repeat", "20", env=run_env(**env),
     )  # fmt: skip
-
-
-def wait_for_cases(reports: Path, proc: subprocess.Popen[str], at_least: int = 3) -> Path:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
-        cases = runs[0] / "cases.jsonl" if runs else None
-        if cases is not None and cases.exists() and cases.read_bytes().count(b"\n") >= at_least:
-            return runs[0]
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("the run never got going")
 
 
 def kinds(run_id: str) -> set[str]:
@@ -54,13 +43,13 @@ def kinds(run_id: str) -> set[str]:
 
 def interrupt(tmp_path: Path, sig: int) -> None:
     proc = start_run(tmp_path)
-    run_dir = wait_for_cases(tmp_path, proc)
+    run_dir = wait_for_records(tmp_path, proc, 3)
     assert kinds(run_dir.name) == {"container", "network"}  # what must go is really there
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert not wait_unlabelled(run_dir.name, timeout=5), "an interrupted run left containers"
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "interrupted"
+    assert read_manifest(run_dir)["status"] == "interrupted"
 
 
 def test_ctrl_c_removes_every_container_and_network(tmp_path: Path) -> None:
@@ -94,19 +83,19 @@ def starting_suite(tmp_path: Path) -> Path:
 
 def interrupt_start_up(tmp_path: Path, signals: list[int]) -> str:
     reports = tmp_path / "reports"
-    proc = harness(
+    proc = start_harness(
         "run", str(starting_suite(tmp_path)), "--deps", "docker", "--reports-dir",
-        str(reports), "--no-progress",
+        str(reports), "--no-progress", env=run_env(),
     )  # fmt: skip
-    deadline = time.monotonic() + 60
-    run_id = ""
-    while time.monotonic() < deadline:
-        runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
+
+    def started() -> str:
+        runs = run_dirs(reports)
         if runs and len([i for i in labelled(runs[0].name) if i.kind == "container"]) == 3:
-            run_id = runs[0].name
-            break
+            return runs[0].name
         assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
+        return ""
+
+    run_id = poll(started, until=bool, timeout=60, every=0.05)
     assert run_id, "the containers never appeared"
     for sig in signals:
         proc.send_signal(sig)
@@ -141,24 +130,18 @@ def test_kill_9_leftovers_are_warned_about_and_cleaned_but_live_runs_are_kept(
     tmp_path: Path,
 ) -> None:
     killed = start_run(tmp_path / "killed")
-    killed_dir = wait_for_cases(tmp_path / "killed", killed)
+    killed_dir = wait_for_records(tmp_path / "killed", killed, 3)
     os.kill(killed.pid, signal.SIGKILL)
     killed.wait()
     time.sleep(1)
     assert kinds(killed_dir.name) == {"container", "network"}, "kill -9 cannot clean up itself"
 
     live = start_run(tmp_path / "live")
-    live_dir = wait_for_cases(tmp_path / "live", live)
-    dry = subprocess.run(
-        ["python", "-m", "harness", "clean", "--dry-run"],
-        capture_output=True, text=True, env=run_env(), timeout=60,
-    )  # fmt: skip
+    live_dir = wait_for_records(tmp_path / "live", live, 3)
+    dry = harness("clean", "--dry-run", env=run_env(), timeout=60)
     assert dry.returncode == 0 and f"would remove container harness-{killed_dir.name}" in dry.stdout
     assert kinds(killed_dir.name) == {"container", "network"}, "--dry-run removed something"
-    cleaned = subprocess.run(
-        ["python", "-m", "harness", "clean"],
-        capture_output=True, text=True, env=run_env(), timeout=60,
-    )  # fmt: skip
+    cleaned = harness("clean", env=run_env(), timeout=60)
     assert cleaned.returncode == 0, cleaned.stderr
     assert f"kept container harness-{live_dir.name}" in cleaned.stdout
     assert not labelled(killed_dir.name), "clean left the killed run's containers"

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.containers.conftest import harness, labelled, only_run, run_env, wait_unlabelled
+from tests.containers.conftest import labelled, run_env, wait_unlabelled
+from tests.helpers import harness, only_run, read_manifest
 
 
 def run_demo(reports: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    proc = harness("run", "--reports-dir", str(reports), "--no-progress", *args)
-    stdout, stderr = proc.communicate(timeout=300)
-    return subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr), only_run(
-        reports
+    proc = harness(
+        "run", "--reports-dir", str(reports), "--no-progress", *args, env=run_env(), timeout=300
     )
+    return proc, only_run(reports)
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +63,7 @@ def test_time_to_ready_image_and_version_are_in_the_summary(docker_run: tuple[st
     assert "✓ db (postgres) ready in " in stderr
     assert "via docker (harness-local/postgres:15): PostgreSQL 15." in stderr
     assert "✓ cache (redis) ready in " in stderr and "Redis 7.0" in stderr
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     deps = {d["name"]: d for d in manifest["dependencies"]}
     assert deps["db"]["provider"] == "docker"
     assert deps["db"]["source"] == "harness-local/postgres:15"
@@ -84,9 +83,9 @@ def test_time_to_ready_image_and_version_are_in_the_summary(docker_run: tuple[st
 def test_auto_picks_docker_when_an_engine_answers(tmp_path: Path) -> None:
     proc = harness(
         "run", "--reports-dir", str(tmp_path), "--no-progress", "-k", "express-refund",
-        env=run_env(),
+        env=run_env(), timeout=300,
     )  # fmt: skip
-    _, stderr = proc.communicate(timeout=300)
+    stderr = proc.stderr
     assert proc.returncode in (0, 1), stderr
     assert "dependencies via docker (auto: Docker engine" in stderr
     assert not wait_unlabelled(only_run(tmp_path).name, timeout=5)
@@ -97,9 +96,9 @@ def test_auto_falls_back_to_embedded_when_an_image_cannot_be_had(tmp_path: Path)
     proc = harness(
         "run", "--image", "db=registry.invalid/nothing/pg:1",
         "--reports-dir", str(tmp_path), "--no-progress", "-k", "express-refund",
-        env=run_env(),
+        env=run_env(), timeout=300,
     )  # fmt: skip
-    _, stderr = proc.communicate(timeout=300)
+    stderr = proc.stderr
     assert proc.returncode in (0, 1), stderr
     assert "dependencies via embedded (auto: Docker engine" in stderr
     assert "image registry.invalid/nothing/pg:1 is not on it and cannot be pulled" in stderr
@@ -110,8 +109,9 @@ def test_an_image_that_cannot_be_pulled_is_exit_3_and_says_what_to_do(tmp_path: 
     proc = harness(
         "run", "--deps", "docker", "--image", "db=registry.invalid/nothing/pg:1",
         "--reports-dir", str(tmp_path), "--no-progress", "-k", "express-refund",
+        env=run_env(), timeout=120,
     )  # fmt: skip
-    _, stderr = proc.communicate(timeout=120)
+    stderr = proc.stderr
     assert proc.returncode == 3, stderr
     assert "image registry.invalid/nothing/pg:1 is not on this Docker engine and pulling" in stderr
     assert "--image db=REF" in stderr and "images/build.sh" in stderr

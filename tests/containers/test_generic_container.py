@@ -7,8 +7,8 @@ import re
 import textwrap
 from pathlib import Path
 
-from tests.conftest import ROOT
-from tests.containers.conftest import BASE_IMAGE, harness, only_run, wait_unlabelled
+from tests.containers.conftest import BASE_IMAGE, run_env, wait_unlabelled
+from tests.helpers import ROOT, harness, only_run
 
 SPEC = """\
 title: Service
@@ -64,9 +64,8 @@ volumes: [{{host: www, container: /www}}]
 
 def run(suite: Path, reports: Path) -> tuple[int, str]:
     proc = harness("run", str(suite), "--deps", "docker", "--reports-dir", str(reports),
-                   "--no-progress")  # fmt: skip
-    _, stderr = proc.communicate(timeout=180)
-    return proc.returncode, stderr
+                   "--no-progress", env=run_env(), timeout=180)  # fmt: skip
+    return proc.returncode, proc.stderr
 
 
 def test_a_service_in_a_container_is_reached_through_its_published_port(tmp_path: Path) -> None:

@@ -8,9 +8,7 @@ server logs every statement, so the test reads what really ran); marked, or name
 from __future__ import annotations
 
 import asyncio
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import pytest
 
 from harness.deps.embedded import EmbeddedDependency, EmbeddedProvider
 from harness.spec.models import PostgresDependency, RedisDependency
-from tests.conftest import ROOT
+from tests.helpers import environ, harness
 
 WRITES = ("create table", "insert into", "copy ", "create index", "alter table", "drop ")
 
@@ -52,18 +50,15 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Embe
             dep.stop_sync()
 
 
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HARNESS_EXTERNAL_")}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """harness ARGS, deaf to any HARNESS_EXTERNAL_* of the shell running the tests."""
+    return harness(*args, env=environ(drop=["HARNESS_EXTERNAL_*"]), timeout=300)
 
 
 def run_external(
     reports: Path, db_url: str, cache_url: str, *extra: str
 ) -> subprocess.CompletedProcess[str]:
-    return harness(
+    return cli(
         "run", "--deps", "external", "--external", f"db={db_url}", "--external",
         f"cache={cache_url}", "--reports-dir", str(reports), "--no-progress",
         "-k", "express-refund", *extra,
@@ -112,12 +107,12 @@ def test_marked_target_runs_and_keeps_what_it_did_not_create(
     servers: dict[str, EmbeddedDependency], tmp_path: Path
 ) -> None:
     db, cache = servers["db"].endpoint, servers["cache"].endpoint
-    marked = harness("mark-disposable", db.url, "--note", "test staging")
+    marked = cli("mark-disposable", db.url, "--note", "test staging")
     assert marked.returncode == 0, marked.stderr
     assert "created table public.harness_disposable" in marked.stdout
-    twice = harness("mark-disposable", db.url)
+    twice = cli("mark-disposable", db.url)
     assert "added a marker row to table public.harness_disposable" in twice.stdout
-    assert harness("mark-disposable", cache.url).returncode == 0
+    assert cli("mark-disposable", cache.url).returncode == 0
     proc = run_external(tmp_path, db.url, cache.url)
     assert proc.returncode in (0, 1), proc.stderr
     assert "dependencies via external (--deps asked for external)" in proc.stderr
@@ -141,14 +136,14 @@ def test_disposable_flag_names_the_target_for_one_run(
 
 
 def test_external_configuration_mistakes_are_exit_2(tmp_path: Path) -> None:
-    missing = harness("run", "--deps", "external", "--reports-dir", str(tmp_path), "--no-progress")
+    missing = cli("run", "--deps", "external", "--reports-dir", str(tmp_path), "--no-progress")
     assert missing.returncode == 2 and "no URL for db, cache" in missing.stderr
-    wrong = harness(
+    wrong = cli(
         "run", "--deps", "external", "--external", "db=mysql://h/x", "--external",
         "cache=redis://h", "--reports-dir", str(tmp_path), "--no-progress",
     )  # fmt: skip
     assert wrong.returncode == 2 and "must start with postgresql://" in wrong.stderr
-    unreachable = harness(
+    unreachable = cli(
         "run", "--deps", "external", "--external", "db=postgresql://u:p@127.0.0.1:9/x",
         "--external", "cache=redis://127.0.0.1:9", "--reports-dir", str(tmp_path),
         "--no-progress",

@@ -2,101 +2,55 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 from harness.run.plan import plan
 from harness.spec.suite import load_suite
-from tests.conftest import ROOT
+from tests.helpers import (
+    DEMO,
+    environ,
+    harness,
+    only_run,
+    read_manifest,
+    start_harness,
+    trial_records,
+    wait_for_records,
+)
 from tests.procs import wait_gone
-
-DEMO = ROOT / "scenarios" / "refund_desk"
 
 
 def start(reports: Path, *extra: str, defects: str = "all") -> subprocess.Popen[str]:
-    env = {**os.environ, "REFUND_DESK_DEFECTS": defects}
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            "--reports-dir",
-            str(reports),
-            "--no-progress",
-            *extra,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def wait_for_cases(reports: Path, at_least: int, proc: subprocess.Popen[str]) -> Path:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = [p for p in reports.iterdir() if p.is_dir()] if reports.exists() else []
-        cases = runs[0] / "cases.jsonl" if runs else None
-        if cases is not None and cases.exists() and cases.read_bytes().count(b"\n") >= at_least:
-            return runs[0]
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("the run never got going")
+    return start_harness(
+        "run", "--reports-dir", str(reports), "--no-progress", *extra,
+        env=environ(REFUND_DESK_DEFECTS=defects),
+    )  # fmt: skip
 
 
 def keys(run_dir: Path) -> Counter[str]:
-    lines = (run_dir / "cases.jsonl").read_text().splitlines()
-    return Counter(json.loads(line)["key"] for line in lines)
-
-
-HARNESS = (sys.executable, "-m", "harness", "run")
+    return Counter(r["key"] for r in trial_records(run_dir))
 
 
 def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> None:
     proc = start(tmp_path, "-c", "1")
-    run_dir = wait_for_cases(tmp_path, 8, proc)
+    run_dir = wait_for_records(tmp_path, proc, 8)
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     assert not wait_gone(run_dir), "servers or agent outlived a kill -9 of the harness"
     done_before = keys(run_dir)
     assert len(done_before) >= 8
     # its report, rebuilt, calls it what it is and says how to finish it
-    rebuilt = subprocess.run(
-        [sys.executable, "-m", "harness", "report", run_dir.name, "--reports-dir", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    rebuilt = harness("report", run_dir.name, "--reports-dir", str(tmp_path))
     assert f"harness run --resume {run_dir.name} finishes it" in rebuilt.stderr, rebuilt.stderr
     assert "status killed (did not finish)" in (run_dir / "summary.md").read_text()
 
-    resumed = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            "--resume",
-            run_dir.name,
-            "--reports-dir",
-            str(tmp_path),
-            "--no-progress",
-        ],
-        cwd=ROOT,
-        env={**os.environ, "REFUND_DESK_DEFECTS": "all"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = harness(
+        "run", "--resume", run_dir.name, "--reports-dir", str(tmp_path), "--no-progress",
+        env=environ(REFUND_DESK_DEFECTS="all"), timeout=300,
+    )  # fmt: skip
     assert resumed.returncode == 1, resumed.stderr
     assert f"resuming: {len(done_before)} already done" in resumed.stderr
     suite = load_suite(DEMO)
@@ -105,7 +59,7 @@ def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> Non
     case_keys = {k: n for k, n in after.items() if not k.startswith("(run)")}
     assert set(case_keys) == planned
     assert set(case_keys.values()) == {1}, "a case was run twice"
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     assert manifest["status"] == "finished" and len(manifest["attempts"]) == 2
     import pandas as pd
 
@@ -118,13 +72,13 @@ def test_kill_9_then_resume_holds_every_case_exactly_once(tmp_path: Path) -> Non
 
 def interrupt(tmp_path: Path, sig: int) -> None:
     proc = start(tmp_path, "-c", "1")
-    run_dir = wait_for_cases(tmp_path, 5, proc)
+    run_dir = wait_for_records(tmp_path, proc, 5)
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert f"harness run --resume {run_dir.name}" in stderr
     assert not wait_gone(run_dir, timeout=5), "interrupted run left processes behind"
-    manifest = json.loads((run_dir / "manifest.json").read_text())
+    manifest = read_manifest(run_dir)
     assert manifest["status"] == "interrupted"
     assert (run_dir / "summary.md").is_file() and (run_dir / "report.html").is_file()
     assert len(keys(run_dir)) >= 5
@@ -133,15 +87,12 @@ def interrupt(tmp_path: Path, sig: int) -> None:
 def test_a_run_still_going_cannot_be_resumed(tmp_path: Path) -> None:
     """A resume while the run's harness still runs would run its missing cases twice."""
     proc = start(tmp_path, "-c", "1", "--repeat", "40")
-    run_dir = wait_for_cases(tmp_path, 8, proc)
+    run_dir = wait_for_records(tmp_path, proc, 8)
     try:
-        early = subprocess.run(
-            [*HARNESS, "--resume", run_dir.name, "--reports-dir", str(tmp_path), "--no-progress"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
+        early = harness(
+            "run", "--resume", run_dir.name, "--reports-dir", str(tmp_path), "--no-progress",
             timeout=60,
-        )
+        )  # fmt: skip
         assert proc.poll() is None, "the run ended before the resume was tried"
         assert early.returncode == 2 and "is still going" in early.stderr, early.stderr
     finally:
@@ -163,5 +114,5 @@ def test_agent_failing_at_startup_leaves_no_server(tmp_path: Path) -> None:
     assert proc.returncode == 3, stderr
     assert "exited with code 2 before it was healthy" in stderr
     assert "no_such_defect" in stderr  # the agent's own message, from its log
-    (run_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    run_dir = only_run(tmp_path, stderr)
     assert not wait_gone(run_dir, timeout=5)

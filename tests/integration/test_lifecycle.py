@@ -20,7 +20,7 @@ import pytest
 
 from harness.runlog.models import SweepRecord, TrialRecord
 from harness.runlog.read import read_records
-from tests.conftest import ROOT, http_agent, python_agent
+from tests.helpers import ROOT, http_agent, python_agent
 from tests.procs import wait_gone
 
 HARNESS = (sys.executable, "-m", "harness")

@@ -3,48 +3,40 @@ or SIGTERM stops users, workers, the agent and the servers within seconds, keepi
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from harness.core import FailureKind
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import read_records
-from tests.conftest import ROOT
+from tests.helpers import (
+    environ,
+    harness,
+    only_run,
+    read_manifest,
+    run_dirs,
+    start_harness,
+    wait_for_records,
+)
 from tests.procs import run_processes, wait_gone
 
 
 def start(reports: Path, *extra: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "load",
-            "scenarios/refund_desk",
-            "--reports-dir",
-            str(reports),
-            "--no-progress",
-            *extra,
-        ],
-        cwd=ROOT,
-        env={**os.environ, "REFUND_DESK_DEFECTS": "none"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    return start_harness(
+        "load", "scenarios/refund_desk", "--reports-dir", str(reports), "--no-progress", *extra,
+        env=environ(REFUND_DESK_DEFECTS="none"),
+    )  # fmt: skip
 
 
 def test_two_workers_totals_equal_the_sum_of_their_requests(tmp_path: Path) -> None:
     proc = start(tmp_path, "--profile", "spike", "--workers", "2", "--limit", "5s")
     _, stderr = proc.communicate(timeout=240)
     assert proc.returncode == 0, stderr
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    load = json.loads((run / "manifest.json").read_text())["load"]
+    run = only_run(tmp_path, stderr)
+    load = read_manifest(run)["load"]
     workers = [p for p in load["processes"] if p["role"] == "worker"]
     assert len(workers) == 2 and all(p["final"] and p["requests"] > 0 for p in workers)
     master = next(p for p in load["processes"] if p["role"] == "master")
@@ -61,20 +53,8 @@ def test_two_workers_totals_equal_the_sum_of_their_requests(tmp_path: Path) -> N
 
 def interrupt(tmp_path: Path, sig: int, *extra: str) -> None:
     proc = start(tmp_path, "--profile", "ramp", *extra)
-    deadline = time.monotonic() + 120
-    run: Path | None = None
-    while time.monotonic() < deadline:
-        runs = [p for p in tmp_path.iterdir() if p.is_dir()]
-        if runs and (runs[0] / "cases.jsonl").is_file():
-            run = runs[0]
-            if (run / "cases.jsonl").read_bytes().count(b"\n") >= 30:
-                break
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    else:
-        raise AssertionError("the load never got going")
-    assert run is not None
-    manifest = json.loads((run / "manifest.json").read_text())
+    run = wait_for_records(tmp_path, proc, 30)
+    manifest = read_manifest(run)
     locust = [p["pid"] for p in manifest["load"]["processes"]]
     assert len(locust) == (1 if not extra else 3)
     assert {pid for pid, _ in run_processes(run)} >= set(locust)
@@ -85,7 +65,7 @@ def interrupt(tmp_path: Path, sig: int, *extra: str) -> None:
     assert proc.returncode == 130, stderr
     assert took < 10, f"stopping took {took:.1f} s"
     assert not wait_gone(run, timeout=5), "the interrupted load left processes behind"
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = read_manifest(run)
     assert manifest["status"] == "interrupted"
     summary = (run / "summary.md").read_text()
     assert "## Load" in summary and "incomplete run" in summary
@@ -113,16 +93,14 @@ def test_a_worker_started_elsewhere_joins_through_the_master(tmp_path: Path) -> 
         tmp_path, "--profile", "spike", "--limit", "3s", "--workers", "1",
         "--expect-workers", "2", "--master-port", str(port),
     )  # fmt: skip
-    worker = subprocess.run(
-        [sys.executable, "-m", "harness", "load-worker", "--master-host", "127.0.0.1",
-         "--master-port", str(port)],
-        cwd=ROOT, capture_output=True, text=True, timeout=180,
-    )  # fmt: skip
+    worker = harness(
+        "load-worker", "--master-host", "127.0.0.1", "--master-port", str(port), timeout=180
+    )
     _, stderr = proc.communicate(timeout=180)
     assert worker.returncode == 0, worker.stderr
     assert proc.returncode == 0, stderr
-    (run,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    load = json.loads((run / "manifest.json").read_text())["load"]
+    run = only_run(tmp_path, stderr)
+    load = read_manifest(run)["load"]
     remote = [p for p in load["processes"] if p.get("remote")]
     assert len(remote) == 1 and remote[0]["requests"] > 0 and remote[0]["final"]
     workers = [p for p in load["processes"] if p["role"] == "worker"]
@@ -130,30 +108,17 @@ def test_a_worker_started_elsewhere_joins_through_the_master(tmp_path: Path) -> 
     assert not wait_gone(run)
 
 
-def wait_for_records(proc: subprocess.Popen[str], reports: Path, lines: int) -> Path:
-    """The run's folder once its cases.jsonl holds `lines` records (the load is running)."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        runs = [p for p in reports.iterdir() if p.is_dir()]
-        cases = runs[0] / "cases.jsonl" if runs else None
-        if cases is not None and cases.is_file() and cases.read_bytes().count(b"\n") >= lines:
-            return runs[0]
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-    raise AssertionError("the load never got going")
-
-
 def test_an_agent_crash_cuts_the_load_short_and_is_no_degradation(tmp_path: Path) -> None:
     """As in `harness run`: errors after the crash name the agent's exit, the load is not
     "finished", and no level is said to degrade because of conversations the crash failed."""
     proc = start(tmp_path, "--profile", "ramp")
-    run = wait_for_records(proc, tmp_path, 20)
-    agent = json.loads((run / "manifest.json").read_text())["agent"]["pid"]
+    run = wait_for_records(tmp_path, proc, 20)
+    agent = read_manifest(run)["agent"]["pid"]
     os.killpg(agent, signal.SIGKILL)
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 3, stderr
     assert "the agent process exited with code -9" in stderr
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = read_manifest(run)
     assert manifest["status"] == "failed" and "exited with code -9" in manifest["error"]
     died = manifest["load"]["agent_exit"]
     assert died["code"] == -9 and died["at"] < manifest["load"]["length_s"]
@@ -181,10 +146,8 @@ def load_worker(port: int, *extra: str) -> subprocess.Popen[str]:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         os.setsid()
 
-    return subprocess.Popen(
-        [sys.executable, "-m", "harness", "load-worker", "--master-host", "127.0.0.1",
-         "--master-port", str(port), *extra],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    return start_harness(
+        "load-worker", "--master-host", "127.0.0.1", "--master-port", str(port), *extra,
         preexec_fn=background,
     )  # fmt: skip
 
@@ -212,7 +175,7 @@ def test_ctrl_c_stops_a_load_worker_sending_load(tmp_path: Path) -> None:
     port = free_port()
     proc = start(tmp_path, "--profile", "ramp", "--expect-workers", "1", "--master-port", str(port))
     worker = load_worker(port)
-    run = wait_for_records(proc, tmp_path, 20)  # the remote worker's conversations are back
+    run = wait_for_records(tmp_path, proc, 20)  # the remote worker's conversations are back
     sent = time.monotonic()
     os.killpg(worker.pid, signal.SIGINT)
     _, stderr = worker.communicate(timeout=15)
@@ -235,4 +198,4 @@ def test_a_master_port_in_use_is_refused_before_anything_starts(tmp_path: Path) 
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 2, stderr
     assert f"--master-port {port} is already in use" in stderr and "Traceback" not in stderr
-    assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no run was even opened
+    assert not run_dirs(tmp_path)  # no run was even opened

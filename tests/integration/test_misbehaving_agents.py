@@ -2,46 +2,28 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, http_agent, python_agent
+from tests.helpers import harness, http_agent, only_run, python_agent, read_manifest, trial_records
 from tests.procs import wait_gone
 
 
-def run_harness(
+def run_suite(
     suite: Path, reports: Path, *extra: str, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "run",
-            str(suite),
-            "--reports-dir",
-            str(reports),
-            "--no-progress",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
+    return harness(
+        "run", str(suite), "--reports-dir", str(reports), "--no-progress", *extra, timeout=timeout
     )
 
 
 def verdicts(reports: Path) -> list[dict]:
-    (run_dir,) = [p for p in reports.iterdir() if p.is_dir()]
-    records = [json.loads(line) for line in (run_dir / "cases.jsonl").read_text().splitlines()]
     return [
         c | {"case": r["case"]["id"], "error": r["observation"]["error"]}
-        for r in records
+        for r in trial_records(only_run(reports))
         for c in r["checks"]
     ]
 
@@ -61,7 +43,7 @@ def test_python_agent_failures_are_errors(
     make_suite: Callable[..., Path], tmp_path: Path, fn: str, expect: str
 ) -> None:
     suite = make_suite(python_agent(fn, timeout=0.5), repeat=2)
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
     assert len(found) == 4
@@ -85,7 +67,7 @@ def test_http_agent_failures_are_errors(
     make_suite: Callable[..., Path], tmp_path: Path, mode: str, expect: str
 ) -> None:
     suite = make_suite(http_agent(mode, timeout=1), repeat=2)
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
     assert {v["verdict"] for v in found} == {"error"}
@@ -98,7 +80,7 @@ def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(
     suite = make_suite(
         http_agent("die_on_turn"), repeat=4, turns='["hello", "die now"]', concurrency=1
     )
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1, proc.stderr
     found = verdicts(tmp_path / "reports")
     assert len({v["case"] for v in found}) == 4
@@ -112,15 +94,15 @@ def test_agent_crashing_at_startup_exits_3_with_its_log_redacted(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     suite = make_suite(http_agent("crash_at_start"))
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 3, proc.stderr
     assert "exited with code 4 before it was healthy" in proc.stderr
     assert "fatal: cannot connect" in proc.stderr
     assert "s3cretpw" not in proc.stderr
-    (run_dir,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
+    run_dir = only_run(tmp_path / "reports")
     assert "s3cretpw" not in (run_dir / "agent.log").read_text()
-    assert json.loads((run_dir / "manifest.json").read_text())["status"] == "failed"
-    assert json.loads((run_dir / "manifest.json").read_text())["agent"]["pid"]
+    assert read_manifest(run_dir)["status"] == "failed"
+    assert read_manifest(run_dir)["agent"]["pid"]
     assert not wait_gone(run_dir)
 
 
@@ -128,9 +110,9 @@ def test_hostile_reply_is_text_in_every_report(
     make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     suite = make_suite(python_agent("script"))
-    proc = run_harness(suite, tmp_path / "reports")
+    proc = run_suite(suite, tmp_path / "reports")
     assert proc.returncode == 1
-    (run_dir,) = [p for p in (tmp_path / "reports").iterdir() if p.is_dir()]
+    run_dir = only_run(tmp_path / "reports")
     html = (run_dir / "report.html").read_text()
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "<script>alert(1)" not in html
@@ -141,13 +123,8 @@ def test_hostile_reply_is_text_in_every_report(
 
 
 def hunt(suite: Path, reports: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "harness", "hunt", str(suite), "--no-progress"]
-    return subprocess.run(
-        [*command, *args, "--reports-dir", str(reports)],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        cwd=ROOT,
+    return harness(
+        "hunt", str(suite), "--no-progress", *args, "--reports-dir", str(reports), timeout=180
     )
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from harness.deps.embedded import EmbeddedDependency, EmbeddedProvider
 from harness.spec.models import PostgresDependency
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 # each has a quote, a backslash, a slash and an @: its JSON and URL forms differ from it
 ENV_TOKEN = 'canary-env"tok\\en/1@a'

@@ -4,15 +4,13 @@ is escaped, unmeasured gates block unless optional, and the runs of a group are 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import orjson
 
-from tests.conftest import ROOT, http_agent, python_agent
+from tests.helpers import environ, harness, http_agent, python_agent, read_manifest, run_id_of
 
 POLICY = """\
 title: Test release
@@ -24,25 +22,18 @@ gates:
 """
 
 
-def harness(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "HARNESS_DEPS": "embedded"},
-    )
+def cli(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return harness(*args, env=environ(HARNESS_DEPS="embedded", **env))
 
 
 def start(suite: Path, reports: Path, *args: str) -> Path:
-    proc = harness("run", str(suite), "--reports-dir", str(reports), "--no-progress", *args)
+    proc = cli("run", str(suite), "--reports-dir", str(reports), "--no-progress", *args)
     assert proc.returncode in (0, 1), proc.stderr
-    return reports / proc.stdout.splitlines()[0].removeprefix("run id: ")
+    return reports / run_id_of(proc)
 
 
 def signoff(run: Path, policy: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], dict]:
-    proc = harness(
+    proc = cli(
         "signoff", run.name, "--policy", str(policy), "--reports-dir", str(run.parent), *args
     )
     data = json.loads((run / "signoff.json").read_text()) if proc.returncode in (0, 1) else {}
@@ -54,7 +45,7 @@ def test_a_broken_policy_is_exit_2_with_file_line_column_and_a_suggestion(tmp_pa
     bad.write_text(
         "title: t\ngates:\n  reliability:\n    critcal: 0.99\n    major: 1.5\n  coverge: true\n"
     )
-    proc = harness("signoff", "whatever", "--policy", str(bad), "--reports-dir", str(tmp_path))
+    proc = cli("signoff", "whatever", "--policy", str(bad), "--reports-dir", str(tmp_path))
     assert proc.returncode == 2, proc.stderr
     assert (
         "policy.yaml:4:5: gates.reliability.critcal: unknown key 'critcal' (did you mean "
@@ -66,13 +57,13 @@ def test_a_broken_policy_is_exit_2_with_file_line_column_and_a_suggestion(tmp_pa
     )
     assert "gates.coverge: unknown key 'coverge' (did you mean 'coverage'?)" in proc.stderr
     bad.write_text("title: t\ngates: {}\n")
-    proc = harness("signoff", "whatever", "--policy", str(bad), "--reports-dir", str(tmp_path))
+    proc = cli("signoff", "whatever", "--policy", str(bad), "--reports-dir", str(tmp_path))
     assert proc.returncode == 2 and "no gate is switched on" in proc.stderr
-    proc = harness("signoff", "whatever", "--policy", str(tmp_path / "nope.yaml"))
+    proc = cli("signoff", "whatever", "--policy", str(tmp_path / "nope.yaml"))
     assert proc.returncode == 2 and "no such policy file" in proc.stderr
     good = tmp_path / "good.yaml"
     good.write_text(POLICY)
-    proc = harness("signoff", "nope", "--policy", str(good), "--reports-dir", str(tmp_path))
+    proc = cli("signoff", "nope", "--policy", str(good), "--reports-dir", str(tmp_path))
     assert proc.returncode == 2 and "no run 'nope'" in proc.stderr
 
 
@@ -184,7 +175,7 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     )
     reports = tmp_path / "reports"
     run = start(suite, reports, "--trials", "2", "--group", "rc-7")
-    hunt = harness(
+    hunt = cli(
         "hunt",
         str(suite),
         "--budget",
@@ -290,7 +281,7 @@ def test_what_a_hunt_of_the_group_found_blocks_until_a_run_replays_it(
     )
     assert "run harness run again to replay 1 new regression case(s)" in proc.stderr
     # --with takes only a hunt or load run of the same suite
-    proc = harness(
+    proc = cli(
         "signoff", run.name, "--policy", str(policy), "--reports-dir", str(reports),
         "--with", other.name,
     )  # fmt: skip
@@ -312,15 +303,13 @@ def test_the_agent_version_and_its_git_commit_reach_the_signoff(
     ).stdout.strip()
     (suite / "notes.txt").write_text("an untracked file is a local change too\n")
     reports = tmp_path / "reports"
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(suite), "--reports-dir", str(reports),
-         "--no-progress"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-        env={**os.environ, "HARNESS_DEPS": "embedded", "AGENT_VERSION": "1.4.2-rc1"},
+    proc = cli(
+        "run", str(suite), "--reports-dir", str(reports), "--no-progress",
+        AGENT_VERSION="1.4.2-rc1",
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
-    run = reports / proc.stdout.splitlines()[0].removeprefix("run id: ")
-    agent = json.loads((run / "manifest.json").read_text())["agent"]
+    run = reports / run_id_of(proc)
+    agent = read_manifest(run)["agent"]
     assert agent["version"] == "1.4.2-rc1"
     assert agent["git"]["commit"] == commit
     assert agent["git"]["dirty"] and agent["git"]["changes"] == 1

@@ -2,31 +2,22 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import environ, harness, only_run
 from tests.procs import wait_gone
 
 
 def run_demo(reports: Path, defects: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    env = {**os.environ, "REFUND_DESK_DEFECTS": defects}
-    proc = subprocess.run(
-        [sys.executable, "-m", "harness", "run", "--reports-dir", str(reports), "--no-progress"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=ROOT,
-        env=env,
-    )
-    runs = [p for p in reports.iterdir() if p.is_dir()]
-    assert len(runs) == 1, proc.stderr
-    return proc, runs[0]
+    proc = harness(
+        "run", "--reports-dir", str(reports), "--no-progress",
+        env=environ(REFUND_DESK_DEFECTS=defects), timeout=300,
+    )  # fmt: skip
+    return proc, only_run(reports, proc.stderr)
 
 
 def failing(run_dir: Path) -> tuple[set[str], set[str]]:

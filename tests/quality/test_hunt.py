@@ -3,17 +3,14 @@ with the correct agent it finds and writes nothing; saved cases replay the same.
 
 from __future__ import annotations
 
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
 from harness.generate.traps import NAMES_HARD
-from tests.conftest import ROOT
+from tests.helpers import copy_demo, environ, harness
 
 GENERATED = ("-k", "gen-amount-formats", "-k", "gen-names", "-k", "gen-window-edge")
 
@@ -21,32 +18,18 @@ GENERATED = ("-k", "gen-amount-formats", "-k", "gen-names", "-k", "gen-window-ed
 @pytest.fixture
 def suite(tmp_path: Path) -> Path:
     """The demo suite in its own folder, so hunts write their regressions there."""
-    dest = tmp_path / "scenarios" / "refund_desk"
-    shutil.copytree(
-        ROOT / "scenarios" / "refund_desk",
-        dest,
-        ignore=shutil.ignore_patterns("regressions", ".hypothesis"),
-    )
-    shutil.copytree(ROOT / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk")
-    shutil.copy(ROOT / "fixtures" / "__init__.py", tmp_path / "fixtures" / "__init__.py")
-    return dest
+    return copy_demo(tmp_path)
 
 
-def harness(suite: Path, *args: str, defects: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "REFUND_DESK_DEFECTS": defects,
-        "HARNESS_DEPS": "embedded",
-        "HARNESS_REPORTS_DIR": str(suite.parent.parent / "reports"),
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        cwd=suite.parent.parent,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
+def in_copy(suite: Path, *args: str, defects: str) -> subprocess.CompletedProcess[str]:
+    """harness ARGS from the copy's root, its reports kept there too."""
+    root = suite.parent.parent
+    env = environ(
+        REFUND_DESK_DEFECTS=defects,
+        HARNESS_DEPS="embedded",
+        HARNESS_REPORTS_DIR=str(root / "reports"),
     )
+    return harness(*args, env=env, cwd=root, timeout=600)
 
 
 def saved(suite: Path) -> dict[str, dict]:
@@ -59,7 +42,7 @@ def saved(suite: Path) -> dict[str, dict]:
 
 
 def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
-    hunt = harness(
+    hunt = in_copy(
         suite, "hunt", str(suite), "--budget", "45s", "--no-progress", *GENERATED, defects="all"
     )
     assert hunt.returncode == 1, hunt.stderr
@@ -77,12 +60,12 @@ def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
     assert 29 <= age <= 30 and age + shipping >= 30
     assert window["evidence"]["found"] == []
 
-    run = harness(suite, "run", str(suite), "--no-progress", *GENERATED, defects="all")
+    run = in_copy(suite, "run", str(suite), "--no-progress", *GENERATED, defects="all")
     assert run.returncode == 1, run.stderr
     assert f"known regressions: {len(found)} still failing, 0 now passing" in run.stderr
 
     rid = comma["id"]
-    replay = harness(
+    replay = in_copy(
         suite, "replay", f"regression:{rid}", str(suite), "--times", "3", defects="all"
     )
     assert replay.returncode == 1, replay.stderr
@@ -91,7 +74,7 @@ def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
 
 
 def test_hunt_of_the_correct_agent_finds_and_writes_nothing(suite: Path) -> None:
-    hunt = harness(
+    hunt = in_copy(
         suite, "hunt", str(suite), "--budget", "30s", "--no-progress", *GENERATED, defects="none"
     )
     assert hunt.returncode == 0, hunt.stderr

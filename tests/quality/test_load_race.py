@@ -6,45 +6,25 @@ Real PostgreSQL and Redis (embedded), the real demo agent process, real locust p
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
 from harness.core import CheckResult
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import read_records
-from tests.conftest import ROOT
+from tests.helpers import environ, harness, only_run, read_manifest
 from tests.procs import wait_gone
 
 
 def load(reports: Path, defects: str, *extra: str) -> tuple[subprocess.CompletedProcess[str], Path]:
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "load",
-            "scenarios/refund_desk",
-            "--profile",
-            "spike",
-            "--reports-dir",
-            str(reports),
-            "--no-progress",
-            *extra,
-        ],
-        capture_output=True,
-        text=True,
-        timeout=240,
-        cwd=ROOT,
-        env={**os.environ, "REFUND_DESK_DEFECTS": defects},
-    )
-    runs = [p for p in reports.iterdir() if p.is_dir()]
-    assert len(runs) == 1, proc.stderr
-    assert not wait_gone(runs[0]), "the load run left processes behind"
-    return proc, runs[0]
+    proc = harness(
+        "load", "scenarios/refund_desk", "--profile", "spike", "--reports-dir", str(reports),
+        "--no-progress", *extra, env=environ(REFUND_DESK_DEFECTS=defects), timeout=240,
+    )  # fmt: skip
+    run = only_run(reports, proc.stderr)
+    assert not wait_gone(run), "the load run left processes behind"
+    return proc, run
 
 
 def not_passing(records: list[TrialRecord]) -> list[tuple[TrialRecord, CheckResult]]:
@@ -77,7 +57,7 @@ def test_spike_reveals_the_double_refund_with_rows(tmp_path: Path) -> None:
     assert "## Load" in summary and "Correctness first degrades at" in summary
     assert "in judged conversations" in summary
     assert "refunds-within-order-total" in summary.split("## Divergences", 1)[1]
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = read_manifest(run)
     assert manifest["kind"] == "load" and manifest["status"] == "finished"
     assert sum(lv["invariant_violations"] for lv in manifest["levels"]) > 0
     sampled = [s for s in manifest["load"]["samples"] if sum(s["violations"].values())]
@@ -90,7 +70,7 @@ def test_the_correct_agent_passes_the_same_spike(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     records = read_records(run)
     assert not [c for r in records for c in r.checks if c.verdict != "pass"]
-    manifest = json.loads((run / "manifest.json").read_text())
+    manifest = read_manifest(run)
     counts = manifest["load"]["counts"]
     assert counts["pairs"] > 10 and counts["judged"] > 100  # duplicates were really sent
     assert {lv["users"] for lv in manifest["levels"]} == {2, 12}

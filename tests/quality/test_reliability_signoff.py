@@ -10,44 +10,32 @@ requirement that got worse, and nothing beyond noise between two correct runs.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.conftest import ROOT
+from tests.helpers import DEMO, ROOT, copy_demo, environ, harness, read_manifest, run_id_of
 
-POLICY = ROOT / "scenarios" / "refund_desk" / "policy.yaml"
+POLICY = DEMO / "policy.yaml"
 # what the deterministic defects always break (tests/quality/test_demo_suite.py); generated
 # scenarios may add more, so tests compare with what the run itself shows failing
 BROKEN_BY_ALL = {"RD-001", "RD-002", "RD-003", "RD-004", "RD-005", "RD-006"}
 
 
-def harness(
-    *args: str, defects: str = "none", cwd: Path = ROOT
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "REFUND_DESK_DEFECTS": defects, "HARNESS_DEPS": "embedded"}
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        cwd=cwd,
-        env=env,
-    )
+def demo(*args: str, defects: str = "none", cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    """harness ARGS with the demo agent's defects set, on embedded servers."""
+    env = environ(REFUND_DESK_DEFECTS=defects, HARNESS_DEPS="embedded")
+    return harness(*args, env=env, cwd=cwd, timeout=300)
 
 
 def run_demo(reports: Path, defects: str, *args: str, cwd: Path = ROOT) -> tuple[str, Path]:
-    proc = harness(
+    proc = demo(
         "run", *args, "--reports-dir", str(reports), "--no-progress", defects=defects, cwd=cwd
     )
     assert proc.returncode in (0, 1), proc.stderr
-    run_id = proc.stdout.splitlines()[0].removeprefix("run id: ")
-    return proc.stderr, reports / run_id
+    return proc.stderr, reports / run_id_of(proc)
 
 
 class Runs:
@@ -107,7 +95,7 @@ def test_correct_agent_is_reliable_every_pass_5_is_one(runs: Runs) -> None:
 
 
 def test_signoff_is_go_with_defects_off(runs: Runs) -> None:
-    proc = harness(
+    proc = demo(
         "signoff", runs.off.name, "--policy", str(POLICY), "--reports-dir", str(runs.reports)
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -125,7 +113,7 @@ def test_signoff_is_go_with_defects_off(runs: Runs) -> None:
     }
     md = (runs.off / "signoff.md").read_text()
     assert "## Verdict: **GO**" in md and "## Traceability" in md
-    manifest = json.loads((runs.off / "manifest.json").read_text())
+    manifest = read_manifest(runs.off)
     assert manifest["spec_hash"] in md and f"cases {manifest['seed']}" in md
     assert "PostgreSQL" in md and "Redis" in md  # the dependencies' versions
     html = (runs.off / "signoff.html").read_text()
@@ -133,14 +121,14 @@ def test_signoff_is_go_with_defects_off(runs: Runs) -> None:
 
 
 def test_signoff_is_no_go_with_defects_on_naming_each_gate_and_requirement(runs: Runs) -> None:
-    proc = harness(
+    proc = demo(
         "signoff", runs.on.name, "--policy", str(POLICY), "--reports-dir", str(runs.reports)
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert proc.stdout.startswith("verdict: NO-GO")
     broken = failing_requirements(runs.on)
     assert broken >= BROKEN_BY_ALL
-    manifest = json.loads((runs.on / "manifest.json").read_text())
+    manifest = read_manifest(runs.on)
     minor = {r["id"] for r in manifest["requirements"] if r["severity"] == "minor"}
     gates = {g["name"]: g for g in json.loads((runs.on / "signoff.json").read_text())["gates"]}
     assert {n for n, g in gates.items() if g["blocking"]} == {
@@ -162,14 +150,7 @@ def test_signoff_is_no_go_with_defects_on_naming_each_gate_and_requirement(runs:
 
 
 def test_requirement_without_a_check_is_uncovered_and_fails_coverage(tmp_path: Path) -> None:
-    dest = tmp_path / "scenarios" / "refund_desk"
-    shutil.copytree(
-        ROOT / "scenarios" / "refund_desk",
-        dest,
-        ignore=shutil.ignore_patterns("regressions", ".hypothesis"),
-    )
-    shutil.copytree(ROOT / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk")
-    shutil.copy(ROOT / "fixtures" / "__init__.py", tmp_path / "fixtures" / "__init__.py")
+    dest = copy_demo(tmp_path)
     spec = dest / "spec.yaml"
     spec.write_text(
         spec.read_text()
@@ -182,7 +163,7 @@ def test_requirement_without_a_check_is_uncovered_and_fails_coverage(tmp_path: P
     )
     reports = tmp_path / "reports"
     _, run_dir = run_demo(reports, "none", str(dest), cwd=tmp_path)
-    proc = harness(
+    proc = demo(
         "signoff",
         run_dir.name,
         "--policy",
@@ -203,7 +184,7 @@ def test_requirement_without_a_check_is_uncovered_and_fails_coverage(tmp_path: P
 
 
 def test_compare_lists_every_requirement_that_got_worse_new_failures_first(runs: Runs) -> None:
-    proc = harness("compare", runs.off.name, runs.on.name, "--reports-dir", str(runs.reports))
+    proc = demo("compare", runs.off.name, runs.on.name, "--reports-dir", str(runs.reports))
     assert proc.returncode == 1, proc.stderr  # new failures
     text = proc.stdout
     sections = [
@@ -224,9 +205,7 @@ def test_compare_lists_every_requirement_that_got_worse_new_failures_first(runs:
 
 
 def test_compare_of_two_correct_runs_finds_nothing_beyond_noise(runs: Runs) -> None:
-    proc = harness(
-        "compare", runs.off.name, runs.off_again.name, "--reports-dir", str(runs.reports)
-    )
+    proc = demo("compare", runs.off.name, runs.off_again.name, "--reports-dir", str(runs.reports))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "## New failures (0)" in proc.stdout and "## Newly flaky (0)" in proc.stdout
     assert "Worse: none; beyond noise: none." in proc.stdout
@@ -234,7 +213,7 @@ def test_compare_of_two_correct_runs_finds_nothing_beyond_noise(runs: Runs) -> N
 
 
 def test_compare_goes_red_when_the_agent_becomes_unreliable(runs: Runs) -> None:
-    proc = harness("compare", runs.off.name, runs.flaky.name, "--reports-dir", str(runs.reports))
+    proc = demo("compare", runs.off.name, runs.flaky.name, "--reports-dir", str(runs.reports))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     flaky = int(proc.stdout.split("## Newly flaky (")[1].split(")")[0])
     assert flaky >= 5 and f"{flaky} newly flaky check(s)" in proc.stderr
@@ -242,7 +221,7 @@ def test_compare_goes_red_when_the_agent_becomes_unreliable(runs: Runs) -> None:
 
 def test_trend_draws_pass_at_1_and_pass_k_per_requirement_self_contained(runs: Runs) -> None:
     out = runs.reports / "trend.html"
-    proc = harness(
+    proc = demo(
         "trend", "refund_desk", "--last", "2", "--out", str(out), "--reports-dir", str(runs.reports)
     )
     assert proc.returncode == 0, proc.stderr

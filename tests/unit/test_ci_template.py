@@ -10,7 +10,7 @@ import click
 import yaml
 
 from harness.cli.main import cli
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 TEMPLATE = ROOT / "examples" / "ci" / "nightly.yml"
 

@@ -16,8 +16,8 @@ import pytest
 from harness.errors import ConfigError
 from harness.report.compare import check_status, comparable, compare_runs, fisher_exact
 from harness.report.compare_render import render_comparison
-from harness.report.frame import COLUMNS
 from harness.runlog.read import RunFolder, parse_manifest
+from tests.helpers import results_frame, results_row
 
 
 def test_fisher_exact_matches_the_textbook_values() -> None:
@@ -34,19 +34,19 @@ def _frame(outcomes: dict[tuple[str, str], str]) -> pd.DataFrame:
     rows: list[dict[str, Any]] = []
     for (case, check), marks in outcomes.items():
         for trial, mark in enumerate(marks, start=1):
-            row = dict.fromkeys(COLUMNS, "")
             verdict = {"P": "pass", "F": "fail", "E": "error"}[mark]
             message = "" if mark == "P" else f"{check} broke in trial {trial}"
-            row.update(
-                case_id=case,
-                check_id=check,
-                trial=trial,
-                verdict=verdict,
-                requirements="R-1",
-                message=message,
+            rows.append(
+                results_row(
+                    case_id=case,
+                    check_id=check,
+                    trial=trial,
+                    verdict=verdict,
+                    requirements="R-1",
+                    message=message,
+                )
             )
-            rows.append(row)
-    return pd.DataFrame(rows, columns=COLUMNS)
+    return results_frame(rows)
 
 
 def test_a_check_is_pass_fail_or_flaky_over_its_trials_and_an_error_is_no_pass() -> None:

@@ -20,9 +20,8 @@ from harness.deps.select import DepsOptions, requested_mode, resumed_options, se
 from harness.errors import ConfigError, DependencyError, UnsafeTargetError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
 from harness.spec.suite import load_suite
-from tests.conftest import ROOT, python_agent
+from tests.helpers import DEMO, copy_demo, environ, harness, python_agent
 
-DEMO = ROOT / "scenarios" / "refund_desk"
 NO_ENGINE = {"DOCKER_HOST": "unix:///nonexistent/docker.sock"}
 
 
@@ -73,15 +72,11 @@ def test_mode_precedence_cli_env_over_suite_over_auto() -> None:
 
 
 def test_suite_provider_setting(tmp_path: Path) -> None:
-    root = tmp_path / "suite"
-    subprocess.run(["cp", "-r", str(DEMO), str(root)], check=True)
-    text = (
-        (root / "suite.yaml")
-        .read_text()
-        .replace("  dependencies:", "  provider: embedded\n  dependencies:", 1)
+    root = copy_demo(tmp_path)
+    text = (root / "suite.yaml").read_text()
+    (root / "suite.yaml").write_text(
+        text.replace("  dependencies:", "  provider: embedded\n  dependencies:", 1)
     )
-    text = text.replace("../../fixtures", str(ROOT / "fixtures"))
-    (root / "suite.yaml").write_text(text.replace("cwd: ../..", f"cwd: {ROOT}"))
     suite = load_suite(root)
     assert requested_mode(suite, DepsOptions())[0] == "embedded"
     assert requested_mode(suite, DepsOptions(mode="docker"))[0] == "docker"
@@ -294,16 +289,10 @@ def test_clean_removes_a_killed_runs_embedded_data_folder_without_an_engine(
     live = tmp_path / "harness-liverun-db"
     live.mkdir()
     (live / "harness-owner").write_text(f"{os.getpid()} {socket.gethostname()}")
-    env = {**os.environ, **NO_ENGINE, "HARNESS_WORKDIR": str(tmp_path)}
+    env = environ(**NO_ENGINE, HARNESS_WORKDIR=str(tmp_path))
 
     def clean(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "harness", "clean", *args],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        return harness("clean", *args, env=env, timeout=60)
 
     dry = clean("--dry-run")
     assert dry.returncode == 0 and f"would remove data folder {stale}" in dry.stdout, dry.stderr

@@ -52,9 +52,9 @@ def test_boundary_values_are_written_in_the_parameters_unit_and_stay_usable() ->
 
 def test_a_spec_parameter_keeps_the_digits_it_was_written_with(tmp_path: Path) -> None:
     from harness.spec.suite import load_suite
-    from tests.conftest import ROOT
+    from tests.helpers import DEMO
 
-    suite = load_suite(ROOT / "scenarios" / "refund_desk")
+    suite = load_suite(DEMO)
     assert str(suite.params["approval_limit"]) == "500.00"
 
 

@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from harness.errors import ConfigError
 from harness.spec.load import LoadSection, Stage, parse_duration, users_at
-from harness.spec.suite import load_suite
-from tests.conftest import ROOT, http_agent, python_agent
-
-DEMO = ROOT / "scenarios" / "refund_desk"
+from tests.helpers import (
+    config_problems,
+    copy_demo,
+    edit_file,
+    harness,
+    http_agent,
+    python_agent,
+)
 
 
 def profile(**fields: object) -> object:
@@ -72,33 +72,15 @@ def test_bad_duration_says_how_to_write_one() -> None:
 
 @pytest.fixture
 def suite_copy(tmp_path: Path) -> Path:
-    dest = tmp_path / "scenarios" / "suite"
-    shutil.copytree(DEMO, dest)
-    shutil.copytree(ROOT / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk")
-    return dest
-
-
-def edit(path: Path, old: str, new: str) -> int:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-    last = new.strip().splitlines()[-1].strip()
-    return next(i for i, t in enumerate(path.read_text().splitlines(), 1) if last in t)
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_suite(path)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
+    return copy_demo(tmp_path, "suite")
 
 
 def test_profile_typos_are_located_with_suggestions(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    peak = edit(f, "      peak: 12\n", "      peek: 12\n")
-    shape = edit(f, "      shape: ramp\n", "      shape: rmap\n")
-    duration = edit(f, "      duration: 10m\n", "      duration: ten minutes\n")
-    found = problems(suite_copy)
+    peak = edit_file(f, "      peak: 12\n", "      peek: 12\n")
+    shape = edit_file(f, "      shape: ramp\n", "      shape: rmap\n")
+    duration = edit_file(f, "      duration: 10m\n", "      duration: ten minutes\n")
+    found = config_problems(suite_copy)
     assert (
         f"{f}:{peak}:7: load.profiles.spike.peek: unknown key 'peek' (did you mean 'peak'?)"
         in found
@@ -115,12 +97,12 @@ def test_profile_typos_are_located_with_suggestions(suite_copy: Path) -> None:
 
 def test_profile_scenarios_must_name_drivable_scenarios(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    line = edit(
+    line = edit_file(
         f,
         "      duplicates: 0.3\n",
         "      duplicates: 0.3\n      scenarios: [smal-refund, reworded-*]\n",
     )
-    found = problems(suite_copy)
+    found = config_problems(suite_copy)
     assert any(
         p.startswith(f"{f}:{line}:")
         and "'smal-refund' matches no scenario (did you mean 'small-refund'?)" in p
@@ -131,25 +113,21 @@ def test_profile_scenarios_must_name_drivable_scenarios(suite_copy: Path) -> Non
 
 def test_peak_must_exceed_users(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    line = edit(f, "      peak: 12\n", "      peak: 2\n")
-    (msg,) = problems(suite_copy)
+    line = edit_file(f, "      peak: 12\n", "      peak: 2\n")
+    (msg,) = config_problems(suite_copy)
     assert msg.startswith(f"{f}:") and "peak (2) must be above users (2)" in msg
     assert int(msg.split(":")[1]) <= line
 
 
-def harness(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "harness", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        timeout=60,
-    )
-
-
 def test_unknown_profile_is_a_usage_error_with_a_suggestion(tmp_path: Path) -> None:
     proc = harness(
-        "load", "scenarios/refund_desk", "--profile", "spkie", "--reports-dir", str(tmp_path)
+        "load",
+        "scenarios/refund_desk",
+        "--profile",
+        "spkie",
+        "--reports-dir",
+        str(tmp_path),
+        timeout=60,
     )
     assert proc.returncode == 2, proc.stderr
     assert "no load profile 'spkie' (did you mean 'spike'?)" in proc.stderr
@@ -160,17 +138,21 @@ def test_a_suite_without_profiles_or_without_http_is_refused(
     make_suite: object, tmp_path: Path
 ) -> None:
     suite = make_suite(http_agent("echo"))  # type: ignore[operator]
-    proc = harness("load", str(suite), "--profile", "spike", "--reports-dir", str(tmp_path / "r"))
+    proc = harness(
+        "load", str(suite), "--profile", "spike", "--reports-dir", str(tmp_path / "r"), timeout=60
+    )
     assert proc.returncode == 2 and "declares no load profiles" in proc.stderr, proc.stderr
     py = make_suite(python_agent("echo"))  # type: ignore[operator]
     (py / "suite.yaml").write_text(
         (py / "suite.yaml").read_text()
         + "load:\n  profiles:\n    s: {shape: soak, users: 1, duration: 1}\n"
     )
-    proc = harness("load", str(py), "--profile", "s", "--reports-dir", str(tmp_path / "r"))
+    proc = harness(
+        "load", str(py), "--profile", "s", "--reports-dir", str(tmp_path / "r"), timeout=60
+    )
     assert proc.returncode == 2 and "need an agent reached over HTTP" in proc.stderr, proc.stderr
     # harness validate says so too, where the load section is
-    proc = harness("validate", str(py))
+    proc = harness("validate", str(py), timeout=60)
     assert proc.returncode == 2 and "suite.yaml:" in proc.stderr, proc.stderr
     assert "load profiles need an agent reached over HTTP" in proc.stderr
 

@@ -7,10 +7,8 @@ import math
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from harness.report.frame import COLUMNS
 from harness.report.reliability import (
     case_pass_hat_k,
     compute,
@@ -20,6 +18,7 @@ from harness.report.reliability import (
     wilson,
 )
 from harness.runlog.read import parse_manifest
+from tests.helpers import results_frame, trial_rows
 
 SIMULATIONS = 1000
 
@@ -121,25 +120,6 @@ def test_case_pass_hat_k_interval_covers_p_to_the_k_as_often_as_wilson_covers_p(
 # ------------------------------------------------------------------ from a results frame
 
 
-def _rows(case: str, trial: int, verdicts: dict[str, str], origin: str = "scenario") -> list[Any]:
-    out = []
-    for check, verdict in verdicts.items():
-        requirement, _, name = check.partition(":")
-        row = dict.fromkeys(COLUMNS, "")
-        row.update(
-            case_id=case,
-            scenario=case.split("#")[0],
-            origin=origin,
-            trial=trial,
-            check_id=name,
-            requirements=requirement,
-            verdict=verdict,
-            duration_ms=0.0,
-        )
-        out.append(row)
-    return out
-
-
 MANIFEST = {
     "run_id": "r",
     "suite": "s",
@@ -152,15 +132,17 @@ MANIFEST = {
 }
 
 
-def test_flaky_cases_errors_and_the_invariant_sweep_from_stored_rows() -> None:
+def test_flaky_cases_errors_and_the_invariant_sweep_from_storedtrial_rows() -> None:
     rows: list[Any] = []
     for t in range(1, 6):
-        rows += _rows("steady#1", t, {"R-001:a": "pass", "R-002:b": "pass"})
+        rows += trial_rows("steady#1", t, {"R-001:a": "pass", "R-002:b": "pass"})
         # R-002 errors in trial 4: an error is never a pass, so the case is flaky
-        rows += _rows("shaky#1", t, {"R-001:a": "pass", "R-002:b": "error" if t == 4 else "pass"})
-        rows += _rows("broken#1", t, {"R-001:a": "fail", "R-002:b": "pass"})
-    rows += _rows("(run)", 1, {"R-001:inv": "fail"}, origin="invariant-sweep")
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+        rows += trial_rows(
+            "shaky#1", t, {"R-001:a": "pass", "R-002:b": "error" if t == 4 else "pass"}
+        )
+        rows += trial_rows("broken#1", t, {"R-001:a": "fail", "R-002:b": "pass"})
+    rows += trial_rows("(run)", 1, {"R-001:inv": "fail"}, origin="invariant-sweep")
+    frame = results_frame(rows)
     rel = compute(frame, parse_manifest(MANIFEST))
     assert rel.k == 5 and rel.trials == 5
     assert [(c.case_id, c.outcomes) for c in rel.flaky] == [("shaky#1", "PPPEP")]
@@ -188,10 +170,10 @@ def test_flaky_cases_errors_and_the_invariant_sweep_from_stored_rows() -> None:
 def test_replayed_known_regressions_are_not_counted_and_the_report_says_so() -> None:
     rows: list[Any] = []
     for t in range(1, 6):
-        rows += _rows("steady#1", t, {"R-001:a": "pass"})
+        rows += trial_rows("steady#1", t, {"R-001:a": "pass"})
         # a known regression still failing: judged by the regressions gate, never here
-        rows += _rows("regression:r-001-x", t, {"R-001:a": "fail"}, origin="regression")
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+        rows += trial_rows("regression:r-001-x", t, {"R-001:a": "fail"}, origin="regression")
+    frame = results_frame(rows)
     rel = compute(frame, parse_manifest(MANIFEST))
     r1 = rel.requirement("R-001")
     assert r1 is not None and (r1.cases, r1.trials, r1.passes) == (1, 5, 5)
@@ -207,12 +189,12 @@ def test_replayed_known_regressions_are_not_counted_and_the_report_says_so() -> 
 def test_all_k_counts_whole_cases_by_their_first_k_trials() -> None:
     rows: list[Any] = []
     for t in range(1, 8):
-        rows += _rows("a#1", t, {"R-001:a": "pass"})
-        rows += _rows("b#1", t, {"R-001:a": "fail" if t == 6 else "pass"})  # after the first 5
-        rows += _rows("c#1", t, {"R-001:a": "fail" if t == 2 else "pass"})
+        rows += trial_rows("a#1", t, {"R-001:a": "pass"})
+        rows += trial_rows("b#1", t, {"R-001:a": "fail" if t == 6 else "pass"})  # after the first 5
+        rows += trial_rows("c#1", t, {"R-001:a": "fail" if t == 2 else "pass"})
     for t in range(1, 4):
-        rows += _rows("d#1", t, {"R-001:a": "pass"})  # fewer than k trials: not counted
-    rel = compute(pd.DataFrame(rows, columns=COLUMNS), parse_manifest(MANIFEST), k=5)
+        rows += trial_rows("d#1", t, {"R-001:a": "pass"})  # fewer than k trials: not counted
+    rel = compute(results_frame(rows), parse_manifest(MANIFEST), k=5)
     assert rel.all_k("R-001") == (3, 2)
     assert rel.all_k("R-003") == (0, 0)
 
@@ -222,11 +204,10 @@ def test_the_markdown_writes_the_estimate_the_same_way_everywhere_and_says_what_
 
     rows: list[Any] = []
     for t in range(1, 6):
-        rows += _rows("steady#1", t, {"R-001:a": "pass"})
-        rows += _rows("regression:q", t, {"R-001:a": "pass"}, origin="regression")
-    text = "\n".join(
-        reliability_section(compute(pd.DataFrame(rows, columns=COLUMNS), parse_manifest(MANIFEST)))
-    )
+        rows += trial_rows("steady#1", t, {"R-001:a": "pass"})
+        rows += trial_rows("regression:q", t, {"R-001:a": "pass"}, origin="regression")
+    rel = compute(results_frame(rows), parse_manifest(MANIFEST))
+    text = "\n".join(reliability_section(rel))
     assert "`C(c,5)/C(n,5)`" in text and "`C(c,k)/C(n,k)`" in text
     assert "C\\(" not in text and "C(c,5)/C(n,5) " not in text.replace("`C(c,5)/C(n,5)`", "")
     assert "its lower end is 0" in text

@@ -26,7 +26,7 @@ from harness.runlog.models import RunManifest, SweepRecord, TrialRecord
 from harness.runlog.read import open_run, read_records
 from harness.runlog.schema import log_schemas
 from harness.runlog.store import RunBusy, RunLog
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("name", sorted(log_schemas()))

@@ -10,9 +10,7 @@ import pytest
 import yaml
 
 from harness.spec.schema import schemas
-
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = ROOT / "scenarios" / "refund_desk"
+from tests.helpers import DEMO, ROOT
 
 
 @pytest.mark.parametrize("name", sorted(schemas()))

@@ -13,7 +13,7 @@ import time
 import pytest
 
 from harness.cli.common import run_async
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, signal.SIGHUP])

@@ -11,11 +11,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pytest
 
 from harness.errors import ConfigError
-from harness.report.frame import COLUMNS
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult
 from harness.report.signoff_regressions import HuntFinding, hunt_findings, regressions_gate
 from harness.report.view import build_view
@@ -23,11 +21,11 @@ from harness.runlog.history import KILLED, group_runs, run_status
 from harness.runlog.owner import Owner, process_start
 from harness.runlog.read import RunFolder, parse_manifest
 from harness.spec.policy import Gate, load_policy
+from tests.helpers import results_frame, results_row
 
 
 def _row(case: str, verdict: str, origin: str = "scenario") -> dict[str, Any]:
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(
+    return results_row(
         case_id=case,
         scenario="s",
         origin=origin,
@@ -39,7 +37,6 @@ def _row(case: str, verdict: str, origin: str = "scenario") -> dict[str, Any]:
         category="output",
         duration_ms=0.0,
     )
-    return row
 
 
 def _suite(tmp_path: Path, *saved: str) -> Path:
@@ -53,7 +50,7 @@ def _suite(tmp_path: Path, *saved: str) -> Path:
 def _gate(
     frame_rows: list[dict[str, Any]], manifest: dict[str, Any], found: list[HuntFinding]
 ) -> GateResult:
-    frame = pd.DataFrame(frame_rows, columns=COLUMNS)
+    frame = results_frame(frame_rows)
     typed = parse_manifest(
         {"requirements": [{"id": "R-1", "severity": "major", "title": "t"}], **manifest}
     )

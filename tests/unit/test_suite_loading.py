@@ -1,38 +1,18 @@
 """Suite validation: every problem located as path:line:col with a suggestion."""
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.spec.suite import load_suite
-
-DEMO = Path(__file__).resolve().parents[2] / "scenarios" / "refund_desk"
+from tests.helpers import DEMO, config_problems, copy_demo, edit_file
 
 
 @pytest.fixture
 def suite_copy(tmp_path: Path) -> Path:
     """The demo suite in the same layout (scenarios/<suite>, fixtures/) under tmp_path."""
-    dest = tmp_path / "scenarios" / "suite"
-    shutil.copytree(DEMO, dest)
-    shutil.copytree(
-        DEMO.parents[1] / "fixtures" / "refund_desk", tmp_path / "fixtures" / "refund_desk"
-    )
-    return dest
-
-
-def edit(path: Path, old: str, new: str) -> None:
-    text = path.read_text()
-    assert old in text, old
-    path.write_text(text.replace(old, new, 1))
-
-
-def problems(path: Path) -> list[str]:
-    with pytest.raises(ConfigError) as info:
-        load_suite(path)
-    assert info.value.exit_code == 2
-    return [str(p) for p in info.value.problems]
+    return copy_demo(tmp_path, "suite")
 
 
 def test_demo_suite_is_valid() -> None:
@@ -44,13 +24,13 @@ def test_demo_suite_is_valid() -> None:
 
 def test_typo_in_a_key_names_line_column_and_suggestion(suite_copy: Path) -> None:
     f = suite_copy / "scenarios" / "01_refunds.yaml"
-    edit(
+    edit_file(
         f,
         '        expect_rows: [{amount: "{{ order.total }}"',
         '        expect_row: [{amount: "{{ order.total }}"',
     )
     line = next(i for i, t in enumerate(f.read_text().splitlines(), 1) if "expect_row:" in t)
-    (msg,) = problems(suite_copy)
+    (msg,) = config_problems(suite_copy)
     assert msg.startswith(
         f"{f}:{line}:9: scenarios[0].checks[1].expect_row: unknown key 'expect_row'"
     )
@@ -59,18 +39,18 @@ def test_typo_in_a_key_names_line_column_and_suggestion(suite_copy: Path) -> Non
 
 def test_wrong_type_names_line_column(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    edit(f, "concurrency: 4", "concurrency: four")
-    (msg,) = problems(suite_copy)
+    edit_file(f, "concurrency: 4", "concurrency: four")
+    (msg,) = config_problems(suite_copy)
     assert msg.startswith(f"{f}:")
     assert ": defaults.concurrency: " in msg and "valid integer" in msg and "'four'" in msg
 
 
 def test_unknown_requirement_and_parameter_are_located(suite_copy: Path) -> None:
-    edit(suite_copy / "invariants.yaml", "requirements: [RD-007]", "requirements: [RD-07]")
-    edit(
+    edit_file(suite_copy / "invariants.yaml", "requirements: [RD-007]", "requirements: [RD-07]")
+    edit_file(
         suite_copy / "invariants.yaml", "{{ params.approval_limit }}", "{{ params.aproval_limit }}"
     )
-    found = problems(suite_copy)
+    found = config_problems(suite_copy)
     assert any("unknown requirement RD-07 (did you mean 'RD-007'?)" in p for p in found)
     assert any(
         "unknown spec parameter 'aproval_limit' (did you mean 'approval_limit'?)" in p
@@ -81,9 +61,9 @@ def test_unknown_requirement_and_parameter_are_located(suite_copy: Path) -> None
 
 def test_unknown_check_type_and_generator(suite_copy: Path) -> None:
     f = suite_copy / "scenarios" / "06_limits.yaml"
-    edit(f, "type: not_contains", "type: not_contain")
-    edit(f, "{faker: email}", "{fakr: email}")
-    found = problems(suite_copy)
+    edit_file(f, "type: not_contains", "type: not_contain")
+    edit_file(f, "{faker: email}", "{fakr: email}")
+    found = config_problems(suite_copy)
     assert any("unknown type 'not_contain' (did you mean 'not_contains'?)" in p for p in found)
     assert any(
         "value generator needs one of the keys" in p and "did you mean 'faker'?" in p for p in found
@@ -93,14 +73,14 @@ def test_unknown_check_type_and_generator(suite_copy: Path) -> None:
 def test_invalid_yaml_is_located(suite_copy: Path) -> None:
     f = suite_copy / "spec.yaml"
     f.write_text("title: x\nrequirements: [\n")
-    (msg,) = problems(suite_copy)
+    (msg,) = config_problems(suite_copy)
     assert msg.startswith(f"{f}:") and "invalid YAML" in msg
 
 
 def test_duplicate_keys_are_reported(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    edit(f, "  seed: 20261126\n", "  seed: 20261126\n  seed: 1\n")
-    (msg,) = problems(suite_copy)
+    edit_file(f, "  seed: 20261126\n", "  seed: 20261126\n  seed: 1\n")
+    (msg,) = config_problems(suite_copy)
     assert "duplicate key 'seed'" in msg
 
 
@@ -111,9 +91,11 @@ def test_not_a_suite_folder(tmp_path: Path) -> None:
 
 def test_the_agent_version_is_a_template_checked_when_the_suite_loads(suite_copy: Path) -> None:
     f = suite_copy / "suite.yaml"
-    edit(f, "version: \"{{ env.AGENT_VERSION | default('demo') }}\"", 'version: "{{ agnt.port }}"')
+    edit_file(
+        f, "version: \"{{ env.AGENT_VERSION | default('demo') }}\"", 'version: "{{ agnt.port }}"'
+    )
     line = next(i for i, t in enumerate(f.read_text().splitlines(), 1) if "agnt.port" in t)
-    (msg,) = problems(suite_copy)
+    (msg,) = config_problems(suite_copy)
     assert msg.startswith(f"{f}:{line}:14: environment.agent.version: {{{{ agnt.port }}}}: ")
     assert "did you mean 'agent'?" in msg
 

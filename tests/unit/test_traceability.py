@@ -4,17 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-import pandas as pd
-
-from harness.report.frame import COLUMNS
 from harness.report.traceability import build_traceability
 from harness.report.view import Divergence
 from harness.runlog.read import parse_manifest
+from tests.helpers import results_frame, results_row
 
 
 def _row(case: str, trial: int, check: str, reqs: str, verdict: str, category: str) -> Any:
-    row = dict.fromkeys(COLUMNS, "")
-    row.update(
+    return results_row(
         case_id=case,
         scenario=case.split("#")[0],
         trial=trial,
@@ -24,7 +21,6 @@ def _row(case: str, trial: int, check: str, reqs: str, verdict: str, category: s
         category=category,
         check_type="sql" if category != "invariant" else "invariant",
     )
-    return row
 
 
 MANIFEST = {
@@ -65,14 +61,13 @@ MANIFEST = {
 
 
 def test_uncovered_not_run_orphans_and_links_to_evidence() -> None:
-    frame = pd.DataFrame(
+    frame = results_frame(
         [
             _row("s#1", 1, "a", "R-001", "pass", "state"),
             _row("s#1", 2, "a", "R-001", "fail", "state"),
             _row("s#1", 1, "inv", "R-001", "pass", "invariant"),
             _row("(run)", 1, "inv", "R-001", "fail", "invariant"),
-        ],
-        columns=COLUMNS,
+        ]
     )
     evidence = [
         Divergence(["R-001"], "major", ["r1"], "s", "a", "sql", "state", "fail"),
@@ -129,7 +124,7 @@ def test_a_conditional_check_that_never_applied_is_explained_and_warned_about() 
         # a replayed known regression is judged by the regressions gate, not counted here
         {**_row("regression:q", 1, "vip-only", "R-001", "fail", "state"), "origin": "regression"},
     ]
-    trace = build_traceability(pd.DataFrame(rows, columns=COLUMNS), parse_manifest(manifest), [])
+    trace = build_traceability(results_frame(rows), parse_manifest(manifest), [])
     always, vip, other = trace.requirements[0].checks
     assert always.counts["pass"] == 1 and vip.judged == 0
     assert vip.never_held and vip.why_not_run == "its when-condition never held in this run"

@@ -7,10 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
-from harness.report.frame import COLUMNS
 from harness.report.trend import DEFAULT_K, build_trend, render_trend, when
+from tests.helpers import results_frame, results_row
 
 REQUIREMENTS = [{"id": "R-1", "severity": "major", "title": "one"}]
 
@@ -19,8 +17,7 @@ def _store(root: Path, run_id: str, started: str, marks: str, **manifest: Any) -
     rows = []
     for case in ("a#1", "b#1"):
         for trial, mark in enumerate(marks, start=1):
-            row = dict.fromkeys(COLUMNS, "")
-            row.update(
+            row = results_row(
                 case_id=case,
                 scenario="a",
                 origin="scenario",
@@ -33,7 +30,7 @@ def _store(root: Path, run_id: str, started: str, marks: str, **manifest: Any) -
             rows.append(row)
     folder = root / run_id
     folder.mkdir(parents=True)
-    pd.DataFrame(rows, columns=COLUMNS).to_parquet(folder / "results.parquet")
+    results_frame(rows).to_parquet(folder / "results.parquet")
     info = {
         "kind": "run",
         "suite": "s",
