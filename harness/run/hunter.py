@@ -25,13 +25,13 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from harness.core import Case, CaseResult, CheckResult, Verdict
 from harness.events import Emit, HuntFound, HuntProgress, Note
+from harness.generate.spaces import is_hard
 from harness.generate.strategies import draw_case
 from harness.generate.values import derive_seed, is_generator
 from harness.run import regressions
 from harness.run.engine import Engine
 from harness.run.plan import plan_case
 from harness.run.store import RunStore
-from harness.spec import models as m
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite
 
@@ -41,15 +41,6 @@ CONFIRMATIONS = 2  # extra replays a shrunk failure must fail before it is saved
 NOT_THE_AGENT = ("setup of ", "harness fault: ", "variant ")  # obs.error prefixes
 SEVERITY = {"critical": 0, "major": 1, "minor": 2}
 CATEGORY = {"state": 0, "invariant": 1, "output": 2}
-HARD_PARTS = (
-    m.BoundaryGen,
-    m.FormatGen,
-    m.TrapGen,
-    m.PoolGen,
-    m.DateEdgeGen,
-    m.TimeEdgeGen,
-    m.DateTextGen,
-)
 
 
 class Divergence(Exception):
@@ -96,9 +87,7 @@ def hard_parts(scenario: Scenario) -> bool:
         *scenario.vars.values(),
         *(v for r in scenario.setup.values() for v in r.values.values()),
     ]
-    return bool(scenario.personas or scenario.variants) or any(
-        isinstance(v, HARD_PARTS) for v in values
-    )
+    return bool(scenario.personas or scenario.variants) or any(is_hard(v) for v in values)
 
 
 def examples_per_round(scenario: Scenario) -> int:
