@@ -1,6 +1,7 @@
 """Value generators: the models of `vars`, setup values and seed columns.
 
-Each model is one generator kind; harness/generate/ draws values from them.
+Each model is one generator kind; what it draws, in a run and in a hunt, is defined
+once, in harness/generate/spaces.py.
 """
 
 from __future__ import annotations
