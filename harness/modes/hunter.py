@@ -24,6 +24,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 
 from harness.core import Case, CaseResult, Category, CheckResult, Severity, Verdict
 from harness.core.events import Emit, HuntFound, HuntProgress, Note
+from harness.generate.spaces import is_hard
 from harness.generate.strategies import draw_case
 from harness.generate.values import derive_seed, is_generator
 from harness.run import regressions
@@ -31,22 +32,12 @@ from harness.run.engine import Engine
 from harness.run.plan import plan_case
 from harness.runlog.models import Finding
 from harness.runlog.store import RunLog
-from harness.spec import models as m
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite
 
 EXAMPLES_PER_ROUND = 40  # for scenarios with hard-part generators; others get a quarter
 SHRINK_GRACE = 0.25  # share of the budget a hunt may overrun to finish shrinking
 CONFIRMATIONS = 2  # extra replays a shrunk failure must fail before it is saved
-HARD_PARTS = (
-    m.BoundaryGen,
-    m.FormatGen,
-    m.TrapGen,
-    m.PoolGen,
-    m.DateEdgeGen,
-    m.TimeEdgeGen,
-    m.DateTextGen,
-)
 
 
 class Divergence(Exception):
@@ -83,9 +74,7 @@ def hard_parts(scenario: Scenario) -> bool:
         *scenario.vars.values(),
         *(v for r in scenario.setup.values() for v in r.values.values()),
     ]
-    return bool(scenario.personas or scenario.variants) or any(
-        isinstance(v, HARD_PARTS) for v in values
-    )
+    return bool(scenario.personas or scenario.variants) or any(is_hard(v) for v in values)
 
 
 def examples_per_round(scenario: Scenario) -> int:

@@ -154,11 +154,11 @@ def test_hypothesis_strategies_draw_only_declared_values(data: st.DataObject) ->
     ctx = {"params": {"limit": Decimal("500.00")}, "vars": {}}
     kinds = {"limit": "amount"}
     filler = ValueGenerator(1, kinds=kinds)
-    edge = data.draw(strategy(m.BoundaryGen(boundary="limit"), ctx, kinds, filler))
+    edge = data.draw(strategy(m.BoundaryGen(boundary="limit"), ctx, filler))
     assert edge in {Decimal("499.99"), Decimal("500.00"), Decimal("500.01")}
-    amount = data.draw(strategy(m.DecimalGen(decimal=["1.00", "2.00"]), ctx, kinds, filler))
+    amount = data.draw(strategy(m.DecimalGen(decimal=["1.00", "2.00"]), ctx, filler))
     assert Decimal("1.00") <= amount <= Decimal("2.00") and amount.as_tuple().exponent == -2
-    name = data.draw(strategy(m.PoolGen(pool="names_hard"), ctx, kinds, filler))
+    name = data.draw(strategy(m.PoolGen(pool="names_hard"), ctx, filler))
     assert name in traps.NAMES_HARD
 
 

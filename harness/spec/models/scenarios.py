@@ -1,0 +1,124 @@
+"""Scenario files, regression files and invariants.yaml."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from harness.spec.models.base import (
+    REQUIREMENT_ID,
+    SLUG,
+    FileModel,
+    Model,
+    RequirementIds,
+    Slug,
+)
+from harness.spec.models.checks import Check
+from harness.spec.models.values import ValueSpec
+
+Persona = Literal[
+    "plain", "polite", "terse", "rambling", "shouting", "typos", "out_of_order", "change_of_mind"
+]
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+class SetupRow(Model):
+    """A row the case inserts before its first turn; later templates see its columns."""
+
+    table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+    values: dict[str, ValueSpec] = Field(default_factory=dict)
+    database: str | None = None
+
+
+class RedisSetup(Model):
+    key: str
+    value: str | None = None
+    hash: dict[str, str] | None = None
+    ttl: int | None = None
+    database: str | None = None
+
+
+class Scenario(Model):
+    id: Slug
+    title: str
+    description: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    repeat: Annotated[int, Field(ge=1, le=10_000)] = 1
+    vars: dict[str, ValueSpec] = Field(default_factory=dict)
+    setup: dict[str, SetupRow] = Field(default_factory=dict)
+    redis_setup: list[RedisSetup] = Field(default_factory=list)
+    turns: Annotated[list[str], Field(min_length=1)]
+    variants: list[Annotated[list[str], Field(min_length=1)]] = Field(
+        default_factory=list,
+        description="Equivalent rewordings of `turns`; same_state checks compare their end states.",
+    )
+    personas: list[Persona] = Field(
+        default_factory=list,
+        description="Ways of writing each case may be told in; text from templates is kept intact.",
+    )
+    checks: Annotated[list[Check], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _variants_need_same_state(self) -> Scenario:
+        has_check = any(c.type == "same_state" for c in self.checks)
+        if self.variants and not has_check:
+            raise ValueError("variants are compared by a same_state check; add one")
+        if has_check and not self.variants:
+            raise ValueError("a same_state check needs variants to compare")
+        return self
+
+
+class ScenariosFile(FileModel):
+    scenarios: Annotated[list[Scenario], Field(min_length=1)]
+
+
+# --------------------------------------------------------------------------- regressions
+
+
+class RegressionFile(FileModel):
+    """A minimal failing case a hunt found, replayed first by every later run."""
+
+    id: Annotated[str, Field(pattern=SLUG)]
+    requirement: Annotated[str, Field(pattern=REQUIREMENT_ID)]
+    requirements: RequirementIds
+    scenario: Slug
+    check: str = Field(description="The check this case broke when it was found.")
+    signature: str = Field(description="requirement|scenario|check|verdict; de-duplicates finds.")
+    breaks: list[str] = Field(
+        default_factory=list, description="Every signature the case broke when it was found."
+    )
+    seed: int
+    vars: dict[str, ValueSpec] = Field(default_factory=dict)
+    setup: dict[str, dict[str, ValueSpec]] = Field(default_factory=dict)
+    variant_setups: list[dict[str, dict[str, ValueSpec]]] = Field(default_factory=list)
+    persona: str = "plain"
+    persona_seed: int = 0
+    evidence: dict[str, Any] = Field(default_factory=dict)
+    found: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- invariants
+
+
+class Invariant(Model):
+    """An SQL query returning the rows that violate a property of the whole database."""
+
+    id: Slug
+    requirements: RequirementIds
+    description: str
+    database: str | None = None
+    query: str = Field(description="Returns one row per violation; no rows means it holds.")
+    scope: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "Column -> table: ties a violation to the case that inserted that row, so it is "
+            "checked after every case; without scope it is checked once after the run."
+        ),
+    )
+
+
+class InvariantsFile(FileModel):
+    invariants: list[Invariant] = Field(default_factory=list)

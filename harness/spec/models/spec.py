@@ -1,0 +1,58 @@
+"""spec.yaml: named parameters and the requirements with stable ids."""
+
+from __future__ import annotations
+
+import re
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, Field, field_validator
+
+from harness.spec.models.base import REQUIREMENT_ID, FileModel, Model
+
+
+class Parameter(Model):
+    """A named number or setting of the spec; checks and generators refer to it by name."""
+
+    value: Decimal | int | str | bool
+    unit: str | None = None
+    description: str | None = None
+    kind: Literal["amount", "count", "days", "seconds", "text", "flag"] | None = Field(
+        default=None, description="What the value measures; generators derive boundaries from it."
+    )
+
+
+class Requirement(Model):
+    id: Annotated[str, Field(pattern=REQUIREMENT_ID, description="Stable id such as RD-001.")]
+    title: str
+    text: str
+    severity: Literal["critical", "major", "minor"]
+    parameters: list[str] = Field(default_factory=list)
+
+
+class SpecFile(FileModel):
+    title: str
+    version: str | None = None
+    description: str | None = None
+    parameters: dict[
+        str,
+        Annotated[
+            Parameter,
+            BeforeValidator(
+                lambda v: v if isinstance(v, dict | Parameter) else {"value": v},
+                json_schema_input_type=Parameter | Decimal | int | str | bool,
+            ),
+        ],
+    ] = Field(default_factory=dict, description="name: value, or name: {value, unit, kind, ...}")
+    requirements: list[Requirement] = Field(min_length=1)
+
+    @field_validator("parameters")
+    @classmethod
+    def _names(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            if not re.match(r"^[a-z_][a-z0-9_]*$", name):
+                raise ValueError(f"parameter name {name!r} must be snake_case")
+        return value
+
+    def parameter_values(self) -> dict[str, Any]:
+        return {k: v.value for k, v in self.parameters.items()}

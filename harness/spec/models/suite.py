@@ -1,0 +1,111 @@
+"""suite.yaml: name, defaults, environment, and how to start and reach the agent."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, model_validator
+
+from harness.spec.load import LoadSection
+from harness.spec.models.base import FileModel, Model, Slug
+from harness.spec.models.dependencies import Dependency
+
+
+class HealthCheck(Model):
+    url: str
+    timeout: Annotated[float, Field(gt=0, le=600)] = 30.0
+    interval: Annotated[float, Field(gt=0, le=10)] = 0.05
+
+
+class AgentProcess(Model):
+    """How the harness starts the agent as its own process, as it runs in production."""
+
+    command: Annotated[list[str], Field(min_length=1)]
+    cwd: str | None = None
+    env: dict[str, str] = Field(default_factory=dict)
+    health: HealthCheck | None = None
+    stop_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
+
+
+class HttpAdapter(Model):
+    url: str
+    method: Literal["POST", "PUT", "GET"] = "POST"
+    headers: dict[str, str] = Field(default_factory=dict)
+    body: dict[str, Any] | str = Field(
+        default_factory=lambda: {
+            "session_id": "{{ case.session_id }}",
+            "message": "{{ turn.text }}",
+        }
+    )
+    reply: str | None = Field(
+        default="reply", description="Dotted path to the reply in a JSON response; null: raw body."
+    )
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+    ok_status: list[int] = Field(default_factory=lambda: [200])
+
+
+class PythonAdapter(Model):
+    callable: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] = Field(
+        description="module.path:function; sync or async, called as f(message, session_id)."
+    )
+    path: list[str] = Field(default_factory=list, description="Folders added to sys.path.")
+    env: dict[str, str] = Field(
+        default_factory=dict, description="Set in os.environ before the import (e.g. URLs)."
+    )
+    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
+
+
+class AgentConfig(Model):
+    process: AgentProcess | None = None
+    health: HealthCheck | None = Field(
+        default=None,
+        description="For an agent the harness does not start: wait for this URL before any case.",
+    )
+    http: HttpAdapter | None = None
+    python: PythonAdapter | None = None
+    version: str | None = Field(
+        default=None,
+        description="The agent's version, recorded with every run and shown in the sign-off; "
+        "a template, e.g. '{{ env.AGENT_VERSION }}'. An agent the harness starts from a git "
+        "checkout also has its commit recorded.",
+    )
+
+    @model_validator(mode="after")
+    def _one_adapter(self) -> AgentConfig:
+        if (self.http is None) == (self.python is None):
+            raise ValueError("the agent needs exactly one adapter: http or python")
+        return self
+
+
+class Environment(Model):
+    dependencies: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency] = Field(
+        default_factory=dict
+    )
+    provider: Literal["auto", "docker", "embedded", "external"] | None = Field(
+        default=None,
+        description="How dependencies come up; --deps and HARNESS_DEPS override it (default auto).",
+    )
+    agent: AgentConfig
+
+
+class Defaults(Model):
+    seed: int = 0
+    concurrency: Annotated[int, Field(ge=1, le=1024)] = 4
+    case_timeout: Annotated[float, Field(gt=0)] = 120.0
+    trials: Annotated[int, Field(ge=1, le=1000)] = Field(
+        default=1,
+        description="Times every case runs (fresh setup rows each time); --trials, "
+        "HARNESS_TRIALS and [tool.harness] trials override it. pass^k needs k trials.",
+    )
+
+
+class SuiteFile(FileModel):
+    name: Slug
+    description: str | None = None
+    defaults: Defaults = Field(default_factory=Defaults)
+    environment: Environment
+    load: LoadSection | None = Field(
+        default=None, description="Load profiles for harness load (see harness/spec/load.py)."
+    )

@@ -1,0 +1,225 @@
+"""Value generators: the models of `vars`, setup values and seed columns.
+
+Each model is one generator kind; what it draws, in a run and in a hunt, is defined
+once, in harness/generate/spaces.py.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
+
+from harness.spec.models.base import Model
+
+Scalar = Decimal | int | float | bool | str | None
+
+
+class FakerGen(Model):
+    """A realistic value from a faker provider, e.g. `{faker: name, locale: de_DE}`."""
+
+    faker: str
+    args: list[Any] = Field(default_factory=list)
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    locale: str | None = None
+    locales: list[str] | None = Field(
+        default=None,
+        description="Locales to pick from (a hunt searches across them): names, addresses "
+        "and formats of other countries.",
+    )
+
+
+class ChoiceGen(Model):
+    choice: list[Any] = Field(min_length=1)
+    weights: list[float] | None = None
+
+    @model_validator(mode="after")
+    def _same_length(self) -> ChoiceGen:
+        if self.weights is not None and len(self.weights) != len(self.choice):
+            raise ValueError("weights needs one number per choice")
+        return self
+
+
+class IntegerGen(Model):
+    integer: Annotated[list[int | str], Field(min_length=2, max_length=2)]
+
+
+class DecimalGen(Model):
+    decimal: Annotated[list[Decimal | int | str], Field(min_length=2, max_length=2)]
+    places: int = 2
+
+
+class DaysAgoGen(Model):
+    """A date this many days before today (a list is an inclusive random range)."""
+
+    days_ago: int | str | Annotated[list[int | str], Field(min_length=2, max_length=2)]
+
+
+class RefGen(Model):
+    """A value of a row seeded earlier, e.g. `{ref: customers.id}` (seed data only)."""
+
+    ref: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*\.[a-z_][a-z0-9_]*$")]
+
+
+class SequenceGen(Model):
+    """A unique per-row value, e.g. `{sequence: "SKU-{n:05d}"}`."""
+
+    sequence: str
+
+
+Edge = Literal["below", "at", "above", "zero", "negative", "huge"]
+AmountFormat = Literal[
+    "point",  # 1234.50
+    "comma",  # 1234,50
+    "thousands_comma_point",  # 1,234.50
+    "thousands_point_comma",  # 1.234,50
+    "thousands_space_comma",  # 1 234,50
+    "euro_prefix",  # €1234.50
+    "whole",  # 1234 (only when the amount has no cents)
+]
+Trap = Literal[
+    "none",
+    "nfc",
+    "nfd",
+    "strip_accents",
+    "lower",
+    "upper",
+    "title",
+    "spaces",
+    "zero_width",
+    "rtl_mark",
+    "confusable",
+    "emoji",
+    "long",
+    "empty",
+    "whitespace_only",
+    "mixed_case",
+]
+Pool = Literal["names", "names_plain", "names_hard", "hostile", "injections"]
+DateEdgeKind = Literal[
+    "today", "yesterday", "month_start", "month_end", "year_start", "year_end", "leap_day"
+]
+TimeEdgeKind = Literal["midnight", "before_midnight", "after_midnight", "noon", "end_of_day"]
+DateFormat = Literal["iso", "us", "eu", "dotted", "short_us", "short_eu", "long"]
+
+
+class BoundaryGen(Model):
+    """Values at the edge of a spec parameter, so a spec change moves the tests with it.
+
+    For an amount of 500.00: below 499.99, at 500.00, above 500.01 (the step is the
+    parameter's smallest unit), and on request zero, negative and huge values."""
+
+    boundary: str = Field(description="Name of a spec parameter.")
+    edges: Annotated[list[Edge], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Edge](["below", "at", "above"])
+    )
+    step: Decimal | None = Field(default=None, description="Default: 0.01 for amounts, else 1.")
+
+
+class FormatGen(Model):
+    """A number written as customers write it: decimal comma, thousands separators, €."""
+
+    amount_text: str = Field(description="Template giving the number, e.g. {{ vars.amount }}.")
+    formats: Annotated[list[AmountFormat], Field(min_length=1)] = Field(
+        default_factory=lambda: list[AmountFormat](
+            ["point", "comma", "thousands_comma_point", "thousands_point_comma"]
+        )
+    )
+    places: int = 2
+
+
+class TrapGen(Model):
+    """A text with one trap applied: Unicode forms, case, spacing, invisible characters..."""
+
+    text_trap: str = Field(description="Template giving the text to transform.")
+    traps: Annotated[list[Trap], Field(min_length=1)] = Field(
+        default_factory=lambda: list[Trap](["none", "nfd", "lower", "upper"])
+    )
+
+
+class DateEdgeGen(Model):
+    """The most recent calendar edge: where date arithmetic breaks (kept relative on replay)."""
+
+    date_edge: DateEdgeKind | Annotated[list[DateEdgeKind], Field(min_length=1)]
+
+
+class TimeEdgeGen(Model):
+    """A moment at a day boundary in a timezone: the edges timezone arithmetic gets wrong."""
+
+    time_edge: TimeEdgeKind | Annotated[list[TimeEdgeKind], Field(min_length=1)]
+    timezones: str | Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: [
+            "UTC",
+            "Europe/Berlin",
+            "America/Los_Angeles",
+            "Asia/Tokyo",
+            "Pacific/Kiritimati",
+        ]
+    )
+    days_ago: int = 0
+
+
+class DateTextGen(Model):
+    """A date written as people write it: "12/01" means December or January depending on who."""
+
+    date_text: str = Field(description="Template giving the date, e.g. {{ order.ordered_on }}.")
+    formats: Annotated[list[DateFormat], Field(min_length=1)] = Field(
+        default_factory=lambda: list[DateFormat](["iso", "eu", "us", "dotted", "long"])
+    )
+
+
+class PoolGen(Model):
+    """One value from a built-in pool of realistic hard inputs, simplest first."""
+
+    pool: Pool
+
+
+# order matters: a stored time_edge also carries days_ago, so time_edge is tried first
+GENERATOR_KEYS = (
+    "time_edge",
+    "faker",
+    "choice",
+    "integer",
+    "decimal",
+    "days_ago",
+    "ref",
+    "sequence",
+    "boundary",
+    "amount_text",
+    "text_trap",
+    "pool",
+    "date_edge",
+    "date_text",
+)
+
+
+def _generator_tag(value: Any) -> str:
+    if isinstance(value, BaseModel):
+        return next(k for k in GENERATOR_KEYS if k in type(value).model_fields)
+    if isinstance(value, dict):
+        for key in GENERATOR_KEYS:
+            if key in value:
+                return key
+        return "mapping"
+    return "literal"
+
+
+ValueSpec = Annotated[
+    Annotated[FakerGen, Tag("faker")]
+    | Annotated[ChoiceGen, Tag("choice")]
+    | Annotated[IntegerGen, Tag("integer")]
+    | Annotated[DecimalGen, Tag("decimal")]
+    | Annotated[DaysAgoGen, Tag("days_ago")]
+    | Annotated[RefGen, Tag("ref")]
+    | Annotated[SequenceGen, Tag("sequence")]
+    | Annotated[BoundaryGen, Tag("boundary")]
+    | Annotated[FormatGen, Tag("amount_text")]
+    | Annotated[TrapGen, Tag("text_trap")]
+    | Annotated[PoolGen, Tag("pool")]
+    | Annotated[DateEdgeGen, Tag("date_edge")]
+    | Annotated[TimeEdgeGen, Tag("time_edge")]
+    | Annotated[DateTextGen, Tag("date_text")]
+    | Annotated[Scalar | list[Any], Tag("literal")],
+    Discriminator(_generator_tag),
+]
