@@ -17,7 +17,9 @@ from harness.spec import models as m
 from harness.spec.template import Template, format_value, render_deep, to_decimal
 
 EVIDENCE_CHARS = 2000
-_NUMBER = re.compile(r"[-+]?\d+(?:[.,]\d+)?")
+# a number as people write it: thousands grouped by , . or a space (1,234.56 1.234,56
+# 1 234,56), or not grouped; the decimal part after the last separator
+_NUMBER = re.compile(r"[-+]?(?:\d{1,3}(?:[,. ]\d{3})+|\d+)(?:[.,]\d+)?")
 
 Replies = list[str | None]
 
@@ -85,8 +87,10 @@ def _result(
     )
 
 
-def _as_list(value: str | list[str]) -> list[str]:
-    return [value] if isinstance(value, str) else value
+def _as_list(value: Any) -> list[Any]:
+    """A check's value or values; one template expression may render to a number or a date,
+    which is one value, not a list of them."""
+    return list(value) if isinstance(value, list | tuple) else [value]
 
 
 Predicate = Callable[[str], tuple[bool, str]]

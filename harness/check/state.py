@@ -68,8 +68,11 @@ def values_equal(expected: Any, found: Any) -> bool:
         except (ValueError, InvalidOperation):
             return False
     if isinstance(found, dt.datetime | dt.date):
-        if isinstance(expected, dt.date | dt.datetime):
+        if isinstance(expected, dt.datetime) or (
+            isinstance(expected, dt.date) and not isinstance(found, dt.datetime)
+        ):
             return bool(expected == found)
+        # a day (a date, or its text) matches any moment of that day, as the text always did
         return (
             format_value(found).startswith(format_value(expected))
             and len(format_value(expected)) >= 10
@@ -94,18 +97,42 @@ def compare_rows(
         if len(expected) != len(found):
             return f"expected {len(expected)} row(s), found {len(found)}"
         return None
-    unmatched = list(found)
-    for e in expected:
-        hit = next((i for i, f in enumerate(unmatched) if _row_matches(e, f)), None)
-        if hit is None:
+    fits = [[j for j, f in enumerate(found) if _row_matches(e, f)] for e in expected]
+    for e, options in zip(expected, fits, strict=True):
+        if not options:
             missing = ", ".join(f"{k}={format_value(v)}" for k, v in e.items())
             if not found:
                 return f"no row with {missing}: the query found no rows at all"
             return f"no row with {missing} among the {len(found)} row(s) the query found"
-        unmatched.pop(hit)
-    if unmatched:
-        return f"expected {len(expected)} row(s), found {len(found)}: {len(unmatched)} unexpected"
+    pairs = _pairing(fits)
+    if len(pairs) < len(expected):  # every row fits one, but not each its own
+        left = [expected[i] for i in range(len(expected)) if i not in pairs]
+        missing = ", ".join(f"{k}={format_value(v)}" for k, v in left[0].items())
+        return f"no row with {missing} among the {len(found)} row(s) the query found"
+    if len(found) > len(expected):
+        extra = len(found) - len(expected)
+        return f"expected {len(expected)} row(s), found {len(found)}: {extra} unexpected"
     return None
+
+
+def _pairing(fits: list[list[int]]) -> dict[int, int]:
+    """A largest matching of expected rows to found rows (augmenting paths, Kuhn's method):
+    a row that fits several must not take the one a more specific expected row needs."""
+    owner: dict[int, int] = {}  # found row -> expected row
+
+    def take(i: int, seen: set[int]) -> bool:
+        for j in fits[i]:
+            if j in seen:
+                continue
+            seen.add(j)
+            if j not in owner or take(owner[j], seen):
+                owner[j] = i
+                return True
+        return False
+
+    for i in range(len(fits)):
+        take(i, set())
+    return {i: j for j, i in owner.items()}
 
 
 def _result(

@@ -68,7 +68,8 @@ def find_case(suite: Suite, seed: int, cid: str) -> Case:
         scenario = suite.scenario(scenario_id)
     except KeyError:
         raise KeyError(f"no scenario {scenario_id!r} in suite {suite.name}") from None
-    if (number and not number.isdigit()) or number == "0":
-        raise KeyError(f"{cid!r} is not a case id (scenario or scenario#N)")
+    marked = "#" in cid
+    if marked and (not number.isdigit() or number.startswith("0")):
+        raise KeyError(f"{cid!r} is not a case id (scenario or scenario#N, N from 1)")
     index = int(number) - 1 if number else 0
     return plan_case(suite, scenario, index, seed, count=2 if number else 1)

@@ -130,11 +130,6 @@ def test_find_case_refuses_what_is_not_a_case_of_the_suite(suite: Suite) -> None
             find_case(suite, SEED, bad)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: find_case accepts 'scenario#00' (index -1, a case no plan holds) and "
-    "'scenario#' (read as the bare scenario) instead of refusing them as it does '#0'",
-)
 @pytest.mark.parametrize("bad", ["small-refund#00", "small-refund#"])
 def test_find_case_refuses_malformed_case_numbers(suite: Suite, bad: str) -> None:
     with pytest.raises(KeyError, match="is not a case id"):
