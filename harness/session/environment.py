@@ -218,6 +218,7 @@ async def _start_agent(
         "env": EnvView(),
         "params": suite.params,
     }
+    _suite_secrets(suite, context)
     runner: AgentProcessRunner | None = None
     info = agent_version(config, context, emit)
     if config.process is not None:
@@ -287,3 +288,10 @@ def _external_secrets(suite: Suite, options: DepsOptions) -> None:
             continue
         if password:
             redact.add(unquote(password))
+
+
+def _suite_secrets(suite: Suite, context: dict[str, Any]) -> None:
+    """What the suite marks secret (environment.secrets), rendered with what the agent's
+    own templates see, once the dependencies' addresses and passwords are known."""
+    for template in suite.manifest.environment.secrets:
+        redact.add(format_value(render_deep(template, context, {})).strip())

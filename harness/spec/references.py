@@ -212,6 +212,8 @@ def check_references(
         )
     if env.agent.version is not None:
         yield from _check(env.agent.version, (*agent_loc, "version"), agent_scope, manifest_src)
+    if env.secrets:
+        yield from _check(env.secrets, ("environment", "secrets"), agent_scope, manifest_src)
     if env.agent.http:
         http = _dump(env.agent.http)
         body = http.pop("body", None)

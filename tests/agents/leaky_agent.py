@@ -9,7 +9,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-KNOWN = ("API_TOKEN", "PLAIN_VALUE", "DATABASE_URL")
+KNOWN = ("API_TOKEN", "PLAIN_VALUE", "MARKED_VALUE", "DATABASE_URL")
 
 
 def leaks(request: web.Request) -> dict[str, str]:

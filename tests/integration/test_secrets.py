@@ -26,6 +26,7 @@ ENV_TOKEN = 'canary-env"tok\\en/1@a'
 HEADER_TOKEN = "canary-bearer/2@b"
 API_KEY = 'canary-apikey"3'
 FROM_ENV = "canary-fromenv/4@d"  # a secret-named variable of the harness's own environment
+MARKED = "canary-marked 5"  # a plain variable the suite marks secret (environment.secrets)
 
 
 @pytest.fixture(scope="module")
@@ -67,6 +68,7 @@ def test_no_canary_reaches_any_file_of_the_run(
             name: leaky
             defaults: {{seed: 1, concurrency: 2, case_timeout: 20}}
             environment:
+              secrets: ["{{{{ env.PARTNER_REF }}}}"]
               dependencies:
                 db: {{kind: postgres, database: stage}}
               agent:
@@ -76,6 +78,7 @@ def test_no_canary_reaches_any_file_of_the_run(
                     PORT: "{{{{ agent.port }}}}"
                     API_TOKEN: {json.dumps(ENV_TOKEN)}
                     PLAIN_VALUE: "{{{{ env.CANARY_SECRET }}}}"
+                    MARKED_VALUE: "{{{{ env.PARTNER_REF }}}}"
                     DATABASE_URL: "{{{{ deps.db.url }}}}"
                   health: {{url: "http://127.0.0.1:{{{{ agent.port }}}}/health", timeout: 20}}
                 http:
@@ -94,7 +97,7 @@ def test_no_canary_reaches_any_file_of_the_run(
         "    checks:\n      - {type: not_contains, requirements: [S-001], value: issued}\n"
     )
     reports = tmp_path / "reports"
-    env = {**os.environ, "CANARY_SECRET": FROM_ENV}
+    env = {**os.environ, "CANARY_SECRET": FROM_ENV, "PARTNER_REF": MARKED}
     done = subprocess.run(
         [sys.executable, "-m", "harness", "run", str(suite), "--deps", "external",
          "--external", f"db={database.endpoint.url}", "--disposable", "db",
@@ -105,7 +108,7 @@ def test_no_canary_reaches_any_file_of_the_run(
     run = next(p for p in reports.iterdir() if p.is_dir())
     password = database.endpoint.password
     assert password
-    canaries = [ENV_TOKEN, HEADER_TOKEN, API_KEY, FROM_ENV, password]
+    canaries = [ENV_TOKEN, HEADER_TOKEN, API_KEY, FROM_ENV, MARKED, password]
     seen = dict(texts(run))
     assert {"cases.jsonl", "manifest.json", "agent.log", "summary.md", "report.html",
             "junit.xml", "results.parquet"} <= set(seen)  # fmt: skip

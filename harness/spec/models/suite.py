@@ -88,6 +88,13 @@ class Environment(Model):
         description="How dependencies come up; --deps and HARNESS_DEPS override it (default auto).",
     )
     agent: AgentConfig
+    secrets: list[str] = Field(
+        default_factory=list,
+        description="Values never written to a run folder, its logs or its reports (masked as "
+        "***), e.g. '{{ env.PARTNER_KEY }}' or '{{ deps.db.password }}'. Passwords, "
+        "secret-named variables and headers (Authorization, *-Api-Key, *Token*, Cookie) "
+        "are masked without being listed.",
+    )
 
 
 class Defaults(Model):
