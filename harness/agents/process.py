@@ -126,12 +126,19 @@ class AgentProcessRunner:
     async def _copy_output(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
         with open(self.log_path, "a", encoding="utf-8") as log:
+            pending = b""  # masked by whole lines: a secret split across reads is still seen
             while True:
                 chunk = await self.proc.stdout.read(65536)
                 if not chunk:
                     break
-                log.write(self.redact(chunk.decode("utf-8", errors="replace")))
-                log.flush()
+                pending += chunk
+                cut = pending.rfind(b"\n") + 1 if len(pending) < 1_048_576 else len(pending)
+                if cut:
+                    log.write(self.redact(pending[:cut].decode("utf-8", errors="replace")))
+                    log.flush()
+                    pending = pending[cut:]
+            if pending:
+                log.write(self.redact(pending.decode("utf-8", errors="replace")))
 
     async def _wait_healthy(self, timeout: float, interval: float) -> None:
         assert self.proc is not None and self.health_url is not None
