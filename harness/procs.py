@@ -61,10 +61,16 @@ def spawn(
     env: dict[str, str] | None = None,
     cwd: str | Path | None = None,
     user: str | int | None = None,
+    group: int | None = None,
+    extra_groups: Sequence[int] | None = None,
     death_signal: int = signal.SIGKILL,
     new_session: bool = True,
 ) -> subprocess.Popen[bytes]:
-    """Start a child whose stdout and stderr go to log_path, in its own process group."""
+    """Start a child whose stdout and stderr go to log_path, in its own process group.
+
+    With `user`, give it `group` and `extra_groups` too: Popen's user= alone keeps ours. Its
+    parent-death signal is set after the switch of user, which would otherwise clear it.
+    """
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as log:
         return subprocess.Popen(
@@ -75,6 +81,8 @@ def spawn(
             env=env,
             cwd=cwd,
             user=user,
+            group=group,
+            extra_groups=None if extra_groups is None else list(extra_groups),
             start_new_session=new_session,
             preexec_fn=die_with_parent(death_signal),
         )
