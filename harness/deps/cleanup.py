@@ -19,11 +19,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker
 import docker.errors
 import requests.exceptions
+
+from harness import procs
 
 RUN = "harness.run"
 DEP = "harness.dependency"
@@ -42,12 +43,9 @@ def hostname() -> str:
 
 
 def process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or ""."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+    """The process's start time in clock ticks since boot, as a label value ("": none)."""
+    start = procs.process_start(pid)
+    return "" if start is None else str(start)
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
