@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
+from harness import procs
 from harness.errors import AgentStartError
 from harness.procs import die_with_parent, tail
 from harness.redact import SECRET_NAME, Redactor
@@ -71,6 +72,7 @@ class AgentProcessRunner:
         self.log_path = log_path
         self.redact = redactor
         self.proc: asyncio.subprocess.Process | None = None
+        self.tree: procs.ProcessTree | None = None
         self._pump: asyncio.Task[None] | None = None
         self.ready_seconds = 0.0
 
@@ -99,6 +101,9 @@ class AgentProcessRunner:
         `on_spawn(pid)` is called as soon as the process exists (before it is healthy)."""
         started = time.perf_counter()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        # before the agent exists: what it starts and then abandons comes back to the harness
+        procs.become_subreaper()
+        since = procs.clock_ticks()
         try:
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv,
@@ -115,6 +120,7 @@ class AgentProcessRunner:
                 f"cannot start the agent ({' '.join(self.argv)}): {exc}",
                 hint="check environment.agent.process.command and cwd in suite.yaml",
             ) from exc
+        self.tree = procs.ProcessTree.of(self.proc.pid, since)
         self._pump = asyncio.create_task(self._copy_output())
         if on_spawn is not None:
             on_spawn(self.proc.pid)
@@ -164,10 +170,13 @@ class AgentProcessRunner:
         )
 
     async def stop(self) -> None:
-        """SIGTERM the agent's process group, then SIGKILL it after stop_timeout."""
+        """SIGTERM the agent's process group, then SIGKILL it after stop_timeout; then SIGKILL
+        every process it started that is left, in its group or not (procs.ProcessTree)."""
         proc = self.proc
         if proc is None:
             return
+        # looked at before the agent goes: its children are found by their parent until then
+        seen = self.tree.members() if self.tree is not None else {}
         if proc.returncode is None:
             _signal_group(proc.pid, signal.SIGTERM)
             try:
@@ -176,6 +185,9 @@ class AgentProcessRunner:
                 _signal_group(proc.pid, signal.SIGKILL)
                 await proc.wait()
         _signal_group(proc.pid, signal.SIGKILL)  # children it left behind in its group
+        if self.tree is not None:
+            await asyncio.to_thread(self.tree.kill, seen)
+            self.tree = None
         if self._pump is not None:
             with contextlib.suppress(TimeoutError, asyncio.CancelledError):
                 await asyncio.wait_for(self._pump, 2.0)

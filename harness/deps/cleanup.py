@@ -5,7 +5,8 @@ the harness process's pid, that process's start time (so a recycled pid is not m
 for the owner) and the host name. A run removes its own on exit; at interpreter exit it
 sweeps whatever still carries its pid (a start abandoned half-way); `harness clean` removes
 what runs killed with `kill -9` left, and only those whose owner process is gone, so two
-runs at once on one host never remove each other's containers.
+runs at once on one host never remove each other's containers. A resumed run removes, the
+same way, what its own killed attempts left, since its new containers take the same names.
 """
 
 from __future__ import annotations
@@ -18,11 +19,12 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import docker
 import docker.errors
 import requests.exceptions
+
+from harness import procs
 
 RUN = "harness.run"
 DEP = "harness.dependency"
@@ -41,12 +43,9 @@ def hostname() -> str:
 
 
 def process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or ""."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+    """The process's start time in clock ticks since boot, as a label value ("": none)."""
+    start = procs.process_start(pid)
+    return "" if start is None else str(start)
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
@@ -118,9 +117,11 @@ def labelled(client: docker.DockerClient, selector: dict[str, str] | None = None
     return found
 
 
-def abandoned(client: docker.DockerClient) -> list[Leftover]:
-    """What killed runs left: labelled objects whose owner process is gone."""
-    return [item for item in labelled(client) if not owner_alive(item.labels)]
+def abandoned(client: docker.DockerClient, run_id: str | None = None) -> list[Leftover]:
+    """What killed runs left (of run `run_id` only, if given): labelled objects whose owner
+    process is gone."""
+    selector = None if run_id is None else {RUN: run_id}
+    return [item for item in labelled(client, selector) if not owner_alive(item.labels)]
 
 
 def remove(client: docker.DockerClient, items: Iterable[Leftover]) -> list[str]:
@@ -173,6 +174,17 @@ def _settling(exc: docker.errors.APIError) -> bool:
 
 def _api_message(exc: docker.errors.APIError) -> str:
     return f"{exc.status_code or ''} {exc.explanation or exc}".strip()
+
+
+def remove_killed_attempts(
+    client: docker.DockerClient, run_id: str
+) -> tuple[list[Leftover], list[str]]:
+    """Remove what killed attempts of run `run_id` left; (what there was, problems)."""
+    try:
+        left = abandoned(client, run_id)
+    except _API_ERRORS as exc:
+        return [], [str(exc).strip() or type(exc).__name__]
+    return left, remove(client, left)
 
 
 def remove_matching(client: docker.DockerClient, selector: dict[str, str]) -> list[str]:

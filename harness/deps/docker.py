@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
 from pathlib import Path
@@ -40,6 +41,8 @@ from harness.deps.containers import (
 from harness.deps.images import ImageChoice, ImageFacts, ensure_image
 from harness.errors import ConfigError, DependencyError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
+
+log = logging.getLogger(__name__)
 
 PG_USER = "harness"
 PG_DATA = "/var/lib/postgresql/data"
@@ -88,6 +91,7 @@ class DockerProvider:
     async def _run_network(self, run_id: str) -> RunNetwork:
         async with self._network_lock:
             if self._network is None:
+                await finish(in_thread(lambda: _remove_killed_attempts(run_id), "earlier"))
                 self._network = RunNetwork(run_id, cleanup.owner_labels(run_id))
             network = self._network
         acquiring = in_thread(network.acquire, "network")
@@ -212,6 +216,27 @@ class DockerProvider:
         if strategy is not None:
             container.waiting_for(strategy)
         return container, ports
+
+
+def _remove_killed_attempts(run_id: str) -> None:
+    """Before a run makes its network and containers: remove those an earlier attempt of the
+    same run left when it was killed (a resume after `kill -9`), since the new ones take the
+    same names. Only objects whose owner process is gone: a live attempt is never touched
+    (and a resume is refused while one runs)."""
+    client = engine.client(timeout=engine.API_TIMEOUT)
+    try:
+        left, problems = cleanup.remove_killed_attempts(client, run_id)
+    finally:
+        client.close()
+    if left:
+        log.info("removed what a killed attempt of run %s left: %s", run_id,
+                 ", ".join(item.describe() for item in left))  # fmt: skip
+    if problems:
+        raise DependencyError(
+            f"run {run_id} was killed before, and what it left on the Docker engine could not "
+            f"be removed: {'; '.join(problems)}",
+            hint="run `harness clean`, then resume again",
+        )
 
 
 async def _give_back(acquiring: asyncio.Future[Any], network: RunNetwork) -> None:

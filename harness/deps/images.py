@@ -33,6 +33,7 @@ _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 class ImageChoice:
     ref: str
     source: str  # "--image db", "HARNESS_IMAGE_POSTGRES", "suite.yaml", "default"
+    kind: str = ""  # the dependency's kind: a resume may name the image by it
 
 
 def parse_assignments(values: Iterable[str], option: str, what: str) -> dict[str, str]:
@@ -73,16 +74,16 @@ def resolve_image(
     kind = str(getattr(dep, "kind", ""))
     for key in (name, kind):
         if key in cli:
-            return _checked(ImageChoice(cli[key], f"--image {key}"))
+            return _checked(ImageChoice(cli[key], f"--image {key}", kind))
     for key in (name, kind):
         var = ENV_PREFIX + key.upper()
         if environ.get(var):
-            return _checked(ImageChoice(environ[var].strip(), var))
+            return _checked(ImageChoice(environ[var].strip(), var, kind))
     suite_image = getattr(dep, "image", None)
     if suite_image:
-        return _checked(ImageChoice(suite_image, "suite.yaml"))
+        return _checked(ImageChoice(suite_image, "suite.yaml", kind))
     if kind in DEFAULT_IMAGES:
-        return ImageChoice(DEFAULT_IMAGES[kind], "default")
+        return ImageChoice(DEFAULT_IMAGES[kind], "default", kind)
     return None
 
 

@@ -46,12 +46,13 @@ def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> D
             "stay comparable",
             hint=f"drop {options.mode_source} (the resume uses {chosen}), or start a new run",
         )
-    kept = tuple(
-        f"{name}={choice['ref']}"
+    used = {
+        str(name): choice
         for name, choice in (stored.get("images") or {}).items()
         if isinstance(choice, Mapping) and choice.get("ref")
-    )
-    if options.images and set(options.images) != set(kept):
+    }
+    kept = tuple(f"{name}={choice['ref']}" for name, choice in used.items())
+    if options.images and not _same_images(options.images, used):
         raise ConfigError(
             f"--image {' '.join(options.images)}: the run started with "
             f"{' '.join(kept) or 'no image override'}; a resumed run keeps its images",
@@ -59,6 +60,31 @@ def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> D
         )
     images = kept or options.images
     return replace(options, mode=chosen, mode_source="the resumed run's provider", images=images)
+
+
+def _same_images(given: tuple[str, ...], used: Mapping[str, Mapping[str, Any]]) -> bool:
+    """Whether each --image NAME=REF picks, for every dependency it applies to, the image the
+    run used: NAME is a dependency name, or a kind for its dependencies not named themselves
+    (as when the run started). A NAME that applies to no dependency is a change too."""
+    wanted = parse_assignments(given, "--image", "IMAGE")
+    for name, ref in wanted.items():
+        if name in used:
+            if used[name]["ref"] != ref:
+                return False
+            continue
+        of_kind = [dep for dep, choice in used.items() if _kind(choice, used) == name]
+        if not of_kind or any(used[dep]["ref"] != ref for dep in of_kind if dep not in wanted):
+            return False
+    return True
+
+
+def _kind(choice: Mapping[str, Any], used: Mapping[str, Any]) -> str:
+    """A dependency's kind as the run recorded it; a run recorded before kinds were kept
+    tells it only when its image was given by kind (`"from": "--image postgres"`)."""
+    if choice.get("kind"):
+        return str(choice["kind"])
+    key = str(choice.get("from", "")).removeprefix("--image ")
+    return key if key != choice.get("from") and key not in used else ""
 
 
 @dataclass
@@ -75,7 +101,9 @@ class Selection:
             "requested": self.requested,
             "chosen": self.mode,
             "why": self.why,
-            "images": {n: {"ref": c.ref, "from": c.source} for n, c in self.images.items()},
+            "images": {
+                n: {"ref": c.ref, "from": c.source, "kind": c.kind} for n, c in self.images.items()
+            },
         }
 
 

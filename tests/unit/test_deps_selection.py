@@ -16,7 +16,13 @@ from harness.deps import cleanup
 from harness.deps.base import DependencyInfo, Endpoint
 from harness.deps.external import guard, parse_url, planned_writes
 from harness.deps.images import check_names, parse_assignments, resolve_image
-from harness.deps.select import DepsOptions, requested_mode, resumed_options, select_provider
+from harness.deps.select import (
+    DepsOptions,
+    Selection,
+    requested_mode,
+    resumed_options,
+    select_provider,
+)
 from harness.errors import ConfigError, DependencyError, UnsafeTargetError
 from harness.spec.models import ContainerDependency, PostgresDependency, RedisDependency
 from harness.spec.suite import load_suite
@@ -264,6 +270,63 @@ def test_a_resumed_run_keeps_its_provider_and_images_or_refuses_a_change() -> No
     # an auto run that fell back to embedded resumes on embedded, engine or not
     fell_back = {"requested": "auto", "chosen": "embedded", "images": {}}
     assert resumed_options(DepsOptions(), fell_back).mode == "embedded"
+
+
+def _stored_deps(*images: str) -> dict[str, object]:
+    """The manifest's `deps` of a docker run of db (postgres) and cache (redis) started with
+    these --image options, made by the code that records it."""
+    given = parse_assignments(images, "--image", "IMAGE")
+    deps = {"db": pg(), "cache": RedisDependency(kind="redis")}
+    chosen = {name: resolve_image(name, dep, given, {}) for name, dep in deps.items()}
+    resolved = {name: c for name, c in chosen.items() if c is not None}
+    return Selection(None, "docker", "docker", "asked", resolved).manifest()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("started", "resumed"),
+    [
+        ("db=harness-local/postgres:15", "postgres=harness-local/postgres:15"),
+        ("postgres=harness-local/postgres:15", "db=harness-local/postgres:15"),
+        ("postgres=harness-local/postgres:15", "postgres=harness-local/postgres:15"),
+        ("db=harness-local/postgres:15", "db=harness-local/postgres:15"),
+    ],
+)
+def test_a_resume_accepts_the_same_image_by_dependency_name_or_kind(
+    started: str, resumed: str
+) -> None:
+    stored = _stored_deps(started)
+    kept = resumed_options(DepsOptions(images=(resumed,)), stored)
+    # the resume runs every dependency on the image it ran on, by dependency name
+    assert set(kept.images) == {"db=harness-local/postgres:15", "cache=redis:7"}
+
+
+@pytest.mark.parametrize(
+    "resumed",
+    [
+        "postgres=postgres:16",  # another image, by kind
+        "db=postgres:16",  # another image, by name
+        "redis=harness-local/postgres:15",  # the image, but for another kind
+        "queue=harness-local/postgres:15",  # a name the run does not have
+    ],
+)
+def test_a_resume_still_refuses_another_image_however_named(resumed: str) -> None:
+    stored = _stored_deps("db=harness-local/postgres:15")
+    with pytest.raises(ConfigError, match="a resumed run keeps its images") as exc:
+        resumed_options(DepsOptions(images=(resumed,)), stored)
+    assert exc.value.exit_code == 2
+
+
+def test_a_run_recorded_without_kinds_resumes_by_the_kind_it_was_given_by() -> None:
+    """Manifests written before kinds were recorded: `from` still says which kind was named."""
+    stored = {
+        "requested": "docker",
+        "chosen": "docker",
+        "images": {"db": {"ref": "harness-local/postgres:15", "from": "--image postgres"}},
+    }
+    kept = resumed_options(DepsOptions(images=("postgres=harness-local/postgres:15",)), stored)
+    assert kept.images == ("db=harness-local/postgres:15",)
+    with pytest.raises(ConfigError, match="a resumed run keeps its images"):
+        resumed_options(DepsOptions(images=("postgres=postgres:16",)), stored)
 
 
 def test_validate_finds_a_container_volume_that_does_not_exist(
