@@ -14,7 +14,6 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
-import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -24,7 +23,8 @@ import docker
 import docker.errors
 import requests.exceptions
 
-from harness import procs
+from harness.runlog import owner
+from harness.runlog.owner import Owner
 
 RUN = "harness.run"
 DEP = "harness.dependency"
@@ -38,14 +38,8 @@ _API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestExcepti
 SETTLE_SECONDS = 20.0
 
 
-def hostname() -> str:
-    return socket.gethostname()
-
-
-def process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot, as a label value ("": none)."""
-    start = procs.process_start(pid)
-    return "" if start is None else str(start)
+hostname = owner.hostname
+process_start = owner.process_start
 
 
 def owner_labels(run_id: str) -> dict[str, str]:
@@ -60,16 +54,13 @@ def owner_alive(labels: dict[str, str]) -> bool:
     An object from another host, or without an owner, counts as alive: it is not ours
     to judge, and never removed by `harness clean`.
     """
-    if labels.get(HOST) != hostname():
-        return True
     try:
-        pid = int(labels.get(PID, ""))
+        who = Owner(pid=int(labels.get(PID, "")), host=labels.get(HOST, ""))
     except ValueError:
         return True
-    started = process_start(pid)
-    if not started:
-        return False
-    return started == labels.get(STARTED, started)
+    if STARTED in labels:
+        who = who.model_copy(update={"start": labels[STARTED]})
+    return who.alive() is not False  # the one liveness rule, as for run folders
 
 
 @dataclass

@@ -13,15 +13,14 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
 
+from harness import procs
+
 
 def process_start(pid: int) -> str:
-    """The process's start time in clock ticks since boot (field 22 of /proc/PID/stat), or ""
-    when there is no such process (or no /proc)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return ""
-    return stat.rsplit(")", 1)[1].split()[19]
+    """The process's start time in clock ticks since boot, as text (as container labels keep
+    it); "" when there is no such process (or no /proc)."""
+    start = procs.process_start(pid)
+    return "" if start is None else str(start)
 
 
 def hostname() -> str:
