@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from harness.deps import cleanup, engine
-from tests.conftest import ROOT
 from tests.containers.conftest import harness, labelled, run_env, wait_unlabelled
+from tests.helpers import ROOT
 
 REPEAT = 12
 

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness import procs
-from tests.conftest import ROOT
+from tests.helpers import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
