@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 
 from harness.deps import cleanup, engine
-from tests.containers.conftest import harness, labelled, run_env, wait_unlabelled
-from tests.helpers import ROOT
+from tests.containers.conftest import labelled, run_env, wait_unlabelled
+from tests.helpers import ROOT, start_harness
 
 REPEAT = 12
 
@@ -62,8 +62,8 @@ def test_resume_after_kill_9_removes_the_killed_attempts_containers_itself(
 ) -> None:
     suite = slow_suite(tmp_path)
     reports = tmp_path / "reports"
-    first = harness("run", str(suite), "--deps", "docker", "--reports-dir", str(reports),
-                    "--no-progress")  # fmt: skip
+    first = start_harness("run", str(suite), "--deps", "docker", "--reports-dir",
+                          str(reports), "--no-progress", env=run_env())  # fmt: skip
     run_dir = wait_running(reports, first)
     os.kill(first.pid, signal.SIGKILL)
     first.communicate(timeout=30)
@@ -74,7 +74,7 @@ def test_resume_after_kill_9_removes_the_killed_attempts_containers_itself(
         assert ("container", f"harness-{run_id}-db") in left, left
         assert ("network", f"harness-{run_id}") in left, left
 
-        resumed = harness(
+        resumed = start_harness(
             "run", "--resume", run_id, "--reports-dir", str(reports), "--no-progress", env=run_env()
         )
         _, stderr = resumed.communicate(timeout=300)
