@@ -18,8 +18,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
-
 from harness import procs
 from harness.errors import AgentStartError
 from harness.procs import die_with_parent, tail
@@ -199,6 +197,8 @@ async def wait_healthy(
 ) -> tuple[bool, str]:
     """Poll url until it answers 200, the timeout passes or alive() turns false;
     (healthy, what the last attempt saw)."""
+    import aiohttp  # a python agent's run never needs an HTTP client
+
     deadline = time.monotonic() + timeout
     last = "no answer yet"
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:

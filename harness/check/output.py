@@ -8,7 +8,6 @@ from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-import jsonschema
 import orjson
 
 from harness.check.registry import CheckKind, Judging, register
@@ -196,6 +195,8 @@ def _number_check(
 
 
 def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:
+    import jsonschema  # loaded by the suites that have such a check
+
     try:
         data = orjson.loads(reply)
     except orjson.JSONDecodeError as exc:

@@ -36,6 +36,13 @@ err = Console(
 out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _LOG_WIDTH)
 
 
+def reports_root(cli_value: str | Path | None = None) -> Path:
+    """--reports-dir, else HARNESS_REPORTS_DIR, else ./reports (as runlog/store.py)."""
+    from harness.runlog.store import reports_root as root
+
+    return root(cli_value)
+
+
 def print_paths(paths: dict[str, Path]) -> None:
     """The files a command wrote, one per line on stdout, their paths in one column."""
     width = max((len(kind) for kind in paths), default=0)

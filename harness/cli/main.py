@@ -39,11 +39,7 @@ from harness.cli.common import (
     run_async,
     suite_folders,
 )
-from harness.cli.progress import ConsoleView, reliability_table, summary_table
 from harness.errors import ConfigError, HarnessError
-from harness.runlog.store import reports_root
-from harness.spec.loader import did_you_mean
-from harness.spec.suite import load_suite
 
 
 class Group(click.Group):
@@ -96,6 +92,8 @@ def cli(ctx: click.Context) -> None:
     known = set().union(*options.values())
     unknown = sorted(set(defaults) - known)
     if unknown:
+        from harness.spec.loader import did_you_mean
+
         raise ConfigError(
             f"pyproject.toml [tool.harness]: unknown key(s) {', '.join(unknown)}"
             + "".join(did_you_mean(k, known) for k in unknown[:1]),
@@ -166,6 +164,7 @@ def run(
     reports_dir: Path | None,
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
+    from harness.cli.progress import ConsoleView
     from harness.core.events import Status
     from harness.modes.run import RunDriver, RunOptions
     from harness.report.build import build_reports
@@ -213,6 +212,8 @@ def summarize(reports: Reports, *, interrupted: bool) -> int:
 
 
 def _print_summary(reports: Reports, interrupted: bool) -> None:
+    from harness.cli.progress import reliability_table, summary_table
+
     v = reports.view
     run_dir = reports.markdown.parent
     err.print(summary_table(v))
@@ -254,6 +255,8 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
 def validate(suites: tuple[Path, ...]) -> None:
     """Check suites (folders or names) or sign-off policy files without starting anything;
     exit 2 when any is broken."""
+    from harness.spec.suite import load_suite
+
     problems: list[str] = []
     for path in suites or (None,):
         if path is not None and path.is_file() and path.name not in ("suite.yaml", "suite.yml"):
@@ -284,6 +287,8 @@ def validate(suites: tuple[Path, ...]) -> None:
 @click.argument("suite", required=False, type=click.Path(path_type=Path))
 def list_(suite: Path | None) -> None:
     """List the suites under ./scenarios, or one suite's requirements and scenarios."""
+    from harness.spec.suite import load_suite
+
     if suite is None:
         roots = suite_folders()
         if not roots:
@@ -317,6 +322,7 @@ def report(run_id: str, reports_dir: Path | None) -> None:
     """Rebuild the reports of a stored run (also a killed or partial one)."""
     from harness.cli.progress import say_run_id
     from harness.report.build import build_reports
+    from harness.runlog.store import reports_root
 
     run_dir = reports_root(reports_dir) / run_id
     if not (run_dir / "manifest.json").is_file():

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from harness.cli.common import err, out, print_paths, reports_dir_option
+from harness.cli.common import err, out, print_paths, reports_dir_option, reports_root
 from harness.errors import ConfigError
-from harness.runlog.read import MANIFEST
-from harness.runlog.store import reports_root
 
 if TYPE_CHECKING:
     from harness.runlog.read import RunFolder
@@ -27,7 +25,7 @@ def _run(root: Path, ref: str) -> RunFolder:
     from harness.runlog.history import find_run
 
     path = Path(ref)
-    if (path / MANIFEST).is_file():
+    if (path / "manifest.json").is_file():
         return find_run(path.parent, path.name)
     return find_run(root, ref)
 

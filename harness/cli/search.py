@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.markup import escape
@@ -22,7 +23,6 @@ from harness.cli.common import (
     run_async,
 )
 from harness.cli.progress import say_run_id
-from harness.core import CaseResult
 from harness.core.events import (
     AgentReady,
     DependencyReady,
@@ -33,7 +33,9 @@ from harness.core.events import (
     RunStarted,
 )
 from harness.errors import HarnessError
-from harness.spec.template import format_value
+
+if TYPE_CHECKING:
+    from harness.core import CaseResult
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
@@ -281,6 +283,7 @@ def print_result(result: CaseResult) -> None:
     """A case's evidence for a person: inputs, the conversation, every verdict. What the
     agent said is hostile: redacted, control characters made visible, capped, escaped."""
     from harness.report.view import cap
+    from harness.spec.template import format_value
 
     def shown(value: object) -> str:
         return escape(cap(value))

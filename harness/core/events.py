@@ -7,9 +7,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from harness.core.types import CaseResult, DependencyInfo
+if TYPE_CHECKING:
+    from harness.core.types import CaseResult, DependencyInfo
 
 
 class Status(StrEnum):

@@ -26,11 +26,12 @@ import redis.exceptions
 from psycopg import sql
 
 from harness.deps.base import DependencyInfo, Endpoint
+from harness.deps.options import EXTERNAL_ENV
 from harness.errors import ConfigError, DependencyError, UnsafeTargetError
 
 MARKER_TABLE = "harness_disposable"
 MARKER_KEY = "harness:disposable"
-ENV_PREFIX = "HARNESS_EXTERNAL_"
+ENV_PREFIX = EXTERNAL_ENV
 CONNECT_TIMEOUT = 10
 _PG_SCHEMES = ("postgresql", "postgres")
 _REDIS_SCHEMES = ("redis", "rediss")

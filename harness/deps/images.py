@@ -14,18 +14,16 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import docker
-import docker.errors
-import requests.exceptions
+from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, DependencyError
+
+if TYPE_CHECKING:
+    import docker
 
 #: what the docker provider runs when nothing else is said (official images)
 DEFAULT_IMAGES = {"postgres": "postgres:16", "redis": "redis:7"}
 ENV_PREFIX = "HARNESS_IMAGE_"
-_API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 _REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@+-]*$")
 
 
@@ -106,6 +104,10 @@ class ImageFacts:
 
 def ensure_image(client: docker.DockerClient, ref: str, name: str) -> ImageFacts:
     """The image, pulled if this engine does not have it (blocking; run it in a thread)."""
+    import docker.errors  # only where an engine is used: a run without one never loads it
+    import requests.exceptions
+
+    api_errors = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
     started = time.perf_counter()
     pulled = 0.0
     try:
@@ -113,7 +115,7 @@ def ensure_image(client: docker.DockerClient, ref: str, name: str) -> ImageFacts
     except docker.errors.ImageNotFound:
         try:
             image = client.images.pull(ref)
-        except _API_ERRORS as exc:
+        except api_errors as exc:
             raise DependencyError(
                 f"dependency '{name}': image {ref} is not on this Docker engine and pulling it "
                 f"failed: {str(exc).strip()[:300]}",

@@ -10,19 +10,19 @@ import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.check.state import Targets
 from harness.core.events import DependencyReady, Emit, Note
 from harness.deps.aio import finish
 from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
-from harness.deps.clients import Postgres, Redis
-from harness.deps.external import guard
-from harness.deps.fixtures import load_postgres
 from harness.errors import ConfigError, DependencyError, HarnessError
 from harness.redact import Redactor
 from harness.spec.models import PostgresDependency
 from harness.spec.suite import Suite
+
+if TYPE_CHECKING:
+    from harness.deps.clients import Postgres, Redis
 
 
 def scratch_root() -> str | None:
@@ -161,6 +161,8 @@ class DependencySet:
         self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-{self.run_id}-", dir=root))
         os.chmod(self.workdir, 0o755)  # unprivileged server users must reach their data dirs
         (self.workdir / OWNER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        from harness.deps.external import guard  # the database clients load with real deps only
+
         try:
             await self._start_all(deps)
             guard(self.suite, self.running)  # before any write: external targets stay untouched
@@ -194,6 +196,9 @@ class DependencySet:
             raise
 
     async def _connect_and_load(self) -> None:
+        from harness.deps.clients import Postgres, Redis
+        from harness.deps.fixtures import load_postgres
+
         deps = self.suite.manifest.environment.dependencies
         for name, running in self.running.items():
             dep = deps[name]

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+EXTERNAL_ENV = "HARNESS_EXTERNAL_"  # + NAME: where external dependency NAME runs
+
 
 @dataclass(frozen=True)
 class DepsOptions:

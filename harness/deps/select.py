@@ -13,12 +13,10 @@ import asyncio
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.events import Note
-from harness.deps import cleanup, engine
 from harness.deps.base import Provider
-from harness.deps.external import ENV_PREFIX as EXTERNAL_ENV
 from harness.deps.images import (
     ImageChoice,
     check_names,
@@ -27,10 +25,13 @@ from harness.deps.images import (
     resolve_image,
 )
 from harness.deps.manager import get_provider
-from harness.deps.options import DepsOptions
+from harness.deps.options import EXTERNAL_ENV, DepsOptions
 from harness.errors import ConfigError, DependencyError
 from harness.spec.models import PROVIDERS, ContainerDependency
 from harness.spec.suite import Suite
+
+if TYPE_CHECKING:
+    from harness.deps import engine
 
 
 def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> DepsOptions:
@@ -149,6 +150,8 @@ async def select_provider(
 
     probe = None
     if requested in ("auto", "docker") and deps:
+        from harness.deps import engine  # only a run that may use containers asks for one
+
         probe = await asyncio.to_thread(engine.probe)
     if requested == "auto":
         if probe is None or probe.answers:
@@ -196,6 +199,8 @@ async def select_provider(
             notes += await asyncio.to_thread(_leftovers)  # the engine answers: say what's left
             return Selection(get_provider("embedded"), "embedded", requested, why, notes=notes)
     _volumes_exist(suite, deps)
+    from harness.deps import engine
+
     info = probe or engine.Engine(True, engine.address(), engine.is_local(engine.address()))
     provider = get_provider("docker", images=resolved, engine_info=info, suite_root=suite.root)
     notes = [_chosen(mode, why)]
@@ -208,6 +213,8 @@ async def select_provider(
 
 
 def _unavailable(images: Mapping[str, ImageChoice]) -> str | None:
+    from harness.deps import engine
+
     """Why the engine cannot have every image (neither present nor pullable), or None."""
     try:
         client = engine.client(timeout=60)
@@ -292,6 +299,8 @@ def _volumes_exist(suite: Suite, deps: Mapping[str, Any]) -> None:
 
 def _leftovers() -> list[Note]:
     """A warning about containers and networks that killed runs left on this engine."""
+    from harness.deps import cleanup, engine
+
     try:
         client = engine.client(timeout=10)
         try:

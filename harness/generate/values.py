@@ -13,13 +13,14 @@ import hashlib
 import random
 from collections.abc import Callable, Mapping
 from functools import lru_cache
-from typing import Any
-
-from faker import Faker
+from typing import TYPE_CHECKING, Any
 
 from harness.generate import spaces
 from harness.generate.spaces import is_generator as is_generator
 from harness.spec.template import Template
+
+if TYPE_CHECKING:
+    from faker import Faker
 
 
 def derive_seed(*parts: object) -> int:
@@ -30,6 +31,8 @@ def derive_seed(*parts: object) -> int:
 
 @lru_cache(maxsize=64)
 def faker_for(locale: str) -> Faker:
+    from faker import Faker  # loaded by the suites that generate values
+
     return Faker(locale)
 
 

@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from harness.agents.base import AgentAdapter, Reply
-from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner, check_reachable
 from harness.agents.python import PythonAgent, check_importable
 from harness.core import FailureKind
@@ -246,6 +245,8 @@ async def _start_agent(
         await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:
+        from harness.agents.http import HttpAgent
+
         adapter = HttpAgent(config.http, context, concurrency)
         _secret_headers(adapter.headers)
     else:

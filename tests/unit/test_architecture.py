@@ -175,3 +175,29 @@ def test_heavy_libraries_only_where_they_are_used(library: str) -> None:
         and not any(name == a or name.startswith(a + ".") for a in allowed)
     ]
     assert not bad, f"{library} imported by {bad}"
+
+
+def _loaded(code: str) -> set[str]:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", f"{code}\nimport sys; print(' '.join(sorted(sys.modules)))"],
+        capture_output=True, text=True, check=True, cwd=ROOT,
+    )  # fmt: skip
+    return set(done.stdout.split())
+
+
+def test_the_run_path_of_a_suite_without_dependencies_loads_no_client_of_them() -> None:
+    loaded = _loaded(
+        "import harness.cli.main, harness.modes.run, harness.session.environment, "
+        "harness.session.lifecycle"
+    )
+    for heavy in ("docker", "testcontainers", "psycopg", "redis", "pandas", "pyarrow",
+                  "hypothesis", "locust", "aiohttp", "faker", "jsonschema"):  # fmt: skip
+        assert heavy not in loaded, f"{heavy} is imported before a run needs it"
+
+
+def test_help_and_version_load_no_model_library() -> None:
+    loaded = _loaded("import harness.cli.main")
+    assert "pydantic" not in loaded and "yaml" not in loaded
