@@ -19,7 +19,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
-from harness.core.failures import Category, Failure, FailureKey, FailureKind
+from harness.core.failures import Failure, FailureKey
 from harness.spec.relative import Relative
 from harness.spec.template import format_value
 
@@ -211,21 +211,3 @@ def _default(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump()
     return str(value)
-
-
-__all__ = [
-    "SWEEP_CASE",
-    "TWIN",
-    "Case",
-    "CaseResult",
-    "Category",
-    "CheckResult",
-    "DependencyInfo",
-    "Failure",
-    "FailureKind",
-    "Observation",
-    "TurnRecord",
-    "Verdict",
-    "dumps",
-    "to_jsonable",
-]

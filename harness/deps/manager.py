@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 import os
 import shutil
-import socket
 import tempfile
 from pathlib import Path
 from types import TracebackType
@@ -18,6 +17,7 @@ from harness.deps.aio import finish
 from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
 from harness.errors import ConfigError, DependencyError, HarnessError
 from harness.redact import Redactor
+from harness.runlog.owner import Owner
 from harness.spec.models import PostgresDependency
 from harness.spec.suite import Suite
 
@@ -64,26 +64,16 @@ def sweep_stale_workdirs(root: str | None, *, dry_run: bool = False) -> list[Pat
     removed: list[Path] = []
     for folder in Path(root or tempfile.gettempdir()).glob("harness-*"):
         try:
-            pid_text, host = (folder / OWNER_FILE).read_text().split()
-            pid = int(pid_text)
-        except (OSError, ValueError):
+            pid_text, host, *start = (folder / OWNER_FILE).read_text().split()
+            owner = Owner(pid=int(pid_text), host=host, start=start[0] if start else "")
+        except (OSError, ValueError, IndexError):
             continue  # not ours, or still being created
-        if host != socket.gethostname() or _alive(pid):
-            continue
+        if owner.alive() is not False:
+            continue  # its run still goes on (or is another host's: not ours to judge)
         if not dry_run:
             shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def get_provider(mode: str, **settings: Any) -> Provider:
@@ -160,7 +150,8 @@ class DependencySet:
             self.emit(Note(f"removed {stale}, left behind by a killed run"))
         self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-{self.run_id}-", dir=root))
         os.chmod(self.workdir, 0o755)  # unprivileged server users must reach their data dirs
-        (self.workdir / OWNER_FILE).write_text(f"{os.getpid()} {socket.gethostname()}\n")
+        me = Owner.current()
+        (self.workdir / OWNER_FILE).write_text(f"{me.pid} {me.host} {me.start}\n")
         from harness.deps.external import guard  # the database clients load with real deps only
 
         try:

@@ -12,14 +12,13 @@ import asyncio
 import socket
 from dataclasses import dataclass, field
 
-from harness.core import Verdict
 from harness.core.events import Status
 from harness.errors import ConfigError
 from harness.load.feeder import JUDGES, PREPARERS
 from harness.load.runner import LoadSession
 from harness.procs import free_port
 from harness.runlog.models import LoadInfo, LoadManifest
-from harness.runlog.read import read_records
+from harness.runlog.read import read_records, verdict_counts
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
 from harness.session.lifecycle import Context, Start
@@ -169,8 +168,4 @@ class LoadDriver:
         return status, None
 
     def counts(self, log: RunLog) -> dict[str, int]:
-        counts = {v.value: 0 for v in Verdict}
-        for record in read_records(log.dir):
-            for check in record.checks:
-                counts[check.verdict.value] += 1
-        return counts
+        return verdict_counts(read_records(log.dir))

@@ -8,13 +8,13 @@ import fnmatch
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.core import Case, Verdict
+from harness.core import Case
 from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.run.plan import plan
 from harness.run.regressions import regression_cases
 from harness.runlog.models import RunManifest, SweepRecord
-from harness.runlog.read import read_records
+from harness.runlog.read import read_records, verdict_counts
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
 from harness.session.lifecycle import Context, Start
@@ -183,8 +183,4 @@ class RunDriver:
         return status, None
 
     def counts(self, log: RunLog) -> dict[str, int]:
-        counts = {v.value: 0 for v in Verdict}
-        for record in read_records(log.dir):
-            for check in record.checks:
-                counts[check.verdict.value] += 1
-        return counts
+        return verdict_counts(read_records(log.dir))

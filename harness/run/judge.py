@@ -109,15 +109,16 @@ class Judge:
             ids = scope_ids(inv, scenario, (obs, *obs.variants))
             if not any(ids):
                 continue
-            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
             query = scoped_query(self._invariant_sql[inv.id], inv.scope)
-            try:
-                results.append(await evaluate_invariant(inv, query, db, ids))
-            except Exception as exc:
-                results.append(
-                    judge_error(inv, inv.id, f"invariant could not run: {exc}", "invariant")
-                )
+            results.append(await self._invariant(inv, query, ids))
         return results
+
+    async def _invariant(self, inv: m.Invariant, query: str, params: Any) -> CheckResult:
+        db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
+        try:
+            return await evaluate_invariant(inv, query, db, params)
+        except Exception as exc:
+            return judge_error(inv, inv.id, f"invariant could not run: {exc}", "invariant")
 
     async def sweep(self) -> list[CheckResult]:
         """Every invariant over the whole database, once, after the cases: the violations no
@@ -125,15 +126,9 @@ class Judge:
         that case, so it is never counted twice, and a resumed run judges the same."""
         results: list[CheckResult] = []
         for inv in self.suite.invariants:
-            db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]
             query, params = self._invariant_sql[inv.id], None
             if inv.scope:
                 query = scoped_query(query, inv.scope, exclude=True)
                 params = [sorted(self._owned.get(t, ())) for t in inv.scope.values()]
-            try:
-                results.append(await evaluate_invariant(inv, query, db, params))
-            except Exception as exc:
-                results.append(
-                    judge_error(inv, inv.id, f"invariant could not run: {exc}", "invariant")
-                )
+            results.append(await self._invariant(inv, query, params))
         return results

@@ -43,19 +43,14 @@ class Owner(BaseModel):
         return cls(pid=pid, host=hostname(), start=process_start(pid))
 
     def alive(self) -> bool | None:
-        """True or False on this host; None when it cannot be told (another host)."""
+        """True or False on this host; None when it cannot be told (another host). Without a
+        recorded start time (records older than it) the pid alone decides."""
         if self.host != hostname():
             return None
         started = process_start(self.pid)
         if not started:  # gone, or no /proc at all: then the pid alone is all there is
             return False if Path("/proc/self/stat").is_file() else _pid_exists(self.pid)
-        if self.start:
-            return started == self.start
-        # an old run recorded no start time: a pid now running something else is not it
-        try:
-            return b"harness" in Path(f"/proc/{self.pid}/cmdline").read_bytes()
-        except OSError:
-            return False
+        return started == self.start if self.start else True
 
 
 def _pid_exists(pid: int) -> bool:

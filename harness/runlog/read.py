@@ -12,7 +12,7 @@ last written wins); a line cut short by a kill is skipped.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -96,6 +96,15 @@ def run_status(manifest: AnyManifest) -> str:
     if status != Status.RUNNING or manifest.owner is None:
         return status
     return KILLED if manifest.owner.alive() is False else status
+
+
+def verdict_counts(records: Iterable[TrialRecord | SweepRecord]) -> dict[str, int]:
+    """Check verdicts of a run: {"pass": n, "fail": n, "error": n}."""
+    counts = {"pass": 0, "fail": 0, "error": 0}
+    for record in records:
+        for check in record.checks:
+            counts[check.verdict.value] += 1
+    return counts
 
 
 @dataclass
