@@ -37,7 +37,7 @@ if TYPE_CHECKING:
 def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> DepsOptions:
     """A resumed run keeps the provider and images its finished cases were judged on, as it
     keeps its seed and trials: asking for another is refused, not followed silently."""
-    if not stored or not stored.get("chosen"):
+    if not stored or not stored.get("chosen") or stored.get("chosen") == "none":
         return options
     chosen = str(stored["chosen"])
     if options.mode and options.mode not in (chosen, stored.get("requested"), "auto"):
@@ -91,7 +91,7 @@ def _kind(choice: Mapping[str, Any], used: Mapping[str, Any]) -> str:
 @dataclass
 class Selection:
     provider: Provider
-    mode: str  # the provider chosen: docker | embedded | external
+    mode: str  # the provider chosen: docker | embedded | external | none (no dependencies)
     requested: str  # what was asked for: auto | docker | embedded | external
     why: str
     images: dict[str, ImageChoice] = field(default_factory=dict)
@@ -140,6 +140,12 @@ async def select_provider(
             "--external and --disposable apply to the external provider only "
             f"(this run uses {requested}, from {source})",
             hint="add --deps external",
+        )
+
+    if not deps:  # nothing to start, so nothing to choose between (and no client to load)
+        why = "the suite declares no dependencies"
+        return Selection(
+            NoDependencies(), "none", requested, why, notes=[Note(f"{why}: nothing to start")]
         )
 
     if requested == "external":
@@ -229,6 +235,15 @@ def _unavailable(images: Mapping[str, ImageChoice]) -> str | None:
     finally:
         client.close()
     return None
+
+
+class NoDependencies:
+    """The provider of a suite that declares no dependency: it is never asked to start one."""
+
+    name = "none"
+
+    async def start(self, name: str, dep: Any, *, run_id: str, workdir: Any) -> Any:
+        raise AssertionError(f"a suite without dependencies was asked to start {name!r}")
 
 
 def _chosen(mode: str, why: str) -> Note:

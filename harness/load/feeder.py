@@ -211,7 +211,7 @@ class Feeder:
 
     def _twin(self, prepared: Prepared) -> Prepared:
         """The same case again, on the same rows: its own session unless `session: same`."""
-        case = prepared.case.model_copy(update={"id": prepared.case.id + TWIN})
+        case = prepared.case.renamed(prepared.case.id + TWIN)
         session = prepared.obs.session_id
         if self.duplicates.session == "separate":
             session = case.session_id(self.log.run_id, prepared.trial)

@@ -18,7 +18,6 @@ from harness.load.feeder import JUDGES, PREPARERS
 from harness.load.runner import LoadSession
 from harness.procs import free_port
 from harness.runlog.models import LoadInfo, LoadManifest
-from harness.runlog.read import read_records, verdict_counts
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
 from harness.session.lifecycle import Context, Start
@@ -168,4 +167,4 @@ class LoadDriver:
         return status, None
 
     def counts(self, log: RunLog) -> dict[str, int]:
-        return verdict_counts(read_records(log.dir))
+        return dict(log.verdicts)

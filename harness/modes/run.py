@@ -14,7 +14,7 @@ from harness.errors import ConfigError
 from harness.run.plan import plan
 from harness.run.regressions import regression_cases
 from harness.runlog.models import RunManifest, SweepRecord
-from harness.runlog.read import read_records, verdict_counts
+from harness.runlog.read import read_records
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
 from harness.session.lifecycle import Context, Start
@@ -183,4 +183,4 @@ class RunDriver:
         return status, None
 
     def counts(self, log: RunLog) -> dict[str, int]:
-        return verdict_counts(read_records(log.dir))
+        return dict(log.verdicts)

@@ -93,7 +93,7 @@ def environment(s: Signoff) -> dict[str, Any]:
         "trials": m.trials or 1,
         "concurrency": m.concurrency,
         "deps": m.deps.chosen if m.deps is not None else None,
-        "dependencies": [d.model_dump() for d in m.dependencies],
+        "dependencies": [d.to_dict() for d in m.dependencies],
         "policy": f"{s.policy_path} (sha256 {file_hash(s.policy_path)})",
         "status": s.run.status,
         "host": m.owner.host if m.owner is not None else None,

@@ -25,6 +25,14 @@ class Judge:
         self.cache = cache
         # rows the cases inserted, by "table" (its ids) and "table.column"; see sweep()
         self._owned: dict[str, set[Any]] = {}
+        # each scenario's checks with their ids and kinds, looked up once
+        self._checks = {
+            sc.id: [
+                (check, suite.check_id(sc, i), kind_of(check)) for i, check in enumerate(sc.checks)
+            ]
+            for sc in suite.scenarios
+        }
+        self._scoped = [inv for inv in suite.invariants if inv.scope]
         self._invariant_sql = {
             inv.id: render_deep(inv.query, {"params": suite.params}, cache)
             for inv in suite.invariants
@@ -84,28 +92,27 @@ class Judge:
     ) -> list[CheckResult]:
         results: list[CheckResult] = []
         judging = Judging(self.suite, obs.replies, ctx, self.targets, self.cache, obs, observed)
-        for i, check in enumerate(scenario.checks):
-            cid = self.suite.check_id(scenario, i)
-            if not self.applies(check, ctx):
+        for check, cid, kind in self._checks[scenario.id]:
+            if check.when is not None and not self.applies(check, ctx):
                 continue
             if obs.error is not None:
                 results.append(judge_error(check, cid, f"not judged: {obs.error}"))
                 continue
             try:
-                results.append(await kind_of(check).judge(check, cid, judging))
+                results.append(await kind.judge(check, cid, judging))
             except Exception as exc:
                 results.append(
                     judge_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")
                 )
-        results.extend(await self.invariants(scenario, obs))
+        if self._scoped:
+            results.extend(await self.invariants(scenario, obs))
         return results
 
     async def invariants(self, scenario: m.Scenario, obs: Observation) -> list[CheckResult]:
         """Scoped invariants, restricted to the rows this case inserted."""
         results: list[CheckResult] = []
-        for inv in self.suite.invariants:
-            if not inv.scope:
-                continue
+        for inv in self._scoped:
+            assert inv.scope is not None
             ids = scope_ids(inv, scenario, (obs, *obs.variants))
             if not any(ids):
                 continue

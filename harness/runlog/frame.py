@@ -17,7 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.core.types import SWEEP_CASE, dumps
+from harness.core.types import SWEEP_CASE, as_data, dumps
 from harness.runlog.models import AnyManifest, SweepRecord, TrialRecord
 
 COLUMNS = [
@@ -90,7 +90,7 @@ def results_frame(
                 "trial": rec.trial,
                 "seed": str(case.seed),
                 "session_id": obs.session_id,
-                "turns": [t.model_dump(mode="json") for t in obs.turns],
+                "turns": as_data(obs.turns),
                 "entities": _jsonable(obs.entities),
                 "vars": _jsonable(case.vars),
                 "case_error": None if obs.error is None else str(obs.error),

@@ -24,7 +24,7 @@ from harness.core.types import CaseResult, CheckResult, dumps
 from harness.errors import ConfigError
 from harness.redact import redact
 from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag
-from harness.runlog.read import CASES, MANIFEST, read_manifest, read_records
+from harness.runlog.read import CASES, MANIFEST, read_manifest, read_records, verdict_counts
 
 LOCK = ".lock"
 DEFAULT_REPORTS_DIR = "reports"
@@ -55,6 +55,8 @@ class RunLog:
         self.dir = directory
         self.manifest = manifest
         self.done: set[str] = set()
+        #: check verdicts of every record in the folder, kept as records are written
+        self.verdicts: dict[str, int] = {"pass": 0, "fail": 0, "error": 0}
         self._lock: IO[bytes] | None = lock
         self._fh: IO[bytes] | None = None
 
@@ -108,7 +110,9 @@ class RunLog:
                 hint="wait for it to end, or stop it (Ctrl-C, or kill that pid), then resume",
             )
         log = cls(directory, manifest, lock)
-        log.done = {r.key for r in read_records(directory, repair=True)}
+        records = read_records(directory, repair=True)
+        log.done = {r.key for r in records}
+        log.verdicts = verdict_counts(records)
         return log
 
     def save(self) -> None:
@@ -127,19 +131,19 @@ class RunLog:
 
     def append(self, result: CaseResult, load: LoadTag | None = None) -> None:
         """Write one finished trial now; a kill after this line loses nothing of it."""
-        record: dict[str, Any] = {
+        record: dict[str, Any] = {  # the core dataclasses, serialized by orjson as they are
             "v": SCHEMA_VERSION,
             "type": "trial",
             "key": result.key,
-            "case": result.case.to_dict(),
+            "case": result.case,
             "trial": result.trial,
-            "observation": result.observation.model_dump(exclude_defaults=False),
-            "checks": [c.model_dump() for c in result.checks],
+            "observation": result.observation,
+            "checks": result.checks,
         }
         if load is not None:
             record["load"] = load.model_dump(exclude_none=True)
         self._write(record)
-        self.done.add(result.key)
+        self._count(result.checks, result.key)
 
     def append_sweep(self, attempt: int, checks: list[CheckResult]) -> None:
         """The run-wide invariant sweep of one attempt."""
@@ -150,10 +154,17 @@ class RunLog:
                 "type": "sweep",
                 "key": key,
                 "attempt": attempt,
-                "checks": [c.model_dump() for c in checks],
+                "checks": checks,
             }
         )
+        self._count(checks, key)
+
+    def _count(self, checks: list[CheckResult], key: str) -> None:
+        if key in self.done:  # a record written again replaces the earlier one's verdicts
+            return
         self.done.add(key)
+        for check in checks:
+            self.verdicts[check.verdict.value] += 1
 
     def _write(self, record: dict[str, Any]) -> None:
         if self._fh is None:
