@@ -1,142 +1,196 @@
-"""The http adapter: the agent's real HTTP interface, with a timeout and a size cap per call."""
+"""The http and openai adapters over aiohttp: each case is a conversation (a Dialogue, see
+agents/dialogue.py) whose steps this module carries out, every request with a timeout and
+a size cap; a streamed reply is read as it arrives, each chunk within the idle timeout,
+and never reconnected. Secret-named headers (a token a login captured) are masked as
+they are sent."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
 import time
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import aiohttp
-import orjson
 
-from harness.agents.base import Reply, decode_capped
-from harness.core.failures import FailureKind
-from harness.spec.models import HttpAdapter
+from harness.agents.base import Call, Reply
+from harness.agents.dialogue import Dialogue, HttpDialogue, OpenAIDialogue, Send, Steps, Wait
+from harness.agents.protocol import Incoming, timed_out
+from harness.core.failures import Failure, FailureKind
+from harness.redact import redact, secret_name
+from harness.spec.models.agents import HttpAdapter, OpenAIAdapter
 from harness.spec.template import Template, format_value, render_deep
 
-EXCERPT = 500
+if TYPE_CHECKING:
+    from harness.spec.models.agents import Turn
 
 
-def extract(data: Any, path: str) -> tuple[Any, bool]:
-    """Follow a dotted path (with numeric list indexes) into parsed JSON."""
-    current = data
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return None, False
-    return current, True
+class _Client:
+    """An aiohttp session shared by the conversations of one adapter (cookies are each
+    conversation's own: protocol.CookieJar, never the session's)."""
 
-
-class HttpAgent:
     name = "http"
 
-    def __init__(self, config: HttpAdapter, base_context: dict[str, Any], concurrency: int) -> None:
-        self.config = config
-        self._cache: dict[str, Template] = {}
-        self.url = format_value(render_deep(config.url, base_context, self._cache))
-        self.headers = {
-            k: format_value(v)
-            for k, v in render_deep(config.headers, base_context, self._cache).items()
-        }
-        self._base = base_context
+    def __init__(self, base_context: dict[str, Any], concurrency: int) -> None:
+        self.base_context = base_context
+        self.cache: dict[str, Template] = {}
         self._concurrency = concurrency
-        self._session: aiohttp.ClientSession | None = None
-        self._timeout = aiohttp.ClientTimeout(total=config.timeout)
+        self._http: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
         connector = aiohttp.TCPConnector(limit=max(self._concurrency, 1), force_close=False)
-        self._session = aiohttp.ClientSession(
-            connector=connector,
-            json_serialize=lambda obj: orjson.dumps(obj).decode(),
-            headers=self.headers,
-        )
+        self._http = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        if self._http is not None:
+            await self._http.close()
+            self._http = None
 
-    def request(self, context: dict[str, Any]) -> tuple[bytes, str]:
-        """The body and content type of one turn's request (context holds case and turn).
-        Public so that load generators in other processes send exactly the same request."""
-        rendered = render_deep(self.config.body, context, self._cache)
-        if isinstance(rendered, str):
-            return rendered.encode(), "text/plain; charset=utf-8"
-        return orjson.dumps(rendered, default=format_value), "application/json"
+    def driven(self, dialogue: Dialogue) -> Driven:
+        assert self._http is not None, "open() first"
+        return Driven(dialogue, self._http)
 
-    async def send(self, text: str, context: dict[str, Any]) -> Reply:
-        assert self._session is not None, "open() first"
-        body, content_type = self.request(context)
-        started = time.perf_counter()
+
+class HttpAgent(_Client):
+    name = "http"
+
+    def __init__(self, config: HttpAdapter, base_context: dict[str, Any], concurrency: int) -> None:
+        super().__init__(base_context, concurrency)
+        self.config = config
+
+    def conversation(self, context: dict[str, Any]) -> Driven:
+        return self.driven(HttpDialogue(self.config, self.base_context, self.cache))
+
+
+class OpenAIAgent(_Client):
+    name = "openai"
+
+    def __init__(
+        self, config: OpenAIAdapter, base_context: dict[str, Any], concurrency: int
+    ) -> None:
+        super().__init__(base_context, concurrency)
+        self.config = config
+        base = format_value(render_deep(config.base_url, base_context, self.cache))
+        self.url = base.rstrip("/") + "/chat/completions"
+        self.key = os.environ.get(config.api_key_env, "") if config.api_key_env else ""
+        redact.add(self.key)
+
+    def conversation(self, context: dict[str, Any]) -> Driven:
+        dialogue = OpenAIDialogue(self.config, self.base_context, self.cache, self.url, self.key)
+        return self.driven(dialogue)
+
+
+class Driven:
+    """A dialogue carried out over aiohttp."""
+
+    def __init__(self, dialogue: Dialogue, http: aiohttp.ClientSession) -> None:
+        self.dialogue = dialogue
+        self._http = http
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return self.dialogue.session
+
+    @property
+    def calls(self) -> list[Call]:
+        return self.dialogue.calls
+
+    async def open(self, context: dict[str, Any]) -> Failure | None:
+        result: Failure | None = await self._run(self.dialogue.open(context))
+        return result
+
+    async def send(self, text: str, turn: Turn | None, context: dict[str, Any]) -> Reply:
+        reply: Reply = await self._run(self.dialogue.send(text, turn, context))
+        return reply
+
+    async def close(self, context: dict[str, Any]) -> None:
+        with contextlib.suppress(Exception):  # best effort, on every way out
+            await asyncio.shield(self._run(self.dialogue.close(context)))
+
+    async def _run(self, steps: Steps) -> Any:
+        answer: Any = None
         try:
-            async with self._session.request(
-                self.config.method,
-                self.url,
-                data=body if self.config.method != "GET" else None,
-                headers={"Content-Type": content_type},
-                timeout=self._timeout,
-                allow_redirects=False,  # traffic goes to the agent's address only: a 3xx is
-                # an error with its status, as under `harness load`
-            ) as resp:
-                raw = await _read_capped(resp.content, self.config.max_bytes + 1)
-                status = resp.status
-        except TimeoutError:
-            return Reply.failed(
-                FailureKind.TIMEOUT, f"timeout: no reply within {self.config.timeout:g} s",
-                _ms(started),
-            )  # fmt: skip
-        except aiohttp.ClientError as exc:
-            return Reply.failed(
-                FailureKind.CONNECTION,
-                f"connection failed: {type(exc).__name__}: {exc}",
-                _ms(started),
-            )
-        except OSError as exc:
-            return Reply.failed(FailureKind.CONNECTION, f"connection failed: {exc}", _ms(started))
-        return parse_reply(self.config, status, raw, _ms(started))
+            step = steps.send(None)
+            while True:
+                if isinstance(step, Wait):
+                    await asyncio.sleep(step.seconds)
+                    answer = None
+                else:
+                    answer = await exchange(self._http, step)
+                step = steps.send(answer)
+        except StopIteration as done:
+            return done.value
 
 
-def parse_reply(config: HttpAdapter, status: int, raw: bytes, latency: float) -> Reply:
-    """Judge an HTTP response as the adapter does: status, size cap, JSON, reply path.
-    `raw` may be cut at max_bytes + 1 (that is how a too-large body is recognised)."""
-    decoded, error = decode_capped(raw, config.max_bytes)
-    if error:
-        return Reply.failed(FailureKind.TOO_LARGE, error, latency, status)
-    assert decoded is not None
-    if status not in config.ok_status:
-        kind = FailureKind.REDIRECT if 300 <= status < 400 else FailureKind.STATUS
-        return Reply.failed(kind, f"HTTP {status}: {decoded[:EXCERPT]}", latency, status)
-    if config.reply is None:
-        return Reply(decoded, latency, status)
+async def exchange(
+    http: aiohttp.ClientSession, send: Send
+) -> tuple[Incoming | None, Failure | None]:
+    """One request: its answer read whole (capped), or, with `send.feed`, a 2xx stream fed
+    chunk by chunk (each within the idle timeout, the whole within the timeout)."""
+    out = send.out
+    _mask_secret_headers(out.headers)
+    started = time.perf_counter()
     try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return Reply.failed(
-            FailureKind.MALFORMED,
-            f"malformed reply: not JSON: {decoded[:EXCERPT]}",
-            latency,
-            status,
+        async with asyncio.timeout(send.timeout):
+            async with http.request(
+                out.method, out.url, data=out.body, headers=out.headers,
+                allow_redirects=False,  # traffic goes to the agent's address only
+            ) as resp:  # fmt: skip
+                incoming = Incoming(resp.status, list(resp.headers.items()), b"", 0.0, _ms(started))
+                if send.feed is None or resp.status >= 300:
+                    incoming.body = await _read_capped(resp.content, send.max_bytes + 1)
+                    incoming.latency_ms = _ms(started)
+                    return incoming, None
+                failure = await _stream(resp, incoming, started, send)
+                incoming.latency_ms = _ms(started)
+                return incoming, failure
+    except TimeoutError:
+        return None, timed_out(send.timeout, stream=send.feed is not None)
+    except aiohttp.ClientError as exc:
+        return None, Failure(
+            FailureKind.CONNECTION, f"connection failed: {type(exc).__name__}: {exc}"
         )
-    value, found = extract(data, config.reply)
-    if not found:
-        return Reply.failed(
-            FailureKind.MALFORMED,
-            f"malformed reply: no {config.reply!r} in {decoded[:EXCERPT]}",
-            latency,
-            status,
-        )
-    if value is None:  # no reply is no empty reply: a not_contains check must not pass on it
-        return Reply.failed(
-            FailureKind.MALFORMED,
-            f"malformed reply: {config.reply!r} is null in {decoded[:EXCERPT]}",
-            latency,
-            status,
-        )
-    if isinstance(value, dict | list):
-        return Reply(orjson.dumps(value).decode(), latency, status)
-    return Reply(format_value(value), latency, status)
+    except OSError as exc:
+        return None, Failure(FailureKind.CONNECTION, f"connection failed: {exc}")
+
+
+async def _stream(
+    resp: aiohttp.ClientResponse, incoming: Incoming, started: float, send: Send
+) -> Failure | None:
+    size = chunks = 0
+    incoming.first_byte_ms = None
+    feed: Callable[[bytes], None] = send.feed.feed
+    while not send.feed.done:
+        try:
+            chunk = await asyncio.wait_for(resp.content.readany(), send.idle_timeout)
+        except TimeoutError:
+            return Failure(
+                FailureKind.TIMEOUT,
+                f"timeout: the stream stalled for {send.idle_timeout:g} s after {chunks} chunk(s)",
+            )
+        if not chunk:
+            break
+        if incoming.first_byte_ms is None:
+            incoming.first_byte_ms = _ms(started)  # the time to the first token
+        chunks += 1
+        size += len(chunk)
+        if size > send.max_bytes:
+            return Failure(
+                FailureKind.TOO_LARGE,
+                f"reply exceeds the size cap of {send.max_bytes} bytes (stream)",
+            )
+        feed(chunk)
+    return None
+
+
+def _mask_secret_headers(headers: Mapping[str, str]) -> None:
+    """A header with a secret-like name (a token a login captured) is masked everywhere."""
+    for name, value in headers.items():
+        if secret_name(name):
+            redact.add(value)
+            redact.add(value.partition(" ")[2].strip())
 
 
 async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:

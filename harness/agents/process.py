@@ -13,7 +13,7 @@ import contextlib
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,7 +23,7 @@ from harness.errors import AgentStartError
 from harness.procs import die_with_parent, tail
 from harness.redact import SECRET_NAME, Redactor
 from harness.spec.models import AgentConfig, AgentProcess
-from harness.spec.template import Template, format_value, render_deep
+from harness.spec.template import Template, TemplateError, format_value, render_deep
 
 PASSED_THROUGH = (
     "PATH",
@@ -228,9 +228,10 @@ async def check_reachable(config: AgentConfig, context: dict[str, Any]) -> None:
                 "starts it",
             )
         return
-    if config.http is None:
+    probe = _probe_url(config, context)
+    if probe is None:
         return
-    url = format_value(render_deep(config.http.url, context, cache))
+    url = probe
     parts = urlsplit(url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
     try:
@@ -242,6 +243,42 @@ async def check_reachable(config: AgentConfig, context: dict[str, Any]) -> None:
             "environment.agent.process so the harness starts it",
         ) from None
     writer.close()
+
+
+class _Any(Mapping[str, Any]):
+    """Stands for what a conversation only knows later (session, reply, turn): any key is
+    there, and reads as a placeholder, so the agent's address can be told before any case."""
+
+    def __getitem__(self, key: str) -> Any:
+        return self
+
+    def __contains__(self, key: object) -> bool:
+        return True
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+    def __str__(self) -> str:
+        return "x"
+
+
+def _probe_url(config: AgentConfig, context: dict[str, Any]) -> str | None:
+    """The URL whose host and port must answer: the first request a conversation makes."""
+    if config.openai is not None:
+        source: str = config.openai.base_url
+    elif config.http is not None:
+        first = config.http.login or config.http.open
+        source = first.url if first is not None else config.http.url
+    else:
+        return None
+    later = {name: _Any() for name in ("session", "reply", "turn", "case", "vars")}
+    try:
+        return format_value(render_deep(source, {**context, **later}, {}))
+    except TemplateError as exc:
+        raise AgentStartError(f"the agent's URL {source!r} cannot be rendered: {exc}") from None
 
 
 def _signal_group(pid: int, sig: int) -> None:

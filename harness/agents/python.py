@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from harness.agents.base import Reply
+from harness.agents.base import Plain, Reply
 from harness.core.failures import FailureKind
 from harness.errors import ConfigError
 from harness.spec.models import PythonAdapter
@@ -80,6 +80,9 @@ class PythonAgent:
     async def close(self) -> None:
         return None
 
+    def conversation(self, context: dict[str, Any]) -> Plain:
+        return Plain(self.send)
+
     async def send(self, text: str, context: dict[str, Any]) -> Reply:
         session_id = context["case"]["session_id"]
         started = time.perf_counter()
@@ -105,8 +108,9 @@ class PythonAgent:
                 _ms(started),
             )
         latency = _ms(started)
-        if isinstance(result, dict):
-            result = result.get("reply")
+        data = None
+        if isinstance(result, dict):  # a structured reply: its fields can be judged
+            data, result = result, result.get("reply")
         if not isinstance(result, str):
             shown = orjson.dumps(result, default=repr).decode()[:300]
             return Reply.failed(
@@ -118,7 +122,7 @@ class PythonAgent:
                 f"reply exceeds the size cap of {self.config.max_bytes} bytes",
                 latency,
             )
-        return Reply(result, latency)
+        return Reply(result, latency, data=data)
 
 
 class AgentExited(Exception):

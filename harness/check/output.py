@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import orjson
 
+from harness.agents.protocol import as_text, get_path
 from harness.check.registry import CheckKind, Judging, register
 from harness.core import Category, CheckResult, Verdict
 from harness.spec import models as m
@@ -52,12 +53,33 @@ def _selected(check: m.OutputCheck, replies: Replies) -> tuple[list[str], str | 
     return [r for r in chosen if r is not None], None
 
 
+class _NoField(str):
+    """A judged reply without the field the check names (its text, to show as found)."""
+
+
+def field_values(field: str, turns: Sequence[Any]) -> Replies:
+    """Each turn's `field` (a JSON path into its reply) as text; a reply without it gives a
+    _NoField (the check fails: the agent's reply lacks what its contract says)."""
+    out: Replies = []
+    for turn in turns:
+        if turn.reply is None and turn.data is None:
+            out.append(None)  # the turn failed: no usable reply (an error)
+            continue
+        value, found = get_path(turn.data, field)
+        out.append(as_text(value) if found and value is not None else _NoField(turn.reply or ""))
+    return out
+
+
 def _judge(
     check: m.OutputCheck, cid: str, replies: Replies, expected: Any, predicate: Predicate
 ) -> CheckResult:
     chosen, problem = _selected(check, replies)
     if problem:
         return _result(check, cid, Verdict.ERROR, problem, expected, None)
+    missing = next((r for r in chosen if isinstance(r, _NoField)), None)
+    if missing is not None and check.turn != "any":
+        message = f"the reply has no field {check.field!r}"
+        return _result(check, cid, Verdict.FAIL, message, expected, excerpt(str(missing)))
     outcomes = [predicate(r) for r in chosen]
     if check.turn == "any":
         ok = any(o[0] for o in outcomes)
@@ -104,17 +126,21 @@ def evaluate_output(
     replies: Replies,
     context: Mapping[str, Any],
     cache: dict[str, Template],
+    turns: Sequence[Any] = (),
 ) -> CheckResult:
-    """Judge one output check; never raises for anything the agent said."""
+    """Judge one output check (the text of the replies, or with `field` that field of each
+    reply's JSON, from `turns`); never raises for anything the agent said."""
     expectation = _EXPECTATIONS.get(getattr(check, "type", ""))
     if expectation is None or not isinstance(check, m.OutputCheck):
         raise TypeError(f"not an output check: {type(check).__name__}")
     expected, predicate = expectation(check, context, cache)
+    if check.field is not None:
+        replies = field_values(check.field, turns)
     return _judge(check, cid, replies, expected, predicate)
 
 
 async def _registered_judge(check: m.OutputCheck, cid: str, j: Judging) -> CheckResult:
-    return evaluate_output(check, cid, j.replies, j.context, j.cache)
+    return evaluate_output(check, cid, j.replies, j.context, j.cache, j.observation.turns)
 
 
 def output_check(

@@ -84,6 +84,12 @@ class TurnRecord:
     latency_ms: float = 0.0
     status: int | None = None
     error: StoredFailure = None
+    #: the reply's JSON (fields a check can judge); a stream's assembled reply
+    data: Any = None
+    first_byte_ms: float | None = None  # time to the first byte, a stream's first event
+    usage: dict[str, int] | None = None  # tokens, when the agent reports them
+    tool_calls: list[dict[str, Any]] | None = None
+    finish_reason: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -98,6 +104,10 @@ class Observation:
     error: StoredFailure = None
     #: metamorphic rewordings of the same case, each on its own fresh rows
     variants: list[Observation] = field(default_factory=list)
+    #: what the conversation captured (ids, tokens: masked when stored)
+    session: dict[str, Any] = field(default_factory=dict)
+    #: the requests around its turns (login, open, close) and what became of them
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def replies(self) -> list[str | None]:

@@ -21,12 +21,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.agents.base import Reply
-from harness.agents.http import HttpAgent
 from harness.agents.process import AgentProcessRunner
 from harness.core import TWIN, Case, CaseResult, Failure, FailureKind, Observation, Verdict
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
+from harness.load.wire import pack, read_outcome
 from harness.run.engine import Engine, Prepared
 from harness.run.plan import plan_case
 from harness.runlog.levels import Levels, violations
@@ -47,7 +46,7 @@ JUDGES = 8  # database connections for judging (verdicts wait for one beyond tha
 class Conversation:
     token: str
     prepared: Prepared
-    wire: list[list[str]]  # [body, content type] of every turn
+    wire: dict[str, Any]  # what the generator needs to play it (wire.py)
     at: list[float] = field(default_factory=list)  # epoch seconds each turn was sent
     worker: int | None = None
     done: bool = False
@@ -69,8 +68,8 @@ class Item:
     def wire(self) -> dict[str, Any]:
         twin = None
         if self.second is not None:
-            twin = {"token": self.second.token, "turns": self.second.wire, "stagger": self.stagger}
-        return {"token": self.first.token, "turns": self.first.wire, "twin": twin}
+            twin = {**self.second.wire, "stagger": self.stagger}
+        return {**self.first.wire, "twin": twin}
 
 
 @dataclass
@@ -95,7 +94,6 @@ class Feeder:
         suite: Suite,
         engine: Engine,
         log: RunLog,
-        http: HttpAgent,
         profile: ProfileBase,
         *,
         seed: int,
@@ -108,7 +106,6 @@ class Feeder:
         self.agent = agent  # the agent's process, when the harness started it
         self.engine = engine
         self.log = log
-        self.http = http
         self.watch = watch
         self.gate = gate
         self.timeline = timeline
@@ -191,7 +188,7 @@ class Feeder:
         if prepared.error is not None:  # the harness could not insert the rows: an error
             self.counts.setup_errors += 1
             self._store(
-                Conversation("-", prepared, []), await self.engine.conclude(prepared), "single"
+                Conversation("-", prepared, {}), await self.engine.conclude(prepared), "single"
             )
             return
         first = self._conversation(prepared)
@@ -203,11 +200,17 @@ class Feeder:
         self._ready.set()
 
     def _conversation(self, prepared: Prepared) -> Conversation:
-        wire = []
-        for _, ctx in prepared.turns:
-            body, content_type = self.http.request(ctx)
-            wire.append([body.decode("utf-8"), content_type])
-        return Conversation(f"{next(self._tokens):x}", prepared, wire)
+        token = f"{next(self._tokens):x}"
+        case = prepared.case
+        wire = {
+            "token": token,
+            "scenario": case.scenario,
+            "persona": case.persona,
+            "seed": case.persona_seed or case.seed,
+            "ctx": pack(prepared.ctx),
+            "texts": prepared.texts,
+        }
+        return Conversation(token, prepared, wire)
 
     def _twin(self, prepared: Prepared) -> Prepared:
         """The same case again, on the same rows: its own session unless `session: same`."""
@@ -222,8 +225,7 @@ class Feeder:
             entities=dict(prepared.obs.entities),
             started_at=prepared.obs.started_at,
         )
-        turns = [(text, {**turn_ctx, "case": case_ctx}) for text, turn_ctx in prepared.turns]
-        return Prepared(case, prepared.trial, ctx, obs, None, turns)
+        return Prepared(case, prepared.trial, ctx, obs, None, list(prepared.texts))
 
     # -- serving ---------------------------------------------------------------------------
     async def take(self, n: int, wait: float = 0.25) -> list[dict[str, Any]]:
@@ -259,15 +261,21 @@ class Feeder:
             if entry is None:
                 continue  # unknown or already returned: never judged twice
             item, conv = entry
-            expected = len(conv.prepared.turns)
+            expected = len(conv.prepared.texts)
+            obs = conv.prepared.obs
+            obs.session = dict(r.get("session") or {})
+            obs.calls = list(r.get("calls") or [])
+            conv.prepared.ctx["session"] = obs.session
+            conv.prepared.ctx.setdefault("reply", None)
+            opened = Failure.from_stored(r.get("error"))
+            if opened is not None:  # the conversation could not be opened
+                obs.fail(opened)
             for i, turn in enumerate(r.get("turns") or []):
                 if i >= expected:
                     break
-                at, status, text, latency, error = turn
-                failure = Failure.from_stored(error)
-                Engine.record(conv.prepared, i, Reply(text, float(latency), status, failure))
-                conv.at.append(float(at))
-            obs = conv.prepared.obs
+                at, text, reply = read_outcome(turn)
+                Engine.record(conv.prepared, i, text, reply)
+                conv.at.append(at)
             if len(obs.turns) < expected and obs.error is None:
                 obs.error = Failure(
                     FailureKind.CUT_SHORT,

@@ -2,13 +2,14 @@
 
 Run by `python -m harness.load.roles` (one process, or a master and workers).
 Locust patches the whole process with gevent on import, which is why this module
-only ever runs here. Each user fetches prepared cases from the harness, sends
-every turn with locust's HTTP client (so locust's statistics are real) using the
-exact bodies the harness rendered with `HttpAgent.request`, judges each reply
-with `parse_reply` exactly as the http adapter does, and posts the outcomes
-back. A duplicate pair is played in lockstep: both copies of each turn at once.
-The profile is a LoadTestShape whose one method, `tick()`, reads the schedule
-the harness sent; after its end it asks for zero users, so every conversation in
+only ever runs here. Each user fetches prepared cases from the harness and plays
+each one as a Script (agents/script.py): the same dialogue steps as `harness run`
+(logins, opens, captures, cookies, 429 waits, streams, OpenAI histories and tools),
+every request sent with locust's HTTP client (so locust's statistics are real, one
+entry per purpose: turn, login, open, close), then posts the outcomes back. A
+duplicate pair is played in lockstep: both copies of each turn at once. The
+profile is a LoadTestShape whose one method, `tick()`, reads the schedule the
+harness sent; after its end it asks for zero users, so every conversation in
 flight finishes (within the stop timeout) before the process reports its totals.
 """
 
@@ -23,7 +24,7 @@ import contextlib
 import os
 import random
 import time
-import zlib
+from collections.abc import Mapping
 from typing import Any
 
 import gevent
@@ -33,12 +34,18 @@ from gevent.queue import Empty, Queue
 from locust import FastHttpUser, LoadTestShape, task
 from locust.runners import Runner
 
-from harness.agents.base import Reply
-from harness.agents.http import parse_reply
-from harness.core.failures import Failure
-from harness.load.wire import REQUEST_NAME, outcome, timeout_error, transport_error
+from harness.agents.dialogue import Dialogue, HttpDialogue, OpenAIDialogue, Send, Steps, Wait
+from harness.agents.protocol import Incoming
+from harness.agents.script import Script
+from harness.core.failures import Failure, FailureKind
+from harness.generate.personas import write_turn
+from harness.load.transport import ms, read, result, whole_timeout
+from harness.load.wire import transport_error, unpack
 from harness.spec.load import Stage, users_at
-from harness.spec.models import HttpAdapter
+from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, Turn
+from harness.spec.template import Template
+
+CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort), as in a run
 
 HUB: Hub | None = None
 COUNTS = {"requests": 0, "failures": 0}  # every turn this process sent, as locust counted it
@@ -58,8 +65,29 @@ class Hub:
         self.index = index
         self.http = requests.Session()
         self.config: dict[str, Any] = self._call("GET", "/config")
-        self.adapter = HttpAdapter.model_validate(self.config["adapter"])
-        self.headers = dict(self.adapter.headers)
+        agent = self.config["agent"]
+        self.kind = str(agent["kind"])
+        self.adapter: HttpAdapter | OpenAIAdapter
+        if self.kind == "openai":
+            self.adapter = OpenAIAdapter.model_validate(agent["config"])
+            key_env = self.adapter.api_key_env
+            self.key = os.environ.get(key_env, "") if key_env else ""  # never sent over the wire
+        else:
+            self.adapter = HttpAdapter.model_validate(agent["config"])
+            self.key = ""
+        self.chat_url = str(agent.get("url") or "")  # an OpenAI agent's
+        self.base: dict[str, Any] = unpack(agent["base"])
+        self.cache: dict[str, Template] = {}
+        self.scenarios = {
+            sid: (
+                [
+                    (Template(src), None if t is None else Turn.model_validate(t))
+                    for src, t in sc["turns"]
+                ],
+                dict(sc["tool_results"] or {}),
+            )
+            for sid, sc in self.config["scenarios"].items()
+        }
         self.queue: Queue[dict[str, Any]] = Queue()
         self.pending: list[list[Any] | dict[str, Any]] = []
         self.waited = 0.0
@@ -123,8 +151,23 @@ class Hub:
         finally:
             self.waited += time.perf_counter() - started
 
-    def done(self, token: str, turns: list[list[Any]]) -> None:
-        self.pending.append({"token": token, "turns": turns})
+    def dialogue(self) -> Dialogue:
+        if isinstance(self.adapter, OpenAIAdapter):
+            return OpenAIDialogue(self.adapter, self.base, self.cache, self.chat_url, self.key)
+        return HttpDialogue(self.adapter, self.base, self.cache)
+
+    def script(self, case: Mapping[str, Any]) -> Script:
+        turns, tool_results = self.scenarios[case["scenario"]]
+        persona, seed, n = str(case["persona"]), int(case["seed"]), len(turns)
+
+        def write(i: int, template: Template, ctx: Mapping[str, Any]) -> str:
+            return write_turn(template, ctx, persona, seed, i, n)
+
+        ctx = unpack(case["ctx"])
+        return Script(self.dialogue(), turns, case["texts"], ctx, tool_results, write)
+
+    def done(self, token: str, played: dict[str, Any]) -> None:
+        self.pending.append({"token": token, **played})
 
     def _report(self) -> None:
         while True:
@@ -156,43 +199,11 @@ class Hub:
                 self.post("/returned", {"tokens": unused})
 
 
-def _read_capped(resp: Any, limit: int) -> bytes:
-    """The body up to `limit` bytes (a longer one is cut there and reported as too big)."""
-    encoding = ""
-    if resp.headers is not None:
-        encoding = str(resp.headers.get("content-encoding") or "").lower()
-    compressed = encoding in ("gzip", "deflate")
-    if encoding not in ("", "identity") and not compressed:
-        raise ValueError(f"unsupported content encoding {encoding!r}")
-    cap = limit * 32 if compressed else limit
-    chunks: list[bytes] = []
-    size = 0
-    while size < cap:
-        chunk = resp.stream.read(min(65536, cap - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size >= cap:
-        resp.release()  # the rest stays unread: this connection is closed, not reused
-    raw = b"".join(chunks)
-    if compressed:
-        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else -zlib.MAX_WBITS
-        raw = zlib.decompressobj(wbits).decompress(raw, limit)
-    return raw
-
-
-def _transport_error(error: BaseException, timeout: float) -> Failure:
-    if isinstance(error, gevent.Timeout):
-        return timeout_error(timeout)
-    return transport_error(error, timeout)
-
-
 class Conversation(FastHttpUser):
     """One simulated customer: plays prepared cases, one conversation after another."""
 
-    host = "http://127.0.0.1"  # replaced by the agent's address before any user starts
-    concurrency = 4  # a duplicate pair sends two turns at once
+    host = "http://127.0.0.1"  # every request carries the agent's full address
+    concurrency = 4  # a duplicate pair sends two requests at once
 
     def wait_time(self) -> float:
         assert HUB is not None
@@ -206,78 +217,106 @@ class Conversation(FastHttpUser):
         if hub is None or item is None:
             return
         twin = item.get("twin")
-        if twin is None:
-            hub.done(item["token"], self._play(item["turns"]))
+        scripts = [hub.script(item)] + ([] if twin is None else [hub.script(twin)])
+        delays = [0.0] + ([] if twin is None else [float(twin["stagger"])])
+        self._play(scripts, delays)
+        for case, played in zip([item, twin], scripts, strict=False):
+            assert case is not None
+            hub.done(case["token"], result(played))
+
+    def _play(self, scripts: list[Script], delays: list[float]) -> None:
+        """Each script's conversation; two (a pair) in lockstep: each turn of both at once."""
+        try:
+            self._together([(s.open(), d) for s, d in zip(scripts, delays, strict=True)])
+            for i in range(len(scripts[0].turns)):
+                live = [(s, d) for s, d in zip(scripts, delays, strict=True) if s.live]
+                if not live:
+                    break
+                self._together([(s.turn(i), d) for s, d in live])
+        except Exception as exc:  # the harness's own fault, recorded as such, never lost
+            for s in scripts:
+                if s.live:
+                    s.failure = Failure(
+                        FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}"
+                    )
+        finally:
+            with gevent.Timeout(CLOSE_TIMEOUT, False):  # best effort: recorded, never judged
+                self._together([(s.close(), 0.0) for s in scripts])
+
+    def _together(self, jobs: list[tuple[Steps, float]]) -> None:
+        if len(jobs) == 1:
+            steps, delay = jobs[0]
+            self._run(steps, delay)
             return
-        first, second = self._pair(item["turns"], twin["turns"], float(twin["stagger"]))
-        hub.done(item["token"], first)
-        hub.done(twin["token"], second)
+        greenlets = [gevent.spawn(self._run, steps, delay) for steps, delay in jobs]
+        gevent.joinall(greenlets, raise_error=True)
 
-    def _play(self, turns: list[list[str]]) -> list[list[Any]]:
-        out = []
-        for turn in turns:
-            out.append(self._send(turn))
-            if out[-1][4] is not None:
-                break  # as in a run: a failed turn ends the conversation
-        return out
-
-    def _pair(
-        self, a: list[list[str]], b: list[list[str]], stagger: float
-    ) -> tuple[list[list[Any]], list[list[Any]]]:
-        """Both conversations turn by turn in lockstep: each turn of both at the same moment."""
-        out_a: list[list[Any]] = []
-        out_b: list[list[Any]] = []
-        for i in range(len(a)):
-            live = [(o, t) for o, t in ((out_a, a), (out_b, b)) if not (o and o[-1][4])]
-            if not live:
-                break
-            jobs = [gevent.spawn(self._send, t[i], stagger if o is out_b else 0.0) for o, t in live]
-            gevent.joinall(jobs, raise_error=True)
-            for (o, _), job in zip(live, jobs, strict=True):
-                o.append(job.value)
-        return out_a, out_b
-
-    def _send(self, turn: list[str], delay: float = 0.0) -> list[Any]:
-        assert HUB is not None
+    def _run(self, steps: Steps, delay: float = 0.0) -> Any:
+        """Carry out a dialogue's steps over locust's client."""
         if delay:
             gevent.sleep(delay)
-        cfg = HUB.adapter
-        body, content_type = turn
-        headers = {**HUB.headers, "Content-Type": content_type, "Accept-Encoding": "identity"}
-        at, started = time.time(), time.perf_counter()
-        raw = b""
-        with self.client.request(
-            cfg.method,
-            cfg.url,
-            name=REQUEST_NAME,
-            data=None if cfg.method == "GET" else body,  # sent as its UTF-8 bytes
-            headers=headers,
-            stream=True,
-            catch_response=True,
-            allow_redirects=False,  # traffic goes to the suite's agent address and nowhere else
-        ) as resp:
-            error = getattr(resp, "error", None)
-            status = int(resp.status_code or 0)
-            reply: Reply
-            if error is not None and not status:
-                reply = Reply(None, _ms(started), None, _transport_error(error, cfg.timeout))
-            else:
+        answer: Any = None
+        try:
+            step = steps.send(None)
+            while True:
+                if isinstance(step, Wait):
+                    gevent.sleep(step.seconds)
+                    answer = None
+                else:
+                    answer = self._exchange(step)
+                step = steps.send(answer)
+        except StopIteration as done:
+            return done.value
+
+    def _exchange(self, send: Send) -> tuple[Incoming | None, Failure | None]:
+        """One request within its timeout (a stream: the whole of it), as locust counts it."""
+        out = send.out
+        headers = dict(out.headers)
+        if not any(k.lower() == "accept-encoding" for k in headers):
+            headers["Accept-Encoding"] = "identity"
+        started = time.perf_counter()
+        whole = gevent.Timeout(send.timeout)
+        whole.start()
+        try:
+            with self.client.request(
+                out.method,
+                out.url,
+                name=out.purpose,
+                data=out.body,  # type: ignore[arg-type]  # bytes are sent as they are
+                headers=headers,
+                stream=True,
+                catch_response=True,
+                allow_redirects=False,  # traffic goes to the suite's agent address and nowhere else
+            ) as resp:
                 try:
-                    raw = _read_capped(resp, cfg.max_bytes + 1)
-                    reply = parse_reply(cfg, status, raw, _ms(started))
+                    incoming, failure = read(resp, send, started)
+                except gevent.Timeout as fired:
+                    if fired is not whole:
+                        raise
+                    incoming, failure = None, whole_timeout(send)
                 except Exception as exc:
-                    reply = Reply(None, _ms(started), status, _transport_error(exc, cfg.timeout))
-            resp.request_meta["response_time"] = reply.latency_ms
-            resp.request_meta["response_length"] = len(raw)
-            if reply.failure is None:
-                resp.success()
-            else:
-                resp.failure(reply.failure.message)
-        return outcome(at, reply.status, reply.text, reply.latency_ms, reply.failure)
-
-
-def _ms(started: float) -> float:
-    return (time.perf_counter() - started) * 1000.0
+                    incoming, failure = None, transport_error(exc, send.timeout)
+                resp.request_meta["response_time"] = ms(started)
+                resp.request_meta["response_length"] = len(incoming.body) if incoming else 0
+                if failure is None and incoming is not None and incoming.status in send.accept:
+                    resp.success()
+                else:
+                    resp.failure(
+                        failure.message if failure else f"HTTP {incoming and incoming.status}"
+                    )
+                return incoming, failure
+        except gevent.Timeout as fired:
+            if fired is not whole:
+                raise
+            failure = whole_timeout(send)
+            self.environment.events.request.fire(
+                request_type=out.method, name=out.purpose, response_time=ms(started),
+                response_length=0, exception=TimeoutError(failure.message), context={},
+                response=None,
+            )  # fmt: skip
+            return None, failure
+        finally:
+            whole.close()
 
 
 class ProfileShape(LoadTestShape):

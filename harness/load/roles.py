@@ -60,11 +60,7 @@ def _environment(hub: g.Hub) -> tuple[Environment, g.ProfileShape]:
 
 
 def _configure_users(hub: g.Hub) -> None:
-    """Before any user is created: where they talk to and how long they wait."""
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(hub.adapter.url)
-    g.Conversation.host = f"{parts.scheme}://{parts.netloc}"
+    """Before any user is created: how long they wait (every request names its full URL)."""
     g.Conversation.network_timeout = hub.adapter.timeout
     g.Conversation.connection_timeout = hub.adapter.timeout
     g.HUB = hub

@@ -16,7 +16,7 @@ import socket
 import time
 from typing import TYPE_CHECKING, Any
 
-from harness.agents.http import HttpAgent
+from harness.agents.http import HttpAgent, OpenAIAgent
 from harness.core.events import Emit, LoadProgress, Note, ignore
 from harness.errors import ConfigError, EnvironmentFault
 from harness.load.feeder import JUDGES, PREPARERS, Feeder
@@ -24,12 +24,13 @@ from harness.load.invariants import InvariantWatch, Sample, SetupGate
 from harness.load.processes import LoadProcesses
 from harness.load.server import LoadState, make_app, serve
 from harness.load.timeline import Timeline
-from harness.load.wire import STOP_GRACE
+from harness.load.wire import STOP_GRACE, pack
 from harness.procs import free_port
 from harness.runlog.models import LoadManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import Environment, WatchedAgent
 from harness.spec.load import ProfileBase
+from harness.spec.models import Scenario
 from harness.spec.suite import Suite
 
 if TYPE_CHECKING:
@@ -39,11 +40,36 @@ START_TIMEOUT = 120.0  # seconds for the generator's processes (and workers) to 
 MANIFEST_EVERY = 2.0
 
 
-def http_agent(env: Environment) -> HttpAgent:
+def agent_config(suite: Suite, env: Environment) -> dict[str, Any]:
+    """The agent as the generator's processes drive it: its adapter's kind and configuration,
+    the context of its templates (port, deps, env; typed), the chat URL of an OpenAI one.
+    An API key is never sent: each process reads it from its own environment."""
     agent = env.agent.inner if isinstance(env.agent, WatchedAgent) else env.agent
-    if not isinstance(agent, HttpAgent):  # pragma: no cover - refused by the driver's plan
-        raise ConfigError("harness load needs an http agent")
-    return agent
+    if isinstance(agent, OpenAIAgent):
+        kind, url = "openai", agent.url
+    elif isinstance(agent, HttpAgent):
+        kind, url = "http", ""
+    else:  # pragma: no cover - refused by the driver's plan
+        raise ConfigError("harness load drives agents over HTTP (http or openai)")
+    return {
+        "kind": kind,
+        "config": agent.config.model_dump(mode="json"),
+        "base": pack(agent.base_context),
+        "url": url,
+        "timeout": agent.config.timeout,
+    }
+
+
+def scenarios_config(scenarios: list[Scenario]) -> dict[str, Any]:
+    """Each scenario's turns (text template, contract) and tool results, for the generator."""
+    out: dict[str, Any] = {}
+    for s in scenarios:
+        turns = [
+            [t, None] if isinstance(t, str) else [t.text, t.model_dump(mode="json")]
+            for t in s.turns
+        ]
+        out[s.id] = {"turns": turns, "tool_results": s.tool_results}
+    return out
 
 
 class LoadSession:
@@ -63,7 +89,7 @@ class LoadSession:
         m = log.manifest
         assert isinstance(m, LoadManifest)
         self.manifest = m
-        http = http_agent(env)
+        agent = agent_config(suite, env)
         self.engine = env.engine(PREPARERS + JUDGES, m.case_timeout, ignore, log.append)
         self.timeline = Timeline(profile.stages(), profile.length, profile.window_seconds())
         self.watch = InvariantWatch(suite, env.deps.targets)
@@ -72,7 +98,6 @@ class LoadSession:
             suite,
             self.engine,
             log,
-            http,
             profile,
             seed=m.seed,
             watch=self.watch,
@@ -81,13 +106,12 @@ class LoadSession:
             agent=env.agent.runner if isinstance(env.agent, WatchedAgent) else None,
         )
         turns = max(len(s.turns) for s in self.feeder.scenarios)
-        self.stop_timeout = min(60.0, max(2.0, turns * http.config.timeout))
-        adapter = http.config.model_dump(mode="json", exclude={"body"})
-        adapter.update(url=http.url, headers=http.headers)
+        self.stop_timeout = min(60.0, max(2.0, turns * float(agent["timeout"])))
         self.state = LoadState(
             config={
                 "run": log.run_id,
-                "adapter": adapter,
+                "agent": agent,
+                "scenarios": scenarios_config(self.feeder.scenarios),
                 "schedule": m.load.schedule,
                 "length": profile.length,
                 "wait": list(profile.wait),

@@ -1,13 +1,19 @@
 """What the harness and its load generator processes tell each other, over loopback HTTP.
 
 Both sides import this module (it imports neither asyncio nor gevent), so the
-message shapes and the words of a failed call are written once.
+message shapes, the typed values of a case's context and the words of a failed
+call are written once.
 
-- `GET  {base}/config` -> the agent's address and adapter, the schedule, limits.
-- `GET  {base}/cases?n=N` -> up to N prepared cases: `[{token, turns, twin}]`, each turn
-  `[body, content_type]`; `twin` is the duplicate conversation of the same case.
-- `POST {base}/results` <- finished conversations `[{token, turns: [Outcome...]}]` and the
-  process's counters; answers whether to stop.
+- `GET  {base}/config` -> the agent (its adapter kind and configuration, the agent's own
+  template context), the scenarios' turns (templates and contracts, tool results), the
+  schedule, limits.
+- `GET  {base}/cases?n=N` -> up to N prepared cases: `[{token, scenario, persona, seed, ctx,
+  texts, twin}]`: the case's template context (typed, see `pack`), each turn's text when
+  the harness could write it ahead (null when it reads the session or the last reply, then
+  the generator writes it as the conversation goes); `twin` is the duplicate conversation
+  of the same case.
+- `POST {base}/results` <- finished conversations `[{token, turns: [Outcome...], session,
+  calls, error}]` and the process's counters; answers whether to stop.
 - `POST {base}/status` <- the runner's users and state (single process or master).
 - `POST {base}/totals` <- each process's own request and failure counts at its end.
 - `POST {base}/returned` <- tokens of cases fetched but never started.
@@ -15,19 +21,73 @@ message shapes and the words of a failed call are written once.
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Callable
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from harness.core.failures import Failure, FailureKind
+from harness.spec.template import concrete, format_value
 
-#: locust's request name for every turn, so its statistics group them as one endpoint
-REQUEST_NAME = "turn"
-#: the agent's turns as locust counts them; the harness's own calls are not counted
+if TYPE_CHECKING:
+    from harness.agents.base import Reply
+
 STOP_GRACE = 10.0  # seconds the harness allows past the profile's end before it kills
 
+_TAG = "\x00harness"  # the key of a typed value in the JSON of a context; never a column name
+_PACK = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
 
-def timeout_error(seconds: float) -> Failure:
+
+def _typed(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return {_TAG: "decimal", "v": str(value)}
+    if isinstance(value, dt.datetime):
+        return {_TAG: "datetime", "v": value.isoformat()}
+    if isinstance(value, dt.date):
+        return {_TAG: "date", "v": value.isoformat()}
+    if isinstance(value, dt.time):
+        return {_TAG: "time", "v": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {_TAG: "timedelta", "v": value.total_seconds()}
+    return format_value(value)  # anything else (UUID, bytes) as the text a template makes of it
+
+
+def pack(context: Any) -> orjson.Fragment:
+    """A case's template context as JSON that keeps its values' types (numbers as Decimal,
+    dates and times as such), so templates render in the generator exactly as in the
+    harness; relative dates are resolved now. Never pickle: the other side evaluates
+    nothing it is sent."""
+    return orjson.Fragment(orjson.dumps(concrete(context), default=_typed, option=_PACK))
+
+
+_READ: dict[str, Callable[[Any], Any]] = {
+    "decimal": Decimal,
+    "datetime": dt.datetime.fromisoformat,
+    "date": dt.date.fromisoformat,
+    "time": dt.time.fromisoformat,
+    "timedelta": lambda v: dt.timedelta(seconds=float(v)),
+}
+
+
+def unpack(data: Any) -> Any:
+    """`pack`'s JSON, read back (after orjson.loads) with its values' types."""
+    if isinstance(data, dict):
+        tag = data.get(_TAG)
+        if tag is not None and tag in _READ:
+            return _READ[tag](data["v"])
+        return {k: unpack(v) for k, v in data.items()}
+    if isinstance(data, list):
+        return [unpack(v) for v in data]
+    return data
+
+
+def timeout_error(seconds: float, stream: bool = False) -> Failure:
     """The same words as the http adapter's, so load and run errors read alike."""
-    return Failure(FailureKind.TIMEOUT, f"timeout: no reply within {seconds:g} s")
+    from harness.agents.protocol import timed_out
+
+    return timed_out(seconds, stream)
 
 
 def connection_error(exc: BaseException) -> Failure:
@@ -47,15 +107,40 @@ def transport_error(error: BaseException, seconds: float) -> Failure:
     return connection_error(error)
 
 
-def outcome(
-    at: float, status: int | None, text: str | None, latency_ms: float, failure: Failure | None
-) -> list[Any]:
-    """One turn as sent back: when it was sent (epoch seconds) and the judged reply (its
-    failure as {kind, message}, or null)."""
+def outcome(at: float, text: str, reply: Reply) -> list[Any]:
+    """One turn as sent back: when it was sent (epoch seconds), the text the customer wrote,
+    and the judged reply (its failure as {kind, message}, or null)."""
+    f = reply.failure
     return [
         round(at, 4),
-        status,
         text,
-        round(latency_ms, 3),
-        None if failure is None else failure.to_dict(),
+        reply.status,
+        reply.text,
+        round(reply.latency_ms, 3),
+        None if f is None else f.to_dict(),
+        reply.data,
+        None if reply.first_byte_ms is None else round(reply.first_byte_ms, 3),
+        reply.usage,
+        reply.tool_calls,
+        reply.finish_reason,
     ]
+
+
+def read_outcome(turn: list[Any]) -> tuple[float, str, Reply]:
+    """`outcome` read back: (when, the text, the Reply)."""
+    from harness.agents.base import Reply
+
+    at, text, status, reply_text, latency, error, data, first, usage, calls, reason = turn
+    reply = Reply(
+        reply_text,
+        float(latency),
+        status,
+        Failure.from_stored(error),
+        data,
+        first,
+        {},
+        usage,
+        calls,
+        reason,
+    )
+    return float(at), str(text), reply

@@ -104,11 +104,12 @@ class LoadDriver:
         o.master_port = master_port(o)
         suite = self.suite = load_suite(o.suite)
         profile = resolve_profile(suite, o.profile)
-        if suite.manifest.environment.agent.http is None:
+        if suite.manifest.environment.agent.python is not None:
             raise ConfigError(
                 f"suite {suite.name}'s agent is a python callable; harness load drives agents "
                 "over HTTP from separate processes",
-                hint="give the agent an http: section (harness run still tests the callable)",
+                hint="give the agent an http: or openai: section (harness run still tests the "
+                "callable)",
             )
         preflight(suite)
         if o.limit is not None:

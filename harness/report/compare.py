@@ -168,7 +168,8 @@ class Comparison:
 
 def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None:
     """Refuse inputs that cannot be compared (ConfigError, exit 2): anything but two suite
-    runs, or runs of two different suites unless forced."""
+    runs, or runs of two different suites unless they judge the same spec (a suite and one
+    that extends it through another interface: same spec hash) or forced."""
     for name, run in (("BASE", base), ("HEAD", head)):
         if run.kind != "run":
             raise ConfigError(
@@ -177,11 +178,15 @@ def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None
                 hint="pass the ids or folders of two suite runs (a hunt or load run joins a "
                 "sign-off with --group or --with instead)",
             )
-    if base.suite != head.suite and not force:
+    same_spec = bool(base.manifest.spec_hash) and (
+        base.manifest.spec_hash == head.manifest.spec_hash
+    )
+    if base.suite != head.suite and not same_spec and not force:
         raise ConfigError(
             f"BASE {base.run_id} is a run of suite {base.suite!r} and HEAD {head.run_id} of "
-            f"suite {head.suite!r}: their cases and requirements are not the same",
-            hint="compare two runs of one suite, or pass --force to compare them anyway",
+            f"suite {head.suite!r}, with different specs: their requirements are not the same",
+            hint="compare two runs of one suite (or of suites of the same spec), or pass "
+            "--force to compare them anyway",
         )
 
 
@@ -218,7 +223,12 @@ def regression_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, s
 def _notes(base: RunFolder, head: RunFolder, k: int) -> list[str]:
     b, h = base.manifest, head.manifest
     notes = []
-    if base.suite != head.suite:
+    if base.suite != head.suite and b.spec_hash and b.spec_hash == h.spec_hash:
+        notes.append(
+            f"different suites of the same spec: {base.suite} vs {head.suite} (the same "
+            "requirements through two interfaces; cases compared where their ids match)"
+        )
+    elif base.suite != head.suite:
         notes.append(f"different suites (compared with --force): {base.suite} vs {head.suite}")
     if b.spec_hash != h.spec_hash:
         notes.append(f"the spec changed between the runs (sha256 {b.spec_hash} -> {h.spec_hash})")

@@ -10,6 +10,7 @@ what stops a case is a `Failure` with its kind on the observation.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -50,8 +51,9 @@ class Prepared:
     ctx: dict[str, Any]
     obs: Observation
     error: Failure | None = None
-    #: (text, context for request templates) of every turn
-    turns: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    #: every turn's text, written ahead; None for a turn that reads the session or the last
+    #: reply (`session.*`, `reply.*`), written by whoever holds the conversation
+    texts: list[str | None] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -78,9 +80,9 @@ class Engine:
         self.sink = sink
         self.params = suite.params
         self._cache: dict[str, Template] = {}
-        self._turns = {s.id: [Template(t) for t in s.turns] for s in suite.scenarios}
-        self._variants = {
-            s.id: [[Template(t) for t in v] for v in s.variants] for s in suite.scenarios
+        self._turns = {s.id: [_turn_template(t) for t in s.turns] for s in suite.scenarios}
+        self._variants: dict[str, list[list[TurnTemplate]]] = {
+            s.id: [[_turn_template(t) for t in v] for v in s.variants] for s in suite.scenarios
         }
         self._scenarios = {s.id: s for s in suite.scenarios}
         self.judge = Judge(suite, targets, self._cache)
@@ -138,16 +140,18 @@ class Engine:
         )
         prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
         if prepared.error is None:
-            for i, template in enumerate(self._turns[case.scenario]):
-                text = self._write(case, template, prepared.ctx, i)
-                turn_ctx = {**prepared.ctx, "turn": {"text": text, "index": i + 1}}
-                prepared.turns.append((text, turn_ctx))
+            for i, (template, _) in enumerate(self._turns[case.scenario]):
+                live = reads_conversation(template)
+                prepared.texts.append(
+                    None if live else self._write(case, template, prepared.ctx, i)
+                )
         return prepared
 
     @staticmethod
-    def record(prepared: Prepared, index: int, reply: Reply) -> None:
-        text = prepared.turns[index][0]
+    def record(prepared: Prepared, index: int, text: str, reply: Reply) -> None:
         prepared.obs.turns.append(_turn(index + 1, text, reply))
+        prepared.ctx["reply"] = reply.data
+        prepared.ctx["turn"] = {"text": text, "index": index + 1}
         if reply.failure is not None:
             prepared.obs.fail(reply.failure.at(turn=index + 1))
 
@@ -236,16 +240,34 @@ class Engine:
         return write_turn(template, ctx, case.persona, case.persona_seed or case.seed, i, n)
 
     async def _converse(
-        self, case: Case, templates: list[Template], ctx: dict[str, Any], obs: Observation
+        self, case: Case, turns: list[TurnTemplate], ctx: dict[str, Any], obs: Observation
     ) -> None:
-        for i, template in enumerate(templates):
-            text = self._write(case, template, ctx, i, len(templates))
-            ctx["turn"] = {"text": text, "index": i + 1}
-            reply = await self.agent.send(text, ctx)
-            obs.turns.append(_turn(i + 1, text, reply))
-            if reply.failure is not None:
-                obs.fail(reply.failure.at(turn=i + 1))
+        """One conversation: opened (login, open), its turns, closed on every way out. The
+        session's captures and the last reply are in the templates of later turns and of
+        the checks (`session.*`, `reply.*`)."""
+        conversation = self.agent.conversation(ctx)
+        ctx["session"] = conversation.session
+        ctx["reply"] = None
+        ctx["tool_results"] = self._scenarios[case.scenario].tool_results
+        try:
+            failure = await conversation.open(ctx)
+            if failure is not None:
+                obs.fail(failure)
                 return
+            for i, (template, turn) in enumerate(turns):
+                text = self._write(case, template, ctx, i, len(turns))
+                ctx["turn"] = {"text": text, "index": i + 1}
+                reply = await conversation.send(text, turn, ctx)
+                obs.turns.append(_turn(i + 1, text, reply))
+                ctx["reply"] = reply.data
+                if reply.failure is not None:
+                    obs.fail(reply.failure.at(turn=i + 1))
+                    return
+        finally:
+            with contextlib.suppress(Exception):  # best effort: recorded, never judged
+                await asyncio.wait_for(conversation.close(ctx), CLOSE_TIMEOUT)
+            obs.session = dict(conversation.session)
+            obs.calls = [c.to_dict() for c in conversation.calls]
 
     async def _variants_run(
         self, case: Case, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
@@ -283,7 +305,28 @@ def _turn(index: int, text: str, reply: Reply) -> TurnRecord:
         latency_ms=round(reply.latency_ms, 3),
         status=reply.status,
         error=reply.failure,
+        data=reply.data,
+        first_byte_ms=None if reply.first_byte_ms is None else round(reply.first_byte_ms, 3),
+        usage=reply.usage,
+        tool_calls=reply.tool_calls,
+        finish_reason=reply.finish_reason,
     )
+
+
+#: a turn's text template, and its contract when written as a mapping
+TurnTemplate = tuple[Template, "m.Turn | None"]
+CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort)
+
+
+def reads_conversation(template: Template) -> bool:
+    """Whether a turn's text reads what the conversation captured or replied so far."""
+    return any(path[0] in ("session", "reply") for path in template.paths())
+
+
+def _turn_template(turn: str | m.Turn) -> TurnTemplate:
+    if isinstance(turn, str):
+        return Template(turn), None
+    return Template(turn.text), turn
 
 
 def _harness_fault(exc: BaseException) -> Failure:

@@ -86,7 +86,8 @@ async def check_against_schema(suite: Suite, databases: dict[str, SetupDatabase]
 
 def _references(scenario: m.Scenario, tables: dict[str, set[str]], where: str) -> list[str]:
     """`{{ entity.column }}` must name a column of the entity's table."""
-    texts: list[str] = [*scenario.turns, *(t for v in scenario.variants for t in v)]
+    texts: list[str] = [*_strings([_dump(t) for t in scenario.turns])]
+    texts += [t for v in scenario.variants for t in v]
     for row in scenario.setup.values():
         texts += [v for v in row.values.values() if isinstance(v, str)]
     for check in scenario.checks:
@@ -114,3 +115,7 @@ def _strings(value: Any) -> list[str]:
     if isinstance(value, list):
         return [s for v in value for s in _strings(v)]
     return []
+
+
+def _dump(value: Any) -> Any:
+    return value.model_dump(exclude_unset=True) if hasattr(value, "model_dump") else value

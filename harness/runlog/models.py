@@ -75,6 +75,10 @@ class AgentInfo(Record):
     version: str | None = None
     command: str | None = None
     git: dict[str, Any] | None = None
+    interface: str | None = None  # how the harness talks to it: http, openai or python
+    model: str | None = None  # openai: the model asked for
+    #: openai: prices per model name, {input, output (per 1,000 tokens), currency}
+    prices: dict[str, dict[str, Any]] | None = None
 
 
 class DepsChoice(Record):

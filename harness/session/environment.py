@@ -19,10 +19,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from harness.agents.base import AgentAdapter, Reply
+from harness.agents.base import AgentAdapter, Call, Conversation, Reply
 from harness.agents.process import AgentProcessRunner, check_reachable
 from harness.agents.python import PythonAgent, check_importable
-from harness.core import FailureKind
+from harness.core import Failure, FailureKind
 from harness.core.events import AgentReady, Emit, Note
 from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.options import DepsOptions
@@ -35,9 +35,9 @@ from harness.run.engine import Engine, Sink
 from harness.run.preflight import check_against_schema
 from harness.runlog.models import AgentInfo, DepsChoice
 from harness.runlog.store import RunLog
-from harness.spec.models import AgentConfig
+from harness.spec.models import AgentConfig, Turn
 from harness.spec.suite import Suite
-from harness.spec.template import format_value, render_deep
+from harness.spec.template import TemplateError, format_value, render_deep
 from harness.spec.trace import agent_revision
 
 
@@ -58,6 +58,9 @@ class WatchedAgent:
     async def close(self) -> None:
         await self.inner.close()
 
+    def conversation(self, context: dict[str, Any]) -> WatchedConversation:
+        return WatchedConversation(self, self.inner.conversation(context))
+
     @property
     def exit_code(self) -> int | None:
         """The agent process's exit code once it has ended, else None."""
@@ -67,15 +70,13 @@ class WatchedAgent:
     def log_path(self) -> Path:
         return self.runner.log_path
 
-    async def send(self, text: str, context: dict[str, Any]) -> Reply:
-        reply = await self.inner.send(text, context)
-        if reply.failure is None:
-            return reply
+    async def blame(self, failure: Failure) -> Failure:
+        """A failure after the agent's process died says so (a refused connection: was it?)."""
         code = self.runner.exit_code
-        if code is None and reply.failure.kind is FailureKind.CONNECTION:
-            code = await self.runner.wait_exit(0.5)  # a refused connection: did it just die?
+        if code is None and failure.kind is FailureKind.CONNECTION:
+            code = await self.runner.wait_exit(0.5)
         if code is None:
-            return reply
+            return failure
         if not self._told:
             self._told = True
             self.emit(
@@ -86,12 +87,37 @@ class WatchedAgent:
                     "error",
                 )
             )
-        return Reply.failed(
+        return failure.with_message(
+            f"{failure.message} (the agent process had exited with code {code})",
             FailureKind.AGENT_EXITED,
-            f"{reply.failure.message} (the agent process had exited with code {code})",
-            reply.latency_ms,
-            reply.status,
         )
+
+
+class WatchedConversation:
+    def __init__(self, agent: WatchedAgent, inner: Conversation) -> None:
+        self.agent = agent
+        self.inner = inner
+
+    @property
+    def session(self) -> dict[str, Any]:
+        return self.inner.session
+
+    @property
+    def calls(self) -> list[Call]:
+        return self.inner.calls
+
+    async def open(self, context: dict[str, Any]) -> Failure | None:
+        failure = await self.inner.open(context)
+        return None if failure is None else await self.agent.blame(failure)
+
+    async def send(self, text: str, turn: Turn | None, context: dict[str, Any]) -> Reply:
+        reply = await self.inner.send(text, turn, context)
+        if reply.failure is not None:
+            reply.failure = await self.agent.blame(reply.failure)
+        return reply
+
+    async def close(self, context: dict[str, Any]) -> None:
+        await self.inner.close(context)
 
 
 class EnvView(Mapping[str, str]):
@@ -220,6 +246,11 @@ async def _start_agent(
     _suite_secrets(suite, context)
     runner: AgentProcessRunner | None = None
     info = agent_version(config, context, emit)
+    interfaces = ("http", "openai", "python")
+    info["interface"] = next(k for k in interfaces if getattr(config, k) is not None)
+    if config.openai is not None:
+        info["model"] = config.openai.model
+        info["prices"] = {name: p.model_dump() for name, p in config.openai.prices.items()}
     if config.process is not None:
         log_path = log.dir / "agent.log"
         runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
@@ -240,15 +271,19 @@ async def _start_agent(
     else:
         if config.python is not None and config.python.path:  # started in-process from there
             info["git"] = agent_revision(suite.root / config.python.path[0])
-        if info:
-            log.update(agent=AgentInfo(**info))
+        log.update(agent=AgentInfo(**info))
         await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:
         from harness.agents.http import HttpAgent
 
         adapter = HttpAgent(config.http, context, concurrency)
-        _secret_headers(adapter.headers)
+        _secret_headers(config.http.headers, context)
+    elif config.openai is not None:
+        from harness.agents.http import OpenAIAgent
+
+        adapter = OpenAIAgent(config.openai, context, concurrency)
+        _secret_headers(config.openai.headers, context)
     else:
         assert config.python is not None
         for key, value in render_deep(config.python.env, context, {}).items():
@@ -261,10 +296,15 @@ async def _start_agent(
     return WatchedAgent(adapter, runner, emit) if runner is not None else adapter
 
 
-def _secret_headers(headers: Mapping[str, str]) -> None:
+def _secret_headers(headers: Mapping[str, str], context: dict[str, Any]) -> None:
     """Header values with secret-like names (Authorization, X-Api-Key, Cookie ...), and the
-    credential after a scheme word ("Bearer abc" -> "abc"), are never written anywhere."""
-    for name, value in headers.items():
+    credential after a scheme word ("Bearer abc" -> "abc"), are never written anywhere
+    (those rendered per conversation, from captured tokens, are masked as they are sent)."""
+    for name, template in headers.items():
+        try:
+            value = format_value(render_deep(template, context, {}))
+        except TemplateError:
+            continue  # uses the session or the case: masked when sent
         if SECRET_HEADER.search(name):
             redact.add(value)
             scheme, _, credential = value.partition(" ")

@@ -34,8 +34,12 @@ class Scope:
         turn: bool = False,
         agent: bool = False,
         deps: Mapping[str, tuple[str, ...]] | tuple[str, ...] | None = None,
+        conversation: bool = False,
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.params = params
+        self.extra = extra
+        self.conversation = conversation
         self.vars = vars
         self.entities = entities
         self.case = case
@@ -50,7 +54,8 @@ class Scope:
         roots += ["turn"] if self.turn else []
         roots += ["agent", "python", "suite_dir", "run", "env"] if self.agent else []
         roots += ["deps"] if self.deps is not None else []
-        return roots
+        roots += ["session", "reply"] if self.conversation else []  # captured; the last reply
+        return roots + list(self.extra)
 
     def check(self, path: tuple[str, ...]) -> str | None:
         root = path[0]
@@ -214,12 +219,18 @@ def check_references(
         yield from _check(env.agent.version, (*agent_loc, "version"), agent_scope, manifest_src)
     if env.secrets:
         yield from _check(env.secrets, ("environment", "secrets"), agent_scope, manifest_src)
-    if env.agent.http:
-        http = _dump(env.agent.http)
-        body = http.pop("body", None)
-        yield from _check(http, (*agent_loc, "http"), agent_scope, manifest_src)
-        call_scope = Scope(params, agent=True, deps=deps, case=True, turn=True)
-        yield from _check(body, (*agent_loc, "http", "body"), call_scope, manifest_src)
+    # the agent's requests are rendered per conversation: they may use what any scenario's
+    # case has (its vars, its setup rows), what was captured and the last reply
+    every_var = tuple(dict.fromkeys(v for sc, _, _ in scenarios for v in sc.vars))
+    every_row = tuple(dict.fromkeys(r for sc, _, _ in scenarios for r in sc.setup))
+    call_scope = Scope(
+        params, vars=every_var, entities=every_row, agent=True, deps=deps, case=True,
+        turn=True, conversation=True,
+    )  # fmt: skip
+    for kind in ("http", "openai"):
+        adapter = getattr(env.agent, kind)
+        if adapter is not None:
+            yield from _check(_dump(adapter), (*agent_loc, kind), call_scope, manifest_src)
     for name, dep in env.dependencies.items():
         seed = getattr(dep, "seed", None)
         if seed is not None:
@@ -249,7 +260,7 @@ def _scenario(
         for col, value in row.values.items():
             yield from _check(_dump(value), (*base, "setup", name, "values", col), scope, src)
             yield from _generator(value, src, (*base, "setup", name, "values", col), params)
-        if name in ("params", "vars", "case", "turn"):
+        if name in ("params", "vars", "case", "turn", "session", "reply", "tool_results"):
             yield src.problem(
                 (*base, "setup", name), f"{name!r} is reserved; name the row otherwise"
             )
@@ -257,8 +268,12 @@ def _scenario(
     full = Scope(params, vars=vars_, entities=tuple(entities), case=True)
     for k, item in enumerate(scenario.redis_setup):
         yield from _check(_dump(item), (*base, "redis_setup", k), full, src)
+    talk = Scope(params, vars=vars_, entities=tuple(entities), case=True, conversation=True)
     for k, turn in enumerate(scenario.turns):
-        yield from _check(turn, (*base, "turns", k), full, src)
+        yield from _check(_dump(turn), (*base, "turns", k), talk, src)
+    tools = Scope(params, vars=vars_, entities=tuple(entities), case=True, turn=True,
+                  conversation=True, extra=("call",))  # fmt: skip  # the tool call's arguments
+    yield from _check(scenario.tool_results, (*base, "tool_results"), tools, src)
     for k, variant in enumerate(scenario.variants):
         yield from _check(variant, (*base, "variants", k), full, src)
     for k, check in enumerate(scenario.checks):
@@ -266,4 +281,4 @@ def _scenario(
         loc = (*base, "checks", k)
         if check.type in ("sql", "same_state"):
             yield from _check(data.pop("query"), (*loc, "query"), Scope(params), src)
-        yield from _check(data, loc, full, src)
+        yield from _check(data, loc, talk, src)

@@ -36,7 +36,7 @@ FORBIDDEN = {
 # third-party packages that only some paths may import
 HEAVY = {
     "locust": ("harness.load.generator", "harness.load.roles"),
-    "gevent": ("harness.load.generator", "harness.load.roles"),
+    "gevent": ("harness.load.generator", "harness.load.roles", "harness.load.transport"),
     "docker": ("harness.deps",),
     "testcontainers": ("harness.deps",),
     "pandas": ("harness.report", "harness.runlog.frame", "harness.cli"),

@@ -213,7 +213,7 @@ def test_notes_say_when_there_are_fewer_trials_than_k_and_when_a_run_was_killed(
 
 def test_runs_of_other_suites_and_hunt_or_load_runs_are_refused(tmp_path: Path) -> None:
     base = _run(tmp_path, "b", {("a#1", "x"): "P"})
-    other = _run(tmp_path, "o", {("a#1", "x"): "P"}, suite="another")
+    other = _run(tmp_path, "o", {("a#1", "x"): "P"}, suite="another", spec_hash="other")
     with pytest.raises(ConfigError, match="suite 's' and HEAD o of suite 'another'") as exc:
         comparable(base, other)
     assert exc.value.exit_code == 2 and "--force" in str(exc.value.hint)
@@ -223,6 +223,16 @@ def test_runs_of_other_suites_and_hunt_or_load_runs_are_refused(tmp_path: Path) 
         odd = _run(tmp_path, kind, {("a#1", "x"): "P"}, kind=kind)
         with pytest.raises(ConfigError, match=f"HEAD {kind} is a {kind} run"):
             comparable(base, odd, force=True)
+
+
+def test_suites_of_the_same_spec_compare_without_force(tmp_path: Path) -> None:
+    """A suite and one extending it through another interface judge the same spec."""
+    base = _run(tmp_path, "b", {("a#1", "x"): "P"})
+    gateway = _run(tmp_path, "g", {("a#1", "x"): "F"}, suite="s_openai")
+    comparable(base, gateway)
+    c = compare_runs(base, gateway)
+    assert "different suites of the same spec: s vs s_openai" in c.notes[0]
+    assert [(ch.case_id, ch.base, ch.head) for ch in c.new_failures] == [("a#1", "pass", "fail")]
 
 
 def test_a_regression_case_is_judged_by_every_check_it_broke_and_a_setup_fault_is_no_fail(

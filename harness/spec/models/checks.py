@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.spec.models.agents import JsonPath
 from harness.spec.models.base import SLUG, Model, RequirementIds
 
 
@@ -33,6 +34,11 @@ class OutputCheck(CheckBase):
     turn: TurnSelector = Field(
         default="last",
         description="Which reply is judged: last, a 1-based turn number, all (every reply) or any.",
+    )
+    field: JsonPath | None = Field(
+        default=None,
+        description="Judge this field of the reply's JSON (e.g. state, tool_calls[0].id) "
+        "instead of its text.",
     )
 
 

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
+from harness.spec.models.agents import Turn
 from harness.spec.models.base import (
     REQUIREMENT_ID,
     SLUG,
@@ -50,10 +51,18 @@ class Scenario(Model):
     vars: dict[str, ValueSpec] = Field(default_factory=dict)
     setup: dict[str, SetupRow] = Field(default_factory=dict)
     redis_setup: list[RedisSetup] = Field(default_factory=list)
-    turns: Annotated[list[str], Field(min_length=1)]
+    turns: Annotated[list[str | Turn], Field(min_length=1)] = Field(
+        description="What the user says, turn by turn: text (a template), or a mapping with "
+        "say, expect_status and a body of its own (raw, body, body_bytes, no_body)."
+    )
     variants: list[Annotated[list[str], Field(min_length=1)]] = Field(
         default_factory=list,
         description="Equivalent rewordings of `turns`; same_state checks compare their end states.",
+    )
+    tool_results: dict[str, Any] = Field(
+        default_factory=dict,
+        description="For an OpenAI-compatible agent's client-side tools: the result each tool "
+        "returns (a template: text, or a JSON mapping), sent back as `role: tool` messages.",
     )
     personas: list[Persona] = Field(
         default_factory=list,

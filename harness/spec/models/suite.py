@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
 from harness.spec.load import LoadSection
+from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, PythonAdapter
 from harness.spec.models.base import FileModel, Model, Slug
 from harness.spec.models.dependencies import Dependency
 
@@ -27,36 +28,6 @@ class AgentProcess(Model):
     stop_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
 
 
-class HttpAdapter(Model):
-    url: str
-    method: Literal["POST", "PUT", "GET"] = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
-    body: dict[str, Any] | str = Field(
-        default_factory=lambda: {
-            "session_id": "{{ case.session_id }}",
-            "message": "{{ turn.text }}",
-        }
-    )
-    reply: str | None = Field(
-        default="reply", description="Dotted path to the reply in a JSON response; null: raw body."
-    )
-    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
-    ok_status: list[int] = Field(default_factory=lambda: [200])
-
-
-class PythonAdapter(Model):
-    callable: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] = Field(
-        description="module.path:function; sync or async, called as f(message, session_id)."
-    )
-    path: list[str] = Field(default_factory=list, description="Folders added to sys.path.")
-    env: dict[str, str] = Field(
-        default_factory=dict, description="Set in os.environ before the import (e.g. URLs)."
-    )
-    timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
-
-
 class AgentConfig(Model):
     process: AgentProcess | None = None
     health: HealthCheck | None = Field(
@@ -64,6 +35,7 @@ class AgentConfig(Model):
         description="For an agent the harness does not start: wait for this URL before any case.",
     )
     http: HttpAdapter | None = None
+    openai: OpenAIAdapter | None = None
     python: PythonAdapter | None = None
     version: str | None = Field(
         default=None,
@@ -74,8 +46,12 @@ class AgentConfig(Model):
 
     @model_validator(mode="after")
     def _one_adapter(self) -> AgentConfig:
-        if (self.http is None) == (self.python is None):
-            raise ValueError("the agent needs exactly one adapter: http or python")
+        given = [k for k in ("http", "openai", "python") if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(
+                "the agent needs exactly one adapter: http, openai or python"
+                + (f" (found: {', '.join(given)})" if given else "")
+            )
         return self
 
 
@@ -111,6 +87,12 @@ class Defaults(Model):
 class SuiteFile(FileModel):
     name: Slug
     description: str | None = None
+    extends: str | None = Field(
+        default=None,
+        description="A suite folder (relative to this one) whose spec, scenarios, invariants, "
+        "dependencies and load profiles this suite uses: the same agent through another "
+        "interface, judged by the same checks. Its own scenarios/ add to them.",
+    )
     defaults: Defaults = Field(default_factory=Defaults)
     environment: Environment
     load: LoadSection | None = Field(

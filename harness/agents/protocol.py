@@ -1,0 +1,376 @@
+"""An HTTP agent's wire protocol, without I/O: what to send (login, open, each turn, close),
+how to read what comes back (statuses, the reply's text and JSON, captures, cookies) and
+how a streamed reply is assembled. The harness's aiohttp adapter and the load generator's
+locust users both drive conversations through this one module (it imports neither
+asyncio nor gevent, nor any HTTP client).
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import orjson
+
+from harness.agents.base import Reply
+from harness.core.failures import Failure, FailureKind
+from harness.spec.models.agents import HeaderCapture, HttpAdapter, Request, StreamSpec, Turn
+from harness.spec.template import Template, format_value, render_deep
+
+EXCERPT = 500
+_STEP = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+@lru_cache(maxsize=512)
+def parse_path(path: str) -> tuple[str | int, ...]:
+    """`messages[-1].content` -> ("messages", -1, "content")."""
+    steps: list[str | int] = []
+    for name, index in _STEP.findall(path):
+        steps.append(int(index) if index else name)
+    return tuple(steps)
+
+
+def get_path(data: Any, path: str) -> tuple[Any, bool]:
+    """The value at a JSON path, and whether it is there (a null value is there)."""
+    current = data
+    for step in parse_path(path):
+        if isinstance(step, int):
+            if isinstance(current, list) and -len(current) <= step < len(current):
+                current = current[step]
+                continue
+            return None, False
+        if isinstance(current, Mapping) and step in current:
+            current = current[step]
+        elif isinstance(current, list) and step.isdigit() and int(step) < len(current):
+            current = current[int(step)]
+        else:
+            return None, False
+    return current, True
+
+
+def as_text(value: Any) -> str:
+    """A JSON value as the reply's text: a string as is, anything else as JSON."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict | list):
+        return orjson.dumps(value).decode()
+    return format_value(value)
+
+
+def timed_out(seconds: float, stream: bool = False) -> Failure:
+    """The words of a request that ran out of time, in the harness and the load generator."""
+    if stream:
+        return Failure(FailureKind.TIMEOUT, f"timeout: the stream did not end within {seconds:g} s")
+    return Failure(FailureKind.TIMEOUT, f"timeout: no reply within {seconds:g} s")
+
+
+# --------------------------------------------------------------------------- requests
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """One request, rendered and ready for any HTTP client."""
+
+    method: str
+    url: str
+    headers: dict[str, str]
+    body: bytes | None
+    purpose: str  # login | open | turn | close
+
+
+def _encode(body: Any) -> tuple[bytes | None, str | None]:
+    if body is None:
+        return None, None
+    if isinstance(body, str):
+        return body.encode(), "text/plain; charset=utf-8"
+    return orjson.dumps(body, default=format_value), "application/json"
+
+
+def render_request(
+    spec: Request | HttpAdapter,
+    context: Mapping[str, Any],
+    cache: dict[str, Template],
+    *,
+    purpose: str,
+    turn: Turn | None = None,
+) -> Outgoing:
+    """The request for a login, open or close (`spec` a Request) or a turn (the adapter,
+    with the turn's own body when it declares one)."""
+    url = format_value(render_deep(spec.url, context, cache))
+    headers = {k: format_value(v) for k, v in render_deep(spec.headers, context, cache).items()}
+    body: bytes | None
+    content_type: str | None
+    if turn is not None and turn.no_body:
+        body, content_type = None, None
+    elif turn is not None and turn.body_bytes is not None:
+        body, content_type = b"x" * turn.body_bytes, "application/octet-stream"
+    elif turn is not None and turn.raw is not None:
+        body, content_type = format_value(render_deep(turn.raw, context, cache)).encode(), None
+    else:
+        template = turn.body if turn is not None and turn.body is not None else spec.body
+        body, content_type = _encode(render_deep(template, context, cache))
+    if content_type is not None and not any(k.lower() == "content-type" for k in headers):
+        headers["Content-Type"] = content_type
+    if spec.method == "GET":
+        body = None
+    return Outgoing(spec.method, url, headers, body, purpose)
+
+
+# --------------------------------------------------------------------------- responses
+
+
+@dataclass(slots=True)
+class Incoming:
+    """What came back: status, headers (names as sent), the body, and its timing."""
+
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    latency_ms: float
+    first_byte_ms: float | None = None
+    streamed: tuple[str | None, Any] | None = None  # a stream's assembled (text, JSON)
+
+    def header(self, name: str) -> str | None:
+        low = name.lower()
+        return next((v for k, v in self.headers if k.lower() == low), None)
+
+
+def _json(body: bytes) -> tuple[Any, bool]:
+    try:
+        return orjson.loads(body), True
+    except orjson.JSONDecodeError:
+        return None, False
+
+
+def capture(captures: Mapping[str, Any], incoming: Incoming, data: Any) -> dict[str, Any]:
+    """The values a request or turn captures from what came back (those present only)."""
+    out: dict[str, Any] = {}
+    for name, spec in captures.items():
+        if isinstance(spec, HeaderCapture):
+            value = incoming.header(spec.header)
+            if value is not None and spec.pattern is not None:
+                match = re.search(spec.pattern, value)
+                value = (match.group(1) if match.groups() else match.group(0)) if match else None
+            if value is not None:
+                out[name] = value
+            continue
+        value, found = get_path(data, spec)
+        if found and value is not None:
+            out[name] = value
+    return out
+
+
+def read_turn(
+    adapter: HttpAdapter,
+    incoming: Incoming,
+    accepted: list[int],
+    *,
+    streamed: tuple[str | None, Any] | None = None,
+) -> Reply:
+    """A turn's answer: its status checked against what the turn accepts, its text (the
+    reply path in JSON, else the body) and JSON kept, captures taken."""
+    body = incoming.body
+    if len(body) > adapter.max_bytes:
+        return _failed(incoming, FailureKind.TOO_LARGE,
+                       f"reply exceeds the size cap of {adapter.max_bytes} bytes")  # fmt: skip
+    decoded = body.decode("utf-8", errors="replace")
+    if incoming.status not in accepted:
+        kind = FailureKind.REDIRECT if 300 <= incoming.status < 400 else FailureKind.STATUS
+        return _failed(incoming, kind, f"HTTP {incoming.status}: {decoded[:EXCERPT]}")
+    text: str | None
+    if streamed is not None:
+        text, data = streamed
+        answer = Reply(text, incoming.latency_ms, incoming.status, None, data,
+                       incoming.first_byte_ms)  # fmt: skip
+        answer.captured = capture(adapter.capture, incoming, data)
+        return answer
+    data, is_json = _json(body)
+    contract = incoming.status not in adapter.ok_status  # an accepted 4xx: judged as it is
+    if adapter.reply is None or (contract and not is_json):
+        text = decoded
+    elif not is_json:
+        return _failed(incoming, FailureKind.MALFORMED,
+                       f"malformed reply: not JSON: {decoded[:EXCERPT]}")  # fmt: skip
+    else:
+        value, found = get_path(data, adapter.reply)
+        if not found and contract:
+            text = decoded
+        elif not found:
+            message = f"malformed reply: no {adapter.reply!r} in {decoded[:EXCERPT]}"
+            return _failed(incoming, FailureKind.MALFORMED, message)
+        elif value is None:  # no reply is no empty reply: a not_contains must not pass on it
+            message = f"malformed reply: {adapter.reply!r} is null in {decoded[:EXCERPT]}"
+            return _failed(incoming, FailureKind.MALFORMED, message)
+        else:
+            text = as_text(value)
+    answer = Reply(text, incoming.latency_ms, incoming.status, None, data, incoming.first_byte_ms)
+    answer.captured = capture(adapter.capture, incoming, data)
+    return answer
+
+
+def _failed(incoming: Incoming, kind: FailureKind, message: str) -> Reply:
+    return Reply(None, incoming.latency_ms, incoming.status, Failure(kind, message))
+
+
+def read_request(request: Request, incoming: Incoming) -> tuple[dict[str, Any], Failure | None]:
+    """A login, open or close: what it captured, or why it failed."""
+    if incoming.status not in request.expect_status:
+        decoded = incoming.body.decode("utf-8", errors="replace")
+        kind = FailureKind.REDIRECT if 300 <= incoming.status < 400 else FailureKind.STATUS
+        return {}, Failure(kind, f"HTTP {incoming.status}: {decoded[:EXCERPT]}")
+    data, _ = _json(incoming.body)
+    captured = capture(request.capture, incoming, data)
+    missing = [name for name in request.capture if name not in captured]
+    if missing:
+        shown = incoming.body.decode("utf-8", errors="replace")[:EXCERPT]
+        return captured, Failure(
+            FailureKind.MALFORMED, f"malformed reply: nothing to capture as {missing[0]} in {shown}"
+        )
+    return captured, None
+
+
+# --------------------------------------------------------------------------- cookies
+
+
+class CookieJar:
+    """One conversation's cookies (a per-conversation session kept in a cookie)."""
+
+    def __init__(self) -> None:
+        self._values: dict[str, str] = {}
+
+    def update(self, incoming: Incoming) -> None:
+        for name, value in incoming.headers:
+            if name.lower() != "set-cookie":
+                continue
+            jar: SimpleCookie = SimpleCookie()
+            try:
+                jar.load(value)
+            except CookieError:
+                continue
+            for key, morsel in jar.items():
+                expired = morsel["max-age"] in ("0", "-1") or morsel.value == ""
+                if expired:
+                    self._values.pop(key, None)
+                else:
+                    self._values[key] = morsel.value
+
+    def header(self) -> str | None:
+        if not self._values:
+            return None
+        return "; ".join(f"{k}={v}" for k, v in self._values.items())
+
+
+def retry_after(incoming: Incoming) -> float | None:
+    """Seconds a 429's Retry-After asks for (an HTTP date counts as one second)."""
+    if incoming.status != 429:
+        return None
+    value = incoming.header("Retry-After")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        return 1.0
+
+
+# --------------------------------------------------------------------------- streams
+
+
+class StreamAssembler:
+    """A streamed reply put together as its chunks arrive: Server-Sent Events (decoded by
+    httpx-sse's decoder) or newline-delimited JSON; `join` concatenates each event's delta,
+    `last` keeps the last event."""
+
+    def __init__(self, spec: StreamSpec) -> None:
+        self.spec = spec
+        self.events = 0
+        self.done = False
+        self._pieces: list[str] = []
+        self._last: Any = None
+        self._lines: Any = None
+        self._sse: Any = None
+        self._pending = b""
+        self._text = codecs.getincrementaldecoder("utf-8")(errors="replace")  # split characters
+        if spec.format == "sse":
+            from httpx_sse._decoders import SSEDecoder, SSELineDecoder  # the library's parser
+
+            self._lines, self._sse = SSELineDecoder(), SSEDecoder()
+
+    def feed(self, chunk: bytes) -> None:
+        for data in self._events(chunk):
+            self._event(data)
+
+    def finish(self) -> None:
+        if self.spec.format == "sse":
+            for line in self._lines.decode(self._text.decode(b"", final=True)):
+                event = self._sse.decode(line)
+                if event is not None:
+                    self._accept(event)
+            for line in self._lines.flush():
+                event = self._sse.decode(line)
+                if event is not None:
+                    self._accept(event)
+            event = self._sse.decode("")
+            if event is not None:
+                self._accept(event)
+        elif self._pending.strip():
+            self._event(self._pending.decode("utf-8", errors="replace"))
+            self._pending = b""
+
+    def _events(self, chunk: bytes) -> Iterator[str]:
+        if self.spec.format == "sse":
+            for line in self._lines.decode(self._text.decode(chunk)):
+                event = self._sse.decode(line)
+                if event is not None and self._wanted(event):
+                    yield event.data
+            return
+        self._pending += chunk
+        *lines, self._pending = self._pending.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield line.decode("utf-8", errors="replace")
+
+    def _accept(self, event: Any) -> None:
+        if self._wanted(event):
+            self._event(event.data)
+
+    def _wanted(self, event: Any) -> bool:
+        return self.spec.event is None or event.event == self.spec.event
+
+    def _event(self, data: str) -> None:
+        if self.done:
+            return
+        if self.spec.format == "sse" and data.strip() == self.spec.done:
+            self.done = True
+            return
+        self.events += 1
+        value, is_json = _json(data.encode())
+        if not is_json:
+            value = data
+        if self.spec.mode == "last":
+            self._last = value
+            return
+        self._last = value
+        if self.spec.delta is None:
+            self._pieces.append(as_text(value))
+        else:
+            piece, found = get_path(value, self.spec.delta)
+            if found and piece is not None:
+                self._pieces.append(as_text(piece))
+
+    def result(self) -> tuple[str | None, Any]:
+        """(the reply's text, the JSON kept): joined deltas and the last event, or the last
+        event's text at `delta` and the event."""
+        if self.spec.mode == "join":
+            return "".join(self._pieces), self._last
+        if self._last is None:
+            return None, None
+        if self.spec.delta is None:
+            return as_text(self._last), self._last
+        value, found = get_path(self._last, self.spec.delta)
+        return (as_text(value) if found and value is not None else None), self._last

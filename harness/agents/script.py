@@ -1,0 +1,64 @@
+"""One case's conversation as the load generator plays it, without I/O: opened, its turns
+in order (each text written ahead by the harness, or now when it reads the session or the
+last reply), closed; what came back kept for the harness to judge. The steps are the
+dialogue's (agents/dialogue.py), so captures, cookies, histories and streams behave as in
+`harness run`; only the HTTP client differs (load/generator.py drives these steps over
+locust's, and can play two scripts in lockstep, turn by turn)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from harness.agents.base import Reply
+from harness.agents.dialogue import Dialogue, Steps
+from harness.core.failures import Failure
+from harness.spec.models.agents import Turn
+from harness.spec.template import Template
+
+#: writes turn i's text from its template and the conversation's context (the persona's)
+Writer = Callable[[int, Template, Mapping[str, Any]], str]
+
+
+class Script:
+    def __init__(
+        self,
+        dialogue: Dialogue,
+        turns: Sequence[tuple[Template, Turn | None]],
+        texts: Sequence[str | None],
+        ctx: dict[str, Any],
+        tool_results: Mapping[str, Any],
+        write: Writer,
+    ) -> None:
+        self.dialogue = dialogue
+        self.turns = turns
+        self.texts = texts
+        self.ctx = ctx
+        self.write = write
+        ctx["session"] = dialogue.session
+        ctx["reply"] = None
+        ctx["tool_results"] = tool_results
+        self.failure: Failure | None = None  # the open's (or the harness's own)
+        self.played: list[tuple[float, str, Reply]] = []  # (sent at, text, reply)
+
+    @property
+    def live(self) -> bool:
+        """Opened, and no turn failed: its next turn is to be played."""
+        return self.failure is None and not (self.played and self.played[-1][2].failure)
+
+    def open(self) -> Steps:
+        self.failure = yield from self.dialogue.open(self.ctx)
+
+    def turn(self, i: int) -> Steps:
+        template, turn = self.turns[i]
+        given = self.texts[i] if i < len(self.texts) else None
+        text = given if given is not None else self.write(i, template, self.ctx)
+        self.ctx["turn"] = {"text": text, "index": i + 1}
+        at = time.time()
+        reply: Reply = yield from self.dialogue.send(text, turn, self.ctx)
+        self.played.append((at, text, reply))
+        self.ctx["reply"] = reply.data
+
+    def close(self) -> Steps:
+        yield from self.dialogue.close(self.ctx)
