@@ -293,6 +293,20 @@ def test_conversation_contract_statuses(stack: Stack) -> None:
         assert error in json.loads(text)["error"], text
     assert open_conversation(agent)  # no customer_ref and an empty body are both fine
     assert send(agent, "POST", "/conversations", raw=b"")[0] == 201
+    # a visitor who started anonymously names their account with a later message
+    ann, bob = stack.customer("Ann Attach"), stack.customer("Bob Attach")
+    attach = [
+        ({"message": "hi", "customer_ref": "CR-0"}, 422, "unknown customer_ref"),
+        ({"message": "hi", "customer_ref": ""}, 400, "customer_ref"),
+        ({"message": "hi", "customer_ref": ann.ref}, 200, None),
+        ({"message": "hi", "customer_ref": ann.ref}, 200, None),
+        ({"message": "hi", "customer_ref": bob.ref}, 409, "another customer_ref"),
+    ]
+    for body, expect, error in attach:
+        status, text, _ = send(agent, "POST", messages, body)
+        assert status == expect, (body, text)
+        assert error is None or error in json.loads(text)["error"]
+    assert send(agent, "POST", "/conversations", raw=b"")[0] == 201
     long = say(agent, conversation, "a" * 5000)  # within 64 KiB: declined politely
     assert long["state"] == "too_long" and "too long" in long["reply"]
 
