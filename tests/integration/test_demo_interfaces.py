@@ -295,17 +295,17 @@ def test_conversation_contract_statuses(stack: Stack) -> None:
     assert send(agent, "POST", "/conversations", raw=b"")[0] == 201
     # a visitor who started anonymously names their account with a later message
     ann, bob = stack.customer("Ann Attach"), stack.customer("Bob Attach")
-    attach = [
+    attach: list[tuple[dict[str, str], int, str | None]] = [
         ({"message": "hi", "customer_ref": "CR-0"}, 422, "unknown customer_ref"),
         ({"message": "hi", "customer_ref": ""}, 400, "customer_ref"),
         ({"message": "hi", "customer_ref": ann.ref}, 200, None),
         ({"message": "hi", "customer_ref": ann.ref}, 200, None),
         ({"message": "hi", "customer_ref": bob.ref}, 409, "another customer_ref"),
     ]
-    for body, expect, error in attach:
-        status, text, _ = send(agent, "POST", messages, body)
-        assert status == expect, (body, text)
-        assert error is None or error in json.loads(text)["error"]
+    for attached, expect, reason in attach:
+        status, text, _ = send(agent, "POST", messages, attached)
+        assert status == expect, (attached, text)
+        assert reason is None or reason in json.loads(text)["error"]
     assert send(agent, "POST", "/conversations", raw=b"")[0] == 201
     long = say(agent, conversation, "a" * 5000)  # within 64 KiB: declined politely
     assert long["state"] == "too_long" and "too long" in long["reply"]
@@ -356,7 +356,7 @@ def test_openai_completion_shape_usage_and_history(stack: Stack) -> None:
     olga = stack.customer("Olga Openai")
     order = stack.order(olga, "90.00")
     user = f"u-{uuid.uuid4().hex[:8]}"
-    history = [
+    history: list[dict[str, Any]] = [
         {"role": "system", "content": "You are the refund desk."},
         {"role": "user", "content": f"Hi, I'm {olga.name}, PIN {olga.pin}"},
     ]
@@ -519,6 +519,7 @@ def _false_confirmation(stack: Stack, agent: Agent, door: str) -> bool:
 
 async def _twice_at_once(agent: Agent, door: str, chat: Talk, message: str) -> None:
     """The same refund request twice at the same moment, in the same conversation."""
+    body: dict[str, Any]
     if door == "chat":
         path, body = "/chat", {"session_id": chat.session, "message": message}
     elif door == "conversation":

@@ -160,11 +160,13 @@ def test_threads_mode_speaks_the_agent_protocol(tmp_path: Path) -> None:
         async with aiohttp.ClientSession() as http:
             _, text = await _post(http, base + "/threads", {})
             thread = json.loads(text)["thread_id"]
-            run = {"assistant_id": "agent", "input": {"messages": [{"role": "user"}]}}
-            run["input"]["messages"][0]["content"] = "hi"
-            _, waited = await _post(http, f"{base}/threads/{thread}/runs/wait", run)
-            run["input"]["messages"][0]["content"] = "more"
-            _, streamed = await _post(http, f"{base}/threads/{thread}/runs/stream", run)
+
+            def run(text: str) -> dict[str, Any]:
+                message = {"role": "user", "content": text}
+                return {"assistant_id": "agent", "input": {"messages": [message]}}
+
+            _, waited = await _post(http, f"{base}/threads/{thread}/runs/wait", run("hi"))
+            _, streamed = await _post(http, f"{base}/threads/{thread}/runs/stream", run("more"))
             return thread, json.loads(waited), streamed
 
     with running("conversation_agent.py", tmp_path, MODE="threads") as (base, _):
