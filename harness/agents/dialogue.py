@@ -34,6 +34,7 @@ class Send:
     feed: Any = None  # StreamAssembler | Chunks | None
     idle_timeout: float | None = None
     accept: tuple[int, ...] = (200,)  # statuses that are no failure (the load's statistics)
+    elapsed_ms: float = 0.0  # set by whoever sent it: how long it took, also when it failed
 
 
 @dataclass
@@ -124,7 +125,7 @@ class HttpDialogue(Dialogue):
                     accept=tuple(request.expect_status))  # fmt: skip
         incoming, failure = yield from self.exchange(send, self.config.retry_after.max_wait)
         call = Call(purpose, out.method, out.url, incoming.status if incoming else None,
-                    incoming.latency_ms if incoming else 0.0)  # fmt: skip
+                    incoming.latency_ms if incoming else send.elapsed_ms)  # fmt: skip
         self.calls.append(call)
         if failure is None and incoming is not None:
             captured, failure = protocol.read_request(request, incoming)
@@ -146,7 +147,7 @@ class HttpDialogue(Dialogue):
         incoming, failure = yield from self.exchange(send, cfg.retry_after.max_wait)
         if incoming is None or failure is not None:
             assert failure is not None
-            latency = incoming.latency_ms if incoming else 0.0
+            latency = incoming.latency_ms if incoming else send.elapsed_ms
             return Reply(None, latency, incoming.status if incoming else None, failure)
         if assembler is not None and incoming.status < 300:
             assembler.finish()
@@ -279,7 +280,7 @@ class OpenAIDialogue(Dialogue):
         incoming, failure = yield from self.exchange(send, self.config.retry_after.max_wait)
         if incoming is None or failure is not None:
             status = incoming.status if incoming else None
-            return None, failure, status, incoming.latency_ms if incoming else 0.0, None
+            return None, failure, status, incoming.latency_ms if incoming else send.elapsed_ms, None
         spent, ttft = incoming.latency_ms, incoming.first_byte_ms
         shown = incoming.body.decode("utf-8", errors="replace")[:500]
         if incoming.status != 200:

@@ -133,6 +133,16 @@ async def exchange(
     _mask_secret_headers(out.headers)
     started = time.perf_counter()
     try:
+        return await _exchange(http, send, started)
+    finally:
+        send.elapsed_ms = _ms(started)
+
+
+async def _exchange(
+    http: aiohttp.ClientSession, send: Send, started: float
+) -> tuple[Incoming | None, Failure | None]:
+    out = send.out
+    try:
         async with asyncio.timeout(send.timeout):
             async with http.request(
                 out.method, out.url, data=out.body, headers=out.headers,

@@ -345,7 +345,8 @@ class StreamAssembler:
     def _event(self, data: str) -> None:
         if self.done:
             return
-        if self.spec.format == "sse" and data.strip() == self.spec.done:
+        done = self.spec.done
+        if self.spec.format == "sse" and done is not None and data.strip() == done:
             self.done = True
             return
         self.events += 1

@@ -45,6 +45,7 @@ from harness.spec.load import Stage, users_at
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, Turn
 from harness.spec.template import Template
 
+ANY_STATUS = frozenset(range(100, 600))
 CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort), as in a run
 
 HUB: Hub | None = None
@@ -205,6 +206,12 @@ class Conversation(FastHttpUser):
     host = "http://127.0.0.1"  # every request carries the agent's full address
     concurrency = 4  # a duplicate pair sends two requests at once
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # every status is an answer to read (a 4xx may be the turn's contract): the client
+        # must not consume and drop its body as a "bad status" before the dialogue reads it
+        self.client.client.valid_response_codes = ANY_STATUS  # type: ignore[misc]
+
     def wait_time(self) -> float:
         assert HUB is not None
         low, high = HUB.config["wait"]
@@ -317,6 +324,7 @@ class Conversation(FastHttpUser):
             return None, failure
         finally:
             whole.close()
+            send.elapsed_ms = ms(started)
 
 
 class ProfileShape(LoadTestShape):

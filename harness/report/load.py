@@ -2,11 +2,11 @@
 
 Per time window and per level (the users the profile drove, never 0: conversations
 started while a profile ramps down to no users are in the windows only): requests per second,
-latency p50/p95/p99, error rate, the pass rate of the conversations (a
-conversation passes when every check of it passes; an error is never a pass),
-the pass rate per requirement, and invariant violations. Correctness first
-degrades at the lowest level that shows an invariant violation (in a judged
-conversation, or new violating rows in a whole-database sample taken at that
+latency p50/p95/p99, time to first byte p50/p95 (of the turns that recorded one), error
+rate, the pass rate of the conversations (a conversation passes when every check of it
+passes; an error is never a pass), the pass rate per requirement, and invariant violations.
+Correctness first degrades at the lowest level that shows an invariant violation (in a
+judged conversation, or new violating rows in a whole-database sample taken at that
 level), or whose pass rate is below the lowest level's beyond noise (Fisher's
 exact test, two-sided, p < 0.05, as `harness compare`). `load.parquet` holds the
 same numbers, one row per window or level and requirement ("*": every check).
@@ -42,6 +42,7 @@ class Bucket:
     conversations: int = 0
     passes: int = 0
     latencies: list[float] = field(default_factory=list)
+    first_bytes: list[float] = field(default_factory=list)  # of the turns that recorded one
     errors: int = 0
     violations: int = 0
     sampled: int = 0
@@ -67,9 +68,11 @@ class Bucket:
         return self.errors / self.requests if self.requests else None
 
     def percentile(self, q: float) -> float | None:
-        if not self.latencies:
-            return None
-        return float(pd.Series(self.latencies).quantile(q))
+        return float(pd.Series(self.latencies).quantile(q)) if self.latencies else None
+
+    def first_byte(self, q: float) -> float | None:
+        """Time to first byte at quantile q, over the turns that have one."""
+        return float(pd.Series(self.first_bytes).quantile(q)) if self.first_bytes else None
 
     def rate(self, rid: str) -> float | None:
         n, p = self.by_requirement.get(rid, (0, 0))
@@ -110,6 +113,11 @@ class LoadSummary:
     @property
     def load(self) -> LoadInfo:
         return self.manifest.load
+
+    @property
+    def has_first_byte(self) -> bool:
+        """Any turn has a time to first byte (every turn is in a window)."""
+        return any(w.first_bytes for w in self.windows)
 
     @property
     def low(self) -> Bucket | None:
@@ -253,6 +261,8 @@ def summarize(
             for bucket in (w, level) if level is not None else (w,):
                 bucket.latencies.append(latency)
                 bucket.errors += turn.error is not None
+                if turn.first_byte_ms is not None:
+                    bucket.first_bytes.append(float(turn.first_byte_ms))
             end = max(end, float(at) + latency / 1000.0)
     # rates are over the time actually measured: up to the last reply or the generator's last
     # report (an interrupted run ends early), never the planned length
@@ -299,6 +309,7 @@ def _merge_sliver(windows: list[Bucket], width: float) -> list[Bucket]:
     prev.conversations += last.conversations
     prev.passes += last.passes
     prev.latencies += last.latencies
+    prev.first_bytes += last.first_bytes
     prev.errors += last.errors
     prev.violations += last.violations
     prev.sampled += last.sampled

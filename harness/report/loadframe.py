@@ -25,6 +25,8 @@ LOAD_COLUMNS = [
     "p50_ms",
     "p95_ms",
     "p99_ms",
+    "ttfb_p50_ms",  # time to first byte, over the turns that recorded one (else null)
+    "ttfb_p95_ms",
     "errors",
     "error_rate",
     "invariant_violations",  # failed invariant checks of its conversations (a pair's once)
@@ -50,6 +52,8 @@ def load_frame(s: LoadSummary) -> pd.DataFrame:
                 "p50_ms": b.percentile(0.5),
                 "p95_ms": b.percentile(0.95),
                 "p99_ms": b.percentile(0.99),
+                "ttfb_p50_ms": b.first_byte(0.5),
+                "ttfb_p95_ms": b.first_byte(0.95),
                 "errors": b.errors,
                 "error_rate": b.error_rate,
                 "invariant_violations": b.violations,
@@ -76,4 +80,5 @@ def load_frame(s: LoadSummary) -> pd.DataFrame:
                             "pass_rate": p / n,
                         }
                     )
-    return pd.DataFrame(rows, columns=LOAD_COLUMNS)
+    frame = pd.DataFrame(rows, columns=LOAD_COLUMNS)
+    return frame.astype({"ttfb_p50_ms": "float64", "ttfb_p95_ms": "float64"})  # None: NaN

@@ -93,19 +93,25 @@ def markdown_section(s: LoadSummary) -> list[str]:
     cell = _md_cell
     out = ["## Load", "", _profile_line(s), "", f"**{cell(s.verdict)}**", ""]
     out += [" ".join(_traffic(s)), ""]
+    # the first byte's column only when some turn recorded one
+    fb_head, fb_rule = (" p95 first byte ms |", "---|") if s.has_first_byte else ("", "")
+
+    def fb(b: Bucket) -> str:
+        return f" {num(b.first_byte(0.95), '.0f')} |" if s.has_first_byte else ""
+
     out += [
         "### By level (users the profile drove)",
         "",
         "| users | conversations | pass rate | vs lowest (Fisher p) | requests/s | p50 ms | p95 ms "
-        "| p99 ms | error rate | invariant violations | sampled rows |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| p99 ms |{fb_head} error rate | invariant violations | sampled rows |",
+        f"|---|---|---|---|---|---|---|---|{fb_rule}---|---|---|",
     ]
     for lv in s.levels:
         mark = "❌ " if lv.degraded else ""
         out.append(
             f"| {mark}{lv.users} | {lv.conversations} | {pct(lv.pass_rate)} | "
             f"{num(lv.p_value, '.3g')} | {num(lv.rps, '.1f')} | {num(lv.percentile(0.5), '.0f')} | "
-            f"{num(lv.percentile(0.95), '.0f')} | {num(lv.percentile(0.99), '.0f')} | "
+            f"{num(lv.percentile(0.95), '.0f')} | {num(lv.percentile(0.99), '.0f')} |{fb(lv)} "
             f"{pct(lv.error_rate)} | {lv.violations} | {lv.sampled} |"
         )
     reqs = [r for r in s.requirements if any(lv.by_requirement.get(r) for lv in s.levels)]
@@ -118,15 +124,15 @@ def markdown_section(s: LoadSummary) -> list[str]:
         "",
         "### By time window",
         "",
-        "| window | seconds | users | requests/s | p50 ms | p95 ms | p99 ms | error rate "
+        f"| window | seconds | users | requests/s | p50 ms | p95 ms | p99 ms |{fb_head} error rate "
         "| conversations | pass rate | invariant violations | sampled rows |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"|---|---|---|---|---|---|---|{fb_rule}---|---|---|---|---|",
     ]
     for w in s.windows:
         out.append(
             f"| {w.key} | {w.start:g}–{w.end:g} | {w.users} | {num(w.rps, '.1f')} | "
             f"{num(w.percentile(0.5), '.0f')} | {num(w.percentile(0.95), '.0f')} | "
-            f"{num(w.percentile(0.99), '.0f')} | {pct(w.error_rate)} | {w.conversations} | "
+            f"{num(w.percentile(0.99), '.0f')} |{fb(w)} {pct(w.error_rate)} | {w.conversations} | "
             f"{pct(w.pass_rate)} | {w.violations} | {w.sampled} |"
         )
     if s.first_violations:
@@ -330,6 +336,7 @@ def bucket_rows(buckets: list[Bucket]) -> list[dict[str, Any]]:
             "p50": num(b.percentile(0.5), ".0f"),
             "p95": num(b.percentile(0.95), ".0f"),
             "p99": num(b.percentile(0.99), ".0f"),
+            "ttfb_p95": num(b.first_byte(0.95), ".0f"),
             "error_rate": pct(b.error_rate),
             "violations": b.violations,
             "sampled": b.sampled,
@@ -349,6 +356,7 @@ def html_context(s: LoadSummary) -> dict[str, Any]:
         "charts": charts(s),
         "levels": bucket_rows(s.levels),
         "windows": bucket_rows(s.windows),
+        "has_first_byte": s.has_first_byte,  # a "p95 first byte ms" column only then
         "requirements": [
             r for r in s.requirements if any(lv.by_requirement.get(r) for lv in s.levels)
         ],

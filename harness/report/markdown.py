@@ -114,6 +114,16 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
             + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.vars.items()),
             "",
         ]
+    if ex.session:
+        out += [
+            "**Captured in the conversation:** "
+            + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.session.items()),
+            "",
+        ]
+    if ex.calls:
+        out += ["**Requests around the turns:**", ""]
+        out += [f"- {_call(c)}" for c in ex.calls]
+        out.append("")
     if ex.turns:
         out += ["**Conversation:**", ""]
         for t in ex.turns:
@@ -122,7 +132,37 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:
                 out += ["Agent call failed:", "", fence(t["error"]), ""]
+            out += _turn_extras(t)
     return out
+
+
+def _turn_extras(t: dict[str, Any]) -> list[str]:
+    """What came with a reply: its status, timing, tokens, tool calls and other fields."""
+    facts = [f"HTTP status {code(t['status'])}"] if t["status"] is not None else []
+    if t["first_byte_ms"] is not None:
+        whole = f" of {t['latency_ms']:,.0f} ms" if t["latency_ms"] is not None else ""
+        facts.append(f"first byte after {t['first_byte_ms']:,.0f} ms{whole}")
+    if t["usage"]:
+        facts.append("tokens: " + ", ".join(f"{cell(k)} {code(v)}" for k, v in t["usage"].items()))
+    line = " · ".join(facts)
+    out = [line[:1].upper() + line[1:], ""] if facts else []
+    if t["tool_calls"]:
+        out += ["Tool calls:", "", fence("\n".join(t["tool_calls"])), ""]
+    if t["fields"] is not None:
+        out += ["Other fields of the reply:", "", fence(t["fields"], "json"), ""]
+    return out
+
+
+def _call(c: dict[str, Any]) -> str:
+    """A request around the turns (login, open, close): what it was and what became of it."""
+    request = f"{show(c.get('method'))} {show(c.get('url'))}"
+    what = f"{cell(c.get('purpose'))} {code(request)}"
+    status = c.get("status")
+    got = f"HTTP {code(status)}" if status is not None else "no answer"
+    latency = c.get("latency_ms")
+    if isinstance(latency, int | float) and not isinstance(latency, bool):
+        got += f" after {latency:,.0f} ms"
+    return f"{what}: {got}" + (f"; failed: {cell(c['error'])}" if c.get("error") else "")
 
 
 def _divergence(d: Divergence) -> list[str]:
@@ -217,6 +257,10 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
     if view.uncovered:
         out += ["", f"Not covered by any check: {', '.join(view.uncovered)}."]
     out.append("")
+    if view.traffic is not None:
+        out += ["## Traffic", ""]
+        out += [f"- {line}" for line in view.traffic.lines(code)]
+        out.append("")
     rel = view.reliability
     if rel is not None and rel.trials > 1:
         out += reliability_section(rel)

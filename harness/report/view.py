@@ -6,6 +6,7 @@ redacted here; each renderer escapes it for its own format.
 
 from __future__ import annotations
 
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from harness.redact import redact
 from harness.report.frame import divergences, per_requirement
 from harness.report.reliability import Reliability, compute
 from harness.report.text import show as show
+from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
 from harness.runlog.models import AnyManifest
 
@@ -63,6 +65,9 @@ class Example:
     entities: dict[str, Any]
     vars: dict[str, Any]
     case_error: str | None
+    #: what the conversation captured (masked when stored), and its requests around the turns
+    session: dict[str, Any] = field(default_factory=dict)
+    calls: list[dict[str, Any]] = field(default_factory=list)
 
 
 NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
@@ -109,6 +114,8 @@ class ReportView:
     regressions: list[KnownRegression] = field(default_factory=list)
     #: pass@1 and pass^k per requirement and case, flaky cases (see report/reliability.py)
     reliability: Reliability | None = None
+    #: turns, latency, time to first byte, tokens and cost (None: no turn was sent)
+    traffic: Traffic | None = None
 
     @property
     def regressions_failing(self) -> int:
@@ -205,17 +212,39 @@ def turn_error(turn: dict[str, Any]) -> str | None:
     return str(error.get("message", "")) if isinstance(error, dict) else str(error)
 
 
+def _fields(turn: dict[str, Any]) -> str | None:
+    """The reply's other JSON fields as capped, redacted JSON text."""
+    rest = other_fields(turn)
+    if rest is None:
+        return None
+    return cap(json.dumps(clean(rest), indent=2, ensure_ascii=False, default=str))
+
+
+def _listed(value: Any) -> list[Any]:
+    """A stored list, or none (a frame built elsewhere may hold blanks)."""
+    return value[:50] if isinstance(value, list) else []
+
+
+def _turn(t: dict[str, Any]) -> dict[str, Any]:
+    """A stored turn as evidence: what was said, what came back and with what."""
+    status, usage = t.get("status"), t.get("usage")
+    return {
+        "index": t.get("index"),
+        "text": cap(t.get("text")),
+        "reply": None if t.get("reply") is None else cap(t.get("reply")),
+        "error": None if turn_error(t) is None else cap(turn_error(t)),
+        "latency_ms": finite(t.get("latency_ms")),
+        "status": status if isinstance(status, int) and status != 200 else None,
+        "first_byte_ms": finite(t.get("first_byte_ms")),
+        "tool_calls": [cap(call_text(c), 500) for c in _listed(t.get("tool_calls"))],
+        "usage": clean(usage) if isinstance(usage, dict) and usage else None,
+        "fields": _fields(t),
+    }
+
+
 def _example(row: pd.Series) -> Example:
-    turns = [
-        {
-            "index": t.get("index"),
-            "text": cap(t.get("text")),
-            "reply": None if t.get("reply") is None else cap(t.get("reply")),
-            "error": None if turn_error(t) is None else cap(turn_error(t)),
-            "latency_ms": t.get("latency_ms"),
-        }
-        for t in row["turns"] or []
-    ]
+    turns = [_turn(t) for t in row["turns"] or [] if isinstance(t, dict)]
+    session = row.get("session")
     return Example(
         case_id=row["case_id"],
         trial=int(row["trial"]),
@@ -227,6 +256,8 @@ def _example(row: pd.Series) -> Example:
         entities=clean(row["entities"] or {}),
         vars=clean(row["vars"] or {}),
         case_error=None if _missing(row["case_error"]) else cap(row["case_error"]),
+        session=clean(session) if isinstance(session, dict) else {},
+        calls=[clean(c) for c in _listed(row.get("calls")) if isinstance(c, dict)],
     )
 
 
@@ -288,7 +319,14 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
     own = frame[frame["case_id"] != SWEEP_CASE]
     cases = int(own[["case_id", "trial"]].drop_duplicates().shape[0])
     return ReportView(
-        manifest, requirements, ordered, totals, cases, known, reliability=compute(frame, manifest)
+        manifest,
+        requirements,
+        ordered,
+        totals,
+        cases,
+        known,
+        reliability=compute(frame, manifest),
+        traffic=traffic(everything, manifest),
     )
 
 

@@ -2,8 +2,9 @@
 typed records only; and the same frame as `results.parquet`.
 
 The evidence stays typed in the frame: `turns` is a list of turn mappings, `entities`,
-`vars`, `expected` and `found` are the stored JSON values, never text to re-parse. In
-parquet they are Arrow's JSON type (`arrow.json`), which DuckDB and pyarrow read as JSON.
+`vars`, `session`, `calls`, `expected` and `found` are the stored JSON values, never text
+to re-parse. In parquet they are Arrow's JSON type (`arrow.json`), which DuckDB and pyarrow
+read as JSON.
 """
 
 from __future__ import annotations
@@ -41,12 +42,16 @@ COLUMNS = [
     "turns",
     "entities",
     "vars",
+    "session",  # what the conversation captured (masked); {} for the sweep
+    "calls",  # the requests around its turns: {purpose, method, url, status, latency_ms, error}
     "case_error",  # what stopped the case, as text; None when nothing did
     "failure_kind",  # its kind (harness.core.FailureKind), None when nothing did
     "duration_ms",
     "started_at",
 ]
-JSON_COLUMNS = ("expected", "found", "turns", "entities", "vars")
+JSON_COLUMNS = ("expected", "found", "turns", "entities", "vars", "session", "calls")
+#: what a column missing from files written before it existed reads as, per row
+EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {"session": dict, "calls": list}
 TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
 
 
@@ -75,6 +80,8 @@ def results_frame(
                 "turns": [],
                 "entities": {},
                 "vars": {},
+                "session": {},
+                "calls": [],
                 "case_error": None,
                 "failure_kind": None,
                 "duration_ms": 0.0,
@@ -93,6 +100,8 @@ def results_frame(
                 "turns": as_data(obs.turns),
                 "entities": _jsonable(obs.entities),
                 "vars": _jsonable(case.vars),
+                "session": _jsonable(obs.session),
+                "calls": _jsonable(obs.calls),
                 "case_error": None if obs.error is None else str(obs.error),
                 "failure_kind": None if obs.error is None else obs.error.kind.value,
                 "duration_ms": float(obs.duration_ms or 0.0),
@@ -156,7 +165,8 @@ def read_parquet(path: Path) -> pd.DataFrame:
             frame[name] = [_decode(v) for v in frame[name]]
     for name in COLUMNS:
         if name not in frame:
-            frame[name] = None
+            empty = EMPTY.get(name)
+            frame[name] = None if empty is None else [empty() for _ in range(len(frame))]
     frame["duration_ms"] = pd.to_numeric(frame["duration_ms"], errors="coerce").fillna(0.0)
     frame["trial"] = pd.to_numeric(frame["trial"], errors="coerce").fillna(1).astype("int64")
     out: pd.DataFrame = frame[COLUMNS]

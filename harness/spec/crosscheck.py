@@ -99,13 +99,13 @@ def cross_check(
         manifest is not None
         and manifest_src is not None
         and manifest.load is not None
-        and manifest.environment.agent.http is None
+        and manifest.environment.agent.python is not None
     ):
         yield manifest_src.problem(
             ("load",),
             "load profiles need an agent reached over HTTP (harness load drives it from "
             "separate processes), but this suite's agent is a python callable; give the agent "
-            "an http: section, or move the profiles to a suite that has one",
+            "an http: or openai: section, or move the profiles to a suite that has one",
             key=True,
         )
     deps = manifest.environment.dependencies if manifest is not None else None

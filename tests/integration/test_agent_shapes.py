@@ -25,10 +25,7 @@ import yaml
 from tests.agents.request_log import read
 from tests.helpers import ROOT, environ, harness, only_run, trial_records
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skip(reason="harness support for issue 11 lands separately"),
-]
+pytestmark = pytest.mark.integration
 
 PORT = "{{ agent.port }}"
 BASE = f"http://127.0.0.1:{PORT}"

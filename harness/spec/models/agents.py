@@ -81,7 +81,9 @@ class StreamSpec(Model):
         "in the last event. Default: the event's data as text.",
     )
     event: str | None = Field(default=None, description="SSE: keep only events of this name.")
-    done: str = Field(default="[DONE]", description="SSE data that ends the stream.")
+    done: str | None = Field(
+        default="[DONE]", description="SSE data that ends the stream; null: only its end does."
+    )
     idle_timeout: Annotated[float, Field(gt=0, le=3600)] = Field(
         default=10.0, description="Seconds allowed between two chunks before it is an error."
     )
