@@ -284,6 +284,10 @@ async def _start_agent(
 
         adapter = OpenAIAgent(config.openai, context, concurrency)
         _secret_headers(config.openai.headers, context)
+        key_env = config.openai.api_key_env
+        if key_env and not os.environ.get(key_env):
+            emit(Note(f"{key_env} (the agent's api_key_env) is not set: requests carry no "
+                      "API key", "warning"))  # fmt: skip
     else:
         assert config.python is not None
         for key, value in render_deep(config.python.env, context, {}).items():
