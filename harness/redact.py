@@ -8,9 +8,11 @@ secret) adds it there, and the run log masks every byte it writes through it.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 from urllib.parse import quote, quote_plus
 
 import orjson
@@ -48,8 +50,9 @@ def _may_hold_credentials(data: bytes) -> bool:
 #: names of variables and headers whose values are secrets (API_TOKEN, DB_PASSWORD,
 #: X-Api-Key, Authorization, Cookie ...)
 SECRET_NAME = re.compile(
-    r"(?i)(passw|secret|token|api[_-]?key|private[_-]?key|credential|auth|cookie|session[_-]?key)"
-)
+    r"(?i)(passw|secret|token|api[_-]?key|private[_-]?key|credential|auth(?!or(?!i[sz]))|cookie"
+    r"|session[_-]?key)"
+)  # AUTH_TOKEN, Authorization, X-Auth; never GIT_AUTHOR_NAME or AUTHORITY
 MIN_SECRET = 4  # shorter values would mask ordinary words
 
 
@@ -58,9 +61,16 @@ def secret_name(name: str) -> bool:
 
 
 def forms(secret: str) -> set[str]:
-    """Every form a secret takes on its way into a record: as is, inside a JSON string,
+    """Every form a secret takes on its way into a record: as is, inside a JSON string (as
+    orjson writes it, and with non-ASCII escaped as Python's json and many others write it),
     URL-encoded (path and query forms)."""
-    out = {secret, orjson.dumps(secret).decode()[1:-1], quote(secret, safe=""), quote_plus(secret)}
+    out = {
+        secret,
+        orjson.dumps(secret).decode()[1:-1],
+        json.dumps(secret)[1:-1],
+        quote(secret, safe=""),
+        quote_plus(secret),
+    }
     return {f for f in out if len(f) >= MIN_SECRET}
 
 
@@ -79,7 +89,11 @@ class Redactor:
         new = forms(secret) - set(self._secrets)
         if new:
             self._secrets = sorted({*self._secrets, *new}, key=len, reverse=True)
-            self._bytes = [s.encode() for s in self._secrets]
+            # as bytes of a JSON document: each form as is, and inside a JSON string (a reply
+            # that quotes the secret JSON-escaped is escaped once more when it is stored)
+            found = {f.encode() for f in self._secrets}
+            found |= {orjson.dumps(f)[1:-1] for f in self._secrets}
+            self._bytes = sorted(found, key=len, reverse=True)
 
     def add_named(self, values: Mapping[str, str]) -> None:
         """The values of every secret-named variable or header among `values`."""
@@ -104,17 +118,31 @@ class Redactor:
                 text = pattern.sub(repl, text)
         return text
 
-    def line(self, data: bytes) -> bytes:
-        """A serialized record, masked; the fast path when it holds nothing to mask."""
-        for secret in self._bytes:
-            if secret in data:
-                data = data.replace(secret, MASK.encode())
-        if _may_hold_credentials(data):
-            text = data.decode("utf-8", errors="replace")
-            for pattern, repl in _PATTERNS:
-                text = pattern.sub(repl, text)
-            return text.encode()
-        return data
+    def _suspect(self, data: bytes) -> bool:
+        return any(secret in data for secret in self._bytes) or _may_hold_credentials(data)
+
+    def text(self, data: bytes) -> bytes:
+        """A text file's bytes (a log), masked; the fast path when it holds nothing to mask."""
+        if not self._suspect(data):
+            return data
+        return self(data.decode("utf-8", errors="replace")).encode()
+
+    def json(self, data: bytes, option: int = 0) -> bytes:
+        """Serialized JSON, masked string by string (keys too) and written again, so it stays
+        valid JSON whatever the mask replaces; the fast path when it holds nothing to mask."""
+        if not self._suspect(data):
+            return data
+        return orjson.dumps(self.data(orjson.loads(data)), option=option)
+
+    def data(self, value: Any) -> Any:
+        """JSON data with every string masked."""
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, dict):
+            return {self(str(k)): self.data(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.data(v) for v in value]
+        return value
 
 
 redact = Redactor()

@@ -8,10 +8,9 @@ captures, cookies, 429 waits, streams, OpenAI message histories and client-side 
 from __future__ import annotations
 
 import codecs
-from collections import ChainMap
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import orjson
 
@@ -57,15 +56,14 @@ class Dialogue:
         self.session: dict[str, Any] = {}
         self.calls: list[Call] = []
         self.base = base
-        self._base = dict(base)
-        self._own = {"session": self.session}
         self.cache = cache
         self.jar = CookieJar() if cookies else None
         self.waited = 0.0
 
-    def context(self, context: Mapping[str, Any]) -> ChainMap[str, Any]:
-        # the maps as they are (no copies): a template only reads them
-        return ChainMap(self._own, cast("dict[str, Any]", context), self._base)
+    def context(self, context: Mapping[str, Any]) -> dict[str, Any]:
+        """What a request's templates read: the case's context over the agent's, and the
+        session as captured so far (a flat dict: looked up many times, built once)."""
+        return {**self.base, **context, "session": self.session}
 
     def open(self, context: Mapping[str, Any]) -> Generator[Step, Any, Failure | None]:
         """Log in and open the conversation, when the agent's API does that."""
@@ -229,7 +227,7 @@ class OpenAIDialogue(Dialogue):
         ), None, first, {}, usage or None, calls, reason)  # fmt: skip
 
     def _tool_results(
-        self, asked: list[dict[str, Any]], ctx: ChainMap[str, Any]
+        self, asked: list[dict[str, Any]], ctx: dict[str, Any]
     ) -> list[dict[str, Any]] | Failure:
         declared: Mapping[str, Any] = ctx.get("tool_results") or {}
         out = []
@@ -248,7 +246,7 @@ class OpenAIDialogue(Dialogue):
             except orjson.JSONDecodeError:
                 arguments = {}
             value = render_deep(
-                declared[name], ctx.new_child({"call": {"arguments": arguments}}), self.cache
+                declared[name], {**ctx, "call": {"arguments": arguments}}, self.cache
             )
             content = value if isinstance(value, str) else orjson.dumps(
                 value, default=format_value).decode()  # fmt: skip
@@ -256,7 +254,7 @@ class OpenAIDialogue(Dialogue):
         return out
 
     def _ask(
-        self, ctx: ChainMap[str, Any]
+        self, ctx: dict[str, Any]
     ) -> Generator[
         Step, Any, tuple[dict[str, Any] | None, Failure | None, int | None, float, float | None]
     ]:

@@ -207,7 +207,7 @@ class Feeder:
             "scenario": case.scenario,
             "persona": case.persona,
             "seed": case.persona_seed or case.seed,
-            "ctx": pack(prepared.ctx),
+            "ctx": pack(prepared.ctx, leave=("params",)),  # params: sent once, in /config
             "texts": prepared.texts,
         }
         return Conversation(token, prepared, wire)

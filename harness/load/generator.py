@@ -165,6 +165,7 @@ class Hub:
             return write_turn(template, ctx, persona, seed, i, n)
 
         ctx = unpack(case["ctx"])
+        ctx["params"] = self.base.get("params", {})  # sent once, with the agent's context
         return Script(self.dialogue(), turns, case["texts"], ctx, tool_results, write)
 
     def done(self, token: str, played: dict[str, Any]) -> None:
@@ -211,6 +212,9 @@ class Conversation(FastHttpUser):
         # every status is an answer to read (a 4xx may be the turn's contract): the client
         # must not consume and drop its body as a "bad status" before the dialogue reads it
         self.client.client.valid_response_codes = ANY_STATUS  # type: ignore[misc]
+        # each conversation keeps its own cookies (agents/protocol.CookieJar); the client's
+        # jar is one per user, and would carry one conversation's session into the next
+        self.client.client.cookiejar = None
 
     def wait_time(self) -> float:
         assert HUB is not None

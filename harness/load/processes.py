@@ -112,7 +112,7 @@ class LoadProcesses:
         for p in self.procs:
             if p.proc.poll() is not None and p.log.is_file():
                 raw = p.log.read_bytes()
-                masked = redact.line(raw)
+                masked = redact.text(raw)
                 if masked != raw:
                     p.log.write_bytes(masked)
 

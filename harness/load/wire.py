@@ -22,14 +22,15 @@ call are written once.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from harness.core.failures import Failure, FailureKind
-from harness.spec.template import concrete, format_value
+from harness.spec.relative import Relative
+from harness.spec.template import format_value
 
 if TYPE_CHECKING:
     from harness.agents.base import Reply
@@ -37,10 +38,14 @@ if TYPE_CHECKING:
 STOP_GRACE = 10.0  # seconds the harness allows past the profile's end before it kills
 
 _TAG = "\x00harness"  # the key of a typed value in the JSON of a context; never a column name
-_PACK = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+_PACK = (
+    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
+)
 
 
 def _typed(value: Any) -> Any:
+    if isinstance(value, Relative):  # a relative date, resolved now
+        return _typed(value.resolve())
     if isinstance(value, Decimal):
         return {_TAG: "decimal", "v": str(value)}
     if isinstance(value, dt.datetime):
@@ -54,12 +59,13 @@ def _typed(value: Any) -> Any:
     return format_value(value)  # anything else (UUID, bytes) as the text a template makes of it
 
 
-def pack(context: Any) -> orjson.Fragment:
-    """A case's template context as JSON that keeps its values' types (numbers as Decimal,
-    dates and times as such), so templates render in the generator exactly as in the
-    harness; relative dates are resolved now. Never pickle: the other side evaluates
-    nothing it is sent."""
-    return orjson.Fragment(orjson.dumps(concrete(context), default=_typed, option=_PACK))
+def pack(context: Mapping[str, Any], leave: tuple[str, ...] = ()) -> orjson.Fragment:
+    """A case's template context (but the keys in `leave`) as JSON that keeps its values'
+    types (numbers as Decimal, dates and times as such), so templates render in the
+    generator exactly as in the harness; relative dates are resolved now. Never pickle:
+    the other side evaluates nothing it is sent."""
+    data = {k: v for k, v in context.items() if k not in leave} if leave else context
+    return orjson.Fragment(orjson.dumps(data, default=_typed, option=_PACK))
 
 
 _READ: dict[str, Callable[[Any], Any]] = {

@@ -118,7 +118,9 @@ class RunLog:
     def save(self) -> None:
         """Write the manifest (masked) atomically."""
         data = self.manifest.model_dump(mode="json", exclude_none=False)
-        raw = redact.line(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str))
+        raw = redact.json(
+            orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str), orjson.OPT_INDENT_2
+        )
         tmp = self.dir / (MANIFEST + ".tmp")
         tmp.write_bytes(raw)
         os.replace(tmp, self.dir / MANIFEST)
@@ -169,7 +171,7 @@ class RunLog:
     def _write(self, record: dict[str, Any]) -> None:
         if self._fh is None:
             self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
-        self._fh.write(redact.line(dumps(record)) + b"\n")
+        self._fh.write(redact.json(dumps(record)) + b"\n")
         self._fh.flush()
 
     def close(self) -> None:

@@ -97,6 +97,30 @@ def test_secrets_are_masked_at_the_store_boundary_in_every_form(tmp_path: Path) 
         assert "***" in text
 
 
+def test_a_credential_shape_in_a_reply_or_a_description_keeps_the_log_readable(
+    tmp_path: Path,
+) -> None:
+    """The mask works on the record's strings, never on its JSON text: a reply saying
+    `token: "A1B2"` or a check described as `never prints token: "abc"` is masked and every
+    record and the manifest still read back (none silently dropped)."""
+    from harness.runlog.models import RequirementInfo
+
+    manifest = RunManifest(suite="s", spec_title='never prints a line like token: "abc"',
+                           requirements=[RequirementInfo(id="R-1", title='secret: "x"')])  # fmt: skip
+    log = RunLog.create(tmp_path, manifest)
+    for i, text in enumerate(['Your reset token: "A1B2C3" expires', 'X-Api-Key="k-1234567"']):
+        leaked = result(f"c#{i}")
+        leaked.observation.turns[0].reply = text
+        log.append(leaked)
+    log.close()
+    records = read_records(log.dir)
+    assert len(records) == 2 and len((log.dir / "cases.jsonl").read_text().splitlines()) == 2
+    replies = [r.observation.turns[0].reply for r in records if isinstance(r, TrialRecord)]
+    assert replies == ['Your reset token: "***" expires', 'X-Api-Key="***"']
+    run = open_run(log.dir)
+    assert run.manifest.spec_title == 'never prints a line like token: "***"'
+
+
 def test_a_schema_1_run_folder_reads_into_the_same_types(tmp_path: Path) -> None:
     """As every harness before the typed log wrote it: flat pid/host, text errors, the sweep
     as a trial of the pseudo-case (run)."""
