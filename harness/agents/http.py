@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 
 from harness.agents.base import Call, Reply
-from harness.agents.dialogue import Dialogue, HttpDialogue, OpenAIDialogue, Send, Steps, Wait
+from harness.agents.chat import OpenAIDialogue
+from harness.agents.dialogue import Dialogue, HttpDialogue, Send, Steps, Wait
 from harness.agents.protocol import Incoming, timed_out
 from harness.core.failures import Failure, FailureKind
 from harness.redact import redact, secret_name
@@ -141,29 +142,33 @@ async def exchange(
 async def _exchange(
     http: aiohttp.ClientSession, send: Send, started: float
 ) -> tuple[Incoming | None, Failure | None]:
+    """The answer as far as it came: a failure after the status arrived keeps the status
+    and the time to the first byte (a stream that stalls or outlasts its timeout)."""
     out = send.out
+    got: Incoming | None = None
     try:
         async with asyncio.timeout(send.timeout):
             async with http.request(
                 out.method, out.url, data=out.body, headers=out.headers,
                 allow_redirects=False,  # traffic goes to the agent's address only
             ) as resp:  # fmt: skip
-                incoming = Incoming(resp.status, list(resp.headers.items()), b"", 0.0, _ms(started))
+                got = Incoming(resp.status, list(resp.headers.items()), b"", 0.0, _ms(started))
                 if send.feed is None or resp.status >= 300:
-                    incoming.body = await _read_capped(resp.content, send.max_bytes + 1)
-                    incoming.latency_ms = _ms(started)
-                    return incoming, None
-                failure = await _stream(resp, incoming, started, send)
-                incoming.latency_ms = _ms(started)
-                return incoming, failure
+                    got.body = await _read_capped(resp.content, send.max_bytes + 1)
+                    got.latency_ms = _ms(started)
+                    return got, None
+                failure = await _stream(resp, got, started, send)
+                got.latency_ms = _ms(started)
+                return got, failure
     except TimeoutError:
-        return None, timed_out(send.timeout, stream=send.feed is not None)
+        failure = timed_out(send.timeout, stream=send.feed is not None)
     except aiohttp.ClientError as exc:
-        return None, Failure(
-            FailureKind.CONNECTION, f"connection failed: {type(exc).__name__}: {exc}"
-        )
+        failure = Failure(FailureKind.CONNECTION, f"connection failed: {type(exc).__name__}: {exc}")
     except OSError as exc:
-        return None, Failure(FailureKind.CONNECTION, f"connection failed: {exc}")
+        failure = Failure(FailureKind.CONNECTION, f"connection failed: {exc}")
+    if got is not None:
+        got.latency_ms = _ms(started)
+    return got, failure
 
 
 async def _stream(

@@ -20,7 +20,7 @@ import orjson
 from harness.agents.base import Reply
 from harness.core.failures import Failure, FailureKind
 from harness.spec.models.agents import HeaderCapture, HttpAdapter, Request, StreamSpec, Turn
-from harness.spec.template import Template, format_value, render_deep
+from harness.spec.template import Template, TemplateError, format_value, render_deep
 
 EXCERPT = 500
 _STEP = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
@@ -67,6 +67,20 @@ def timed_out(seconds: float, stream: bool = False) -> Failure:
     if stream:
         return Failure(FailureKind.TIMEOUT, f"timeout: the stream did not end within {seconds:g} s")
     return Failure(FailureKind.TIMEOUT, f"timeout: no reply within {seconds:g} s")
+
+
+def not_given(exc: TemplateError, session: Mapping[str, Any]) -> Failure | None:
+    """A request or turn whose template reads what the conversation never got (a capture, a
+    field of an earlier reply): the agent's failure, named; None for any other template
+    error (the suite's or the harness's own)."""
+    text = str(exc)
+    if not text.startswith(("session.", "reply.", "replies.")):
+        return None
+    got = ", ".join(sorted(session)) or "nothing"
+    return Failure(
+        FailureKind.MALFORMED,
+        f"{text}: the agent's replies so far did not give it (captured: {got})",
+    )
 
 
 # --------------------------------------------------------------------------- requests
@@ -181,7 +195,8 @@ def read_turn(
     decoded = body.decode("utf-8", errors="replace")
     if incoming.status not in accepted:
         kind = FailureKind.REDIRECT if 300 <= incoming.status < 400 else FailureKind.STATUS
-        return _failed(incoming, kind, f"HTTP {incoming.status}: {decoded[:EXCERPT]}")
+        wanted = "" if list(accepted) == [200] else f", expected {' or '.join(map(str, accepted))}"
+        return _failed(incoming, kind, f"HTTP {incoming.status}{wanted}: {decoded[:EXCERPT]}")
     text: str | None
     if streamed is not None:
         text, data = streamed
@@ -365,13 +380,16 @@ class StreamAssembler:
                 self._pieces.append(as_text(piece))
 
     def result(self) -> tuple[str | None, Any]:
-        """(the reply's text, the JSON kept): joined deltas and the last event, or the last
-        event's text at `delta` and the event."""
+        """(the reply's text, the JSON kept): joined deltas, or the last event's text at
+        `delta`; the JSON is the last event, or its value at `data`."""
+        data = self._last
+        if self.spec.data is not None and data is not None:
+            data, _ = get_path(data, self.spec.data)
         if self.spec.mode == "join":
-            return "".join(self._pieces), self._last
+            return "".join(self._pieces), data
         if self._last is None:
             return None, None
         if self.spec.delta is None:
-            return as_text(self._last), self._last
+            return as_text(self._last), data
         value, found = get_path(self._last, self.spec.delta)
-        return (as_text(value) if found and value is not None else None), self._last
+        return (as_text(value) if found and value is not None else None), data

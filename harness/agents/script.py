@@ -13,9 +13,10 @@ from typing import Any
 
 from harness.agents.base import Reply
 from harness.agents.dialogue import Dialogue, Steps
+from harness.agents.protocol import not_given
 from harness.core.failures import Failure
 from harness.spec.models.agents import Turn
-from harness.spec.template import Template
+from harness.spec.template import Template, TemplateError
 
 #: writes turn i's text from its template and the conversation's context (the persona's)
 Writer = Callable[[int, Template, Mapping[str, Any]], str]
@@ -38,6 +39,7 @@ class Script:
         self.write = write
         ctx["session"] = dialogue.session
         ctx["reply"] = None
+        ctx["replies"] = {}
         ctx["tool_results"] = tool_results
         self.failure: Failure | None = None  # the open's (or the harness's own)
         self.played: list[tuple[float, str, Reply]] = []  # (sent at, text, reply)
@@ -53,12 +55,18 @@ class Script:
     def turn(self, i: int) -> Steps:
         template, turn = self.turns[i]
         given = self.texts[i] if i < len(self.texts) else None
-        text = given if given is not None else self.write(i, template, self.ctx)
+        try:
+            text = given if given is not None else self.write(i, template, self.ctx)
+        except TemplateError as exc:  # reads a capture the agent never gave
+            if (missing := not_given(exc, self.dialogue.session)) is None:
+                raise
+            self.played.append((time.time(), template.source, Reply(None, 0.0, None, missing)))
+            return
         self.ctx["turn"] = {"text": text, "index": i + 1}
         at = time.time()
         reply: Reply = yield from self.dialogue.send(text, turn, self.ctx)
         self.played.append((at, text, reply))
-        self.ctx["reply"] = reply.data
+        self.ctx["reply"] = self.ctx["replies"][str(i + 1)] = reply.data
 
     def close(self) -> Steps:
         yield from self.dialogue.close(self.ctx)

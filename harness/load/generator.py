@@ -34,7 +34,8 @@ from gevent.queue import Empty, Queue
 from locust import FastHttpUser, LoadTestShape, task
 from locust.runners import Runner
 
-from harness.agents.dialogue import Dialogue, HttpDialogue, OpenAIDialogue, Send, Steps, Wait
+from harness.agents.chat import OpenAIDialogue
+from harness.agents.dialogue import Dialogue, HttpDialogue, Send, Steps, Wait
 from harness.agents.protocol import Incoming
 from harness.agents.script import Script
 from harness.core.failures import Failure, FailureKind
@@ -300,7 +301,7 @@ class Conversation(FastHttpUser):
                 allow_redirects=False,  # traffic goes to the suite's agent address and nowhere else
             ) as resp:
                 try:
-                    incoming, failure = read(resp, send, started)
+                    incoming, failure = read(resp, send, started, whole)
                 except gevent.Timeout as fired:
                     if fired is not whole:
                         raise

@@ -75,7 +75,11 @@ def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failur
     return None
 
 
-def read(resp: Any, send: Send, started: float) -> tuple[Incoming | None, Failure | None]:
+def read(
+    resp: Any, send: Send, started: float, whole: gevent.Timeout
+) -> tuple[Incoming | None, Failure | None]:
+    """The answer as far as it came: past the status, a failure (the whole request's
+    timeout `whole`, a stall, a broken connection) keeps the status and the first byte."""
     error = getattr(resp, "error", None)
     status = int(resp.status_code or 0)
     if error is not None and not status:
@@ -88,6 +92,12 @@ def read(resp: Any, send: Send, started: float) -> tuple[Incoming | None, Failur
             incoming.body = _read_capped(resp, send.max_bytes + 1)
         else:
             failure = _stream(resp, incoming, started, send)
+    except gevent.Timeout as fired:
+        if fired is not whole:
+            raise
+        failure = whole_timeout(send)
+    except Exception as exc:
+        failure = transport_error(exc, send.timeout)
     finally:
         resp.stream.release()  # a body left unread closes its connection: never reused
     incoming.latency_ms = ms(started)

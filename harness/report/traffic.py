@@ -136,12 +136,16 @@ def other_fields(turn: dict[str, Any]) -> Any:
 
 
 def call_text(call: Any) -> str:
-    """An OpenAI tool call as `name(arguments)`, its arguments as the JSON text they came as."""
+    """An OpenAI tool call as `name(arguments) -> result`: its arguments as the JSON text they
+    came as, and what the harness answered (the scenario's tool result), when it did."""
     fn = call.get("function") if isinstance(call, dict) else None
     if not isinstance(fn, dict):
         return _as_text(call)
     args = fn.get("arguments")
-    return f"{_as_text(fn.get('name'))}({'' if args is None else _as_text(args)})"
+    text = f"{_as_text(fn.get('name'))}({'' if args is None else _as_text(args)})"
+    if "result" in call:
+        text += f" -> {_as_text(call['result'])}"
+    return text
 
 
 def _as_text(value: Any) -> str:

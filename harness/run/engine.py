@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
+from harness.agents.protocol import not_given
 from harness.check.state import Targets
 from harness.core import (
     Case,
@@ -33,7 +34,7 @@ from harness.generate.personas import write_turn
 from harness.run.judge import Judge
 from harness.spec import models as m
 from harness.spec.suite import Suite
-from harness.spec.template import Template, concrete, render_deep
+from harness.spec.template import Template, TemplateError, concrete, render_deep
 
 Sink = Callable[[CaseResult], None]
 
@@ -151,6 +152,7 @@ class Engine:
     def record(prepared: Prepared, index: int, text: str, reply: Reply) -> None:
         prepared.obs.turns.append(_turn(index + 1, text, reply))
         prepared.ctx["reply"] = reply.data
+        prepared.ctx.setdefault("replies", {})[str(index + 1)] = reply.data
         prepared.ctx["turn"] = {"text": text, "index": index + 1}
         if reply.failure is not None:
             prepared.obs.fail(reply.failure.at(turn=index + 1))
@@ -248,6 +250,7 @@ class Engine:
         conversation = self.agent.conversation(ctx)
         ctx["session"] = conversation.session
         ctx["reply"] = None
+        ctx["replies"] = {}  # every turn's reply by its number: {{ replies.1.state }}
         ctx["tool_results"] = self._scenarios[case.scenario].tool_results
         try:
             failure = await conversation.open(ctx)
@@ -255,11 +258,18 @@ class Engine:
                 obs.fail(failure)
                 return
             for i, (template, turn) in enumerate(turns):
-                text = self._write(case, template, ctx, i, len(turns))
+                try:
+                    text = self._write(case, template, ctx, i, len(turns))
+                except TemplateError as exc:  # reads a capture the agent never gave
+                    if (missing := not_given(exc, conversation.session)) is None:
+                        raise
+                    obs.turns.append(_turn(i + 1, template.source, Reply(None, 0.0, None, missing)))
+                    obs.fail(missing.at(turn=i + 1))
+                    return
                 ctx["turn"] = {"text": text, "index": i + 1}
                 reply = await conversation.send(text, turn, ctx)
                 obs.turns.append(_turn(i + 1, text, reply))
-                ctx["reply"] = reply.data
+                ctx["reply"] = ctx["replies"][str(i + 1)] = reply.data
                 if reply.failure is not None:
                     obs.fail(reply.failure.at(turn=i + 1))
                     return

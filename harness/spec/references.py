@@ -21,6 +21,10 @@ TURN_FIELDS = ("text", "index")
 DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "ports")
 
 
+#: names a setup row cannot take: the context already holds them
+RESERVED_ROWS = ("params", "vars", "case", "turn", "session", "reply", "replies", "tool_results")
+
+
 class Scope:
     """The names a template may use where it stands."""
 
@@ -36,9 +40,11 @@ class Scope:
         deps: Mapping[str, tuple[str, ...]] | tuple[str, ...] | None = None,
         conversation: bool = False,
         extra: tuple[str, ...] = (),
+        captures: tuple[str, ...] | None = None,
     ) -> None:
         self.params = params
         self.extra = extra
+        self.captures = captures  # what the agent's conversation can capture (None: unknown)
         self.conversation = conversation
         self.vars = vars
         self.entities = entities
@@ -54,7 +60,8 @@ class Scope:
         roots += ["turn"] if self.turn else []
         roots += ["agent", "python", "suite_dir", "run", "env"] if self.agent else []
         roots += ["deps"] if self.deps is not None else []
-        roots += ["session", "reply"] if self.conversation else []  # captured; the last reply
+        # captured so far; the last reply; every reply by its turn number (replies.2.state)
+        roots += ["session", "reply", "replies"] if self.conversation else []
         return roots + list(self.extra)
 
     def check(self, path: tuple[str, ...]) -> str | None:
@@ -77,6 +84,12 @@ class Scope:
             return f"case.{sub} does not exist{did_you_mean(sub or '', CASE_FIELDS)}"
         elif root == "turn" and (sub is None or sub not in TURN_FIELDS):
             return f"turn.{sub} does not exist{did_you_mean(sub or '', TURN_FIELDS)}"
+        elif root == "session" and self.captures is not None and sub not in self.captures:
+            known = ", ".join(self.captures) or "none"
+            return (
+                f"session.{sub} is never captured{did_you_mean(sub or '', self.captures)}; "
+                f"the agent's captures: {known} (capture: under http's login, open or turn)"
+            )
         elif root == "agent" and sub != "port":
             return "agent has only 'port' (the free port the harness picked for the agent)"
         elif root == "run" and sub != "id":
@@ -189,8 +202,9 @@ def check_references(
     inv_src: Source | None,
 ) -> Iterator[Problem]:
     params = spec.parameter_values()
+    captures = _captures(manifest) if manifest is not None else None
     for scenario, src, index in scenarios:
-        yield from _scenario(scenario, src, ("scenarios", index), params)
+        yield from _scenario(scenario, src, ("scenarios", index), params, captures)
     for k, inv in enumerate(invariants):
         assert inv_src is not None
         yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
@@ -225,7 +239,7 @@ def check_references(
     every_row = tuple(dict.fromkeys(r for sc, _, _ in scenarios for r in sc.setup))
     call_scope = Scope(
         params, vars=every_var, entities=every_row, agent=True, deps=deps, case=True,
-        turn=True, conversation=True,
+        turn=True, conversation=True, captures=captures,
     )  # fmt: skip
     for kind in ("http", "openai"):
         adapter = getattr(env.agent, kind)
@@ -243,8 +257,23 @@ def check_references(
                     )
 
 
+def _captures(manifest: SuiteFile) -> tuple[str, ...]:
+    """Every name the agent's conversations can capture into `session`."""
+    names = ["retries_after_429"]  # counted by every HTTP conversation that waited a 429
+    http = manifest.environment.agent.http
+    if http is not None:
+        for request in (http.login, http.open, http.close):
+            names += list(request.capture) if request is not None else []
+        names += list(http.capture)
+    return tuple(dict.fromkeys(names))
+
+
 def _scenario(
-    scenario: Scenario, src: Source, base: PathKey, params: Mapping[str, Any]
+    scenario: Scenario,
+    src: Source,
+    base: PathKey,
+    params: Mapping[str, Any],
+    captures: tuple[str, ...] | None = None,
 ) -> Iterator[Problem]:
     declared: list[str] = []
     for name, spec in scenario.vars.items():
@@ -260,7 +289,7 @@ def _scenario(
         for col, value in row.values.items():
             yield from _check(_dump(value), (*base, "setup", name, "values", col), scope, src)
             yield from _generator(value, src, (*base, "setup", name, "values", col), params)
-        if name in ("params", "vars", "case", "turn", "session", "reply", "tool_results"):
+        if name in RESERVED_ROWS:
             yield src.problem(
                 (*base, "setup", name), f"{name!r} is reserved; name the row otherwise"
             )
@@ -268,11 +297,12 @@ def _scenario(
     full = Scope(params, vars=vars_, entities=tuple(entities), case=True)
     for k, item in enumerate(scenario.redis_setup):
         yield from _check(_dump(item), (*base, "redis_setup", k), full, src)
-    talk = Scope(params, vars=vars_, entities=tuple(entities), case=True, conversation=True)
+    talk = Scope(params, vars=vars_, entities=tuple(entities), case=True, conversation=True,
+                 captures=captures)  # fmt: skip
     for k, turn in enumerate(scenario.turns):
         yield from _check(_dump(turn), (*base, "turns", k), talk, src)
     tools = Scope(params, vars=vars_, entities=tuple(entities), case=True, turn=True,
-                  conversation=True, extra=("call",))  # fmt: skip  # the tool call's arguments
+                  conversation=True, extra=("call",), captures=captures)  # fmt: skip
     yield from _check(scenario.tool_results, (*base, "tool_results"), tools, src)
     for k, variant in enumerate(scenario.variants):
         yield from _check(variant, (*base, "variants", k), full, src)

@@ -103,8 +103,9 @@ def echo_scenario(repeat: int = 4, turns: int = 3) -> dict[str, Any]:
 
 
 def conversations_by_id(agent: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The http section for conversation_agent.py's id modes: open, capture, message, close."""
-    return {
+    """The http section for conversation_agent.py's id modes: open, capture, message, close
+    (a streamed reply's text is where `stream.delta` says, so it names no `reply`)."""
+    http = {
         "open": {
             "method": "POST",
             "url": f"{BASE}/conversations",
@@ -123,6 +124,9 @@ def conversations_by_id(agent: dict[str, Any] | None = None) -> dict[str, Any]:
         "timeout": 10,
         **(agent or {}),
     }
+    if "stream" in http:
+        del http["reply"]
+    return http
 
 
 def case_of(record: dict[str, Any]) -> str | None:
@@ -327,6 +331,7 @@ def test_langgraph_threads_keep_one_thread_per_case(tmp_path: Path, stream: bool
         "timeout": 10,
     }
     if stream:
+        del http["reply"]
         http["body"]["stream_mode"] = "values"
         http["stream"] = {
             "format": "sse",

@@ -14,7 +14,8 @@ from typing import Any
 import orjson
 import pytest
 
-from harness.agents.dialogue import Chunks, HttpDialogue, OpenAIDialogue, Send, Steps, Wait
+from harness.agents.chat import Chunks, OpenAIDialogue
+from harness.agents.dialogue import HttpDialogue, Send, Steps, Wait
 from harness.agents.protocol import (
     CookieJar,
     Incoming,
@@ -332,8 +333,9 @@ def test_the_openai_dialogue_answers_declared_tools_until_stop() -> None:
     reply, sent, _ = drive(dialogue.send("Where is 42?", None, ctx), lambda _: next(answers))
     assert reply.text == "It shipped." and reply.finish_reason == "stop"
     assert reply.usage == {"prompt_tokens": 30, "completion_tokens": 5}
-    assert reply.tool_calls == [tool_call]
     second = orjson.loads(sent[1].out.body or b"")
+    assert "result" not in second["messages"][2]["tool_calls"][0]  # evidence only, never sent
+    assert reply.tool_calls == [{**tool_call, "result": second["messages"][3]["content"]}]
     assert [m["role"] for m in second["messages"]] == ["system", "user", "assistant", "tool"]
     assert second["messages"][0]["content"] == "You help c#1."
     assert orjson.loads(second["messages"][3]["content"]) == {"order": 42, "status": "shipped"}

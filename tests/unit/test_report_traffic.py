@@ -33,7 +33,8 @@ from harness.runlog.store import RunLog
 
 HOSTILE = "T-<script>alert(1)</script>|`x`"
 CALLS = [{"id": "c1", "type": "function",
-          "function": {"name": "lookup_order", "arguments": '{"order": 7}'}}]  # fmt: skip
+          "function": {"name": "lookup_order", "arguments": '{"order": 7}'},
+          "result": '{"status": "shipped"}'}]  # fmt: skip
 USAGE = {"prompt_tokens": 100, "completion_tokens": 20, "total_tokens": 120}
 
 
@@ -120,7 +121,7 @@ def test_the_evidence_shows_what_came_with_each_reply(tmp_path: Path) -> None:
     one, two = ex.turns
     assert one["status"] is None and two["status"] == 503  # 200 is no news
     assert one["first_byte_ms"] == 20.0 and two["first_byte_ms"] is None
-    assert one["tool_calls"] == ['lookup_order({"order": 7})']
+    assert one["tool_calls"] == ['lookup_order({"order": 7}) -> {"status": "shipped"}']
     assert one["usage"] == USAGE
     # the reply's other fields: not its text, not the tool calls or tokens shown apart
     assert one["fields"] is not None and '"ticket"' in one["fields"]
@@ -133,7 +134,7 @@ def test_the_evidence_shows_what_came_with_each_reply(tmp_path: Path) -> None:
     assert "HTTP status `503`" in md and "HTTP status `200`" not in md
     assert "First byte after 20 ms of 100 ms" in md
     assert "prompt\\_tokens `100`, completion\\_tokens `20`, total\\_tokens `120`" in md
-    assert 'Tool calls:\n\n```text\nlookup_order({"order": 7})\n```' in md
+    assert 'Tool calls:\n\n```text\nlookup_order({"order": 7}) -> {"status": "shipped"}\n```' in md
     assert "Other fields of the reply:\n\n```json\n{" in md
     assert "**Captured in the conversation:** conversation\\_id=`conv-42`" in md
     assert "- open `POST http://agent/conv`: HTTP `201` after 5 ms" in md

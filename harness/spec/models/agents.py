@@ -80,6 +80,11 @@ class StreamSpec(Model):
         description="join: the path of each event's piece of text; last: the path of the text "
         "in the last event. Default: the event's data as text.",
     )
+    data: JsonPath | None = Field(
+        default=None,
+        description="Where the reply's JSON is in the last event (what `field` checks and "
+        "{{ reply.* }} read). Default: the whole last event.",
+    )
     event: str | None = Field(default=None, description="SSE: keep only events of this name.")
     done: str | None = Field(
         default="[DONE]", description="SSE data that ends the stream; null: only its end does."
@@ -131,6 +136,16 @@ class HttpAdapter(Model):
     @classmethod
     def _one_or_many(cls, value: Any) -> Any:
         return _statuses(value)
+
+    @model_validator(mode="after")
+    def _reply_or_stream(self) -> HttpAdapter:
+        if self.stream is not None and "reply" in self.model_fields_set:
+            raise ValueError(
+                "reply is not used when the reply is a stream: stream.delta says where the "
+                "text is (join: each event's piece of it; last: its path in the last event), "
+                "stream.data where the reply's JSON is"
+            )
+        return self
 
 
 class Price(Model):
