@@ -291,6 +291,9 @@ def test_a_stalled_stream_is_an_error_within_its_timeout(
         assert "timeout" in str(record["observation"]["error"]).lower()
         [turn] = record["observation"]["turns"]
         assert limit * 1000 <= turn["latency_ms"] <= limit * 1100, turn  # timeout + 10%
+        # the evidence keeps what did arrive: the status, the first byte, the text so far
+        assert turn["status"] == 200 and 0 < turn["first_byte_ms"] < limit * 1000, turn
+        assert "received so far" in turn["error"]["message"], turn
     assert sum(r["path"].endswith("/messages") for r in read(log)) == 2  # not retried
 
 

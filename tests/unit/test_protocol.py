@@ -164,6 +164,23 @@ def test_ndjson_lines_are_joined_and_a_partial_last_line_counts() -> None:
     assert stream.result()[0] == "abc" and stream.events == 3
 
 
+def test_stream_data_names_where_the_replys_json_is_in_the_last_event() -> None:
+    spec = StreamSpec(format="ndjson", delta="delta", data="final")
+    stream = StreamAssembler(spec)
+    stream.feed(
+        b'{"delta": "Refund "}\n{"delta": "issued"}\n{"delta": "", "final": {"state": "x"}}\n'
+    )
+    stream.finish()
+    assert stream.result() == ("Refund issued", {"state": "x"})
+
+
+def test_a_streamed_reply_with_a_reply_path_is_refused() -> None:
+    with pytest.raises(ValueError, match="reply is not used when the reply is a stream"):
+        HttpAdapter.model_validate(
+            {"url": "http://x", "reply": "text", "stream": {"format": "sse"}}
+        )
+
+
 def test_openai_chunks_merge_tool_calls_by_index() -> None:
     chunks = Chunks()
     parts = [
@@ -263,6 +280,20 @@ def test_a_429_is_waited_out_and_counted_within_the_bound_and_then_it_fails() ->
     )
     assert waited == 0.0  # 2 s more would pass the case's 3 s: no silent pass, an error
     assert reply.failure is not None and reply.failure.message.startswith("HTTP 429")
+
+
+def test_a_request_reading_a_capture_never_given_is_the_agents_failure() -> None:
+    dialogue = HttpDialogue(sessions_adapter(), {}, {})
+    ctx: dict[str, Any] = {"case": {"id": "c#1"}, "turn": {"text": "hi"}}
+    # open answered without the id the suite captures: the turn cannot be addressed
+    failure, _, _ = drive(dialogue.open(ctx), lambda _: incoming(201, {"id": "elsewhere"}))
+    assert failure is not None and failure.kind is FailureKind.MALFORMED
+    sent: list[Send] = []
+    reply, sent, _ = drive(dialogue.send("hi", None, ctx), lambda s: incoming())
+    assert sent == []  # nothing is sent to a URL that could not be written
+    assert reply.failure is not None and reply.failure.kind is FailureKind.MALFORMED
+    assert "session.conversation_id is not defined" in reply.failure.message
+    assert "did not give it (captured: nothing)" in reply.failure.message
 
 
 def test_a_turn_with_its_own_body_status_and_raw_bytes() -> None:

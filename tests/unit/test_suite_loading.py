@@ -1,12 +1,13 @@
 """Suite validation: every problem located as path:line:col with a suggestion."""
 
+import shutil
 from pathlib import Path
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.spec.suite import load_suite
-from tests.helpers import DEMO, config_problems, copy_demo, edit_file
+from tests.helpers import DEMO, ROOT, config_problems, copy_demo, edit_file
 
 
 @pytest.fixture
@@ -111,3 +112,23 @@ def test_a_yaml_alias_bomb_is_a_bounded_error(tmp_path: Path) -> None:
     bomb.write_text("\n".join(lines) + "\n")
     source, problems = load_yaml(bomb)
     assert source is None and "expands to more than 200,000 values" in problems[0].message
+
+
+def test_a_session_value_no_capture_declares_is_located_with_a_suggestion(tmp_path: Path) -> None:
+    """The sessions demo suite captures conversation_id at open: a turn reading a misspelt
+    capture is refused before anything starts."""
+    copy_demo(tmp_path)
+    sessions = tmp_path / "scenarios" / "refund_desk_sessions"
+    shutil.copytree(ROOT / "scenarios" / "refund_desk_sessions", sessions)
+    line = edit_file(
+        sessions / "suite.yaml",
+        "{{ session.conversation_id }}/messages",
+        "{{ session.conversation_idd }}/messages",
+    )
+    problems = config_problems(sessions)
+    assert len(problems) == 1, problems
+    assert f"suite.yaml:{line}:" in problems[0]
+    assert (
+        "session.conversation_idd is never captured (did you mean 'conversation_id'?)"
+        in (problems[0])
+    )
