@@ -77,6 +77,11 @@ class Dialogue:
     def close(self, context: Mapping[str, Any]) -> Generator[Step, Any, None]:
         yield from ()
 
+    @property
+    def closes(self) -> bool:
+        """Whether closing the conversation sends anything."""
+        return False
+
     def exchange(self, send: Send, max_wait: float) -> Generator[Step, Any, Answer]:
         """One request, cookies kept, a 429's Retry-After waited out within `max_wait`."""
         while True:
@@ -115,6 +120,10 @@ class HttpDialogue(Dialogue):
                 if failure is not None:
                     return failure.with_message(f"{purpose}: {failure.message}")
         return None
+
+    @property
+    def closes(self) -> bool:
+        return self.config.close is not None
 
     def close(self, context: Mapping[str, Any]) -> Generator[Step, Any, None]:
         if self.config.close is not None:

@@ -107,6 +107,8 @@ class Driven:
         return reply
 
     async def close(self, context: dict[str, Any]) -> None:
+        if not self.dialogue.closes:
+            return  # nothing to send: no task for it
         with contextlib.suppress(Exception):  # best effort, on every way out
             await asyncio.shield(self._run(self.dialogue.close(context)))
 

@@ -275,7 +275,8 @@ class Engine:
                     return
         finally:
             with contextlib.suppress(Exception):  # best effort: recorded, never judged
-                await asyncio.wait_for(conversation.close(ctx), CLOSE_TIMEOUT)
+                async with asyncio.timeout(CLOSE_TIMEOUT):  # no task of its own
+                    await conversation.close(ctx)
             obs.session = dict(conversation.session)
             obs.calls = [c.to_dict() for c in conversation.calls]
 
