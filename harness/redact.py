@@ -8,6 +8,7 @@ secret) adds it there, and the run log masks every byte it writes through it.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -56,6 +57,7 @@ SECRET_NAME = re.compile(
 MIN_SECRET = 4  # shorter values would mask ordinary words
 
 
+@functools.lru_cache(maxsize=1024)
 def secret_name(name: str) -> bool:
     return bool(SECRET_NAME.search(name))
 

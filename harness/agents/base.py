@@ -70,6 +70,11 @@ class Conversation(Protocol):
     @property
     def calls(self) -> list[Call]: ...
 
+    @property
+    def closes(self) -> bool:
+        """Whether closing it sends anything (else the engine does not wait for it)."""
+        ...
+
     async def open(self, context: dict[str, Any]) -> Failure | None:
         """Log in and open the conversation, when the agent's API does that."""
         ...
@@ -97,6 +102,8 @@ class AgentAdapter(Protocol):
 
 class Plain:
     """A conversation with no protocol of its own around its turns (one call per turn)."""
+
+    closes = False
 
     def __init__(self, send: Any) -> None:
         self.session: dict[str, Any] = {}

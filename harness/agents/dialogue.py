@@ -82,6 +82,11 @@ class Dialogue:
         """Whether closing the conversation sends anything."""
         return False
 
+    @property
+    def opens(self) -> bool:
+        """Whether opening the conversation does anything."""
+        return True
+
     def exchange(self, send: Send, max_wait: float) -> Generator[Step, Any, Answer]:
         """One request, cookies kept, a 429's Retry-After waited out within `max_wait`."""
         while True:
@@ -124,6 +129,10 @@ class HttpDialogue(Dialogue):
     @property
     def closes(self) -> bool:
         return self.config.close is not None
+
+    @property
+    def opens(self) -> bool:
+        return self.config.login is not None or self.config.open is not None
 
     def close(self, context: Mapping[str, Any]) -> Generator[Step, Any, None]:
         if self.config.close is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import time
 from collections.abc import Callable, Mapping
@@ -98,7 +99,13 @@ class Driven:
     def calls(self) -> list[Call]:
         return self.dialogue.calls
 
+    @property
+    def closes(self) -> bool:
+        return self.dialogue.closes
+
     async def open(self, context: dict[str, Any]) -> Failure | None:
+        if not self.dialogue.opens:
+            return None
         result: Failure | None = await self._run(self.dialogue.open(context))
         return result
 
@@ -149,19 +156,19 @@ async def _exchange(
     out = send.out
     got: Incoming | None = None
     try:
-        async with asyncio.timeout(send.timeout):
-            async with http.request(
-                out.method, out.url, data=out.body, headers=out.headers,
-                allow_redirects=False,  # traffic goes to the agent's address only
-            ) as resp:  # fmt: skip
-                got = Incoming(resp.status, list(resp.headers.items()), b"", 0.0, _ms(started))
-                if send.feed is None or resp.status >= 300:
-                    got.body = await _read_capped(resp.content, send.max_bytes + 1)
-                    got.latency_ms = _ms(started)
-                    return got, None
-                failure = await _stream(resp, got, started, send)
+        async with http.request(
+            out.method, out.url, data=out.body, headers=out.headers,
+            timeout=_whole(send.timeout),  # aiohttp's own timer: the whole request, body too
+            allow_redirects=False,  # traffic goes to the agent's address only
+        ) as resp:  # fmt: skip
+            got = Incoming(resp.status, list(resp.headers.items()), b"", 0.0, _ms(started))
+            if send.feed is None or resp.status >= 300:
+                got.body = await _read_capped(resp.content, send.max_bytes + 1)
                 got.latency_ms = _ms(started)
-                return got, failure
+                return got, None
+            failure = await _stream(resp, got, started, send)
+            got.latency_ms = _ms(started)
+            return got, failure
     except TimeoutError:
         failure = timed_out(send.timeout, stream=send.feed is not None)
     except aiohttp.ClientError as exc:
@@ -180,9 +187,13 @@ async def _stream(
     incoming.first_byte_ms = None
     feed: Callable[[bytes], None] = send.feed.feed
     while not send.feed.done:
+        idle = asyncio.timeout(send.idle_timeout)
         try:
-            chunk = await asyncio.wait_for(resp.content.readany(), send.idle_timeout)
+            async with idle:
+                chunk = await resp.content.readany()
         except TimeoutError:
+            if not idle.expired():
+                raise  # the whole request's timeout: reported as such by the caller
             return Failure(
                 FailureKind.TIMEOUT,
                 f"timeout: the stream stalled for {send.idle_timeout:g} s after {chunks} chunk(s)",
@@ -200,6 +211,11 @@ async def _stream(
             )
         feed(chunk)
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _whole(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=seconds)
 
 
 def _mask_secret_headers(headers: Mapping[str, str]) -> None:

@@ -274,9 +274,10 @@ class Engine:
                     obs.fail(reply.failure.at(turn=i + 1))
                     return
         finally:
-            with contextlib.suppress(Exception):  # best effort: recorded, never judged
-                async with asyncio.timeout(CLOSE_TIMEOUT):  # no task of its own
-                    await conversation.close(ctx)
+            if conversation.closes:
+                with contextlib.suppress(Exception):  # best effort: recorded, never judged
+                    async with asyncio.timeout(CLOSE_TIMEOUT):  # no task of its own
+                        await conversation.close(ctx)
             obs.session = dict(conversation.session)
             obs.calls = [c.to_dict() for c in conversation.calls]
 

@@ -103,6 +103,10 @@ class WatchedConversation:
         return self.inner.session
 
     @property
+    def closes(self) -> bool:
+        return self.inner.closes
+
+    @property
     def calls(self) -> list[Call]:
         return self.inner.calls
 
