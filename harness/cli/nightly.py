@@ -185,6 +185,6 @@ def trend(
             f"  pass^{result.k} not measured in {len(result.short_runs)} run(s) with fewer "
             f"than {result.k} trials per case"
         )
-    for run_id, why in result.left_out:
-        err.print(f"  left out: {escape(run_id + ': ' if run_id else '')}{escape(why)}")
+    for x in result.left_out:
+        err.print(f"  left out: {escape(x.run_id + ': ' if x.run_id else '')}{escape(x.why)}")
     out.print(str(path))

@@ -1,12 +1,14 @@
 """Failures as data: what went wrong in a trial (a kind, never a message prefix), the one
 identity a failure has everywhere (hunt, report grouping, regression file), and the one
-order of severities and evidence."""
+order of severities (`Severity`, a word of the suite format: spec/severity.py) and evidence."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
+
+from harness.spec.severity import Severity as Severity
 
 
 class FailureKind(StrEnum):
@@ -118,29 +120,6 @@ def legacy_failure(text: str) -> Failure:
     if "the agent process had exited" in rest:
         kind = FailureKind.AGENT_EXITED
     return Failure(kind, rest, turn, variant)
-
-
-class Severity(StrEnum):
-    """A requirement's severity, in the one order every report, hunt and gate uses."""
-
-    CRITICAL = "critical"
-    MAJOR = "major"
-    MINOR = "minor"
-
-    @property
-    def rank(self) -> int:
-        return _SEVERITY_RANK[self]
-
-    @staticmethod
-    def rank_of(value: str | None) -> int:
-        """0 for critical ... 2 for minor; anything unknown sorts last."""
-        try:
-            return _SEVERITY_RANK[Severity(value or "")]
-        except ValueError:
-            return len(_SEVERITY_RANK)
-
-
-_SEVERITY_RANK = {Severity.CRITICAL: 0, Severity.MAJOR: 1, Severity.MINOR: 2}
 
 
 class Category(StrEnum):

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 STOP_TIMEOUT = 30.0
 LOG_LINES = 30
+EXITED = ("exited", "dead")  # Docker's states of a container that stopped
 _API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
 
 
@@ -197,6 +198,7 @@ async def start_container(
     future = in_thread(run, f"start-{name}")
     deadline = time.monotonic() + timeout
     why = ""
+    exited = cannot_run = False  # either way, more time would not help
     try:
         while True:
             done, _ = await asyncio.wait({future}, timeout=0.25)
@@ -209,24 +211,25 @@ async def start_container(
                     why = "was abandoned"
                 except Exception as exc:
                     why = f"failed its readiness check: {_first_line(exc)}"
+                    cannot_run = _cannot_run(exc)
                     status, code = await in_thread(lambda: _state(watcher, selector), "state")
-                    if status in ("exited", "dead"):  # the plainest account of what happened
-                        why = f"exited with code {code} during start-up"
+                    if status in EXITED:  # the plainest account of what happened
+                        why, exited = _exited(code), True
                 break
             if time.monotonic() > deadline:
                 why = f"was not ready within {timeout:g}s"
                 break
             status, code = await in_thread(lambda: _state(watcher, selector), f"watch-{name}")
-            if status in ("exited", "dead"):
-                why = f"exited with code {code} during start-up"
+            if status in EXITED:
+                why, exited = _exited(code), True
                 break
     except BaseException:
         await finish(_abort(container, watcher, selector, name, removing))
         raise
     seen = getattr(getattr(container, "_wait_strategy", None), "last_seen", "")
-    why += f" (its wait last saw: {seen})" if seen and not why.startswith("exited") else ""
+    why += f" (its wait last saw: {seen})" if seen and not exited else ""
     tail = await finish(_abort(container, watcher, selector, name, removing))
-    if why.startswith("exited") or "executable file not found" in why:  # more time won't help
+    if exited or cannot_run:
         hint = (
             "check the image and its settings in suite.yaml (command, env, volumes) or the "
             "--image override: the container stopped or could not run its command, so "
@@ -258,6 +261,15 @@ async def _abort(
         return tail
 
     return await in_thread(work, f"abort-{name}")
+
+
+def _exited(code: int | None) -> str:
+    return f"exited with code {code} during start-up"
+
+
+def _cannot_run(exc: BaseException) -> bool:
+    """The engine could not start the container's command (Docker says so only in words)."""
+    return any("executable file not found" in str(e) for e in (exc, exc.__cause__) if e)
 
 
 def _first_line(exc: BaseException) -> str:

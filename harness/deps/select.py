@@ -57,7 +57,7 @@ def resumed_options(options: DepsOptions, stored: Mapping[str, Any] | None) -> D
         raise ConfigError(
             f"--image {' '.join(options.images)}: the run started with "
             f"{' '.join(kept) or 'no image override'}; a resumed run keeps its images",
-            hint="drop --image (or HARNESS_IMAGES), or start a new run",
+            hint="drop --image (and the HARNESS_IMAGE_<NAME> variables), or start a new run",
         )
     images = kept or options.images
     return replace(options, mode=chosen, mode_source="the resumed run's provider", images=images)

@@ -3,16 +3,22 @@
 The strategy of a generator is its space (generate/spaces.py), the same one the
 seeded draw of `harness run` reads: lists are ordered simplest first, and
 hypothesis shrinks toward the start of a list and the low end of a range, so a
-saved failure is the simplest one found. Only the hunt imports this module (and
-hypothesis).
+saved failure is the simplest one found. `search` runs hypothesis over one probe with
+the hunt's settings (its seed, its example database, every phase, no health checks). Only
+the hunt imports this module, and no other module imports hypothesis.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, assert_never
 
+from hypothesis import HealthCheck, Phase, Verbosity, given, settings
+from hypothesis import seed as hypothesis_seed
 from hypothesis import strategies as st
+from hypothesis.configuration import set_hypothesis_home_dir
+from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from harness.core import Case
 from harness.generate import spaces
@@ -22,6 +28,8 @@ from harness.generate.values import ValueGenerator, derive_seed, is_generator
 from harness.spec import models as m
 from harness.spec.suite import Suite
 from harness.spec.template import format_value
+
+Data = st.DataObject  # what a probe draws its example from
 
 
 def to_strategy(space: spaces.Space, filler: ValueGenerator) -> st.SearchStrategy[Any]:
@@ -101,3 +109,45 @@ def draw_case(
         variant_setups=variant_setups(suite, scenario, case_seed, context, number),
     )
     return case, "; ".join(searched)
+
+
+def use_home(folder: Path) -> None:
+    """Keep hypothesis's own files in `folder` (the suite's .hypothesis/), not the cwd."""
+    set_hypothesis_home_dir(str(folder))
+
+
+def example_database(folder: Path) -> ExampleDatabase:
+    """Where hypothesis keeps the examples that failed, so the next hunt tries them first."""
+    return DirectoryBasedExampleDatabase(str(folder))
+
+
+def search(
+    probe: Callable[[Data], None],
+    *,
+    database: ExampleDatabase,
+    examples: int,
+    seed: int,
+    key: bytes,
+) -> None:
+    """Run hypothesis over `probe`: `examples` examples from `seed`, failing ones shrunk, each
+    distinct exception type apart. Raises what the probe raised (several in an
+    ExceptionGroup); `key` keeps the examples of one probe apart in the database."""
+
+    @settings(
+        database=database,
+        max_examples=examples,
+        deadline=None,
+        derandomize=False,
+        report_multiple_bugs=True,
+        suppress_health_check=list(HealthCheck),
+        phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
+        verbosity=Verbosity.quiet,
+        print_blob=False,
+    )
+    @hypothesis_seed(seed)
+    @given(st.data())
+    def run(data: Data) -> None:
+        probe(data)
+
+    run._hypothesis_internal_add_digest = key  # type: ignore[attr-defined]
+    run()

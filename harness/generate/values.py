@@ -12,28 +12,18 @@ from __future__ import annotations
 import hashlib
 import random
 from collections.abc import Callable, Mapping
-from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from harness.generate import spaces
 from harness.generate.spaces import is_generator as is_generator
+from harness.spec.fakers import faker_for
 from harness.spec.template import Template
-
-if TYPE_CHECKING:
-    from faker import Faker
 
 
 def derive_seed(*parts: object) -> int:
     """A stable 63-bit seed from any parts (Python's hash() is salted per process)."""
     digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") >> 1
-
-
-@lru_cache(maxsize=64)
-def faker_for(locale: str) -> Faker:
-    from faker import Faker  # loaded by the suites that generate values
-
-    return Faker(locale)
 
 
 def faker_call(
@@ -43,28 +33,6 @@ def faker_call(
     fake = faker_for(locale)
     fake.seed_instance(seed)
     return getattr(fake, provider)(*args, **kwargs)
-
-
-def faker_provider_exists(name: str, locale: str = "en_US") -> bool:
-    try:
-        return not name.startswith("_") and callable(getattr(faker_for(locale), name, None))
-    except Exception:
-        return False
-
-
-def faker_providers(locale: str = "en_US") -> list[str]:
-    """Provider names (for suggestions); some faker attributes raise when touched."""
-    fake = faker_for(locale)
-    names = []
-    for name in dir(fake):
-        if name.startswith("_") or name.startswith("seed"):
-            continue
-        try:
-            if callable(getattr(fake, name, None)):
-                names.append(name)
-        except Exception:  # faker's proxy raises for deprecated attributes
-            continue
-    return names
 
 
 class ValueGenerator:

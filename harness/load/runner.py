@@ -26,7 +26,7 @@ from harness.load.server import LoadState, make_app, serve
 from harness.load.timeline import Timeline
 from harness.load.wire import STOP_GRACE, pack
 from harness.procs import free_port
-from harness.runlog.models import LoadManifest
+from harness.runlog.models import AgentExit, LoadManifest, LoadProcess, LoadSample, LocustTotals
 from harness.runlog.store import RunLog
 from harness.session.environment import Environment, WatchedAgent
 from harness.spec.load import ProfileBase
@@ -273,14 +273,14 @@ class LoadSession:
         c = self.feeder.counts
         load.t0 = self.timeline.t0
         load.users_timeline = [list(s) for s in self.timeline.samples()]
-        load.samples = [s.to_dict() for s in self.samples]
+        load.samples = [LoadSample.model_validate(s.to_dict()) for s in self.samples]
         load.counts = vars(c).copy()
         load.waited_s = round(self.state.waited, 3)
-        load.processes = self._processes()
-        load.locust = self.state.totals or None
+        load.processes = [LoadProcess.model_validate(p) for p in self._processes()]
+        load.locust = LocustTotals.model_validate(self.state.totals) if self.state.totals else None
         load.stop_timeout_s = self.stop_timeout
         if self.agent_exit is not None:
-            load.agent_exit = {"code": self.agent_exit[0], "at": round(self.agent_exit[1], 3)}
+            load.agent_exit = AgentExit(code=self.agent_exit[0], at=round(self.agent_exit[1], 3))
         self.log.update(levels=self.feeder.levels.table())
 
     def _processes(self) -> list[dict[str, Any]]:

@@ -101,10 +101,10 @@ class HuntDriver:
         return True
 
     async def drive(self, ctx: Context) -> None:
-        from hypothesis.configuration import set_hypothesis_home_dir
+        from harness.generate.strategies import use_home
 
         assert ctx.env is not None
-        set_hypothesis_home_dir(str(self.suite.root / ".hypothesis"))  # not the cwd
+        use_home(self.suite.root / ".hypothesis")
         engine = ctx.env.engine(1, ctx.log.manifest.case_timeout, ignore, ignore)
         hunter = self.hunter = Hunter(
             self.suite,

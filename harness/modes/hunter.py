@@ -17,15 +17,10 @@ import json
 import time
 from collections.abc import Callable
 
-from hypothesis import HealthCheck, Phase, Verbosity, given, settings
-from hypothesis import seed as hypothesis_seed
-from hypothesis import strategies as st
-from hypothesis.database import DirectoryBasedExampleDatabase
-
 from harness.core import Case, CaseResult, Category, CheckResult, Severity, Verdict
 from harness.core.events import Emit, HuntFound, HuntProgress, Note
 from harness.generate.spaces import is_hard
-from harness.generate.strategies import draw_case
+from harness.generate.strategies import Data, draw_case, example_database, search
 from harness.generate.values import derive_seed, is_generator
 from harness.run import regressions
 from harness.run.engine import Engine
@@ -122,7 +117,7 @@ class Hunter:
         self.stopping = False  # set when the hunt is interrupted: nothing more is saved
         self.agent_exit: int | None = None  # the agent process's exit code, if it died
         folder = suite.root / ".hypothesis"
-        self.database = DirectoryBasedExampleDatabase(str(folder / "examples"))
+        self.database = example_database(folder / "examples")
         self.state_path = folder / "hunt-state.json"
         self.rounds = self._load_rounds()
         self._first: dict[str, tuple[CaseResult, CheckResult, int]] = {}
@@ -210,20 +205,7 @@ class Hunter:
     def search_round(self, scenario: Scenario, round_no: int) -> list[Divergence]:
         keys: set[str] = set()
 
-        @settings(
-            database=self.database,
-            max_examples=examples_per_round(scenario),
-            deadline=None,
-            derandomize=False,
-            report_multiple_bugs=True,
-            suppress_health_check=list(HealthCheck),
-            phases=[Phase.explicit, Phase.reuse, Phase.generate, Phase.target, Phase.shrink],
-            verbosity=Verbosity.quiet,
-            print_blob=False,
-        )
-        @hypothesis_seed(derive_seed(self.seed, scenario.id, round_no))
-        @given(st.data())
-        def probe(data: st.DataObject) -> None:
+        def probe(data: Data) -> None:
             case, key = draw_case(data, self.suite, scenario, next(self.numbers), self.seed)
             keys.add(key)
             result = self.run(case, key)
@@ -232,11 +214,16 @@ class Hunter:
                 sig, check = min(failures, key=lambda f: self.rank(f[1]))
                 raise divergence_type(sig)(result, check)
 
-        probe._hypothesis_internal_add_digest = scenario.id.encode()  # type: ignore[attr-defined]
         before = len(self._seen)
         found: list[Divergence] = []
         try:
-            probe()
+            search(
+                probe,
+                database=self.database,
+                examples=examples_per_round(scenario),
+                seed=derive_seed(self.seed, scenario.id, round_no),
+                key=scenario.id.encode(),
+            )
         except Divergence as exc:
             found = [exc]
         except BaseExceptionGroup as group:

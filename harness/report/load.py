@@ -24,7 +24,14 @@ import pandas as pd
 from harness.report.reliability import fisher_exact
 from harness.report.text import num, pct
 from harness.runlog.levels import level_of, passed, violations
-from harness.runlog.models import LoadInfo, LoadManifest, SweepRecord, TrialRecord
+from harness.runlog.models import (
+    AgentExit,
+    LoadInfo,
+    LoadManifest,
+    LoadSample,
+    SweepRecord,
+    TrialRecord,
+)
 from harness.runlog.read import RunFolder
 
 ALL = "*"
@@ -93,9 +100,9 @@ class LoadSummary:
     ramping_down: int = 0  # conversations started while the profile asked for 0 users: no level
 
     @property
-    def agent_exit(self) -> dict[str, Any] | None:
-        """{code, at}: the agent process died during the load, which was cut short there."""
-        return self.load.agent_exit or None
+    def agent_exit(self) -> AgentExit | None:
+        """The agent process died during the load, which was cut short there."""
+        return self.load.agent_exit
 
     @property
     def cut_short(self) -> str:
@@ -104,8 +111,8 @@ class LoadSummary:
         if died is None:
             return ""
         return (
-            f"The agent process exited with code {died.get('code')} at "
-            f"{float(died.get('at') or 0.0):.1f} s and the load was cut short there; the "
+            f"The agent process exited with code {died.code} at {died.at:.1f} s and the "
+            "load was cut short there; the "
             f"{self.agent_failed} conversation(s) that failed because of it are errors in the "
             "report but left out of the levels, since they measure the crash, not the load."
         )
@@ -180,18 +187,17 @@ class LoadSummary:
                 f"  {self.ramping_down} conversation(s) started while the profile ramped down to "
                 "0 users: in the windows, in no level"
             )
-        locust = self.load.locust or {}
-        if locust:
-            workers = locust.get("workers") or {}
+        locust = self.load.locust
+        if locust is not None:
+            workers = locust.workers
             parts = (
-                f" = {' + '.join(str(w['requests']) for w in workers.values())} from "
+                f" = {' + '.join(str(w.requests) for w in workers.values())} from "
                 f"{len(workers)} workers"
                 if workers
                 else ""
             )
             out.append(
-                f"  locust counted {locust.get('requests')} requests{parts}, "
-                f"{locust.get('failures')} failed"
+                f"  locust counted {locust.requests} requests{parts}, {locust.failures} failed"
             )
         return out
 
@@ -278,8 +284,8 @@ def summarize(
         w.seconds = w.end - w.start
     schedule = [(float(s), float(e), int(u)) for s, e, u, _ in load.schedule]
     ran = min(length, end)  # the levels' clock stops at the profile's end or where it stopped
-    if died := load.agent_exit:
-        ran = min(ran, float(died.get("at") or 0.0))
+    if load.agent_exit is not None:
+        ran = min(ran, load.agent_exit.at)
     for users, lv in levels.items():
         lv.users = users
         lv.seconds = sum(max(0.0, min(e, ran) - s) for s, e, u in schedule if u == users)
@@ -330,7 +336,7 @@ def _users_at(timeline: list[tuple[float, int]], t: float) -> int:
 
 
 def _samples(
-    s: LoadSummary, samples: list[dict[str, Any]], width: float, schedule: list[Any], length: float
+    s: LoadSummary, samples: list[LoadSample], width: float, schedule: list[Any], length: float
 ) -> None:
     """New violating rows per sample, placed in its window and level; the first rows of each
     invariant's first violation kept as evidence."""
@@ -339,15 +345,15 @@ def _samples(
     by_level = {lv.users: lv for lv in s.levels}
     seen: set[str] = set()
     for sample in samples:
-        at = float(sample.get("at") or 0.0)
-        counts = {str(k): int(v) for k, v in (sample.get("violations") or {}).items()}
+        at = sample.at
+        counts = sample.violations
         s.sampled_violations = max(s.sampled_violations, sum(counts.values()))
         new = sum(max(0, n - previous.get(k, 0)) for k, n in counts.items())
         previous = counts
         for inv, n in counts.items():
             if n and inv not in seen:
                 seen.add(inv)
-                rows = (sample.get("rows") or {}).get(inv, [])
+                rows = sample.rows.get(inv, [])
                 s.first_violations.append({"at": at, "invariant": inv, "count": n, "rows": rows})
         if not new:
             continue

@@ -53,22 +53,18 @@ def _traffic(s: LoadSummary) -> list[str]:
             f"{s.ramping_down} conversation(s) started while the profile ramped down to 0 users: "
             "they are in the time windows but in no level."
         )
-    locust = load.locust or {}
-    if locust:
-        workers = locust.get("workers") or {}
+    locust = load.locust
+    if locust is not None:
+        workers = locust.workers
         split = ""
         if workers:
-            split = " = " + " + ".join(str(w.get("requests")) for w in workers.values())
+            split = " = " + " + ".join(str(w.requests) for w in workers.values())
             split += f" from its {len(workers)} workers"
-        out.append(
-            f"Locust counted {locust.get('requests')} requests{split}, "
-            f"{locust.get('failures')} failed."
-        )
+        out.append(f"Locust counted {locust.requests} requests{split}, {locust.failures} failed.")
     else:  # cut short before locust's totals came: what each process last reported
-        processes = load.processes
-        counted = [p for p in processes if p.get("role") != "master" and p.get("requests")]
+        counted = [p for p in load.processes if p.role != "master" and p.requests]
         if counted:
-            parts = [int(p.get("requests") or 0) for p in counted]
+            parts = [p.requests for p in counted]
             split = " = " + " + ".join(map(str, parts)) if len(parts) > 1 else ""
             out.append(
                 f"Locust's own totals did not arrive (the run was cut short); its "

@@ -21,7 +21,7 @@ from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
 from harness.runlog.history import KILLED, run_status
-from harness.runlog.models import AnyManifest
+from harness.runlog.models import AnyManifest, RunManifest
 from harness.runlog.read import RunFolder
 from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGate
 
@@ -61,9 +61,8 @@ def complete_gate(manifest: AnyManifest, cases: int) -> GateResult:
             if state == KILLED
             else f"the run is {state}, not finished ({cases} trial(s) stored)"
         )
-    select = getattr(manifest, "select", [])
-    if select:
-        selected = " ".join(f"-k {p}" for p in select)
+    if isinstance(manifest, RunManifest) and manifest.select:
+        selected = " ".join(f"-k {p}" for p in manifest.select)
         findings.append(f"the run judged only the scenarios matching {selected}")
     return GateResult(
         "complete",

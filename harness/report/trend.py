@@ -14,6 +14,7 @@ another spec than the newest run's are left out, and the page says which and why
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from markupsafe import Markup, escape
@@ -22,6 +23,7 @@ from harness.errors import ConfigError
 from harness.report.html import render_template
 from harness.report.reliability import METHODS, Rate, compute, interval, percent
 from harness.runlog.history import stored_runs, suite_runs
+from harness.runlog.models import RunManifest
 from harness.runlog.read import RunFolder
 
 DEFAULT_K = 5
@@ -49,13 +51,30 @@ class Series:
     points: list[Point]
 
 
+class Apart(StrEnum):
+    """Why a run is not comparable with the runs a trend shows."""
+
+    PARTIAL = "partial"  # it judged only part of the suite (-k)
+    OTHER_SPEC = "other spec"  # it ran another spec than the newest run's
+    OLDER_SPECS = "older specs"  # older runs of other specs, counted, not listed
+
+
+@dataclass(frozen=True)
+class LeftOut:
+    """A run (or, for OLDER_SPECS, a count of runs) the trend leaves out, and why in words."""
+
+    run_id: str  # "" for a count of runs
+    apart: Apart
+    why: str
+
+
 @dataclass
 class Trend:
     suite: str
     k: int
     runs: list[RunFolder]
     series: list[Series]
-    left_out: list[tuple[str, str]] = field(default_factory=list)  # (run id, why)
+    left_out: list[LeftOut] = field(default_factory=list)
     methods: str = METHODS
     counted: str = COUNTED
 
@@ -71,9 +90,12 @@ def when(started_at: str) -> str:
     return text + (" UTC" if started_at.endswith(("+00:00", "Z")) else "")
 
 
-def comparable_runs(
-    root: Path, suite: str, last: int
-) -> tuple[list[RunFolder], list[tuple[str, str]]]:
+def selected(run: RunFolder) -> list[str]:
+    """The -k patterns a suite run judged only; none when it judged the whole suite."""
+    return run.manifest.select if isinstance(run.manifest, RunManifest) else []
+
+
+def comparable_runs(root: Path, suite: str, last: int) -> tuple[list[RunFolder], list[LeftOut]]:
     """The suite's last finished whole-suite runs of the newest spec, and the runs left
     out among them (or newer than the oldest kept) with the reason."""
     finished = suite_runs(root, suite)
@@ -84,7 +106,7 @@ def comparable_runs(
             hint=f"suites with runs there: {', '.join(known) or 'none'} "
             "(--reports-dir or HARNESS_REPORTS_DIR choose another folder)",
         )
-    whole = [r for r in finished if not getattr(r.manifest, "select", None)]
+    whole = [r for r in finished if not selected(r)]
     if not whole:
         raise ConfigError(
             f"every finished run of suite {suite!r} under {root} judged only part of the "
@@ -97,15 +119,17 @@ def comparable_runs(
     for r in finished:
         if r in kept or r.started_at < kept[0].started_at:
             continue
-        if getattr(r.manifest, "select", None):
-            parts = " ".join(f"-k {p}" for p in getattr(r.manifest, "select", []))
-            left_out.append((r.run_id, f"judged only part of the suite ({parts})"))
+        if parts := selected(r):
+            why = f"judged only part of the suite ({' '.join(f'-k {p}' for p in parts)})"
+            left_out.append(LeftOut(r.run_id, Apart.PARTIAL, why))
         elif r.manifest.spec_hash != spec:
-            left_out.append((r.run_id, f"another spec (sha256 {r.manifest.spec_hash[:12]}…)"))
+            why = f"another spec (sha256 {r.manifest.spec_hash[:12]}…)"
+            left_out.append(LeftOut(r.run_id, Apart.OTHER_SPEC, why))
     older = sum(1 for r in whole if r.manifest.spec_hash != spec and r not in kept)
-    older -= sum(1 for _, why in left_out if why.startswith("another spec"))
+    older -= sum(1 for x in left_out if x.apart is Apart.OTHER_SPEC)
     if older > 0:
-        left_out.append(("", f"{older} older run(s) of another spec than the newest run's"))
+        why = f"{older} older run(s) of another spec than the newest run's"
+        left_out.append(LeftOut("", Apart.OLDER_SPECS, why))
     return kept, left_out
 
 

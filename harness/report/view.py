@@ -21,7 +21,7 @@ from harness.report.reliability import Reliability, compute
 from harness.report.text import show as show
 from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
-from harness.runlog.models import AnyManifest
+from harness.runlog.models import AnyManifest, RunManifest
 
 TEXT_CAP = 2000
 FULL_EXAMPLES = 2
@@ -171,7 +171,7 @@ class ReportView:
     def headline(self) -> str:
         """One sentence on what the run shows, never claiming more than was measured."""
         t = self.totals
-        planned = getattr(self.manifest, "planned", None)
+        planned = self.manifest.planned if isinstance(self.manifest, RunManifest) else None
         of = f" of {planned * self.trials}" if planned else ""
         if self.diverged:
             found = []

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    model_validator,
+)
 
 from harness.core.events import Status
 from harness.core.types import SWEEP_CASE, Case, CheckResult, DependencyInfo, Observation
@@ -24,6 +32,28 @@ class Record(BaseModel):
 
 # --------------------------------------------------------------------------- manifest parts
 
+#: older or hand-written words for how a run ended, read as the closed set's
+LEGACY_STATUS = {
+    **dict.fromkeys(("complete", "completed", "done", "ok"), Status.FINISHED),
+    **dict.fromkeys(("aborted", "cancelled", "canceled", "stopped", "killed"), Status.INTERRUPTED),
+    **dict.fromkeys(("error", "errored", "crashed"), Status.FAILED),
+}
+
+
+def legacy_status(value: Any) -> Any:
+    """A stored status as the closed set has it: its own words, the older ones mapped, any
+    other word a run that did not finish as the harness knows it (failed)."""
+    if not isinstance(value, str) or isinstance(value, Status):
+        return value
+    word = value.strip().lower()
+    try:
+        return Status(word)
+    except ValueError:
+        return LEGACY_STATUS.get(word, Status.FAILED)
+
+
+StoredStatus = Annotated[Status, BeforeValidator(legacy_status)]
+
 
 class Attempt(Record):
     """One process's go at the run (a resumed run has several)."""
@@ -31,7 +61,7 @@ class Attempt(Record):
     started_at: str
     cases: int = 0
     finished_at: str | None = None
-    status: Status | None = None
+    status: StoredStatus | None = None
     error: str | None = None
 
 
@@ -122,6 +152,49 @@ class LoadLevel(Record):
         return self.invariant_violations
 
 
+class LoadSample(Record):
+    """Every invariant over the whole database at one moment of a load run."""
+
+    at: float = 0.0  # seconds since the load started
+    violations: dict[str, int] = Field(default_factory=dict)  # invariant id -> violating rows
+    rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # first rows: evidence
+    errors: dict[str, str] = Field(default_factory=dict)  # invariant id -> why not sampled
+
+
+class LoadProcess(Record):
+    """One load generator process: as the harness started it (its log), and as it last
+    reported itself (a worker on another machine only so: `remote`)."""
+
+    role: str = "?"  # local | master | worker
+    pid: int = 0
+    log: str | None = None  # its log's file name in the run folder
+    remote: bool = False
+    index: int | None = None
+    requests: int = 0
+    failures: int = 0
+    final: bool = False  # its totals at the end arrived
+
+
+class WorkerTotals(Record):
+    requests: int = 0
+    failures: int = 0
+
+
+class LocustTotals(Record):
+    """Locust's own count of the requests sent, and each worker's (by locust's node id)."""
+
+    requests: int = 0
+    failures: int = 0
+    workers: dict[str, WorkerTotals] = Field(default_factory=dict)
+
+
+class AgentExit(Record):
+    """The agent process died during a load run, which was cut short there."""
+
+    code: int | None = None
+    at: float = 0.0  # seconds since the load started
+
+
 class LoadInfo(Record):
     """A load run's profile and, as it runs, its timeline, samples, counts and processes."""
 
@@ -137,13 +210,13 @@ class LoadInfo(Record):
     workers: int = 0
     t0: float | None = None
     users_timeline: list[list[float]] = Field(default_factory=list)
-    samples: list[dict[str, Any]] = Field(default_factory=list)
+    samples: list[LoadSample] = Field(default_factory=list)
     counts: dict[str, int] = Field(default_factory=dict)
     waited_s: float = 0.0
-    processes: list[dict[str, Any]] = Field(default_factory=list)
-    locust: dict[str, Any] | None = None
+    processes: list[LoadProcess] = Field(default_factory=list)
+    locust: LocustTotals | None = None
     stop_timeout_s: float | None = None
-    agent_exit: dict[str, Any] | None = None
+    agent_exit: AgentExit | None = None
 
 
 # --------------------------------------------------------------------------- the manifest
@@ -155,7 +228,7 @@ class ManifestBase(Record):
 
     schema_version: int = 1
     run_id: str = ""
-    status: Status | str = Status.RUNNING
+    status: StoredStatus = Status.RUNNING
     suite: str = ""
     suite_path: str = ""
     suite_hash: str = ""

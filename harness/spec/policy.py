@@ -16,9 +16,9 @@ from pydantic import Discriminator, Field, Tag
 from harness.errors import ConfigError
 from harness.spec.loader import load_yaml, validate_model
 from harness.spec.models import FileModel, Model
+from harness.spec.severity import Severity
 
 Share = Annotated[float, Field(ge=0, le=1)]
-SEVERITIES = ("critical", "major", "minor")
 
 
 class Gate(Model):
@@ -44,7 +44,11 @@ class RateGate(Gate):
     )
 
     def minimum(self, severity: str) -> float | None:
-        value = getattr(self, severity, None) if severity in SEVERITIES else None
+        """The minimum for a severity; none for a word that is no severity."""
+        try:
+            value = getattr(self, Severity(severity).value)
+        except ValueError:
+            return None
         return None if value is None else float(value)
 
 

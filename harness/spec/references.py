@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from harness.errors import Problem
+from harness.spec import fakers
 from harness.spec import models as m
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
@@ -169,12 +170,9 @@ def _generator(
                     (*loc, "timezones"),
                     f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)",
                 )
-    elif isinstance(spec, m.FakerGen):
-        from harness.generate.values import faker_provider_exists, faker_providers
-
-        if not faker_provider_exists(spec.faker):
-            hint = did_you_mean(spec.faker, faker_providers())
-            yield src.problem((*loc, "faker"), f"faker has no provider {spec.faker!r}{hint}")
+    elif isinstance(spec, m.FakerGen) and not fakers.provider_exists(spec.faker):
+        hint = did_you_mean(spec.faker, fakers.providers())
+        yield src.problem((*loc, "faker"), f"faker has no provider {spec.faker!r}{hint}")
 
 
 def _numeric(value: Any) -> bool:

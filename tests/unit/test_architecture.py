@@ -4,7 +4,8 @@ imports pointing down the layers, nothing heavy where it is not used, small modu
 from __future__ import annotations
 
 import ast
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
 import pytest
@@ -14,29 +15,12 @@ from tests.helpers import ROOT
 PACKAGE = ROOT / "harness"
 MAX_LINES = 400
 
-# package -> packages it must never import (at any depth of the module, lazily included)
-FORBIDDEN = {
-    "harness.core": ("harness.run", "harness.session", "harness.report", "harness.cli",
-                     "harness.deps", "harness.agents", "harness.load", "harness.modes"),
-    "harness.runlog": ("harness.run", "harness.session", "harness.report", "harness.cli",
-                       "harness.deps", "harness.agents", "harness.load", "harness.modes",
-                       "harness.check"),
-    "harness.spec": ("harness.run", "harness.session", "harness.report", "harness.cli",
-                     "harness.deps", "harness.agents", "harness.load", "harness.modes",
-                     "harness.check", "harness.runlog"),
-    "harness.check": ("harness.run", "harness.session", "harness.report", "harness.cli",
-                      "harness.deps", "harness.load", "harness.modes"),
-    "harness.run": ("harness.session", "harness.report", "harness.cli", "harness.modes",
-                    "harness.load"),
-    "harness.session": ("harness.report", "harness.cli", "harness.modes", "harness.load"),
-    "harness.modes": ("harness.report", "harness.cli"),
-    "harness.report": ("harness.run", "harness.session", "harness.cli", "harness.deps",
-                       "harness.agents", "harness.load", "harness.modes"),
-}  # fmt: skip
 # third-party packages that only some paths may import
 HEAVY = {
     "locust": ("harness.load.generator", "harness.load.roles"),
     "gevent": ("harness.load.generator", "harness.load.roles", "harness.load.transport"),
+    "hypothesis": ("harness.generate.strategies",),
+    "faker": ("harness.spec.fakers",),
     "docker": ("harness.deps",),
     "testcontainers": ("harness.deps",),
     "pandas": ("harness.report", "harness.runlog.frame", "harness.cli"),
@@ -151,17 +135,153 @@ def test_no_import_circle_between_modules() -> None:
     assert not cycles, f"import circles: {cycles}"
 
 
-@pytest.mark.parametrize("layer", sorted(FORBIDDEN))
-def test_imports_point_down_the_layers(layer: str) -> None:
-    edges = graph(module_level_only=False)
+def layers() -> list[tuple[str, ...]]:
+    """ARCHITECTURE.md's layer table, top row first: the modules and packages of each row."""
+    text = (ROOT / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    table = text.split("\n## Layers\n", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in table.splitlines():
+        if line.startswith("| `"):
+            entries = re.findall(r"`([^`]+)`", line.split("|")[1])
+            rows.append(tuple(_module_name(e) for e in entries))
+    return rows
+
+
+def _module_name(entry: str) -> str:
+    """`spec/` -> harness.spec, `errors.py` -> harness.errors, `__init__.py` -> harness."""
+    if entry == "__init__.py":
+        return "harness"
+    return "harness." + entry.removesuffix("/").removesuffix(".py").replace("/", ".")
+
+
+def layer_of(module: str, rows: list[tuple[str, ...]]) -> int | None:
+    """The row a module belongs to (the longest entry that holds it), or None."""
+    best: tuple[int, int] | None = None  # (entry length, row)
+    for row, entries in enumerate(rows):
+        for entry in entries:
+            holds = module == entry or (entry != "harness" and module.startswith(entry + "."))
+            if holds and (best is None or len(entry) > best[0]):
+                best = (len(entry), row)
+    return None if best is None else best[1]
+
+
+def upward(edges: Mapping[str, set[str]], rows: list[tuple[str, ...]]) -> list[str]:
+    """Every import of a module from a row below its own."""
+    bad = []
+    for name, targets in sorted(edges.items()):
+        mine = layer_of(name, rows)
+        for target in sorted(targets):
+            theirs = layer_of(target, rows)
+            if mine is not None and theirs is not None and theirs > mine:
+                bad.append(f"{name} (row {mine + 1}) -> {target} (row {theirs + 1})")
+    return bad
+
+
+def test_the_layer_table_lists_every_package_once_and_every_module_has_a_row() -> None:
+    rows = layers()
+    entries = [e for row in rows for e in row]
+    assert len(entries) == len(set(entries)), f"listed twice: {entries}"
+    packages = {n for n, p in modules().items() if p.name == "__init__.py" and n.count(".") == 1}
+    assert packages <= set(entries), f"packages with no row: {packages - set(entries)}"
+    homeless = [n for n in modules() if layer_of(n, rows) is None]
+    assert not homeless, f"modules in no row of ARCHITECTURE.md's layer table: {homeless}"
+
+
+def test_imports_point_up_the_layer_table() -> None:
+    """Any import (lazy ones included) of a row below the importer's fails, whichever rows."""
+    bad = upward(graph(module_level_only=False), layers())
+    assert not bad, "imports from a lower row of ARCHITECTURE.md's table:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_catches_an_upward_import() -> None:
+    """The rule is the table's order, not a list of pairs: the imports this table once let
+    through (spec -> generate, modes above load) are caught."""
+    rows = layers()
+    assert upward({"harness.spec.references": {"harness.generate.values"}}, rows)
+    assert upward({"harness.load.runner": {"harness.modes.load"}}, rows)
+    assert upward({"harness.core.types": {"harness.cli.main"}}, rows)
+    assert not upward({"harness.modes.load": {"harness.load.runner"}}, rows)
+
+
+# names the harness gives its own words; a fact they state travels typed beside them
+WORDS = {"why", "message", "msg", "reason", "detail", "hint", "note"}
+# where text is read on purpose: pydantic's own prefix on its messages
+READS_WORDS = {"harness.spec.loader"}
+
+
+def _words(node: ast.expr) -> str | None:
+    """The name of a variable or attribute that holds words, as `why` or `check.message`."""
+    name = node.id if isinstance(node, ast.Name) else getattr(node, "attr", None)
+    return name if name in WORDS else None
+
+
+def decoded_words(tree: ast.AST) -> Iterator[tuple[int, str]]:
+    """`why.startswith(...)`, `"..." in message` and the like: a fact read back from text."""
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr in ("startswith", "endswith", "find", "index", "split")
+            and _words(node.func.value)
+        ):
+            yield node.lineno, ast.unparse(node)
+        elif isinstance(node, ast.Compare):
+            for op, right in zip(node.ops, node.comparators, strict=True):
+                if isinstance(op, ast.In | ast.NotIn) and _words(right):
+                    yield node.lineno, ast.unparse(node)
+
+
+def test_nothing_decodes_the_harness_own_words() -> None:
     bad = [
-        f"{name} -> {target}"
-        for name, targets in edges.items()
-        if name == layer or name.startswith(layer + ".")
-        for target in targets
-        if any(target == f or target.startswith(f + ".") for f in FORBIDDEN[layer])
+        f"{name}:{line}: {code}"
+        for name, path in modules().items()
+        if name not in READS_WORDS
+        for line, code in decoded_words(ast.parse(path.read_text(encoding="utf-8")))
     ]
-    assert not bad, "\n".join(bad)
+    assert not bad, "facts read back from message text (carry them typed):\n" + "\n".join(bad)
+
+
+def test_the_words_check_catches_a_decoded_message() -> None:
+    tree = ast.parse(
+        'older = sum(1 for x in left if x.why.startswith("another spec"))\n'
+        'hopeless = "exited" in why\n'
+    )
+    assert sorted(line for line, _ in decoded_words(tree)) == [1, 2]
+
+
+def test_severities_are_spelled_out_once() -> None:
+    """`Severity` (spec/severity.py) is the one list of severities: no tuple, list, set or
+    Literal elsewhere names them all again."""
+    words = {"critical", "major", "minor"}
+    bad = []
+    for name, path in modules().items():
+        if name == "harness.spec.severity":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            items = node.elts if isinstance(node, ast.Tuple | ast.List | ast.Set) else []
+            found = {i.value for i in items if isinstance(i, ast.Constant)}
+            if words <= found:
+                bad.append(f"{name}:{node.lineno}: {ast.unparse(node)}")
+    assert not bad, "severities spelled out again (use harness.spec.severity.Severity):\n" + (
+        "\n".join(bad)
+    )
+
+
+def test_reports_read_the_run_log_through_its_types() -> None:
+    """`getattr(manifest, "select", [])` guesses at a field; a reader narrows to the model
+    that has it (`isinstance(manifest, RunManifest)`) so the type checker sees every read."""
+    bad = [
+        f"{name}:{node.lineno}: {ast.unparse(node)}"
+        for name, path in modules().items()
+        if name.startswith("harness.report.")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Name)
+        and node.func.id == "getattr"
+        and len(node.args) > 1
+        and isinstance(node.args[1], ast.Constant)
+    ]
+    assert not bad, "fields read by name:\n" + "\n".join(bad)
 
 
 @pytest.mark.parametrize("library", sorted(HEAVY))

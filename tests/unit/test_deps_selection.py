@@ -265,8 +265,9 @@ def test_a_resumed_run_keeps_its_provider_and_images_or_refuses_a_change() -> No
     with pytest.raises(ConfigError, match="judged on docker; a resumed run keeps") as exc:
         resumed_options(DepsOptions(mode="embedded", mode_source="HARNESS_DEPS"), stored)
     assert exc.value.exit_code == 2 and "HARNESS_DEPS embedded" in str(exc.value)
-    with pytest.raises(ConfigError, match="a resumed run keeps its images"):
+    with pytest.raises(ConfigError, match="a resumed run keeps its images") as exc:
         resumed_options(DepsOptions(images=("db=postgres:16",)), stored)
+    assert "HARNESS_IMAGE_<NAME>" in str(exc.value.hint)  # the variables that set --image
     # an auto run that fell back to embedded resumes on embedded, engine or not
     fell_back = {"requested": "auto", "chosen": "embedded", "images": {}}
     assert resumed_options(DepsOptions(), fell_back).mode == "embedded"

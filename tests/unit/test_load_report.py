@@ -302,3 +302,35 @@ def test_replies_in_flight_at_the_end_make_no_sliver_window(tmp_path: Path) -> N
     assert last.start == 3.0 and 1.0 < last.end < 1.1 + 3.0 and last.sampled == 1
     assert sum(w.requests for w in s.windows) == 180  # every turn still counted
     assert all(w.rps is not None and w.rps < 200 for w in s.windows)
+
+
+def test_an_older_load_manifest_reads_into_the_typed_load_parts(tmp_path: Path) -> None:
+    """Samples, processes, locust's totals and the agent's death were untyped dicts in the
+    manifests older harnesses wrote; they read into their models, and the report says what
+    they say: a run cut short by the agent, locust's totals missing, each process's count."""
+    from harness.runlog.models import AgentExit, LoadManifest, LoadProcess, LoadSample, LocustTotals
+
+    run = steady(tmp_path, samples=[{"at": 3.0, "violations": {"inv": 2}}])
+    manifest = json.loads((run / MANIFEST).read_text())
+    del manifest["load"]["locust"]
+    manifest["load"]["agent_exit"] = {"code": 137, "at": 2.5}
+    manifest["load"]["processes"] = [
+        {"role": "master", "pid": 10, "log": "load-master.log", "requests": 0},
+        {"role": "worker", "pid": 11, "log": "load-worker-1.log", "index": 1, "requests": 30},
+        {"role": "worker", "pid": 12, "remote": True, "index": 2, "requests": 12},
+    ]
+    (run / MANIFEST).write_text(json.dumps(manifest))
+    folder = open_run(run)
+    assert isinstance(folder.manifest, LoadManifest)
+    load = folder.manifest.load
+    assert load.agent_exit == AgentExit(code=137, at=2.5) and load.locust is None
+    assert load.samples == [LoadSample(at=3.0, violations={"inv": 2})]
+    assert [type(p) for p in load.processes] == [LoadProcess] * 3 and load.processes[2].remote
+    s = summarize(folder)
+    assert s is not None and s.agent_exit is not None
+    assert "exited with code 137 at 2.5 s and the load was cut short there" in s.verdict
+    assert s.sampled_violations == 2 and s.first_violations[0]["at"] == 3.0
+    md = build_reports(run).markdown.read_text()
+    assert "its 2 process(es) last reported 42 requests = 30 + 12 (partial)" in md
+    totals = LocustTotals.model_validate({"requests": 5, "workers": {"a": {"requests": 5}}})
+    assert totals.workers["a"].requests == 5 and totals.failures == 0

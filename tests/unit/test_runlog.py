@@ -20,6 +20,7 @@ from harness.core import (
     TurnRecord,
     Verdict,
 )
+from harness.core.events import Status
 from harness.errors import ConfigError
 from harness.redact import redact
 from harness.runlog.models import RunManifest, SweepRecord, TrialRecord
@@ -164,3 +165,26 @@ def test_a_folder_that_is_no_run_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "manifest.json").write_text('{"kind": "nonsense"}')
     with pytest.raises(ConfigError, match="not a run manifest"):
         open_run(tmp_path)
+
+
+def test_status_is_the_closed_set_and_older_words_still_read(tmp_path: Path) -> None:
+    """The published schema accepts only the four statuses; a manifest an older harness (or a
+    person) wrote with another word reads as the nearest one, never as free text."""
+    schema = log_schemas()["run-manifest"]
+    valid = json.loads(RunManifest(suite="s").model_dump_json())
+    jsonschema.validate(valid, schema)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate({**valid, "status": "whatever"}, schema)
+    run = tmp_path / "20250101-000000-old1"
+    run.mkdir()
+    (run / "manifest.json").write_text(json.dumps({
+        "suite": "s", "status": "Completed", "pid": 1, "host": "elsewhere",
+        "attempts": [{"started_at": "2025-01-01T00:00:00+00:00", "status": "aborted"},
+                     {"started_at": "2025-01-01T01:00:00+00:00", "status": "finished"}],
+    }))  # fmt: skip
+    manifest = open_run(run).manifest
+    assert manifest.status is Status.FINISHED and manifest.finished
+    assert [a.status for a in manifest.attempts] == [Status.INTERRUPTED, Status.FINISHED]
+    for word, status in [("error", Status.FAILED), ("killed", Status.INTERRUPTED),
+                         ("running", Status.RUNNING), ("no such word", Status.FAILED)]:  # fmt: skip
+        assert RunManifest.model_validate({"status": word}).status is status

@@ -206,3 +206,27 @@ def test_coverage_settings_say_whether_a_condition_that_never_held_fails(tmp_pat
     path.write_text("title: t\ngates:\n  coverage: true\n")
     gate = load_policy(path).gates.coverage_gate()
     assert gate is not None and gate.conditions_never_held == "warn"
+
+
+def test_a_rate_gate_has_a_minimum_for_each_severity_and_none_for_other_words() -> None:
+    from harness.core import Severity as Vocabulary
+    from harness.spec.models import Requirement
+    from harness.spec.policy import RateGate
+    from harness.spec.severity import Severity
+
+    assert Vocabulary is Severity and Requirement.model_fields["severity"].annotation is Severity
+    gate = RateGate(critical=1.0, major=0.9, minor=0.5)
+    assert [gate.minimum(s) for s in Severity] == [1.0, 0.9, 0.5]
+    assert gate.minimum("blocker") is None and gate.minimum("bound") is None
+
+
+def test_the_complete_gate_reads_a_partial_run_from_its_typed_manifest() -> None:
+    from harness.report.signoff import complete_gate
+
+    base = {"kind": "run", "status": "finished", "trials": 1}
+    partial = complete_gate(parse_manifest({**base, "select": ["refund*", "login"]}), 4)
+    assert partial.status == FAIL
+    assert partial.findings == ["the run judged only the scenarios matching -k refund* -k login"]
+    assert complete_gate(parse_manifest(base), 4).status == PASS
+    load = complete_gate(parse_manifest({**base, "kind": "load"}), 4)  # no -k of its own
+    assert load.status == PASS and load.findings == []

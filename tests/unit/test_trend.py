@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from harness.report.trend import DEFAULT_K, build_trend, render_trend, when
+from harness.report.trend import DEFAULT_K, Apart, build_trend, render_trend, when
 from tests.helpers import results_frame, results_row
 
 REQUIREMENTS = [{"id": "R-1", "severity": "major", "title": "one"}]
@@ -58,10 +58,11 @@ def test_one_trial_runs_do_not_set_k_and_incomparable_runs_are_left_out(tmp_path
     assert [p.pass_hat_k.value for p in points] == [1.0, None, 0.0]  # not a 1-trial estimate
     assert points[1].pass_at_1.value == 1.0
     assert [r.run_id for r in trend.short_runs] == ["r2-one-trial"]
-    assert trend.left_out == [
-        ("r3-partial", "judged only part of the suite (-k a*)"),
-        ("r4-other-spec", "another spec (sha256 mid…)"),
-        ("", "1 older run(s) of another spec than the newest run's"),  # counted, not listed
+    assert [(x.run_id, x.apart, x.why) for x in trend.left_out] == [
+        ("r3-partial", Apart.PARTIAL, "judged only part of the suite (-k a*)"),
+        ("r4-other-spec", Apart.OTHER_SPEC, "another spec (sha256 mid…)"),
+        # counted, not listed: r0 (older than the oldest kept), not r4 (listed above)
+        ("", Apart.OLDER_SPECS, "1 older run(s) of another spec than the newest run's"),
     ]
     html = render_trend(trend)
     assert "2026-11-21 02:17 UTC" in html and "2026-11-25 02:17 UTC" in html  # x axis

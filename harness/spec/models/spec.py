@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, Field, field_validator
 
 from harness.spec.models.base import REQUIREMENT_ID, FileModel, Model
+from harness.spec.severity import Severity
 
 
 class Parameter(Model):
@@ -26,7 +27,7 @@ class Requirement(Model):
     id: Annotated[str, Field(pattern=REQUIREMENT_ID, description="Stable id such as RD-001.")]
     title: str
     text: str
-    severity: Literal["critical", "major", "minor"]
+    severity: Severity
     parameters: list[str] = Field(default_factory=list)
 
 
