@@ -14,7 +14,8 @@ from typing import Any
 
 from harness.agents import protocol
 from harness.agents.base import Call, Reply
-from harness.agents.protocol import CookieJar, Incoming, Outgoing, StreamAssembler
+from harness.agents.protocol import CookieJar, Incoming, Outgoing
+from harness.agents.streams import StreamAssembler
 from harness.core.failures import Failure, FailureKind
 from harness.spec.models.agents import HttpAdapter, Request, Turn
 from harness.spec.template import Template, TemplateError
@@ -57,6 +58,9 @@ class Dialogue:
         self.cache = cache
         self.jar = CookieJar() if cookies else None
         self.waited = 0.0
+        #: requests rendered ahead by whoever planned the conversation (the load's feeder),
+        #: by purpose ("login", "open", "close", "turn N"); each is used once
+        self.ready: dict[str, Outgoing] = {}
 
     def context(self, context: Mapping[str, Any]) -> dict[str, Any]:
         """What a request's templates read: the case's context over the agent's, and the
@@ -142,8 +146,9 @@ class HttpDialogue(Dialogue):
         self, purpose: str, request: Request, context: Mapping[str, Any]
     ) -> Generator[Step, Any, Failure | None]:
         try:
-            out = protocol.render_request(request, self.context(context), self.cache,
-                                          purpose=purpose)  # fmt: skip
+            out = self.ready.pop(purpose, None) or protocol.render_request(
+                request, self.context(context), self.cache, purpose=purpose
+            )
         except TemplateError as exc:
             if (missing := protocol.not_given(exc, self.session)) is None:
                 raise
@@ -168,9 +173,11 @@ class HttpDialogue(Dialogue):
         self, text: str, turn: Turn | None, context: Mapping[str, Any]
     ) -> Generator[Step, Any, Reply]:
         cfg = self.config
+        ahead = self.ready.pop(f"turn {context['turn']['index']}", None) if self.ready else None
         try:
-            out = protocol.render_request(cfg, self.context(context), self.cache,
-                                          purpose="turn", turn=turn)  # fmt: skip
+            out = ahead or protocol.render_request(
+                cfg, self.context(context), self.cache, purpose="turn", turn=turn
+            )
         except TemplateError as exc:
             if (missing := protocol.not_given(exc, self.session)) is None:
                 raise

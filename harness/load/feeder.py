@@ -23,6 +23,7 @@ from typing import Any
 
 from harness.agents.process import AgentProcessRunner
 from harness.core import TWIN, Case, CaseResult, Failure, FailureKind, Observation, Verdict
+from harness.load.ahead import Ahead
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
 from harness.load.wire import pack, read_outcome
@@ -101,8 +102,10 @@ class Feeder:
         gate: SetupGate,
         timeline: Timeline,
         agent: AgentProcessRunner | None = None,
+        ahead: Ahead | None = None,
     ) -> None:
         self.suite = suite
+        self.ahead = ahead  # requests rendered here, for an http agent
         self.agent = agent  # the agent's process, when the harness started it
         self.engine = engine
         self.log = log
@@ -202,13 +205,20 @@ class Feeder:
     def _conversation(self, prepared: Prepared) -> Conversation:
         token = f"{next(self._tokens):x}"
         case = prepared.case
+        ready, complete = (
+            self.ahead.render(case.scenario, prepared.ctx, prepared.texts)
+            if self.ahead is not None
+            else ({}, False)
+        )
         wire = {
             "token": token,
             "scenario": case.scenario,
             "persona": case.persona,
             "seed": case.persona_seed or case.seed,
-            "ctx": pack(prepared.ctx, leave=("params",)),  # params: sent once, in /config
+            # params are sent once, in /config; nothing at all when nothing is left to render
+            "ctx": None if complete else pack(prepared.ctx, leave=("params",)),
             "texts": prepared.texts,
+            "ready": ready,
         }
         return Conversation(token, prepared, wire)
 

@@ -36,7 +36,7 @@ from locust.runners import Runner
 
 from harness.agents.chat import OpenAIDialogue
 from harness.agents.dialogue import Dialogue, HttpDialogue, Send, Steps, Wait
-from harness.agents.protocol import Incoming
+from harness.agents.protocol import Incoming, Outgoing
 from harness.agents.script import Script
 from harness.core.failures import Failure, FailureKind
 from harness.generate.personas import write_turn
@@ -165,9 +165,13 @@ class Hub:
         def write(i: int, template: Template, ctx: Mapping[str, Any]) -> str:
             return write_turn(template, ctx, persona, seed, i, n)
 
-        ctx = unpack(case["ctx"])
+        ctx = unpack(case["ctx"]) if case.get("ctx") is not None else {}
         ctx["params"] = self.base.get("params", {})  # sent once, with the agent's context
-        return Script(self.dialogue(), turns, case["texts"], ctx, tool_results, write)
+        dialogue = self.dialogue()
+        for key, (method, url, headers, body) in (case.get("ready") or {}).items():
+            raw = None if body is None else body.encode()
+            dialogue.ready[key] = Outgoing(method, url, dict(headers), raw, key.split(" ")[0])
+        return Script(dialogue, turns, case["texts"], ctx, tool_results, write)
 
     def done(self, token: str, played: dict[str, Any]) -> None:
         self.pending.append({"token": token, **played})

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from harness.agents.http import HttpAgent, OpenAIAgent
 from harness.core.events import Emit, LoadProgress, Note, ignore
 from harness.errors import ConfigError, EnvironmentFault
+from harness.load.ahead import Ahead
 from harness.load.feeder import JUDGES, PREPARERS, Feeder
 from harness.load.invariants import InvariantWatch, Sample, SetupGate
 from harness.load.processes import LoadProcesses
@@ -58,6 +59,13 @@ def agent_config(suite: Suite, env: Environment) -> dict[str, Any]:
         "url": url,
         "timeout": agent.config.timeout,
     }
+
+
+def _ahead(env: Environment, suite: Suite) -> Ahead | None:
+    agent = env.agent.inner if isinstance(env.agent, WatchedAgent) else env.agent
+    if isinstance(agent, HttpAgent):
+        return Ahead(agent.config, agent.base_context, list(suite.scenarios))
+    return None
 
 
 def scenarios_config(scenarios: list[Scenario]) -> dict[str, Any]:
@@ -104,6 +112,7 @@ class LoadSession:
             gate=self.gate,
             timeline=self.timeline,
             agent=env.agent.runner if isinstance(env.agent, WatchedAgent) else None,
+            ahead=_ahead(env, suite),
         )
         turns = max(len(s.turns) for s in self.feeder.scenarios)
         self.stop_timeout = min(60.0, max(2.0, turns * float(agent["timeout"])))

@@ -19,13 +19,13 @@ from harness.agents.dialogue import HttpDialogue, Send, Steps, Wait
 from harness.agents.protocol import (
     CookieJar,
     Incoming,
-    StreamAssembler,
     get_path,
     read_request,
     read_turn,
     retry_after,
 )
 from harness.agents.script import Script
+from harness.agents.streams import StreamAssembler
 from harness.core.failures import FailureKind
 from harness.load.wire import outcome, pack, read_outcome, unpack
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, Request, StreamSpec, Turn
