@@ -1,12 +1,13 @@
 """Suite validation: every problem located as path:line:col with a suggestion."""
 
 from pathlib import Path
+from textwrap import indent
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.spec.suite import load_suite
-from tests.helpers import DEMO, config_problems, copy_demo, edit_file
+from tests.helpers import DEMO, config_problems, copy_demo, edit_file, python_agent
 
 
 @pytest.fixture
@@ -111,3 +112,45 @@ def test_a_yaml_alias_bomb_is_a_bounded_error(tmp_path: Path) -> None:
     bomb.write_text("\n".join(lines) + "\n")
     source, problems = load_yaml(bomb)
     assert source is None and "expands to more than 200,000 values" in problems[0].message
+
+
+def _extending(suite_copy: Path, name: str, extends: str) -> Path:
+    """A suite of its own agent beside suite_copy, taking everything else from `extends`
+    (but the load profiles, which need an agent reached over HTTP)."""
+    child = suite_copy.parent / name
+    child.mkdir()
+    agent = indent(python_agent("echo"), "    ")
+    (child / "suite.yaml").write_text(
+        f"name: {name}\nextends: {extends}\nload: null\ndefaults:\n  seed: 7\n"
+        f"environment:\n  agent:\n{agent}"
+    )
+    return child
+
+
+def test_a_typo_in_an_extending_suite_is_its_only_problem(suite_copy: Path) -> None:
+    child = _extending(suite_copy, "child", "../suite")
+    assert load_suite(child).spec.requirements  # the spec and scenarios are the base's
+    line = edit_file(child / "suite.yaml", "  seed: 7", "  sed: 7")
+    (msg,) = config_problems(child)  # and not "spec.yaml: missing" besides
+    assert msg.startswith(f"{child / 'suite.yaml'}:{line}:3: defaults.sed: unknown key 'sed'")
+
+
+def test_an_invalid_base_suite_yaml_hides_no_file_of_the_base(suite_copy: Path) -> None:
+    child = _extending(suite_copy, "child", "../suite")
+    edit_file(suite_copy / "suite.yaml", "concurrency: 4", "concurency: 4")
+    (msg,) = config_problems(child)
+    assert msg.startswith(f"{suite_copy / 'suite.yaml'}:") and "'concurency'" in msg
+
+
+def test_a_chain_of_extends_is_one_clear_error(suite_copy: Path) -> None:
+    _extending(suite_copy, "middle", "../suite")
+    child = _extending(suite_copy, "child", "../middle")
+    (msg,) = config_problems(child)
+    assert msg.startswith(f"{child / 'suite.yaml'}:2:10: extends: ../middle extends ../suite")
+    assert "a suite extends a suite that extends none" in msg
+
+
+def test_an_extends_that_names_no_suite_is_one_clear_error(suite_copy: Path) -> None:
+    child = _extending(suite_copy, "child", "../nowhere")
+    (msg,) = config_problems(child)
+    assert "../nowhere is not a suite folder" in msg
