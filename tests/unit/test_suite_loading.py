@@ -154,3 +154,70 @@ def test_an_extends_that_names_no_suite_is_one_clear_error(suite_copy: Path) -> 
     child = _extending(suite_copy, "child", "../nowhere")
     (msg,) = config_problems(child)
     assert "../nowhere is not a suite folder" in msg
+
+
+_TURNS = "    turns:\n      - *verify\n"
+
+
+@pytest.mark.parametrize(
+    ("turn", "where", "expected"),
+    [
+        (
+            '{sya: "hi"}',
+            "10: scenarios[0].turns[1].sya: ",
+            "unknown key 'sya' (did you mean 'say'?)",
+        ),
+        ("5", "9: scenarios[0].turns[1]: ", "expected what the user says (text), or a mapping"),
+        ("[hi]", "9: scenarios[0].turns[1]: ", "expected what the user says"),
+    ],
+)
+def test_a_turn_is_text_or_a_mapping_and_one_error_says_what_is_wrong(
+    suite_copy: Path, turn: str, where: str, expected: str
+) -> None:
+    """Not also "input should be a valid string" from the union's other member."""
+    f = suite_copy / "scenarios" / "01_refunds.yaml"
+    line = edit_file(f, _TURNS, f"{_TURNS}      - {turn}\n")
+    (msg,) = config_problems(suite_copy)
+    assert msg.startswith(f"{f}:{line}:{where}{expected}"), msg
+
+
+@pytest.mark.parametrize(
+    ("capture", "expected"),
+    [
+        ("{heder: X-Session}", "capture.id.heder: unknown key 'heder' (did you mean 'header'?)"),
+        ('"not a path!"', "capture.id: string should match pattern"),
+        ("[id]", "capture.id: expected a JSON path into the body, or {header: NAME} (got list)"),
+    ],
+)
+def test_a_capture_is_a_path_or_a_header_and_one_error_says_what_is_wrong(
+    suite_copy: Path, capture: str, expected: str
+) -> None:
+    f = suite_copy / "suite.yaml"
+    edit_file(
+        f, "      reply: reply\n", f"      reply: reply\n      capture:\n        id: {capture}\n"
+    )
+    (msg,) = config_problems(suite_copy)
+    assert msg.startswith(f"{f}:") and f"environment.agent.http.{expected}" in msg, msg
+
+
+def test_a_body_of_no_shape_a_body_takes_is_one_error(suite_copy: Path) -> None:
+    f = suite_copy / "suite.yaml"
+    line = edit_file(
+        f,
+        '      body:\n        session_id: "{{ case.session_id }}"\n'
+        '        message: "{{ turn.text }}"\n',
+        "      body: 42\n",
+    )
+    (msg,) = config_problems(suite_copy)
+    assert msg == (
+        f"{f}:{line}:13: environment.agent.http.body: "
+        "expected a JSON body (a mapping) or text (got 42)"
+    )
+
+
+def test_a_misspelt_required_key_is_one_error(suite_copy: Path) -> None:
+    """Its did-you-mean says it all; "missing required key 'title'" is not listed besides."""
+    f = suite_copy / "scenarios" / "01_refunds.yaml"
+    line = edit_file(f, "    title: A verified customer", "    titel: A verified customer")
+    (msg,) = config_problems(suite_copy)
+    assert msg == f"{f}:{line}:5: scenarios[0].titel: unknown key 'titel' (did you mean 'title'?)"
