@@ -38,9 +38,7 @@ if TYPE_CHECKING:
 STOP_GRACE = 10.0  # seconds the harness allows past the profile's end before it kills
 
 _TAG = "\x00harness"  # the key of a typed value in the JSON of a context; never a column name
-_PACK = (
-    orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
-)
+_PACK = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_NON_STR_KEYS
 
 
 def _typed(value: Any) -> Any:

@@ -105,8 +105,11 @@ def test_a_credential_shape_in_a_reply_or_a_description_keeps_the_log_readable(
     record and the manifest still read back (none silently dropped)."""
     from harness.runlog.models import RequirementInfo
 
-    manifest = RunManifest(suite="s", spec_title='never prints a line like token: "abc"',
-                           requirements=[RequirementInfo(id="R-1", title='secret: "x"')])  # fmt: skip
+    manifest = RunManifest(
+        suite="s",
+        spec_title='never prints a line like token: "abc"',
+        requirements=[RequirementInfo(id="R-1", title='secret: "x"')],
+    )
     log = RunLog.create(tmp_path, manifest)
     for i, text in enumerate(['Your reset token: "A1B2C3" expires', 'X-Api-Key="k-1234567"']):
         leaked = result(f"c#{i}")
