@@ -23,8 +23,8 @@ def clean(dry_run: bool) -> None:
     from harness.deps.manager import scratch_root, sweep_stale_workdirs
 
     verb = "would remove" if dry_run else "removed"
-    for folder in sweep_stale_workdirs(scratch_root(), dry_run=dry_run):
-        out.print(f"{verb} data folder {escape(str(folder))} (embedded servers of a killed run)")
+    for left in sweep_stale_workdirs(scratch_root(), dry_run=dry_run):
+        out.print(f"{verb} data folder {escape(str(left))}")
     found = engine.probe(timeout=5)
     if not found.answers:
         err.print(

@@ -2,11 +2,12 @@
 
 Every container and network the docker provider makes carries the run id and its owner:
 the harness process's pid, that process's start time (so a recycled pid is not mistaken
-for the owner) and the host name. A run removes its own on exit; at interpreter exit it
-sweeps whatever still carries its pid (a start abandoned half-way); `harness clean` removes
-what runs killed with `kill -9` left, and only those whose owner process is gone, so two
-runs at once on one host never remove each other's containers. A resumed run removes, the
-same way, what its own killed attempts left, since its new containers take the same names.
+for the owner), its PID namespace and the host name. A run removes its own on exit; at
+interpreter exit it sweeps whatever still carries its pid (a start abandoned half-way);
+`harness clean` removes what runs killed with `kill -9` left, and only those whose owner
+process is gone, so two runs at once on one host never remove each other's containers. A
+resumed run removes, the same way, what its own killed attempts left, since its new
+containers take the same names.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ RUN = "harness.run"
 DEP = "harness.dependency"
 PID = "harness.pid"
 STARTED = "harness.pid-start"
+PID_NS = "harness.pid-ns"
 HOST = "harness.host"
 
 _API_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException, OSError)
@@ -44,22 +46,22 @@ process_start = owner.process_start
 
 def owner_labels(run_id: str) -> dict[str, str]:
     """Labels naming this process as the owner of what it creates for `run_id`."""
-    pid = os.getpid()
-    return {RUN: run_id, PID: str(pid), STARTED: process_start(pid), HOST: hostname()}
+    me = Owner.current()
+    labels = {RUN: run_id, PID: str(me.pid), STARTED: me.start, HOST: me.host}
+    return {**labels, PID_NS: me.ns} if me.ns else labels
 
 
 def owner_alive(labels: dict[str, str]) -> bool:
     """Whether the process that made a labelled object may still be running.
 
-    An object from another host, or without an owner, counts as alive: it is not ours
-    to judge, and never removed by `harness clean`.
+    An object from another host or PID namespace, or without an owner, counts as alive:
+    it is not ours to judge, and never removed by `harness clean`.
     """
     try:
         who = Owner(pid=int(labels.get(PID, "")), host=labels.get(HOST, ""))
     except ValueError:
         return True
-    if STARTED in labels:
-        who = who.model_copy(update={"start": labels[STARTED]})
+    who = who.model_copy(update={"start": labels.get(STARTED, ""), "ns": labels.get(PID_NS, "")})
     return who.alive() is not False  # the one liveness rule, as for run folders
 
 

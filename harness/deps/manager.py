@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import tempfile
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -56,24 +59,83 @@ def _can_create_in(folder: str) -> bool:
 
 
 OWNER_FILE = "harness-owner"
+PREFIX = "harness-"
+#: a data folder is made under this name, its owner written, and only then renamed to
+#: harness-*: no harness-* folder ever lacks its owner, so none is judged before it has one
+STAGING = ".harness-new-"
+#: seconds a staging folder may stand (it stands for microseconds): older, it is abandoned
+STAGING_GRACE = 600.0
 
 
-def sweep_stale_workdirs(root: str | None, *, dry_run: bool = False) -> list[Path]:
-    """Remove the data folders of runs whose harness process is gone (killed with -9: its
-    servers died with it, their files did not). A folder of a live run is never touched."""
-    removed: list[Path] = []
-    for folder in Path(root or tempfile.gettempdir()).glob("harness-*"):
+def make_workdir(root: str | None, run_id: str) -> Path:
+    """This run's new data folder under root, owned by this process from the moment it is
+    there: made under a staging name with its owner file, then renamed (atomic)."""
+    parent = Path(root or tempfile.gettempdir())
+    owner = Owner.current().line()
+    while True:
+        staging = Path(tempfile.mkdtemp(prefix=f"{STAGING}{run_id}-", dir=parent))
         try:
-            pid_text, host, *start = (folder / OWNER_FILE).read_text().split()
-            owner = Owner(pid=int(pid_text), host=host, start=start[0] if start else "")
-        except (OSError, ValueError, IndexError):
-            continue  # not ours, or still being created
-        if owner.alive() is not False:
-            continue  # its run still goes on (or is another host's: not ours to judge)
+            os.chmod(staging, 0o755)  # unprivileged server users must reach their data dirs
+            (staging / OWNER_FILE).write_text(owner)
+            # onto an existing folder, the rename fails: every harness-* folder holds a file
+            folder = parent / (PREFIX + staging.name.removeprefix(STAGING))
+            os.rename(staging, folder)
+            return folder
+        except OSError as exc:
+            shutil.rmtree(staging, ignore_errors=True)
+            # the name was taken meanwhile, or the staging folder swept (we stood still for
+            # minutes): another name
+            if exc.errno not in (errno.EEXIST, errno.ENOTEMPTY, errno.ENOENT):
+                raise
+
+
+@dataclass(frozen=True)
+class Leftover:
+    """A data folder whose run is gone, and the process that owned it (None: a staging
+    folder, abandoned by its age)."""
+
+    path: Path
+    owner: Owner | None
+
+    def __str__(self) -> str:
+        if self.owner is None:
+            return f"{self.path}, abandoned while it was made"
+        return f"{self.path}, left behind by harness process {self.owner.pid}, killed"
+
+
+def sweep_stale_workdirs(root: str | None, *, dry_run: bool = False) -> list[Leftover]:
+    """Remove the data folders of runs whose harness process is gone (killed with -9: its
+    servers died with it, their files did not). A folder of a live run is never touched:
+    each has its owner from the moment it has its name (make_workdir); one without a
+    readable owner is not judged, one whose owner cannot be told (another host or PID
+    namespace) is kept."""
+    removed: list[Leftover] = []
+    parent = Path(root or tempfile.gettempdir())
+    for folder in [*parent.glob(f"{PREFIX}*"), *parent.glob(f"{STAGING}*")]:
+        left = _abandoned(folder)
+        if left is None:
+            continue
         if not dry_run:
             shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
+        removed.append(left)
     return removed
+
+
+def _abandoned(folder: Path) -> Leftover | None:
+    if folder.name.startswith(STAGING):
+        # it stands for microseconds, its owner perhaps half written: judged by its age
+        try:
+            age = time.time() - folder.lstat().st_mtime
+        except OSError:
+            return None  # renamed or removed meanwhile
+        return Leftover(folder, None) if age > STAGING_GRACE else None
+    try:
+        owner = Owner.parse((folder / OWNER_FILE).read_text())
+    except (OSError, UnicodeDecodeError):
+        return None  # not ours, or being removed by its own run
+    if owner is None or owner.alive() is not False:
+        return None  # not ours, or its run still goes on, or it cannot be told here
+    return Leftover(folder, owner)
 
 
 def get_provider(mode: str, **settings: Any) -> Provider:
@@ -147,11 +209,8 @@ class DependencySet:
             return self
         root = scratch_root()
         for stale in sweep_stale_workdirs(root):
-            self.emit(Note(f"removed {stale}, left behind by a killed run"))
-        self.workdir = Path(tempfile.mkdtemp(prefix=f"harness-{self.run_id}-", dir=root))
-        os.chmod(self.workdir, 0o755)  # unprivileged server users must reach their data dirs
-        me = Owner.current()
-        (self.workdir / OWNER_FILE).write_text(f"{me.pid} {me.host} {me.start}\n")
+            self.emit(Note(f"removed {stale}"))
+        self.workdir = make_workdir(root, self.run_id)
         from harness.deps.external import guard  # the database clients load with real deps only
 
         try:

@@ -61,8 +61,12 @@ def format_loc(loc: Sequence[str | int]) -> str:
 
 
 def did_you_mean(word: str, candidates: typing.Iterable[str]) -> str:
-    match = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    match = _close(word, candidates)
     return f" (did you mean {match[0]!r}?)" if match else ""
+
+
+def _close(word: str, candidates: typing.Iterable[str]) -> list[str]:
+    return difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
 
 
 def display_path(path: Path) -> str:
@@ -164,7 +168,20 @@ def validate_model(source: Source, model: type[M]) -> tuple[M | None, list[Probl
     try:
         return model.model_validate(source.data), []
     except ValidationError as exc:
-        return None, [_problem(source, model, err) for err in exc.errors()]
+        errors = exc.errors()
+    # a misspelt required key is one mistake: its "unknown key (did you mean ...?)" says it all,
+    # so the key's "missing required key" is not listed besides
+    meant = {
+        (*err["loc"][:-1], match[0])
+        for err in errors
+        if err["type"] == "extra_forbidden"
+        and (match := _close(str(err["loc"][-1]), _fields_at(model, err["loc"])))
+    }
+    return None, [
+        _problem(source, model, err)
+        for err in errors
+        if not (err["type"] == "missing" and tuple(err["loc"]) in meant)
+    ]
 
 
 def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[PathKey, list[str | int]]:

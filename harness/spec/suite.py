@@ -105,18 +105,13 @@ def load_suite(path: str | Path) -> Suite:
         problems.extend(errs)
         return obj, source
 
-    manifest, manifest_src = read(root / SUITE_FILE, SuiteFile)
-    homes = [root]  # where spec, invariants and scenarios come from: this suite, then its base
-    if manifest is not None and manifest_src is not None and manifest.extends:
-        based = _base(root, manifest.extends, manifest_src, read, problems)
-        if based is not None:
-            homes.append(based[0])
-            manifest = _merged(manifest, based[1], based[0])
+    lineage = _lineage(root, read, problems)
+    manifest, manifest_src, homes = lineage.manifest, lineage.source, lineage.homes
     spec, spec_src = (None, None)
     spec_path = next((h / SPEC_FILE for h in homes if (h / SPEC_FILE).is_file()), None)
     if spec_path is not None:
         spec, spec_src = read(spec_path, SpecFile)
-    else:
+    elif lineage.whole:
         problems.append(
             Problem(str(root / SPEC_FILE), 1, 1, "", "missing: every suite needs a spec")
         )
@@ -128,7 +123,7 @@ def load_suite(path: str | Path) -> Suite:
         invariants = list(inv_file.invariants) if inv_file else []
     scenarios: list[tuple[Scenario, Source, int]] = []
     files = [f for h in reversed(homes) for f in scenario_files(h)]  # the base's first
-    if not files:
+    if not files and lineage.whole:
         problems.append(
             Problem(
                 str(root / SCENARIOS_DIR), 1, 1, "", "no scenarios/*.yaml: a suite needs scenarios"
@@ -147,14 +142,14 @@ def load_suite(path: str | Path) -> Suite:
     if spec is None:
         raise ConfigError(problems)  # requirement ids and parameters are unknown without it
     assert spec_src is not None
-    # every problem at once: the cross-file checks run on whatever files are valid
-    valid_manifest = manifest if manifest is not None and manifest_src is not None else None
-    problems.extend(
-        cross_check(
-            root, valid_manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src
+    if lineage.whole:  # every problem at once: the cross-file checks run on the valid files
+        valid_manifest = manifest if manifest is not None and manifest_src is not None else None
+        problems.extend(
+            cross_check(
+                root, valid_manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src
+            )
         )
-    )
-    problems.extend(check_regressions(regressions, scenarios, spec, invariants))
+        problems.extend(check_regressions(regressions, scenarios, spec, invariants))
     if problems or manifest is None:
         raise ConfigError(problems)
     return Suite(
@@ -189,10 +184,30 @@ def _hash(paths: Iterable[Path | None]) -> str:
 Reader = Callable[[Path, type[Any]], tuple[Any, Source | None]]
 
 
-def _base(
-    root: Path, extends: str, src: Source, read: Reader, problems: list[Problem]
-) -> tuple[Path, SuiteFile] | None:
-    """The suite this one extends: its folder and its suite.yaml, or None (and a problem)."""
+@dataclass(frozen=True)
+class _Lineage:
+    """Where a suite's files come from, and its suite.yaml merged with its base's."""
+
+    homes: list[Path]  # this suite, then the suite it extends
+    whole: bool  # every home is known: a file none of them has is missing, not inherited
+    manifest: SuiteFile | None  # None when this suite.yaml or its base's is invalid
+    source: Source | None  # this suite.yaml as parsed
+
+
+def _lineage(root: Path, read: Reader, problems: list[Problem]) -> _Lineage:
+    """This suite's suite.yaml and the suite it extends, even when either file is invalid: a
+    child with a typo still takes its spec and scenarios from its base, so that no file is
+    called missing that the base holds. When the base cannot be known (an unreadable file,
+    an extends that names no suite or a suite that extends another), nothing is called missing
+    and no cross-file check runs: the suite is not whole, and the reason is listed already."""
+    manifest, src = read(root / SUITE_FILE, SuiteFile)
+    if src is None:
+        return _Lineage([root], False, None, None)  # unparsed: whether it extends is unknown
+    extends = manifest.extends if manifest is not None else _raw(src.data, "extends")
+    if extends is None:
+        return _Lineage([root], True, manifest, src)
+    if not isinstance(extends, str):
+        return _Lineage([root], False, None, src)  # its own problem is listed
     base = (root / extends).resolve()
     if base == root.resolve() or not (base / SUITE_FILE).is_file():
         problems.append(
@@ -200,20 +215,28 @@ def _base(
                 ("extends",), f"{extends} is not a suite folder (no {SUITE_FILE} in {base})"
             )
         )
-        return None
-    manifest, _ = read(base / SUITE_FILE, SuiteFile)
-    if manifest is None:
-        return None  # its own problems are listed
-    if manifest.extends:
+        return _Lineage([root], False, None, src)
+    base_manifest, base_src = read(base / SUITE_FILE, SuiteFile)
+    if base_manifest is None:  # its own problems are listed
+        based = base_src is not None and _raw(base_src.data, "extends") is None
+        return _Lineage([root, base] if based else [root], based, None, src)
+    if base_manifest.extends:
         problems.append(
             src.problem(
                 ("extends",),
-                f"{extends} extends {manifest.extends} itself: a suite extends a suite that "
-                "extends none",
+                f"{extends} extends {base_manifest.extends} itself: a suite extends a suite "
+                "that extends none",
             )
         )
-        return None
-    return base, manifest
+        return _Lineage([root], False, None, src)
+    merged = _merged(manifest, base_manifest, base) if manifest is not None else None
+    return _Lineage([root, base], True, merged, src)
+
+
+def _raw(data: Any, key: str) -> Any:
+    """A key of a file that failed validation, as written: None when absent, `...` (unknown)
+    when the file is not a mapping."""
+    return data.get(key) if isinstance(data, dict) else ...
 
 
 def _merged(own: SuiteFile, base: SuiteFile, base_root: Path) -> SuiteFile:

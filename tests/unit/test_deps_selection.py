@@ -220,6 +220,9 @@ def test_owner_is_alive_only_while_the_same_process_runs() -> None:
     assert not cleanup.owner_alive(recycled)
     elsewhere = {**gone, cleanup.HOST: "another-host"}
     assert cleanup.owner_alive(elsewhere), "another host's runs are never ours to remove"
+    assert mine[cleanup.PID_NS].startswith("pid:[")
+    contained = {**gone, cleanup.PID_NS: "pid:[1]"}  # a container sharing the engine and host
+    assert cleanup.owner_alive(contained), "a pid of another PID namespace says nothing here"
     assert os.getpid() == int(mine[cleanup.PID])
 
 

@@ -2,12 +2,13 @@
 
 import shutil
 from pathlib import Path
+from textwrap import indent
 
 import pytest
 
 from harness.errors import ConfigError
 from harness.spec.suite import load_suite
-from tests.helpers import DEMO, ROOT, config_problems, copy_demo, edit_file
+from tests.helpers import DEMO, ROOT, config_problems, copy_demo, edit_file, python_agent
 
 
 @pytest.fixture
@@ -132,3 +133,112 @@ def test_a_session_value_no_capture_declares_is_located_with_a_suggestion(tmp_pa
         "session.conversation_idd is never captured (did you mean 'conversation_id'?)"
         in (problems[0])
     )
+
+
+def _extending(suite_copy: Path, name: str, extends: str) -> Path:
+    """A suite of its own agent beside suite_copy, taking everything else from `extends`
+    (but the load profiles, which need an agent reached over HTTP)."""
+    child = suite_copy.parent / name
+    child.mkdir()
+    agent = indent(python_agent("echo"), "    ")
+    (child / "suite.yaml").write_text(
+        f"name: {name}\nextends: {extends}\nload: null\ndefaults:\n  seed: 7\n"
+        f"environment:\n  agent:\n{agent}"
+    )
+    return child
+
+
+def test_a_typo_in_an_extending_suite_is_its_only_problem(suite_copy: Path) -> None:
+    child = _extending(suite_copy, "child", "../suite")
+    assert load_suite(child).spec.requirements  # the spec and scenarios are the base's
+    line = edit_file(child / "suite.yaml", "  seed: 7", "  sed: 7")
+    (msg,) = config_problems(child)  # and not "spec.yaml: missing" besides
+    assert msg.startswith(f"{child / 'suite.yaml'}:{line}:3: defaults.sed: unknown key 'sed'")
+
+
+def test_an_invalid_base_suite_yaml_hides_no_file_of_the_base(suite_copy: Path) -> None:
+    child = _extending(suite_copy, "child", "../suite")
+    edit_file(suite_copy / "suite.yaml", "concurrency: 4", "concurency: 4")
+    (msg,) = config_problems(child)
+    assert msg.startswith(f"{suite_copy / 'suite.yaml'}:") and "'concurency'" in msg
+
+
+def test_a_chain_of_extends_is_one_clear_error(suite_copy: Path) -> None:
+    _extending(suite_copy, "middle", "../suite")
+    child = _extending(suite_copy, "child", "../middle")
+    (msg,) = config_problems(child)
+    assert msg.startswith(f"{child / 'suite.yaml'}:2:10: extends: ../middle extends ../suite")
+    assert "a suite extends a suite that extends none" in msg
+
+
+def test_an_extends_that_names_no_suite_is_one_clear_error(suite_copy: Path) -> None:
+    child = _extending(suite_copy, "child", "../nowhere")
+    (msg,) = config_problems(child)
+    assert "../nowhere is not a suite folder" in msg
+
+
+_TURNS = "    turns:\n      - *verify\n"
+
+
+@pytest.mark.parametrize(
+    ("turn", "where", "expected"),
+    [
+        (
+            '{sya: "hi"}',
+            "10: scenarios[0].turns[1].sya: ",
+            "unknown key 'sya' (did you mean 'say'?)",
+        ),
+        ("5", "9: scenarios[0].turns[1]: ", "expected what the user says (text), or a mapping"),
+        ("[hi]", "9: scenarios[0].turns[1]: ", "expected what the user says"),
+    ],
+)
+def test_a_turn_is_text_or_a_mapping_and_one_error_says_what_is_wrong(
+    suite_copy: Path, turn: str, where: str, expected: str
+) -> None:
+    """Not also "input should be a valid string" from the union's other member."""
+    f = suite_copy / "scenarios" / "01_refunds.yaml"
+    line = edit_file(f, _TURNS, f"{_TURNS}      - {turn}\n")
+    (msg,) = config_problems(suite_copy)
+    assert msg.startswith(f"{f}:{line}:{where}{expected}"), msg
+
+
+@pytest.mark.parametrize(
+    ("capture", "expected"),
+    [
+        ("{heder: X-Session}", "capture.id.heder: unknown key 'heder' (did you mean 'header'?)"),
+        ('"not a path!"', "capture.id: string should match pattern"),
+        ("[id]", "capture.id: expected a JSON path into the body, or {header: NAME} (got list)"),
+    ],
+)
+def test_a_capture_is_a_path_or_a_header_and_one_error_says_what_is_wrong(
+    suite_copy: Path, capture: str, expected: str
+) -> None:
+    f = suite_copy / "suite.yaml"
+    edit_file(
+        f, "      reply: reply\n", f"      reply: reply\n      capture:\n        id: {capture}\n"
+    )
+    (msg,) = config_problems(suite_copy)
+    assert msg.startswith(f"{f}:") and f"environment.agent.http.{expected}" in msg, msg
+
+
+def test_a_body_of_no_shape_a_body_takes_is_one_error(suite_copy: Path) -> None:
+    f = suite_copy / "suite.yaml"
+    line = edit_file(
+        f,
+        '      body:\n        session_id: "{{ case.session_id }}"\n'
+        '        message: "{{ turn.text }}"\n',
+        "      body: 42\n",
+    )
+    (msg,) = config_problems(suite_copy)
+    assert msg == (
+        f"{f}:{line}:13: environment.agent.http.body: "
+        "expected a JSON body (a mapping) or text (got 42)"
+    )
+
+
+def test_a_misspelt_required_key_is_one_error(suite_copy: Path) -> None:
+    """Its did-you-mean says it all; "missing required key 'title'" is not listed besides."""
+    f = suite_copy / "scenarios" / "01_refunds.yaml"
+    line = edit_file(f, "    title: A verified customer", "    titel: A verified customer")
+    (msg,) = config_problems(suite_copy)
+    assert msg == f"{f}:{line}:5: scenarios[0].titel: unknown key 'titel' (did you mean 'title'?)"

@@ -6,9 +6,9 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, Tag, field_validator, model_validator
 
-from harness.spec.models.base import Model
+from harness.spec.models.base import Model, by_shape
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Statuses = Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]
@@ -40,7 +40,22 @@ class HeaderCapture(Model):
         return value
 
 
-Capture = JsonPath | HeaderCapture
+Capture = Annotated[
+    Annotated[JsonPath, Tag("text")] | Annotated[HeaderCapture, Tag("mapping")],
+    by_shape("a JSON path into the body, or {header: NAME}", "text", "mapping"),
+]
+#: a JSON body (a mapping or a list, templates inside)
+JsonBody = Annotated[
+    Annotated[dict[str, Any], Tag("mapping")] | Annotated[list[Any], Tag("list")],
+    by_shape("a JSON body: a mapping or a list", "mapping", "list"),
+]
+#: a request's JSON body or its text
+Body = Annotated[
+    Annotated[dict[str, Any], Tag("mapping")]
+    | Annotated[list[Any], Tag("list")]
+    | Annotated[str, Tag("text")],
+    by_shape("a JSON body (a mapping or a list) or text", "mapping", "list", "text"),
+]
 Captures = dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Capture]
 
 
@@ -50,7 +65,7 @@ class Request(Model):
     method: Method = "POST"
     url: str
     headers: dict[str, str] = Field(default_factory=dict)
-    body: dict[str, Any] | list[Any] | str | None = Field(
+    body: Body | None = Field(
         default=None, description="JSON (a mapping or list) or text (a string); none: no body."
     )
     expect_status: Annotated[Statuses, Field(description="Statuses that mean it worked.")] = Field(
@@ -104,7 +119,10 @@ class HttpAdapter(Model):
     url: str
     method: Method = "POST"
     headers: dict[str, str] = Field(default_factory=dict)
-    body: dict[str, Any] | str = Field(
+    body: Annotated[
+        Annotated[dict[str, Any], Tag("mapping")] | Annotated[str, Tag("text")],
+        by_shape("a JSON body (a mapping) or text", "mapping", "text"),
+    ] = Field(
         default_factory=lambda: {
             "session_id": "{{ case.session_id }}",
             "message": "{{ turn.text }}",
@@ -197,7 +215,7 @@ class Turn(Model):
         default=None, description="Statuses this turn accepts; its answer is judged by checks."
     )
     raw: str | None = Field(default=None, description="Send exactly this body (a template).")
-    body: dict[str, Any] | list[Any] | None = Field(
+    body: JsonBody | None = Field(
         default=None, description="Send this JSON body instead of the adapter's (templates)."
     )
     body_bytes: Annotated[int, Field(ge=0, le=100_000_000)] | None = Field(

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, model_validator
 
 REQUIREMENT_ID = r"^[A-Z][A-Z0-9]*-[0-9]+$"
 SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
@@ -27,3 +27,29 @@ class FileModel(Model):
                 k: v for k, v in data.items() if not (isinstance(k, str) and k.startswith("x-"))
             }
         return data
+
+
+Shape = Literal["text", "list", "mapping"]
+
+
+def _shape(value: Any) -> Shape | None:
+    if isinstance(value, dict | BaseModel):
+        return "mapping"
+    if isinstance(value, list):
+        return "list"
+    return "text" if isinstance(value, str) else None
+
+
+def by_shape(expected: str, *shapes: Shape) -> Discriminator:
+    """A union whose members are tagged by the shape they take (`Tag("text")`, `Tag("list")`,
+    `Tag("mapping")`), validated by the value's shape alone: a typo in a mapping is the one
+    did-you-mean error of the mapping's model (not also "input should be a valid string" from
+    the text member), and a value of no shape the union takes is one error saying `expected`."""
+
+    def tag(value: Any) -> str | None:
+        shape = _shape(value)
+        return shape if shape in shapes else None
+
+    return Discriminator(
+        tag, custom_error_type="shape", custom_error_message=f"expected {expected}"
+    )

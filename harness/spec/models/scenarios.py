@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, Tag, model_validator
 
 from harness.spec.models.agents import Turn
 from harness.spec.models.base import (
@@ -14,6 +14,7 @@ from harness.spec.models.base import (
     Model,
     RequirementIds,
     Slug,
+    by_shape,
 )
 from harness.spec.models.checks import Check
 from harness.spec.models.values import ValueSpec
@@ -24,6 +25,17 @@ Persona = Literal[
 
 
 # --------------------------------------------------------------------------- scenarios
+
+
+TurnSpec = Annotated[
+    Annotated[str, Tag("text")] | Annotated[Turn, Tag("mapping")],
+    by_shape(
+        "what the user says (text), or a mapping of "
+        + ", ".join(info.alias or name for name, info in Turn.model_fields.items()),
+        "text",
+        "mapping",
+    ),
+]
 
 
 class SetupRow(Model):
@@ -51,7 +63,7 @@ class Scenario(Model):
     vars: dict[str, ValueSpec] = Field(default_factory=dict)
     setup: dict[str, SetupRow] = Field(default_factory=dict)
     redis_setup: list[RedisSetup] = Field(default_factory=list)
-    turns: Annotated[list[str | Turn], Field(min_length=1)] = Field(
+    turns: Annotated[list[TurnSpec], Field(min_length=1)] = Field(
         description="What the user says, turn by turn: text (a template), or a mapping with "
         "say, expect_status and a body of its own (raw, body, body_bytes, no_body)."
     )
