@@ -161,7 +161,7 @@ async def _exchange(
             timeout=_whole(send.timeout),  # aiohttp's own timer: the whole request, body too
             allow_redirects=False,  # traffic goes to the agent's address only
         ) as resp:  # fmt: skip
-            got = Incoming(resp.status, list(resp.headers.items()), b"", 0.0, _ms(started))
+            got = Incoming(resp.status, resp.headers, b"", 0.0, _ms(started))
             if send.feed is None or resp.status >= 300:
                 got.body = await _read_capped(resp.content, send.max_bytes + 1)
                 got.latency_ms = _ms(started)

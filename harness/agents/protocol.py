@@ -161,18 +161,33 @@ def render_request(
 
 @dataclass(slots=True)
 class Incoming:
-    """What came back: status, headers (names as sent), the body, and its timing."""
+    """What came back: status, headers, the body, and its timing. `headers` is a list of
+    (name, value) pairs, or the HTTP client's own case-insensitive multi-dict (aiohttp's,
+    geventhttpclient's), read only when a header is asked for."""
 
     status: int
-    headers: list[tuple[str, str]]
+    headers: Any
     body: bytes
     latency_ms: float
     first_byte_ms: float | None = None
     streamed: tuple[str | None, Any] | None = None  # a stream's assembled (text, JSON)
 
     def header(self, name: str) -> str | None:
-        low = name.lower()
-        return next((v for k, v in self.headers if k.lower() == low), None)
+        values = self.headers_named(name)
+        return values[0] if values else None
+
+    def headers_named(self, name: str) -> list[str]:
+        """Every value of a header (Set-Cookie comes once per cookie)."""
+        h = self.headers
+        if isinstance(h, list):
+            low = name.lower()
+            return [v for k, v in h if k.lower() == low]
+        if h is None:
+            return []
+        getall = getattr(h, "getall", None)  # aiohttp (multidict)
+        if getall is not None:
+            return [str(v) for v in getall(name, [])]
+        return [str(v) for v in h.getlist(name)]  # geventhttpclient
 
 
 def _json(body: bytes) -> tuple[Any, bool]:
@@ -280,9 +295,7 @@ class CookieJar:
         self._values: dict[str, str] = {}
 
     def update(self, incoming: Incoming) -> None:
-        for name, value in incoming.headers:
-            if name.lower() != "set-cookie":
-                continue
+        for value in incoming.headers_named("Set-Cookie"):
             jar: SimpleCookie = SimpleCookie()
             try:
                 jar.load(value)

@@ -291,7 +291,8 @@ class Conversation(FastHttpUser):
         if not any(k.lower() == "accept-encoding" for k in headers):
             headers["Accept-Encoding"] = "identity"
         started = time.perf_counter()
-        whole = gevent.Timeout(send.timeout)
+        # a stream's whole length is bounded here; a whole reply by the client's own timeouts
+        whole = gevent.Timeout(send.timeout if send.feed is not None else None)
         whole.start()
         try:
             with self.client.request(

@@ -84,8 +84,7 @@ def read(
     status = int(resp.status_code or 0)
     if error is not None and not status:
         return None, transport_error(error, send.timeout)
-    headers = [(str(k), str(v)) for k, v in (resp.headers.items() if resp.headers else [])]
-    incoming = Incoming(status, headers, b"", 0.0, ms(started))
+    incoming = Incoming(status, resp.headers, b"", 0.0, ms(started))
     failure = None
     try:
         if send.feed is None or status >= 300:
