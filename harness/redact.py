@@ -39,9 +39,9 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
 #: what every pattern above starts with, on lower-cased bytes: a text holding none of these
 #: needs no pattern at all (one case-sensitive bytes search is ~15x cheaper than (?i) on str)
 _TRIGGER = re.compile(
-    rb"://|passw|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|bearer|basic|sk-"
-    rb"|akia|gh[pousr]_"
-)
+    rb"://[^/\s\"@]*@|passw|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|bearer"
+    rb"|basic|sk-|akia|gh[pousr]_"
+)  # a URL only with credentials in it (user:password@): URLs are in every conversation's calls
 
 
 def _may_hold_credentials(data: bytes) -> bool:
