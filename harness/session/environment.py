@@ -194,7 +194,7 @@ async def environment(
     _external_secrets(suite, options)
     if resumed and log.manifest.deps is not None:
         options = resumed_options(options, log.manifest.deps.model_dump())
-    selection = await select_provider(suite, options)
+    selection = await select_provider(suite, options, resuming=log.run_id if resumed else None)
     log.update(deps=DepsChoice.model_validate(selection.manifest()))
     for note in selection.notes:
         emit(note)
