@@ -71,11 +71,12 @@ class WatchedAgent:
         return self.runner.log_path
 
     async def blame(self, failure: Failure) -> Failure:
-        """A failure after the agent's process died says so (a refused connection: was it?)."""
+        """A failure after the agent's process died says so (a refused connection: was it?);
+        not once the harness is stopping it itself: that is no death during the run."""
         code = self.runner.exit_code
-        if code is None and failure.kind is FailureKind.CONNECTION:
+        if code is None and failure.kind is FailureKind.CONNECTION and not self.runner.stopping:
             code = await self.runner.wait_exit(0.5)
-        if code is None:
+        if code is None or self.runner.stopping:
             return failure
         if not self._told:
             self._told = True
