@@ -131,7 +131,9 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
             if received >= 3:
                 _say("[red]leaving now[/]; run `harness clean` to remove what is left")
                 os._exit(EXIT_INTERRUPTED)
-            elif task is not None and not task.cancelling():
+            elif task is not None and (received == 1 or not task.cancelling()):
+                # the first always cancels (a timeout of the command's own may be cancelling
+                # it at this instant); a later one only once the first was taken in hand
                 task.cancel()
             else:  # the first signal's cancellation is still unwinding: the cleanup
                 _say(
