@@ -14,10 +14,11 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import IO, Any, TypeVar
 
 import pandas as pd
 import pytest
@@ -73,17 +74,54 @@ def start_harness(
     env: Mapping[str, str] | None = None,
     cwd: Path = ROOT,
     preexec_fn: Callable[[], object] | None = None,
+    stdout: int | IO[str] = subprocess.PIPE,
 ) -> subprocess.Popen[str]:
-    """Start `python -m harness ARGS` and return at once, for tests that signal or kill it."""
+    """Start `python -m harness ARGS` and return at once, for tests that signal or kill it
+    (`stdout`: a pipe, or a file the command writes to as a user's redirection would)."""
     return subprocess.Popen(
         _command(args),
         cwd=cwd,
         env=None if env is None else dict(env),
-        stdout=subprocess.PIPE,
+        stdout=stdout,
         stderr=subprocess.PIPE,
         text=True,
         preexec_fn=preexec_fn,
     )
+
+
+class Lines:
+    """A running command's stream, read in a thread as it comes: a test can wait for a line
+    (bounded) without blocking on a command that never writes it."""
+
+    def __init__(self, stream: IO[str] | None) -> None:
+        assert stream is not None, "the command's stream is not a pipe"
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            self.lines.append(line)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 60) -> str:
+        """The first line holding `text`; fails, showing what came, if none does in time."""
+        found = poll(
+            lambda: next((line for line in list(self.lines) if text in line), None),
+            until=lambda line: line is not None,
+            timeout=timeout,
+            every=0.02,
+        )
+        assert found is not None, f"no line with {text!r} in:\n{self.text}"
+        return found
+
+    def rest(self, timeout: float = 60) -> str:
+        """Everything, once the stream has ended (the command exited)."""
+        self._reader.join(timeout)
+        return self.text
 
 
 def run_id_of(proc: subprocess.CompletedProcess[str]) -> str:

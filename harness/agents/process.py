@@ -73,6 +73,8 @@ class AgentProcessRunner:
         self.tree: procs.ProcessTree | None = None
         self._pump: asyncio.Task[None] | None = None
         self.ready_seconds = 0.0
+        #: the harness is stopping it (the session's end): its exit from then on is no crash
+        self.stopping = False
 
     @property
     def pid(self) -> int | None:
@@ -173,6 +175,7 @@ class AgentProcessRunner:
         proc = self.proc
         if proc is None:
             return
+        self.stopping = True
         # looked at before the agent goes: its children are found by their parent until then
         seen = self.tree.members() if self.tree is not None else {}
         if proc.returncode is None:

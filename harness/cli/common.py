@@ -114,8 +114,11 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """asyncio.run, with Ctrl-C, SIGTERM and SIGHUP alike: the first cancels the command, which
-    unwinds and removes everything it started. A second one says so and lets the cleanup
-    finish (breaking it would leave containers behind); a third leaves at once."""
+    unwinds and removes everything it started. A second one while that goes on says so and
+    lets the cleanup finish (breaking it would leave containers behind); a third leaves at
+    once. A command that has taken a cancellation in hand (`Task.uncancel`: e.g. the session
+    writing its reports after the environment is down) gets the next signal as a cancellation
+    again, and says itself what that signal does there."""
 
     async def main() -> T:
         task = asyncio.current_task()
@@ -125,18 +128,19 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
         def stop() -> None:
             nonlocal received
             received += 1
-            if received == 1:
-                if task is not None:
-                    task.cancel()
-            elif received == 2:
+            if received >= 3:
+                _say("[red]leaving now[/]; run `harness clean` to remove what is left")
+                os._exit(EXIT_INTERRUPTED)
+            elif task is not None and (received == 1 or not task.cancelling()):
+                # the first always cancels (a timeout of the command's own may be cancelling
+                # it at this instant); a later one only once the first was taken in hand
+                task.cancel()
+            else:  # the first signal's cancellation is still unwinding: the cleanup
                 _say(
                     "[yellow]stopping[/]: removing the containers and servers this run "
                     "started; signal once more to leave now (`harness clean` then removes "
                     "what is left)"
                 )
-            else:
-                _say("[red]leaving now[/]; run `harness clean` to remove what is left")
-                os._exit(EXIT_INTERRUPTED)
 
         for sig in STOP_SIGNALS:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):

@@ -32,7 +32,7 @@ from harness.cli.common import (
     resolve_suite,
     run_async,
 )
-from harness.cli.progress import ConsoleView, say_run_id
+from harness.cli.progress import ConsoleView
 from harness.core.events import Event, LoadProgress, RunStarted
 
 if TYPE_CHECKING:
@@ -56,7 +56,6 @@ class LoadView(ConsoleView):
                 f"[bold]harness[/] load [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]"
             )
             err.print(f"  results: {event.run_dir}")
-            say_run_id(event.run_id)
             return
         if isinstance(event, LoadProgress):
             self._progress(event)
@@ -150,6 +149,7 @@ def load(
     """Drive the suite's scenarios through a load profile with locust and judge every
     conversation as `harness run` does; report pass rate, latency and errors per time window
     and per number of users, and the invariants of the real database under load."""
+    from harness.cli.summary import say_signalled_after_end
     from harness.core.events import Status
     from harness.modes.load import LoadDriver, LoadOptions
     from harness.report.build import build_reports
@@ -183,6 +183,9 @@ def load(
     code = _finish(outcome.reports, interrupted)
     if interrupted:
         err.print("[yellow]interrupted[/]: every judged conversation is kept in the report")
+        sys.exit(EXIT_INTERRUPTED)
+    if outcome.signalled:
+        say_signalled_after_end(outcome)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(code)
 

@@ -8,21 +8,17 @@ Options come from the command line, then HARNESS_* variables, then
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 from rich.markup import escape
 
 import harness
-
-if TYPE_CHECKING:  # heavy modules load only when a command needs them: `--help` stays fast
-    from harness.report.build import Reports
 from harness.cli import deps as deps_commands
 from harness.cli.common import (
     EXIT_INTERRUPTED,
@@ -32,7 +28,6 @@ from harness.cli.common import (
     fail,
     group_option,
     out,
-    print_paths,
     pyproject_defaults,
     reports_dir_option,
     resolve_suite,
@@ -165,7 +160,7 @@ def run(
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
     from harness.cli.progress import ConsoleView
-    from harness.core.events import Status
+    from harness.cli.summary import end_of_run
     from harness.modes.run import RunDriver, RunOptions
     from harness.report.build import build_reports
     from harness.session import run_session
@@ -190,64 +185,7 @@ def run(
         outcome = run_async(lambda: run_session(RunDriver(options), view, reports=build_reports))
     finally:
         view.stop()
-    interrupted = outcome.status is Status.INTERRUPTED
-    code = summarize(outcome.reports, interrupted=interrupted)
-    if interrupted:
-        with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
-            err.print(
-                f"[yellow]interrupted[/]: finished cases are kept; resume with "
-                f"[bold]harness run --resume {outcome.run_id}[/]"
-            )
-        sys.exit(EXIT_INTERRUPTED)
-    sys.exit(code)
-
-
-def summarize(reports: Reports, *, interrupted: bool) -> int:
-    """Print the summary of written reports; return the exit code (0, 1 or 3)."""
-    v = reports.view
-    code = 1 if v.diverged else (0 if v.complete and v.cases else 3)
-    with contextlib.suppress(OSError):  # a closed output never changes the verdict
-        _print_summary(reports, interrupted)
-    return code
-
-
-def _print_summary(reports: Reports, interrupted: bool) -> None:
-    from harness.cli.progress import reliability_table, summary_table
-
-    v = reports.view
-    run_dir = reports.markdown.parent
-    err.print(summary_table(v))
-    shaky = reliability_table(v)
-    if shaky is not None and v.reliability is not None:
-        err.print(shaky)
-        flaky = v.reliability.flaky
-        err.print(f"[yellow]{len(flaky)} flaky case(s)[/] (passed in some trials, not in others)")
-        for c in flaky[:20]:
-            reqs = ", ".join(v.reliability.flaky_requirements(c.case_id))
-            err.print(f"  {escape(c.case_id)} {c.outcomes} ({reqs})")
-        if len(flaky) > 20:
-            err.print(f"  ... and {len(flaky) - 20} more in the report")
-    t = v.totals
-    if v.divergence_count:
-        err.print(
-            f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
-            f"{', '.join(v.failing_requirements)}"
-        )
-    elif v.diverged:
-        err.print("[bold red]only known regressions still fail[/]; this run's cases pass")
-    elif v.complete and v.cases:
-        err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
-    elif not interrupted:
-        err.print(f"[yellow]{escape(v.headline)}[/]")
-    if v.regressions:
-        err.print(f"known regressions: {v.regressions_headline}")
-    resumable = v.manifest.kind == "run"
-    if resumable and not v.complete and not interrupted and v.status != "running":
-        err.print(
-            f"[yellow]incomplete run[/] (status {v.status}): "
-            f"harness run --resume {run_dir.name} finishes it"
-        )
-    print_paths(reports.paths())
+    sys.exit(end_of_run(outcome))
 
 
 @cli.command()
@@ -321,6 +259,7 @@ def list_(suite: Path | None) -> None:
 def report(run_id: str, reports_dir: Path | None) -> None:
     """Rebuild the reports of a stored run (also a killed or partial one)."""
     from harness.cli.progress import say_run_id
+    from harness.cli.summary import summarize
     from harness.report.build import build_reports
     from harness.runlog.store import reports_root
 

@@ -30,6 +30,7 @@ from harness.core.events import (
     Event,
     Note,
     RunFinished,
+    RunKept,
     RunStarted,
 )
 
@@ -86,6 +87,7 @@ class ConsoleView:
             self.console.print(f"  results: {event.run_dir}")
             self.run_dir = event.run_dir
             self._remaining = event.total - event.already_done
+        elif isinstance(event, RunKept):
             say_run_id(event.run_id)
         elif isinstance(event, DependencyReady):
             i = event.info
@@ -131,8 +133,9 @@ class ConsoleView:
 
 
 def say_run_id(run_id: str) -> None:
-    """`run id: ID` as stdout's first line, flushed at once: on a pipe or a file it must
-    survive a kill -9, since `--resume` needs it."""
+    """`run id: ID` as stdout's first line, flushed at once (on a pipe or a file it must
+    survive a kill -9, since `--resume` needs it), once the run's folder is sure to stay
+    (`RunKept`): a run refused and removed is never named there."""
     with contextlib.suppress(OSError, ValueError):
         sys.stdout.write(f"run id: {run_id}\n")
         sys.stdout.flush()

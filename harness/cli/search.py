@@ -30,6 +30,7 @@ from harness.core.events import (
     HuntFound,
     HuntProgress,
     Note,
+    RunKept,
     RunStarted,
 )
 from harness.errors import HarnessError
@@ -60,16 +61,17 @@ class HuntView:
         self.progress: Progress | None = None
         self.task: TaskID | None = None
         self.run_dir: str | None = None
-        self.run_id: str | None = None
+        self.run_id: str | None = None  # once the run's folder is sure to stay (RunKept)
         self.saved: list[tuple[str, str]] = []  # (regression id, path) as the hunt saves them
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
-            self.run_dir, self.run_id = event.run_dir, event.run_id
             err.print(
                 f"[bold]harness[/] hunt [cyan]{event.run_id}[/] in suite [bold]{event.suite}[/]: "
                 f"{event.total} scenario(s) with generated inputs, budget {self.budget:g} s"
             )
+        elif isinstance(event, RunKept):
+            self.run_dir, self.run_id = event.run_dir, event.run_id
             say_run_id(event.run_id)
         elif isinstance(event, DependencyReady):
             i = event.info
@@ -210,7 +212,7 @@ def _print_saved(view: HuntView) -> None:
     """What a script needs goes to stdout: the run (its id came first), then each saved
     regression case."""
     if view.run_id is None:
-        return  # nothing started
+        return  # nothing started, or the run was refused and its folder removed
     out.print(f"  results  {view.run_dir}")
     for rid, path in view.saved:
         out.print(f"  saved    {rid}  {path}")
@@ -318,7 +320,7 @@ def print_result(result: CaseResult) -> None:
 
 
 def _replay_view(event: Event) -> None:
-    if isinstance(event, RunStarted):
+    if isinstance(event, RunKept):
         say_run_id(event.run_id)
     elif isinstance(event, DependencyReady):
         i = event.info

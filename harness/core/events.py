@@ -41,6 +41,16 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
+class RunKept:
+    """The run's folder stays, whatever happens now (its environment is up, or it was resumed,
+    or the session ended without being refused): the moment to name it to scripts."""
+
+    run_id: str
+    run_dir: str
+    at: float = field(default_factory=_now, kw_only=True)
+
+
+@dataclass(frozen=True)
 class Note:
     """Something a person should know while the run goes on (what was chosen and why)."""
 
@@ -120,6 +130,7 @@ class LoadProgress:
 
 Event = (
     RunStarted
+    | RunKept
     | Note
     | DependencyReady
     | AgentReady

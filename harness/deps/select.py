@@ -124,9 +124,15 @@ def requested_mode(suite: Suite, options: DepsOptions) -> tuple[str, str]:
 
 
 async def select_provider(
-    suite: Suite, options: DepsOptions, env: Mapping[str, str] | None = None
+    suite: Suite,
+    options: DepsOptions,
+    env: Mapping[str, str] | None = None,
+    *,
+    resuming: str | None = None,
 ) -> Selection:
-    """Choose and build the provider; raise ConfigError (2) or DependencyError (3) early."""
+    """Choose and build the provider; raise ConfigError (2) or DependencyError (3) early.
+    `resuming`: the run being resumed, whose killed attempts' leftovers the docker provider
+    removes itself (so they are not reported as left for `harness clean`)."""
     environ = os.environ if env is None else env
     deps = suite.manifest.environment.dependencies
     requested, source = requested_mode(suite, options)
@@ -202,7 +208,8 @@ async def select_provider(
                     "info",
                 )
             )
-            notes += await asyncio.to_thread(_leftovers)  # the engine answers: say what's left
+            # the engine answers: say what killed runs left on it
+            notes += await asyncio.to_thread(_leftovers, resuming)
             return Selection(get_provider("embedded"), "embedded", requested, why, notes=notes)
     _volumes_exist(suite, deps)
     from harness.deps import engine
@@ -214,7 +221,7 @@ async def select_provider(
         notes.append(
             Note(f"the Docker engine at {probe.where} is remote: ports are not on 127.0.0.1")
         )
-    notes += await asyncio.to_thread(_leftovers)
+    notes += await asyncio.to_thread(_leftovers, resuming)
     return Selection(provider, mode, requested, why, resolved, notes)
 
 
@@ -312,14 +319,15 @@ def _volumes_exist(suite: Suite, deps: Mapping[str, Any]) -> None:
                 )
 
 
-def _leftovers() -> list[Note]:
-    """A warning about containers and networks that killed runs left on this engine."""
+def _leftovers(resuming: str | None = None) -> list[Note]:
+    """A warning about containers and networks that killed runs left on this engine; not
+    about those of the run being resumed, which it removes before it starts its own."""
     from harness.deps import cleanup, engine
 
     try:
         client = engine.client(timeout=10)
         try:
-            found = cleanup.abandoned(client)
+            found = [item for item in cleanup.abandoned(client) if item.run_id != resuming]
         finally:
             client.close()
     except Exception:  # a listing problem must not stop a run; clean will say more

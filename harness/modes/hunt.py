@@ -1,7 +1,8 @@
 """`harness hunt`: search a suite's generated inputs for divergences within a time budget.
 
 The environment comes up as for a run; the search itself runs in a worker thread
-(modes/hunter.py). Every divergence found is shrunk, confirmed and saved as a regression
+(modes/hunter.py), which an interrupted hunt stops and waits for before the environment
+goes. Every divergence found is shrunk, confirmed and saved as a regression
 case. The hypothesis example database and the rounds each scenario has been searched
 live under the suite (`.hypothesis/`), so the next hunt goes on where this one stopped.
 """
@@ -9,6 +10,7 @@ live under the suite (`.hypothesis/`), so the next hunt goes on where this one s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fnmatch
 import random
 from dataclasses import dataclass, field
@@ -116,10 +118,18 @@ class HuntDriver:
             emit=ctx.emit,
             loop=asyncio.get_running_loop(),
         )
+        search = asyncio.ensure_future(asyncio.to_thread(hunter.hunt, self.scenarios))
         try:
-            await asyncio.to_thread(hunter.hunt, self.scenarios)
+            await asyncio.shield(search)
         except asyncio.CancelledError:
-            hunter.stop()  # before the environment goes: nothing cut short is saved
+            # the search ends (its case in flight cancelled, nothing cut short saved) before
+            # the environment goes: no case of it meets an agent the harness is stopping
+            hunter.stop()
+            while not search.done():
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.wait({search})
+            if not search.cancelled():
+                search.exception()  # retrieved: the interruption is what the session gets
             raise
         if hunter.agent_exit is not None:
             agent_log = getattr(engine.agent, "log_path", None)

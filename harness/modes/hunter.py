@@ -12,8 +12,10 @@ failure whose kind is not the agent's) are never saved as regressions of the age
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import itertools
 import json
+import threading
 import time
 from collections.abc import Callable
 
@@ -116,6 +118,8 @@ class Hunter:
         self.hard_end = self.started + budget * (1 + SHRINK_GRACE) + 5
         self.stopping = False  # set when the hunt is interrupted: nothing more is saved
         self.agent_exit: int | None = None  # the agent process's exit code, if it died
+        self._current: concurrent.futures.Future[CaseResult] | None = None  # the case running
+        self._lock = threading.Lock()
         folder = suite.root / ".hypothesis"
         self.database = example_database(folder / "examples")
         self.state_path = folder / "hunt-state.json"
@@ -138,8 +142,14 @@ class Hunter:
 
     # -- running one case from the search thread --------------------------------------
     def stop(self) -> None:
-        self.stopping = True
-        self.hard_end = 0
+        """End the search: no case starts any more, and the one running is cancelled (from the
+        event loop: before the environment goes, so no case meets an agent being stopped)."""
+        with self._lock:
+            self.stopping = True
+            self.hard_end = 0
+            current = self._current
+        if current is not None:
+            current.cancel()
 
     def run(self, case: Case, key: str | None = None) -> CaseResult:
         """One real case; an input that already ran in this hunt is answered from memory."""
@@ -148,7 +158,17 @@ class Hunter:
         if key is not None and (case.scenario, key) in self._seen:
             self.repeats += 1
             return self._seen[(case.scenario, key)]
-        result = asyncio.run_coroutine_threadsafe(self.engine.run_case(case), self.loop).result()
+        with self._lock:  # stop() sees the case this starts, or this sees stop()
+            if self.stopping:
+                raise TimeUp
+            running = asyncio.run_coroutine_threadsafe(self.engine.run_case(case), self.loop)
+            self._current = running
+        try:
+            result = running.result()
+        except concurrent.futures.CancelledError:
+            raise TimeUp from None
+        finally:
+            self._current = None
         if self.stopping:  # the case may have been cut short by the shutdown itself
             raise TimeUp
         code = getattr(self.engine.agent, "exit_code", None)

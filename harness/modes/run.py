@@ -1,6 +1,7 @@
 """`harness run`: every planned case of a suite (known regressions first), k trials each,
 then the run-wide invariant sweep. A resumed run finishes exactly the (case, trial) pairs
-still missing, and a run killed after its last record is completed (its sweep run)."""
+still missing, and a run killed after its last record is completed (its sweep run); a
+finished run is never resumed (the session says so and changes nothing)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,6 @@ class RunDriver:
     cases: list[Case] = field(default_factory=list)
     todo: list[tuple[Case, int]] = field(default_factory=list)
     trials: int = 1
-    was_finished: bool = False  # a resumed run that had already finished
     suite: Suite = field(init=False)
 
     def plan(self) -> RunManifest:
@@ -89,7 +89,6 @@ class RunDriver:
 
     def resume(self, log: RunLog) -> None:
         o, m = self.options, log.manifest
-        self.was_finished = m.finished
         if not isinstance(m, RunManifest):
             raise ConfigError(
                 f"run {log.run_id} is a {m.kind} run; only runs of harness run can be resumed",
@@ -158,17 +157,12 @@ class RunDriver:
         return not any(isinstance(r, SweepRecord) for r in read_records(log.dir))
 
     def needs_environment(self, log: RunLog) -> bool:
-        if self.todo:
-            return True
-        return not self.was_finished and self._sweep_missing(log)
+        return bool(self.todo) or self._sweep_missing(log)
 
     async def drive(self, ctx: Context) -> None:
         log = ctx.log
-        if ctx.env is None:  # every case has finished; the run may only lack its `finished`
-            if self.was_finished:
-                ctx.emit(Note(f"nothing to resume: every case of run {log.run_id} has finished"))
-            else:
-                ctx.emit(Note(f"every case of run {log.run_id} had finished; marking it finished"))
+        if ctx.env is None:  # killed after its last record: it only lacks its `finished`
+            ctx.emit(Note(f"every case of run {log.run_id} had finished; marking it finished"))
             return
         m = log.manifest
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)

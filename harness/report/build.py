@@ -44,24 +44,39 @@ class Reports:
         return paths
 
 
-def build_reports(run_dir: Path) -> Reports:
+def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
+    """Every report of the run; `keep`: those already there are left as they are and only the
+    missing ones written (a finished run's, written when it finished)."""
     run = open_run(run_dir)
     manifest = run.manifest
     records = run.records()
     frame = results_frame(records, manifest)
     view = build_view(frame, manifest)
-    parquet = save_results(frame, run_dir / "results.parquet")
     load = summarize(run, records)
+
+    def missing(path: Path) -> bool:
+        return not (keep and path.is_file())
+
+    parquet = run_dir / "results.parquet"
+    if missing(parquet):
+        save_results(frame, parquet)
     markdown = run_dir / "summary.md"
-    markdown.write_text(render_markdown(view, load), encoding="utf-8")
+    if missing(markdown):
+        markdown.write_text(render_markdown(view, load), encoding="utf-8")
     html = run_dir / "report.html"
-    html.write_text(render_html(view, load), encoding="utf-8")
+    if missing(html):
+        html.write_text(render_html(view, load), encoding="utf-8")
     junit = run_dir / "junit.xml"
-    junit.write_bytes(render_junit(frame, manifest, load))
+    if missing(junit):
+        junit.write_bytes(render_junit(frame, manifest, load))
     reliability = None
     if view.reliability is not None:
-        reliability = save_parquet(
-            reliability_frame(view.reliability, manifest), run_dir / RELIABILITY_PARQUET
-        )
-    load_parquet = save_parquet(load_frame(load), run_dir / LOAD_PARQUET) if load else None
+        reliability = run_dir / RELIABILITY_PARQUET
+        if missing(reliability):
+            save_parquet(reliability_frame(view.reliability, manifest), reliability)
+    load_parquet = None
+    if load:
+        load_parquet = run_dir / LOAD_PARQUET
+        if missing(load_parquet):
+            save_parquet(load_frame(load), load_parquet)
     return Reports(view, parquet, markdown, html, junit, reliability, load, load_parquet)

@@ -71,11 +71,12 @@ class WatchedAgent:
         return self.runner.log_path
 
     async def blame(self, failure: Failure) -> Failure:
-        """A failure after the agent's process died says so (a refused connection: was it?)."""
+        """A failure after the agent's process died says so (a refused connection: was it?);
+        not once the harness is stopping it itself: that is no death during the run."""
         code = self.runner.exit_code
-        if code is None and failure.kind is FailureKind.CONNECTION:
+        if code is None and failure.kind is FailureKind.CONNECTION and not self.runner.stopping:
             code = await self.runner.wait_exit(0.5)
-        if code is None:
+        if code is None or self.runner.stopping:
             return failure
         if not self._told:
             self._told = True
@@ -198,7 +199,7 @@ async def environment(
     _external_secrets(suite, options)
     if resumed and log.manifest.deps is not None:
         options = resumed_options(options, log.manifest.deps.model_dump())
-    selection = await select_provider(suite, options)
+    selection = await select_provider(suite, options, resuming=log.run_id if resumed else None)
     log.update(deps=DepsChoice.model_validate(selection.manifest()))
     for note in selection.notes:
         emit(note)

@@ -3,15 +3,19 @@ environment up, let the command's driver produce records, finish with a status f
 closed set, take the environment down, write the reports.
 
     plan (validate everything; exit 2 starts nothing) -> open or resume (locked)
-      -> RunStarted -> environment up -> driver.drive -> environment down
+      -> RunStarted -> environment up -> RunKept -> driver.drive -> environment down
       -> status (finished | interrupted | failed) -> reports -> RunFinished
 
 The interrupt policy is the same for all: Ctrl-C, SIGTERM or SIGHUP cancels the session,
 which unwinds (the environment is always torn down), records `interrupted`, writes the
 reports of what finished and returns an outcome whose status says so (exit 130 in the
-CLI). A configuration refused after the folder was made
-(e.g. the suite does not match the real schema) removes the new folder: exit 2 leaves
-nothing. The drivers (harness/modes/) only produce records.
+CLI). A signal while the reports are written lets them finish and says so; one that comes
+after the run had ended leaves its status as it was, and the outcome says a signal came
+(exit 130 all the same). A configuration refused before the environment is up (e.g. the
+suite does not match the real schema) removes the new folder: exit 2 leaves nothing, and
+`RunKept`, which names the run to scripts, is never emitted for it. A resume of a finished
+run changes nothing: it says so and returns at once. The drivers (harness/modes/) only
+produce records.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from harness.core.events import Emit, Note, RunFinished, RunStarted, Status
+from harness.core.events import Emit, Note, RunFinished, RunKept, RunStarted, Status
 from harness.errors import HarnessError
 from harness.redact import redact
 from harness.runlog.models import AnyManifest, Attempt
@@ -103,6 +107,11 @@ class Outcome:
     counts: dict[str, int]
     error: str | None = None
     reports: Any = None
+    #: a stop signal came after the run had ended, while its reports were written: its status
+    #: stays as it was, and the command exits 130 all the same
+    signalled: bool = False
+    #: a resume of a run that had finished: nothing ran, nothing of it changed
+    already_finished: bool = False
 
 
 async def run_session(
@@ -120,6 +129,8 @@ async def run_session(
         except BaseException:
             log.close()
             raise
+        if log.manifest.finished:
+            return _already_finished(driver, log, emit)
     else:
         log = RunLog.create(root, driver.plan())
     redact.add_environment()
@@ -140,6 +151,17 @@ async def run_session(
             kind=driver.kind,
         )
     )
+    kept = False
+
+    def keep() -> None:
+        """From here on the folder stays, whatever happens: name it (once)."""
+        nonlocal kept
+        if not kept:
+            kept = True
+            emit(RunKept(log.run_id, str(log.dir)))
+
+    if resumed:  # a resumed run keeps its folder whatever happens
+        keep()
     began = time.perf_counter()
     status, error, discard = Status.FAILED, None, False
     ctx = Context(log, None, emit, len(log.manifest.attempts))
@@ -148,6 +170,7 @@ async def run_session(
             async with environment(
                 driver.suite, log, options.deps, driver.concurrency, emit, resumed=resumed
             ) as env:
+                keep()  # the suite matched the real schema and the agent is up
                 ctx.env = env
                 mark = time.perf_counter()
                 try:
@@ -155,28 +178,36 @@ async def run_session(
                 finally:
                     log.manifest.phases.add("cases", time.perf_counter() - mark)
         else:
+            keep()
             await driver.drive(ctx)
         status = Status.FINISHED
     except asyncio.CancelledError:
+        _handled()
         status = Status.INTERRUPTED
         emit(Note("interrupted: keeping what finished; stopping what the run started"))
     except HarnessError as exc:
         error = str(exc)
-        # a configuration refused before any case ran leaves no run behind (exit 2 means
-        # nothing was started); a resumed run keeps its folder whatever happens
-        discard = exc.exit_code == 2 and not resumed and not log.done
+        # a configuration refused before the environment was up leaves no run behind (exit 2
+        # means nothing was started); a resumed run keeps its folder whatever happens
+        discard = exc.exit_code == 2 and not kept
         raise
     except Exception as exc:
         error = f"internal error: {type(exc).__name__}: {exc}"
         raise
     finally:
         outcome = _finish(driver, log, attempt, status, error, discard, began)
-        if not discard:
+        if discard:
+            emit(Note(f"run {log.run_id} discarded: refused before its dependencies and agent "
+                      "were up, so nothing of it is kept", "warning"))  # fmt: skip
+        else:
+            keep()
             if reports is not None:
                 if status is Status.INTERRUPTED:
                     emit(Note("writing the reports of what finished (a second signal lets them "
                               "finish, a third leaves at once)"))  # fmt: skip
-                outcome.reports = await _shielded(reports, log)
+                outcome.reports, outcome.signalled = await _shielded(
+                    reports, log, emit, outcome.status
+                )
             log.close()
             emit(
                 RunFinished(
@@ -189,6 +220,23 @@ async def run_session(
                 )
             )
     return outcome
+
+
+def _already_finished(driver: Driver, log: RunLog, emit: Emit) -> Outcome:
+    """A resume of a finished run: nothing to run, nothing of it rewritten (no attempt, the
+    same `finished_at`); it is named, and said to have finished."""
+    counts = driver.counts(log)
+    log.close()
+    emit(RunKept(log.run_id, str(log.dir)))
+    emit(
+        Note(
+            f"run {log.run_id} has already finished (at {log.manifest.finished_at}): nothing "
+            f"to resume, and nothing of it was changed; its reports: {log.dir}"
+        )
+    )
+    return Outcome(
+        log.run_id, log.dir, Status.FINISHED, len(log.done), 0.0, counts, already_finished=True
+    )
 
 
 def _finish(
@@ -213,18 +261,52 @@ def _finish(
     return Outcome(log.run_id, log.dir, status, len(log.done), elapsed, counts, error)
 
 
-async def _shielded(reports: Callable[[Path], R], log: RunLog) -> R:
+async def _shielded(
+    reports: Callable[[Path], R], log: RunLog, emit: Emit, status: Status
+) -> tuple[R, bool]:
     """Write the reports in a thread that a stop signal does not cut short: a signal during
-    them lets them finish (a third one leaves at once: see cli/common.run_async)."""
+    them is said and lets them finish (a third one leaves at once: see cli/common.run_async).
+    The reports, and whether a signal came meanwhile."""
     mark = time.perf_counter()
     task = asyncio.ensure_future(asyncio.to_thread(reports, log.dir))
+    signals = 0
     try:
         while True:
             try:
-                return await asyncio.shield(task)
+                return await asyncio.shield(task), signals > 0
             except asyncio.CancelledError:
                 if task.cancelled():
                     raise
+                _handled()
+                signals += 1
+                emit(Note(_while_reports(log.run_id, status, first=signals == 1), "warning"))
     finally:
         log.manifest.phases.add("reports", time.perf_counter() - mark)
         log.save()
+
+
+def _while_reports(run_id: str, status: Status, *, first: bool) -> str:
+    """What a stop signal does while the reports are written: it lets them finish."""
+    if first and status is not Status.INTERRUPTED:  # the run had ended before the signal
+        ended = (
+            "had already finished, every case"
+            if status is Status.FINISHED
+            else f"had already ended ({status})"
+        )
+        return (
+            f"stop signal: run {run_id} {ended}; its reports are being written and are kept, "
+            "then the command ends (a second signal lets them finish, a third leaves at once)"
+        )
+    return (
+        f"still writing the reports of run {run_id}; signal once more to leave at once "
+        f"(`harness report {run_id}` then writes them)"
+    )
+
+
+def _handled() -> None:
+    """The cancellation a stop signal caused is handled here: the task no longer counts as
+    being cancelled, so a later signal cancels it again and is answered where it lands
+    (cli/common.run_async tells the two apart)."""
+    task = asyncio.current_task()
+    if task is not None:
+        task.uncancel()

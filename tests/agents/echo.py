@@ -1,9 +1,12 @@
-"""Tiny real agents for tests: an echo, a crasher, a sleeper, a garbage and a huge replier."""
+"""Tiny real agents for tests: an echo, a crasher, a sleeper, a gated echo, a garbage and a huge
+replier."""
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
+from pathlib import Path
 
 
 def echo(message: str, session_id: str) -> str:
@@ -25,6 +28,15 @@ def exits(message: str, session_id: str) -> str:
 
 async def async_interrupts(message: str, session_id: str) -> str:
     raise KeyboardInterrupt
+
+
+def gated(message: str, session_id: str) -> str:
+    """Answers once the file named by GATE exists, so a test can act on a run before any
+    of its cases can end."""
+    gate = Path(os.environ["GATE"])
+    while not gate.exists():
+        time.sleep(0.01)
+    return f"you said: {message}"
 
 
 def hang(message: str, session_id: str) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 
 from aiohttp import web
@@ -33,6 +34,7 @@ async def chat(request: web.Request) -> web.StreamResponse:
             text='{"reply": "' + "y" * 2_000_000 + '"}', content_type="application/json"
         )
     if MODE == "hang":
+        print(f"hanging on {message}", flush=True)  # the run's agent.log: a request is in
         await asyncio.sleep(3600)
     if MODE == "die_on_turn" and "die" in message:
         os._exit(1)
@@ -55,7 +57,12 @@ def main() -> None:
     app.router.add_post("/chat", chat)
     app.router.add_get("/health", health)
     app.router.add_route("*", "/elsewhere", elsewhere)
-    web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), print=None)
+    hang = MODE == "hang"
+    if hang:  # as a server that drops what it is answering: SIGTERM ends it at once, code 0
+        signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    web.run_app(
+        app, host="127.0.0.1", port=int(os.environ["PORT"]), print=None, handle_signals=not hang
+    )
 
 
 if __name__ == "__main__":

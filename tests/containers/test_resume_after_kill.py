@@ -1,6 +1,7 @@
 """A docker run killed with kill -9 is resumed without `harness clean`: the resume removes
 what the killed attempt left (its containers and network, whose owner process is gone)
-before it starts its own, finishes the run, and leaves nothing behind."""
+before it starts its own, finishes the run, and leaves nothing behind; it warns about what
+other killed runs left, never about its own run's leftovers, which it removes itself."""
 
 from __future__ import annotations
 
@@ -8,8 +9,12 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
+
+import pytest
 
 from harness.deps import cleanup, engine
 from tests.containers.conftest import labelled, run_env, wait_unlabelled
@@ -57,8 +62,26 @@ def wait_running(reports: Path, proc: subprocess.Popen[str]) -> Path:
     raise AssertionError("the run never got going")
 
 
+@pytest.fixture
+def other_killed_run() -> Iterator[str]:
+    """What another run killed with kill -9 left: a network labelled with an owner that is
+    gone. Its run id; the network is removed afterwards."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    run_id = f"killed-elsewhere-{os.getpid()}"
+    labels = {cleanup.RUN: run_id, cleanup.PID: gone.stdout.strip(), cleanup.STARTED: "1",
+              cleanup.HOST: cleanup.hostname()}  # fmt: skip
+    client = engine.client()
+    try:
+        client.networks.create(f"harness-{run_id}", labels=labels)
+        yield run_id
+    finally:
+        cleanup.remove_matching(client, {cleanup.RUN: run_id})
+        client.close()
+
+
 def test_resume_after_kill_9_removes_the_killed_attempts_containers_itself(
-    tmp_path: Path,
+    tmp_path: Path, other_killed_run: str
 ) -> None:
     suite = slow_suite(tmp_path)
     reports = tmp_path / "reports"
@@ -79,6 +102,10 @@ def test_resume_after_kill_9_removes_the_killed_attempts_containers_itself(
         )
         _, stderr = resumed.communicate(timeout=300)
         assert resumed.returncode in (0, 1), stderr
+        # its own run's leftovers are its to remove, not the user's: no `harness clean` asked
+        # for them (before: "... left by killed run(s) <this run>: run `harness clean`")
+        warning = next(line for line in stderr.splitlines() if "left by killed run" in line)
+        assert other_killed_run in warning and run_id not in warning, warning
         manifest = json.loads((run_dir / "manifest.json").read_text())
         assert manifest["status"] == "finished", stderr
         assert len(manifest["attempts"]) == 2

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from harness import procs
-from tests.helpers import ROOT
+from tests.helpers import ROOT, harness
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
@@ -92,11 +92,7 @@ def test_a_process_the_agent_started_in_its_own_session_ends_with_the_run(
     mode: str, pidfile: Path, make_suite: Callable[..., Path], tmp_path: Path
 ) -> None:
     suite = make_suite(agent_section(mode, pidfile), repeat=2)
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(suite), "--reports-dir",
-         str(tmp_path / "reports"), "--no-progress"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    done = harness("run", str(suite), "--reports-dir", str(tmp_path / "reports"), "--no-progress")
     assert done.returncode == 0, done.stderr
     pid, start = sleeper(pidfile)  # it existed while the run went on
     assert gone_within(pid, start, 10), f"the agent's sleeper {pid} outlived the run"

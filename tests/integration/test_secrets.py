@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import subprocess
-import sys
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +16,7 @@ import pytest
 
 from harness.deps.embedded import EmbeddedDependency, EmbeddedProvider
 from harness.spec.models import PostgresDependency
-from tests.helpers import ROOT
+from tests.helpers import ROOT, environ, harness, only_run
 
 # each has a quote, a backslash, a slash and an @: its JSON and URL forms differ from it
 ENV_TOKEN = 'canary-env"tok\\en/1@a'
@@ -97,15 +94,13 @@ def test_no_canary_reaches_any_file_of_the_run(
         "    checks:\n      - {type: not_contains, requirements: [S-001], value: issued}\n"
     )
     reports = tmp_path / "reports"
-    env = {**os.environ, "CANARY_SECRET": FROM_ENV, "PARTNER_REF": MARKED}
-    done = subprocess.run(
-        [sys.executable, "-m", "harness", "run", str(suite), "--deps", "external",
-         "--external", f"db={database.endpoint.url}", "--disposable", "db",
-         "--reports-dir", str(reports), "--no-progress"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+    done = harness(
+        "run", str(suite), "--deps", "external", "--external", f"db={database.endpoint.url}",
+        "--disposable", "db", "--reports-dir", str(reports), "--no-progress",
+        env=environ(CANARY_SECRET=FROM_ENV, PARTNER_REF=MARKED), timeout=300,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr  # the replies say "issued": divergences
-    run = next(p for p in reports.iterdir() if p.is_dir())
+    run = only_run(reports, done.stderr)
     password = database.endpoint.password
     assert password
     canaries = [ENV_TOKEN, HEADER_TOKEN, API_KEY, FROM_ENV, MARKED, password]

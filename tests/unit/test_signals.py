@@ -65,3 +65,28 @@ def test_a_third_signal_leaves_at_once_and_says_what_to_do() -> None:
     assert "stopping: removing the containers and servers" in stderr
     assert "leaving now; run `harness clean`" in stderr
     assert "Traceback" not in stderr
+
+
+def test_a_command_that_took_the_cancellation_in_hand_gets_the_next_signal_itself(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The session writing its reports after the environment is down handles the cancellation
+    (Task.uncancel): the next signal is its own to answer, not "removing the containers"."""
+    handled: list[int] = []
+
+    async def command() -> str:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        for n in (1, 2):
+            loop.call_soon(os.kill, os.getpid(), signal.SIGINT)
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                task.uncancel()
+                handled.append(n)
+        return "done"
+
+    assert run_async(command) == "done"
+    assert handled == [1, 2], "the second signal never reached the command"
+    assert "removing the containers and servers" not in capfd.readouterr().err

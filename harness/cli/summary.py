@@ -1,0 +1,94 @@
+"""What `harness run` and `harness report` print when a run has ended, and the exit code it
+gives: 0 no divergence, 1 divergences, 3 incomplete, 130 a stop signal came."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING
+
+from rich.markup import escape
+
+from harness.cli.common import EXIT_INTERRUPTED, err, print_paths
+from harness.core.events import Status
+
+if TYPE_CHECKING:
+    from harness.report.build import Reports
+    from harness.session import Outcome
+
+
+def end_of_run(outcome: Outcome) -> int:
+    """The summary of a `harness run` that has ended, and its exit code."""
+    from harness.report.build import build_reports
+
+    if outcome.already_finished:  # said by the session; its verdicts decide, as in `report`
+        return summarize(build_reports(outcome.run_dir, keep=True), interrupted=False)
+    interrupted = outcome.status is Status.INTERRUPTED
+    code = summarize(outcome.reports, interrupted=interrupted)
+    with contextlib.suppress(OSError):  # after SIGHUP the terminal may be gone
+        if interrupted:
+            err.print(
+                f"[yellow]interrupted[/]: finished cases are kept; resume with "
+                f"[bold]harness run --resume {outcome.run_id}[/]"
+            )
+        elif outcome.signalled:
+            say_signalled_after_end(outcome)
+    return EXIT_INTERRUPTED if interrupted or outcome.signalled else code
+
+
+def say_signalled_after_end(outcome: Outcome) -> None:
+    """A stop signal came after the run had ended: it changed nothing, and says so."""
+    ended = "had finished (every case)" if outcome.status is Status.FINISHED else (
+        f"had ended ({outcome.status})")  # fmt: skip
+    with contextlib.suppress(OSError):
+        err.print(
+            f"[yellow]stopped[/]: run {outcome.run_id} {ended} before the signal; "
+            "its reports are written (above), nothing was cut short"
+        )
+
+
+def summarize(reports: Reports, *, interrupted: bool) -> int:
+    """Print the summary of written reports; return the exit code (0, 1 or 3)."""
+    v = reports.view
+    code = 1 if v.diverged else (0 if v.complete and v.cases else 3)
+    with contextlib.suppress(OSError):  # a closed output never changes the verdict
+        _print_summary(reports, interrupted)
+    return code
+
+
+def _print_summary(reports: Reports, interrupted: bool) -> None:
+    from harness.cli.progress import reliability_table, summary_table
+
+    v = reports.view
+    run_dir = reports.markdown.parent
+    err.print(summary_table(v))
+    shaky = reliability_table(v)
+    if shaky is not None and v.reliability is not None:
+        err.print(shaky)
+        flaky = v.reliability.flaky
+        err.print(f"[yellow]{len(flaky)} flaky case(s)[/] (passed in some trials, not in others)")
+        for c in flaky[:20]:
+            reqs = ", ".join(v.reliability.flaky_requirements(c.case_id))
+            err.print(f"  {escape(c.case_id)} {c.outcomes} ({reqs})")
+        if len(flaky) > 20:
+            err.print(f"  ... and {len(flaky) - 20} more in the report")
+    t = v.totals
+    if v.divergence_count:
+        err.print(
+            f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
+            f"{', '.join(v.failing_requirements)}"
+        )
+    elif v.diverged:
+        err.print("[bold red]only known regressions still fail[/]; this run's cases pass")
+    elif v.complete and v.cases:
+        err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
+    elif not interrupted:
+        err.print(f"[yellow]{escape(v.headline)}[/]")
+    if v.regressions:
+        err.print(f"known regressions: {v.regressions_headline}")
+    resumable = v.manifest.kind == "run"
+    if resumable and not v.complete and not interrupted and v.status != "running":
+        err.print(
+            f"[yellow]incomplete run[/] (status {v.status}): "
+            f"harness run --resume {run_dir.name} finishes it"
+        )
+    print_paths(reports.paths())
