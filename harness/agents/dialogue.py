@@ -21,7 +21,7 @@ from harness.spec.models.agents import HttpAdapter, Request, Turn
 from harness.spec.template import Template, TemplateError
 
 
-@dataclass
+@dataclass(slots=True)
 class Send:
     """Send this request; answer with (Incoming or None, Failure or None). With `feed`, a 2xx
     answer is a stream: each chunk goes to `feed` (each within `idle_timeout`) until `done()`."""
@@ -35,7 +35,7 @@ class Send:
     elapsed_ms: float = 0.0  # set by whoever sent it: how long it took, also when it failed
 
 
-@dataclass
+@dataclass(slots=True)
 class Wait:
     """Sleep this many seconds (a 429's Retry-After), then answer with None."""
 
@@ -200,5 +200,6 @@ class HttpDialogue(Dialogue):
             assembler.finish()
             incoming.streamed = assembler.result()
         reply = protocol.read_turn(cfg, incoming, accepted, streamed=incoming.streamed)
-        self.session.update(reply.captured)
+        if reply.captured:
+            self.session.update(reply.captured)
         return reply

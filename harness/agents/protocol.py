@@ -137,7 +137,11 @@ def render_request(
     """The request for a login, open or close (`spec` a Request) or a turn (the adapter,
     with the turn's own body when it declares one)."""
     url = format_value(render_deep(spec.url, context, cache))
-    headers = {k: format_value(v) for k, v in render_deep(spec.headers, context, cache).items()}
+    headers = (
+        {k: format_value(v) for k, v in render_deep(spec.headers, context, cache).items()}
+        if spec.headers
+        else {}
+    )
     body: bytes | None
     content_type: str | None
     if turn is not None and turn.no_body:
@@ -200,6 +204,8 @@ def _json(body: bytes) -> tuple[Any, bool]:
 def capture(captures: Mapping[str, Any], incoming: Incoming, data: Any) -> dict[str, Any]:
     """The values a request or turn captures from what came back (those present only)."""
     out: dict[str, Any] = {}
+    if not captures:
+        return out
     for name, spec in captures.items():
         if isinstance(spec, HeaderCapture):
             value = incoming.header(spec.header)

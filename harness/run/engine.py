@@ -39,8 +39,16 @@ from harness.spec.template import Template, TemplateError, concrete, render_deep
 Sink = Callable[[CaseResult], None]
 
 
+_NOW: list[Any] = [0, ""]  # the second last formatted, and its text
+
+
 def now_iso() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    """The current UTC time to the second, as ISO text (formatted once a second: cases
+    start thousands of times a second)."""
+    second = int(time.time())
+    if second != _NOW[0]:
+        _NOW[0], _NOW[1] = second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat()
+    return str(_NOW[1])
 
 
 @dataclass
