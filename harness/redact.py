@@ -37,15 +37,34 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), MASK),
 ]
 #: what every pattern above starts with, on lower-cased bytes: a text holding none of these
-#: needs no pattern at all (one case-sensitive bytes search is ~15x cheaper than (?i) on str)
-_TRIGGER = re.compile(
-    rb"://[^/\s\"@]*@|passw|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|bearer"
-    rb"|basic|sk-|akia|gh[pousr]_"
-)  # a URL only with credentials in it (user:password@): URLs are in every conversation's calls
+#: needs no pattern at all. One regex each, every one with a literal prefix (which `re`
+#: finds with its fast substring search): ~2.5x faster than one alternation. A URL counts
+#: only with credentials in it (user:password@): URLs are in every conversation's calls.
+_TRIGGERS = tuple(
+    re.compile(p)
+    for p in (
+        rb"://[^/\s\"@]*@",
+        rb"passw",
+        rb"secret",
+        rb"token",
+        rb"api[_-]?key",
+        rb"access[_-]?key",
+        rb"private[_-]?key",
+        rb"bearer",
+        rb"basic",
+        rb"sk-",
+        rb"akia",
+        rb"gh[pousr]_",
+    )
+)
 
 
 def _may_hold_credentials(data: bytes) -> bool:
-    return _TRIGGER.search(data.lower()) is not None
+    low = data.lower()
+    for trigger in _TRIGGERS:  # noqa: SIM110 - a plain loop: a generator costs what it saves
+        if trigger.search(low) is not None:
+            return True
+    return False
 
 
 #: names of variables and headers whose values are secrets (API_TOKEN, DB_PASSWORD,
@@ -137,11 +156,17 @@ class Redactor:
         return orjson.dumps(self.data(orjson.loads(data)), option=option)
 
     def data(self, value: Any) -> Any:
-        """JSON data with every string masked."""
+        """JSON data with every string masked, and the text value of a secret-named key
+        (`"access_token": "..."` in an agent's JSON reply) masked whole."""
         if isinstance(value, str):
             return self(value)
         if isinstance(value, dict):
-            return {self(str(k)): self.data(v) for k, v in value.items()}
+            return {
+                self(str(k)): MASK
+                if isinstance(v, str) and len(v) >= MIN_SECRET and secret_name(str(k))
+                else self.data(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
             return [self.data(v) for v in value]
         return value

@@ -82,3 +82,9 @@ def test_log_text_is_masked_as_text() -> None:
 )
 def test_secret_names(name: str, secret: bool) -> None:
     assert secret_name(name) is secret
+
+
+def test_a_secret_named_field_of_an_agents_json_is_masked_whole() -> None:
+    reply = {"reply": "logged in", "data": {"access_token": "eyJhbGciOi.x.y", "tokens": 3}}
+    stored = orjson.loads(Redactor().json(orjson.dumps(reply)))
+    assert stored == {"reply": "logged in", "data": {"access_token": MASK, "tokens": 3}}
