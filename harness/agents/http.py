@@ -110,8 +110,18 @@ class Driven:
         return result
 
     async def send(self, text: str, turn: Turn | None, context: dict[str, Any]) -> Reply:
-        reply: Reply = await self._run(self.dialogue.send(text, turn, context))
-        return reply
+        steps = self.dialogue.send(text, turn, context)  # _run inlined: the hot path
+        try:
+            step = steps.send(None)
+            while True:
+                if isinstance(step, Wait):
+                    await asyncio.sleep(step.seconds)
+                    step = steps.send(None)
+                else:
+                    step = steps.send(await exchange(self._http, step))
+        except StopIteration as done:
+            reply: Reply = done.value
+            return reply
 
     async def close(self, context: dict[str, Any]) -> None:
         if not self.dialogue.closes:
@@ -138,23 +148,14 @@ async def exchange(
     http: aiohttp.ClientSession, send: Send
 ) -> tuple[Incoming | None, Failure | None]:
     """One request: its answer read whole (capped), or, with `send.feed`, a 2xx stream fed
-    chunk by chunk (each within the idle timeout, the whole within the timeout)."""
+    chunk by chunk (each within the idle timeout, the whole within the timeout). The answer
+    as far as it came: a failure after the status arrived keeps the status and the time to
+    the first byte (a stream that stalls or outlasts its timeout)."""
     out = send.out
     _mask_secret_headers(out.headers)
     started = time.perf_counter()
-    try:
-        return await _exchange(http, send, started)
-    finally:
-        send.elapsed_ms = _ms(started)
-
-
-async def _exchange(
-    http: aiohttp.ClientSession, send: Send, started: float
-) -> tuple[Incoming | None, Failure | None]:
-    """The answer as far as it came: a failure after the status arrived keeps the status
-    and the time to the first byte (a stream that stalls or outlasts its timeout)."""
-    out = send.out
     got: Incoming | None = None
+    failure: Failure | None = None
     try:
         async with http.request(
             out.method, out.url, data=out.body, headers=out.headers,
@@ -164,19 +165,17 @@ async def _exchange(
             got = Incoming(resp.status, resp.headers, b"", 0.0, _ms(started))
             if send.feed is None or resp.status >= 300:
                 got.body = await _read_capped(resp.content, send.max_bytes + 1)
-                got.latency_ms = _ms(started)
-                return got, None
-            failure = await _stream(resp, got, started, send)
-            got.latency_ms = _ms(started)
-            return got, failure
+            else:
+                failure = await _stream(resp, got, started, send)
     except TimeoutError:
         failure = timed_out(send.timeout, stream=send.feed is not None)
     except aiohttp.ClientError as exc:
         failure = Failure(FailureKind.CONNECTION, f"connection failed: {type(exc).__name__}: {exc}")
     except OSError as exc:
         failure = Failure(FailureKind.CONNECTION, f"connection failed: {exc}")
+    send.elapsed_ms = _ms(started)
     if got is not None:
-        got.latency_ms = _ms(started)
+        got.latency_ms = send.elapsed_ms
     return got, failure
 
 
