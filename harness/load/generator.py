@@ -241,10 +241,18 @@ class Conversation(FastHttpUser):
             hub.done(case["token"], result(played))
 
     def _play(self, scripts: list[Script], delays: list[float]) -> None:
-        """Each script's conversation; two (a pair) in lockstep: each turn of both at once."""
+        """Each script's conversation; two (a pair) in lockstep: each turn of both at once.
+        An open or close that sends nothing is skipped (no steps, no timer)."""
+        first = scripts[0]
         try:
-            self._together([(s.open(), d) for s, d in zip(scripts, delays, strict=True)])
-            for i in range(len(scripts[0].turns)):
+            if first.dialogue.opens:
+                self._together([(s.open(), d) for s, d in zip(scripts, delays, strict=True)])
+            for i in range(len(first.turns)):
+                if len(scripts) == 1:
+                    if not first.live:
+                        break
+                    self._run(first.turn(i))
+                    continue
                 live = [(s, d) for s, d in zip(scripts, delays, strict=True) if s.live]
                 if not live:
                     break
@@ -256,8 +264,9 @@ class Conversation(FastHttpUser):
                         FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}"
                     )
         finally:
-            with gevent.Timeout(CLOSE_TIMEOUT, False):  # best effort: recorded, never judged
-                self._together([(s.close(), 0.0) for s in scripts])
+            if first.dialogue.closes:
+                with gevent.Timeout(CLOSE_TIMEOUT, False):  # best effort: recorded, not judged
+                    self._together([(s.close(), 0.0) for s in scripts])
 
     def _together(self, jobs: list[tuple[Steps, float]]) -> None:
         if len(jobs) == 1:
