@@ -25,6 +25,7 @@ import pytest
 
 from harness.errors import ConfigError
 from harness.report.frame import COLUMNS
+from harness.runlog.read import CASES, MANIFEST
 from harness.spec.suite import load_suite
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -285,3 +286,43 @@ http:
   timeout: {timeout}
   max_bytes: {max_bytes}
 """
+
+
+def write_load_run(
+    tmp_path: Path, records: list[dict[str, Any]], samples: list[Any] | None = None
+) -> Path:
+    """A stored load run (manifest and records as written): a 4 s spike, 2 then 10 users,
+    1 s windows, two requirements, locust totals from two workers."""
+    run = tmp_path / "20260101-000000-abcd"
+    run.mkdir()
+    manifest = {
+        "kind": "load",
+        "run_id": run.name,
+        "suite": "t",
+        "status": "finished",
+        "seed": 1,
+        "trials": 1,
+        "requirements": [
+            {"id": "T-001", "title": "echoes", "severity": "major"},
+            {"id": "T-002", "title": "never twice", "severity": "critical"},
+        ],
+        "load": {
+            "profile": "spike",
+            "shape": "spike",
+            "length_s": 4.0,
+            "window_s": 1.0,
+            "peak_users": 10,
+            "schedule": [[0, 2, 2, 2.0], [2, 4, 10, 8.0]],
+            "users_timeline": [[0.1, 2], [2.2, 10]],
+            "samples": samples or [],
+            "duplicates": {"share": 0.2, "session": "separate", "stagger": 0},
+            "locust": {
+                "requests": 160,
+                "failures": 0,
+                "workers": {"a": {"requests": 90}, "b": {"requests": 70}},
+            },
+        },
+    }
+    (run / MANIFEST).write_text(json.dumps(manifest))
+    (run / CASES).write_text("".join(json.dumps(r) + "\n" for r in records))
+    return run

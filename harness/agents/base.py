@@ -119,10 +119,3 @@ class Plain:
 
     async def close(self, context: dict[str, Any]) -> None:
         return None
-
-
-def decode_capped(body: bytes, max_bytes: int) -> tuple[str | None, str | None]:
-    """Body as text, or why not when it exceeds the cap (which is reported, never kept)."""
-    if len(body) > max_bytes:
-        return None, f"reply exceeds the size cap of {max_bytes} bytes"
-    return body.decode("utf-8", errors="replace"), None

@@ -8,6 +8,7 @@ histories and client-side tools).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +34,37 @@ class Send:
     idle_timeout: float | None = None
     accept: tuple[int, ...] = (200,)  # statuses that are no failure (the load's statistics)
     elapsed_ms: float = 0.0  # set by whoever sent it: how long it took, also when it failed
+
+
+class Chunked:
+    """A 2xx stream as a transport reads it: each chunk counted against the size cap and fed
+    on, the time to the first one kept; the words of a stall. The reading itself (and its
+    idle timeout) is the transport's (agents/http.py, load/transport.py)."""
+
+    def __init__(self, send: Send, incoming: Incoming, started: float) -> None:
+        self.send, self.incoming, self.started = send, incoming, started
+        self.chunks = self.size = 0
+        incoming.first_byte_ms = None
+
+    def take(self, chunk: bytes) -> Failure | None:
+        if self.incoming.first_byte_ms is None:  # the time to the first token
+            self.incoming.first_byte_ms = (time.perf_counter() - self.started) * 1000.0
+        self.chunks += 1
+        self.size += len(chunk)
+        if self.size > self.send.max_bytes:
+            return Failure(
+                FailureKind.TOO_LARGE,
+                f"reply exceeds the size cap of {self.send.max_bytes} bytes (stream)",
+            )
+        self.send.feed.feed(chunk)
+        return None
+
+    def stalled(self) -> Failure:
+        return Failure(
+            FailureKind.TIMEOUT,
+            f"timeout: the stream stalled for {self.send.idle_timeout:g} s after "
+            f"{self.chunks} chunk(s)",
+        )
 
 
 @dataclass(slots=True)

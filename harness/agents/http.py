@@ -11,14 +11,14 @@ import contextlib
 import functools
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
 
 from harness.agents.base import Call, Reply
 from harness.agents.chat import OpenAIDialogue
-from harness.agents.dialogue import Dialogue, HttpDialogue, Send, Steps, Wait
+from harness.agents.dialogue import Chunked, Dialogue, HttpDialogue, Send, Steps, Wait
 from harness.agents.protocol import Incoming, timed_out
 from harness.core.failures import Failure, FailureKind
 from harness.redact import redact, secret_name
@@ -182,9 +182,8 @@ async def exchange(
 async def _stream(
     resp: aiohttp.ClientResponse, incoming: Incoming, started: float, send: Send
 ) -> Failure | None:
-    size = chunks = 0
-    incoming.first_byte_ms = None
-    feed: Callable[[bytes], None] = send.feed.feed
+    """A 2xx stream read as it comes, each chunk within the idle timeout; never reconnected."""
+    stream = Chunked(send, incoming, started)
     while not send.feed.done:
         idle = asyncio.timeout(send.idle_timeout)
         try:
@@ -193,22 +192,11 @@ async def _stream(
         except TimeoutError:
             if not idle.expired():
                 raise  # the whole request's timeout: reported as such by the caller
-            return Failure(
-                FailureKind.TIMEOUT,
-                f"timeout: the stream stalled for {send.idle_timeout:g} s after {chunks} chunk(s)",
-            )
+            return stream.stalled()
         if not chunk:
             break
-        if incoming.first_byte_ms is None:
-            incoming.first_byte_ms = _ms(started)  # the time to the first token
-        chunks += 1
-        size += len(chunk)
-        if size > send.max_bytes:
-            return Failure(
-                FailureKind.TOO_LARGE,
-                f"reply exceeds the size cap of {send.max_bytes} bytes (stream)",
-            )
-        feed(chunk)
+        if (failure := stream.take(chunk)) is not None:
+            return failure
     return None
 
 

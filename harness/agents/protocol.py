@@ -126,6 +126,19 @@ def _encode(body: Any) -> tuple[bytes | None, str | None]:
     return orjson.dumps(body, default=format_value), "application/json"
 
 
+def body_template(spec: Request | HttpAdapter, turn: Turn | None = None) -> Any:
+    """The template of a request's body: the turn's own (`raw`, `body`) when it declares one,
+    None when it sends none (or N bytes, `body_bytes`), else the request's."""
+    if turn is not None:
+        if turn.no_body or turn.body_bytes is not None:
+            return None
+        if turn.raw is not None:
+            return turn.raw
+        if turn.body is not None:
+            return turn.body
+    return spec.body
+
+
 def render_request(
     spec: Request | HttpAdapter,
     context: Mapping[str, Any],
@@ -144,14 +157,14 @@ def render_request(
     )
     body: bytes | None
     content_type: str | None
-    if turn is not None and turn.no_body:
-        body, content_type = None, None
-    elif turn is not None and turn.body_bytes is not None:
+    template = body_template(spec, turn)
+    if turn is not None and turn.body_bytes is not None:
         body, content_type = b"x" * turn.body_bytes, "application/octet-stream"
+    elif template is None:
+        body, content_type = None, None
     elif turn is not None and turn.raw is not None:
-        body, content_type = format_value(render_deep(turn.raw, context, cache)).encode(), None
+        body, content_type = format_value(render_deep(template, context, cache)).encode(), None
     else:
-        template = turn.body if turn is not None and turn.body is not None else spec.body
         body, content_type = _encode(render_deep(template, context, cache))
     if content_type is not None and not any(k.lower() == "content-type" for k in headers):
         headers["Content-Type"] = content_type

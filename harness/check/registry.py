@@ -105,11 +105,6 @@ def category_of(check: m.CheckBase) -> Category:
     return kind_of(check).category
 
 
-def registered() -> dict[str, CheckKind]:
-    _load()
-    return dict(_KINDS)
-
-
 def judge_error(check: Any, cid: str, message: str, category: str | None = None) -> CheckResult:
     """An error verdict for a check (or an invariant) that could not be judged."""
     from harness.core.types import Verdict

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.agents.protocol import reads_conversation, render_request
+from harness.agents.protocol import body_template, reads_conversation, render_request
 from harness.spec.models.agents import HttpAdapter, Request, Turn
 from harness.spec.models.scenarios import Scenario
 from harness.spec.template import Template
@@ -45,14 +45,10 @@ class Ahead:
 
     def _turn_static(self, turn: str | Turn) -> bool:
         cfg = self.config
-        if isinstance(turn, Turn):
-            if turn.body_bytes is not None:
-                return False  # sent as built in the generator, never shipped as N bytes
-            body: Any = turn.raw if turn.raw is not None else turn.body
-            body = cfg.body if body is None and not turn.no_body else body
-        else:
-            body = cfg.body
-        return not reads_conversation([cfg.url, cfg.headers, body], self.cache)
+        t = turn if isinstance(turn, Turn) else None
+        if t is not None and t.body_bytes is not None:
+            return False  # sent as built in the generator, never shipped as N bytes
+        return not reads_conversation([cfg.url, cfg.headers, body_template(cfg, t)], self.cache)
 
     def render(
         self, scenario: str, ctx: dict[str, Any], texts: list[str | None]

@@ -10,10 +10,10 @@ from typing import Any
 
 import gevent
 
-from harness.agents.dialogue import Send
+from harness.agents.dialogue import Chunked, Send
 from harness.agents.protocol import Incoming
 from harness.agents.script import Script
-from harness.core.failures import Failure, FailureKind
+from harness.core.failures import Failure
 from harness.load.wire import outcome, timeout_error, transport_error
 
 
@@ -44,8 +44,7 @@ def _read_capped(resp: Any, limit: int) -> bytes:
 def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failure | None:
     """A 2xx stream fed line by line (SSE and JSON lines are made of lines), each line within
     the idle timeout; never reconnected."""
-    size = chunks = 0
-    incoming.first_byte_ms = None
+    stream = Chunked(send, incoming, started)
     while not send.feed.done:
         idle = gevent.Timeout(send.idle_timeout)
         idle.start()
@@ -54,24 +53,13 @@ def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failur
         except gevent.Timeout as fired:
             if fired is not idle:
                 raise
-            return Failure(
-                FailureKind.TIMEOUT,
-                f"timeout: the stream stalled for {send.idle_timeout:g} s after {chunks} chunk(s)",
-            )
+            return stream.stalled()
         finally:
             idle.close()
         if not line:
             break
-        if incoming.first_byte_ms is None:
-            incoming.first_byte_ms = ms(started)  # the time to the first token
-        chunks += 1
-        size += len(line)
-        if size > send.max_bytes:
-            return Failure(
-                FailureKind.TOO_LARGE,
-                f"reply exceeds the size cap of {send.max_bytes} bytes (stream)",
-            )
-        send.feed.feed(line)
+        if (failure := stream.take(line)) is not None:
+            return failure
     return None
 
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
-from harness.agents.protocol import not_given
+from harness.agents.protocol import not_given, reads_conversation
 from harness.check.state import Targets
 from harness.core import (
     Case,
@@ -150,7 +150,7 @@ class Engine:
         prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
         if prepared.error is None:
             for i, (template, _) in enumerate(self._turns[case.scenario]):
-                live = reads_conversation(template)
+                live = reads_conversation(template.source, self._cache)
                 prepared.texts.append(
                     None if live else self._write(case, template, prepared.ctx, i)
                 )
@@ -336,11 +336,6 @@ def _turn(index: int, text: str, reply: Reply) -> TurnRecord:
 #: a turn's text template, and its contract when written as a mapping
 TurnTemplate = tuple[Template, "m.Turn | None"]
 CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort)
-
-
-def reads_conversation(template: Template) -> bool:
-    """Whether a turn's text reads what the conversation captured or replied so far."""
-    return any(path[0] in ("session", "reply") for path in template.paths())
 
 
 def _turn_template(turn: str | m.Turn) -> TurnTemplate:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import importlib.util
+import itertools
 import json
 import os
 import pwd
@@ -23,8 +24,9 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -321,3 +323,96 @@ def start_agent(
         agent.stop(signal.SIGKILL)
         raise error
     return agent
+
+
+_pins = itertools.count(1000)  # every customer gets its own PIN, so name+PIN never collide
+
+
+@dataclass(frozen=True)
+class Customer:
+    id: int
+    name: str
+    pin: str
+    ref: str  # customers.customer_ref, what the conversation API knows them by
+
+
+@dataclass
+class Stack:
+    """One PostgreSQL, one Redis, and refund desk agents started on demand (one per defect set)."""
+
+    pg: Postgres
+    redis: Redis
+    agents: dict[str, Agent] = field(default_factory=dict)
+
+    def agent(self, defects: str) -> Agent:
+        if defects not in self.agents:
+            self.agents[defects] = start_agent(self.pg.url, self.redis.url, defects)
+        return self.agents[defects]
+
+    def customer(self, name: str, *, vip: bool = False) -> Customer:
+        pin = f"{next(_pins):04d}"
+        with self.pg.connect() as conn:
+            row = conn.execute(
+                "insert into customers (full_name, email, pin, vip) values (%s, %s, %s, %s) "
+                "returning id, customer_ref",
+                (name, f"c{pin}@example.com", pin, vip),
+            ).fetchone()
+        assert row is not None
+        return Customer(int(row[0]), name, pin, str(row[1]))
+
+    def order(
+        self,
+        customer: Customer,
+        total: str,
+        *,
+        status: str = "delivered",
+        delivered_days_ago: int | None = 5,
+        ordered_days_ago: int = 10,
+    ) -> int:
+        with self.pg.connect() as conn:
+            row = conn.execute(
+                "insert into orders (customer_id, total, status, ordered_on, delivered_on) "
+                "values (%s, %s, %s, current_date - %s::int, current_date - %s::int) returning id",
+                (customer.id, Decimal(total), status, ordered_days_ago, delivered_days_ago),
+            ).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def rows(self, query: str, *params: object) -> list[dict[str, Any]]:
+        with self.pg.connect() as conn, conn.cursor() as cur:
+            cur.execute(query, params)
+            names = [d.name for d in cur.description or []]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def refunds(self, order_id: int) -> list[dict[str, Any]]:
+        return self.rows("select * from refunds where order_id = %s order by id", order_id)
+
+    def approvals(self, order_id: int) -> list[dict[str, Any]]:
+        return self.rows(
+            "select a.* from compliance_approvals a join refunds r on r.id = a.refund_id "
+            "where r.order_id = %s",
+            order_id,
+        )
+
+    def audit(self, session_id: str) -> list[dict[str, Any]]:
+        return self.rows("select * from audit_log where session_id = %s order by id", session_id)
+
+
+def demo_stack() -> Iterator[Stack]:
+    """A module fixture's body: the servers up, every agent and server stopped after."""
+    pg = start_postgres()
+    try:
+        rd = start_redis()
+    except BaseException:
+        pg.stop()
+        raise
+    servers = Stack(pg, rd)
+    try:
+        yield servers
+    finally:
+        try:
+            for agent in servers.agents.values():
+                agent.stop()
+        finally:
+            rd.stop()
+            pg.stop()

@@ -7,7 +7,6 @@ says and the agent with only that defect switched on diverges, visibly in the da
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import signal
 import subprocess
@@ -15,9 +14,8 @@ import sys
 import unicodedata
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Literal
 
 import aiohttp
 import pytest
@@ -27,106 +25,19 @@ from fixtures.refund_desk.defects import KNOWN_DEFECTS
 from tests.integration.demo_servers import (
     REPO_ROOT,
     Agent,
-    Postgres,
-    Redis,
+    Customer,
+    Stack,
     agent_env,
+    demo_stack,
     start_agent,
-    start_postgres,
-    start_redis,
 )
 
 pytestmark = pytest.mark.integration
 
-_pins = itertools.count(1000)  # every customer gets its own PIN, so name+PIN never collide
-
-
-@dataclass(frozen=True)
-class Customer:
-    id: int
-    name: str
-    pin: str
-
-
-@dataclass
-class Stack:
-    """One PostgreSQL, one Redis, and refund desk agents started on demand (one per defect set)."""
-
-    pg: Postgres
-    redis: Redis
-    agents: dict[str, Agent] = field(default_factory=dict)
-
-    def agent(self, defects: str) -> Agent:
-        if defects not in self.agents:
-            self.agents[defects] = start_agent(self.pg.url, self.redis.url, defects)
-        return self.agents[defects]
-
-    def customer(self, name: str, *, vip: bool = False) -> Customer:
-        pin = f"{next(_pins):04d}"
-        with self.pg.connect() as conn:
-            row = conn.execute(
-                "insert into customers (full_name, email, pin, vip) values (%s, %s, %s, %s) "
-                "returning id",
-                (name, f"c{pin}@example.com", pin, vip),
-            ).fetchone()
-        assert row is not None
-        return Customer(int(row[0]), name, pin)
-
-    def order(
-        self,
-        customer: Customer,
-        total: str,
-        *,
-        status: str = "delivered",
-        delivered_days_ago: int | None = 5,
-        ordered_days_ago: int = 10,
-    ) -> int:
-        with self.pg.connect() as conn:
-            row = conn.execute(
-                "insert into orders (customer_id, total, status, ordered_on, delivered_on) "
-                "values (%s, %s, %s, current_date - %s::int, current_date - %s::int) returning id",
-                (customer.id, Decimal(total), status, ordered_days_ago, delivered_days_ago),
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def rows(self, query: str, *params: object) -> list[dict[str, Any]]:
-        with self.pg.connect() as conn, conn.cursor() as cur:
-            cur.execute(query, params)
-            names = [d.name for d in cur.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def refunds(self, order_id: int) -> list[dict[str, Any]]:
-        return self.rows("select * from refunds where order_id = %s order by id", order_id)
-
-    def approvals(self, order_id: int) -> list[dict[str, Any]]:
-        return self.rows(
-            "select a.* from compliance_approvals a join refunds r on r.id = a.refund_id "
-            "where r.order_id = %s",
-            order_id,
-        )
-
-    def audit(self, session_id: str) -> list[dict[str, Any]]:
-        return self.rows("select * from audit_log where session_id = %s order by id", session_id)
-
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    pg = start_postgres()
-    try:
-        rd = start_redis()
-    except BaseException:
-        pg.stop()
-        raise
-    servers = Stack(pg, rd)
-    try:
-        yield servers
-    finally:
-        try:
-            for agent in servers.agents.values():
-                agent.stop()
-        finally:
-            rd.stop()
-            pg.stop()
+    yield from demo_stack()
 
 
 def new_session() -> str:

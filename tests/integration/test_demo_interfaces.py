@@ -6,7 +6,6 @@ every planted defect diverging the same way whichever door the customer comes th
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import re
 import signal
@@ -14,7 +13,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -24,92 +23,22 @@ import redis
 
 from tests.integration.demo_servers import (
     Agent,
-    Postgres,
-    Redis,
+    Customer,
+    Stack,
+    demo_stack,
     http_json,
     start_agent,
-    start_postgres,
-    start_redis,
 )
 
 pytestmark = pytest.mark.integration
 
-_pins = itertools.count(5000)
 INTERFACES = ("chat", "conversation", "openai")
 MODEL = "refund-desk-1"
 
 
-@dataclass(frozen=True)
-class Customer:
-    id: int
-    name: str
-    pin: str
-    ref: str
-
-
-@dataclass
-class Stack:
-    pg: Postgres
-    redis: Redis
-    agents: dict[str, Agent] = field(default_factory=dict)
-
-    def agent(self, defects: str) -> Agent:
-        if defects not in self.agents:
-            self.agents[defects] = start_agent(self.pg.url, self.redis.url, defects)
-        return self.agents[defects]
-
-    def customer(self, name: str, *, vip: bool = False) -> Customer:
-        pin = f"{next(_pins):04d}"
-        with self.pg.connect() as conn:
-            row = conn.execute(
-                "insert into customers (full_name, email, pin, vip) values (%s, %s, %s, %s) "
-                "returning id, customer_ref",
-                (name, f"i{pin}@example.com", pin, vip),
-            ).fetchone()
-        assert row is not None
-        return Customer(int(row[0]), name, pin, str(row[1]))
-
-    def order(
-        self, customer: Customer, total: str, *, delivered_days_ago: int = 5, ordered: int = 10
-    ) -> int:
-        with self.pg.connect() as conn:
-            row = conn.execute(
-                "insert into orders (customer_id, total, status, ordered_on, delivered_on) "
-                "values (%s, %s, 'delivered', current_date - %s::int, current_date - %s::int) "
-                "returning id",
-                (customer.id, Decimal(total), ordered, delivered_days_ago),
-            ).fetchone()
-        assert row is not None
-        return int(row[0])
-
-    def rows(self, query: str, *params: object) -> list[dict[str, Any]]:
-        with self.pg.connect() as conn, conn.cursor() as cur:
-            cur.execute(query, params)
-            names = [d.name for d in cur.description or []]
-            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-    def refunds(self, order_id: int) -> list[dict[str, Any]]:
-        return self.rows("select * from refunds where order_id = %s order by id", order_id)
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
-    pg = start_postgres()
-    try:
-        rd = start_redis()
-    except BaseException:
-        pg.stop()
-        raise
-    servers = Stack(pg, rd)
-    try:
-        yield servers
-    finally:
-        try:
-            for agent in servers.agents.values():
-                agent.stop()
-        finally:
-            rd.stop()
-            pg.stop()
+    yield from demo_stack()
 
 
 def send(
@@ -488,14 +417,14 @@ def _diacritics(stack: Stack, agent: Agent, door: str) -> bool:
 
 def _window_from_order_date(stack: Stack, agent: Agent, door: str) -> bool:
     wes = stack.customer("Wes Door")
-    order = stack.order(wes, "40.00", ordered=40, delivered_days_ago=20)
+    order = stack.order(wes, "40.00", ordered_days_ago=40, delivered_days_ago=20)
     reply = verified(agent, door, wes).tell(f"refund 10 EUR for order {order}")
     return "outside the 30-day refund window" in reply
 
 
 def _window_off_by_one(stack: Stack, agent: Agent, door: str) -> bool:
     lana = stack.customer("Lana Door")
-    order = stack.order(lana, "40.00", ordered=32, delivered_days_ago=30)
+    order = stack.order(lana, "40.00", ordered_days_ago=32, delivered_days_ago=30)
     return "outside" in verified(agent, door, lana).tell(f"refund order {order}")
 
 

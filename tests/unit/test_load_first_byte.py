@@ -4,7 +4,6 @@ tables only when some turn of the run recorded one."""
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,8 @@ import pandas as pd
 
 from harness.report.build import LOAD_PARQUET, build_reports
 from harness.report.load import summarize
-from harness.runlog.read import CASES, MANIFEST, open_run
+from harness.runlog.read import open_run
+from tests.helpers import write_load_run
 
 COLUMN = "p95 first byte ms"
 
@@ -58,39 +58,13 @@ def record(n: int, users: int, start: float, first_byte: float | None) -> dict[s
     }
 
 
-def write_run(tmp_path: Path, records: list[dict[str, Any]]) -> Path:
-    run = tmp_path / "20260101-000000-abcd"
-    run.mkdir()
-    manifest = {
-        "kind": "load",
-        "run_id": run.name,
-        "suite": "t",
-        "status": "finished",
-        "seed": 1,
-        "trials": 1,
-        "requirements": [{"id": "T-001", "title": "echoes", "severity": "major"}],
-        "load": {
-            "profile": "spike",
-            "shape": "spike",
-            "length_s": 4.0,
-            "window_s": 1.0,
-            "peak_users": 10,
-            "schedule": [[0, 2, 2, 2.0], [2, 4, 10, 8.0]],
-            "users_timeline": [[0.1, 2], [2.2, 10]],
-        },
-    }
-    (run / MANIFEST).write_text(json.dumps(manifest))
-    (run / CASES).write_text("".join(json.dumps(r) + "\n" for r in records))
-    return run
-
-
 def streamed(tmp_path: Path) -> Path:
     """2 users: first bytes 8 and 12 ms (window 0); 10 users: 10, 20, 30, 40 ms (window 2),
     and one conversation whose reply was not streamed."""
     records = [record(1, 2, 0.1, 8.0), record(2, 2, 0.5, 12.0)]
     records += [record(10 + i, 10, 2.1 + 0.1 * i, fb) for i, fb in enumerate([10, 20, 30, 40])]
     records.append(record(20, 10, 2.9, None))
-    return write_run(tmp_path, records)
+    return write_load_run(tmp_path, records)
 
 
 def tables_of(markdown: str) -> list[list[str]]:
@@ -146,7 +120,7 @@ def test_load_parquet_and_both_tables_show_it(tmp_path: Path) -> None:
 
 def test_no_first_byte_no_column(tmp_path: Path) -> None:
     records = [record(1, 2, 0.1, None), record(2, 10, 2.5, None)]
-    run = write_run(tmp_path, records)
+    run = write_load_run(tmp_path, records)
     reports = build_reports(run)
     assert reports.load is not None and not reports.load.has_first_byte
     assert COLUMN not in (run / "summary.md").read_text()

@@ -13,7 +13,8 @@ import pandas as pd
 from harness.report.build import build_reports
 from harness.report.load import summarize
 from harness.report.loadframe import LOAD_COLUMNS, load_frame
-from harness.runlog.read import CASES, MANIFEST, RunFolder, open_run, parse_manifest
+from harness.runlog.read import MANIFEST, RunFolder, open_run, parse_manifest
+from tests.helpers import write_load_run
 
 HOSTILE = "<script>alert(1)</script> | **bold** `tick`"
 
@@ -62,48 +63,12 @@ def record(
     }
 
 
-def write_run(tmp_path: Path, records: list[dict[str, Any]], samples: list[Any]) -> Path:
-    run = tmp_path / "20260101-000000-abcd"
-    run.mkdir()
-    manifest = {
-        "kind": "load",
-        "run_id": run.name,
-        "suite": "t",
-        "status": "finished",
-        "seed": 1,
-        "trials": 1,
-        "requirements": [
-            {"id": "T-001", "title": "echoes", "severity": "major"},
-            {"id": "T-002", "title": "never twice", "severity": "critical"},
-        ],
-        "load": {
-            "profile": "spike",
-            "shape": "spike",
-            "length_s": 4.0,
-            "window_s": 1.0,
-            "peak_users": 10,
-            "schedule": [[0, 2, 2, 2.0], [2, 4, 10, 8.0]],
-            "users_timeline": [[0.1, 2], [2.2, 10]],
-            "samples": samples,
-            "duplicates": {"share": 0.2, "session": "separate", "stagger": 0},
-            "locust": {
-                "requests": 160,
-                "failures": 0,
-                "workers": {"a": {"requests": 90}, "b": {"requests": 70}},
-            },
-        },
-    }
-    (run / MANIFEST).write_text(json.dumps(manifest))
-    (run / CASES).write_text("".join(json.dumps(r) + "\n" for r in records))
-    return run
-
-
 def steady(tmp_path: Path, fail_at_peak: int = 0, samples: list[Any] | None = None) -> Path:
     records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
     for i in range(40):
         verdict = "fail" if i < fail_at_peak else "pass"
         records.append(record(100 + i, 10, 2.0 + 0.04 * i, [check("c", verdict)]))
-    return write_run(tmp_path, records, samples or [])
+    return write_load_run(tmp_path, records, samples or [])
 
 
 def test_levels_windows_and_latency(tmp_path: Path) -> None:
@@ -151,7 +116,7 @@ def test_a_pair_violation_counts_once_and_samples_count_new_rows(tmp_path: Path)
         },
         {"at": 3.5, "violations": {"refunds-within-order-total": 1}},  # the same row again
     ]
-    run = write_run(tmp_path, records, samples)
+    run = write_load_run(tmp_path, records, samples)
     s = summarize(open_run(run))
     assert s is not None
     peak = s.levels[-1]
@@ -190,7 +155,7 @@ def test_every_report_escapes_agent_and_database_text(tmp_path: Path) -> None:
             "rows": {"refunds-within-order-total": [{"order_id": 7, "note": HOSTILE}]},
         }
     ]
-    run = write_run(tmp_path, records, samples)
+    run = write_load_run(tmp_path, records, samples)
     build_reports(run)
     html = (run / "report.html").read_text()
     assert '<h2 id="load">Load</h2>' in html and "<svg" in html
@@ -213,7 +178,7 @@ def test_a_ramp_down_to_zero_users_is_no_level_and_never_the_baseline(tmp_path: 
     records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
     records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(40)]
     records += [record(200 + i, 0, 4.0 + 0.1 * i, [check("c", "fail")]) for i in range(2)]
-    run = write_run(tmp_path, records, [])
+    run = write_load_run(tmp_path, records, [])
     manifest = json.loads((run / MANIFEST).read_text())
     manifest["load"]["schedule"].append([4, 6, 0, 10.0])
     # as an older harness wrote it: a level of 0 users, first in the table
@@ -245,14 +210,14 @@ def test_held_is_never_said_over_failing_conversations(tmp_path: Path) -> None:
         record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "fail" if i % 2 else "pass")])
         for i in range(40)
     ]
-    run = write_run(tmp_path, records, [])
+    run = write_load_run(tmp_path, records, [])
     s = summarize(open_run(run))
     assert s is not None and s.degraded_at is None and not s.held
     assert "held" not in s.verdict and "correctness did not hold" in s.verdict
     assert "pass rate 50.0% at 2 users (20 of 40 conversations failed or errored)" in s.verdict
 
     (tmp_path / "one").mkdir()
-    one = write_run(
+    one = write_load_run(
         tmp_path / "one", [record(i, 4, 0.1 * i, [check("c", "pass")]) for i in range(8)], []
     )
     s = summarize(open_run(one))
@@ -279,7 +244,7 @@ def test_rates_are_over_the_time_measured_not_the_time_planned(tmp_path: Path) -
     """Stopped 2.5 s into a 4 s profile: the 10-user level ran 0.5 s, not its planned 2 s."""
     records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
     records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(10)]
-    run = write_run(tmp_path, records, [])
+    run = write_load_run(tmp_path, records, [])
     manifest = json.loads((run / MANIFEST).read_text())
     manifest["status"] = "interrupted"
     manifest["load"]["users_timeline"] = [[0.1, 2], [2.2, 10], [2.5, 10]]
@@ -294,7 +259,7 @@ def test_replies_in_flight_at_the_end_make_no_sliver_window(tmp_path: Path) -> N
     records = [record(i, 2, 0.04 * i, [check("c", "pass")]) for i in range(40)]
     records += [record(100 + i, 10, 2.0 + 0.04 * i, [check("c", "pass")]) for i in range(49)]
     records.append(record(200, 10, 3.96, [check("c", "pass")]))  # its 2nd turn at 4.01 s
-    run = write_run(tmp_path, records, [{"at": 4.02, "violations": {"inv": 1}}])
+    run = write_load_run(tmp_path, records, [{"at": 4.02, "violations": {"inv": 1}}])
     s = summarize(open_run(run))
     assert s is not None
     assert [w.key for w in s.windows] == [0, 1, 2, 3]
