@@ -18,6 +18,7 @@ long as a kind's space keeps its shape, so a saved seed replays the same case.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,7 +27,8 @@ from typing import Any, Generic, TypeVar, assert_never
 
 from harness.generate import traps
 from harness.spec import models as m
-from harness.spec.relative import DateEdge, DaysAgo, TimeEdge
+from harness.spec.clock import holiday_text, parse_duration
+from harness.spec.relative import DateEdge, DaysAgo, DstMoment, Moment, TimeEdge
 from harness.spec.template import Template, format_value, render_deep, to_decimal
 
 # ------------------------------------------------------------------------ spaces
@@ -250,6 +252,8 @@ def _sequence(spec: m.SequenceGen, env: Env) -> Space:
 def _boundary(spec: m.BoundaryGen, env: Env) -> Space:
     value = env.context["params"][spec.boundary]
     param_kind = env.kinds.get(spec.boundary)
+    if param_kind == "duration":
+        return _duration_boundary(spec, parse_duration(value), env.plain)
     if not env.plain:
         return Sampled(traps.boundary_values(spec, value, param_kind))
     # the baseline: any value of the parameter's unit between zero and twice the parameter
@@ -302,3 +306,44 @@ def _date_text(spec: m.DateTextGen, env: Env) -> Space:
     day = env.render(spec.date_text)
     formats = Just("iso") if env.plain else Sampled(spec.formats)
     return Map(formats, lambda fmt: traps.format_date(day, fmt))
+
+
+def _seconds(span: Any, env: Env) -> Space:
+    """A duration, or a range of them (a list) to the second: a hunt shrinks toward the first."""
+    if isinstance(span, list):
+        a, b = (int(parse_duration(env.render(v)).total_seconds()) for v in span)
+        return Map(Integers(min(a, b), max(a, b)), lambda s: dt.timedelta(seconds=s))
+    return Just(parse_duration(env.render(span)))
+
+
+def _duration_boundary(spec: m.BoundaryGen, window: dt.timedelta, plain: bool) -> Space:
+    """Just inside and just outside a window, by the margin; plain: any length up to twice it,
+    to the second (the baseline rarely lands within a margin of the edge)."""
+    if not plain:
+        return Sampled(traps.duration_boundaries(spec, window))
+    top = max(int(abs(window).total_seconds()) * 2, 1)
+    return Map(Integers(0, top), lambda s: dt.timedelta(seconds=s))
+
+
+@kind(m.DurationGen)
+def _duration(spec: m.DurationGen, env: Env) -> Space:
+    return _seconds(spec.duration, env)
+
+
+def moment(spec: m.MomentGen, offset: dt.timedelta) -> Moment:
+    """The moment `offset` from now that the generator's other settings describe."""
+    align = parse_duration(spec.align) if spec.align else None
+    holidays = tuple(holiday_text(d) for d in spec.holidays)
+    return Moment(offset, spec.timezone, spec.at, align, spec.business_days, holidays)
+
+
+@kind(m.MomentGen)
+def _moment(spec: m.MomentGen, env: Env) -> Space:
+    return Map(_seconds(spec.in_, env), lambda offset: moment(spec, offset))
+
+
+@kind(m.DstGen, hard=True)
+def _dst(spec: m.DstGen, env: Env) -> Space:
+    edge = Just("noon") if env.plain else Sampled(_as_list(spec.dst))
+    parts = Tuple((edge, Sampled(_as_list(spec.timezones))))
+    return Map(parts, lambda t: DstMoment(t[0], t[1], spec.which))

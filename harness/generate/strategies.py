@@ -26,6 +26,7 @@ from harness.generate.cases import variant_setups
 from harness.generate.spaces import Filler, Integers, Just, Map, Sampled, Tuple, Weighted
 from harness.generate.values import ValueGenerator, derive_seed, is_generator
 from harness.spec import models as m
+from harness.spec.relative import Relative
 from harness.spec.suite import Suite
 from harness.spec.template import format_value
 
@@ -79,7 +80,9 @@ def draw_case(
         space = spaces.space(spec, filler.env(context))
         value = data.draw(to_strategy(space, filler), label=label)
         if not isinstance(space, Filler):  # fresh filler is no part of the input
-            searched.append(f"{label}={format_value(value)!r}")
+            # a relative moment is keyed by its relative form: resolved, it moves every second
+            text = value.stored() if isinstance(value, Relative) else format_value(value)
+            searched.append(f"{label}={text!r}")
         return value
 
     for name, spec in scenario.vars.items():

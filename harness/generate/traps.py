@@ -13,6 +13,7 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 
 from harness.spec import models as m
+from harness.spec.clock import parse_duration
 from harness.spec.template import concrete, to_decimal
 
 # ------------------------------------------------------------------------ boundaries
@@ -53,6 +54,28 @@ def boundary_values(spec: m.BoundaryGen, value: object, kind: str | None) -> lis
         v = edges[edge].quantize(quantum)
         if v not in out:
             out.append(v)
+    return out
+
+
+DEFAULT_MARGIN = dt.timedelta(minutes=1)
+
+
+def duration_boundaries(spec: m.BoundaryGen, window: dt.timedelta) -> list[dt.timedelta]:
+    """The edges of a duration parameter (a time window), `margin` inside and outside it: the
+    agent reads its clock after the harness, so "at" itself is no testable moment."""
+    margin = parse_duration(spec.margin) if spec.margin else DEFAULT_MARGIN
+    edges = {
+        "below": window - margin,
+        "at": window,
+        "above": window + margin,
+        "zero": dt.timedelta(0),
+        "negative": -(window if window > dt.timedelta(0) else margin),
+        "huge": window * 100 if window else dt.timedelta(days=3650),
+    }
+    out: list[dt.timedelta] = []
+    for edge in spec.edges:
+        if edges[edge] not in out:
+            out.append(edges[edge])
     return out
 
 

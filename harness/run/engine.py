@@ -32,6 +32,7 @@ from harness.core import (
 from harness.core.events import CaseFinished, Emit
 from harness.generate.personas import write_turn
 from harness.run.judge import Judge
+from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
 from harness.spec.template import Template, TemplateError, concrete, render_deep
@@ -64,6 +65,7 @@ class Prepared:
     #: reply (`session.*`, `reply.*`), written by whoever holds the conversation
     texts: list[str | None] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    now: dt.datetime = field(default_factory=clock.now)  # the case's moments resolve here
 
 
 class Engine:
@@ -147,13 +149,14 @@ class Engine:
             self.context(case, session_id, trial),
             Observation(session_id=session_id, started_at=now_iso()),
         )
-        prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
-        if prepared.error is None:
-            for i, (template, _) in enumerate(self._turns[case.scenario]):
-                live = reads_conversation(template.source, self._cache)
-                prepared.texts.append(
-                    None if live else self._write(case, template, prepared.ctx, i)
-                )
+        with clock.pinned(prepared.now):
+            prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
+            if prepared.error is None:
+                for i, (template, _) in enumerate(self._turns[case.scenario]):
+                    live = reads_conversation(template.source, self._cache)
+                    prepared.texts.append(
+                        None if live else self._write(case, template, prepared.ctx, i)
+                    )
         return prepared
 
     @staticmethod
@@ -173,7 +176,8 @@ class Engine:
             obs.error = prepared.error
         try:
             async with asyncio.timeout(self.case_timeout):
-                checks = await self.judge.case(scenario, prepared.ctx, obs, {})
+                with clock.pinned(prepared.now):
+                    checks = await self.judge.case(scenario, prepared.ctx, obs, {})
         except Exception as exc:
             obs.error = _harness_fault(exc)
             checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
@@ -181,6 +185,10 @@ class Engine:
         return CaseResult(case=prepared.case, trial=prepared.trial, observation=obs, checks=checks)
 
     async def run_case(self, case: Case, trial: int = 1) -> CaseResult:
+        with clock.pinned():  # one clock for the case's rows, turns and checks
+            return await self._run_case(case, trial)
+
+    async def _run_case(self, case: Case, trial: int) -> CaseResult:
         scenario = self._scenarios[case.scenario]
         session_id = case.session_id(self.run_id, trial)
         obs = Observation(session_id=session_id, started_at=now_iso())

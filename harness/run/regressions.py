@@ -19,10 +19,12 @@ import yaml
 
 import harness
 from harness.core import Case, CaseResult, CheckResult, FailureKey, to_jsonable
+from harness.generate import spaces
 from harness.generate.values import ValueGenerator
 from harness.redact import redact
 from harness.spec import models as m
-from harness.spec.relative import DateEdge, DaysAgo, Relative, TimeEdge
+from harness.spec.clock import parse_duration
+from harness.spec.relative import DateEdge, DaysAgo, DstMoment, Relative, TimeEdge
 from harness.spec.suite import REGRESSIONS_DIR, Suite
 from harness.spec.template import format_value
 
@@ -43,6 +45,13 @@ def _literal(value: Any) -> Any:
     if isinstance(value, m.TimeEdgeGen) and isinstance(value.time_edge, str):
         assert isinstance(value.timezones, str)
         return TimeEdge(value.time_edge, value.timezones, value.days_ago)
+    if isinstance(value, m.DurationGen) and isinstance(value.duration, str):
+        return parse_duration(value.duration)
+    if isinstance(value, m.MomentGen) and isinstance(value.in_, str):
+        return spaces.moment(value, parse_duration(value.in_))
+    one_dst = isinstance(value, m.DstGen) and isinstance(value.dst, str)
+    if one_dst and isinstance(value.timezones, str):
+        return DstMoment(value.dst, value.timezones, value.which)
     if isinstance(value, m.Model):
         raise ValueError(f"a regression case holds concrete values, not {type(value).__name__}")
     return value
@@ -99,6 +108,8 @@ def _stored(value: Any) -> Any:
         return {str(k): _stored(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_stored(v) for v in value]
+    if isinstance(value, dt.timedelta):  # read back as a duration, not as text
+        return {"duration": format_value(value)}
     if isinstance(value, Decimal | dt.date | dt.datetime):
         return format_value(value)
     return value

@@ -12,6 +12,7 @@ from typing import Any
 from harness.errors import Problem
 from harness.spec import fakers
 from harness.spec import models as m
+from harness.spec.clock import has_transitions, is_duration
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
 from harness.spec.relative import known_timezone
@@ -158,8 +159,13 @@ def _generator(
                 (*loc, "boundary"),
                 f"unknown spec parameter {spec.boundary!r}{did_you_mean(spec.boundary, params)}",
             )
-        elif isinstance(params[spec.boundary], bool) or not _numeric(params[spec.boundary]):
+        elif is_duration(value := params[spec.boundary]):
+            if spec.step is not None:
+                yield src.problem((*loc, "step"), "a duration's boundaries use margin, not step")
+        elif isinstance(value, bool) or not _numeric(value):
             yield src.problem((*loc, "boundary"), f"parameter {spec.boundary!r} is not a number")
+        elif spec.margin is not None:
+            yield src.problem((*loc, "margin"), "margin is for duration parameters; use step")
     elif isinstance(spec, m.RefGen) and not seed:
         yield src.problem((*loc, "ref"), "ref values exist only in seed data (suite.yaml)")
     elif isinstance(spec, m.TimeEdgeGen):
@@ -169,6 +175,24 @@ def _generator(
                 yield src.problem(
                     (*loc, "timezones"),
                     f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)",
+                )
+    elif isinstance(spec, m.MomentGen) and not known_timezone(spec.timezone):
+        yield src.problem(
+            (*loc, "timezone"),
+            f"unknown timezone {spec.timezone!r} (use IANA names such as Europe/Berlin)",
+        )
+    elif isinstance(spec, m.DstGen):
+        zones = [spec.timezones] if isinstance(spec.timezones, str) else spec.timezones
+        for zone in zones:
+            if not known_timezone(zone):
+                yield src.problem(
+                    (*loc, "timezones"),
+                    f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)",
+                )
+            elif not has_transitions(zone):
+                yield src.problem(
+                    (*loc, "timezones"),
+                    f"{zone} has no daylight saving time (no clock change within two years)",
                 )
     elif isinstance(spec, m.FakerGen) and not fakers.provider_exists(spec.faker):
         hint = did_you_mean(spec.faker, fakers.providers())

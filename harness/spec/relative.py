@@ -1,9 +1,11 @@
 """Dates and times relative to the moment a case runs.
 
 A case generated today and replayed next month must mean the same thing: "12 days
-ago", "the last day of the previous month", "a minute before midnight in Tokyo".
-These values stay relative in cases and regression files and become absolute only
-when they reach a database or a sentence (`resolve()`).
+ago", "the last day of the previous month", "a minute before midnight in Tokyo",
+"23 h 57 min from now", "the next time Berlin's clocks jump forward". These values
+stay relative in cases and regression files and become absolute only when they
+reach a database or a sentence (`resolve()`), moments against the case's clock
+(`clock.now()`: pinned while a case runs, so its rows, turns and checks agree).
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from harness.spec import clock
 
 DATE_EDGES = (
     "today",
@@ -78,6 +82,63 @@ class TimeEdge(Relative):
 
     def stored(self) -> dict[str, Any]:
         return {"time_edge": self.edge, "timezones": self.timezone, "days_ago": self.days_ago}
+
+
+@dataclass(frozen=True, slots=True)
+class Moment(Relative):
+    """A moment `offset` from now (second precision), then at a wall-clock time, on a slot
+    grid and on a business day, each in the timezone: an appointment in 23 h 57 min."""
+
+    offset: dt.timedelta
+    timezone: str = "UTC"
+    at: str | None = None  # "HH:MM" or "HH:MM:SS": the wall-clock time of that day
+    align: dt.timedelta | None = None  # slot length: the next slot start at or after
+    business_days: bool = False  # a weekend or holiday moves to the next business day
+    holidays: tuple[str, ...] = ()
+
+    def resolve(self) -> dt.datetime:
+        zone = ZoneInfo(self.timezone)
+        moment = (clock.now() + self.offset).astimezone(zone)
+        if self.at is not None:
+            moment = dt.datetime.combine(moment.date(), dt.time.fromisoformat(self.at), zone)
+        if self.align is not None:
+            moment = clock.align_up(moment, self.align)
+        if self.business_days:
+            moment = clock.next_business_moment(moment, self.holidays)
+        return moment
+
+    def stored(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"in": clock.format_duration(self.offset)}
+        if self.timezone != "UTC":
+            out["timezone"] = self.timezone
+        if self.at is not None:
+            out["at"] = self.at
+        if self.align is not None:
+            out["align"] = clock.format_duration(self.align)
+        if self.business_days:
+            out["business_days"] = True
+        if self.holidays:
+            out["holidays"] = list(self.holidays)
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class DstMoment(Relative):
+    """A local time at the zone's next (or previous) DST transition: a time that does not
+    exist (`gap`), one that occurs twice (`fold`, `fold_later`) or that day's noon."""
+
+    edge: str
+    timezone: str
+    which: str = "next"
+
+    def resolve(self) -> dt.datetime:
+        return clock.dst_moment(self.edge, self.timezone, clock.now(), self.which)
+
+    def stored(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"dst": self.edge, "timezones": self.timezone}
+        if self.which != "next":
+            out["which"] = self.which
+        return out
 
 
 def date_edge(edge: str, today: dt.date) -> dt.date:

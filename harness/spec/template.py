@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from harness.spec.clock import DurationError, format_duration, parse_duration
 from harness.spec.relative import DaysAgo, Relative
 
 __all__ = ["DaysAgo", "Relative", "Template", "TemplateError", "concrete", "format_value"]
@@ -73,6 +74,8 @@ def format_value(value: Any) -> str:
         return format(Decimal(repr(value)), "f")
     if isinstance(value, dt.date | dt.datetime | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return format_duration(value)
     return str(value)
 
 
@@ -140,8 +143,15 @@ def truthy(value: Any) -> bool:
 
 
 def _compare(a: Any, b: Any) -> int:
-    """Numbers compare as exact decimals, dates as dates, anything else as text."""
+    """Numbers compare as exact decimals, dates as dates, durations as durations (`24h`
+    against a drawn length of time), anything else as text."""
     a, b = concrete(a), concrete(b)
+    if isinstance(a, dt.timedelta) or isinstance(b, dt.timedelta):
+        try:
+            d1, d2 = parse_duration(a), parse_duration(b)
+        except DurationError as exc:
+            raise TemplateError(str(exc)) from None
+        return (d1 > d2) - (d1 < d2)
     try:
         x, y = to_decimal(a), to_decimal(b)
     except TemplateError:

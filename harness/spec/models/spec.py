@@ -6,8 +6,9 @@ import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BeforeValidator, Field, field_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from harness.spec.clock import is_duration
 from harness.spec.models.base import REQUIREMENT_ID, FileModel, Model
 from harness.spec.severity import Severity
 
@@ -18,9 +19,19 @@ class Parameter(Model):
     value: Decimal | int | str | bool
     unit: str | None = None
     description: str | None = None
-    kind: Literal["amount", "count", "days", "seconds", "text", "flag"] | None = Field(
-        default=None, description="What the value measures; generators derive boundaries from it."
+    kind: Literal["amount", "count", "days", "seconds", "duration", "text", "flag"] | None = Field(
+        default=None,
+        description="What the value measures; generators derive boundaries from it. A "
+        "duration is written with units: 24h, 1h30m.",
     )
+
+    @model_validator(mode="after")
+    def _duration(self) -> Parameter:
+        if self.kind == "duration" and not is_duration(self.value):
+            raise ValueError(
+                f"a duration parameter is written with units (24h, 1h30m), not {self.value!r}"
+            )
+        return self
 
 
 class Requirement(Model):

@@ -6,11 +6,21 @@ once, in harness/generate/spaces.py.
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Discriminator, Field, Tag, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
 
+from harness.spec.clock import DurationError, holiday_text, parse_duration
 from harness.spec.models.base import Model
 
 Scalar = Decimal | int | float | bool | str | None
@@ -115,6 +125,18 @@ class BoundaryGen(Model):
         default_factory=lambda: list[Edge](["below", "at", "above"])
     )
     step: Decimal | None = Field(default=None, description="Default: 0.01 for amounts, else 1.")
+    margin: str | None = Field(
+        default=None,
+        description="For a duration parameter: how far below and above it (default 1m). The "
+        "agent reads its clock after the harness, so give it the time a case takes.",
+    )
+
+    @field_validator("margin")
+    @classmethod
+    def _margin(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) <= dt.timedelta(0):
+            raise ValueError("a margin is longer than zero")
+        return value
 
 
 class FormatGen(Model):
@@ -169,6 +191,85 @@ class DateTextGen(Model):
     )
 
 
+def _durations(value: Any) -> Any:
+    """Duration text is checked when the suite loads; a template is checked when drawn."""
+    for item in value if isinstance(value, list) else [value]:
+        if isinstance(item, str) and "{{" not in item:
+            try:
+                parse_duration(item)
+            except DurationError as exc:
+                raise ValueError(str(exc)) from None
+    return value
+
+
+Durations = Annotated[
+    str | Annotated[list[str], Field(min_length=2, max_length=2)], AfterValidator(_durations)
+]
+
+
+class DurationGen(Model):
+    """A length of time, e.g. `{duration: 1h30m}`; a list is a random range to the second."""
+
+    duration: Durations
+
+
+class MomentGen(Model):
+    """A moment relative to now, e.g. `{in: 23h57m}` (`-2h`: in the past; a list is a random
+    range to the second), at a wall-clock time, on a slot grid and on a business day, in a
+    timezone. Kept relative: a replay next month means the same moment."""
+
+    in_: Durations = Field(alias="in", description="How far from now: 24h, 1h30m, -2h, 3d.")
+    timezone: str = Field(default="UTC", description="The zone of `at`, the grid and the day.")
+    at: str | None = Field(
+        default=None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$",
+        description="The wall-clock time (HH:MM) on the day `in` lands on.",
+    )
+    align: str | None = Field(
+        default=None, description="Slot length, e.g. 15m: the next slot start at or after."
+    )
+    business_days: bool = Field(
+        default=False,
+        description="A moment on a weekend or holiday moves to the next business day, "
+        "at the same wall-clock time.",
+    )
+    holidays: list[dt.date | str] = Field(
+        default_factory=list,
+        description="Days that are no business days: YYYY-MM-DD, or MM-DD for every year.",
+    )
+
+    @field_validator("align")
+    @classmethod
+    def _slot(cls, value: str | None) -> str | None:
+        if value is not None and parse_duration(value) <= dt.timedelta(0):
+            raise ValueError("a slot is longer than zero")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holidays(cls, value: list[dt.date | str]) -> list[dt.date | str]:
+        for day in value:
+            holiday_text(day)
+        return value
+
+
+DstEdgeKind = Literal["gap", "fold", "fold_later", "noon"]
+
+
+class DstGen(Model):
+    """A local time at a daylight-saving transition of a timezone: `gap` a time that does not
+    exist (02:30 as 02:00 jumps to 03:00), `fold` and `fold_later` the first and second of
+    the times that occur twice, `noon` that day's ordinary noon (a control)."""
+
+    dst: DstEdgeKind | Annotated[list[DstEdgeKind], Field(min_length=1)]
+    timezones: str | Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["Europe/Berlin", "America/New_York", "Australia/Sydney"]
+    )
+    which: Literal["next", "previous"] = Field(
+        default="next", description="The zone's next transition from now, or its previous one."
+    )
+
+
 class PoolGen(Model):
     """One value from a built-in pool of realistic hard inputs, simplest first."""
 
@@ -191,12 +292,16 @@ GENERATOR_KEYS = (
     "pool",
     "date_edge",
     "date_text",
+    "duration",
+    "in",
+    "dst",
 )
 
 
 def _generator_tag(value: Any) -> str:
     if isinstance(value, BaseModel):
-        return next(k for k in GENERATOR_KEYS if k in type(value).model_fields)
+        fields = {f.alias or n for n, f in type(value).model_fields.items()}
+        return next(k for k in GENERATOR_KEYS if k in fields)
     if isinstance(value, dict):
         for key in GENERATOR_KEYS:
             if key in value:
@@ -220,6 +325,9 @@ ValueSpec = Annotated[
     | Annotated[DateEdgeGen, Tag("date_edge")]
     | Annotated[TimeEdgeGen, Tag("time_edge")]
     | Annotated[DateTextGen, Tag("date_text")]
+    | Annotated[DurationGen, Tag("duration")]
+    | Annotated[MomentGen, Tag("in")]
+    | Annotated[DstGen, Tag("dst")]
     | Annotated[Scalar | list[Any], Tag("literal")],
     Discriminator(_generator_tag),
 ]
