@@ -209,10 +209,8 @@ def dumps(record: Any) -> bytes:
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | Relative):
+    if isinstance(value, Decimal | dt.date | dt.datetime | dt.time | dt.timedelta | Relative):
         return format_value(value)
-    if isinstance(value, dt.timedelta):
-        return str(value)
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, set | frozenset | tuple):
