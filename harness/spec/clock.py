@@ -140,7 +140,8 @@ def align_up(moment: dt.datetime, slot: dt.timedelta) -> dt.datetime:
     midnight = wall.replace(hour=0, minute=0, second=0, microsecond=0)
     since = int((wall - midnight).total_seconds())
     slots = -(-since // step)  # ceiling
-    return _local(midnight + dt.timedelta(seconds=slots * step), moment.tzinfo)
+    start = min(slots * step, 86_400)  # each day's grid starts again at its midnight
+    return _local(midnight + dt.timedelta(seconds=start), moment.tzinfo)
 
 
 def _local(wall: dt.datetime, zone: dt.tzinfo | None) -> dt.datetime:

@@ -39,7 +39,7 @@ def _models(tp: Any) -> set[type[BaseModel]]:
 
 def test_every_generator_model_has_exactly_one_definition() -> None:
     models = _models(m.ValueSpec)
-    assert len(models) == 14
+    assert len(models) == 17
     assert set(spaces.KINDS) == models  # a model without a definition (or the reverse) fails
     assert all(spaces.KINDS[model].model is model for model in models)
     with pytest.raises(ValueError, match="defined twice"):
@@ -57,6 +57,7 @@ def test_the_hard_parts_are_a_property_of_the_definition() -> None:
         m.DateEdgeGen,
         m.TimeEdgeGen,
         m.DateTextGen,
+        m.DstGen,
     }
     assert spaces.is_hard(m.PoolGen(pool="names")) and not spaces.is_hard(
         m.IntegerGen(integer=[1, 2])
