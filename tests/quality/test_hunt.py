@@ -10,9 +10,13 @@ import pytest
 import yaml
 
 from harness.generate.traps import NAMES_HARD
+from harness.spec.clock import parse_duration
 from tests.helpers import copy_demo, environ, harness
 
-GENERATED = ("-k", "gen-amount-formats", "-k", "gen-names", "-k", "gen-window-edge")
+GENERATED = (
+    *("-k", "gen-amount-formats", "-k", "gen-names", "-k", "gen-window-edge"),
+    *("-k", "gen-payout-cutoff-edge"),
+)
 
 
 @pytest.fixture
@@ -59,6 +63,9 @@ def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
     age, shipping = int(window["vars"]["age"]), int(window["vars"]["shipping_days"])
     assert 29 <= age <= 30 and age + shipping >= 30
     assert window["evidence"]["found"] == []
+    # the payout cutoff: just inside the 24 h window, yet refused
+    payout = found["RD-012 gen-payout-cutoff-edge"]
+    assert payout["vars"]["lead"] == {"duration": "24h3m"}
 
     run = in_copy(suite, "run", str(suite), "--no-progress", *GENERATED, defects="all")
     assert run.returncode == 1, run.stderr
@@ -80,3 +87,32 @@ def test_hunt_of_the_correct_agent_finds_and_writes_nothing(suite: Path) -> None
     assert hunt.returncode == 0, hunt.stderr
     assert "0 new divergence(s)" in hunt.stderr
     assert saved(suite) == {}
+
+
+def test_hunt_shrinks_the_payout_cutoff_defect_to_just_inside_the_window(suite: Path) -> None:
+    """payout_cutoff_buffer refuses cancellations up to 24 h 5 min ahead; only a moment within
+    the suite's margin (3 min) of the 24 h cutoff shows it, and the hunt saves that moment,
+    relative, so the saved case means the same moment whenever it is replayed."""
+    only = ("-k", "gen-payout-cutoff-edge")
+    hunt = in_copy(
+        suite, "hunt", str(suite), "--budget", "20s", "--no-progress", *only,
+        defects="payout_cutoff_buffer",
+    )  # fmt: skip
+    assert hunt.returncode == 1, hunt.stderr
+    found = saved(suite)["RD-012 gen-payout-cutoff-edge"]
+    assert found["check"] == "cancelled-before-cutoff" and found["found"]["shrunk"] is True
+    lead = found["vars"]["lead"]["duration"]  # kept as a duration, not as text
+    cutoff, margin = parse_duration("24h"), parse_duration("3m")
+    assert cutoff < parse_duration(lead) <= cutoff + margin  # just inside the window's edge
+    assert found["setup"]["payout"]["due_at"] == {"in": lead}  # relative, not an instant
+    assert found["evidence"]["expected"] == [{"status": "cancelled"}]
+    assert found["evidence"]["found"] == [{"status": "scheduled"}]
+
+    still = in_copy(
+        suite, "run", str(suite), "--no-progress", *only, defects="payout_cutoff_buffer"
+    )
+    assert still.returncode == 1, still.stderr
+    assert "known regressions: 1 still failing, 0 now passing" in still.stderr
+    fixed = in_copy(suite, "run", str(suite), "--no-progress", *only, defects="none")
+    assert fixed.returncode == 0, fixed.stderr
+    assert "known regressions: 0 still failing, 1 now passing" in fixed.stderr
