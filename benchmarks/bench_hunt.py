@@ -9,7 +9,7 @@ cases of that scenario each needed before the defect first showed, and the
 ratio. Each search works on its own copy of the suite, so nothing is saved into
 the repository.
 
-    python benchmarks/bench_hunt.py [--budget 15] [--seeds 5]
+    python benchmarks/bench_hunt.py [--budget 15] [--seeds 5] [--defect NAME ...]
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ DEFECTS = {
     "diacritics": ("gen-names", "RD-005"),
     "window_off_by_one": ("gen-window-edge", "RD-003"),
     "window_from_order_date": ("gen-window-edge", "RD-003"),
+    "payout_cutoff_buffer": ("gen-payout-cutoff-edge", "RD-012"),
 }
 # The demo's other planted defects need no search: compliance_bypass, verification_drift
 # and false_confirmation fail the suite's fixed scenarios on their first case (`harness
@@ -92,6 +93,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", type=float, default=15.0, help="seconds per search")
     parser.add_argument("--seeds", type=int, default=5, help="searches per defect and method")
+    parser.add_argument(
+        "--defect", action="append", choices=list(DEFECTS), help="only these (repeatable)"
+    )
     args = parser.parse_args()
     print(
         f"cases needed to find each planted defect: median of {args.seeds} seeds, "
@@ -101,7 +105,7 @@ def main() -> None:
         f"{'defect':20} {'hunt':>12} {'plain random':>14} {'plain/hunt':>12}   "
         "per seed (hunt | plain)"
     )
-    for defect in DEFECTS:
+    for defect in args.defect or DEFECTS:
         runs = {True: [], False: []}
         for seed in range(1, args.seeds + 1):
             for plain in (False, True):

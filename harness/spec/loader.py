@@ -191,6 +191,9 @@ def _resolve(data: Any, loc: Sequence[str | int]) -> tuple[PathKey, list[str | i
     rest = list(loc)
     while rest:
         part = rest[0]
+        if len(rest) > 1 and _has(current, part) and _is_tag(current, part, rest[1]):
+            rest.pop(0)  # a generator's tag that is also its key: {boundary: x, margin: ...}
+            continue
         if _has(current, part):
             current = current[part]
         elif isinstance(current, dict | list) and len(rest) > 1 and isinstance(part, str):
@@ -291,6 +294,12 @@ def _members(tp: Any) -> list[Any]:
             out.extend(_members(arg))
         return out
     return [tp]
+
+
+def _is_tag(current: Any, part: str | int, after: str | int) -> bool:
+    """Whether `part` is a union tag naming a key of `current` while the error is about a
+    sibling key (`after`), rather than a key to descend into."""
+    return isinstance(current, dict) and _has(current, after) and not _has(current[part], after)
 
 
 def _field_names(tp: Any) -> list[str]:

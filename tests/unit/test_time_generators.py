@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.relative import DstMoment, Moment
 from harness.spec.template import Template, format_value
+from tests.helpers import config_problems, copy_demo, edit_file
 from tests.unit.test_spaces import spec
 
 UTC = dt.UTC
@@ -316,3 +318,33 @@ def test_the_suite_names_a_wrong_time_setting_where_it_is() -> None:
     with pytest.raises(Exception, match="written with units"):
         m.Parameter(value="24", kind="duration")
     assert m.Parameter(value="1h30m", kind="duration").value == "1h30m"
+
+
+def test_a_moment_is_formatted_as_the_suite_asks() -> None:
+    with clock.pinned(FRIDAY):
+        due = Moment(dt.timedelta(hours=1), "Europe/Berlin", align=dt.timedelta(minutes=30))
+        context = {"vars": {"due": due}}
+        assert Template("at {{ vars.due | date('%H:%M') }}").render(context) == "at 18:30"
+        assert Template("{{ vars.due }}").render(context) == due
+        assert format_value(due) == "2026-12-04T18:30:00+01:00"
+
+
+def test_time_settings_of_a_suite_are_located(tmp_path: Path) -> None:
+    suite = copy_demo(tmp_path, "suite")
+    payouts = suite / "scenarios" / "08_payouts.yaml"
+    edit_file(payouts, "timezone: Europe/Berlin", "timezone: Europe/Berlyn")
+    edit_file(payouts, "{in: 2h, align: 15m}", "{dst: gap, timezones: Asia/Tokyo}")
+    found = config_problems(suite)
+    assert any("timezone: unknown timezone 'Europe/Berlyn'" in p for p in found), found
+    assert any("Asia/Tokyo has no daylight saving time" in p for p in found), found
+    assert all(p.startswith(f"{payouts}:") for p in found)
+    edit_file(payouts, "margin: 3m", "margin: 3 minutes")
+    line = next(
+        i for i, t in enumerate(payouts.read_text().splitlines(), 1) if "margin: 3 minutes" in t
+    )
+    (margin,) = config_problems(suite)  # the file's shape first, then what it refers to
+    assert margin.startswith(f"{payouts}:{line}:")
+    assert "vars.lead.margin: '3 minutes' is not a duration" in margin
+    edit_file(suite / "spec.yaml", "value: 24h", "value: 24")
+    (spec_problem,) = [p for p in config_problems(suite) if "spec.yaml" in p]
+    assert "a duration parameter is written with units" in spec_problem
