@@ -186,7 +186,7 @@ def is_generator(spec: Any) -> bool:
 
 
 def is_hard(spec: Any) -> bool:
-    """A boundary, format, trap, pool or date and time edge: where defects hide."""
+    """A boundary, format, trap, pool, date or time edge or DST change: where defects hide."""
     found = KINDS.get(type(spec))
     return found is not None and found.hard
 

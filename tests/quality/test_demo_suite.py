@@ -81,6 +81,18 @@ def test_race_defect_passes_every_single_request_scenario(tmp_path: Path) -> Non
     assert failing(run_dir) == (set(), set())
 
 
+def test_payout_cutoff_defect_is_beyond_a_runs_seeded_sample(tmp_path: Path) -> None:
+    """Only a moment within minutes of the 24 h cutoff shows it: the seeded run draws the
+    edge outside the window, which the defect handles right (tests/quality/test_hunt.py
+    shows the hunt finding it)."""
+    proc, run_dir = run_demo(tmp_path, "payout_cutoff_buffer")
+    assert proc.returncode == 0, proc.stderr
+    assert failing(run_dir) == (set(), set())
+    df = pd.read_parquet(run_dir / "results.parquet")
+    judged = df[df["check_id"].isin(["kept-after-cutoff", "cancelled-before-cutoff"])]
+    assert list(judged["check_id"]) == ["kept-after-cutoff", "kept-after-cutoff"]
+
+
 def test_correct_agent_has_zero_divergences(tmp_path: Path) -> None:
     proc, run_dir = run_demo(tmp_path, "none")
     assert proc.returncode == 0, proc.stderr
