@@ -31,7 +31,7 @@ def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
     proc, run_dir = run_demo(tmp_path, "all")
     assert proc.returncode == 1, proc.stderr
     md = (run_dir / "summary.md").read_text()
-    for rid in ("RD-001", "RD-002", "RD-003", "RD-004", "RD-005", "RD-006"):
+    for rid in ("RD-001", "RD-002", "RD-003", "RD-004", "RD-005", "RD-006", "RD-012"):
         assert f"FAIL · {rid}" in md, rid
     # the evidence is the conversation and the rows, expected vs found
     assert "Agent replied:" in md and "**Expected:**" in md and "**Found:**" in md
@@ -62,6 +62,11 @@ def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
         ("window_off_by_one", {"RD-003"}, {"last-day-of-window"}),
         ("verification_drift", {"RD-001", "RD-006"}, {"long-chat-never-verified"}),
         ("false_confirmation", {"RD-006"}, {"express-refund"}),
+        (
+            "payout_cutoff_buffer",
+            {"RD-012"},
+            {"payout-cancel-just-inside", "gen-payout-cutoff-edge"},
+        ),
     ],
 )
 def test_each_defect_diverges_from_exactly_its_requirements(
@@ -79,18 +84,6 @@ def test_race_defect_passes_every_single_request_scenario(tmp_path: Path) -> Non
     proc, run_dir = run_demo(tmp_path, "refund_race")
     assert proc.returncode == 0, proc.stderr
     assert failing(run_dir) == (set(), set())
-
-
-def test_payout_cutoff_defect_is_beyond_a_runs_seeded_sample(tmp_path: Path) -> None:
-    """Only a moment within minutes of the 24 h cutoff shows it: the seeded run draws the
-    edge outside the window, which the defect handles right (tests/quality/test_hunt.py
-    shows the hunt finding it)."""
-    proc, run_dir = run_demo(tmp_path, "payout_cutoff_buffer")
-    assert proc.returncode == 0, proc.stderr
-    assert failing(run_dir) == (set(), set())
-    df = pd.read_parquet(run_dir / "results.parquet")
-    judged = df[df["check_id"].isin(["kept-after-cutoff", "cancelled-before-cutoff"])]
-    assert list(judged["check_id"]) == ["kept-after-cutoff", "kept-after-cutoff"]
 
 
 def test_correct_agent_has_zero_divergences(tmp_path: Path) -> None:
