@@ -183,8 +183,7 @@ class Feeder:
         case = next(self._cases)
         pair = self._rng.random() < self.duplicates.share
         if case.setup and self.suite.invariants:  # rows a sample must not see half-inserted
-            async with self.gate.setup():
-                prepared = await self.engine.prepare(case, 1)
+            prepared = await self.gate.whole(self.engine.prepare(case, 1))
         else:
             prepared = await self.engine.prepare(case, 1)
         self.counts.prepared += 1

@@ -11,10 +11,10 @@ sweep judges the rows no judged case owns, as `harness run` does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from harness.check.state import Targets, evaluate_invariant, scope_ids, scoped_query
 from harness.core import CheckResult, Observation, Verdict, to_jsonable
@@ -23,6 +23,9 @@ from harness.spec.suite import Suite
 from harness.spec.template import Template, render_deep
 
 SAMPLE_EVIDENCE_ROWS = 5
+SETUP_GRACE = 5.0  # seconds a cancelled case's setup may take to finish its inserts
+
+T = TypeVar("T")
 
 
 class SetupGate:
@@ -49,6 +52,19 @@ class SetupGate:
             self._active -= 1
             if self._active == 0:
                 self._idle.set()
+
+    async def whole(self, work: Awaitable[T]) -> T:
+        """One case's setup, held off from samples and never cut halfway: when the load
+        stops (the agent died, Ctrl-C), a cancel waits for the inserts already under way, since
+        the final sample would otherwise read a refund without its audit row as a violation."""
+        async with self.setup():
+            task = asyncio.ensure_future(work)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                await asyncio.wait([task], timeout=SETUP_GRACE)
+                task.cancel()  # a no-op once it is done; one stuck beyond the grace is cut
+                raise
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
