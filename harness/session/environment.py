@@ -28,6 +28,7 @@ from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.options import DepsOptions
 from harness.deps.select import resumed_options, select_provider
 from harness.errors import ConfigError
+from harness.generate.identity import Identity
 from harness.procs import free_port
 from harness.redact import SECRET_NAME as SECRET_HEADER
 from harness.redact import redact
@@ -170,6 +171,12 @@ class Environment:
             case_timeout=case_timeout,
             emit=emit,
             sink=sink,
+            identity=Identity(
+                self.deps.uniques,
+                self.suite.database_for,
+                self.suite.params,
+                self.suite.param_kinds,
+            ),
         )
 
 
