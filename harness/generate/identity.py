@@ -132,19 +132,28 @@ class Identity:
         trial: int,
         variant: int,
         attempt: int,
-    ) -> dict[str, Any]:
-        """The row's unique generator columns drawn again, after the database found the
-        values taken by a row that is not this case's (another case, the seed data)."""
-        row = dict(slot.setup[entity])
-        context = {"params": self.params, "vars": slot.vars}
-        for col in sorted(self.unique_columns(scenario, entity)):
-            spec = scenario.setup[entity].values[col]
-            if is_generator(spec):
+    ) -> Slot:
+        """The row's unique values drawn again (its generators, and the vars it is written
+        from), after the database found them taken by a row that is not this case's (another
+        case's, the seed data's): deterministic, by attempt."""
+        fresh_vars = dict(slot.vars)
+        context = {"params": self.params, "vars": fresh_vars}
+        row = scenario.setup[entity]
+        cols = sorted(self.unique_columns(scenario, entity))
+        for name in self.fresh_vars(scenario):
+            if any(name in _vars_read(row.values[c]) for c in cols):
+                seed = derive_seed(
+                    case.seed, "identity", trial, variant, "var", name, "db", attempt
+                )
+                fresh_vars[name] = self._draw(scenario.vars[name], seed, context)
+        values = dict(slot.setup[entity])
+        for col in cols:
+            if is_generator(row.values[col]):
                 seed = derive_seed(
                     case.seed, "identity", trial, variant, entity, col, "db", attempt
                 )
-                row[col] = self._draw(spec, seed, context)
-        return row
+                values[col] = self._draw(row.values[col], seed, context)
+        return Slot(fresh_vars, {**slot.setup, entity: values})
 
     def taken(self, scenario: Scenario, entity: str, exc: BaseException) -> bool:
         """The insert failed because a unique value of the row is already another row's,
@@ -154,7 +163,12 @@ class Identity:
         constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
         row = scenario.setup[entity]
         tables = self.keys.get(self.database_for(row.database, "postgres"), {})
-        redrawn = {c for c in self.unique_columns(scenario, entity) if is_generator(row.values[c])}
+        fresh = set(self.fresh_vars(scenario))
+        redrawn = {
+            c
+            for c in self.unique_columns(scenario, entity)
+            if is_generator(row.values[c]) or _vars_read(row.values[c]) & fresh
+        }
         return any(
             key.name == constraint and redrawn & set(key.columns)
             for key in tables.get(row.table, ())

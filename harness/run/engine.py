@@ -238,7 +238,8 @@ class Engine:
                     if attempt <= TAKEN_RETRIES and self.identity.taken(scenario, name, exc):
                         # another case's row or the seed data holds the value: draw again
                         again = (scenario, case, slot, name, trial, variant, attempt)
-                        values = self.identity.redraw(*again)
+                        slot = self.identity.redraw(*again)
+                        ctx["vars"], values = slot.vars, slot.setup[name]
                         continue
                     return Failure(
                         FailureKind.SETUP,
