@@ -93,7 +93,7 @@ class Identity:
                 if mine:
                     columns[entity] = mine
                 for col in mine:
-                    feeding |= _vars_read(row.values[col])
+                    feeding |= vars_read(row.values[col])
             names = tuple(n for n, s in scenario.vars.items() if n in feeding and is_generator(s))
             plan = self._plans[scenario.id] = (columns, names)
         return plan
@@ -141,7 +141,7 @@ class Identity:
         row = scenario.setup[entity]
         cols = sorted(self.unique_columns(scenario, entity))
         for name in self.fresh_vars(scenario):
-            if any(name in _vars_read(row.values[c]) for c in cols):
+            if any(name in vars_read(row.values[c]) for c in cols):
                 seed = derive_seed(
                     case.seed, "identity", trial, variant, "var", name, "db", attempt
                 )
@@ -167,7 +167,7 @@ class Identity:
         redrawn = {
             c
             for c in self.unique_columns(scenario, entity)
-            if is_generator(row.values[c]) or _vars_read(row.values[c]) & fresh
+            if is_generator(row.values[c]) or vars_read(row.values[c]) & fresh
         }
         return any(
             key.name == constraint and redrawn & set(key.columns)
@@ -213,7 +213,7 @@ class Identity:
         return gen.value(spec, context, n=100_000 + seed % 900_000)
 
 
-def _vars_read(value: Any) -> set[str]:
+def vars_read(value: Any) -> set[str]:
     """The vars a template reads (`{{ vars.NAME ... }}`)."""
     if not isinstance(value, str) or "{{" not in value:
         return set()

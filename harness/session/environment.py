@@ -33,7 +33,7 @@ from harness.procs import free_port
 from harness.redact import SECRET_NAME as SECRET_HEADER
 from harness.redact import redact
 from harness.run.engine import Engine, Sink
-from harness.run.preflight import check_against_schema
+from harness.run.preflight import check_against_schema, fixed_unique_values
 from harness.runlog.models import AgentInfo, DepsChoice
 from harness.runlog.store import RunLog
 from harness.spec.models import AgentConfig, Turn
@@ -230,6 +230,9 @@ async def environment(
                     "the suite does not match the database's schema:\n" + "\n".join(problems),
                     hint="fix the names in the suite (or the schema it loads); nothing ran",
                 )
+            identity = Identity(deps.uniques, suite.database_for, suite.params)
+            for text in fixed_unique_values(suite, identity):
+                emit(Note(text, "warning"))
         started = time.perf_counter()
         agent = await _start_agent(suite, log, deps.context(), concurrency, emit, stack)
         log.manifest.phases.add("agent", time.perf_counter() - started)
