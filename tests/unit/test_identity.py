@@ -111,7 +111,7 @@ def test_a_taken_value_is_drawn_again_deterministically_by_attempt() -> None:
     class Taken(Exception):
         sqlstate = "23505"
 
-        class diag:  # noqa: N801 - psycopg's attribute name
+        class diag:  # psycopg's attribute name
             constraint_name = "members_card_no_key"
 
     assert ident.taken(scenario, "member", Taken())
