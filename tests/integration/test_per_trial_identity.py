@@ -77,6 +77,12 @@ def test_a_schema_that_is_not_the_demo_takes_trials_and_variants(tmp_path: Path)
     for col in ("card_no", "email"):
         assert len({str(m[col]).lower() for m in members}) == len(members), col
     assert len({(m["full_name"], m["birth_date"]) for m in members}) == len(members)
+    # a trial-1 card the seed data already holds (LIB-00001...) is drawn again, no error
+    seeded = [r for r in records if r.trial == 1 and r.case.id in ("by-name#2", "by-name#3")]
+    assert len(seeded) == 2
+    for r in seeded:
+        assert r.case.setup["member"]["card_no"] in ("LIB-00001", "LIB-00002")
+        assert r.observation.entities["member"]["card_no"] != r.case.setup["member"]["card_no"]
     # a var a unique column is written from is fresh in the turn that says it, too
     for r in records:
         if r.case.scenario == "by-card":

@@ -118,3 +118,23 @@ def test_a_taken_value_is_drawn_again_deterministically_by_attempt() -> None:
     Taken.diag.constraint_name = "loans_one_per_book"
     assert not ident.taken(scenario, "member", Taken())  # not a key this row can change
     assert not ident.taken(scenario, "member", ValueError("23505"))
+
+
+def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Path) -> None:
+    import shutil
+
+    from harness.run.preflight import fixed_unique_values
+
+    root = tmp_path / "library"
+    shutil.copytree(LIBRARY, root)
+    scenarios = root / "scenarios" / "lending.yaml"
+    text = scenarios.read_text()
+    text = text.replace("    email: {faker: email}\n", "    email: desk@example.org\n", 1)
+    scenarios.write_text(text)
+    suite = load_suite(root)
+    notes = fixed_unique_values(suite, identity(suite))
+    # the anchor is used by two scenarios; the by-card row (written from a var) is fresh
+    assert len(notes) == 2, notes
+    assert all("setup.member.values.email: members.email must be unique" in n for n in notes)
+    assert {n.split(": scenario ")[1].split(":")[0] for n in notes} == {"by-name", "by-email"}
+    assert fixed_unique_values(load_suite(LIBRARY), identity(load_suite(LIBRARY))) == []
