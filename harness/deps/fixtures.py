@@ -7,11 +7,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+from harness.deps.catalog import declared_keys, merged, unique_keys
 from harness.deps.clients import Postgres
 from harness.errors import DependencyError
 from harness.generate.values import ValueGenerator, derive_seed
 from harness.spec.models import PostgresDependency, RefGen
 from harness.spec.template import concrete
+
+UNIQUE_DRAWS = 50  # draws a seed value of a unique column gets to be new in its table
 
 
 async def load_postgres(
@@ -43,6 +46,7 @@ async def load_postgres(
 async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], name: str) -> None:
     assert dep.seed is not None
     refs: dict[str, list[Any]] = {}
+    keys = merged(await unique_keys(db), declared_keys(dep))
 
     async def ref_values(ref: str) -> list[Any]:
         if ref not in refs:
@@ -68,13 +72,21 @@ async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], n
             return pick.choice(needed[ref])
 
         context = {"params": params}
-        rows = [
-            [
-                concrete(gen.value(spec, context, n=n + 1, ref=choose))
-                for spec in table.columns.values()
-            ]
-            for n in range(table.count)
-        ]
+        unique = {c for key in keys.get(table.table, ()) for c in key.columns}
+        taken: dict[str, set[str]] = {c: set() for c in table.columns if c in unique}
+        rows = []
+        for n in range(table.count):
+            row = []
+            for col, spec in table.columns.items():
+                value = concrete(gen.value(spec, context, n=n + 1, ref=choose))
+                if col in taken:  # a unique column: drawn again until it is new in the table
+                    for _ in range(UNIQUE_DRAWS):
+                        if str(value).casefold() not in taken[col]:
+                            break
+                        value = concrete(gen.value(spec, context, n=n + 1, ref=choose))
+                    taken[col].add(str(value).casefold())
+                row.append(value)
+            rows.append(row)
         columns = list(table.columns)
         try:
             await db.copy_rows(table.table, columns, rows)

@@ -13,9 +13,11 @@ from typing import Any
 
 from harness.check.registry import kind_of
 from harness.check.state import SetupDatabase
+from harness.generate.identity import Identity, vars_read
+from harness.generate.values import is_generator
 from harness.spec import models as m
-from harness.spec.loader import did_you_mean
-from harness.spec.suite import Suite
+from harness.spec.loader import did_you_mean, format_loc, load_yaml
+from harness.spec.suite import SUITE_FILE, Suite
 from harness.spec.template import Template, TemplateError, render_deep
 
 COLUMNS = """
@@ -76,6 +78,7 @@ async def check_against_schema(suite: Suite, databases: dict[str, SetupDatabase]
                 problem = await _query_problem(db, query, sql.params)
                 if problem:
                     problems.append(f"{where}: check {suite.check_id(scenario, i)}: {problem}")
+    problems += _declared_unique(suite, columns)
     for inv in suite.invariants:
         db = databases[suite.database_for(inv.database, "postgres")]
         problem = await _query_problem(db, render_deep(inv.query, params, cache), [])
@@ -119,3 +122,63 @@ def _strings(value: Any) -> list[str]:
 
 def _dump(value: Any) -> Any:
     return value.model_dump(exclude_unset=True) if hasattr(value, "model_dump") else value
+
+
+def _declared_unique(suite: Suite, columns: dict[str, dict[str, set[str]]]) -> list[str]:
+    """A `unique:` must name tables and columns of the real schema."""
+    problems: list[str] = []
+    for name, dep in suite.manifest.environment.dependencies.items():
+        if not isinstance(dep, m.PostgresDependency) or name not in columns:
+            continue
+        known = columns[name]
+        for table, entries in dep.unique.items():
+            loc: tuple[str | int, ...] = ("environment", "dependencies", name, "unique", table)
+            if table not in known:
+                where = _where(suite, loc, key=True)
+                problems.append(
+                    f"{where}: table {table!r} does not exist{did_you_mean(table, known)}"
+                )
+                continue
+            for i, entry in enumerate(entries):
+                cols = [entry] if isinstance(entry, str) else entry
+                for j, col in enumerate(cols):
+                    if col not in known[table]:
+                        at = (*loc, i) if isinstance(entry, str) else (*loc, i, j)
+                        problems.append(
+                            f"{_where(suite, at)}: table {table} has no column {col!r}"
+                            f"{did_you_mean(col, known[table])}"
+                        )
+    return problems
+
+
+def _where(suite: Suite, loc: tuple[str | int, ...], *, key: bool = False) -> str:
+    """path:line:col: key of a suite.yaml value: this suite's, else the one it extends."""
+    homes = [suite.root]
+    if suite.manifest.extends:
+        homes.append((suite.root / suite.manifest.extends).resolve())
+    for home in homes:
+        source, _ = load_yaml(home / SUITE_FILE)
+        if source is not None and (loc in source.values or loc in source.keys):
+            line, col = source.where(loc, key=key)
+            return f"{source.display}:{line}:{col}: {format_loc(loc)}"
+    return f"{SUITE_FILE}: {format_loc(loc)}"
+
+
+def fixed_unique_values(suite: Suite, identity: Identity) -> list[str]:
+    """Setup values a unique key holds that no generator draws: every trial and variant
+    inserts the same one, which the schema refuses (or an agent cannot tell apart)."""
+    notes = []
+    for scenario in suite.scenarios:
+        fresh = set(identity.fresh_vars(scenario))
+        for entity, row in scenario.setup.items():
+            for col in sorted(identity.unique_columns(scenario, entity)):
+                spec = row.values[col]
+                if is_generator(spec) or (vars_read(spec) & fresh):
+                    continue
+                notes.append(
+                    f"{suite.scenario_sources.get(scenario.id, '')}: scenario {scenario.id}: "
+                    f"setup.{entity}.values.{col}: {row.table}.{col} must be unique, but its "
+                    "value is fixed: a second trial or a variant inserts it again; give it a "
+                    "generator ({faker: ...}, {sequence: ...})"
+                )
+    return notes
