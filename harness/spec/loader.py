@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 import types
 import typing
 from collections.abc import Sequence
@@ -15,7 +16,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from harness.errors import Problem
+from harness.errors import ConfigError, Problem
 
 PathKey = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -32,6 +33,13 @@ class Source:
     display: str
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    #: the file's text, and each scalar's span in it with its style ('', '|', '>', "'", '"'):
+    #: where a character of a value stands in the file (spec/positions.py)
+    text: str = ""
+    spans: dict[PathKey, tuple[int, int, str]] = field(default_factory=dict)
+    #: the collections met while building, to tell an alias's expansion from a large file
+    nodes: set[int] = field(default_factory=set, repr=False)
+    aliased: bool = False
 
     def where(self, loc: PathKey, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at loc, or of its nearest located parent."""
@@ -76,11 +84,19 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
-    """Parse one YAML file, keeping line and column of every key and value."""
+def load_yaml(path: Path, limit: FileLimit | None = None) -> tuple[Source | None, list[Problem]]:
+    """Parse one YAML file, keeping line and column of every key and value. A file over the
+    size limit is refused before it is read: seconds and bounded memory, whatever it holds."""
     display = display_path(path)
+    limit = limit or file_limit()
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            raw = f.read(limit.value + 1) if size <= limit.value else b""
+        size = max(size, len(raw))
+        if size > limit.value:
+            return None, [Problem(display, 1, 1, "", limit.refusal(size))]
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(display, 1, 1, "", f"cannot read the file: {exc}")]
     loader = _Loader(text)
@@ -92,12 +108,13 @@ def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
         return None, [Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc}")]
     finally:
         loader.dispose()
-    source = Source(path, None, display)
+    source = Source(path, None, display, text=text)
     if node is None:
         return None, [Problem(display, 1, 1, "", "the file is empty")]
     problems: list[Problem] = []
     try:
         source.data = _build(node, (), source, problems, loader)
+        source.nodes.clear()
     except _TooBig:  # e.g. nested aliases ("billion laughs"): bounded, never hung
         return None, [
             Problem(
@@ -105,14 +122,63 @@ def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
                 1,
                 1,
                 "",
-                f"the file expands to more than {MAX_VALUES:,} values (nested YAML aliases?); "
-                "nothing was loaded",
+                f"the file expands to more than {MAX_VALUES:,} keys and values through YAML "
+                "aliases (an alias of an alias of ...?); nothing was loaded"
+                if source.aliased
+                else f"the file holds more than {MAX_VALUES:,} keys and values, more than a "
+                "suite file should; nothing was loaded (split it into several files)",
             )
         ]
     return source, problems
 
 
 MAX_VALUES = 200_000  # keys and values one suite file may expand to
+
+#: the largest suite file read; suite.yaml's `max_file_size` or HARNESS_MAX_FILE_SIZE raise it
+DEFAULT_MAX_FILE_SIZE = 4_000_000
+SIZE_ENV = "HARNESS_MAX_FILE_SIZE"
+
+
+@dataclass(frozen=True)
+class FileLimit:
+    """How large a suite file may be, and where that limit was set."""
+
+    value: int = DEFAULT_MAX_FILE_SIZE
+    origin: str = "the default"
+
+    def refusal(self, size: int) -> str:
+        enough = f"{-(-size // 1_000_000)}MB"
+        return (
+            f"the file is {_size(size)} ({size:,} bytes), over the {_size(self.value)} limit "
+            f"for a suite file ({self.origin}), so it was not read. Suite files are written by "
+            f"hand and small; if this one really must be this large, raise the limit with "
+            f"`max_file_size: {enough}` in suite.yaml or {SIZE_ENV}={enough}"
+        )
+
+
+def _size(n: int) -> str:
+    if n >= 1_000_000:
+        return f"{n / 1_000_000:.1f} MB"
+    return f"{n / 1000:.1f} kB" if n >= 1000 else f"{n} bytes"
+
+
+def file_limit(setting: int | None = None) -> FileLimit:
+    """HARNESS_MAX_FILE_SIZE (e.g. 32MB), else a suite's `max_file_size`, else the default."""
+    raw = os.environ.get(SIZE_ENV, "").strip()
+    if raw:
+        from pydantic import ByteSize, TypeAdapter
+
+        try:
+            value = int(TypeAdapter(ByteSize).validate_python(raw))
+        except ValidationError:
+            raise ConfigError(
+                f"{SIZE_ENV}={raw!r} is not a size",
+                hint="write it as bytes or with a unit: 8MB, 500kB, 16MiB",
+            ) from None
+        return FileLimit(value, f"{SIZE_ENV}={raw}")
+    if setting is not None:
+        return FileLimit(setting, f"max_file_size in suite.yaml: {setting:,} bytes")
+    return FileLimit()
 
 
 class _TooBig(Exception):
@@ -125,6 +191,10 @@ def _build(
     source.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if len(source.values) > MAX_VALUES:
         raise _TooBig
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in source.nodes:
+            source.aliased = True
+        source.nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
@@ -147,6 +217,7 @@ def _build(
         return [
             _build(item, (*loc, i), source, problems, loader) for i, item in enumerate(node.value)
         ]
+    source.spans[loc] = (node.start_mark.index, node.end_mark.index, node.style or "")
     if (
         node.tag == "tag:yaml.org,2002:float"
         and len(loc) in (2, 3)

@@ -112,7 +112,7 @@ def test_a_yaml_alias_bomb_is_a_bounded_error(tmp_path: Path) -> None:
     bomb = tmp_path / "spec.yaml"
     bomb.write_text("\n".join(lines) + "\n")
     source, problems = load_yaml(bomb)
-    assert source is None and "expands to more than 200,000 values" in problems[0].message
+    assert source is None and "expands to more than 200,000 keys and values through YAML aliases" in problems[0].message
 
 
 def test_a_session_value_no_capture_declares_is_located_with_a_suggestion(tmp_path: Path) -> None:
