@@ -228,8 +228,10 @@ def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:
     except orjson.JSONDecodeError as exc:
         return False, f"the reply is not JSON: {exc}"
     # the metaschema its $schema names, else draft 2020-12: as it was checked at load
-    cls = jsonschema.validators.validator_for(check.json_schema, default=None)
-    validator = (cls or jsonschema.Draft202012Validator)(check.json_schema)
+    cls = jsonschema.validators.validator_for(
+        check.json_schema, default=jsonschema.Draft202012Validator
+    )
+    validator = cls(check.json_schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         return True, ""

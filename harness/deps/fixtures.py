@@ -8,36 +8,80 @@ from pathlib import Path
 from typing import Any
 
 from harness.deps.clients import Postgres
-from harness.errors import DependencyError
+from harness.errors import ConfigError, DependencyError, Problem
 from harness.generate.values import ValueGenerator, derive_seed
+from harness.spec.loader import display_path
 from harness.spec.models import PostgresDependency, RefGen
 from harness.spec.template import concrete
 
 
 async def load_postgres(
-    db: Postgres, dep: PostgresDependency, root: Path, params: dict[str, Any], name: str
+    db: Postgres,
+    dep: PostgresDependency,
+    root: Path,
+    params: dict[str, Any],
+    name: str,
+    *,
+    fresh: bool = True,
 ) -> float:
-    """Run the schema files, then generate and COPY the seed tables; return seconds taken."""
+    """Run the schema files, then generate and COPY the seed tables; return seconds taken.
+    A schema file the database refuses is the suite's mistake (exit 2, at its line and column),
+    unless the database was not fresh (an external target loaded before: exit 3)."""
     started = time.perf_counter()
     for schema in dep.schema_files:
         path = root / schema
         try:
-            await db.script(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            problem = Problem(display_path(path), 1, 1, "", f"cannot read the schema file: {exc}")
+            raise ConfigError([problem]) from exc
+        try:
+            await db.script(text)
         except Exception as exc:
-            exists = "already exists" in str(exc)
-            raise DependencyError(
-                f"loading schema {path} into {name} failed: {exc}",
-                hint=(
-                    f"{name} is not a fresh database: its objects are there from an earlier "
-                    "load. The schema files run as written and the harness drops nothing; "
-                    "give it a fresh database (an external target needs one per run)"
-                    if exists
-                    else "run the file with psql on a scratch database to see which statement fails"
-                ),
-            ) from exc
+            state = str(getattr(exc, "sqlstate", None) or "")
+            if state in _ALREADY_EXISTS and not fresh:
+                raise DependencyError(
+                    f"loading schema {path} into {name} failed: {exc}",
+                    hint=(
+                        f"{name} is not a fresh database: its objects are there from an earlier "
+                        "load. The schema files run as written and the harness drops nothing; "
+                        "give it a fresh database (an external target needs one per run)"
+                    ),
+                ) from exc
+            if not state or state[:2] in _SERVER_FAULTS:  # the server, not the file
+                raise DependencyError(
+                    f"loading schema {path} into {name} failed: {exc}",
+                    hint="the database failed while loading it; see its message",
+                ) from exc
+            raise schema_error(path, text, exc, name) from exc
     if dep.seed is not None:
         await _seed(db, dep, params, name)
     return time.perf_counter() - started
+
+
+#: PostgreSQL's "already exists" errors (duplicate table, object, schema, function, database)
+_ALREADY_EXISTS = {"42P07", "42710", "42P06", "42723", "42P04"}
+#: classes of SQLSTATE that are the server's trouble, not the statement's: connection,
+#: resources, operator intervention, system and internal errors
+_SERVER_FAULTS = {"08", "53", "57", "58", "XX"}
+
+
+def schema_error(path: Path, text: str, exc: Exception, name: str) -> ConfigError:
+    """The database's refusal of a schema file, at the line and column it points at."""
+    lines = str(exc).strip().splitlines()
+    message = lines[0] if lines else type(exc).__name__
+    position = getattr(getattr(exc, "diag", None), "statement_position", None)
+    line = col = 1
+    if position and str(position).isdigit():
+        index = min(int(position) - 1, len(text))
+        line = text.count("\n", 0, index) + 1
+        col = index - (text.rfind("\n", 0, index) + 1) + 1
+    return ConfigError(
+        [Problem(display_path(path), line, col, "", f"{name} refused the schema file: {message}")],
+        hint="the schema files run as written, in order, on a fresh database before anything "
+        "else; fix the statement there (psql -v ON_ERROR_STOP=1 -f FILE on a scratch database "
+        "shows the same); no agent was started",
+    )
 
 
 async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], name: str) -> None:

@@ -193,13 +193,13 @@ def _check_json_schema(schema: Any, src: Source, loc: PathKey) -> Iterator[Probl
     import jsonschema  # loaded by the suites that have such a check
 
     declared = schema.get("$schema") if isinstance(schema, dict) else None
-    cls = jsonschema.validators.validator_for(schema, default=None)
-    if cls is None and declared is not None:
-        known = ", ".join(_metaschema_id(v) for v in _validators(jsonschema))
+    known = {_metaschema_id(v): v for v in _validators(jsonschema)}
+    cls = known.get(str(declared).rstrip("#")) if declared is not None else None
+    if declared is not None and cls is None:
         yield src.problem(
             (*loc, "$schema"),
-            f"unknown metaschema {declared!r}; use one of {known}, or leave $schema out "
-            "(draft 2020-12)",
+            f"unknown metaschema {declared!r}; use one of {', '.join(known)}, or leave $schema "
+            "out (draft 2020-12)",
         )
         return
     cls = cls or jsonschema.Draft202012Validator

@@ -10,7 +10,8 @@ from typing import Any
 
 from harness.errors import ConfigError, Problem
 from harness.spec.crosscheck import check_regressions, cross_check
-from harness.spec.loader import Source, file_limit, load_yaml, validate_model
+from harness.spec.limits import file_limit
+from harness.spec.loader import Source, load_yaml, validate_model
 from harness.spec.models import (
     ContainerDependency,
     Invariant,
