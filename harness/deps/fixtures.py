@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,8 @@ async def load_postgres(
                     f"loading schema {path} into {name} failed: {exc}",
                     hint="the database failed while loading it; see its message",
                 ) from exc
-            raise schema_error(path, text, exc, name) from exc
+            index, exc = await _failure_at(db, text, exc)
+            raise schema_error(path, text, exc, name, index) from exc
     if dep.seed is not None:
         await _seed(db, dep, params, name)
     return time.perf_counter() - started
@@ -66,14 +68,15 @@ _ALREADY_EXISTS = {"42P07", "42710", "42P06", "42723", "42P04"}
 _SERVER_FAULTS = {"08", "53", "57", "58", "XX"}
 
 
-def schema_error(path: Path, text: str, exc: Exception, name: str) -> ConfigError:
-    """The database's refusal of a schema file, at the line and column it points at."""
+def schema_error(
+    path: Path, text: str, exc: Exception, name: str, index: int | None
+) -> ConfigError:
+    """The database's refusal of a schema file, at the line and column of character `index`."""
     lines = str(exc).strip().splitlines()
     message = lines[0] if lines else type(exc).__name__
-    position = getattr(getattr(exc, "diag", None), "statement_position", None)
     line = col = 1
-    if position and str(position).isdigit():
-        index = min(int(position) - 1, len(text))
+    if index is not None:
+        index = max(0, min(index, len(text)))
         line = text.count("\n", 0, index) + 1
         col = index - (text.rfind("\n", 0, index) + 1) + 1
     return ConfigError(
@@ -82,6 +85,45 @@ def schema_error(path: Path, text: str, exc: Exception, name: str) -> ConfigErro
         "else; fix the statement there (psql -v ON_ERROR_STOP=1 -f FILE on a scratch database "
         "shows the same); no agent was started",
     )
+
+
+async def _failure_at(db: Postgres, text: str, exc: Exception) -> tuple[int | None, Exception]:
+    """Where in the file the database stopped: its own position when it gives one, else the
+    statement it refuses when the file's statements run one by one (and then rolled back)."""
+    position = _position(exc)
+    if position is not None:
+        return position - 1, exc
+    import sqlparse  # only for a schema file that failed without a position
+
+    statements, starts, at = [], [], 0
+    for statement in sqlparse.split(text):
+        start = text.find(statement, at)
+        if start < 0:
+            return None, exc
+        statements.append(statement)
+        starts.append(start)
+        at = start + len(statement)
+    try:
+        found = await db.first_failure(statements)
+    except Exception:
+        return None, exc  # the database went away meanwhile: the file, unplaced
+    if found is None:
+        return None, exc
+    i, refusal = found
+    inner = _position(refusal)
+    if inner is not None:
+        return starts[i] + inner - 1, refusal
+    return starts[i] + _COMMENTS.match(statements[i]).end(), refusal  # type: ignore[union-attr]
+
+
+#: what precedes a statement's first word: white space and `--` comments
+_COMMENTS = re.compile(r"(?:\s+|--[^\n]*)*")
+
+
+def _position(exc: Exception) -> int | None:
+    """The 1-based character PostgreSQL's error points at, if it says."""
+    raw = getattr(getattr(exc, "diag", None), "statement_position", None)
+    return int(raw) if raw and str(raw).isdigit() else None
 
 
 async def _seed(db: Postgres, dep: PostgresDependency, params: dict[str, Any], name: str) -> None:
