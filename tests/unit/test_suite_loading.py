@@ -270,10 +270,8 @@ def test_a_json_schema_is_checked_against_the_metaschema_it_declares(tmp_path: P
     (msg,) = config_problems(
         _with_json_schema(tmp_path / "b", "{minimum: 3, exclusiveMinimum: true}")
     )
-    assert (
-        ".schema.exclusiveMinimum: not a valid JSON Schema (https://json-schema.org/draft/2020-12/schema): True is not of type 'number'"
-        in msg
-    )
+    assert ".schema.exclusiveMinimum: not a valid JSON Schema (https://json-schema.org/" in msg
+    assert "True is not of type 'number'" in msg
     (msg,) = config_problems(
         _with_json_schema(tmp_path / "c", '{$schema: "https://example.com/mine"}')
     )
