@@ -8,6 +8,7 @@ rolled-back transaction), so a misspelled column is a configuration error
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from typing import Any
 
@@ -144,9 +145,9 @@ def _references(scenario: m.Scenario, tables: dict[str, set[str]], at: Where) ->
         return []
     source, base = at.found
     problems = []
-    for loc, text in strings(_raw(source.data, base), (), frozenset({"query"})):
-        if "{{" not in text:
-            continue
+    for loc, text in strings(_raw(source.data, base), ()):
+        if "{{" not in text or (loc[0] == "checks" and loc[2:] == ("query",)):
+            continue  # a check's query uses params only (its rows come through `params`)
         try:
             template = Template(text)
         except TemplateError:
@@ -154,7 +155,8 @@ def _references(scenario: m.Scenario, tables: dict[str, set[str]], at: Where) ->
         for path in template.paths():
             if len(path) > 1 and path[0] in tables and path[1] not in tables[path[0]]:
                 name = "{{ " + ".".join(path) + " }}"
-                offset = max(0, text.find(path[0], text.find("{{")))
+                used = re.search(r"\{\{[^}]*?\b" + re.escape(".".join(path)), text)
+                offset = used.end() - len(".".join(path)) if used else None
                 problems.append(
                     at.problem(
                         loc,

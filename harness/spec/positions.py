@@ -114,16 +114,13 @@ def template_offset(source: str, context: Mapping[str, Any], offset: int) -> int
     return at + max(0, offset - rendered)
 
 
-def strings(
-    value: Any, loc: PathKey, skip: frozenset[str] = frozenset()
-) -> Iterator[tuple[PathKey, str]]:
-    """Every string inside a file's raw data with where it stands (keys in `skip` left out)."""
+def strings(value: Any, loc: PathKey) -> Iterator[tuple[PathKey, str]]:
+    """Every string inside a file's raw data with where it stands."""
     if isinstance(value, str):
         yield loc, value
     elif isinstance(value, dict):
         for key, item in value.items():
-            if key not in skip:
-                yield from strings(item, (*loc, key), skip)
+            yield from strings(item, (*loc, key))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from strings(item, (*loc, i), skip)
+            yield from strings(item, (*loc, i))

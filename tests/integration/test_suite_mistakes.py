@@ -132,6 +132,9 @@ def test_sql_the_real_schema_refuses_is_placed_at_the_refused_token(tmp_path: Pa
         """),
         "      ",
     )
+    scenario = scenario.replace(
+        'turns: ["hello {{ vars.who }}"]', 'turns: ["hi {{ vars.who }}, {{ ticket.ownr }}"]'
+    )
     suite = _suite(tmp_path, scenario=scenario)
     (suite / "invariants.yaml").write_text(
         "invariants:\n"
@@ -155,6 +158,11 @@ def test_sql_the_real_schema_refuses_is_placed_at_the_refused_token(tmp_path: Pa
     ) in stderr
     line, col = _line_of(scenarios, "totl")
     assert f"{scenarios}:{line}:{col}: scenarios[0].setup.ticket.values.totl: " in stderr
+    line, col = _line_of(scenarios, "ticket.ownr")
+    assert (
+        f"{scenarios}:{line}:{col}: scenarios[0].turns[0]: {{{{ ticket.ownr }}}}: the ticket row "
+        "has no column 'ownr' (did you mean 'owner'?)"
+    ) in stderr
 
 
 def test_an_invalid_json_schema_is_refused_at_its_key(tmp_path: Path) -> None:
