@@ -264,7 +264,10 @@ class DependencySet:
                 if dep.schema_files or dep.seed:
                     if not running.writable:
                         raise DependencyError(f"{name} is not writable; cannot load fixtures")
-                    seconds = await load_postgres(db, dep, self.suite.root, self.suite.params, name)
+                    fresh = running.info.provider != "external"
+                    seconds = await load_postgres(
+                        db, dep, self.suite.root, self.suite.params, name, fresh=fresh
+                    )
                     running.info.fixtures_seconds = seconds
                     self.emit(Note(f"{name}: schema and seed data loaded in {seconds:.2f} s"))
                 self.uniques[name] = merged(await unique_keys(db), declared_keys(dep))

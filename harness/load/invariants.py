@@ -16,7 +16,8 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from harness.check.state import Targets, evaluate_invariant, scope_ids, scoped_query
+from harness.check.scopes import is_value, owned_values, scope_ids, scoped_query
+from harness.check.state import Targets, evaluate_invariant
 from harness.core import CheckResult, Observation, Verdict, to_jsonable
 from harness.spec.models import Invariant, Scenario
 from harness.spec.suite import Suite
@@ -101,6 +102,7 @@ class InvariantWatch:
         self.suite = suite
         self.targets = targets
         cache: dict[str, Template] = {}
+        self.cache = cache
         self.sql = {
             inv.id: str(render_deep(inv.query, {"params": suite.params}, cache))
             for inv in suite.invariants
@@ -110,8 +112,14 @@ class InvariantWatch:
     def _db(self, inv: Invariant) -> Any:
         return self.targets.databases[self.suite.database_for(inv.database, "postgres")]
 
-    def own(self, scenario: Scenario, obs: Observation) -> None:
-        """Rows of a judged case: its own verdicts covered them (see Engine.sweep_invariants)."""
+    def own(self, scenario: Scenario, obs: Observation, ctx: dict[str, Any]) -> None:
+        """Rows and conversation values of a judged case: its own verdicts covered them (see
+        Engine.sweep_invariants)."""
+        for inv in self.suite.invariants:
+            for target in (inv.scope or {}).values():
+                if is_value(target):
+                    found = owned_values(target, ctx, [obs], self.cache)
+                    self.owned.setdefault(target, set()).update(found)
         for name, row in obs.entities.items():
             table = scenario.setup[name].table
             for key, value in row.items():
@@ -120,13 +128,16 @@ class InvariantWatch:
             if "id" in row:
                 self.owned.setdefault(table, set()).add(row["id"])
 
-    async def scoped(self, scenario: Scenario, obs: Observation) -> list[CheckResult]:
-        """The scoped invariants on the rows of one case (both halves of a pair share them)."""
+    async def scoped(
+        self, scenario: Scenario, observations: list[Observation], ctx: dict[str, Any]
+    ) -> list[CheckResult]:
+        """The scoped invariants on the rows of one case (both halves of a pair share them)
+        and the values their conversations own (each half its own)."""
         results: list[CheckResult] = []
         for inv in self.suite.invariants:
             if not inv.scope:
                 continue
-            ids = scope_ids(inv, scenario, [obs])
+            ids = scope_ids(inv, scenario, observations, ctx, self.cache)
             if not any(ids):
                 continue
             query = scoped_query(self.sql[inv.id], inv.scope)

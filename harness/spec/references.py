@@ -6,6 +6,7 @@ before any server starts, and the spec stays the single source of every number.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -17,6 +18,7 @@ from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
 from harness.spec.relative import known_timezone
 from harness.spec.template import Template, TemplateError, to_decimal
 
+_TABLE = re.compile(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
 CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
 TURN_FIELDS = ("text", "index")
 DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "ports")
@@ -203,9 +205,20 @@ def check_references(
     captures = _captures(manifest) if manifest is not None else None
     for scenario, src, index in scenarios:
         yield from _scenario(scenario, src, ("scenarios", index), params, captures)
+    owned = Scope(params, case=True, conversation=True, captures=captures)
     for k, inv in enumerate(invariants):
         assert inv_src is not None
         yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
+        for column, target in (inv.scope or {}).items():
+            at: PathKey = ("invariants", k, "scope", column)
+            if "{{" in target:  # a value the case owns, through its conversation
+                yield from _check(target, at, owned, inv_src)
+            elif not _TABLE.match(target):
+                yield inv_src.problem(
+                    at,
+                    f"{target!r} is neither a table (orders, orders.ref) nor a value of the "
+                    "case's conversation ({{ case.session_id }}, {{ session.NAME }})",
+                )
     if manifest is None or manifest_src is None:
         return
     env = manifest.environment

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, Problem
 from harness.spec.crosscheck import check_regressions, cross_check
+from harness.spec.limits import file_limit
 from harness.spec.loader import Source, load_yaml, validate_model
 from harness.spec.models import (
     ContainerDependency,
@@ -23,6 +24,7 @@ from harness.spec.models import (
     SpecFile,
     SuiteFile,
 )
+from harness.spec.positions import Located
 
 SUITE_FILE = "suite.yaml"
 SPEC_FILE = "spec.yaml"
@@ -44,6 +46,8 @@ class Suite:
     scenario_sources: dict[str, str]
     spec_hash: str
     suite_hash: str
+    #: where scenarios and invariants are written, for problems found later (the real schema)
+    located: Located = field(default_factory=Located, compare=False, repr=False)
 
     @property
     def name(self) -> str:
@@ -95,9 +99,10 @@ def load_suite(path: str | Path) -> Suite:
             hint="pass a folder such as scenarios/refund_desk (harness list shows the suites)",
         )
     problems: list[Problem] = []
+    limit = file_limit()  # suite.yaml's own max_file_size counts from the files after it
 
     def read(p: Path, model: type[Any]) -> tuple[Any, Source | None]:
-        source, errs = load_yaml(p)
+        source, errs = load_yaml(p, limit)
         problems.extend(errs)
         if source is None or errs:
             return None, source
@@ -107,6 +112,8 @@ def load_suite(path: str | Path) -> Suite:
 
     lineage = _lineage(root, read, problems)
     manifest, manifest_src, homes = lineage.manifest, lineage.source, lineage.homes
+    if manifest is not None and manifest.max_file_size is not None:
+        limit = file_limit(manifest.max_file_size)
     spec, spec_src = (None, None)
     spec_path = next((h / SPEC_FILE for h in homes if (h / SPEC_FILE).is_file()), None)
     if spec_path is not None:
@@ -165,6 +172,7 @@ def load_suite(path: str | Path) -> Suite:
         suite_hash=_hash(
             [*(h / SUITE_FILE for h in homes), spec_path, inv_path, *files, *reg_files]
         ),
+        located=Located({s.id: (src, i) for s, src, i in scenarios}, inv_src),
     )
 
 
@@ -255,6 +263,8 @@ def _merged(own: SuiteFile, base: SuiteFile, base_root: Path) -> SuiteFile:
         top["defaults"] = base.defaults
     if "load" not in own.model_fields_set:
         top["load"] = base.load
+    if "max_file_size" not in own.model_fields_set:
+        top["max_file_size"] = base.max_file_size
     return own.model_copy(update=top)
 
 

@@ -135,8 +135,12 @@ class Invariant(Model):
     scope: dict[str, str] | None = Field(
         default=None,
         description=(
-            "Column -> table: ties a violation to the case that inserted that row, so it is "
-            "checked after every case; without scope it is checked once after the run."
+            "Column -> what a case owns: a table (`orders`, or `orders.ref` for another "
+            "column than id) ties a violation to the case that inserted that row; a template "
+            "(`{{ case.session_id }}`, `{{ session.conversation_id }}`, `{{ reply.ticket }}`) "
+            "to the case whose conversation has that value (compared as text), such as a row "
+            "the agent wrote for another customer. A scoped invariant is checked after every "
+            "case; without scope it is checked once after the run."
         ),
     )
 
