@@ -33,10 +33,10 @@ def make_values(
     given_setup = given_setup or {}
     context: dict[str, Any] = {"params": params, "vars": {}}
     setup: Rows = {}
-    for row, spec in scenario.setup.items():
+    for row, row_spec in scenario.setup.items():
         setup[row] = {}
         context[row] = {}
-        for col, value in spec.values.items():
+        for col, value in row_spec.values.items():
             if col in given_setup.get(row, {}):
                 setup[row][col] = given_setup[row][col]
                 if is_generator(value):
@@ -60,11 +60,11 @@ def make_values(
                 )
             context["vars"][key] = value
         else:
-            spec = scenario.setup[owner].values[key]
-            if not is_generator(spec):  # a template a var or a generator uses: its value now
-                context[owner][key] = render_deep(spec, context, templates)
+            column = scenario.setup[owner].values[key]
+            if not is_generator(column):  # a template a var or a generator uses: its value now
+                context[owner][key] = render_deep(column, context, templates)
             elif key not in given_setup.get(owner, {}):
-                setup[owner][key] = context[owner][key] = draw(spec, f"{owner}.{key}", context)
+                setup[owner][key] = context[owner][key] = draw(column, f"{owner}.{key}", context)
     values = {k: context["vars"][k] for k in scenario.vars if k in context["vars"]}
     ordered = {  # the columns as the scenario lists them, then any other given one
         row: {c: cols[c] for c in [*scenario.setup[row].values, *cols] if c in cols}

@@ -134,8 +134,8 @@ def order_of(scenario: Any) -> Order:
         cycle = _cycle(node, uses, set(left))
         if cycle and not reported & set(cycle):
             reported.update(cycle)
-            path = " -> ".join(name(n) for n in [*cycle, cycle[0]])
-            problems.append((cycle[0], f"{name(cycle[0])} depends on itself: {path}"))
+            shown = " -> ".join(name(n) for n in [*cycle, cycle[0]])
+            problems.append((cycle[0], f"{name(cycle[0])} depends on itself: {shown}"))
     var_inputs: set[Node] = set()
     stack = [u for n in natural if n[0] == "vars" for u in uses[n]]
     while stack:
