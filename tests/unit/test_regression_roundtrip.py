@@ -52,8 +52,10 @@ SIMPLE = st.one_of(
 )
 PLAIN_VALUES = st.recursive(
     SIMPLE,
-    lambda inner: st.lists(inner, max_size=3)
-    | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.text(min_size=1, max_size=8), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
