@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from harness.spec import models as m
-from harness.spec.relative import Relative
+from harness.spec.relative import DateText, Relative
 from harness.spec.template import format_value
 
 #: a value's type name in `types` -> how its text or mapping becomes the value again
@@ -135,7 +135,7 @@ def value(raw: Any, types: Any, fmt: int, literal: Callable[[Any], Any]) -> Any:
         return _format_1(raw, literal)
     if isinstance(types, str):
         if types == "relative":
-            return literal(_spec().validate_python(raw))
+            return _relative(raw, literal)
         if types not in READERS:
             raise ValueError(f"unknown type {types!r}; one of relative, {', '.join(READERS)}")
         return READERS[types](raw)
@@ -146,6 +146,16 @@ def value(raw: Any, types: Any, fmt: int, literal: Callable[[Any], Any]) -> Any:
     if types is not None:
         raise ValueError(f"types gives {types!r} for a single value")
     return raw
+
+
+def _relative(raw: Any, literal: Callable[[Any], Any]) -> Relative:
+    """A relative value from its stored mapping (`Relative.stored()`)."""
+    if isinstance(raw, Mapping) and isinstance(raw.get("date_text"), Mapping):
+        return DateText(_relative(raw["date_text"], literal), _text(raw.get("formats")))
+    found = literal(_spec().validate_python(raw))
+    if not isinstance(found, Relative):
+        raise ValueError(f"{raw!r} is no relative date or time")
+    return found
 
 
 def _format_1(raw: Any, literal: Callable[[Any], Any]) -> Any:

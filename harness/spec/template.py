@@ -65,7 +65,8 @@ def format_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Relative):
-        return value.resolve().isoformat()
+        moment = value.resolve()
+        return moment if isinstance(moment, str) else moment.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
