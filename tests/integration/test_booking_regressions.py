@@ -84,5 +84,6 @@ def test_a_hunt_saves_paired_values_that_validate_and_replay(tmp_path: Path) -> 
                              "values, not FakerGen")  # fmt: skip
     summary = (run_dir / "summary.md").read_text()
     assert "1 file(s) cannot be replayed" in summary and "broken.yaml" in summary
+    assert "broken.yaml:9:9" in (run_dir / "report.html").read_text()
     # the suite's own cases ran too: one per case of the scenario, each judged
     assert "BK-001" in fixed.stderr and "no case" not in fixed.stderr
