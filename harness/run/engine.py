@@ -32,6 +32,7 @@ from harness.core import (
 from harness.core.events import CaseFinished, Emit
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
+from harness.generate.values import is_generator
 from harness.run.judge import Judge
 from harness.spec import models as m
 from harness.spec.suite import Suite
@@ -231,7 +232,7 @@ class Engine:
             for attempt in range(1, TAKEN_RETRIES + 2):
                 try:
                     row = await db.insert(
-                        row_spec.table, concrete(render_deep(values, ctx, self._cache))
+                        row_spec.table, concrete(self._row(row_spec, values, ctx))
                     )
                     break
                 except Exception as exc:
@@ -253,6 +254,16 @@ class Engine:
             rendered = render_deep(item.model_dump(exclude={"database"}), ctx, self._cache)
             await kv.setup(rendered["key"], rendered["value"], rendered["hash"], rendered["ttl"])
         return None
+
+    def _row(self, spec: m.SetupRow, values: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """A row's values: the scenario's templates rendered, generated values never (a
+        generated name may be agent-hostile text such as "{{ 7*7 }}", and stays that text)."""
+        return {
+            col: value
+            if is_generator(spec.values.get(col))
+            else render_deep(value, ctx, self._cache)
+            for col, value in values.items()
+        }
 
     def _write(
         self, case: Case, template: Template, ctx: Mapping[str, Any], i: int, turns: int = 0

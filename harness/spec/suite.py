@@ -48,6 +48,10 @@ class Suite:
     suite_hash: str
     #: where scenarios and invariants are written, for problems found later (the real schema)
     located: Located = field(default_factory=Located, compare=False, repr=False)
+    #: each regression file's text with positions, for problems found when it is replayed
+    regression_sources: dict[str, Source] = field(default_factory=dict)
+    #: regression files that cannot be read or no longer fit the suite: left out, reported
+    broken_regressions: tuple[Problem, ...] = ()
 
     @property
     def name(self) -> str:
@@ -140,12 +144,16 @@ def load_suite(path: str | Path) -> Suite:
         sf, src = read(f, ScenariosFile)
         if sf is not None and src is not None:
             scenarios.extend((s, src, i) for i, s in enumerate(sf.scenarios))
+    # a broken regression file is reported and left out, never a reason not to run the suite
     regressions: list[tuple[RegressionFile, Source]] = []
+    broken: list[Problem] = []
     reg_files = regression_files(root)
     for f in reg_files:
-        reg, src = read(f, RegressionFile)
-        if reg is not None and src is not None:
-            regressions.append((reg, src))
+        source, errs = load_yaml(f)
+        reg, more = validate_model(source, RegressionFile) if source and not errs else (None, [])
+        broken.extend(errs + more)
+        if reg is not None and source is not None:
+            regressions.append((reg, source))
     if spec is None:
         raise ConfigError(problems)  # requirement ids and parameters are unknown without it
     assert spec_src is not None
@@ -156,7 +164,10 @@ def load_suite(path: str | Path) -> Suite:
                 root, valid_manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src
             )
         )
-        problems.extend(check_regressions(regressions, scenarios, spec, invariants))
+        wrong = list(check_regressions(regressions, scenarios, spec, invariants))
+        broken.extend(wrong)
+        unfit = {p.path for p in wrong}
+        regressions = [(r, src) for r, src in regressions if src.display not in unfit]
     if problems or manifest is None:
         raise ConfigError(problems)
     return Suite(
@@ -166,6 +177,8 @@ def load_suite(path: str | Path) -> Suite:
         scenarios=tuple(s for s, _, _ in scenarios),
         invariants=tuple(invariants),
         regressions=tuple(r for r, _ in regressions),
+        regression_sources={r.id: src for r, src in regressions},
+        broken_regressions=tuple(sorted(broken, key=lambda p: (p.path, p.line, p.col))),
         scenario_sources={s.id: src.display for s, src, _ in scenarios},
         # the spec file's own sha256, so `sha256sum spec.yaml` shows the same
         spec_hash=hashlib.sha256(spec_path.read_bytes()).hexdigest() if spec_path else "",
