@@ -227,7 +227,11 @@ def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:
         data = orjson.loads(reply)
     except orjson.JSONDecodeError as exc:
         return False, f"the reply is not JSON: {exc}"
-    validator = jsonschema.Draft202012Validator(check.json_schema)
+    # the metaschema its $schema names, else draft 2020-12: as it was checked at load
+    cls = jsonschema.validators.validator_for(
+        check.json_schema, default=jsonschema.Draft202012Validator
+    )
+    validator = cls(check.json_schema)
     error = jsonschema.exceptions.best_match(validator.iter_errors(data))
     if error is None:
         return True, ""

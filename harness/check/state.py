@@ -7,13 +7,13 @@ a case, and compare what they find with what the spec says must be there.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.check.registry import CheckKind, Judging, SchemaQuery, register
-from harness.core import Category, CheckResult, Observation, Verdict, to_jsonable
+from harness.core import Category, CheckResult, Verdict, to_jsonable
 from harness.spec import models as m
 from harness.spec.template import Template, format_value, render_deep, to_decimal
 
@@ -279,36 +279,6 @@ def same_state(
         f"own wording ({len(states[0])} row(s) vs {counts})"
     )
     return _result(check, cid, "state", Verdict.FAIL, message, states[0], found)
-
-
-def scoped_query(query: str, scope: Mapping[str, str], *, exclude: bool = False) -> str:
-    """Restrict an invariant's violations to rows tied to one case's own entities, or with
-    exclude=True to the rows no case owns."""
-    conditions = " or ".join(f'_inv."{column}" = any(%s)' for column in scope)
-    if exclude:
-        conditions = f"not coalesce({conditions}, false)"
-    inner = query.rstrip().rstrip(";").replace("%", "%%")  # the query's own % are literal
-    return f"select * from ({inner}) as _inv where {conditions}"
-
-
-def scope_ids(
-    inv: m.Invariant, scenario: m.Scenario, observations: Iterable[Observation]
-) -> list[list[Any]]:
-    """For each scope column of a scoped invariant, the ids of the rows these observations
-    inserted into its table: the parameters of `scoped_query`."""
-    assert inv.scope is not None
-    ids: list[list[Any]] = []
-    for table_ref in inv.scope.values():
-        table, _, column = table_ref.partition(".")
-        ids.append(
-            [
-                row.get(column or "id")
-                for o in observations
-                for name, row in o.entities.items()
-                if scenario.setup[name].table == table
-            ]
-        )
-    return ids
 
 
 async def evaluate_invariant(

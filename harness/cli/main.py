@@ -13,7 +13,7 @@ import signal
 import sys
 import traceback
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.markup import escape
@@ -35,6 +35,9 @@ from harness.cli.common import (
     suite_folders,
 )
 from harness.errors import ConfigError, HarnessError
+
+if TYPE_CHECKING:
+    from harness.spec.suite import Suite
 
 
 class Group(click.Group):
@@ -216,9 +219,28 @@ def validate(suites: tuple[Path, ...]) -> None:
             f"[green]✓[/] {suite.name}: {len(suite.spec.requirements)} requirements, "
             f"{len(suite.scenarios)} scenarios, {len(suite.invariants)} invariants"
         )
+        _say_unreadable_regressions(suite)
     if problems:
         err.print(escape("\n".join(problems)), soft_wrap=True)
         sys.exit(2)
+
+
+def _say_unreadable_regressions(suite: Suite) -> None:
+    """Regression files that cannot be replayed do not make a suite invalid (runs leave them
+    out and report them), but are said here, where someone can fix or delete them."""
+    if not (suite.regressions or suite.broken_regressions):
+        return
+    from harness.run.regressions import known
+
+    saved = known(suite)
+    if saved.cases:
+        out.print(f"  {len(saved.cases)} regression case(s) replayable")
+    for problem in saved.unreadable:
+        err.print(
+            f"[yellow]warning[/]: regression file cannot be replayed (runs leave it out and "
+            f"report it): {escape(str(problem))}",
+            soft_wrap=True,
+        )
 
 
 @cli.command(name="list")

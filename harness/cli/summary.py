@@ -83,8 +83,10 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
     elif not interrupted:
         err.print(f"[yellow]{escape(v.headline)}[/]")
-    if v.regressions:
+    if v.regressions or v.unreadable_regressions:
         err.print(f"known regressions: {v.regressions_headline}")
+    for problem in v.unreadable_regressions:
+        err.print(f"[yellow]regression file left out, it cannot be replayed:[/] {escape(problem)}")
     resumable = v.manifest.kind == "run"
     if resumable and not v.complete and not interrupted and v.status != "running":
         err.print(

@@ -59,6 +59,17 @@ class Postgres:
         async with self.pool.connection() as conn:
             await conn.execute(text.encode())  # several statements, no parameters
 
+    async def first_failure(self, statements: list[str]) -> tuple[int, Exception] | None:
+        """The statements one by one, in a transaction always rolled back: the index of the
+        first one the database refuses and its error (to place an error that has no position)."""
+        async with self.pool.connection() as conn, conn.transaction(force_rollback=True):
+            for i, statement in enumerate(statements):
+                try:
+                    await conn.execute(statement.encode())
+                except Exception as exc:
+                    return i, exc
+        return None
+
     async def copy_rows(self, table: str, columns: list[str], rows: list[list[Any]]) -> None:
         stmt = sql.SQL("copy {} ({}) from stdin").format(
             sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))

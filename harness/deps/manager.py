@@ -26,6 +26,7 @@ from harness.spec.suite import Suite
 
 if TYPE_CHECKING:
     from harness.deps.clients import Postgres, Redis
+    from harness.generate.identity import UniqueKey
 
 
 def scratch_root() -> str | None:
@@ -189,6 +190,8 @@ class DependencySet:
         self.pool_size = pool_size
         self.running: dict[str, RunningDependency] = {}
         self.targets = Targets()
+        #: database -> table -> what must be unique there (the schema's and the suite's)
+        self.uniques: dict[str, dict[str, list[UniqueKey]]] = {}
         self._clients: list[Postgres | Redis] = []
         self.workdir: Path | None = None
 
@@ -246,6 +249,7 @@ class DependencySet:
             raise
 
     async def _connect_and_load(self) -> None:
+        from harness.deps.catalog import declared_keys, merged, unique_keys
         from harness.deps.clients import Postgres, Redis
         from harness.deps.fixtures import load_postgres
 
@@ -260,9 +264,13 @@ class DependencySet:
                 if dep.schema_files or dep.seed:
                     if not running.writable:
                         raise DependencyError(f"{name} is not writable; cannot load fixtures")
-                    seconds = await load_postgres(db, dep, self.suite.root, self.suite.params, name)
+                    fresh = running.info.provider != "external"
+                    seconds = await load_postgres(
+                        db, dep, self.suite.root, self.suite.params, name, fresh=fresh
+                    )
                     running.info.fixtures_seconds = seconds
                     self.emit(Note(f"{name}: schema and seed data loaded in {seconds:.2f} s"))
+                self.uniques[name] = merged(await unique_keys(db), declared_keys(dep))
             elif running.endpoint.kind == "redis":
                 kv = Redis(running.endpoint)
                 self._clients.append(kv)

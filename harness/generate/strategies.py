@@ -22,9 +22,9 @@ from hypothesis.database import DirectoryBasedExampleDatabase, ExampleDatabase
 
 from harness.core import Case
 from harness.generate import spaces
-from harness.generate.cases import variant_setups
+from harness.generate.cases import make_values, variant_setups
 from harness.generate.spaces import Filler, Integers, Just, Map, Sampled, Tuple, Weighted
-from harness.generate.values import ValueGenerator, derive_seed, is_generator
+from harness.generate.values import ValueGenerator, derive_seed
 from harness.spec import models as m
 from harness.spec.relative import Relative
 from harness.spec.suite import Suite
@@ -73,10 +73,9 @@ def draw_case(
     kinds = suite.param_kinds
     case_seed = derive_seed("hunt", seed, scenario.id, number)
     filler = ValueGenerator(case_seed, kinds=kinds)
-    context: dict[str, Any] = {"params": suite.params, "vars": {}}
     searched: list[str] = []
 
-    def draw(spec: Any, label: str) -> Any:
+    def draw(spec: Any, label: str, context: Mapping[str, Any]) -> Any:
         space = spaces.space(spec, filler.env(context))
         value = data.draw(to_strategy(space, filler), label=label)
         if not isinstance(space, Filler):  # fresh filler is no part of the input
@@ -85,14 +84,7 @@ def draw_case(
             searched.append(f"{label}={text!r}")
         return value
 
-    for name, spec in scenario.vars.items():
-        context["vars"][name] = draw(spec, name)
-    setup: dict[str, dict[str, Any]] = {}
-    for entity, row in scenario.setup.items():
-        setup[entity] = {
-            col: draw(spec, f"{entity}.{col}") if is_generator(spec) else spec
-            for col, spec in row.values.items()
-        }
+    values, setup = make_values(scenario, suite.params, draw)
     persona, persona_seed = "plain", 0
     if scenario.personas:
         persona = data.draw(st.sampled_from(scenario.personas), label="persona")
@@ -104,12 +96,12 @@ def draw_case(
         scenario=scenario.id,
         index=number,
         seed=case_seed,
-        vars=dict(context["vars"]),
+        vars=values,
         setup=setup,
         origin="hunt",
         persona=persona,
         persona_seed=persona_seed,
-        variant_setups=variant_setups(suite, scenario, case_seed, context, number),
+        variant_setups=variant_setups(suite, scenario, case_seed, (values, setup), number),
     )
     return case, "; ".join(searched)
 

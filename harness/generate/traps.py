@@ -14,6 +14,7 @@ from decimal import ROUND_HALF_UP, Decimal
 
 from harness.spec import models as m
 from harness.spec.clock import parse_duration
+from harness.spec.relative import DateText, Relative, write_date
 from harness.spec.template import concrete, to_decimal
 
 # ------------------------------------------------------------------------ boundaries
@@ -117,8 +118,13 @@ def format_amount(value: object, fmt: str, places: int = 2) -> str:
 # ------------------------------------------------------------------------ date formats
 
 
-def format_date(value: object, fmt: str) -> str:
-    """A date written one of the ways people write dates ("12/01" is ambiguous on purpose)."""
+def format_date(value: object, fmt: str) -> str | DateText:
+    """A date written one of the ways people write dates ("12/01" is ambiguous on purpose);
+    a relative date stays relative (DateText), so its text is always the day it means."""
+    if isinstance(value, DateText):  # the same day, written another way
+        return DateText(value.day, fmt)
+    if isinstance(value, Relative):
+        return DateText(value, fmt)
     value = concrete(value)
     if isinstance(value, dt.datetime):
         value = value.date()
@@ -126,17 +132,7 @@ def format_date(value: object, fmt: str) -> str:
         value = dt.date.fromisoformat(value[:10])
     if not isinstance(value, dt.date):
         raise ValueError(f"date_text needs a date, got {value!r}")
-    formats = {
-        "iso": "%Y-%m-%d",
-        "us": "%m/%d/%Y",
-        "eu": "%d/%m/%Y",
-        "dotted": "%d.%m.%Y",
-        "short_us": "%m/%d",
-        "short_eu": "%d/%m",
-    }
-    if fmt == "long":
-        return f"{value.day} {value.strftime('%B %Y')}"
-    return value.strftime(formats[fmt])
+    return write_date(value, fmt)
 
 
 # ------------------------------------------------------------------------ text traps

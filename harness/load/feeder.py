@@ -183,8 +183,7 @@ class Feeder:
         case = next(self._cases)
         pair = self._rng.random() < self.duplicates.share
         if case.setup and self.suite.invariants:  # rows a sample must not see half-inserted
-            async with self.gate.setup():
-                prepared = await self.engine.prepare(case, 1)
+            prepared = await self.gate.whole(self.engine.prepare(case, 1))
         else:
             prepared = await self.engine.prepare(case, 1)
         self.counts.prepared += 1
@@ -335,7 +334,8 @@ class Feeder:
             return
         self.counts.pairs += 1  # judged pairs, as the report's count of judged conversations
         scenario = self.suite.scenario(item.first.prepared.case.scenario)
-        shared = await self.watch.scoped(scenario, item.first.prepared.obs)
+        first, second = item.first.prepared, item.second.prepared
+        shared = await self.watch.scoped(scenario, [first.obs, second.obs], first.ctx)
         for conv, role in ((item.first, "first"), (item.second, "second")):
             p = conv.prepared
             if p.obs.error is not None:  # the scenario's checks become errors, as in a run
@@ -364,8 +364,8 @@ class Feeder:
         # a conversation failed by the agent's death measures no load: out of the levels
         load.agent_exited = conv.agent_exited
         self.log.append(result, load=load)
-        if role != "second":  # both halves share their rows
-            self.watch.own(self.suite.scenario(result.case.scenario), obs)
+        # both halves share their rows; each owns its own conversation's values
+        self.watch.own(self.suite.scenario(result.case.scenario), obs, conv.prepared.ctx)
         c = self.counts
         c.judged += 1
         verdict = result.verdict

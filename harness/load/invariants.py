@@ -11,18 +11,22 @@ sweep judges the rows no judged case owns, as `harness run` does.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
-from harness.check.state import Targets, evaluate_invariant, scope_ids, scoped_query
+from harness.check.scopes import is_value, owned_values, scope_ids, scoped_query
+from harness.check.state import Targets, evaluate_invariant
 from harness.core import CheckResult, Observation, Verdict, to_jsonable
 from harness.spec.models import Invariant, Scenario
 from harness.spec.suite import Suite
 from harness.spec.template import Template, render_deep
 
 SAMPLE_EVIDENCE_ROWS = 5
+SETUP_GRACE = 5.0  # seconds a cancelled case's setup may take to finish its inserts
+
+T = TypeVar("T")
 
 
 class SetupGate:
@@ -49,6 +53,19 @@ class SetupGate:
             self._active -= 1
             if self._active == 0:
                 self._idle.set()
+
+    async def whole(self, work: Awaitable[T]) -> T:
+        """One case's setup, held off from samples and never cut halfway: when the load
+        stops (the agent died, Ctrl-C), a cancel waits for the inserts already under way, since
+        the final sample would otherwise read a refund without its audit row as a violation."""
+        async with self.setup():
+            task = asyncio.ensure_future(work)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                await asyncio.wait([task], timeout=SETUP_GRACE)
+                task.cancel()  # a no-op once it is done; one stuck beyond the grace is cut
+                raise
 
     @asynccontextmanager
     async def exclusive(self) -> AsyncIterator[None]:
@@ -85,6 +102,7 @@ class InvariantWatch:
         self.suite = suite
         self.targets = targets
         cache: dict[str, Template] = {}
+        self.cache = cache
         self.sql = {
             inv.id: str(render_deep(inv.query, {"params": suite.params}, cache))
             for inv in suite.invariants
@@ -94,8 +112,14 @@ class InvariantWatch:
     def _db(self, inv: Invariant) -> Any:
         return self.targets.databases[self.suite.database_for(inv.database, "postgres")]
 
-    def own(self, scenario: Scenario, obs: Observation) -> None:
-        """Rows of a judged case: its own verdicts covered them (see Engine.sweep_invariants)."""
+    def own(self, scenario: Scenario, obs: Observation, ctx: dict[str, Any]) -> None:
+        """Rows and conversation values of a judged case: its own verdicts covered them (see
+        Engine.sweep_invariants)."""
+        for inv in self.suite.invariants:
+            for target in (inv.scope or {}).values():
+                if is_value(target):
+                    found = owned_values(target, ctx, [obs], self.cache)
+                    self.owned.setdefault(target, set()).update(found)
         for name, row in obs.entities.items():
             table = scenario.setup[name].table
             for key, value in row.items():
@@ -104,13 +128,16 @@ class InvariantWatch:
             if "id" in row:
                 self.owned.setdefault(table, set()).add(row["id"])
 
-    async def scoped(self, scenario: Scenario, obs: Observation) -> list[CheckResult]:
-        """The scoped invariants on the rows of one case (both halves of a pair share them)."""
+    async def scoped(
+        self, scenario: Scenario, observations: list[Observation], ctx: dict[str, Any]
+    ) -> list[CheckResult]:
+        """The scoped invariants on the rows of one case (both halves of a pair share them)
+        and the values their conversations own (each half its own)."""
         results: list[CheckResult] = []
         for inv in self.suite.invariants:
             if not inv.scope:
                 continue
-            ids = scope_ids(inv, scenario, [obs])
+            ids = scope_ids(inv, scenario, observations, ctx, self.cache)
             if not any(ids):
                 continue
             query = scoped_query(self.sql[inv.id], inv.scope)

@@ -151,8 +151,9 @@ class Hunter:
         if current is not None:
             current.cancel()
 
-    def run(self, case: Case, key: str | None = None) -> CaseResult:
-        """One real case; an input that already ran in this hunt is answered from memory."""
+    def run(self, case: Case, key: str | None = None, trial: int = 1) -> CaseResult:
+        """One real case; an input that already ran in this hunt is answered from memory. A
+        replay is a later trial: its unique values are its own (per-trial identity)."""
         if self.stopping or time.monotonic() > self.hard_end:
             raise TimeUp
         if key is not None and (case.scenario, key) in self._seen:
@@ -161,7 +162,7 @@ class Hunter:
         with self._lock:  # stop() sees the case this starts, or this sees stop()
             if self.stopping:
                 raise TimeUp
-            running = asyncio.run_coroutine_threadsafe(self.engine.run_case(case), self.loop)
+            running = asyncio.run_coroutine_threadsafe(self.engine.run_case(case, trial), self.loop)
             self._current = running
         try:
             result = running.result()
@@ -285,8 +286,8 @@ class Hunter:
 
     def confirmed(self, exc: Divergence) -> bool:
         """A shrunk failure must come back on replay, or it is a flaky one (not saved)."""
-        for _ in range(CONFIRMATIONS):
-            again = self.run(exc.result.case)
+        for n in range(CONFIRMATIONS):
+            again = self.run(exc.result.case, trial=2 + n)
             if exc.signature not in {str(k) for k in again.failing_keys()}:
                 self.note(
                     f"{exc.result.case.scenario}: {exc.signature} did not fail again on "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from harness.core import TWIN, Case, CaseResult, Verdict
 from harness.core.events import Emit, Note, Status, ignore
@@ -31,7 +32,16 @@ def resolve_case(suite: Suite, case_id: str, seed: int) -> Case:
         rid = case_id.removeprefix(regressions.PREFIX)
         for reg in suite.regressions:
             if reg.id == rid:
-                return regressions.regression_case(reg, suite.scenario(reg.scenario), suite.params)
+                src = suite.regression_sources.get(rid)
+                try:
+                    return regressions.regression_case(
+                        reg, suite.scenario(reg.scenario), suite.params, src
+                    )
+                except regressions.Unreadable as exc:
+                    raise ConfigError([exc.problem]) from None
+        broken = [p for p in suite.broken_regressions if Path(p.path).stem == rid]
+        if broken:
+            raise ConfigError(broken, hint="fix the file, or delete it to forget the case")
         known = [r.id for r in suite.regressions]
         raise ConfigError(
             f"no regression case {rid!r} in {suite.root / 'regressions'}{did_you_mean(rid, known)}"

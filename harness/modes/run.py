@@ -13,7 +13,7 @@ from harness.core import Case
 from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.run.plan import plan
-from harness.run.regressions import regression_cases
+from harness.run.regressions import known as known_regressions
 from harness.runlog.models import RunManifest, SweepRecord
 from harness.runlog.read import read_records
 from harness.runlog.store import RunLog
@@ -40,7 +40,7 @@ def planned_cases(
     then the scenarios' cases."""
     known = [
         c
-        for c in regression_cases(suite)
+        for c in known_regressions(suite).cases
         if not select
         or any(fnmatch.fnmatchcase(c.scenario, p) or fnmatch.fnmatchcase(c.id, p) for p in select)
     ]
@@ -165,6 +165,8 @@ class RunDriver:
             ctx.emit(Note(f"every case of run {log.run_id} had finished; marking it finished"))
             return
         m = log.manifest
+        for problem in m.unreadable_regressions:  # said now; the summary and report list them
+            ctx.emit(Note(f"regression file left out, it cannot be replayed: {problem}", "warning"))
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
         if self.todo:
             await engine.run_trials(self.todo)

@@ -207,19 +207,25 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
         f"- harness {m.harness_version} · python {m.python}",
         "",
     ]
-    if view.regressions:
-        out += [
-            f"## Known regressions: {view.regressions_headline}",
-            "",
-            "| regression case | requirement | check it broke | now |",
-            "|---|---|---|---|",
-        ]
-        out += [
-            f"| {code(r.case_id)} | {r.requirement} | {code(r.check)} | "
-            f"{REGRESSION_NOW[r.verdict]} |"
-            for r in view.regressions
-        ]
-        out.append("")
+    if view.regressions or view.unreadable_regressions:
+        out += [f"## Known regressions: {view.regressions_headline}", ""]
+        if view.unreadable_regressions:
+            out += [
+                f"- regression file left out, it cannot be replayed: {cell(p)}"
+                for p in view.unreadable_regressions
+            ]
+            out.append("")
+        if view.regressions:
+            out += [
+                "| regression case | requirement | check it broke | now |",
+                "|---|---|---|---|",
+            ]
+            out += [
+                f"| {code(r.case_id)} | {r.requirement} | {code(r.check)} | "
+                f"{REGRESSION_NOW[r.verdict]} |"
+                for r in view.regressions
+            ]
+            out.append("")
     deps = m.dependencies
     if deps:
         out += [

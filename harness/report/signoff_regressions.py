@@ -96,7 +96,10 @@ def regressions_gate(
             f"{len(skipped)} regression case(s) the run started with were not replayed "
             f"(e.g. left out by -k): {_shown(skipped)}"
         )
-    new = sorted(((on_disk or set()) | set(by_hunt)) - ran - at_start)
+    unreadable = {PREFIX + Path(p.split(":")[0]).stem: p for p in manifest.unreadable_regressions}
+    for problem in unreadable.values():
+        result.findings.append(f"a regression file the run could not replay: {problem}")
+    new = sorted(((on_disk or set()) | set(by_hunt)) - ran - at_start - set(unreadable))
     gone = [rid for rid in new if on_disk is not None and rid not in on_disk]
     for rid in new:
         f = by_hunt.get(rid)
@@ -133,7 +136,7 @@ def regressions_gate(
             f"the suite's folder {manifest.suite_path} is not there, so regression "
             "cases saved since the run started cannot be checked"
         )
-    fails = bool(view.regressions_failing or skipped or new) or any(
+    fails = bool(view.regressions_failing or skipped or new or unreadable) or any(
         f.regression_id is None for f in found
     )
     result.status = FAIL if fails else (NOT_MEASURED if on_disk is None else PASS)

@@ -127,12 +127,20 @@ class ReportView:
         return sum(r.verdict == "error" for r in self.regressions)
 
     @property
+    def unreadable_regressions(self) -> list[str]:
+        """Regression files the run could not replay (`path:line:col: why`): known failures
+        not checked, so never counted as passing."""
+        return self.manifest.unreadable_regressions
+
+    @property
     def regressions_headline(self) -> str:
         errored = self.regressions_errored
+        unreadable = len(self.unreadable_regressions)
         return (
             f"{self.regressions_failing - errored} still failing, "
             + (f"{errored} could not be judged (error), " if errored else "")
             + f"{self.regressions_passing} now passing"
+            + (f", {unreadable} file(s) cannot be replayed" if unreadable else "")
         )
 
     @property
@@ -142,7 +150,11 @@ class ReportView:
     @property
     def diverged(self) -> bool:
         """Any divergence: in this run's cases or a known regression still failing."""
-        return self.divergence_count > 0 or self.regressions_failing > 0
+        return (
+            self.divergence_count > 0
+            or self.regressions_failing > 0
+            or bool(self.unreadable_regressions)
+        )
 
     @property
     def divergence_count(self) -> int:
@@ -183,6 +195,10 @@ class ReportView:
                 )
             if self.regressions_failing:
                 found.append(f"{self.regressions_failing} known regression(s) still failing")
+            if self.unreadable_regressions:
+                found.append(
+                    f"{len(self.unreadable_regressions)} regression file(s) cannot be replayed"
+                )
             text = "; ".join(found)
         elif self.cases == 0:
             text = "No case finished, so nothing was judged"

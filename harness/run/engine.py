@@ -30,7 +30,9 @@ from harness.core import (
     TurnRecord,
 )
 from harness.core.events import CaseFinished, Emit
+from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
+from harness.generate.values import is_generator
 from harness.run.judge import Judge
 from harness.spec import clock
 from harness.spec import models as m
@@ -80,6 +82,7 @@ class Engine:
         case_timeout: float,
         emit: Emit,
         sink: Sink,
+        identity: Identity | None = None,
     ) -> None:
         self.suite = suite
         self.agent = agent
@@ -97,6 +100,8 @@ class Engine:
         }
         self._scenarios = {s.id: s for s in suite.scenarios}
         self.judge = Judge(suite, targets, self._cache)
+        #: what each trial and variant inserts afresh (what must be unique)
+        self.identity = identity or Identity({}, suite.database_for, self.params)
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
         """Run every case `trials` times with `concurrency` workers; return how many ran.
@@ -226,19 +231,29 @@ class Engine:
         obs: Observation,
         variant: int = 0,
     ) -> Failure | None:
-        setup = case.variant_setups[variant - 1] if variant else case.setup
-        for name, values in setup.items():
+        trial = int(ctx["case"]["trial"])
+        slot = self.identity.slot(scenario, case, trial, variant)
+        ctx["vars"] = slot.vars  # the trial's own unique values, in its turns and checks
+        for name, values in slot.setup.items():
             row_spec = scenario.setup[name]
             db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
-            try:
-                row = await db.insert(
-                    row_spec.table, concrete(render_deep(values, ctx, self._cache))
-                )
-            except Exception as exc:
-                return Failure(
-                    FailureKind.SETUP,
-                    f"setup of {name} ({row_spec.table}) failed: {type(exc).__name__}: {exc}",
-                )
+            for attempt in range(1, TAKEN_RETRIES + 2):
+                try:
+                    row = await db.insert(
+                        row_spec.table, concrete(self._row(row_spec, values, ctx))
+                    )
+                    break
+                except Exception as exc:
+                    if attempt <= TAKEN_RETRIES and self.identity.taken(scenario, name, exc):
+                        # another case's row or the seed data holds the value: draw again
+                        again = (scenario, case, slot, name, trial, variant, attempt)
+                        slot = self.identity.redraw(*again)
+                        ctx["vars"], values = slot.vars, slot.setup[name]
+                        continue
+                    return Failure(
+                        FailureKind.SETUP,
+                        f"setup of {name} ({row_spec.table}) failed: {type(exc).__name__}: {exc}",
+                    )
             ctx[name] = row
             obs.entities[name] = row
             self.judge.own(row_spec.table, row)
@@ -247,6 +262,16 @@ class Engine:
             rendered = render_deep(item.model_dump(exclude={"database"}), ctx, self._cache)
             await kv.setup(rendered["key"], rendered["value"], rendered["hash"], rendered["ttl"])
         return None
+
+    def _row(self, spec: m.SetupRow, values: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
+        """A row's values: the scenario's templates rendered, generated values never (a
+        generated name may be agent-hostile text such as "{{ 7*7 }}", and stays that text)."""
+        return {
+            col: value
+            if is_generator(spec.values.get(col))
+            else render_deep(value, ctx, self._cache)
+            for col, value in values.items()
+        }
 
     def _write(
         self, case: Case, template: Template, ctx: Mapping[str, Any], i: int, turns: int = 0
@@ -344,6 +369,7 @@ def _turn(index: int, text: str, reply: Reply) -> TurnRecord:
 #: a turn's text template, and its contract when written as a mapping
 TurnTemplate = tuple[Template, "m.Turn | None"]
 CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort)
+TAKEN_RETRIES = 5  # fresh draws of a setup row whose unique value another row already holds
 
 
 def _turn_template(turn: str | m.Turn) -> TurnTemplate:

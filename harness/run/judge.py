@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.check.registry import Judging, judge_error, kind_of
-from harness.check.state import Targets, evaluate_invariant, scope_ids, scoped_query
+from harness.check.scopes import by_values, is_value, owned_values, scope_ids, scoped_query
+from harness.check.state import Targets, evaluate_invariant
 from harness.core import CheckResult, Observation
 from harness.spec import models as m
 from harness.spec.suite import Suite
@@ -73,6 +74,8 @@ class Judge:
         """Every check the case would have had, as an error: a case that could not finish
         counts against each requirement it judges (invariants included), never drops out."""
         tables = {row.table for row in scenario.setup.values()}
+        for inv in self._scoped:  # what its conversation owns stays out of the sweep
+            self._own_values(inv, ctx, [])
         return [
             judge_error(c, self.suite.check_id(scenario, i), message)
             for i, c in enumerate(scenario.checks)
@@ -80,8 +83,21 @@ class Judge:
         ] + [
             judge_error(inv, inv.id, f"not judged: {message}", "invariant")
             for inv in self.suite.invariants
-            if inv.scope and tables & {t.partition(".")[0] for t in inv.scope.values()}
+            if inv.scope
+            and (by_values(inv) or tables & {t.partition(".")[0] for t in inv.scope.values()})
         ]
+
+    def _own_values(
+        self, inv: m.Invariant, ctx: Mapping[str, Any], observations: list[Observation]
+    ) -> None:
+        """The values a case owns through its conversations (`{{ case.session_id }}` ...):
+        the violations they tie are judged with that case, not the sweep."""
+        for target in (inv.scope or {}).values():
+            if is_value(target):
+                found = owned_values(target, ctx, observations, self.cache)
+                if not observations:  # the case did not finish: its context still knows
+                    found = owned_values(target, ctx, [_from_context(ctx)], self.cache)
+                self._owned.setdefault(target, set()).update(found)
 
     async def case(
         self,
@@ -105,15 +121,19 @@ class Judge:
                     judge_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")
                 )
         if self._scoped:
-            results.extend(await self.invariants(scenario, obs))
+            results.extend(await self.invariants(scenario, obs, ctx))
         return results
 
-    async def invariants(self, scenario: m.Scenario, obs: Observation) -> list[CheckResult]:
-        """Scoped invariants, restricted to the rows this case inserted."""
+    async def invariants(
+        self, scenario: m.Scenario, obs: Observation, ctx: Mapping[str, Any]
+    ) -> list[CheckResult]:
+        """Scoped invariants, restricted to the rows this case inserted and the values its
+        conversations own."""
         results: list[CheckResult] = []
         for inv in self._scoped:
             assert inv.scope is not None
-            ids = scope_ids(inv, scenario, (obs, *obs.variants))
+            self._own_values(inv, ctx, [obs, *obs.variants])
+            ids = scope_ids(inv, scenario, (obs, *obs.variants), ctx, self.cache)
             if not any(ids):
                 continue
             query = scoped_query(self._invariant_sql[inv.id], inv.scope)
@@ -139,3 +159,11 @@ class Judge:
                 params = [sorted(self._owned.get(t, ())) for t in inv.scope.values()]
             results.append(await self._invariant(inv, query, params))
         return results
+
+
+def _from_context(ctx: Mapping[str, Any]) -> Observation:
+    """A case's conversation as far as its context knows it (a case that did not finish)."""
+    case = ctx.get("case") or {}
+    obs = Observation(session_id=str(case.get("session_id", "")))
+    obs.session = dict(ctx.get("session") or {})
+    return obs

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Iterator
-from typing import Any
 
 from harness.core import Case
-from harness.generate.cases import setup_values, variant_setups
+from harness.generate.cases import make_values, seeded, variant_setups
 from harness.generate.values import ValueGenerator, derive_seed
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite
@@ -29,18 +28,16 @@ def plan_case(
     """Generate every value of one case; templates that need inserted rows stay templates."""
     case_seed = derive_seed(seed, suite.name, scenario.id, index)
     gen = ValueGenerator(case_seed, kinds=suite.param_kinds, plain=plain)
-    context: dict[str, Any] = {"params": suite.params, "vars": {}}
-    for name, spec in scenario.vars.items():
-        context["vars"][name] = gen.value(spec, context, n=index)
+    values, setup = make_values(scenario, suite.params, seeded(gen, index))
     return Case(
         id=case_id(scenario.id, index, scenario.repeat if count is None else count),
         scenario=scenario.id,
         index=index,
         seed=case_seed,
-        vars=dict(context["vars"]),
-        setup=setup_values(scenario, gen, context, index),
+        vars=values,
+        setup=setup,
         persona=gen.rng.choice(scenario.personas) if scenario.personas and not plain else "plain",
-        variant_setups=variant_setups(suite, scenario, case_seed, context, index),
+        variant_setups=variant_setups(suite, scenario, case_seed, (values, setup), index),
     )
 
 

@@ -11,22 +11,28 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from decimal import Decimal
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 import harness
 from harness.core import Case, CaseResult, CheckResult, FailureKey, to_jsonable
+from harness.errors import Problem
 from harness.generate import spaces
+from harness.generate.cases import Rows, make_values, seeded
 from harness.generate.values import ValueGenerator
 from harness.redact import redact
+from harness.run import saved
 from harness.spec import models as m
 from harness.spec.clock import parse_duration
-from harness.spec.relative import DateEdge, DaysAgo, DstMoment, Relative, TimeEdge
+from harness.spec.loader import PathKey, Source, format_loc
+from harness.spec.relative import DateEdge, DaysAgo, DstMoment, TimeEdge
 from harness.spec.suite import REGRESSIONS_DIR, Suite
-from harness.spec.template import format_value
+
+Values = dict[str, Any]
 
 PREFIX = "regression:"
 
@@ -57,33 +63,83 @@ def _literal(value: Any) -> Any:
     return value
 
 
-def _rows(setup: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    return {e: {c: _literal(v) for c, v in cols.items()} for e, cols in setup.items()}
+class Unreadable(Exception):
+    """A regression file that cannot be replayed; carries where and why."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def decoded(reg: m.RegressionFile, src: Source | None = None) -> tuple[Values, Rows, list[Rows]]:
+    """A file's vars, setup and variant setups as the case had them (saved.py reads both
+    formats); an unreadable value raises Unreadable with its position."""
+    where: list[str | int] = []
+
+    def read(section: str, value: Any, *loc: str | int) -> Any:
+        where[:] = [section, *loc]
+        return saved.value(value, saved.type_at(reg.types, (section, *loc)), reg.format, _literal)
+
+    try:
+        values = {k: read("vars", v, k) for k, v in reg.vars.items()}
+        setup = {
+            r: {c: read("setup", v, r, c) for c, v in cols.items()} for r, cols in reg.setup.items()
+        }
+        variants = [
+            {
+                r: {c: read("variant_setups", v, i, r, c) for c, v in cols.items()}
+                for r, cols in rows.items()
+            }
+            for i, rows in enumerate(reg.variant_setups)
+        ]
+    except (ValueError, TypeError, ValidationError) as exc:
+        raise Unreadable(_problem(reg, src, tuple(where), saved.reason(exc))) from None
+    return values, setup, variants
+
+
+def _problem(reg: m.RegressionFile, src: Source | None, loc: PathKey, message: str) -> Problem:
+    if src is not None:
+        return src.problem(loc, message)
+    return Problem(f"{REGRESSIONS_DIR}/{reg.id}.yaml", 1, 1, format_loc(loc), message)
 
 
 def regression_case(
-    reg: m.RegressionFile, scenario: m.Scenario | None = None, params: dict[str, Any] | None = None
+    reg: m.RegressionFile,
+    scenario: m.Scenario | None = None,
+    params: dict[str, Any] | None = None,
+    src: Source | None = None,
 ) -> Case:
     """The saved case; a var the scenario declares that the file predates is generated from
     the saved seed, so a scenario may grow without breaking its regression cases."""
-    values = {k: _literal(v) for k, v in reg.vars.items()}
+    values, setup, variants = decoded(reg, src)
     if scenario is not None and set(scenario.vars) - set(values):
         gen = ValueGenerator(reg.seed)
-        context: dict[str, Any] = {"params": params or {}, "vars": {}}
-        for name, spec in scenario.vars.items():
-            context["vars"][name] = values[name] if name in values else gen.value(spec, context)
-        values = context["vars"]
+        try:
+            values, _ = make_values(
+                scenario, params or {}, seeded(gen, 0), given_vars=values, given_setup=setup
+            )
+        except (ValueError, TypeError, ArithmeticError) as exc:  # TemplateError included
+            missing = ", ".join(sorted(set(scenario.vars) - set(reg.vars)))
+            raise Unreadable(
+                _problem(
+                    reg,
+                    src,
+                    ("vars",),
+                    f"the scenario's new var(s) {missing} cannot be "
+                    f"made from the saved values: {exc}",
+                )
+            ) from None
     return Case(
         id=PREFIX + reg.id,
         scenario=reg.scenario,
         index=0,
         seed=reg.seed,
         vars=values,
-        setup=_rows(reg.setup),
+        setup=setup,
         origin="regression",
         persona=reg.persona,
         persona_seed=reg.persona_seed,
-        variant_setups=[_rows(s) for s in reg.variant_setups],
+        variant_setups=variants,
         target=targets(reg),
     )
 
@@ -96,23 +152,29 @@ def targets(reg: m.RegressionFile) -> str:
     return ",".join(dict.fromkeys([reg.check, *broke]))
 
 
+@dataclass(frozen=True)
+class Known:
+    """The regression cases a suite replays, and the files it cannot (each with why)."""
+
+    cases: list[Case]
+    unreadable: list[Problem]
+
+
+def known(suite: Suite) -> Known:
+    """Every saved regression case; a file that cannot be replayed is listed, not raised."""
+    cases: list[Case] = []
+    unreadable = list(suite.broken_regressions)
+    for reg in suite.regressions:
+        try:
+            src = suite.regression_sources.get(reg.id)
+            cases.append(regression_case(reg, suite.scenario(reg.scenario), suite.params, src))
+        except Unreadable as exc:
+            unreadable.append(exc.problem)
+    return Known(cases, unreadable)
+
+
 def regression_cases(suite: Suite) -> list[Case]:
-    return [regression_case(r, suite.scenario(r.scenario), suite.params) for r in suite.regressions]
-
-
-def _stored(value: Any) -> Any:
-    """A case value as YAML keeps it: relative dates as {days_ago: N}, numbers as text."""
-    if isinstance(value, Relative):
-        return value.stored()
-    if isinstance(value, dict):
-        return {str(k): _stored(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_stored(v) for v in value]
-    if isinstance(value, dt.timedelta):  # read back as a duration, not as text
-        return {"duration": format_value(value)}
-    if isinstance(value, Decimal | dt.date | dt.datetime):
-        return format_value(value)
-    return value
+    return known(suite).cases
 
 
 EVIDENCE_CAP = 2000  # characters of one agent text kept in a file meant to be committed
@@ -155,9 +217,8 @@ def save(
         "signature": sig,
         "breaks": [str(k) for k in result.failing_keys()],
         "seed": case.seed,
-        "vars": _stored(case.vars),
-        "setup": _stored(case.setup),
-        **({"variant_setups": _stored(case.variant_setups)} if case.variant_setups else {}),
+        "format": 2,
+        **saved.stored(case.vars, case.setup, case.variant_setups),
         "persona": case.persona,
         **({"persona_seed": case.persona_seed} if case.persona_seed else {}),
         "evidence": {

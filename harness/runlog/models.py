@@ -238,6 +238,8 @@ class ManifestBase(Record):
     requirements: list[RequirementInfo] = Field(default_factory=list)
     checks: list[CheckInfo] | None = None  # None: a run older than the check inventory
     regressions: list[str] = Field(default_factory=list)
+    #: regression files left out because they cannot be replayed: `path:line:col: why`
+    unreadable_regressions: list[str] = Field(default_factory=list)
     source: dict[str, Any] | None = None
     data_seeds: dict[str, int] = Field(default_factory=dict)
     seed: int = 0

@@ -28,11 +28,12 @@ from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.options import DepsOptions
 from harness.deps.select import resumed_options, select_provider
 from harness.errors import ConfigError
+from harness.generate.identity import Identity
 from harness.procs import free_port
 from harness.redact import SECRET_NAME as SECRET_HEADER
 from harness.redact import redact
 from harness.run.engine import Engine, Sink
-from harness.run.preflight import check_against_schema
+from harness.run.preflight import check_against_schema, fixed_unique_values
 from harness.runlog.models import AgentInfo, DepsChoice
 from harness.runlog.store import RunLog
 from harness.spec.models import AgentConfig, Turn
@@ -170,6 +171,12 @@ class Environment:
             case_timeout=case_timeout,
             emit=emit,
             sink=sink,
+            identity=Identity(
+                self.deps.uniques,
+                self.suite.database_for,
+                self.suite.params,
+                self.suite.param_kinds,
+            ),
         )
 
 
@@ -223,6 +230,9 @@ async def environment(
                     "the suite does not match the database's schema:\n" + "\n".join(problems),
                     hint="fix the names in the suite (or the schema it loads); nothing ran",
                 )
+            identity = Identity(deps.uniques, suite.database_for, suite.params)
+            for text in fixed_unique_values(suite, identity):
+                emit(Note(text, "warning"))
         started = time.perf_counter()
         agent = await _start_agent(suite, log, deps.context(), concurrency, emit, stack)
         log.manifest.phases.add("agent", time.perf_counter() - started)

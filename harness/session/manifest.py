@@ -9,7 +9,7 @@ from typing import Any
 
 import harness
 from harness.check.inventory import check_inventory
-from harness.run.regressions import PREFIX as REGRESSION_PREFIX
+from harness.run.regressions import known as known_regressions
 from harness.runlog.models import CheckInfo, RequirementInfo
 from harness.runlog.store import now_iso
 from harness.spec.suite import Suite
@@ -21,6 +21,7 @@ def suite_fields(
 ) -> dict[str, Any]:
     """The manifest fields every kind of run shares: the suite and spec exactly, seeds,
     versions; the drivers add their own."""
+    saved = known_regressions(suite)
     return {
         "suite": suite.name,
         "suite_path": str(suite.root),
@@ -31,7 +32,8 @@ def suite_fields(
         "requirements": [RequirementInfo(**r.model_dump()) for r in suite.spec.requirements],
         # what judges each requirement, for traceability and coverage in a sign-off
         "checks": [CheckInfo(**c) for c in check_inventory(suite)],
-        "regressions": [REGRESSION_PREFIX + r.id for r in suite.regressions],
+        "regressions": [c.id for c in saved.cases],
+        "unreadable_regressions": [str(p) for p in saved.unreadable],
         "source": source_revision(suite.root),
         "data_seeds": data_seeds(suite),
         "seed": seed,

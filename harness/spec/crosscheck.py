@@ -14,6 +14,7 @@ from harness.spec.models import (
     Check,
     ContainerDependency,
     Invariant,
+    JsonSchemaCheck,
     PostgresDependency,
     RegressionFile,
     Scenario,
@@ -163,6 +164,8 @@ def cross_check(
                 )
             check_ids.add(cid)
             yield from _check_database(check, src, loc, database)
+            if isinstance(check, JsonSchemaCheck):
+                yield from _check_json_schema(check.json_schema, src, (*loc, "schema"))
         for name, row in scenario.setup.items():
             yield from database(row.database, "postgres", src, (*base, "setup", name))
         for k, item in enumerate(scenario.redis_setup):
@@ -182,3 +185,42 @@ def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> I
         yield from database(check.database, "postgres", src, loc)
     elif check.type == "redis":
         yield from database(check.database, "redis", src, loc)
+
+
+def _check_json_schema(schema: Any, src: Source, loc: PathKey) -> Iterator[Problem]:
+    """A json_schema check's schema is valid against its metaschema (its `$schema`, else
+    draft 2020-12), or every case would error on it instead of judging the agent."""
+    import jsonschema  # loaded by the suites that have such a check
+
+    declared = schema.get("$schema") if isinstance(schema, dict) else None
+    known = {_metaschema_id(v): v for v in _validators(jsonschema)}
+    cls = known.get(str(declared).rstrip("#")) if declared is not None else None
+    if declared is not None and cls is None:
+        yield src.problem(
+            (*loc, "$schema"),
+            f"unknown metaschema {declared!r}; use one of {', '.join(known)}, or leave $schema "
+            "out (draft 2020-12)",
+        )
+        return
+    cls = cls or jsonschema.Draft202012Validator
+    for top in cls(cls.META_SCHEMA).iter_errors(schema):
+        error = jsonschema.exceptions.best_match([top])
+        yield src.problem(
+            (*loc, *error.absolute_path),
+            f"not a valid JSON Schema ({_metaschema_id(cls)}): {error.message[:300]}",
+        )
+
+
+def _validators(jsonschema: Any) -> list[Any]:
+    return [
+        jsonschema.Draft202012Validator,
+        jsonschema.Draft201909Validator,
+        jsonschema.Draft7Validator,
+        jsonschema.Draft6Validator,
+        jsonschema.Draft4Validator,
+        jsonschema.Draft3Validator,
+    ]
+
+
+def _metaschema_id(cls: Any) -> str:
+    return str(cls.META_SCHEMA.get("$id") or cls.META_SCHEMA.get("id", "")).rstrip("#")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import os
 import types
 import typing
 from collections.abc import Sequence
@@ -16,6 +17,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from harness.errors import Problem
+from harness.spec.limits import FileLimit, file_limit
 
 PathKey = tuple[str | int, ...]
 M = TypeVar("M", bound=BaseModel)
@@ -32,6 +34,13 @@ class Source:
     display: str
     values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
     keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    #: the file's text, and each scalar's span in it with its style ('', '|', '>', "'", '"'):
+    #: where a character of a value stands in the file (spec/positions.py)
+    text: str = ""
+    spans: dict[PathKey, tuple[int, int, str]] = field(default_factory=dict)
+    #: the collections met while building, to tell an alias's expansion from a large file
+    nodes: set[int] = field(default_factory=set, repr=False)
+    aliased: bool = False
 
     def where(self, loc: PathKey, *, key: bool = False) -> tuple[int, int]:
         """Line and column (1-based) of the value at loc, or of its nearest located parent."""
@@ -76,11 +85,19 @@ def display_path(path: Path) -> str:
         return str(path)
 
 
-def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
-    """Parse one YAML file, keeping line and column of every key and value."""
+def load_yaml(path: Path, limit: FileLimit | None = None) -> tuple[Source | None, list[Problem]]:
+    """Parse one YAML file, keeping line and column of every key and value. A file over the
+    size limit is refused before it is read: seconds and bounded memory, whatever it holds."""
     display = display_path(path)
+    limit = limit or file_limit()
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            raw = f.read(limit.value + 1) if size <= limit.value else b""
+        size = max(size, len(raw))
+        if size > limit.value:
+            return None, [Problem(display, 1, 1, "", limit.refusal(size))]
+        text = raw.decode("utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         return None, [Problem(display, 1, 1, "", f"cannot read the file: {exc}")]
     loader = _Loader(text)
@@ -92,12 +109,13 @@ def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
         return None, [Problem(display, line, col, "", f"invalid YAML: {exc.problem or exc}")]
     finally:
         loader.dispose()
-    source = Source(path, None, display)
+    source = Source(path, None, display, text=text)
     if node is None:
         return None, [Problem(display, 1, 1, "", "the file is empty")]
     problems: list[Problem] = []
     try:
         source.data = _build(node, (), source, problems, loader)
+        source.nodes.clear()
     except _TooBig:  # e.g. nested aliases ("billion laughs"): bounded, never hung
         return None, [
             Problem(
@@ -105,8 +123,11 @@ def load_yaml(path: Path) -> tuple[Source | None, list[Problem]]:
                 1,
                 1,
                 "",
-                f"the file expands to more than {MAX_VALUES:,} values (nested YAML aliases?); "
-                "nothing was loaded",
+                f"the file expands to more than {MAX_VALUES:,} keys and values through YAML "
+                "aliases (an alias of an alias of ...?); nothing was loaded"
+                if source.aliased
+                else f"the file holds more than {MAX_VALUES:,} keys and values, more than a "
+                "suite file should; nothing was loaded (split it into several files)",
             )
         ]
     return source, problems
@@ -125,6 +146,10 @@ def _build(
     source.values[loc] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if len(source.values) > MAX_VALUES:
         raise _TooBig
+    if isinstance(node, yaml.CollectionNode):
+        if id(node) in source.nodes:
+            source.aliased = True
+        source.nodes.add(id(node))
     if isinstance(node, yaml.MappingNode):
         loader.flatten_mapping(node)
         out: dict[Any, Any] = {}
@@ -147,6 +172,11 @@ def _build(
         return [
             _build(item, (*loc, i), source, problems, loader) for i, item in enumerate(node.value)
         ]
+    source.spans[loc] = (
+        node.start_mark.index,
+        node.end_mark.index,
+        getattr(node, "style", "") or "",
+    )
     if (
         node.tag == "tag:yaml.org,2002:float"
         and len(loc) in (2, 3)

@@ -6,6 +6,7 @@ before any server starts, and the spec stays the single source of every number.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -15,9 +16,11 @@ from harness.spec import models as m
 from harness.spec.clock import has_transitions, is_duration
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
+from harness.spec.order import order
 from harness.spec.relative import known_timezone
 from harness.spec.template import Template, TemplateError, to_decimal
 
+_TABLE = re.compile(r"[A-Za-z_][\w$]*(\.[A-Za-z_][\w$]*)?$")
 CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
 TURN_FIELDS = ("text", "index")
 DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "ports")
@@ -43,8 +46,10 @@ class Scope:
         conversation: bool = False,
         extra: tuple[str, ...] = (),
         captures: tuple[str, ...] | None = None,
+        fields: Mapping[str, list[set[str] | None] | None] | None = None,
     ) -> None:
         self.params = params
+        self.fields = fields or {}  # a var's options' fields, where it is a choice of mappings
         self.extra = extra
         self.captures = captures  # what the agent's conversation can capture (None: unknown)
         self.conversation = conversation
@@ -81,7 +86,9 @@ class Scope:
             assert self.vars is not None
             if sub is None or sub not in self.vars:
                 hint = did_you_mean(sub or "", self.vars)
-                return f"vars.{sub} is not declared before this point{hint}"
+                return f"vars.{sub} is not declared{hint}"
+            if len(path) > 2:
+                return _field_problem(sub, path[2], self.fields.get(sub))
         elif root == "case" and (sub is None or sub not in CASE_FIELDS):
             return f"case.{sub} does not exist{did_you_mean(sub or '', CASE_FIELDS)}"
         elif root == "turn" and (sub is None or sub not in TURN_FIELDS):
@@ -108,6 +115,35 @@ class Scope:
             if field == "ports":
                 return _port_problem(sub or "", path[3] if len(path) > 3 else None, self.deps)
         return None
+
+
+def _fields(spec: Any) -> list[set[str] | None] | None:
+    """The fields of each option of a var that is a choice (None for an option that is no
+    mapping); None when what the var holds is not known before the case runs."""
+    if isinstance(spec, m.ChoiceGen):
+        return [set(map(str, o)) if isinstance(o, Mapping) else None for o in spec.choice]
+    return None
+
+
+def _field_problem(var: str, field: str, options: list[set[str] | None] | None) -> str | None:
+    """vars.NAME.FIELD: every option of a choice of mappings must have the field."""
+    if options is None:
+        return None
+    every = sorted(set().union(*(o for o in options if o is not None)))
+    for n, fields in enumerate(options, 1):
+        if fields is None:
+            return (
+                f"vars.{var}.{field}: option {n} of vars.{var} is a single value, not a mapping "
+                "with fields; make every option a mapping (said: ..., hm: ...)"
+            )
+        if field not in fields:
+            if any(field in o for o in options if o is not None):
+                return f"vars.{var}.{field}: option {n} of vars.{var} has no {field!r}"
+            return (
+                f"vars.{var} has no field {field!r}{did_you_mean(field, every)}; "
+                f"its fields: {', '.join(every)}"
+            )
+    return None
 
 
 def _port_problem(
@@ -227,9 +263,20 @@ def check_references(
     captures = _captures(manifest) if manifest is not None else None
     for scenario, src, index in scenarios:
         yield from _scenario(scenario, src, ("scenarios", index), params, captures)
+    owned = Scope(params, case=True, conversation=True, captures=captures)
     for k, inv in enumerate(invariants):
         assert inv_src is not None
         yield from _check(inv.query, ("invariants", k, "query"), Scope(params), inv_src)
+        for column, target in (inv.scope or {}).items():
+            at: PathKey = ("invariants", k, "scope", column)
+            if "{{" in target:  # a value the case owns, through its conversation
+                yield from _check(target, at, owned, inv_src)
+            elif not _TABLE.match(target):
+                yield inv_src.problem(
+                    at,
+                    f"{target!r} is neither a table (orders, orders.ref) nor a value of the "
+                    "case's conversation ({{ case.session_id }}, {{ session.NAME }})",
+                )
     if manifest is None or manifest_src is None:
         return
     env = manifest.environment
@@ -297,17 +344,19 @@ def _scenario(
     params: Mapping[str, Any],
     captures: tuple[str, ...] | None = None,
 ) -> Iterator[Problem]:
-    declared: list[str] = []
-    for name, spec in scenario.vars.items():
-        yield from _check(
-            _dump(spec), (*base, "vars", name), Scope(params, vars=tuple(declared)), src
-        )
+    vars_ = tuple(scenario.vars)
+    rows = tuple(scenario.setup)
+    fields = {name: _fields(spec) for name, spec in scenario.vars.items()}
+    for name, spec in scenario.vars.items():  # any var or setup value: made in their order
+        scope = Scope(params, vars=vars_, entities=rows, fields=fields)
+        yield from _check(_dump(spec), (*base, "vars", name), scope, src)
         yield from _generator(spec, src, (*base, "vars", name), params)
-        declared.append(name)
-    vars_ = tuple(declared)
+    for (owner, key), message in order(scenario).problems:
+        loc = (*base, "vars", key) if owner == "vars" else (*base, "setup", owner, "values", key)
+        yield src.problem(loc, message)
     entities: list[str] = []
     for name, row in scenario.setup.items():
-        scope = Scope(params, vars=vars_, entities=tuple(entities), case=True)
+        scope = Scope(params, vars=vars_, entities=tuple(entities), case=True, fields=fields)
         for col, value in row.values.items():
             yield from _check(_dump(value), (*base, "setup", name, "values", col), scope, src)
             yield from _generator(value, src, (*base, "setup", name, "values", col), params)
@@ -316,15 +365,16 @@ def _scenario(
                 (*base, "setup", name), f"{name!r} is reserved; name the row otherwise"
             )
         entities.append(name)
-    full = Scope(params, vars=vars_, entities=tuple(entities), case=True)
+    full = Scope(params, vars=vars_, entities=tuple(entities), case=True, fields=fields)
     for k, item in enumerate(scenario.redis_setup):
         yield from _check(_dump(item), (*base, "redis_setup", k), full, src)
     talk = Scope(params, vars=vars_, entities=tuple(entities), case=True, conversation=True,
-                 captures=captures)  # fmt: skip
+                 captures=captures, fields=fields)  # fmt: skip
     for k, turn in enumerate(scenario.turns):
         yield from _check(_dump(turn), (*base, "turns", k), talk, src)
     tools = Scope(params, vars=vars_, entities=tuple(entities), case=True, turn=True,
-                  conversation=True, extra=("call",), captures=captures)  # fmt: skip
+                  conversation=True, extra=("call",), captures=captures,
+                  fields=fields)  # fmt: skip
     yield from _check(scenario.tool_results, (*base, "tool_results"), tools, src)
     for k, variant in enumerate(scenario.variants):
         yield from _check(variant, (*base, "variants", k), full, src)

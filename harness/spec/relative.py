@@ -32,7 +32,7 @@ TIME_EDGES = ("midnight", "before_midnight", "after_midnight", "noon", "end_of_d
 class Relative:
     """A value that becomes a concrete date or time only when used."""
 
-    def resolve(self) -> dt.date | dt.datetime:
+    def resolve(self) -> dt.date | dt.datetime | str:  # str: a date as written (DateText)
         raise NotImplementedError
 
     def stored(self) -> dict[str, Any]:
@@ -139,6 +139,42 @@ class DstMoment(Relative):
         if self.which != "next":
             out["which"] = self.which
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class DateText(Relative):
+    """A relative date written one way people write dates (`date_text` of a relative date):
+    its text is the day it means when used, so a case replayed next month still says the
+    same day as its rows."""
+
+    day: Relative
+    fmt: str
+
+    def resolve(self) -> str:
+        day = self.day.resolve()
+        if isinstance(day, str):  # a written date is written again only through its day
+            raise ValueError(f"date_text needs a date, got {day!r}")
+        return write_date(day.date() if isinstance(day, dt.datetime) else day, self.fmt)
+
+    def stored(self) -> dict[str, Any]:
+        return {"date_text": self.day.stored(), "formats": self.fmt}
+
+
+DATE_FORMATS = {
+    "iso": "%Y-%m-%d",
+    "us": "%m/%d/%Y",
+    "eu": "%d/%m/%Y",
+    "dotted": "%d.%m.%Y",
+    "short_us": "%m/%d",
+    "short_eu": "%d/%m",
+}
+
+
+def write_date(day: dt.date, fmt: str) -> str:
+    """A date as people write it: "12/01" is December or January depending on who."""
+    if fmt == "long":
+        return f"{day.day} {day.strftime('%B %Y')}"
+    return day.strftime(DATE_FORMATS[fmt])
 
 
 def date_edge(edge: str, today: dt.date) -> dt.date:

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError, Problem
 from harness.spec.crosscheck import check_regressions, cross_check
+from harness.spec.limits import file_limit
 from harness.spec.loader import Source, load_yaml, validate_model
 from harness.spec.models import (
     ContainerDependency,
@@ -23,6 +24,7 @@ from harness.spec.models import (
     SpecFile,
     SuiteFile,
 )
+from harness.spec.positions import Located
 
 SUITE_FILE = "suite.yaml"
 SPEC_FILE = "spec.yaml"
@@ -44,6 +46,12 @@ class Suite:
     scenario_sources: dict[str, str]
     spec_hash: str
     suite_hash: str
+    #: where scenarios and invariants are written, for problems found later (the real schema)
+    located: Located = field(default_factory=Located, compare=False, repr=False)
+    #: each regression file's text with positions, for problems found when it is replayed
+    regression_sources: dict[str, Source] = field(default_factory=dict)
+    #: regression files that cannot be read or no longer fit the suite: left out, reported
+    broken_regressions: tuple[Problem, ...] = ()
 
     @property
     def name(self) -> str:
@@ -95,9 +103,10 @@ def load_suite(path: str | Path) -> Suite:
             hint="pass a folder such as scenarios/refund_desk (harness list shows the suites)",
         )
     problems: list[Problem] = []
+    limit = file_limit()  # suite.yaml's own max_file_size counts from the files after it
 
     def read(p: Path, model: type[Any]) -> tuple[Any, Source | None]:
-        source, errs = load_yaml(p)
+        source, errs = load_yaml(p, limit)
         problems.extend(errs)
         if source is None or errs:
             return None, source
@@ -107,6 +116,8 @@ def load_suite(path: str | Path) -> Suite:
 
     lineage = _lineage(root, read, problems)
     manifest, manifest_src, homes = lineage.manifest, lineage.source, lineage.homes
+    if manifest is not None and manifest.max_file_size is not None:
+        limit = file_limit(manifest.max_file_size)
     spec, spec_src = (None, None)
     spec_path = next((h / SPEC_FILE for h in homes if (h / SPEC_FILE).is_file()), None)
     if spec_path is not None:
@@ -133,12 +144,16 @@ def load_suite(path: str | Path) -> Suite:
         sf, src = read(f, ScenariosFile)
         if sf is not None and src is not None:
             scenarios.extend((s, src, i) for i, s in enumerate(sf.scenarios))
+    # a broken regression file is reported and left out, never a reason not to run the suite
     regressions: list[tuple[RegressionFile, Source]] = []
+    broken: list[Problem] = []
     reg_files = regression_files(root)
     for f in reg_files:
-        reg, src = read(f, RegressionFile)
-        if reg is not None and src is not None:
-            regressions.append((reg, src))
+        source, errs = load_yaml(f)
+        reg, more = validate_model(source, RegressionFile) if source and not errs else (None, [])
+        broken.extend(errs + more)
+        if reg is not None and source is not None:
+            regressions.append((reg, source))
     if spec is None:
         raise ConfigError(problems)  # requirement ids and parameters are unknown without it
     assert spec_src is not None
@@ -149,7 +164,10 @@ def load_suite(path: str | Path) -> Suite:
                 root, valid_manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src
             )
         )
-        problems.extend(check_regressions(regressions, scenarios, spec, invariants))
+        wrong = list(check_regressions(regressions, scenarios, spec, invariants))
+        broken.extend(wrong)
+        unfit = {p.path for p in wrong}
+        regressions = [(r, src) for r, src in regressions if src.display not in unfit]
     if problems or manifest is None:
         raise ConfigError(problems)
     return Suite(
@@ -159,12 +177,15 @@ def load_suite(path: str | Path) -> Suite:
         scenarios=tuple(s for s, _, _ in scenarios),
         invariants=tuple(invariants),
         regressions=tuple(r for r, _ in regressions),
+        regression_sources={r.id: src for r, src in regressions},
+        broken_regressions=tuple(sorted(broken, key=lambda p: (p.path, p.line, p.col))),
         scenario_sources={s.id: src.display for s, src, _ in scenarios},
         # the spec file's own sha256, so `sha256sum spec.yaml` shows the same
         spec_hash=hashlib.sha256(spec_path.read_bytes()).hexdigest() if spec_path else "",
         suite_hash=_hash(
             [*(h / SUITE_FILE for h in homes), spec_path, inv_path, *files, *reg_files]
         ),
+        located=Located({s.id: (src, i) for s, src, i in scenarios}, inv_src),
     )
 
 
@@ -255,6 +276,8 @@ def _merged(own: SuiteFile, base: SuiteFile, base_root: Path) -> SuiteFile:
         top["defaults"] = base.defaults
     if "load" not in own.model_fields_set:
         top["load"] = base.load
+    if "max_file_size" not in own.model_fields_set:
+        top["max_file_size"] = base.max_file_size
     return own.model_copy(update=top)
 
 

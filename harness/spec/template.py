@@ -9,6 +9,7 @@ a function from a fixed registry.
 from __future__ import annotations
 
 import datetime as dt
+import inspect
 import re
 import unicodedata
 from collections.abc import Callable, Iterator, Mapping
@@ -65,7 +66,8 @@ def format_value(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, Relative):
-        return value.resolve().isoformat()
+        moment = value.resolve()
+        return moment if isinstance(moment, str) else moment.isoformat()
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, Decimal):
@@ -123,6 +125,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "days_ago": _days_ago,
     "json": lambda v: orjson.dumps(v, default=format_value).decode(),
     "default": lambda v, x: x if v in (None, "") else v,
+    "join": lambda v, sep=", ": _join(v, sep),
+    "then": lambda v, yes, no="": yes if truthy(v) else no,
     "first_word": lambda v: format_value(v).split(" ")[0],
     "gt": lambda v, x: _compare(v, x) > 0,
     "ge": lambda v, x: _compare(v, x) >= 0,
@@ -133,6 +137,12 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "not": lambda v: not truthy(v),
     "abs": lambda v: abs(to_decimal(v)),
 }
+
+
+def _join(value: Any, sep: Any) -> str:
+    if not isinstance(value, list | tuple):
+        raise TemplateError(f"join needs a list, got {format_value(value)!r}")
+    return format_value(sep).join(format_value(v) for v in value)
 
 
 def truthy(value: Any) -> bool:
@@ -193,10 +203,17 @@ class Expr:
             yield from (a.path for a in f.args if isinstance(a, PathArg))
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
-        value: Any = context
-        for i, part in enumerate(self.path):
-            value = _lookup(value, part, self.path[: i + 1])
-        for f in self.filters:
+        filters = self.filters
+        try:
+            value = _resolve(PathArg(self.path), context)
+        except TemplateError:
+            # a name that is not there (a reply field the agent left out) is an error, unless
+            # the expression gives a default: then the filters run from that default on
+            first = next((i for i, f in enumerate(filters) if f.name == "default"), None)
+            if first is None:
+                raise
+            value, filters = None, filters[first:]
+        for f in filters:
             try:
                 args = [_resolve(a, context) if isinstance(a, PathArg) else a for a in f.args]
                 value = FILTERS[f.name](value, *args)
@@ -246,6 +263,17 @@ def _parse_args(text: str, source: str) -> tuple[Any, ...]:
     return tuple(args)
 
 
+def _check_arity(name: str, args: tuple[Any, ...], source: str) -> None:
+    """A filter given too many or too few arguments is found when the suite loads."""
+    params = list(inspect.signature(FILTERS[name]).parameters.values())[1:]
+    least = sum(p.default is inspect.Parameter.empty for p in params)
+    if not least <= len(args) <= len(params):
+        wanted = f"{least}" if least == len(params) else f"{least} to {len(params)}"
+        raise TemplateError(
+            f"filter {name!r} takes {wanted} argument(s), {len(args)} given, in {{{{{source}}}}}"
+        )
+
+
 def parse_expr(source: str) -> Expr:
     """Parse the inside of one `{{ ... }}`."""
     parts = [p.strip() for p in source.split("|")]
@@ -266,6 +294,7 @@ def parse_expr(source: str) -> Expr:
             if not rest.rstrip().endswith(")"):
                 raise TemplateError(f"missing ')' after the arguments of {name!r}")
             args = _parse_args(rest.rstrip()[:-1], source)
+        _check_arity(name, args, source)
         filters.append(Filter(name, args))
     return Expr(path, tuple(filters), source.strip())
 

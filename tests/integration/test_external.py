@@ -135,6 +135,24 @@ def test_disposable_flag_names_the_target_for_one_run(
     assert "orders" in tables(fresh) and "harness_disposable" not in tables(fresh)
 
 
+def test_an_external_database_loaded_before_is_an_environment_fault_not_the_suites(
+    servers: dict[str, EmbeddedDependency], tmp_path: Path
+) -> None:
+    """The schema file's "already exists" on an external target means the database is not
+    fresh (exit 3, with a run folder), while a schema file a fresh database refuses is the
+    suite's mistake (exit 2, tests/integration/test_suite_mistakes.py)."""
+    with psycopg.connect(servers["db"].endpoint.url, autocommit=True) as conn:
+        conn.execute("create database loaded")
+    loaded = servers["db"].endpoint.url.replace("/staging", "/loaded")
+    cache = servers["cache"].endpoint.url
+    marks = ("--disposable", "db", "--disposable", "cache")
+    first = run_external(tmp_path / "a", loaded, cache, *marks)
+    assert first.returncode in (0, 1), first.stderr
+    again = run_external(tmp_path / "b", loaded, cache, *marks)
+    assert again.returncode == 3, again.stderr
+    assert "db is not a fresh database" in again.stderr
+
+
 def test_external_configuration_mistakes_are_exit_2(tmp_path: Path) -> None:
     missing = cli("run", "--deps", "external", "--reports-dir", str(tmp_path), "--no-progress")
     assert missing.returncode == 2 and "no URL for db, cache" in missing.stderr

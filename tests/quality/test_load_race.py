@@ -1,5 +1,7 @@
 """Only load reveals refund_race: the spike profile catches the double refund with the rows
 as evidence, while every single request passes; with no defect the same load finds nothing.
+The demo's customers have unique emails (per-trial identity): a duplicate pair still shares
+its case's rows, which is where the race lives.
 
 Real PostgreSQL and Redis (embedded), the real demo agent process, real locust processes.
 """
@@ -7,10 +9,11 @@ Real PostgreSQL and Redis (embedded), the real demo agent process, real locust p
 from __future__ import annotations
 
 import subprocess
+from collections import defaultdict
 from decimal import Decimal
 from pathlib import Path
 
-from harness.core import CheckResult
+from harness.core import TWIN, CheckResult
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import read_records
 from tests.helpers import environ, harness, only_run, read_manifest
@@ -35,6 +38,27 @@ def trials(run: Path) -> list[TrialRecord]:
     return [r for r in read_records(run) if isinstance(r, TrialRecord)]
 
 
+def assert_pairs_share_rows(records: list[TrialRecord]) -> None:
+    """Per-trial identity (unique customer emails) leaves a duplicate on its case's rows:
+    only its conversation is its own; every other conversation has a customer of its own."""
+    pairs: dict[str, list[TrialRecord]] = defaultdict(list)
+    for r in records:
+        if r.load is not None and r.load.role in ("first", "second") and r.load.pair:
+            pairs[r.load.pair].append(r)
+    whole = [p for p in pairs.values() if len(p) == 2]
+    assert len(whole) > 5, "duplicates were not sent"
+    for first, second in (sorted(p, key=lambda r: r.case.id) for p in whole):
+        assert second.case.id == first.case.id + TWIN
+        assert second.observation.entities == first.observation.entities  # the same rows
+        assert second.observation.session_id != first.observation.session_id
+    emails = [
+        r.observation.entities["customer"]["email"]
+        for r in records
+        if "customer" in r.observation.entities and (r.load is None or r.load.role != "second")
+    ]
+    assert emails and len(set(emails)) == len(emails)
+
+
 def test_spike_reveals_the_double_refund_with_rows(tmp_path: Path) -> None:
     proc, run = load(tmp_path, "refund_race")
     assert proc.returncode == 1, proc.stderr
@@ -53,6 +77,7 @@ def test_spike_reveals_the_double_refund_with_rows(tmp_path: Path) -> None:
         Decimal(str(row["refunded"])) > Decimal(str(row["total"])) and int(row["refunds"]) >= 2
         for row in rows
     )
+    assert_pairs_share_rows(records)
     summary = (run / "summary.md").read_text()
     assert "## Load" in summary and "Correctness first degrades at" in summary
     assert "in judged conversations" in summary
@@ -73,6 +98,7 @@ def test_the_correct_agent_passes_the_same_spike(tmp_path: Path) -> None:
     manifest = read_manifest(run)
     counts = manifest["load"]["counts"]
     assert counts["pairs"] > 10 and counts["judged"] > 100  # duplicates were really sent
+    assert_pairs_share_rows([r for r in records if isinstance(r, TrialRecord)])
     assert {lv["users"] for lv in manifest["levels"]} == {2, 12}
     assert all(lv["pass_rate"] == 1.0 for lv in manifest["levels"])
     assert all(not sum(s["violations"].values()) for s in manifest["load"]["samples"])

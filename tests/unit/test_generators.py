@@ -14,10 +14,10 @@ from harness.generate import traps
 from harness.generate.personas import write_turn
 from harness.generate.strategies import strategy
 from harness.generate.values import ValueGenerator
-from harness.run.regressions import _literal, _stored
+from harness.run.regressions import _literal
 from harness.spec import models as m
-from harness.spec.relative import DateEdge, DaysAgo, TimeEdge, date_edge, time_edge
-from harness.spec.template import Template
+from harness.spec.relative import DateEdge, DateText, DaysAgo, TimeEdge, date_edge, time_edge
+from harness.spec.template import Template, format_value
 
 
 def test_boundaries_come_from_the_spec_parameter_and_its_kind() -> None:
@@ -100,7 +100,10 @@ def test_date_formats_read_both_ways() -> None:
     day = dt.date(2026, 1, 12)
     assert traps.format_date(day, "eu") == "12/01/2026"
     assert traps.format_date(day, "us") == "01/12/2026"
-    assert traps.format_date(DaysAgo(0), "iso") == dt.date.today().isoformat()
+    # a relative date stays relative: its text is the day it means when used
+    written = traps.format_date(DaysAgo(0), "iso")
+    assert written == DateText(DaysAgo(0), "iso")
+    assert format_value(written) == dt.date.today().isoformat()
 
 
 def test_date_and_time_edges() -> None:
@@ -117,7 +120,7 @@ def test_date_and_time_edges() -> None:
 
 def test_relative_values_survive_a_regression_file() -> None:
     for value in (DaysAgo(12), DateEdge("month_end"), TimeEdge("after_midnight", "Asia/Tokyo", 2)):
-        stored = _stored(value)
+        stored = value.stored()
         spec = (
             m.ScenariosFile.model_validate(
                 {

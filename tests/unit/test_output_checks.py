@@ -205,6 +205,18 @@ def test_json_schema_says_where_the_reply_breaks_it() -> None:
     assert verdict(root) == (Verdict.FAIL, "at (root): [1, 2] is not of type 'object'")
 
 
+def test_json_schema_judges_by_the_draft_its_schema_declares() -> None:
+    """Draft 4's boolean exclusiveMinimum (as it was checked at load): 3 is not above 3."""
+    schema = {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "integer",
+        "minimum": 3,
+        "exclusiveMinimum": True,
+    }
+    assert judge(json_schema(schema), "3").verdict is Verdict.FAIL
+    assert judge(json_schema(schema), "4").verdict is Verdict.PASS
+
+
 def test_json_schema_fails_a_reply_that_is_not_json() -> None:
     result = judge(json_schema(), "Refund issued.")
     assert result.verdict == Verdict.FAIL

@@ -87,6 +87,23 @@ def test_files_saved_since_the_run_and_hunt_findings_it_did_not_replay_fail(
     assert gate.requirements == ["R-1", "R-2"]
 
 
+def test_a_regression_file_the_run_could_not_replay_fails_the_gate_with_its_reason(
+    tmp_path: Path,
+) -> None:
+    suite = _suite(tmp_path, "r-old", "r-broken")
+    rows = [_row("a#1", "pass"), _row("regression:r-old", "pass", "regression")]
+    broken = f"{suite}/regressions/r-broken.yaml:9:9: vars.form: not a value"
+    manifest = {
+        "suite_path": str(suite),
+        "regressions": ["regression:r-old"],
+        "unreadable_regressions": [broken],
+    }
+    gate = _gate(rows, manifest, [])
+    assert gate.status == FAIL
+    # said once, with its reason; not also as a file "not replayed" a new run would replay
+    assert gate.findings == [f"a regression file the run could not replay: {broken}"]
+
+
 def test_a_regression_still_failing_or_left_out_fails_and_a_missing_suite_is_unmeasured(
     tmp_path: Path,
 ) -> None:

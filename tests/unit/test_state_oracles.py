@@ -14,13 +14,8 @@ from typing import Any
 
 import pytest
 
-from harness.check.state import (
-    compare_rows,
-    same_state,
-    scope_ids,
-    scoped_query,
-    values_equal,
-)
+from harness.check.scopes import scope_ids, scoped_query
+from harness.check.state import compare_rows, same_state, values_equal
 from harness.core import Observation, TurnRecord, Verdict
 from harness.spec import models as m
 
@@ -260,3 +255,43 @@ def test_scope_ids_are_the_ids_each_observation_inserted_per_scope_column() -> N
         ["R-10", "R-11", "R-20", "R-21"],
     ]
     assert scope_ids(inv, _scenario(), []) == [[], [], []]
+
+
+def test_a_value_scope_compares_the_column_as_text_in_and_out_of_the_sweep() -> None:
+    scope = {"order_id": "orders", "session_id": "{{ case.session_id }}"}
+    assert scoped_query("select order_id, session_id from refunds", scope) == (
+        "select * from (select order_id, session_id from refunds) as _inv where "
+        '_inv."order_id" = any(%s) or _inv."session_id"::text = any(%s)'
+    )
+    assert 'not coalesce(_inv."order_id" = any(%s) or _inv."session_id"::text = any(%s)' in (
+        scoped_query("select 1", scope, exclude=True)
+    )
+
+
+def test_value_scopes_are_what_each_conversation_of_the_case_owns() -> None:
+    """The case's session id, a captured conversation id and a reply's field, for the case's
+    own conversation and its variant's; a conversation that never got the value ties nothing."""
+    inv = m.Invariant(
+        id="inv",
+        requirements=["T-001"],
+        description="d",
+        query="select 1",
+        scope={
+            "session_id": "{{ case.session_id }}",
+            "conversation": "{{ session.conversation_id }}",
+            "ticket": "{{ reply.ticket }}",
+            "order_id": "orders",
+        },
+    )
+    own = _entities(10, 11, 1)
+    own.session_id, own.session = "h-abc", {"conversation_id": "c-1"}
+    own.turns = [TurnRecord(index=1, text="hi", data={"ticket": 42})]
+    variant = _entities(20, 21, 1)
+    variant.session_id = "h-abc-v1"  # the agent gave it no conversation id, no reply
+    ctx = {"params": {}, "case": {"id": "refund-1", "session_id": "h-abc"}}
+    assert scope_ids(inv, _scenario(), [own, variant], ctx) == [
+        ["h-abc", "h-abc-v1"],
+        ["c-1"],
+        ["42"],
+        [10, 11, 20, 21],
+    ]

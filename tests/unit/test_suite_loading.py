@@ -112,7 +112,11 @@ def test_a_yaml_alias_bomb_is_a_bounded_error(tmp_path: Path) -> None:
     bomb = tmp_path / "spec.yaml"
     bomb.write_text("\n".join(lines) + "\n")
     source, problems = load_yaml(bomb)
-    assert source is None and "expands to more than 200,000 values" in problems[0].message
+    assert (
+        source is None
+        and "expands to more than 200,000 keys and values through YAML aliases"
+        in problems[0].message
+    )
 
 
 def test_a_session_value_no_capture_declares_is_located_with_a_suggestion(tmp_path: Path) -> None:
@@ -242,3 +246,34 @@ def test_a_misspelt_required_key_is_one_error(suite_copy: Path) -> None:
     line = edit_file(f, "    title: A verified customer", "    titel: A verified customer")
     (msg,) = config_problems(suite_copy)
     assert msg == f"{f}:{line}:5: scenarios[0].titel: unknown key 'titel' (did you mean 'title'?)"
+
+
+def _with_json_schema(root: Path, schema: str) -> Path:
+    """The echo suite with a json_schema check whose schema is the given YAML flow mapping."""
+    suite = root / "echo"
+    shutil.copytree(Path(__file__).parents[1] / "suites" / "echo", suite)
+    scenarios = suite / "scenarios" / "echo.yaml"
+    scenarios.write_text(
+        scenarios.read_text()
+        + f"      - type: json_schema\n        requirements: [EC-001]\n        schema: {schema}\n"
+    )
+    return suite
+
+
+def test_a_json_schema_is_checked_against_the_metaschema_it_declares(tmp_path: Path) -> None:
+    """Draft 4's boolean exclusiveMinimum is valid where the schema says draft 4, invalid under
+    the default (draft 2020-12); an unknown $schema is refused, naming the ones known."""
+    draft4 = (
+        '{$schema: "http://json-schema.org/draft-04/schema#", minimum: 3, exclusiveMinimum: true}'
+    )
+    load_suite(_with_json_schema(tmp_path / "a", draft4))
+    (msg,) = config_problems(
+        _with_json_schema(tmp_path / "b", "{minimum: 3, exclusiveMinimum: true}")
+    )
+    assert ".schema.exclusiveMinimum: not a valid JSON Schema (https://json-schema.org/" in msg
+    assert "True is not of type 'number'" in msg
+    (msg,) = config_problems(
+        _with_json_schema(tmp_path / "c", '{$schema: "https://example.com/mine"}')
+    )
+    assert ".schema.$schema: unknown metaschema 'https://example.com/mine'; use one of " in msg
+    assert "http://json-schema.org/draft-07/schema" in msg

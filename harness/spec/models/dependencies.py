@@ -5,10 +5,18 @@ from __future__ import annotations
 import re
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, Tag, model_validator
 
-from harness.spec.models.base import Model
+from harness.spec.models.base import Model, by_shape
 from harness.spec.models.values import ValueSpec
+
+Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_$]*$")]
+#: one column, or columns whose values together must not repeat
+UniqueEntry = Annotated[
+    Annotated[Identifier, Tag("text")]
+    | Annotated[Annotated[list[Identifier], Field(min_length=1)], Tag("list")],
+    by_shape("a column name, or a list of column names", "text", "list"),
+]
 
 
 class TableSeed(Model):
@@ -52,6 +60,13 @@ class PostgresDependency(DependencyBase):
     database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] = "app"
     schema_files: list[str] = Field(default_factory=list, alias="schema")
     seed: SeedData | None = None
+    unique: dict[Identifier, list[UniqueEntry]] = Field(
+        default_factory=dict,
+        description="Per table, columns (or lists of columns together) whose values must "
+        "not repeat although the schema does not enforce it, e.g. names an agent looks "
+        "people up by: every trial and variant inserts fresh ones. The schema's own unique "
+        "constraints and indexes are known without it.",
+    )
 
 
 class RedisDependency(DependencyBase):

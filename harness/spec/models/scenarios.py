@@ -112,9 +112,20 @@ class RegressionFile(FileModel):
         default_factory=list, description="Every signature the case broke when it was found."
     )
     seed: int
-    vars: dict[str, ValueSpec] = Field(default_factory=dict)
-    setup: dict[str, dict[str, ValueSpec]] = Field(default_factory=dict)
-    variant_setups: list[dict[str, dict[str, ValueSpec]]] = Field(default_factory=list)
+    format: Literal[1, 2] = Field(
+        default=1,
+        description="2: vars and setup hold the case's values exactly as they were (plain "
+        "YAML, never a generator), with `types` naming those YAML has no type for. 1 (files "
+        "of harness 0.x before it): values were written like generators.",
+    )
+    vars: dict[str, Any] = Field(default_factory=dict)
+    setup: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    variant_setups: list[dict[str, dict[str, Any]]] = Field(default_factory=list)
+    types: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Format 2: the type of each value YAML cannot say, by where it stands, "
+        "e.g. {vars: {amount: decimal}, setup: {order: {ordered_on: relative}}}.",
+    )
     persona: str = "plain"
     persona_seed: int = 0
     evidence: dict[str, Any] = Field(default_factory=dict)
@@ -135,8 +146,12 @@ class Invariant(Model):
     scope: dict[str, str] | None = Field(
         default=None,
         description=(
-            "Column -> table: ties a violation to the case that inserted that row, so it is "
-            "checked after every case; without scope it is checked once after the run."
+            "Column -> what a case owns: a table (`orders`, or `orders.ref` for another "
+            "column than id) ties a violation to the case that inserted that row; a template "
+            "(`{{ case.session_id }}`, `{{ session.conversation_id }}`, `{{ reply.ticket }}`) "
+            "to the case whose conversation has that value (compared as text), such as a row "
+            "the agent wrote for another customer. A scoped invariant is checked after every "
+            "case; without scope it is checked once after the run."
         ),
     )
 

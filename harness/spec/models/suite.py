@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import ByteSize, Field, model_validator
 
 from harness.spec.load import LoadSection
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, PythonAdapter
@@ -97,4 +97,9 @@ class SuiteFile(FileModel):
     environment: Environment
     load: LoadSection | None = Field(
         default=None, description="Load profiles for harness load (see harness/spec/load.py)."
+    )
+    max_file_size: ByteSize | None = Field(
+        default=None,
+        description="The largest suite file read (e.g. 16MB; default 4MB): a larger one is "
+        "refused before it is parsed. HARNESS_MAX_FILE_SIZE overrides it.",
     )

@@ -1,0 +1,256 @@
+"""Suite mistakes are configuration errors, through the `harness` command on a real PostgreSQL:
+an invalid JSON Schema, SQL the real schema refuses, a schema file that does not load and a
+file over the size limit each exit 2 with `path:line:col`, start no agent and leave no run
+folder. And invariants scoped through the conversation tie a row the agent wrote for
+another member to the case that caused it (tests/suites/holds)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, environ, harness, only_run, run_dirs, trial_records
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+LIBRARY = ROOT / "tests" / "suites" / "holds"
+
+SCHEMA = """\
+create table tickets (
+  id serial primary key,
+  owner text not null,
+  total numeric not null
+);
+"""
+
+SCENARIO = """\
+scenarios:
+  - id: ticket
+    title: A ticket
+    vars:
+      who: {faker: name}
+    setup:
+      ticket: {table: tickets, values: {owner: "{{ vars.who }}", total: 5}}
+    turns: ["hello {{ vars.who }}"]
+    checks:
+      - type: contains
+        requirements: [T-001]
+        value: "{{ vars.who }}"
+"""
+
+
+def _suite(tmp_path: Path, *, schema: str = SCHEMA, scenario: str = SCENARIO) -> Path:
+    """A suite whose agent leaves a file behind the moment it is started, so a test can tell
+    that no agent was."""
+    root = tmp_path / "suite"
+    (root / "scenarios").mkdir(parents=True)
+    marker = tmp_path / "agent-started"
+    (root / "suite.yaml").write_text(
+        textwrap.dedent(f"""\
+        name: mistakes
+        defaults: {{seed: 1, concurrency: 2, case_timeout: 10}}
+        environment:
+          dependencies:
+            db: {{kind: postgres, schema: [schema.sql]}}
+          agent:
+            process:
+              command: ["sh", "-c", "touch {marker} && exec {{{{ python }}}} {ROOT}/tests/agents/http_agent.py"]
+              env: {{PORT: "{{{{ agent.port }}}}", MODE: echo}}
+              health: {{url: "http://127.0.0.1:{{{{ agent.port }}}}/health", timeout: 15}}
+            http: {{url: "http://127.0.0.1:{{{{ agent.port }}}}/chat", timeout: 2}}
+        """)  # noqa: E501
+    )
+    (root / "schema.sql").write_text(schema)
+    (root / "spec.yaml").write_text(
+        "title: t\nparameters:\n  limit: {value: 10}\n"
+        "requirements:\n  - {id: T-001, title: t, severity: major, text: t}\n"
+    )
+    (root / "scenarios" / "s.yaml").write_text(scenario)
+    return root
+
+
+def _refused(suite: Path, tmp_path: Path, **env: str) -> str:
+    """Run the suite: exit 2, no agent started, no run folder, nothing on stdout; stderr."""
+    reports = tmp_path / "reports"
+    done = harness(
+        "run", str(suite), "--no-progress", "--reports-dir", str(reports), env=environ(**env)
+    )
+    assert done.returncode == 2, done.stderr
+    assert not (tmp_path / "agent-started").exists(), "an agent was started"
+    assert run_dirs(reports) == [], f"left {run_dirs(reports)}"
+    assert done.stdout == ""
+    return done.stderr
+
+
+def _line_of(path: Path, text: str) -> tuple[int, int]:
+    """1-based line and column of the first `text` in a file."""
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if text in line:
+            return n, line.index(text) + 1
+    raise AssertionError(f"{text!r} not in {path}")
+
+
+@pytest.mark.parametrize(
+    ("statement", "at", "message"),
+    [
+        # PostgreSQL points at the token: there
+        ("create tabel notes (id integer);", "tabel", 'syntax error at or near "tabel"'),
+        # it names no position: the statement it refuses, past the comment before it
+        ("create index on tickets (ownr);", "create index", 'column "ownr" does not exist'),
+    ],
+    ids=["token", "statement"],
+)
+def test_a_schema_file_the_database_refuses_is_exit_2_at_its_line(
+    tmp_path: Path, statement: str, at: str, message: str
+) -> None:
+    schema = SCHEMA + "-- the owner's tickets\n" + statement + "\ncreate table later (id int);\n"
+    suite = _suite(tmp_path, schema=schema)
+    stderr = _refused(suite, tmp_path)
+    line, col = _line_of(suite / "schema.sql", at)
+    assert f"{suite / 'schema.sql'}:{line}:{col}: db refused the schema file: {message}" in stderr
+    assert "no agent was started" in stderr
+
+
+def test_sql_the_real_schema_refuses_is_placed_at_the_refused_token(tmp_path: Path) -> None:
+    """A check's query in a block scalar, after a templated parameter and a psycopg
+    placeholder; an invariant's; a setup column: each at its own line and column, at once."""
+    scenario = SCENARIO.replace("total: 5}}", "totl: 5}}") + textwrap.indent(
+        textwrap.dedent("""\
+          - type: sql
+            requirements: [T-001]
+            query: |
+              select owner
+                from tickets
+               where total > {{ params.limit }} and id = %s
+                 and ownr_name = 'x'
+            params: ["{{ ticket.id }}"]
+            expect_count: 1
+        """),
+        "      ",
+    )
+    scenario = scenario.replace(
+        'turns: ["hello {{ vars.who }}"]', 'turns: ["hi {{ vars.who }}, {{ ticket.ownr }}"]'
+    )
+    suite = _suite(tmp_path, scenario=scenario)
+    (suite / "invariants.yaml").write_text(
+        "invariants:\n"
+        "  - id: positive\n"
+        "    requirements: [T-001]\n"
+        "    description: totals are positive\n"
+        '    query: "select id from tickets where total < {{ params.limit }} and totl < 0"\n'
+    )
+    stderr = _refused(suite, tmp_path)
+    assert "does not match the database's schema" in stderr
+    scenarios = suite / "scenarios" / "s.yaml"
+    line, col = _line_of(scenarios, "ownr_name")
+    assert (
+        f"{scenarios}:{line}:{col}: scenarios[0].checks[1].query: check sql-2: "
+        'column "ownr_name" does not exist'
+    ) in stderr
+    line, col = _line_of(suite / "invariants.yaml", "totl")
+    assert (
+        f"{suite / 'invariants.yaml'}:{line}:{col}: invariants[0].query: invariant positive: "
+        'column "totl" does not exist'
+    ) in stderr
+    line, col = _line_of(scenarios, "totl")
+    assert f"{scenarios}:{line}:{col}: scenarios[0].setup.ticket.values.totl: " in stderr
+    line, col = _line_of(scenarios, "ticket.ownr")
+    assert (
+        f"{scenarios}:{line}:{col}: scenarios[0].turns[0]: {{{{ ticket.ownr }}}}: the ticket row "
+        "has no column 'ownr' (did you mean 'owner'?)"
+    ) in stderr
+
+
+def test_an_invalid_json_schema_is_refused_at_its_key(tmp_path: Path) -> None:
+    scenario = SCENARIO + textwrap.indent(
+        textwrap.dedent("""\
+          - type: json_schema
+            requirements: [T-001]
+            schema:
+              type: object
+              properties:
+                total: {type: numbr}
+        """),
+        "      ",
+    )
+    suite = _suite(tmp_path, scenario=scenario)
+    stderr = _refused(suite, tmp_path)
+    scenarios = suite / "scenarios" / "s.yaml"
+    line, col = _line_of(scenarios, "numbr")
+    assert (
+        f"{scenarios}:{line}:{col}: scenarios[0].checks[1].schema.properties.total.type: "
+        "not a valid JSON Schema"
+    ) in stderr
+
+
+def test_a_file_over_the_size_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """25 MB of scenarios: refused with its size and how to raise the limit, unparsed."""
+    suite = _suite(tmp_path)
+    big = suite / "scenarios" / "generated.yaml"
+    entry = '  - {id: s%d, title: t, turns: ["hi"], checks: [{type: contains, value: x, requirements: [T-001]}]}\n'  # noqa: E501
+    with big.open("w") as f:
+        f.write("scenarios:\n")
+        n = 0
+        while f.tell() < 25_000_000:
+            f.write(entry % n)
+            n += 1
+    size = big.stat().st_size
+    stderr = _refused(suite, tmp_path)
+    assert f"{big}:1:1: the file is 25.0 MB ({size:,} bytes), over the 4.0 MB limit" in stderr
+    assert "max_file_size: 26MB" in stderr and "HARNESS_MAX_FILE_SIZE=26MB" in stderr
+    # the suite's own setting counts for the files after suite.yaml; the variable wins
+    (suite / "suite.yaml").write_text((suite / "suite.yaml").read_text() + "max_file_size: 1kB\n")
+    stderr = _refused(suite, tmp_path)
+    assert "over the 1.0 kB limit for a suite file (max_file_size in suite.yaml" in stderr
+    stderr = _refused(suite, tmp_path, HARNESS_MAX_FILE_SIZE="2kB")
+    assert "over the 2.0 kB limit for a suite file (HARNESS_MAX_FILE_SIZE=2kB)" in stderr
+
+
+def _library_run(tmp_path: Path, mode: str) -> tuple[int, Path]:
+    suite = tmp_path / "holds"
+    shutil.copytree(LIBRARY, suite)
+    shutil.copy(ROOT / "tests" / "agents" / "holds_agent.py", tmp_path / "holds_agent.py")
+    text = (suite / "suite.yaml").read_text().replace("../../agents/", "../")
+    (suite / "suite.yaml").write_text(text)
+    reports = tmp_path / "reports"
+    env = environ(LIBRARY_MODE=mode)
+    done = harness("run", str(suite), "--no-progress", "--reports-dir", str(reports), env=env)
+    assert done.returncode in (0, 1), done.stderr
+    return done.returncode, only_run(reports, done.stderr)
+
+
+def test_a_row_written_for_another_member_is_tied_to_the_case_whose_conversation_wrote_it(
+    tmp_path: Path,
+) -> None:
+    """The planted defect places every hold for the first member on file, a seed row no case
+    owns: scoped by the conversation, each case fails on its own hold (and only on it);
+    scoped by the member's row, no case sees it and only the sweep does."""
+    code, run = _library_run(tmp_path, "wrong_member")
+    assert code == 1
+    records = [json.loads(line) for line in (run / "cases.jsonl").read_text().splitlines()]
+    trials = [r for r in records if r["type"] == "trial"]
+    assert len(trials) == 3
+    for record in trials:
+        checks = {c["check_id"]: c for c in record["checks"]}
+        by_session = checks["hold-for-card-holder"]
+        assert by_session["verdict"] == "fail"
+        assert [row["conversation"] for row in by_session["found"]] == [
+            record["observation"]["session_id"]
+        ]
+        assert checks["hold-for-card-holder-by-member"]["verdict"] == "pass"
+    (sweep,) = [r for r in records if r["type"] == "sweep"]
+    verdicts = {c["check_id"]: c["verdict"] for c in sweep["checks"]}
+    assert verdicts == {"hold-for-card-holder": "pass", "hold-for-card-holder-by-member": "fail"}
+
+
+def test_a_correct_agent_passes_the_invariants_scoped_through_the_conversation(
+    tmp_path: Path,
+) -> None:
+    code, run = _library_run(tmp_path, "correct")
+    assert code == 0
+    verdicts = {c["verdict"] for r in trial_records(run) for c in r["checks"]}
+    assert verdicts == {"pass"}

@@ -1,0 +1,140 @@
+"""Per-trial identity: the rule that gives every trial and variant fresh values for what must
+be unique, keeps the case's inputs, and replays exactly (generate/identity.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.core import Case
+from harness.generate.identity import Identity, UniqueKey
+from harness.run.plan import find_case, plan
+from harness.spec.suite import Suite, load_suite
+
+LIBRARY = Path(__file__).resolve().parents[1] / "suites" / "library"
+KEYS = {
+    "db": {
+        "members": [
+            UniqueKey("members_card_no_key", ("card_no",)),
+            UniqueKey("members_email_lower", ("email",)),
+            UniqueKey("unique: in suite.yaml", ("full_name", "birth_date"), True),
+        ],
+        "books": [UniqueKey("books_isbn_key", ("isbn",))],
+    }
+}
+UNIQUE = ("card_no", "email", "full_name", "birth_date")
+
+
+def identity(suite: Suite) -> Identity:
+    return Identity(KEYS, suite.database_for, suite.params, suite.param_kinds)
+
+
+def case_of(suite: Suite, cid: str) -> Case:
+    return find_case(suite, 5, cid)
+
+
+def test_trial_one_uses_the_inputs_and_later_trials_draw_every_unique_value_afresh() -> None:
+    suite = load_suite(LIBRARY)
+    ident, case = identity(suite), case_of(suite, "by-name#2")
+    scenario = suite.scenario(case.scenario)
+    first = ident.slot(scenario, case, 1)
+    assert first.setup == case.setup and first.vars == case.vars
+    seen = {col: {str(case.setup["member"][col])} for col in UNIQUE}
+    seen["isbn"] = {case.setup["book"]["isbn"]}
+    for trial in range(2, 9):
+        slot = ident.slot(scenario, case, trial)
+        for col in UNIQUE:
+            value = str(slot.setup["member"][col])
+            assert value not in seen[col], (col, trial, value)  # never one an earlier trial had
+            seen[col].add(value)
+        assert slot.setup["book"]["isbn"] not in seen["isbn"]
+        seen["isbn"].add(slot.setup["book"]["isbn"])
+        # what need not be unique stays the input: the book's title, and the row's references
+        assert slot.setup["book"]["title"] == case.setup["book"]["title"]
+        assert str(slot.setup["member"]["card_no"]).startswith("LIB-")  # the generator's shape
+    # the case's inputs, its identity, are untouched by all of it
+    assert case == case_of(suite, "by-name#2")
+
+
+def test_a_replay_gives_the_same_values_for_the_same_case_and_trial() -> None:
+    suite = load_suite(LIBRARY)
+    case = case_of(suite, "by-email#3")
+    scenario = suite.scenario(case.scenario)
+    once = identity(suite).slot(scenario, case, 4)
+    # another process: a new Identity, the case planned again from (suite, seed, case id)
+    again = identity(load_suite(LIBRARY)).slot(scenario, case_of(suite, "by-email#3"), 4)
+    assert once == again
+    assert once != identity(suite).slot(scenario, case, 3)
+
+
+def test_a_var_a_unique_column_is_written_from_is_fresh_in_the_turns_and_every_variant() -> None:
+    suite = load_suite(LIBRARY)
+    ident, case = identity(suite), case_of(suite, "by-card#1")
+    scenario = suite.scenario(case.scenario)
+    assert ident.fresh_vars(scenario) == ("card",)
+    cards = {case.vars["card"]}
+    emails = {case.setup["member"]["email"], case.variant_setups[0]["member"]["email"]}
+    for trial in (1, 2, 3):
+        for variant in (0, 1):
+            if (trial, variant) == (1, 0):
+                continue
+            slot = ident.slot(scenario, case, trial, variant)
+            assert slot.vars["card"] not in cards, (trial, variant)
+            cards.add(slot.vars["card"])
+            # the row is written from the var at insert time: it stays the template
+            assert slot.setup["member"]["card_no"] == "{{ vars.card }}"
+            if (trial, variant) != (1, 1):  # the variant's own first draw is its input
+                assert slot.setup["member"]["email"] not in emails
+            emails.add(slot.setup["member"]["email"])
+
+
+def test_nothing_changes_where_nothing_must_be_unique() -> None:
+    suite = load_suite(LIBRARY)
+    plain = Identity({}, suite.database_for, suite.params)
+    for case in plan(suite, 5):
+        scenario = suite.scenario(case.scenario)
+        slot = plain.slot(scenario, case, 3, len(case.variant_setups))
+        expected = case.variant_setups[-1] if case.variant_setups else case.setup
+        assert slot.setup == expected and slot.vars == case.vars
+
+
+def test_a_taken_value_is_drawn_again_deterministically_by_attempt() -> None:
+    suite = load_suite(LIBRARY)
+    ident, case = identity(suite), case_of(suite, "by-card#2")
+    scenario = suite.scenario(case.scenario)
+    slot = ident.slot(scenario, case, 1)
+    first = ident.redraw(scenario, case, slot, "member", 1, 0, 1)
+    assert first.vars["card"] != slot.vars["card"]
+    assert first.setup["member"]["email"] != slot.setup["member"]["email"]
+    assert first == ident.redraw(scenario, case, slot, "member", 1, 0, 1)
+    assert ident.redraw(scenario, case, slot, "member", 1, 0, 2) != first
+
+    class Taken(Exception):
+        sqlstate = "23505"
+
+        class diag:  # psycopg's attribute name
+            constraint_name = "members_card_no_key"
+
+    assert ident.taken(scenario, "member", Taken())
+    Taken.diag.constraint_name = "loans_one_per_book"
+    assert not ident.taken(scenario, "member", Taken())  # not a key this row can change
+    assert not ident.taken(scenario, "member", ValueError("23505"))
+
+
+def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Path) -> None:
+    import shutil
+
+    from harness.run.preflight import fixed_unique_values
+
+    root = tmp_path / "library"
+    shutil.copytree(LIBRARY, root)
+    scenarios = root / "scenarios" / "lending.yaml"
+    text = scenarios.read_text()
+    text = text.replace("    email: {faker: email}\n", "    email: desk@example.org\n", 1)
+    scenarios.write_text(text)
+    suite = load_suite(root)
+    notes = fixed_unique_values(suite, identity(suite))
+    # the anchor is used by two scenarios; the by-card row (written from a var) is fresh
+    assert len(notes) == 2, notes
+    assert all("setup.member.values.email: members.email must be unique" in n for n in notes)
+    assert {n.split(": scenario ")[1].split(":")[0] for n in notes} == {"by-name", "by-email"}
+    assert fixed_unique_values(load_suite(LIBRARY), identity(load_suite(LIBRARY))) == []
