@@ -65,7 +65,7 @@ def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
     assert window["evidence"]["found"] == []
     # the payout cutoff: just inside the 24 h window, yet refused
     payout = found["RD-012 gen-payout-cutoff-edge"]
-    assert payout["vars"]["lead"] == {"duration": "24h3m"}
+    assert payout["vars"]["lead"] == "24h3m" and payout["types"]["vars"]["lead"] == "duration"
 
     run = in_copy(suite, "run", str(suite), "--no-progress", *GENERATED, defects="all")
     assert run.returncode == 1, run.stderr
@@ -101,10 +101,12 @@ def test_hunt_shrinks_the_payout_cutoff_defect_to_just_inside_the_window(suite: 
     assert hunt.returncode == 1, hunt.stderr
     found = saved(suite)["RD-012 gen-payout-cutoff-edge"]
     assert found["check"] == "cancelled-before-cutoff" and found["found"]["shrunk"] is True
-    lead = found["vars"]["lead"]["duration"]  # kept as a duration, not as text
+    lead = found["vars"]["lead"]
+    assert found["types"]["vars"]["lead"] == "duration"  # read back as a duration, not text
     cutoff, margin = parse_duration("24h"), parse_duration("3m")
     assert cutoff < parse_duration(lead) <= cutoff + margin  # just inside the window's edge
     assert found["setup"]["payout"]["due_at"] == {"in": lead}  # relative, not an instant
+    assert found["types"]["setup"]["payout"]["due_at"] == "relative"
     assert found["evidence"]["expected"] == [{"status": "cancelled"}]
     assert found["evidence"]["found"] == [{"status": "scheduled"}]
 
