@@ -121,10 +121,14 @@ class DepsChoice(Record):
 
 
 class Finding(Record):
-    """A divergence a hunt found (and, unless --plain, saved as a regression case)."""
+    """A root cause a hunt found (and, unless --plain, saved as one regression case): its
+    representative case, the other cases that failed the same way, and for a failure that
+    did not come back on every replay its rate and the trials later runs replay it with."""
 
-    signature: str = ""
+    signature: str = ""  # the representative's requirement|scenario|check|verdict
+    shape: str = ""  # the root cause: requirement|check type|verdict|kind|columns
     case_id: str
+    scenario: str = ""
     requirement: str
     check: str
     message: str = ""
@@ -132,6 +136,18 @@ class Finding(Record):
     path: str | None = None
     shrunk: bool = False
     regression_id: str | None = None
+    members: list[str] = Field(default_factory=list)  # "scenario: case id (check)"
+    failures: int | None = None  # of `replays` confirmations (the finding's own run counted)
+    replays: int | None = None
+    trials: int | None = None  # flaky: trials every later run replays it with
+
+    @property
+    def flaky(self) -> bool:
+        return (
+            self.failures is not None
+            and self.replays is not None
+            and (self.failures < self.replays)
+        )
 
 
 class LoadLevel(Record):

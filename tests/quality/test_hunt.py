@@ -69,7 +69,8 @@ def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
         suite, "replay", f"regression:{rid}", str(suite), "--times", "3", defects="all"
     )
     assert replay.returncode == 1, replay.stderr
-    assert "same verdicts in 3 replays" in replay.stderr
+    assert "same verdict in 3 replays: fail" in replay.stderr
+    assert "same failing checks in 3 replays" in replay.stderr
     assert replay.stderr.count("FAIL refund-recorded-exactly") == 3
 
 

@@ -188,7 +188,7 @@ def test_a_title_stays_with_its_name_and_a_sentence_with_its_values() -> None:
     person."""
     tpl = Template(
         "Please refund {{ vars.a }} to Dr. {{ vars.who }}. It is for order {{ vars.o }}."
-    )  # noqa: E501
+    )
     ctx = {"vars": {"a": Decimal("12.50"), "who": "Who", "o": 7}}
     assert write_turn(tpl, ctx, "out_of_order", 1, 0, 1) == (
         "It is for order 7. Please refund 12.50 to Dr. Who."
