@@ -206,7 +206,7 @@ def hunt(
             + (
                 f" · flaky: failed {f.failures} of {f.replays} runs, replayed {f.trials} "
                 "times by every run"
-                if f.flaky
+                if f.trials is not None
                 else ""
             )
         )

@@ -1,6 +1,7 @@
-"""Failures as data: what went wrong in a trial (a kind, never a message prefix), the one
-identity a failure has everywhere (hunt, report grouping, regression file), and the one
-order of severities (`Severity`, a word of the suite format: spec/severity.py) and evidence."""
+"""Failures as data: what went wrong in a trial (a kind, never a message prefix), a
+failure's identity in one scenario (report grouping, the checks a regression case is
+judged by) and its root cause across scenarios (what a hunt saves once), and the one order
+of severities (`Severity`, a word of the suite format: spec/severity.py) and evidence."""
 
 from __future__ import annotations
 
@@ -138,8 +139,9 @@ class Category(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FailureKey:
-    """One failure's identity: equal for the same failure found twice (in a hunt, in a
-    report's groups, in a regression file's `signature`)."""
+    """One failure's identity in a scenario: equal for the same failure found twice (in a
+    report's groups, in a regression file's `signature` and `breaks`). A hunt groups by
+    the coarser FailureShape."""
 
     requirement: str
     scenario: str

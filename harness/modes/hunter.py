@@ -309,7 +309,7 @@ class Hunter:
             confirmed=confirmed,
         )  # fmt: skip
         self.log.append(exc.result)
-        if found.flaky:
+        if found.trials is not None:  # flaky
             self.note(
                 f"{exc.result.case.scenario}: {found.requirement} failed in {found.failures} "
                 f"of {found.replays} runs of the same case (flaky); saved with that rate, "

@@ -122,8 +122,7 @@ class DepsChoice(Record):
 
 class Finding(Record):
     """A root cause a hunt found (and, unless --plain, saved as one regression case): its
-    representative case, the other cases that failed the same way, and for a failure that
-    did not come back on every replay its rate and the trials later runs replay it with."""
+    case, the others that failed the same way, and a flaky one's rate and later trials."""
 
     signature: str = ""  # the representative's requirement|scenario|check|verdict
     shape: str = ""  # the root cause: requirement|check type|verdict|kind|columns
@@ -139,15 +138,7 @@ class Finding(Record):
     members: list[str] = Field(default_factory=list)  # "scenario: case id (check)"
     failures: int | None = None  # of `replays` confirmations (the finding's own run counted)
     replays: int | None = None
-    trials: int | None = None  # flaky: trials every later run replays it with
-
-    @property
-    def flaky(self) -> bool:
-        return (
-            self.failures is not None
-            and self.replays is not None
-            and (self.failures < self.replays)
-        )
+    trials: int | None = None  # set only when flaky: trials every later run replays it with
 
 
 class LoadLevel(Record):
