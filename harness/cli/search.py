@@ -197,13 +197,23 @@ def hunt(
     tried = driver.hunter.tried if driver.hunter is not None else 0
     err.print(
         f"hunt [bold]{outcome.run_id}[/]: {cases(tried)} in {outcome.seconds:.0f} s, "
-        f"{len(found)} new divergence(s)"
+        f"{len(found)} new divergence(s) (one per root cause)"
     )
     for f in found:
         err.print(
             f"  {f.requirement} · check {escape(f.check)} · found after {cases(f.tried)} of "
             f"its scenario{'' if f.shrunk else ' (not shrunk)'}"
+            + (
+                f" · flaky: failed {f.failures} of {f.replays} runs, replayed {f.trials} "
+                "times by every run"
+                if f.trials is not None
+                else ""
+            )
         )
+        if f.members:
+            shown = ", ".join(escape(x) for x in f.members[:5])
+            more = f" and {len(f.members) - 5} more" if len(f.members) > 5 else ""
+            err.print(f"    same root cause in {len(f.members)} other scenario(s): {shown}{more}")
     _print_saved(view)
     sys.exit(1 if found else 0)
 
@@ -266,19 +276,44 @@ def replay(
         err.print(f"[yellow]interrupted[/] after {len(driver.results)} of {times} replay(s)")
         out.print(f"  results  {outcome.run_dir}")
         sys.exit(EXIT_INTERRUPTED)
-    verdicts = [verdict_line(r) for r in driver.results]
-    if len(verdicts) > 1:
-        same = len(set(verdicts)) == 1
-        err.print(
-            f"{'[green]same[/]' if same else '[red]different[/]'} verdicts in "
-            f"{len(verdicts)} replays" + ("" if same else ": the agent is not reliable here")
-        )
+    if len(driver.results) > 1:
+        for line in compare_replays(driver.results):
+            err.print(line)
     out.print(f"  results  {outcome.run_dir}")
     sys.exit(1 if any(r.verdict.value != "pass" for r in driver.results) else 0)
 
 
-def verdict_line(result: CaseResult) -> str:
-    return ", ".join(f"{c.check_id}={c.verdict.value}" for c in result.checks)
+def compare_replays(results: list[CaseResult]) -> list[str]:
+    """Two lines on N replays: were the case's verdicts the same, and were the same checks
+    failing? ("fail, fail, fail" with different failing checks is the same verdict.)"""
+    n = len(results)
+    verdicts = [r.verdict.value for r in results]
+    counts = ", ".join(
+        f"{verdicts.count(v)} {v}" for v in ("pass", "fail", "error") if v in verdicts
+    )
+    if len(set(verdicts)) == 1:
+        first = f"[green]same verdict[/] in {n} replays: {verdicts[0]}"
+    else:
+        first = (
+            f"[red]different verdicts[/] in {n} replays: {counts}: the agent is not reliable here"
+        )
+    failing = [
+        tuple(
+            sorted(f"{c.check_id}={c.verdict.value}" for c in r.checks if c.verdict.value != "pass")
+        )
+        for r in results
+    ]
+    if not any(failing):
+        return [first]
+    if len(set(failing)) == 1:
+        return [
+            first,
+            f"[green]same failing checks[/] in {n} replays: {escape(', '.join(failing[0]))}",
+        ]
+    lines = [first, f"[red]different failing checks[/] in {n} replays:"]
+    for i, checks in enumerate(failing, 1):
+        lines.append(f"  replay {i}: " + (escape(", ".join(checks)) if checks else "none"))
+    return lines
 
 
 def print_result(result: CaseResult) -> None:

@@ -11,7 +11,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from harness.core.failures import Category, Failure, FailureKey, FailureKind, Severity
+    from harness.core.failures import (
+        Category,
+        Failure,
+        FailureKey,
+        FailureKind,
+        FailureShape,
+        Severity,
+    )
     from harness.core.types import (
         SWEEP_CASE,
         TWIN,
@@ -27,7 +34,9 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    **dict.fromkeys(("Category", "Failure", "FailureKey", "FailureKind", "Severity"), "failures"),
+    **dict.fromkeys(
+        ("Category", "Failure", "FailureKey", "FailureKind", "FailureShape", "Severity"), "failures"
+    ),
     **dict.fromkeys(
         (
             "SWEEP_CASE",
@@ -65,6 +74,7 @@ __all__ = [
     "Failure",
     "FailureKey",
     "FailureKind",
+    "FailureShape",
     "Observation",
     "Severity",
     "TurnRecord",

@@ -1,6 +1,7 @@
-"""Failures as data: what went wrong in a trial (a kind, never a message prefix), the one
-identity a failure has everywhere (hunt, report grouping, regression file), and the one
-order of severities (`Severity`, a word of the suite format: spec/severity.py) and evidence."""
+"""Failures as data: what went wrong in a trial (a kind, never a message prefix), a
+failure's identity in one scenario (report grouping, the checks a regression case is
+judged by) and its root cause across scenarios (what a hunt saves once), and the one order
+of severities (`Severity`, a word of the suite format: spec/severity.py) and evidence."""
 
 from __future__ import annotations
 
@@ -138,8 +139,9 @@ class Category(StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class FailureKey:
-    """One failure's identity: equal for the same failure found twice (in a hunt, in a
-    report's groups, in a regression file's `signature`)."""
+    """One failure's identity in a scenario: equal for the same failure found twice (in a
+    report's groups, in a regression file's `signature` and `breaks`). A hunt groups by
+    the coarser FailureShape."""
 
     requirement: str
     scenario: str
@@ -153,3 +155,53 @@ class FailureKey:
     def parse(cls, text: str) -> FailureKey | None:
         parts = text.split("|")
         return cls(*parts[:4]) if len(parts) >= 4 else None
+
+
+@dataclass(frozen=True, slots=True)
+class FailureShape:
+    """A failure's root cause as a hunt sees it, across scenarios: the requirement, the check
+    type, the verdict, the failure kind (of an error) and which expected-vs-found columns
+    differ. One random defect that breaks the same check of twenty scenarios is one shape,
+    so a hunt saves one regression case for it and lists the other scenarios as members."""
+
+    requirement: str
+    check_type: str
+    verdict: str
+    kind: str = ""  # the FailureKind of an error verdict; empty for a fail
+    columns: tuple[str, ...] = ()  # the expected-vs-found columns that differ ("#rows": count)
+
+    def __str__(self) -> str:
+        return "|".join(
+            (self.requirement, self.check_type, self.verdict, self.kind, ",".join(self.columns))
+        )
+
+    @classmethod
+    def parse(cls, text: str) -> FailureShape | None:
+        parts = text.split("|")
+        if len(parts) != 5:
+            return None
+        columns = tuple(c for c in parts[4].split(",") if c)
+        return cls(parts[0], parts[1], parts[2], parts[3], columns)
+
+
+ROWS = "#rows"  # the column name of "a different number of rows"
+
+
+def differing_columns(expected: Any, found: Any) -> tuple[str, ...]:
+    """Which columns of the expected rows the found ones differ in (sorted), `#rows` when
+    their number differs; nothing for values that are not rows (an output check's text)."""
+    if isinstance(expected, dict) and isinstance(found, dict):
+        return tuple(sorted(k for k in expected if str(found.get(k)) != str(expected[k])))
+    if not (isinstance(expected, list) and isinstance(found, list)):
+        return ()
+    rows_e = [r for r in expected if isinstance(r, dict)]
+    rows_f = [r for r in found if isinstance(r, dict)]
+    out: set[str] = set()
+    if len(expected) != len(found):
+        out.add(ROWS)
+    for i, row in enumerate(rows_e):
+        if any(all(str(f.get(k)) == str(v) for k, v in row.items()) for f in rows_f):
+            continue  # this expected row was found as it is
+        if i < len(rows_f):
+            out.update(k for k, v in row.items() if str(rows_f[i].get(k)) != str(v))
+    return tuple(sorted(out))

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator
 
-from harness.core.failures import Failure, FailureKey
+from harness.core.failures import Failure, FailureKey, FailureShape, differing_columns
 from harness.spec.relative import Relative
 from harness.spec.template import format_value
 
@@ -164,6 +164,21 @@ class CaseResult:
 
     def failing_keys(self) -> list[FailureKey]:
         return [c.key(self.case.scenario) for c in self.checks if c.verdict is not Verdict.PASS]
+
+    def shape(self, check: CheckResult) -> FailureShape:
+        """The root cause a failing check of this trial shows (see FailureShape)."""
+        error = self.observation.error
+        kind = error.kind.value if error is not None and check.verdict is Verdict.ERROR else ""
+        return FailureShape(
+            check.requirements[0],
+            check.check_type,
+            check.verdict.value,
+            kind,
+            differing_columns(check.expected, check.found) if not kind else (),
+        )
+
+    def failing_shapes(self) -> list[FailureShape]:
+        return [self.shape(c) for c in self.checks if c.verdict is not Verdict.PASS]
 
 
 @dataclass(slots=True, kw_only=True)

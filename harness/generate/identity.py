@@ -26,7 +26,8 @@ from typing import Any
 from harness.core import Case
 from harness.generate.values import ValueGenerator, derive_seed, is_generator
 from harness.spec.models import Scenario
-from harness.spec.template import Template, TemplateError
+from harness.spec.order import order, paths
+from harness.spec.template import Template, TemplateError, render_deep
 
 #: how often a value is drawn again until it differs from the case's other slots
 DRAWS = 25
@@ -121,7 +122,47 @@ class Identity:
                 rows[entity][col] = self._fresh(
                     spec, case, order, (entity, col), inputs, fresh_vars
                 )
+        self._follow(scenario, case, trial, variant, fresh_vars, rows, columns, names)
         return Slot(fresh_vars, rows)
+
+    def _follow(
+        self,
+        scenario: Scenario,
+        case: Case,
+        trial: int,
+        variant: int,
+        fresh_vars: dict[str, Any],
+        rows: dict[str, dict[str, Any]],
+        columns: Mapping[str, frozenset[str]],
+        names: tuple[str, ...],
+    ) -> None:
+        """What was made from a fresh value is made again from it, in the case's order of
+        evaluation: a var written from a unique column (`"{{ customer.email }}"`) must say
+        the email this trial inserts, not the first trial's."""
+        changed: set[tuple[str, str]] = {("vars", n) for n in names}
+        changed |= {(entity, col) for entity, cols in columns.items() for col in cols}
+        context: dict[str, Any] = {"params": self.params, "vars": fresh_vars}
+        for entity, values in rows.items():
+            context[entity] = {c: v for c, v in values.items() if not _templated(v)}
+        for node in order(scenario).nodes:
+            if node in changed:
+                continue
+            owner, key = node
+            spec = scenario.vars[key] if owner == "vars" else scenario.setup[owner].values[key]
+            if not any(tuple(p[:2]) in changed for p in paths(spec) if len(p) > 1):
+                continue
+            if is_generator(spec):
+                seed = derive_seed(case.seed, "identity", trial, variant, "made", owner, key)
+                value = self._draw(spec, seed, context)
+            elif owner == "vars":
+                value = render_deep(spec, context, {})
+            else:
+                continue  # a setup template: rendered at insert time from this trial's values
+            if owner == "vars":
+                fresh_vars[key] = value
+            else:
+                rows[owner][key] = context[owner][key] = value
+            changed.add(node)
 
     def redraw(
         self,
@@ -222,6 +263,10 @@ def vars_read(value: Any) -> set[str]:
     except TemplateError:
         return set()
     return {p[1] for p in paths if len(p) > 1 and p[0] == "vars"}
+
+
+def _templated(value: Any) -> bool:
+    return isinstance(value, str) and "{{" in value
 
 
 def _key(value: Any) -> str:

@@ -1,10 +1,18 @@
 """Personas: the same request written by different people.
 
 A persona rewrites only the literal words of a turn; whatever a template puts in
-(names, amounts, order ids) reaches the agent exactly as generated, so the
-request keeps its meaning and the spec's expected outcome still holds. Two
-personas work on whole turns: `out_of_order` gives the details of a turn in
-another order, `change_of_mind` starts the last turn with a retracted thought.
+(names, amounts, order ids) reaches the agent exactly as generated, inside the sentence
+it was written in, so the request keeps its meaning and the spec's expected outcome
+still holds. Two personas work on whole turns: `out_of_order` gives the sentences of a
+turn in another order (or, in a one-sentence turn, its clauses), `change_of_mind` starts
+the last turn with a retracted thought.
+
+A turn is cut only in the template's own words, never inside an inserted value: a
+sentence ends at `.`, `!`, `?` or `…` followed by a space, unless the word before is a
+title, an abbreviation or an initial ("Dr.", "e.g.", "J."). Decimals, times, amounts,
+emails and URLs have no space after their dots, so they are never cut. This small rule is
+written here because the segmenters tried were wrong exactly where it matters: pysbd cuts
+a URL at "?x=1", sentencex cuts "Dr. Who" and keeps "for me. Hi" together.
 """
 
 from __future__ import annotations
@@ -29,14 +37,24 @@ HESITATION = (
 )
 _POLITE_WORDS = re.compile(
     r"\b(please|hi|hello|hey|thanks|thank you|kindly|could you|would you|i'd like|"
-    r"i would like|could i have|can i get|i want)\b[,!.]?\s*",
+    r"i would like|could i have|can i get|i want)\b([,!.?]?)(\s*)",
     re.IGNORECASE,
 )
+_SPACE_BEFORE_STOP = re.compile(r"[ \t]+(?=[.!?])")
 _WORD = re.compile(r"[A-Za-z]{6,}")
-_SENTENCE = re.compile(r"[.!?]\s+")
 _CLAUSE = re.compile(r",\s+")
+_ENUMERATION = re.compile(r"\b(and|or|nor)\b", re.IGNORECASE)
+#: words ending in a full stop that never end a sentence before a name or a word
+TITLES = frozenset(
+    {"dr", "mr", "mrs", "ms", "mx", "prof", "rev", "st", "sr", "jr", "mt", "ft", "nr", "vs"}
+    | {"etc", "e.g", "i.e", "cf", "approx", "dept"}
+)
+_LAST_WORD = re.compile(r"(\S+)\.\s*$")
+_SENTENCE_END = re.compile(r"[.!?…]+\s+")
+_ENDING = ".!?…"
 
 Transform = Callable[[str], str]
+Span = tuple[int, int]
 
 
 def write_turn(
@@ -49,7 +67,7 @@ def write_turn(
     if name == "polite":
         prefix, suffix = "Hello, I hope you are well. ", " Thank you very much for your help."
     elif name == "terse":
-        literal = lambda s: _POLITE_WORDS.sub("", s)  # noqa: E731
+        return _terse(template, context)
     elif name == "rambling":
         prefix, suffix = rng.choice(FILLER), " Anyway, that is all, I think."
     elif name == "shouting":
@@ -63,6 +81,26 @@ def write_turn(
     return prefix + template.render_text(context, literal) + suffix
 
 
+def _terse(template: Template, context: Mapping[str, Any]) -> str:
+    """Without the polite words. A word that ended a sentence leaves its full stop behind
+    ("Refund 5 EUR please. I'm Ann" -> "Refund 5 EUR. I'm Ann"), so no two sentences merge."""
+    out = ""
+    for part in template.parts:
+        if not isinstance(part, str):
+            out += format_value(part.evaluate(context))
+            continue
+
+        def drop(m: re.Match[str], piece: str = part, written: str = out) -> str:
+            prior = (written + piece[: m.start()]).rstrip()
+            if m.group(2) in (".", "!", "?") and prior and prior[-1] not in ".!?,:;":
+                return m.group(2) + m.group(3)
+            return ""
+
+        kept = _POLITE_WORDS.sub(drop, part)
+        out += _SPACE_BEFORE_STOP.sub("", kept) if kept != part else kept
+    return out
+
+
 def _typo(text: str, rng: random.Random) -> str:
     """Swap two neighbouring letters in one longer word, as fast typists do."""
     words = list(_WORD.finditer(text))
@@ -73,9 +111,48 @@ def _typo(text: str, rng: random.Random) -> str:
     return text[:i] + text[i + 1] + text[i] + text[i + 2 :]
 
 
+def _value_ends(text: str, pos: int, values: list[Span]) -> bool:
+    """Whether the sentence before `pos` would end on a value's own character: a value's
+    punctuation ("Acme Inc.", a pasted "Hi. Refund") never ends the template's sentence."""
+    last = len(text[:pos].rstrip()) - 1
+    return any(start <= last < end for start, end in values)
+
+
+def _after_title(head: str) -> bool:
+    """Whether `head` ends in a title, an abbreviation or an initial ("Dr.", "e.g.", "J.")."""
+    word = _LAST_WORD.search(head)
+    if word is None:
+        return False
+    token = word.group(1).lower().lstrip("(\"'")
+    return token in TITLES or (len(token) == 1 and token.isalpha())
+
+
+def sentences(text: str, values: list[Span] | None = None) -> list[Span]:
+    """The sentences of `text` as (start, end) spans covering it: cut after an end mark and
+    its spaces, never inside a value, on a value's own mark, or right after a title."""
+    values = values or []
+    spans: list[Span] = []
+    begin = 0
+    for m in _SENTENCE_END.finditer(text):
+        if m.end() >= len(text) or _value_ends(text, m.end(), values):
+            continue
+        if _after_title(text[begin : m.end()]):
+            continue
+        spans.append((begin, m.end()))
+        begin = m.end()
+    spans.append((begin, len(text)))
+    return spans
+
+
+def _ended(sentence: str) -> str:
+    """A sentence that is no longer last keeps a full stop, so two never run together."""
+    body = sentence.strip()
+    return body if body.endswith(tuple(_ENDING)) else body + "."
+
+
 def _reorder(template: Template, context: Mapping[str, Any]) -> str:
     """Details in another order: sentences reversed, or else the clauses of one sentence.
-    Only the template's own words are split; an inserted value ("Mr. Ray") stays whole."""
+    Every sentence and every inserted value ("Mr. Ray", "9.30am") stays whole."""
     pieces: list[tuple[str, bool]] = []  # (text, is the template's own words)
     for part in template.parts:
         if isinstance(part, str):
@@ -83,19 +160,42 @@ def _reorder(template: Template, context: Mapping[str, Any]) -> str:
         else:
             pieces.append((format_value(part.evaluate(context)), False))
     text = "".join(p for p, _ in pieces)
-    for boundary in (_SENTENCE, _CLAUSE):
-        cuts, pos = [], 0
-        for piece, own in pieces:
-            if own:
-                cuts += [(pos + m.start(), pos + m.end()) for m in boundary.finditer(piece)]
-            pos += len(piece)
-        if cuts:
-            chunks, start = [], 0
-            for begin, end in cuts:
-                chunks.append(text[start:begin])
-                start = end
-            chunks.append(text[start:])
-            chunks = [c.strip().rstrip(".!?,") for c in chunks if c.strip()]
-            ending = text.rstrip()[-1] if text.rstrip().endswith((".", "!", "?")) else ""
-            return (". " if boundary is _SENTENCE else ", ").join(reversed(chunks)) + ending
-    return text
+    values: list[Span] = []
+    own: list[Span] = []
+    pos = 0
+    for piece, literal in pieces:
+        (own if literal else values).append((pos, pos + len(piece)))
+        pos += len(piece)
+    found = sentences(text, values)
+    if len(found) > 1:
+        parts = [text[a:b] for a, b in found]
+        return " ".join(_ended(p) for p in reversed(parts)).strip()
+    return _reorder_clauses(text, own, values)
+
+
+def _reorder_clauses(text: str, own: list[Span], values: list[Span]) -> str:
+    """One sentence's clauses reversed, when that cannot change what it asks: cut only at a
+    comma of the template's own words, never in an enumeration ("A, B and C"), between two
+    numbers or after a title; the sentence's closing mark stays at the end."""
+    cuts: list[Span] = []
+    for start, end in own:
+        for m in _CLAUSE.finditer(text, start, end):
+            before, after = text[: m.start()], text[m.end() : m.end() + 1]
+            if before[-1:].isdigit() and after.isdigit():
+                return text
+            cuts.append((m.start(), m.end()))
+    if not cuts or _ENUMERATION.search(text, cuts[0][1]):
+        return text
+    body = text.rstrip()
+    ending = ""
+    while body and body[-1] in _ENDING:
+        if any(s <= len(body) - 1 < e for s, e in values):
+            break  # a value's own last character, not the sentence's
+        ending, body = body[-1] + ending, body[:-1]
+    chunks, start = [], 0
+    for begin, end in cuts:
+        chunks.append(body[start:begin])
+        start = end
+    chunks.append(body[start:])
+    chunks = [c.strip() for c in chunks if c.strip()]
+    return ", ".join(reversed(chunks)) + ending

@@ -2,9 +2,11 @@
 
 The environment comes up as for a run; the search itself runs in a worker thread
 (modes/hunter.py), which an interrupted hunt stops and waits for before the environment
-goes. Every divergence found is shrunk, confirmed and saved as a regression
-case. The hypothesis example database and the rounds each scenario has been searched
-live under the suite (`.hypothesis/`), so the next hunt goes on where this one stopped.
+goes. Every root cause found is shrunk, replayed to tell a steady failure from a flaky
+one (saved with its rate), and saved as one regression case listing the other scenarios
+that failed the same way. The hypothesis example database and the rounds each scenario
+has been searched live under the suite (`.hypothesis/`), so the next hunt goes on where
+this one stopped.
 """
 
 from __future__ import annotations

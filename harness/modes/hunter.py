@@ -1,10 +1,13 @@
 """The search behind `harness hunt`, run in a worker thread (hypothesis is synchronous).
 
 Each example is one real case, handed to the engine on the event loop and waited
-for. A check or invariant that fails with a signature not seen before is raised as
-its own exception type, so hypothesis shrinks each distinct divergence separately
-to its simplest input. Before a shrunk case is saved it is replayed twice more; a
-failure that does not come back is reported as flaky and not saved. Failures the
+for. A check or invariant that fails with a root cause (a FailureShape: requirement,
+check type, verdict, failure kind, differing columns) not seen before is raised as its
+own exception type, so hypothesis shrinks each distinct root cause separately to its
+simplest input; the same shape in another scenario is listed as a member of the first
+(modes/findings.py), not searched again. Before a shrunk case is saved it is replayed
+CONFIRMATIONS times more; one that does not fail on every replay is saved as flaky with
+its observed rate, so later runs replay it often enough to see it again. Failures the
 suite or the harness caused (a setup row the database refused, a harness fault: a
 failure whose kind is not the agent's) are never saved as regressions of the agent.
 """
@@ -24,7 +27,7 @@ from harness.core.events import Emit, HuntFound, HuntProgress, Note
 from harness.generate.spaces import is_hard
 from harness.generate.strategies import Data, draw_case, example_database, search
 from harness.generate.values import derive_seed, is_generator
-from harness.run import regressions
+from harness.modes.findings import Findings
 from harness.run.engine import Engine
 from harness.run.plan import plan_case
 from harness.runlog.models import Finding
@@ -34,11 +37,11 @@ from harness.spec.suite import Suite
 
 EXAMPLES_PER_ROUND = 40  # for scenarios with hard-part generators; others get a quarter
 SHRINK_GRACE = 0.25  # share of the budget a hunt may overrun to finish shrinking
-CONFIRMATIONS = 2  # extra replays a shrunk failure must fail before it is saved
+CONFIRMATIONS = 5  # replays of a shrunk failure before it is saved: all fail, or it is flaky
 
 
 class Divergence(Exception):
-    """A new divergence; one subclass per signature so hypothesis shrinks each apart."""
+    """A new divergence; one subclass per root cause so hypothesis shrinks each apart."""
 
     signature = ""
 
@@ -107,8 +110,8 @@ class Hunter:
         self.plain = plain
         self.emit = emit
         self.loop = loop
-        self.known = regressions.known_signatures(suite)
-        self.found: list[Finding] = []
+        self.findings = Findings(suite, run_id=log.run_id, plain=plain)
+        self.found: list[Finding] = self.findings.found
         self.tried = 0
         self.repeats = 0  # examples whose exact input had run already (served from memory)
         self.numbers = itertools.count(1)  # unique per example over the whole hunt
@@ -200,11 +203,12 @@ class Hunter:
         for check in result.checks:
             if check.verdict is Verdict.PASS:
                 continue
-            sig = str(check.key(result.case.scenario))
-            if sig not in self.known:
-                out.append((sig, check))
-                tried = self.per_scenario.get(result.case.scenario, 0)
-                self._first.setdefault(sig, (result, check, tried))
+            if self.stopping or self.findings.is_known(result, check):
+                continue  # known, or one more member of a root cause found already
+            sig = str(result.shape(check))
+            out.append((sig, check))
+            tried = self.per_scenario.get(result.case.scenario, 0)
+            self._first.setdefault(sig, (result, check, tried))
         return out
 
     def rank(self, check: CheckResult) -> tuple[int, int, int]:
@@ -252,7 +256,7 @@ class Hunter:
             if any(isinstance(e, TimeUp) for e in group.exceptions):
                 raise TimeUp from None
             if len(found) < len(group.exceptions):
-                self.note(f"{scenario.id}: a failure did not reproduce (flaky); not saved")
+                self.note(f"{scenario.id}: a failure did not reproduce while being shrunk")
         except TimeUp:
             raise
         except Exception as exc:  # hypothesis Flaky & co: the agent answered differently twice
@@ -284,53 +288,34 @@ class Hunter:
             self._told.add(key)
             self.note(text)
 
-    def confirmed(self, exc: Divergence) -> bool:
-        """A shrunk failure must come back on replay, or it is a flaky one (not saved)."""
-        for n in range(CONFIRMATIONS):
+    def confirm(self, exc: Divergence) -> tuple[int, int]:
+        """(failures, runs) of the shrunk case: its own failing run and CONFIRMATIONS replays.
+        Fewer failures than runs make it flaky: saved with that rate, never dropped."""
+        failures = 1
+        for n in range(CONFIRMATIONS):  # later trials: their unique values are fresh
             again = self.run(exc.result.case, trial=2 + n)
-            if exc.signature not in {str(k) for k in again.failing_keys()}:
-                self.note(
-                    f"{exc.result.case.scenario}: {exc.signature} did not fail again on "
-                    "replay (flaky); not saved"
-                )
-                return False
-        return True
+            failures += exc.signature in {str(s) for s in again.failing_shapes()}
+        return failures, CONFIRMATIONS + 1
 
     def record(self, exc: Divergence, shrunk: bool) -> None:
-        """Save one divergence; every other check the same case broke is known from now on,
-        so one minimal case covers all the ways it diverges."""
-        if self.stopping or exc.signature in self.known:
+        """Save one root cause; every other check the same case broke is covered by it from
+        now on, so one minimal case stands for all the ways it diverges."""
+        if self.stopping or exc.signature in self.findings.groups:
             return
-        if shrunk and not self.confirmed(exc):
-            self.known.add(exc.signature)  # do not chase it again in this hunt
-            return
+        confirmed = self.confirm(exc) if shrunk else None  # a stop there raises TimeUp
         first = self._first.get(exc.signature)
         tried_at = first[2] if first else self.per_scenario.get(exc.result.case.scenario, 0)
-        path = rid = None
-        if not self.plain:
-            saved = regressions.save(
-                self.suite,
-                exc.result,
-                exc.check,
-                run_id=self.log.run_id,
-                tried=tried_at,
-                shrunk=shrunk,
-            )
-            path, rid = str(saved), regressions.PREFIX + saved.stem
+        found = self.findings.add(
+            exc.signature, exc.result, exc.check, tried=tried_at, shrunk=shrunk,
+            confirmed=confirmed,
+        )  # fmt: skip
         self.log.append(exc.result)
-        found = Finding(
-            signature=exc.signature,
-            case_id=exc.result.case.id,
-            requirement=exc.check.requirements[0],
-            check=exc.check.check_id,
-            message=exc.check.message,
-            tried=tried_at,
-            path=path,
-            shrunk=shrunk,
-            regression_id=rid,
-        )
-        self.found.append(found)
-        self.known.update({exc.signature, *(str(k) for k in exc.result.failing_keys())})
+        if found.trials is not None:  # flaky
+            self.note(
+                f"{exc.result.case.scenario}: {found.requirement} failed in {found.failures} "
+                f"of {found.replays} runs of the same case (flaky); saved with that rate, "
+                f"replayed {found.trials} times by every run"
+            )
         self.loop.call_soon_threadsafe(self.emit, HuntFound(found.model_dump()))
 
     def hunt(self, scenarios: list[Scenario]) -> None:

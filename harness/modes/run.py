@@ -1,5 +1,6 @@
-"""`harness run`: every planned case of a suite (known regressions first), k trials each,
-then the run-wide invariant sweep. A resumed run finishes exactly the (case, trial) pairs
+"""`harness run`: every planned case of a suite (known regressions first), k trials each
+(a flaky regression case as many more as its file asks, to see it again), then the
+run-wide invariant sweep. A resumed run finishes exactly the (case, trial) pairs
 still missing, and a run killed after its last record is completed (its sweep run); a
 finished run is never resumed (the session says so and changes nothing)."""
 
@@ -13,6 +14,7 @@ from harness.core import Case
 from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.run.plan import plan
+from harness.run.regressions import chance_to_see, trials_of
 from harness.run.regressions import known as known_regressions
 from harness.runlog.models import RunManifest, SweepRecord
 from harness.runlog.read import read_records
@@ -21,6 +23,7 @@ from harness.session.environment import preflight
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
+from harness.spec.models import Flaky
 from harness.spec.suite import Suite, load_suite
 
 
@@ -55,7 +58,13 @@ class RunDriver:
     cases: list[Case] = field(default_factory=list)
     todo: list[tuple[Case, int]] = field(default_factory=list)
     trials: int = 1
+    flaky: dict[str, Flaky] = field(default_factory=dict)  # flaky regression cases by id
     suite: Suite = field(init=False)
+
+    def trials_for(self, case: Case) -> int:
+        """The run's trials, or more for a flaky regression case (its file says how many)."""
+        flaky = self.flaky.get(case.id)
+        return max(self.trials, flaky.trials) if flaky is not None else self.trials
 
     def plan(self) -> RunManifest:
         o = self.options
@@ -72,6 +81,7 @@ class RunDriver:
                 hint="scenarios: " + ", ".join(s.id for s in suite.scenarios),
             )
         self.trials = o.trials or suite.manifest.defaults.trials
+        self.flaky = trials_of(suite)
         return RunManifest(
             **suite_fields(
                 suite,
@@ -131,19 +141,21 @@ class RunDriver:
         preflight(suite)
         self.cases = planned_cases(suite, m.seed, m.select, m.repeat)
         self.trials = m.trials or 1
+        self.flaky = trials_of(suite)
         if o.concurrency:
             m.concurrency = o.concurrency
         self.concurrency = m.concurrency
 
     def start(self, log: RunLog) -> Start:
         # trial-major, as Engine.run: a resumed run finishes exactly the missing keys
+        most = max((self.trials_for(c) for c in self.cases), default=self.trials)
         self.todo = [
             (c, t)
-            for t in range(1, self.trials + 1)
+            for t in range(1, most + 1)
             for c in self.cases
-            if f"{c.id}@{t}" not in log.done
+            if t <= self.trials_for(c) and f"{c.id}@{t}" not in log.done
         ]
-        total = len(self.cases) * self.trials
+        total = sum(self.trials_for(c) for c in self.cases)
         return Start(
             total,
             total - len(self.todo),
@@ -167,6 +179,17 @@ class RunDriver:
         m = log.manifest
         for problem in m.unreadable_regressions:  # said now; the summary and report list them
             ctx.emit(Note(f"regression file left out, it cannot be replayed: {problem}", "warning"))
+        for case in self.cases:
+            flaky = self.flaky.get(case.id)
+            if flaky is not None and self.trials_for(case) > self.trials:
+                n = self.trials_for(case)
+                ctx.emit(
+                    Note(
+                        f"{case.id} is flaky (failed {flaky.failures} of {flaky.replays} "
+                        f"replays when found): replayed {n} times, a "
+                        f"{chance_to_see(flaky.rate, n):.0%} chance to see it again"
+                    )
+                )
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
         if self.todo:
             await engine.run_trials(self.todo)

@@ -367,6 +367,9 @@ def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
         requirement = shown["requirements"].iloc[0].split(",")[0] if not shown.empty else ""
         check = str(shown["check_id"].iloc[0]) if not shown.empty else wanted[0]
         trials = rows["trial"].nunique()
-        label = str(case_id) if trials == 1 else f"{case_id} ({trials} trials)"
+        failed = hit.loc[hit["verdict"] == "fail", "trial"].nunique()
+        label = str(case_id)
+        if trials > 1:  # a flaky case's many trials: how often it showed
+            label += f" ({trials} trials, failed in {failed})" if failed else f" ({trials} trials)"
         out.append(KnownRegression(label, requirement, check, verdict))
     return out

@@ -3,14 +3,17 @@
 The store is a folder of YAML files (`scenarios/<suite>/regressions/`) and needs
 only save, fetch (through the suite loader, which validates them) and delete,
 like hypothesis's example database. A file holds the minimal input, the seed,
-the requirement it broke and the evidence; `harness run` replays every one of
-them first and reports them apart.
+the requirement it broke and the evidence, its root cause (`shape`) with the other
+cases that failed the same way (`members`), and, for a failure that did not come back on
+every replay, its observed rate and the trials to replay it with (`flaky`); `harness run`
+replays every one of them first and reports them apart.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +22,7 @@ import yaml
 from pydantic import ValidationError
 
 import harness
-from harness.core import Case, CaseResult, CheckResult, FailureKey, to_jsonable
+from harness.core import Case, CaseResult, CheckResult, FailureKey, FailureShape, to_jsonable
 from harness.errors import Problem
 from harness.generate import spaces
 from harness.generate.cases import Rows, make_values, seeded
@@ -37,9 +40,39 @@ Values = dict[str, Any]
 PREFIX = "regression:"
 
 
+CONFIDENCE = 0.95  # a flaky failure is replayed until it shows with this probability
+MAX_FLAKY_TRIALS = 50  # ...but never more trials than this per run
+
+
 def known_signatures(suite: Suite) -> set[str]:
-    """The failure identities (harness.core.FailureKey, as text) the saved cases cover."""
-    return {s for r in suite.regressions for s in (r.signature, *r.breaks)}
+    """The per-scenario failure identities (harness.core.FailureKey, as text) the saved cases
+    cover: what files saved before root-cause grouping (without a `shape`) are known by."""
+    return {s for r in suite.regressions if not r.shape for s in (r.signature, *r.breaks)}
+
+
+def known_shapes(suite: Suite) -> set[str]:
+    """The root causes (harness.core.FailureShape, as text) the saved cases cover."""
+    return {r.shape for r in suite.regressions if r.shape}
+
+
+def flaky_trials(failures: int, replays: int) -> int:
+    """Trials that see a failure of observed rate failures/replays at least once with
+    probability CONFIDENCE: ceil(log(1 - CONFIDENCE) / log(1 - rate)), capped."""
+    rate = failures / replays
+    if rate >= 1:
+        return 1
+    needed = math.ceil(math.log(1 - CONFIDENCE) / math.log(1 - rate))
+    return max(1, min(MAX_FLAKY_TRIALS, needed))
+
+
+def chance_to_see(rate: float, trials: int) -> float:
+    """The probability that `trials` trials show a failure of `rate` at least once."""
+    return 1 - (1 - rate) ** trials
+
+
+def trials_of(suite: Suite) -> dict[str, m.Flaky]:
+    """Each flaky regression case's stored rate and trials, by case id."""
+    return {PREFIX + r.id: r.flaky for r in suite.regressions if r.flaky is not None}
 
 
 def _literal(value: Any) -> Any:
@@ -198,11 +231,21 @@ def _slug(text: str) -> str:
 
 
 def save(
-    suite: Suite, result: CaseResult, check: CheckResult, *, run_id: str, tried: int, shrunk: bool
+    suite: Suite,
+    result: CaseResult,
+    check: CheckResult,
+    *,
+    run_id: str,
+    tried: int,
+    shrunk: bool,
+    members: list[m.RegressionMember] | None = None,
+    flaky: m.Flaky | None = None,
 ) -> Path:
-    """Write one regression case file; its id is stable for the same signature."""
+    """Write one regression case file per root cause; its id is stable for the same shape
+    and representative. Saving it again (a new member seen) rewrites it."""
     sig = str(check.key(result.case.scenario))
-    digest = hashlib.blake2s(sig.encode(), digest_size=4).hexdigest()
+    shape: FailureShape = result.shape(check)
+    digest = hashlib.blake2s(str(shape).encode(), digest_size=4).hexdigest()
     rid = f"{_slug(check.requirements[0])}-{result.case.scenario}-{_slug(check.check_id)}-{digest}"
     folder = suite.root / REGRESSIONS_DIR
     folder.mkdir(exist_ok=True)
@@ -216,6 +259,9 @@ def save(
         "check": check.check_id,
         "signature": sig,
         "breaks": [str(k) for k in result.failing_keys()],
+        "shape": str(shape),
+        **({"members": [x.model_dump() for x in members]} if members else {}),
+        **({"flaky": flaky.model_dump()} if flaky is not None else {}),
         "seed": case.seed,
         "format": 2,
         **saved.stored(case.vars, case.setup, case.variant_setups),
@@ -238,9 +284,17 @@ def save(
             "shrunk": shrunk,
         },
     }
+    also = f" and {len(members)} other case(s) listed under members" if members else ""
+    seen = (
+        f"# Flaky: failed {flaky.failures} of {flaky.replays} replays when found; every run "
+        f"replays it {flaky.trials} times ({chance_to_see(flaky.rate, flaky.trials):.0%} "
+        "chance to see it again at that rate).\n"
+        if flaky is not None
+        else ""
+    )
     header = (
         f"# Regression case found by `harness hunt` (run {run_id}): {check.requirements[0]} "
-        f"diverged in scenario {case.scenario}, check {check.check_id}.\n"
+        f"diverged in scenario {case.scenario}, check {check.check_id}{also}.\n{seen}"
         "# `harness run` replays it first on every run; `harness replay "
         f"{PREFIX}{rid}` replays it alone. Delete this file to forget it.\n"
     )

@@ -121,10 +121,13 @@ class DepsChoice(Record):
 
 
 class Finding(Record):
-    """A divergence a hunt found (and, unless --plain, saved as a regression case)."""
+    """A root cause a hunt found (and, unless --plain, saved as one regression case): its
+    case, the others that failed the same way, and a flaky one's rate and later trials."""
 
-    signature: str = ""
+    signature: str = ""  # the representative's requirement|scenario|check|verdict
+    shape: str = ""  # the root cause: requirement|check type|verdict|kind|columns
     case_id: str
+    scenario: str = ""
     requirement: str
     check: str
     message: str = ""
@@ -132,6 +135,10 @@ class Finding(Record):
     path: str | None = None
     shrunk: bool = False
     regression_id: str | None = None
+    members: list[str] = Field(default_factory=list)  # "scenario: case id (check)"
+    failures: int | None = None  # of `replays` confirmations (the finding's own run counted)
+    replays: int | None = None
+    trials: int | None = None  # set only when flaky: trials every later run replays it with
 
 
 class LoadLevel(Record):

@@ -121,4 +121,4 @@ def test_a_hunt_through_the_gateway_saves_its_findings_in_its_own_suite(tmp_path
         env=env, cwd=tmp_path, timeout=300,
     )  # fmt: skip
     assert replay.returncode == 1, replay.stderr
-    assert "same verdicts in 2 replays" in replay.stderr
+    assert "same verdict in 2 replays: fail" in replay.stderr

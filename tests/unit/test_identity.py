@@ -138,3 +138,43 @@ def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Pa
     assert all("setup.member.values.email: members.email must be unique" in n for n in notes)
     assert {n.split(": scenario ")[1].split(":")[0] for n in notes} == {"by-name", "by-email"}
     assert fixed_unique_values(load_suite(LIBRARY), identity(load_suite(LIBRARY))) == []
+
+
+def test_what_a_case_made_from_a_fresh_value_is_made_again_from_it(tmp_path: Path) -> None:
+    """A var written from a unique column (or from a fresh var) says this trial's value:
+    a turn that reads it must name the member this trial inserts, not the first trial's."""
+    import shutil
+
+    suite_dir = tmp_path / "library"
+    shutil.copytree(LIBRARY, suite_dir)
+    (suite_dir / "scenarios" / "derived.yaml").write_text(
+        "scenarios:\n"
+        "  - id: derived\n"
+        "    title: The email and the card are said as vars made from the row\n"
+        "    vars:\n"
+        "      said: '{{ member.email }}'\n"
+        "      shout: {choice: ['{{ member.card_no | upper }} please']}\n"
+        "      again: '{{ vars.said }}!'\n"
+        "    setup:\n"
+        "      member:\n"
+        "        table: members\n"
+        "        values:\n"
+        "          card_no: {sequence: 'lib-{n:05d}'}\n"
+        "          full_name: {faker: name}\n"
+        "          birth_date: {days_ago: [7000, 25000]}\n"
+        "          email: {faker: email}\n"
+        "    turns: ['{{ vars.said }} {{ vars.shout }}']\n"
+        "    checks:\n"
+        "      - {type: contains, requirements: [LIB-001], value: '{{ vars.said }}'}\n"
+    )
+    suite = load_suite(suite_dir)
+    case = find_case(suite, 5, "derived#1")
+    scenario = suite.scenario(case.scenario)
+    assert case.vars["said"] == case.setup["member"]["email"]  # trial 1: the inputs
+    for trial in (2, 3):
+        slot = identity(suite).slot(scenario, case, trial)
+        email, card = slot.setup["member"]["email"], slot.setup["member"]["card_no"]
+        assert email != case.setup["member"]["email"]
+        assert slot.vars["said"] == email and slot.vars["again"] == f"{email}!"
+        assert slot.vars["shout"] == f"{card.upper()} please"
+    assert case == find_case(suite, 5, "derived#1")  # the inputs stay the case's identity

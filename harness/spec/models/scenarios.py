@@ -99,6 +99,33 @@ class ScenariosFile(FileModel):
 # --------------------------------------------------------------------------- regressions
 
 
+class RegressionMember(Model):
+    """Another case a hunt saw fail with the same root cause as the file's own."""
+
+    scenario: Slug
+    case: str
+    check: str
+
+
+class Flaky(Model):
+    """A failure that did not come back on every replay when it was found: its rate, and
+    how many trials each later run replays it with to see it again with high probability."""
+
+    failures: Annotated[int, Field(ge=1)]
+    replays: Annotated[int, Field(ge=1)]
+    trials: Annotated[int, Field(ge=1, le=1000)]
+
+    @model_validator(mode="after")
+    def _rate(self) -> Flaky:
+        if self.failures > self.replays:
+            raise ValueError(f"failures ({self.failures}) exceed replays ({self.replays})")
+        return self
+
+    @property
+    def rate(self) -> float:
+        return self.failures / self.replays
+
+
 class RegressionFile(FileModel):
     """A minimal failing case a hunt found, replayed first by every later run."""
 
@@ -110,6 +137,20 @@ class RegressionFile(FileModel):
     signature: str = Field(description="requirement|scenario|check|verdict; de-duplicates finds.")
     breaks: list[str] = Field(
         default_factory=list, description="Every signature the case broke when it was found."
+    )
+    shape: str = Field(
+        default="",
+        description="requirement|check type|verdict|failure kind|differing columns: the root "
+        "cause; a hunt saves one case per shape.",
+    )
+    members: list[RegressionMember] = Field(
+        default_factory=list,
+        description="Other cases (often of other scenarios) that failed with the same shape.",
+    )
+    flaky: Flaky | None = Field(
+        default=None,
+        description="Set when the failure did not reproduce on every replay: its observed "
+        "rate and the trials every run replays it with.",
     )
     seed: int
     format: Literal[1, 2] = Field(

@@ -1,6 +1,6 @@
 create table slots (
   id serial primary key,
-  ref text not null,
+  ref text not null unique,  -- a slot reference names one slot
   day date not null,
   guest text not null
 );
