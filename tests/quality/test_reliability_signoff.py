@@ -88,7 +88,7 @@ def test_flaky_defect_shows_pass_at_1_near_09_and_pass_5_far_lower(runs: Runs) -
 
 def test_correct_agent_is_reliable_every_pass_5_is_one(runs: Runs) -> None:
     rows = requirement_rows(runs.off)
-    assert len(rows) == 11 and (rows["cases"] > 0).all()
+    assert len(rows) == 12 and (rows["cases"] > 0).all()
     assert (rows["pass_hat_k"] == 1.0).all() and (rows["pass_at_1"] == 1.0).all()
     assert (rows["flaky"] == 0).all()
     assert "None: every case passed in all its trials" in (runs.off / "summary.md").read_text()
@@ -155,7 +155,7 @@ def test_requirement_without_a_check_is_uncovered_and_fails_coverage(tmp_path: P
     spec.write_text(
         spec.read_text()
         + """
-  - id: RD-012
+  - id: RD-099
     title: Refunds are paid to the original payment method
     severity: major
     text: A refund goes back to the card or account the order was paid with.
@@ -175,11 +175,11 @@ def test_requirement_without_a_check_is_uncovered_and_fails_coverage(tmp_path: P
     assert proc.returncode == 1, proc.stdout + proc.stderr
     gates = {g["name"]: g for g in json.loads((run_dir / "signoff.json").read_text())["gates"]}
     assert gates["coverage"]["status"] == "fail" and gates["coverage"]["blocking"]
-    assert gates["coverage"]["requirements"] == ["RD-012"]
-    assert "RD-012: no check or invariant names it" in proc.stderr
+    assert gates["coverage"]["requirements"] == ["RD-099"]
+    assert "RD-099: no check or invariant names it" in proc.stderr
     md = (run_dir / "signoff.md").read_text()
-    assert "### Requirements no check covers\n\n- RD-012\n" in md
-    assert "**RD-012** (major)" in md and "**no check names it**" in md
+    assert "### Requirements no check covers\n\n- RD-099\n" in md
+    assert "**RD-099** (major)" in md and "**no check names it**" in md
     assert "no check names it" in (run_dir / "signoff.html").read_text()
 
 
@@ -226,7 +226,7 @@ def test_trend_draws_pass_at_1_and_pass_k_per_requirement_self_contained(runs: R
     )
     assert proc.returncode == 0, proc.stderr
     html = out.read_text()
-    assert html.count("<svg") == 11 and "pass^5" in html
+    assert html.count("<svg") == 12 and "pass^5" in html
     for run_dir in (runs.off_again, runs.on):  # the last two of the whole suite
         assert f"<td>{run_dir.name}</td>" in html
     assert runs.off.name not in html
