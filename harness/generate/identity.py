@@ -24,8 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.core import Case
+from harness.generate.spaces import is_hard
 from harness.generate.values import ValueGenerator, derive_seed, is_generator
-from harness.spec.models import Scenario
+from harness.spec.models import ChoiceGen, Scenario
 from harness.spec.order import order, paths
 from harness.spec.template import Template, TemplateError, render_deep
 
@@ -56,8 +57,21 @@ class Slot:
     setup: dict[str, dict[str, Any]]
 
 
+Node = tuple[str, str]  # ("vars", name) or (row, column), as spec/order.py names them
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What a scenario draws afresh for each slot, decided once from its unique keys."""
+
+    drawn: dict[Node, frozenset[str]]  # node -> the rows whose keys it makes unique
+    changeable: dict[str, frozenset[str]]  # row -> names of the keys a draw can change
+    fixed: tuple[tuple[str, UniqueKey], ...]  # (row, key) nothing drawn can change
+    replaced: tuple[tuple[str, UniqueKey, tuple[Node, ...]], ...]  # searched inputs drawn
+
+
 class Identity:
-    """Which setup columns and vars of each scenario must be fresh, and their fresh values."""
+    """Which values of each scenario must be fresh per slot, and their fresh values."""
 
     def __init__(
         self,
@@ -72,148 +86,148 @@ class Identity:
         self.database_for = database_for
         self.params = params
         self.kinds = kinds or {}
-        self._plans: dict[str, tuple[dict[str, frozenset[str]], tuple[str, ...]]] = {}
+        self._plans: dict[str, Plan] = {}
 
     def unique_columns(self, scenario: Scenario, entity: str) -> frozenset[str]:
-        """The columns of a setup row that must not repeat across trials and variants."""
-        return self._plan(scenario)[0].get(entity, frozenset())
+        """The columns of a setup row drawn afresh for its keys (generators of its own)."""
+        return frozenset(c for (row, c) in self.plan(scenario).drawn if row == entity)
 
     def fresh_vars(self, scenario: Scenario) -> tuple[str, ...]:
-        """The vars a unique column is written from (generators only), in declared order."""
-        return self._plan(scenario)[1]
+        """The vars drawn afresh because a unique column is made from them, in declared order."""
+        drawn = self.plan(scenario).drawn
+        return tuple(n for n in scenario.vars if ("vars", n) in drawn)
 
-    def _plan(self, scenario: Scenario) -> tuple[dict[str, frozenset[str]], tuple[str, ...]]:
-        plan = self._plans.get(scenario.id)
-        if plan is None:
-            columns: dict[str, frozenset[str]] = {}
-            feeding: set[str] = set()
-            for entity, row in scenario.setup.items():
-                tables = self.keys.get(self.database_for(row.database, "postgres"), {})
-                unique = {c for key in tables.get(row.table, ()) for c in key.columns}
-                mine = frozenset(c for c in row.values if c in unique)
-                if mine:
-                    columns[entity] = mine
-                for col in mine:
-                    feeding |= vars_read(row.values[col])
-            names = tuple(n for n, s in scenario.vars.items() if n in feeding and is_generator(s))
-            plan = self._plans[scenario.id] = (columns, names)
-        return plan
-
-    def slot(self, scenario: Scenario, case: Case, trial: int, variant: int = 0) -> Slot:
-        """The values trial `trial` (and variant `variant`, 0: the case's own turns) uses."""
-        setup = case.variant_setups[variant - 1] if variant else case.setup
-        columns, names = self._plan(scenario)
-        if (trial, variant) == (1, 0) or not (columns or names):
-            return Slot(case.vars, setup)
-        order = self._slots(case, trial, variant)
-        fresh_vars = dict(case.vars)
-        for name in names:
-            fresh_vars[name] = self._fresh(
-                scenario.vars[name], case, order, ("var", name), [case.vars.get(name)], fresh_vars
-            )
-        rows = {entity: dict(values) for entity, values in setup.items()}
-        for entity, cols in columns.items():
-            for col in sorted(cols):
-                spec = scenario.setup[entity].values[col]
-                if not is_generator(spec):
-                    continue  # a literal, or written from a var (refreshed above)
-                inputs = [case.setup.get(entity, {}).get(col)]
-                inputs += [v.get(entity, {}).get(col) for v in case.variant_setups]
-                rows[entity][col] = self._fresh(
-                    spec, case, order, (entity, col), inputs, fresh_vars
+    def plan(self, scenario: Scenario) -> Plan:
+        """Per key of each setup row: its ordinary generated columns (faker, sequence, dates)
+        are drawn afresh, so the values a case searches (a hard name from a pool, a trap, a
+        choice) stay its inputs; a key with none is made unique through what its columns are
+        made from (the generator vars at the root of their templates), and a key nothing
+        drawn reaches is `fixed` (warned of before the run)."""
+        found = self._plans.get(scenario.id)
+        if found is not None:
+            return found
+        drawn: dict[Node, set[str]] = {}
+        changeable: dict[str, set[str]] = {}
+        fixed: list[tuple[str, UniqueKey]] = []
+        replaced: list[tuple[str, UniqueKey, tuple[Node, ...]]] = []
+        for entity, row in scenario.setup.items():
+            tables = self.keys.get(self.database_for(row.database, "postgres"), {})
+            for key in tables.get(row.table, ()):
+                if not all(c in row.values for c in key.columns):
+                    continue  # the database fills a column of it (a serial, a default)
+                own = [(entity, c) for c in key.columns if _ordinary(scenario, row.values[c])]
+                roots = own or sorted(
+                    {r for c in key.columns for r in self._roots(scenario, (entity, c), set())}
                 )
-        self._follow(scenario, case, trial, variant, fresh_vars, rows, columns, names)
-        return Slot(fresh_vars, rows)
+                if not roots:
+                    fixed.append((entity, key))
+                    continue
+                if not own:
+                    searched = tuple(
+                        r for r in roots if not _ordinary(scenario, self._spec(scenario, r))
+                    )
+                    if searched:
+                        replaced.append((entity, key, searched))
+                for node in roots:
+                    drawn.setdefault(node, set()).add(entity)
+                changeable.setdefault(entity, set()).add(key.name)
+        found = self._plans[scenario.id] = Plan(
+            {n: frozenset(e) for n, e in drawn.items()},
+            {e: frozenset(k) for e, k in changeable.items()},
+            tuple(fixed),
+            tuple(replaced),
+        )
+        return found
 
-    def _follow(
+    def _roots(self, scenario: Scenario, node: Node, seen: set[Node]) -> set[Node]:
+        """The generators a value is made from: itself when it reads no other value of the
+        case, else the roots of the vars and setup values it reads (a literal has none)."""
+        if node in seen:
+            return set()
+        seen.add(node)
+        spec = self._spec(scenario, node)
+        read = _reads(scenario, spec)
+        if is_generator(spec) and not read:
+            return {node}
+        return {root for r in read for root in self._roots(scenario, r, seen)}
+
+    @staticmethod
+    def _spec(scenario: Scenario, node: Node) -> Any:
+        owner, key = node
+        return scenario.vars[key] if owner == "vars" else scenario.setup[owner].values[key]
+
+    def slot(
         self,
         scenario: Scenario,
         case: Case,
         trial: int,
-        variant: int,
-        fresh_vars: dict[str, Any],
-        rows: dict[str, dict[str, Any]],
-        columns: Mapping[str, frozenset[str]],
-        names: tuple[str, ...],
-    ) -> None:
-        """What was made from a fresh value is made again from it, in the case's order of
-        evaluation: a var written from a unique column (`"{{ customer.email }}"`) must say
-        the email this trial inserts, not the first trial's."""
-        changed: set[tuple[str, str]] = {("vars", n) for n in names}
-        changed |= {(entity, col) for entity, cols in columns.items() for col in cols}
+        variant: int = 0,
+        attempts: Mapping[str, int] | None = None,
+    ) -> Slot:
+        """The values trial `trial` (and variant `variant`, 0: the case's own turns) uses;
+        `attempts`: row -> how often the database found its unique values taken by a row
+        that is not this case's (another case's, the seed data's), each drawn again."""
+        attempts = attempts or {}
+        setup = case.variant_setups[variant - 1] if variant else case.setup
+        plan = self.plan(scenario)
+        salt = {
+            node: max([attempts.get(e, 0) for e in rows])
+            for node, rows in plan.drawn.items()
+            if (trial, variant) != (1, 0) or any(attempts.get(e, 0) for e in rows)
+        }
+        if not salt:
+            return Slot(case.vars, setup)
+        slots = self._slots(case, trial, variant)
+        fresh_vars = dict(case.vars)
+        rows = {entity: dict(values) for entity, values in setup.items()}
         context: dict[str, Any] = {"params": self.params, "vars": fresh_vars}
         for entity, values in rows.items():
             context[entity] = {c: v for c, v in values.items() if not _templated(v)}
+        changed: set[Node] = set()
         for node in order(scenario).nodes:
-            if node in changed:
-                continue
             owner, key = node
-            spec = scenario.vars[key] if owner == "vars" else scenario.setup[owner].values[key]
-            if not any(tuple(p[:2]) in changed for p in paths(spec) if len(p) > 1):
-                continue
-            if is_generator(spec):
-                seed = derive_seed(case.seed, "identity", trial, variant, "made", owner, key)
-                value = self._draw(spec, seed, context)
-            elif owner == "vars":
-                value = render_deep(spec, context, {})
+            spec = self._spec(scenario, node)
+            if node in salt:
+                if salt[node]:
+                    seed = derive_seed(case.seed, "identity", trial, variant, *node, salt[node])
+                    value = self._draw(spec, seed, context)
+                else:
+                    value = self._fresh(spec, case, slots, node, self._inputs(case, node), context)
+            elif any(tuple(p[:2]) in changed for p in paths(spec) if len(p) > 1):
+                # made from a fresh value: made again from it (a var `"{{ customer.email }}"`
+                # says the email this slot inserts)
+                if is_generator(spec):
+                    seed = derive_seed(case.seed, "identity", trial, variant, "made", *node)
+                    value = self._draw(spec, seed, context)
+                elif owner == "vars":
+                    value = render_deep(spec, context, {})
+                else:
+                    continue  # a setup template: rendered at insert time from this slot's values
             else:
-                continue  # a setup template: rendered at insert time from this trial's values
+                continue
             if owner == "vars":
                 fresh_vars[key] = value
-            else:
+            elif owner in rows:
                 rows[owner][key] = context[owner][key] = value
             changed.add(node)
-
-    def redraw(
-        self,
-        scenario: Scenario,
-        case: Case,
-        slot: Slot,
-        entity: str,
-        trial: int,
-        variant: int,
-        attempt: int,
-    ) -> Slot:
-        """The row's unique values drawn again (its generators, and the vars it is written
-        from), after the database found them taken by a row that is not this case's (another
-        case's, the seed data's): deterministic, by attempt."""
-        fresh_vars = dict(slot.vars)
-        context = {"params": self.params, "vars": fresh_vars}
-        row = scenario.setup[entity]
-        cols = sorted(self.unique_columns(scenario, entity))
-        for name in self.fresh_vars(scenario):
-            if any(name in vars_read(row.values[c]) for c in cols):
-                seed = derive_seed(
-                    case.seed, "identity", trial, variant, "var", name, "db", attempt
-                )
-                fresh_vars[name] = self._draw(scenario.vars[name], seed, context)
-        values = dict(slot.setup[entity])
-        for col in cols:
-            if is_generator(row.values[col]):
-                seed = derive_seed(
-                    case.seed, "identity", trial, variant, entity, col, "db", attempt
-                )
-                values[col] = self._draw(row.values[col], seed, context)
-        return Slot(fresh_vars, {**slot.setup, entity: values})
+        return Slot(fresh_vars, rows)
 
     def taken(self, scenario: Scenario, entity: str, exc: BaseException) -> bool:
         """The insert failed because a unique value of the row is already another row's,
-        and drawing the row's generators again can change it."""
+        and drawing the case's values again can change it."""
         if getattr(exc, "sqlstate", None) != UNIQUE_VIOLATION:
             return False
         constraint = getattr(getattr(exc, "diag", None), "constraint_name", None)
-        row = scenario.setup[entity]
-        tables = self.keys.get(self.database_for(row.database, "postgres"), {})
-        fresh = set(self.fresh_vars(scenario))
-        redrawn = {
-            c
-            for c in self.unique_columns(scenario, entity)
-            if is_generator(row.values[c]) or vars_read(row.values[c]) & fresh
-        }
-        return any(
-            key.name == constraint and redrawn & set(key.columns)
-            for key in tables.get(row.table, ())
-        )
+        return constraint in self.plan(scenario).changeable.get(entity, frozenset())
+
+    @staticmethod
+    def _inputs(case: Case, node: Node) -> list[Any]:
+        owner, key = node
+        if owner == "vars":
+            return [case.vars.get(key)]
+        return [case.setup.get(owner, {}).get(key)] + [
+            v.get(owner, {}).get(key) for v in case.variant_setups
+        ]
 
     # -- the rule ---------------------------------------------------------------------------
     @staticmethod
@@ -232,11 +246,10 @@ class Identity:
         spec: Any,
         case: Case,
         order: list[tuple[int, int]],
-        name: tuple[str, str],
+        name: Node,
         inputs: list[Any],
-        fresh_vars: Mapping[str, Any],
+        context: Mapping[str, Any],
     ) -> Any:
-        context = {"params": self.params, "vars": fresh_vars}
         taken = {_key(v) for v in inputs if v is not None}
         value: Any = None
         for trial, variant in order:
@@ -263,6 +276,28 @@ def vars_read(value: Any) -> set[str]:
     except TemplateError:
         return set()
     return {p[1] for p in paths if len(p) > 1 and p[0] == "vars"}
+
+
+def _reads(scenario: Scenario, spec: Any) -> set[Node]:
+    """The case's own values a spec's templates read: vars and setup values."""
+    read: set[Node] = set()
+    for p in paths(spec):
+        if len(p) < 2:
+            continue
+        if p[0] == "vars" and p[1] in scenario.vars:
+            read.add(("vars", p[1]))
+        elif p[0] in scenario.setup and p[1] in scenario.setup[p[0]].values:
+            read.add((p[0], p[1]))
+    return read
+
+
+def _ordinary(scenario: Scenario, spec: Any) -> bool:
+    """A generator of everyday values (faker, a sequence, a number, a date) reading no other
+    value of the case: drawing it again changes nothing a case searches (hard parts and
+    choices are its inputs)."""
+    if not is_generator(spec) or is_hard(spec) or isinstance(spec, ChoiceGen):
+        return False
+    return not _reads(scenario, spec)
 
 
 def _templated(value: Any) -> bool:

@@ -232,12 +232,14 @@ class Engine:
         variant: int = 0,
     ) -> Failure | None:
         trial = int(ctx["case"]["trial"])
+        attempts: dict[str, int] = {}
         slot = self.identity.slot(scenario, case, trial, variant)
         ctx["vars"] = slot.vars  # the trial's own unique values, in its turns and checks
-        for name, values in slot.setup.items():
+        for name in slot.setup:
             row_spec = scenario.setup[name]
             db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
             for attempt in range(1, TAKEN_RETRIES + 2):
+                values = slot.setup[name]
                 try:
                     row = await db.insert(
                         row_spec.table, concrete(self._row(row_spec, values, ctx))
@@ -246,9 +248,9 @@ class Engine:
                 except Exception as exc:
                     if attempt <= TAKEN_RETRIES and self.identity.taken(scenario, name, exc):
                         # another case's row or the seed data holds the value: draw again
-                        again = (scenario, case, slot, name, trial, variant, attempt)
-                        slot = self.identity.redraw(*again)
-                        ctx["vars"], values = slot.vars, slot.setup[name]
+                        attempts[name] = attempt
+                        slot = self.identity.slot(scenario, case, trial, variant, attempts)
+                        ctx["vars"] = slot.vars
                         continue
                     return Failure(
                         FailureKind.SETUP,

@@ -14,8 +14,7 @@ from typing import Any
 
 from harness.check.registry import kind_of
 from harness.check.state import SetupDatabase
-from harness.generate.identity import Identity, vars_read
-from harness.generate.values import is_generator
+from harness.generate.identity import Identity
 from harness.run.sqlerrors import try_query
 from harness.spec import models as m
 from harness.spec.loader import PathKey, did_you_mean, format_loc, load_yaml
@@ -212,20 +211,28 @@ def _where(suite: Suite, loc: tuple[str | int, ...], *, key: bool = False) -> st
 
 
 def fixed_unique_values(suite: Suite, identity: Identity) -> list[str]:
-    """Setup values a unique key holds that no generator draws: every trial and variant
-    inserts the same one, which the schema refuses (or an agent cannot tell apart)."""
+    """Unique keys of setup rows that no drawn value reaches (every trial and variant inserts
+    the same values, which the schema refuses or an agent cannot tell apart), and keys made
+    unique only by drawing a value the case searches (a pool's hard name): said before a run."""
     notes = []
     for scenario in suite.scenarios:
-        fresh = set(identity.fresh_vars(scenario))
-        for entity, row in scenario.setup.items():
-            for col in sorted(identity.unique_columns(scenario, entity)):
-                spec = row.values[col]
-                if is_generator(spec) or (vars_read(spec) & fresh):
-                    continue
-                notes.append(
-                    f"{suite.scenario_sources.get(scenario.id, '')}: scenario {scenario.id}: "
-                    f"setup.{entity}.values.{col}: {row.table}.{col} must be unique, but its "
-                    "value is fixed: a second trial or a variant inserts it again; give it a "
-                    "generator ({faker: ...}, {sequence: ...})"
-                )
+        plan = identity.plan(scenario)
+        where = f"{suite.scenario_sources.get(scenario.id, '')}: scenario {scenario.id}"
+        for entity, key in plan.fixed:
+            table = scenario.setup[entity].table
+            cols = ", ".join(key.columns)
+            notes.append(
+                f"{where}: setup.{entity}.values.{key.columns[0]}: {table}.{cols} must be "
+                "unique, but its value is fixed: a second trial or a variant inserts it "
+                "again; give it a generator ({faker: ...}, {sequence: ...})"
+            )
+        for entity, key, searched in plan.replaced:
+            table = scenario.setup[entity].table
+            names = ", ".join(f"{a}.{b}" for a, b in searched)
+            notes.append(
+                f"{where}: setup.{entity}: {table} ({', '.join(key.columns)}) must be unique "
+                f"and only {names} can make it so: every later trial and variant draws another "
+                f"of its values, so trials do not repeat the same input; give a column of the "
+                "key an ordinary generator ({faker: ...}, {days_ago: ...}) to keep it"
+            )
     return notes

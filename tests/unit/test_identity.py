@@ -102,11 +102,12 @@ def test_a_taken_value_is_drawn_again_deterministically_by_attempt() -> None:
     ident, case = identity(suite), case_of(suite, "by-card#2")
     scenario = suite.scenario(case.scenario)
     slot = ident.slot(scenario, case, 1)
-    first = ident.redraw(scenario, case, slot, "member", 1, 0, 1)
+    first = ident.slot(scenario, case, 1, 0, {"member": 1})
     assert first.vars["card"] != slot.vars["card"]
     assert first.setup["member"]["email"] != slot.setup["member"]["email"]
-    assert first == ident.redraw(scenario, case, slot, "member", 1, 0, 1)
-    assert ident.redraw(scenario, case, slot, "member", 1, 0, 2) != first
+    assert first == ident.slot(scenario, case, 1, 0, {"member": 1})
+    assert ident.slot(scenario, case, 1, 0, {"member": 2}) != first
+    assert first.setup["book"] == slot.setup["book"]  # only the row whose value was taken
 
     class Taken(Exception):
         sqlstate = "23505"
@@ -178,3 +179,105 @@ def test_what_a_case_made_from_a_fresh_value_is_made_again_from_it(tmp_path: Pat
         assert slot.vars["said"] == email and slot.vars["again"] == f"{email}!"
         assert slot.vars["shout"] == f"{card.upper()} please"
     assert case == find_case(suite, 5, "derived#1")  # the inputs stay the case's identity
+
+
+REVIEWED = """scenarios:
+  - id: mail-from-name
+    title: The email is made from the member's name, upper-cased by a trap
+    vars:
+      mail: {text_trap: "{{ member.full_name | first_word | lower }}@example.org", traps: [upper]}
+    setup:
+      member:
+        table: members
+        values:
+          card_no: {sequence: 'LIB-{n:05d}'}
+          full_name: {faker: name}
+          birth_date: {days_ago: [7000, 25000]}
+          email: "{{ vars.mail }}"
+    turns: ['{{ vars.mail }}']
+    checks: [{type: contains, requirements: [LIB-001], value: x}]
+  - id: mail-through-a-var
+    title: The email is a trap over a var
+    vars:
+      base: {faker: email}
+    setup:
+      member:
+        table: members
+        values:
+          card_no: {sequence: 'LIB-{n:05d}'}
+          full_name: {faker: name}
+          birth_date: {days_ago: [7000, 25000]}
+          email: {text_trap: "{{ vars.base }}", traps: [upper]}
+    turns: ['{{ vars.base }}']
+    checks: [{type: contains, requirements: [LIB-001], value: x}]
+  - id: hard-name
+    title: A hard name is the input under test; the date of birth makes the pair unique
+    vars:
+      who: {pool: names_hard}
+      first: "{{ member.full_name | first_word }}"
+    setup:
+      member:
+        table: members
+        values:
+          card_no: {sequence: 'LIB-{n:05d}'}
+          full_name: "{{ vars.who }}"
+          birth_date: {days_ago: [7000, 25000]}
+          email: {faker: email}
+    turns: ['I am {{ vars.who }}']
+    checks: [{type: contains, requirements: [LIB-001], value: x}]
+"""
+
+
+def test_every_way_a_unique_value_is_made_stays_unique_and_keeps_the_input(
+    tmp_path: Path,
+) -> None:
+    """What a review found: a var made from a row crashed later trials; a trap over a var
+    repeated its value; a key's hard name was replaced although its date of birth sufficed;
+    a redraw in trial 1 left a var made from the row stale."""
+    import shutil
+
+    from harness.run.preflight import fixed_unique_values
+
+    root = tmp_path / "library"
+    shutil.copytree(LIBRARY, root)
+    (root / "scenarios" / "reviewed.yaml").write_text(REVIEWED)
+    suite = load_suite(root)
+    ident = identity(suite)
+    for cid in ("mail-from-name#1", "mail-through-a-var#1"):
+        case = find_case(suite, 5, cid)
+        scenario = suite.scenario(case.scenario)
+        emails = {str(case.vars.get("mail", case.setup["member"]["email"])).lower()}
+        for trial in (2, 3, 4):
+            slot = ident.slot(scenario, case, trial)
+            email = str(slot.setup["member"]["email"])
+            if cid.startswith("mail-from-name"):
+                assert email == "{{ vars.mail }}"  # rendered at insert time, from this var:
+                email = slot.vars["mail"]
+                assert email.lower().startswith(
+                    str(slot.setup["member"]["full_name"]).split()[0].lower()
+                )
+            assert email.lower() not in emails, (cid, trial, email)  # lower(email) is the key
+            emails.add(email.lower())
+
+    case = find_case(suite, 5, "hard-name#1")
+    scenario = suite.scenario(case.scenario)
+    for trial in (2, 3):
+        slot = ident.slot(scenario, case, trial)
+        assert slot.vars["who"] == case.vars["who"]  # the input under test stays
+        assert slot.setup["member"]["birth_date"] != case.setup["member"]["birth_date"]
+    # a redraw in trial 1 (another case's row held the value): what is made from it follows
+    redrawn = ident.slot(scenario, case, 1, 0, {"member": 1})
+    assert redrawn.vars["who"] == case.vars["who"]
+    assert redrawn.setup["member"]["email"] != case.setup["member"]["email"]
+    notes = [n for n in fixed_unique_values(suite, ident) if "reviewed" in n]
+    assert notes == [], notes  # nothing fixed, no input under test replaced
+
+    # a key only a hard name can make unique: said before the run, and the name is drawn
+    fixed_birth = REVIEWED.replace(
+        '          full_name: "{{ vars.who }}"\n          birth_date: {days_ago: [7000, 25000]}',
+        "          full_name: \"{{ vars.who }}\"\n          birth_date: '1990-01-01'",
+    )
+    (root / "scenarios" / "reviewed.yaml").write_text(fixed_birth)
+    suite = load_suite(root)
+    notes = [n for n in fixed_unique_values(suite, identity(suite)) if "hard-name" in n]
+    assert len(notes) == 1 and "only vars.who can make it so" in notes[0], notes
