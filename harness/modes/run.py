@@ -14,7 +14,7 @@ from harness.core import Case
 from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.run.plan import plan
-from harness.run.regressions import chance_to_see, trials_of
+from harness.run.regressions import flaky_words, trials_of
 from harness.run.regressions import known as known_regressions
 from harness.runlog.models import RunManifest, SweepRecord
 from harness.runlog.read import read_records
@@ -183,13 +183,7 @@ class RunDriver:
             flaky = self.flaky.get(case.id)
             if flaky is not None and self.trials_for(case) > self.trials:
                 n = self.trials_for(case)
-                ctx.emit(
-                    Note(
-                        f"{case.id} is flaky (failed {flaky.failures} of {flaky.replays} "
-                        f"replays when found): replayed {n} times, a "
-                        f"{chance_to_see(flaky.rate, n):.0%} chance to see it again"
-                    )
-                )
+                ctx.emit(Note(f"{case.id} is flaky ({flaky_words(flaky, n)})"))
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
         if self.todo:
             await engine.run_trials(self.todo)

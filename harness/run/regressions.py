@@ -41,6 +41,7 @@ PREFIX = "regression:"
 
 
 CONFIDENCE = 0.95  # a flaky failure is replayed until it shows with this probability
+BOUND_Z = 1.2816  # z of a one-sided 90% bound: the rate it is replayed for is that cautious
 MAX_FLAKY_TRIALS = 50  # ...but never more trials than this per run
 
 
@@ -55,12 +56,28 @@ def known_shapes(suite: Suite) -> set[str]:
     return {r.shape for r in suite.regressions if r.shape}
 
 
+def cautious_rate(failures: int, replays: int) -> float:
+    """How often a flaky failure fails, estimated cautiously: the lower one-sided 90% Wilson
+    bound over the confirming replays. The run that found it is left out (it was chosen for
+    failing, so counting it overstates the rate); one seen by that run alone gets 0."""
+    k, n = failures - 1, replays - 1
+    if n <= 0 or k <= 0:
+        return 0.0
+    p, z2 = k / n, BOUND_Z * BOUND_Z
+    center = p + z2 / (2 * n)
+    margin = BOUND_Z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return max(0.0, (center - margin) / (1 + z2 / n))
+
+
 def flaky_trials(failures: int, replays: int) -> int:
-    """Trials that see a failure of observed rate failures/replays at least once with
-    probability CONFIDENCE: ceil(log(1 - CONFIDENCE) / log(1 - rate)), capped."""
-    rate = failures / replays
-    if rate >= 1:
+    """Trials that see the failure at least once with probability CONFIDENCE if it fails as
+    often as its cautious rate: ceil(log(1 - CONFIDENCE) / log(1 - rate)), capped (the cap
+    when there is no estimate)."""
+    if failures >= replays:
         return 1
+    rate = cautious_rate(failures, replays)
+    if rate <= 0:
+        return MAX_FLAKY_TRIALS
     needed = math.ceil(math.log(1 - CONFIDENCE) / math.log(1 - rate))
     return max(1, min(MAX_FLAKY_TRIALS, needed))
 
@@ -68,6 +85,18 @@ def flaky_trials(failures: int, replays: int) -> int:
 def chance_to_see(rate: float, trials: int) -> float:
     """The probability that `trials` trials show a failure of `rate` at least once."""
     return 1 - (1 - rate) ** trials
+
+
+def flaky_words(flaky: m.Flaky, trials: int) -> str:
+    """What replaying a flaky case `trials` times is worth, said plainly."""
+    found = f"failed {flaky.failures} of {flaky.replays} runs when found"
+    rate = cautious_rate(flaky.failures, flaky.replays)
+    if rate <= 0:
+        return f"{found}: replayed {trials} times (too few failures to estimate its rate)"
+    return (
+        f"{found}: replayed {trials} times, a {chance_to_see(rate, trials):.0%} chance to see "
+        f"it again if it fails in at least {rate:.0%} of runs (its rate, estimated cautiously)"
+    )
 
 
 def trials_of(suite: Suite) -> dict[str, m.Flaky]:
@@ -286,9 +315,7 @@ def save(
     }
     also = f" and {len(members)} other case(s) listed under members" if members else ""
     seen = (
-        f"# Flaky: failed {flaky.failures} of {flaky.replays} replays when found; every run "
-        f"replays it {flaky.trials} times ({chance_to_see(flaky.rate, flaky.trials):.0%} "
-        "chance to see it again at that rate).\n"
+        f"# Flaky: {flaky_words(flaky, flaky.trials)}; every run replays it so.\n"
         if flaky is not None
         else ""
     )

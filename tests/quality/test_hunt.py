@@ -164,7 +164,7 @@ def test_a_flaky_failure_is_saved_with_its_rate_and_replayed_until_seen(suite: P
         defects="flaky_misread", **SEEDED_FLAKY,
     )  # fmt: skip
     assert run.returncode == 1, run.stderr
-    said = f"is flaky (failed {failures} of {replays} replays when found): replayed {trials} times"
+    said = f"is flaky (failed {failures} of {replays} runs when found: replayed {trials} times"
     assert said in run.stderr
     assert "known regressions: 1 still failing, 0 now passing" in run.stderr
     [folder] = [d for d in (suite.parent.parent / "reports").iterdir() if d.name != hunt_id(hunt)]
