@@ -15,6 +15,7 @@ from typing import Any
 from harness.check.state import Database
 
 PROBE_HEAD = "select * from ("
+_WRAPPER = re.compile(r'at or near "\)"$')
 #: psycopg's placeholders: %s, %b, %t, %(name)s and the literal %%
 _PLACEHOLDER = re.compile(r"%(?:\(([^)]+)\))?(.)", re.S)
 
@@ -41,7 +42,10 @@ async def try_query(db: Database, query: str, params: Any) -> QueryError | None:
         if position is None:
             return QueryError(message, None)
         sent = sent_offset(probe, position - 1) if args else position - 1
-        return QueryError(message, max(0, min(sent - len(PROBE_HEAD), len(body))))
+        offset = max(0, min(sent - len(PROBE_HEAD), len(body)))
+        if offset >= len(body):  # at the probe's own ")": the query stops short
+            message = _WRAPPER.sub("at end of input", message)
+        return QueryError(message, offset)
     return None
 
 

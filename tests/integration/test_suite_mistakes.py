@@ -142,8 +142,15 @@ def test_sql_the_real_schema_refuses_is_placed_at_the_refused_token(tmp_path: Pa
         "    requirements: [T-001]\n"
         "    description: totals are positive\n"
         '    query: "select id from tickets where total < {{ params.limit }} and totl < 0"\n'
+        "  - id: unfinished\n"
+        "    requirements: [T-001]\n"
+        "    description: a query that stops short\n"
+        '    query: "select id from tickets where total < 0 and"\n'
     )
     stderr = _refused(suite, tmp_path)
+    # the probe's own wrapper is never named: the query stops short, at its end
+    assert "invariants[1].query: invariant unfinished: syntax error at end of input" in stderr
+    assert 'near ")"' not in stderr
     assert "does not match the database's schema" in stderr
     scenarios = suite / "scenarios" / "s.yaml"
     line, col = _line_of(scenarios, "ownr_name")
