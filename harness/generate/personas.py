@@ -139,17 +139,26 @@ def _terse(template: Template, context: Mapping[str, Any]) -> str:
     """Without the polite words. A word that ended a sentence leaves its full stop behind
     ("Refund 5 EUR please. I'm Ann" -> "Refund 5 EUR. I'm Ann"), so no two sentences merge;
     a sentence that started with one starts again in capitals ("Please book" -> "Book")."""
-    out = ""
+    out, value_end = "", -1
     for part in template.parts:
         if not isinstance(part, str):
             out += format_value(part.evaluate(context))
+            value_end = len(out)
             continue
         kept, last, starts = "", 0, set[int]()
         for m in _POLITE_WORDS.finditer(part):
             kept += part[last : m.start()]
             last = m.end()
             prior = (out + kept).rstrip()
-            if m.group(2) in (".", "!", "?") and prior and prior[-1] not in ".!?,:;":
+            # a value's own mark ("Acme Inc.") ends no sentence, nor does a comma
+            marked = len(prior) != value_end and prior[-1:] in tuple(".!?")
+            if m.group(2) in (".", "!", "?") and prior and not marked:
+                if (
+                    prior[-1] in ",:;"
+                    and len(prior) != value_end
+                    and kept.rstrip()[-1:] == prior[-1]
+                ):
+                    kept = kept.rstrip()[:-1]  # "Who, Hello! Could" -> "Who. Could"
                 kept += m.group(2) + m.group(3)
             elif not prior or prior[-1] in _ENDING:
                 starts.add(len(kept))  # the sentence now starts where the word was
@@ -236,7 +245,20 @@ def _reorder(template: Template, context: Mapping[str, Any]) -> str:
     if len(found) > 1:
         parts = [text[a:b] for a, b in found]
         return " ".join(_ended(p) for p in reversed(parts)).strip()
+    if _unsure(text, values):
+        return text  # "Hi, I'm Ann. that is all": a clause could cross a sentence's end
     return _reorder_clauses(text, own, values)
+
+
+def _unsure(text: str, values: list[Span]) -> bool:
+    """Whether an end mark was left uncut only for the word after it ("Ann. that is", not
+    "Dr. Who"): written carelessly, it may still end a sentence."""
+    return any(
+        m.end() < len(text)
+        and not _value_ends(text, m.end(), values)
+        and not _after_title(text[: m.end()])
+        for m in _SENTENCE_END.finditer(text)
+    )
 
 
 def _reorder_clauses(text: str, own: list[Span], values: list[Span]) -> str:

@@ -225,6 +225,10 @@ def test_a_title_stays_with_its_name_and_a_sentence_with_its_values() -> None:
         ),
         ("He has a Ph.D. Smith is his name. OK.", "OK. He has a Ph.D. Smith is his name."),
         ("Call me on Mon. Jan. 5, e.g. Ann. Thanks.", "Thanks. Call me on Mon. Jan. 5, e.g. Ann."),
+        # a lowercase word after "Ann." keeps one sentence, whose clauses then stay put: a
+        # careless "that is" may start a sentence that a clause must not cross
+        ("Hi, I'm Ann. that is all.", "Hi, I'm Ann. that is all."),
+        ("Hi, I'm Dr. Ann, a client.", "a client, I'm Dr. Ann, Hi."),
     ],
 )
 def test_out_of_order_keeps_real_world_abbreviations_with_what_follows(
@@ -249,12 +253,14 @@ def test_shouting_leaves_urls_and_emails_as_written() -> None:
 
 
 def test_terse_starts_a_sentence_it_shortened_with_a_capital() -> None:
-    ctx = {"vars": {"who": "ann"}}
+    ctx = {"vars": {"who": "ann", "co": "Acme Inc."}}
     cases = {
         "Please book Dr. Smith at 9 a.m. on Monday": "Book Dr. Smith at 9 a.m. on Monday",
         "Hi, could you book it. Thanks. please call me.": "Book it. Call me.",
         "Refund it, please send it.": "Refund it, send it.",  # not a sentence's start
         "Please {{ vars.who }} now": "ann now",  # an inserted value stays as written
+        # the value's full stop is not the sentence's: the dropped word's mark stays
+        "I'm {{ vars.co }} Hello! Could you refund it.": "I'm Acme Inc.! Refund it.",
     }
     for source, written in cases.items():
         assert write_turn(Template(source), ctx, "terse", 1, 0, 1) == written
