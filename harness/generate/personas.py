@@ -8,11 +8,15 @@ turn in another order (or, in a one-sentence turn, its clauses), `change_of_mind
 the last turn with a retracted thought.
 
 A turn is cut only in the template's own words, never inside an inserted value: a
-sentence ends at `.`, `!`, `?` or `…` followed by a space, unless the word before is a
-title, an abbreviation or an initial ("Dr.", "e.g.", "J."). Decimals, times, amounts,
-emails and URLs have no space after their dots, so they are never cut. This small rule is
-written here because the segmenters tried were wrong exactly where it matters: pysbd cuts
-a URL at "?x=1", sentencex cuts "Dr. Who" and keeps "for me. Hi" together.
+sentence ends at `.`, `!`, `?` or `…` followed by a space and a word that does not start
+with a lowercase letter or a digit ("9 a.m. on Monday", "Dec. 24"), unless the word
+before is an abbreviation: one with inner full stops ("a.m.", "U.S.", "Ph.D."), an initial
+("J.") or a known title or short form (`ABBREVIATIONS`: "Dr.", "med.", "No.", "Dec.").
+Decimals, times, amounts, emails and URLs have no space after their dots, so they are
+never cut. Not cutting is always safe (a sentence stays whole), so the rule errs that way.
+This small rule is written here because the segmenters tried were wrong exactly where it
+matters: pysbd cuts a URL at "?x=1", sentencex cuts "Dr. Who" and keeps "for me. Hi"
+together.
 """
 
 from __future__ import annotations
@@ -41,6 +45,13 @@ _POLITE_WORDS = re.compile(
     re.IGNORECASE,
 )
 _SPACE_BEFORE_STOP = re.compile(r"[ \t]+(?=[.!?])")
+#: what shouting leaves as written: URLs (with a scheme, `www.` or a path) and emails
+_ADDRESS = re.compile(
+    r"(?:\b[a-z][a-z0-9+.-]*://|\bwww\.)[^\s<>\"']*[^\s<>\"'.,;:!?)]"
+    r"|[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+    r"|\b(?:[\w-]+\.)+[a-z]{2,}/[^\s<>\"']*[^\s<>\"'.,;:!?)]",
+    re.IGNORECASE,
+)
 _WORD = re.compile(r"[A-Za-z]{6,}")
 _CLAUSE = re.compile(r",\s+")
 _ENUMERATION = re.compile(r"\b(and|or|nor)\b", re.IGNORECASE)
@@ -49,7 +60,22 @@ TITLES = frozenset(
     {"dr", "mr", "mrs", "ms", "mx", "prof", "rev", "st", "sr", "jr", "mt", "ft", "nr", "vs"}
     | {"etc", "e.g", "i.e", "cf", "approx", "dept"}
 )
+#: titles, academic degrees (German "Prof. Dr. med."), short months, numbers and addresses,
+#: companies, ranks: a full stop after them marks the short form, not a sentence's end
+ABBREVIATIONS = TITLES | frozenset(
+    {"hr", "fr", "hon", "gen", "col", "capt", "lt", "sgt", "gov", "sen", "rep", "pres", "fam"}
+    | {"med", "dent", "rer", "nat", "phil", "jur", "pol", "oec", "vet", "theol", "habil"}
+    | {"dipl", "ing", "mag", "univ", "em", "ret", "esq", "dott", "sra", "mme", "mlle"}
+    | {"jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "okt", "nov"}
+    | {"dec", "dez", "mon", "tue", "tues", "wed", "thu", "thur", "thurs", "fri", "sat", "sun"}
+    | {"no", "nos", "nr", "num", "tel", "ext", "fig", "vol", "ch", "pp", "ca", "min", "max"}
+    | {"ave", "blvd", "rd", "str", "sq", "bldg", "apt", "ste", "fl", "hwy"}
+    | {"inc", "ltd", "co", "corp", "llc", "gmbh", "bros", "assn", "est", "vgl", "bzw", "usw"}
+    | {"resp", "incl", "excl", "cont", "misc", "ref", "viz", "al"}
+)
 _LAST_WORD = re.compile(r"(\S+)\.\s*$")
+#: a short form with inner full stops: "a.m", "U.S", "e.g", "Ph.D", "z.B", "Dipl.-Ing"
+_DOTTED = re.compile(r"^(?:[^\W\d_]{1,4}\.-?)+[^\W\d_]{1,4}$")
 _SENTENCE_END = re.compile(r"[.!?…]+\s+")
 _ENDING = ".!?…"
 
@@ -71,7 +97,7 @@ def write_turn(
     elif name == "rambling":
         prefix, suffix = rng.choice(FILLER), " Anyway, that is all, I think."
     elif name == "shouting":
-        literal = str.upper
+        return _shout(template, context)
     elif name == "typos":
         literal = lambda s: _typo(s, rng)  # noqa: E731
     elif name == "change_of_mind" and turn == turns - 1:
@@ -81,22 +107,63 @@ def write_turn(
     return prefix + template.render_text(context, literal) + suffix
 
 
+def _pieces(template: Template, context: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """The turn as (text, is the template's own words) pieces."""
+    return [
+        (p, True) if isinstance(p, str) else (format_value(p.evaluate(context)), False)
+        for p in template.parts
+    ]
+
+
+def _shout(template: Template, context: Mapping[str, Any]) -> str:
+    """The template's own words in capitals, except URLs and emails written in them (a path
+    or a mailbox can be case-sensitive), found in the whole turn so that one completed by
+    an inserted value is kept too."""
+    pieces = _pieces(template, context)
+    text = "".join(p for p, _ in pieces)
+    kept = [False] * len(text)
+    for m in _ADDRESS.finditer(text):
+        kept[m.start() : m.end()] = [True] * (m.end() - m.start())
+    out: list[str] = []
+    pos = 0
+    for piece, own in pieces:
+        if own:
+            out.extend(c if kept[pos + i] else c.upper() for i, c in enumerate(piece))
+        else:
+            out.append(piece)
+        pos += len(piece)
+    return "".join(out)
+
+
 def _terse(template: Template, context: Mapping[str, Any]) -> str:
     """Without the polite words. A word that ended a sentence leaves its full stop behind
-    ("Refund 5 EUR please. I'm Ann" -> "Refund 5 EUR. I'm Ann"), so no two sentences merge."""
-    out = ""
+    ("Refund 5 EUR please. I'm Ann" -> "Refund 5 EUR. I'm Ann"), so no two sentences merge;
+    a sentence that started with one starts again in capitals ("Please book" -> "Book")."""
+    out, value_end = "", -1
     for part in template.parts:
         if not isinstance(part, str):
             out += format_value(part.evaluate(context))
+            value_end = len(out)
             continue
-
-        def drop(m: re.Match[str], piece: str = part, written: str = out) -> str:
-            prior = (written + piece[: m.start()]).rstrip()
-            if m.group(2) in (".", "!", "?") and prior and prior[-1] not in ".!?,:;":
-                return m.group(2) + m.group(3)
-            return ""
-
-        kept = _POLITE_WORDS.sub(drop, part)
+        kept, last, starts = "", 0, set[int]()
+        for m in _POLITE_WORDS.finditer(part):
+            kept += part[last : m.start()]
+            last = m.end()
+            prior = (out + kept).rstrip()
+            # a value's own mark ("Acme Inc.") ends no sentence, nor does a comma
+            marked = len(prior) != value_end and prior[-1:] in tuple(".!?")
+            if m.group(2) in (".", "!", "?") and prior and not marked:
+                if (
+                    prior[-1] in ",:;"
+                    and len(prior) != value_end
+                    and kept.rstrip()[-1:] == prior[-1]
+                ):
+                    kept = kept.rstrip()[:-1]  # "Who, Hello! Could" -> "Who. Could"
+                kept += m.group(2) + m.group(3)
+            elif not prior or prior[-1] in _ENDING:
+                starts.add(len(kept))  # the sentence now starts where the word was
+        kept += part[last:]
+        kept = "".join(c.upper() if i in starts else c for i, c in enumerate(kept))
         out += _SPACE_BEFORE_STOP.sub("", kept) if kept != part else kept
     return out
 
@@ -119,24 +186,37 @@ def _value_ends(text: str, pos: int, values: list[Span]) -> bool:
 
 
 def _after_title(head: str) -> bool:
-    """Whether `head` ends in a title, an abbreviation or an initial ("Dr.", "e.g.", "J.")."""
+    """Whether `head` ends in an abbreviation: a known one ("Dr.", "med.", "Dec."), one with
+    inner full stops ("e.g.", "a.m.", "U.S.", "Ph.D.") or an initial ("J.")."""
     word = _LAST_WORD.search(head)
     if word is None:
         return False
-    token = word.group(1).lower().lstrip("(\"'")
-    return token in TITLES or (len(token) == 1 and token.isalpha())
+    token = word.group(1).lower().lstrip("(\"'[")
+    return (
+        token in ABBREVIATIONS
+        or (len(token) == 1 and token.isalpha())
+        or _DOTTED.match(token) is not None
+    )
+
+
+def _continues(text: str, pos: int) -> bool:
+    """Whether the word at `pos` carries the sentence on: one starting with a lowercase
+    letter or a digit ("9 a.m. on Monday", "Dec. 24", "No. 5") never starts a sentence."""
+    first = text[pos : pos + 1]
+    return first.isdigit() or first.islower()
 
 
 def sentences(text: str, values: list[Span] | None = None) -> list[Span]:
     """The sentences of `text` as (start, end) spans covering it: cut after an end mark and
-    its spaces, never inside a value, on a value's own mark, or right after a title."""
+    its spaces, never inside a value, on a value's own mark, right after an abbreviation or
+    before a word that starts in lowercase or with a digit."""
     values = values or []
     spans: list[Span] = []
     begin = 0
     for m in _SENTENCE_END.finditer(text):
         if m.end() >= len(text) or _value_ends(text, m.end(), values):
             continue
-        if _after_title(text[begin : m.end()]):
+        if _continues(text, m.end()) or _after_title(text[begin : m.end()]):
             continue
         spans.append((begin, m.end()))
         begin = m.end()
@@ -153,12 +233,7 @@ def _ended(sentence: str) -> str:
 def _reorder(template: Template, context: Mapping[str, Any]) -> str:
     """Details in another order: sentences reversed, or else the clauses of one sentence.
     Every sentence and every inserted value ("Mr. Ray", "9.30am") stays whole."""
-    pieces: list[tuple[str, bool]] = []  # (text, is the template's own words)
-    for part in template.parts:
-        if isinstance(part, str):
-            pieces.append((part, True))
-        else:
-            pieces.append((format_value(part.evaluate(context)), False))
+    pieces = _pieces(template, context)
     text = "".join(p for p, _ in pieces)
     values: list[Span] = []
     own: list[Span] = []
@@ -170,7 +245,20 @@ def _reorder(template: Template, context: Mapping[str, Any]) -> str:
     if len(found) > 1:
         parts = [text[a:b] for a, b in found]
         return " ".join(_ended(p) for p in reversed(parts)).strip()
+    if _unsure(text, values):
+        return text  # "Hi, I'm Ann. that is all": a clause could cross a sentence's end
     return _reorder_clauses(text, own, values)
+
+
+def _unsure(text: str, values: list[Span]) -> bool:
+    """Whether an end mark was left uncut only for the word after it ("Ann. that is", not
+    "Dr. Who"): written carelessly, it may still end a sentence."""
+    return any(
+        m.end() < len(text)
+        and not _value_ends(text, m.end(), values)
+        and not _after_title(text[: m.end()])
+        for m in _SENTENCE_END.finditer(text)
+    )
 
 
 def _reorder_clauses(text: str, own: list[Span], values: list[Span]) -> str:

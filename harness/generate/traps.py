@@ -13,7 +13,7 @@ import unicodedata
 from decimal import ROUND_HALF_UP, Decimal
 
 from harness.spec import models as m
-from harness.spec.clock import parse_duration
+from harness.spec.clock import DEFAULT_MARGIN, parse_duration
 from harness.spec.relative import DateText, Relative, write_date
 from harness.spec.template import concrete, to_decimal
 
@@ -56,9 +56,6 @@ def boundary_values(spec: m.BoundaryGen, value: object, kind: str | None) -> lis
         if v not in out:
             out.append(v)
     return out
-
-
-DEFAULT_MARGIN = dt.timedelta(minutes=1)
 
 
 def duration_boundaries(spec: m.BoundaryGen, window: dt.timedelta) -> list[dt.timedelta]:

@@ -18,6 +18,8 @@ from zoneinfo import ZoneInfo
 
 UTC = dt.UTC
 SECOND = dt.timedelta(seconds=1)
+#: how far inside and outside a duration parameter its boundaries lie unless a suite says
+DEFAULT_MARGIN = dt.timedelta(minutes=1)
 
 # ------------------------------------------------------------------------ durations
 
@@ -68,6 +70,19 @@ def format_duration(value: dt.timedelta) -> str:
     minutes, secs = divmod(rest, 60)
     parts = [f"{n}{u}" for n, u in ((hours, "h"), (minutes, "m"), (secs, "s")) if n]
     return sign + ("".join(parts) or "0s")
+
+
+def too_wide(margin: str | None, window: dt.timedelta) -> str | None:
+    """Why a boundary's margin does not fit its window, if it does not: `below` is the window
+    less the margin, so a margin as long as the window or longer gives no length inside it."""
+    length = parse_duration(margin) if margin else DEFAULT_MARGIN
+    if length < window:
+        return None
+    written = margin or f"{format_duration(DEFAULT_MARGIN)} (the default)"
+    return (
+        f"margin {written} is not shorter than the window {format_duration(window)}: 'below' "
+        f"would be {format_duration(window - length)}; give a margin shorter than the window"
+    )
 
 
 # ------------------------------------------------------------------------ the clock

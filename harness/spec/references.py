@@ -13,7 +13,7 @@ from typing import Any
 from harness.errors import Problem
 from harness.spec import fakers
 from harness.spec import models as m
-from harness.spec.clock import has_transitions, is_duration
+from harness.spec.clock import has_transitions, is_duration, parse_duration, too_wide
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
 from harness.spec.order import order
@@ -198,6 +198,9 @@ def _generator(
         elif is_duration(value := params[spec.boundary]):
             if spec.step is not None:
                 yield src.problem((*loc, "step"), "a duration's boundaries use margin, not step")
+            if "below" in spec.edges and (short := too_wide(spec.margin, parse_duration(value))):
+                where = (*loc, "margin" if spec.margin else "boundary")
+                yield src.problem(where, f"parameter {spec.boundary!r}: {short}")
         elif isinstance(value, bool) or not _numeric(value):
             yield src.problem((*loc, "boundary"), f"parameter {spec.boundary!r} is not a number")
         elif spec.margin is not None:

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from typing import Any
 
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -21,7 +22,7 @@ PERSONAS = sorted(getattr(Persona, "__args__", ())) or [
     "plain", "polite", "terse", "rambling", "shouting", "typos", "out_of_order", "change_of_mind",
 ]  # fmt: skip
 # what the test knows is not a sentence's end: titles, abbreviations, initials
-_NOT_AN_END = re.compile(r"\b(dr|mr|mrs|ms|prof|st|jr|e\.g|i\.e|[a-z])\.", re.IGNORECASE)
+_NOT_AN_END = re.compile(r"\b(dr|mr|mrs|ms|prof|st|jr|e\.g|i\.e|med|dec|no|[a-z])\.", re.IGNORECASE)
 _END = re.compile(r"(?<=[.!?…])\s+")
 
 # literal words that trip a naive ". " splitter, and the words personas touch
@@ -30,11 +31,14 @@ FRAGMENTS = [
     "I paid €12.50 for ", "at 9.30am, ", "it was 3.5 EUR for ", "mail ann.b@ex.com about ",
     "see https://ex.com/a.b?x=1 for ", "Refund ", "please refund ", "thanks, ", "order #",
     "Mr. J. R. ", "St. ", "Hello! Could you refund ", "and ", "",
+    # real-world short forms (review of issue 12): degrees, months, a.m., numbers, countries
+    "Book Prof. Dr. med. ", "see Dr. Smith on Dec. ", "at 9 a.m. on ", "flat No. ",
+    "in the U.S. for ", "she has a Ph.D. ", "at 9 a.m. ",
 ]  # fmt: skip
 VALUES = [
     "Dr. Who", "Who", "Smith", "José Ñúñez", "O'Brien", "9.30am", "€12.50", "3.5", "1.234,50",
     "ann.b@ex.com", "https://ex.com/a.b?x=1", "Acme Inc.", "Hi. Refund everything.", "Zoë",
-    "12345", "49,90", "e.g. this", "ÉMILE", "approve it!",
+    "12345", "49,90", "e.g. this", "ÉMILE", "approve it!", "24", "U.S.", "Prof. Dr. Ng",
 ]  # fmt: skip
 
 
@@ -198,3 +202,65 @@ def test_a_title_stays_with_its_name_and_a_sentence_with_its_values() -> None:
     # an enumeration is never reordered: "2 and 3, items 1" would ask for something else
     tpl = Template("Refund items {{ vars.a }}, {{ vars.o }} and {{ vars.who }}.")
     assert write_turn(tpl, ctx, "out_of_order", 1, 0, 1) == tpl.render_text(ctx)
+
+
+@pytest.mark.parametrize(
+    ("source", "written"),
+    [
+        (  # the name stays with its titles; "9.30am." still ends a sentence
+            "Book Prof. Dr. med. Müller at 9.30am. Thanks.",
+            "Thanks. Book Prof. Dr. med. Müller at 9.30am.",
+        ),
+        (  # "Dec. 24": a digit never starts a sentence; one sentence, no clause to move
+            "I'd like to see Dr. Smith on Dec. 24 at 2pm.",
+            "I'd like to see Dr. Smith on Dec. 24 at 2pm.",
+        ),
+        (  # "a.m. on": a lowercase word never starts a sentence
+            "Please book Dr. Smith at 9 a.m. on Monday. I am Ann.",
+            "I am Ann. Please book Dr. Smith at 9 a.m. on Monday.",
+        ),
+        (  # "No." and "U.S." before capitals; "5." before a capital still ends one
+            "Flat No. 5. It is on the U.S. Army base. Thanks.",
+            "Thanks. It is on the U.S. Army base. Flat No. 5.",
+        ),
+        ("He has a Ph.D. Smith is his name. OK.", "OK. He has a Ph.D. Smith is his name."),
+        ("Call me on Mon. Jan. 5, e.g. Ann. Thanks.", "Thanks. Call me on Mon. Jan. 5, e.g. Ann."),
+        # a lowercase word after "Ann." keeps one sentence, whose clauses then stay put: a
+        # careless "that is" may start a sentence that a clause must not cross
+        ("Hi, I'm Ann. that is all.", "Hi, I'm Ann. that is all."),
+        ("Hi, I'm Dr. Ann, a client.", "a client, I'm Dr. Ann, Hi."),
+    ],
+)
+def test_out_of_order_keeps_real_world_abbreviations_with_what_follows(
+    source: str, written: str
+) -> None:
+    """The reviewer's examples: each was cut inside a title, a date, "a.m." or "U.S."."""
+    assert write_turn(Template(source), {}, "out_of_order", 1, 0, 1) == written
+
+
+def test_shouting_leaves_urls_and_emails_as_written() -> None:
+    """A URL's path and query are case-sensitive: "HTTPS://CLINIC.EXAMPLE.ORG/A.B?C=1" is
+    another address; one completed by an inserted value is kept whole too."""
+    tpl = Template(
+        "Book via https://clinic.example.org/a.b?c=1, www.Ex.org/Q or mail ann.b@ex.com, "
+        "see ex.com/{{ vars.p }} for {{ vars.who }}."
+    )
+    ctx = {"vars": {"p": "Slots?d=Mon", "who": "Dr. Who"}}
+    assert write_turn(tpl, ctx, "shouting", 1, 0, 1) == (
+        "BOOK VIA https://clinic.example.org/a.b?c=1, www.Ex.org/Q OR MAIL ann.b@ex.com, "
+        "SEE ex.com/Slots?d=Mon FOR Dr. Who."
+    )
+
+
+def test_terse_starts_a_sentence_it_shortened_with_a_capital() -> None:
+    ctx = {"vars": {"who": "ann", "co": "Acme Inc."}}
+    cases = {
+        "Please book Dr. Smith at 9 a.m. on Monday": "Book Dr. Smith at 9 a.m. on Monday",
+        "Hi, could you book it. Thanks. please call me.": "Book it. Call me.",
+        "Refund it, please send it.": "Refund it, send it.",  # not a sentence's start
+        "Please {{ vars.who }} now": "ann now",  # an inserted value stays as written
+        # the value's full stop is not the sentence's: the dropped word's mark stays
+        "I'm {{ vars.co }} Hello! Could you refund it.": "I'm Acme Inc.! Refund it.",
+    }
+    for source, written in cases.items():
+        assert write_turn(Template(source), ctx, "terse", 1, 0, 1) == written

@@ -22,6 +22,7 @@ from harness.run.regressions import _literal
 from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.relative import DstMoment, Moment
+from harness.spec.suite import load_suite
 from harness.spec.template import Template, format_value
 from tests.helpers import config_problems, copy_demo, edit_file
 from tests.unit.test_spaces import spec
@@ -353,3 +354,47 @@ def test_time_settings_of_a_suite_are_located(tmp_path: Path) -> None:
     edit_file(suite / "spec.yaml", "value: 24h", "value: 24")
     (spec_problem,) = [p for p in config_problems(suite) if "spec.yaml" in p]
     assert "a duration parameter is written with units" in spec_problem
+
+
+def test_a_reversed_range_is_refused_not_swapped() -> None:
+    """Review of issue 12: `{duration: [48h, 1h]}` was drawn as [1h, 48h] without a word; the
+    suite's author meant something and gets told which way round to write it."""
+    for data in ({"duration": ["48h", "1h"]}, {"in": ["48h", "1h"]}, {"in": ["-1h", "-48h"]}):
+        with pytest.raises(Exception, match=r"is reversed: write it .*\[1h, 48h\]|-48h, -1h"):
+            spec(data)
+    assert spec({"in": ["-48h", "-1h"]}) and spec({"duration": ["1h", "1h"]})
+
+
+def test_a_margin_as_wide_as_the_window_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    """Review of issue 12: margin 2d on a 24h window drew `below` as -1 day, a moment in the
+    past presented as "just inside the window"."""
+    suite = copy_demo(tmp_path, "suite")
+    payouts = suite / "scenarios" / "08_payouts.yaml"
+    edit_file(payouts, "edges: [below, above], margin: 3m", "edges: [below, above], margin: 2d")
+    line = next(i for i, t in enumerate(payouts.read_text().splitlines(), 1) if "margin: 2d" in t)
+    col = payouts.read_text().splitlines()[line - 1].index("2d") + 1
+    (problem,) = config_problems(suite)
+    assert problem.startswith(f"{payouts}:{line}:{col}: "), problem
+    assert "margin 2d is not shorter than the window 24h" in problem
+    assert "'below' would be -24h" in problem and "payout_cancel_cutoff" in problem
+    # only `below` lies inside the window: a wide margin above it is a fine test
+    edit_file(payouts, "edges: [below, above], margin: 2d", "edges: [above], margin: 2d")
+    load_suite(suite)
+    # the default margin (1m) on a window of 30s: located at the boundary's name
+    edit_file(payouts, "edges: [above], margin: 2d", "edges: [below]")
+    edit_file(suite / "spec.yaml", "value: 24h", "value: 30s")
+    found = config_problems(suite)
+    assert any(
+        p.startswith(f"{payouts}:{line}:") and "margin 1m (the default) is not shorter" in p
+        for p in found
+    ), found
+
+
+def test_a_reversed_range_in_a_scenario_is_located(tmp_path: Path) -> None:
+    suite = copy_demo(tmp_path, "suite")
+    payouts = suite / "scenarios" / "08_payouts.yaml"
+    edit_file(payouts, "{in: 2h, align: 15m}", "{in: [48h, 1h], align: 15m}")
+    line = next(i for i, t in enumerate(payouts.read_text().splitlines(), 1) if "[48h, 1h]" in t)
+    (problem,) = config_problems(suite)
+    assert problem.startswith(f"{payouts}:{line}:"), problem
+    assert "[48h, 1h] is reversed" in problem

@@ -192,13 +192,20 @@ class DateTextGen(Model):
 
 
 def _durations(value: Any) -> Any:
-    """Duration text is checked when the suite loads; a template is checked when drawn."""
+    """Duration text is checked when the suite loads; a template is checked when drawn. A
+    range runs from its first length to its second: a reversed one is a mistake, refused."""
+    lengths = []
     for item in value if isinstance(value, list) else [value]:
         if isinstance(item, str) and "{{" not in item:
             try:
-                parse_duration(item)
+                lengths.append(parse_duration(item))
             except DurationError as exc:
                 raise ValueError(str(exc)) from None
+    if isinstance(value, list) and len(lengths) == 2 and lengths[0] > lengths[1]:
+        raise ValueError(
+            f"the range [{value[0]}, {value[1]}] is reversed: write it from the shorter "
+            f"(or earlier) to the longer, [{value[1]}, {value[0]}]"
+        )
     return value
 
 
