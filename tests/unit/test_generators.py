@@ -171,7 +171,7 @@ def test_personas_change_only_the_scenarios_own_words() -> None:
     assert (
         write_turn(tpl, ctx, "shouting", 1, 0, 1) == "HELLO, PLEASE REFUND 49,90 EUR FOR ORDER 12."
     )
-    assert write_turn(tpl, ctx, "terse", 1, 0, 1) == "refund 49,90 EUR for order 12."
+    assert write_turn(tpl, ctx, "terse", 1, 0, 1) == "Refund 49,90 EUR for order 12."
     typo = write_turn(tpl, ctx, "typos", 3, 0, 1)
     plain = tpl.render_text(ctx)
     assert typo != plain and sorted(typo) == sorted(plain) and "49,90" in typo
