@@ -1,0 +1,52 @@
+"""What the harness says when a suite, not the agent, is at fault, through the `harness`
+command: a load with a regression file it cannot read names the file and why it exits 1;
+a run whose only problem is unreadable regression files says so; an `expect_rows` column
+the query does not return is refused before any agent starts; a template filter mistake is
+the suite's error, named with its scenario and template, never a harness fault."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import copy_demo, environ, harness, only_run, trial_records
+from tests.integration.test_suite_mistakes import SCENARIO, _line_of, _refused, _suite
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+BROKEN = """id: broken
+requirement: RD-001
+requirements: [RD-001]
+scenario: small-refund
+check: refund-row-issued
+signature: RD-001|small-refund|refund-row-issued|fail
+seed: 1
+vars:
+  who: {faker: name}
+"""
+
+
+def test_a_load_names_an_unreadable_regression_file_and_why_it_exits_1(tmp_path: Path) -> None:
+    suite = copy_demo(tmp_path)
+    (suite / "regressions").mkdir()
+    broken = suite / "regressions" / "broken.yaml"
+    broken.write_text(BROKEN)
+    reports = tmp_path / "reports"
+    done = harness(
+        "load", str(suite), "--profile", "spike", "--limit", "3s", "--no-progress",
+        "--reports-dir", str(reports), env=environ(REFUND_DESK_DEFECTS="none"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"regression file left out, it cannot be replayed: {broken}:9:" in done.stderr
+    last = done.stderr.strip().splitlines()[-1]  # the reports' paths are on stdout
+    assert last == "exit 1: 1 regression file(s) cannot be replayed", done.stderr
+    assert "in requirement(s) \n" not in done.stderr + "\n"
+    assert "0 failed and 0 errored" not in done.stderr
+    run_dir = only_run(reports)
+    summary = (run_dir / "summary.md").read_text()
+    escaped = str(broken).replace("_", "\\_")  # markdown
+    assert f"regression file left out, it cannot be replayed: {escaped}:9:" in summary
+    assert "1 regression file(s) cannot be replayed" in summary
+    assert f"{broken}:9:" in (run_dir / "report.html").read_text()
