@@ -50,3 +50,20 @@ def test_a_load_names_an_unreadable_regression_file_and_why_it_exits_1(tmp_path:
     assert f"regression file left out, it cannot be replayed: {escaped}:9:" in summary
     assert "1 regression file(s) cannot be replayed" in summary
     assert f"{broken}:9:" in (run_dir / "report.html").read_text()
+
+
+def _run(suite: Path, tmp_path: Path) -> tuple[int, str, Path]:
+    reports = tmp_path / "reports"
+    done = harness("run", str(suite), "--no-progress", "--reports-dir", str(reports))
+    return done.returncode, done.stderr, only_run(reports, done.stderr)
+
+
+def test_a_run_whose_only_problem_is_unreadable_regression_files_says_so(tmp_path: Path) -> None:
+    suite = _suite(tmp_path)
+    (suite / "regressions").mkdir()
+    for name in ("a", "b"):
+        (suite / "regressions" / f"{name}.yaml").write_text("id: [unclosed\n")
+    code, stderr, _ = _run(suite, tmp_path)
+    assert code == 1, stderr
+    assert "2 regression file(s) cannot be replayed; this run's cases pass" in stderr
+    assert "only known regressions still fail" not in stderr
