@@ -67,3 +67,39 @@ def test_a_run_whose_only_problem_is_unreadable_regression_files_says_so(tmp_pat
     assert code == 1, stderr
     assert "2 regression file(s) cannot be replayed; this run's cases pass" in stderr
     assert "only known regressions still fail" not in stderr
+
+
+def test_an_expect_rows_column_the_query_does_not_return_is_refused(tmp_path: Path) -> None:
+    scenario = SCENARIO + textwrap.indent(
+        textwrap.dedent("""\
+          - type: sql
+            requirements: [T-001]
+            query: select owner, total as fee from tickets where id = %s
+            params: ["{{ ticket.id }}"]
+            expect_rows: [{owner: "{{ vars.who }}", fees: "5.00"}]
+        """),
+        "      ",
+    )
+    suite = _suite(tmp_path, scenario=scenario)
+    (suite / "invariants.yaml").write_text(
+        "invariants:\n"
+        "  - id: positive\n"
+        "    requirements: [T-001]\n"
+        "    description: totals are positive\n"
+        "    query: select id as ticket_id from tickets where total < 0\n"
+        "    scope: {ticket: tickets}\n"
+    )
+    stderr = _refused(suite, tmp_path)
+    scenarios = suite / "scenarios" / "s.yaml"
+    line, col = _line_of(scenarios, "fees")
+    col = scenarios.read_text().splitlines()[line - 1].index("fees:") + 1
+    assert (
+        f"{scenarios}:{line}:{col}: scenarios[0].checks[1].expect_rows[0].fees: check sql-2: "
+        "the query returns no column 'fees' (did you mean 'fee'?); it returns owner, fee"
+    ) in stderr
+    line, col = _line_of(suite / "invariants.yaml", "ticket: tickets")
+    assert (
+        f"{suite / 'invariants.yaml'}:{line}:{col}: invariants[0].scope.ticket: invariant "
+        "positive: scope: the query returns no column 'ticket' (did you mean 'ticket_id'?); "
+        "it returns ticket_id"
+    ) in stderr
