@@ -151,7 +151,8 @@ class ReportView:
         if self.regressions_failing:
             found.append(f"{self.regressions_failing} known regression(s) still failing")
         if self.unreadable_regressions:
-            found.append(f"{len(self.unreadable_regressions)} regression file(s) cannot be replayed")
+            unreadable = len(self.unreadable_regressions)
+            found.append(f"{unreadable} regression file(s) cannot be replayed")
         return found
 
     @property

@@ -112,11 +112,11 @@ async def check_against_schema(suite: Suite, databases: dict[str, SetupDatabase]
             continue
         for col in (c for c in inv.scope or {} if c not in found):  # scope names its columns
             message = f"invariant {inv.id}: scope: {_not_returned(col, found)}"
-            loc = ("invariants", k, "scope", col)
+            scope_key = ("invariants", k, "scope", col)
             problems.append(
                 f"invariants.yaml: {message}"
                 if source is None
-                else str(source.problem(loc, message, key=True))
+                else str(source.problem(scope_key, message, key=True))
             )
     return problems
 
