@@ -103,3 +103,29 @@ def test_an_expect_rows_column_the_query_does_not_return_is_refused(tmp_path: Pa
         "positive: scope: the query returns no column 'ticket' (did you mean 'ticket_id'?); "
         "it returns ticket_id"
     ) in stderr
+
+
+@pytest.mark.parametrize(
+    ("var", "template", "said"),
+    [
+        ("{faker: name}", "{{ vars.x | join }}", "join needs a list, got '"),
+        ("{days_ago: 3}", "{{ vars.x | add(1) }}", "got a relative date (3 days ago)"),
+    ],
+    ids=["join", "relative"],
+)
+def test_a_template_filter_mistake_is_the_suites_error(
+    tmp_path: Path, var: str, template: str, said: str
+) -> None:
+    scenario = SCENARIO.replace("who: {faker: name}", f"who: {{faker: name}}\n      x: {var}")
+    scenario = scenario.replace('turns: ["hello {{ vars.who }}"]', f'turns: ["hi {template}"]')
+    code, stderr, run_dir = _run(_suite(tmp_path, scenario=scenario), tmp_path)
+    assert code == 1, stderr
+    (record,) = trial_records(run_dir)
+    error = record["observation"]["error"]
+    assert error["kind"] == "suite", error
+    message = error["message"]
+    assert message.startswith("suite template error in scenario ticket: "), message
+    assert said in message and "fix the template" in message
+    assert template.replace(" ", "") in message.replace(" ", "")  # the template it names
+    for wrong in ("harness fault", "DaysAgo", "TemplateError"):
+        assert wrong not in message and wrong not in (run_dir / "summary.md").read_text()
