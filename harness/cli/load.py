@@ -202,13 +202,30 @@ def _finish(reports: Reports, interrupted: bool) -> int:
         if summary is not None:
             for line in summary.lines():
                 err.print(escape(line))
-        if not interrupted and v.diverged:
+        for problem in v.unreadable_regressions:
             err.print(
-                f"[bold red]{v.totals['fail']} failed and {v.totals['error']} errored check(s)[/] "
-                f"in requirement(s) {', '.join(v.failing_requirements)}"
+                f"[yellow]regression file left out, it cannot be replayed:[/] {escape(problem)}"
             )
+        reasons = _exit_reasons(reports)
+        if not interrupted and code == 1:
+            err.print(f"[bold red]exit 1[/]: {escape('; '.join(reasons))}")
         print_paths(reports.paths())
     return code
+
+
+def _exit_reasons(reports: Reports) -> list[str]:
+    """Why a load exits 1: the checks that failed or errored, invariant violations a sample
+    saw, known regressions that cannot be counted as passing (files that cannot be replayed)."""
+    v, summary = reports.view, reports.load
+    reasons = []
+    if v.divergence_count:
+        reasons.append(
+            f"{v.totals['fail']} failed and {v.totals['error']} errored check(s) in "
+            f"requirement(s) {', '.join(v.failing_requirements)}"
+        )
+    if summary is not None and summary.sampled_violations:
+        reasons.append(f"samples saw up to {summary.sampled_violations} violating row(s)")
+    return reasons + v.regression_findings
 
 
 @click.command(name="load-worker")

@@ -78,7 +78,7 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
             f"{', '.join(v.failing_requirements)}"
         )
     elif v.diverged:
-        err.print("[bold red]only known regressions still fail[/]; this run's cases pass")
+        err.print(f"[bold red]{'; '.join(v.regression_findings)}[/]; this run's cases pass")
     elif v.complete and v.cases:
         err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
     elif not interrupted:

@@ -44,7 +44,7 @@ from harness.load.transport import ms, read, result, whole_timeout
 from harness.load.wire import transport_error, unpack
 from harness.spec.load import Stage, users_at
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, Turn
-from harness.spec.template import Template
+from harness.spec.template import Template, TemplateError
 
 ANY_STATUS = frozenset(range(100, 600))
 CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort), as in a run
@@ -235,12 +235,12 @@ class Conversation(FastHttpUser):
         twin = item.get("twin")
         scripts = [hub.script(item)] + ([] if twin is None else [hub.script(twin)])
         delays = [0.0] + ([] if twin is None else [float(twin["stagger"])])
-        self._play(scripts, delays)
+        self._play(scripts, delays, str(item["scenario"]))
         for case, played in zip([item, twin], scripts, strict=False):
             assert case is not None
             hub.done(case["token"], result(played))
 
-    def _play(self, scripts: list[Script], delays: list[float]) -> None:
+    def _play(self, scripts: list[Script], delays: list[float], scenario: str) -> None:
         """Each script's conversation; two (a pair) in lockstep: each turn of both at once.
         An open or close that sends nothing is skipped (no steps, no timer)."""
         first = scripts[0]
@@ -258,11 +258,14 @@ class Conversation(FastHttpUser):
                     break
                 self._together([(s.turn(i), d) for s, d in live])
         except Exception as exc:  # the harness's own fault, recorded as such, never lost
+            failure = (  # a live turn's template of the suite's own: the suite's mistake
+                Failure(FailureKind.SUITE, f"suite template error in scenario {scenario}: {exc}")
+                if isinstance(exc, TemplateError)
+                else Failure(FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}")
+            )
             for s in scripts:
                 if s.live:
-                    s.failure = Failure(
-                        FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}"
-                    )
+                    s.failure = failure
         finally:
             if first.dialogue.closes:
                 with gevent.Timeout(CLOSE_TIMEOUT, False):  # best effort: recorded, not judged

@@ -12,7 +12,7 @@ import asyncio
 import socket
 from dataclasses import dataclass, field
 
-from harness.core.events import Status
+from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.load.feeder import JUDGES, PREPARERS
 from harness.load.runner import LoadSession
@@ -149,6 +149,8 @@ class LoadDriver:
 
     async def drive(self, ctx: Context) -> None:
         assert ctx.env is not None
+        for problem in ctx.log.manifest.unreadable_regressions:  # the summary lists them too
+            ctx.emit(Note(f"regression file left out, it cannot be replayed: {problem}", "warning"))
         session = self.session = LoadSession(
             self.suite, self.profile, ctx.log, ctx.env, self.options, ctx.emit
         )

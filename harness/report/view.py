@@ -144,6 +144,18 @@ class ReportView:
         )
 
     @property
+    def regression_findings(self) -> list[str]:
+        """What the known regressions show that is not a pass: cases still failing (or not
+        judged) and files that cannot be replayed; empty when they all pass."""
+        found = []
+        if self.regressions_failing:
+            found.append(f"{self.regressions_failing} known regression(s) still failing")
+        if self.unreadable_regressions:
+            unreadable = len(self.unreadable_regressions)
+            found.append(f"{unreadable} regression file(s) cannot be replayed")
+        return found
+
+    @property
     def regressions_passing(self) -> int:
         return sum(r.verdict == "pass" for r in self.regressions)
 
@@ -193,13 +205,7 @@ class ReportView:
                     f"{len(self.failing_requirements)} requirement(s): "
                     f"{', '.join(self.failing_requirements)}"
                 )
-            if self.regressions_failing:
-                found.append(f"{self.regressions_failing} known regression(s) still failing")
-            if self.unreadable_regressions:
-                found.append(
-                    f"{len(self.unreadable_regressions)} regression file(s) cannot be replayed"
-                )
-            text = "; ".join(found)
+            text = "; ".join(found + self.regression_findings)
         elif self.cases == 0:
             text = "No case finished, so nothing was judged"
         elif self.complete:

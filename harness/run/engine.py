@@ -155,13 +155,16 @@ class Engine:
             Observation(session_id=session_id, started_at=now_iso()),
         )
         with clock.pinned(prepared.now):
-            prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
-            if prepared.error is None:
-                for i, (template, _) in enumerate(self._turns[case.scenario]):
+            try:
+                prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
+                turns = self._turns[case.scenario] if prepared.error is None else []
+                for i, (template, _) in enumerate(turns):
                     live = reads_conversation(template.source, self._cache)
                     prepared.texts.append(
                         None if live else self._write(case, template, prepared.ctx, i)
                     )
+            except TemplateError as exc:  # a template of the suite's own that cannot be rendered
+                prepared.error = _fault(exc, scenario)
         return prepared
 
     @staticmethod
@@ -184,7 +187,7 @@ class Engine:
                 with clock.pinned(prepared.now):
                     checks = await self.judge.case(scenario, prepared.ctx, obs, {})
         except Exception as exc:
-            obs.error = _harness_fault(exc)
+            obs.error = _fault(exc, scenario)
             checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
         obs.duration_ms = (time.perf_counter() - prepared.started) * 1000.0
         return CaseResult(case=prepared.case, trial=prepared.trial, observation=obs, checks=checks)
@@ -218,7 +221,7 @@ class Engine:
             )
             checks = self.judge.errors(scenario, ctx, str(obs.error))
         except Exception as exc:  # a harness-side fault; recorded, the run goes on
-            obs.error = _harness_fault(exc)
+            obs.error = _fault(exc, scenario)
             checks = self.judge.errors(scenario, ctx, str(obs.error))
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
         return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
@@ -380,5 +383,9 @@ def _turn_template(turn: str | m.Turn) -> TurnTemplate:
     return Template(turn.text), turn
 
 
-def _harness_fault(exc: BaseException) -> Failure:
+def _fault(exc: BaseException, scenario: m.Scenario) -> Failure:
+    """What a case raised: a template of the suite's own that cannot be rendered is the
+    suite's mistake, named with its scenario; anything else is the harness's fault."""
+    if isinstance(exc, TemplateError):
+        return Failure(FailureKind.SUITE, f"suite template error in scenario {scenario.id}: {exc}")
     return Failure(FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}")

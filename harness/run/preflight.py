@@ -15,7 +15,7 @@ from typing import Any
 from harness.check.registry import kind_of
 from harness.check.state import SetupDatabase
 from harness.generate.identity import Identity
-from harness.run.sqlerrors import try_query
+from harness.run.sqlerrors import QueryError, result_columns
 from harness.spec import models as m
 from harness.spec.loader import PathKey, did_you_mean, format_loc, load_yaml
 from harness.spec.positions import problem_at, strings, template_offset
@@ -74,29 +74,57 @@ async def check_against_schema(suite: Suite, databases: dict[str, SetupDatabase]
             sql = hook(check) if hook is not None else None
             if sql is not None:
                 db = databases[suite.database_for(sql.database, "postgres")]
-                error = await try_query(db, render_deep(sql.query, params, cache), sql.params)
-                if error is not None:
+                found = await result_columns(db, render_deep(sql.query, params, cache), sql.params)
+                cid = suite.check_id(scenario, i)
+                if isinstance(found, QueryError):
                     problems.append(
                         at.query(
                             ("checks", i, "query"),
-                            f"check {suite.check_id(scenario, i)}: {error.message}",
-                            error.offset,
+                            f"check {cid}: {found.message}",
+                            found.offset,
                             params,
                         )
                     )
+                    continue
+                for r, row in enumerate(getattr(check, "expect_rows", None) or []):
+                    problems += [
+                        at.problem(
+                            ("checks", i, "expect_rows", r, col),
+                            f"check {cid}: {_not_returned(col, found)}",
+                            key=True,
+                        )
+                        for col in row
+                        if col not in found
+                    ]
     problems += _declared_unique(suite, columns)
     for k, inv in enumerate(suite.invariants):
         db = databases[suite.database_for(inv.database, "postgres")]
-        error = await try_query(db, render_deep(inv.query, params, cache), [])
-        if error is not None:
-            message = f"invariant {inv.id}: {error.message}"
-            source = suite.located.invariants
+        found = await result_columns(db, render_deep(inv.query, params, cache), [])
+        source = suite.located.invariants
+        if isinstance(found, QueryError):
+            message = f"invariant {inv.id}: {found.message}"
             if source is None:
                 problems.append(f"invariants.yaml: {message}")
                 continue
-            offset = _in_template(inv.query, params, error.offset)
+            offset = _in_template(inv.query, params, found.offset)
             problems.append(str(problem_at(source, ("invariants", k, "query"), message, offset)))
+            continue
+        for col in (c for c in inv.scope or {} if c not in found):  # scope names its columns
+            message = f"invariant {inv.id}: scope: {_not_returned(col, found)}"
+            scope_key = ("invariants", k, "scope", col)
+            problems.append(
+                f"invariants.yaml: {message}"
+                if source is None
+                else str(source.problem(scope_key, message, key=True))
+            )
     return problems
+
+
+def _not_returned(column: str, returned: list[str]) -> str:
+    return (
+        f"the query returns no column {column!r}{did_you_mean(column, returned)}; it returns "
+        f"{', '.join(returned) or 'no columns'}"
+    )
 
 
 class Where:

@@ -1,9 +1,10 @@
 """A suite's query tried on the real database, and PostgreSQL's error placed in the query.
 
 PostgreSQL says where in the statement it stopped (the error's position, in characters);
-the harness sent the query wrapped (`select * from (QUERY) as _probe limit 0`) and, when it
-has parameters, with psycopg's placeholders turned into PostgreSQL's (`%s` -> `$1`, `%%` ->
-`%`). Both are undone here, so the offset is one into the query as the suite rendered it.
+the harness sent the query wrapped (`select * from (QUERY) ... limit 0`, joined to one row
+so that a row of nulls names the columns the query returns) and, when it has parameters,
+with psycopg's placeholders turned into PostgreSQL's (`%s` -> `$1`, `%%` -> `%`). Both are
+undone here, so the offset is one into the query as the suite rendered it.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 from harness.check.state import Database
 
-PROBE_HEAD = "select * from ("
+#: one row of nulls whatever the query finds, so its columns are known without running it
+PROBE_HEAD = "select _probe.* from (select) as _one left join (select * from ("
+PROBE_TAIL = ") as _inner limit 0) as _probe on true"
 _WRAPPER = re.compile(r'at or near "\)"$')
 #: psycopg's placeholders: %s, %b, %t, %(name)s and the literal %%
 _PLACEHOLDER = re.compile(r"%(?:\(([^)]+)\))?(.)", re.S)
@@ -30,12 +33,19 @@ class QueryError:
 
 async def try_query(db: Database, query: str, params: Any) -> QueryError | None:
     """Run the query with `limit 0` and null parameters; None when the database accepts it."""
+    found = await result_columns(db, query, params)
+    return found if isinstance(found, QueryError) else None
+
+
+async def result_columns(db: Database, query: str, params: Any) -> QueryError | list[str]:
+    """The columns the query returns (run with `limit 0` and null parameters), or where the
+    database refused it."""
     count = len(params) if isinstance(params, list) else 0
     args: Any = [None] * count if isinstance(params, list) else {k: None for k in params}
     body = query.rstrip().rstrip(";")
-    probe = f"{PROBE_HEAD}{body}) as _probe limit 0"
+    probe = f"{PROBE_HEAD}{body}{PROBE_TAIL}"
     try:
-        await db.fetch(probe, args or None)
+        rows = await db.fetch(probe, args or None)
     except Exception as exc:
         message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         position = _position(exc)
@@ -46,7 +56,7 @@ async def try_query(db: Database, query: str, params: Any) -> QueryError | None:
         if offset >= len(body):  # at the probe's own ")": the query stops short
             message = _WRAPPER.sub("at end of input", message)
         return QueryError(message, offset)
-    return None
+    return list(rows[0]) if rows else []
 
 
 def _position(exc: Exception) -> int | None:

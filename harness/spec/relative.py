@@ -32,6 +32,11 @@ TIME_EDGES = ("midnight", "before_midnight", "after_midnight", "noon", "end_of_d
 class Relative:
     """A value that becomes a concrete date or time only when used."""
 
+    def described(self) -> str:
+        """What it means, in words an error message can show (never a class name)."""
+        said = ", ".join(f"{k}: {v}" for k, v in self.stored().items())
+        return f"a relative date or time ({said})"
+
     def resolve(self) -> dt.date | dt.datetime | str:  # str: a date as written (DateText)
         raise NotImplementedError
 
@@ -49,6 +54,9 @@ class DaysAgo(Relative):
 
     def date(self) -> dt.date:
         return self.resolve()
+
+    def described(self) -> str:
+        return f"a relative date ({self.days} day{'s' * (self.days != 1)} ago)"
 
     def stored(self) -> dict[str, Any]:
         return {"days_ago": self.days}

@@ -47,18 +47,23 @@ def concrete(value: Any) -> Any:
     return value
 
 
+def shown(value: Any) -> str:
+    """A value as an error message shows it: a relative one by what it means."""
+    return value.described() if isinstance(value, Relative) else repr(format_value(value))
+
+
 def to_decimal(value: Any) -> Decimal:
     """Read a number the way a spec means it: exact decimals, never binary floats."""
     if isinstance(value, Decimal):
         return value
     if isinstance(value, bool):
-        raise TemplateError(f"expected a number, got {value!r}")
+        raise TemplateError(f"expected a number, got {shown(value)}")
     if isinstance(value, int):
         return Decimal(value)
     try:
         return Decimal(str(value).strip())
     except InvalidOperation:
-        raise TemplateError(f"expected a number, got {value!r}") from None
+        raise TemplateError(f"expected a number, got {shown(value)}") from None
 
 
 def format_value(value: Any) -> str:
@@ -100,7 +105,7 @@ def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
     if isinstance(value, str):
         value = dt.date.fromisoformat(value)
     if not isinstance(value, dt.date):
-        raise TemplateError(f"date filter needs a date, got {value!r}")
+        raise TemplateError(f"date filter needs a date, got {shown(value)}")
     return value.strftime(fmt)
 
 
@@ -139,9 +144,13 @@ FILTERS: dict[str, Callable[..., Any]] = {
 }
 
 
+#: what a filter that can fail takes, for the fix its error names (the others: a number)
+TAKES = {"join": "a list (a var drawn as a list)", "date": "a date"}
+
+
 def _join(value: Any, sep: Any) -> str:
     if not isinstance(value, list | tuple):
-        raise TemplateError(f"join needs a list, got {format_value(value)!r}")
+        raise TemplateError(f"join needs a list, got {shown(value)}")
     return format_value(sep).join(format_value(v) for v in value)
 
 
@@ -214,13 +223,15 @@ class Expr:
                 raise
             value, filters = None, filters[first:]
         for f in filters:
+            args = [_resolve(a, context) if isinstance(a, PathArg) else a for a in f.args]
             try:
-                args = [_resolve(a, context) if isinstance(a, PathArg) else a for a in f.args]
                 value = FILTERS[f.name](value, *args)
-            except TemplateError:
-                raise
-            except (ValueError, TypeError, ArithmeticError) as exc:
-                raise TemplateError(f"filter {f.name!r} on {{{{{self.source}}}}}: {exc}") from exc
+            except (ValueError, TypeError, ArithmeticError) as exc:  # TemplateError included
+                takes = TAKES.get(f.name, "a number")
+                raise TemplateError(
+                    f"filter {f.name!r} on {{{{{self.source}}}}}: {exc}; fix the template: "
+                    f"{f.name} takes {takes} (README, Template language)"
+                ) from exc
         return value
 
 
