@@ -121,7 +121,12 @@ def _literal(value: Any) -> Any:
     if one_dst and isinstance(value.timezones, str):
         return DstMoment(value.dst, value.timezones, value.which)
     if isinstance(value, m.Model):
-        raise ValueError(f"a regression case holds concrete values, not {type(value).__name__}")
+        keys = list(value.model_dump(by_alias=True, exclude_unset=True))
+        kind = keys[0] if keys else "generator"
+        raise ValueError(
+            f"a regression case holds concrete values, not a value generator ({{{kind}: ...}}); "
+            "write the value the case used"
+        )
     return value
 
 

@@ -80,8 +80,10 @@ def test_a_hunt_saves_paired_values_that_validate_and_replay(tmp_path: Path) -> 
     assert "broken.yaml:9:9" in fixed.stderr
     run_dir = reports / run_id_of(fixed)
     (left_out,) = read_manifest(run_dir)["unreadable_regressions"]
-    assert left_out.endswith("broken.yaml:9:9: vars.form: a regression case holds concrete "
-                             "values, not FakerGen")  # fmt: skip
+    assert left_out.endswith(
+        "broken.yaml:9:9: vars.form: a regression case holds concrete values, not a value "
+        "generator ({faker: ...}); write the value the case used"
+    )
     summary = (run_dir / "summary.md").read_text()
     assert "1 file(s) cannot be replayed" in summary and "broken.yaml" in summary
     assert "broken.yaml:9:9" in (run_dir / "report.html").read_text()

@@ -225,7 +225,7 @@ def test_regression_files_of_earlier_versions_load_and_broken_ones_are_named(
     reasons = {Path(p.path).stem: str(p) for p in saved.unreadable}
     assert set(reasons) == {"generator", "gone", "garbage"}
     assert "generator.yaml:" in reasons["generator"] and "vars.form" in reasons["generator"]
-    assert "holds concrete values, not FakerGen" in reasons["generator"]
+    assert "holds concrete values, not a value generator ({faker: ...})" in reasons["generator"]
     assert "scenario 's' no longer exists" not in reasons["gone"]
     assert "scenario 'x' no longer exists" in reasons["gone"]
     assert "invalid YAML" in reasons["garbage"]
