@@ -212,6 +212,18 @@ class Identity:
             changed.add(node)
         return Slot(fresh_vars, rows)
 
+    def declared(self, scenario: Scenario, entity: str) -> list[UniqueKey]:
+        """The suite's declared keys of a setup row that a draw can change: enforced by
+        nobody, so the engine looks for a row holding their values before it inserts."""
+        row = scenario.setup[entity]
+        tables = self.keys.get(self.database_for(row.database, "postgres"), {})
+        changeable = self.plan(scenario).changeable.get(entity, frozenset())
+        return [
+            k
+            for k in tables.get(row.table, ())
+            if k.declared and k.name in changeable and all(c in row.values for c in k.columns)
+        ]
+
     def taken(self, scenario: Scenario, entity: str, exc: BaseException) -> bool:
         """The insert failed because a unique value of the row is already another row's,
         and drawing the case's values again can change it."""

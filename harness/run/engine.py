@@ -34,6 +34,7 @@ from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
 from harness.generate.values import is_generator
 from harness.run.judge import Judge
+from harness.run.rows import Held, RowWriter
 from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
@@ -102,6 +103,7 @@ class Engine:
         self.judge = Judge(suite, targets, self._cache)
         #: what each trial and variant inserts afresh (what must be unique)
         self.identity = identity or Identity({}, suite.database_for, self.params)
+        self.rows = RowWriter()  # declared unique keys checked on the real rows
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
         """Run every case `trials` times with `concurrency` workers; return how many ran.
@@ -243,13 +245,15 @@ class Engine:
             db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
             for attempt in range(1, TAKEN_RETRIES + 2):
                 values = slot.setup[name]
+                keys = self.identity.declared(scenario, name)
                 try:
-                    row = await db.insert(
-                        row_spec.table, concrete(self._row(row_spec, values, ctx))
+                    row = await self.rows.insert(
+                        db, row_spec.table, keys, concrete(self._row(row_spec, values, ctx))
                     )
                     break
                 except Exception as exc:
-                    if attempt <= TAKEN_RETRIES and self.identity.taken(scenario, name, exc):
+                    taken = isinstance(exc, Held) or self.identity.taken(scenario, name, exc)
+                    if attempt <= TAKEN_RETRIES and taken:
                         # another case's row or the seed data holds the value: draw again
                         attempts[name] = attempt
                         slot = self.identity.slot(scenario, case, trial, variant, attempts)

@@ -156,3 +156,49 @@ def test_a_unique_declaration_must_name_the_real_schema(tmp_path: Path) -> None:
         proc.stderr,
     ), proc.stderr
     assert not reports.exists() or not any(reports.iterdir())  # nothing kept
+
+
+CROWDED = """scenarios:
+  - id: crowded
+    title: Members with hard names, born within two days, borrow by name and date of birth
+    repeat: 20
+    setup:
+      member:
+        table: members
+        values:
+          card_no: {sequence: "LIB-{n:05d}"}
+          full_name: {pool: names_hard}
+          birth_date: {days_ago: [9000, 9001]}
+          email: {faker: email}
+      book:
+        table: books
+        values: {isbn: {faker: isbn13}, title: {faker: catch_phrase}}
+    turns:
+      - "I am {{ member.full_name }}, born {{ member.birth_date }}. Please lend me {{ book.isbn }}."
+    checks:
+      - type: contains
+        requirements: [LIB-001]
+        value: "Lent {{ book.title }} to {{ member.full_name }}"
+"""
+
+
+def test_a_declared_key_is_unique_across_cases_too(tmp_path: Path) -> None:
+    """Twenty cases draw from one pool of hard names and two dates of birth: without a look
+    at the real rows, cases would share a (name, date of birth) the suite declares unique and
+    a correct agent would rightly ask which member is meant (a false alarm)."""
+    reports = tmp_path / "reports"
+    suite = library_copy(tmp_path)
+    (suite / "scenarios" / "crowded.yaml").write_text(CROWDED)
+    proc = harness(
+        "run", str(suite), "-k", "crowded", "--reports-dir", str(reports), "--no-progress",
+        env=environ(),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    records = trials(only_run(reports))
+    assert len(records) == 20
+    pairs = [(r.observation.entities["member"]["full_name"],
+              str(r.observation.entities["member"]["birth_date"])) for r in records]  # fmt: skip
+    assert len(set(pairs)) == 20  # unique across cases
+    # the hard name under test is each case's own input: only the date of birth was drawn again
+    for r in records:
+        assert r.observation.entities["member"]["full_name"] == r.case.setup["member"]["full_name"]
