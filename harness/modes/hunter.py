@@ -292,9 +292,13 @@ class Hunter:
         """(failures, runs) of the shrunk case: its own failing run and CONFIRMATIONS replays.
         Fewer failures than runs make it flaky: saved with that rate, never dropped."""
         failures = 1
+        # it comes back when the same check fails the same way (fails, or errors): which
+        # columns differ may vary when another defect touches the same row, and a failure
+        # that returns with other columns is the same failure, not a flaky one
+        key = exc.check.key(exc.result.case.scenario)
         for n in range(CONFIRMATIONS):  # later trials: their unique values are fresh
             again = self.run(exc.result.case, trial=2 + n)
-            failures += exc.signature in {str(s) for s in again.failing_shapes()}
+            failures += key in again.failing_keys()
         return failures, CONFIRMATIONS + 1
 
     def record(self, exc: Divergence, shrunk: bool) -> None:

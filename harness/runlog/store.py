@@ -22,7 +22,7 @@ import orjson
 
 from harness.core.types import CaseResult, CheckResult, dumps
 from harness.errors import ConfigError
-from harness.redact import redact
+from harness.redact import Redactor, redact, secret_name
 from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag
 from harness.runlog.read import CASES, MANIFEST, read_manifest, read_records, verdict_counts
 
@@ -144,7 +144,16 @@ class RunLog:
         }
         if load is not None:
             record["load"] = load.model_dump(exclude_none=True)
-        self._write(record)
+        # a secret-named value the agent handed this conversation (a captured `token`) is
+        # masked wherever the record repeats it (later URLs, headers, rows), not only under
+        # its own name; per record, since every conversation has its own
+        handed = {
+            k: v
+            for o in (result.observation, *result.observation.variants)
+            for k, v in o.session.items()
+            if isinstance(v, str) and secret_name(k)
+        }
+        self._write(record, Redactor(handed.values()) if handed else None)
         self._count(result.checks, result.key)
 
     def append_sweep(self, attempt: int, checks: list[CheckResult]) -> None:
@@ -168,10 +177,11 @@ class RunLog:
         for check in checks:
             self.verdicts[check.verdict.value] += 1
 
-    def _write(self, record: dict[str, Any]) -> None:
+    def _write(self, record: dict[str, Any], own: Redactor | None = None) -> None:
         if self._fh is None:
             self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
-        self._fh.write(redact.json(dumps(record)) + b"\n")
+        data = redact.json(dumps(record))
+        self._fh.write((own.json(data) if own is not None else data) + b"\n")
         self._fh.flush()
 
     def close(self) -> None:

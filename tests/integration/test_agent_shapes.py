@@ -245,6 +245,8 @@ def test_a_token_from_login_is_sent_with_every_request_of_its_case(tmp_path: Pat
     }
     http["open"]["headers"] = {"Authorization": "Bearer {{ session.token }}"}
     http["close"]["headers"] = {"Authorization": "Bearer {{ session.token }}"}
+    # the token in a URL too, where no credential pattern would find it
+    http["close"]["url"] += "?seen={{ session.token }}"
     agent = {"process": agent_process("conversation_agent.py", log, MODE="token"), "http": http}
     suite = write_suite(tmp_path / "suite", agent, [echo_scenario(repeat=3, turns=2)])
     proc = run(suite, tmp_path / "reports")
@@ -258,6 +260,11 @@ def test_a_token_from_login_is_sent_with_every_request_of_its_case(tmp_path: Pat
         mine = [r for r in records if r["conversation"] == conversation]
         assert {r["headers"].get("authorization") for r in mine} == {f"Bearer {token}"}
         assert {r["status"] for r in mine} <= {200, 201, 204}
+    # a secret-named value the agent handed out is masked wherever the run folder repeats it
+    (folder,) = [d for d in (tmp_path / "reports").iterdir() if d.is_dir()]
+    written = b"".join(f.read_bytes() for f in folder.rglob("*") if f.is_file())
+    assert b"?seen=" in written
+    assert not [t for t in issued.values() if t.encode() in written]
 
 
 # ---------------------------------------------------------------------------- streams

@@ -98,6 +98,23 @@ def test_secrets_are_masked_at_the_store_boundary_in_every_form(tmp_path: Path) 
         assert "***" in text
 
 
+def test_a_secret_named_value_the_agent_handed_out_is_masked_wherever_it_recurs(
+    tmp_path: Path,
+) -> None:
+    """A captured `token` is masked under its name and also in a later URL or a row found,
+    which no name or credential pattern would flag; an ordinary capture is left alone."""
+    log = RunLog.create(tmp_path, RunManifest(suite="s"))
+    handed = result()
+    handed.observation.session = {"token": "tk9f3a77c2", "conversation_id": "conv-118"}
+    handed.observation.turns[0].reply = "closed /v2/desk/sessions/tk9f3a77c2?x=1 conv-118"
+    handed.observation.entities["visit"] = {"key": "tk9f3a77c2"}
+    log.append(handed)
+    log.close()
+    text = (log.dir / "cases.jsonl").read_text()
+    assert "tk9f3a77c2" not in text and text.count("***") >= 3
+    assert "conv-118" in text  # not secret-named: evidence stays readable
+
+
 def test_a_credential_shape_in_a_reply_or_a_description_keeps_the_log_readable(
     tmp_path: Path,
 ) -> None:
