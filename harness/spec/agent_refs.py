@@ -50,9 +50,7 @@ def check_per_scenario(
                 if not known:
                     continue
                 lacking = [
-                    (sc, sc_src, i)
-                    for sc, sc_src, i in scenarios
-                    if _lacks(sc, path) is not None
+                    (sc, sc_src, i) for sc, sc_src, i in scenarios if _lacks(sc, path) is not None
                 ]
                 if lacking:
                     yield src.problem(where, _message(expr, path, lacking))
@@ -106,9 +104,7 @@ def _options(spec: Any) -> list[set[str] | None] | None:
     return [set(map(str, o)) if isinstance(o, dict) else None for o in choice]
 
 
-def _message(
-    expr: Expr, path: tuple[str, ...], lacking: list[tuple[Scenario, Source, int]]
-) -> str:
+def _message(expr: Expr, path: tuple[str, ...], lacking: list[tuple[Scenario, Source, int]]) -> str:
     name = ".".join(path)
     first, src, index = lacking[0]
     line, _ = src.where(("scenarios", index), key=False)

@@ -12,8 +12,8 @@ from typing import Any
 
 from harness.errors import Problem
 from harness.spec import fakers
-from harness.spec.agent_refs import check_per_scenario
 from harness.spec import models as m
+from harness.spec.agent_refs import check_per_scenario
 from harness.spec.clock import has_transitions, is_duration, parse_duration, too_wide
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
