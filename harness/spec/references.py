@@ -13,6 +13,7 @@ from typing import Any
 from harness.errors import Problem
 from harness.spec import fakers
 from harness.spec import models as m
+from harness.spec.agent_refs import check_per_scenario
 from harness.spec.clock import has_transitions, is_duration, parse_duration, too_wide
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import Invariant, Scenario, SpecFile, SuiteFile
@@ -305,8 +306,8 @@ def check_references(
         yield from _check(env.agent.version, (*agent_loc, "version"), agent_scope, manifest_src)
     if env.secrets:
         yield from _check(env.secrets, ("environment", "secrets"), agent_scope, manifest_src)
-    # the agent's requests are rendered per conversation: they may use what any scenario's
-    # case has (its vars, its setup rows), what was captured and the last reply
+    # the agent's requests are rendered per conversation: first every name against what any
+    # scenario's case has (a typo gets its suggestion), then against each scenario's own
     every_var = tuple(dict.fromkeys(v for sc, _, _ in scenarios for v in sc.vars))
     every_row = tuple(dict.fromkeys(r for sc, _, _ in scenarios for r in sc.setup))
     call_scope = Scope(
@@ -317,6 +318,10 @@ def check_references(
         adapter = getattr(env.agent, kind)
         if adapter is not None:
             yield from _check(_dump(adapter), (*agent_loc, kind), call_scope, manifest_src)
+            fixed = Scope(params, agent=True, deps=deps, case=True, turn=True, conversation=True)
+            yield from check_per_scenario(  # and each scenario's case must have what it reads
+                _dump(adapter), (*agent_loc, kind), manifest_src, scenarios, tuple(fixed.roots())
+            )
     for name, dep in env.dependencies.items():
         seed = getattr(dep, "seed", None)
         if seed is not None:
