@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from harness.generate.spaces import is_hard
 from harness.generate.values import ValueGenerator, derive_seed, is_generator
-from harness.spec.models import Scenario
+from harness.spec.models import ChoiceGen, Scenario
 from harness.spec.order import order
 from harness.spec.suite import Suite
 from harness.spec.template import render_deep
@@ -93,12 +94,17 @@ def variant_setups(
 ) -> list[Rows]:
     """Each rewording gets rows of its own, generated afresh (other names, PINs, ids) so
     that variants never meet each other's data; the case's vars stay the same, and so do
-    the setup values they were made from."""
+    the setup values they were made from and the values the case searches (a pool's hard
+    name, a trap, a choice), so every rewording meets the same hard input."""
     values, setup = case
     shared: dict[str, dict[str, Any]] = {}
     for row, col in order(scenario).var_inputs:
         if col in setup.get(row, {}):
             shared.setdefault(row, {})[col] = setup[row][col]
+    for row, row_spec in scenario.setup.items():  # what the case tests: every rewording meets it
+        for col, spec in row_spec.values.items():
+            if col in setup.get(row, {}) and (is_hard(spec) or isinstance(spec, ChoiceGen)):
+                shared.setdefault(row, {})[col] = setup[row][col]
     out = []
     for k in range(1, len(scenario.variants) + 1):
         gen = ValueGenerator(derive_seed(case_seed, "variant", k), kinds=suite.param_kinds)

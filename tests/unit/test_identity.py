@@ -281,3 +281,46 @@ def test_every_way_a_unique_value_is_made_stays_unique_and_keeps_the_input(
     suite = load_suite(root)
     notes = [n for n in fixed_unique_values(suite, identity(suite)) if "hard-name" in n]
     assert len(notes) == 1 and "only vars.who can make it so" in notes[0], notes
+
+
+def test_every_rewording_meets_the_hard_input_its_case_tests(tmp_path: Path) -> None:
+    """A variant's rows are its own (everyday values drawn afresh), but the value the case
+    searches (a pool's hard name) is the case's, or same_state compares different inputs."""
+    import shutil
+
+    root = tmp_path / "library"
+    shutil.copytree(LIBRARY, root)
+    (root / "scenarios" / "reworded.yaml").write_text(
+        "scenarios:\n"
+        "  - id: reworded\n"
+        "    title: A hard name borrows a book, however it is asked\n"
+        "    repeat: 3\n"
+        "    setup:\n"
+        "      member:\n"
+        "        table: members\n"
+        "        values:\n"
+        "          card_no: {sequence: 'LIB-{n:05d}'}\n"
+        "          full_name: {pool: names_hard}\n"
+        "          birth_date: {days_ago: [7000, 25000]}\n"
+        "          email: {faker: email}\n"
+        "    turns: ['I am {{ member.full_name }}.']\n"
+        "    variants: [['{{ member.full_name }} here.'], ['Name: {{ member.full_name }}.']]\n"
+        "    checks:\n"
+        "      - type: same_state\n"
+        "        requirements: [LIB-001]\n"
+        "        query: select book_id from loans where member_id = %s\n"
+        "        params: ['{{ member.id }}']\n"
+    )
+    suite = load_suite(root)
+    ident = identity(suite)
+    for i in (1, 2, 3):
+        case = find_case(suite, 5, f"reworded#{i}")
+        scenario = suite.scenario(case.scenario)
+        name = case.setup["member"]["full_name"]
+        assert [v["member"]["full_name"] for v in case.variant_setups] == [name, name]
+        emails = {case.setup["member"]["email"]}
+        for variant in (1, 2):
+            slot = ident.slot(scenario, case, 1, variant)
+            assert slot.setup["member"]["full_name"] == name  # kept: the input under test
+            assert slot.setup["member"]["email"] not in emails  # its own row
+            emails.add(slot.setup["member"]["email"])
