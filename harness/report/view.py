@@ -17,6 +17,8 @@ import pandas as pd
 from harness.core import SWEEP_CASE, Category, FailureKey, Severity
 from harness.redact import redact
 from harness.report.frame import divergences, per_requirement
+from harness.report.known import KnownRegression as KnownRegression
+from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
 from harness.report.text import show as show
 from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
@@ -97,14 +99,6 @@ class Divergence:
 
 
 @dataclass
-class KnownRegression:
-    case_id: str
-    requirement: str
-    check: str
-    verdict: str  # pass (every check it broke passes now), fail, or error (not judged)
-
-
-@dataclass
 class ReportView:
     manifest: AnyManifest
     requirements: list[dict[str, Any]]
@@ -121,6 +115,11 @@ class ReportView:
     def regressions_failing(self) -> int:
         """Not passing: still failing, or could not be judged (an error is never a pass)."""
         return sum(r.verdict != "pass" for r in self.regressions)
+
+    @property
+    def regressions_with_others(self) -> int:
+        """Passing their own check while other checks of the replayed case failed."""
+        return sum(r.verdict == "pass" and bool(r.others) for r in self.regressions)
 
     @property
     def regressions_errored(self) -> int:
@@ -140,6 +139,11 @@ class ReportView:
             f"{self.regressions_failing - errored} still failing, "
             + (f"{errored} could not be judged (error), " if errored else "")
             + f"{self.regressions_passing} now passing"
+            + (
+                f" ({self.regressions_with_others} of them with other checks failing)"
+                if self.regressions_with_others
+                else ""
+            )
             + (f", {unreadable} file(s) cannot be replayed" if unreadable else "")
         )
 
@@ -150,6 +154,11 @@ class ReportView:
         found = []
         if self.regressions_failing:
             found.append(f"{self.regressions_failing} known regression(s) still failing")
+        if self.regressions_with_others:
+            found.append(
+                f"{self.regressions_with_others} known regression case(s) pass their own check "
+                "but failed other checks"
+            )
         if self.unreadable_regressions:
             unreadable = len(self.unreadable_regressions)
             found.append(f"{unreadable} regression file(s) cannot be replayed")
@@ -165,6 +174,7 @@ class ReportView:
         return (
             self.divergence_count > 0
             or self.regressions_failing > 0
+            or self.regressions_with_others > 0
             or bool(self.unreadable_regressions)
         )
 
@@ -350,32 +360,3 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
         reliability=compute(frame, manifest),
         traffic=traffic(everything, manifest),
     )
-
-
-def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
-    """Each replayed regression case, judged by every check it broke when it was found: fail
-    while any of them fails, error when none fails but one could not be judged (a setup or
-    harness fault, a missing check), pass when all pass."""
-    out = []
-    regs = frame[frame["origin"] == "regression"]
-    for case_id, rows in regs.groupby("case_id", sort=False):  # one per case, over its trials
-        wanted = [t for t in str(rows["target"].iloc[0]).split(",") if t]
-        hit = rows[rows["check_id"].isin(wanted)]
-        seen = set(hit["verdict"])
-        if "fail" in seen:
-            verdict = "fail"
-        elif hit.empty or "error" in seen or set(wanted) - set(hit["check_id"]):
-            verdict = "error"
-        else:
-            verdict = "pass"
-        bad = hit[hit["verdict"] != "pass"]
-        shown = bad if not bad.empty else hit
-        requirement = shown["requirements"].iloc[0].split(",")[0] if not shown.empty else ""
-        check = str(shown["check_id"].iloc[0]) if not shown.empty else wanted[0]
-        trials = rows["trial"].nunique()
-        failed = hit.loc[hit["verdict"] == "fail", "trial"].nunique()
-        label = str(case_id)
-        if trials > 1:  # a flaky case's many trials: how often it showed
-            label += f" ({trials} trials, failed in {failed})" if failed else f" ({trials} trials)"
-        out.append(KnownRegression(label, requirement, check, verdict))
-    return out
