@@ -112,6 +112,9 @@ class Observation:
     session: dict[str, Any] = field(default_factory=dict)
     #: the requests around its turns (login, open, close) and what became of them
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: the vars this trial used: the case's, with fresh values where they must be unique
+    #: (trials 2.., variants, a redraw after a clash); relative ones in words and resolved
+    vars: dict[str, Any] = field(default_factory=dict)
 
     @property
     def replies(self) -> list[str | None]:

@@ -105,11 +105,15 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
             out += [f"- {code(name)}: " + ", ".join(f"{cell(k)}={code(v)}" for k, v in row.items())]
         out.append("")
     if ex.vars:
-        out += [
-            "**Generated inputs:** "
-            + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.vars.items()),
-            "",
-        ]
+        label = "Inputs of this trial" if ex.trial_inputs else "Generated inputs"
+        out += [f"**{label}:** " + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.vars.items())]
+        if ex.planned:
+            out.append(
+                "(the case's planned inputs, where this trial drew fresh unique values: "
+                + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.planned.items())
+                + ")"
+            )
+        out.append("")
     if ex.session:
         out += [
             "**Captured in the conversation:** "

@@ -20,6 +20,7 @@ from harness.report.frame import divergences, per_requirement
 from harness.report.known import KnownRegression as KnownRegression
 from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
+from harness.report.text import input_text
 from harness.report.text import show as show
 from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
@@ -65,11 +66,16 @@ class Example:
     found: Any
     turns: list[dict[str, Any]]
     entities: dict[str, Any]
-    vars: dict[str, Any]
+    #: the inputs the trial used, as text (its own fresh unique values; the case's planned
+    #: ones for runs that did not record them: then `trial_inputs` is False)
+    vars: dict[str, str]
     case_error: str | None
     #: what the conversation captured (masked when stored), and its requests around the turns
     session: dict[str, Any] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    trial_inputs: bool = False
+    #: the case's planned inputs where the trial's differ (fresh values drawn for it)
+    planned: dict[str, str] = field(default_factory=dict)
 
 
 NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
@@ -274,7 +280,19 @@ def _turn(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _inputs(row: pd.Series) -> tuple[dict[str, str], bool, dict[str, str]]:
+    """The inputs the trial used, whether the run recorded them, and the planned ones
+    where they differ."""
+    planned = {str(k): cap(input_text(v), 500) for k, v in (row["vars"] or {}).items()}
+    used = row.get("trial_vars")
+    if not isinstance(used, dict) or not used:
+        return planned, False, {}
+    mine = {str(k): cap(input_text(v), 500) for k, v in used.items()}
+    return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
+
+
 def _example(row: pd.Series) -> Example:
+    inputs, recorded, planned = _inputs(row)
     turns = [_turn(t) for t in row["turns"] or [] if isinstance(t, dict)]
     session = row.get("session")
     return Example(
@@ -286,10 +304,12 @@ def _example(row: pd.Series) -> Example:
         found=clean(row["found"]),
         turns=turns,
         entities=clean(row["entities"] or {}),
-        vars=clean(row["vars"] or {}),
+        vars=inputs,
         case_error=None if _missing(row["case_error"]) else cap(row["case_error"]),
         session=clean(session) if isinstance(session, dict) else {},
         calls=[clean(c) for c in _listed(row.get("calls")) if isinstance(c, dict)],
+        trial_inputs=recorded,
+        planned=planned,
     )
 
 

@@ -43,7 +43,8 @@ COLUMNS = [
     "found",
     "turns",
     "entities",
-    "vars",
+    "vars",  # the case's inputs (as planned)
+    "trial_vars",  # the vars the trial used (fresh unique values); {} before runs recorded them
     "session",  # what the conversation captured (masked); {} for the sweep
     "calls",  # the requests around its turns: {purpose, method, url, status, latency_ms, error}
     "case_error",  # what stopped the case, as text; None when nothing did
@@ -51,9 +52,22 @@ COLUMNS = [
     "duration_ms",
     "started_at",
 ]
-JSON_COLUMNS = ("expected", "found", "turns", "entities", "vars", "session", "calls")
+JSON_COLUMNS = (
+    "expected",
+    "found",
+    "turns",
+    "entities",
+    "vars",
+    "trial_vars",
+    "session",
+    "calls",
+)
 #: what a column missing from files written before it existed reads as, per row
-EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {"session": dict, "calls": list}
+EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {
+    "session": dict,
+    "calls": list,
+    "trial_vars": dict,
+}
 TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
 
 
@@ -84,6 +98,7 @@ def results_frame(
                 "turns": [],
                 "entities": {},
                 "vars": {},
+                "trial_vars": {},
                 "session": {},
                 "calls": [],
                 "case_error": None,
@@ -106,6 +121,7 @@ def results_frame(
                 "turns": as_data(obs.turns),
                 "entities": _jsonable(obs.entities),
                 "vars": _jsonable(case.vars),
+                "trial_vars": _jsonable(obs.vars),
                 "session": _jsonable(obs.session),
                 "calls": _jsonable(obs.calls),
                 "case_error": None if obs.error is None else str(obs.error),
