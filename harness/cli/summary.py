@@ -85,6 +85,11 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[yellow]{escape(v.headline)}[/]")
     if v.regressions or v.unreadable_regressions:
         err.print(f"known regressions: {v.regressions_headline}")
+    for r in v.regressions:
+        if r.verdict != "pass" or r.others:  # each by its own file's requirement and check
+            err.print(
+                f"  {escape(r.case_id)} ({r.requirement} / {escape(r.check)}): {escape(r.now)}"
+            )
     for problem in v.unreadable_regressions:
         err.print(f"[yellow]regression file left out, it cannot be replayed:[/] {escape(problem)}")
     resumable = v.manifest.kind == "run"

@@ -59,8 +59,12 @@ class Case:
     persona_seed: int = 0
     #: fresh setup values for each metamorphic variant of the scenario
     variant_setups: list[dict[str, dict[str, Any]]] = field(default_factory=list)
-    #: for a regression case: the checks it broke when it was found, comma-separated
+    #: for a regression case: the checks it broke when it was found, comma-separated (its
+    #: own check, the one its file is named after, first)
     target: str | None = None
+    #: for a regression case: its file's requirement and root cause (FailureShape as text)
+    requirement: str | None = None
+    shape: str | None = None
 
     def session_id(self, run_id: str, trial: int = 1) -> str:
         digest = hashlib.blake2s(f"{run_id}/{self.id}/{trial}".encode(), digest_size=6).hexdigest()
@@ -108,6 +112,9 @@ class Observation:
     session: dict[str, Any] = field(default_factory=dict)
     #: the requests around its turns (login, open, close) and what became of them
     calls: list[dict[str, Any]] = field(default_factory=list)
+    #: the vars this trial used: the case's, with fresh values where they must be unique
+    #: (trials 2.., variants, a redraw after a clash); relative ones in words and resolved
+    vars: dict[str, Any] = field(default_factory=dict)
 
     @property
     def replies(self) -> list[str | None]:

@@ -17,11 +17,7 @@ from harness.report.reliability import Reliability, interval, percent
 from harness.report.text import cell, code, fence, show
 from harness.report.view import Divergence, Example, ReportView
 
-REGRESSION_NOW = {
-    "pass": "✅ passing",
-    "fail": "❌ still failing",
-    "error": "⚠ could not be judged (error)",
-}
+REGRESSION_MARK = {"pass": "✅", "fail": "❌", "error": "⚠"}
 
 
 def _ours(text: str) -> str:
@@ -109,11 +105,15 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
             out += [f"- {code(name)}: " + ", ".join(f"{cell(k)}={code(v)}" for k, v in row.items())]
         out.append("")
     if ex.vars:
-        out += [
-            "**Generated inputs:** "
-            + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.vars.items()),
-            "",
-        ]
+        label = "Inputs of this trial" if ex.trial_inputs else "Generated inputs"
+        out += [f"**{label}:** " + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.vars.items())]
+        if ex.planned:
+            out.append(
+                "(the case's planned inputs, where this trial drew fresh unique values: "
+                + ", ".join(f"{cell(k)}={code(v)}" for k, v in ex.planned.items())
+                + ")"
+            )
+        out.append("")
     if ex.session:
         out += [
             "**Captured in the conversation:** "
@@ -217,12 +217,13 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
             out.append("")
         if view.regressions:
             out += [
-                "| regression case | requirement | check it broke | now |",
+                "| regression case | its requirement | its check | now |",
                 "|---|---|---|---|",
             ]
             out += [
                 f"| {code(r.case_id)} | {r.requirement} | {code(r.check)} | "
-                f"{REGRESSION_NOW[r.verdict]} |"
+                f"{'⚠' if r.others and r.verdict == 'pass' else REGRESSION_MARK[r.verdict]} "
+                f"{cell(r.now)} |"
                 for r in view.regressions
             ]
             out.append("")

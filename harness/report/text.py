@@ -7,12 +7,26 @@ import math
 import re
 from typing import Any
 
+from harness.spec.relative import words
 from harness.spec.template import format_value
 
 
 def show(value: Any) -> str:
     """A value as every report shows it: null, true/false, exact decimals, ISO dates."""
     return "null" if value is None else format_value(value)
+
+
+def input_text(value: Any) -> str:
+    """A case input as the evidence shows it: a relative moment in a suite's words
+    (`in 185h17m58s (Europe/Lisbon)`), a mapping as `{said: 2pm, hm: 14:00}`, never a repr."""
+    if isinstance(value, dict):
+        said = words(value)
+        if said is not None:
+            return said
+        return "{" + ", ".join(f"{k}: {input_text(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(input_text(v) for v in value) + "]"
+    return show(value)
 
 
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>()#+!|~])")

@@ -17,7 +17,10 @@ import pandas as pd
 from harness.core import SWEEP_CASE, Category, FailureKey, Severity
 from harness.redact import redact
 from harness.report.frame import divergences, per_requirement
+from harness.report.known import KnownRegression as KnownRegression
+from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
+from harness.report.text import input_text
 from harness.report.text import show as show
 from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
@@ -63,11 +66,16 @@ class Example:
     found: Any
     turns: list[dict[str, Any]]
     entities: dict[str, Any]
-    vars: dict[str, Any]
+    #: the inputs the trial used, as text (its own fresh unique values; the case's planned
+    #: ones for runs that did not record them: then `trial_inputs` is False)
+    vars: dict[str, str]
     case_error: str | None
     #: what the conversation captured (masked when stored), and its requests around the turns
     session: dict[str, Any] = field(default_factory=dict)
     calls: list[dict[str, Any]] = field(default_factory=list)
+    trial_inputs: bool = False
+    #: the case's planned inputs where the trial's differ (fresh values drawn for it)
+    planned: dict[str, str] = field(default_factory=dict)
 
 
 NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
@@ -97,14 +105,6 @@ class Divergence:
 
 
 @dataclass
-class KnownRegression:
-    case_id: str
-    requirement: str
-    check: str
-    verdict: str  # pass (every check it broke passes now), fail, or error (not judged)
-
-
-@dataclass
 class ReportView:
     manifest: AnyManifest
     requirements: list[dict[str, Any]]
@@ -121,6 +121,11 @@ class ReportView:
     def regressions_failing(self) -> int:
         """Not passing: still failing, or could not be judged (an error is never a pass)."""
         return sum(r.verdict != "pass" for r in self.regressions)
+
+    @property
+    def regressions_with_others(self) -> int:
+        """Passing their own check while other checks of the replayed case failed."""
+        return sum(r.verdict == "pass" and bool(r.others) for r in self.regressions)
 
     @property
     def regressions_errored(self) -> int:
@@ -140,6 +145,11 @@ class ReportView:
             f"{self.regressions_failing - errored} still failing, "
             + (f"{errored} could not be judged (error), " if errored else "")
             + f"{self.regressions_passing} now passing"
+            + (
+                f" ({self.regressions_with_others} of them with other checks failing)"
+                if self.regressions_with_others
+                else ""
+            )
             + (f", {unreadable} file(s) cannot be replayed" if unreadable else "")
         )
 
@@ -150,6 +160,11 @@ class ReportView:
         found = []
         if self.regressions_failing:
             found.append(f"{self.regressions_failing} known regression(s) still failing")
+        if self.regressions_with_others:
+            found.append(
+                f"{self.regressions_with_others} known regression case(s) pass their own check "
+                "but failed other checks"
+            )
         if self.unreadable_regressions:
             unreadable = len(self.unreadable_regressions)
             found.append(f"{unreadable} regression file(s) cannot be replayed")
@@ -165,6 +180,7 @@ class ReportView:
         return (
             self.divergence_count > 0
             or self.regressions_failing > 0
+            or self.regressions_with_others > 0
             or bool(self.unreadable_regressions)
         )
 
@@ -264,7 +280,19 @@ def _turn(t: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _inputs(row: pd.Series) -> tuple[dict[str, str], bool, dict[str, str]]:
+    """The inputs the trial used, whether the run recorded them, and the planned ones
+    where they differ."""
+    planned = {str(k): cap(input_text(v), 500) for k, v in (row["vars"] or {}).items()}
+    used = row.get("trial_vars")
+    if not isinstance(used, dict) or not used:
+        return planned, False, {}
+    mine = {str(k): cap(input_text(v), 500) for k, v in used.items()}
+    return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
+
+
 def _example(row: pd.Series) -> Example:
+    inputs, recorded, planned = _inputs(row)
     turns = [_turn(t) for t in row["turns"] or [] if isinstance(t, dict)]
     session = row.get("session")
     return Example(
@@ -276,10 +304,12 @@ def _example(row: pd.Series) -> Example:
         found=clean(row["found"]),
         turns=turns,
         entities=clean(row["entities"] or {}),
-        vars=clean(row["vars"] or {}),
+        vars=inputs,
         case_error=None if _missing(row["case_error"]) else cap(row["case_error"]),
         session=clean(session) if isinstance(session, dict) else {},
         calls=[clean(c) for c in _listed(row.get("calls")) if isinstance(c, dict)],
+        trial_inputs=recorded,
+        planned=planned,
     )
 
 
@@ -350,32 +380,3 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
         reliability=compute(frame, manifest),
         traffic=traffic(everything, manifest),
     )
-
-
-def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
-    """Each replayed regression case, judged by every check it broke when it was found: fail
-    while any of them fails, error when none fails but one could not be judged (a setup or
-    harness fault, a missing check), pass when all pass."""
-    out = []
-    regs = frame[frame["origin"] == "regression"]
-    for case_id, rows in regs.groupby("case_id", sort=False):  # one per case, over its trials
-        wanted = [t for t in str(rows["target"].iloc[0]).split(",") if t]
-        hit = rows[rows["check_id"].isin(wanted)]
-        seen = set(hit["verdict"])
-        if "fail" in seen:
-            verdict = "fail"
-        elif hit.empty or "error" in seen or set(wanted) - set(hit["check_id"]):
-            verdict = "error"
-        else:
-            verdict = "pass"
-        bad = hit[hit["verdict"] != "pass"]
-        shown = bad if not bad.empty else hit
-        requirement = shown["requirements"].iloc[0].split(",")[0] if not shown.empty else ""
-        check = str(shown["check_id"].iloc[0]) if not shown.empty else wanted[0]
-        trials = rows["trial"].nunique()
-        failed = hit.loc[hit["verdict"] == "fail", "trial"].nunique()
-        label = str(case_id)
-        if trials > 1:  # a flaky case's many trials: how often it showed
-            label += f" ({trials} trials, failed in {failed})" if failed else f" ({trials} trials)"
-        out.append(KnownRegression(label, requirement, check, verdict))
-    return out

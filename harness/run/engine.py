@@ -239,7 +239,7 @@ class Engine:
         trial = int(ctx["case"]["trial"])
         attempts: dict[str, int] = {}
         slot = self.identity.slot(scenario, case, trial, variant)
-        ctx["vars"] = slot.vars  # the trial's own unique values, in its turns and checks
+        ctx["vars"] = obs.vars = slot.vars  # the trial's own unique values, turns and checks
         for name in slot.setup:
             row_spec = scenario.setup[name]
             db = self.targets.databases[self.suite.database_for(row_spec.database, "postgres")]
@@ -257,7 +257,7 @@ class Engine:
                         # another case's row or the seed data holds the value: draw again
                         attempts[name] = attempt
                         slot = self.identity.slot(scenario, case, trial, variant, attempts)
-                        ctx["vars"] = slot.vars
+                        ctx["vars"] = obs.vars = slot.vars
                         continue
                     return Failure(
                         FailureKind.SETUP,

@@ -208,6 +208,8 @@ def regression_case(
         persona_seed=reg.persona_seed,
         variant_setups=variants,
         target=targets(reg),
+        requirement=reg.requirement,
+        shape=reg.shape or None,
     )
 
 

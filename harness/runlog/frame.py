@@ -28,6 +28,8 @@ COLUMNS = [
     "scenario",
     "origin",
     "target",
+    "own_requirement",  # a regression case's file's requirement and root cause; else None
+    "own_shape",
     "trial",
     "seed",
     "session_id",
@@ -41,7 +43,8 @@ COLUMNS = [
     "found",
     "turns",
     "entities",
-    "vars",
+    "vars",  # the case's inputs (as planned)
+    "trial_vars",  # the vars the trial used (fresh unique values); {} before runs recorded them
     "session",  # what the conversation captured (masked); {} for the sweep
     "calls",  # the requests around its turns: {purpose, method, url, status, latency_ms, error}
     "case_error",  # what stopped the case, as text; None when nothing did
@@ -49,9 +52,22 @@ COLUMNS = [
     "duration_ms",
     "started_at",
 ]
-JSON_COLUMNS = ("expected", "found", "turns", "entities", "vars", "session", "calls")
+JSON_COLUMNS = (
+    "expected",
+    "found",
+    "turns",
+    "entities",
+    "vars",
+    "trial_vars",
+    "session",
+    "calls",
+)
 #: what a column missing from files written before it existed reads as, per row
-EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {"session": dict, "calls": list}
+EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {
+    "session": dict,
+    "calls": list,
+    "trial_vars": dict,
+}
 TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
 
 
@@ -74,12 +90,15 @@ def results_frame(
                 "scenario": SWEEP_CASE,
                 "origin": "invariant-sweep",
                 "target": None,
+                "own_requirement": None,
+                "own_shape": None,
                 "trial": rec.attempt,
                 "seed": "0",
                 "session_id": "-",
                 "turns": [],
                 "entities": {},
                 "vars": {},
+                "trial_vars": {},
                 "session": {},
                 "calls": [],
                 "case_error": None,
@@ -94,12 +113,15 @@ def results_frame(
                 "scenario": case.scenario,
                 "origin": case.origin,
                 "target": case.target,
+                "own_requirement": case.requirement,
+                "own_shape": case.shape,
                 "trial": rec.trial,
                 "seed": str(case.seed),
                 "session_id": obs.session_id,
                 "turns": as_data(obs.turns),
                 "entities": _jsonable(obs.entities),
                 "vars": _jsonable(case.vars),
+                "trial_vars": _jsonable(obs.vars),
                 "session": _jsonable(obs.session),
                 "calls": _jsonable(obs.calls),
                 "case_error": None if obs.error is None else str(obs.error),

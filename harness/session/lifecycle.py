@@ -197,8 +197,8 @@ async def run_session(
     finally:
         outcome = _finish(driver, log, attempt, status, error, discard, began)
         if discard:
-            emit(Note(f"run {log.run_id} discarded: refused before its dependencies and agent "
-                      "were up, so nothing of it is kept", "warning"))  # fmt: skip
+            emit(Note(f"run {log.run_id} discarded: refused before any case ran, so nothing "
+                      "of it is kept", "warning"))  # fmt: skip
         else:
             keep()
             if reports is not None:

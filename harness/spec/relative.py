@@ -11,6 +11,7 @@ reach a database or a sentence (`resolve()`), moments against the case's clock
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -43,6 +44,11 @@ class Relative:
     def stored(self) -> dict[str, Any]:
         """How a regression file keeps it (read back by `from_stored`)."""
         raise NotImplementedError
+
+    def written(self) -> str:
+        """What it is, as a suite says it (`in 185h17m58s (Europe/Lisbon)`), never a repr."""
+        out = words(_fields(self))
+        return out if out is not None else self.described()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,3 +234,40 @@ def known_timezone(name: str) -> bool:
     except (ZoneInfoNotFoundError, ValueError):
         return False
     return True
+
+
+def _fields(value: Relative) -> dict[str, Any]:
+    """Its fields as a run record keeps them: durations as text, a day as its fields."""
+    out: dict[str, Any] = {}
+    for name in value.__dataclass_fields__:  # type: ignore[attr-defined]
+        v = getattr(value, name)
+        if isinstance(v, dt.timedelta):
+            v = clock.format_duration(v)
+        out[name] = _fields(v) if isinstance(v, Relative) else v
+    return out
+
+
+def words(fields: Mapping[str, Any]) -> str | None:
+    """A relative value's fields (as a run record keeps them) in a suite's words; None for a
+    mapping that is no relative value."""
+    keys, f = set(fields), fields
+    if keys == {"offset", "timezone", "at", "align", "business_days", "holidays"}:
+        out = f"in {f['offset']} ({f['timezone']})"
+        out += f", at {f['at']}" if f["at"] else ""
+        out += f", on a {f['align']} grid" if f["align"] else ""
+        out += ", on a business day" if f["business_days"] else ""
+        holidays = f["holidays"] or ()
+        return out + (f" (holidays {', '.join(map(str, holidays))})" if holidays else "")
+    if keys == {"days"}:
+        return f"{f['days']} day{'s' * (f['days'] != 1)} ago"
+    if keys == {"edge"}:
+        return f"date edge {f['edge']}"
+    if keys == {"edge", "timezone", "days_ago"}:
+        ago = f", {f['days_ago']} days ago" if f["days_ago"] else ""
+        return f"time edge {f['edge']} ({f['timezone']}{ago})"
+    if keys == {"edge", "timezone", "which"}:
+        return f"DST {f['edge']} ({f['timezone']}, {f['which']} transition)"
+    if keys == {"day", "fmt"} and isinstance(f["day"], Mapping):
+        day = words(f["day"])
+        return None if day is None else f"{day}, written {f['fmt']}"
+    return None

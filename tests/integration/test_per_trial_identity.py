@@ -83,12 +83,16 @@ def test_a_schema_that_is_not_the_demo_takes_trials_and_variants(tmp_path: Path)
     for r in seeded:
         assert r.case.setup["member"]["card_no"] in ("LIB-00001", "LIB-00002")
         assert r.observation.entities["member"]["card_no"] != r.case.setup["member"]["card_no"]
-    # a var a unique column is written from is fresh in the turn that says it, too
+    # a var a unique column is written from is fresh in the turn that says it, too, and the
+    # trial records the vars it used (its evidence shows them, not the planned ones)
     for r in records:
         if r.case.scenario == "by-card":
             for obs in (r.observation, *r.observation.variants):
                 card = obs.entities["member"]["card_no"]
                 assert card in obs.turns[0].text, (card, obs.turns[0].text)
+            assert r.observation.vars["card"] == r.observation.entities["member"]["card_no"]
+            if r.trial > 1:
+                assert r.observation.vars["card"] != r.case.vars["card"]
 
 
 def test_without_the_declaration_later_trials_cannot_tell_members_apart(tmp_path: Path) -> None:

@@ -235,30 +235,44 @@ def test_suites_of_the_same_spec_compare_without_force(tmp_path: Path) -> None:
     assert [(ch.case_id, ch.base, ch.head) for ch in c.new_failures] == [("a#1", "pass", "fail")]
 
 
-def test_a_regression_case_is_judged_by_every_check_it_broke_and_a_setup_fault_is_no_fail(
+def test_a_regression_case_is_judged_by_its_own_check_and_shows_its_own_requirement(
     tmp_path: Path,
 ) -> None:
-    """Found failing a minor check and a critical one: it still fails while the critical
-    one does, although the minor one it is named after passes now."""
+    """Saved for check number-2 of RD-011, also breaking sql-1 of RD-004 when found: the
+    table shows RD-011 / number-2 whatever fails, and only number-2 failing again (or its
+    root cause through another check) is "still failing"; sql-1 failing alone is reported
+    as another check failing, not as the file still failing."""
     from harness.report.view import known_regressions
 
-    def frame(minor: str, critical: str) -> pd.DataFrame:
+    def frame(own: str, other: str, shape: str = "RD-011|output|fail||") -> pd.DataFrame:
         rows = [
-            ("regression:r1", "minor-check", "R-1", minor),
-            ("regression:r1", "critical-check", "R-2", critical),
-            ("regression:r1", "other", "R-1", "fail"),  # not one it broke: not judged
+            ("number-2", "RD-011", own, "contains"),
+            ("sql-1", "RD-004", other, "sql"),
+            ("reply-1", "RD-006", "pass", "contains"),
         ]
         return pd.DataFrame(
             [
-                {"case_id": c, "check_id": k, "requirements": r, "verdict": v, "trial": 1}
-                | {"origin": "regression", "target": "minor-check,critical-check"}
-                for c, k, r, v in rows
+                {"case_id": "regression:rd-011-partial-refund-number-2", "check_id": k}
+                | {"requirements": r, "verdict": v, "trial": 1, "check_type": t}
+                | {"expected": None, "found": None, "failure_kind": None}
+                | {"origin": "regression", "target": "number-2,sql-1"}
+                | {"own_requirement": "RD-011", "own_shape": shape}
+                for k, r, v, t in rows
             ]
         )
 
-    (still,) = known_regressions(frame("pass", "fail"))
-    assert (still.verdict, still.requirement, still.check) == ("fail", "R-2", "critical-check")
+    (still,) = known_regressions(frame("fail", "fail"))
+    assert (still.verdict, still.requirement, still.check) == ("fail", "RD-011", "number-2")
+    assert still.others == ["sql-1 (RD-004)"]
+    assert still.now == "still failing; other checks failed too: sql-1 (RD-004)"
+    (others,) = known_regressions(frame("pass", "fail"))
+    assert (others.verdict, others.requirement, others.check) == ("pass", "RD-011", "number-2")
+    assert others.now == "passes its own check; other checks failed: sql-1 (RD-004)"
     (fixed,) = known_regressions(frame("pass", "pass"))
-    assert fixed.verdict == "pass"
-    (fault,) = known_regressions(frame("error", "error"))  # e.g. its setup rows were refused
+    assert (fixed.verdict, fixed.others, fixed.now) == ("pass", [], "passing")
+    (fault,) = known_regressions(frame("error", "pass"))  # e.g. its setup rows were refused
     assert fault.verdict == "error"
+    # its root cause shown by another check (the same requirement, type, verdict, columns)
+    (cause,) = known_regressions(frame("pass", "fail", shape="RD-004|sql|fail||"))
+    assert (cause.verdict, cause.cause_check, cause.others) == ("fail", "sql-1", [])
+    assert cause.now == "still failing (its root cause, through check sql-1)"

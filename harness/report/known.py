@@ -1,0 +1,114 @@
+"""The known regressions a run replayed, each judged by its own file: the requirement and
+check the file was saved for, and its root cause (`shape`).
+
+A replayed case still fails when its own check fails again, or when another check of it
+fails with the file's root cause (the same requirement, check type, verdict, failure kind
+and differing columns). Other checks the replayed case fails are reported as such, never
+as the file still failing: they are failures of this run, not the one the file keeps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.core import FailureShape
+from harness.core.failures import differing_columns
+
+
+@dataclass
+class KnownRegression:
+    case_id: str
+    requirement: str  # the file's own requirement
+    check: str  # the file's own check
+    verdict: str  # pass (its own failure did not come back), fail, or error (not judged)
+    #: the check that showed the file's root cause when its own check did not
+    cause_check: str = ""
+    #: other checks the replayed case failed ("check (REQ-1)") or could not judge (", error")
+    others: list[str] = field(default_factory=list)
+
+    @property
+    def now(self) -> str:
+        """What became of it, in words (the reports' "now" column, without the mark)."""
+        if self.verdict == "pass":
+            said = "passing"
+        elif self.verdict == "error":
+            said = "could not be judged (error)"
+        elif self.cause_check:
+            said = f"still failing (its root cause, through check {self.cause_check})"
+        else:
+            said = "still failing"
+        if not self.others:
+            return said
+        others = "; ".join(self.others)
+        if self.verdict == "pass":
+            return f"passes its own check; other checks failed: {others}"
+        return f"{said}; other checks failed too: {others}"
+
+
+def _text(value: Any) -> str:
+    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+
+
+def row_shape(row: pd.Series) -> FailureShape:
+    """The root cause one failing row shows, as a hunt computes it (CaseResult.shape)."""
+    verdict = str(row["verdict"])
+    kind = _text(row.get("failure_kind")) if verdict == "error" else ""
+    columns = differing_columns(row.get("expected"), row.get("found")) if not kind else ()
+    requirement = str(row["requirements"]).split(",")[0]
+    return FailureShape(requirement, str(row["check_type"]), verdict, kind, columns)
+
+
+def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
+    """Each replayed regression case (over its trials), judged by its own file: fail when its
+    own check failed again or another check showed the file's root cause; error when its own
+    check was not judged (missing, or an error); pass otherwise. Every other check that did
+    not pass is listed under `others`."""
+    out = []
+    regs = frame[frame["origin"] == "regression"]
+    for case_id, rows in regs.groupby("case_id", sort=False):
+        first = rows.iloc[0]
+        wanted = [t for t in _text(first.get("target")).split(",") if t]
+        check = wanted[0] if wanted else ""
+        mine = rows[rows["check_id"] == check]
+        requirement = _text(first.get("own_requirement"))
+        if not requirement and not mine.empty:  # a record written before files said so
+            requirement = str(mine["requirements"].iloc[0]).split(",")[0]
+        shape = FailureShape.parse(_text(first.get("own_shape")))
+        bad = rows[rows["verdict"] != "pass"]
+        same = [
+            str(r["check_id"])
+            for _, r in bad.iterrows()
+            if r["check_id"] != check and shape is not None and row_shape(r) == shape
+        ]
+        if "fail" in set(mine["verdict"]) or same:
+            verdict = "fail"
+        elif mine.empty or "error" in set(mine["verdict"]):
+            verdict = "error"
+        else:
+            verdict = "pass"
+        others: dict[str, None] = {}
+        for _, r in bad[~bad["check_id"].isin([check, *same])].iterrows():
+            req = str(r["requirements"]).split(",")[0]
+            others[f"{r['check_id']} ({req}{', error' if r['verdict'] == 'error' else ''})"] = None
+        trials = rows["trial"].nunique()
+        own_failed = mine["verdict"] == "fail"
+        failed = len(
+            set(mine.loc[own_failed, "trial"]) | set(bad.loc[bad["check_id"].isin(same), "trial"])
+        )
+        label = str(case_id)
+        if trials > 1:  # a flaky case's many trials: how often it showed
+            label += f" ({trials} trials, failed in {failed})" if failed else f" ({trials} trials)"
+        out.append(
+            KnownRegression(
+                label,
+                requirement,
+                check,
+                verdict,
+                cause_check="" if own_failed.any() else (same[0] if same else ""),
+                others=list(others),
+            )
+        )
+    return out
