@@ -93,6 +93,15 @@ class ReplayDriver:
                 )
             )
         self.case = resolve_case(suite, case_id, seed)
+        flaky = regressions.trials_of(suite).get(self.case.id)
+        if flaky is not None and o.times < flaky.trials:  # a pass here proves little
+            self.emit(
+                Note(
+                    f"{self.case.id} is flaky ({regressions.flaky_words(flaky, o.times)}); "
+                    f"harness run replays it {flaky.trials} times: --times {flaky.trials}",
+                    "warning",
+                )
+            )
         return ReplayManifest(
             kind="replay",
             **suite_fields(suite, seed=seed, concurrency=1, case_timeout=None, group=o.group),

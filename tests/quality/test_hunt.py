@@ -173,6 +173,13 @@ def test_a_flaky_failure_is_saved_with_its_rate_and_replayed_until_seen(suite: P
     assert len(replayed) == trials
     summary = (folder / "summary.md").read_text()
     assert f"({trials} trials, failed in" in summary
+    if trials > 1:  # a replay with fewer trials than the runs use says what a pass is worth
+        replay = in_copy(
+            suite, "replay", f"regression:{reg['id']}", str(suite),
+            defects="flaky_misread", **SEEDED_FLAKY,
+        )  # fmt: skip
+        assert f"is flaky (failed {failures} of {replays} runs when found" in replay.stderr
+        assert f"--times {trials}" in replay.stderr
 
 
 def hunt_id(hunt: subprocess.CompletedProcess[str]) -> str:
