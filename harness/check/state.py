@@ -40,6 +40,7 @@ class SetupDatabase(Database, Protocol):
     """A database a case can also insert its own rows into."""
 
     async def insert(self, table: str, values: dict[str, Any]) -> dict[str, Any]: ...
+    async def holds(self, table: str, values: dict[str, Any]) -> bool: ...
 
 
 class SetupKeyValue(KeyValue, Protocol):

@@ -55,6 +55,16 @@ class Postgres:
             assert row is not None
             return row
 
+    async def holds(self, table: str, values: dict[str, Any]) -> bool:
+        """Whether a row of the table already has these values in these columns."""
+        stmt = sql.SQL("select 1 from {} where {} limit 1").format(
+            sql.Identifier(table),
+            sql.SQL(" and ").join(sql.SQL("{} = %s").format(sql.Identifier(c)) for c in values),
+        )
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(stmt, list(values.values()))
+            return await cur.fetchone() is not None
+
     async def script(self, text: str) -> None:
         async with self.pool.connection() as conn:
             await conn.execute(text.encode())  # several statements, no parameters

@@ -28,7 +28,7 @@ from harness.generate.spaces import is_hard
 from harness.generate.values import ValueGenerator, derive_seed, is_generator
 from harness.spec.models import ChoiceGen, Scenario
 from harness.spec.order import order, paths
-from harness.spec.template import Template, TemplateError, render_deep
+from harness.spec.template import render_deep
 
 #: how often a value is drawn again until it differs from the case's other slots
 DRAWS = 25
@@ -277,17 +277,6 @@ class Identity:
         gen = ValueGenerator(seed, kinds=self.kinds)
         # a sequence's number: one of its own per draw, not the case's index
         return gen.value(spec, context, n=100_000 + seed % 900_000)
-
-
-def vars_read(value: Any) -> set[str]:
-    """The vars a template reads (`{{ vars.NAME ... }}`)."""
-    if not isinstance(value, str) or "{{" not in value:
-        return set()
-    try:
-        paths = list(Template(value).paths())
-    except TemplateError:
-        return set()
-    return {p[1] for p in paths if len(p) > 1 and p[0] == "vars"}
 
 
 def _reads(scenario: Scenario, spec: Any) -> set[Node]:

@@ -18,7 +18,7 @@ from harness.generate.identity import Identity
 from harness.run.sqlerrors import QueryError, result_columns
 from harness.spec import models as m
 from harness.spec.loader import PathKey, did_you_mean, format_loc, load_yaml
-from harness.spec.positions import problem_at, strings, template_offset
+from harness.spec.positions import problem_at, strings, template_offset, value_at
 from harness.spec.suite import SUITE_FILE, Suite
 from harness.spec.template import Template, TemplateError, render_deep
 
@@ -150,7 +150,7 @@ class Where:
         if self.found is None or offset is None:
             return self.problem(loc, message)
         source, base = self.found
-        template = _raw(source.data, (*base, *loc))
+        template = value_at(source.data, (*base, *loc))
         if not isinstance(template, str):
             return self.problem(loc[:-1], message)
         return self.problem(loc, message, offset=_in_template(template, context, offset))
@@ -160,22 +160,13 @@ def _in_template(template: str, context: dict[str, Any], offset: int | None) -> 
     return None if offset is None else template_offset(template, context, offset)
 
 
-def _raw(data: Any, loc: PathKey) -> Any:
-    for part in loc:
-        try:
-            data = data[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return data
-
-
 def _references(scenario: m.Scenario, tables: dict[str, set[str]], at: Where) -> list[str]:
     """`{{ entity.column }}` must name a column of the entity's table."""
     if at.found is None:
         return []
     source, base = at.found
     problems = []
-    for loc, text in strings(_raw(source.data, base), ()):
+    for loc, text in strings(value_at(source.data, base), ()):
         if "{{" not in text or (loc[0] == "checks" and loc[2:] == ("query",)):
             continue  # a check's query uses params only (its rows come through `params`)
         try:

@@ -23,10 +23,6 @@ class Held(Exception):
     """A declared key's values are already another row's."""
 
 
-def _name(identifier: str) -> str:
-    return ".".join('"' + part.replace('"', '""') + '"' for part in identifier.split("."))
-
-
 @dataclass
 class RowWriter:
     """Inserts rows, checking declared keys first; one per engine (its locks are the run's)."""
@@ -45,9 +41,7 @@ class RowWriter:
             return await db.insert(table, row)
         async with self.locks.setdefault(table, asyncio.Lock()):
             for key in checked:
-                where = " and ".join(f"{_name(c)} = %s" for c in key.columns)
-                query = f"select 1 from {_name(table)} where {where} limit 1"
-                if await db.fetch(query, [row[c] for c in key.columns]):
+                if await db.holds(table, {c: row[c] for c in key.columns}):
                     shown = ", ".join(f"{c}={row[c]!s}" for c in key.columns)
                     raise Held(f"another row of {table} already holds {shown} ({key.name})")
             return await db.insert(table, row)

@@ -17,7 +17,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.spec.template import Template, TemplateError
+from harness.spec.template import Template, TemplateError, iter_templates
 
 #: ("vars", name) for a var, (row, column) for a setup value
 Node = tuple[str, str]
@@ -31,18 +31,11 @@ def paths(value: Any) -> Iterator[tuple[str, ...]]:
     """Every name the templates inside a value read (a generator's model, a literal)."""
     if hasattr(value, "model_dump"):
         value = value.model_dump(by_alias=True, exclude_unset=True)
-    if isinstance(value, str):
-        if "{{" in value:
-            try:
-                yield from Template(value).paths()
-            except TemplateError:
-                return  # reported where templates are checked (spec/references.py)
-    elif isinstance(value, Mapping):
-        for v in value.values():
-            yield from paths(v)
-    elif isinstance(value, list | tuple):
-        for v in value:
-            yield from paths(v)
+    for text in iter_templates(value):
+        try:
+            yield from Template(text).paths()
+        except TemplateError:
+            continue  # reported where templates are checked (spec/references.py)
 
 
 def is_generated(spec: Any) -> bool:

@@ -39,7 +39,7 @@ def problem_at(source: Source, loc: PathKey, message: str, offset: int | None = 
 
 def value_position(source: Source, loc: PathKey, offset: int) -> tuple[int, int]:
     """Line and column (1-based) of character `offset` of the string value at loc."""
-    value = _value(source.data, loc)
+    value = value_at(source.data, loc)
     span = source.spans.get(loc)
     if span is None or not isinstance(value, str):
         return source.where(loc)
@@ -80,7 +80,8 @@ def _line_col(text: str, index: int) -> tuple[int, int]:
     return line, index - (text.rfind("\n", 0, index) + 1) + 1
 
 
-def _value(data: Any, loc: PathKey) -> Any:
+def value_at(data: Any, loc: PathKey) -> Any:
+    """The value at a path of loaded YAML data, or None where the path leads nowhere."""
     for part in loc:
         try:
             data = data[part]

@@ -208,35 +208,25 @@ def _generator(
             yield src.problem((*loc, "margin"), "margin is for duration parameters; use step")
     elif isinstance(spec, m.RefGen) and not seed:
         yield src.problem((*loc, "ref"), "ref values exist only in seed data (suite.yaml)")
-    elif isinstance(spec, m.TimeEdgeGen):
+    elif isinstance(spec, m.TimeEdgeGen | m.DstGen):
         zones = [spec.timezones] if isinstance(spec.timezones, str) else spec.timezones
         for zone in zones:
             if not known_timezone(zone):
-                yield src.problem(
-                    (*loc, "timezones"),
-                    f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)",
-                )
-    elif isinstance(spec, m.MomentGen) and not known_timezone(spec.timezone):
-        yield src.problem(
-            (*loc, "timezone"),
-            f"unknown timezone {spec.timezone!r} (use IANA names such as Europe/Berlin)",
-        )
-    elif isinstance(spec, m.DstGen):
-        zones = [spec.timezones] if isinstance(spec.timezones, str) else spec.timezones
-        for zone in zones:
-            if not known_timezone(zone):
-                yield src.problem(
-                    (*loc, "timezones"),
-                    f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)",
-                )
-            elif not has_transitions(zone):
+                yield src.problem((*loc, "timezones"), _unknown_zone(zone))
+            elif isinstance(spec, m.DstGen) and not has_transitions(zone):
                 yield src.problem(
                     (*loc, "timezones"),
                     f"{zone} has no daylight saving time (no clock change within two years)",
                 )
+    elif isinstance(spec, m.MomentGen) and not known_timezone(spec.timezone):
+        yield src.problem((*loc, "timezone"), _unknown_zone(spec.timezone))
     elif isinstance(spec, m.FakerGen) and not fakers.provider_exists(spec.faker):
         hint = did_you_mean(spec.faker, fakers.providers())
         yield src.problem((*loc, "faker"), f"faker has no provider {spec.faker!r}{hint}")
+
+
+def _unknown_zone(zone: str) -> str:
+    return f"unknown timezone {zone!r} (use IANA names such as Europe/Berlin)"
 
 
 def _numeric(value: Any) -> bool:

@@ -3,6 +3,7 @@ be unique, keeps the case's inputs, and replays exactly (generate/identity.py)."
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 from harness.core import Case
@@ -22,6 +23,13 @@ KEYS = {
     }
 }
 UNIQUE = ("card_no", "email", "full_name", "birth_date")
+
+
+def library_copy(tmp_path: Path) -> Path:
+    """The library suite where a test may add scenarios to it."""
+    root = tmp_path / "library"
+    shutil.copytree(LIBRARY, root)
+    return root
 
 
 def identity(suite: Suite) -> Identity:
@@ -122,12 +130,9 @@ def test_a_taken_value_is_drawn_again_deterministically_by_attempt() -> None:
 
 
 def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Path) -> None:
-    import shutil
-
     from harness.run.preflight import fixed_unique_values
 
-    root = tmp_path / "library"
-    shutil.copytree(LIBRARY, root)
+    root = library_copy(tmp_path)
     scenarios = root / "scenarios" / "lending.yaml"
     text = scenarios.read_text()
     text = text.replace("    email: {faker: email}\n", "    email: desk@example.org\n", 1)
@@ -144,10 +149,7 @@ def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Pa
 def test_what_a_case_made_from_a_fresh_value_is_made_again_from_it(tmp_path: Path) -> None:
     """A var written from a unique column (or from a fresh var) says this trial's value:
     a turn that reads it must name the member this trial inserts, not the first trial's."""
-    import shutil
-
-    suite_dir = tmp_path / "library"
-    shutil.copytree(LIBRARY, suite_dir)
+    suite_dir = library_copy(tmp_path)
     (suite_dir / "scenarios" / "derived.yaml").write_text(
         "scenarios:\n"
         "  - id: derived\n"
@@ -234,12 +236,9 @@ def test_every_way_a_unique_value_is_made_stays_unique_and_keeps_the_input(
     """What a review found: a var made from a row crashed later trials; a trap over a var
     repeated its value; a key's hard name was replaced although its date of birth sufficed;
     a redraw in trial 1 left a var made from the row stale."""
-    import shutil
-
     from harness.run.preflight import fixed_unique_values
 
-    root = tmp_path / "library"
-    shutil.copytree(LIBRARY, root)
+    root = library_copy(tmp_path)
     (root / "scenarios" / "reviewed.yaml").write_text(REVIEWED)
     suite = load_suite(root)
     ident = identity(suite)
@@ -286,10 +285,7 @@ def test_every_way_a_unique_value_is_made_stays_unique_and_keeps_the_input(
 def test_every_rewording_meets_the_hard_input_its_case_tests(tmp_path: Path) -> None:
     """A variant's rows are its own (everyday values drawn afresh), but the value the case
     searches (a pool's hard name) is the case's, or same_state compares different inputs."""
-    import shutil
-
-    root = tmp_path / "library"
-    shutil.copytree(LIBRARY, root)
+    root = library_copy(tmp_path)
     (root / "scenarios" / "reworded.yaml").write_text(
         "scenarios:\n"
         "  - id: reworded\n"
