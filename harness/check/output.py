@@ -90,7 +90,12 @@ def _judge(
     if ok:
         return _result(check, cid, Verdict.PASS, "", expected, excerpt(chosen[-1]))
     assert bad is not None
-    return _result(check, cid, Verdict.FAIL, outcomes[bad][1], expected, excerpt(chosen[bad]))
+    result = _result(check, cid, Verdict.FAIL, outcomes[bad][1], expected, excerpt(chosen[bad]))
+    # the reply that failed: its number for all, the one selected, else the last
+    result.turn = bad + 1 if check.turn == "all" else len(replies)
+    if isinstance(check.turn, int):
+        result.turn = check.turn
+    return result
 
 
 def _result(

@@ -65,6 +65,10 @@ class Case:
     #: for a regression case: its file's requirement and root cause (FailureShape as text)
     requirement: str | None = None
     shape: str | None = None
+    #: a drift scenario's point: filler turns before the probe, and where the remembered
+    #: turns sit among them (None: not a drift case; a plain run plays the shortest length)
+    length: int | None = None
+    position: str | None = None
 
     def session_id(self, run_id: str, trial: int = 1) -> str:
         digest = hashlib.blake2s(f"{run_id}/{self.id}/{trial}".encode(), digest_size=6).hexdigest()
@@ -94,6 +98,9 @@ class TurnRecord:
     usage: dict[str, int] | None = None  # tokens, when the agent reports them
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None
+    #: where the turn came from when not the scenario's script: `filler:<pool>`,
+    #: `answer:<rule>` (the reactive user), `remember`, `probe`
+    source: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
@@ -143,6 +150,9 @@ class CheckResult:
     message: str = ""
     expected: Any = None
     found: Any = None
+    #: the turn after which the failure was seen: the first failing turn of a check judged
+    #: after every turn (`every_turn`), the reply an output check judged, else the last turn
+    turn: int | None = None
 
     def key(self, scenario: str) -> FailureKey:
         """This result's failure identity in a scenario (see FailureKey)."""

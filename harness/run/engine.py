@@ -10,7 +10,6 @@ what stops a case is a `Failure` with its kind on the observation.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -18,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
-from harness.agents.protocol import not_given, reads_conversation
+from harness.agents.protocol import reads_conversation
 from harness.check.state import Targets
 from harness.core import (
     Case,
@@ -27,12 +26,14 @@ from harness.core import (
     Failure,
     FailureKind,
     Observation,
-    TurnRecord,
 )
 from harness.core.events import CaseFinished, Emit
+from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
 from harness.generate.values import is_generator
+from harness.run import drift
+from harness.run.converse import Step, Talk, record
 from harness.run.judge import Judge
 from harness.run.rows import Held, RowWriter
 from harness.spec import clock
@@ -67,6 +68,7 @@ class Prepared:
     #: every turn's text, written ahead; None for a turn that reads the session or the last
     #: reply (`session.*`, `reply.*`), written by whoever holds the conversation
     texts: list[str | None] = field(default_factory=list)
+    steps: list[Step] = field(default_factory=list)  # the turns played (a drift case's filler)
     started: float = field(default_factory=time.perf_counter)
     now: dt.datetime = field(default_factory=clock.now)  # the case's moments resolve here
 
@@ -95,12 +97,14 @@ class Engine:
         self.sink = sink
         self.params = suite.params
         self._cache: dict[str, Template] = {}
-        self._turns = {s.id: [_turn_template(t) for t in s.turns] for s in suite.scenarios}
-        self._variants: dict[str, list[list[TurnTemplate]]] = {
-            s.id: [[_turn_template(t) for t in v] for v in s.variants] for s in suite.scenarios
+        self._turns = {s.id: [_step(t) for t in s.turns] for s in suite.scenarios}
+        self._variants: dict[str, list[list[Step]]] = {
+            s.id: [[_step(t) for t in v] for v in s.variants] for s in suite.scenarios
         }
         self._scenarios = {s.id: s for s in suite.scenarios}
+        self._pools = filler.pools(suite.manifest.filler)
         self.judge = Judge(suite, targets, self._cache)
+        self.talk = Talk(agent, self.judge, self._write)
         #: what each trial and variant inserts afresh (what must be unique)
         self.identity = identity or Identity({}, suite.database_for, self.params)
         self.rows = RowWriter()  # declared unique keys checked on the real rows
@@ -159,11 +163,12 @@ class Engine:
         with clock.pinned(prepared.now):
             try:
                 prepared.error = await self._setup(case, scenario, prepared.ctx, prepared.obs)
-                turns = self._turns[case.scenario] if prepared.error is None else []
-                for i, (template, _) in enumerate(turns):
+                turns = self.script(case, prepared.ctx) if prepared.error is None else []
+                prepared.steps = turns
+                for i, (template, _, _) in enumerate(turns):
                     live = reads_conversation(template.source, self._cache)
                     prepared.texts.append(
-                        None if live else self._write(case, template, prepared.ctx, i)
+                        None if live else self._write(case, template, prepared.ctx, i, len(turns))
                     )
             except TemplateError as exc:  # a template of the suite's own that cannot be rendered
                 prepared.error = _fault(exc, scenario)
@@ -171,7 +176,8 @@ class Engine:
 
     @staticmethod
     def record(prepared: Prepared, index: int, text: str, reply: Reply) -> None:
-        prepared.obs.turns.append(_turn(index + 1, text, reply))
+        source = prepared.steps[index][2] if index < len(prepared.steps) else None
+        prepared.obs.turns.append(record(index + 1, text, reply, source))
         prepared.ctx["reply"] = reply.data
         prepared.ctx.setdefault("replies", {})[str(index + 1)] = reply.data
         prepared.ctx["turn"] = {"text": text, "index": index + 1}
@@ -205,17 +211,19 @@ class Engine:
         ctx = self.context(case, session_id, trial)
         started = time.perf_counter()
         checks: list[CheckResult] = []
+        broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
         try:
             async with asyncio.timeout(self.case_timeout):
                 setup_error = await self._setup(case, scenario, ctx, obs)
                 if setup_error:
                     obs.error = setup_error
                 else:
-                    await self._converse(case, self._turns[case.scenario], ctx, obs)
+                    steps = self.script(case, ctx)
+                    await self.talk.converse(case, scenario, steps, ctx, obs, broke)
                 observed = (
                     await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
                 )
-                checks = await self.judge.case(scenario, ctx, obs, observed)
+                checks = await self.judge.case(scenario, ctx, obs, observed, broke)
         except TimeoutError:
             obs.error = Failure(
                 FailureKind.CASE_TIMEOUT,
@@ -291,45 +299,32 @@ class Engine:
         n = turns or len(self._turns[case.scenario])
         return write_turn(template, ctx, case.persona, case.persona_seed or case.seed, i, n)
 
-    async def _converse(
-        self, case: Case, turns: list[TurnTemplate], ctx: dict[str, Any], obs: Observation
-    ) -> None:
-        """One conversation: opened (login, open), its turns, closed on every way out. The
-        session's captures and the last reply are in the templates of later turns and of
-        the checks (`session.*`, `reply.*`)."""
-        conversation = self.agent.conversation(ctx)
-        ctx["session"] = conversation.session
-        ctx["reply"] = None
-        ctx["replies"] = {}  # every turn's reply by its number: {{ replies.1.state }}
-        ctx["tool_results"] = self._scenarios[case.scenario].tool_results
-        try:
-            failure = await conversation.open(ctx)
-            if failure is not None:
-                obs.fail(failure)
-                return
-            for i, (template, turn) in enumerate(turns):
-                try:
-                    text = self._write(case, template, ctx, i, len(turns))
-                except TemplateError as exc:  # reads a capture the agent never gave
-                    if (missing := not_given(exc, conversation.session)) is None:
-                        raise
-                    obs.turns.append(_turn(i + 1, template.source, Reply(None, 0.0, None, missing)))
-                    obs.fail(missing.at(turn=i + 1))
-                    return
-                ctx["turn"] = {"text": text, "index": i + 1}
-                reply = await conversation.send(text, turn, ctx)
-                obs.turns.append(_turn(i + 1, text, reply))
-                ctx["reply"] = ctx["replies"][str(i + 1)] = reply.data
-                if reply.failure is not None:
-                    obs.fail(reply.failure.at(turn=i + 1))
-                    return
-        finally:
-            if conversation.closes:
-                with contextlib.suppress(Exception):  # best effort: recorded, never judged
-                    async with asyncio.timeout(CLOSE_TIMEOUT):  # no task of its own
-                        await conversation.close(ctx)
-            obs.session = dict(conversation.session)
-            obs.calls = [c.to_dict() for c in conversation.calls]
+    def script(self, case: Case, ctx: Mapping[str, Any]) -> list[Step]:
+        """The turns a case plays: its scenario's, or a drift case's at its point, the filler
+        drawn from the case's seed and passing over any line that names one of its facts."""
+        scenario = self._scenarios[case.scenario]
+        turns = self._turns[case.scenario]
+        if scenario.drift is None or case.length is None:
+            return turns
+        chosen = scenario.drift.pools or sorted(self._pools)
+        lines = filler.filler(
+            case.seed,
+            {name: self._pools[name] for name in chosen},
+            case.length,
+            filler.facts_of(_facts(ctx)),
+        )
+        composed = drift.compose(
+            scenario, [t[:2] for t in turns], lines, case.length, case.position or drift.START
+        )
+        return [
+            (*item, source) if isinstance(item, tuple) else (self._line(item), None, source)
+            for item, source in composed
+        ]
+
+    def _line(self, line: filler.Line) -> Template:
+        if line.text not in self._cache:
+            self._cache[line.text] = Template(line.text)
+        return self._cache[line.text]
 
     async def _variants_run(
         self, case: Case, scenario: m.Scenario, ctx: dict[str, Any], obs: Observation
@@ -345,7 +340,7 @@ class Engine:
             vctx = self.context(case, vobs.session_id, int(ctx["case"]["trial"]))
             error = await self._setup(case, scenario, vctx, vobs, variant=k)
             if error is None:
-                await self._converse(case, templates, vctx, vobs)
+                await self.talk.converse(case, scenario, templates, vctx, vobs)
             else:
                 vobs.error = error
             obs.variants.append(vobs)
@@ -359,32 +354,23 @@ class Engine:
         return await self.judge.sweep()
 
 
-def _turn(index: int, text: str, reply: Reply) -> TurnRecord:
-    return TurnRecord(
-        index=index,
-        text=text,
-        reply=reply.text,
-        latency_ms=round(reply.latency_ms, 3),
-        status=reply.status,
-        error=reply.failure,
-        data=reply.data,
-        first_byte_ms=None if reply.first_byte_ms is None else round(reply.first_byte_ms, 3),
-        usage=reply.usage,
-        tool_calls=reply.tool_calls,
-        finish_reason=reply.finish_reason,
-    )
-
-
-#: a turn's text template, and its contract when written as a mapping
-TurnTemplate = tuple[Template, "m.Turn | None"]
-CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort)
 TAKEN_RETRIES = 5  # fresh draws of a setup row whose unique value another row already holds
 
 
-def _turn_template(turn: str | m.Turn) -> TurnTemplate:
+def _step(turn: str | m.Turn) -> Step:
     if isinstance(turn, str):
-        return Template(turn), None
-    return Template(turn.text), turn
+        return Template(turn), None, None
+    return Template(turn.text), turn, None
+
+
+def _facts(ctx: Mapping[str, Any]) -> list[Any]:
+    """What the case knows that its checks may depend on: its vars, its rows, its user."""
+    return [ctx.get("vars"), ctx.get("user")] + [
+        v for k, v in ctx.items() if k not in _NOT_FACTS and isinstance(v, dict)
+    ]
+
+
+_NOT_FACTS = {"params", "vars", "user", "case", "session", "reply", "replies", "turn"}
 
 
 def _fault(exc: BaseException, scenario: m.Scenario) -> Failure:

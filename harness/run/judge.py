@@ -13,7 +13,7 @@ from typing import Any
 from harness.check.registry import Judging, judge_error, kind_of
 from harness.check.scopes import by_values, is_value, owned_values, scope_ids, scoped_query
 from harness.check.state import Targets, evaluate_invariant
-from harness.core import CheckResult, Observation
+from harness.core import CheckResult, Observation, Verdict
 from harness.spec import models as m
 from harness.spec.suite import Suite
 from harness.spec.template import Template, TemplateError, render_deep, truthy
@@ -38,6 +38,49 @@ class Judge:
             inv.id: render_deep(inv.query, {"params": suite.params}, cache)
             for inv in suite.invariants
         }
+
+    def per_turn(self, scenario: m.Scenario) -> bool:
+        """Whether anything of this scenario is judged after every turn."""
+        return any(
+            getattr(check, "every_turn", False) for check, _, _ in self._checks[scenario.id]
+        ) or any(inv.every_turn for inv in self._scoped)
+
+    async def after_turn(
+        self,
+        scenario: m.Scenario,
+        ctx: Mapping[str, Any],
+        obs: Observation,
+        number: int,
+        broke: dict[str, CheckResult],
+    ) -> None:
+        """Judge the checks and scoped invariants marked `every_turn` after turn `number`;
+        the first failure of each is kept in `broke` with its turn (an error there is not
+        kept: the check is judged again at the end)."""
+        judging = Judging(self.suite, obs.replies, ctx, self.targets, self.cache, obs, {})
+        for check, cid, kind in self._checks[scenario.id]:
+            if not getattr(check, "every_turn", False) or cid in broke:
+                continue
+            if check.when is not None and not self.applies(check, ctx):
+                continue
+            try:
+                result = await kind.judge(check, cid, judging)
+            except Exception:
+                continue
+            if result.verdict is Verdict.FAIL:
+                result.turn = number
+                broke[cid] = result
+        for inv in self._scoped:
+            if not inv.every_turn or inv.id in broke or inv.scope is None:
+                continue
+            ids = scope_ids(inv, scenario, (obs,), ctx, self.cache)
+            if not any(ids):
+                continue
+            result = await self._invariant(
+                inv, scoped_query(self._invariant_sql[inv.id], inv.scope), ids
+            )
+            if result.verdict is Verdict.FAIL:
+                result.turn = number
+                broke[inv.id] = result
 
     def own(self, table: str, row: Mapping[str, Any]) -> None:
         """A row a case inserted: its violations are judged with that case, not the sweep."""
@@ -100,6 +143,27 @@ class Judge:
                 self._owned.setdefault(target, set()).update(found)
 
     async def case(
+        self,
+        scenario: m.Scenario,
+        ctx: dict[str, Any],
+        obs: Observation,
+        observed: dict[str, list[Any]],
+        broke: Mapping[str, CheckResult] | None = None,
+    ) -> list[CheckResult]:
+        """Every verdict of the trial; a check judged after every turn that failed on the way
+        keeps that first failure (with its turn), and a failure found at the end says it was
+        seen after the last turn."""
+        results = await self._case(scenario, ctx, obs, observed)
+        last = len(obs.turns) or None
+        for i, result in enumerate(results):
+            first = (broke or {}).get(result.check_id)
+            if first is not None:
+                results[i] = result = first
+            if result.verdict is Verdict.FAIL and result.turn is None:
+                result.turn = last
+        return results
+
+    async def _case(
         self,
         scenario: m.Scenario,
         ctx: dict[str, Any],

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 from harness.core import Case
 from harness.generate.cases import make_values, seeded, variant_setups
 from harness.generate.values import ValueGenerator, derive_seed
+from harness.run import drift
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite
 
@@ -42,12 +43,21 @@ def plan_case(
 
 
 def plan(
-    suite: Suite, seed: int, *, select: Iterable[str] = (), repeat: int | None = None
+    suite: Suite,
+    seed: int,
+    *,
+    select: Iterable[str] = (),
+    repeat: int | None = None,
+    points: bool = False,
 ) -> Iterator[Case]:
     """Every case of the suite, in file order; `select` keeps scenario or case ids matching
-    any of the glob patterns; `repeat` overrides every scenario's repeat count."""
+    any of the glob patterns; `repeat` overrides every scenario's repeat count. A drift
+    scenario's case is played at its shortest length, or with `points` (harness drift) at
+    every length and position, and then only drift scenarios are planned."""
     patterns = list(select)
     for scenario in suite.scenarios:
+        if points and scenario.drift is None:
+            continue
         count = repeat if repeat is not None else scenario.repeat
         for index in range(count):
             cid = case_id(scenario.id, index, count)
@@ -55,12 +65,21 @@ def plan(
                 fnmatch.fnmatchcase(cid, p) or fnmatch.fnmatchcase(scenario.id, p) for p in patterns
             ):
                 continue
-            yield plan_case(suite, scenario, index, seed, count)
+            case = plan_case(suite, scenario, index, seed, count)
+            if scenario.drift is None:
+                yield case
+                continue
+            for length, position in (
+                drift.points(scenario) if points else [drift.shortest(scenario)]
+            ):
+                yield drift.at_point(case, length, position)
 
 
 def find_case(suite: Suite, seed: int, cid: str) -> Case:
-    """Re-plan exactly one case from (suite, seed, case id)."""
-    scenario_id, _, number = cid.partition("#")
+    """Re-plan exactly one case from (suite, seed, case id); a drift scenario's case at the
+    point its id names (`scenario#2@16-middle`), else at its shortest length."""
+    base, length, position = drift.split_id(cid)
+    scenario_id, _, number = base.partition("#")
     try:
         scenario = suite.scenario(scenario_id)
     except KeyError:
@@ -69,4 +88,11 @@ def find_case(suite: Suite, seed: int, cid: str) -> Case:
     if marked and (not number.isdigit() or number.startswith("0")):
         raise KeyError(f"{cid!r} is not a case id (scenario or scenario#N, N from 1)")
     index = int(number) - 1 if number else 0
-    return plan_case(suite, scenario, index, seed, count=2 if number else 1)
+    case = plan_case(suite, scenario, index, seed, count=2 if number else 1)
+    if scenario.drift is None:
+        if length is not None:
+            raise KeyError(f"{cid!r}: scenario {scenario_id} is not a drift scenario")
+        return case
+    if length is None or position is None:
+        length, position = drift.shortest(scenario)
+    return drift.at_point(case, length, position)

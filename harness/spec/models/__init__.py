@@ -59,6 +59,14 @@ from harness.spec.models.dependencies import (
     TableSeed,
     VolumeMount,
 )
+from harness.spec.models.drift import (
+    DEFAULT_LENGTHS,
+    POSITIONS,
+    Answer,
+    Drift,
+    Position,
+    User,
+)
 from harness.spec.models.scenarios import (
     Flaky,
     Invariant,
@@ -113,14 +121,17 @@ from harness.spec.models.values import (
 
 __all__ = [
     "CHECK_TYPES",
+    "DEFAULT_LENGTHS",
     "DEPENDENCY_KINDS",
     "GENERATOR_KEYS",
+    "POSITIONS",
     "PROVIDERS",
     "REQUIREMENT_ID",
     "SLUG",
     "AgentConfig",
     "AgentProcess",
     "AmountFormat",
+    "Answer",
     "BoundaryGen",
     "Capture",
     "Check",
@@ -139,6 +150,7 @@ __all__ = [
     "Defaults",
     "Dependency",
     "DependencyBase",
+    "Drift",
     "DstEdgeKind",
     "DstGen",
     "DurationGen",
@@ -168,6 +180,7 @@ __all__ = [
     "Persona",
     "Pool",
     "PoolGen",
+    "Position",
     "PostgresDependency",
     "Price",
     "PythonAdapter",
@@ -201,6 +214,7 @@ __all__ = [
     "TrapGen",
     "Turn",
     "TurnSelector",
+    "User",
     "ValueSpec",
     "VolumeMount",
 ]

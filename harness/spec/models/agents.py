@@ -222,6 +222,14 @@ class Turn(Model):
         default=None, description="Send a body of this many bytes."
     )
     no_body: bool = Field(default=False, description="Send no body at all.")
+    remember: bool = Field(
+        default=False,
+        description="Drift: this turn states what must be remembered (moved by `positions`).",
+    )
+    probe: bool = Field(
+        default=False,
+        description="Drift: the probe starts here; the filler goes before it.",
+    )
 
     @field_validator("expect_status", mode="before")
     @classmethod

@@ -106,6 +106,11 @@ class SqlCheck(CheckBase):
     expect_value: Any = None
     expect_empty: bool | None = None
     ordered: bool = False
+    every_turn: bool = Field(
+        default=False,
+        description="Judge after every turn, not only at the end: the report names the "
+        "first turn after which it broke.",
+    )
 
     @model_validator(mode="after")
     def _one_expectation(self) -> SqlCheck:
@@ -147,6 +152,11 @@ class RedisCheck(CheckBase):
     hash: dict[str, str] | None = None
     ttl_min: int | str | None = None
     ttl_max: int | str | None = None
+    every_turn: bool = Field(
+        default=False,
+        description="Judge after every turn, not only at the end: the report names the "
+        "first turn after which it broke.",
+    )
 
     @model_validator(mode="after")
     def _something(self) -> RedisCheck:

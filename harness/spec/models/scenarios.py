@@ -17,6 +17,7 @@ from harness.spec.models.base import (
     by_shape,
 )
 from harness.spec.models.checks import Check
+from harness.spec.models.drift import Drift, User
 from harness.spec.models.values import ValueSpec
 
 Persona = Literal[
@@ -80,7 +81,40 @@ class Scenario(Model):
         default_factory=list,
         description="Ways of writing each case may be told in; text from templates is kept intact.",
     )
+    user: User | None = Field(
+        default=None,
+        description="A user who answers the agent's questions from the case's facts.",
+    )
+    drift: Drift | None = Field(
+        default=None,
+        description="Play the scenario at several lengths of filler before its probe turn "
+        "(harness drift); a turn marked `probe: true` is needed.",
+    )
     checks: Annotated[list[Check], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _drift_marks(self) -> Scenario:
+        marks = [t for t in self.turns if not isinstance(t, str)]
+        probes = [i for i, t in enumerate(self.turns) if not isinstance(t, str) and t.probe]
+        if self.drift is None:
+            if any(t.remember or t.probe for t in marks):
+                raise ValueError("remember and probe mark turns of a drift scenario; add drift:")
+            return self
+        if len(probes) != 1:
+            raise ValueError(
+                "a drift scenario marks exactly one turn `probe: true` (the filler goes before "
+                f"it; found {len(probes)})"
+            )
+        late = [
+            i + 1
+            for i, t in enumerate(self.turns)
+            if not isinstance(t, str) and t.remember and i > probes[0]
+        ]
+        if late:
+            raise ValueError(f"turn {late[0]} is remembered after the probe; mark one before it")
+        if self.variants:
+            raise ValueError("a drift scenario has no variants (each length is its own case)")
+        return self
 
     @model_validator(mode="after")
     def _variants_need_same_state(self) -> Scenario:
@@ -184,6 +218,11 @@ class Invariant(Model):
     description: str
     database: str | None = None
     query: str = Field(description="Returns one row per violation; no rows means it holds.")
+    every_turn: bool = Field(
+        default=False,
+        description="A scoped invariant checked after every turn of a case, not only at its "
+        "end: the report names the first turn after which it broke.",
+    )
     scope: dict[str, str] | None = Field(
         default=None,
         description=(
@@ -199,3 +238,12 @@ class Invariant(Model):
 
 class InvariantsFile(FileModel):
     invariants: list[Invariant] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _every_turn_scoped(self) -> InvariantsFile:
+        for inv in self.invariants:
+            if inv.every_turn and not inv.scope:
+                raise ValueError(
+                    f"invariant {inv.id}: every_turn needs a scope (the rows a case owns)"
+                )
+        return self

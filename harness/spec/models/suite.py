@@ -98,6 +98,16 @@ class SuiteFile(FileModel):
     load: LoadSection | None = Field(
         default=None, description="Load profiles for harness load (see harness/spec/load.py)."
     )
+    filler: dict[
+        Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],
+        Annotated[list[Annotated[str, Field(min_length=1, max_length=2000)]], Field(min_length=1)],
+    ] = Field(
+        default_factory=dict,
+        description="Drift filler: lines by pool name. A harness pool's name (small_talk, "
+        "unrelated, policy_questions, rephrasings, topic_switches, corrections, distractors) "
+        "adds to it; another name is a new pool. Lines are plain text or templates over "
+        "params only: filler never touches a case's facts.",
+    )
     max_file_size: ByteSize | None = Field(
         default=None,
         description="The largest suite file read (e.g. 16MB; default 4MB): a larger one is "

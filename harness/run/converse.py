@@ -1,0 +1,123 @@
+"""One conversation with the agent: opened (login, open), its turns, closed on every way out.
+
+The turns are the scenario's script (a drift case's with its filler and remembered turns
+placed, `run/drift.py`); after each reply a reactive user (`run/user.py`) may answer what
+the agent asked, and the checks judged after every turn (`every_turn`) are judged, the
+first failure of each kept with its turn. The session's captures and the last reply are in
+the templates of later turns and of the checks (`session.*`, `reply.*`)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from harness.agents.base import AgentAdapter, Reply
+from harness.agents.protocol import not_given
+from harness.core import Case, CheckResult, Observation, TurnRecord
+from harness.run.judge import Judge
+from harness.run.user import ReactiveUser
+from harness.spec import models as m
+from harness.spec.template import Template, TemplateError
+
+#: a turn to play: its text template, its contract when written as a mapping, where it came
+#: from (None: the scenario's script; `filler:<pool>`, `remember`, `probe`)
+Step = tuple[Template, "m.Turn | None", "str | None"]
+Writer = Callable[[Case, Template, Mapping[str, Any], int, int], str]
+CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort)
+
+
+class Talk:
+    """Plays conversations for the engine."""
+
+    def __init__(self, agent: AgentAdapter, judge: Judge, write: Writer) -> None:
+        self.agent = agent
+        self.judge = judge
+        self.write = write
+        self._users: dict[str, ReactiveUser] = {}
+
+    def user(self, scenario: m.Scenario) -> ReactiveUser | None:
+        if scenario.user is None:
+            return None
+        if scenario.id not in self._users:
+            self._users[scenario.id] = ReactiveUser(scenario.user, self.judge.cache)
+        return self._users[scenario.id]
+
+    async def converse(
+        self,
+        case: Case,
+        scenario: m.Scenario,
+        steps: Sequence[Step],
+        ctx: dict[str, Any],
+        obs: Observation,
+        broke: dict[str, CheckResult] | None = None,
+    ) -> None:
+        """Play `steps`; `broke` collects the first failure of each check judged after every
+        turn (by check id), for the case's verdicts."""
+        conversation = self.agent.conversation(ctx)
+        ctx["session"] = conversation.session
+        ctx["reply"] = None
+        ctx["replies"] = {}  # every turn's reply by its number: {{ replies.1.state }}
+        ctx["tool_results"] = scenario.tool_results
+        user = self.user(scenario)
+        if user is not None:
+            ctx["user"] = user.facts(ctx, self.judge.cache)
+        per_turn = self.judge.per_turn(scenario)
+        number = 0
+        try:
+            failure = await conversation.open(ctx)
+            if failure is not None:
+                obs.fail(failure)
+                return
+            for i, (template, turn, source) in enumerate(steps):
+                try:
+                    text = self.write(case, template, ctx, i, len(steps))
+                except TemplateError as exc:  # reads a capture the agent never gave
+                    if (missing := not_given(exc, conversation.session)) is None:
+                        raise
+                    reply = Reply(None, 0.0, None, missing)
+                    obs.turns.append(record(number + 1, template.source, reply, source))
+                    obs.fail(missing.at(turn=number + 1))
+                    return
+                answers = 0
+                while True:
+                    number += 1
+                    ctx["turn"] = {"text": text, "index": number}
+                    reply = await conversation.send(text, turn, ctx)
+                    obs.turns.append(record(number, text, reply, source))
+                    ctx["reply"] = ctx["replies"][str(number)] = reply.data
+                    if reply.failure is not None:
+                        obs.fail(reply.failure.at(turn=number))
+                        return
+                    if per_turn and broke is not None:
+                        await self.judge.after_turn(scenario, ctx, obs, number, broke)
+                    said = user.answer(reply.text, ctx) if user is not None else None
+                    if said is None or user is None or answers >= user.spec.max_answers:
+                        break
+                    answers += 1
+                    text, source, turn = said[0], f"answer:{said[1]}", None
+        finally:
+            if conversation.closes:
+                with contextlib.suppress(Exception):  # best effort: recorded, never judged
+                    async with asyncio.timeout(CLOSE_TIMEOUT):  # no task of its own
+                        await conversation.close(ctx)
+            obs.session = dict(conversation.session)
+            obs.calls = [c.to_dict() for c in conversation.calls]
+
+
+def record(index: int, text: str, reply: Reply, source: str | None = None) -> TurnRecord:
+    return TurnRecord(
+        index=index,
+        text=text,
+        reply=reply.text,
+        latency_ms=round(reply.latency_ms, 3),
+        status=reply.status,
+        error=reply.failure,
+        data=reply.data,
+        first_byte_ms=None if reply.first_byte_ms is None else round(reply.first_byte_ms, 3),
+        usage=reply.usage,
+        tool_calls=reply.tool_calls,
+        finish_reason=reply.finish_reason,
+        source=source,
+    )
