@@ -10,6 +10,7 @@ from harness.runlog.history import KILLED, find_run, group_runs, run_status, sto
 from harness.runlog.models import (
     SCHEMA_VERSION,
     AnyManifest,
+    DriftManifest,
     Finding,
     HuntManifest,
     LoadLevel,
@@ -25,6 +26,7 @@ __all__ = [
     "KILLED",
     "SCHEMA_VERSION",
     "AnyManifest",
+    "DriftManifest",
     "Finding",
     "HuntManifest",
     "LoadLevel",

@@ -295,6 +295,24 @@ class RunManifest(ManifestBase):
     planned: int | None = None
 
 
+class DriftPlan(Record):
+    """Where one drift scenario is played: its lengths (the remembered turns at the start),
+    and its positions compared at one length."""
+
+    scenario: str
+    lengths: list[int] = Field(default_factory=list)
+    positions: list[str] = Field(default_factory=list)
+    position_length: int | None = None
+
+
+class DriftManifest(RunManifest):
+    """harness drift: a run of the drift scenarios at every length and position (its cases
+    are `scenario#n@length[-position]`); select, repeat and planned as a run's."""
+
+    kind: Literal["drift"] = "drift"  # type: ignore[assignment]
+    drift: list[DriftPlan] = Field(default_factory=list)
+
+
 class HuntManifest(ManifestBase):
     kind: Literal["hunt"]
     budget_seconds: float = 0.0
@@ -327,10 +345,11 @@ Manifest = Annotated[
     Annotated[RunManifest, Tag("run")]
     | Annotated[HuntManifest, Tag("hunt")]
     | Annotated[ReplayManifest, Tag("replay")]
-    | Annotated[LoadManifest, Tag("load")],
+    | Annotated[LoadManifest, Tag("load")]
+    | Annotated[DriftManifest, Tag("drift")],
     Discriminator(_kind),
 ]
-AnyManifest = RunManifest | HuntManifest | ReplayManifest | LoadManifest
+AnyManifest = RunManifest | HuntManifest | ReplayManifest | LoadManifest | DriftManifest
 
 
 # --------------------------------------------------------------------------- cases.jsonl
