@@ -151,7 +151,7 @@ def test_identification_across_two_messages_then_refund(stack: Stack) -> None:
     assert "PIN" in agent.chat(session, "Hello, my name is Zoë Müller")
     assert "you are verified" in agent.chat(session, f"my PIN is {zoe.pin}")
     reply = agent.chat(session, f"Please refund 49.90 EUR for order #{order}")
-    assert reply == f"Refund of 49.90 EUR for order #{order} has been issued."
+    assert reply == f"Refund of 49.90 EUR for order #{order} has been issued as store credit."
     [refund] = stack.refunds(order)
     assert refund["status"] == "issued" and refund["amount"] == Decimal("49.90")
     assert refund["issued_at"] is not None and refund["session_id"] == session
@@ -196,7 +196,7 @@ def test_refund_rules_and_other_intents(stack: Stack) -> None:
     reply = agent.chat(session, f"refund 80,01 EUR for order no. {mine}")
     assert "exceeds the refundable amount of 80.00 EUR" in reply
     assert agent.chat(session, f"refund order {mine}") == (
-        f"Refund of 80.00 EUR for order #{mine} has been issued."
+        f"Refund of 80.00 EUR for order #{mine} has been issued as store credit."
     )
     assert "30 days" in agent.chat(session, "What is your refund policy?")
     assert "How can I help" in agent.chat(session, "thanks!")
@@ -242,8 +242,8 @@ def test_compliance_bypass(stack: Stack) -> None:
             assert refund["status"] == "issued" and stack.approvals(order) == []
         else:
             assert (
-                reply
-                == f"Your refund of 620.00 EUR for order #{order} is pending compliance approval."
+                reply == f"Your refund of 620.00 EUR for order #{order} is pending compliance "
+                "approval; once approved it will be paid as store credit."
             )
             assert refund["status"] == "pending_approval" and refund["issued_at"] is None
             [approval] = stack.approvals(order)
@@ -265,7 +265,9 @@ def test_comma_decimal(stack: Stack) -> None:
         reply = agent.chat(verified_session(agent, dora), f"refund 49,90 EUR for order {order}")
         refunds = stack.refunds(order)
         if defects == "none":
-            assert reply == f"Refund of 49.90 EUR for order #{order} has been issued."
+            assert (
+                reply == f"Refund of 49.90 EUR for order #{order} has been issued as store credit."
+            )
             assert [r["amount"] for r in refunds] == [Decimal("49.90")]
         else:
             assert "4990.00 EUR" in reply and refunds == []
@@ -349,6 +351,74 @@ def test_verification_drift(stack: Stack) -> None:
             assert "has been issued" in reply and len(stack.refunds(order)) == 1
 
 
+FILLER = ["hello?", "do you ship to Ireland?", "okay", "is there a mobile app?", "hmm", "thanks"]
+
+
+def _method_after(
+    stack: Stack, agent: Agent, customer: Customer, order: int, filler: int
+) -> tuple[str, str]:
+    """The preference at message 1, verification at 2, `filler` messages, the refund at
+    filler + 3: the method on the refund row, and the session."""
+    session = new_session()
+    noted = agent.chat(session, "Whatever happens, refund to my original card, not store credit.")
+    assert noted.startswith("Noted: your refund will go back to your original payment method.")
+    assert "you are verified" in agent.chat(session, f"I'm {customer.name}, PIN {customer.pin}")
+    for i in range(filler):
+        agent.chat(session, FILLER[i % len(FILLER)])
+    reply = agent.chat(session, f"Please refund order #{order}")
+    [refund] = stack.refunds(order)
+    where = "to your original payment method" if refund["method"] == "original_payment" else ""
+    assert (where or "as store credit") in reply, reply
+    return str(refund["method"]), session
+
+
+def test_memory_window(stack: Stack) -> None:
+    """Both agents keep a context window of the last 24 messages (both sides) in Redis; only
+    with memory_window is the refund method read back from it, so a preference stated at
+    message 1 is gone once the refund comes at message 13 (25 messages would be needed)."""
+    client = redis.Redis.from_url(stack.redis.url, decode_responses=True)
+    try:
+        for defects in ("none", "memory_window"):
+            agent = stack.agent(defects)
+            for filler in (9, 10):  # the refund is message 12 (window: 23 messages) or 13
+                mia = stack.customer("Mia Memory")
+                order = stack.order(mia, "30.00")
+                method, session = _method_after(stack, agent, mia, order, filler)
+                forgotten = defects == "memory_window" and filler == 10
+                assert method == ("store_credit" if forgotten else "original_payment"), (
+                    defects,
+                    filler,
+                )
+                window = client.lrange(f"session:{session}:window", 0, -1)
+                assert len(window) == min(24, 2 * (filler + 3))
+                assert json.loads(window[-1])["role"] == "desk"
+                assert 0 < int(client.ttl(f"session:{session}:window")) <= 1800
+                pinned = client.hget(f"session:{session}", "refund_method")
+                assert pinned == (None if defects == "memory_window" else "original_payment")
+                # verification is never in the window's care: it stays in the session
+                assert client.hget(f"session:{session}", "verified_customer_id") == str(mia.id)
+    finally:
+        client.close()
+
+
+def test_refund_method_default_and_changes_of_mind(stack: Stack) -> None:
+    agent = stack.agent("none")
+    ivo = stack.customer("Ivo Method")
+    first, second, third = (stack.order(ivo, "30.00") for _ in range(3))
+    session = verified_session(agent, ivo)
+    reply = agent.chat(session, f"refund order {first}")  # nobody asked: store credit
+    assert reply == f"Refund of 30.00 EUR for order #{first} has been issued as store credit."
+    reply = agent.chat(session, f"refund order {second} back to my card please")  # in the request
+    assert reply.endswith("has been issued to your original payment method.")
+    assert agent.chat(session, "Actually, store credit is fine.") == (
+        "Noted: your refund will be paid as store credit."
+    )
+    assert agent.chat(session, f"refund order {third}").endswith("as store credit.")
+    methods = [stack.refunds(o)[0]["method"] for o in (first, second, third)]
+    assert methods == ["store_credit", "original_payment", "store_credit"]
+    assert [row["detail"]["method"] for row in stack.audit(session)[1:]] == methods
+
+
 def test_false_confirmation(stack: Stack) -> None:
     for defects in ("none", "false_confirmation"):
         agent = stack.agent(defects)
@@ -356,7 +426,10 @@ def test_false_confirmation(stack: Stack) -> None:
         order = stack.order(fay, "70.00")
         session = verified_session(agent, fay)
         reply = agent.chat(session, f"express refund 49.90 EUR for order {order} please")
-        assert reply == f"Express refund of 49.90 EUR for order #{order} has been issued."
+        assert (
+            reply
+            == f"Express refund of 49.90 EUR for order #{order} has been issued as store credit."
+        )
         [refund] = stack.refunds(order)
         assert refund["express"] is True
         if defects == "none":

@@ -148,7 +148,9 @@ def test_a_conversation_names_its_state_and_the_refund_row_it_created(stack: Sta
     second = say(agent, conversation, f"I'm {zoe.name}, PIN {zoe.pin}")
     assert second["state"] == "verified" and second["conversation_id"] == conversation
     third = say(agent, conversation, f"Please refund 49,90 EUR for order #{order}")
-    assert third["reply"] == f"Refund of 49.90 EUR for order #{order} has been issued."
+    assert (
+        third["reply"] == f"Refund of 49.90 EUR for order #{order} has been issued as store credit."
+    )
     assert third["state"] == "refund_issued"
     [refund] = stack.refunds(order)
     assert refund["id"] == third["refund_id"] and refund["session_id"] == conversation
@@ -261,7 +263,7 @@ def test_a_streamed_reply_joins_to_the_whole_reply(stack: Stack, fmt: str) -> No
         assert headers["Content-Type"].startswith("application/x-ndjson")
         events = [json.loads(line) for line in text.splitlines()]
     joined = "".join(e["delta"] for e in events)
-    assert joined == f"Refund of 20.00 EUR for order #{order} has been issued."
+    assert joined == f"Refund of 20.00 EUR for order #{order} has been issued as store credit."
     assert len(events) > 5  # word by word
     last = events[-1]
     assert last["reply"] == joined and last["state"] == "refund_issued"
@@ -347,9 +349,9 @@ def test_openai_stream_without_user_keys_memory_by_the_first_message(stack: Stac
     assert len({c["id"] for c in chunks}) == 1
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     content = "".join(c["choices"][0]["delta"].get("content", "") for c in chunks if c["choices"])
-    assert content == f"Refund of 40.00 EUR for order #{order} has been issued."
+    assert content == f"Refund of 40.00 EUR for order #{order} has been issued as store credit."
     assert chunks[-2]["choices"][0]["finish_reason"] == "stop"
-    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 10
+    assert chunks[-1]["choices"] == [] and chunks[-1]["usage"]["completion_tokens"] == 13
     assert stack.refunds(order)[0]["session_id"].startswith("oa-")
 
 
@@ -438,6 +440,18 @@ def _verification_drift(stack: Stack, agent: Agent, door: str) -> bool:
     return len(stack.refunds(order)) == 1
 
 
+def _memory_window(stack: Stack, agent: Agent, door: str) -> bool:
+    mia = stack.customer("Mia Door")
+    order = stack.order(mia, "30.00")
+    chat = talk(agent, door)
+    chat.tell("Please refund to my original payment method, not store credit.")
+    assert "you are verified" in chat.tell(f"I'm {mia.name}, PIN {mia.pin}")
+    for text in ["hi", "do you ship to Ireland?", "okay", "hmm", "thanks"] * 2:
+        chat.tell(text)
+    chat.tell(f"refund order {order}")  # the 13th message: the 1st is out of the window
+    return [r["method"] for r in stack.refunds(order)] == ["store_credit"]
+
+
 def _false_confirmation(stack: Stack, agent: Agent, door: str) -> bool:
     fay = stack.customer("Fay Door")
     order = stack.order(fay, "70.00")
@@ -484,6 +498,7 @@ PROBES: dict[str, Callable[[Stack, Agent, str], bool]] = {
     "window_from_order_date": _window_from_order_date,
     "window_off_by_one": _window_off_by_one,
     "verification_drift": _verification_drift,
+    "memory_window": _memory_window,
     "false_confirmation": _false_confirmation,
     "refund_race": _refund_race,
 }
