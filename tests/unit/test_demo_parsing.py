@@ -22,6 +22,7 @@ from fixtures.refund_desk.parsing import (
     parse_name,
     parse_order_id,
     parse_pin,
+    parse_refund_method,
     to_decimal,
 )
 from fixtures.refund_desk.store import Order
@@ -189,6 +190,45 @@ def test_message_reads_intents_and_keeps_numbers_apart() -> None:
     assert parse_message("how long for a refund on order 5").wants_refund is True
 
 
+# ------------------------------------------------------------------- refund method
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Whatever happens, refund to my original card, not store credit.", "original_payment"),
+        ("Refund to my original payment method please", "original_payment"),
+        ("put it back on my credit card", "original_payment"),
+        ("I don't want store credit", "original_payment"),
+        ("no vouchers, thanks", "original_payment"),
+        ("Store credit is fine.", "store_credit"),
+        ("a voucher would be great", "store_credit"),
+        ("not to my card please, store credit", "store_credit"),
+        ("Instead of my card, give me store credit", "store_credit"),
+        ("refund order 12, 49.90 EUR", None),
+        ("Do you sell gift cards?", None),
+        ("Do I need the original packaging to send something back?", None),
+        ("Can I change the email address on my account?", None),
+        ("I'm not sure", None),
+    ],
+)
+def test_refund_method(text: str, expected: str | None) -> None:
+    assert parse_refund_method(text) == expected
+    assert parse_message(text).refund_method == expected
+
+
+def test_no_filler_line_states_a_refund_method_an_order_or_a_pin() -> None:
+    """The demo's drift depends on it: filler between the customer's preference and the
+    refund must not change the preference, name an order or give a PIN."""
+    from harness.generate.filler import POOLS
+
+    for pool, lines in POOLS.items():
+        for line in lines:
+            parsed = parse_message(line)
+            assert parsed.refund_method is None, (pool, line)
+            assert parsed.order_id is None and parsed.pin is None, (pool, line)
+
+
 # ------------------------------------------------------------------- defect switch
 
 
@@ -199,6 +239,8 @@ def test_defect_switch() -> None:
     chosen = Defects.parse("refund_race, comma_decimal")
     assert Defect.REFUND_RACE in chosen and Defect.DIACRITICS not in chosen
     assert chosen.names() == ["comma_decimal", "refund_race"]
+    assert Defect.MEMORY_WINDOW in Defects.parse("all")
+    assert Defects.parse("memory_window").names() == ["memory_window"]
     with pytest.raises(UnknownDefectError, match="compliance_bypass"):
         Defects.parse("comma_decimal,nope")
 
@@ -212,6 +254,10 @@ def test_settings_from_env() -> None:
         Settings.from_env({"REDIS_URL": "redis://x"})
     with pytest.raises(ConfigError):
         Settings.from_env(env | {"PORT": "eighty"})
+    assert Settings.from_env(env).context_messages == 24
+    assert Settings.from_env(env | {"REFUND_DESK_CONTEXT_MESSAGES": "40"}).context_messages == 40
+    with pytest.raises(ConfigError, match="REFUND_DESK_CONTEXT_MESSAGES"):
+        Settings.from_env(env | {"REFUND_DESK_CONTEXT_MESSAGES": "1"})
 
 
 # ----------------------------------------------------------------------- the rules
