@@ -332,7 +332,10 @@ cli.add_command(signoff)
 cli.add_command(compare)
 cli.add_command(trend)
 
+from harness.cli.drift import drift  # noqa: E402
 from harness.cli.load import load, load_worker  # noqa: E402
+
+cli.add_command(drift)
 
 cli.add_command(load)
 cli.add_command(load_worker)

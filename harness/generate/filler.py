@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from harness.generate.values import derive_seed
+from harness.spec.models.drift import POOL_NAMES
 
 POOLS: dict[str, tuple[str, ...]] = {
     "small_talk": (
@@ -89,6 +90,9 @@ POOLS: dict[str, tuple[str, ...]] = {
         "Just do what's easiest for you.",
     ),
 }
+
+
+assert tuple(POOLS) == POOL_NAMES, "spec/models/drift.py names the harness's pools"
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,10 +99,14 @@ class RunDriver:
 
     def resume(self, log: RunLog) -> None:
         o, m = self.options, log.manifest
-        if not isinstance(m, RunManifest):
+        if not isinstance(m, RunManifest) or m.kind != self.kind:
+            resumable = "runs of harness run and harness drift can be resumed"
             raise ConfigError(
-                f"run {log.run_id} is a {m.kind} run; only runs of harness run can be resumed",
-                hint=f"start a new one with harness {m.kind}",
+                f"run {log.run_id} is a {m.kind} run; harness {self.kind} --resume cannot "
+                f"finish it ({resumable})",
+                hint=f"harness {m.kind} --resume {log.run_id}"
+                if m.kind in ("run", "drift")
+                else f"start a new one with harness {m.kind}",
             )
         changed = [
             flag

@@ -3,6 +3,9 @@
 
 Schema 1 is every run folder written before the log was typed (no `schema_version` in the
 manifest, `v: 1` records whose errors are text): it reads into the same models.
+
+The load run's parts are in `loadinfo.py`, the base and the status reader in `base.py`;
+every name is importable from here.
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
-    BeforeValidator,
-    ConfigDict,
     Discriminator,
     Field,
     Tag,
@@ -21,38 +22,22 @@ from pydantic import (
 
 from harness.core.events import Status
 from harness.core.types import SWEEP_CASE, Case, CheckResult, DependencyInfo, Observation
+from harness.runlog.base import LEGACY_STATUS, Record, StoredStatus, legacy_status
+from harness.runlog.loadinfo import (
+    AgentExit,
+    LoadInfo,
+    LoadLevel,
+    LoadProcess,
+    LoadSample,
+    LocustTotals,
+    WorkerTotals,
+)
 from harness.runlog.owner import Owner
 
 SCHEMA_VERSION = 2
 
 
-class Record(BaseModel):
-    model_config = ConfigDict(extra="allow")
-
-
 # --------------------------------------------------------------------------- manifest parts
-
-#: older or hand-written words for how a run ended, read as the closed set's
-LEGACY_STATUS = {
-    **dict.fromkeys(("complete", "completed", "done", "ok"), Status.FINISHED),
-    **dict.fromkeys(("aborted", "cancelled", "canceled", "stopped", "killed"), Status.INTERRUPTED),
-    **dict.fromkeys(("error", "errored", "crashed"), Status.FAILED),
-}
-
-
-def legacy_status(value: Any) -> Any:
-    """A stored status as the closed set has it: its own words, the older ones mapped, any
-    other word a run that did not finish as the harness knows it (failed)."""
-    if not isinstance(value, str) or isinstance(value, Status):
-        return value
-    word = value.strip().lower()
-    try:
-        return Status(word)
-    except ValueError:
-        return LEGACY_STATUS.get(word, Status.FAILED)
-
-
-StoredStatus = Annotated[Status, BeforeValidator(legacy_status)]
 
 
 class Attempt(Record):
@@ -139,91 +124,6 @@ class Finding(Record):
     failures: int | None = None  # of `replays` confirmations (the finding's own run counted)
     replays: int | None = None
     trials: int | None = None  # set only when flaky: trials every later run replays it with
-
-
-class LoadLevel(Record):
-    """Conversations judged at one level of users (0 users, a ramp-down, is no level)."""
-
-    users: int
-    trials: int
-    passes: int
-    pass_rate: float | None = None
-    invariant_violations: int = 0
-
-    @property
-    def rate(self) -> float:
-        return self.passes / self.trials if self.trials else 0.0
-
-    @property
-    def violations(self) -> int:
-        return self.invariant_violations
-
-
-class LoadSample(Record):
-    """Every invariant over the whole database at one moment of a load run."""
-
-    at: float = 0.0  # seconds since the load started
-    violations: dict[str, int] = Field(default_factory=dict)  # invariant id -> violating rows
-    rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # first rows: evidence
-    errors: dict[str, str] = Field(default_factory=dict)  # invariant id -> why not sampled
-
-
-class LoadProcess(Record):
-    """One load generator process: as the harness started it (its log), and as it last
-    reported itself (a worker on another machine only so: `remote`)."""
-
-    role: str = "?"  # local | master | worker
-    pid: int = 0
-    log: str | None = None  # its log's file name in the run folder
-    remote: bool = False
-    index: int | None = None
-    requests: int = 0
-    failures: int = 0
-    final: bool = False  # its totals at the end arrived
-
-
-class WorkerTotals(Record):
-    requests: int = 0
-    failures: int = 0
-
-
-class LocustTotals(Record):
-    """Locust's own count of the requests sent, and each worker's (by locust's node id)."""
-
-    requests: int = 0
-    failures: int = 0
-    workers: dict[str, WorkerTotals] = Field(default_factory=dict)
-
-
-class AgentExit(Record):
-    """The agent process died during a load run, which was cut short there."""
-
-    code: int | None = None
-    at: float = 0.0  # seconds since the load started
-
-
-class LoadInfo(Record):
-    """A load run's profile and, as it runs, its timeline, samples, counts and processes."""
-
-    profile: str = ""
-    shape: str = ""
-    schedule: list[list[float]] = Field(default_factory=list)  # [start, end, users, rate]
-    length_s: float = 0.0
-    peak_users: int = 0
-    window_s: float = 0.0
-    sample_every_s: float = 0.0
-    duplicates: dict[str, Any] = Field(default_factory=dict)
-    scenarios: list[str] = Field(default_factory=list)
-    workers: int = 0
-    t0: float | None = None
-    users_timeline: list[list[float]] = Field(default_factory=list)
-    samples: list[LoadSample] = Field(default_factory=list)
-    counts: dict[str, int] = Field(default_factory=dict)
-    waited_s: float = 0.0
-    processes: list[LoadProcess] = Field(default_factory=list)
-    locust: LocustTotals | None = None
-    stop_timeout_s: float | None = None
-    agent_exit: AgentExit | None = None
 
 
 # --------------------------------------------------------------------------- the manifest
@@ -415,4 +315,20 @@ def _record_type(data: Any) -> str:
 AnyRecord = Annotated[
     Annotated[TrialRecord, Tag("trial")] | Annotated[SweepRecord, Tag("sweep")],
     Discriminator(_record_type),
+]
+
+
+__all__ = [
+    "LEGACY_STATUS",
+    "SCHEMA_VERSION",
+    "AgentExit",
+    "LoadInfo",
+    "LoadLevel",
+    "LoadProcess",
+    "LoadSample",
+    "LocustTotals",
+    "Record",
+    "StoredStatus",
+    "WorkerTotals",
+    "legacy_status",
 ]

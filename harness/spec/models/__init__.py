@@ -61,6 +61,7 @@ from harness.spec.models.dependencies import (
 )
 from harness.spec.models.drift import (
     DEFAULT_LENGTHS,
+    POOL_NAMES,
     POSITIONS,
     Answer,
     Drift,
@@ -124,6 +125,7 @@ __all__ = [
     "DEFAULT_LENGTHS",
     "DEPENDENCY_KINDS",
     "GENERATOR_KEYS",
+    "POOL_NAMES",
     "POSITIONS",
     "PROVIDERS",
     "REQUIREMENT_ID",

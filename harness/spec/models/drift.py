@@ -14,6 +14,16 @@ Position = Literal["start", "middle", "end"]
 POSITIONS: tuple[Position, ...] = ("start", "middle", "end")
 DEFAULT_LENGTHS = (0, 2, 4, 8, 16, 32)
 MAX_LENGTH = 400
+#: the filler pools the harness ships (harness/generate/filler.py holds their lines)
+POOL_NAMES = (
+    "small_talk",
+    "unrelated",
+    "policy_questions",
+    "rephrasings",
+    "topic_switches",
+    "corrections",
+    "distractors",
+)
 PoolName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")]
 
 

@@ -1,0 +1,94 @@
+"""A load run's part of the manifest: its levels, samples, processes and totals."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from harness.runlog.base import Record
+
+
+class LoadLevel(Record):
+    """Conversations judged at one level of users (0 users, a ramp-down, is no level)."""
+
+    users: int
+    trials: int
+    passes: int
+    pass_rate: float | None = None
+    invariant_violations: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.passes / self.trials if self.trials else 0.0
+
+    @property
+    def violations(self) -> int:
+        return self.invariant_violations
+
+
+class LoadSample(Record):
+    """Every invariant over the whole database at one moment of a load run."""
+
+    at: float = 0.0  # seconds since the load started
+    violations: dict[str, int] = Field(default_factory=dict)  # invariant id -> violating rows
+    rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # first rows: evidence
+    errors: dict[str, str] = Field(default_factory=dict)  # invariant id -> why not sampled
+
+
+class LoadProcess(Record):
+    """One load generator process: as the harness started it (its log), and as it last
+    reported itself (a worker on another machine only so: `remote`)."""
+
+    role: str = "?"  # local | master | worker
+    pid: int = 0
+    log: str | None = None  # its log's file name in the run folder
+    remote: bool = False
+    index: int | None = None
+    requests: int = 0
+    failures: int = 0
+    final: bool = False  # its totals at the end arrived
+
+
+class WorkerTotals(Record):
+    requests: int = 0
+    failures: int = 0
+
+
+class LocustTotals(Record):
+    """Locust's own count of the requests sent, and each worker's (by locust's node id)."""
+
+    requests: int = 0
+    failures: int = 0
+    workers: dict[str, WorkerTotals] = Field(default_factory=dict)
+
+
+class AgentExit(Record):
+    """The agent process died during a load run, which was cut short there."""
+
+    code: int | None = None
+    at: float = 0.0  # seconds since the load started
+
+
+class LoadInfo(Record):
+    """A load run's profile and, as it runs, its timeline, samples, counts and processes."""
+
+    profile: str = ""
+    shape: str = ""
+    schedule: list[list[float]] = Field(default_factory=list)  # [start, end, users, rate]
+    length_s: float = 0.0
+    peak_users: int = 0
+    window_s: float = 0.0
+    sample_every_s: float = 0.0
+    duplicates: dict[str, Any] = Field(default_factory=dict)
+    scenarios: list[str] = Field(default_factory=list)
+    workers: int = 0
+    t0: float | None = None
+    users_timeline: list[list[float]] = Field(default_factory=list)
+    samples: list[LoadSample] = Field(default_factory=list)
+    counts: dict[str, int] = Field(default_factory=dict)
+    waited_s: float = 0.0
+    processes: list[LoadProcess] = Field(default_factory=list)
+    locust: LocustTotals | None = None
+    stop_timeout_s: float | None = None
+    agent_exit: AgentExit | None = None
