@@ -292,7 +292,8 @@ def _first_failures(trials: list[_Trial]) -> list[FirstFailure]:
                 len(failed), len(mine),
             )
         )  # fmt: skip
-    return sorted(out, key=lambda f: (split_id(f.case_id)[0], f.length, f.position))
+    order = {pos: i for i, pos in enumerate(POSITIONS)}
+    return sorted(out, key=lambda f: (split_id(f.case_id)[0], f.length, order.get(f.position, 9)))
 
 
 def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k: int) -> Curve:

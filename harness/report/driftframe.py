@@ -74,4 +74,7 @@ def drift_frame(summary: DriftSummary) -> pd.DataFrame:
                 }
             )  # fmt: skip
     frame = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
-    return frame.astype({"first_degraded": "Int64", "length": "int64"})
+    floats = ["rate", "lo", "hi", "pass_k", "pass_k_lo", "pass_k_hi", "p", "p_holm", "tokens"]
+    return frame.astype(
+        {"first_degraded": "Int64", "length": "int64", **dict.fromkeys(floats, "float64")}
+    )

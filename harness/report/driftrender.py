@@ -54,10 +54,11 @@ def markdown_section(s: DriftSummary) -> list[str]:
         out += [f"{cell(c.verdict)}. Scenarios: {', '.join(code(x) for x in c.scenarios)}.", ""]
         head = f" pass^{k} | 95% interval |" if k > 1 else ""
         rule = "---|---|" if k > 1 else ""
+        tokens = any(p.tokens is not None for p in c.points)  # only where usage is reported
         out += [
-            f"| length | passed | pass rate | 95% interval |{head} p vs baseline | Holm p "
-            "| tokens |",
-            f"|---|---|---|---|{rule}---|---|---|",
+            f"| length | passed | pass rate | 95% interval |{head} p vs baseline | Holm p |"
+            + (" tokens |" if tokens else ""),
+            f"|---|---|---|---|{rule}---|---|" + ("---|" if tokens else ""),
         ]
         for p in c.points:
             mark = "❌ " if p.degraded else ""
@@ -65,8 +66,8 @@ def markdown_section(s: DriftSummary) -> list[str]:
             base = " (baseline)" if p is c.baseline else ""
             out.append(
                 f"| {mark}{p.length}{base} | {_trials(p)} | {percent(p.rate.value)} | "
-                f"{interval(p.rate)} |{at_k} {num(p.p, '.3g')} | {num(p.p_holm, '.3g')} | "
-                f"{num(p.tokens, ',.0f')} |"
+                f"{interval(p.rate)} |{at_k} {num(p.p, '.3g')} | {num(p.p_holm, '.3g')} |"
+                + (f" {num(p.tokens, ',.0f')} |" if tokens else "")
             )
         out.append("")
         if len(c.positions) > 1:
@@ -117,7 +118,7 @@ def curve_svg(c: Curve, k: int) -> Markup:
     n = len(points)
 
     def x(i: int) -> float:
-        return PAD_L + (W - PAD_L - PAD_R) * (i / (n - 1) if n > 1 else 0.5)
+        return PAD_L + 12 + (W - PAD_L - PAD_R - 24) * (i / (n - 1) if n > 1 else 0.5)
 
     def y(v: float) -> float:
         return PAD_T + (H - PAD_T - PAD_B) * (1 - v)
@@ -138,10 +139,13 @@ def curve_svg(c: Curve, k: int) -> Markup:
             f'fill="#667085">{p.length}</text>'
         )
         if p.length == c.first_degraded:
+            right = x(i) > W / 2  # the label on the side with room
+            at, anchor = (x(i) - 4, "end") if right else (x(i) + 4, "start")
             parts.append(
                 f'<line x1="{x(i):.1f}" y1="{PAD_T}" x2="{x(i):.1f}" y2="{H - PAD_B}" '
-                f'stroke="{BAD}" stroke-dasharray="3 3"/><text x="{x(i) + 3:.1f}" '
-                f'y="{PAD_T + 9}" font-size="10" fill="{BAD}">first degraded: n={p.length}</text>'
+                f'stroke="{BAD}" stroke-dasharray="3 3"/><text x="{at:.1f}" y="{PAD_T + 9}" '
+                f'font-size="10" text-anchor="{anchor}" fill="{BAD}">'
+                f"first degraded: n={p.length}</text>"
             )
     series: list[tuple[str, str, str, list[tuple[int, Any]]]] = [
         ("pass rate", PASS, "", [(i, p.rate) for i, p in enumerate(points)])
@@ -246,7 +250,9 @@ def junit_suite(s: DriftSummary, parent: ET.Element, text: Callable[[Any], str])
         )
         ET.SubElement(case, "system-out").text = text(rate)
         if failure:
-            firsts = [f for f in c.first_failures if f.length == p.length][:5]
+            firsts = [
+                f for f in c.first_failures if (f.length, f.position) == (p.length, p.position)
+            ][:5]
             detail = "\n".join(
                 f"{f.case_id}: {_turn(f)}, check {f.check_id}: {f.message}" for f in firsts
             )
