@@ -49,6 +49,7 @@ def drift_run(
     position_length: int | None = None,
     suite: str = "s",
     spec_hash: str = "h",
+    started_at: str = "2026-12-05T10:00:00+00:00",
 ) -> Path:
     """A finished drift run of one scenario; `tables` by requirement id."""
     points = sorted({p for table in tables.values() for p in table})
@@ -65,7 +66,7 @@ def drift_run(
         seed=7,
         trials=trials,
         spec_hash=spec_hash,
-        started_at="2026-12-05T10:00:00+00:00",
+        started_at=started_at,
         requirements=[
             RequirementInfo(id=rid, title=f"title of {rid}", severity="critical") for rid in tables
         ],
