@@ -40,7 +40,7 @@ from harness.report.reliability import (
 )
 from harness.report.view import cap
 from harness.run.drift import START, split_id
-from harness.runlog.models import DriftManifest, TrialRecord
+from harness.runlog.models import DriftManifest, DriftPlan, TrialRecord
 
 if TYPE_CHECKING:
     from harness.runlog.read import RunFolder
@@ -344,12 +344,13 @@ def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k
     )
 
 
-def _position_length(plan: object, trials: list[tuple[str, _Trial]], scenario: str) -> int | None:
+def _position_length(
+    plan: DriftPlan | None, trials: list[tuple[str, _Trial]], scenario: str
+) -> int | None:
     """Where a scenario's positions are compared: its plan's position length, else the
     longest length any of its other positions was played at."""
-    at = getattr(plan, "position_length", None)
-    if at is not None:
-        return int(at)
+    if plan is not None and plan.position_length is not None:
+        return plan.position_length
     played = [t.length for s, t in trials if s == scenario and t.position != START]
     return max(played) if played else None
 

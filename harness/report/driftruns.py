@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.events import Status
-from harness.report.drift import Curve, DriftSummary, summarize_drift
+from harness.report.drift import Curve, DriftSummary, Point, summarize_drift
 from harness.report.reliability import percent
 from harness.report.text import cell
 from harness.runlog.history import stored_runs
@@ -61,11 +61,10 @@ class DriftChange:
         return out
 
 
-def _rate(point: object) -> str:
-    trials = getattr(point, "trials", 0)
-    if not trials:
+def _rate(point: Point | None) -> str:
+    if point is None or not point.trials:
         return "—"
-    return f"{percent(point.rate.value)} ({point.passes}/{trials})"  # type: ignore[attr-defined]
+    return f"{percent(point.rate.value)} ({point.passes}/{point.trials})"
 
 
 def verdict(c: Curve | None) -> str:
