@@ -153,7 +153,7 @@ def curve_svg(c: Curve, k: int) -> Markup:
     if k > 1:
         dashed = ' stroke-dasharray="5 3"'
         series.append((f"pass^{k}", PASS_K, dashed, [(i, p.pass_k) for i, p in enumerate(points)]))
-    for name, colour, dash, rates in series:
+    for shift, (name, colour, dash, rates) in enumerate(series):
         known = [(i, r) for i, r in rates if r.value is not None]
         if len(known) > 1:
             line = " ".join(f"{x(i):.1f},{y(r.value):.1f}" for i, r in known)
@@ -162,8 +162,9 @@ def curve_svg(c: Curve, k: int) -> Markup:
             )
         for i, r in known:
             if r.low is not None and r.high is not None:
+                bar = x(i) + 7 * shift  # pass^k's bar beside the pass rate's
                 parts.append(
-                    f'<line x1="{x(i):.1f}" y1="{y(r.low):.1f}" x2="{x(i):.1f}" '
+                    f'<line x1="{bar:.1f}" y1="{y(r.low):.1f}" x2="{bar:.1f}" '
                     f'y2="{y(r.high):.1f}" stroke="{colour}" stroke-opacity="0.35" '
                     'stroke-width="6"/>'
                 )
@@ -177,6 +178,14 @@ def curve_svg(c: Curve, k: int) -> Markup:
                 f'<circle cx="{x(i):.1f}" cy="{y(r.value):.1f}" r="3.5" fill="{fill}">'
                 f"<title>{escape(tip)}</title></circle>"
             )
+    lx = PAD_L
+    for name, colour, dash, _ in series:  # the legend, bottom left
+        parts.append(
+            f'<line x1="{lx}" y1="{H - 7}" x2="{lx + 16}" y2="{H - 7}" stroke="{colour}" '
+            f'stroke-width="2"{dash}/><text x="{lx + 20}" y="{H - 4}" font-size="10" '
+            f'fill="#344054">{escape(name)}</text>'
+        )
+        lx += 30 + 6 * len(name)
     parts.append(
         f'<text x="{W - PAD_R}" y="{H - 4}" font-size="10" text-anchor="end" fill="#667085">'
         "length (user turns before the probe)</text></svg>"
