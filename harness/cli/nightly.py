@@ -179,6 +179,7 @@ def trend(
     err.print(
         f"trend of {escape(name)}: {len(result.runs)} run(s), {len(result.series)} "
         f"requirement(s), k = {result.k}"
+        + (f"; {len(result.drift)} drift run(s)" if result.drift else "")
     )
     if result.short_runs:
         err.print(

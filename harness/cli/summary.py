@@ -83,6 +83,12 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[bold green]no divergence from the spec[/] ({t['pass']} checks passed)")
     elif not interrupted:
         err.print(f"[yellow]{escape(v.headline)}[/]")
+    drift = reports.drift
+    if drift is not None:  # a drift run: how far each requirement holds
+        colour = "red" if drift.degraded or drift.failing else "green"
+        err.print(f"[bold {colour}]drift[/]: {escape(drift.headline)}")
+        for curve in drift.curves:
+            err.print(f"  {escape(curve.requirement)}: {escape(curve.verdict)}")
     if v.regressions or v.unreadable_regressions:
         err.print(f"known regressions: {v.regressions_headline}")
     for r in v.regressions:

@@ -170,14 +170,18 @@ class Identity:
         attempts = attempts or {}
         setup = case.variant_setups[variant - 1] if variant else case.setup
         plan = self.plan(scenario)
+        # a drift case's every point is a conversation of its own: fresh unique values, from
+        # the point's own seed (the same inputs otherwise)
+        point = "" if case.length is None else f"{case.length}-{case.position}"
+        base = derive_seed(case.seed, "point", point) if point else case.seed
         salt = {
             node: max([attempts.get(e, 0) for e in rows])
             for node, rows in plan.drawn.items()
-            if (trial, variant) != (1, 0) or any(attempts.get(e, 0) for e in rows)
+            if (trial, variant) != (1, 0) or point or any(attempts.get(e, 0) for e in rows)
         }
         if not salt:
             return Slot(case.vars, setup)
-        slots = self._slots(case, trial, variant)
+        slots = self._slots(case, trial, variant, bool(point))
         fresh_vars = dict(case.vars)
         rows = {entity: dict(values) for entity, values in setup.items()}
         context: dict[str, Any] = {"params": self.params, "vars": fresh_vars}
@@ -189,15 +193,16 @@ class Identity:
             spec = self._spec(scenario, node)
             if node in salt:
                 if salt[node]:
-                    seed = derive_seed(case.seed, "identity", trial, variant, *node, salt[node])
+                    seed = derive_seed(base, "identity", trial, variant, *node, salt[node])
                     value = self._draw(spec, seed, context)
                 else:
-                    value = self._fresh(spec, case, slots, node, self._inputs(case, node), context)
+                    inputs = self._inputs(case, node)
+                    value = self._fresh(spec, base, slots, node, inputs, context)
             elif any(tuple(p[:2]) in changed for p in paths(spec) if len(p) > 1):
                 # made from a fresh value: made again from it (a var `"{{ customer.email }}"`
                 # says the email this slot inserts)
                 if is_generator(spec):
-                    seed = derive_seed(case.seed, "identity", trial, variant, "made", *node)
+                    seed = derive_seed(base, "identity", trial, variant, "made", *node)
                     value = self._draw(spec, seed, context)
                 elif owner == "vars":
                     value = render_deep(spec, context, {})
@@ -243,20 +248,21 @@ class Identity:
 
     # -- the rule ---------------------------------------------------------------------------
     @staticmethod
-    def _slots(case: Case, trial: int, variant: int) -> list[tuple[int, int]]:
-        """Every slot up to this one, in order: each must differ from those before it."""
+    def _slots(case: Case, trial: int, variant: int, point: bool = False) -> list[tuple[int, int]]:
+        """Every slot up to this one, in order: each must differ from those before it (a
+        drift point's first slot too: the case's own values are another point's)."""
         variants = len(case.variant_setups)
         return [
             (t, v)
             for t in range(1, trial + 1)
             for v in range(variants + 1)
-            if (t, v) != (1, 0) and (t < trial or v <= variant)
+            if ((t, v) != (1, 0) or point) and (t < trial or v <= variant)
         ]
 
     def _fresh(
         self,
         spec: Any,
-        case: Case,
+        base: int,
         order: list[tuple[int, int]],
         name: Node,
         inputs: list[Any],
@@ -266,7 +272,7 @@ class Identity:
         value: Any = None
         for trial, variant in order:
             for attempt in range(DRAWS):
-                seed = derive_seed(case.seed, "identity", trial, variant, *name, attempt)
+                seed = derive_seed(base, "identity", trial, variant, *name, attempt)
                 value = self._draw(spec, seed, context)
                 if _key(value) not in taken:
                     break

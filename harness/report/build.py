@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.report.drift import DriftSummary, summarize_drift
+from harness.report.driftframe import drift_frame
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.load import LoadSummary, summarize
@@ -17,6 +19,7 @@ from harness.runlog.read import open_run
 
 RELIABILITY_PARQUET = "reliability.parquet"
 LOAD_PARQUET = "load.parquet"
+DRIFT_PARQUET = "drift.parquet"
 
 
 @dataclass
@@ -29,6 +32,8 @@ class Reports:
     reliability: Path | None = None  # reliability.parquet: pass@1, pass^k, flaky cases
     load: LoadSummary | None = None  # a load run's windows, levels and degradation
     load_parquet: Path | None = None
+    drift: DriftSummary | None = None  # a drift run's curves and first degraded lengths
+    drift_parquet: Path | None = None
 
     def paths(self) -> dict[str, Path]:
         paths = {
@@ -41,6 +46,8 @@ class Reports:
             paths["reliability"] = self.reliability
         if self.load_parquet is not None:
             paths["load"] = self.load_parquet
+        if self.drift_parquet is not None:
+            paths["drift"] = self.drift_parquet
         return paths
 
 
@@ -53,6 +60,7 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
     frame = results_frame(records, manifest)
     view = build_view(frame, manifest)
     load = summarize(run, records)
+    drift = summarize_drift(run, records)
 
     def missing(path: Path) -> bool:
         return not (keep and path.is_file())
@@ -62,13 +70,13 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
         save_results(frame, parquet)
     markdown = run_dir / "summary.md"
     if missing(markdown):
-        markdown.write_text(render_markdown(view, load), encoding="utf-8")
+        markdown.write_text(render_markdown(view, load, drift), encoding="utf-8")
     html = run_dir / "report.html"
     if missing(html):
-        html.write_text(render_html(view, load), encoding="utf-8")
+        html.write_text(render_html(view, load, drift), encoding="utf-8")
     junit = run_dir / "junit.xml"
     if missing(junit):
-        junit.write_bytes(render_junit(frame, manifest, load))
+        junit.write_bytes(render_junit(frame, manifest, load, drift))
     reliability = None
     if view.reliability is not None:
         reliability = run_dir / RELIABILITY_PARQUET
@@ -79,4 +87,11 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
         load_parquet = run_dir / LOAD_PARQUET
         if missing(load_parquet):
             save_parquet(load_frame(load), load_parquet)
-    return Reports(view, parquet, markdown, html, junit, reliability, load, load_parquet)
+    drift_parquet = None
+    if drift is not None:
+        drift_parquet = run_dir / DRIFT_PARQUET
+        if missing(drift_parquet):
+            save_parquet(drift_frame(drift), drift_parquet)
+    return Reports(
+        view, parquet, markdown, html, junit, reliability, load, load_parquet, drift, drift_parquet
+    )

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from harness.errors import ConfigError
+from harness.report.driftruns import DriftComparison, compare_drift
 from harness.report.reliability import (
     MARKS,
     REGRESSION_ORIGIN,
@@ -129,6 +130,7 @@ class Comparison:
     notes: list[str] = field(default_factory=list)
     added: list[RequirementReliability] = field(default_factory=list)  # in HEAD's spec only
     removed: list[RequirementReliability] = field(default_factory=list)  # in BASE's spec only
+    drift: DriftComparison | None = None  # two drift runs: each requirement's first degraded length
 
     @property
     def worse(self) -> list[MetricChange]:
@@ -163,18 +165,27 @@ class Comparison:
         worse = [m.requirement for m in self.metrics if m.moved("worse")]
         if worse:
             reasons.append(f"worse beyond noise: {', '.join(worse)}")
+        if self.drift is not None and self.drift.worse:
+            shorter = ", ".join(c.requirement for c in self.drift.worse)
+            reasons.append(f"holds less far into a conversation: {shorter}")
         return reasons
 
 
 def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None:
     """Refuse inputs that cannot be compared (ConfigError, exit 2): anything but two suite
-    runs, or runs of two different suites unless they judge the same spec (a suite and one
-    that extends it through another interface: same spec hash) or forced."""
+    runs or two drift runs, or runs of two different suites unless they judge the same spec
+    (a suite and one that extends it through another interface: same spec hash) or forced."""
+    if "drift" in (base.kind, head.kind) and base.kind != head.kind:
+        raise ConfigError(
+            f"BASE {base.run_id} is {base.described} and HEAD {head.run_id} is "
+            f"{head.described}: a drift run is compared with another drift run",
+            hint="pass the ids of two harness drift runs, or of two harness run runs",
+        )
     for name, run in (("BASE", base), ("HEAD", head)):
-        if run.kind != "run":
+        if run.kind not in ("run", "drift"):
             raise ConfigError(
                 f"{name} {run.run_id} is {run.described}; harness compare compares two "
-                "suite runs (harness run)",
+                "suite runs (harness run) or two drift runs (harness drift)",
                 hint="pass the ids or folders of two suite runs (a hunt or load run joins a "
                 "sign-off with --group or --with instead)",
             )
@@ -308,6 +319,8 @@ def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comp
     result.removed = [
         r for r in rel_base.requirements if rel_head.requirement(r.requirement) is None
     ]
+    if base.kind == head.kind == "drift":
+        result.drift = compare_drift(base, head)
     return result
 
 

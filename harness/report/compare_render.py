@@ -10,6 +10,7 @@ from harness.report.compare import (
     Comparison,
     MetricChange,
 )
+from harness.report.driftruns import compare_markdown
 from harness.report.reliability import RequirementReliability, percent
 from harness.report.text import code
 
@@ -90,6 +91,8 @@ def render_comparison(c: Comparison) -> str:
             f"{_p(m.p_value_k)} | {'yes' if m.beyond_noise_k else 'no'} |"
         )
     out += ["", _summary(c, "worse", c.worse), "", _summary(c, "better", c.better), ""]
+    if c.drift is not None:
+        out += compare_markdown(c.drift)
     red = c.red
     out.append(
         f"**Red**: {'; '.join(red)}." if red else "**Green**: nothing new fails or got worse."

@@ -14,6 +14,8 @@ import orjson
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markupsafe import Markup, escape
 
+from harness.report.drift import DriftSummary
+from harness.report.driftrender import html_context as drift_context
 from harness.report.load import LoadSummary
 from harness.report.loadrender import html_context
 from harness.report.reliability import interval, percent
@@ -63,7 +65,9 @@ def render_template(name: str, **context: Any) -> str:
     return template.render(value=_value, nonce=secrets.token_urlsafe(12), **context)
 
 
-def render_html(view: ReportView, load: LoadSummary | None = None) -> str:
+def render_html(
+    view: ReportView, load: LoadSummary | None = None, drift: DriftSummary | None = None
+) -> str:
     template = _env.get_template("report.html.j2")
     return template.render(
         view=view,
@@ -71,4 +75,5 @@ def render_html(view: ReportView, load: LoadSummary | None = None) -> str:
         value=_value,
         nonce=secrets.token_urlsafe(12),
         load=html_context(load) if load is not None else None,
+        drift=drift_context(drift) if drift is not None else None,
     )

@@ -11,6 +11,8 @@ import pandas as pd
 
 from harness.core import dumps
 from harness.redact import redact
+from harness.report.drift import DriftSummary
+from harness.report.driftrender import junit_suite as drift_suite
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct
@@ -44,7 +46,10 @@ def _details(row: pd.Series) -> str:
 
 
 def render_junit(
-    frame: pd.DataFrame, manifest: AnyManifest, load: LoadSummary | None = None
+    frame: pd.DataFrame,
+    manifest: AnyManifest,
+    load: LoadSummary | None = None,
+    drift: DriftSummary | None = None,
 ) -> bytes:
     suites = ET.Element("testsuites", name=f"harness {manifest.suite}")
     # the run's own cases, then the replayed known regressions apart, as the reports show them
@@ -55,6 +60,8 @@ def render_junit(
         _testsuite(suites, known, manifest, f"{manifest.suite} known regressions")
     if load is not None:  # a second testsuite: each level's pass rate and invariants
         junit_suite(load, suites, xml_text)
+    if drift is not None:  # a testcase per requirement and length
+        drift_suite(drift, suites, xml_text)
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from harness.report.drift import DriftSummary
+from harness.report.driftrender import markdown_section as drift_section
 from harness.report.load import LoadSummary
 from harness.report.loadrender import markdown_section
 from harness.report.reliability import Reliability, interval, percent
@@ -189,7 +191,9 @@ def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
     return ([f'<a id="{anchor}"></a>', ""] if anchor else []) + _divergence(d)
 
 
-def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
+def render_markdown(
+    view: ReportView, load: LoadSummary | None = None, drift: DriftSummary | None = None
+) -> str:
     m = view.manifest
     t = view.totals
     verdict = f"**{view.headline}**"
@@ -275,6 +279,8 @@ def render_markdown(view: ReportView, load: LoadSummary | None = None) -> str:
         out += ["One trial per case: `harness run --trials k` measures pass^k and flaky cases.", ""]
     if load is not None:
         out += markdown_section(load)
+    if drift is not None:
+        out += drift_section(drift)
     out += ["## Divergences", ""]
     if not view.divergences:
         out.append("None.")

@@ -9,6 +9,10 @@ Points are comparable or left out: k is one number for every run (default 5), an
 a run with fewer trials per case than k shows pass^k as not measured (a gap, never
 a 1-trial estimate); runs that judged only part of the suite (-k) and runs of
 another spec than the newest run's are left out, and the page says which and why.
+
+Drift runs (`harness drift`) are listed apart, under the charts: their pass rates mix
+conversation lengths, so they are not points of these series; per requirement, each drift
+run's pass rate at every length and its first degraded length (report/driftruns.py).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from pathlib import Path
 from markupsafe import Markup, escape
 
 from harness.errors import ConfigError
+from harness.report.driftruns import DriftRun, drift_history, trend_rows
 from harness.report.html import render_template
 from harness.report.reliability import METHODS, Rate, compute, interval, percent
 from harness.runlog.history import stored_runs, suite_runs
@@ -77,6 +82,7 @@ class Trend:
     left_out: list[LeftOut] = field(default_factory=list)
     methods: str = METHODS
     counted: str = COUNTED
+    drift: list[DriftRun] = field(default_factory=list)  # the suite's drift runs, apart
 
     @property
     def short_runs(self) -> list[RunFolder]:
@@ -134,7 +140,13 @@ def comparable_runs(root: Path, suite: str, last: int) -> tuple[list[RunFolder],
 
 
 def build_trend(root: Path, suite: str, last: int, k: int = DEFAULT_K) -> Trend:
-    runs, left_out = comparable_runs(root, suite, last)
+    drift = drift_history(root, suite, last)
+    try:
+        runs, left_out = comparable_runs(root, suite, last)
+    except ConfigError:
+        if not drift:
+            raise
+        runs, left_out = [], []  # only drift runs so far: their section alone
     series: dict[str, Series] = {}
     for run in runs:
         rel = compute(run.frame(), run.manifest, k=k)
@@ -143,7 +155,7 @@ def build_trend(root: Path, suite: str, last: int, k: int = DEFAULT_K) -> Trend:
             s.points.append(
                 Point(run.run_id, run.started_at, rel.trials, r.pass_at_1, r.pass_hat_k)
             )
-    return Trend(suite, k, runs, list(series.values()), left_out)
+    return Trend(suite, k, runs, list(series.values()), left_out, drift=drift)
 
 
 def _x(i: int, n: int) -> float:
@@ -235,7 +247,8 @@ def _segments(points: list[tuple[int, Rate, Point]]) -> list[list[tuple[int, flo
 
 def render_trend(trend: Trend) -> str:
     charts = [(s, svg(s, len(trend.runs), trend.k)) for s in trend.series]
-    return render_template("trend.html.j2", trend=trend, charts=charts, when=when)
+    drift = trend_rows(trend.drift)
+    return render_template("trend.html.j2", trend=trend, charts=charts, when=when, drift=drift)
 
 
 def write_trend(trend: Trend, path: Path) -> Path:

@@ -76,6 +76,16 @@ class CoverageGate(Gate):
     )
 
 
+class DriftGate(Gate):
+    """Every requirement a drift run judges holds at every length up to `min_length`."""
+
+    min_length: Annotated[int, Field(ge=0, le=400)] = Field(
+        description="The length (filler turns before the probe) every requirement must hold "
+        "up to: the drift run's shortest length passes and no length up to this one is "
+        "degraded; the drift run must have played a length at least this long."
+    )
+
+
 def _switch(value: Any) -> str | None:
     """Which form a gate's value has, so that a wrong value gets one clear error."""
     if isinstance(value, bool):
@@ -126,6 +136,12 @@ class Gates(Model):
         default=False,
         description="Pass rate at the load profile's peak >= at low load (a load run of the "
         "same group).",
+    )
+
+    drift: DriftGate | None = Field(
+        default=None,
+        description="Long-task drift: every requirement holds at every length up to "
+        "min_length in a drift run of the same group (harness drift --group, or --with).",
     )
 
     def toggle(self, name: Literal["invariants", "regressions"]) -> Gate | None:
@@ -181,5 +197,12 @@ def load_policy(path: Path) -> PolicyFile:
 def _any_gate(gates: Gates) -> bool:
     toggles = [gates.toggle(n) for n in ("invariants", "regressions")]
     return any(
-        [gates.reliability, gates.capability, gates.load_gate(), gates.coverage_gate(), *toggles]
+        [
+            gates.reliability,
+            gates.capability,
+            gates.load_gate(),
+            gates.coverage_gate(),
+            gates.drift,
+            *toggles,
+        ]
     )

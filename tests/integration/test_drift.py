@@ -81,12 +81,15 @@ def test_drift_finds_where_a_forgetful_agent_loses_the_preference(tmp_path: Path
 
 def test_drift_on_a_correct_agent_is_flat(tmp_path: Path) -> None:
     out = harness(
-        "drift", str(CLINIC), "--reports-dir", str(tmp_path), "--no-progress", "--lengths", "0,16",
-        env=environ(CLINIC_MODE="correct"),
+        "drift", str(CLINIC), "--reports-dir", str(tmp_path), "--no-progress",
+        "--lengths", "0,1,2,3,4,5,16", env=environ(CLINIC_MODE="correct"),
     )  # fmt: skip
+    # nine points per case, each inserting its own patient (a unique patient number): every
+    # point draws fresh values, however many points there are
     assert out.returncode == 0, out.stderr
     records = trials(only_run(tmp_path, out.stderr))
-    assert {r.case.length for r in records} == {0, 16}
+    assert {r.case.length for r in records} == {0, 1, 2, 3, 4, 5, 16}
+    assert len(records) == 6 * 9
     assert all(passed(r) for r in records)
     long = [r for r in records if r.case.length == 16 and r.case.position == "start"]
     assert all(

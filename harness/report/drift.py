@@ -1,0 +1,391 @@
+"""A drift run's numbers, from its stored records and manifest only: per requirement the drift
+curve, the first degraded length, the first failing turn per case, the effect of position,
+and the tokens per length.
+
+A trial passes a requirement when every check of it (scoped invariants included) passed;
+an error is never a pass (it is counted apart and as a non-pass). The curve is the pass
+rate at each length, the remembered turns at the start, with its 95% Wilson interval, and
+with --trials k > 1 pass^k over the cases at that length (`reliability.pooled`: a case
+counts C(c,k)/C(n,k), which with exactly k trials is 1 when all k passed, else 0). Several
+drift scenarios judging one requirement are pooled at each length.
+
+The baseline is the shortest length run (normally n = 0); the first degraded length is
+the shortest longer length whose pass rate is below the baseline's beyond noise
+(`driftstats.py`: one-sided Fisher, Holm-corrected across the lengths, alpha 0.05). A
+requirement that fails at the baseline (some trial there did not pass) "fails at the
+shortest length": no drift, and it holds at no length; the curve still shows if longer
+lengths are worse.
+
+The effect of position: the pass rate per position of the remembered turns at each
+scenario's position length, and Fisher's exact test (two-sided) between the best and the
+worst position. Tokens: the mean prompt (input) tokens of the probe turn, or of the last
+turn with usage, per length; none when the agent reports no usage.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from harness.core.types import CheckResult, Observation
+from harness.report.driftstats import ALPHA, degradation
+from harness.report.reliability import (
+    NOT_MEASURED,
+    REGRESSION_ORIGIN,
+    Rate,
+    fisher_exact,
+    pass_at_1,
+    pooled,
+)
+from harness.report.view import cap
+from harness.run.drift import START, split_id
+from harness.runlog.models import DriftManifest, DriftPlan, TrialRecord
+
+if TYPE_CHECKING:
+    from harness.runlog.read import RunFolder
+
+MESSAGE_CAP = 300  # an agent-made message as the first failing turn shows it
+POSITIONS = ("start", "middle", "end")
+TOKEN_KEYS = ("prompt_tokens", "input_tokens")
+METHODS = (
+    "A trial passes a requirement when every check of it passed (an error is never a pass). "
+    "95% intervals: Wilson score intervals (pass^k: over cases). Degraded: Fisher's exact "
+    "test, one-sided, each length against the shortest one, p-values Holm-corrected across "
+    "the lengths, alpha 0.05. Position: Fisher's exact test, two-sided, best vs worst position."
+)
+
+
+# ----------------------------------------------------------------------- the numbers
+
+
+@dataclass(frozen=True)
+class FirstFailure:
+    """Where one case (at one point) first broke a requirement, over its trials."""
+
+    case_id: str
+    length: int
+    position: str
+    trial: int
+    turn: int | None  # the turn after which the failure was seen
+    source: str | None  # where that turn came from (filler:<pool>, probe, answer:..., None)
+    check_id: str
+    verdict: str  # fail | error
+    message: str  # capped and redacted; escaped by each renderer
+    failed: int  # trials of this case that did not pass
+    trials: int
+
+
+@dataclass
+class Point:
+    """One requirement at one (length, position)."""
+
+    length: int
+    position: str
+    trials: int = 0
+    passes: int = 0
+    errors: int = 0
+    cases: int = 0
+    rate: Rate = NOT_MEASURED
+    pass_k: Rate = NOT_MEASURED  # with trials k > 1 only
+    p: float | None = None  # one-sided Fisher against the baseline (the curve only)
+    p_holm: float | None = None
+    degraded: bool = False
+    tokens: float | None = None  # mean prompt tokens of the probe turn
+
+
+@dataclass
+class Curve:
+    """One requirement's drift curve, positions and first failures."""
+
+    requirement: str
+    severity: str
+    title: str
+    scenarios: list[str]
+    points: list[Point]  # the remembered turns at the start, by length
+    positions: list[Point] = field(default_factory=list)  # at the position length
+    position_lengths: list[int] = field(default_factory=list)
+    position_p: float | None = None  # two-sided Fisher, best vs worst position
+    first_degraded: int | None = None
+    first_failures: list[FirstFailure] = field(default_factory=list)
+
+    @property
+    def baseline(self) -> Point | None:
+        return next((p for p in self.points if p.trials), None)
+
+    @property
+    def fails_at_baseline(self) -> bool:
+        base = self.baseline
+        return base is not None and base.passes < base.trials
+
+    @property
+    def holds_to(self) -> int | None:
+        """The longest length up to which it holds: the baseline passes and no length run
+        up to it is degraded; None when it fails (or was not judged) at the baseline."""
+        base = self.baseline
+        if base is None or self.fails_at_baseline:
+            return None
+        run = [p.length for p in self.points if p.trials]
+        if self.first_degraded is None:
+            return max(run)
+        return max(n for n in run if n < self.first_degraded)
+
+    @property
+    def verdict(self) -> str:
+        """What became of the requirement, in words."""
+        base = self.baseline
+        if base is None:
+            return "not judged"
+        worse = f"degraded from n={self.first_degraded}"
+        if self.fails_at_baseline:
+            text = f"fails at the shortest length n={base.length} ({_pct(base.rate.value)})"
+            return text + (f", and {worse}" if self.first_degraded is not None else "")
+        if self.first_degraded is not None:
+            return f"holds up to n={self.holds_to}, {worse}"
+        return f"holds up to n={self.holds_to}"
+
+    def at(self, length: int) -> Point | None:
+        return next((p for p in self.points if p.length == length), None)
+
+
+@dataclass
+class DriftSummary:
+    manifest: DriftManifest
+    k: int  # trials per case the run asked for
+    curves: list[Curve]
+    lengths: list[int]
+    conversations: int = 0
+    turns: int = 0
+    tokens: dict[int, float] = field(default_factory=dict)  # length -> mean probe tokens
+    methods: str = METHODS
+
+    @property
+    def degraded(self) -> list[Curve]:
+        """Requirements that degrade within the lengths run (`harness drift` exits 1)."""
+        return [c for c in self.curves if c.first_degraded is not None]
+
+    @property
+    def failing(self) -> list[Curve]:
+        """Requirements that fail already at the shortest length."""
+        return [c for c in self.curves if c.fails_at_baseline]
+
+    @property
+    def headline(self) -> str:
+        if not self.curves:
+            return "No drift scenario judged any requirement."
+        if self.degraded:
+            return "Degraded with length: " + ", ".join(
+                f"{c.requirement} from n={c.first_degraded}" for c in self.degraded
+            )
+        return f"No requirement degraded with length up to n={max(self.lengths, default=0)}."
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.1f}%"
+
+
+Broke = tuple[int | None, str | None, CheckResult]  # turn, its source, the check
+
+
+@dataclass
+class _Trial:
+    case_id: str
+    length: int
+    position: str
+    trial: int
+    mark: str  # P, F or E
+    tokens: float | None
+    first: Broke | None  # where the requirement first broke in this trial
+
+
+def _mark(checks: Sequence[CheckResult]) -> str:
+    verdicts = {c.verdict.value for c in checks}
+    return "P" if verdicts == {"pass"} else ("E" if "error" in verdicts else "F")
+
+
+def probe_tokens(obs: Observation) -> float | None:
+    """The prompt tokens of the probe turn, else of the last turn that reports usage."""
+    turns = [t for t in obs.turns if t.usage]
+    turn = next((t for t in turns if t.source == "probe"), turns[-1] if turns else None)
+    if turn is None or not turn.usage:
+        return None
+    value = next((turn.usage[k] for k in TOKEN_KEYS if k in turn.usage), None)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def _first(record: TrialRecord, checks: Sequence[CheckResult]) -> Broke | None:
+    """The failing check of a requirement seen first (the lowest turn) in a trial."""
+    bad = [c for c in checks if c.verdict.value != "pass"]
+    if not bad:
+        return None
+    check = min(bad, key=lambda c: (c.turn is None, c.turn or 0))
+    source = next((t.source for t in record.observation.turns if t.index == check.turn), None)
+    return check.turn, source, check
+
+
+def drift_trials(records: Iterable[TrialRecord]) -> dict[str, list[tuple[str, _Trial]]]:
+    """requirement -> (scenario, trial outcome) for every trial of a drift point."""
+    out: dict[str, list[tuple[str, _Trial]]] = {}
+    for record in records:
+        case = record.case
+        if case.length is None or case.origin == REGRESSION_ORIGIN:
+            continue
+        tokens = probe_tokens(record.observation)
+        by_req: dict[str, list[CheckResult]] = {}
+        for check in record.checks:
+            for rid in check.requirements:
+                by_req.setdefault(rid, []).append(check)
+        for rid, checks in by_req.items():
+            trial = _Trial(
+                case.id,
+                case.length,
+                case.position or START,
+                record.trial,
+                _mark(checks),
+                tokens,
+                _first(record, checks),
+            )
+            out.setdefault(rid, []).append((case.scenario, trial))
+    return out
+
+
+def _point(length: int, position: str, trials: list[_Trial], k: int) -> Point:
+    point = Point(length, position, trials=len(trials))
+    point.passes = sum(t.mark == "P" for t in trials)
+    point.errors = sum(t.mark == "E" for t in trials)
+    per_case: dict[str, list[int]] = {}
+    for t in trials:
+        n_c = per_case.setdefault(t.case_id, [0, 0])
+        n_c[0] += 1
+        n_c[1] += t.mark == "P"
+    point.cases = len(per_case)
+    point.rate = pass_at_1(point.trials, point.passes)
+    if k > 1:
+        point.pass_k = pooled(((n, c) for n, c in per_case.values()), k)[1]
+    tokens = [t.tokens for t in trials if t.tokens is not None]
+    point.tokens = sum(tokens) / len(tokens) if tokens else None
+    return point
+
+
+def _when(t: _Trial) -> tuple[bool, int, int]:
+    """Earliest first: by the turn it broke at (unknown last), then by trial."""
+    turn = t.first[0] if t.first is not None else None
+    return turn is None, turn or 0, t.trial
+
+
+def _first_failures(trials: list[_Trial]) -> list[FirstFailure]:
+    by_case: dict[str, list[_Trial]] = {}
+    for t in trials:
+        by_case.setdefault(t.case_id, []).append(t)
+    out = []
+    for case_id, mine in by_case.items():
+        failed = [t for t in mine if t.first is not None]
+        if not failed:
+            continue
+        first = min(failed, key=_when)
+        assert first.first is not None
+        turn, source, check = first.first
+        out.append(
+            FirstFailure(
+                case_id, first.length, first.position, first.trial, turn, source,
+                check.check_id, check.verdict.value, cap(check.message, MESSAGE_CAP),
+                len(failed), len(mine),
+            )
+        )  # fmt: skip
+    order = {pos: i for i, pos in enumerate(POSITIONS)}
+    return sorted(out, key=lambda f: (split_id(f.case_id)[0], f.length, order.get(f.position, 9)))
+
+
+def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k: int) -> Curve:
+    """One requirement's numbers from its trials."""
+    info = next((r for r in manifest.requirements if r.id == rid), None)
+    scenarios = sorted({s for s, _ in trials})
+    plans = {p.scenario: p for p in manifest.drift}
+    lengths = {t.length for _, t in trials if t.position == START}
+    for s in scenarios:
+        lengths.update(plans[s].lengths if s in plans else [])
+    points = [
+        _point(n, START, [t for _, t in trials if t.length == n and t.position == START], k)
+        for n in sorted(lengths)
+    ]
+    while points and not points[0].trials:  # the baseline is the shortest length run
+        points.pop(0)
+    counts = [(p.length, p.trials, p.passes) for p in points]
+    raw, corrected, first = degradation(counts)
+    for p, value, adjusted in zip(points, raw, corrected, strict=True):
+        p.p, p.p_holm = value, adjusted
+        p.degraded = adjusted is not None and adjusted < ALPHA
+    at = {s: _position_length(plans.get(s), trials, s) for s in scenarios}
+    placed = [t for s, t in trials if at[s] is not None and t.length == at[s]]
+    positions = []
+    for pos in POSITIONS:
+        mine = [t for t in placed if t.position == pos]
+        if mine:
+            positions.append(_point(max(t.length for t in mine), pos, mine, k))
+    position_p = None
+    measured = [p for p in positions if p.trials]
+    if len(measured) > 1:
+        best = max(measured, key=lambda p: p.rate.value or 0.0)
+        worst = min(measured, key=lambda p: p.rate.value or 0.0)
+        position_p = fisher_exact(
+            best.passes, best.trials - best.passes, worst.passes, worst.trials - worst.passes
+        )
+    return Curve(
+        requirement=rid,
+        severity=info.severity if info else "",
+        title=info.title if info else "",
+        scenarios=scenarios,
+        points=points,
+        positions=positions,
+        position_lengths=sorted({n for n in at.values() if n is not None}),
+        position_p=position_p,
+        first_degraded=first,
+        first_failures=_first_failures([t for _, t in trials]),
+    )
+
+
+def _position_length(
+    plan: DriftPlan | None, trials: list[tuple[str, _Trial]], scenario: str
+) -> int | None:
+    """Where a scenario's positions are compared: its plan's position length, else the
+    longest length any of its other positions was played at."""
+    if plan is not None and plan.position_length is not None:
+        return plan.position_length
+    played = [t.length for s, t in trials if s == scenario and t.position != START]
+    return max(played) if played else None
+
+
+def summarize_drift(run: RunFolder, records: Sequence[object] | None = None) -> DriftSummary | None:
+    """The drift numbers of a stored run, or None when it is no drift run."""
+    manifest = run.manifest
+    if not isinstance(manifest, DriftManifest):
+        return None
+    stored = run.records() if records is None else records
+    trials = [r for r in stored if isinstance(r, TrialRecord)]
+    return drift_summary(manifest, trials)
+
+
+def drift_summary(manifest: DriftManifest, trials: Sequence[TrialRecord]) -> DriftSummary:
+    k = manifest.trials or 1
+    per_req = drift_trials(trials)
+    order = {r.id: i for i, r in enumerate(manifest.requirements)}
+    curves = [
+        curve(rid, per_req[rid], manifest, k)
+        for rid in sorted(per_req, key=lambda r: (order.get(r, len(order)), r))
+    ]
+    drift = [r for r in trials if r.case.length is not None and r.case.origin != REGRESSION_ORIGIN]
+    by_length: dict[int, list[float]] = {}
+    for r in drift:
+        tokens = probe_tokens(r.observation)
+        if tokens is not None and (r.case.position or START) == START:
+            by_length.setdefault(r.case.length or 0, []).append(tokens)
+    lengths = sorted({p.length for c in curves for p in c.points})
+    return DriftSummary(
+        manifest=manifest,
+        k=k,
+        curves=curves,
+        lengths=lengths,
+        conversations=len(drift),
+        turns=sum(len(r.observation.turns) for r in drift),
+        tokens={n: sum(v) / len(v) for n, v in sorted(by_length.items())},
+    )

@@ -1,0 +1,67 @@
+"""The statistics of a drift curve: whether a length's pass rate is below the baseline's beyond
+noise, over several lengths at once.
+
+Each length L longer than the baseline (the shortest length run) is tested with Fisher's
+exact test, one-sided (H1: L's pass rate is lower than the baseline's), and the p-values of
+all the lengths tested are Holm-corrected together, so that the chance of calling a
+correct but noisy agent degraded at any length stays within alpha (0.05) for the whole
+curve, not for each length. Fisher's test is exact, and conservative for small counts: a
+noisy agent is called degraded less often than alpha; a step from all-pass to all-fail
+with 6 cases a length (p = 1/924 at each failing length) is found.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+ALPHA = 0.05
+
+
+def fisher_less(passes: int, trials: int, base_passes: int, base_trials: int) -> float:
+    """One-sided p-value of Fisher's exact test that the first rate is lower than the base's:
+    the chance, were both the same, of at most `passes` passes among `trials`."""
+    total, drawn, good = trials + base_trials, trials, passes + base_passes
+    if trials == 0 or base_trials == 0:
+        return 1.0
+    low = max(0, drawn - (total - good))
+
+    def log_p(x: int) -> float:
+        return _log_comb(good, x) + _log_comb(total - good, drawn - x) - _log_comb(total, drawn)
+
+    return min(1.0, sum(math.exp(log_p(x)) for x in range(low, passes + 1)))
+
+
+def _log_comb(n: int, r: int) -> float:
+    return math.lgamma(n + 1) - math.lgamma(r + 1) - math.lgamma(n - r + 1)
+
+
+def holm(p_values: Sequence[float]) -> list[float]:
+    """Holm's step-down adjusted p-values, in the given order."""
+    m = len(p_values)
+    order = sorted(range(m), key=lambda i: p_values[i])
+    out = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p_values[i]))
+        out[i] = running
+    return out
+
+
+def degradation(
+    counts: Sequence[tuple[int, int, int]], alpha: float = ALPHA
+) -> tuple[list[float | None], list[float | None], int | None]:
+    """From (length, trials, passes) per length, shortest first (the baseline, which needs
+    trials): each length's one-sided p against the baseline, Holm-corrected p, and the first
+    degraded length (None: none is). Lengths without trials are left out of the family."""
+    p: list[float | None] = [None] * len(counts)
+    if not counts or counts[0][1] == 0:
+        return p, list(p), None
+    _, base_n, base_c = counts[0]
+    tested = [i for i, (_, n, _) in enumerate(counts) if i > 0 and n > 0]
+    raw = [fisher_less(counts[i][2], counts[i][1], base_c, base_n) for i in tested]
+    corrected: list[float | None] = [None] * len(counts)
+    for i, value, adjusted in zip(tested, raw, holm(raw), strict=True):
+        p[i], corrected[i] = value, adjusted
+    first = next((counts[i][0] for i in tested if (corrected[i] or 1.0) < alpha), None)
+    return p, corrected, first
