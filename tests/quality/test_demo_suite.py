@@ -86,6 +86,17 @@ def test_race_defect_passes_every_single_request_scenario(tmp_path: Path) -> Non
     assert failing(run_dir) == (set(), set())
 
 
+def test_memory_window_passes_every_scenario_at_its_shortest_length(tmp_path: Path) -> None:
+    """A plain run plays the drift scenarios with no filler, where the 24-message window still
+    holds the preference: only `harness drift` (tests/quality/test_demo_drift.py) reveals it."""
+    proc, run_dir = run_demo(tmp_path, "memory_window")
+    assert proc.returncode == 0, proc.stderr
+    assert failing(run_dir) == (set(), set())
+    df = pd.read_parquet(run_dir / "results.parquet")
+    judged = df[df["requirements"].str.contains("RD-013")]
+    assert len(judged) == 24 and set(judged["verdict"]) == {"pass"}
+
+
 def test_correct_agent_has_zero_divergences(tmp_path: Path) -> None:
     proc, run_dir = run_demo(tmp_path, "none")
     assert proc.returncode == 0, proc.stderr
