@@ -362,9 +362,7 @@ def _length_words(case: Case, lengths: dict[str, int | None] | None) -> str:
     if not lengths or lengths.get("found_at_length") is None:
         return f"# A drift case: replayed at {where}.\n"
     passed = lengths.get("longest_passing_length")
-    below = (
-        f"it passed at length {passed}" if passed is not None else "no shorter length was tried"
-    )
+    below = f"it passed at length {passed}" if passed is not None else "no shorter length was tried"
     return (
         f"# A drift case, shrunk to the shortest conversation that still fails: {where} "
         f"(found at length {lengths['found_at_length']}; {below}).\n"
