@@ -97,8 +97,8 @@ def test_the_search_space_is_the_scenarios_longest_length_unless_given(seats: Pa
     scenario = load_suite(seats).scenario("seat-remembered")
     assert lengths.space(scenario, None) == (32, ["start", "middle"])
     assert lengths.space(scenario, 48)[0] == 48
-    text = (seats / "scenarios" / "seats.yaml").read_text()
-    (seats / "scenarios" / "seats.yaml").write_text(text.replace("remember: true", "remember: false"))
+    file = seats / "scenarios" / "seats.yaml"
+    file.write_text(file.read_text().replace("remember: true", "remember: false"))
     assert lengths.space(load_suite(seats).scenario("seat-remembered"), None)[1] == ["start"]
 
 
@@ -166,7 +166,7 @@ def test_a_drift_case_is_replayed_at_any_point_its_id_names(seats: Path) -> None
         find_case(suite, 4, "seat-remembered#2@401")
     scenarios = seats / "scenarios" / "seats.yaml"
     scenarios.write_text(scenarios.read_text().replace("        remember: true\n", ""))
-    with pytest.raises(KeyError, match="no remembered turns to move.*seat-remembered#2@9\\)"):
+    with pytest.raises(KeyError, match=r"no remembered turns to move.*\(seat-remembered#2@9\)"):
         find_case(load_suite(seats), 4, "seat-remembered#2@9-middle")
 
 
