@@ -8,6 +8,7 @@ id is replayed at any length."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import shutil
 from pathlib import Path
@@ -17,8 +18,9 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.core import CheckResult, Verdict
+from harness.core import Case, CaseResult, CheckResult, Observation, Verdict
 from harness.modes import lengths
+from harness.modes.hunter import CONFIRMATIONS, Divergence, Hunter, divergence_type
 from harness.run import regressions
 from harness.run.plan import find_case
 from harness.spec.models.drift import MAX_LENGTH
@@ -175,3 +177,72 @@ def test_the_command_line_bound_of_max_length_is_the_suite_formats() -> None:
 
     option = next(p for p in hunt.params if p.name == "max_length")
     assert option.type.max == MAX_LENGTH  # type: ignore[attr-defined]
+
+
+class FakeHunter:
+    """The hunter's two calls a shrink makes, over an agent that fails the seat check from
+    `threshold` filler turns on, on the runs `pattern` says (cycled): a flaky agent."""
+
+    def __init__(self, threshold: int, pattern: list[bool]) -> None:
+        self.threshold = threshold
+        self.pattern = itertools.cycle(pattern)
+        self.runs: list[tuple[int, int, bool]] = []  # (length, trial, failed) of every run
+
+    def run(self, case: Case, key: str | None = None, trial: int = 1) -> CaseResult:
+        assert case.length is not None
+        failed = case.length >= self.threshold and next(self.pattern)
+        self.runs.append((case.length, trial, failed))
+        return seat_result(case, Verdict.FAIL if failed else Verdict.PASS)
+
+    confirm = Hunter.confirm
+
+
+def seat_result(case: Case, verdict: Verdict) -> CaseResult:
+    failed = verdict is not Verdict.PASS
+    check = CheckResult(
+        check_id="seat-as-asked",
+        check_type="sql",
+        category="state",
+        requirements=("SE-001",),
+        verdict=verdict,
+        message="no row" if failed else "",
+        expected=[{"seat_kind": "aisle"}],
+        found=[{"seat_kind": "middle"}] if failed else None,
+    )
+    return CaseResult(case=case, trial=1, observation=Observation(session_id="h"), checks=[check])
+
+
+def found_at(seats: Path, length: int) -> Divergence:
+    case = find_case(load_suite(seats), 4, f"seat-remembered#1@{length}")
+    result = seat_result(case, Verdict.FAIL)
+    return divergence_type(str(result.shape(result.checks[0])))(result, result.checks[0])
+
+
+@pytest.mark.parametrize("pattern", [[True], [True, False], [False, True, True]])
+def test_a_shrink_bisects_the_same_case_and_confirms_each_probe(
+    seats: Path, pattern: list[bool]
+) -> None:
+    hunter = FakeHunter(9, pattern)
+    exc = found_at(seats, 29)
+    shortened = lengths.shorten(hunter, exc)  # type: ignore[arg-type]
+    case = shortened.exc.result.case
+    assert (case.id, case.length, case.position) == ("seat-remembered#1@9", 9, "start")
+    assert shortened.passing_length == 8
+    assert (case.vars, case.seed) == (exc.result.case.vars, exc.result.case.seed)
+    runs = hunter.runs
+    # confirmed at the length it was found at, then the probes, then confirmed at 9
+    assert [n for n, _, _ in runs[:CONFIRMATIONS]] == [29] * CONFIRMATIONS
+    assert [n for n, _, _ in runs[-CONFIRMATIONS:]] == [9] * CONFIRMATIONS
+    seen = 1 + sum(failed for _, _, failed in runs[:CONFIRMATIONS])
+    passes = lengths.passes_needed(seen, CONFIRMATIONS + 1)
+    assert (passes > lengths.MIN_PASSES) is (seen < CONFIRMATIONS + 1)  # flaky: more replays
+    probes = runs[CONFIRMATIONS:-CONFIRMATIONS]
+    for n in {n for n, _, _ in probes if n < 9}:  # a length passes only after every replay
+        assert [f for m, _, f in probes if m == n] == [False] * passes, (n, probes)
+    for n in {n for n, _, _ in probes if n >= 9}:  # and fails at its first failing run
+        outcomes = [f for m, _, f in probes if m == n]
+        assert outcomes[-1] and not any(outcomes[:-1]), (n, probes)
+    final = 1 + sum(failed for _, _, failed in runs[-CONFIRMATIONS:])
+    assert shortened.confirmed == (final, CONFIRMATIONS + 1)
+    trials = [t for _, t, _ in runs]
+    assert len(set(trials)) == len(trials)  # every run a later trial: unique values fresh
