@@ -171,8 +171,9 @@ def hunt(
     group: str | None,
     reports_dir: Path | None,
 ) -> None:
-    """Search the suite's generated inputs for divergences, shrink each to a minimal case and
-    save it as a regression case under the suite's regressions/ folder."""
+    """Search the suite's generated inputs (and drift scenarios' lengths) for divergences,
+    shrink each to a minimal case (a drift failure to its shortest failing length) and save
+    it as a regression case under the suite's regressions/ folder."""
     from harness.core.events import Status
     from harness.modes.hunt import HuntDriver, HuntOptions
     from harness.session import run_session

@@ -98,8 +98,8 @@ class HuntDriver:
         self.emit(
             Note(
                 f"{hard} of the {len(self.scenarios)} scenario(s) have boundaries, formats, "
-                "traps, pools, personas, rewordings or drift lengths and are searched first; "
-                "the others vary only faker data and ranges"
+                "traps, pools, personas or rewordings and are searched first; the others vary "
+                "only faker data, ranges and drift lengths"
             )
         )
         return Start(len(self.scenarios))
