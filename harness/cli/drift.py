@@ -119,4 +119,4 @@ def drift(
         outcome = run_async(lambda: run_session(driver, view, reports=build_reports))
     finally:
         view.stop()
-    sys.exit(end_of_run(outcome))
+    sys.exit(end_of_run(outcome, "drift"))

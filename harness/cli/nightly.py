@@ -44,7 +44,7 @@ def _run(root: Path, ref: str) -> RunFolder:
     "also",
     multiple=True,
     metavar="RUN_ID",
-    help="A hunt or load run to include besides those of the run's --group (repeatable).",
+    help="A hunt, load or drift run to include besides those of the run's --group (repeatable).",
 )
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF (needs harness[pdf]).")
 @reports_dir_option
@@ -64,7 +64,8 @@ def signoff(
     if run.kind != "run":
         raise ConfigError(
             f"{run.run_id} is a {run.kind} run; a sign-off judges a suite run",
-            hint="pass the id of a harness run (hunt and load runs join it with --group or --with)",
+            hint="pass the id of a harness run (hunt, load and drift runs join it with --group "
+            "or --with)",
         )
     result = evaluate(run, policy, policy_path, group_runs(root, run, also))
     paths = write_signoff(result, run.dir, pdf=pdf)

@@ -37,6 +37,7 @@ from harness.errors import HarnessError
 
 if TYPE_CHECKING:
     from harness.core import CaseResult
+    from harness.runlog.models import Finding
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smh]?)\s*$")
 
@@ -149,6 +150,12 @@ class HuntView:
     help="Baseline: plain random values, no boundaries, formats, traps or shrinking; "
     "saves nothing.",
 )
+@click.option(
+    "--max-length",
+    type=click.IntRange(0, 400),  # spec/models/drift.py's MAX_LENGTH, not imported at start-up
+    help="Drift scenarios: the longest conversation searched, in filler turns before the "
+    "probe (default: each scenario's longest drift length).",
+)
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 @deps_option
 @group_option
@@ -159,12 +166,14 @@ def hunt(
     select: tuple[str, ...],
     seed: int | None,
     plain: bool,
+    max_length: int | None,
     no_progress: bool,
     group: str | None,
     reports_dir: Path | None,
 ) -> None:
-    """Search the suite's generated inputs for divergences, shrink each to a minimal case and
-    save it as a regression case under the suite's regressions/ folder."""
+    """Search the suite's generated inputs (and drift scenarios' lengths) for divergences,
+    shrink each to a minimal case (a drift failure to its shortest failing length) and save
+    it as a regression case under the suite's regressions/ folder."""
     from harness.core.events import Status
     from harness.modes.hunt import HuntDriver, HuntOptions
     from harness.session import run_session
@@ -179,6 +188,7 @@ def hunt(
         plain=plain,
         seed=seed,
         group=group,
+        max_length=max_length,
     )
     view = HuntView(seconds, show=not no_progress)
     driver = HuntDriver(options, emit=view)
@@ -209,6 +219,7 @@ def hunt(
                 if f.trials is not None
                 else ""
             )
+            + _length_words(f)
         )
         if f.members:
             shown = ", ".join(escape(x) for x in f.members[:5])
@@ -226,6 +237,17 @@ def _print_saved(view: HuntView) -> None:
     out.print(f"  results  {view.run_dir}")
     for rid, path in view.saved:
         out.print(f"  saved    {rid}  {path}")
+
+
+def _length_words(f: Finding) -> str:
+    """A drift finding's point: the shortest failing length it was shrunk to, and from where."""
+    if f.length is None:
+        return ""
+    at = f"{f.length}" + ("" if f.position in (None, "start") else f" ({f.position})")
+    if f.found_length is None:
+        return f" · at length {at}"
+    below = f", passed at {f.passing_length}" if f.passing_length is not None else ""
+    return f" · shortest failing length {at} (found at {f.found_length}{below})"
 
 
 def cases(n: int) -> str:

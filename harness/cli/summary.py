@@ -1,5 +1,6 @@
-"""What `harness run` and `harness report` print when a run has ended, and the exit code it
-gives: 0 no divergence, 1 divergences, 3 incomplete, 130 a stop signal came."""
+"""What `harness run`, `harness drift` and `harness report` print when a run has ended, and
+the exit code it gives: 0 no divergence, 1 divergences (a drift run: a requirement degrades
+with length, or fails at the shortest length), 3 incomplete, 130 a stop signal came."""
 
 from __future__ import annotations
 
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
     from harness.session import Outcome
 
 
-def end_of_run(outcome: Outcome) -> int:
-    """The summary of a `harness run` that has ended, and its exit code."""
+def end_of_run(outcome: Outcome, kind: str = "run") -> int:
+    """The summary of a `harness run` (or `harness drift`) that has ended, and its exit code."""
     from harness.report.build import build_reports
 
     if outcome.already_finished:  # said by the session; its verdicts decide, as in `report`
@@ -28,7 +29,7 @@ def end_of_run(outcome: Outcome) -> int:
         if interrupted:
             err.print(
                 f"[yellow]interrupted[/]: finished cases are kept; resume with "
-                f"[bold]harness run --resume {outcome.run_id}[/]"
+                f"[bold]harness {kind} --resume {outcome.run_id}[/]"
             )
         elif outcome.signalled:
             say_signalled_after_end(outcome)
@@ -50,6 +51,10 @@ def summarize(reports: Reports, *, interrupted: bool) -> int:
     """Print the summary of written reports; return the exit code (0, 1 or 3)."""
     v = reports.view
     code = 1 if v.diverged else (0 if v.complete and v.cases else 3)
+    if reports.drift is not None:  # a drift run: a requirement that degrades with length, or
+        # fails already at the shortest length; failures within noise at one length do not
+        drift = reports.drift
+        code = 1 if drift.degraded or drift.failing else (0 if v.complete and v.cases else 3)
     with contextlib.suppress(OSError):  # a closed output never changes the verdict
         _print_summary(reports, interrupted)
     return code
@@ -98,10 +103,10 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
             )
     for problem in v.unreadable_regressions:
         err.print(f"[yellow]regression file left out, it cannot be replayed:[/] {escape(problem)}")
-    resumable = v.manifest.kind == "run"
+    resumable = v.manifest.kind in ("run", "drift")
     if resumable and not v.complete and not interrupted and v.status != "running":
         err.print(
             f"[yellow]incomplete run[/] (status {v.status}): "
-            f"harness run --resume {run_dir.name} finishes it"
+            f"harness {v.manifest.kind} --resume {run_dir.name} finishes it"
         )
     print_paths(reports.paths())

@@ -10,7 +10,7 @@ the hunt imports this module, and no other module imports hypothesis.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, assert_never
 
@@ -104,6 +104,14 @@ def draw_case(
         variant_setups=variant_setups(suite, scenario, case_seed, (values, setup), number),
     )
     return case, "; ".join(searched)
+
+
+def draw_point(data: st.DataObject, longest: int, positions: Sequence[str]) -> tuple[int, str]:
+    """A drift case's point as the search draws it: a length from 0 to `longest` (shrunk
+    toward 0) and a position (toward the first: start)."""
+    length = data.draw(st.integers(0, longest), label="length")
+    position = data.draw(st.sampled_from(list(positions)), label="position")
+    return length, position
 
 
 def use_home(folder: Path) -> None:

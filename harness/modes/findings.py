@@ -26,6 +26,7 @@ class Group:
     shrunk: bool
     flaky: m.Flaky | None = None
     members: list[m.RegressionMember] = field(default_factory=list)
+    lengths: dict[str, int | None] | None = None  # a drift case: how its length was shrunk
 
     def add(self, result: CaseResult, check: CheckResult) -> bool:
         """A case of another scenario that failed the same way; False if one is listed."""
@@ -82,6 +83,7 @@ class Findings:
         tried: int,
         shrunk: bool,
         confirmed: tuple[int, int] | None,
+        lengths: dict[str, int | None] | None = None,
     ) -> Finding:
         """A new root cause: saved (unless plain) and recorded; every other shape the same
         case broke is covered by it from now on."""
@@ -99,8 +101,12 @@ class Findings:
             failures=confirmed[0] if confirmed else None,
             replays=confirmed[1] if confirmed else None,
             trials=flaky.trials if flaky else None,
+            length=result.case.length,
+            position=result.case.position,
+            found_length=(lengths or {}).get("found_at_length"),
+            passing_length=(lengths or {}).get("longest_passing_length"),
         )
-        group = Group(result, check, finding, shrunk, flaky)
+        group = Group(result, check, finding, shrunk, flaky, lengths=lengths)
         for other in (shape, *(str(s) for s in result.failing_shapes())):
             self.groups.setdefault(other, group)
         self.save(group)
@@ -119,6 +125,7 @@ class Findings:
             shrunk=group.shrunk,
             members=group.members,
             flaky=group.flaky,
+            lengths=group.lengths,
         )
         group.finding.path = str(path)
         group.finding.regression_id = regressions.PREFIX + path.stem

@@ -35,6 +35,7 @@ class HuntOptions(SessionOptions):
     budget: float = 300.0
     select: tuple[str, ...] = ()
     plain: bool = False
+    max_length: int | None = None  # the longest drift length drawn (None: each scenario's)
 
 
 @dataclass
@@ -72,7 +73,8 @@ class HuntDriver:
             raise ConfigError(
                 f"suite {suite.name} has no scenario with generated inputs: nothing to hunt",
                 hint="give a scenario generated values (boundary, amount_text, text_trap, pool, "
-                "choice, a range, faker) or personas; see the README's Hunting for edge cases",
+                "choice, a range, faker), personas or drift lengths; see the README's Hunting "
+                "for edge cases",
             )
         self.scenarios = scenarios
         # a given seed replays a hunt exactly; otherwise every hunt draws anew
@@ -83,6 +85,7 @@ class HuntDriver:
             deps_mode=o.deps.mode,
             budget_seconds=o.budget,
             plain=o.plain,
+            max_length=o.max_length,
             scenarios=[s.id for s in scenarios],
         )
 
@@ -96,7 +99,7 @@ class HuntDriver:
             Note(
                 f"{hard} of the {len(self.scenarios)} scenario(s) have boundaries, formats, "
                 "traps, pools, personas or rewordings and are searched first; the others vary "
-                "only faker data and ranges"
+                "only faker data, ranges and drift lengths"
             )
         )
         return Start(len(self.scenarios))
@@ -119,6 +122,7 @@ class HuntDriver:
             plain=self.options.plain,
             emit=ctx.emit,
             loop=asyncio.get_running_loop(),
+            max_length=self.options.max_length,
         )
         search = asyncio.ensure_future(asyncio.to_thread(hunter.hunt, self.scenarios))
         try:

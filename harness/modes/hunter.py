@@ -9,7 +9,9 @@ simplest input; the same shape in another scenario is listed as a member of the 
 CONFIRMATIONS times more; one that does not fail on every replay is saved as flaky with
 its observed rate, so later runs replay it often enough to see it again. Failures the
 suite or the harness caused (a setup row the database refused, a harness fault: a
-failure whose kind is not the agent's) are never saved as regressions of the agent.
+failure whose kind is not the agent's) are never saved as regressions of the agent. A
+drift scenario's length and position are searched as inputs, and a drift case that fails
+is shrunk to the shortest length that still fails (modes/lengths.py) before it is saved.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import asyncio
 import concurrent.futures
 import itertools
 import json
+import random
 import threading
 import time
 from collections.abc import Callable
@@ -25,9 +28,11 @@ from collections.abc import Callable
 from harness.core import Case, CaseResult, Category, CheckResult, Severity, Verdict
 from harness.core.events import Emit, HuntFound, HuntProgress, Note
 from harness.generate.spaces import is_hard
-from harness.generate.strategies import Data, draw_case, example_database, search
+from harness.generate.strategies import Data, draw_case, draw_point, example_database, search
 from harness.generate.values import derive_seed, is_generator
+from harness.modes import lengths
 from harness.modes.findings import Findings
+from harness.run import drift
 from harness.run.engine import Engine
 from harness.run.plan import plan_case
 from harness.runlog.models import Finding
@@ -69,7 +74,8 @@ Found = Finding  # what a hunt records for each divergence it found
 
 
 def hard_parts(scenario: Scenario) -> bool:
-    """Boundaries, formats, traps, pools, dates, personas or rewordings: where defects hide."""
+    """Boundaries, formats, traps, pools, dates, personas or rewordings: where defects hide.
+    A drift scenario's lengths are searched too, but not first: its conversations are long."""
     values = [
         *scenario.vars.values(),
         *(v for r in scenario.setup.values() for v in r.values.values()),
@@ -82,9 +88,11 @@ def examples_per_round(scenario: Scenario) -> int:
 
 
 def searchable(scenario: Scenario) -> bool:
-    """A scenario with at least one generated value or persona gives a hunt something to vary."""
+    """A scenario with a generated value, personas or drift lengths gives a hunt something to
+    vary."""
     return (
-        bool(scenario.personas)
+        scenario.drift is not None
+        or bool(scenario.personas)
         or any(is_generator(v) for v in scenario.vars.values())
         or any(is_generator(v) for row in scenario.setup.values() for v in row.values.values())
     )
@@ -102,12 +110,14 @@ class Hunter:
         plain: bool,
         emit: Emit,
         loop: asyncio.AbstractEventLoop,
+        max_length: int | None = None,
     ) -> None:
         self.suite = suite
         self.engine = engine
         self.log = log
         self.seed = seed
         self.plain = plain
+        self.max_length = max_length  # the longest drift length drawn (None: each scenario's)
         self.emit = emit
         self.loop = loop
         self.findings = Findings(suite, run_id=log.run_id, plain=plain)
@@ -232,6 +242,10 @@ class Hunter:
 
         def probe(data: Data) -> None:
             case, key = draw_case(data, self.suite, scenario, next(self.numbers), self.seed)
+            if scenario.drift is not None:  # the length is searched, and shrunk, as an input
+                length, position = draw_point(data, *lengths.space(scenario, self.max_length))
+                case = drift.at_point(case, length, position)
+                key += f"; length={length}; position={position}"
             keys.add(key)
             result = self.run(case, key)
             failures = self.new_failures(result)
@@ -272,9 +286,12 @@ class Hunter:
         for k in range(per_round):
             if time.monotonic() > self.soft_end:
                 break
-            case = plan_case(
-                self.suite, scenario, round_no * per_round + k, self.seed, count=2, plain=True
-            )
+            index = round_no * per_round + k
+            case = plan_case(self.suite, scenario, index, self.seed, count=2, plain=True)
+            if scenario.drift is not None:  # a length and position drawn at random
+                longest, positions = lengths.space(scenario, self.max_length)
+                rng = random.Random(derive_seed(self.seed, scenario.id, index, "point"))
+                case = drift.at_point(case, rng.randint(0, longest), rng.choice(positions))
             result = self.run(case)
             failures = sorted(self.new_failures(result), key=lambda f: self.rank(f[1]))
             out += [divergence_type(sig)(result, check) for sig, check in failures]
@@ -288,16 +305,17 @@ class Hunter:
             self._told.add(key)
             self.note(text)
 
-    def confirm(self, exc: Divergence) -> tuple[int, int]:
-        """(failures, runs) of the shrunk case: its own failing run and CONFIRMATIONS replays.
-        Fewer failures than runs make it flaky: saved with that rate, never dropped."""
+    def confirm(self, exc: Divergence, first: int = 2) -> tuple[int, int]:
+        """(failures, runs) of the shrunk case: its own failing run and CONFIRMATIONS replays
+        (trials from `first`). Fewer failures than runs make it flaky: saved with that rate,
+        never dropped."""
         failures = 1
         # it comes back when the same check fails the same way (fails, or errors): which
         # columns differ may vary when another defect touches the same row, and a failure
         # that returns with other columns is the same failure, not a flaky one
         key = exc.check.key(exc.result.case.scenario)
         for n in range(CONFIRMATIONS):  # later trials: their unique values are fresh
-            again = self.run(exc.result.case, trial=2 + n)
+            again = self.run(exc.result.case, trial=first + n)
             failures += key in again.failing_keys()
         return failures, CONFIRMATIONS + 1
 
@@ -306,12 +324,20 @@ class Hunter:
         now on, so one minimal case stands for all the ways it diverges."""
         if self.stopping or exc.signature in self.findings.groups:
             return
-        confirmed = self.confirm(exc) if shrunk else None  # a stop there raises TimeUp
+        shortened = None  # a drift case: shrunk to its shortest failing length, confirmed
+        confirmed: tuple[int, int] | None
+        if shrunk and exc.result.case.length is not None:
+            shortened = lengths.shorten(self, exc)
+            exc, confirmed = shortened.exc, shortened.confirmed
+        else:
+            confirmed = self.confirm(exc) if shrunk else None  # a stop there raises TimeUp
         first = self._first.get(exc.signature)
         tried_at = first[2] if first else self.per_scenario.get(exc.result.case.scenario, 0)
+        if shortened is not None and first is not None and first[0].case.length is not None:
+            shortened.found_at = first[0].case.length  # where the search first saw it fail
         found = self.findings.add(
             exc.signature, exc.result, exc.check, tried=tried_at, shrunk=shrunk,
-            confirmed=confirmed,
+            confirmed=confirmed, lengths=shortened.lengths() if shortened else None,
         )  # fmt: skip
         self.log.append(exc.result)
         if found.trials is not None:  # flaky

@@ -49,12 +49,15 @@ def resolve_case(suite: Suite, case_id: str, seed: int) -> Case:
     try:
         return find_case(suite, seed, case_id)
     except (KeyError, ValueError) as exc:
-        ids = [c.id for c in plan(suite, seed)] + [
-            regressions.PREFIX + r.id for r in suite.regressions
-        ]
+        ids = dict.fromkeys(  # a drift scenario's cases at every point harness drift plays
+            [c.id for c in plan(suite, seed)]
+            + [c.id for c in plan(suite, seed, points=True)]
+            + [regressions.PREFIX + r.id for r in suite.regressions]
+        )
         raise ConfigError(
-            f"{exc.args[0] if exc.args else exc}{did_you_mean(case_id, ids)}",
-            hint="harness list SUITE shows the scenarios; case ids are scenario or scenario#N",
+            f"{exc.args[0] if exc.args else exc}{did_you_mean(case_id, list(ids))}",
+            hint="harness list SUITE shows the scenarios; case ids are scenario or scenario#N, "
+            "a drift scenario's at a point scenario#N@LENGTH (+ -middle or -end)",
         ) from None
 
 

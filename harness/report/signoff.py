@@ -17,6 +17,7 @@ from harness.core import Severity
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
+from harness.report.signoff_drift import drift_gate, drift_judged
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
@@ -280,4 +281,9 @@ def evaluate(
         gates.append(coverage_gate(cov, trace))
     if (ld := g.load_gate()) is not None:
         gates.append(load_gate(ld, loads))
+    judged = drift_judged(related)
+    trace.drift = {rid: [j.words for j in items] for rid, items in judged.items()}
+    if g.drift is not None:
+        drifts = sum(1 for r in related if r.kind == "drift")
+        gates.append(drift_gate(g.drift, judged, drifts))
     return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)

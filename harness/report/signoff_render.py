@@ -181,6 +181,9 @@ def render_signoff_markdown(s: Signoff) -> str:
     ]
     for r in s.trace.requirements:
         head = f'<a id="{r.anchor}"></a>**{r.id}** ({r.severity}) {cell(r.title)}'
+        if s.trace.drift:  # how far the group's drift runs judged it
+            judged = s.trace.drift.get(r.id, ["not judged by a drift run"])
+            head += f" · drift: {cell('; '.join(judged))}"
         if not r.checks:
             out.append(f"| {head} | — | — | — | **no check names it** | — |")
             continue

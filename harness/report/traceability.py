@@ -88,6 +88,8 @@ class Traceability:
     requirements: list[TracedRequirement]
     orphans: list[TracedCheck]  # checks that name no requirement of the spec
     inventory_from: str  # "manifest" or "results" (an older run without an inventory)
+    #: how far each requirement was judged for long-task drift, by the group's drift runs
+    drift: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def uncovered(self) -> list[str]:

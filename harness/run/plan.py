@@ -10,6 +10,7 @@ from harness.generate.cases import make_values, seeded, variant_setups
 from harness.generate.values import ValueGenerator, derive_seed
 from harness.run import drift
 from harness.spec.models import Scenario
+from harness.spec.models.drift import MAX_LENGTH
 from harness.spec.suite import Suite
 
 
@@ -95,4 +96,11 @@ def find_case(suite: Suite, seed: int, cid: str) -> Case:
         return case
     if length is None or position is None:
         length, position = drift.shortest(scenario)
+    if length > MAX_LENGTH:
+        raise KeyError(f"{cid!r}: a drift length is at most {MAX_LENGTH} filler turns")
+    if position != drift.START and not drift.remembered(scenario):
+        raise KeyError(
+            f"{cid!r}: scenario {scenario_id} has no remembered turns to move; its cases play "
+            f"at position start ({drift.point_id(base, length, drift.START)})"
+        )
     return drift.at_point(case, length, position)

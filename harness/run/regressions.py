@@ -28,7 +28,7 @@ from harness.generate import spaces
 from harness.generate.cases import Rows, make_values, seeded
 from harness.generate.values import ValueGenerator
 from harness.redact import redact
-from harness.run import saved
+from harness.run import drift, saved
 from harness.spec import models as m
 from harness.spec.clock import parse_duration
 from harness.spec.loader import PathKey, Source, format_loc
@@ -210,7 +210,19 @@ def regression_case(
         target=targets(reg),
         requirement=reg.requirement,
         shape=reg.shape or None,
+        **point(reg, scenario),
     )
+
+
+def point(reg: m.RegressionFile, scenario: m.Scenario | None) -> dict[str, Any]:
+    """A drift case's point as its file saved it (a file without one: the scenario's
+    shortest length, as harness run plays it); nothing for other scenarios."""
+    if scenario is None or scenario.drift is None:
+        return {}
+    if reg.length is None:
+        length, position = drift.shortest(scenario)
+        return {"length": length, "position": reg.position or position}
+    return {"length": reg.length, "position": reg.position or drift.START}
 
 
 def targets(reg: m.RegressionFile) -> str:
@@ -276,6 +288,7 @@ def save(
     shrunk: bool,
     members: list[m.RegressionMember] | None = None,
     flaky: m.Flaky | None = None,
+    lengths: dict[str, int | None] | None = None,
 ) -> Path:
     """Write one regression case file per root cause; its id is stable for the same shape
     and representative. Saving it again (a new member seen) rewrites it."""
@@ -303,6 +316,7 @@ def save(
         **saved.stored(case.vars, case.setup, case.variant_setups),
         "persona": case.persona,
         **({"persona_seed": case.persona_seed} if case.persona_seed else {}),
+        **({"length": case.length, "position": case.position} if case.length is not None else {}),
         "evidence": {
             "verdict": check.verdict.value,
             "message": _evidence(check.message),
@@ -318,6 +332,7 @@ def save(
             "harness_version": harness.__version__,
             "cases_tried": tried,
             "shrunk": shrunk,
+            **(lengths or {}),
         },
     }
     also = f" and {len(members)} other case(s) listed under members" if members else ""
@@ -329,6 +344,7 @@ def save(
     header = (
         f"# Regression case found by `harness hunt` (run {run_id}): {check.requirements[0]} "
         f"diverged in scenario {case.scenario}, check {check.check_id}{also}.\n{seen}"
+        f"{_length_words(case, lengths)}"
         "# `harness run` replays it first on every run; `harness replay "
         f"{PREFIX}{rid}` replays it alone. Delete this file to forget it.\n"
     )
@@ -336,6 +352,21 @@ def save(
     body = yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
     path.write_text(header + body, encoding="utf-8")
     return path
+
+
+def _length_words(case: Case, lengths: dict[str, int | None] | None) -> str:
+    """The header line of a drift case: the point it replays at and how it was found."""
+    if case.length is None:
+        return ""
+    where = f"length {case.length}, position {case.position or drift.START}"
+    if not lengths or lengths.get("found_at_length") is None:
+        return f"# A drift case: replayed at {where}.\n"
+    passed = lengths.get("longest_passing_length")
+    below = f"it passed at length {passed}" if passed is not None else "no shorter length was tried"
+    return (
+        f"# A drift case, shrunk to the shortest conversation that still fails: {where} "
+        f"(found at length {lengths['found_at_length']}; {below}).\n"
+    )
 
 
 def delete(suite: Suite, rid: str) -> bool:

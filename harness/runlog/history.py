@@ -15,7 +15,7 @@ from harness.runlog.read import KILLED as KILLED
 from harness.runlog.read import MANIFEST, RunFolder, parse_manifest, read_manifest
 from harness.runlog.read import run_status as run_status
 
-GROUPED = ("hunt", "load")
+GROUPED = ("hunt", "load", "drift")
 
 
 def stored_runs(root: Path) -> list[RunFolder]:
@@ -54,8 +54,8 @@ def suite_runs(root: Path, suite: str, last: int | None = None) -> list[RunFolde
 
 
 def group_runs(root: Path, run: RunFolder, also: tuple[str, ...] = ()) -> list[RunFolder]:
-    """The hunt and load runs that belong with a run: those of its --group and its suite,
-    and any named with --with, which must be a hunt or load run of the same suite."""
+    """The hunt, load and drift runs that belong with a run: those of its --group and its
+    suite, and any named with --with, which must be one of those kinds of the same suite."""
     group = run.manifest.group
     out = [
         r
@@ -67,14 +67,14 @@ def group_runs(root: Path, run: RunFolder, also: tuple[str, ...] = ()) -> list[R
         extra = find_run(root, run_id)
         if extra.kind not in GROUPED:
             raise ConfigError(
-                f"--with {run_id}: it is {extra.described}; --with adds a hunt or load run",
-                hint=f"pass the id of a harness hunt or harness load run of suite {run.suite}",
+                f"--with {run_id}: it is {extra.described}; --with adds a hunt, load or drift run",
+                hint=f"pass the id of a harness hunt, load or drift run of suite {run.suite}",
             )
         if extra.suite != run.suite:
             raise ConfigError(
                 f"--with {run_id}: it is {extra.described} of suite {extra.suite!r}, not of "
                 f"{run.suite!r}, the suite of run {run.run_id}",
-                hint=f"pass a hunt or load run of suite {run.suite}",
+                hint=f"pass a hunt, load or drift run of suite {run.suite}",
             )
         if extra.run_id not in {r.run_id for r in out}:
             out.append(extra)

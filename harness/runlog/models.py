@@ -124,6 +124,11 @@ class Finding(Record):
     failures: int | None = None  # of `replays` confirmations (the finding's own run counted)
     replays: int | None = None
     trials: int | None = None  # set only when flaky: trials every later run replays it with
+    # a drift case: its point (the shortest failing length), found at, seen passing at
+    length: int | None = None
+    position: str | None = None
+    found_length: int | None = None
+    passing_length: int | None = None
 
 
 # --------------------------------------------------------------------------- the manifest
@@ -217,6 +222,7 @@ class HuntManifest(ManifestBase):
     kind: Literal["hunt"]
     budget_seconds: float = 0.0
     plain: bool = False
+    max_length: int | None = None  # --max-length: the longest drift length drawn
     scenarios: list[str] = Field(default_factory=list)
     tried: int = 0
     repeats: int = 0

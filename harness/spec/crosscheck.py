@@ -46,6 +46,13 @@ def check_regressions(
                 "delete this regression case or point it at the scenario's new id",
             )
             continue
+        if scenario.drift is None and (reg.length is not None or reg.position is not None):
+            key = "length" if reg.length is not None else "position"
+            yield src.problem(
+                (key,),
+                f"scenario {reg.scenario} is not a drift scenario (it has no drift:), so its "
+                f"cases have no {key}; delete length and position, or this regression case",
+            )
         targets = [c.id or f"{c.type}-{i + 1}" for i, c in enumerate(scenario.checks)]
         targets += [inv.id for inv in invariants]  # invariants are judged on every case too
         if reg.check not in targets:

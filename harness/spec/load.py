@@ -261,8 +261,10 @@ def users_at(stages: list[Stage], t: float, length: float) -> tuple[int, float] 
 
 
 def drivable(scenario: Any) -> bool:
-    """One conversation per case: scenarios with metamorphic variants hold several."""
-    return not scenario.variants
+    """One scripted conversation per case: scenarios with metamorphic variants hold several,
+    and a reactive user's answers depend on each reply, which the load generator does not
+    read (a drift scenario is driven with its script, without filler)."""
+    return not scenario.variants and getattr(scenario, "user", None) is None
 
 
 def selected(profile: ProfileBase, scenarios: list[Any]) -> list[Any]:
@@ -294,7 +296,10 @@ def check_load(section: LoadSection | None, src: Source, scenarios: list[Any]) -
                 yield src.problem(
                     (*base, "scenarios", j),
                     f"{pattern!r} matches only scenarios with variants (several conversations "
-                    "per case); a load profile drives single conversations",
+                    "per case) or a reactive user (answers that depend on each reply); a load "
+                    "profile drives single scripted conversations",
                 )
         if not profile.scenarios and not any(drivable(s) for s in scenarios):
-            yield src.problem(base, "the suite has no scenario without variants to drive")
+            yield src.problem(
+                base, "the suite has no scenario without variants or a reactive user to drive"
+            )

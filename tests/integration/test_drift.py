@@ -127,3 +127,33 @@ def test_drift_needs_a_drift_scenario(tmp_path: Path) -> None:
     )  # fmt: skip
     assert out.returncode == 2, out.stderr
     assert "has no drift scenario" in out.stderr
+
+
+def _signoff(tmp_path: Path, mode: str) -> tuple[int, str, str]:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("title: Clinic release\nk: 1\ngates:\n  drift: {min_length: 8}\n")
+    reports = tmp_path / mode
+    env = environ(CLINIC_MODE=mode)
+    common = ("--reports-dir", str(reports), "--no-progress", "--group", "rel")
+    run = harness("run", str(CLINIC), *common, env=env)
+    assert run.returncode == 0, run.stderr  # a plain run plays n=0, which passes
+    drifted = harness("drift", str(CLINIC), *common, env=env)
+    assert drifted.returncode == (0 if mode == "correct" else 1), drifted.stderr
+    run_id = run.stdout.splitlines()[0].removeprefix("run id: ")
+    out = harness(
+        "signoff", run_id, "--policy", str(policy), "--reports-dir", str(reports), env=env
+    )
+    signoff_md = (reports / run_id / "signoff.md").read_text()
+    return out.returncode, " ".join(out.stderr.split()), signoff_md
+
+
+def test_the_signoffs_drift_gate_fails_on_drift_and_passes_without(tmp_path: Path) -> None:
+    code, said, md = _signoff(tmp_path, "forgetful")
+    assert code == 1, said
+    assert "FAIL drift: Every requirement holds at every length up to n=8" in said
+    assert "CL-001: holds up to n=2, degraded from n=4 in drift run" in said
+    assert "drift: holds up to n=2, degraded from n=4" in md  # the traceability matrix
+    code, said, md = _signoff(tmp_path, "correct")
+    assert code == 0, said
+    assert "pass drift" in said
+    assert "drift: holds up to n=8 \\(judged up to n=8\\)" in md  # Markdown-escaped

@@ -286,7 +286,10 @@ def test_what_a_hunt_of_the_group_found_blocks_until_a_run_replays_it(
         "--with", other.name,
     )  # fmt: skip
     assert proc.returncode == 2
-    said = f"--with {other.name}: it is a suite run (harness run); --with adds a hunt or load run"
+    said = (
+        f"--with {other.name}: it is a suite run (harness run); "
+        "--with adds a hunt, load or drift run"
+    )
     assert said in proc.stderr
 
 

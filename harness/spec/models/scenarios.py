@@ -17,7 +17,7 @@ from harness.spec.models.base import (
     by_shape,
 )
 from harness.spec.models.checks import Check
-from harness.spec.models.drift import Drift, User
+from harness.spec.models.drift import MAX_LENGTH, Drift, Position, User
 from harness.spec.models.values import ValueSpec
 
 Persona = Literal[
@@ -203,6 +203,17 @@ class RegressionFile(FileModel):
     )
     persona: str = "plain"
     persona_seed: int = 0
+    length: Annotated[int, Field(ge=0, le=MAX_LENGTH)] | None = Field(
+        default=None,
+        description="A drift scenario's case: the filler turns before the probe it is replayed "
+        "with (a hunt saves the shortest that still fails). Absent: the scenario's shortest "
+        "length, as harness run plays it.",
+    )
+    position: Position | None = Field(
+        default=None,
+        description="A drift scenario's case: where its remembered turns sit among the filler "
+        "(start, middle, end). Absent: start.",
+    )
     evidence: dict[str, Any] = Field(default_factory=dict)
     found: dict[str, Any] = Field(default_factory=dict)
 

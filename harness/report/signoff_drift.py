@@ -1,0 +1,85 @@
+"""The sign-off's drift gate: every requirement a drift run of the group judges holds at
+every length up to the policy's `min_length` (its shortest length passes and no length up to
+it is degraded beyond noise), and how far each requirement was judged, for the matrix."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from harness.report.drift import summarize_drift
+from harness.report.driftframe import Held, held
+from harness.report.gates import NOT_MEASURED, PASS, GateResult, status
+from harness.runlog.read import RunFolder
+from harness.spec.policy import DriftGate
+
+
+@dataclass(frozen=True)
+class Judged:
+    """How far one requirement was judged for drift, in one drift run."""
+
+    run_id: str
+    held: Held
+
+    @property
+    def words(self) -> str:
+        h = self.held
+        longest = max(h.lengths, default=0)
+        if h.holds_to is None:
+            return f"fails at n={min(h.lengths, default=0)} (judged up to n={longest})"
+        if h.first_degraded is not None:
+            return f"holds up to n={h.holds_to}, degraded from n={h.first_degraded}"
+        return f"holds up to n={h.holds_to} (judged up to n={longest})"
+
+
+def drift_judged(related: list[RunFolder]) -> dict[str, list[Judged]]:
+    """Per requirement, what each drift run of the group found (newest run last)."""
+    out: dict[str, list[Judged]] = {}
+    for run in related:
+        if run.kind != "drift":
+            continue
+        summary = summarize_drift(run)
+        if summary is None:
+            continue
+        for rid, h in held(summary).items():
+            out.setdefault(rid, []).append(Judged(run.run_id, h))
+    return out
+
+
+def drift_gate(gate: DriftGate, judged: dict[str, list[Judged]], drift_runs: int) -> GateResult:
+    n = gate.min_length
+    result = GateResult(
+        "drift",
+        f"Every requirement holds at every length up to n={n} (filler turns before the probe)",
+        PASS,
+        gate.optional,
+        detail=f"{drift_runs} drift run(s) read",
+    )
+    if not judged:
+        result.status = NOT_MEASURED
+        result.findings.append(
+            "no drift run belongs to this run (harness drift --group GROUP, or harness signoff "
+            "--with DRIFT_RUN_ID)"
+            if not drift_runs
+            else "the group's drift runs judged no requirement"
+        )
+        return result
+    fails = missing = False
+    for rid in sorted(judged):
+        for j in judged[rid]:
+            h = j.held
+            longest = max(h.lengths, default=0)
+            if h.holds_to is not None and h.holds_to >= n:
+                continue
+            if h.holds_to is None or (h.first_degraded is not None and h.first_degraded <= n):
+                fails = True
+                result.findings.append(f"{rid}: {j.words} in drift run {j.run_id} (< n={n})")
+            else:  # held everywhere it was judged, but not as far as the gate asks
+                missing = True
+                result.findings.append(
+                    f"{rid}: judged up to n={longest} only in drift run {j.run_id}; the gate "
+                    f"needs n={n} (harness drift --lengths ...,{n})"
+                )
+            if rid not in result.requirements:
+                result.requirements.append(rid)
+    result.status = status(fails, missing)
+    return result
