@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast
 
 import pandas as pd
 import pytest
@@ -60,7 +61,8 @@ def pass_rates(df: pd.DataFrame, position: str = "start") -> dict[str, dict[int,
     )
     rates = ok.groupby(level=[0, 1]).mean()
     out: dict[str, dict[int, float]] = {}
-    for (scenario, length), rate in rates.items():
+    for key, rate in rates.items():
+        scenario, length = cast(tuple[str, int], key)
         out.setdefault(str(scenario), {})[int(length)] = float(rate)
     return out
 
@@ -119,11 +121,11 @@ def test_the_position_of_the_preference_matters_only_to_the_memory_window(tmp_pa
         record = json.loads(line)
         if record.get("type") != "trial":
             continue
-        base, length, position = split_id(record["case"]["id"])
-        assert length is not None and position is not None
+        base, length, pos = split_id(record["case"]["id"])
+        assert length is not None and pos is not None
         for check in record["checks"]:
             if check["verdict"] == "fail":
                 seen += 1
                 want = length + refund_at[record["case"]["scenario"]]
-                assert check["turn"] == want, (base, length, position, check["check_id"])
+                assert check["turn"] == want, (base, length, pos, check["check_id"])
     assert seen == len(df[df["verdict"] == "fail"])
