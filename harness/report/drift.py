@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.core.types import CheckResult, Observation
-from harness.report.driftstats import ALPHA, degradation
+from harness.report.driftstats import ALPHA, degradation_by
 from harness.report.reliability import (
     NOT_MEASURED,
     REGRESSION_ORIGIN,
@@ -51,8 +51,10 @@ TOKEN_KEYS = ("prompt_tokens", "input_tokens")
 METHODS = (
     "A trial passes a requirement when every check of it passed (an error is never a pass). "
     "95% intervals: Wilson score intervals (pass^k: over cases). Degraded: Fisher's exact "
-    "test, one-sided, each length against the shortest one, p-values Holm-corrected across "
-    "the lengths, alpha 0.05. Position: Fisher's exact test, two-sided, best vs worst position."
+    "test, one-sided, each length against the shortest one, per scenario judging the "
+    "requirement, p-values Holm-corrected across every scenario and length of the "
+    "requirement, alpha 0.05 (a length's p: its smallest over the scenarios). Position: "
+    "Fisher's exact test, two-sided, best vs worst position."
 )
 
 
@@ -310,11 +312,18 @@ def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k
     ]
     while points and not points[0].trials:  # the baseline is the shortest length run
         points.pop(0)
-    counts = [(p.length, p.trials, p.passes) for p in points]
-    raw, corrected, first = degradation(counts)
-    for p, value, adjusted in zip(points, raw, corrected, strict=True):
-        p.p, p.p_holm = value, adjusted
-        p.degraded = adjusted is not None and adjusted < ALPHA
+    series: dict[str, list[tuple[int, int, int]]] = {}  # per scenario, shortest first
+    for s in scenarios:
+        mine = [t for sc, t in trials if sc == s and t.position == START]
+        series[s] = [
+            (n, len(here), sum(t.mark == "P" for t in here))
+            for n in sorted({t.length for t in mine})
+            if (here := [t for t in mine if t.length == n])
+        ]
+    raw, corrected, first = degradation_by(series)
+    for p in points:
+        p.p, p.p_holm = raw.get(p.length), corrected.get(p.length)
+        p.degraded = p.p_holm is not None and p.p_holm < ALPHA
     at = {s: _position_length(plans.get(s), trials, s) for s in scenarios}
     placed = [t for s, t in trials if at[s] is not None and t.length == at[s]]
     positions = []

@@ -13,7 +13,7 @@ with 6 cases a length (p = 1/924 at each failing length) is found.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 ALPHA = 0.05
 
@@ -65,3 +65,28 @@ def degradation(
         p[i], corrected[i] = value, adjusted
     first = next((counts[i][0] for i in tested if (corrected[i] or 1.0) < alpha), None)
     return p, corrected, first
+
+
+def degradation_by(
+    series: Mapping[str, Sequence[tuple[int, int, int]]], alpha: float = ALPHA
+) -> tuple[dict[int, float], dict[int, float], int | None]:
+    """Degradation of one requirement judged by several scenarios: each scenario's lengths
+    against its own shortest one (one-sided Fisher), the p-values of every scenario and
+    length Holm-corrected as one family, so a scenario whose cases break is not diluted by
+    others that never could. Per length, the smallest raw and corrected p of any scenario,
+    and the first length any scenario degrades at."""
+    tests: list[tuple[int, float]] = []
+    for counts in series.values():
+        if not counts or counts[0][1] == 0:
+            continue
+        _, base_n, base_c = counts[0]
+        tests += [
+            (length, fisher_less(c, n, base_c, base_n)) for length, n, c in counts[1:] if n > 0
+        ]
+    raw: dict[int, float] = {}
+    corrected: dict[int, float] = {}
+    for (length, value), adjusted in zip(tests, holm([v for _, v in tests]), strict=True):
+        raw[length] = min(value, raw.get(length, 1.0))
+        corrected[length] = min(adjusted, corrected.get(length, 1.0))
+    first = min((n for n, value in corrected.items() if value < alpha), default=None)
+    return raw, corrected, first

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from harness.report.drift import summarize_drift
 from harness.report.driftframe import drift_frame, held
-from harness.report.driftstats import degradation, fisher_less, holm
+from harness.report.driftstats import degradation, degradation_by, fisher_less, holm
 from harness.report.reliability import fisher_exact
 from harness.runlog.read import open_run
 from tests.driftruns import drift_run, step
@@ -81,6 +81,28 @@ def test_a_correct_but_noisy_agent_is_rarely_called_degraded() -> None:
         if rate == 0.5:
             assert uncorrected / runs > 0.08  # what the correction is for
             assert corrected < uncorrected
+
+
+def test_one_scenario_breaking_is_not_diluted_by_others_judging_the_same_requirement() -> None:
+    """A requirement three scenarios judge; one breaks from length 8 (6/6 -> 0/6), two never
+    can: each scenario is tested against its own baseline, Holm across all 15 tests, so the
+    break is found (pooled, 12/18 against 18/18, it would be borderline)."""
+    steady = [(n, 6, 6) for n in LENGTHS]
+    broken = [(n, 6, 6 if n < 8 else 0) for n in LENGTHS]
+    raw, corrected, first = degradation_by({"a": steady, "b": broken, "c": steady})
+    assert first == 8
+    assert raw[8] == pytest.approx(1 / 924)
+    assert corrected[8] == pytest.approx(15 / 924)
+    assert corrected[4] == 1.0
+    # and noise in several scenarios is still rarely called degraded
+    rng = random.Random(7)
+    runs, called = 1000, 0
+    for _ in range(runs):
+        series = {
+            s: [(n, 6, sum(rng.random() < 0.9 for _ in range(6))) for n in LENGTHS] for s in "abc"
+        }
+        called += degradation_by(series)[2] is not None
+    assert called / runs < 0.05
 
 
 def test_an_all_pass_to_all_fail_step_at_8_is_found_at_8(tmp_path: Path) -> None:
