@@ -54,7 +54,9 @@ def summarize(reports: Reports, *, interrupted: bool) -> int:
     if reports.drift is not None:  # a drift run: a requirement that degrades with length, or
         # fails already at the shortest length; failures within noise at one length do not
         drift = reports.drift
-        code = 1 if drift.degraded or drift.failing else (0 if v.complete and v.cases else 3)
+        # (or drops with too few cases to tell: it cannot be said to hold)
+        bad = drift.degraded or drift.failing or drift.undetermined
+        code = 1 if bad else (0 if v.complete and v.cases else 3)
     with contextlib.suppress(OSError):  # a closed output never changes the verdict
         _print_summary(reports, interrupted)
     return code
@@ -90,7 +92,7 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[yellow]{escape(v.headline)}[/]")
     drift = reports.drift
     if drift is not None:  # a drift run: how far each requirement holds
-        colour = "red" if drift.degraded or drift.failing else "green"
+        colour = "red" if drift.degraded or drift.failing or drift.undetermined else "green"
         err.print(f"[bold {colour}]drift[/]: {escape(drift.headline)}")
         for curve in drift.curves:
             err.print(f"  {escape(curve.requirement)}: {escape(curve.verdict)}")

@@ -25,19 +25,21 @@ turn with usage, per length; none when the agent reports no usage.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from harness.core.types import CheckResult, Observation
-from harness.report.driftstats import ALPHA, degradation_by
-from harness.report.reliability import (
-    NOT_MEASURED,
-    REGRESSION_ORIGIN,
-    Rate,
-    fisher_exact,
-    pass_at_1,
-    pooled,
+from harness.report.driftmodel import (
+    MESSAGE_CAP,
+    POSITIONS,
+    TOKEN_KEYS,
+    Curve,
+    DriftSummary,
+    FirstFailure,
+    Point,
 )
+from harness.report.driftstats import ALPHA, cases_needed, degradation_by
+from harness.report.reliability import REGRESSION_ORIGIN, fisher_exact, pass_at_1, pooled
 from harness.report.view import cap
 from harness.run.drift import START, split_id
 from harness.runlog.models import DriftManifest, DriftPlan, TrialRecord
@@ -45,146 +47,7 @@ from harness.runlog.models import DriftManifest, DriftPlan, TrialRecord
 if TYPE_CHECKING:
     from harness.runlog.read import RunFolder
 
-MESSAGE_CAP = 300  # an agent-made message as the first failing turn shows it
-POSITIONS = ("start", "middle", "end")
-TOKEN_KEYS = ("prompt_tokens", "input_tokens")
-METHODS = (
-    "A trial passes a requirement when every check of it passed (an error is never a pass). "
-    "95% intervals: Wilson score intervals (pass^k: over cases). Degraded: Fisher's exact "
-    "test, one-sided, each length against the shortest one, per scenario judging the "
-    "requirement, p-values Holm-corrected across every scenario and length of the "
-    "requirement, alpha 0.05 (a length's p: its smallest over the scenarios). Position: "
-    "Fisher's exact test, two-sided, best vs worst position."
-)
-
-
-# ----------------------------------------------------------------------- the numbers
-
-
-@dataclass(frozen=True)
-class FirstFailure:
-    """Where one case (at one point) first broke a requirement, over its trials."""
-
-    case_id: str
-    length: int
-    position: str
-    trial: int
-    turn: int | None  # the turn after which the failure was seen
-    source: str | None  # where that turn came from (filler:<pool>, probe, answer:..., None)
-    check_id: str
-    verdict: str  # fail | error
-    message: str  # capped and redacted; escaped by each renderer
-    failed: int  # trials of this case that did not pass
-    trials: int
-
-
-@dataclass
-class Point:
-    """One requirement at one (length, position)."""
-
-    length: int
-    position: str
-    trials: int = 0
-    passes: int = 0
-    errors: int = 0
-    cases: int = 0
-    rate: Rate = NOT_MEASURED
-    pass_k: Rate = NOT_MEASURED  # with trials k > 1 only
-    p: float | None = None  # one-sided Fisher against the baseline (the curve only)
-    p_holm: float | None = None
-    degraded: bool = False
-    tokens: float | None = None  # mean prompt tokens of the probe turn
-
-
-@dataclass
-class Curve:
-    """One requirement's drift curve, positions and first failures."""
-
-    requirement: str
-    severity: str
-    title: str
-    scenarios: list[str]
-    points: list[Point]  # the remembered turns at the start, by length
-    positions: list[Point] = field(default_factory=list)  # at the position length
-    position_lengths: list[int] = field(default_factory=list)
-    position_p: float | None = None  # two-sided Fisher, best vs worst position
-    first_degraded: int | None = None
-    first_failures: list[FirstFailure] = field(default_factory=list)
-
-    @property
-    def baseline(self) -> Point | None:
-        return next((p for p in self.points if p.trials), None)
-
-    @property
-    def fails_at_baseline(self) -> bool:
-        base = self.baseline
-        return base is not None and base.passes < base.trials
-
-    @property
-    def holds_to(self) -> int | None:
-        """The longest length up to which it holds: the baseline passes and no length run
-        up to it is degraded; None when it fails (or was not judged) at the baseline."""
-        base = self.baseline
-        if base is None or self.fails_at_baseline:
-            return None
-        run = [p.length for p in self.points if p.trials]
-        if self.first_degraded is None:
-            return max(run)
-        return max(n for n in run if n < self.first_degraded)
-
-    @property
-    def verdict(self) -> str:
-        """What became of the requirement, in words."""
-        base = self.baseline
-        if base is None:
-            return "not judged"
-        worse = f"degraded from n={self.first_degraded}"
-        if self.fails_at_baseline:
-            text = f"fails at the shortest length n={base.length} ({_pct(base.rate.value)})"
-            return text + (f", and {worse}" if self.first_degraded is not None else "")
-        if self.first_degraded is not None:
-            return f"holds up to n={self.holds_to}, {worse}"
-        return f"holds up to n={self.holds_to}"
-
-    def at(self, length: int) -> Point | None:
-        return next((p for p in self.points if p.length == length), None)
-
-
-@dataclass
-class DriftSummary:
-    manifest: DriftManifest
-    k: int  # trials per case the run asked for
-    curves: list[Curve]
-    lengths: list[int]
-    conversations: int = 0
-    turns: int = 0
-    tokens: dict[int, float] = field(default_factory=dict)  # length -> mean probe tokens
-    methods: str = METHODS
-
-    @property
-    def degraded(self) -> list[Curve]:
-        """Requirements that degrade within the lengths run (`harness drift` exits 1)."""
-        return [c for c in self.curves if c.first_degraded is not None]
-
-    @property
-    def failing(self) -> list[Curve]:
-        """Requirements that fail already at the shortest length."""
-        return [c for c in self.curves if c.fails_at_baseline]
-
-    @property
-    def headline(self) -> str:
-        if not self.curves:
-            return "No drift scenario judged any requirement."
-        if self.degraded:
-            return "Degraded with length: " + ", ".join(
-                f"{c.requirement} from n={c.first_degraded}" for c in self.degraded
-            )
-        return f"No requirement degraded with length up to n={max(self.lengths, default=0)}."
-
-
-def _pct(value: float | None) -> str:
-    return "—" if value is None else f"{value * 100:.1f}%"
-
+__all__ = ["Curve", "DriftSummary", "FirstFailure", "Point", "drift_summary", "summarize_drift"]
 
 Broke = tuple[int | None, str | None, CheckResult]  # turn, its source, the check
 
@@ -303,27 +166,41 @@ def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k
     info = next((r for r in manifest.requirements if r.id == rid), None)
     scenarios = sorted({s for s, _ in trials})
     plans = {p.scenario: p for p in manifest.drift}
-    lengths = {t.length for _, t in trials if t.position == START}
-    for s in scenarios:
-        lengths.update(plans[s].lengths if s in plans else [])
+    # the curve's lengths are those the plans asked for (a position length outside them is
+    # played for the positions only); a run without plans: the lengths played at the start
+    lengths = {n for s in scenarios if s in plans for n in plans[s].lengths}
+    if not lengths:
+        lengths = {t.length for _, t in trials if t.position == START}
     points = [
         _point(n, START, [t for _, t in trials if t.length == n and t.position == START], k)
         for n in sorted(lengths)
     ]
     while points and not points[0].trials:  # the baseline is the shortest length run
         points.pop(0)
-    series: dict[str, list[tuple[int, int, int]]] = {}  # per scenario, shortest first
+    series: dict[str, list[tuple[int, int, int]]] = {}  # per scenario: its cases, by length
     for s in scenarios:
-        mine = [t for sc, t in trials if sc == s and t.position == START]
-        series[s] = [
-            (n, len(here), sum(t.mark == "P" for t in here))
-            for n in sorted({t.length for t in mine})
-            if (here := [t for t in mine if t.length == n])
-        ]
-    raw, corrected, first = degradation_by(series)
+        mine = [t for sc, t in trials if sc == s and t.position == START and t.length in lengths]
+        series[s] = []
+        for n in sorted({t.length for t in mine}):
+            cases: dict[str, bool] = {}  # a case passes a length when all its trials there do
+            for t in mine:
+                if t.length == n:
+                    cases[t.case_id] = cases.get(t.case_id, True) and t.mark == "P"
+            series[s].append((n, len(cases), sum(cases.values())))
+    raw, corrected, first, underpowered = degradation_by(series)
     for p in points:
         p.p, p.p_holm = raw.get(p.length), corrected.get(p.length)
         p.degraded = p.p_holm is not None and p.p_holm < ALPHA
+    base = points[0] if points else None
+    dropped = next(
+        (
+            p.length
+            for p in points[1:]
+            if base is not None and p.trials and (p.rate.value or 0.0) < (base.rate.value or 0.0)
+        ),
+        None,
+    )
+    tests = sum(max(0, len(v) - 1) for v in series.values())
     at = {s: _position_length(plans.get(s), trials, s) for s in scenarios}
     placed = [t for s, t in trials if at[s] is not None and t.length == at[s]]
     positions = []
@@ -350,6 +227,9 @@ def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k
         position_p=position_p,
         first_degraded=first,
         first_failures=_first_failures([t for _, t in trials]),
+        dropped=dropped,
+        underpowered=underpowered,
+        needed=cases_needed(tests) if underpowered else None,
     )
 
 

@@ -24,6 +24,7 @@ class Held:
     holds_to: int | None  # None: fails at the shortest length
     first_degraded: int | None
     lengths: tuple[int, ...]  # every length run
+    verdict: str = ""  # what became of it, in words
 
 
 def held(summary: DriftSummary) -> dict[str, Held]:
@@ -35,6 +36,7 @@ def held(summary: DriftSummary) -> dict[str, Held]:
             c.holds_to,
             c.first_degraded,
             tuple(p.length for p in c.points if p.trials),
+            c.verdict,
         )
         for c in summary.curves
     }

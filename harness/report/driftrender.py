@@ -209,8 +209,9 @@ def html_context(s: DriftSummary) -> dict[str, Any]:
 
 def junit_suite(s: DriftSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:
     """A testcase per requirement and length: failed when the requirement fails at the
-    baseline, or when the length is at or beyond its first degraded length with a pass rate
-    below the baseline's; the rate is in every testcase's output."""
+    baseline, or when the length is at or beyond its first degraded length (or, with too few
+    cases to tell, its first drop) with a pass rate below the baseline's; the rate is in
+    every testcase's output."""
     cases: list[tuple[Curve, Point, str | None]] = []
     for c in s.curves:
         base = c.baseline
@@ -227,6 +228,8 @@ def junit_suite(s: DriftSummary, parent: ET.Element, text: Callable[[Any], str])
                     f"{percent(base.rate.value)} at n={base.length} (Holm-corrected Fisher p = "
                     f"{num(p.p_holm, '.3g')}); first degraded at n={c.first_degraded}"
                 )
+            elif c.undetermined and p.length >= (c.dropped or 0) and below:
+                failure = f"{c.requirement} {c.verdict}"
             cases.append((c, p, failure))
     suite = ET.SubElement(
         parent,

@@ -69,24 +69,42 @@ def degradation(
 
 def degradation_by(
     series: Mapping[str, Sequence[tuple[int, int, int]]], alpha: float = ALPHA
-) -> tuple[dict[int, float], dict[int, float], int | None]:
-    """Degradation of one requirement judged by several scenarios: each scenario's lengths
-    against its own shortest one (one-sided Fisher), the p-values of every scenario and
-    length Holm-corrected as one family, so a scenario whose cases break is not diluted by
-    others that never could. Per length, the smallest raw and corrected p of any scenario,
-    and the first length any scenario degrades at."""
-    tests: list[tuple[int, float]] = []
+) -> tuple[dict[int, float], dict[int, float], int | None, bool]:
+    """Degradation of one requirement judged by several scenarios, from (length, cases,
+    cases passing) per scenario, its shortest length first: each scenario's lengths against
+    its own shortest one (one-sided Fisher), the p-values of every scenario and length
+    Holm-corrected as one family, so a scenario whose cases break is not diluted by others
+    that never could. The unit is the case (a case passes a length when every trial of it
+    there passed): repeating a deterministic case adds no evidence.
+
+    Per length, the smallest raw and corrected p of any scenario; the first length any
+    scenario degrades at; and whether any degradation could be seen at all: with too few
+    cases a length, even every case passing at the baseline and failing at a length gives a
+    corrected p of alpha or more (underpowered)."""
+    tests: list[tuple[int, float, float]] = []  # length, p, the smallest p it could have
     for counts in series.values():
         if not counts or counts[0][1] == 0:
             continue
         _, base_n, base_c = counts[0]
         tests += [
-            (length, fisher_less(c, n, base_c, base_n)) for length, n, c in counts[1:] if n > 0
+            (length, fisher_less(c, n, base_c, base_n), fisher_less(0, n, base_n, base_n))
+            for length, n, c in counts[1:]
+            if n > 0
         ]
     raw: dict[int, float] = {}
     corrected: dict[int, float] = {}
-    for (length, value), adjusted in zip(tests, holm([v for _, v in tests]), strict=True):
+    for (length, value, _), adjusted in zip(tests, holm([v for _, v, _ in tests]), strict=True):
         raw[length] = min(value, raw.get(length, 1.0))
         corrected[length] = min(adjusted, corrected.get(length, 1.0))
     first = min((n for n, value in corrected.items() if value < alpha), default=None)
-    return raw, corrected, first
+    powered = any(len(tests) * best < alpha for _, _, best in tests)
+    return raw, corrected, first, not powered and bool(tests)
+
+
+def cases_needed(tests: int, alpha: float = ALPHA) -> int:
+    """The fewest cases a length (and at the baseline) with which a drop from every case
+    passing to every case failing is seen beyond noise among `tests` corrected tests."""
+    n = 1
+    while n < 1000 and tests * fisher_less(0, n, n, n) >= alpha:
+        n += 1
+    return n

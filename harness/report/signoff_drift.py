@@ -24,6 +24,8 @@ class Judged:
     def words(self) -> str:
         h = self.held
         longest = max(h.lengths, default=0)
+        if "too few cases" in h.verdict:  # drops, with too few cases to tell from noise
+            return h.verdict
         if h.holds_to is None:
             return f"fails at n={min(h.lengths, default=0)} (judged up to n={longest})"
         if h.first_degraded is not None:
@@ -70,7 +72,11 @@ def drift_gate(gate: DriftGate, judged: dict[str, list[Judged]], drift_runs: int
             longest = max(h.lengths, default=0)
             if h.holds_to is not None and h.holds_to >= n:
                 continue
-            if h.holds_to is None or (h.first_degraded is not None and h.first_degraded <= n):
+            if (
+                h.holds_to is None
+                or (h.first_degraded is not None and h.first_degraded <= n)
+                or h.holds_to < longest  # it drops before n, with too few cases to tell
+            ):
                 fails = True
                 result.findings.append(f"{rid}: {j.words} in drift run {j.run_id} (< n={n})")
             else:  # held everywhere it was judged, but not as far as the gate asks

@@ -89,7 +89,8 @@ def test_one_scenario_breaking_is_not_diluted_by_others_judging_the_same_require
     break is found (pooled, 12/18 against 18/18, it would be borderline)."""
     steady = [(n, 6, 6) for n in LENGTHS]
     broken = [(n, 6, 6 if n < 8 else 0) for n in LENGTHS]
-    raw, corrected, first = degradation_by({"a": steady, "b": broken, "c": steady})
+    raw, corrected, first, underpowered = degradation_by({"a": steady, "b": broken, "c": steady})
+    assert not underpowered
     assert first == 8
     assert raw[8] == pytest.approx(1 / 924)
     assert corrected[8] == pytest.approx(15 / 924)
@@ -103,6 +104,36 @@ def test_one_scenario_breaking_is_not_diluted_by_others_judging_the_same_require
         }
         called += degradation_by(series)[2] is not None
     assert called / runs < 0.05
+
+
+def test_too_few_cases_to_tell_a_drop_from_noise_is_said_and_never_called_holding(
+    tmp_path: Path,
+) -> None:
+    """Four cases a length over five tested lengths: even 4/4 -> 0/4 gives a corrected p of
+    5/70 > 0.05, so no degradation can be shown; the report says so and how many cases would
+    do, and the requirement holds only as far as nothing drops (a reviewer's agent failing
+    every case from n=4 was called 'holds up to n=16')."""
+    s = summary(drift_run(tmp_path, {"R-1": step(LENGTHS, 4, cases=4)}))
+    (c,) = s.curves
+    assert c.first_degraded is None and c.underpowered and c.undetermined
+    assert c.dropped == 4 and c.holds_to == 2 and c.needed == 5
+    assert "drops at n=4 (0.0% vs 100.0% at n=0), too few cases" in c.verdict
+    assert "--repeat 5" in c.verdict
+    assert s.undetermined == [c] and "too few cases to tell from noise: R-1 at n=4" in s.headline
+    assert held(s)["R-1"].holds_to == 2
+    # enough cases, and nothing drops: no such warning
+    flat = summary(drift_run(tmp_path / "flat", {"R-1": step(LENGTHS, 99, cases=4)}))
+    assert not flat.undetermined and flat.curves[0].holds_to == 32
+
+
+def test_trials_of_a_deterministic_case_add_no_evidence(tmp_path: Path) -> None:
+    """The unit of the test is the case (passing a length when all its trials there pass):
+    the same 4 cases played twice each do not turn noise-level evidence into a degradation."""
+    once = summary(drift_run(tmp_path / "1", {"R-1": step(LENGTHS, 4, cases=4)}))
+    table = {point: [mark * 2 for mark in marks] for point, marks in step(LENGTHS, 4, 4).items()}
+    twice = summary(drift_run(tmp_path / "2", {"R-1": table}, trials=2))
+    assert once.curves[0].first_degraded is None and twice.curves[0].first_degraded is None
+    assert twice.curves[0].points[2].p == once.curves[0].points[2].p == pytest.approx(1 / 70)
 
 
 def test_an_all_pass_to_all_fail_step_at_8_is_found_at_8(tmp_path: Path) -> None:
