@@ -12,7 +12,7 @@ from harness.errors import ConfigError
 from harness.modes.run import RunDriver, RunOptions
 from harness.run import drift
 from harness.run.plan import plan
-from harness.runlog.models import DriftManifest, DriftPlan
+from harness.runlog.models import DriftManifest, DriftPlan, RunManifest
 from harness.runlog.store import RunLog
 from harness.spec.suite import Suite
 
@@ -67,7 +67,14 @@ class DriftDriver(RunDriver):
             **manifest.model_dump(exclude={"kind", "planned"}),
             planned=len(self.cases),
             drift=plans,
+            cases_hash=self.suite.cases_hash,
         )
+
+    def same_suite(self, suite: Suite, m: RunManifest) -> bool:
+        """A drift run plays no regression file: one a hunt saved since does not change it."""
+        if isinstance(m, DriftManifest) and m.cases_hash:
+            return suite.cases_hash == m.cases_hash
+        return super().same_suite(suite, m)
 
     def _cases(
         self, seed: int, select: list[str], repeat: int | None, plans: list[DriftPlan]

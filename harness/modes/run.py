@@ -136,11 +136,11 @@ class RunDriver:
                     hint=f"drop {flag} (or HARNESS_{flag[2:].upper()}), or start a new run",
                 )
         suite = self.suite = load_suite(o.suite or Path(m.suite_path))
-        if suite.suite_hash != m.suite_hash:
+        if not self.same_suite(suite, m):
             raise ConfigError(
                 f"the suite {suite.name} changed since run {log.run_id} started, so its "
                 "finished cases would not be comparable with new ones",
-                hint="start a new run instead (harness run), or restore the suite's files",
+                hint=f"start a new run instead (harness {self.kind}), or restore the suite's files",
             )
         preflight(suite)
         self.cases = planned_cases(suite, m.seed, m.select, m.repeat)
@@ -149,6 +149,10 @@ class RunDriver:
         if o.concurrency:
             m.concurrency = o.concurrency
         self.concurrency = m.concurrency
+
+    def same_suite(self, suite: Suite, m: RunManifest) -> bool:
+        """Whether the suite is the one the run started with (its regression files too)."""
+        return suite.suite_hash == m.suite_hash
 
     def start(self, log: RunLog) -> Start:
         # trial-major, as Engine.run: a resumed run finishes exactly the missing keys

@@ -39,7 +39,7 @@ def markdown_section(s: DriftSummary) -> list[str]:
     k = s.k
     out = ["## Drift", "", f"**{cell(s.headline)}**", ""]
     out += [
-        f"{s.conversations} conversation(s), {s.turns} turn(s). Length: the user turns before "
+        f"{s.conversations} conversation(s), {s.turns} turn(s). Length: the filler turns before "
         f"the probe (the remembered turns at the start). {s.methods}",
         "",
     ]
@@ -188,7 +188,7 @@ def curve_svg(c: Curve, k: int) -> Markup:
         lx += 30 + 6 * len(name)
     parts.append(
         f'<text x="{W - PAD_R}" y="{H - 4}" font-size="10" text-anchor="end" fill="#667085">'
-        "length (user turns before the probe)</text></svg>"
+        "length (filler turns before the probe)</text></svg>"
     )
     return Markup("".join(parts))
 

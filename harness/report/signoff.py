@@ -17,7 +17,7 @@ from harness.core import Severity
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
-from harness.report.signoff_drift import drift_gate, drift_judged
+from harness.report.signoff_drift import drift_gate, drift_judged, unfinished
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
@@ -285,5 +285,5 @@ def evaluate(
     trace.drift = {rid: [j.words for j in items] for rid, items in judged.items()}
     if g.drift is not None:
         drifts = sum(1 for r in related if r.kind == "drift")
-        gates.append(drift_gate(g.drift, judged, drifts))
+        gates.append(drift_gate(g.drift, judged, drifts, unfinished(related)))
     return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from harness.report.drift import summarize_drift
 from harness.report.driftframe import Held, held
 from harness.report.gates import NOT_MEASURED, PASS, GateResult, status
+from harness.runlog.history import run_status
 from harness.runlog.read import RunFolder
 from harness.spec.policy import DriftGate
 
@@ -33,11 +34,22 @@ class Judged:
         return f"holds up to n={h.holds_to} (judged up to n={longest})"
 
 
+def unfinished(related: list[RunFolder]) -> list[str]:
+    """The group's drift runs that did not finish: their curves are left out (a partial
+    curve may hold only because its long conversations never ran)."""
+    return [
+        f"drift run {run.run_id} is {run_status(run.manifest)}, not finished: its curves are "
+        f"left out (harness drift --resume {run.run_id} finishes it)"
+        for run in related
+        if run.kind == "drift" and run_status(run.manifest) != "finished"
+    ]
+
+
 def drift_judged(related: list[RunFolder]) -> dict[str, list[Judged]]:
-    """Per requirement, what each drift run of the group found (newest run last)."""
+    """Per requirement, what each finished drift run of the group found (newest run last)."""
     out: dict[str, list[Judged]] = {}
     for run in related:
-        if run.kind != "drift":
+        if run.kind != "drift" or run_status(run.manifest) != "finished":
             continue
         summary = summarize_drift(run)
         if summary is None:
@@ -47,7 +59,9 @@ def drift_judged(related: list[RunFolder]) -> dict[str, list[Judged]]:
     return out
 
 
-def drift_gate(gate: DriftGate, judged: dict[str, list[Judged]], drift_runs: int) -> GateResult:
+def drift_gate(
+    gate: DriftGate, judged: dict[str, list[Judged]], drift_runs: int, left_out: list[str]
+) -> GateResult:
     n = gate.min_length
     result = GateResult(
         "drift",
@@ -56,16 +70,18 @@ def drift_gate(gate: DriftGate, judged: dict[str, list[Judged]], drift_runs: int
         gate.optional,
         detail=f"{drift_runs} drift run(s) read",
     )
+    result.findings.extend(left_out)
     if not judged:
         result.status = NOT_MEASURED
-        result.findings.append(
-            "no drift run belongs to this run (harness drift --group GROUP, or harness signoff "
-            "--with DRIFT_RUN_ID)"
-            if not drift_runs
-            else "the group's drift runs judged no requirement"
-        )
+        if not drift_runs:
+            result.findings.append(
+                "no drift run belongs to this run (harness drift --group GROUP, or harness "
+                "signoff --with DRIFT_RUN_ID)"
+            )
+        elif not left_out:
+            result.findings.append("the group's drift runs judged no requirement")
         return result
-    fails = missing = False
+    fails, missing = False, bool(left_out)
     for rid in sorted(judged):
         for j in judged[rid]:
             h = j.held

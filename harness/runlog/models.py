@@ -216,6 +216,9 @@ class DriftManifest(RunManifest):
 
     kind: Literal["drift"] = "drift"  # type: ignore[assignment]
     drift: list[DriftPlan] = Field(default_factory=list)
+    #: the suite's hash without its regression files (a drift run does not replay them, so
+    #: a hunt saving one does not stop the run from being resumed)
+    cases_hash: str = ""
 
 
 class HuntManifest(ManifestBase):

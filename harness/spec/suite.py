@@ -46,6 +46,8 @@ class Suite:
     scenario_sources: dict[str, str]
     spec_hash: str
     suite_hash: str
+    #: the hash of what a drift run plays: the suite's files without its regression files
+    cases_hash: str = ""
     #: where scenarios and invariants are written, for problems found later (the real schema)
     located: Located = field(default_factory=Located, compare=False, repr=False)
     #: each regression file's text with positions, for problems found when it is replayed
@@ -185,6 +187,7 @@ def load_suite(path: str | Path) -> Suite:
         suite_hash=_hash(
             [*(h / SUITE_FILE for h in homes), spec_path, inv_path, *files, *reg_files]
         ),
+        cases_hash=_hash([*(h / SUITE_FILE for h in homes), spec_path, inv_path, *files]),
         located=Located({s.id: (src, i) for s, src, i in scenarios}, inv_src),
     )
 
