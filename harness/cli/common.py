@@ -166,7 +166,7 @@ group_option = click.option(
     envvar="HARNESS_GROUP",
     metavar="NAME",
     help="Name the runs that belong together (e.g. one release); harness signoff reports "
-    "the hunt and load runs of its run's group.",
+    "the hunt, load and drift runs of its run's group.",
 )
 
 reports_dir_option = click.option(

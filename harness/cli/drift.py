@@ -20,7 +20,7 @@ from harness.cli.common import (
 
 
 def _lengths(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
-    if not value:
+    if value is None:
         return ()
     try:
         lengths = tuple(int(part) for part in value.split(",") if part.strip())
@@ -28,6 +28,12 @@ def _lengths(ctx: click.Context, param: click.Parameter, value: str | None) -> t
         raise click.BadParameter(f"{value!r}: lengths are whole numbers, e.g. 0,4,16") from None
     if not lengths or any(n < 0 or n > 400 for n in lengths):
         raise click.BadParameter(f"{value!r}: lengths are from 0 to 400, e.g. 0,4,16")
+    if len(set(lengths)) != len(lengths):
+        raise click.BadParameter(f"{value!r}: each length once, e.g. 0,4,16")
+    if len(lengths) < 2:
+        raise click.BadParameter(
+            f"{value!r}: a curve needs two lengths or more (the shortest is the baseline)"
+        )
     return lengths
 
 

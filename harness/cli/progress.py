@@ -74,8 +74,10 @@ class ConsoleView:
         elif isinstance(event, RunStarted):
             resumed = f", resuming: {event.already_done} already done" if event.resumed else ""
             self.console.print(
-                f"[bold]harness[/] run [cyan]{event.run_id}[/] of suite [bold]{event.suite}[/]: "
-                f"{event.total // max(event.trials, 1)} case(s)"
+                f"[bold]harness[/] {'drift' if event.kind == 'drift' else 'run'} "
+                f"[cyan]{event.run_id}[/] of suite "
+                f"[bold]{event.suite}[/]: {event.total // max(event.trials, 1)} "
+                + ("conversation(s)" if event.kind == "drift" else "case(s)")
                 + (
                     f" ({event.regressions} known regression case(s) first, reported apart)"
                     if event.regressions

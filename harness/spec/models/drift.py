@@ -34,10 +34,11 @@ class Drift(Model):
     uses the same inputs, so differences are the length's alone."""
 
     lengths: Annotated[
-        list[Annotated[int, Field(ge=0, le=MAX_LENGTH)]], Field(min_length=1, max_length=32)
+        list[Annotated[int, Field(ge=0, le=MAX_LENGTH)]], Field(min_length=2, max_length=32)
     ] = Field(
         default_factory=lambda: list(DEFAULT_LENGTHS),
-        description="Filler turns before the probe, e.g. [0, 2, 4, 8, 16, 32] (the default). "
+        description="Filler turns before the probe, two or more (the shortest is the "
+        "baseline), e.g. [0, 2, 4, 8, 16, 32] (the default). "
         "harness run plays the shortest only; harness drift plays every one.",
     )
     positions: Annotated[list[Position], Field(min_length=1)] = Field(
