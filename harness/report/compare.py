@@ -189,6 +189,16 @@ def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None
                 hint="pass the ids or folders of two suite runs (a hunt or load run joins a "
                 "sign-off with --group or --with instead)",
             )
+    if base.kind == "drift" and not force:
+        played = {r.run_id: _points(r) for r in (base, head)}
+        if played[base.run_id] != played[head.run_id]:
+            raise ConfigError(
+                f"drift runs BASE {base.run_id} ({played[base.run_id]}) and HEAD "
+                f"{head.run_id} ({played[head.run_id]}) played different lengths: every "
+                "point one played and the other did not would read as a new failure or a fix",
+                hint="compare drift runs of the same lengths (harness drift --lengths), or "
+                "pass --force to compare them anyway",
+            )
     same_spec = bool(base.manifest.spec_hash) and (
         base.manifest.spec_hash == head.manifest.spec_hash
     )
@@ -199,6 +209,20 @@ def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None
             hint="compare two runs of one suite (or of suites of the same spec), or pass "
             "--force to compare them anyway",
         )
+
+
+def _points(run: RunFolder) -> str:
+    """A drift run's lengths and positions in words, scenario by scenario."""
+    plans = getattr(run.manifest, "drift", [])
+    return "; ".join(
+        f"{p.scenario}: lengths {','.join(map(str, p.lengths))}"
+        + (
+            f", positions {','.join(p.positions)} at {p.position_length}"
+            if p.position_length is not None
+            else ""
+        )
+        for p in plans
+    )
 
 
 def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, str, str]]:

@@ -151,6 +151,15 @@ def test_a_drift_run_is_compared_only_with_another_drift_run(tmp_path: Path) -> 
     assert compare_runs(plain, plain).drift is None
 
 
+def test_drift_runs_of_different_lengths_are_compared_only_when_forced(tmp_path: Path) -> None:
+    base = open_run(drift_run(tmp_path, {"R-1": step([0, 4, 8], 99)}))
+    head = open_run(drift_run(tmp_path, {"R-1": step([0, 3, 6], 99)}))
+    with pytest.raises(ConfigError, match="played different lengths") as err:
+        comparable(base, head)
+    assert "remember-card: lengths 0,4,8" in str(err.value)
+    comparable(base, head, force=True)
+
+
 def test_trend_lists_drift_runs_with_their_rates_and_first_degraded_lengths(
     tmp_path: Path,
 ) -> None:
