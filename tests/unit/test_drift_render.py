@@ -23,7 +23,7 @@ from harness.runlog.store import RunLog
 from tests.driftruns import drift_run, step
 
 LENGTHS = [0, 2, 4, 8, 16, 32]
-HOSTILE = "<script>alert(1)</script> | `tick` **bold** \x1b[31m" + "z" * 3000
+HOSTILE = "<script>alert(1)</script> | `tick` **bold** \x1b[31m \u202egnp.exe" + "z" * 3000
 
 
 def drift_suite(junit: bytes) -> ET.Element:
@@ -84,7 +84,7 @@ def test_agent_text_in_the_first_failing_turns_is_escaped_and_capped_in_every_fo
     md = (folder / "summary.md").read_text()
     drift = md[md.index("## Drift") : md.index("## Divergences")]
     assert "<script>" not in drift and "\\<script\\>" in drift and "\\| \\`tick\\`" in drift
-    assert "\x1b" not in drift and "more characters" in drift
+    assert "\x1b" not in drift and "\u202e" not in drift and "more characters" in drift
     assert max(len(line) for line in drift.splitlines()) < 800
     html = (folder / "report.html").read_text()
     assert "<script>alert" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html
