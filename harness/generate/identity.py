@@ -171,8 +171,12 @@ class Identity:
         setup = case.variant_setups[variant - 1] if variant else case.setup
         plan = self.plan(scenario)
         # a drift case's every point is a conversation of its own: fresh unique values, from
-        # the point's own seed (the same inputs otherwise)
-        point = "" if case.length is None else f"{case.length}-{case.position}"
+        # the point's own seed (the same inputs otherwise); the point a plain run plays (the
+        # shortest length, at the start) inserts the case's own values, as trial 1 does
+        own = scenario.drift is None or (
+            case.length == min(scenario.drift.lengths) and case.position in (None, "start")
+        )
+        point = "" if case.length is None or own else f"{case.length}-{case.position}"
         base = derive_seed(case.seed, "point", point) if point else case.seed
         salt = {
             node: max([attempts.get(e, 0) for e in rows])
