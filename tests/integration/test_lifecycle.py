@@ -38,11 +38,12 @@ from tests.procs import wait_gone
 
 
 def first_run(reports: Path, proc: subprocess.Popen[str]) -> Path:
-    """The run's folder, as soon as the command made it."""
+    """The run's folder, as soon as the command made it and wrote its manifest (the folder is
+    made first: on a busy machine a test read the manifest before it was there)."""
 
     def probe() -> list[Path]:
         assert proc.poll() is None, proc.communicate()
-        return run_dirs(reports)
+        return [d for d in run_dirs(reports) if (d / "manifest.json").exists()]
 
     runs = poll(probe, until=bool, timeout=60, every=0.02)
     assert runs, "the command made no run folder"
