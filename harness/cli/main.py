@@ -272,7 +272,16 @@ def list_(suite: Path | None) -> None:
         out.print(f"  {r.id} {escape(f'[{r.severity}]')} {escape(r.title)}")
     for sc in s.scenarios:
         reqs = sorted({rid for c in sc.checks for rid in c.requirements})
-        out.print(f"  scenario {sc.id} x{sc.repeat}: {escape(sc.title)} ({', '.join(reqs)})")
+        drift = ""
+        if sc.drift is not None:  # where harness drift plays it
+            drift = f" [drift: lengths {','.join(map(str, sc.drift.lengths))}"
+            if any(not isinstance(t, str) and t.remember for t in sc.turns):
+                drift += f"; positions {','.join(sc.drift.positions)} at {sc.drift.at}"
+            drift += "]"
+        out.print(
+            f"  scenario {sc.id} x{sc.repeat}: {escape(sc.title)} ({', '.join(reqs)})"
+            + escape(drift)
+        )
 
 
 @cli.command()
