@@ -157,3 +157,11 @@ def test_the_signoffs_drift_gate_fails_on_drift_and_passes_without(tmp_path: Pat
     assert code == 0, said
     assert "pass drift" in said
     assert "drift: holds up to n=8 \\(judged up to n=8\\)" in md  # Markdown-escaped
+
+
+def test_list_says_where_drift_plays_a_scenario() -> None:
+    out = harness("list", str(CLINIC))
+    assert out.returncode == 0, out.stderr
+    flat = " ".join(out.stdout.split())
+    assert "mornings-only x6:" in flat
+    assert "[drift: lengths 0,2,4,8; positions start,middle,end at 8]" in flat
