@@ -169,10 +169,8 @@ def curve_svg(c: Curve, k: int) -> Markup:
                     'stroke-width="6"/>'
                 )
             p = points[i]
-            tip = (
-                f"n={p.length}: {name} {percent(r.value)} (95% interval {interval(r)}), "
-                f"{_trials(p)} trials passed"
-            )
+            over = f"{_trials(p)} trials passed" if shift == 0 else f"over {p.cases} case(s)"
+            tip = f"n={p.length}: {name} {percent(r.value)} (95% interval {interval(r)}), {over}"
             fill = BAD if p.degraded else colour
             parts.append(
                 f'<circle cx="{x(i):.1f}" cy="{y(r.value):.1f}" r="3.5" fill="{fill}">'
