@@ -258,6 +258,7 @@ def read_turn(
         answer = Reply(text, incoming.latency_ms, incoming.status, None, data,
                        incoming.first_byte_ms)  # fmt: skip
         answer.captured = capture(adapter.capture, incoming, data)
+        answer.usage = usage(adapter.usage, data)
         return answer
     data, is_json = _json(body)
     contract = incoming.status not in adapter.ok_status  # an accepted 4xx: judged as it is
@@ -280,7 +281,39 @@ def read_turn(
             text = as_text(value)
     answer = Reply(text, incoming.latency_ms, incoming.status, None, data, incoming.first_byte_ms)
     answer.captured = capture(adapter.capture, incoming, data)
+    answer.usage = usage(adapter.usage, data)
     return answer
+
+
+#: token counts an agent may report, in the names the reports read (OpenAI's); the
+#: Anthropic and Responses API names are read as them
+TOKEN_NAMES = {
+    "prompt_tokens": "prompt_tokens",
+    "input_tokens": "prompt_tokens",
+    "completion_tokens": "completion_tokens",
+    "output_tokens": "completion_tokens",
+    "total_tokens": "total_tokens",
+}
+
+
+def usage(path: str | None, data: Any) -> dict[str, int] | None:
+    """The token counts at the adapter's `usage` path: whole non-negative numbers under the
+    names in TOKEN_NAMES (`prompt_tokens` over `input_tokens` when both), anything else
+    ignored. None when there is no path, nothing there or no count in it: an agent's
+    malformed usage is no usage, never a failed turn."""
+    if path is None:
+        return None
+    found, there = get_path(data, path)
+    if not there or not isinstance(found, Mapping):
+        return None
+    counts: dict[str, int] = {}
+    for name, value in found.items():
+        key = TOKEN_NAMES.get(name) if isinstance(name, str) else None
+        if key is None or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            continue
+        if key not in counts or name == key:  # the OpenAI name wins over its alias
+            counts[key] = value
+    return counts or None
 
 
 def _failed(incoming: Incoming, kind: FailureKind, message: str) -> Reply:

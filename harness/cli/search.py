@@ -341,6 +341,7 @@ def compare_replays(results: list[CaseResult]) -> list[str]:
 def print_result(result: CaseResult) -> None:
     """A case's evidence for a person: inputs, the conversation, every verdict. What the
     agent said is hostile: redacted, control characters made visible, capped, escaped."""
+    from harness.report.text import turn_source
     from harness.report.view import cap
     from harness.spec.template import format_value
 
@@ -361,7 +362,9 @@ def print_result(result: CaseResult) -> None:
         values = ", ".join(f"{k}={format_value(v)}" for k, v in row.items())
         err.print(f"  {shown(name)}: {shown(values)}")
     for t in obs.turns:
-        err.print(f"  > {shown(t.text)}")
+        source = turn_source(t.source)  # a reactive answer, filler: not the script's own
+        said = f"[dim]({shown(source)})[/] " if source else ""
+        err.print(f"  > {said}{shown(t.text)}")
         if t.reply is not None:
             err.print(f"  < {shown(t.reply)}")
         if t.error:

@@ -15,7 +15,7 @@ from harness.report.drift import DriftSummary
 from harness.report.driftrender import junit_suite as drift_suite
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
-from harness.report.text import num, pct
+from harness.report.text import num, pct, turn_source
 from harness.report.view import turn_error
 from harness.runlog.models import AnyManifest
 
@@ -35,7 +35,9 @@ def _details(row: pd.Series) -> str:
     if row["case_error"]:
         lines.append(f"agent error: {row['case_error']}")
     for t in row["turns"] or []:
-        lines.append(f"turn {t['index']} customer: {t['text']}")
+        source = turn_source(t.get("source"))
+        said = f"turn {t['index']} customer" + (f" ({source})" if source else "")
+        lines.append(f"{said}: {t['text']}")
         if t.get("reply") is not None:
             lines.append(f"turn {t['index']} agent: {t['reply']}")
         if t.get("error"):

@@ -129,7 +129,8 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
     if ex.turns:
         out += ["**Conversation:**", ""]
         for t in ex.turns:
-            out += [f"Turn {t['index']}, customer:", "", fence(t["text"]), ""]
+            source = f" ({cell(t['source'])})" if t.get("source") else ""
+            out += [f"Turn {t['index']}{source}, customer:", "", fence(t["text"]), ""]
             if t["reply"] is not None:
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:

@@ -16,6 +16,16 @@ def show(value: Any) -> str:
     return "null" if value is None else format_value(value)
 
 
+def turn_source(source: Any) -> str | None:
+    """Where a turn came from when not the scenario's script, as a conversation shows it
+    (`answer: surname+born`, `filler: small_talk`, `remember`, `probe`); None for the
+    script's own turns. The words are the suite's (rule ids, pool names): escape them."""
+    if not isinstance(source, str) or not source:
+        return None
+    kind, colon, rest = source.partition(":")
+    return f"{kind}: {rest}" if colon else kind
+
+
 def input_text(value: Any) -> str:
     """A case input as the evidence shows it: a relative moment in a suite's words
     (`in 185h17m58s (Europe/Lisbon)`), a mapping as `{said: 2pm, hm: 14:00}`, never a repr."""

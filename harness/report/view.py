@@ -20,7 +20,7 @@ from harness.report.frame import divergences, per_requirement
 from harness.report.known import KnownRegression as KnownRegression
 from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
-from harness.report.text import input_text
+from harness.report.text import input_text, turn_source
 from harness.report.text import show as show
 from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
@@ -267,9 +267,11 @@ def _listed(value: Any) -> list[Any]:
 
 def _turn(t: dict[str, Any]) -> dict[str, Any]:
     """A stored turn as evidence: what was said, what came back and with what."""
-    status, usage = t.get("status"), t.get("usage")
+    status, usage, source = t.get("status"), t.get("usage"), turn_source(t.get("source"))
     return {
         "index": t.get("index"),
+        #: where the turn came from (a reactive answer, filler, ...); None: the script's own
+        "source": None if source is None else cap(source, 200),
         "text": cap(t.get("text")),
         "reply": None if t.get("reply") is None else cap(t.get("reply")),
         "error": None if turn_error(t) is None else cap(turn_error(t)),

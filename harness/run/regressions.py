@@ -23,6 +23,7 @@ from pydantic import ValidationError
 
 import harness
 from harness.core import Case, CaseResult, CheckResult, FailureKey, FailureShape, to_jsonable
+from harness.core.types import TurnRecord
 from harness.errors import Problem
 from harness.generate import spaces
 from harness.generate.cases import Rows, make_values, seeded
@@ -274,6 +275,12 @@ def _evidence(value: Any) -> Any:
     return value
 
 
+def _sources(turns: list[TurnRecord]) -> dict[str, dict[int, str]]:
+    """`turn_sources` of a conversation with turns not the script's own; else nothing."""
+    sources = {t.index: _evidence(t.source) for t in turns if t.source}
+    return {"turn_sources": sources} if sources else {}
+
+
 def _slug(text: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in text.lower()).strip("-")
 
@@ -321,6 +328,9 @@ def save(
             "verdict": check.verdict.value,
             "message": _evidence(check.message),
             "turns": [t.text for t in result.observation.turns],
+            # where a turn came from when not the script (turn number -> `answer:<rules>`,
+            # `filler:<pool>`, `remember`, `probe`): which rule answered what
+            **_sources(result.observation.turns),
             "replies": _evidence(replies),
             "expected": _evidence(to_jsonable(check.expected)),
             "found": _evidence(to_jsonable(check.found)),

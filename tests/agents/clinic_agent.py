@@ -8,15 +8,20 @@ patient said they can come ("only mornings", "afternoons only"; default afternoo
 
 ASK_ORDER=random (default) shuffles the order of its questions per visit; MODE=forgetful (a
 planted defect) reads the part of the day from the last WINDOW (8) messages only, so a
-preference said early is forgotten in a long visit. DATABASE_URL, PORT from the environment.
+preference said early is forgotten in a long visit. USAGE=on reports token usage as a model
+would, under meta.usage: input_tokens the words of the visit so far (its whole history is the
+prompt), output_tokens those of the reply, total_tokens their sum, and a `cached` note that is
+no count. DATABASE_URL, PORT from the environment.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 from aiohttp import web
@@ -61,6 +66,7 @@ async def intake(request: web.Request) -> web.Response:
         if os.environ.get("ASK_ORDER", "random") == "random":
             random.shuffle(visit.order)
     visit.history.append(text)
+    request["visit"] = visit
     if m := _SURNAME.search(text):
         visit.facts["surname"] = m.group(1)
     if m := _BORN.search(text):
@@ -99,6 +105,27 @@ async def intake(request: web.Request) -> web.Response:
     return _say(f"You're booked in for a {part} appointment.", "booked")
 
 
+@web.middleware
+async def usage(request: web.Request, handler: Any) -> web.StreamResponse:
+    """USAGE=on: the reply's tokens under meta.usage (the visit's words in, the reply's out)."""
+    response = await handler(request)
+    visit = request.get("visit")
+    if os.environ.get("USAGE") != "on" or visit is None or not isinstance(response, web.Response):
+        return response
+    body = json.loads(response.text or "{}")
+    prompt = sum(len(t.split()) for t in visit.history)
+    completion = len(body["bot"]["says"].split())
+    body["meta"] = {
+        "usage": {
+            "input_tokens": prompt,
+            "output_tokens": completion,
+            "total_tokens": prompt + completion,
+            "cached": "none",
+        }
+    }
+    return web.json_response(body)
+
+
 def _say(text: str, step: str) -> web.Response:
     return web.json_response({"bot": {"says": text, "step": step}})
 
@@ -108,7 +135,7 @@ async def health(request: web.Request) -> web.Response:
 
 
 def main() -> None:
-    app = web.Application()
+    app = web.Application(middlewares=[usage])
     app.router.add_post("/intake", intake)
     app.router.add_get("/health", health)
     web.run_app(app, host="127.0.0.1", port=int(os.environ["PORT"]), print=None)

@@ -131,6 +131,11 @@ class HttpAdapter(Model):
     reply: JsonPath | None = Field(
         default="reply", description="JSON path of the reply's text; null: the raw body."
     )
+    usage: JsonPath | None = Field(
+        default=None,
+        description="JSON path of the reply's token counts (prompt_tokens or input_tokens, "
+        "completion_tokens or output_tokens, total_tokens); absent or malformed: no usage.",
+    )
     timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
     ok_status: Statuses = Field(default_factory=lambda: [200])
