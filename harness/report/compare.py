@@ -37,6 +37,7 @@ from harness.report.reliability import (
 )
 from harness.report.view import cap
 from harness.runlog.history import KILLED
+from harness.runlog.models import DriftManifest
 from harness.runlog.read import RunFolder
 
 ALPHA = 0.05
@@ -213,7 +214,7 @@ def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None
 
 def _points(run: RunFolder) -> str:
     """A drift run's lengths and positions in words, scenario by scenario."""
-    plans = getattr(run.manifest, "drift", [])
+    plans = run.manifest.drift if isinstance(run.manifest, DriftManifest) else []
     return "; ".join(
         f"{p.scenario}: lengths {','.join(map(str, p.lengths))}"
         + (
