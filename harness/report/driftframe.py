@@ -45,13 +45,14 @@ def held(summary: DriftSummary) -> dict[str, Held]:
 DRIFT_COLUMNS = [
     "run_id", "suite", "requirement", "severity", "length", "position", "cases", "n", "passes",
     "errors", "rate", "lo", "hi", "k", "pass_k", "pass_k_lo", "pass_k_hi", "p", "p_holm",
-    "degraded", "baseline", "first_degraded", "tokens",
+    "degraded", "baseline", "first_degraded", "holds_to", "undetermined", "position_p", "tokens",
 ]  # fmt: skip
 
 
 def drift_frame(summary: DriftSummary) -> pd.DataFrame:
     """The numbers as a table (drift.parquet): one row per requirement, length and position;
-    the positions' rows are those at the position length (p and p_holm on the curve only)."""
+    the positions' rows are those at the position length (p and p_holm on the curve only;
+    position_p, Fisher's two-sided best vs worst position, on the positions' rows)."""
     import pandas as pd
 
     m = summary.manifest
@@ -59,10 +60,12 @@ def drift_frame(summary: DriftSummary) -> pd.DataFrame:
     for c in summary.curves:
         base = c.baseline
         seen = set()
+        placed = {(p.length, p.position) for p in c.positions}
         for p in [*c.points, *c.positions]:
             if (p.length, p.position) in seen:
                 continue
             seen.add((p.length, p.position))
+            where = (p.length, p.position) in placed
             rows.append(
                 {
                     "run_id": m.run_id, "suite": m.suite, "requirement": c.requirement,
@@ -72,11 +75,13 @@ def drift_frame(summary: DriftSummary) -> pd.DataFrame:
                     "k": summary.k, "pass_k": p.pass_k.value, "pass_k_lo": p.pass_k.low,
                     "pass_k_hi": p.pass_k.high, "p": p.p, "p_holm": p.p_holm,
                     "degraded": p.degraded, "baseline": base is not None and p is base,
-                    "first_degraded": c.first_degraded, "tokens": p.tokens,
+                    "first_degraded": c.first_degraded, "holds_to": c.holds_to,
+                    "undetermined": c.undetermined,
+                    "position_p": c.position_p if where else None, "tokens": p.tokens,
                 }
             )  # fmt: skip
     frame = pd.DataFrame(rows, columns=DRIFT_COLUMNS)
     floats = ["rate", "lo", "hi", "pass_k", "pass_k_lo", "pass_k_hi", "p", "p_holm", "tokens"]
-    return frame.astype(
-        {"first_degraded": "Int64", "length": "int64", **dict.fromkeys(floats, "float64")}
-    )
+    floats.append("position_p")
+    ints = {"first_degraded": "Int64", "holds_to": "Int64", "length": "int64"}
+    return frame.astype({**ints, **dict.fromkeys(floats, "float64")})

@@ -9,6 +9,7 @@ import math
 import random
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -252,6 +253,10 @@ def test_held_and_drift_parquet_rows(tmp_path: Path) -> None:
     assert r1.loc[(0, "start"), "baseline"] and r1.loc[(0, "start"), "first_degraded"] == 16
     # two lengths tested of five at p = 1/924: Holm's step-down gives both 5p (monotone)
     assert r1.loc[(16, "start"), "p_holm"] == pytest.approx(r1.loc[(16, "start"), "p"] * 5)
+    assert r1.loc[(0, "start"), "holds_to"] == 8 and not r1.loc[(0, "start"), "undetermined"]
+    # the position test's p on the positions' rows (start and middle at 32), not the curve's
+    assert r1.loc[(32, "middle"), "position_p"] == pytest.approx(1.0)
+    assert pd.isna(r1.loc[(8, "start"), "position_p"])
 
 
 def test_a_plain_run_has_no_drift_numbers(tmp_path: Path) -> None:
