@@ -28,8 +28,11 @@ def drift_plans(suite: Suite, lengths: tuple[int, ...] = ()) -> list[DriftPlan]:
         if scenario.drift is None:
             continue
         spec = scenario.drift
-        if lengths:
-            spec = spec.model_copy(update={"lengths": sorted(set(lengths))})
+        if lengths:  # the positions at the scenario's position length if it is still run,
+            # else at the longest length given
+            given = sorted(set(lengths))
+            at = spec.position_length if spec.position_length in given else None
+            spec = spec.model_copy(update={"lengths": given, "position_length": at})
         has_positions = bool(drift.remembered(scenario))
         out.append(
             DriftPlan(
@@ -90,6 +93,16 @@ class DriftDriver(RunDriver):
         ]
 
     def resume(self, log: RunLog) -> None:
+        o, m = self.options, log.manifest
+        given = o.lengths if isinstance(o, DriftOptions) else ()
+        if given and isinstance(m, DriftManifest):
+            stored = sorted({n for p in m.drift for n in p.lengths})
+            if sorted(set(given)) != stored:
+                raise ConfigError(
+                    f"--lengths {','.join(map(str, given))} cannot change when resuming: run "
+                    f"{log.run_id} plays lengths {','.join(map(str, stored))}",
+                    hint="drop --lengths, or start a new drift run",
+                )
         super().resume(log)
         m = log.manifest
         assert isinstance(m, DriftManifest)

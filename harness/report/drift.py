@@ -124,6 +124,7 @@ def _point(length: int, position: str, trials: list[_Trial], k: int) -> Point:
         n_c[0] += 1
         n_c[1] += t.mark == "P"
     point.cases = len(per_case)
+    point.case_passes = sum(1 for n, c in per_case.values() if c == n)
     point.rate = pass_at_1(point.trials, point.passes)
     if k > 1:
         point.pass_k = pooled(((n, c) for n, c in per_case.values()), k)[1]
@@ -210,11 +211,14 @@ def curve(rid: str, trials: list[tuple[str, _Trial]], manifest: DriftManifest, k
             positions.append(_point(max(t.length for t in mine), pos, mine, k))
     position_p = None
     measured = [p for p in positions if p.trials]
-    if len(measured) > 1:
-        best = max(measured, key=lambda p: p.rate.value or 0.0)
-        worst = min(measured, key=lambda p: p.rate.value or 0.0)
+    if len(measured) > 1:  # over cases, as the lengths: a repeated trial adds no evidence
+        best = max(measured, key=lambda p: p.case_passes / p.cases)
+        worst = min(measured, key=lambda p: p.case_passes / p.cases)
         position_p = fisher_exact(
-            best.passes, best.trials - best.passes, worst.passes, worst.trials - worst.passes
+            best.case_passes,
+            best.cases - best.case_passes,
+            worst.case_passes,
+            worst.cases - worst.case_passes,
         )
     return Curve(
         requirement=rid,

@@ -25,6 +25,7 @@ class Held:
     first_degraded: int | None
     lengths: tuple[int, ...]  # every length run
     verdict: str = ""  # what became of it, in words
+    steady_to: int | None = None  # how far it is no worse than at the shortest length
 
 
 def held(summary: DriftSummary) -> dict[str, Held]:
@@ -37,6 +38,7 @@ def held(summary: DriftSummary) -> dict[str, Held]:
             c.first_degraded,
             tuple(p.length for p in c.points if p.trials),
             c.verdict,
+            c.steady_to,
         )
         for c in summary.curves
     }

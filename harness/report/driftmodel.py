@@ -51,6 +51,7 @@ class Point:
     passes: int = 0
     errors: int = 0
     cases: int = 0
+    case_passes: int = 0  # cases all of whose trials here passed (the tests' unit)
     rate: Rate = NOT_MEASURED
     pass_k: Rate = NOT_MEASURED  # with trials k > 1 only
     p: float | None = None  # one-sided Fisher against the baseline (the curve only)
@@ -113,6 +114,23 @@ class Curve:
         return max(n for n in run if n < limit)
 
     @property
+    def steady_to(self) -> int | None:
+        """The longest length up to which it does not get worse than at the baseline (no
+        degradation, no drop too few cases could tell), whatever its baseline rate: how far
+        it holds its own n=0 behaviour. The drift gate and compare read this; a requirement
+        failing at every length is the reliability gates' to judge."""
+        base = self.baseline
+        if base is None:
+            return None
+        run = [p.length for p in self.points if p.trials]
+        limit = self.first_degraded
+        if limit is None and self.underpowered:
+            limit = self.dropped  # a drop too few cases can tell from noise: not shown to hold
+        if limit is None:
+            return max(run)
+        return max(n for n in run if n < limit)
+
+    @property
     def verdict(self) -> str:
         """What became of the requirement, in words."""
         base = self.baseline
@@ -121,7 +139,9 @@ class Curve:
         worse = f"degraded from n={self.first_degraded}"
         if self.fails_at_baseline:
             text = f"fails at the shortest length n={base.length} ({_pct(base.rate.value)})"
-            return text + (f", and {worse}" if self.first_degraded is not None else "")
+            if self.first_degraded is not None:
+                return f"{text}, and {worse}"
+            return f"{text}; no worse with length up to n={self.steady_to}"
         if self.first_degraded is not None:
             return f"holds up to n={self.holds_to}, {worse}"
         if self.undetermined:
@@ -179,9 +199,17 @@ class DriftSummary:
                 "Drops with length, too few cases to tell from noise: "
                 + ", ".join(f"{c.requirement} at n={c.dropped}" for c in self.undetermined)
             )
+        failing = [c.requirement for c in self.failing]
         if parts:
-            return "; ".join(parts)
-        return f"No requirement degraded with length up to n={max(self.lengths, default=0)}."
+            return "; ".join(parts + ([f"failing at the shortest length: {', '.join(failing)}"]
+                                      if failing else []))  # fmt: skip
+        up_to = max(self.lengths, default=0)
+        if failing:
+            return (
+                f"No requirement degraded with length up to n={up_to}; failing at the shortest "
+                f"length already: {', '.join(failing)}"
+            )
+        return f"No requirement degraded with length up to n={up_to}."
 
 
 def _pct(value: float | None) -> str:

@@ -25,11 +25,15 @@ def _summary(run: RunFolder) -> DriftSummary | None:
 
 
 def _reach(c: Curve | None) -> float:
-    """How far a requirement holds, for ordering two runs: the first degraded length (inf:
-    never degraded), -1 when it fails at the shortest length or was not judged."""
-    if c is None or c.baseline is None or c.fails_at_baseline:
+    """How far a requirement goes before it gets worse, for ordering two runs: the first
+    degraded length, or the first drop too few cases could tell (inf: neither); -1 when not
+    judged. A failure at every length alike is no drift (the run's checks compare it)."""
+    if c is None or c.baseline is None:
         return -1.0
-    return float("inf") if c.first_degraded is None else float(c.first_degraded)
+    limit = c.first_degraded if c.first_degraded is not None else None
+    if limit is None and c.underpowered:
+        limit = c.dropped
+    return float("inf") if limit is None else float(limit)
 
 
 @dataclass

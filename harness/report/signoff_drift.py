@@ -1,6 +1,8 @@
-"""The sign-off's drift gate: every requirement a drift run of the group judges holds at
-every length up to the policy's `min_length` (its shortest length passes and no length up to
-it is degraded beyond noise), and how far each requirement was judged, for the matrix."""
+"""The sign-off's drift gate: every requirement a drift run of the group judges is no worse
+at any length up to the policy's `min_length` than at the shortest length (no degradation
+beyond noise, no drop too few cases could tell from noise), and how far each requirement
+was judged, for the matrix. A requirement failing alike at every length is no drift: the
+reliability and capability gates judge it."""
 
 from __future__ import annotations
 
@@ -25,13 +27,9 @@ class Judged:
     def words(self) -> str:
         h = self.held
         longest = max(h.lengths, default=0)
-        if "too few cases" in h.verdict:  # drops, with too few cases to tell from noise
-            return h.verdict
-        if h.holds_to is None:
-            return f"fails at n={min(h.lengths, default=0)} (judged up to n={longest})"
-        if h.first_degraded is not None:
-            return f"holds up to n={h.holds_to}, degraded from n={h.first_degraded}"
-        return f"holds up to n={h.holds_to} (judged up to n={longest})"
+        if h.first_degraded is None and h.steady_to == longest:
+            return f"{h.verdict} (judged up to n={longest})"
+        return h.verdict
 
 
 def unfinished(related: list[RunFolder]) -> list[str]:
@@ -86,16 +84,14 @@ def drift_gate(
         for j in judged[rid]:
             h = j.held
             longest = max(h.lengths, default=0)
-            if h.holds_to is not None and h.holds_to >= n:
+            # drift is change with length: a requirement failing alike at every length is
+            # the reliability and capability gates' to judge
+            if h.steady_to is not None and h.steady_to >= n:
                 continue
-            if (
-                h.holds_to is None
-                or (h.first_degraded is not None and h.first_degraded <= n)
-                or h.holds_to < longest  # it drops before n, with too few cases to tell
-            ):
+            if h.steady_to is None or h.steady_to < longest:
                 fails = True
                 result.findings.append(f"{rid}: {j.words} in drift run {j.run_id} (< n={n})")
-            else:  # held everywhere it was judged, but not as far as the gate asks
+            else:  # no worse anywhere it was judged, but not as far as the gate asks
                 missing = True
                 result.findings.append(
                     f"{rid}: judged up to n={longest} only in drift run {j.run_id}; the gate "

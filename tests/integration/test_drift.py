@@ -165,3 +165,14 @@ def test_list_says_where_drift_plays_a_scenario() -> None:
     flat = " ".join(out.stdout.split())
     assert "mornings-only x6:" in flat
     assert "[drift: lengths 0,2,4,8; positions start,middle,end at 8]" in flat
+
+
+def test_a_resumed_drift_run_keeps_its_lengths(tmp_path: Path) -> None:
+    common = ("--reports-dir", str(tmp_path), "--no-progress")
+    first = harness("drift", str(CLINIC), "--lengths", "0,2", *common)
+    assert first.returncode == 0, first.stderr
+    run_id = only_run(tmp_path, first.stderr).name
+    again = harness("drift", str(CLINIC), "--resume", run_id, "--lengths", "0,8", *common)
+    assert again.returncode == 2, again.stderr
+    assert "--lengths 0,8 cannot change when resuming" in again.stderr
+    assert "plays lengths 0,2" in again.stderr

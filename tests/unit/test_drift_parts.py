@@ -114,6 +114,8 @@ def test_a_drift_scenario_needs_exactly_one_probe_before_which_it_remembers() ->
         )
     with pytest.raises(ValidationError, match="each length once"):
         _scenario(SCRIPT, lengths=[0, 2, 2])
+    with pytest.raises(ValidationError, match="position_length 12 is not one of the lengths"):
+        _scenario(SCRIPT, lengths=[0, 4, 8], position_length=12)
 
 
 def _user(**spec: object) -> ReactiveUser:

@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+from harness.report.compare import compare_runs
 from harness.report.signoff_drift import drift_gate, drift_judged, unfinished
 from harness.runlog.read import open_run
 from harness.spec.policy import DriftGate
@@ -68,3 +69,19 @@ def test_a_regression_file_saved_later_does_not_change_what_a_drift_run_plays(
     after = load_suite(suite)
     assert after.suite_hash != before.suite_hash  # a run replays regression files
     assert after.cases_hash == before.cases_hash  # a drift run does not
+
+
+def test_a_noisy_requirement_no_worse_with_length_passes_the_drift_gate(tmp_path: Path) -> None:
+    """One case in six fails at every length (noise, not drift): the drift report says it
+    fails at the shortest length, the drift gate passes it (the reliability and capability
+    gates judge failures alike at every length), and comparing two such runs is not red."""
+    noisy = {(n, "start"): ["F", "P", "P", "P", "P", "P"] for n in LENGTHS}
+    run = drift_run(tmp_path / "a", {"R-1": noisy})
+    assert gate([run]) == ("pass", [])
+    folder = open_run(run)
+    (judged,) = drift_judged([folder])["R-1"]
+    assert judged.words.startswith("fails at the shortest length n=0 (83.3%); no worse")
+    other = open_run(drift_run(tmp_path / "b", {"R-1": noisy}))
+    c = compare_runs(folder, other)
+    assert c.drift is not None and not c.drift.worse
+    assert not any("holds less far" in r for r in c.red)

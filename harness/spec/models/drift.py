@@ -70,6 +70,15 @@ class Drift(Model):
             raise ValueError("each position once")
         return [p for p in POSITIONS if p in value]
 
+    @model_validator(mode="after")
+    def _position_length_on_the_curve(self) -> Drift:
+        if self.position_length is not None and self.position_length not in self.lengths:
+            raise ValueError(
+                f"position_length {self.position_length} is not one of the lengths "
+                f"{self.lengths}: the positions are compared at a length of the curve"
+            )
+        return self
+
     @property
     def at(self) -> int:
         """The length the positions are compared at."""
