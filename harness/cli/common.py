@@ -248,3 +248,54 @@ def deps_option(f: Callable[..., Any]) -> Callable[..., Any]:
     for option in reversed(options):
         f = option(f)
     return f
+
+
+def session_options(
+    *, unit: str, select: str, trials: str, resume: str, extra: tuple[Any, ...] = ()
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The options of a command that runs a suite's cases as a resumable session (`harness
+    run`, `harness drift`), in their order on --help; `extra` goes after --trials."""
+    options = [
+        click.argument("suite", required=False, type=click.Path(path_type=Path)),
+        click.option(
+            "--seed",
+            type=int,
+            envvar="HARNESS_SEED",
+            help="Seed for case generation (default: the suite's).",
+        ),
+        click.option(
+            "-c",
+            "--concurrency",
+            type=click.IntRange(1, 1024),
+            envvar="HARNESS_CONCURRENCY",
+            help=f"{unit} run at once (default: the suite's).",
+        ),
+        click.option("-k", "--select", multiple=True, metavar="PATTERN", help=select),
+        click.option(
+            "--repeat",
+            type=click.IntRange(1, 100_000),
+            help="Cases per scenario, overriding the suite.",
+        ),
+        click.option(
+            "--trials", type=click.IntRange(1, 1000), envvar="HARNESS_TRIALS", help=trials
+        ),
+        *extra,
+        group_option,
+        click.option(
+            "--case-timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            envvar="HARNESS_CASE_TIMEOUT",
+            help=f"Seconds before a {unit.lower().rstrip('s')} is an error.",
+        ),
+        deps_option,
+        click.option("--resume", metavar="RUN_ID", help=resume),
+        click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs)."),
+        reports_dir_option,
+    ]
+
+    def apply(f: Callable[..., Any]) -> Callable[..., Any]:
+        for option in reversed(options):
+            f = option(f)
+        return f
+
+    return apply

@@ -3,20 +3,11 @@ per requirement, how far into a conversation the agent still honours what it was
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
-from harness.cli.common import (
-    deps_option,
-    deps_options,
-    err,
-    group_option,
-    reports_dir_option,
-    resolve_suite,
-    run_async,
-)
+from harness.cli.common import deps_options, resolve_suite, session_options
 
 
 def _lengths(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[int, ...]:
@@ -38,49 +29,21 @@ def _lengths(ctx: click.Context, param: click.Parameter, value: str | None) -> t
 
 
 @click.command()
-@click.argument("suite", required=False, type=click.Path(path_type=Path))
-@click.option("--seed", type=int, envvar="HARNESS_SEED", help="Seed for case generation.")
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(1, 1024),
-    envvar="HARNESS_CONCURRENCY",
-    help="Conversations at once (default: the suite's).",
+@session_options(
+    unit="Conversations",
+    select="Only drift scenarios matching this glob (repeatable).",
+    trials="Play every case at every point this many times (pass^k per length).",
+    resume="Finish an interrupted drift run.",
+    extra=(
+        click.option(
+            "--lengths",
+            callback=_lengths,
+            metavar="N,N,...",
+            help="Play every drift scenario at these lengths (filler turns before the probe) "
+            "instead of its own, e.g. 0,8,64.",
+        ),
+    ),
 )
-@click.option(
-    "-k",
-    "--select",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only drift scenarios matching this glob.",
-)
-@click.option(
-    "--repeat", type=click.IntRange(1, 100_000), help="Cases per scenario, overriding the suite."
-)
-@click.option(
-    "--trials",
-    type=click.IntRange(1, 1000),
-    envvar="HARNESS_TRIALS",
-    help="Play every case at every point this many times (pass^k per length).",
-)
-@click.option(
-    "--lengths",
-    callback=_lengths,
-    metavar="N,N,...",
-    help="Play every drift scenario at these lengths (filler turns before the probe) "
-    "instead of its own, e.g. 0,8,64.",
-)
-@group_option
-@click.option(
-    "--case-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    envvar="HARNESS_CASE_TIMEOUT",
-    help="Seconds before a conversation is an error.",
-)
-@deps_option
-@click.option("--resume", metavar="RUN_ID", help="Finish an interrupted drift run.")
-@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs).")
-@reports_dir_option
 def drift(
     suite: Path | None,
     seed: int | None,
@@ -97,11 +60,8 @@ def drift(
 ) -> None:
     """Measure long-task drift: each drift scenario at every length and position (default:
     the bundled demo); exit 1 when a requirement degrades within the lengths run."""
-    from harness.cli.progress import ConsoleView
-    from harness.cli.summary import end_of_run
+    from harness.cli.summary import play
     from harness.modes.drift import DriftDriver, DriftOptions
-    from harness.report.build import build_reports
-    from harness.session import run_session
 
     if not resume or suite is not None:
         suite = resolve_suite(suite)
@@ -119,10 +79,4 @@ def drift(
         group=group,
         lengths=lengths,
     )
-    view = ConsoleView(err, show_progress=not no_progress)
-    try:
-        driver = DriftDriver(options)
-        outcome = run_async(lambda: run_session(driver, view, reports=build_reports))
-    finally:
-        view.stop()
-    sys.exit(end_of_run(outcome, "drift"))
+    play(DriftDriver(options), no_progress=no_progress)

@@ -22,16 +22,14 @@ import harness
 from harness.cli import deps as deps_commands
 from harness.cli.common import (
     EXIT_INTERRUPTED,
-    deps_option,
     deps_options,
     err,
     fail,
-    group_option,
     out,
     pyproject_defaults,
     reports_dir_option,
     resolve_suite,
-    run_async,
+    session_options,
     suite_folders,
 )
 from harness.errors import ConfigError, HarnessError
@@ -104,50 +102,13 @@ def cli(ctx: click.Context) -> None:
 
 
 @cli.command()
-@click.argument("suite", required=False, type=click.Path(path_type=Path))
-@click.option(
-    "--seed",
-    type=int,
-    envvar="HARNESS_SEED",
-    help="Seed for case generation (default: the suite's).",
-)
-@click.option(
-    "-c",
-    "--concurrency",
-    type=click.IntRange(1, 1024),
-    envvar="HARNESS_CONCURRENCY",
-    help="Cases run at once (default: the suite's).",
-)
-@click.option(
-    "-k",
-    "--select",
-    multiple=True,
-    metavar="PATTERN",
-    help="Run only scenarios or cases matching this glob (repeatable).",
-)
-@click.option(
-    "--repeat", type=click.IntRange(1, 100_000), help="Cases per scenario, overriding the suite."
-)
-@click.option(
-    "--trials",
-    type=click.IntRange(1, 1000),
-    envvar="HARNESS_TRIALS",
-    help="Run every case this many times (fresh rows each time) for pass@1, pass^k and "
+@session_options(
+    unit="Cases",
+    select="Run only scenarios or cases matching this glob (repeatable).",
+    trials="Run every case this many times (fresh rows each time) for pass@1, pass^k and "
     "flaky cases (default: the suite's, else 1).",
+    resume="Finish an interrupted run without repeating finished cases.",
 )
-@group_option
-@click.option(
-    "--case-timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    envvar="HARNESS_CASE_TIMEOUT",
-    help="Seconds before a case is an error.",
-)
-@deps_option
-@click.option(
-    "--resume", metavar="RUN_ID", help="Finish an interrupted run without repeating finished cases."
-)
-@click.option("--no-progress", is_flag=True, help="No progress bar (e.g. in CI logs).")
-@reports_dir_option
 def run(
     suite: Path | None,
     seed: int | None,
@@ -162,11 +123,8 @@ def run(
     reports_dir: Path | None,
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
-    from harness.cli.progress import ConsoleView
-    from harness.cli.summary import end_of_run
+    from harness.cli.summary import play
     from harness.modes.run import RunDriver, RunOptions
-    from harness.report.build import build_reports
-    from harness.session import run_session
 
     if not resume or suite is not None:
         suite = resolve_suite(suite)
@@ -183,12 +141,7 @@ def run(
         trials=trials,
         group=group,
     )
-    view = ConsoleView(err, show_progress=not no_progress)
-    try:
-        outcome = run_async(lambda: run_session(RunDriver(options), view, reports=build_reports))
-    finally:
-        view.stop()
-    sys.exit(end_of_run(outcome))
+    play(RunDriver(options), no_progress=no_progress)
 
 
 @cli.command()

@@ -5,7 +5,8 @@ with length, or fails at the shortest length), 3 incomplete, 130 a stop signal c
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING
+import sys
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.markup import escape
 
@@ -15,6 +16,23 @@ from harness.core.events import Status
 if TYPE_CHECKING:
     from harness.report.build import Reports
     from harness.session import Outcome
+    from harness.session.lifecycle import Driver
+
+
+def play(driver: Driver, *, no_progress: bool) -> NoReturn:
+    """A session of a suite's cases (`harness run`, `harness drift`) with the console view:
+    its summary printed, the command exits with its code."""
+    from harness.cli.common import run_async
+    from harness.cli.progress import ConsoleView
+    from harness.report.build import build_reports
+    from harness.session import run_session
+
+    view = ConsoleView(err, show_progress=not no_progress)
+    try:
+        outcome = run_async(lambda: run_session(driver, view, reports=build_reports))
+    finally:
+        view.stop()
+    sys.exit(end_of_run(outcome, driver.kind))
 
 
 def end_of_run(outcome: Outcome, kind: str = "run") -> int:
@@ -50,13 +68,11 @@ def say_signalled_after_end(outcome: Outcome) -> None:
 def summarize(reports: Reports, *, interrupted: bool) -> int:
     """Print the summary of written reports; return the exit code (0, 1 or 3)."""
     v = reports.view
-    code = 1 if v.diverged else (0 if v.complete and v.cases else 3)
-    if reports.drift is not None:  # a drift run: a requirement that degrades with length, or
-        # fails already at the shortest length; failures within noise at one length do not
-        drift = reports.drift
-        # (or drops with too few cases to tell: it cannot be said to hold)
-        bad = drift.degraded or drift.failing or drift.undetermined
-        code = 1 if bad else (0 if v.complete and v.cases else 3)
+    # a drift run: a requirement that degrades with length, drops where too few cases could
+    # tell, or fails already at the shortest length; a failure within noise at one length not
+    d = reports.drift
+    bad = v.diverged if d is None else bool(d.degraded or d.failing or d.undetermined)
+    code = 1 if bad else (0 if v.complete and v.cases else 3)
     with contextlib.suppress(OSError):  # a closed output never changes the verdict
         _print_summary(reports, interrupted)
     return code

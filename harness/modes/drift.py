@@ -84,12 +84,14 @@ class DriftDriver(RunDriver):
     ) -> list[Case]:
         """Each drift scenario's cases at every point of its plan (case by case, each case's
         points shortest first), the same inputs at every point."""
-        wanted = {p.scenario: p for p in plans}
+        wanted = {
+            p.scenario: drift.plan_points(p.lengths, p.positions, p.position_length) for p in plans
+        }
         return [
             drift.at_point(case, length, position)
             for case in plan(self.suite, seed, select=select, repeat=repeat)
             if case.scenario in wanted
-            for length, position in points(wanted[case.scenario])
+            for length, position in wanted[case.scenario]
         ]
 
     def resume(self, log: RunLog) -> None:
@@ -107,13 +109,3 @@ class DriftDriver(RunDriver):
         m = log.manifest
         assert isinstance(m, DriftManifest)
         self.cases = self._cases(m.seed, m.select, m.repeat, m.drift)
-
-
-def points(p: DriftPlan) -> list[tuple[int, str]]:
-    """The points a drift run plays for one scenario, as its plan stored them."""
-    out = [(n, drift.START) for n in p.lengths]
-    if p.position_length is not None:
-        out += [(p.position_length, pos) for pos in p.positions if pos != drift.START]
-        if drift.START in p.positions and (p.position_length, drift.START) not in out:
-            out.append((p.position_length, drift.START))
-    return out

@@ -102,16 +102,9 @@ class Curve:
     @property
     def holds_to(self) -> int | None:
         """The longest length up to which it holds: the baseline passes and no length run
-        up to it is degraded; None when it fails (or was not judged) at the baseline."""
-        base = self.baseline
-        if base is None or self.fails_at_baseline:
-            return None
-        run = [p.length for p in self.points if p.trials]
-        # underpowered, a drop cannot be told from noise: it holds only as far as nothing drops
-        limit = self.first_degraded if not self.undetermined else self.dropped
-        if limit is None:
-            return max(run)
-        return max(n for n in run if n < limit)
+        up to it is degraded (nor drops where too few cases could tell); None when it fails
+        (or was not judged) at the baseline."""
+        return None if self.fails_at_baseline else self.steady_to
 
     @property
     def steady_to(self) -> int | None:

@@ -18,17 +18,23 @@ _POINT = re.compile(r"^(?P<base>.+)@(?P<length>[0-9]+)(?:-(?P<position>start|mid
 
 
 def points(scenario: m.Scenario) -> list[tuple[int, str]]:
-    """Every (length, position) `harness drift` plays: each length with the remembered turns
-    at the start, then the other positions at the drift's position length (a scenario
-    without remembered turns has no positions to compare)."""
+    """Every (length, position) `harness drift` plays for a scenario (see `plan_points`; a
+    scenario without remembered turns has no positions to compare)."""
     drift = scenario.drift
     if drift is None:
         return []
-    out = [(n, START) for n in drift.lengths]
-    if remembered(scenario):
-        out += [(drift.at, p) for p in drift.positions if p != START]
-        if START in drift.positions and (drift.at, START) not in out:
-            out.append((drift.at, START))
+    at = drift.at if remembered(scenario) else None
+    return plan_points(drift.lengths, drift.positions, at)
+
+
+def plan_points(
+    lengths: Sequence[int], positions: Sequence[str], at: int | None
+) -> list[tuple[int, str]]:
+    """Each length with the remembered turns at the start, then the other positions at the
+    position length `at` (one of the lengths: its start is already on the curve)."""
+    out = [(n, START) for n in lengths]
+    if at is not None:
+        out += [(at, p) for p in positions if p != START]
     return out
 
 

@@ -313,11 +313,11 @@ class Engine:
             case.length,
             filler.facts_of(_facts(ctx)),
         )
-        composed = drift.compose(
-            scenario, [t[:2] for t in turns], lines, case.length, case.position or drift.START
-        )
+        composed = drift.compose(scenario, turns, lines, case.length, case.position or drift.START)
         return [
-            (*item, source) if isinstance(item, tuple) else (self._line(item), None, source)
+            (item[0], item[1], source)
+            if isinstance(item, tuple)
+            else (self._line(item), None, source)
             for item, source in composed
         ]
 

@@ -70,17 +70,12 @@ class Judge:
                 result.turn = number
                 broke[cid] = result
         for inv in self._scoped:
-            if not inv.every_turn or inv.id in broke or inv.scope is None:
+            if not inv.every_turn or inv.id in broke:
                 continue
-            ids = scope_ids(inv, scenario, (obs,), ctx, self.cache)
-            if not any(ids):
-                continue
-            result = await self._invariant(
-                inv, scoped_query(self._invariant_sql[inv.id], inv.scope), ids
-            )
-            if result.verdict is Verdict.FAIL:
-                result.turn = number
-                broke[inv.id] = result
+            found = await self._scoped_one(inv, scenario, (obs,), ctx)
+            if found is not None and found.verdict is Verdict.FAIL:
+                found.turn = number
+                broke[inv.id] = found
 
     def own(self, table: str, row: Mapping[str, Any]) -> None:
         """A row a case inserted: its violations are judged with that case, not the sweep."""
@@ -195,14 +190,26 @@ class Judge:
         conversations own."""
         results: list[CheckResult] = []
         for inv in self._scoped:
-            assert inv.scope is not None
             self._own_values(inv, ctx, [obs, *obs.variants])
-            ids = scope_ids(inv, scenario, (obs, *obs.variants), ctx, self.cache)
-            if not any(ids):
-                continue
-            query = scoped_query(self._invariant_sql[inv.id], inv.scope)
-            results.append(await self._invariant(inv, query, ids))
+            result = await self._scoped_one(inv, scenario, (obs, *obs.variants), ctx)
+            if result is not None:
+                results.append(result)
         return results
+
+    async def _scoped_one(
+        self,
+        inv: m.Invariant,
+        scenario: m.Scenario,
+        observations: tuple[Observation, ...],
+        ctx: Mapping[str, Any],
+    ) -> CheckResult | None:
+        """A scoped invariant on what these conversations own; None when they own nothing."""
+        assert inv.scope is not None
+        ids = scope_ids(inv, scenario, observations, ctx, self.cache)
+        if not any(ids):
+            return None
+        query = scoped_query(self._invariant_sql[inv.id], inv.scope)
+        return await self._invariant(inv, query, ids)
 
     async def _invariant(self, inv: m.Invariant, query: str, params: Any) -> CheckResult:
         db = self.targets.databases[self.suite.database_for(inv.database, "postgres")]

@@ -17,6 +17,7 @@ from typing import Any
 from harness.errors import Problem
 from harness.spec.loader import PathKey, Source
 from harness.spec.models import Scenario
+from harness.spec.scope import walk
 from harness.spec.template import Expr, Template, TemplateError
 
 #: how many lacking scenarios one problem names (the rest are counted)
@@ -36,7 +37,7 @@ def check_per_scenario(
     scenario has is the union check's to report (with its suggestion), not this one's."""
     every_var = {v for sc, _, _ in scenarios for v in sc.vars}
     every_row = {r for sc, _, _ in scenarios for r in sc.setup}
-    for where, text in _strings(data, loc):
+    for where, text in walk(data, loc):
         try:
             tpl = Template(text)
         except TemplateError:
@@ -54,18 +55,6 @@ def check_per_scenario(
                 ]
                 if lacking:
                     yield src.problem(where, _message(expr, path, lacking))
-
-
-def _strings(value: Any, loc: PathKey) -> Iterator[tuple[PathKey, str]]:
-    if isinstance(value, str):
-        if "{{" in value:
-            yield loc, value
-    elif isinstance(value, dict):
-        for k, v in value.items():
-            yield from _strings(v, (*loc, k))
-    elif isinstance(value, list | tuple):
-        for i, v in enumerate(value):
-            yield from _strings(v, (*loc, i))
 
 
 def _required(expr: Expr) -> Iterator[tuple[str, ...]]:

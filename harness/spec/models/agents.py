@@ -3,12 +3,11 @@ cookies and streams), an OpenAI-compatible chat endpoint, or a Python callable."
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, Tag, field_validator, model_validator
 
-from harness.spec.models.base import Model, by_shape
+from harness.spec.models.base import Model, Regex, by_shape
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 Statuses = Annotated[list[Annotated[int, Field(ge=100, le=599)]], Field(min_length=1)]
@@ -25,19 +24,9 @@ class HeaderCapture(Model):
     """A value taken from a response header, optionally the first group of a pattern."""
 
     header: str = Field(min_length=1)
-    pattern: str | None = Field(
+    pattern: Regex | None = Field(
         default=None, description="A regex; its first group (else the whole match) is taken."
     )
-
-    @field_validator("pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
 
 Capture = Annotated[

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, model_validator
 
 REQUIREMENT_ID = r"^[A-Z][A-Z0-9]*-[0-9]+$"
 SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
 Slug = Annotated[str, Field(pattern=SLUG, max_length=120)]
 RequirementIds = Annotated[list[Annotated[str, Field(pattern=REQUIREMENT_ID)]], Field(min_length=1)]
+
+
+def compiles(value: str) -> str:
+    """A regular expression that Python compiles; otherwise the error names why."""
+    try:
+        re.compile(value)
+    except re.error as exc:
+        raise ValueError(f"invalid regular expression: {exc}") from None
+    return value
+
+
+#: a regular expression, checked when the suite loads
+Regex = Annotated[str, AfterValidator(compiles)]
 
 
 class Model(BaseModel):

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from harness.spec.models.agents import JsonPath
-from harness.spec.models.base import SLUG, Model, RequirementIds
+from harness.spec.models.base import SLUG, Model, RequirementIds, compiles
 
 
 class CheckBase(Model):
@@ -68,12 +67,7 @@ class RegexCheck(OutputCheck):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        if "{{" not in value:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
+        return value if "{{" in value else compiles(value)  # a template: checked rendered
 
 
 class JsonSchemaCheck(OutputCheck):

@@ -3,12 +3,11 @@ between, and a user that answers what the agent asks from the case's facts."""
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from harness.spec.models.base import Model
+from harness.spec.models.base import Model, Regex
 
 Position = Literal["start", "middle", "end"]
 POSITIONS: tuple[Position, ...] = ("start", "middle", "end")
@@ -91,17 +90,8 @@ class Answer(Model):
     id: Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")] | None = Field(
         default=None, description="Shown in the conversation as the rule that answered."
     )
-    when: str = Field(description="A regex searched in the agent's reply (case-insensitive).")
+    when: Regex = Field(description="A regex searched in the agent's reply (case-insensitive).")
     say: str = Field(description="The answer, a template: {{ user.pin }}, {{ order.id }} ...")
-
-    @field_validator("when")
-    @classmethod
-    def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"invalid regular expression: {exc}") from None
-        return value
 
 
 class User(Model):
