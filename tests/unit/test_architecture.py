@@ -20,6 +20,8 @@ HEAVY = {
     "locust": ("harness.load.generator", "harness.load.roles"),
     "gevent": ("harness.load.generator", "harness.load.roles", "harness.load.transport"),
     "hypothesis": ("harness.generate.strategies",),
+    "opentelemetry": ("harness.otel",),
+    "google.protobuf": ("harness.otel",),
     "faker": ("harness.spec.fakers",),
     "docker": ("harness.deps",),
     "testcontainers": ("harness.deps",),

@@ -1,0 +1,29 @@
+"""OpenTelemetry traces in, per case: what the agent did on the way, observed as production
+would (issue 14, "Traces in, per case").
+
+- `receiver.py`: an OTLP/HTTP receiver on loopback (`POST /v1/traces`, protobuf and JSON,
+  the official `opentelemetry-proto` messages; 200/400/413/415 as OTLP asks).
+- `decode.py`: requests into typed `core.spans.Span`s, capped (`Limits`) and masked through
+  `harness.redact`; OTLP/JSON's hex ids fixed up for protobuf's JSON mapping.
+- `store.py`: spans kept by trace id for the traces the harness expects, with a bounded
+  settle wait for late spans.
+- `context.py`: a trace id per case and trial, a `traceparent` per turn, spans attributed
+  to their turn by ancestry, and the OTLP environment for an agent the harness starts.
+
+What comes next (the rest of issue 14), on this foundation:
+1. Wiring: the session starts a `TraceReceiver` only when the suite has trace checks, adds
+   `otlp_environment(receiver.endpoint)` to a started agent's environment (said in the run
+   header) and offers `{{ otel.endpoint }}` to templates for one it does not start; the
+   engine calls `store.expect(CaseTrace.of(...).trace_id)` before a case's first turn,
+   sends `traceparent(turn)` with every turn (the adapters' request headers), then
+   `settle()` and `forget()`, and stores the spans with the `Observation` (the run log's
+   types: `Span` is a slotted dataclass pydantic validates back).
+2. Trace checks in `check/` (a registered kind): a span by name or by GenAI conventions
+   (`gen_ai.tool.name`) occurred / did not, how many times, before or after another, with
+   attributes and status; a case with no spans at all is an error with a hint about the
+   exporter (`TraceStore.unexpected` says whether spans came under other traces).
+3. Reports: a compact span tree per turn (`CaseTrace.by_turn`), events and exceptions as
+   evidence.
+4. Stubbed third-party services (a dependency kind in `deps/`), whose requests belong to a
+   case by the `traceparent` they carry (`parse_traceparent`) or a `match:` rule.
+"""
