@@ -130,11 +130,13 @@ class Category(StrEnum):
 
     STATE = "state"
     INVARIANT = "invariant"
+    CALL = "call"  # requests a stubbed third-party service received
+    TRACE = "trace"  # spans the agent sent
     OUTPUT = "output"
 
     @staticmethod
     def rank_of(value: str | None) -> int:
-        order = ("state", "invariant", "output")
+        order = ("state", "invariant", "call", "trace", "output")
         return order.index(value) if value in order else len(order)
 
 

@@ -21,7 +21,9 @@ from typing import Annotated, Any
 import orjson
 from pydantic import BaseModel, BeforeValidator
 
+from harness.core.calls import ServiceRequest
 from harness.core.failures import Failure, FailureKey, FailureShape, differing_columns
+from harness.core.spans import Span
 from harness.spec.relative import Relative
 from harness.spec.template import format_value
 
@@ -101,6 +103,8 @@ class TurnRecord:
     #: where the turn came from when not the scenario's script: `filler:<pool>`,
     #: `answer:<rule>` (the reactive user), `remember`, `probe`
     source: str | None = None
+    #: when it was sent, Unix nanoseconds (the clock of spans and service requests); 0 unknown
+    sent_ns: int = 0
 
 
 @dataclass(slots=True, kw_only=True)
@@ -122,6 +126,16 @@ class Observation:
     #: the vars this trial used: the case's, with fresh values where they must be unique
     #: (trials 2.., variants, a redraw after a clash); relative ones in words and resolved
     vars: dict[str, Any] = field(default_factory=dict)
+    #: the trace the harness sent with its turns (`traceparent`), when it traced the case
+    trace_id: str | None = None
+    #: the spans the agent sent under that trace (capped and masked when received)
+    spans: list[Span] = field(default_factory=list)
+    #: what the harness knows of spans it did not keep: over the cap, or under other traces
+    #: while the case ran (an agent that ignores `traceparent`)
+    spans_dropped: int = 0
+    spans_stray: int = 0
+    #: requests the stubbed third-party services received for this case
+    requests: list[ServiceRequest] = field(default_factory=list)
 
     @property
     def replies(self) -> list[str | None]:

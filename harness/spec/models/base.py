@@ -67,3 +67,47 @@ def by_shape(expected: str, *shapes: Shape) -> Discriminator:
     return Discriminator(
         tag, custom_error_type="shape", custom_error_message=f"expected {expected}"
     )
+
+
+class CheckBase(Model):
+    """What every check has: an id, the requirements it judges, when it applies."""
+
+    id: Annotated[str, Field(pattern=SLUG)] | None = Field(
+        default=None, description="Stable id within the scenario; defaults to type-N."
+    )
+    requirements: RequirementIds
+    description: str | None = None
+    when: str | None = Field(
+        default=None,
+        description=(
+            "A template; the check applies only to cases where it renders true, e.g. "
+            "{{ vars.amount | gt(params.approval_limit) }}."
+        ),
+    )
+
+
+TurnSelector = int | Literal["last", "all", "any"]
+
+
+class ExternalService(Model):
+    """An existing service the external provider attaches to instead of starting one."""
+
+    url: str = Field(
+        min_length=1,
+        description=(
+            "e.g. postgresql://app@staging-db:5432/app; keep passwords out of suite files "
+            "(HARNESS_EXTERNAL_<NAME>=URL, PGPASSWORD or ~/.pgpass)."
+        ),
+    )
+
+
+class DependencyBase(Model):
+    image: str | None = Field(default=None, description="Container image for the docker provider.")
+    external: ExternalService | None = Field(
+        default=None, description="Where the external provider finds this dependency."
+    )
+    ready_timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
+        default=None,
+        description="Seconds to wait until it answers (docker default 60); for a generic "
+        "container, wait.timeout wins when given.",
+    )

@@ -8,25 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from harness.spec.models.agents import JsonPath
-from harness.spec.models.base import SLUG, Model, RequirementIds, compiles
-
-
-class CheckBase(Model):
-    id: Annotated[str, Field(pattern=SLUG)] | None = Field(
-        default=None, description="Stable id within the scenario; defaults to type-N."
-    )
-    requirements: RequirementIds
-    description: str | None = None
-    when: str | None = Field(
-        default=None,
-        description=(
-            "A template; the check applies only to cases where it renders true, e.g. "
-            "{{ vars.amount | gt(params.approval_limit) }}."
-        ),
-    )
-
-
-TurnSelector = int | Literal["last", "all", "any"]
+from harness.spec.models.base import CheckBase, TurnSelector, compiles
 
 
 class OutputCheck(CheckBase):
@@ -159,6 +141,8 @@ class RedisCheck(CheckBase):
         return self
 
 
+from harness.spec.models.chain import CallCheck, SpanCheck  # noqa: E402  (they build on CheckBase)
+
 Check = Annotated[
     EqualsCheck
     | ContainsCheck
@@ -168,7 +152,9 @@ Check = Annotated[
     | NumberCheck
     | SqlCheck
     | SameStateCheck
-    | RedisCheck,
+    | RedisCheck
+    | SpanCheck
+    | CallCheck,
     Field(discriminator="type"),
 ]
 
@@ -183,4 +169,6 @@ CHECK_TYPES = (
     "sql",
     "same_state",
     "redis",
+    "span",
+    "call",
 )

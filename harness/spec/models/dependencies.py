@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Tag, model_validator
 
-from harness.spec.models.base import Model, by_shape
+from harness.spec.models.base import DependencyBase, Model, by_shape
 from harness.spec.models.values import ValueSpec
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_$]*$")]
@@ -29,30 +29,6 @@ class SeedData(Model):
     seed: int = 0
     locales: list[str] = Field(default_factory=lambda: ["en_US"])
     tables: list[TableSeed] = Field(default_factory=list)
-
-
-class ExternalService(Model):
-    """An existing service the external provider attaches to instead of starting one."""
-
-    url: str = Field(
-        min_length=1,
-        description=(
-            "e.g. postgresql://app@staging-db:5432/app; keep passwords out of suite files "
-            "(HARNESS_EXTERNAL_<NAME>=URL, PGPASSWORD or ~/.pgpass)."
-        ),
-    )
-
-
-class DependencyBase(Model):
-    image: str | None = Field(default=None, description="Container image for the docker provider.")
-    external: ExternalService | None = Field(
-        default=None, description="Where the external provider finds this dependency."
-    )
-    ready_timeout: Annotated[float, Field(gt=0, le=3600)] | None = Field(
-        default=None,
-        description="Seconds to wait until it answers (docker default 60); for a generic "
-        "container, wait.timeout wins when given.",
-    )
 
 
 class PostgresDependency(DependencyBase):
@@ -157,8 +133,11 @@ class ContainerDependency(DependencyBase):
         return self
 
 
+from harness.spec.models.services import HttpServiceDependency  # noqa: E402  (on DependencyBase)
+
 Dependency = Annotated[
-    PostgresDependency | RedisDependency | ContainerDependency, Field(discriminator="kind")
+    PostgresDependency | RedisDependency | ContainerDependency | HttpServiceDependency,
+    Field(discriminator="kind"),
 ]
-DEPENDENCY_KINDS = ("postgres", "redis", "container")
+DEPENDENCY_KINDS = ("postgres", "redis", "container", "http_service")
 PROVIDERS = ("auto", "docker", "embedded", "external")

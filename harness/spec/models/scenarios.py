@@ -18,6 +18,7 @@ from harness.spec.models.base import (
 )
 from harness.spec.models.checks import Check
 from harness.spec.models.drift import MAX_LENGTH, Drift, Position, User
+from harness.spec.models.services import Route
 from harness.spec.models.values import ValueSpec
 
 Persona = Literal[
@@ -89,6 +90,11 @@ class Scenario(Model):
         default=None,
         description="Play the scenario at several lengths of filler before its probe turn "
         "(harness drift); a turn marked `probe: true` is needed.",
+    )
+    services: dict[str, list[Route]] = Field(
+        default_factory=dict,
+        description="Per stubbed service (an http_service dependency): routes that answer this "
+        "scenario's requests before the suite's own, e.g. the fraud screen answers reject.",
     )
     checks: Annotated[list[Check], Field(min_length=1)]
 

@@ -40,6 +40,11 @@ class Requirement(Model):
     text: str
     severity: Severity
     parameters: list[str] = Field(default_factory=list)
+    mandatory_step: bool = Field(
+        default=False,
+        description="A step of the real chain that must happen (a compliance, auth or "
+        "validation call): the sign-off's coverage gate can ask for a trace or call check.",
+    )
 
 
 class SpecFile(FileModel):
