@@ -56,3 +56,14 @@ def wait_gone(run_dir: Path, timeout: float = 15.0) -> list[tuple[int, str]]:
     return poll(
         lambda: run_processes(run_dir), until=lambda left: not left, timeout=timeout, every=0.1
     )
+
+
+def listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port (a stub the run should have closed)."""
+    import socket
+
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False

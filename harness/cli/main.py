@@ -173,9 +173,28 @@ def validate(suites: tuple[Path, ...]) -> None:
             f"{len(suite.scenarios)} scenarios, {len(suite.invariants)} invariants"
         )
         _say_unreadable_regressions(suite)
+        _say_unattributable(suite)
     if problems:
         err.print(escape("\n".join(problems)), soft_wrap=True)
         sys.exit(2)
+
+
+def _say_unattributable(suite: Suite) -> None:
+    """Call checks and scenario routes on a stub without `match:` are refused by a run of
+    concurrency above 1; validate cannot know a run's concurrency, so it warns at the suite's
+    default (a run refuses, at its own)."""
+    from harness.stubs.attribution import FIX, unattributable
+
+    concurrency = suite.manifest.defaults.concurrency
+    found = list(unattributable(suite, max(concurrency, 2)))
+    for problem in found:
+        err.print(
+            f"[yellow]warning[/]: {escape(str(problem))} (a run refuses it unless its "
+            f"concurrency is 1; the suite's default is {concurrency})",
+            soft_wrap=True,
+        )
+    if found:
+        err.print(f"  fix: {escape(FIX)}", soft_wrap=True)
 
 
 def _say_unreadable_regressions(suite: Suite) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.check.state import Targets
 from harness.core.events import DependencyReady, Emit, Note
+from harness.deps import stubbed
 from harness.deps.aio import finish
 from harness.deps.base import DependencyInfo, Endpoint, Provider, RunningDependency
 from harness.errors import ConfigError, DependencyError, HarnessError
@@ -25,6 +26,7 @@ from harness.spec.models import PostgresDependency
 from harness.spec.suite import Suite
 
 if TYPE_CHECKING:
+    from harness.core.watch import Watcher
     from harness.deps.clients import Postgres, Redis
     from harness.generate.identity import UniqueKey
 
@@ -206,6 +208,12 @@ class DependencySet:
     def context(self) -> dict[str, Any]:
         return {name: ep.context() for name, ep in self.endpoints.items()}
 
+    def watchers(self, concurrency: int) -> list[Watcher]:
+        """What watches each conversation from the dependencies' side: the stubbed services'
+        `StubWatcher` when the suite has any (`concurrency` 1 lets a stub without `match:`
+        give a request to the only case in flight)."""
+        return stubbed.watchers(self.running, concurrency)
+
     async def __aenter__(self) -> DependencySet:
         deps = self.suite.manifest.environment.dependencies
         if not deps:
@@ -233,7 +241,13 @@ class DependencySet:
     async def _start_all(self, deps: dict[str, Any]) -> None:
         async def start(name: str, dep: Any) -> None:
             assert self.workdir is not None
-            running = await self.provider.start(name, dep, run_id=self.run_id, workdir=self.workdir)
+            running: RunningDependency
+            if stubbed.is_stub(dep):  # the harness's own double, under every provider
+                running = await stubbed.start(name, dep, self.suite.params)
+            else:
+                running = await self.provider.start(
+                    name, dep, run_id=self.run_id, workdir=self.workdir
+                )
             self.running[name] = running
             self.redact.add(running.endpoint.password)
             self.emit(DependencyReady(running.info))

@@ -26,6 +26,7 @@ from harness.deps.images import (
 )
 from harness.deps.manager import get_provider
 from harness.deps.options import EXTERNAL_ENV, DepsOptions
+from harness.deps.stubbed import provided
 from harness.errors import ConfigError, DependencyError
 from harness.spec.models import PROVIDERS, ContainerDependency
 from harness.spec.suite import Suite
@@ -134,7 +135,9 @@ async def select_provider(
     `resuming`: the run being resumed, whose killed attempts' leftovers the docker provider
     removes itself (so they are not reported as left for `harness clean`)."""
     environ = os.environ if env is None else env
-    deps = suite.manifest.environment.dependencies
+    declared = suite.manifest.environment.dependencies
+    # stubbed services run in the harness whatever the provider (deps/stubbed.py)
+    deps = provided(declared)
     requested, source = requested_mode(suite, options)
     images = parse_assignments(options.images, "--image", "IMAGE")
     check_names(images, deps, "--image")
@@ -150,6 +153,8 @@ async def select_provider(
 
     if not deps:  # nothing to start, so nothing to choose between (and no client to load)
         why = "the suite declares no dependencies"
+        if declared:
+            why = "the suite declares only stubbed services, which run in the harness"
         return Selection(
             NoDependencies(), "none", requested, why, notes=[Note(f"{why}: nothing to start")]
         )

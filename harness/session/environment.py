@@ -40,6 +40,7 @@ from harness.spec.models import AgentConfig, Turn
 from harness.spec.suite import Suite
 from harness.spec.template import TemplateError, format_value, render_deep
 from harness.spec.trace import agent_revision
+from harness.stubs.attribution import refuse_unattributable
 
 
 class WatchedAgent:
@@ -203,6 +204,8 @@ async def environment(
     # which provider and why is settled (and said) before anything starts; a resumed run
     # keeps the provider and images it started on
     options = deps_options
+    # a call check or scenario route on a stub needs its requests attributed (exit 2, here)
+    refuse_unattributable(suite, concurrency)
     _external_secrets(suite, options)
     if resumed and log.manifest.deps is not None:
         options = resumed_options(options, log.manifest.deps.model_dump())

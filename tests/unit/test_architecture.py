@@ -23,6 +23,8 @@ HEAVY = {
     "opentelemetry": ("harness.otel",),
     "google.protobuf": ("harness.otel",),
     "faker": ("harness.spec.fakers",),
+    "pytest_httpserver": ("harness.stubs",),
+    "werkzeug": ("harness.stubs",),
     "docker": ("harness.deps",),
     "testcontainers": ("harness.deps",),
     "pandas": ("harness.report", "harness.runlog.frame", "harness.cli"),
