@@ -22,6 +22,7 @@ from harness.spec.models import (
     SuiteFile,
 )
 from harness.spec.references import check_references
+from harness.spec.stubrefs import check_stubs
 
 
 def check_regressions(
@@ -183,6 +184,7 @@ def cross_check(
         yield from known(inv.requirements, inv_src, (*loc, "requirements"))
         yield from database(inv.database, "postgres", inv_src, loc)
     yield from check_references(manifest, manifest_src, spec, scenarios, invariants, inv_src)
+    yield from check_stubs(manifest, manifest_src, spec.parameter_values(), scenarios)
     if manifest is not None and manifest_src is not None:
         yield from check_load(manifest.load, manifest_src, [s for s, _, _ in scenarios])
 
