@@ -306,6 +306,8 @@ class DependencySet:
                 await running.stop()
             except Exception as exc:
                 errors.append(f"{name}: {exc}")
+            if isinstance(running, stubbed.StubDependency) and (note := running.note()):
+                self.emit(note)
         self.running.clear()
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)

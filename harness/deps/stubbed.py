@@ -9,6 +9,7 @@ import asyncio
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from harness.core.events import Note
 from harness.deps.base import DependencyInfo, Endpoint
 
 if TYPE_CHECKING:
@@ -40,6 +41,37 @@ class StubDependency:
 
     async def stop(self) -> None:
         await asyncio.to_thread(self.service.stop)
+        # what the run's own log holds, for the manifest (saved when the run ends)
+        self.info.extra.update(self.counts())
+
+    def counts(self) -> dict[str, int]:
+        service = self.service
+        return {
+            "requests_of_no_case": service.registry.unattributed_total,
+            "template_errors": service.template_errors,
+            "faults": service.faults,
+        }
+
+    def note(self) -> Note | None:
+        """Said when the run ends: requests no case owned, answers the stub could not make."""
+        counts = self.counts()
+        parts = []
+        if counts["requests_of_no_case"]:
+            parts.append(
+                f"{counts['requests_of_no_case']} request(s) belonged to no case in flight "
+                "(answered by the suite's routes; does the agent propagate `traceparent`, or "
+                "carry the `match:` value?)"
+            )
+        if counts["template_errors"]:
+            parts.append(
+                f"{counts['template_errors']} answer(s) could not be rendered for their "
+                "request (answered 500)"
+            )
+        if counts["faults"]:
+            parts.append(f"{counts['faults']} request(s) failed in the stub itself (500)")
+        if not parts:
+            return None
+        return Note(f"stub {self.name}: " + "; ".join(parts), "warning")
 
     def log_tail(self, lines: int = 30) -> str:
         tail = list(self.service.registry.unattributed)[-lines:]

@@ -14,6 +14,7 @@ import threading
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from harness.core.calls import ServiceRequest
@@ -44,6 +45,18 @@ class Entry:
             self.requests.append(request)
         else:
             self.dropped += 1
+
+
+def same(value: str) -> str:
+    """A match value as compared: a number by its value (1500, 1500.0 and "1500.00" are one
+    order amount), anything else as its text."""
+    try:
+        number = Decimal(value.strip())
+    except (InvalidOperation, ValueError):
+        return value
+    if not number.is_finite() or abs(number.adjusted()) > 40:  # 1e999999999: text, kept short
+        return value
+    return format(number.normalize(), "f") if number else "0"
 
 
 def request_value(rule: m.MatchRule, captured: Captured) -> str | None:
@@ -91,7 +104,7 @@ class Registry:
             if entry.trace_id:
                 self._by_trace[entry.trace_id] = entry
             if entry.match_value is not None:
-                self._by_value.setdefault(entry.match_value, []).append(entry)
+                self._by_value.setdefault(same(entry.match_value), []).append(entry)
 
     def unregister(self, key: Key) -> Entry | None:
         with self._lock:
@@ -104,11 +117,12 @@ class Registry:
         if entry.trace_id and self._by_trace.get(entry.trace_id) is entry:
             del self._by_trace[entry.trace_id]
         if entry.match_value is not None:
-            same = [e for e in self._by_value.get(entry.match_value, []) if e is not entry]
-            if same:
-                self._by_value[entry.match_value] = same
+            value = same(entry.match_value)
+            others = [e for e in self._by_value.get(value, []) if e is not entry]
+            if others:
+                self._by_value[value] = others
             else:
-                self._by_value.pop(entry.match_value, None)
+                self._by_value.pop(value, None)
         return entry
 
     def attribute(self, captured: Captured) -> tuple[Entry | None, str]:
@@ -119,7 +133,7 @@ class Registry:
                 return entry, "traceparent"
             if isinstance(self.match, m.MatchRule):
                 value = request_value(self.match, captured)
-                owners = self._by_value.get(value, []) if value is not None else []
+                owners = self._by_value.get(same(value), []) if value is not None else []
                 if len(owners) == 1:  # two cases with one value: nobody's, never a guess
                     return owners[0], "match"
             elif self.match is None and self.sole and len(self._entries) == 1:

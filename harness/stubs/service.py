@@ -64,6 +64,7 @@ class StubService:
         self.routes = compiled(dep.routes)
         self.registry = Registry(dep.match, dep.max_requests)
         self.template_errors = 0
+        self.faults = 0  # requests the stub itself failed to answer (500)
         #: requests being answered right now (their latency included)
         self.in_flight = 0
         self._count = threading.Lock()
@@ -106,6 +107,10 @@ class StubService:
             self.in_flight += 1
         try:
             return self._answered(request)
+        except Exception as exc:  # a fault of the stub's: said in its answer, never raised
+            # into pytest-httpserver (which would keep every one in a list without bound)
+            self.faults += 1
+            return Response(f"harness stub fault: {type(exc).__name__}", 500)
         finally:
             with self._count:
                 self.in_flight -= 1

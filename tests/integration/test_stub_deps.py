@@ -50,7 +50,10 @@ def test_a_stub_up_answering_and_gone_with_its_set(tmp_path: Path) -> None:
     [ready] = [e.info for e in events if isinstance(e, DependencyReady)]
     assert (ready.kind, ready.provider) == ("http_service", "embedded")
     assert ready.ready_seconds < 1.0 and "every provider" in ready.extra["why"]
-    assert not [e for e in events if isinstance(e, Note) and e.level == "warning"]
+    # the request of no case is counted, recorded with the dependency and said at the end
+    assert ready.extra["requests_of_no_case"] == 1 and ready.extra["template_errors"] == 0
+    [said] = [e.text for e in events if isinstance(e, Note) and e.level == "warning"]
+    assert said.startswith("stub compliance: 1 request(s) belonged to no case in flight")
 
 
 def test_a_failure_inside_the_set_still_closes_the_stub(tmp_path: Path) -> None:

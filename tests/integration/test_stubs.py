@@ -308,3 +308,29 @@ def test_stop_closes_the_port_at_once_even_mid_latency(stub: Any) -> None:
     assert stopped < 5
     with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", port), 1):
         pass
+
+
+def test_a_number_matches_by_its_value_and_a_shared_value_matches_nobody(stub: Any) -> None:
+    service, watcher = stub(match={"json": "amount", "value": "{{ vars.amount }}"})
+    a = watched("a", vars={"amount": "1500.00"})
+    b = watched("b", vars={"amount": "20"})
+    c = watched("c", vars={"amount": "20.0"})  # the same amount as b: neither gets it
+    for w in (a, b, c):
+        watcher.begin(w)
+    with httpx.Client(base_url=service.url) as http:
+        http.post("/x", json={"amount": 1500})
+        http.post("/x", json={"amount": 20})
+        http.post("/x", json={"amount": "1e999999999"})  # text, never expanded
+    assert [r.json for r in end(watcher, a)] == [{"amount": 1500}]
+    assert end(watcher, b) == [] and end(watcher, c) == []
+    assert service.registry.unattributed_total == 2
+
+
+def test_a_fault_in_an_answer_is_a_500_and_the_stub_answers_on(stub: Any) -> None:
+    # a header value rendered from the request with a line break cannot be sent: 500
+    route = {"path": "/h", "respond": {"status": 200, "headers": {"X-Echo": "{{ request.body }}"}}}
+    service, _ = stub(routes=[route])
+    with httpx.Client(base_url=service.url) as http:
+        assert http.post("/h", content=b"a\r\nSet-Cookie: x=1").status_code == 500
+        assert http.post("/h", content=b"plain").headers["x-echo"] == "plain"
+    assert service.faults == 1
