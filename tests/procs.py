@@ -1,8 +1,8 @@
 """Finding the processes a run started, from what it recorded, so that only its own count.
 
-A run's manifest names the agent's pid, each embedded server's pid and a load
-run's locust processes, and the servers' data directories carry the run id;
-nothing else on the machine (other runs, other sessions) is looked at.
+A run's manifest names the agent's pid, each embedded server's pid, a load run's locust
+processes and each stubbed service's port, and the servers' data directories carry the run
+id; nothing else on the machine (other runs, other sessions) is looked at.
 """
 
 from __future__ import annotations
@@ -48,7 +48,14 @@ def run_processes(run_dir: Path) -> list[tuple[int, str]]:
             pids.add(int(proc["pid"]))
     cmdlines = _cmdlines()
     marked = {pid for pid, cmd in cmdlines.items() if f"harness-{run_dir.name}" in cmd}
-    return [(pid, cmdlines.get(pid, "")) for pid in sorted(pids | marked) if _alive(pid)]
+    alive = [(pid, cmdlines.get(pid, "")) for pid in sorted(pids | marked) if _alive(pid)]
+    # a stubbed service is a port of the harness's own process, not a process: still listening
+    # once the run is over, it was left behind
+    for dep in manifest.get("dependencies") or []:
+        port = (dep.get("extra") or {}).get("port")
+        if dep.get("kind") == "http_service" and port and listening(int(port)):
+            alive.append((0, f"stub {dep.get('name')} listening on 127.0.0.1:{port}"))
+    return alive
 
 
 def wait_gone(run_dir: Path, timeout: float = 15.0) -> list[tuple[int, str]]:

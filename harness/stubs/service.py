@@ -109,7 +109,8 @@ class StubService:
             return self._answered(request)
         except Exception as exc:  # a fault of the stub's: said in its answer, never raised
             # into pytest-httpserver (which would keep every one in a list without bound)
-            self.faults += 1
+            with self._count:
+                self.faults += 1
             return Response(f"harness stub fault: {type(exc).__name__}", 500)
         finally:
             with self._count:
@@ -170,7 +171,8 @@ class StubService:
         context: Mapping[str, Any] = own if entry is None else _Chain(own, entry.ctx)
         answer = render(response, context, self._cache)
         if answer.error is not None:
-            self.template_errors += 1
+            with self._count:
+                self.template_errors += 1
         return answer, by
 
 
