@@ -28,6 +28,7 @@ class Limits:
     headers: int = 64  # headers kept
     query: int = 64  # query parameters kept
     value: int = 1024  # characters of a header or query value, and of the path
+    depth: int = 64  # nesting of a JSON body kept as JSON (deeper: its text only)
 
 
 DEFAULT_LIMITS = Limits()
@@ -89,7 +90,7 @@ def capture(request: Request, limits: Limits = DEFAULT_LIMITS) -> Captured:
         raw_headers[name] = value
     raw_query = {k: v for k, v in list(request.args.items())[: limits.query]}
     traced = parse_traceparent(request.headers.get("traceparent", "")[:200])
-    kept_whole = len(raw) <= limits.body
+    kept_whole = len(raw) <= limits.body and shallow(parsed, limits.depth)
     return Captured(
         method=request.method,
         path=redact(_cap(request.path, limits.value)),
@@ -105,6 +106,20 @@ def capture(request: Request, limits: Limits = DEFAULT_LIMITS) -> Captured:
         raw_headers=raw_headers,
         raw_body=text,
     )
+
+
+def shallow(data: Any, depth: int) -> bool:
+    """Whether JSON data nests at most `depth` deep (walked without recursion: a hostile body
+    nests thousands deep)."""
+    stack = [(data, 0)]
+    while stack:
+        value, level = stack.pop()
+        if isinstance(value, dict | list):
+            if level >= depth:
+                return False
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, level + 1) for item in items)
+    return True
 
 
 def lookup(data: Any, dotted: str) -> Any:

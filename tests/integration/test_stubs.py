@@ -281,8 +281,11 @@ def test_a_hostile_request_is_capped_and_masked(stub: Any) -> None:
         )
         large = http.post("/echo", content=big)
         huge = http.post("/echo", content=b"z" * (3 * 1024 * 1024))
+        deep = http.post("/echo", content=b"[" * 5000 + b"]" * 5000)
     assert (secret.status_code, large.status_code, huge.status_code) == (200, 200, 413)
-    first, second, third = service.registry.unattributed
+    assert deep.status_code == 200 and service.faults == 0
+    first, second, third, fourth = service.registry.unattributed
+    assert fourth.json is None and fourth.body.startswith("[[[")  # too deep to keep as JSON
     assert first.headers["Authorization"] == "***"
     assert first.query == {"api_key": "***", "q": "ok"}
     assert len(first.headers["X-Note"]) < 1100
@@ -334,3 +337,34 @@ def test_a_fault_in_an_answer_is_a_500_and_the_stub_answers_on(stub: Any) -> Non
         assert http.post("/h", content=b"a\r\nSet-Cookie: x=1").status_code == 500
         assert http.post("/h", content=b"plain").headers["x-echo"] == "plain"
     assert service.faults == 1
+
+
+def test_many_cases_at_once_each_get_exactly_their_own(stub: Any) -> None:
+    """Cases in flight together, their requests interleaved from many threads: each case
+    gets exactly its own, by traceparent and by its match value alike."""
+    service, watcher = stub(match={"query": "case", "value": "{{ case.id }}"}, routes=[SCREEN])
+    cases = [watched(f"c{i}", trace=i % 2 == 0) for i in range(24)]
+    for w in cases:
+        watcher.begin(w)
+
+    def calls(w: Watched) -> None:
+        trace = CaseTrace.of("run-1", w.case.id, 1)
+        with httpx.Client(base_url=service.url, timeout=30) as http:
+            for turn in range(1, 5):
+                if w.trace_id:  # this one's agent propagates the trace; the others carry the id
+                    http.get("/v1/screen/x", headers={"traceparent": trace.traceparent(turn)})
+                else:
+                    http.get("/v1/screen/x", params={"case": w.case.id})
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(calls, cases))
+    for w in cases:
+        got = end(watcher, w)
+        assert [r.status for r in got] == [503, 503, 200, 200], w.case.id
+        how = "traceparent" if w.trace_id else "match"
+        assert {r.attributed for r in got} == {how}
+        if w.trace_id:
+            assert {r.trace_id for r in got} == {w.trace_id}
+        else:
+            assert {r.query["case"] for r in got} == {w.case.id}
+    assert service.registry.unattributed_total == 0
