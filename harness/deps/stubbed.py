@@ -6,6 +6,7 @@ provider "embedded" with the reason, and stopped with the rest."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -79,9 +80,10 @@ class StubDependency:
 
 
 async def start(name: str, dep: Any, params: Mapping[str, Any]) -> StubDependency:
+    started = time.perf_counter()  # its time to ready counts loading the library too
     from harness.stubs.running import start_stub
 
-    service, info = start_stub(name, dep, params)
+    service, info = start_stub(name, dep, params, started=started)
     return StubDependency(name, service, info)
 
 

@@ -29,10 +29,16 @@ def _library() -> str:
 
 
 def start_stub(
-    name: str, dep: m.HttpServiceDependency, params: Mapping[str, Any]
+    name: str,
+    dep: m.HttpServiceDependency,
+    params: Mapping[str, Any],
+    *,
+    started: float | None = None,
 ) -> tuple[StubService, DependencyInfo]:
-    """A stub up and answering on a free loopback port, and what the reports record of it."""
-    started = time.perf_counter()
+    """A stub up and answering on a free loopback port, and what the reports record of it
+    (`started`: the `perf_counter` its time to ready counts from; default now)."""
+    if started is None:
+        started = time.perf_counter()
     service = StubService(name, dep, params)
     service.start()  # ~2 ms, on the loop: no cancellation can come between start and owner
     info = DependencyInfo(
