@@ -123,6 +123,7 @@ def check_references(
     if manifest is None or manifest_src is None:
         return
     env = manifest.environment
+    yield from chain_services(manifest, scenarios)
     deps = {
         name: tuple(str(p).split("/")[0] for p in getattr(dep, "ports", ()))
         for name, dep in env.dependencies.items()
@@ -177,6 +178,35 @@ def check_references(
                 for col, spec in table.columns.items():
                     yield from _generator(
                         spec, manifest_src, (*loc, "tables", t, "columns", col), params, seed=True
+                    )
+
+
+def chain_services(
+    manifest: SuiteFile, scenarios: list[tuple[Scenario, Source, int]]
+) -> Iterator[Problem]:
+    """A call check (and a span or call check's order against a call) names a service the
+    suite stubs: an `http_service` dependency, or no request could ever be logged for it."""
+    services = [n for n, d in manifest.environment.dependencies.items() if d.kind == "http_service"]
+    for scenario, src, index in scenarios:
+        for k, check in enumerate(scenario.checks):
+            if not isinstance(check, m.ChainCheck):
+                continue
+            loc: PathKey = ("scenarios", index, "checks", k)
+            named: list[tuple[PathKey, str]] = []
+            if isinstance(check, m.CallCheck):
+                named.append(((*loc, "service"), check.service))
+            for side in ("before", "after"):
+                ref = getattr(check, side)
+                if ref is not None and ref.call is not None:
+                    named.append(((*loc, side, "call", "service"), ref.call.service))
+            for at, name in named:
+                if name not in services:
+                    stubbed = ", ".join(services) or "none"
+                    yield src.problem(
+                        at,
+                        f"{name!r} is not an http_service dependency of this suite"
+                        f"{did_you_mean(name, services)} (stubbed services: {stubbed}); a call "
+                        "check judges the requests a service the harness stubs received",
                     )
 
 

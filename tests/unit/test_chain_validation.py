@@ -1,0 +1,97 @@
+"""Trace and call checks when the suite loads: a call check names a service the suite stubs,
+and every template of a span or call check is checked like any other check's."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.spec.suite import load_suite
+from tests.helpers import config_problems, copy_demo, edit_file
+
+STUB = """  dependencies:
+    compliance:
+      kind: http_service
+      routes:
+        - {method: POST, path: /v1/approvals, respond: {status: 200}}
+"""
+
+SCENARIO = """scenarios:
+  - id: chain-steps
+    title: The compliance step of a big refund, seen in the trace and in the stub's log
+    setup:
+      customer:
+        table: customers
+        values: {full_name: {faker: name}, email: {faker: email}, pin: "1234", vip: false}
+    turns:
+      - "Hello, I am {{ customer.full_name }}."
+    checks:
+      - id: compliance-span
+        type: span
+        requirements: [RD-002]
+        tool: request_compliance_approval
+        attributes: {gen_ai.tool.call.arguments: {contains: "{{ customer.id }}"}}
+        status: ok
+        before: {call: {service: compliance, path: /v1/approvals}}
+      - id: compliance-call
+        type: call
+        requirements: [RD-002]
+        service: compliance
+        method: POST
+        path: /v1/approvals
+        body: {customer_id: "{{ customer.id }}"}
+        answered: 200
+"""
+
+
+@pytest.fixture
+def suite(tmp_path: Path) -> Path:
+    root = copy_demo(tmp_path, "suite")
+    edit_file(root / "suite.yaml", "  dependencies:\n", STUB)
+    (root / "scenarios" / "90_chain.yaml").write_text(SCENARIO)
+    return root
+
+
+def test_span_and_call_checks_on_a_stubbed_service_load(suite: Path) -> None:
+    loaded = load_suite(suite)
+    scenario = loaded.scenario("chain-steps")
+    assert [c.type for c in scenario.checks] == ["span", "call"]
+
+
+def test_a_call_check_on_a_service_the_suite_does_not_stub_is_refused(suite: Path) -> None:
+    f = suite / "scenarios" / "90_chain.yaml"
+    line = edit_file(f, "        service: compliance\n", "        service: complience\n")
+    edit_file(f, "before: {call: {service: compliance", "before: {call: {service: fraud")
+    found = config_problems(suite)
+    assert len(found) == 2, found
+    where = [p for p in found if ".checks[1].service:" in p]
+    assert where and where[0].startswith(f"{f}:{line}:18: scenarios[0].checks[1].service: ")
+    assert "'complience' is not an http_service dependency of this suite" in where[0]
+    assert "did you mean 'compliance'?" in where[0]
+    assert any(
+        ".checks[0].before.call.service: 'fraud' is not an http_service dependency" in p
+        and "stubbed services: compliance" in p
+        for p in found
+    )
+
+
+def test_a_database_is_no_stubbed_service(suite: Path) -> None:
+    f = suite / "scenarios" / "90_chain.yaml"
+    edit_file(f, "        service: compliance\n", "        service: db\n")
+    (problem,) = config_problems(suite)
+    assert "'db' is not an http_service dependency" in problem
+
+
+def test_the_templates_of_span_and_call_checks_are_checked(suite: Path) -> None:
+    f = suite / "scenarios" / "90_chain.yaml"
+    edit_file(f, '{contains: "{{ customer.id }}"}', '{contains: "{{ custmer.id }}"}')
+    edit_file(
+        f, 'body: {customer_id: "{{ customer.id }}"}', 'body: {customer_id: "{{ vars.order_no }}"}'
+    )
+    edit_file(f, "path: /v1/approvals}}", 'path: "/v1/{{ params.aproval_limit }}"}}')
+    found = config_problems(suite)
+    assert len(found) == 3, found
+    assert any(".checks[0].attributes" in p and "custmer" in p for p in found)
+    assert any(".checks[0].before.call.path" in p and "aproval_limit" in p for p in found)
+    assert any(".checks[1].body.customer_id" in p for p in found)
