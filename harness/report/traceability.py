@@ -212,7 +212,7 @@ def build_traceability(
             severity=r.severity,
             title=r.title,
             checks=[c for c in checks if r.id in c.requirements],
-            mandatory_step=bool(getattr(r, "mandatory_step", False)),
+            mandatory_step=r.mandatory_step,
         )
         for r in manifest.requirements
     ]
