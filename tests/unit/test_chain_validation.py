@@ -95,3 +95,23 @@ def test_the_templates_of_span_and_call_checks_are_checked(suite: Path) -> None:
     assert any(".checks[0].attributes" in p and "custmer" in p for p in found)
     assert any(".checks[0].before.call.path" in p and "aproval_limit" in p for p in found)
     assert any(".checks[1].body.customer_id" in p for p in found)
+
+
+def test_the_inventory_says_what_judges_each_requirement(suite: Path) -> None:
+    from click.testing import CliRunner
+
+    from harness.check.inventory import check_inventory, judged_by
+    from harness.cli.main import cli
+
+    loaded = load_suite(suite)
+    kinds = judged_by(check_inventory(loaded))
+    assert kinds["RD-002"] == ["state", "invariant", "call", "trace"]
+    assert "call" not in kinds["RD-001"] and "trace" not in kinds["RD-001"]
+    edit_file(suite / "spec.yaml", "  - id: RD-002\n", "  - id: RD-002\n    mandatory_step: true\n")
+    edit_file(suite / "spec.yaml", "  - id: RD-001\n", "  - id: RD-001\n    mandatory_step: true\n")
+    shown = CliRunner().invoke(cli, ["list", str(suite)], terminal_width=400)
+    assert shown.exit_code == 0, shown.output
+    lines = {line.split()[0]: line for line in shown.output.splitlines() if "RD-00" in line}
+    assert "(judged by state, invariant, call, trace) · mandatory step" in lines["RD-002"]
+    assert lines["RD-002"].endswith("mandatory step")
+    assert lines["RD-001"].endswith("· mandatory step (no trace or call check)")
