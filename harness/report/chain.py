@@ -122,46 +122,92 @@ def event_lines(s: Span) -> list[str]:
     return out
 
 
-def _tree(spans: list[Span], services: bool, budget: list[int]) -> list[str]:
+Stored = Mapping[str, Any]  # a span as the run log stores it
+
+
+def _id(d: Stored, key: str) -> str | None:
+    value = d.get(key)
+    return value if isinstance(value, str) else None
+
+
+def _by_turn(trace_id: str, spans: list[Stored], turns: int) -> dict[int | None, list[Stored]]:
+    """`CaseTrace.by_turn` on stored spans, each ancestor walked once: a report converts
+    only the spans it shows."""
+    case = CaseTrace(trace_id)
+    turn_of: dict[str | None, int | None] = {case.turn_span_id(t): t for t in range(turns)}
+    parents = {
+        _id(d, "span_id"): _id(d, "parent_id") for d in spans if d.get("trace_id") == trace_id
+    }
+    known: dict[str | None, int | None] = {}
+    out: dict[int | None, list[Stored]] = {}
+    for d in spans:
+        turn = None
+        if d.get("trace_id") == trace_id:
+            path: list[str | None] = []
+            node = _id(d, "parent_id")
+            while node is not None and node not in known and node not in path:
+                if node in turn_of:
+                    turn = turn_of[node]
+                    break
+                path.append(node)
+                node = parents.get(node)
+            else:
+                turn = known.get(node) if node is not None else None
+            known.update(dict.fromkeys(path, turn))
+        out.setdefault(turn, []).append(d)
+    return out
+
+
+def _start(d: Stored) -> int:
+    value = d.get("start_ns")
+    return value if isinstance(value, int) else 0
+
+
+def _tree(spans: list[Stored], services: bool, budget: list[int]) -> list[str]:
     """Depth first from the spans whose parent is not among them, each level in start
     order; a circle of parents is cut (the agent is hostile)."""
-    ids = {s.span_id for s in spans}
-    children: dict[str | None, list[Span]] = {}
-    for s in spans:
-        children.setdefault(s.parent_id if s.parent_id in ids else None, []).append(s)
+    if budget[0] <= 0:
+        return []
+    ids = {_id(d, "span_id") for d in spans}
+    children: dict[str | None, list[Stored]] = {}
+    for d in spans:
+        parent = _id(d, "parent_id")
+        children.setdefault(parent if parent in ids else None, []).append(d)
     for group in children.values():
-        group.sort(key=lambda s: s.start_ns)
+        group.sort(key=_start)
     out: list[str] = []
-    seen: set[str] = set()
+    seen: set[int] = set()
     roots = children.get(None, [])
     while budget[0] > 0:
-        stack = [(s, 0) for s in reversed(roots)]
+        stack = [(d, 0) for d in reversed(roots)]
         while stack and budget[0] > 0:
-            s, depth = stack.pop()
-            if s.span_id in seen:
+            d, depth = stack.pop()
+            if id(d) in seen:
                 continue
-            seen.add(s.span_id)
+            seen.add(id(d))
+            s = _span(d)
+            if s is None:
+                continue
             budget[0] -= 1
             pad = "  " * min(depth, MAX_DEPTH)
             out.append(pad + span_line(s, services))
             out += [pad + "  " + line for line in event_lines(s)]
             stack += [(c, depth + 1) for c in reversed(children.get(s.span_id, []))]
         # spans only a circle of parents reaches: shown from the earliest
-        left = sorted((s for s in spans if s.span_id not in seen), key=lambda s: s.start_ns)
+        left = [d for d in spans if id(d) not in seen] if budget[0] > 0 else []
         if not left:
             break
-        roots = left[:1]
+        roots = [min(left, key=_start)]
     return out
 
 
-def trace_evidence(trace: Any, turns: int) -> TraceEvidence | None:
-    """A trial's stored trace (`{id, spans, dropped, stray}`) as a tree per turn; None when
-    the harness did not trace the case."""
+def trace_evidence(trace: Any, turns: int, limit: int = MAX_SPANS) -> TraceEvidence | None:
+    """A trial's stored trace (`{id, spans, dropped, stray}`) as a tree per turn, at most
+    `limit` spans shown; None when the harness did not trace the case."""
     if not isinstance(trace, Mapping) or not trace.get("id"):
         return None
     stored = trace.get("spans")
-    listed = stored if isinstance(stored, list) else []
-    spans = [s for s in (_span(d) for d in listed if isinstance(d, Mapping)) if s is not None]
+    spans = [d for d in (stored if isinstance(stored, list) else []) if isinstance(d, Mapping)]
     notes = []
     if not spans:
         stray = int(trace.get("stray") or 0)
@@ -170,16 +216,16 @@ def trace_evidence(trace: Any, turns: int) -> TraceEvidence | None:
             + (f" ({stray} arrived under other traces)." if stray else ".")
         )
         return TraceEvidence([], notes)
-    by_turn = CaseTrace(str(trace["id"])).by_turn(spans, turns)
-    services = len({s.service for s in spans}) > 1
-    budget = [MAX_SPANS]
+    by_turn = _by_turn(str(trace["id"]), spans, turns)
+    services = len({d.get("service") for d in spans}) > 1
+    budget = [limit]
     out = []
     for key in sorted(by_turn, key=lambda t: (t is None, t or 0)):
         lines = _tree(by_turn[key], services, budget)
         if lines:
             out.append(TurnSpans("no turn" if key is None else f"turn {key + 1}", lines))
-    if len(spans) > MAX_SPANS:
-        notes.append(f"… and {len(spans) - MAX_SPANS} more span(s) not shown.")
+    if len(spans) > limit:
+        notes.append(f"… and {len(spans) - limit} more span(s) not shown.")
     if dropped := int(trace.get("dropped") or 0):
         notes.append(f"{dropped} span(s) over the harness's cap were not kept.")
     return TraceEvidence(out, notes)
@@ -202,10 +248,10 @@ def request_line(q: Mapping[str, Any]) -> str:
     return cap(line, 400)
 
 
-def request_lines(requests: Any) -> list[str]:
+def request_lines(requests: Any, limit: int = MAX_REQUESTS) -> list[str]:
     if not isinstance(requests, list):
         return []
-    shown = [request_line(q) for q in requests[:MAX_REQUESTS] if isinstance(q, Mapping)]
-    if len(requests) > MAX_REQUESTS:
-        shown.append(f"… and {len(requests) - MAX_REQUESTS} more request(s)")
+    shown = [request_line(q) for q in requests[:limit] if isinstance(q, Mapping)]
+    if len(requests) > limit:
+        shown.append(f"… and {len(requests) - limit} more request(s)")
     return shown

@@ -23,6 +23,7 @@ from harness.runlog.models import AnyManifest
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 CAP = 4000
+JUNIT_SPANS, JUNIT_REQUESTS = 15, 10
 
 
 def xml_text(value: Any) -> str:
@@ -49,10 +50,11 @@ def _details(row: pd.Series, chains: dict[tuple[int, int], list[str]] | None = N
     chain = (chains or {}).get(key)
     if chain is None:
         chain = []
-        trace = trace_evidence(row.get("trace"), len(row["turns"] or []))
+        # the failure text is capped at CAP characters: a short tree, the report has more
+        trace = trace_evidence(row.get("trace"), len(row["turns"] or []), JUNIT_SPANS)
         if trace is not None:
             chain += ["spans the agent sent:", trace.text]
-        if requests := request_lines(row.get("requests")):
+        if requests := request_lines(row.get("requests"), JUNIT_REQUESTS):
             chain += ["requests stubbed services received:", *requests]
         if chains is not None:
             chains[key] = chain

@@ -47,8 +47,9 @@ COLUMNS = [
     "trial_vars",  # the vars the trial used (fresh unique values); {} before runs recorded them
     "session",  # what the conversation captured (masked); {} for the sweep
     "calls",  # the requests around its turns: {purpose, method, url, status, latency_ms, error}
-    #: what it did on the way: {id, spans, dropped, stray} of the trace the harness sent
-    #: ({} when it sent none), and the requests stubbed services received for it
+    #: what it did on the way, on rows that did not pass (evidence; {} and [] on passes and
+    #: when not traced): {id, spans, dropped, stray} of the trace the harness sent, and the
+    #: requests stubbed services received for the trial (cases.jsonl keeps every trial's)
     "trace",
     "requests",
     "case_error",  # what stopped the case, as text; None when nothing did
@@ -109,8 +110,6 @@ def results_frame(
                 "trial_vars": {},
                 "session": {},
                 "calls": [],
-                "trace": {},
-                "requests": [],
                 "case_error": None,
                 "failure_kind": None,
                 "duration_ms": 0.0,
@@ -134,19 +133,26 @@ def results_frame(
                 "trial_vars": _jsonable(obs.vars),
                 "session": _jsonable(obs.session),
                 "calls": _jsonable(obs.calls),
-                "trace": _trace(obs),
-                "requests": as_data(obs.requests) if obs.requests else [],
                 "case_error": None if obs.error is None else str(obs.error),
                 "failure_kind": None if obs.error is None else obs.error.kind.value,
                 "duration_ms": float(obs.duration_ms or 0.0),
                 "started_at": obs.started_at,
             }
+        # what it did on the way is evidence: kept on the rows that did not pass (a trace of
+        # many spans copied onto every passing check made results.parquet 5x larger)
+        passed: dict[str, Any] = {"trace": {}, "requests": []}
+        failed = passed
+        if isinstance(rec, TrialRecord) and any(c.verdict.value != "pass" for c in rec.checks):
+            obs = rec.observation
+            requests = as_data(obs.requests) if obs.requests else []
+            failed = {"trace": _trace(obs), "requests": requests}
         for check in rec.checks:
             rows.append(
                 {
                     "run_id": manifest.run_id,
                     "suite": manifest.suite,
                     **common,
+                    **(passed if check.verdict.value == "pass" else failed),
                     "check_id": check.check_id,
                     "check_type": check.check_type,
                     "category": check.category,

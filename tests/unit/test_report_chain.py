@@ -129,7 +129,30 @@ def test_the_frame_keeps_the_trace_and_requests(tmp_path: Path) -> None:
         "invoke_agent",
         "execute_tool verify_identity",
     ]
-    assert frame["requests"].iloc[1][0]["status"] == 503
+    assert frame["requests"].iloc[0][0]["status"] == 503
+    # evidence of the failing check; a passing one's row does not repeat the trace
+    assert frame["trace"].iloc[1] == {} and frame["requests"].iloc[1] == []
+
+
+def test_the_reports_turns_agree_with_the_case_trace() -> None:
+    import random
+
+    from harness.report.chain import _by_turn
+
+    rng = random.Random(7)
+    for _ in range(200):
+        n = rng.randint(1, 30)
+        ids = [f"{i + 1:016x}" for i in range(n)]
+        turns = [TRACE.turn_span_id(t) for t in range(3)]
+        other = CaseTrace.of("run", "other", 1).trace_id
+        spans = [
+            Span(trace_id=other if rng.random() < 0.1 else TRACE.trace_id, span_id=sid,
+                 parent_id=rng.choice([None, "f" * 16, *turns, *ids]), name=sid)
+            for sid in ids
+        ]  # fmt: skip
+        want = {k: [s.span_id for s in v] for k, v in TRACE.by_turn(spans, 3).items()}
+        got = _by_turn(TRACE.trace_id, as_data(spans), 3)
+        assert {k: [d["span_id"] for d in v] for k, v in got.items()} == want
 
 
 def test_an_untraced_or_silent_case_says_so() -> None:
