@@ -184,30 +184,26 @@ def check_references(
 def chain_services(
     manifest: SuiteFile, scenarios: list[tuple[Scenario, Source, int]]
 ) -> Iterator[Problem]:
-    """A call check (and a span or call check's order against a call) names a service the
-    suite stubs: an `http_service` dependency, or no request could ever be logged for it."""
+    """A span or call check ordered against a call (`before`/`after: {call: ...}`) names a
+    service the suite stubs, an `http_service` dependency, or no request could ever be logged
+    for it. (A call check's own `service` is checked with the stubs: spec/stubrefs.py.)"""
     services = [n for n, d in manifest.environment.dependencies.items() if d.kind == "http_service"]
     for scenario, src, index in scenarios:
         for k, check in enumerate(scenario.checks):
             if not isinstance(check, m.ChainCheck):
                 continue
-            loc: PathKey = ("scenarios", index, "checks", k)
-            named: list[tuple[PathKey, str]] = []
-            if isinstance(check, m.CallCheck):
-                named.append(((*loc, "service"), check.service))
             for side in ("before", "after"):
                 ref = getattr(check, side)
-                if ref is not None and ref.call is not None:
-                    named.append(((*loc, side, "call", "service"), ref.call.service))
-            for at, name in named:
-                if name not in services:
-                    stubbed = ", ".join(services) or "none"
-                    yield src.problem(
-                        at,
-                        f"{name!r} is not an http_service dependency of this suite"
-                        f"{did_you_mean(name, services)} (stubbed services: {stubbed}); a call "
-                        "check judges the requests a service the harness stubs received",
-                    )
+                if ref is None or ref.call is None or ref.call.service in services:
+                    continue
+                name = ref.call.service
+                yield src.problem(
+                    ("scenarios", index, "checks", k, side, "call", "service"),
+                    f"{name!r} is not an http_service dependency of this suite"
+                    f"{did_you_mean(name, services)} (stubbed services: "
+                    f"{', '.join(services) or 'none'}); an order against a call is judged on the "
+                    "requests a service the harness stubs received",
+                )
 
 
 def _captures(manifest: SuiteFile) -> tuple[str, ...]:
