@@ -247,10 +247,15 @@ def span_label(step: Step) -> str:
     if isinstance(tool, str) and tool != s.name:
         parts.append(f"tool {short(tool, 80)}")
     status = s.status.value + (f" ({short(s.status_message, 80)})" if s.status_message else "")
-    parts += [status, f"{s.duration_ms:.0f} ms"]
+    parts += [status, milliseconds(s.duration_ms)]
     if s.exceptions:
         parts.append(f"{len(s.exceptions)} exception(s)")
     return " · ".join(parts)
+
+
+def milliseconds(ms: float) -> str:
+    """A duration as evidence reads it: a span under 10 ms keeps a decimal (0.4 ms)."""
+    return f"{ms:.1f} ms" if 0 < ms < 10 else f"{ms:,.0f} ms"
 
 
 def call_label(step: Step) -> str:

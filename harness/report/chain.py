@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.check.steps import milliseconds
 from harness.core.spans import Span, SpanEvent, SpanKind, SpanStatus
 from harness.otel.context import CaseTrace
 from harness.report.text import cap
@@ -100,7 +101,7 @@ def span_line(s: Span, services: bool = False) -> str:
     status = s.status.value
     if s.status_message:
         status += f" ({cap(s.status_message, VALUE_CHARS)})"
-    parts += [status, f"{s.duration_ms:,.0f} ms"]
+    parts += [status, milliseconds(s.duration_ms)]
     keys = [k for k in KEY_ATTRIBUTES if k in s.attributes][:MAX_ATTRIBUTES]
     parts += [f"{k}={_value(s.attributes[k])}" for k in keys]
     return " · ".join(parts)

@@ -406,3 +406,11 @@ def test_exceptions_show_in_a_span_s_line() -> None:
     )
     result = judge({"type": "span", "tool": "issue_refund"}, observe([failed]))
     assert "1 exception(s)" in result.found["spans"][0]
+
+
+def test_a_short_span_keeps_a_decimal() -> None:
+    from harness.check.steps import milliseconds
+
+    assert [milliseconds(x) for x in (0.0, 0.4, 9.96, 12.4, 1234.0)] == [
+        "0 ms", "0.4 ms", "10.0 ms", "12 ms", "1,234 ms"
+    ]  # fmt: skip
