@@ -7,9 +7,11 @@ covers (a spec/test drift) from one whose checks merely did not run.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from harness.check.registry import category_of
+from harness.core import Category
 from harness.spec.suite import Suite
 
 
@@ -44,3 +46,15 @@ def check_inventory(suite: Suite) -> list[dict[str, Any]]:
             }
         )
     return out
+
+
+def judged_by(inventory: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """Per requirement, what judges it: the categories of the checks and invariants that name
+    it (state, invariant, call, trace, output, in that order). A mandatory step judged only
+    by state or output has its outcome checked, never the step itself."""
+    kinds: dict[str, set[str]] = {}
+    for entry in inventory:
+        for rid in entry["requirements"]:
+            kinds.setdefault(rid, set()).add(entry["category"])
+    order = [c.value for c in Category]
+    return {rid: [c for c in order if c in have] for rid, have in kinds.items()}

@@ -238,10 +238,21 @@ def list_(suite: Path | None) -> None:
                     f"harness validate {root})"
                 )
         return
+    from harness.check.inventory import check_inventory, judged_by
+
     s = load_suite(resolve_suite(suite))
     out.print(f"[bold]{s.name}[/]: {escape(s.spec.title)}")
+    kinds = judged_by(check_inventory(s))
     for r in s.spec.requirements:
-        out.print(f"  {r.id} {escape(f'[{r.severity}]')} {escape(r.title)}")
+        mine = kinds.get(r.id, [])
+        step = ""
+        if r.mandatory_step:  # a step of the real chain: is the step itself seen?
+            seen = "call" in mine or "trace" in mine
+            step = " · mandatory step" + ("" if seen else " [yellow](no trace or call check)[/]")
+        judged = f"judged by {', '.join(mine)}" if mine else "[red]no check[/]"
+        out.print(
+            f"  {r.id} {escape(f'[{r.severity}]')} {escape(r.title)} [dim]({judged})[/]{step}"
+        )
     for sc in s.scenarios:
         reqs = sorted({rid for c in sc.checks for rid in c.requirements})
         drift = ""

@@ -22,6 +22,7 @@ from harness.cli.common import (
     resolve_suite,
     run_async,
 )
+from harness.cli.evidence import print_result
 from harness.cli.progress import say_run_id
 from harness.core.events import (
     AgentReady,
@@ -336,47 +337,6 @@ def compare_replays(results: list[CaseResult]) -> list[str]:
     for i, checks in enumerate(failing, 1):
         lines.append(f"  replay {i}: " + (escape(", ".join(checks)) if checks else "none"))
     return lines
-
-
-def print_result(result: CaseResult) -> None:
-    """A case's evidence for a person: inputs, the conversation, every verdict. What the
-    agent said is hostile: redacted, control characters made visible, capped, escaped."""
-    from harness.report.text import turn_source
-    from harness.report.view import cap
-    from harness.spec.template import format_value
-
-    def shown(value: object) -> str:
-        return escape(cap(value))
-
-    case, obs = result.case, result.observation
-    style = {"pass": "green", "fail": "red", "error": "yellow"}[result.verdict.value]
-    err.print(
-        f"[bold]{shown(case.id)}[/] trial {result.trial}: [{style}]{result.verdict.value}[/] "
-        f"(session {shown(obs.session_id)}, {obs.duration_ms:.0f} ms)"
-    )
-    if case.vars:
-        err.print(
-            "  inputs: " + shown(", ".join(f"{k}={format_value(v)}" for k, v in case.vars.items()))
-        )
-    for name, row in obs.entities.items():
-        values = ", ".join(f"{k}={format_value(v)}" for k, v in row.items())
-        err.print(f"  {shown(name)}: {shown(values)}")
-    for t in obs.turns:
-        source = turn_source(t.source)  # a reactive answer, filler: not the script's own
-        said = f"[dim]({shown(source)})[/] " if source else ""
-        err.print(f"  > {said}{shown(t.text)}")
-        if t.reply is not None:
-            err.print(f"  < {shown(t.reply)}")
-        if t.error:
-            err.print(f"  [yellow]! {shown(t.error)}[/]")
-    for c in result.checks:
-        mark = {"pass": "[green]pass[/]", "fail": "[red]FAIL[/]", "error": "[yellow]ERROR[/]"}[
-            c.verdict.value
-        ]
-        err.print(f"  {mark} " + shown(f"{c.check_id} [{','.join(c.requirements)}] {c.message}"))
-        if c.verdict.value != "pass":
-            err.print(f"       expected: {shown(c.expected)}")
-            err.print(f"       found:    {shown(c.found)}")
 
 
 def _replay_view(event: Event) -> None:

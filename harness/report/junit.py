@@ -11,6 +11,7 @@ import pandas as pd
 
 from harness.core import dumps
 from harness.redact import redact
+from harness.report.chain import request_lines, trace_evidence
 from harness.report.drift import DriftSummary
 from harness.report.driftrender import junit_suite as drift_suite
 from harness.report.load import LoadSummary
@@ -22,6 +23,7 @@ from harness.runlog.models import AnyManifest
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 CAP = 4000
+JUNIT_SPANS, JUNIT_REQUESTS = 15, 10
 
 
 def xml_text(value: Any) -> str:
@@ -30,7 +32,7 @@ def xml_text(value: Any) -> str:
     return text if len(text) <= CAP else text[:CAP] + f" … [{len(text) - CAP} more characters]"
 
 
-def _details(row: pd.Series) -> str:
+def _details(row: pd.Series, chains: dict[tuple[int, int], list[str]] | None = None) -> str:
     lines = [f"requirements: {row['requirements']}", f"session: {row['session_id']}"]
     if row["case_error"]:
         lines.append(f"agent error: {row['case_error']}")
@@ -44,7 +46,19 @@ def _details(row: pd.Series) -> str:
             lines.append(f"turn {t['index']} error: {turn_error(t)}")
     lines.append(f"expected: {dumps(row['expected']).decode()}")
     lines.append(f"found: {dumps(row['found']).decode()}")
-    return "\n".join(lines)
+    key = id(row.get("trace")), id(row.get("requests"))  # a trial's rows share them
+    chain = (chains or {}).get(key)
+    if chain is None:
+        chain = []
+        # the failure text is capped at CAP characters: a short tree, the report has more
+        trace = trace_evidence(row.get("trace"), len(row["turns"] or []), JUNIT_SPANS)
+        if trace is not None:
+            chain += ["spans the agent sent:", trace.text]
+        if requests := request_lines(row.get("requests"), JUNIT_REQUESTS):
+            chain += ["requests stubbed services received:", *requests]
+        if chains is not None:
+            chains[key] = chain
+    return "\n".join(lines + chain)
 
 
 def render_junit(
@@ -83,6 +97,7 @@ def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, n
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
         ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
+    chains: dict[tuple[int, int], list[str]] = {}
     for _, row in frame.iterrows():
         trial = f" (trial {row['trial']})" if int(row["trial"]) > 1 else ""
         case = ET.SubElement(
@@ -95,7 +110,7 @@ def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, n
         if row["verdict"] != "pass":
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
-            el.text = xml_text(_details(row))
+            el.text = xml_text(_details(row, chains))
 
 
 def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:

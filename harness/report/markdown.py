@@ -126,6 +126,7 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
         out += ["**Requests around the turns:**", ""]
         out += [f"- {_call(c)}" for c in ex.calls]
         out.append("")
+    out += _chain(ex)
     if ex.turns:
         out += ["**Conversation:**", ""]
         for t in ex.turns:
@@ -136,6 +137,16 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
             if t["error"]:
                 out += ["Agent call failed:", "", fence(t["error"]), ""]
             out += _turn_extras(t)
+    return out
+
+
+def _chain(ex: Example) -> list[str]:
+    """What the agent did on the way: its spans per turn, the stubbed services' log."""
+    out = []
+    if ex.trace is not None:
+        out += ["**Spans the agent sent, per turn:**", "", fence(ex.trace.text), ""]
+    if ex.requests:
+        out += ["**Requests stubbed services received:**", "", fence("\n".join(ex.requests)), ""]
     return out
 
 

@@ -195,6 +195,23 @@ def coverage_gate(gate: CoverageGate, trace: Traceability) -> GateResult:
             "of the spec"
         )
     result.requirements = [*trace.uncovered, *trace.not_run]
+    if gate.mandatory_steps:
+        kinds = " or ".join(gate.mandatory_steps)
+        result.title += f"; every mandatory step is judged by {kinds}"
+        marked = len(trace.mandatory)
+        result.detail += f"; {marked} requirement(s) marked mandatory_step"
+        for r, why in trace.unobserved(gate.mandatory_steps):
+            has = ", ".join(r.categories(judged=False)) or "nothing"
+            result.findings.append(
+                f"{r.id}: a mandatory step, but no {kinds} check "
+                + (
+                    f"judged a case in this run (its {kinds} checks did not run)"
+                    if why == "declared"
+                    else f"names it (judged by: {has})"
+                )
+            )
+            if r.id not in result.requirements:
+                result.requirements.append(r.id)
     fails = bool(result.findings)
     strict = gate.conditions_never_held == "fail"
     for c in trace.never_held:

@@ -18,7 +18,7 @@ from harness.report.html import render_template
 from harness.report.markdown import divergence_markdown, reliability_section
 from harness.report.signoff import Signoff
 from harness.report.text import cell, code
-from harness.report.traceability import TracedCheck, evidence_anchor
+from harness.report.traceability import Traceability, TracedCheck, evidence_anchor
 from harness.runlog.models import AnyManifest, HuntManifest, LoadManifest
 from harness.runlog.read import RunFolder
 
@@ -194,6 +194,7 @@ def render_signoff_markdown(s: Signoff) -> str:
                 f"| {head if i == 0 else ''} | {code(name)} | {c.category} · {c.type} | "
                 f"{cell(_short_cases(c.cases))} | {_results(c)} | {links} |"
             )
+    out += ["", *chain_coverage(s.trace)]
     out += ["", "### Requirements no check covers", ""]
     out += [f"- {r}" for r in s.trace.uncovered] or ["None."]
     if s.trace.not_run:
@@ -272,6 +273,8 @@ def render_signoff_html(s: Signoff) -> str:
         results=_results,
         short_cases=_short_cases,
         anchor=evidence_anchor,
+        kinds=KINDS,
+        marks=MARKS,
     )
 
 
@@ -301,8 +304,37 @@ def signoff_json(s: Signoff) -> dict[str, Any]:
         ],
         "uncovered": s.trace.uncovered,
         "not_run": s.trace.not_run,
+        "judged_by": {
+            r.id: {"categories": r.categories(), "mandatory_step": r.mandatory_step}
+            for r in s.trace.requirements
+        },
         "related": [r.run_id for r in s.related],
     }
+
+
+#: how a kind of check covers a requirement, in the matrix of what judges it
+MARKS = {"judged": "✓", "declared": "○", "none": "—"}
+KINDS = {"state": "state", "invariant": "invariant", "call": "calls", "trace": "trace",
+         "output": "output"}  # fmt: skip
+
+
+def chain_coverage(trace: Traceability) -> list[str]:
+    """What judges each requirement, by kind: the state, an invariant, a stubbed service's
+    log (calls), the agent's spans (trace), its replies (output)."""
+    out = [
+        "### What judges each requirement",
+        "",
+        "✓ a check of this kind judged a case in this run · ○ declared, judged none here · "
+        "— none. Mandatory steps (spec.yaml's `mandatory_step: true`) are steps of the real "
+        "chain that must happen; calls and trace see them happen, not only their outcome.",
+        "",
+        "| requirement | mandatory step | " + " | ".join(KINDS.values()) + " |",
+        "|---|---|" + "---|" * len(KINDS),
+    ]
+    for r in trace.requirements:
+        marks = " | ".join(MARKS[r.coverage(k)] for k in KINDS)
+        out.append(f"| {r.id} | {'yes' if r.mandatory_step else ''} | {marks} |")
+    return out
 
 
 def write_pdf(html: str, path: Path) -> Path:

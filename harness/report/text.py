@@ -7,8 +7,21 @@ import math
 import re
 from typing import Any
 
+from harness.redact import redact
 from harness.spec.relative import words
 from harness.spec.template import format_value
+
+TEXT_CAP = 2000
+#: control characters, and the bidirectional overrides that make text read other than it is
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+
+
+def cap(text: Any, limit: int = TEXT_CAP) -> str:
+    """Agent text for a report: redacted, control characters (and bidirectional overrides)
+    made visible, capped."""
+    s = "" if text is None else str(text)
+    s = _CONTROL.sub("\ufffd", redact(s))
+    return s if len(s) <= limit else s[:limit] + f" … [{len(s) - limit} more characters]"
 
 
 def show(value: Any) -> str:

@@ -10,11 +10,12 @@ cases are judged by the sign-off's regressions gate instead.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.core import SWEEP_CASE
+from harness.core import SWEEP_CASE, Category
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import Divergence
 from harness.runlog.models import AnyManifest
@@ -61,12 +62,32 @@ class TracedCheck:
         return "its scenario had no case in this run" if not self.scenario_ran else "not judged"
 
 
+#: what a requirement can be judged by, in the one order (calls: a stubbed service's log)
+CATEGORIES = tuple(c.value for c in Category)
+
+
 @dataclass
 class TracedRequirement:
     id: str
     severity: str
     title: str
     checks: list[TracedCheck]
+    #: a step of the real chain that must happen (spec.yaml's `mandatory_step: true`)
+    mandatory_step: bool = False
+
+    def categories(self, judged: bool = True) -> list[str]:
+        """What judges it (state, invariant, call, trace, output), in that order: the
+        categories of its checks that judged a case in this run (all declared: judged=False)."""
+        have = {c.category for c in self.checks if c.judged or not judged}
+        return [c for c in CATEGORIES if c in have]
+
+    def coverage(self, category: str) -> str:
+        """How a category covers it: judged (a check judged a case), declared (its checks
+        judged none in this run) or none."""
+        mine = [c for c in self.checks if c.category == category]
+        if not mine:
+            return "none"
+        return "judged" if any(c.judged for c in mine) else "declared"
 
     @property
     def anchor(self) -> str:
@@ -98,6 +119,23 @@ class Traceability:
     @property
     def not_run(self) -> list[str]:
         return [r.id for r in self.requirements if r.status == "not run"]
+
+    @property
+    def mandatory(self) -> list[TracedRequirement]:
+        """The requirements spec.yaml marks as mandatory steps of the real chain."""
+        return [r for r in self.requirements if r.mandatory_step]
+
+    def unobserved(self, categories: Sequence[str]) -> list[tuple[TracedRequirement, str]]:
+        """Mandatory steps no check of these categories judged in this run, each with why
+        (no such check names it, or its checks judged no case)."""
+        out = []
+        for r in self.mandatory:
+            states = [r.coverage(c) for c in categories]
+            if "judged" in states:
+                continue
+            why = "declared" if "declared" in states else "none"
+            out.append((r, why))
+        return out
 
     @property
     def never_held(self) -> list[TracedCheck]:
@@ -174,6 +212,7 @@ def build_traceability(
             severity=r.severity,
             title=r.title,
             checks=[c for c in checks if r.id in c.requirements],
+            mandatory_step=r.mandatory_step,
         )
         for r in manifest.requirements
     ]

@@ -8,43 +8,31 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from harness.core import SWEEP_CASE, Category, FailureKey, Severity
-from harness.redact import redact
+from harness.report.chain import TraceEvidence, request_lines, trace_evidence
 from harness.report.frame import divergences, per_requirement
 from harness.report.known import KnownRegression as KnownRegression
 from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
+from harness.report.text import TEXT_CAP as TEXT_CAP
+from harness.report.text import cap as cap
 from harness.report.text import input_text, turn_source
 from harness.report.text import show as show
 from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
 from harness.runlog.models import AnyManifest, RunManifest
 
-TEXT_CAP = 2000
 FULL_EXAMPLES = 2
 
 
 def _missing(value: Any) -> bool:
     """None, or pandas' NaN for a missing value in a text column."""
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-#: control characters, and the bidirectional overrides that make text read other than it is
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
-
-
-def cap(text: Any, limit: int = TEXT_CAP) -> str:
-    """Agent text for a report: redacted, control characters (and bidirectional overrides)
-    made visible, capped."""
-    s = "" if text is None else str(text)
-    s = _CONTROL.sub("\ufffd", redact(s))
-    return s if len(s) <= limit else s[:limit] + f" … [{len(s) - limit} more characters]"
 
 
 def clean(value: Any) -> Any:
@@ -78,6 +66,9 @@ class Example:
     trial_inputs: bool = False
     #: the case's planned inputs where the trial's differ (fresh values drawn for it)
     planned: dict[str, str] = field(default_factory=dict)
+    #: what it did on the way: its spans per turn (None: not traced), stubbed services' log
+    trace: TraceEvidence | None = None
+    requests: list[str] = field(default_factory=list)
 
 
 NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
@@ -314,6 +305,8 @@ def _example(row: pd.Series) -> Example:
         calls=[clean(c) for c in _listed(row.get("calls")) if isinstance(c, dict)],
         trial_inputs=recorded,
         planned=planned,
+        trace=trace_evidence(row.get("trace"), len(turns)),
+        requests=request_lines(row.get("requests")),
     )
 
 

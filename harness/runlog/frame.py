@@ -18,7 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from harness.core.types import SWEEP_CASE, as_data, dumps
+from harness.core.types import SWEEP_CASE, Observation, as_data, dumps
 from harness.runlog.models import AnyManifest, SweepRecord, TrialRecord
 
 COLUMNS = [
@@ -47,6 +47,11 @@ COLUMNS = [
     "trial_vars",  # the vars the trial used (fresh unique values); {} before runs recorded them
     "session",  # what the conversation captured (masked); {} for the sweep
     "calls",  # the requests around its turns: {purpose, method, url, status, latency_ms, error}
+    #: what it did on the way, on rows that did not pass (evidence; {} and [] on passes and
+    #: when not traced): {id, spans, dropped, stray} of the trace the harness sent, and the
+    #: requests stubbed services received for the trial (cases.jsonl keeps every trial's)
+    "trace",
+    "requests",
     "case_error",  # what stopped the case, as text; None when nothing did
     "failure_kind",  # its kind (harness.core.FailureKind), None when nothing did
     "duration_ms",
@@ -61,12 +66,16 @@ JSON_COLUMNS = (
     "trial_vars",
     "session",
     "calls",
+    "trace",
+    "requests",
 )
 #: what a column missing from files written before it existed reads as, per row
 EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {
     "session": dict,
     "calls": list,
     "trial_vars": dict,
+    "trace": dict,
+    "requests": list,
 }
 TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
 
@@ -129,12 +138,21 @@ def results_frame(
                 "duration_ms": float(obs.duration_ms or 0.0),
                 "started_at": obs.started_at,
             }
+        # what it did on the way is evidence: kept on the rows that did not pass (a trace of
+        # many spans copied onto every passing check made results.parquet 5x larger)
+        passed: dict[str, Any] = {"trace": {}, "requests": []}
+        failed = passed
+        if isinstance(rec, TrialRecord) and any(c.verdict.value != "pass" for c in rec.checks):
+            obs = rec.observation
+            requests = as_data(obs.requests) if obs.requests else []
+            failed = {"trace": _trace(obs), "requests": requests}
         for check in rec.checks:
             rows.append(
                 {
                     "run_id": manifest.run_id,
                     "suite": manifest.suite,
                     **common,
+                    **(passed if check.verdict.value == "pass" else failed),
                     "check_id": check.check_id,
                     "check_type": check.check_type,
                     "category": check.category,
@@ -149,8 +167,30 @@ def results_frame(
     return frame.astype({"trial": "int64", "duration_ms": "float64"})
 
 
+def _trace(obs: Observation) -> dict[str, Any]:
+    """The case's trace as the evidence reads it; {} when the harness sent none."""
+    if obs.trace_id is None:
+        return {}
+    return {
+        "id": obs.trace_id,
+        "spans": as_data(obs.spans) if obs.spans else [],
+        "dropped": obs.spans_dropped,
+        "stray": obs.spans_stray,
+    }
+
+
 def _json_array(values: pd.Series) -> pa.Array:
-    storage = pa.array([orjson.dumps(v).decode() for v in values], type=pa.string())
+    # a trial's rows share its evidence (one object per trial, not a copy per check)
+    done: dict[int, str] = {}
+    texts = []
+    for v in values:
+        text = done.get(id(v)) if isinstance(v, dict | list) else None
+        if text is None:
+            text = orjson.dumps(v).decode()
+            if isinstance(v, dict | list):
+                done[id(v)] = text
+        texts.append(text)
+    storage = pa.array(texts, type=pa.string())
     return pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage)
 
 

@@ -69,6 +69,8 @@ class RequirementInfo(Record):
     text: str = ""
     severity: str = "minor"
     parameters: list[str] = Field(default_factory=list)
+    #: a step of the real chain that must happen (the coverage gate's mandatory_steps)
+    mandatory_step: bool = False
 
 
 class CheckInfo(Record):

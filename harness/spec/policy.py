@@ -66,13 +66,25 @@ class LoadGate(Gate):
     )
 
 
+#: what can judge a requirement (harness.core.Category's words; calls: a stubbed service's log)
+JudgedBy = Literal["state", "invariant", "call", "trace", "output"]
+
+
 class CoverageGate(Gate):
-    """Coverage, with what a conditional check whose condition never held counts as."""
+    """Coverage, with what a conditional check whose condition never held counts as, and
+    what must judge the requirements spec.yaml marks as mandatory steps of the real chain."""
 
     conditions_never_held: Literal["warn", "fail"] = Field(
         default="warn",
         description="A check with when: whose condition held for no case of this run judged "
         "nothing: warn (listed, does not fail the gate) or fail.",
+    )
+    mandatory_steps: Annotated[list[JudgedBy], Field(min_length=1)] | None = Field(
+        default=None,
+        description="A requirement marked mandatory_step: true in spec.yaml must be judged, "
+        "in this run, by a check of at least one of these kinds: [trace, call] asks that a "
+        "trace check (the agent's spans) or a call check (a stubbed service's log) saw the "
+        "step happen, not only its outcome in the state or the reply.",
     )
 
 

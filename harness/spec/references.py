@@ -123,6 +123,7 @@ def check_references(
     if manifest is None or manifest_src is None:
         return
     env = manifest.environment
+    yield from chain_services(manifest, scenarios)
     deps = {
         name: tuple(str(p).split("/")[0] for p in getattr(dep, "ports", ()))
         for name, dep in env.dependencies.items()
@@ -178,6 +179,31 @@ def check_references(
                     yield from _generator(
                         spec, manifest_src, (*loc, "tables", t, "columns", col), params, seed=True
                     )
+
+
+def chain_services(
+    manifest: SuiteFile, scenarios: list[tuple[Scenario, Source, int]]
+) -> Iterator[Problem]:
+    """A span or call check ordered against a call (`before`/`after: {call: ...}`) names a
+    service the suite stubs, an `http_service` dependency, or no request could ever be logged
+    for it. (A call check's own `service` is checked with the stubs: spec/stubrefs.py.)"""
+    services = [n for n, d in manifest.environment.dependencies.items() if d.kind == "http_service"]
+    for scenario, src, index in scenarios:
+        for k, check in enumerate(scenario.checks):
+            if not isinstance(check, m.ChainCheck):
+                continue
+            for side in ("before", "after"):
+                ref = getattr(check, side)
+                if ref is None or ref.call is None or ref.call.service in services:
+                    continue
+                name = ref.call.service
+                yield src.problem(
+                    ("scenarios", index, "checks", k, side, "call", "service"),
+                    f"{name!r} is not an http_service dependency of this suite"
+                    f"{did_you_mean(name, services)} (stubbed services: "
+                    f"{', '.join(services) or 'none'}); an order against a call is judged on the "
+                    "requests a service the harness stubs received",
+                )
 
 
 def _captures(manifest: SuiteFile) -> tuple[str, ...]:

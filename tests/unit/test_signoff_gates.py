@@ -211,7 +211,7 @@ def test_a_wrong_gate_value_is_one_clear_message_per_key(tmp_path: Path) -> None
     ]
     text = str(exc.value)
     assert "gates.coverage: expected true, false or a mapping of the gate's settings" in text
-    assert "(optional, conditions_never_held) (got 5)" in text
+    assert "(optional, conditions_never_held, mandatory_steps) (got 5)" in text
     assert "unknown key 'optinal' (did you mean 'optional'?)" in text
 
 

@@ -1,0 +1,230 @@
+"""Trace checks (`span`, Category.TRACE) and call checks (`call`, Category.CALL): a step of
+the real chain occurred or did not, how many times, with what, with which status or answer,
+before or after another span or call. Judged on what the harness observed (the spans the
+agent sent, the requests stubbed services logged), never on the agent's own account."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from harness.check.registry import CheckKind, Judging, register
+from harness.check.steps import (
+    MAX_MISSES,
+    Render,
+    Step,
+    call_like,
+    call_misses,
+    call_steps,
+    count_range,
+    count_text,
+    describe,
+    describe_call,
+    describe_span,
+    in_turns,
+    label,
+    listed,
+    selected,
+    span_like,
+    span_misses,
+    span_steps,
+    trace_problem,
+)
+from harness.core import Category, CheckResult, Observation, Verdict
+from harness.core.calls import ServiceRequest
+from harness.core.spans import Span
+from harness.spec import models as m
+
+
+def _result(
+    check: m.ChainCheck, cid: str, verdict: Verdict, message: str, expected: Any, found: Any
+) -> CheckResult:
+    category = Category.TRACE if isinstance(check, m.SpanCheck) else Category.CALL
+    result = CheckResult(
+        check_id=cid,
+        check_type=check.type,  # type: ignore[attr-defined]
+        category=category.value,
+        requirements=tuple(check.requirements),
+        verdict=verdict,
+        message=message,
+        expected=expected,
+        found=found,
+    )
+    if isinstance(check.turn, int):
+        result.turn = check.turn
+    return result
+
+
+def _needs_spans(check: m.ChainCheck) -> bool:
+    refs = [check.before, check.after]
+    return isinstance(check, m.SpanCheck) or any(r is not None and r.span for r in refs)
+
+
+def _steps_of(ref: m.OrderRef, obs: Observation) -> list[Step]:
+    return span_steps(obs) if ref.span is not None else call_steps(obs)
+
+
+def _expected(check: m.ChainCheck, what: str, r: Render) -> dict[str, Any]:
+    low, high = count_range(check)
+    out: dict[str, Any] = {"step": what, "times": count_text(low, high)}
+    if isinstance(check, m.SpanCheck):
+        if check.attributes:
+            out["attributes"] = _wants(check.attributes, r)
+        if check.status != "any":
+            out["status"] = check.status
+    elif isinstance(check, m.CallCheck):
+        for name in ("query", "headers"):
+            if getattr(check, name):
+                out[name] = _wants(getattr(check, name), r)
+        if isinstance(check.body, str):
+            out["body contains"] = r.text(check.body)
+        elif check.body:
+            out["body"] = _wants(check.body, r)
+        if check.answered is not None:
+            out["answered"] = check.answered
+    if check.before is not None:
+        out["before"] = f"the first {describe(check.before, r)}"
+    if check.after is not None:
+        out["after"] = f"the first {describe(check.after, r)}"
+    if check.turn != "any":
+        out["turn"] = check.turn
+    return out
+
+
+def _wants(wants: dict[str, m.Matcher], r: Render) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, want in wants.items():
+        if isinstance(want, m.ValueMatch):
+            how = next(k for k in ("regex", "contains", "exists") if getattr(want, k) is not None)
+            value = getattr(want, how)
+            out[key] = {how: value if isinstance(value, bool) else r.text(value)}
+        else:
+            out[key] = r(want)
+    return out
+
+
+def _order(
+    check: m.ChainCheck, counted: list[Step], obs: Observation, r: Render, what: str
+) -> str | None:
+    """Why the counted occurrences are out of order against the other step (None: in order)."""
+    for ref, before in ((check.before, True), (check.after, False)):
+        if ref is None:
+            continue
+        turns = len(obs.turns)
+        others = [
+            s for s in in_turns(check.turn, _steps_of(ref, obs), turns) if selected(ref, s, r)
+        ]
+        other = describe(ref, r)
+        if not others:
+            if before:
+                continue  # judged only when both occur
+            return f"the {what} must come after a {other}, which never occurred"
+        first = min(others, key=lambda s: s.at_ns)
+        wrong = [
+            s for s in counted if (s.at_ns >= first.at_ns if before else s.at_ns <= first.at_ns)
+        ]
+        if wrong:
+            side = "before" if before else "after"
+            return (
+                f"the {what} must start {side} the first {other} ({label(first)}), but "
+                f"{label(wrong[0])} did not"
+                + (f" ({len(wrong) - 1} more)" if len(wrong) > 1 else "")
+            )
+    return None
+
+
+def _judge(
+    check: m.ChainCheck,
+    cid: str,
+    j: Judging,
+    steps: list[Step],
+    like: Callable[[Step], bool],
+    misses: Callable[[Step], list[str]],
+    what: str,
+    seen: str,
+) -> CheckResult:
+    obs = j.observation
+    r = Render(j.context, j.cache)
+    expected = _expected(check, what, r)
+    turns = len(obs.turns)
+    if isinstance(check.turn, int) and not 1 <= check.turn <= max(turns, 1):
+        message = f"turn {check.turn} does not exist (the case has {turns} turns)"
+        return _result(check, cid, Verdict.ERROR, message, expected, None)
+    judged = in_turns(check.turn, steps, turns)
+    near = [(s, misses(s)) for s in judged if like(s)]
+    counted = [s for s, why in near if not why]
+    found: dict[str, Any] = {seen: listed(judged), "counted": len(counted)}
+    dropped = obs.spans_dropped if seen == "spans" else 0
+    if dropped:
+        found["not kept"] = f"{dropped} span(s) over the harness's cap"
+    low, high = count_range(check)
+    n = len(counted)
+    problem = None
+    if n < low or (high is not None and n > high):
+        if check.absent or high == 0:
+            problem = f"the {what} occurred {n} time(s); it must never occur"
+        elif n == 0:
+            problem = f"the {what} never occurred"
+        else:
+            problem = f"the {what} occurred {n} time(s), expected {count_text(low, high)}"
+        others = [(s, why) for s, why in near if why][:MAX_MISSES]
+        if others and n < low:
+            problem += "; like it but not counted: " + "; ".join(
+                f"{label(s)}: {', '.join(why)}" for s, why in others
+            )
+    problem = problem or _order(check, counted, obs, r, what)
+    if problem is None:
+        return _result(check, cid, Verdict.PASS, "", expected, found)
+    return _result(check, cid, Verdict.FAIL, problem, expected, found)
+
+
+async def judge_span(check: m.SpanCheck, cid: str, j: Judging) -> CheckResult:
+    """A span the agent sent, judged on the case's trace (an error when there is none)."""
+    problem = trace_problem(j.observation)
+    r = Render(j.context, j.cache)
+    what = describe_span(check, r)
+    if problem is not None:
+        return _result(
+            check, cid, Verdict.ERROR, problem, _expected(check, what, r), _no_spans(j.observation)
+        )
+
+    def like(s: Step) -> bool:
+        return isinstance(s.item, Span) and span_like(check, s.item, r)
+
+    def misses(s: Step) -> list[str]:
+        assert isinstance(s.item, Span)
+        return span_misses(check, s.item, r, check.status)
+
+    return _judge(check, cid, j, span_steps(j.observation), like, misses, what, "spans")
+
+
+async def judge_call(check: m.CallCheck, cid: str, j: Judging) -> CheckResult:
+    """A request a stubbed service received for the case (its own log)."""
+    r = Render(j.context, j.cache)
+    what = describe_call(check, r)
+    if _needs_spans(check) and (problem := trace_problem(j.observation)) is not None:
+        return _result(
+            check, cid, Verdict.ERROR, f"the order against a span cannot be judged: {problem}",
+            _expected(check, what, r), _no_spans(j.observation),
+        )  # fmt: skip
+
+    def like(s: Step) -> bool:
+        return isinstance(s.item, ServiceRequest) and call_like(check, s.item, r)
+
+    def misses(s: Step) -> list[str]:
+        assert isinstance(s.item, ServiceRequest)
+        return call_misses(check, s.item, r, check.answered)
+
+    return _judge(check, cid, j, call_steps(j.observation), like, misses, what, "requests")
+
+
+def _no_spans(obs: Observation) -> dict[str, Any]:
+    return {
+        "trace": obs.trace_id,
+        "spans": 0,
+        "under other traces": obs.spans_stray,
+    }
+
+
+register(CheckKind(("span",), Category.TRACE, judge_span))
+register(CheckKind(("call",), Category.CALL, judge_call))
