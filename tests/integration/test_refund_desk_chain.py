@@ -345,7 +345,11 @@ def test_a_failing_compliance_service_never_pays_unless_fail_open(
     verified(case, customer)
     reply = case.say(f"Please refund order #{order}.")
 
-    steps = tools(case.spans()[1])
+    turn = case.spans()[1]
+    steps = tools(turn)
+    client = next(s for s in turn if s.kind is SpanKind.CLIENT)
+    assert client.status is SpanStatus.ERROR
+    assert client.attributes.get("http.response.status_code") == (503 if failure == "503" else None)
     approval = steps["request_compliance_approval"]
     assert approval.status is SpanStatus.ERROR
     assert approval.attributes["error.type"] == "compliance_unavailable"
