@@ -118,9 +118,9 @@ class LinkProxy:
             if tasks:
                 await asyncio.wait(tasks, timeout=2)
             for _ in range(20):  # transports close their sockets on the loop's next turns
+                await asyncio.sleep(0)
                 if not self._links:
                     break
-                await asyncio.sleep(0)
         finally:
             for link in list(self._links):
                 link.abort()

@@ -316,3 +316,19 @@ def test_toxics_change_on_an_open_connection(servers: Servers, kv: ProxyThread) 
     kv.call(kv.proxy.remove, "timeout_upstream")
     assert sock.recv(100) == b""  # a stream that lost bytes is closed (Toxiproxy's cleanup)
     sock.close()
+
+
+@pytest.mark.parametrize("toxic", [None, Toxic(kind="latency", attributes={"latency": 5})])
+def test_megabytes_cross_intact_with_or_without_a_toxic(
+    servers: Servers, kv: ProxyThread, toxic: Toxic | None
+) -> None:
+    big = bytes(range(256)) * 16384  # 4 MiB: flow control and the toxic queue's high water
+    if toxic is not None:
+        kv.call(kv.proxy.add, toxic)
+    r = redis_client(servers, kv.port, timeout=30)
+    r.set("huge", big)
+    assert r.get("huge") == big
+    r.close()
+    stats = kv.call(kv.proxy.stats)
+    assert stats.upstream_in == stats.upstream_out > len(big)
+    assert stats.downstream_in == stats.downstream_out > len(big)
