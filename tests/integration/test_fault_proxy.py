@@ -332,3 +332,28 @@ def test_megabytes_cross_intact_with_or_without_a_toxic(
     stats = kv.call(kv.proxy.stats)
     assert stats.upstream_in == stats.upstream_out > len(big)
     assert stats.downstream_in == stats.downstream_out > len(big)
+
+
+def test_each_activation_of_a_toxic_is_sampled_on_its_own(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    def connect() -> socket.socket:
+        sock = redis_socket(kv.port, servers.redis.password)
+        sock.sendall(resp("PING"))
+        assert sock.recv(100) == b"+PONG\r\n"  # the proxy has this connection now
+        return sock
+
+    toxic = Toxic(kind="latency", toxicity=0.5, attributes={"latency": 1})
+    first = connect()
+    kv.call(kv.proxy.add, toxic)
+    second = connect()
+    kv.call(kv.proxy.remove, toxic.name)
+    third = connect()  # opened between the windows: drawn only in the second
+    kv.call(kv.proxy.add, toxic)
+    one, two = kv.call(kv.proxy.samples)
+    assert (one.considered, two.considered) == ((1, 2), (1, 2, 3))
+    assert set(one.affected) == set(two.affected) & {1, 2}  # the same draw per connection
+    assert kv.call(kv.proxy.sample, toxic.name) == two
+    assert kv.call(kv.proxy.sample, "nothing") is None
+    for sock in (first, second, third):
+        sock.close()
