@@ -105,7 +105,8 @@ class LinkProxy:
         self._loop = asyncio.get_running_loop()
         self._sock = self._bind()
         self.port = self._sock.getsockname()[1]
-        self._listen()
+        if self.enabled:  # a link added down before it started stays down
+            self._listen()
         return self
 
     async def stop(self) -> None:

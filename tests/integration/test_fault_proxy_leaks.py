@@ -147,3 +147,20 @@ def test_an_unreachable_upstream_closes_the_client_and_is_counted() -> None:
         assert sockets_open() == baseline
 
     asyncio.run(main())
+
+
+def test_a_link_down_before_it_starts_refuses_from_the_start() -> None:
+    async def main() -> None:
+        proxy = LinkProxy("127.0.0.1", 9)
+        proxy.add(Toxic(kind="down", name="outage"))
+        async with proxy:
+            assert not proxy.listening
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection(proxy.host, proxy.port)
+            proxy.remove("outage")
+            assert proxy.listening and proxy.enabled
+            _, writer = await asyncio.open_connection(proxy.host, proxy.port)
+            writer.close()
+        assert not proxy.listening
+
+    asyncio.run(main())
