@@ -357,3 +357,18 @@ def test_each_activation_of_a_toxic_is_sampled_on_its_own(
     assert kv.call(kv.proxy.sample, "nothing") is None
     for sock in (first, second, third):
         sock.close()
+
+
+def test_reset_peer_downstream_resets_on_the_servers_answer(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    sock = redis_socket(kv.port, servers.redis.password)
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", attributes={"timeout": 0}))
+    sock.sendall(resp("SET", "written", "2"))  # reaches Redis; its +OK triggers the reset
+    with pytest.raises(ConnectionResetError):
+        sock.recv(100)
+    sock.close()
+    r = redis_client(servers, kv.port)
+    kv.call(kv.proxy.remove, "reset_peer_downstream")
+    assert r.get("written") == b"2"  # the write happened: only its answer was lost
+    r.close()
