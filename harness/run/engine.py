@@ -12,22 +12,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import reads_conversation
 from harness.check.state import Targets
-from harness.core import (
-    Case,
-    CaseResult,
-    CheckResult,
-    Failure,
-    FailureKind,
-    Observation,
-)
+from harness.core import Case, CaseResult, CheckResult, Failure, FailureKind, Observation
 from harness.core.events import CaseFinished, Emit
+from harness.core.watch import Watched, Watcher
 from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
@@ -36,6 +30,7 @@ from harness.run import drift
 from harness.run.converse import Step, Talk, record
 from harness.run.judge import Judge
 from harness.run.rows import Held, RowWriter
+from harness.run.tracing import Watching
 from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
@@ -71,6 +66,7 @@ class Prepared:
     steps: list[Step] = field(default_factory=list)  # the turns played (a drift case's filler)
     started: float = field(default_factory=time.perf_counter)
     now: dt.datetime = field(default_factory=clock.now)  # the case's moments resolve here
+    watched: Watched | None = None  # its conversation's watch, begun, until it is ended
 
 
 class Engine:
@@ -86,6 +82,8 @@ class Engine:
         emit: Emit,
         sink: Sink,
         identity: Identity | None = None,
+        watchers: Sequence[Watcher] = (),
+        traced: bool = False,
     ) -> None:
         self.suite = suite
         self.agent = agent
@@ -104,7 +102,8 @@ class Engine:
         self._scenarios = {s.id: s for s in suite.scenarios}
         self._pools = filler.pools(suite.manifest.filler)
         self.judge = Judge(suite, targets, self._cache)
-        self.talk = Talk(agent, self.judge, self._write)
+        self.watching = Watching(run_id, watchers, traced)
+        self.talk = Talk(agent, self.judge, self._write, self.watching)
         #: what each trial and variant inserts afresh (what must be unique)
         self.identity = identity or Identity({}, suite.database_for, self.params)
         self.rows = RowWriter()  # declared unique keys checked on the real rows
@@ -172,12 +171,25 @@ class Engine:
                     )
             except TemplateError as exc:  # a template of the suite's own that cannot be rendered
                 prepared.error = _fault(exc, scenario)
+        if prepared.error is None:
+            self.watch(prepared)
         return prepared
 
+    def watch(self, p: Prepared) -> None:
+        """Begin a prepared conversation's watch (`conclude` or `unwatch` ends it)."""
+        scenario = self._scenarios[p.case.scenario]
+        p.watched = self.watching.begin(p.case, p.trial, None, scenario, p.ctx, p.obs)
+
+    async def unwatch(self, prepared: Prepared) -> None:
+        """End the watch of a prepared conversation (judged, or never played)."""
+        watched, prepared.watched = prepared.watched, None
+        if watched is not None:
+            await self.watching.end(watched, prepared.obs)
+
     @staticmethod
-    def record(prepared: Prepared, index: int, text: str, reply: Reply) -> None:
+    def record(prepared: Prepared, index: int, text: str, reply: Reply, sent_ns: int = 0) -> None:
         source = prepared.steps[index][2] if index < len(prepared.steps) else None
-        prepared.obs.turns.append(record(index + 1, text, reply, source))
+        prepared.obs.turns.append(record(index + 1, text, reply, source, sent_ns))
         prepared.ctx["reply"] = reply.data
         prepared.ctx.setdefault("replies", {})[str(index + 1)] = reply.data
         prepared.ctx["turn"] = {"text": text, "index": index + 1}
@@ -190,6 +202,7 @@ class Engine:
         obs = prepared.obs
         if prepared.error is not None:
             obs.error = prepared.error
+        await self.unwatch(prepared)  # bounded: before judging, whatever became of it
         try:
             async with asyncio.timeout(self.case_timeout):
                 with clock.pinned(prepared.now):
@@ -340,7 +353,7 @@ class Engine:
             vctx = self.context(case, vobs.session_id, int(ctx["case"]["trial"]))
             error = await self._setup(case, scenario, vctx, vobs, variant=k)
             if error is None:
-                await self.talk.converse(case, scenario, templates, vctx, vobs)
+                await self.talk.converse(case, scenario, templates, vctx, vobs, variant=k)
             else:
                 vobs.error = error
             obs.variants.append(vobs)
