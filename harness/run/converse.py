@@ -60,9 +60,9 @@ class Talk:
         variant: int | None = None,
     ) -> None:
         """Play `steps` (the scenario's, or variant `variant`'s), watched from before its first
-        request to after its close (`run/tracing.py`: when the run traces, each turn carries
-        its `traceparent`, which the adapters send as a header); `broke` collects the first
-        failure of each check judged after every turn (by check id), for the case's verdicts."""
+        request (`run/tracing.py`; the engine ends the watch: when the run traces, each turn
+        carries its `traceparent`, which the adapters send as a header); `broke` collects the
+        first failure of each check judged after every turn (by check id), for the verdicts."""
         conversation = self.agent.conversation(ctx)
         ctx["session"] = conversation.session
         ctx["reply"] = None
@@ -74,7 +74,7 @@ class Talk:
         per_turn = self.judge.per_turn(scenario)
         number = 0
         trial = int(ctx["case"]["trial"])
-        watched = self.watching.begin(case, trial, variant, scenario, ctx, obs)
+        self.watching.begin(case, trial, variant, scenario, ctx, obs)
         trace = self.watching.trace(case, trial, variant)
         try:
             failure = await conversation.open(ctx)
@@ -120,7 +120,6 @@ class Talk:
                         await conversation.close(ctx)
             obs.session = dict(conversation.session)
             obs.calls = [c.to_dict() for c in conversation.calls]
-            await self.watching.end(watched, obs)  # bounded; also on a timeout
 
 
 def record(

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harness.core import Case, Observation
@@ -30,6 +30,18 @@ from harness.spec.suite import Suite
 QUIET = 0.3  # seconds without a new span before a case's trace is taken as complete
 TIMEOUT = 3.0  # seconds a case waits for late spans at most
 END_TIMEOUT = 10.0  # seconds any one watcher's `end` may take (then it is cut off)
+
+Free = Callable[[], None]  # frees a case's place among the conversations in flight
+
+
+def once(fn: Free) -> Free:
+    """`fn`, called at most once however often the result is."""
+    calls = iter((fn,))
+    return lambda: next(calls, _nothing)()
+
+
+def _nothing() -> None:
+    return None
 
 
 def traces(suite: Suite) -> bool:
@@ -88,12 +100,14 @@ class TraceWatcher:
 
 class Watching:
     """The engine's watchers and whether the run traces: `begin` a conversation's watch
-    once its case's rows and vars are in its context, `end` it before judging."""
+    once its case's rows and vars are in its context; `end_case` ends every watch a case's
+    trial began (its scenario's turns, its variants) at once, before it is judged."""
 
     def __init__(self, run_id: str, watchers: Sequence[Watcher] = (), traced: bool = False):
         self.run_id = run_id
         self.watchers = tuple(watchers)
         self.traced = traced
+        self._open: dict[tuple[str, int], list[tuple[Watched, Observation]]] = {}
 
     def trace(self, case: Case, trial: int, variant: int | None) -> CaseTrace | None:
         if not self.traced:
@@ -113,9 +127,16 @@ class Watching:
         trace_id = None if trace is None else trace.trace_id
         watched = Watched(case, trial, variant, trace_id, scenario, ctx)
         obs.trace_id = watched.trace_id
+        if self.watchers:
+            self._open.setdefault((case.id, trial), []).append((watched, obs))
         for watcher in self.watchers:
             watcher.begin(watched)
         return watched
+
+    async def end_case(self, case_id: str, trial: int) -> None:
+        """End every watch this case's trial began, all at once (each bounded)."""
+        ended = self._open.pop((case_id, trial), [])
+        await asyncio.gather(*(self.end(watched, obs) for watched, obs in ended))
 
     async def end(self, watched: Watched, obs: Observation) -> None:
         """Every watcher's end, each bounded; a watcher's own fault never reaches the case
