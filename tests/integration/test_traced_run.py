@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import shutil
 import socket
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,7 @@ from harness.check.registry import CheckKind, judge_error, kind_of, register
 from harness.core import TWIN
 from harness.core.events import Note
 from harness.core.failures import Category
+from harness.errors import AgentStartError, ConfigError
 from harness.otel.context import CaseTrace
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import open_run
@@ -45,7 +47,7 @@ def _span_kind() -> None:
         register(CheckKind(("span",), Category.TRACE, judge))
 
 
-def run(reports: Path, notes: list[str]) -> Any:
+def run(reports: Path, notes: list[str], suite: Path = SUITE) -> Any:
     from harness.modes.run import RunDriver, RunOptions
 
     _span_kind()
@@ -54,7 +56,7 @@ def run(reports: Path, notes: list[str]) -> Any:
         if isinstance(event, Note):
             notes.append(event.text)
 
-    driver = RunDriver(RunOptions(suite=SUITE, reports_dir=reports))
+    driver = RunDriver(RunOptions(suite=suite, reports_dir=reports))
     return asyncio.run(run_session(driver, emit))
 
 
@@ -151,3 +153,30 @@ def test_an_agent_that_sends_no_spans_has_a_trace_and_no_spans(
         assert obs.trace_id == CaseTrace.of(outcome.run_id, record.case.id, record.trial).trace_id
         assert obs.spans == [] and obs.spans_stray == 0
     assert closed(port)
+
+
+def test_the_receiver_stops_when_the_agent_cannot_start(tmp_path: Path) -> None:
+    """The receiver is up before the agent (its address is in the agent's environment); an
+    agent that never starts still leaves no receiver behind."""
+    suite = tmp_path / "traced"
+    shutil.copytree(SUITE, suite)
+    text = (suite / "suite.yaml").read_text().replace("../../agents/", f"{ROOT}/tests/agents/")
+    (suite / "suite.yaml").write_text(text.replace('PORT: "{{ agent.port }}"', 'PORT: "nope"'))
+    notes: list[str] = []
+    with pytest.raises(AgentStartError):
+        run(tmp_path / "reports", notes, suite)
+    assert closed(receiver_port(notes))
+
+
+def test_otel_endpoint_in_a_suite_that_does_not_trace_is_refused_by_name(tmp_path: Path) -> None:
+    suite = tmp_path / "untraced"
+    shutil.copytree(SUITE, suite)
+    text = (suite / "suite.yaml").read_text().replace("../../agents/", f"{ROOT}/tests/agents/")
+    endpoint = '        OTEL_EXPORTER_OTLP_ENDPOINT: "{{ otel.endpoint }}"\n'
+    (suite / "suite.yaml").write_text(text.replace("        PORT:", endpoint + "        PORT:"))
+    scenario = suite / "scenarios" / "traced.yaml"
+    scenario.write_text(scenario.read_text().split("      - type: span")[0])
+    notes: list[str] = []
+    with pytest.raises(ConfigError, match=r"otel\.endpoint: no OTLP receiver runs"):
+        run(tmp_path / "reports", notes, suite)
+    assert not any(n.startswith("traces:") for n in notes)
