@@ -253,7 +253,7 @@ async def environment(
         log.save()
         # the stub services' watchers (harness/deps: `DependencySet.watchers`, helper C's)
         stubs = getattr(deps, "watchers", None)
-        watchers: list[Watcher] = [*traces.trace_watchers(receiver)]
+        watchers: list[Watcher] = [*traces.trace_watchers(suite, receiver)]
         watchers += stubs(suite) if stubs else []
         yield Environment(suite, log, deps, agent, receiver, watchers)
 

@@ -61,5 +61,9 @@ def announce(receiver: TraceReceiver | None, started: bool, emit: Emit) -> None:
     emit(Note(f"traces: OTLP receiver at {receiver.endpoint} ({given})"))
 
 
-def trace_watchers(receiver: TraceReceiver | None) -> list[TraceWatcher]:
-    return [] if receiver is None else [TraceWatcher(receiver.store)]
+def trace_watchers(suite: Suite, receiver: TraceReceiver | None) -> list[TraceWatcher]:
+    """The trace watcher, waiting as `environment.traces` says."""
+    if receiver is None:
+        return []
+    wait = suite.manifest.environment.traces
+    return [TraceWatcher(receiver.store, wait.settle, wait.timeout)]

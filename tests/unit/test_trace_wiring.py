@@ -210,3 +210,19 @@ def test_watching_ends_every_watch_of_a_case_once_and_traces_each_variant_apart(
     free()
     free()
     assert calls == [1]
+
+
+def test_the_settle_times_are_the_suites_own(tmp_path: Path) -> None:
+    from harness.otel.receiver import TraceReceiver
+    from harness.session.traces import trace_watchers
+
+    suite = tmp_path / "traced"
+    shutil.copytree(TRACED, suite)
+    text = (suite / "suite.yaml").read_text().replace("../../agents/", str(ROOT / "tests/agents/"))
+    waits = "environment:\n  traces: {settle: 250ms, timeout: 2s}\n"
+    (suite / "suite.yaml").write_text(text.replace("environment:\n", waits, 1))
+    (watcher,) = trace_watchers(load_suite(suite), TraceReceiver())
+    assert (watcher.quiet, watcher.timeout) == (0.25, 2.0)
+    (default,) = trace_watchers(load_suite(TRACED), TraceReceiver())
+    assert (default.quiet, default.timeout) == (0.3, 3.0)
+    assert trace_watchers(load_suite(TRACED), None) == []
