@@ -90,8 +90,10 @@ class TraceWatcher:
         after_ns = time.time_ns()  # every turn's reply is in: its spans ended before this
         trace = CaseTrace(trace_id)
         roots = {trace.turn_span_id(i) for i, t in enumerate(obs.turns) if t.error is None}
+        task = asyncio.current_task()
         try:
-            await self.store.settle(trace_id, self.quiet, self.timeout, roots, after_ns)
+            if task is None or not task.cancelling():  # a stopping run waits for nothing
+                await self.store.settle(trace_id, self.quiet, self.timeout, roots, after_ns)
         finally:  # cut short (a stop signal): what came so far, and the trace forgotten
             obs.spans_dropped = self.store.dropped(trace_id)
             obs.spans = self.store.forget(trace_id)

@@ -180,3 +180,35 @@ def test_otel_endpoint_in_a_suite_that_does_not_trace_is_refused_by_name(tmp_pat
     with pytest.raises(ConfigError, match=r"otel\.endpoint: no OTLP receiver runs"):
         run(tmp_path / "reports", notes, suite)
     assert not any(n.startswith("traces:") for n in notes)
+
+
+def test_an_interrupted_traced_run_leaves_no_receiver_and_no_agent(tmp_path: Path) -> None:
+    """Cancelled (as Ctrl-C cancels it) while cases are in flight: what finished is kept, the
+    receiver's port refuses, the agent's processes are gone."""
+    from harness.core.events import CaseFinished, Status
+    from harness.modes.run import RunDriver, RunOptions
+
+    _span_kind()
+    notes: list[str] = []
+
+    async def scenario() -> Any:
+        finished = asyncio.Event()
+
+        def emit(event: object) -> None:
+            if isinstance(event, Note):
+                notes.append(event.text)
+            if isinstance(event, CaseFinished):
+                finished.set()
+
+        driver = RunDriver(RunOptions(suite=SUITE, reports_dir=tmp_path))
+        session = asyncio.create_task(run_session(driver, emit))
+        await finished.wait()
+        session.cancel()
+        return await session
+
+    outcome = asyncio.run(scenario())
+    assert outcome.status is Status.INTERRUPTED
+    assert closed(receiver_port(notes))
+    assert not wait_gone(outcome.run_dir)
+    for record in records(outcome.run_dir):
+        assert record.observation.trace_id is not None
