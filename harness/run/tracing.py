@@ -140,6 +140,12 @@ class Watching:
         ended = self._open.pop((case_id, trial), [])
         await asyncio.gather(*(self.end(watched, obs) for watched, obs in ended))
 
+    async def end_all(self) -> None:
+        """End every watch still open (a load's cases never played), all at once."""
+        ended = [pair for pairs in self._open.values() for pair in pairs]
+        self._open.clear()
+        await asyncio.gather(*(self.end(watched, obs) for watched, obs in ended))
+
     async def end(self, watched: Watched, obs: Observation) -> None:
         """Every watcher's end, each bounded; a watcher's own fault never reaches the case
         (it would only hide the agent's verdicts)."""

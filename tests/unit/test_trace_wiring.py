@@ -205,6 +205,13 @@ def test_watching_ends_every_watch_of_a_case_once_and_traces_each_variant_apart(
     asyncio.run(watching.end_case("hello#1", 1))
     asyncio.run(watching.end_case("hello#1", 1))  # once only
     assert sorted(v or 0 for v, _ in ended) == [0, 1, 2] and len({t for _, t in ended}) == 3
+    # a load's conversations prepared and never played end with the run
+    for case_id in ("hello#2", "hello#3"):
+        case = Case(id=case_id, scenario="hello", index=0, seed=1, vars={})
+        watching.begin(case, 1, None, base.scenario, {}, Observation(session_id="s"))
+    asyncio.run(watching.end_all())
+    asyncio.run(watching.end_all())
+    assert len(ended) == 5
     calls: list[int] = []
     free = once(lambda: calls.append(1))
     free()
