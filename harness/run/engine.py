@@ -117,15 +117,16 @@ class Engine:
         return await self.run_trials((c, t) for t in range(1, trials + 1) for c in listed)
 
     async def run_trials(self, pairs: Iterable[tuple[Case, int]]) -> int:
-        """Run exactly these (case, trial) pairs, `concurrency` conversations at a time (a
-        watched case frees its place once its conversations end, while it waits for late
-        spans); a resumed run passes the missing ones."""
+        """Run exactly these (case, trial) pairs, `concurrency` at a time (a watched case in a
+        concurrent run frees its place once its conversations end, while it waits for late
+        spans: one at a time stays one case at a time); a resumed run passes the missing ones."""
         slots, done = asyncio.Semaphore(self.concurrency), 0
+        early = bool(self.watching.watchers) and self.concurrency > 1
 
         async def one(case: Case, trial: int, free: Free) -> None:
             nonlocal done
             try:
-                result = await self.run_case(case, trial, free)
+                result = await self.run_case(case, trial, free if early else None)
             finally:
                 free()
             self.sink(result)
