@@ -233,3 +233,38 @@ def test_the_settle_times_are_the_suites_own(tmp_path: Path) -> None:
     (default,) = trace_watchers(load_suite(TRACED), TraceReceiver())
     assert (default.quiet, default.timeout) == (0.3, 3.0)
     assert trace_watchers(load_suite(TRACED), None) == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 3])
+def test_a_watched_case_frees_its_place_early_only_in_a_concurrent_run(concurrency: int) -> None:
+    """The echo suite's in-process agent, watched by a watcher that records when each watch
+    begins and ends: at concurrency 1 a case's watch ends before the next case begins; in a
+    concurrent run the next cases talk while one settles."""
+    from harness.check.state import Targets
+    from harness.core.events import ignore
+    from harness.run.engine import Engine
+    from harness.run.plan import plan
+
+    suite = load_suite(ROOT / "tests" / "suites" / "echo")
+    agent = PythonAgent(suite.manifest.environment.agent.python, suite.root)  # type: ignore[arg-type]
+    events: list[tuple[str, str]] = []
+
+    class Slow:
+        def begin(self, w: Watched) -> None:
+            events.append(("begin", w.case.id))
+
+        async def end(self, w: Watched, obs: Observation) -> None:
+            await asyncio.sleep(0.2)  # a settle wait
+            events.append(("end", w.case.id))
+
+    engine = Engine(
+        suite, agent, Targets(), run_id="r", concurrency=concurrency, case_timeout=10,
+        emit=ignore, sink=lambda _: None, watchers=[Slow()],
+    )  # fmt: skip
+    cases = list(plan(suite, 1))[:4]
+    assert asyncio.run(engine.run_trials((c, 1) for c in cases)) == 4
+    in_flight = peak = 0
+    for what, _ in events:
+        in_flight += 1 if what == "begin" else -1
+        peak = max(peak, in_flight)
+    assert peak == 1 if concurrency == 1 else peak > concurrency
