@@ -30,6 +30,10 @@ from harness.spec.suite import Suite
 QUIET = 0.3  # seconds without a new span before a case's trace is taken as complete
 TIMEOUT = 3.0  # seconds a case waits for late spans at most
 END_TIMEOUT = 10.0  # seconds any one watcher's `end` may take (then it is cut off)
+#: how much later than a conversation's end a span must have ended for the exporter's
+#: watermark to say the conversation's spans are in: an agent of several processes exports
+#: from each on its own, each within about its batch delay (100 ms, as the harness sets it)
+WATERMARK_MARGIN_NS = 200_000_000
 
 Free = Callable[[], None]  # frees a case's place among the conversations in flight
 
@@ -66,9 +70,11 @@ def _spans(check: Any) -> bool:
 
 class TraceWatcher:
     """begin: the store expects the conversation's trace; end: a bounded wait for late spans
-    (`quiet` after the last one, `timeout` in all), then the spans into the observation and
-    the trace forgotten, with what was dropped over the cap and how many spans of traces the
-    harness did not send arrived meanwhile (a hint that the agent ignores `traceparent`)."""
+    (`TraceStore.settle`: until the trace is whole, the exporter's watermark passes the
+    conversation's end, or nothing arrives for `quiet`; `timeout` in all), then the spans
+    into the observation and the trace forgotten, with what was dropped over the cap and how
+    many spans of traces the harness did not send arrived meanwhile (a hint that the agent
+    ignores `traceparent`)."""
 
     def __init__(self, store: TraceStore, quiet: float = QUIET, timeout: float = TIMEOUT) -> None:
         self.store = store
@@ -87,7 +93,7 @@ class TraceWatcher:
         if trace_id is None:
             return
         obs.trace_id = trace_id
-        after_ns = time.time_ns()  # every turn's reply is in: its spans ended before this
+        after_ns = time.time_ns() + WATERMARK_MARGIN_NS  # every turn's spans ended before
         trace = CaseTrace(trace_id)
         roots = {trace.turn_span_id(i) for i, t in enumerate(obs.turns) if t.error is None}
         task = asyncio.current_task()
