@@ -10,6 +10,7 @@ from harness.spec.load import LoadSection
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, PythonAdapter
 from harness.spec.models.base import FileModel, Model, Slug
 from harness.spec.models.dependencies import Dependency
+from harness.spec.models.faults import FaultsSection
 from harness.spec.models.services import Latency
 
 
@@ -112,6 +113,11 @@ class SuiteFile(FileModel):
     environment: Environment
     load: LoadSection | None = Field(
         default=None, description="Load profiles for harness load (see harness/spec/load.py)."
+    )
+    faults: FaultsSection = Field(
+        default_factory=FaultsSection,
+        description="Fault profiles: harness run --faults NAME plays every case clean and "
+        "faulted, in alternating phases, and reports R_fault per requirement.",
     )
     filler: dict[
         Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],
