@@ -147,7 +147,7 @@ class OpenAIDialogue(Dialogue):
         )
         if self.key:
             headers["Authorization"] = f"Bearer {self.key}"
-        out = Outgoing("POST", self.url, headers, orjson.dumps(body), "turn")
+        out = self.traced(Outgoing("POST", self.url, headers, orjson.dumps(body), "turn"), ctx)
         chunks = Chunks() if cfg.stream else None
         send = Send(out, cfg.timeout, cfg.max_bytes, chunks, cfg.idle_timeout)
         incoming, failure = yield from self.exchange(send, self.config.retry_after.max_wait)

@@ -123,6 +123,15 @@ class Dialogue:
         """Whether opening the conversation does anything."""
         return True
 
+    @staticmethod
+    def traced(out: Outgoing, context: Mapping[str, Any]) -> Outgoing:
+        """A turn's request with the W3C `traceparent` the harness sends when the run traces
+        (`context["traceparent"]`, one per turn), unless the suite sets that header itself."""
+        value = context.get("traceparent")
+        if value and not any(k.lower() == "traceparent" for k in out.headers):
+            out.headers["traceparent"] = str(value)
+        return out
+
     def exchange(self, send: Send, max_wait: float) -> Generator[Step, Any, Answer]:
         """One request, cookies kept, a 429's Retry-After waited out within `max_wait`."""
         while True:
@@ -214,6 +223,7 @@ class HttpDialogue(Dialogue):
             if (missing := protocol.not_given(exc, self.session)) is None:
                 raise
             return Reply(None, 0.0, None, missing)
+        self.traced(out, context)
         accepted = turn.expect_status if turn and turn.expect_status else cfg.ok_status
         assembler = StreamAssembler(cfg.stream) if cfg.stream is not None else None
         send = Send(out, cfg.timeout, cfg.max_bytes, assembler,

@@ -49,6 +49,7 @@ class AgentProcessRunner:
         root: Path,
         log_path: Path,
         redactor: Redactor,
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         cache: dict[str, Template] = {}
         self.config = config
@@ -57,6 +58,7 @@ class AgentProcessRunner:
         self.cwd = (root / cwd).resolve()
         self.env = {k: os.environ[k] for k in PASSED_THROUGH if k in os.environ}
         self.env["PYTHONUNBUFFERED"] = "1"
+        self.env.update(extra_env or {})  # the harness's own (OTLP), under the suite's
         declared = {k: format_value(v) for k, v in render_deep(config.env, context, cache).items()}
         self.env.update(declared)
         #: declared variables that came out empty, e.g. from an unset {{ env.NAME }}

@@ -1,9 +1,13 @@
-"""The python adapter: an agent that is a sync or async callable `f(message, session_id)`."""
+"""The python adapter: an agent that is a sync or async callable `f(message, session_id)`.
+
+When the run traces, a callable that takes a `traceparent` keyword is given each turn's W3C
+`traceparent` (its spans then join the case's trace); one that does not is not traced."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import importlib
 import importlib.util
 import inspect
@@ -73,6 +77,7 @@ class PythonAgent:
         self.config = config
         self._fn = load_callable(config.callable, [(root / p).resolve() for p in config.path])
         self._is_async = inspect.iscoroutinefunction(self._fn)
+        self._traced = _takes_traceparent(self._fn)
 
     async def open(self) -> None:
         return None
@@ -85,16 +90,19 @@ class PythonAgent:
 
     async def send(self, text: str, context: dict[str, Any]) -> Reply:
         session_id = context["case"]["session_id"]
+        fn = self._fn
+        if self._traced and context.get("traceparent"):
+            fn = functools.partial(fn, traceparent=str(context["traceparent"]))
         started = time.perf_counter()
         try:
             if self._is_async:
                 result = await asyncio.wait_for(
-                    _contained(self._fn(text, session_id)), self.config.timeout
+                    _contained(fn(text, session_id)), self.config.timeout
                 )
             else:
                 # A hung sync callable keeps its thread; the case still ends at the timeout.
                 result = await asyncio.wait_for(
-                    in_daemon_thread(self._fn, text, session_id), self.config.timeout
+                    in_daemon_thread(fn, text, session_id), self.config.timeout
                 )
         except TimeoutError:
             return Reply.failed(
@@ -168,6 +176,15 @@ def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
 
     threading.Thread(target=target, name="harness-python-agent", daemon=True).start()
     return future
+
+
+def _takes_traceparent(fn: Callable[..., Any]) -> bool:
+    """Whether the callable takes a keyword named `traceparent`."""
+    try:
+        param = inspect.signature(fn).parameters.get("traceparent")
+    except (TypeError, ValueError):
+        return False
+    return param is not None and param.kind is not param.POSITIONAL_ONLY
 
 
 def _ms(started: float) -> float:

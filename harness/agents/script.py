@@ -15,6 +15,7 @@ from harness.agents.base import Reply
 from harness.agents.dialogue import Dialogue, Steps
 from harness.agents.protocol import not_given
 from harness.core.failures import Failure
+from harness.otel.context import CaseTrace
 from harness.spec.models.agents import Turn
 from harness.spec.template import Template, TemplateError
 
@@ -31,8 +32,11 @@ class Script:
         ctx: dict[str, Any],
         tool_results: Mapping[str, Any],
         write: Writer,
+        trace: str | None = None,
     ) -> None:
         self.dialogue = dialogue
+        #: the case's trace (when the run traces): each turn carries its `traceparent`
+        self.trace = CaseTrace(trace) if trace else None
         self.turns = turns
         self.texts = texts
         self.ctx = ctx
@@ -63,6 +67,8 @@ class Script:
             self.played.append((time.time(), template.source, Reply(None, 0.0, None, missing)))
             return
         self.ctx["turn"] = {"text": text, "index": i + 1}
+        if self.trace is not None:
+            self.ctx["traceparent"] = self.trace.traceparent(i)
         at = time.time()
         reply: Reply = yield from self.dialogue.send(text, turn, self.ctx)
         self.played.append((at, text, reply))

@@ -71,6 +71,9 @@ class Case:
     #: turns sit among them (None: not a drift case; a plain run plays the shortest length)
     length: int | None = None
     position: str | None = None
+    #: the fault profile this case is played under (`harness run --faults NAME`: its faulted
+    #: phase); None: clean (a scenario's own `faults:` apply whatever this says)
+    fault: str | None = None
 
     def session_id(self, run_id: str, trial: int = 1) -> str:
         digest = hashlib.blake2s(f"{run_id}/{self.id}/{trial}".encode(), digest_size=6).hexdigest()
@@ -108,6 +111,28 @@ class TurnRecord:
 
 
 @dataclass(slots=True, kw_only=True)
+class FaultWindow:
+    """One fault as it was applied during a trial: the toxic (Toxiproxy's names), when it
+    started and ended (Unix ns), the turns it covered, the connections it saw and hit (its
+    toxicity's draw), and how long the agent took to answer correctly again after it ended."""
+
+    link: str
+    toxic: str  # the kind: latency, reset_peer, down...
+    name: str = ""
+    stream: str = "downstream"
+    toxicity: float = 1.0
+    attributes: dict[str, int] = field(default_factory=dict)
+    source: str = ""  # "scenario" or "profile:<name>"
+    started_ns: int = 0
+    ended_ns: int = 0
+    first_turn: int | None = None  # 1-based turns sent while it was active
+    last_turn: int | None = None
+    connections: int = 0  # new connections on the link while it was active
+    affected: int = 0  # of those, the ones its toxicity drew
+    recovered_ms: float | None = None  # a recovery check's measurement, when one ran
+
+
+@dataclass(slots=True, kw_only=True)
 class Observation:
     """What one trial of a case produced: the conversation, the rows it set up, timings."""
 
@@ -136,6 +161,8 @@ class Observation:
     spans_stray: int = 0
     #: requests the stubbed third-party services received for this case
     requests: list[ServiceRequest] = field(default_factory=list)
+    #: the faults applied on the agent's links while this trial ran, as they happened
+    faults: list[FaultWindow] = field(default_factory=list)
 
     @property
     def replies(self) -> list[str | None]:

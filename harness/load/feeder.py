@@ -1,12 +1,11 @@
 """Cases for the load generator: planned, prepared ahead of demand, judged when they return.
 
-The feeder plans an endless stream of the profile's scenarios (round robin, case
-`scenario#N` replays with `harness replay`), inserts each case's setup rows a few
-seconds ahead of demand in a bounded pool, hands prepared cases out, and judges
-each finished conversation with `Engine.conclude`, the same checks and scoped
-invariants as `harness run`, storing the result at once with its place on the
-load's clock. A share of cases goes out twice (a duplicate pair on the same rows);
-see invariants.py for how a pair is judged. Nothing the agent does raises here.
+The feeder plans an endless stream of the profile's scenarios (round robin, case `scenario#N`
+replays with `harness replay`), inserts each case's setup rows a few seconds ahead of demand
+in a bounded pool, hands prepared cases out (each watched: its trace, its service requests),
+and judges each finished conversation with `Engine.conclude`, the same checks and scoped
+invariants as `harness run`, storing the result at once with its place on the load's clock.
+A share of cases goes out twice (a duplicate pair on the same rows; invariants.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ import datetime as dt
 import itertools
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -218,6 +217,7 @@ class Feeder:
             "ctx": None if complete else pack(prepared.ctx, leave=("params",)),
             "texts": prepared.texts,
             "ready": ready,
+            "trace": prepared.obs.trace_id,  # its turns' traceparent (when the run traces)
         }
         return Conversation(token, prepared, wire)
 
@@ -229,12 +229,11 @@ class Feeder:
             session = case.session_id(self.log.run_id, prepared.trial)
         case_ctx = {**prepared.ctx["case"], "id": case.id, "session_id": session}
         ctx = {**prepared.ctx, "case": case_ctx}
-        obs = Observation(
-            session_id=session,
-            entities=dict(prepared.obs.entities),
-            started_at=prepared.obs.started_at,
-        )
-        return Prepared(case, prepared.trial, ctx, obs, None, list(prepared.texts))
+        rows, at = dict(prepared.obs.entities), prepared.obs.started_at
+        obs = Observation(session_id=session, entities=rows, started_at=at)
+        twin = Prepared(case, prepared.trial, ctx, obs, None, list(prepared.texts))
+        self.engine.watch(twin)  # its own trace, its own service requests
+        return twin
 
     # -- serving ---------------------------------------------------------------------------
     async def take(self, n: int, wait: float = 0.25) -> list[dict[str, Any]]:
@@ -260,8 +259,9 @@ class Feeder:
         """Cases a generator fetched but never started (it was stopping)."""
         for token in tokens:
             entry = self.outstanding.pop(str(token), None)
-            if entry is not None and entry[1] is entry[0].first:
-                self.counts.unused += 1
+            if entry is not None:  # never played: its watch ends (spans, service requests)
+                self._track(self.engine.unwatch(entry[1].prepared))
+                self.counts.unused += entry[1] is entry[0].first
 
     def results(self, results: list[dict[str, Any]], worker: int | None) -> None:
         """Finished conversations: record their turns, judge each case once all are back."""
@@ -283,7 +283,7 @@ class Feeder:
                 if i >= expected:
                     break
                 at, text, reply = read_outcome(turn)
-                Engine.record(conv.prepared, i, text, reply)
+                Engine.record(conv.prepared, i, text, reply, int(at * 1e9))
                 conv.at.append(at)
             if len(obs.turns) < expected and obs.error is None:
                 obs.error = Failure(
@@ -294,9 +294,11 @@ class Feeder:
             conv.worker = worker
             conv.done = True
             if all(c.done for c in item.conversations):
-                task = asyncio.create_task(self._judge(item))
-                self.judging.add(task)
-                task.add_done_callback(self.judging.discard)
+                self._track(self._judge(item))
+
+    def _track(self, work: Coroutine[Any, Any, None]) -> None:
+        self.judging.add(task := asyncio.create_task(work))  # `drain` waits for it
+        task.add_done_callback(self.judging.discard)
 
     # -- judging ---------------------------------------------------------------------------
     async def _blame_exit(self, conv: Conversation) -> None:
@@ -327,7 +329,9 @@ class Feeder:
                     obs.error = turn.error.at(turn=turn.index)
 
     async def _judge(self, item: Item) -> None:
-        for conv in item.conversations:
+        convs = item.conversations  # each watch ended (both at once) before any judging
+        await asyncio.gather(*(self.engine.unwatch(c.prepared) for c in convs))
+        for conv in convs:
             await self._blame_exit(conv)
         if item.second is None:
             self._store(item.first, await self.engine.conclude(item.first.prepared), "single")

@@ -171,7 +171,8 @@ class Hub:
         for key, (method, url, headers, body) in (case.get("ready") or {}).items():
             raw = None if body is None else body.encode()
             dialogue.ready[key] = Outgoing(method, url, dict(headers), raw, key.split(" ")[0])
-        return Script(dialogue, turns, case["texts"], ctx, tool_results, write)
+        trace = case.get("trace")
+        return Script(dialogue, turns, case["texts"], ctx, tool_results, write, trace)
 
     def done(self, token: str, played: dict[str, Any]) -> None:
         self.pending.append({"token": token, **played})

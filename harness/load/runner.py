@@ -327,6 +327,7 @@ class LoadSession:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.engine.watching.end_all()  # cases prepared or handed out, never played
         if self._server is not None:
             await self._server.cleanup()
         if complete and self.suite.invariants:

@@ -10,14 +10,14 @@ would (issue 14, "Traces in, per case").
 - `context.py`: a trace id per case and trial, a `traceparent` per turn, spans attributed
   to their turn by ancestry, and the OTLP environment for an agent the harness starts.
 
+Wired into runs (issue 14): `session/traces.py` starts a `TraceReceiver` only when the run
+traces (`run/tracing.traces`), gives a started agent `otlp_environment(receiver.endpoint)`
+(said in the run header) and `{{ otel.endpoint }}` to one it does not start;
+`run/tracing.TraceWatcher` expects each conversation's `CaseTrace` before its first turn,
+`traceparent(i)` goes with turn i (0-based: `TurnRecord.index - 1`) as a request header,
+and at its end `settle()` and `forget()` put the spans into the `Observation`.
+
 What comes next (the rest of issue 14), on this foundation:
-1. Wiring: the session starts a `TraceReceiver` only when the suite has trace checks, adds
-   `otlp_environment(receiver.endpoint)` to a started agent's environment (said in the run
-   header) and offers `{{ otel.endpoint }}` to templates for one it does not start; the
-   engine calls `store.expect(CaseTrace.of(...).trace_id)` before a case's first turn,
-   sends `traceparent(turn)` with every turn (the adapters' request headers), then
-   `settle()` and `forget()`, and stores the spans with the `Observation` (the run log's
-   types: `Span` is a slotted dataclass pydantic validates back).
 2. Trace checks in `check/` (a registered kind): a span by name or by GenAI conventions
    (`gen_ai.tool.name`) occurred / did not, how many times, before or after another, with
    attributes and status; a case with no spans at all is an error with a hint about the

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from harness.core.spans import Span
@@ -38,6 +38,11 @@ class TraceStore:
         self._traces: dict[str, _Trace] = {}
         self.unexpected = 0  # spans of traces not expected, over the store's life
         self.received = 0  # spans that arrived, kept or not
+        self.last = 0.0  # monotonic time the last span (of any trace) arrived
+        #: the latest end time (Unix ns) of any span that arrived: an exporter sends spans in
+        #: the order they ended, so every span its agent ended before this has arrived
+        self.watermark_ns = 0
+        self._arrived = asyncio.Event()  # set (and replaced) whenever spans arrive
 
     def expect(self, trace_id: str) -> None:
         """Keep the spans of this trace from now on (before the case's first turn)."""
@@ -48,6 +53,8 @@ class TraceStore:
         now = time.monotonic()
         for span in spans:
             self.received += 1
+            self.last = now
+            self.watermark_ns = max(self.watermark_ns, span.end_ns)
             trace = self._traces.get(span.trace_id)
             if trace is None:
                 unexpected += 1
@@ -62,6 +69,9 @@ class TraceStore:
             trace.spans[span.span_id] = span
             kept += 1
         self.unexpected += unexpected
+        if self.last == now:
+            arrived, self._arrived = self._arrived, asyncio.Event()
+            arrived.set()
         return Taken(kept, unexpected, over)
 
     def spans(self, trace_id: str) -> list[Span]:
@@ -81,9 +91,32 @@ class TraceStore:
         self._traces.pop(trace_id, None)
         return spans
 
-    async def settle(self, trace_id: str, quiet: float = 0.3, timeout: float = 3.0) -> list[Span]:
-        """The trace's spans once none has arrived for `quiet` seconds (counted from the call
-        or the last span, whichever is later), waiting at most `timeout` seconds in all.
+    def complete(self, trace_id: str, roots: Collection[str]) -> bool:
+        """Whether every one of `roots` (the parent span ids the harness sent, one per turn)
+        has a span under it, and every span's parent has arrived too: an agent's root span
+        ends after its children, so its exporter has sent them by then."""
+        trace = self._traces.get(trace_id)
+        if trace is None or not roots:
+            return False
+        spans = trace.spans
+        parents = {s.parent_id for s in spans.values()}
+        if not parents.issuperset(roots):
+            return False
+        return all(p is None or p in roots or p in spans for p in parents)
+
+    async def settle(
+        self,
+        trace_id: str,
+        quiet: float = 0.3,
+        timeout: float = 3.0,
+        roots: Collection[str] = (),
+        after_ns: int | None = None,
+    ) -> list[Span]:
+        """The trace's spans once it is complete (`complete(trace_id, roots)`), or a span that
+        ended at `after_ns` or later has arrived (an exporter sends in the order spans ended:
+        the trace's own, ended earlier, are in), or no span of any trace has arrived for
+        `quiet` seconds (counted from the call or the last span, whichever is later); at most
+        `timeout` seconds in all.
 
         `quiet` should exceed the exporter's batch delay (`otlp_environment` sets it); an
         agent that keeps sending spans is cut off at `timeout`."""
@@ -92,7 +125,16 @@ class TraceStore:
         deadline = start + timeout
         while True:
             now = time.monotonic()
-            until = min(max(start, self._traces[trace_id].last) + quiet, deadline)
+            if self.complete(trace_id, roots) or (
+                after_ns is not None and self.watermark_ns >= after_ns
+            ):
+                return self.spans(trace_id)
+            until = min(max(start, self.last) + quiet, deadline)
             if now >= until:
                 return self.spans(trace_id)
-            await asyncio.sleep(until - now)
+            arrived = self._arrived
+            try:
+                async with asyncio.timeout(until - now):
+                    await arrived.wait()
+            except TimeoutError:
+                pass

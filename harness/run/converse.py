@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -17,6 +18,7 @@ from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import not_given
 from harness.core import Case, CheckResult, Observation, TurnRecord
 from harness.run.judge import Judge
+from harness.run.tracing import Watching
 from harness.run.user import ReactiveUser
 from harness.spec import models as m
 from harness.spec.template import Template, TemplateError
@@ -31,8 +33,11 @@ CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort)
 class Talk:
     """Plays conversations for the engine."""
 
-    def __init__(self, agent: AgentAdapter, judge: Judge, write: Writer) -> None:
+    def __init__(
+        self, agent: AgentAdapter, judge: Judge, write: Writer, watching: Watching | None = None
+    ) -> None:
         self.agent = agent
+        self.watching = watching or Watching("")
         self.judge = judge
         self.write = write
         self._users: dict[str, ReactiveUser] = {}
@@ -52,9 +57,12 @@ class Talk:
         ctx: dict[str, Any],
         obs: Observation,
         broke: dict[str, CheckResult] | None = None,
+        variant: int | None = None,
     ) -> None:
-        """Play `steps`; `broke` collects the first failure of each check judged after every
-        turn (by check id), for the case's verdicts."""
+        """Play `steps` (the scenario's, or variant `variant`'s), watched from before its first
+        request (`run/tracing.py`; the engine ends the watch: when the run traces, each turn
+        carries its `traceparent`, which the adapters send as a header); `broke` collects the
+        first failure of each check judged after every turn (by check id), for the verdicts."""
         conversation = self.agent.conversation(ctx)
         ctx["session"] = conversation.session
         ctx["reply"] = None
@@ -65,6 +73,9 @@ class Talk:
             ctx["user"] = user.facts(ctx, self.judge.cache)
         per_turn = self.judge.per_turn(scenario)
         number = 0
+        trial = int(ctx["case"]["trial"])
+        self.watching.begin(case, trial, variant, scenario, ctx, obs)
+        trace = self.watching.trace(case, trial, variant)
         try:
             failure = await conversation.open(ctx)
             if failure is not None:
@@ -77,15 +88,20 @@ class Talk:
                     if (missing := not_given(exc, conversation.session)) is None:
                         raise
                     reply = Reply(None, 0.0, None, missing)
-                    obs.turns.append(record(number + 1, template.source, reply, source))
+                    obs.turns.append(
+                        record(number + 1, template.source, reply, source, time.time_ns())
+                    )
                     obs.fail(missing.at(turn=number + 1))
                     return
                 answers = 0
                 while True:
                     number += 1
                     ctx["turn"] = {"text": text, "index": number}
+                    if trace is not None:
+                        ctx["traceparent"] = trace.traceparent(number - 1)
+                    sent = time.time_ns()
                     reply = await conversation.send(text, turn, ctx)
-                    obs.turns.append(record(number, text, reply, source))
+                    obs.turns.append(record(number, text, reply, source, sent))
                     ctx["reply"] = ctx["replies"][str(number)] = reply.data
                     if reply.failure is not None:
                         obs.fail(reply.failure.at(turn=number))
@@ -106,7 +122,9 @@ class Talk:
             obs.calls = [c.to_dict() for c in conversation.calls]
 
 
-def record(index: int, text: str, reply: Reply, source: str | None = None) -> TurnRecord:
+def record(
+    index: int, text: str, reply: Reply, source: str | None = None, sent_ns: int = 0
+) -> TurnRecord:
     return TurnRecord(
         index=index,
         text=text,
@@ -120,4 +138,5 @@ def record(index: int, text: str, reply: Reply, source: str | None = None) -> Tu
         tool_calls=reply.tool_calls,
         finish_reason=reply.finish_reason,
         source=source,
+        sent_ns=sent_ns,
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from harness.core import Case
@@ -90,3 +90,14 @@ def compose(
         head = moved + lines[:cut] + [(turns[i], "remember") for i in keep] + lines[cut:]
     tail = [(turns[i], "probe" if i == probe else None) for i in range(probe, len(turns))]
     return head + tail
+
+
+def facts(ctx: Mapping[str, Any]) -> list[Any]:
+    """What the case knows that its checks may depend on (its vars, its rows, its user): a
+    filler line that names one of them is passed over."""
+    return [ctx.get("vars"), ctx.get("user")] + [
+        v for k, v in ctx.items() if k not in _NOT_FACTS and isinstance(v, dict)
+    ]
+
+
+_NOT_FACTS = {"params", "vars", "user", "case", "session", "reply", "replies", "turn"}

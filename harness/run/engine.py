@@ -12,22 +12,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import reads_conversation
 from harness.check.state import Targets
-from harness.core import (
-    Case,
-    CaseResult,
-    CheckResult,
-    Failure,
-    FailureKind,
-    Observation,
-)
+from harness.core import Case, CaseResult, CheckResult, Failure, FailureKind, Observation
 from harness.core.events import CaseFinished, Emit
+from harness.core.watch import Watcher
 from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
@@ -36,6 +30,7 @@ from harness.run import drift
 from harness.run.converse import Step, Talk, record
 from harness.run.judge import Judge
 from harness.run.rows import Held, RowWriter
+from harness.run.tracing import Free, Watching, once
 from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
@@ -86,6 +81,8 @@ class Engine:
         emit: Emit,
         sink: Sink,
         identity: Identity | None = None,
+        watchers: Sequence[Watcher] = (),
+        traced: bool = False,
     ) -> None:
         self.suite = suite
         self.agent = agent
@@ -104,7 +101,8 @@ class Engine:
         self._scenarios = {s.id: s for s in suite.scenarios}
         self._pools = filler.pools(suite.manifest.filler)
         self.judge = Judge(suite, targets, self._cache)
-        self.talk = Talk(agent, self.judge, self._write)
+        self.watching = Watching(run_id, watchers, traced)
+        self.talk = Talk(agent, self.judge, self._write, self.watching)
         #: what each trial and variant inserts afresh (what must be unique)
         self.identity = identity or Identity({}, suite.database_for, self.params)
         self.rows = RowWriter()  # declared unique keys checked on the real rows
@@ -119,19 +117,29 @@ class Engine:
         return await self.run_trials((c, t) for t in range(1, trials + 1) for c in listed)
 
     async def run_trials(self, pairs: Iterable[tuple[Case, int]]) -> int:
-        """Run exactly these (case, trial) pairs; a resumed run passes the missing ones."""
-        work: Iterator[tuple[Case, int]] = iter(pairs)
-        done = 0
+        """Run exactly these (case, trial) pairs, `concurrency` at a time (a watched case in a
+        concurrent run frees its place once its conversations end, while it waits for late
+        spans: one at a time stays one case at a time); a resumed run passes the missing ones."""
+        slots, done = asyncio.Semaphore(self.concurrency), 0
+        early = bool(self.watching.watchers) and self.concurrency > 1
 
-        async def worker() -> None:
+        async def one(case: Case, trial: int, free: Free) -> None:
             nonlocal done
-            for case, trial in work:
-                result = await self.run_case(case, trial)
-                self.sink(result)
-                self.emit(CaseFinished(result))
-                done += 1
+            try:
+                result = await self.run_case(case, trial, free if early else None)
+            finally:
+                free()
+            self.sink(result)
+            self.emit(CaseFinished(result))
+            done += 1
 
-        await asyncio.gather(*(worker() for _ in range(self.concurrency)))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for case, trial in pairs:
+                    await slots.acquire()
+                    group.create_task(one(case, trial, once(slots.release)))
+        except BaseExceptionGroup as failed:  # the first failure, as a worker raised it
+            raise failed.exceptions[0] from None
         return done
 
     def context(self, case: Case, session_id: str, trial: int) -> dict[str, Any]:
@@ -172,12 +180,23 @@ class Engine:
                     )
             except TemplateError as exc:  # a template of the suite's own that cannot be rendered
                 prepared.error = _fault(exc, scenario)
+        if prepared.error is None:
+            self.watch(prepared)
         return prepared
 
+    def watch(self, p: Prepared) -> None:
+        """Begin a prepared conversation's watch (`conclude` or `unwatch` ends it)."""
+        scenario = self._scenarios[p.case.scenario]
+        self.watching.begin(p.case, p.trial, None, scenario, p.ctx, p.obs)
+
+    async def unwatch(self, p: Prepared) -> None:
+        """End the watch of a prepared conversation (judged, or never played)."""
+        await self.watching.end_case(p.case.id, p.trial)
+
     @staticmethod
-    def record(prepared: Prepared, index: int, text: str, reply: Reply) -> None:
+    def record(prepared: Prepared, index: int, text: str, reply: Reply, sent_ns: int = 0) -> None:
         source = prepared.steps[index][2] if index < len(prepared.steps) else None
-        prepared.obs.turns.append(record(index + 1, text, reply, source))
+        prepared.obs.turns.append(record(index + 1, text, reply, source, sent_ns))
         prepared.ctx["reply"] = reply.data
         prepared.ctx.setdefault("replies", {})[str(index + 1)] = reply.data
         prepared.ctx["turn"] = {"text": text, "index": index + 1}
@@ -190,6 +209,7 @@ class Engine:
         obs = prepared.obs
         if prepared.error is not None:
             obs.error = prepared.error
+        await self.unwatch(prepared)  # bounded: before judging, whatever became of it
         try:
             async with asyncio.timeout(self.case_timeout):
                 with clock.pinned(prepared.now):
@@ -200,11 +220,12 @@ class Engine:
         obs.duration_ms = (time.perf_counter() - prepared.started) * 1000.0
         return CaseResult(case=prepared.case, trial=prepared.trial, observation=obs, checks=checks)
 
-    async def run_case(self, case: Case, trial: int = 1) -> CaseResult:
+    async def run_case(self, case: Case, trial: int = 1, free: Free | None = None) -> CaseResult:
+        """One trial of a case; `free` is called once its conversations have ended."""
         with clock.pinned():  # one clock for the case's rows, turns and checks
-            return await self._run_case(case, trial)
+            return await self._run_case(case, trial, free)
 
-    async def _run_case(self, case: Case, trial: int) -> CaseResult:
+    async def _run_case(self, case: Case, trial: int, free: Free | None) -> CaseResult:
         scenario = self._scenarios[case.scenario]
         session_id = case.session_id(self.run_id, trial)
         obs = Observation(session_id=session_id, started_at=now_iso())
@@ -223,6 +244,9 @@ class Engine:
                 observed = (
                     await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
                 )
+                if free is not None:
+                    free()  # the conversations are over: the next case may start
+                await self.watching.end_case(case.id, trial)  # bounded, before judging
                 checks = await self.judge.case(scenario, ctx, obs, observed, broke)
         except TimeoutError:
             obs.error = Failure(
@@ -233,6 +257,8 @@ class Engine:
         except Exception as exc:  # a harness-side fault; recorded, the run goes on
             obs.error = _fault(exc, scenario)
             checks = self.judge.errors(scenario, ctx, str(obs.error))
+        finally:  # every way out ends the watch (the spans are evidence of an error too)
+            await self.watching.end_case(case.id, trial)
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
         return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
 
@@ -311,7 +337,7 @@ class Engine:
             case.seed,
             {name: self._pools[name] for name in chosen},
             case.length,
-            filler.facts_of(_facts(ctx)),
+            filler.facts_of(drift.facts(ctx)),
         )
         composed = drift.compose(scenario, turns, lines, case.length, case.position or drift.START)
         return [
@@ -340,7 +366,7 @@ class Engine:
             vctx = self.context(case, vobs.session_id, int(ctx["case"]["trial"]))
             error = await self._setup(case, scenario, vctx, vobs, variant=k)
             if error is None:
-                await self.talk.converse(case, scenario, templates, vctx, vobs)
+                await self.talk.converse(case, scenario, templates, vctx, vobs, variant=k)
             else:
                 vobs.error = error
             obs.variants.append(vobs)
@@ -361,16 +387,6 @@ def _step(turn: str | m.Turn) -> Step:
     if isinstance(turn, str):
         return Template(turn), None, None
     return Template(turn.text), turn, None
-
-
-def _facts(ctx: Mapping[str, Any]) -> list[Any]:
-    """What the case knows that its checks may depend on: its vars, its rows, its user."""
-    return [ctx.get("vars"), ctx.get("user")] + [
-        v for k, v in ctx.items() if k not in _NOT_FACTS and isinstance(v, dict)
-    ]
-
-
-_NOT_FACTS = {"params", "vars", "user", "case", "session", "reply", "replies", "turn"}
 
 
 def _fault(exc: BaseException, scenario: m.Scenario) -> Failure:

@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -24,11 +24,13 @@ from harness.agents.process import AgentProcessRunner, check_reachable
 from harness.agents.python import PythonAgent, check_importable
 from harness.core import Failure, FailureKind
 from harness.core.events import AgentReady, Emit, Note
+from harness.core.watch import Watcher
 from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.options import DepsOptions
 from harness.deps.select import resumed_options, select_provider
 from harness.errors import ConfigError
 from harness.generate.identity import Identity
+from harness.otel.receiver import TraceReceiver
 from harness.procs import free_port
 from harness.redact import SECRET_NAME as SECRET_HEADER
 from harness.redact import redact
@@ -36,6 +38,7 @@ from harness.run.engine import Engine, Sink
 from harness.run.preflight import check_against_schema, fixed_unique_values
 from harness.runlog.models import AgentInfo, DepsChoice
 from harness.runlog.store import RunLog
+from harness.session import traces
 from harness.spec.models import AgentConfig, Turn
 from harness.spec.suite import Suite
 from harness.spec.template import TemplateError, format_value, render_deep
@@ -161,6 +164,10 @@ class Environment:
     log: RunLog
     deps: DependencySet
     agent: AgentAdapter
+    #: the run's OTLP receiver, when it traces (a span check, a service matched by traceparent)
+    receiver: TraceReceiver | None = None
+    #: what sees each conversation from outside the agent: its spans, its service requests
+    watchers: list[Watcher] = field(default_factory=list)
 
     def engine(self, concurrency: int, case_timeout: float, emit: Emit, sink: Sink) -> Engine:
         return Engine(
@@ -178,6 +185,8 @@ class Environment:
                 self.suite.params,
                 self.suite.param_kinds,
             ),
+            watchers=self.watchers,
+            traced=self.receiver is not None,
         )
 
 
@@ -236,11 +245,20 @@ async def environment(
             identity = Identity(deps.uniques, suite.database_for, suite.params)
             for text in fixed_unique_values(suite, identity):
                 emit(Note(text, "warning"))
+        receiver = await traces.start_receiver(suite, stack)
         started = time.perf_counter()
-        agent = await _start_agent(suite, log, deps.context(), concurrency, emit, stack)
+        try:
+            context = deps.context()
+            agent = await _start_agent(suite, log, context, concurrency, emit, stack, receiver)
+        except TemplateError as exc:  # e.g. {{ otel.endpoint }} in a suite that does not trace
+            raise ConfigError(f"environment.agent: {exc}") from None
         log.manifest.phases.add("agent", time.perf_counter() - started)
         log.save()
-        yield Environment(suite, log, deps, agent)
+        watchers: list[Watcher] = [
+            *traces.trace_watchers(suite, receiver),
+            *deps.watchers(concurrency),  # the stub services' (their requests per case)
+        ]
+        yield Environment(suite, log, deps, agent, receiver, watchers)
 
 
 async def _start_agent(
@@ -250,8 +268,10 @@ async def _start_agent(
     concurrency: int,
     emit: Emit,
     stack: AsyncExitStack,
+    receiver: TraceReceiver | None = None,
 ) -> AgentAdapter:
     config = suite.manifest.environment.agent
+    traces.announce(receiver, config.process is not None, emit)
     context: dict[str, Any] = {
         "python": sys.executable,
         "agent": {"port": free_port()},
@@ -260,6 +280,7 @@ async def _start_agent(
         "run": {"id": log.run_id},
         "env": EnvView(),
         "params": suite.params,
+        "otel": traces.otel_context(receiver),
     }
     _suite_secrets(suite, context)
     runner: AgentProcessRunner | None = None
@@ -271,7 +292,8 @@ async def _start_agent(
         info["prices"] = {name: p.model_dump() for name, p in config.openai.prices.items()}
     if config.process is not None:
         log_path = log.dir / "agent.log"
-        runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact)
+        otlp = traces.agent_environment(receiver)
+        runner = AgentProcessRunner(config.process, context, suite.root, log_path, redact, otlp)
         stack.push_async_callback(runner.stop)
         if runner.empty:
             emit(

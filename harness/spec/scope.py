@@ -57,7 +57,7 @@ class Scope:
         roots += ["vars"] if self.vars is not None else []
         roots += ["case"] if self.case else []
         roots += ["turn"] if self.turn else []
-        roots += ["agent", "python", "suite_dir", "run", "env"] if self.agent else []
+        roots += ["agent", "python", "suite_dir", "run", "env", "otel"] if self.agent else []
         roots += ["deps"] if self.deps is not None else []
         # captured so far; the last reply; every reply by its turn number (replies.2.state)
         roots += ["session", "reply", "replies"] if self.conversation else []
@@ -95,6 +95,8 @@ class Scope:
             return "agent has only 'port' (the free port the harness picked for the agent)"
         elif root == "run" and sub != "id":
             return "run has only 'id'"
+        elif root == "otel" and sub != "endpoint":
+            return "otel has only 'endpoint' (the base URL of the harness's OTLP receiver)"
         elif root == "env" and sub is None:
             return "name the variable, e.g. env.MY_FLAG (missing variables are empty)"
         elif root == "deps":

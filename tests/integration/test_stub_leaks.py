@@ -145,11 +145,6 @@ def test_routes_without_match_are_refused_above_concurrency_one(tmp_path: Path) 
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs the engine to call DependencySet.watchers (helper A's wiring); remove the "
-    "mark once it is merged",
-)
 def test_a_scenario_route_answers_its_own_case_in_a_run(tmp_path: Path) -> None:
     routes = "services: {compliance: [{path: /v1/approvals, respond: {status: 503}}]}"
     suite = make_suite(tmp_path / "suite", routes=routes)

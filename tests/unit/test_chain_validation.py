@@ -10,13 +10,6 @@ import pytest
 from harness.spec.suite import load_suite
 from tests.helpers import config_problems, copy_demo, edit_file
 
-STUB = """  dependencies:
-    compliance:
-      kind: http_service
-      routes:
-        - {method: POST, path: /v1/approvals, respond: {status: 200}}
-"""
-
 SCENARIO = """scenarios:
   - id: chain-steps
     title: The compliance step of a big refund, seen in the trace and in the stub's log
@@ -47,8 +40,8 @@ SCENARIO = """scenarios:
 
 @pytest.fixture
 def suite(tmp_path: Path) -> Path:
-    root = copy_demo(tmp_path, "suite")
-    edit_file(root / "suite.yaml", "  dependencies:\n", STUB)
+    root = copy_demo(tmp_path, "suite")  # the demo stubs its compliance service
+    assert "kind: http_service" in (root / "suite.yaml").read_text()
     (root / "scenarios" / "90_chain.yaml").write_text(SCENARIO)
     return root
 
@@ -100,12 +93,12 @@ def test_the_inventory_says_what_judges_each_requirement(suite: Path) -> None:
     loaded = load_suite(suite)
     kinds = judged_by(check_inventory(loaded))
     assert kinds["RD-002"] == ["state", "invariant", "call", "trace"]
-    assert "call" not in kinds["RD-001"] and "trace" not in kinds["RD-001"]
-    edit_file(suite / "spec.yaml", "  - id: RD-002\n", "  - id: RD-002\n    mandatory_step: true\n")
-    edit_file(suite / "spec.yaml", "  - id: RD-001\n", "  - id: RD-001\n    mandatory_step: true\n")
+    assert "call" not in kinds["RD-003"] and "trace" not in kinds["RD-003"]
+    # the demo marks RD-002 a mandatory step; RD-003 marked one here has no trace or call check
+    edit_file(suite / "spec.yaml", "  - id: RD-003\n", "  - id: RD-003\n    mandatory_step: true\n")
     shown = CliRunner().invoke(cli, ["list", str(suite)], terminal_width=400)
     assert shown.exit_code == 0, shown.output
     lines = {line.split()[0]: line for line in shown.output.splitlines() if "RD-00" in line}
     assert "(judged by state, invariant, call, trace) · mandatory step" in lines["RD-002"]
     assert lines["RD-002"].endswith("mandatory step")
-    assert lines["RD-001"].endswith("· mandatory step (no trace or call check)")
+    assert lines["RD-003"].endswith("· mandatory step (no trace or call check)")

@@ -142,6 +142,7 @@ class RedisCheck(CheckBase):
 
 
 from harness.spec.models.chain import CallCheck, SpanCheck  # noqa: E402  (they build on CheckBase)
+from harness.spec.models.faults import RecoveryCheck  # noqa: E402
 
 Check = Annotated[
     EqualsCheck
@@ -154,7 +155,8 @@ Check = Annotated[
     | SameStateCheck
     | RedisCheck
     | SpanCheck
-    | CallCheck,
+    | CallCheck
+    | RecoveryCheck,
     Field(discriminator="type"),
 ]
 
@@ -171,4 +173,5 @@ CHECK_TYPES = (
     "redis",
     "span",
     "call",
+    "recovery",
 )

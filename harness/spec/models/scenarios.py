@@ -18,6 +18,7 @@ from harness.spec.models.base import (
 )
 from harness.spec.models.checks import Check
 from harness.spec.models.drift import MAX_LENGTH, Drift, Position, User
+from harness.spec.models.faults import Fault
 from harness.spec.models.services import Route
 from harness.spec.models.values import ValueSpec
 
@@ -95,6 +96,11 @@ class Scenario(Model):
         default_factory=dict,
         description="Per stubbed service (an http_service dependency): routes that answer this "
         "scenario's requests before the suite's own, e.g. the fraud screen answers reject.",
+    )
+    faults: list[Fault] = Field(
+        default_factory=list,
+        description="Faults on the agent's links during this scenario's cases (Toxiproxy's "
+        "toxics, by turns or for a time); such a case runs alone, so no other case shares them.",
     )
     checks: Annotated[list[Check], Field(min_length=1)]
 

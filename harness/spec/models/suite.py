@@ -10,6 +10,8 @@ from harness.spec.load import LoadSection
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, PythonAdapter
 from harness.spec.models.base import FileModel, Model, Slug
 from harness.spec.models.dependencies import Dependency
+from harness.spec.models.faults import FaultsSection
+from harness.spec.models.services import Latency
 
 
 class HealthCheck(Model):
@@ -55,6 +57,19 @@ class AgentConfig(Model):
         return self
 
 
+class Traces(Model):
+    """How long a case waits for the agent's late spans, when the run traces (a span check,
+    or a service matched by traceparent)."""
+
+    settle: Latency = Field(
+        default=0.3,
+        description="Seconds with no new span at all before a case's trace is taken as whole "
+        "(250ms, 1s); above the exporter's batch delay (the harness sets 100ms for an agent it "
+        "starts). A trace is whole sooner once every turn's root span and its parents are in.",
+    )
+    timeout: Latency = Field(default=3.0, description="Seconds a case waits for spans at most.")
+
+
 class Environment(Model):
     dependencies: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency] = Field(
         default_factory=dict
@@ -64,6 +79,7 @@ class Environment(Model):
         description="How dependencies come up; --deps and HARNESS_DEPS override it (default auto).",
     )
     agent: AgentConfig
+    traces: Traces = Field(default_factory=Traces)
     secrets: list[str] = Field(
         default_factory=list,
         description="Values never written to a run folder, its logs or its reports (masked as "
@@ -97,6 +113,11 @@ class SuiteFile(FileModel):
     environment: Environment
     load: LoadSection | None = Field(
         default=None, description="Load profiles for harness load (see harness/spec/load.py)."
+    )
+    faults: FaultsSection = Field(
+        default_factory=FaultsSection,
+        description="Fault profiles: harness run --faults NAME plays every case clean and "
+        "faulted, in alternating phases, and reports R_fault per requirement.",
     )
     filler: dict[
         Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],

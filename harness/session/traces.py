@@ -1,0 +1,69 @@
+"""The session's trace receiver: started only when the run traces (`run/tracing.traces`),
+stopped with the environment's other parts, its address given to the agent (the standard
+OTLP variables for one the harness starts, `{{ otel.endpoint }}` for one it does not)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+from harness.core.events import Emit, Note
+from harness.otel.context import otlp_environment
+from harness.otel.receiver import TraceReceiver
+from harness.run.tracing import TraceWatcher, traces
+from harness.spec.suite import Suite
+from harness.spec.template import TemplateError
+
+
+class NoReceiver(Mapping[str, str]):
+    """`{{ otel.* }}` in a suite that does not trace: rendering it is the suite's mistake,
+    named (never an empty address that an SDK would quietly fail to export to)."""
+
+    def __getitem__(self, key: str) -> str:
+        raise TemplateError(
+            f"otel.{key}: no OTLP receiver runs for this suite (it starts with a span check, "
+            "or a service with match: traceparent)"
+        )
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(())
+
+    def __len__(self) -> int:
+        return 0
+
+
+async def start_receiver(suite: Suite, stack: AsyncExitStack) -> TraceReceiver | None:
+    """A receiver on loopback when the run traces, stopped when `stack` closes."""
+    if not traces(suite):
+        return None
+    return await stack.enter_async_context(TraceReceiver())
+
+
+def otel_context(receiver: TraceReceiver | None) -> Mapping[str, Any]:
+    """What `{{ otel.* }}` reads: the receiver's base URL as `endpoint`."""
+    return NoReceiver() if receiver is None else {"endpoint": receiver.endpoint}
+
+
+def agent_environment(receiver: TraceReceiver | None) -> dict[str, str]:
+    """The OTLP variables for an agent the harness starts (its suite's own env wins)."""
+    return {} if receiver is None else otlp_environment(receiver.endpoint)
+
+
+def announce(receiver: TraceReceiver | None, started: bool, emit: Emit) -> None:
+    """The run header's line about traces."""
+    if receiver is None:
+        return
+    given = "OTEL_* set for the agent" if started else "{{ otel.endpoint }} for the agent"
+    emit(Note(f"traces: OTLP receiver at {receiver.endpoint} ({given})"))
+
+
+def trace_watchers(suite: Suite, receiver: TraceReceiver | None) -> list[TraceWatcher]:
+    """The trace watcher, waiting as `environment.traces` says."""
+    if receiver is None:
+        return []
+    wait = suite.manifest.environment.traces
+    return [TraceWatcher(receiver.store, wait.settle, wait.timeout)]

@@ -1,0 +1,106 @@
+"""Faults on the agent's links to its dependencies (issue 15): Toxiproxy's toxics on a TCP
+proxy the harness puts between the agent and a dependency, scheduled in a scenario (`faults:`),
+as named profiles applied to every case of a run (`faults: profiles:` in suite.yaml,
+`harness run --faults NAME`), and the `recovery` check."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, model_validator
+
+from harness.faults.toxics import ATTRIBUTES, Kind, Stream
+from harness.spec.models.base import CheckBase, Model, Slug
+from harness.spec.models.services import Latency
+
+LinkName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+
+
+class Fault(Model):
+    """One toxic on one link (a dependency the agent reaches), for a window of a case:
+    `from_turn`..`to_turn` (applied before the first is sent, removed once the last has its
+    reply), or `after_turn` + `for` (applied when that turn has its reply, removed `for`
+    seconds later). Names and units are Toxiproxy's."""
+
+    link: LinkName = Field(description="The dependency whose link suffers it (its name).")
+    toxic: Kind = Field(
+        description="latency, bandwidth, timeout, reset_peer, slow_close, slicer, limit_data, "
+        "or down (connections refused)."
+    )
+    stream: Stream = Field(
+        default="downstream",
+        description="downstream: dependency -> agent; upstream: agent -> dependency.",
+    )
+    toxicity: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, description="The share of connections it hits (drawn from the seed)."
+    )
+    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Toxiproxy's attributes: latency {latency, jitter} ms, bandwidth {rate} "
+        "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
+        "{average_size, size_variation, delay us}, limit_data {bytes}.",
+    )
+    from_turn: Annotated[int, Field(ge=1)] | None = None
+    to_turn: Annotated[int, Field(ge=1)] | None = None
+    after_turn: Annotated[int, Field(ge=0)] | None = Field(
+        default=None, description="0: from the case's start."
+    )
+    for_: Latency | None = Field(default=None, alias="for", description="Seconds (3s, 500ms).")
+
+    @model_validator(mode="after")
+    def _valid(self) -> Fault:
+        unknown = sorted(set(self.attributes) - set(ATTRIBUTES[self.toxic]))
+        if unknown:
+            has = ", ".join(ATTRIBUTES[self.toxic]) or "none"
+            raise ValueError(f"{self.toxic} has no attribute {unknown[0]!r} (it has: {has})")
+        by_turns = self.from_turn is not None or self.to_turn is not None
+        by_time = self.after_turn is not None or self.for_ is not None
+        if by_turns and by_time:
+            raise ValueError("a fault's window is from_turn/to_turn or after_turn/for, not both")
+        if by_time and (self.after_turn is None or self.for_ is None):
+            raise ValueError("after_turn and for go together")
+        if self.from_turn and self.to_turn and self.to_turn < self.from_turn:
+            raise ValueError(f"to_turn {self.to_turn} is before from_turn {self.from_turn}")
+        return self
+
+
+class FaultProfile(Model):
+    """Faults applied to every case of a run (`harness run --faults NAME`), which also plays
+    the same cases clean, in alternating phases, for the robustness number R_fault."""
+
+    description: str | None = None
+    faults: Annotated[list[Fault], Field(min_length=1)]
+    scenarios: list[Slug] = Field(
+        default_factory=list, description="The scenarios it applies to; default: all."
+    )
+
+
+class FaultsSection(Model):
+    profiles: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")], FaultProfile] = Field(
+        default_factory=dict, description="Fault profiles by name: --faults NAME."
+    )
+
+
+class RecoveryCheck(CheckBase):
+    """After the case's last fault ends, the agent answers correctly again within `within`:
+    `probe` is sent (in the same conversation) until its reply contains `expect`, or with
+    `health: true` the agent's health URL is polled until it answers 2xx. The time it took is
+    measured and reported per fault."""
+
+    type: Literal["recovery"]
+    within: Latency = Field(description="Seconds allowed after the fault ends (5s, 500ms).")
+    probe: str | None = Field(default=None, description="A turn (a template) sent until it passes.")
+    expect: str | None = Field(default=None, description="Text the probe's reply must contain.")
+    health: bool = False
+    every: Latency = Field(default=0.25, description="Seconds between attempts.")
+
+    @model_validator(mode="after")
+    def _how(self) -> RecoveryCheck:
+        if self.health == (self.probe is not None):
+            raise ValueError("a recovery check has either probe (with expect) or health: true")
+        if self.probe is not None and not self.expect:
+            raise ValueError("a recovery probe needs expect: the text a correct reply contains")
+        return self
+
+
+FaultPhase = Literal["clean", "faulted"]
