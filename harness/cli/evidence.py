@@ -64,7 +64,7 @@ def _print_chain(obs: Observation) -> None:
     from harness.report.chain import request_lines, trace_evidence
 
     trace = {"id": obs.trace_id, "spans": as_data(obs.spans), "dropped": obs.spans_dropped,
-             "stray": obs.spans_stray}  # fmt: skip
+             "stray": obs.spans_stray, "late": obs.spans_late}  # fmt: skip
     evidence = trace_evidence(trace, len(obs.turns))
     if evidence is not None:
         err.print("  spans the agent sent:")

@@ -159,6 +159,9 @@ class Observation:
     #: while the case ran (an agent that ignores `traceparent`)
     spans_dropped: int = 0
     spans_stray: int = 0
+    #: spans of earlier cases of the run that had arrived after those cases were judged, by
+    #: the time this one was (an exporter whose batch delay outlasts the settle time)
+    spans_late: int = 0
     #: requests the stubbed third-party services received for this case
     requests: list[ServiceRequest] = field(default_factory=list)
     #: the faults applied on the agent's links while this trial ran, as they happened

@@ -115,13 +115,14 @@ class TraceReceiver:
         except DecodeFailure as e:
             return self._refuse(400, str(e))
         taken = self.store.add(batch.spans)
-        rejected = batch.rejected + taken.unexpected + taken.over_cap
+        rejected = batch.rejected + taken.unexpected + taken.over_cap + taken.late
         note = ""
         if rejected:
             note = (
                 f"{rejected} span(s) not kept: {batch.rejected} invalid or over the request's"
                 f" cap, {taken.unexpected} of no trace the harness sent (is the traceparent"
-                f" propagated?), {taken.over_cap} over the trace's cap"
+                f" propagated?), {taken.late} of a case already judged (export sooner:"
+                f" OTEL_BSP_SCHEDULE_DELAY=100), {taken.over_cap} over the trace's cap"
             )
         self.requests += 1
         return web.Response(body=response_body(kind, rejected, note), content_type=kind)

@@ -5,11 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from harness.core.spans import Span
 from harness.otel.decode import DEFAULT_LIMITS, Limits
+
+#: how many concluded traces the store remembers, so that their late spans are told apart
+#: from spans of traces the harness never sent
+CONCLUDED = 4096
 
 
 @dataclass(slots=True)
@@ -24,19 +29,26 @@ class Taken:
     """What one `add` did with its spans."""
 
     kept: int
-    unexpected: int  # of a trace the harness does not (or no longer) expect
+    unexpected: int  # of a trace the harness never sent (or concluded too long ago)
     over_cap: int  # beyond the trace's cap
+    late: int = 0  # of a trace whose case was already judged (`forget`)
 
 
 class TraceStore:
     """Spans of the expected traces. A span of another trace (an agent that ignored the
-    `traceparent`, a case already concluded) is counted, never kept: what the agent sends
-    cannot grow the harness's memory beyond `spans_per_trace` per case in flight."""
+    `traceparent`) is counted, never kept; so is a span of a case already concluded (the
+    last `concluded` trace ids are remembered: bounded), as `late`: an exporter's batch delay
+    longer than the case's settle time. What the agent sends cannot grow the harness's memory
+    beyond `spans_per_trace` per case in flight."""
 
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
+    def __init__(self, limits: Limits = DEFAULT_LIMITS, concluded: int = CONCLUDED) -> None:
         self.limits = limits
         self._traces: dict[str, _Trace] = {}
+        self._concluded: OrderedDict[str, None] = OrderedDict()  # oldest first
+        self._concluded_max = concluded
         self.unexpected = 0  # spans of traces not expected, over the store's life
+        self.late = 0  # spans of concluded traces (their case judged without them)
+        self.silent = 0  # traces concluded without a span
         self.received = 0  # spans that arrived, kept or not
         self.last = 0.0  # monotonic time the last span (of any trace) arrived
         #: the latest end time (Unix ns) of any span that arrived: an exporter sends spans in
@@ -47,9 +59,10 @@ class TraceStore:
     def expect(self, trace_id: str) -> None:
         """Keep the spans of this trace from now on (before the case's first turn)."""
         self._traces.setdefault(trace_id, _Trace())
+        self._concluded.pop(trace_id, None)
 
     def add(self, spans: Iterable[Span]) -> Taken:
-        kept = unexpected = over = 0
+        kept = unexpected = over = late = 0
         now = time.monotonic()
         for span in spans:
             self.received += 1
@@ -57,7 +70,10 @@ class TraceStore:
             self.watermark_ns = max(self.watermark_ns, span.end_ns)
             trace = self._traces.get(span.trace_id)
             if trace is None:
-                unexpected += 1
+                if span.trace_id in self._concluded:
+                    late += 1
+                else:
+                    unexpected += 1
                 continue
             trace.last = now
             if span.span_id in trace.spans:
@@ -69,10 +85,11 @@ class TraceStore:
             trace.spans[span.span_id] = span
             kept += 1
         self.unexpected += unexpected
+        self.late += late
         if self.last == now:
             arrived, self._arrived = self._arrived, asyncio.Event()
             arrived.set()
-        return Taken(kept, unexpected, over)
+        return Taken(kept, unexpected, over, late)
 
     def spans(self, trace_id: str) -> list[Span]:
         """The trace's spans by start time (arrival order breaks ties)."""
@@ -86,9 +103,15 @@ class TraceStore:
         return 0 if trace is None else trace.dropped
 
     def forget(self, trace_id: str) -> list[Span]:
-        """The trace's spans, and no more of them kept (the case is concluded)."""
+        """The trace's spans, and no more of them kept (the case is concluded): a span of
+        it that arrives from now on counts as `late`."""
         spans = self.spans(trace_id)
-        self._traces.pop(trace_id, None)
+        if self._traces.pop(trace_id, None) is not None:
+            self.silent += not spans
+            self._concluded[trace_id] = None
+            self._concluded.move_to_end(trace_id)
+            while len(self._concluded) > self._concluded_max:
+                self._concluded.popitem(last=False)
         return spans
 
     def complete(self, trace_id: str, roots: Collection[str]) -> bool:
@@ -138,3 +161,17 @@ class TraceStore:
                     await arrived.wait()
             except TimeoutError:
                 pass
+
+    async def wait_late(self, timeout: float) -> int:
+        """`late`, once a span of a concluded trace has arrived (at once if one has) or after
+        `timeout` seconds: the run's end, telling an exporter that waits too long (the SDKs'
+        default batch delay is 5 s) from one that sends nothing."""
+        deadline = time.monotonic() + timeout
+        while not self.late and (left := deadline - time.monotonic()) > 0:
+            arrived = self._arrived
+            try:
+                async with asyncio.timeout(left):
+                    await arrived.wait()
+            except TimeoutError:
+                break
+        return self.late

@@ -202,8 +202,15 @@ def _tree(spans: list[Stored], services: bool, budget: list[int]) -> list[str]:
     return out
 
 
+LATE_NOTE = (
+    "{n} span(s) of earlier cases arrived after those cases were judged: the agent's "
+    "exporter waits longer than the harness (lower its OTEL_BSP_SCHEDULE_DELAY, e.g. to 100, "
+    "or raise environment.traces.settle)."
+)
+
+
 def trace_evidence(trace: Any, turns: int, limit: int = MAX_SPANS) -> TraceEvidence | None:
-    """A trial's stored trace (`{id, spans, dropped, stray}`) as a tree per turn, at most
+    """A trial's stored trace (`{id, spans, dropped, stray, late}`) as a tree per turn, at most
     `limit` spans shown; None when the harness did not trace the case."""
     if not isinstance(trace, Mapping) or not trace.get("id"):
         return None
@@ -216,6 +223,8 @@ def trace_evidence(trace: Any, turns: int, limit: int = MAX_SPANS) -> TraceEvide
             "The agent sent no spans under this case's trace"
             + (f" ({stray} arrived under other traces)." if stray else ".")
         )
+        if late := int(trace.get("late") or 0):
+            notes.append(LATE_NOTE.format(n=late))
         return TraceEvidence([], notes)
     by_turn = _by_turn(str(trace["id"]), spans, turns)
     services = len({d.get("service") for d in spans}) > 1

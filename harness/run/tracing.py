@@ -72,9 +72,10 @@ class TraceWatcher:
     """begin: the store expects the conversation's trace; end: a bounded wait for late spans
     (`TraceStore.settle`: until the trace is whole, the exporter's watermark passes the
     conversation's end, or nothing arrives for `quiet`; `timeout` in all), then the spans
-    into the observation and the trace forgotten, with what was dropped over the cap and how
+    into the observation and the trace forgotten, with what was dropped over the cap, how
     many spans of traces the harness did not send arrived meanwhile (a hint that the agent
-    ignores `traceparent`)."""
+    ignores `traceparent`), and how many spans of earlier cases arrived after those were
+    judged (a hint that the agent's exporter waits longer than the settle time)."""
 
     def __init__(self, store: TraceStore, quiet: float = QUIET, timeout: float = TIMEOUT) -> None:
         self.store = store
@@ -104,6 +105,7 @@ class TraceWatcher:
             obs.spans_dropped = self.store.dropped(trace_id)
             obs.spans = self.store.forget(trace_id)
             obs.spans_stray = self.store.unexpected - self._stray.pop(trace_id, 0)
+            obs.spans_late = self.store.late
 
 
 class Watching:

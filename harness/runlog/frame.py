@@ -176,6 +176,7 @@ def _trace(obs: Observation) -> dict[str, Any]:
         "spans": as_data(obs.spans) if obs.spans else [],
         "dropped": obs.spans_dropped,
         "stray": obs.spans_stray,
+        "late": obs.spans_late,
     }
 
 

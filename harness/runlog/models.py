@@ -98,6 +98,16 @@ class AgentInfo(Record):
     prices: dict[str, dict[str, Any]] | None = None
 
 
+class TracesInfo(Record):
+    """The run's OTLP receiver, when it traced: the spans that arrived, and of them those
+    that came too late for their case (judged without them) or under no trace it sent."""
+
+    endpoint: str = ""
+    received: int = 0
+    late: int = 0
+    stray: int = 0
+
+
 class DepsChoice(Record):
     """Which provider a run's dependencies came from, and why (see deps/select.py)."""
 
@@ -173,6 +183,7 @@ class ManifestBase(Record):
     deps: DepsChoice | None = None
     dependencies: list[DependencyInfo] = Field(default_factory=list)
     agent: AgentInfo | None = None
+    traces: TracesInfo | None = None  # None: the run did not trace
     phases: Phases = Field(default_factory=Phases)
     error: str | None = None
 

@@ -258,7 +258,13 @@ async def environment(
             *traces.trace_watchers(suite, receiver),
             *deps.watchers(concurrency),  # the stub services' (their requests per case)
         ]
-        yield Environment(suite, log, deps, agent, receiver, watchers)
+        try:
+            yield Environment(suite, log, deps, agent, receiver, watchers)
+            started = suite.manifest.environment.agent.process is not None
+            await traces.wait_late(receiver, started, emit)
+        finally:  # the cases are judged; the receiver still listens until the stack closes
+            if (info := traces.conclude(receiver, emit)) is not None:
+                log.update(traces=info)
 
 
 async def _start_agent(

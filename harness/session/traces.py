@@ -12,6 +12,7 @@ from harness.core.events import Emit, Note
 from harness.otel.context import otlp_environment
 from harness.otel.receiver import TraceReceiver
 from harness.run.tracing import TraceWatcher, traces
+from harness.runlog.models import TracesInfo
 from harness.spec.suite import Suite
 from harness.spec.template import TemplateError
 
@@ -59,6 +60,47 @@ def announce(receiver: TraceReceiver | None, started: bool, emit: Emit) -> None:
         return
     given = "OTEL_* set for the agent" if started else "{{ otel.endpoint }} for the agent"
     emit(Note(f"traces: OTLP receiver at {receiver.endpoint} ({given})"))
+
+
+LATE = (
+    "{n} span(s) arrived after their case was judged (the case was judged without them): "
+    "lower the agent's OTEL_BSP_SCHEDULE_DELAY (the harness sets 100 ms for an agent it "
+    "starts; the SDKs' default is 5000) or raise environment.traces.settle (and its timeout) "
+    "above the agent's batch delay"
+)
+
+
+#: how long the end of a run waits for late spans when cases got none from an agent the
+#: harness did not start (the SDKs' default batch delay is 5 s)
+LATE_WAIT = 6.0
+
+
+async def wait_late(receiver: TraceReceiver | None, started: bool, emit: Emit) -> None:
+    """At a run's end (its cases judged, not cut short): when an agent the harness did not
+    start sent no spans for some cases, a bounded wait for spans that come late, so the
+    warning can say why (`conclude`) instead of leaving "no spans" unexplained."""
+    if receiver is None or started:
+        return
+    store = receiver.store
+    if store.late or not store.silent:
+        return
+    emit(Note(f"traces: {store.silent} case(s) got no spans; waiting up to {LATE_WAIT:g} s "
+              "for late ones (an exporter's batch delay)"))  # fmt: skip
+    await store.wait_late(LATE_WAIT)
+
+
+def conclude(receiver: TraceReceiver | None, emit: Emit) -> TracesInfo | None:
+    """At the run's end, while the receiver still listens: what it received, for the
+    manifest, and a warning when spans came after their case was judged."""
+    if receiver is None:
+        return None
+    store = receiver.store
+    if store.late:
+        emit(Note(LATE.format(n=store.late), "warning"))
+    return TracesInfo(
+        endpoint=receiver.endpoint, received=store.received, late=store.late,
+        stray=store.unexpected,
+    )  # fmt: skip
 
 
 def trace_watchers(suite: Suite, receiver: TraceReceiver | None) -> list[TraceWatcher]:

@@ -206,3 +206,78 @@ def test_a_real_sdk_process_sends_spans_that_join_each_case_turn() -> None:
         )
 
     asyncio.run(main())
+
+
+def test_spans_of_a_judged_case_are_counted_late_and_said_so_at_the_runs_end() -> None:
+    """An exporter that waits longer than the settle time (the SDKs' default 5 s batch delay
+    of an agent the harness does not start): its spans come after their case was judged.
+    They are counted as late, told apart from spans of traces the harness never sent, the
+    exporter is told why, and the run's end says how to fix it."""
+    from harness.core.events import Note
+    from harness.session.traces import conclude, wait_late
+
+    async def test(receiver: TraceReceiver, client: aiohttp.ClientSession) -> None:
+        notes: list[Note] = []
+        store = receiver.store
+        store.expect(CASE.trace_id)
+        assert store.forget(CASE.trace_id) == []  # judged with no spans
+        assert store.silent == 1
+        waiting = asyncio.create_task(wait_late(receiver, False, notes.append))
+        await asyncio.sleep(0)  # it waits: no late span yet
+        assert not waiting.done()
+        body = request_for(CASE, "a" * 16, 0).SerializeToString()
+        async with client.post(
+            receiver.traces_endpoint, data=body, headers={"Content-Type": PROTOBUF}
+        ) as r:
+            assert r.status == 200
+            partial = ExportTraceServiceResponse.FromString(await r.read()).partial_success
+            assert partial.rejected_spans == 1
+            assert "1 of a case already judged" in partial.error_message
+        async with asyncio.timeout(30):  # ends on the late span, not on its 6 s
+            await waiting
+        other = request_for(CaseTrace.of("run-1", "never-sent#1", 0), "b" * 16, 0)
+        async with client.post(
+            receiver.traces_endpoint,
+            data=other.SerializeToString(),
+            headers={"Content-Type": PROTOBUF},
+        ) as r:
+            assert r.status == 200
+        assert (store.late, store.unexpected, store.received) == (1, 1, 2)
+        info = conclude(receiver, notes.append)
+        assert info is not None and (info.received, info.late, info.stray) == (2, 1, 1)
+        warnings = [n for n in notes if n.level == "warning"]
+        assert len(warnings) == 1
+        assert warnings[0].text.startswith("1 span(s) arrived after their case was judged")
+        assert "OTEL_BSP_SCHEDULE_DELAY" in warnings[0].text
+        assert "environment.traces.settle" in warnings[0].text
+
+    serve(test)
+
+
+def test_the_concluded_traces_it_remembers_are_bounded() -> None:
+    store = TraceStore(concluded=2)
+    traces = [CaseTrace.of("run-1", f"case#{i}", 0).trace_id for i in range(3)]
+    for trace_id in traces:
+        store.expect(trace_id)
+        store.forget(trace_id)
+    from harness.core.spans import Span
+
+    taken = store.add(Span(t, "c" * 16, None, "late") for t in traces)
+    assert (taken.late, taken.unexpected) == (2, 1)  # the oldest is no longer remembered
+    store.expect(traces[2])  # expected again (a resumed run): its spans are kept, not late
+    assert store.add([Span(traces[2], "d" * 16, None, "again")]).kept == 1
+
+
+def test_no_wait_for_late_spans_for_an_agent_the_harness_starts_or_when_none_are_missing() -> None:
+    from harness.session.traces import wait_late
+
+    async def test(receiver: TraceReceiver, client: aiohttp.ClientSession) -> None:
+        notes: list[Any] = []
+        receiver.store.expect(CASE.trace_id)
+        receiver.store.forget(CASE.trace_id)
+        async with asyncio.timeout(1):  # none of these waits
+            await wait_late(receiver, True, notes.append)  # started: it exports in 100 ms
+            await wait_late(None, False, notes.append)
+        assert notes == []
+
+    serve(test)

@@ -268,3 +268,30 @@ def test_a_watched_case_frees_its_place_early_only_in_a_concurrent_run(concurren
         in_flight += 1 if what == "begin" else -1
         peak = max(peak, in_flight)
     assert peak == 1 if concurrency == 1 else peak > concurrency
+
+
+def test_a_case_knows_how_many_spans_of_earlier_cases_came_after_they_were_judged() -> None:
+    """The hint for a case without spans: spans arriving late (an exporter's batch delay
+    longer than the settle time) is not an exporter left unconfigured."""
+    from harness.report.chain import trace_evidence
+
+    async def scenario() -> Observation:
+        store = TraceStore()
+        first, second = CaseTrace.of("run", "hello#1", 1), CaseTrace.of("run", "hello#2", 1)
+        watcher = TraceWatcher(store, quiet=0.01, timeout=0.05)
+        one = watched(first.trace_id)
+        watcher.begin(one)
+        await watcher.end(one, Observation(session_id="s"))
+        two = watched(second.trace_id)
+        watcher.begin(two)
+        taken = store.add([span(first.trace_id, "1" * 16, first.turn_span_id(0))])
+        assert (taken.late, taken.unexpected, taken.kept) == (1, 0, 0)
+        obs = Observation(session_id="s", turns=[TurnRecord(index=1, text="a", reply="b")])
+        await watcher.end(two, obs)
+        return obs
+
+    obs = asyncio.run(scenario())
+    assert obs.spans == [] and obs.spans_late == 1 and obs.spans_stray == 0
+    evidence = trace_evidence({"id": obs.trace_id, "spans": [], "late": obs.spans_late}, 1)
+    assert evidence is not None
+    assert any("OTEL_BSP_SCHEDULE_DELAY" in note for note in evidence.notes), evidence.notes
