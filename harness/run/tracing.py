@@ -25,6 +25,7 @@ from harness.core.watch import Watched, Watcher
 from harness.otel.context import CaseTrace
 from harness.otel.store import TraceStore
 from harness.spec import models as m
+from harness.spec.scope import traces as suite_traces
 from harness.spec.suite import Suite
 
 QUIET = 0.3  # seconds without a new span before a case's trace is taken as complete
@@ -50,22 +51,9 @@ def _nothing() -> None:
 
 def traces(suite: Suite) -> bool:
     """Whether the run sends `traceparent` and receives spans: a span check (or an order
-    against a span) in any scenario, or a service matched by `traceparent`."""
-    for dep in suite.manifest.environment.dependencies.values():
-        if getattr(dep, "kind", None) == "http_service" and getattr(dep, "match", None) == (
-            "traceparent"
-        ):
-            return True
-    return any(_spans(check) for s in suite.scenarios for check in s.checks)
-
-
-def _spans(check: Any) -> bool:
-    if getattr(check, "type", None) == "span":
-        return True
-    return any(
-        getattr(getattr(check, side, None), "span", None) is not None
-        for side in ("before", "after")
-    )
+    against a span) in any scenario, or a service matched by `traceparent`
+    (`spec.scope.traces`, which `harness validate` asks too)."""
+    return suite_traces(suite.manifest.environment.dependencies, suite.scenarios)
 
 
 class TraceWatcher:

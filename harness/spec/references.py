@@ -23,6 +23,7 @@ from harness.spec.scope import (
     RESERVED_ROWS,
     Scope,
     check_templates,
+    traces,
     var_fields,
 )
 from harness.spec.template import Template, TemplateError, to_decimal
@@ -128,7 +129,9 @@ def check_references(
         name: tuple(str(p).split("/")[0] for p in getattr(dep, "ports", ()))
         for name, dep in env.dependencies.items()
     }
-    agent_scope = Scope(params, agent=True, deps=deps)
+    # `{{ otel.endpoint }}` only where a receiver runs: a suite that traces
+    otel = traces(env.dependencies, (sc for sc, _, _ in scenarios))
+    agent_scope = Scope(params, agent=True, deps=deps, otel=otel)
     agent_loc: PathKey = ("environment", "agent")
     if env.agent.process:
         yield from check_templates(
@@ -159,7 +162,7 @@ def check_references(
     every_row = tuple(dict.fromkeys(r for sc, _, _ in scenarios for r in sc.setup))
     call_scope = Scope(
         params, vars=every_var, entities=every_row, agent=True, deps=deps, case=True,
-        turn=True, conversation=True, captures=captures,
+        turn=True, conversation=True, captures=captures, otel=otel,
     )  # fmt: skip
     for kind in ("http", "openai"):
         adapter = getattr(env.agent, kind)

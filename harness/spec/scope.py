@@ -3,7 +3,7 @@ template in a value against it (each problem at its `path:line:col`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from harness.errors import Problem
@@ -20,6 +20,33 @@ DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "po
 RESERVED_ROWS = (
     "params", "vars", "case", "turn", "session", "reply", "replies", "tool_results", "user",
 )  # fmt: skip
+
+
+NO_RECEIVER = (
+    "no OTLP receiver runs for this suite (a run traces only with a span check, or a "
+    "`before`/`after` naming a span, or an http_service with `match: traceparent`): add a "
+    "span check, or a service with match: traceparent, or remove it"
+)
+
+
+def traces(dependencies: Mapping[str, Any], scenarios: Iterable[m.Scenario]) -> bool:
+    """Whether a run of the suite sends `traceparent` and receives spans: a span check (or
+    an order against a span) in any scenario, or a service matched by `traceparent`."""
+    for dep in dependencies.values():
+        if getattr(dep, "kind", None) == "http_service" and getattr(dep, "match", None) == (
+            "traceparent"
+        ):
+            return True
+    return any(_spans(check) for s in scenarios for check in s.checks)
+
+
+def _spans(check: Any) -> bool:
+    if getattr(check, "type", None) == "span":
+        return True
+    return any(
+        getattr(getattr(check, side, None), "span", None) is not None
+        for side in ("before", "after")
+    )
 
 
 class Scope:
@@ -39,7 +66,9 @@ class Scope:
         extra: tuple[str, ...] = (),
         captures: tuple[str, ...] | None = None,
         fields: Mapping[str, list[set[str] | None] | None] | None = None,
+        otel: bool = True,
     ) -> None:
+        self.otel = otel  # whether an OTLP receiver runs (`traces`): `otel.*` has a value
         self.params = params
         self.fields = fields or {}  # a var's options' fields, where it is a choice of mappings
         self.extra = extra
@@ -97,6 +126,8 @@ class Scope:
             return "run has only 'id'"
         elif root == "otel" and sub != "endpoint":
             return "otel has only 'endpoint' (the base URL of the harness's OTLP receiver)"
+        elif root == "otel" and not self.otel:
+            return NO_RECEIVER
         elif root == "env" and sub is None:
             return "name the variable, e.g. env.MY_FLAG (missing variables are empty)"
         elif root == "deps":

@@ -20,7 +20,7 @@ import pytest
 
 from harness.core import TWIN
 from harness.core.events import Note
-from harness.errors import AgentStartError, ConfigError
+from harness.errors import AgentStartError, HarnessError
 from harness.otel.context import CaseTrace
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import open_run
@@ -155,18 +155,45 @@ def test_the_receiver_stops_when_the_agent_cannot_start(tmp_path: Path) -> None:
     assert closed(receiver_port(notes))
 
 
-def test_otel_endpoint_in_a_suite_that_does_not_trace_is_refused_by_name(tmp_path: Path) -> None:
+def test_otel_endpoint_in_a_suite_that_does_not_trace_is_refused_before_anything_starts(
+    tmp_path: Path,
+) -> None:
+    """`harness validate` (a real process) refuses it at its path:line:col with the fix, exit
+    2; `harness run` refuses it the same way before any dependency, receiver or agent."""
+    import subprocess
+    import sys
+
     suite = tmp_path / "untraced"
     shutil.copytree(SUITE, suite)
     text = (suite / "suite.yaml").read_text().replace("../../agents/", f"{ROOT}/tests/agents/")
     endpoint = '        OTEL_EXPORTER_OTLP_ENDPOINT: "{{ otel.endpoint }}"\n'
     (suite / "suite.yaml").write_text(text.replace("        PORT:", endpoint + "        PORT:"))
+    line = 1 + (suite / "suite.yaml").read_text().splitlines().index(endpoint.rstrip("\n"))
     scenario = suite / "scenarios" / "traced.yaml"
-    scenario.write_text(scenario.read_text().split("      - type: span")[0])
+    traced = scenario.read_text()
+    scenario.write_text(traced.split("      - type: span")[0])
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(suite)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    said = done.stdout + done.stderr
+    assert done.returncode == 2, said
+    assert f"suite.yaml:{line}:38:" in said, said
+    assert "no OTLP receiver runs for this suite" in said
+    assert "add a span check, or a service with match: traceparent, or remove it" in said
     notes: list[str] = []
-    with pytest.raises(ConfigError, match=r"otel\.endpoint: no OTLP receiver runs"):
+    with pytest.raises(HarnessError) as refused:
         run(tmp_path / "reports", notes, suite)
-    assert not any(n.startswith("traces:") for n in notes)
+    assert refused.value.exit_code == 2
+    assert "no OTLP receiver runs for this suite" in str(refused.value)
+    assert not any(n.startswith(("traces:", "✓")) for n in notes), notes
+    assert not list((tmp_path / "reports").glob("*/manifest.json"))  # no run left behind
+    scenario.write_text(traced)  # with its span check the suite traces: valid
+    done = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(suite)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 def test_an_interrupted_traced_run_leaves_no_receiver_and_no_agent(tmp_path: Path) -> None:

@@ -118,8 +118,14 @@ def test_otel_endpoint_is_known_to_the_agents_templates_and_an_error_without_a_r
     (suite / "suite.yaml").write_text(with_endpoint.replace("otel.endpoint", "otel.port"))
     with pytest.raises(Exception, match="otel has only 'endpoint'"):
         load_suite(suite)
+    # in a suite that does not trace, refused when it loads, with the fix
+    (suite / "suite.yaml").write_text(with_endpoint)
+    scenario = suite / "scenarios" / "traced.yaml"
+    scenario.write_text(scenario.read_text().split("      - type: span")[0])
+    with pytest.raises(Exception, match="add a span check, or a service with match: traceparent"):
+        load_suite(suite)
     with pytest.raises(TemplateError, match="no OTLP receiver runs for this suite"):
-        Template("{{ otel.endpoint }}").render({"otel": NoReceiver()})
+        Template("{{ otel.endpoint }}").render({"otel": NoReceiver()})  # at run time, still
 
 
 def span(trace: str, span_id: str, parent: str | None, end_ns: int = 1) -> Span:
