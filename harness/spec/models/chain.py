@@ -135,7 +135,10 @@ class SpanCheck(ChainCheck, SpanSelector):
 
     type: Literal["span"]
     status: Literal["ok", "error", "unset", "not_error", "any"] = Field(
-        default="any", description="The span's status: ok, error, unset, not_error or any."
+        default="any",
+        description="The span's status: not_error (ok or unset: a successful span, since "
+        "OpenTelemetry leaves its status unset unless the code sets ok), ok (set explicitly), "
+        "error, unset or any.",
     )
 
 
