@@ -153,6 +153,7 @@ class Engine:
                 "scenario": case.scenario,
                 "trial": trial,
             },
+            "fault": {"profile": case.fault, "applied": False, "turns": []},  # run_case's own
         }
 
     # -- steps of a case, for conversations driven from outside (load generators) ----------
