@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import signal
 from pathlib import Path
 from typing import Any
@@ -187,3 +188,45 @@ def test_no_way_out_leaves_a_proxy_listening(tmp_path: Path, sig: int) -> None:
     assert proc.returncode == (130 if sig != signal.SIGKILL else -signal.SIGKILL)
     assert not listening(port), f"the proxy's port {port} outlived the run ({sig.name})"
     assert not wait_gone(run_dir)
+
+
+def test_a_latency_window_slows_only_its_turn_and_counts_its_connections(
+    tmp_path: Path,
+) -> None:
+    done, run_dir = run(tmp_path, "-k", "slow")
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = trials(run_dir)["slow"]
+    first, second = record["observation"]["turns"]
+    [window] = record["observation"]["faults"]
+    assert window["toxic"] == "latency" and window["attributes"] == {"latency": 300, "jitter": 0}
+    # the agent opens one connection per request: turn 1's went through the toxic
+    assert window["connections"] >= 1 and window["affected"] == window["connections"]
+    assert first["latency_ms"] >= 300 > second["latency_ms"], (first, second)
+
+
+def test_validate_names_a_fault_on_no_dependency_and_a_missing_scenario(tmp_path: Path) -> None:
+    suite = tmp_path / "suite"
+    shutil.copytree(SUITE, suite)
+    text = (suite / "suite.yaml").read_text()
+    text = text.replace("../../agents/", str(ROOT / "tests" / "agents") + "/")
+    text = text.replace("scenarios: [plain]", "scenarios: [plane]")
+    (suite / "suite.yaml").write_text(text.replace("- {link: db,", "- {link: dbb,"))
+    scenarios = suite / "scenarios" / "faults.yaml"
+    scenarios.write_text(
+        scenarios.read_text().replace("{link: db, toxic: latency", "{link: cache, toxic: latency")
+    )
+    refused = harness("validate", str(suite))
+    assert refused.returncode == 2, refused.stderr
+    err = refused.stderr
+    assert re.search(
+        r"suite\.yaml:\d+:\d+: faults\.profiles\.cut\.faults\[0\]\.link: link 'dbb' is not a "
+        r"dependency",
+        err,
+    ), err
+    assert "did you mean 'db'" in err
+    assert re.search(
+        r"suite\.yaml:\d+:\d+: faults\.profiles\.cut\.scenarios\[0\]: no scenario 'plane'", err
+    ), err
+    assert re.search(
+        r"faults\.yaml:\d+:\d+: scenarios\[3\]\.faults\[0\]\.link: link 'cache'", err
+    ), err
