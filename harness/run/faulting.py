@@ -267,7 +267,9 @@ async def recover(
     its probe sent in the same conversation (turns with source `recovery`) every `every`
     seconds until the reply contains `expect`, or the agent's health URL polled until 200;
     at most `within` seconds (`record` makes a turn's record). Each window's `recovered_ms`:
-    from its end to the recovery."""
+    from its end to the recovery, or from when the measurement began if the conversation
+    went on after the fault ended (its own turns then came first: the clock starts when the
+    harness could first ask)."""
     from harness.agents.process import wait_healthy
 
     checks = [c for c in scenario.checks if isinstance(c, RecoveryCheck)]
@@ -278,7 +280,8 @@ async def recover(
     await faults.settle(600.0)
     if any(w.ended_ns == 0 for w in faults.windows):
         return  # a profile's whole-case fault is still on: it ends with its phase
-    deadline = (faults.last_ended or time.monotonic()) + check.within
+    began_ns = time.time_ns()
+    deadline = max(faults.last_ended or 0.0, time.monotonic()) + check.within
     recovered_ns: int | None = None
     if check.health:
         if health is None:
@@ -304,4 +307,5 @@ async def recover(
             await asyncio.sleep(check.every)
     if recovered_ns is not None:
         for w in faults.windows:
-            w.recovered_ms = round(max(0.0, (recovered_ns - w.ended_ns) / 1e6), 3)
+            since = max(w.ended_ns, began_ns)
+            w.recovered_ms = round(max(0.0, (recovered_ns - since) / 1e6), 3)
