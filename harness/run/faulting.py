@@ -284,8 +284,9 @@ async def recover(
     deadline = max(faults.last_ended or 0.0, time.monotonic()) + check.within
     recovered_ns: int | None = None
     if check.health:
-        if health is None:
-            return  # the judge says why: no health URL
+        if health is None:  # the judge says why (an error, not a failure of the agent)
+            faults.context["unmeasured"] = "the agent has no health URL (process.health.url)"
+            return
         left = max(0.0, deadline - time.monotonic())
         healthy, _ = await wait_healthy(health, left, max(check.every, 0.01))
         recovered_ns = time.time_ns() if healthy else None
