@@ -196,6 +196,9 @@ class CaseFaults:
             attributes=fault.attributes,
         )
         shared = not windowed(fault) and source != "scenario"
+        # what the toxic's current activation saw before (a shared one already on): not ours
+        on = any(t.name == name for t in proxy.toxics)
+        seen = _seen(proxy, name) if on else (set[int](), set[int]())
         if shared:
             self.shared.acquire(proxy, toxic)
         else:
@@ -210,7 +213,7 @@ class CaseFaults:
             source=source,
             started_ns=time.time_ns(),
         )
-        active = Active(fault, proxy, toxic, window, shared, _seen(proxy, name))
+        active = Active(fault, proxy, toxic, window, shared, seen)
         if fault.after_turn is not None and fault.for_ is not None:
             loop = asyncio.get_running_loop()
             active.timer = loop.call_later(fault.for_, self._remove, i)
@@ -243,11 +246,11 @@ class CaseFaults:
 
 
 def _seen(proxy: LinkProxy, name: str) -> tuple[set[int], set[int]]:
-    """The connections a toxic has been drawn for so far, and those it hit."""
-    for sample in proxy.samples():
-        if sample.name == name:
-            return set(sample.considered), set(sample.affected)
-    return set(), set()
+    """The connections the toxic's latest activation was drawn for, and those it hit."""
+    sample = proxy.sample(name)
+    if sample is None:
+        return set(), set()
+    return set(sample.considered), set(sample.affected)
 
 
 MAX_PROBES = 1000  # probe turns of one recovery measurement, at most
