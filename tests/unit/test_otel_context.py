@@ -100,7 +100,8 @@ def test_the_store_keeps_expected_traces_once_each_and_capped() -> None:
     assert store.spans(other) == [] and store.unexpected == 1
     assert store.dropped(mine) == 2
     assert len(store.forget(mine)) == 3
-    assert store.add([span(mine, "b" * 16, None)]).unexpected == 1  # concluded: no longer kept
+    late = store.add([span(mine, "b" * 16, None)])  # concluded: no longer kept, counted late
+    assert (late.kept, late.unexpected, late.late) == (0, 0, 1)
 
 
 def test_settle_waits_for_late_spans_and_is_bounded() -> None:
