@@ -13,6 +13,8 @@ import orjson
 
 from harness.report.drift import DriftSummary
 from harness.report.driftrender import markdown_section as drift_section
+from harness.report.faultrender import markdown_section as faults_section
+from harness.report.faults import FaultsSummary
 from harness.report.load import LoadSummary
 from harness.report.loadrender import markdown_section
 from harness.report.reliability import Reliability, interval, percent
@@ -204,7 +206,10 @@ def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
 
 
 def render_markdown(
-    view: ReportView, load: LoadSummary | None = None, drift: DriftSummary | None = None
+    view: ReportView,
+    load: LoadSummary | None = None,
+    drift: DriftSummary | None = None,
+    faults: FaultsSummary | None = None,
 ) -> str:
     m = view.manifest
     t = view.totals
@@ -293,6 +298,8 @@ def render_markdown(
         out += markdown_section(load)
     if drift is not None:
         out += drift_section(drift)
+    if faults is not None:
+        out += faults_section(faults)
     out += ["## Divergences", ""]
     if not view.divergences:
         out.append("None.")

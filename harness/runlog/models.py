@@ -200,6 +200,8 @@ class RunManifest(ManifestBase):
     select: list[str] = Field(default_factory=list)
     repeat: int | None = None
     planned: int | None = None
+    #: `harness run --faults NAME`: the profile its faulted cases (`<id>~NAME`) are played under
+    fault_profile: str | None = None
 
 
 class DriftPlan(Record):
