@@ -18,6 +18,7 @@ from harness.report.gates import NOT_MEASURED, PASS, GateResult, status
 from harness.runlog.history import faulted, run_status
 from harness.runlog.read import RunFolder
 from harness.spec.policy import FaultsGate
+from harness.spec.severity import Severity
 
 
 @dataclass(frozen=True)
@@ -62,9 +63,9 @@ def r_fault_of(runs: list[FaultRun]) -> dict[str, list[str]]:
 def faults_gate(gate: FaultsGate, runs: list[FaultRun], left_out: list[str]) -> GateResult:
     which = "the lower end of its 95% interval" if gate.bound == "lower" else "its estimate"
     mins = ", ".join(
-        f"{sev} >= {value:g}"
-        for sev in ("critical", "major", "minor")
-        if (value := gate.min_r_fault.minimum(sev)) is not None
+        f"{sev.value} >= {value:g}"
+        for sev in Severity
+        if (value := gate.min_r_fault.minimum(sev.value)) is not None
     )
     result = GateResult(
         "faults",
