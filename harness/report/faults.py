@@ -33,9 +33,9 @@ FAULTED_MARK = "~"  # a faulted case's id: <clean id>~<profile>
 ALPHA = 0.05
 
 
-def base_id(case_id: str) -> str:
-    """The clean case a faulted case id belongs to."""
-    return case_id.split(FAULTED_MARK, 1)[0]
+def base_id(case_id: str, profile: str) -> str:
+    """The clean case a faulted case id (`<id>~<profile>`) belongs to."""
+    return case_id.removesuffix(f"{FAULTED_MARK}{profile}")
 
 
 def profile_of(manifest: AnyManifest) -> str | None:
@@ -261,7 +261,7 @@ def faults_summary(manifest: AnyManifest, trials: Sequence[TrialRecord]) -> Faul
         return None
     own = [r for r in trials if _counted(r)]
     faulted = [r for r in own if profile is not None and r.case.fault == profile]
-    bases = {base_id(r.case.id) for r in faulted}
+    bases = {base_id(r.case.id, profile or "") for r in faulted}
     clean = [r for r in own if r.case.fault is None and r.case.id in bases]
     requirements = _requirements(manifest, clean, faulted)
     faults = _faults(own, profile, clean)
@@ -284,7 +284,7 @@ def _tally(records: Iterable[TrialRecord]) -> dict[str, tuple[int, int, int, set
     for record in records:
         for rid, mark in _marks(record.checks).items():
             n, c, e, cases = out.get(rid, (0, 0, 0, set()))
-            cases.add(base_id(record.case.id))
+            cases.add(base_id(record.case.id, record.case.fault or ""))
             out[rid] = (n + 1, c + (mark == "P"), e + (mark == "E"), cases)
     return out
 

@@ -9,7 +9,9 @@ every check of that requirement passes in it; an error is never a pass.
 Counted are the run's own cases, as in the run's report: replayed known regression
 cases (origin "regression") are left out, as the report shows them apart and the
 sign-off judges them in its regressions gate; the run-wide invariant sweep is no
-trial of any case. So a run's numbers are the same in its report, its sign-off,
+trial of any case. A run with a fault profile (`harness run --faults NAME`) counts its clean
+phase only: its faulted cases (`<id>~NAME`) are judged by R_fault (report/faults.py) and the
+sign-off's faults gate. So a run's numbers are the same in its report, its sign-off,
 `harness compare` and `harness trend`.
 
 The 95% intervals (METHODS says the same in words, for reports):
@@ -38,7 +40,7 @@ from typing import Any
 
 import pandas as pd
 
-from harness.runlog.models import AnyManifest
+from harness.runlog.models import AnyManifest, RunManifest
 
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
@@ -210,6 +212,8 @@ class Reliability:
     by_requirement: list[CaseReliability] = field(default_factory=list)
     methods: str = METHODS
     regressions_left_out: int = 0  # replayed known regression cases, not counted here
+    faulted_left_out: int = 0  # a fault profile's faulted cases: R_fault counts them
+    fault_profile: str | None = None
 
     @property
     def counted(self) -> str:
@@ -220,6 +224,12 @@ class Reliability:
                 f"; the {self.regressions_left_out} replayed known regression case(s) are "
                 "left out (they are reported apart and judged by the sign-off's "
                 "regressions gate)"
+            )
+        if self.faulted_left_out:
+            text += (
+                f"; the {self.faulted_left_out} case(s) played under fault profile "
+                f"{self.fault_profile} are left out (the Faults section's R_fault and the "
+                "sign-off's faults gate judge them)"
             )
         return text + "."
 
@@ -280,6 +290,12 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
     """Every case's and requirement's pass@1 and pass^k; k defaults to the run's trials."""
     run_trials = manifest.trials or 1
     k = k or run_trials
+    profile = manifest.fault_profile if isinstance(manifest, RunManifest) else None
+    faulted = 0
+    if profile:  # the faulted phase is R_fault's; pass@1 and pass^k are the clean phase's
+        under = frame["case_id"].str.endswith(f"~{profile}")
+        faulted = int(frame.loc[under, "case_id"].nunique())
+        frame = frame[~under]
     marks = trial_outcomes(frame).sort_values(["case_id", "requirement", "trial"], kind="stable")
     groups: dict[tuple[str, str, str, str], str] = {}
     for row in marks.itertuples(index=False):
@@ -317,7 +333,14 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
         )
     regressions = frame.loc[frame["origin"] == REGRESSION_ORIGIN, "case_id"].nunique()
     return Reliability(
-        k, run_trials, requirements, cases, by_req, regressions_left_out=int(regressions)
+        k,
+        run_trials,
+        requirements,
+        cases,
+        by_req,
+        regressions_left_out=int(regressions),
+        faulted_left_out=faulted,
+        fault_profile=profile,
     )
 
 

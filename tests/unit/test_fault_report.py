@@ -151,7 +151,8 @@ def test_clean_trials_of_cases_the_profile_did_not_fault_are_left_out(tmp_path: 
     s = summary(fault_run(tmp_path, {"R-1": (["P", "P", "F", "F"], ["P", "P"])}))
     (r,) = s.requirements
     assert r.numbers.clean_trials == 2 and not r.fails_clean
-    assert base_id("refund#3~reset") == "refund#3"
+    assert base_id("refund#3~reset", "reset") == "refund#3"
+    assert base_id("refund~3", "reset") == "refund~3"  # a hunt case id is no faulted one
 
 
 def test_per_fault_share_recovery_and_which_fault_the_drop_comes_with(tmp_path: Path) -> None:
@@ -238,3 +239,15 @@ def test_a_run_without_faults_writes_no_fault_report(tmp_path: Path) -> None:
     assert reports.faults is None and "faults" not in reports.paths()
     assert "## Faults" not in (reports.markdown).read_text()
     assert not (reports.markdown.parent / "faults.parquet").exists()
+
+
+def test_pass_at_1_and_pass_k_count_the_clean_phase_only(tmp_path: Path) -> None:
+    """The faulted cases are R_fault's: a run's reliability, its sign-off's reliability and
+    capability gates, compare and trend read the same clean numbers."""
+    from harness.report.reliability import compute
+
+    run = open_run(fault_run(tmp_path, {"R-1": (["PP"] * 4, ["FF"] * 4)}))
+    rel = compute(run.frame(), run.manifest)
+    (r,) = rel.requirements
+    assert r.trials == 8 and r.passes == 8 and rel.faulted_left_out == 4
+    assert "4 case(s) played under fault profile reset are left out" in rel.counted
