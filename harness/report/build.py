@@ -14,7 +14,7 @@ from harness.report.junit import render_junit
 from harness.report.load import LoadSummary, summarize
 from harness.report.loadframe import load_frame
 from harness.report.markdown import render_markdown
-from harness.report.reliability import reliability_frame
+from harness.report.reliabilityframe import reliability_frame
 from harness.report.view import ReportView, build_view
 from harness.runlog.frame import results_frame, save_parquet, save_results
 from harness.runlog.read import open_run
