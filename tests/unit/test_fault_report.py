@@ -251,3 +251,17 @@ def test_pass_at_1_and_pass_k_count_the_clean_phase_only(tmp_path: Path) -> None
     (r,) = rel.requirements
     assert r.trials == 8 and r.passes == 8 and rel.faulted_left_out == 4
     assert "4 case(s) played under fault profile reset are left out" in rel.counted
+
+
+def test_the_exit_rule_of_a_run_with_faults(tmp_path: Path) -> None:
+    """Exit 1 for a degradation beyond noise or a clean failure; a failure under faults within
+    noise does not fail the run; a run without a profile keeps its own rule."""
+    from harness.report.faults import run_failed
+
+    held = summary(fault_run(tmp_path / "a", {"R-1": (["PP"] * 6, ["PP"] * 5 + ["PF"])}))
+    assert not run_failed(held, diverged=True)
+    broken = summary(fault_run(tmp_path / "b", {"R-1": (["PP"] * 6, ["FF"] * 6)}))
+    assert run_failed(broken, diverged=True)
+    clean = summary(fault_run(tmp_path / "c", {"R-1": (["PF"] + ["PP"] * 5, ["PP"] * 6)}))
+    assert run_failed(clean, diverged=False)
+    assert run_failed(None, diverged=True) and not run_failed(None, diverged=False)
