@@ -219,6 +219,11 @@ def render_markdown(
         "",
         verdict,
         "",
+        *(
+            [f"**{cell(faults.headline)}** (see [Faults](#faults))", ""]
+            if faults is not None and faults.profile is not None
+            else []
+        ),
         f"- run `{m.run_id}` · status {view.status} · started {m.started_at}",
         f"- spec: {cell(m.spec_title)} version {cell(m.spec_version)} "
         f"(sha256 {m.spec_hash}) · seed {m.seed} · "
@@ -299,7 +304,7 @@ def render_markdown(
     if drift is not None:
         out += drift_section(drift)
     if faults is not None:
-        out += faults_section(faults)
+        out += ['<a id="faults"></a>', "", *faults_section(faults)]
     out += ["## Divergences", ""]
     if not view.divergences:
         out.append("None.")

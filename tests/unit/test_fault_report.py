@@ -211,6 +211,9 @@ def test_every_report_of_a_faulted_run_shows_r_fault(tmp_path: Path) -> None:
     assert reports.paths()["faults"] == folder / "faults.parquet"
     md = (folder / "summary.md").read_text()
     assert "## Faults" in md and "R_fault" in md
+    # said at the top too: a faulted run's divergences include failures within noise
+    top = md.index("**Fault profile reset: degraded beyond noise under faults: R-1.**")
+    assert top < md.index("## Faults") and top < md.index("- run `")
     assert "| ❌ R-1 | critical | 12/12 |" in md and "0.17" in md
     assert "db: reset\\_peer" in md and "250 ms median" in md
     html = (folder / "report.html").read_text()
