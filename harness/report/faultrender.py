@@ -37,6 +37,8 @@ def passed(n: Comparison, phase: str) -> str:
 
 def share(f: FaultNumbers) -> str:
     """The connections its toxicity drew and hit while it was active."""
+    if f.toxic == "down":
+        return "every connection refused while it was active"
     if not f.connections:
         return "no connection opened while it was active"
     text = f"{f.affected}/{f.connections} ({percent(f.share)})"

@@ -100,7 +100,7 @@ class FaultNumbers:
     names: list[str] = field(default_factory=list)
     windows: int = 0
     trials: int = 0  # trials it was applied in
-    hit_trials: int = 0  # of those, trials where it drew at least one connection
+    hit_trials: int = 0  # of those, trials it hit: toxicity 1, or a connection drawn
     connections: int = 0
     affected: int = 0
     recovered_ms: list[float] = field(default_factory=list)
@@ -351,7 +351,9 @@ def _faults(
             f.connections += sum(w.connections for w in ws)
             f.affected += sum(w.affected for w in ws)
             f.recovered_ms += [w.recovered_ms for w in ws if w.recovered_ms is not None]
-            if any(w.affected for w in ws):
+            # a toxicity of 1 hits whatever the link does (a `down` link refuses connections
+            # the proxy never counts); below 1, the trials whose draw hit a connection
+            if any(w.affected or w.toxicity >= 1.0 for w in ws):
                 f.hit_trials += 1
                 hit.setdefault(key, []).append(record)
     faults = sorted(by_key.values(), key=lambda f: (f.source != f"profile:{profile}", f.key))

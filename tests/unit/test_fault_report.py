@@ -268,3 +268,17 @@ def test_the_exit_rule_of_a_run_with_faults(tmp_path: Path) -> None:
     clean = summary(fault_run(tmp_path / "c", {"R-1": (["PF"] + ["PP"] * 5, ["PP"] * 6)}))
     assert run_failed(clean, diverged=False)
     assert run_failed(None, diverged=True) and not run_failed(None, diverged=False)
+
+
+def test_a_down_link_hits_every_trial_it_was_applied_in(tmp_path: Path) -> None:
+    """`down` refuses connections the proxy never counts: at toxicity 1 every trial is hit."""
+    from harness.report.faultrender import share
+
+    down = window("db", "down", connections=0, affected=0)
+    slow = window("cache", "latency", connections=0, affected=0, toxicity=0.5)
+    s = summary(fault_run(tmp_path, {"R-1": (["P"] * 6, ["F"] * 6)}, windows=[down, slow]))
+    cache, db = s.faults
+    assert db.trials == db.hit_trials == 6 and db.by_requirement["R-1"].degraded
+    assert cache.hit_trials == 0 and "R-1" not in cache.by_requirement
+    assert share(db) == "every connection refused while it was active"
+    assert share(cache) == "no connection opened while it was active"
