@@ -61,6 +61,11 @@ def _where(s: FaultsSummary) -> list[str]:
             "The run's manifest does not record a fault profile; the profile was found from "
             "the cases its records name."
         )
+    if s.clean_with_faults:
+        out.append(
+            f"{s.clean_with_faults} clean trial(s) had their scenario's own faults (a "
+            "scenario's faults apply in both phases): R_fault compares the profile's on top."
+        )
     if s.other_profiles:
         out.append(
             f"Left out: the trials of other profile(s) {', '.join(s.other_profiles)} (one "

@@ -140,6 +140,8 @@ class FaultsSummary:
     clean_trials: int = 0
     faulted_trials: int = 0
     other_profiles: list[str] = field(default_factory=list)  # left out: one profile a run
+    #: clean trials that had their scenario's own faults (those apply in both phases)
+    clean_with_faults: int = 0
     methods: str = METHODS
 
     @property
@@ -285,6 +287,7 @@ def faults_summary(manifest: AnyManifest, trials: Sequence[TrialRecord]) -> Faul
         clean_trials=len(clean),
         faulted_trials=len(faulted),
         other_profiles=sorted(p for p in named if p != profile),
+        clean_with_faults=sum(1 for r in clean if r.observation.faults),
     )
 
 
