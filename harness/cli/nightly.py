@@ -44,7 +44,8 @@ def _run(root: Path, ref: str) -> RunFolder:
     "also",
     multiple=True,
     metavar="RUN_ID",
-    help="A hunt, load or drift run to include besides those of the run's --group (repeatable).",
+    help="A hunt, load or drift run, or a run with --faults, to include besides those of the "
+    "run's --group (repeatable).",
 )
 @click.option("--pdf", is_flag=True, help="Also print the report to PDF (needs harness[pdf]).")
 @reports_dir_option
@@ -181,6 +182,7 @@ def trend(
         f"trend of {escape(name)}: {len(result.runs)} run(s), {len(result.series)} "
         f"requirement(s), k = {result.k}"
         + (f"; {len(result.drift)} drift run(s)" if result.drift else "")
+        + (f"; {len(result.faults)} faulted run(s)" if result.faults else "")
     )
     if result.short_runs:
         err.print(

@@ -7,12 +7,14 @@ from pathlib import Path
 
 from harness.report.drift import DriftSummary, summarize_drift
 from harness.report.driftframe import drift_frame
+from harness.report.faultframe import fault_frame
+from harness.report.faults import FaultsSummary, summarize_faults
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.load import LoadSummary, summarize
 from harness.report.loadframe import load_frame
 from harness.report.markdown import render_markdown
-from harness.report.reliability import reliability_frame
+from harness.report.reliabilityframe import reliability_frame
 from harness.report.view import ReportView, build_view
 from harness.runlog.frame import results_frame, save_parquet, save_results
 from harness.runlog.read import open_run
@@ -20,6 +22,7 @@ from harness.runlog.read import open_run
 RELIABILITY_PARQUET = "reliability.parquet"
 LOAD_PARQUET = "load.parquet"
 DRIFT_PARQUET = "drift.parquet"
+FAULTS_PARQUET = "faults.parquet"
 
 
 @dataclass
@@ -34,6 +37,8 @@ class Reports:
     load_parquet: Path | None = None
     drift: DriftSummary | None = None  # a drift run's curves and first degraded lengths
     drift_parquet: Path | None = None
+    faults: FaultsSummary | None = None  # a faulted run's R_fault per requirement, its faults
+    faults_parquet: Path | None = None
 
     def paths(self) -> dict[str, Path]:
         paths = {
@@ -48,6 +53,8 @@ class Reports:
             paths["load"] = self.load_parquet
         if self.drift_parquet is not None:
             paths["drift"] = self.drift_parquet
+        if self.faults_parquet is not None:
+            paths["faults"] = self.faults_parquet
         return paths
 
 
@@ -61,6 +68,7 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
     view = build_view(frame, manifest)
     load = summarize(run, records)
     drift = summarize_drift(run, records)
+    faults = summarize_faults(run, records)
 
     def missing(path: Path) -> bool:
         return not (keep and path.is_file())
@@ -70,13 +78,13 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
         save_results(frame, parquet)
     markdown = run_dir / "summary.md"
     if missing(markdown):
-        markdown.write_text(render_markdown(view, load, drift), encoding="utf-8")
+        markdown.write_text(render_markdown(view, load, drift, faults), encoding="utf-8")
     html = run_dir / "report.html"
     if missing(html):
-        html.write_text(render_html(view, load, drift), encoding="utf-8")
+        html.write_text(render_html(view, load, drift, faults), encoding="utf-8")
     junit = run_dir / "junit.xml"
     if missing(junit):
-        junit.write_bytes(render_junit(frame, manifest, load, drift))
+        junit.write_bytes(render_junit(frame, manifest, load, drift, faults))
     reliability = None
     if view.reliability is not None:
         reliability = run_dir / RELIABILITY_PARQUET
@@ -92,6 +100,12 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
         drift_parquet = run_dir / DRIFT_PARQUET
         if missing(drift_parquet):
             save_parquet(drift_frame(drift), drift_parquet)
+    faults_parquet = None
+    if faults is not None:
+        faults_parquet = run_dir / FAULTS_PARQUET
+        if missing(faults_parquet):
+            save_parquet(fault_frame(faults), faults_parquet)
     return Reports(
-        view, parquet, markdown, html, junit, reliability, load, load_parquet, drift, drift_parquet
-    )
+        view, parquet, markdown, html, junit, reliability, load, load_parquet, drift,
+        drift_parquet, faults, faults_parquet,
+    )  # fmt: skip

@@ -26,6 +26,7 @@ import pandas as pd
 
 from harness.errors import ConfigError
 from harness.report.driftruns import DriftComparison, compare_drift
+from harness.report.faultruns import FaultComparison, compare_faults
 from harness.report.reliability import (
     MARKS,
     REGRESSION_ORIGIN,
@@ -132,6 +133,7 @@ class Comparison:
     added: list[RequirementReliability] = field(default_factory=list)  # in HEAD's spec only
     removed: list[RequirementReliability] = field(default_factory=list)  # in BASE's spec only
     drift: DriftComparison | None = None  # two drift runs: each requirement's first degraded length
+    faults: FaultComparison | None = None  # a faulted run among them: R_fault per requirement
 
     @property
     def worse(self) -> list[MetricChange]:
@@ -169,6 +171,9 @@ class Comparison:
         if self.drift is not None and self.drift.worse:
             shorter = ", ".join(c.requirement for c in self.drift.worse)
             reasons.append(f"holds less far into a conversation: {shorter}")
+        if self.faults is not None and self.faults.worse:
+            worse_f = ", ".join(c.requirement for c in self.faults.worse)
+            reasons.append(f"degrades under faults beyond noise: {worse_f}")
         return reasons
 
 
@@ -346,6 +351,7 @@ def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comp
     ]
     if base.kind == head.kind == "drift":
         result.drift = compare_drift(base, head)
+    result.faults = compare_faults(base, head)
     return result
 
 

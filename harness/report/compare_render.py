@@ -11,6 +11,7 @@ from harness.report.compare import (
     MetricChange,
 )
 from harness.report.driftruns import compare_markdown
+from harness.report.faultruns import compare_markdown as faults_markdown
 from harness.report.reliability import RequirementReliability, percent
 from harness.report.text import code
 
@@ -93,6 +94,8 @@ def render_comparison(c: Comparison) -> str:
     out += ["", _summary(c, "worse", c.worse), "", _summary(c, "better", c.better), ""]
     if c.drift is not None:
         out += compare_markdown(c.drift)
+    if c.faults is not None:
+        out += faults_markdown(c.faults)
     red = c.red
     out.append(
         f"**Red**: {'; '.join(red)}." if red else "**Green**: nothing new fails or got worse."

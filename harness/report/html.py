@@ -16,6 +16,8 @@ from markupsafe import Markup, escape
 
 from harness.report.drift import DriftSummary
 from harness.report.driftrender import html_context as drift_context
+from harness.report.faultrender import html_context as faults_context
+from harness.report.faults import FaultsSummary
 from harness.report.load import LoadSummary
 from harness.report.loadrender import html_context
 from harness.report.reliability import interval, percent
@@ -66,7 +68,10 @@ def render_template(name: str, **context: Any) -> str:
 
 
 def render_html(
-    view: ReportView, load: LoadSummary | None = None, drift: DriftSummary | None = None
+    view: ReportView,
+    load: LoadSummary | None = None,
+    drift: DriftSummary | None = None,
+    faults: FaultsSummary | None = None,
 ) -> str:
     template = _env.get_template("report.html.j2")
     return template.render(
@@ -76,4 +81,5 @@ def render_html(
         nonce=secrets.token_urlsafe(12),
         load=html_context(load) if load is not None else None,
         drift=drift_context(drift) if drift is not None else None,
+        faults=faults_context(faults) if faults is not None else None,
     )

@@ -14,6 +14,8 @@ from harness.redact import redact
 from harness.report.chain import request_lines, trace_evidence
 from harness.report.drift import DriftSummary
 from harness.report.driftrender import junit_suite as drift_suite
+from harness.report.faultrender import junit_suite as faults_suite
+from harness.report.faults import FaultsSummary
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, turn_source
@@ -66,6 +68,7 @@ def render_junit(
     manifest: AnyManifest,
     load: LoadSummary | None = None,
     drift: DriftSummary | None = None,
+    faults: FaultsSummary | None = None,
 ) -> bytes:
     suites = ET.Element("testsuites", name=f"harness {manifest.suite}")
     # the run's own cases, then the replayed known regressions apart, as the reports show them
@@ -78,6 +81,8 @@ def render_junit(
         junit_suite(load, suites, xml_text)
     if drift is not None:  # a testcase per requirement and length
         drift_suite(drift, suites, xml_text)
+    if faults is not None:  # a testcase per requirement with its R_fault
+        faults_suite(faults, suites, xml_text)
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 

@@ -13,6 +13,8 @@ import orjson
 
 from harness.report.drift import DriftSummary
 from harness.report.driftrender import markdown_section as drift_section
+from harness.report.faultrender import markdown_section as faults_section
+from harness.report.faults import FaultsSummary
 from harness.report.load import LoadSummary
 from harness.report.loadrender import markdown_section
 from harness.report.reliability import Reliability, interval, percent
@@ -204,7 +206,10 @@ def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
 
 
 def render_markdown(
-    view: ReportView, load: LoadSummary | None = None, drift: DriftSummary | None = None
+    view: ReportView,
+    load: LoadSummary | None = None,
+    drift: DriftSummary | None = None,
+    faults: FaultsSummary | None = None,
 ) -> str:
     m = view.manifest
     t = view.totals
@@ -214,6 +219,11 @@ def render_markdown(
         "",
         verdict,
         "",
+        *(
+            [f"**{cell(faults.headline)}** (see [Faults](#faults))", ""]
+            if faults is not None and faults.profile is not None
+            else []
+        ),
         f"- run `{m.run_id}` · status {view.status} · started {m.started_at}",
         f"- spec: {cell(m.spec_title)} version {cell(m.spec_version)} "
         f"(sha256 {m.spec_hash}) · seed {m.seed} · "
@@ -293,6 +303,8 @@ def render_markdown(
         out += markdown_section(load)
     if drift is not None:
         out += drift_section(drift)
+    if faults is not None:
+        out += ['<a id="faults"></a>', "", *faults_section(faults)]
     out += ["## Divergences", ""]
     if not view.divergences:
         out.append("None.")

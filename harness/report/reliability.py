@@ -9,7 +9,9 @@ every check of that requirement passes in it; an error is never a pass.
 Counted are the run's own cases, as in the run's report: replayed known regression
 cases (origin "regression") are left out, as the report shows them apart and the
 sign-off judges them in its regressions gate; the run-wide invariant sweep is no
-trial of any case. So a run's numbers are the same in its report, its sign-off,
+trial of any case. A run with a fault profile (`harness run --faults NAME`) counts its clean
+phase only: its faulted cases (`<id>~NAME`) are judged by R_fault (report/faults.py) and the
+sign-off's faults gate. So a run's numbers are the same in its report, its sign-off,
 `harness compare` and `harness trend`.
 
 The 95% intervals (METHODS says the same in words, for reports):
@@ -34,11 +36,10 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import pandas as pd
 
-from harness.runlog.models import AnyManifest
+from harness.runlog.models import AnyManifest, RunManifest
 
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
@@ -210,6 +211,8 @@ class Reliability:
     by_requirement: list[CaseReliability] = field(default_factory=list)
     methods: str = METHODS
     regressions_left_out: int = 0  # replayed known regression cases, not counted here
+    faulted_left_out: int = 0  # a fault profile's faulted cases: R_fault counts them
+    fault_profile: str | None = None
 
     @property
     def counted(self) -> str:
@@ -220,6 +223,12 @@ class Reliability:
                 f"; the {self.regressions_left_out} replayed known regression case(s) are "
                 "left out (they are reported apart and judged by the sign-off's "
                 "regressions gate)"
+            )
+        if self.faulted_left_out:
+            text += (
+                f"; the {self.faulted_left_out} case(s) played under fault profile "
+                f"{self.fault_profile} are left out (the Faults section's R_fault and the "
+                "sign-off's faults gate judge them)"
             )
         return text + "."
 
@@ -280,6 +289,12 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
     """Every case's and requirement's pass@1 and pass^k; k defaults to the run's trials."""
     run_trials = manifest.trials or 1
     k = k or run_trials
+    profile = manifest.fault_profile if isinstance(manifest, RunManifest) else None
+    faulted = 0
+    if profile:  # the faulted phase is R_fault's; pass@1 and pass^k are the clean phase's
+        under = frame["case_id"].str.endswith(f"~{profile}")
+        faulted = int(frame.loc[under, "case_id"].nunique())
+        frame = frame[~under]
     marks = trial_outcomes(frame).sort_values(["case_id", "requirement", "trial"], kind="stable")
     groups: dict[tuple[str, str, str, str], str] = {}
     for row in marks.itertuples(index=False):
@@ -317,75 +332,12 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
         )
     regressions = frame.loc[frame["origin"] == REGRESSION_ORIGIN, "case_id"].nunique()
     return Reliability(
-        k, run_trials, requirements, cases, by_req, regressions_left_out=int(regressions)
+        k,
+        run_trials,
+        requirements,
+        cases,
+        by_req,
+        regressions_left_out=int(regressions),
+        faulted_left_out=faulted,
+        fault_profile=profile,
     )
-
-
-RELIABILITY_COLUMNS = [
-    "run_id",
-    "suite",
-    "scope",  # requirement | case | case-requirement
-    "requirement",
-    "severity",
-    "case_id",
-    "scenario",
-    "origin",
-    "cases",
-    "trials",
-    "passes",
-    "k",
-    "pass_at_1",
-    "pass_at_1_low",
-    "pass_at_1_high",
-    "pass_hat_k",
-    "pass_hat_k_low",
-    "pass_hat_k_high",
-    "flaky",  # requirement: how many of its cases are flaky; case: 0 or 1
-    "flaky_cases",  # requirement: their ids, comma-separated
-    "outcomes",  # case: one mark per trial, P pass, F fail, E error
-]
-
-
-def _rate(prefix: str, rate: Rate) -> dict[str, float | None]:
-    return {prefix: rate.value, f"{prefix}_low": rate.low, f"{prefix}_high": rate.high}
-
-
-def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
-    """The numbers as a table, so that they can be re-read (reliability.parquet)."""
-    common = {"run_id": manifest.run_id, "suite": manifest.suite, "k": rel.k}
-    rows: list[dict[str, Any]] = []
-    for r in rel.requirements:
-        rows.append(
-            {
-                **common,
-                "scope": "requirement",
-                "requirement": r.requirement,
-                "severity": r.severity,
-                "cases": r.cases,
-                "trials": r.trials,
-                "passes": r.passes,
-                **_rate("pass_at_1", r.pass_at_1),
-                **_rate("pass_hat_k", r.pass_hat_k),
-                "flaky": len(r.flaky_cases),
-                "flaky_cases": ",".join(r.flaky_cases),
-            }
-        )
-    for c in [*rel.cases, *rel.by_requirement]:
-        rows.append(
-            {
-                **common,
-                "scope": "case-requirement" if c.requirement else "case",
-                "requirement": c.requirement,
-                "case_id": c.case_id,
-                "scenario": c.scenario,
-                "origin": c.origin,
-                "cases": 1,
-                "trials": c.trials,
-                "passes": c.passes,
-                **_rate("pass_at_1", c.pass_at_1),
-                **_rate("pass_hat_k", c.pass_hat_k),
-                "flaky": int(c.flaky),
-                "outcomes": c.outcomes,
-            }
-        )
-    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)

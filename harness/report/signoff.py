@@ -18,6 +18,7 @@ from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
 from harness.report.signoff_drift import drift_gate, drift_judged, unfinished
+from harness.report.signoff_faults import faulted_runs, faults_gate, r_fault_of
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
@@ -303,4 +304,8 @@ def evaluate(
     if g.drift is not None:
         drifts = sum(1 for r in related if r.kind == "drift")
         gates.append(drift_gate(g.drift, judged, drifts, unfinished(related)))
+    faulted, left_out = faulted_runs(run, related)
+    trace.faults = r_fault_of(faulted)
+    if g.faults is not None:
+        gates.append(faults_gate(g.faults, faulted, left_out))
     return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)

@@ -184,6 +184,9 @@ def render_signoff_markdown(s: Signoff) -> str:
         if s.trace.drift:  # how far the group's drift runs judged it
             judged = s.trace.drift.get(r.id, ["not judged by a drift run"])
             head += f" · drift: {cell('; '.join(judged))}"
+        if s.trace.faults:  # its R_fault in the group's faulted runs
+            under = s.trace.faults.get(r.id, ["not judged by a faulted run"])
+            head += f" · faults: {cell('; '.join(under))}"
         if not r.checks:
             out.append(f"| {head} | — | — | — | **no check names it** | — |")
             continue

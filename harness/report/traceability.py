@@ -111,6 +111,8 @@ class Traceability:
     inventory_from: str  # "manifest" or "results" (an older run without an inventory)
     #: how far each requirement was judged for long-task drift, by the group's drift runs
     drift: dict[str, list[str]] = field(default_factory=dict)
+    #: each requirement's R_fault in the group's finished faulted runs, in words
+    faults: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def uncovered(self) -> list[str]:

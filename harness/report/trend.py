@@ -25,6 +25,8 @@ from markupsafe import Markup, escape
 
 from harness.errors import ConfigError
 from harness.report.driftruns import DriftRun, drift_history, trend_rows
+from harness.report.faultruns import FaultRun, fault_history
+from harness.report.faultruns import trend_rows as fault_rows
 from harness.report.html import render_template
 from harness.report.reliability import METHODS, Rate, compute, interval, percent
 from harness.runlog.history import stored_runs, suite_runs
@@ -83,6 +85,7 @@ class Trend:
     methods: str = METHODS
     counted: str = COUNTED
     drift: list[DriftRun] = field(default_factory=list)  # the suite's drift runs, apart
+    faults: list[FaultRun] = field(default_factory=list)  # its faulted runs' R_fault, apart
 
     @property
     def short_runs(self) -> list[RunFolder]:
@@ -155,7 +158,8 @@ def build_trend(root: Path, suite: str, last: int, k: int = DEFAULT_K) -> Trend:
             s.points.append(
                 Point(run.run_id, run.started_at, rel.trials, r.pass_at_1, r.pass_hat_k)
             )
-    return Trend(suite, k, runs, list(series.values()), left_out, drift=drift)
+    faults = fault_history(root, suite, last)
+    return Trend(suite, k, runs, list(series.values()), left_out, drift=drift, faults=faults)
 
 
 def _x(i: int, n: int) -> float:
@@ -248,7 +252,10 @@ def _segments(points: list[tuple[int, Rate, Point]]) -> list[list[tuple[int, flo
 def render_trend(trend: Trend) -> str:
     charts = [(s, svg(s, len(trend.runs), trend.k)) for s in trend.series]
     drift = trend_rows(trend.drift)
-    return render_template("trend.html.j2", trend=trend, charts=charts, when=when, drift=drift)
+    faults = fault_rows(trend.faults)
+    return render_template(
+        "trend.html.j2", trend=trend, charts=charts, when=when, drift=drift, faults=faults
+    )
 
 
 def write_trend(trend: Trend, path: Path) -> Path:

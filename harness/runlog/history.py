@@ -11,11 +11,19 @@ from pathlib import Path
 
 from harness.core.events import Status
 from harness.errors import ConfigError
+from harness.runlog.models import RunManifest
 from harness.runlog.read import KILLED as KILLED
 from harness.runlog.read import MANIFEST, RunFolder, parse_manifest, read_manifest
 from harness.runlog.read import run_status as run_status
 
 GROUPED = ("hunt", "load", "drift")
+
+
+def faulted(run: RunFolder) -> bool:
+    """A suite run with a fault profile (harness run --faults NAME): it joins its group's
+    sign-off (the faults gate) as hunt, load and drift runs do."""
+    m = run.manifest
+    return isinstance(m, RunManifest) and m.kind == "run" and bool(m.fault_profile)
 
 
 def stored_runs(root: Path) -> list[RunFolder]:
@@ -61,14 +69,16 @@ def group_runs(root: Path, run: RunFolder, also: tuple[str, ...] = ()) -> list[R
         r
         for r in stored_runs(root)
         if group and r.manifest.group == group and r.run_id != run.run_id
-        if r.kind in GROUPED and r.suite == run.suite
+        if (r.kind in GROUPED or faulted(r)) and r.suite == run.suite
     ]
     for run_id in also:
         extra = find_run(root, run_id)
-        if extra.kind not in GROUPED:
+        if extra.kind not in GROUPED and not faulted(extra):
             raise ConfigError(
-                f"--with {run_id}: it is {extra.described}; --with adds a hunt, load or drift run",
-                hint=f"pass the id of a harness hunt, load or drift run of suite {run.suite}",
+                f"--with {run_id}: it is {extra.described}; --with adds a hunt, load or drift "
+                "run, or a run with --faults",
+                hint=f"pass the id of a harness hunt, load or drift run, or of a harness run "
+                f"--faults NAME, of suite {run.suite}",
             )
         if extra.suite != run.suite:
             raise ConfigError(

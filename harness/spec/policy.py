@@ -98,6 +98,43 @@ class DriftGate(Gate):
     )
 
 
+class Minimums(Model):
+    """A minimum per requirement severity; a severity left out is not judged."""
+
+    critical: Share | None = None
+    major: Share | None = None
+    minor: Share | None = None
+
+    def minimum(self, severity: str) -> float | None:
+        try:
+            value = getattr(self, Severity(severity).value)
+        except ValueError:
+            return None
+        return None if value is None else float(value)
+
+
+class FaultsGate(Gate):
+    """R_fault per requirement (its pass rate under a fault profile over its pass rate clean,
+    capped at 1) in the finished faulted runs of the group (harness run --faults NAME)."""
+
+    min_r_fault: Minimums = Field(
+        description="The smallest R_fault a requirement may have, by its severity (e.g. "
+        "critical: 1.0, major: 0.9); a severity left out is not judged."
+    )
+    bound: Literal["estimate", "lower"] = Field(
+        default="estimate",
+        description="Compare R_fault's estimate with the minimum, or (stricter) the lower end "
+        "of its 95% interval.",
+    )
+    beyond_noise: bool = Field(
+        default=True,
+        description="Fail only when the requirement also degrades beyond noise under the "
+        "profile (one-sided Fisher, Holm-corrected); below the minimum within noise is a "
+        "finding, and with too few trials to tell it is not measured. false: any R_fault "
+        "below the minimum fails.",
+    )
+
+
 def _switch(value: Any) -> str | None:
     """Which form a gate's value has, so that a wrong value gets one clear error."""
     if isinstance(value, bool):
@@ -154,6 +191,12 @@ class Gates(Model):
         default=None,
         description="Long-task drift: every requirement holds at every length up to "
         "min_length in a drift run of the same group (harness drift --group, or --with).",
+    )
+
+    faults: FaultsGate | None = Field(
+        default=None,
+        description="Robustness under faults: R_fault per requirement, by severity, in the "
+        "finished faulted runs of the group (harness run --faults NAME --group, or --with).",
     )
 
     def toggle(self, name: Literal["invariants", "regressions"]) -> Gate | None:
@@ -215,6 +258,7 @@ def _any_gate(gates: Gates) -> bool:
             gates.load_gate(),
             gates.coverage_gate(),
             gates.drift,
+            gates.faults,
             *toggles,
         ]
     )

@@ -14,9 +14,9 @@ from harness.report.reliability import (
     compute,
     pass_hat_k,
     pooled,
-    reliability_frame,
     wilson,
 )
+from harness.report.reliabilityframe import reliability_frame
 from harness.runlog.read import parse_manifest
 from tests.helpers import results_frame, trial_rows
 

@@ -1,0 +1,193 @@
+"""A faulted run's section in every report: Markdown, HTML and JUnit (a testcase per
+requirement, with R_fault in its output; failed when it degrades beyond noise under the
+profile or fails in the clean phase).
+
+Link names, toxics and profile names come from the suite (validated slugs), yet everything
+placed here is escaped for its format all the same.
+"""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from collections.abc import Callable
+from typing import Any
+
+from harness.report.faults import FaultNumbers, FaultsSummary, RequirementFaults
+from harness.report.faultstats import Comparison
+from harness.report.reliability import Rate, interval, percent
+from harness.report.text import cell, code, num
+
+
+def ratio(rate: Rate) -> str:
+    """R_fault as reports show it: two decimals, or — when it was not measured."""
+    return "—" if rate.value is None else f"{rate.value:.2f}"
+
+
+def ratio_interval(rate: Rate) -> str:
+    if rate.low is None or rate.high is None:
+        return "—"
+    return f"{rate.low:.2f}–{rate.high:.2f}"
+
+
+def passed(n: Comparison, phase: str) -> str:
+    if phase == "clean":
+        return f"{n.clean_passes}/{n.clean_trials}"
+    return f"{n.faulted_passes}/{n.faulted_trials}"
+
+
+def share(f: FaultNumbers) -> str:
+    """The connections its toxicity drew and hit while it was active."""
+    if f.toxic == "down":
+        return "every connection refused while it was active"
+    if not f.connections:
+        return "no connection opened while it was active"
+    text = f"{f.affected}/{f.connections} ({percent(f.share)})"
+    return text + (f" at toxicity {f.toxicity:g}" if f.samples else "")
+
+
+def recovery(f: FaultNumbers) -> str:
+    if not f.recovered_ms:
+        return "—"
+    return (
+        f"{num(f.recovery_median, ',.0f')} ms median, {num(f.recovery_max, ',.0f')} ms max "
+        f"({len(f.recovered_ms)} measured)"
+    )
+
+
+def _where(s: FaultsSummary) -> list[str]:
+    out = []
+    if s.from_records:
+        out.append(
+            "The run's manifest does not record a fault profile; the profile was found from "
+            "the cases its records name."
+        )
+    if s.clean_with_faults:
+        out.append(
+            f"{s.clean_with_faults} clean trial(s) had their scenario's own faults (a "
+            "scenario's faults apply in both phases): R_fault compares the profile's on top."
+        )
+    if s.other_profiles:
+        out.append(
+            f"Left out: the trials of other profile(s) {', '.join(s.other_profiles)} (one "
+            "profile a run)."
+        )
+    return out
+
+
+def markdown_section(s: FaultsSummary) -> list[str]:
+    out = ["## Faults", "", f"**{cell(s.headline)}**", ""]
+    if s.profile is not None:
+        out += [
+            f"Profile {code(s.profile)}: {s.clean_trials} clean and {s.faulted_trials} faulted "
+            f"trial(s), in alternating phases. {s.methods}",
+            "",
+            *[line + "\n" for line in _where(s)],
+            "| requirement | severity | clean passed | clean rate (95%) | faulted passed "
+            "| faulted rate (95%) | R_fault | 95% interval | p (one-sided) | Holm p | verdict |",
+            "|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in s.requirements:
+            n = r.numbers
+            mark = "❌ " if n.degraded or r.fails_clean else ""
+            out.append(
+                f"| {mark}{cell(r.requirement)} | {cell(r.severity)} | {passed(n, 'clean')} | "
+                f"{percent(n.clean.value)} ({interval(n.clean)}) | {passed(n, 'faulted')} | "
+                f"{percent(n.faulted.value)} ({interval(n.faulted)}) | {ratio(n.r_fault)} | "
+                f"{ratio_interval(n.r_fault)} | {num(n.p, '.3g')} | {num(n.p_holm, '.3g')} | "
+                f"{cell(r.verdict)} |"
+            )
+        out.append("")
+    if s.faults:
+        out += [
+            f"Faults applied (the proxies are seeded from the run's seed {s.seed} and the "
+            "link's name; the share is the connections a toxicity drew among those opened "
+            "while it was active):",
+            "",
+            "| fault | source | stream | trials (hit) | connections hit | recovery |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in s.faults:
+            out.append(
+                f"| {cell(f.key)} | {cell(f.source)} | {cell(f.stream)} | "
+                f"{f.trials} ({f.hit_trials}) | {cell(share(f))} | {cell(recovery(f))} |"
+            )
+        out.append("")
+    several = [f for f in s.faults if f.by_requirement]
+    if several:
+        out += [
+            "Per fault, over the faulted trials it hit (Holm across every fault and requirement):",
+            "",
+            "| fault | requirement | passed | rate (95%) | R_fault (95%) | Holm p |",
+            "|---|---|---|---|---|---|",
+        ]
+        for f in several:
+            for rid, n in f.by_requirement.items():
+                out.append(
+                    f"| {cell(f.key)} | {cell(rid)} | {passed(n, 'faulted')} | "
+                    f"{percent(n.faulted.value)} ({interval(n.faulted)}) | {ratio(n.r_fault)} "
+                    f"({ratio_interval(n.r_fault)}) | {num(n.p_holm, '.3g')} |"
+                )
+        out.append("")
+    out += ["Every number is in `faults.parquet`.", ""]
+    return out
+
+
+def html_context(s: FaultsSummary) -> dict[str, Any]:
+    return {
+        "summary": s,
+        "notes": _where(s),
+        "ratio": ratio,
+        "ratio_interval": ratio_interval,
+        "passed": passed,
+        "share": share,
+        "recovery": recovery,
+        "num": num,
+    }
+
+
+def junit_failure(r: RequirementFaults) -> str | None:
+    """Why the requirement's testcase fails, or None: it degrades beyond noise under the
+    profile, or fails in the clean phase (the exit rule of a run with --faults)."""
+    return f"{r.requirement} {r.verdict}" if r.numbers.degraded or r.fails_clean else None
+
+
+def junit_suite(s: FaultsSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:
+    """A testcase per requirement judged in both phases, R_fault in its output."""
+    if s.profile is None:
+        return
+    rows = [(r, junit_failure(r)) for r in s.requirements]
+    suite = ET.SubElement(
+        parent,
+        "testsuite",
+        name=text(f"{s.manifest.suite}.faults"),
+        tests=str(len(rows)),
+        failures=str(sum(1 for _, f in rows if f)),
+        errors="0",
+        skipped="0",
+    )
+    props = ET.SubElement(suite, "properties")
+    ET.SubElement(props, "property", name="profile", value=text(s.profile))
+    ET.SubElement(props, "property", name="seed", value=text(s.seed))
+    for r, _ in rows:
+        ET.SubElement(
+            props, "property", name=text(f"r_fault.{r.requirement}"),
+            value=text(r.numbers.r_fault.value),
+        )  # fmt: skip
+    for r, failure in rows:
+        n = r.numbers
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=text(f"{s.manifest.suite}.faults.{r.requirement}"),
+            name=text(f"{r.requirement} holds under fault profile {s.profile}"),
+            time="0",
+        )
+        out = (
+            f"R_fault {ratio(n.r_fault)} (95% interval {ratio_interval(n.r_fault)}); clean "
+            f"{passed(n, 'clean')} ({percent(n.clean.value)}), faulted {passed(n, 'faulted')} "
+            f"({percent(n.faulted.value)}); one-sided Fisher p {num(n.p, '.3g')}, Holm "
+            f"{num(n.p_holm, '.3g')}: {r.verdict}"
+        )
+        ET.SubElement(case, "system-out").text = text(out)
+        if failure:
+            ET.SubElement(case, "failure", message=text(failure), type="faults").text = text(out)

@@ -1,0 +1,80 @@
+"""Reliability as a table, so that it can be re-read: `reliability.parquet`, one row per
+requirement, case, and case and requirement (report/reliability.py's numbers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from harness.report.reliability import Rate, Reliability
+from harness.runlog.models import AnyManifest
+
+RELIABILITY_COLUMNS = [
+    "run_id",
+    "suite",
+    "scope",  # requirement | case | case-requirement
+    "requirement",
+    "severity",
+    "case_id",
+    "scenario",
+    "origin",
+    "cases",
+    "trials",
+    "passes",
+    "k",
+    "pass_at_1",
+    "pass_at_1_low",
+    "pass_at_1_high",
+    "pass_hat_k",
+    "pass_hat_k_low",
+    "pass_hat_k_high",
+    "flaky",  # requirement: how many of its cases are flaky; case: 0 or 1
+    "flaky_cases",  # requirement: their ids, comma-separated
+    "outcomes",  # case: one mark per trial, P pass, F fail, E error
+]
+
+
+def _rate(prefix: str, rate: Rate) -> dict[str, float | None]:
+    return {prefix: rate.value, f"{prefix}_low": rate.low, f"{prefix}_high": rate.high}
+
+
+def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
+    """The numbers as a table, so that they can be re-read (reliability.parquet)."""
+    common = {"run_id": manifest.run_id, "suite": manifest.suite, "k": rel.k}
+    rows: list[dict[str, Any]] = []
+    for r in rel.requirements:
+        rows.append(
+            {
+                **common,
+                "scope": "requirement",
+                "requirement": r.requirement,
+                "severity": r.severity,
+                "cases": r.cases,
+                "trials": r.trials,
+                "passes": r.passes,
+                **_rate("pass_at_1", r.pass_at_1),
+                **_rate("pass_hat_k", r.pass_hat_k),
+                "flaky": len(r.flaky_cases),
+                "flaky_cases": ",".join(r.flaky_cases),
+            }
+        )
+    for c in [*rel.cases, *rel.by_requirement]:
+        rows.append(
+            {
+                **common,
+                "scope": "case-requirement" if c.requirement else "case",
+                "requirement": c.requirement,
+                "case_id": c.case_id,
+                "scenario": c.scenario,
+                "origin": c.origin,
+                "cases": 1,
+                "trials": c.trials,
+                "passes": c.passes,
+                **_rate("pass_at_1", c.pass_at_1),
+                **_rate("pass_hat_k", c.pass_hat_k),
+                "flaky": int(c.flaky),
+                "outcomes": c.outcomes,
+            }
+        )
+    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)

@@ -1,0 +1,57 @@
+"""Faulted runs in `harness compare` and `harness trend`, over run folders written by the run
+log's own writer: R_fault before and after, HEAD red when a requirement now degrades beyond
+noise under the same profile, other profiles side by side and never called worse; the trend
+lists each faulted run's R_fault apart from its charts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harness.report.compare import compare_runs
+from harness.report.compare_render import render_comparison
+from harness.report.faultruns import compare_faults
+from harness.report.trend import build_trend, render_trend
+from harness.runlog.read import open_run
+from tests.faultruns import fault_run
+
+BROKEN = (["PP"] * 6, ["FF"] * 5 + ["PP"])
+HELD = (["PP"] * 6, ["PP"] * 6)
+
+
+def test_a_requirement_that_now_degrades_under_faults_turns_compare_red(tmp_path: Path) -> None:
+    base = open_run(fault_run(tmp_path, {"R-1": HELD, "R-2": HELD}))
+    head = open_run(fault_run(tmp_path, {"R-1": BROKEN, "R-2": HELD}))
+    result = compare_runs(base, head)
+    assert result.faults is not None
+    assert [c.requirement for c in result.faults.worse] == ["R-1"]
+    assert "degrades under faults beyond noise: R-1" in result.red
+    text = render_comparison(result)
+    assert "## Faults: R_fault per requirement (reset -> reset)" in text
+    assert "| ▼ R-1 | critical | 1.00 [" in text and "-> 0.17 [0.05, 0.47]" in text
+    back = compare_runs(head, base)
+    assert back.faults is not None and [c.requirement for c in back.faults.worse] == []
+    assert [c.direction for c in back.faults.changes] == ["better", "same"]
+
+
+def test_other_profiles_are_shown_side_by_side_and_never_called_worse(tmp_path: Path) -> None:
+    base = open_run(fault_run(tmp_path, {"R-1": HELD}, profile="reset"))
+    head = open_run(fault_run(tmp_path, {"R-1": BROKEN}, profile="timeout"))
+    d = compare_faults(base, head)
+    assert d is not None and not d.worse
+    assert "other fault profiles (reset vs timeout)" in d.notes[0]
+    plain = open_run(fault_run(tmp_path, {"R-1": (["P"], [])}, windows=[], record_profile=False))
+    assert compare_faults(plain, plain) is None
+    one = compare_faults(plain, head)
+    assert one is not None and "ran no fault profile" in one.notes[0] and not one.worse
+
+
+def test_the_trend_lists_each_faulted_runs_r_fault_apart(tmp_path: Path) -> None:
+    fault_run(tmp_path, {"R-1": HELD}, started_at="2026-12-01T10:00:00+00:00")
+    fault_run(tmp_path, {"R-1": BROKEN}, started_at="2026-12-02T10:00:00+00:00")
+    trend = build_trend(tmp_path, "s", 30, k=2)
+    assert len(trend.faults) == 2 and len(trend.runs) == 2
+    # the charts count the clean phase only: every clean trial passed in both runs
+    (series,) = trend.series
+    assert [p.pass_at_1.value for p in series.points] == [1.0, 1.0]
+    html = render_trend(trend)
+    assert 'id="faults"' in html and '<span class="tag fail">0.17 [0.05, 0.47]</span>' in html
