@@ -72,6 +72,9 @@ def summarize(reports: Reports, *, interrupted: bool) -> int:
     # tell, or fails already at the shortest length; a failure within noise at one length not
     d = reports.drift
     bad = v.diverged if d is None else bool(d.degraded or d.failing or d.undetermined)
+    # a run with --faults: every failure counts, in either phase (a double refund under a
+    # reset is found, whatever the noise); a degradation beyond noise names what it breaks
+    bad = bad or (reports.faults is not None and reports.faults.failing)
     code = 1 if bad else (0 if v.complete and v.cases else 3)
     with contextlib.suppress(OSError):  # a closed output never changes the verdict
         _print_summary(reports, interrupted)
@@ -112,6 +115,13 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         err.print(f"[bold {colour}]drift[/]: {escape(drift.headline)}")
         for curve in drift.curves:
             err.print(f"  {escape(curve.requirement)}: {escape(curve.verdict)}")
+    faults = reports.faults
+    if faults is not None:  # a run with faults: R_fault per requirement, each fault's numbers
+        colour = "red" if faults.failing else "green"
+        first, *rest = faults.lines()
+        err.print(f"[bold {colour}]{escape(first)}[/]")
+        for line in rest:
+            err.print(escape(line))
     if v.regressions or v.unreadable_regressions:
         err.print(f"known regressions: {v.regressions_headline}")
     for r in v.regressions:

@@ -218,16 +218,6 @@ class FaultsSummary:
         return out
 
 
-def run_failed(faults: FaultsSummary | None, diverged: bool) -> bool:
-    """The exit rule (1 when True) of a run: one with a fault profile (`harness run --faults`)
-    fails when a requirement degrades beyond noise under the profile or fails in the clean
-    phase, not for failures under faults within noise (an agent may fail a trial while its
-    database is down); any other run, `diverged`, by its divergences."""
-    if faults is not None and faults.profile is not None:
-        return faults.failing
-    return diverged
-
-
 def _lower(n: Comparison) -> bool:
     """The faulted rate is below the clean one (beyond noise or not)."""
     return n.faulted_passes * n.clean_trials < n.clean_passes * n.faulted_trials
@@ -380,6 +370,5 @@ __all__ = [
     "RequirementFaults",
     "base_id",
     "faults_summary",
-    "run_failed",
     "summarize_faults",
 ]
