@@ -28,6 +28,7 @@ MAX_SHOWN = 30  # occurrences listed as found; the rest counted
 MAX_MISSES = 5  # occurrences like the selected ones, with why they were not counted
 VALUE_CHARS = 120
 TOOL = "gen_ai.tool.name"
+PENDING = "still being answered when the case ended"
 
 NO_TRACE = "the harness did not trace this case (it sent no traceparent), so no span can be judged"
 STRAY_HINT = (
@@ -208,7 +209,9 @@ def call_misses(
             out.append(f"body lacks {short(needle)!r}")
     elif sel.body:
         out += _misses(sel.body, lambda k: _json_at(q.json, k), r, "body")
-    if answered is not None and q.status != answered:
+    if answered is not None and q.pending:
+        out.append(f"{PENDING}, not answered {answered}")
+    elif answered is not None and q.status != answered:
         out.append(f"answered {q.status}, not {answered}")
     return out
 
@@ -262,7 +265,8 @@ def call_label(step: Step) -> str:
     q = step.item
     assert isinstance(q, ServiceRequest)
     turn = f"turn {step.turn}" if step.turn is not None else "no turn"
-    answer = f"{q.status}" + (f" ({q.answered_by})" if q.answered_by else "")
+    answer = PENDING if q.pending else f"{q.status}"
+    answer += f" ({q.answered_by})" if q.answered_by else ""
     return f"{turn} · {short(q.service, 80)} {short(q.method, 16)} {short(q.path, 200)} -> {answer}"
 
 

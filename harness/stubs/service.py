@@ -2,8 +2,9 @@
 threaded, on a free loopback port) whose one catch-all handler dispatches each request to
 the case it belongs to (`registry.py`), answers it from the case's scenario routes first,
 then the suite's routes, then the default (`answers.py`), after the declared latency (a
-wait in the request's own thread, cut short when the stub stops), and logs it as a
-`ServiceRequest` (capped and masked, `capture.py`)."""
+wait in the request's own thread, cut short when the stub stops). Each request is logged as
+a `ServiceRequest` (capped and masked, `capture.py`) when it arrives, with the case it
+belongs to; its status and duration are filled in once answered."""
 
 from __future__ import annotations
 
@@ -118,19 +119,9 @@ class StubService:
 
     def _answered(self, request: Request) -> Response:
         at_ns = time.time_ns()
-        began = time.perf_counter()
         captured = capture(request, self.limits)
-        entry, how = self.registry.attribute(captured)
-        if captured.too_large:
-            answer = Answer(413, b'{"error": "request body too large for the stub"}',
-                            {"Content-Type": "application/json"}, 0.0)  # fmt: skip
-            by = "limit"
-        else:
-            answer, by = self._answer(request, captured, entry)
-        if answer.latency:
-            self._stopping.wait(answer.latency)
-        self.registry.record(
-            entry,
+        logged, entry = self.registry.arrive(
+            captured,
             ServiceRequest(
                 service=self.name,
                 method=captured.method,
@@ -139,21 +130,28 @@ class StubService:
                 headers=captured.headers,
                 body=captured.body,
                 json=captured.json,
-                status=answer.status,
-                answered_by=by,
                 at_ns=at_ns,
-                duration_ms=round((time.perf_counter() - began) * 1000, 3),
                 trace_id=captured.trace_id,
                 parent_id=captured.parent_id,
-                attributed=how,
             ),
-        )
+        )  # logged now, with its case: an answer slower than the agent's timeout stays its
+        if captured.too_large:
+            answer = Answer(413, b'{"error": "request body too large for the stub"}',
+                            {"Content-Type": "application/json"}, 0.0)  # fmt: skip
+            by = "limit"
+        else:
+            answer, by = self._answer(request, captured, entry)
+        self.registry.routed(logged, by)
+        if answer.latency:
+            self._stopping.wait(answer.latency)
+        self.registry.answered(logged, answer.status)
         return Response(answer.body, answer.status, answer.headers)
 
     def _answer(
         self, request: Request, captured: Captured, entry: Entry | None
     ) -> tuple[Answer, str]:
-        """The scenario's routes (its case's only), then the suite's, then the default."""
+        """The scenario's routes (of the case whose values answer it), then the suite's,
+        then the default."""
         chosen: tuple[str, int, Compiled] | None = None
         for source, routes in (("scenario", entry.routes if entry else ()), ("route", self.routes)):
             for index, route in enumerate(routes):
