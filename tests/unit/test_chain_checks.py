@@ -414,3 +414,47 @@ def test_a_short_span_keeps_a_decimal() -> None:
     assert [milliseconds(x) for x in (0.0, 0.4, 9.96, 12.4, 1234.0)] == [
         "0 ms", "0.4 ms", "10.0 ms", "12 ms", "1,234 ms"
     ]  # fmt: skip
+
+
+def test_requests_of_no_case_make_an_absence_or_a_count_an_error_never_a_pass() -> None:
+    """The agent does not propagate traceparent: its requests land as of no case, so a
+    call check cannot say it was not made (or made once): an error naming why."""
+    stray = {"requests_stray": {"compliance": 2}}
+    for check, found in (
+        ({"absent": True}, []),
+        ({"count": 1}, [request("/v1/approvals", 10)]),
+        ({}, []),  # at least once: "never occurred" is not known either
+        ({"after": {"call": {"service": "compliance", "path": "/v1/other"}}},
+         [request("/v1/approvals", 10)]),
+    ):  # fmt: skip
+        result = judge({"type": "call", "service": "compliance", "path": "/v1/approvals",
+                        **check}, observe(requests=found, **stray))  # fmt: skip
+        assert result.verdict is Verdict.ERROR, (check, result.message)
+        assert "2 request(s) to compliance carried no traceparent of a case in flight" in (
+            result.message
+        )
+    # too many of its own is a fail whatever else came; at least once and found: a pass
+    twice = [request("/v1/approvals", 10), request("/v1/approvals", 20)]
+    too_many = judge({"type": "call", "service": "compliance", "count": 1},
+                     observe(requests=twice, **stray))  # fmt: skip
+    assert too_many.verdict is Verdict.FAIL
+    found = judge({"type": "call", "service": "compliance"}, observe(requests=twice, **stray))
+    assert found.verdict is Verdict.PASS
+    # strays to another service change nothing
+    other = judge({"type": "call", "service": "compliance", "absent": True},
+                  observe(requests_stray={"fraud": 3}))  # fmt: skip
+    assert other.verdict is Verdict.PASS
+
+
+def test_spans_over_the_cap_make_an_absence_or_a_count_an_error() -> None:
+    ids = Ids()
+    obs = observe(refund_chain(ids), spans_dropped=5)
+    absent = judge({"type": "span", "tool": "forbidden", "absent": True}, obs)
+    assert absent.verdict is Verdict.ERROR and "5 span(s) over the harness's cap" in (
+        absent.message
+    )
+    missing = judge({"type": "span", "tool": "forbidden"}, obs)
+    assert missing.verdict is Verdict.ERROR and missing.message.startswith(
+        "the span (tool forbidden) never occurred, but this cannot be judged"
+    )
+    assert judge({"type": "span", "tool": "issue_refund"}, obs).verdict is Verdict.PASS
