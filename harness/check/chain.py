@@ -212,13 +212,13 @@ def _stray(service: str, j: Judging) -> str | None:
     rule = getattr(dep, "match", None)
     if isinstance(rule, m.MatchRule):
         return (
-            f"{n} request(s) to {service} belonged to no case in flight while it ran (no "
-            f"case's `match:` value was found in them, or two cases in flight shared it): "
+            f"{n} request(s) to {service} while this case ran belonged to no case in flight "
+            "(no case's `match:` value was found in them, or two cases in flight shared it): "
             "does the agent send the value its `match:` rule reads?"
         )
     return (
-        f"{n} request(s) to {service} carried no traceparent of a case in flight: does the "
-        "agent propagate the traceparent header on its outgoing calls?"
+        f"{n} request(s) to {service} while this case ran carried no traceparent of a case "
+        "in flight: does the agent propagate the traceparent header on its outgoing calls?"
     )
 
 
