@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.core.types import Case, Observation, TurnRecord
+from harness.core.types import Case, DependencyInfo, Observation, TurnRecord
 from harness.core.watch import Watched
+from harness.deps.stubbed import StubDependency
 from harness.otel.context import CaseTrace
 from harness.redact import redact
 from harness.spec import models as m
@@ -421,3 +422,27 @@ def test_requests_of_no_case_are_counted_for_the_cases_in_flight(stub: Any) -> N
         [{"order_id": "B"}], {"compliance": 1}
     )  # fmt: skip
     assert [r.status for r in service.registry.unattributed] == [200, 200, 200]
+
+
+def test_a_duplicate_pair_sharing_a_match_value_gets_a_real_answer(stub: Any) -> None:
+    """Twins of a load run hold the same values: a request carrying their value belongs to
+    neither, but is answered with their values (never a 500 over `vars.*`)."""
+    route = {"method": "POST", "path": "/api/claims",
+             "respond": {"status": 201, "json": {"claim": "{{ vars.claim_ref }}"}}}  # fmt: skip
+    rule = {"header": "X-Claim-Ref", "value": "{{ vars.claim_ref }}"}
+    service, watcher = stub(match=rule, routes=[route])
+    first = watched("a", vars={"claim_ref": "CLM-1"})
+    twin = watched("a+dup", vars={"claim_ref": "CLM-1"})
+    watcher.begin(first)
+    watcher.begin(twin)
+    with httpx.Client(base_url=service.url, headers={"X-Claim-Ref": "CLM-1"}) as http:
+        answers = [http.post("/api/claims", json={}) for _ in range(2)]
+    assert [(a.status_code, a.json()) for a in answers] == [(201, {"claim": "CLM-1"})] * 2
+    assert end(watcher, first) == [] and end(watcher, twin) == []
+    assert service.template_errors == 0
+    assert service.registry.unattributed_total == service.registry.shared_total == 2
+    assert [r.attributed for r in service.registry.unattributed] == ["", ""]
+    info = DependencyInfo(name="compliance", kind="http_service", provider="embedded")
+    note = StubDependency("compliance", service, info).note()
+    assert note is not None and "belonged to no case" not in note.text
+    assert "2 request(s) carried a `match:` value two cases in flight shared" in note.text
