@@ -234,7 +234,7 @@ def selected(ref: m.OrderRef, step: Step, r: Render) -> bool:
     return (
         isinstance(item, ServiceRequest)
         and call_like(ref.call, item, r)
-        and not call_misses(ref.call, item, r)
+        and not call_misses(ref.call, item, r, ref.call.answered)
     )
 
 
@@ -310,7 +310,8 @@ def describe(ref: m.OrderRef, r: Render) -> str:
     if ref.span is not None:
         return describe_span(ref.span, r)
     assert ref.call is not None
-    return describe_call(ref.call, r)
+    answered = f" answered {ref.call.answered}" if ref.call.answered is not None else ""
+    return describe_call(ref.call, r) + answered
 
 
 def count_range(check: m.ChainCheck) -> tuple[int, int | None]:

@@ -457,3 +457,25 @@ def test_spans_over_the_cap_make_an_absence_or_a_count_an_error() -> None:
         "the span (tool forbidden) never occurred, but this cannot be judged"
     )
     assert judge({"type": "span", "tool": "issue_refund"}, obs).verdict is Verdict.PASS
+
+
+def test_an_order_names_a_call_by_its_answer_too() -> None:
+    """`after: {call: {..., answered: 200}}`: the other step is selected as a call check
+    selects it, its answer included (a 503 screen is not the screen the claim must follow)."""
+    failed = request("/v1/screen/1", 5, method="GET", status=503)
+    filed = request("/v1/approvals", 9)
+    cleared = request("/v1/screen/1", 12, method="GET", status=200)
+    check = {
+        "type": "call",
+        "service": "compliance",
+        "path": "/v1/approvals",
+        "after": {"call": {"service": "compliance", "path_regex": "^/v1/screen/",
+                           "answered": 200}},
+    }  # fmt: skip
+    result = judge(check, observe([], [failed, filed, cleared]))
+    assert result.verdict is Verdict.FAIL
+    assert "after the first call to compliance (/^/v1/screen//) answered 200" in result.message
+    early = request("/v1/screen/1", 7, method="GET", status=200)
+    assert judge(check, observe([], [failed, early, filed])).verdict is Verdict.PASS
+    never = judge(check, observe([], [failed, filed]))
+    assert never.verdict is Verdict.FAIL and never.message.endswith("which never occurred")
