@@ -97,3 +97,15 @@ def test_unattributable_refused_above_concurrency_one_only(tmp_path: Path) -> No
 @pytest.mark.parametrize("match", ["match: traceparent", 'match: {header: X-Order, value: "x"}'])
 def test_a_stub_with_match_is_attributable_at_any_concurrency(tmp_path: Path, match: str) -> None:
     refuse_unattributable(load_suite(suite(tmp_path, match=match)), 16)
+
+
+def test_a_typo_in_a_scenario_file_is_the_only_problem_said(tmp_path: Path) -> None:
+    """The scenario file that declares vars.order_id fails to load: the suite's templates
+    over it are not judged against the scenarios that did load (no spurious problem)."""
+    root = suite(tmp_path, match='match: {json: id, value: "{{ vars.order_id }}"}')
+    scenarios = root / "scenarios" / "s.yaml"
+    scenarios.write_text(scenarios.read_text().replace("    title: t\n", "    titel: t\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_suite(root)
+    [problem] = caught.value.problems
+    assert "s.yaml" in problem.path and "titel" in problem.message
