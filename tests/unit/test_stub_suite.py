@@ -3,6 +3,9 @@ file and line; and the attribution rule against a run's concurrency."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -109,3 +112,23 @@ def test_a_typo_in_a_scenario_file_is_the_only_problem_said(tmp_path: Path) -> N
         load_suite(root)
     [problem] = caught.value.problems
     assert "s.yaml" in problem.path and "titel" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("defaults", "said"),
+    [
+        ("defaults: {concurrency: 1}\n", "a run with --concurrency above 1 cannot tell"),
+        ("defaults: {concurrency: 3}\n", "a run of concurrency 3 (the suite's default) cannot"),
+    ],
+)
+def test_validate_names_the_run_it_warns_about(tmp_path: Path, defaults: str, said: str) -> None:
+    """Never an invented concurrency: the suite's default when it is above 1, else any run
+    with --concurrency above 1."""
+    root = suite(tmp_path)
+    (root / "suite.yaml").write_text(defaults + (root / "suite.yaml").read_text())
+    shown = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(root)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert said in shown.stderr and "concurrency 2" not in shown.stderr
