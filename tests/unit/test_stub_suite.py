@@ -132,3 +132,34 @@ def test_validate_names_the_run_it_warns_about(tmp_path: Path, defaults: str, sa
     )  # fmt: skip
     assert shown.returncode == 0, shown.stderr
     assert said in shown.stderr and "concurrency 2" not in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("latency", "problem"),
+    [
+        ("2 seconds", "latency: seconds (1.5) or a duration such as 250ms, 2s (found '2 seconds')"),
+        ("-1", "greater than or equal to 0"),
+    ],
+)
+def test_a_latency_is_said_as_meant(tmp_path: Path, latency: str, problem: str) -> None:
+    root = suite(tmp_path)
+    text = (root / "suite.yaml").read_text()
+    (root / "suite.yaml").write_text(
+        text.replace(
+            "          respond:\n", f"          respond:\n            latency: {latency}\n"
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_suite(root)
+    assert "routes[0].respond.latency" in str(caught.value) and problem in str(caught.value)
+    assert "valid number" not in str(caught.value)
+
+
+def test_a_latency_in_words_or_units_loads(tmp_path: Path) -> None:
+    root = suite(tmp_path)
+    text = (root / "suite.yaml").read_text()
+    (root / "suite.yaml").write_text(
+        text.replace("          respond:\n", "          respond:\n            latency: 250ms\n")
+    )
+    [route] = load_suite(root).manifest.environment.dependencies["compliance"].routes  # type: ignore[union-attr]
+    assert route.respond is not None and route.respond.latency == 0.25
