@@ -183,3 +183,27 @@ def test_a_call_slower_than_the_agents_timeout_is_still_the_cases(tmp_path: Path
     )  # fmt: skip
     [dep] = [d for d in read_manifest(only_run(tmp_path / "r"))["dependencies"]]
     assert dep["extra"]["requests_of_no_case"] == 0
+
+
+def test_an_agent_that_drops_the_traceparent_gets_no_false_pass(tmp_path: Path) -> None:
+    """`match: traceparent`, and the agent sends none on its outgoing call: its request is
+    of no case, so "compliance was never called" cannot be judged: an error saying why."""
+    suite = make_suite(tmp_path / "suite", match="match: traceparent")
+    scenario = suite / "scenarios" / "s.yaml"
+    scenario.write_text(
+        scenario.read_text().replace(
+            "value: approved",
+            "value: approved\n"
+            "      - {id: never, type: call, requirements: [T-001], service: compliance,"
+            " absent: true}",
+        )
+    )
+    done = harness(
+        "run", str(suite), "--reports-dir", str(tmp_path / "r"), "-c", "2", "--repeat", "1"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    [record] = trial_records(only_run(tmp_path / "r"))
+    [check] = [c for c in record["checks"] if c["check_id"] == "never"]
+    assert check["verdict"] == "error", check
+    assert "carried no traceparent of a case in flight" in check["message"]
+    assert record["observation"]["requests_stray"] == {"compliance": 1}
