@@ -66,7 +66,7 @@ class StubService:
         self.registry = Registry(dep.match, dep.max_requests)
         self.template_errors = 0
         self.faults = 0  # requests the stub itself failed to answer (500)
-        #: requests being answered right now (their latency included)
+        #: requests logged and being answered right now (their latency included)
         self.in_flight = 0
         self._count = threading.Lock()
         self._cache: dict[str, Template] = {}
@@ -104,8 +104,6 @@ class StubService:
     # ------------------------------------------------------------------ in request threads
 
     def _handle(self, request: Request) -> Response:
-        with self._count:
-            self.in_flight += 1
         try:
             return self._answered(request)
         except Exception as exc:  # a fault of the stub's: said in its answer, never raised
@@ -113,9 +111,6 @@ class StubService:
             with self._count:
                 self.faults += 1
             return Response(f"harness stub fault: {type(exc).__name__}", 500)
-        finally:
-            with self._count:
-                self.in_flight -= 1
 
     def _answered(self, request: Request) -> Response:
         at_ns = time.time_ns()
@@ -135,17 +130,23 @@ class StubService:
                 parent_id=captured.parent_id,
             ),
         )  # logged now, with its case: an answer slower than the agent's timeout stays its
-        if captured.too_large:
-            answer = Answer(413, b'{"error": "request body too large for the stub"}',
-                            {"Content-Type": "application/json"}, 0.0)  # fmt: skip
-            by = "limit"
-        else:
-            answer, by = self._answer(request, captured, entry)
-        self.registry.routed(logged, by)
-        if answer.latency:
-            self._stopping.wait(answer.latency)
-        self.registry.answered(logged, answer.status)
-        return Response(answer.body, answer.status, answer.headers)
+        with self._count:
+            self.in_flight += 1
+        try:
+            if captured.too_large:
+                answer = Answer(413, b'{"error": "request body too large for the stub"}',
+                                {"Content-Type": "application/json"}, 0.0)  # fmt: skip
+                by = "limit"
+            else:
+                answer, by = self._answer(request, captured, entry)
+            self.registry.routed(logged, by)
+            if answer.latency:
+                self._stopping.wait(answer.latency)
+            self.registry.answered(logged, answer.status)
+            return Response(answer.body, answer.status, answer.headers)
+        finally:
+            with self._count:
+                self.in_flight -= 1
 
     def _answer(
         self, request: Request, captured: Captured, entry: Entry | None
