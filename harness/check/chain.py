@@ -213,8 +213,9 @@ def _stray(service: str, j: Judging) -> str | None:
     if isinstance(rule, m.MatchRule):
         return (
             f"{n} request(s) to {service} while this case ran belonged to no case in flight "
-            "(no case's `match:` value was found in them, or two cases in flight shared it): "
-            "does the agent send the value its `match:` rule reads?"
+            "(no case's `match:` value was found in them, or this case shared it with another "
+            "in flight, a duplicate pair, which only `match: traceparent` tells apart): does "
+            "the agent send the value its `match:` rule reads?"
         )
     return (
         f"{n} request(s) to {service} while this case ran carried no traceparent of a case "

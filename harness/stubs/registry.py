@@ -63,8 +63,9 @@ class Entry:
     requests: list[Logged] = field(default_factory=list)
     dropped: int = 0
     counters: dict[tuple[str, int], int] = field(default_factory=dict)
-    strays_before: int = 0  # the stub's count of requests of no case when it began
-    strays: int = 0  # requests of no case while it was in flight (set when it ends)
+    strays_before: int = 0  # the stub's count of requests any case could own, when it began
+    shared: int = 0  # requests carrying its match value while another case shared it
+    strays: int = 0  # requests of no case that may be its (set when it ends)
 
     def add(self, logged: Logged) -> None:
         if len(self.requests) < self.limit:
@@ -127,6 +128,8 @@ class Registry:
         self._stray: deque[Logged] = deque(maxlen=max_requests)
         self.unattributed_total = 0
         self.shared_total = 0
+        #: requests of no case that any case in flight could own (not a pair's shared value)
+        self._blind_total = 0
         self._counters: dict[tuple[str, int], int] = {}  # sequences of unattributed requests
 
     @property
@@ -138,7 +141,7 @@ class Registry:
     def register(self, entry: Entry) -> None:
         with self._lock:
             self._drop(entry.key)
-            entry.strays_before = self.unattributed_total
+            entry.strays_before = self._blind_total
             self._entries[entry.key] = entry
             if entry.trace_id:
                 self._by_trace[entry.trace_id] = entry
@@ -151,7 +154,7 @@ class Registry:
         with self._lock:
             entry = self._drop(key)
             if entry is not None:
-                entry.strays = self.unattributed_total - entry.strays_before
+                entry.strays = self._blind_total - entry.strays_before + entry.shared
                 entry.requests = [Logged(x.final(), x.began, True) for x in entry.requests]
             return entry
 
@@ -170,39 +173,43 @@ class Registry:
                 self._by_value.pop(value, None)
         return entry
 
-    def _owner(self, captured: Captured) -> tuple[Entry | None, str, Entry | None]:
+    def _owner(self, captured: Captured) -> tuple[Entry | None, str, list[Entry]]:
         """The case a request belongs to and how ("traceparent", "match", "only"), or
-        (None, ""); and the case whose values answer it: its owner, or, for a match value
-        two cases in flight share (a duplicate pair holds the same values), the first of
-        them, the request attributed to neither (never a guess)."""
+        (None, ""); and, for a match value two cases in flight share (a duplicate pair holds
+        the same values), those cases: the request is attributed to neither (never a guess)
+        and answered with the first one's values."""
         if captured.trace_id and (entry := self._by_trace.get(captured.trace_id)):
-            return entry, "traceparent", entry
+            return entry, "traceparent", []
         if isinstance(self.match, m.MatchRule):
             value = request_value(self.match, captured)
             owners = self._by_value.get(same(value), []) if value is not None else []
             if len(owners) == 1:
-                return owners[0], "match", owners[0]
-            if owners:
-                return None, "", owners[0]
-        elif self.match is None and self.sole and len(self._entries) == 1:
+                return owners[0], "match", []
+            return None, "", list(owners)
+        if self.match is None and self.sole and len(self._entries) == 1:
             only = next(iter(self._entries.values()))
-            return only, "only", only
-        return None, "", None
+            return only, "only", []
+        return None, "", []
 
     def arrive(self, captured: Captured, request: ServiceRequest) -> tuple[Logged, Entry | None]:
         """A request arrived: the case it belongs to decided and the request logged now
         (with it, or as of no case), before it is answered; and the case whose values and
         routes answer it (see `_owner`)."""
         with self._lock:
-            entry, how, answering = self._owner(captured)
+            entry, how, sharing = self._owner(captured)
             logged = Logged(replace(request, attributed=how), time.perf_counter())
             if entry is not None:
                 entry.add(logged)
-            else:
-                self._stray.append(logged)
-                self.unattributed_total += 1
-                self.shared_total += answering is not None
-            return logged, answering
+                return logged, entry
+            self._stray.append(logged)
+            self.unattributed_total += 1
+            if sharing:  # it may be either twin's, and is no other case's
+                self.shared_total += 1
+                for twin in sharing:
+                    twin.shared += 1
+                return logged, sharing[0]
+            self._blind_total += 1  # it may be any case's in flight
+            return logged, None
 
     def routed(self, logged: Logged, by: str) -> None:
         """Which of the stub's answers is answering it (before its latency)."""

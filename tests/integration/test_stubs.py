@@ -433,12 +433,17 @@ def test_a_duplicate_pair_sharing_a_match_value_gets_a_real_answer(stub: Any) ->
     service, watcher = stub(match=rule, routes=[route])
     first = watched("a", vars={"claim_ref": "CLM-1"})
     twin = watched("a+dup", vars={"claim_ref": "CLM-1"})
-    watcher.begin(first)
-    watcher.begin(twin)
+    other = watched("b", vars={"claim_ref": "CLM-2"})
+    for w in (first, twin, other):
+        watcher.begin(w)
     with httpx.Client(base_url=service.url, headers={"X-Claim-Ref": "CLM-1"}) as http:
         answers = [http.post("/api/claims", json={}) for _ in range(2)]
     assert [(a.status_code, a.json()) for a in answers] == [(201, {"claim": "CLM-1"})] * 2
-    assert end(watcher, first) == [] and end(watcher, twin) == []
+    # neither twin's, and no other case's: only the pair cannot judge a call check by them
+    for w, stray in ((first, {"compliance": 2}), (twin, {"compliance": 2}), (other, {})):
+        obs = Observation(session_id="x")
+        asyncio.run(watcher.end(w, obs))
+        assert (obs.requests, obs.requests_stray) == ([], stray), w.case.id
     assert service.template_errors == 0
     assert service.registry.unattributed_total == service.registry.shared_total == 2
     assert [r.attributed for r in service.registry.unattributed] == ["", ""]
