@@ -172,10 +172,73 @@ def _judge(
             problem += "; like it but not counted: " + "; ".join(
                 f"{label(s)}: {', '.join(why)}" for s, why in others
             )
+    unseen = _unseen(check, j, seen)
+    if unseen is not None:
+        if seen == "requests":
+            found["not seen"] = unseen
+        # what it wants may be among what was not seen: a verdict that rests on absence
+        # or a count (too few, or not too many) is an error, never a pass or a plain fail
+        if n < low or (high is not None and n <= high and problem is None):
+            message = (problem or f"the {what} occurred {n} time(s) for this case") + (
+                f", but this cannot be judged: {unseen}"
+            )
+            return _result(check, cid, Verdict.ERROR, message, expected, found)
     problem = problem or _order(check, counted, obs, r, what)
     if problem is None:
         return _result(check, cid, Verdict.PASS, "", expected, found)
+    if unseen_ref := _unseen_other(check, j, problem):
+        found["other not seen"] = unseen_ref
+        message = f"{problem}, but this cannot be judged: {unseen_ref}"
+        return _result(check, cid, Verdict.ERROR, message, expected, found)
     return _result(check, cid, Verdict.FAIL, problem, expected, found)
+
+
+def _unseen(check: m.ChainCheck, j: Judging, seen: str) -> str | None:
+    """What the case may have done that the harness did not see: spans over its cap, or
+    requests to the check's service that carried nothing of a case in flight."""
+    obs = j.observation
+    if seen == "spans":
+        return dropped_hint(obs.spans_dropped) if obs.spans_dropped else None
+    assert isinstance(check, m.CallCheck)
+    return _stray(check.service, j)
+
+
+def _stray(service: str, j: Judging) -> str | None:
+    n = j.observation.requests_stray.get(service, 0)
+    if not n:
+        return None
+    deps = j.suite.manifest.environment.dependencies if j.suite is not None else {}
+    dep = deps.get(service)
+    rule = getattr(dep, "match", None)
+    if isinstance(rule, m.MatchRule):
+        return (
+            f"{n} request(s) to {service} while this case ran belonged to no case in flight "
+            "(no case's `match:` value was found in them, or this case shared it with another "
+            "in flight, a duplicate pair, which only `match: traceparent` tells apart): does "
+            "the agent send the value its `match:` rule reads?"
+        )
+    return (
+        f"{n} request(s) to {service} while this case ran carried no traceparent of a case "
+        "in flight: does the agent propagate the traceparent header on its outgoing calls?"
+    )
+
+
+def dropped_hint(n: int) -> str:
+    return (
+        f"{n} span(s) over the harness's cap were not kept (the agent sent more than a case "
+        "may keep), so what they held is not known"
+    )
+
+
+def _unseen_other(check: m.ChainCheck, j: Judging, problem: str) -> str | None:
+    """Why an `after:` step that never occurred may be among what was not seen."""
+    ref = check.after
+    if ref is None or not problem.endswith("which never occurred"):
+        return None
+    if ref.call is not None:
+        return _stray(ref.call.service, j)
+    dropped = j.observation.spans_dropped
+    return dropped_hint(dropped) if dropped else None
 
 
 async def judge_span(check: m.SpanCheck, cid: str, j: Judging) -> CheckResult:

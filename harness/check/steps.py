@@ -28,11 +28,17 @@ MAX_SHOWN = 30  # occurrences listed as found; the rest counted
 MAX_MISSES = 5  # occurrences like the selected ones, with why they were not counted
 VALUE_CHARS = 120
 TOOL = "gen_ai.tool.name"
+PENDING = "still being answered when the case ended"
 
 NO_TRACE = "the harness did not trace this case (it sent no traceparent), so no span can be judged"
 STRAY_HINT = (
     "the agent sent no spans under this case's trace, but {n} span(s) arrived under other "
     "traces while it ran: does the agent propagate the traceparent header it is sent?"
+)
+LATE_HINT = (
+    "the agent sent no spans under this case's trace in time, but {n} span(s) of earlier "
+    "cases arrived after those were judged: its exporter waits longer than the harness (lower "
+    "its OTEL_BSP_SCHEDULE_DELAY, e.g. to 100, or raise environment.traces.settle and timeout)"
 )
 NO_SPANS_HINT = (
     "the agent sent no spans: is its OpenTelemetry exporter configured "
@@ -110,6 +116,8 @@ def trace_problem(obs: Observation) -> str | None:
     if obs.trace_id is None:
         return NO_TRACE
     if not obs.spans:
+        if obs.spans_late > 0:  # its spans too will come late: not an unconfigured exporter
+            return LATE_HINT.format(n=obs.spans_late)
         return STRAY_HINT.format(n=obs.spans_stray) if obs.spans_stray > 0 else NO_SPANS_HINT
     return None
 
@@ -208,7 +216,9 @@ def call_misses(
             out.append(f"body lacks {short(needle)!r}")
     elif sel.body:
         out += _misses(sel.body, lambda k: _json_at(q.json, k), r, "body")
-    if answered is not None and q.status != answered:
+    if answered is not None and q.pending:
+        out.append(f"{PENDING}, not answered {answered}")
+    elif answered is not None and q.status != answered:
         out.append(f"answered {q.status}, not {answered}")
     return out
 
@@ -231,7 +241,7 @@ def selected(ref: m.OrderRef, step: Step, r: Render) -> bool:
     return (
         isinstance(item, ServiceRequest)
         and call_like(ref.call, item, r)
-        and not call_misses(ref.call, item, r)
+        and not call_misses(ref.call, item, r, ref.call.answered)
     )
 
 
@@ -262,7 +272,8 @@ def call_label(step: Step) -> str:
     q = step.item
     assert isinstance(q, ServiceRequest)
     turn = f"turn {step.turn}" if step.turn is not None else "no turn"
-    answer = f"{q.status}" + (f" ({q.answered_by})" if q.answered_by else "")
+    answer = PENDING if q.pending else f"{q.status}"
+    answer += f" ({q.answered_by})" if q.answered_by else ""
     return f"{turn} · {short(q.service, 80)} {short(q.method, 16)} {short(q.path, 200)} -> {answer}"
 
 
@@ -306,7 +317,8 @@ def describe(ref: m.OrderRef, r: Render) -> str:
     if ref.span is not None:
         return describe_span(ref.span, r)
     assert ref.call is not None
-    return describe_call(ref.call, r)
+    answered = f" answered {ref.call.answered}" if ref.call.answered is not None else ""
+    return describe_call(ref.call, r) + answered
 
 
 def count_range(check: m.ChainCheck) -> tuple[int, int | None]:

@@ -196,7 +196,12 @@ def _say_unattributable(suite: Suite) -> None:
     from harness.stubs.attribution import FIX, unattributable
 
     concurrency = suite.manifest.defaults.concurrency
-    found = list(unattributable(suite, max(concurrency, 2)))
+    run = (
+        f"a run of concurrency {concurrency} (the suite's default)"
+        if concurrency > 1
+        else "a run with --concurrency above 1"
+    )
+    found = list(unattributable(suite, max(concurrency, 2), run))
     for problem in found:
         err.print(
             f"[yellow]warning[/]: {escape(str(problem))} (a run refuses it unless its "

@@ -31,3 +31,6 @@ class ServiceRequest:
     #: how it was tied to the case: "traceparent", "match", "only" (concurrency 1)
     attributed: str = ""
     turn: int | None = None  # the turn in flight when it arrived (1-based)
+    #: still being answered when its case ended (the agent gave up waiting): status 0,
+    #: `answered_by` the answer under way, `duration_ms` until the case ended
+    pending: bool = False

@@ -164,6 +164,9 @@ class Observation:
     spans_late: int = 0
     #: requests the stubbed third-party services received for this case
     requests: list[ServiceRequest] = field(default_factory=list)
+    #: requests of no case each stubbed service (by name) received while this case was in
+    #: flight (an agent that does not propagate `traceparent` or carry the match value)
+    requests_stray: dict[str, int] = field(default_factory=dict)
     #: the faults applied on the agent's links while this trial ran, as they happened
     faults: list[FaultWindow] = field(default_factory=list)
 

@@ -49,6 +49,7 @@ class StubDependency:
         service = self.service
         return {
             "requests_of_no_case": service.registry.unattributed_total,
+            "requests_of_a_duplicate_pair": service.registry.shared_total,
             "template_errors": service.template_errors,
             "faults": service.faults,
         }
@@ -57,11 +58,19 @@ class StubDependency:
         """Said when the run ends: requests no case owned, answers the stub could not make."""
         counts = self.counts()
         parts = []
-        if counts["requests_of_no_case"]:
+        nobody = counts["requests_of_no_case"] - counts["requests_of_a_duplicate_pair"]
+        if nobody:
             parts.append(
-                f"{counts['requests_of_no_case']} request(s) belonged to no case in flight "
-                "(answered by the suite's routes; does the agent propagate `traceparent`, or "
-                "carry the `match:` value?)"
+                f"{nobody} request(s) belonged to no case in flight when they arrived "
+                "(answered by the suite's routes or its default; does the agent propagate "
+                "`traceparent`, or carry the `match:` value?)"
+            )
+        if counts["requests_of_a_duplicate_pair"]:
+            parts.append(
+                f"{counts['requests_of_a_duplicate_pair']} request(s) carried a `match:` value "
+                "two cases in flight shared (a duplicate pair holds the same values): answered "
+                "with that case's values and routes, attributed to neither (`match: "
+                "traceparent` tells a pair apart)"
             )
         if counts["template_errors"]:
             parts.append(

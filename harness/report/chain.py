@@ -34,6 +34,7 @@ KEY_ATTRIBUTES = (
     "error.type",
 )
 TOOL = "gen_ai.tool.name"
+PENDING = "still being answered when the case ended"
 
 
 @dataclass
@@ -249,11 +250,13 @@ def request_line(q: Mapping[str, Any]) -> str:
     query = q.get("query")
     if isinstance(query, Mapping) and query:
         path += "?" + "&".join(f"{k}={v}" for k, v in list(query.items())[:8])
-    answer = str(q.get("status", ""))
+    answer = PENDING if q.get("pending") else str(q.get("status", ""))
     if q.get("answered_by"):
         answer += f" ({q['answered_by']})"
     took = q.get("duration_ms")
     timing = f" in {took:,.0f} ms" if isinstance(took, int | float) else ""
+    if q.get("pending") and timing:
+        timing = f" after {took:,.0f} ms"
     line = f"{where} · {q.get('service', '')} {q.get('method', '')} {path} -> {answer}{timing}"
     return cap(line, 400)
 

@@ -82,8 +82,13 @@ def cross_check(
     scenarios: list[tuple[Scenario, Source, int]],
     invariants: list[Invariant],
     inv_src: Source | None,
+    *,
+    partial: bool = False,
 ) -> Iterator[Problem]:
-    """What no single file can know: ids that must exist, be unique or agree across files."""
+    """What no single file can know: ids that must exist, be unique or agree across files.
+    `partial`: a scenario file failed to load (its own problems said), so what the suite
+    file says of every scenario (names the scenarios declare, a scenario to drive a load
+    profile) is not judged against the ones that loaded: no spurious problem follows a typo."""
     req_ids = [r.id for r in spec.requirements]
     seen: set[str] = set()
     for i, r in enumerate(spec.requirements):
@@ -185,9 +190,11 @@ def cross_check(
         yield from known(inv.requirements, inv_src, (*loc, "requirements"))
         yield from database(inv.database, "postgres", inv_src, loc)
     yield from check_references(manifest, manifest_src, spec, scenarios, invariants, inv_src)
-    yield from check_stubs(manifest, manifest_src, spec.parameter_values(), scenarios)
+    yield from check_stubs(
+        manifest, manifest_src, spec.parameter_values(), scenarios, every_scenario=not partial
+    )
     yield from check_faults(manifest, manifest_src, scenarios)
-    if manifest is not None and manifest_src is not None:
+    if manifest is not None and manifest_src is not None and not partial:
         yield from check_load(manifest.load, manifest_src, [s for s, _, _ in scenarios])
 
 

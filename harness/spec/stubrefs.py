@@ -24,7 +24,11 @@ def check_stubs(
     manifest_src: Source | None,
     params: dict[str, Any],
     scenarios: list[tuple[m.Scenario, Source, int]],
+    *,
+    every_scenario: bool = True,
 ) -> Iterator[Problem]:
+    """`every_scenario`: the scenarios are all the suite's (none failed to load); else the
+    suite's own templates, which may use any scenario's names, are not checked."""
     if manifest is None or manifest_src is None:
         return
     stubs = {
@@ -35,7 +39,7 @@ def check_stubs(
     every_var = tuple(dict.fromkeys(v for sc, _, _ in scenarios for v in sc.vars))
     every_row = tuple(dict.fromkeys(r for sc, _, _ in scenarios for r in sc.setup))
     answers = Scope(params, vars=every_var, entities=every_row, case=True, extra=("request",))
-    for name, dep in stubs.items():
+    for name, dep in stubs.items() if every_scenario else ():
         loc: PathKey = ("environment", "dependencies", name)
         for k, route in enumerate(dep.routes):
             yield from check_templates(_dump(route), (*loc, "routes", k), answers, manifest_src)

@@ -142,10 +142,13 @@ def load_suite(path: str | Path) -> Suite:
                 str(root / SCENARIOS_DIR), 1, 1, "", "no scenarios/*.yaml: a suite needs scenarios"
             )
         )
+    partial = False  # a scenario file failed to load (its problems are said)
     for f in files:
         sf, src = read(f, ScenariosFile)
         if sf is not None and src is not None:
             scenarios.extend((s, src, i) for i, s in enumerate(sf.scenarios))
+        else:
+            partial = True
     # a broken regression file is reported and left out, never a reason not to run the suite
     regressions: list[tuple[RegressionFile, Source]] = []
     broken: list[Problem] = []
@@ -163,7 +166,15 @@ def load_suite(path: str | Path) -> Suite:
         valid_manifest = manifest if manifest is not None and manifest_src is not None else None
         problems.extend(
             cross_check(
-                root, valid_manifest, manifest_src, spec, spec_src, scenarios, invariants, inv_src
+                root,
+                valid_manifest,
+                manifest_src,
+                spec,
+                spec_src,
+                scenarios,
+                invariants,
+                inv_src,
+                partial=partial,
             )
         )
         wrong = list(check_regressions(regressions, scenarios, spec, invariants))

@@ -26,17 +26,17 @@ def stubs(suite: Suite) -> dict[str, m.HttpServiceDependency]:
     }
 
 
-def unattributable(suite: Suite, concurrency: int) -> Iterator[Problem]:
+def unattributable(suite: Suite, concurrency: int, run: str | None = None) -> Iterator[Problem]:
     """Each call check and scenario route on a stub without `match:`, when the run's
-    concurrency is above 1."""
+    concurrency is above 1 (`run`: how the run is named; default "a run of concurrency N")."""
     if concurrency <= 1:
         return
     blind = {name for name, dep in stubs(suite).items() if dep.match is None}
     if not blind:
         return
-    why = (
-        "a run of concurrency {n} cannot tell which case a request to {s!r} belongs to: the "
-        "dependency has no `match:`"
+    said = (run or f"a run of concurrency {concurrency}").replace("{", "{{").replace("}", "}}")
+    why = said + (
+        " cannot tell which case a request to {s!r} belongs to: the dependency has no `match:`"
     )
     for scenario in suite.scenarios:
         found = suite.located.scenario(scenario.id)
@@ -48,13 +48,13 @@ def unattributable(suite: Suite, concurrency: int) -> Iterator[Problem]:
             if getattr(check, "type", None) == "call" and service in blind:
                 yield source.problem(
                     (*base, "checks", k),
-                    why.format(n=concurrency, s=service) + ", so this call check is refused",
+                    why.format(s=service) + ", so this call check is refused",
                 )
         for name in scenario.services:
             if name in blind:
                 yield source.problem(
                     (*base, "services", name),
-                    why.format(n=concurrency, s=name) + ", so these routes are refused",
+                    why.format(s=name) + ", so these routes are refused",
                     key=True,
                 )
 

@@ -2,8 +2,9 @@
 threaded, on a free loopback port) whose one catch-all handler dispatches each request to
 the case it belongs to (`registry.py`), answers it from the case's scenario routes first,
 then the suite's routes, then the default (`answers.py`), after the declared latency (a
-wait in the request's own thread, cut short when the stub stops), and logs it as a
-`ServiceRequest` (capped and masked, `capture.py`)."""
+wait in the request's own thread, cut short when the stub stops). Each request is logged as
+a `ServiceRequest` (capped and masked, `capture.py`) when it arrives, with the case it
+belongs to; its status and duration are filled in once answered."""
 
 from __future__ import annotations
 
@@ -65,7 +66,7 @@ class StubService:
         self.registry = Registry(dep.match, dep.max_requests)
         self.template_errors = 0
         self.faults = 0  # requests the stub itself failed to answer (500)
-        #: requests being answered right now (their latency included)
+        #: requests logged and being answered right now (their latency included)
         self.in_flight = 0
         self._count = threading.Lock()
         self._cache: dict[str, Template] = {}
@@ -103,8 +104,6 @@ class StubService:
     # ------------------------------------------------------------------ in request threads
 
     def _handle(self, request: Request) -> Response:
-        with self._count:
-            self.in_flight += 1
         try:
             return self._answered(request)
         except Exception as exc:  # a fault of the stub's: said in its answer, never raised
@@ -112,25 +111,12 @@ class StubService:
             with self._count:
                 self.faults += 1
             return Response(f"harness stub fault: {type(exc).__name__}", 500)
-        finally:
-            with self._count:
-                self.in_flight -= 1
 
     def _answered(self, request: Request) -> Response:
         at_ns = time.time_ns()
-        began = time.perf_counter()
         captured = capture(request, self.limits)
-        entry, how = self.registry.attribute(captured)
-        if captured.too_large:
-            answer = Answer(413, b'{"error": "request body too large for the stub"}',
-                            {"Content-Type": "application/json"}, 0.0)  # fmt: skip
-            by = "limit"
-        else:
-            answer, by = self._answer(request, captured, entry)
-        if answer.latency:
-            self._stopping.wait(answer.latency)
-        self.registry.record(
-            entry,
+        logged, entry = self.registry.arrive(
+            captured,
             ServiceRequest(
                 service=self.name,
                 method=captured.method,
@@ -139,21 +125,34 @@ class StubService:
                 headers=captured.headers,
                 body=captured.body,
                 json=captured.json,
-                status=answer.status,
-                answered_by=by,
                 at_ns=at_ns,
-                duration_ms=round((time.perf_counter() - began) * 1000, 3),
                 trace_id=captured.trace_id,
                 parent_id=captured.parent_id,
-                attributed=how,
             ),
-        )
-        return Response(answer.body, answer.status, answer.headers)
+        )  # logged now, with its case: an answer slower than the agent's timeout stays its
+        with self._count:
+            self.in_flight += 1
+        try:
+            if captured.too_large:
+                answer = Answer(413, b'{"error": "request body too large for the stub"}',
+                                {"Content-Type": "application/json"}, 0.0)  # fmt: skip
+                by = "limit"
+            else:
+                answer, by = self._answer(request, captured, entry)
+            self.registry.routed(logged, by)
+            if answer.latency:
+                self._stopping.wait(answer.latency)
+            self.registry.answered(logged, answer.status)
+            return Response(answer.body, answer.status, answer.headers)
+        finally:
+            with self._count:
+                self.in_flight -= 1
 
     def _answer(
         self, request: Request, captured: Captured, entry: Entry | None
     ) -> tuple[Answer, str]:
-        """The scenario's routes (its case's only), then the suite's, then the default."""
+        """The scenario's routes (of the case whose values answer it), then the suite's,
+        then the default."""
         chosen: tuple[str, int, Compiled] | None = None
         for source, routes in (("scenario", entry.routes if entry else ()), ("route", self.routes)):
             for index, route in enumerate(routes):

@@ -2,7 +2,9 @@
 conversation with every stub (its trace id, its `match:` value rendered against the case's
 context, its scenario's routes for that stub, fresh sequence counters); `end` puts the
 requests each stub attributed to it into `obs.requests` (by arrival, each on the turn in
-flight when it arrived) and unregisters it."""
+flight when it arrived; one still being answered marked `pending`), and how many requests
+of no case each stub received while it was in flight into `obs.requests_stray`, and
+unregisters it."""
 
 from __future__ import annotations
 
@@ -67,10 +69,14 @@ class StubWatcher:
 
     async def end(self, watched: Watched, obs: Observation) -> None:
         got: list[ServiceRequest] = []
+        stray: dict[str, int] = {}
         for service in self.services:
             entry = service.registry.unregister(key_of(watched))
             if entry is not None:
-                got += entry.requests
+                got += entry.log()
+                if entry.strays:
+                    stray[service.name] = entry.strays
+        obs.requests_stray = stray
         got.sort(key=lambda r: r.at_ns)
         obs.requests = [_on_turn(r, turn_of(r.at_ns, obs.turns)) for r in got]
 

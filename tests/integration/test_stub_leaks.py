@@ -154,3 +154,56 @@ def test_a_scenario_route_answers_its_own_case_in_a_run(tmp_path: Path) -> None:
     assert done.returncode == 1, done.stderr  # its check wants "approved"; the scenario said 503
     [record] = trial_records(only_run(tmp_path / "r"))
     assert "compliance said 503" in str(record)
+
+
+def test_a_call_slower_than_the_agents_timeout_is_still_the_cases(tmp_path: Path) -> None:
+    """The scenario's route answers after 30 s, the agent gives up after 0.5 s: the request
+    arrived while the case ran, so it is the case's (a call check counts it, marked still
+    being answered), never a request of no case; the run says nothing of one."""
+    routes = "services: {compliance: [{path: /v1/approvals, respond: {status: 200, latency: 30s}}]}"
+    suite = make_suite(tmp_path / "suite", routes=routes)
+    scenario = suite / "scenarios" / "s.yaml"
+    scenario.write_text(
+        scenario.read_text().replace(
+            "value: approved",
+            "value: nothing in time\n"
+            "      - {type: call, requirements: [T-001], service: compliance, count: 1}",
+        )
+    )
+    done = harness(
+        "run", str(suite), "--reports-dir", str(tmp_path / "r"), "-c", "1", "--repeat", "1",
+        env={**os.environ, "TIMEOUT": "0.5"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "belonged to no case" not in done.stderr + done.stdout
+    [record] = trial_records(only_run(tmp_path / "r"))
+    [request] = record["observation"]["requests"]
+    assert (request["pending"], request["status"], request["answered_by"]) == (
+        True, 0, "scenario"
+    )  # fmt: skip
+    [dep] = [d for d in read_manifest(only_run(tmp_path / "r"))["dependencies"]]
+    assert dep["extra"]["requests_of_no_case"] == 0
+
+
+def test_an_agent_that_drops_the_traceparent_gets_no_false_pass(tmp_path: Path) -> None:
+    """`match: traceparent`, and the agent sends none on its outgoing call: its request is
+    of no case, so "compliance was never called" cannot be judged: an error saying why."""
+    suite = make_suite(tmp_path / "suite", match="match: traceparent")
+    scenario = suite / "scenarios" / "s.yaml"
+    scenario.write_text(
+        scenario.read_text().replace(
+            "value: approved",
+            "value: approved\n"
+            "      - {id: never, type: call, requirements: [T-001], service: compliance,"
+            " absent: true}",
+        )
+    )
+    done = harness(
+        "run", str(suite), "--reports-dir", str(tmp_path / "r"), "-c", "2", "--repeat", "1"
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    [record] = trial_records(only_run(tmp_path / "r"))
+    [check] = [c for c in record["checks"] if c["check_id"] == "never"]
+    assert check["verdict"] == "error", check
+    assert "carried no traceparent of a case in flight" in check["message"]
+    assert record["observation"]["requests_stray"] == {"compliance": 1}

@@ -15,8 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.core.types import Case, Observation, TurnRecord
+from harness.core.types import Case, DependencyInfo, Observation, TurnRecord
 from harness.core.watch import Watched
+from harness.deps.stubbed import StubDependency
 from harness.otel.context import CaseTrace
 from harness.redact import redact
 from harness.spec import models as m
@@ -368,3 +369,85 @@ def test_many_cases_at_once_each_get_exactly_their_own(stub: Any) -> None:
         else:
             assert {r.query["case"] for r in got} == {w.case.id}
     assert service.registry.unattributed_total == 0
+
+
+def test_a_request_slower_than_its_case_stays_the_cases(stub: Any) -> None:
+    """A request is the case's from the moment it arrives: a case that ends while its
+    request is still being answered (a route slower than the agent's own timeout) gets it,
+    marked so, with the answer under way; never a request "of no case"."""
+    slow = {"method": "POST", "path": "/v1/approvals", "respond": {"status": 200,
+                                                                   "latency": "30s"}}  # fmt: skip
+    late = scenario({"compliance": [slow]})
+    service, watcher = stub(match="traceparent", routes=[APPROVALS])
+    a = watched("a", sc=late, trace=True)
+    watcher.begin(a)
+    trace = CaseTrace.of("run-1", "a", 1)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(
+            httpx.post, f"{service.url}/v1/approvals", json={"order_id": "A"},
+            headers={"traceparent": trace.traceparent(1)}, timeout=60,
+        )  # fmt: skip
+        arrived(service)
+        turns = [TurnRecord(index=1, text="x", sent_ns=1)]
+        [got] = end(watcher, a, turns)  # the case ends while its answer waits out its latency
+        service.stop()  # the wait cut short
+        pending.result()
+    assert (got.pending, got.status, got.answered_by) == (True, 0, "scenario")
+    assert (got.attributed, got.turn, got.json) == ("traceparent", 1, {"order_id": "A"})
+    assert got.duration_ms >= 0
+    assert service.registry.unattributed_total == 0 and service.registry.unattributed == []
+
+
+def test_requests_of_no_case_are_counted_for_the_cases_in_flight(stub: Any) -> None:
+    ok = {"method": "POST", "path": "/v1/approvals", "respond": {"status": 200}}
+    service, watcher = stub(match="traceparent", routes=[ok])
+    with httpx.Client(base_url=service.url) as http:
+        http.post("/v1/approvals", json={"order_id": "before"})  # no case in flight yet
+        a, b = watched("a", trace=True), watched("b", trace=True)
+        watcher.begin(a)
+        http.post("/v1/approvals", json={"order_id": "A"})  # no traceparent: nobody's
+        watcher.begin(b)
+        http.post(
+            "/v1/approvals",
+            json={"order_id": "B"},
+            headers={"traceparent": CaseTrace.of("run-1", "b", 1).traceparent(1)},
+        )
+        http.post("/v1/approvals", json={"order_id": "?"})
+    obs_a = Observation(session_id="x")
+    asyncio.run(watcher.end(a, obs_a))
+    obs_b = Observation(session_id="x")
+    asyncio.run(watcher.end(b, obs_b))
+    assert (obs_a.requests, obs_a.requests_stray) == ([], {"compliance": 2})
+    assert ([r.json for r in obs_b.requests], obs_b.requests_stray) == (
+        [{"order_id": "B"}], {"compliance": 1}
+    )  # fmt: skip
+    assert [r.status for r in service.registry.unattributed] == [200, 200, 200]
+
+
+def test_a_duplicate_pair_sharing_a_match_value_gets_a_real_answer(stub: Any) -> None:
+    """Twins of a load run hold the same values: a request carrying their value belongs to
+    neither, but is answered with their values (never a 500 over `vars.*`)."""
+    route = {"method": "POST", "path": "/api/claims",
+             "respond": {"status": 201, "json": {"claim": "{{ vars.claim_ref }}"}}}  # fmt: skip
+    rule = {"header": "X-Claim-Ref", "value": "{{ vars.claim_ref }}"}
+    service, watcher = stub(match=rule, routes=[route])
+    first = watched("a", vars={"claim_ref": "CLM-1"})
+    twin = watched("a+dup", vars={"claim_ref": "CLM-1"})
+    other = watched("b", vars={"claim_ref": "CLM-2"})
+    for w in (first, twin, other):
+        watcher.begin(w)
+    with httpx.Client(base_url=service.url, headers={"X-Claim-Ref": "CLM-1"}) as http:
+        answers = [http.post("/api/claims", json={}) for _ in range(2)]
+    assert [(a.status_code, a.json()) for a in answers] == [(201, {"claim": "CLM-1"})] * 2
+    # neither twin's, and no other case's: only the pair cannot judge a call check by them
+    for w, stray in ((first, {"compliance": 2}), (twin, {"compliance": 2}), (other, {})):
+        obs = Observation(session_id="x")
+        asyncio.run(watcher.end(w, obs))
+        assert (obs.requests, obs.requests_stray) == ([], stray), w.case.id
+    assert service.template_errors == 0
+    assert service.registry.unattributed_total == service.registry.shared_total == 2
+    assert [r.attributed for r in service.registry.unattributed] == ["", ""]
+    info = DependencyInfo(name="compliance", kind="http_service", provider="embedded")
+    note = StubDependency("compliance", service, info).note()
+    assert note is not None and "belonged to no case" not in note.text
+    assert "2 request(s) carried a `match:` value two cases in flight shared" in note.text

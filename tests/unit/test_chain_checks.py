@@ -299,6 +299,12 @@ def test_an_agent_that_sent_no_spans_is_an_error_never_a_pass() -> None:
     assert "traceparent" in result.message
     result = judge(absent, observe(refund_chain(Ids()), traced=False))
     assert result.verdict is Verdict.ERROR and "did not trace" in result.message
+    # earlier cases' spans came after they were judged: late, not an unconfigured exporter
+    result = judge(absent, observe([], spans_late=3))
+    assert result.verdict is Verdict.ERROR
+    assert "3 span(s) of earlier cases arrived after" in result.message
+    assert "OTEL_BSP_SCHEDULE_DELAY" in result.message
+    assert "is its OpenTelemetry exporter configured" not in result.message
 
 
 def test_a_call_with_its_body_and_answer() -> None:
@@ -414,3 +420,68 @@ def test_a_short_span_keeps_a_decimal() -> None:
     assert [milliseconds(x) for x in (0.0, 0.4, 9.96, 12.4, 1234.0)] == [
         "0 ms", "0.4 ms", "10.0 ms", "12 ms", "1,234 ms"
     ]  # fmt: skip
+
+
+def test_requests_of_no_case_make_an_absence_or_a_count_an_error_never_a_pass() -> None:
+    """The agent does not propagate traceparent: its requests land as of no case, so a
+    call check cannot say it was not made (or made once): an error naming why."""
+    stray = {"requests_stray": {"compliance": 2}}
+    for check, found in (
+        ({"absent": True}, []),
+        ({"count": 1}, [request("/v1/approvals", 10)]),
+        ({}, []),  # at least once: "never occurred" is not known either
+        ({"after": {"call": {"service": "compliance", "path": "/v1/other"}}},
+         [request("/v1/approvals", 10)]),
+    ):  # fmt: skip
+        result = judge({"type": "call", "service": "compliance", "path": "/v1/approvals",
+                        **check}, observe(requests=found, **stray))  # fmt: skip
+        assert result.verdict is Verdict.ERROR, (check, result.message)
+        want = "2 request(s) to compliance while this case ran carried no traceparent"
+        assert want in result.message
+    # too many of its own is a fail whatever else came; at least once and found: a pass
+    twice = [request("/v1/approvals", 10), request("/v1/approvals", 20)]
+    too_many = judge({"type": "call", "service": "compliance", "count": 1},
+                     observe(requests=twice, **stray))  # fmt: skip
+    assert too_many.verdict is Verdict.FAIL
+    found = judge({"type": "call", "service": "compliance"}, observe(requests=twice, **stray))
+    assert found.verdict is Verdict.PASS
+    # strays to another service change nothing
+    other = judge({"type": "call", "service": "compliance", "absent": True},
+                  observe(requests_stray={"fraud": 3}))  # fmt: skip
+    assert other.verdict is Verdict.PASS
+
+
+def test_spans_over_the_cap_make_an_absence_or_a_count_an_error() -> None:
+    ids = Ids()
+    obs = observe(refund_chain(ids), spans_dropped=5)
+    absent = judge({"type": "span", "tool": "forbidden", "absent": True}, obs)
+    assert absent.verdict is Verdict.ERROR and "5 span(s) over the harness's cap" in (
+        absent.message
+    )
+    missing = judge({"type": "span", "tool": "forbidden"}, obs)
+    assert missing.verdict is Verdict.ERROR and missing.message.startswith(
+        "the span (tool forbidden) never occurred, but this cannot be judged"
+    )
+    assert judge({"type": "span", "tool": "issue_refund"}, obs).verdict is Verdict.PASS
+
+
+def test_an_order_names_a_call_by_its_answer_too() -> None:
+    """`after: {call: {..., answered: 200}}`: the other step is selected as a call check
+    selects it, its answer included (a 503 screen is not the screen the claim must follow)."""
+    failed = request("/v1/screen/1", 5, method="GET", status=503)
+    filed = request("/v1/approvals", 9)
+    cleared = request("/v1/screen/1", 12, method="GET", status=200)
+    check = {
+        "type": "call",
+        "service": "compliance",
+        "path": "/v1/approvals",
+        "after": {"call": {"service": "compliance", "path_regex": "^/v1/screen/",
+                           "answered": 200}},
+    }  # fmt: skip
+    result = judge(check, observe([], [failed, filed, cleared]))
+    assert result.verdict is Verdict.FAIL
+    assert "after the first call to compliance (/^/v1/screen//) answered 200" in result.message
+    early = request("/v1/screen/1", 7, method="GET", status=200)
+    assert judge(check, observe([], [failed, early, filed])).verdict is Verdict.PASS
+    never = judge(check, observe([], [failed, filed]))
+    assert never.verdict is Verdict.FAIL and never.message.endswith("which never occurred")

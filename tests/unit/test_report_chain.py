@@ -199,3 +199,22 @@ def test_replay_prints_the_chain_of_a_failing_case(capsys: object) -> None:
     assert "! exception HTTPError: <script>alert(1)</script>" in err  # escaped for rich, shown
     assert "turn 2 · compliance POST /v1/approvals" in err
     assert SECRET not in err
+
+
+def test_a_request_still_being_answered_says_so() -> None:
+    from harness.report.chain import request_line
+
+    q = ServiceRequest(
+        service="compliance",
+        method="POST",
+        path="/v1/approvals",
+        answered_by="scenario",
+        duration_ms=3129.3,
+        turn=2,
+        pending=True,
+    )
+    line = request_line(as_data(q))
+    assert line == (
+        "turn 2 · compliance POST /v1/approvals -> still being answered when the case ended "
+        "(scenario) after 3,129 ms"
+    )

@@ -3,6 +3,9 @@ file and line; and the attribution rule against a run's concurrency."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -97,3 +100,66 @@ def test_unattributable_refused_above_concurrency_one_only(tmp_path: Path) -> No
 @pytest.mark.parametrize("match", ["match: traceparent", 'match: {header: X-Order, value: "x"}'])
 def test_a_stub_with_match_is_attributable_at_any_concurrency(tmp_path: Path, match: str) -> None:
     refuse_unattributable(load_suite(suite(tmp_path, match=match)), 16)
+
+
+def test_a_typo_in_a_scenario_file_is_the_only_problem_said(tmp_path: Path) -> None:
+    """The scenario file that declares vars.order_id fails to load: the suite's templates
+    over it are not judged against the scenarios that did load (no spurious problem)."""
+    root = suite(tmp_path, match='match: {json: id, value: "{{ vars.order_id }}"}')
+    scenarios = root / "scenarios" / "s.yaml"
+    scenarios.write_text(scenarios.read_text().replace("    title: t\n", "    titel: t\n"))
+    with pytest.raises(ConfigError) as caught:
+        load_suite(root)
+    [problem] = caught.value.problems
+    assert "s.yaml" in problem.path and "titel" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("defaults", "said"),
+    [
+        ("defaults: {concurrency: 1}\n", "a run with --concurrency above 1 cannot tell"),
+        ("defaults: {concurrency: 3}\n", "a run of concurrency 3 (the suite's default) cannot"),
+    ],
+)
+def test_validate_names_the_run_it_warns_about(tmp_path: Path, defaults: str, said: str) -> None:
+    """Never an invented concurrency: the suite's default when it is above 1, else any run
+    with --concurrency above 1."""
+    root = suite(tmp_path)
+    (root / "suite.yaml").write_text(defaults + (root / "suite.yaml").read_text())
+    shown = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(root)],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"},
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert said in shown.stderr and "concurrency 2" not in shown.stderr
+
+
+@pytest.mark.parametrize(
+    ("latency", "problem"),
+    [
+        ("2 seconds", "latency: seconds (1.5) or a duration such as 250ms, 2s (found '2 seconds')"),
+        ("-1", "greater than or equal to 0"),
+    ],
+)
+def test_a_latency_is_said_as_meant(tmp_path: Path, latency: str, problem: str) -> None:
+    root = suite(tmp_path)
+    text = (root / "suite.yaml").read_text()
+    (root / "suite.yaml").write_text(
+        text.replace(
+            "          respond:\n", f"          respond:\n            latency: {latency}\n"
+        )
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_suite(root)
+    assert "routes[0].respond.latency" in str(caught.value) and problem in str(caught.value)
+    assert "valid number" not in str(caught.value)
+
+
+def test_a_latency_in_words_or_units_loads(tmp_path: Path) -> None:
+    root = suite(tmp_path)
+    text = (root / "suite.yaml").read_text()
+    (root / "suite.yaml").write_text(
+        text.replace("          respond:\n", "          respond:\n            latency: 250ms\n")
+    )
+    [route] = load_suite(root).manifest.environment.dependencies["compliance"].routes  # type: ignore[union-attr]
+    assert route.respond is not None and route.respond.latency == 0.25

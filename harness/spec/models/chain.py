@@ -85,6 +85,9 @@ class CallSelector(Model):
         description="A mapping: fields of the JSON body (dotted paths) that must match; "
         "text: the body must contain it (a template).",
     )
+    answered: int | None = Field(
+        default=None, description="Only requests the stub answered with this status."
+    )
 
 
 class OrderRef(Model):
@@ -147,6 +150,3 @@ class CallCheck(ChainCheck, CallSelector):
     account): called / not called, how many times, with what, in which order."""
 
     type: Literal["call"]
-    answered: int | None = Field(
-        default=None, description="Only requests the stub answered with this status."
-    )

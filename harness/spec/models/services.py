@@ -15,8 +15,15 @@ _LATENCY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)?\s*$")
 
 
 def _seconds(value: Any) -> Any:
-    """250ms, 2s, 1.5 (seconds) -> seconds as a float; anything else left for the error."""
-    if isinstance(value, str) and (found := _LATENCY.match(value)):
+    """250ms, 2s, 1.5 (seconds) -> seconds as a float; other text refused saying what is
+    meant (never pydantic's "should be a valid number"); other types left for the error."""
+    if isinstance(value, str):
+        found = _LATENCY.match(value)
+        if found is None:
+            shown = value if len(value) <= 40 else value[:40] + "…"
+            raise ValueError(
+                f"latency: seconds (1.5) or a duration such as 250ms, 2s (found {shown!r})"
+            )
         number = float(found.group(1))
         return number / 1000 if found.group(2) == "ms" else number
     return value
