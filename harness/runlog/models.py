@@ -25,6 +25,7 @@ from harness.core.types import SWEEP_CASE, Case, CheckResult, DependencyInfo, Ob
 from harness.runlog.base import LEGACY_STATUS, Record, StoredStatus, legacy_status
 from harness.runlog.loadinfo import (
     AgentExit,
+    LoadFaultWindow,
     LoadInfo,
     LoadLevel,
     LoadProcess,
@@ -333,6 +334,7 @@ __all__ = [
     "LEGACY_STATUS",
     "SCHEMA_VERSION",
     "AgentExit",
+    "LoadFaultWindow",
     "LoadInfo",
     "LoadLevel",
     "LoadProcess",

@@ -186,7 +186,12 @@ def cross_check(
     yield from check_references(manifest, manifest_src, spec, scenarios, invariants, inv_src)
     yield from check_stubs(manifest, manifest_src, spec.parameter_values(), scenarios)
     if manifest is not None and manifest_src is not None:
-        yield from check_load(manifest.load, manifest_src, [s for s, _, _ in scenarios])
+        yield from check_load(
+            manifest.load,
+            manifest_src,
+            [s for s, _, _ in scenarios],
+            dependencies=list(manifest.environment.dependencies),
+        )
 
 
 def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> Iterator[Problem]:
