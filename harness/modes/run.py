@@ -20,6 +20,7 @@ from harness.runlog.models import RunManifest, SweepRecord
 from harness.runlog.read import read_records
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
+from harness.session.faults import links_for, scenario_links
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -59,6 +60,8 @@ class RunDriver:
     todo: list[tuple[Case, int]] = field(default_factory=list)
     trials: int = 1
     flaky: dict[str, Flaky] = field(default_factory=dict)  # flaky regression cases by id
+    #: the links the run's faults name: each gets a proxy (`session/faults.py`)
+    fault_links: tuple[str, ...] = ()
     suite: Suite = field(init=False)
 
     def trials_for(self, case: Case) -> int:
@@ -82,6 +85,7 @@ class RunDriver:
             )
         self.trials = o.trials or suite.manifest.defaults.trials
         self.flaky = trials_of(suite)
+        self.fault_links = links_for(suite, scenario_links(suite, self.cases))
         return RunManifest(
             **suite_fields(
                 suite,
@@ -146,6 +150,7 @@ class RunDriver:
         self.cases = planned_cases(suite, m.seed, m.select, m.repeat)
         self.trials = m.trials or 1
         self.flaky = trials_of(suite)
+        self.fault_links = links_for(suite, scenario_links(suite, self.cases))
         if o.concurrency:
             m.concurrency = o.concurrency
         self.concurrency = m.concurrency

@@ -22,6 +22,7 @@ from harness.check.state import Targets
 from harness.core import Case, CaseResult, CheckResult, Failure, FailureKind, Observation
 from harness.core.events import CaseFinished, Emit
 from harness.core.watch import Watcher
+from harness.faults import LinkProxy
 from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
@@ -83,6 +84,7 @@ class Engine:
         identity: Identity | None = None,
         watchers: Sequence[Watcher] = (),
         traced: bool = False,
+        links: Mapping[str, LinkProxy] | None = None,
     ) -> None:
         self.suite = suite
         self.agent = agent
@@ -106,6 +108,7 @@ class Engine:
         #: what each trial and variant inserts afresh (what must be unique)
         self.identity = identity or Identity({}, suite.database_for, self.params)
         self.rows = RowWriter()  # declared unique keys checked on the real rows
+        self.links = dict(links or {})  # the fault proxies by link (runs that use faults)
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
         """Run every case `trials` times with `concurrency` workers; return how many ran.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +29,7 @@ from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.options import DepsOptions
 from harness.deps.select import resumed_options, select_provider
 from harness.errors import ConfigError
+from harness.faults import LinkProxy
 from harness.generate.identity import Identity
 from harness.otel.receiver import TraceReceiver
 from harness.procs import free_port
@@ -38,7 +39,7 @@ from harness.run.engine import Engine, Sink
 from harness.run.preflight import check_against_schema, fixed_unique_values
 from harness.runlog.models import AgentInfo, DepsChoice
 from harness.runlog.store import RunLog
-from harness.session import traces
+from harness.session import faults, traces
 from harness.spec.models import AgentConfig, Turn
 from harness.spec.suite import Suite
 from harness.spec.template import TemplateError, format_value, render_deep
@@ -168,6 +169,8 @@ class Environment:
     receiver: TraceReceiver | None = None
     #: what sees each conversation from outside the agent: its spans, its service requests
     watchers: list[Watcher] = field(default_factory=list)
+    #: the fault proxies by link, in runs that use faults (the agent reaches these links there)
+    links: dict[str, LinkProxy] = field(default_factory=dict)
 
     def engine(self, concurrency: int, case_timeout: float, emit: Emit, sink: Sink) -> Engine:
         return Engine(
@@ -187,6 +190,7 @@ class Environment:
             ),
             watchers=self.watchers,
             traced=self.receiver is not None,
+            links=self.links,
         )
 
 
@@ -207,9 +211,11 @@ async def environment(
     emit: Emit,
     *,
     resumed: bool = False,
+    links: Collection[str] = (),
 ) -> AsyncIterator[Environment]:
     """Dependencies, then the agent, up; both down when the block ends, however it ends.
-    The seconds each took go into the manifest's phases."""
+    The seconds each took go into the manifest's phases. `links`: the dependencies a fault of
+    the run names (`session/faults.links_for`): each gets a proxy the agent is told instead."""
     # which provider and why is settled (and said) before anything starts; a resumed run
     # keeps the provider and images it started on
     options = deps_options
@@ -246,9 +252,11 @@ async def environment(
             for text in fixed_unique_values(suite, identity):
                 emit(Note(text, "warning"))
         receiver = await traces.start_receiver(suite, stack)
+        seed = int(getattr(log.manifest, "seed", 0) or 0)
+        proxies = await faults.start_proxies(links, deps.endpoints, seed, stack, emit)
         started = time.perf_counter()
         try:
-            context = deps.context()
+            context = faults.agent_context(deps.endpoints, proxies)
             agent = await _start_agent(suite, log, context, concurrency, emit, stack, receiver)
         except TemplateError as exc:  # e.g. {{ otel.endpoint }} in a suite that does not trace
             raise ConfigError(f"environment.agent: {exc}") from None
@@ -258,7 +266,7 @@ async def environment(
             *traces.trace_watchers(suite, receiver),
             *deps.watchers(concurrency),  # the stub services' (their requests per case)
         ]
-        yield Environment(suite, log, deps, agent, receiver, watchers)
+        yield Environment(suite, log, deps, agent, receiver, watchers, proxies)
 
 
 async def _start_agent(

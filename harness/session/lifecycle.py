@@ -61,7 +61,9 @@ class Start:
 
 
 class Driver(Protocol):
-    """A command's part of a session: plan it, then produce records."""
+    """A command's part of a session: plan it, then produce records. A driver whose run uses
+    faults also has `fault_links` (the links they name, `session/faults.links_for`), read
+    once its plan or resume is done: each gets a proxy for the agent."""
 
     @property
     def kind(self) -> str: ...
@@ -168,7 +170,13 @@ async def run_session(
     try:
         if driver.needs_environment(log):
             async with environment(
-                driver.suite, log, options.deps, driver.concurrency, emit, resumed=resumed
+                driver.suite,
+                log,
+                options.deps,
+                driver.concurrency,
+                emit,
+                resumed=resumed,
+                links=getattr(driver, "fault_links", ()),  # the links its faults name
             ) as env:
                 keep()  # the suite matched the real schema and the agent is up
                 ctx.env = env

@@ -1,0 +1,99 @@
+"""The session's fault proxies: one `LinkProxy` per link a fault of the run names, started only
+in runs that use faults (a selected scenario's `faults:`, `harness run --faults NAME`, a load
+profile's fault windows), stopped with the environment's other parts.
+
+The agent's template context `deps.NAME.*` (url, host, port) points at the proxy; the harness's
+own connections (fixtures, checks, invariants, preflight) keep the dependency's real address,
+so judging is never faulted. Each proxy is seeded from the run's seed and the link's name, so
+which connections a toxicity hits replays.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Collection, Iterable, Mapping
+from contextlib import AsyncExitStack
+from typing import Any
+
+from harness.core import Case
+from harness.core.events import Emit, Note
+from harness.deps.base import Endpoint
+from harness.errors import ConfigError
+from harness.faults import LinkProxy
+from harness.generate.values import derive_seed
+from harness.spec.suite import Suite
+
+
+def scenario_links(suite: Suite, cases: Iterable[Case]) -> set[str]:
+    """The links the scenario faults of these cases name."""
+    scenarios = {s.id: s for s in suite.scenarios}
+    return {
+        fault.link
+        for scenario_id in {c.scenario for c in cases}
+        if scenario_id in scenarios
+        for fault in scenarios[scenario_id].faults
+    }
+
+
+def profile_links(suite: Suite, profile: str | None) -> set[str]:
+    """The links a fault profile of suite.yaml names (none for None)."""
+    if profile is None:
+        return set()
+    return {fault.link for fault in suite.manifest.faults.profiles[profile].faults}
+
+
+def links_for(suite: Suite, faulted: Collection[str]) -> tuple[str, ...]:
+    """The links to proxy, in a stable order: each must be a dependency of the suite (a
+    `ConfigError` naming the dependencies otherwise; `harness validate` says where)."""
+    deps = suite.manifest.environment.dependencies
+    unknown = sorted(set(faulted) - set(deps))
+    if unknown:
+        raise ConfigError(
+            f"a fault names link {unknown[0]!r}, which is not a dependency of suite {suite.name}",
+            hint="dependencies: " + (", ".join(sorted(deps)) or "none"),
+        )
+    return tuple(sorted(set(faulted)))
+
+
+def link_seed(seed: int, link: str) -> int:
+    """A link proxy's seed: the run's seed and the link's name."""
+    return derive_seed("fault-link", seed, link)
+
+
+async def start_proxies(
+    links: Collection[str],
+    endpoints: Mapping[str, Endpoint],
+    seed: int,
+    stack: AsyncExitStack,
+    emit: Emit,
+) -> dict[str, LinkProxy]:
+    """A proxy in front of each link's dependency, stopped when `stack` closes; the run
+    header says which links are proxied and where."""
+    proxies: dict[str, LinkProxy] = {}
+    for name in sorted(links):
+        endpoint = endpoints.get(name)
+        if endpoint is None:  # links_for checked the names: a dependency that did not start
+            raise ConfigError(f"fault link {name!r}: the dependency is not running")
+        proxy = LinkProxy(endpoint.host, endpoint.port, name=name, seed=link_seed(seed, name))
+        proxies[name] = await stack.enter_async_context(proxy)
+    if proxies:
+        said = ", ".join(f"{n} via proxy {p.host}:{p.port}" for n, p in proxies.items())
+        emit(Note(f"faults: {said} (the harness's own connections go direct)"))
+    return proxies
+
+
+def proxied(endpoint: Endpoint, proxy: LinkProxy) -> Endpoint:
+    """The endpoint the agent is told: the proxy's address in place of the dependency's (a
+    published port equal to the proxied one follows it)."""
+    ports = {k: (proxy.port if v == endpoint.port else v) for k, v in endpoint.ports.items()}
+    return dataclasses.replace(endpoint, host=proxy.host, port=proxy.port, ports=ports)
+
+
+def agent_context(
+    endpoints: Mapping[str, Endpoint], proxies: Mapping[str, LinkProxy]
+) -> dict[str, Any]:
+    """`deps.*` for the agent: each proxied link's address is its proxy's."""
+    return {
+        name: (proxied(ep, proxies[name]) if name in proxies else ep).context()
+        for name, ep in endpoints.items()
+    }
