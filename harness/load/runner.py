@@ -129,13 +129,16 @@ class LoadSession:
             }
         )
         self.procs = LoadProcesses(log.dir, log.run_id)
-        #: the profile's fault windows, on the links' proxies (the environment's)
+        #: the profile's fault windows, on the links' proxies (the environment's: the driver's
+        #: `fault_links`)
         self.faults = FaultWindows(
             profile.faults,
-            getattr(env, "proxies", None) or {},
+            env.links,
             lambda: self.timeline.t0,
             lambda text: emit(Note(text)),
+            source=f"load:{options.profile}",
         )
+        self.timeline.faults = self.faults if profile.faults else None
         self.samples: list[Sample] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self._server: Any = None

@@ -11,6 +11,8 @@ import bisect
 import math
 from typing import Any
 
+from harness.core.types import Observation
+from harness.load.windows import FaultWindows
 from harness.spec.load import Stage, users_at
 
 
@@ -22,6 +24,7 @@ class Timeline:
         self.t0: float | None = None  # epoch seconds when the generator started the profile
         self._times: list[float] = []
         self._users: list[int] = []
+        self.faults: FaultWindows | None = None  # the profile's fault windows, when it has any
 
     def start(self, t0: float) -> None:
         if self.t0 is None:
@@ -39,6 +42,10 @@ class Timeline:
             return  # reports from several processes may cross; keep the clock monotonic
         self._times.append(at)
         self._users.append(users)
+
+    def mark(self, obs: Observation, sent: list[float], end: float) -> list[int]:
+        """The fault windows (1-based) a conversation overlapped, put into its observation."""
+        return self.faults.mark(obs, sent, end) if self.faults is not None else []
 
     def level(self, at: float) -> int:
         """The users the profile asked for at `at` (its last stage's after the end)."""

@@ -15,6 +15,7 @@ import contextlib
 import time
 from collections.abc import Callable, Mapping
 
+from harness.core.types import FaultWindow, Observation
 from harness.errors import HarnessError
 from harness.faults import LinkProxy
 from harness.runlog.loadinfo import LoadFaultWindow
@@ -52,6 +53,7 @@ class FaultWindows:
         proxies: Mapping[str, LinkProxy],
         t0: Callable[[], float | None],
         note: Callable[[str], None] = lambda _: None,
+        source: str = "load",
     ) -> None:
         self.faults = faults
         self.proxies = proxies
@@ -59,7 +61,9 @@ class FaultWindows:
         self._note = note
         self.windows = planned(faults)
         self._on: set[int] = set()
+        self._epochs: dict[int, tuple[float, float | None]] = {}  # window -> applied, removed
         self.closed = False
+        self.source = source
 
     def _events(self) -> list[tuple[float, int, int]]:
         """(seconds, 0 remove / 1 apply, window) in order: at one moment, removals first."""
@@ -99,6 +103,7 @@ class FaultWindows:
             self._note(f"fault window {i + 1} on {f.link} was not applied: {exc}")
             return
         self._on.add(i)
+        self._epochs[i] = (time.time(), None)
         w.started, w.seed = round(at, 3), proxy.seed
         self._note(f"fault window {i + 1}: {f.toxic} on {f.link} at {at:.1f} s for {f.for_:g} s")
 
@@ -111,7 +116,40 @@ class FaultWindows:
         with contextlib.suppress(HarnessError):  # already gone (the proxy was cleared)
             proxy.remove(w.name)
         w.ended = round(at, 3)
+        self._epochs[i] = (self._epochs[i][0], time.time())
         self.observe(i)
+
+    def mark(self, obs: Observation, sent: list[float], end: float) -> list[int]:
+        """The windows (1-based) a conversation overlapped, from its first turn sent (epoch
+        seconds) to `end` (its last reply); each becomes a `FaultWindow` of its observation
+        (the turns sent while it was on), so checks and reports know the fault was there."""
+        if not sent or not self._epochs:
+            return []
+        hit = []
+        for i, (on, off) in sorted(self._epochs.items()):
+            if on >= end or (off is not None and off <= sent[0]):
+                continue
+            w = self.windows[i]
+            turns = [k + 1 for k, at in enumerate(sent) if at >= on and (off is None or at < off)]
+            obs.faults.append(
+                FaultWindow(
+                    link=w.link,
+                    toxic=w.toxic,
+                    name=w.name,
+                    stream=w.stream,
+                    toxicity=w.toxicity,
+                    attributes=dict(w.attributes),
+                    source=self.source,
+                    started_ns=int(on * 1e9),
+                    ended_ns=int(off * 1e9) if off is not None else 0,
+                    first_turn=turns[0] if turns else None,
+                    last_turn=turns[-1] if turns else None,
+                    connections=w.connections,
+                    affected=w.affected,
+                )
+            )
+            hit.append(i + 1)
+        return hit
 
     def observe(self, i: int) -> None:
         """The connections window i's toxic was drawn for and hit, from its proxy's samples."""

@@ -21,6 +21,7 @@ from harness.procs import free_port
 from harness.runlog.models import LoadInfo, LoadManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
+from harness.session.faults import links_for
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -106,6 +107,7 @@ class LoadDriver:
     kind: str = "load"
     concurrency: int = PREPARERS + JUDGES
     session: LoadSession | None = None
+    fault_links: tuple[str, ...] = ()  # the links the profile's fault windows name: proxied
     suite: Suite = field(init=False)
     profile: ProfileBase = field(init=False)
 
@@ -127,6 +129,7 @@ class LoadDriver:
             profile = profile.model_copy(update={"limit": min(o.limit, profile.length)})
             profile = profile.model_copy(update={"faults": within(profile.faults, profile.length)})
         self.profile = profile
+        self.fault_links = links_for(suite, {f.link for f in profile.faults})
         seed = o.seed if o.seed is not None else suite.manifest.defaults.seed
         stages = profile.stages()
         return LoadManifest(

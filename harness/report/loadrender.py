@@ -14,7 +14,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
-from harness.report.load import Bucket, LoadSummary
+from harness.report.load import LoadSummary
+from harness.report.loadbucket import Bucket
 from harness.report.loadfaults import EXPLAIN, HEADINGS
 from harness.report.loadfaults import rows as fault_rows
 from harness.report.text import cell as _md_cell
@@ -50,6 +51,11 @@ def _traffic(s: LoadSummary) -> list[str]:
         f"cut off by the end (not judged), {counts.get('setup_errors', 0)} whose rows could not "
         "be set up (errors)."
     ]
+    if s.faulted:
+        out.append(
+            f"{s.faulted} conversation(s) overlapped a fault window: they are in the time "
+            "windows and the fault windows' table but in no level (they measure the fault)."
+        )
     if s.ramping_down:
         out.append(
             f"{s.ramping_down} conversation(s) started while the profile ramped down to 0 users: "

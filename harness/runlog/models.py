@@ -279,6 +279,8 @@ class LoadTag(Record):
     pair: str | None = None
     worker: int | None = None
     agent_exited: int | None = None
+    #: the profile's fault windows (1-based) this conversation overlapped: in no level
+    faults: list[int] = Field(default_factory=list)
 
 
 class TrialRecord(Record):
