@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from harness.core import Case, CheckResult, Failure, FailureKind, Observation, TurnRecord, Verdict
 from harness.report.build import build_reports
 from harness.report.load import summarize
@@ -120,3 +122,8 @@ def test_the_reports_show_the_windows_and_keep_them_out_of_the_levels(tmp_path: 
     html = (run / "report.html").read_text()
     assert "<h3>Fault windows</h3>" in html and "fault 1: reset_peer on db" in html
     assert '<span class="tag fail">0.0% (0–11%)</span>' in html
+    frame = pd.read_parquet(run / "load.parquet")
+    faults = frame[frame["kind"] == "fault"].set_index("phase")
+    assert list(faults.index) == ["before", "during", "after"]
+    assert faults.loc["during", "pass_rate"] == 0.0 and faults.loc["before", "pass_rate"] == 1.0
+    assert faults.loc["after", "recovery_s"] == 0.5 and (faults["window"] == 1).all()
