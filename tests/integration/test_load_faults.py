@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,16 @@ from harness.report.load import summarize
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import open_run, read_records
 from tests.faults import listening
-from tests.helpers import ROOT, environ, harness, only_run, read_manifest
+from tests.helpers import (
+    ROOT,
+    Lines,
+    edit_file,
+    environ,
+    harness,
+    only_run,
+    read_manifest,
+    start_harness,
+)
 from tests.procs import wait_gone
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -94,3 +104,27 @@ def test_a_fault_window_shows_the_dip_and_the_recovery(tmp_path: Path) -> None:
     html = (run / "report.html").read_text()
     assert "Fault windows" in html and "fault 1: down on db" in html
     assert proc.returncode in (0, 1), proc.stderr  # conversations failed during the fault
+
+
+def test_ctrl_c_inside_a_window_removes_it_and_leaves_no_proxy(tmp_path: Path) -> None:
+    suite = holds_suite(tmp_path)
+    edit_file(suite / "suite.yaml", "at: 5s, for: 3s", "at: 1s, for: 12s")
+    reports = tmp_path / "reports"
+    proc = start_harness(
+        "load", str(suite), "--profile", "dip", "--reports-dir", str(reports), "--no-progress",
+        env=environ(LIBRARY_MODE="correct"),
+    )  # fmt: skip
+    err = Lines(proc.stderr)
+    said = re.search(r"db via proxy 127\.0\.0\.1:(\d+)", err.wait_for("via proxy", 120))
+    assert said is not None
+    err.wait_for("fault window 1: down on db", 60)
+    proc.send_signal(signal.SIGINT)
+    proc.wait(60)
+    stderr = err.rest()
+    assert proc.returncode == 130, stderr
+    run = only_run(reports, stderr)
+    assert not listening(int(said.group(1))), "the fault proxy's port outlived the run"
+    assert not wait_gone(run)
+    (window,) = read_manifest(run)["load"]["faults"]
+    assert window["started"] is not None and window["ended"] is not None  # removed at the end
+    assert window["ended"] < 13.0

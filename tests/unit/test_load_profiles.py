@@ -217,3 +217,14 @@ def test_a_fault_windows_link_must_be_a_dependency(suite_copy: Path) -> None:
         and "link 'dbb' is no dependency of the suite (did you mean 'db'?)" in p
         for p in found
     ), found
+
+
+def test_limit_drops_the_windows_after_it_and_cuts_the_one_it_falls_in() -> None:
+    from harness.modes.load import within
+
+    p = profile(
+        shape="soak", users=1, duration="60s",
+        faults=[{"link": "db", "toxic": "down", "at": a, "for": 5} for a in (2, 8, 12)],
+    )  # fmt: skip
+    kept = within(p.faults, 10.0)  # type: ignore[attr-defined]
+    assert [(f.at, f.for_) for f in kept] == [(2.0, 5.0), (8.0, 2.0)]
