@@ -109,6 +109,14 @@ def cli(ctx: click.Context) -> None:
     "flaky cases (default: the suite's, else 1).",
     resume="Finish an interrupted run without repeating finished cases.",
 )
+@click.option(
+    "--faults",
+    "faults",
+    metavar="NAME",
+    envvar="HARNESS_FAULTS",
+    help="Play every case of this fault profile (suite.yaml faults: profiles:) clean and "
+    "faulted (its id ~NAME), in alternating phases, for R_fault.",
+)
 def run(
     suite: Path | None,
     seed: int | None,
@@ -121,6 +129,7 @@ def run(
     resume: str | None,
     no_progress: bool,
     reports_dir: Path | None,
+    faults: str | None,
 ) -> None:
     """Run a suite (default: the bundled demo) and report every divergence from its spec."""
     from harness.cli.summary import play
@@ -140,6 +149,7 @@ def run(
         resume=resume,
         trials=trials,
         group=group,
+        faults=faults,
     )
     play(RunDriver(options), no_progress=no_progress)
 

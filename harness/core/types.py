@@ -166,7 +166,9 @@ class Observation:
 
     @property
     def replies(self) -> list[str | None]:
-        return [t.reply for t in self.turns]
+        """The conversation's replies, without a recovery check's probes (the harness's
+        measurement after the faults, judged by that check alone)."""
+        return [t.reply for t in self.turns if t.source != "recovery"]
 
     @property
     def agent_failed(self) -> bool:

@@ -292,8 +292,7 @@ class Feeder:
                     f"the load generator ended this conversation after {len(obs.turns)} of "
                     f"{expected} turns",
                 )
-            last = obs.turns[-1].latency_ms / 1000 if obs.turns and conv.at else 0.0
-            conv.faults = self.timeline.mark(obs, conv.at, conv.at[-1] + last if conv.at else 0.0)
+            conv.faults = self.timeline.mark(obs, conv.at, conv.prepared.ctx)
             conv.worker, conv.done = worker, True
             if all(c.done for c in item.conversations):
                 self._track(self._judge(item))

@@ -43,9 +43,13 @@ class Timeline:
         self._times.append(at)
         self._users.append(users)
 
-    def mark(self, obs: Observation, sent: list[float], end: float) -> list[int]:
-        """The fault windows (1-based) a conversation overlapped, put into its observation."""
-        return self.faults.mark(obs, sent, end) if self.faults is not None else []
+    def mark(self, obs: Observation, sent: list[float], ctx: dict[str, Any]) -> list[int]:
+        """The fault windows (1-based) a conversation overlapped, from its first turn sent to
+        its last reply (epoch seconds), put into its observation and its checks' context."""
+        if self.faults is None or not sent:
+            return []
+        last = obs.turns[-1].latency_ms / 1000 if obs.turns else 0.0
+        return self.faults.mark(obs, sent, sent[-1] + last, ctx)
 
     def level(self, at: float) -> int:
         """The users the profile asked for at `at` (its last stage's after the end)."""

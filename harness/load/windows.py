@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping
+from typing import Any
 
 from harness.core.types import FaultWindow, Observation
 from harness.errors import HarnessError
@@ -119,13 +120,18 @@ class FaultWindows:
         self._epochs[i] = (self._epochs[i][0], time.time())
         self.observe(i)
 
-    def mark(self, obs: Observation, sent: list[float], end: float) -> list[int]:
+    def mark(
+        self, obs: Observation, sent: list[float], end: float, ctx: dict[str, Any]
+    ) -> list[int]:
         """The windows (1-based) a conversation overlapped, from its first turn sent (epoch
         seconds) to `end` (its last reply); each becomes a `FaultWindow` of its observation
-        (the turns sent while it was on), so checks and reports know the fault was there."""
+        (the turns sent while it was on), and the checks' `fault` context says so (`applied`,
+        `turns`), as in a run, so a check can excuse what a fault explains."""
         if not sent or not self._epochs:
             return []
         hit = []
+        # a copy: a duplicate pair's two contexts share the dict they were made with
+        fault = dict(ctx.get("fault") or {"profile": None, "applied": False, "turns": []})
         for i, (on, off) in sorted(self._epochs.items()):
             if on >= end or (off is not None and off <= sent[0]):
                 continue
@@ -149,6 +155,10 @@ class FaultWindows:
                 )
             )
             hit.append(i + 1)
+            fault["applied"] = True
+            fault["turns"] = sorted(set(fault.get("turns") or []) | set(turns))
+        if hit:
+            ctx["fault"] = fault
         return hit
 
     def observe(self, i: int) -> None:

@@ -23,6 +23,7 @@ from harness.modes.hunter import Hunter, hard_parts, searchable
 from harness.runlog.models import HuntManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
+from harness.session.faults import links_for
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -47,6 +48,7 @@ class HuntDriver:
     hunter: Hunter | None = None
     scenarios: list[Scenario] = field(default_factory=list)
     seed: int = 0
+    fault_links: tuple[str, ...] = ()  # the links its scenarios' faults name: proxied
     suite: Suite = field(init=False)
 
     def plan(self) -> HuntManifest:
@@ -77,6 +79,7 @@ class HuntDriver:
                 "for edge cases",
             )
         self.scenarios = scenarios
+        self.fault_links = links_for(suite, {f.link for s in scenarios for f in s.faults})
         # a given seed replays a hunt exactly; otherwise every hunt draws anew
         self.seed = o.seed if o.seed is not None else random.SystemRandom().randrange(2**32)
         return HuntManifest(

@@ -13,6 +13,7 @@ from harness.run.plan import find_case, plan
 from harness.runlog.models import ReplayManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
+from harness.session.faults import links_for, scenario_links
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -68,6 +69,7 @@ class ReplayDriver:
     kind: str = "replay"
     concurrency: int = 1
     results: list[CaseResult] = field(default_factory=list)
+    fault_links: tuple[str, ...] = ()  # the links its case's faults name: proxied
     suite: Suite = field(init=False)
     case: Case = field(init=False)
 
@@ -96,6 +98,7 @@ class ReplayDriver:
                 )
             )
         self.case = resolve_case(suite, case_id, seed)
+        self.fault_links = links_for(suite, scenario_links(suite, [self.case]))
         flaky = regressions.trials_of(suite).get(self.case.id)
         if flaky is not None and o.times < flaky.trials:  # a pass here proves little
             self.emit(

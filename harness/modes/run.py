@@ -20,7 +20,7 @@ from harness.runlog.models import RunManifest, SweepRecord
 from harness.runlog.read import read_records
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
-from harness.session.faults import links_for, scenario_links
+from harness.session.faults import links_for, phases, profile_links, scenario_links, with_profile
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -35,6 +35,7 @@ class RunOptions(SessionOptions):
     select: tuple[str, ...] = ()
     repeat: int | None = None
     trials: int | None = None  # None: the suite's defaults.trials (1 unless it says)
+    faults: str | None = None  # a fault profile of suite.yaml: clean and faulted phases
 
 
 def planned_cases(
@@ -62,6 +63,8 @@ class RunDriver:
     flaky: dict[str, Flaky] = field(default_factory=dict)  # flaky regression cases by id
     #: the links the run's faults name: each gets a proxy (`session/faults.py`)
     fault_links: tuple[str, ...] = ()
+    #: `--faults NAME`: the blocks played one after another (clean, faulted, clean, ...)
+    phases: list[list[tuple[Case, int]]] = field(default_factory=list)
     suite: Suite = field(init=False)
 
     def trials_for(self, case: Case) -> int:
@@ -85,7 +88,8 @@ class RunDriver:
             )
         self.trials = o.trials or suite.manifest.defaults.trials
         self.flaky = trials_of(suite)
-        self.fault_links = links_for(suite, scenario_links(suite, self.cases))
+        self.cases = with_profile(suite, self.cases, o.faults)
+        self.fault_links = self.links(o.faults)
         return RunManifest(
             **suite_fields(
                 suite,
@@ -99,7 +103,13 @@ class RunDriver:
             deps_mode=o.deps.mode,
             trials=self.trials,
             planned=len(self.cases),
+            fault_profile=o.faults,
         )
+
+    def links(self, profile: str | None) -> tuple[str, ...]:
+        """The links the run's faults name (its cases' scenarios', its profile's)."""
+        named = scenario_links(self.suite, self.cases) | profile_links(self.suite, profile)
+        return links_for(self.suite, named)
 
     def resume(self, log: RunLog) -> None:
         o, m = self.options, log.manifest
@@ -130,6 +140,7 @@ class RunDriver:
         for flag, given, stored in (
             ("--trials", o.trials, m.trials),
             ("--group", o.group, m.group),
+            ("--faults", o.faults, m.fault_profile),
         ):
             # may be repeated on resume (e.g. from HARNESS_TRIALS) but not changed: the run's
             # trials decide which keys are still missing
@@ -150,7 +161,8 @@ class RunDriver:
         self.cases = planned_cases(suite, m.seed, m.select, m.repeat)
         self.trials = m.trials or 1
         self.flaky = trials_of(suite)
-        self.fault_links = links_for(suite, scenario_links(suite, self.cases))
+        self.cases = with_profile(suite, self.cases, m.fault_profile)
+        self.fault_links = self.links(m.fault_profile)
         if o.concurrency:
             m.concurrency = o.concurrency
         self.concurrency = m.concurrency
@@ -168,6 +180,7 @@ class RunDriver:
             for c in self.cases
             if t <= self.trials_for(c) and f"{c.id}@{t}" not in log.done
         ]
+        self.phases = phases(self.todo)
         total = sum(self.trials_for(c) for c in self.cases)
         return Start(
             total,
@@ -199,7 +212,8 @@ class RunDriver:
                 ctx.emit(Note(f"{case.id} is flaky ({flaky_words(flaky, n)})"))
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
         if self.todo:
-            await engine.run_trials(self.todo)
+            for block in self.phases:  # one phase at a time: faulted never beside clean
+                await engine.run_trials(block)
         else:
             ctx.emit(Note(f"every case of run {log.run_id} had finished; running its sweep"))
         if self.suite.invariants:

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import not_given
-from harness.core import Case, CheckResult, Observation, TurnRecord
+from harness.core import Case, CheckResult, Failure, FailureKind, Observation, TurnRecord
+from harness.run.faulting import CaseFaults, recover
 from harness.run.judge import Judge
 from harness.run.tracing import Watching
 from harness.run.user import ReactiveUser
@@ -40,6 +42,7 @@ class Talk:
         self.watching = watching or Watching("")
         self.judge = judge
         self.write = write
+        self.health: str | None = None  # the agent's health URL, for recovery checks
         self._users: dict[str, ReactiveUser] = {}
 
     def user(self, scenario: m.Scenario) -> ReactiveUser | None:
@@ -58,11 +61,15 @@ class Talk:
         obs: Observation,
         broke: dict[str, CheckResult] | None = None,
         variant: int | None = None,
+        faults: CaseFaults | None = None,
     ) -> None:
         """Play `steps` (the scenario's, or variant `variant`'s), watched from before its first
         request (`run/tracing.py`; the engine ends the watch: when the run traces, each turn
         carries its `traceparent`, which the adapters send as a header); `broke` collects the
-        first failure of each check judged after every turn (by check id), for the verdicts."""
+        first failure of each check judged after every turn (by check id), for the verdicts.
+        `faults`: the case's fault schedule, told of each turn; a turn that failed while a
+        fault was active is recorded and the conversation goes on; after the last turn the
+        `recovery` checks are measured in the same conversation (`run/faulting.py`)."""
         conversation = self.agent.conversation(ctx)
         ctx["session"] = conversation.session
         ctx["reply"] = None
@@ -99,11 +106,16 @@ class Talk:
                     ctx["turn"] = {"text": text, "index": number}
                     if trace is not None:
                         ctx["traceparent"] = trace.traceparent(number - 1)
+                    if faults is not None:
+                        faults.before_turn(number)
                     sent = time.time_ns()
                     reply = await conversation.send(text, turn, ctx)
                     obs.turns.append(record(number, text, reply, source, sent))
                     ctx["reply"] = ctx["replies"][str(number)] = reply.data
-                    if reply.failure is not None:
+                    if faults is not None:
+                        faults.after_reply(number)
+                    excused = faults is not None and faults.excuses(number, reply.failure)
+                    if reply.failure is not None and not excused:
                         obs.fail(reply.failure.at(turn=number))
                         return
                     if per_turn and broke is not None:
@@ -113,6 +125,8 @@ class Talk:
                         break
                     answers += 1
                     text, source, turn = said[0], f"answer:{said[1]}", None
+            if faults is not None and variant is None:
+                await recover(scenario, faults, conversation, ctx, obs, number, self.health, record)
         finally:
             if conversation.closes:
                 with contextlib.suppress(Exception):  # best effort: recorded, never judged
@@ -140,3 +154,29 @@ def record(
         source=source,
         sent_ns=sent_ns,
     )
+
+
+_NOW: list[Any] = [0, ""]  # the second last formatted, and its text
+
+
+def now_iso() -> str:
+    """The current UTC time to the second, as ISO text (formatted once a second: cases
+    start thousands of times a second)."""
+    second = int(time.time())
+    if second != _NOW[0]:
+        _NOW[0], _NOW[1] = second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat()
+    return str(_NOW[1])
+
+
+def step(turn: str | m.Turn) -> Step:
+    if isinstance(turn, str):
+        return Template(turn), None, None
+    return Template(turn.text), turn, None
+
+
+def case_fault(exc: BaseException, scenario: m.Scenario) -> Failure:
+    """What a case raised: a template of the suite's own that cannot be rendered is the
+    suite's mistake, named with its scenario; anything else is the harness's fault."""
+    if isinstance(exc, TemplateError):
+        return Failure(FailureKind.SUITE, f"suite template error in scenario {scenario.id}: {exc}")
+    return Failure(FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}")

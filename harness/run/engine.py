@@ -28,7 +28,8 @@ from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
 from harness.generate.values import is_generator
 from harness.run import drift
-from harness.run.converse import Step, Talk, record
+from harness.run.converse import Step, Talk, case_fault, now_iso, record, step
+from harness.run.faulting import CaseFaults, Shared, alone, faults_of, releases
 from harness.run.judge import Judge
 from harness.run.rows import Held, RowWriter
 from harness.run.tracing import Free, Watching, once
@@ -38,18 +39,6 @@ from harness.spec.suite import Suite
 from harness.spec.template import Template, TemplateError, concrete, render_deep
 
 Sink = Callable[[CaseResult], None]
-
-
-_NOW: list[Any] = [0, ""]  # the second last formatted, and its text
-
-
-def now_iso() -> str:
-    """The current UTC time to the second, as ISO text (formatted once a second: cases
-    start thousands of times a second)."""
-    second = int(time.time())
-    if second != _NOW[0]:
-        _NOW[0], _NOW[1] = second, dt.datetime.fromtimestamp(second, dt.UTC).isoformat()
-    return str(_NOW[1])
 
 
 @dataclass
@@ -96,9 +85,9 @@ class Engine:
         self.sink = sink
         self.params = suite.params
         self._cache: dict[str, Template] = {}
-        self._turns = {s.id: [_step(t) for t in s.turns] for s in suite.scenarios}
+        self._turns = {s.id: [step(t) for t in s.turns] for s in suite.scenarios}
         self._variants: dict[str, list[list[Step]]] = {
-            s.id: [[_step(t) for t in v] for v in s.variants] for s in suite.scenarios
+            s.id: [[step(t) for t in v] for v in s.variants] for s in suite.scenarios
         }
         self._scenarios = {s.id: s for s in suite.scenarios}
         self._pools = filler.pools(suite.manifest.filler)
@@ -109,6 +98,7 @@ class Engine:
         self.identity = identity or Identity({}, suite.database_for, self.params)
         self.rows = RowWriter()  # declared unique keys checked on the real rows
         self.links = dict(links or {})  # the fault proxies by link (runs that use faults)
+        self.shared = Shared()  # a faulted phase's whole-case toxics, while its cases run
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
         """Run every case `trials` times with `concurrency` workers; return how many ran.
@@ -126,10 +116,10 @@ class Engine:
         slots, done = asyncio.Semaphore(self.concurrency), 0
         early = bool(self.watching.watchers) and self.concurrency > 1
 
-        async def one(case: Case, trial: int, free: Free) -> None:
+        async def one(case: Case, trial: int, free: Free, n: int) -> None:
             nonlocal done
             try:
-                result = await self.run_case(case, trial, free if early else None)
+                result = await self.run_case(case, trial, free if early and n == 1 else None)
             finally:
                 free()
             self.sink(result)
@@ -139,11 +129,17 @@ class Engine:
         try:
             async with asyncio.TaskGroup() as group:
                 for case, trial in pairs:
-                    await slots.acquire()
-                    group.create_task(one(case, trial, once(slots.release)))
+                    # a case with windowed faults runs alone: the cases in flight finish first
+                    n = self.concurrency if self.alone(case) else 1
+                    for _ in range(n):
+                        await slots.acquire()
+                    group.create_task(one(case, trial, once(releases(slots, n)), n))
         except BaseExceptionGroup as failed:  # the first failure, as a worker raised it
             raise failed.exceptions[0] from None
         return done
+
+    def alone(self, case: Case) -> bool:
+        return alone(self.suite, self._scenarios[case.scenario], case)
 
     def context(self, case: Case, session_id: str, trial: int) -> dict[str, Any]:
         return {
@@ -157,6 +153,7 @@ class Engine:
                 "scenario": case.scenario,
                 "trial": trial,
             },
+            "fault": {"profile": case.fault, "applied": False, "turns": []},  # run_case's own
         }
 
     # -- steps of a case, for conversations driven from outside (load generators) ----------
@@ -182,7 +179,7 @@ class Engine:
                         None if live else self._write(case, template, prepared.ctx, i, len(turns))
                     )
             except TemplateError as exc:  # a template of the suite's own that cannot be rendered
-                prepared.error = _fault(exc, scenario)
+                prepared.error = case_fault(exc, scenario)
         if prepared.error is None:
             self.watch(prepared)
         return prepared
@@ -218,7 +215,7 @@ class Engine:
                 with clock.pinned(prepared.now):
                     checks = await self.judge.case(scenario, prepared.ctx, obs, {})
         except Exception as exc:
-            obs.error = _fault(exc, scenario)
+            obs.error = case_fault(exc, scenario)
             checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
         obs.duration_ms = (time.perf_counter() - prepared.started) * 1000.0
         return CaseResult(case=prepared.case, trial=prepared.trial, observation=obs, checks=checks)
@@ -236,6 +233,10 @@ class Engine:
         started = time.perf_counter()
         checks: list[CheckResult] = []
         broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
+        faults = CaseFaults(
+            faults_of(self.suite, scenario, case), self.links, self.shared, case.fault
+        )
+        ctx["fault"], obs.faults = faults.context, faults.windows
         try:
             async with asyncio.timeout(self.case_timeout):
                 setup_error = await self._setup(case, scenario, ctx, obs)
@@ -243,7 +244,8 @@ class Engine:
                     obs.error = setup_error
                 else:
                     steps = self.script(case, ctx)
-                    await self.talk.converse(case, scenario, steps, ctx, obs, broke)
+                    faults.start()
+                    await self.talk.converse(case, scenario, steps, ctx, obs, broke, None, faults)
                 observed = (
                     await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
                 )
@@ -258,9 +260,10 @@ class Engine:
             )
             checks = self.judge.errors(scenario, ctx, str(obs.error))
         except Exception as exc:  # a harness-side fault; recorded, the run goes on
-            obs.error = _fault(exc, scenario)
+            obs.error = case_fault(exc, scenario)
             checks = self.judge.errors(scenario, ctx, str(obs.error))
         finally:  # every way out ends the watch (the spans are evidence of an error too)
+            faults.close()  # and removes the case's faults still applied
             await self.watching.end_case(case.id, trial)
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
         return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
@@ -384,17 +387,3 @@ class Engine:
 
 
 TAKEN_RETRIES = 5  # fresh draws of a setup row whose unique value another row already holds
-
-
-def _step(turn: str | m.Turn) -> Step:
-    if isinstance(turn, str):
-        return Template(turn), None, None
-    return Template(turn.text), turn, None
-
-
-def _fault(exc: BaseException, scenario: m.Scenario) -> Failure:
-    """What a case raised: a template of the suite's own that cannot be rendered is the
-    suite's mistake, named with its scenario; anything else is the harness's fault."""
-    if isinstance(exc, TemplateError):
-        return Failure(FailureKind.SUITE, f"suite template error in scenario {scenario.id}: {exc}")
-    return Failure(FailureKind.HARNESS, f"harness fault: {type(exc).__name__}: {exc}")

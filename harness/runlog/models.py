@@ -201,6 +201,9 @@ class RunManifest(ManifestBase):
     select: list[str] = Field(default_factory=list)
     repeat: int | None = None
     planned: int | None = None
+    #: `harness run --faults NAME`: the fault profile its faulted phases played (cases
+    #: `<id>~NAME`, `Case.fault`), alternating with clean phases of the same cases
+    fault_profile: str | None = None
 
 
 class DriftPlan(Record):

@@ -173,7 +173,7 @@ class Environment:
     links: dict[str, LinkProxy] = field(default_factory=dict)
 
     def engine(self, concurrency: int, case_timeout: float, emit: Emit, sink: Sink) -> Engine:
-        return Engine(
+        engine = Engine(
             self.suite,
             self.agent,
             self.deps.targets,
@@ -192,6 +192,9 @@ class Environment:
             traced=self.receiver is not None,
             links=self.links,
         )
+        runner = getattr(self.agent, "runner", None)  # recovery checks' health: true polls it
+        engine.talk.health = getattr(runner, "health_url", None)
+        return engine
 
 
 def preflight(suite: Suite) -> None:

@@ -21,6 +21,7 @@ from harness.deps.base import Endpoint
 from harness.errors import ConfigError
 from harness.faults import LinkProxy
 from harness.generate.values import derive_seed
+from harness.spec.loader import did_you_mean
 from harness.spec.suite import Suite
 
 
@@ -40,6 +41,44 @@ def profile_links(suite: Suite, profile: str | None) -> set[str]:
     if profile is None:
         return set()
     return {fault.link for fault in suite.manifest.faults.profiles[profile].faults}
+
+
+def with_profile(suite: Suite, cases: list[Case], profile: str | None) -> list[Case]:
+    """`--faults NAME`: the profile's cases (its `scenarios`, default all) each twice, clean
+    (its own id) and faulted (`<id>~NAME`, `Case.fault`); an unknown NAME is exit 2."""
+    if profile is None:
+        return cases
+    profiles = suite.manifest.faults.profiles
+    if profile not in profiles:
+        known = sorted(profiles)
+        raise ConfigError(
+            f"no fault profile {profile!r} in suite {suite.name}{did_you_mean(profile, known)}",
+            hint="profiles (suite.yaml faults: profiles:): " + (", ".join(known) or "none"),
+        )
+    chosen = profiles[profile].scenarios
+    clean = [c for c in cases if not chosen or c.scenario in chosen]
+    if not clean:
+        raise ConfigError(
+            f"fault profile {profile!r} applies to no selected case",
+            hint="its scenarios: " + ", ".join(chosen),
+        )
+    faulted = [dataclasses.replace(c, id=f"{c.id}~{profile}", fault=profile) for c in clean]
+    return clean + faulted
+
+
+def phases(todo: list[tuple[Case, int]]) -> list[list[tuple[Case, int]]]:
+    """The pairs to play as blocks that never run side by side: consecutive pairs of the same
+    kind (clean or faulted) and trial form one block, so a `--faults` run alternates clean,
+    faulted, clean, ... (trial by trial); a run without a profile is one block."""
+    blocks: list[list[tuple[Case, int]]] = []
+    key: tuple[bool, int] | None = None
+    for case, trial in sorted(todo, key=lambda p: (p[1], p[0].fault is not None)):
+        here = (case.fault is not None, trial)
+        if not blocks or (key is not None and key[0] != here[0]):
+            blocks.append([])
+        key = here
+        blocks[-1].append((case, trial))
+    return blocks
 
 
 def links_for(suite: Suite, faulted: Collection[str]) -> tuple[str, ...]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import Problem
+from harness.spec.faultrefs import check_faults
 from harness.spec.load import check_load
 from harness.spec.loader import PathKey, Source, did_you_mean
 from harness.spec.models import (
@@ -185,6 +186,7 @@ def cross_check(
         yield from database(inv.database, "postgres", inv_src, loc)
     yield from check_references(manifest, manifest_src, spec, scenarios, invariants, inv_src)
     yield from check_stubs(manifest, manifest_src, spec.parameter_values(), scenarios)
+    yield from check_faults(manifest, manifest_src, scenarios)
     if manifest is not None and manifest_src is not None:
         yield from check_load(
             manifest.load,

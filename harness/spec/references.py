@@ -295,9 +295,11 @@ def _scenario(
     yield from check_templates(scenario.tool_results, (*base, "tool_results"), tools, src)
     for k, variant in enumerate(scenario.variants):
         yield from check_templates(variant, (*base, "variants", k), full, src)
+    judged = Scope(params, vars=vars_, entities=tuple(entities), case=True, conversation=True,
+                   captures=captures, fields=fields, extra=(*user, "fault"))  # fmt: skip
     for k, check in enumerate(scenario.checks):
         data = _dump(check)
         loc = (*base, "checks", k)
         if check.type in ("sql", "same_state"):
             yield from check_templates(data.pop("query"), (*loc, "query"), Scope(params), src)
-        yield from check_templates(data, loc, talk, src)
+        yield from check_templates(data, loc, judged, src)

@@ -13,12 +13,14 @@ from harness.spec.template import Template, TemplateError
 
 CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
 TURN_FIELDS = ("text", "index")
+FAULT_FIELDS = ("profile", "applied", "turns")
 DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "ports")
 
 
 #: names a setup row cannot take: the context already holds them
 RESERVED_ROWS = (
     "params", "vars", "case", "turn", "session", "reply", "replies", "tool_results", "user",
+    "fault",
 )  # fmt: skip
 
 
@@ -91,6 +93,8 @@ class Scope:
                 f"session.{sub} is never captured{did_you_mean(sub or '', self.captures)}; "
                 f"the agent's captures: {known} (capture: under http's login, open or turn)"
             )
+        elif root == "fault" and sub not in FAULT_FIELDS:
+            return f"fault.{sub} does not exist{did_you_mean(sub or '', FAULT_FIELDS)}"
         elif root == "agent" and sub != "port":
             return "agent has only 'port' (the free port the harness picked for the agent)"
         elif root == "run" and sub != "id":

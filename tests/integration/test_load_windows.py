@@ -99,12 +99,14 @@ def test_close_removes_a_window_still_on_and_marks_conversations() -> None:
                 await asyncio.open_connection(proxy.host, proxy.port)
             now = time.time()
             obs = Observation(session_id="s")
-            assert windows.mark(obs, [now - 5, now], now + 0.1) == [1]
+            ctx: dict[str, object] = {"fault": {"profile": None, "applied": False, "turns": []}}
+            assert windows.mark(obs, [now - 5, now], now + 0.1, ctx) == [1]
             (fw,) = obs.faults
             assert (fw.toxic, fw.source, fw.first_turn, fw.last_turn) == ("down", "load:p", 2, 2)
             assert fw.ended_ns == 0  # still on
+            assert ctx["fault"] == {"profile": None, "applied": True, "turns": [2]}  # checks' view
             untouched = Observation(session_id="t")
-            assert windows.mark(untouched, [start - 9], start - 8) == []
+            assert windows.mark(untouched, [start - 9], start - 8, {}) == []
             task.cancel()
             windows.close()
             assert proxy.enabled and proxy.toxics == ()

@@ -1,0 +1,66 @@
+"""The `recovery` check: after the case's last fault on the agent's links ended, the agent
+answered correctly again (its probe's reply contained `expect`, or its health URL answered
+200) within `within`. The engine measures it (`run/faulting.recover`) into each
+`FaultWindow.recovered_ms`; this judges the measurement of the fault that ended last.
+
+Category OUTPUT: what it judges is what the agent answers (a probe's reply, its health
+endpoint), as output checks do; the real rows stay the state checks' and invariants'. A
+trial in which no fault was applied (a clean phase, a fault that never came) is an error:
+there was nothing to recover from, so it neither passes nor fails.
+"""
+
+from __future__ import annotations
+
+from harness.check.registry import CheckKind, Judging, register
+from harness.core import CheckResult, Verdict
+from harness.core.failures import Category
+from harness.spec.models.faults import RecoveryCheck
+
+
+async def judge_recovery(check: RecoveryCheck, cid: str, judging: Judging) -> CheckResult:
+    windows = judging.observation.faults
+    within_ms = check.within * 1000.0
+    how = f"its probe's reply had {check.expect!r}"
+    if check.health:
+        how = "its health URL answered 200"
+
+    def result(verdict: Verdict, message: str, found: object = None) -> CheckResult:
+        return CheckResult(
+            check_id=cid,
+            check_type="recovery",
+            category=Category.OUTPUT.value,
+            requirements=tuple(check.requirements),
+            verdict=verdict,
+            message=message,
+            expected=f"recovered within {check.within:g} s ({how})",
+            found=found,
+        )
+
+    if not windows:
+        return result(Verdict.ERROR, "no fault was applied in this trial: nothing to recover from")
+    if any(w.ended_ns == 0 for w in windows):
+        return result(
+            Verdict.ERROR,
+            "a fault was still applied when the case ended (a profile's fault with no window "
+            "lasts the whole case): recovery could not be measured",
+        )
+    last = max(windows, key=lambda w: w.ended_ns)
+    if last.recovered_ms is None:
+        return result(
+            Verdict.FAIL,
+            f"the agent had not recovered {check.within:g} s after {last.toxic} on {last.link} "
+            "ended",
+            "not recovered",
+        )
+    seconds = round(last.recovered_ms / 1000.0, 3)
+    if last.recovered_ms <= within_ms:
+        return result(Verdict.PASS, f"recovered {seconds:g} s after the fault ended", seconds)
+    return result(
+        Verdict.FAIL,
+        f"recovered only {seconds:g} s after {last.toxic} on {last.link} ended "
+        f"(allowed: {check.within:g} s)",
+        seconds,
+    )
+
+
+register(CheckKind(("recovery",), Category.OUTPUT, judge_recovery))

@@ -1,0 +1,307 @@
+"""A case's faults on the agent's links, applied and removed on its schedule.
+
+A scenario's `faults:` (whatever phase) and, in a `--faults NAME` run's faulted phase, the
+profile's faults: `from_turn`..`to_turn` applied before `from_turn` is sent and removed once
+`to_turn` has its reply; `after_turn` + `for` applied when that turn has its reply (0: at the
+start) and removed `for` seconds later, the conversation going on meanwhile; a fault with no
+window for the whole case. Whatever is still applied is removed when the case ends, however
+it ends (`close`). Each applied fault becomes a `FaultWindow`: its times, the turns sent while
+it was active, the connections the link saw and its toxicity hit meanwhile (the proxy's
+samples).
+
+A case with windowed faults runs alone (`alone`: the engine lets the cases in flight finish
+first). A profile's fault with no window is shared by the faulted phase's cases in flight:
+applied while any of them runs (`Shared` counts them), so concurrent faulted cases see one
+link in one state.
+
+`fault` in the checks' templates: `{{ fault.profile }}` (None clean), `{{ fault.applied }}`,
+`{{ fault.turns }}` (the turn numbers sent while a fault was active).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.core import Case, Observation, TurnRecord
+from harness.core.failures import Failure, FailureKind
+from harness.core.types import FaultWindow
+from harness.faults import LinkProxy, Toxic
+from harness.spec import models as m
+from harness.spec.models.faults import Fault, RecoveryCheck
+from harness.spec.suite import Suite
+from harness.spec.template import Template
+
+#: failures a turn sent while a fault was active may have without ending the conversation
+#: (an agent that answers 503 while its database is down is judged by the checks)
+EXCUSED = (FailureKind.STATUS, FailureKind.TIMEOUT, FailureKind.CONNECTION, FailureKind.MALFORMED)
+
+
+def windowed(fault: Fault) -> bool:
+    return any(
+        v is not None for v in (fault.from_turn, fault.to_turn, fault.after_turn, fault.for_)
+    )
+
+
+def faults_of(suite: Suite, scenario: m.Scenario, case: Case) -> list[tuple[Fault, str]]:
+    """A case's faults with their source: its scenario's, then its profile's (faulted phase)."""
+    out = [(f, "scenario") for f in scenario.faults]
+    if case.fault is not None:
+        profile = suite.manifest.faults.profiles.get(case.fault)
+        if profile is not None:
+            out += [(f, f"profile:{case.fault}") for f in profile.faults]
+    return out
+
+
+def alone(suite: Suite, scenario: m.Scenario, case: Case) -> bool:
+    """Whether a case must run with no other case in flight: a scenario's faults, or a
+    profile's windowed ones (a profile fault with no window is shared by its phase)."""
+    return any(src == "scenario" or windowed(f) for f, src in faults_of(suite, scenario, case))
+
+
+def releases(slots: asyncio.Semaphore, n: int) -> Callable[[], None]:
+    """Give back the `n` places a case took (all of them: one that ran alone)."""
+
+    def release() -> None:
+        for _ in range(n):
+            slots.release()
+
+    return release
+
+
+class Shared:
+    """A profile's whole-case toxics, applied while any faulted case in flight needs them."""
+
+    def __init__(self) -> None:
+        self._count: dict[tuple[str, str], int] = {}
+
+    def acquire(self, proxy: LinkProxy, toxic: Toxic) -> bool:
+        key = (proxy.name, toxic.name)
+        self._count[key] = self._count.get(key, 0) + 1
+        if self._count[key] == 1:
+            proxy.add(toxic)
+            return True
+        return False
+
+    def release(self, proxy: LinkProxy, toxic: Toxic) -> None:
+        key = (proxy.name, toxic.name)
+        self._count[key] = self._count.get(key, 1) - 1
+        if self._count[key] <= 0:
+            del self._count[key]
+            if any(t.name == toxic.name for t in proxy.toxics):
+                proxy.remove(toxic.name)
+
+
+@dataclass
+class Active:
+    fault: Fault
+    proxy: LinkProxy
+    toxic: Toxic
+    window: FaultWindow
+    shared: bool
+    seen: tuple[set[int], set[int]] = field(default_factory=lambda: (set(), set()))
+    timer: asyncio.TimerHandle | None = None
+
+
+class CaseFaults:
+    """One trial's faults; the engine calls `start`, `before_turn`, `after_reply`, `close`."""
+
+    def __init__(
+        self,
+        faults: list[tuple[Fault, str]],
+        links: Mapping[str, LinkProxy],
+        shared: Shared,
+        profile: str | None,
+    ) -> None:
+        self.faults = faults
+        self.links = links
+        self.shared = shared
+        self.windows: list[FaultWindow] = []
+        self.context: dict[str, Any] = {"profile": profile, "applied": False, "turns": []}
+        self._active: dict[int, Active] = {}
+        self._done: set[int] = set()
+        self._ended = asyncio.Event()
+        self._ended.set()
+        self.last_ended: float | None = None  # monotonic time the last fault ended
+
+    # -- the schedule ---------------------------------------------------------------------
+    def start(self) -> None:
+        """The whole-case faults and those `after_turn: 0`."""
+        for i, (fault, _) in enumerate(self.faults):
+            if not windowed(fault) or fault.after_turn == 0:
+                self._apply(i)
+
+    def before_turn(self, number: int) -> None:
+        for i, (fault, _) in enumerate(self.faults):
+            first = fault.from_turn or (1 if fault.to_turn is not None else None)
+            last = fault.to_turn or number
+            if first is not None and first <= number <= last and i not in self._done:
+                self._apply(i)
+        if self._active:
+            self.context["turns"].append(number)
+            for active in self._active.values():
+                w = active.window
+                w.first_turn = w.first_turn or number
+                w.last_turn = number
+
+    def after_reply(self, number: int) -> None:
+        for i, (fault, _) in enumerate(self.faults):
+            if fault.to_turn is not None and fault.to_turn <= number and i in self._active:
+                self._remove(i)
+            if fault.after_turn is not None and fault.after_turn == number:
+                self._apply(i)
+
+    def excuses(self, number: int, failure: Failure | None) -> bool:
+        """A failed turn sent while a fault was active is recorded, and the case goes on."""
+        return failure is not None and failure.kind in EXCUSED and number in self.context["turns"]
+
+    async def settle(self, limit: float) -> None:
+        """Wait (at most `limit` s) until every timed window has ended (before recovery)."""
+        if self._active and all(a.timer is None for a in self._active.values()):
+            return  # only whole-case faults left: they end with the case
+        try:
+            async with asyncio.timeout(limit):
+                await self._ended.wait()
+        except TimeoutError:
+            pass
+
+    def end_own(self) -> None:
+        """Remove this case's whole-case faults of its own (a scenario's), before recovery."""
+        for i, active in list(self._active.items()):
+            if active.timer is None and not active.shared:
+                self._remove(i)
+
+    def close(self) -> None:
+        """Every way out: whatever is still applied is removed."""
+        for i in list(self._active):
+            self._remove(i)
+
+    # -- applying -------------------------------------------------------------------------
+    def _apply(self, i: int) -> None:
+        if i in self._active or i in self._done:
+            return
+        fault, source = self.faults[i]
+        proxy = self.links.get(fault.link)
+        if proxy is None:  # links_for proxied every link a fault names; never here
+            raise RuntimeError(f"fault link {fault.link!r} has no proxy in this run")
+        name = f"{source.replace(':', '_')}_{i}_{fault.toxic}_{fault.stream}"
+        toxic = Toxic(
+            kind=fault.toxic,
+            name=name,
+            stream=fault.stream,
+            toxicity=fault.toxicity,
+            attributes=fault.attributes,
+        )
+        shared = not windowed(fault) and source != "scenario"
+        if shared:
+            self.shared.acquire(proxy, toxic)
+        else:
+            proxy.add(toxic)
+        window = FaultWindow(
+            link=fault.link,
+            toxic=fault.toxic,
+            name=name,
+            stream=fault.stream,
+            toxicity=fault.toxicity,
+            attributes=dict(toxic.attributes),
+            source=source,
+            started_ns=time.time_ns(),
+        )
+        active = Active(fault, proxy, toxic, window, shared, _seen(proxy, name))
+        if fault.after_turn is not None and fault.for_ is not None:
+            loop = asyncio.get_running_loop()
+            active.timer = loop.call_later(fault.for_, self._remove, i)
+            self._ended.clear()
+        self._active[i] = active
+        self.windows.append(window)
+        self.context["applied"] = True
+
+    def _remove(self, i: int) -> None:
+        active = self._active.pop(i, None)
+        if active is None:
+            return
+        self._done.add(i)
+        if active.timer is not None:
+            active.timer.cancel()
+        try:
+            if active.shared:
+                self.shared.release(active.proxy, active.toxic)
+            elif any(t.name == active.toxic.name for t in active.proxy.toxics):
+                active.proxy.remove(active.toxic.name)
+        finally:
+            considered, affected = _seen(active.proxy, active.toxic.name)
+            w = active.window
+            w.ended_ns = time.time_ns()
+            w.connections = len(considered - active.seen[0])
+            w.affected = len(affected - active.seen[1])
+            self.last_ended = time.monotonic()
+            if all(a.timer is None for a in self._active.values()):
+                self._ended.set()
+
+
+def _seen(proxy: LinkProxy, name: str) -> tuple[set[int], set[int]]:
+    """The connections a toxic has been drawn for so far, and those it hit."""
+    for sample in proxy.samples():
+        if sample.name == name:
+            return set(sample.considered), set(sample.affected)
+    return set(), set()
+
+
+MAX_PROBES = 1000  # probe turns of one recovery measurement, at most
+
+
+async def recover(
+    scenario: m.Scenario,
+    faults: CaseFaults,
+    conversation: Any,
+    ctx: dict[str, Any],
+    obs: Observation,
+    number: int,
+    health: str | None,
+    record: Callable[..., TurnRecord],
+) -> None:
+    """The first `recovery` check of a scenario, measured once the case's faults have ended:
+    its probe sent in the same conversation (turns with source `recovery`) every `every`
+    seconds until the reply contains `expect`, or the agent's health URL polled until 200;
+    at most `within` seconds (`record` makes a turn's record). Each window's `recovered_ms`:
+    from its end to the recovery."""
+    from harness.agents.process import wait_healthy
+
+    checks = [c for c in scenario.checks if isinstance(c, RecoveryCheck)]
+    if not checks or not faults.windows:
+        return
+    check = checks[0]
+    faults.end_own()
+    await faults.settle(600.0)
+    if any(w.ended_ns == 0 for w in faults.windows):
+        return  # a profile's whole-case fault is still on: it ends with its phase
+    deadline = (faults.last_ended or time.monotonic()) + check.within
+    recovered_ns: int | None = None
+    if check.health:
+        if health is None:
+            return  # the judge says why: no health URL
+        left = max(0.0, deadline - time.monotonic())
+        healthy, _ = await wait_healthy(health, left, max(check.every, 0.01))
+        recovered_ns = time.time_ns() if healthy else None
+    else:
+        assert check.probe is not None and check.expect is not None
+        text = Template(check.probe).render_text(ctx)
+        for _ in range(MAX_PROBES):
+            number += 1
+            ctx["turn"] = {"text": text, "index": number}
+            sent = time.time_ns()
+            reply = await conversation.send(text, None, ctx)
+            turn: TurnRecord = record(number, text, reply, "recovery", sent)
+            obs.turns.append(turn)
+            if reply.failure is None and check.expect in (reply.text or ""):
+                recovered_ns = time.time_ns()
+                break
+            if time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(check.every)
+    if recovered_ns is not None:
+        for w in faults.windows:
+            w.recovered_ms = round(max(0.0, (recovered_ns - w.ended_ns) / 1e6), 3)
