@@ -5,8 +5,9 @@ before, during and after each window (the dip), and how long after its end they 
 For a window on [start, end) of the load's clock (as applied; planned when it never was):
 - before: the conversations wholly between the previous window's end (or the load's start)
   and `start`, and their turns;
-- during: the conversations that overlap it (a conversation with one turn inside is hit), and
-  the turns sent inside it;
+- during: the conversations that overlap it (a conversation with one turn inside is hit: as
+  the feeder marked them on the exact clock, their records' `load.faults`; by their stored
+  times in records without marks), and the turns sent inside it;
 - after: the conversations started from `end` until the next window starts (or the load's
   end), and their turns.
 The before phase sets the interval: its pass rate's Wilson 95% interval and its turns' p95
@@ -40,6 +41,7 @@ class Conv:
     end: float
     passed: bool
     turns: tuple[tuple[float, float, bool], ...]  # (sent at, latency ms, errored)
+    faults: tuple[int, ...] = ()  # the windows the feeder found it overlapped (its record's)
 
 
 @dataclass
@@ -139,7 +141,7 @@ def conversations(records: Sequence[TrialRecord | SweepRecord]) -> list[Conv]:
             for t, at in zip(r.observation.turns, info.at, strict=False)
         )
         end = max([info.start] + [at + ms / 1000.0 for at, ms, _ in turns])
-        out.append(Conv(float(info.start), end, passed(r.checks), turns))
+        out.append(Conv(float(info.start), end, passed(r.checks), turns, tuple(info.faults)))
     return sorted(out, key=lambda c: c.start)
 
 
@@ -159,6 +161,7 @@ def fault_windows(
     if not load.faults:
         return []
     convs = conversations(records)
+    marked = any(c.faults for c in convs)  # the feeder's marks, exact, rule over the times
     spans = [_span(w) for w in load.faults]
     order = sorted(range(len(spans)), key=lambda i: spans[i])
     out = []
@@ -177,15 +180,16 @@ def fault_windows(
         )
         after: list[Conv] = []
         for c in convs:
-            if previous <= c.start and c.end <= start:
+            inside = n.number in c.faults if marked else c.start < end and c.end > start
+            if previous <= c.start and c.end <= start and not inside:
                 _add(n.before, c)
-            if c.start < end and c.end > start:
+            if inside:
                 _add(n.during, c, turns=False)
                 for at, ms, err in c.turns:
                     if start <= at < end:
                         n.during.latencies.append(ms)
                         n.during.errors += err
-            if end <= c.start < following:
+            if end <= c.start < following and not inside:
                 _add(n.after, c)
                 after.append(c)
         _recovery(n, after, float(load.window_s or 1.0))

@@ -78,6 +78,16 @@ def test_the_dip_and_the_recovery_in_numbers() -> None:
     # 7.0-7.4 fail; from 7.5 on every results window passes: back 0.5 s after the end
     assert n.recovery_s == 0.5
     assert "back within the before interval 0.5 s after it ended" in n.sentence()
+    # records without the feeder's marks: the same phases from their times
+    unmarked = records("fail", late=5)
+    for r in unmarked:
+        assert r.load is not None
+        r.load.faults = []
+    (same,) = fault_windows(load_info(), unmarked, until=12.0)
+    assert [(p.conversations, p.passes) for p in same.phases] == [
+        (p.conversations, p.passes) for p in n.phases
+    ]
+    assert same.recovery_s == 0.5
 
 
 def test_a_latency_dip_counts_and_no_recovery_is_said_so() -> None:
