@@ -292,7 +292,7 @@ class Feeder:
                     f"the load generator ended this conversation after {len(obs.turns)} of "
                     f"{expected} turns",
                 )
-            conv.faults = self.timeline.mark(obs, conv.at, conv.prepared.ctx)
+            conv.faults = self.timeline.mark(conv.prepared, conv.at)
             conv.worker, conv.done = worker, True
             if all(c.done for c in item.conversations):
                 self._track(self._judge(item))

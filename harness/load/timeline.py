@@ -11,8 +11,10 @@ import bisect
 import math
 from typing import Any
 
-from harness.core.types import Observation
+from harness.core.failures import Failure
 from harness.load.windows import FaultWindows
+from harness.run.engine import Prepared
+from harness.run.faulting import EXCUSED
 from harness.spec.load import Stage, users_at
 
 
@@ -43,13 +45,27 @@ class Timeline:
         self._times.append(at)
         self._users.append(users)
 
-    def mark(self, obs: Observation, sent: list[float], ctx: dict[str, Any]) -> list[int]:
+    def mark(self, prepared: Prepared, sent: list[float]) -> list[int]:
         """The fault windows (1-based) a conversation overlapped, from its first turn sent to
-        its last reply (epoch seconds), put into its observation and its checks' context."""
+        its last reply (epoch seconds), put into its observation and its checks' context. As
+        in a run, a turn that failed while a fault was on (an HTTP status, a timeout, a broken
+        connection, a malformed reply) does not make the conversation an error when it was
+        its last: its checks judge it (`when: "{{ fault.applied }}"`)."""
         if self.faults is None or not sent:
             return []
+        obs = prepared.obs
         last = obs.turns[-1].latency_ms / 1000 if obs.turns else 0.0
-        return self.faults.mark(obs, sent, sent[-1] + last, ctx)
+        hit = self.faults.mark(obs, sent, sent[-1] + last, prepared.ctx)
+        error = obs.error
+        if (
+            hit
+            and isinstance(error, Failure)
+            and error.kind in EXCUSED
+            and error.turn in prepared.ctx["fault"]["turns"]
+            and len(obs.turns) >= len(prepared.texts)  # played to its end: judged as it is
+        ):
+            obs.error = None
+        return hit
 
     def level(self, at: float) -> int:
         """The users the profile asked for at `at` (its last stage's after the end)."""

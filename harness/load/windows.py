@@ -125,7 +125,7 @@ class FaultWindows:
     ) -> list[int]:
         """The windows (1-based) a conversation overlapped, from its first turn sent (epoch
         seconds) to `end` (its last reply); each becomes a `FaultWindow` of its observation
-        (the turns sent while it was on), and the checks' `fault` context says so (`applied`,
+        (the turns in flight while it was on), and the checks' `fault` context says so (`applied`,
         `turns`), as in a run, so a check can excuse what a fault explains."""
         if not sent or not self._epochs:
             return []
@@ -136,7 +136,11 @@ class FaultWindows:
             if on >= end or (off is not None and off <= sent[0]):
                 continue
             w = self.windows[i]
-            turns = [k + 1 for k, at in enumerate(sent) if at >= on and (off is None or at < off)]
+            turns = [  # in flight while it was on: sent before its end, answered after its start
+                k + 1
+                for k, at in enumerate(sent)
+                if (off is None or at < off) and at + _latency(obs, k) >= on
+            ]
             obs.faults.append(
                 FaultWindow(
                     link=w.link,
@@ -183,3 +187,8 @@ class FaultWindows:
         now = time.time() - t0 if t0 is not None else 0.0
         for i in sorted(self._on):
             self._remove(i, now)
+
+
+def _latency(obs: Observation, k: int) -> float:
+    """Seconds turn k (0-based) took, by its record (0 when it has none)."""
+    return obs.turns[k].latency_ms / 1000 if k < len(obs.turns) else 0.0

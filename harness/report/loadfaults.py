@@ -248,7 +248,7 @@ def rows(faults: list[WindowNumbers]) -> list[dict[str, str]]:
                 {
                     "fault": str(n.number) if k == 0 else "",
                     "link": w.link if k == 0 else "",
-                    "toxic": f"{w.toxic} ({w.stream}, toxicity {w.toxicity:g})" if k == 0 else "",
+                    "toxic": _toxic(w) if k == 0 else "",
                     "hit": hit(w) if k == 0 else "",
                     "phase": p.name,
                     "span": f"{p.start:g}–{p.end:g}",
@@ -266,6 +266,14 @@ def rows(faults: list[WindowNumbers]) -> list[dict[str, str]]:
                 }
             )
     return out
+
+
+def _toxic(w: LoadFaultWindow) -> str:
+    if w.toxic == "down":
+        return "down"
+    attributes = ", ".join(f"{k} {v}" for k, v in w.attributes.items() if v)
+    extra = f"; {attributes}" if attributes else ""
+    return f"{w.toxic} ({w.stream}, toxicity {w.toxicity:g}{extra})"
 
 
 def _num(value: float | None) -> str:

@@ -95,6 +95,12 @@ def test_a_fault_window_shows_the_dip_and_the_recovery(tmp_path: Path) -> None:
     assert len(hit) == during.conversations == summary.faulted
     assert all(r.observation.faults[0].toxic == "down" for r in hit)
     assert all(r.observation.faults[0].source == "load:dip" for r in hit)
+    # as in a run, the agent's error while the database is down is no error of the case: the
+    # invariants judge the rows (and hold), only the check of the reply cannot be judged
+    refused = [r for r in hit if r.observation.turns[0].error is not None]
+    assert refused and all(r.observation.error is None for r in refused)
+    verdicts = {(str(c.category), c.verdict.value) for r in refused for c in r.checks}
+    assert verdicts == {("invariant", "pass"), ("output", "error")}, verdicts
     assert not any(r.observation.faults for r in records if r.load and not r.load.faults)
     assert sum(lv.conversations for lv in summary.levels) == len(records) - len(hit)
     assert summary.levels[0].pass_rate == 1.0 and summary.held
