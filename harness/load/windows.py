@@ -119,6 +119,8 @@ class FaultWindows:
         w.ended = round(at, 3)
         self._epochs[i] = (self._epochs[i][0], time.time())
         self.observe(i)
+        hit = f"; {w.affected} of {w.connections} connection(s) hit" if w.connections else ""
+        self._note(f"fault window {i + 1} removed at {at:.1f} s{hit}")
 
     def mark(
         self, obs: Observation, sent: list[float], end: float, ctx: dict[str, Any]
