@@ -36,6 +36,9 @@ async def judge_recovery(check: RecoveryCheck, cid: str, judging: Judging) -> Ch
             found=found,
         )
 
+    unmeasured = (judging.context.get("fault") or {}).get("unmeasured")
+    if unmeasured:
+        return result(Verdict.ERROR, f"recovery could not be measured: {unmeasured}")
     if not windows:
         return result(Verdict.ERROR, "no fault was applied in this trial: nothing to recover from")
     if any(w.ended_ns == 0 for w in windows):

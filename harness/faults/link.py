@@ -83,6 +83,8 @@ class Link:
     def made(self, index: int, transport: asyncio.Transport) -> None:
         self.transports[index] = transport
         self.live[index] = True
+        if self.gone:  # aborted while this socket was being set up
+            transport.abort()
 
     def lost(self, index: int) -> None:
         self.live[index] = False

@@ -82,7 +82,9 @@ class LinkProxy:
         self._listening = False
         self._links: set[Link] = set()
         self._toxics: dict[str, Toxic] = {}
-        self._drawn: dict[str, tuple[Toxic, dict[int, bool]]] = {}
+        # one per activation (add .. remove) of a toxic, in order: connection -> hit?
+        self._activations: list[tuple[Toxic, dict[int, bool]]] = []
+        self._active: dict[str, dict[int, bool]] = {}
         self._counters = Counters()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -103,7 +105,8 @@ class LinkProxy:
         self._loop = asyncio.get_running_loop()
         self._sock = self._bind()
         self.port = self._sock.getsockname()[1]
-        self._listen()
+        if self.enabled:  # a link added down before it started stays down
+            self._listen()
         return self
 
     async def stop(self) -> None:
@@ -118,9 +121,9 @@ class LinkProxy:
             if tasks:
                 await asyncio.wait(tasks, timeout=2)
             for _ in range(20):  # transports close their sockets on the loop's next turns
+                await asyncio.sleep(0)
                 if not self._links:
                     break
-                await asyncio.sleep(0)
         finally:
             for link in list(self._links):
                 link.abort()
@@ -152,8 +155,8 @@ class LinkProxy:
         if toxic.kind == "down":
             self._disable()
             return
-        _, draws = self._drawn.get(toxic.name, (toxic, {}))
-        self._drawn[toxic.name] = (toxic, draws)  # the latest settings under that name
+        self._active[toxic.name] = {}
+        self._activations.append((toxic, self._active[toxic.name]))
         for link in self._links:
             self._draw(toxic, link)
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
@@ -169,6 +172,7 @@ class LinkProxy:
             return toxic
         for link in self._links:
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
+        del self._active[name]
         return toxic
 
     def clear(self) -> None:
@@ -177,29 +181,36 @@ class LinkProxy:
             self.remove(name)
 
     def samples(self) -> tuple[ToxicSample, ...]:
-        """Per toxic ever added (not `down`): the connections drawn for and those affected."""
-        out = []
-        for name, (toxic, draws) in self._drawn.items():
-            numbers = sorted(draws)
-            out.append(
-                ToxicSample(
-                    name=name,
-                    kind=toxic.kind,
-                    stream=toxic.stream,
-                    toxicity=toxic.toxicity,
-                    seed=self.seed,
-                    considered=tuple(numbers),
-                    affected=tuple(n for n in numbers if draws[n]),
-                )
-            )
-        return tuple(out)
+        """One per activation (`add` .. `remove`) of every toxic but `down`, in the order they
+        were added: the connections it was drawn for while active and those it hit."""
+        return tuple(self._sample(toxic, draws) for toxic, draws in self._activations)
+
+    def sample(self, name: str) -> ToxicSample | None:
+        """The latest activation of the toxic so named (the current one while it is active):
+        what a fault window reports when it ends. None if no such toxic was ever added."""
+        for toxic, draws in reversed(self._activations):
+            if toxic.name == name:
+                return self._sample(toxic, draws)
+        return None
+
+    def _sample(self, toxic: Toxic, draws: dict[int, bool]) -> ToxicSample:
+        numbers = sorted(draws)
+        return ToxicSample(
+            name=toxic.name,
+            kind=toxic.kind,
+            stream=toxic.stream,
+            toxicity=toxic.toxicity,
+            seed=self.seed,
+            considered=tuple(numbers),
+            affected=tuple(n for n in numbers if draws[n]),
+        )
 
     def stats(self) -> LinkStats:
         counters = {f.name: getattr(self._counters, f.name) for f in fields(Counters)}
         return LinkStats(open=len(self._links), **counters)
 
     def _draw(self, toxic: Toxic, link: Link) -> None:
-        draws = self._drawn[toxic.name][1]
+        draws = self._active[toxic.name]
         if link.number not in draws:
             draws[link.number] = affects(self.seed, toxic.name, link.number, toxic.toxicity)
 
@@ -207,7 +218,7 @@ class LinkProxy:
         return tuple(
             t
             for t in self._toxics.values()
-            if t.kind != "down" and t.stream == stream and self._drawn[t.name][1][link.number]
+            if t.kind != "down" and t.stream == stream and self._active[t.name][link.number]
         )
 
     # -- the listener -------------------------------------------------------------------------

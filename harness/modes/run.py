@@ -211,6 +211,10 @@ class RunDriver:
                 n = self.trials_for(case)
                 ctx.emit(Note(f"{case.id} is flaky ({flaky_words(flaky, n)})"))
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
+        profile = getattr(m, "fault_profile", None)
+        if profile is not None and len(self.phases) > 1:
+            ctx.emit(Note(f"fault profile {profile}: {len(self.phases)} phases, clean and "
+                          "faulted in turn, never side by side"))  # fmt: skip
         if self.todo:
             for block in self.phases:  # one phase at a time: faulted never beside clean
                 await engine.run_trials(block)

@@ -196,6 +196,9 @@ class CaseFaults:
             attributes=fault.attributes,
         )
         shared = not windowed(fault) and source != "scenario"
+        # what the toxic's current activation saw before (a shared one already on): not ours
+        on = any(t.name == name for t in proxy.toxics)
+        seen = _seen(proxy, name) if on else (set[int](), set[int]())
         if shared:
             self.shared.acquire(proxy, toxic)
         else:
@@ -210,7 +213,7 @@ class CaseFaults:
             source=source,
             started_ns=time.time_ns(),
         )
-        active = Active(fault, proxy, toxic, window, shared, _seen(proxy, name))
+        active = Active(fault, proxy, toxic, window, shared, seen)
         if fault.after_turn is not None and fault.for_ is not None:
             loop = asyncio.get_running_loop()
             active.timer = loop.call_later(fault.for_, self._remove, i)
@@ -243,11 +246,11 @@ class CaseFaults:
 
 
 def _seen(proxy: LinkProxy, name: str) -> tuple[set[int], set[int]]:
-    """The connections a toxic has been drawn for so far, and those it hit."""
-    for sample in proxy.samples():
-        if sample.name == name:
-            return set(sample.considered), set(sample.affected)
-    return set(), set()
+    """The connections the toxic's latest activation was drawn for, and those it hit."""
+    sample = proxy.sample(name)
+    if sample is None:
+        return set(), set()
+    return set(sample.considered), set(sample.affected)
 
 
 MAX_PROBES = 1000  # probe turns of one recovery measurement, at most
@@ -267,7 +270,9 @@ async def recover(
     its probe sent in the same conversation (turns with source `recovery`) every `every`
     seconds until the reply contains `expect`, or the agent's health URL polled until 200;
     at most `within` seconds (`record` makes a turn's record). Each window's `recovered_ms`:
-    from its end to the recovery."""
+    from its end to the recovery, or from when the measurement began if the conversation
+    went on after the fault ended (its own turns then came first: the clock starts when the
+    harness could first ask)."""
     from harness.agents.process import wait_healthy
 
     checks = [c for c in scenario.checks if isinstance(c, RecoveryCheck)]
@@ -278,11 +283,13 @@ async def recover(
     await faults.settle(600.0)
     if any(w.ended_ns == 0 for w in faults.windows):
         return  # a profile's whole-case fault is still on: it ends with its phase
-    deadline = (faults.last_ended or time.monotonic()) + check.within
+    began_ns = time.time_ns()
+    deadline = max(faults.last_ended or 0.0, time.monotonic()) + check.within
     recovered_ns: int | None = None
     if check.health:
-        if health is None:
-            return  # the judge says why: no health URL
+        if health is None:  # the judge says why (an error, not a failure of the agent)
+            faults.context["unmeasured"] = "the agent has no health URL (process.health.url)"
+            return
         left = max(0.0, deadline - time.monotonic())
         healthy, _ = await wait_healthy(health, left, max(check.every, 0.01))
         recovered_ns = time.time_ns() if healthy else None
@@ -304,4 +311,5 @@ async def recover(
             await asyncio.sleep(check.every)
     if recovered_ns is not None:
         for w in faults.windows:
-            w.recovered_ms = round(max(0.0, (recovered_ns - w.ended_ns) / 1e6), 3)
+            since = max(w.ended_ns, began_ns)
+            w.recovered_ms = round(max(0.0, (recovered_ns - since) / 1e6), 3)

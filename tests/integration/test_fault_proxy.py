@@ -316,3 +316,59 @@ def test_toxics_change_on_an_open_connection(servers: Servers, kv: ProxyThread) 
     kv.call(kv.proxy.remove, "timeout_upstream")
     assert sock.recv(100) == b""  # a stream that lost bytes is closed (Toxiproxy's cleanup)
     sock.close()
+
+
+@pytest.mark.parametrize("toxic", [None, Toxic(kind="latency", attributes={"latency": 5})])
+def test_megabytes_cross_intact_with_or_without_a_toxic(
+    servers: Servers, kv: ProxyThread, toxic: Toxic | None
+) -> None:
+    big = bytes(range(256)) * 16384  # 4 MiB: flow control and the toxic queue's high water
+    if toxic is not None:
+        kv.call(kv.proxy.add, toxic)
+    r = redis_client(servers, kv.port, timeout=30)
+    r.set("huge", big)
+    assert r.get("huge") == big
+    r.close()
+    stats = kv.call(kv.proxy.stats)
+    assert stats.upstream_in == stats.upstream_out > len(big)
+    assert stats.downstream_in == stats.downstream_out > len(big)
+
+
+def test_each_activation_of_a_toxic_is_sampled_on_its_own(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    def connect() -> socket.socket:
+        sock = redis_socket(kv.port, servers.redis.password)
+        sock.sendall(resp("PING"))
+        assert sock.recv(100) == b"+PONG\r\n"  # the proxy has this connection now
+        return sock
+
+    toxic = Toxic(kind="latency", toxicity=0.5, attributes={"latency": 1})
+    first = connect()
+    kv.call(kv.proxy.add, toxic)
+    second = connect()
+    kv.call(kv.proxy.remove, toxic.name)
+    third = connect()  # opened between the windows: drawn only in the second
+    kv.call(kv.proxy.add, toxic)
+    one, two = kv.call(kv.proxy.samples)
+    assert (one.considered, two.considered) == ((1, 2), (1, 2, 3))
+    assert set(one.affected) == set(two.affected) & {1, 2}  # the same draw per connection
+    assert kv.call(kv.proxy.sample, toxic.name) == two
+    assert kv.call(kv.proxy.sample, "nothing") is None
+    for sock in (first, second, third):
+        sock.close()
+
+
+def test_reset_peer_downstream_resets_on_the_servers_answer(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    sock = redis_socket(kv.port, servers.redis.password)
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", attributes={"timeout": 0}))
+    sock.sendall(resp("SET", "written", "2"))  # reaches Redis; its +OK triggers the reset
+    with pytest.raises(ConnectionResetError):
+        sock.recv(100)
+    sock.close()
+    r = redis_client(servers, kv.port)
+    kv.call(kv.proxy.remove, "reset_peer_downstream")
+    assert r.get("written") == b"2"  # the write happened: only its answer was lost
+    r.close()

@@ -122,3 +122,45 @@ def test_down_then_stop_leaves_no_port(servers: Servers) -> None:
     probe = socket.socket()
     probe.bind(("127.0.0.1", port))  # free again
     probe.close()
+
+
+def test_an_unreachable_upstream_closes_the_client_and_is_counted() -> None:
+    async def main() -> None:
+        baseline = sockets_open()
+        nothing = socket.socket()
+        nothing.bind(("127.0.0.1", 0))  # bound, never listening: connecting is refused
+        async with LinkProxy("127.0.0.1", nothing.getsockname()[1]) as proxy:
+            reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+            assert await asyncio.wait_for(reader.read(), 5) == b""  # closed
+            writer.close()
+            await writer.wait_closed()
+            reader, writer = await asyncio.open_connection(proxy.host, proxy.port)
+            writer.write(b"hello")  # unread when the proxy closes it: the kernel resets
+            with pytest.raises(ConnectionResetError):
+                await asyncio.wait_for(reader.read(), 5)
+            writer.close()
+            stats = proxy.stats()
+            assert (stats.connections, stats.failed, stats.upstream_out) == (2, 2, 0)
+        nothing.close()
+        assert asyncio.all_tasks() == {asyncio.current_task()}
+        await asyncio.sleep(0)
+        assert sockets_open() == baseline
+
+    asyncio.run(main())
+
+
+def test_a_link_down_before_it_starts_refuses_from_the_start() -> None:
+    async def main() -> None:
+        proxy = LinkProxy("127.0.0.1", 9)
+        proxy.add(Toxic(kind="down", name="outage"))
+        async with proxy:
+            assert not proxy.listening
+            with pytest.raises(ConnectionRefusedError):
+                await asyncio.open_connection(proxy.host, proxy.port)
+            proxy.remove("outage")
+            assert proxy.listening and proxy.enabled
+            _, writer = await asyncio.open_connection(proxy.host, proxy.port)
+            writer.close()
+        assert not proxy.listening
+
+    asyncio.run(main())

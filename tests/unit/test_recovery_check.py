@@ -1,0 +1,45 @@
+"""The recovery check's verdicts from the windows a trial recorded: a pass within `within`,
+a failure beyond it or without recovery, an error when there was nothing to recover from or
+it could not be measured."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from harness.check.recovery import judge_recovery
+from harness.check.registry import Judging, kind_of
+from harness.core import Observation, Verdict
+from harness.core.types import FaultWindow
+from harness.spec.models.faults import RecoveryCheck
+
+CHECK = RecoveryCheck.model_validate(
+    {"type": "recovery", "requirements": ["R-1"], "probe": "ping", "expect": "pong", "within": "2s"}
+)
+
+
+def verdict(windows: list[FaultWindow], fault: dict[str, Any] | None = None) -> tuple[str, str]:
+    obs = Observation(session_id="s", faults=windows)
+    judging = Judging(None, [], {"fault": fault or {}}, None, {}, obs)  # type: ignore[arg-type]
+    result = asyncio.run(judge_recovery(CHECK, "recovery-1", judging))
+    assert result.category == "output" and result.requirements == ("R-1",)
+    return result.verdict.value, result.message
+
+
+def window(ended: int, recovered: float | None) -> FaultWindow:
+    return FaultWindow(
+        link="db", toxic="down", started_ns=1, ended_ns=ended, recovered_ms=recovered
+    )
+
+
+def test_recovery_verdicts() -> None:
+    assert kind_of("recovery").judge is judge_recovery
+    assert verdict([window(5, 1200.0)]) == ("pass", "recovered 1.2 s after the fault ended")
+    assert verdict([window(5, 2500.0)])[0] == Verdict.FAIL.value
+    assert "had not recovered 2 s after down on db" in verdict([window(5, None)])[1]
+    assert verdict([])[0] == "error" and "no fault was applied" in verdict([])[1]
+    assert verdict([window(0, None)])[0] == "error"  # still applied at the case's end
+    unmeasured = verdict([window(5, None)], {"unmeasured": "no health URL"})
+    assert unmeasured[0] == "error" and "no health URL" in unmeasured[1]
+    # the fault that ended last decides
+    assert verdict([window(9, 100.0), window(5, 9000.0)])[0] == "pass"
