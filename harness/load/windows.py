@@ -173,9 +173,9 @@ class FaultWindows:
         proxy = self.proxies.get(self.faults[i].link)
         if proxy is None:
             return
-        for sample in proxy.samples():
-            if sample.name == w.name:
-                w.connections, w.affected = len(sample.considered), len(sample.affected)
+        sample = proxy.sample(w.name)  # its own activation (each window's toxic has its name)
+        if sample is not None:
+            w.connections, w.affected = len(sample.considered), len(sample.affected)
 
     def refresh(self) -> None:
         """The counts of the windows on now, for a manifest written while the load runs."""

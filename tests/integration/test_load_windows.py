@@ -57,7 +57,8 @@ async def play(seed: int) -> tuple[list[object], tuple[int, ...], tuple[object, 
         left = proxy.toxics
         for _, writer in clients:
             writer.close()
-        sample = next(s for s in proxy.samples() if s.name == windows.windows[0].name)
+        sample = proxy.sample(windows.windows[0].name)
+        assert sample is not None
         return windows.windows, sample.affected, left  # type: ignore[return-value]
 
 
