@@ -51,6 +51,7 @@ class Conversation:
     worker: int | None = None
     done: bool = False
     agent_exited: int | None = None  # the agent process's exit code, when its death failed this
+    faults: list[int] = field(default_factory=list)  # the fault windows it overlapped
 
 
 @dataclass
@@ -291,8 +292,8 @@ class Feeder:
                     f"the load generator ended this conversation after {len(obs.turns)} of "
                     f"{expected} turns",
                 )
-            conv.worker = worker
-            conv.done = True
+            conv.faults = self.timeline.mark(conv.prepared, conv.at)
+            conv.worker, conv.done = worker, True
             if all(c.done for c in item.conversations):
                 self._track(self._judge(item))
 
@@ -352,7 +353,7 @@ class Feeder:
 
     def _store(self, conv: Conversation, result: CaseResult, role: str, pair: str = "") -> None:
         obs = result.observation
-        load = LoadTag(role=role, pair=pair or None, worker=conv.worker)
+        load = LoadTag(role=role, pair=pair or None, worker=conv.worker, faults=conv.faults)
         if conv.at:
             start = self.timeline.offset(conv.at[0])
             last = obs.turns[-1].latency_ms if obs.turns else 0.0

@@ -25,6 +25,7 @@ from harness.load.invariants import InvariantWatch, Sample, SetupGate
 from harness.load.processes import LoadProcesses
 from harness.load.server import LoadState, make_app, serve
 from harness.load.timeline import Timeline
+from harness.load.windows import FaultWindows
 from harness.load.wire import STOP_GRACE, pack
 from harness.procs import free_port
 from harness.runlog.models import AgentExit, LoadManifest, LoadProcess, LoadSample, LocustTotals
@@ -128,6 +129,16 @@ class LoadSession:
             }
         )
         self.procs = LoadProcesses(log.dir, log.run_id)
+        #: the profile's fault windows, on the links' proxies (the environment's: the driver's
+        #: `fault_links`)
+        self.faults = FaultWindows(
+            profile.faults,
+            env.links,
+            lambda: self.timeline.t0,
+            lambda text: emit(Note(text)),
+            source=f"load:{options.profile}",
+        )
+        self.timeline.faults = self.faults if profile.faults else None
         self.samples: list[Sample] = []
         self.tasks: list[asyncio.Task[Any]] = []
         self._server: Any = None
@@ -156,7 +167,11 @@ class LoadSession:
         local_url = f"http://{local_host}:{port}{path}"
         public = self.options.advertise or _public(self.options.bind) or local_host
         public_url = f"http://{public}:{port}{path}"
-        self.tasks += [asyncio.create_task(self.feeder.fill()), asyncio.create_task(self._sample())]
+        self.tasks += [
+            asyncio.create_task(self.feeder.fill()),
+            asyncio.create_task(self._sample()),
+            asyncio.create_task(self.faults.run()),
+        ]
         self._start_generator(local_url, public_url)
         await self._wait_started()
         await self._watch()
@@ -290,6 +305,9 @@ class LoadSession:
         load.stop_timeout_s = self.stop_timeout
         if self.agent_exit is not None:
             load.agent_exit = AgentExit(code=self.agent_exit[0], at=round(self.agent_exit[1], 3))
+        if self.faults.windows:
+            self.faults.refresh()
+            load.faults = [w.model_copy() for w in self.faults.windows]
         self.log.update(levels=self.feeder.levels.table())
 
     def _processes(self) -> list[dict[str, Any]]:
@@ -319,6 +337,7 @@ class LoadSession:
     async def shutdown(self, *, complete: bool) -> None:
         """Stop the generator, judge what came back, sample once more, sweep; store it all."""
         self.state.stop = True
+        self.faults.close()  # no fault outlives the load: the links are clean again
         if self.procs.running:
             await self.procs.stop(3.0 if not complete else 10.0)
         self.procs.mask_logs()

@@ -11,6 +11,10 @@ import bisect
 import math
 from typing import Any
 
+from harness.core.failures import Failure
+from harness.load.windows import FaultWindows
+from harness.run.engine import Prepared
+from harness.run.faulting import EXCUSED
 from harness.spec.load import Stage, users_at
 
 
@@ -22,6 +26,7 @@ class Timeline:
         self.t0: float | None = None  # epoch seconds when the generator started the profile
         self._times: list[float] = []
         self._users: list[int] = []
+        self.faults: FaultWindows | None = None  # the profile's fault windows, when it has any
 
     def start(self, t0: float) -> None:
         if self.t0 is None:
@@ -39,6 +44,28 @@ class Timeline:
             return  # reports from several processes may cross; keep the clock monotonic
         self._times.append(at)
         self._users.append(users)
+
+    def mark(self, prepared: Prepared, sent: list[float]) -> list[int]:
+        """The fault windows (1-based) a conversation overlapped, from its first turn sent to
+        its last reply (epoch seconds), put into its observation and its checks' context. As
+        in a run, a turn that failed while a fault was on (an HTTP status, a timeout, a broken
+        connection, a malformed reply) does not make the conversation an error when it was
+        its last: its checks judge it (`when: "{{ fault.applied }}"`)."""
+        if self.faults is None or not sent:
+            return []
+        obs = prepared.obs
+        last = obs.turns[-1].latency_ms / 1000 if obs.turns else 0.0
+        hit = self.faults.mark(obs, sent, sent[-1] + last, prepared.ctx)
+        error = obs.error
+        if (
+            hit
+            and isinstance(error, Failure)
+            and error.kind in EXCUSED
+            and error.turn in prepared.ctx["fault"]["turns"]
+            and len(obs.turns) >= len(prepared.texts)  # played to its end: judged as it is
+        ):
+            obs.error = None
+        return hit
 
     def level(self, at: float) -> int:
         """The users the profile asked for at `at` (its last stage's after the end)."""

@@ -16,14 +16,16 @@ from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.load.feeder import JUDGES, PREPARERS
 from harness.load.runner import LoadSession
+from harness.load.windows import planned
 from harness.procs import free_port
 from harness.runlog.models import LoadInfo, LoadManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
+from harness.session.faults import links_for
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
-from harness.spec.load import ProfileBase, selected
+from harness.spec.load import LoadFault, ProfileBase, selected
 from harness.spec.loader import did_you_mean
 from harness.spec.suite import Suite, load_suite
 
@@ -57,6 +59,16 @@ def resolve_profile(suite: Suite, name: str) -> ProfileBase:
         f"suite {suite.name} has no load profile {name!r}{did_you_mean(name, profiles)}",
         hint=f"its profiles: {', '.join(profiles)}",
     )
+
+
+def within(faults: list[LoadFault], length: float) -> list[LoadFault]:
+    """A profile's fault windows under --limit: those that start before the end, each cut
+    there."""
+    return [
+        f if f.end <= length else f.model_copy(update={"for_": length - f.at})
+        for f in faults
+        if f.at < length
+    ]
 
 
 def master_port(options: LoadOptions) -> int | None:
@@ -95,6 +107,7 @@ class LoadDriver:
     kind: str = "load"
     concurrency: int = PREPARERS + JUDGES
     session: LoadSession | None = None
+    fault_links: tuple[str, ...] = ()  # the links the profile's fault windows name: proxied
     suite: Suite = field(init=False)
     profile: ProfileBase = field(init=False)
 
@@ -114,7 +127,9 @@ class LoadDriver:
         preflight(suite)
         if o.limit is not None:
             profile = profile.model_copy(update={"limit": min(o.limit, profile.length)})
+            profile = profile.model_copy(update={"faults": within(profile.faults, profile.length)})
         self.profile = profile
+        self.fault_links = links_for(suite, {f.link for f in profile.faults})
         seed = o.seed if o.seed is not None else suite.manifest.defaults.seed
         stages = profile.stages()
         return LoadManifest(
@@ -135,6 +150,7 @@ class LoadDriver:
                 duplicates=profile.duplicates.model_dump(),
                 scenarios=[s.id for s in selected(profile, list(suite.scenarios))],
                 workers=o.workers,
+                faults=planned(profile.faults),
             ),
         )
 

@@ -1,15 +1,15 @@
 """A load run's numbers, from its stored records and manifest only: windows, levels, degradation.
 
-Per time window and per level (the users the profile drove, never 0: conversations
-started while a profile ramps down to no users are in the windows only): requests per second,
-latency p50/p95/p99, time to first byte p50/p95 (of the turns that recorded one), error
-rate, the pass rate of the conversations (a conversation passes when every check of it
-passes; an error is never a pass), the pass rate per requirement, and invariant violations.
-Correctness first degrades at the lowest level that shows an invariant violation (in a
-judged conversation, or new violating rows in a whole-database sample taken at that
-level), or whose pass rate is below the lowest level's beyond noise (Fisher's
-exact test, two-sided, p < 0.05, as `harness compare`). `load.parquet` holds the
-same numbers, one row per window or level and requirement ("*": every check).
+Per time window and per level (the users the profile drove, never 0: conversations started
+while a profile ramps down to no users are in the windows only): requests per second, latency
+p50/p95/p99, time to first byte p50/p95 (of the turns that recorded one), error rate, the pass
+rate of the conversations (a conversation passes when every check of it passes; an error is
+never a pass), the pass rate per requirement, and invariant violations. Correctness first
+degrades at the lowest level that shows an invariant violation (in a judged conversation, or
+new violating rows in a whole-database sample taken at that level), or whose pass rate is
+below the lowest level's beyond noise (Fisher's exact test, two-sided, p < 0.05, as `harness
+compare`). `load.parquet` holds the same numbers, one row per window or level and requirement
+("*": every check). Fault windows, before/during/after and recovery: loadfaults.py.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import pandas as pd
-
+from harness.report.loadbucket import Bucket
+from harness.report.loadfaults import WindowNumbers, fault_windows
 from harness.report.reliability import fisher_exact
 from harness.report.text import num, pct
 from harness.runlog.levels import level_of, passed, violations
@@ -39,54 +39,6 @@ NOISE = 0.05
 
 
 @dataclass
-class Bucket:
-    """One window or one level: its traffic and what the judged conversations showed."""
-
-    key: int  # window number or users
-    start: float = 0.0
-    end: float = 0.0
-    users: int = 0
-    conversations: int = 0
-    passes: int = 0
-    latencies: list[float] = field(default_factory=list)
-    first_bytes: list[float] = field(default_factory=list)  # of the turns that recorded one
-    errors: int = 0
-    violations: int = 0
-    sampled: int = 0
-    by_requirement: dict[str, list[int]] = field(default_factory=dict)  # rid -> [n, passes]
-    seconds: float = 0.0  # time spent in it, for requests per second
-    p_value: float | None = None  # level vs the lowest level
-    degraded: bool = False
-
-    @property
-    def requests(self) -> int:
-        return len(self.latencies)
-
-    @property
-    def pass_rate(self) -> float | None:
-        return self.passes / self.conversations if self.conversations else None
-
-    @property
-    def rps(self) -> float | None:
-        return self.requests / self.seconds if self.seconds > 0 else None
-
-    @property
-    def error_rate(self) -> float | None:
-        return self.errors / self.requests if self.requests else None
-
-    def percentile(self, q: float) -> float | None:
-        return float(pd.Series(self.latencies).quantile(q)) if self.latencies else None
-
-    def first_byte(self, q: float) -> float | None:
-        """Time to first byte at quantile q, over the turns that have one."""
-        return float(pd.Series(self.first_bytes).quantile(q)) if self.first_bytes else None
-
-    def rate(self, rid: str) -> float | None:
-        n, p = self.by_requirement.get(rid, (0, 0))
-        return p / n if n else None
-
-
-@dataclass
 class LoadSummary:
     manifest: LoadManifest
     windows: list[Bucket]
@@ -98,6 +50,8 @@ class LoadSummary:
     sampled_violations: int = 0  # most violating rows any sample saw
     agent_failed: int = 0  # conversations failed by the agent process's death: in no level
     ramping_down: int = 0  # conversations started while the profile asked for 0 users: no level
+    faults: list[WindowNumbers] = field(default_factory=list)  # the profile's fault windows
+    faulted: int = 0  # conversations that overlapped a fault window: no level
 
     @property
     def agent_exit(self) -> AgentExit | None:
@@ -174,7 +128,7 @@ class LoadSummary:
 
     def lines(self) -> list[str]:
         """A few lines for the terminal."""
-        out = [f"load: {self.verdict}"]
+        out = [f"load: {self.verdict}"] + [f"  {n.sentence()}" for n in self.faults]
         for lv in self.levels:
             out.append(
                 f"  {lv.users:>5} users: {lv.conversations} conversations, pass "
@@ -182,6 +136,8 @@ class LoadSummary:
                 f"{num(lv.percentile(0.95), '.0f')} ms, errors {pct(lv.error_rate)}, "
                 f"invariant violations {lv.violations} (+{lv.sampled} rows in samples)"
             )
+        if self.faulted:
+            out.append(f"  {self.faulted} conversation(s) overlapped a fault window: in no level")
         if self.ramping_down:
             out.append(
                 f"  {self.ramping_down} conversation(s) started while the profile ramped down to "
@@ -245,8 +201,8 @@ def summarize(
     windows: dict[int, Bucket] = {}
     levels: dict[int, Bucket] = {}
     end = 0.0  # when the last reply measured came back, on the load's clock
-    agent_failed = ramping_down = 0
-    for record in run.records() if records is None else records:
+    agent_failed = ramping_down = faulted = 0
+    for record in (records := list(run.records()) if records is None else records):
         info = record.load if isinstance(record, TrialRecord) else None
         if info is None or info.window is None:
             continue  # the run-wide sweep, or a case whose rows could not be set up
@@ -255,6 +211,8 @@ def summarize(
         users = level_of(info)
         if info.agent_exited is not None:  # failed by the agent's death: a time, not a level
             agent_failed += 1
+        elif info.faults:  # overlapped a fault window: in the windows and the fault table
+            faulted += 1
         elif users is None:  # started while the profile ramped down to no users
             ramping_down += 1
         else:
@@ -296,15 +254,16 @@ def summarize(
         manifest.requirement_ids,
         agent_failed=agent_failed,
         ramping_down=ramping_down,
+        faulted=faulted,
     )
     _samples(summary, load.samples, width, schedule, length)
     _degradation(summary)
+    summary.faults = fault_windows(load, records, end)
     return summary
 
 
 def _merge_sliver(windows: list[Bucket], width: float) -> list[Bucket]:
-    """A last window shorter than half a window (the replies in flight at the end) joins the
-    one before it, so no rate is taken over a sliver of time."""
+    """A last window under half a window (replies in flight at the end) joins the one before."""
     if len(windows) < 2 or windows[-1].end - windows[-1].start >= width / 2:
         return windows
     last, prev = windows[-1], windows[-2]

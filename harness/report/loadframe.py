@@ -1,5 +1,5 @@
 """A load run's numbers as a table (`load.parquet`): one row per time window or level and
-requirement ("*": every check)."""
+requirement ("*": every check), and one per fault window and phase (before, during, after)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from harness.report.load import ALL, LoadSummary
 
 LOAD_COLUMNS = [
     "run_id",
-    "kind",  # window | level
-    "window",  # window number (0 from the start); -1 on level rows
+    "kind",  # window | level | fault
+    "window",  # window number (0 from the start); -1 on level rows; fault rows: the fault's
+    "phase",  # fault rows: before | during | after (else null)
     "start_s",
     "end_s",
     "users",  # window: most users running in it; level: the users the profile drove
@@ -31,6 +32,7 @@ LOAD_COLUMNS = [
     "error_rate",
     "invariant_violations",  # failed invariant checks of its conversations (a pair's once)
     "sampled_violations",  # new violating rows in whole-database samples taken in it
+    "recovery_s",  # fault rows: seconds from the window's end until back (null: not measured)
 ]
 
 
@@ -80,5 +82,19 @@ def load_frame(s: LoadSummary) -> pd.DataFrame:
                             "pass_rate": p / n,
                         }
                     )
+    for fault in s.faults:
+        for phase in fault.phases:
+            rows.append(
+                {
+                    "run_id": run_id, "kind": "fault", "window": fault.number, "phase": phase.name,
+                    "start_s": phase.start, "end_s": phase.end, "requirement": ALL,
+                    "conversations": phase.conversations, "passes": phase.passes,
+                    "pass_rate": phase.pass_rate, "requests": len(phase.latencies),
+                    "p50_ms": phase.percentile(0.5), "p95_ms": phase.percentile(0.95),
+                    "p99_ms": phase.percentile(0.99), "errors": phase.errors,
+                    "error_rate": phase.error_rate, "recovery_s": fault.recovery_s,
+                }
+            )  # fmt: skip
     frame = pd.DataFrame(rows, columns=LOAD_COLUMNS)
-    return frame.astype({"ttfb_p50_ms": "float64", "ttfb_p95_ms": "float64"})  # None: NaN
+    floats = ("ttfb_p50_ms", "ttfb_p95_ms", "recovery_s")  # None: NaN
+    return frame.astype(dict.fromkeys(floats, "float64") | {"phase": "string"})

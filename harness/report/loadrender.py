@@ -9,12 +9,15 @@ shown as evidence are escaped by the same renderers as the rest of the report.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from markupsafe import Markup, escape
 
-from harness.report.load import Bucket, LoadSummary
+from harness.report.load import LoadSummary
+from harness.report.loadbucket import Bucket
+from harness.report.loadfaults import EXPLAIN, HEADINGS
+from harness.report.loadfaults import rows as fault_rows
 from harness.report.text import cell as _md_cell
 from harness.report.text import num, pct
 
@@ -48,6 +51,11 @@ def _traffic(s: LoadSummary) -> list[str]:
         f"cut off by the end (not judged), {counts.get('setup_errors', 0)} whose rows could not "
         "be set up (errors)."
     ]
+    if s.faulted:
+        out.append(
+            f"{s.faulted} conversation(s) overlapped a fault window: they are in the time "
+            "windows and the fault windows' table but in no level (they measure the fault)."
+        )
     if s.ramping_down:
         out.append(
             f"{s.ramping_down} conversation(s) started while the profile ramped down to 0 users: "
@@ -131,6 +139,7 @@ def markdown_section(s: LoadSummary) -> list[str]:
             f"{num(w.percentile(0.99), '.0f')} |{fb(w)} {pct(w.error_rate)} | {w.conversations} | "
             f"{pct(w.pass_rate)} | {w.violations} | {w.sampled} |"
         )
+    out += ["", *fault_markdown(s)] if s.faults else []
     if s.first_violations:
         out += ["", "### Invariants violated in the database during the load", ""]
         for v in s.first_violations:
@@ -177,6 +186,7 @@ def _chart(
     left: tuple[str, float],  # label, max
     right: tuple[str, float] | None,
     step: list[float] | None = None,  # users as a grey step area on the right axis
+    bands: Sequence[tuple[float, float, str]] = (),  # fault windows, shaded
 ) -> Markup:
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{W}" height="{H}" '
@@ -216,6 +226,12 @@ def _chart(
         parts.append(
             f'<polyline points="{x(xs[0]):.1f},{yr(0):.1f} {pts} {x(xs[-1]):.1f},{yr(0):.1f}" '
             f'fill="#f2f4f7" stroke="{COLOURS["users"]}" stroke-width="1"/>'
+        )
+    for a, b, label in bands:  # shaded over the users, under the lines, clamped to the plot
+        a, b = min(max(a, lo), hi), min(max(b, lo), hi)
+        parts.append(
+            f'<rect x="{x(a):.1f}" y="{PAD_T}" width="{max(x(b) - x(a), 1.0):.1f}" '
+            f'height="{H - PAD_B - PAD_T}" fill="#fee4e2"><title>{escape(label)}</title></rect>'
         )
     for name, colour, values, on_right in series:
         to_y = yr if on_right else yl
@@ -261,6 +277,8 @@ def charts(s: LoadSummary) -> list[tuple[str, Markup]]:
     top_users = max([*users, 1.0])
     lat = {q: [w.percentile(q) for w in ws] for q in (0.5, 0.95, 0.99)}
     top_lat = max([v for vals in lat.values() for v in vals if v is not None] + [1.0])
+    bands = [(n.start, n.end, f"fault {n.number}: {n.window.toxic} on {n.window.link}")
+             for n in s.faults]  # fmt: skip
     out = [
         (
             "Pass rate and error rate over time, with the users running",
@@ -275,6 +293,7 @@ def charts(s: LoadSummary) -> list[tuple[str, Markup]]:
                 ("%", 1.0),
                 (" users", top_users),
                 users,
+                bands,
             ),
         ),
         (
@@ -290,6 +309,7 @@ def charts(s: LoadSummary) -> list[tuple[str, Markup]]:
                 (" ms", top_lat),
                 (" users", top_users),
                 users,
+                bands,
             ),
         ),
     ]
@@ -353,8 +373,25 @@ def html_context(s: LoadSummary) -> dict[str, Any]:
         "levels": bucket_rows(s.levels),
         "windows": bucket_rows(s.windows),
         "has_first_byte": s.has_first_byte,  # a "p95 first byte ms" column only then
+        "faults": [n.sentence() for n in s.faults],
+        "fault_rows": fault_rows(s.faults),
+        "fault_headings": HEADINGS,
+        "fault_explain": EXPLAIN,
         "requirements": [
             r for r in s.requirements if any(lv.by_requirement.get(r) for lv in s.levels)
         ],
         "pct": pct,
     }
+
+
+def fault_markdown(s: LoadSummary) -> list[str]:
+    """The fault windows: before, during and after each, and the recovery."""
+    if not s.faults:
+        return []
+    cell = _md_cell
+    heads = list(HEADINGS.values())
+    out = ["### Fault windows", ""] + [f"- {cell(n.sentence())}" for n in s.faults] + [""]
+    out += ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+    for row in fault_rows(s.faults):
+        out.append("| " + " | ".join(cell(row[k]) for k in HEADINGS) + " |")
+    return [*out, "", EXPLAIN, ""]

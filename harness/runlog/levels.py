@@ -3,7 +3,9 @@ sign-off: which level a judged conversation belongs to, whether it passed, what 
 
 A conversation belongs to the level of users the profile drove when it started; 0 users
 (a profile ramping down) is no level, and a conversation failed by the agent process's
-death measures the crash, not the load, so it is in no level either. It passes when every
+death measures the crash, not the load, so it is in no level either; nor is one that
+overlapped a fault window of the profile (it measures the fault: the load report's fault
+windows show it). It passes when every
 check of it passed (an error is never a pass). Its failed invariant checks count as
 violations, except for the second conversation of a duplicate pair, whose rows are the
 first's (counted once).
@@ -19,6 +21,8 @@ from harness.runlog.models import LoadLevel, LoadTag, TrialRecord
 
 def level_of(tag: LoadTag | None) -> int | None:
     if tag is None or tag.users is None or tag.users <= 0 or tag.agent_exited is not None:
+        return None
+    if tag.faults:
         return None
     return int(tag.users)
 

@@ -70,6 +70,32 @@ class AgentExit(Record):
     at: float = 0.0  # seconds since the load started
 
 
+class LoadFaultWindow(Record):
+    """A fault window of a load profile as it was applied on the load's clock: the toxic
+    (Toxiproxy's names), when it was planned and when it was actually on (seconds since the
+    load started), and the connections its toxicity was drawn for and hit (the link's seed)."""
+
+    link: str
+    toxic: str  # the kind: latency, reset_peer, down...
+    name: str = ""  # the toxic's name on its link (unique per window)
+    stream: str = "downstream"
+    toxicity: float = 1.0
+    attributes: dict[str, int] = Field(default_factory=dict)
+    at: float = 0.0  # planned start, seconds since the load started
+    for_s: float = 0.0  # planned length
+    started: float | None = None  # when it was applied (None: the load ended before)
+    ended: float | None = None  # when it was removed
+    seed: int | None = None  # the link's seed: which connections a toxicity hits replays
+    connections: int = 0  # connections the toxic was drawn for (open or opened while on)
+    affected: int = 0  # of those, the ones it hit
+    error: str | None = None  # why it could not be applied
+
+    @property
+    def share(self) -> float | None:
+        """The observed share of connections hit (None when none was drawn for)."""
+        return self.affected / self.connections if self.connections else None
+
+
 class LoadInfo(Record):
     """A load run's profile and, as it runs, its timeline, samples, counts and processes."""
 
@@ -92,3 +118,4 @@ class LoadInfo(Record):
     locust: LocustTotals | None = None
     stop_timeout_s: float | None = None
     agent_exit: AgentExit | None = None
+    faults: list[LoadFaultWindow] = Field(default_factory=list)  # the profile's fault windows

@@ -25,6 +25,7 @@ from harness.core.types import SWEEP_CASE, Case, CheckResult, DependencyInfo, Ob
 from harness.runlog.base import LEGACY_STATUS, Record, StoredStatus, legacy_status
 from harness.runlog.loadinfo import (
     AgentExit,
+    LoadFaultWindow,
     LoadInfo,
     LoadLevel,
     LoadProcess,
@@ -292,6 +293,8 @@ class LoadTag(Record):
     pair: str | None = None
     worker: int | None = None
     agent_exited: int | None = None
+    #: the profile's fault windows (1-based) this conversation overlapped: in no level
+    faults: list[int] = Field(default_factory=list)
 
 
 class TrialRecord(Record):
@@ -347,6 +350,7 @@ __all__ = [
     "LEGACY_STATUS",
     "SCHEMA_VERSION",
     "AgentExit",
+    "LoadFaultWindow",
     "LoadInfo",
     "LoadLevel",
     "LoadProcess",

@@ -195,7 +195,12 @@ def cross_check(
     )
     yield from check_faults(manifest, manifest_src, scenarios)
     if manifest is not None and manifest_src is not None and not partial:
-        yield from check_load(manifest.load, manifest_src, [s for s, _, _ in scenarios])
+        yield from check_load(
+            manifest.load,
+            manifest_src,
+            [s for s, _, _ in scenarios],
+            dependencies=list(manifest.environment.dependencies),
+        )
 
 
 def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> Iterator[Problem]:

@@ -13,13 +13,14 @@ from __future__ import annotations
 import fnmatch
 import math
 import re
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.errors import Problem
+from harness.faults.toxics import ATTRIBUTES, Kind, Stream, Toxic
 from harness.spec.loader import PathKey, Source, did_you_mean
 
 MAX_USERS = 10_000
@@ -53,6 +54,63 @@ SpawnRate = Annotated[float, Field(gt=0, le=10_000)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class LoadFault(_Model):
+    """A fault window on the load's timeline: one toxic on one link (a dependency the agent
+    reaches) from `at` seconds after the load starts, for `for` seconds. The toxic's fields
+    are a scenario fault's (spec/models/faults.py), with Toxiproxy's names and units."""
+
+    link: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] = Field(
+        description="The dependency whose link suffers it (its name)."
+    )
+    toxic: Kind = Field(
+        description="latency, bandwidth, timeout, reset_peer, slow_close, slicer, limit_data, "
+        "or down (connections refused)."
+    )
+    stream: Stream = Field(
+        default="downstream",
+        description="downstream: dependency -> agent; upstream: agent -> dependency.",
+    )
+    toxicity: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, description="The share of connections it hits (drawn from the seed)."
+    )
+    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Toxiproxy's attributes: latency {latency, jitter} ms, bandwidth {rate} "
+        "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
+        "{average_size, size_variation, delay us}, limit_data {bytes}.",
+    )
+    at: Annotated[
+        float,
+        BeforeValidator(parse_duration, json_schema_input_type=float | str),
+        Field(ge=0, le=MAX_SECONDS),
+    ] = Field(description="When it starts, seconds after the load starts (5s, 1m).")
+    for_: Seconds = Field(alias="for", description="How long it lasts (3s, 500ms).")
+
+    @model_validator(mode="after")
+    def _valid(self) -> LoadFault:
+        unknown = sorted(set(self.attributes) - set(ATTRIBUTES[self.toxic]))
+        if unknown:
+            has = ", ".join(ATTRIBUTES[self.toxic]) or "none"
+            raise ValueError(f"{self.toxic} has no attribute {unknown[0]!r} (it has: {has})")
+        self.as_toxic(0)  # the toxic's own rules (slicer's sizes, down's toxicity)
+        return self
+
+    @property
+    def end(self) -> float:
+        return self.at + self.for_
+
+    def as_toxic(self, index: int) -> Toxic:
+        """The toxic of the profile's `index`-th window (0-based): its name is unique on the
+        link, so windows that overlap never clash and each draws its own connections."""
+        return Toxic(
+            kind=self.toxic,
+            name=f"load{index + 1}_{self.toxic}_{self.stream}",
+            stream=self.stream,
+            toxicity=self.toxicity,
+            attributes=dict(self.attributes),
+        )
 
 
 class Duplicates(_Model):
@@ -129,6 +187,22 @@ class ProfileBase(_Model):
     sample_every: Seconds = Field(
         default=5.0, description="Seconds between invariant checks over the whole database."
     )
+    faults: Annotated[list[LoadFault], Field(max_length=100)] = Field(
+        default_factory=list,
+        description="Fault windows on the load's timeline: [{link, toxic, at: 5s, for: 3s}]; "
+        "the report shows pass rate and latency before, during and after each.",
+    )
+
+    @model_validator(mode="after")
+    def _windows_inside(self) -> ProfileBase:
+        if self.faults:
+            length = self.length
+            for i, f in enumerate(self.faults):
+                if f.end > length + 1e-9:
+                    raise ValueError(
+                        f"faults[{i}] ends at {f.end:g} s, after the profile's end ({length:g} s)"
+                    )
+        return self
 
     def stages(self) -> list[Stage]:  # pragma: no cover - every shape overrides it
         raise NotImplementedError
@@ -278,13 +352,27 @@ def selected(profile: ProfileBase, scenarios: list[Any]) -> list[Any]:
     ]
 
 
-def check_load(section: LoadSection | None, src: Source, scenarios: list[Any]) -> Iterator[Problem]:
-    """Every scenario pattern of every profile names a scenario it can drive."""
+def check_load(
+    section: LoadSection | None,
+    src: Source,
+    scenarios: list[Any],
+    dependencies: Collection[str] | None = None,
+) -> Iterator[Problem]:
+    """Every scenario pattern of every profile names a scenario it can drive; every fault
+    window's link names a dependency of the suite (when they are given)."""
     if section is None:
         return
     ids = [s.id for s in scenarios]
     for name, profile in section.profiles.items():
         base: PathKey = ("load", "profiles", name)
+        for j, fault in enumerate(profile.faults):
+            if dependencies is not None and fault.link not in dependencies:
+                known = ", ".join(sorted(dependencies)) or "none"
+                yield src.problem(
+                    (*base, "faults", j, "link"),
+                    f"link {fault.link!r} is no dependency of the suite"
+                    f"{did_you_mean(fault.link, list(dependencies))} (its dependencies: {known})",
+                )
         for j, pattern in enumerate(profile.scenarios):
             matched = [s for s in scenarios if fnmatch.fnmatchcase(s.id, pattern)]
             if not matched:

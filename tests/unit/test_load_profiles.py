@@ -169,3 +169,62 @@ def test_remote_workers_are_never_told_to_connect_to_localhost(
     address = runner._public("0.0.0.0")
     assert address is None or not (address.startswith("127.") or address == "localhost")
     assert runner._public("10.1.2.3") == "10.1.2.3"
+
+
+def test_a_fault_window_is_a_toxic_on_the_loads_clock() -> None:
+    p = profile(
+        shape="soak", users=2, duration="20s",
+        faults=[{"link": "db", "toxic": "latency", "attributes": {"latency": 300}, "at": "5s",
+                 "for": "3s", "toxicity": 0.5}],
+    )  # fmt: skip
+    (f,) = p.faults  # type: ignore[attr-defined]
+    assert (f.at, f.for_, f.end) == (5.0, 3.0, 8.0)
+    toxic = f.as_toxic(0)
+    assert toxic.name == "load1_latency_downstream" and toxic["latency"] == 300
+    assert toxic.toxicity == 0.5 and f.as_toxic(1).name != toxic.name  # never clash
+
+
+@pytest.mark.parametrize(
+    ("window", "message"),
+    [
+        ({"at": "18s", "for": "3s"}, "faults[0] ends at 21 s, after the profile's end (20 s)"),
+        ({"at": "5s", "for": 0}, "greater than 0"),
+        ({"at": "5s"}, "for"),
+        ({"at": "5s", "for": 1, "attributes": {"rate": 1}}, "down has no attribute 'rate'"),
+        ({"at": "5s", "for": 1, "toxicity": 0.5}, "down refuses every connection"),
+    ],
+)
+def test_a_fault_window_outside_the_profile_or_wrong_is_refused(
+    window: dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError) as info:
+        profile(shape="soak", users=2, duration="20s", faults=[{"link": "db", "toxic": "down",
+                                                                 **window}])  # fmt: skip
+    assert message in str(info.value)
+
+
+def test_a_fault_windows_link_must_be_a_dependency(suite_copy: Path) -> None:
+    f = suite_copy / "suite.yaml"
+    line = edit_file(
+        f,
+        "      duplicates: 0.3\n",
+        "      duplicates: 0.3\n      faults:\n"
+        "        - {link: dbb, toxic: down, at: 1s, for: 1s}\n",
+    )
+    found = config_problems(suite_copy)
+    assert any(
+        p.startswith(f"{f}:{line}:")
+        and "link 'dbb' is no dependency of the suite (did you mean 'db'?)" in p
+        for p in found
+    ), found
+
+
+def test_limit_drops_the_windows_after_it_and_cuts_the_one_it_falls_in() -> None:
+    from harness.modes.load import within
+
+    p = profile(
+        shape="soak", users=1, duration="60s",
+        faults=[{"link": "db", "toxic": "down", "at": a, "for": 5} for a in (2, 8, 12)],
+    )  # fmt: skip
+    kept = within(p.faults, 10.0)  # type: ignore[attr-defined]
+    assert [(f.at, f.for_) for f in kept] == [(2.0, 5.0), (8.0, 2.0)]

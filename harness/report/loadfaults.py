@@ -1,0 +1,302 @@
+"""A load run's fault windows, from its stored records and manifest only: pass rate and latency
+before, during and after each window (the dip), and how long after its end they came back
+(the recovery).
+
+For a window on [start, end) of the load's clock (as applied; planned when it never was):
+- before: the conversations wholly between the previous window's end (or the load's start)
+  and `start`, and their turns;
+- during: the conversations that overlap it (a conversation with one turn inside is hit: as
+  the feeder marked them on the exact clock, their records' `load.faults`; by their stored
+  times in records without marks), and the turns sent inside it;
+- after: the conversations started from `end` until the next window starts (or the load's
+  end), and their turns.
+The before phase sets the interval: its pass rate's Wilson 95% interval and its turns' p95
+latency. Recovery is the time from `end` to the start of the first conversation from which on
+the conversations started within one results window (`window_s`) pass at least at the before
+interval's low end and their median turn latency is at most the before p95; None when that
+never happens before the next window or the run's end. Conversations failed by the agent
+process's death are left out, as in the levels.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from harness.report.reliability import wilson
+from harness.runlog.levels import passed
+from harness.runlog.models import LoadFaultWindow, LoadInfo, SweepRecord, TrialRecord
+
+PHASES = ("before", "during", "after")
+
+
+@dataclass(frozen=True)
+class Conv:
+    """One judged conversation on the load's clock."""
+
+    start: float
+    end: float
+    passed: bool
+    turns: tuple[tuple[float, float, bool], ...]  # (sent at, latency ms, errored)
+    faults: tuple[int, ...] = ()  # the windows the feeder found it overlapped (its record's)
+
+
+@dataclass
+class Phase:
+    name: str
+    start: float
+    end: float
+    conversations: int = 0
+    passes: int = 0
+    latencies: list[float] = field(default_factory=list)
+    errors: int = 0
+
+    @property
+    def pass_rate(self) -> float | None:
+        return self.passes / self.conversations if self.conversations else None
+
+    @property
+    def interval(self) -> tuple[float, float] | None:
+        return wilson(self.passes, self.conversations) if self.conversations else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / len(self.latencies) if self.latencies else None
+
+    def percentile(self, q: float) -> float | None:
+        return float(pd.Series(self.latencies).quantile(q)) if self.latencies else None
+
+
+@dataclass
+class WindowNumbers:
+    """One fault window and what the conversations around it showed."""
+
+    number: int  # 1-based, in the profile's order
+    window: LoadFaultWindow
+    start: float
+    end: float
+    before: Phase
+    during: Phase
+    after: Phase
+    recovery_s: float | None = None  # seconds from the end until back within before's interval
+    why_not: str = ""  # why no recovery time was measured
+
+    @property
+    def phases(self) -> tuple[Phase, Phase, Phase]:
+        return (self.before, self.during, self.after)
+
+    @property
+    def dipped(self) -> bool:
+        """The pass rate during fell below the before interval, or latency rose above it."""
+        low, p95 = _bounds(self.before)
+        rate, median = self.during.pass_rate, self.during.percentile(0.5)
+        return (rate is not None and low is not None and rate < low) or (
+            median is not None and p95 is not None and median > p95
+        )
+
+    def sentence(self) -> str:
+        w = self.window
+        what = f"Fault {self.number} ({w.toxic} on {w.link}, {self.start:g}–{self.end:g} s)"
+        b, d, a = self.phases
+        rates = (
+            f"pass rate {_pct(b.pass_rate)} before, {_pct(d.pass_rate)} during, "
+            f"{_pct(a.pass_rate)} after; p50 latency {_ms(b)} / {_ms(d)} / {_ms(a)} ms"
+        )
+        if w.started is None:
+            return f"{what} was never applied ({w.error or 'the load ended before it'})."
+        if self.recovery_s is not None:
+            back = f"back within the before interval {self.recovery_s:.1f} s after it ended"
+        else:
+            back = f"no recovery measured: {self.why_not}"
+        return f"{what}: {rates}; {back}."
+
+
+def _pct(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _ms(phase: Phase) -> str:
+    value = phase.percentile(0.5)
+    return "—" if value is None else f"{value:.0f}"
+
+
+def _bounds(before: Phase) -> tuple[float | None, float | None]:
+    """The before interval: its pass rate's Wilson low end, its turns' p95 latency."""
+    interval = before.interval
+    return (interval[0] if interval else None), before.percentile(0.95)
+
+
+def conversations(records: Sequence[TrialRecord | SweepRecord]) -> list[Conv]:
+    out = []
+    for r in records:
+        info = r.load if isinstance(r, TrialRecord) else None
+        if info is None or info.start is None or info.agent_exited is not None:
+            continue
+        assert isinstance(r, TrialRecord)
+        turns = tuple(
+            (float(at), float(t.latency_ms or 0.0), t.error is not None)
+            for t, at in zip(r.observation.turns, info.at, strict=False)
+        )
+        end = max([info.start] + [at + ms / 1000.0 for at, ms, _ in turns])
+        out.append(Conv(float(info.start), end, passed(r.checks), turns, tuple(info.faults)))
+    return sorted(out, key=lambda c: c.start)
+
+
+def _add(phase: Phase, conv: Conv, turns: bool = True) -> None:
+    phase.conversations += 1
+    phase.passes += conv.passed
+    if turns:
+        for _, ms, err in conv.turns:
+            phase.latencies.append(ms)
+            phase.errors += err
+
+
+def fault_windows(
+    load: LoadInfo, records: Sequence[TrialRecord | SweepRecord], until: float
+) -> list[WindowNumbers]:
+    """Each fault window of a load run with its before, during and after numbers."""
+    if not load.faults:
+        return []
+    convs = conversations(records)
+    marked = any(c.faults for c in convs)  # the feeder's marks, exact, rule over the times
+    spans = [_span(w) for w in load.faults]
+    order = sorted(range(len(spans)), key=lambda i: spans[i])
+    out = []
+    for k, i in enumerate(order):
+        start, end = spans[i]
+        previous = max([spans[j][1] for j in order[:k]] + [0.0])
+        following = min([spans[j][0] for j in order[k + 1 :]] + [max(until, end)])
+        n = WindowNumbers(
+            i + 1,
+            load.faults[i],
+            start,
+            end,
+            Phase("before", previous, start),
+            Phase("during", start, end),
+            Phase("after", end, following),
+        )
+        after: list[Conv] = []
+        for c in convs:
+            inside = n.number in c.faults if marked else c.start < end and c.end > start
+            if previous <= c.start and c.end <= start and not inside:
+                _add(n.before, c)
+            if inside:
+                _add(n.during, c, turns=False)
+                for at, ms, err in c.turns:
+                    if start <= at < end:
+                        n.during.latencies.append(ms)
+                        n.during.errors += err
+            if end <= c.start < following and not inside:
+                _add(n.after, c)
+                after.append(c)
+        _recovery(n, after, float(load.window_s or 1.0))
+        out.append(n)
+    return sorted(out, key=lambda n: n.number)
+
+
+def _span(w: LoadFaultWindow) -> tuple[float, float]:
+    start = w.started if w.started is not None else w.at
+    end = w.ended if w.ended is not None else w.at + w.for_s
+    return start, max(start, end)
+
+
+def _recovery(n: WindowNumbers, after: list[Conv], width: float) -> None:
+    low, p95 = _bounds(n.before)
+    if low is None:
+        n.why_not = "no conversation was judged before it (no interval to return to)"
+        return
+    if not after:
+        n.why_not = "no conversation started after it"
+        return
+    for k, first in enumerate(after):
+        group = [c for c in after[k:] if c.start < first.start + width]
+        rate = sum(c.passed for c in group) / len(group)
+        latencies = [ms for c in group for _, ms, _ in c.turns]
+        median = statistics.median(latencies) if latencies else None
+        if rate >= low and (p95 is None or median is None or median <= p95):
+            n.recovery_s = round(max(0.0, first.start - n.end), 3)
+            return
+    n.why_not = (
+        f"the pass rate and latency did not return within the before interval by {n.after.end:g} s"
+    )
+
+
+# ---------------------------------------------------------------------------- rendering
+
+
+def hit(w: LoadFaultWindow) -> str:
+    """The connections its toxicity was drawn for and hit, with the link's seed."""
+    if w.toxic == "down":
+        return "every connection refused"
+    share = "" if w.share is None else f" ({w.share * 100:.0f}%)"
+    seed = "" if w.seed is None else f", seed {w.seed}"
+    return f"{w.affected} of {w.connections}{share}{seed}"
+
+
+def rows(faults: list[WindowNumbers]) -> list[dict[str, str]]:
+    """Each window's three phases as table rows of formatted numbers (escaped by the
+    renderer: a link's name and a toxic's are the suite's words)."""
+    out = []
+    for n in faults:
+        w = n.window
+        for k, p in enumerate(n.phases):
+            interval = p.interval
+            out.append(
+                {
+                    "fault": str(n.number) if k == 0 else "",
+                    "link": w.link if k == 0 else "",
+                    "toxic": _toxic(w) if k == 0 else "",
+                    "hit": hit(w) if k == 0 else "",
+                    "phase": p.name,
+                    "span": f"{p.start:g}–{p.end:g}",
+                    "conversations": str(p.conversations),
+                    "pass_rate": _pct(p.pass_rate)
+                    + (
+                        f" ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
+                        if interval is not None
+                        else ""
+                    ),
+                    "p50": _num(p.percentile(0.5)),
+                    "p95": _num(p.percentile(0.95)),
+                    "error_rate": _pct(p.error_rate),
+                    "dip": "yes" if p is n.during and n.dipped else "",
+                }
+            )
+    return out
+
+
+def _toxic(w: LoadFaultWindow) -> str:
+    if w.toxic == "down":
+        return "down"
+    attributes = ", ".join(f"{k} {v}" for k, v in w.attributes.items() if v)
+    extra = f"; {attributes}" if attributes else ""
+    return f"{w.toxic} ({w.stream}, toxicity {w.toxicity:g}{extra})"
+
+
+def _num(value: float | None) -> str:
+    return "—" if value is None else f"{value:.0f}"
+
+
+HEADINGS = {
+    "fault": "fault",
+    "link": "link",
+    "toxic": "toxic",
+    "hit": "connections hit",
+    "phase": "phase",
+    "span": "seconds",
+    "conversations": "conversations",
+    "pass_rate": "pass rate (95% interval)",
+    "p50": "p50 ms",
+    "p95": "p95 ms",
+    "error_rate": "error rate",
+}
+EXPLAIN = (
+    "Before: conversations wholly between the previous window (or the start) and this one; "
+    "during: those with any part inside it (latency of the turns sent inside); after: those "
+    "started from its end to the next window (or the end). Recovery: from the window's end to "
+    "the first conversation from which on one results window passes at least at the before "
+    "interval's low end with median latency at most the before p95."
+)
