@@ -29,7 +29,7 @@ def planned(faults: list[LoadFault]) -> list[LoadFaultWindow]:
     """The windows as the manifest records them before any is applied."""
     out = []
     for i, f in enumerate(faults):
-        toxic = f.as_toxic(i)
+        toxic = f.window_toxic(i)
         out.append(
             LoadFaultWindow(
                 link=f.link,
@@ -98,7 +98,7 @@ class FaultWindows:
             self._note(f"fault window {i + 1}: {w.error}")
             return
         try:
-            proxy.add(f.as_toxic(i))
+            proxy.add(f.window_toxic(i))
         except HarnessError as exc:
             w.error = str(exc)
             self._note(f"fault window {i + 1} on {f.link} was not applied: {exc}")

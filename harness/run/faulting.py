@@ -188,13 +188,7 @@ class CaseFaults:
         if proxy is None:  # links_for proxied every link a fault names; never here
             raise RuntimeError(f"fault link {fault.link!r} has no proxy in this run")
         name = f"{source.replace(':', '_')}_{i}_{fault.toxic}_{fault.stream}"
-        toxic = Toxic(
-            kind=fault.toxic,
-            name=name,
-            stream=fault.stream,
-            toxicity=fault.toxicity,
-            attributes=fault.attributes,
-        )
+        toxic = fault.as_toxic(name)
         shared = not windowed(fault) and source != "scenario"
         # what the toxic's current activation saw before (a shared one already on): not ours
         on = any(t.name == name for t in proxy.toxics)

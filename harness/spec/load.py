@@ -20,8 +20,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from harness.errors import Problem
-from harness.faults.toxics import ATTRIBUTES, Kind, Stream, Toxic
+from harness.faults.toxics import Toxic
 from harness.spec.loader import PathKey, Source, did_you_mean
+from harness.spec.models.faults import LinkFault
 
 MAX_USERS = 10_000
 MAX_SECONDS = 7 * 24 * 3600.0  # a soak may run for days, never forever
@@ -56,31 +57,11 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
-class LoadFault(_Model):
+class LoadFault(LinkFault):
     """A fault window on the load's timeline: one toxic on one link (a dependency the agent
     reaches) from `at` seconds after the load starts, for `for` seconds. The toxic's fields
     are a scenario fault's (spec/models/faults.py), with Toxiproxy's names and units."""
 
-    link: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] = Field(
-        description="The dependency whose link suffers it (its name)."
-    )
-    toxic: Kind = Field(
-        description="latency, bandwidth, timeout, reset_peer, slow_close, slicer, limit_data, "
-        "or down (connections refused)."
-    )
-    stream: Stream = Field(
-        default="downstream",
-        description="downstream: dependency -> agent; upstream: agent -> dependency.",
-    )
-    toxicity: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=1.0, description="The share of connections it hits (drawn from the seed)."
-    )
-    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=dict,
-        description="Toxiproxy's attributes: latency {latency, jitter} ms, bandwidth {rate} "
-        "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
-        "{average_size, size_variation, delay us}, limit_data {bytes}.",
-    )
     at: Annotated[
         float,
         BeforeValidator(parse_duration, json_schema_input_type=float | str),
@@ -88,29 +69,14 @@ class LoadFault(_Model):
     ] = Field(description="When it starts, seconds after the load starts (5s, 1m).")
     for_: Seconds = Field(alias="for", description="How long it lasts (3s, 500ms).")
 
-    @model_validator(mode="after")
-    def _valid(self) -> LoadFault:
-        unknown = sorted(set(self.attributes) - set(ATTRIBUTES[self.toxic]))
-        if unknown:
-            has = ", ".join(ATTRIBUTES[self.toxic]) or "none"
-            raise ValueError(f"{self.toxic} has no attribute {unknown[0]!r} (it has: {has})")
-        self.as_toxic(0)  # the toxic's own rules (slicer's sizes, down's toxicity)
-        return self
-
     @property
     def end(self) -> float:
         return self.at + self.for_
 
-    def as_toxic(self, index: int) -> Toxic:
+    def window_toxic(self, index: int) -> Toxic:
         """The toxic of the profile's `index`-th window (0-based): its name is unique on the
         link, so windows that overlap never clash and each draws its own connections."""
-        return Toxic(
-            kind=self.toxic,
-            name=f"load{index + 1}_{self.toxic}_{self.stream}",
-            stream=self.stream,
-            toxicity=self.toxicity,
-            attributes=dict(self.attributes),
-        )
+        return self.as_toxic(f"load{index + 1}_{self.toxic}_{self.stream}")
 
 
 class Duplicates(_Model):

@@ -179,9 +179,9 @@ def test_a_fault_window_is_a_toxic_on_the_loads_clock() -> None:
     )  # fmt: skip
     (f,) = p.faults  # type: ignore[attr-defined]
     assert (f.at, f.for_, f.end) == (5.0, 3.0, 8.0)
-    toxic = f.as_toxic(0)
+    toxic = f.window_toxic(0)
     assert toxic.name == "load1_latency_downstream" and toxic["latency"] == 300
-    assert toxic.toxicity == 0.5 and f.as_toxic(1).name != toxic.name  # never clash
+    assert toxic.toxicity == 0.5 and f.window_toxic(1).name != toxic.name  # never clash
 
 
 @pytest.mark.parametrize(

@@ -16,11 +16,9 @@ from harness.spec.models.services import Latency
 LinkName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
 
 
-class Fault(Model):
-    """One toxic on one link (a dependency the agent reaches), for a window of a case:
-    `from_turn`..`to_turn` (applied before the first is sent, removed once the last has its
-    reply), or `after_turn` + `for` (applied when that turn has its reply, removed `for`
-    seconds later). Names and units are Toxiproxy's."""
+class LinkFault(Model):
+    """One toxic on one link (a dependency the agent reaches), with Toxiproxy's names and
+    units; where and when it applies is the subclass's (a case's turns, a load's timeline)."""
 
     link: LinkName = Field(description="The dependency whose link suffers it (its name).")
     toxic: Kind = Field(
@@ -40,6 +38,30 @@ class Fault(Model):
         "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
         "{average_size, size_variation, delay us}, limit_data {bytes}.",
     )
+
+    @model_validator(mode="after")
+    def _as_the_proxy_takes_it(self) -> LinkFault:
+        # its bounds (a slicer's sizes, down's toxicity, unknown attributes) are refused here,
+        # at the suite's line, not halfway through a run
+        self.as_toxic("check")
+        return self
+
+    def as_toxic(self, name: str) -> Toxic:
+        """The toxic the proxy applies, named `name` (unique on its link)."""
+        return Toxic(
+            kind=self.toxic,
+            name=name,
+            stream=self.stream,
+            toxicity=self.toxicity,
+            attributes=dict(self.attributes),
+        )
+
+
+class Fault(LinkFault):
+    """One toxic on one link for a window of a case: `from_turn`..`to_turn` (applied before
+    the first is sent, removed once the last has its reply), or `after_turn` + `for`
+    (applied when that turn has its reply, removed `for` seconds later)."""
+
     from_turn: Annotated[int, Field(ge=1)] | None = None
     to_turn: Annotated[int, Field(ge=1)] | None = None
     after_turn: Annotated[int, Field(ge=0)] | None = Field(
@@ -49,14 +71,6 @@ class Fault(Model):
 
     @model_validator(mode="after")
     def _valid(self) -> Fault:
-        # the toxic as the proxy takes it: its bounds (a slicer's sizes, down's toxicity) are
-        # refused here, at the suite's line, not halfway through a run
-        Toxic(
-            kind=self.toxic,
-            stream=self.stream,
-            toxicity=self.toxicity,
-            attributes=self.attributes,
-        )
         by_turns = self.from_turn is not None or self.to_turn is not None
         by_time = self.after_turn is not None or self.for_ is not None
         if by_turns and by_time:
