@@ -22,7 +22,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_valida
 from harness.errors import Problem
 from harness.faults.toxics import Toxic
 from harness.spec.loader import PathKey, Source, did_you_mean
-from harness.spec.models.faults import LinkFault
+from harness.spec.toxics import LinkFault
 
 MAX_USERS = 10_000
 MAX_SECONDS = 7 * 24 * 3600.0  # a soak may run for days, never forever

@@ -9,52 +9,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
-from harness.faults.toxics import Kind, Stream, Toxic
 from harness.spec.models.base import CheckBase, Model, Slug
 from harness.spec.models.services import Latency
-
-LinkName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
-
-
-class LinkFault(Model):
-    """One toxic on one link (a dependency the agent reaches), with Toxiproxy's names and
-    units; where and when it applies is the subclass's (a case's turns, a load's timeline)."""
-
-    link: LinkName = Field(description="The dependency whose link suffers it (its name).")
-    toxic: Kind = Field(
-        description="latency, bandwidth, timeout, reset_peer, slow_close, slicer, limit_data, "
-        "or down (connections refused)."
-    )
-    stream: Stream = Field(
-        default="downstream",
-        description="downstream: dependency -> agent; upstream: agent -> dependency.",
-    )
-    toxicity: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=1.0, description="The share of connections it hits (drawn from the seed)."
-    )
-    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=dict,
-        description="Toxiproxy's attributes: latency {latency, jitter} ms, bandwidth {rate} "
-        "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
-        "{average_size, size_variation, delay us}, limit_data {bytes}.",
-    )
-
-    @model_validator(mode="after")
-    def _as_the_proxy_takes_it(self) -> LinkFault:
-        # its bounds (a slicer's sizes, down's toxicity, unknown attributes) are refused here,
-        # at the suite's line, not halfway through a run
-        self.as_toxic("check")
-        return self
-
-    def as_toxic(self, name: str) -> Toxic:
-        """The toxic the proxy applies, named `name` (unique on its link)."""
-        return Toxic(
-            kind=self.toxic,
-            name=name,
-            stream=self.stream,
-            toxicity=self.toxicity,
-            attributes=dict(self.attributes),
-        )
+from harness.spec.toxics import LinkFault
 
 
 class Fault(LinkFault):

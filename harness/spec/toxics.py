@@ -1,0 +1,57 @@
+"""A toxic on a link as the suite writes it (`LinkFault`): the part a case's fault
+(spec/models/faults.py) and a load's fault window (spec/load.py) share. A module of its own
+below both: spec/load.py is imported while the models package loads, so it cannot import
+from that package."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.faults.toxics import Kind, Stream, Toxic
+
+LinkName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
+
+
+class LinkFault(BaseModel):
+    """One toxic on one link (a dependency the agent reaches), with Toxiproxy's names and
+    units; where and when it applies is the subclass's (a case's turns, a load's timeline)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    link: LinkName = Field(description="The dependency whose link suffers it (its name).")
+    toxic: Kind = Field(
+        description="latency, bandwidth, timeout, reset_peer, slow_close, slicer, limit_data, "
+        "or down (connections refused)."
+    )
+    stream: Stream = Field(
+        default="downstream",
+        description="downstream: dependency -> agent; upstream: agent -> dependency.",
+    )
+    toxicity: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=1.0, description="The share of connections it hits (drawn from the seed)."
+    )
+    attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(
+        default_factory=dict,
+        description="Toxiproxy's attributes: latency {latency, jitter} ms, bandwidth {rate} "
+        "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
+        "{average_size, size_variation, delay us}, limit_data {bytes}.",
+    )
+
+    @model_validator(mode="after")
+    def _as_the_proxy_takes_it(self) -> LinkFault:
+        # its bounds (a slicer's sizes, down's toxicity, unknown attributes) are refused here,
+        # at the suite's line, not halfway through a run
+        self.as_toxic("check")
+        return self
+
+    def as_toxic(self, name: str) -> Toxic:
+        """The toxic the proxy applies, named `name` (unique on its link)."""
+        return Toxic(
+            kind=self.toxic,
+            name=name,
+            stream=self.stream,
+            toxicity=self.toxicity,
+            attributes=dict(self.attributes),
+        )
