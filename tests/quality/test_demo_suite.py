@@ -64,6 +64,8 @@ def test_all_defects_are_reported_with_evidence(tmp_path: Path) -> None:
         ("window_off_by_one", {"RD-003"}, {"last-day-of-window"}),
         ("verification_drift", {"RD-001", "RD-006"}, {"long-chat-never-verified"}),
         ("false_confirmation", {"RD-006"}, {"express-refund"}),
+        # a plain run's only fault: refund-after-db-outage's black hole on the refund turn
+        ("false_success_on_timeout", {"RD-006"}, {"refund-after-db-outage"}),
         (
             "payout_cutoff_buffer",
             {"RD-012"},
@@ -82,8 +84,17 @@ def test_each_defect_diverges_from_exactly_its_requirements(
     assert {s for s in scenarios if not s.startswith("gen-")} <= found <= scenarios
 
 
-def test_race_defect_passes_every_single_request_scenario(tmp_path: Path) -> None:
-    proc, run_dir = run_demo(tmp_path, "refund_race")
+@pytest.mark.parametrize(
+    "defect",
+    [
+        "refund_race",  # only concurrent requests reveal it (harness load)
+        "retry_duplicates",  # only a connection lost after PostgreSQL committed reveals it
+    ],
+)
+def test_defects_only_load_or_faults_reveal_pass_every_scenario(
+    tmp_path: Path, defect: str
+) -> None:
+    proc, run_dir = run_demo(tmp_path, defect)
     assert proc.returncode == 0, proc.stderr
     assert failing(run_dir) == (set(), set())
 
