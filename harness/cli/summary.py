@@ -116,7 +116,7 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         for curve in drift.curves:
             err.print(f"  {escape(curve.requirement)}: {escape(curve.verdict)}")
     faults = reports.faults
-    if faults is not None:  # a run with faults: R_fault per requirement, each fault's numbers
+    if faults is not None and faults.profile is not None:  # --faults: R_fault, each fault's
         colour = "red" if faults.failing else "green"
         first, *rest = faults.lines()
         err.print(f"[bold {colour}]{escape(first)}[/]")
