@@ -189,7 +189,11 @@ class FaultsSummary:
         if not parts:
             values = [r.numbers.r_fault.value for r in self.measured]
             lowest = min((v for v in values if v is not None), default=None)
-            parts.append(f"every requirement holds within noise (lowest R_fault {_r(lowest)})")
+            lower = [r.requirement for r in self.measured if _lower(r.numbers)]
+            parts.append(
+                f"no requirement degrades beyond noise (lowest R_fault {_r(lowest)}"
+                + (f"; lower under faults: {', '.join(lower)})" if lower else ")")
+            )
             if self.undetermined:
                 parts.append(
                     f"too few cases to tell for {', '.join(self.undetermined)} "

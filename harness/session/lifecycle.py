@@ -61,9 +61,11 @@ class Start:
 
 
 class Driver(Protocol):
-    """A command's part of a session: plan it, then produce records. A driver whose run uses
-    faults also has `fault_links` (the links they name, `session/faults.links_for`), read
-    once its plan or resume is done: each gets a proxy for the agent."""
+    """A command's part of a session: plan it, then produce records."""
+
+    #: the links its run's faults name (`session/faults.links_for`), read once its plan or
+    #: resume is done: each gets a proxy for the agent (none: the run uses no faults)
+    fault_links: tuple[str, ...]
 
     @property
     def kind(self) -> str: ...
@@ -176,7 +178,7 @@ async def run_session(
                 driver.concurrency,
                 emit,
                 resumed=resumed,
-                links=getattr(driver, "fault_links", ()),  # the links its faults name
+                links=driver.fault_links,
             ) as env:
                 keep()  # the suite matched the real schema and the agent is up
                 ctx.env = env

@@ -125,7 +125,8 @@ def test_a_robust_agent_holds_within_noise_and_passes(tmp_path: Path) -> None:
     (r,) = s.requirements
     assert not r.numbers.degraded and not s.failing
     assert r.numbers.r_fault.value == pytest.approx(17 / 18)
-    assert "holds within noise" in s.headline
+    assert "no requirement degrades beyond noise" in s.headline
+    assert "lower under faults: R-1" in s.headline  # lower, within noise: said, not hidden
 
 
 def test_a_failure_in_the_clean_phase_fails_the_run_and_errors_are_never_passes(
