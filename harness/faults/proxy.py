@@ -157,7 +157,7 @@ class LinkProxy:
             return
         self._active[toxic.name] = {}
         self._activations.append((toxic, self._active[toxic.name]))
-        for link in self._links:
+        for link in list(self._links):  # a toxic taking effect may close a link at once
             self._draw(toxic, link)
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
 
@@ -170,7 +170,8 @@ class LinkProxy:
             if self.enabled and self._sock is not None:
                 self._listen()
             return toxic
-        for link in self._links:
+        # a snapshot: removing a timeout closes the links it held, which leave the set at once
+        for link in list(self._links):
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
         del self._active[name]
         return toxic
