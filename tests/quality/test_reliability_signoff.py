@@ -88,7 +88,7 @@ def test_flaky_defect_shows_pass_at_1_near_09_and_pass_5_far_lower(runs: Runs) -
 
 def test_correct_agent_is_reliable_every_pass_5_is_one(runs: Runs) -> None:
     rows = requirement_rows(runs.off)
-    assert len(rows) == 13 and (rows["cases"] > 0).all()
+    assert len(rows) == 15 and (rows["cases"] > 0).all()
     assert (rows["pass_hat_k"] == 1.0).all() and (rows["pass_at_1"] == 1.0).all()
     assert (rows["flaky"] == 0).all()
     assert "None: every case passed in all its trials" in (runs.off / "summary.md").read_text()
@@ -227,7 +227,7 @@ def test_trend_draws_pass_at_1_and_pass_k_per_requirement_self_contained(runs: R
     )
     assert proc.returncode == 0, proc.stderr
     html = out.read_text()
-    assert html.count("<svg") == 13 and "pass^5" in html
+    assert html.count("<svg") == 15 and "pass^5" in html
     for run_dir in (runs.off_again, runs.on):  # the last two of the whole suite
         assert f"<td>{run_dir.name}</td>" in html
     assert runs.off.name not in html
