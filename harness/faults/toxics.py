@@ -3,13 +3,17 @@
 `Toxic` maps 1:1 onto a Toxiproxy toxic (`name`, `type` as `kind`, `stream`, `toxicity`,
 `attributes` with the same names and units: milliseconds, KB/s, bytes, microseconds for the
 slicer's delay); `down` is Toxiproxy's `enabled: false` written as a toxic so that one list
-says everything a link suffers. Every draw is seeded: which connections a toxic affects is a
-pure function of (seed, toxic name, connection number), so a run replays.
+says everything a link suffers. One extension of ours: `after_sent`, a regex that places the
+toxic at a moment of the protocol rather than of the clock ("reset the link once the agent's
+COMMIT reached PostgreSQL"), which Toxiproxy has no way to say. Every draw is seeded: which
+connections a toxic affects is a pure function of (seed, toxic name, connection number), so a
+run replays.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -48,6 +52,11 @@ class Toxic(BaseModel):
     #: the share of connections affected, drawn per connection from the link's seed
     toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
     attributes: dict[str, int] = Field(default_factory=dict)
+    #: harness extension: the toxic waits on each connection until the bytes the client sent
+    #: on it (since the toxic was added; the last 64 KiB) match this regex (Python syntax,
+    #: over bytes read as latin-1, DOTALL); then a downstream toxic starts with the server's
+    #: next bytes (the answer to what matched), an upstream one with the client's next bytes
+    after_sent: str | None = Field(default=None, max_length=1000)
 
     @model_validator(mode="before")
     @classmethod
@@ -82,6 +91,13 @@ class Toxic(BaseModel):
                 )
         if self.kind == "down" and self.toxicity != 1.0:
             raise ValueError("down refuses every connection: its toxicity is always 1")
+        if self.after_sent is not None:
+            if self.kind == "down":
+                raise ValueError("down refuses connections before anything is sent: no after_sent")
+            try:
+                re.compile(self.after_sent, re.DOTALL)
+            except re.error as exc:
+                raise ValueError(f"after_sent is not a regex: {exc}") from None
         return self
 
     def __getitem__(self, attribute: str) -> int:

@@ -38,6 +38,14 @@ class LinkFault(BaseModel):
         "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
         "{average_size, size_variation, delay us}, limit_data {bytes}.",
     )
+    after_sent: str | None = Field(
+        default=None,
+        max_length=1000,
+        description="Not in Toxiproxy: a regex (Python, DOTALL) the agent's bytes on a "
+        "connection must match before the toxic starts on it: downstream with the answer to "
+        "them, upstream with the agent's next bytes. '(?i)insert into refunds.*commit' resets "
+        "the link after PostgreSQL committed the refund, losing only its answer.",
+    )
 
     @model_validator(mode="after")
     def _as_the_proxy_takes_it(self) -> LinkFault:
@@ -54,4 +62,5 @@ class LinkFault(BaseModel):
             stream=self.stream,
             toxicity=self.toxicity,
             attributes=dict(self.attributes),
+            after_sent=self.after_sent,
         )
