@@ -109,10 +109,6 @@ def _date(value: Any, fmt: str = "%Y-%m-%d") -> str:
     return value.strftime(fmt)
 
 
-def _days_ago(value: Any) -> dt.date:
-    return dt.date.today() - dt.timedelta(days=int(to_decimal(value)))
-
-
 FILTERS: dict[str, Callable[..., Any]] = {
     "add": lambda v, x: to_decimal(v) + to_decimal(x),
     "sub": lambda v, x: to_decimal(v) - to_decimal(x),
@@ -127,7 +123,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "nfd": lambda v: unicodedata.normalize("NFD", format_value(v)),
     "strip_accents": _strip_accents,
     "date": _date,
-    "days_ago": _days_ago,
+    "days_ago": lambda v: dt.date.today() - dt.timedelta(days=int(to_decimal(v))),
     "json": lambda v: orjson.dumps(v, default=format_value).decode(),
     "default": lambda v, x: x if v in (None, "") else v,
     "join": lambda v, sep=", ": _join(v, sep),
@@ -140,6 +136,7 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "eq": lambda v, x: _compare(v, x) == 0,
     "ne": lambda v, x: _compare(v, x) != 0,
     "not": lambda v: not truthy(v),
+    "contains": lambda v, x: format_value(x).casefold() in format_value(v).casefold(),
     "abs": lambda v: abs(to_decimal(v)),
 }
 

@@ -46,6 +46,16 @@ def test_then_picks_one_of_two_values_by_a_condition() -> None:
     assert render("{{ vars.vip | then(vars.a, vars.b) }}", vars={"vip": "yes", "a": 1, "b": 2}) == 1
 
 
+def test_contains_asks_whether_a_text_holds_another_ignoring_case() -> None:
+    tpl = "{{ replies.2.reply | contains('has been issued') }}"
+    said = {"2": {"reply": "Refund of 10.00 EUR for order #4 HAS BEEN ISSUED."}}
+    assert render(tpl, replies=said) is True
+    assert render(tpl, replies={"2": {"reply": "I could not complete it."}}) is False
+    # a reply field the agent left out reads as no text, under default
+    tpl = "{{ reply.reply | default('') | contains('issued') | not }}"
+    assert render(tpl, reply={}) is True
+
+
 def test_default_stands_in_for_a_missing_or_empty_value() -> None:
     assert render("{{ reply.note | default('none') }}", reply={}) == "none"
     assert render("{{ reply.a.b | default('none') | upper }}", reply={"a": None}) == "NONE"
