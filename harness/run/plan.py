@@ -104,7 +104,13 @@ def plan(
 
 def find_case(suite: Suite, seed: int, cid: str) -> Case:
     """Re-plan exactly one case from (suite, seed, case id); a drift scenario's case at the
-    point its id names (`scenario#2@16-middle`), else at its shortest length."""
+    point its id names (`scenario#2@16-middle`), else at its shortest length; a `--faults`
+    copy (`scenario#2~NAME`) with its own values, as the run planned it."""
+    if "~" in cid:
+        twin, _, profile = cid.rpartition("~")
+        if profile not in suite.manifest.faults.profiles:
+            raise KeyError(f"{cid!r}: suite {suite.name} has no fault profile {profile!r}")
+        return faulted(suite, find_case(suite, seed, twin), profile)
     base, length, position = drift.split_id(cid)
     scenario_id, _, number = base.partition("#")
     try:

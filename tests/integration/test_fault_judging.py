@@ -93,6 +93,15 @@ def test_a_faulted_copy_has_data_of_its_own_deterministic_and_unique(tmp_path: P
     for (cid, _), record in by_id.items():
         assert planned[cid]["setup"] == record["case"]["setup"], cid
         assert planned[cid]["seed"] == record["case"]["seed"], cid
+    # and `harness replay` replays a faulted copy alone: its values, the profile's fault on
+    replayed = harness(
+        "replay", "credit#1~slow", str(SUITE), "--reports-dir", str(tmp_path / "r3"), timeout=300
+    )
+    assert replayed.returncode == 0, replayed.stdout + replayed.stderr
+    [record] = records(only_run(tmp_path / "r3", replayed.stderr))
+    assert record["case"]["setup"] == by_id[("credit#1~slow", 1)]["case"]["setup"]
+    assert record["case"]["fault"] == "slow"
+    assert [w["source"] for w in record["observation"]["faults"]] == ["profile:slow"]
 
 
 def test_fault_turns_hit_and_accepted_say_what_a_fault_met(tmp_path: Path) -> None:
