@@ -81,15 +81,18 @@ def profile_scope(
     return played, [s for s in ordered if s not in played]
 
 
+SAID = 8  # scenarios the run header names of those a profile leaves out, at most
+
+
 def scope_note(profile: str, played: list[str], unplayed: list[str]) -> str:
     """What the run header says of a profile's scope."""
     said = f"fault profile {profile} plays scenario(s) {', '.join(played)}"
     said += ", each case clean and faulted"
     if unplayed:
-        said += (
-            f"; not played in this run: {', '.join(unplayed)} (the profile's scenarios: "
-            "leaves them out)"
-        )
+        names = ", ".join(unplayed[:SAID])
+        if len(unplayed) > SAID:  # the manifest's fault_unplayed lists them all
+            names = f"{len(unplayed)} scenarios ({names}, ...; the manifest lists them)"
+        said += f"; not played in this run: {names} (the profile's scenarios: leaves them out)"
     return said
 
 
