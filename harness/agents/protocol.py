@@ -74,8 +74,9 @@ def timed_out(seconds: float, stream: bool = False) -> Failure:
     return Failure(FailureKind.TIMEOUT, f"timeout: no reply within {seconds:g} s")
 
 
-#: what a conversation only knows as it goes: its captures, the last reply, every reply
-CONVERSATION = ("session", "reply", "replies")
+#: what a conversation only knows as it goes: its captures, the last reply, every reply and
+#: its HTTP status
+CONVERSATION = ("session", "reply", "replies", "statuses")
 
 
 def reads_conversation(value: Any, cache: dict[str, Template]) -> bool:

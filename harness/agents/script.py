@@ -44,6 +44,7 @@ class Script:
         ctx["session"] = dialogue.session
         ctx["reply"] = None
         ctx["replies"] = {}
+        ctx["statuses"] = {}
         ctx["tool_results"] = tool_results
         self.failure: Failure | None = None  # the open's (or the harness's own)
         self.played: list[tuple[float, str, Reply]] = []  # (sent at, text, reply)
@@ -73,6 +74,7 @@ class Script:
         reply: Reply = yield from self.dialogue.send(text, turn, self.ctx)
         self.played.append((at, text, reply))
         self.ctx["reply"] = self.ctx["replies"][str(i + 1)] = reply.data
+        self.ctx["statuses"][str(i + 1)] = reply.status
 
     def close(self) -> Steps:
         yield from self.dialogue.close(self.ctx)

@@ -13,7 +13,7 @@ from harness.run.plan import find_case, plan
 from harness.runlog.models import ReplayManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
-from harness.session.faults import links_for, scenario_links
+from harness.session.faults import links_for, profile_links, scenario_links
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -98,7 +98,8 @@ class ReplayDriver:
                 )
             )
         self.case = resolve_case(suite, case_id, seed)
-        self.fault_links = links_for(suite, scenario_links(suite, [self.case]))
+        named = scenario_links(suite, [self.case]) | profile_links(suite, self.case.fault)
+        self.fault_links = links_for(suite, named)
         flaky = regressions.trials_of(suite).get(self.case.id)
         if flaky is not None and o.times < flaky.trials:  # a pass here proves little
             self.emit(

@@ -20,7 +20,15 @@ from harness.runlog.models import RunManifest, SweepRecord
 from harness.runlog.read import read_records
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
-from harness.session.faults import links_for, phases, profile_links, scenario_links, with_profile
+from harness.session.faults import (
+    links_for,
+    phases,
+    profile_links,
+    profile_scope,
+    scenario_links,
+    scope_note,
+    with_profile,
+)
 from harness.session.lifecycle import Context, Start
 from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
@@ -88,6 +96,7 @@ class RunDriver:
             )
         self.trials = o.trials or suite.manifest.defaults.trials
         self.flaky = trials_of(suite)
+        played, unplayed = profile_scope(suite, self.cases, o.faults)
         self.cases = with_profile(suite, self.cases, o.faults)
         self.fault_links = self.links(o.faults)
         return RunManifest(
@@ -104,6 +113,8 @@ class RunDriver:
             trials=self.trials,
             planned=len(self.cases),
             fault_profile=o.faults,
+            fault_scenarios=played,
+            fault_unplayed=unplayed,
         )
 
     def links(self, profile: str | None) -> tuple[str, ...]:
@@ -212,6 +223,9 @@ class RunDriver:
                 ctx.emit(Note(f"{case.id} is flaky ({flaky_words(flaky, n)})"))
         engine = ctx.env.engine(m.concurrency, m.case_timeout, ctx.emit, log.append)
         profile = getattr(m, "fault_profile", None)
+        if profile is not None:
+            played = getattr(m, "fault_scenarios", [])
+            ctx.emit(Note(scope_note(profile, played, getattr(m, "fault_unplayed", []))))
         if profile is not None and len(self.phases) > 1:
             ctx.emit(Note(f"fault profile {profile}: {len(self.phases)} phases, clean and "
                           "faulted in turn, never side by side"))  # fmt: skip

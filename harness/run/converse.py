@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,7 @@ class Talk:
         self.judge = judge
         self.write = write
         self.health: str | None = None  # the agent's health URL, for recovery checks
+        self.ok: tuple[int, ...] = (200,)  # the statuses an http agent's turn expects
         self._users: dict[str, ReactiveUser] = {}
 
     def user(self, scenario: m.Scenario) -> ReactiveUser | None:
@@ -74,6 +76,7 @@ class Talk:
         ctx["session"] = conversation.session
         ctx["reply"] = None
         ctx["replies"] = {}  # every turn's reply by its number: {{ replies.1.state }}
+        ctx["statuses"] = {}  # every turn's HTTP status by its number: {{ statuses.2 }}
         ctx["tool_results"] = scenario.tool_results
         user = self.user(scenario)
         if user is not None:
@@ -106,12 +109,17 @@ class Talk:
                     ctx["turn"] = {"text": text, "index": number}
                     if trace is not None:
                         ctx["traceparent"] = trace.traceparent(number - 1)
+                    accept: tuple[int, ...] = ()
                     if faults is not None:
                         faults.before_turn(number)
+                        accept = faults.accepting(number)
                     sent = time.time_ns()
-                    reply = await conversation.send(text, turn, ctx)
+                    reply = await conversation.send(text, contract(turn, accept, self.ok), ctx)
+                    if faults is not None and faults.accepts(number, reply.status):
+                        reply = accepted(reply, number, faults, self.ok)
                     obs.turns.append(record(number, text, reply, source, sent))
                     ctx["reply"] = ctx["replies"][str(number)] = reply.data
+                    ctx["statuses"][str(number)] = reply.status
                     if faults is not None:
                         faults.after_reply(number)
                     excused = faults is not None and faults.excuses(number, reply.failure)
@@ -134,6 +142,28 @@ class Talk:
                         await conversation.close(ctx)
             obs.session = dict(conversation.session)
             obs.calls = [c.to_dict() for c in conversation.calls]
+
+
+def contract(turn: m.Turn | None, accept: tuple[int, ...], ok: tuple[int, ...]) -> m.Turn | None:
+    """A turn sent during a fault with `accept_status`: its contract also expects those
+    statuses, so an http agent's answer with one is read from its body and judged."""
+    if not accept:
+        return turn
+    expected = list(turn.expect_status if turn and turn.expect_status else ok)
+    statuses = expected + [s for s in accept if s not in expected]
+    if turn is None:
+        return m.Turn(expect_status=statuses)
+    return turn.model_copy(update={"expect_status": statuses})
+
+
+def accepted(reply: Reply, number: int, faults: CaseFaults, ok: tuple[int, ...]) -> Reply:
+    """A turn answered with a status its fault accepts: recorded with that status, judged by
+    the checks (`fault.accepted`), never the agent's failure."""
+    if reply.status not in ok:
+        faults.context["accepted"].append(number)
+    if reply.failure is not None and reply.failure.kind is FailureKind.STATUS:
+        return dataclasses.replace(reply, failure=None)  # an adapter without turn contracts
+    return reply
 
 
 def record(

@@ -94,6 +94,8 @@ class Engine:
         self.judge = Judge(suite, targets, self._cache)
         self.watching = Watching(run_id, watchers, traced)
         self.talk = Talk(agent, self.judge, self._write, self.watching)
+        http = suite.manifest.environment.agent.http
+        self.talk.ok = tuple(http.ok_status) if http is not None else (200,)
         #: what each trial and variant inserts afresh (what must be unique)
         self.identity = identity or Identity({}, suite.database_for, self.params)
         self.rows = RowWriter()  # declared unique keys checked on the real rows
@@ -153,7 +155,13 @@ class Engine:
                 "scenario": case.scenario,
                 "trial": trial,
             },
-            "fault": {"profile": case.fault, "applied": False, "turns": []},  # run_case's own
+            "fault": {  # run_case's own
+                "profile": case.fault,
+                "applied": False,
+                "turns": [],
+                "hit": False,
+                "accepted": [],
+            },
         }
 
     # -- steps of a case, for conversations driven from outside (load generators) ----------
@@ -252,6 +260,7 @@ class Engine:
                 if free is not None:
                     free()  # the conversations are over: the next case may start
                 await self.watching.end_case(case.id, trial)  # bounded, before judging
+                faults.observe()  # fault.hit as the proxy saw it until now
                 checks = await self.judge.case(scenario, ctx, obs, observed, broke)
         except TimeoutError:
             obs.error = Failure(

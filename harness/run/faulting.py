@@ -14,8 +14,21 @@ first). A profile's fault with no window is shared by the faulted phase's cases 
 applied while any of them runs (`Shared` counts them), so concurrent faulted cases see one
 link in one state.
 
-`fault` in the checks' templates: `{{ fault.profile }}` (None clean), `{{ fault.applied }}`,
-`{{ fault.turns }}` (the turn numbers sent while a fault was active).
+`fault` in the checks' templates: `{{ fault.profile }}` (None clean); `{{ fault.applied }}`
+(a fault was applied during the case: the case ran with faults, whether or not any turn or
+connection met it); `{{ fault.turns }}` (the turn numbers whose exchange overlapped a fault:
+sent while one was applied; faults are applied and removed only between turns, so a turn
+sent before one was applied never meets it); `{{ fault.hit }}` (a toxic acted on at least one
+of the agent's connections, from the proxy's per-toxic samples: true, false, or None when
+only `down` faults were applied, which refuse at the socket where no connection is seen);
+`{{ fault.accepted }}` (the turns answered with a status a fault's `accept_status` allows).
+
+`accept_status`: a turn sent while a fault that lists statuses is applied may be answered
+with one of them; the turn is sent with those statuses in its contract (an http agent's
+reply is then read from that answer's body, `expect_status`), recorded with its status
+(`{{ statuses.N }}`) and judged by the checks; any other failed status on that turn ends
+the conversation as the agent's failure (without `accept_status` a failed turn during a
+fault is excused, as below). Outside such a fault the status is the agent's failure.
 """
 
 from __future__ import annotations
@@ -120,7 +133,10 @@ class CaseFaults:
         self.links = links
         self.shared = shared
         self.windows: list[FaultWindow] = []
-        self.context: dict[str, Any] = {"profile": profile, "applied": False, "turns": []}
+        self.context: dict[str, Any] = {
+            "profile": profile, "applied": False, "turns": [], "hit": False, "accepted": []
+        }  # fmt: skip
+        self._on_turn: dict[int, tuple[int, ...]] = {}  # turn -> the faults on when it was sent
         self._active: dict[int, Active] = {}
         self._done: set[int] = set()
         self._ended = asyncio.Event()
@@ -141,6 +157,7 @@ class CaseFaults:
             if first is not None and first <= number <= last and i not in self._done:
                 self._apply(i)
         if self._active:
+            self._on_turn[number] = tuple(self._active)
             self.context["turns"].append(number)
             for active in self._active.values():
                 w = active.window
@@ -153,10 +170,33 @@ class CaseFaults:
                 self._remove(i)
             if fault.after_turn is not None and fault.after_turn == number:
                 self._apply(i)
+        self.observe()
+
+    def accepting(self, number: int) -> tuple[int, ...]:
+        """The statuses the faults on while turn `number` was sent accept (`accept_status`)."""
+        out: list[int] = []
+        for i in self._on_turn.get(number, ()):
+            out += [s for s in self.faults[i][0].accept_status if s not in out]
+        return tuple(out)
+
+    def accepts(self, number: int, status: int | None) -> bool:
+        """Turn `number` was answered with a status a fault on during it accepts."""
+        return status is not None and status in self.accepting(number)
 
     def excuses(self, number: int, failure: Failure | None) -> bool:
-        """A failed turn sent while a fault was active is recorded, and the case goes on."""
-        return failure is not None and failure.kind in EXCUSED and number in self.context["turns"]
+        """A failed turn sent while a fault was active is recorded, and the case goes on;
+        but when the faults on say which statuses they accept, any other status is not."""
+        if failure is None or failure.kind not in EXCUSED or number not in self._on_turn:
+            return False
+        return not (failure.kind is FailureKind.STATUS and self.accepting(number))
+
+    def observe(self) -> None:
+        """`fault.hit` from the proxy's samples: the ended windows' and the active ones'."""
+        hit = any(w.affected for w in self.windows if w.ended_ns)
+        for active in self._active.values():
+            hit = hit or bool(_seen(active.proxy, active.toxic.name)[1] - active.seen[1])
+        seen = any(w.toxic != "down" for w in self.windows)
+        self.context["hit"] = True if hit else (False if seen or not self.windows else None)
 
     async def settle(self, limit: float) -> None:
         """Wait (at most `limit` s) until every timed window has ended (before recovery)."""
@@ -237,6 +277,7 @@ class CaseFaults:
             self.last_ended = time.monotonic()
             if all(a.timer is None for a in self._active.values()):
                 self._ended.set()
+            self.observe()
 
 
 def _seen(proxy: LinkProxy, name: str) -> tuple[set[int], set[int]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 from collections.abc import Iterable, Iterator
 
@@ -43,6 +44,31 @@ def plan_case(
     )
 
 
+def faulted(suite: Suite, case: Case, profile: str) -> Case:
+    """The faulted copy of a case (`harness run --faults NAME`): the same scenario, persona
+    and point, its own id (`<id>~NAME`) and values of its own, made afresh from a seed of the
+    case's and the profile's, so that no name, PIN or row of its clean twin (whose rows the
+    clean phase changed) is the copy's; the same seed makes the same copy. A sequence draws
+    a number of its own (not the case's index). A regression case keeps its inputs: they
+    are what it replays."""
+    copy = dataclasses.replace(
+        case, id=f"{case.id}~{profile}", fault=profile, persona_seed=case.persona_seed or case.seed
+    )
+    if case.origin != "scenario":
+        return copy
+    scenario = suite.scenario(case.scenario)
+    seed = derive_seed(case.seed, "fault", profile)
+    gen = ValueGenerator(seed, kinds=suite.param_kinds)
+    values, setup = make_values(scenario, suite.params, seeded(gen, 100_000 + seed % 900_000))
+    return dataclasses.replace(
+        copy,
+        seed=seed,
+        vars=values,
+        setup=setup,
+        variant_setups=variant_setups(suite, scenario, seed, (values, setup), case.index),
+    )
+
+
 def plan(
     suite: Suite,
     seed: int,
@@ -78,7 +104,13 @@ def plan(
 
 def find_case(suite: Suite, seed: int, cid: str) -> Case:
     """Re-plan exactly one case from (suite, seed, case id); a drift scenario's case at the
-    point its id names (`scenario#2@16-middle`), else at its shortest length."""
+    point its id names (`scenario#2@16-middle`), else at its shortest length; a `--faults`
+    copy (`scenario#2~NAME`) with its own values, as the run planned it."""
+    if "~" in cid:
+        twin, _, profile = cid.rpartition("~")
+        if profile not in suite.manifest.faults.profiles:
+            raise KeyError(f"{cid!r}: suite {suite.name} has no fault profile {profile!r}")
+        return faulted(suite, find_case(suite, seed, twin), profile)
     base, length, position = drift.split_id(cid)
     scenario_id, _, number = base.partition("#")
     try:

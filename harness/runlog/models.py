@@ -215,6 +215,10 @@ class RunManifest(ManifestBase):
     #: `harness run --faults NAME`: the fault profile its faulted phases played (cases
     #: `<id>~NAME`, `Case.fault`), alternating with clean phases of the same cases
     fault_profile: str | None = None
+    #: with a fault profile: the scenarios it plays (its `scenarios:`, default every selected
+    #: one), and the selected scenarios it does not play: not played at all in this run
+    fault_scenarios: list[str] = Field(default_factory=list)
+    fault_unplayed: list[str] = Field(default_factory=list)
 
 
 class DriftPlan(Record):

@@ -21,6 +21,7 @@ from harness.deps.base import Endpoint
 from harness.errors import ConfigError
 from harness.faults import LinkProxy
 from harness.generate.values import derive_seed
+from harness.run.plan import faulted
 from harness.spec.loader import did_you_mean
 from harness.spec.suite import Suite
 
@@ -45,7 +46,8 @@ def profile_links(suite: Suite, profile: str | None) -> set[str]:
 
 def with_profile(suite: Suite, cases: list[Case], profile: str | None) -> list[Case]:
     """`--faults NAME`: the profile's cases (its `scenarios`, default all) each twice, clean
-    (its own id) and faulted (`<id>~NAME`, `Case.fault`); an unknown NAME is exit 2."""
+    (its own id) and faulted (`<id>~NAME`, `Case.fault`, values of its own: `run/plan.py`
+    `faulted`); an unknown NAME is exit 2."""
     if profile is None:
         return cases
     profiles = suite.manifest.faults.profiles
@@ -62,8 +64,36 @@ def with_profile(suite: Suite, cases: list[Case], profile: str | None) -> list[C
             f"fault profile {profile!r} applies to no selected case",
             hint="its scenarios: " + ", ".join(chosen),
         )
-    faulted = [dataclasses.replace(c, id=f"{c.id}~{profile}", fault=profile) for c in clean]
-    return clean + faulted
+    return clean + [faulted(suite, c, profile) for c in clean]
+
+
+def profile_scope(
+    suite: Suite, cases: Iterable[Case], profile: str | None
+) -> tuple[list[str], list[str]]:
+    """The scenarios of `cases` (the run's selection) a profile plays, and those it does not
+    play (a profile with `scenarios:` leaves them out of the run), in the suite's order."""
+    if profile is None or profile not in suite.manifest.faults.profiles:
+        return [], []
+    chosen = suite.manifest.faults.profiles[profile].scenarios
+    selected = {c.scenario for c in cases}
+    ordered = [s.id for s in suite.scenarios if s.id in selected]
+    played = [s for s in ordered if not chosen or s in chosen]
+    return played, [s for s in ordered if s not in played]
+
+
+SAID = 8  # scenarios the run header names of those a profile leaves out, at most
+
+
+def scope_note(profile: str, played: list[str], unplayed: list[str]) -> str:
+    """What the run header says of a profile's scope."""
+    said = f"fault profile {profile} plays scenario(s) {', '.join(played)}"
+    said += ", each case clean and faulted"
+    if unplayed:
+        names = ", ".join(unplayed[:SAID])
+        if len(unplayed) > SAID:  # the manifest's fault_unplayed lists them all
+            names = f"{len(unplayed)} scenarios ({names}, ...; the manifest lists them)"
+        said += f"; not played in this run: {names} (the profile's scenarios: leaves them out)"
+    return said
 
 
 def phases(todo: list[tuple[Case, int]]) -> list[list[tuple[Case, int]]]:

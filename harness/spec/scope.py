@@ -13,14 +13,14 @@ from harness.spec.template import Template, TemplateError
 
 CASE_FIELDS = ("id", "session_id", "seed", "index", "scenario")
 TURN_FIELDS = ("text", "index")
-FAULT_FIELDS = ("profile", "applied", "turns")
+FAULT_FIELDS = ("profile", "applied", "turns", "hit", "accepted")
 DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "ports")
 
 
 #: names a setup row cannot take: the context already holds them
 RESERVED_ROWS = (
-    "params", "vars", "case", "turn", "session", "reply", "replies", "tool_results", "user",
-    "fault",
+    "params", "vars", "case", "turn", "session", "reply", "replies", "statuses", "tool_results",
+    "user", "fault",
 )  # fmt: skip
 
 
@@ -91,7 +91,8 @@ class Scope:
         roots += ["agent", "python", "suite_dir", "run", "env", "otel"] if self.agent else []
         roots += ["deps"] if self.deps is not None else []
         # captured so far; the last reply; every reply by its turn number (replies.2.state)
-        roots += ["session", "reply", "replies"] if self.conversation else []
+        # and its HTTP status (statuses.2)
+        roots += ["session", "reply", "replies", "statuses"] if self.conversation else []
         return roots + list(self.extra)
 
     def check(self, path: tuple[str, ...]) -> str | None:

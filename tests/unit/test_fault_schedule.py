@@ -37,7 +37,9 @@ def test_turn_windows_apply_before_their_first_turn_and_end_after_their_last() -
             [window] = faults.windows
             assert (window.first_turn, window.last_turn) == (2, 3)
             assert window.ended_ns >= window.started_ns > 0
-            assert faults.context == {"profile": None, "applied": True, "turns": [2, 3]}
+            assert faults.context == {
+                "profile": None, "applied": True, "turns": [2, 3], "hit": False, "accepted": []
+            }  # fmt: skip
 
     asyncio.run(play())
 

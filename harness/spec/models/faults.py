@@ -17,7 +17,8 @@ from harness.spec.toxics import LinkFault
 class Fault(LinkFault):
     """One toxic on one link for a window of a case: `from_turn`..`to_turn` (applied before
     the first is sent, removed once the last has its reply), or `after_turn` + `for`
-    (applied when that turn has its reply, removed `for` seconds later)."""
+    (applied when that turn has its reply, removed `for` seconds later); `accept_status`:
+    the non-2xx answers the agent may give to a turn sent while it is on."""
 
     from_turn: Annotated[int, Field(ge=1)] | None = None
     to_turn: Annotated[int, Field(ge=1)] | None = None
@@ -25,6 +26,13 @@ class Fault(LinkFault):
         default=None, description="0: from the case's start."
     )
     for_: Latency | None = Field(default=None, alias="for", description="Seconds (3s, 500ms).")
+    accept_status: list[Annotated[int, Field(ge=300, le=599)]] = Field(
+        default_factory=list,
+        description="HTTP statuses the agent may answer a turn with while this fault is on "
+        "(a turn sent while it is applied): such a turn is recorded with its status and judged "
+        "by the checks ({{ turn_status }}, {{ fault.statuses }}); the same status on a turn "
+        "with no such fault on is the agent's error.",
+    )
 
     @model_validator(mode="after")
     def _valid(self) -> Fault:
