@@ -72,7 +72,7 @@ def complete_gate(manifest: AnyManifest, cases: int, played: set[str] | None = N
     suite = {c.scenario for c in manifest.checks or [] if c.scenario}
     played = played or set()
     if profile is not None and (not suite or suite - played):
-        only = ", ".join(sorted(played)) or "none"
+        only = ", ".join(sorted(played & suite if suite else played)) or "none"  # not (run)
         findings.append(
             f"the run played only the scenarios fault profile {profile} lists ({only}): a "
             "sign-off on it covers those scenarios, not the whole suite (sign off a run of "
