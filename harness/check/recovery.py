@@ -1,7 +1,10 @@
 """The `recovery` check: after the case's last fault on the agent's links ended, the agent
 answered correctly again (its probe's reply contained `expect`, or its health URL answered
 200) within `within`. The engine measures it (`run/faulting.recover`) into each
-`FaultWindow.recovered_ms`; this judges the measurement of the fault that ended last.
+`FaultWindow.recovered_ms`; this judges the measurement of the fault that ended last, and
+names every fault the case had (link, toxic, its window in turns): the recovery is from all
+of them, not from the last alone. Not recovered is said as "not recovered within <within>"
+(its `found`, which every report shows).
 
 Category OUTPUT: what it judges is what the agent answers (a probe's reply, its health
 endpoint), as output checks do; the real rows stay the state checks' and invariants'. A
@@ -14,6 +17,7 @@ from __future__ import annotations
 from harness.check.registry import CheckKind, Judging, register
 from harness.core import CheckResult, Verdict
 from harness.core.failures import Category
+from harness.core.types import FaultWindow
 from harness.spec.models.faults import RecoveryCheck
 
 
@@ -48,22 +52,38 @@ async def judge_recovery(check: RecoveryCheck, cid: str, judging: Judging) -> Ch
             "lasts the whole case): recovery could not be measured",
         )
     last = max(windows, key=lambda w: w.ended_ns)
+    faults = named(windows)
+    within = f"{check.within:g} s"
     if last.recovered_ms is None:
         return result(
             Verdict.FAIL,
-            f"the agent had not recovered {check.within:g} s after {last.toxic} on {last.link} "
-            "ended",
-            "not recovered",
+            f"not recovered within {within} after {faults} ended",
+            f"not recovered within {within}",
         )
     seconds = round(last.recovered_ms / 1000.0, 3)
     if last.recovered_ms <= within_ms:
-        return result(Verdict.PASS, f"recovered {seconds:g} s after the fault ended", seconds)
+        return result(Verdict.PASS, f"recovered {seconds:g} s after {faults} ended", seconds)
     return result(
         Verdict.FAIL,
-        f"recovered only {seconds:g} s after {last.toxic} on {last.link} ended "
-        f"(allowed: {check.within:g} s)",
+        f"recovered only {seconds:g} s after {faults} ended (allowed: {within})",
         seconds,
     )
+
+
+def named(windows: list[FaultWindow]) -> str:
+    """Every fault of the case, as `db: reset_peer (turn 2)`, in the order they started."""
+    out: list[str] = []
+    for w in sorted(windows, key=lambda w: (w.started_ns, w.link, w.toxic)):
+        turns = ""
+        if w.first_turn is not None:
+            last = w.last_turn if w.last_turn is not None else w.first_turn
+            turns = (
+                f"turn {w.first_turn}" if last == w.first_turn else f"turns {w.first_turn}–{last}"
+            )
+        text = f"{w.link}: {w.toxic}" + (f" ({turns})" if turns else "")
+        if text not in out:
+            out.append(text)
+    return ", ".join(out) if out else "the fault"
 
 
 register(CheckKind(("recovery",), Category.OUTPUT, judge_recovery))

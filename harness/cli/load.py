@@ -14,6 +14,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,41 @@ if TYPE_CHECKING:
     from harness.report.build import Reports
 
 
+RECENT_S = 5.0  # the progress line's recent pass rate: over the last this many seconds
+
+
+class RecentRate:
+    """The pass rate over the last `span` seconds of the load's clock, from the cumulative
+    counts each `LoadProgress` carries: the judged and passed since the newest progress at or
+    before `span` seconds ago. A cumulative rate hides a fault window's dip; this shows it."""
+
+    def __init__(self, span: float = RECENT_S) -> None:
+        self.span = span
+        self._seen: deque[tuple[float, int, int]] = deque()
+
+    def add(self, p: LoadProgress) -> float | None:
+        """The rate over the last `span` seconds up to `p`; None when none was judged."""
+        self._seen.append((p.seconds, p.judged, p.passed))
+        while len(self._seen) > 1 and self._seen[1][0] <= p.seconds - self.span:
+            self._seen.popleft()  # the newest at or before the span's start stays the base
+        base_s, judged, passed = self._seen[0]
+        if base_s > p.seconds - self.span:  # the load is younger than the span
+            judged = passed = 0
+        n = p.judged - judged
+        return (p.passed - passed) / n if n > 0 else None
+
+
+def progress_line(p: LoadProgress, recent: float | None, span: float = RECENT_S) -> str:
+    """One progress line: the cumulative pass rate and, labelled, the last `span` seconds'."""
+    rate = f"{p.passed / p.judged:.1%}" if p.judged else "—"
+    last = "—" if recent is None else f"{recent:.1%}"
+    bad = f"[red]{p.violations} violation(s)[/]" if p.violations else "0 violations"
+    return (
+        f"{p.users} users · {p.requests} req · {p.judged} judged · pass {rate} overall, "
+        f"{last} last {span:g} s · {bad}"
+    )
+
+
 class LoadView(ConsoleView):
     """The run's notes as `harness run` shows them, then the load's progress: a live bar on
     a terminal, a line every few seconds in logs."""
@@ -48,6 +84,7 @@ class LoadView(ConsoleView):
         self.live = show_progress and err.is_terminal
         self._last = 0.0
         self._task: TaskID | None = None
+        self._recent = RecentRate()
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -63,9 +100,7 @@ class LoadView(ConsoleView):
         super().__call__(event)
 
     def _progress(self, p: LoadProgress) -> None:
-        rate = f"{p.passed / p.judged:.1%}" if p.judged else "—"
-        bad = f"[red]{p.violations} violation(s)[/]" if p.violations else "0 violations"
-        line = f"{p.users} users · {p.requests} req · {p.judged} judged · {rate} pass · {bad}"
+        line = progress_line(p, self._recent.add(p))
         with contextlib.suppress(OSError):
             if self.live:
                 if self.progress is None:

@@ -116,8 +116,9 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
         for curve in drift.curves:
             err.print(f"  {escape(curve.requirement)}: {escape(curve.verdict)}")
     faults = reports.faults
-    if faults is not None and faults.profile is not None:  # --faults: R_fault, each fault's
-        colour = "red" if faults.failing else "green"
+    if faults is not None:  # R_fault (--faults), each fault's share and recovery
+        never = any(f.not_recovered for f in faults.faults)
+        colour = "red" if faults.failing or never else "green"
         first, *rest = faults.lines()
         err.print(f"[bold {colour}]{escape(first)}[/]")
         for line in rest:

@@ -46,11 +46,12 @@ def share(f: FaultNumbers) -> str:
 
 
 def recovery(f: FaultNumbers) -> str:
+    never = f"{f.not_within} in {f.not_recovered} trial(s)" if f.not_recovered else ""
     if not f.recovered_ms:
-        return "—"
+        return never or "—"
     return (
         f"{num(f.recovery_median, ',.0f')} ms median, {num(f.recovery_max, ',.0f')} ms max "
-        f"({len(f.recovered_ms)} measured)"
+        f"({len(f.recovered_ms)} measured)" + (f"; {never}" if never else "")
     )
 
 
@@ -147,8 +148,18 @@ def html_context(s: FaultsSummary) -> dict[str, Any]:
 
 def junit_failure(r: RequirementFaults) -> str | None:
     """Why the requirement's testcase fails, or None: it degrades beyond noise under the
-    profile, or fails in the clean phase (the exit rule of a run with --faults)."""
-    return f"{r.requirement} {r.verdict}" if r.numbers.degraded or r.fails_clean else None
+    profile, fails in the clean phase (the exit rule of a run with --faults), or any of its
+    faulted trials failed or errored (its cases' own testcases failed: this suite's count
+    must say so too, whatever the noise)."""
+    n = r.numbers
+    if n.degraded or r.fails_clean:
+        return f"{r.requirement} {r.verdict}"
+    if n.faulted_passes < n.faulted_trials:
+        return (
+            f"{r.requirement}: {n.faulted_trials - n.faulted_passes} of {n.faulted_trials} "
+            f"faulted trial(s) did not pass ({r.verdict})"
+        )
+    return None
 
 
 def junit_suite(s: FaultsSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:

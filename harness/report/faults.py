@@ -104,6 +104,10 @@ class FaultNumbers:
     connections: int = 0
     affected: int = 0
     recovered_ms: list[float] = field(default_factory=list)
+    #: trials whose recovery check failed with no recovery, and what it said ("not recovered
+    #: within 5 s")
+    not_recovered: int = 0
+    not_within: str = ""
     #: per requirement, the trials it hit against the clean phase (profiles of several faults)
     by_requirement: dict[str, Comparison] = field(default_factory=dict)
 
@@ -204,8 +208,12 @@ class FaultsSummary:
     def lines(self) -> list[str]:
         """A few lines for the terminal."""
         out = [f"faults: {self.headline}"]
-        for r in self.measured:
+        for r in self.requirements:
             n = r.numbers
+            if not n.tested:  # judged in one phase only: no R_fault, said so
+                out.append(f"  {r.requirement}: {r.verdict} (faulted {n.faulted_passes}/"
+                           f"{n.faulted_trials} passed)")  # fmt: skip
+                continue
             out.append(
                 f"  {r.requirement}: clean {percent(n.clean.value)}, faulted "
                 f"{percent(n.faulted.value)}, R_fault {_r(n.r_fault.value)} "
@@ -218,6 +226,8 @@ class FaultsSummary:
                 else ""
             )
             share = f", hit {f.affected}/{f.connections} connections" if f.connections else ""
+            if f.not_recovered:
+                rec += f", {f.not_within} in {f.not_recovered} trial(s)"
             out.append(f"  {f.key} ({f.source}): {f.trials} trial(s){share}{rec}")
         return out
 
@@ -339,8 +349,15 @@ def _faults(
             if source not in wanted:
                 continue
             seen.setdefault((source, w.link, w.toxic), []).append(w)
+        never = next(  # the recovery check found no recovery
+            (str(c.found) for c in record.checks
+             if c.check_type == "recovery" and str(c.found).startswith("not recovered")),
+            None,
+        )  # fmt: skip
         for key, ws in seen.items():
             f = by_key.setdefault(key, FaultNumbers(key[1], key[2], key[0]))
+            if never is not None and any(w.recovered_ms is None for w in ws):
+                f.not_recovered, f.not_within = f.not_recovered + 1, never
             f.stream, f.toxicity = ws[0].stream, ws[0].toxicity
             f.names = sorted({*f.names, *(w.name for w in ws if w.name)})
             f.windows += len(ws)

@@ -19,7 +19,7 @@ from harness.report.faults import FaultsSummary
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, turn_source
-from harness.report.view import turn_error
+from harness.report.view import evidence_turns, turn_error
 from harness.runlog.models import AnyManifest
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
@@ -38,7 +38,7 @@ def _details(row: pd.Series, chains: dict[tuple[int, int], list[str]] | None = N
     lines = [f"requirements: {row['requirements']}", f"session: {row['session_id']}"]
     if row["case_error"]:
         lines.append(f"agent error: {row['case_error']}")
-    for t in row["turns"] or []:
+    for t in evidence_turns(row):
         source = turn_source(t.get("source"))
         said = f"turn {t['index']} customer" + (f" ({source})" if source else "")
         lines.append(f"{said}: {t['text']}")

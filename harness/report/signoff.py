@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from harness.core import Severity
+from harness.report.faults import profile_of
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
@@ -53,8 +54,9 @@ class Signoff:
         return [g for g in self.gates if g.blocking]
 
 
-def complete_gate(manifest: AnyManifest, cases: int) -> GateResult:
-    """Always on: the run finished every planned trial of the whole suite."""
+def complete_gate(manifest: AnyManifest, cases: int, played: set[str] | None = None) -> GateResult:
+    """Always on: the run finished every planned trial of the whole suite (a run with
+    --faults plays only its profile's scenarios: `played`, against the check inventory's)."""
     findings = []
     state = run_status(manifest)
     if state != "finished":
@@ -66,6 +68,16 @@ def complete_gate(manifest: AnyManifest, cases: int) -> GateResult:
     if isinstance(manifest, RunManifest) and manifest.select:
         selected = " ".join(f"-k {p}" for p in manifest.select)
         findings.append(f"the run judged only the scenarios matching {selected}")
+    profile = profile_of(manifest)
+    suite = {c.scenario for c in manifest.checks or [] if c.scenario}
+    played = played or set()
+    if profile is not None and (not suite or suite - played):
+        only = ", ".join(sorted(played & suite if suite else played)) or "none"  # not (run)
+        findings.append(
+            f"the run played only the scenarios fault profile {profile} lists ({only}): a "
+            "sign-off on it covers those scenarios, not the whole suite (sign off a run of "
+            "the whole suite with this one in its --group, or --with)"
+        )
     return GateResult(
         "complete",
         "The run finished every trial of the whole suite",
@@ -284,7 +296,8 @@ def evaluate(
     trace = build_traceability(frame, manifest, view.divergences)
     loads = {r.run_id: load_levels(r) for r in related if r.kind == "load"}
     g = policy.gates
-    gates = [complete_gate(manifest, view.cases)]
+    played = {str(x) for x in frame["scenario"].unique()} if len(frame) else set()
+    gates = [complete_gate(manifest, view.cases, played)]
     if g.reliability is not None:
         gates.append(rate_gate("reliability", g.reliability, reliability, policy.k))
     if g.capability is not None:
@@ -306,6 +319,6 @@ def evaluate(
         gates.append(drift_gate(g.drift, judged, drifts, unfinished(related)))
     faulted, left_out = faulted_runs(run, related)
     trace.faults = r_fault_of(faulted)
-    if g.faults is not None:
+    if g.faults is not None or profile_of(manifest) is not None:
         gates.append(faults_gate(g.faults, faulted, left_out))
     return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)

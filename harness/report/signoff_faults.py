@@ -6,15 +6,21 @@ A requirement fails the gate when its R_fault (the estimate, or with `bound: low
 end of its 95% interval) is below its severity's minimum and, with `beyond_noise` (the
 default), it also degrades beyond noise under the profile (one-sided Fisher, Holm-corrected:
 `faults.py`). Below the minimum within noise is a finding; below it with too few trials to
-tell, or without a clean pass to compare with, it is not measured. Unfinished faulted runs
-are left out (a partial faulted phase may hold only because its cases never ran)."""
+tell it is not measured. Whatever the minimum, a requirement that fails in both phases fails
+the gate, and one whose R_fault cannot be computed (no clean pass, or judged in one phase
+only) never passes it: not measured, or a failure when its faulted trials fail; the finding
+says which. A policy without a faults gate still gets one when the signed-off run itself ran
+with --faults (no minimum: the run's own exit rule), so that its faulted checks are never
+left unjudged. Unfinished faulted runs are left out (a partial faulted phase may hold only
+because its cases never ran)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.report.faults import FaultsSummary, summarize_faults
-from harness.report.gates import NOT_MEASURED, PASS, GateResult, status
+from harness.report.faultrender import passed
+from harness.report.faults import FaultsSummary, RequirementFaults, summarize_faults
+from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.runlog.history import faulted, run_status
 from harness.runlog.read import RunFolder
 from harness.spec.policy import FaultsGate
@@ -60,19 +66,34 @@ def r_fault_of(runs: list[FaultRun]) -> dict[str, list[str]]:
     return out
 
 
-def faults_gate(gate: FaultsGate, runs: list[FaultRun], left_out: list[str]) -> GateResult:
-    which = "the lower end of its 95% interval" if gate.bound == "lower" else "its estimate"
-    mins = ", ".join(
-        f"{sev.value} >= {value:g}"
-        for sev in Severity
-        if (value := gate.min_r_fault.minimum(sev.value)) is not None
-    )
+def faults_gate(gate: FaultsGate | None, runs: list[FaultRun], left_out: list[str]) -> GateResult:
+    """The policy's faults gate; with `gate` None (the policy has none, yet the signed-off run
+    ran with --faults) the run's own rule: no R_fault minimum, but a requirement that fails in
+    both phases, or degrades beyond noise, fails, and one it cannot judge is not measured, so
+    that a faulted run's failing checks are never left unjudged."""
+    bound = gate.bound if gate is not None else "estimate"
+    beyond_noise = gate.beyond_noise if gate is not None else True
+    which = "the lower end of its 95% interval" if bound == "lower" else "its estimate"
+    if gate is None:
+        title = (
+            "Not in the policy, judged because the run ran with --faults: no requirement fails "
+            "in both phases or degrades beyond noise under the profile"
+        )
+    else:
+        mins = ", ".join(
+            f"{sev.value} >= {value:g}"
+            for sev in Severity
+            if (value := gate.min_r_fault.minimum(sev.value)) is not None
+        )
+        title = (
+            f"R_fault per requirement ({which}) at least its severity's minimum "
+            f"({mins or 'none'})" + (", a drop counted when beyond noise" if beyond_noise else "")
+        )
     result = GateResult(
         "faults",
-        f"R_fault per requirement ({which}) at least its severity's minimum ({mins or 'none'})"
-        + (", a drop counted when beyond noise" if gate.beyond_noise else ""),
+        title,
         PASS,
-        gate.optional,
+        gate.optional if gate is not None else False,
         detail=f"{len(runs)} finished faulted run(s) read",
     )
     result.findings.extend(left_out)
@@ -93,32 +114,61 @@ def faults_gate(gate: FaultsGate, runs: list[FaultRun], left_out: list[str]) -> 
                 f"faulted run {fr.run_id} ({s.profile}): no requirement judged in both phases"
             )
         for r in s.requirements:
-            minimum = gate.min_r_fault.minimum(r.severity)
-            n = r.numbers
-            if minimum is None or not n.tested:
-                continue
-            rate = n.r_fault
-            value = rate.low if gate.bound == "lower" else rate.value
+            minimum = gate.min_r_fault.minimum(r.severity) if gate is not None else None
+            if gate is not None and minimum is None:
+                continue  # a severity the policy leaves out is not judged
             where = f"in faulted run {fr.run_id} under {s.profile}"
-            if value is None:
-                missing = True
-                result.findings.append(
-                    f"{r.requirement}: no R_fault {where}: no clean trial passed to compare with"
-                )
-            elif value < minimum:
-                shown = f"R_fault {value:.2f} ({which}) < {minimum:g} ({r.severity}) {where}"
-                if n.degraded or not gate.beyond_noise:
-                    fails = True
-                    result.findings.append(f"{r.requirement}: {shown}: {r.verdict}")
-                elif n.underpowered:
-                    missing = True
-                    result.findings.append(f"{r.requirement}: {shown}, too few trials to tell")
-                else:
-                    result.findings.append(f"{r.requirement}: {shown}, within noise")
-                    continue
-            else:
+            verdict = _judge(r, minimum, bound, beyond_noise, which, where)
+            if verdict is None:
                 continue
-            if r.requirement not in result.requirements:
+            state, line = verdict
+            fails = fails or state == FAIL
+            missing = missing or state == NOT_MEASURED
+            result.findings.append(f"{r.requirement}: {line}")
+            if state != PASS and r.requirement not in result.requirements:
                 result.requirements.append(r.requirement)
     result.status = status(fails, missing)
     return result
+
+
+def _judge(
+    r: RequirementFaults,
+    minimum: float | None,
+    bound: str,
+    beyond_noise: bool,
+    which: str,
+    where: str,
+) -> tuple[str, str] | None:
+    """One requirement of a faulted run: (fail | not measured | pass, the finding), or None
+    when there is nothing to say. A requirement failing in both phases fails whatever its
+    R_fault; one whose R_fault cannot be computed is never a pass."""
+    n = r.numbers
+    clean, faulted = passed(n, "clean"), passed(n, "faulted")
+    both = f"clean {clean}, faulted {faulted} trials passed"
+    if not n.clean_trials and not n.faulted_trials:
+        return None
+    if r.fails_clean and n.faulted_passes < n.faulted_trials:
+        return FAIL, f"fails in both phases ({both}) {where}: it fails with and without faults"
+    if not n.clean_trials or not n.faulted_trials:
+        phase = "clean" if not n.clean_trials else "faulted"
+        state = FAIL if n.faulted_passes < n.faulted_trials else NOT_MEASURED
+        return state, (
+            f"R_fault could not be computed {where}: no {phase} trial judged it ({both})"
+            + (": it fails under faults" if state == FAIL else "")
+        )
+    rate = n.r_fault
+    value = rate.low if bound == "lower" else rate.value
+    if value is None:
+        return NOT_MEASURED, (
+            f"R_fault could not be computed {where}: no clean trial passed to compare with ({both})"
+        )
+    if minimum is None and (r.fails_clean or n.degraded):  # the run's own exit rule
+        return FAIL, f"{r.verdict} ({both}) {where}"
+    if minimum is None or value >= minimum:
+        return None
+    shown = f"R_fault {value:.2f} ({which}) < {minimum:g} ({r.severity}) {where}"
+    if n.degraded or not beyond_noise:
+        return FAIL, f"{shown}: {r.verdict}"
+    if n.underpowered:
+        return NOT_MEASURED, f"{shown}, too few trials to tell"
+    return PASS, f"{shown}, within noise"

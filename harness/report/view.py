@@ -286,9 +286,19 @@ def _inputs(row: pd.Series) -> tuple[dict[str, str], bool, dict[str, str]]:
     return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
 
 
+def evidence_turns(row: pd.Series) -> list[Any]:
+    """The turns a check's evidence shows: the conversation's; a recovery check's probes
+    (turns with source `recovery`, sent after the conversation) only with that check, so
+    that they appear once and not in every divergence of their case."""
+    turns = list(row["turns"] if row["turns"] is not None else [])
+    if row.get("check_type") == "recovery":
+        return turns
+    return [t for t in turns if not (isinstance(t, dict) and t.get("source") == "recovery")]
+
+
 def _example(row: pd.Series) -> Example:
     inputs, recorded, planned = _inputs(row)
-    turns = [_turn(t) for t in row["turns"] or [] if isinstance(t, dict)]
+    turns = [_turn(t) for t in evidence_turns(row) if isinstance(t, dict)]
     session = row.get("session")
     return Example(
         case_id=row["case_id"],
@@ -305,7 +315,7 @@ def _example(row: pd.Series) -> Example:
         calls=[clean(c) for c in _listed(row.get("calls")) if isinstance(c, dict)],
         trial_inputs=recorded,
         planned=planned,
-        trace=trace_evidence(row.get("trace"), len(turns)),
+        trace=trace_evidence(row.get("trace"), len(row["turns"] or [])),
         requests=request_lines(row.get("requests")),
     )
 

@@ -110,6 +110,12 @@ def test_a_fault_window_shows_the_dip_and_the_recovery(tmp_path: Path) -> None:
     html = (run / "report.html").read_text()
     assert "Fault windows" in html and "fault 1: down on db" in html
     assert proc.returncode in (0, 1), proc.stderr  # conversations failed during the fault
+    # the progress lines (one every 5 s in a log) give the last 5 s beside the cumulative
+    # rate, labelled; the one after the window shows the dip the cumulative rate hides
+    shown = re.findall(r"pass (\S+) overall, (\S+) last 5 s", proc.stderr)
+    assert len(shown) >= 2, proc.stderr
+    assert any(last != "—" and overall != "—" and float(last[:-1]) < float(overall[:-1])
+               for overall, last in shown), shown  # fmt: skip
 
 
 def test_ctrl_c_inside_a_window_removes_it_and_leaves_no_proxy(tmp_path: Path) -> None:

@@ -34,12 +34,24 @@ def window(ended: int, recovered: float | None) -> FaultWindow:
 
 def test_recovery_verdicts() -> None:
     assert kind_of("recovery").judge is judge_recovery
-    assert verdict([window(5, 1200.0)]) == ("pass", "recovered 1.2 s after the fault ended")
+    assert verdict([window(5, 1200.0)]) == ("pass", "recovered 1.2 s after db: down ended")
     assert verdict([window(5, 2500.0)])[0] == Verdict.FAIL.value
-    assert "had not recovered 2 s after down on db" in verdict([window(5, None)])[1]
+    assert verdict([window(5, None)]) == ("fail", "not recovered within 2 s after db: down ended")
     assert verdict([])[0] == "error" and "no fault was applied" in verdict([])[1]
     assert verdict([window(0, None)])[0] == "error"  # still applied at the case's end
     unmeasured = verdict([window(5, None)], {"unmeasured": "no health URL"})
     assert unmeasured[0] == "error" and "no health URL" in unmeasured[1]
     # the fault that ended last decides
     assert verdict([window(9, 100.0), window(5, 9000.0)])[0] == "pass"
+
+
+def test_a_failed_recovery_names_every_fault_of_the_case() -> None:
+    """Not the fault that ended last alone: every one, with its turns, in the order applied."""
+    cut = FaultWindow(link="db", toxic="reset_peer", started_ns=1, ended_ns=9,
+                      first_turn=2, last_turn=3)  # fmt: skip
+    cache = FaultWindow(link="cache", toxic="down", started_ns=2, ended_ns=5, first_turn=2)
+    said = verdict([cut, cache])
+    assert said == (
+        "fail",
+        "not recovered within 2 s after db: reset_peer (turns 2–3), cache: down (turn 2) ended",
+    )

@@ -247,3 +247,22 @@ def test_the_complete_gate_reads_a_partial_run_from_its_typed_manifest() -> None
     assert complete_gate(parse_manifest(base), 4).status == PASS
     load = complete_gate(parse_manifest({**base, "kind": "load"}), 4)  # no -k of its own
     assert load.status == PASS and load.findings == []
+
+
+def test_the_complete_gate_says_a_faulted_run_covers_its_profiles_scenarios_only() -> None:
+    from harness.report.signoff import complete_gate
+
+    checks = [
+        {"scenario": s, "check_id": "c", "type": "sql", "category": "state", "requirements": []}
+        for s in ("a", "b", "c")
+    ]
+    base = {"kind": "run", "status": "finished", "trials": 1, "checks": checks}
+    faulted = parse_manifest({**base, "fault_profile": "cut"})
+    partial = complete_gate(faulted, 4, {"a", "(run)"})  # the run-wide sweep is no scenario
+    assert partial.status == FAIL
+    assert partial.findings[0].startswith(
+        "the run played only the scenarios fault profile cut lists (a): a sign-off on it "
+        "covers those scenarios, not the whole suite"
+    )
+    assert complete_gate(faulted, 4, {"a", "b", "c"}).status == PASS  # a profile of them all
+    assert complete_gate(parse_manifest(base), 4, {"a"}).status == PASS  # no profile: -k says

@@ -1,0 +1,136 @@
+"""What the reports and the sign-off say about faults, on real runs: the ledger agent
+(tests/agents/ledger_agent.py) as its own process on a real PostgreSQL (embedded) through the
+run's fault proxy, suite tests/suites/faults. MODE=stuck (a planted defect) never tries the
+database again after its first error, so it fails under the fault, never recovers, and fails
+the clean trials played after a faulted phase too.
+
+- the sign-off of a `--faults` run: its faults gate fails a requirement that fails in both
+  phases and says what it could not judge (R_fault without a clean trial), a policy without a
+  faults gate still gets one, and the complete gate says the run covers only the profile's
+  scenarios;
+- junit.xml: every testsuite's counts are its testcases' (the faults suite fails the
+  requirements whose faulted trials failed);
+- a failed recovery check names the fault(s) the case had and says "not recovered within
+  5 s" in every report; its probe turns are shown once, with the recovery check only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import ROOT, environ, harness, only_run, trial_records
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+SUITE = ROOT / "tests" / "suites" / "faults"
+NOT_WITHIN = "not recovered within 5 s"
+
+
+def run(tmp_path: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+    done = harness(
+        "run", str(SUITE), "--reports-dir", str(tmp_path / "r"), "--no-progress", *args,
+        env=environ(HARNESS_DEPS="embedded", LEDGER_MODE="stuck"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    return done, only_run(tmp_path / "r", done.stderr)
+
+
+def signoff(run_dir: Path, policy: str) -> tuple[int, dict[str, dict]]:
+    path = run_dir.parent / "policy.yaml"
+    path.write_text(policy)
+    proc = harness(
+        "signoff", run_dir.name, "--policy", str(path), "--reports-dir", str(run_dir.parent)
+    )
+    assert proc.returncode in (0, 1), proc.stderr
+    data = json.loads((run_dir / "signoff.json").read_text())
+    return proc.returncode, {g["name"]: g for g in data["gates"]}
+
+
+def junit_counts_are_true(path: Path) -> dict[str, dict[str, int]]:
+    """Each testsuite's stated counts against its testcases; returns them by suite name."""
+    out = {}
+    for suite in ET.parse(path).getroot().iter("testsuite"):
+        cases = suite.findall("testcase")
+        counted = {
+            "tests": len(cases),
+            "failures": sum(1 for c in cases if c.find("failure") is not None),
+            "errors": sum(1 for c in cases if c.find("error") is not None),
+        }
+        stated = {k: int(suite.get(k, "-1")) for k in counted}
+        assert stated == counted, (suite.get("name"), stated, counted)
+        out[str(suite.get("name"))] = counted
+    return out
+
+
+def test_a_faulted_run_failing_in_both_phases_is_never_a_go(tmp_path: Path) -> None:
+    # two trials: the clean phase after the first faulted one fails too (the agent is stuck)
+    done, run_dir = run(tmp_path, "--faults", "cut", "--repeat", "2", "--trials", "2")
+    records = [r for r in trial_records(run_dir) if "observation" in r]
+    clean = [r for r in records if r["case"]["fault"] is None]
+    assert any(c["verdict"] == "fail" for r in clean for c in r["checks"])  # both phases fail
+
+    code, gates = signoff(
+        run_dir, "title: t\nk: 2\ngates:\n  faults:\n    min_r_fault: {major: 1.0}\n"
+        "    optional: true\n",
+    )  # fmt: skip
+    assert code == 1
+    faults = gates["faults"]
+    assert faults["status"] == "fail", faults
+    said = " ".join(faults["findings"])
+    assert "LG-001: fails in both phases (clean 2/4, faulted 0/4 trials passed)" in said
+    # LG-002 (recovery, judged only under the fault): no R_fault, said, and not a pass
+    assert re.search(
+        r"LG-002: R_fault could not be computed in faulted run \S+ under cut: no clean trial "
+        r"judged it \(clean 0/0, faulted 0/4 trials passed\): it fails under faults",
+        said,
+    ), said
+    assert set(faults["requirements"]) == {"LG-001", "LG-002"}
+    complete = gates["complete"]
+    assert complete["status"] == "fail"
+    assert "played only the scenarios fault profile cut lists (plain)" in complete["findings"][0]
+
+    # a policy without a faults gate: the faulted run's failing checks are still judged
+    code, gates = signoff(run_dir, "title: t\nk: 2\ngates:\n  invariants: true\n")
+    assert code == 1 and gates["faults"]["status"] == "fail", gates
+    assert "LG-001: fails in both phases" in " ".join(gates["faults"]["findings"])
+
+    # junit: the faults suite fails both requirements, and every count is its testcases'
+    counts = junit_counts_are_true(run_dir / "junit.xml")
+    assert counts["faults.faults"] == {"tests": 2, "failures": 2, "errors": 0}
+    # the terminal says what was not measured too
+    assert re.search(r"LG-002: not measured: no clean trial judged it \(faulted 0/4", done.stderr)
+    assert f"{NOT_WITHIN} in 4 trial(s)" in done.stderr
+
+
+def test_a_failed_recovery_names_its_fault_and_its_probes_are_shown_once(tmp_path: Path) -> None:
+    done, run_dir = run(tmp_path, "-k", "outage")
+    [record] = [r for r in trial_records(run_dir) if "observation" in r]
+    recovery = next(c for c in record["checks"] if c["check_type"] == "recovery")
+    assert recovery["verdict"] == "fail"
+    assert recovery["message"] == f"{NOT_WITHIN} after db: down (turn 2) ended"
+    assert recovery["found"] == NOT_WITHIN
+    probes = [t for t in record["observation"]["turns"] if t["source"] == "recovery"]
+    assert len(probes) >= 2  # sent until the 5 s were over
+    assert any(c["check_type"] == "sql" and c["verdict"] == "fail" for c in record["checks"])
+
+    md = (run_dir / "summary.md").read_text()
+    html = (run_dir / "report.html").read_text()
+    junit = (run_dir / "junit.xml").read_text()
+    for text in (md, html, junit, done.stderr):
+        assert NOT_WITHIN in text
+    section = md.split("## Faults")[1].split("## Divergences")[0]
+    assert f"{NOT_WITHIN} in 1 trial" in section and "| — |" not in section
+    # the probes once each: in the recovery check's evidence, not in the sql check's
+    assert md.count("(recovery), customer") == len(probes)
+    assert html.count('turn-source">recovery<') == len(probes)
+    assert junit.count("customer (recovery): ping") == len(probes)
+    sql = md.split("### FAIL")[1:]
+    assert len(sql) == 2 and sum("(recovery), customer" in part for part in sql) == 1
+    counts = junit_counts_are_true(run_dir / "junit.xml")
+    assert counts["faults"]["failures"] == 2
