@@ -9,6 +9,12 @@ bandwidth, slicer, slow_close) ends early when the chain changes and its data go
 
 The end of a stream follows Toxiproxy: when one side stops sending, the end travels through
 the chain and then the other socket is closed, which ends the other pipe in turn.
+
+A toxic with `after_sent` is inert on a connection (out of its chain) while a `Watch` on the
+upstream pipe reads what the client sends; when that matches, the toxic joins the chain of
+its stream in order: after the chunks already queued there, so an upstream toxic starts with
+the client's next chunk and a downstream one with the server's next bytes. Without such a
+toxic the upstream pipe has no watch and pays nothing.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import random
+import re
 import socket
 import struct
 from collections.abc import Callable
@@ -31,6 +38,29 @@ if TYPE_CHECKING:
 CLIENT, UPSTREAM = 0, 1
 #: bytes queued in a toxic pipe before reading its source pauses
 HIGH_WATER = 256 * 1024
+#: what a watch keeps of the client's bytes on a connection: the last 64 KiB
+WATCH_LIMIT = 64 * 1024
+
+
+class Watch:
+    """An `after_sent` toxic waiting on one connection: the client's bytes since it was added
+    (the last `WATCH_LIMIT`), matched after every chunk."""
+
+    __slots__ = ("pattern", "seen", "toxic")
+
+    def __init__(self, toxic: Toxic) -> None:
+        assert toxic.after_sent is not None
+        self.toxic = toxic
+        self.pattern = re.compile(toxic.after_sent, re.DOTALL)  # re caches the compiled form
+        self.seen = b""
+
+    def feed(self, data: bytes) -> bool:
+        """Keep `data`; True when what was kept matches."""
+        seen = self.seen + data
+        if len(seen) > WATCH_LIMIT:
+            seen = seen[-WATCH_LIMIT:]
+        self.seen = seen
+        return self.pattern.search(seen.decode("latin-1")) is not None
 
 
 class Side(asyncio.Protocol):
@@ -77,6 +107,10 @@ class Link:
         )
         self.connecting: asyncio.Task[None] | None = None
         self.on_gone: Callable[[Link], None] = lambda link: None
+        #: the proxy gives a stream its chain again (an `after_sent` toxic matched)
+        self.on_rechain: Callable[[Link, str], None] = lambda link, stream: None
+        #: `after_sent` toxics that matched on this connection (in their stream's chain)
+        self.armed: set[str] = set()
         self.gone = False
         self.reset_sent = False
 
@@ -94,6 +128,19 @@ class Link:
 
     def set_toxics(self, stream: str, toxics: tuple[Toxic, ...]) -> None:
         self.pipes[0 if stream == "upstream" else 1].set_toxics(toxics)
+
+    def watch(self, toxic: Toxic) -> None:
+        """Hold an `after_sent` toxic until the client's bytes from now on match."""
+        self.armed.discard(toxic.name)
+        self.pipes[0].watches[toxic.name] = Watch(toxic)
+
+    def unwatch(self, name: str) -> None:
+        self.armed.discard(name)
+        self.pipes[0].watches.pop(name, None)
+
+    def matched(self, toxic: Toxic) -> None:
+        """The client's bytes matched: the toxic joins its stream's chain in order."""
+        self.pipes[0 if toxic.stream == "upstream" else 1].arm(toxic.name)
 
     def close(self) -> None:
         """Close both sockets gracefully (what was written is flushed first)."""
@@ -147,13 +194,16 @@ class Pipe:
         self.src, self.dst = src, dst
         self.rng = rng
         self.chain: tuple[Runner, ...] = ()
-        self.queue: collections.deque[tuple[bytes | None, float]] = collections.deque()
+        #: chunks (bytes), the end (None), a toxic that matched (its name), with arrival time
+        self.queue: collections.deque[tuple[bytes | str | None, float]] = collections.deque()
         self.queued = 0
         self.task: asyncio.Task[None] | None = None
         self.done = False
         self.paused_by = {"queue": False, "dst": False}
         self.writable: asyncio.Future[None] | None = None
         self.sleepers: list[asyncio.Future[bool]] = []
+        #: `after_sent` toxics waiting for the client's bytes (upstream pipe only)
+        self.watches: dict[str, Watch] = {}
 
     # -- reading ----------------------------------------------------------------------------
 
@@ -167,11 +217,31 @@ class Pipe:
             return
         if not self.chain and self.task is None:
             self._write_now(data)
+        else:
+            self.queue.append((data, asyncio.get_running_loop().time()))
+            self.queued += len(data)
+            if self.queued > HIGH_WATER:
+                self._pause("queue", True)
+            self._run()
+        if self.watches:
+            self._watch(data)
+
+    def _watch(self, data: bytes) -> None:
+        for name, watch in list(self.watches.items()):
+            if watch.feed(data):
+                del self.watches[name]
+                self.link.matched(watch.toxic)
+
+    def arm(self, name: str) -> None:
+        """An `after_sent` toxic starts on this pipe: now if nothing is queued, else after
+        what is (the bytes that came before the match are not its to act on)."""
+        if self.done:
             return
-        self.queue.append((data, asyncio.get_running_loop().time()))
-        self.queued += len(data)
-        if self.queued > HIGH_WATER:
-            self._pause("queue", True)
+        if self.task is None and not self.queue:
+            self.link.armed.add(name)
+            self.link.on_rechain(self.link, self.stream)
+            return
+        self.queue.append((name, 0.0))
         self._run()
 
     def ended(self) -> None:
@@ -211,6 +281,10 @@ class Pipe:
         try:
             while self.queue and not self.done:
                 data, stamp = self.queue.popleft()
+                if isinstance(data, str):  # an after_sent toxic starts here
+                    self.link.armed.add(data)
+                    self.link.on_rechain(self.link, self.stream)
+                    continue
                 chain = self.chain
                 if data is None:
                     await self._end_through(chain, 0)
