@@ -27,7 +27,8 @@ STREAMS = ("upstream", "downstream")
 
 @dataclass
 class Counters:
-    """What went through a proxy so far (links add to it as they go)."""
+    """What went through a proxy so far (a link adds its bytes when it ends; `stats` adds
+    those of the open ones)."""
 
     connections: int = 0
     failed: int = 0
@@ -210,6 +211,12 @@ class LinkProxy:
 
     def stats(self) -> LinkStats:
         counters = {f.name: getattr(self._counters, f.name) for f in fields(Counters)}
+        for link in self._links:  # open links count their bytes on their pipes
+            up, down = link.pipes
+            counters["upstream_in"] += up.bytes_in
+            counters["upstream_out"] += up.bytes_out
+            counters["downstream_in"] += down.bytes_in
+            counters["downstream_out"] += down.bytes_out
         return LinkStats(open=len(self._links), **counters)
 
     def _draw(self, toxic: Toxic, link: Link) -> None:
