@@ -158,3 +158,20 @@ def test_only_the_last_64_kib_the_client_sent_are_matched(
         assert sock.recv(100) == b"+OK\r\n"  # BEGINMARK fell out of the 64 KiB kept
     sock.close()
     assert kv.call(kv.proxy.stats).resets == resets
+
+
+def test_the_direct_path_is_kept_where_no_toxic_watches(servers: Servers, kv: ProxyThread) -> None:
+    def direct_paths() -> list[bool]:  # per open connection: each pipe writes straight through
+        return [pipe.out is not None for link in kv.proxy._links for pipe in link.pipes]
+
+    sock = redis_socket(kv.port, servers.redis.password)
+    assert kv.call(direct_paths) == [True, True]
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", toxicity=0.0, after_sent="x"))
+    assert kv.call(direct_paths) == [True, True]  # drawn out: nothing to watch
+    kv.call(kv.proxy.add, Toxic(kind="latency", name="later", after_sent="never sent"))
+    assert kv.call(direct_paths) == [False, True]  # the client's bytes are read
+    assert reply(sock, resp("PING")) == b"+PONG\r\n"
+    kv.call(kv.proxy.remove, "later")
+    assert kv.call(direct_paths) == [True, True]
+    assert reply(sock, resp("PING")) == b"+PONG\r\n"
+    sock.close()
