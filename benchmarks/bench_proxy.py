@@ -2,20 +2,26 @@
 Redis commands (redis-py), direct and through a `LinkProxy`, in this one run.
 
 Real servers come from the embedded provider. The proxies run in a process of their own, as
-in a run, where the harness's process stands between the agent's and the servers. Each round
-runs every workload direct and proxied, in alternating order, over C connections (one thread
-each), N round trips per connection; R rounds. Printed per dependency: the median throughput
-direct and proxied and their ratio (target >= 0.9), and the latency the proxy adds to a round
-trip: the proxied distribution's median and p99 less the direct one's (all round trips of all
-rounds).
+they would beside the harness's work. Each round runs every workload once per way, in an
+order rotated from round to round, over C connections (one thread each), N round trips per
+connection; R rounds. The ways: `direct`; `proxied` (`LinkProxy`, the default asyncio loop);
+`floor` (the smallest asyncio forwarder, a bare `Protocol` that writes what it reads: what
+any asyncio proxy costs here) and, when uvloop is installed, `uvloop` (`LinkProxy` on it).
 
-    python benchmarks/bench_proxy.py [--rounds 7] [--trips 2000] [--connections 1]
+Printed per dependency and way: the median throughput, its ratio to direct (the median of
+the per-round ratios; the target for `proxied` is >= 0.9), and the latency added to a round
+trip, per paired round (that round's median and p99 less the direct ones of the same round),
+as the median over rounds with its range. An added p99 whose range spans 0 is within noise
+and printed as such.
+
+    python benchmarks/bench_proxy.py [--rounds 7] [--trips 2000] [--connections 1] [--no-uvloop]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -40,15 +46,79 @@ Trip = Callable[[int], object]
 # -- the proxies' process -------------------------------------------------------------------
 
 
-async def serve(upstreams: list[int]) -> None:
+class Forward(asyncio.Protocol):
+    """The floor: one socket of a bare forwarder, writing what it reads to its peer."""
+
+    def __init__(self, peer: Forward | None = None) -> None:
+        self.peer = peer
+        self.transport: asyncio.Transport | None = None
+        self.pending: list[bytes] = []
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        peer = self.peer
+        if peer is not None and peer.transport is not None:
+            peer.transport.write(data)
+        else:
+            self.pending.append(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.peer is not None and self.peer.transport is not None:
+            self.peer.transport.close()
+
+
+async def forwarder(upstream: int) -> asyncio.Server:
+    loop = asyncio.get_running_loop()
+    connecting: set[asyncio.Task[None]] = set()
+
+    def accepted() -> Forward:
+        client = Forward()
+
+        async def connect() -> None:
+            _, server = await loop.create_connection(lambda: Forward(client), "127.0.0.1", upstream)
+            client.peer = server
+            assert server.transport is not None
+            for data in client.pending:
+                server.transport.write(data)
+
+        task = loop.create_task(connect())
+        connecting.add(task)
+        task.add_done_callback(connecting.discard)
+        return client
+
+    return await loop.create_server(accepted, "127.0.0.1", 0)
+
+
+async def serve(upstreams: list[int], floor: bool) -> None:
     proxies = [LinkProxy("127.0.0.1", port) for port in upstreams]
     for proxy in proxies:
         await proxy.start()
-    print(" ".join(str(p.port) for p in proxies), flush=True)
+    ports = [p.port for p in proxies]
+    floors = [await forwarder(port) for port in upstreams] if floor else []
+    ports += [f.sockets[0].getsockname()[1] for f in floors]
+    print(" ".join(map(str, ports)), flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.read)  # until EOF
     for proxy in proxies:
-        print(proxy.stats(), file=sys.stderr)
+        stats = proxy.stats()
+        if (stats.upstream_in, stats.downstream_in) != (stats.upstream_out, stats.downstream_out):
+            print(f"the proxy lost bytes: {stats}", file=sys.stderr)  # never with no toxic
         await proxy.stop()
+    for server in floors:
+        server.close()
+
+
+def proxies(pg: int, kv: int, loop: str) -> tuple[subprocess.Popen[str], list[int]]:
+    """A process serving the proxies (and the floor's forwarders on the default loop)."""
+    child = subprocess.Popen(
+        [sys.executable, __file__, "--serve", loop, str(pg), str(kv)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert child.stdout is not None
+    return child, list(map(int, child.stdout.readline().split()))
 
 
 # -- workloads ------------------------------------------------------------------------------
@@ -115,8 +185,21 @@ def redis_trips(port: int, password: str | None) -> tuple[Trip, Callable[[], Non
     return trip, r.close
 
 
-def measure(make: Callable[[], tuple[Trip, Callable[[], None]]], connections: int, trips: int):
-    """Round trips per second over all connections, and every round trip's seconds."""
+def cpu_seconds(pid: int | None) -> float:
+    """The CPU time a process's main thread (the proxies' event loop) has used, in seconds."""
+    if pid is None:
+        return 0.0
+    return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+
+
+def measure(
+    make: Callable[[], tuple[Trip, Callable[[], None]]],
+    connections: int,
+    trips: int,
+    proxy_pid: int | None = None,
+):
+    """Round trips per second over all connections, every round trip's seconds, and the CPU
+    seconds the proxies' process spent meanwhile."""
     made = [make() for _ in range(connections)]
     for trip, _ in made:  # warm: prepared statements, the connection's first packets
         for i in range(20):
@@ -135,29 +218,58 @@ def measure(make: Callable[[], tuple[Trip, Callable[[], None]]], connections: in
     threads = [threading.Thread(target=run, args=(k,)) for k in range(connections)]
     for thread in threads:
         thread.start()
+    cpu = cpu_seconds(proxy_pid)
     start.wait()
     began = time.perf_counter()
     for thread in threads:
         thread.join()
     elapsed = time.perf_counter() - began
+    cpu = cpu_seconds(proxy_pid) - cpu
     for _, close in made:
         close()
-    return connections * trips / elapsed, [s for per in samples for s in per]
+    return connections * trips / elapsed, [s for per in samples for s in per], cpu
 
 
 def p99(values: list[float]) -> float:
     return statistics.quantiles(values, n=100)[98]
 
 
+def has_uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def added(direct: list[list[float]], way: list[list[float]], stat: Callable[[list[float]], float]):
+    """Per paired round: the way's statistic less direct's; their median, min and max, in us."""
+    diffs = sorted((stat(w) - stat(d)) * 1e6 for d, w in zip(direct, way, strict=True))
+    return statistics.median(diffs), diffs[0], diffs[-1]
+
+
+def show(name: str, stat: tuple[float, float, float]) -> str:
+    mid, low, high = stat
+    text = f"{name} {mid:+.0f} us ({low:+.0f}..{high:+.0f})"
+    return text + " within noise" if low <= 0 <= high else text
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--trips", type=int, default=2000)
     parser.add_argument("--connections", type=int, default=1)
-    parser.add_argument("--serve", nargs="+", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--no-uvloop", action="store_true", help="skip the uvloop way")
+    parser.add_argument("--serve", nargs="+", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        asyncio.run(serve(args.serve))
+        loop, ports = args.serve[0], [int(p) for p in args.serve[1:]]
+        if loop == "uvloop":
+            import uvloop
+
+            uvloop.run(serve(ports, floor=False))
+        else:
+            asyncio.run(serve(ports, floor=True))
         return
     workdir = Path(tempfile.mkdtemp(prefix="harness-bench-proxy-"))
     workdir.chmod(0o755)
@@ -170,68 +282,90 @@ def main() -> None:
         )
 
     pg, kv = asyncio.run(up())
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(pg.endpoint.port), str(kv.endpoint.port)],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    children: list[subprocess.Popen[str]] = []
     try:
-        assert child.stdout is not None and child.stdin is not None
-        pg_proxy, kv_proxy = map(int, child.stdout.readline().split())
-        ep = pg.endpoint
+        ep, kp = pg.endpoint, kv.endpoint
+        child, (pg_proxy, kv_proxy, pg_floor, kv_floor) = proxies(ep.port, kp.port, "asyncio")
+        children.append(child)
+        pids: dict[str, int | None] = {"direct": None, "proxied": child.pid, "floor": child.pid}
+        ports = {
+            "direct": (ep.port, kp.port),
+            "proxied": (pg_proxy, kv_proxy),
+            "floor": (pg_floor, kv_floor),
+        }
+        if has_uvloop() and not args.no_uvloop:
+            child, uv_ports = proxies(ep.port, kp.port, "uvloop")
+            children.append(child)
+            ports["uvloop"] = (uv_ports[0], uv_ports[1])
+            pids["uvloop"] = child.pid
         dsn = {"host": "127.0.0.1", "user": ep.user, "password": ep.password,
                "dbname": ep.database or "postgres"}  # fmt: skip
         postgres_setup({**dsn, "port": ep.port})
-        workloads: dict[str, dict[str, Callable[[], tuple[Trip, Callable[[], None]]]]] = {
-            "postgres": {
-                "direct": lambda: postgres_trips({**dsn, "port": ep.port}),
-                "proxied": lambda: postgres_trips({**dsn, "port": pg_proxy}),
-            },
-            "redis": {
-                "direct": lambda: redis_trips(kv.endpoint.port, kv.endpoint.password),
-                "proxied": lambda: redis_trips(kv_proxy, kv.endpoint.password),
-            },
-        }
+
+        def workload(name: str, port: int) -> Callable[[], tuple[Trip, Callable[[], None]]]:
+            if name == "postgres":
+                return lambda: postgres_trips({**dsn, "port": port})
+            return lambda: redis_trips(port, kp.password)
+
+        ways = list(ports)
         rates: dict[tuple[str, str], list[float]] = {}
-        latencies: dict[tuple[str, str], list[float]] = {}
+        latencies: dict[tuple[str, str], list[list[float]]] = {}
+        cpu: dict[tuple[str, str], float] = {}
         for r in range(args.rounds):
-            for name, ways in workloads.items():
-                order = ["direct", "proxied"] if r % 2 == 0 else ["proxied", "direct"]
+            for index, name in enumerate(("postgres", "redis")):
+                order = ways[r % len(ways) :] + ways[: r % len(ways)]
                 for way in order:
-                    rate, seconds = measure(ways[way], args.connections, args.trips)
+                    make = workload(name, ports[way][index])
+                    rate, seconds, used = measure(make, args.connections, args.trips, pids[way])
+                    cpu[(name, way)] = cpu.get((name, way), 0.0) + used
                     rates.setdefault((name, way), []).append(rate)
-                    latencies.setdefault((name, way), []).extend(seconds)
-        child.stdin.close()
-        child.wait(10)
+                    latencies.setdefault((name, way), []).append(seconds)
+        for child in children:
+            assert child.stdin is not None
+            child.stdin.close()
+            child.wait(10)
     finally:
-        if child.poll() is None:
-            child.kill()
+        for child in children:
+            if child.poll() is None:
+                child.kill()
         pg.stop_sync()
         kv.stop_sync()
         shutil.rmtree(workdir, ignore_errors=True)
 
     print(
-        f"no toxic active; {args.rounds} interleaved rounds of {args.trips} round trips on "
-        f"{args.connections} connection(s) each; medians"
+        f"no toxic active; {args.rounds} rounds (order rotated) of {args.trips} round trips "
+        f"on {args.connections} connection(s) per way; medians over rounds, (min..max)"
     )
-    print(f"{'':10} {'direct/s':>10} {'proxied/s':>10} {'ratio':>6}   added per round trip")
-    for name in workloads:
-        direct, proxied = rates[(name, "direct")], rates[(name, "proxied")]
-        ratio = statistics.median(p / d for p, d in zip(proxied, direct, strict=True))
-        d_lat, p_lat = latencies[(name, "direct")], latencies[(name, "proxied")]
-        added_median = (statistics.median(p_lat) - statistics.median(d_lat)) * 1e6
-        added_p99 = (p99(p_lat) - p99(d_lat)) * 1e6
-        verdict = "meets" if ratio >= 0.9 else "misses"
+    print(
+        "ways: proxied = LinkProxy (asyncio); floor = a bare asyncio forwarder"
+        + ("; uvloop = LinkProxy on uvloop" if "uvloop" in ports else "")
+    )
+    print("cpu = the proxy process's CPU time per round trip (its event loop's thread)")
+    print(f"{'':9} {'way':8} {'trips/s':>8} {'ratio':>6} {'cpu':>6}   added per round trip")
+    for name in ("postgres", "redis"):
+        d_rates, d_lat = rates[(name, "direct")], latencies[(name, "direct")]
+        median_ms = statistics.median(statistics.median(x) for x in d_lat) * 1e6
+        p99_ms = statistics.median(p99(x) for x in d_lat) * 1e6
         print(
-            f"{name:10} {statistics.median(direct):10.0f} {statistics.median(proxied):10.0f} "
-            f"{ratio:6.2f}   median {added_median:+.0f} us, p99 {added_p99:+.0f} us "
-            f"({verdict} the target ratio >= 0.90)"
+            f"{name:9} {'direct':8} {statistics.median(d_rates):8.0f} {1:6.2f} {'':6}   "
+            f"(a round trip: median {median_ms:.0f} us, p99 {p99_ms:.0f} us)"
         )
-        print(
-            f"{'':10} round trip direct: median {statistics.median(d_lat) * 1e6:.0f} us, "
-            f"p99 {p99(d_lat) * 1e6:.0f} us"
-        )
+        for way in ways[1:]:
+            w_rates, w_lat = rates[(name, way)], latencies[(name, way)]
+            ratio = statistics.median(w / d for w, d in zip(w_rates, d_rates, strict=True))
+            target = "  (target >= 0.90: " + ("met)" if ratio >= 0.9 else "missed)")
+            per_trip = cpu[(name, way)] / (args.rounds * args.connections * args.trips) * 1e6
+            print(
+                f"{'':9} {way:8} {statistics.median(w_rates):8.0f} {ratio:6.2f} "
+                f"{per_trip:3.0f} us   "
+                f"{show('median', added(d_lat, w_lat, statistics.median))}, "
+                f"{show('p99', added(d_lat, w_lat, p99))}" + (target if way == "proxied" else "")
+            )
+    load = os.getloadavg()[0]
+    print(
+        f"load average at the end: {load:.1f} on {os.cpu_count()} cores"
+        + (" (other work ran meanwhile: every number above is scattered by it)" if load > 1 else "")
+    )
 
 
 if __name__ == "__main__":

@@ -8,8 +8,9 @@ Toxiproxy itself (Go) cannot be installed from any registry this project uses, a
 offers an asyncio Toxiproxy. Everything is seeded: which connections a toxic hits, jitter and
 slice sizes replay from the link's seed and each connection's number.
 
-Modules: `toxics.py` (the model and its pure parts), `link.py` (one connection, a pipe each
-way, each toxic at work), `proxy.py` (the listener, `down`, the toxics of a link, counters).
+Modules: `toxics.py` (the model and its pure parts, the `after_sent` watch), `link.py` (one
+connection), `pipe.py` (one direction of it), `runners.py` (each toxic at work), `proxy.py`
+(the listener, `down`, the toxics of a link, counters).
 """
 
 from harness.faults.proxy import LinkProxy, LinkStats

@@ -1,36 +1,40 @@
 """One proxied connection: the client's socket, the upstream's, and a pipe each way.
 
-A pipe with no toxic writes what it reads straight to the other socket (asyncio's transports,
-no task, no copy); with toxics, chunks queue and one task carries each through the chain in
-order, every chunk stamped with the time it arrived (so latency is added once per chunk, not
-summed over a queue, as in Toxiproxy). A pipe reads its chain again for every chunk, so a
-toxic added or removed mid-conversation acts on the next bytes; a wait in progress (latency,
-bandwidth, slicer, slow_close) ends early when the chain changes and its data goes on.
+A pipe (`pipe.py`) with no toxic writes what it reads straight to the other socket (the
+transport calls it; no task, no copy); with toxics, chunks queue and one task carries each
+through the chain in order, every chunk stamped with the time it arrived (so latency is added
+once per chunk, not summed over a queue, as in Toxiproxy). A pipe reads its chain again for
+every chunk, so a toxic added or removed mid-conversation acts on the next bytes; a wait in
+progress (latency, bandwidth, slicer, slow_close) ends early when the chain changes and its
+data goes on.
 
 The end of a stream follows Toxiproxy: when one side stops sending, the end travels through
 the chain and then the other socket is closed, which ends the other pipe in turn.
+
+A toxic with `after_sent` is inert on a connection (out of its chain) while a `Watch` on the
+upstream pipe reads what the client sends; when that matches, the toxic joins the chain of
+its stream in order: after the chunks already queued there, so an upstream toxic starts with
+the client's next chunk and a downstream one with the server's next bytes. Without such a
+toxic the upstream pipe has no watch and pays nothing.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import random
 import socket
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
-from harness.faults.runners import RUNNERS, Closed, Runner
-from harness.faults.toxics import Toxic
+from harness.faults.pipe import CLIENT, UPSTREAM, Pipe
+from harness.faults.toxics import Toxic, Watch
 
 if TYPE_CHECKING:
     from harness.faults.proxy import Counters
 
-CLIENT, UPSTREAM = 0, 1
-#: bytes queued in a toxic pipe before reading its source pauses
-HIGH_WATER = 256 * 1024
+__all__ = ["CLIENT", "UPSTREAM", "Link", "Pipe", "Side"]
 
 
 class Side(asyncio.Protocol):
@@ -39,14 +43,19 @@ class Side(asyncio.Protocol):
     def __init__(self, link: Link, index: int) -> None:
         self.link = link
         self.index = index
+        # the transport calls the pipe itself: one Python frame per chunk on the direct path
+        self.data_received = link.pipes[index].received  # type: ignore[method-assign]
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
+        # a stream transport (uvloop's are not subclasses of asyncio.Transport)
+        transport = cast(asyncio.Transport, transport)
         if self.index == CLIENT:
-            transport.pause_reading()  # until the upstream is connected
+            # until the upstream is connected (uvloop starts reading anyway: the upstream pipe
+            # then holds what comes until its destination is there)
+            transport.pause_reading()
         self.link.made(self.index, transport)
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes) -> None:  # replaced per instance in __init__
         self.link.pipes[self.index].received(data)
 
     def eof_received(self) -> bool:
@@ -77,6 +86,10 @@ class Link:
         )
         self.connecting: asyncio.Task[None] | None = None
         self.on_gone: Callable[[Link], None] = lambda link: None
+        #: the proxy gives a stream its chain again (an `after_sent` toxic matched)
+        self.on_rechain: Callable[[Link, str], None] = lambda link, stream: None
+        #: `after_sent` toxics that matched on this connection (in their stream's chain)
+        self.armed: set[str] = set()
         self.gone = False
         self.reset_sent = False
 
@@ -85,15 +98,33 @@ class Link:
         self.live[index] = True
         if self.gone:  # aborted while this socket was being set up
             transport.abort()
+            return
+        self.pipes[1 - index].connected()
 
     def lost(self, index: int) -> None:
         self.live[index] = False
+        self.pipes[1 - index].refresh()  # nothing more can be written to that side
         self.pipes[index].ended()  # nothing more comes from that side
         if not any(self.live):
             self._finish()
 
     def set_toxics(self, stream: str, toxics: tuple[Toxic, ...]) -> None:
         self.pipes[0 if stream == "upstream" else 1].set_toxics(toxics)
+
+    def watch(self, toxic: Toxic) -> None:
+        """Hold an `after_sent` toxic until the client's bytes from now on match."""
+        self.armed.discard(toxic.name)
+        self.pipes[0].watches[toxic.name] = Watch(toxic)
+        self.pipes[0].refresh()
+
+    def unwatch(self, name: str) -> None:
+        self.armed.discard(name)
+        self.pipes[0].watches.pop(name, None)
+        self.pipes[0].refresh()
+
+    def matched(self, toxic: Toxic) -> None:
+        """The client's bytes matched: the toxic joins its stream's chain in order."""
+        self.pipes[0 if toxic.stream == "upstream" else 1].arm(toxic.name)
 
     def close(self) -> None:
         """Close both sockets gracefully (what was written is flushed first)."""
@@ -103,6 +134,8 @@ class Link:
         for transport in self.transports:
             if transport is not None:
                 transport.close()
+        for pipe in self.pipes:
+            pipe.refresh()
 
     def abort(self) -> None:
         """Close both sockets now, dropping what is not yet written."""
@@ -135,186 +168,9 @@ class Link:
         self.gone = True
         for pipe in self.pipes:
             pipe.cancel()
+        up, down = self.pipes
+        self.counters.upstream_in += up.bytes_in
+        self.counters.upstream_out += up.bytes_out
+        self.counters.downstream_in += down.bytes_in
+        self.counters.downstream_out += down.bytes_out
         self.on_gone(self)
-
-
-class Pipe:
-    """One direction of a link: reads from `src`, writes to `dst`, through its toxics."""
-
-    def __init__(self, link: Link, stream: str, src: int, dst: int, rng: random.Random) -> None:
-        self.link = link
-        self.stream = stream
-        self.src, self.dst = src, dst
-        self.rng = rng
-        self.chain: tuple[Runner, ...] = ()
-        self.queue: collections.deque[tuple[bytes | None, float]] = collections.deque()
-        self.queued = 0
-        self.task: asyncio.Task[None] | None = None
-        self.done = False
-        self.paused_by = {"queue": False, "dst": False}
-        self.writable: asyncio.Future[None] | None = None
-        self.sleepers: list[asyncio.Future[bool]] = []
-
-    # -- reading ----------------------------------------------------------------------------
-
-    def received(self, data: bytes) -> None:
-        counters = self.link.counters
-        if self.stream == "upstream":
-            counters.upstream_in += len(data)
-        else:
-            counters.downstream_in += len(data)
-        if self.done:
-            return
-        if not self.chain and self.task is None:
-            self._write_now(data)
-            return
-        self.queue.append((data, asyncio.get_running_loop().time()))
-        self.queued += len(data)
-        if self.queued > HIGH_WATER:
-            self._pause("queue", True)
-        self._run()
-
-    def ended(self) -> None:
-        """The source sent its last byte (or is gone)."""
-        if self.done:
-            return
-        if not self.chain and self.task is None:
-            self._close_dst()
-            return
-        self.queue.append((None, 0.0))
-        self._run()
-
-    # -- the chain ----------------------------------------------------------------------------
-
-    def set_toxics(self, toxics: tuple[Toxic, ...]) -> None:
-        old = {runner.toxic.name: runner for runner in self.chain}
-        chain = []
-        for toxic in toxics:
-            runner = old.pop(toxic.name, None)
-            chain.append(runner if runner is not None else RUNNERS[toxic.kind](self, toxic))
-        self.chain = tuple(chain)
-        for sleeper in self.sleepers:
-            if not sleeper.done():
-                sleeper.set_result(True)
-        for runner in old.values():
-            runner.removed()
-        for runner in chain:
-            if not runner.started:
-                runner.started = True
-                runner.start()
-
-    def _run(self) -> None:
-        if self.task is None and not self.done:
-            self.task = asyncio.get_running_loop().create_task(self._pump())
-
-    async def _pump(self) -> None:
-        try:
-            while self.queue and not self.done:
-                data, stamp = self.queue.popleft()
-                chain = self.chain
-                if data is None:
-                    await self._end_through(chain, 0)
-                    self._close_dst()
-                    return
-                self.queued -= len(data)
-                if self.queued <= HIGH_WATER // 2:
-                    self._pause("queue", False)
-                await self._through(chain, 0, data, stamp)
-        except Closed:
-            self.done = True
-        finally:
-            self.task = None
-        if self.queue and not self.done:  # data came while the last chunk was written
-            self._run()
-
-    async def _through(self, chain: tuple[Runner, ...], i: int, data: bytes, stamp: float) -> None:
-        if i == len(chain):
-            await self._write(data)
-            return
-
-        async def emit(piece: bytes, when: float) -> None:
-            await self._through(chain, i + 1, piece, when)
-
-        await chain[i].handle(data, stamp, emit)
-
-    async def _end_through(self, chain: tuple[Runner, ...], i: int) -> None:
-        if i < len(chain):
-            await chain[i].end(lambda: self._end_through(chain, i + 1))
-
-    async def sleep(self, seconds: float) -> bool:
-        """Wait; True when the chain changed meanwhile (the wait ends early)."""
-        if seconds <= 0:
-            return False
-        loop = asyncio.get_running_loop()
-        woken: asyncio.Future[bool] = loop.create_future()
-        timer = loop.call_later(seconds, _wake, woken)
-        self.sleepers.append(woken)
-        try:
-            return await woken
-        finally:
-            timer.cancel()
-            self.sleepers.remove(woken)
-
-    # -- writing ------------------------------------------------------------------------------
-
-    def _write_now(self, data: bytes) -> None:
-        transport = self.link.transports[self.dst]
-        if transport is None or transport.is_closing():
-            self.done = True
-            return
-        transport.write(data)
-        if self.stream == "upstream":
-            self.link.counters.upstream_out += len(data)
-        else:
-            self.link.counters.downstream_out += len(data)
-
-    async def _write(self, data: bytes) -> None:
-        self._write_now(data)
-        if self.done:
-            raise Closed
-        while self.paused_by["dst"]:
-            self.writable = asyncio.get_running_loop().create_future()
-            await self.writable
-
-    def blocked(self, full: bool) -> None:
-        """The destination's write buffer filled (or drained)."""
-        self._pause("dst", full)
-        if not full and self.writable is not None and not self.writable.done():
-            self.writable.set_result(None)
-
-    def _pause(self, why: str, on: bool) -> None:
-        was = any(self.paused_by.values())
-        self.paused_by[why] = on
-        now = any(self.paused_by.values())
-        transport = self.link.transports[self.src]
-        if transport is None or was == now or transport.is_closing():
-            return
-        if now:
-            transport.pause_reading()
-        else:
-            transport.resume_reading()
-
-    def _close_dst(self) -> None:
-        self.done = True
-        transport = self.link.transports[self.dst]
-        if transport is not None:
-            transport.close()
-
-    def close_link(self) -> None:
-        """End this pipe and close its destination (the other pipe then ends too)."""
-        self._close_dst()
-        raise Closed
-
-    def cancel(self) -> None:
-        self.done = True
-        self.queue.clear()
-        for runner in self.chain:
-            runner.removed(closing=True)
-        task = self.task
-        if task is not None and not task.done() and task is not asyncio.current_task():
-            task.cancel()
-
-
-def _wake(future: asyncio.Future[bool]) -> None:
-    if not future.done():
-        future.set_result(False)

@@ -27,7 +27,8 @@ STREAMS = ("upstream", "downstream")
 
 @dataclass
 class Counters:
-    """What went through a proxy so far (links add to it as they go)."""
+    """What went through a proxy so far (a link adds its bytes when it ends; `stats` adds
+    those of the open ones)."""
 
     connections: int = 0
     failed: int = 0
@@ -159,6 +160,7 @@ class LinkProxy:
         self._activations.append((toxic, self._active[toxic.name]))
         for link in list(self._links):  # a toxic taking effect may close a link at once
             self._draw(toxic, link)
+            self._watch(toxic, link)
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
 
     def remove(self, name: str) -> Toxic:
@@ -172,6 +174,7 @@ class LinkProxy:
             return toxic
         # a snapshot: removing a timeout closes the links it held, which leave the set at once
         for link in list(self._links):
+            link.unwatch(name)
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
         del self._active[name]
         return toxic
@@ -208,6 +211,12 @@ class LinkProxy:
 
     def stats(self) -> LinkStats:
         counters = {f.name: getattr(self._counters, f.name) for f in fields(Counters)}
+        for link in self._links:  # open links count their bytes on their pipes
+            up, down = link.pipes
+            counters["upstream_in"] += up.bytes_in
+            counters["upstream_out"] += up.bytes_out
+            counters["downstream_in"] += down.bytes_in
+            counters["downstream_out"] += down.bytes_out
         return LinkStats(open=len(self._links), **counters)
 
     def _draw(self, toxic: Toxic, link: Link) -> None:
@@ -215,12 +224,24 @@ class LinkProxy:
         if link.number not in draws:
             draws[link.number] = affects(self.seed, toxic.name, link.number, toxic.toxicity)
 
+    def _watch(self, toxic: Toxic, link: Link) -> None:
+        """An `after_sent` toxic that hit this connection waits for the client's bytes."""
+        if toxic.after_sent is not None and self._active[toxic.name][link.number]:
+            link.watch(toxic)
+
     def _chain(self, link: Link, stream: str) -> tuple[Toxic, ...]:
         return tuple(
             t
             for t in self._toxics.values()
-            if t.kind != "down" and t.stream == stream and self._active[t.name][link.number]
+            if t.kind != "down"
+            and t.stream == stream
+            and self._active[t.name][link.number]
+            and (t.after_sent is None or t.name in link.armed)
         )
+
+    def _rechain(self, link: Link, stream: str) -> None:
+        if not link.gone:
+            link.set_toxics(stream, self._chain(link, stream))
 
     # -- the listener -------------------------------------------------------------------------
 
@@ -307,10 +328,12 @@ class LinkProxy:
         self._counters.connections += 1
         link = Link(self._counters.connections, self._counters, self.seed)
         link.on_gone = self._links.discard
+        link.on_rechain = self._rechain
         self._links.add(link)
         for toxic in self._toxics.values():
             if toxic.kind != "down":
                 self._draw(toxic, link)
+                self._watch(toxic, link)
         for stream in STREAMS:
             link.set_toxics(stream, self._chain(link, stream))
         link.connecting = self._loop.create_task(self._connect(link, conn))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from harness.faults.toxics import Toxic, latency_delay, slice_bounds
 
 if TYPE_CHECKING:
-    from harness.faults.link import Pipe
+    from harness.faults.pipe import Pipe
 
 Emit = Callable[[bytes, float], Awaitable[None]]
 

@@ -157,3 +157,28 @@ def slice_bounds(rng: random.Random, size: int, average: int, variation: int) ->
         pending.append((mid, end))
         pending.append((start, mid))
     return bounds
+
+
+#: what a watch keeps of the client's bytes on a connection: the last 64 KiB
+WATCH_LIMIT = 64 * 1024
+
+
+class Watch:
+    """An `after_sent` toxic waiting on one connection: the client's bytes since it was added
+    (the last `WATCH_LIMIT`), matched after every chunk."""
+
+    __slots__ = ("pattern", "seen", "toxic")
+
+    def __init__(self, toxic: Toxic) -> None:
+        assert toxic.after_sent is not None
+        self.toxic = toxic
+        self.pattern = re.compile(toxic.after_sent, re.DOTALL)  # re caches the compiled form
+        self.seen = b""
+
+    def feed(self, data: bytes) -> bool:
+        """Keep `data`; True when what was kept matches."""
+        seen = self.seen + data
+        if len(seen) > WATCH_LIMIT:
+            seen = seen[-WATCH_LIMIT:]
+        self.seen = seen
+        return self.pattern.search(seen.decode("latin-1")) is not None

@@ -1,0 +1,177 @@
+"""`after_sent` (our extension to Toxiproxy's model) against a real PostgreSQL and Redis: a
+toxic waits on each connection until the client's bytes match, then acts on the answer
+(downstream) or on the client's next bytes (upstream); it never acts before; the client's
+bytes are matched across sends and only the last 64 KiB are kept."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import redis
+
+from harness.faults import Toxic
+from tests.faults import ProxyThread, Servers, redis_socket, resp, servers
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
+__all__ = ["servers"]  # the fixture, imported for pytest
+
+COMMITTED_REFUND = "(?is)insert into refunds.*commit"
+
+
+@pytest.fixture
+def kv(servers: Servers) -> Iterator[ProxyThread]:
+    with ProxyThread(servers.redis, seed=3, name="cache") as proxy:
+        yield proxy
+
+
+@pytest.fixture
+def db(servers: Servers) -> Iterator[ProxyThread]:
+    with ProxyThread(servers.pg, seed=3, name="db") as proxy:
+        yield proxy
+
+
+def pg_connect(servers: Servers, port: int, *, autocommit: bool = True) -> psycopg.Connection:
+    ep = servers.pg
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=ep.user,
+        password=ep.password,
+        dbname=ep.database or "postgres",
+        autocommit=autocommit,
+        connect_timeout=5,
+    )
+
+
+def direct(servers: Servers) -> redis.Redis:
+    return redis.Redis(host="127.0.0.1", port=servers.redis.port, password=servers.redis.password)
+
+
+def until(condition: object, what: str, limit: float = 5.0) -> None:
+    """Wait for a condition the proxy reaches (a bound on the wait, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while not condition():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"never: {what}"
+        time.sleep(0.005)
+
+
+def reply(sock: socket.socket, command: bytes) -> bytes:
+    sock.sendall(command)
+    return sock.recv(1000)
+
+
+def test_a_commit_reaches_postgres_and_only_its_answer_is_lost(
+    servers: Servers, db: ProxyThread
+) -> None:
+    with pg_connect(servers, servers.pg.port) as admin:
+        admin.execute("create table if not exists refunds (id serial primary key, tag text)")
+        admin.execute("delete from refunds")
+    db.call(
+        db.proxy.add,
+        Toxic(kind="reset_peer", stream="downstream", after_sent=COMMITTED_REFUND),
+    )
+    conn = pg_connect(servers, db.port, autocommit=False)
+    assert conn.execute("select count(*) from refunds").fetchone() == (0,)  # inert so far
+    conn.execute("insert into refunds (tag) values (%s)", ("once",))  # answered: no commit yet
+    with pytest.raises(psycopg.OperationalError):
+        conn.commit()  # COMMIT reaches PostgreSQL; its answer is dropped and the link reset
+    conn.close()
+    assert db.call(db.proxy.stats).resets == 1
+    with pg_connect(servers, servers.pg.port) as admin:
+        assert admin.execute("select tag from refunds").fetchall() == [("once",)]
+    # a new connection starts a new watch: clean until it commits a refund in turn
+    with pg_connect(servers, db.port) as again:
+        assert again.execute("select count(*) from refunds").fetchone() == (1,)
+
+
+def test_a_regex_that_never_matches_leaves_the_connection_untouched(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    sock = redis_socket(kv.port, servers.redis.password)
+    assert reply(sock, resp("SET", "a", "BEGINMARK")) == b"+OK\r\n"  # before the toxic
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", after_sent="(?s)BEGINMARK.*ENDMARK"))
+    assert reply(sock, resp("SET", "b", "ENDMARK")) == b"+OK\r\n"  # only half since added
+    for i in range(50):
+        assert reply(sock, resp("SET", f"k{i}", "v" * i)) == b"+OK\r\n"
+    r = redis.Redis(host="127.0.0.1", port=kv.port, password=servers.redis.password)
+    assert r.get("b") == b"ENDMARK"
+    r.close()
+    sock.close()
+    stats = kv.call(kv.proxy.stats)
+    assert stats.resets == 0
+    assert stats.downstream_in == stats.downstream_out  # not a byte held or dropped
+
+
+def test_a_match_split_across_two_sends_still_triggers(servers: Servers, kv: ProxyThread) -> None:
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", after_sent="SET.*SPLITKEY"))
+    sock = redis_socket(kv.port, servers.redis.password)
+    command = resp("SET", "SPLITKEY", "written")
+    cut = command.index(b"SPLIT") + 3  # "SPL" | "ITKEY"
+    before = kv.call(kv.proxy.stats).upstream_in
+    sock.sendall(command[:cut])
+    until(lambda: kv.call(kv.proxy.stats).upstream_in == before + cut, "the first half read")
+    sock.sendall(command[cut:])
+    with pytest.raises(ConnectionResetError):
+        sock.recv(100)  # Redis's +OK was the answer to what matched: dropped, then the reset
+    sock.close()
+    r = direct(servers)
+    assert r.get("SPLITKEY") == b"written"
+    r.close()
+
+
+def test_an_upstream_toxic_starts_with_the_clients_next_bytes(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    r = direct(servers)
+    r.delete("mark", "after")
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", stream="upstream", after_sent="mark"))
+    sock = redis_socket(kv.port, servers.redis.password)
+    assert reply(sock, resp("SET", "mark", "1")) == b"+OK\r\n"  # what matched goes through
+    assert kv.call(kv.proxy.stats).resets == 0
+    sock.sendall(resp("SET", "after", "1"))  # the next bytes: dropped, and the link reset
+    with pytest.raises(ConnectionResetError):
+        sock.recv(100)
+    sock.close()
+    assert r.get("mark") == b"1"
+    assert r.get("after") is None
+    r.close()
+
+
+@pytest.mark.parametrize(("filler", "resets"), [(60_000, 1), (70_000, 0)])
+def test_only_the_last_64_kib_the_client_sent_are_matched(
+    servers: Servers, kv: ProxyThread, filler: int, resets: int
+) -> None:
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", after_sent="(?s)BEGINMARK.*ENDMARK"))
+    sock = redis_socket(kv.port, servers.redis.password)
+    assert reply(sock, resp("SET", "a", "BEGINMARK")) == b"+OK\r\n"
+    sock.sendall(resp("SET", "b", "x" * filler))
+    assert sock.recv(100) == b"+OK\r\n"
+    sock.sendall(resp("SET", "c", "ENDMARK"))
+    if resets:
+        with pytest.raises(ConnectionResetError):
+            sock.recv(100)
+    else:
+        assert sock.recv(100) == b"+OK\r\n"  # BEGINMARK fell out of the 64 KiB kept
+    sock.close()
+    assert kv.call(kv.proxy.stats).resets == resets
+
+
+def test_the_direct_path_is_kept_where_no_toxic_watches(servers: Servers, kv: ProxyThread) -> None:
+    def direct_paths() -> list[bool]:  # per open connection: each pipe writes straight through
+        return [pipe.out is not None for link in kv.proxy._links for pipe in link.pipes]
+
+    sock = redis_socket(kv.port, servers.redis.password)
+    assert kv.call(direct_paths) == [True, True]
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", toxicity=0.0, after_sent="x"))
+    assert kv.call(direct_paths) == [True, True]  # drawn out: nothing to watch
+    kv.call(kv.proxy.add, Toxic(kind="latency", name="later", after_sent="never sent"))
+    assert kv.call(direct_paths) == [False, True]  # the client's bytes are read
+    assert reply(sock, resp("PING")) == b"+PONG\r\n"
+    kv.call(kv.proxy.remove, "later")
+    assert kv.call(direct_paths) == [True, True]
+    assert reply(sock, resp("PING")) == b"+PONG\r\n"
+    sock.close()
