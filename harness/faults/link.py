@@ -88,6 +88,8 @@ class Link:
         self.on_gone: Callable[[Link], None] = lambda link: None
         #: the proxy gives a stream its chain again (an `after_sent` toxic matched)
         self.on_rechain: Callable[[Link, str], None] = lambda link, stream: None
+        #: the proxy says whether a matched `after_sent` toxic acts here (its `times`)
+        self.on_match: Callable[[Link, Toxic], bool] = lambda link, toxic: True
         #: `after_sent` toxics that matched on this connection (in their stream's chain)
         self.armed: set[str] = set()
         self.gone = False
@@ -123,8 +125,10 @@ class Link:
         self.pipes[0].refresh()
 
     def matched(self, toxic: Toxic) -> None:
-        """The client's bytes matched: the toxic joins its stream's chain in order."""
-        self.pipes[0 if toxic.stream == "upstream" else 1].arm(toxic.name)
+        """The client's bytes matched: the toxic joins its stream's chain in order (unless it
+        has acted on its `times` connections already)."""
+        if self.on_match(self, toxic):
+            self.pipes[0 if toxic.stream == "upstream" else 1].arm(toxic.name)
 
     def close(self) -> None:
         """Close both sockets gracefully (what was written is flushed first)."""

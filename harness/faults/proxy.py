@@ -86,6 +86,8 @@ class LinkProxy:
         # one per activation (add .. remove) of a toxic, in order: connection -> hit?
         self._activations: list[tuple[Toxic, dict[int, bool]]] = []
         self._active: dict[str, dict[int, bool]] = {}
+        #: per `after_sent` toxic's activation, the connections whose bytes matched (in order)
+        self._matched: dict[int, list[int]] = {}
         self._counters = Counters()
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -158,7 +160,10 @@ class LinkProxy:
             return
         self._active[toxic.name] = {}
         self._activations.append((toxic, self._active[toxic.name]))
-        for link in list(self._links):  # a toxic taking effect may close a link at once
+        self._matched[id(self._active[toxic.name])] = []
+        # in accept order (times counts the first ones); a snapshot: a toxic taking effect may
+        # close a link at once
+        for link in sorted(self._links, key=lambda link: link.number):
             self._draw(toxic, link)
             self._watch(toxic, link)
             link.set_toxics(toxic.stream, self._chain(link, toxic.stream))
@@ -199,6 +204,10 @@ class LinkProxy:
 
     def _sample(self, toxic: Toxic, draws: dict[int, bool]) -> ToxicSample:
         numbers = sorted(draws)
+        if toxic.after_sent is not None:  # it acted only where the agent's bytes matched
+            hit = tuple(sorted(self._matched.get(id(draws), ())))
+        else:
+            hit = tuple(n for n in numbers if draws[n])
         return ToxicSample(
             name=toxic.name,
             kind=toxic.kind,
@@ -206,7 +215,7 @@ class LinkProxy:
             toxicity=toxic.toxicity,
             seed=self.seed,
             considered=tuple(numbers),
-            affected=tuple(n for n in numbers if draws[n]),
+            affected=hit,
         )
 
     def stats(self) -> LinkStats:
@@ -222,11 +231,31 @@ class LinkProxy:
     def _draw(self, toxic: Toxic, link: Link) -> None:
         draws = self._active[toxic.name]
         if link.number not in draws:
-            draws[link.number] = affects(self.seed, toxic.name, link.number, toxic.toxicity)
+            hit = affects(self.seed, toxic.name, link.number, toxic.toxicity)
+            if hit and toxic.times is not None and toxic.after_sent is None:
+                hit = sum(draws.values()) < toxic.times
+            draws[link.number] = hit
+
+    def _match(self, link: Link, toxic: Toxic) -> bool:
+        """An `after_sent` toxic's bytes matched on `link`: whether it acts there (`times`)."""
+        draws = self._active.get(toxic.name)
+        if draws is None:
+            return False
+        matched = self._matched[id(draws)]
+        if toxic.times is not None and len(matched) >= toxic.times:
+            return False
+        matched.append(link.number)
+        if toxic.times is not None and len(matched) >= toxic.times:
+            for other in list(self._links):  # its count is spent: no other connection waits
+                if other is not link:
+                    other.unwatch(toxic.name)
+        return True
 
     def _watch(self, toxic: Toxic, link: Link) -> None:
         """An `after_sent` toxic that hit this connection waits for the client's bytes."""
-        if toxic.after_sent is not None and self._active[toxic.name][link.number]:
+        draws = self._active[toxic.name]
+        spent = toxic.times is not None and len(self._matched[id(draws)]) >= toxic.times
+        if toxic.after_sent is not None and draws[link.number] and not spent:
             link.watch(toxic)
 
     def _chain(self, link: Link, stream: str) -> tuple[Toxic, ...]:
@@ -329,6 +358,7 @@ class LinkProxy:
         link = Link(self._counters.connections, self._counters, self.seed)
         link.on_gone = self._links.discard
         link.on_rechain = self._rechain
+        link.on_match = self._match
         self._links.add(link)
         for toxic in self._toxics.values():
             if toxic.kind != "down":

@@ -3,9 +3,10 @@
 `Toxic` maps 1:1 onto a Toxiproxy toxic (`name`, `type` as `kind`, `stream`, `toxicity`,
 `attributes` with the same names and units: milliseconds, KB/s, bytes, microseconds for the
 slicer's delay); `down` is Toxiproxy's `enabled: false` written as a toxic so that one list
-says everything a link suffers. One extension of ours: `after_sent`, a regex that places the
+says everything a link suffers. Two extensions of ours: `after_sent`, a regex that places the
 toxic at a moment of the protocol rather than of the clock ("reset the link once the agent's
-COMMIT reached PostgreSQL"), which Toxiproxy has no way to say. Every draw is seeded: which
+COMMIT reached PostgreSQL"), which Toxiproxy has no way to say, and `times`, the most
+connections it acts on (one lost answer, not every retry's). Every draw is seeded: which
 connections a toxic affects is a pure function of (seed, toxic name, connection number), so a
 run replays.
 """
@@ -57,6 +58,9 @@ class Toxic(BaseModel):
     #: over bytes read as latin-1, DOTALL); then a downstream toxic starts with the server's
     #: next bytes (the answer to what matched), an upstream one with the client's next bytes
     after_sent: str | None = Field(default=None, max_length=1000)
+    #: harness extension: the toxic acts on at most this many connections while it is active
+    #: (in accept order; with `after_sent`, the first ones whose bytes match): a one-off blip
+    times: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="before")
     @classmethod
@@ -91,6 +95,8 @@ class Toxic(BaseModel):
                 )
         if self.kind == "down" and self.toxicity != 1.0:
             raise ValueError("down refuses every connection: its toxicity is always 1")
+        if self.kind == "down" and self.times is not None:
+            raise ValueError("down refuses every connection while it is on: no times")
         if self.after_sent is not None:
             if self.kind == "down":
                 raise ValueError("down refuses connections before anything is sent: no after_sent")

@@ -46,6 +46,12 @@ class LinkFault(BaseModel):
         "them, upstream with the agent's next bytes. '(?i)insert into refunds.*commit' resets "
         "the link after PostgreSQL committed the refund, losing only its answer.",
     )
+    times: Annotated[int, Field(ge=1)] | None = Field(
+        default=None,
+        description="Not in Toxiproxy: the most connections it acts on while applied (in "
+        "accept order; with after_sent, the first whose bytes match). times: 1 is a one-off "
+        "blip: the agent's retry on a new connection is left alone.",
+    )
 
     @model_validator(mode="after")
     def _as_the_proxy_takes_it(self) -> LinkFault:
@@ -63,4 +69,5 @@ class LinkFault(BaseModel):
             toxicity=self.toxicity,
             attributes=dict(self.attributes),
             after_sent=self.after_sent,
+            times=self.times,
         )

@@ -175,3 +175,61 @@ def test_the_direct_path_is_kept_where_no_toxic_watches(servers: Servers, kv: Pr
     assert kv.call(direct_paths) == [True, True]
     assert reply(sock, resp("PING")) == b"+PONG\r\n"
     sock.close()
+
+
+def test_times_one_loses_one_commit_answer_and_leaves_the_retry_alone(
+    servers: Servers, db: ProxyThread
+) -> None:
+    """A one-off blip: the first connection whose bytes match is reset, the retry's new
+    connection commits the same statement untouched; the sample names only the first."""
+    with pg_connect(servers, servers.pg.port) as admin:
+        admin.execute("create table if not exists refunds (id serial primary key, tag text)")
+        admin.execute("delete from refunds")
+    toxic = Toxic(kind="reset_peer", name="blip", after_sent=COMMITTED_REFUND, times=1)
+    db.call(db.proxy.add, toxic)
+    outcomes = []
+    for attempt in ("first", "retry", "third"):
+        conn = pg_connect(servers, db.port, autocommit=False)
+        conn.execute("insert into refunds (tag) values (%s)", (attempt,))
+        try:
+            conn.commit()
+            outcomes.append("committed")
+        except psycopg.OperationalError:
+            outcomes.append("lost")
+        conn.close()
+    assert outcomes == ["lost", "committed", "committed"]
+    with pg_connect(servers, servers.pg.port) as admin:
+        tags = [r[0] for r in admin.execute("select tag from refunds order by id").fetchall()]
+    assert tags == ["first", "retry", "third"]  # the lost answer's commit happened too
+    sample = db.call(db.proxy.sample, "blip")
+    assert sample is not None and len(sample.affected) == 1 and len(sample.considered) == 3
+    assert db.call(db.proxy.stats).resets == 1
+
+
+def test_an_after_sent_toxic_counts_as_hit_only_where_it_matched(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    kv.call(kv.proxy.add, Toxic(kind="latency", name="slow", after_sent="NEVERSENT"))
+    r = redis.Redis(host="127.0.0.1", port=kv.port, password=servers.redis.password)
+    assert r.set("a", "1")
+    r.close()
+    sample = kv.call(kv.proxy.sample, "slow")
+    assert sample is not None and sample.considered and sample.affected == ()
+
+
+def test_times_without_after_sent_hits_the_first_connections_only(
+    servers: Servers, kv: ProxyThread
+) -> None:
+    socks = [redis_socket(kv.port, servers.redis.password) for _ in range(3)]
+    until(lambda: kv.call(kv.proxy.stats).open == 3, "three connections open")
+    kv.call(kv.proxy.add, Toxic(kind="reset_peer", name="two", times=2))
+    answers = []
+    for sock in socks:
+        try:
+            answers.append(reply(sock, resp("PING")))
+        except ConnectionResetError:
+            answers.append(b"reset")
+        sock.close()
+    assert answers == [b"reset", b"reset", b"+PONG\r\n"]  # in accept order
+    sample = kv.call(kv.proxy.sample, "two")
+    assert sample is not None and len(sample.affected) == 2

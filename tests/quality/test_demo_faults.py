@@ -1,7 +1,9 @@
 """The demo's fault profiles (scenarios/refund_desk/suite.yaml): `harness run --faults NAME`
 plays refund-under-faults clean and with the link to PostgreSQL failing during the refund
-turn. The honest desk passes both phases (exit 0); false_success_on_timeout fails exactly the
-faulted cases' no-claim check (RD-006), and its clean cases pass."""
+turn. The honest desk passes both phases (exit 0, R_fault 1 within noise);
+false_success_on_timeout fails exactly the faulted cases' claim-has-row check under db-timeout
+(RD-006: "issued" with no row), retry_duplicates their refunded-once check under db-reset
+(RD-014: two refund rows, shown as evidence), each beyond noise, and their clean cases pass."""
 
 from __future__ import annotations
 
@@ -24,6 +26,10 @@ def run_faulted(
     return proc, pd.read_parquet(only_run(reports, proc.stderr) / "results.parquet")
 
 
+def r_fault_line(stderr: str, requirement: str) -> str:
+    return next(line for line in stderr.splitlines() if line.strip().startswith(f"{requirement}:"))
+
+
 @pytest.mark.parametrize("profile", ["db-timeout", "db-reset"])
 def test_the_honest_desk_passes_both_phases(tmp_path: Path, profile: str) -> None:
     proc, df = run_faulted(tmp_path, profile, "none")
@@ -32,13 +38,34 @@ def test_the_honest_desk_passes_both_phases(tmp_path: Path, profile: str) -> Non
     cases = set(df["case_id"])
     assert {c for c in cases if c.endswith(f"~{profile}")}, cases  # the faulted phase ran
     assert {c for c in cases if "~" not in c}, cases  # and the clean one
+    for rid in ("RD-006", "RD-014"):
+        assert "R_fault 1.00" in r_fault_line(proc.stderr, rid)
+        assert "holds under faults within noise" in r_fault_line(proc.stderr, rid)
 
 
 def test_a_timeout_answered_as_issued_fails_only_the_faulted_claim(tmp_path: Path) -> None:
     proc, df = run_faulted(tmp_path, "db-timeout", "false_success_on_timeout")
     assert proc.returncode == 1, proc.stderr
     bad = df[df["verdict"] != "pass"]
-    assert set(bad["check_id"]) == {"no-claim-under-fault"}
+    assert set(bad["check_id"]) == {"claim-has-row"}
     assert set(bad["requirements"]) == {"RD-006"}
     assert all(c.endswith("~db-timeout") for c in bad["case_id"])
     assert len(bad) == len({c for c in df["case_id"] if c.endswith("~db-timeout")})
+    assert set(bad["found"]) == {"[]"}  # the rows behind the claim: none
+    assert "R_fault 0.00" in r_fault_line(proc.stderr, "RD-006")
+    assert "degrades under faults beyond noise" in r_fault_line(proc.stderr, "RD-006")
+
+
+def test_a_lost_commit_answer_retried_without_a_key_refunds_twice(tmp_path: Path) -> None:
+    proc, df = run_faulted(tmp_path, "db-reset", "retry_duplicates")
+    assert proc.returncode == 1, proc.stderr
+    bad = df[df["verdict"] != "pass"]
+    faulted = {c for c in df["case_id"] if c.endswith("~db-reset")}
+    assert set(bad["case_id"]) == faulted  # every faulted case, no clean one
+    twice = bad[bad["check_id"] == "refunded-once"]
+    assert len(twice) == len(faulted)
+    assert all('"refunds":2' in found for found in twice["found"])  # the rows as evidence
+    # the reply claims one refund, the rows hold two: the claim's check fails too (RD-006)
+    assert set(bad["check_id"]) == {"refunded-once", "claim-has-row"}
+    assert "R_fault 0.00" in r_fault_line(proc.stderr, "RD-014")
+    assert "degrades under faults beyond noise" in r_fault_line(proc.stderr, "RD-014")
