@@ -39,7 +39,7 @@ def test_derive_seed_is_the_same_in_every_process_and_release() -> None:
 def test_the_same_suite_and_seed_give_the_same_cases(suite: Suite) -> None:
     first = list(plan(suite, SEED))
     again = list(plan(load_suite(DEMO), SEED))  # a fresh load: nothing carried over
-    assert len(first) == sum(s.repeat for s in suite.scenarios) == 77
+    assert len(first) == sum(s.repeat for s in suite.scenarios) == 80
     assert first == again
     assert [c.to_dict() for c in first] == [c.to_dict() for c in again]
 
