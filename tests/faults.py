@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import psycopg
 import pytest
 
 from harness.deps.base import Endpoint
@@ -151,3 +152,19 @@ def listening(port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+def pg_connect(
+    servers: Servers, port: int, *, autocommit: bool = True, **options: object
+) -> psycopg.Connection:
+    """A psycopg connection to the test PostgreSQL at `port` (its own, or a proxy's)."""
+    ep = servers.pg
+    return psycopg.connect(
+        host="127.0.0.1",
+        port=port,
+        user=ep.user,
+        password=ep.password,
+        dbname=ep.database or "postgres",
+        autocommit=autocommit,
+        **options,  # type: ignore[arg-type]
+    )

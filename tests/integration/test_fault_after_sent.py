@@ -14,7 +14,7 @@ import pytest
 import redis
 
 from harness.faults import Toxic
-from tests.faults import ProxyThread, Servers, redis_socket, resp, servers
+from tests.faults import ProxyThread, Servers, pg_connect, redis_socket, resp, servers
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 __all__ = ["servers"]  # the fixture, imported for pytest
@@ -32,19 +32,6 @@ def kv(servers: Servers) -> Iterator[ProxyThread]:
 def db(servers: Servers) -> Iterator[ProxyThread]:
     with ProxyThread(servers.pg, seed=3, name="db") as proxy:
         yield proxy
-
-
-def pg_connect(servers: Servers, port: int, *, autocommit: bool = True) -> psycopg.Connection:
-    ep = servers.pg
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=port,
-        user=ep.user,
-        password=ep.password,
-        dbname=ep.database or "postgres",
-        autocommit=autocommit,
-        connect_timeout=5,
-    )
 
 
 def direct(servers: Servers) -> redis.Redis:

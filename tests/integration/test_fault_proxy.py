@@ -20,6 +20,7 @@ from harness.faults import Toxic
 from tests.faults import (
     ProxyThread,
     Servers,
+    pg_connect,
     read_chunks,
     redis_socket,
     resp,
@@ -47,19 +48,6 @@ def kv(servers: Servers) -> Iterator[ProxyThread]:
 def db(servers: Servers) -> Iterator[ProxyThread]:
     with ProxyThread(servers.pg, seed=7, name="db") as proxy:
         yield proxy
-
-
-def pg_connect(servers: Servers, port: int, **options: object) -> psycopg.Connection:
-    ep = servers.pg
-    return psycopg.connect(
-        host="127.0.0.1",
-        port=port,
-        user=ep.user,
-        password=ep.password,
-        dbname=ep.database or "postgres",
-        autocommit=True,
-        **options,  # type: ignore[arg-type]
-    )
 
 
 def redis_client(servers: Servers, port: int, timeout: float = 5.0) -> redis.Redis:
