@@ -76,7 +76,7 @@ def timed_out(seconds: float, stream: bool = False) -> Failure:
 
 #: what a conversation only knows as it goes: its captures, the last reply, every reply and
 #: its HTTP status
-CONVERSATION = ("session", "reply", "replies", "statuses")
+CONVERSATION = ("session", "reply", "replies", "statuses", "texts")
 
 
 def reads_conversation(value: Any, cache: dict[str, Template]) -> bool:

@@ -45,6 +45,7 @@ class Script:
         ctx["reply"] = None
         ctx["replies"] = {}
         ctx["statuses"] = {}
+        ctx["texts"] = {}
         ctx["tool_results"] = tool_results
         self.failure: Failure | None = None  # the open's (or the harness's own)
         self.played: list[tuple[float, str, Reply]] = []  # (sent at, text, reply)
@@ -75,6 +76,7 @@ class Script:
         self.played.append((at, text, reply))
         self.ctx["reply"] = self.ctx["replies"][str(i + 1)] = reply.data
         self.ctx["statuses"][str(i + 1)] = reply.status
+        self.ctx["texts"][str(i + 1)] = reply.text
 
     def close(self) -> Steps:
         yield from self.dialogue.close(self.ctx)

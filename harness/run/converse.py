@@ -77,6 +77,7 @@ class Talk:
         ctx["reply"] = None
         ctx["replies"] = {}  # every turn's reply by its number: {{ replies.1.state }}
         ctx["statuses"] = {}  # every turn's HTTP status by its number: {{ statuses.2 }}
+        ctx["texts"] = {}  # every turn's reply text, whatever the agent's shape: {{ texts.2 }}
         ctx["tool_results"] = scenario.tool_results
         user = self.user(scenario)
         if user is not None:
@@ -120,6 +121,7 @@ class Talk:
                     obs.turns.append(record(number, text, reply, source, sent))
                     ctx["reply"] = ctx["replies"][str(number)] = reply.data
                     ctx["statuses"][str(number)] = reply.status
+                    ctx["texts"][str(number)] = reply.text
                     if faults is not None:
                         faults.after_reply(number)
                     excused = faults is not None and faults.excuses(number, reply.failure)

@@ -206,7 +206,9 @@ class Engine:
         source = prepared.steps[index][2] if index < len(prepared.steps) else None
         prepared.obs.turns.append(record(index + 1, text, reply, source, sent_ns))
         prepared.ctx["reply"] = reply.data
-        prepared.ctx.setdefault("replies", {})[str(index + 1)] = reply.data
+        said = {"replies": reply.data, "statuses": reply.status, "texts": reply.text}
+        for name, value in said.items():
+            prepared.ctx.setdefault(name, {})[str(index + 1)] = value
         prepared.ctx["turn"] = {"text": text, "index": index + 1}
         if reply.failure is not None:
             prepared.obs.fail(reply.failure.at(turn=index + 1))

@@ -19,8 +19,8 @@ DEP_FIELDS = ("url", "host", "port", "user", "password", "database", "kind", "po
 
 #: names a setup row cannot take: the context already holds them
 RESERVED_ROWS = (
-    "params", "vars", "case", "turn", "session", "reply", "replies", "statuses", "tool_results",
-    "user", "fault",
+    "params", "vars", "case", "turn", "session", "reply", "replies", "statuses", "texts",
+    "tool_results", "user", "fault",
 )  # fmt: skip
 
 
@@ -91,8 +91,8 @@ class Scope:
         roots += ["agent", "python", "suite_dir", "run", "env", "otel"] if self.agent else []
         roots += ["deps"] if self.deps is not None else []
         # captured so far; the last reply; every reply by its turn number (replies.2.state)
-        # and its HTTP status (statuses.2)
-        roots += ["session", "reply", "replies", "statuses"] if self.conversation else []
+        # its HTTP status (statuses.2) and its text, whatever the agent's shape (texts.2)
+        roots += ["session", "reply", "replies", "statuses", "texts"] if self.conversation else []
         return roots + list(self.extra)
 
     def check(self, path: tuple[str, ...]) -> str | None:

@@ -30,7 +30,7 @@ class Fault(LinkFault):
         default_factory=list,
         description="HTTP statuses the agent may answer a turn with while this fault is on "
         "(a turn sent while it is applied): such a turn is recorded with its status and judged "
-        "by the checks ({{ turn_status }}, {{ fault.statuses }}); the same status on a turn "
+        "by the checks ({{ statuses.N }}, {{ fault.accepted }}); the same status on a turn "
         "with no such fault on is the agent's error.",
     )
 
