@@ -264,25 +264,33 @@ def _mark(verdicts: Iterable[str]) -> str:
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
 
 
-def trial_outcomes(frame: pd.DataFrame) -> pd.DataFrame:
-    """One row per (case, trial, requirement) with its mark, plus requirement "" for the
-    whole case, over the cases reliability counts (`own_cases`)."""
-    cols = ["case_id", "scenario", "origin", "trial", "requirement", "mark"]
+def trial_outcomes(frame: pd.DataFrame) -> dict[tuple[str, str, str, str], str]:
+    """Per (case, scenario, origin, requirement) one mark per trial in trial order, plus
+    requirement "" for the whole case, over the cases reliability counts (`own_cases`).
+    Plain loops over the columns: a groupby with a Python aggregate per group cost a
+    1,000-case run's reports a tenth of a second."""
     trials = own_cases(frame)
-    if trials.empty:
-        return pd.DataFrame(columns=cols)
-    keys = ["case_id", "scenario", "origin", "trial"]
-    whole = trials.groupby(keys, sort=False)["verdict"].agg(_mark).reset_index(name="mark")
-    whole["requirement"] = ""
-    exploded = trials.assign(requirement=trials["requirements"].str.split(",")).explode(
-        "requirement"
-    )
-    per_req = (
-        exploded.groupby([*keys, "requirement"], sort=False)["verdict"]
-        .agg(_mark)
-        .reset_index(name="mark")
-    )
-    return pd.concat([whole, per_req], ignore_index=True)[cols]
+    verdicts: dict[tuple[str, str, str, str], dict[int, set[str]]] = {}
+    columns = ("case_id", "scenario", "origin", "trial", "requirements", "verdict")
+    for case_id, scenario, origin, trial, requirements, verdict in zip(
+        *(trials[c].tolist() for c in columns), strict=True
+    ):
+        if _missing(case_id) or _missing(scenario) or _missing(origin) or _missing(trial):
+            continue  # as a groupby leaves out a key that is missing
+        base = (str(case_id), str(scenario), str(origin))
+        verdicts.setdefault((*base, ""), {}).setdefault(trial, set()).add(verdict)
+        if _missing(requirements):
+            continue
+        for rid in str(requirements).split(","):
+            verdicts.setdefault((*base, rid), {}).setdefault(trial, set()).add(verdict)
+    return {
+        key: "".join(_mark(by_trial[t]) for t in sorted(by_trial))
+        for key, by_trial in sorted(verdicts.items(), key=lambda item: (item[0][0], item[0][3]))
+    }
+
+
+def _missing(value: object) -> bool:
+    return value is None or value != value  # None or NaN
 
 
 def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) -> Reliability:
@@ -295,13 +303,8 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
         under = frame["case_id"].str.endswith(f"~{profile}")
         faulted = int(frame.loc[under, "case_id"].nunique())
         frame = frame[~under]
-    marks = trial_outcomes(frame).sort_values(["case_id", "requirement", "trial"], kind="stable")
-    groups: dict[tuple[str, str, str, str], str] = {}
-    for row in marks.itertuples(index=False):
-        key = (str(row.case_id), str(row.scenario), str(row.origin), str(row.requirement))
-        groups[key] = groups.get(key, "") + str(row.mark)
     every: list[CaseReliability] = []
-    for (case_id, scenario, origin, rid), outcomes in groups.items():
+    for (case_id, scenario, origin, rid), outcomes in trial_outcomes(frame).items():
         n, c = len(outcomes), outcomes.count("P")
         every.append(
             CaseReliability(
