@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -119,6 +118,7 @@ def run_async(make: Callable[[], Coroutine[Any, Any, T]]) -> T:
     once. A command that has taken a cancellation in hand (`Task.uncancel`: e.g. the session
     writing its reports after the environment is down) gets the next signal as a cancellation
     again, and says itself what that signal does there."""
+    import asyncio  # here: validate, list and --help never run a loop
 
     async def main() -> T:
         task = asyncio.current_task()
