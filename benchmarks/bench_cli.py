@@ -9,15 +9,25 @@ Each round, interleaved, times as whole processes (from fork to exit, as a shell
 - `harness --help`, `harness validate` and `harness list` of the demo suite and of the echo
   suite.
 Medians over the rounds are printed against issue 16's targets: the N-case run <= 1.0 s and
-<= 3.5x the plain script, the 1-case run <= 0.5 s, --help/validate/list <= 0.4 s.
+<= 3.5x the plain script, the 1-case run <= 0.5 s, --help/validate/list <= 0.4 s; beside
+them the median CPU seconds (user + system) of each process, which a busy machine disturbs
+less than the wall clock.
+
+Python's bytecode cache is on for the children, as it is for a user (pip compiles an
+installed package; an editable install writes its .pyc files on first import), even when
+PYTHONDONTWRITEBYTECODE is set here; `--no-bytecode` measures every module compiled from
+source instead. `--root PATH` times the harness of another checkout (e.g. an older commit
+unpacked with `git archive`) with this script's agent, suites and plain client.
 
     python benchmarks/bench_cli.py [--cases 1000] [--rounds 5] [--concurrency 32]
+        [--root PATH] [--no-bytecode]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -62,15 +72,23 @@ TARGETS = {
 }
 
 
-def timed(argv: list[str], expect: int = 0, cwd: Path = ROOT) -> float:
+def timed(argv: list[str], cwd: Path, bytecode: bool) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one whole process, which must exit 0."""
     env = {**os.environ, "HARNESS_DEPS": os.environ.get("HARNESS_DEPS", "embedded")}
+    if bytecode:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+    else:
+        env["PYTHONDONTWRITEBYTECODE"] = "1"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True)
     elapsed = time.perf_counter() - started
-    if done.returncode != expect:
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
         sys.stderr.write(done.stderr.decode(errors="replace")[-3000:])
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}, expected {expect}")
-    return elapsed
+        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}, expected 0")
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -78,10 +96,13 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose harness runs")
+    parser.add_argument("--no-bytecode", action="store_true", help="compile every module")
     args = parser.parse_args()
     n, c = args.cases, args.concurrency
-    harness = [sys.executable, "-m", "harness"]
-    demo = str(ROOT / "scenarios" / "refund_desk")
+    root, bytecode = args.root.resolve(), not args.no_bytecode
+    harness = [sys.executable, "-m", "harness"]  # run in root: its package comes first
+    demo = str(root / "scenarios" / "refund_desk")
     proc, port = start_echo()
     try:
         with tempfile.TemporaryDirectory() as tmp:
@@ -100,26 +121,30 @@ def main() -> None:
                 "validate echo": [*harness, "validate", str(big)],
                 "list echo": [*harness, "list", str(big)],
             }
-            timed(commands["plain N"])  # warm up the agent, the page cache and .pyc files
-            timed(commands["run 1"])
+            for warm in ("plain N", "run 1", "validate demo"):  # the agent, caches, .pyc files
+                timed(commands[warm], root, bytecode)
             times: dict[str, list[float]] = {k: [] for k in commands}
+            cpus: dict[str, list[float]] = {k: [] for k in commands}
             for _ in range(args.rounds):
                 for label, argv in commands.items():
-                    times[label].append(timed(argv))
+                    wall, cpu = timed(argv, root, bytecode)
+                    times[label].append(wall)
+                    cpus[label].append(cpu)
     finally:
         proc.terminate()
         proc.wait(5)
     median = {k: statistics.median(v) for k, v in times.items()}
     plain = median["plain N"]
     print(
-        f"whole-process times, {args.rounds} interleaved rounds (median [min-max]); "
-        f"N = {n} cases, concurrency {c}"
+        f"whole-process times, {args.rounds} interleaved rounds (median [min-max], then median "
+        f"CPU); N = {n} cases, concurrency {c}; harness of {root}; bytecode cache "
+        f"{'on' if bytecode else 'off (every module compiled)'}"
     )
     width = max(len(k) for k in commands) + 2
     for label, values in times.items():
         line = (
             f"  {label.replace('N', str(n)):{width}} {median[label]:6.3f} s "
-            f"[{min(values):.3f}-{max(values):.3f}]"
+            f"[{min(values):.3f}-{max(values):.3f}] cpu {statistics.median(cpus[label]):.3f} s"
         )
         if label in TARGETS:
             limit, ratio_limit = TARGETS[label]
