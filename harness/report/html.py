@@ -7,6 +7,7 @@ forbids any other script, so even a rendering bug could not run agent text.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
@@ -32,10 +33,8 @@ class _Cache(FileSystemBytecodeCache):
     Jinja), one that cannot be written is passed over, never an error."""
 
     def dump_bytecode(self, bucket: Bucket) -> None:
-        try:
+        with contextlib.suppress(OSError):
             super().dump_bytecode(bucket)
-        except OSError:
-            pass
 
 
 def _cache() -> _Cache | None:
