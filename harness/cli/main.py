@@ -8,6 +8,7 @@ Options come from the command line, then HARNESS_* variables, then
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from rich.markup import escape
 import harness
 from harness.cli.common import (
     EXIT_INTERRUPTED,
+    collect_from_here,
     deps_options,
     err,
     fail,
@@ -333,6 +335,7 @@ def report(run_id: str, reports_dir: Path | None) -> None:
     from harness.report.build import build_reports
     from harness.runlog.store import reports_root
 
+    collect_from_here()
     run_dir = reports_root(reports_dir) / run_id
     if not (run_dir / "manifest.json").is_file():
         raise ConfigError(
@@ -374,6 +377,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
+    # no garbage collection while the command's modules load (they make objects by the
+    # million and no garbage); a command that goes on to work turns it on
+    # (common.collect_from_here, which run_async calls); validate, list and schema are short
+    gc.disable()
     # until a command's event loop takes them over (common.run_async), SIGTERM and SIGHUP
     # stop the harness as Ctrl-C does: exit 130, never a half-done state
     for sig in (signal.SIGTERM, signal.SIGHUP):
