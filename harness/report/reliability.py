@@ -36,6 +36,7 @@ import math
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import pandas as pd
 
@@ -89,6 +90,7 @@ def interval(rate: Rate) -> str:
     return f"{rate.low * 100:.1f}–{rate.high * 100:.1f}%"
 
 
+@lru_cache(maxsize=4096)  # a large run asks for the same few (c, n) thousands of times
 def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     """The Wilson score interval for a proportion (successes may be fractional)."""
     if n <= 0:
@@ -110,12 +112,14 @@ def pass_hat_k(n: int, c: int, k: int) -> float | None:
     return math.comb(c, k) / math.comb(n, k)
 
 
+@lru_cache(maxsize=4096)
 def pass_at_1(n: int, c: int) -> Rate:
     if n <= 0:
         return NOT_MEASURED
     return Rate(c / n, *wilson(c, n))
 
 
+@lru_cache(maxsize=4096)
 def case_pass_hat_k(n: int, c: int, k: int) -> Rate:
     """pass^k of one case with the transformed Wilson interval (see the module docstring)."""
     estimate = pass_hat_k(n, c, k)
@@ -250,9 +254,12 @@ class Reliability:
         return len(mine), sum(c.outcomes[: self.k] == "P" * self.k for c in mine)
 
 
-def _natural(text: str) -> list[tuple[int, str]]:
+@lru_cache(maxsize=65536)
+def _natural(text: str) -> tuple[tuple[int, str], ...]:
     """Sort key that puts case#2 before case#13."""
-    return [(0, p) if not p.isdigit() else (1, f"{int(p):012d}") for p in re.split(r"(\d+)", text)]
+    return tuple(
+        (0, p) if not p.isdigit() else (1, f"{int(p):012d}") for p in re.split(r"(\d+)", text)
+    )
 
 
 MARKS = {"pass": "P", "fail": "F", "error": "E"}  # one letter per trial in `outcomes`
