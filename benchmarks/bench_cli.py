@@ -17,10 +17,12 @@ Python's bytecode cache is on for the children, as it is for a user (pip compile
 installed package; an editable install writes its .pyc files on first import), even when
 PYTHONDONTWRITEBYTECODE is set here; `--no-bytecode` measures every module compiled from
 source instead. `--root PATH` times the harness of another checkout (e.g. an older commit
-unpacked with `git archive`) with this script's agent, suites and plain client.
+unpacked with `git archive`) with this script's agent, suites and plain client; `--before
+PATH` times that checkout's harness too, each command right before this one's in every round,
+and prints the two side by side.
 
     python benchmarks/bench_cli.py [--cases 1000] [--rounds 5] [--concurrency 32]
-        [--root PATH] [--no-bytecode]
+        [--root PATH] [--before PATH] [--no-bytecode]
 """
 
 from __future__ import annotations
@@ -97,6 +99,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose harness runs")
+    parser.add_argument("--before", type=Path, help="a checkout to time in the same rounds")
     parser.add_argument("--no-bytecode", action="store_true", help="compile every module")
     args = parser.parse_args()
     n, c = args.cases, args.concurrency
@@ -121,12 +124,20 @@ def main() -> None:
                 "validate echo": [*harness, "validate", str(big)],
                 "list echo": [*harness, "list", str(big)],
             }
+            before = args.before.resolve() if args.before else None
             for warm in ("plain N", "run 1", "validate demo"):  # the agent, caches, .pyc files
                 timed(commands[warm], root, bytecode)
+                if before is not None:
+                    timed(commands[warm], before, bytecode)
             times: dict[str, list[float]] = {k: [] for k in commands}
             cpus: dict[str, list[float]] = {k: [] for k in commands}
+            old: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in commands}
             for _ in range(args.rounds):
                 for label, argv in commands.items():
+                    if before is not None and label != "plain N":
+                        wall, cpu = timed(argv, before, bytecode)
+                        old[label][0].append(wall)
+                        old[label][1].append(cpu)
                     wall, cpu = timed(argv, root, bytecode)
                     times[label].append(wall)
                     cpus[label].append(cpu)
@@ -156,6 +167,17 @@ def main() -> None:
                 line += f"; {ratio:.2f}x the plain script (<= {ratio_limit}x: "
                 line += f"{'meets' if ok else 'MISSES'})"
         print(line)
+    if before is not None:
+        print(f"the same rounds, the harness of {before} run just before each (median wall, CPU):")
+        for label, (walls, cpu_s) in old.items():
+            if not walls:
+                continue
+            w, u = statistics.median(walls), statistics.median(cpu_s)
+            print(
+                f"  {label.replace('N', str(n)):{width}} before {w:6.3f} s cpu {u:.3f} s -> now "
+                f"{median[label]:.3f} s cpu {statistics.median(cpus[label]):.3f} s "
+                f"({median[label] / w:.2f}x wall, {statistics.median(cpus[label]) / u:.2f}x cpu)"
+            )
     print(
         f"  cost of the {n - 1} extra cases in harness run: "
         f"{(median['run N'] - median['run 1']) / max(n - 1, 1) * 1000:.2f} ms a case"
