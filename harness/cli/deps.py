@@ -8,7 +8,7 @@ import sys
 import click
 from rich.markup import escape
 
-from harness.cli.common import EXIT_INTERRUPTED, err, out, run_async
+from harness.cli.common import EXIT_INTERRUPTED, collect_from_here, err, out, run_async
 
 
 @click.command()
@@ -21,6 +21,8 @@ def clean(dry_run: bool) -> None:
     """
     from harness.deps import cleanup, engine
     from harness.deps.manager import scratch_root, sweep_stale_workdirs
+
+    collect_from_here()
 
     verb = "would remove" if dry_run else "removed"
     for left in sweep_stale_workdirs(scratch_root(), dry_run=dry_run):

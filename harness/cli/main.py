@@ -8,6 +8,7 @@ Options come from the command line, then HARNESS_* variables, then
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import sys
@@ -19,9 +20,9 @@ import click
 from rich.markup import escape
 
 import harness
-from harness.cli import deps as deps_commands
 from harness.cli.common import (
     EXIT_INTERRUPTED,
+    collect_from_here,
     deps_options,
     err,
     fail,
@@ -38,7 +39,34 @@ if TYPE_CHECKING:
     from harness.spec.suite import Suite
 
 
+#: the commands whose modules load only when one of them runs (or --help lists them): a
+#: `harness run` or `validate` never imports the hunt, load, drift or sign-off machinery
+LAZY = {
+    "hunt": "harness.cli.search:hunt",
+    "replay": "harness.cli.search:replay",
+    "signoff": "harness.cli.nightly:signoff",
+    "compare": "harness.cli.nightly:compare",
+    "trend": "harness.cli.nightly:trend",
+    "drift": "harness.cli.drift:drift",
+    "load": "harness.cli.load:load",
+    "load-worker": "harness.cli.load:load_worker",
+    "clean": "harness.cli.deps:clean",
+    "mark-disposable": "harness.cli.deps:mark_disposable",
+}
+
+
 class Group(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *LAZY})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in LAZY:
+            from importlib import import_module
+
+            module, _, name = LAZY[cmd_name].partition(":")
+            self.add_command(getattr(import_module(module), name), cmd_name)
+        return self.commands.get(cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -55,6 +83,12 @@ class Group(click.Group):
             err.print("[bold red]harness: internal error[/] (please report it with this trace)")
             err.print(escape(traceback.format_exc()))
             sys.exit(3)
+
+
+def _version(ctx: click.Context) -> None:
+    """--version, as click's version_option says it, the version looked up only here."""
+    click.echo(f"harness, version {harness.__version__}")
+    ctx.exit()
 
 
 def _name_the_source(exc: click.BadParameter) -> None:
@@ -74,16 +108,25 @@ def _name_the_source(exc: click.BadParameter) -> None:
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(harness.__version__, prog_name="harness")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=lambda ctx, param, value: _version(ctx) if value else None,
+    help="Show the version and exit.",
+)
 @click.pass_context
 def cli(ctx: click.Context) -> None:
     """Find where an AI agent diverges from its written spec, on its real dependencies."""
     defaults = pyproject_defaults()
     if not defaults:
         return
+    commands = {name: cli.get_command(ctx, name) for name in cli.list_commands(ctx)}
     options = {
         name: {p.name for p in command.params if isinstance(p, click.Option) and p.name}
-        for name, command in cli.commands.items()
+        for name, command in commands.items()
+        if command is not None
     }
     known = set().union(*options.values())
     unknown = sorted(set(defaults) - known)
@@ -292,6 +335,7 @@ def report(run_id: str, reports_dir: Path | None) -> None:
     from harness.report.build import build_reports
     from harness.runlog.store import reports_root
 
+    collect_from_here()
     run_dir = reports_root(reports_dir) / run_id
     if not (run_dir / "manifest.json").is_file():
         raise ConfigError(
@@ -328,35 +372,15 @@ def schema(out_dir: Path | None) -> None:
         out.print(str(path))
 
 
-from harness.cli.search import hunt, replay  # noqa: E402 - commands register on the group
-
-cli.add_command(hunt)
-cli.add_command(replay)
-
-from harness.cli.nightly import compare, signoff, trend  # noqa: E402
-
-cli.add_command(signoff)
-cli.add_command(compare)
-cli.add_command(trend)
-
-from harness.cli.drift import drift  # noqa: E402
-from harness.cli.load import load, load_worker  # noqa: E402
-
-cli.add_command(drift)
-
-cli.add_command(load)
-cli.add_command(load_worker)
-
-
-cli.add_command(deps_commands.clean)
-cli.add_command(deps_commands.mark_disposable)
-
-
 def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
 def main() -> None:
+    # no garbage collection while the command's modules load (they make objects by the
+    # million and no garbage); a command that goes on to work turns it on
+    # (common.collect_from_here, which run_async calls); validate, list and schema are short
+    gc.disable()
     # until a command's event loop takes them over (common.run_async), SIGTERM and SIGHUP
     # stop the harness as Ctrl-C does: exit 130, never a half-done state
     for sig in (signal.SIGTERM, signal.SIGHUP):

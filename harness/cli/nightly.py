@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 import click
 from rich.markup import escape
 
-from harness.cli.common import err, out, print_paths, reports_dir_option, reports_root
+from harness.cli.common import (
+    collect_from_here,
+    err,
+    out,
+    print_paths,
+    reports_dir_option,
+    reports_root,
+)
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -58,6 +65,8 @@ def signoff(
     from harness.report.signoff_render import write_signoff
     from harness.runlog.history import group_runs
     from harness.spec.policy import load_policy
+
+    collect_from_here()
 
     root = reports_root(reports_dir)
     policy = load_policy(policy_path)
@@ -120,6 +129,8 @@ def compare(
     from harness.report.compare import comparable, compare_runs
     from harness.report.compare_render import render_comparison
 
+    collect_from_here()
+
     root = reports_root(reports_dir)
     runs = _run(root, base), _run(root, head)
     comparable(*runs, force=force)
@@ -170,6 +181,8 @@ def trend(
     from harness.cli.common import resolve_suite
     from harness.report.trend import build_trend, write_trend
     from harness.spec.suite import load_suite
+
+    collect_from_here()
 
     name = suite or ""
     folder = resolve_suite(Path(suite) if suite else None)

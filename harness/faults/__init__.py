@@ -13,8 +13,14 @@ connection), `pipe.py` (one direction of it), `runners.py` (each toxic at work),
 (the listener, `down`, the toxics of a link, counters).
 """
 
-from harness.faults.proxy import LinkProxy, LinkStats
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from harness.faults.toxics import ATTRIBUTES, Kind, Stream, Toxic, ToxicSample, affects
+
+if TYPE_CHECKING:
+    from harness.faults.proxy import LinkProxy, LinkStats
 
 __all__ = [
     "ATTRIBUTES",
@@ -26,3 +32,13 @@ __all__ = [
     "ToxicSample",
     "affects",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The proxy (asyncio, sockets) loads on first use: the suite format reads only the toxics,
+    and `harness validate` never starts a proxy."""
+    if name in ("LinkProxy", "LinkStats"):
+        from harness.faults import proxy
+
+        return getattr(proxy, name)
+    raise AttributeError(f"module 'harness.faults' has no attribute {name!r}")

@@ -7,11 +7,13 @@ forbids any other script, so even a rendering bug could not run agent text.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from typing import Any
 
 import orjson
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
+from jinja2.bccache import Bucket
 from markupsafe import Markup, escape
 
 from harness.report.drift import DriftSummary
@@ -23,8 +25,28 @@ from harness.report.loadrender import html_context
 from harness.report.reliability import interval, percent
 from harness.report.view import ReportView, show
 
+
+class _Cache(FileSystemBytecodeCache):
+    """The templates compiled once per user, not once per process (a tenth of a second of
+    every run's reports): Jinja's own per-user cache folder (mode 0700, its owner checked),
+    keyed by each template's name and source; a cache file cut short is compiled again (by
+    Jinja), one that cannot be written is passed over, never an error."""
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        with contextlib.suppress(OSError):
+            super().dump_bytecode(bucket)
+
+
+def _cache() -> _Cache | None:
+    try:
+        return _Cache(pattern="__harness_%s.cache")
+    except (OSError, RuntimeError):  # no safe folder of this user's: compile every time
+        return None
+
+
 _env = Environment(
     loader=PackageLoader("harness.report", "templates"),
+    bytecode_cache=_cache(),
     autoescape=select_autoescape(default=True, default_for_string=True),
     trim_blocks=True,
     lstrip_blocks=True,

@@ -180,7 +180,7 @@ def _trace(obs: Observation) -> dict[str, Any]:
     }
 
 
-def _json_array(values: pd.Series) -> pa.Array:
+def _json_array(values: list[Any]) -> pa.Array:
     # a trial's rows share its evidence (one object per trial, not a copy per check)
     done: dict[int, str] = {}
     texts = []
@@ -207,13 +207,14 @@ def save_results(frame: pd.DataFrame, path: Path) -> Path:
     for name in COLUMNS:
         column = frame[name]
         if name in JSON_COLUMNS:
-            arrays.append(_json_array(column))
+            arrays.append(_json_array(column.tolist()))
         elif name == "trial":
             arrays.append(pa.array(column, type=pa.int64()))
         elif name == "duration_ms":
             arrays.append(pa.array(column, type=pa.float64()))
         else:
-            arrays.append(pa.array([None if _missing(v) else str(v) for v in column], pa.string()))
+            values = column.tolist()  # plain objects: a Series yields each through pandas
+            arrays.append(pa.array([None if _missing(v) else str(v) for v in values], pa.string()))
     pq.write_table(pa.table(arrays, names=COLUMNS), path)
     return path
 

@@ -40,7 +40,8 @@ def test_the_template_runs_trials_compares_and_draws_the_trend() -> None:
 
 def test_every_option_the_template_uses_exists() -> None:
     for call in harness_calls():
-        command = cli.commands[call[1]]
+        command = cli.get_command(click.Context(cli), call[1])
+        assert command is not None, call[1]
         known = {opt for p in command.params if isinstance(p, click.Option) for opt in p.opts}
         used = {arg for arg in call[2:] if arg.startswith("-")}
         assert used <= known, (call[1], used - known)
