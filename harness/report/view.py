@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -286,7 +287,7 @@ def _inputs(row: pd.Series) -> tuple[dict[str, str], bool, dict[str, str]]:
     return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
 
 
-def evidence_turns(row: pd.Series) -> list[Any]:
+def evidence_turns(row: Mapping[str, Any] | pd.Series) -> list[Any]:
     """The turns a check's evidence shows: the conversation's; a recovery check's probes
     (turns with source `recovery`, sent after the conversation) only with that check, so
     that they appear once and not in every divergence of their case."""
