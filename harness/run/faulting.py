@@ -12,7 +12,8 @@ samples).
 A case with windowed faults runs alone (`alone`: the engine lets the cases in flight finish
 first). A profile's fault with no window is shared by the faulted phase's cases in flight:
 applied while any of them runs (`Shared` counts them), so concurrent faulted cases see one
-link in one state.
+link in one state; unless it has `times` or `after_sent` (`own`): those are applied per case,
+which then runs alone, so that `times: 1` is one blip per case, not one per phase.
 
 `fault` in the checks' templates: `{{ fault.profile }}` (None clean); `{{ fault.applied }}`
 (a fault was applied during the case: the case ran with faults, whether or not any turn or
@@ -59,6 +60,13 @@ def windowed(fault: Fault) -> bool:
     )
 
 
+def own(fault: Fault) -> bool:
+    """Whether a profile's fault is applied per case (so the case runs alone): windowed, or
+    one that counts or waits per activation (`times`, `after_sent`): shared by the cases in
+    flight, `times: 1` would be spent once for the whole phase, not once per case."""
+    return windowed(fault) or fault.times is not None or fault.after_sent is not None
+
+
 def faults_of(suite: Suite, scenario: m.Scenario, case: Case) -> list[tuple[Fault, str]]:
     """A case's faults with their source: its scenario's, then its profile's (faulted phase)."""
     out = [(f, "scenario") for f in scenario.faults]
@@ -71,8 +79,8 @@ def faults_of(suite: Suite, scenario: m.Scenario, case: Case) -> list[tuple[Faul
 
 def alone(suite: Suite, scenario: m.Scenario, case: Case) -> bool:
     """Whether a case must run with no other case in flight: a scenario's faults, or a
-    profile's windowed ones (a profile fault with no window is shared by its phase)."""
-    return any(src == "scenario" or windowed(f) for f, src in faults_of(suite, scenario, case))
+    profile's own ones (`own`; another profile fault with no window is shared by its phase)."""
+    return any(src == "scenario" or own(f) for f, src in faults_of(suite, scenario, case))
 
 
 def releases(slots: asyncio.Semaphore, n: int) -> Callable[[], None]:
@@ -229,7 +237,7 @@ class CaseFaults:
             raise RuntimeError(f"fault link {fault.link!r} has no proxy in this run")
         name = f"{source.replace(':', '_')}_{i}_{fault.toxic}_{fault.stream}"
         toxic = fault.as_toxic(name)
-        shared = not windowed(fault) and source != "scenario"
+        shared = not own(fault) and source != "scenario"
         # what the toxic's current activation saw before (a shared one already on): not ours
         on = any(t.name == name for t in proxy.toxics)
         seen = _seen(proxy, name) if on else (set[int](), set[int]())

@@ -13,15 +13,16 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import environ, harness, only_run
+from tests.helpers import copy_demo, edit_file, environ, harness, only_run
 
 
 def run_faulted(
-    reports: Path, profile: str, defects: str
+    reports: Path, profile: str, defects: str, suite: Path | None = None
 ) -> tuple[subprocess.CompletedProcess[str], pd.DataFrame]:
     proc = harness(
-        "run", "scenarios/refund_desk", "--faults", profile, "--reports-dir", str(reports),
-        "--no-progress", env=environ(REFUND_DESK_DEFECTS=defects), timeout=300,
+        "run", str(suite or "scenarios/refund_desk"), "--faults", profile,
+        "--reports-dir", str(reports), "--no-progress",
+        env=environ(REFUND_DESK_DEFECTS=defects), timeout=300,
     )  # fmt: skip
     return proc, pd.read_parquet(only_run(reports, proc.stderr) / "results.parquet")
 
@@ -69,3 +70,20 @@ def test_a_lost_commit_answer_retried_without_a_key_refunds_twice(tmp_path: Path
     assert set(bad["check_id"]) == {"refunded-once", "claim-has-row"}
     assert "R_fault 0.00" in r_fault_line(proc.stderr, "RD-014")
     assert "degrades under faults beyond noise" in r_fault_line(proc.stderr, "RD-014")
+
+
+def test_a_blip_in_a_profile_without_a_window_is_one_per_case(tmp_path: Path) -> None:
+    """`times: 1` with no window: applied per case (each runs alone), so every faulted case
+    meets its one lost commit answer, not one case of the whole phase."""
+    suite = copy_demo(tmp_path / "copy")
+    edit_file(
+        suite / "suite.yaml",
+        "          from_turn: 2\n          to_turn: 2\n          after_sent:",
+        "          after_sent:",
+    )
+    proc, df = run_faulted(tmp_path / "reports", "db-reset", "retry_duplicates", suite)
+    assert proc.returncode == 1, proc.stderr
+    faulted = {c for c in df["case_id"] if c.endswith("~db-reset")}
+    twice = df[(df["check_id"] == "refunded-once") & (df["verdict"] == "fail")]
+    assert set(twice["case_id"]) == faulted and len(faulted) == 6
+    assert "hit 6/" in proc.stderr  # one connection a case, six cases
