@@ -7,11 +7,12 @@ end of its 95% interval) is below its severity's minimum and, with `beyond_noise
 default), it also degrades beyond noise under the profile (one-sided Fisher, Holm-corrected:
 `faults.py`). Below the minimum within noise is a finding; below it with too few trials to
 tell it is not measured. Whatever the minimum, a requirement that fails in both phases fails
-the gate, and one whose R_fault cannot be computed (no clean pass, or judged in one phase
-only) never passes it: not measured, or a failure when its faulted trials fail; the finding
-says which. A policy without a faults gate still gets one when the signed-off run itself ran
-with --faults (no minimum: the run's own exit rule), so that its faulted checks are never
-left unjudged. Unfinished faulted runs are left out (a partial faulted phase may hold only
+the gate; one judged in one phase only has no R_fault and is judged on that phase: only clean
+(its checks apply without faults) it is a note, only under faults (a recovery check) it
+passes when every faulted trial passed and fails otherwise; one with no clean pass to compare
+with is not measured. A policy without a faults gate still gets one when the signed-off run
+itself ran with --faults (no minimum: the run's own exit rule), so that its faulted checks
+are never left unjudged. Unfinished faulted runs are left out (a partial faulted phase may hold only
 because its cases never ran)."""
 
 from __future__ import annotations
@@ -141,7 +142,7 @@ def _judge(
 ) -> tuple[str, str] | None:
     """One requirement of a faulted run: (fail | not measured | pass, the finding), or None
     when there is nothing to say. A requirement failing in both phases fails whatever its
-    R_fault; one whose R_fault cannot be computed is never a pass."""
+    R_fault; one judged in a single phase is judged on it (see the module's docstring)."""
     n = r.numbers
     clean, faulted = passed(n, "clean"), passed(n, "faulted")
     both = f"clean {clean}, faulted {faulted} trials passed"
@@ -149,13 +150,12 @@ def _judge(
         return None
     if r.fails_clean and n.faulted_passes < n.faulted_trials:
         return FAIL, f"fails in both phases ({both}) {where}: it fails with and without faults"
-    if not n.clean_trials or not n.faulted_trials:
-        phase = "clean" if not n.clean_trials else "faulted"
-        state = FAIL if n.faulted_passes < n.faulted_trials else NOT_MEASURED
-        return state, (
-            f"R_fault could not be computed {where}: no {phase} trial judged it ({both})"
-            + (": it fails under faults" if state == FAIL else "")
-        )
+    if not n.faulted_trials:  # its checks apply only clean (`when: fault.applied | not`)
+        return PASS, f"not judged under faults {where}: its checks apply in the clean phase only"
+    if not n.clean_trials:  # judged only under faults (a recovery check): on its own trials
+        if n.faulted_passes < n.faulted_trials:
+            return FAIL, f"judged only under faults {where}, and fails there ({both})"
+        return PASS, f"judged only under faults {where}: every faulted trial passed ({both})"
     rate = n.r_fault
     value = rate.low if bound == "lower" else rate.value
     if value is None:

@@ -7,13 +7,14 @@ false_success_on_timeout fails exactly the faulted cases' claim-has-row check un
 
 from __future__ import annotations
 
+import json
 import subprocess
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_demo, edit_file, environ, harness, only_run
+from tests.helpers import copy_demo, edit_file, environ, harness, only_run, run_id_of
 
 
 def run_faulted(
@@ -87,3 +88,34 @@ def test_a_blip_in_a_profile_without_a_window_is_one_per_case(tmp_path: Path) ->
     twice = df[(df["check_id"] == "refunded-once") & (df["verdict"] == "fail")]
     assert set(twice["case_id"]) == faulted and len(faulted) == 6
     assert "hit 6/" in proc.stderr  # one connection a case, six cases
+
+
+def grouped_signoff(tmp_path: Path, defects: str) -> dict[str, dict]:
+    """The demo's faulted run and a plain run of the same scenario in one --group, the plain
+    one signed off with the demo's policy: the faults gate reads the group's faulted run."""
+    reports = tmp_path / "reports"
+    env = environ(REFUND_DESK_DEFECTS=defects)
+    common = ("--reports-dir", str(reports), "--no-progress", "--group", "g")
+    faulted = harness("run", "--faults", "db-reset", *common, env=env, timeout=300)
+    assert faulted.returncode in (0, 1), faulted.stderr
+    plain = harness("run", "-k", "refund-under-faults", *common, env=env, timeout=300)
+    assert plain.returncode in (0, 1), plain.stderr
+    run = reports / run_id_of(plain)
+    done = harness(
+        "signoff", run.name, "--policy", "scenarios/refund_desk/policy.yaml",
+        "--reports-dir", str(reports), env=env,
+    )  # fmt: skip
+    assert done.returncode in (0, 1), done.stderr
+    data = json.loads((run / "signoff.json").read_text())
+    return {g["name"]: g for g in data["gates"]}
+
+
+def test_the_demo_policy_fails_a_double_refund_in_the_groups_faulted_run(tmp_path: Path) -> None:
+    gate = grouped_signoff(tmp_path, "retry_duplicates")["faults"]
+    assert gate["status"] == "fail", gate
+    assert {"RD-006", "RD-014"} <= set(gate["requirements"])
+
+
+def test_the_honest_desk_passes_the_demo_policys_faults_gate(tmp_path: Path) -> None:
+    gate = grouped_signoff(tmp_path, "none")["faults"]
+    assert gate["status"] == "pass" and not gate["requirements"], gate

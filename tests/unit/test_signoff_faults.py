@@ -114,3 +114,18 @@ def test_the_sign_off_of_a_faulted_run_judges_its_own_r_fault(tmp_path: Path) ->
     paths = write_signoff(result, run.dir)
     md = Path(paths["markdown"]).read_text(encoding="utf-8")
     assert "faults: R\\_fault 0.17 under reset" in md or "faults: R_fault 0.17" in md
+
+
+def test_a_requirement_judged_in_one_phase_is_judged_on_that_phase(tmp_path: Path) -> None:
+    """Only clean (its checks apply without faults): a note, never a block. Only under faults
+    (a recovery check): passes when every faulted trial passed, fails otherwise."""
+    run = fault_run(
+        tmp_path / "a",
+        {"R-1": (["PP"] * 6, []), "R-2": ([], ["PP"] * 6), "R-3": ([], ["PP"] * 5 + ["PF"])},
+    )
+    status, findings, reqs = gate(run)
+    assert status == "fail" and reqs == ["R-3"], findings
+    said = "\n".join(findings)
+    assert "R-1: not judged under faults" in said
+    assert "R-2: judged only under faults" in said and "every faulted trial passed" in said
+    assert "R-3: judged only under faults" in said and "fails there" in said
