@@ -32,7 +32,7 @@ def r_fault_line(stderr: str, requirement: str) -> str:
     return next(line for line in stderr.splitlines() if line.strip().startswith(f"{requirement}:"))
 
 
-@pytest.mark.parametrize("profile", ["db-timeout", "db-reset"])
+@pytest.mark.parametrize("profile", ["db-timeout", "db-reset", "cache-timeout"])
 def test_the_honest_desk_passes_both_phases(tmp_path: Path, profile: str) -> None:
     proc, df = run_faulted(tmp_path, profile, "none")
     assert proc.returncode == 0, proc.stderr
@@ -45,14 +45,19 @@ def test_the_honest_desk_passes_both_phases(tmp_path: Path, profile: str) -> Non
         assert "holds under faults within noise" in r_fault_line(proc.stderr, rid)
 
 
-def test_a_timeout_answered_as_issued_fails_only_the_faulted_claim(tmp_path: Path) -> None:
-    proc, df = run_faulted(tmp_path, "db-timeout", "false_success_on_timeout")
+@pytest.mark.parametrize("profile", ["db-timeout", "cache-timeout"])
+def test_a_timeout_answered_as_issued_fails_only_the_faulted_claim(
+    tmp_path: Path, profile: str
+) -> None:
+    """PostgreSQL or Redis (from the rate limit's command on) not answering: the defect says
+    the refund was issued with no row written."""
+    proc, df = run_faulted(tmp_path, profile, "false_success_on_timeout")
     assert proc.returncode == 1, proc.stderr
     bad = df[df["verdict"] != "pass"]
     assert set(bad["check_id"]) == {"claim-has-row"}
     assert set(bad["requirements"]) == {"RD-006"}
-    assert all(c.endswith("~db-timeout") for c in bad["case_id"])
-    assert len(bad) == len({c for c in df["case_id"] if c.endswith("~db-timeout")})
+    assert all(c.endswith(f"~{profile}") for c in bad["case_id"])
+    assert len(bad) == len({c for c in df["case_id"] if c.endswith(f"~{profile}")})
     assert set(bad["found"]) == {"[]"}  # the rows behind the claim: none
     assert "R_fault 0.00" in r_fault_line(proc.stderr, "RD-006")
     assert "degrades under faults beyond noise" in r_fault_line(proc.stderr, "RD-006")
