@@ -11,7 +11,8 @@ the clean trials played after a faulted phase too.
 - junit.xml: every testsuite's counts are its testcases' (the faults suite fails the
   requirements whose faulted trials failed);
 - a failed recovery check names the fault(s) the case had and says "not recovered within
-  5 s" in every report; its probe turns are shown once, with the recovery check only.
+  5 s" in every report; its probe turns are shown once, with the recovery check only;
+- the turn sent while a fault was on names it ("turn 2 (during db: down)") in every report.
 """
 
 from __future__ import annotations
@@ -134,3 +135,8 @@ def test_a_failed_recovery_names_its_fault_and_its_probes_are_shown_once(tmp_pat
     assert len(sql) == 2 and sum("(recovery), customer" in part for part in sql) == 1
     counts = junit_counts_are_true(run_dir / "junit.xml")
     assert counts["faults"]["failures"] == 2
+    # the turn sent while the database was down says so, in every report; the others do not
+    assert "Turn 2 (during db: down), customer:" in md and "Turn 1 (during" not in md
+    assert 'turn-fault">during db: down<' in html
+    assert "turn 2 customer (during db: down): note beta" in junit
+    assert "turn 1 customer: note alpha" in junit and "turn 3 customer: note gamma" in junit
