@@ -140,3 +140,44 @@ def test_a_failed_recovery_names_its_fault_and_its_probes_are_shown_once(tmp_pat
     assert 'turn-fault">during db: down<' in html
     assert "turn 2 customer (during db: down): note beta" in junit
     assert "turn 1 customer: note alpha" in junit and "turn 3 customer: note gamma" in junit
+
+
+def test_a_profile_that_never_fires_is_warned_of_in_every_report(tmp_path: Path) -> None:
+    """An `after_sent` regex that never matches: the faulted phase met no fault. The terminal
+    and every report say, first, that R_fault says nothing, with the hit count (0 of N); the
+    exit rule is unchanged (LG-002's recovery check errors with no fault to recover from:
+    exit 1 for that, as without the warning)."""
+    import shutil
+
+    suite = tmp_path / "suite"
+    shutil.copytree(SUITE, suite)
+    text = (suite / "suite.yaml").read_text()
+    text = text.replace("../../agents/", str(ROOT / "tests" / "agents") + "/")
+    idle = (
+        "    idle:\n      description: a reset that waits for bytes the agent never sends\n"
+        "      scenarios: [plain]\n      faults:\n"
+        "        - {link: db, toxic: reset_peer, after_sent: 'no agent sends this'}\n"
+    )
+    (suite / "suite.yaml").write_text(text.replace("  profiles:\n", "  profiles:\n" + idle, 1))
+    done = harness(
+        "run", str(suite), "--reports-dir", str(tmp_path / "r"), "--no-progress",
+        "--faults", "idle",
+        env=environ(HARNESS_DEPS="embedded", LEDGER_MODE="correct"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "0 failed and 4 errored check(s) in requirement(s) LG-002" in done.stderr
+    run_dir = only_run(tmp_path / "r", done.stderr)
+    said = re.search(
+        r"WARNING: the faulted phase met no fault: profile idle hit 0 of (\d+) connection\(s\) "
+        r"in its (\d+) faulted trial\(s\), so R_fault says nothing about robustness",
+        " ".join(done.stderr.split()),
+    )
+    assert said is not None and int(said.group(2)) > 0, done.stderr
+    assert re.search(r"db: reset_peer \(profile:idle\): \d+ trial\(s\), hit 0/\d+", done.stderr)
+    assert "the faulted phase met no fault" in (run_dir / "summary.md").read_text()
+    assert "fault-warning" in (run_dir / "report.html").read_text()
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")
+    }
+    assert "the faulted phase met no fault" in (props.get("warning") or "")
