@@ -181,3 +181,33 @@ def test_a_profile_that_never_fires_is_warned_of_in_every_report(tmp_path: Path)
         for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")
     }
     assert "the faulted phase met no fault" in (props.get("warning") or "")
+
+
+def test_the_demo_under_db_reset_names_the_reset_turn_and_skips_what_faults_never_judged(
+    tmp_path: Path,
+) -> None:
+    """The demo (defects on) under db-reset: the refund turn's evidence says the reset was on,
+    and RD-011 (judged only in the clean phase) is a skipped testcase, not a "holds"."""
+    done = harness(
+        "run", str(ROOT / "scenarios" / "refund_desk"), "--faults", "db-reset",
+        "--reports-dir", str(tmp_path / "r"), "--no-progress",
+        env=environ(HARNESS_DEPS="embedded"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    run_dir = only_run(tmp_path / "r", done.stderr)
+    md = (run_dir / "summary.md").read_text()
+    assert "Turn 2 (during db: reset\\_peer downstream), customer:" in md
+    assert "Turn 1 (during" not in md
+    junit = (run_dir / "junit.xml").read_text()
+    assert "turn 2 customer (during db: reset_peer downstream): Please refund" in junit
+    counts = junit_counts_are_true(run_dir / "junit.xml")
+    assert counts["refund_desk.faults"]["failures"] == 2  # RD-006, RD-014
+    (suite,) = [
+        s
+        for s in ET.parse(run_dir / "junit.xml").getroot().iter("testsuite")
+        if s.get("name") == "refund_desk.faults"
+    ]
+    assert suite.get("skipped") == "1"
+    skipped = {c.get("name") for c in suite.iter("testcase") if c.find("skipped") is not None}
+    assert skipped == {"RD-011 holds under fault profile db-reset"}
+    assert "RD-011: not judged under faults: no faulted trial judged it" in done.stderr
