@@ -136,12 +136,18 @@ class FaultsSummary:
 
     @property
     def headline(self) -> str:
+        """The warning first, when there is one, then what the numbers say."""
+        return self.said if self.warning is None else f"{self.warning}. {self.said}"
+
+    @property
+    def said(self) -> str:
+        """What the numbers say (the headline without the warning)."""
         text = self._headline
         if self.unjudged and self.profile is not None:
             text = text.removesuffix(".") + (
                 f"; not judged under faults (no faulted trial): {', '.join(self.unjudged)}."
             )
-        return text if self.warning is None else f"{self.warning}. {text}"
+        return text
 
     @property
     def _headline(self) -> str:
@@ -170,8 +176,8 @@ class FaultsSummary:
         return f"Fault profile {self.profile}: " + "; ".join(parts) + "."
 
     def lines(self) -> list[str]:
-        """A few lines for the terminal."""
-        out = [f"faults: {self.headline}"]
+        """A few lines for the terminal (the warning is the caller's to show apart)."""
+        out = [f"faults: {self.said}"]
         for r in self.requirements:
             n = r.numbers
             if not n.tested:  # judged in one phase only: no R_fault, said so
