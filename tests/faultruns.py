@@ -60,9 +60,11 @@ def fault_run(
     spec_hash: str = "h",
     started_at: str = "2026-12-05T10:00:00+00:00",
     record_profile: bool = True,
+    turns: Sequence[TurnRecord] | None = None,
 ) -> Path:
     """A finished run with --faults `profile`; `tables` by requirement id. `per_trial` gives
-    the windows of one faulted (case index, trial), else `windows` (default one reset)."""
+    the windows of one faulted (case index, trial), else `windows` (default one reset);
+    `turns`, every trial's conversation (default one turn)."""
     manifest = RunManifest(
         suite=suite,
         seed=7,
@@ -98,7 +100,7 @@ def fault_run(
                     faults = list((per_trial or {}).get((index, trial), default))
                 obs = Observation(
                     session_id=f"h-{cid}-{trial}",
-                    turns=[TurnRecord(index=1, text="refund please", reply="ok")],
+                    turns=list(turns or [TurnRecord(index=1, text="refund please", reply="ok")]),
                     faults=faults,
                 )
                 checks = []

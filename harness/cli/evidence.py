@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 def print_result(result: CaseResult) -> None:
     """A case's evidence for a person: inputs, the conversation, every verdict. What the
     agent said is hostile: redacted, control characters made visible, capped, escaped."""
+    from harness.core.types import as_data
+    from harness.report.faultturns import during
     from harness.report.text import turn_source
     from harness.report.view import cap
     from harness.spec.template import format_value
@@ -37,9 +39,12 @@ def print_result(result: CaseResult) -> None:
     for name, row in obs.entities.items():
         values = ", ".join(f"{k}={format_value(v)}" for k, v in row.items())
         err.print(f"  {shown(name)}: {shown(values)}")
+    windows = as_data(obs.faults) if obs.faults else []
     for t in obs.turns:
         source = turn_source(t.source)  # a reactive answer, filler: not the script's own
         said = f"[dim]({shown(source)})[/] " if source else ""
+        fault = during({"index": t.index, "sent_ns": t.sent_ns}, windows)
+        said += f"[yellow]({shown(fault)})[/] " if fault else ""
         err.print(f"  > {said}{shown(t.text)}")
         if t.reply is not None:
             err.print(f"  < {shown(t.reply)}")

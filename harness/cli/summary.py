@@ -118,7 +118,9 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
     faults = reports.faults
     if faults is not None:  # R_fault (--faults), each fault's share and recovery
         never = any(f.not_recovered for f in faults.faults)
-        colour = "red" if faults.failing or never else "green"
+        colour = "red" if faults.failing or never or faults.warning else "green"
+        if faults.warning is not None:  # the faulted phase met no fault: not to be missed
+            err.print(f"[bold yellow reverse] {escape(faults.warning)} [/]")
         first, *rest = faults.lines()
         err.print(f"[bold {colour}]{escape(first)}[/]")
         for line in rest:

@@ -1,6 +1,7 @@
 """A faulted run's section in every report: Markdown, HTML and JUnit (a testcase per
 requirement, with R_fault in its output; failed when it degrades beyond noise under the
-profile or fails in the clean phase).
+profile or fails in the clean phase; skipped when no faulted trial judged it). A faulted
+phase that met no fault is said first, as a warning, in each.
 
 Link names, toxics and profile names come from the suite (validated slugs), yet everything
 placed here is escaped for its format all the same.
@@ -40,7 +41,7 @@ def share(f: FaultNumbers) -> str:
     if f.toxic == "down":
         return "every connection refused while it was active"
     if not f.connections:
-        return "no connection opened while it was active"
+        return "0/0: no connection opened while it was active"
     text = f"{f.affected}/{f.connections} ({percent(f.share)})"
     return text + (f" at toxicity {f.toxicity:g}" if f.samples else "")
 
@@ -76,7 +77,10 @@ def _where(s: FaultsSummary) -> list[str]:
 
 
 def markdown_section(s: FaultsSummary) -> list[str]:
-    out = ["## Faults", "", f"**{cell(s.headline)}**", ""]
+    out = ["## Faults", ""]
+    if s.warning is not None:  # said apart too, in a block no reader skips
+        out += [f"> ⚠️ **{cell(s.warning)}.**", ""]
+    out += [f"**{cell(s.headline)}**", ""]
     if s.profile is not None:
         out += [
             f"Profile {code(s.profile)}: {s.clean_trials} clean and {s.faulted_trials} faulted "
@@ -89,7 +93,7 @@ def markdown_section(s: FaultsSummary) -> list[str]:
         ]
         for r in s.requirements:
             n = r.numbers
-            mark = "❌ " if n.degraded or r.fails_clean else ""
+            mark = "❌ " if n.degraded or r.fails_clean else ("⏭ " if r.unjudged else "")
             out.append(
                 f"| {mark}{cell(r.requirement)} | {cell(r.severity)} | {passed(n, 'clean')} | "
                 f"{percent(n.clean.value)} ({interval(n.clean)}) | {passed(n, 'faulted')} | "
@@ -146,6 +150,15 @@ def html_context(s: FaultsSummary) -> dict[str, Any]:
     }
 
 
+def junit_skipped(r: RequirementFaults) -> str | None:
+    """Why the requirement's testcase is skipped: no faulted trial judged it (its checks apply
+    only without faults), so it neither holds nor fails under the profile."""
+    if not r.unjudged:
+        return None
+    n = r.numbers
+    return f"{r.requirement} {r.verdict} (clean {passed(n, 'clean')} passed)"
+
+
 def junit_failure(r: RequirementFaults) -> str | None:
     """Why the requirement's testcase fails, or None: it degrades beyond noise under the
     profile, fails in the clean phase (the exit rule of a run with --faults), or any of its
@@ -174,11 +187,13 @@ def junit_suite(s: FaultsSummary, parent: ET.Element, text: Callable[[Any], str]
         tests=str(len(rows)),
         failures=str(sum(1 for _, f in rows if f)),
         errors="0",
-        skipped="0",
+        skipped=str(sum(1 for r, f in rows if not f and r.unjudged)),
     )
     props = ET.SubElement(suite, "properties")
     ET.SubElement(props, "property", name="profile", value=text(s.profile))
     ET.SubElement(props, "property", name="seed", value=text(s.seed))
+    if s.warning is not None:  # the faulted phase met no fault: CI pages show properties
+        ET.SubElement(props, "property", name="warning", value=text(s.warning))
     for r, _ in rows:
         ET.SubElement(
             props, "property", name=text(f"r_fault.{r.requirement}"),
@@ -199,6 +214,10 @@ def junit_suite(s: FaultsSummary, parent: ET.Element, text: Callable[[Any], str]
             f"({percent(n.faulted.value)}); one-sided Fisher p {num(n.p, '.3g')}, Holm "
             f"{num(n.p_holm, '.3g')}: {r.verdict}"
         )
+        if s.warning is not None:
+            out = f"{s.warning}. {out}"
         ET.SubElement(case, "system-out").text = text(out)
         if failure:
             ET.SubElement(case, "failure", message=text(failure), type="faults").text = text(out)
+        elif (skipped := junit_skipped(r)) is not None:
+            ET.SubElement(case, "skipped", message=text(skipped))

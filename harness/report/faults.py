@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.core.types import CheckResult, FaultWindow
-from harness.report.faultstats import METHODS, Comparison, compare_all, median, trials_needed
+from harness.report.faultparts import FaultNumbers, RequirementFaults, lower, r_text
+from harness.report.faultstats import METHODS, compare_all, trials_needed
 from harness.report.reliability import REGRESSION_ORIGIN, SWEEP_ORIGIN, percent
 from harness.runlog.models import AnyManifest, RunManifest, TrialRecord
 
@@ -41,96 +42,6 @@ def base_id(case_id: str, profile: str) -> str:
 def profile_of(manifest: AnyManifest) -> str | None:
     """The fault profile the manifest records (`harness run --faults NAME`)."""
     return manifest.fault_profile if isinstance(manifest, RunManifest) else None
-
-
-@dataclass
-class RequirementFaults:
-    """One requirement clean vs faulted."""
-
-    requirement: str
-    severity: str
-    title: str
-    cases: int  # cases judging it in both phases
-    numbers: Comparison
-    clean_errors: int = 0
-    faulted_errors: int = 0
-
-    @property
-    def fails_clean(self) -> bool:
-        """Some clean trial did not pass: it fails without any fault."""
-        return self.numbers.clean_passes < self.numbers.clean_trials
-
-    @property
-    def verdict(self) -> str:
-        n = self.numbers
-        if not n.clean_trials or not n.faulted_trials:
-            phase = "clean" if not n.clean_trials else "faulted"
-            return f"not measured: no {phase} trial judged it"
-        parts = []
-        if self.fails_clean:
-            parts.append(
-                f"fails without faults ({n.clean_passes}/{n.clean_trials} clean trials passed)"
-            )
-        if n.degraded:
-            parts.append(
-                f"degrades under faults beyond noise ({percent(n.faulted.value)} vs "
-                f"{percent(n.clean.value)} clean, Holm-corrected p = {n.p_holm:.3g})"
-            )
-        elif n.underpowered and _lower(n):
-            parts.append(
-                f"lower under faults ({percent(n.faulted.value)} vs {percent(n.clean.value)}) "
-                "but too few cases to tell"
-            )
-        elif n.underpowered:
-            parts.append("too few cases to tell a degradation from noise")
-        elif not parts:
-            parts.append("holds under faults within noise")
-        return "; ".join(parts)
-
-
-@dataclass
-class FaultNumbers:
-    """One fault (link, toxic) over the trials it was applied in."""
-
-    link: str
-    toxic: str
-    source: str  # profile:<name> or scenario
-    stream: str = ""
-    toxicity: float = 1.0
-    names: list[str] = field(default_factory=list)
-    windows: int = 0
-    trials: int = 0  # trials it was applied in
-    hit_trials: int = 0  # of those, trials it hit: toxicity 1, or a connection drawn
-    connections: int = 0
-    affected: int = 0
-    recovered_ms: list[float] = field(default_factory=list)
-    #: trials whose recovery check failed with no recovery, and what it said ("not recovered
-    #: within 5 s")
-    not_recovered: int = 0
-    not_within: str = ""
-    #: per requirement, the trials it hit against the clean phase (profiles of several faults)
-    by_requirement: dict[str, Comparison] = field(default_factory=dict)
-
-    @property
-    def key(self) -> str:
-        return f"{self.link}: {self.toxic}"
-
-    @property
-    def samples(self) -> bool:
-        """Its toxicity draws connections (below 1), so the observed share matters."""
-        return self.toxicity < 1.0
-
-    @property
-    def share(self) -> float | None:
-        return self.affected / self.connections if self.connections else None
-
-    @property
-    def recovery_median(self) -> float | None:
-        return median(self.recovered_ms)
-
-    @property
-    def recovery_max(self) -> float | None:
-        return max(self.recovered_ms) if self.recovered_ms else None
 
 
 @dataclass
@@ -169,6 +80,50 @@ class FaultsSummary:
         ]
 
     @property
+    def unjudged(self) -> list[str]:
+        """Requirements no faulted trial judged: not judged under faults, never "holds"."""
+        return [r.requirement for r in self.requirements if r.unjudged]
+
+    @property
+    def mine(self) -> list[FaultNumbers]:
+        """The profile's faults (not a scenario's own)."""
+        return [f for f in self.faults if self.profile and f.source == f"profile:{self.profile}"]
+
+    @property
+    def unfired(self) -> list[FaultNumbers]:
+        """The profile's faults that hit no connection in any faulted trial (an `after_sent`
+        that never matched, a link the agent never used); a `down` refuses connections the
+        proxy cannot count, so it is never among them."""
+        return [f for f in self.mine if f.toxic != "down" and not f.affected]
+
+    @property
+    def met_no_fault(self) -> bool:
+        """The faulted phase ran but none of the profile's faults hit anything: R_fault then
+        compares two clean phases."""
+        if self.profile is None or not self.faulted_trials:
+            return False
+        return len(self.unfired) == len(self.mine)
+
+    @property
+    def warning(self) -> str | None:
+        """What no reader may miss: the faulted phase met no fault (or some of its faults
+        none), so R_fault says nothing about robustness to it."""
+        if self.met_no_fault:
+            seen = sum(f.connections for f in self.mine)
+            return (
+                f"WARNING: the faulted phase met no fault: profile {self.profile} hit 0 of "
+                f"{seen} connection(s) in its {self.faulted_trials} faulted trial(s), so "
+                "R_fault says nothing about robustness"
+            )
+        if self.unfired:
+            each = ", ".join(f"{f.key} (0 of {f.connections})" for f in self.unfired)
+            return (
+                f"WARNING: some of profile {self.profile}'s faults hit no connection in any "
+                f"faulted trial: {each}; R_fault says nothing about robustness to them"
+            )
+        return None
+
+    @property
     def needed(self) -> int:
         """The trials per phase with which a total collapse would be seen beyond noise."""
         return trials_needed(max(1, len(self.measured)))
@@ -181,6 +136,21 @@ class FaultsSummary:
 
     @property
     def headline(self) -> str:
+        """The warning first, when there is one, then what the numbers say."""
+        return self.said if self.warning is None else f"{self.warning}. {self.said}"
+
+    @property
+    def said(self) -> str:
+        """What the numbers say (the headline without the warning)."""
+        text = self._headline
+        if self.unjudged and self.profile is not None:
+            text = text.removesuffix(".") + (
+                f"; not judged under faults (no faulted trial): {', '.join(self.unjudged)}."
+            )
+        return text
+
+    @property
+    def _headline(self) -> str:
         if self.profile is None:
             return f"{len(self.faults)} fault(s) applied by the scenarios themselves; no profile."
         if not self.measured:
@@ -193,10 +163,10 @@ class FaultsSummary:
         if not parts:
             values = [r.numbers.r_fault.value for r in self.measured]
             lowest = min((v for v in values if v is not None), default=None)
-            lower = [r.requirement for r in self.measured if _lower(r.numbers)]
+            dropped = [r.requirement for r in self.measured if lower(r.numbers)]
             parts.append(
-                f"no requirement degrades beyond noise (lowest R_fault {_r(lowest)}"
-                + (f"; lower under faults: {', '.join(lower)})" if lower else ")")
+                f"no requirement degrades beyond noise (lowest R_fault {r_text(lowest)}"
+                + (f"; lower under faults: {', '.join(dropped)})" if dropped else ")")
             )
             if self.undetermined:
                 parts.append(
@@ -206,18 +176,21 @@ class FaultsSummary:
         return f"Fault profile {self.profile}: " + "; ".join(parts) + "."
 
     def lines(self) -> list[str]:
-        """A few lines for the terminal."""
-        out = [f"faults: {self.headline}"]
+        """A few lines for the terminal (the warning is the caller's to show apart)."""
+        out = [f"faults: {self.said}"]
         for r in self.requirements:
             n = r.numbers
             if not n.tested:  # judged in one phase only: no R_fault, said so
-                out.append(f"  {r.requirement}: {r.verdict} (faulted {n.faulted_passes}/"
-                           f"{n.faulted_trials} passed)")  # fmt: skip
+                phase, passes, trials = (
+                    ("clean", n.clean_passes, n.clean_trials) if r.unjudged
+                    else ("faulted", n.faulted_passes, n.faulted_trials)
+                )  # fmt: skip
+                out.append(f"  {r.requirement}: {r.verdict} ({phase} {passes}/{trials} passed)")
                 continue
             out.append(
                 f"  {r.requirement}: clean {percent(n.clean.value)}, faulted "
-                f"{percent(n.faulted.value)}, R_fault {_r(n.r_fault.value)} "
-                f"[{_r(n.r_fault.low)}, {_r(n.r_fault.high)}]: {r.verdict}"
+                f"{percent(n.faulted.value)}, R_fault {r_text(n.r_fault.value)} "
+                f"[{r_text(n.r_fault.low)}, {r_text(n.r_fault.high)}]: {r.verdict}"
             )
         for f in self.faults:
             rec = (
@@ -225,20 +198,12 @@ class FaultsSummary:
                 if f.recovered_ms and f.recovery_median is not None and f.recovery_max is not None
                 else ""
             )
-            share = f", hit {f.affected}/{f.connections} connections" if f.connections else ""
+            # the hit count even when 0: a fault that never fired must be seen not to have
+            share = "" if f.toxic == "down" else f", hit {f.affected}/{f.connections} connections"
             if f.not_recovered:
                 rec += f", {f.not_within} in {f.not_recovered} trial(s)"
             out.append(f"  {f.key} ({f.source}): {f.trials} trial(s){share}{rec}")
         return out
-
-
-def _lower(n: Comparison) -> bool:
-    """The faulted rate is below the clean one (beyond noise or not)."""
-    return n.faulted_passes * n.clean_trials < n.clean_passes * n.faulted_trials
-
-
-def _r(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
 
 
 def _marks(checks: Iterable[CheckResult]) -> dict[str, str]:
@@ -365,9 +330,10 @@ def _faults(
             f.connections += sum(w.connections for w in ws)
             f.affected += sum(w.affected for w in ws)
             f.recovered_ms += [w.recovered_ms for w in ws if w.recovered_ms is not None]
-            # a toxicity of 1 hits whatever the link does (a `down` link refuses connections
-            # the proxy never counts); below 1, the trials whose draw hit a connection
-            if any(w.affected or w.toxicity >= 1.0 for w in ws):
+            # the trials where it hit a connection (an `after_sent` toxic counts only those
+            # whose bytes matched); a `down` link refuses connections the proxy never counts:
+            # every trial it was applied in
+            if any(w.affected or w.toxic == "down" for w in ws):
                 f.hit_trials += 1
                 hit.setdefault(key, []).append(record)
     faults = sorted(by_key.values(), key=lambda f: (f.source != f"profile:{profile}", f.key))

@@ -16,6 +16,7 @@ from harness.report.drift import DriftSummary
 from harness.report.driftrender import junit_suite as drift_suite
 from harness.report.faultrender import junit_suite as faults_suite
 from harness.report.faults import FaultsSummary
+from harness.report.faultturns import during
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, turn_source
@@ -40,7 +41,9 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
         lines.append(f"agent error: {row['case_error']}")
     for t in evidence_turns(row):
         source = turn_source(t.get("source"))
+        fault = during(t, row.get("faults"))
         said = f"turn {t['index']} customer" + (f" ({source})" if source else "")
+        said += f" ({fault})" if fault else ""
         lines.append(f"{said}: {t['text']}")
         if t.get("reply") is not None:
             lines.append(f"turn {t['index']} agent: {t['reply']}")

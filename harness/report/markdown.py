@@ -133,7 +133,8 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
         out += ["**Conversation:**", ""]
         for t in ex.turns:
             source = f" ({cell(t['source'])})" if t.get("source") else ""
-            out += [f"Turn {t['index']}{source}, customer:", "", fence(t["text"]), ""]
+            fault = f" ({cell(t['during'])})" if t.get("during") else ""
+            out += [f"Turn {t['index']}{source}{fault}, customer:", "", fence(t["text"]), ""]
             if t["reply"] is not None:
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from harness.core import SWEEP_CASE, Category, FailureKey, Severity
 from harness.report.chain import TraceEvidence, request_lines, trace_evidence
+from harness.report.faultturns import during
 from harness.report.frame import divergences, per_requirement
 from harness.report.known import KnownRegression as KnownRegression
 from harness.report.known import known_regressions
@@ -257,11 +258,14 @@ def _listed(value: Any) -> list[Any]:
     return value[:50] if isinstance(value, list) else []
 
 
-def _turn(t: dict[str, Any]) -> dict[str, Any]:
-    """A stored turn as evidence: what was said, what came back and with what."""
+def _turn(t: dict[str, Any], faults: Any = None) -> dict[str, Any]:
+    """A stored turn as evidence: what was said, what came back and with what, and the
+    faults on while it was sent (`faults`: the trial's windows)."""
     status, usage, source = t.get("status"), t.get("usage"), turn_source(t.get("source"))
     return {
         "index": t.get("index"),
+        #: "during db: reset_peer downstream": the faults applied while it was sent
+        "during": during(t, faults),
         #: where the turn came from (a reactive answer, filler, ...); None: the script's own
         "source": None if source is None else cap(source, 200),
         "text": cap(t.get("text")),
@@ -299,7 +303,8 @@ def evidence_turns(row: Mapping[str, Any] | pd.Series) -> list[Any]:
 
 def _example(row: pd.Series) -> Example:
     inputs, recorded, planned = _inputs(row)
-    turns = [_turn(t) for t in evidence_turns(row) if isinstance(t, dict)]
+    faults = row.get("faults")
+    turns = [_turn(t, faults) for t in evidence_turns(row) if isinstance(t, dict)]
     session = row.get("session")
     return Example(
         case_id=row["case_id"],

@@ -52,6 +52,8 @@ COLUMNS = [
     #: requests stubbed services received for the trial (cases.jsonl keeps every trial's)
     "trace",
     "requests",
+    #: the faults applied during the trial (FaultWindow: link, toxic, times, turns), [] none
+    "faults",
     "case_error",  # what stopped the case, as text; None when nothing did
     "failure_kind",  # its kind (harness.core.FailureKind), None when nothing did
     "duration_ms",
@@ -68,6 +70,7 @@ JSON_COLUMNS = (
     "calls",
     "trace",
     "requests",
+    "faults",
 )
 #: what a column missing from files written before it existed reads as, per row
 EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {
@@ -76,6 +79,7 @@ EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {
     "trial_vars": dict,
     "trace": dict,
     "requests": list,
+    "faults": list,
 }
 TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
 
@@ -110,6 +114,7 @@ def results_frame(
                 "trial_vars": {},
                 "session": {},
                 "calls": [],
+                "faults": [],
                 "case_error": None,
                 "failure_kind": None,
                 "duration_ms": 0.0,
@@ -133,6 +138,7 @@ def results_frame(
                 "trial_vars": _jsonable(obs.vars),
                 "session": _jsonable(obs.session),
                 "calls": _jsonable(obs.calls),
+                "faults": as_data(obs.faults) if obs.faults else [],
                 "case_error": None if obs.error is None else str(obs.error),
                 "failure_kind": None if obs.error is None else obs.error.kind.value,
                 "duration_ms": float(obs.duration_ms or 0.0),

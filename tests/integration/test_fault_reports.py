@@ -11,7 +11,8 @@ the clean trials played after a faulted phase too.
 - junit.xml: every testsuite's counts are its testcases' (the faults suite fails the
   requirements whose faulted trials failed);
 - a failed recovery check names the fault(s) the case had and says "not recovered within
-  5 s" in every report; its probe turns are shown once, with the recovery check only.
+  5 s" in every report; its probe turns are shown once, with the recovery check only;
+- the turn sent while a fault was on names it ("turn 2 (during db: down)") in every report.
 """
 
 from __future__ import annotations
@@ -134,3 +135,79 @@ def test_a_failed_recovery_names_its_fault_and_its_probes_are_shown_once(tmp_pat
     assert len(sql) == 2 and sum("(recovery), customer" in part for part in sql) == 1
     counts = junit_counts_are_true(run_dir / "junit.xml")
     assert counts["faults"]["failures"] == 2
+    # the turn sent while the database was down says so, in every report; the others do not
+    assert "Turn 2 (during db: down), customer:" in md and "Turn 1 (during" not in md
+    assert 'turn-fault">during db: down<' in html
+    assert "turn 2 customer (during db: down): note beta" in junit
+    assert "turn 1 customer: note alpha" in junit and "turn 3 customer: note gamma" in junit
+
+
+def test_a_profile_that_never_fires_is_warned_of_in_every_report(tmp_path: Path) -> None:
+    """An `after_sent` regex that never matches: the faulted phase met no fault. The terminal
+    and every report say, first, that R_fault says nothing, with the hit count (0 of N); the
+    exit rule is unchanged (LG-002's recovery check errors with no fault to recover from:
+    exit 1 for that, as without the warning)."""
+    import shutil
+
+    suite = tmp_path / "suite"
+    shutil.copytree(SUITE, suite)
+    text = (suite / "suite.yaml").read_text()
+    text = text.replace("../../agents/", str(ROOT / "tests" / "agents") + "/")
+    idle = (
+        "    idle:\n      description: a reset that waits for bytes the agent never sends\n"
+        "      scenarios: [plain]\n      faults:\n"
+        "        - {link: db, toxic: reset_peer, after_sent: 'no agent sends this'}\n"
+    )
+    (suite / "suite.yaml").write_text(text.replace("  profiles:\n", "  profiles:\n" + idle, 1))
+    done = harness(
+        "run", str(suite), "--reports-dir", str(tmp_path / "r"), "--no-progress",
+        "--faults", "idle",
+        env=environ(HARNESS_DEPS="embedded", LEDGER_MODE="correct"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "0 failed and 4 errored check(s) in requirement(s) LG-002" in done.stderr
+    run_dir = only_run(tmp_path / "r", done.stderr)
+    said = re.search(
+        r"WARNING: the faulted phase met no fault: profile idle hit 0 of (\d+) connection\(s\) "
+        r"in its (\d+) faulted trial\(s\), so R_fault says nothing about robustness",
+        " ".join(done.stderr.split()),
+    )
+    assert said is not None and int(said.group(2)) > 0, done.stderr
+    assert re.search(r"db: reset_peer \(profile:idle\): \d+ trial\(s\), hit 0/\d+", done.stderr)
+    assert "the faulted phase met no fault" in (run_dir / "summary.md").read_text()
+    assert "fault-warning" in (run_dir / "report.html").read_text()
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(run_dir / "junit.xml").getroot().iter("property")
+    }
+    assert "the faulted phase met no fault" in (props.get("warning") or "")
+
+
+def test_the_demo_under_db_reset_names_the_reset_turn_and_skips_what_faults_never_judged(
+    tmp_path: Path,
+) -> None:
+    """The demo (defects on) under db-reset: the refund turn's evidence says the reset was on,
+    and RD-011 (judged only in the clean phase) is a skipped testcase, not a "holds"."""
+    done = harness(
+        "run", str(ROOT / "scenarios" / "refund_desk"), "--faults", "db-reset",
+        "--reports-dir", str(tmp_path / "r"), "--no-progress",
+        env=environ(HARNESS_DEPS="embedded"), timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    run_dir = only_run(tmp_path / "r", done.stderr)
+    md = (run_dir / "summary.md").read_text()
+    assert "Turn 2 (during db: reset\\_peer downstream), customer:" in md
+    assert "Turn 1 (during" not in md
+    junit = (run_dir / "junit.xml").read_text()
+    assert "turn 2 customer (during db: reset_peer downstream): Please refund" in junit
+    counts = junit_counts_are_true(run_dir / "junit.xml")
+    assert counts["refund_desk.faults"]["failures"] == 2  # RD-006, RD-014
+    (suite,) = [
+        s
+        for s in ET.parse(run_dir / "junit.xml").getroot().iter("testsuite")
+        if s.get("name") == "refund_desk.faults"
+    ]
+    assert suite.get("skipped") == "1"
+    skipped = {c.get("name") for c in suite.iter("testcase") if c.find("skipped") is not None}
+    assert skipped == {"RD-011 holds under fault profile db-reset"}
+    assert "RD-011: not judged under faults: no faulted trial judged it" in done.stderr

@@ -280,4 +280,75 @@ def test_a_down_link_hits_every_trial_it_was_applied_in(tmp_path: Path) -> None:
     assert db.trials == db.hit_trials == 6 and db.by_requirement["R-1"].degraded
     assert cache.hit_trials == 0 and "R-1" not in cache.by_requirement
     assert share(db) == "every connection refused while it was active"
-    assert share(cache) == "no connection opened while it was active"
+    assert share(cache) == "0/0: no connection opened while it was active"
+
+
+def test_a_requirement_no_faulted_trial_judged_is_skipped_not_passed(tmp_path: Path) -> None:
+    """A requirement whose checks apply only in the clean phase (the demo's RD-011 under
+    db-reset) is no "holds under fault profile": JUnit skips it, the reports say so."""
+    import xml.etree.ElementTree as ET
+
+    from harness.report.build import build_reports
+
+    folder = fault_run(tmp_path, {"R-1": (["PP"] * 6, ["PP"] * 6), "R-2": (["PP"] * 6, [])})
+    s = summary(folder)
+    r2 = next(r for r in s.requirements if r.requirement == "R-2")
+    assert r2.unjudged and r2.verdict == "not judged under faults: no faulted trial judged it"
+    assert s.unjudged == ["R-2"] and "not judged under faults (no faulted trial): R-2" in s.headline
+    assert "  R-2: not judged under faults: no faulted trial judged it (clean 12/12 passed)" in (
+        s.lines()
+    )
+    build_reports(folder)
+    suites = ET.fromstring((folder / "junit.xml").read_bytes())
+    (faults,) = [x for x in suites if x.get("name") == "s.faults"]
+    assert (faults.get("tests"), faults.get("failures"), faults.get("skipped")) == ("2", "0", "1")
+    cases = {c.get("name"): c for c in faults.iter("testcase")}
+    skipped = cases["R-2 holds under fault profile reset"].find("skipped")
+    assert skipped is not None and "not judged under faults" in (skipped.get("message") or "")
+    assert cases["R-1 holds under fault profile reset"].find("skipped") is None
+    md = (folder / "summary.md").read_text()
+    assert "| ⏭ R-2 |" in md and "not judged under faults: no faulted trial judged it |" in md
+    html = (folder / "report.html").read_text()
+    assert '<span class="tag none">R-2</span>' in html
+
+
+def test_a_profile_that_never_fired_is_warned_of_everywhere(tmp_path: Path) -> None:
+    """An `after_sent` that never matched: the faulted phase met no fault, R_fault 1.00 says
+    nothing; every report says so, with the hit count (0 of N) shown."""
+    import xml.etree.ElementTree as ET
+
+    from harness.report.build import build_reports
+    from harness.report.text import cell
+
+    idle = window("db", "reset_peer", connections=3, affected=0)
+    folder = fault_run(tmp_path / "a", {"R-1": (["P"] * 3, ["P"] * 3)}, windows=[idle])
+    s = summary(folder)
+    assert s.met_no_fault and not s.failing  # the exit rule is unchanged
+    warning = (
+        "WARNING: the faulted phase met no fault: profile reset hit 0 of 9 connection(s) in "
+        "its 3 faulted trial(s), so R_fault says nothing about robustness"
+    )
+    assert s.warning == warning and s.headline.startswith(warning)
+    (fault,) = s.faults
+    assert fault.hit_trials == 0  # toxicity 1 is no hit when nothing matched
+    assert "  db: reset_peer (profile:reset): 3 trial(s), hit 0/9 connections" in s.lines()
+    build_reports(folder)
+    md = (folder / "summary.md").read_text()
+    said = cell(warning)
+    assert f"> ⚠️ **{said}.**" in md and md.index(said) < md.index("## Faults")
+    assert "| 3 (0) | 0/9 \\(0.0%\\) |" in md
+    html = (folder / "report.html").read_text()
+    assert f'<div class="verdict bad fault-warning">⚠ {warning}.</div>' in html
+    suites = ET.fromstring((folder / "junit.xml").read_bytes())
+    (faults,) = [x for x in suites if x.get("name") == "s.faults"]
+    props = {p.get("name"): p.get("value") for p in faults.iter("property")}
+    assert props["warning"] == warning
+    # one fault of two never fired: said, naming it; a `down` (uncounted) never is
+    down = window("db", "down", connections=0, affected=0)
+    quiet = window("cache", "latency", connections=0, affected=0)
+    both = summary(fault_run(tmp_path / "b", {"R-1": (["P"] * 3, ["P"] * 3)},
+                             windows=[down, quiet]))  # fmt: skip
+    assert not both.met_no_fault and both.warning is not None
+    assert "cache: latency (0 of 0)" in both.warning and "db: down" not in both.warning
+    fired = summary(fault_run(tmp_path / "c", {"R-1": (["P"] * 3, ["P"] * 3)}))
+    assert fired.warning is None and not fired.met_no_fault
