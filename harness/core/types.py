@@ -122,6 +122,8 @@ class FaultWindow:
     stream: str = "downstream"
     toxicity: float = 1.0
     attributes: dict[str, int] = field(default_factory=dict)
+    after_sent: str | None = None  # the regex the agent's bytes had to match (ours)
+    times: int | None = None  # the most connections it could act on (ours)
     source: str = ""  # "scenario" or "profile:<name>"
     started_ns: int = 0
     ended_ns: int = 0

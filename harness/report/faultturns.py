@@ -34,6 +34,10 @@ def fault_label(window: Mapping[str, Any]) -> str:
     toxicity = window.get("toxicity")
     if isinstance(toxicity, int | float) and toxicity < 1.0:
         text += f", toxicity {toxicity:g}"
+    if window.get("after_sent"):
+        text += f", after_sent {window['after_sent']}"
+    if isinstance(times := window.get("times"), int):
+        text += f", times {times}"
     return cap(text, LABEL_CAP)
 
 

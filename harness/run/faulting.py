@@ -252,6 +252,8 @@ class CaseFaults:
             stream=fault.stream,
             toxicity=fault.toxicity,
             attributes=dict(toxic.attributes),
+            after_sent=fault.after_sent,
+            times=fault.times,
             source=source,
             started_ns=time.time_ns(),
         )

@@ -45,6 +45,13 @@ def test_a_fault_in_a_few_words() -> None:
     assert fault_label(down) == "db: down"
     jitter = {**as_data(LATENCY), "attributes": {"latency": 100, "jitter": 20}}
     assert fault_label(jitter) == "cache: latency downstream, 100 ms, jitter 20 ms"
+    blip = as_data(
+        FaultWindow(link="db", toxic="reset_peer", attributes={"timeout": 0},
+                    after_sent="(?is)insert into refunds.*commit", times=1)
+    )  # fmt: skip
+    assert fault_label(blip) == (
+        "db: reset_peer downstream, after_sent (?is)insert into refunds.*commit, times 1"
+    )
 
 
 def test_each_turn_names_the_faults_on_while_it_was_sent() -> None:
