@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from harness.errors import Problem
+from harness.spec.load import LoadFault
 from harness.spec.loader import Source, format_loc, validate_model
 from harness.spec.models import Scenario, SuiteFile
 from harness.spec.models.faults import Fault
@@ -70,12 +71,16 @@ def salvage_scenarios(
 
 
 def _valid_faults(raw: list[Any]) -> list[tuple[int, Fault]]:
+    """Each fault valid on its own; of the others, their link and window as written, when
+    those are valid (a toxicity over 1 does not make a window past the last turn right)."""
     out = []
     for k, item in enumerate(raw):
         try:
             out.append((k, Fault.model_validate(item)))
         except ValidationError:
-            continue
+            kept = stand_in("faults", item)
+            if kept.get("link") != "_" and any(w in kept for w in WINDOW["faults"]):
+                out.append((k, Fault.model_validate(kept)))
     return out
 
 
@@ -119,11 +124,33 @@ def _with(src: Source, data: Any) -> Source:
     return Source(src.path, data, src.display, src.values, src.keys, src.text, src.spans)
 
 
-#: a fault that changes nothing and is checked against nothing (its key is masked)
+#: a fault that changes nothing; its link `_` is checked against nothing (its key is masked)
 _STAND_IN: dict[str, dict[str, Any]] = {
     "faults": {"link": "_", "toxic": "latency"},
     "load": {"link": "_", "toxic": "latency", "at": 0, "for": 0.001},
 }
+#: the keys of a fault's window, kept in its stand-in when they are valid
+WINDOW = {"faults": ("from_turn", "to_turn", "after_turn", "for"), "load": ("at", "for")}
+
+
+def stand_in(section: str, raw: Any) -> dict[str, Any]:
+    """A valid fault in place of `raw` (a fault or load window refused for its toxic): its
+    link and window as written when they are valid, so they are still checked (a link that is
+    no dependency, a window past the last turn or the profile's end); else the inert ones."""
+    base = dict(_STAND_IN[section])
+    if not isinstance(raw, dict):
+        return base
+    model = Fault if section == "faults" else LoadFault
+    best = base
+    for keys in (("link", *WINDOW[section]), WINDOW[section], ("link",)):
+        kept = {**base, **{k: raw[k] for k in keys if k in raw}}
+        try:
+            model.model_validate(kept)
+        except ValidationError:
+            continue
+        best = kept
+        break
+    return best
 
 
 def _prune(data: dict[str, Any], errors: list[tuple[Any, ...]], masked: set[str]) -> bool:
@@ -142,10 +169,12 @@ def _prune(data: dict[str, Any], errors: list[tuple[Any, ...]], masked: set[str]
         faults = profile.get("faults") if isinstance(profile, dict) else None
         if len(rest) >= 2 and rest[0] == "faults" and isinstance(rest[1], int):
             key = format_loc((section, "profiles", name, "faults", rest[1]))
-            if key in masked or not isinstance(faults, list) or rest[1] >= len(faults):
+            if key + ".toxic" in masked or not isinstance(faults, list) or rest[1] >= len(faults):
                 continue  # stood in already (each of its problems is an error of its own)
-            faults[rest[1]] = dict(_STAND_IN[section])
-            masked.add(key)
+            faults[rest[1]] = stand_in(section, faults[rest[1]])
+            if faults[rest[1]]["link"] == "_":
+                masked.add(key + ".link")
+            masked.add(key + ".toxic")  # the rest of its keys are as written
             changed = True
         elif name in profiles:
             profiles.pop(name)
