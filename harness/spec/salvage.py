@@ -177,7 +177,18 @@ def _prune(data: dict[str, Any], errors: list[tuple[Any, ...]], masked: set[str]
             masked.add(key + ".toxic")  # the rest of its keys are as written
             changed = True
         elif name in profiles:
-            profiles.pop(name)
-            masked.add(format_loc((section, "profiles", name)))
+            whole = format_loc((section, "profiles", name))
+            if section == "faults" and whole not in masked:
+                # kept as the scenarios it plays (a recovery check there has a fault), checked
+                # against nothing else; all scenarios when they are not plain names
+                played = profile.get("scenarios") if isinstance(profile, dict) else None
+                plain = isinstance(played, list) and all(isinstance(i, str) for i in played)
+                profiles[name] = {
+                    "faults": [dict(_STAND_IN[section])],
+                    "scenarios": played if plain else [],
+                }
+            else:
+                profiles.pop(name)
+            masked.add(whole)
             changed = True
     return changed

@@ -162,5 +162,10 @@ def test_a_scenario_that_fails_to_load_is_not_called_missing(tmp_path: Path) -> 
 
 def test_a_recovery_check_a_profile_plays_is_valid(tmp_path: Path) -> None:
     suite = SUITE.replace("scenarios: [hold]", "scenarios: [hold, lonely]")
-    lines = _refused(_suite(tmp_path, suite))
+    lines = _refused(_suite(tmp_path / "a", suite))
+    assert not [line for line in lines if "a recovery check" in line], lines
+    # nor when that profile is wrong itself: it still plays the scenario
+    suite = SUITE.replace("scenarios: [hold]", "descripton: x\n      scenarios: [hold, lonely]")
+    lines = _refused(_suite(tmp_path / "b", suite))
+    _at(lines, r"faults\.profiles\.blip\.descripton: unknown key 'descripton' \(did you mean")
     assert not [line for line in lines if "a recovery check" in line], lines
