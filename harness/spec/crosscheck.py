@@ -23,6 +23,7 @@ from harness.spec.models import (
     SuiteFile,
 )
 from harness.spec.references import check_references
+from harness.spec.salvage import Unloaded
 from harness.spec.stubrefs import check_stubs
 
 
@@ -84,11 +85,15 @@ def cross_check(
     inv_src: Source | None,
     *,
     partial: bool = False,
+    unloaded: tuple[Unloaded, ...] = (),
+    unread: bool = False,
 ) -> Iterator[Problem]:
     """What no single file can know: ids that must exist, be unique or agree across files.
     `partial`: a scenario file failed to load (its own problems said), so what the suite
     file says of every scenario (names the scenarios declare, a scenario to drive a load
-    profile) is not judged against the ones that loaded: no spurious problem follows a typo."""
+    profile) is not judged against the ones that loaded: no spurious problem follows a typo;
+    `unloaded`, what is known of the scenarios that failed (their ids, their valid faults), and
+    `unread`, a scenario file could not even be read, serve the fault checks."""
     req_ids = [r.id for r in spec.requirements]
     seen: set[str] = set()
     for i, r in enumerate(spec.requirements):
@@ -193,7 +198,7 @@ def cross_check(
     yield from check_stubs(
         manifest, manifest_src, spec.parameter_values(), scenarios, every_scenario=not partial
     )
-    yield from check_faults(manifest, manifest_src, scenarios)
+    yield from check_faults(manifest, manifest_src, scenarios, unloaded, unread=unread)
     if manifest is not None and manifest_src is not None and not partial:
         yield from check_load(
             manifest.load,

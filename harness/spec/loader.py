@@ -252,6 +252,8 @@ def _problem(source: Source, model: type[BaseModel], err: Any) -> Problem:
         hint = did_you_mean(str(key), fields) if fields else ""
         allowed = f"; allowed here: {', '.join(sorted(fields))}" if fields and not hint else ""
         return source.problem(found, f"unknown key {key!r}{hint}{allowed}", key=True)
+    if kind == "unknown_name":  # a name written as a key (a toxic's attribute): at the key
+        return source.problem(found, err["msg"], key=True)
     if kind == "missing":
         name = rest[-1] if rest else loc[-1]
         return source.problem(found, f"missing required key {name!r}")

@@ -25,6 +25,7 @@ from harness.spec.models import (
     SuiteFile,
 )
 from harness.spec.positions import Located
+from harness.spec.salvage import Unloaded, hidden, salvage_scenarios, salvage_suite
 
 SUITE_FILE = "suite.yaml"
 SPEC_FILE = "spec.yaml"
@@ -143,12 +144,19 @@ def load_suite(path: str | Path) -> Suite:
             )
         )
     partial = False  # a scenario file failed to load (its problems are said)
+    unloaded: list[Unloaded] = []  # its scenarios that are invalid, as far as they are known
+    unread = False  # a scenario file that could not even be read
     for f in files:
         sf, src = read(f, ScenariosFile)
         if sf is not None and src is not None:
             scenarios.extend((s, src, i) for i, s in enumerate(sf.scenarios))
         else:
             partial = True
+            # every problem at once: its valid scenarios are checked against the suite still
+            valid, invalid = salvage_scenarios(src) if src is not None else ([], [])
+            scenarios.extend(valid)
+            unloaded.extend(invalid)
+            unread = unread or src is None or not (valid or invalid)
     # a broken regression file is reported and left out, never a reason not to run the suite
     regressions: list[tuple[RegressionFile, Source]] = []
     broken: list[Problem] = []
@@ -164,8 +172,13 @@ def load_suite(path: str | Path) -> Suite:
     assert spec_src is not None
     if lineage.whole:  # every problem at once: the cross-file checks run on the valid files
         valid_manifest = manifest if manifest is not None and manifest_src is not None else None
+        masked: set[str] = set()  # suite.yaml's faults stood in for (salvage.py)
+        if valid_manifest is None and manifest_src is not None and len(homes) == 1:
+            valid_manifest, more, masked = salvage_suite(manifest_src, problems)
+            problems.extend(more)
         problems.extend(
-            cross_check(
+            p
+            for p in cross_check(
                 root,
                 valid_manifest,
                 manifest_src,
@@ -175,6 +188,11 @@ def load_suite(path: str | Path) -> Suite:
                 invariants,
                 inv_src,
                 partial=partial,
+                unloaded=tuple(unloaded),
+                unread=unread,
+            )
+            if not (
+                manifest_src is not None and p.path == manifest_src.display and hidden(p, masked)
             )
         )
         wrong = list(check_regressions(regressions, scenarios, spec, invariants))

@@ -5,11 +5,19 @@ from that package."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
-from harness.faults.toxics import Kind, Stream, Toxic
+from harness.faults.toxics import ATTRIBUTES, Kind, Stream, Toxic
+from harness.spec.loader import did_you_mean
+
+#: a problem a fault's own validator finds: where in the fault (its key), what it says, and
+#: whether it is an unknown name written as a key (the loader points at the key)
+Found = tuple[tuple[str | int, ...], str, bool]
+#: an error type the loader points at the key itself (an unknown name written as a key)
+UNKNOWN_NAME = "unknown_name"
 
 LinkName = Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
 
@@ -53,12 +61,53 @@ class LinkFault(BaseModel):
         "blip: the agent's retry on a new connection is left alone.",
     )
 
-    @model_validator(mode="after")
-    def _as_the_proxy_takes_it(self) -> LinkFault:
-        # its bounds (a slicer's sizes, down's toxicity, unknown attributes) are refused here,
-        # at the suite's line, not halfway through a run
-        self.as_toxic("check")
-        return self
+    @model_validator(mode="wrap")
+    @classmethod
+    def _every_problem(cls, data: Any, handler: Any) -> Any:
+        # every problem of the fault at once, each at its key: a misspelt attribute does not
+        # hide a window without its start (a subclass's `problems`)
+        fault = handler(data)
+        found = fault.problems()
+        if not found:
+            return fault
+        raise ValidationError.from_exception_data(
+            cls.__name__,
+            [
+                InitErrorDetails(
+                    type=PydanticCustomError(UNKNOWN_NAME if kind else "value_error", message),
+                    loc=loc,
+                    input=data,
+                )
+                for loc, message, kind in found
+            ],
+        )
+
+    def problems(self) -> list[Found]:
+        """(where, what, whether it is an unknown key) for each problem; none: it is valid.
+        Its bounds (a slicer's sizes, down's toxicity, unknown attributes) are refused here,
+        at the suite's line, not halfway through a run."""
+        known = ATTRIBUTES[self.toxic]
+        unknown = [a for a in self.attributes if a not in known]
+        found: list[Found] = []
+        for name in unknown:
+            found.append(
+                (
+                    ("attributes", name),
+                    f"{self.toxic} has no attribute {name!r}{did_you_mean(name, known)}; it has: "
+                    + (", ".join(known) or "none"),
+                    True,
+                )
+            )
+        if not unknown:
+            try:
+                self.as_toxic("check")
+            except ValidationError as exc:
+                found.extend(
+                    ((), str(e["msg"]).removeprefix("Value error, "), False) for e in exc.errors()
+                )
+            except ValueError as exc:
+                found.append(((), str(exc), False))
+        return found
 
     def as_toxic(self, name: str) -> Toxic:
         """The toxic the proxy applies, named `name` (unique on its link)."""

@@ -173,8 +173,8 @@ def test_validate_refuses_a_window_past_the_scenarios_turns(tmp_path: Path) -> N
     err = refused.stderr
     assert re.search(
         r"suite\.yaml:\d+:\d+: faults\.profiles\.refuse\.faults\[0\]\.to_turn: the window ends at "
-        r"turn 4 \(to_turn\), but scenario 'credit' has 3 turn\(s\): it would never apply; fix: "
-        r"a turn from 1 to 3",
+        r"turn 4 \(to_turn\), but scenario 'credit' has 3 turn\(s\): it ends past the last turn "
+        r"\(it applies up to turn 3\); fix: to_turn: 3, or leave it out \(to the last turn\)",
         err,
     ), err
     assert re.search(

@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 
 from harness.spec.models.base import CheckBase, Model, Slug
 from harness.spec.models.services import Latency
-from harness.spec.toxics import LinkFault
+from harness.spec.toxics import Found, LinkFault
 
 
 class Fault(LinkFault):
@@ -34,17 +34,22 @@ class Fault(LinkFault):
         "with no such fault on is the agent's error.",
     )
 
-    @model_validator(mode="after")
-    def _valid(self) -> Fault:
+    def problems(self) -> list[Found]:
+        """The toxic's problems, and its window's: each is said, whatever else is wrong."""
+        found = super().problems()
         by_turns = self.from_turn is not None or self.to_turn is not None
         by_time = self.after_turn is not None or self.for_ is not None
         if by_turns and by_time:
-            raise ValueError("a fault's window is from_turn/to_turn or after_turn/for, not both")
-        if by_time and (self.after_turn is None or self.for_ is None):
-            raise ValueError("after_turn and for go together")
+            found.append(
+                ((), "a fault's window is from_turn/to_turn or after_turn/for, not both", False)
+            )
+        elif by_time and (self.after_turn is None or self.for_ is None):
+            found.append(((), "after_turn and for go together", False))
         if self.from_turn and self.to_turn and self.to_turn < self.from_turn:
-            raise ValueError(f"to_turn {self.to_turn} is before from_turn {self.from_turn}")
-        return self
+            found.append(
+                ((), f"to_turn {self.to_turn} is before from_turn {self.from_turn}", False)
+            )
+        return found
 
 
 class FaultProfile(Model):
