@@ -286,13 +286,13 @@ class Feeder:
                 at, text, reply = read_outcome(turn)
                 Engine.record(conv.prepared, i, text, reply, int(at * 1e9))
                 conv.at.append(at)
+            conv.faults = self.timeline.mark(conv.prepared, conv.at, self.engine.talk.ok)
             if len(obs.turns) < expected and obs.error is None:
                 obs.error = Failure(
                     FailureKind.CUT_SHORT,
                     f"the load generator ended this conversation after {len(obs.turns)} of "
                     f"{expected} turns",
                 )
-            conv.faults = self.timeline.mark(conv.prepared, conv.at)
             conv.worker, conv.done = worker, True
             if all(c.done for c in item.conversations):
                 self._track(self._judge(item))

@@ -40,6 +40,7 @@ from harness.agents.protocol import Incoming, Outgoing
 from harness.agents.script import Script
 from harness.core.failures import Failure, FailureKind
 from harness.generate.personas import write_turn
+from harness.load.schedule import Schedule
 from harness.load.transport import ms, read, result, whole_timeout
 from harness.load.wire import transport_error, unpack
 from harness.spec.load import Stage, users_at
@@ -97,6 +98,9 @@ class Hub:
         self.stop = False
         self.ends_at: float | None = None  # no conversation starts after the profile's end
         self.runner: Runner | None = None
+        #: the profile's fault windows on the load's clock, once the harness knows its start
+        self.schedule: Schedule | None = None
+        self.ok = tuple(getattr(self.adapter, "ok_status", None) or (200,))
 
     def _call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
         data = None if body is None else orjson.dumps(body)
@@ -136,6 +140,8 @@ class Hub:
                 self.queue.put(case)
             self.stop = self.stop or bool(data.get("stop"))
             self.ends_at = data.get("ends_at") or self.ends_at
+            if self.schedule is None and data.get("t0") and self.config.get("faults"):
+                self.schedule = Schedule.planned(self.config["faults"], float(data["t0"]))
             if not data.get("cases"):
                 gevent.sleep(0.02)
 
@@ -172,7 +178,22 @@ class Hub:
             raw = None if body is None else body.encode()
             dialogue.ready[key] = Outgoing(method, url, dict(headers), raw, key.split(" ")[0])
         trace = case.get("trace")
-        return Script(dialogue, turns, case["texts"], ctx, tool_results, write, trace)
+        return Script(
+            dialogue, turns, case["texts"], ctx, tool_results, write, trace,
+            self if self.config.get("faults") else None, self.ok,
+        )  # fmt: skip
+
+    def accepting(self, at: float) -> tuple[int, ...]:
+        """The statuses a turn sent at `at` may be answered with: those of the fault windows
+        on before its timeout (by the profile's schedule; the harness judges on the windows
+        as applied)."""
+        if self.schedule is None:
+            return ()
+        return self.schedule.accepting(at, at + float(self.adapter.timeout))
+
+    def excuses(self, at: float, end: float, failure: Failure) -> bool:
+        """A turn failed while in flight during a fault window: the conversation goes on."""
+        return self.schedule is not None and self.schedule.excuses(at, end, failure)
 
     def done(self, token: str, played: dict[str, Any]) -> None:
         self.pending.append({"token": token, **played})

@@ -125,6 +125,8 @@ class LoadSession:
                 "schedule": m.load.schedule,
                 "length": profile.length,
                 "wait": list(profile.wait),
+                # the windows on the load's clock: the generator plays turns by them
+                "faults": [[f.at, f.end, list(f.accept_status)] for f in profile.faults],
                 "stop_timeout": self.stop_timeout,
             }
         )

@@ -83,7 +83,7 @@ def make_app(state: LoadState, feeder: Feeder, timeline: Timeline) -> web.Applic
         ends_at = timeline.t0 + timeline.length if timeline.t0 is not None else None
         over = ends_at is not None and time.time() >= ends_at
         items = [] if state.stop or over else await feeder.take(n)
-        return _json({"cases": items, "stop": state.stop, "ends_at": ends_at})
+        return _json({"cases": items, "stop": state.stop, "ends_at": ends_at, "t0": timeline.t0})
 
     async def results(request: web.Request) -> web.Response:
         data = orjson.loads(await request.read())

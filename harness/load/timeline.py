@@ -11,10 +11,9 @@ import bisect
 import math
 from typing import Any
 
-from harness.core.failures import Failure
+from harness.load.schedule import judge_turns
 from harness.load.windows import FaultWindows
 from harness.run.engine import Prepared
-from harness.run.faulting import EXCUSED
 from harness.spec.load import Stage, users_at
 
 
@@ -45,26 +44,26 @@ class Timeline:
         self._times.append(at)
         self._users.append(users)
 
-    def mark(self, prepared: Prepared, sent: list[float]) -> list[int]:
+    def mark(
+        self, prepared: Prepared, sent: list[float], ok: tuple[int, ...] = (200,)
+    ) -> list[int]:
         """The fault windows (1-based) a conversation overlapped, from its first turn sent to
         its last reply (epoch seconds), put into its observation and its checks' context. As
-        in a run, a turn that failed while a fault was on (an HTTP status, a timeout, a broken
-        connection, a malformed reply) does not make the conversation an error when it was
-        its last: its checks judge it (`when: "{{ fault.applied }}"`)."""
+        in a run, a turn that failed while in flight during a window (an HTTP status, a
+        timeout, a broken connection, a malformed reply) is recorded and the conversation
+        went on: its checks judge it (`when: "{{ fault.applied }}"`); a status a window's
+        `accept_status` lists is part of the contract then (`fault.accepted`); `ok`: the
+        statuses a turn expects when it says none (load/schedule.py)."""
         if self.faults is None or not sent:
             return []
         obs = prepared.obs
         last = obs.turns[-1].latency_ms / 1000 if obs.turns else 0.0
         hit = self.faults.mark(obs, sent, sent[-1] + last, prepared.ctx)
-        error = obs.error
-        if (
-            hit
-            and isinstance(error, Failure)
-            and error.kind in EXCUSED
-            and error.turn in prepared.ctx["fault"]["turns"]
-            and len(obs.turns) >= len(prepared.texts)  # played to its end: judged as it is
-        ):
-            obs.error = None
+        expected = [
+            tuple(turn.expect_status) if turn is not None and turn.expect_status else ok
+            for _, turn, _ in prepared.steps
+        ]  # judged whether it overlapped one or not: the generator plays by the plan
+        judge_turns(self.faults.schedule(), obs, sent, expected, prepared.ctx["fault"])
         return hit
 
     def level(self, at: float) -> int:

@@ -19,6 +19,7 @@ from typing import Any
 from harness.core.types import FaultWindow, Observation
 from harness.errors import HarnessError
 from harness.faults import LinkProxy
+from harness.load.schedule import Schedule, Window
 from harness.runlog.loadinfo import LoadFaultWindow
 from harness.spec.load import LoadFault
 
@@ -166,6 +167,15 @@ class FaultWindows:
         if hit:
             ctx["fault"] = fault
         return hit
+
+    def schedule(self) -> Schedule:
+        """The windows as they were applied (epoch seconds), with their `accept_status`."""
+        return Schedule(
+            [
+                Window(on, off, tuple(self.faults[i].accept_status))
+                for i, (on, off) in sorted(self._epochs.items())
+            ]
+        )
 
     def observe(self, i: int) -> None:
         """The connections window i's toxic was drawn for and hit, from its proxy's samples."""

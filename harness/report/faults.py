@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from harness.core.types import CheckResult, FaultWindow
 from harness.report.faultparts import FaultNumbers, RequirementFaults, lower, r_text
 from harness.report.faultstats import METHODS, compare_all, trials_needed
+from harness.report.loadfaults import from_load, load_headline
 from harness.report.reliability import REGRESSION_ORIGIN, SWEEP_ORIGIN, percent
 from harness.runlog.models import AnyManifest, RunManifest, TrialRecord
 
@@ -57,6 +58,7 @@ class FaultsSummary:
     other_profiles: list[str] = field(default_factory=list)  # left out: one profile a run
     #: clean trials that had their scenario's own faults (those apply in both phases)
     clean_with_faults: int = 0
+    windowed: int = 0  # a load run's conversations that overlapped its fault windows
     methods: str = METHODS
 
     @property
@@ -151,6 +153,8 @@ class FaultsSummary:
 
     @property
     def _headline(self) -> str:
+        if self.profile is None and (said := load_headline(self.manifest, self.windowed)):
+            return said
         if self.profile is None:
             return f"{len(self.faults)} fault(s) applied by the scenarios themselves; no profile."
         if not self.measured:
@@ -257,6 +261,7 @@ def faults_summary(manifest: AnyManifest, trials: Sequence[TrialRecord]) -> Faul
         faulted_trials=len(faulted),
         other_profiles=sorted(p for p in named if p != profile),
         clean_with_faults=sum(1 for r in clean if r.observation.faults),
+        windowed=sum(1 for r in own if any(from_load(w) for w in r.observation.faults)),
     )
 
 
@@ -306,12 +311,12 @@ def _faults(
     profile of several faults, each requirement over the trials the fault hit vs clean."""
     by_key: dict[tuple[str, str, str], FaultNumbers] = {}
     hit: dict[tuple[str, str, str], list[TrialRecord]] = {}
-    wanted = {"scenario", *([f"profile:{profile}"] if profile else [])}
+    wanted = {"scenario", *([f"profile:{profile}"] if profile else [])}  # and a load's
     for record in trials:
         seen: dict[tuple[str, str, str], list[FaultWindow]] = {}
         for w in record.observation.faults:
             source = w.source or "scenario"
-            if source not in wanted:
+            if source not in wanted and not from_load(w):
                 continue
             seen.setdefault((source, w.link, w.toxic), []).append(w)
         never = next(  # the recovery check found no recovery

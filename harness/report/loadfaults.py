@@ -26,9 +26,17 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from harness.core.types import FaultWindow
 from harness.report.reliability import wilson
 from harness.runlog.levels import passed
-from harness.runlog.models import LoadFaultWindow, LoadInfo, SweepRecord, TrialRecord
+from harness.runlog.models import (
+    AnyManifest,
+    LoadFaultWindow,
+    LoadInfo,
+    LoadManifest,
+    SweepRecord,
+    TrialRecord,
+)
 
 PHASES = ("before", "during", "after")
 
@@ -300,3 +308,29 @@ EXPLAIN = (
     "the first conversation from which on one results window passes at least at the before "
     "interval's low end with median latency at most the before p95."
 )
+
+
+def from_load(w: FaultWindow) -> bool:
+    """A fault window of a load profile, as a conversation's observation records it."""
+    return (w.source or "").startswith("load:")
+
+
+def load_headline(manifest: AnyManifest, windowed: int) -> str | None:
+    """A load run's faults in a line: its profile's windows as applied on the load's
+    timeline, and the conversations that overlapped them (None: no load with windows)."""
+    load = manifest.load if isinstance(manifest, LoadManifest) else None
+    if load is None or not load.faults:
+        return None
+    applied = [w for w in load.faults if w.started is not None]
+    said = "; ".join(
+        f"{w.toxic} on {w.link} at {w.started:.1f} s for "
+        f"{(w.ended if w.ended is not None else w.started) - w.started:.1f} s"
+        for w in applied
+        if w.started is not None
+    )
+    return (
+        f"Load profile {load.profile}: {len(applied)} of {len(load.faults)} fault window(s) "
+        f"applied on the load's timeline"
+        + (f" ({said})" if said else "")
+        + f"; {windowed} conversation(s) overlapped them (see Fault windows)."
+    )

@@ -18,6 +18,7 @@ from typing import Any
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import not_given
+from harness.agents.script import contract
 from harness.core import Case, CheckResult, Failure, FailureKind, Observation, TurnRecord
 from harness.run.faulting import CaseFaults, recover
 from harness.run.judge import Judge
@@ -144,18 +145,6 @@ class Talk:
                         await conversation.close(ctx)
             obs.session = dict(conversation.session)
             obs.calls = [c.to_dict() for c in conversation.calls]
-
-
-def contract(turn: m.Turn | None, accept: tuple[int, ...], ok: tuple[int, ...]) -> m.Turn | None:
-    """A turn sent during a fault with `accept_status`: its contract also expects those
-    statuses, so an http agent's answer with one is read from its body and judged."""
-    if not accept:
-        return turn
-    expected = list(turn.expect_status if turn and turn.expect_status else ok)
-    statuses = expected + [s for s in accept if s not in expected]
-    if turn is None:
-        return m.Turn(expect_status=statuses)
-    return turn.model_copy(update={"expect_status": statuses})
 
 
 def accepted(reply: Reply, number: int, faults: CaseFaults, ok: tuple[int, ...]) -> Reply:

@@ -92,6 +92,11 @@ class Judge:
         try:
             return truthy(render_deep(check.when, ctx, self.cache))
         except TemplateError:
+            pass
+        try:  # a turn the conversation never reached has no reply, status or text: null
+            unplayed = {k: _Unplayed(ctx.get(k) or {}) for k in ("replies", "statuses", "texts")}
+            return truthy(render_deep(check.when, {**ctx, **unplayed}, self.cache))
+        except TemplateError:
             return True  # cannot tell (e.g. setup failed): judged, and so an error
 
     async def observe(
@@ -230,6 +235,16 @@ class Judge:
                 params = [sorted(self._owned.get(t, ())) for t in inv.scope.values()]
             results.append(await self._invariant(inv, query, params))
         return results
+
+
+class _Unplayed(dict[str, Any]):
+    """A turn's values by number where a turn never played reads as null."""
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or (isinstance(key, str) and key.isdigit())
+
+    def __missing__(self, key: str) -> None:
+        return None
 
 
 def _from_context(ctx: Mapping[str, Any]) -> Observation:

@@ -3,7 +3,9 @@
 POST /chat {"session_id", "message"}: "hold TITLE for card CARD" looks the member up by card
 and inserts a hold (member_id, title, requested_card = CARD, conversation = session_id).
 MODE=wrong_member (a planted defect): the hold goes to the first member on file, someone
-else, whose row no case set up. DATABASE_URL, PORT from the environment.
+else, whose row no case set up. MODE=honest: while its database cannot be reached it says so,
+503 {"reply": "... try again later"}, and writes nothing. DATABASE_URL, PORT from the
+environment.
 """
 
 from __future__ import annotations
@@ -19,6 +21,16 @@ ASK = re.compile(r"hold (?P<title>.+?) for card (?P<card>\S+)", re.I)
 
 
 async def chat(request: web.Request) -> web.Response:
+    if MODE != "honest":
+        return await _chat(request)
+    try:
+        return await _chat(request)
+    except psycopg.Error:
+        reply = "The library system is unavailable; please try again later."
+        return web.json_response({"reply": reply}, status=503)
+
+
+async def _chat(request: web.Request) -> web.Response:
     data = await request.json()
     asked = ASK.search(str(data.get("message", "")))
     if asked is None:

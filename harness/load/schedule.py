@@ -1,0 +1,108 @@
+"""A load's fault windows as a conversation meets them: which statuses a turn sent at a
+moment may be answered with (`accept_status`), and whether a failed turn is excused.
+
+The same rules as a run's faults (run/faulting.py): a turn that failed (a status, a timeout,
+a broken connection, a malformed reply) while in flight during a window is recorded and the
+conversation goes on, unless the windows on while it was in flight list `accept_status`: then
+one of those statuses is part of the turn's contract (recorded with its status and its body as
+the reply, `{{ statuses.N }}`, `{{ fault.accepted }}`), and any other failed status is the
+agent's. Outside every window nothing is excused.
+
+A window is on the load's clock, not between turns as a run's faults are, so a turn sent
+just before one starts may be answered inside it: a window's statuses count for every turn in
+flight while it was on. The load generator plays by the profile's schedule (`planned`: the
+load's start plus each window's `at` and `for`), a turn's contract holding the statuses of
+the windows that may start before its timeout; the harness judges again by the windows as
+they were applied (`FaultWindows.schedule`), which decides: a status no window in flight
+accepted is the agent's failure.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.core.failures import Failure, FailureKind
+from harness.core.types import Observation
+from harness.run.faulting import EXCUSED
+
+STATUS = FailureKind.STATUS
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    on: float  # epoch seconds
+    off: float | None  # None: still on
+    accept: tuple[int, ...] = ()
+
+
+class Schedule:
+    def __init__(self, windows: Sequence[Window]) -> None:
+        self.windows = list(windows)
+
+    @classmethod
+    def planned(cls, faults: Sequence[Sequence[Any]], t0: float) -> Schedule:
+        """From the generator's config (`[at, end, [statuses]]` per window) and the start."""
+        return cls([Window(t0 + float(a), t0 + float(e), tuple(s)) for a, e, s in faults])
+
+    def accepting(self, at: float, end: float | None = None) -> tuple[int, ...]:
+        """The statuses the windows on at any moment from `at` to `end` accept."""
+        out: list[int] = []
+        for w in self._on(at, at if end is None else end):
+            out += [s for s in w.accept if s not in out]
+        return tuple(out)
+
+    def in_flight(self, at: float, end: float) -> bool:
+        """A turn sent at `at` and answered at `end` was in flight while a window was on."""
+        return bool(self._on(at, end))
+
+    def excuses(self, at: float, end: float, failure: Failure) -> bool:
+        if failure.kind not in EXCUSED or not self.in_flight(at, end):
+            return False
+        return not (failure.kind is STATUS and self.accepting(at, end))
+
+    def _on(self, at: float, end: float) -> list[Window]:
+        return [w for w in self.windows if (w.off is None or at < w.off) and end >= w.on]
+
+
+def judge_turns(
+    schedule: Schedule,
+    obs: Observation,
+    sent: Sequence[float],
+    expected: Sequence[tuple[int, ...]],
+    fault: dict[str, Any],
+) -> None:
+    """A load conversation's turns judged on the windows as applied: `obs.error` is its
+    first failure no window excuses (or the failure its conversation ended on); a turn
+    answered with a status outside its own contract (`expected`, per turn) that a window on
+    when it was sent accepts goes into `fault["accepted"]`, else it is the agent's failure."""
+    if obs.error is not None and obs.error.turn is None:
+        return  # the conversation could not be opened
+    error: Failure | None = None
+    accepted: list[int] = []
+    for k, turn in enumerate(obs.turns, 1):
+        at = sent[k - 1] if k - 1 < len(sent) else 0.0
+        end = at + turn.latency_ms / 1000
+        allowed = expected[k - 1] if k - 1 < len(expected) else (200,)
+        accept = schedule.accepting(at, end)
+        failure = turn.error
+        outside = turn.status is not None and turn.status not in allowed
+        if outside and turn.status in accept and (failure is None or failure.kind is STATUS):
+            turn.error = None  # part of the contract while the window was on
+            accepted.append(k)
+            continue
+        if failure is None and outside:
+            failure = turn.error = Failure(  # read as a reply: no window accepted it after all
+                STATUS, f"HTTP {turn.status} while no fault window accepting it was on"
+            )
+        if failure is None or schedule.excuses(at, end, failure):
+            continue
+        error = failure.at(turn=k)
+        break
+    if error is None and obs.turns and len(obs.turns) < len(expected):
+        last = obs.turns[-1]
+        if last.error is not None:  # the generator ended the conversation there
+            error = last.error.at(turn=last.index)
+    obs.error = error
+    fault["accepted"] = accepted

@@ -1,0 +1,90 @@
+"""A load's fault windows as a conversation meets them (load/schedule.py): which failed turns
+a window excuses, which statuses it accepts, and that outside every window a 503 stays the
+agent's failure."""
+
+from __future__ import annotations
+
+from harness.core import Observation, TurnRecord
+from harness.core.failures import Failure, FailureKind
+from harness.load.schedule import Schedule, Window, judge_turns
+
+STATUS = Failure(FailureKind.STATUS, "HTTP 503: down")
+
+
+def turn(index: int, status: int, error: Failure | None = None) -> TurnRecord:
+    return TurnRecord(
+        index=index, text="t", reply="r", latency_ms=100.0, status=status, error=error
+    )
+
+
+def conversation(*turns: TurnRecord) -> Observation:
+    obs = Observation(session_id="s")
+    obs.turns = list(turns)
+    for t in turns:
+        if t.error is not None:
+            obs.fail(t.error.at(turn=t.index))
+    return obs
+
+
+def test_a_failed_turn_in_flight_during_a_window_is_excused_and_outside_it_is_not() -> None:
+    plan = Schedule([Window(10.0, 13.0)])
+    assert plan.excuses(9.95, 10.05, STATUS)  # sent just before, answered inside
+    assert plan.excuses(12.9, 13.2, STATUS)
+    assert not plan.excuses(13.0, 13.1, STATUS) and not plan.excuses(9.0, 9.9, STATUS)
+    fault: dict[str, object] = {}
+    obs = conversation(turn(1, 503, STATUS), turn(2, 200))
+    judge_turns(plan, obs, [10.5, 11.0], [(200,), (200,)], fault)
+    assert obs.error is None and fault["accepted"] == []
+    obs = conversation(turn(1, 503, STATUS))  # outside: the agent's failure, as before
+    judge_turns(plan, obs, [20.0], [(200,), (200,)], fault)
+    assert obs.error is not None and obs.error.turn == 1
+
+
+def test_accept_status_is_the_contract_only_while_its_window_is_on() -> None:
+    plan = Schedule([Window(10.0, 13.0, (503,))])
+    assert plan.accepting(10.5) == (503,) and plan.accepting(9.0) == ()
+    assert plan.accepting(9.0, 10.1) == (503,)  # a turn sent just before may be answered inside
+    # another status during a window that accepts 503 is the agent's failure
+    assert not plan.excuses(10.5, 10.6, Failure(FailureKind.STATUS, "HTTP 500"))
+    assert plan.excuses(10.5, 10.6, Failure(FailureKind.TIMEOUT, "timed out"))
+    fault: dict[str, object] = {}
+    obs = conversation(turn(1, 503), turn(2, 200))  # read as a reply (its body)
+    judge_turns(plan, obs, [10.5, 11.0], [(200,), (200,)], fault)
+    assert obs.error is None and fault["accepted"] == [1]
+    # the generator read a 503 as a reply, but no window accepting it was on: a failure
+    obs = conversation(turn(1, 503), turn(2, 200))
+    judge_turns(plan, obs, [20.0, 20.5], [(200,), (200,)], fault)
+    assert obs.error is not None and obs.error.turn == 1 and fault["accepted"] == []
+    assert obs.turns[0].error is not None and obs.turns[0].error.kind is FailureKind.STATUS
+
+
+def test_a_conversation_the_generator_ended_keeps_the_failure_it_ended_on() -> None:
+    plan = Schedule([Window(10.0, 13.0)])
+    fault: dict[str, object] = {}
+    obs = conversation(turn(1, 503, STATUS))  # one turn of two played
+    judge_turns(plan, obs, [10.5], [(200,), (200,)], fault)
+    assert obs.error is not None and obs.error.turn == 1
+
+
+def test_the_generator_plays_by_the_profile_schedule() -> None:
+    plan = Schedule.planned([[4.0, 7.0, [503]]], t0=100.0)
+    assert plan.accepting(104.5) == (503,) and plan.accepting(108.0) == ()
+    assert plan.in_flight(103.9, 104.1) and not plan.in_flight(107.0, 107.5)
+
+
+def test_a_when_that_reads_a_turn_never_played_reads_it_as_null() -> None:
+    from types import SimpleNamespace
+
+    from harness.run.judge import Judge
+
+    judge = Judge.__new__(Judge)  # `applies` reads only the template cache
+    judge.cache = {}
+    ended = {"statuses": {"1": 503}, "replies": {"1": None}, "texts": {"1": None}}
+
+    def applies(when: str) -> bool:
+        return judge.applies(SimpleNamespace(when=when), ended)  # type: ignore[arg-type]
+
+    assert not applies("{{ statuses.2 | eq(200) }}")  # turn 2 never played: skipped
+    assert applies("{{ statuses.2 | ne(200) }}")
+    assert applies("{{ statuses.1 | eq(503) }}")
+    assert applies("{{ replies.2.state | eq('x') }}")  # cannot tell: judged (an error)
