@@ -68,13 +68,6 @@ class LoadFault(LinkFault):
         Field(ge=0, le=MAX_SECONDS),
     ] = Field(description="When it starts, seconds after the load starts (5s, 1m).")
     for_: Seconds = Field(alias="for", description="How long it lasts (3s, 500ms).")
-    accept_status: list[Annotated[int, Field(ge=300, le=599)]] = Field(
-        default_factory=list,
-        description="HTTP statuses the agent may answer a turn with while this window is on "
-        "(a turn sent inside it): such a turn is recorded with its status and judged by the "
-        "checks ({{ statuses.N }}, {{ fault.accepted }}); the same status outside it is the "
-        "agent's error.",
-    )
 
     @property
     def end(self) -> float:

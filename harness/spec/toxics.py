@@ -54,6 +54,13 @@ class LinkFault(BaseModel):
         "them, upstream with the agent's next bytes. '(?i)insert into refunds.*commit' resets "
         "the link after PostgreSQL committed the refund, losing only its answer.",
     )
+    accept_status: list[Annotated[int, Field(ge=300, le=599)]] = Field(
+        default_factory=list,
+        description="HTTP statuses the agent may answer a turn with while this fault is on "
+        "(a turn sent while it is applied; under load, one in flight inside its window): such "
+        "a turn is recorded with its status and judged by the checks ({{ statuses.N }}, "
+        "{{ fault.accepted }}); the same status with no such fault on is the agent's error.",
+    )
     times: Annotated[int, Field(ge=1)] | None = Field(
         default=None,
         description="Not in Toxiproxy: the most connections it acts on while applied (in "

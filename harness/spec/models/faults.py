@@ -26,13 +26,6 @@ class Fault(LinkFault):
         default=None, description="0: from the case's start."
     )
     for_: Latency | None = Field(default=None, alias="for", description="Seconds (3s, 500ms).")
-    accept_status: list[Annotated[int, Field(ge=300, le=599)]] = Field(
-        default_factory=list,
-        description="HTTP statuses the agent may answer a turn with while this fault is on "
-        "(a turn sent while it is applied): such a turn is recorded with its status and judged "
-        "by the checks ({{ statuses.N }}, {{ fault.accepted }}); the same status on a turn "
-        "with no such fault on is the agent's error.",
-    )
 
     def problems(self) -> list[Found]:
         """The toxic's problems, and its window's: each is said, whatever else is wrong."""
