@@ -164,8 +164,9 @@ def test_a_profile_that_never_fires_is_warned_of_in_every_report(tmp_path: Path)
         "--faults", "idle",
         env=environ(HARNESS_DEPS="embedded", LEDGER_MODE="correct"), timeout=300,
     )  # fmt: skip
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "0 failed and 4 errored check(s) in requirement(s) LG-002" in done.stderr
+    # every check passes (the fault never acted): the exit code is the checks', the warning
+    # is what says the run proved nothing about faults
+    assert done.returncode == 0, done.stdout + done.stderr
     run_dir = only_run(tmp_path / "r", done.stderr)
     said = re.search(
         r"WARNING: the faulted phase met no fault: profile idle hit 0 of (\d+) connection\(s\) "
@@ -196,10 +197,11 @@ def test_the_demo_under_db_reset_names_the_reset_turn_and_skips_what_faults_neve
     assert done.returncode == 1, done.stdout + done.stderr
     run_dir = only_run(tmp_path / "r", done.stderr)
     md = (run_dir / "summary.md").read_text()
-    assert "Turn 2 (during db: reset\\_peer downstream), customer:" in md
+    assert "Turn 2 (during db: reset\\_peer downstream, after\\_sent " in md
+    assert ", times 1), customer:" in md
     assert "Turn 1 (during" not in md
     junit = (run_dir / "junit.xml").read_text()
-    assert "turn 2 customer (during db: reset_peer downstream): Please refund" in junit
+    assert "turn 2 customer (during db: reset_peer downstream, after_sent " in junit
     counts = junit_counts_are_true(run_dir / "junit.xml")
     assert counts["refund_desk.faults"]["failures"] == 2  # RD-006, RD-014
     (suite,) = [
