@@ -319,6 +319,8 @@ def evaluate(
         gates.append(drift_gate(g.drift, judged, drifts, unfinished(related)))
     faulted, left_out = faulted_runs(run, related)
     trace.faults = r_fault_of(faulted)
-    if g.faults is not None or profile_of(manifest) is not None:
+    # a faulted run in the group is judged even by a policy without a faults gate (as hunt
+    # findings are by the regressions gate): no minimum, the faulted run's own rule
+    if g.faults is not None or profile_of(manifest) is not None or faulted:
         gates.append(faults_gate(g.faults, faulted, left_out))
     return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)

@@ -11,9 +11,9 @@ the gate; one judged in one phase only has no R_fault and is judged on that phas
 (its checks apply without faults) it is a note, only under faults (a recovery check) it
 passes when every faulted trial passed and fails otherwise; one with no clean pass to compare
 with is not measured. A policy without a faults gate still gets one when the signed-off run
-itself ran with --faults (no minimum: the run's own exit rule), so that its faulted checks
-are never left unjudged. Unfinished faulted runs are left out (a partial faulted phase may hold only
-because its cases never ran)."""
+itself ran with --faults or its group has a finished faulted run (no minimum: the run's own
+exit rule), so that faulted checks are never left unjudged. Unfinished faulted runs are
+left out (a partial faulted phase may hold only because its cases never ran)."""
 
 from __future__ import annotations
 
@@ -77,8 +77,8 @@ def faults_gate(gate: FaultsGate | None, runs: list[FaultRun], left_out: list[st
     which = "the lower end of its 95% interval" if bound == "lower" else "its estimate"
     if gate is None:
         title = (
-            "Not in the policy, judged because the run ran with --faults: no requirement fails "
-            "in both phases or degrades beyond noise under the profile"
+            "Not in the policy, judged because the run or its group has a faulted run: no "
+            "requirement fails in both phases or degrades beyond noise under the profile"
         )
     else:
         mins = ", ".join(

@@ -14,7 +14,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.helpers import copy_demo, edit_file, environ, harness, only_run, run_id_of
+from tests.helpers import DEMO, copy_demo, edit_file, environ, harness, only_run, run_id_of
 
 
 def run_faulted(
@@ -95,7 +95,7 @@ def test_a_blip_in_a_profile_without_a_window_is_one_per_case(tmp_path: Path) ->
     assert "hit 6/" in proc.stderr  # one connection a case, six cases
 
 
-def grouped_signoff(tmp_path: Path, defects: str) -> dict[str, dict]:
+def grouped_signoff(tmp_path: Path, defects: str, policy: str = "") -> dict[str, dict]:
     """The demo's faulted run and a plain run of the same scenario in one --group, the plain
     one signed off with the demo's policy: the faults gate reads the group's faulted run."""
     reports = tmp_path / "reports"
@@ -106,8 +106,10 @@ def grouped_signoff(tmp_path: Path, defects: str) -> dict[str, dict]:
     plain = harness("run", "-k", "refund-under-faults", *common, env=env, timeout=300)
     assert plain.returncode in (0, 1), plain.stderr
     run = reports / run_id_of(plain)
+    path = tmp_path / "policy.yaml"
+    path.write_text(policy or (DEMO / "policy.yaml").read_text())
     done = harness(
-        "signoff", run.name, "--policy", "scenarios/refund_desk/policy.yaml",
+        "signoff", run.name, "--policy", str(path),
         "--reports-dir", str(reports), env=env,
     )  # fmt: skip
     assert done.returncode in (0, 1), done.stderr
@@ -119,6 +121,17 @@ def test_the_demo_policy_fails_a_double_refund_in_the_groups_faulted_run(tmp_pat
     gate = grouped_signoff(tmp_path, "retry_duplicates")["faults"]
     assert gate["status"] == "fail", gate
     assert {"RD-006", "RD-014"} <= set(gate["requirements"])
+
+
+def test_a_policy_without_a_faults_gate_still_judges_the_groups_faulted_run(
+    tmp_path: Path,
+) -> None:
+    """As hunt findings switch the regressions gate on: no minimum, the faulted run's rule."""
+    gates = grouped_signoff(
+        tmp_path, "retry_duplicates", "title: t\nk: 1\ngates:\n  invariants: true\n"
+    )
+    assert gates["faults"]["status"] == "fail", gates["faults"]
+    assert {"RD-006", "RD-014"} <= set(gates["faults"]["requirements"])
 
 
 def test_the_honest_desk_passes_the_demo_policys_faults_gate(tmp_path: Path) -> None:
