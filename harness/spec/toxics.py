@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from harness.faults.toxics import ATTRIBUTES, Kind, Stream, Toxic
@@ -54,7 +54,7 @@ class LinkFault(BaseModel):
         "them, upstream with the agent's next bytes. '(?i)insert into refunds.*commit' resets "
         "the link after PostgreSQL committed the refund, losing only its answer.",
     )
-    accept_status: list[Annotated[int, Field(ge=300, le=599)]] = Field(
+    accept_status: list[Annotated[StrictInt, Field(ge=300, le=599)]] = Field(
         default_factory=list,
         description="HTTP statuses the agent may answer a turn with while this fault is on "
         "(a turn sent while it is applied; under load, one in flight inside its window): such "

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+from pydantic import ValidationError
+
 from harness.core import Case
 from harness.faults import LinkProxy
 from harness.run.faulting import CaseFaults, Shared, alone, faults_of
@@ -101,3 +104,14 @@ def test_faults_profile_copies_each_case_and_plays_them_in_phases() -> None:
     assert not alone(suite, scenario["plain"], played[0])
     assert alone(suite, scenario["plain"], played[1])  # the profile's window
     assert [src for _, src in faults_of(suite, scenario["plain"], played[1])] == ["profile:cut"]
+
+
+def test_a_window_that_lasts_no_time_or_a_status_written_as_text_is_refused() -> None:
+    with pytest.raises(ValidationError, match="greater than 0"):
+        Fault.model_validate({"link": "kv", "toxic": "limit_data", "after_turn": 0, "for": "0s"})
+    with pytest.raises(ValidationError, match="valid integer"):
+        Fault.model_validate(
+            {"link": "kv", "toxic": "down", "from_turn": 1, "accept_status": ["503"]}
+        )
+    ok = Fault.model_validate({"link": "kv", "toxic": "down", "accept_status": [503]})
+    assert ok.accept_status == [503]

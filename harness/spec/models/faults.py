@@ -25,7 +25,9 @@ class Fault(LinkFault):
     after_turn: Annotated[int, Field(ge=0)] | None = Field(
         default=None, description="0: from the case's start."
     )
-    for_: Latency | None = Field(default=None, alias="for", description="Seconds (3s, 500ms).")
+    for_: Annotated[Latency, Field(gt=0)] | None = Field(
+        default=None, alias="for", description="Seconds (3s, 500ms), more than 0."
+    )
 
     def problems(self) -> list[Found]:
         """The toxic's problems, and its window's: each is said, whatever else is wrong."""
