@@ -156,7 +156,7 @@ class WindowNumbers:
             back = f"back within the before interval {self.recovery_s:.1f} s after it ended"
         else:
             back = f"no recovery measured: {self.why_not}"
-        return f"{what}: {rates}; {back}."
+        return f"{what}: {'dipped; ' if self.dipped else ''}{rates}; {back}."
 
 
 def _pct(rate: float | None) -> str:

@@ -101,7 +101,9 @@ def during(run: Path) -> pd.Series:
 def headline(text: str) -> str:
     """The window's sentence (Markdown's escapes and the terminal's wrapping undone)."""
     flat = " ".join(text.replace("\\", "").split())
-    found = re.search(r"Fault 1 \(down on db, [^)]*\): pass rate of judged .*? p50 latency", flat)
+    found = re.search(
+        r"Fault 1 \(down on db, [^)]*\): dipped; pass rate of judged .*? p50 latency", flat
+    )
     assert found, text
     return found.group(0)
 

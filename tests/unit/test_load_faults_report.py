@@ -118,6 +118,7 @@ def test_an_allowed_outage_is_no_pass_and_shows_its_503s() -> None:
     assert before.non_2xx_rate == 0.0 and before.not_judged == 0 and n.dipped
     assert n.recovery_s == 0.0  # measured from the judged conversations after it
     said = n.sentence()
+    assert said.startswith("Fault 1 (down on db, 4–7 s): dipped; ")
     assert "pass rate of judged conversations 100.0% before, — (30 not judged) during" in said
     assert "non-2xx answers 0.0% / 100.0% (503 accepted: 30) / 0.0% of turns" in said
     # a window whose after phase holds only conversations not judged reports no recovery
