@@ -13,9 +13,12 @@ For a window on [start, end) of the load's clock (as applied; planned when it ne
 The before phase sets the interval: its pass rate's Wilson 95% interval and its turns' p95
 latency. Recovery is the time from `end` to the start of the first conversation from which on
 the conversations started within one results window (`window_s`) pass at least at the before
-interval's low end and their median turn latency is at most the before p95; None when that
-never happens before the next window or the run's end. Conversations failed by the agent
-process's death are left out, as in the levels.
+interval's low end, their median turn latency is at most the before p95 and their non-2xx
+share at most the before's high end; None when that never happens before the next window or
+the run's end. Conversations failed by the agent process's death are left out. A conversation
+none of whose own checks was judged (all skipped by `when:`) is no pass: counted apart ("not
+judged"), out of the pass rates and the recovery. Each phase gives its turns' non-2xx share,
+those a window's `accept_status` allowed included ("503 accepted: N"): an allowed outage shows.
 """
 
 from __future__ import annotations
@@ -26,7 +29,8 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from harness.core.types import FaultWindow
+from harness.core.failures import Category
+from harness.core.types import FaultWindow, Verdict
 from harness.report.reliability import wilson
 from harness.runlog.levels import passed
 from harness.runlog.models import (
@@ -48,8 +52,18 @@ class Conv:
     start: float
     end: float
     passed: bool
-    turns: tuple[tuple[float, float, bool], ...]  # (sent at, latency ms, errored)
+    turns: tuple[Turn, ...]
     faults: tuple[int, ...] = ()  # the windows the feeder found it overlapped (its record's)
+    judged: bool = True  # one of its own checks was judged (else not a pass: "not judged")
+
+
+@dataclass(frozen=True)
+class Turn:
+    at: float  # sent at, on the load's clock
+    ms: float  # latency
+    errored: bool
+    status: int | None = None  # a non-2xx HTTP status it was answered with (else None)
+    accepted: bool = False  # recorded without an error: a window's accept_status allowed it
 
 
 @dataclass
@@ -58,21 +72,39 @@ class Phase:
     start: float
     end: float
     conversations: int = 0
-    passes: int = 0
+    passes: int = 0  # of the judged conversations
     latencies: list[float] = field(default_factory=list)
     errors: int = 0
+    not_judged: int = 0  # conversations none of whose own checks was judged: no pass
+    non_2xx: int = 0  # turns answered with a non-2xx status, accepted ones included
+    accepted: dict[int, int] = field(default_factory=dict)  # status -> turns accepted
+
+    @property
+    def judged(self) -> int:
+        return self.conversations - self.not_judged
 
     @property
     def pass_rate(self) -> float | None:
-        return self.passes / self.conversations if self.conversations else None
+        return self.passes / self.judged if self.judged else None
 
     @property
     def interval(self) -> tuple[float, float] | None:
-        return wilson(self.passes, self.conversations) if self.conversations else None
+        return wilson(self.passes, self.judged) if self.judged else None
 
     @property
     def error_rate(self) -> float | None:
         return self.errors / len(self.latencies) if self.latencies else None
+
+    @property
+    def non_2xx_rate(self) -> float | None:
+        return self.non_2xx / len(self.latencies) if self.latencies else None
+
+    def count(self, turn: Turn) -> None:
+        self.latencies.append(turn.ms)
+        self.errors += turn.errored
+        self.non_2xx += turn.status is not None
+        if turn.accepted and turn.status is not None:  # with no error: accept_status
+            self.accepted[turn.status] = self.accepted.get(turn.status, 0) + 1
 
     def percentile(self, q: float) -> float | None:
         return float(pd.Series(self.latencies).quantile(q)) if self.latencies else None
@@ -98,11 +130,15 @@ class WindowNumbers:
 
     @property
     def dipped(self) -> bool:
-        """The pass rate during fell below the before interval, or latency rose above it."""
+        """The pass rate during fell below the before interval, latency rose above it, or
+        the share of non-2xx answers above its interval (an outage the checks allow)."""
         low, p95 = _bounds(self.before)
         rate, median = self.during.pass_rate, self.during.percentile(0.5)
-        return (rate is not None and low is not None and rate < low) or (
-            median is not None and p95 is not None and median > p95
+        share, high = self.during.non_2xx_rate, _non_2xx_high(self.before)
+        return (
+            (rate is not None and low is not None and rate < low)
+            or (median is not None and p95 is not None and median > p95)
+            or (share is not None and share > high)
         )
 
     def sentence(self) -> str:
@@ -110,8 +146,9 @@ class WindowNumbers:
         what = f"Fault {self.number} ({w.toxic} on {w.link}, {self.start:g}–{self.end:g} s)"
         b, d, a = self.phases
         rates = (
-            f"pass rate {_pct(b.pass_rate)} before, {_pct(d.pass_rate)} during, "
-            f"{_pct(a.pass_rate)} after; p50 latency {_ms(b)} / {_ms(d)} / {_ms(a)} ms"
+            f"pass rate of judged conversations {_judged(b)} before, {_judged(d)} during, "
+            f"{_judged(a)} after; non-2xx answers {_answers(b)} / {_answers(d)} / "
+            f"{_answers(a)} of turns; p50 latency {_ms(b)} / {_ms(d)} / {_ms(a)} ms"
         )
         if w.started is None:
             return f"{what} was never applied ({w.error or 'the load ended before it'})."
@@ -119,11 +156,28 @@ class WindowNumbers:
             back = f"back within the before interval {self.recovery_s:.1f} s after it ended"
         else:
             back = f"no recovery measured: {self.why_not}"
-        return f"{what}: {rates}; {back}."
+        return f"{what}: {'dipped; ' if self.dipped else ''}{rates}; {back}."
 
 
 def _pct(rate: float | None) -> str:
     return "—" if rate is None else f"{rate * 100:.1f}%"
+
+
+def _judged(p: Phase) -> str:
+    """A phase's pass rate over its judged conversations, and how many were not judged."""
+    return _pct(p.pass_rate) + (f" ({p.not_judged} not judged)" if p.not_judged else "")
+
+
+def _answers(p: Phase) -> str:
+    """A phase's share of non-2xx answers, with the accepted ones counted per status."""
+    said = ", ".join(f"{s} accepted: {n}" for s, n in sorted(p.accepted.items()))
+    return _pct(p.non_2xx_rate) + (f" ({said})" if said else "")
+
+
+def _non_2xx_high(before: Phase) -> float:
+    """The high end of the before phase's non-2xx share (Wilson 95%; 0 without turns)."""
+    turns = len(before.latencies)
+    return wilson(before.non_2xx, turns)[1] if turns else 0.0
 
 
 def _ms(phase: Phase) -> str:
@@ -145,21 +199,28 @@ def conversations(records: Sequence[TrialRecord | SweepRecord]) -> list[Conv]:
             continue
         assert isinstance(r, TrialRecord)
         turns = tuple(
-            (float(at), float(t.latency_ms or 0.0), t.error is not None)
+            Turn(float(at), float(t.latency_ms or 0.0), t.error is not None, bad, not t.error)
             for t, at in zip(r.observation.turns, info.at, strict=False)
+            for bad in [t.status if t.status is not None and not 200 <= t.status < 300 else None]
         )
-        end = max([info.start] + [at + ms / 1000.0 for at, ms, _ in turns])
-        out.append(Conv(float(info.start), end, passed(r.checks), turns, tuple(info.faults)))
+        end = max([info.start] + [t.at + t.ms / 1000.0 for t in turns])
+        # judged: one of its own checks was (a skipped check is absent), or a check failed
+        judged = any(
+            c.category != Category.INVARIANT or c.verdict is not Verdict.PASS for c in r.checks
+        )
+        out.append(
+            Conv(float(info.start), end, passed(r.checks), turns, tuple(info.faults), judged)
+        )
     return sorted(out, key=lambda c: c.start)
 
 
 def _add(phase: Phase, conv: Conv, turns: bool = True) -> None:
     phase.conversations += 1
-    phase.passes += conv.passed
+    phase.passes += conv.passed and conv.judged
+    phase.not_judged += not conv.judged
     if turns:
-        for _, ms, err in conv.turns:
-            phase.latencies.append(ms)
-            phase.errors += err
+        for t in conv.turns:
+            phase.count(t)
 
 
 def fault_windows(
@@ -193,10 +254,9 @@ def fault_windows(
                 _add(n.before, c)
             if inside:
                 _add(n.during, c, turns=False)
-                for at, ms, err in c.turns:
-                    if start <= at < end:
-                        n.during.latencies.append(ms)
-                        n.during.errors += err
+                for t in c.turns:
+                    if start <= t.at < end:
+                        n.during.count(t)
             if end <= c.start < following and not inside:
                 _add(n.after, c)
                 after.append(c)
@@ -216,15 +276,18 @@ def _recovery(n: WindowNumbers, after: list[Conv], width: float) -> None:
     if low is None:
         n.why_not = "no conversation was judged before it (no interval to return to)"
         return
+    after = [c for c in after if c.judged]  # a conversation not judged shows no recovery
     if not after:
-        n.why_not = "no conversation started after it"
+        n.why_not = "no judged conversation started after it"
         return
+    high = _non_2xx_high(n.before)
     for k, first in enumerate(after):
         group = [c for c in after[k:] if c.start < first.start + width]
         rate = sum(c.passed for c in group) / len(group)
-        latencies = [ms for c in group for _, ms, _ in c.turns]
-        median = statistics.median(latencies) if latencies else None
-        if rate >= low and (p95 is None or median is None or median <= p95):
+        turns = [t for c in group for t in c.turns]
+        median = statistics.median(t.ms for t in turns) if turns else None
+        share = sum(t.status is not None for t in turns) / len(turns) if turns else 0.0
+        if rate >= low and (p95 is None or median is None or median <= p95) and share <= high:
             n.recovery_s = round(max(0.0, first.start - n.end), 3)
             return
     n.why_not = (
@@ -249,30 +312,19 @@ def rows(faults: list[WindowNumbers]) -> list[dict[str, str]]:
     renderer: a link's name and a toxic's are the suite's words)."""
     out = []
     for n in faults:
-        w = n.window
+        w, first = n.window, ("fault", "link", "toxic", "hit")
         for k, p in enumerate(n.phases):
-            interval = p.interval
-            out.append(
-                {
-                    "fault": str(n.number) if k == 0 else "",
-                    "link": w.link if k == 0 else "",
-                    "toxic": _toxic(w) if k == 0 else "",
-                    "hit": hit(w) if k == 0 else "",
-                    "phase": p.name,
-                    "span": f"{p.start:g}–{p.end:g}",
-                    "conversations": str(p.conversations),
-                    "pass_rate": _pct(p.pass_rate)
-                    + (
-                        f" ({interval[0] * 100:.0f}–{interval[1] * 100:.0f}%)"
-                        if interval is not None
-                        else ""
-                    ),
-                    "p50": _num(p.percentile(0.5)),
-                    "p95": _num(p.percentile(0.95)),
-                    "error_rate": _pct(p.error_rate),
-                    "dip": "yes" if p is n.during and n.dipped else "",
-                }
-            )
+            i = p.interval
+            rate = _pct(p.pass_rate) + (f" ({i[0] * 100:.0f}–{i[1] * 100:.0f}%)" if i else "")
+            row = {
+                "fault": str(n.number), "link": w.link, "toxic": _toxic(w), "hit": hit(w),
+                "phase": p.name, "span": f"{p.start:g}–{p.end:g}",
+                "conversations": str(p.conversations), "not_judged": str(p.not_judged),
+                "pass_rate": rate, "p50": _num(p.percentile(0.5)),
+                "p95": _num(p.percentile(0.95)), "error_rate": _pct(p.error_rate),
+                "non_2xx": _answers(p), "dip": "yes" if p is n.during and n.dipped else "",
+            }  # fmt: skip
+            out.append(row | (dict.fromkeys(first, "") if k else {}))
     return out
 
 
@@ -296,17 +348,23 @@ HEADINGS = {
     "phase": "phase",
     "span": "seconds",
     "conversations": "conversations",
-    "pass_rate": "pass rate (95% interval)",
+    "not_judged": "not judged",
+    "pass_rate": "pass rate of judged (95% interval)",
     "p50": "p50 ms",
     "p95": "p95 ms",
     "error_rate": "error rate",
+    "non_2xx": "non-2xx answers",
 }
 EXPLAIN = (
     "Before: conversations wholly between the previous window (or the start) and this one; "
     "during: those with any part inside it (latency of the turns sent inside); after: those "
     "started from its end to the next window (or the end). Recovery: from the window's end to "
-    "the first conversation from which on one results window passes at least at the before "
-    "interval's low end with median latency at most the before p95."
+    "the first judged conversation from which on one results window passes at least at the "
+    "before interval's low end with median latency at most the before p95 and non-2xx answers "
+    "within the before interval. Not judged: conversations none of whose own checks was judged "
+    "(all skipped by their when:); they are no pass, and the pass rate is over the judged ones. "
+    "Non-2xx answers: the turns answered with a non-2xx status, those a window's accept_status "
+    "allowed included (counted as accepted)."
 )
 
 

@@ -33,6 +33,10 @@ LOAD_COLUMNS = [
     "invariant_violations",  # failed invariant checks of its conversations (a pair's once)
     "sampled_violations",  # new violating rows in whole-database samples taken in it
     "recovery_s",  # fault rows: seconds from the window's end until back (null: not measured)
+    "not_judged",  # fault rows: conversations none of whose own checks was judged (no pass;
+    # pass_rate is passes over the judged ones)
+    "non_2xx",  # fault rows: turns answered with a non-2xx status, accepted ones included
+    "accepted",  # fault rows: of those, the ones a window's accept_status allowed
 ]
 
 
@@ -93,8 +97,13 @@ def load_frame(s: LoadSummary) -> pd.DataFrame:
                     "p50_ms": phase.percentile(0.5), "p95_ms": phase.percentile(0.95),
                     "p99_ms": phase.percentile(0.99), "errors": phase.errors,
                     "error_rate": phase.error_rate, "recovery_s": fault.recovery_s,
+                    "not_judged": phase.not_judged, "non_2xx": phase.non_2xx,
+                    "accepted": sum(phase.accepted.values()),
                 }
             )  # fmt: skip
     frame = pd.DataFrame(rows, columns=LOAD_COLUMNS)
     floats = ("ttfb_p50_ms", "ttfb_p95_ms", "recovery_s")  # None: NaN
-    return frame.astype(dict.fromkeys(floats, "float64") | {"phase": "string"})
+    counts = ("not_judged", "non_2xx", "accepted")  # null on window and level rows
+    return frame.astype(
+        dict.fromkeys(floats, "float64") | dict.fromkeys(counts, "Int64") | {"phase": "string"}
+    )

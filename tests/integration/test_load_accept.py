@@ -7,9 +7,11 @@ its status and its body as the reply. Real processes, real sockets, a real fault
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from harness.runlog.models import TrialRecord
@@ -89,6 +91,23 @@ def run_load(root: Path, extra: str) -> tuple[int, str, Path]:
     return proc.returncode, proc.stderr, only_run(reports, proc.stderr)
 
 
+def during(run: Path) -> pd.Series:
+    """The window's during phase in load.parquet."""
+    frame = pd.read_parquet(run / "load.parquet")
+    faults = frame[frame["kind"] == "fault"].set_index("phase")
+    return faults.loc["during"]
+
+
+def headline(text: str) -> str:
+    """The window's sentence (Markdown's escapes and the terminal's wrapping undone)."""
+    flat = " ".join(text.replace("\\", "").split())
+    found = re.search(
+        r"Fault 1 \(down on db, [^)]*\): dipped; pass rate of judged .*? p50 latency", flat
+    )
+    assert found, text
+    return found.group(0)
+
+
 def windowed(run: Path) -> tuple[list[TrialRecord], list[TrialRecord]]:
     """The conversations, and those that overlapped the window."""
     records = [r for r in read_records(run) if isinstance(r, TrialRecord) and r.load]
@@ -127,6 +146,16 @@ def test_accept_status_on_a_load_window_makes_the_honest_503_the_contract(
     assert "Load profile outage: 1 of 1 fault window" in md, md
     assert "down on db at 4.0 s for 3.0 s" in md, md
     assert "applied by the scenarios themselves" not in md
+    # the outage the checks allow is visible: the share of non-2xx answers during the window,
+    # the 503s accepted counted, in the table, the headline (Markdown, HTML, terminal)
+    row = during(run)
+    assert row["non_2xx"] >= row["accepted"] > 0, row
+    for text in (md, (run / "report.html").read_text(), stderr):
+        said = headline(text)
+        assert re.search(r"non-2xx answers [\d.]+% / [1-9][\d.]*% \(503 accepted: \d+\)", said), (
+            said
+        )
+    assert f"503 accepted: {row['accepted']}" in md.replace("\\", "")
 
 
 def test_without_accept_status_a_failed_turn_in_a_window_does_not_end_the_conversation(
@@ -151,3 +180,16 @@ def test_without_accept_status_a_failed_turn_in_a_window_does_not_end_the_conver
     # outside the window nothing was excused, and nothing needed to be
     assert not any(t.error for r in records if r not in hit for t in r.observation.turns)
     assert code == 0, stderr
+    # a conversation none of whose own checks was judged (every turn 503, every check
+    # skipped) is no pass: counted apart, and the window is not called 100% passing
+    blank = [r for r in hit if all(c.category == "invariant" for c in r.checks)]
+    assert blank, [[c.check_id for c in r.checks] for r in hit]
+    row = during(run)
+    assert row["not_judged"] == len(blank) and row["non_2xx"] > 0 and row["accepted"] == 0, row
+    assert row["passes"] < row["conversations"], row
+    md = (run / "summary.md").read_text()
+    for text in (md, (run / "report.html").read_text(), stderr):
+        said = headline(text)
+        assert f"({len(blank)} not judged) during" in said, said
+        assert "100.0% before, 100.0% during" not in said, said
+        assert re.search(r"non-2xx answers [\d.]+% / [1-9][\d.]*%", said), said

@@ -102,6 +102,33 @@ def test_a_latency_dip_counts_and_no_recovery_is_said_so() -> None:
     assert "was never applied (no proxy)" in unapplied.sentence()
 
 
+def test_an_allowed_outage_is_no_pass_and_shows_its_503s() -> None:
+    """During the window every turn is answered 503 (accepted) and every own check skipped:
+    only a passing scoped invariant is left. Not a pass: not judged, and the 503s show."""
+    trials = records("fail")
+    for r in trials:
+        if r.load is not None and r.load.faults:
+            (turn,) = r.observation.turns
+            turn.error, turn.status, turn.reply = None, 503, "try again later"
+            r.checks[0].category, r.checks[0].verdict = "invariant", Verdict.PASS
+    (n,) = fault_windows(load_info(toxic="down"), trials, until=12.0)
+    before, during, _ = n.phases
+    assert during.conversations == during.not_judged == 30 and during.pass_rate is None
+    assert during.non_2xx_rate == 1.0 and during.accepted == {503: 30} and during.error_rate == 0
+    assert before.non_2xx_rate == 0.0 and before.not_judged == 0 and n.dipped
+    assert n.recovery_s == 0.0  # measured from the judged conversations after it
+    said = n.sentence()
+    assert said.startswith("Fault 1 (down on db, 4–7 s): dipped; ")
+    assert "pass rate of judged conversations 100.0% before, — (30 not judged) during" in said
+    assert "non-2xx answers 0.0% / 100.0% (503 accepted: 30) / 0.0% of turns" in said
+    # a window whose after phase holds only conversations not judged reports no recovery
+    for r in trials:
+        if r.load is not None and r.load.start is not None and r.load.start >= 7.0:
+            r.checks[0].category = "invariant"
+    (late,) = fault_windows(load_info(toxic="down"), trials, until=12.0)
+    assert late.recovery_s is None and "no judged conversation" in late.why_not
+
+
 def write(tmp_path: Path, trials: list[TrialRecord]) -> Path:
     run = tmp_path / "20260101-000000-fault"
     run.mkdir()
@@ -127,7 +154,7 @@ def test_the_reports_show_the_windows_and_keep_them_out_of_the_levels(tmp_path: 
     assert (
         "| 1 | db | reset\\_peer \\(downstream, toxicity 1\\) | 3 of 4 \\(75%\\), seed 11 |" in md
     )
-    assert "| during | 4–7 | 30 | 0.0% \\(0–11%\\) | 5 | 5 | 100.0% |" in md
+    assert "| during | 4–7 | 30 | 0 | 0.0% \\(0–11%\\) | 5 | 5 | 100.0% | 0.0% |" in md
     assert "30 conversation(s) overlapped a fault window" in md
     html = (run / "report.html").read_text()
     assert "<h3>Fault windows</h3>" in html and "fault 1: reset_peer on db" in html
