@@ -23,6 +23,7 @@ from typing import Any
 from harness.agents.process import AgentProcessRunner
 from harness.core import TWIN, Case, CaseResult, Failure, FailureKind, Observation, Verdict
 from harness.load.ahead import Ahead
+from harness.load.blame import blame, exit_to_blame
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
 from harness.load.wire import pack, read_outcome
@@ -303,31 +304,14 @@ class Feeder:
 
     # -- judging ---------------------------------------------------------------------------
     async def _blame_exit(self, conv: Conversation) -> None:
-        """Turn errors caused by the agent process's death say so, as in `harness run`
-        (WatchedAgent): a refused connection after a crash is no finding about load."""
+        """Errors caused by the agent process's death say so (`load/blame.py`)."""
         obs = conv.prepared.obs
-        failed = [t.error for t in obs.turns if t.error is not None]
-        if self.agent is None or not failed:
-            return
-        code = self.agent.exit_code
-        if code is None and any(e.kind is FailureKind.CONNECTION for e in failed):
-            code = await self.agent.wait_exit(0.5)  # a refused connection: did it just die?
-        if code is None:
+        if self.agent is None or (code := await exit_to_blame(obs, self.agent)) is None:
             return
         self.agent_died(code)
         died_at = self.died_at if self.died_at is not None else 0.0
-        for i, turn in enumerate(obs.turns):
-            if turn.error is None or turn.error.kind is FailureKind.AGENT_EXITED:
-                continue
-            sent = conv.at[i] if i < len(conv.at) else died_at
-            if turn.error.kind is FailureKind.CONNECTION or sent >= died_at:
-                turn.error = turn.error.with_message(
-                    f"{turn.error.message} (the agent process had exited with code {code})",
-                    FailureKind.AGENT_EXITED,
-                )
-                conv.agent_exited = code
-                if obs.error is not None and obs.error.turn == turn.index:
-                    obs.error = turn.error.at(turn=turn.index)
+        if blame(obs, conv.at, code, died_at):
+            conv.agent_exited = code
 
     async def _judge(self, item: Item) -> None:
         convs = item.conversations  # each watch ended (both at once) before any judging

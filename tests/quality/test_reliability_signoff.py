@@ -111,6 +111,7 @@ def test_signoff_is_go_with_defects_off(runs: Runs) -> None:
         "coverage": "pass",
         "load": "not measured",  # optional in the demo policy: said, and does not block
         "drift": "not measured",  # likewise: no drift run in the group
+        "faults": "not measured",  # likewise: no faulted run in the group
     }
     md = (runs.off / "signoff.md").read_text()
     assert "## Verdict: **GO**" in md and "## Traceability" in md
