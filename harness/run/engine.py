@@ -26,12 +26,11 @@ from harness.faults import LinkProxy
 from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
-from harness.generate.values import is_generator
-from harness.run import drift
+from harness.run import collector, drift
 from harness.run.converse import Step, Talk, case_fault, now_iso, record, step
-from harness.run.faulting import CaseFaults, Shared, alone, faults_of, releases
+from harness.run.faulting import CaseFaults, Plans, Shared, releases
 from harness.run.judge import Judge
-from harness.run.rows import Held, RowWriter
+from harness.run.rows import Held, RowWriter, row_values
 from harness.run.tracing import Free, Watching, once
 from harness.spec import clock
 from harness.spec import models as m
@@ -101,6 +100,7 @@ class Engine:
         self.rows = RowWriter()  # declared unique keys checked on the real rows
         self.links = dict(links or {})  # the fault proxies by link (runs that use faults)
         self.shared = Shared()  # a faulted phase's whole-case toxics, while its cases run
+        self.plans = Plans(suite, self._scenarios)  # each scenario's faults, found once
 
     async def run(self, cases: Iterable[Case], trials: int = 1) -> int:
         """Run every case `trials` times with `concurrency` workers; return how many ran.
@@ -129,19 +129,20 @@ class Engine:
             done += 1
 
         try:
-            async with asyncio.TaskGroup() as group:
-                for case, trial in pairs:
-                    # a case with windowed faults runs alone: the cases in flight finish first
-                    n = self.concurrency if self.alone(case) else 1
-                    for _ in range(n):
-                        await slots.acquire()
-                    group.create_task(one(case, trial, once(releases(slots, n)), n))
+            with collector.quiet():  # see run/collector.py: a fifth of the time, otherwise
+                async with asyncio.TaskGroup() as group:
+                    for case, trial in pairs:
+                        # a case with windowed faults runs alone: the cases in flight end first
+                        n = self.concurrency if self.alone(case) else 1
+                        for _ in range(n):
+                            await slots.acquire()
+                        group.create_task(one(case, trial, once(releases(slots, n)), n))
         except BaseExceptionGroup as failed:  # the first failure, as a worker raised it
             raise failed.exceptions[0] from None
         return done
 
     def alone(self, case: Case) -> bool:
-        return alone(self.suite, self._scenarios[case.scenario], case)
+        return self.plans.of(case)[1]
 
     def context(self, case: Case, session_id: str, trial: int) -> dict[str, Any]:
         return {
@@ -243,10 +244,10 @@ class Engine:
         started = time.perf_counter()
         checks: list[CheckResult] = []
         broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
-        faults = CaseFaults(
-            faults_of(self.suite, scenario, case), self.links, self.shared, case.fault
-        )
-        ctx["fault"], obs.faults = faults.context, faults.windows
+        planned = self.plans.of(case)[0]  # none: no schedule, the `fault` context as made
+        faults = CaseFaults(planned, self.links, self.shared, case.fault) if planned else None
+        if faults is not None:
+            ctx["fault"], obs.faults = faults.context, faults.windows
         try:
             async with asyncio.timeout(self.case_timeout):
                 setup_error = await self._setup(case, scenario, ctx, obs)
@@ -254,7 +255,8 @@ class Engine:
                     obs.error = setup_error
                 else:
                     steps = self.script(case, ctx)
-                    faults.start()
+                    if faults is not None:
+                        faults.start()
                     await self.talk.converse(case, scenario, steps, ctx, obs, broke, None, faults)
                 observed = (
                     await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
@@ -262,7 +264,8 @@ class Engine:
                 if free is not None:
                     free()  # the conversations are over: the next case may start
                 await self.watching.end_case(case.id, trial)  # bounded, before judging
-                faults.observe()  # fault.hit as the proxy saw it until now
+                if faults is not None:
+                    faults.observe()  # fault.hit as the proxy saw it until now
                 checks = await self.judge.case(scenario, ctx, obs, observed, broke)
         except TimeoutError:
             obs.error = Failure(
@@ -274,7 +277,8 @@ class Engine:
             obs.error = case_fault(exc, scenario)
             checks = self.judge.errors(scenario, ctx, str(obs.error))
         finally:  # every way out ends the watch (the spans are evidence of an error too)
-            faults.close()  # and removes the case's faults still applied
+            if faults is not None:
+                faults.close()  # and removes the case's faults still applied
             await self.watching.end_case(case.id, trial)
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
         return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
@@ -298,9 +302,8 @@ class Engine:
                 values = slot.setup[name]
                 keys = self.identity.declared(scenario, name)
                 try:
-                    row = await self.rows.insert(
-                        db, row_spec.table, keys, concrete(self._row(row_spec, values, ctx))
-                    )
+                    row = row_values(row_spec, values, ctx, self._cache)
+                    row = await self.rows.insert(db, row_spec.table, keys, concrete(row))
                     break
                 except Exception as exc:
                     taken = isinstance(exc, Held) or self.identity.taken(scenario, name, exc)
@@ -322,16 +325,6 @@ class Engine:
             rendered = render_deep(item.model_dump(exclude={"database"}), ctx, self._cache)
             await kv.setup(rendered["key"], rendered["value"], rendered["hash"], rendered["ttl"])
         return None
-
-    def _row(self, spec: m.SetupRow, values: dict[str, Any], ctx: dict[str, Any]) -> dict[str, Any]:
-        """A row's values: the scenario's templates rendered, generated values never (a
-        generated name may be agent-hostile text such as "{{ 7*7 }}", and stays that text)."""
-        return {
-            col: value
-            if is_generator(spec.values.get(col))
-            else render_deep(value, ctx, self._cache)
-            for col, value in values.items()
-        }
 
     def _write(
         self, case: Case, template: Template, ctx: Mapping[str, Any], i: int, turns: int = 0

@@ -83,6 +83,25 @@ def alone(suite: Suite, scenario: m.Scenario, case: Case) -> bool:
     return any(src == "scenario" or own(f) for f, src in faults_of(suite, scenario, case))
 
 
+class Plans:
+    """Each (scenario, fault profile)'s faults (`faults_of`) and whether its cases run
+    alone (`alone`), found once: the engine asks for every case."""
+
+    def __init__(self, suite: Suite, scenarios: Mapping[str, m.Scenario]) -> None:
+        self.suite = suite
+        self.scenarios = scenarios
+        self._found: dict[tuple[str, str | None], tuple[list[tuple[Fault, str]], bool]] = {}
+
+    def of(self, case: Case) -> tuple[list[tuple[Fault, str]], bool]:
+        key = (case.scenario, case.fault)
+        found = self._found.get(key)
+        if found is None:
+            scenario = self.scenarios[case.scenario]
+            found = faults_of(self.suite, scenario, case), alone(self.suite, scenario, case)
+            self._found[key] = found
+        return found
+
+
 def releases(slots: asyncio.Semaphore, n: int) -> Callable[[], None]:
     """Give back the `n` places a case took (all of them: one that ran alone)."""
 

@@ -34,6 +34,7 @@ class Judge:
             for sc in suite.scenarios
         }
         self._scoped = [inv for inv in suite.invariants if inv.scope]
+        self._per_turn: dict[str, bool] = {}  # by scenario, found once
         self._invariant_sql = {
             inv.id: render_deep(inv.query, {"params": suite.params}, cache)
             for inv in suite.invariants
@@ -41,9 +42,12 @@ class Judge:
 
     def per_turn(self, scenario: m.Scenario) -> bool:
         """Whether anything of this scenario is judged after every turn."""
-        return any(
-            getattr(check, "every_turn", False) for check, _, _ in self._checks[scenario.id]
-        ) or any(inv.every_turn for inv in self._scoped)
+        found = self._per_turn.get(scenario.id)
+        if found is None:
+            found = self._per_turn[scenario.id] = any(
+                getattr(check, "every_turn", False) for check, _, _ in self._checks[scenario.id]
+            ) or any(inv.every_turn for inv in self._scoped)
+        return found
 
     async def after_turn(
         self,

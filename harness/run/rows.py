@@ -17,6 +17,9 @@ from typing import Any
 
 from harness.check.state import SetupDatabase
 from harness.generate.identity import UniqueKey
+from harness.generate.values import is_generator
+from harness.spec import models as m
+from harness.spec.template import Template, render_deep
 
 
 class Held(Exception):
@@ -45,3 +48,14 @@ class RowWriter:
                     shown = ", ".join(f"{c}={row[c]!s}" for c in key.columns)
                     raise Held(f"another row of {table} already holds {shown} ({key.name})")
             return await db.insert(table, row)
+
+
+def row_values(
+    spec: m.SetupRow, values: dict[str, Any], ctx: dict[str, Any], cache: dict[str, Template]
+) -> dict[str, Any]:
+    """A row's values: the scenario's templates rendered, generated values never (a
+    generated name may be agent-hostile text such as "{{ 7*7 }}", and stays that text)."""
+    return {
+        col: value if is_generator(spec.values.get(col)) else render_deep(value, ctx, cache)
+        for col, value in values.items()
+    }

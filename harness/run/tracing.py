@@ -133,8 +133,9 @@ class Watching:
 
     async def end_case(self, case_id: str, trial: int) -> None:
         """End every watch this case's trial began, all at once (each bounded)."""
-        ended = self._open.pop((case_id, trial), [])
-        await asyncio.gather(*(self.end(watched, obs) for watched, obs in ended))
+        ended = self._open.pop((case_id, trial), None) if self._open else None
+        if ended:
+            await asyncio.gather(*(self.end(watched, obs) for watched, obs in ended))
 
     async def end_all(self) -> None:
         """End every watch still open (a load's cases never played), all at once."""

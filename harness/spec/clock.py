@@ -7,10 +7,10 @@ a weekend or a change of daylight saving time.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Iterable
 from contextvars import ContextVar
 from functools import lru_cache
 from typing import Any
@@ -90,24 +90,38 @@ def too_wide(margin: str | None, window: dt.timedelta) -> str | None:
 _pinned: ContextVar[dt.datetime | None] = ContextVar("harness_clock", default=None)
 
 
+_SECOND: list[Any] = [None, None]  # the last second asked for, and its instant
+
+
 def now() -> dt.datetime:
     """The instant relative moments are resolved against, in UTC, to the second: the case's
-    pinned clock while a case runs (so its rows, turns and checks agree), else the time."""
+    pinned clock while a case runs (so its rows, turns and checks agree), else the time
+    (made once a second: every case asks when it starts)."""
     pinned = _pinned.get()
     if pinned is not None:
         return pinned
-    return dt.datetime.now(UTC).replace(microsecond=0)
+    second = int(time.time())
+    if second != _SECOND[0]:
+        _SECOND[0], _SECOND[1] = second, dt.datetime.fromtimestamp(second, UTC)
+    instant: dt.datetime = _SECOND[1]
+    return instant
 
 
-@contextlib.contextmanager
-def pinned(at: dt.datetime | None = None) -> Iterator[dt.datetime]:
-    """Resolve every moment inside the block against one instant (default: now)."""
-    instant = (at or now()).astimezone(UTC).replace(microsecond=0)
-    token = _pinned.set(instant)
-    try:
-        yield instant
-    finally:
-        _pinned.reset(token)
+class pinned:
+    """Resolve every moment inside the block against one instant (default: now); a class,
+    not a generator: every case enters one."""
+
+    __slots__ = ("_token", "instant")
+
+    def __init__(self, at: dt.datetime | None = None) -> None:
+        self.instant = now() if at is None else at.astimezone(UTC).replace(microsecond=0)
+
+    def __enter__(self) -> dt.datetime:
+        self._token = _pinned.set(self.instant)
+        return self.instant
+
+    def __exit__(self, *exc: object) -> None:
+        _pinned.reset(self._token)
 
 
 # ------------------------------------------------------------------------ the calendar

@@ -68,6 +68,8 @@ def to_decimal(value: Any) -> Decimal:
 
 def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
+    if type(value) is str:  # the common case first (a subclass takes the long way)
+        return value
     if value is None:
         return ""
     if isinstance(value, Relative):
@@ -211,7 +213,7 @@ class Expr:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         filters = self.filters
         try:
-            value = _resolve(PathArg(self.path), context)
+            value = _resolve_path(self.path, context)
         except TemplateError:
             # a name that is not there (a reply field the agent left out) is an error, unless
             # the expression gives a default: then the filters run from that default on
@@ -233,9 +235,16 @@ class Expr:
 
 
 def _resolve(arg: PathArg, context: Mapping[str, Any]) -> Any:
+    return _resolve_path(arg.path, context)
+
+
+def _resolve_path(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
     value: Any = context
-    for i, part in enumerate(arg.path):
-        value = _lookup(value, part, arg.path[: i + 1])
+    for i, part in enumerate(path):
+        if type(value) is dict and part in value:  # the common case, without the ABC check
+            value = value[part]
+        else:
+            value = _lookup(value, part, path[: i + 1])
     return value
 
 
@@ -310,7 +319,7 @@ def parse_expr(source: str) -> Expr:
 class Template:
     """A parsed template. A template that is exactly one expression keeps its value's type."""
 
-    __slots__ = ("parts", "source")
+    __slots__ = ("_single", "parts", "source")
 
     def __init__(self, source: str) -> None:
         self.source = source
@@ -328,6 +337,8 @@ class Template:
         ):
             raise TemplateError("an opening '{{' has no closing '}}'")
         self.parts: tuple[str | Expr, ...] = tuple(parts)
+        #: the one expression a template is exactly, if it is one (it keeps its value's type)
+        self._single = parts[0] if len(parts) == 1 and isinstance(parts[0], Expr) else None
 
     @property
     def is_literal(self) -> bool:
@@ -342,10 +353,10 @@ class Template:
             yield from expr.paths()
 
     def render(self, context: Mapping[str, Any]) -> Any:
-        if len(self.parts) == 1 and isinstance(self.parts[0], Expr):
-            return self.parts[0].evaluate(context)
+        if self._single is not None:
+            return self._single.evaluate(context)
         return "".join(
-            p if isinstance(p, str) else format_value(p.evaluate(context)) for p in self.parts
+            [p if isinstance(p, str) else format_value(p.evaluate(context)) for p in self.parts]
         )
 
     def render_text(
@@ -370,6 +381,8 @@ def has_template(text: str) -> bool:
 
 def render_deep(value: Any, context: Mapping[str, Any], cache: dict[str, Template]) -> Any:
     """Render every template inside nested lists and mappings, keeping other values."""
+    if type(value) is dict:  # before the ABC checks below: a request's body, every turn
+        return {k: render_deep(v, context, cache) for k, v in value.items()}
     if isinstance(value, str):
         if "{{" not in value:
             return value
