@@ -221,6 +221,8 @@ async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
         chunk = await stream.read(limit - size)
         if not chunk:
             break
+        if not chunks and stream.at_eof():  # the whole body in one read (the common case)
+            return chunk
         chunks.append(chunk)
         size += len(chunk)
     return b"".join(chunks)

@@ -248,8 +248,8 @@ def read_turn(
     if len(body) > adapter.max_bytes:
         return _failed(incoming, FailureKind.TOO_LARGE,
                        f"reply exceeds the size cap of {adapter.max_bytes} bytes")  # fmt: skip
-    decoded = body.decode("utf-8", errors="replace")
     if incoming.status not in accepted:
+        decoded = _decoded(body)
         kind = FailureKind.REDIRECT if 300 <= incoming.status < 400 else FailureKind.STATUS
         wanted = "" if list(accepted) == [200] else f", expected {' or '.join(map(str, accepted))}"
         return _failed(incoming, kind, f"HTTP {incoming.status}{wanted}: {decoded[:EXCERPT]}")
@@ -264,19 +264,19 @@ def read_turn(
     data, is_json = _json(body)
     contract = incoming.status not in adapter.ok_status  # an accepted 4xx: judged as it is
     if adapter.reply is None or (contract and not is_json):
-        text = decoded
+        text = _decoded(body)
     elif not is_json:
         return _failed(incoming, FailureKind.MALFORMED,
-                       f"malformed reply: not JSON: {decoded[:EXCERPT]}")  # fmt: skip
+                       f"malformed reply: not JSON: {_decoded(body)[:EXCERPT]}")  # fmt: skip
     else:
         value, found = get_path(data, adapter.reply)
         if not found and contract:
-            text = decoded
+            text = _decoded(body)
         elif not found:
-            message = f"malformed reply: no {adapter.reply!r} in {decoded[:EXCERPT]}"
+            message = f"malformed reply: no {adapter.reply!r} in {_decoded(body)[:EXCERPT]}"
             return _failed(incoming, FailureKind.MALFORMED, message)
         elif value is None:  # no reply is no empty reply: a not_contains must not pass on it
-            message = f"malformed reply: {adapter.reply!r} is null in {decoded[:EXCERPT]}"
+            message = f"malformed reply: {adapter.reply!r} is null in {_decoded(body)[:EXCERPT]}"
             return _failed(incoming, FailureKind.MALFORMED, message)
         else:
             text = as_text(value)
@@ -315,6 +315,11 @@ def usage(path: str | None, data: Any) -> dict[str, int] | None:
         if key not in counts or name == key:  # the OpenAI name wins over its alias
             counts[key] = value
     return counts or None
+
+
+def _decoded(body: bytes) -> str:
+    """A reply's text (only when it is needed: most replies are read as JSON)."""
+    return body.decode("utf-8", errors="replace")
 
 
 def _failed(incoming: Incoming, kind: FailureKind, message: str) -> Reply:

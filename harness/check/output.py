@@ -39,18 +39,19 @@ def _selected(check: m.OutputCheck, replies: Replies) -> tuple[list[str], str | 
     """The replies the check judges, or an error saying why there is none to judge."""
     if not replies:
         return [], "the agent was never called"
-    if check.turn == "last":
+    turn = check.turn
+    if turn == "last":
         chosen = [replies[-1]]
-    elif check.turn in ("all", "any"):
+    elif turn in ("all", "any"):
         chosen = list(replies)
     else:
-        assert isinstance(check.turn, int)
-        if not 1 <= check.turn <= len(replies):
-            return [], f"turn {check.turn} does not exist (the case has {len(replies)} turns)"
-        chosen = [replies[check.turn - 1]]
-    if any(r is None for r in chosen):
+        assert isinstance(turn, int)
+        if not 1 <= turn <= len(replies):
+            return [], f"turn {turn} does not exist (the case has {len(replies)} turns)"
+        chosen = [replies[turn - 1]]
+    if None in chosen:  # replies are text or None: `in` compares nothing else equal to None
         return [], "the agent gave no usable reply to a judged turn (see the turn's error)"
-    return [r for r in chosen if r is not None], None
+    return chosen, None  # type: ignore[return-value]  # no None left
 
 
 class _NoField(str):
@@ -76,7 +77,11 @@ def _judge(
     chosen, problem = _selected(check, replies)
     if problem:
         return _result(check, cid, Verdict.ERROR, problem, expected, None)
-    missing = next((r for r in chosen if isinstance(r, _NoField)), None)
+    missing = None
+    for r in chosen:
+        if isinstance(r, _NoField):
+            missing = r
+            break
     if missing is not None and check.turn != "any":
         message = f"the reply has no field {check.field!r}"
         return _result(check, cid, Verdict.FAIL, message, expected, excerpt(str(missing)))
@@ -85,7 +90,11 @@ def _judge(
         ok = any(o[0] for o in outcomes)
         bad = None if ok else 0
     else:
-        bad = next((i for i, o in enumerate(outcomes) if not o[0]), None)
+        bad = None
+        for i, o in enumerate(outcomes):
+            if not o[0]:
+                bad = i
+                break
         ok = bad is None
     if ok:
         return _result(check, cid, Verdict.PASS, "", expected, excerpt(chosen[-1]))

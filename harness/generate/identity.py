@@ -167,9 +167,11 @@ class Identity:
         """The values trial `trial` (and variant `variant`, 0: the case's own turns) uses;
         `attempts`: row -> how often the database found its unique values taken by a row
         that is not this case's (another case's, the seed data's), each drawn again."""
-        attempts = attempts or {}
         setup = case.variant_setups[variant - 1] if variant else case.setup
         plan = self.plan(scenario)
+        if not plan.drawn:  # nothing of it must be unique: every slot uses the case's values
+            return Slot(case.vars, setup)
+        attempts = attempts or {}
         # a drift case's every point is a conversation of its own: fresh unique values, from
         # the point's own seed (the same inputs otherwise); the point a plain run plays (the
         # shortest length, at the start) inserts the case's own values, as trial 1 does

@@ -115,14 +115,16 @@ class Talk:
                     if faults is not None:
                         faults.before_turn(number)
                         accept = faults.accepting(number)
+                    asked = contract(turn, accept, self.ok) if accept else turn
                     sent = time.time_ns()
-                    reply = await conversation.send(text, contract(turn, accept, self.ok), ctx)
+                    reply = await conversation.send(text, asked, ctx)
                     if faults is not None and faults.accepts(number, reply.status):
                         reply = accepted(reply, number, faults, self.ok)
                     obs.turns.append(record(number, text, reply, source, sent))
-                    ctx["reply"] = ctx["replies"][str(number)] = reply.data
-                    ctx["statuses"][str(number)] = reply.status
-                    ctx["texts"][str(number)] = reply.text
+                    key = str(number)
+                    ctx["reply"] = ctx["replies"][key] = reply.data
+                    ctx["statuses"][key] = reply.status
+                    ctx["texts"][key] = reply.text
                     if faults is not None:
                         faults.after_reply(number)
                     excused = faults is not None and faults.excuses(number, reply.failure)

@@ -136,7 +136,9 @@ class Engine:
                         n = self.concurrency if self.alone(case) else 1
                         for _ in range(n):
                             await slots.acquire()
-                        group.create_task(one(case, trial, once(releases(slots, n)), n))
+                        # freed once: in `one`'s finally (and before, when it frees early)
+                        free = once(releases(slots, n)) if early or n > 1 else slots.release
+                        group.create_task(one(case, trial, free, n))
         except BaseExceptionGroup as failed:  # the first failure, as a worker raised it
             raise failed.exceptions[0] from None
         return done
@@ -263,7 +265,8 @@ class Engine:
                 )
                 if free is not None:
                     free()  # the conversations are over: the next case may start
-                await self.watching.end_case(case.id, trial)  # bounded, before judging
+                if self.watching.watchers:
+                    await self.watching.end_case(case.id, trial)  # bounded, before judging
                 if faults is not None:
                     faults.observe()  # fault.hit as the proxy saw it until now
                 checks = await self.judge.case(scenario, ctx, obs, observed, broke)
@@ -279,7 +282,8 @@ class Engine:
         finally:  # every way out ends the watch (the spans are evidence of an error too)
             if faults is not None:
                 faults.close()  # and removes the case's faults still applied
-            await self.watching.end_case(case.id, trial)
+            if self.watching.watchers:
+                await self.watching.end_case(case.id, trial)
         obs.duration_ms = (time.perf_counter() - started) * 1000.0
         return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
 

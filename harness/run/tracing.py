@@ -120,7 +120,10 @@ class Watching:
         scenario: m.Scenario,
         ctx: Mapping[str, Any],
         obs: Observation,
-    ) -> Watched:
+    ) -> Watched | None:
+        if not self.watchers and not self.traced:  # nothing watches: nothing to begin
+            obs.trace_id = None
+            return None
         trace = self.trace(case, trial, variant)
         trace_id = None if trace is None else trace.trace_id
         watched = Watched(case, trial, variant, trace_id, scenario, ctx)

@@ -2,7 +2,9 @@
 
 `reports/<run-id>/manifest.json` says what the run was; `cases.jsonl` holds one record
 per finished trial (and each attempt's invariant sweep), appended the moment it ends, so
-a killed run keeps every line it wrote. A run folder is held by one process through an
+a killed run keeps every line it wrote (the records of one turn of the event loop reach the
+file together, before the loop waits for anything again: one write for the ten or so cases
+a busy run finishes at once). A run folder is held by one process through an
 exclusive lock on its `.lock` file (the kernel drops it when the process dies, `kill -9`
 included), so two resumes of one run can never both run its cases. Everything written
 goes through `redact` first: nothing unmasked reaches the folder.
@@ -10,6 +12,7 @@ goes through `redact` first: nothing unmasked reaches the folder.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import fcntl
 import os
@@ -20,7 +23,7 @@ from typing import IO, Any
 
 import orjson
 
-from harness.core.types import CaseResult, CheckResult, dumps
+from harness.core.types import CaseResult, CheckResult, as_map, dumps
 from harness.errors import ConfigError
 from harness.redact import Redactor, redact, secret_name
 from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag
@@ -59,6 +62,7 @@ class RunLog:
         self.verdicts: dict[str, int] = {"pass": 0, "fail": 0, "error": 0}
         self._lock: IO[bytes] | None = lock
         self._fh: IO[bytes] | None = None
+        self._flushing = False  # a flush is due at the start of the loop's next turn
 
     @property
     def run_id(self) -> str:
@@ -133,14 +137,14 @@ class RunLog:
 
     def append(self, result: CaseResult, load: LoadTag | None = None) -> None:
         """Write one finished trial now; a kill after this line loses nothing of it."""
-        record: dict[str, Any] = {  # the core dataclasses, serialized by orjson as they are
+        record: dict[str, Any] = {  # the core dataclasses, as orjson writes them (`as_map`)
             "v": SCHEMA_VERSION,
             "type": "trial",
             "key": result.key,
-            "case": result.case,
+            "case": as_map(result.case),
             "trial": result.trial,
-            "observation": result.observation,
-            "checks": result.checks,
+            "observation": as_map(result.observation),
+            "checks": [as_map(c) for c in result.checks],
         }
         if load is not None:
             record["load"] = load.model_dump(exclude_none=True)
@@ -174,15 +178,29 @@ class RunLog:
         if key in self.done:  # a record written again replaces the earlier one's verdicts
             return
         self.done.add(key)
+        verdicts = self.verdicts
         for check in checks:
-            self.verdicts[check.verdict.value] += 1
+            verdicts[check.verdict] += 1  # a StrEnum: the same key as its value
 
     def _write(self, record: dict[str, Any], own: Redactor | None = None) -> None:
         if self._fh is None:
             self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
         data = redact.json(dumps(record))
         self._fh.write((own.json(data) if own is not None else data) + b"\n")
-        self._fh.flush()
+        if self._flushing:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop in this thread (a hunt's search): at once
+            self._fh.flush()
+            return
+        self._flushing = True
+        loop.call_soon(self._flush)
+
+    def _flush(self) -> None:
+        self._flushing = False
+        if self._fh is not None:
+            self._fh.flush()
 
     def close(self) -> None:
         """Stop writing and let another process take the folder."""

@@ -213,7 +213,7 @@ class Expr:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         filters = self.filters
         try:
-            value = _resolve_path(self.path, context)
+            value = _resolve(self.path, context)
         except TemplateError:
             # a name that is not there (a reply field the agent left out) is an error, unless
             # the expression gives a default: then the filters run from that default on
@@ -222,7 +222,7 @@ class Expr:
                 raise
             value, filters = None, filters[first:]
         for f in filters:
-            args = [_resolve(a, context) if isinstance(a, PathArg) else a for a in f.args]
+            args = [_resolve(a.path, context) if isinstance(a, PathArg) else a for a in f.args]
             try:
                 value = FILTERS[f.name](value, *args)
             except (ValueError, TypeError, ArithmeticError) as exc:  # TemplateError included
@@ -234,27 +234,17 @@ class Expr:
         return value
 
 
-def _resolve(arg: PathArg, context: Mapping[str, Any]) -> Any:
-    return _resolve_path(arg.path, context)
-
-
-def _resolve_path(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
+def _resolve(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
     value: Any = context
     for i, part in enumerate(path):
-        if type(value) is dict and part in value:  # the common case, without the ABC check
+        # a dict, the common case, is known before the ABC check
+        if (type(value) is dict or isinstance(value, Mapping)) and part in value:
             value = value[part]
+        elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
+            value = value[int(part)]
         else:
-            value = _lookup(value, part, path[: i + 1])
+            raise TemplateError(f"{'.'.join(path[: i + 1])} is not defined")
     return value
-
-
-def _lookup(value: Any, part: str, so_far: tuple[str, ...]) -> Any:
-    if isinstance(value, Mapping):
-        if part in value:
-            return value[part]
-    elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
-        return value[int(part)]
-    raise TemplateError(f"{'.'.join(so_far)} is not defined")
 
 
 def _parse_args(text: str, source: str) -> tuple[Any, ...]:
@@ -337,7 +327,6 @@ class Template:
         ):
             raise TemplateError("an opening '{{' has no closing '}}'")
         self.parts: tuple[str | Expr, ...] = tuple(parts)
-        #: the one expression a template is exactly, if it is one (it keeps its value's type)
         self._single = parts[0] if len(parts) == 1 and isinstance(parts[0], Expr) else None
 
     @property

@@ -205,3 +205,71 @@ def test_status_is_the_closed_set_and_older_words_still_read(tmp_path: Path) -> 
     for word, status in [("error", Status.FAILED), ("killed", Status.INTERRUPTED),
                          ("running", Status.RUNNING), ("no such word", Status.FAILED)]:  # fmt: skip
         assert RunManifest.model_validate({"status": word}).status is status
+
+
+def rich_result() -> CaseResult:
+    """A trial with every kind of value a record holds: variants, errors, dates, decimals,
+    tuples, a fault window, a captured secret."""
+    import datetime as dt
+    from decimal import Decimal
+
+    from harness.core.types import FaultWindow
+
+    variant = Observation(session_id="h-1-v1", turns=[TurnRecord(index=1, text="v")])
+    variant.fail(Failure(FailureKind.TIMEOUT, "timeout: no reply within 1 s", turn=1))
+    obs = result().observation
+    turn = TurnRecord(index=2, text="ok", reply="fine", data={"n": [1, None]}, sent_ns=5)
+    turn.usage, turn.source = {"total_tokens": 3}, "filler:small"
+    obs.turns.append(turn)
+    obs.entities = {"order": {"id": 7, "at": dt.datetime(2026, 1, 2, tzinfo=dt.UTC)}}
+    obs.variants = [variant]
+    obs.session = {"conversation_id": "c-9"}
+    obs.vars = {"amount": Decimal("12.50"), "day": dt.date(2026, 3, 1)}
+    obs.faults = [FaultWindow(link="db", toxic="latency", attributes={"latency": 50})]
+    case = Case(id="c#2", scenario="c", index=1, seed=8, vars={"pair": (1, 2)}, persona="typo")
+    check = CheckResult(check_id="y", check_type="equals", category="output",
+                        requirements=("R-1", "R-2"), verdict=Verdict.FAIL, message="no",
+                        expected=[Decimal("1.5"), "x"], found="y", turn=2)  # fmt: skip
+    return CaseResult(case=case, trial=2, observation=obs, checks=[result().checks[0], check])
+
+
+def test_a_record_is_byte_for_byte_what_orjson_makes_of_the_dataclasses(tmp_path: Path) -> None:
+    """The writer builds plain maps of the core dataclasses (faster); the line it writes is
+    the one orjson writes of the dataclasses themselves."""
+    from harness.core.types import dumps
+    from harness.runlog.models import SCHEMA_VERSION
+
+    r = rich_result()
+    log = RunLog.create(tmp_path, RunManifest(suite="s", seed=3))
+    log.append(r)
+    log.close()
+    written = (log.dir / "cases.jsonl").read_bytes().splitlines()
+    record = {"v": SCHEMA_VERSION, "type": "trial", "key": r.key, "case": r.case}
+    record.update(trial=r.trial, observation=r.observation, checks=r.checks)
+    expected = dumps(record)
+    assert written == [redact.json(expected)]
+    (read,) = read_records(log.dir)
+    assert isinstance(read, TrialRecord) and read.observation.variants[0].error is not None
+
+
+def test_records_reach_the_file_before_the_loop_waits_again(tmp_path: Path) -> None:
+    """Inside an event loop the records of one turn of the loop are written together, at
+    the start of its next turn (before it waits for anything); outside one, at once."""
+    import asyncio
+
+    log = RunLog.create(tmp_path, RunManifest(suite="s", seed=3))
+    cases = log.dir / "cases.jsonl"
+
+    async def finish_three() -> list[int]:
+        seen = []
+        for i in range(3):
+            log.append(result(f"c#{i}"))
+        seen.append(len(cases.read_bytes().splitlines()))  # still this turn of the loop
+        await asyncio.sleep(0)
+        seen.append(len(cases.read_bytes().splitlines()))
+        return seen
+
+    assert asyncio.run(finish_three()) == [0, 3]
+    log.append(result("c#3"))  # no loop running: at once
+    assert len(cases.read_bytes().splitlines()) == 4
+    log.close()
