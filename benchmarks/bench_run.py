@@ -4,8 +4,10 @@ An instant echo agent runs in its own process. The plain client posts N messages
 at concurrency C and checks each reply contains the message; the harness runs a
 suite of N cases with two output checks each, at the same concurrency, storing
 every case. Both are measured in this one run, in R interleaved rounds, and the
-ratio of the medians printed. Target: the harness reaches at least half the plain
-client's rate.
+ratio of the medians printed. Target (issue 16): the harness reaches at least 0.7 of the
+plain client's rate. Beside it, the CPU this process spent per case on either side (the
+echo agent's own is in neither): steadier than the clock when other work shares the
+machine.
 
 `--mode sessions`: the agent's API opens a conversation first (POST /conversations
 -> {"conversation_id"}), then takes the message at /conversations/{id}/messages; the
@@ -237,17 +239,21 @@ def write_suite(folder: Path, port: int, n: int, concurrency: int, mode: str = "
     return suite
 
 
-async def harness_run(suite: Path, reports: Path) -> tuple[float, float]:
-    """(seconds for the cases themselves, seconds for the whole run call)."""
+async def harness_run(suite: Path, reports: Path) -> tuple[float, float, float]:
+    """(seconds for the cases themselves, seconds for the whole run call, this process's CPU
+    seconds for the cases)."""
     marks: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def emit(event: object) -> None:
         name = type(event).__name__
         if name == "CaseFinished":
             marks.setdefault("first", time.perf_counter())
             marks["last"] = time.perf_counter()
+            cpu["last"] = time.process_time()
         if name == "RunStarted" or name == "AgentReady":  # the agent's start is not timed
             marks["start"] = time.perf_counter()
+            cpu["start"] = time.process_time()
         if name == "AgentReady":
             marks["agent"] = marks["start"]
         ignore(event)
@@ -261,7 +267,8 @@ async def harness_run(suite: Path, reports: Path) -> tuple[float, float]:
     # an agent the harness started (--mode traces) is stopped after the last case: neither
     # its start nor its stop is timed (nor are the plain client's agent's)
     end = marks["last"] if "agent" in marks else time.perf_counter()
-    return end - marks["start"], total
+    spent = (cpu["last"] if "agent" in marks else time.process_time()) - cpu["start"]
+    return end - marks["start"], total, spent
 
 
 def main() -> None:
@@ -277,17 +284,20 @@ def main() -> None:
             suite = write_suite(Path(tmp), port, args.cases, args.concurrency, args.mode)
             url = f"http://127.0.0.1:{port}"
             asyncio.run(plain_client(url, 50, args.concurrency, args.mode))  # warm up both sides
-            plain, cases, whole = [], [], []
+            plain, cases, whole, plain_cpu, cases_cpu = [], [], [], [], []
             for r in range(args.rounds):
+                mark = time.process_time()
                 if args.mode == "traces":
                     plain.append(asyncio.run(plain_traced(args.cases, args.concurrency)))
                 else:
                     plain.append(
                         asyncio.run(plain_client(url, args.cases, args.concurrency, args.mode))
                     )
-                c, w = asyncio.run(harness_run(suite, Path(tmp) / f"reports{r}"))
+                plain_cpu.append(time.process_time() - mark)
+                c, w, spent = asyncio.run(harness_run(suite, Path(tmp) / f"reports{r}"))
                 cases.append(c)
                 whole.append(w)
+                cases_cpu.append(spent)
     finally:
         proc.terminate()
         proc.wait(5)
@@ -310,8 +320,14 @@ def main() -> None:
         f"  harness run call (+plan)     : {n / best_whole:8.0f} cases/s  "
         f"({best_whole:.3f} s [{statistics.median(whole):.3f}])"
     )
+    print(
+        f"  CPU of this process per case : plain {statistics.median(plain_cpu) / n * 1e6:.0f} us, "
+        f"harness {statistics.median(cases_cpu) / n * 1e6:.0f} us (medians; ratio "
+        f"{statistics.median(plain_cpu) / statistics.median(cases_cpu):.2f})"
+    )
     ratio = statistics.median(plain) / statistics.median(cases)
-    target = 0.4 if args.mode == "traces" else 0.5
+    # issue 16: 0.7 for the plain door; issue 10's 0.5 with sessions, issue 14's 0.4 traced
+    target = {"traces": 0.4, "sessions": 0.5}.get(args.mode, 0.7)
     verdict = "meets" if ratio >= target else "BELOW"
     print(f"ratio harness/plain: {ratio:.2f} ({verdict} the target of >= {target:.2f}; medians)")
     print(f"best-round ratio: {best_plain / best_cases:.2f}")

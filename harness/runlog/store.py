@@ -129,11 +129,13 @@ class RunLog:
         tmp.write_bytes(raw)
         os.replace(tmp, self.dir / MANIFEST)
 
-    def update(self, **values: Any) -> None:
-        """Set manifest fields (validated by the manifest's model) and save."""
+    def update(self, save: bool = True, **values: Any) -> None:
+        """Set manifest fields (validated by the manifest's model) and save (unless a save
+        follows at once anyway: each costs a rename, milliseconds on ext4)."""
         for key, value in values.items():
             setattr(self.manifest, key, value)
-        self.save()
+        if save:
+            self.save()
 
     def append(self, result: CaseResult, load: LoadTag | None = None) -> None:
         """Write one finished trial now; a kill after this line loses nothing of it."""

@@ -228,7 +228,8 @@ async def environment(
     if resumed and log.manifest.deps is not None:
         options = resumed_options(options, log.manifest.deps.model_dump())
     selection = await select_provider(suite, options, resuming=log.run_id if resumed else None)
-    log.update(deps=DepsChoice.model_validate(selection.manifest()))
+    starts = bool(suite.manifest.environment.dependencies)  # else saved with the agent's start
+    log.update(deps=DepsChoice.model_validate(selection.manifest()), save=starts)
     for note in selection.notes:
         emit(note)
     async with AsyncExitStack() as stack:
@@ -243,7 +244,7 @@ async def environment(
         )
         await stack.enter_async_context(deps)
         log.manifest.phases.add("dependencies", time.perf_counter() - started)
-        log.update(dependencies=list(deps.infos))
+        log.update(dependencies=list(deps.infos), save=starts)
         if deps.targets.databases:
             problems = await check_against_schema(suite, deps.targets.databases)
             if problems:
@@ -328,7 +329,7 @@ async def _start_agent(
     else:
         if config.python is not None and config.python.path:  # started in-process from there
             info["git"] = agent_revision(suite.root / config.python.path[0])
-        log.update(agent=AgentInfo(**info))
+        log.update(agent=AgentInfo(**info), save=False)  # no process: saved once it answers
         await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:
