@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import pandas as pd
@@ -201,9 +201,14 @@ def _json_array(values: list[Any]) -> pa.Array:
     return pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage)
 
 
+#: parquet's compression: zstd makes results.parquet of 100,000 echo cases 6 MB against
+#: snappy's 13 MB (pyarrow's default), written as fast and read faster (benchmarks/RESULTS.md)
+COMPRESSION: Literal["zstd"] = "zstd"
+
+
 def save_parquet(frame: pd.DataFrame, path: Path) -> Path:
     """Any table as parquet (reliability.parquet, load.parquet)."""
-    frame.to_parquet(path, index=False)
+    frame.to_parquet(path, index=False, compression=COMPRESSION)
     return path
 
 
@@ -221,7 +226,7 @@ def save_results(frame: pd.DataFrame, path: Path) -> Path:
         else:
             values = column.tolist()  # plain objects: a Series yields each through pandas
             arrays.append(pa.array([None if _missing(v) else str(v) for v in values], pa.string()))
-    pq.write_table(pa.table(arrays, names=COLUMNS), path)
+    pq.write_table(pa.table(arrays, names=COLUMNS), path, compression=COMPRESSION)
     return path
 
 
