@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.core import dumps
 from harness.redact import redact
@@ -17,11 +15,15 @@ from harness.report.driftrender import junit_suite as drift_suite
 from harness.report.faultrender import junit_suite as faults_suite
 from harness.report.faults import FaultsSummary
 from harness.report.faultturns import during
+from harness.report.frame import Row, as_rows
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, turn_source
 from harness.report.view import evidence_turns, turn_error
 from harness.runlog.models import AnyManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -67,7 +69,7 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
 
 
 def render_junit(
-    frame: pd.DataFrame,
+    results: list[Row] | pd.DataFrame,
     manifest: AnyManifest,
     load: LoadSummary | None = None,
     drift: DriftSummary | None = None,
@@ -75,8 +77,9 @@ def render_junit(
 ) -> bytes:
     suites = ET.Element("testsuites", name=f"harness {manifest.suite}")
     # the run's own cases, then the replayed known regressions apart, as the reports show them
-    regression = frame["origin"] == REGRESSION_ORIGIN
-    own, known = frame[~regression], frame[regression]
+    rows = as_rows(results)
+    own = [r for r in rows if r["origin"] != REGRESSION_ORIGIN]
+    known = [r for r in rows if r["origin"] == REGRESSION_ORIGIN]
     _testsuite(suites, own, manifest, manifest.suite)
     if len(known):
         _testsuite(suites, known, manifest, f"{manifest.suite} known regressions")
@@ -90,15 +93,15 @@ def render_junit(
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
-def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, name: str) -> None:
+def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name: str) -> None:
     """One testcase per case x check (x trial)."""
     suite = ET.SubElement(
         suites,
         "testsuite",
         name=name,
-        tests=str(len(frame)),
-        failures=str(int((frame["verdict"] == "fail").sum())),
-        errors=str(int((frame["verdict"] == "error").sum())),
+        tests=str(len(rows)),
+        failures=str(sum(r["verdict"] == "fail" for r in rows)),
+        errors=str(sum(r["verdict"] == "error" for r in rows)),
         skipped="0",
         timestamp=manifest.started_at,
     )
@@ -106,13 +109,7 @@ def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, n
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
         ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
     chains: dict[tuple[int, int], list[str]] = {}
-    # column lists, the whole row only for those that did not pass: a Series (iterrows) or
-    # a dict (to_dict) per row cost a 1,000-case run's JUnit most of its time
-    brief = {name: frame[name].tolist() for name in _BRIEF}
-    failing = [i for i, verdict in enumerate(brief["verdict"]) if verdict != "pass"]
-    full = dict(zip(failing, frame.iloc[failing].to_dict("records"), strict=True))
-    for i in range(len(frame)):
-        row = full.get(i) or {name: values[i] for name, values in brief.items()}
+    for row in rows:
         trial = f" (trial {row['trial']})" if int(row["trial"]) > 1 else ""
         case = ET.SubElement(
             suite,
@@ -125,9 +122,6 @@ def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, n
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row, chains))
-
-
-_BRIEF = ("trial", "scenario", "case_id", "check_id", "requirements", "duration_ms", "verdict")
 
 
 def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:

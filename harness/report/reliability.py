@@ -1,4 +1,4 @@
-"""Capability and reliability over repeated trials, from the stored results frame only.
+"""Capability and reliability over repeated trials, from the stored results only.
 
 pass@1 is the share of trials that pass (capability); pass^k is the chance that k
 trials of the same case all pass (reliability), estimated without bias from n >= k
@@ -37,10 +37,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from harness.report.frame import Row, as_rows
 from harness.runlog.models import AnyManifest, RunManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
@@ -56,10 +59,10 @@ METHODS = (
 )
 
 
-def own_cases(frame: pd.DataFrame) -> pd.DataFrame:
+def own_cases(rows: list[Row]) -> list[Row]:
     """The rows reliability counts: the run's own cases, without replayed known
     regressions (judged apart) and the run-wide invariant sweep (no case's trial)."""
-    return frame[~frame["origin"].isin(NOT_COUNTED)]
+    return [r for r in rows if r["origin"] not in NOT_COUNTED]
 
 
 @dataclass(frozen=True)
@@ -271,17 +274,13 @@ def _mark(verdicts: Iterable[str]) -> str:
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
 
 
-def trial_outcomes(frame: pd.DataFrame) -> dict[tuple[str, str, str, str], str]:
+def trial_outcomes(rows: list[Row]) -> dict[tuple[str, str, str, str], str]:
     """Per (case, scenario, origin, requirement) one mark per trial in trial order, plus
-    requirement "" for the whole case, over the cases reliability counts (`own_cases`).
-    Plain loops over the columns: a groupby with a Python aggregate per group cost a
-    1,000-case run's reports a tenth of a second."""
-    trials = own_cases(frame)
+    requirement "" for the whole case, over the cases reliability counts (`own_cases`)."""
     verdicts: dict[tuple[str, str, str, str], dict[int, set[str]]] = {}
-    columns = ("case_id", "scenario", "origin", "trial", "requirements", "verdict")
-    for case_id, scenario, origin, trial, requirements, verdict in zip(
-        *(trials[c].tolist() for c in columns), strict=True
-    ):
+    for row in own_cases(rows):
+        case_id, scenario, origin = row["case_id"], row["scenario"], row["origin"]
+        trial, requirements, verdict = row["trial"], row["requirements"], row["verdict"]
         if _missing(case_id) or _missing(scenario) or _missing(origin) or _missing(trial):
             continue  # as a groupby leaves out a key that is missing
         base = (str(case_id), str(scenario), str(origin))
@@ -300,18 +299,26 @@ def _missing(value: object) -> bool:
     return value is None or value != value  # None or NaN
 
 
-def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) -> Reliability:
+def compute(
+    results: list[Row] | pd.DataFrame, manifest: AnyManifest, k: int | None = None
+) -> Reliability:
     """Every case's and requirement's pass@1 and pass^k; k defaults to the run's trials."""
+    rows = as_rows(results)
     run_trials = manifest.trials or 1
     k = k or run_trials
     profile = manifest.fault_profile if isinstance(manifest, RunManifest) else None
     faulted = 0
     if profile:  # the faulted phase is R_fault's; pass@1 and pass^k are the clean phase's
-        under = frame["case_id"].str.endswith(f"~{profile}")
-        faulted = int(frame.loc[under, "case_id"].nunique())
-        frame = frame[~under]
+        mark = f"~{profile}"
+        under = {
+            r["case_id"]
+            for r in rows
+            if isinstance(r["case_id"], str) and r["case_id"].endswith(mark)
+        }
+        faulted = len(under)
+        rows = [r for r in rows if r["case_id"] not in under]
     every: list[CaseReliability] = []
-    for (case_id, scenario, origin, rid), outcomes in trial_outcomes(frame).items():
+    for (case_id, scenario, origin, rid), outcomes in trial_outcomes(rows).items():
         n, c = len(outcomes), outcomes.count("P")
         every.append(
             CaseReliability(
@@ -340,7 +347,13 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
                 flaky_cases=tuple(c.case_id for c in mine if c.flaky),
             )
         )
-    regressions = frame.loc[frame["origin"] == REGRESSION_ORIGIN, "case_id"].nunique()
+    regressions = len(
+        {
+            r["case_id"]
+            for r in rows
+            if r["origin"] == REGRESSION_ORIGIN and not _missing(r["case_id"])
+        }
+    )
     return Reliability(
         k,
         run_trials,

@@ -1,14 +1,18 @@
 """Reliability as a table, so that it can be re-read: `reliability.parquet`, one row per
-requirement, case, and case and requirement (report/reliability.py's numbers)."""
+requirement, case, and case and requirement (report/reliability.py's numbers), written from
+plain rows through pyarrow (`save_reliability`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.report.reliability import Rate, Reliability
+from harness.runlog.frame import save_table
 from harness.runlog.models import AnyManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RELIABILITY_COLUMNS = [
     "run_id",
@@ -39,8 +43,31 @@ def _rate(prefix: str, rate: Rate) -> dict[str, float | None]:
     return {prefix: rate.value, f"{prefix}_low": rate.low, f"{prefix}_high": rate.high}
 
 
+#: each column's Arrow type in reliability.parquet (as pandas wrote them)
+TYPES = {
+    name: "int64"
+    if name in ("cases", "trials", "passes", "k", "flaky")
+    else "double"
+    if name.startswith("pass_")
+    else "large_string"
+    for name in RELIABILITY_COLUMNS
+}
+
+
 def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
-    """The numbers as a table, so that they can be re-read (reliability.parquet)."""
+    """The numbers as a pandas table (pandas imported here)."""
+    import pandas as pd
+
+    return pd.DataFrame(reliability_rows(rel, manifest), columns=RELIABILITY_COLUMNS)
+
+
+def save_reliability(rel: Reliability, manifest: AnyManifest, path: Path) -> Path:
+    """reliability.parquet, without pandas."""
+    return save_table(reliability_rows(rel, manifest), TYPES, path)
+
+
+def reliability_rows(rel: Reliability, manifest: AnyManifest) -> list[dict[str, Any]]:
+    """The numbers as rows, so that they can be re-read (reliability.parquet)."""
     common = {"run_id": manifest.run_id, "suite": manifest.suite, "k": rel.k}
     rows: list[dict[str, Any]] = []
     for r in rel.requirements:
@@ -77,4 +104,4 @@ def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
                 "outcomes": c.outcomes,
             }
         )
-    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
+    return rows
