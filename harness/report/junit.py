@@ -93,23 +93,33 @@ def render_junit(
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
+#: a suite of more testcases than this is summarised (a CI page of 200,000 testcases does not
+#: open): passing cases as one testcase per check, divergences beyond the first
+#: JUNIT_REPRODUCERS of a check and verdict as one testcase naming up to JUNIT_NAMED more
+JUNIT_CASES, JUNIT_REPRODUCERS, JUNIT_NAMED = 10_000, 20, 50
+
+
 def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name: str) -> None:
-    """One testcase per case x check (x trial)."""
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=name,
-        tests=str(len(rows)),
-        failures=str(sum(r["verdict"] == "fail" for r in rows)),
-        errors=str(sum(r["verdict"] == "error" for r in rows)),
-        skipped="0",
-        timestamp=manifest.started_at,
-    )
+    """One testcase per case x check (x trial); summarised past JUNIT_CASES."""
+    summarised = len(rows) > JUNIT_CASES
+    suite = ET.SubElement(suites, "testsuite", name=name)
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
         ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
     chains: dict[tuple[int, int], list[str]] = {}
+    passed: dict[tuple[str, str, str], list[float]] = {}  # per check: its passes' durations
+    beyond: dict[tuple[str, str, str, str], list[Row]] = {}  # per check and verdict
+    shown: dict[tuple[str, str, str, str], int] = {}
     for row in rows:
+        check = (str(row["scenario"]), str(row["check_id"]), str(row["requirements"]))
+        if summarised and row["verdict"] == "pass":
+            passed.setdefault(check, []).append(float(row["duration_ms"]))
+            continue
+        group = (*check, str(row["verdict"]))
+        if summarised and shown.get(group, 0) >= JUNIT_REPRODUCERS:
+            beyond.setdefault(group, []).append(row)
+            continue
+        shown[group] = shown.get(group, 0) + 1
         trial = f" (trial {row['trial']})" if int(row["trial"]) > 1 else ""
         case = ET.SubElement(
             suite,
@@ -122,6 +132,45 @@ def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name:
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row, chains))
+    for (scenario, check_id, reqs), durations in passed.items():
+        ET.SubElement(
+            suite,
+            "testcase",
+            classname=xml_text(f"{manifest.suite}.{scenario}"),
+            name=xml_text(f"{len(durations)} case(s) passed :: {check_id} [{reqs}]"),
+            time=f"{sum(durations) / 1000:.3f}",
+        )
+    for (scenario, check_id, reqs, verdict), more in beyond.items():
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=xml_text(f"{manifest.suite}.{scenario}"),
+            name=xml_text(f"{len(more)} more case(s) :: {check_id} [{reqs}]"),
+            time=f"{sum(float(r['duration_ms']) for r in more) / 1000:.3f}",
+        )
+        said = "failed" if verdict == "fail" else "could not be judged (error)"
+        tag = "failure" if verdict == "fail" else "error"
+        el = ET.SubElement(
+            case, tag, message=xml_text(f"{len(more)} more case(s) {said} like the ones above"),
+            type=more[0]["check_type"],
+        )  # fmt: skip
+        named = [
+            f"{r['case_id']}" + (f" (trial {r['trial']})" if int(r["trial"]) > 1 else "")
+            + f": {r['message']}"
+            for r in more[:JUNIT_NAMED]
+        ]  # fmt: skip
+        rest = len(more) - len(named)
+        el.text = xml_text("\n".join(named + ([f"… and {rest} more"] if rest else [])))
+    testcases = suite.findall("testcase")
+    suite.set("tests", str(len(testcases)))
+    suite.set("failures", str(sum(c.find("failure") is not None for c in testcases)))
+    suite.set("errors", str(sum(c.find("error") is not None for c in testcases)))
+    suite.set("skipped", "0")
+    suite.set("timestamp", manifest.started_at)
+    if summarised:  # every check verdict, as the other reports count them
+        for verdict in ("pass", "fail", "error"):
+            count = sum(r["verdict"] == verdict for r in rows)
+            ET.SubElement(props, "property", name=f"checks_{verdict}", value=str(count))
 
 
 def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:

@@ -45,6 +45,7 @@ from harness.runlog.models import AnyManifest, RunManifest
 if TYPE_CHECKING:
     import pandas as pd
 
+FLAKY_SHOWN = 100  # flaky cases a report lists; the rest are counted
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
 REGRESSION_ORIGIN = "regression"  # replayed known regressions: reported and gated apart
@@ -220,6 +221,7 @@ class Reliability:
     regressions_left_out: int = 0  # replayed known regression cases, not counted here
     faulted_left_out: int = 0  # a fault profile's faulted cases: R_fault counts them
     fault_profile: str | None = None
+    _flaky_by_case: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def counted(self) -> str:
@@ -243,8 +245,22 @@ class Reliability:
     def flaky(self) -> list[CaseReliability]:
         return [c for c in self.cases if c.flaky]
 
+    @property
+    def flaky_shown(self) -> list[CaseReliability]:
+        """The flaky cases a report lists (reliability.parquet has every one)."""
+        return self.flaky[:FLAKY_SHOWN]
+
+    @property
+    def flaky_more(self) -> int:
+        return max(0, len(self.flaky) - FLAKY_SHOWN)
+
     def flaky_requirements(self, case_id: str) -> list[str]:
-        return [c.requirement for c in self.by_requirement if c.case_id == case_id and c.flaky]
+        if self._flaky_by_case is None:  # built once: a report asks for every flaky case
+            self._flaky_by_case = {}
+            for c in self.by_requirement:
+                if c.flaky:
+                    self._flaky_by_case.setdefault(c.case_id, []).append(c.requirement)
+        return list(self._flaky_by_case.get(case_id, ()))
 
     def requirement(self, rid: str) -> RequirementReliability | None:
         return next((r for r in self.requirements if r.requirement == rid), None)

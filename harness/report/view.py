@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FULL_EXAMPLES = 2
+#: the other cases of a divergence group listed by name; the rest are counted (`more`), so a
+#: run of 100,000 failing cases reads as a few groups (results.parquet lists every one)
+OTHERS_SHOWN = 50
 
 
 def _missing(value: Any) -> bool:
@@ -89,10 +92,11 @@ class Divergence:
     verdict: str
     examples: list[Example] = field(default_factory=list)
     others: list[tuple[str, str]] = field(default_factory=list)
+    more: int = 0  # cases beyond those listed
 
     @property
     def count(self) -> int:
-        return len(self.examples) + len(self.others)
+        return len(self.examples) + len(self.others) + self.more
 
     @property
     def expected_label(self) -> str:
@@ -358,6 +362,8 @@ def build_view(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> Repo
             )
         if len(group.examples) < FULL_EXAMPLES:
             group.examples.append(_example(row))
+        elif len(group.others) >= OTHERS_SHOWN:
+            group.more += 1
         else:
             label = (
                 row["case_id"]

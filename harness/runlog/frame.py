@@ -13,6 +13,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Collection, Iterable
 from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -209,11 +210,16 @@ def _json_array(values: list[Any]) -> pa.Array:
     done: dict[int, str] = {}
     texts: list[str | None] = []
     for v in values:
-        text = done.get(id(v)) if isinstance(v, dict | list) else None
-        if text is None:
+        kind = type(v)
+        if kind is dict or kind is list:
+            if not v:
+                texts.append("{}" if kind is dict else "[]")
+                continue
+            text = done.get(id(v))
+            if text is None:
+                text = done[id(v)] = orjson.dumps(v).decode()
+        else:
             text = orjson.dumps(v).decode()
-            if isinstance(v, dict | list):
-                done[id(v)] = text
         texts.append(text)
     storage = arrow_column(texts, "string")
     return pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage)
@@ -283,7 +289,9 @@ def save_table(
 
     arrays = []
     for name, kind in types.items():
-        values = [None if _missing(v := row.get(name)) else v for row in rows]
+        values = [row.get(name) for row in rows]
+        if kind == "double":
+            values = [None if v is None or v != v else v for v in values]
         if name not in fixed and rows and all(v is None for v in values):
             kind = "null" if any(name in row for row in rows) else "double"
         arrays.append(arrow_column(values, kind))
@@ -298,9 +306,12 @@ def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
     import pyarrow.parquet as pq
 
     arrays = []
-    for name in COLUMNS:
-        # plain objects: a Series yields each through pandas
-        column = [r[name] for r in table] if isinstance(table, list) else table[name].tolist()
+    if isinstance(table, list):  # one pass over the rows, then each column
+        cells = zip(*map(itemgetter(*COLUMNS), table), strict=True)
+        columns: list[list[Any]] = [list(c) for c in cells] or [[] for _ in COLUMNS]
+    else:  # plain objects: a Series yields each through pandas
+        columns = [table[name].tolist() for name in COLUMNS]
+    for name, column in zip(COLUMNS, columns, strict=True):
         if name in JSON_COLUMNS:
             arrays.append(_json_array(column))
         elif name == "trial":
@@ -308,7 +319,7 @@ def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
         elif name == "duration_ms":
             arrays.append(arrow_column([float(v) for v in column], "double"))
         else:
-            texts = [None if _missing(v) else str(v) for v in column]
+            texts = [v if type(v) is str else None if _missing(v) else str(v) for v in column]
             arrays.append(arrow_column(texts, "string"))
     pq.write_table(pa.table(arrays, names=COLUMNS), path)
     return path
