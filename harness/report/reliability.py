@@ -290,25 +290,41 @@ def _mark(verdicts: Iterable[str]) -> str:
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
 
 
+#: a check's verdict as a trial's mark, ranked: the trial's mark is its checks' worst
+_RANKED = {"pass": "P", "fail": "F", "error": "E"}
+_WORSE = {("P", "F"): "F", ("P", "E"): "E", ("F", "E"): "E"}
+
+
 def trial_outcomes(rows: list[Row]) -> dict[tuple[str, str, str, str], str]:
     """Per (case, scenario, origin, requirement) one mark per trial in trial order, plus
-    requirement "" for the whole case, over the cases reliability counts (`own_cases`)."""
-    verdicts: dict[tuple[str, str, str, str], dict[int, set[str]]] = {}
+    requirement "" for the whole case, over the cases reliability counts (`own_cases`): P
+    only if every check passed; an error outranks a fail (`_mark`)."""
+    marks: dict[tuple[str, str, str, str], dict[int, str]] = {}
     for row in own_cases(rows):
         case_id, scenario, origin = row["case_id"], row["scenario"], row["origin"]
         trial, requirements, verdict = row["trial"], row["requirements"], row["verdict"]
-        if _missing(case_id) or _missing(scenario) or _missing(origin) or _missing(trial):
-            continue  # as a groupby leaves out a key that is missing
-        base = (str(case_id), str(scenario), str(origin))
-        verdicts.setdefault((*base, ""), {}).setdefault(trial, set()).add(verdict)
-        if _missing(requirements):
+        if not (type(case_id) is str and type(scenario) is str and type(origin) is str):
+            if _missing(case_id) or _missing(scenario) or _missing(origin):
+                continue  # as a groupby leaves out a key that is missing
+            case_id, scenario, origin = str(case_id), str(scenario), str(origin)
+        if _missing(trial):
             continue
-        for rid in str(requirements).split(","):
-            verdicts.setdefault((*base, rid), {}).setdefault(trial, set()).add(verdict)
+        mark = _RANKED.get(verdict, "F")  # another verdict is no pass
+        rids = () if _missing(requirements) else str(requirements).split(",")
+        for rid in ("", *rids):
+            by_trial = marks.get((case_id, scenario, origin, rid))
+            if by_trial is None:
+                by_trial = marks[(case_id, scenario, origin, rid)] = {}
+            had = by_trial.get(trial)
+            if had is None:
+                by_trial[trial] = mark
+            elif had != mark:
+                by_trial[trial] = _WORSE.get((had, mark), had)
     return {
-        key: "".join(_mark(by_trial[t]) for t in sorted(by_trial))
-        for key, by_trial in sorted(verdicts.items(), key=lambda item: (item[0][0], item[0][3]))
-    }
+        key: "".join(by_trial[t] for t in sorted(by_trial)) if len(by_trial) > 1
+        else next(iter(by_trial.values()))
+        for key, by_trial in sorted(marks.items(), key=lambda item: (item[0][0], item[0][3]))
+    }  # fmt: skip
 
 
 def _missing(value: object) -> bool:
@@ -341,7 +357,8 @@ def compute(
                 case_id, scenario, origin, rid, outcomes, pass_at_1(n, c), case_pass_hat_k(n, c, k)
             )
         )
-    every.sort(key=lambda c: (_natural(c.case_id), c.requirement))
+    natural = {c.case_id: _natural.__wrapped__(c.case_id) for c in every if not c.requirement}
+    every.sort(key=lambda c: (natural.get(c.case_id) or _natural(c.case_id), c.requirement))
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.report.reliability import Rate, Reliability
-from harness.runlog.frame import save_table
+from harness.runlog.frame import save_columns
 from harness.runlog.models import AnyManifest
 
 if TYPE_CHECKING:
@@ -62,8 +62,44 @@ def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
 
 
 def save_reliability(rel: Reliability, manifest: AnyManifest, path: Path) -> Path:
-    """reliability.parquet, without pandas."""
-    return save_table(reliability_rows(rel, manifest), TYPES, path)
+    """reliability.parquet, without pandas: the rows of `reliability_rows` built column by
+    column (a 100,000-case run has 300,000 of them)."""
+    reqs, cases = rel.requirements, [*rel.cases, *rel.by_requirement]
+    r, c = len(reqs), len(cases)
+    none_r, none_c = [None] * r, [None] * c
+
+    def rates(name: str) -> dict[str, list[Any]]:
+        out = {}
+        for suffix, field in (("", "value"), ("_low", "low"), ("_high", "high")):
+            out[name + suffix] = [getattr(getattr(x, name), field) for x in reqs] + [
+                getattr(getattr(x, name), field) for x in cases
+            ]
+        return out
+
+    columns: dict[str, list[Any]] = {
+        "run_id": [manifest.run_id] * (r + c),
+        "suite": [manifest.suite] * (r + c),
+        "scope": ["requirement"] * r
+        + ["case-requirement" if x.requirement else "case" for x in cases],
+        "requirement": [x.requirement for x in reqs] + [x.requirement for x in cases],
+        "severity": [x.severity for x in reqs] + none_c,
+        "case_id": none_r + [x.case_id for x in cases],
+        "scenario": none_r + [x.scenario for x in cases],
+        "origin": none_r + [x.origin for x in cases],
+        "cases": [x.cases for x in reqs] + [1] * c,
+        "trials": [x.trials for x in reqs] + [x.trials for x in cases],
+        "passes": [x.passes for x in reqs] + [x.passes for x in cases],
+        "k": [rel.k] * (r + c),
+        **rates("pass_at_1"),
+        **rates("pass_hat_k"),
+        "flaky": [len(x.flaky_cases) for x in reqs] + [int(x.flaky) for x in cases],
+        "flaky_cases": [",".join(x.flaky_cases) for x in reqs] + none_c,
+        "outcomes": none_r + [x.outcomes for x in cases],
+    }
+    # a column only one scope has is absent from the other's rows (pandas' NaN, not None)
+    absent = {"severity", "flaky_cases"} if not r else set()
+    absent |= {"case_id", "scenario", "origin", "outcomes"} if not c else set()
+    return save_columns(columns, TYPES, path, absent=absent)
 
 
 def reliability_rows(rel: Reliability, manifest: AnyManifest) -> list[dict[str, Any]]:

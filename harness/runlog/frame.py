@@ -279,21 +279,38 @@ def save_parquet(frame: pd.DataFrame, path: Path) -> Path:
 def save_table(
     rows: list[Row], types: dict[str, str], path: Path, fixed: Collection[str] = ()
 ) -> Path:
-    """Plain rows as parquet through pyarrow alone, the columns in the order of `types` with
-    their Arrow types ("large_string", "int64", "double", "bool"), as pandas' `to_parquet` of
-    a DataFrame of the same rows wrote them (reliability.parquet, faults.parquet): a missing
-    value or a float NaN is null; where pandas inferred the type (the columns not `fixed` by
-    an `astype`), a column no row has is doubles, one whose every value is None nulls."""
+    """Plain rows as parquet through pyarrow alone (`save_columns`); a column no row has is
+    absent."""
+    columns = {name: [row.get(name) for row in rows] for name in types}
+    absent = {name for name in types if not any(name in row for row in rows)}
+    return save_columns(columns, types, path, absent=absent, fixed=fixed)
+
+
+def save_columns(
+    columns: dict[str, list[Any]],
+    types: dict[str, str],
+    path: Path,
+    *,
+    absent: Collection[str] = (),
+    fixed: Collection[str] = (),
+) -> Path:
+    """Columns of plain values as parquet through pyarrow alone, in the order of `types` with
+    their Arrow types ("large_string", "int64", "double", "bool"), as pandas' `to_parquet` of a
+    DataFrame of the same rows wrote them (reliability.parquet, faults.parquet): None or a
+    float NaN is null; where pandas inferred the type (the columns not `fixed` by an
+    `astype`), a column of no value is doubles when no row had it (`absent`) or it holds a
+    NaN, else nulls (and every such column of a table with no rows)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     arrays = []
     for name, kind in types.items():
-        values = [row.get(name) for row in rows]
-        if kind == "double":
+        values = columns[name]
+        if name not in fixed and all(_missing(v) for v in values):  # no rows: all nulls
+            floats = name in absent or any(isinstance(v, float) for v in values)
+            kind = "double" if floats and values else "null"
+        if kind in ("double", "null"):
             values = [None if v is None or v != v else v for v in values]
-        if name not in fixed and rows and all(v is None for v in values):
-            kind = "null" if any(name in row for row in rows) else "double"
         arrays.append(arrow_column(values, kind))
     pq.write_table(pa.table(arrays, names=list(types)), path)
     return path

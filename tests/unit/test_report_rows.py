@@ -4,6 +4,7 @@ bit, and Arrow columns built from buffers equal to `pa.array`'s."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
@@ -43,3 +44,26 @@ def test_arrow_columns_from_buffers_equal_pa_array(kind: str, values: list[objec
         and str(built.to_pylist()) == str(pa.array(values, type=pa.float64()).to_pylist())
     )
     assert built.null_count == sum(v is None for v in values)
+
+
+@pytest.mark.parametrize(
+    "rows",
+    [
+        [],
+        [{"a": 1, "b": "x", "c": 0.5}, {"a": 2, "c": None}],
+        [{"a": 1, "b": None, "c": float("nan")}],
+        [{"a": 1}],
+    ],
+)
+def test_a_table_of_rows_is_written_as_pandas_wrote_it(tmp_path: Path, rows: list[dict]) -> None:
+    import pyarrow.parquet as pq
+
+    from harness.runlog.frame import save_table
+
+    columns = ["a", "b", "c"]
+    pd.DataFrame(rows, columns=columns).to_parquet(tmp_path / "pandas.parquet", index=False)
+    types = {"a": "int64", "b": "large_string", "c": "double"}
+    save_table(rows, types, tmp_path / "rows.parquet")
+    want, got = pq.read_table(tmp_path / "pandas.parquet"), pq.read_table(tmp_path / "rows.parquet")
+    assert got.schema.remove_metadata() == want.schema.remove_metadata()
+    assert got.to_pylist() == want.to_pylist()
