@@ -95,9 +95,12 @@ TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial
 def _jsonable(value: Any) -> Any:
     """A value as plain JSON data. Records read from a folder hold JSON data already; a live
     value (a Decimal, a date) becomes the text the record would have held."""
-    if value is None or isinstance(value, str | int | float | bool | dict | list):
+    if type(value) in _PLAIN or isinstance(value, str | int | float | bool | dict | list):
         return value
     return orjson.loads(dumps(value))
+
+
+_PLAIN = frozenset({type(None), str, int, float, bool, dict, list})
 
 
 def results_frame(
@@ -238,7 +241,7 @@ def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
     n = len(values)
     if kind == "null":
         return pa.nulls(n)
-    missing = [i for i, v in enumerate(values) if v is None]
+    missing = [i for i, v in enumerate(values) if v is None] if None in values else []
     validity = None
     if missing:
         bits = bytearray(b"\xff" * ((n + 7) // 8))
@@ -257,16 +260,19 @@ def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
         code, blank = ("q", 0) if kind == "int64" else ("d", 0.0)
         data = array(code, [blank if v is None else v for v in values])
         return pa.Array.from_buffers(kind_of, n, [validity, pa.py_buffer(data)], len(missing))
-    encoded = [b"" if v is None else v.encode() for v in values]
-    size = sum(map(len, encoded))
-    if kind == "string" and size > _CHUNK and n > 1:  # as pa.array splits a large column
+    texts = [v if v is not None else "" for v in values] if missing else values
+    joined = "".join(texts)
+    if joined.isascii():  # one encode; a character is a byte
+        text, lengths = joined.encode(), list(map(len, texts))
+    else:
+        encoded = [v.encode() for v in texts]
+        text, lengths = b"".join(encoded), list(map(len, encoded))
+    if kind == "string" and len(text) > _CHUNK and n > 1:  # as pa.array splits a large column
         half = n // 2
         parts = [arrow_column(values[:half], kind), arrow_column(values[half:], kind)]
         return pa.chunked_array([c for p in parts for c in getattr(p, "chunks", [p])], kind_of)
-    offsets = array(
-        "q" if kind == "large_string" else "i", accumulate(map(len, encoded), initial=0)
-    )
-    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(b"".join(encoded))]
+    offsets = array("q" if kind == "large_string" else "i", accumulate(lengths, initial=0))
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(text)]
     return pa.Array.from_buffers(kind_of, n, buffers, len(missing))
 
 
