@@ -147,7 +147,7 @@ def main() -> None:
             if target is not None:
                 verdict = "meets" if first <= target else "MISSES"
                 print(
-                    f"  reports: {first:.3f} s (target for {lines:,} cases <= {target} s: {verdict})"
+                    f"  reports: {first:.3f} s (target, {lines:,} cases: <= {target} s, {verdict})"
                 )
 
 
