@@ -17,11 +17,15 @@ if TYPE_CHECKING:
 
 
 def as_rows(results: list[Row] | pd.DataFrame) -> list[Row]:
-    """The results as plain rows; a frame's rows as dicts of plain values (pandas is never
-    imported here: a frame comes from code that imported it)."""
+    """The results as plain rows; a frame's rows as dicts of plain values, its missing values
+    (NaN in a text column of pandas' own string type) as None, as the rows hold them (pandas
+    is never imported here: a frame comes from code that imported it)."""
     if isinstance(results, list):
         return results
-    return [{str(k): v for k, v in row.items()} for row in results.to_dict("records")]
+    return [
+        {str(k): None if type(v) is float and v != v else v for k, v in row.items()}
+        for row in results.to_dict("records")
+    ]
 
 
 def per_requirement(rows: list[Row], requirements: Sequence[RequirementInfo]) -> list[Row]:

@@ -75,3 +75,22 @@ def test_the_demo_reports_read_as_the_snapshots(tmp_path: Path, name: str) -> No
         texts[table] = _table(folder / table)
     for file, got in texts.items():
         _compare(got, SNAPSHOTS / name / f"{file}.gz")
+
+
+def test_a_pandas_frame_of_the_results_reads_as_their_rows(tmp_path: Path) -> None:
+    """`harness compare`, `trend` and `signoff` (and users) pass `RunFolder.frame()`, a pandas
+    frame whose missing texts are NaN: the same reports as from the rows a run builds."""
+    from harness.report.junit import render_junit
+    from harness.report.markdown import render_markdown
+    from harness.report.view import build_view
+    from harness.runlog.frame import read_parquet, results_rows
+    from harness.runlog.read import open_run
+
+    folder = _run_folder("demo3", tmp_path)
+    build_reports(folder)
+    run = open_run(folder)
+    rows = results_rows(run.records(), run.manifest)
+    for frame in (run.frame(), read_parquet(folder / "results.parquet")):
+        assert render_junit(frame, run.manifest) == render_junit(rows, run.manifest)
+        got = render_markdown(build_view(frame, run.manifest), None, None, None)
+        assert got == render_markdown(build_view(rows, run.manifest), None, None, None)
