@@ -11,8 +11,6 @@ connections a toxic affects is a pure function of (seed, toxic name, connection 
 run replays.
 """
 
-from __future__ import annotations
-
 import random
 import re
 from dataclasses import dataclass
@@ -77,7 +75,7 @@ class Toxic(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _check(self) -> Toxic:
+    def _check(self) -> "Toxic":
         known = ATTRIBUTES[self.kind]
         unknown = sorted(set(self.attributes) - set(known))
         if unknown:

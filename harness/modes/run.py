@@ -16,8 +16,7 @@ from harness.errors import ConfigError
 from harness.run.plan import plan
 from harness.run.regressions import flaky_words, trials_of
 from harness.run.regressions import known as known_regressions
-from harness.runlog.models import RunManifest, SweepRecord
-from harness.runlog.read import read_records
+from harness.runlog.models import RunManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
 from harness.session.faults import (
@@ -203,7 +202,7 @@ class RunDriver:
     def _sweep_missing(self, log: RunLog) -> bool:
         if not self.suite.invariants:
             return False
-        return not any(isinstance(r, SweepRecord) for r in read_records(log.dir))
+        return not log.swept
 
     def needs_environment(self, log: RunLog) -> bool:
         return bool(self.todo) or self._sweep_missing(log)

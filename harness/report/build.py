@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
+import gc
 from dataclasses import dataclass
 from pathlib import Path
 
 from harness.report.drift import DriftSummary, summarize_drift
 from harness.report.driftframe import drift_frame
-from harness.report.faultframe import fault_frame
+from harness.report.faultframe import save_faults
 from harness.report.faults import FaultsSummary, summarize_faults
 from harness.report.html import render_html
 from harness.report.junit import render_junit
 from harness.report.load import LoadSummary, summarize
 from harness.report.loadframe import load_frame
 from harness.report.markdown import render_markdown
-from harness.report.reliabilityframe import reliability_frame
+from harness.report.reliabilityframe import save_reliability
 from harness.report.view import ReportView, build_view
-from harness.runlog.frame import results_frame, save_parquet, save_results
+from harness.runlog.frame import results_rows, save_parquet, save_results
 from harness.runlog.read import open_run
 
 RELIABILITY_PARQUET = "reliability.parquet"
@@ -60,12 +61,26 @@ class Reports:
 
 def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
     """Every report of the run; `keep`: those already there are left as they are and only the
-    missing ones written (a finished run's, written when it finished)."""
+    missing ones written (a finished run's, written when it finished).
+
+    The garbage collector is paused meanwhile: the reports make a few million small objects
+    (rows, evidence, XML elements) and no cycles to free, and each full collection walks all
+    of them (a quarter of a 10,000-case run's reports)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _build(run_dir, keep)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _build(run_dir: Path, keep: bool) -> Reports:
     run = open_run(run_dir)
     manifest = run.manifest
     records = run.records()
-    frame = results_frame(records, manifest)
-    view = build_view(frame, manifest)
+    rows = results_rows(records, manifest)  # plain rows: no pandas on a run's path
+    view = build_view(rows, manifest)
     load = summarize(run, records)
     drift = summarize_drift(run, records)
     faults = summarize_faults(run, records)
@@ -75,7 +90,7 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
 
     parquet = run_dir / "results.parquet"
     if missing(parquet):
-        save_results(frame, parquet)
+        save_results(rows, parquet)
     markdown = run_dir / "summary.md"
     if missing(markdown):
         markdown.write_text(render_markdown(view, load, drift, faults), encoding="utf-8")
@@ -84,12 +99,12 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
         html.write_text(render_html(view, load, drift, faults), encoding="utf-8")
     junit = run_dir / "junit.xml"
     if missing(junit):
-        junit.write_bytes(render_junit(frame, manifest, load, drift, faults))
+        junit.write_bytes(render_junit(rows, manifest, load, drift, faults))
     reliability = None
     if view.reliability is not None:
         reliability = run_dir / RELIABILITY_PARQUET
         if missing(reliability):
-            save_parquet(reliability_frame(view.reliability, manifest), reliability)
+            save_reliability(view.reliability, manifest, reliability)
     load_parquet = None
     if load:
         load_parquet = run_dir / LOAD_PARQUET
@@ -104,7 +119,7 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
     if faults is not None:
         faults_parquet = run_dir / FAULTS_PARQUET
         if missing(faults_parquet):
-            save_parquet(fault_frame(faults), faults_parquet)
+            save_faults(faults, faults_parquet)
     return Reports(
         view, parquet, markdown, html, junit, reliability, load, load_parquet, drift,
         drift_parquet, faults, faults_parquet,

@@ -7,10 +7,12 @@ profile has several faults (scope "fault-requirement": over the trials the fault
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.report.faults import FaultNumbers, FaultsSummary
 from harness.report.faultstats import Comparison
+from harness.runlog.frame import save_table
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -42,10 +44,43 @@ def _fault(f: FaultNumbers) -> dict[str, Any]:
             "toxicity": f.toxicity}  # fmt: skip
 
 
+FLOATS = ["toxicity", "clean_rate", "clean_lo", "clean_hi", "faulted_rate", "faulted_lo",
+          "faulted_hi", "r_fault", "r_fault_lo", "r_fault_hi", "p", "p_holm", "share",
+          "recovery_median_ms", "recovery_max_ms"]  # fmt: skip
+INTS = ["clean_trials", "clean_passes", "clean_errors", "faulted_trials", "faulted_passes",
+        "faulted_errors", "windows", "trials", "hit_trials", "connections", "affected",
+        "recoveries"]  # fmt: skip
+BOOLS = ["degraded", "underpowered", "fails_clean"]
+#: each column's Arrow type in faults.parquet; the numbers' are fixed (as pandas' astype did)
+TYPES = {
+    name: "double" if name in FLOATS else "int64" if name in INTS or name == "seed"
+    else "bool" if name in BOOLS else "large_string"
+    for name in FAULT_COLUMNS
+}  # fmt: skip
+
+
 def fault_frame(s: FaultsSummary) -> pd.DataFrame:
-    """The numbers as a table (faults.parquet)."""
+    """The numbers as a pandas table (pandas imported here)."""
     import pandas as pd
 
+    frame = pd.DataFrame(fault_rows(s), columns=FAULT_COLUMNS)
+    return frame.astype(
+        {
+            **dict.fromkeys(FLOATS, "float64"),
+            **dict.fromkeys(INTS, "Int64"),
+            **dict.fromkeys(BOOLS, "boolean"),
+            "seed": "int64",
+        }
+    )
+
+
+def save_faults(s: FaultsSummary, path: Path) -> Path:
+    """faults.parquet, without pandas."""
+    return save_table(fault_rows(s), TYPES, path, fixed=[*FLOATS, *INTS, *BOOLS, "seed"])
+
+
+def fault_rows(s: FaultsSummary) -> list[dict[str, Any]]:
+    """The numbers as rows (faults.parquet)."""
     m = s.manifest
     common = {"run_id": m.run_id, "suite": m.suite, "profile": s.profile, "seed": s.seed}
     rows: list[dict[str, Any]] = []
@@ -72,19 +107,4 @@ def fault_frame(s: FaultsSummary) -> pd.DataFrame:
                 {**common, "scope": "fault-requirement", "requirement": rid, **_fault(f),
                  **_numbers(n)}
             )  # fmt: skip
-    frame = pd.DataFrame(rows, columns=FAULT_COLUMNS)
-    floats = ["toxicity", "clean_rate", "clean_lo", "clean_hi", "faulted_rate", "faulted_lo",
-              "faulted_hi", "r_fault", "r_fault_lo", "r_fault_hi", "p", "p_holm", "share",
-              "recovery_median_ms", "recovery_max_ms"]  # fmt: skip
-    ints = ["clean_trials", "clean_passes", "clean_errors", "faulted_trials", "faulted_passes",
-            "faulted_errors", "windows", "trials", "hit_trials", "connections", "affected",
-            "recoveries"]  # fmt: skip
-    bools = ["degraded", "underpowered", "fails_clean"]
-    return frame.astype(
-        {
-            **dict.fromkeys(floats, "float64"),
-            **dict.fromkeys(ints, "Int64"),
-            **dict.fromkeys(bools, "boolean"),
-            "seed": "int64",
-        }
-    )
+    return rows

@@ -1,51 +1,78 @@
-"""Tables every report computes from a run's results frame (harness/runlog/frame.py)."""
+"""Tables every report computes from a run's results: plain rows (harness/runlog/frame.py's
+`results_rows`), or a pandas frame of them (`harness compare`, `trend`, `signoff` and users'
+code read `RunFolder.frame()`), taken as rows by `as_rows`."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.core import SWEEP_CASE
 from harness.runlog.frame import COLUMNS as COLUMNS
+from harness.runlog.frame import Row as Row
 from harness.runlog.models import RequirementInfo
 
+if TYPE_CHECKING:
+    import pandas as pd
 
-def per_requirement(frame: pd.DataFrame, requirements: Sequence[RequirementInfo]) -> pd.DataFrame:
-    """Pass rate per requirement; errors count as not passed; requirements without checks stay."""
-    exploded = frame.assign(requirement=frame["requirements"].str.split(",")).explode("requirement")
-    counts = (
-        exploded.groupby(["requirement", "verdict"]).size().unstack(fill_value=0)
-        if len(exploded)
-        else pd.DataFrame()
-    )
+
+def as_rows(results: list[Row] | pd.DataFrame) -> list[Row]:
+    """The results as plain rows; a frame's rows as dicts of plain values, its missing values
+    (NaN in a text column of pandas' own string type) as None, as the rows hold them (pandas
+    is never imported here: a frame comes from code that imported it)."""
+    if isinstance(results, list):
+        return results
+    return [
+        {str(k): None if type(v) is float and v != v else v for k, v in row.items()}
+        for row in results.to_dict("records")
+    ]
+
+
+def per_requirement(rows: list[Row], requirements: Sequence[RequirementInfo]) -> list[Row]:
+    """Pass rate per requirement; errors count as not passed; requirements without checks stay.
+    `pass_rate` is None when no check judged it."""
+    counts: dict[str, dict[str, int]] = {}
+    cases: dict[str, set[Any]] = {}
+    for row in rows:
+        verdict, case = row["verdict"], row["case_id"]
+        if _missing(row["requirements"]):
+            continue
+        for rid in str(row["requirements"]).split(","):
+            mine = counts.setdefault(rid, {})
+            mine[verdict] = mine.get(verdict, 0) + 1
+            if case != SWEEP_CASE and not _missing(case):  # the sweep is no case
+                cases.setdefault(rid, set()).add(case)
     out = []
     for req in requirements:
         rid = req.id
-        row: dict[str, int] = {}
-        if rid in counts.index:
-            row = {str(k): int(str(v)) for k, v in counts.loc[rid].items()}
-        passed, failed, errored = (int(row.get(v, 0)) for v in ("pass", "fail", "error"))
+        row = counts.get(rid, {})
+        passed, failed, errored = (row.get(v, 0) for v in ("pass", "fail", "error"))
         total = passed + failed + errored
-        mine = exploded.loc[exploded["requirement"] == rid, "case_id"]
-        cases = mine[mine != SWEEP_CASE].nunique() if total else 0  # the sweep is no case
         out.append(
             {
                 "requirement": rid,
                 "severity": req.severity,
                 "title": req.title,
-                "cases": cases,
+                "cases": len(cases.get(rid, ())) if total else 0,
                 "checks": total,
                 "pass": passed,
                 "fail": failed,
                 "error": errored,
-                "pass_rate": (passed / total) if total else float("nan"),
+                "pass_rate": (passed / total) if total else None,
             }
         )
-    return pd.DataFrame(out)
+    return out
 
 
-def divergences(frame: pd.DataFrame) -> pd.DataFrame:
+def divergences(rows: list[Row]) -> list[Row]:
     """Every failed or errored check, worst first (critical requirement ids sort by id)."""
-    bad = frame[frame["verdict"] != "pass"]
-    return bad.sort_values(["requirements", "scenario", "check_id", "case_id", "trial"])
+    bad = [r for r in rows if r["verdict"] != "pass"]
+    return sorted(
+        bad,
+        key=lambda r: (r["requirements"], r["scenario"], r["check_id"], r["case_id"], r["trial"]),
+    )
+
+
+def _missing(value: Any) -> bool:
+    """None, or NaN (a frame's missing value)."""
+    return value is None or (isinstance(value, float) and value != value)

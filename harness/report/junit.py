@@ -5,9 +5,7 @@ from __future__ import annotations
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.core import dumps
 from harness.redact import redact
@@ -17,11 +15,15 @@ from harness.report.driftrender import junit_suite as drift_suite
 from harness.report.faultrender import junit_suite as faults_suite
 from harness.report.faults import FaultsSummary
 from harness.report.faultturns import during
+from harness.report.frame import Row, as_rows
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, turn_source
 from harness.report.view import evidence_turns, turn_error
 from harness.runlog.models import AnyManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -67,7 +69,7 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
 
 
 def render_junit(
-    frame: pd.DataFrame,
+    results: list[Row] | pd.DataFrame,
     manifest: AnyManifest,
     load: LoadSummary | None = None,
     drift: DriftSummary | None = None,
@@ -75,8 +77,9 @@ def render_junit(
 ) -> bytes:
     suites = ET.Element("testsuites", name=f"harness {manifest.suite}")
     # the run's own cases, then the replayed known regressions apart, as the reports show them
-    regression = frame["origin"] == REGRESSION_ORIGIN
-    own, known = frame[~regression], frame[regression]
+    rows = as_rows(results)
+    own = [r for r in rows if r["origin"] != REGRESSION_ORIGIN]
+    known = [r for r in rows if r["origin"] == REGRESSION_ORIGIN]
     _testsuite(suites, own, manifest, manifest.suite)
     if len(known):
         _testsuite(suites, known, manifest, f"{manifest.suite} known regressions")
@@ -90,29 +93,33 @@ def render_junit(
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
 
 
-def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, name: str) -> None:
-    """One testcase per case x check (x trial)."""
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=name,
-        tests=str(len(frame)),
-        failures=str(int((frame["verdict"] == "fail").sum())),
-        errors=str(int((frame["verdict"] == "error").sum())),
-        skipped="0",
-        timestamp=manifest.started_at,
-    )
+#: a suite of more testcases than this is summarised (a CI page of 200,000 testcases does not
+#: open): passing cases as one testcase per check, divergences beyond the first
+#: JUNIT_REPRODUCERS of a check and verdict as one testcase naming up to JUNIT_NAMED more
+JUNIT_CASES, JUNIT_REPRODUCERS, JUNIT_NAMED = 10_000, 20, 50
+
+
+def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name: str) -> None:
+    """One testcase per case x check (x trial); summarised past JUNIT_CASES."""
+    summarised = len(rows) > JUNIT_CASES
+    suite = ET.SubElement(suites, "testsuite", name=name)
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
         ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
     chains: dict[tuple[int, int], list[str]] = {}
-    # column lists, the whole row only for those that did not pass: a Series (iterrows) or
-    # a dict (to_dict) per row cost a 1,000-case run's JUnit most of its time
-    brief = {name: frame[name].tolist() for name in _BRIEF}
-    failing = [i for i, verdict in enumerate(brief["verdict"]) if verdict != "pass"]
-    full = dict(zip(failing, frame.iloc[failing].to_dict("records"), strict=True))
-    for i in range(len(frame)):
-        row = full.get(i) or {name: values[i] for name, values in brief.items()}
+    passed: dict[tuple[str, str, str], list[float]] = {}  # per check: its passes' durations
+    beyond: dict[tuple[str, str, str, str], list[Row]] = {}  # per check and verdict
+    shown: dict[tuple[str, str, str, str], int] = {}
+    for row in rows:
+        check = (str(row["scenario"]), str(row["check_id"]), str(row["requirements"]))
+        if summarised and row["verdict"] == "pass":
+            passed.setdefault(check, []).append(float(row["duration_ms"]))
+            continue
+        group = (*check, str(row["verdict"]))
+        if summarised and shown.get(group, 0) >= JUNIT_REPRODUCERS:
+            beyond.setdefault(group, []).append(row)
+            continue
+        shown[group] = shown.get(group, 0) + 1
         trial = f" (trial {row['trial']})" if int(row["trial"]) > 1 else ""
         case = ET.SubElement(
             suite,
@@ -125,9 +132,45 @@ def _testsuite(suites: ET.Element, frame: pd.DataFrame, manifest: AnyManifest, n
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row, chains))
-
-
-_BRIEF = ("trial", "scenario", "case_id", "check_id", "requirements", "duration_ms", "verdict")
+    for (scenario, check_id, reqs), durations in passed.items():
+        ET.SubElement(
+            suite,
+            "testcase",
+            classname=xml_text(f"{manifest.suite}.{scenario}"),
+            name=xml_text(f"{len(durations)} case(s) passed :: {check_id} [{reqs}]"),
+            time=f"{sum(durations) / 1000:.3f}",
+        )
+    for (scenario, check_id, reqs, verdict), more in beyond.items():
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=xml_text(f"{manifest.suite}.{scenario}"),
+            name=xml_text(f"{len(more)} more case(s) :: {check_id} [{reqs}]"),
+            time=f"{sum(float(r['duration_ms']) for r in more) / 1000:.3f}",
+        )
+        said = "failed" if verdict == "fail" else "could not be judged (error)"
+        tag = "failure" if verdict == "fail" else "error"
+        el = ET.SubElement(
+            case, tag, message=xml_text(f"{len(more)} more case(s) {said} like the ones above"),
+            type=more[0]["check_type"],
+        )  # fmt: skip
+        named = [
+            f"{r['case_id']}" + (f" (trial {r['trial']})" if int(r["trial"]) > 1 else "")
+            + f": {r['message']}"
+            for r in more[:JUNIT_NAMED]
+        ]  # fmt: skip
+        rest = len(more) - len(named)
+        el.text = xml_text("\n".join(named + ([f"… and {rest} more"] if rest else [])))
+    testcases = suite.findall("testcase")
+    suite.set("tests", str(len(testcases)))
+    suite.set("failures", str(sum(c.find("failure") is not None for c in testcases)))
+    suite.set("errors", str(sum(c.find("error") is not None for c in testcases)))
+    suite.set("skipped", "0")
+    suite.set("timestamp", manifest.started_at)
+    if summarised:  # every check verdict, as the other reports count them
+        for verdict in ("pass", "fail", "error"):
+            count = sum(r["verdict"] == verdict for r in rows)
+            ET.SubElement(props, "property", name=f"checks_{verdict}", value=str(count))
 
 
 def junit_suite(s: LoadSummary, parent: ET.Element, text: Callable[[Any], str]) -> None:

@@ -9,13 +9,16 @@ as the file still failing: they are failures of this run, not the one the file k
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.core import FailureShape
 from harness.core.failures import differing_columns
+from harness.report.frame import Row, as_rows
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -49,10 +52,10 @@ class KnownRegression:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    return "" if value is None or (isinstance(value, float) and value != value) else str(value)
 
 
-def row_shape(row: pd.Series) -> FailureShape:
+def row_shape(row: Mapping[str, Any]) -> FailureShape:
     """The root cause one failing row shows, as a hunt computes it (CaseResult.shape)."""
     verdict = str(row["verdict"])
     kind = _text(row.get("failure_kind")) if verdict == "error" else ""
@@ -61,43 +64,47 @@ def row_shape(row: pd.Series) -> FailureShape:
     return FailureShape(requirement, str(row["check_type"]), verdict, kind, columns)
 
 
-def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
+def known_regressions(results: list[Row] | pd.DataFrame) -> list[KnownRegression]:
     """Each replayed regression case (over its trials), judged by its own file: fail when its
     own check failed again or another check showed the file's root cause; error when its own
     check was not judged (missing, or an error); pass otherwise. Every other check that did
     not pass is listed under `others`."""
     out = []
-    regs = frame[frame["origin"] == "regression"]
-    for case_id, rows in regs.groupby("case_id", sort=False):
-        first = rows.iloc[0]
+    by_case: dict[Any, list[Row]] = {}  # in the order the cases first appear
+    for row in as_rows(results):
+        if row["origin"] == "regression":
+            by_case.setdefault(row["case_id"], []).append(row)
+    for case_id, rows in by_case.items():
+        first = rows[0]
         wanted = [t for t in _text(first.get("target")).split(",") if t]
         check = wanted[0] if wanted else ""
-        mine = rows[rows["check_id"] == check]
+        mine = [r for r in rows if r["check_id"] == check]
         requirement = _text(first.get("own_requirement"))
-        if not requirement and not mine.empty:  # a record written before files said so
-            requirement = str(mine["requirements"].iloc[0]).split(",")[0]
+        if not requirement and mine:  # a record written before files said so
+            requirement = str(mine[0]["requirements"]).split(",")[0]
         shape = FailureShape.parse(_text(first.get("own_shape")))
-        bad = rows[rows["verdict"] != "pass"]
+        bad = [r for r in rows if r["verdict"] != "pass"]
         same = [
             str(r["check_id"])
-            for _, r in bad.iterrows()
+            for r in bad
             if r["check_id"] != check and shape is not None and row_shape(r) == shape
         ]
-        if "fail" in set(mine["verdict"]) or same:
+        verdicts = {r["verdict"] for r in mine}
+        if "fail" in verdicts or same:
             verdict = "fail"
-        elif mine.empty or "error" in set(mine["verdict"]):
+        elif not mine or "error" in verdicts:
             verdict = "error"
         else:
             verdict = "pass"
         others: dict[str, None] = {}
-        for _, r in bad[~bad["check_id"].isin([check, *same])].iterrows():
+        for r in bad:
+            if r["check_id"] in (check, *same):
+                continue
             req = str(r["requirements"]).split(",")[0]
             others[f"{r['check_id']} ({req}{', error' if r['verdict'] == 'error' else ''})"] = None
-        trials = rows["trial"].nunique()
-        own_failed = mine["verdict"] == "fail"
-        failed = len(
-            set(mine.loc[own_failed, "trial"]) | set(bad.loc[bad["check_id"].isin(same), "trial"])
-        )
+        trials = len({r["trial"] for r in rows})
+        own_failed = [r["trial"] for r in mine if r["verdict"] == "fail"]
+        failed = len(set(own_failed) | {r["trial"] for r in bad if r["check_id"] in same})
         label = str(case_id)
         if trials > 1:  # a flaky case's many trials: how often it showed
             label += f" ({trials} trials, failed in {failed})" if failed else f" ({trials} trials)"
@@ -107,7 +114,7 @@ def known_regressions(frame: pd.DataFrame) -> list[KnownRegression]:
                 requirement,
                 check,
                 verdict,
-                cause_check="" if own_failed.any() else (same[0] if same else ""),
+                cause_check="" if own_failed else (same[0] if same else ""),
                 others=list(others),
             )
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pandas as pd
+from harness.report.text import quantile
 
 
 @dataclass
@@ -45,10 +45,10 @@ class Bucket:
         return self.errors / self.requests if self.requests else None
 
     def percentile(self, q: float) -> float | None:
-        return float(pd.Series(self.latencies).quantile(q)) if self.latencies else None
+        return quantile(self.latencies, q)
 
     def first_byte(self, q: float) -> float | None:  # over the turns that have one
-        return float(pd.Series(self.first_bytes).quantile(q)) if self.first_bytes else None
+        return quantile(self.first_bytes, q)
 
     def rate(self, rid: str) -> float | None:
         n, p = self.by_requirement.get(rid, (0, 0))

@@ -27,11 +27,10 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import pandas as pd
-
 from harness.core.failures import Category
 from harness.core.types import FaultWindow, Verdict
 from harness.report.reliability import wilson
+from harness.report.text import quantile
 from harness.runlog.levels import passed
 from harness.runlog.models import (
     AnyManifest,
@@ -107,7 +106,7 @@ class Phase:
             self.accepted[turn.status] = self.accepted.get(turn.status, 0) + 1
 
     def percentile(self, q: float) -> float | None:
-        return float(pd.Series(self.latencies).quantile(q)) if self.latencies else None
+        return quantile(self.latencies, q)
 
 
 @dataclass

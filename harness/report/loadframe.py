@@ -3,11 +3,12 @@ requirement ("*": every check), and one per fault window and phase (before, duri
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.report.load import ALL, LoadSummary
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 LOAD_COLUMNS = [
     "run_id",
@@ -41,7 +42,10 @@ LOAD_COLUMNS = [
 
 
 def load_frame(s: LoadSummary) -> pd.DataFrame:
-    """The numbers as a table (load.parquet): one row per window or level and requirement."""
+    """The numbers as a table (load.parquet): one row per window or level and requirement
+    (pandas imported here: only a load run writes it)."""
+    import pandas as pd
+
     rows: list[dict[str, Any]] = []
     run_id = s.manifest.run_id
     for kind, buckets in (("window", s.windows), ("level", s.levels)):

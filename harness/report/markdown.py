@@ -69,13 +69,15 @@ def reliability_section(rel: Reliability) -> list[str]:
         "| requirements that flipped |",
         "|---|---|---|---|---|---|",
     ]
-    for c in rel.flaky:
+    for c in rel.flaky_shown:
         out.append(
             f"| {code(c.case_id)} | {cell(c.scenario)} | {code(c.outcomes)} | "
             f"{percent(c.pass_at_1.value)} ({interval(c.pass_at_1)}) | "
             f"{percent(c.pass_hat_k.value)} ({interval(c.pass_hat_k)}) | "
             f"{', '.join(rel.flaky_requirements(c.case_id))} |"
         )
+    if rel.flaky_more:
+        out += ["", f"… and {rel.flaky_more} more flaky case(s) (reliability.parquet lists them)."]
     return [*out, ""]
 
 
@@ -197,6 +199,8 @@ def _divergence(d: Divergence) -> list[str]:
     if d.others:
         out += ["Same divergence in:", ""]
         out += [f"- {code(cid)}: {cell(msg)}" for cid, msg in d.others]
+        if d.more:
+            out.append(f"- … and {d.more} more case(s) (results.parquet lists every one)")
         out.append("")
     return out
 

@@ -1,4 +1,4 @@
-"""Capability and reliability over repeated trials, from the stored results frame only.
+"""Capability and reliability over repeated trials, from the stored results only.
 
 pass@1 is the share of trials that pass (capability); pass^k is the chance that k
 trials of the same case all pass (reliability), estimated without bias from n >= k
@@ -37,11 +37,15 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from harness.report.frame import Row, as_rows
 from harness.runlog.models import AnyManifest, RunManifest
 
+if TYPE_CHECKING:
+    import pandas as pd
+
+FLAKY_SHOWN = 100  # flaky cases a report lists; the rest are counted
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
 REGRESSION_ORIGIN = "regression"  # replayed known regressions: reported and gated apart
@@ -56,10 +60,10 @@ METHODS = (
 )
 
 
-def own_cases(frame: pd.DataFrame) -> pd.DataFrame:
+def own_cases(rows: list[Row]) -> list[Row]:
     """The rows reliability counts: the run's own cases, without replayed known
     regressions (judged apart) and the run-wide invariant sweep (no case's trial)."""
-    return frame[~frame["origin"].isin(NOT_COUNTED)]
+    return [r for r in rows if r["origin"] not in NOT_COUNTED]
 
 
 @dataclass(frozen=True)
@@ -217,6 +221,7 @@ class Reliability:
     regressions_left_out: int = 0  # replayed known regression cases, not counted here
     faulted_left_out: int = 0  # a fault profile's faulted cases: R_fault counts them
     fault_profile: str | None = None
+    _flaky_by_case: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def counted(self) -> str:
@@ -240,8 +245,22 @@ class Reliability:
     def flaky(self) -> list[CaseReliability]:
         return [c for c in self.cases if c.flaky]
 
+    @property
+    def flaky_shown(self) -> list[CaseReliability]:
+        """The flaky cases a report lists (reliability.parquet has every one)."""
+        return self.flaky[:FLAKY_SHOWN]
+
+    @property
+    def flaky_more(self) -> int:
+        return max(0, len(self.flaky) - FLAKY_SHOWN)
+
     def flaky_requirements(self, case_id: str) -> list[str]:
-        return [c.requirement for c in self.by_requirement if c.case_id == case_id and c.flaky]
+        if self._flaky_by_case is None:  # built once: a report asks for every flaky case
+            self._flaky_by_case = {}
+            for c in self.by_requirement:
+                if c.flaky:
+                    self._flaky_by_case.setdefault(c.case_id, []).append(c.requirement)
+        return list(self._flaky_by_case.get(case_id, ()))
 
     def requirement(self, rid: str) -> RequirementReliability | None:
         return next((r for r in self.requirements if r.requirement == rid), None)
@@ -271,54 +290,75 @@ def _mark(verdicts: Iterable[str]) -> str:
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
 
 
-def trial_outcomes(frame: pd.DataFrame) -> dict[tuple[str, str, str, str], str]:
+#: a check's verdict as a trial's mark, ranked: the trial's mark is its checks' worst
+_RANKED = {"pass": "P", "fail": "F", "error": "E"}
+_WORSE = {("P", "F"): "F", ("P", "E"): "E", ("F", "E"): "E"}
+
+
+def trial_outcomes(rows: list[Row]) -> dict[tuple[str, str, str, str], str]:
     """Per (case, scenario, origin, requirement) one mark per trial in trial order, plus
-    requirement "" for the whole case, over the cases reliability counts (`own_cases`).
-    Plain loops over the columns: a groupby with a Python aggregate per group cost a
-    1,000-case run's reports a tenth of a second."""
-    trials = own_cases(frame)
-    verdicts: dict[tuple[str, str, str, str], dict[int, set[str]]] = {}
-    columns = ("case_id", "scenario", "origin", "trial", "requirements", "verdict")
-    for case_id, scenario, origin, trial, requirements, verdict in zip(
-        *(trials[c].tolist() for c in columns), strict=True
-    ):
-        if _missing(case_id) or _missing(scenario) or _missing(origin) or _missing(trial):
-            continue  # as a groupby leaves out a key that is missing
-        base = (str(case_id), str(scenario), str(origin))
-        verdicts.setdefault((*base, ""), {}).setdefault(trial, set()).add(verdict)
-        if _missing(requirements):
+    requirement "" for the whole case, over the cases reliability counts (`own_cases`): P
+    only if every check passed; an error outranks a fail (`_mark`)."""
+    marks: dict[tuple[str, str, str, str], dict[int, str]] = {}
+    for row in own_cases(rows):
+        case_id, scenario, origin = row["case_id"], row["scenario"], row["origin"]
+        trial, requirements, verdict = row["trial"], row["requirements"], row["verdict"]
+        if not (type(case_id) is str and type(scenario) is str and type(origin) is str):
+            if _missing(case_id) or _missing(scenario) or _missing(origin):
+                continue  # as a groupby leaves out a key that is missing
+            case_id, scenario, origin = str(case_id), str(scenario), str(origin)
+        if _missing(trial):
             continue
-        for rid in str(requirements).split(","):
-            verdicts.setdefault((*base, rid), {}).setdefault(trial, set()).add(verdict)
+        mark = _RANKED.get(verdict, "F")  # another verdict is no pass
+        rids = () if _missing(requirements) else str(requirements).split(",")
+        for rid in ("", *rids):
+            by_trial = marks.get((case_id, scenario, origin, rid))
+            if by_trial is None:
+                by_trial = marks[(case_id, scenario, origin, rid)] = {}
+            had = by_trial.get(trial)
+            if had is None:
+                by_trial[trial] = mark
+            elif had != mark:
+                by_trial[trial] = _WORSE.get((had, mark), had)
     return {
-        key: "".join(_mark(by_trial[t]) for t in sorted(by_trial))
-        for key, by_trial in sorted(verdicts.items(), key=lambda item: (item[0][0], item[0][3]))
-    }
+        key: "".join(by_trial[t] for t in sorted(by_trial)) if len(by_trial) > 1
+        else next(iter(by_trial.values()))
+        for key, by_trial in sorted(marks.items(), key=lambda item: (item[0][0], item[0][3]))
+    }  # fmt: skip
 
 
 def _missing(value: object) -> bool:
     return value is None or value != value  # None or NaN
 
 
-def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) -> Reliability:
+def compute(
+    results: list[Row] | pd.DataFrame, manifest: AnyManifest, k: int | None = None
+) -> Reliability:
     """Every case's and requirement's pass@1 and pass^k; k defaults to the run's trials."""
+    rows = as_rows(results)
     run_trials = manifest.trials or 1
     k = k or run_trials
     profile = manifest.fault_profile if isinstance(manifest, RunManifest) else None
     faulted = 0
     if profile:  # the faulted phase is R_fault's; pass@1 and pass^k are the clean phase's
-        under = frame["case_id"].str.endswith(f"~{profile}")
-        faulted = int(frame.loc[under, "case_id"].nunique())
-        frame = frame[~under]
+        mark = f"~{profile}"
+        under = {
+            r["case_id"]
+            for r in rows
+            if isinstance(r["case_id"], str) and r["case_id"].endswith(mark)
+        }
+        faulted = len(under)
+        rows = [r for r in rows if r["case_id"] not in under]
     every: list[CaseReliability] = []
-    for (case_id, scenario, origin, rid), outcomes in trial_outcomes(frame).items():
+    for (case_id, scenario, origin, rid), outcomes in trial_outcomes(rows).items():
         n, c = len(outcomes), outcomes.count("P")
         every.append(
             CaseReliability(
                 case_id, scenario, origin, rid, outcomes, pass_at_1(n, c), case_pass_hat_k(n, c, k)
             )
         )
-    every.sort(key=lambda c: (_natural(c.case_id), c.requirement))
+    natural = {c.case_id: _natural.__wrapped__(c.case_id) for c in every if not c.requirement}
+    every.sort(key=lambda c: (natural.get(c.case_id) or _natural(c.case_id), c.requirement))
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []
@@ -340,7 +380,13 @@ def compute(frame: pd.DataFrame, manifest: AnyManifest, k: int | None = None) ->
                 flaky_cases=tuple(c.case_id for c in mine if c.flaky),
             )
         )
-    regressions = frame.loc[frame["origin"] == REGRESSION_ORIGIN, "case_id"].nunique()
+    regressions = len(
+        {
+            r["case_id"]
+            for r in rows
+            if r["origin"] == REGRESSION_ORIGIN and not _missing(r["case_id"])
+        }
+    )
     return Reliability(
         k,
         run_trials,

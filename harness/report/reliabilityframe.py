@@ -1,14 +1,18 @@
 """Reliability as a table, so that it can be re-read: `reliability.parquet`, one row per
-requirement, case, and case and requirement (report/reliability.py's numbers)."""
+requirement, case, and case and requirement (report/reliability.py's numbers), written from
+plain rows through pyarrow (`save_reliability`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from harness.report.reliability import Rate, Reliability
+from harness.runlog.frame import save_columns
 from harness.runlog.models import AnyManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RELIABILITY_COLUMNS = [
     "run_id",
@@ -39,8 +43,67 @@ def _rate(prefix: str, rate: Rate) -> dict[str, float | None]:
     return {prefix: rate.value, f"{prefix}_low": rate.low, f"{prefix}_high": rate.high}
 
 
+#: each column's Arrow type in reliability.parquet (as pandas wrote them)
+TYPES = {
+    name: "int64"
+    if name in ("cases", "trials", "passes", "k", "flaky")
+    else "double"
+    if name.startswith("pass_")
+    else "large_string"
+    for name in RELIABILITY_COLUMNS
+}
+
+
 def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
-    """The numbers as a table, so that they can be re-read (reliability.parquet)."""
+    """The numbers as a pandas table (pandas imported here)."""
+    import pandas as pd
+
+    return pd.DataFrame(reliability_rows(rel, manifest), columns=RELIABILITY_COLUMNS)
+
+
+def save_reliability(rel: Reliability, manifest: AnyManifest, path: Path) -> Path:
+    """reliability.parquet, without pandas: the rows of `reliability_rows` built column by
+    column (a 100,000-case run has 300,000 of them)."""
+    reqs, cases = rel.requirements, [*rel.cases, *rel.by_requirement]
+    r, c = len(reqs), len(cases)
+    none_r, none_c = [None] * r, [None] * c
+
+    def rates(name: str) -> dict[str, list[Any]]:
+        out = {}
+        for suffix, field in (("", "value"), ("_low", "low"), ("_high", "high")):
+            out[name + suffix] = [getattr(getattr(x, name), field) for x in reqs] + [
+                getattr(getattr(x, name), field) for x in cases
+            ]
+        return out
+
+    columns: dict[str, list[Any]] = {
+        "run_id": [manifest.run_id] * (r + c),
+        "suite": [manifest.suite] * (r + c),
+        "scope": ["requirement"] * r
+        + ["case-requirement" if x.requirement else "case" for x in cases],
+        "requirement": [x.requirement for x in reqs] + [x.requirement for x in cases],
+        "severity": [x.severity for x in reqs] + none_c,
+        "case_id": none_r + [x.case_id for x in cases],
+        "scenario": none_r + [x.scenario for x in cases],
+        "origin": none_r + [x.origin for x in cases],
+        "cases": [x.cases for x in reqs] + [1] * c,
+        "trials": [x.trials for x in reqs] + [x.trials for x in cases],
+        "passes": [x.passes for x in reqs] + [x.passes for x in cases],
+        "k": [rel.k] * (r + c),
+        **rates("pass_at_1"),
+        **rates("pass_hat_k"),
+        "flaky": [len(x.flaky_cases) for x in reqs] + [int(x.flaky) for x in cases],
+        "flaky_cases": [",".join(x.flaky_cases) for x in reqs] + none_c,
+        "outcomes": none_r + [x.outcomes for x in cases],
+    }
+    # a column only one scope has is absent from the other's rows (pandas' NaN, not None)
+    absent = {"severity", "flaky_cases"} if not r else set()
+    absent |= {"case_id", "scenario", "origin", "outcomes"} if not c else set()
+    return save_columns(columns, TYPES, path, absent=absent)
+
+
+def reliability_rows(rel: Reliability, manifest: AnyManifest) -> list[dict[str, Any]]:
+    """The numbers as rows, so that they can be re-read (reliability.parquet)."""
     common = {"run_id": manifest.run_id, "suite": manifest.suite, "k": rel.k}
     rows: list[dict[str, Any]] = []
     for r in rel.requirements:
@@ -77,4 +140,4 @@ def reliability_frame(rel: Reliability, manifest: AnyManifest) -> pd.DataFrame:
                 "outcomes": c.outcomes,
             }
         )
-    return pd.DataFrame(rows, columns=RELIABILITY_COLUMNS)
+    return rows

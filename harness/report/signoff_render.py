@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,16 @@ def _short_cases(cases: list[str]) -> str:
     text = f"{len(own)}: {shown}" if own else "0"
     text += f" and {len(own) - SHOWN_CASES} more" if len(own) > SHOWN_CASES else ""
     return text + (" + the run-wide sweep" if SWEEP_CASE in cases else "")
+
+
+SHOWN_FLAKY = 20
+
+
+def first_cases(cases: Sequence[str], shown: int = SHOWN_FLAKY) -> str:
+    """A list of case ids that stays readable at any size: the first `shown`, then how many
+    more (a run of 100,000 cases may have thousands of flaky ones)."""
+    text = ", ".join(cases[:shown])
+    return text + (f" and {len(cases) - shown} more" if len(cases) > shown else "")
 
 
 def _results(c: TracedCheck) -> str:
@@ -275,6 +286,7 @@ def render_signoff_html(s: Signoff) -> str:
         related=[(run, related_summary(run), s.loads.get(run.run_id)) for run in s.related],
         results=_results,
         short_cases=_short_cases,
+        first_cases=first_cases,
         anchor=evidence_anchor,
         kinds=KINDS,
         marks=MARKS,

@@ -83,3 +83,22 @@ def pct(rate: float | None) -> str:
 
 def num(value: float | None, spec: str) -> str:
     return "—" if value is None or math.isnan(value) else format(value, spec)
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    """The q-quantile with linear interpolation, to the bit what pandas' `Series.quantile`
+    (numpy's `linear` method) gives, without importing them; NaNs are skipped; None when
+    there are no values."""
+    if not values:
+        return None
+    ordered = sorted(float(v) for v in values if v == v)
+    n = len(ordered)
+    if not n:
+        return math.nan
+    virtual = (n - 1) * q  # numpy's virtual index for its linear method
+    below = math.floor(virtual)
+    gamma = virtual - below
+    a = ordered[min(max(below, 0), n - 1)]
+    b = ordered[min(max(below + 1, 0), n - 1)]
+    diff = b - a
+    return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma

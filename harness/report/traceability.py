@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from harness.core import SWEEP_CASE, Category
+from harness.report.frame import Row, as_rows
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import Divergence
 from harness.runlog.models import AnyManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -155,7 +158,7 @@ def evidence_anchor(index: int) -> str:
     return f"ev-{index + 1}"
 
 
-def _inventory(manifest: AnyManifest, frame: pd.DataFrame) -> tuple[list[TracedCheck], str]:
+def _inventory(manifest: AnyManifest, rows: list[Row]) -> tuple[list[TracedCheck], str]:
     declared = manifest.checks
     if declared is not None:
         return [
@@ -171,36 +174,42 @@ def _inventory(manifest: AnyManifest, frame: pd.DataFrame) -> tuple[list[TracedC
             for c in declared
         ], "manifest"
     seen: dict[tuple[str, str], TracedCheck] = {}
-    for row in frame.itertuples(index=False):
-        invariant = row.category == "invariant"
-        key = ("" if invariant else str(row.scenario), str(row.check_id))
+    for row in rows:
+        invariant = row["category"] == "invariant"
+        key = ("" if invariant else str(row["scenario"]), str(row["check_id"]))
         if key not in seen:
-            reqs = [r for r in str(row.requirements).split(",") if r]
-            seen[key] = TracedCheck(key[0], key[1], str(row.check_type), str(row.category), reqs)
+            reqs = [r for r in str(row["requirements"]).split(",") if r]
+            seen[key] = TracedCheck(
+                key[0], key[1], str(row["check_type"]), str(row["category"]), reqs
+            )
     return list(seen.values()), "results"
 
 
 def build_traceability(
-    frame: pd.DataFrame, manifest: AnyManifest, divergences: list[Divergence]
+    results: list[Row] | pd.DataFrame, manifest: AnyManifest, divergences: list[Divergence]
 ) -> Traceability:
-    frame = frame[frame["origin"] != REGRESSION_ORIGIN]
-    checks, source = _inventory(manifest, frame)
+    rows = [r for r in as_rows(results) if r["origin"] != REGRESSION_ORIGIN]
+    checks, source = _inventory(manifest, rows)
     index = {(c.scenario, c.check_id): c for c in checks}
-    ran = {str(s) for s in frame.loc[frame["case_id"] != SWEEP_CASE, "scenario"]}
+    ran = {str(r["scenario"]) for r in rows if r["case_id"] != SWEEP_CASE}
     for c in checks:
         c.scenario_ran = c.scenario in ran if c.scenario else bool(ran)
-    for row in frame.itertuples(index=False):
-        invariant = row.category == "invariant"
-        check = index.get(("" if invariant else str(row.scenario), str(row.check_id)))
+    judged: dict[int, set[str]] = {}  # each check's cases, to list each once
+    for row in rows:
+        invariant = row["category"] == "invariant"
+        check = index.get(("" if invariant else str(row["scenario"]), str(row["check_id"])))
         if check is None:
             continue  # a check the suite no longer declares (e.g. a regression's old target)
-        check.counts[str(row.verdict)] = check.counts.get(str(row.verdict), 0) + 1
-        case = str(row.case_id)
-        if case not in check.cases:
+        verdict = str(row["verdict"])
+        check.counts[verdict] = check.counts.get(verdict, 0) + 1
+        case = str(row["case_id"])
+        mine = judged.setdefault(id(check), set(check.cases))
+        if case not in mine:
+            mine.add(case)
             check.cases.append(case)
-        if row.verdict != "pass":
+        if verdict != "pass":
             where = "the run-wide sweep" if case == SWEEP_CASE else case
-            trial = str(row.trial)
+            trial = str(row["trial"])
             check.failing.append(where if trial == "1" else f"{where} (trial {trial})")
     for i, d in enumerate(divergences):
         key = ("" if d.category == "invariant" else d.scenario, d.check_id)

@@ -1,4 +1,4 @@
-"""What went to the agent and came back, from the results frame: over the run (turns, reply
+"""What went to the agent and came back, from the results' rows: over the run (turns, reply
 latency, time to first byte, tokens and their cost) and, per turn, what a reply carried
 besides its text (its other JSON fields, its tool calls).
 
@@ -10,13 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.core import SWEEP_CASE
-from harness.report.text import show
+from harness.report.frame import Row, as_rows
+from harness.report.text import quantile, show
 from harness.runlog.models import AnyManifest
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TOKENS = ("prompt_tokens", "completion_tokens", "total_tokens")
 SHOWN_APART = ("usage", "tool_calls")  # a turn's own fields, not repeated among the others
@@ -89,10 +91,13 @@ class Traffic:
         return out
 
 
-def traffic(frame: pd.DataFrame, manifest: AnyManifest) -> Traffic | None:
+def traffic(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> Traffic | None:
     """The run's traffic, or None when no turn was sent."""
-    own = frame[frame["case_id"] != SWEEP_CASE].drop_duplicates(["case_id", "trial"])
-    conversations = [t if isinstance(t, list) else [] for t in own["turns"]]
+    seen: dict[tuple[Any, Any], Any] = {}  # each conversation once: its first row's turns
+    for row in as_rows(results):
+        if row["case_id"] != SWEEP_CASE:
+            seen.setdefault((row["case_id"], row["trial"]), row["turns"])
+    conversations = [t if isinstance(t, list) else [] for t in seen.values()]
     turns = [t for conversation in conversations for t in conversation if isinstance(t, dict)]
     if not turns:
         return None
@@ -197,7 +202,7 @@ def _count(value: Any) -> int:
 
 
 def _quantile(values: list[float], q: float) -> float | None:
-    return float(pd.Series(values).quantile(q)) if values else None
+    return quantile(values, q)
 
 
 def _ms(value: float | None) -> str:

@@ -1,4 +1,4 @@
-"""What every report shows, computed once from the results frame; renderers only format it.
+"""What every report shows, computed once from the results' rows; renderers only format it.
 
 All text that came from the agent or the systems under test is capped and
 redacted here; each renderer escapes it for its own format.
@@ -10,14 +10,12 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from harness.core import SWEEP_CASE, Category, FailureKey, Severity
 from harness.report.chain import TraceEvidence, request_lines, trace_evidence
 from harness.report.faultturns import during
-from harness.report.frame import divergences, per_requirement
+from harness.report.frame import Row, as_rows, divergences, per_requirement
 from harness.report.known import KnownRegression as KnownRegression
 from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
@@ -29,7 +27,13 @@ from harness.report.traffic import Traffic, call_text, finite, other_fields, tra
 from harness.runlog.history import run_status
 from harness.runlog.models import AnyManifest, RunManifest
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 FULL_EXAMPLES = 2
+#: the other cases of a divergence group listed by name; the rest are counted (`more`), so a
+#: run of 100,000 failing cases reads as a few groups (results.parquet lists every one)
+OTHERS_SHOWN = 50
 
 
 def _missing(value: Any) -> bool:
@@ -88,10 +92,11 @@ class Divergence:
     verdict: str
     examples: list[Example] = field(default_factory=list)
     others: list[tuple[str, str]] = field(default_factory=list)
+    more: int = 0  # cases beyond those listed
 
     @property
     def count(self) -> int:
-        return len(self.examples) + len(self.others)
+        return len(self.examples) + len(self.others) + self.more
 
     @property
     def expected_label(self) -> str:
@@ -280,7 +285,7 @@ def _turn(t: dict[str, Any], faults: Any = None) -> dict[str, Any]:
     }
 
 
-def _inputs(row: pd.Series) -> tuple[dict[str, str], bool, dict[str, str]]:
+def _inputs(row: Row) -> tuple[dict[str, str], bool, dict[str, str]]:
     """The inputs the trial used, whether the run recorded them, and the planned ones
     where they differ."""
     planned = {str(k): cap(input_text(v), 500) for k, v in (row["vars"] or {}).items()}
@@ -291,7 +296,7 @@ def _inputs(row: pd.Series) -> tuple[dict[str, str], bool, dict[str, str]]:
     return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
 
 
-def evidence_turns(row: Mapping[str, Any] | pd.Series) -> list[Any]:
+def evidence_turns(row: Mapping[str, Any]) -> list[Any]:
     """The turns a check's evidence shows: the conversation's; a recovery check's probes
     (turns with source `recovery`, sent after the conversation) only with that check, so
     that they appear once and not in every divergence of their case."""
@@ -301,7 +306,7 @@ def evidence_turns(row: Mapping[str, Any] | pd.Series) -> list[Any]:
     return [t for t in turns if not (isinstance(t, dict) and t.get("source") == "recovery")]
 
 
-def _example(row: pd.Series) -> Example:
+def _example(row: Row) -> Example:
     inputs, recorded, planned = _inputs(row)
     faults = row.get("faults")
     turns = [_turn(t, faults) for t in evidence_turns(row) if isinstance(t, dict)]
@@ -326,27 +331,19 @@ def _example(row: pd.Series) -> Example:
     )
 
 
-def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
+def build_view(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> ReportView:
+    """The view of a run's results (plain rows, or a frame of them)."""
     reqs_meta = manifest.requirements
     meta = {r.id: r for r in reqs_meta}
-    everything = frame
+    everything = as_rows(results)
     # known regressions are reported apart; the requirements and divergences are this run's
-    frame = frame[frame["origin"] != "regression"]
-    table = per_requirement(frame, reqs_meta)
-    requirements = [
-        {
-            **r,
-            "pass_rate": None
-            if isinstance(r["pass_rate"], float) and math.isnan(r["pass_rate"])
-            else r["pass_rate"],
-        }
-        for r in ({str(k): v for k, v in x.items()} for x in table.to_dict("records"))
-    ]
+    rows = [r for r in everything if r["origin"] != "regression"]
+    requirements = per_requirement(rows, reqs_meta)
     if manifest.kind == "drift":  # a drift run judges what its drift scenarios judge: the
         # rest of the spec is not uncovered, only left to harness run
         requirements = [r for r in requirements if r["checks"]]
     groups: dict[FailureKey, Divergence] = {}
-    for _, row in divergences(frame).iterrows():
+    for row in divergences(rows):
         ids = row["requirements"].split(",")
         # identical failures across cases group by their one identity (as a hunt dedupes)
         key = FailureKey(ids[0], row["scenario"], row["check_id"], row["verdict"])
@@ -365,6 +362,8 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
             )
         if len(group.examples) < FULL_EXAMPLES:
             group.examples.append(_example(row))
+        elif len(group.others) >= OTHERS_SHOWN:
+            group.more += 1
         else:
             label = (
                 row["case_id"]
@@ -382,10 +381,12 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
             d.check_id,
         ),
     )
-    totals = {v: int((frame["verdict"] == v).sum()) for v in ("pass", "fail", "error")}
+    totals = dict.fromkeys(("pass", "fail", "error"), 0)
+    for row in rows:
+        if row["verdict"] in totals:
+            totals[row["verdict"]] += 1
     known = known_regressions(everything)
-    own = frame[frame["case_id"] != SWEEP_CASE]
-    cases = int(own[["case_id", "trial"]].drop_duplicates().shape[0])
+    cases = len({(r["case_id"], r["trial"]) for r in rows if r["case_id"] != SWEEP_CASE})
     return ReportView(
         manifest,
         requirements,
@@ -393,6 +394,6 @@ def build_view(frame: pd.DataFrame, manifest: AnyManifest) -> ReportView:
         totals,
         cases,
         known,
-        reliability=compute(frame, manifest),
+        reliability=compute(rows, manifest),
         traffic=traffic(everything, manifest),
     )

@@ -20,7 +20,7 @@ from harness.runlog.models import (
     SweepRecord,
     TrialRecord,
 )
-from harness.runlog.read import RunFolder, open_run, read_manifest, read_records
+from harness.runlog.read import RunFolder, each_record, open_run, read_manifest, read_records
 
 __all__ = [
     "KILLED",
@@ -36,6 +36,7 @@ __all__ = [
     "RunManifest",
     "SweepRecord",
     "TrialRecord",
+    "each_record",
     "find_run",
     "group_runs",
     "open_run",

@@ -1,7 +1,5 @@
 """The base of every run-log model, and how a stored status is read (older words mapped)."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict

@@ -1,5 +1,6 @@
-"""A run's results as a pandas DataFrame, one row per case x check x trial, built from its
-typed records only; and the same frame as `results.parquet`.
+"""A run's results, one row per case x check x trial, built from its typed records only: as
+plain rows (`results_rows`, what a run's reports are built from, without pandas), as a pandas
+DataFrame (`results_frame`, the reader API), and as `results.parquet` (through pyarrow alone).
 
 The evidence stays typed in the frame: `turns` is a list of turn mappings, `entities`,
 `vars`, `session`, `calls`, `expected` and `found` are the stored JSON values, never text
@@ -9,17 +10,24 @@ read as JSON.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from array import array
+from collections.abc import Collection, Iterable
+from itertools import accumulate
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from harness.core.types import SWEEP_CASE, Observation, as_data, dumps
 from harness.runlog.models import AnyManifest, SweepRecord, TrialRecord
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import pyarrow as pa
+
+#: one row of the results: a column name to its value (COLUMNS, in that order)
+Row = dict[str, Any]
 
 COLUMNS = [
     "run_id",
@@ -87,15 +95,28 @@ TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial
 def _jsonable(value: Any) -> Any:
     """A value as plain JSON data. Records read from a folder hold JSON data already; a live
     value (a Decimal, a date) becomes the text the record would have held."""
-    if value is None or isinstance(value, str | int | float | bool | dict | list):
+    if type(value) in _PLAIN or isinstance(value, str | int | float | bool | dict | list):
         return value
     return orjson.loads(dumps(value))
+
+
+_PLAIN = frozenset({type(None), str, int, float, bool, dict, list})
 
 
 def results_frame(
     records: Iterable[TrialRecord | SweepRecord], manifest: AnyManifest
 ) -> pd.DataFrame:
-    rows: list[dict[str, Any]] = []
+    """The results as a pandas DataFrame (pandas imported here, on first use)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(results_rows(records, manifest), columns=COLUMNS)
+    return frame.astype({"trial": "int64", "duration_ms": "float64"})
+
+
+def results_rows(records: Iterable[TrialRecord | SweepRecord], manifest: AnyManifest) -> list[Row]:
+    """The results as plain rows, every column in each (a trial's evidence one object shared
+    by its rows)."""
+    rows: list[Row] = []
     for rec in records:
         if isinstance(rec, SweepRecord):
             common: dict[str, Any] = {
@@ -169,8 +190,7 @@ def results_frame(
                     "found": _jsonable(check.found),
                 }
             )
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"trial": "int64", "duration_ms": "float64"})
+    return rows
 
 
 def _trace(obs: Observation) -> dict[str, Any]:
@@ -187,47 +207,158 @@ def _trace(obs: Observation) -> dict[str, Any]:
 
 
 def _json_array(values: list[Any]) -> pa.Array:
+    import pyarrow as pa
+
     # a trial's rows share its evidence (one object per trial, not a copy per check)
     done: dict[int, str] = {}
-    texts = []
+    texts: list[str | None] = []
     for v in values:
-        text = done.get(id(v)) if isinstance(v, dict | list) else None
-        if text is None:
+        kind = type(v)
+        if kind is dict or kind is list:
+            if not v:
+                texts.append("{}" if kind is dict else "[]")
+                continue
+            text = done.get(id(v))
+            if text is None:
+                text = done[id(v)] = orjson.dumps(v).decode()
+        else:
             text = orjson.dumps(v).decode()
-            if isinstance(v, dict | list):
-                done[id(v)] = text
         texts.append(text)
-    storage = pa.array(texts, type=pa.string())
+    storage = arrow_column(texts, "string")
     return pa.ExtensionArray.from_storage(pa.json_(pa.string()), storage)
 
 
+#: the most bytes one string array holds (its offsets are 32-bit); more go in chunks
+_CHUNK = 2**31 - 1
+
+
+def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
+    """Plain values (None for a missing one) as an Arrow array of `kind` ("string",
+    "large_string", "int64", "double", "bool", "null"), built from its buffers: `pa.array`
+    first asks whether a value is a pandas object, which imports pandas (0.3-0.5 s)."""
+    import pyarrow as pa
+
+    n = len(values)
+    if kind == "null":
+        return pa.nulls(n)
+    missing = [i for i, v in enumerate(values) if v is None] if None in values else []
+    validity = None
+    if missing:
+        bits = bytearray(b"\xff" * ((n + 7) // 8))
+        for i in missing:
+            bits[i >> 3] &= ~(1 << (i & 7)) & 0xFF
+        validity = pa.py_buffer(bytes(bits))
+    kind_of = pa.type_for_alias(kind)
+    if kind == "bool":
+        packed = bytearray((n + 7) // 8)
+        for i, v in enumerate(values):
+            if v:
+                packed[i >> 3] |= 1 << (i & 7)
+        buffers = [validity, pa.py_buffer(bytes(packed))]
+        return pa.Array.from_buffers(kind_of, n, buffers, len(missing))
+    if kind in ("int64", "double"):
+        code, blank = ("q", 0) if kind == "int64" else ("d", 0.0)
+        data = array(code, [blank if v is None else v for v in values])
+        return pa.Array.from_buffers(kind_of, n, [validity, pa.py_buffer(data)], len(missing))
+    texts = [v if v is not None else "" for v in values] if missing else values
+    joined = "".join(texts)
+    if joined.isascii():  # one encode; a character is a byte
+        text, lengths = joined.encode(), list(map(len, texts))
+    else:
+        encoded = [v.encode() for v in texts]
+        text, lengths = b"".join(encoded), list(map(len, encoded))
+    if kind == "string" and len(text) > _CHUNK and n > 1:  # as pa.array splits a large column
+        half = n // 2
+        parts = [arrow_column(values[:half], kind), arrow_column(values[half:], kind)]
+        return pa.chunked_array([c for p in parts for c in getattr(p, "chunks", [p])], kind_of)
+    offsets = array("q" if kind == "large_string" else "i", accumulate(lengths, initial=0))
+    buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(text)]
+    return pa.Array.from_buffers(kind_of, n, buffers, len(missing))
+
+
+#: parquet's compression: zstd makes results.parquet of 100,000 echo cases 6 MB against
+#: snappy's 13 MB (pyarrow's default), written as fast and read faster (benchmarks/RESULTS.md)
+COMPRESSION: Literal["zstd"] = "zstd"
+
+
 def save_parquet(frame: pd.DataFrame, path: Path) -> Path:
-    """Any table as parquet (reliability.parquet, load.parquet)."""
-    frame.to_parquet(path, index=False)
+    """Any pandas table as parquet (load.parquet, drift.parquet, faults.parquet)."""
+    frame.to_parquet(path, index=False, compression=COMPRESSION)
     return path
 
 
-def save_results(frame: pd.DataFrame, path: Path) -> Path:
-    """The results frame as parquet (results.parquet), the evidence columns as Arrow JSON."""
+def save_table(
+    rows: list[Row], types: dict[str, str], path: Path, fixed: Collection[str] = ()
+) -> Path:
+    """Plain rows as parquet through pyarrow alone (`save_columns`); a column no row has is
+    absent."""
+    columns = {name: [row.get(name) for row in rows] for name in types}
+    absent = {name for name in types if not any(name in row for row in rows)}
+    return save_columns(columns, types, path, absent=absent, fixed=fixed)
+
+
+def save_columns(
+    columns: dict[str, list[Any]],
+    types: dict[str, str],
+    path: Path,
+    *,
+    absent: Collection[str] = (),
+    fixed: Collection[str] = (),
+) -> Path:
+    """Columns of plain values as parquet through pyarrow alone, in the order of `types` with
+    their Arrow types ("large_string", "int64", "double", "bool"), as pandas' `to_parquet` of a
+    DataFrame of the same rows wrote them (reliability.parquet, faults.parquet): None or a
+    float NaN is null; where pandas inferred the type (the columns not `fixed` by an
+    `astype`), a column of no value is doubles when no row had it (`absent`) or it holds a
+    NaN, else nulls (and every such column of a table with no rows)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     arrays = []
-    for name in COLUMNS:
-        column = frame[name]
+    for name, kind in types.items():
+        values = columns[name]
+        if name not in fixed and all(_missing(v) for v in values):  # no rows: all nulls
+            floats = name in absent or any(isinstance(v, float) for v in values)
+            kind = "double" if floats and values else "null"
+        if kind in ("double", "null"):
+            values = [None if v is None or v != v else v for v in values]
+        arrays.append(arrow_column(values, kind))
+    pq.write_table(pa.table(arrays, names=list(types)), path, compression=COMPRESSION)
+    return path
+
+
+def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
+    """The results (plain rows or the frame) as parquet (results.parquet), the evidence
+    columns as Arrow JSON; through pyarrow alone, imported here."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = []
+    if isinstance(table, list):  # one pass over the rows, then each column
+        cells = zip(*map(itemgetter(*COLUMNS), table), strict=True)
+        columns: list[list[Any]] = [list(c) for c in cells] or [[] for _ in COLUMNS]
+    else:  # plain objects: a Series yields each through pandas
+        columns = [table[name].tolist() for name in COLUMNS]
+    for name, column in zip(COLUMNS, columns, strict=True):
         if name in JSON_COLUMNS:
-            arrays.append(_json_array(column.tolist()))
+            arrays.append(_json_array(column))
         elif name == "trial":
-            arrays.append(pa.array(column, type=pa.int64()))
+            arrays.append(arrow_column([int(v) for v in column], "int64"))
         elif name == "duration_ms":
-            arrays.append(pa.array(column, type=pa.float64()))
+            arrays.append(arrow_column([float(v) for v in column], "double"))
         else:
-            values = column.tolist()  # plain objects: a Series yields each through pandas
-            arrays.append(pa.array([None if _missing(v) else str(v) for v in values], pa.string()))
-    pq.write_table(pa.table(arrays, names=COLUMNS), path)
+            texts = [v if type(v) is str else None if _missing(v) else str(v) for v in column]
+            arrays.append(arrow_column(texts, "string"))
+    pq.write_table(pa.table(arrays, names=COLUMNS), path, compression=COMPRESSION)
     return path
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
     """results.parquet back into the frame, the evidence decoded (also files written before
     the evidence was typed, which kept it as JSON text)."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
     table = pq.read_table(path)
     frame = table.to_pandas()
     for name in JSON_COLUMNS:

@@ -1,7 +1,5 @@
 """A load run's part of the manifest: its levels, samples, processes and totals."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import Field

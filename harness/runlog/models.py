@@ -8,8 +8,6 @@ The load run's parts are in `loadinfo.py`, the base and the status reader in `ba
 every name is importable from here.
 """
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import (

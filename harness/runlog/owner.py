@@ -7,8 +7,6 @@ a container sharing /dev/shm or a run folder and the host name (two containers o
 sees other pids, so an owner of another namespace cannot be judged, as one of another host.
 """
 
-from __future__ import annotations
-
 import os
 import socket
 
@@ -49,7 +47,7 @@ class Owner(BaseModel):
     ns: str = ""
 
     @classmethod
-    def current(cls) -> Owner:
+    def current(cls) -> "Owner":
         pid = os.getpid()
         return cls(pid=pid, host=hostname(), start=process_start(pid), ns=pid_namespace())
 
@@ -71,7 +69,7 @@ class Owner(BaseModel):
         return f"{self.pid} {self.host} {self.start or '-'} {self.ns or '-'}\n"
 
     @classmethod
-    def parse(cls, text: str) -> Owner | None:
+    def parse(cls, text: str) -> "Owner | None":
         """An owner written by `line` (or its older forms: pid host [start]); None when the
         text is none of them."""
         pid, host, *rest = [*text.split(), "", ""][:4]

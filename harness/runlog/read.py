@@ -4,6 +4,7 @@
     run = open_run("reports/20261205-101500-ab12")
     run.manifest.status, run.manifest.suite          # typed (runlog/models.py)
     for record in run.trials(): ...                  # TrialRecord: case, observation, checks
+    for record in run.each_record(): ...             # one at a time, whatever the run's size
     frame = run.frame()                              # pandas: one row per case x check x trial
 
 Old run folders (schema 1) read into the same types. Readers keep one record per key (the
@@ -59,31 +60,39 @@ def read_records(directory: Path, *, repair: bool = False) -> list[TrialRecord |
     A line cut short by a kill is skipped; with repair=True it is also cut from the file so
     that appending continues on a clean line.
     """
+    records: dict[str, TrialRecord | SweepRecord] = {}
+    for record in each_record(directory, repair=repair):
+        records[record.key] = record
+    return list(records.values())
+
+
+def each_record(directory: Path, *, repair: bool = False) -> Iterator[TrialRecord | SweepRecord]:
+    """Every readable record as written, one at a time: the file is read line by line, so
+    a reader that keeps what it needs of each (a resume: keys and verdicts) holds one record
+    whatever the run's size. A key written again comes again (the last one counts). A line
+    cut short by a kill is skipped; with repair=True, once every line has been read, it is
+    also cut from the file so that appending continues on a clean line."""
     path = directory / CASES
     if not path.is_file():
-        return []
-    data = path.read_bytes()
-    records: dict[str, TrialRecord | SweepRecord] = {}
+        return
     good_end = pos = 0
-    while pos < len(data):
-        end = data.find(b"\n", pos)
-        if end == -1:
-            break  # unterminated last line: cut short by a kill
-        line = data[pos:end]
-        pos = end + 1
-        if not line.strip():
+    with open(path, "rb") as lines:
+        for line in lines:
+            pos += len(line)
+            if not line.endswith(b"\n"):
+                break  # unterminated last line: cut short by a kill
+            if not line.strip():
+                good_end = pos
+                continue
+            try:
+                record = _RECORD.validate_json(line)
+            except (ValidationError, orjson.JSONDecodeError, ValueError):
+                continue
             good_end = pos
-            continue
-        try:
-            record = _RECORD.validate_json(line)
-        except (ValidationError, orjson.JSONDecodeError, ValueError):
-            continue
-        records[record.key] = record
-        good_end = pos
-    if repair and good_end < len(data):
+            yield record
+    if repair and good_end < pos:
         with open(path, "r+b") as f:
             f.truncate(good_end)
-    return list(records.values())
 
 
 KILLED = "killed (did not finish)"
@@ -105,6 +114,12 @@ def verdict_counts(records: Iterable[TrialRecord | SweepRecord]) -> dict[str, in
         for check in record.checks:
             counts[check.verdict.value] += 1
     return counts
+
+
+def verdicts_of(record: TrialRecord | SweepRecord) -> tuple[int, int, int]:
+    """A record's check verdicts as (pass, fail, error)."""
+    counts = verdict_counts((record,))
+    return counts["pass"], counts["fail"], counts["error"]
 
 
 @dataclass
@@ -141,6 +156,10 @@ class RunFolder:
 
     def records(self) -> list[TrialRecord | SweepRecord]:
         return read_records(self.dir)
+
+    def each_record(self) -> Iterator[TrialRecord | SweepRecord]:
+        """The records one at a time, as written (a key written again comes again)."""
+        return each_record(self.dir)
 
     def trials(self) -> Iterator[TrialRecord]:
         return (r for r in self.records() if isinstance(r, TrialRecord))

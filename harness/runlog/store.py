@@ -26,8 +26,8 @@ import orjson
 from harness.core.types import CaseResult, CheckResult, as_map, dumps
 from harness.errors import ConfigError
 from harness.redact import Redactor, redact, secret_name
-from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag
-from harness.runlog.read import CASES, MANIFEST, read_manifest, read_records, verdict_counts
+from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag, SweepRecord
+from harness.runlog.read import CASES, MANIFEST, each_record, read_manifest, verdicts_of
 
 LOCK = ".lock"
 DEFAULT_REPORTS_DIR = "reports"
@@ -60,6 +60,8 @@ class RunLog:
         self.done: set[str] = set()
         #: check verdicts of every record in the folder, kept as records are written
         self.verdicts: dict[str, int] = {"pass": 0, "fail": 0, "error": 0}
+        #: whether the folder holds an invariant sweep (of any attempt)
+        self.swept = False
         self._lock: IO[bytes] | None = lock
         self._fh: IO[bytes] | None = None
         self._flushing = False  # a flush is due at the start of the loop's next turn
@@ -114,9 +116,18 @@ class RunLog:
                 hint="wait for it to end, or stop it (Ctrl-C, or kill that pid), then resume",
             )
         log = cls(directory, manifest, lock)
-        records = read_records(directory, repair=True)
-        log.done = {r.key for r in records}
-        log.verdicts = verdict_counts(records)
+        # one record at a time: only each key's verdicts are kept (the last record of a key
+        # counts), so a resume of a 100,000-case run holds no record it does not need
+        last: dict[str, tuple[int, int, int]] = {}
+        shared: dict[tuple[int, int, int], tuple[int, int, int]] = {}
+        for record in each_record(directory, repair=True):
+            counts = verdicts_of(record)
+            last[record.key] = shared.setdefault(counts, counts)
+            log.swept = log.swept or isinstance(record, SweepRecord)
+        log.done = set(last)
+        for counts in last.values():
+            for name, n in zip(("pass", "fail", "error"), counts, strict=True):
+                log.verdicts[name] += n
         return log
 
     def save(self) -> None:
@@ -175,6 +186,7 @@ class RunLog:
             }
         )
         self._count(checks, key)
+        self.swept = True
 
     def _count(self, checks: list[CheckResult], key: str) -> None:
         if key in self.done:  # a record written again replaces the earlier one's verdicts

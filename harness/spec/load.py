@@ -8,8 +8,6 @@ LoadTestShape) and the reports read the same thing. Every profile ends: its
 stages add up to a finite duration and `limit` caps it further.
 """
 
-from __future__ import annotations
-
 import fnmatch
 import math
 import re
@@ -160,7 +158,7 @@ class ProfileBase(_Model):
     )
 
     @model_validator(mode="after")
-    def _windows_inside(self) -> ProfileBase:
+    def _windows_inside(self) -> "ProfileBase":
         if self.faults:
             length = self.length
             for i, f in enumerate(self.faults):
@@ -230,7 +228,7 @@ class SpikeProfile(ProfileBase):
     )
 
     @model_validator(mode="after")
-    def _higher(self) -> SpikeProfile:
+    def _higher(self) -> "SpikeProfile":
         if self.peak_users <= self.users:
             raise ValueError(f"peak ({self.peak_users}) must be above users ({self.users})")
         return self

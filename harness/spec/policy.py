@@ -6,8 +6,6 @@ own JSON Schema (`harness schema`). A gate that cannot be measured (no trials,
 no load run) blocks the release unless the policy marks it `optional: true`.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 from typing import Annotated, Any, Literal
 

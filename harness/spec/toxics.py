@@ -3,8 +3,6 @@
 below both: spec/load.py is imported while the models package loads, so it cannot import
 from that package."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator

@@ -24,7 +24,7 @@ from harness.core.events import Status
 from harness.errors import ConfigError
 from harness.redact import redact
 from harness.runlog.models import RunManifest, SweepRecord, TrialRecord
-from harness.runlog.read import open_run, read_records
+from harness.runlog.read import each_record, open_run, read_records
 from harness.runlog.schema import log_schemas
 from harness.runlog.store import RunBusy, RunLog
 from tests.helpers import ROOT
@@ -82,6 +82,41 @@ def test_a_held_run_folder_is_refused_to_a_second_process(tmp_path: Path) -> Non
     first.close()
     second = RunLog.resume(tmp_path, first.run_id)  # released: taken over
     second.close()
+
+
+def test_a_resume_reads_keys_and_verdicts_one_record_at_a_time_and_repairs_a_cut_line(
+    tmp_path: Path,
+) -> None:
+    """A resume keeps each key's last verdicts and whether a sweep was stored, streamed from
+    the file (a 100,000-case run is never held whole); a line a kill cut short is cut off."""
+    log = RunLog.create(tmp_path, RunManifest(suite="s"))
+    log.append(result("c#1"))
+    log.append(result("c#2"))
+    passed = result("c#1")
+    passed.checks[0].verdict = Verdict.PASS
+    log._write({"v": 2, "type": "trial", "key": passed.key, "case": passed.case, "trial": 1,
+                "observation": passed.observation, "checks": passed.checks})  # fmt: skip
+    assert not log.swept
+    log.close()
+    cases = log.dir / "cases.jsonl"
+    whole = cases.read_bytes()
+    cases.write_bytes(whole + b'{"v": 2, "type": "tri')  # a kill in the middle of a line
+    streamed = each_record(log.dir)
+    assert next(streamed).key == "c#1@1"  # read as the file goes, not all at once
+    assert [r.key for r in streamed] == ["c#2@1", "c#1@1"], "a key written again comes again"
+    assert cases.read_bytes().endswith(b'"tri'), "no repair unless asked"
+    again = RunLog.resume(tmp_path, log.run_id)
+    assert again.done == {"c#1@1", "c#2@1"}
+    assert again.verdicts == {"pass": 1, "fail": 0, "error": 1}, "the last record of a key counts"
+    assert not again.swept
+    assert cases.read_bytes() == whole, "the cut line is cut off for appending"
+    again.append_sweep(2, [])
+    assert again.swept
+    again.close()
+    third = RunLog.resume(tmp_path, log.run_id)
+    assert third.swept
+    third.close()
+    assert [r.key for r in read_records(log.dir)] == ["c#1@1", "c#2@1", "(run)@2"]
 
 
 def test_secrets_are_masked_at_the_store_boundary_in_every_form(tmp_path: Path) -> None:

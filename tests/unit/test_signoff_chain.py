@@ -156,3 +156,13 @@ def test_the_sign_off_shows_the_matrix_in_markdown_and_html() -> None:
     assert template is not None
     assert '<td class="cov-declared" title="declared">○</td>' in html
     assert html.count("<tr>") == 5
+
+
+def test_a_signoffs_flaky_cases_stay_a_readable_list_at_any_size() -> None:
+    from harness.report.signoff_render import first_cases
+
+    assert first_cases(["c-1", "c-2"]) == "c-1, c-2"
+    many = [f"c-{i}" for i in range(2500)]
+    text = first_cases(many)
+    assert text.startswith("c-0, c-1,") and text.endswith("c-19 and 2480 more")
+    assert "c-20" not in text.split(" and ")[0]

@@ -1,8 +1,6 @@
 """How the harness talks to the agent: an HTTP API (one URL, or conversations with captures,
 cookies and streams), an OpenAI-compatible chat endpoint, or a Python callable."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, Tag, field_validator, model_validator
@@ -150,7 +148,7 @@ class HttpAdapter(Model):
         return _statuses(value)
 
     @model_validator(mode="after")
-    def _reply_or_stream(self) -> HttpAdapter:
+    def _reply_or_stream(self) -> "HttpAdapter":
         if self.stream is not None and "reply" in self.model_fields_set:
             raise ValueError(
                 "reply is not used when the reply is a stream: stream.delta says where the "
@@ -231,7 +229,7 @@ class Turn(Model):
         return _statuses(value)
 
     @model_validator(mode="after")
-    def _one_body(self) -> Turn:
+    def _one_body(self) -> "Turn":
         given = [k for k in ("raw", "body", "body_bytes") if getattr(self, k) is not None] + (
             ["no_body"] if self.no_body else []
         )

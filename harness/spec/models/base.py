@@ -1,7 +1,5 @@
 """The base models every suite file is made of, and the id patterns they share."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 

@@ -2,8 +2,6 @@
 sent, call checks (`type: call`) over the requests a stubbed third-party service received,
 and the order of either relative to the other."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -21,7 +19,7 @@ class ValueMatch(Model):
     exists: bool | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> ValueMatch:
+    def _one(self) -> "ValueMatch":
         given = [k for k in ("regex", "contains", "exists") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -39,7 +37,7 @@ class Count(Model):
     max: Annotated[int, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
-    def _bounds(self) -> Count:
+    def _bounds(self) -> "Count":
         if self.min is None and self.max is None:
             raise ValueError("count needs min, max or both")
         if self.min is not None and self.max is not None and self.min > self.max:
@@ -65,7 +63,7 @@ class SpanSelector(Model):
     )
 
     @model_validator(mode="after")
-    def _something(self) -> SpanSelector:
+    def _something(self) -> "SpanSelector":
         if not (self.name or self.name_regex or self.tool or self.service or self.attributes):
             raise ValueError("a span is selected by name, name_regex, tool, service or attributes")
         return self
@@ -97,7 +95,7 @@ class OrderRef(Model):
     call: CallSelector | None = None
 
     @model_validator(mode="after")
-    def _one(self) -> OrderRef:
+    def _one(self) -> "OrderRef":
         if (self.span is None) == (self.call is None):
             raise ValueError("before/after names exactly one of span, call")
         return self
@@ -124,7 +122,7 @@ class ChainCheck(CheckBase):
     )
 
     @model_validator(mode="after")
-    def _absent(self) -> ChainCheck:
+    def _absent(self) -> "ChainCheck":
         if self.absent and (self.count is not None or self.before or self.after):
             raise ValueError("absent: true stands alone (no count, before or after)")
         if self.turn == "all":

@@ -1,7 +1,5 @@
 """Checks: the oracles of a scenario, each tied to the requirements it judges."""
 
-from __future__ import annotations
-
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -89,7 +87,7 @@ class SqlCheck(CheckBase):
     )
 
     @model_validator(mode="after")
-    def _one_expectation(self) -> SqlCheck:
+    def _one_expectation(self) -> "SqlCheck":
         given = [
             n
             for n in ("expect_rows", "expect_count", "expect_value", "expect_empty")
@@ -135,7 +133,7 @@ class RedisCheck(CheckBase):
     )
 
     @model_validator(mode="after")
-    def _something(self) -> RedisCheck:
+    def _something(self) -> "RedisCheck":
         if not ({"exists", "value", "hash", "ttl_min", "ttl_max"} & self.model_fields_set):
             raise ValueError("a redis check needs exists, value, hash, ttl_min or ttl_max")
         return self

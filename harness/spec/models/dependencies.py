@@ -1,7 +1,5 @@
 """suite.yaml: the dependencies (postgres, redis, any container) and their seed data."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Literal
 
@@ -76,7 +74,7 @@ class ContainerWait(Model):
     )
 
     @model_validator(mode="after")
-    def _exactly_one(self) -> ContainerWait:
+    def _exactly_one(self) -> "ContainerWait":
         given = [k for k in ("log", "port", "http", "command") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(
@@ -116,7 +114,7 @@ class ContainerDependency(DependencyBase):
     )
 
     @model_validator(mode="after")
-    def _ports_known(self) -> ContainerDependency:
+    def _ports_known(self) -> "ContainerDependency":
         numbers = [str(p).split("/")[0] for p in self.ports]
         if len(set(numbers)) != len(numbers):
             raise ValueError("each container port may be listed once")

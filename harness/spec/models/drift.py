@@ -1,8 +1,6 @@
 """Long-task drift: what a scenario plays at every length and position, the filler that goes
 between, and a user that answers what the agent asks from the case's facts."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -70,7 +68,7 @@ class Drift(Model):
         return [p for p in POSITIONS if p in value]
 
     @model_validator(mode="after")
-    def _position_length_on_the_curve(self) -> Drift:
+    def _position_length_on_the_curve(self) -> "Drift":
         if self.position_length is not None and self.position_length not in self.lengths:
             raise ValueError(
                 f"position_length {self.position_length} is not one of the lengths "
@@ -116,7 +114,7 @@ class User(Model):
     )
 
     @model_validator(mode="after")
-    def _ids(self) -> User:
+    def _ids(self) -> "User":
         ids = [a.id for a in self.answers if a.id is not None]
         if len(set(ids)) != len(ids):
             raise ValueError("answer ids must be distinct")

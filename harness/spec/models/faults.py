@@ -3,8 +3,6 @@ proxy the harness puts between the agent and a dependency, scheduled in a scenar
 as named profiles applied to every case of a run (`faults: profiles:` in suite.yaml,
 `harness run --faults NAME`), and the `recovery` check."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -78,7 +76,7 @@ class RecoveryCheck(CheckBase):
     every: Latency = Field(default=0.25, description="Seconds between attempts.")
 
     @model_validator(mode="after")
-    def _how(self) -> RecoveryCheck:
+    def _how(self) -> "RecoveryCheck":
         if self.health == (self.probe is not None):
             raise ValueError("a recovery check has either probe (with expect) or health: true")
         if self.probe is not None and not self.expect:

@@ -1,7 +1,5 @@
 """Scenario files, regression files and invariants.yaml."""
 
-from __future__ import annotations
-
 from typing import Annotated, Any, Literal
 
 from pydantic import Field, Tag, model_validator
@@ -105,7 +103,7 @@ class Scenario(Model):
     checks: Annotated[list[Check], Field(min_length=1)]
 
     @model_validator(mode="after")
-    def _drift_marks(self) -> Scenario:
+    def _drift_marks(self) -> "Scenario":
         marks = [t for t in self.turns if not isinstance(t, str)]
         probes = [i for i, t in enumerate(self.turns) if not isinstance(t, str) and t.probe]
         if self.drift is None:
@@ -129,7 +127,7 @@ class Scenario(Model):
         return self
 
     @model_validator(mode="after")
-    def _variants_need_same_state(self) -> Scenario:
+    def _variants_need_same_state(self) -> "Scenario":
         has_check = any(c.type == "same_state" for c in self.checks)
         if self.variants and not has_check:
             raise ValueError("variants are compared by a same_state check; add one")
@@ -162,7 +160,7 @@ class Flaky(Model):
     trials: Annotated[int, Field(ge=1, le=1000)]
 
     @model_validator(mode="after")
-    def _rate(self) -> Flaky:
+    def _rate(self) -> "Flaky":
         if self.failures > self.replays:
             raise ValueError(f"failures ({self.failures}) exceed replays ({self.replays})")
         return self
@@ -263,7 +261,7 @@ class InvariantsFile(FileModel):
     invariants: list[Invariant] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _every_turn_scoped(self) -> InvariantsFile:
+    def _every_turn_scoped(self) -> "InvariantsFile":
         for inv in self.invariants:
             if inv.every_turn and not inv.scope:
                 raise ValueError(

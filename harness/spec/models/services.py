@@ -2,8 +2,6 @@
 compliance or fraud API): a dependency kind (`kind: http_service`) whose answers the suite
 declares per route, with sequences, latency and a default, and per scenario."""
 
-from __future__ import annotations
-
 import re
 from typing import Annotated, Any, Literal
 
@@ -57,7 +55,7 @@ class Response(Model):
     )
 
     @model_validator(mode="after")
-    def _valid(self) -> Response:
+    def _valid(self) -> "Response":
         if self.json_body is not None and self.body is not None:
             raise ValueError("a response has json or body, not both")
         return self
@@ -74,7 +72,7 @@ class Route(Model):
     sequence: Annotated[list[Response], Field(min_length=1)] | None = None
 
     @model_validator(mode="after")
-    def _valid(self) -> Route:
+    def _valid(self) -> "Route":
         if (self.path is None) == (self.path_regex is None):
             raise ValueError("a route has exactly one of path, path_regex")
         if (self.respond is None) == (self.sequence is None):
@@ -95,7 +93,7 @@ class MatchRule(Model):
     value: str = Field(description="The case's value, e.g. {{ vars.order_id }}.")
 
     @model_validator(mode="after")
-    def _one(self) -> MatchRule:
+    def _one(self) -> "MatchRule":
         given = [k for k in ("json_path", "query", "header", "path_regex") if getattr(self, k)]
         if len(given) != 1:
             raise ValueError(

@@ -1,7 +1,5 @@
 """spec.yaml: named parameters and the requirements with stable ids."""
 
-from __future__ import annotations
-
 import re
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -26,7 +24,7 @@ class Parameter(Model):
     )
 
     @model_validator(mode="after")
-    def _duration(self) -> Parameter:
+    def _duration(self) -> "Parameter":
         if self.kind == "duration" and not is_duration(self.value):
             raise ValueError(
                 f"a duration parameter is written with units (24h, 1h30m), not {self.value!r}"

@@ -1,7 +1,5 @@
 """suite.yaml: name, defaults, environment, and how to start and reach the agent."""
 
-from __future__ import annotations
-
 from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, model_validator
@@ -47,7 +45,7 @@ class AgentConfig(Model):
     )
 
     @model_validator(mode="after")
-    def _one_adapter(self) -> AgentConfig:
+    def _one_adapter(self) -> "AgentConfig":
         given = [k for k in ("http", "openai", "python") if getattr(self, k) is not None]
         if len(given) != 1:
             raise ValueError(

@@ -4,8 +4,6 @@ Each model is one generator kind; what it draws, in a run and in a hunt, is defi
 once, in harness/generate/spaces.py.
 """
 
-from __future__ import annotations
-
 import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -45,7 +43,7 @@ class ChoiceGen(Model):
     weights: list[float] | None = None
 
     @model_validator(mode="after")
-    def _same_length(self) -> ChoiceGen:
+    def _same_length(self) -> "ChoiceGen":
         if self.weights is not None and len(self.weights) != len(self.choice):
             raise ValueError("weights needs one number per choice")
         return self

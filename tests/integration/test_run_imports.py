@@ -1,0 +1,41 @@
+"""A plain `harness run` builds its reports without pandas (issue 16: pandas, numpy's and
+pyarrow's ~430 modules cost a run 0.25-0.5 s of start-up): the reports come from plain rows,
+the parquet files through pyarrow alone. `python -X importtime` lists every module the whole
+process imported, up to its exit."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from tests.helpers import ROOT, only_run
+
+ECHO = ROOT / "tests" / "suites" / "echo"
+
+
+def _imported(stderr: str) -> set[str]:
+    return {m.group(1) for m in re.finditer(r"^import time:.*\|\s+(\S+)\s*$", stderr, re.M)}
+
+
+def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(ECHO),
+         "--reports-dir", str(tmp_path), "--no-progress"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = _imported(done.stderr)
+    assert "harness.report.build" in imported and "pyarrow.parquet" in imported  # it can fail
+    assert not {m for m in imported if m == "pandas" or m.startswith("pandas.")}
+    run = only_run(tmp_path, done.stderr)
+    for name in (
+        "summary.md",
+        "report.html",
+        "junit.xml",
+        "results.parquet",
+        "reliability.parquet",
+    ):
+        assert (run / name).stat().st_size > 0, name
