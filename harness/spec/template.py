@@ -68,6 +68,8 @@ def to_decimal(value: Any) -> Decimal:
 
 def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
+    if type(value) is str:  # most values: no isinstance ladder
+        return value
     if value is None:
         return ""
     if isinstance(value, Relative):
@@ -240,7 +242,7 @@ def _resolve(arg: PathArg, context: Mapping[str, Any]) -> Any:
 
 
 def _lookup(value: Any, part: str, so_far: tuple[str, ...]) -> Any:
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict: no ABC check
         if part in value:
             return value[part]
     elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
@@ -377,7 +379,7 @@ def render_deep(value: Any, context: Mapping[str, Any], cache: dict[str, Templat
         if tpl is None:
             tpl = cache[value] = Template(value)
         return tpl.render(context)
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict: no ABC check
         return {k: render_deep(v, context, cache) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [render_deep(v, context, cache) for v in value]
