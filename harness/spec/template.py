@@ -213,7 +213,7 @@ class Expr:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         filters = self.filters
         try:
-            value = _resolve(PathArg(self.path), context)
+            value = _walk(self.path, context)
         except TemplateError:
             # a name that is not there (a reply field the agent left out) is an error, unless
             # the expression gives a default: then the filters run from that default on
@@ -235,9 +235,16 @@ class Expr:
 
 
 def _resolve(arg: PathArg, context: Mapping[str, Any]) -> Any:
+    return _walk(arg.path, context)
+
+
+def _walk(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
     value: Any = context
-    for i, part in enumerate(arg.path):
-        value = _lookup(value, part, arg.path[: i + 1])
+    for i, part in enumerate(path):
+        if type(value) is dict and part in value:  # the usual step, without a call
+            value = value[part]
+        else:
+            value = _lookup(value, part, path[: i + 1])
     return value
 
 
