@@ -68,10 +68,8 @@ def to_decimal(value: Any) -> Decimal:
 
 def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
-    if type(value) is str:  # most values: no isinstance ladder
-        return value
-    if value is None:
-        return ""
+    if value is None or type(value) is str:  # most values: no isinstance ladder
+        return value or ""
     if isinstance(value, Relative):
         moment = value.resolve()
         return moment if isinstance(moment, str) else moment.isoformat()
@@ -222,7 +220,7 @@ class Expr:
                 raise
             value, filters = None, filters[first:]
         for f in filters:
-            args = [_resolve(a, context) if isinstance(a, PathArg) else a for a in f.args]
+            args = [_walk(a.path, context) if isinstance(a, PathArg) else a for a in f.args]
             try:
                 value = FILTERS[f.name](value, *args)
             except (ValueError, TypeError, ArithmeticError) as exc:  # TemplateError included
@@ -232,10 +230,6 @@ class Expr:
                     f"{f.name} takes {takes} (README, Template language)"
                 ) from exc
         return value
-
-
-def _resolve(arg: PathArg, context: Mapping[str, Any]) -> Any:
-    return _walk(arg.path, context)
 
 
 def _walk(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
