@@ -315,7 +315,10 @@ class Feeder:
 
     async def _judge(self, item: Item) -> None:
         convs = item.conversations  # each watch ended (both at once) before any judging
-        await asyncio.gather(*(self.engine.unwatch(c.prepared) for c in convs))
+        if item.second is None:
+            await self.engine.unwatch(item.first.prepared)
+        else:
+            await asyncio.gather(*(self.engine.unwatch(c.prepared) for c in convs))
         for conv in convs:
             await self._blame_exit(conv)
         if item.second is None:
@@ -337,7 +340,7 @@ class Feeder:
 
     def _store(self, conv: Conversation, result: CaseResult, role: str, pair: str = "") -> None:
         obs = result.observation
-        load = LoadTag(role=role, pair=pair or None, worker=conv.worker, faults=conv.faults)
+        placed: dict[str, Any] = {}  # the tag made at once: a pydantic assignment each costs
         if conv.at:
             start = self.timeline.offset(conv.at[0])
             last = obs.turns[-1].latency_ms if obs.turns else 0.0
@@ -345,13 +348,22 @@ class Feeder:
             obs.started_at = dt.datetime.fromtimestamp(conv.at[0], dt.UTC).isoformat(
                 timespec="milliseconds"
             )
-            load.users = self.timeline.level(start)
-            load.active = self.timeline.active(start)
-            load.window = self.timeline.window(start)
-            load.start = round(start, 3)
-            load.at = [round(self.timeline.offset(a), 3) for a in conv.at]
-        # a conversation failed by the agent's death measures no load: out of the levels
-        load.agent_exited = conv.agent_exited
+            placed = {
+                "users": self.timeline.level(start),
+                "active": self.timeline.active(start),
+                "window": self.timeline.window(start),
+                "start": round(start, 3),
+                "at": [round(self.timeline.offset(a), 3) for a in conv.at],
+            }
+        load = LoadTag(
+            role=role,
+            pair=pair or None,
+            worker=conv.worker,
+            faults=conv.faults,
+            # a conversation failed by the agent's death measures no load: out of the levels
+            agent_exited=conv.agent_exited,
+            **placed,
+        )
         self.log.append(result, load=load)
         # both halves share their rows; each owns its own conversation's values
         self.watch.own(self.suite.scenario(result.case.scenario), obs, conv.prepared.ctx)

@@ -29,8 +29,9 @@ from typing import Any
 
 import gevent
 import orjson
-import requests
 from gevent.queue import Empty, Queue
+from geventhttpclient import HTTPClient
+from geventhttpclient.url import URL
 from locust import FastHttpUser, LoadTestShape, task
 from locust.runners import Runner
 
@@ -49,6 +50,7 @@ from harness.spec.template import Template, TemplateError
 
 ANY_STATUS = frozenset(range(100, 600))
 CLOSE_TIMEOUT = 5.0  # seconds a conversation's close may take (best effort), as in a run
+HUB_TIMEOUT = 30.0  # seconds a call to the harness may take
 
 HUB: Hub | None = None
 COUNTS = {"requests": 0, "failures": 0}  # every turn this process sent, as locust counted it
@@ -66,7 +68,12 @@ class Hub:
         self.url = url.rstrip("/")
         self.role = role
         self.index = index
-        self.http = requests.Session()
+        # locust's HTTP client (a call costs a quarter of one through requests); a few
+        # greenlets (feed, report, supervise) call at once
+        where, limit = URL(self.url), HUB_TIMEOUT
+        self.path = where.path.rstrip("/")
+        self.http = HTTPClient.from_url(where, concurrency=4, connection_timeout=limit,
+                                        network_timeout=limit)  # fmt: skip
         self.config: dict[str, Any] = self._call("GET", "/config")
         agent = self.config["agent"]
         self.kind = str(agent["kind"])
@@ -102,13 +109,17 @@ class Hub:
         self.schedule: Schedule | None = None
         self.ok = tuple(getattr(self.adapter, "ok_status", None) or (200,))
 
-    def _call(self, method: str, path: str, body: Any = None, timeout: float = 30) -> Any:
-        data = None if body is None else orjson.dumps(body)
-        resp = self.http.request(method, self.url + path, data=data, timeout=timeout)
-        resp.raise_for_status()
-        return orjson.loads(resp.content)
+    def _call(self, method: str, path: str, body: Any = None, timeout: float = HUB_TIMEOUT) -> Any:
+        data = b"" if body is None else orjson.dumps(body)
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        with gevent.Timeout(timeout, TimeoutError):
+            resp = self.http.request(method, self.path + path, body=data, headers=headers)
+            content = resp.read()  # the whole body: the connection goes back to the pool
+        if resp.status_code >= 400:
+            raise OSError(f"the harness answered HTTP {resp.status_code} to {method} {path}")
+        return orjson.loads(content)
 
-    def post(self, path: str, body: dict[str, Any], timeout: float = 30) -> Any:
+    def post(self, path: str, body: dict[str, Any], timeout: float = HUB_TIMEOUT) -> Any:
         return self._call("POST", path, {"role": self.role, "pid": os.getpid(), **body}, timeout)
 
     def start(self) -> None:
@@ -132,7 +143,7 @@ class Hub:
                 gevent.sleep(0.01)
                 continue
             try:
-                data = self._call("GET", f"/cases?n={want - have}", timeout=30)
+                data = self._call("GET", f"/cases?n={want - have}")
             except Exception:
                 gevent.sleep(0.2)
                 continue
@@ -203,7 +214,7 @@ class Hub:
             gevent.sleep(0.2)
             self.flush()
 
-    def flush(self, timeout: float = 30) -> None:
+    def flush(self, timeout: float = HUB_TIMEOUT) -> None:
         batch, self.pending = self.pending, []
         body = {"index": self.index, "waited": round(self.waited, 3), **COUNTS, "results": batch}
         try:

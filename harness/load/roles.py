@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import math
 import os
 import signal
@@ -66,6 +67,13 @@ def _configure_users(hub: g.Hub) -> None:
     g.HUB = hub
 
 
+def _settled() -> None:
+    """Start-up is done (locust, gevent, the suite's models: about half a million objects that
+    live as long as the process): frozen out of every collection, as locust's own command
+    does, so a full collection during the load walks only what the load made."""
+    gc.freeze()
+
+
 def _supervise(runner: Runner, hub: g.Hub, shape: g.ProfileShape) -> None:
     """Report users until the profile has ended and every user stopped, or the harness
     says stop; then stop what is left (gracefully, within the stop timeout)."""
@@ -101,6 +109,7 @@ def run_local(url: str) -> None:
     runner = env.create_local_runner()
     hub.runner = runner
     hub.start()
+    _settled()
     runner.start_shape()
     _supervise(runner, hub, shape)
     hub.close()
@@ -131,6 +140,7 @@ def run_master(url: str, bind: str, port: int, expect: int) -> None:
     # the workers as they came: one that stopped at the shape's end has sent client_stopped
     # and left runner.clients, yet still waits for its quit (and must send its totals)
     joined = {c.id for c in runner.clients.all}
+    _settled()
     runner.start_shape()
     _supervise(runner, hub, shape)
     expected = joined | {c.id for c in runner.clients.all}
@@ -177,6 +187,7 @@ def run_worker(
             _configure_users(hub)
             hub.runner = runner
             hub.start()
+            _settled()
 
     env.events.test_start.add_listener(on_test_start)
     runner.greenlet.join()  # until the master says quit

@@ -68,10 +68,8 @@ def to_decimal(value: Any) -> Decimal:
 
 def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
-    if type(value) is str:  # the common case first (a subclass takes the long way)
-        return value
-    if value is None:
-        return ""
+    if value is None or type(value) is str:  # most values: no isinstance ladder
+        return value or ""
     if isinstance(value, Relative):
         moment = value.resolve()
         return moment if isinstance(moment, str) else moment.isoformat()
@@ -213,7 +211,7 @@ class Expr:
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         filters = self.filters
         try:
-            value = _resolve(self.path, context)
+            value = _walk(self.path, context)
         except TemplateError:
             # a name that is not there (a reply field the agent left out) is an error, unless
             # the expression gives a default: then the filters run from that default on
@@ -222,7 +220,7 @@ class Expr:
                 raise
             value, filters = None, filters[first:]
         for f in filters:
-            args = [_resolve(a.path, context) if isinstance(a, PathArg) else a for a in f.args]
+            args = [_walk(a.path, context) if isinstance(a, PathArg) else a for a in f.args]
             try:
                 value = FILTERS[f.name](value, *args)
             except (ValueError, TypeError, ArithmeticError) as exc:  # TemplateError included
@@ -234,10 +232,10 @@ class Expr:
         return value
 
 
-def _resolve(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
+def _walk(path: tuple[str, ...], context: Mapping[str, Any]) -> Any:
     value: Any = context
     for i, part in enumerate(path):
-        # a dict, the common case, is known before the ABC check
+        # a dict, the usual step, is known before the ABC check
         if (type(value) is dict or isinstance(value, Mapping)) and part in value:
             value = value[part]
         elif isinstance(value, list | tuple) and part.isdigit() and int(part) < len(value):
@@ -379,7 +377,7 @@ def render_deep(value: Any, context: Mapping[str, Any], cache: dict[str, Templat
         if tpl is None:
             tpl = cache[value] = Template(value)
         return tpl.render(context)
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict: no ABC check
         return {k: render_deep(v, context, cache) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [render_deep(v, context, cache) for v in value]
