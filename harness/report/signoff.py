@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from harness.core import Severity
 from harness.report.faults import profile_of
+from harness.report.frame import Row, as_rows
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
 from harness.report.loadruns import LoadLevels, load_levels
 from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
@@ -23,10 +23,14 @@ from harness.report.signoff_faults import faulted_runs, faults_gate, r_fault_of
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
+from harness.runlog.frame import results_rows
 from harness.runlog.history import KILLED, run_status
 from harness.runlog.models import AnyManifest, RunManifest
-from harness.runlog.read import RunFolder
+from harness.runlog.read import CASES, RESULTS_PARQUET, RunFolder
 from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGate
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 @dataclass
@@ -134,7 +138,10 @@ def rate_gate(name: str, gate: RateGate, reliability: Reliability, k: int) -> Ga
 
 
 def invariants_gate(
-    gate: Gate, frame: pd.DataFrame, manifest: AnyManifest, loads: dict[str, LoadLevels | None]
+    gate: Gate,
+    results: list[Row] | pd.DataFrame,
+    manifest: AnyManifest,
+    loads: dict[str, LoadLevels | None],
 ) -> GateResult:
     result = GateResult(
         "invariants",
@@ -146,9 +153,9 @@ def invariants_gate(
     result.findings.extend(line for line, _ in under_load)
     for _, names in under_load:
         result.requirements.extend(r for r in names if r not in result.requirements)
-    rows = frame[frame["category"] == "invariant"]
+    rows = [r for r in as_rows(results) if r["category"] == "invariant"]
     declared = [c for c in manifest.checks or [] if c.category == "invariant"]
-    if rows.empty:
+    if not rows:
         none_declared = manifest.checks is not None and not declared
         if none_declared:  # nothing to violate: no violation, and the report says why
             result.status = FAIL if under_load else PASS
@@ -157,9 +164,13 @@ def invariants_gate(
         result.status = FAIL if under_load else NOT_MEASURED
         result.findings.append("no invariant was judged in this run")
         return result
-    bad = rows[rows["verdict"] != "pass"]
-    for (inv, reqs, verdict), hits in bad.groupby(["check_id", "requirements", "verdict"]):
-        cases = sorted({str(c) for c in hits["case_id"]})
+    bad: dict[tuple[str, str, str], list[Row]] = {}
+    for r in rows:  # grouped as pandas did: sorted keys, a row missing one left out
+        key = (r["check_id"], r["requirements"], r["verdict"])
+        if r["verdict"] != "pass" and None not in key:
+            bad.setdefault(key, []).append(r)
+    for (inv, reqs, verdict), hits in sorted(bad.items()):
+        cases = sorted({str(c["case_id"]) for c in hits})
         what = "violated" if verdict == "fail" else "could not be judged (an error is no pass)"
         shown = ", ".join(cases[:5]) + (f" and {len(cases) - 5} more" if len(cases) > 5 else "")
         result.findings.append(f"{inv} ({reqs}) {what} {len(hits)} time(s): {shown}")
@@ -290,13 +301,16 @@ def evaluate(
     run: RunFolder, policy: PolicyFile, policy_path: Path, related: list[RunFolder]
 ) -> Signoff:
     manifest = run.manifest
-    frame = run.frame()
+    # plain rows, as the run's own reports: a pandas frame converted per report (six times)
+    # was most of a large run's sign-off
+    kept = (run.dir / CASES).is_file() or not (run.dir / RESULTS_PARQUET).is_file()
+    frame = results_rows(run.records(), manifest) if kept else as_rows(run.frame())
     view = build_view(frame, manifest)
     reliability = compute(frame, manifest, k=policy.k)
     trace = build_traceability(frame, manifest, view.divergences)
     loads = {r.run_id: load_levels(r) for r in related if r.kind == "load"}
     g = policy.gates
-    played = {str(x) for x in frame["scenario"].unique()} if len(frame) else set()
+    played = {str(r["scenario"]) for r in frame}
     gates = [complete_gate(manifest, view.cases, played)]
     if g.reliability is not None:
         gates.append(rate_gate("reliability", g.reliability, reliability, policy.k))

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
+from harness.report.frame import Row, as_rows
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import ReportView
@@ -22,6 +22,9 @@ from harness.runlog.models import AnyManifest, HuntManifest
 from harness.runlog.read import RunFolder
 from harness.spec.policy import Gate
 from harness.spec.suite import REGRESSIONS_DIR
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 PREFIX = "regression:"  # a regression case's id (harness.run.regressions.PREFIX)
 SHOWN = 10
@@ -66,7 +69,7 @@ def _shown(items: list[str]) -> str:
 def regressions_gate(
     gate: Gate,
     view: ReportView,
-    frame: pd.DataFrame,
+    results: list[Row] | pd.DataFrame,
     manifest: AnyManifest,
     found: list[HuntFinding],
     implied: bool = False,
@@ -81,7 +84,7 @@ def regressions_gate(
         PASS,
         gate.optional,
     )
-    ran = {str(c) for c in frame.loc[frame["origin"] == REGRESSION_ORIGIN, "case_id"]}
+    ran = {str(r["case_id"]) for r in as_rows(results) if r["origin"] == REGRESSION_ORIGIN}
     for r in view.regressions:
         if r.verdict != "pass":
             result.findings.append(f"{r.case_id} still fails {r.requirement} (check {r.check})")

@@ -203,7 +203,9 @@ def build_traceability(
         verdict = str(row["verdict"])
         check.counts[verdict] = check.counts.get(verdict, 0) + 1
         case = str(row["case_id"])
-        mine = judged.setdefault(id(check), set(check.cases))
+        mine = judged.get(id(check))
+        if mine is None:  # once per check: a set built per row made this quadratic
+            mine = judged[id(check)] = set(check.cases)
         if case not in mine:
             mine.add(case)
             check.cases.append(case)
@@ -211,11 +213,15 @@ def build_traceability(
             where = "the run-wide sweep" if case == SWEEP_CASE else case
             trial = str(row["trial"])
             check.failing.append(where if trial == "1" else f"{where} (trial {trial})")
+    anchors: dict[int, set[str]] = {}
     for i, d in enumerate(divergences):
         key = ("" if d.category == "invariant" else d.scenario, d.check_id)
         check = index.get(key)
-        if check is not None and evidence_anchor(i) not in check.evidence:
-            check.evidence.append(evidence_anchor(i))
+        if check is not None:
+            shown = anchors.setdefault(id(check), set())
+            if (anchor := evidence_anchor(i)) not in shown:
+                shown.add(anchor)
+                check.evidence.append(anchor)
     spec = manifest.requirement_ids
     requirements = [
         TracedRequirement(
