@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 
 import click
@@ -67,6 +66,8 @@ def mark_disposable(url: str, note: str) -> None:
     PostgreSQL: creates the table public.harness_disposable; Redis: sets the key
     harness:disposable. Only do this for a database whose contents may be thrown away.
     """
+    import asyncio  # here: --help lists this command without starting asyncio
+
     from harness.deps.external import mark_disposable as mark
 
     try:

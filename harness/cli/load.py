@@ -7,7 +7,6 @@ own processes.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
@@ -285,6 +284,8 @@ def load_worker(master_host: str, master_port: int, processes: int, connect_time
     """Run locust workers for a `harness load --expect-workers N` on another machine; they
     fetch cases from the harness and report back until its master says quit. Ctrl-C,
     SIGTERM or SIGHUP stops them within seconds (exit 130)."""
+    import asyncio  # here: --help lists this command without starting asyncio
+
     try:
         code = run_async(lambda: _workers(master_host, master_port, processes, connect_timeout))
     except (KeyboardInterrupt, asyncio.CancelledError):
@@ -297,6 +298,8 @@ def load_worker(master_host: str, master_port: int, processes: int, connect_time
 async def _workers(host: str, port: int, processes: int, connect_timeout: float) -> int:
     """Wait (bounded) for the master to listen, then run the workers until they end; on a
     cancel (any stop signal), stop them: SIGTERM, then SIGKILL what is left."""
+    import asyncio
+
     from harness.errors import EnvironmentFault
     from harness.procs import die_with_parent, port_open
 

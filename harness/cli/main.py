@@ -221,9 +221,11 @@ def validate(suites: tuple[Path, ...]) -> None:
         except ConfigError as exc:
             problems.append(str(exc))
             continue
+        deps = len(suite.manifest.environment.dependencies)
         out.print(
             f"[green]✓[/] {suite.name}: {len(suite.spec.requirements)} requirements, "
-            f"{len(suite.scenarios)} scenarios, {len(suite.invariants)} invariants"
+            f"{len(suite.scenarios)} scenarios, {len(suite.invariants)} invariants, "
+            + (f"{deps} dependencies" if deps else "no dependencies (nothing to start)")
         )
         _say_unreadable_regressions(suite)
         _say_unattributable(suite)

@@ -39,3 +39,26 @@ def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path
         "reliability.parquet",
     ):
         assert (run / name).stat().st_size > 0, name
+
+
+def test_a_suite_without_dependencies_says_so_and_imports_no_client_of_them(
+    tmp_path: Path,
+) -> None:
+    import subprocess
+    import sys
+
+    checked = subprocess.run(
+        [sys.executable, "-m", "harness", "validate", str(ECHO)],
+        capture_output=True, text=True, timeout=60, cwd=ROOT,
+    )  # fmt: skip
+    assert checked.returncode == 0 and "no dependencies (nothing to start)" in checked.stdout
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(ECHO),
+         "--reports-dir", str(tmp_path), "--no-progress"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "the suite declares no dependencies: nothing to start" in done.stderr
+    imported = {m.split(".")[0] for m in _imported(done.stderr)}
+    for client in ("docker", "testcontainers", "psycopg", "redis", "requests"):
+        assert client not in imported, client

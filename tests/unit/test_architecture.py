@@ -327,6 +327,21 @@ def test_help_and_version_load_no_model_library() -> None:
     assert "pydantic" not in loaded and "yaml" not in loaded
 
 
+def test_help_lists_every_command_without_asyncio_or_a_model_library() -> None:
+    """`harness --help` loads each command's module for its one-line help: none of them may
+    start asyncio, pydantic or the YAML loader at import."""
+    loaded = _loaded(
+        "import contextlib, io, sys\n"
+        "from harness.cli.main import main\n"
+        "sys.argv = ['harness', '--help']\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.suppress(SystemExit):\n"
+        "    main()"
+    )
+    assert "harness.cli.load" in loaded  # the commands' modules were loaded for their help
+    for heavy in ("asyncio", "pydantic", "yaml", "jinja2", "aiohttp", "pandas"):
+        assert heavy not in loaded, f"{heavy} is imported by harness --help"
+
+
 def test_modules_of_pydantic_models_keep_their_annotations_evaluated() -> None:
     """Postponed annotations (`from __future__ import annotations`) make pydantic compile and
     evaluate every field's annotation string when the model class is built: about 1,200
