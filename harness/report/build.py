@@ -6,6 +6,7 @@ import gc
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.report.collect import collect
 from harness.report.drift import DriftSummary, summarize_drift
 from harness.report.driftframe import drift_frame
 from harness.report.faultframe import save_faults
@@ -78,19 +79,28 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
 def _build(run_dir: Path, keep: bool) -> Reports:
     run = open_run(run_dir)
     manifest = run.manifest
-    records = run.records()
-    rows = results_rows(records, manifest)  # plain rows: no pandas on a run's path
-    view = build_view(rows, manifest)
-    load = summarize(run, records)
-    drift = summarize_drift(run, records)
-    faults = summarize_faults(run, records)
 
     def missing(path: Path) -> bool:
         return not (keep and path.is_file())
 
     parquet = run_dir / "results.parquet"
-    if missing(parquet):
-        save_results(rows, parquet)
+    # one record at a time: results.parquet written in batches on the way, passing rows kept
+    # without their evidence (a 100,000-case run's records held at once took 390 MB)
+    collected = collect(run, parquet if missing(parquet) else None)
+    load = drift = faults = None
+    if collected is not None:
+        view = build_view(collected.rows, manifest, collected.tally)
+        rows, faults = collected.rows, collected.faults(manifest)
+    else:  # a load, drift or faulted run, or a key written again: every record at once
+        records = run.records()
+        rows = results_rows(records, manifest)  # plain rows: no pandas on a run's path
+        view = build_view(rows, manifest)
+        load = summarize(run, records)
+        drift = summarize_drift(run, records)
+        faults = summarize_faults(run, records)
+        del records
+        if missing(parquet):
+            save_results(rows, parquet)
     markdown = run_dir / "summary.md"
     if missing(markdown):
         markdown.write_text(render_markdown(view, load, drift, faults), encoding="utf-8")

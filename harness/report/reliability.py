@@ -37,6 +37,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from harness.report.frame import Row, as_rows
@@ -109,6 +110,7 @@ def wilson(successes: float, n: float, z: float = Z95) -> tuple[float, float]:
     return low, high
 
 
+@lru_cache(maxsize=4096)
 def pass_hat_k(n: int, c: int, k: int) -> float | None:
     """The unbiased estimate of pass^k from n trials with c passes; None when n < k."""
     if k < 1 or n < k:
@@ -222,6 +224,7 @@ class Reliability:
     faulted_left_out: int = 0  # a fault profile's faulted cases: R_fault counts them
     fault_profile: str | None = None
     _flaky_by_case: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
+    _flaky: list[CaseReliability] | None = field(default=None, repr=False, compare=False)
 
     @property
     def counted(self) -> str:
@@ -243,7 +246,9 @@ class Reliability:
 
     @property
     def flaky(self) -> list[CaseReliability]:
-        return [c for c in self.cases if c.flaky]
+        if self._flaky is None:  # found once: each report asks, over every case
+            self._flaky = [c for c in self.cases if c.flaky]
+        return self._flaky
 
     @property
     def flaky_shown(self) -> list[CaseReliability]:
@@ -290,8 +295,7 @@ def _mark(verdicts: Iterable[str]) -> str:
     return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
 
 
-#: a check's verdict as a trial's mark, ranked: the trial's mark is its checks' worst
-_RANKED = {"pass": "P", "fail": "F", "error": "E"}
+#: a trial's mark is its checks' worst (MARKS: a check's verdict as a mark)
 _WORSE = {("P", "F"): "F", ("P", "E"): "E", ("F", "E"): "E"}
 
 
@@ -309,7 +313,7 @@ def trial_outcomes(rows: list[Row]) -> dict[tuple[str, str, str, str], str]:
             case_id, scenario, origin = str(case_id), str(scenario), str(origin)
         if _missing(trial):
             continue
-        mark = _RANKED.get(verdict, "F")  # another verdict is no pass
+        mark = MARKS.get(verdict, "F")  # another verdict is no pass
         rids = () if _missing(requirements) else str(requirements).split(",")
         for rid in ("", *rids):
             by_trial = marks.get((case_id, scenario, origin, rid))
@@ -320,10 +324,11 @@ def trial_outcomes(rows: list[Row]) -> dict[tuple[str, str, str, str], str]:
                 by_trial[trial] = mark
             elif had != mark:
                 by_trial[trial] = _WORSE.get((had, mark), had)
+    ordered = {key: marks[key] for key in sorted(marks, key=itemgetter(0, 3))}  # case, req
     return {
         key: "".join(by_trial[t] for t in sorted(by_trial)) if len(by_trial) > 1
         else next(iter(by_trial.values()))
-        for key, by_trial in sorted(marks.items(), key=lambda item: (item[0][0], item[0][3]))
+        for key, by_trial in ordered.items()
     }  # fmt: skip
 
 
@@ -362,24 +367,19 @@ def compute(
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []
+    of_requirement: dict[str, list[CaseReliability]] = {}
+    for one in by_req:
+        of_requirement.setdefault(one.requirement, []).append(one)
     for req in manifest.requirements:
-        rid = req.id
-        mine = [c for c in by_req if c.requirement == rid]
-        at_1, at_k, cases_at_k = pooled(((c.trials, c.passes) for c in mine), k)
-        requirements.append(
-            RequirementReliability(
-                requirement=rid,
-                severity=req.severity,
-                title=req.title,
-                cases=len(mine),
-                trials=sum(c.trials for c in mine),
-                passes=sum(c.passes for c in mine),
-                cases_at_k=cases_at_k,
-                pass_at_1=at_1,
-                pass_hat_k=at_k,
-                flaky_cases=tuple(c.case_id for c in mine if c.flaky),
-            )
-        )
+        mine = of_requirement.get(req.id, [])
+        counts = [(len(c.outcomes), c.outcomes.count("P")) for c in mine]  # (trials, passes)
+        at_1, at_k, at_least_k = pooled(counts, k)
+        flaky = tuple(c.case_id for c, (n, p) in zip(mine, counts, strict=True) if 0 < p < n)
+        trials, passes = sum(n for n, _ in counts), sum(p for _, p in counts)
+        requirements.append(RequirementReliability(
+            req.id, req.severity, req.title, len(mine), trials, passes, at_least_k, at_1, at_k,
+            flaky,
+        ))  # fmt: skip
     regressions = len(
         {
             r["case_id"]

@@ -4,6 +4,7 @@ plain rows through pyarrow (`save_reliability`)."""
 
 from __future__ import annotations
 
+from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -67,13 +68,14 @@ def save_reliability(rel: Reliability, manifest: AnyManifest, path: Path) -> Pat
     reqs, cases = rel.requirements, [*rel.cases, *rel.by_requirement]
     r, c = len(reqs), len(cases)
     none_r, none_c = [None] * r, [None] * c
+    trials = [len(x.outcomes) for x in cases]  # a case's trials, passes: its outcomes' marks
+    passes = [x.outcomes.count("P") for x in cases]
 
     def rates(name: str) -> dict[str, list[Any]]:
         out = {}
+        of = [getattr(x, name) for x in reqs] + [getattr(x, name) for x in cases]
         for suffix, field in (("", "value"), ("_low", "low"), ("_high", "high")):
-            out[name + suffix] = [getattr(getattr(x, name), field) for x in reqs] + [
-                getattr(getattr(x, name), field) for x in cases
-            ]
+            out[name + suffix] = list(map(attrgetter(field), of))
         return out
 
     columns: dict[str, list[Any]] = {
@@ -87,12 +89,13 @@ def save_reliability(rel: Reliability, manifest: AnyManifest, path: Path) -> Pat
         "scenario": none_r + [x.scenario for x in cases],
         "origin": none_r + [x.origin for x in cases],
         "cases": [x.cases for x in reqs] + [1] * c,
-        "trials": [x.trials for x in reqs] + [x.trials for x in cases],
-        "passes": [x.passes for x in reqs] + [x.passes for x in cases],
+        "trials": [x.trials for x in reqs] + trials,
+        "passes": [x.passes for x in reqs] + passes,
         "k": [rel.k] * (r + c),
         **rates("pass_at_1"),
         **rates("pass_hat_k"),
-        "flaky": [len(x.flaky_cases) for x in reqs] + [int(x.flaky) for x in cases],
+        "flaky": [len(x.flaky_cases) for x in reqs]
+        + [int(0 < p < n) for n, p in zip(trials, passes, strict=True)],
         "flaky_cases": [",".join(x.flaky_cases) for x in reqs] + none_c,
         "outcomes": none_r + [x.outcomes for x in cases],
     }

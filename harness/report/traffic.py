@@ -93,37 +93,63 @@ class Traffic:
 
 def traffic(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> Traffic | None:
     """The run's traffic, or None when no turn was sent."""
-    seen: dict[tuple[Any, Any], Any] = {}  # each conversation once: its first row's turns
+    tally = Tally()
     for row in as_rows(results):
-        if row["case_id"] != SWEEP_CASE:
-            seen.setdefault((row["case_id"], row["trial"]), row["turns"])
-    conversations = [t if isinstance(t, list) else [] for t in seen.values()]
-    turns = [t for conversation in conversations for t in conversation if isinstance(t, dict)]
-    if not turns:
-        return None
-    out = Traffic(len(conversations), len(turns))
-    latencies = [v for t in turns if (v := finite(t.get("latency_ms"))) is not None]
-    out.latency_p50, out.latency_p95 = _quantile(latencies, 0.5), _quantile(latencies, 0.95)
-    first = [v for t in turns if (v := finite(t.get("first_byte_ms"))) is not None]
-    out.first_byte_turns = len(first)
-    out.first_byte_p50, out.first_byte_p95 = _quantile(first, 0.5), _quantile(first, 0.95)
-    for conversation in conversations:
-        usages = [u for t in conversation if isinstance(u := t.get("usage"), dict) and u]
-        out.reporting += bool(usages)
+        tally.add(row["case_id"], row["trial"], row["turns"])
+    return tally.traffic(manifest)
+
+
+class Tally:
+    """The run's traffic counted one conversation at a time (each once: the turns of its
+    first row), so that a reader of the records holds none of their turns."""
+
+    def __init__(self) -> None:
+        self.seen: set[tuple[Any, Any]] = set()
+        self.conversations = self.turns = self.reporting = 0
+        self.latencies: list[float] = []
+        self.first: list[float] = []
+        self.tokens = dict.fromkeys(TOKENS, 0)
+
+    def add(self, case_id: Any, trial: Any, turns: Any) -> None:
+        """A row's conversation: (case, trial) and its turns; the sweep's is none."""
+        if case_id == SWEEP_CASE or (case_id, trial) in self.seen:
+            return
+        self.seen.add((case_id, trial))
+        self.conversations += 1
+        mine = [t for t in turns if isinstance(t, dict)] if isinstance(turns, list) else []
+        self.turns += len(mine)
+        for t in mine:
+            if (v := finite(t.get("latency_ms"))) is not None:
+                self.latencies.append(v)
+            if (v := finite(t.get("first_byte_ms"))) is not None:
+                self.first.append(v)
+        usages = [u for t in mine if isinstance(u := t.get("usage"), dict) and u]
+        self.reporting += bool(usages)
         for usage in usages:
             prompt = _count(usage.get("prompt_tokens"))
             completion = _count(usage.get("completion_tokens"))
             total = usage.get("total_tokens")
-            out.tokens["prompt_tokens"] += prompt
-            out.tokens["completion_tokens"] += completion
-            out.tokens["total_tokens"] += (
+            self.tokens["prompt_tokens"] += prompt
+            self.tokens["completion_tokens"] += completion
+            self.tokens["total_tokens"] += (
                 _count(total) if total is not None else prompt + completion
             )
-    agent = manifest.agent
-    if agent is not None and agent.model is not None:
-        out.model = agent.model
-        out.price = (agent.prices or {}).get(agent.model)
-    return out
+
+    def traffic(self, manifest: AnyManifest) -> Traffic | None:
+        """The run's traffic, or None when no turn was sent."""
+        if not self.turns:
+            return None
+        out = Traffic(self.conversations, self.turns, tokens=dict(self.tokens))
+        latencies, first = self.latencies, self.first
+        out.latency_p50, out.latency_p95 = _quantile(latencies, 0.5), _quantile(latencies, 0.95)
+        out.first_byte_turns = len(first)
+        out.first_byte_p50, out.first_byte_p95 = _quantile(first, 0.5), _quantile(first, 0.95)
+        out.reporting = self.reporting
+        agent = manifest.agent
+        if agent is not None and agent.model is not None:
+            out.model = agent.model
+            out.price = (agent.prices or {}).get(agent.model)
+        return out
 
 
 def other_fields(turn: dict[str, Any]) -> Any:

@@ -23,7 +23,7 @@ from harness.report.text import TEXT_CAP as TEXT_CAP
 from harness.report.text import cap as cap
 from harness.report.text import input_text, turn_source
 from harness.report.text import show as show
-from harness.report.traffic import Traffic, call_text, finite, other_fields, traffic
+from harness.report.traffic import Tally, Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
 from harness.runlog.models import AnyManifest, RunManifest
 
@@ -331,8 +331,11 @@ def _example(row: Row) -> Example:
     )
 
 
-def build_view(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> ReportView:
-    """The view of a run's results (plain rows, or a frame of them)."""
+def build_view(
+    results: list[Row] | pd.DataFrame, manifest: AnyManifest, tally: Tally | None = None
+) -> ReportView:
+    """The view of a run's results (plain rows, or a frame of them); `tally`: the traffic
+    counted as they were read (report/collect.py: passing rows without their turns)."""
     reqs_meta = manifest.requirements
     meta = {r.id: r for r in reqs_meta}
     everything = as_rows(results)
@@ -365,11 +368,8 @@ def build_view(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> Repo
         elif len(group.others) >= OTHERS_SHOWN:
             group.more += 1
         else:
-            label = (
-                row["case_id"]
-                if int(row["trial"]) == 1
-                else f"{row['case_id']} (trial {row['trial']})"
-            )
+            first = int(row["trial"]) == 1
+            label = row["case_id"] if first else f"{row['case_id']} (trial {row['trial']})"
             group.others.append((label, cap(row["message"], 200)))
     ordered = sorted(
         groups.values(),
@@ -395,5 +395,5 @@ def build_view(results: list[Row] | pd.DataFrame, manifest: AnyManifest) -> Repo
         cases,
         known,
         reliability=compute(rows, manifest),
-        traffic=traffic(everything, manifest),
+        traffic=traffic(everything, manifest) if tally is None else tally.traffic(manifest),
     )

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Collection, Iterable
-from itertools import accumulate
-from operator import itemgetter
+from itertools import accumulate, repeat
+from operator import is_not, itemgetter, truth
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -118,79 +118,85 @@ def results_rows(records: Iterable[TrialRecord | SweepRecord], manifest: AnyMani
     by its rows)."""
     rows: list[Row] = []
     for rec in records:
-        if isinstance(rec, SweepRecord):
-            common: dict[str, Any] = {
-                "case_id": SWEEP_CASE,
-                "scenario": SWEEP_CASE,
-                "origin": "invariant-sweep",
-                "target": None,
-                "own_requirement": None,
-                "own_shape": None,
-                "trial": rec.attempt,
-                "seed": "0",
-                "session_id": "-",
-                "turns": [],
-                "entities": {},
-                "vars": {},
-                "trial_vars": {},
-                "session": {},
-                "calls": [],
-                "faults": [],
-                "case_error": None,
-                "failure_kind": None,
-                "duration_ms": 0.0,
-                "started_at": "",
-            }
-        else:
-            case, obs = rec.case, rec.observation
-            common = {
-                "case_id": case.id,
-                "scenario": case.scenario,
-                "origin": case.origin,
-                "target": case.target,
-                "own_requirement": case.requirement,
-                "own_shape": case.shape,
-                "trial": rec.trial,
-                "seed": str(case.seed),
-                "session_id": obs.session_id,
-                "turns": as_data(obs.turns),
-                "entities": _jsonable(obs.entities),
-                "vars": _jsonable(case.vars),
-                "trial_vars": _jsonable(obs.vars),
-                "session": _jsonable(obs.session),
-                "calls": _jsonable(obs.calls),
-                "faults": as_data(obs.faults) if obs.faults else [],
-                "case_error": None if obs.error is None else str(obs.error),
-                "failure_kind": None if obs.error is None else obs.error.kind.value,
-                "duration_ms": float(obs.duration_ms or 0.0),
-                "started_at": obs.started_at,
-            }
-        # what it did on the way is evidence: kept on the rows that did not pass (a trace of
-        # many spans copied onto every passing check made results.parquet 5x larger)
-        passed: dict[str, Any] = {"trace": {}, "requests": []}
-        failed = passed
-        if isinstance(rec, TrialRecord) and any(c.verdict.value != "pass" for c in rec.checks):
-            obs = rec.observation
-            requests = as_data(obs.requests) if obs.requests else []
-            failed = {"trace": _trace(obs), "requests": requests}
-        for check in rec.checks:
-            rows.append(
-                {
-                    "run_id": manifest.run_id,
-                    "suite": manifest.suite,
-                    **common,
-                    **(passed if check.verdict.value == "pass" else failed),
-                    "check_id": check.check_id,
-                    "check_type": check.check_type,
-                    "category": check.category,
-                    "requirements": ",".join(check.requirements),
-                    "verdict": check.verdict.value,
-                    "message": check.message,
-                    "expected": _jsonable(check.expected),
-                    "found": _jsonable(check.found),
-                }
-            )
+        rows += record_rows(rec, manifest)
     return rows
+
+
+def record_rows(rec: TrialRecord | SweepRecord, manifest: AnyManifest) -> list[Row]:
+    """One record's rows (`results_rows`), one per check."""
+    if isinstance(rec, SweepRecord):
+        common: dict[str, Any] = {
+            "case_id": SWEEP_CASE,
+            "scenario": SWEEP_CASE,
+            "origin": "invariant-sweep",
+            "target": None,
+            "own_requirement": None,
+            "own_shape": None,
+            "trial": rec.attempt,
+            "seed": "0",
+            "session_id": "-",
+            "turns": [],
+            "entities": {},
+            "vars": {},
+            "trial_vars": {},
+            "session": {},
+            "calls": [],
+            "faults": [],
+            "case_error": None,
+            "failure_kind": None,
+            "duration_ms": 0.0,
+            "started_at": "",
+        }
+    else:
+        case, obs = rec.case, rec.observation
+        common = {
+            "case_id": case.id,
+            "scenario": case.scenario,
+            "origin": case.origin,
+            "target": case.target,
+            "own_requirement": case.requirement,
+            "own_shape": case.shape,
+            "trial": rec.trial,
+            "seed": str(case.seed),
+            "session_id": obs.session_id,
+            "turns": as_data(obs.turns),
+            "entities": _jsonable(obs.entities),
+            "vars": _jsonable(case.vars),
+            "trial_vars": _jsonable(obs.vars),
+            "session": _jsonable(obs.session),
+            "calls": _jsonable(obs.calls),
+            "faults": as_data(obs.faults) if obs.faults else [],
+            "case_error": None if obs.error is None else str(obs.error),
+            "failure_kind": None if obs.error is None else obs.error.kind.value,
+            "duration_ms": float(obs.duration_ms or 0.0),
+            "started_at": obs.started_at,
+        }
+    # what it did on the way is evidence: kept on the rows that did not pass (a trace of
+    # many spans copied onto every passing check made results.parquet 5x larger)
+    passed: dict[str, Any] = {"trace": {}, "requests": []}
+    failed = passed
+    verdicts = [c.verdict.value for c in rec.checks]  # an enum's value is slow to read
+    if isinstance(rec, TrialRecord) and any(v != "pass" for v in verdicts):
+        obs = rec.observation
+        requests = as_data(obs.requests) if obs.requests else []
+        failed = {"trace": _trace(obs), "requests": requests}
+    return [
+        {
+            "run_id": manifest.run_id,
+            "suite": manifest.suite,
+            **common,
+            **(passed if verdict == "pass" else failed),
+            "check_id": check.check_id,
+            "check_type": check.check_type,
+            "category": check.category,
+            "requirements": ",".join(check.requirements),
+            "verdict": verdict,
+            "message": check.message,
+            "expected": _jsonable(check.expected),
+            "found": _jsonable(check.found),
+        }
+        for check, verdict in zip(rec.checks, verdicts, strict=True)
+    ]
 
 
 def _trace(obs: Observation) -> dict[str, Any]:
@@ -241,26 +247,19 @@ def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
     n = len(values)
     if kind == "null":
         return pa.nulls(n)
-    missing = [i for i, v in enumerate(values) if v is None] if None in values else []
+    nulls = values.count(None) if None in values else 0
     validity = None
-    if missing:
-        bits = bytearray(b"\xff" * ((n + 7) // 8))
-        for i in missing:
-            bits[i >> 3] &= ~(1 << (i & 7)) & 0xFF
-        validity = pa.py_buffer(bytes(bits))
+    if nulls:
+        validity = pa.py_buffer(_bitmap(bytes(map(is_not, values, repeat(None)))))
     kind_of = pa.type_for_alias(kind)
     if kind == "bool":
-        packed = bytearray((n + 7) // 8)
-        for i, v in enumerate(values):
-            if v:
-                packed[i >> 3] |= 1 << (i & 7)
-        buffers = [validity, pa.py_buffer(bytes(packed))]
-        return pa.Array.from_buffers(kind_of, n, buffers, len(missing))
+        buffers = [validity, pa.py_buffer(_bitmap(bytes(map(truth, values))))]
+        return pa.Array.from_buffers(kind_of, n, buffers, nulls)
     if kind in ("int64", "double"):
         code, blank = ("q", 0) if kind == "int64" else ("d", 0.0)
         data = array(code, [blank if v is None else v for v in values])
-        return pa.Array.from_buffers(kind_of, n, [validity, pa.py_buffer(data)], len(missing))
-    texts = [v if v is not None else "" for v in values] if missing else values
+        return pa.Array.from_buffers(kind_of, n, [validity, pa.py_buffer(data)], nulls)
+    texts = [v if v is not None else "" for v in values] if nulls else values
     joined = "".join(texts)
     if joined.isascii():  # one encode; a character is a byte
         text, lengths = joined.encode(), list(map(len, texts))
@@ -273,7 +272,16 @@ def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
         return pa.chunked_array([c for p in parts for c in getattr(p, "chunks", [p])], kind_of)
     offsets = array("q" if kind == "large_string" else "i", accumulate(lengths, initial=0))
     buffers = [validity, pa.py_buffer(offsets), pa.py_buffer(text)]
-    return pa.Array.from_buffers(kind_of, n, buffers, len(missing))
+    return pa.Array.from_buffers(kind_of, n, buffers, nulls)
+
+
+_DIGITS = bytes.maketrans(b"\x00\x01", b"01")
+
+
+def _bitmap(flags: bytes) -> bytes:
+    """Flags (bytes 0 or 1) as Arrow's bitmap, least significant bit first: one number."""
+    number = int(flags.translate(_DIGITS)[::-1] or b"0", 2)
+    return number.to_bytes((len(flags) + 7) // 8, "little")
 
 
 #: parquet's compression: zstd makes results.parquet of 100,000 echo cases 6 MB against
@@ -290,8 +298,7 @@ def save_parquet(frame: pd.DataFrame, path: Path) -> Path:
 def save_table(
     rows: list[Row], types: dict[str, str], path: Path, fixed: Collection[str] = ()
 ) -> Path:
-    """Plain rows as parquet through pyarrow alone (`save_columns`); a column no row has is
-    absent."""
+    """Plain rows as parquet through pyarrow alone (`save_columns`), a column no row has absent."""
     columns = {name: [row.get(name) for row in rows] for name in types}
     absent = {name for name in types if not any(name in row for row in rows)}
     return save_columns(columns, types, path, absent=absent, fixed=fixed)
@@ -330,8 +337,16 @@ def save_columns(
 def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
     """The results (plain rows or the frame) as parquet (results.parquet), the evidence
     columns as Arrow JSON; through pyarrow alone, imported here."""
-    import pyarrow as pa
     import pyarrow.parquet as pq
+
+    pq.write_table(results_table(table), path, compression=COMPRESSION)
+    return path
+
+
+def results_table(table: pd.DataFrame | list[Row]) -> pa.Table:
+    """The results as an Arrow table of results.parquet's columns and types (a batch of
+    rows of it: report/collect.py writes a large run's in batches)."""
+    import pyarrow as pa
 
     arrays = []
     if isinstance(table, list):  # one pass over the rows, then each column
@@ -347,10 +362,11 @@ def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
         elif name == "duration_ms":
             arrays.append(arrow_column([float(v) for v in column], "double"))
         else:
-            texts = [v if type(v) is str else None if _missing(v) else str(v) for v in column]
+            texts = column
+            if not {str, type(None)}.issuperset(map(type, column)):  # as text, NaN as None
+                texts = [v if type(v) is str else None if _missing(v) else str(v) for v in column]
             arrays.append(arrow_column(texts, "string"))
-    pq.write_table(pa.table(arrays, names=COLUMNS), path, compression=COMPRESSION)
-    return path
+    return pa.table(arrays, names=COLUMNS)
 
 
 def read_parquet(path: Path) -> pd.DataFrame:
