@@ -21,11 +21,14 @@ rounds, and compares their wall and CPU time per trial (cases x trials): linear 
 trials cost at most 1.5x per trial what 1 costs (the fixed start-up shared by fewer trials
 makes 1 trial dearer per trial, never cheaper).
 
-`--no-echo` runs only the demo's trials. `--root PATH` runs the harness of another checkout
-(an older commit unpacked with `git archive`) with this script's agent and suites.
+`--echo-rounds R` runs the sizes R times, interleaved (medians of the times and of each
+round's ratios, the largest peak RSS; the default 1, as a 100k run takes minutes).
+`--no-echo` runs only the demo's trials (and the last line says so). `--root PATH` runs the
+harness of another checkout (an older commit unpacked with `git archive`) with this script's
+agent and suites.
 
     python benchmarks/bench_scale.py [--sizes 1000,10000,100000] [--concurrency 32]
-        [--demo | --no-echo] [--rounds 3] [--root PATH]
+        [--demo | --no-echo] [--rounds 5] [--echo-rounds 1] [--root PATH]
 """
 
 from __future__ import annotations
@@ -129,6 +132,18 @@ def size_text(n: int) -> str:
     return f"{n}B"
 
 
+def _median_row(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """One size's rounds as one row: medians of the times, the largest peak RSS."""
+    out = dict(rows[-1])
+    out["wall"] = statistics.median(r["wall"] for r in rows)
+    out["cpu"] = statistics.median(r["cpu"] for r in rows)
+    out["rss"] = max(r["rss"] for r in rows)
+    out["phases"] = {
+        k: statistics.median(r["phases"].get(k, 0) for r in rows) for k in ("cases", "reports")
+    }
+    return out
+
+
 def echo_sizes(args: argparse.Namespace, root: Path, tmp: Path) -> bool:
     proc, port = start_echo()
     env = environment()
@@ -139,18 +154,23 @@ def echo_sizes(args: argparse.Namespace, root: Path, tmp: Path) -> bool:
         suite = write_suite(tmp / "echo", port, 1, args.concurrency)
         run = [*harness, "run", "--no-progress", "--reports-dir", str(reports), str(suite)]
         measured([*run, "--repeat", "50"], root, env)  # warm up: the agent, .pyc files
-        for n in args.sizes:
-            row = measured([*run, "--repeat", str(n)], root, env)
-            assert row["rc"] == 0, f"the echo run of {n} cases did not pass"
-            row.update(folder_figures(reports / row["run_id"]), n=n)
-            rows.append(row)
-            print(f"  ... {n} cases: {row['wall']:.1f} s, peak RSS {mib(row['rss'])}", flush=True)
+        rounds: dict[int, list[dict[str, Any]]] = {n: [] for n in args.sizes}
+        for _ in range(args.echo_rounds):
+            for n in args.sizes:
+                row = measured([*run, "--repeat", str(n)], root, env)
+                assert row["rc"] == 0, f"the echo run of {n} cases did not pass"
+                row.update(folder_figures(reports / row["run_id"]), n=n)
+                rounds[n].append(row)
+                rss = mib(row["rss"])
+                print(f"  ... {n} cases: {row['wall']:.1f} s, peak RSS {rss}", flush=True)
+        rows = [_median_row(rounds[n]) for n in args.sizes]
     finally:
         proc.terminate()
         proc.wait(5)
     print(
         f"harness run --repeat N of the echo suite (1 turn, 2 output checks a case), concurrency "
-        f"{args.concurrency}, whole processes; harness of {root}"
+        f"{args.concurrency}, whole processes, {args.echo_rounds} interleaved round(s) "
+        f"(medians; peak RSS the largest); harness of {root}"
     )
     print(
         f"  {'cases':>7} {'cases/s':>8} {'wall':>8} {'ms/case':>8} {'cpu ms/case':>11} "
@@ -172,7 +192,10 @@ def echo_sizes(args: argparse.Namespace, root: Path, tmp: Path) -> bool:
     if len(rows) >= 2:
         a, b = rows[-2], rows[-1]
         for label, key in (("cpu", "cpu"), ("wall", "wall")):
-            ratio = (b[key] / b["n"]) / (a[key] / a["n"])
+            ratio = statistics.median(  # each round's own ratio
+                (y[key] / y["n"]) / (x[key] / x["n"])
+                for x, y in zip(rounds[a["n"]], rounds[b["n"]], strict=True)
+            )
             met = ratio <= LINEAR
             ok &= met
             print(
@@ -197,10 +220,12 @@ def echo_sizes(args: argparse.Namespace, root: Path, tmp: Path) -> bool:
     )
     took = last["phases"].get("reports", 0)
     met = took <= REPORTS_LIMIT
-    print(
-        f"reports of {last['n']} cases: {took:.2f} s (target <= {REPORTS_LIMIT:g} s: "
-        f"{'meets' if met else 'MISSES'}; not this benchmark's to fix)"
+    target = (  # the issue's target is for 100,000 cases
+        f"target <= {REPORTS_LIMIT:g} s: {'meets' if met else 'MISSES'}; not counted here"
+        if last["n"] == 100_000
+        else "the target of <= 10 s is for 100,000 cases"
     )
+    print(f"reports of {last['n']} cases: {took:.2f} s ({target})")
     return ok
 
 
@@ -255,7 +280,10 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--demo", action="store_true", help="also --trials 1 vs 5 of the demo")
     parser.add_argument("--no-echo", action="store_true", help="only the demo's trials")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the demo's runs")
+    parser.add_argument("--rounds", type=int, default=5, help="rounds of the demo's runs")
+    parser.add_argument(
+        "--echo-rounds", type=int, default=1, help="rounds of the sizes (100k: minutes each)"
+    )
     parser.add_argument("--root", type=Path, default=ROOT, help="the checkout whose harness runs")
     args = parser.parse_args()
     root = args.root.resolve()
@@ -269,7 +297,8 @@ def main() -> None:
             ok &= echo_sizes(args, root, Path(tmp))
         if args.demo or args.no_echo:
             ok &= demo_trials(args, root, Path(tmp))
-    print("scale targets: " + ("met" if ok else "MISSED"))
+    what = "the demo's trials only (the echo sizes not run)" if args.no_echo else "all"
+    print(f"scale targets ({what}): " + ("met" if ok else "MISSED"))
 
 
 if __name__ == "__main__":
