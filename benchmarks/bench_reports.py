@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_run import ROOT, start_echo, write_suite
 
 CHILD = """
-import json, shutil, sys, time
+import json, resource, shutil, sys, time
 from pathlib import Path
 folder, copy = Path(sys.argv[1]), Path(sys.argv[2])
 t0, c0 = time.perf_counter(), time.process_time()
@@ -52,7 +52,8 @@ for i in range(2):
 sizes = {p.name: p.stat().st_size for p in copy.iterdir() if p.suffix != ".jsonl"}
 print(json.dumps({"import": imported, "first": times[0], "warm": times[1],
                   "import_cpu": imported_cpu, "first_cpu": cpu[0], "warm_cpu": cpu[1],
-                  "pandas": "pandas" in sys.modules, "sizes": sizes}))
+                  "pandas": "pandas" in sys.modules, "sizes": sizes,
+                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))
 """
 
 
@@ -125,7 +126,8 @@ def main() -> None:
                     got[label].append(one(root, folder, tmp / "copy"))
                     shutil.rmtree(tmp / "copy", ignore_errors=True)
             lines = sum(1 for _ in (folder / "cases.jsonl").open("rb"))
-            print(f"{folder.name}: {lines} records, {args.rounds} interleaved rounds, medians")
+            how = "interleaved rounds" if len(roots) > 1 else "rounds"
+            print(f"{folder.name}: {lines} records, {args.rounds} {how}, medians")
             for label, rounds in got.items():
                 keys = ("import", "first", "warm", "import_cpu", "first_cpu", "warm_cpu")
                 med = {k: statistics.median(r[k] for r in rounds) for k in keys}
@@ -133,6 +135,7 @@ def main() -> None:
                 print(
                     f"  {label:6}  import {med['import']:.3f} s  reports {med['first']:.3f} s"
                     f"  (warm {med['warm']:.3f} s)  pandas imported: {rounds[-1]['pandas']}"
+                    f"  peak RSS {max(r['rss'] for r in rounds) / 2**20:.0f} MiB"
                 )
                 print(
                     f"          cpu: import {med['import_cpu']:.3f} s  reports "
