@@ -21,6 +21,7 @@ that was flaky and passed every trial this time is listed as steady this time, n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
@@ -35,6 +36,9 @@ from harness.report.reliability import (
     RequirementReliability,
     compute,
     fisher_exact,
+)
+from harness.report.reliability import (
+    _natural as natural,  # case#2 before case#13, as in the reports
 )
 from harness.report.view import cap
 from harness.runlog.history import KILLED
@@ -232,21 +236,28 @@ def _points(run: RunFolder) -> str:
 
 
 def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, str, str]]:
-    """(case, check) -> (status, requirements, marks per trial, first non-pass message)."""
-    out = {}
+    """(case, check) -> (status, requirements, marks per trial, first non-pass message).
+
+    One pass over the rows in trial order (a dict built once): linear in the rows, never a
+    filter of the whole frame per check."""
     ordered = frame.sort_values("trial", kind="stable")
-    for (case_id, check_id), rows in ordered.groupby(["case_id", "check_id"], sort=False):
-        marks = "".join(MARKS.get(str(v), "E") for v in rows["verdict"])
+    columns = ("case_id", "check_id", "verdict", "requirements", "message")
+    found: dict[tuple[str, str], list[Any]] = {}  # key -> [requirements, marks, first bad message]
+    for case_id, check_id, verdict, reqs, message in zip(
+        *(ordered[c].tolist() for c in columns), strict=True
+    ):
+        key = (str(case_id), str(check_id))
+        entry = found.get(key)
+        if entry is None:
+            entry = found[key] = [str(reqs), [], None]
+        entry[1].append(MARKS.get(str(verdict), "E"))
+        if verdict != "pass" and entry[2] is None:
+            entry[2] = (message,)
+    out = {}
+    for key, (reqs, marks, bad) in found.items():
         passes = marks.count("P")
         status = "pass" if passes == len(marks) else ("fail" if passes == 0 else "flaky")
-        bad = rows[rows["verdict"] != "pass"]
-        message = cap(bad["message"].iloc[0], 300) if len(bad) else ""
-        out[(str(case_id), str(check_id))] = (
-            status,
-            str(rows["requirements"].iloc[0]),
-            marks,
-            message,
-        )
+        out[key] = (status, reqs, "".join(marks), cap(bad[0], 300) if bad else "")
     return out
 
 
@@ -307,7 +318,7 @@ def _changes(
     for key, (status, reqs, marks, message) in after.items():
         was = before.get(key, ("absent", "", "", ""))[0]
         out.append(CheckChange(reqs, key[0], key[1], was, status, marks, message))
-    return sorted(out, key=lambda c: (c.requirements, c.case_id, c.check_id))
+    return sorted(out, key=lambda c: (c.requirements, natural(c.case_id), natural(c.check_id)))
 
 
 def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comparison:
