@@ -112,6 +112,12 @@ def signoff(
     help="Also write the comparison (Markdown) to this file, e.g. $GITHUB_STEP_SUMMARY.",
 )
 @click.option("--force", is_flag=True, help="Compare runs of two different suites anyway.")
+@click.option(
+    "--all",
+    "list_all",
+    is_flag=True,
+    help="List every entry of each section (by default the first 100, and how many more).",
+)
 @reports_dir_option
 def compare(
     base: str,
@@ -119,6 +125,7 @@ def compare(
     k: int | None,
     out_file: Path | None,
     force: bool,
+    list_all: bool,
     reports_dir: Path | None,
 ) -> None:
     """Compare two stored runs of a suite (ids, or run folders): new failures first, then
@@ -127,7 +134,7 @@ def compare(
     a requirement reliable in BASE, a known regression failing anew or a requirement worse
     beyond noise."""
     from harness.report.compare import comparable, compare_runs
-    from harness.report.compare_render import render_comparison
+    from harness.report.compare_render import LISTED, render_comparison
 
     collect_from_here()
 
@@ -135,7 +142,7 @@ def compare(
     runs = _run(root, base), _run(root, head)
     comparable(*runs, force=force)
     comparison = compare_runs(*runs, k)
-    text = render_comparison(comparison)
+    text = render_comparison(comparison, limit=None if list_all else LISTED)
     out.print(text, markup=False, highlight=False)
     if out_file is not None:
         try:

@@ -21,11 +21,12 @@ that was flaky and passed every trial this time is listed as steady this time, n
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import pandas as pd
 
 from harness.errors import ConfigError
-from harness.report.driftruns import DriftComparison, compare_drift
+from harness.report.driftruns import DriftComparison, compare_drift, played
 from harness.report.faultruns import FaultComparison, compare_faults
 from harness.report.reliability import (
     MARKS,
@@ -36,10 +37,13 @@ from harness.report.reliability import (
     compute,
     fisher_exact,
 )
+from harness.report.reliability import (
+    _natural as natural,  # case#2 before case#13, as in the reports
+)
 from harness.report.view import cap
+from harness.runlog.frame import Row, results_rows, rows_frame
 from harness.runlog.history import KILLED
-from harness.runlog.models import DriftManifest
-from harness.runlog.read import RunFolder
+from harness.runlog.read import CASES, RunFolder
 
 ALPHA = 0.05
 NOISE_RULES = (
@@ -196,11 +200,11 @@ def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None
                 "sign-off with --group or --with instead)",
             )
     if base.kind == "drift" and not force:
-        played = {r.run_id: _points(r) for r in (base, head)}
-        if played[base.run_id] != played[head.run_id]:
+        lengths = {r.run_id: played(r) for r in (base, head)}
+        if lengths[base.run_id] != lengths[head.run_id]:
             raise ConfigError(
-                f"drift runs BASE {base.run_id} ({played[base.run_id]}) and HEAD "
-                f"{head.run_id} ({played[head.run_id]}) played different lengths: every "
+                f"drift runs BASE {base.run_id} ({lengths[base.run_id]}) and HEAD "
+                f"{head.run_id} ({lengths[head.run_id]}) played different lengths: every "
                 "point one played and the other did not would read as a new failure or a fix",
                 hint="compare drift runs of the same lengths (harness drift --lengths), or "
                 "pass --force to compare them anyway",
@@ -217,36 +221,25 @@ def comparable(base: RunFolder, head: RunFolder, *, force: bool = False) -> None
         )
 
 
-def _points(run: RunFolder) -> str:
-    """A drift run's lengths and positions in words, scenario by scenario."""
-    plans = run.manifest.drift if isinstance(run.manifest, DriftManifest) else []
-    return "; ".join(
-        f"{p.scenario}: lengths {','.join(map(str, p.lengths))}"
-        + (
-            f", positions {','.join(p.positions)} at {p.position_length}"
-            if p.position_length is not None
-            else ""
-        )
-        for p in plans
-    )
-
-
 def check_status(frame: pd.DataFrame) -> dict[tuple[str, str], tuple[str, str, str, str]]:
-    """(case, check) -> (status, requirements, marks per trial, first non-pass message)."""
-    out = {}
+    """(case, check) -> (status, requirements, marks per trial, first non-pass message), in
+    one pass over the rows in trial order: linear, no filter of the whole frame per check."""
     ordered = frame.sort_values("trial", kind="stable")
-    for (case_id, check_id), rows in ordered.groupby(["case_id", "check_id"], sort=False):
-        marks = "".join(MARKS.get(str(v), "E") for v in rows["verdict"])
+    columns = ("case_id", "check_id", "verdict", "requirements", "message")
+    found: dict[tuple[str, str], list[Any]] = {}  # key -> [requirements, marks, first bad message]
+    for case_id, check_id, verdict, reqs, message in zip(
+        *(ordered[c].tolist() for c in columns), strict=True
+    ):
+        key = (str(case_id), str(check_id))
+        entry = found.setdefault(key, [str(reqs), [], None])
+        entry[1].append(MARKS.get(str(verdict), "E"))
+        if verdict != "pass" and entry[2] is None:
+            entry[2] = (message,)
+    out = {}
+    for key, (reqs, marks, bad) in found.items():
         passes = marks.count("P")
         status = "pass" if passes == len(marks) else ("fail" if passes == 0 else "flaky")
-        bad = rows[rows["verdict"] != "pass"]
-        message = cap(bad["message"].iloc[0], 300) if len(bad) else ""
-        out[(str(case_id), str(check_id))] = (
-            status,
-            str(rows["requirements"].iloc[0]),
-            marks,
-            message,
-        )
+        out[key] = (status, reqs, "".join(marks), cap(bad[0], 300) if bad else "")
     return out
 
 
@@ -307,11 +300,21 @@ def _changes(
     for key, (status, reqs, marks, message) in after.items():
         was = before.get(key, ("absent", "", "", ""))[0]
         out.append(CheckChange(reqs, key[0], key[1], was, status, marks, message))
-    return sorted(out, key=lambda c: (c.requirements, c.case_id, c.check_id))
+    return sorted(out, key=lambda c: (c.requirements, natural(c.case_id), natural(c.check_id)))
+
+
+def _read(run: RunFolder) -> tuple[pd.DataFrame, list[Row] | None, list[Any] | None]:
+    """A run's results frame, and its rows and records when it kept cases.jsonl (read once)."""
+    if not (run.dir / CASES).is_file():
+        return run.frame(), None, None  # results.parquet only (e.g. a CI artifact)
+    records = run.records()
+    rows = results_rows(records, run.manifest)
+    return rows_frame(rows), rows, records
 
 
 def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comparison:
-    base_frame, head_frame = base.frame(), head.frame()
+    base_frame, base_rows, base_records = _read(base)
+    head_frame, head_rows, head_records = _read(head)
     trials = min(base.manifest.trials or 1, head.manifest.trials or 1)
     k = k or trials
     result = Comparison(base, head, k, notes=_notes(base, head, k))
@@ -342,8 +345,8 @@ def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comp
     gone = len(set(before) - set(after))
     if gone:
         result.notes.append(f"{gone} (case, check) pair(s) of the base run are not in the head run")
-    rel_base = compute(base_frame, base.manifest, k=k)
-    rel_head = compute(head_frame, head.manifest, k=k)
+    rel_base = compute(base_frame if base_rows is None else base_rows, base.manifest, k=k)
+    rel_head = compute(head_frame if head_rows is None else head_rows, head.manifest, k=k)
     result.metrics = _metrics(rel_base, rel_head)
     result.added = [r for r in rel_head.requirements if rel_base.requirement(r.requirement) is None]
     result.removed = [
@@ -351,7 +354,7 @@ def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comp
     ]
     if base.kind == head.kind == "drift":
         result.drift = compare_drift(base, head)
-    result.faults = compare_faults(base, head)
+    result.faults = compare_faults(base, head, (base_records, head_records))
     return result
 
 

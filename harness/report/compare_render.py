@@ -15,9 +15,15 @@ from harness.report.faultruns import compare_markdown as faults_markdown
 from harness.report.reliability import RequirementReliability, percent
 from harness.report.text import code
 
+LISTED = 100  # entries per section in the Markdown (a step summary must stay under 1 MiB)
+LEGEND = (
+    "Each entry: requirement(s) · case · check: its status in BASE -> in HEAD (pass: every "
+    "trial passed, fail: none did, flaky: some did; not in BASE: the run had no such case "
+    "and check), then HEAD's trials in order (P pass, F fail, E error: an error is no pass)."
+)
+
 
 def _change_line(c: CheckChange) -> str:
-
     why = f": {code(c.message)}" if c.message and c.head != "pass" else ""
     already = (
         " (requirement already flaky or failing in base)"
@@ -26,7 +32,8 @@ def _change_line(c: CheckChange) -> str:
     )
     return (
         f"- {c.requirements} · {code(c.case_id)} · check {code(c.check_id)}: "
-        f"{c.base} -> {c.head} ({c.outcomes}){already}{why}"
+        f"{'not in BASE' if c.base == 'absent' else c.base} -> {c.head} "
+        f"(trials {c.outcomes}){already}{why}"
     )
 
 
@@ -42,8 +49,21 @@ def _summary(c: Comparison, way: str, items: list[MetricChange]) -> str:
     )
 
 
-def render_comparison(c: Comparison) -> str:
-    """Markdown: new failures first, then fixed, newly flaky, known regressions, metrics."""
+def _listed(items: list[CheckChange], limit: int | None) -> list[str]:
+    """The first `limit` entries (in order: requirement, then case and check in natural
+    order) and how many more there are; every entry when limit is None."""
+    if not items:
+        return ["None."]
+    shown = items if limit is None else items[:limit]
+    more = len(items) - len(shown)
+    tail = [f"- … and {more} more (`harness compare --all` lists every one)"] if more else []
+    return [_change_line(i) for i in shown] + tail
+
+
+def render_comparison(c: Comparison, *, limit: int | None = LISTED) -> str:
+    """Markdown: new failures first, then fixed, newly flaky, known regressions, metrics.
+    Each list shows at most `limit` entries (None: all) and says how many more; its heading
+    counts them all."""
     out = [
         f"# harness compare: {c.base.run_id} -> {c.head.run_id}",
         "",
@@ -54,6 +74,7 @@ def render_comparison(c: Comparison) -> str:
     out += [f"> note: {n}" for n in c.notes]
     if c.notes:
         out.append("")
+    out += [LEGEND, ""]
     for title, items in (
         ("New failures", c.new_failures),
         ("Fixed", c.fixed),
@@ -62,7 +83,7 @@ def render_comparison(c: Comparison) -> str:
         ("Known regressions that changed", c.regressions),
     ):
         out += [f"## {title} ({len(items)})", ""]
-        out += [_change_line(i) for i in items] or ["None."]
+        out += _listed(items, limit)
         out.append("")
     if c.added or c.removed:
         out += ["## Requirements in only one of the runs' specs", ""]

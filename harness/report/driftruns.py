@@ -17,6 +17,7 @@ from harness.report.drift import Curve, DriftSummary, Point, summarize_drift
 from harness.report.reliability import percent
 from harness.report.text import cell
 from harness.runlog.history import stored_runs
+from harness.runlog.models import DriftManifest
 from harness.runlog.read import RunFolder
 
 
@@ -192,3 +193,17 @@ def trend_rows(history: list[DriftRun]) -> list[dict[str, object]]:
                 }
             )
     return rows
+
+
+def played(run: RunFolder) -> str:
+    """A drift run's lengths and positions in words, scenario by scenario."""
+    plans = run.manifest.drift if isinstance(run.manifest, DriftManifest) else []
+    return "; ".join(
+        f"{p.scenario}: lengths {','.join(map(str, p.lengths))}"
+        + (
+            f", positions {','.join(p.positions)} at {p.position_length}"
+            if p.position_length is not None
+            else ""
+        )
+        for p in plans
+    )

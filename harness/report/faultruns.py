@@ -10,6 +10,7 @@ that makes a faulted run red on its own), under the same profile; other profiles
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,10 +22,10 @@ from harness.runlog.history import stored_runs
 from harness.runlog.read import RunFolder
 
 
-def _summary(run: RunFolder) -> FaultsSummary | None:
+def _summary(run: RunFolder, records: Sequence[object] | None = None) -> FaultsSummary | None:
     if not (run.dir / "cases.jsonl").is_file():
         return None
-    s = summarize_faults(run)
+    s = summarize_faults(run, records)
     return s if s is not None and s.profile is not None else None
 
 
@@ -67,10 +68,12 @@ class FaultComparison:
         return [c for c in self.changes if c.direction == "worse"]
 
 
-def compare_faults(base: RunFolder, head: RunFolder) -> FaultComparison | None:
-    """Per requirement judged under faults in either run: its R_fault in both; None when
-    neither run had a fault profile."""
-    before, after = _summary(base), _summary(head)
+def compare_faults(
+    base: RunFolder, head: RunFolder, records: tuple[Sequence[object] | None, ...] = (None, None)
+) -> FaultComparison | None:
+    """Per requirement judged under faults in either run: its R_fault in both (from their
+    records when given, read once by the caller); None when neither had a fault profile."""
+    before, after = _summary(base, records[0]), _summary(head, records[1])
     if before is None and after is None:
         return None
     out = FaultComparison(before.profile if before else None, after.profile if after else None)

@@ -107,9 +107,14 @@ def results_frame(
     records: Iterable[TrialRecord | SweepRecord], manifest: AnyManifest
 ) -> pd.DataFrame:
     """The results as a pandas DataFrame (pandas imported here, on first use)."""
+    return rows_frame(results_rows(records, manifest))
+
+
+def rows_frame(rows: list[Row]) -> pd.DataFrame:
+    """results_rows as a pandas DataFrame (for a reader that needs both)."""
     import pandas as pd
 
-    frame = pd.DataFrame(results_rows(records, manifest), columns=COLUMNS)
+    frame = pd.DataFrame(rows, columns=COLUMNS)
     return frame.astype({"trial": "int64", "duration_ms": "float64"})
 
 

@@ -189,6 +189,31 @@ def test_known_regressions_are_compared_apart_and_one_failing_anew_is_red(
     assert m.head_counts == (2, 2)  # the regression cases are not in the numbers
 
 
+def test_each_list_is_bounded_in_natural_order_and_its_counts_stay_exact(tmp_path: Path) -> None:
+    """At scale a step summary must stay under GitHub's 1 MiB: each section lists its first
+    entries in natural order (say#2 before say#10, say#1008 before say#10003) and says how
+    many more; the heading, the red reason and --all count and list every one."""
+    ids = [2, 10, 1008, 10003, *range(20, 400)]
+    base = _run(tmp_path, "b", {(f"say#{i}", "x"): "PP" for i in ids if i != 10003})
+    head = _run(tmp_path, "h", {(f"say#{i}", "x"): "EE" if i == 10003 else "FF" for i in ids})
+    c = compare_runs(base, head)
+    assert len(c.new_failures) == 384 and c.red[0] == "384 new failure(s)"
+    text = render_comparison(c, limit=5)
+    new = text[text.index("## New failures (384)") : text.index("## Fixed (0)")]
+    listed = [line.split("`")[1] for line in new.splitlines() if line.startswith("- R-1")]
+    assert listed == ["say#2", "say#10", "say#20", "say#21", "say#22"]
+    assert "- … and 379 more (`harness compare --all` lists every one)" in new
+    assert "pass -> fail (trials FF): `x broke in trial 1`" in new
+    every = render_comparison(c, limit=None)
+    lines = [line for line in every.splitlines() if line.startswith("- R-1")]
+    assert len(lines) == 384 and "more (`harness compare --all`" not in every
+    assert lines[-2:] == [
+        "- R-1 · `say#1008` · check `x`: pass -> fail (trials FF): `x broke in trial 1`",
+        "- R-1 · `say#10003` · check `x`: not in BASE -> fail (trials EE): `x broke in trial 1`",
+    ]
+    assert "E error: an error is no pass" in every and len(render_comparison(c)) < len(every)
+
+
 def test_notes_say_when_there_are_fewer_trials_than_k_and_when_a_run_was_killed(
     tmp_path: Path,
 ) -> None:
