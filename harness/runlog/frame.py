@@ -81,14 +81,9 @@ JSON_COLUMNS = (
     "faults",
 )
 #: what a column missing from files written before it existed reads as, per row
-EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = {
-    "session": dict,
-    "calls": list,
-    "trial_vars": dict,
-    "trace": dict,
-    "requests": list,
-    "faults": list,
-}
+EMPTY: dict[str, type[dict[str, Any]] | type[list[Any]]] = dict(
+    session=dict, calls=list, trial_vars=dict, trace=dict, requests=list, faults=list
+)
 TEXT_COLUMNS = [c for c in COLUMNS if c not in JSON_COLUMNS and c not in ("trial", "duration_ms")]
 
 
@@ -114,13 +109,11 @@ def rows_frame(rows: list[Row]) -> pd.DataFrame:
     """results_rows as a pandas DataFrame (for a reader that needs both)."""
     import pandas as pd
 
-    frame = pd.DataFrame(rows, columns=COLUMNS)
-    return frame.astype({"trial": "int64", "duration_ms": "float64"})
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"trial": "int64", "duration_ms": "float64"})
 
 
 def results_rows(records: Iterable[TrialRecord | SweepRecord], manifest: AnyManifest) -> list[Row]:
-    """The results as plain rows, every column in each (a trial's evidence one object shared
-    by its rows)."""
+    """The results as plain rows, every column in each (a trial's evidence shared by its rows)."""
     rows: list[Row] = []
     for rec in records:
         rows += record_rows(rec, manifest)
@@ -289,8 +282,7 @@ def _bitmap(flags: bytes) -> bytes:
     return number.to_bytes((len(flags) + 7) // 8, "little")
 
 
-#: parquet's compression: zstd makes results.parquet of 100,000 echo cases 6 MB against
-#: snappy's 13 MB (pyarrow's default), written as fast and read faster (benchmarks/RESULTS.md)
+#: zstd: results.parquet of 100,000 echo cases 6 MB, snappy (the default) 13 MB (RESULTS.md)
 COMPRESSION: Literal["zstd"] = "zstd"
 
 
@@ -396,9 +388,8 @@ def read_parquet(path: Path) -> pd.DataFrame:
 
 
 def _decode(value: Any) -> Any:
-    if isinstance(value, str | bytes):
-        return orjson.loads(value) if value else None
-    return value
+    text = isinstance(value, str | bytes)
+    return (orjson.loads(value) if value else None) if text else value
 
 
 def _missing(value: Any) -> bool:
