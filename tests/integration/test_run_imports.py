@@ -6,6 +6,8 @@ process imported, up to its exit."""
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 from tests.helpers import ROOT, only_run
@@ -17,15 +19,17 @@ def _imported(stderr: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^import time:.*\|\s+(\S+)\s*$", stderr, re.M)}
 
 
-def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path) -> None:
-    import subprocess
-    import sys
-
-    done = subprocess.run(
+def _run_importtime(reports: Path) -> subprocess.CompletedProcess[str]:
+    """`harness run` of the echo suite, its stderr with every module the process imported."""
+    return subprocess.run(
         [sys.executable, "-X", "importtime", "-m", "harness", "run", str(ECHO),
-         "--reports-dir", str(tmp_path), "--no-progress"],
+         "--reports-dir", str(reports), "--no-progress"],
         capture_output=True, text=True, timeout=120, cwd=ROOT,
     )  # fmt: skip
+
+
+def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path) -> None:
+    done = _run_importtime(tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     imported = _imported(done.stderr)
     assert "harness.report.build" in imported and "pyarrow.parquet" in imported  # it can fail
@@ -44,19 +48,12 @@ def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path
 def test_a_suite_without_dependencies_says_so_and_imports_no_client_of_them(
     tmp_path: Path,
 ) -> None:
-    import subprocess
-    import sys
-
     checked = subprocess.run(
         [sys.executable, "-m", "harness", "validate", str(ECHO)],
         capture_output=True, text=True, timeout=60, cwd=ROOT,
     )  # fmt: skip
     assert checked.returncode == 0 and "no dependencies (nothing to start)" in checked.stdout
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(ECHO),
-         "--reports-dir", str(tmp_path), "--no-progress"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
-    )  # fmt: skip
+    done = _run_importtime(tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "the suite declares no dependencies: nothing to start" in done.stderr
     imported = {m.split(".")[0] for m in _imported(done.stderr)}
