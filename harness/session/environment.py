@@ -329,7 +329,7 @@ async def _start_agent(
     else:
         if config.python is not None and config.python.path:  # started in-process from there
             info["git"] = agent_revision(suite.root / config.python.path[0])
-        log.update(agent=AgentInfo(**info), save=False)  # no process: saved once it answers
+        log.update(agent=AgentInfo(**info))  # saved: an agent that never answers is named
         await check_reachable(config, context)
     adapter: AgentAdapter
     if config.http is not None:
