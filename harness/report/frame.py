@@ -31,17 +31,31 @@ def as_rows(results: list[Row] | pd.DataFrame) -> list[Row]:
 def per_requirement(rows: list[Row], requirements: Sequence[RequirementInfo]) -> list[Row]:
     """Pass rate per requirement; errors count as not passed; requirements without checks stay.
     `pass_rate` is None when no check judged it."""
+    # counted per distinct requirements text first, split once each (a 100,000-case run has
+    # a few distinct texts and hundreds of thousands of rows)
+    by_text: dict[tuple[Any, Any], int] = {}
+    cases_of: dict[Any, set[Any]] = {}
+    for row in rows:
+        text = row["requirements"]
+        if _missing(text):
+            continue
+        key = (text, row["verdict"])
+        by_text[key] = by_text.get(key, 0) + 1
+        case = row["case_id"]
+        if case != SWEEP_CASE and not _missing(case):  # the sweep is no case
+            mine_cases = cases_of.get(text)
+            if mine_cases is None:
+                mine_cases = cases_of[text] = set()
+            mine_cases.add(case)
     counts: dict[str, dict[str, int]] = {}
     cases: dict[str, set[Any]] = {}
-    for row in rows:
-        verdict, case = row["verdict"], row["case_id"]
-        if _missing(row["requirements"]):
-            continue
-        for rid in str(row["requirements"]).split(","):
+    for (text, verdict), n in by_text.items():
+        for rid in str(text).split(","):
             mine = counts.setdefault(rid, {})
-            mine[verdict] = mine.get(verdict, 0) + 1
-            if case != SWEEP_CASE and not _missing(case):  # the sweep is no case
-                cases.setdefault(rid, set()).add(case)
+            mine[verdict] = mine.get(verdict, 0) + n
+    for text, mine_cases in cases_of.items():
+        for rid in str(text).split(","):
+            cases.setdefault(rid, set()).update(mine_cases)
     out = []
     for req in requirements:
         rid = req.id
