@@ -36,14 +36,12 @@ from harness.report.reliability import (
     RequirementReliability,
     compute,
     fisher_exact,
-)
-from harness.report.reliability import (
-    _natural as natural,  # case#2 before case#13, as in the reports
+    natural_key,
 )
 from harness.report.view import cap
 from harness.runlog.frame import Row, results_rows, rows_frame
 from harness.runlog.history import KILLED
-from harness.runlog.read import CASES, RunFolder
+from harness.runlog.read import RunFolder
 
 ALPHA = 0.05
 NOISE_RULES = (
@@ -300,13 +298,14 @@ def _changes(
     for key, (status, reqs, marks, message) in after.items():
         was = before.get(key, ("absent", "", "", ""))[0]
         out.append(CheckChange(reqs, key[0], key[1], was, status, marks, message))
-    return sorted(out, key=lambda c: (c.requirements, natural(c.case_id), natural(c.check_id)))
+    nat = natural_key  # case#2 before case#13, as in the reports
+    return sorted(out, key=lambda c: (c.requirements, nat(c.case_id), nat(c.check_id)))
 
 
 def _read(run: RunFolder) -> tuple[pd.DataFrame, list[Row] | None, list[Any] | None]:
     """A run's results frame, and its rows and records when it kept cases.jsonl (read once)."""
-    if not (run.dir / CASES).is_file():
-        return run.frame(), None, None  # results.parquet only (e.g. a CI artifact)
+    if run.parquet_only:
+        return run.frame(), None, None
     records = run.records()
     rows = results_rows(records, run.manifest)
     return rows_frame(rows), rows, records

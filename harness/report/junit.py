@@ -99,6 +99,23 @@ def render_junit(
 JUNIT_CASES, JUNIT_REPRODUCERS, JUNIT_NAMED = 10_000, 20, 50
 
 
+def _case(row: Row) -> str:
+    """A case as a testcase names it: its id, and its trial past the first."""
+    return f"{row['case_id']}" + (f" (trial {row['trial']})" if int(row["trial"]) > 1 else "")
+
+
+def _testcase(
+    suite: ET.Element, manifest: AnyManifest, scenario: str, name: str, ms: float
+) -> ET.Element:
+    return ET.SubElement(
+        suite,
+        "testcase",
+        classname=xml_text(f"{manifest.suite}.{scenario}"),
+        name=xml_text(name),
+        time=f"{ms / 1000:.3f}",
+    )
+
+
 def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name: str) -> None:
     """One testcase per case x check (x trial); summarised past JUNIT_CASES."""
     summarised = len(rows) > JUNIT_CASES
@@ -120,45 +137,26 @@ def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name:
             beyond.setdefault(group, []).append(row)
             continue
         shown[group] = shown.get(group, 0) + 1
-        trial = f" (trial {row['trial']})" if int(row["trial"]) > 1 else ""
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=xml_text(f"{manifest.suite}.{row['scenario']}"),
-            name=xml_text(f"{row['case_id']}{trial} :: {row['check_id']} [{row['requirements']}]"),
-            time=f"{float(row['duration_ms']) / 1000:.3f}",
-        )
+        name = f"{_case(row)} :: {row['check_id']} [{row['requirements']}]"
+        case = _testcase(suite, manifest, check[0], name, float(row["duration_ms"]))
         if row["verdict"] != "pass":
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row, chains))
     for (scenario, check_id, reqs), durations in passed.items():
-        ET.SubElement(
-            suite,
-            "testcase",
-            classname=xml_text(f"{manifest.suite}.{scenario}"),
-            name=xml_text(f"{len(durations)} case(s) passed :: {check_id} [{reqs}]"),
-            time=f"{sum(durations) / 1000:.3f}",
-        )
+        name = f"{len(durations)} case(s) passed :: {check_id} [{reqs}]"
+        _testcase(suite, manifest, scenario, name, sum(durations))
     for (scenario, check_id, reqs, verdict), more in beyond.items():
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=xml_text(f"{manifest.suite}.{scenario}"),
-            name=xml_text(f"{len(more)} more case(s) :: {check_id} [{reqs}]"),
-            time=f"{sum(float(r['duration_ms']) for r in more) / 1000:.3f}",
-        )
+        name = f"{len(more)} more case(s) :: {check_id} [{reqs}]"
+        ms = sum(float(r["duration_ms"]) for r in more)
+        case = _testcase(suite, manifest, scenario, name, ms)
         said = "failed" if verdict == "fail" else "could not be judged (error)"
         tag = "failure" if verdict == "fail" else "error"
         el = ET.SubElement(
             case, tag, message=xml_text(f"{len(more)} more case(s) {said} like the ones above"),
             type=more[0]["check_type"],
         )  # fmt: skip
-        named = [
-            f"{r['case_id']}" + (f" (trial {r['trial']})" if int(r["trial"]) > 1 else "")
-            + f": {r['message']}"
-            for r in more[:JUNIT_NAMED]
-        ]  # fmt: skip
+        named = [f"{_case(r)}: {r['message']}" for r in more[:JUNIT_NAMED]]
         rest = len(more) - len(named)
         el.text = xml_text("\n".join(named + ([f"… and {rest} more"] if rest else [])))
     testcases = suite.findall("testcase")

@@ -51,7 +51,7 @@ Z95 = 1.959963984540054  # the two-sided 95% normal quantile
 SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
 REGRESSION_ORIGIN = "regression"  # replayed known regressions: reported and gated apart
 NOT_COUNTED = (SWEEP_ORIGIN, REGRESSION_ORIGIN)
-_DIGITS = re.compile(r"(\d+)")  # the digit runs case ids sort by (`_natural`)
+_DIGITS = re.compile(r"(\d+)")  # the digit runs case ids sort by (`natural_key`)
 METHODS = (
     "95% intervals: pass@1 by the Wilson score interval over trials; pass^k of a case by "
     "its Wilson interval for the per-trial pass rate raised to the power k, widened to "
@@ -280,7 +280,7 @@ class Reliability:
 
 
 @lru_cache(maxsize=65536)
-def _natural(text: str) -> tuple[tuple[int, str], ...]:
+def natural_key(text: str) -> tuple[tuple[int, str], ...]:
     """Sort key that puts case#2 before case#13."""
     parts = _DIGITS.split(text)  # a list, not a generator: a run sorts 100,000 case ids
     return tuple([(0, p) if not p.isdigit() else (1, f"{int(p):012d}") for p in parts])
@@ -368,8 +368,8 @@ def compute(
                 case_id, scenario, origin, rid, outcomes, pass_at_1(n, c), case_pass_hat_k(n, c, k)
             )
         )
-    natural = {c.case_id: _natural.__wrapped__(c.case_id) for c in every if not c.requirement}
-    every.sort(key=lambda c: (natural.get(c.case_id) or _natural(c.case_id), c.requirement))
+    natural = {c.case_id: natural_key.__wrapped__(c.case_id) for c in every if not c.requirement}
+    every.sort(key=lambda c: (natural.get(c.case_id) or natural_key(c.case_id), c.requirement))
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []

@@ -26,7 +26,7 @@ from harness.report.view import ReportView, build_view
 from harness.runlog.frame import results_rows
 from harness.runlog.history import KILLED, run_status
 from harness.runlog.models import AnyManifest, RunManifest
-from harness.runlog.read import CASES, RESULTS_PARQUET, RunFolder
+from harness.runlog.read import RunFolder
 from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGate
 
 if TYPE_CHECKING:
@@ -303,8 +303,7 @@ def evaluate(
     manifest = run.manifest
     # plain rows, as the run's own reports: a pandas frame converted per report (six times)
     # was most of a large run's sign-off
-    kept = (run.dir / CASES).is_file() or not (run.dir / RESULTS_PARQUET).is_file()
-    frame = results_rows(run.records(), manifest) if kept else as_rows(run.frame())
+    frame = as_rows(run.frame()) if run.parquet_only else results_rows(run.records(), manifest)
     view = build_view(frame, manifest)
     reliability = compute(frame, manifest, k=policy.k)
     trace = build_traceability(frame, manifest, view.divergences)

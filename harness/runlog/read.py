@@ -167,12 +167,18 @@ class RunFolder:
     def sweeps(self) -> Iterator[SweepRecord]:
         return (r for r in self.records() if isinstance(r, SweepRecord))
 
+    @property
+    def parquet_only(self) -> bool:
+        """Only results.parquet was kept (e.g. a CI artifact), not cases.jsonl: the results
+        can be read, the records cannot."""
+        return not (self.dir / CASES).is_file() and (self.dir / RESULTS_PARQUET).is_file()
+
     def frame(self) -> pd.DataFrame:
         """One row per case x check x trial, from cases.jsonl (the source of truth), or from
         results.parquet when only that was kept (e.g. a CI artifact)."""
         from harness.runlog.frame import read_parquet, results_frame
 
-        if not (self.dir / CASES).is_file() and (self.dir / RESULTS_PARQUET).is_file():
+        if self.parquet_only:
             return read_parquet(self.dir / RESULTS_PARQUET)
         return results_frame(self.records(), self.manifest)
 
