@@ -303,24 +303,25 @@ def evaluate(
     manifest = run.manifest
     # plain rows, as the run's own reports: a pandas frame converted per report (six times)
     # was most of a large run's sign-off
-    frame = as_rows(run.frame()) if run.parquet_only else results_rows(run.records(), manifest)
-    view = build_view(frame, manifest)
-    reliability = compute(frame, manifest, k=policy.k)
-    trace = build_traceability(frame, manifest, view.divergences)
+    records = None if run.parquet_only else run.records()  # read once, for rows and faults
+    rows = as_rows(run.frame()) if records is None else results_rows(records, manifest)
+    view = build_view(rows, manifest)
+    reliability = compute(rows, manifest, k=policy.k)
+    trace = build_traceability(rows, manifest, view.divergences)
     loads = {r.run_id: load_levels(r) for r in related if r.kind == "load"}
     g = policy.gates
-    played = {str(r["scenario"]) for r in frame}
+    played = {str(r["scenario"]) for r in rows}
     gates = [complete_gate(manifest, view.cases, played)]
     if g.reliability is not None:
         gates.append(rate_gate("reliability", g.reliability, reliability, policy.k))
     if g.capability is not None:
         gates.append(rate_gate("capability", g.capability, reliability, policy.k))
     if (inv := g.toggle("invariants")) is not None:
-        gates.append(invariants_gate(inv, frame, manifest, loads))
+        gates.append(invariants_gate(inv, rows, manifest, loads))
     reg = g.toggle("regressions")
     found = hunt_findings(related)
     if reg is not None or found:  # what a hunt of the group found is never left unjudged
-        gates.append(regressions_gate(reg or Gate(), view, frame, manifest, found, reg is None))
+        gates.append(regressions_gate(reg or Gate(), view, rows, manifest, found, reg is None))
     if (cov := g.coverage_gate()) is not None:
         gates.append(coverage_gate(cov, trace))
     if (ld := g.load_gate()) is not None:
@@ -330,7 +331,7 @@ def evaluate(
     if g.drift is not None:
         drifts = sum(1 for r in related if r.kind == "drift")
         gates.append(drift_gate(g.drift, judged, drifts, unfinished(related)))
-    faulted, left_out = faulted_runs(run, related)
+    faulted, left_out = faulted_runs(run, related, records)
     trace.faults = r_fault_of(faulted)
     # a faulted run in the group is judged even by a policy without a faults gate (as hunt
     # findings are by the regressions gate): no minimum, the faulted run's own rule

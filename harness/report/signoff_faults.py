@@ -17,6 +17,7 @@ left out (a partial faulted phase may hold only because its cases never ran)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from harness.report.faultrender import passed
@@ -34,8 +35,11 @@ class FaultRun:
     summary: FaultsSummary
 
 
-def faulted_runs(run: RunFolder, related: list[RunFolder]) -> tuple[list[FaultRun], list[str]]:
-    """The finished faulted runs (the signed-off run first), and why others are left out."""
+def faulted_runs(
+    run: RunFolder, related: list[RunFolder], records: Sequence[object] | None = None
+) -> tuple[list[FaultRun], list[str]]:
+    """The finished faulted runs (the signed-off run first), and why others are left out;
+    `records`: the signed-off run's, when the caller has read them already."""
     runs: list[FaultRun] = []
     left_out: list[str] = []
     for r in [run, *related]:
@@ -48,7 +52,8 @@ def faulted_runs(run: RunFolder, related: list[RunFolder]) -> tuple[list[FaultRu
                     f"out (harness run --resume {r.run_id} finishes it)"
                 )
             continue
-        summary = summarize_faults(r)  # the signed-off run: also one found by its records
+        # the signed-off run: also one found by its records
+        summary = summarize_faults(r, records if r is run else None)
         if summary is not None and summary.profile is not None:
             runs.append(FaultRun(r.run_id, summary))
     return runs, left_out
