@@ -47,12 +47,20 @@ class ValueGenerator:
         plain: bool = False,
     ) -> None:
         self.seed = seed
-        self.rng = random.Random(seed)
+        self._rng: random.Random | None = None
         self.locales = locales or ["en_US"]
         self.kinds = kinds or {}
         self.plain = plain
         self._templates: dict[str, Template] = {}
         self._calls = 0
+
+    @property
+    def rng(self) -> random.Random:
+        """The case's random, seeded on first use: seeding costs more than the rest of a case
+        without generated values or personas (a load prepares thousands a second)."""
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
 
     def env(
         self, context: Mapping[str, Any], *, n: int = 0, ref: Callable[[str], Any] | None = None

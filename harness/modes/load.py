@@ -194,20 +194,36 @@ class LoadDriver:
         return dict(log.verdicts)
 
 
-def _freeze() -> int:
+#: a full collection while the load runs comes after this many of the middle generation's
+#: (CPython's default: 10), see `_freeze`
+FULL_EVERY = 100
+
+
+def _freeze() -> tuple[int, tuple[int, int, int]]:
     """What the session set up (the suite's models, the environment, the engine: hundreds of
     thousands of objects) lives as long as the load: frozen out of every collection, so the
-    full collections that the load's own objects cause walk only those. Returns how many
-    objects were frozen before (the CLI freezes its start-up), for `_thaw`."""
+    full collections that the load's own objects cause walk only those. Those are still tens
+    of thousands (the cases prepared ahead, the conversations out), all alive and none in a
+    cycle: a full collection walked them every second or two, 10% of the harness's CPU, and
+    found nothing. It comes ten times less often while the load runs; the young generations,
+    where a cycle made and dropped at once is found, are collected as before. Returns how
+    many objects were frozen before (the CLI freezes its start-up) and the thresholds, for
+    `_thaw`."""
     before = gc.get_freeze_count()
     gc.collect()
     gc.freeze()
-    return before
+    thresholds = gc.get_threshold()
+    young, middle, full = thresholds
+    gc.set_threshold(young, middle, max(full, FULL_EVERY))
+    return before, thresholds
 
 
-def _thaw(before: int) -> None:
+def _thaw(frozen: tuple[int, tuple[int, int, int]]) -> None:
     """The load is over: its objects go back to the collector (a process that runs many
-    sessions, a test run, frees each), and start-up's stay frozen if they were."""
+    sessions, a test run, frees each), the thresholds are as they were, and start-up's
+    objects stay frozen if they were."""
+    before, thresholds = frozen
+    gc.set_threshold(*thresholds)
     gc.unfreeze()
     if before:
         gc.collect()
