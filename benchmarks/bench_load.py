@@ -12,7 +12,13 @@ then the ratio of the best rounds. Target: the checks cost at most 20% of plain 
 rate. The CPU per request of each process includes its start-up (imports), which is not
 in the rates.
 
-    python benchmarks/bench_load.py [--users 16] [--seconds 10] [--rounds 5]
+With `--cpu`, each side runs for 3 s and for 3 + SECONDS s instead, R rounds, and the
+difference between the two is each process's CPU per request with start-up taken out (the
+agent, locust, the harness); from those, the ratio the machine's cores allow at best: each
+process uses at most one core, all together at most all of them (the agent, plain locust
+and `harness load` share the same cores here).
+
+    python benchmarks/bench_load.py [--users 16] [--seconds 10] [--rounds 5] [--cpu]
 """
 
 from __future__ import annotations
@@ -151,13 +157,81 @@ def harness_load(suite: Path, reports: Path) -> tuple[float, dict[str, int]]:
     return load["locust"]["requests"] / load["length_s"], counts
 
 
+SHORT = 3.0  # seconds of the shorter run of `--cpu`
+
+
+def run_once(
+    kind: str, url: str, port: int, users: int, seconds: float, tmp: Path, pid: int
+) -> tuple[float, dict[str, float]]:
+    """One run of a side: (requests, CPU seconds by process: agent, locust, harness)."""
+    agent, kids, me = cpu_of(pid), children_cpu(), self_cpu()
+    if kind == "plain":
+        rps = plain_locust(url, users, seconds)
+    else:
+        folder = Path(tempfile.mkdtemp(dir=tmp))
+        rps, _ = harness_load(write_suite(folder, port, users, seconds), folder / "reports")
+    used = {"agent": cpu_of(pid) - agent, "locust": children_cpu() - kids}
+    if kind == "load":
+        used["harness"] = self_cpu() - me
+    return rps * seconds, used
+
+
+def cpu_mode(args: argparse.Namespace, url: str, port: int, pid: int) -> None:
+    """CPU milliseconds per request by process, start-up taken out, and the ratio they allow."""
+    per: dict[str, dict[str, list[float]]] = {"plain": {}, "load": {}}
+    rates: dict[str, list[float]] = {"plain": [], "load": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        plain_locust(url, args.users, 2.0)  # warm up the agent and the imports
+        for r in range(args.rounds):
+            for kind in ("plain", "load"):
+                n1, short = run_once(kind, url, port, args.users, SHORT, Path(tmp), pid)
+                long = SHORT + args.seconds
+                n2, full = run_once(kind, url, port, args.users, long, Path(tmp), pid)
+                rates[kind].append(n2 / long)
+                for name in full:
+                    value = (full[name] - short[name]) / (n2 - n1) * 1000
+                    per[kind].setdefault(name, []).append(value)
+            print(
+                f"  round {r + 1}: plain {rates['plain'][-1]:.0f} req/s, harness load "
+                f"{rates['load'][-1]:.0f} req/s, load average {os.getloadavg()[0]:.1f}",
+                flush=True,
+            )
+    cores = os.cpu_count() or 1
+    print(
+        f"CPU milliseconds per request, start-up taken out (median of {args.rounds} rounds "
+        f"of {SHORT:g} s and {SHORT + args.seconds:g} s), {cores} cores:"
+    )
+    best: dict[str, float] = {}
+    for kind, label in (("plain", "plain locust"), ("load", "harness load")):
+        ms = {name: statistics.median(v) for name, v in per[kind].items()}
+        total = sum(ms.values())
+        parts = "".join(f"  {n} {v:.3f}" for n, v in ms.items())
+        print(f"  {label:13}{parts}  = {total:.3f}")
+        # each process at most one core; all of them at most every core
+        best[kind] = min([1000 / max(ms.values()), cores * 1000 / total])
+        print(f"  {'':13}  at most {best[kind]:.0f} req/s on {cores} cores")
+    print(
+        f"ratio the CPU allows at best: {best['load'] / best['plain']:.2f} "
+        f"(measured: {statistics.median(rates['load']) / statistics.median(rates['plain']):.2f}"
+        " of the medians)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=16)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--cpu", action="store_true", help="CPU per request and its bound")
     args = parser.parse_args()
     proc, port = start_echo()
+    if args.cpu:
+        try:
+            cpu_mode(args, f"http://127.0.0.1:{port}/chat", port, proc.pid)
+        finally:
+            proc.terminate()
+            proc.wait(5)
+        return
     url = f"http://127.0.0.1:{port}/chat"
     plain: list[float] = []
     loaded: list[float] = []
