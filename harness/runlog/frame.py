@@ -13,6 +13,7 @@ from __future__ import annotations
 from array import array
 from collections.abc import Collection, Iterable
 from itertools import accumulate, repeat
+from math import isnan
 from operator import is_not, itemgetter, truth
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -152,7 +153,7 @@ def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
         return pa.Array.from_buffers(kind_of, n, buffers, nulls)
     if kind in ("int64", "double"):
         code, blank = ("q", 0) if kind == "int64" else ("d", 0.0)
-        data = array(code, [blank if v is None else v for v in values] if nulls else values)
+        data = array(code, list(map({None: blank}.get, values, values)) if nulls else values)
         return pa.Array.from_buffers(kind_of, n, [validity, pa.py_buffer(data)], nulls)
     if not nulls and n > 1 and type(values[0]) is str and values.count(values[0]) == n:
         one = values[0].encode()  # the same text in every row (a run's id, its suite...)
@@ -161,7 +162,7 @@ def arrow_column(values: list[Any], kind: str) -> pa.Array | pa.ChunkedArray:
             offsets = array(code, range(0, step * n + 1, step) if step else [0] * (n + 1))
             buffers = [None, pa.py_buffer(offsets), pa.py_buffer(one * n)]
             return pa.Array.from_buffers(kind_of, n, buffers, 0)
-    texts = [v if v is not None else "" for v in values] if nulls else values
+    texts: list[str] = list(map({None: ""}.get, values, values)) if nulls else values  # None: ""
     joined = "".join(texts)
     if joined.isascii():  # one encode; a character is a byte
         text, lengths = joined.encode(), list(map(len, texts))
@@ -228,7 +229,7 @@ def save_columns(
         if name not in fixed and all(_missing(v) for v in values):  # no rows: all nulls
             floats = name in absent or any(isinstance(v, float) for v in values)
             kind = "double" if floats and values else "null"
-        if kind in ("double", "null"):
+        if kind in ("double", "null") and not _numbers(values):
             values = [None if v is None or v != v else v for v in values]
         arrays.append(arrow_column(values, kind))
     pq.write_table(pa.table(arrays, names=list(types)), path, compression=COMPRESSION)
@@ -294,6 +295,17 @@ def read_parquet(path: Path) -> pd.DataFrame:
 def _decode(value: Any) -> Any:
     text = isinstance(value, str | bytes)
     return (orjson.loads(value) if value else None) if text else value
+
+
+def _numbers(values: list[Any]) -> bool:
+    """Whether values are all numbers, none None or NaN (found without a loop in Python: a
+    reliability.parquet column of a 100,000-case run has 300,000)."""
+    if None in values:
+        return False
+    try:
+        return not any(map(isnan, values))
+    except (TypeError, OverflowError):
+        return False
 
 
 def _missing(value: Any) -> bool:
