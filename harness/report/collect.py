@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING, Any
 from harness.report.faults import FaultsSummary, faults_summary, profile_of
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.traffic import Tally
-from harness.runlog.frame import COLUMNS, COMPRESSION, JSON_COLUMNS, Row, record_rows
+from harness.runlog.frame import COLUMNS, COMPRESSION, JSON_COLUMNS, Row
 from harness.runlog.frame import results_table as results_table
 from harness.runlog.models import AnyManifest, DriftManifest, LoadManifest, TrialRecord
 from harness.runlog.read import RunFolder
+from harness.runlog.rows import record_rows
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
@@ -98,18 +99,29 @@ def collect(run: RunFolder, parquet: Path | None) -> Collected | None:
     keys: set[str] = set()
     done = False
     try:
-        for rec in run.each_record():
-            if rec.key in keys:
-                return None
-            keys.add(rec.key)
-            rows = record_rows(rec, manifest)
-            if isinstance(rec, TrialRecord):
-                if rec.case.fault:  # played under a profile the manifest does not name
+        for rec in run.each_data():
+            if isinstance(rec, dict):  # a trial as plain data (runlog.plain): no typed parts
+                key, case, obs = rec["key"], rec["case"], rec["observation"]
+                if key in keys or case["fault"]:  # see below
                     return None
-                if rec.observation.faults:
-                    out.faulted.append(rec)
+                keys.add(key)
+                rows = record_rows(rec, manifest)
+                if obs["faults"]:
+                    out.faulted.append(TrialRecord.model_validate(rec))
                 if rows:
-                    out.tally.add(rec.case.id, rec.trial, rows[0]["turns"])
+                    out.tally.add(case["id"], rec["trial"], rows[0]["turns"])
+            else:
+                if rec.key in keys:
+                    return None
+                keys.add(rec.key)
+                rows = record_rows(rec, manifest)
+                if isinstance(rec, TrialRecord):
+                    if rec.case.fault:  # played under a profile the manifest does not name
+                        return None
+                    if rec.observation.faults:
+                        out.faulted.append(rec)
+                    if rows:
+                        out.tally.add(rec.case.id, rec.trial, rows[0]["turns"])
             if writer is not None:
                 writer.add(rows)
             out.rows += [

@@ -104,15 +104,9 @@ def _case(row: Row) -> str:
     return f"{row['case_id']}" + (f" (trial {row['trial']})" if int(row["trial"]) > 1 else "")
 
 
-def _testcase(
-    suite: ET.Element, manifest: AnyManifest, scenario: str, name: str, ms: float
-) -> ET.Element:
+def _testcase(suite: ET.Element, classname: str, name: str, ms: float) -> ET.Element:
     return ET.SubElement(
-        suite,
-        "testcase",
-        classname=xml_text(f"{manifest.suite}.{scenario}"),
-        name=xml_text(name),
-        time=f"{ms / 1000:.3f}",
+        suite, "testcase", classname=classname, name=xml_text(name), time=f"{ms / 1000:.3f}"
     )
 
 
@@ -124,6 +118,14 @@ def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name:
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
         ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
     chains: dict[tuple[int, int], list[str]] = {}
+    classnames: dict[str, str] = {}  # per scenario, masked once (a run has a few)
+
+    def classname(scenario: str) -> str:
+        text = classnames.get(scenario)
+        if text is None:
+            text = classnames[scenario] = xml_text(f"{manifest.suite}.{scenario}")
+        return text
+
     passed: dict[tuple[str, str, str], list[float]] = {}  # per check: its passes' durations
     beyond: dict[tuple[str, str, str, str], list[Row]] = {}  # per check and verdict
     shown: dict[tuple[str, str, str, str], int] = {}
@@ -138,18 +140,18 @@ def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name:
             continue
         shown[group] = shown.get(group, 0) + 1
         name = f"{_case(row)} :: {row['check_id']} [{row['requirements']}]"
-        case = _testcase(suite, manifest, check[0], name, float(row["duration_ms"]))
+        case = _testcase(suite, classname(check[0]), name, float(row["duration_ms"]))
         if row["verdict"] != "pass":
             tag = "failure" if row["verdict"] == "fail" else "error"
             el = ET.SubElement(case, tag, message=xml_text(row["message"]), type=row["check_type"])
             el.text = xml_text(_details(row, chains))
     for (scenario, check_id, reqs), durations in passed.items():
         name = f"{len(durations)} case(s) passed :: {check_id} [{reqs}]"
-        _testcase(suite, manifest, scenario, name, sum(durations))
+        _testcase(suite, classname(scenario), name, sum(durations))
     for (scenario, check_id, reqs, verdict), more in beyond.items():
         name = f"{len(more)} more case(s) :: {check_id} [{reqs}]"
         ms = sum(float(r["duration_ms"]) for r in more)
-        case = _testcase(suite, manifest, scenario, name, ms)
+        case = _testcase(suite, classname(scenario), name, ms)
         said = "failed" if verdict == "fail" else "could not be judged (error)"
         tag = "failure" if verdict == "fail" else "error"
         el = ET.SubElement(

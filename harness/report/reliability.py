@@ -33,14 +33,19 @@ Two rates are compared with Fisher's exact test (`fisher_exact`), used by
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
-from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from harness.report.frame import Row, as_rows
+from harness.report.outcomes import MARKS as MARKS
+from harness.report.outcomes import NOT_COUNTED as NOT_COUNTED
+from harness.report.outcomes import REGRESSION_ORIGIN as REGRESSION_ORIGIN
+from harness.report.outcomes import SWEEP_ORIGIN as SWEEP_ORIGIN
+from harness.report.outcomes import missing, trial_outcomes
+from harness.report.outcomes import natural_key as natural_key
+from harness.report.outcomes import own_cases as own_cases
 from harness.runlog.models import AnyManifest, RunManifest
 
 if TYPE_CHECKING:
@@ -48,10 +53,6 @@ if TYPE_CHECKING:
 
 FLAKY_SHOWN = 100  # flaky cases a report lists; the rest are counted
 Z95 = 1.959963984540054  # the two-sided 95% normal quantile
-SWEEP_ORIGIN = "invariant-sweep"  # the run-wide invariant sweep is no trial of any case
-REGRESSION_ORIGIN = "regression"  # replayed known regressions: reported and gated apart
-NOT_COUNTED = (SWEEP_ORIGIN, REGRESSION_ORIGIN)
-_DIGITS = re.compile(r"(\d+)")  # the digit runs case ids sort by (`natural_key`)
 METHODS = (
     "95% intervals: pass@1 by the Wilson score interval over trials; pass^k of a case by "
     "its Wilson interval for the per-trial pass rate raised to the power k, widened to "
@@ -60,12 +61,6 @@ METHODS = (
     "case counting its unbiased estimate C(c,k)/C(n,k) as one outcome (exact when "
     "trials = k, wider than needed when trials > k). An error is never a pass."
 )
-
-
-def own_cases(rows: list[Row]) -> list[Row]:
-    """The rows reliability counts: the run's own cases, without replayed known
-    regressions (judged apart) and the run-wide invariant sweep (no case's trial)."""
-    return [r for r in rows if r["origin"] not in NOT_COUNTED]
 
 
 @dataclass(frozen=True)
@@ -279,69 +274,6 @@ class Reliability:
         return len(mine), sum(c.outcomes[: self.k] == "P" * self.k for c in mine)
 
 
-@lru_cache(maxsize=65536)
-def natural_key(text: str) -> tuple[tuple[int, str], ...]:
-    """Sort key that puts case#2 before case#13."""
-    parts = _DIGITS.split(text)  # a list, not a generator: a run sorts 100,000 case ids
-    return tuple([(0, p) if not p.isdigit() else (1, f"{int(p):012d}") for p in parts])
-
-
-MARKS = {"pass": "P", "fail": "F", "error": "E"}  # one letter per trial in `outcomes`
-
-
-def _mark(verdicts: Iterable[str]) -> str:
-    """A trial's mark from its checks' verdicts: P only if all pass; an error outranks a fail."""
-    seen = set(verdicts)
-    return "P" if seen == {"pass"} else ("E" if "error" in seen else "F")
-
-
-#: a trial's mark is its checks' worst (MARKS: a check's verdict as a mark)
-_WORSE = {("P", "F"): "F", ("P", "E"): "E", ("F", "E"): "E"}
-
-
-def trial_outcomes(rows: list[Row]) -> dict[tuple[str, str, str, str], str]:
-    """Per (case, scenario, origin, requirement) one mark per trial in trial order, plus
-    requirement "" for the whole case, over the cases reliability counts (`own_cases`): P
-    only if every check passed; an error outranks a fail (`_mark`)."""
-    marks: dict[tuple[str, str, str, str], dict[int, str]] = {}
-    split: dict[object, tuple[str, ...]] = {}
-    for row in own_cases(rows):
-        case_id, scenario, origin = row["case_id"], row["scenario"], row["origin"]
-        trial, requirements, verdict = row["trial"], row["requirements"], row["verdict"]
-        if not (type(case_id) is str and type(scenario) is str and type(origin) is str):
-            if _missing(case_id) or _missing(scenario) or _missing(origin):
-                continue  # as a groupby leaves out a key that is missing
-            case_id, scenario, origin = str(case_id), str(scenario), str(origin)
-        if _missing(trial):
-            continue
-        mark = MARKS.get(verdict, "F")  # another verdict is no pass
-        rids = split.get(requirements)  # each distinct text split once
-        if rids is None:
-            rids = split[requirements] = (
-                "",
-                *([] if _missing(requirements) else str(requirements).split(",")),
-            )
-        for rid in rids:
-            by_trial = marks.get((case_id, scenario, origin, rid))
-            if by_trial is None:
-                by_trial = marks[(case_id, scenario, origin, rid)] = {}
-            had = by_trial.get(trial)
-            if had is None:
-                by_trial[trial] = mark
-            elif had != mark:
-                by_trial[trial] = _WORSE.get((had, mark), had)
-    ordered = {key: marks[key] for key in sorted(marks, key=itemgetter(0, 3))}  # case, req
-    return {
-        key: "".join(by_trial[t] for t in sorted(by_trial)) if len(by_trial) > 1
-        else next(iter(by_trial.values()))
-        for key, by_trial in ordered.items()
-    }  # fmt: skip
-
-
-def _missing(value: object) -> bool:
-    return value is None or value != value  # None or NaN
-
-
 def compute(
     results: list[Row] | pd.DataFrame, manifest: AnyManifest, k: int | None = None
 ) -> Reliability:
@@ -368,8 +300,6 @@ def compute(
                 case_id, scenario, origin, rid, outcomes, pass_at_1(n, c), case_pass_hat_k(n, c, k)
             )
         )
-    natural = {c.case_id: natural_key.__wrapped__(c.case_id) for c in every if not c.requirement}
-    every.sort(key=lambda c: (natural.get(c.case_id) or natural_key(c.case_id), c.requirement))
     cases = [c for c in every if not c.requirement]
     by_req = [c for c in every if c.requirement]
     requirements = []
@@ -387,7 +317,7 @@ def compute(
             flaky,
         ))  # fmt: skip
     left_out = [r["case_id"] for r in rows if r["origin"] == REGRESSION_ORIGIN]
-    regressions = len({case for case in left_out if not _missing(case)})
+    regressions = len({case for case in left_out if not missing(case)})
     return Reliability(
         k,
         run_trials,

@@ -4,6 +4,7 @@ plain rows through pyarrow (`save_reliability`)."""
 
 from __future__ import annotations
 
+from itertools import repeat
 from operator import attrgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -68,36 +69,42 @@ def save_reliability(rel: Reliability, manifest: AnyManifest, path: Path) -> Pat
     reqs, cases = rel.requirements, [*rel.cases, *rel.by_requirement]
     r, c = len(reqs), len(cases)
     none_r, none_c = [None] * r, [None] * c
-    trials = [len(x.outcomes) for x in cases]  # a case's trials, passes: its outcomes' marks
-    passes = [x.outcomes.count("P") for x in cases]
+    outcomes = list(map(attrgetter("outcomes"), cases))
+    trials = list(map(len, outcomes))  # a case's trials, passes: its outcomes' marks
+    passes = list(map(str.count, outcomes, repeat("P")))
+    rids = list(map(attrgetter("requirement"), cases))
+
+    def of(name: str) -> list[Any]:
+        return list(map(attrgetter(name), reqs))
 
     def rates(name: str) -> dict[str, list[Any]]:
         out = {}
-        of = [getattr(x, name) for x in reqs] + [getattr(x, name) for x in cases]
+        measured = of(name) + list(map(attrgetter(name), cases))
         for suffix, field in (("", "value"), ("_low", "low"), ("_high", "high")):
-            out[name + suffix] = list(map(attrgetter(field), of))
+            out[name + suffix] = list(map(attrgetter(field), measured))
         return out
 
     columns: dict[str, list[Any]] = {
         "run_id": [manifest.run_id] * (r + c),
         "suite": [manifest.suite] * (r + c),
+        # a case's own row has requirement "", its rows per requirement the requirement
         "scope": ["requirement"] * r
-        + ["case-requirement" if x.requirement else "case" for x in cases],
-        "requirement": [x.requirement for x in reqs] + [x.requirement for x in cases],
-        "severity": [x.severity for x in reqs] + none_c,
-        "case_id": none_r + [x.case_id for x in cases],
-        "scenario": none_r + [x.scenario for x in cases],
-        "origin": none_r + [x.origin for x in cases],
-        "cases": [x.cases for x in reqs] + [1] * c,
-        "trials": [x.trials for x in reqs] + trials,
-        "passes": [x.passes for x in reqs] + passes,
+        + list(map({"": "case"}.get, rids, repeat("case-requirement"))),
+        "requirement": of("requirement") + rids,
+        "severity": of("severity") + none_c,
+        "case_id": none_r + list(map(attrgetter("case_id"), cases)),
+        "scenario": none_r + list(map(attrgetter("scenario"), cases)),
+        "origin": none_r + list(map(attrgetter("origin"), cases)),
+        "cases": of("cases") + [1] * c,
+        "trials": of("trials") + trials,
+        "passes": of("passes") + passes,
         "k": [rel.k] * (r + c),
         **rates("pass_at_1"),
         **rates("pass_hat_k"),
         "flaky": [len(x.flaky_cases) for x in reqs]
         + [int(0 < p < n) for n, p in zip(trials, passes, strict=True)],
         "flaky_cases": [",".join(x.flaky_cases) for x in reqs] + none_c,
-        "outcomes": none_r + [x.outcomes for x in cases],
+        "outcomes": none_r + outcomes,
     }
     # a column only one scope has is absent from the other's rows (pandas' NaN, not None)
     absent = {"severity", "flaky_cases"} if not r else set()

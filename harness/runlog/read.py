@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import TypeAdapter, ValidationError
@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from harness.core.events import Status
 from harness.errors import ConfigError
 from harness.runlog.models import AnyManifest, AnyRecord, Manifest, SweepRecord, TrialRecord
+from harness.runlog.plain import plain_trial
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -95,6 +96,33 @@ def each_record(directory: Path, *, repair: bool = False) -> Iterator[TrialRecor
             f.truncate(good_end)
 
 
+def each_data(directory: Path) -> Iterator[dict[str, Any] | TrialRecord | SweepRecord]:
+    """`each_record`, but a trial record of the current schema that the types would give back
+    as it is comes as the plain map orjson reads (`plain.plain_trial`), unvalidated: for
+    readers that want plain data (the reports); any other record typed, as `each_record`."""
+    path = directory / CASES
+    if not path.is_file():
+        return
+    with open(path, "rb") as lines:
+        for line in lines:
+            if not line.endswith(b"\n"):
+                break  # unterminated last line: cut short by a kill
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                data = None  # not JSON orjson reads (or a blank line): as each_record does
+            if plain_trial(data):
+                yield data
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = _RECORD.validate_json(line)
+            except (ValidationError, orjson.JSONDecodeError, ValueError):
+                continue
+            yield record
+
+
 KILLED = "killed (did not finish)"
 
 
@@ -160,6 +188,10 @@ class RunFolder:
     def each_record(self) -> Iterator[TrialRecord | SweepRecord]:
         """The records one at a time, as written (a key written again comes again)."""
         return each_record(self.dir)
+
+    def each_data(self) -> Iterator[dict[str, Any] | TrialRecord | SweepRecord]:
+        """The records one at a time, a current trial as plain data (see `each_data`)."""
+        return each_data(self.dir)
 
     def trials(self) -> Iterator[TrialRecord]:
         return (r for r in self.records() if isinstance(r, TrialRecord))
