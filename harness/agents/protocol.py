@@ -108,7 +108,7 @@ def not_given(exc: TemplateError, session: Mapping[str, Any]) -> Failure | None:
 # --------------------------------------------------------------------------- requests
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every request, a frozen one costs twice that
 class Outgoing:
     """One request, rendered and ready for any HTTP client."""
 

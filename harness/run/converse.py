@@ -86,8 +86,11 @@ class Talk:
         per_turn = self.judge.per_turn(scenario)
         number = 0
         trial = int(ctx["case"]["trial"])
-        self.watching.begin(case, trial, variant, scenario, ctx, obs)
-        trace = self.watching.trace(case, trial, variant)
+        watching = self.watching
+        trace = None
+        if watching.watchers or watching.traced:  # else nothing to begin (trace_id stays None)
+            watching.begin(case, trial, variant, scenario, ctx, obs)
+            trace = watching.trace(case, trial, variant)
         try:
             failure = await conversation.open(ctx)
             if failure is not None:

@@ -216,56 +216,57 @@ class Engine:
     async def run_case(self, case: Case, trial: int = 1, free: Free | None = None) -> CaseResult:
         """One trial of a case; `free` is called once its conversations have ended."""
         with clock.pinned():  # one clock for the case's rows, turns and checks
-            return await self._run_case(case, trial, free)
-
-    async def _run_case(self, case: Case, trial: int, free: Free | None) -> CaseResult:
-        scenario = self._scenarios[case.scenario]
-        session_id = case.session_id(self.run_id, trial)
-        obs = Observation(session_id=session_id, started_at=now_iso())
-        ctx = self.context(case, session_id, trial)
-        started = time.perf_counter()
-        checks: list[CheckResult] = []
-        broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
-        planned = self.plans.of(case)[0]  # none: no schedule, the `fault` context as made
-        faults = CaseFaults(planned, self.links, self.shared, case.fault) if planned else None
-        if faults is not None:
-            ctx["fault"], obs.faults = faults.context, faults.windows
-        try:
-            with self.deadlines():
-                setup_error = await self._setup(case, scenario, ctx, obs)
-                if setup_error:
-                    obs.error = setup_error
-                else:
-                    steps = self.script(case, ctx)
-                    if faults is not None:
-                        faults.start()
-                    await self.talk.converse(case, scenario, steps, ctx, obs, broke, None, faults)
-                observed = (
-                    await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
-                )
-                if free is not None:
-                    free()  # the conversations are over: the next case may start
-                if self.watching.watchers:
-                    await self.watching.end_case(case.id, trial)  # bounded, before judging
-                if faults is not None:
-                    faults.observe()  # fault.hit as the proxy saw it until now
-                checks = await self.judge.case(scenario, ctx, obs, observed, broke)
-        except TimeoutError:
-            obs.error = Failure(
-                FailureKind.CASE_TIMEOUT,
-                f"the case did not finish within {self.case_timeout:g} s",
-            )
-            checks = self.judge.errors(scenario, ctx, str(obs.error))
-        except Exception as exc:  # a harness-side fault; recorded, the run goes on
-            obs.error = case_fault(exc, scenario)
-            checks = self.judge.errors(scenario, ctx, str(obs.error))
-        finally:  # every way out ends the watch (the spans are evidence of an error too)
+            scenario = self._scenarios[case.scenario]
+            session_id = case.session_id(self.run_id, trial)
+            obs = Observation(session_id=session_id, started_at=now_iso())
+            ctx = self.context(case, session_id, trial)
+            started = time.perf_counter()
+            checks: list[CheckResult] = []
+            broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
+            planned = self.plans.of(case)[0]  # none: no schedule, the `fault` context as made
+            faults = CaseFaults(planned, self.links, self.shared, case.fault) if planned else None
             if faults is not None:
-                faults.close()  # and removes the case's faults still applied
-            if self.watching.watchers:
-                await self.watching.end_case(case.id, trial)
-        obs.duration_ms = (time.perf_counter() - started) * 1000.0
-        return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
+                ctx["fault"], obs.faults = faults.context, faults.windows
+            try:
+                with self.deadlines():
+                    setup_error = await self._setup(case, scenario, ctx, obs)
+                    if setup_error:
+                        obs.error = setup_error
+                    else:
+                        steps = self.script(case, ctx)
+                        if faults is not None:
+                            faults.start()
+                        await self.talk.converse(
+                            case, scenario, steps, ctx, obs, broke, None, faults
+                        )
+                    observed = (
+                        await self._variants_run(case, scenario, ctx, obs)
+                        if scenario.variants
+                        else {}
+                    )
+                    if free is not None:
+                        free()  # the conversations are over: the next case may start
+                    if self.watching.watchers:
+                        await self.watching.end_case(case.id, trial)  # bounded, before judging
+                    if faults is not None:
+                        faults.observe()  # fault.hit as the proxy saw it until now
+                    checks = await self.judge.case(scenario, ctx, obs, observed, broke)
+            except TimeoutError:
+                obs.error = Failure(
+                    FailureKind.CASE_TIMEOUT,
+                    f"the case did not finish within {self.case_timeout:g} s",
+                )
+                checks = self.judge.errors(scenario, ctx, str(obs.error))
+            except Exception as exc:  # a harness-side fault; recorded, the run goes on
+                obs.error = case_fault(exc, scenario)
+                checks = self.judge.errors(scenario, ctx, str(obs.error))
+            finally:  # every way out ends the watch (the spans are evidence of an error too)
+                if faults is not None:
+                    faults.close()  # and removes the case's faults still applied
+                if self.watching.watchers:
+                    await self.watching.end_case(case.id, trial)
+            obs.duration_ms = (time.perf_counter() - started) * 1000.0
+            return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
 
     async def _setup(
         self,
