@@ -281,8 +281,10 @@ def read_turn(
         else:
             text = as_text(value)
     answer = Reply(text, incoming.latency_ms, incoming.status, None, data, incoming.first_byte_ms)
-    answer.captured = capture(adapter.capture, incoming, data)
-    answer.usage = usage(adapter.usage, data)
+    if adapter.capture:  # else nothing to take (and no call for it, every turn)
+        answer.captured = capture(adapter.capture, incoming, data)
+    if adapter.usage is not None:
+        answer.usage = usage(adapter.usage, data)
     return answer
 
 

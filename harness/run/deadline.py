@@ -32,30 +32,6 @@ class Deadlines:
     def __call__(self) -> Deadline:
         return Deadline(self)
 
-    def _start(self, deadline: Deadline) -> None:
-        task = asyncio.current_task()
-        if task is None:
-            raise RuntimeError("a case's deadline is kept inside a task")
-        loop = task.get_loop()
-        if loop is not self._loop:  # a new event loop: nothing of the last one counts
-            self._queue.clear()
-            self._timer, self._loop = None, loop
-        deadline.task = task
-        deadline.cancelling = task.cancelling()
-        deadline.when = loop.time() + self.seconds
-        self._queue.append(deadline)
-        if self._timer is None:
-            self._timer = loop.call_at(deadline.when, self._fire)
-
-    def _end(self) -> None:
-        """Forget the finished cases at the head of the queue; no timer for an empty one."""
-        queue = self._queue
-        while queue and queue[0].state == _DONE:
-            queue.popleft()
-        if not queue and self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-
     def _fire(self) -> None:
         self._timer = None
         loop = self._loop
@@ -88,7 +64,20 @@ class Deadline:
         self.when = 0.0
 
     def __enter__(self) -> Deadline:
-        self._owner._start(self)
+        owner = self._owner
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a case's deadline is kept inside a task")
+        loop = task.get_loop()
+        if loop is not owner._loop:  # a new event loop: nothing of the last one counts
+            owner._queue.clear()
+            owner._timer, owner._loop = None, loop
+        self.task = task
+        self.cancelling = task.cancelling()
+        self.when = loop.time() + owner.seconds
+        owner._queue.append(self)
+        if owner._timer is None:
+            owner._timer = loop.call_at(self.when, owner._fire)
         return self
 
     def __exit__(
@@ -99,7 +88,13 @@ class Deadline:
     ) -> None:
         fired = self.state == _FIRED
         self.state = _DONE
-        self._owner._end()
+        owner = self._owner
+        queue = owner._queue  # the finished cases at its head forgotten; no timer for none
+        while queue and queue[0].state == _DONE:
+            queue.popleft()
+        if not queue and owner._timer is not None:
+            owner._timer.cancel()
+            owner._timer = None
         if fired:
             assert self.task is not None
             if self.task.uncancel() <= self.cancelling and kind is asyncio.CancelledError:

@@ -36,7 +36,7 @@ from harness.run.tracing import Free, Watching
 from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
-from harness.spec.template import Template, TemplateError, concrete, render_deep
+from harness.spec.template import Template, TemplateError, concrete, format_value, render_deep
 
 Sink = Callable[[CaseResult], None]
 
@@ -316,7 +316,7 @@ class Engine:
     ) -> str:
         """Turn i as the case's persona writes it."""
         if case.persona == "plain":
-            return template.render_text(ctx)
+            return format_value(template.render(ctx))  # render_text without a literal
         n = turns or len(self._turns[case.scenario])
         return write_turn(template, ctx, case.persona, case.persona_seed or case.seed, i, n)
 

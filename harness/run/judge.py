@@ -161,9 +161,10 @@ class Judge:
         results = await self._case(scenario, ctx, obs, observed)
         last = len(obs.turns) or None
         for i, result in enumerate(results):
-            first = (broke or {}).get(result.check_id)
-            if first is not None:
-                results[i] = result = first
+            if broke:
+                first = broke.get(result.check_id)
+                if first is not None:
+                    results[i] = result = first
             if result.verdict is Verdict.FAIL and result.turn is None:
                 result.turn = last
         return results

@@ -29,12 +29,14 @@ if TYPE_CHECKING:
 async def pooled(engine: Engine, pairs: Iterable[tuple[Case, int]]) -> int:
     """Run the pairs with `concurrency` workers; return how many ran."""
     todo, done = iter(pairs), 0
-    finished = _finisher(engine)
+    run_case, sink, emit = engine.run_case, engine.sink, engine.emit
 
     async def worker() -> None:
         nonlocal done
         for case, trial in todo:  # shared: each pair is taken by one worker
-            finished(await engine.run_case(case, trial))
+            result = await run_case(case, trial)
+            sink(result)
+            emit(CaseFinished(result))
             done += 1
 
     await _group(worker() for _ in range(engine.concurrency))

@@ -353,7 +353,7 @@ class Template:
             return self._single.evaluate(context)
         out = []
         for p in self.parts:  # a loop, not a comprehension: one call less, every turn
-            out.append(p if type(p) is str else format_value(p.evaluate(context)))
+            out.append(p if isinstance(p, str) else format_value(p.evaluate(context)))
         return "".join(out)
 
     def render_text(
