@@ -37,22 +37,23 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), MASK),
 ]
 #: what every pattern above starts with, on lower-cased bytes: a text holding none of these
-#: needs no pattern at all. One regex each, every one with a literal prefix (which `re`
-#: finds with its fast substring search): ~2.5x faster than one alternation. A URL counts
+#: needs no pattern at all. Each regex starts with a literal (which `re` finds with its fast
+#: substring search): ~2.5x faster than one alternation; the words that share a first letter
+#: or an ending share a regex, one pass over the text fewer each (`api[_-]?key`,
+#: `access[_-]?key` and `private[_-]?key` are a `key` that one of them ends). A URL counts
 #: only with credentials in it (user:password@): URLs are in every conversation's calls.
+_KEYS = "|".join(
+    f"(?<={word}{sep}key)" for word in ("api", "access", "private") for sep in ("", "_", "-")
+)
 _TRIGGERS = tuple(
     re.compile(p)
     for p in (
         rb"://[^/\s\"@]*@",
         rb"passw",
-        rb"secret",
+        rb"s(?:ecret|k-)",
         rb"token",
-        rb"api[_-]?key",
-        rb"access[_-]?key",
-        rb"private[_-]?key",
-        rb"bearer",
-        rb"basic",
-        rb"sk-",
+        rb"key(?:" + _KEYS.encode() + rb")",
+        rb"b(?:earer|asic)",
         rb"akia",
         rb"gh[pousr]_",
     )

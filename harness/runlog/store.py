@@ -30,6 +30,7 @@ from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag, SweepRec
 from harness.runlog.read import CASES, MANIFEST, each_record, read_manifest, verdicts_of
 
 LOCK = ".lock"
+BUFFER = 1 << 18  # bytes of records held until the end of the event loop's turn, at most
 #: the keys of a trial's record itself (its classes' own are their fields)
 RECORD_KEYS = ("v", "type", "key", "case", "trial", "observation", "checks", "load")
 DEFAULT_REPORTS_DIR = "reports"
@@ -217,7 +218,9 @@ class RunLog:
     ) -> None:
         """`strings`: the record's strings without its field names (`Redactor.json`)."""
         if self._fh is None:
-            self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
+            # kept open for the whole run; a buffer that holds a busy turn's records, so they
+            # reach the file in one write when the turn ends (`_flush`), not one per 8 KiB
+            self._fh = open(self.dir / CASES, "ab", buffering=BUFFER)  # noqa: SIM115
         raw = dumps(record)
         data = redact.json(raw, strings=strings)
         if own is not None:  # the strings are those of `raw`: of no other bytes
