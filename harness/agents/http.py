@@ -63,7 +63,8 @@ class HttpAgent(_Client):
         self.config = config
 
     def conversation(self, context: dict[str, Any]) -> Driven:
-        return self.driven(HttpDialogue(self.config, self.base_context, self.cache))
+        assert self._http is not None, "open() first"  # `driven`, inlined: every case
+        return Driven(HttpDialogue(self.config, self.base_context, self.cache), self._http)
 
 
 class OpenAIAgent(_Client):

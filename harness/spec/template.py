@@ -212,13 +212,6 @@ class Expr:
 
     def evaluate(self, context: Mapping[str, Any]) -> Any:
         filters = self.filters
-        if not filters:  # a plain name through dicts (nearly every one): no call per step
-            value: Any = context
-            for part in self.path:
-                if type(value) is not dict or part not in value:
-                    return _walk(self.path, context)  # lists, other mappings, the error
-                value = value[part]
-            return value
         try:
             value = _walk(self.path, context)
         except TemplateError:
