@@ -37,22 +37,23 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}\b"), MASK),
 ]
 #: what every pattern above starts with, on lower-cased bytes: a text holding none of these
-#: needs no pattern at all. One regex each, every one with a literal prefix (which `re`
-#: finds with its fast substring search): ~2.5x faster than one alternation. A URL counts
+#: needs no pattern at all. Each regex starts with a literal (which `re` finds with its fast
+#: substring search): ~2.5x faster than one alternation; the words that share a first letter
+#: or an ending share a regex, one pass over the text fewer each (`api[_-]?key`,
+#: `access[_-]?key` and `private[_-]?key` are a `key` that one of them ends). A URL counts
 #: only with credentials in it (user:password@): URLs are in every conversation's calls.
+_KEYS = "|".join(
+    f"(?<={word}{sep}key)" for word in ("api", "access", "private") for sep in ("", "_", "-")
+)
 _TRIGGERS = tuple(
     re.compile(p)
     for p in (
         rb"://[^/\s\"@]*@",
         rb"passw",
-        rb"secret",
+        rb"s(?:ecret|k-)",
         rb"token",
-        rb"api[_-]?key",
-        rb"access[_-]?key",
-        rb"private[_-]?key",
-        rb"bearer",
-        rb"basic",
-        rb"sk-",
+        rb"key(?:" + _KEYS.encode() + rb")",
+        rb"b(?:earer|asic)",
         rb"akia",
         rb"gh[pousr]_",
     )
@@ -139,8 +140,10 @@ class Redactor:
                 text = pattern.sub(repl, text)
         return text
 
-    def _suspect(self, data: bytes) -> bool:
-        return any(secret in data for secret in self._bytes) or _may_hold_credentials(data)
+    def _suspect(self, data: bytes, strings: bytes | None = None) -> bool:
+        if self._bytes and any(secret in data for secret in self._bytes):
+            return True
+        return _may_hold_credentials(data if strings is None else strings)
 
     def text(self, data: bytes) -> bytes:
         """A text file's bytes (a log), masked; the fast path when it holds nothing to mask."""
@@ -148,10 +151,15 @@ class Redactor:
             return data
         return self(data.decode("utf-8", errors="replace")).encode()
 
-    def json(self, data: bytes, option: int = 0) -> bytes:
+    def json(self, data: bytes, option: int = 0, strings: bytes | None = None) -> bytes:
         """Serialized JSON, masked string by string (keys too) and written again, so it stays
-        valid JSON whatever the mask replaces; the fast path when it holds nothing to mask."""
-        if not self._suspect(data):
+        valid JSON whatever the mask replaces; the fast path when it holds nothing to mask.
+
+        `strings`: the same document's strings serialized without the keys its writer knows
+        hold no credential shape (the run log's records: `core.types.strings_of`). No shape
+        can reach across a string's quotes, so looking for them there gives the same answer
+        on half the bytes; the known secrets are looked for in `data` itself."""
+        if not self._suspect(data, strings):
             return data
         return orjson.dumps(self.data(orjson.loads(data)), option=option)
 

@@ -140,7 +140,11 @@ class Dialogue:
             incoming, failure = yield send
             if incoming is not None and self.jar is not None:
                 self.jar.update(incoming)
-            pause = protocol.retry_after(incoming) if incoming is not None else None
+            pause = (  # a 429 only: no call for every other answer
+                protocol.retry_after(incoming)
+                if incoming is not None and incoming.status == 429
+                else None
+            )
             if pause is None:
                 return incoming, failure
             left = max_wait - self.waited

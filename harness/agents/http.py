@@ -63,7 +63,8 @@ class HttpAgent(_Client):
         self.config = config
 
     def conversation(self, context: dict[str, Any]) -> Driven:
-        return self.driven(HttpDialogue(self.config, self.base_context, self.cache))
+        assert self._http is not None, "open() first"  # `driven`, inlined: every case
+        return Driven(HttpDialogue(self.config, self.base_context, self.cache), self._http)
 
 
 class OpenAIAgent(_Client):
@@ -90,18 +91,11 @@ class Driven:
     def __init__(self, dialogue: Dialogue, http: aiohttp.ClientSession) -> None:
         self.dialogue = dialogue
         self._http = http
-
-    @property
-    def session(self) -> dict[str, Any]:
-        return self.dialogue.session
-
-    @property
-    def calls(self) -> list[Call]:
-        return self.dialogue.calls
-
-    @property
-    def closes(self) -> bool:
-        return self.dialogue.closes
+        # the dialogue's own (never rebound), read without a property on every turn
+        self.session: dict[str, Any] = dialogue.session
+        self.calls: list[Call] = dialogue.calls
+        self.closes: bool = dialogue.closes
+        self.opens: bool = dialogue.opens  # else `open` does nothing
 
     async def open(self, context: dict[str, Any]) -> Failure | None:
         if not self.dialogue.opens:

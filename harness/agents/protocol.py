@@ -108,7 +108,7 @@ def not_given(exc: TemplateError, session: Mapping[str, Any]) -> Failure | None:
 # --------------------------------------------------------------------------- requests
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built for every request, a frozen one costs twice that
 class Outgoing:
     """One request, rendered and ready for any HTTP client."""
 
@@ -281,8 +281,10 @@ def read_turn(
         else:
             text = as_text(value)
     answer = Reply(text, incoming.latency_ms, incoming.status, None, data, incoming.first_byte_ms)
-    answer.captured = capture(adapter.capture, incoming, data)
-    answer.usage = usage(adapter.usage, data)
+    if adapter.capture:  # else nothing to take (and no call for it, every turn)
+        answer.captured = capture(adapter.capture, incoming, data)
+    if adapter.usage is not None:
+        answer.usage = usage(adapter.usage, data)
     return answer
 
 

@@ -64,6 +64,9 @@ class CheckKind:
     observe: Observe | None = None
     #: the query (if any) preflight tries against the real schema
     schema_query: Callable[[Any], SchemaQuery | None] | None = None
+    #: the same judge, for a kind that never waits (output checks): called without a
+    #: coroutine of its own, the engine judges thousands of checks a second
+    judge_now: Callable[[Any, str, Judging], CheckResult] | None = None
 
 
 _KINDS: dict[str, CheckKind] = {}

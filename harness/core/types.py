@@ -321,6 +321,43 @@ _CASE, _OBSERVATION, _TURN, _CHECK = (
 )
 
 
+def _values(cls: type, nested: dict[str, str] | None = None) -> Callable[[Any], tuple[Any, ...]]:
+    """The values of an instance of dataclass `cls`, every field in order, without its field
+    names (`nested`: field -> an expression of `o` to put there instead)."""
+    nested = nested or {}
+    names = [nested.get(f.name, f"o.{f.name}") for f in dataclasses.fields(cls)]
+    source = "def values(o):\n    return (" + ", ".join(names) + ",)\n"
+    scope: dict[str, Any] = {"TurnRecord": TurnRecord}
+    exec(source, scope)  # the field names of our own classes, nothing else
+    values: Callable[[Any], tuple[Any, ...]] = scope["values"]
+    return values
+
+
+_CASE_V, _TURN_V, _CHECK_V = (_values(c) for c in (Case, TurnRecord, CheckResult))
+_OBSERVATION_V = _values(
+    Observation,
+    {
+        "turns": "[_TURN_V(t) if type(t) is TurnRecord else t for t in o.turns]",
+        "variants": "[_OBSERVATION_V(v) for v in o.variants]",
+    },
+)
+_OBSERVATION_V.__globals__.update(_TURN_V=_TURN_V, _OBSERVATION_V=_OBSERVATION_V)
+
+
+def strings_of(value: Any) -> Any:
+    """What `as_map` makes of a value without the field names of our own classes: every
+    string of the record that is not a field name, the same bytes once written by `dumps`
+    (the run log looks for credential shapes in those alone: see runlog/store.py)."""
+    kind = type(value)
+    if kind is Observation:
+        return _OBSERVATION_V(value)
+    if kind is CheckResult:
+        return _CHECK_V(value)
+    if kind is Case:
+        return _CASE_V(value)
+    return value
+
+
 def as_map(value: Any) -> Any:
     """A case, observation (its turns and variants too) or check result as the plain map
     `dumps` writes of it, byte for byte, faster (a trial's record, every case); anything else

@@ -80,16 +80,20 @@ class Talk:
         ctx["statuses"] = {}  # every turn's HTTP status by its number: {{ statuses.2 }}
         ctx["texts"] = {}  # every turn's reply text, whatever the agent's shape: {{ texts.2 }}
         ctx["tool_results"] = scenario.tool_results
-        user = self.user(scenario)
+        user = None if scenario.user is None else self.user(scenario)
         if user is not None:
             ctx["user"] = user.facts(ctx, self.judge.cache)
         per_turn = self.judge.per_turn(scenario)
         number = 0
         trial = int(ctx["case"]["trial"])
-        self.watching.begin(case, trial, variant, scenario, ctx, obs)
-        trace = self.watching.trace(case, trial, variant)
+        watching = self.watching
+        trace = None
+        if watching.watchers or watching.traced:  # else nothing to begin (trace_id stays None)
+            watching.begin(case, trial, variant, scenario, ctx, obs)
+            trace = watching.trace(case, trial, variant)
         try:
-            failure = await conversation.open(ctx)
+            # a conversation that says it opens nothing (`opens`) needs no coroutine for it
+            failure = await conversation.open(ctx) if getattr(conversation, "opens", True) else None
             if failure is not None:
                 obs.fail(failure)
                 return
@@ -146,7 +150,7 @@ class Talk:
                     async with asyncio.timeout(CLOSE_TIMEOUT):  # no task of its own
                         await conversation.close(ctx)
             obs.session = dict(conversation.session)
-            obs.calls = [c.to_dict() for c in conversation.calls]
+            obs.calls = [c.to_dict() for c in conversation.calls] if conversation.calls else []
 
 
 def accepted(reply: Reply, number: int, faults: CaseFaults, ok: tuple[int, ...]) -> Reply:

@@ -20,22 +20,23 @@ from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import reads_conversation
 from harness.check.state import Targets
 from harness.core import Case, CaseResult, CheckResult, Failure, FailureKind, Observation
-from harness.core.events import CaseFinished, Emit
+from harness.core.events import Emit
 from harness.core.watch import Watcher
 from harness.faults import LinkProxy
 from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
-from harness.run import collector, drift
+from harness.run import drift, trials
 from harness.run.converse import Step, Talk, case_fault, now_iso, record, step
-from harness.run.faulting import CaseFaults, Plans, Shared, releases
+from harness.run.deadline import Deadlines
+from harness.run.faulting import CaseFaults, Plans, Shared
 from harness.run.judge import Judge
 from harness.run.rows import Held, RowWriter, row_values
-from harness.run.tracing import Free, Watching, once
+from harness.run.tracing import Free, Watching
 from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
-from harness.spec.template import Template, TemplateError, concrete, render_deep
+from harness.spec.template import Template, TemplateError, concrete, format_value, render_deep
 
 Sink = Callable[[CaseResult], None]
 
@@ -80,6 +81,7 @@ class Engine:
         self.run_id = run_id
         self.concurrency = max(1, concurrency)
         self.case_timeout = case_timeout
+        self.deadlines = Deadlines(case_timeout)  # every case's timeout, on one timer
         self.emit = emit
         self.sink = sink
         self.params = suite.params
@@ -114,34 +116,12 @@ class Engine:
     async def run_trials(self, pairs: Iterable[tuple[Case, int]]) -> int:
         """Run exactly these (case, trial) pairs, `concurrency` at a time (a watched case in a
         concurrent run frees its place once its conversations end, while it waits for late
-        spans: one at a time stays one case at a time); a resumed run passes the missing ones."""
-        slots, done = asyncio.Semaphore(self.concurrency), 0
+        spans: one at a time stays one case at a time); a resumed run passes the missing ones.
+        See run/trials.py."""
         early = bool(self.watching.watchers) and self.concurrency > 1
-
-        async def one(case: Case, trial: int, free: Free, n: int) -> None:
-            nonlocal done
-            try:
-                result = await self.run_case(case, trial, free if early and n == 1 else None)
-            finally:
-                free()
-            self.sink(result)
-            self.emit(CaseFinished(result))
-            done += 1
-
-        try:
-            with collector.quiet():  # see run/collector.py: a fifth of the time, otherwise
-                async with asyncio.TaskGroup() as group:
-                    for case, trial in pairs:
-                        # a case with windowed faults runs alone: the cases in flight end first
-                        n = self.concurrency if self.alone(case) else 1
-                        for _ in range(n):
-                            await slots.acquire()
-                        # freed once: in `one`'s finally (and before, when it frees early)
-                        free = once(releases(slots, n)) if early or n > 1 else slots.release
-                        group.create_task(one(case, trial, free, n))
-        except BaseExceptionGroup as failed:  # the first failure, as a worker raised it
-            raise failed.exceptions[0] from None
-        return done
+        if not early and self.plans.never_alone:
+            return await trials.pooled(self, pairs)
+        return await trials.slotted(self, pairs, early)
 
     def alone(self, case: Case) -> bool:
         return self.plans.of(case)[1]
@@ -236,56 +216,57 @@ class Engine:
     async def run_case(self, case: Case, trial: int = 1, free: Free | None = None) -> CaseResult:
         """One trial of a case; `free` is called once its conversations have ended."""
         with clock.pinned():  # one clock for the case's rows, turns and checks
-            return await self._run_case(case, trial, free)
-
-    async def _run_case(self, case: Case, trial: int, free: Free | None) -> CaseResult:
-        scenario = self._scenarios[case.scenario]
-        session_id = case.session_id(self.run_id, trial)
-        obs = Observation(session_id=session_id, started_at=now_iso())
-        ctx = self.context(case, session_id, trial)
-        started = time.perf_counter()
-        checks: list[CheckResult] = []
-        broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
-        planned = self.plans.of(case)[0]  # none: no schedule, the `fault` context as made
-        faults = CaseFaults(planned, self.links, self.shared, case.fault) if planned else None
-        if faults is not None:
-            ctx["fault"], obs.faults = faults.context, faults.windows
-        try:
-            async with asyncio.timeout(self.case_timeout):
-                setup_error = await self._setup(case, scenario, ctx, obs)
-                if setup_error:
-                    obs.error = setup_error
-                else:
-                    steps = self.script(case, ctx)
-                    if faults is not None:
-                        faults.start()
-                    await self.talk.converse(case, scenario, steps, ctx, obs, broke, None, faults)
-                observed = (
-                    await self._variants_run(case, scenario, ctx, obs) if scenario.variants else {}
-                )
-                if free is not None:
-                    free()  # the conversations are over: the next case may start
-                if self.watching.watchers:
-                    await self.watching.end_case(case.id, trial)  # bounded, before judging
-                if faults is not None:
-                    faults.observe()  # fault.hit as the proxy saw it until now
-                checks = await self.judge.case(scenario, ctx, obs, observed, broke)
-        except TimeoutError:
-            obs.error = Failure(
-                FailureKind.CASE_TIMEOUT,
-                f"the case did not finish within {self.case_timeout:g} s",
-            )
-            checks = self.judge.errors(scenario, ctx, str(obs.error))
-        except Exception as exc:  # a harness-side fault; recorded, the run goes on
-            obs.error = case_fault(exc, scenario)
-            checks = self.judge.errors(scenario, ctx, str(obs.error))
-        finally:  # every way out ends the watch (the spans are evidence of an error too)
+            scenario = self._scenarios[case.scenario]
+            session_id = case.session_id(self.run_id, trial)
+            obs = Observation(session_id=session_id, started_at=now_iso())
+            ctx = self.context(case, session_id, trial)
+            started = time.perf_counter()
+            checks: list[CheckResult] = []
+            broke: dict[str, CheckResult] = {}  # first failures of checks judged after every turn
+            planned = self.plans.of(case)[0]  # none: no schedule, the `fault` context as made
+            faults = CaseFaults(planned, self.links, self.shared, case.fault) if planned else None
             if faults is not None:
-                faults.close()  # and removes the case's faults still applied
-            if self.watching.watchers:
-                await self.watching.end_case(case.id, trial)
-        obs.duration_ms = (time.perf_counter() - started) * 1000.0
-        return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
+                ctx["fault"], obs.faults = faults.context, faults.windows
+            try:
+                with self.deadlines():
+                    setup_error = await self._setup(case, scenario, ctx, obs)
+                    if setup_error:
+                        obs.error = setup_error
+                    else:
+                        steps = self.script(case, ctx)
+                        if faults is not None:
+                            faults.start()
+                        await self.talk.converse(
+                            case, scenario, steps, ctx, obs, broke, None, faults
+                        )
+                    observed = (
+                        await self._variants_run(case, scenario, ctx, obs)
+                        if scenario.variants
+                        else {}
+                    )
+                    if free is not None:
+                        free()  # the conversations are over: the next case may start
+                    if self.watching.watchers:
+                        await self.watching.end_case(case.id, trial)  # bounded, before judging
+                    if faults is not None:
+                        faults.observe()  # fault.hit as the proxy saw it until now
+                    checks = await self.judge.case(scenario, ctx, obs, observed, broke)
+            except TimeoutError:
+                obs.error = Failure(
+                    FailureKind.CASE_TIMEOUT,
+                    f"the case did not finish within {self.case_timeout:g} s",
+                )
+                checks = self.judge.errors(scenario, ctx, str(obs.error))
+            except Exception as exc:  # a harness-side fault; recorded, the run goes on
+                obs.error = case_fault(exc, scenario)
+                checks = self.judge.errors(scenario, ctx, str(obs.error))
+            finally:  # every way out ends the watch (the spans are evidence of an error too)
+                if faults is not None:
+                    faults.close()  # and removes the case's faults still applied
+                if self.watching.watchers:
+                    await self.watching.end_case(case.id, trial)
+            obs.duration_ms = (time.perf_counter() - started) * 1000.0
+            return CaseResult(case=case, trial=trial, observation=obs, checks=checks)
 
     async def _setup(
         self,
@@ -335,7 +316,7 @@ class Engine:
     ) -> str:
         """Turn i as the case's persona writes it."""
         if case.persona == "plain":
-            return template.render_text(ctx)
+            return format_value(template.render(ctx))  # render_text without a literal
         n = turns or len(self._turns[case.scenario])
         return write_turn(template, ctx, case.persona, case.persona_seed or case.seed, i, n)
 

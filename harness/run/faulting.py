@@ -91,6 +91,10 @@ class Plans:
         self.suite = suite
         self.scenarios = scenarios
         self._found: dict[tuple[str, str | None], tuple[list[tuple[Fault, str]], bool]] = {}
+        #: no case can run alone: no scenario has faults and the suite has no fault profile
+        self.never_alone = not suite.manifest.faults.profiles and not any(
+            s.faults for s in scenarios.values()
+        )
 
     def of(self, case: Case) -> tuple[list[tuple[Fault, str]], bool]:
         key = (case.scenario, case.fault)

@@ -67,7 +67,8 @@ class Judge:
             if check.when is not None and not self.applies(check, ctx):
                 continue
             try:
-                result = await kind.judge(check, cid, judging)
+                now = kind.judge_now
+                result = now(check, cid, judging) if now else await kind.judge(check, cid, judging)
             except Exception:
                 continue
             if result.verdict is Verdict.FAIL:
@@ -160,9 +161,10 @@ class Judge:
         results = await self._case(scenario, ctx, obs, observed)
         last = len(obs.turns) or None
         for i, result in enumerate(results):
-            first = (broke or {}).get(result.check_id)
-            if first is not None:
-                results[i] = result = first
+            if broke:
+                first = broke.get(result.check_id)
+                if first is not None:
+                    results[i] = result = first
             if result.verdict is Verdict.FAIL and result.turn is None:
                 result.turn = last
         return results
@@ -183,7 +185,10 @@ class Judge:
                 results.append(judge_error(check, cid, f"not judged: {obs.error}"))
                 continue
             try:
-                results.append(await kind.judge(check, cid, judging))
+                now = kind.judge_now
+                results.append(
+                    now(check, cid, judging) if now else await kind.judge(check, cid, judging)
+                )
             except Exception as exc:
                 results.append(
                     judge_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")

@@ -23,13 +23,16 @@ from typing import IO, Any
 
 import orjson
 
-from harness.core.types import CaseResult, CheckResult, as_map, dumps
+from harness.core.types import CaseResult, CheckResult, as_map, dumps, strings_of
 from harness.errors import ConfigError
 from harness.redact import Redactor, redact, secret_name
 from harness.runlog.models import SCHEMA_VERSION, AnyManifest, LoadTag, SweepRecord
 from harness.runlog.read import CASES, MANIFEST, each_record, read_manifest, verdicts_of
 
 LOCK = ".lock"
+BUFFER = 1 << 18  # bytes of records held until the end of the event loop's turn, at most
+#: the keys of a trial's record itself (its classes' own are their fields)
+RECORD_KEYS = ("v", "type", "key", "case", "trial", "observation", "checks", "load")
 DEFAULT_REPORTS_DIR = "reports"
 
 
@@ -150,28 +153,42 @@ class RunLog:
 
     def append(self, result: CaseResult, load: LoadTag | None = None) -> None:
         """Write one finished trial now; a kill after this line loses nothing of it."""
+        obs, key = result.observation, result.key
         record: dict[str, Any] = {  # the core dataclasses, as orjson writes them (`as_map`)
             "v": SCHEMA_VERSION,
             "type": "trial",
-            "key": result.key,
+            "key": key,
             "case": as_map(result.case),
             "trial": result.trial,
-            "observation": as_map(result.observation),
+            "observation": as_map(obs),
             "checks": [as_map(c) for c in result.checks],
         }
+        # the same values without the field names (RECORD_KEYS and our classes' fields, none
+        # of which holds a credential shape): where the masking looks for shapes
+        strings: list[Any] = [
+            key,
+            strings_of(result.case),
+            strings_of(obs),
+            [strings_of(c) for c in result.checks],
+        ]
         if load is not None:
             record["load"] = load.model_dump(exclude_none=True)
+            strings.append(record["load"])
         # a secret-named value the agent handed this conversation (a captured `token`) is
         # masked wherever the record repeats it (later URLs, headers, rows), not only under
         # its own name; per record, since every conversation has its own
-        handed = {
-            k: v
-            for o in (result.observation, *result.observation.variants)
-            for k, v in o.session.items()
-            if isinstance(v, str) and secret_name(k)
-        }
-        self._write(record, Redactor(handed.values()) if handed else None)
-        self._count(result.checks, result.key)
+        handed = (
+            {
+                k: v
+                for o in (obs, *obs.variants)
+                for k, v in o.session.items()
+                if isinstance(v, str) and secret_name(k)
+            }
+            if obs.session or obs.variants
+            else None
+        )
+        self._write(record, Redactor(handed.values()) if handed else None, dumps(strings))
+        self._count(result.checks, key)
 
     def append_sweep(self, attempt: int, checks: list[CheckResult]) -> None:
         """The run-wide invariant sweep of one attempt."""
@@ -196,11 +213,19 @@ class RunLog:
         for check in checks:
             verdicts[check.verdict] += 1  # a StrEnum: the same key as its value
 
-    def _write(self, record: dict[str, Any], own: Redactor | None = None) -> None:
+    def _write(
+        self, record: dict[str, Any], own: Redactor | None = None, strings: bytes | None = None
+    ) -> None:
+        """`strings`: the record's strings without its field names (`Redactor.json`)."""
         if self._fh is None:
-            self._fh = open(self.dir / CASES, "ab")  # noqa: SIM115 - kept open for the whole run
-        data = redact.json(dumps(record))
-        self._fh.write((own.json(data) if own is not None else data) + b"\n")
+            # kept open for the whole run; a buffer that holds a busy turn's records, so they
+            # reach the file in one write when the turn ends (`_flush`), not one per 8 KiB
+            self._fh = open(self.dir / CASES, "ab", buffering=BUFFER)  # noqa: SIM115
+        raw = dumps(record)
+        data = redact.json(raw, strings=strings)
+        if own is not None:  # the strings are those of `raw`: of no other bytes
+            data = own.json(data, strings=strings if data is raw else None)
+        self._fh.write(data + b"\n")
         if self._flushing:
             return
         try:

@@ -70,6 +70,8 @@ def format_value(value: Any) -> str:
     """The text a value becomes inside a sentence, a URL or a SQL parameter."""
     if value is None or type(value) is str:  # most values: no isinstance ladder
         return value or ""
+    if type(value) is int:  # a case's index, a count (never a bool: its type is bool)
+        return str(value)
     if isinstance(value, Relative):
         moment = value.resolve()
         return moment if isinstance(moment, str) else moment.isoformat()
@@ -342,9 +344,10 @@ class Template:
     def render(self, context: Mapping[str, Any]) -> Any:
         if self._single is not None:
             return self._single.evaluate(context)
-        return "".join(
-            [p if isinstance(p, str) else format_value(p.evaluate(context)) for p in self.parts]
-        )
+        out = []
+        for p in self.parts:  # a loop, not a comprehension: one call less, every turn
+            out.append(p if isinstance(p, str) else format_value(p.evaluate(context)))
+        return "".join(out)
 
     def render_text(
         self, context: Mapping[str, Any], literal: Callable[[str], str] | None = None

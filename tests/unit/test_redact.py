@@ -88,3 +88,30 @@ def test_a_secret_named_field_of_an_agents_json_is_masked_whole() -> None:
     reply = {"reply": "logged in", "data": {"access_token": "eyJhbGciOi.x.y", "tokens": 3}}
     stored = orjson.loads(Redactor().json(orjson.dumps(reply)))
     assert stored == {"reply": "logged in", "data": {"access_token": MASK, "tokens": 3}}
+
+
+def test_the_shared_trigger_regexes_answer_as_one_regex_per_word_would() -> None:
+    """`_may_hold_credentials` runs 8 regexes (words sharing a first letter or an ending share
+    one); it says yes exactly where the 12 words' own regexes find one."""
+    import random
+    import re
+
+    from harness.redact import _may_hold_credentials
+
+    words = [
+        rb"://[^/\s\"@]*@", rb"passw", rb"secret", rb"token", rb"api[_-]?key",
+        rb"access[_-]?key", rb"private[_-]?key", rb"bearer", rb"basic", rb"sk-", rb"akia",
+        rb"gh[pousr]_",
+    ]  # fmt: skip
+    one_each = [re.compile(w) for w in words]
+    pieces = [
+        "api", "apikey", "api_key", "api-key", "api key", "ACCESS", "access_key", "accesskey",
+        "access-key", "private", "private_key", "privatekey", "key", "secret", "secre", "sk-",
+        "sk", "bearer", "basic", "bas", "token", "tok", "passw", "akia", "ghp_", "gh_", "ghx_",
+        "http://a:b@c", "http://a/b@c", "://@", " ", "_", "-", '"', "@", "s", "b", "x",
+    ]  # fmt: skip
+    rng = random.Random(1)
+    for _ in range(20_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 4))).encode()
+        expected = any(r.search(text.lower()) for r in one_each)
+        assert _may_hold_credentials(text) is expected, text

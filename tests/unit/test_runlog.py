@@ -308,3 +308,48 @@ def test_records_reach_the_file_before_the_loop_waits_again(tmp_path: Path) -> N
     log.append(result("c#3"))  # no loop running: at once
     assert len(cases.read_bytes().splitlines()) == 4
     log.close()
+
+
+def test_the_field_names_of_a_record_hold_no_credential_shape() -> None:
+    """The mask looks for credential shapes in a record's strings without its field names
+    (`strings_of`): that holds only while no field name of the record has such a shape."""
+    import dataclasses
+
+    from harness.redact import _may_hold_credentials
+    from harness.runlog.store import RECORD_KEYS
+
+    names = list(RECORD_KEYS)
+    for cls in (Case, Observation, TurnRecord, CheckResult):
+        names += [f.name for f in dataclasses.fields(cls)]
+    shaped = [n for n in names if _may_hold_credentials(json.dumps(n).encode())]
+    assert not shaped
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain words",
+        'Your reset token: "A1B2C3"',
+        "see https://user:pw@host/x",
+        "Bearer abcdefgh12345",
+        "key sk-aaaaaaaaaaaaaaaaaaaa",
+        'a "quoted" AKIA0123456789ABCDEF',
+    ],
+)
+def test_a_record_is_masked_alike_whether_shapes_are_looked_for_in_its_strings_or_all(
+    tmp_path: Path, text: str
+) -> None:
+    """The line written is the one the whole record's JSON, looked at entire, masks to."""
+    from harness.core.types import dumps
+    from harness.runlog.models import SCHEMA_VERSION
+
+    r = rich_result()
+    r.observation.turns[0].reply = text
+    r.observation.turns[0].data = {"auth": "abcdef", "reply": text}
+    log = RunLog.create(tmp_path, RunManifest(suite="s", seed=3))
+    log.append(r)
+    log.close()
+    (written,) = (log.dir / "cases.jsonl").read_bytes().splitlines()
+    record = {"v": SCHEMA_VERSION, "type": "trial", "key": r.key, "case": r.case}
+    record.update(trial=r.trial, observation=r.observation, checks=r.checks)
+    assert written == redact.json(dumps(record))
