@@ -9,7 +9,6 @@ what stops a case is a `Failure` with its kind on the observation.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -204,9 +203,10 @@ class Engine:
             obs.error = prepared.error
         await self.unwatch(prepared)  # bounded: before judging, whatever became of it
         try:
-            async with asyncio.timeout(self.case_timeout):
-                with clock.pinned(prepared.now):
-                    checks = await self.judge.case(scenario, prepared.ctx, obs, {})
+            # the run's case timeout, on the engine's one timer (run/deadline.py), as in
+            # `run_case`: not a timer handle made and cancelled per conversation
+            with self.deadlines(), clock.pinned(prepared.now):
+                checks = await self.judge.case(scenario, prepared.ctx, obs, {})
         except Exception as exc:
             obs.error = case_fault(exc, scenario)
             checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))

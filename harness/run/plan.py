@@ -30,10 +30,15 @@ def plan_case(
 ) -> Case:
     """Generate every value of one case; templates that need inserted rows stay templates."""
     case_seed = derive_seed(seed, suite.name, scenario.id, index)
+    cid = case_id(scenario.id, index, scenario.repeat if count is None else count)
+    if not scenario.personas and not (scenario.vars or scenario.setup or scenario.variants):
+        # nothing to draw: what make_values and variant_setups make of such a scenario, without
+        # the suite's params and kinds gathered afresh and a generator that draws nothing
+        return Case(id=cid, scenario=scenario.id, index=index, seed=case_seed, persona="plain")
     gen = ValueGenerator(case_seed, kinds=suite.param_kinds, plain=plain)
     values, setup = make_values(scenario, suite.params, seeded(gen, index))
     return Case(
-        id=case_id(scenario.id, index, scenario.repeat if count is None else count),
+        id=cid,
         scenario=scenario.id,
         index=index,
         seed=case_seed,

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -67,3 +69,50 @@ def test_the_deadlines_work_again_in_a_new_event_loop() -> None:
 
     assert asyncio.run(case()) == "timed out"
     assert asyncio.run(case()) == "timed out"
+
+
+def _echo_engine(case_timeout: float) -> Any:
+    from harness.agents.python import PythonAgent
+    from harness.check.state import Targets
+    from harness.core.events import ignore
+    from harness.run.engine import Engine
+    from harness.spec.suite import load_suite
+
+    suite = load_suite(Path(__file__).resolve().parents[1] / "suites" / "echo")
+    agent = PythonAgent(suite.manifest.environment.agent.python, suite.root)  # type: ignore[arg-type]
+    return Engine(
+        suite, agent, Targets(), run_id="r", concurrency=2, case_timeout=case_timeout,
+        emit=ignore, sink=lambda _: None,
+    )  # fmt: skip
+
+
+def test_a_conversation_judged_for_a_load_times_out_as_a_case_does() -> None:
+    """`Engine.conclude` (a load's conversations) keeps the case timeout on the engine's one
+    timer too: judging that waits past it is the harness's fault, TimeoutError, as with the
+    `asyncio.timeout` it replaces; judging in time leaves nothing behind."""
+    from harness.core import FailureKind, Verdict
+    from harness.run.plan import plan
+
+    engine = _echo_engine(0.1)
+    case = next(iter(plan(engine.suite, 1)))
+    judge_case = engine.judge.case
+
+    async def slow(*args: Any, **kwargs: Any) -> Any:
+        await asyncio.sleep(1)  # e.g. a database check that hangs
+        return await judge_case(*args, **kwargs)
+
+    async def conclude(wait: bool) -> Any:
+        prepared = await engine.prepare(case)
+        engine.judge.case = slow if wait else judge_case  # type: ignore[method-assign]
+        began = time.monotonic()
+        result = await engine.conclude(prepared)
+        return result, time.monotonic() - began
+
+    late, waited = asyncio.run(conclude(True))
+    assert 0.09 <= waited < 0.6, waited
+    assert late.observation.error.kind is FailureKind.HARNESS
+    assert late.observation.error.message == "harness fault: TimeoutError: "
+    assert {c.verdict for c in late.checks} == {Verdict.ERROR}
+    in_time, _ = asyncio.run(conclude(False))
+    assert in_time.observation.error is None
+    assert not engine.deadlines._queue and engine.deadlines._timer is None
