@@ -4,12 +4,13 @@ machine, where the clock and even the CPU time scatter with the other work on it
 One side of bench_run.py's echo run (1,000 cases, concurrency 32): `harness` from its
 RunStarted to its last CaseFinished (the window bench_run.py times), `plain` the plain aiohttp
 client's cases, or `own`: the harness with the agent's calls answered in process
-(`agents/http.exchange` replaced by an echo: no aiohttp, no socket), its own code alone. Under
+(`agents/http.exchange` replaced by an echo: no aiohttp, no socket), its own code alone; or
+`conclude`: `Engine.conclude`, what a load does to judge each conversation, alone. Under
 callgrind started with `--instr-atstart=no`, only that window is counted (callgrind_control
 turns counting on and off); without valgrind it prints the window's CPU per case.
 
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null \\
-        python benchmarks/bench_engine_instr.py harness|plain|own [--cases 1000]
+        python benchmarks/bench_engine_instr.py harness|plain|own|conclude [--cases 1000]
 
 The count is valgrind's `Collected` line (divide by the cases). Run it against another
 checkout by running that checkout's copy of this file (it imports the harness beside it).
@@ -94,13 +95,49 @@ async def harness_window(suite: Path, reports: Path, n: int, measure: bool) -> f
     return cpu[1] - cpu[0]
 
 
+def conclude_window(n: int) -> float:
+    """`Engine.conclude` (a load's judging) of n prepared cases of tests/suites/echo, one
+    after another, counted alone (the preparing is not). Its CPU seconds."""
+    from harness.agents.python import PythonAgent
+    from harness.check.state import Targets
+    from harness.run.engine import Engine
+    from harness.run.plan import plan
+    from harness.spec.suite import load_suite
+
+    suite = load_suite(ROOT / "tests" / "suites" / "echo")
+    agent = PythonAgent(suite.manifest.environment.agent.python, suite.root)  # type: ignore[arg-type]
+    engine = Engine(
+        suite, agent, Targets(), run_id="r", concurrency=2, case_timeout=30,
+        emit=ignore, sink=lambda _: None,
+    )  # fmt: skip
+    case = next(iter(plan(suite, 1)))
+
+    async def judged() -> float:
+        prepared = [await engine.prepare(case) for _ in range(n + 200)]
+        for p in prepared[:200]:  # warm up
+            await engine.conclude(p)
+        counting(True)
+        mark = time.process_time()
+        for p in prepared[200:]:
+            await engine.conclude(p)
+        spent = time.process_time() - mark
+        counting(False)
+        return spent
+
+    return asyncio.run(judged())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("side", choices=["harness", "plain", "own"])
+    parser.add_argument("side", choices=["harness", "plain", "own", "conclude"])
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
     n, side = args.cases, args.side
+    if side == "conclude":
+        spent = conclude_window(n)
+        print(f"conclude: {n} conversations, CPU {spent / n * 1e6:.0f} us each (counted)")
+        return
     if side == "own":
         in_process_agent()
     proc, port = bench_run.start_echo()
