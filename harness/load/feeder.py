@@ -24,7 +24,6 @@ from harness.agents.process import AgentProcessRunner
 from harness.core import TWIN, Case, CaseResult, Failure, FailureKind, Observation, Verdict
 from harness.load.ahead import Ahead
 from harness.load.blame import blame, exit_to_blame
-from harness.load.eager import start
 from harness.load.invariants import InvariantWatch, SetupGate
 from harness.load.timeline import Timeline
 from harness.load.wire import pack, read_outcome
@@ -122,7 +121,7 @@ class Feeder:
         self.ready: collections.deque[Item] = collections.deque()
         self._ready = asyncio.Event()
         self.outstanding: dict[str, tuple[Item, Conversation]] = {}
-        self.judging: set[asyncio.Future[None]] = set()
+        self.judging: set[asyncio.Task[None]] = set()
         self.counts = Counts()
         self._served = 0
         self._rate = 0.0  # cases served per second, over the last second or so
@@ -300,10 +299,12 @@ class Feeder:
                 self._track(self._judge(item))
 
     def _track(self, work: Coroutine[Any, Any, None]) -> None:
-        """Run now; what has to wait (a trace settling, a database) goes on as a task."""
-        if (task := start(work)) is not None:
-            self.judging.add(task)  # `drain` waits for it
-            task.add_done_callback(self.judging.discard)
+        """Each conversation judged in a task of its own: a trace settling or a database check
+        holds up no other, and the case timeout (and any timeout inside the judging) cancels
+        that task, never the server's (a coroutine run eagerly in the caller's task, as
+        Python 3.12's eager tasks do, would make the caller the one cancelled)."""
+        self.judging.add(task := asyncio.create_task(work))  # `drain` waits for it
+        task.add_done_callback(self.judging.discard)
 
     # -- judging ---------------------------------------------------------------------------
     async def _blame_exit(self, conv: Conversation) -> None:
