@@ -8,9 +8,9 @@ through the same locust client, the same number of users and one locust
 process, with the harness preparing, serving and judging cases in its own
 process. Both run for the same time, alternately, R rounds; the headline is the median of
 the rounds' ratios (each round's harness load over the plain locust run just before it),
-then the ratio of the best rounds. Target: the checks cost at most 20% of plain locust's
-rate. The CPU per request of each process includes its start-up (imports), which is not
-in the rates.
+then the ratio of the best rates (each side's best round, not one round's ratio). Target:
+the checks cost at most 20% of plain locust's rate. The CPU per request of each process
+includes its start-up (imports), which is not in the rates.
 
 With `--cpu`, each side runs for 3 s and for 3 + SECONDS s instead, R rounds, and the
 difference between the two is each process's CPU per request with start-up taken out (the
@@ -287,7 +287,7 @@ def main() -> None:
         f"ratio harness load / plain locust: {ratio:.2f}, median of {args.rounds} rounds "
         f"({verdict} the target of >= 0.80)"
     )
-    print(f"best-round ratio: {best_load / best_plain:.2f}")
+    print(f"ratio of the best rates (each side's best round): {best_load / best_plain:.2f}")
 
 
 if __name__ == "__main__":
