@@ -141,6 +141,12 @@ def _result(
     )
 
 
+def _as_list(value: Any) -> list[Any]:
+    """A check's value or values; one template expression may render to a number or a date,
+    which is one value, not a list of them."""
+    return list(value) if isinstance(value, list | tuple) else [value]
+
+
 Predicate = Callable[[str], tuple[bool, str]]
 #: what an output check expects, and how it judges one reply
 Expectation = tuple[Any, Predicate]
@@ -216,20 +222,15 @@ def _contains(
     context: Mapping[str, Any],
     cache: dict[str, Template],
 ) -> Expectation:
-    rendered = render_deep(check.value, context, cache)
-    if isinstance(rendered, list | tuple):
-        wants = [format_value(v) for v in rendered]
-    else:  # one template expression may render to a number or a date: one value
-        wants = [format_value(rendered)]
+    wants = [format_value(v) for v in _as_list(render_deep(check.value, context, cache))]
     positive = check.type == "contains"
     ignore_case = check.ignore_case
+    normed = [(w, _norm(w, ignore_case)) for w in wants]  # once, not for every reply
 
     def contains(r: str) -> tuple[bool, str]:
-        # `_norm` without its call where it changes nothing (ASCII, case kept)
-        text = r if not ignore_case and r.isascii() else _norm(r, ignore_case)
-        for w in wants:
-            present = (w if not ignore_case and w.isascii() else _norm(w, ignore_case)) in text
-            if present != positive:
+        text = _norm(r, ignore_case)
+        for w, n in normed:
+            if (n in text) != positive:
                 return False, f"the reply {'lacks' if positive else 'contains'} {w!r}"
         return True, ""
 
