@@ -207,6 +207,12 @@ class Engine:
             # `run_case`: not a timer handle made and cancelled per conversation
             with self.deadlines(), clock.pinned(prepared.now):
                 checks = await self.judge.case(scenario, prepared.ctx, obs, {})
+        except TimeoutError:  # as in `run_case`: the case timeout, not a harness fault
+            obs.error = Failure(
+                FailureKind.CASE_TIMEOUT,
+                f"judging the conversation did not finish within {self.case_timeout:g} s",
+            )
+            checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
         except Exception as exc:
             obs.error = case_fault(exc, scenario)
             checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))

@@ -88,8 +88,9 @@ def _echo_engine(case_timeout: float) -> Any:
 
 def test_a_conversation_judged_for_a_load_times_out_as_a_case_does() -> None:
     """`Engine.conclude` (a load's conversations) keeps the case timeout on the engine's one
-    timer too: judging that waits past it is the harness's fault, TimeoutError, as with the
-    `asyncio.timeout` it replaces; judging in time leaves nothing behind."""
+    timer too: judging that waits past it is the case timeout, named as `run_case` names it
+    (not a harness fault with TimeoutError's empty message); judging in time leaves nothing
+    behind."""
     from harness.core import FailureKind, Verdict
     from harness.run.plan import plan
 
@@ -110,8 +111,10 @@ def test_a_conversation_judged_for_a_load_times_out_as_a_case_does() -> None:
 
     late, waited = asyncio.run(conclude(True))
     assert 0.09 <= waited < 0.6, waited
-    assert late.observation.error.kind is FailureKind.HARNESS
-    assert late.observation.error.message == "harness fault: TimeoutError: "
+    assert late.observation.error.kind is FailureKind.CASE_TIMEOUT
+    assert late.observation.error.message == (
+        "judging the conversation did not finish within 0.1 s"
+    )
     assert {c.verdict for c in late.checks} == {Verdict.ERROR}
     in_time, _ = asyncio.run(conclude(False))
     assert in_time.observation.error is None
