@@ -55,9 +55,14 @@ def saved(suite: Path) -> dict[str, dict]:
 
 
 def test_hunt_finds_shrinks_and_saves_the_planted_defects(suite: Path) -> None:
+    # a seed of its own: the search repeats exactly. Seeds 2 to 7 find the thousands
+    # separator after 41 to 257 cases of its scenario here, and a new seed each hunt failed
+    # the test on a CI machine that ran too few of them in the budget; seed 4 finds it after
+    # 41 (the scenario runs some 250 in the 45 s)
     hunt = in_copy(
-        suite, "hunt", str(suite), "--budget", "45s", "--no-progress", *GENERATED, defects="all"
-    )
+        suite, "hunt", str(suite), "--budget", "45s", "--seed", "4", "--no-progress", *GENERATED,
+        defects="all",
+    )  # fmt: skip
     assert hunt.returncode == 1, hunt.stderr
     found = saved(suite)
     shapes = {d["shape"]: d for d in found.values()} | {
