@@ -245,6 +245,20 @@ def copy_demo(root: Path, name: str = "refund_desk") -> Path:
     return dest
 
 
+def copy_holds(root: Path, more: str = "") -> Path:
+    """The holds suite (tests/suites/holds) at root/suites/holds with its agent at
+    root/agents, the path its command names; `more` (a load profile) appended to its
+    suite.yaml."""
+    suite = root / "suites" / "holds"
+    shutil.copytree(ROOT / "tests" / "suites" / "holds", suite)
+    (root / "agents").mkdir()
+    shutil.copy(ROOT / "tests" / "agents" / "holds_agent.py", root / "agents")
+    if more:
+        with (suite / "suite.yaml").open("a") as f:
+            f.write(more)
+    return suite
+
+
 def edit_file(path: Path, old: str, new: str) -> int:
     """Replace the first `old` in a file by `new`; the line number where `new` ends."""
     text = path.read_text()

@@ -8,7 +8,6 @@ its status and its body as the reply. Real processes, real sockets, a real fault
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -16,7 +15,7 @@ import pytest
 
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import read_records
-from tests.helpers import ROOT, environ, harness, only_run
+from tests.helpers import copy_holds, environ, harness, only_run
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -76,13 +75,8 @@ load:
 
 
 def run_load(root: Path, extra: str) -> tuple[int, str, Path]:
-    suite = root / "suites" / "holds"
-    shutil.copytree(ROOT / "tests" / "suites" / "holds", suite)
-    (root / "agents").mkdir()
-    shutil.copy(ROOT / "tests" / "agents" / "holds_agent.py", root / "agents")
+    suite = copy_holds(root, PROFILE.replace(" WINDOW_EXTRA", extra))
     (suite / "scenarios" / "twice.yaml").write_text(SCENARIO)
-    with (suite / "suite.yaml").open("a") as f:
-        f.write(PROFILE.replace(" WINDOW_EXTRA", extra))
     reports = root / "reports"
     proc = harness(
         "load", str(suite), "--profile", "outage", "--reports-dir", str(reports), "--no-progress",

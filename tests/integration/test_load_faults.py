@@ -6,7 +6,6 @@ after, and no proxy port outlives the run."""
 from __future__ import annotations
 
 import re
-import shutil
 import signal
 from pathlib import Path
 
@@ -17,8 +16,8 @@ from harness.runlog.models import TrialRecord
 from harness.runlog.read import open_run, read_records
 from tests.faults import listening
 from tests.helpers import (
-    ROOT,
     Lines,
+    copy_holds,
     edit_file,
     environ,
     harness,
@@ -47,13 +46,7 @@ load:
 
 def holds_suite(root: Path) -> Path:
     """The holds suite (and its agent, at the path its command names) with a fault profile."""
-    suite = root / "suites" / "holds"
-    shutil.copytree(ROOT / "tests" / "suites" / "holds", suite)
-    (root / "agents").mkdir()
-    shutil.copy(ROOT / "tests" / "agents" / "holds_agent.py", root / "agents")
-    with (suite / "suite.yaml").open("a") as f:
-        f.write(PROFILE)
-    return suite
+    return copy_holds(root, PROFILE)
 
 
 def test_a_fault_window_shows_the_dip_and_the_recovery(tmp_path: Path) -> None:

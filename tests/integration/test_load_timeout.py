@@ -11,7 +11,6 @@ quick ones would wait for a connection past their own timeout too, as the pool's
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -19,7 +18,7 @@ import pytest
 from harness.core import FailureKind, Verdict
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import read_records
-from tests.helpers import ROOT, environ, harness, only_run, read_manifest
+from tests.helpers import copy_holds, environ, harness, only_run, read_manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -74,10 +73,7 @@ load:
 def test_a_check_past_the_case_timeout_is_an_error_and_the_load_goes_on(
     tmp_path: Path,
 ) -> None:
-    suite = tmp_path / "suites" / "holds"
-    shutil.copytree(ROOT / "tests" / "suites" / "holds", suite)
-    (tmp_path / "agents").mkdir()
-    shutil.copy(ROOT / "tests" / "agents" / "holds_agent.py", tmp_path / "agents")
+    suite = copy_holds(tmp_path)
     (suite / "scenarios" / "judged.yaml").write_text(SCENARIO.replace("SLEEP", str(2 * TIMEOUT)))
     text = (suite / "suite.yaml").read_text()
     assert "case_timeout: 20" in text
