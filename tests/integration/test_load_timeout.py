@@ -18,7 +18,7 @@ import pytest
 from harness.core import FailureKind, Verdict
 from harness.runlog.models import TrialRecord
 from harness.runlog.read import read_records
-from tests.helpers import copy_holds, environ, harness, only_run, read_manifest
+from tests.helpers import copy_holds, edit_file, environ, harness, only_run, read_manifest
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -73,13 +73,9 @@ load:
 def test_a_check_past_the_case_timeout_is_an_error_and_the_load_goes_on(
     tmp_path: Path,
 ) -> None:
-    suite = copy_holds(tmp_path)
+    suite = copy_holds(tmp_path, PROFILE)
+    edit_file(suite / "suite.yaml", "case_timeout: 20", f"case_timeout: {TIMEOUT}")
     (suite / "scenarios" / "judged.yaml").write_text(SCENARIO.replace("SLEEP", str(2 * TIMEOUT)))
-    text = (suite / "suite.yaml").read_text()
-    assert "case_timeout: 20" in text
-    (suite / "suite.yaml").write_text(
-        text.replace("case_timeout: 20", f"case_timeout: {TIMEOUT}") + PROFILE
-    )
     reports = tmp_path / "reports"
     proc = harness(
         "load", str(suite), "--profile", "steady", "--reports-dir", str(reports), "--no-progress",
