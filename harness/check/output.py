@@ -160,6 +160,30 @@ def _is_output(cls: type) -> bool:
     return issubclass(cls, m.OutputCheck)
 
 
+#: the expectation of each check that reads nothing of the case (`fixed`), made once: by
+#: id, with the check kept, so an id reused by a later check is never taken for it
+_MADE: dict[int, tuple[Any, Expectation | None]] = {}
+MADE_MAX = 10_000  # checks remembered at once (a process that loads suite after suite)
+
+
+def fixed(check: m.OutputCheck) -> bool:
+    """Whether the check's expectation is the same for every case: no template in any of
+    its values, which are all plain data (no moment resolved against a case's clock)."""
+
+    def plain(value: Any) -> bool:
+        if isinstance(value, str):
+            return "{{" not in value
+        if value is None or isinstance(value, bool | int | float | Decimal):
+            return True
+        if isinstance(value, list | tuple):
+            return all(plain(v) for v in value)
+        if isinstance(value, dict):
+            return all(plain(k) and plain(v) for k, v in value.items())
+        return False
+
+    return all(plain(getattr(check, name)) for name in type(check).model_fields)
+
+
 def evaluate_output(
     check: m.OutputCheck,
     cid: str,
@@ -173,7 +197,13 @@ def evaluate_output(
     expectation = _EXPECTATIONS.get(getattr(check, "type", ""))
     if expectation is None or not _is_output(type(check)):
         raise TypeError(f"not an output check: {type(check).__name__}")
-    expected, predicate = expectation(check, context, cache)
+    made = _MADE.get(id(check))
+    if made is None or made[0] is not check:  # first sight of this check
+        if len(_MADE) >= MADE_MAX:
+            _MADE.clear()
+        once = expectation(check, context, cache) if fixed(check) else None
+        made = _MADE[id(check)] = (check, once)
+    expected, predicate = made[1] or expectation(check, context, cache)
     if check.field is not None:
         replies = field_values(check.field, turns)
     return _judge(check, cid, replies, expected, predicate)

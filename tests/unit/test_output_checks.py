@@ -406,3 +406,30 @@ def test_a_huge_reply_is_kept_as_a_capped_excerpt() -> None:
         result.found
         == reply[:EVIDENCE_CHARS] + f"... [{len(reply) - EVIDENCE_CHARS} more characters]"
     )
+
+
+# --------------------------------------------------------------------------- made once
+
+
+def test_a_check_without_templates_is_made_once_a_templated_one_for_every_case() -> None:
+    from harness.check.output import fixed
+
+    literal, templated = contains("issued"), contains("order {{ vars.name }}")
+    assert fixed(literal) and not fixed(templated)
+    assert not fixed(number("{{ vars.amount }}")) and fixed(number("49.90"))
+    first = {"vars": {"name": "A-1"}}
+    second = {"vars": {"name": "B-2"}}
+    for _ in range(3):  # the same check objects judged case after case
+        assert judge(literal, "was issued", context=first).verdict is Verdict.PASS
+        assert judge(literal, "was refused", context=second).verdict is Verdict.FAIL
+        assert judge(templated, "order A-1", context=first).verdict is Verdict.PASS
+        assert judge(templated, "order A-1", context=second).verdict is Verdict.FAIL
+        assert judge(templated, "order B-2", context=second).expected == "order B-2"
+
+
+def test_an_equal_check_of_another_suite_gets_its_own_expectation() -> None:
+    # checks are remembered by identity: a new check object (a suite loaded again, edited)
+    # is never judged by the expectation of one that was freed
+    for value in ("alpha", "beta", "gamma"):
+        result = judge(contains(value), f"has {value}")
+        assert result.verdict is Verdict.PASS and result.expected == value
