@@ -20,11 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import psycopg
-import redis.asyncio
-import redis.exceptions
-from psycopg import sql
-
 from harness.deps.base import DependencyInfo, Endpoint
 from harness.deps.options import EXTERNAL_ENV
 from harness.errors import ConfigError, DependencyError, UnsafeTargetError
@@ -115,6 +110,7 @@ class ExternalProvider:
         endpoint = parse_url(name, kind, url)
         started = time.perf_counter()
         marked = False
+        caught: tuple[type[BaseException], ...] = (OSError, *client_errors(kind))
         try:
             if kind == "postgres":
                 version, marked = await _probe_postgres(endpoint)
@@ -122,7 +118,7 @@ class ExternalProvider:
                 version, marked = await _probe_redis(endpoint)
             else:
                 version = await _probe_tcp(endpoint)
-        except (psycopg.Error, redis.exceptions.RedisError, OSError) as exc:
+        except caught as exc:
             raise DependencyError(
                 f"dependency '{name}': cannot reach the external {kind} at "
                 f"{endpoint.safe_url}: {str(exc).strip()}",
@@ -146,8 +142,25 @@ class ExternalProvider:
         )
 
 
+def client_errors(kind: str) -> tuple[type[BaseException], ...]:
+    """The errors of the client library of `kind`: each imported only by a suite (or a
+    command) that uses that kind, as the probes and the marking import their client."""
+    if kind == "postgres":
+        import psycopg
+
+        return (psycopg.Error,)
+    if kind == "redis":
+        import redis.exceptions
+
+        return (redis.exceptions.RedisError,)
+    return ()
+
+
 async def _probe_postgres(endpoint: Endpoint) -> tuple[str, bool]:
     """Version and marker, read-only: the session itself is set read-only first."""
+    import psycopg
+    from psycopg import sql
+
     async with await psycopg.AsyncConnection.connect(
         endpoint.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True
     ) as conn:
@@ -174,6 +187,8 @@ async def _probe_postgres(endpoint: Endpoint) -> tuple[str, bool]:
 
 
 async def _probe_redis(endpoint: Endpoint) -> tuple[str, bool]:
+    import redis.asyncio
+
     client = redis.asyncio.Redis.from_url(
         endpoint.url, socket_connect_timeout=CONNECT_TIMEOUT, socket_timeout=CONNECT_TIMEOUT
     )
@@ -271,8 +286,12 @@ async def mark_disposable(url: str, note: str = "") -> str:
         )
     endpoint = parse_url("target", kind, url)
     who = f"{getpass.getuser()}@{socket.gethostname()}"
+    caught: tuple[type[BaseException], ...] = (OSError, *client_errors(kind))
     try:
         if kind == "postgres":
+            import psycopg
+            from psycopg import sql
+
             async with await psycopg.AsyncConnection.connect(
                 endpoint.url, connect_timeout=CONNECT_TIMEOUT, autocommit=True
             ) as conn:
@@ -293,6 +312,8 @@ async def mark_disposable(url: str, note: str = "") -> str:
                 )
             done = "added a marker row to" if existed else "created"
             return f"{done} table public.{MARKER_TABLE} in {endpoint.safe_url}"
+        import redis.asyncio
+
         client = redis.asyncio.Redis.from_url(endpoint.url, socket_connect_timeout=CONNECT_TIMEOUT)
         try:
             when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
@@ -300,7 +321,7 @@ async def mark_disposable(url: str, note: str = "") -> str:
         finally:
             await client.aclose()
         return f"set key {MARKER_KEY} in {endpoint.safe_url}"
-    except (psycopg.Error, redis.exceptions.RedisError, OSError) as exc:
+    except caught as exc:
         raise DependencyError(
             f"cannot mark {endpoint.safe_url}: {str(exc).strip()}",
             hint="check the URL, the network and the credentials",

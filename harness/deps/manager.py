@@ -27,7 +27,8 @@ from harness.spec.suite import Suite
 
 if TYPE_CHECKING:
     from harness.core.watch import Watcher
-    from harness.deps.clients import Postgres, Redis
+    from harness.deps.clients import Postgres
+    from harness.deps.kvclient import Redis
     from harness.generate.identity import UniqueKey
 
 
@@ -264,13 +265,15 @@ class DependencySet:
 
     async def _connect_and_load(self) -> None:
         from harness.deps.catalog import declared_keys, merged, unique_keys
-        from harness.deps.clients import Postgres, Redis
-        from harness.deps.fixtures import load_postgres
 
         deps = self.suite.manifest.environment.dependencies
         for name, running in self.running.items():
             dep = deps[name]
+            # each client library imported by a suite that has its kind only
             if isinstance(dep, PostgresDependency):
+                from harness.deps.clients import Postgres
+                from harness.deps.fixtures import load_postgres
+
                 db = Postgres(running.endpoint, self.pool_size)
                 self._clients.append(db)
                 await db.open()
@@ -286,6 +289,8 @@ class DependencySet:
                     self.emit(Note(f"{name}: schema and seed data loaded in {seconds:.2f} s"))
                 self.uniques[name] = merged(await unique_keys(db), declared_keys(dep))
             elif running.endpoint.kind == "redis":
+                from harness.deps.kvclient import Redis
+
                 kv = Redis(running.endpoint)
                 self._clients.append(kv)
                 await kv.open()

@@ -13,6 +13,7 @@ from pathlib import Path
 from tests.helpers import ROOT, only_run
 
 ECHO = ROOT / "tests" / "suites" / "echo"
+HOLDS = ROOT / "tests" / "suites" / "holds"
 
 
 def _imported(stderr: str) -> set[str]:
@@ -58,4 +59,20 @@ def test_a_suite_without_dependencies_says_so_and_imports_no_client_of_them(
     assert "the suite declares no dependencies: nothing to start" in done.stderr
     imported = {m.split(".")[0] for m in _imported(done.stderr)}
     for client in ("docker", "testcontainers", "psycopg", "redis", "requests"):
+        assert client not in imported, client
+
+
+def test_a_suite_with_postgres_alone_imports_no_redis_client(tmp_path: Path) -> None:
+    # the holds suite's one dependency is PostgreSQL: its client loads, Redis's never does
+    # (the embedded provider, the external provider's guard and the harness's own clients
+    # each import a kind's library only for a dependency of that kind)
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(HOLDS),
+         "--deps", "embedded", "--reports-dir", str(tmp_path), "--no-progress"],
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {m.split(".")[0] for m in _imported(done.stderr)}
+    assert "psycopg" in imported  # it can fail: the run did use its database
+    for client in ("redis", "docker", "testcontainers"):
         assert client not in imported, client

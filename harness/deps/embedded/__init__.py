@@ -15,7 +15,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.deps.embedded import postgres, redis
 from harness.deps.embedded.core import READY_TIMEOUT, EmbeddedDependency, Settings
 from harness.errors import DependencyError
 
@@ -44,10 +43,15 @@ class EmbeddedProvider:
         workdir = Path(workdir).absolute()  # servers run with their own cwd
         workdir.mkdir(parents=True, exist_ok=True)
         settings = Settings(self.ready_timeout, self.template_cache, self.cache_dir)
+        # each service's module (and its client library) imported only by a suite that has it
         if kind == "postgres":
+            from harness.deps.embedded import postgres
+
             database = str(getattr(dep, "database", None) or "postgres")
             return await postgres.start(name, database, workdir, started, settings)
         if kind == "redis":
+            from harness.deps.embedded import redis
+
             return await redis.start(name, workdir, started, settings)
         raise DependencyError(
             f"dependency '{name}': the embedded provider cannot run kind {kind!r}",
