@@ -191,6 +191,21 @@ def test_the_layer_table_lists_every_package_once_and_every_module_has_a_row() -
     assert not homeless, f"modules in no row of ARCHITECTURE.md's layer table: {homeless}"
 
 
+def test_architecture_names_every_module() -> None:
+    """One line per module (issue 10): every module's file is named in ARCHITECTURE.md (as
+    `name.py`, or as `name` in a package's list such as models/'s)."""
+    text = (ROOT / "ARCHITECTURE.md").read_text()
+    missing = []
+    for path in sorted((ROOT / "harness").rglob("*.py")):
+        if path.name in ("__init__.py", "__main__.py"):
+            continue
+        names = (f"`{path.name}`", f"`{path.stem}`", f"`{path.stem}.py", f"{path.stem}.py`",
+                 f"{path.parent.name}/{path.stem}")  # fmt: skip
+        if not any(name in text for name in names):
+            missing.append(str(path.relative_to(ROOT)))
+    assert not missing, f"modules ARCHITECTURE.md does not name: {missing}"
+
+
 def test_imports_point_up_the_layer_table() -> None:
     """Any import (lazy ones included) of a row below the importer's fails, whichever rows."""
     bad = upward(graph(module_level_only=False), layers())
