@@ -70,6 +70,17 @@ async def judge_recovery(check: RecoveryCheck, cid: str, judging: Judging) -> Ch
     )
 
 
+def not_recovered(result: CheckResult) -> str | None:
+    """What a recovery check's result found when the agent never recovered (its text, as
+    the reports show it), else None: a failure whose `found` is no measured time (a late
+    recovery's `found` is its seconds). Read from the verdict and the value's type, never
+    from its words."""
+    if result.check_type != "recovery" or result.verdict != Verdict.FAIL:
+        return None
+    found = result.found
+    return None if isinstance(found, int | float) or found is None else str(found)
+
+
 def named(windows: list[FaultWindow]) -> str:
     """Every fault of the case, as `db: reset_peer (turn 2)`, in the order they started."""
     out: list[str] = []

@@ -21,6 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from harness.check.recovery import not_recovered
 from harness.core.types import CheckResult, FaultWindow
 from harness.report.faultparts import FaultNumbers, RequirementFaults, lower, r_text
 from harness.report.faultstats import METHODS, compare_all, trials_needed
@@ -319,11 +320,10 @@ def _faults(
             if source not in wanted and not from_load(w):
                 continue
             seen.setdefault((source, w.link, w.toxic), []).append(w)
-        never = next(  # the recovery check found no recovery
-            (str(c.found) for c in record.checks
-             if c.check_type == "recovery" and str(c.found).startswith("not recovered")),
-            None,
-        )  # fmt: skip
+        never = None  # the recovery check found no recovery: its found text, as shown
+        for check in record.checks:
+            if (never := not_recovered(check)) is not None:
+                break
         for key, ws in seen.items():
             f = by_key.setdefault(key, FaultNumbers(key[1], key[2], key[0]))
             if never is not None and any(w.recovered_ms is None for w in ws):

@@ -55,3 +55,22 @@ def test_a_failed_recovery_names_every_fault_of_the_case() -> None:
         "fail",
         "not recovered within 2 s after db: reset_peer (turns 2–3), cache: down (turn 2) ended",
     )
+
+
+def test_not_recovered_is_read_from_the_verdict_and_the_value_not_the_words() -> None:
+    from harness.check.recovery import not_recovered
+    from harness.core import CheckResult
+
+    def judged(windows: list[FaultWindow]) -> CheckResult:
+        obs = Observation(session_id="s", faults=windows)
+        judging = Judging(None, [], {"fault": {}}, None, {}, obs)  # type: ignore[arg-type]
+        return asyncio.run(judge_recovery(CHECK, "recovery-1", judging))
+
+    assert not_recovered(judged([window(5, None)])) == "not recovered within 2 s"
+    assert not_recovered(judged([window(5, 2500.0)])) is None  # recovered, too late: 2.5 s
+    assert not_recovered(judged([window(5, 1200.0)])) is None  # passed
+    assert not_recovered(judged([])) is None  # an error: nothing to recover from
+    other = CheckResult(check_id="c", check_type="contains", category="output",
+                        requirements=("R-1",), verdict=Verdict.FAIL,
+                        found="not recovered within 2 s")  # fmt: skip
+    assert not_recovered(other) is None  # another check's words mean nothing here
