@@ -75,6 +75,7 @@ SECRET_NAME = re.compile(
     r"|session[_-]?key)"
 )  # AUTH_TOKEN, Authorization, X-Auth; never GIT_AUTHOR_NAME or AUTHORITY
 MIN_SECRET = 4  # shorter values would mask ordinary words
+SWITCHES = frozenset({"true", "false", "null", "none"})  # never a secret-named value's secret
 
 
 @functools.lru_cache(maxsize=1024)
@@ -118,9 +119,11 @@ class Redactor:
             self._bytes = sorted(found, key=len, reverse=True)
 
     def add_named(self, values: Mapping[str, str]) -> None:
-        """The values of every secret-named variable or header among `values`."""
+        """The values of every secret-named variable or header among `values`; a switch such
+        variables hold (AUTH_ENABLED=true) is no secret, and masking it would rewrite every
+        `true` of the evidence."""
         for name, value in values.items():
-            if secret_name(name):
+            if secret_name(name) and value.strip().lower() not in SWITCHES:
                 self.add(value)
 
     def add_environment(self) -> None:

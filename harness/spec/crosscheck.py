@@ -209,10 +209,8 @@ def cross_check(
 
 
 def _check_database(check: Check, src: Source, loc: PathKey, database: Any) -> Iterator[Problem]:
-    if check.type in ("sql", "same_state"):
-        yield from database(check.database, "postgres", src, loc)
-    elif check.type == "redis":
-        yield from database(check.database, "redis", src, loc)
+    if check.database_kind is not None:  # the check type's own (spec/models)
+        yield from database(getattr(check, "database", None), check.database_kind, src, loc)
 
 
 def _check_json_schema(schema: Any, src: Source, loc: PathKey) -> Iterator[Problem]:

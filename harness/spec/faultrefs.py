@@ -72,7 +72,7 @@ def check_faults(
         if scenario.faults or scenario.id in played_by or manifest is None:
             continue
         for c, check in enumerate(scenario.checks):
-            if check.type == "recovery":
+            if check.needs_fault:
                 yield src.problem(
                     ("scenarios", index, "checks", c, "type"),
                     f"a recovery check, but scenario {scenario.id!r} has no fault and no fault "

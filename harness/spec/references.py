@@ -303,6 +303,6 @@ def _scenario(
     for k, check in enumerate(scenario.checks):
         data = _dump(check)
         loc = (*base, "checks", k)
-        if check.type in ("sql", "same_state"):
+        if check.database_kind == "postgres":  # its SQL query sees params alone
             yield from check_templates(data.pop("query"), (*loc, "query"), Scope(params), src)
         yield from check_templates(data, loc, judged, src)

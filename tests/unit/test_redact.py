@@ -115,3 +115,15 @@ def test_the_shared_trigger_regexes_answer_as_one_regex_per_word_would() -> None
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 4))).encode()
         expected = any(r.search(text.lower()) for r in one_each)
         assert _may_hold_credentials(text) is expected, text
+
+
+def test_a_switch_in_a_secret_named_variable_is_not_a_secret() -> None:
+    # AUTH_ENABLED=true must not turn every `true` of the evidence into ***; a real value
+    # of such a variable still is one, in every form
+    mask = Redactor()
+    mask.add_named({"AUTH_ENABLED": "true", "COOKIE_SECURE": "False", "SESSION_TOKEN": "null",
+                    "API_TOKEN": "tok-3141592653", "GIT_AUTHOR_NAME": "Zoë"})  # fmt: skip
+    record = orjson.dumps({"verified": True, "state": "true", "note": None, "t": "tok-3141592653"})
+    masked = orjson.loads(mask.json(record))
+    assert masked == {"verified": True, "state": "true", "note": None, "t": "***"}
+    assert mask.known > 0 and "Zoë" not in mask._secrets

@@ -1,7 +1,7 @@
 """The base models every suite file is made of, and the id patterns they share."""
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Discriminator, Field, model_validator
 
@@ -68,7 +68,13 @@ def by_shape(expected: str, *shapes: Shape) -> Discriminator:
 
 
 class CheckBase(Model):
-    """What every check has: an id, the requirements it judges, when it applies."""
+    """What every check has: an id, the requirements it judges, when it applies. A check
+    type's class says what the suite's cross-checks need to know of it (class variables,
+    never fields): the kind of dependency its `database` names (a check of a `postgres`
+    one has a SQL `query`, rendered with `params` alone), and whether it needs a fault."""
+
+    database_kind: ClassVar[str | None] = None
+    needs_fault: ClassVar[bool] = False
 
     id: Annotated[str, Field(pattern=SLUG)] | None = Field(
         default=None, description="Stable id within the scenario; defaults to type-N."

@@ -1,7 +1,7 @@
 """Checks: the oracles of a scenario, each tied to the requirements it judges."""
 
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -70,6 +70,7 @@ class SqlCheck(CheckBase):
     """A query against the real database after the case, and what it must return."""
 
     type: Literal["sql"]
+    database_kind: ClassVar[str | None] = "postgres"
     database: str | None = Field(
         default=None, description="Dependency name; default: the only one."
     )
@@ -108,6 +109,7 @@ class SameStateCheck(CheckBase):
     own fresh rows); the rows it returns must be equal, compared as sets of values."""
 
     type: Literal["same_state"]
+    database_kind: ClassVar[str | None] = "postgres"
     database: str | None = Field(
         default=None, description="Dependency name; default: the only one."
     )
@@ -117,6 +119,7 @@ class SameStateCheck(CheckBase):
 
 class RedisCheck(CheckBase):
     type: Literal["redis"]
+    database_kind: ClassVar[str | None] = "redis"
     database: str | None = Field(
         default=None, description="Dependency name; default: the only one."
     )

@@ -3,7 +3,7 @@ proxy the harness puts between the agent and a dependency, scheduled in a scenar
 as named profiles applied to every case of a run (`faults: profiles:` in suite.yaml,
 `harness run --faults NAME`), and the `recovery` check."""
 
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -69,6 +69,7 @@ class RecoveryCheck(CheckBase):
     measured and reported per fault."""
 
     type: Literal["recovery"]
+    needs_fault: ClassVar[bool] = True
     within: Latency = Field(description="Seconds allowed after the fault ends (5s, 500ms).")
     probe: str | None = Field(default=None, description="A turn (a template) sent until it passes.")
     expect: str | None = Field(default=None, description="Text the probe's reply must contain.")
