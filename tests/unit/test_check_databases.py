@@ -16,7 +16,8 @@ SCENARIO = """scenarios:
     checks:
       - {{id: rows, type: sql, requirements: [RD-001], database: {sql_db},
          query: "select 1 as one", expect_rows: [{{one: 1}}]}}
-      - {{id: key, type: redis, requirements: [RD-001], database: {redis_db}, key: "k", exists: false}}
+      - {{id: key, type: redis, requirements: [RD-001], database: {redis_db},
+         key: "k", exists: false}}
 """
 
 
