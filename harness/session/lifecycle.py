@@ -213,8 +213,9 @@ async def run_session(
             keep()
             if reports is not None:
                 if status is Status.INTERRUPTED:
-                    emit(Note("writing the reports of what finished (a second signal lets them "
-                              "finish, a third leaves at once)"))  # fmt: skip
+                    emit(Note("writing the reports of what finished (the second stop signal "
+                              "lets them finish; the third, the first one counted, leaves at "
+                              "once)"))  # fmt: skip
                 outcome.reports, outcome.signalled = await _shielded(
                     reports, log, emit, outcome.status
                 )
@@ -305,7 +306,7 @@ def _while_reports(run_id: str, status: Status, *, first: bool) -> str:
         )
         return (
             f"stop signal: run {run_id} {ended}; its reports are being written and are kept, "
-            "then the command ends (a second signal lets them finish, a third leaves at once)"
+            "then the command ends (another signal lets them finish; the third leaves at once)"
         )
     return (
         f"still writing the reports of run {run_id}; signal once more to leave at once "
