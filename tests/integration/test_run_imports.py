@@ -20,12 +20,15 @@ def _imported(stderr: str) -> set[str]:
     return {m.group(1) for m in re.finditer(r"^import time:.*\|\s+(\S+)\s*$", stderr, re.M)}
 
 
-def _run_importtime(reports: Path) -> subprocess.CompletedProcess[str]:
-    """`harness run` of the echo suite, its stderr with every module the process imported."""
+def _run_importtime(
+    reports: Path, suite: Path = ECHO, *options: str
+) -> subprocess.CompletedProcess[str]:
+    """`harness run` of a suite (the echo suite), its stderr with every module the process
+    imported."""
     return subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(ECHO),
+        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(suite), *options,
          "--reports-dir", str(reports), "--no-progress"],
-        capture_output=True, text=True, timeout=120, cwd=ROOT,
+        capture_output=True, text=True, timeout=180, cwd=ROOT,
     )  # fmt: skip
 
 
@@ -66,11 +69,7 @@ def test_a_suite_with_postgres_alone_imports_no_redis_client(tmp_path: Path) -> 
     # the holds suite's one dependency is PostgreSQL: its client loads, Redis's never does
     # (the embedded provider, the external provider's guard and the harness's own clients
     # each import a kind's library only for a dependency of that kind)
-    done = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "harness", "run", str(HOLDS),
-         "--deps", "embedded", "--reports-dir", str(tmp_path), "--no-progress"],
-        capture_output=True, text=True, timeout=180, cwd=ROOT,
-    )  # fmt: skip
+    done = _run_importtime(tmp_path, HOLDS, "--deps", "embedded")
     assert done.returncode == 0, done.stderr[-2000:]
     imported = {m.split(".")[0] for m in _imported(done.stderr)}
     assert "psycopg" in imported  # it can fail: the run did use its database
