@@ -12,9 +12,11 @@ A window is on the load's clock, not between turns as a run's faults are, so a t
 just before one starts may be answered inside it: a window's statuses count for every turn in
 flight while it was on. The load generator plays by the profile's schedule (`planned`: the
 load's start plus each window's `at` and `for`), a turn's contract holding the statuses of
-the windows that may start before its timeout; the harness judges again by the windows as
-they were applied (`FaultWindows.schedule`), which decides: a status no window in flight
-accepted is the agent's failure.
+the windows that may be on while it is in flight: those that start before its timeout, and
+those that ended less than `LATE_REMOVAL` before it was sent (the harness removes a window a
+moment after its planned end). The harness judges again by the windows as they were applied
+(`FaultWindows.schedule`), which decides: a status no window in flight accepted is the
+agent's failure, even though the generator read its body as a reply.
 """
 
 from __future__ import annotations
@@ -37,10 +39,11 @@ class Window:
     accept: tuple[int, ...] = ()
 
 
-#: how long after a window's planned end the load generator still excuses a failed turn: the
-#: harness removes the window on its own loop a moment after that end, and judges by the
-#: windows as applied, so a turn that failed in between is excused there; the generator keeps
-#: such a conversation going rather than ending it on a failure the harness will excuse
+#: how long after a window's planned end the load generator still counts it on: the harness
+#: removes the window on its own loop a moment after that end, and judges by the windows as
+#: applied, so a turn sent in between may be in the window there. The generator keeps such a
+#: conversation going rather than ending it on a failure the harness will excuse, and reads a
+#: status the window accepts as a reply (its body), which the harness may need as one
 LATE_REMOVAL = 1.0
 
 
@@ -56,9 +59,10 @@ class Schedule:
         return cls(windows, grace=LATE_REMOVAL)
 
     def accepting(self, at: float, end: float | None = None) -> tuple[int, ...]:
-        """The statuses the windows on at any moment from `at` to `end` accept."""
+        """The statuses the windows on at any moment from `at` to `end` (or within the grace
+        after their end) accept."""
         out: list[int] = []
-        for w in self._on(at, at if end is None else end):
+        for w in self._on(at, at if end is None else end, self.grace):
             out += [s for s in w.accept if s not in out]
         return tuple(out)
 
@@ -98,9 +102,16 @@ def judge_turns(
         accept = schedule.accepting(at, end)
         failure = turn.error
         outside = turn.status is not None and turn.status not in allowed
-        if outside and turn.status in accept and (failure is None or failure.kind is STATUS):
-            turn.error = None  # part of the contract while the window was on
-            accepted.append(k)
+        if outside and turn.status in accept and failure is None:
+            accepted.append(k)  # part of the contract while the window was on
+            continue
+        if outside and turn.status in accept and failure is not None and failure.kind is STATUS:
+            # on by the windows as applied, past the generator's schedule and its grace: the
+            # status is excused, but its body was not read as a reply; the turn says so
+            turn.error = failure.with_message(
+                f"HTTP {turn.status}, accepted by a fault window the load generator counted "
+                "as ended (removed late): its body was not read as a reply"
+            )
             continue
         if failure is None and outside:
             failure = turn.error = Failure(  # read as a reply: no window accepted it after all

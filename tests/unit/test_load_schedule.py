@@ -71,11 +71,46 @@ def test_the_generator_plays_by_the_profile_schedule() -> None:
     assert plan.accepting(104.5) == (503,) and plan.accepting(108.0) == ()
     assert plan.in_flight(103.9, 104.1) and not plan.in_flight(103.0, 103.9)
     # the harness removes a window a moment after its planned end and judges by the windows
-    # as applied: a turn failed just after the end is excused for a while, not accepted
-    assert plan.in_flight(107.0, 107.5) and plan.accepting(107.2, 107.3) == ()
-    assert plan.excuses(107.2, 107.3, STATUS) and not plan.excuses(108.1, 108.2, STATUS)
+    # as applied: for a while after the end the generator still counts the window on, so a
+    # 503 is read as a reply (the harness may accept it) and another failure is excused
+    assert plan.in_flight(107.0, 107.5) and plan.accepting(107.2, 107.3) == (503,)
+    assert plan.accepting(108.1, 108.2) == () and not plan.excuses(108.1, 108.2, STATUS)
     assert not plan.excuses(105.0, 105.1, STATUS)  # in the window: the contract, no failure
+    timeout = Failure(FailureKind.TIMEOUT, "timed out")
+    assert plan.excuses(107.2, 107.3, timeout)
     assert not Schedule([Window(104.0, 107.0)]).in_flight(107.0, 107.5)  # as applied: exact
+    assert Schedule([Window(104.0, 107.0, (503,))]).accepting(107.2, 107.3) == ()
+    down = Schedule.planned([[4.0, 7.0, []]], t0=100.0)  # a window that accepts nothing
+    assert down.excuses(107.2, 107.3, STATUS) and not down.excuses(108.1, 108.2, STATUS)
+
+
+def test_a_503_just_after_the_planned_end_is_judged_by_the_window_as_applied() -> None:
+    """The generator plays a turn sent 1 ms after the planned end with 503 in its contract and
+    reads the body as the reply; the window as applied decides whether it was accepted."""
+    plan = Schedule.planned([[4.0, 7.0, [503]]], t0=100.0)
+    assert 503 in plan.accepting(107.001, 117.001)
+    late = Schedule([Window(104.01, 107.003, (503,))])  # removed 3 ms after its planned end
+    fault: dict[str, object] = {}
+    obs = conversation(turn(1, 503), turn(2, 503))
+    judge_turns(late, obs, [106.999, 107.001], [(200,), (200,)], fault)
+    assert obs.error is None and fault["accepted"] == [1, 2]
+    assert all(t.error is None and t.reply == "r" for t in obs.turns)
+    early = Schedule([Window(104.01, 107.0, (503,))])  # removed before the turn was sent
+    obs = conversation(turn(1, 503), turn(2, 503))
+    judge_turns(early, obs, [106.999, 107.001], [(200,), (200,)], fault)
+    assert obs.error is not None and obs.error.turn == 2 and fault["accepted"] == [1]
+
+
+def test_a_status_the_generator_failed_but_the_applied_window_accepts_says_so() -> None:
+    """A window removed later than the generator's grace: the 503 is excused, not a pass, and
+    the turn says why it has no reply (a check reading it is an error, never a pass)."""
+    applied = Schedule([Window(104.0, 109.5, (503,))])
+    fault: dict[str, object] = {}
+    unread = TurnRecord(index=2, text="t", reply=None, latency_ms=1.0, status=503, error=STATUS)
+    obs = conversation(turn(1, 503), unread)
+    judge_turns(applied, obs, [106.0, 109.0], [(200,), (200,)], fault)
+    assert obs.error is None and fault["accepted"] == [1]
+    assert obs.turns[1].error is not None and "removed late" in obs.turns[1].error.message
 
 
 def test_a_when_that_reads_a_turn_never_played_reads_it_as_null() -> None:
