@@ -8,7 +8,11 @@ from harness.core.events import Status
 
 
 class Record(BaseModel):
-    model_config = ConfigDict(extra="allow")
+    """A model's validator is built when it is first used, not when its module is imported:
+    a run writes its records as plain data and reads back at most its manifest, so it builds
+    few of the run log's models (a record's nests the whole case and observation)."""
+
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
 
 #: older or hand-written words for how a run ended, read as the closed set's

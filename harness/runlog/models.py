@@ -263,7 +263,7 @@ class LoadManifest(ManifestBase):
     levels: list[LoadLevel] = Field(default_factory=list)
 
 
-def _kind(data: Any) -> str:
+def manifest_kind(data: Any) -> str:
     if isinstance(data, BaseModel):
         return str(getattr(data, "kind", "run"))
     return str(data.get("kind") or "run") if isinstance(data, dict) else "run"
@@ -275,9 +275,18 @@ Manifest = Annotated[
     | Annotated[ReplayManifest, Tag("replay")]
     | Annotated[LoadManifest, Tag("load")]
     | Annotated[DriftManifest, Tag("drift")],
-    Discriminator(_kind),
+    Discriminator(manifest_kind),
 ]
 AnyManifest = RunManifest | HuntManifest | ReplayManifest | LoadManifest | DriftManifest
+#: `Manifest`'s tags and their models: a reader validates a manifest with its own kind's
+#: model, so only that one's validator is built (read.parse_manifest)
+MANIFEST_KINDS: dict[str, type[AnyManifest]] = {
+    "run": RunManifest,
+    "hunt": HuntManifest,
+    "replay": ReplayManifest,
+    "load": LoadManifest,
+    "drift": DriftManifest,
+}
 
 
 # --------------------------------------------------------------------------- cases.jsonl
@@ -350,6 +359,7 @@ AnyRecord = Annotated[
 
 __all__ = [
     "LEGACY_STATUS",
+    "MANIFEST_KINDS",
     "SCHEMA_VERSION",
     "AgentExit",
     "LoadFaultWindow",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,15 @@ from pydantic import TypeAdapter, ValidationError
 
 from harness.core.events import Status
 from harness.errors import ConfigError
-from harness.runlog.models import AnyManifest, AnyRecord, Manifest, SweepRecord, TrialRecord
+from harness.runlog.models import (
+    MANIFEST_KINDS,
+    AnyManifest,
+    AnyRecord,
+    Manifest,
+    SweepRecord,
+    TrialRecord,
+    manifest_kind,
+)
 from harness.runlog.plain import plain_trial
 
 if TYPE_CHECKING:
@@ -33,14 +42,33 @@ CASES = "cases.jsonl"
 MANIFEST = "manifest.json"
 RESULTS_PARQUET = "results.parquet"
 
-_MANIFEST: TypeAdapter[AnyManifest] = TypeAdapter(Manifest)
-_RECORD: TypeAdapter[TrialRecord | SweepRecord] = TypeAdapter(AnyRecord)
+
+
+@cache
+def _manifests() -> TypeAdapter[AnyManifest]:
+    """Built on first use: a run that reads no manifest or record builds none of their
+    validators (the run-log models defer their builds, runlog/base.py)."""
+    return TypeAdapter(Manifest)
+
+
+@cache
+def _records() -> TypeAdapter[TrialRecord | SweepRecord]:
+    return TypeAdapter(AnyRecord)
 
 
 def parse_manifest(data: bytes | str | dict[str, object]) -> AnyManifest:
+    """A manifest validated by its kind's model (as `Manifest`'s tag would choose it), so
+    that reading one builds one model's validator; anything else through the union, for
+    its error."""
     if isinstance(data, dict):
-        return _MANIFEST.validate_python(data)
-    return _MANIFEST.validate_json(data)
+        model = MANIFEST_KINDS.get(manifest_kind(data))
+        return model.model_validate(data) if model else _manifests().validate_python(data)
+    try:
+        peek = orjson.loads(data)
+    except orjson.JSONDecodeError:
+        peek = None
+    model = MANIFEST_KINDS.get(manifest_kind(peek)) if isinstance(peek, dict) else None
+    return model.model_validate_json(data) if model else _manifests().validate_json(data)
 
 
 def read_manifest(directory: Path) -> AnyManifest:
@@ -86,7 +114,7 @@ def each_record(directory: Path, *, repair: bool = False) -> Iterator[TrialRecor
                 good_end = pos
                 continue
             try:
-                record = _RECORD.validate_json(line)
+                record = _records().validate_json(line)
             except (ValidationError, orjson.JSONDecodeError, ValueError):
                 continue
             good_end = pos
@@ -117,7 +145,7 @@ def each_data(directory: Path) -> Iterator[dict[str, Any] | TrialRecord | SweepR
             if not line.strip():
                 continue
             try:
-                record = _RECORD.validate_json(line)
+                record = _records().validate_json(line)
             except (ValidationError, orjson.JSONDecodeError, ValueError):
                 continue
             yield record

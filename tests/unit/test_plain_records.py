@@ -14,7 +14,7 @@ import pytest
 
 from harness.runlog.models import TrialRecord
 from harness.runlog.plain import plain_trial
-from harness.runlog.read import _RECORD, each_data, each_record, parse_manifest
+from harness.runlog.read import _records, each_data, each_record, parse_manifest
 from harness.runlog.rows import record_rows
 from tests.helpers import ROOT
 
@@ -36,7 +36,7 @@ def test_a_plain_trial_gives_the_rows_of_its_typed_record(name: str) -> None:
             assert data["type"] == "sweep"
             continue
         plain += 1
-        typed = _RECORD.validate_json(line)
+        typed = _records().validate_json(line)
         assert orjson.dumps(record_rows(data, manifest)) == orjson.dumps(
             record_rows(typed, manifest)
         )

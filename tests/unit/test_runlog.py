@@ -353,3 +353,51 @@ def test_a_record_is_masked_alike_whether_shapes_are_looked_for_in_its_strings_o
     record = {"v": SCHEMA_VERSION, "type": "trial", "key": r.key, "case": r.case}
     record.update(trial=r.trial, observation=r.observation, checks=r.checks)
     assert written == redact.json(dumps(record))
+
+
+LAZY = """
+import sys
+from harness.runlog import models
+from harness.runlog.read import parse_manifest
+def built():
+    records = [(n, getattr(models, n)) for n in dir(models)]
+    records = [(n, m) for n, m in records if isinstance(m, type) and issubclass(m, models.Record)]
+    return sorted(n for n, m in records if m.__pydantic_complete__)
+
+assert built() == [], built()  # importing builds no validator
+kind = sys.argv[1]
+manifest = parse_manifest(sys.argv[2].encode())
+assert type(manifest).__name__ == sys.argv[3], type(manifest)
+print(" ".join(built()))
+"""
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls"),
+    [("run", "RunManifest"), ("hunt", "HuntManifest"), ("load", "LoadManifest"),
+     ("drift", "DriftManifest"), ("replay", "ReplayManifest"), (None, "RunManifest")],
+)  # fmt: skip
+def test_reading_a_manifest_builds_only_its_kind(kind: str | None, cls: str) -> None:
+    """Start-up: the run-log models build their validators on first use, and a manifest is
+    validated by its kind's model alone (a schema-1 manifest without `kind` is a run's), so a
+    run builds neither the records' validators nor the other kinds'."""
+    import subprocess
+    import sys
+
+    data = {"run_id": "r", "suite": "s", "started_at": "2026-01-01T00:00:00+00:00"}
+    if kind is not None:
+        data["kind"] = kind
+    if kind == "replay":
+        data["case_id"] = "c#1"
+    if kind == "drift":
+        data["plan"] = {"lengths": [1], "bins": []}
+    text = json.dumps(data)
+    done = subprocess.run(
+        [sys.executable, "-c", LAZY, str(kind), text, cls],
+        capture_output=True, text=True, cwd=ROOT, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    built = set(done.stdout.split())
+    assert cls in built and "TrialRecord" not in built and "SweepRecord" not in built
+    others = {"RunManifest", "HuntManifest", "LoadManifest", "ReplayManifest", "DriftManifest"}
+    assert not (built & others) - {cls} - ({"RunManifest"} if cls == "DriftManifest" else set())
