@@ -43,7 +43,6 @@ MANIFEST = "manifest.json"
 RESULTS_PARQUET = "results.parquet"
 
 
-
 @cache
 def _manifests() -> TypeAdapter[AnyManifest]:
     """Built on first use: a run that reads no manifest or record builds none of their
