@@ -185,6 +185,12 @@ def is_generator(spec: Any) -> bool:
     return type(spec) in KINDS
 
 
+def is_searched(spec: Any) -> bool:
+    """A generator a hunt varies: any but a faker value without `locales`, which is filler
+    (fresh for each example, never searched: `_faker`)."""
+    return is_generator(spec) and not (isinstance(spec, m.FakerGen) and not spec.locales)
+
+
 def is_hard(spec: Any) -> bool:
     """A boundary, format, trap, pool, date or time edge or DST change: where defects hide."""
     found = KINDS.get(type(spec))

@@ -73,10 +73,12 @@ class HuntDriver:
             scenarios = matched
         if not scenarios:
             raise ConfigError(
-                f"suite {suite.name} has no scenario with generated inputs: nothing to hunt",
+                f"suite {suite.name} has no scenario with generated inputs a hunt can vary: "
+                "nothing to hunt",
                 hint="give a scenario generated values (boundary, amount_text, text_trap, pool, "
-                "choice, a range, faker), personas or drift lengths; see the README's Hunting "
-                "for edge cases",
+                "choice, a range, faker with `locales:`), personas or drift lengths (a faker "
+                "value alone is filler, fresh for each case but never searched); see the "
+                "README's Hunting for edge cases",
             )
         self.scenarios = scenarios
         self.fault_links = links_for(suite, {f.link for s in scenarios for f in s.faults})

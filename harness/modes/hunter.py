@@ -27,9 +27,9 @@ from collections.abc import Callable
 
 from harness.core import Case, CaseResult, Category, CheckResult, Severity, Verdict
 from harness.core.events import Emit, HuntFound, HuntProgress, Note
-from harness.generate.spaces import is_hard
+from harness.generate.spaces import is_hard, is_searched
 from harness.generate.strategies import Data, draw_case, draw_point, example_database, search
-from harness.generate.values import derive_seed, is_generator
+from harness.generate.values import derive_seed
 from harness.modes import lengths
 from harness.modes.findings import Findings
 from harness.run import drift
@@ -88,13 +88,13 @@ def examples_per_round(scenario: Scenario) -> int:
 
 
 def searchable(scenario: Scenario) -> bool:
-    """A scenario with a generated value, personas or drift lengths gives a hunt something to
-    vary."""
+    """A scenario with a searched generated value, personas or drift lengths gives a hunt
+    something to vary (faker values alone are filler: one example would be all it runs)."""
     return (
         scenario.drift is not None
         or bool(scenario.personas)
-        or any(is_generator(v) for v in scenario.vars.values())
-        or any(is_generator(v) for row in scenario.setup.values() for v in row.values.values())
+        or any(is_searched(v) for v in scenario.vars.values())
+        or any(is_searched(v) for row in scenario.setup.values() for v in row.values.values())
     )
 
 

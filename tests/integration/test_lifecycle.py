@@ -248,7 +248,7 @@ scenarios:
   - id: greet
     title: Greets whoever it is
     vars:
-      who: {faker: name}
+      who: {faker: name, locales: [en_US, de_DE]}  # searched: a hunt varies the locale
     turns: ["hello {{ vars.who }}"]
     checks:
       - {type: contains, requirements: [T-001], value: hello}
@@ -294,7 +294,7 @@ scenarios:
   - id: ticket
     title: A ticket
     vars:
-      who: {faker: name}
+      who: {faker: name, locales: [en_US, de_DE]}  # searched: a hunt varies the locale
     setup:
       ticket: {table: tickets, values: {owner: "{{ vars.who }}"}}
     turns: ["hello {{ vars.who }}"]
