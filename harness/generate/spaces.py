@@ -187,8 +187,11 @@ def is_generator(spec: Any) -> bool:
 
 def is_searched(spec: Any) -> bool:
     """A generator a hunt varies: any but a faker value without `locales`, which is filler
-    (fresh for each example, never searched: `_faker`)."""
-    return is_generator(spec) and not (isinstance(spec, m.FakerGen) and not spec.locales)
+    (fresh for each example, never searched: `_faker`), and a sequence or a seed data
+    reference, one value each."""
+    if isinstance(spec, m.FakerGen):
+        return bool(spec.locales)
+    return is_generator(spec) and not isinstance(spec, (m.SequenceGen, m.RefGen))
 
 
 def is_hard(spec: Any) -> bool:

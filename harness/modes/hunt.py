@@ -104,7 +104,7 @@ class HuntDriver:
             Note(
                 f"{hard} of the {len(self.scenarios)} scenario(s) have boundaries, formats, "
                 "traps, pools, personas or rewordings and are searched first; the others vary "
-                "only faker data, ranges and drift lengths"
+                "only choices, ranges, faker locales and drift lengths"
             )
         )
         return Start(len(self.scenarios))

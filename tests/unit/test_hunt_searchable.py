@@ -40,6 +40,7 @@ def scenario(vars: dict[str, Any], **more: Any) -> Scenario:
         ({"x": {"integer": [1, 9]}}, True),
         ({"x": {"faker": "name"}, "y": {"text_trap": "{{ vars.x }}", "traps": ["long"]}}, True),
         ({"x": "plain"}, False),
+        ({"x": {"sequence": "T-{n}"}}, False),  # one value per example
     ],
 )
 def test_a_faker_value_alone_is_not_searched(vars: dict[str, Any], expected: bool) -> None:
