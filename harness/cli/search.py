@@ -70,7 +70,7 @@ class HuntView:
         if isinstance(event, RunStarted):
             err.print(
                 f"[bold]harness[/] hunt [cyan]{event.run_id}[/] in suite [bold]{event.suite}[/]: "
-                f"{event.total} scenario(s) with generated inputs, budget {self.budget:g} s"
+                f"{event.total} scenario(s) with inputs to vary, budget {self.budget:g} s"
             )
         elif isinstance(event, RunKept):
             self.run_dir, self.run_id = event.run_dir, event.run_id

@@ -12,15 +12,17 @@ A window is on the load's clock, not between turns as a run's faults are, so a t
 just before one starts may be answered inside it: a window's statuses count for every turn in
 flight while it was on. The load generator plays by the profile's schedule (`planned`: the
 load's start plus each window's `at` and `for`), a turn's contract holding the statuses of
-the windows that may be on while it is in flight: those that start before its timeout, and
-those that ended less than `LATE_REMOVAL` before it was sent (the harness removes a window a
-moment after its planned end). The harness judges again by the windows as they were applied
-(`FaultWindows.schedule`), which decides: a status no window in flight accepted is the
-agent's failure, even though the generator read its body as a reply.
+every window that starts before its timeout, whether or not it has ended by the plan: the
+harness removes a window on its own loop, a moment after its planned end or, on a busy
+machine, later, and an accepted status must have been read as a reply (its body). The
+harness judges again by the windows as they were applied (`FaultWindows.schedule`), which
+decides: a status no window in flight accepted is the agent's failure (the conversation's
+error), though the generator read its body and played the conversation on.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -39,30 +41,34 @@ class Window:
     accept: tuple[int, ...] = ()
 
 
-#: how long after a window's planned end the load generator still counts it on: the harness
-#: removes the window on its own loop a moment after that end, and judges by the windows as
-#: applied, so a turn sent in between may be in the window there. The generator keeps such a
-#: conversation going rather than ending it on a failure the harness will excuse, and reads a
-#: status the window accepts as a reply (its body), which the harness may need as one
+#: how long after a window's planned end the load generator still excuses a failed turn: the
+#: harness removes the window on its own loop a moment after that end, and judges by the
+#: windows as applied, so a turn that failed in between is excused there; the generator keeps
+#: such a conversation going rather than ending it on a failure the harness will excuse
 LATE_REMOVAL = 1.0
 
 
 class Schedule:
-    def __init__(self, windows: Sequence[Window], grace: float = 0.0) -> None:
+    def __init__(
+        self, windows: Sequence[Window], grace: float = 0.0, accept_grace: float = 0.0
+    ) -> None:
         self.windows = list(windows)
         self.grace = grace  # a failure in flight this long after a window's end is excused
+        self.accept_grace = accept_grace  # a window's statuses count this long after its end
 
     @classmethod
     def planned(cls, faults: Sequence[Sequence[Any]], t0: float) -> Schedule:
-        """From the generator's config (`[at, end, [statuses]]` per window) and the start."""
+        """From the generator's config (`[at, end, [statuses]]` per window) and the start: a
+        window's statuses are read as replies from its start on, however late the harness
+        removes it; its failures are excused for `LATE_REMOVAL` past its end."""
         windows = [Window(t0 + float(a), t0 + float(e), tuple(s)) for a, e, s in faults]
-        return cls(windows, grace=LATE_REMOVAL)
+        return cls(windows, grace=LATE_REMOVAL, accept_grace=math.inf)
 
     def accepting(self, at: float, end: float | None = None) -> tuple[int, ...]:
-        """The statuses the windows on at any moment from `at` to `end` (or within the grace
-        after their end) accept."""
+        """The statuses the windows on at any moment from `at` to `end` (or within the
+        schedule's `accept_grace` after their end) accept."""
         out: list[int] = []
-        for w in self._on(at, at if end is None else end, self.grace):
+        for w in self._on(at, at if end is None else end, self.accept_grace):
             out += [s for s in w.accept if s not in out]
         return tuple(out)
 
@@ -90,7 +96,9 @@ def judge_turns(
     """A load conversation's turns judged on the windows as applied: `obs.error` is its
     first failure no window excuses (or the failure its conversation ended on); a turn
     answered with a status outside its own contract (`expected`, per turn) that a window on
-    when it was sent accepts goes into `fault["accepted"]`, else it is the agent's failure."""
+    when it was sent accepts goes into `fault["accepted"]`, else it is the agent's failure,
+    also after the conversation's first (the generator plays on past a status some window
+    accepts: each turn says what it was)."""
     if obs.error is not None and obs.error.turn is None:
         return  # the conversation could not be opened
     error: Failure | None = None
@@ -106,11 +114,11 @@ def judge_turns(
             accepted.append(k)  # part of the contract while the window was on
             continue
         if outside and turn.status in accept and failure is not None and failure.kind is STATUS:
-            # on by the windows as applied, past the generator's schedule and its grace: the
-            # status is excused, but its body was not read as a reply; the turn says so
+            # on by the windows as applied but not by the generator's plan (a generator whose
+            # clock runs ahead of the harness's): excused, its body was not read as a reply
             turn.error = failure.with_message(
-                f"HTTP {turn.status}, accepted by a fault window the load generator counted "
-                "as ended (removed late): its body was not read as a reply"
+                f"HTTP {turn.status}, accepted by a fault window the load generator did not "
+                "count as on (its clock differs): its body was not read as a reply"
             )
             continue
         if failure is None and outside:
@@ -119,8 +127,8 @@ def judge_turns(
             )
         if failure is None or schedule.excuses(at, end, failure):
             continue
-        error = failure.at(turn=k)
-        break
+        if error is None:  # the conversation's error: its first; every turn's is kept
+            error = failure.at(turn=k)
     if error is None and obs.turns and len(obs.turns) < len(expected):
         last = obs.turns[-1]
         if last.error is not None:  # the generator ended the conversation there

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from harness.core.events import Emit, Note, Status, ignore
 from harness.errors import ConfigError, EnvironmentFault
-from harness.modes.hunter import Hunter, hard_parts, searchable
+from harness.modes.hunter import Hunter, filler_only, hard_parts, searchable
 from harness.runlog.models import HuntManifest
 from harness.runlog.store import RunLog
 from harness.session.environment import preflight
@@ -29,6 +29,19 @@ from harness.session.manifest import suite_fields
 from harness.session.options import SessionOptions
 from harness.spec.models import Scenario
 from harness.spec.suite import Suite, load_suite
+
+#: what a hunt can vary, for a suite or a `-k` that gives it nothing
+NOTHING_TO_VARY = (
+    "give a scenario generated values a hunt searches (boundary, amount_text, text_trap, "
+    "pool, date and time edges, choice, a range, faker with `locales:`), personas or drift "
+    "lengths (a faker value alone is filler, fresh for each case but never searched); see "
+    "the README's Hunting for edge cases"
+)
+
+
+def _ids(scenarios: list[Scenario], most: int = 12) -> str:
+    more = len(scenarios) - most
+    return ", ".join(s.id for s in scenarios[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 @dataclass
@@ -47,6 +60,7 @@ class HuntDriver:
     concurrency: int = 1
     hunter: Hunter | None = None
     scenarios: list[Scenario] = field(default_factory=list)
+    left_out: list[Scenario] = field(default_factory=list)  # generated values, filler only
     seed: int = 0
     fault_links: tuple[str, ...] = ()  # the links its scenarios' faults name: proxied
     suite: Suite = field(init=False)
@@ -60,27 +74,34 @@ class HuntDriver:
         scenarios = sorted(
             (s for s in suite.scenarios if searchable(s)), key=lambda s: not hard_parts(s)
         )
+        # generated values, but only filler: left out, and said so
+        filler = [s for s in suite.scenarios if filler_only(s)]
         if o.select:
-            matched = [s for s in scenarios if any(fnmatch.fnmatchcase(s.id, p) for p in o.select)]
+
+            def chosen(s: Scenario) -> bool:
+                return any(fnmatch.fnmatchcase(s.id, p) for p in o.select)
+
+            matched, filler = [s for s in scenarios if chosen(s)], [s for s in filler if chosen(s)]
+            if not matched and filler:
+                raise ConfigError(
+                    f"-k {' '.join(o.select)} matches {_ids(filler)} of suite {suite.name}, "
+                    "whose only generated values are faker filler: nothing to hunt",
+                    hint=NOTHING_TO_VARY,
+                )
             if not matched:  # a typo in -k must not turn a CI job green: nothing starts
                 raise ConfigError(
                     f"no scenario of suite {suite.name} with generated inputs matches "
                     f"{' '.join(o.select)}",
-                    hint="scenarios a hunt can search: "
-                    + (", ".join(s.id for s in scenarios[:12]) or "none")
-                    + (f" and {len(scenarios) - 12} more" if len(scenarios) > 12 else ""),
+                    hint=f"scenarios a hunt can search: {_ids(scenarios) or 'none'}",
                 )
             scenarios = matched
         if not scenarios:
             raise ConfigError(
                 f"suite {suite.name} has no scenario with generated inputs a hunt can vary: "
                 "nothing to hunt",
-                hint="give a scenario generated values (boundary, amount_text, text_trap, pool, "
-                "choice, a range, faker with `locales:`), personas or drift lengths (a faker "
-                "value alone is filler, fresh for each case but never searched); see the "
-                "README's Hunting for edge cases",
+                hint=NOTHING_TO_VARY,
             )
-        self.scenarios = scenarios
+        self.scenarios, self.left_out = scenarios, filler
         self.fault_links = links_for(suite, {f.link for s in scenarios for f in s.faults})
         # a given seed replays a hunt exactly; otherwise every hunt draws anew
         self.seed = o.seed if o.seed is not None else random.SystemRandom().randrange(2**32)
@@ -99,6 +120,13 @@ class HuntDriver:
                           "the last one stopped (the suite's .hypothesis/ folder)")  # fmt: skip
 
     def start(self, log: RunLog) -> Start:
+        if self.left_out:
+            self.emit(
+                Note(
+                    f"left out, their only generated values faker filler (nothing to vary): "
+                    f"{_ids(self.left_out)}"
+                )
+            )
         hard = sum(1 for s in self.scenarios if hard_parts(s))
         self.emit(
             Note(

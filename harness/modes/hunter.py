@@ -27,7 +27,7 @@ from collections.abc import Callable
 
 from harness.core import Case, CaseResult, Category, CheckResult, Severity, Verdict
 from harness.core.events import Emit, HuntFound, HuntProgress, Note
-from harness.generate.spaces import is_hard, is_searched
+from harness.generate.spaces import is_generator, is_hard, is_searched
 from harness.generate.strategies import Data, draw_case, draw_point, example_database, search
 from harness.generate.values import derive_seed
 from harness.modes import lengths
@@ -96,6 +96,16 @@ def searchable(scenario: Scenario) -> bool:
         or any(is_searched(v) for v in scenario.vars.values())
         or any(is_searched(v) for row in scenario.setup.values() for v in row.values.values())
     )
+
+
+def filler_only(scenario: Scenario) -> bool:
+    """Generated values, but none a hunt varies (faker filler, sequences), and nothing else
+    to search: a hunt leaves the scenario out and says so."""
+    values = [
+        *scenario.vars.values(),
+        *(v for row in scenario.setup.values() for v in row.values.values()),
+    ]
+    return not searchable(scenario) and any(is_generator(v) for v in values)
 
 
 class Hunter:

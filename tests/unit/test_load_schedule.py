@@ -68,13 +68,16 @@ def test_a_conversation_the_generator_ended_keeps_the_failure_it_ended_on() -> N
 
 def test_the_generator_plays_by_the_profile_schedule() -> None:
     plan = Schedule.planned([[4.0, 7.0, [503]]], t0=100.0)
-    assert plan.accepting(104.5) == (503,) and plan.accepting(108.0) == ()
+    assert plan.accepting(104.5) == (503,) and plan.accepting(103.0) == ()
     assert plan.in_flight(103.9, 104.1) and not plan.in_flight(103.0, 103.9)
-    # the harness removes a window a moment after its planned end and judges by the windows
-    # as applied: for a while after the end the generator still counts the window on, so a
-    # 503 is read as a reply (the harness may accept it) and another failure is excused
+    # the harness removes a window a moment after its planned end (or later, on a busy
+    # machine) and judges by the windows as applied: from the window's start on, the
+    # generator reads a 503 as a reply (the harness decides whether a window accepted it),
+    # and for a second past the planned end it excuses another failure
     assert plan.in_flight(107.0, 107.5) and plan.accepting(107.2, 107.3) == (503,)
-    assert plan.accepting(108.1, 108.2) == () and not plan.excuses(108.1, 108.2, STATUS)
+    assert plan.accepting(108.1, 108.2) == (503,) and plan.accepting(130.0) == (503,)
+    assert plan.accepting(90.0, 95.0) == ()  # before the window could be on: the contract
+    assert not plan.excuses(108.1, 108.2, STATUS)
     assert not plan.excuses(105.0, 105.1, STATUS)  # in the window: the contract, no failure
     timeout = Failure(FailureKind.TIMEOUT, "timed out")
     assert plan.excuses(107.2, 107.3, timeout)
@@ -101,16 +104,38 @@ def test_a_503_just_after_the_planned_end_is_judged_by_the_window_as_applied() -
     assert obs.error is not None and obs.error.turn == 2 and fault["accepted"] == [1]
 
 
+def test_a_503_long_after_the_planned_end_is_read_and_judged_by_the_window_as_applied() -> None:
+    """A window the harness removed 1.5 s late (a busy loop): the generator read the 503 as a
+    reply and played on; the window as applied accepts it, with its body. After the removal
+    the same 503 is the agent's failure, though the generator played the conversation on."""
+    plan = Schedule.planned([[4.0, 7.0, [503]]], t0=100.0)
+    assert 503 in plan.accepting(108.2, 118.2)
+    late = Schedule([Window(104.0, 108.5, (503,))])
+    fault: dict[str, object] = {}
+    obs = conversation(turn(1, 200), turn(2, 503), turn(3, 200))
+    judge_turns(late, obs, [107.9, 108.2, 108.6], [(200,)] * 3, fault)
+    assert obs.error is None and fault["accepted"] == [2] and obs.turns[1].reply == "r"
+    obs = conversation(turn(1, 200), turn(2, 503), turn(3, 503))
+    judge_turns(late, obs, [107.9, 108.2, 108.6], [(200,)] * 3, fault)
+    assert obs.error is not None and obs.error.turn == 3 and fault["accepted"] == [2]
+    # played on after the window: every 503 is the agent's, not only the first (the report
+    # counts a non-2xx turn without an error as accepted)
+    obs = conversation(turn(1, 503), turn(2, 200), turn(3, 503))
+    judge_turns(late, obs, [109.0, 109.1, 109.2], [(200,)] * 3, fault)
+    assert obs.error is not None and obs.error.turn == 1 and fault["accepted"] == []
+    assert [t.error is not None for t in obs.turns] == [True, False, True]
+
+
 def test_a_status_the_generator_failed_but_the_applied_window_accepts_says_so() -> None:
-    """A window removed later than the generator's grace: the 503 is excused, not a pass, and
-    the turn says why it has no reply (a check reading it is an error, never a pass)."""
+    """A generator whose clock differs did not count the window on: the 503 is excused, not a
+    pass, and the turn says why it has no reply (a check reading it is an error)."""
     applied = Schedule([Window(104.0, 109.5, (503,))])
     fault: dict[str, object] = {}
     unread = TurnRecord(index=2, text="t", reply=None, latency_ms=1.0, status=503, error=STATUS)
     obs = conversation(turn(1, 503), unread)
     judge_turns(applied, obs, [106.0, 109.0], [(200,), (200,)], fault)
     assert obs.error is None and fault["accepted"] == [1]
-    assert obs.turns[1].error is not None and "removed late" in obs.turns[1].error.message
+    assert obs.turns[1].error is not None and "its clock differs" in obs.turns[1].error.message
 
 
 def test_a_when_that_reads_a_turn_never_played_reads_it_as_null() -> None:
