@@ -110,17 +110,18 @@ def judge_turns(
         accept = schedule.accepting(at, end)
         failure = turn.error
         outside = turn.status is not None and turn.status not in allowed
-        if outside and turn.status in accept and failure is None:
-            accepted.append(k)  # part of the contract while the window was on
-            continue
-        if outside and turn.status in accept and failure is not None and failure.kind is STATUS:
-            # on by the windows as applied but not by the generator's plan (a generator whose
-            # clock runs ahead of the harness's): excused, its body was not read as a reply
-            turn.error = failure.with_message(
-                f"HTTP {turn.status}, accepted by a fault window the load generator did not "
-                "count as on (its clock differs): its body was not read as a reply"
-            )
-            continue
+        if outside and turn.status in accept:
+            if failure is None:
+                accepted.append(k)  # part of the contract while the window was on
+                continue
+            if failure.kind is STATUS:
+                # on by the windows as applied but not by the generator's plan (a generator
+                # whose clock differs): excused, its body was not read as a reply
+                turn.error = failure.with_message(
+                    f"HTTP {turn.status}, accepted by a fault window the load generator did "
+                    "not count as on (its clock differs): its body was not read as a reply"
+                )
+                continue
         if failure is None and outside:
             failure = turn.error = Failure(  # read as a reply: no window accepted it after all
                 STATUS, f"HTTP {turn.status} while no fault window accepting it was on"

@@ -73,14 +73,20 @@ def divergence_type(signature: str) -> type[Divergence]:
 Found = Finding  # what a hunt records for each divergence it found
 
 
-def hard_parts(scenario: Scenario) -> bool:
-    """Boundaries, formats, traps, pools, dates, personas or rewordings: where defects hide.
-    A drift scenario's lengths are searched too, but not first: its conversations are long."""
-    values = [
+def values_of(scenario: Scenario) -> list[object]:
+    """A scenario's vars and its setup rows' values: literals, templates and generators."""
+    return [
         *scenario.vars.values(),
         *(v for r in scenario.setup.values() for v in r.values.values()),
     ]
-    return bool(scenario.personas or scenario.variants) or any(is_hard(v) for v in values)
+
+
+def hard_parts(scenario: Scenario) -> bool:
+    """Boundaries, formats, traps, pools, dates, personas or rewordings: where defects hide.
+    A drift scenario's lengths are searched too, but not first: its conversations are long."""
+    return bool(scenario.personas or scenario.variants) or any(
+        is_hard(v) for v in values_of(scenario)
+    )
 
 
 def examples_per_round(scenario: Scenario) -> int:
@@ -93,19 +99,14 @@ def searchable(scenario: Scenario) -> bool:
     return (
         scenario.drift is not None
         or bool(scenario.personas)
-        or any(is_searched(v) for v in scenario.vars.values())
-        or any(is_searched(v) for row in scenario.setup.values() for v in row.values.values())
+        or any(is_searched(v) for v in values_of(scenario))
     )
 
 
 def filler_only(scenario: Scenario) -> bool:
     """Generated values, but none a hunt varies (faker filler, sequences), and nothing else
     to search: a hunt leaves the scenario out and says so."""
-    values = [
-        *scenario.vars.values(),
-        *(v for row in scenario.setup.values() for v in row.values.values()),
-    ]
-    return not searchable(scenario) and any(is_generator(v) for v in values)
+    return not searchable(scenario) and any(is_generator(v) for v in values_of(scenario))
 
 
 class Hunter:
