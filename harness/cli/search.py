@@ -65,6 +65,7 @@ class HuntView:
         self.run_dir: str | None = None
         self.run_id: str | None = None  # once the run's folder is sure to stay (RunKept)
         self.saved: list[tuple[str, str]] = []  # (regression id, path) as the hunt saves them
+        self.found = 0  # divergences reported so far (HuntFound): the bar never shows fewer
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
@@ -89,6 +90,10 @@ class HuntView:
             self._bar(event)
         elif isinstance(event, HuntFound):
             d = event.details
+            self.found += 1
+            if self.progress is not None and self.task is not None:
+                # a finding is saved after its last case: no HuntProgress may follow it
+                self.progress.update(self.task, found=self.found)
             if d.get("regression_id"):
                 self.saved.append((str(d["regression_id"]), str(d.get("path"))))
             line = (
@@ -124,7 +129,7 @@ class HuntView:
             self.task,
             completed=self.budget - event.seconds_left,
             tried=event.tried,
-            found=event.found,
+            found=max(event.found, self.found),
             left=f"{event.seconds_left:.0f} s",
             scenario=event.scenario,
         )
