@@ -5,12 +5,15 @@ One side of bench_run.py's echo run (1,000 cases, concurrency 32): `harness` fro
 RunStarted to its last CaseFinished (the window bench_run.py times), `plain` the plain aiohttp
 client's cases, or `own`: the harness with the agent's calls answered in process
 (`agents/http.exchange` replaced by an echo: no aiohttp, no socket), its own code alone; or
-`conclude`: `Engine.conclude`, what a load does to judge each conversation, alone. Under
+`conclude`: `Engine.conclude`, what a load does to judge each conversation, alone; or
+`exchange`: the harness's request to the agent (`agents/http.exchange` over its aiohttp
+session) alone, one per case, at the same concurrency as `plain`: with `own`, it splits the
+harness's CPU per case into its own code and the HTTP client's. Under
 callgrind started with `--instr-atstart=no`, only that window is counted (callgrind_control
 turns counting on and off); without valgrind it prints the window's CPU per case.
 
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file=/dev/null \\
-        python benchmarks/bench_engine_instr.py harness|plain|own|conclude [--cases 1000]
+        python benchmarks/bench_engine_instr.py harness|plain|own|conclude|exchange [--cases 1000]
 
 The count is valgrind's `Collected` line (divide by the cases). Run it against another
 checkout by running that checkout's copy of this file (it imports the harness beside it).
@@ -127,9 +130,42 @@ def conclude_window(n: int) -> float:
     return asyncio.run(judged())
 
 
+async def exchanges(base: str, n: int, concurrency: int) -> float:
+    """n of the harness's requests (`agents/http.exchange`, as a case's turn sends it: body
+    rendered, timeout, size cap, reply read), `concurrency` at a time, over one aiohttp session
+    as the http adapter opens it. Their CPU seconds."""
+    import aiohttp
+
+    from harness.agents.dialogue import Send
+    from harness.agents.http import exchange
+    from harness.agents.protocol import Outgoing
+
+    sem = asyncio.Semaphore(concurrency)
+    headers = {"Content-Type": "application/json"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as s:
+
+        async def one(i: int) -> None:
+            async with sem:
+                body = orjson.dumps({"session_id": str(i), "message": f"hello {i}"})
+                send = Send(
+                    Outgoing("POST", f"{base}/chat", dict(headers), body, "turn"), 30.0, 1 << 20
+                )
+                got, failure = await exchange(s, send)
+                assert failure is None and got is not None
+                assert f"hello {i}" in orjson.loads(got.body)["reply"]
+
+        counting(True)
+        mark = time.process_time()
+        await asyncio.gather(*(one(i) for i in range(n)))
+        spent = time.process_time() - mark
+        counting(False)
+    return spent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("side", choices=["harness", "plain", "own", "conclude"])
+    parser.add_argument("side", choices=["harness", "plain", "own", "conclude", "exchange"])
     parser.add_argument("--cases", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=32)
     args = parser.parse_args()
@@ -146,7 +182,9 @@ def main() -> None:
             suite = bench_run.write_suite(Path(tmp), port, n, args.concurrency)
             url = f"http://127.0.0.1:{port}"
             asyncio.run(bench_run.plain_client(url, 50, args.concurrency))  # warm up
-            if side == "plain":
+            if side == "exchange":
+                spent = asyncio.run(exchanges(url, n, args.concurrency))
+            elif side == "plain":
 
                 async def plain() -> float:
                     counting(True)
