@@ -143,7 +143,9 @@ class Talk:
                     answers += 1
                     text, source, turn = said[0], f"answer:{said[1]}", None
             if faults is not None and variant is None:
-                await recover(scenario, faults, conversation, ctx, obs, number, self.health, record)
+                await recover(
+                    scenario, faults, conversation, ctx, obs, number, self.health, record, trace
+                )
         finally:
             if conversation.closes:
                 with contextlib.suppress(Exception):  # best effort: recorded, never judged

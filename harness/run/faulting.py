@@ -38,7 +38,7 @@ import asyncio
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core import Case, Observation, TurnRecord
 from harness.core.failures import Failure, FailureKind
@@ -48,6 +48,9 @@ from harness.spec import models as m
 from harness.spec.models.faults import Fault, RecoveryCheck
 from harness.spec.suite import Suite
 from harness.spec.template import Template
+
+if TYPE_CHECKING:
+    from harness.otel.context import CaseTrace
 
 #: failures a turn sent while a fault was active may have without ending the conversation
 #: (an agent that answers 503 while its database is down is judged by the checks)
@@ -333,6 +336,7 @@ async def recover(
     number: int,
     health: str | None,
     record: Callable[..., TurnRecord],
+    trace: CaseTrace | None = None,
 ) -> None:
     """The first `recovery` check of a scenario, measured once the case's faults have ended:
     its probe sent in the same conversation (turns with source `recovery`) every `every`
@@ -340,7 +344,8 @@ async def recover(
     at most `within` seconds (`record` makes a turn's record). Each window's `recovered_ms`:
     from its end to the recovery, or from when the measurement began if the conversation
     went on after the fault ended (its own turns then came first: the clock starts when the
-    harness could first ask)."""
+    harness could first ask). A traced case's probe carries a `traceparent` of its own turn,
+    as every turn does, so the agent's spans of a probe are the probe's."""
     from harness.agents.process import wait_healthy
 
     checks = [c for c in scenario.checks if isinstance(c, RecoveryCheck)]
@@ -367,6 +372,8 @@ async def recover(
         for _ in range(MAX_PROBES):
             number += 1
             ctx["turn"] = {"text": text, "index": number}
+            if trace is not None:
+                ctx["traceparent"] = trace.traceparent(number - 1)
             sent = time.time_ns()
             reply = await conversation.send(text, None, ctx)
             turn: TurnRecord = record(number, text, reply, "recovery", sent)

@@ -236,3 +236,36 @@ def test_validate_names_a_fault_on_no_dependency_and_a_missing_scenario(tmp_path
     assert re.search(
         r"faults\.yaml:\d+:\d+: scenarios\[3\]\.faults\[0\]\.link: link 'cache'", err
     ), err
+
+
+PROBED = """\
+scenarios:
+  - id: probed
+    title: A traced agent; the database is down for turn 2, then probed until it answers
+    turns: ["note alpha", "note beta"]
+    faults:
+      - {link: db, toxic: down, from_turn: 2, to_turn: 2}
+    checks:
+      - {type: span, name: note, turn: 2, requirements: [LG-001]}
+      - {type: span, name: ping, turn: 2, absent: true, requirements: [LG-001]}
+      - {type: span, name: ping, turn: 3, requirements: [LG-002]}
+      - {type: recovery, requirements: [LG-002], probe: ping, expect: pong, within: 5s}
+"""
+
+
+def test_a_recovery_probe_is_traced_as_its_own_turn(tmp_path: Path) -> None:
+    """Each probe sends a traceparent of its own turn, as every turn does: the agent's spans
+    of a probe are the probe's, never the last scripted turn's."""
+    suite = tmp_path / "suites" / "faults"  # its agent's command: ../../agents/ledger_agent.py
+    shutil.copytree(SUITE, suite)
+    shutil.copytree(ROOT / "tests" / "agents", tmp_path / "agents")
+    (suite / "scenarios" / "probed.yaml").write_text(PROBED)
+    done = harness(
+        "run", str(suite), "--reports-dir", str(tmp_path / "r"), "--no-progress", "-k", "probed",
+        timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = trials(only_run(tmp_path / "r", done.stderr))["probed"]
+    sources = [t["source"] for t in record["observation"]["turns"]]
+    assert sources[:2] == [None, None] and set(sources[2:]) == {"recovery"}, sources
+    assert [c["verdict"] for c in record["checks"]] == ["pass"] * 4, record["checks"]
