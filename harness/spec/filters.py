@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from harness.spec.clock import DurationError, format_duration, parse_duration
-from harness.spec.relative import Relative
+from harness.spec.relative import DaysAgo, Relative
 
 
 class TemplateError(ValueError):
@@ -109,7 +109,9 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "nfd": lambda v: unicodedata.normalize("NFD", format_value(v)),
     "strip_accents": _strip_accents,
     "date": _date,
-    "days_ago": lambda v: dt.date.today() - dt.timedelta(days=int(to_decimal(v))),
+    # relative, as a {days_ago: N} value is: a case replayed on a later day means the same
+    # day, and a var made with it stays consistent with a setup value made with it
+    "days_ago": lambda v: DaysAgo(int(to_decimal(v))),
     "json": lambda v: orjson.dumps(v, default=format_value).decode(),
     "default": lambda v, x: x if v in (None, "") else v,
     "join": lambda v, sep=", ": _join(v, sep),

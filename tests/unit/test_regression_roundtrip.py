@@ -280,3 +280,49 @@ def _types(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_types(v) for v in value]
     return type(value).__name__
+
+
+def test_a_var_made_with_days_ago_stays_relative_in_a_saved_case(tmp_path: Path) -> None:
+    """`{{ ... | days_ago }}` is a relative date, as `{days_ago: N}` is: a saved case whose
+    var and setup value both count days back from its run means the same days when it is
+    replayed on a later day (a var frozen to the day it was found, beside a setup value
+    made afresh, made a fixed agent fail the day after)."""
+    from harness.run.plan import plan
+    from harness.spec.relative import DateText, DaysAgo
+
+    root = tmp_path / "roundtrip"
+    write_suite(root, m.IntegerGen(integer=(1, 2)))
+    body = {
+        "scenarios": [
+            {
+                "id": "dob",
+                "title": "A birth date a day later than the real one",
+                "vars": {
+                    "age_days": {"integer": [7000, 7000]},
+                    "wrong_born": "{{ vars.age_days | sub(1) | days_ago }}",
+                    "said": {"date_text": "{{ vars.wrong_born }}", "formats": ["dotted"]},
+                },
+                "setup": {
+                    "row": {"table": "things", "values": {"born": "{{ vars.age_days | days_ago }}"}}
+                },
+                "turns": ["I was born on {{ vars.said }}"],
+                "checks": [{"type": "not_contains", "requirements": ["RT-1"], "value": "verified"}],
+            }
+        ]
+    }
+    (root / "scenarios" / "shapes.yaml").write_text(yaml.safe_dump(body))
+    suite = load_suite(root)
+    case = next(iter(plan(suite, 1)))
+    assert case.vars["wrong_born"] == DaysAgo(6999)
+    assert isinstance(case.vars["said"], DateText) and case.vars["said"].day == DaysAgo(6999)
+    check = CheckResult(
+        check_id="not_contains-1", check_type="not_contains", category="output",
+        requirements=("RT-1",), verdict=Verdict.FAIL, message="the reply contains 'verified'",
+    )  # fmt: skip
+    obs = Observation(session_id="h-1", turns=[TurnRecord(index=1, text="t", reply="verified")])
+    result = CaseResult(case=case, trial=1, observation=obs, checks=[check])
+    path = regressions.save(suite, result, check, run_id="r1", tried=1, shrunk=True)
+    text = path.read_text()
+    assert "wrong_born: relative" in text and "said: relative" in text, text
+    (loaded,) = regressions.known(load_suite(root)).cases
+    assert loaded.vars == case.vars and loaded.setup == case.setup, text
