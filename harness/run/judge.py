@@ -201,11 +201,16 @@ class Judge:
         self, scenario: m.Scenario, obs: Observation, ctx: Mapping[str, Any]
     ) -> list[CheckResult]:
         """Scoped invariants, restricted to the rows this case inserted and the values its
-        conversations own."""
+        conversations own. A conversation that errored gives no pass: what it never did
+        cannot have broken a rule (an error, as its checks are), but a violation in what it
+        did write before it stopped stays a failure."""
         results: list[CheckResult] = []
+        error = next((o.error for o in (obs, *obs.variants) if o.error is not None), None)
         for inv in self._scoped:
             self._own_values(inv, ctx, [obs, *obs.variants])
             result = await self._scoped_one(inv, scenario, (obs, *obs.variants), ctx)
+            if result is not None and error is not None and result.verdict is Verdict.PASS:
+                result = judge_error(inv, inv.id, f"not judged: {error}", "invariant")
             if result is not None:
                 results.append(result)
         return results

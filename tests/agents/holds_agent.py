@@ -4,7 +4,9 @@ POST /chat {"session_id", "message"}: "hold TITLE for card CARD" looks the membe
 and inserts a hold (member_id, title, requested_card = CARD, conversation = session_id).
 MODE=wrong_member (a planted defect): the hold goes to the first member on file, someone
 else, whose row no case set up. MODE=honest: while its database cannot be reached it says so,
-503 {"reply": "... try again later"}, and writes nothing. DATABASE_URL, PORT from the
+503 {"reply": "... try again later"}, and writes nothing. MODE=broken: every chat request is
+answered 500 and nothing is written; MODE=wrong_then_broken: the hold goes to someone else
+(as wrong_member), then the request is answered 500. DATABASE_URL, PORT from the
 environment.
 """
 
@@ -21,6 +23,11 @@ ASK = re.compile(r"hold (?P<title>.+?) for card (?P<card>\S+)", re.I)
 
 
 async def chat(request: web.Request) -> web.Response:
+    if MODE == "broken":
+        return web.json_response({"error": "internal error"}, status=500)
+    if MODE == "wrong_then_broken":
+        await _chat(request)
+        return web.json_response({"error": "internal error"}, status=500)
     if MODE != "honest":
         return await _chat(request)
     try:
@@ -43,7 +50,7 @@ async def _chat(request: web.Request) -> web.Response:
         if row is None:
             return web.json_response({"reply": "I cannot find that card."})
         member = row[0]
-        if MODE == "wrong_member":
+        if MODE in ("wrong_member", "wrong_then_broken"):
             cur = await conn.execute("select min(id) from members")
             member = (await cur.fetchone() or [member])[0]
         await conn.execute(

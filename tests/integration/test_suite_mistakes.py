@@ -261,3 +261,29 @@ def test_a_correct_agent_passes_the_invariants_scoped_through_the_conversation(
     assert code == 0
     verdicts = {c["verdict"] for r in trial_records(run) for c in r["checks"]}
     assert verdicts == {"pass"}
+
+
+def test_a_case_that_errored_passes_no_scoped_invariant(tmp_path: Path) -> None:
+    """An error is never a pass: a conversation the agent answered 500 did nothing a rule
+    could judge, so its scoped invariants are errors ("not judged"), as its checks are; but
+    a row it did write wrong before failing is still a failure of the case."""
+    code, run = _library_run(tmp_path, "broken")
+    assert code == 1
+    trials = [r for r in trial_records(run) if r["type"] == "trial"]
+    assert len(trials) == 3
+    for record in trials:
+        assert record["observation"]["error"] is not None
+        verdicts = {c["check_id"]: c["verdict"] for c in record["checks"]}
+        assert verdicts == {
+            "contains-1": "error",
+            "hold-for-card-holder": "error",
+            "hold-for-card-holder-by-member": "error",
+        }, record["checks"]
+        invariant = next(c for c in record["checks"] if c["check_id"] == "hold-for-card-holder")
+        assert invariant["message"].startswith("not judged: "), invariant
+    code, run = _library_run(tmp_path / "wrong", "wrong_then_broken")
+    assert code == 1
+    for record in [r for r in trial_records(run) if r["type"] == "trial"]:
+        verdicts = {c["check_id"]: c["verdict"] for c in record["checks"]}
+        assert verdicts["hold-for-card-holder"] == "fail", record["checks"]
+        assert verdicts["contains-1"] == "error"
