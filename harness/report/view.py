@@ -158,8 +158,11 @@ class ReportView:
         """What the known regressions show that is not a pass: cases still failing (or not
         judged) and files that cannot be replayed; empty when they all pass."""
         found = []
-        if self.regressions_failing:
-            found.append(f"{self.regressions_failing} known regression(s) still failing")
+        errored = self.regressions_errored
+        if self.regressions_failing - errored:
+            found.append(f"{self.regressions_failing - errored} known regression(s) still failing")
+        if errored:
+            found.append(f"{errored} known regression(s) could not be judged (error)")
         if self.regressions_with_others:
             found.append(
                 f"{self.regressions_with_others} known regression case(s) pass their own check "
