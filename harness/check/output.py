@@ -103,7 +103,10 @@ def _judge(
     if ok:
         return _result(check, cid, Verdict.PASS, "", expected, excerpt(chosen[-1]))
     assert bad is not None
-    result = _result(check, cid, Verdict.FAIL, outcomes[bad][1], expected, excerpt(chosen[bad]))
+    message = outcomes[bad][1]
+    if check.field is not None and message.startswith("the reply "):  # what was judged
+        message = f"the reply's field {check.field!r} {message.removeprefix('the reply ')}"
+    result = _result(check, cid, Verdict.FAIL, message, expected, excerpt(chosen[bad]))
     # the reply that failed: its number for all, the one selected, else the last
     result.turn = bad + 1 if check.turn == "all" else len(replies)
     if isinstance(check.turn, int):

@@ -20,7 +20,7 @@ def print_result(result: CaseResult) -> None:
     from harness.core.types import as_data
     from harness.report.faultturns import during
     from harness.report.text import turn_source
-    from harness.report.view import cap
+    from harness.report.view import NEGATED, cap
     from harness.spec.template import format_value
 
     def shown(value: object) -> str:
@@ -58,8 +58,9 @@ def print_result(result: CaseResult) -> None:
         ]
         err.print(f"  {mark} " + shown(f"{c.check_id} [{','.join(c.requirements)}] {c.message}"))
         if c.verdict.value != "pass":
-            err.print(f"       expected: {shown(c.expected)}")
-            err.print(f"       found:    {shown(c.found)}")
+            label = NEGATED.get(c.check_type, "expected")  # a forbidden text is no wanted one
+            err.print(f"       {label}: {shown(c.expected)}")
+            err.print(f"       {'found:':{len(label) + 1}} {shown(c.found)}")
 
 
 def _print_chain(obs: Observation) -> None:

@@ -433,3 +433,22 @@ def test_an_equal_check_of_another_suite_gets_its_own_expectation() -> None:
     for value in ("alpha", "beta", "gamma"):
         result = judge(contains(value), f"has {value}")
         assert result.verdict is Verdict.PASS and result.expected == value
+
+
+def test_a_check_of_a_field_names_the_field_it_judged() -> None:
+    """`field:` judges a field of the reply's JSON: its failure says which field, not "the
+    reply" (whose text may well read right)."""
+    from harness.core import TurnRecord
+
+    turns = [
+        TurnRecord(index=1, text="t", reply="Booked with Dr Ng.", data={"slot": {"doctor": "Ng"}})
+    ]
+    check = equals("Dr Ng", field="slot.doctor")
+    result = evaluate_output(check, "c-1", ["Booked with Dr Ng."], CONTEXT, {}, turns)
+    assert result.verdict is Verdict.FAIL
+    assert result.message == "the reply's field 'slot.doctor' is not exactly the expected text"
+    assert result.found == "Ng"
+    check = contains("Dr", field="slot.doctor")
+    result = evaluate_output(check, "c-1", ["Booked with Dr Ng."], CONTEXT, {}, turns)
+    assert result.message == "the reply's field 'slot.doctor' lacks 'Dr'"
+    assert judge(equals("nope"), "Booked").message == "the reply is not exactly the expected text"
