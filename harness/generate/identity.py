@@ -120,8 +120,9 @@ class Identity:
                     {r for c in key.columns for r in self._roots(scenario, (entity, c), set())}
                 )
                 if not roots:
-                    fixed.append((entity, key))
-                    continue
+                    if not any(_assigned(scenario, (entity, c), set()) for c in key.columns):
+                        fixed.append((entity, key))
+                    continue  # else made of what the database assigns each insert anew
                 if not own:
                     searched = tuple(
                         r for r in roots if not _ordinary(scenario, self._spec(scenario, r))
@@ -302,6 +303,23 @@ def _reads(scenario: Scenario, spec: Any) -> set[Node]:
         elif p[0] in scenario.setup and p[1] in scenario.setup[p[0]].values:
             read.add((p[0], p[1]))
     return read
+
+
+def _assigned(scenario: Scenario, node: Node, seen: set[Node]) -> bool:
+    """Whether a setup value is made from what the database assigns another setup row (its
+    `{{ slot.id }}`: a serial, a default), directly or through the setup values it reads:
+    inserted anew for every trial and variant, so never the same twice."""
+    if node in seen or node[0] == "vars":  # vars are made before any row is inserted
+        return False
+    seen.add(node)
+    for p in paths(Identity._spec(scenario, node)):
+        if len(p) < 2 or p[0] not in scenario.setup:
+            continue
+        if p[1] not in scenario.setup[p[0]].values:
+            return True
+        if _assigned(scenario, (p[0], p[1]), seen):
+            return True
+    return False
 
 
 def _ordinary(scenario: Scenario, spec: Any) -> bool:

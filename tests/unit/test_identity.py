@@ -146,6 +146,25 @@ def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Pa
     assert fixed_unique_values(load_suite(LIBRARY), identity(load_suite(LIBRARY))) == []
 
 
+def test_a_unique_value_made_from_what_the_database_assigns_is_not_fixed(
+    tmp_path: Path,
+) -> None:
+    """`{{ member.id }}`: an earlier setup row's id, which the database assigns each insert
+    anew, so every trial and variant has its own; a value made of a literal is named."""
+    from harness.run.preflight import fixed_unique_values
+
+    root = library_copy(tmp_path)
+    scenarios = root / "scenarios" / "lending.yaml"
+    text = scenarios.read_text()
+    scenarios.write_text(text.replace("isbn: {faker: isbn13}", 'isbn: "978-{{ member.id }}"'))
+    suite = load_suite(root)
+    assert fixed_unique_values(suite, identity(suite)) == []
+    scenarios.write_text(text.replace("isbn: {faker: isbn13}", 'isbn: "978-1"'))
+    suite = load_suite(root)
+    notes = fixed_unique_values(suite, identity(suite))
+    assert notes and all("books.isbn must be unique" in n for n in notes), notes
+
+
 def test_what_a_case_made_from_a_fresh_value_is_made_again_from_it(tmp_path: Path) -> None:
     """A var written from a unique column (or from a fresh var) says this trial's value:
     a turn that reads it must name the member this trial inserts, not the first trial's."""
