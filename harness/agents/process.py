@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -61,8 +62,11 @@ class AgentProcessRunner:
         self.env.update(extra_env or {})  # the harness's own (OTLP), under the suite's
         declared = {k: format_value(v) for k, v in render_deep(config.env, context, cache).items()}
         self.env.update(declared)
-        #: declared variables that came out empty, e.g. from an unset {{ env.NAME }}
-        self.empty = sorted(k for k, v in declared.items() if v == "")
+        #: declared variables that came out empty, e.g. from an unset {{ env.NAME }} (not
+        #: those written empty, or with a `default` for when it is unset: said on purpose)
+        self.empty = sorted(
+            k for k, v in declared.items() if v == "" and _maybe_unset(config.env.get(k))
+        )
         for name, value in declared.items():
             if SECRET_NAME.search(name) and len(value) >= 6:  # never in logs or reports
                 redactor.add(value)
@@ -289,3 +293,11 @@ def _probe_url(config: AgentConfig, context: dict[str, Any]) -> str | None:
 def _signal_group(pid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+_DEFAULT = re.compile(r"\|\s*default\b")  # a template's `default` filter
+
+
+def _maybe_unset(raw: object) -> bool:
+    """A declared value that reads something (`{{ env.NAME }}`) with no `default` for it."""
+    return isinstance(raw, str) and "{{" in raw and _DEFAULT.search(raw) is None
