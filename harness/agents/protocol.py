@@ -339,10 +339,30 @@ def read_request(request: Request, incoming: Incoming) -> tuple[dict[str, Any], 
     missing = [name for name in request.capture if name not in captured]
     if missing:
         shown = incoming.body.decode("utf-8", errors="replace")[:EXCERPT]
-        return captured, Failure(
-            FailureKind.MALFORMED, f"malformed reply: nothing to capture as {missing[0]} in {shown}"
-        )
+        where = _looked_for(request.capture[missing[0]], data)
+        message = f"malformed reply: nothing to capture as {missing[0]} ({where}) in {shown}"
+        return captured, Failure(FailureKind.MALFORMED, message)
     return captured, None
+
+
+def _looked_for(spec: Any, data: Any) -> str:
+    """Where a capture looked, and the reply's closest path (a typo in the suite otherwise
+    reads like an agent that left the value out)."""
+    if isinstance(spec, HeaderCapture):
+        return f"header {spec.header}"
+    import difflib
+
+    paths: list[str] = []
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack and len(paths) < 500:  # the reply's dotted paths, breadth capped
+        at, value = stack.pop()
+        items: Any = value.items() if isinstance(value, Mapping) else ()
+        items = enumerate(value[:20]) if isinstance(value, list) else items
+        for key, inner in items:
+            paths.append(f"{at}.{key}" if at else str(key))
+            stack.append((paths[-1], inner))
+    close = difflib.get_close_matches(str(spec), paths, n=1, cutoff=0.6)
+    return f"path {spec}" + (f"; did you mean {close[0]}?" if close else "")
 
 
 # --------------------------------------------------------------------------- cookies
