@@ -11,6 +11,7 @@ from typing import Any
 from harness.check.registry import CheckKind, Judging, register
 from harness.check.steps import (
     MAX_MISSES,
+    TOOL,
     Render,
     Step,
     call_like,
@@ -165,6 +166,8 @@ def _judge(
             problem = f"the {what} occurred {n} time(s); it must never occur"
         elif n == 0:
             problem = f"the {what} never occurred"
+            if seen == "spans" and (typo := near_name(check, steps)) is not None:
+                problem += f" ({typo})"
         else:
             problem = f"the {what} occurred {n} time(s), expected {count_text(low, high)}"
         others = [(s, why) for s, why in near if why][:MAX_MISSES]
@@ -291,3 +294,52 @@ def _no_spans(obs: Observation) -> dict[str, Any]:
 
 register(CheckKind(("span",), Category.TRACE, judge_span))
 register(CheckKind(("call",), Category.CALL, judge_call))
+
+
+def near_name(check: Any, steps: list[Step]) -> str | None:
+    """The name or tool a span check selects when no span of the case has it and one has a
+    name close to it: a typo in the check otherwise reads like a step the agent skipped."""
+    import difflib
+
+    for field in ("name", "tool"):
+        wanted = getattr(check, field, None)
+        if not isinstance(wanted, str):
+            continue
+        have = {n for s in steps if (n := _named(s.item, field)) is not None}
+        if wanted not in have:
+            close = difflib.get_close_matches(wanted, sorted(have), n=1, cutoff=0.75)
+            if close:
+                return f"no span of this case has {field} {wanted!r}; did you mean {close[0]!r}?"
+    return None
+
+
+def _named(item: Any, field: str) -> str | None:
+    value = getattr(item, "name", None) if field == "name" else item.attributes.get(TOOL)
+    return value if isinstance(value, str) else None
+
+
+def unseen_span_names(suite: Any, names: set[str], tools: set[str]) -> list[str]:
+    """Span checks (and orders against a span) whose name or tool no span of the run had, with
+    the run's closest: such a check fails every case, and passes every case as `absent`."""
+    import difflib
+
+    out = []
+    for scenario in suite.scenarios:
+        for i, check in enumerate(scenario.checks):
+            refs = [check] if check.type == "span" else []
+            for order in (getattr(check, "before", None), getattr(check, "after", None)):
+                if order is not None and order.span is not None:
+                    refs.append(order.span)
+            for ref in refs:
+                for field, have in (("name", names), ("tool", tools)):
+                    wanted = getattr(ref, field, None)
+                    if not isinstance(wanted, str) or wanted in have:
+                        continue
+                    close = difflib.get_close_matches(wanted, sorted(have), n=1, cutoff=0.75)
+                    out.append(
+                        f"scenario {scenario.id}, check {suite.check_id(scenario, i)}: no span "
+                        f"of this run had {field} {wanted!r}"
+                        + (f" (did you mean {close[0]!r}?)" if close else "")
+                        + ": a check of it fails every case, or passes every case as absent"
+                    )
+    return out

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from harness.check.steps import TOOL
 from harness.core import Case, Observation
 from harness.core.watch import Watched, Watcher
 from harness.otel.context import CaseTrace
@@ -30,6 +31,7 @@ from harness.spec.suite import Suite
 
 QUIET = 0.3  # seconds without a new span before a case's trace is taken as complete
 TIMEOUT = 3.0  # seconds a case waits for late spans at most
+NAMES_KEPT = 10_000  # distinct span names (and tools) a run remembers
 END_TIMEOUT = 10.0  # seconds any one watcher's `end` may take (then it is cut off)
 #: how much later than a conversation's end a span must have ended for the exporter's
 #: watermark to say the conversation's spans are in: an agent of several processes exports
@@ -70,6 +72,10 @@ class TraceWatcher:
         self.quiet = quiet
         self.timeout = timeout
         self._stray: dict[str, int] = {}  # the store's unexpected count at begin, by trace
+        #: the span names and tools the run's cases had (a span check's name none had is
+        #: likely a typo: said after the run), each kept up to NAMES_KEPT
+        self.names: set[str] = set()
+        self.tools: set[str] = set()
 
     def begin(self, watched: Watched) -> None:
         if watched.trace_id is None:
@@ -94,6 +100,11 @@ class TraceWatcher:
             obs.spans = self.store.forget(trace_id)
             obs.spans_stray = self.store.unexpected - self._stray.pop(trace_id, 0)
             obs.spans_late = self.store.late
+            if len(self.names) < NAMES_KEPT and len(self.tools) < NAMES_KEPT:
+                for span in obs.spans:
+                    self.names.add(span.name)
+                    if isinstance(tool := span.attributes.get(TOOL), str):
+                        self.tools.add(tool)
 
 
 class Watching:

@@ -225,3 +225,42 @@ def test_an_interrupted_traced_run_leaves_no_receiver_and_no_agent(tmp_path: Pat
     assert not wait_gone(outcome.run_dir)
     for record in records(outcome.run_dir):
         assert record.observation.trace_id is not None
+
+
+def test_a_span_name_no_span_had_is_named_as_a_likely_typo(tmp_path: Path) -> None:
+    """A misspelt span name fails like a skipped step, or passes as `absent`: the failure
+    names the case's closest span, and after the run a warning names every span check whose
+    name or tool no span of the run had."""
+    suite = tmp_path / "suites" / "traced"  # its agent: ../../agents/otel_agent.py
+    shutil.copytree(SUITE, suite)
+    shutil.copytree(ROOT / "tests" / "agents", tmp_path / "agents")
+    scenarios = suite / "scenarios" / "traced.yaml"
+    text = scenarios.read_text().replace("repeat: 6", "repeat: 2")
+    scenarios.write_text(
+        text
+        + "      - {type: span, requirements: [TR-002], name: invoke_agnet}\n"
+        + "      - {type: span, requirements: [TR-002], name: invoke_agnet, absent: true}\n"
+        + "      - {type: span, requirements: [TR-002], tool: lookup}\n"
+    )
+    notes: list[str] = []
+    outcome = run(tmp_path / "r", notes, suite)
+    for record in records(outcome.run_dir):
+        verdicts = [(c.check_id, c.verdict.value) for c in record.checks]
+        assert verdicts == [
+            ("contains-1", "pass"), ("span-2", "pass"), ("span-3", "fail"), ("span-4", "pass"),
+            ("span-5", "fail"),
+        ], verdicts  # fmt: skip
+        typo = next(c for c in record.checks if c.check_id == "span-3")
+        assert typo.message == (
+            "the span (name invoke_agnet) never occurred (no span of this case has name "
+            "'invoke_agnet'; did you mean 'invoke_agent'?)"
+        ), typo.message
+    warned = [n for n in notes if "no span of this run had" in n]
+    assert warned == [
+        "scenario hello, check span-3: no span of this run had name 'invoke_agnet' (did you "
+        "mean 'invoke_agent'?): a check of it fails every case, or passes every case as absent",
+        "scenario hello, check span-4: no span of this run had name 'invoke_agnet' (did you "
+        "mean 'invoke_agent'?): a check of it fails every case, or passes every case as absent",
+        "scenario hello, check span-5: no span of this run had tool 'lookup': a check of it "
+        "fails every case, or passes every case as absent",
+    ], notes
