@@ -131,10 +131,19 @@ def _manifest_faults(
         played = [(i, n) for i, n in turns if not profile.scenarios or i in profile.scenarios]
         for k, fault in enumerate(profile.faults):
             yield from _link(fault.link, deps, manifest_src, (*at, "faults", k))
-            for scenario_id, count in played:  # the first scenario the window misses, at its key
-                problems = list(
-                    _window(fault, manifest_src, (*at, "faults", k), scenario_id, count)
+            misses = [
+                (count, scenario_id, past)
+                for scenario_id, count in played
+                if count is not None and (past := past_turns(fault, count)) is not None
+            ]
+            if len(misses) == 1:
+                count, scenario_id, _ = misses[0]
+                yield from _window(fault, manifest_src, (*at, "faults", k), scenario_id, count)
+            elif misses:  # said once, at the key the fewest turns need fixed, naming them all
+                count, _, (key, said, fix) = min(misses, key=lambda m: m[0])
+                names = ", ".join(f"{i!r} ({n})" for n, i, _ in misses)
+                yield manifest_src.problem(
+                    (*at, "faults", k, key),
+                    f"{said}, but {len(misses)} scenarios this profile plays have fewer turns, "
+                    f"{names}: {fix}",
                 )
-                if problems:
-                    yield problems[0]
-                    break

@@ -169,3 +169,30 @@ def test_a_recovery_check_a_profile_plays_is_valid(tmp_path: Path) -> None:
     lines = _refused(_suite(tmp_path / "b", suite))
     _at(lines, r"faults\.profiles\.blip\.descripton: unknown key 'descripton' \(did you mean")
     assert not [line for line in lines if "a recovery check" in line], lines
+
+
+def test_a_profile_window_past_several_scenarios_names_them_all(tmp_path: Path) -> None:
+    """A profile that plays every scenario: its window past the turns of several is said once,
+    at its key, naming each of them, with the fix the one with the fewest turns needs."""
+    suite = SUITE.replace("      scenarios: [hold]\n", "").replace(
+        """        - {link: pg, toxic: reset_peeer, from_turn: 2, times: 0}
+        - {link: pg, toxic: reset_peer, toxicity: 1.5, to_turn: 4}
+        - {link: pg, toxic: reset_peer, after_sent: "(insert", to_turn: 2}
+        - {link: pg, toxic: latency, attributes: {latencyy: 100}}
+        - {link: pgg, toxic: latency, to_turn: 5}
+""",
+        "        - {link: pg, toxic: down, from_turn: 2}\n",
+    )
+    check = "checks: [{type: contains, requirements: [S-001], value: ok}]"
+    scenarios = f"""\
+scenarios:
+  - {{id: one, title: One turn, turns: [a], {check}}}
+  - {{id: two, title: Two turns, turns: [a, b], {check}}}
+  - {{id: single, title: One, turns: [a], {check}}}
+"""
+    lines = _refused(_suite(tmp_path, suite, scenarios))
+    _at(lines, r"suite\.yaml:\d+:\d+: faults\.profiles\.blip\.faults\[0\]\.from_turn: the window "
+               r"starts at turn 2 \(from_turn\), but 2 scenarios this profile plays have fewer "
+               r"turns, 'one' \(1\), 'single' \(1\): it would never apply; fix: a turn from 1 to "
+               r"1")  # fmt: skip
+    assert len([n for n in lines if "faults.profiles" in n]) == 1, lines
