@@ -189,6 +189,10 @@ def cross_check(
             yield from database(row.database, "postgres", src, (*base, "setup", name))
         for k, item in enumerate(scenario.redis_setup):
             yield from database(item.database, "redis", src, (*base, "redis_setup", k))
+    for u in unloaded:  # its shape was refused; the requirements its checks name still count
+        for j, rids in u.requirements:
+            loc = ("scenarios", u.index, "checks", j, "requirements")
+            yield from known(list(rids), u.source, loc)
     for k, inv in enumerate(invariants):
         assert inv_src is not None
         loc = ("invariants", k)

@@ -8,6 +8,7 @@ feeds the cross-file checks, and the suite is refused for the problems already f
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,22 +18,27 @@ from harness.errors import Problem
 from harness.spec.load import LoadFault
 from harness.spec.loader import Source, format_loc, validate_model
 from harness.spec.models import Scenario, SuiteFile
+from harness.spec.models.base import REQUIREMENT_ID
 from harness.spec.models.faults import Fault
 
+ID = re.compile(REQUIREMENT_ID)
 #: rounds of pruning suite.yaml (each drops the faults or profiles the last one refused)
 ROUNDS = 4
 
 
 @dataclass(frozen=True)
 class Unloaded:
-    """A scenario that failed validation, as far as its faults can still be checked: its id
-    and scripted turns as written, and each of its faults that is valid on its own."""
+    """A scenario that failed validation, as far as it can still be checked: its id and
+    scripted turns as written, each of its faults that is valid on its own, and the
+    requirement ids its checks name."""
 
     id: str | None
     turns: int | None
     faults: tuple[tuple[int, Fault], ...]
     source: Source
     index: int
+    #: each check's requirement ids as written (check index, ids), when they are a list
+    requirements: tuple[tuple[int, tuple[str, ...]], ...] = ()
 
 
 def salvage_scenarios(
@@ -65,9 +71,21 @@ def salvage_scenarios(
                 tuple(_valid_faults(raw if isinstance(raw, list) else [])),
                 src,
                 i,
+                _requirement_ids(item.get("checks")),
             )
         )
     return loaded, unloaded
+
+
+def _requirement_ids(checks: Any) -> tuple[tuple[int, tuple[str, ...]], ...]:
+    """Each check's `requirements` that is a list of well-formed ids (anything else is its
+    shape's problem, already said)."""
+    out = []
+    for c, check in enumerate(checks if isinstance(checks, list) else []):
+        ids = check.get("requirements") if isinstance(check, dict) else None
+        if isinstance(ids, list) and all(isinstance(i, str) and ID.match(i) for i in ids):
+            out.append((c, tuple(ids)))  # an id of the wrong form is the shape's problem
+    return tuple(out)
 
 
 def _valid_faults(raw: list[Any]) -> list[tuple[int, Fault]]:

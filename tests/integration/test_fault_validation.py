@@ -196,3 +196,28 @@ scenarios:
                r"turns, 'one' \(1\), 'single' \(1\): it would never apply; fix: a turn from 1 to "
                r"1")  # fmt: skip
     assert len([n for n in lines if "faults.profiles" in n]) == 1, lines
+
+
+def test_a_scenario_refused_for_its_shape_still_has_its_requirement_ids_checked(
+    tmp_path: Path,
+) -> None:
+    """One pass says both: a misspelt key, and in the same scenario a requirement id the spec
+    does not have (it was said only once the key was fixed)."""
+    scenarios = """\
+scenarios:
+  - id: hold
+    title: A hold
+    turns: ["stock", "hold"]
+    checks:
+      - {type: contains, requirements: [S-01], valu: ok}
+      - {type: contains, requirements: [S-001, lowercase-1], value: ok}
+"""
+    suite = SUITE.replace(
+        SUITE[SUITE.index("faults:\n  profiles:") : SUITE.index("load:\n")], ""
+    ).replace(SUITE[SUITE.index("load:\n") :], "")
+    lines = _refused(_suite(tmp_path, suite, scenarios))
+    _at(lines, r"shelf\.yaml:6:\d+: scenarios\[0\]\.checks\[0\]\.valu: ")
+    _at(lines, r"shelf\.yaml:6:\d+: scenarios\[0\]\.checks\[0\]\.requirements\[0\]: unknown "
+               r"requirement S-01 \(did you mean 'S-001'\?\); see spec\.yaml")  # fmt: skip
+    _at(lines, r"shelf\.yaml:7:\d+: scenarios\[0\]\.checks\[1\]\.requirements\[1\]: ")
+    assert len(lines) == 3, lines  # the id of the wrong form: said once, as its shape
