@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -369,6 +370,7 @@ async def recover(
     else:
         assert check.probe is not None and check.expect is not None
         text = Template(check.probe).render_text(ctx)
+        expect = _folded(check.expect)  # as a `contains` check reads: any case, NFC
         for _ in range(MAX_PROBES):
             number += 1
             ctx["turn"] = {"text": text, "index": number}
@@ -378,7 +380,7 @@ async def recover(
             reply = await conversation.send(text, None, ctx)
             turn: TurnRecord = record(number, text, reply, "recovery", sent)
             obs.turns.append(turn)
-            if reply.failure is None and check.expect in (reply.text or ""):
+            if reply.failure is None and expect in _folded(reply.text or ""):
                 recovered_ns = time.time_ns()
                 break
             if time.monotonic() >= deadline:
@@ -388,3 +390,7 @@ async def recover(
         for w in faults.windows:
             since = max(w.ended_ns, began_ns)
             w.recovered_ms = round(max(0.0, (recovered_ns - since) / 1e6), 3)
+
+
+def _folded(text: str) -> str:
+    return unicodedata.normalize("NFC", text).casefold()

@@ -249,7 +249,7 @@ scenarios:
       - {type: span, name: note, turn: 2, requirements: [LG-001]}
       - {type: span, name: ping, turn: 2, absent: true, requirements: [LG-001]}
       - {type: span, name: ping, turn: 3, requirements: [LG-002]}
-      - {type: recovery, requirements: [LG-002], probe: ping, expect: pong, within: 5s}
+      - {type: recovery, requirements: [LG-002], probe: ping, expect: PONG, within: 5s}
 """
 
 

@@ -72,7 +72,9 @@ class RecoveryCheck(CheckBase):
     needs_fault: ClassVar[bool] = True
     within: Latency = Field(description="Seconds allowed after the fault ends (5s, 500ms).")
     probe: str | None = Field(default=None, description="A turn (a template) sent until it passes.")
-    expect: str | None = Field(default=None, description="Text the probe's reply must contain.")
+    expect: str | None = Field(
+        default=None, description="Text the probe's reply must contain (in any case)."
+    )
     health: bool = False
     every: Latency = Field(default=0.25, description="Seconds between attempts.")
 
