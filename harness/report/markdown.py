@@ -142,6 +142,8 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
             if t["error"]:
                 out += ["Agent call failed:", "", fence(t["error"]), ""]
             out += _turn_extras(t)
+    if ex.probes:
+        out += [f"({ex.probes})", ""]  # the harness's own words and turn numbers
     return out
 
 

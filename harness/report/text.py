@@ -1,10 +1,12 @@
 """Agent text made safe for Markdown (table cells, inline code, fences), shared by every
-Markdown renderer; and the numbers as reports print them."""
+Markdown renderer; the numbers as reports print them; and which turns a check's evidence
+shows (a recovery check's probes once, with it; with another check, a line that counts them)."""
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from harness.redact import redact
@@ -102,3 +104,29 @@ def quantile(values: list[float], q: float) -> float | None:
     b = ordered[min(max(below + 1, 0), n - 1)]
     diff = b - a
     return b - diff * (1 - gamma) if gamma >= 0.5 else a + diff * gamma
+
+
+def evidence_turns(row: Mapping[str, Any]) -> list[Any]:
+    """The turns a check's evidence shows: the conversation's; a recovery check's probes
+    (turns with source `recovery`, sent after the conversation) only with that check, so
+    that they appear once and not in every divergence of their case."""
+    turns = list(row["turns"] if row["turns"] is not None else [])
+    if row.get("check_type") == "recovery":
+        return turns
+    return [t for t in turns if not (isinstance(t, dict) and t.get("source") == "recovery")]
+
+
+def probes_left_out(turns: Any, shown: list[Any]) -> str | None:
+    """What a check's evidence says of the recovery probes it does not show."""
+    if turns is None or len(shown) == len(turns):
+        return None
+    left = [
+        str(i) if isinstance(i := t.get("index"), int) else "?"  # a run folder's, not trusted
+        for t in turns
+        if isinstance(t, dict) and t not in shown
+    ]
+    span = f"turn {left[0]}" if len(left) == 1 else f"turns {left[0]}-{left[-1]}"
+    return (
+        f"then {len(left)} recovery probe(s), {span}, shown with the recovery check: what "
+        "they did is in the rows and spans judged"
+    )

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,8 @@ from harness.report.known import known_regressions
 from harness.report.reliability import Reliability, compute
 from harness.report.text import TEXT_CAP as TEXT_CAP
 from harness.report.text import cap as cap
-from harness.report.text import input_text, turn_source
+from harness.report.text import evidence_turns as evidence_turns
+from harness.report.text import input_text, probes_left_out, turn_source
 from harness.report.text import show as show
 from harness.report.traffic import Tally, Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
@@ -75,6 +75,9 @@ class Example:
     #: what it did on the way: its spans per turn (None: not traced), stubbed services' log
     trace: TraceEvidence | None = None
     requests: list[str] = field(default_factory=list)
+    #: the recovery probes sent after the turns shown, when shown with another check (the
+    #: recovery check's evidence has them in full): "3 recovery probe(s) followed, turns 3-5"
+    probes: str | None = None
 
 
 NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
@@ -299,20 +302,11 @@ def _inputs(row: Row) -> tuple[dict[str, str], bool, dict[str, str]]:
     return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
 
 
-def evidence_turns(row: Mapping[str, Any]) -> list[Any]:
-    """The turns a check's evidence shows: the conversation's; a recovery check's probes
-    (turns with source `recovery`, sent after the conversation) only with that check, so
-    that they appear once and not in every divergence of their case."""
-    turns = list(row["turns"] if row["turns"] is not None else [])
-    if row.get("check_type") == "recovery":
-        return turns
-    return [t for t in turns if not (isinstance(t, dict) and t.get("source") == "recovery")]
-
-
 def _example(row: Row) -> Example:
     inputs, recorded, planned = _inputs(row)
     faults = row.get("faults")
-    turns = [_turn(t, faults) for t in evidence_turns(row) if isinstance(t, dict)]
+    shown = evidence_turns(row)
+    turns = [_turn(t, faults) for t in shown if isinstance(t, dict)]
     session = row.get("session")
     return Example(
         case_id=row["case_id"],
@@ -331,6 +325,7 @@ def _example(row: Row) -> Example:
         planned=planned,
         trace=trace_evidence(row.get("trace"), len(row["turns"] or [])),
         requests=request_lines(row.get("requests")),
+        probes=probes_left_out(row["turns"], shown),
     )
 
 

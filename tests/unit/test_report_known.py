@@ -1,5 +1,6 @@
-"""The reports' words on known regressions: a replayed case that could not be judged is
-never said to be still failing, nor passing, in the headline or the section."""
+"""The reports' words where they could mislead: a replayed known regression that could not
+be judged is never said to be still failing, nor passing; a check's evidence says that
+recovery probes followed the turns it shows."""
 
 from __future__ import annotations
 
@@ -28,3 +29,27 @@ def test_still_failing_and_not_judged_are_counted_apart() -> None:
         "1 known regression(s) could not be judged (error)",
     ]
     assert view("pass").regression_findings == []
+
+
+def test_recovery_probes_are_shown_with_their_check_and_counted_with_the_others() -> None:
+    from harness.report.text import evidence_turns, probes_left_out
+
+    turns = [
+        {"index": 1, "source": None},
+        {"index": 2, "source": None},
+        {"index": 3, "source": "recovery"},
+        {"index": 4, "source": "recovery"},
+    ]
+    sql = {"check_type": "sql", "turns": turns}
+    shown = evidence_turns(sql)
+    assert [t["index"] for t in shown] == [1, 2]
+    assert probes_left_out(turns, shown) == (
+        "then 2 recovery probe(s), turns 3-4, shown with the recovery check: what they did is "
+        "in the rows and spans judged"
+    )
+    recovery = {"check_type": "recovery", "turns": turns}
+    assert evidence_turns(recovery) == turns and probes_left_out(turns, turns) is None
+    one = turns[:3]
+    assert "then 1 recovery probe(s), turn 3," in str(
+        probes_left_out(one, evidence_turns(sql | {"turns": one}))
+    )
