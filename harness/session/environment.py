@@ -95,7 +95,8 @@ class WatchedAgent:
                 )
             )
         return failure.with_message(
-            f"{failure.message} (the agent process had exited with code {code})",
+            f"{failure.message} (the agent process had exited with code {code}; its last "
+            "lines: agent.log in the run folder)",
             FailureKind.AGENT_EXITED,
         )
 

@@ -86,7 +86,11 @@ def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(
     assert len({v["case"] for v in found}) == 4
     assert {v["verdict"] for v in found} == {"error"}
     assert any("connection failed" in v["message"] for v in found)
-    assert any("the agent process had exited with code 1" in v["message"] for v in found)
+    assert any(
+        "the agent process had exited with code 1; its last lines: agent.log in the run folder"
+        in v["message"]
+        for v in found
+    )
     assert "the agent process exited with code 1 during the run" in proc.stderr
 
 
