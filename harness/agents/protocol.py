@@ -10,13 +10,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 import orjson
 
 from harness.agents.base import Reply
+from harness.agents.paths import get_path as get_path
+from harness.agents.paths import near_path
+from harness.agents.paths import parse_path as parse_path
 from harness.core.failures import Failure, FailureKind
 from harness.spec.models.agents import HeaderCapture, HttpAdapter, Request, Turn
 from harness.spec.template import (
@@ -28,34 +30,6 @@ from harness.spec.template import (
 )
 
 EXCERPT = 500
-_STEP = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
-
-
-@lru_cache(maxsize=512)
-def parse_path(path: str) -> tuple[str | int, ...]:
-    """`messages[-1].content` -> ("messages", -1, "content")."""
-    steps: list[str | int] = []
-    for name, index in _STEP.findall(path):
-        steps.append(int(index) if index else name)
-    return tuple(steps)
-
-
-def get_path(data: Any, path: str) -> tuple[Any, bool]:
-    """The value at a JSON path, and whether it is there (a null value is there)."""
-    current = data
-    for step in parse_path(path):
-        if isinstance(step, int):
-            if isinstance(current, list) and -len(current) <= step < len(current):
-                current = current[step]
-                continue
-            return None, False
-        if isinstance(current, Mapping) and step in current:
-            current = current[step]
-        elif isinstance(current, list) and step.isdigit() and int(step) < len(current):
-            current = current[int(step)]
-        else:
-            return None, False
-    return current, True
 
 
 def as_text(value: Any) -> str:
@@ -340,29 +314,17 @@ def read_request(request: Request, incoming: Incoming) -> tuple[dict[str, Any], 
     if missing:
         shown = incoming.body.decode("utf-8", errors="replace")[:EXCERPT]
         where = _looked_for(request.capture[missing[0]], data)
-        message = f"malformed reply: nothing to capture as {missing[0]} ({where}) in {shown}"
+        message = f"malformed reply: nothing to capture as {missing[0]} at {where} in {shown}"
         return captured, Failure(FailureKind.MALFORMED, message)
     return captured, None
 
 
 def _looked_for(spec: Any, data: Any) -> str:
-    """Where a capture looked, and the reply's closest path (a typo in the suite otherwise
-    reads like an agent that left the value out)."""
+    """Where a capture looked (a typo in the suite otherwise reads like an agent that left
+    the value out)."""
     if isinstance(spec, HeaderCapture):
         return f"header {spec.header}"
-    import difflib
-
-    paths: list[str] = []
-    stack: list[tuple[str, Any]] = [("", data)]
-    while stack and len(paths) < 500:  # the reply's dotted paths, breadth capped
-        at, value = stack.pop()
-        items: Any = value.items() if isinstance(value, Mapping) else ()
-        items = enumerate(value[:20]) if isinstance(value, list) else items
-        for key, inner in items:
-            paths.append(f"{at}.{key}" if at else str(key))
-            stack.append((paths[-1], inner))
-    close = difflib.get_close_matches(str(spec), paths, n=1, cutoff=0.6)
-    return f"path {spec}" + (f"; did you mean {close[0]}?" if close else "")
+    return f"path {spec}{near_path(str(spec), data)}"
 
 
 # --------------------------------------------------------------------------- cookies

@@ -73,6 +73,12 @@ def field_values(field: str, turns: Sequence[Any]) -> Replies:
     return out
 
 
+def judged(check: Any) -> str:
+    """What an output check judges, as its failure names it: the reply, or a field of it."""
+    field = getattr(check, "field", None)
+    return "the reply" if field is None else f"the reply's field {field!r}"
+
+
 def _judge(
     check: m.OutputCheck, cid: str, replies: Replies, expected: Any, predicate: Predicate
 ) -> CheckResult:
@@ -103,10 +109,7 @@ def _judge(
     if ok:
         return _result(check, cid, Verdict.PASS, "", expected, excerpt(chosen[-1]))
     assert bad is not None
-    message = outcomes[bad][1]
-    if check.field is not None and message.startswith("the reply "):  # what was judged
-        message = f"the reply's field {check.field!r} {message.removeprefix('the reply ')}"
-    result = _result(check, cid, Verdict.FAIL, message, expected, excerpt(chosen[bad]))
+    result = _result(check, cid, Verdict.FAIL, outcomes[bad][1], expected, excerpt(chosen[bad]))
     # the reply that failed: its number for all, the one selected, else the last
     result.turn = bad + 1 if check.turn == "all" else len(replies)
     if isinstance(check.turn, int):
@@ -243,9 +246,10 @@ def _equals(
     check: m.EqualsCheck, context: Mapping[str, Any], cache: dict[str, Template]
 ) -> Expectation:
     want = format_value(render_deep(check.value, context, cache))
+    said = f"{judged(check)} is not exactly the expected text"
     return want, lambda r: (
         _norm(r.strip(), check.ignore_case) == _norm(want.strip(), check.ignore_case),
-        "the reply is not exactly the expected text",
+        said,
     )
 
 
@@ -259,12 +263,13 @@ def _contains(
     positive = check.type == "contains"
     ignore_case = check.ignore_case
     normed = [(w, _norm(w, ignore_case)) for w in wants]  # once, not for every reply
+    subject = judged(check)
 
     def contains(r: str) -> tuple[bool, str]:
         text = _norm(r, ignore_case)
         for w, n in normed:
             if (n in text) != positive:
-                return False, f"the reply {'lacks' if positive else 'contains'} {w!r}"
+                return False, f"{subject} {'lacks' if positive else 'contains'} {w!r}"
         return True, ""
 
     return (wants if len(wants) > 1 else wants[0]), contains
@@ -277,9 +282,10 @@ def _regex(
     pattern = format_value(render_deep(check.pattern, context, cache))
     compiled = re.compile(pattern, re.IGNORECASE if check.ignore_case else 0)
     negate = check.type == "not_regex"
+    said = f"{judged(check)} {'matches' if negate else 'does not match'} /{pattern}/"
     return pattern, lambda r: (
         (compiled.search(unicodedata.normalize("NFC", r)) is None) == negate,
-        f"the reply {'matches' if negate else 'does not match'} /{pattern}/",
+        said,
     )
 
 
@@ -304,7 +310,7 @@ def _json_schema(check: m.JsonSchemaCheck, reply: str) -> tuple[bool, str]:
     try:
         data = orjson.loads(reply)
     except orjson.JSONDecodeError as exc:
-        return False, f"the reply is not JSON: {exc}"
+        return False, f"{judged(check)} is not JSON: {exc}"
     # the metaschema its $schema names, else draft 2020-12: as it was checked at load
     cls = jsonschema.validators.validator_for(
         check.json_schema, default=jsonschema.Draft202012Validator
@@ -325,7 +331,7 @@ def _number(check: m.NumberCheck, want: Decimal, reply: str) -> tuple[bool, str]
         match = _NUMBER.search(reply)
         raw = match.group(0) if match else None
     if raw is None:
-        return False, "no number found in the reply"
+        return False, f"no number found in {judged(check)}"
     text = raw.replace(" ", "")
     text = text.replace(".", "").replace(",", ".") if check.decimal_comma else text.replace(",", "")
     try:

@@ -86,14 +86,10 @@ class WatchedAgent:
             return failure
         if not self._told:
             self._told = True
-            self.emit(
-                Note(
-                    f"the agent process exited with code {code} during the run; every later case "
-                    f"is an error. Last lines of {self.runner.log_path}:\n"
-                    + self.runner.log_tail(15),
-                    "error",
-                )
-            )
+            said = f"the agent process exited with code {code} during the run; every later case"
+            lines = self.runner.log_tail(15)
+            tail = f"is an error. Last lines of {self.runner.log_path}:\n{lines}"
+            self.emit(Note(f"{said} {tail}", "error"))
         return failure.with_message(
             f"{failure.message} (the agent process had exited with code {code}; its last "
             "lines: agent.log in the run folder)",

@@ -39,12 +39,12 @@ def test_a_capture_that_finds_nothing_names_its_path_and_the_closest_one() -> No
     _, failure = read_request(request, Incoming(201, [], body, 1.0))
     assert failure is not None
     assert failure.message.startswith(
-        "malformed reply: nothing to capture as visit_id (path visit.ident; did you mean "
-        'visit.id?) in {"visit"'
+        "malformed reply: nothing to capture as visit_id at path visit.ident (did you mean "
+        "'visit.id'?) in {\"visit\""
     ), failure.message
     request = Request(url="http://x/visits", capture={"visit_id": "zzz"})
     _, failure = read_request(request, Incoming(201, [], body, 1.0))
-    assert failure is not None and "(path zzz) in" in failure.message
+    assert failure is not None and "as visit_id at path zzz in" in failure.message
     captured, failure = read_request(
         Request(url="http://x/visits", capture={"visit_id": "visit.id"}),
         Incoming(201, [], body, 1.0),
