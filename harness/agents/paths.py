@@ -40,8 +40,8 @@ def get_path(data: Any, path: str) -> tuple[Any, bool]:
 
 
 def near_path(path: str, data: Any) -> str:
-    """ " (did you mean 'visit.id'?)" for the reply's path closest to one that found nothing,
-    else ""."""
+    """The hint for a path that found nothing: the reply's closest path, as `did_you_mean`
+    says it ("(did you mean 'visit.id'?)" after a space), or nothing."""
     from harness.spec.loader import did_you_mean
 
     paths: list[str] = []

@@ -318,13 +318,14 @@ def _named(item: Any, field: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def unseen_span_names(suite: Any, names: set[str], tools: set[str]) -> list[str]:
-    """Span checks (and orders against a span) whose name or tool no span of the run had, with
-    the run's closest: such a check fails every case, and passes every case as `absent`."""
+def unseen_span_names(suite: Any, names: set[str], tools: set[str], played: set[str]) -> list[str]:
+    """Span checks (and orders against a span) of the scenarios played whose name or tool no
+    span of the run had, with the run's closest: such a check fails every case it judges, or
+    passes it as `absent` (one whose `when` never held may have judged none)."""
     import difflib
 
     out = []
-    for scenario in suite.scenarios:
+    for scenario in (s for s in suite.scenarios if s.id in played):
         for i, check in enumerate(scenario.checks):
             refs = [check] if check.type == "span" else []
             for order in (getattr(check, "before", None), getattr(check, "after", None)):
@@ -340,6 +341,7 @@ def unseen_span_names(suite: Any, names: set[str], tools: set[str]) -> list[str]
                         f"scenario {scenario.id}, check {suite.check_id(scenario, i)}: no span "
                         f"of this run had {field} {wanted!r}"
                         + (f" (did you mean {close[0]!r}?)" if close else "")
-                        + ": a check of it fails every case, or passes every case as absent"
+                        + ": a typo? a check of it fails every case it judges, or passes it as "
+                        "absent"
                     )
     return out

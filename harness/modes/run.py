@@ -231,7 +231,8 @@ class RunDriver:
         if self.todo:
             for block in self.phases:  # one phase at a time: faulted never beside clean
                 await engine.run_trials(block)
-            for note in span_name_notes(self.suite, engine.watching.watchers):
+            played = {c.scenario for c in self.cases}
+            for note in span_name_notes(self.suite, engine.watching.watchers, played):
                 ctx.emit(Note(note, "warning"))
         else:
             ctx.emit(Note(f"every case of run {log.run_id} had finished; running its sweep"))
@@ -245,13 +246,13 @@ class RunDriver:
         return dict(log.verdicts)
 
 
-def span_name_notes(suite: Suite, watchers: tuple[object, ...]) -> list[str]:
-    """After the cases: span checks whose name or tool no span of the run had (a typo in the
-    check, said once, not as every case's failure or silent pass)."""
+def span_name_notes(suite: Suite, watchers: tuple[object, ...], played: set[str]) -> list[str]:
+    """After the cases: span checks of the scenarios played whose name or tool no span of the
+    run had (a typo in the check, said once, not as every case's failure or silent pass)."""
     from harness.check.chain import unseen_span_names
     from harness.run.tracing import TraceWatcher
 
     for watcher in watchers:
         if isinstance(watcher, TraceWatcher) and (watcher.names or watcher.tools):
-            return unseen_span_names(suite, watcher.names, watcher.tools)
+            return unseen_span_names(suite, watcher.names, watcher.tools, played)
     return []

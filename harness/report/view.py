@@ -76,7 +76,7 @@ class Example:
     trace: TraceEvidence | None = None
     requests: list[str] = field(default_factory=list)
     #: the recovery probes sent after the turns shown, when shown with another check (the
-    #: recovery check's evidence has them in full): "3 recovery probe(s) followed, turns 3-5"
+    #: recovery check's evidence has them in full): "then 3 recovery probe(s), turns 3-5, ..."
     probes: str | None = None
 
 

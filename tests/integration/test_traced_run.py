@@ -258,9 +258,11 @@ def test_a_span_name_no_span_had_is_named_as_a_likely_typo(tmp_path: Path) -> No
     warned = [n for n in notes if "no span of this run had" in n]
     assert warned == [
         "scenario hello, check span-3: no span of this run had name 'invoke_agnet' (did you "
-        "mean 'invoke_agent'?): a check of it fails every case, or passes every case as absent",
+        "mean 'invoke_agent'?): a typo? a check of it fails every case it judges, or passes it as "
+        "absent",
         "scenario hello, check span-4: no span of this run had name 'invoke_agnet' (did you "
-        "mean 'invoke_agent'?): a check of it fails every case, or passes every case as absent",
-        "scenario hello, check span-5: no span of this run had tool 'lookup': a check of it "
-        "fails every case, or passes every case as absent",
+        "mean 'invoke_agent'?): a typo? a check of it fails every case it judges, or passes it as "
+        "absent",
+        "scenario hello, check span-5: no span of this run had tool 'lookup': a typo? a check "
+        "of it fails every case it judges, or passes it as absent",
     ], notes

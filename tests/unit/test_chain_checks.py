@@ -485,3 +485,19 @@ def test_an_order_names_a_call_by_its_answer_too() -> None:
     assert judge(check, observe([], [failed, early, filed])).verdict is Verdict.PASS
     never = judge(check, observe([], [failed, filed]))
     assert never.verdict is Verdict.FAIL and never.message.endswith("which never occurred")
+
+
+def test_span_names_no_span_had_are_named_for_the_scenarios_played_alone() -> None:
+    from pathlib import Path
+
+    from harness.check.chain import unseen_span_names
+    from harness.spec.suite import load_suite
+
+    suite = load_suite(Path(__file__).resolve().parents[1] / "suites" / "traced")
+    assert unseen_span_names(suite, {"invoke_agent"}, set(), {"hello"}) == []
+    [note] = unseen_span_names(suite, {"invoke_agnt"}, set(), {"hello"})
+    assert note.startswith(
+        "scenario hello, check span-2: no span of this run had name 'invoke_agent' (did you "
+        "mean 'invoke_agnt'?)"
+    ), note
+    assert unseen_span_names(suite, {"other"}, set(), set()) == []  # hello not played
