@@ -8,6 +8,7 @@ rolled-back transaction), so a misspelled column is a configuration error
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from typing import Any
@@ -229,6 +230,14 @@ def _where(suite: Suite, loc: tuple[str | int, ...], *, key: bool = False) -> st
     return f"{SUITE_FILE}: {format_loc(loc)}"
 
 
+def _scenario_at(suite: Suite, scenario_id: str, *loc: str) -> str:
+    """path:line:col: key of a value of a scenario (its file alone when it is not located)."""
+    home = suite.located.scenario(scenario_id)
+    if home is None:
+        return f"{suite.scenario_sources.get(scenario_id, '')}: {'.'.join(loc)}"
+    return str(home[0].problem((*home[1], *loc), "")).removesuffix(": ")
+
+
 def fixed_unique_values(suite: Suite, identity: Identity) -> list[str]:
     """Unique keys of setup rows that no drawn value reaches (every trial and variant inserts
     the same values, which the schema refuses or an agent cannot tell apart), and keys made
@@ -236,22 +245,23 @@ def fixed_unique_values(suite: Suite, identity: Identity) -> list[str]:
     notes = []
     for scenario in suite.scenarios:
         plan = identity.plan(scenario)
-        where = f"{suite.scenario_sources.get(scenario.id, '')}: scenario {scenario.id}"
+        at = functools.partial(_scenario_at, suite, scenario.id)
         for entity, key in plan.fixed:
             table = scenario.setup[entity].table
             cols = ", ".join(key.columns)
             notes.append(
-                f"{where}: setup.{entity}.values.{key.columns[0]}: {table}.{cols} must be "
-                "unique, but its value is fixed: a second trial or a variant inserts it "
-                "again; give it a generator ({faker: ...}, {sequence: ...})"
+                f"{at('setup', entity, 'values', key.columns[0])}: scenario {scenario.id}: "
+                f"{table}.{cols} must be unique, but its value is fixed: a second trial or a "
+                "variant inserts it again; give it a generator ({faker: ...}, {sequence: ...})"
             )
         for entity, key, searched in plan.replaced:
             table = scenario.setup[entity].table
             names = ", ".join(f"{a}.{b}" for a, b in searched)
             notes.append(
-                f"{where}: setup.{entity}: {table} ({', '.join(key.columns)}) must be unique "
-                f"and only {names} can make it so: every later trial and variant draws another "
-                f"of its values, so trials do not repeat the same input; give a column of the "
-                "key an ordinary generator ({faker: ...}, {days_ago: ...}) to keep it"
+                f"{at('setup', entity)}: scenario {scenario.id}: {table} "
+                f"({', '.join(key.columns)}) must be unique and only {names} can make it so: "
+                "every later trial and variant draws another of its values, so trials do not "
+                "repeat the same input; give a column of the key an ordinary generator "
+                "({faker: ...}, {days_ago: ...}) to keep it"
             )
     return notes

@@ -141,7 +141,10 @@ def test_a_unique_column_with_a_fixed_value_is_named_before_the_run(tmp_path: Pa
     notes = fixed_unique_values(suite, identity(suite))
     # the anchor is used by two scenarios; the by-card row (written from a var) is fresh
     assert len(notes) == 2, notes
-    assert all("setup.member.values.email: members.email must be unique" in n for n in notes)
+    # at the value's line and column (the anchor both scenarios use), each naming its scenario
+    assert all(n.startswith(f"{scenarios}:7:12: scenarios[") for n in notes), notes
+    assert all(".setup.member.values.email: scenario by-" in n for n in notes), notes
+    assert all("members.email must be unique" in n for n in notes)
     assert {n.split(": scenario ")[1].split(":")[0] for n in notes} == {"by-name", "by-email"}
     assert fixed_unique_values(load_suite(LIBRARY), identity(load_suite(LIBRARY))) == []
 
