@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from harness.check.registry import CheckKind, Judging, SchemaQuery, register
 from harness.core import Category, CheckResult, Verdict, to_jsonable
 from harness.spec import models as m
-from harness.spec.template import Template, format_value, render_deep, to_decimal
+from harness.spec.template import Template, concrete, format_value, render_deep, to_decimal
 
 if TYPE_CHECKING:
     from harness.spec.suite import Suite
@@ -165,7 +165,7 @@ async def evaluate_sql(
     cache: dict[str, Template],
 ) -> CheckResult:
     query = render_deep(check.query, {"params": context["params"]}, cache)
-    params = render_deep(check.params, context, cache)
+    params = concrete(render_deep(check.params, context, cache))  # a relative date: its day
     rows = await db.fetch(query, params)
     shown = rows[:MAX_EVIDENCE_ROWS]
     if check.expect_rows is not None:
@@ -331,7 +331,7 @@ async def _rows_now(
     """The rows a same_state query sees now (after the turns, or after a variant)."""
     db = _database(suite, targets, check.database)
     query = render_deep(check.query, {"params": context["params"]}, cache)
-    return await db.fetch(query, render_deep(check.params, context, cache))
+    return await db.fetch(query, concrete(render_deep(check.params, context, cache)))
 
 
 def _query(check: m.SqlCheck | m.SameStateCheck) -> SchemaQuery:

@@ -287,3 +287,48 @@ def test_a_case_that_errored_passes_no_scoped_invariant(tmp_path: Path) -> None:
         verdicts = {c["check_id"]: c["verdict"] for c in record["checks"]}
         assert verdicts["hold-for-card-holder"] == "fail", record["checks"]
         assert verdicts["contains-1"] == "error"
+
+
+RELATIVE = """\
+scenarios:
+  - id: dated
+    title: Relative dates reach the database as their day
+    vars:
+      who: {faker: name}
+      since: {days_ago: 3}
+      k: 3
+      made: "{{ vars.k | days_ago }}"
+    setup:
+      ticket: {table: tickets, values: {owner: "{{ vars.who }}", total: 5}}
+    turns: ["hello {{ vars.who }}"]
+    checks:
+      - type: sql
+        requirements: [T-001]
+        query: select (%s::date = current_date - 3) as ok
+        params: ["{{ vars.since }}"]
+        expect_value: true
+      - type: sql
+        requirements: [T-001]
+        query: select %s::date as d
+        params: ["{{ vars.made }}"]
+        expect_rows: [{d: "{{ vars.since }}"}]
+      - type: same_state
+        requirements: [T-001]
+        query: select (%s::date < current_date) as past
+        params: ["{{ vars.k | days_ago }}"]
+    variants:
+      - ["hi {{ vars.who }}"]
+"""
+
+
+def test_a_relative_date_in_a_checks_params_reaches_the_database_as_its_day(
+    tmp_path: Path,
+) -> None:
+    """`{days_ago: 3}` and `{{ ... | days_ago }}` stay relative in a case; a query's
+    parameter is the day they mean (it was an error: psycopg cannot adapt DaysAgo)."""
+    suite = _suite(tmp_path, scenario=RELATIVE)
+    reports = tmp_path / "reports"
+    done = harness("run", str(suite), "--no-progress", "--reports-dir", str(reports))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [record] = [r for r in trial_records(only_run(reports, done.stderr)) if r["type"] == "trial"]
+    assert [c["verdict"] for c in record["checks"]] == ["pass"] * 3, record["checks"]
