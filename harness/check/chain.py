@@ -111,7 +111,7 @@ def _order(
     for ref, before in ((check.before, True), (check.after, False)):
         if ref is None:
             continue
-        turns = len(obs.turns)
+        turns = len(obs.replies)  # `last`: the conversation's, never a recovery probe
         others = [
             s for s in in_turns(check.turn, _steps_of(ref, obs), turns) if selected(ref, s, r)
         ]
@@ -147,7 +147,7 @@ def _judge(
     obs = j.observation
     r = Render(j.context, j.cache)
     expected = _expected(check, what, r)
-    turns = len(obs.turns)
+    turns = len(obs.replies)  # the conversation's turns: `last` is never a recovery probe
     if isinstance(check.turn, int) and not 1 <= check.turn <= max(turns, 1):
         message = f"turn {check.turn} does not exist (the case has {turns} turns)"
         return _result(check, cid, Verdict.ERROR, message, expected, None)

@@ -248,7 +248,8 @@ scenarios:
     checks:
       - {type: span, name: note, turn: 2, requirements: [LG-001]}
       - {type: span, name: ping, turn: 2, absent: true, requirements: [LG-001]}
-      - {type: span, name: ping, turn: 3, requirements: [LG-002]}
+      - {type: span, name: ping, turn: any, requirements: [LG-002]}
+      - {type: span, name: ping, turn: last, absent: true, requirements: [LG-001]}
       - {type: recovery, requirements: [LG-002], probe: ping, expect: PONG, within: 5s}
 """
 
@@ -268,4 +269,7 @@ def test_a_recovery_probe_is_traced_as_its_own_turn(tmp_path: Path) -> None:
     record = trials(only_run(tmp_path / "r", done.stderr))["probed"]
     sources = [t["source"] for t in record["observation"]["turns"]]
     assert sources[:2] == [None, None] and set(sources[2:]) == {"recovery"}, sources
-    assert [c["verdict"] for c in record["checks"]] == ["pass"] * 4, record["checks"]
+    # `last` is the conversation's last turn, never a probe; `any` sees the probe's span
+    assert [c["verdict"] for c in record["checks"]] == ["pass"] * 5, record["checks"]
+    spans = record["observation"]["spans"]
+    assert any(s["name"] == "ping" for s in spans), spans
