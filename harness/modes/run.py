@@ -232,8 +232,11 @@ class RunDriver:
             for block in self.phases:  # one phase at a time: faulted never beside clean
                 await engine.run_trials(block)
             played = {c.scenario for c in self.cases}
-            for note in span_name_notes(self.suite, engine.watching.watchers, played):
+            warnings = span_name_notes(self.suite, engine.watching.watchers, played)
+            for note in warnings:
                 ctx.emit(Note(note, "warning"))
+            if warnings:  # in every report too: an `absent` check of a typo passes silently
+                log.update(suite_warnings=warnings)
         else:
             ctx.emit(Note(f"every case of run {log.run_id} had finished; running its sweep"))
         if self.suite.invariants:

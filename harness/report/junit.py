@@ -117,6 +117,8 @@ def _testsuite(suites: ET.Element, rows: list[Row], manifest: AnyManifest, name:
     props = ET.SubElement(suite, "properties")
     for key in ("run_id", "seed", "spec_hash", "spec_version", "harness_version"):
         ET.SubElement(props, "property", name=key, value=xml_text(getattr(manifest, key)))
+    for warning in manifest.suite_warnings:  # a likely mistake in the suite, found by running
+        ET.SubElement(props, "property", name="warning", value=xml_text(warning))
     chains: dict[tuple[int, int], list[str]] = {}
     classnames: dict[str, str] = {}  # per scenario, masked once (a run has a few)
 

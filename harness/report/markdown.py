@@ -240,6 +240,9 @@ def render_markdown(
         f"- harness {m.harness_version} · python {m.python}",
         "",
     ]
+    if m.suite_warnings:  # likely mistakes in the suite, found by running it
+        out += ["**Warnings about the suite:**", ""]
+        out += [f"- {cell(w)}" for w in m.suite_warnings] + [""]
     if view.regressions or view.unreadable_regressions:
         out += [f"## Known regressions: {view.regressions_headline}", ""]
         if view.unreadable_regressions:

@@ -163,6 +163,9 @@ class ManifestBase(Record):
     regressions: list[str] = Field(default_factory=list)
     #: regression files left out because they cannot be replayed: `path:line:col: why`
     unreadable_regressions: list[str] = Field(default_factory=list)
+    #: what the run found likely wrong in the suite itself, said in every report (a span
+    #: check's name no span of the run had)
+    suite_warnings: list[str] = Field(default_factory=list)
     source: dict[str, Any] | None = None
     data_seeds: dict[str, int] = Field(default_factory=dict)
     seed: int = 0

@@ -266,3 +266,14 @@ def test_a_span_name_no_span_had_is_named_as_a_likely_typo(tmp_path: Path) -> No
         "scenario hello, check span-5: no span of this run had tool 'lookup': a typo? a check "
         "of it fails every case it judges, or passes it as absent",
     ], notes
+    # in every report, not only on the console: an `absent` check of a typo passes silently
+    from harness.report.build import build_reports
+    from harness.runlog.read import open_run as read_run
+
+    assert read_run(outcome.run_dir).manifest.suite_warnings == warned
+    build_reports(outcome.run_dir)  # as `harness run` does when the session ends
+    summary = (outcome.run_dir / "summary.md").read_text()
+    assert "**Warnings about the suite:**" in summary and "'invoke\\_agnet'" in summary
+    assert "Warnings about the suite" in (outcome.run_dir / "report.html").read_text()
+    junit = (outcome.run_dir / "junit.xml").read_text()
+    assert junit.count('<property name="warning" value="scenario hello, check span-') == 3
