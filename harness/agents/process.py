@@ -100,7 +100,7 @@ class AgentProcessRunner:
         return self.proc.returncode
 
     def log_tail(self, lines: int = 25) -> str:
-        return tail(self.log_path, lines)
+        return tail(self.log_path, lines) or "(the log is empty: the agent wrote nothing)"
 
     async def start(self, on_spawn: Callable[[int], None] | None = None) -> float:
         """Start the process and wait for its health check; return seconds until healthy.
@@ -171,7 +171,7 @@ class AgentProcessRunner:
         )
         await self.stop()
         raise AgentStartError(
-            f"{what}\n--- last lines of {self.log_path} ---\n{tail(self.log_path, 25)}",
+            f"{what}\n--- last lines of {self.log_path} ---\n{self.log_tail(25)}",
             hint="run the agent's command by hand with the same environment to see why",
         )
 

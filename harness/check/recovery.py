@@ -24,7 +24,7 @@ from harness.spec.models.faults import RecoveryCheck
 async def judge_recovery(check: RecoveryCheck, cid: str, judging: Judging) -> CheckResult:
     windows = judging.observation.faults
     within_ms = check.within * 1000.0
-    how = f"its probe's reply had {check.expect!r}"
+    how = f"its probe's reply containing {check.expect!r}"
     if check.health:
         how = "its health URL answered 200"
 
