@@ -201,8 +201,10 @@ def test_validate_checks_a_profile_against_every_scenario_it_plays(tmp_path: Pat
     (suite / "suite.yaml").write_text(text)
     refused = harness("validate", str(suite))
     assert refused.returncode == 2, refused.stdout + refused.stderr
+    # every scenario the window misses, named once at its key, with the fix for the fewest
     assert re.search(
         r"suite\.yaml:\d+:\d+: faults\.profiles\.slow\.faults\[0\]\.from_turn: the window starts "
-        r"at turn 3 \(from_turn\), but scenario 'other' has 1 turn\(s\)",
+        r"at turn 3 \(from_turn\), but 2 scenarios this profile plays have fewer turns, 'other' "
+        r"\(1\), 'maintenance' \(2\): it would never apply; fix: a turn from 1 to 1",
         refused.stderr,
     ), refused.stderr
