@@ -120,10 +120,11 @@ class HuntView:
                 TimeElapsedColumn(),
                 console=err,
             )
+            self.task = self.progress.add_task(  # before start: no frame without its fields
+                "hunt", total=self.budget, tried=event.tried, found=max(event.found, self.found),
+                left=f"{event.seconds_left:.0f} s", scenario=event.scenario,
+            )  # fmt: skip
             self.progress.start()
-            self.task = self.progress.add_task(
-                "hunt", total=self.budget, tried=0, found=0, left="", scenario=""
-            )
         assert self.task is not None
         self.progress.update(
             self.task,

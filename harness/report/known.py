@@ -31,6 +31,8 @@ class KnownRegression:
     cause_check: str = ""
     #: other checks the replayed case failed ("check (REQ-1)") or could not judge (", error")
     others: list[str] = field(default_factory=list)
+    #: whether any of `others` could not be judged (then they "did not pass", not "failed")
+    others_errored: bool = False
 
     @property
     def now(self) -> str:
@@ -46,9 +48,10 @@ class KnownRegression:
         if not self.others:
             return said
         others = "; ".join(self.others)
+        did = "did not pass" if self.others_errored else "failed"
         if self.verdict == "pass":
-            return f"passes its own check; other checks failed: {others}"
-        return f"{said}; other checks failed too: {others}"
+            return f"passes its own check; other checks {did}: {others}"
+        return f"{said}; other checks {did} too: {others}"
 
 
 def _text(value: Any) -> str:
@@ -97,10 +100,12 @@ def known_regressions(results: list[Row] | pd.DataFrame) -> list[KnownRegression
         else:
             verdict = "pass"
         others: dict[str, None] = {}
+        others_errored = False
         for r in bad:
             if r["check_id"] in (check, *same):
                 continue
             req = str(r["requirements"]).split(",")[0]
+            others_errored = others_errored or r["verdict"] == "error"
             others[f"{r['check_id']} ({req}{', error' if r['verdict'] == 'error' else ''})"] = None
         trials = len({r["trial"] for r in rows})
         own_failed = [r["trial"] for r in mine if r["verdict"] == "fail"]
@@ -116,6 +121,7 @@ def known_regressions(results: list[Row] | pd.DataFrame) -> list[KnownRegression
                 verdict,
                 cause_check="" if own_failed else (same[0] if same else ""),
                 others=list(others),
+                others_errored=others_errored,
             )
         )
     return out

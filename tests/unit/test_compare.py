@@ -293,6 +293,8 @@ def test_a_regression_case_is_judged_by_its_own_check_and_shows_its_own_requirem
     (others,) = known_regressions(frame("pass", "fail"))
     assert (others.verdict, others.requirement, others.check) == ("pass", "RD-011", "number-2")
     assert others.now == "passes its own check; other checks failed: sql-1 (RD-004)"
+    (errored,) = known_regressions(frame("pass", "error"))  # an error is no failure either
+    assert errored.now == "passes its own check; other checks did not pass: sql-1 (RD-004, error)"
     (fixed,) = known_regressions(frame("pass", "pass"))
     assert (fixed.verdict, fixed.others, fixed.now) == ("pass", [], "passing")
     (fault,) = known_regressions(frame("error", "pass"))  # e.g. its setup rows were refused

@@ -16,6 +16,8 @@ def test_a_finding_saved_after_the_last_case_shows_in_the_bar() -> None:
     try:
         view(HuntProgress(tried=3, found=0, seconds_left=4.0, scenario="loans"))
         assert _found_field(view) == 0
+        assert view.progress is not None  # its first frame has every field: no empty "left"
+        assert view.progress.tasks[0].fields["left"] == "4 s"
         # the hunt shrinks and saves the divergence after its last case: no progress follows
         view(HuntFound({"requirement": "LN-002", "check": "limit", "tried": 3}))
         assert _found_field(view) == 1
