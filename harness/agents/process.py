@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import signal
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -295,9 +294,11 @@ def _signal_group(pid: int, sig: int) -> None:
         os.killpg(pid, sig)
 
 
-_DEFAULT = re.compile(r"\|\s*default\b")  # a template's `default` filter
-
-
 def _maybe_unset(raw: object) -> bool:
     """A declared value that reads something (`{{ env.NAME }}`) with no `default` for it."""
-    return isinstance(raw, str) and "{{" in raw and _DEFAULT.search(raw) is None
+    if not isinstance(raw, str):
+        return False
+    template = Template(raw)
+    return not template.is_literal and not any(
+        f.name == "default" for e in template.expressions() for f in e.filters
+    )

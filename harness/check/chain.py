@@ -11,7 +11,6 @@ from typing import Any
 from harness.check.registry import CheckKind, Judging, register
 from harness.check.steps import (
     MAX_MISSES,
-    TOOL,
     Render,
     Step,
     call_like,
@@ -33,7 +32,7 @@ from harness.check.steps import (
 )
 from harness.core import Category, CheckResult, Observation, Verdict
 from harness.core.calls import ServiceRequest
-from harness.core.spans import Span
+from harness.core.spans import TOOL, Span
 from harness.spec import models as m
 
 
@@ -167,7 +166,7 @@ def _judge(
         elif n == 0:
             problem = f"the {what} never occurred"
             if seen == "spans" and (typo := near_name(check, steps)) is not None:
-                problem += f" ({typo})"
+                problem += f"; {typo}"
         else:
             problem = f"the {what} occurred {n} time(s), expected {count_text(low, high)}"
         others = [(s, why) for s, why in near if why][:MAX_MISSES]
@@ -299,17 +298,15 @@ register(CheckKind(("call",), Category.CALL, judge_call))
 def near_name(check: Any, steps: list[Step]) -> str | None:
     """The name or tool a span check selects when no span of the case has it and one has a
     name close to it: a typo in the check otherwise reads like a step the agent skipped."""
-    import difflib
+    from harness.spec.loader import did_you_mean
 
     for field in ("name", "tool"):
         wanted = getattr(check, field, None)
         if not isinstance(wanted, str):
             continue
         have = {n for s in steps if (n := _named(s.item, field)) is not None}
-        if wanted not in have:
-            close = difflib.get_close_matches(wanted, sorted(have), n=1, cutoff=0.75)
-            if close:
-                return f"no span of this case has {field} {wanted!r}; did you mean {close[0]!r}?"
+        if wanted not in have and (hint := did_you_mean(wanted, sorted(have))):
+            return f"no span of this case has {field} {wanted!r}{hint}"
     return None
 
 
@@ -322,7 +319,7 @@ def unseen_span_names(suite: Any, names: set[str], tools: set[str], played: set[
     """Span checks (and orders against a span) of the scenarios played whose name or tool no
     span of the run had, with the run's closest: such a check fails every case it judges, or
     passes it as `absent` (one whose `when` never held may have judged none)."""
-    import difflib
+    from harness.spec.loader import did_you_mean
 
     out = []
     for scenario in (s for s in suite.scenarios if s.id in played):
@@ -336,12 +333,10 @@ def unseen_span_names(suite: Any, names: set[str], tools: set[str], played: set[
                     wanted = getattr(ref, field, None)
                     if not isinstance(wanted, str) or wanted in have:
                         continue
-                    close = difflib.get_close_matches(wanted, sorted(have), n=1, cutoff=0.75)
                     out.append(
                         f"scenario {scenario.id}, check {suite.check_id(scenario, i)}: no span "
-                        f"of this run had {field} {wanted!r}"
-                        + (f" (did you mean {close[0]!r}?)" if close else "")
-                        + ": a typo? a check of it fails every case it judges, or passes it as "
+                        f"of this run had {field} {wanted!r}{did_you_mean(wanted, sorted(have))}"
+                        ": a typo? a check of it fails every case it judges, or passes it as "
                         "absent"
                     )
     return out

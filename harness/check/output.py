@@ -31,7 +31,8 @@ def excerpt(text: str | None, limit: int = EVIDENCE_CHARS) -> str | None:
     return text[:limit] + f"... [{len(text) - limit} more characters]"
 
 
-def _norm(text: str, ignore_case: bool) -> str:
+def norm(text: str, ignore_case: bool) -> str:
+    """Text as a `contains` or `equals` check compares it: NFC, case folded when asked."""
     if not text.isascii():  # ASCII is in NFC already
         text = unicodedata.normalize("NFC", text)
     return text.casefold() if ignore_case else text
@@ -248,7 +249,7 @@ def _equals(
     want = format_value(render_deep(check.value, context, cache))
     said = f"{judged(check)} is not exactly the expected text"
     return want, lambda r: (
-        _norm(r.strip(), check.ignore_case) == _norm(want.strip(), check.ignore_case),
+        norm(r.strip(), check.ignore_case) == norm(want.strip(), check.ignore_case),
         said,
     )
 
@@ -262,11 +263,11 @@ def _contains(
     wants = [format_value(v) for v in _as_list(render_deep(check.value, context, cache))]
     positive = check.type == "contains"
     ignore_case = check.ignore_case
-    normed = [(w, _norm(w, ignore_case)) for w in wants]  # once, not for every reply
+    normed = [(w, norm(w, ignore_case)) for w in wants]  # once, not for every reply
     subject = judged(check)
 
     def contains(r: str) -> tuple[bool, str]:
-        text = _norm(r, ignore_case)
+        text = norm(r, ignore_case)
         for w, n in normed:
             if (n in text) != positive:
                 return False, f"{subject} {'lacks' if positive else 'contains'} {w!r}"

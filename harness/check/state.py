@@ -165,8 +165,7 @@ async def evaluate_sql(
     cache: dict[str, Template],
 ) -> CheckResult:
     query = render_deep(check.query, {"params": context["params"]}, cache)
-    params = concrete(render_deep(check.params, context, cache))  # a relative date: its day
-    rows = await db.fetch(query, params)
+    rows = await db.fetch(query, _params(check, context, cache))
     shown = rows[:MAX_EVIDENCE_ROWS]
     if check.expect_rows is not None:
         expected = render_deep(check.expect_rows, context, cache)
@@ -331,7 +330,14 @@ async def _rows_now(
     """The rows a same_state query sees now (after the turns, or after a variant)."""
     db = _database(suite, targets, check.database)
     query = render_deep(check.query, {"params": context["params"]}, cache)
-    return await db.fetch(query, concrete(render_deep(check.params, context, cache)))
+    return await db.fetch(query, _params(check, context, cache))
+
+
+def _params(
+    check: m.SqlCheck | m.SameStateCheck, context: Mapping[str, Any], cache: dict[str, Template]
+) -> Any:
+    """A query's parameters for the database: rendered, a relative date as the day it means."""
+    return concrete(render_deep(check.params, context, cache))
 
 
 def _query(check: m.SqlCheck | m.SameStateCheck) -> SchemaQuery:

@@ -19,7 +19,7 @@ from harness.agents.protocol import as_text, get_path
 from harness.check.state import values_equal
 from harness.core import Observation
 from harness.core.calls import ServiceRequest
-from harness.core.spans import Span, SpanStatus
+from harness.core.spans import TOOL, Span, SpanStatus
 from harness.otel.context import CaseTrace
 from harness.spec import models as m
 from harness.spec.template import Template, format_value, render_deep
@@ -27,7 +27,6 @@ from harness.spec.template import Template, format_value, render_deep
 MAX_SHOWN = 30  # occurrences listed as found; the rest counted
 MAX_MISSES = 5  # occurrences like the selected ones, with why they were not counted
 VALUE_CHARS = 120
-TOOL = "gen_ai.tool.name"
 PENDING = "still being answered when the case ended"
 
 NO_TRACE = "the harness did not trace this case (it sent no traceparent), so no span can be judged"

@@ -8,6 +8,9 @@ from enum import StrEnum
 
 from pydantic import JsonValue
 
+#: the attribute that names a tool execution's tool (OpenTelemetry's GenAI conventions)
+TOOL = "gen_ai.tool.name"
+
 
 class SpanKind(StrEnum):
     """OTLP's `Span.SpanKind`, by name."""

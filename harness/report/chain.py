@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.check.steps import milliseconds
-from harness.core.spans import Span, SpanEvent, SpanKind, SpanStatus
+from harness.core.spans import TOOL, Span, SpanEvent, SpanKind, SpanStatus
 from harness.otel.context import CaseTrace
 from harness.report.text import cap
 
@@ -33,7 +33,6 @@ KEY_ATTRIBUTES = (
     "server.address",
     "error.type",
 )
-TOOL = "gen_ai.tool.name"
 PENDING = "still being answered when the case ended"
 
 

@@ -113,7 +113,11 @@ def evidence_turns(row: Mapping[str, Any]) -> list[Any]:
     turns = list(row["turns"] if row["turns"] is not None else [])
     if row.get("check_type") == "recovery":
         return turns
-    return [t for t in turns if not (isinstance(t, dict) and t.get("source") == "recovery")]
+    return [t for t in turns if not _probe(t)]
+
+
+def _probe(turn: Any) -> bool:
+    return isinstance(turn, dict) and turn.get("source") == "recovery"
 
 
 def probes_left_out(turns: Any, shown: list[Any]) -> str | None:
@@ -123,7 +127,7 @@ def probes_left_out(turns: Any, shown: list[Any]) -> str | None:
     left = [
         str(i) if isinstance(i := t.get("index"), int) else "?"  # a run folder's, not trusted
         for t in turns
-        if isinstance(t, dict) and t not in shown
+        if _probe(t)
     ]
     span = f"turn {left[0]}" if len(left) == 1 else f"turns {left[0]}-{left[-1]}"
     return (

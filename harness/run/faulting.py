@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -369,8 +368,10 @@ async def recover(
         recovered_ns = time.time_ns() if healthy else None
     else:
         assert check.probe is not None and check.expect is not None
+        from harness.check.output import norm  # as a `contains` check reads: any case, NFC
+
         text = Template(check.probe).render_text(ctx)
-        expect = _folded(check.expect)  # as a `contains` check reads: any case, NFC
+        expect = norm(check.expect, True)
         for _ in range(MAX_PROBES):
             number += 1
             ctx["turn"] = {"text": text, "index": number}
@@ -380,7 +381,7 @@ async def recover(
             reply = await conversation.send(text, None, ctx)
             turn: TurnRecord = record(number, text, reply, "recovery", sent)
             obs.turns.append(turn)
-            if reply.failure is None and expect in _folded(reply.text or ""):
+            if reply.failure is None and expect in norm(reply.text or "", True):
                 recovered_ns = time.time_ns()
                 break
             if time.monotonic() >= deadline:
@@ -390,7 +391,3 @@ async def recover(
         for w in faults.windows:
             since = max(w.ended_ns, began_ns)
             w.recovered_ms = round(max(0.0, (recovered_ns - since) / 1e6), 3)
-
-
-def _folded(text: str) -> str:
-    return unicodedata.normalize("NFC", text).casefold()

@@ -235,7 +235,9 @@ def _scenario_at(suite: Suite, scenario_id: str, *loc: str) -> str:
     home = suite.located.scenario(scenario_id)
     if home is None:
         return f"{suite.scenario_sources.get(scenario_id, '')}: {'.'.join(loc)}"
-    return str(home[0].problem((*home[1], *loc), "")).removesuffix(": ")
+    source, at = home[0], (*home[1], *loc)
+    line, col = source.where(at)
+    return f"{source.display}:{line}:{col}: {format_loc(at)}"
 
 
 def fixed_unique_values(suite: Suite, identity: Identity) -> list[str]:

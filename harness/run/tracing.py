@@ -20,8 +20,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from harness.check.steps import TOOL
 from harness.core import Case, Observation
+from harness.core.spans import TOOL
 from harness.core.watch import Watched, Watcher
 from harness.otel.context import CaseTrace
 from harness.otel.store import TraceStore

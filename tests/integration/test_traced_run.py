@@ -252,8 +252,8 @@ def test_a_span_name_no_span_had_is_named_as_a_likely_typo(tmp_path: Path) -> No
         ], verdicts  # fmt: skip
         typo = next(c for c in record.checks if c.check_id == "span-3")
         assert typo.message == (
-            "the span (name invoke_agnet) never occurred (no span of this case has name "
-            "'invoke_agnet'; did you mean 'invoke_agent'?)"
+            "the span (name invoke_agnet) never occurred; no span of this case has name "
+            "'invoke_agnet' (did you mean 'invoke_agent'?)"
         ), typo.message
     warned = [n for n in notes if "no span of this run had" in n]
     assert warned == [
