@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.core.failures import Category
+from harness.core.failures import Category, FailureKind
 from harness.core.types import CheckResult, Observation
 
 if TYPE_CHECKING:
@@ -108,8 +108,10 @@ def category_of(check: m.CheckBase) -> Category:
     return kind_of(check).category
 
 
-def judge_error(check: Any, cid: str, message: str, category: str | None = None) -> CheckResult:
-    """An error verdict for a check (or an invariant) that could not be judged."""
+def judge_error(
+    check: Any, cid: str, message: str, cause: FailureKind, category: str | None = None
+) -> CheckResult:
+    """An error verdict for a check (or an invariant) that could not be judged, and why."""
     from harness.core.types import Verdict
 
     if category is None:
@@ -121,4 +123,5 @@ def judge_error(check: Any, cid: str, message: str, category: str | None = None)
         requirements=tuple(check.requirements),
         verdict=Verdict.ERROR,
         message=message,
+        cause=cause,
     )

@@ -14,8 +14,9 @@ from harness.spec.severity import Severity as Severity
 
 class FailureKind(StrEnum):
     """Why a trial could not be judged normally. The first group is the agent's own doing
-    (an error verdict that counts against it); SETUP, SUITE and HARNESS are problems of the
-    suite or the harness, never saved as the agent's regressions."""
+    (an error verdict that counts against it); SETUP, SUITE, CHECK and HARNESS are problems of
+    the suite or the harness, never saved as the agent's regressions (still errors, never
+    passes)."""
 
     CONNECTION = "connection"  # could not connect, or the connection broke
     TIMEOUT = "timeout"  # no reply within the adapter's timeout
@@ -29,12 +30,18 @@ class FailureKind(StrEnum):
     CUT_SHORT = "cut_short"  # the load generator ended the conversation early
     SETUP = "setup"  # the case's setup rows were refused (a suite problem)
     SUITE = "suite"  # a template of the suite's own cannot be rendered (a suite mistake)
+    CHECK = "check"  # a check or invariant raised while judged: its query, its parameters
     HARNESS = "harness"  # a fault of the harness itself
 
     @property
     def agent(self) -> bool:
         """Whether the failure is the agent's (judged against it), not the suite's or ours."""
-        return self not in (FailureKind.SETUP, FailureKind.SUITE, FailureKind.HARNESS)
+        return self not in (
+            FailureKind.SETUP,
+            FailureKind.SUITE,
+            FailureKind.CHECK,
+            FailureKind.HARNESS,
+        )
 
 
 @dataclass(frozen=True, slots=True)

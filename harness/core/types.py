@@ -23,7 +23,13 @@ import orjson
 from pydantic import BaseModel, BeforeValidator
 
 from harness.core.calls import ServiceRequest
-from harness.core.failures import Failure, FailureKey, FailureShape, differing_columns
+from harness.core.failures import (
+    Failure,
+    FailureKey,
+    FailureKind,
+    FailureShape,
+    differing_columns,
+)
 from harness.core.spans import Span
 from harness.spec.relative import Relative
 from harness.spec.template import format_value
@@ -205,6 +211,9 @@ class CheckResult:
     #: the turn after which the failure was seen: the first failing turn of a check judged
     #: after every turn (`every_turn`), the reply an output check judged, else the last turn
     turn: int | None = None
+    #: why an error could not be judged: what stopped the trial, or `check` (the check
+    #: raised); None for a pass, a fail, and errors of records written before it was kept
+    cause: FailureKind | None = None
 
     def key(self, scenario: str) -> FailureKey:
         """This result's failure identity in a scenario (see FailureKey)."""
@@ -237,7 +246,10 @@ class CaseResult:
     def shape(self, check: CheckResult) -> FailureShape:
         """The root cause a failing check of this trial shows (see FailureShape)."""
         error = self.observation.error
-        kind = error.kind.value if error is not None and check.verdict is Verdict.ERROR else ""
+        kind = ""
+        if check.verdict is Verdict.ERROR:
+            cause = check.cause or (error.kind if error is not None else None)
+            kind = cause.value if cause is not None else ""
         return FailureShape(
             check.requirements[0],
             check.check_type,

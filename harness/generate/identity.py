@@ -19,6 +19,8 @@ again with `attempt` (the run records the row it inserted).
 
 from __future__ import annotations
 
+import re
+import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +28,7 @@ from typing import Any
 from harness.core import Case
 from harness.generate.spaces import is_hard
 from harness.generate.values import ValueGenerator, derive_seed, is_generator
-from harness.spec.models import ChoiceGen, Scenario
+from harness.spec.models import ChoiceGen, Scenario, SequenceGen
 from harness.spec.order import order, paths
 from harness.spec.template import render_deep
 
@@ -288,8 +290,29 @@ class Identity:
 
     def _draw(self, spec: Any, seed: int, context: Mapping[str, Any]) -> Any:
         gen = ValueGenerator(seed, kinds=self.kinds)
-        # a sequence's number: one of its own per draw, not the case's index
-        return gen.value(spec, context, n=100_000 + seed % 900_000)
+        return gen.value(spec, context, n=fresh_number(spec, seed))
+
+
+#: the base of a format spec's type: `{n:05x}` counts in hex, `{n:05d}` and `{n:5}` in tens
+_BASES = {"b": 2, "o": 8, "x": 16, "X": 16}
+_WIDTH = re.compile(r"^(?:.?[<>=^])?[-+ ]?z?#?0?(\d+)[,_]?(?:\.\d+)?([bdoxXn]?)$")
+
+
+def fresh_number(spec: Any, seed: int) -> int:
+    """A sequence's number for a fresh draw: one of its own per draw, not the case's index,
+    with no more digits than its pattern's width (`SHW-{n:05d}` stays five digits: the
+    agent's format check is part of the case, and a sixth digit made a correct agent fail
+    later trials only)."""
+    widths = []
+    if isinstance(spec, SequenceGen):
+        for _, field, fmt, _ in string.Formatter().parse(spec.sequence):
+            if field == "n" and fmt and (match := _WIDTH.match(fmt)):
+                widths.append(_BASES.get(match[2], 10) ** int(match[1]))
+    if not widths:
+        return 100_000 + seed % 900_000
+    top = min(widths)
+    low = top // 2 if top > 16 else 0  # the upper half: apart from the cases' own numbers
+    return low + seed % (top - low)
 
 
 def _reads(scenario: Scenario, spec: Any) -> set[Node]:

@@ -16,9 +16,10 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from harness.check.registry import judge_error
 from harness.check.scopes import is_value, owned_values, scope_ids, scoped_query
 from harness.check.state import Targets, evaluate_invariant
-from harness.core import CheckResult, Observation, Verdict, to_jsonable
+from harness.core import CheckResult, FailureKind, Observation, to_jsonable
 from harness.spec.models import Invariant, Scenario
 from harness.spec.suite import Suite
 from harness.spec.template import Template, render_deep
@@ -177,11 +178,4 @@ class InvariantWatch:
 
 
 def _error(inv: Invariant, message: str) -> CheckResult:
-    return CheckResult(
-        check_id=inv.id,
-        check_type="invariant",
-        category="invariant",
-        requirements=tuple(inv.requirements),
-        verdict=Verdict.ERROR,
-        message=message,
-    )
+    return judge_error(inv, inv.id, message, FailureKind.CHECK, "invariant")

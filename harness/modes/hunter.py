@@ -8,10 +8,11 @@ simplest input; the same shape in another scenario is listed as a member of the 
 (modes/findings.py), not searched again. Before a shrunk case is saved it is replayed
 CONFIRMATIONS times more; one that does not fail on every replay is saved as flaky with
 its observed rate, so later runs replay it often enough to see it again. Failures the
-suite or the harness caused (a setup row the database refused, a harness fault: a
-failure whose kind is not the agent's) are never saved as regressions of the agent. A
-drift scenario's length and position are searched as inputs, and a drift case that fails
-is shrunk to the shortest length that still fails (modes/lengths.py) before it is saved.
+suite or the harness caused (a setup row the database refused, a check that raised, a
+harness fault: a failure whose kind is not the agent's) are never saved as regressions of
+the agent. A drift scenario's length and position are searched as inputs, and a drift case
+that fails is shrunk to the shortest length that still fails (modes/lengths.py) before it is
+saved.
 """
 
 from __future__ import annotations
@@ -223,6 +224,13 @@ class Hunter:
         out = []
         for check in result.checks:
             if check.verdict is Verdict.PASS:
+                continue
+            if check.cause is not None and not check.cause.agent:  # the suite's, or ours
+                self.note_once(
+                    f"{result.case.scenario}: {check.check_id}",
+                    f"{result.case.scenario}: {check.check_id}: {check.message[:200]} "
+                    "(a problem of the suite or the harness, not saved)",
+                )
                 continue
             if self.stopping or self.findings.is_known(result, check):
                 continue  # known, or one more member of a root cause found already

@@ -212,10 +212,10 @@ class Engine:
                 FailureKind.CASE_TIMEOUT,
                 f"judging the conversation did not finish within {self.case_timeout:g} s",
             )
-            checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
+            checks = self.judge.errors(scenario, prepared.ctx, obs.error)
         except Exception as exc:
             obs.error = case_fault(exc, scenario)
-            checks = self.judge.errors(scenario, prepared.ctx, str(obs.error))
+            checks = self.judge.errors(scenario, prepared.ctx, obs.error)
         obs.duration_ms = (time.perf_counter() - prepared.started) * 1000.0
         return CaseResult(case=prepared.case, trial=prepared.trial, observation=obs, checks=checks)
 
@@ -262,10 +262,10 @@ class Engine:
                     FailureKind.CASE_TIMEOUT,
                     f"the case did not finish within {self.case_timeout:g} s",
                 )
-                checks = self.judge.errors(scenario, ctx, str(obs.error))
+                checks = self.judge.errors(scenario, ctx, obs.error)
             except Exception as exc:  # a harness-side fault; recorded, the run goes on
                 obs.error = case_fault(exc, scenario)
-                checks = self.judge.errors(scenario, ctx, str(obs.error))
+                checks = self.judge.errors(scenario, ctx, obs.error)
             finally:  # every way out ends the watch (the spans are evidence of an error too)
                 if faults is not None:
                     faults.close()  # and removes the case's faults still applied

@@ -13,7 +13,7 @@ from typing import Any
 from harness.check.registry import Judging, judge_error, kind_of
 from harness.check.scopes import by_values, is_value, owned_values, scope_ids, scoped_query
 from harness.check.state import Targets, evaluate_invariant
-from harness.core import CheckResult, Observation, Verdict
+from harness.core import CheckResult, Failure, FailureKind, Observation, Verdict
 from harness.spec import models as m
 from harness.spec.suite import Suite
 from harness.spec.template import Template, TemplateError, render_deep, truthy
@@ -117,19 +117,20 @@ class Judge:
                 )
 
     def errors(
-        self, scenario: m.Scenario, ctx: Mapping[str, Any], message: str
+        self, scenario: m.Scenario, ctx: Mapping[str, Any], failure: Failure
     ) -> list[CheckResult]:
         """Every check the case would have had, as an error: a case that could not finish
         counts against each requirement it judges (invariants included), never drops out."""
         tables = {row.table for row in scenario.setup.values()}
+        message, cause = str(failure), failure.kind
         for inv in self._scoped:  # what its conversation owns stays out of the sweep
             self._own_values(inv, ctx, [])
         return [
-            judge_error(c, self.suite.check_id(scenario, i), message)
+            judge_error(c, self.suite.check_id(scenario, i), message, cause)
             for i, c in enumerate(scenario.checks)
             if self.applies(c, ctx)
         ] + [
-            judge_error(inv, inv.id, f"not judged: {message}", "invariant")
+            judge_error(inv, inv.id, f"not judged: {message}", cause, "invariant")
             for inv in self.suite.invariants
             if inv.scope
             and (by_values(inv) or tables & {t.partition(".")[0] for t in inv.scope.values()})
@@ -182,7 +183,7 @@ class Judge:
             if check.when is not None and not self.applies(check, ctx):
                 continue
             if obs.error is not None:
-                results.append(judge_error(check, cid, f"not judged: {obs.error}"))
+                results.append(judge_error(check, cid, f"not judged: {obs.error}", obs.error.kind))
                 continue
             try:
                 now = kind.judge_now
@@ -190,9 +191,8 @@ class Judge:
                     now(check, cid, judging) if now else await kind.judge(check, cid, judging)
                 )
             except Exception as exc:
-                results.append(
-                    judge_error(check, cid, f"check could not run: {type(exc).__name__}: {exc}")
-                )
+                message = f"check could not run: {type(exc).__name__}: {exc}"
+                results.append(judge_error(check, cid, message, FailureKind.CHECK))
         if self._scoped:
             results.extend(await self.invariants(scenario, obs, ctx))
         return results
@@ -210,7 +210,8 @@ class Judge:
             self._own_values(inv, ctx, [obs, *obs.variants])
             result = await self._scoped_one(inv, scenario, (obs, *obs.variants), ctx)
             if result is not None and error is not None and result.verdict is Verdict.PASS:
-                result = judge_error(inv, inv.id, f"not judged: {error}", "invariant")
+                message = f"not judged: {error}"
+                result = judge_error(inv, inv.id, message, error.kind, "invariant")
             if result is not None:
                 results.append(result)
         return results
@@ -235,7 +236,8 @@ class Judge:
         try:
             return await evaluate_invariant(inv, query, db, params)
         except Exception as exc:
-            return judge_error(inv, inv.id, f"invariant could not run: {exc}", "invariant")
+            message = f"invariant could not run: {exc}"
+            return judge_error(inv, inv.id, message, FailureKind.CHECK, "invariant")
 
     async def sweep(self) -> list[CheckResult]:
         """Every invariant over the whole database, once, after the cases: the violations no

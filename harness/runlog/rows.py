@@ -99,7 +99,7 @@ def record_rows(
         failed = {"trace": _trace(obs), "requests": requests}
     checks = (
         (c.check_id, c.check_type, c.category, ",".join(c.requirements), v, c.message,
-         _jsonable(c.expected), _jsonable(c.found))
+         _jsonable(c.expected), _jsonable(c.found), c.cause and c.cause.value)
         for c, v in zip(rec.checks, verdicts, strict=True)
     )  # fmt: skip
     return _rows(manifest, common, passed, failed, checks)
@@ -159,7 +159,7 @@ def _plain_rows(data: dict[str, Any], manifest: AnyManifest) -> list[Row]:
         (shared(c["check_id"], c["check_id"]), shared(c["check_type"], c["check_type"]),
          shared(c["category"], c["category"]), ",".join(c["requirements"]),
          shared(c["verdict"], c["verdict"]), shared(c["message"], c["message"]),
-         c["expected"], c["found"])
+         c["expected"], c["found"], c["cause"])
         for c in stored
     )  # fmt: skip
     return _rows(manifest, common, passed, failed, checks)
@@ -170,8 +170,9 @@ def _rows(
     common: dict[str, Any],
     passed: dict[str, Any],
     failed: dict[str, Any],
-    checks: Iterable[tuple[str, str, str, str, str, str, Any, Any]],
+    checks: Iterable[tuple[str, str, str, str, str, str, Any, Any, str | None]],
 ) -> list[Row]:
+    """A row per check; an error's own cause (a check that raised) names its failure kind."""
     run_id, suite = manifest.run_id, manifest.suite
     return [
         {
@@ -187,9 +188,10 @@ def _rows(
             "message": message,
             "expected": expected,
             "found": found,
+            **({"failure_kind": cause} if cause else {}),
         }
-        for check_id, check_type, category, requirements, verdict, message, expected, found
-        in checks
+        for check_id, check_type, category, requirements, verdict, message, expected, found,
+        cause in checks
     ]  # fmt: skip
 
 

@@ -332,3 +332,52 @@ def test_a_relative_date_in_a_checks_params_reaches_the_database_as_its_day(
     assert done.returncode == 0, done.stdout + done.stderr
     [record] = [r for r in trial_records(only_run(reports, done.stderr)) if r["type"] == "trial"]
     assert [c["verdict"] for c in record["checks"]] == ["pass"] * 3, record["checks"]
+
+
+RAISES = """\
+scenarios:
+  - id: ticket
+    title: A ticket
+    vars:
+      who: {faker: name}
+      total: TOTAL
+    setup:
+      ticket: {table: tickets, values: {owner: "{{ vars.who }}", total: "{{ vars.total }}"}}
+    turns: ["hello {{ vars.who }}"]
+    checks:
+      - type: contains
+        requirements: [T-001]
+        value: "{{ vars.who }}"
+      - id: share
+        type: sql
+        requirements: [T-001]
+        query: select 100 / (total - 5) >= 0 as share from tickets where owner = %s
+        params: ["{{ vars.who }}"]
+        expect_value: true
+"""
+
+
+def test_a_check_that_raises_is_the_suites_error_and_a_hunt_saves_none(tmp_path: Path) -> None:
+    """A query that fails when it runs (a division by zero the schema cannot tell) is an
+    error, never a pass, of kind `check`: not the agent's doing, so a hunt says so once and
+    saves no regression of the agent (it saved the error as a finding)."""
+    suite = _suite(tmp_path, scenario=RAISES.replace("TOTAL", "5"))
+    reports = tmp_path / "reports"
+    done = harness("run", str(suite), "--no-progress", "--reports-dir", str(reports))
+    assert done.returncode == 1, done.stdout + done.stderr
+    [record] = [r for r in trial_records(only_run(reports, done.stderr)) if r["type"] == "trial"]
+    contains, share = record["checks"]
+    assert (contains["verdict"], contains["cause"]) == ("pass", None)
+    assert (share["verdict"], share["cause"]) == ("error", "check"), share
+    assert share["message"].startswith("check could not run: DivisionByZero"), share
+
+    scenario = suite / "scenarios" / "s.yaml"
+    scenario.write_text(RAISES.replace("TOTAL", "{integer: [5, 9]}"))  # searched: 5 is found
+    hunt = harness(
+        "hunt", str(suite), "--budget", "5s", "--no-progress", "--reports-dir", str(reports)
+    )
+    assert hunt.returncode == 0, hunt.stdout + hunt.stderr
+    assert not list((suite / "regressions").glob("*.yaml")), "saved the suite's error"
+    said = "ticket: share: check could not run: DivisionByZero"
+    assert hunt.stderr.count(said) == 1, hunt.stderr
+    assert "(a problem of the suite or the harness, not saved)" in hunt.stderr

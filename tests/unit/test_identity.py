@@ -3,12 +3,14 @@ be unique, keeps the case's inputs, and replays exactly (generate/identity.py)."
 
 from __future__ import annotations
 
+import re
 import shutil
 from pathlib import Path
 
 from harness.core import Case
-from harness.generate.identity import Identity, UniqueKey
+from harness.generate.identity import Identity, UniqueKey, fresh_number
 from harness.run.plan import find_case, plan
+from harness.spec.models import SequenceGen
 from harness.spec.suite import Suite, load_suite
 
 LIBRARY = Path(__file__).resolve().parents[1] / "suites" / "library"
@@ -342,3 +344,20 @@ def test_every_rewording_meets_the_hard_input_its_case_tests(tmp_path: Path) -> 
             assert slot.setup["member"]["full_name"] == name  # kept: the input under test
             assert slot.setup["member"]["email"] not in emails  # its own row
             emails.add(slot.setup["member"]["email"])
+
+
+def test_a_fresh_sequence_value_keeps_its_patterns_width() -> None:
+    """`SHW-{n:05d}` drawn for trial 2 stays five digits: an agent that checks the format
+    failed later trials only (a deterministic agent reported flaky)."""
+    for pattern, shape in [
+        ("SHW-{n:05d}", r"SHW-\d{5}"),
+        ("R{n:02d}", r"R\d{2}"),
+        ("{n:04x}", r"[0-9a-f]{4}"),
+        ("T-{n:>6}", r"T-[ \d]{6}"),
+    ]:
+        spec = SequenceGen(sequence=pattern)
+        drawn = {spec.sequence.format(n=fresh_number(spec, seed)) for seed in range(0, 10**6, 997)}
+        assert all(re.fullmatch(shape, v) for v in drawn), (pattern, sorted(drawn)[:5])
+        assert len(drawn) > 40, pattern  # still many values to draw from
+    # no width: any number, clear of the cases' own indexes
+    assert fresh_number(SequenceGen(sequence="X{n}"), 7) >= 100_000
