@@ -303,11 +303,11 @@ def fresh_number(spec: Any, seed: int) -> int:
     with no more digits than its pattern's width (`SHW-{n:05d}` stays five digits: the
     agent's format check is part of the case, and a sixth digit made a correct agent fail
     later trials only)."""
-    widths = []
+    widths: list[int] = []
     if isinstance(spec, SequenceGen):
         for _, field, fmt, _ in string.Formatter().parse(spec.sequence):
             if field == "n" and fmt and (match := _WIDTH.match(fmt)):
-                widths.append(_BASES.get(match[2], 10) ** int(match[1]))
+                widths.append(int(_BASES.get(match[2], 10) ** int(match[1])))
     if not widths:
         return 100_000 + seed % 900_000
     top = min(widths)
