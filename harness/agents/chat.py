@@ -171,6 +171,13 @@ class OpenAIDialogue(Dialogue):
                 spent,
                 ttft,
             )
+        if chunks is not None and not (chunks.done or chunks.finish_reason):
+            so_far = "".join(chunks.content)[: protocol.EXCERPT]
+            cut = Failure(FailureKind.MALFORMED,
+                          "malformed reply: the stream ended before `data: [DONE]` and any "
+                          f"finish_reason after {chunks.events} chunk(s): cut short; "
+                          f"received: {so_far!r}")  # fmt: skip
+            return None, cut, 200, spent, ttft
         if chunks is not None:
             return chunks.answer(), None, 200, spent, ttft
         if len(incoming.body) > cfg.max_bytes:

@@ -245,6 +245,12 @@ class HttpDialogue(Dialogue):
         if assembler is not None and incoming.status < 300:
             assembler.finish()
             incoming.streamed = assembler.result()
+            if (problem := assembler.problem()) is not None:
+                so_far = (incoming.streamed[0] or "")[: protocol.EXCERPT]
+                said = f"malformed reply: {problem}; received: {so_far!r}"
+                malformed = Failure(FailureKind.MALFORMED, said)
+                return Reply(None, incoming.latency_ms, incoming.status, malformed,
+                             first_byte_ms=incoming.first_byte_ms)  # fmt: skip
         reply = protocol.read_turn(cfg, incoming, accepted, streamed=incoming.streamed)
         if reply.captured:
             self.session.update(reply.captured)

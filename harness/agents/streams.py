@@ -8,7 +8,10 @@ import codecs
 from collections.abc import Iterator
 from typing import Any
 
-from harness.agents.protocol import _json, as_text, get_path
+import orjson
+
+from harness.agents.paths import near_path
+from harness.agents.protocol import EXCERPT, _json, as_text, get_path
 from harness.spec.models.agents import StreamSpec
 
 
@@ -21,6 +24,8 @@ class StreamAssembler:
         self.spec = spec
         self.events = 0
         self.done = False
+        self._found = 0  # events that had the delta path (join)
+        self._first: Any = None  # the first event, for a hint when no event had it
         self._pieces: list[str] = []
         self._last: Any = None
         self._lines: Any = None
@@ -84,6 +89,8 @@ class StreamAssembler:
         value, is_json = _json(data.encode())
         if not is_json:
             value = data
+        if self.events == 1:
+            self._first = value
         if self.spec.mode == "last":
             self._last = value
             return
@@ -92,8 +99,37 @@ class StreamAssembler:
             self._pieces.append(as_text(value))
         else:
             piece, found = get_path(value, self.spec.delta)
-            if found and piece is not None:
-                self._pieces.append(as_text(piece))
+            if found:
+                self._found += 1
+                if piece is not None:
+                    self._pieces.append(as_text(piece))
+
+    def problem(self) -> str | None:
+        """Why the finished stream is no whole reply, or None: it ended before its end marker
+        (cut short: `done` is required in `join` mode, or when the suite set it), it had no
+        event, or no event had the `delta` path (a misspelt path read every reply as empty,
+        and a `not_contains` passed on it)."""
+        spec = self.spec
+        required = spec.mode == "join" or "done" in spec.model_fields_set
+        if spec.format == "sse" and spec.done is not None and required and not self.done:
+            return (
+                f"the stream ended before its end marker {spec.done!r} after {self.events} "
+                "event(s): cut short (`done: null` when only the end of the response ends it)"
+            )
+        if not self.events:
+            named = f" named {spec.event!r}" if spec.event is not None else ""
+            return f"the stream ended without an event{named}"
+        if spec.delta is None:
+            return None
+        if spec.mode == "join" and not self._found:
+            hint = near_path(spec.delta, self._first)
+            return (
+                f"no event of the stream has {spec.delta!r}{hint}; the first: {_shown(self._first)}"
+            )
+        if spec.mode == "last" and not get_path(self._last, spec.delta)[1]:
+            hint = near_path(spec.delta, self._last)
+            return f"the stream's last event has no {spec.delta!r}{hint}: {_shown(self._last)}"
+        return None
 
     def result(self) -> tuple[str | None, Any]:
         """(the reply's text, the JSON kept): joined deltas, or the last event's text at
@@ -109,3 +145,9 @@ class StreamAssembler:
             return as_text(self._last), data
         value, found = get_path(self._last, self.spec.delta)
         return (as_text(value) if found and value is not None else None), data
+
+
+def _shown(event: Any) -> str:
+    """An event as the evidence quotes it: its JSON (or text), cut to the excerpt's length."""
+    text = event if isinstance(event, str) else orjson.dumps(event).decode()
+    return text[:EXCERPT]

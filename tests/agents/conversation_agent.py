@@ -19,6 +19,8 @@ MODE (default `ids`):
             /threads/{id}/runs/wait -> {"messages": [...]} (the last is the answer), POST
             /threads/{id}/runs/stream -> SSE `event: values` with the whole state each time
   ndjson    `ids`, but a message is answered as newline-delimited JSON {"token": "..."}
+  cut       `ids`, but a message is answered as SSE `data: {"delta"}` chunks of its first
+            three words, and the response ends there: no `data: [DONE]`
   token     POST /token -> {"access_token"}; every conversation request needs
             Authorization: Bearer <a token it issued>, else 401
 
@@ -45,7 +47,7 @@ from request_log import log_requests, write_now
 MODE = os.environ.get("MODE", "ids")
 DELAY = float(os.environ.get("DELAY", "0"))
 MAX_BODY = 64 * 1024
-MODES = ("ids", "cookie", "stall", "contract", "threads", "ndjson", "token")
+MODES = ("ids", "cookie", "stall", "contract", "threads", "ndjson", "token", "cut")
 
 SESSIONS: dict[str, list[str]] = {}  # session id -> the messages it received
 THREAD_STATE: dict[str, list[dict[str, Any]]] = {}  # thread id -> its messages, both sides
@@ -140,6 +142,8 @@ async def message(request: web.Request) -> web.StreamResponse:
         return await stall(request, reply["reply"])
     if MODE == "ndjson":
         return await ndjson(request, reply["reply"])
+    if MODE == "cut":
+        return await cut(request, reply["reply"])
     return web.json_response(reply)
 
 
@@ -160,6 +164,15 @@ async def stall(request: web.Request, text: str) -> web.StreamResponse:
     for word in text.split()[:3]:
         await response.write(f"data: {json.dumps({'delta': word + ' '})}\n\n".encode())
     await asyncio.sleep(3600)
+    return response
+
+
+async def cut(request: web.Request, text: str) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+    await response.prepare(request)
+    for word in text.split()[:3]:
+        await response.write(f"data: {json.dumps({'delta': word + ' '})}\n\n".encode())
+    await response.write_eof()
     return response
 
 

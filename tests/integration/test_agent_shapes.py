@@ -321,6 +321,44 @@ def test_an_ndjson_stream_is_joined_into_the_reply(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.parametrize(
+    ("mode", "stream", "said"),
+    [
+        # the agent ends the response after three words: no `data: [DONE]`
+        ("cut", {"format": "sse", "delta": "delta"}, "before its end marker '[DONE]' after 3"),
+        # every line has `token`; the suite says `tokn`: every reply read as empty before
+        ("ndjson", {"format": "ndjson", "delta": "tokn"}, "has 'tokn' (did you mean 'token'?)"),
+    ],
+    ids=["cut-short", "misspelt-delta"],
+)
+def test_a_stream_that_is_no_whole_reply_is_an_error_not_a_pass(
+    tmp_path: Path, mode: str, stream: dict[str, Any], said: str
+) -> None:
+    """A stream cut short, or a `delta` no event has, is a malformed reply: an error verdict
+    with what did arrive, never an empty (or partial) reply a `not_contains` passes."""
+    log = tmp_path / "requests.jsonl"
+    http = conversations_by_id({"stream": stream})
+    agent = {"process": agent_process("conversation_agent.py", log, MODE=mode), "http": http}
+    scenario = echo_scenario(repeat=2, turns=1)
+    scenario["checks"].append(
+        {"type": "not_contains", "requirements": ["T-001"], "value": "refused"}
+    )
+    suite = write_suite(tmp_path / "suite", agent, [scenario])
+    proc = run(suite, tmp_path / "reports")
+    assert proc.returncode == 1, proc.stderr
+    for record in trial_records(only_run(tmp_path / "reports")):
+        assert [c["verdict"] for c in record["checks"]] == ["error", "error"], record["checks"]
+        error = record["observation"]["error"]
+        assert error["kind"] == "malformed" and said in error["message"], error
+    if mode == "cut":  # `done: null`: the end of the response is the end of the reply
+        http["stream"]["done"] = None
+        suite = write_suite(tmp_path / "suite2", agent, [scenario])
+        proc = run(suite, tmp_path / "reports2")
+        assert "malformed" not in proc.stdout + proc.stderr
+        for record in trial_records(only_run(tmp_path / "reports2")):
+            assert record["observation"]["turns"][0]["reply"].startswith("[c-"), record
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_langgraph_threads_keep_one_thread_per_case(tmp_path: Path, stream: bool) -> None:
     log = tmp_path / "requests.jsonl"

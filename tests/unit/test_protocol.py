@@ -456,3 +456,32 @@ def test_a_packed_context_never_evaluates_what_it_is_sent() -> None:
     assert unpack(hostile) == hostile  # an unknown tag stays data
     with pytest.raises(Exception):  # noqa: B017 - a bad value of a known tag is refused
         unpack({"x": {"\x00harness": "decimal", "v": "not a number"}})
+
+
+def test_a_finished_stream_says_why_it_is_no_whole_reply() -> None:
+    """Cut short before the end marker (required in `join` mode, or when set), no event, or
+    no event with the `delta` path: a problem each; a whole stream has none."""
+
+    def problem(spec: StreamSpec, body: bytes) -> str | None:
+        stream = StreamAssembler(spec)
+        stream.feed(body)
+        stream.finish()
+        return stream.problem()
+
+    pieces = b'data: {"t": "a"}\n\ndata: {"t": "b"}\n\n'
+    assert problem(StreamSpec(format="sse", delta="t"), pieces + b"data: [DONE]\n\n") is None
+    cut = problem(StreamSpec(format="sse", delta="t"), pieces)
+    assert cut is not None and "before its end marker '[DONE]' after 2 event(s)" in cut
+    assert problem(StreamSpec(format="sse", delta="t", done=None), pieces) is None
+    # `last` (LangGraph's values) needs no marker unless the suite names one
+    assert problem(StreamSpec(format="sse", mode="last", delta="t"), pieces) is None
+    assert problem(StreamSpec(format="sse", mode="last", delta="t", done="END"), pieces)
+    assert problem(StreamSpec(format="ndjson", delta="t"), b"") == (
+        "the stream ended without an event"
+    )
+    assert problem(StreamSpec(format="ndjson", delta="text"), b'{"t": "a"}\n') == (
+        'no event of the stream has \'text\'; the first: {"t":"a"}'
+    )
+    assert (
+        problem(StreamSpec(format="ndjson", mode="last", delta="x.y"), b'{"x": {"y": 1}}\n') is None
+    )
