@@ -10,11 +10,15 @@ no setup row with the case that caused it, but it carries that case's conversati
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core import Observation
 from harness.spec import models as m
 from harness.spec.template import Template, TemplateError, format_value, render_deep
+
+if TYPE_CHECKING:
+    from harness.spec.load import ProfileBase
+    from harness.spec.suite import Suite
 
 
 def is_value(target: str) -> bool:
@@ -101,3 +105,42 @@ def scope_ids(
 def by_values(inv: m.Invariant) -> bool:
     """The invariant ties rows through a value of the conversation: every case may own some."""
     return any(is_value(t) for t in (inv.scope or {}).values())
+
+
+def covers(inv: m.Invariant, scenario: m.Scenario) -> bool:
+    """Whether a scoped invariant can judge a case of the scenario: it ties rows through a
+    conversation's values, or through a table the scenario's setup inserts into."""
+    if not inv.scope:
+        return False
+    tables = {row.table for row in scenario.setup.values()}
+    return by_values(inv) or bool(tables & {t.partition(".")[0] for t in inv.scope.values()})
+
+
+def unjudged_pairs(
+    suite: Suite, name: str, profile: ProfileBase, played: Iterable[m.Scenario] | None = None
+) -> list[str]:
+    """The warning for a profile whose duplicate pairs nothing can judge: a pair is judged by
+    the invariants scoped to the rows it shares alone (its two conversations may rightly end
+    apart), so in a scenario no scoped invariant covers, a race goes unseen."""
+    if profile.duplicates.share <= 0:
+        return []
+    if played is None:
+        from harness.spec.load import selected
+
+        played = selected(profile, list(suite.scenarios))
+    bare = [s.id for s in played if not any(covers(i, s) for i in suite.invariants)]
+    if not bare:
+        return []
+    return [
+        f"load profile {name} sends {profile.duplicates.share:.0%} of cases as duplicate pairs, "
+        "which only invariants scoped to the rows they share judge, and no scoped invariant "
+        f"covers scenario(s) {', '.join(bare)}: their pairs are judged by nothing, and a race "
+        "(two conversations writing the same rows) cannot be seen there; add an invariant with "
+        "`scope:` (see the README's Load section), or set `duplicates: 0`"
+    ]
+
+
+def pair_warnings(suite: Suite) -> list[str]:
+    """`unjudged_pairs` of every load profile of the suite (what `harness validate` says)."""
+    profiles = suite.manifest.load.profiles if suite.manifest.load else {}
+    return [w for name, p in profiles.items() for w in unjudged_pairs(suite, name, p)]

@@ -202,6 +202,7 @@ def run(
 def validate(suites: tuple[Path, ...]) -> None:
     """Check suites (folders or names) or sign-off policy files without starting anything;
     exit 2 when any is broken."""
+    from harness.check.scopes import pair_warnings
     from harness.spec.suite import load_suite
 
     problems: list[str] = []
@@ -229,6 +230,8 @@ def validate(suites: tuple[Path, ...]) -> None:
         )
         _say_unreadable_regressions(suite)
         _say_unattributable(suite)
+        for warning in pair_warnings(suite):  # a load profile's pairs nothing can judge
+            err.print(f"[yellow]warning[/]: {escape(warning)}", soft_wrap=True)
     if problems:
         err.print(escape("\n".join(problems)), soft_wrap=True)
         sys.exit(2)

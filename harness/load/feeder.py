@@ -5,8 +5,8 @@ replays with `harness replay`), inserts each case's setup rows a few seconds ahe
 in a bounded pool, hands prepared cases out (each watched: its trace, its service requests),
 and judges each finished conversation with `Engine.conclude`, the same checks and scoped
 invariants as `harness run`, storing the result at once with its place on the load's clock.
-A share of cases goes out twice (a duplicate pair on the same rows; invariants.py).
-"""
+A share of cases goes out twice (a duplicate pair on the same rows; invariants.py), judged by
+the scoped invariants that cover its rows alone (a pair no invariant covers: by nothing)."""
 
 from __future__ import annotations
 
@@ -88,6 +88,7 @@ class Counts:
     unused: int = 0  # fetched by a generator process but never started
     setup_errors: int = 0
     agent_exited: int = 0  # failed because the agent process had exited: left out of the levels
+    unjudged: int = 0  # conversations of pairs no scoped invariant covers
 
 
 class Feeder:
@@ -333,13 +334,11 @@ class Feeder:
         first, second = item.first.prepared, item.second.prepared
         shared = await self.watch.scoped(scenario, [first.obs, second.obs], first.ctx)
         for conv, role in ((item.first, "first"), (item.second, "second")):
-            p = conv.prepared
+            p, checks = conv.prepared, list(shared)
             if p.obs.error is not None:  # the scenario's checks become errors, as in a run
                 result = await self.engine.conclude(p)
             else:
-                result = CaseResult(
-                    case=p.case, trial=p.trial, observation=p.obs, checks=list(shared)
-                )
+                result = CaseResult(case=p.case, trial=p.trial, observation=p.obs, checks=checks)
             self._store(conv, result, role, pair=item.first.prepared.case.id)
 
     def _store(self, conv: Conversation, result: CaseResult, role: str, pair: str = "") -> None:
@@ -371,10 +370,11 @@ class Feeder:
         self.log.append(result, load=load)
         # both halves share their rows; each owns its own conversation's values
         self.watch.own(self.suite.scenario(result.case.scenario), obs, conv.prepared.ctx)
-        c = self.counts
-        c.judged += 1
+        c, judged = self.counts, bool(result.checks)
+        c.judged += judged
+        c.unjudged += not judged
         verdict = result.verdict
-        c.passed += verdict is Verdict.PASS
+        c.passed += judged and verdict is Verdict.PASS
         c.failed += verdict is Verdict.FAIL
         c.errored += verdict is Verdict.ERROR
         c.violations += violations(result.checks, load)  # a pair's shared rows: once

@@ -13,6 +13,7 @@ import gc
 import socket
 from dataclasses import dataclass, field
 
+from harness.check.scopes import unjudged_pairs
 from harness.core.events import Note, Status
 from harness.errors import ConfigError
 from harness.load.feeder import JUDGES, PREPARERS
@@ -133,8 +134,10 @@ class LoadDriver:
         self.fault_links = links_for(suite, {f.link for f in profile.faults})
         seed = o.seed if o.seed is not None else suite.manifest.defaults.seed
         stages = profile.stages()
+        played = selected(profile, list(suite.scenarios))
         return LoadManifest(
             kind="load",
+            suite_warnings=unjudged_pairs(suite, o.profile, profile, played),
             **suite_fields(
                 suite, seed=seed, concurrency=self.concurrency, case_timeout=None, group=o.group
             ),
@@ -149,7 +152,7 @@ class LoadDriver:
                 window_s=profile.window_seconds(),
                 sample_every_s=profile.sample_every,
                 duplicates=profile.duplicates.model_dump(),
-                scenarios=[s.id for s in selected(profile, list(suite.scenarios))],
+                scenarios=[s.id for s in played],
                 workers=o.workers,
                 faults=planned(profile.faults),
             ),
@@ -168,6 +171,8 @@ class LoadDriver:
         assert ctx.env is not None
         for problem in ctx.log.manifest.unreadable_regressions:  # the summary lists them too
             ctx.emit(Note(f"regression file left out, it cannot be replayed: {problem}", "warning"))
+        for warning in ctx.log.manifest.suite_warnings:
+            ctx.emit(Note(warning, "warning"))
         session = self.session = LoadSession(
             self.suite, self.profile, ctx.log, ctx.env, self.options, ctx.emit
         )

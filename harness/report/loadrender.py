@@ -51,6 +51,9 @@ def _traffic(s: LoadSummary) -> list[str]:
         f"cut off by the end (not judged), {counts.get('setup_errors', 0)} whose rows could not "
         "be set up (errors)."
     ]
+    if unjudged := counts.get("unjudged"):  # see the suite's warning: a race there goes unseen
+        why = "no invariant is scoped to their rows; not counted as judged"
+        out.append(f"{unjudged} conversation(s) of duplicate pairs judged by nothing ({why}).")
     if s.faulted:
         out.append(
             f"{s.faulted} conversation(s) overlapped a fault window: they are in the time "

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from harness.check.registry import Judging, judge_error, kind_of
-from harness.check.scopes import by_values, is_value, owned_values, scope_ids, scoped_query
+from harness.check.scopes import covers, is_value, owned_values, scope_ids, scoped_query
 from harness.check.state import Targets, evaluate_invariant
 from harness.core import CheckResult, Failure, FailureKind, Observation, Verdict
 from harness.spec import models as m
@@ -121,7 +121,6 @@ class Judge:
     ) -> list[CheckResult]:
         """Every check the case would have had, as an error: a case that could not finish
         counts against each requirement it judges (invariants included), never drops out."""
-        tables = {row.table for row in scenario.setup.values()}
         message, cause = str(failure), failure.kind
         for inv in self._scoped:  # what its conversation owns stays out of the sweep
             self._own_values(inv, ctx, [])
@@ -132,8 +131,7 @@ class Judge:
         ] + [
             judge_error(inv, inv.id, f"not judged: {message}", cause, "invariant")
             for inv in self.suite.invariants
-            if inv.scope
-            and (by_values(inv) or tables & {t.partition(".")[0] for t in inv.scope.values()})
+            if covers(inv, scenario)
         ]
 
     def _own_values(
