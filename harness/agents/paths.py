@@ -49,12 +49,12 @@ def near_path(path: str, data: Any) -> str:
     while stack and len(paths) < PATHS_LISTED:
         at, value = stack.pop()
         if isinstance(value, Mapping):
-            inner: Any = value.items()
-        elif isinstance(value, list):
-            inner = enumerate(value[:20])
+            inner: Any = ((f"{at}.{k}" if at else str(k), v) for k, v in value.items())
+        elif isinstance(value, list):  # written as a path is: `messages[0]`
+            inner = ((f"{at}[{i}]", v) for i, v in enumerate(value[:20]))
         else:
             continue
-        for key, v in inner:
-            paths.append(f"{at}.{key}" if at else str(key))
-            stack.append((paths[-1], v))
+        for path_to, v in inner:
+            paths.append(path_to)
+            stack.append((path_to, v))
     return did_you_mean(path, paths)

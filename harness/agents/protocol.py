@@ -247,7 +247,8 @@ def read_turn(
         if not found and contract:
             text = _decoded(body)
         elif not found:
-            message = f"malformed reply: no {adapter.reply!r} in {_decoded(body)[:EXCERPT]}"
+            hint = near_path(adapter.reply, data)  # a misspelt `reply:` reads as this too
+            message = f"malformed reply: no {adapter.reply!r}{hint} in {_decoded(body)[:EXCERPT]}"
             return _failed(incoming, FailureKind.MALFORMED, message)
         elif value is None:  # no reply is no empty reply: a not_contains must not pass on it
             message = f"malformed reply: {adapter.reply!r} is null in {_decoded(body)[:EXCERPT]}"

@@ -15,6 +15,7 @@ from harness.core.events import Status
 
 if TYPE_CHECKING:
     from harness.report.build import Reports
+    from harness.report.view import ReportView
     from harness.session import Outcome
     from harness.session.lifecycle import Driver
 
@@ -81,6 +82,17 @@ def summarize(reports: Reports, *, interrupted: bool) -> int:
     return code
 
 
+def error_reasons(v: ReportView, most: int = 3) -> list[str]:
+    """The first few distinct reasons checks could not be judged, each with a case and check
+    where it was seen (a wrong `reply:` path errs every case the same way)."""
+    seen: dict[str, str] = {}
+    for d in v.divergences:
+        if d.verdict == "error" and d.examples and len(seen) < most:
+            example = d.examples[0]
+            seen.setdefault(example.message[:300], f"{example.case_id} / {d.check_id}")
+    return [f"{reason} ({where})" for reason, where in seen.items()]
+
+
 def _print_summary(reports: Reports, interrupted: bool) -> None:
     from harness.cli.progress import reliability_table, summary_table
 
@@ -103,6 +115,8 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
             f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
             f"{', '.join(v.failing_requirements)}"
         )
+        for reason in error_reasons(v):  # why, not only how many (summary.md has every one)
+            err.print(f"  [red]error[/]: {escape(reason)}", soft_wrap=True)
     elif v.diverged:
         err.print(f"[bold red]{'; '.join(v.regression_findings)}[/]; this run's cases pass")
     elif v.complete and v.cases:

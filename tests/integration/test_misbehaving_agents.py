@@ -72,6 +72,9 @@ def test_http_agent_failures_are_errors(
     found = verdicts(tmp_path / "reports")
     assert {v["verdict"] for v in found} == {"error"}
     assert all(expect in v["message"] for v in found), found[0]["message"]
+    # the console says why, not only how many: one line for the reason all cases share
+    said = [line for line in proc.stderr.splitlines() if line.startswith("  error: ")]
+    assert len(said) == 1 and expect in said[0], proc.stderr
 
 
 def test_agent_dying_mid_run_errors_the_rest_and_the_run_ends(

@@ -90,6 +90,13 @@ def test_the_reply_field_gives_the_text_and_the_json_is_kept_whole() -> None:
     assert reply.text == "refunded" and reply.data == body
     null = read_turn(adapter, incoming(200, {"answer": {"text": None}}), [200])
     assert null.failure is not None and null.failure.kind is FailureKind.MALFORMED
+    # a misspelt `reply:` names the reply's closest path, written as a path is
+    nested = HttpAdapter(url="http://x", reply="output.message[-1].content")
+    missing = read_turn(nested, incoming(200, {"output": {"messages": [{"content": "hi"}]}}), [200])
+    assert missing.failure is not None and missing.failure.message.startswith(
+        "malformed reply: no 'output.message[-1].content' "
+        "(did you mean 'output.messages[0].content'?) in {"
+    ), missing.failure
 
 
 def test_captures_from_body_and_headers_and_a_missing_one_fails_the_request() -> None:
