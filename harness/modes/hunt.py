@@ -128,13 +128,15 @@ class HuntDriver:
                 )
             )
         hard = sum(1 for s in self.scenarios if hard_parts(s))
-        self.emit(
-            Note(
-                f"{hard} of the {len(self.scenarios)} scenario(s) have boundaries, formats, "
-                "traps, pools, personas or rewordings and are searched first; the others vary "
-                "only choices, ranges, faker locales and drift lengths"
-            )
+        said = (
+            f"plain random values for the {len(self.scenarios)} scenario(s): no boundaries, "
+            "formats, traps or pools, no shrinking, nothing saved (the baseline of a hunt)"
+            if self.options.plain
+            else f"{hard} of the {len(self.scenarios)} scenario(s) have boundaries, formats, "
+            "traps, pools, personas or rewordings and are searched first; the others vary "
+            "only choices, ranges, faker locales and drift lengths"
         )
+        self.emit(Note(said))
         return Start(len(self.scenarios))
 
     def needs_environment(self, log: RunLog) -> bool:

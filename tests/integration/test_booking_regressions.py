@@ -89,3 +89,14 @@ def test_a_hunt_saves_paired_values_that_validate_and_replay(tmp_path: Path) -> 
     assert "broken.yaml:9:9" in (run_dir / "report.html").read_text()
     # the suite's own cases ran too: one per case of the scenario, each judged
     assert "BK-001" in fixed.stderr and "no case" not in fixed.stderr
+
+
+def test_a_plain_hunt_says_it_is_the_plain_baseline(tmp_path: Path) -> None:
+    """`--plain` draws plain random values: its opening note says so (it said the scenarios'
+    boundaries and traps were searched first, which a plain hunt never does)."""
+    suite, reports = booking_suite(tmp_path), tmp_path / "reports"
+    hunt = command("hunt", str(suite), "--plain", "--budget", "3s", reports=reports, defects="")
+    assert hunt.returncode == 0, hunt.stderr
+    assert "plain random values for the" in hunt.stderr, hunt.stderr
+    assert "searched first" not in hunt.stderr
+    assert not list((suite / "regressions").glob("*.yaml"))  # a plain hunt saves nothing
