@@ -18,8 +18,8 @@ from harness.report.faultturns import during
 from harness.report.frame import Row, as_rows
 from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
-from harness.report.text import num, pct, turn_source
-from harness.report.view import evidence_turns, turn_error
+from harness.report.text import num, pct, turn_error, turn_source
+from harness.report.view import evidence_turns
 from harness.runlog.models import AnyManifest
 
 if TYPE_CHECKING:

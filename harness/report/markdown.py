@@ -299,6 +299,9 @@ def render_markdown(
         )
     if view.uncovered:
         out += ["", f"Not covered by any check: {', '.join(view.uncovered)}."]
+    if unplayed := [r for r in view.unjudged if r not in view.uncovered]:
+        out += ["", f"Not judged in this {view.manifest.kind} (its checks' cases were not "
+                f"played): {', '.join(unplayed)}."]  # fmt: skip
     out.append("")
     if view.traffic is not None:
         out += ["## Traffic", ""]
@@ -307,7 +310,7 @@ def render_markdown(
     rel = view.reliability
     if rel is not None and rel.trials > 1:
         out += reliability_section(rel)
-    elif rel is not None:
+    elif rel is not None and view.manifest.kind == "run":
         out += ["One trial per case: `harness run --trials k` measures pass^k and flaky cases.", ""]
     if load is not None:
         out += markdown_section(load)

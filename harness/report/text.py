@@ -134,3 +134,11 @@ def probes_left_out(turns: Any, shown: list[Any]) -> str | None:
         f"then {len(left)} recovery probe(s), {span}, shown with the recovery check: what "
         "they did is in the rows and spans judged"
     )
+
+
+def turn_error(turn: dict[str, Any]) -> str | None:
+    """A stored turn's failure as the evidence reads ("timeout: no reply within 15 s")."""
+    error = turn.get("error")
+    if error is None:
+        return None
+    return str(error.get("message", "")) if isinstance(error, dict) else str(error)

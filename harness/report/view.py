@@ -21,7 +21,7 @@ from harness.report.reliability import Reliability, compute
 from harness.report.text import TEXT_CAP as TEXT_CAP
 from harness.report.text import cap as cap
 from harness.report.text import evidence_turns as evidence_turns
-from harness.report.text import input_text, probes_left_out, turn_source
+from harness.report.text import input_text, probes_left_out, turn_error, turn_source
 from harness.report.text import show as show
 from harness.report.traffic import Tally, Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
@@ -245,15 +245,14 @@ class ReportView:
 
     @property
     def uncovered(self) -> list[str]:
+        """Requirements no check of the suite names (of the run's, before inventories)."""
+        named = {r for c in self.manifest.checks or () for r in c.requirements}
+        return [r for r in self.unjudged if r not in named]
+
+    @property
+    def unjudged(self) -> list[str]:
+        """Requirements no check of this run judged (-k, a load profile, a hunt's finds)."""
         return [r["requirement"] for r in self.requirements if r["checks"] == 0]
-
-
-def turn_error(turn: dict[str, Any]) -> str | None:
-    """A stored turn's failure as the evidence reads ("timeout: no reply within 15 s")."""
-    error = turn.get("error")
-    if error is None:
-        return None
-    return str(error.get("message", "")) if isinstance(error, dict) else str(error)
 
 
 def _fields(turn: dict[str, Any]) -> str | None:

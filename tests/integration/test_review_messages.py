@@ -6,6 +6,7 @@ the suite's error, named with its scenario and template, never a harness fault."
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -129,3 +130,32 @@ def test_a_template_filter_mistake_is_the_suites_error(
     assert template.replace(" ", "") in message.replace(" ", "")  # the template it names
     for wrong in ("harness fault", "DaysAgo", "TemplateError"):
         assert wrong not in message and wrong not in (run_dir / "summary.md").read_text()
+
+
+def test_a_requirement_only_unplayed_scenarios_check_is_not_judged_not_uncovered(
+    tmp_path: Path,
+) -> None:
+    """A run of part of the suite (-k; a load profile's or a hunt's scenarios alike) names
+    the requirements its cases did not reach as not judged in it; "not covered by any check"
+    is kept for a requirement no check of the suite names."""
+    from tests.helpers import ROOT
+
+    suite = tmp_path / "echo"
+    shutil.copytree(ROOT / "tests" / "suites" / "echo", suite)
+    text = (suite / "suite.yaml").read_text().replace("path: [../../..]", f"path: [{ROOT}]")
+    (suite / "suite.yaml").write_text(text)
+    (suite / "scenarios" / "more.yaml").write_text(
+        "scenarios:\n  - id: other\n    title: t\n    turns: [hi]\n    checks:\n"
+        "      - {type: contains, requirements: [EC-003], value: hi}\n"
+    )
+    reports = tmp_path / "reports"
+    done = harness("run", str(suite), "-k", "hello", "--no-progress", "--reports-dir", str(reports))
+    assert done.returncode == 0, done.stderr
+    summary = (only_run(reports, done.stderr) / "summary.md").read_text()
+    assert "Not judged in this run (its checks' cases were not played): EC-003." in summary
+    assert "Not covered by any check" not in summary
+
+    (suite / "scenarios" / "more.yaml").unlink()
+    done = harness("run", str(suite), "--no-progress", "--reports-dir", str(tmp_path / "r2"))
+    summary = (only_run(tmp_path / "r2", done.stderr) / "summary.md").read_text()
+    assert "Not covered by any check: EC-003." in summary and "Not judged" not in summary
