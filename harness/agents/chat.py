@@ -175,7 +175,7 @@ class OpenAIDialogue(Dialogue):
             so_far = "".join(chunks.content)[: protocol.EXCERPT]
             cut = Failure(FailureKind.MALFORMED,
                           "malformed reply: the stream ended before `data: [DONE]` and any "
-                          f"finish_reason after {chunks.events} chunk(s): cut short; "
+                          f"finish_reason after {chunks.events} event(s): cut short; "
                           f"received: {so_far!r}")  # fmt: skip
             return None, cut, 200, spent, ttft
         if chunks is not None:

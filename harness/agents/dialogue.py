@@ -60,10 +60,13 @@ class Chunked:
         return None
 
     def stalled(self) -> Failure:
+        """A stall, counted as the suite reads the stream: its events (network reads are no
+        unit of the agent's), with the bytes beside them."""
+        events = getattr(self.send.feed, "events", 0)
         return Failure(
             FailureKind.TIMEOUT,
             f"timeout: the stream stalled for {self.send.idle_timeout:g} s after "
-            f"{self.chunks} chunk(s)",
+            f"{events} event(s) ({self.size} bytes)",
         )
 
 

@@ -301,6 +301,8 @@ def test_a_stalled_stream_is_an_error_within_its_timeout(
         # the evidence keeps what did arrive: the status, the first byte, the text so far
         assert turn["status"] == 200 and 0 < turn["first_byte_ms"] < limit * 1000, turn
         assert "received so far" in turn["error"]["message"], turn
+        if idle_timeout < timeout:  # a stall counts the agent's three events, not the reads
+            assert " after 3 event(s) (" in turn["error"]["message"], turn
     assert sum(r["path"].endswith("/messages") for r in read(log)) == 2  # not retried
 
 
