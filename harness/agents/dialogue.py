@@ -43,13 +43,12 @@ class Chunked:
 
     def __init__(self, send: Send, incoming: Incoming, started: float) -> None:
         self.send, self.incoming, self.started = send, incoming, started
-        self.chunks = self.size = 0
+        self.size = 0
         incoming.first_byte_ms = None
 
     def take(self, chunk: bytes) -> Failure | None:
         if self.incoming.first_byte_ms is None:  # the time to the first token
             self.incoming.first_byte_ms = (time.perf_counter() - self.started) * 1000.0
-        self.chunks += 1
         self.size += len(chunk)
         if self.size > self.send.max_bytes:
             return Failure(
