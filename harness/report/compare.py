@@ -60,7 +60,7 @@ class CheckChange:
     requirements: str
     case_id: str
     check_id: str
-    base: str  # pass | fail | flaky | absent
+    base: str  # pass | fail | flaky | absent (no such case) | unjudged (its `when:` held not)
     head: str
     outcomes: str  # the head's marks per trial: P pass, F fail, E error
     message: str = ""  # the head's first non-pass message, capped
@@ -295,8 +295,10 @@ def _changes(
     after: dict[tuple[str, str], tuple[str, str, str, str]],
 ) -> list[CheckChange]:
     out = []
+    cases = {case for case, _ in before}  # a check of one of these with no verdict: `when:`
     for key, (status, reqs, marks, message) in after.items():
-        was = before.get(key, ("absent", "", "", ""))[0]
+        missing = "unjudged" if key[0] in cases else "absent"
+        was = before[key][0] if key in before else missing
         out.append(CheckChange(reqs, key[0], key[1], was, status, marks, message))
     nat = natural_key  # case#2 before case#13, as in the reports
     return sorted(out, key=lambda c: (c.requirements, nat(c.case_id), nat(c.check_id)))

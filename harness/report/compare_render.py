@@ -18,9 +18,13 @@ from harness.report.text import code
 LISTED = 100  # entries per section in the Markdown (a step summary must stay under 1 MiB)
 LEGEND = (
     "Each entry: requirement(s) · case · check: its status in BASE -> in HEAD (pass: every "
-    "trial passed, fail: none did, flaky: some did; not in BASE: the run had no such case "
-    "and check), then HEAD's trials in order (P pass, F fail, E error: an error is no pass)."
+    "trial passed, fail: none did, flaky: some did; not in BASE: the run had no such case; "
+    "not judged in BASE: it had the case, but the check's `when:` did not hold), then HEAD's "
+    "trials in order (P pass, F fail, E error: an error is no pass)."
 )
+
+
+_WAS = {"absent": "not in BASE", "unjudged": "not judged in BASE"}
 
 
 def _change_line(c: CheckChange) -> str:
@@ -32,7 +36,7 @@ def _change_line(c: CheckChange) -> str:
     )
     return (
         f"- {c.requirements} · {code(c.case_id)} · check {code(c.check_id)}: "
-        f"{'not in BASE' if c.base == 'absent' else c.base} -> {c.head} "
+        f"{_WAS.get(c.base, c.base)} -> {c.head} "
         f"(trials {c.outcomes}){already}{why}"
     )
 

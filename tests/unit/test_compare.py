@@ -214,6 +214,23 @@ def test_each_list_is_bounded_in_natural_order_and_its_counts_stay_exact(tmp_pat
     assert "E error: an error is no pass" in every and len(render_comparison(c)) < len(every)
 
 
+def test_a_check_base_did_not_judge_in_a_case_it_had_is_not_judged_not_absent(
+    tmp_path: Path,
+) -> None:
+    """BASE had the case, but the check's `when:` did not hold there: "not judged in BASE",
+    not "not in BASE", which says the run had no such case."""
+    base = _run(tmp_path, "b", {("say#1", "x"): "P"})
+    head = _run(tmp_path, "h", {("say#1", "x"): "P", ("say#1", "y"): "F", ("say#2", "x"): "F"})
+    c = compare_runs(base, head)
+    assert {(n.case_id, n.check_id, n.base) for n in c.new_failures} == {
+        ("say#1", "y", "unjudged"),
+        ("say#2", "x", "absent"),
+    }
+    text = render_comparison(c)
+    assert "check `y`: not judged in BASE -> fail" in text
+    assert "check `x`: not in BASE -> fail" in text
+
+
 def test_notes_say_when_there_are_fewer_trials_than_k_and_when_a_run_was_killed(
     tmp_path: Path,
 ) -> None:
