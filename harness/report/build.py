@@ -5,21 +5,21 @@ from __future__ import annotations
 import gc
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.report.collect import collect
-from harness.report.drift import DriftSummary, summarize_drift
-from harness.report.driftframe import drift_frame
-from harness.report.faultframe import save_faults
-from harness.report.faults import FaultsSummary, summarize_faults
 from harness.report.html import render_html
 from harness.report.junit import render_junit
-from harness.report.load import LoadSummary, summarize
-from harness.report.loadframe import load_frame
 from harness.report.markdown import render_markdown
 from harness.report.reliabilityframe import save_reliability
 from harness.report.view import ReportView, build_view
 from harness.runlog.frame import results_rows, save_parquet, save_results
 from harness.runlog.read import open_run
+
+if TYPE_CHECKING:  # a load's, a drift's and a faulted run's parts: imported when they ran
+    from harness.report.drift import DriftSummary
+    from harness.report.faults import FaultsSummary
+    from harness.report.load import LoadSummary
 
 RELIABILITY_PARQUET = "reliability.parquet"
 LOAD_PARQUET = "load.parquet"
@@ -92,6 +92,10 @@ def _build(run_dir: Path, keep: bool) -> Reports:
         view = build_view(collected.rows, manifest, collected.tally)
         rows, faults = collected.rows, collected.faults(manifest)
     else:  # a load, drift or faulted run, or a key written again: every record at once
+        from harness.report.drift import summarize_drift
+        from harness.report.faults import summarize_faults
+        from harness.report.load import summarize
+
         records = run.records()
         rows = results_rows(records, manifest)  # plain rows: no pandas on a run's path
         view = build_view(rows, manifest)
@@ -119,16 +123,22 @@ def _build(run_dir: Path, keep: bool) -> Reports:
     if load:
         load_parquet = run_dir / LOAD_PARQUET
         if missing(load_parquet):
+            from harness.report.loadframe import load_frame
+
             save_parquet(load_frame(load), load_parquet)
     drift_parquet = None
     if drift is not None:
         drift_parquet = run_dir / DRIFT_PARQUET
         if missing(drift_parquet):
+            from harness.report.driftframe import drift_frame
+
             save_parquet(drift_frame(drift), drift_parquet)
     faults_parquet = None
     if faults is not None:
         faults_parquet = run_dir / FAULTS_PARQUET
         if missing(faults_parquet):
+            from harness.report.faultframe import save_faults
+
             save_faults(faults, faults_parquet)
     return Reports(
         view, parquet, markdown, html, junit, reliability, load, load_parquet, drift,

@@ -19,17 +19,18 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.report.faults import FaultsSummary, faults_summary, profile_of
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.traffic import Tally
 from harness.runlog.frame import COLUMNS, COMPRESSION, JSON_COLUMNS, Row
 from harness.runlog.frame import results_table as results_table
-from harness.runlog.models import AnyManifest, DriftManifest, LoadManifest, TrialRecord
+from harness.runlog.models import AnyManifest, DriftManifest, LoadManifest, RunManifest, TrialRecord
 from harness.runlog.read import RunFolder
 from harness.runlog.rows import record_rows
 
 if TYPE_CHECKING:
     import pyarrow.parquet as pq
+
+    from harness.report.faults import FaultsSummary
 
 #: rows of results.parquet built and written at a time (a row group each): a batch of echo
 #: rows with their evidence holds about 130 MB; smaller row groups compress worse (20,000
@@ -49,7 +50,12 @@ class Collected:
     faulted: list[TrialRecord] = field(default_factory=list)
 
     def faults(self, manifest: AnyManifest) -> FaultsSummary | None:
-        """The Faults section's numbers (None: no fault ran)."""
+        """The Faults section's numbers (None: no fault ran). A run collected here has no
+        fault profile (`collect`), so without a fault window there is nothing to sum."""
+        if not self.faulted:
+            return None
+        from harness.report.faults import faults_summary  # a faulted run's only
+
         return faults_summary(manifest, self.faulted)
 
 
@@ -92,7 +98,9 @@ def collect(run: RunFolder, parquet: Path | None) -> Collected | None:
     """The run's rows for its reports, results.parquet written to `parquet` on the way (None:
     not written); None when its reports need every record at once (see the module's text)."""
     manifest = run.manifest
-    if isinstance(manifest, LoadManifest | DriftManifest) or profile_of(manifest):
+    if isinstance(manifest, LoadManifest | DriftManifest) or (
+        isinstance(manifest, RunManifest) and manifest.fault_profile
+    ):
         return None
     writer = None if parquet is None else ResultsWriter(parquet)
     out = Collected([])

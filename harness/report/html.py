@@ -9,21 +9,20 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from jinja2 import Environment, FileSystemBytecodeCache, PackageLoader, select_autoescape
 from jinja2.bccache import Bucket
 from markupsafe import Markup, escape
 
-from harness.report.drift import DriftSummary
-from harness.report.driftrender import html_context as drift_context
-from harness.report.faultrender import html_context as faults_context
-from harness.report.faults import FaultsSummary
-from harness.report.load import LoadSummary
-from harness.report.loadrender import html_context
 from harness.report.reliability import interval, percent
 from harness.report.view import ReportView, show
+
+if TYPE_CHECKING:  # a load's, a drift's and a faulted run's parts: imported when they ran
+    from harness.report.drift import DriftSummary
+    from harness.report.faults import FaultsSummary
+    from harness.report.load import LoadSummary
 
 
 class _Cache(FileSystemBytecodeCache):
@@ -95,13 +94,20 @@ def render_html(
     drift: DriftSummary | None = None,
     faults: FaultsSummary | None = None,
 ) -> str:
+    parts: dict[str, Any] = {"load": None, "drift": None, "faults": None}
+    if load is not None:
+        from harness.report.loadrender import html_context
+
+        parts["load"] = html_context(load)
+    if drift is not None:
+        from harness.report.driftrender import html_context as drift_context
+
+        parts["drift"] = drift_context(drift)
+    if faults is not None:
+        from harness.report.faultrender import html_context as faults_context
+
+        parts["faults"] = faults_context(faults)
     template = _env.get_template("report.html.j2")
     return template.render(
-        view=view,
-        m=view.manifest,
-        value=_value,
-        nonce=secrets.token_urlsafe(12),
-        load=html_context(load) if load is not None else None,
-        drift=drift_context(drift) if drift is not None else None,
-        faults=faults_context(faults) if faults is not None else None,
+        view=view, m=view.manifest, value=_value, nonce=secrets.token_urlsafe(12), **parts
     )

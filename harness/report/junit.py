@@ -10,13 +10,8 @@ from typing import TYPE_CHECKING, Any
 from harness.core import dumps
 from harness.redact import redact
 from harness.report.chain import request_lines, trace_evidence
-from harness.report.drift import DriftSummary
-from harness.report.driftrender import junit_suite as drift_suite
-from harness.report.faultrender import junit_suite as faults_suite
-from harness.report.faults import FaultsSummary
 from harness.report.faultturns import during
 from harness.report.frame import Row, as_rows
-from harness.report.load import LoadSummary
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, turn_error, turn_source
 from harness.report.view import evidence_turns
@@ -24,6 +19,10 @@ from harness.runlog.models import AnyManifest
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from harness.report.drift import DriftSummary
+    from harness.report.faults import FaultsSummary
+    from harness.report.load import LoadSummary
 
 # XML 1.0 forbids most control characters even when escaped; agent text may hold them.
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
@@ -86,8 +85,12 @@ def render_junit(
     if load is not None:  # a second testsuite: each level's pass rate and invariants
         junit_suite(load, suites, xml_text)
     if drift is not None:  # a testcase per requirement and length
+        from harness.report.driftrender import junit_suite as drift_suite
+
         drift_suite(drift, suites, xml_text)
     if faults is not None:  # a testcase per requirement with its R_fault
+        from harness.report.faultrender import junit_suite as faults_suite
+
         faults_suite(faults, suites, xml_text)
     ET.indent(suites)
     return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))

@@ -7,19 +7,18 @@ it, or escaped in table cells, so no reply can inject markup into the report.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from harness.report.drift import DriftSummary
-from harness.report.driftrender import markdown_section as drift_section
-from harness.report.faultrender import markdown_section as faults_section
-from harness.report.faults import FaultsSummary
-from harness.report.load import LoadSummary
-from harness.report.loadrender import markdown_section
 from harness.report.reliability import Reliability, interval, percent
 from harness.report.text import cell, code, fence, show
 from harness.report.view import Divergence, Example, ReportView
+
+if TYPE_CHECKING:  # a load's, a drift's and a faulted run's sections: imported when they ran
+    from harness.report.drift import DriftSummary
+    from harness.report.faults import FaultsSummary
+    from harness.report.load import LoadSummary
 
 REGRESSION_MARK = {"pass": "✅", "fail": "❌", "error": "⚠"}
 
@@ -313,10 +312,16 @@ def render_markdown(
     elif rel is not None and view.manifest.kind == "run":
         out += ["One trial per case: `harness run --trials k` measures pass^k and flaky cases.", ""]
     if load is not None:
+        from harness.report.loadrender import markdown_section
+
         out += markdown_section(load)
     if drift is not None:
+        from harness.report.driftrender import markdown_section as drift_section
+
         out += drift_section(drift)
     if faults is not None:
+        from harness.report.faultrender import markdown_section as faults_section
+
         out += ['<a id="faults"></a>', "", *faults_section(faults)]
     out += ["## Divergences", ""]
     if not view.divergences:

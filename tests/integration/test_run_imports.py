@@ -38,6 +38,9 @@ def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path
     imported = _imported(done.stderr)
     assert "harness.report.build" in imported and "pyarrow.parquet" in imported  # it can fail
     assert not {m for m in imported if m == "pandas" or m.startswith("pandas.")}
+    # nor the parts of a load's, a drift's or a faulted run's reports (about 30 ms)
+    parts = ("load", "loadrender", "drift", "driftrender", "faults", "faultrender", "faultframe")
+    assert not {f"harness.report.{p}" for p in parts} & imported
     run = only_run(tmp_path, done.stderr)
     for name in (
         "summary.md",
