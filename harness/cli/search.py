@@ -212,9 +212,11 @@ def hunt(
         _print_saved(view)
         sys.exit(EXIT_INTERRUPTED)
     tried = driver.hunter.tried if driver.hunter is not None else 0
+    known = len(driver.hunter.findings.covered) if driver.hunter is not None else 0
+    again = f"; {known} known root cause(s) failed again, covered by saved regression cases"
     err.print(
         f"hunt [bold]{outcome.run_id}[/]: {cases(tried)} in {outcome.seconds:.0f} s, "
-        f"{len(found)} new divergence(s) (one per root cause)"
+        f"{len(found)} new divergence(s) (one per root cause){again if known else ''}"
     )
     for f in found:
         err.print(

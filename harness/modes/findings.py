@@ -49,22 +49,30 @@ class Findings:
         self.suite = suite
         self.run_id = run_id
         self.plain = plain
-        self.known = regressions.known_shapes(suite)  # saved by earlier hunts
-        self.legacy = regressions.known_signatures(suite)  # files without a shape
+        # saved by earlier hunts: each file's root cause and those of the other checks its
+        # case broke, as this hunt aliases them (Findings.add)
+        self.known = regressions.known_shapes(suite)
+        self.legacy = regressions.known_signatures(suite)  # files saved without them
         self.groups: dict[str, Group] = {}  # shape -> its group (aliases: a case's others)
         self.found: list[Finding] = []
+        self.covered: set[str] = set()  # the known root causes this hunt saw fail again
 
     def is_known(self, result: CaseResult, check: CheckResult) -> bool:
-        """Known before this hunt, or found by it already (then listed as a member)."""
-        if str(check.key(result.case.scenario)) in self.legacy:
-            return True
+        """Known before this hunt (a saved regression case covers it), or found by it already
+        (then listed as a member)."""
         shape = str(result.shape(check))
+        if str(check.key(result.case.scenario)) in self.legacy:
+            self.covered.add(shape)
+            return True
         group = self.groups.get(shape)
         if group is not None:
             if group.add(result, check):
                 self.save(group)
             return True
-        return shape in self.known
+        if shape in self.known:
+            self.covered.add(shape)
+            return True
+        return False
 
     @staticmethod
     def flaky(failures: int, replays: int) -> m.Flaky | None:

@@ -48,13 +48,22 @@ MAX_FLAKY_TRIALS = 50  # ...but never more trials than this per run
 
 def known_signatures(suite: Suite) -> set[str]:
     """The per-scenario failure identities (harness.core.FailureKey, as text) the saved cases
-    cover: what files saved before root-cause grouping (without a `shape`) are known by."""
-    return {s for r in suite.regressions if not r.shape for s in (r.signature, *r.breaks)}
+    cover where their root cause was not saved: every check a file saved before root-cause
+    grouping (without a `shape`) broke, and the other checks a file saved before `shapes`
+    broke (its own check is known by its `shape`)."""
+    return {
+        s
+        for r in suite.regressions
+        if not r.shapes
+        for s in (r.signature, *r.breaks)
+        if not r.shape or s != r.signature
+    }
 
 
 def known_shapes(suite: Suite) -> set[str]:
-    """The root causes (harness.core.FailureShape, as text) the saved cases cover."""
-    return {r.shape for r in suite.regressions if r.shape}
+    """The root causes (harness.core.FailureShape, as text) the saved cases cover: each file's
+    own and that of every other check its case broke."""
+    return {s for r in suite.regressions for s in (r.shape, *r.shapes) if s}
 
 
 def cautious_rate(failures: int, replays: int) -> float:
@@ -316,6 +325,7 @@ def save(
         "signature": sig,
         "breaks": [str(k) for k in result.failing_keys()],
         "shape": str(shape),
+        "shapes": [str(s) for s in dict.fromkeys(result.failing_shapes())],
         **({"members": [x.model_dump() for x in members]} if members else {}),
         **({"flaky": flaky.model_dump()} if flaky is not None else {}),
         "seed": case.seed,

@@ -128,6 +128,62 @@ def test_one_defect_in_twenty_scenarios_is_one_file_listing_the_others(tmp_path:
     assert later.is_known(elsewhere, elsewhere.checks[0])
 
 
+def two_ways(scenario: str, checks: list[str], n: int = 1) -> CaseResult:
+    """One case that breaks two checks, each with a root cause of its own: the amount
+    misread, and (because of it) no refund row at all."""
+    return result(
+        scenario,
+        (checks[0], "sql", Verdict.FAIL, [{"amount": "49.90"}], [{"amount": "48.90"}]),
+        (checks[1], "sql", Verdict.FAIL, [{"status": "issued"}], []),
+        n=n,
+    )
+
+
+def saved_twice_broken(tmp_path: Path) -> tuple[str, list[str], Path]:
+    """A demo suite whose one regression file's case broke two checks two ways."""
+    suite = load_suite(copy_demo(tmp_path))
+    scenario = next(s for s in suite.scenarios if len(s.checks) >= 2)
+    checks = [suite.check_id(scenario, i) for i in range(2)]
+    first = two_ways(scenario.id, checks)
+    shape = str(first.shape(first.checks[0]))
+    Findings(suite, run_id="r1", plain=False).add(
+        shape, first, first.checks[0], tried=1, shrunk=True, confirmed=(6, 6)
+    )
+    (path,) = (suite.root / "regressions").glob("*.yaml")
+    return scenario.id, checks, path
+
+
+def test_a_later_hunt_knows_every_root_cause_a_saved_case_broke(tmp_path: Path) -> None:
+    scenario, checks, path = saved_twice_broken(tmp_path)
+    saved = yaml.safe_load(path.read_text())
+    assert saved["shapes"] == ["RD-004|sql|fail||amount", "RD-004|sql|fail||#rows"]
+    later = Findings(load_suite(path.parent.parent), run_id="r2", plain=False)
+    again = two_ways(scenario, checks, n=2)  # the same case, as the next hunt sees it
+    assert [later.is_known(again, c) for c in again.checks] == [True, True]
+    assert later.covered == {"RD-004|sql|fail||amount", "RD-004|sql|fail||#rows"}
+    # in another scenario too, as the hunt that saved it knew it
+    elsewhere = result("elsewhere", ("sql-1", "sql", Verdict.FAIL, [{"status": "x"}], []), n=3)
+    assert later.is_known(elsewhere, elsewhere.checks[0])
+    # another way the same check fails is another root cause: new
+    other = result(scenario, (checks[1], "sql", Verdict.FAIL, [{"status": "i"}], [{"status": "p"}]))
+    assert not later.is_known(other, other.checks[0])
+
+
+def test_a_file_saved_before_shapes_knows_the_other_checks_it_broke_by_check(
+    tmp_path: Path,
+) -> None:
+    scenario, checks, path = saved_twice_broken(tmp_path)
+    old = yaml.safe_load(path.read_text())
+    del old["shapes"]  # as files saved before it were
+    path.write_text(yaml.safe_dump(old, sort_keys=False))
+    later = Findings(load_suite(path.parent.parent), run_id="r2", plain=False)
+    again = two_ways(scenario, checks, n=2)
+    assert [later.is_known(again, c) for c in again.checks] == [True, True]
+    # its own check is known by its shape alone: another way it fails is still new
+    own = result(scenario, (checks[0], "sql", Verdict.FAIL, [{"amount": "49.90"}], []), n=3)
+    assert not later.is_known(own, own.checks[0])
+
+
 def test_a_flaky_failure_is_saved_with_its_rate_and_replayed_with_more_trials(
     tmp_path: Path,
 ) -> None:

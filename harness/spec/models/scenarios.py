@@ -187,6 +187,11 @@ class RegressionFile(FileModel):
         description="requirement|check type|verdict|failure kind|differing columns: the root "
         "cause; a hunt saves one case per shape.",
     )
+    shapes: list[str] = Field(
+        default_factory=list,
+        description="The root cause (shape) of every check the case broke when it was found, "
+        "as `breaks` lists them: a later hunt knows each of them as found.",
+    )
     members: list[RegressionMember] = Field(
         default_factory=list,
         description="Other cases (often of other scenarios) that failed with the same shape.",
