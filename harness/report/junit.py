@@ -43,7 +43,7 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
     for t in evidence_turns(row):
         source = turn_source(t.get("source"))
         fault = during(t, row.get("faults"))
-        said = f"turn {t['index']} customer" + (f" ({source})" if source else "")
+        said = f"turn {t['index']} user" + (f" ({source})" if source else "")
         said += f" ({fault})" if fault else ""
         lines.append(f"{said}: {t['text']}")
         if t.get("reply") is not None:

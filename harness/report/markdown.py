@@ -135,7 +135,7 @@ def _example(ex: Example, full: bool = True, expected: str = "expected") -> list
         for t in ex.turns:
             source = f" ({cell(t['source'])})" if t.get("source") else ""
             fault = f" ({cell(t['during'])})" if t.get("during") else ""
-            out += [f"Turn {t['index']}{source}{fault}, customer:", "", fence(t["text"]), ""]
+            out += [f"Turn {t['index']}{source}{fault}, user:", "", fence(t["text"]), ""]
             if t["reply"] is not None:
                 out += ["Agent replied:", "", fence(t["reply"]), ""]
             if t["error"]:

@@ -128,18 +128,18 @@ def test_a_failed_recovery_names_its_fault_and_its_probes_are_shown_once(tmp_pat
     section = md.split("## Faults")[1].split("## Divergences")[0]
     assert f"{NOT_WITHIN} in 1 trial" in section and "| — |" not in section
     # the probes once each: in the recovery check's evidence, not in the sql check's
-    assert md.count("(recovery), customer") == len(probes)
+    assert md.count("(recovery), user") == len(probes)
     assert html.count('turn-source">recovery<') == len(probes)
-    assert junit.count("customer (recovery): ping") == len(probes)
+    assert junit.count("user (recovery): ping") == len(probes)
     sql = md.split("### FAIL")[1:]
-    assert len(sql) == 2 and sum("(recovery), customer" in part for part in sql) == 1
+    assert len(sql) == 2 and sum("(recovery), user" in part for part in sql) == 1
     counts = junit_counts_are_true(run_dir / "junit.xml")
     assert counts["faults"]["failures"] == 2
     # the turn sent while the database was down says so, in every report; the others do not
-    assert "Turn 2 (during db: down), customer:" in md and "Turn 1 (during" not in md
+    assert "Turn 2 (during db: down), user:" in md and "Turn 1 (during" not in md
     assert 'turn-fault">during db: down<' in html
-    assert "turn 2 customer (during db: down): note beta" in junit
-    assert "turn 1 customer: note alpha" in junit and "turn 3 customer: note gamma" in junit
+    assert "turn 2 user (during db: down): note beta" in junit
+    assert "turn 1 user: note alpha" in junit and "turn 3 user: note gamma" in junit
 
 
 def test_a_profile_that_never_fires_is_warned_of_in_every_report(tmp_path: Path) -> None:
@@ -198,10 +198,10 @@ def test_the_demo_under_db_reset_names_the_reset_turn_and_skips_what_faults_neve
     run_dir = only_run(tmp_path / "r", done.stderr)
     md = (run_dir / "summary.md").read_text()
     assert "Turn 2 (during db: reset\\_peer downstream, after\\_sent " in md
-    assert ", times 1), customer:" in md
+    assert ", times 1), user:" in md
     assert "Turn 1 (during" not in md
     junit = (run_dir / "junit.xml").read_text()
-    assert "turn 2 customer (during db: reset_peer downstream, after_sent " in junit
+    assert "turn 2 user (during db: reset_peer downstream, after_sent " in junit
     counts = junit_counts_are_true(run_dir / "junit.xml")
     assert counts["refund_desk.faults"]["failures"] == 2  # RD-006, RD-014
     (suite,) = [

@@ -18,7 +18,7 @@ from tests.helpers import ROOT, environ, harness, only_run
 
 CLINIC = ROOT / "tests" / "suites" / "clinic"
 ANSWERS = {"answer: surname", "answer: born", "answer: number"}
-TURN = re.compile(r"^Turn (\d+)(?: \((.+?)\))?, customer:$", re.M)
+TURN = re.compile(r"^Turn (\d+)(?: \((.+?)\))?, user:$", re.M)
 
 
 def trials(run: Path) -> list[TrialRecord]:
@@ -50,7 +50,7 @@ def test_the_evidence_names_which_rule_answered_each_turn(tmp_path: Path) -> Non
     for label in ANSWERS | {"remember", "probe"}:
         assert f'<span class="tag none turn-source">{label}</span>' in html
     junit = (run / "junit.xml").read_text()
-    assert re.search(r"turn \d+ customer \(answer: number\): It's P-\d+\.", junit)
+    assert re.search(r"turn \d+ user \(answer: number\): It's P-\d+\.", junit)
     # this agent reports no tokens: the drift table has none, and nothing failed for it
     assert pq.read_table(run / "drift.parquet").column("tokens").null_count == 8
 

@@ -56,20 +56,20 @@ def test_every_report_names_the_source_of_each_turn_but_the_scripts(tmp_path: Pa
     ]  # fmt: skip
 
     md = reports.markdown.read_text()
-    assert "Turn 1, customer:" in md  # the script's own turn reads as it always did
-    assert "Turn 2 (answer: \\<b\\>who\\</b\\>\\+name), customer:" in md
-    assert "Turn 3 (filler: small\\_talk), customer:" in md
-    assert "Turn 4 (probe), customer:" in md
+    assert "Turn 1, user:" in md  # the script's own turn reads as it always did
+    assert "Turn 2 (answer: \\<b\\>who\\</b\\>\\+name), user:" in md
+    assert "Turn 3 (filler: small\\_talk), user:" in md
+    assert "Turn 4 (probe), user:" in md
 
     html = reports.html.read_text()
-    assert "turn 1 · customer</div>" in html
+    assert "turn 1 · user</div>" in html
     assert '<span class="tag none turn-source">answer: &lt;b&gt;who&lt;/b&gt;+name</span>' in html
     assert '<span class="tag none turn-source">filler: small_talk</span>' in html
     assert "<b>who</b>" not in html
 
     junit = reports.junit.read_text()
-    assert "turn 1 customer: Refund order 7" in junit
-    assert "turn 2 customer (answer: &lt;b&gt;who&lt;/b&gt;+name): I'm Ann." in junit
+    assert "turn 1 user: Refund order 7" in junit
+    assert "turn 2 user (answer: &lt;b&gt;who&lt;/b&gt;+name): I'm Ann." in junit
 
 
 def reply(adapter: HttpAdapter, body: Any) -> Any:
