@@ -61,10 +61,12 @@ def fault_run(
     started_at: str = "2026-12-05T10:00:00+00:00",
     record_profile: bool = True,
     turns: Sequence[TurnRecord] | None = None,
+    unplayed: Sequence[str] = (),
 ) -> Path:
     """A finished run with --faults `profile`; `tables` by requirement id. `per_trial` gives
     the windows of one faulted (case index, trial), else `windows` (default one reset);
-    `turns`, every trial's conversation (default one turn)."""
+    `turns`, every trial's conversation (default one turn). Its one scenario, `refund`, is
+    the profile's; `unplayed`: the selected scenarios the profile does not play."""
     manifest = RunManifest(
         suite=suite,
         seed=7,
@@ -81,6 +83,8 @@ def fault_run(
     )
     if record_profile:
         manifest.fault_profile = profile
+        manifest.fault_scenarios = ["refund"]
+        manifest.fault_unplayed = list(unplayed)
     log = RunLog.create(root, manifest)
     default = list(windows) if windows is not None else [window(profile=profile)]
     cases = max(len(p) for c, f in tables.values() for p in (c, f))

@@ -1,7 +1,8 @@
 """Faulted runs among other runs: `harness compare` of two runs either of which ran with a fault
 profile (per requirement its R_fault before and after, and whether it degrades beyond noise
 in each), and the faulted runs of a suite's history for `harness trend` (each run's R_fault
-per requirement, listed apart from the charts, which count the clean phase only).
+per requirement, listed apart from the charts, which leave out a faulted run whose profile
+plays only some of the scenarios and count the clean phase only of one that plays them all).
 
 The numbers are each run's own (report/faults.py); nothing here tests anew. HEAD is worse
 when a requirement degrades beyond noise under faults in HEAD and did not in BASE (the rule

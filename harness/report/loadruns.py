@@ -6,14 +6,21 @@ folder whose manifest has `kind: load`, and either
 - `levels` in the manifest: `[{users: N, trials: T, passes: P, invariant_violations: V}]`,
 - or, in `cases.jsonl`, trial records with `load: {users: N}`; which level a record
   belongs to and whether it passed follow the one rule of runlog/levels.py.
-The records, when present, also name the requirements that failed and the
-invariants violated. The peak is the level with the most users, low load the one
-with the fewest above 0 (0 users is a profile ramping down); a level with no judged
-trial is no measurement.
+The records, when present, also name the requirements that failed, each requirement's
+conversations and passes per level (a conversation passes for a requirement when every
+check of that requirement passed in it), and the invariants violated. The peak is the
+level with the most users, low load the one with the fewest above 0 (0 users is a profile
+ramping down); a level with no judged trial is no measurement.
+
+Which load runs a sign-off reads (`newest_loads`, one rule for its load and invariants
+gates): the newest of each load profile among the group's and `--with`'s; an older run of
+the same profile is superseded by it (a failing load run is superseded by running that
+profile again in the group) and read by no gate.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.runlog.levels import level_of, levels_of
@@ -26,6 +33,8 @@ class LoadLevels:
     levels: list[LoadLevel]  # by users, fewest first
     failing_requirements: list[str] = field(default_factory=list)  # at the peak
     violated: list[str] = field(default_factory=list)  # "invariant (requirements)", any level
+    #: users -> requirement -> [conversations that judged it, those it passed in]
+    by_requirement: dict[int, dict[str, list[int]]] = field(default_factory=dict)
 
     @property
     def low(self) -> LoadLevel:
@@ -50,10 +59,19 @@ def load_levels(run: RunFolder) -> LoadLevels | None:
     records = [r for r in run.records() if isinstance(r, TrialRecord)]
     failing: dict[int, list[str]] = {}
     violated: list[str] = []
+    by_requirement: dict[int, dict[str, list[int]]] = {}
     for record in records:
         users = level_of(record.load)
         if users is None:
             continue  # no level, or failed by the agent process's death (no measure of load)
+        marks: dict[str, bool] = {}
+        for check in record.checks:
+            for rid in check.requirements:
+                marks[rid] = marks.get(rid, True) and check.verdict.value == "pass"
+        for rid, ok in marks.items():
+            tally = by_requirement.setdefault(users, {}).setdefault(rid, [0, 0])
+            tally[0] += 1
+            tally[1] += ok
         for check in record.checks:
             if check.verdict.value == "pass":
                 continue
@@ -68,4 +86,19 @@ def load_levels(run: RunFolder) -> LoadLevels | None:
     )
     if not levels:
         return None
-    return LoadLevels(levels, failing.get(levels[-1].users, []), violated)
+    return LoadLevels(levels, failing.get(levels[-1].users, []), violated, by_requirement)
+
+
+def newest_loads(related: Sequence[RunFolder]) -> tuple[list[RunFolder], dict[str, str]]:
+    """The load runs a sign-off reads, oldest first: the newest of each load profile (by
+    start); and each older one, superseded, with the run that supersedes it."""
+    loads = sorted((r for r in related if r.kind == "load"), key=lambda r: (r.started_at, r.run_id))
+    newest = {profile(r): r.run_id for r in loads}  # the last of each profile wins
+    superseded = {r.run_id: newest[profile(r)] for r in loads if newest[profile(r)] != r.run_id}
+    return [r for r in loads if r.run_id not in superseded], superseded
+
+
+def profile(run: RunFolder) -> str:
+    """A load run's profile (its own id when the manifest names none: it supersedes nothing)."""
+    m = run.manifest
+    return (m.load.profile if isinstance(m, LoadManifest) else "") or f"run {run.run_id}"

@@ -8,7 +8,7 @@ that was not there. The verdict is GO only when no gate blocks.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,10 +16,11 @@ from harness.core import Severity
 from harness.report.faults import profile_of
 from harness.report.frame import Row, as_rows
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
-from harness.report.loadruns import LoadLevels, load_levels
-from harness.report.reliability import Rate, Reliability, compute, fisher_exact, percent
+from harness.report.loadruns import LoadLevels, load_levels, newest_loads
+from harness.report.reliability import Rate, Reliability, compute, percent
 from harness.report.signoff_drift import drift_gate, drift_judged, unfinished
 from harness.report.signoff_faults import faulted_runs, faults_gate, r_fault_of
+from harness.report.signoff_load import load_gate, superseded_words
 from harness.report.signoff_regressions import hunt_findings, regressions_gate
 from harness.report.traceability import Traceability, build_traceability
 from harness.report.view import ReportView, build_view
@@ -27,7 +28,7 @@ from harness.runlog.frame import results_rows
 from harness.runlog.history import KILLED, run_status
 from harness.runlog.models import AnyManifest, RunManifest
 from harness.runlog.read import RunFolder
-from harness.spec.policy import CoverageGate, Gate, LoadGate, PolicyFile, RateGate
+from harness.spec.policy import CoverageGate, Gate, PolicyFile, RateGate
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -43,7 +44,8 @@ class Signoff:
     trace: Traceability
     gates: list[GateResult]
     related: list[RunFolder]
-    loads: dict[str, LoadLevels | None]
+    loads: dict[str, LoadLevels | None]  # the load runs the gates read: newest of each profile
+    superseded: dict[str, str] = field(default_factory=dict)  # older load run -> newer one
 
     @property
     def go(self) -> bool:
@@ -142,13 +144,18 @@ def invariants_gate(
     results: list[Row] | pd.DataFrame,
     manifest: AnyManifest,
     loads: dict[str, LoadLevels | None],
+    superseded: dict[str, str] | None = None,
 ) -> GateResult:
+    """`loads`: the load runs the sign-off reads (the newest of each profile, as the load
+    gate); `superseded`: the older ones no gate reads, said in the detail."""
     result = GateResult(
         "invariants",
-        "No invariant violated in any case, the run-wide sweep or a load run of the group",
+        "No invariant violated in any case, the run-wide sweep or a load run read (the "
+        "newest of each profile in the group)",
         PASS,
         gate.optional,
     )
+    older = "; ".join(superseded_words(superseded or {}))
     under_load = _load_violations(loads)
     result.findings.extend(line for line, _ in under_load)
     for _, names in under_load:
@@ -160,9 +167,11 @@ def invariants_gate(
         if none_declared:  # nothing to violate: no violation, and the report says why
             result.status = FAIL if under_load else PASS
             result.detail = "the suite declares no invariant: nothing could be violated"
+            result.detail += f"; {older}" if older else ""
             return result
         result.status = FAIL if under_load else NOT_MEASURED
         result.findings.append("no invariant was judged in this run")
+        result.detail = older
         return result
     bad: dict[tuple[str, str, str], list[Row]] = {}
     for r in rows:  # grouped as pandas did: sorted keys, a row missing one left out
@@ -178,6 +187,7 @@ def invariants_gate(
     result.detail = f"{len(rows)} invariant verdicts, {len(bad)} not passing" + (
         f"; {len(loads)} load run(s) read" if loads else ""
     )
+    result.detail += f"; {older}" if older else ""
     result.status = FAIL if len(bad) or under_load else PASS
     return result
 
@@ -249,54 +259,6 @@ def coverage_gate(gate: CoverageGate, trace: Traceability) -> GateResult:
     return result
 
 
-def load_gate(gate: LoadGate, loads: dict[str, LoadLevels | None]) -> GateResult:
-    result = GateResult(
-        "load",
-        "A load run's pass rate at peak is at least its pass rate at low load"
-        + (f" (minus {percent(gate.tolerance)})" if gate.tolerance else ""),
-        PASS,
-        gate.optional,
-    )
-    if not loads:
-        result.status = NOT_MEASURED
-        result.findings.append(
-            "no load run belongs to this run (harness signoff --with LOAD_RUN_ID, or the same "
-            "--group)"
-        )
-        return result
-    fails = missing = False
-    for run_id, levels in loads.items():
-        if levels is None or len(levels.levels) < 2:
-            missing = True
-            what = (
-                "stores no pass rates per load level"
-                if levels is None
-                else f"judged cases at one load level only ({levels.peak.users} users)"
-            )
-            result.findings.append(f"load run {run_id} {what}: no low vs peak to compare")
-            continue
-        low, peak = levels.low, levels.peak
-        p = fisher_exact(
-            low.passes, low.trials - low.passes, peak.passes, peak.trials - peak.passes
-        )
-        line = (
-            f"load run {run_id}: {percent(peak.rate)} at peak ({peak.passes}/{peak.trials} "
-            f"trials, {peak.users} users) vs {percent(low.rate)} at low load "
-            f"({low.passes}/{low.trials}, {low.users} users), Fisher's exact p = {p:.3g}"
-        )
-        dropped = peak.rate < low.rate - gate.tolerance
-        if dropped and (p < 0.05 or not gate.beyond_noise):
-            fails = True
-            result.findings.append(line)
-            result.requirements.extend(levels.failing_requirements)
-        elif dropped:
-            result.findings.append(line + ": a drop within noise")
-        else:
-            result.detail = line
-    result.status = status(fails, missing)
-    return result
-
-
 def evaluate(
     run: RunFolder, policy: PolicyFile, policy_path: Path, related: list[RunFolder]
 ) -> Signoff:
@@ -308,7 +270,9 @@ def evaluate(
     view = build_view(rows, manifest)
     reliability = compute(rows, manifest, k=policy.k)
     trace = build_traceability(rows, manifest, view.divergences)
-    loads = {r.run_id: load_levels(r) for r in related if r.kind == "load"}
+    # one rule for the load and invariants gates: the newest load run of each profile
+    read_loads, superseded = newest_loads(related)
+    loads = {r.run_id: load_levels(r) for r in read_loads}
     g = policy.gates
     played = {str(r["scenario"]) for r in rows}
     gates = [complete_gate(manifest, view.cases, played)]
@@ -317,7 +281,7 @@ def evaluate(
     if g.capability is not None:
         gates.append(rate_gate("capability", g.capability, reliability, policy.k))
     if (inv := g.toggle("invariants")) is not None:
-        gates.append(invariants_gate(inv, rows, manifest, loads))
+        gates.append(invariants_gate(inv, rows, manifest, loads, superseded))
     reg = g.toggle("regressions")
     found = hunt_findings(related)
     if reg is not None or found:  # what a hunt of the group found is never left unjudged
@@ -325,7 +289,8 @@ def evaluate(
     if (cov := g.coverage_gate()) is not None:
         gates.append(coverage_gate(cov, trace))
     if (ld := g.load_gate()) is not None:
-        gates.append(load_gate(ld, loads))
+        severity = {r.id: r.severity for r in manifest.requirements}
+        gates.append(load_gate(ld, read_loads, loads, severity, superseded))
     judged = drift_judged(related)
     trace.drift = {rid: [j.words for j in items] for rid, items in judged.items()}
     if g.drift is not None:
@@ -337,4 +302,6 @@ def evaluate(
     # findings are by the regressions gate): no minimum, the faulted run's own rule
     if g.faults is not None or profile_of(manifest) is not None or faulted:
         gates.append(faults_gate(g.faults, faulted, left_out))
-    return Signoff(policy, policy_path, run, view, reliability, trace, gates, related, loads)
+    return Signoff(
+        policy, policy_path, run, view, reliability, trace, gates, related, loads, superseded
+    )

@@ -111,8 +111,8 @@ def environment(s: Signoff) -> dict[str, Any]:
     }
 
 
-def related_summary(run: RunFolder) -> list[str]:
-    """A hunt's or load run's result in a few lines."""
+def related_summary(run: RunFolder, superseded_by: str | None = None) -> list[str]:
+    """A hunt's or load run's result in a few lines (a load run no gate read: by which)."""
     m = run.manifest
     head = f"{run.kind} {run.run_id}: status {run.status}, started {m.started_at}"
     lines = [head]
@@ -132,6 +132,10 @@ def related_summary(run: RunFolder) -> list[str]:
             f"profile {load.profile} ({load.shape}), peak {load.peak_users} users, "
             f"{load.length_s} s"
         )
+        if superseded_by:
+            lines.append(
+                f"superseded by load run {superseded_by} of the same profile: read by no gate"
+            )
     return lines
 
 
@@ -261,7 +265,7 @@ def render_signoff_markdown(s: Signoff) -> str:
             else "None: the run has no --group, and none was named with --with."
         )
     for run in s.related:
-        lines = related_summary(run)
+        lines = related_summary(run, s.superseded.get(run.run_id))
         out.append(f"- {cell(lines[0])}")
         out += [f"  - {cell(line)}" for line in lines[1:]]
         levels = s.loads.get(run.run_id)
@@ -283,7 +287,10 @@ def render_signoff_html(s: Signoff) -> str:
         s=s,
         m=s.run.manifest,
         env=environment(s),
-        related=[(run, related_summary(run), s.loads.get(run.run_id)) for run in s.related],
+        related=[
+            (run, related_summary(run, s.superseded.get(run.run_id)), s.loads.get(run.run_id))
+            for run in s.related
+        ],
         results=_results,
         short_cases=_short_cases,
         first_cases=first_cases,

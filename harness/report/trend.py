@@ -7,8 +7,9 @@ are also in a table under each chart.
 
 Points are comparable or left out: k is one number for every run (default 5), and
 a run with fewer trials per case than k shows pass^k as not measured (a gap, never
-a 1-trial estimate); runs that judged only part of the suite (-k) and runs of
-another spec than the newest run's are left out, and the page says which and why.
+a 1-trial estimate); runs that judged only part of the suite (-k, or --faults with a
+profile that plays only some of the scenarios, as the sign-off's complete gate says) and
+runs of another spec than the newest run's are left out, and the page says which and why.
 
 Drift runs (`harness drift`) are listed apart, under the charts: their pass rates mix
 conversation lengths, so they are not points of these series; per requirement, each drift
@@ -61,7 +62,7 @@ class Series:
 class Apart(StrEnum):
     """Why a run is not comparable with the runs a trend shows."""
 
-    PARTIAL = "partial"  # it judged only part of the suite (-k)
+    PARTIAL = "partial"  # it judged only part of the suite (-k, or a --faults profile's)
     OTHER_SPEC = "other spec"  # it ran another spec than the newest run's
     OLDER_SPECS = "older specs"  # older runs of other specs, counted, not listed
 
@@ -104,6 +105,31 @@ def selected(run: RunFolder) -> list[str]:
     return run.manifest.select if isinstance(run.manifest, RunManifest) else []
 
 
+def fault_partial(run: RunFolder) -> list[str] | None:
+    """The scenarios a run with --faults played when its profile plays only some of the
+    selected scenarios (the sign-off's complete gate fails such a run); None for a run that
+    played them all. A manifest that does not record the profile's scenarios counts as
+    partial, as the sign-off counts a run without a check inventory."""
+    m = run.manifest
+    if not isinstance(m, RunManifest) or not m.fault_profile:
+        return None
+    return m.fault_scenarios if m.fault_unplayed or not m.fault_scenarios else None
+
+
+def partial_why(run: RunFolder) -> str | None:
+    """Why a run judged only part of the suite, in words; None when it judged all of it."""
+    if parts := selected(run):
+        return f"judged only part of the suite ({' '.join(f'-k {p}' for p in parts)})"
+    played, m = fault_partial(run), run.manifest
+    if played is None or not isinstance(m, RunManifest):
+        return None
+    return (
+        f"played only the scenarios fault profile {m.fault_profile} lists "
+        f"({', '.join(played) or 'not recorded'}), not the whole suite"
+        + (f" (not played: {', '.join(m.fault_unplayed)})" if m.fault_unplayed else "")
+    )
+
+
 def comparable_runs(root: Path, suite: str, last: int) -> tuple[list[RunFolder], list[LeftOut]]:
     """The suite's last finished whole-suite runs of the newest spec, and the runs left
     out among them (or newer than the oldest kept) with the reason."""
@@ -115,11 +141,12 @@ def comparable_runs(root: Path, suite: str, last: int) -> tuple[list[RunFolder],
             hint=f"suites with runs there: {', '.join(known) or 'none'} "
             "(--reports-dir or HARNESS_REPORTS_DIR choose another folder)",
         )
-    whole = [r for r in finished if not selected(r)]
+    whole = [r for r in finished if partial_why(r) is None]
     if not whole:
         raise ConfigError(
             f"every finished run of suite {suite!r} under {root} judged only part of the "
-            "suite (-k), so no two of them are comparable",
+            "suite (-k, or --faults with a profile of some scenarios), so no two of them are "
+            "comparable",
             hint=f"run the whole suite: harness run {suite}",
         )
     spec = whole[-1].manifest.spec_hash
@@ -128,8 +155,7 @@ def comparable_runs(root: Path, suite: str, last: int) -> tuple[list[RunFolder],
     for r in finished:
         if r in kept or r.started_at < kept[0].started_at:
             continue
-        if parts := selected(r):
-            why = f"judged only part of the suite ({' '.join(f'-k {p}' for p in parts)})"
+        if (why := partial_why(r)) is not None:
             left_out.append(LeftOut(r.run_id, Apart.PARTIAL, why))
         elif r.manifest.spec_hash != spec:
             why = f"another spec (sha256 {r.manifest.spec_hash[:12]}…)"

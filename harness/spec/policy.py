@@ -50,20 +50,6 @@ class RateGate(Gate):
         return None if value is None else float(value)
 
 
-class LoadGate(Gate):
-    """A load run's pass rate at its peak level against its lowest level."""
-
-    tolerance: Share = Field(
-        default=0.0,
-        description="How far the pass rate at peak may fall below the one at low load.",
-    )
-    beyond_noise: bool = Field(
-        default=True,
-        description="Count a drop only when it is beyond noise (Fisher's exact test on the "
-        "two levels' trials, p < 0.05); false: any drop larger than the tolerance fails.",
-    )
-
-
 #: what can judge a requirement (harness.core.Category's words; calls: a stubbed service's log)
 JudgedBy = Literal["state", "invariant", "call", "trace", "output"]
 
@@ -109,6 +95,30 @@ class Minimums(Model):
         except ValueError:
             return None
         return None if value is None else float(value)
+
+
+class LoadGate(Gate):
+    """The load runs of the group (the newest of each profile): each requirement's pass rate at
+    every load level at least its severity's minimum, and the pass rate at the peak level
+    against the lowest level's."""
+
+    min_pass_rate: Minimums = Field(
+        default_factory=lambda: Minimums(critical=1.0, major=1.0, minor=1.0),
+        description="The smallest pass rate a requirement may have at any load level of a load "
+        "run, by its severity (a conversation passes for a requirement when every check of "
+        "that requirement passes in it; an error is never a pass). Default: 1.0 for every "
+        "severity (every check under load holds, as the load run's own exit code asks); a "
+        "severity left out of a mapping given here is not judged.",
+    )
+    tolerance: Share = Field(
+        default=0.0,
+        description="How far the pass rate at peak may fall below the one at low load.",
+    )
+    beyond_noise: bool = Field(
+        default=True,
+        description="Count a drop only when it is beyond noise (Fisher's exact test on the "
+        "two levels' trials, p < 0.05); false: any drop larger than the tolerance fails.",
+    )
 
 
 class FaultsGate(Gate):
@@ -181,8 +191,9 @@ class Gates(Model):
     )
     load: LoadToggle = Field(
         default=False,
-        description="Pass rate at the load profile's peak >= at low load (a load run of the "
-        "same group).",
+        description="The load runs of the same group (the newest of each profile): every "
+        "requirement's pass rate at every load level >= its severity's minimum (default 1.0), "
+        "and the pass rate at the profile's peak >= at low load.",
     )
 
     drift: DriftGate | None = Field(

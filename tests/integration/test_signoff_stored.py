@@ -113,7 +113,14 @@ def pdf_text(path: Path) -> tuple[str, str]:
 
 
 def write_load_run(
-    root: Path, run_id: str, group: str, levels: dict[int, str], *, table: bool = False
+    root: Path,
+    run_id: str,
+    group: str,
+    levels: dict[int, str],
+    *,
+    table: bool = False,
+    profile: str = "",
+    started: str = "2026-11-26T00:00:00+00:00",
 ) -> None:
     """A load run as `harness load` stores it (see harness/report/loadruns.py): one record
     per trial carrying the load level it ran under (outcomes: P pass, F a check failed,
@@ -127,7 +134,8 @@ def write_load_run(
         "suite": "t",
         "group": group,
         "status": "finished",
-        "started_at": "2026-11-26T00:00:00+00:00",
+        "started_at": started,
+        "load": {"profile": profile},
     }
     if table:
         manifest["levels"] = [
@@ -212,12 +220,21 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
     assert proc.returncode == 1
     assert gates["load"]["status"] == "fail" and gates["load"]["requirements"] == ["T-001"]
     assert any("70.0% at peak (28/40 trials, 20 users)" in f for f in gates["load"]["findings"])
-    # 80% vs 100% over 10 trials each could be chance: said, and no failure...
+    assert any(
+        "T-001 (major) passed 70.0% at 20 users (28/40" in f for f in gates["load"]["findings"]
+    )
+    # 80% at peak is below the default minimum (1.0: every check under load holds)...
+    proc, gates = signoff(run, policy, "--with", "load-noisy")
+    assert proc.returncode == 1 and gates["load"]["status"] == "fail"
+    assert any("below its minimum 100.0% (min_pass_rate" in f for f in gates["load"]["findings"])
+    # ...with a lower minimum, 80% vs 100% over 10 trials each could be chance: said, no failure
+    lenient = "  load: {min_pass_rate: {major: 0.8}}"
+    policy.write_text(POLICY.replace("  load: true", lenient))
     proc, gates = signoff(run, policy, "--with", "load-noisy")
     assert proc.returncode == 0 and gates["load"]["status"] == "pass"
     assert any("a drop within noise" in f for f in gates["load"]["findings"])
     # ...unless the policy counts every drop
-    policy.write_text(POLICY.replace("  load: true", "  load: {beyond_noise: false}"))
+    policy.write_text(POLICY.replace("  load: true", lenient[:-1] + ", beyond_noise: false}"))
     proc, gates = signoff(run, policy, "--with", "load-noisy")
     assert proc.returncode == 1 and gates["load"]["status"] == "fail"
 
@@ -234,6 +251,47 @@ def test_group_runs_hunts_and_load_levels_reach_the_signoff(
         "3 invariant violation(s) under load (1 users: 1, 20 users: 2): never-twice (T-002)" in f
         for f in gates["invariants"]["findings"]
     )
+
+
+def test_the_load_and_invariants_gates_read_the_newest_load_run_of_each_profile(
+    tmp_path: Path, make_suite: Callable[..., Path]
+) -> None:
+    """A racy spike run superseded by a newer spike run of the group is read by neither gate
+    (and named); a newer racy run fails both; another profile's run is read beside it."""
+    suite = make_suite(python_agent("echo"), repeat=2)
+    reports = tmp_path / "reports"
+    run = start(suite, reports, "--trials", "2", "--group", "rc-8")
+    racy = {1: "P" * 9 + "V", 20: "P" * 8 + "VV"}
+    fine = {1: "P" * 10, 20: "P" * 10}
+    write_load_run(
+        reports, "spike-racy", "rc-8", racy, profile="spike", started="2026-11-26T01:00:00+00:00"
+    )
+    write_load_run(
+        reports, "spike-fixed", "rc-8", fine, profile="spike", started="2026-11-26T02:00:00+00:00"
+    )
+    write_load_run(
+        reports, "ramp-fine", "rc-8", fine, profile="ramp", started="2026-11-26T00:30:00+00:00"
+    )
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(POLICY + "  invariants: true\n")
+    proc, gates = signoff(run, policy)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    superseded = "load run spike-racy superseded by spike-fixed (same profile)"
+    for name in ("load", "invariants"):
+        assert gates[name]["status"] == "pass", gates[name]
+        assert superseded in gates[name]["detail"]
+    assert "ramp-fine" in gates["load"]["detail"] and "spike-fixed" in gates["load"]["detail"]
+    md = (run / "signoff.md").read_text()
+    assert "superseded by load run spike-fixed of the same profile: read by no gate" in md
+    # the newest spike run is the racy one: both gates read it, both fail
+    write_load_run(
+        reports, "spike-again", "rc-8", racy, profile="spike", started="2026-11-26T03:00:00+00:00"
+    )
+    proc, gates = signoff(run, policy)
+    assert proc.returncode == 1
+    assert gates["invariants"]["status"] == "fail" and gates["load"]["status"] == "fail"
+    assert gates["invariants"]["requirements"] == ["T-002"] == gates["load"]["requirements"]
+    assert "spike-again" in gates["invariants"]["findings"][0]
 
 
 def test_what_a_hunt_of_the_group_found_blocks_until_a_run_replays_it(

@@ -10,7 +10,7 @@ from pathlib import Path
 from harness.report.compare import compare_runs
 from harness.report.compare_render import render_comparison
 from harness.report.faultruns import compare_faults
-from harness.report.trend import build_trend, render_trend
+from harness.report.trend import Apart, build_trend, render_trend
 from harness.runlog.read import open_run
 from tests.faultruns import fault_run
 
@@ -55,3 +55,24 @@ def test_the_trend_lists_each_faulted_runs_r_fault_apart(tmp_path: Path) -> None
     assert [p.pass_at_1.value for p in series.points] == [1.0, 1.0]
     html = render_trend(trend)
     assert 'id="faults"' in html and '<span class="tag fail">0.17 [0.05, 0.47]</span>' in html
+
+
+def test_a_faulted_run_of_some_scenarios_is_left_out_of_the_whole_suite_runs(
+    tmp_path: Path,
+) -> None:
+    """As the sign-off's complete gate fails it: a --faults run whose profile plays only some
+    of the scenarios is no run of the whole suite; the trend says why, as for -k, and still
+    lists its R_fault apart."""
+    fault_run(tmp_path, {"R-1": HELD}, started_at="2026-12-01T10:00:00+00:00")
+    part = fault_run(
+        tmp_path, {"R-1": BROKEN}, started_at="2026-12-02T10:00:00+00:00", unplayed=["other"]
+    )
+    trend = build_trend(tmp_path, "s", 30, k=2)
+    assert len(trend.runs) == 1 and len(trend.faults) == 2
+    (left,) = trend.left_out
+    assert (left.run_id, left.apart) == (part.name, Apart.PARTIAL)
+    assert left.why == (
+        "played only the scenarios fault profile reset lists (refund), not the whole suite "
+        "(not played: other)"
+    )
+    assert f"{part.name}: played only the scenarios fault profile reset" in render_trend(trend)
