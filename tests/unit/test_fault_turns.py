@@ -82,15 +82,15 @@ def test_every_report_shows_the_fault_beside_the_turn_it_was_on_during(tmp_path:
     build_reports(folder)
     label = "during cache<b>: latency downstream, 1500 ms"
     md = (folder / "summary.md").read_text()
-    assert "Turn 2 (during cache\\<b\\>: latency downstream, 1500 ms), customer:" in md
-    assert "Turn 1, customer:" in md and "Turn 1 (during" not in md
+    assert "Turn 2 (during cache\\<b\\>: latency downstream, 1500 ms), user:" in md
+    assert "Turn 1, user:" in md and "Turn 1 (during" not in md
     html = (folder / "report.html").read_text()
     assert 'turn-fault">during cache&lt;b&gt;: latency downstream, 1500 ms<' in html
     assert html.count('class="tag error turn-fault"') == md.count("Turn 2 (during")
     root = ET.fromstring((folder / "junit.xml").read_bytes())
-    failures = [f.text or "" for f in root.iter("failure") if "turn 1 customer" in (f.text or "")]
-    assert failures and all(f"turn 2 customer ({label}): refund order 7" in f for f in failures)
-    assert all("turn 1 customer: hello" in f for f in failures)
+    failures = [f.text or "" for f in root.iter("failure") if "turn 1 user" in (f.text or "")]
+    assert failures and all(f"turn 2 user ({label}): refund order 7" in f for f in failures)
+    assert all("turn 1 user: hello" in f for f in failures)
 
 
 def test_replay_shows_the_fault_beside_its_turn(capsys: object) -> None:
