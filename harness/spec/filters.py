@@ -124,6 +124,8 @@ FILTERS: dict[str, Callable[..., Any]] = {
     "eq": lambda v, x: _compare(v, x) == 0,
     "ne": lambda v, x: _compare(v, x) != 0,
     "not": lambda v: not truthy(v),
+    "and": lambda v, x: truthy(v) and truthy(x),
+    "or": lambda v, x: truthy(v) or truthy(x),
     "contains": lambda v, x: format_value(x).casefold() in format_value(v).casefold(),
     "abs": lambda v: abs(to_decimal(v)),
 }

@@ -46,6 +46,16 @@ def test_then_picks_one_of_two_values_by_a_condition() -> None:
     assert render("{{ vars.vip | then(vars.a, vars.b) }}", vars={"vip": "yes", "a": 1, "b": 2}) == 1
 
 
+def test_and_or_join_two_conditions() -> None:
+    tpl = "{{ texts.2 | contains('confirmed') | and(vars.member) }}"
+    assert render(tpl, texts={"2": "Confirmed: C12"}, vars={"member": True}) is True
+    assert render(tpl, texts={"2": "Confirmed: C12"}, vars={"member": False}) is False
+    assert render(tpl, texts={"2": "Sorry"}, vars={"member": True}) is False
+    either = "{{ vars.vip | or(vars.staff) | not }}"
+    assert render(either, vars={"vip": False, "staff": "no"}) is True
+    assert render(either, vars={"vip": False, "staff": "yes"}) is False
+
+
 def test_contains_asks_whether_a_text_holds_another_ignoring_case() -> None:
     tpl = "{{ replies.2.reply | contains('has been issued') }}"
     said = {"2": {"reply": "Refund of 10.00 EUR for order #4 HAS BEEN ISSUED."}}
