@@ -155,8 +155,11 @@ def _judge(
         return None
     if r.fails_clean and n.faulted_passes < n.faulted_trials:
         return FAIL, f"fails in both phases ({both}) {where}: it fails with and without faults"
-    if not n.faulted_trials:  # its checks apply only clean (`when: fault.applied | not`)
-        return PASS, f"not judged under faults {where}: its checks apply in the clean phase only"
+    if not n.faulted_trials:  # no faulted trial met its checks' `when:` (or none was played)
+        return PASS, (
+            f"not judged under faults {where}: no faulted trial met its checks' `when:` "
+            "(judged in the clean phase only)"
+        )
     if not n.clean_trials:  # judged only under faults (a recovery check): on its own trials
         if n.faulted_passes < n.faulted_trials:
             return FAIL, f"judged only under faults {where}, and fails there ({both})"
