@@ -126,6 +126,6 @@ def test_a_requirement_judged_in_one_phase_is_judged_on_that_phase(tmp_path: Pat
     status, findings, reqs = gate(run)
     assert status == "fail" and reqs == ["R-3"], findings
     said = "\n".join(findings)
-    assert "R-1: not judged under faults: no faulted trial met its checks' `when:`" in said
+    assert "R-1: not judged under faults in" in said and "met its checks' `when:`" in said
     assert "R-2: judged only under faults" in said and "every faulted trial passed" in said
     assert "R-3: judged only under faults" in said and "fails there" in said
