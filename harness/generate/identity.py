@@ -302,10 +302,13 @@ def fresh_number(spec: Any, seed: int) -> int:
     """A sequence's number for a fresh draw: one of its own per draw, not the case's index,
     with no more digits than its pattern's width (`SHW-{n:05d}` stays five digits: the
     agent's format check is part of the case, and a sixth digit made a correct agent fail
-    later trials only)."""
+    later trials only). `spec`: a value's generator, or several (a faulted copy's one number
+    for every sequence of its scenario: the narrowest width holds)."""
     widths: list[int] = []
-    if isinstance(spec, SequenceGen):
-        for _, field, fmt, _ in string.Formatter().parse(spec.sequence):
+    for one in spec if isinstance(spec, list) else [spec]:
+        if not isinstance(one, SequenceGen):
+            continue
+        for _, field, fmt, _ in string.Formatter().parse(one.sequence):
             if field == "n" and fmt and (match := _WIDTH.match(fmt)):
                 widths.append(int(_BASES.get(match[2], 10) ** int(match[1])))
     if not widths:
@@ -360,3 +363,12 @@ def _templated(value: Any) -> bool:
 
 def _key(value: Any) -> str:
     return str(value).strip().casefold()
+
+
+def sequences(scenario: Scenario) -> list[SequenceGen]:
+    """The scenario's sequence generators: its vars' and its setup rows' values."""
+    specs = [
+        *scenario.vars.values(),
+        *(v for r in scenario.setup.values() for v in r.values.values()),
+    ]
+    return [s for s in specs if isinstance(s, SequenceGen)]

@@ -174,6 +174,8 @@ def _shortfall(lv: Bucket) -> str:
 
 def _fill(bucket: Bucket, record: TrialRecord) -> None:
     checks = record.checks
+    if not checks:  # a pair no scoped invariant covers: judged by nothing, so no pass
+        return
     bucket.conversations += 1
     bucket.passes += passed(checks)
     bucket.violations += violations(checks, record.load)  # a pair's rows count once

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 
 from harness.core import Case
 from harness.generate.cases import make_values, seeded, variant_setups
+from harness.generate.identity import fresh_number, sequences
 from harness.generate.values import ValueGenerator, derive_seed
 from harness.run import drift
 from harness.spec.models import Scenario
@@ -64,7 +65,8 @@ def faulted(suite: Suite, case: Case, profile: str) -> Case:
     scenario = suite.scenario(case.scenario)
     seed = derive_seed(case.seed, "fault", profile)
     gen = ValueGenerator(seed, kinds=suite.param_kinds)
-    values, setup = make_values(scenario, suite.params, seeded(gen, 100_000 + seed % 900_000))
+    n = fresh_number(sequences(scenario), seed)  # as wide as the scenario's patterns allow
+    values, setup = make_values(scenario, suite.params, seeded(gen, n))
     return dataclasses.replace(
         copy,
         seed=seed,

@@ -45,7 +45,7 @@ class Levels:
 
     def add(self, checks: Sequence[CheckResult], tag: LoadTag | None) -> None:
         users = level_of(tag)
-        if users is None:
+        if users is None or not checks:  # no checks (an uncovered pair's half): no verdict
             return
         tally = self._by_users.setdefault(users, [0, 0, 0])
         tally[0] += 1

@@ -46,6 +46,9 @@ def test_pairs_no_invariant_covers_are_warned_of_and_not_counted_as_passes(
     assert counts["pairs"] > 0 and counts["unjudged"] == 2 * counts["pairs"], counts
     # the judged and passed conversations are the single ones; the pairs are in neither
     assert counts["judged"] == counts["passed"] + counts["failed"] + counts["errored"], counts
+    # nor does any load level count them: no verdict is no pass ("pass 100.0%" counted them)
+    levelled = sum(level["trials"] for level in manifest["levels"])
+    assert 0 < levelled <= counts["judged"], (manifest["levels"], counts)
     summary = (folder / "summary.md").read_text()
     assert f"{counts['unjudged']} conversation(s) of duplicate pairs judged by nothing" in summary
     assert "Warnings about the suite" in summary

@@ -361,3 +361,18 @@ def test_a_fresh_sequence_value_keeps_its_patterns_width() -> None:
         assert len(drawn) > 40, pattern  # still many values to draw from
     # no width: any number, clear of the cases' own indexes
     assert fresh_number(SequenceGen(sequence="X{n}"), 7) >= 100_000
+
+
+def test_a_faulted_copy_draws_its_sequences_within_their_width() -> None:
+    """A `--faults` copy makes its values afresh, sequences too: `LIB-{n:05d}` stays five
+    digits there as well (a reviewer's strict agent booked nothing in every faulted copy)."""
+    from harness.run.plan import faulted
+
+    suite = load_suite(LIBRARY)
+    for i in (1, 2):
+        case = case_of(suite, f"by-card#{i}")
+        copy = faulted(suite, case, "slow")
+        assert copy.vars["card"] != case.vars["card"]  # values of its own...
+        assert re.fullmatch(r"LIB-\d{5}", str(copy.vars["card"])), copy.vars  # ...as wide
+    spec = [SequenceGen(sequence="A-{n:05d}"), SequenceGen(sequence="B-{n:03d}")]
+    assert all(fresh_number(spec, seed) < 1000 for seed in range(0, 10**6, 7919))
