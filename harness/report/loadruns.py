@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from harness.runlog.levels import level_of, levels_of
-from harness.runlog.models import LoadLevel, LoadManifest, TrialRecord
+from harness.runlog.models import LoadLevel, LoadManifest, SweepRecord, TrialRecord
 from harness.runlog.read import RunFolder
 
 
@@ -35,6 +35,10 @@ class LoadLevels:
     violated: list[str] = field(default_factory=list)  # "invariant (requirements)", any level
     #: users -> requirement -> [conversations that judged it, those it passed in]
     by_requirement: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    #: rows no judged conversation owned: the most the database's samples held during the
+    #: load, and "invariant (requirements)" the samples or the run-wide sweep after it saw
+    sampled_rows: int = 0
+    outside: list[str] = field(default_factory=list)
 
     @property
     def low(self) -> LoadLevel:
@@ -56,7 +60,8 @@ def _add(names: list[str], new: list[str] | tuple[str, ...]) -> None:
 def load_levels(run: RunFolder) -> LoadLevels | None:
     """The pass rate and violations at each load level of a load run, or None when it
     stores none; with what failed, when its records say which level they ran at."""
-    records = [r for r in run.records() if isinstance(r, TrialRecord)]
+    every = list(run.records())
+    records = [r for r in every if isinstance(r, TrialRecord)]
     failing: dict[int, list[str]] = {}
     violated: list[str] = []
     by_requirement: dict[int, dict[str, list[int]]] = {}
@@ -86,7 +91,24 @@ def load_levels(run: RunFolder) -> LoadLevels | None:
     )
     if not levels:
         return None
-    return LoadLevels(levels, failing.get(levels[-1].users, []), violated, by_requirement)
+    out = LoadLevels(levels, failing.get(levels[-1].users, []), violated, by_requirement)
+    _outside(out, run, [r for r in every if isinstance(r, SweepRecord)])
+    return out
+
+
+def _outside(levels: LoadLevels, run: RunFolder, sweeps: list[SweepRecord]) -> None:
+    """What the database held that no judged conversation owned: the samples taken during
+    the load (seed rows, conversations cut short, an unscoped invariant) and the sweep."""
+    manifest = run.manifest
+    samples = manifest.load.samples if isinstance(manifest, LoadManifest) else []
+    levels.sampled_rows = max((sum(s.violations.values()) for s in samples), default=0)
+    reqs = {c.check_id: c.requirements for c in manifest.checks or [] if c.category == "invariant"}
+    for inv in sorted({inv for s in samples for inv, n in s.violations.items() if n}):
+        _add(levels.outside, [f"{inv} ({','.join(reqs.get(inv, []))})"])
+    for sweep in sweeps:
+        for c in sweep.checks:
+            if c.verdict.value == "fail":
+                _add(levels.outside, [f"{c.check_id} ({','.join(c.requirements)})"])
 
 
 def newest_loads(related: Sequence[RunFolder]) -> tuple[list[RunFolder], dict[str, str]]:

@@ -196,11 +196,20 @@ def _load_violations(loads: dict[str, LoadLevels | None]) -> list[tuple[str, lis
     """(finding, requirements) for each load run whose judged conversations broke invariants."""
     out = []
     for run_id, levels in loads.items():
+        if levels is not None and levels.outside:  # an unscoped invariant, seed rows, ...
+            out.append(
+                (
+                    f"load run {run_id}: invariants violated in the database itself (its "
+                    f"samples during the load, up to {levels.sampled_rows} row(s) at once; the "
+                    f"sweep after it): {'; '.join(levels.outside)}",
+                    _named(levels.outside),
+                )
+            )
         if levels is None or not levels.violations:
             continue
         per_level = ", ".join(f"{lv.users} users: {lv.violations}" for lv in levels.levels)
         which = "; ".join(levels.violated) or "see the load run's report"
-        reqs = sorted({r for v in levels.violated for r in v.split("(")[-1].strip(")").split(",")})
+        reqs = _named(levels.violated)
         out.append(
             (
                 f"load run {run_id}: {levels.violations} invariant violation(s) under load "
@@ -209,6 +218,11 @@ def _load_violations(loads: dict[str, LoadLevels | None]) -> list[tuple[str, lis
             )
         )
     return out
+
+
+def _named(invariants: list[str]) -> list[str]:
+    """The requirements of "invariant (R-1,R-2)" entries."""
+    return sorted({r for v in invariants for r in v.split("(")[-1].strip(")").split(",") if r})
 
 
 def coverage_gate(gate: CoverageGate, trace: Traceability) -> GateResult:

@@ -139,3 +139,41 @@ def test_a_policy_sets_min_pass_rate_by_severity(tmp_path: Path) -> None:
     policy.write_text("title: t\ngates:\n  load: {min_pass_rate: {major: 1.5}}\n")
     with pytest.raises(ConfigError, match=r"min_pass_rate\.major"):
         load_policy(policy)
+
+
+def test_violations_the_database_held_outside_judged_conversations_fail_the_invariants_gate() -> (
+    None
+):
+    """An invariant without `scope:` judges no conversation: only the load's samples and the
+    sweep after it see the double booking. The sign-off said "pass invariants" beside such a
+    load run (exit 1, "samples saw up to 109 violating row(s)")."""
+    from harness.core import CheckResult, Verdict
+    from harness.report.loadruns import _outside
+    from harness.runlog.models import SweepRecord
+
+    run = _run(
+        "race",
+        "2026-12-07T02:44:04+00:00",
+        load={
+            "profile": "spike",
+            "samples": [
+                {"at": 5.0, "violations": {"one-holder": 40}},
+                {"at": 10.0, "violations": {"one-holder": 109}},
+            ],
+        },
+        checks=[
+            {"check_id": "one-holder", "type": "invariant", "category": "invariant",
+             "requirements": ["SB-001"]},
+        ],
+    )  # fmt: skip
+    levels = _levels({2: {"SB-002": (40, 40)}, 10: {"SB-002": (80, 80)}})
+    swept = CheckResult(
+        check_id="one-holder", check_type="invariant", category="invariant",
+        requirements=("SB-001",), verdict=Verdict.FAIL,
+    )  # fmt: skip
+    _outside(levels, run, [SweepRecord(key="(run)@1", attempt=1, checks=[swept])])
+    assert levels.sampled_rows == 109 and levels.outside == ["one-holder (SB-001)"]
+    manifest = parse_manifest({"kind": "run", "checks": []})
+    gate = invariants_gate(Gate(), [], manifest, {"race": levels})
+    assert gate.status == FAIL and gate.requirements == ["SB-001"], gate
+    assert "up to 109 row(s) at once" in gate.findings[0], gate.findings
