@@ -13,9 +13,10 @@ level with the most users, low load the one with the fewest above 0 (0 users is 
 ramping down); a level with no judged trial is no measurement.
 
 Which load runs a sign-off reads (`newest_loads`, one rule for its load and invariants
-gates): the newest of each load profile among the group's and `--with`'s; an older run of
-the same profile is superseded by it (a failing load run is superseded by running that
-profile again in the group) and read by no gate.
+gates): the newest of each load profile among the group's and `--with`'s that ran to its
+end; an older run of the same profile is superseded by it (a failing load run is superseded
+by running that profile again in the group) and read by no gate; a newer run cut short
+supersedes nothing and is read as not measured.
 """
 
 from __future__ import annotations
@@ -25,7 +26,10 @@ from dataclasses import dataclass, field
 
 from harness.runlog.levels import level_of, levels_of
 from harness.runlog.models import LoadLevel, LoadManifest, SweepRecord, TrialRecord
-from harness.runlog.read import RunFolder
+from harness.runlog.read import RunFolder, run_status
+
+#: the statuses of a load run that ran to its end (its agent's death ends it too: a failure)
+ENDED = ("finished", "failed")
 
 
 @dataclass
@@ -113,10 +117,17 @@ def _outside(levels: LoadLevels, run: RunFolder, sweeps: list[SweepRecord]) -> N
 
 def newest_loads(related: Sequence[RunFolder]) -> tuple[list[RunFolder], dict[str, str]]:
     """The load runs a sign-off reads, oldest first: the newest of each load profile (by
-    start); and each older one, superseded, with the run that supersedes it."""
+    start) that ran to its end, and any newer one that did not (interrupted, killed: read as
+    not measured, superseding nothing, so a cut-short rerun never hides a failed run); and
+    each older one, superseded, with the run that supersedes it."""
     loads = sorted((r for r in related if r.kind == "load"), key=lambda r: (r.started_at, r.run_id))
-    newest = {profile(r): r.run_id for r in loads}  # the last of each profile wins
-    superseded = {r.run_id: newest[profile(r)] for r in loads if newest[profile(r)] != r.run_id}
+    ended = [r for r in loads if run_status(r.manifest) in ENDED]
+    newest = {profile(r): r for r in ended}  # the last of each profile that ran to its end
+    superseded: dict[str, str] = {}
+    for r in loads:
+        last = newest.get(profile(r))
+        if last is not None and (r.started_at, r.run_id) < (last.started_at, last.run_id):
+            superseded[r.run_id] = last.run_id
     return [r for r in loads if r.run_id not in superseded], superseded
 
 

@@ -113,6 +113,13 @@ def test_the_newest_run_of_each_profile_is_read_and_supersedes_the_older_ones() 
     read, superseded = newest_loads([fixed, hunt, ramp, race])  # --with comes last
     assert [r.run_id for r in read] == ["ramp", "fixed"]
     assert superseded == {"race": "fixed"}
+    # a newer run cut short (interrupted, killed) supersedes nothing: it is read as not
+    # measured beside the failed run it would have hidden (a GO beside 114 violations)
+    cut = _run("cut", "2026-12-07T02:00:00+00:00", profile="spike", status="interrupted")
+    read, superseded = newest_loads([race, fixed, cut])
+    assert [r.run_id for r in read] == ["fixed", "cut"] and superseded == {"race": "fixed"}
+    read, superseded = newest_loads([race, cut])
+    assert [r.run_id for r in read] == ["race", "cut"] and superseded == {}
 
 
 def test_the_invariants_gate_reads_the_load_runs_the_load_gate_reads() -> None:
