@@ -18,6 +18,7 @@ from harness.cli.common import (
     err,
     group_option,
     out,
+    print_paths,
     reports_dir_option,
     resolve_suite,
     run_async,
@@ -183,6 +184,7 @@ def hunt(
     it as a regression case under the suite's regressions/ folder."""
     from harness.core.events import Status
     from harness.modes.hunt import HuntDriver, HuntOptions
+    from harness.report.build import build_reports
     from harness.session import run_session
 
     seconds = parse_duration(budget)
@@ -200,7 +202,7 @@ def hunt(
     view = HuntView(seconds, show=not no_progress)
     driver = HuntDriver(options, emit=view)
     try:
-        outcome = run_async(lambda: run_session(driver, view))
+        outcome = run_async(lambda: run_session(driver, view, reports=build_reports))
     except HarnessError:
         view.stop()
         _print_saved(view)  # what it saved before the failure is kept: say where
@@ -235,6 +237,8 @@ def hunt(
             more = f" and {len(f.members) - 5} more" if len(f.members) > 5 else ""
             err.print(f"    same root cause in {len(f.members)} other scenario(s): {shown}{more}")
     _print_saved(view)
+    if outcome.reports is not None:  # summary.md, report.html, ... of what it found
+        print_paths(outcome.reports.paths())
     sys.exit(1 if found else 0)
 
 

@@ -187,6 +187,7 @@ class HuntDriver:
             tried=h.tried if h else 0,
             repeats=h.repeats if h else 0,
             found=list(h.found) if h else [],
+            suite_warnings=list(h.told) if h else [],
         )
         return status, None
 

@@ -152,6 +152,7 @@ class Hunter:
         self._first: dict[str, tuple[CaseResult, CheckResult, int]] = {}
         self._seen: dict[tuple[str, str], CaseResult] = {}
         self._told: set[str] = set()
+        self.told: list[str] = []  # what was not saved, and why: the hunt's suite warnings
 
     # -- where the last hunt stopped ------------------------------------------------
     def _load_rounds(self) -> dict[str, int]:
@@ -322,6 +323,7 @@ class Hunter:
     def note_once(self, key: str, text: str) -> None:
         if key not in self._told:
             self._told.add(key)
+            self.told.append(text)
             self.note(text)
 
     def confirm(self, exc: Divergence, first: int = 2) -> tuple[int, int]:

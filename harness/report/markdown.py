@@ -298,7 +298,8 @@ def render_markdown(
         )
     if view.uncovered:
         out += ["", f"Not covered by any check: {', '.join(view.uncovered)}."]
-    if unplayed := [r for r in view.unjudged if r not in view.uncovered]:
+    unplayed = [r for r in view.unjudged if r not in view.uncovered]
+    if unplayed and view.manifest.kind != "hunt":  # a hunt keeps the cases it found alone
         out += ["", f"Not judged in this {view.manifest.kind} (its checks' cases were not "
                 f"played): {', '.join(unplayed)}."]  # fmt: skip
     out.append("")

@@ -25,7 +25,7 @@ from harness.report.text import input_text, probes_left_out, turn_error, turn_so
 from harness.report.text import show as show
 from harness.report.traffic import Tally, Traffic, call_text, finite, other_fields, traffic
 from harness.runlog.history import run_status
-from harness.runlog.models import AnyManifest, RunManifest
+from harness.runlog.models import AnyManifest, HuntManifest, RunManifest
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -228,6 +228,8 @@ class ReportView:
                     f"{', '.join(self.failing_requirements)}"
                 )
             text = "; ".join(found + self.regression_findings)
+        elif self.cases == 0 and isinstance(self.manifest, HuntManifest):
+            text = f"No divergence found in the {self.manifest.tried} case(s) the hunt tried"
         elif self.cases == 0:
             text = "No case finished, so nothing was judged"
         elif self.complete:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ROOT, environ, harness, only_run, run_dirs, trial_records
+from tests.helpers import ROOT, environ, harness, only_run, read_manifest, run_dirs, trial_records
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -381,3 +381,9 @@ def test_a_check_that_raises_is_the_suites_error_and_a_hunt_saves_none(tmp_path:
     said = "ticket: share: check could not run: DivisionByZero"
     assert hunt.stderr.count(said) == 1, hunt.stderr
     assert "(a problem of the suite or the harness, not saved)" in hunt.stderr
+    # the hunt's own reports say so too, and what it tried (it said "No case finished")
+    [folder] = [d for d in run_dirs(reports) if read_manifest(d)["kind"] == "hunt"]
+    summary = (folder / "summary.md").read_text()
+    assert "No divergence found in the " in summary and " case(s) the hunt tried" in summary
+    assert "Warnings about the suite" in summary and said in summary
+    assert "Not judged in this hunt" not in summary
