@@ -107,8 +107,9 @@ class StreamAssembler:
     def problem(self) -> str | None:
         """Why the finished stream is no whole reply, or None: it ended before its end marker
         (cut short: `done` is required in `join` mode, or when the suite set it), it had no
-        event, or no event had the `delta` path (a misspelt path read every reply as empty,
-        and a `not_contains` passed on it)."""
+        event, its last event has no `data` path (cut before its final event), or no event had
+        the `delta` path (a misspelt path read every reply as empty, and a `not_contains`
+        passed on it)."""
         spec = self.spec
         required = spec.mode == "join" or "done" in spec.model_fields_set
         if spec.format == "sse" and spec.done is not None and required and not self.done:
@@ -119,6 +120,9 @@ class StreamAssembler:
         if not self.events:
             named = f" named {spec.event!r}" if spec.event is not None else ""
             return f"the stream ended without an event{named}"
+        if spec.data is not None and not get_path(self._last, spec.data)[1]:
+            hint = near_path(spec.data, self._last)  # cut before its final event, or a typo
+            return f"the stream's last event has no {spec.data!r}{hint}: {_shown(self._last)}"
         if spec.delta is None:
             return None
         if spec.mode == "join" and not self._found:

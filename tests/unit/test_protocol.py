@@ -492,3 +492,9 @@ def test_a_finished_stream_says_why_it_is_no_whole_reply() -> None:
     assert (
         problem(StreamSpec(format="ndjson", mode="last", delta="x.y"), b'{"x": {"y": 1}}\n') is None
     )
+    # `data: final` and a stream that ends before its final event (with `done: null`)
+    cut = StreamSpec(format="ndjson", delta="t", data="final")
+    assert problem(cut, b'{"t": "a"}\n{"t": "b", "final": {"ok": 1}}\n') is None
+    assert problem(cut, b'{"t": "a"}\n{"t": "b"}\n') == (
+        'the stream\'s last event has no \'final\': {"t":"b"}'
+    )
