@@ -345,7 +345,10 @@ def compare_runs(base: RunFolder, head: RunFolder, k: int | None = None) -> Comp
     ]
     gone = len(set(before) - set(after))
     if gone:
-        result.notes.append(f"{gone} (case, check) pair(s) of the base run are not in the head run")
+        result.notes.append(
+            f"{gone} (case, check) pair(s) of the base run are not in the head run (a case it "
+            "did not play, or a check whose `when:` did not hold there)"
+        )
     rel_base = compute(base_frame if base_rows is None else base_rows, base.manifest, k=k)
     rel_head = compute(head_frame if head_rows is None else head_rows, head.manifest, k=k)
     result.metrics = _metrics(rel_base, rel_head)

@@ -121,7 +121,15 @@ def compare_markdown(d: FaultComparison) -> list[str]:
             f"{r_text(c.head)} | {cell(_verdict(c.base))} | {cell(_verdict(c.head))} |"
         )
     worse = ", ".join(c.requirement for c in d.worse) or "none"
-    return [*out, "", f"Degrades under faults in HEAD, not in BASE: {worse}.", ""]
+    out += ["", f"Degrades under faults in HEAD, not in BASE: {worse}."]
+    new = [
+        c.requirement for c in d.changes if c.base is None and c.head and c.head.numbers.degraded
+    ]
+    if new:  # no direction without a base, but not to be left unsaid
+        out.append(
+            f"Degrades under faults in HEAD, not judged under faults in BASE: {', '.join(new)}."
+        )
+    return [*out, ""]
 
 
 # ---------------------------------------------------------------------------- trend

@@ -76,3 +76,19 @@ def test_a_faulted_run_of_some_scenarios_is_left_out_of_the_whole_suite_runs(
         "(not played: other)"
     )
     assert f"{part.name}: played only the scenarios fault profile reset" in render_trend(trend)
+
+
+def test_a_requirement_degrading_in_head_that_base_did_not_judge_under_faults_is_said(
+    tmp_path: Path,
+) -> None:
+    """No direction without a base, but a requirement that degrades under faults in HEAD is
+    named even when BASE judged it clean only (it was left out of the one line)."""
+    from harness.report.faultruns import compare_markdown
+
+    base = open_run(fault_run(tmp_path, {"R-1": HELD, "R-2": (["PP"] * 6, [])}))
+    head = open_run(fault_run(tmp_path, {"R-1": HELD, "R-2": BROKEN}))
+    d = compare_faults(base, head)
+    assert d is not None and not d.worse
+    text = "\n".join(compare_markdown(d))
+    assert "Degrades under faults in HEAD, not in BASE: none." in text
+    assert "Degrades under faults in HEAD, not judged under faults in BASE: R-2." in text, text
