@@ -212,7 +212,8 @@ class CheckResult:
     #: after every turn (`every_turn`), the reply an output check judged, else the last turn
     turn: int | None = None
     #: why an error could not be judged: what stopped the trial, or `check` (the check
-    #: raised); None for a pass, a fail, and errors of records written before it was kept
+    #: raised); None for a pass, a fail, an error the check itself found (no trace came, no
+    #: fault was applied), and the errors of records written before it was kept
     cause: FailureKind | None = None
 
     def key(self, scenario: str) -> FailureKey:
