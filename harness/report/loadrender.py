@@ -47,7 +47,7 @@ def _traffic(s: LoadSummary) -> list[str]:
     load, counts = s.load, s.load.counts
     out = [
         f"{counts.get('judged', 0)} conversations judged ({counts.get('pairs', 0)} duplicate "
-        f"pairs sent, judged by the invariants on rows they share), {counts.get('abandoned', 0)} "
+        f"pairs sent, each judged by invariants scoped to its rows), {counts.get('abandoned', 0)} "
         f"cut off by the end (not judged), {counts.get('setup_errors', 0)} whose rows could not "
         "be set up (errors)."
     ]

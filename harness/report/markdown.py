@@ -188,7 +188,8 @@ def _call(c: dict[str, Any]) -> str:
 def _divergence(d: Divergence) -> list[str]:
     reqs = ", ".join(f"{r} {cell(t)}" for r, t in zip(d.requirements, d.titles, strict=False))
     out = [
-        f"### {d.verdict.upper()} · {reqs} ({d.severity})",
+        f"### {d.verdict.upper()} · {reqs} ({d.severity}) · {cell(d.scenario)} / "
+        f"{cell(d.check_id)}",
         "",
         f"Scenario {code(d.scenario)}, check {code(d.check_id)} "
         f"({d.category} · {d.check_type}), "
@@ -234,8 +235,8 @@ def render_markdown(
         f"- spec: {cell(m.spec_title)} version {cell(m.spec_version)} "
         f"(sha256 {m.spec_hash}) · seed {m.seed} · "
         f"concurrency {m.concurrency}",
-        f"- {view.cases} {view.unit}, {sum(t.values())} check verdicts: {t['pass']} pass, "
-        f"{t['fail']} fail, {t['error']} error (an error is never a pass)",
+        f"- {view.cases} {view.unit}{_kept(view)}, {sum(t.values())} check verdicts: "
+        f"{t['pass']} pass, {t['fail']} fail, {t['error']} error (an error is never a pass)",
         f"- harness {m.harness_version} · python {m.python}",
         "",
     ]
@@ -329,4 +330,11 @@ def render_markdown(
         out.append("None.")
     for d in view.divergences:
         out += _divergence(d)
+    out += ["", "---", "", "The same run in report.html; every check's row in results.parquet."]
     return "\n".join(out).rstrip() + "\n"
+
+
+def _kept(view: ReportView) -> str:
+    """A hunt's records are the cases of what it found, not all it tried: said beside them."""
+    m = view.manifest
+    return f" kept (a hunt keeps what it found; it tried {m.tried})" if m.kind == "hunt" else ""

@@ -229,7 +229,8 @@ class ReportView:
                 )
             text = "; ".join(found + self.regression_findings)
         elif self.cases == 0 and isinstance(self.manifest, HuntManifest):
-            text = f"No divergence found in the {self.manifest.tried} case(s) the hunt tried"
+            but = " (but see the warnings about the suite)" * bool(self.manifest.suite_warnings)
+            text = f"No divergence found in the {self.manifest.tried} case(s) it tried{but}"
         elif self.cases == 0:
             text = "No case finished, so nothing was judged"
         elif self.complete:
