@@ -42,7 +42,7 @@ class LoadLevels:
     #: rows no judged conversation owned: the most the database's samples held during the
     #: load, and "invariant (requirements)" the samples or the run-wide sweep after it saw
     sampled_rows: int = 0
-    outside: list[str] = field(default_factory=list)
+    outside: dict[str, list[str]] = field(default_factory=dict)  # invariant -> requirements
 
     @property
     def low(self) -> LoadLevel:
@@ -108,11 +108,11 @@ def _outside(levels: LoadLevels, run: RunFolder, sweeps: list[SweepRecord]) -> N
     levels.sampled_rows = max((sum(s.violations.values()) for s in samples), default=0)
     reqs = {c.check_id: c.requirements for c in manifest.checks or [] if c.category == "invariant"}
     for inv in sorted({inv for s in samples for inv, n in s.violations.items() if n}):
-        _add(levels.outside, [f"{inv} ({','.join(reqs.get(inv, []))})"])
+        levels.outside[inv] = list(reqs.get(inv, []))
     for sweep in sweeps:
         for c in sweep.checks:
             if c.verdict.value == "fail":
-                _add(levels.outside, [f"{c.check_id} ({','.join(c.requirements)})"])
+                levels.outside.setdefault(c.check_id, list(c.requirements))
 
 
 def newest_loads(related: Sequence[RunFolder]) -> tuple[list[RunFolder], dict[str, str]]:

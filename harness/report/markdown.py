@@ -297,9 +297,10 @@ def render_markdown(
             f"| {mark}{r['requirement']} | {r['severity']} | {cell(r['title'])} | {r['cases']} | "
             f"{r['checks']} | {r['pass']} | {r['fail']} | {r['error']} | {_pct(r['pass_rate'])} |"
         )
-    if view.uncovered:
-        out += ["", f"Not covered by any check: {', '.join(view.uncovered)}."]
-    unplayed = [r for r in view.unjudged if r not in view.uncovered]
+    uncovered = view.uncovered
+    if uncovered:
+        out += ["", f"Not covered by any check: {', '.join(uncovered)}."]
+    unplayed = [r for r in view.unjudged if r not in uncovered]
     if unplayed and view.manifest.kind != "hunt":  # a hunt keeps the cases it found alone
         out += ["", f"Not judged in this {view.manifest.kind} (its checks' cases were not "
                 f"played): {', '.join(unplayed)}."]  # fmt: skip

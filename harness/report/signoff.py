@@ -201,8 +201,9 @@ def _load_violations(loads: dict[str, LoadLevels | None]) -> list[tuple[str, lis
                 (
                     f"load run {run_id}: invariants violated in the database itself (its "
                     f"samples during the load, up to {levels.sampled_rows} row(s) at once; the "
-                    f"sweep after it): {'; '.join(levels.outside)}",
-                    _named(levels.outside),
+                    f"sweep after it): "
+                    + "; ".join(f"{i} ({','.join(r)})" for i, r in levels.outside.items()),
+                    sorted({r for reqs in levels.outside.values() for r in reqs}),
                 )
             )
         if levels is None or not levels.violations:

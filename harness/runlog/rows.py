@@ -173,7 +173,7 @@ def _rows(
     checks: Iterable[tuple[str, str, str, str, str, str, Any, Any, str | None]],
 ) -> list[Row]:
     """A row per check; an error's own cause (a check that raised) names its failure kind."""
-    run_id, suite = manifest.run_id, manifest.suite
+    run_id, suite, kind = manifest.run_id, manifest.suite, common["failure_kind"]
     return [
         {
             "run_id": run_id,
@@ -188,7 +188,7 @@ def _rows(
             "message": message,
             "expected": expected,
             "found": found,
-            **({"failure_kind": cause} if cause else {}),
+            "failure_kind": cause or kind,
         }
         for check_id, check_type, category, requirements, verdict, message, expected, found,
         cause in checks

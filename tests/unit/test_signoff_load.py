@@ -179,7 +179,7 @@ def test_violations_the_database_held_outside_judged_conversations_fail_the_inva
         requirements=("SB-001",), verdict=Verdict.FAIL,
     )  # fmt: skip
     _outside(levels, run, [SweepRecord(key="(run)@1", attempt=1, checks=[swept])])
-    assert levels.sampled_rows == 109 and levels.outside == ["one-holder (SB-001)"]
+    assert levels.sampled_rows == 109 and levels.outside == {"one-holder": ["SB-001"]}
     manifest = parse_manifest({"kind": "run", "checks": []})
     gate = invariants_gate(Gate(), [], manifest, {"race": levels})
     assert gate.status == FAIL and gate.requirements == ["SB-001"], gate
