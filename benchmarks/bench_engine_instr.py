@@ -4,11 +4,11 @@ machine, where the clock and even the CPU time scatter with the other work on it
 One side of bench_run.py's echo run (1,000 cases, concurrency 32): `harness` from its
 RunStarted to its last CaseFinished (the window bench_run.py times), `plain` the plain aiohttp
 client's cases, or `own`: the harness with the agent's calls answered in process
-(`agents/http.exchange` replaced by an echo: no aiohttp, no socket), its own code alone; or
+(`agents/http.exchange` replaced by an echo: no HTTP client, no socket), its own code alone; or
 `conclude`: `Engine.conclude`, what a load does to judge each conversation, alone; or
-`exchange`: the harness's request to the agent (`agents/http.exchange` over its aiohttp
-session) alone, one per case, at the same concurrency as `plain`: with `own`, it splits the
-harness's CPU per case into its own code and the HTTP client's. Under
+`exchange`: the harness's request to the agent (`agents/http.exchange` over its connection
+pool, agents/client.py) alone, one per case, at the same concurrency as `plain`: with `own`, it
+splits the harness's CPU per case into its own code and the HTTP client's. Under
 callgrind started with `--instr-atstart=no`, only that window is counted (callgrind_control
 turns counting on and off); without valgrind it prints the window's CPU per case.
 
@@ -132,18 +132,17 @@ def conclude_window(n: int) -> float:
 
 async def exchanges(base: str, n: int, concurrency: int) -> float:
     """n of the harness's requests (`agents/http.exchange`, as a case's turn sends it: body
-    rendered, timeout, size cap, reply read), `concurrency` at a time, over one aiohttp session
-    as the http adapter opens it. Their CPU seconds."""
-    import aiohttp
-
+    rendered, timeout, size cap, reply read), `concurrency` at a time, over one connection
+    pool as the http adapter opens it. Their CPU seconds."""
+    from harness.agents import client
     from harness.agents.dialogue import Send
     from harness.agents.http import exchange
     from harness.agents.protocol import Outgoing
 
     sem = asyncio.Semaphore(concurrency)
     headers = {"Content-Type": "application/json"}
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()) as s:
+    s = client.Pool(concurrency)
+    try:
 
         async def one(i: int) -> None:
             async with sem:
@@ -160,6 +159,8 @@ async def exchanges(base: str, n: int, concurrency: int) -> float:
         await asyncio.gather(*(one(i) for i in range(n)))
         spent = time.process_time() - mark
         counting(False)
+    finally:
+        s.close()
     return spent
 
 

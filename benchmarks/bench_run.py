@@ -1,9 +1,10 @@
 """Cases per second: the harness beside a plain asyncio + aiohttp client, same agent, same run.
 
 An instant echo agent runs in its own process. The plain client posts N messages
-at concurrency C and checks each reply contains the message; the harness runs a
-suite of N cases with two output checks each, at the same concurrency, storing
-every case. Both are measured in this one run, in R interleaved rounds, and the
+at concurrency C and checks each reply contains the message (beside it, informative only:
+the same client over the harness's own HTTP client, agents/client.py, which the harness runs
+on); the harness runs a suite of N cases with two output checks each, at the same
+concurrency, storing every case. Both are measured in this one run, in R interleaved rounds, and the
 ratio of the medians printed. Target (issue 16): the harness reaches at least 0.7 of the
 plain client's rate. Beside it, the CPU this process spent per case on either side (the
 echo agent's own is in neither): steadier than the clock when other work shares the
@@ -152,6 +153,35 @@ async def plain_client(
     return elapsed
 
 
+async def plain_wire(base: str, n: int, concurrency: int) -> float:
+    """The plain client's cases over the harness's own HTTP client (agents/client.py) instead of
+    aiohttp's: shown beside the target's ratio, so the harness's own work per case can be told
+    apart from what its cheaper client saves (`--mode plain` only)."""
+    from harness.agents import client
+
+    sem = asyncio.Semaphore(concurrency)
+    ok = 0
+    pool = client.Pool(concurrency)
+    json = {"Content-Type": "application/json"}
+
+    async def one(i: int) -> None:
+        nonlocal ok
+        message = f"hello {i}"
+        body = orjson.dumps({"session_id": str(i), "message": message})
+        async with sem, pool.request("POST", f"{base}/chat", json, body) as resp:
+            reply = orjson.loads(await resp.read(1 << 20))["reply"]
+        ok += message in reply and "issued" not in reply
+
+    started = time.perf_counter()
+    try:
+        await asyncio.gather(*(one(i) for i in range(n)))
+    finally:
+        pool.close()
+    elapsed = time.perf_counter() - started
+    assert ok == n, f"plain client over the harness pool: only {ok}/{n} replies passed"
+    return elapsed
+
+
 async def plain_traced(n: int, concurrency: int) -> float:
     """The plain client against the same traced echo agent, its spans exported to a receiver
     of the client's own (in its loop, as the harness's is in its own), each case done once
@@ -284,8 +314,10 @@ def main() -> None:
             suite = write_suite(Path(tmp), port, args.cases, args.concurrency, args.mode)
             url = f"http://127.0.0.1:{port}"
             asyncio.run(plain_client(url, 50, args.concurrency, args.mode))  # warm up both sides
-            plain, cases, whole, plain_cpu, cases_cpu = [], [], [], [], []
+            plain, cases, whole, plain_cpu, cases_cpu, wired = [], [], [], [], [], []
             for r in range(args.rounds):
+                if args.mode == "plain":
+                    wired.append(asyncio.run(plain_wire(url, args.cases, args.concurrency)))
                 mark = time.process_time()
                 if args.mode == "traces":
                     plain.append(asyncio.run(plain_traced(args.cases, args.concurrency)))
@@ -325,6 +357,13 @@ def main() -> None:
         f"harness {statistics.median(cases_cpu) / n * 1e6:.0f} us (medians; ratio "
         f"{statistics.median(plain_cpu) / statistics.median(cases_cpu):.2f})"
     )
+    if wired:
+        print(
+            f"  plain client over its own pool : {n / min(wired):8.0f} cases/s  "
+            f"({min(wired):.3f} s [{statistics.median(wired):.3f}]); harness/it "
+            f"{statistics.median(wired) / statistics.median(cases):.2f} (the harness's own work "
+            "per case, with the same HTTP client under both)"
+        )
     ratio = statistics.median(plain) / statistics.median(cases)
     # issue 16: 0.7 for the plain door; issue 10's 0.5 with sessions, issue 14's 0.4 traced
     target = {"traces": 0.4, "sessions": 0.5}.get(args.mode, 0.7)

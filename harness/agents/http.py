@@ -1,21 +1,19 @@
-"""The http and openai adapters over aiohttp: each case is a conversation (a Dialogue, see
-agents/dialogue.py) whose steps this module carries out, every request with a timeout and
-a size cap; a streamed reply is read as it arrives, each chunk within the idle timeout,
-and never reconnected. Secret-named headers (a token a login captured) are masked as
-they are sent."""
+"""The http and openai adapters over the harness's HTTP/1.1 client (agents/client.py): each
+case is a conversation (a Dialogue, see agents/dialogue.py) whose steps this module carries
+out, every request with a timeout and a size cap; a streamed reply is read as it arrives,
+each chunk within the idle timeout, and never reconnected. Secret-named headers (a token a
+login captured) are masked as they are sent."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import os
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-import aiohttp
-
+from harness.agents import client
 from harness.agents.base import Call, Reply
 from harness.agents.chat import OpenAIDialogue
 from harness.agents.dialogue import Chunked, Dialogue, HttpDialogue, Send, Steps, Wait
@@ -30,8 +28,8 @@ if TYPE_CHECKING:
 
 
 class _Client:
-    """An aiohttp session shared by the conversations of one adapter (cookies are each
-    conversation's own: protocol.CookieJar, never the session's)."""
+    """A connection pool shared by the conversations of one adapter (cookies are each
+    conversation's own: protocol.CookieJar)."""
 
     name = "http"
 
@@ -39,15 +37,14 @@ class _Client:
         self.base_context = base_context
         self.cache: dict[str, Template] = {}
         self._concurrency = concurrency
-        self._http: aiohttp.ClientSession | None = None
+        self._http: client.Pool | None = None
 
     async def open(self) -> None:
-        connector = aiohttp.TCPConnector(limit=max(self._concurrency, 1), force_close=False)
-        self._http = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        self._http = client.Pool(self._concurrency)
 
     async def close(self) -> None:
         if self._http is not None:
-            await self._http.close()
+            self._http.close()
             self._http = None
 
     def driven(self, dialogue: Dialogue) -> Driven:
@@ -86,9 +83,9 @@ class OpenAIAgent(_Client):
 
 
 class Driven:
-    """A dialogue carried out over aiohttp."""
+    """A dialogue carried out over the pool's connections."""
 
-    def __init__(self, dialogue: Dialogue, http: aiohttp.ClientSession) -> None:
+    def __init__(self, dialogue: Dialogue, http: client.Pool) -> None:
         self.dialogue = dialogue
         self._http = http
         # the dialogue's own (never rebound), read without a property on every turn
@@ -138,9 +135,7 @@ class Driven:
             return done.value
 
 
-async def exchange(
-    http: aiohttp.ClientSession, send: Send
-) -> tuple[Incoming | None, Failure | None]:
+async def exchange(http: client.Pool, send: Send) -> tuple[Incoming | None, Failure | None]:
     """One request: its answer read whole (capped), or, with `send.feed`, a 2xx stream fed
     chunk by chunk (each within the idle timeout, the whole within the timeout). The answer
     as far as it came: a failure after the status arrived keeps the status and the time to
@@ -151,21 +146,17 @@ async def exchange(
     got: Incoming | None = None
     failure: Failure | None = None
     try:
-        async with http.request(
-            out.method, out.url, data=out.body, headers=out.headers,
-            timeout=_whole(send.timeout),  # aiohttp's own timer: the whole request, body too
-            allow_redirects=False,  # traffic goes to the agent's address only
-        ) as resp:  # fmt: skip
-            got = Incoming(resp.status, resp.headers, b"", 0.0, _ms(started))
-            if send.feed is None or resp.status >= 300:
-                got.body = await _read_capped(resp.content, send.max_bytes + 1)
-            else:
-                failure = await _stream(resp, got, started, send)
+        async with asyncio.timeout(send.timeout):  # the whole request, body too
+            cap = send.max_bytes + 1  # past the cap: too large, read no further
+            async with http.request(out.method, out.url, out.headers, out.body, cap) as resp:
+                got = Incoming(resp.status, resp.headers, b"", 0.0, _ms(started))
+                if send.feed is None or resp.status >= 300:
+                    got.body = await resp.read(cap)
+                else:
+                    failure = await _stream(resp, got, started, send)
     except TimeoutError:
         failure = timed_out(send.timeout, stream=send.feed is not None)
-    except aiohttp.ClientError as exc:
-        failure = Failure(FailureKind.CONNECTION, f"connection failed: {type(exc).__name__}: {exc}")
-    except OSError as exc:
+    except OSError as exc:  # client.ClientError among them
         failure = Failure(FailureKind.CONNECTION, f"connection failed: {exc}")
     send.elapsed_ms = _ms(started)
     if got is not None:
@@ -174,7 +165,7 @@ async def exchange(
 
 
 async def _stream(
-    resp: aiohttp.ClientResponse, incoming: Incoming, started: float, send: Send
+    resp: client.Response, incoming: Incoming, started: float, send: Send
 ) -> Failure | None:
     """A 2xx stream read as it comes, each chunk within the idle timeout; never reconnected."""
     stream = Chunked(send, incoming, started)
@@ -182,7 +173,7 @@ async def _stream(
         idle = asyncio.timeout(send.idle_timeout)
         try:
             async with idle:
-                chunk = await resp.content.readany()
+                chunk = await resp.readany()
         except TimeoutError:
             if not idle.expired():
                 raise  # the whole request's timeout: reported as such by the caller
@@ -194,32 +185,12 @@ async def _stream(
     return None
 
 
-@functools.lru_cache(maxsize=64)
-def _whole(seconds: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=seconds)
-
-
 def _mask_secret_headers(headers: Mapping[str, str]) -> None:
     """A header with a secret-like name (a token a login captured) is masked everywhere."""
     for name, value in headers.items():
         if secret_name(name):
             redact.add(value)
             redact.add(value.partition(" ")[2].strip())
-
-
-async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
-    """Read the body up to limit bytes; a larger body is cut there (and reported as too big)."""
-    chunks: list[bytes] = []
-    size = 0
-    while size < limit:
-        chunk = await stream.read(limit - size)
-        if not chunk:
-            break
-        if not chunks and stream.at_eof():  # the whole body in one read (the common case)
-            return chunk
-        chunks.append(chunk)
-        size += len(chunk)
-    return b"".join(chunks)
 
 
 def _ms(started: float) -> float:

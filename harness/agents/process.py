@@ -205,20 +205,23 @@ async def wait_healthy(
 ) -> tuple[bool, str]:
     """Poll url until it answers 200, the timeout passes or alive() turns false;
     (healthy, what the last attempt saw)."""
-    import aiohttp  # a python agent's run never needs an HTTP client
+    from harness.agents import client  # a python agent's run never needs an HTTP client
 
     deadline = time.monotonic() + timeout
     last = "no answer yet"
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=2)) as http:
+    pool = client.Pool(1)
+    try:
         while time.monotonic() < deadline and alive():
             try:
-                async with http.get(url) as resp:
+                async with asyncio.timeout(2), pool.request("GET", url, {}) as resp:
                     if resp.status == 200:
                         return True, "HTTP 200"
                     last = f"HTTP {resp.status}"
-            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            except (OSError, TimeoutError) as exc:
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             await asyncio.sleep(interval)
+    finally:
+        pool.close()
     return False, last
 
 
