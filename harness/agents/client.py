@@ -1,16 +1,12 @@
-"""HTTP/1.1 over asyncio's own transports, each reply read by llhttp (httptools, the parser
-under uvicorn): the client under the http and openai adapters and the readiness checks.
-
-Why by hand: aiohttp's client spent about 165 us of CPU a request here, against about 60 us
-for this protocol over the same kind of C parser (`benchmarks/bench_run.py`); httpx is slower
-still, and no kept library offers a lean asyncio HTTP/1.1 client. This one does only what an
-agent's API needs: keep-alive connections pooled per host (at most `limit` at once, an idle
-one closed after 15 s as aiohttp does), http and https (the default, verifying TLS context),
-Content-Length, chunked and read-to-close bodies, gzip and deflate replies, no redirects, no
-proxy, no cookie jar (each conversation keeps its own: protocol.CookieJar). A reply is read
-whole up to a cap (the connection is then closed, never drained), or as a stream with
-back-pressure. Errors are `ClientError` (an OSError), timeouts the caller's `asyncio.timeout`.
-"""
+"""HTTP/1.1 over asyncio's transports, each reply read by llhttp (httptools, uvicorn's parser):
+the client under the http and openai adapters and the health polls. By hand, because aiohttp's
+client spent about 165 us of CPU a request here, this one about 60 us, and no kept library
+offers a lean asyncio HTTP/1.1 client. Only what an agent's API needs: keep-alive connections
+per host (at most `limit` in use; an idle one closed after 15 s, as aiohttp does), http and
+https (the default, verifying context), Content-Length, chunked and read-to-close bodies, gzip
+and deflate, no redirects, proxy or cookie jar (protocol.CookieJar is each conversation's). A
+reply is read whole up to a cap (the connection then closed, never drained), or as a stream
+with back-pressure. Errors are `ClientError` (an OSError); timeouts the caller's."""
 
 from __future__ import annotations
 
@@ -26,6 +22,8 @@ from typing import Any
 import httptools
 from yarl import URL
 
+from harness.agents.protocol import DEFAULT_HEADERS, inflate_wbits
+
 IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused
 HIGH_WATER = 256 * 1024  # a stream's buffered bytes at which reading pauses
 INFLATE_MAX = 16 * 1024 * 1024  # a compressed stream's bytes inflated from one read at most
@@ -37,19 +35,24 @@ class ClientError(OSError):
 
 
 @functools.lru_cache(maxsize=1024)
-def _target(url: str) -> tuple[tuple[str, int, bool], bytes]:
-    """(host, port, tls), the request line's target and the Host header, by yarl's rules
-    (aiohttp's): a URL's spaces and non-ASCII are percent-encoded, its fragment dropped."""
-    u = URL(url)
-    if u.scheme not in ("http", "https") or not u.host:
-        raise ClientError(f"not an http(s) URL: {url!r}")
+def _target(url: str) -> tuple[tuple[str, int, bool], bytes, bytes]:
+    """(host, port, tls), the request line's target (with the URL's user as Basic auth) and
+    the Host header, by yarl's rules (aiohttp's): a URL's spaces and non-ASCII are
+    percent-encoded, its fragment dropped."""
+    try:
+        u = URL(url)
+        ok = u.scheme in ("http", "https") and bool(u.host)
+    except ValueError:
+        ok = False
+    if not ok:
+        raise ClientError(f"request not sent: not an http(s) URL: {url!r}")
     auth = b""
     if u.user is not None:
         token = base64.b64encode(f"{u.user}:{u.password or ''}".encode()).decode()
         auth = f"Authorization: Basic {token}\r\n".encode()
-    host = u.host_port_subcomponent or u.host
-    head = f" {u.raw_path_qs} HTTP/1.1\r\nHost: {host}\r\n".encode() + auth
-    return (u.host, u.port or 80, u.scheme == "https"), head
+    host = f"Host: {u.host_port_subcomponent or u.host}\r\n".encode()
+    line = f" {u.raw_path_qs} HTTP/1.1\r\n".encode() + auth
+    return (u.host or "", u.port or 80, u.scheme == "https"), line, host
 
 
 @functools.lru_cache(maxsize=1)
@@ -58,25 +61,27 @@ def _tls() -> ssl.SSLContext:
 
 
 def _head(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
-    lines = [method.encode("ascii"), _target(url)[1]]
-    seen_type = seen_agent = seen_accept = False
+    _, line, host = _target(url)
+    lines = [method.encode("ascii"), line]
+    seen = set()
     for name, value in headers.items():
         if _BAD.intersection(name) or _BAD.intersection(value):
             raise ClientError(f"request not sent: the header {name!r} holds a line break")
         low = name.lower()
-        if low in ("content-length", "host", "transfer-encoding", "connection"):
-            continue  # the client's own
-        seen_type = seen_type or low == "content-type"
-        seen_agent = seen_agent or low == "user-agent"
-        seen_accept = seen_accept or low == "accept"
+        if low in ("content-length", "transfer-encoding"):
+            continue  # the client's own: the body is always sent whole, with its length
+        seen.add(low)  # a suite's own Host among them, as aiohttp sent it
         lines.append(f"{name}: {value}\r\n".encode())
-    if not seen_agent:
-        lines.append(b"User-Agent: harness\r\n")
-    if body is not None and not seen_type:
+    if "host" not in seen:
+        lines.append(host)
+    for name, value in DEFAULT_HEADERS:
+        if name.lower() not in seen:
+            lines.append(f"{name}: {value}\r\n".encode())
+    if body is not None and "content-type" not in seen:
         lines.append(b"Content-Type: application/octet-stream\r\n")
     if body is not None or method in ("POST", "PUT", "PATCH"):
         lines.append(b"Content-Length: %d\r\n" % len(body or b""))
-    lines.append(b"\r\n" if seen_accept else b"Accept: */*\r\n\r\n")
+    lines.append(b"\r\n")
     return b"".join(lines)
 
 
@@ -100,6 +105,7 @@ class Response:
         self.keep_alive = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
+        self.encoding = ""  # gzip or deflate: inflated as it comes
         self.inflate: Any = None
 
     def _wake(self) -> None:
@@ -118,18 +124,24 @@ class Response:
         return bool(self.cap) and self.total >= self.cap
 
     def _body(self, data: bytes) -> None:
-        if self.inflate is not None:  # never inflated past what may be kept: no bomb
+        if self.encoding:  # never inflated past what may be kept: no bomb
             if self._full():
                 return
+            if self.inflate is None:
+                self.inflate = zlib.decompressobj(inflate_wbits(self.encoding, data))
             room = self.cap - self.total if self.cap else INFLATE_MAX
-            data = self.inflate.decompress(data, room)
+            try:
+                data = self.inflate.decompress(data, room)
+            except zlib.error as exc:
+                msg = f"the reply's {self.encoding} body does not inflate: {exc}"
+                raise ClientError(msg) from None
             if not self.cap and self.inflate.unconsumed_tail:
                 raise ClientError(f"a compressed reply inflates past {INFLATE_MAX} bytes a read")
         self._keep(data)
 
     def _keep(self, data: bytes) -> None:
-        if self._full():
-            return  # past the cap: nothing more kept, the connection is not reused
+        if not data or self._full():
+            return  # nothing (a compressed header alone), or past the cap: nothing kept
         self.chunks.append(data)
         self.size += len(data)
         self.total += len(data)
@@ -183,6 +195,7 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.skip = False  # an interim 1xx reply, not the answer
         self.key: tuple[str, int, bool] = ("", 0, False)  # the pool's, set as it connects
+        self.error: ClientError | None = None  # what a callback of the parser raised
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
@@ -190,32 +203,36 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._broken(ClientError(f"the reply is not HTTP/1.1: {exc}"))
-        except Exception as exc:  # a reply that breaks decompression, or arrives unasked
-            self._broken(ClientError(f"the reply could not be read: {type(exc).__name__}: {exc}"))
+        except httptools.HttpParserError as exc:  # httptools wraps what a callback raised
+            self._broken(self.error or ClientError(f"the reply is no HTTP the client reads: {exc}"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
         r = self.response
         if r is None or r.complete:
             return
-        if r.head.done() and not self._delimited():
+        names = {name.lower() for name, _ in r.headers}
+        if r.head.done() and not names & {"content-length", "transfer-encoding"}:
             r.complete = True  # a body read to the connection's close: that is its end
             r._wake()
         else:
             r._fail(ClientError("the agent closed the connection before its whole reply"))
-
-    def _delimited(self) -> bool:
-        names = {name.lower() for name, _ in self.response.headers} if self.response else set()
-        return "content-length" in names or "transfer-encoding" in names
 
     def _broken(self, error: BaseException) -> None:
         if self.response is not None:
             self.response._fail(error)
         self.close()
 
+    def _raise(self, error: ClientError) -> None:
+        self.error = error  # httptools raises its own error in its stead
+        raise error
+
     # httptools' callbacks
+    def on_message_begin(self) -> None:
+        r = self.response
+        if r is None or r.complete:
+            self._raise(ClientError("the agent sent a reply nobody asked for"))
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if not self.skip and self.response is not None:
             header = (name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
@@ -223,8 +240,7 @@ class _Connection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         r = self.response
-        if r is None:
-            raise ClientError("a reply nobody asked for")
+        assert r is not None  # on_message_begin saw to it
         status = self.parser.get_status_code()
         if 100 <= status < 200:
             self.skip = True
@@ -233,8 +249,7 @@ class _Connection(asyncio.Protocol):
         r.status = status
         for name, value in r.headers:
             if name.lower() == "content-encoding" and value.strip().lower() in ("gzip", "deflate"):
-                gzip = value.strip().lower() == "gzip"
-                r.inflate = zlib.decompressobj(zlib.MAX_WBITS | (16 if gzip else 32))
+                r.encoding = value.strip().lower()
         r.head.set_result(None)
         if r.head_only:
             r.complete = True
@@ -242,7 +257,10 @@ class _Connection(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         if self.response is not None and not self.skip:
-            self.response._body(body)
+            try:
+                self.response._body(body)
+            except ClientError as exc:
+                self._raise(exc)
 
     def on_message_complete(self) -> None:
         if self.skip:
@@ -251,7 +269,7 @@ class _Connection(asyncio.Protocol):
         r = self.response
         if r is not None and not r.complete:
             if r.inflate is not None and not r._full():
-                r._keep(r.inflate.flush())
+                r._keep(r.inflate.flush())  # what is left is never more than the last read's
             r.complete = True
             r.keep_alive = self.parser.should_keep_alive()
             r._wake()
@@ -277,6 +295,7 @@ class Exchange:
     only when its reply was read to its end and the agent keeps it alive."""
 
     __slots__ = ("body", "cap", "conn", "headers", "held", "method", "pool", "url")
+    conn: _Connection | None
 
     def __init__(
         self,
@@ -288,8 +307,7 @@ class Exchange:
         cap: int,
     ) -> None:
         self.pool, self.method, self.url, self.headers, self.body = pool, method, url, headers, body
-        self.cap = cap
-        self.conn: _Connection | None = None
+        self.cap, self.conn = cap, None
         self.held = False
 
     async def __aenter__(self) -> Response:
@@ -317,7 +335,7 @@ class Exchange:
             r = conn.response
             reuse = r is not None and r.complete and r.keep_alive and r.error is None
             conn.response = None
-            if reuse and not conn.lost:
+            if reuse and not conn.lost and not self.pool.closed:
                 self.pool.put_back(conn)
             else:
                 conn.close()
@@ -362,8 +380,6 @@ class Pool:
             _, conn = await loop.create_connection(
                 _Connection, host, port, ssl=_tls() if tls else None
             )
-        except ClientError:
-            raise
         except OSError as exc:
             reason = exc.strerror or str(exc) or type(exc).__name__
             raise ClientError(
@@ -373,15 +389,11 @@ class Pool:
         return conn
 
     def put_back(self, conn: _Connection) -> None:
-        if self.closed:
-            conn.close()
-            return
         conn.idle_since = time.monotonic()
         self.idle.setdefault(conn.key, []).append(conn)
 
     def close(self) -> None:
         self.closed = True
-        for idle in self.idle.values():
-            for conn in idle:
-                conn.close()
+        for conn in [c for idle in self.idle.values() for c in idle]:
+            conn.close()
         self.idle.clear()

@@ -166,12 +166,16 @@ class AgentProcessRunner:
         what = (
             f"the agent exited with code {code} before it was healthy"
             if code is not None
+            else f"at {self.health_url}, {last}"
+            if last.startswith(UNTRUSTED)
             else f"the agent was not healthy at {self.health_url} within {timeout:g} s ({last})"
         )
         await self.stop()
         raise AgentStartError(
             f"{what}\n--- last lines of {self.log_path} ---\n{self.log_tail(25)}",
-            hint="run the agent's command by hand with the same environment to see why",
+            hint=TRUST_HINT
+            if last.startswith(UNTRUSTED)
+            else "run the agent's command by hand with the same environment to see why",
         )
 
     async def stop(self) -> None:
@@ -200,11 +204,17 @@ class AgentProcessRunner:
             self._pump = None
 
 
+UNTRUSTED = "the agent's TLS certificate is not trusted"
+TRUST_HINT = "give the file of the CA that signed the agent's certificate in SSL_CERT_FILE"
+
+
 async def wait_healthy(
     url: str, timeout: float, interval: float, alive: Callable[[], bool] = lambda: True
 ) -> tuple[bool, str]:
     """Poll url until it answers 200, the timeout passes or alive() turns false;
     (healthy, what the last attempt saw)."""
+    import ssl
+
     from harness.agents import client  # a python agent's run never needs an HTTP client
 
     deadline = time.monotonic() + timeout
@@ -219,6 +229,8 @@ async def wait_healthy(
                     last = f"HTTP {resp.status}"
             except (OSError, TimeoutError) as exc:
                 last = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                if isinstance(exc.__cause__, ssl.SSLCertVerificationError):
+                    return False, f"{UNTRUSTED} ({exc.__cause__.verify_message})"  # never heals
             await asyncio.sleep(interval)
     finally:
         pool.close()
@@ -232,6 +244,8 @@ async def check_reachable(config: AgentConfig, context: dict[str, Any]) -> None:
     if config.health is not None:
         url = format_value(render_deep(config.health.url, context, cache))
         healthy, last = await wait_healthy(url, config.health.timeout, config.health.interval)
+        if not healthy and last.startswith(UNTRUSTED):
+            raise AgentStartError(f"at {url}, {last}", hint=TRUST_HINT)
         if not healthy:
             raise AgentStartError(
                 f"the agent was not healthy at {url} within {config.health.timeout:g} s ({last})",

@@ -37,7 +37,7 @@ from locust.runners import Runner
 
 from harness.agents.chat import OpenAIDialogue
 from harness.agents.dialogue import Dialogue, HttpDialogue, Send, Steps, Wait
-from harness.agents.protocol import Incoming, Outgoing
+from harness.agents.protocol import Incoming, Outgoing, with_defaults
 from harness.agents.script import Script
 from harness.core.failures import Failure, FailureKind
 from harness.generate.personas import write_turn
@@ -332,9 +332,7 @@ class Conversation(FastHttpUser):
     def _exchange(self, send: Send) -> tuple[Incoming | None, Failure | None]:
         """One request within its timeout (a stream: the whole of it), as locust counts it."""
         out = send.out
-        headers = dict(out.headers)
-        if not any(k.lower() == "accept-encoding" for k in headers):
-            headers["Accept-Encoding"] = "identity"
+        headers = with_defaults(out.headers)  # as `harness run` sends them
         started = time.perf_counter()
         # a stream's whole length is bounded here; a whole reply by the client's own timeouts
         whole = gevent.Timeout(send.timeout if send.feed is not None else None)

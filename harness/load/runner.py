@@ -53,9 +53,11 @@ def agent_config(suite: Suite, env: Environment) -> dict[str, Any]:
         kind, url = "http", ""
     else:  # pragma: no cover - refused by the driver's plan
         raise ConfigError("harness load drives agents over HTTP (http or openai)")
+    config = agent.config  # a stream's adapter is refused with a `reply`, its default too
+    streamed = getattr(config, "stream", None) is not None
     return {
         "kind": kind,
-        "config": agent.config.model_dump(mode="json"),
+        "config": config.model_dump(mode="json", exclude={"reply"} if streamed else None),
         "base": pack(agent.base_context),
         "url": url,
         "timeout": agent.config.timeout,

@@ -11,7 +11,7 @@ from typing import Any
 import gevent
 
 from harness.agents.dialogue import Chunked, Send
-from harness.agents.protocol import Incoming
+from harness.agents.protocol import Incoming, inflate_wbits
 from harness.agents.script import Script
 from harness.core.failures import Failure
 from harness.load.wire import outcome, timeout_error, transport_error
@@ -36,20 +36,22 @@ def _read_capped(resp: Any, limit: int) -> bytes:
         size += len(chunk)
     raw = b"".join(chunks)
     if compressed:
-        wbits = 16 + zlib.MAX_WBITS if encoding == "gzip" else -zlib.MAX_WBITS
-        raw = zlib.decompressobj(wbits).decompress(raw, limit)
+        raw = zlib.decompressobj(inflate_wbits(encoding, raw)).decompress(raw, limit)
     return raw
 
 
 def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failure | None:
     """A 2xx stream fed line by line (SSE and JSON lines are made of lines), each line within
-    the idle timeout; never reconnected."""
+    the idle timeout; never reconnected. A gzip or deflate stream (an agent that compresses
+    whatever it is asked) is inflated as it comes, its bytes read up to each newline byte."""
     stream = Chunked(send, incoming, started)
+    encoding = str(resp.headers.get("content-encoding") or "").lower() if resp.headers else ""
+    inflate: Any = None
     while not send.feed.done:
         idle = gevent.Timeout(send.idle_timeout)
         idle.start()
-        try:
-            line = resp.stream.readline(b"\n")
+        try:  # what follows the last newline: geventhttpclient's readline drops it
+            line = resp.stream.readline(b"\n") or resp.stream.read()
         except gevent.Timeout as fired:
             if fired is not idle:
                 raise
@@ -58,6 +60,11 @@ def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failur
             idle.close()
         if not line:
             break
+        if encoding in ("gzip", "deflate"):
+            inflate = inflate or zlib.decompressobj(inflate_wbits(encoding, line))
+            line = inflate.decompress(line, send.max_bytes + 1)
+            if not line:
+                continue
         if (failure := stream.take(line)) is not None:
             return failure
     return None

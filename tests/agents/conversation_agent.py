@@ -21,6 +21,10 @@ MODE (default `ids`):
   ndjson    `ids`, but a message is answered as newline-delimited JSON {"token": "..."}
   cut       `ids`, but a message is answered as SSE `data: {"delta"}` chunks of its first
             three words, and the response ends there: no `data: [DONE]`
+  sse       `ids`, but a message is answered as SSE: a `data: {"delta"}` event a word, then
+            `data: [DONE]`; with GZIP=1 the stream is gzip-compressed whatever the request
+            accepts, each event flushed, the gzip header sent alone first (as Node's
+            zlib.createGzip sends it)
   token     POST /token -> {"access_token"}; every conversation request needs
             Authorization: Bearer <a token it issued>, else 401
 
@@ -36,6 +40,7 @@ import os
 import secrets
 import sys
 import uuid
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +52,8 @@ from request_log import log_requests, write_now
 MODE = os.environ.get("MODE", "ids")
 DELAY = float(os.environ.get("DELAY", "0"))
 MAX_BODY = 64 * 1024
-MODES = ("ids", "cookie", "stall", "contract", "threads", "ndjson", "token", "cut")
+MODES = ("ids", "cookie", "stall", "contract", "threads", "ndjson", "token", "cut", "sse")
+GZIP = os.environ.get("GZIP") == "1"
 
 SESSIONS: dict[str, list[str]] = {}  # session id -> the messages it received
 THREAD_STATE: dict[str, list[dict[str, Any]]] = {}  # thread id -> its messages, both sides
@@ -144,6 +150,8 @@ async def message(request: web.Request) -> web.StreamResponse:
         return await ndjson(request, reply["reply"])
     if MODE == "cut":
         return await cut(request, reply["reply"])
+    if MODE == "sse":
+        return await sse(request, reply["reply"])
     return web.json_response(reply)
 
 
@@ -172,6 +180,28 @@ async def cut(request: web.Request, text: str) -> web.StreamResponse:
     await response.prepare(request)
     for word in text.split()[:3]:
         await response.write(f"data: {json.dumps({'delta': word + ' '})}\n\n".encode())
+    await response.write_eof()
+    return response
+
+
+async def sse(request: web.Request, text: str) -> web.StreamResponse:
+    headers = {"Content-Type": "text/event-stream"}
+    if GZIP:
+        headers["Content-Encoding"] = "gzip"
+    response = web.StreamResponse(headers=headers)
+    await response.prepare(request)
+    z = zlib.compressobj(wbits=31)
+    if GZIP:
+        header = z.flush(zlib.Z_SYNC_FLUSH)
+        await response.write(header[:10])  # the gzip header alone: inflates to nothing
+        await response.write(header[10:])
+    words = text.split(" ")
+    events = [{"delta": w if i == len(words) - 1 else w + " "} for i, w in enumerate(words)]
+    for data in [*(json.dumps(e) for e in events), "[DONE]"]:
+        event = f"data: {data}\n\n".encode()
+        await response.write(z.compress(event) + z.flush(zlib.Z_SYNC_FLUSH) if GZIP else event)
+    if GZIP:
+        await response.write(z.flush())
     await response.write_eof()
     return response
 

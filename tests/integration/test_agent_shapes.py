@@ -23,7 +23,7 @@ import pytest
 import yaml
 
 from tests.agents.request_log import read
-from tests.helpers import ROOT, environ, harness, only_run, trial_records
+from tests.helpers import ROOT, environ, harness, only_run, read_manifest, trial_records
 
 pytestmark = pytest.mark.integration
 
@@ -321,6 +321,31 @@ def test_an_ndjson_stream_is_joined_into_the_reply(tmp_path: Path) -> None:
     suite = write_suite(tmp_path / "suite", agent, [scenario])
     proc = run(suite, tmp_path / "reports")
     assert proc.returncode == 0, proc.stderr
+
+
+@pytest.mark.parametrize("gzip", ["0", "1"])
+def test_an_sse_stream_is_read_whole_by_run_and_by_load(tmp_path: Path, gzip: str) -> None:
+    """Plain, or gzip whatever the request accepts with its header sent alone (it inflates to
+    nothing: no end of the stream); `harness load` reads the same stream (its adapter, sent to
+    the load generator, was refused there with the `reply` its default had)."""
+    log = tmp_path / "requests.jsonl"
+    http = conversations_by_id({"stream": {"format": "sse", "delta": "delta"}})
+    process = agent_process("conversation_agent.py", log, MODE="sse", GZIP=gzip)
+    scenario = echo_scenario(repeat=2, turns=2)
+    pattern = "^\\[c-[0-9]+-[0-9a-f]+\\] you said: case \\S+ turn 2$"
+    scenario["checks"].append({"type": "regex", "requirements": ["T-001"], "pattern": pattern})
+    suite = write_suite(tmp_path / "suite", {"process": process, "http": http}, [scenario])
+    proc = run(suite, tmp_path / "reports")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "no divergence from the spec (4 checks passed)" in proc.stderr, proc.stderr
+    profile = "load:\n  profiles:\n    quick: {shape: stages, stages: [{duration: 3s, users: 2}]}\n"
+    (suite / "suite.yaml").write_text((suite / "suite.yaml").read_text() + profile)
+    reports = tmp_path / "load"
+    done = harness("load", str(suite), "--profile", "quick", "--no-progress",
+                   "--reports-dir", str(reports), timeout=240)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    counts = read_manifest(only_run(reports, done.stderr))["load"]["counts"]
+    assert counts["judged"] > 0 and counts["passed"] == counts["judged"], counts
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import ssl
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -15,6 +16,7 @@ import trustme
 from aiohttp import web
 
 from harness.agents import client
+from harness.agents.process import UNTRUSTED, wait_healthy
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -72,18 +74,21 @@ def test_keep_alive_reuses_one_connection_and_sends_what_aiohttp_sent() -> None:
                     pool, f"http://127.0.0.1:{port}/a b/é?q=é", method="POST", body=body
                 )
                 assert (status, got) == (200, body)
+            await _get(pool, f"http://127.0.0.1:{port}/", headers={"host": "agent.example"})
         finally:
             pool.close()
             await runner.cleanup()
         return port
 
     port = asyncio.run(main())
-    assert len(heads) == 5 and len(set(peers)) == 1  # five requests, one connection
+    assert len(heads) == 6 and len(set(peers)) == 1  # six requests, one connection
     head = heads[0]
     assert head["path"] == "/a%20b/%C3%A9?q=%C3%A9"  # quoted as yarl (aiohttp) quotes
     assert head["Host"] == f"127.0.0.1:{port}"
     assert head["Content-Length"] == "7" and head["Content-Type"] == "application/octet-stream"
     assert head["User-Agent"] == "harness" and head["Accept"] == "*/*"
+    assert head["Accept-Encoding"] == "identity"  # as `harness load` sends it
+    assert heads[5]["Host"] == "agent.example"  # the suite's own Host, not the URL's
 
 
 def test_connection_close_chunked_and_gzip_replies() -> None:
@@ -169,7 +174,7 @@ def test_not_http_interim_1xx_and_head() -> None:
     async def main() -> None:
         pool = client.Pool(2)
         server, port, _ = await _raw(garbage)
-        with pytest.raises(client.ClientError, match=r"not HTTP/1\.1"):
+        with pytest.raises(client.ClientError, match="no HTTP the client reads"):
             await _get(pool, f"http://127.0.0.1:{port}/")
         server.close()
         server, port, _ = await _raw(interim)
@@ -225,6 +230,8 @@ def test_a_header_with_a_line_break_is_never_sent_and_a_refused_port_names_itsel
         with pytest.raises(client.ClientError, match=f"cannot connect to 127.0.0.1:{port}"):
             await _get(pool, f"http://127.0.0.1:{port}/")
         assert pool.slots._value == 1
+        with pytest.raises(client.ClientError, match="not an http"):
+            await _get(pool, "http://[::1/chat")
         pool.close()
 
     asyncio.run(main())
@@ -326,6 +333,9 @@ def test_https_verifies_the_agent_certificate(tmp_path: Any, monkeypatch: Any) -
             with pytest.raises(client.ClientError, match="certificate verify failed"):
                 await _get(pool, f"https://127.0.0.1:{port}/")
             pool.close()
+            async with asyncio.timeout(10):  # a health poll gives up at once: it never heals
+                healthy, last = await wait_healthy(f"https://127.0.0.1:{port}/", 60, 0.05)
+            assert not healthy and last.startswith(UNTRUSTED) and "local issuer" in last
             ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
             monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
             client._tls.cache_clear()
@@ -336,5 +346,87 @@ def test_https_verifies_the_agent_certificate(tmp_path: Any, monkeypatch: Any) -
         finally:
             client._tls.cache_clear()
             await runner.cleanup()
+
+    asyncio.run(main())
+
+
+def _chunk(data: bytes) -> bytes:
+    return b"%x\r\n%s\r\n" % (len(data), data)
+
+
+def test_compressed_bodies_gzip_stream_zlib_and_raw_deflate_and_a_broken_one() -> None:
+    """A gzip stream whose header comes alone (Node's zlib.createGzip, flushed per event)
+    inflates to nothing at first: no end of the stream. Deflate comes as zlib data or raw."""
+    events = [f"data: {i}\n\n".encode() for i in range(3)] + [b"data: [DONE]\n\n"]
+
+    async def gzip_stream(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\n")
+        writer.write(b"Transfer-Encoding: chunked\r\n\r\n")
+        z = zlib.compressobj(wbits=31)
+        writer.write(_chunk(z.compress(b"")))  # nothing yet: a header of its own, then wait
+        writer.write(_chunk(z.flush(zlib.Z_SYNC_FLUSH)[:10]))  # the gzip header alone
+        await writer.drain()
+        rest = z.flush(zlib.Z_SYNC_FLUSH)[10:]
+        writer.write(_chunk(rest) if rest else b"")
+        for event in events:
+            await asyncio.sleep(0.01)
+            writer.write(_chunk(z.compress(event) + z.flush(zlib.Z_SYNC_FLUSH)))
+            await writer.drain()
+        writer.write(_chunk(z.flush()) + b"0\r\n\r\n")
+        await writer.drain()
+
+    def deflated(raw: bool) -> Handler:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            z = zlib.compressobj(wbits=-15 if raw else 15)
+            body = z.compress(b"deflated " * 50) + z.flush()
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: deflate\r\n")
+            writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+        return serve
+
+    async def broken(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 9\r\n\r\n")
+        writer.write(b"not gzip!")
+        await writer.drain()
+
+    async def main() -> None:
+        pool = client.Pool(1)
+        server, port, _ = await _raw(gzip_stream)
+        got = b""
+        async with pool.request("GET", f"http://127.0.0.1:{port}/", {}) as r:
+            while chunk := await r.readany():
+                got += chunk
+        assert got == b"".join(events)
+        server.close()
+        for raw in (False, True):
+            server, port, _ = await _raw(deflated(raw))
+            assert (await _get(pool, f"http://127.0.0.1:{port}/"))[2] == b"deflated " * 50
+            server.close()
+        server, port, _ = await _raw(broken)
+        with pytest.raises(client.ClientError, match="gzip body does not inflate"):
+            await _get(pool, f"http://127.0.0.1:{port}/")
+        server.close()
+        pool.close()
+
+    asyncio.run(main())
+
+
+def test_a_second_reply_nobody_asked_for_is_not_the_first_ones_and_ends_the_connection() -> None:
+    async def twice(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        reply = b"HTTP/1.1 200 OK\r\nX-Reply: %d\r\nContent-Length: 2\r\n\r\nok"
+        writer.write(reply % 1 + reply % 2)  # one packet
+        await writer.drain()
+        await reader.read(1)
+
+    async def main() -> None:
+        pool = client.Pool(1)
+        server, port, _ = await _raw(twice)
+        async with pool.request("GET", f"http://127.0.0.1:{port}/", {}) as r:
+            assert (r.status, r.headers, await r.read(100)) == (
+                200, [("X-Reply", "1"), ("Content-Length", "2")], b"ok")  # fmt: skip
+        assert not pool.idle.get(("127.0.0.1", port, False))  # never reused
+        server.close()
+        pool.close()
 
     asyncio.run(main())
