@@ -254,9 +254,11 @@ def _exit_reasons(reports: Reports) -> list[str]:
     reasons = []
     if v.divergence_count:
         reasons.append(
-            f"{v.totals['fail']} failed and {v.totals['error']} errored check(s) in "
-            f"requirement(s) {', '.join(v.failing_requirements)}"
+            f"{v.totals['fail']} failed and {v.totals['error'] - v.suite_errors} errored "
+            f"check(s) in requirement(s) {', '.join(v.failing_requirements)}"
         )
+    if v.suite_errors:
+        reasons.append(f"{v.suite_errors} check(s) could not run (the suite's error)")
     if summary is not None and summary.sampled_violations:
         reasons.append(f"samples saw up to {summary.sampled_violations} violating row(s)")
     return reasons + v.regression_findings

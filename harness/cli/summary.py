@@ -112,9 +112,12 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
     t = v.totals
     if v.divergence_count:
         err.print(
-            f"[bold red]{t['fail']} failed and {t['error']} errored check(s)[/] in requirement(s) "
-            f"{', '.join(v.failing_requirements)}"
+            f"[bold red]{t['fail']} failed and {t['error'] - v.suite_errors} errored check(s)[/] "
+            f"in requirement(s) {', '.join(v.failing_requirements)}"
         )
+    if v.suite_errors:  # never a pass, and no divergence of the agent's either
+        err.print(f"[bold red]{v.suite_errors} check(s) could not run[/]: the suite's error")
+    if v.divergence_count or v.suite_errors:
         for reason in error_reasons(v):  # why, not only how many (summary.md has every one)
             err.print(f"  [red]error[/]: {escape(reason)}", soft_wrap=True)
     elif v.diverged:

@@ -6,14 +6,12 @@ redacted here; each renderer escapes it for its own format.
 
 from __future__ import annotations
 
-import json
-import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.core import SWEEP_CASE, Category, FailureKey, Severity
-from harness.report.chain import TraceEvidence, request_lines, trace_evidence
-from harness.report.faultturns import during
+from harness.core import SWEEP_CASE, Category, FailureKey, FailureKind, Severity
+from harness.report.examples import Example as Example
+from harness.report.examples import _example as _example  # tests build one alone
 from harness.report.frame import Row, as_rows, divergences, per_requirement
 from harness.report.known import KnownRegression as KnownRegression
 from harness.report.known import known_regressions
@@ -21,9 +19,8 @@ from harness.report.reliability import Reliability, compute
 from harness.report.text import TEXT_CAP as TEXT_CAP
 from harness.report.text import cap as cap
 from harness.report.text import evidence_turns as evidence_turns
-from harness.report.text import input_text, probes_left_out, turn_error, turn_source
 from harness.report.text import show as show
-from harness.report.traffic import Tally, Traffic, call_text, finite, other_fields, traffic
+from harness.report.traffic import Tally, Traffic, traffic
 from harness.runlog.history import run_status
 from harness.runlog.models import AnyManifest, HuntManifest, RunManifest
 
@@ -34,50 +31,6 @@ FULL_EXAMPLES = 2
 #: the other cases of a divergence group listed by name; the rest are counted (`more`), so a
 #: run of 100,000 failing cases reads as a few groups (results.parquet lists every one)
 OTHERS_SHOWN = 50
-
-
-def _missing(value: Any) -> bool:
-    """None, or pandas' NaN for a missing value in a text column."""
-    return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def clean(value: Any) -> Any:
-    """Evidence values capped and redacted, structure kept."""
-    if isinstance(value, dict):
-        return {str(k): clean(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [clean(v) for v in value[:50]]
-    if isinstance(value, str):
-        return cap(value, 500)
-    return value
-
-
-@dataclass
-class Example:
-    case_id: str
-    trial: int
-    session_id: str
-    message: str
-    expected: Any
-    found: Any
-    turns: list[dict[str, Any]]
-    entities: dict[str, Any]
-    #: the inputs the trial used, as text (its own fresh unique values; the case's planned
-    #: ones for runs that did not record them: then `trial_inputs` is False)
-    vars: dict[str, str]
-    case_error: str | None
-    #: what the conversation captured (masked when stored), and its requests around the turns
-    session: dict[str, Any] = field(default_factory=dict)
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    trial_inputs: bool = False
-    #: the case's planned inputs where the trial's differ (fresh values drawn for it)
-    planned: dict[str, str] = field(default_factory=dict)
-    #: what it did on the way: its spans per turn (None: not traced), stubbed services' log
-    trace: TraceEvidence | None = None
-    requests: list[str] = field(default_factory=list)
-    #: the recovery probes sent after the turns shown, when shown with another check (the
-    #: recovery check's evidence has them in full): "then 3 recovery probe(s), turns 3-5, ..."
-    probes: str | None = None
 
 
 NEGATED = {"not_contains": "must not contain", "not_regex": "must not match"}
@@ -119,6 +72,8 @@ class ReportView:
     reliability: Reliability | None = None
     #: turns, latency, time to first byte, tokens and cost (None: no turn was sent)
     traffic: Traffic | None = None
+    #: requirements the agent failed; None: as `requirements` count them (a view built by hand)
+    diverging: list[str] | None = None
 
     @property
     def regressions_failing(self) -> int:
@@ -185,6 +140,7 @@ class ReportView:
         """Any divergence: in this run's cases or a known regression still failing."""
         return (
             self.divergence_count > 0
+            or self.suite_errors > 0
             or self.regressions_failing > 0
             or self.regressions_with_others > 0
             or bool(self.unreadable_regressions)
@@ -192,7 +148,14 @@ class ReportView:
 
     @property
     def divergence_count(self) -> int:
-        return self.totals.get("fail", 0) + self.totals.get("error", 0)
+        """Failed and errored checks, but for the suite's own errors (`suite_errors`)."""
+        t = self.totals
+        return t.get("fail", 0) + t.get("error", 0) - t.get("suite", 0)
+
+    @property
+    def suite_errors(self) -> int:
+        """Checks that raised while they were judged: never a pass, and no divergence."""
+        return self.totals.get("suite", 0)
 
     @property
     def status(self) -> str:
@@ -216,17 +179,18 @@ class ReportView:
     @property
     def headline(self) -> str:
         """One sentence on what the run shows, never claiming more than was measured."""
-        t = self.totals
         planned = self.manifest.planned if isinstance(self.manifest, RunManifest) else None
         of = f" of {planned * self.trials}" if planned else ""
         if self.diverged:
             found = []
             if self.divergence_count:
                 found.append(
-                    f"{t['fail'] + t['error']} divergence(s) from the spec in "
+                    f"{self.divergence_count} divergence(s) from the spec in "
                     f"{len(self.failing_requirements)} requirement(s): "
                     f"{', '.join(self.failing_requirements)}"
                 )
+            if self.suite_errors:
+                found.append(f"{self.suite_errors} check(s) could not run (the suite's error)")
             text = "; ".join(found + self.regression_findings)
         elif self.cases == 0 and isinstance(self.manifest, HuntManifest):
             but = " (but see the warnings about the suite)" * bool(self.manifest.suite_warnings)
@@ -244,6 +208,9 @@ class ReportView:
 
     @property
     def failing_requirements(self) -> list[str]:
+        """Requirements the agent failed (a check of theirs that raised is no failure)."""
+        if self.diverging is not None:
+            return self.diverging
         return [r["requirement"] for r in self.requirements if r["fail"] or r["error"]]
 
     @property
@@ -256,79 +223,6 @@ class ReportView:
     def unjudged(self) -> list[str]:
         """Requirements no check of this run judged (-k, a load profile, a hunt's finds)."""
         return [r["requirement"] for r in self.requirements if r["checks"] == 0]
-
-
-def _fields(turn: dict[str, Any]) -> str | None:
-    """The reply's other JSON fields as capped, redacted JSON text."""
-    rest = other_fields(turn)
-    if rest is None:
-        return None
-    return cap(json.dumps(clean(rest), indent=2, ensure_ascii=False, default=str))
-
-
-def _listed(value: Any) -> list[Any]:
-    """A stored list, or none (a frame built elsewhere may hold blanks)."""
-    return value[:50] if isinstance(value, list) else []
-
-
-def _turn(t: dict[str, Any], faults: Any = None) -> dict[str, Any]:
-    """A stored turn as evidence: what was said, what came back and with what, and the
-    faults on while it was sent (`faults`: the trial's windows)."""
-    status, usage, source = t.get("status"), t.get("usage"), turn_source(t.get("source"))
-    return {
-        "index": t.get("index"),
-        #: "during db: reset_peer downstream": the faults applied while it was sent
-        "during": during(t, faults),
-        #: where the turn came from (a reactive answer, filler, ...); None: the script's own
-        "source": None if source is None else cap(source, 200),
-        "text": cap(t.get("text")),
-        "reply": None if t.get("reply") is None else cap(t.get("reply")),
-        "error": None if turn_error(t) is None else cap(turn_error(t)),
-        "latency_ms": finite(t.get("latency_ms")),
-        "status": status if isinstance(status, int) and status != 200 else None,
-        "first_byte_ms": finite(t.get("first_byte_ms")),
-        "tool_calls": [cap(call_text(c), 500) for c in _listed(t.get("tool_calls"))],
-        "usage": clean(usage) if isinstance(usage, dict) and usage else None,
-        "fields": _fields(t),
-    }
-
-
-def _inputs(row: Row) -> tuple[dict[str, str], bool, dict[str, str]]:
-    """The inputs the trial used, whether the run recorded them, and the planned ones
-    where they differ."""
-    planned = {str(k): cap(input_text(v), 500) for k, v in (row["vars"] or {}).items()}
-    used = row.get("trial_vars")
-    if not isinstance(used, dict) or not used:
-        return planned, False, {}
-    mine = {str(k): cap(input_text(v), 500) for k, v in used.items()}
-    return mine, True, {k: v for k, v in planned.items() if mine.get(k) != v}
-
-
-def _example(row: Row) -> Example:
-    inputs, recorded, planned = _inputs(row)
-    faults = row.get("faults")
-    shown = evidence_turns(row)
-    turns = [_turn(t, faults) for t in shown if isinstance(t, dict)]
-    session = row.get("session")
-    return Example(
-        case_id=row["case_id"],
-        trial=int(row["trial"]),
-        session_id=row["session_id"],
-        message=cap(row["message"]),
-        expected=clean(row["expected"]),
-        found=clean(row["found"]),
-        turns=turns,
-        entities=clean(row["entities"] or {}),
-        vars=inputs,
-        case_error=None if _missing(row["case_error"]) else cap(row["case_error"]),
-        session=clean(session) if isinstance(session, dict) else {},
-        calls=[clean(c) for c in _listed(row.get("calls")) if isinstance(c, dict)],
-        trial_inputs=recorded,
-        planned=planned,
-        trace=trace_evidence(row.get("trace"), len(row["turns"] or [])),
-        requests=request_lines(row.get("requests")),
-        probes=probes_left_out(row["turns"], shown),
-    )
 
 
 def build_view(
@@ -381,10 +275,16 @@ def build_view(
             d.check_id,
         ),
     )
-    totals = dict.fromkeys(("pass", "fail", "error"), 0)
+    totals = dict.fromkeys(("pass", "fail", "error", "suite"), 0)
+    diverging: set[str] = set()  # requirements the agent failed, not the suite's checks
     for row in rows:
-        if row["verdict"] in totals:
-            totals[row["verdict"]] += 1
+        verdict = row["verdict"]
+        if verdict in totals:
+            totals[verdict] += 1
+        if verdict == "error" and row.get("failure_kind") == FailureKind.CHECK.value:
+            totals["suite"] += 1  # a check that raised: the suite's error, no divergence
+        elif verdict in ("fail", "error"):
+            diverging.update(str(row["requirements"]).split(","))
     known = known_regressions(everything)
     cases = len({(r["case_id"], r["trial"]) for r in rows if r["case_id"] != SWEEP_CASE})
     return ReportView(
@@ -395,5 +295,6 @@ def build_view(
         cases,
         known,
         reliability=compute(rows, manifest),
+        diverging=[r["requirement"] for r in requirements if r["requirement"] in diverging],
         traffic=traffic(everything, manifest) if tally is None else tally.traffic(manifest),
     )

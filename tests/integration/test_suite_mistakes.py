@@ -370,6 +370,12 @@ def test_a_check_that_raises_is_the_suites_error_and_a_hunt_saves_none(tmp_path:
     assert (contains["verdict"], contains["cause"]) == ("pass", None)
     assert (share["verdict"], share["cause"]) == ("error", "check"), share
     assert share["message"].startswith("check could not run: DivisionByZero"), share
+    # the agent diverged nowhere: the run says the suite's check could not run, and exits 1
+    assert "1 check(s) could not run: the suite's error" in done.stderr, done.stderr
+    assert "failed and" not in done.stderr, done.stderr
+    run_summary = (only_run(reports, done.stderr) / "summary.md").read_text()
+    assert "1 check(s) could not run (the suite's error)" in run_summary
+    assert "divergence(s) from the spec" not in run_summary
 
     scenario = suite / "scenarios" / "s.yaml"
     scenario.write_text(RAISES.replace("TOTAL", "{integer: [5, 9]}"))  # searched: 5 is found
