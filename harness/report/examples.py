@@ -66,9 +66,9 @@ class Example:
     probes: str | None = None
 
 
-def _fields(turn: dict[str, Any]) -> str | None:
+def _fields(turn: dict[str, Any], session_id: str | None) -> str | None:
     """The reply's other JSON fields as capped, redacted JSON text."""
-    rest = other_fields(turn)
+    rest = other_fields(turn, session_id)
     if rest is None:
         return None
     return cap(json.dumps(clean(rest), indent=2, ensure_ascii=False, default=str))
@@ -79,7 +79,7 @@ def _listed(value: Any) -> list[Any]:
     return value[:50] if isinstance(value, list) else []
 
 
-def _turn(t: dict[str, Any], faults: Any = None) -> dict[str, Any]:
+def _turn(t: dict[str, Any], faults: Any = None, session_id: str | None = None) -> dict[str, Any]:
     """A stored turn as evidence: what was said, what came back and with what, and the
     faults on while it was sent (`faults`: the trial's windows)."""
     status, usage, source = t.get("status"), t.get("usage"), turn_source(t.get("source"))
@@ -97,7 +97,7 @@ def _turn(t: dict[str, Any], faults: Any = None) -> dict[str, Any]:
         "first_byte_ms": finite(t.get("first_byte_ms")),
         "tool_calls": [cap(call_text(c), 500) for c in _listed(t.get("tool_calls"))],
         "usage": clean(usage) if isinstance(usage, dict) and usage else None,
-        "fields": _fields(t),
+        "fields": _fields(t, session_id),
     }
 
 
@@ -116,7 +116,8 @@ def _example(row: Row) -> Example:
     inputs, recorded, planned = _inputs(row)
     faults = row.get("faults")
     shown = evidence_turns(row)
-    turns = [_turn(t, faults) for t in shown if isinstance(t, dict)]
+    session_id = row["session_id"] if isinstance(row["session_id"], str) else None
+    turns = [_turn(t, faults, session_id) for t in shown if isinstance(t, dict)]
     session = row.get("session")
     return Example(
         case_id=row["case_id"],

@@ -152,9 +152,10 @@ class Tally:
         return out
 
 
-def other_fields(turn: dict[str, Any]) -> Any:
+def other_fields(turn: dict[str, Any], session_id: str | None = None) -> Any:
     """The reply's JSON without what the evidence shows apart (its text, tool calls and
-    tokens); None when nothing else is left."""
+    tokens, a field that only repeats the conversation's `session_id`); None when nothing
+    else is left."""
     data, reply = turn.get("data"), turn.get("reply")
     if data is None or (reply is not None and _as_text(data) == reply):
         return None
@@ -162,6 +163,8 @@ def other_fields(turn: dict[str, Any]) -> Any:
         data = _without(data, reply)
     if isinstance(data, dict):
         shown = {k for k in SHOWN_APART if (data.get(k) or None) == (turn.get(k) or None)}
+        if session_id:  # an echo of the id the harness sent (another one is evidence)
+            shown |= {k for k, v in data.items() if v == session_id}
         data = {k: v for k, v in data.items() if k not in shown}
     return None if data in ({}, []) else data
 

@@ -183,6 +183,15 @@ def test_other_fields_drop_the_reply_wherever_it_sits() -> None:
     }
 
 
+def test_other_fields_leave_out_an_echo_of_the_session_id_but_not_another_id() -> None:
+    echoed = {"reply": "hi", "data": {"reply": "hi", "session_id": "h-1", "state": "open"}}
+    assert other_fields(echoed, "h-1") == {"state": "open"}
+    assert other_fields({"reply": "hi", "data": {"reply": "hi", "sid": "h-1"}}, "h-1") is None
+    other = {"reply": "hi", "data": {"reply": "hi", "session_id": "h-2"}}  # not the one sent
+    assert other_fields(other, "h-1") == {"session_id": "h-2"}
+    assert other_fields(echoed) == {"session_id": "h-1", "state": "open"}  # no id known
+
+
 def test_the_traffic_section_counts_each_conversation_once(tmp_path: Path) -> None:
     run = written(tmp_path, [first_case(), second_case()], PRICED)
     reports = build_reports(run)
