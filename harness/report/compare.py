@@ -176,6 +176,9 @@ class Comparison:
         if self.faults is not None and self.faults.worse:
             worse_f = ", ".join(c.requirement for c in self.faults.worse)
             reasons.append(f"degrades under faults beyond noise: {worse_f}")
+        if self.faults is not None and self.faults.new_degraded:
+            new_f = ", ".join(c.requirement for c in self.faults.new_degraded)
+            reasons.append(f"degrades under faults, not judged under faults in BASE: {new_f}")
         return reasons
 
 

@@ -68,6 +68,14 @@ class FaultComparison:
     def worse(self) -> list[FaultChange]:
         return [c for c in self.changes if c.direction == "worse"]
 
+    @property
+    def new_degraded(self) -> list[FaultChange]:
+        """Degraded under faults in HEAD, not judged under faults in BASE (as a failing case
+        BASE did not have is a new failure), unless BASE ran another fault profile."""
+        if self.base_profile not in (None, self.head_profile):
+            return []
+        return [c for c in self.changes if c.base is None and c.head and c.head.numbers.degraded]
+
 
 def compare_faults(
     base: RunFolder, head: RunFolder, records: tuple[Sequence[object] | None, ...] = (None, None)
@@ -122,9 +130,7 @@ def compare_markdown(d: FaultComparison) -> list[str]:
         )
     worse = ", ".join(c.requirement for c in d.worse) or "none"
     out += ["", f"Degrades under faults in HEAD, not in BASE: {worse}."]
-    new = [
-        c.requirement for c in d.changes if c.base is None and c.head and c.head.numbers.degraded
-    ]
+    new = [c.requirement for c in d.new_degraded]
     if new:  # no direction without a base, but not to be left unsaid
         out.append(
             f"Degrades under faults in HEAD, not judged under faults in BASE: {', '.join(new)}."

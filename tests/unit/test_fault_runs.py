@@ -92,3 +92,11 @@ def test_a_requirement_degrading_in_head_that_base_did_not_judge_under_faults_is
     text = "\n".join(compare_markdown(d))
     assert "Degrades under faults in HEAD, not in BASE: none." in text
     assert "Degrades under faults in HEAD, not judged under faults in BASE: R-2." in text, text
+    # and it turns the comparison red, as a failing case BASE did not have does
+    assert [c.requirement for c in d.new_degraded] == ["R-2"]
+    from harness.report.compare import compare_runs
+
+    assert (
+        "degrades under faults, not judged under faults in BASE: R-2"
+        in compare_runs(base, head).red
+    )
