@@ -22,12 +22,11 @@ from typing import Any
 import httptools
 from yarl import URL
 
-from harness.agents.protocol import DEFAULT_HEADERS, inflate_wbits
+from harness.agents.message import DEFAULT_HEADERS, coding, header_problem, inflate_wbits
 
 IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused
 HIGH_WATER = 256 * 1024  # a stream's buffered bytes at which reading pauses
 INFLATE_MAX = 16 * 1024 * 1024  # a compressed stream's bytes inflated from one read at most
-_BAD = frozenset("\r\n\0")
 
 
 class ClientError(OSError):
@@ -63,10 +62,10 @@ def _tls() -> ssl.SSLContext:
 def _head(method: str, url: str, headers: Mapping[str, str], body: bytes | None) -> bytes:
     _, line, host = _target(url)
     lines = [method.encode("ascii"), line]
+    if (problem := header_problem(headers)) is not None:
+        raise ClientError(problem)
     seen = set()
     for name, value in headers.items():
-        if _BAD.intersection(name) or _BAD.intersection(value):
-            raise ClientError(f"request not sent: the header {name!r} holds a line break")
         low = name.lower()
         if low in ("content-length", "transfer-encoding"):
             continue  # the client's own: the body is always sent whole, with its length
@@ -132,6 +131,10 @@ class Response:
             room = self.cap - self.total if self.cap else INFLATE_MAX
             try:
                 data = self.inflate.decompress(data, room)
+                if self.inflate.eof and self.inflate.unused_data:  # another gzip member
+                    rest, self.inflate = self.inflate.unused_data, None
+                    self._keep(data)
+                    return self._body(rest)
             except zlib.error as exc:
                 msg = f"the reply's {self.encoding} body does not inflate: {exc}"
                 raise ClientError(msg) from None
@@ -248,8 +251,11 @@ class _Connection(asyncio.Protocol):
             return
         r.status = status
         for name, value in r.headers:
-            if name.lower() == "content-encoding" and value.strip().lower() in ("gzip", "deflate"):
-                r.encoding = value.strip().lower()
+            if name.lower() == "content-encoding":
+                try:
+                    r.encoding = coding(value)
+                except ValueError as exc:
+                    self._raise(ClientError(str(exc)))
         r.head.set_result(None)
         if r.head_only:
             r.complete = True
@@ -270,6 +276,8 @@ class _Connection(asyncio.Protocol):
         if r is not None and not r.complete:
             if r.inflate is not None and not r._full():
                 r._keep(r.inflate.flush())  # what is left is never more than the last read's
+                if not r.inflate.eof:
+                    self._raise(ClientError(f"the reply's {r.encoding} body is cut short"))
             r.complete = True
             r.keep_alive = self.parser.should_keep_alive()
             r._wake()
@@ -297,15 +305,8 @@ class Exchange:
     __slots__ = ("body", "cap", "conn", "headers", "held", "method", "pool", "url")
     conn: _Connection | None
 
-    def __init__(
-        self,
-        pool: Pool,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None,
-        cap: int,
-    ) -> None:
+    def __init__(self, pool: Pool, method: str, url: str, headers: Mapping[str, str],
+                 body: bytes | None, cap: int) -> None:  # fmt: skip
         self.pool, self.method, self.url, self.headers, self.body = pool, method, url, headers, body
         self.cap, self.conn = cap, None
         self.held = False

@@ -204,8 +204,11 @@ class AgentProcessRunner:
             self._pump = None
 
 
-UNTRUSTED = "the agent's TLS certificate is not trusted"
-TRUST_HINT = "give the file of the CA that signed the agent's certificate in SSL_CERT_FILE"
+UNTRUSTED = "the agent's TLS certificate fails verification"
+TRUST_HINT = (
+    "the agent's certificate must be issued to the host in the suite's URL, be valid now, and "
+    "be signed by a CA the system trusts or that the file SSL_CERT_FILE names"
+)
 
 
 async def wait_healthy(

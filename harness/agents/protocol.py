@@ -8,7 +8,6 @@ asyncio nor gevent, nor any HTTP client).
 from __future__ import annotations
 
 import re
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from http.cookies import CookieError, SimpleCookie
@@ -31,31 +30,6 @@ from harness.spec.template import (
 )
 
 EXCERPT = 500
-
-#: sent with every request to the agent, by `harness run` and `harness load` alike, unless the
-#: suite sets them: who asks, that any type will do, and no compressed reply
-DEFAULT_HEADERS = (("User-Agent", "harness"), ("Accept", "*/*"), ("Accept-Encoding", "identity"))
-
-
-def inflate_wbits(encoding: str, first: bytes) -> int:
-    """zlib's wbits for a gzip or deflate body, by its first bytes: deflate comes as zlib
-    data, or raw (no zlib header) as some servers send it."""
-    if encoding == "gzip":
-        return 16 + zlib.MAX_WBITS
-    if len(first) < 2:  # one byte: zlib's usual first one, else raw
-        return zlib.MAX_WBITS if first == b"\x78" else -zlib.MAX_WBITS
-    zlib_header = (first[0] & 0x0F) == 8 and int.from_bytes(first[:2], "big") % 31 == 0
-    return zlib.MAX_WBITS if zlib_header else -zlib.MAX_WBITS
-
-
-def with_defaults(headers: Mapping[str, str]) -> dict[str, str]:
-    """A request's headers with DEFAULT_HEADERS the suite did not set."""
-    out = dict(headers)
-    low = {name.lower() for name in headers}
-    for name, value in DEFAULT_HEADERS:
-        if name.lower() not in low:
-            out[name] = value
-    return out
 
 
 def as_text(value: Any) -> str:

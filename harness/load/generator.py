@@ -5,12 +5,11 @@ Locust patches the whole process with gevent on import, which is why this module
 only ever runs here. Each user fetches prepared cases from the harness and plays
 each one as a Script (agents/script.py): the same dialogue steps as `harness run`
 (logins, opens, captures, cookies, 429 waits, streams, OpenAI histories and tools),
-every request sent with locust's HTTP client (so locust's statistics are real, one
-entry per purpose: turn, login, open, close), then posts the outcomes back. A
-duplicate pair is played in lockstep: both copies of each turn at once. The
-profile is a LoadTestShape whose one method, `tick()`, reads the schedule the
-harness sent; after its end it asks for zero users, so every conversation in
-flight finishes (within the stop timeout) before the process reports its totals.
+every request sent with locust's HTTP client (so locust's statistics are real, one entry per
+purpose: turn, login, open, close), then posts the outcomes back. A duplicate pair is played
+in lockstep: both copies of each turn at once. The profile is a LoadTestShape whose one
+method, `tick()`, reads the schedule the harness sent; after its end it asks for zero users,
+so every conversation in flight finishes (within the stop timeout) before it reports totals.
 """
 
 # ruff: noqa: E402 - gevent must patch the process before anything else is imported
@@ -37,12 +36,13 @@ from locust.runners import Runner
 
 from harness.agents.chat import OpenAIDialogue
 from harness.agents.dialogue import Dialogue, HttpDialogue, Send, Steps, Wait
-from harness.agents.protocol import Incoming, Outgoing, with_defaults
+from harness.agents.message import with_defaults
+from harness.agents.protocol import Incoming, Outgoing
 from harness.agents.script import Script
 from harness.core.failures import Failure, FailureKind
 from harness.generate.personas import write_turn
 from harness.load.schedule import Schedule
-from harness.load.transport import ms, read, result, whole_timeout
+from harness.load.transport import ms, read, refused, result, whole_timeout
 from harness.load.wire import transport_error, unpack
 from harness.spec.load import Stage, users_at
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, Turn
@@ -244,6 +244,7 @@ class Conversation(FastHttpUser):
 
     host = "http://127.0.0.1"  # every request carries the agent's full address
     concurrency = 4  # a duplicate pair sends two requests at once
+    insecure = False  # an https agent's certificate is verified, as `harness run` does
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -331,8 +332,9 @@ class Conversation(FastHttpUser):
 
     def _exchange(self, send: Send) -> tuple[Incoming | None, Failure | None]:
         """One request within its timeout (a stream: the whole of it), as locust counts it."""
-        out = send.out
-        headers = with_defaults(out.headers)  # as `harness run` sends them
+        out, headers = send.out, with_defaults(send.out.headers)  # as `harness run` sends them
+        if (refusal := refused(headers)) is not None:
+            return None, refusal
         started = time.perf_counter()
         # a stream's whole length is bounded here; a whole reply by the client's own timeouts
         whole = gevent.Timeout(send.timeout if send.feed is not None else None)

@@ -11,21 +11,17 @@ from typing import Any
 import gevent
 
 from harness.agents.dialogue import Chunked, Send
-from harness.agents.protocol import Incoming, inflate_wbits
+from harness.agents.message import coding, header_problem, inflate, inflate_wbits
+from harness.agents.protocol import Incoming
 from harness.agents.script import Script
-from harness.core.failures import Failure
+from harness.core.failures import Failure, FailureKind
 from harness.load.wire import outcome, timeout_error, transport_error
 
 
 def _read_capped(resp: Any, limit: int) -> bytes:
     """The body up to `limit` bytes (a longer one is cut there and reported as too big)."""
-    encoding = ""
-    if resp.headers is not None:
-        encoding = str(resp.headers.get("content-encoding") or "").lower()
-    compressed = encoding in ("gzip", "deflate")
-    if encoding not in ("", "identity") and not compressed:
-        raise ValueError(f"unsupported content encoding {encoding!r}")
-    cap = limit * 32 if compressed else limit
+    encoding = coding(resp.headers.get("content-encoding") if resp.headers else None)
+    cap = limit * 32 if encoding else limit
     chunks: list[bytes] = []
     size = 0
     while size < cap:
@@ -35,23 +31,41 @@ def _read_capped(resp: Any, limit: int) -> bytes:
         chunks.append(chunk)
         size += len(chunk)
     raw = b"".join(chunks)
-    if compressed:
-        raw = zlib.decompressobj(inflate_wbits(encoding, raw)).decompress(raw, limit)
-    return raw
+    return inflate(encoding, raw, limit) if encoding else raw
+
+
+def _arrived(stream: Any) -> bytes:
+    """What of the body has arrived, waiting for some; b"" at its end. By hand over the
+    response's buffer and socket, as its own `readline` reads them: geventhttpclient's `read`
+    waits for as many bytes as it is asked for, and a compressed stream has no line to wait for."""
+    buffer = stream._body_buffer
+    while not buffer:
+        if stream.message_complete or stream._sock is None:
+            return b""
+        data = stream._sock.recv(stream.block_size)
+        stream.feed(data)
+        if not data:
+            break
+    out = bytes(buffer)
+    del buffer[:]
+    return out
 
 
 def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failure | None:
     """A 2xx stream fed line by line (SSE and JSON lines are made of lines), each line within
     the idle timeout; never reconnected. A gzip or deflate stream (an agent that compresses
-    whatever it is asked) is inflated as it comes, its bytes read up to each newline byte."""
+    whatever it is asked) is inflated as its bytes arrive."""
     stream = Chunked(send, incoming, started)
-    encoding = str(resp.headers.get("content-encoding") or "").lower() if resp.headers else ""
-    inflate: Any = None
+    encoding = coding(resp.headers.get("content-encoding") if resp.headers else None)
+    inflating: Any = None
     while not send.feed.done:
         idle = gevent.Timeout(send.idle_timeout)
         idle.start()
         try:  # what follows the last newline: geventhttpclient's readline drops it
-            line = resp.stream.readline(b"\n") or resp.stream.read()
+            if encoding:  # compressed: no newline to wait for
+                line = _arrived(resp.stream)
+            else:
+                line = resp.stream.readline(b"\n") or resp.stream.read()
         except gevent.Timeout as fired:
             if fired is not idle:
                 raise
@@ -60,9 +74,12 @@ def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failur
             idle.close()
         if not line:
             break
-        if encoding in ("gzip", "deflate"):
-            inflate = inflate or zlib.decompressobj(inflate_wbits(encoding, line))
-            line = inflate.decompress(line, send.max_bytes + 1)
+        if encoding:
+            inflating = inflating or zlib.decompressobj(inflate_wbits(encoding, line))
+            try:
+                line = inflating.decompress(line, send.max_bytes + 1)
+            except zlib.error as exc:
+                raise ValueError(f"the reply's {encoding} body does not inflate: {exc}") from None
             if not line:
                 continue
         if (failure := stream.take(line)) is not None:
@@ -96,6 +113,16 @@ def read(
         resp.stream.release()  # a body left unread closes its connection: never reused
     incoming.latency_ms = ms(started)
     return incoming, failure
+
+
+def refused(headers: dict[str, str]) -> Failure | None:
+    """Headers `harness run` does not send either (a value with a line break), as its error."""
+    problem = header_problem(headers)
+    return (
+        None
+        if problem is None
+        else Failure(FailureKind.CONNECTION, f"connection failed: {problem}")
+    )
 
 
 def whole_timeout(send: Send) -> Failure:

@@ -24,7 +24,7 @@ MODE (default `ids`):
   sse       `ids`, but a message is answered as SSE: a `data: {"delta"}` event a word, then
             `data: [DONE]`; with GZIP=1 the stream is gzip-compressed whatever the request
             accepts, each event flushed, the gzip header sent alone first (as Node's
-            zlib.createGzip sends it)
+            zlib.createGzip sends it); GAP seconds between events (default 0)
   token     POST /token -> {"access_token"}; every conversation request needs
             Authorization: Bearer <a token it issued>, else 401
 
@@ -54,6 +54,7 @@ DELAY = float(os.environ.get("DELAY", "0"))
 MAX_BODY = 64 * 1024
 MODES = ("ids", "cookie", "stall", "contract", "threads", "ndjson", "token", "cut", "sse")
 GZIP = os.environ.get("GZIP") == "1"
+GAP = float(os.environ.get("GAP", "0"))
 
 SESSIONS: dict[str, list[str]] = {}  # session id -> the messages it received
 THREAD_STATE: dict[str, list[dict[str, Any]]] = {}  # thread id -> its messages, both sides
@@ -199,6 +200,7 @@ async def sse(request: web.Request, text: str) -> web.StreamResponse:
     events = [{"delta": w if i == len(words) - 1 else w + " "} for i, w in enumerate(words)]
     for data in [*(json.dumps(e) for e in events), "[DONE]"]:
         event = f"data: {data}\n\n".encode()
+        await asyncio.sleep(GAP)
         await response.write(z.compress(event) + z.flush(zlib.Z_SYNC_FLUSH) if GZIP else event)
     if GZIP:
         await response.write(z.flush())

@@ -326,11 +326,14 @@ def test_an_ndjson_stream_is_joined_into_the_reply(tmp_path: Path) -> None:
 @pytest.mark.parametrize("gzip", ["0", "1"])
 def test_an_sse_stream_is_read_whole_by_run_and_by_load(tmp_path: Path, gzip: str) -> None:
     """Plain, or gzip whatever the request accepts with its header sent alone (it inflates to
-    nothing: no end of the stream); `harness load` reads the same stream (its adapter, sent to
-    the load generator, was refused there with the `reply` its default had)."""
+    nothing: no end of the stream), its events 0.1 s apart, the idle timeout 0.6 s, each
+    turn's stream longer; `harness load` reads the same stream (its adapter, sent to the load
+    generator, was refused there with the `reply` its default had; a compressed stream waited
+    there for a newline byte in the compressed bytes, and stalled)."""
     log = tmp_path / "requests.jsonl"
-    http = conversations_by_id({"stream": {"format": "sse", "delta": "delta"}})
-    process = agent_process("conversation_agent.py", log, MODE="sse", GZIP=gzip)
+    stream = {"format": "sse", "delta": "delta", "idle_timeout": 0.6}
+    http = conversations_by_id({"stream": stream})
+    process = agent_process("conversation_agent.py", log, MODE="sse", GZIP=gzip, GAP="0.1")
     scenario = echo_scenario(repeat=2, turns=2)
     pattern = "^\\[c-[0-9]+-[0-9a-f]+\\] you said: case \\S+ turn 2$"
     scenario["checks"].append({"type": "regex", "requirements": ["T-001"], "pattern": pattern})

@@ -390,6 +390,14 @@ def test_compressed_bodies_gzip_stream_zlib_and_raw_deflate_and_a_broken_one() -
         writer.write(b"not gzip!")
         await writer.drain()
 
+    def gzipped(body: bytes, coding: bytes = b"gzip") -> Handler:
+        async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Encoding: %s\r\n" % coding)
+            writer.write(b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+            await writer.drain()
+
+        return serve
+
     async def main() -> None:
         pool = client.Pool(1)
         server, port, _ = await _raw(gzip_stream)
@@ -405,6 +413,16 @@ def test_compressed_bodies_gzip_stream_zlib_and_raw_deflate_and_a_broken_one() -
             server.close()
         server, port, _ = await _raw(broken)
         with pytest.raises(client.ClientError, match="gzip body does not inflate"):
+            await _get(pool, f"http://127.0.0.1:{port}/")
+        server.close()
+        members = gzip.compress(b"one ") + gzip.compress(b"two")  # two gzip members: both
+        x_gzip = gzipped(gzip.compress(b"x-gzip"), b"x-gzip")
+        for handler, said in ((gzipped(members), b"one two"), (x_gzip, b"x-gzip")):
+            server, port, _ = await _raw(handler)
+            assert (await _get(pool, f"http://127.0.0.1:{port}/"))[2] == said
+            server.close()
+        server, port, _ = await _raw(gzipped(gzip.compress(b"cut " * 100)[:-12]))
+        with pytest.raises(client.ClientError, match="gzip body is cut short"):
             await _get(pool, f"http://127.0.0.1:{port}/")
         server.close()
         pool.close()

@@ -498,3 +498,27 @@ def test_a_finished_stream_says_why_it_is_no_whole_reply() -> None:
     assert problem(cut, b'{"t": "a"}\n{"t": "b"}\n') == (
         'the stream\'s last event has no \'final\': {"t":"b"}'
     )
+
+
+def test_headers_with_a_line_break_are_refused_alike_by_run_and_load() -> None:
+    from harness.agents.message import header_problem, inflate_wbits, with_defaults
+    from harness.load.transport import refused
+
+    assert header_problem({"X-Ref": "ok", "Accept": "*/*"}) is None
+    said = "request not sent: the header 'X-Ref' holds a line break"
+    assert header_problem({"X-Ref": "a\r\nSet-Cookie: x=1"}) == said
+    failure = refused({"X-Ref": "a\nb"})
+    assert failure is not None and failure.kind.value == "connection"
+    assert failure.message == f"connection failed: {said}"
+    # the defaults both send, unless the suite set them (in any case)
+    sent = with_defaults({"user-agent": "mine"})
+    assert sent == {"user-agent": "mine", "Accept": "*/*", "Accept-Encoding": "identity"}
+    # deflate as zlib data, or raw; gzip always by its own header
+    import zlib
+
+    z = zlib.compressobj(wbits=-15)
+    zlib_data, raw = zlib.compress(b"hello " * 9), z.compress(b"hello " * 9) + z.flush()
+    assert inflate_wbits("deflate", zlib_data) == zlib.MAX_WBITS
+    assert inflate_wbits("deflate", raw) == -zlib.MAX_WBITS
+    assert zlib.decompressobj(inflate_wbits("deflate", raw)).decompress(raw) == b"hello " * 9
+    assert inflate_wbits("gzip", b"") == 16 + zlib.MAX_WBITS
