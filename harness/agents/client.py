@@ -1,12 +1,12 @@
-"""HTTP/1.1 over asyncio's transports, each reply read by llhttp (httptools, uvicorn's parser):
-the client under the http and openai adapters and the health polls. By hand, because aiohttp's
-client spent about 165 us of CPU a request here, this one about 60 us, and no kept library
-offers a lean asyncio HTTP/1.1 client. Only what an agent's API needs: keep-alive connections
-per host (at most `limit` in use; an idle one closed after 15 s, as aiohttp does), http and
-https (the default, verifying context), Content-Length, chunked and read-to-close bodies, gzip
-and deflate, no redirects, proxy or cookie jar (protocol.CookieJar is each conversation's). A
-reply is read whole up to a cap (the connection then closed, never drained), or as a stream
-with back-pressure. Errors are `ClientError` (an OSError); timeouts the caller's."""
+"""HTTP/1.1 over asyncio's transports, replies read by llhttp (httptools, uvicorn's parser): the
+client of the http and openai adapters and health polls. By hand: aiohttp's client spent about
+165 us of CPU a request here, this one 60 us, and no kept library offers a lean asyncio client.
+Only what an agent's API needs: keep-alive connections per host (at most `limit` in use; idle
+ones closed after 15 s, as aiohttp's), http and https (verified), Content-Length, chunked and
+read-to-close bodies, gzip and deflate; no redirects, proxy or cookie jar (protocol.CookieJar
+is each conversation's). A reply is read whole up to a cap (the connection then closed, never
+drained) or as a stream with back-pressure; its head is capped too. Errors are `ClientError`
+(an OSError); timeouts the caller's."""
 
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from harness.agents.message import DEFAULT_HEADERS, coding, header_problem, infl
 IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused
 HIGH_WATER = 256 * 1024  # a stream's buffered bytes at which reading pauses
 INFLATE_MAX = 16 * 1024 * 1024  # a compressed stream's bytes inflated from one read at most
+HEAD_MAX = 256 * 1024  # a reply's status line and headers, at most (aiohttp's: 8 KiB a line)
 
 
 class ClientError(OSError):
@@ -96,7 +97,7 @@ class Response:
         self.headers: list[tuple[str, str]] = []
         self.head: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.chunks: list[bytes] = []
-        self.size = 0  # bytes waiting in `chunks`
+        self.size = 0  # bytes waiting in `chunks` (before the head is in: the head's so far)
         self.total = 0  # bytes kept since the reply began
         self.cap = cap  # 0: no cap
         self.whole = False  # read whole: never paused
@@ -208,6 +209,11 @@ class _Connection(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserError as exc:  # httptools wraps what a callback raised
             self._broken(self.error or ClientError(f"the reply is no HTTP the client reads: {exc}"))
+        r = self.response
+        if r is not None and not r.head.done():
+            r.size += len(data)  # the head's bytes so far (the body's are counted from its end)
+            if r.size > HEAD_MAX:
+                self._broken(ClientError(f"the reply's head runs past {HEAD_MAX} bytes"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = True
@@ -249,7 +255,7 @@ class _Connection(asyncio.Protocol):
             self.skip = True
             r.headers = []
             return
-        r.status = status
+        r.status, r.size = status, 0
         for name, value in r.headers:
             if name.lower() == "content-encoding":
                 try:
@@ -353,14 +359,8 @@ class Pool:
         self.idle: dict[tuple[str, int, bool], list[_Connection]] = {}
         self.closed = False
 
-    def request(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: bytes | None = None,
-        cap: int = 0,
-    ) -> Exchange:
+    def request(self, method: str, url: str, headers: Mapping[str, str],
+                body: bytes | None = None, cap: int = 0) -> Exchange:  # fmt: skip
         """One request; of its reply no more than `cap` bytes are kept (0: no cap)."""
         return Exchange(self, method, url, headers, body, cap)
 

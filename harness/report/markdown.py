@@ -212,6 +212,12 @@ def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
     return ([f'<a id="{anchor}"></a>', ""] if anchor else []) + _divergence(d)
 
 
+def _suites(view: ReportView) -> str:
+    """How many errors are the suite's own: checks that could not run."""
+    n = view.suite_errors
+    return f" ({n} of them checks that could not run: the suite's)" if n else ""
+
+
 def render_markdown(
     view: ReportView,
     load: LoadSummary | None = None,
@@ -236,7 +242,8 @@ def render_markdown(
         f"(sha256 {m.spec_hash}) · seed {m.seed} · "
         f"concurrency {m.concurrency}",
         f"- {view.cases} {view.unit}{_kept(view)}, {sum(t.values())} check verdicts: "
-        f"{t['pass']} pass, {t['fail']} fail, {t['error']} error (an error is never a pass)",
+        f"{t['pass']} pass, {t['fail']} fail, {t['error']} error{_suites(view)} (an error is "
+        "never a pass)",
         f"- harness {m.harness_version} · python {m.python}",
         "",
     ]

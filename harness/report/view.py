@@ -74,6 +74,9 @@ class ReportView:
     traffic: Traffic | None = None
     #: requirements the agent failed; None: as `requirements` count them (a view built by hand)
     diverging: list[str] | None = None
+    #: errored checks that raised while they were judged (failure kind `check`): the suite's
+    #: errors, never a pass, and no divergence of the agent's
+    suite_errors: int = 0
 
     @property
     def regressions_failing(self) -> int:
@@ -137,7 +140,8 @@ class ReportView:
 
     @property
     def diverged(self) -> bool:
-        """Any divergence: in this run's cases or a known regression still failing."""
+        """Any divergence (in this run's cases or a known regression still failing), or a
+        check that could not run: never a pass."""
         return (
             self.divergence_count > 0
             or self.suite_errors > 0
@@ -149,13 +153,7 @@ class ReportView:
     @property
     def divergence_count(self) -> int:
         """Failed and errored checks, but for the suite's own errors (`suite_errors`)."""
-        t = self.totals
-        return t.get("fail", 0) + t.get("error", 0) - t.get("suite", 0)
-
-    @property
-    def suite_errors(self) -> int:
-        """Checks that raised while they were judged: never a pass, and no divergence."""
-        return self.totals.get("suite", 0)
+        return self.totals.get("fail", 0) + self.totals.get("error", 0) - self.suite_errors
 
     @property
     def status(self) -> str:
@@ -275,14 +273,14 @@ def build_view(
             d.check_id,
         ),
     )
-    totals = dict.fromkeys(("pass", "fail", "error", "suite"), 0)
+    totals, suite_errors = dict.fromkeys(("pass", "fail", "error"), 0), 0
     diverging: set[str] = set()  # requirements the agent failed, not the suite's checks
     for row in rows:
         verdict = row["verdict"]
         if verdict in totals:
             totals[verdict] += 1
         if verdict == "error" and row.get("failure_kind") == FailureKind.CHECK.value:
-            totals["suite"] += 1  # a check that raised: the suite's error, no divergence
+            suite_errors += 1  # a check that raised: the suite's error, no divergence
         elif verdict in ("fail", "error"):
             diverging.update(str(row["requirements"]).split(","))
     known = known_regressions(everything)
@@ -296,5 +294,6 @@ def build_view(
         known,
         reliability=compute(rows, manifest),
         diverging=[r["requirement"] for r in requirements if r["requirement"] in diverging],
+        suite_errors=suite_errors,
         traffic=traffic(everything, manifest) if tally is None else tally.traffic(manifest),
     )

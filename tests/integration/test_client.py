@@ -448,3 +448,24 @@ def test_a_second_reply_nobody_asked_for_is_not_the_first_ones_and_ends_the_conn
         pool.close()
 
     asyncio.run(main())
+
+
+def test_a_head_that_never_ends_is_cut_at_its_cap() -> None:
+    """Headers sent forever (a hostile agent) end the request at HEAD_MAX, not in memory."""
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(100_000):
+            writer.write(b"X-Filler-%d: %s\r\n" % (i, b"y" * 200))
+            if i % 100 == 0:
+                await writer.drain()
+
+    async def main() -> None:
+        pool = client.Pool(1)
+        server, port, _ = await _raw(endless)
+        with pytest.raises(client.ClientError, match="head runs past"):
+            await _get(pool, f"http://127.0.0.1:{port}/")
+        server.close()
+        pool.close()
+
+    asyncio.run(main())

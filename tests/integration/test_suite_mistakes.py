@@ -376,6 +376,8 @@ def test_a_check_that_raises_is_the_suites_error_and_a_hunt_saves_none(tmp_path:
     run_summary = (only_run(reports, done.stderr) / "summary.md").read_text()
     assert "1 check(s) could not run (the suite's error)" in run_summary
     assert "divergence(s) from the spec" not in run_summary
+    said = "2 check verdicts: 1 pass, 0 fail, 1 error (1 of them checks that could not run"
+    assert said in run_summary, run_summary[:1500]
 
     scenario = suite / "scenarios" / "s.yaml"
     scenario.write_text(RAISES.replace("TOTAL", "{integer: [5, 9]}"))  # searched: 5 is found
