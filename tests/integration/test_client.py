@@ -38,13 +38,29 @@ async def _raw(handler: Handler) -> tuple[asyncio.Server, int, list[bytes]]:
     return server, server.sockets[0].getsockname()[1], seen
 
 
-async def _app(app: web.Application, tls: ssl.SSLContext | None = None) -> tuple[Any, int]:
+async def _app(
+    routes: dict[str, Any], tls: ssl.SSLContext | None = None, method: str = "GET"
+) -> tuple[Any, int]:
+    """aiohttp's server with these path -> handler routes, on a port of its own."""
+    app = web.Application()
+    for path, handler in routes.items():
+        app.router.add_route(method, path, handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, ssl_context=tls)
     await site.start()
     port = runner.addresses[0][1]
     return runner, port
+
+
+async def _refused(pool: client.Pool, handler: Handler, match: str) -> None:
+    """The raw server's reply through `handler` is the client's error, matching `match`."""
+    server, port, _ = await _raw(handler)
+    try:
+        with pytest.raises(client.ClientError, match=match):
+            await _get(pool, f"http://127.0.0.1:{port}/")
+    finally:
+        server.close()
 
 
 async def _get(pool: client.Pool, url: str, **kw: Any) -> tuple[int, dict[str, str], bytes]:
@@ -63,9 +79,7 @@ def test_keep_alive_reuses_one_connection_and_sends_what_aiohttp_sent() -> None:
         return web.Response(body=await request.read())
 
     async def main() -> int:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", echo)
-        runner, port = await _app(app)
+        runner, port = await _app({"/{tail:.*}": echo}, method="*")
         pool = client.Pool(4)
         try:
             for i in range(5):
@@ -110,9 +124,7 @@ def test_connection_close_chunked_and_gzip_replies() -> None:
         return resp
 
     async def main() -> list[bytes]:
-        app = web.Application()
-        app.router.add_get("/{name}", handler)
-        runner, port = await _app(app)
+        runner, port = await _app({"/{name}": handler})
         pool = client.Pool(4)
         try:
             bodies = [(await _get(pool, f"http://127.0.0.1:{port}/{n}"))[2] for n in
@@ -154,7 +166,17 @@ def test_a_reply_read_to_the_close_and_one_cut_short() -> None:
     asyncio.run(main())
 
 
-def test_not_http_interim_1xx_and_head() -> None:
+def test_not_http_a_head_that_never_ends_interim_1xx_and_head() -> None:
+    """A reply no HTTP parser reads, and headers sent forever (a hostile agent: cut at
+    HEAD_MAX, not held in memory), are errors; an interim 1xx is no answer; HEAD has none."""
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"HTTP/1.1 200 OK\r\n")
+        for i in range(100_000):
+            writer.write(b"X-Filler-%d: %s\r\n" % (i, b"y" * 200))
+            if i % 100 == 0:
+                await writer.drain()
+
     async def garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"SSH-2.0-OpenSSH_9.6\r\n\r\n")
         await writer.drain()
@@ -173,10 +195,8 @@ def test_not_http_interim_1xx_and_head() -> None:
 
     async def main() -> None:
         pool = client.Pool(2)
-        server, port, _ = await _raw(garbage)
-        with pytest.raises(client.ClientError, match="no HTTP the client reads"):
-            await _get(pool, f"http://127.0.0.1:{port}/")
-        server.close()
+        await _refused(pool, garbage, "no HTTP the client reads")
+        await _refused(pool, endless, "head runs past")
         server, port, _ = await _raw(interim)
         status, headers, body = await _get(pool, f"http://127.0.0.1:{port}/")
         assert (status, headers.get("X-Id"), body) == (201, "7", b"ok")
@@ -198,10 +218,7 @@ def test_a_body_past_the_cap_is_cut_and_its_connection_not_reused() -> None:
         return web.Response(body=b"x" * 3_000_000)
 
     async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/", big)
-        app.router.add_get("/bomb", big)
-        runner, port = await _app(app)
+        runner, port = await _app({"/": big, "/bomb": big})
         pool = client.Pool(1)
         try:
             async with pool.request("GET", f"http://127.0.0.1:{port}/", {}, cap=1001) as r:
@@ -270,9 +287,7 @@ def test_at_most_limit_connections_at_once() -> None:
         return web.Response(text="ok")
 
     async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/", slow)
-        runner, port = await _app(app)
+        runner, port = await _app({"/": slow})
         pool = client.Pool(2)
         try:
             got = await asyncio.gather(*(_get(pool, f"http://127.0.0.1:{port}/") for _ in range(6)))
@@ -295,9 +310,7 @@ def test_a_stream_is_read_as_it_comes_with_back_pressure() -> None:
         return resp
 
     async def main() -> list[int]:
-        app = web.Application()
-        app.router.add_get("/", stream)
-        runner, port = await _app(app)
+        runner, port = await _app({"/": stream})
         pool = client.Pool(1)
         sizes: list[int] = []
         try:
@@ -324,9 +337,7 @@ def test_https_verifies_the_agent_certificate(tmp_path: Any, monkeypatch: Any) -
         return web.Response(text="over tls")
 
     async def main() -> None:
-        app = web.Application()
-        app.router.add_get("/", hello)
-        runner, port = await _app(app, served)
+        runner, port = await _app({"/": hello}, served)
         try:
             client._tls.cache_clear()  # no CA of ours: refused
             pool = client.Pool(1)
@@ -411,20 +422,14 @@ def test_compressed_bodies_gzip_stream_zlib_and_raw_deflate_and_a_broken_one() -
             server, port, _ = await _raw(deflated(raw))
             assert (await _get(pool, f"http://127.0.0.1:{port}/"))[2] == b"deflated " * 50
             server.close()
-        server, port, _ = await _raw(broken)
-        with pytest.raises(client.ClientError, match="gzip body does not inflate"):
-            await _get(pool, f"http://127.0.0.1:{port}/")
-        server.close()
+        await _refused(pool, broken, "gzip body does not inflate")
         members = gzip.compress(b"one ") + gzip.compress(b"two")  # two gzip members: both
         x_gzip = gzipped(gzip.compress(b"x-gzip"), b"x-gzip")
         for handler, said in ((gzipped(members), b"one two"), (x_gzip, b"x-gzip")):
             server, port, _ = await _raw(handler)
             assert (await _get(pool, f"http://127.0.0.1:{port}/"))[2] == said
             server.close()
-        server, port, _ = await _raw(gzipped(gzip.compress(b"cut " * 100)[:-12]))
-        with pytest.raises(client.ClientError, match="gzip body is cut short"):
-            await _get(pool, f"http://127.0.0.1:{port}/")
-        server.close()
+        await _refused(pool, gzipped(gzip.compress(b"cut " * 100)[:-12]), "gzip body is cut short")
         pool.close()
 
     asyncio.run(main())
@@ -444,27 +449,6 @@ def test_a_second_reply_nobody_asked_for_is_not_the_first_ones_and_ends_the_conn
             assert (r.status, r.headers, await r.read(100)) == (
                 200, [("X-Reply", "1"), ("Content-Length", "2")], b"ok")  # fmt: skip
         assert not pool.idle.get(("127.0.0.1", port, False))  # never reused
-        server.close()
-        pool.close()
-
-    asyncio.run(main())
-
-
-def test_a_head_that_never_ends_is_cut_at_its_cap() -> None:
-    """Headers sent forever (a hostile agent) end the request at HEAD_MAX, not in memory."""
-
-    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        writer.write(b"HTTP/1.1 200 OK\r\n")
-        for i in range(100_000):
-            writer.write(b"X-Filler-%d: %s\r\n" % (i, b"y" * 200))
-            if i % 100 == 0:
-                await writer.drain()
-
-    async def main() -> None:
-        pool = client.Pool(1)
-        server, port, _ = await _raw(endless)
-        with pytest.raises(client.ClientError, match="head runs past"):
-            await _get(pool, f"http://127.0.0.1:{port}/")
         server.close()
         pool.close()
 
