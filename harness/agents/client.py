@@ -15,14 +15,12 @@ import base64
 import functools
 import ssl
 import time
-import zlib
 from collections.abc import Mapping
-from typing import Any
 
 import httptools
 from yarl import URL
 
-from harness.agents.message import DEFAULT_HEADERS, coding, header_problem, inflate_wbits
+from harness.agents.message import DEFAULT_HEADERS, Inflater, coding, header_problem
 
 IDLE_SECONDS = 15.0  # an idle connection older than this is closed, not reused
 HIGH_WATER = 256 * 1024  # a stream's buffered bytes at which reading pauses
@@ -105,8 +103,7 @@ class Response:
         self.keep_alive = False
         self.error: BaseException | None = None
         self.waiter: asyncio.Future[None] | None = None
-        self.encoding = ""  # gzip or deflate: inflated as it comes
-        self.inflate: Any = None
+        self.inflater: Inflater | None = None  # a gzip or deflate body, inflated as it comes
 
     def _wake(self) -> None:
         waiter = self.waiter
@@ -124,22 +121,15 @@ class Response:
         return bool(self.cap) and self.total >= self.cap
 
     def _body(self, data: bytes) -> None:
-        if self.encoding:  # never inflated past what may be kept: no bomb
+        if self.inflater is not None:  # never inflated past what may be kept: no bomb
             if self._full():
                 return
-            if self.inflate is None:
-                self.inflate = zlib.decompressobj(inflate_wbits(self.encoding, data))
             room = self.cap - self.total if self.cap else INFLATE_MAX
             try:
-                data = self.inflate.decompress(data, room)
-                if self.inflate.eof and self.inflate.unused_data:  # another gzip member
-                    rest, self.inflate = self.inflate.unused_data, None
-                    self._keep(data)
-                    return self._body(rest)
-            except zlib.error as exc:
-                msg = f"the reply's {self.encoding} body does not inflate: {exc}"
-                raise ClientError(msg) from None
-            if not self.cap and self.inflate.unconsumed_tail:
+                data = self.inflater.feed(data, room)
+            except ValueError as exc:
+                raise ClientError(str(exc)) from None
+            if not self.cap and len(data) >= INFLATE_MAX:
                 raise ClientError(f"a compressed reply inflates past {INFLATE_MAX} bytes a read")
         self._keep(data)
 
@@ -259,7 +249,7 @@ class _Connection(asyncio.Protocol):
         for name, value in r.headers:
             if name.lower() == "content-encoding":
                 try:
-                    r.encoding = coding(value)
+                    r.inflater = Inflater(encoding) if (encoding := coding(value)) else None
                 except ValueError as exc:
                     self._raise(ClientError(str(exc)))
         r.head.set_result(None)
@@ -280,10 +270,11 @@ class _Connection(asyncio.Protocol):
             return
         r = self.response
         if r is not None and not r.complete:
-            if r.inflate is not None and not r._full():
-                r._keep(r.inflate.flush())  # what is left is never more than the last read's
-                if not r.inflate.eof:
-                    self._raise(ClientError(f"the reply's {r.encoding} body is cut short"))
+            if r.inflater is not None and not r._full():
+                try:  # what is left is never more than the last read's
+                    r._keep(r.inflater.end())
+                except ValueError as exc:
+                    self._raise(ClientError(str(exc)))
             r.complete = True
             r.keep_alive = self.parser.should_keep_alive()
             r._wake()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import zlib
 from collections.abc import Mapping
+from typing import Any
 
 #: sent with every request to the agent, by `harness run` and `harness load` alike, unless the
 #: suite sets them: who asks, that any type will do, and no compressed reply
@@ -34,19 +35,41 @@ def coding(value: str | None) -> str:
     raise ValueError(f"the reply's content encoding {name!r} is none the harness reads")
 
 
+class Inflater:
+    """A gzip (every member) or deflate body inflated as its bytes arrive, never more than
+    the `limit` of each `feed` (what is past it is dropped: the caller is past its cap)."""
+
+    def __init__(self, encoding: str) -> None:
+        self.encoding = encoding
+        self.z: Any = None
+
+    def feed(self, data: bytes, limit: int) -> bytes:
+        out = b""
+        try:
+            while data and len(out) < limit:
+                if self.z is None or self.z.eof:  # the body's first member, or its next
+                    self.z = zlib.decompressobj(inflate_wbits(self.encoding, data))
+                out += self.z.decompress(data, limit - len(out))
+                data = self.z.unused_data if self.z.eof else b""
+        except zlib.error as exc:
+            raise ValueError(f"the reply's {self.encoding} body does not inflate: {exc}") from None
+        return out
+
+    def end(self) -> bytes:
+        """What is left once the body ended; ValueError when its compressed data did not."""
+        if self.z is None:
+            return b""
+        left = self.z.flush()
+        if not self.z.eof:
+            raise ValueError(f"the reply's {self.encoding} body is cut short")
+        return bytes(left)
+
+
 def inflate(encoding: str, data: bytes, limit: int) -> bytes:
     """A whole gzip (every member) or deflate body, no more than `limit` bytes of it."""
-    out = b""
-    try:
-        while data and len(out) < limit:
-            z = zlib.decompressobj(inflate_wbits(encoding, data))
-            out += z.decompress(data, limit - len(out))
-            if not z.eof and len(out) < limit:
-                raise ValueError(f"the reply's {encoding} body is cut short")
-            data = z.unused_data
-    except zlib.error as exc:
-        raise ValueError(f"the reply's {encoding} body does not inflate: {exc}") from None
-    return out
+    inflater = Inflater(encoding)
+    out = inflater.feed(data, limit)
+    return out if len(out) >= limit else out + inflater.end()
 
 
 def header_problem(headers: Mapping[str, str]) -> str | None:

@@ -258,7 +258,7 @@ def _exit_reasons(reports: Reports) -> list[str]:
             f"check(s) in requirement(s) {', '.join(v.failing_requirements)}"
         )
     if v.suite_errors:
-        reasons.append(f"{v.suite_errors} check(s) could not run (the suite's error)")
+        reasons.append(f"{v.suite_errors} more errored check(s) could not run (the suite's error)")
     if summary is not None and summary.sampled_violations:
         reasons.append(f"samples saw up to {summary.sampled_violations} violating row(s)")
     return reasons + v.regression_findings

@@ -116,7 +116,10 @@ def _print_summary(reports: Reports, interrupted: bool) -> None:
             f"in requirement(s) {', '.join(v.failing_requirements)}"
         )
     if v.suite_errors:  # never a pass, and no divergence of the agent's either
-        err.print(f"[bold red]{v.suite_errors} check(s) could not run[/]: the suite's error")
+        err.print(
+            f"[bold red]{v.suite_errors} more errored check(s) could not run[/]: the suite's "
+            "error, not the agent's"
+        )
     if v.divergence_count or v.suite_errors:
         for reason in error_reasons(v):  # why, not only how many (summary.md has every one)
             err.print(f"  [red]error[/]: {escape(reason)}", soft_wrap=True)

@@ -5,13 +5,12 @@ within its idle timeout, a played script as the harness reads it back."""
 from __future__ import annotations
 
 import time
-import zlib
 from typing import Any
 
 import gevent
 
 from harness.agents.dialogue import Chunked, Send
-from harness.agents.message import coding, header_problem, inflate, inflate_wbits
+from harness.agents.message import Inflater, coding, header_problem, inflate
 from harness.agents.protocol import Incoming
 from harness.agents.script import Script
 from harness.core.failures import Failure, FailureKind
@@ -57,7 +56,7 @@ def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failur
     whatever it is asked) is inflated as its bytes arrive."""
     stream = Chunked(send, incoming, started)
     encoding = coding(resp.headers.get("content-encoding") if resp.headers else None)
-    inflating: Any = None
+    inflater = Inflater(encoding) if encoding else None
     while not send.feed.done:
         idle = gevent.Timeout(send.idle_timeout)
         idle.start()
@@ -72,14 +71,12 @@ def _stream(resp: Any, incoming: Incoming, started: float, send: Send) -> Failur
             return stream.stalled()
         finally:
             idle.close()
+        if not line and inflater is not None:
+            line, inflater = inflater.end(), None  # its compressed data must have ended too
         if not line:
             break
-        if encoding:
-            inflating = inflating or zlib.decompressobj(inflate_wbits(encoding, line))
-            try:
-                line = inflating.decompress(line, send.max_bytes + 1)
-            except zlib.error as exc:
-                raise ValueError(f"the reply's {encoding} body does not inflate: {exc}") from None
+        if inflater is not None:
+            line = inflater.feed(line, send.max_bytes + 1)
             if not line:
                 continue
         if (failure := stream.take(line)) is not None:

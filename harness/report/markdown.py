@@ -188,8 +188,7 @@ def _call(c: dict[str, Any]) -> str:
 def _divergence(d: Divergence) -> list[str]:
     reqs = ", ".join(f"{r} {cell(t)}" for r, t in zip(d.requirements, d.titles, strict=False))
     out = [
-        f"### {d.verdict.upper()} · {reqs} ({d.severity}) · {cell(d.scenario)} / "
-        f"{cell(d.check_id)}",
+        f"### {_verdict(d)} · {reqs} ({d.severity}) · {cell(d.scenario)} / {cell(d.check_id)}",
         "",
         f"Scenario {code(d.scenario)}, check {code(d.check_id)} "
         f"({d.category} · {d.check_type}), "
@@ -210,6 +209,10 @@ def _divergence(d: Divergence) -> list[str]:
 def divergence_markdown(d: Divergence, anchor: str = "") -> list[str]:
     """One divergence group with its evidence; with an anchor that links can point to."""
     return ([f'<a id="{anchor}"></a>', ""] if anchor else []) + _divergence(d)
+
+
+def _verdict(d: Divergence) -> str:
+    return "ERROR (the suite's: the check could not run)" if d.suite else d.verdict.upper()
 
 
 def _suites(view: ReportView) -> str:

@@ -160,7 +160,9 @@ def other_fields(turn: dict[str, Any], session_id: str | None = None) -> Any:
     if data is None or (reply is not None and _as_text(data) == reply):
         return None
     if isinstance(data, dict | list):
-        data = _without(data, reply)
+        whole, data = data, _without(data, reply)
+        if isinstance(data, dict) and isinstance(whole, dict):  # no {} the reply's removal left
+            data = {k: v for k, v in data.items() if v not in ({}, []) or whole[k] in ({}, [])}
     if isinstance(data, dict):
         shown = {k for k in SHOWN_APART if (data.get(k) or None) == (turn.get(k) or None)}
         if session_id:  # an echo of the id the harness sent (another one is evidence)

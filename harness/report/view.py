@@ -49,6 +49,7 @@ class Divergence:
     examples: list[Example] = field(default_factory=list)
     others: list[tuple[str, str]] = field(default_factory=list)
     more: int = 0  # cases beyond those listed
+    suite: bool = False  # errors of a check that could not run: the suite's, not the agent's
 
     @property
     def count(self) -> int:
@@ -254,7 +255,9 @@ def build_view(
                 check_type=row["check_type"],
                 category=row["category"],
                 verdict=row["verdict"],
+                suite=row.get("failure_kind") == FailureKind.CHECK.value,
             )
+        group.suite = group.suite and row.get("failure_kind") == FailureKind.CHECK.value
         if len(group.examples) < FULL_EXAMPLES:
             group.examples.append(_example(row))
         elif len(group.others) >= OTHERS_SHOWN:

@@ -24,7 +24,9 @@ MODE (default `ids`):
   sse       `ids`, but a message is answered as SSE: a `data: {"delta"}` event a word, then
             `data: [DONE]`; with GZIP=1 the stream is gzip-compressed whatever the request
             accepts, each event flushed, the gzip header sent alone first (as Node's
-            zlib.createGzip sends it); GAP seconds between events (default 0)
+            zlib.createGzip sends it); GZIP=members: each event a gzip member of its own;
+            GZIP=cut: as 1, without `[DONE]` and without the gzip data's end; GAP seconds
+            between events (default 0)
   token     POST /token -> {"access_token"}; every conversation request needs
             Authorization: Bearer <a token it issued>, else 401
 
@@ -34,6 +36,7 @@ DELAY (seconds, default 0) holds every answer that long, so concurrent cases ove
 from __future__ import annotations
 
 import asyncio
+import gzip
 import itertools
 import json
 import os
@@ -53,7 +56,7 @@ MODE = os.environ.get("MODE", "ids")
 DELAY = float(os.environ.get("DELAY", "0"))
 MAX_BODY = 64 * 1024
 MODES = ("ids", "cookie", "stall", "contract", "threads", "ndjson", "token", "cut", "sse")
-GZIP = os.environ.get("GZIP") == "1"
+GZIP = os.environ.get("GZIP", "0").replace("0", "")  # "", "1", "members" or "cut"
 GAP = float(os.environ.get("GAP", "0"))
 
 SESSIONS: dict[str, list[str]] = {}  # session id -> the messages it received
@@ -192,17 +195,22 @@ async def sse(request: web.Request, text: str) -> web.StreamResponse:
     response = web.StreamResponse(headers=headers)
     await response.prepare(request)
     z = zlib.compressobj(wbits=31)
-    if GZIP:
+    if GZIP in ("1", "cut"):
         header = z.flush(zlib.Z_SYNC_FLUSH)
         await response.write(header[:10])  # the gzip header alone: inflates to nothing
         await response.write(header[10:])
     words = text.split(" ")
-    events = [{"delta": w if i == len(words) - 1 else w + " "} for i, w in enumerate(words)]
-    for data in [*(json.dumps(e) for e in events), "[DONE]"]:
+    events = [json.dumps({"delta": w if i == len(words) - 1 else w + " "}) for i, w in
+              enumerate(words)]  # fmt: skip
+    for data in events if GZIP == "cut" else [*events, "[DONE]"]:
         event = f"data: {data}\n\n".encode()
         await asyncio.sleep(GAP)
-        await response.write(z.compress(event) + z.flush(zlib.Z_SYNC_FLUSH) if GZIP else event)
-    if GZIP:
+        if GZIP == "members":  # each event a gzip member of its own
+            event = gzip.compress(event)
+        elif GZIP:
+            event = z.compress(event) + z.flush(zlib.Z_SYNC_FLUSH)
+        await response.write(event)
+    if GZIP == "1":  # "cut": the gzip data never ends
         await response.write(z.flush())
     await response.write_eof()
     return response

@@ -323,15 +323,19 @@ def test_an_ndjson_stream_is_joined_into_the_reply(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-@pytest.mark.parametrize("gzip", ["0", "1"])
+@pytest.mark.parametrize("gzip", ["0", "1", "members", "cut"])
 def test_an_sse_stream_is_read_whole_by_run_and_by_load(tmp_path: Path, gzip: str) -> None:
     """Plain, or gzip whatever the request accepts with its header sent alone (it inflates to
     nothing: no end of the stream), its events 0.1 s apart, the idle timeout 0.6 s, each
     turn's stream longer; `harness load` reads the same stream (its adapter, sent to the load
     generator, was refused there with the `reply` its default had; a compressed stream waited
-    there for a newline byte in the compressed bytes, and stalled)."""
+    there for a newline byte in the compressed bytes, and stalled). Each event a gzip member
+    of its own is read in both; gzip data that never ends (the stream's end is the reply's:
+    `done: null`) is an error in both (load passed it)."""
     log = tmp_path / "requests.jsonl"
     stream = {"format": "sse", "delta": "delta", "idle_timeout": 0.6}
+    if gzip == "cut":
+        stream["done"] = None
     http = conversations_by_id({"stream": stream})
     process = agent_process("conversation_agent.py", log, MODE="sse", GZIP=gzip, GAP="0.1")
     scenario = echo_scenario(repeat=2, turns=2)
@@ -339,16 +343,24 @@ def test_an_sse_stream_is_read_whole_by_run_and_by_load(tmp_path: Path, gzip: st
     scenario["checks"].append({"type": "regex", "requirements": ["T-001"], "pattern": pattern})
     suite = write_suite(tmp_path / "suite", {"process": process, "http": http}, [scenario])
     proc = run(suite, tmp_path / "reports")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "no divergence from the spec (4 checks passed)" in proc.stderr, proc.stderr
+    cut = "the reply's gzip body is cut short"
+    if gzip == "cut":
+        assert proc.returncode == 1 and cut in proc.stderr, proc.stdout + proc.stderr
+    else:
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "no divergence from the spec (4 checks passed)" in proc.stderr, proc.stderr
     profile = "load:\n  profiles:\n    quick: {shape: stages, stages: [{duration: 3s, users: 2}]}\n"
     (suite / "suite.yaml").write_text((suite / "suite.yaml").read_text() + profile)
     reports = tmp_path / "load"
     done = harness("load", str(suite), "--profile", "quick", "--no-progress",
                    "--reports-dir", str(reports), timeout=240)  # fmt: skip
-    assert done.returncode == 0, done.stdout + done.stderr
     counts = read_manifest(only_run(reports, done.stderr))["load"]["counts"]
-    assert counts["judged"] > 0 and counts["passed"] == counts["judged"], counts
+    if gzip == "cut":
+        assert done.returncode == 1 and counts["passed"] == 0, (counts, done.stderr)
+        assert cut in (only_run(reports, done.stderr) / "cases.jsonl").read_text()
+    else:
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert counts["judged"] > 0 and counts["passed"] == counts["judged"], counts
 
 
 @pytest.mark.parametrize(

@@ -371,7 +371,11 @@ def test_a_check_that_raises_is_the_suites_error_and_a_hunt_saves_none(tmp_path:
     assert (share["verdict"], share["cause"]) == ("error", "check"), share
     assert share["message"].startswith("check could not run: DivisionByZero"), share
     # the agent diverged nowhere: the run says the suite's check could not run, and exits 1
-    assert "1 check(s) could not run: the suite's error" in done.stderr, done.stderr
+    assert "1 more errored check(s) could not run: the suite's error" in done.stderr, done.stderr
+    assert (
+        "### ERROR (the suite's: the check could not run) · T-001"
+        in (only_run(reports, done.stderr) / "summary.md").read_text()
+    )
     assert "failed and" not in done.stderr, done.stderr
     run_summary = (only_run(reports, done.stderr) / "summary.md").read_text()
     assert "1 check(s) could not run (the suite's error)" in run_summary

@@ -190,6 +190,9 @@ def test_other_fields_leave_out_an_echo_of_the_session_id_but_not_another_id() -
     other = {"reply": "hi", "data": {"reply": "hi", "session_id": "h-2"}}  # not the one sent
     assert other_fields(other, "h-1") == {"session_id": "h-2"}
     assert other_fields(echoed) == {"session_id": "h-1", "state": "open"}  # no id known
+    # the reply's removal leaves no empty object the agent never sent; its own empty one stays
+    nested = {"reply": "hi", "data": {"speech": {"text": "hi"}, "meta": {}, "n": 1}}
+    assert other_fields(nested) == {"meta": {}, "n": 1}
 
 
 def test_the_traffic_section_counts_each_conversation_once(tmp_path: Path) -> None:
