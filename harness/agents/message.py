@@ -59,10 +59,10 @@ class Inflater:
         """What is left once the body ended; ValueError when its compressed data did not."""
         if self.z is None:
             return b""
-        left = self.z.flush()
+        left: bytes = self.z.flush()
         if not self.z.eof:
             raise ValueError(f"the reply's {self.encoding} body is cut short")
-        return bytes(left)
+        return left
 
 
 def inflate(encoding: str, data: bytes, limit: int) -> bytes:
