@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.core.failures import Failure, FailureKind
+from harness.empty import empty_dict
 
 if TYPE_CHECKING:
     from harness.spec.models.agents import Turn
@@ -27,7 +28,8 @@ class Reply:
     failure: Failure | None = None
     data: Any = None  # the reply's JSON (a stream: what it assembled)
     first_byte_ms: float | None = None  # time to the first byte (a stream: its first event)
-    captured: dict[str, Any] = field(default_factory=dict)  # values this reply gave the session
+    #: values this reply gave the session
+    captured: dict[str, Any] = field(default_factory=empty_dict)
     usage: dict[str, int] | None = None  # tokens, when the agent reports them
     tool_calls: list[dict[str, Any]] | None = None
     finish_reason: str | None = None

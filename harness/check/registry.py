@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.core.failures import Category, FailureKind
 from harness.core.types import CheckResult, Observation
+from harness.empty import empty_dict
 
 if TYPE_CHECKING:
     from harness.check.state import Targets
@@ -36,7 +37,7 @@ class Judging:
     targets: Targets
     cache: dict[str, Template]
     observation: Observation
-    observed: dict[str, list[Any]] = field(default_factory=dict)  # check id -> per variant
+    observed: dict[str, list[Any]] = field(default_factory=empty_dict)  # check id -> per variant
 
 
 Judge = Callable[[Any, str, Judging], Awaitable[CheckResult]]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from harness.check.registry import CheckKind, Judging, SchemaQuery, register
 from harness.core import Category, CheckResult, Verdict, to_jsonable
+from harness.empty import empty_dict
 from harness.spec import models as m
 from harness.spec.template import Template, concrete, format_value, render_deep, to_decimal
 
@@ -53,8 +54,8 @@ class SetupKeyValue(KeyValue, Protocol):
 class Targets:
     """The real systems the harness itself reads and writes, by dependency name."""
 
-    databases: dict[str, SetupDatabase] = field(default_factory=dict)
-    kv: dict[str, SetupKeyValue] = field(default_factory=dict)
+    databases: dict[str, SetupDatabase] = field(default_factory=empty_dict)
+    kv: dict[str, SetupKeyValue] = field(default_factory=empty_dict)
 
 
 def values_equal(expected: Any, found: Any) -> bool:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 from pydantic import JsonValue
 
+from harness.empty import empty_dict
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceRequest:
@@ -17,8 +19,8 @@ class ServiceRequest:
     service: str
     method: str
     path: str
-    query: dict[str, str] = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
+    query: dict[str, str] = field(default_factory=empty_dict)
+    headers: dict[str, str] = field(default_factory=empty_dict)
     body: str = ""
     json: JsonValue = None
     status: int = 0  # what the stub answered

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from harness.empty import empty_dict
+
 if TYPE_CHECKING:
     from harness.core.types import CaseResult, DependencyInfo
 
@@ -92,7 +94,7 @@ class RunFinished:
     status: Status
     cases: int
     seconds: float
-    counts: dict[str, int] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=empty_dict)
     reason: str | None = None  # why it failed, when it did
     at: float = field(default_factory=_now, kw_only=True)
 

@@ -8,6 +8,8 @@ from enum import StrEnum
 
 from pydantic import JsonValue
 
+from harness.empty import empty_dict
+
 #: the attribute that names a tool execution's tool (OpenTelemetry's GenAI conventions)
 TOOL = "gen_ai.tool.name"
 
@@ -37,7 +39,7 @@ class SpanEvent:
 
     name: str
     time_ns: int
-    attributes: dict[str, JsonValue] = field(default_factory=dict)
+    attributes: dict[str, JsonValue] = field(default_factory=empty_dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +57,7 @@ class Span:
     end_ns: int = 0
     status: SpanStatus = SpanStatus.UNSET
     status_message: str = ""
-    attributes: dict[str, JsonValue] = field(default_factory=dict)
+    attributes: dict[str, JsonValue] = field(default_factory=empty_dict)
     events: tuple[SpanEvent, ...] = ()
     service: str | None = None
     scope: str | None = None

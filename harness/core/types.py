@@ -31,6 +31,7 @@ from harness.core.failures import (
     differing_columns,
 )
 from harness.core.spans import Span
+from harness.empty import empty_dict, empty_list
 from harness.spec.relative import Relative
 from harness.spec.template import format_value
 
@@ -60,14 +61,14 @@ class Case:
     scenario: str
     index: int
     seed: int
-    vars: dict[str, Any] = field(default_factory=dict)
-    setup: dict[str, dict[str, Any]] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=empty_dict)
+    setup: dict[str, dict[str, Any]] = field(default_factory=empty_dict)
     origin: str = "scenario"  # scenario | regression | hunt | invariant-sweep
     persona: str = "plain"
     #: seeds the persona's choices (typo positions...); 0: the case's own seed
     persona_seed: int = 0
     #: fresh setup values for each metamorphic variant of the scenario
-    variant_setups: list[dict[str, dict[str, Any]]] = field(default_factory=list)
+    variant_setups: list[dict[str, dict[str, Any]]] = field(default_factory=empty_list)
     #: for a regression case: the checks it broke when it was found, comma-separated (its
     #: own check, the one its file is named after, first)
     target: str | None = None
@@ -128,7 +129,7 @@ class FaultWindow:
     name: str = ""
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: dict[str, int] = field(default_factory=dict)
+    attributes: dict[str, int] = field(default_factory=empty_dict)
     after_sent: str | None = None  # the regex the agent's bytes had to match (ours)
     times: int | None = None  # the most connections it could act on (ours)
     source: str = ""  # "scenario" or "profile:<name>"
@@ -146,24 +147,24 @@ class Observation:
     """What one trial of a case produced: the conversation, the rows it set up, timings."""
 
     session_id: str
-    turns: list[TurnRecord] = field(default_factory=list)
-    entities: dict[str, dict[str, Any]] = field(default_factory=dict)
+    turns: list[TurnRecord] = field(default_factory=empty_list)
+    entities: dict[str, dict[str, Any]] = field(default_factory=empty_dict)
     started_at: str = ""
     duration_ms: float = 0.0
     error: StoredFailure = None
     #: metamorphic rewordings of the same case, each on its own fresh rows
-    variants: list[Observation] = field(default_factory=list)
+    variants: list[Observation] = field(default_factory=empty_list)
     #: what the conversation captured (ids, tokens: masked when stored)
-    session: dict[str, Any] = field(default_factory=dict)
+    session: dict[str, Any] = field(default_factory=empty_dict)
     #: the requests around its turns (login, open, close) and what became of them
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    calls: list[dict[str, Any]] = field(default_factory=empty_list)
     #: the vars this trial used: the case's, with fresh values where they must be unique
     #: (trials 2.., variants, a redraw after a clash); relative ones in words and resolved
-    vars: dict[str, Any] = field(default_factory=dict)
+    vars: dict[str, Any] = field(default_factory=empty_dict)
     #: the trace the harness sent with its turns (`traceparent`), when it traced the case
     trace_id: str | None = None
     #: the spans the agent sent under that trace (capped and masked when received)
-    spans: list[Span] = field(default_factory=list)
+    spans: list[Span] = field(default_factory=empty_list)
     #: what the harness knows of spans it did not keep: over the cap, or under other traces
     #: while the case ran (an agent that ignores `traceparent`)
     spans_dropped: int = 0
@@ -172,12 +173,12 @@ class Observation:
     #: the time this one was (an exporter whose batch delay outlasts the settle time)
     spans_late: int = 0
     #: requests the stubbed third-party services received for this case
-    requests: list[ServiceRequest] = field(default_factory=list)
+    requests: list[ServiceRequest] = field(default_factory=empty_list)
     #: requests of no case each stubbed service (by name) received while this case was in
     #: flight (an agent that does not propagate `traceparent` or carry the match value)
-    requests_stray: dict[str, int] = field(default_factory=dict)
+    requests_stray: dict[str, int] = field(default_factory=empty_dict)
     #: the faults applied on the agent's links while this trial ran, as they happened
-    faults: list[FaultWindow] = field(default_factory=list)
+    faults: list[FaultWindow] = field(default_factory=empty_list)
 
     @property
     def replies(self) -> list[str | None]:
@@ -275,7 +276,7 @@ class DependencyInfo:
     digest: str = ""
     ready_seconds: float = 0.0
     fixtures_seconds: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=empty_dict)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 from urllib.parse import quote
 
 from harness.core.types import DependencyInfo as DependencyInfo  # re-exported for providers
+from harness.empty import empty_dict
 
 
 @dataclass(frozen=True)
@@ -29,7 +30,7 @@ class Endpoint:
     #: URL scheme of a generic service (kind "container"); postgres and redis have their own
     scheme: str | None = None
     #: container port -> host port, for a service that publishes several ports
-    ports: Mapping[str, int] = field(default_factory=dict)
+    ports: Mapping[str, int] = field(default_factory=empty_dict)
     #: connection options kept from an external URL, e.g. "sslmode=require"
     query: str = ""
 

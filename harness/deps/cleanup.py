@@ -24,6 +24,7 @@ import docker
 import docker.errors
 import requests.exceptions
 
+from harness.empty import empty_dict
 from harness.runlog import owner
 from harness.runlog.owner import Owner
 
@@ -76,7 +77,7 @@ class Leftover:
     pid: str
     image: str = ""
     status: str = ""
-    labels: dict[str, str] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=empty_dict)
 
     def describe(self) -> str:
         what = f"{self.kind} {self.name}"

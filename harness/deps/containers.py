@@ -28,6 +28,7 @@ from testcontainers.core.network import Network
 from harness.deps import cleanup, engine
 from harness.deps.aio import finish, in_thread
 from harness.deps.base import DependencyInfo, Endpoint
+from harness.empty import empty_dict
 from harness.errors import DependencyError
 
 log = logging.getLogger(__name__)
@@ -293,7 +294,7 @@ class DockerDependency:
     info: DependencyInfo
     writable: bool = True
     _container: DockerContainer | None = field(default=None, repr=False)
-    _selector: dict[str, str] = field(default_factory=dict, repr=False)
+    _selector: dict[str, str] = field(default_factory=empty_dict, repr=False)
     _network: RunNetwork | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopped: bool = field(default=False, repr=False)

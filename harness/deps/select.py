@@ -27,6 +27,7 @@ from harness.deps.images import (
 from harness.deps.manager import get_provider
 from harness.deps.options import EXTERNAL_ENV, DepsOptions
 from harness.deps.stubbed import provided
+from harness.empty import empty_dict, empty_list
 from harness.errors import ConfigError, DependencyError
 from harness.spec.models import PROVIDERS, ContainerDependency
 from harness.spec.suite import Suite
@@ -95,8 +96,8 @@ class Selection:
     mode: str  # the provider chosen: docker | embedded | external | none (no dependencies)
     requested: str  # what was asked for: auto | docker | embedded | external
     why: str
-    images: dict[str, ImageChoice] = field(default_factory=dict)
-    notes: list[Note] = field(default_factory=list)
+    images: dict[str, ImageChoice] = field(default_factory=empty_dict)
+    notes: list[Note] = field(default_factory=empty_list)
 
     def manifest(self) -> dict[str, Any]:
         return {

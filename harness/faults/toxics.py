@@ -18,6 +18,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from harness.empty import empty_dict
+
 Kind = Literal[
     "latency", "bandwidth", "slow_close", "timeout", "reset_peer", "slicer", "limit_data", "down"
 ]
@@ -50,7 +52,7 @@ class Toxic(BaseModel):
     stream: Stream = "downstream"
     #: the share of connections affected, drawn per connection from the link's seed
     toxicity: float = Field(default=1.0, ge=0.0, le=1.0)
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int] = Field(default_factory=empty_dict)
     #: harness extension: the toxic waits on each connection until the bytes the client sent
     #: on it (since the toxic was added; the last 64 KiB) match this regex (Python syntax,
     #: over bytes read as latin-1, DOTALL); then a downstream toxic starts with the server's

@@ -22,6 +22,7 @@ from typing import Any
 
 from harness.agents.process import AgentProcessRunner
 from harness.core import TWIN, Case, CaseResult, Failure, FailureKind, Observation, Verdict
+from harness.empty import empty_list
 from harness.load.ahead import Ahead
 from harness.load.blame import blame, exit_to_blame
 from harness.load.invariants import InvariantWatch, SetupGate
@@ -48,11 +49,11 @@ class Conversation:
     token: str
     prepared: Prepared
     wire: dict[str, Any]  # what the generator needs to play it (wire.py)
-    at: list[float] = field(default_factory=list)  # epoch seconds each turn was sent
+    at: list[float] = field(default_factory=empty_list)  # epoch seconds each turn was sent
     worker: int | None = None
     done: bool = False
     agent_exited: int | None = None  # the agent process's exit code, when its death failed this
-    faults: list[int] = field(default_factory=list)  # the fault windows it overlapped
+    faults: list[int] = field(default_factory=empty_list)  # the fault windows it overlapped
 
 
 @dataclass

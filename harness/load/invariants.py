@@ -20,6 +20,7 @@ from harness.check.registry import judge_error
 from harness.check.scopes import is_value, owned_values, scope_ids, scoped_query
 from harness.check.state import Targets, evaluate_invariant
 from harness.core import CheckResult, FailureKind, Observation, to_jsonable
+from harness.empty import empty_dict
 from harness.spec.models import Invariant, Scenario
 from harness.spec.suite import Suite
 from harness.spec.template import Template, render_deep
@@ -83,9 +84,10 @@ class Sample:
     """Every invariant over the whole database at one moment of the run."""
 
     at: float  # seconds since the load started
-    violations: dict[str, int] = field(default_factory=dict)  # invariant id -> violating rows
-    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # first rows, evidence
-    errors: dict[str, str] = field(default_factory=dict)
+    violations: dict[str, int] = field(default_factory=empty_dict)  # invariant id -> violating rows
+    #: first rows, evidence
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=empty_dict)
+    errors: dict[str, str] = field(default_factory=empty_dict)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"at": round(self.at, 3), "violations": self.violations}

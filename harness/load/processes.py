@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import harness
+from harness.empty import empty_list
 from harness.procs import spawn, tail
 from harness.redact import redact
 
@@ -41,7 +42,7 @@ class LoadProcess:
 class LoadProcesses:
     run_dir: Path
     run_id: str
-    procs: list[LoadProcess] = field(default_factory=list)
+    procs: list[LoadProcess] = field(default_factory=empty_list)
     stopping: bool = False  # the harness stopped them: their exit codes say nothing
 
     def _spawn(self, role: str, name: str, *args: str) -> LoadProcess:

@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from harness.empty import empty_dict
 from harness.errors import EnvironmentFault
 from harness.load.feeder import Feeder
 from harness.load.timeline import Timeline
@@ -47,8 +48,8 @@ class LoadState:
     stop: bool = False
     started: bool = False
     runner_state: str = ""
-    totals: dict[str, Any] = field(default_factory=dict)  # the runner's (local or master)
-    processes: dict[int, Process] = field(default_factory=dict)
+    totals: dict[str, Any] = field(default_factory=empty_dict)  # the runner's (local or master)
+    processes: dict[int, Process] = field(default_factory=empty_dict)
 
     def process(self, data: dict[str, Any]) -> Process:
         pid = int(data.get("pid") or 0)

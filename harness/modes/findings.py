@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from harness.core import CaseResult, CheckResult
+from harness.empty import empty_list
 from harness.run import regressions
 from harness.runlog.models import Finding
 from harness.spec import models as m
@@ -25,7 +26,7 @@ class Group:
     finding: Finding
     shrunk: bool
     flaky: m.Flaky | None = None
-    members: list[m.RegressionMember] = field(default_factory=list)
+    members: list[m.RegressionMember] = field(default_factory=empty_list)
     lengths: dict[str, int | None] | None = None  # a drift case: how its length was shrunk
 
     def add(self, result: CaseResult, check: CheckResult) -> bool:

@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass, field
 
 from harness.core.events import Emit, Note, Status, ignore
+from harness.empty import empty_list
 from harness.errors import ConfigError, EnvironmentFault
 from harness.modes.hunter import Hunter, filler_only, hard_parts, searchable
 from harness.runlog.models import HuntManifest
@@ -59,8 +60,8 @@ class HuntDriver:
     kind: str = "hunt"
     concurrency: int = 1
     hunter: Hunter | None = None
-    scenarios: list[Scenario] = field(default_factory=list)
-    left_out: list[Scenario] = field(default_factory=list)  # generated values, filler only
+    scenarios: list[Scenario] = field(default_factory=empty_list)
+    left_out: list[Scenario] = field(default_factory=empty_list)  # generated values, filler only
     seed: int = 0
     fault_links: tuple[str, ...] = ()  # the links its scenarios' faults name: proxied
     suite: Suite = field(init=False)

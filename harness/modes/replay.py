@@ -7,6 +7,7 @@ from pathlib import Path
 
 from harness.core import TWIN, Case, CaseResult, Verdict
 from harness.core.events import Emit, Note, Status, ignore
+from harness.empty import empty_list
 from harness.errors import ConfigError
 from harness.run import regressions
 from harness.run.plan import find_case, plan
@@ -68,7 +69,7 @@ class ReplayDriver:
     emit: Emit = ignore
     kind: str = "replay"
     concurrency: int = 1
-    results: list[CaseResult] = field(default_factory=list)
+    results: list[CaseResult] = field(default_factory=empty_list)
     fault_links: tuple[str, ...] = ()  # the links its case's faults name: proxied
     suite: Suite = field(init=False)
     case: Case = field(init=False)

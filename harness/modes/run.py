@@ -12,6 +12,7 @@ from pathlib import Path
 
 from harness.core import Case
 from harness.core.events import Note, Status
+from harness.empty import empty_dict, empty_list
 from harness.errors import ConfigError
 from harness.run.plan import plan
 from harness.run.regressions import flaky_words, trials_of
@@ -64,14 +65,14 @@ class RunDriver:
     options: RunOptions
     kind: str = "run"
     concurrency: int = 1
-    cases: list[Case] = field(default_factory=list)
-    todo: list[tuple[Case, int]] = field(default_factory=list)
+    cases: list[Case] = field(default_factory=empty_list)
+    todo: list[tuple[Case, int]] = field(default_factory=empty_list)
     trials: int = 1
-    flaky: dict[str, Flaky] = field(default_factory=dict)  # flaky regression cases by id
+    flaky: dict[str, Flaky] = field(default_factory=empty_dict)  # flaky regression cases by id
     #: the links the run's faults name: each gets a proxy (`session/faults.py`)
     fault_links: tuple[str, ...] = ()
     #: `--faults NAME`: the blocks played one after another (clean, faulted, clean, ...)
-    phases: list[list[tuple[Case, int]]] = field(default_factory=list)
+    phases: list[list[tuple[Case, int]]] = field(default_factory=empty_list)
     suite: Suite = field(init=False)
 
     def trials_for(self, case: Case) -> int:

@@ -10,6 +10,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass, field
 
 from harness.core.spans import Span
+from harness.empty import empty_dict
 from harness.otel.decode import DEFAULT_LIMITS, Limits
 
 #: how many concluded traces the store remembers, so that their late spans are told apart
@@ -19,7 +20,7 @@ CONCLUDED = 4096
 
 @dataclass(slots=True)
 class _Trace:
-    spans: dict[str, Span] = field(default_factory=dict)  # by span id: a resent span once
+    spans: dict[str, Span] = field(default_factory=empty_dict)  # by span id: a resent span once
     last: float = 0.0  # monotonic time of the last span that arrived
     dropped: int = 0  # over the cap
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.check.steps import milliseconds
 from harness.core.spans import TOOL, Span, SpanEvent, SpanKind, SpanStatus
+from harness.empty import empty_list
 from harness.otel.context import CaseTrace
 from harness.report.text import cap
 
@@ -39,7 +40,7 @@ PENDING = "still being answered when the case ended"
 @dataclass
 class TurnSpans:
     turn: str  # "turn 1", or "no turn" for spans under no turn of the case
-    lines: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=empty_list)
 
 
 @dataclass

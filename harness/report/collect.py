@@ -19,6 +19,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from harness.empty import empty_list
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.traffic import Tally
 from harness.runlog.frame import COLUMNS, COMPRESSION, JSON_COLUMNS, Row
@@ -47,7 +48,7 @@ class Collected:
     rows: list[Row]  # every row; a passing own row without its evidence columns
     tally: Tally = field(default_factory=Tally)
     #: the trials a scenario's fault windows were applied in, whole
-    faulted: list[TrialRecord] = field(default_factory=list)
+    faulted: list[TrialRecord] = field(default_factory=empty_list)
 
     def faults(self, manifest: AnyManifest) -> FaultsSummary | None:
         """The Faults section's numbers (None: no fault ran). A run collected here has no

@@ -25,6 +25,7 @@ from typing import Any
 
 import pandas as pd
 
+from harness.empty import empty_list
 from harness.errors import ConfigError
 from harness.report.driftruns import DriftComparison, compare_drift, played
 from harness.report.faultruns import FaultComparison, compare_faults
@@ -125,15 +126,16 @@ class Comparison:
     base: RunFolder
     head: RunFolder
     k: int
-    new_failures: list[CheckChange] = field(default_factory=list)
-    fixed: list[CheckChange] = field(default_factory=list)
-    newly_flaky: list[CheckChange] = field(default_factory=list)
-    steady: list[CheckChange] = field(default_factory=list)  # flaky before, every trial passed
-    regressions: list[CheckChange] = field(default_factory=list)  # known ones that changed
-    metrics: list[MetricChange] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
-    added: list[RequirementReliability] = field(default_factory=list)  # in HEAD's spec only
-    removed: list[RequirementReliability] = field(default_factory=list)  # in BASE's spec only
+    new_failures: list[CheckChange] = field(default_factory=empty_list)
+    fixed: list[CheckChange] = field(default_factory=empty_list)
+    newly_flaky: list[CheckChange] = field(default_factory=empty_list)
+    #: flaky before, every trial passed
+    steady: list[CheckChange] = field(default_factory=empty_list)
+    regressions: list[CheckChange] = field(default_factory=empty_list)  # known ones that changed
+    metrics: list[MetricChange] = field(default_factory=empty_list)
+    notes: list[str] = field(default_factory=empty_list)
+    added: list[RequirementReliability] = field(default_factory=empty_list)  # in HEAD's spec only
+    removed: list[RequirementReliability] = field(default_factory=empty_list)  # in BASE's spec only
     drift: DriftComparison | None = None  # two drift runs: each requirement's first degraded length
     faults: FaultComparison | None = None  # a faulted run among them: R_fault per requirement
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.empty import empty_dict, empty_list
 from harness.report.reliability import NOT_MEASURED, Rate
 from harness.runlog.models import DriftManifest
 
@@ -69,11 +70,11 @@ class Curve:
     title: str
     scenarios: list[str]
     points: list[Point]  # the remembered turns at the start, by length
-    positions: list[Point] = field(default_factory=list)  # at the position length
-    position_lengths: list[int] = field(default_factory=list)
+    positions: list[Point] = field(default_factory=empty_list)  # at the position length
+    position_lengths: list[int] = field(default_factory=empty_list)
     position_p: float | None = None  # two-sided Fisher, best vs worst position
     first_degraded: int | None = None
-    first_failures: list[FirstFailure] = field(default_factory=list)
+    first_failures: list[FirstFailure] = field(default_factory=empty_list)
     #: the shortest length whose pass rate is below the baseline's (beyond noise or not)
     dropped: int | None = None
     #: too few cases a length for any drop to be told from noise (after the correction)
@@ -159,7 +160,7 @@ class DriftSummary:
     lengths: list[int]
     conversations: int = 0
     turns: int = 0
-    tokens: dict[int, float] = field(default_factory=dict)  # length -> mean probe tokens
+    tokens: dict[int, float] = field(default_factory=empty_dict)  # length -> mean probe tokens
     methods: str = METHODS
 
     @property

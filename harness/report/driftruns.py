@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.events import Status
+from harness.empty import empty_list
 from harness.report.drift import Curve, DriftSummary, Point, summarize_drift
 from harness.report.reliability import percent
 from harness.report.text import cell
@@ -78,8 +79,8 @@ def verdict(c: Curve | None) -> str:
 
 @dataclass
 class DriftComparison:
-    changes: list[DriftChange] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    changes: list[DriftChange] = field(default_factory=empty_list)
+    notes: list[str] = field(default_factory=empty_list)
 
     @property
     def worse(self) -> list[DriftChange]:

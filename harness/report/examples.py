@@ -8,6 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.empty import empty_dict, empty_list
 from harness.report.chain import TraceEvidence, request_lines, trace_evidence
 from harness.report.faultturns import during
 from harness.report.frame import Row
@@ -53,14 +54,14 @@ class Example:
     vars: dict[str, str]
     case_error: str | None
     #: what the conversation captured (masked when stored), and its requests around the turns
-    session: dict[str, Any] = field(default_factory=dict)
-    calls: list[dict[str, Any]] = field(default_factory=list)
+    session: dict[str, Any] = field(default_factory=empty_dict)
+    calls: list[dict[str, Any]] = field(default_factory=empty_list)
     trial_inputs: bool = False
     #: the case's planned inputs where the trial's differ (fresh values drawn for it)
-    planned: dict[str, str] = field(default_factory=dict)
+    planned: dict[str, str] = field(default_factory=empty_dict)
     #: what it did on the way: its spans per turn (None: not traced), stubbed services' log
     trace: TraceEvidence | None = None
-    requests: list[str] = field(default_factory=list)
+    requests: list[str] = field(default_factory=empty_list)
     #: the recovery probes sent after the turns shown, when shown with another check (the
     #: recovery check's evidence has them in full): "then 3 recovery probe(s), turns 3-5, ..."
     probes: str | None = None

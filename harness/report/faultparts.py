@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.empty import empty_dict, empty_list
 from harness.report.faultstats import Comparison, median
 from harness.report.reliability import percent
 
@@ -70,19 +71,19 @@ class FaultNumbers:
     source: str  # profile:<name> or scenario
     stream: str = ""
     toxicity: float = 1.0
-    names: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=empty_list)
     windows: int = 0
     trials: int = 0  # trials it was applied in
     hit_trials: int = 0  # of those, trials where it hit a connection (`down`: every one)
     connections: int = 0
     affected: int = 0
-    recovered_ms: list[float] = field(default_factory=list)
+    recovered_ms: list[float] = field(default_factory=empty_list)
     #: trials whose recovery check failed with no recovery, and what it said ("not recovered
     #: within 5 s")
     not_recovered: int = 0
     not_within: str = ""
     #: per requirement, the trials it hit against the clean phase (profiles of several faults)
-    by_requirement: dict[str, Comparison] = field(default_factory=dict)
+    by_requirement: dict[str, Comparison] = field(default_factory=empty_dict)
 
     @property
     def key(self) -> str:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.core.events import Status
+from harness.empty import empty_list
 from harness.report.faults import FaultsSummary, RequirementFaults, summarize_faults
 from harness.report.reliability import interval, percent
 from harness.report.text import cell
@@ -61,8 +62,8 @@ class FaultChange:
 class FaultComparison:
     base_profile: str | None
     head_profile: str | None
-    changes: list[FaultChange] = field(default_factory=list)
-    notes: list[str] = field(default_factory=list)
+    changes: list[FaultChange] = field(default_factory=empty_list)
+    notes: list[str] = field(default_factory=empty_list)
 
     @property
     def worse(self) -> list[FaultChange]:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from harness.check.recovery import not_recovered
 from harness.core.types import CheckResult, FaultWindow
+from harness.empty import empty_list
 from harness.report.faultparts import FaultNumbers, RequirementFaults, lower, r_text
 from harness.report.faultstats import METHODS, compare_all, trials_needed
 from harness.report.loadfaults import from_load, load_headline
@@ -56,7 +57,7 @@ class FaultsSummary:
     faults: list[FaultNumbers]
     clean_trials: int = 0
     faulted_trials: int = 0
-    other_profiles: list[str] = field(default_factory=list)  # left out: one profile a run
+    other_profiles: list[str] = field(default_factory=empty_list)  # left out: one profile a run
     #: clean trials that had their scenario's own faults (those apply in both phases)
     clean_with_faults: int = 0
     windowed: int = 0  # a load run's conversations that overlapped its fault windows

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.empty import empty_list
+
 PASS, FAIL, NOT_MEASURED = "pass", "fail", "not measured"
 
 
@@ -15,8 +17,9 @@ class GateResult:
     status: str  # pass | fail | not measured
     optional: bool = False
     detail: str = ""
-    findings: list[str] = field(default_factory=list)  # one line per failing or unmeasured item
-    requirements: list[str] = field(default_factory=list)  # the requirements it names
+    #: one line per failing or unmeasured item
+    findings: list[str] = field(default_factory=empty_list)
+    requirements: list[str] = field(default_factory=empty_list)  # the requirements it names
 
     @property
     def blocking(self) -> bool:

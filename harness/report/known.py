@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.core import FailureShape
 from harness.core.failures import differing_columns
+from harness.empty import empty_list
 from harness.report.frame import Row, as_rows
 
 if TYPE_CHECKING:
@@ -30,7 +31,7 @@ class KnownRegression:
     #: the check that showed the file's root cause when its own check did not
     cause_check: str = ""
     #: other checks the replayed case failed ("check (REQ-1)") or could not judge (", error")
-    others: list[str] = field(default_factory=list)
+    others: list[str] = field(default_factory=empty_list)
     #: whether any of `others` could not be judged (then they "did not pass", not "failed")
     others_errored: bool = False
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.empty import empty_list
 from harness.report.loadbucket import Bucket
 from harness.report.loadfaults import WindowNumbers, fault_windows
 from harness.report.reliability import fisher_exact
@@ -46,11 +47,11 @@ class LoadSummary:
     requirements: list[str]
     degraded_at: int | None = None
     degraded_reason: str = ""
-    first_violations: list[dict[str, Any]] = field(default_factory=list)  # sample evidence
+    first_violations: list[dict[str, Any]] = field(default_factory=empty_list)  # sample evidence
     sampled_violations: int = 0  # most violating rows any sample saw
     agent_failed: int = 0  # conversations failed by the agent process's death: in no level
     ramping_down: int = 0  # conversations started while the profile asked for 0 users: no level
-    faults: list[WindowNumbers] = field(default_factory=list)  # the profile's fault windows
+    faults: list[WindowNumbers] = field(default_factory=empty_list)  # the profile's fault windows
     faulted: int = 0  # conversations that overlapped a fault window: no level
 
     @property

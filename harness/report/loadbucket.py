@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from harness.empty import empty_dict, empty_list
 from harness.report.text import quantile
 
 
@@ -18,12 +19,12 @@ class Bucket:
     users: int = 0
     conversations: int = 0
     passes: int = 0
-    latencies: list[float] = field(default_factory=list)
-    first_bytes: list[float] = field(default_factory=list)  # of the turns that recorded one
+    latencies: list[float] = field(default_factory=empty_list)
+    first_bytes: list[float] = field(default_factory=empty_list)  # of the turns that recorded one
     errors: int = 0
     violations: int = 0
     sampled: int = 0
-    by_requirement: dict[str, list[int]] = field(default_factory=dict)  # rid -> [n, passes]
+    by_requirement: dict[str, list[int]] = field(default_factory=empty_dict)  # rid -> [n, passes]
     seconds: float = 0.0  # time spent in it, for requests per second
     p_value: float | None = None  # level vs the lowest level
     degraded: bool = False

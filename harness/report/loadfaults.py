@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from harness.core.failures import Category
 from harness.core.types import FaultWindow, Verdict
+from harness.empty import empty_dict, empty_list
 from harness.report.reliability import wilson
 from harness.report.text import quantile
 from harness.runlog.levels import passed
@@ -72,11 +73,11 @@ class Phase:
     end: float
     conversations: int = 0
     passes: int = 0  # of the judged conversations
-    latencies: list[float] = field(default_factory=list)
+    latencies: list[float] = field(default_factory=empty_list)
     errors: int = 0
     not_judged: int = 0  # conversations none of whose own checks was judged: no pass
     non_2xx: int = 0  # turns answered with a non-2xx status, accepted ones included
-    accepted: dict[int, int] = field(default_factory=dict)  # status -> turns accepted
+    accepted: dict[int, int] = field(default_factory=empty_dict)  # status -> turns accepted
 
     @property
     def judged(self) -> int:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from harness.empty import empty_dict, empty_list
 from harness.runlog.levels import level_of, levels_of
 from harness.runlog.models import LoadLevel, LoadManifest, SweepRecord, TrialRecord
 from harness.runlog.read import RunFolder, run_status
@@ -35,14 +36,14 @@ ENDED = ("finished", "failed")
 @dataclass
 class LoadLevels:
     levels: list[LoadLevel]  # by users, fewest first
-    failing_requirements: list[str] = field(default_factory=list)  # at the peak
-    violated: list[str] = field(default_factory=list)  # "invariant (requirements)", any level
+    failing_requirements: list[str] = field(default_factory=empty_list)  # at the peak
+    violated: list[str] = field(default_factory=empty_list)  # "invariant (requirements)", any level
     #: users -> requirement -> [conversations that judged it, those it passed in]
-    by_requirement: dict[int, dict[str, list[int]]] = field(default_factory=dict)
+    by_requirement: dict[int, dict[str, list[int]]] = field(default_factory=empty_dict)
     #: rows no judged conversation owned: the most the database's samples held during the
     #: load, and "invariant (requirements)" the samples or the run-wide sweep after it saw
     sampled_rows: int = 0
-    outside: dict[str, list[str]] = field(default_factory=dict)  # invariant -> requirements
+    outside: dict[str, list[str]] = field(default_factory=empty_dict)  # invariant -> requirements
 
     @property
     def low(self) -> LoadLevel:

@@ -38,6 +38,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING
 
+from harness.empty import empty_list
 from harness.report.frame import Row, as_rows
 from harness.report.outcomes import MARKS as MARKS
 from harness.report.outcomes import NOT_COUNTED as NOT_COUNTED
@@ -214,7 +215,7 @@ class Reliability:
     trials: int  # the trials per case the run asked for
     requirements: list[RequirementReliability]
     cases: list[CaseReliability]  # whole cases
-    by_requirement: list[CaseReliability] = field(default_factory=list)
+    by_requirement: list[CaseReliability] = field(default_factory=empty_list)
     methods: str = METHODS
     regressions_left_out: int = 0  # replayed known regression cases, not counted here
     faulted_left_out: int = 0  # a fault profile's faulted cases: R_fault counts them

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.core import Severity
+from harness.empty import empty_dict
 from harness.report.faults import profile_of
 from harness.report.frame import Row, as_rows
 from harness.report.gates import FAIL, NOT_MEASURED, PASS, GateResult, status
@@ -45,7 +46,7 @@ class Signoff:
     gates: list[GateResult]
     related: list[RunFolder]
     loads: dict[str, LoadLevels | None]  # the load runs the gates read: newest of each profile
-    superseded: dict[str, str] = field(default_factory=dict)  # older load run -> newer one
+    superseded: dict[str, str] = field(default_factory=empty_dict)  # older load run -> newer one
 
     @property
     def go(self) -> bool:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from harness.core import SWEEP_CASE, Category
+from harness.empty import empty_dict, empty_list
 from harness.report.frame import Row, as_rows
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.view import Divergence
@@ -35,9 +36,9 @@ class TracedCheck:
     conditional: bool = False  # has a when: condition, so it judges only some cases
     scenario_ran: bool = False  # its scenario (any, for an invariant) had a case in this run
     counts: dict[str, int] = field(default_factory=lambda: {"pass": 0, "fail": 0, "error": 0})
-    cases: list[str] = field(default_factory=list)  # every case it judged, first seen first
-    failing: list[str] = field(default_factory=list)  # "case (trial t)" of each non-pass
-    evidence: list[str] = field(default_factory=list)  # anchors of its divergence groups
+    cases: list[str] = field(default_factory=empty_list)  # every case it judged, first seen first
+    failing: list[str] = field(default_factory=empty_list)  # "case (trial t)" of each non-pass
+    evidence: list[str] = field(default_factory=empty_list)  # anchors of its divergence groups
 
     @property
     def anchor(self) -> str:
@@ -113,9 +114,9 @@ class Traceability:
     orphans: list[TracedCheck]  # checks that name no requirement of the spec
     inventory_from: str  # "manifest" or "results" (an older run without an inventory)
     #: how far each requirement was judged for long-task drift, by the group's drift runs
-    drift: dict[str, list[str]] = field(default_factory=dict)
+    drift: dict[str, list[str]] = field(default_factory=empty_dict)
     #: each requirement's R_fault in the group's finished faulted runs, in words
-    faults: dict[str, list[str]] = field(default_factory=dict)
+    faults: dict[str, list[str]] = field(default_factory=empty_dict)
 
     @property
     def uncovered(self) -> list[str]:

@@ -24,6 +24,7 @@ from pathlib import Path
 
 from markupsafe import Markup, escape
 
+from harness.empty import empty_list
 from harness.errors import ConfigError
 from harness.report.driftruns import DriftRun, drift_history, trend_rows
 from harness.report.faultruns import FaultRun, fault_history
@@ -82,11 +83,11 @@ class Trend:
     k: int
     runs: list[RunFolder]
     series: list[Series]
-    left_out: list[LeftOut] = field(default_factory=list)
+    left_out: list[LeftOut] = field(default_factory=empty_list)
     methods: str = METHODS
     counted: str = COUNTED
-    drift: list[DriftRun] = field(default_factory=list)  # the suite's drift runs, apart
-    faults: list[FaultRun] = field(default_factory=list)  # its faulted runs' R_fault, apart
+    drift: list[DriftRun] = field(default_factory=empty_list)  # the suite's drift runs, apart
+    faults: list[FaultRun] = field(default_factory=empty_list)  # its faulted runs' R_fault, apart
 
     @property
     def short_runs(self) -> list[RunFolder]:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from harness.core import SWEEP_CASE, Category, FailureKey, FailureKind, Severity
+from harness.empty import empty_list
 from harness.report.examples import Example as Example
 from harness.report.examples import _example as _example  # tests build one alone
 from harness.report.frame import Row, as_rows, divergences, per_requirement
@@ -46,8 +47,8 @@ class Divergence:
     check_type: str
     category: str
     verdict: str
-    examples: list[Example] = field(default_factory=list)
-    others: list[tuple[str, str]] = field(default_factory=list)
+    examples: list[Example] = field(default_factory=empty_list)
+    others: list[tuple[str, str]] = field(default_factory=empty_list)
     more: int = 0  # cases beyond those listed
     suite: bool = False  # errors of a check that could not run: the suite's, not the agent's
 
@@ -68,7 +69,7 @@ class ReportView:
     divergences: list[Divergence]
     totals: dict[str, int]
     cases: int
-    regressions: list[KnownRegression] = field(default_factory=list)
+    regressions: list[KnownRegression] = field(default_factory=empty_list)
     #: pass@1 and pass^k per requirement and case, flaky cases (see report/reliability.py)
     reliability: Reliability | None = None
     #: turns, latency, time to first byte, tokens and cost (None: no turn was sent)

@@ -21,6 +21,7 @@ from harness.check.state import Targets
 from harness.core import Case, CaseResult, CheckResult, Failure, FailureKind, Observation
 from harness.core.events import Emit
 from harness.core.watch import Watcher
+from harness.empty import empty_list
 from harness.faults import LinkProxy
 from harness.generate import filler
 from harness.generate.identity import Identity
@@ -51,8 +52,9 @@ class Prepared:
     error: Failure | None = None
     #: every turn's text, written ahead; None for a turn that reads the session or the last
     #: reply (`session.*`, `reply.*`), written by whoever holds the conversation
-    texts: list[str | None] = field(default_factory=list)
-    steps: list[Step] = field(default_factory=list)  # the turns played (a drift case's filler)
+    texts: list[str | None] = field(default_factory=empty_list)
+    #: the turns played (a drift case's filler)
+    steps: list[Step] = field(default_factory=empty_list)
     started: float = field(default_factory=time.perf_counter)
     now: dt.datetime = field(default_factory=clock.now)  # the case's moments resolve here
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from harness.check.state import SetupDatabase
+from harness.empty import empty_dict
 from harness.generate.identity import UniqueKey
 from harness.generate.values import is_generator
 from harness.spec import models as m
@@ -30,7 +31,7 @@ class Held(Exception):
 class RowWriter:
     """Inserts rows, checking declared keys first; one per engine (its locks are the run's)."""
 
-    locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    locks: dict[str, asyncio.Lock] = field(default_factory=empty_dict)
 
     async def insert(
         self,

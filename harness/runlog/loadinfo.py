@@ -4,6 +4,7 @@ from typing import Any
 
 from pydantic import Field
 
+from harness.empty import empty_dict, empty_list
 from harness.runlog.base import Record
 
 
@@ -29,9 +30,10 @@ class LoadSample(Record):
     """Every invariant over the whole database at one moment of a load run."""
 
     at: float = 0.0  # seconds since the load started
-    violations: dict[str, int] = Field(default_factory=dict)  # invariant id -> violating rows
-    rows: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # first rows: evidence
-    errors: dict[str, str] = Field(default_factory=dict)  # invariant id -> why not sampled
+    violations: dict[str, int] = Field(default_factory=empty_dict)  # invariant id -> violating rows
+    #: first rows: evidence
+    rows: dict[str, list[dict[str, Any]]] = Field(default_factory=empty_dict)
+    errors: dict[str, str] = Field(default_factory=empty_dict)  # invariant id -> why not sampled
 
 
 class LoadProcess(Record):
@@ -58,7 +60,7 @@ class LocustTotals(Record):
 
     requests: int = 0
     failures: int = 0
-    workers: dict[str, WorkerTotals] = Field(default_factory=dict)
+    workers: dict[str, WorkerTotals] = Field(default_factory=empty_dict)
 
 
 class AgentExit(Record):
@@ -78,7 +80,7 @@ class LoadFaultWindow(Record):
     name: str = ""  # the toxic's name on its link (unique per window)
     stream: str = "downstream"
     toxicity: float = 1.0
-    attributes: dict[str, int] = Field(default_factory=dict)
+    attributes: dict[str, int] = Field(default_factory=empty_dict)
     at: float = 0.0  # planned start, seconds since the load started
     for_s: float = 0.0  # planned length
     started: float | None = None  # when it was applied (None: the load ended before)
@@ -99,21 +101,21 @@ class LoadInfo(Record):
 
     profile: str = ""
     shape: str = ""
-    schedule: list[list[float]] = Field(default_factory=list)  # [start, end, users, rate]
+    schedule: list[list[float]] = Field(default_factory=empty_list)  # [start, end, users, rate]
     length_s: float = 0.0
     peak_users: int = 0
     window_s: float = 0.0
     sample_every_s: float = 0.0
-    duplicates: dict[str, Any] = Field(default_factory=dict)
-    scenarios: list[str] = Field(default_factory=list)
+    duplicates: dict[str, Any] = Field(default_factory=empty_dict)
+    scenarios: list[str] = Field(default_factory=empty_list)
     workers: int = 0
     t0: float | None = None
-    users_timeline: list[list[float]] = Field(default_factory=list)
-    samples: list[LoadSample] = Field(default_factory=list)
-    counts: dict[str, int] = Field(default_factory=dict)
+    users_timeline: list[list[float]] = Field(default_factory=empty_list)
+    samples: list[LoadSample] = Field(default_factory=empty_list)
+    counts: dict[str, int] = Field(default_factory=empty_dict)
     waited_s: float = 0.0
-    processes: list[LoadProcess] = Field(default_factory=list)
+    processes: list[LoadProcess] = Field(default_factory=empty_list)
     locust: LocustTotals | None = None
     stop_timeout_s: float | None = None
     agent_exit: AgentExit | None = None
-    faults: list[LoadFaultWindow] = Field(default_factory=list)  # the profile's fault windows
+    faults: list[LoadFaultWindow] = Field(default_factory=empty_list)  # the profile's fault windows

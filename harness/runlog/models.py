@@ -20,6 +20,7 @@ from pydantic import (
 
 from harness.core.events import Status
 from harness.core.types import SWEEP_CASE, Case, CheckResult, DependencyInfo, Observation
+from harness.empty import empty_dict, empty_list
 from harness.runlog.base import LEGACY_STATUS, Record, StoredStatus, legacy_status
 from harness.runlog.loadinfo import (
     AgentExit,
@@ -67,7 +68,7 @@ class RequirementInfo(Record):
     title: str = ""
     text: str = ""
     severity: str = "minor"
-    parameters: list[str] = Field(default_factory=list)
+    parameters: list[str] = Field(default_factory=empty_list)
     #: a step of the real chain that must happen (the coverage gate's mandatory_steps)
     mandatory_step: bool = False
 
@@ -113,7 +114,7 @@ class DepsChoice(Record):
     requested: str | None = None
     chosen: str | None = None
     why: str = ""
-    images: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    images: dict[str, dict[str, Any]] = Field(default_factory=empty_dict)
 
 
 class Finding(Record):
@@ -131,7 +132,7 @@ class Finding(Record):
     path: str | None = None
     shrunk: bool = False
     regression_id: str | None = None
-    members: list[str] = Field(default_factory=list)  # "scenario: case id (check)"
+    members: list[str] = Field(default_factory=empty_list)  # "scenario: case id (check)"
     failures: int | None = None  # of `replays` confirmations (the finding's own run counted)
     replays: int | None = None
     trials: int | None = None  # set only when flaky: trials every later run replays it with
@@ -158,16 +159,16 @@ class ManifestBase(Record):
     spec_hash: str = ""
     spec_version: str | None = None
     spec_title: str = ""
-    requirements: list[RequirementInfo] = Field(default_factory=list)
+    requirements: list[RequirementInfo] = Field(default_factory=empty_list)
     checks: list[CheckInfo] | None = None  # None: a run older than the check inventory
-    regressions: list[str] = Field(default_factory=list)
+    regressions: list[str] = Field(default_factory=empty_list)
     #: regression files left out because they cannot be replayed: `path:line:col: why`
-    unreadable_regressions: list[str] = Field(default_factory=list)
+    unreadable_regressions: list[str] = Field(default_factory=empty_list)
     #: what the run found likely wrong in the suite itself, said in every report (a span
     #: check's name no span of the run had)
-    suite_warnings: list[str] = Field(default_factory=list)
+    suite_warnings: list[str] = Field(default_factory=empty_list)
     source: dict[str, Any] | None = None
-    data_seeds: dict[str, int] = Field(default_factory=dict)
+    data_seeds: dict[str, int] = Field(default_factory=empty_dict)
     seed: int = 0
     concurrency: int = 1
     case_timeout: float = 120.0
@@ -180,10 +181,10 @@ class ManifestBase(Record):
     python: str = ""
     started_at: str = ""
     finished_at: str | None = None
-    attempts: list[Attempt] = Field(default_factory=list)
+    attempts: list[Attempt] = Field(default_factory=empty_list)
     owner: Owner | None = None
     deps: DepsChoice | None = None
-    dependencies: list[DependencyInfo] = Field(default_factory=list)
+    dependencies: list[DependencyInfo] = Field(default_factory=empty_list)
     agent: AgentInfo | None = None
     traces: TracesInfo | None = None  # None: the run did not trace
     phases: Phases = Field(default_factory=Phases)
@@ -210,7 +211,7 @@ class ManifestBase(Record):
 
 class RunManifest(ManifestBase):
     kind: Literal["run"] = "run"
-    select: list[str] = Field(default_factory=list)
+    select: list[str] = Field(default_factory=empty_list)
     repeat: int | None = None
     planned: int | None = None
     #: `harness run --faults NAME`: the fault profile its faulted phases played (cases
@@ -218,8 +219,8 @@ class RunManifest(ManifestBase):
     fault_profile: str | None = None
     #: with a fault profile: the scenarios it plays (its `scenarios:`, default every selected
     #: one), and the selected scenarios it does not play: not played at all in this run
-    fault_scenarios: list[str] = Field(default_factory=list)
-    fault_unplayed: list[str] = Field(default_factory=list)
+    fault_scenarios: list[str] = Field(default_factory=empty_list)
+    fault_unplayed: list[str] = Field(default_factory=empty_list)
 
 
 class DriftPlan(Record):
@@ -227,8 +228,8 @@ class DriftPlan(Record):
     and its positions compared at one length."""
 
     scenario: str
-    lengths: list[int] = Field(default_factory=list)
-    positions: list[str] = Field(default_factory=list)
+    lengths: list[int] = Field(default_factory=empty_list)
+    positions: list[str] = Field(default_factory=empty_list)
     position_length: int | None = None
 
 
@@ -237,7 +238,7 @@ class DriftManifest(RunManifest):
     are `scenario#n@length[-position]`); select, repeat and planned as a run's."""
 
     kind: Literal["drift"] = "drift"  # type: ignore[assignment]
-    drift: list[DriftPlan] = Field(default_factory=list)
+    drift: list[DriftPlan] = Field(default_factory=empty_list)
     #: the suite's hash without its regression files (a drift run does not replay them, so
     #: a hunt saving one does not stop the run from being resumed)
     cases_hash: str = ""
@@ -248,10 +249,10 @@ class HuntManifest(ManifestBase):
     budget_seconds: float = 0.0
     plain: bool = False
     max_length: int | None = None  # --max-length: the longest drift length drawn
-    scenarios: list[str] = Field(default_factory=list)
+    scenarios: list[str] = Field(default_factory=empty_list)
     tried: int = 0
     repeats: int = 0
-    found: list[Finding] = Field(default_factory=list)
+    found: list[Finding] = Field(default_factory=empty_list)
 
 
 class ReplayManifest(ManifestBase):
@@ -263,7 +264,7 @@ class ReplayManifest(ManifestBase):
 class LoadManifest(ManifestBase):
     kind: Literal["load"]
     load: LoadInfo = Field(default_factory=LoadInfo)
-    levels: list[LoadLevel] = Field(default_factory=list)
+    levels: list[LoadLevel] = Field(default_factory=empty_list)
 
 
 def manifest_kind(data: Any) -> str:
@@ -303,12 +304,12 @@ class LoadTag(Record):
     active: int | None = None
     window: int | None = None
     start: float | None = None
-    at: list[float] = Field(default_factory=list)
+    at: list[float] = Field(default_factory=empty_list)
     pair: str | None = None
     worker: int | None = None
     agent_exited: int | None = None
     #: the profile's fault windows (1-based) this conversation overlapped: in no level
-    faults: list[int] = Field(default_factory=list)
+    faults: list[int] = Field(default_factory=empty_list)
 
 
 class TrialRecord(Record):

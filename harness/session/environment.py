@@ -28,6 +28,7 @@ from harness.core.watch import Watcher
 from harness.deps.manager import DependencySet, scratch_root
 from harness.deps.options import DepsOptions
 from harness.deps.select import resumed_options, select_provider
+from harness.empty import empty_dict, empty_list
 from harness.errors import ConfigError
 from harness.faults import LinkProxy
 from harness.generate.identity import Identity
@@ -165,9 +166,9 @@ class Environment:
     #: the run's OTLP receiver, when it traces (a span check, a service matched by traceparent)
     receiver: TraceReceiver | None = None
     #: what sees each conversation from outside the agent: its spans, its service requests
-    watchers: list[Watcher] = field(default_factory=list)
+    watchers: list[Watcher] = field(default_factory=empty_list)
     #: the fault proxies by link, in runs that use faults (the agent reaches these links there)
-    links: dict[str, LinkProxy] = field(default_factory=dict)
+    links: dict[str, LinkProxy] = field(default_factory=empty_dict)
 
     def engine(self, concurrency: int, case_timeout: float, emit: Emit, sink: Sink) -> Engine:
         engine = Engine(

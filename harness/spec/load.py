@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.errors import Problem
 from harness.faults.toxics import Toxic
 from harness.spec.loader import PathKey, Source, did_you_mean
@@ -128,7 +129,7 @@ class ProfileBase(_Model):
         description="Hard cap on the load phase in seconds or '5m'; default: the shape's length.",
     )
     scenarios: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Scenario id globs to drive; default: every scenario without variants.",
     )
     duplicates: Annotated[
@@ -152,7 +153,7 @@ class ProfileBase(_Model):
         default=5.0, description="Seconds between invariant checks over the whole database."
     )
     faults: Annotated[list[LoadFault], Field(max_length=100)] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Fault windows on the load's timeline: [{link, toxic, at: 5s, for: 3s}]; "
         "the report shows pass rate and latency before, during and after each.",
     )
@@ -283,7 +284,7 @@ SHAPES = ("ramp", "spike", "soak", "stages")
 
 class LoadSection(_Model):
     profiles: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")], Profile] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Load profiles by name: harness load SUITE --profile NAME.",
     )
 

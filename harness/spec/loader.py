@@ -16,6 +16,7 @@ from typing import Any, TypeVar, Union, get_args, get_origin
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from harness.empty import empty_dict, empty_set
 from harness.errors import Problem
 from harness.spec.limits import FileLimit, file_limit
 
@@ -32,14 +33,14 @@ class Source:
     path: Path
     data: Any
     display: str
-    values: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
-    keys: dict[PathKey, tuple[int, int]] = field(default_factory=dict)
+    values: dict[PathKey, tuple[int, int]] = field(default_factory=empty_dict)
+    keys: dict[PathKey, tuple[int, int]] = field(default_factory=empty_dict)
     #: the file's text, and each scalar's span in it with its style ('', '|', '>', "'", '"'):
     #: where a character of a value stands in the file (spec/positions.py)
     text: str = ""
-    spans: dict[PathKey, tuple[int, int, str]] = field(default_factory=dict)
+    spans: dict[PathKey, tuple[int, int, str]] = field(default_factory=empty_dict)
     #: the collections met while building, to tell an alias's expansion from a large file
-    nodes: set[int] = field(default_factory=set, repr=False)
+    nodes: set[int] = field(default_factory=empty_set, repr=False)
     aliased: bool = False
 
     def where(self, loc: PathKey, *, key: bool = False) -> tuple[int, int]:

@@ -12,6 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.empty import empty_dict
 from harness.errors import Problem
 from harness.spec.loader import PathKey, Source, format_loc
 from harness.spec.template import Template, TemplateError, format_value
@@ -21,7 +22,7 @@ from harness.spec.template import Template, TemplateError, format_value
 class Located:
     """Where a suite's scenarios and invariants are written: their files as parsed."""
 
-    scenarios: dict[str, tuple[Source, int]] = field(default_factory=dict)
+    scenarios: dict[str, tuple[Source, int]] = field(default_factory=empty_dict)
     invariants: Source | None = None
 
     def scenario(self, scenario_id: str) -> tuple[Source, PathKey] | None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.empty import empty_dict
 from harness.errors import ConfigError, Problem
 from harness.spec.crosscheck import check_regressions, cross_check
 from harness.spec.limits import file_limit
@@ -52,7 +53,7 @@ class Suite:
     #: where scenarios and invariants are written, for problems found later (the real schema)
     located: Located = field(default_factory=Located, compare=False, repr=False)
     #: each regression file's text with positions, for problems found when it is replayed
-    regression_sources: dict[str, Source] = field(default_factory=dict)
+    regression_sources: dict[str, Source] = field(default_factory=empty_dict)
     #: regression files that cannot be read or no longer fit the suite: left out, reported
     broken_regressions: tuple[Problem, ...] = ()
 

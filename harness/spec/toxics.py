@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
+from harness.empty import empty_dict, empty_list
 from harness.faults.toxics import ATTRIBUTES, Kind, Stream, Toxic
 from harness.spec.loader import did_you_mean
 
@@ -39,7 +40,7 @@ class LinkFault(BaseModel):
         default=1.0, description="The share of connections it hits (drawn from the seed)."
     )
     attributes: dict[str, Annotated[int, Field(ge=0)]] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Toxiproxy's attributes: latency {latency, jitter} ms, bandwidth {rate} "
         "KB/s, timeout {timeout} ms, reset_peer {timeout} ms, slow_close {delay} ms, slicer "
         "{average_size, size_variation, delay us}, limit_data {bytes}.",
@@ -53,7 +54,7 @@ class LinkFault(BaseModel):
         "the link after PostgreSQL committed the refund, losing only its answer.",
     )
     accept_status: list[Annotated[StrictInt, Field(ge=300, le=599)]] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="HTTP statuses the agent may answer a turn with while this fault is on "
         "(a turn sent while it is applied; under load, one in flight inside its window): such "
         "a turn is recorded with its status and judged by the checks ({{ statuses.N }}, "

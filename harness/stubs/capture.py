@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from harness.empty import empty_dict
 from harness.otel.context import parse_traceparent
 from harness.redact import MASK, MIN_SECRET, redact, secret_name
 
@@ -47,8 +48,8 @@ class Captured:
     parent_id: str | None
     #: unmasked, for the stub's own answer (templates) and its match rule only
     raw_json: Any = None
-    raw_query: dict[str, str] = field(default_factory=dict)
-    raw_headers: dict[str, str] = field(default_factory=dict)
+    raw_query: dict[str, str] = field(default_factory=empty_dict)
+    raw_headers: dict[str, str] = field(default_factory=empty_dict)
     raw_body: str = ""
 
     def context(self) -> dict[str, Any]:

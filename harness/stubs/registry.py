@@ -23,6 +23,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from harness.core.calls import ServiceRequest
+from harness.empty import empty_dict, empty_list
 from harness.spec import models as m
 from harness.stubs.answers import Compiled
 from harness.stubs.capture import Captured, lookup
@@ -60,9 +61,9 @@ class Entry:
     routes: tuple[Compiled, ...]
     ctx: Mapping[str, Any]
     limit: int
-    requests: list[Logged] = field(default_factory=list)
+    requests: list[Logged] = field(default_factory=empty_list)
     dropped: int = 0
-    counters: dict[tuple[str, int], int] = field(default_factory=dict)
+    counters: dict[tuple[str, int], int] = field(default_factory=empty_dict)
     strays_before: int = 0  # the stub's count of requests any case could own, when it began
     shared: int = 0  # requests carrying its match value while another case shared it
     strays: int = 0  # requests of no case that may be its (set when it ends)

@@ -389,3 +389,17 @@ def _defines_models(tree: ast.Module) -> bool:
             if bases & (MODEL_BASES | models):
                 models.add(node.name)
     return bool(models)
+
+
+def test_no_field_names_a_builtin_container_as_its_default_factory() -> None:
+    """pydantic asks each default factory for its signature (models, and the dataclasses they
+    hold); for `list`, `dict` or `set` Python parses the type's text signature with tokenize,
+    about 25 ms of a run's start-up in all. `harness.empty` has a function for each."""
+    builtin = re.compile(r"default_factory\s*=\s*(list|dict|set|tuple|frozenset)\b")
+    offenders = [
+        f"{name}:{number}"
+        for name, path in modules().items()
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if builtin.search(line)
+    ]
+    assert not offenders, f"use harness.empty's factories: {offenders}"

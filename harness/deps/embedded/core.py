@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 from harness import procs
 from harness.deps.base import DependencyInfo, Endpoint
 from harness.deps.binaries import SEARCH, RunAs, path_problem, pg_run_as
+from harness.empty import empty_list
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ class EmbeddedDependency:
     _stop_signal: int = field(default=signal.SIGTERM, repr=False)
     _stop_timeout: float = field(default=5.0, repr=False)
     _log_path: Path | None = field(default=None, repr=False)
-    _paths: list[Path] = field(default_factory=list, repr=False)
+    _paths: list[Path] = field(default_factory=empty_list, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _stopped: bool = field(default=False, repr=False)
     _final_log: str | None = field(default=None, repr=False)

@@ -5,6 +5,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Tag, field_validator, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.models.base import Model, Regex, by_shape
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -51,7 +52,7 @@ class Request(Model):
 
     method: Method = "POST"
     url: str
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     body: Body | None = Field(
         default=None, description="JSON (a mapping or list) or text (a string); none: no body."
     )
@@ -59,7 +60,8 @@ class Request(Model):
         default_factory=lambda: [200, 201, 204]
     )
     capture: Captures = Field(
-        default_factory=dict, description="NAME: a JSON path into the body, or {header: NAME}."
+        default_factory=empty_dict,
+        description="NAME: a JSON path into the body, or {header: NAME}.",
     )
 
     @field_validator("expect_status", mode="before")
@@ -105,7 +107,7 @@ class RetryAfter(Model):
 class HttpAdapter(Model):
     url: str
     method: Method = "POST"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     body: Annotated[
         Annotated[dict[str, Any], Tag("mapping")] | Annotated[str, Tag("text")],
         by_shape("a JSON body (a mapping) or text", "mapping", "text"),
@@ -136,7 +138,8 @@ class HttpAdapter(Model):
         default=None, description="On every way out of a case; recorded, not judged."
     )
     capture: Captures = Field(
-        default_factory=dict, description="Values taken from every turn's reply that has them."
+        default_factory=empty_dict,
+        description="Values taken from every turn's reply that has them.",
     )
     cookies: bool = Field(default=True, description="A cookie jar of its own per conversation.")
     retry_after: RetryAfter = Field(default_factory=RetryAfter)
@@ -174,26 +177,26 @@ class OpenAIAdapter(Model):
     )
     system: str | None = Field(default=None, description="A system prompt, first message.")
     stream: bool = False
-    params: dict[str, Any] = Field(default_factory=dict, description="Extra body fields.")
+    params: dict[str, Any] = Field(default_factory=empty_dict, description="Extra body fields.")
     user: str | None = Field(
         default="{{ case.session_id }}", description="OpenAI's `user` field; null: not sent."
     )
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     max_tool_rounds: Annotated[int, Field(ge=0, le=50)] = 5
     retry_after: RetryAfter = Field(default_factory=RetryAfter)
     timeout: Annotated[float, Field(gt=0, le=3600)] = 60.0
     max_bytes: Annotated[int, Field(gt=0)] = 1_048_576
     idle_timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
-    prices: dict[str, Price] = Field(default_factory=dict, description="Per model name.")
+    prices: dict[str, Price] = Field(default_factory=empty_dict, description="Per model name.")
 
 
 class PythonAdapter(Model):
     callable: Annotated[str, Field(pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")] = Field(
         description="module.path:function; sync or async, called as f(message, session_id)."
     )
-    path: list[str] = Field(default_factory=list, description="Folders added to sys.path.")
+    path: list[str] = Field(default_factory=empty_list, description="Folders added to sys.path.")
     env: dict[str, str] = Field(
-        default_factory=dict, description="Set in os.environ before the import (e.g. URLs)."
+        default_factory=empty_dict, description="Set in os.environ before the import (e.g. URLs)."
     )
     timeout: Annotated[float, Field(gt=0, le=3600)] = 30.0
     max_bytes: Annotated[int, Field(gt=0)] = 1_048_576

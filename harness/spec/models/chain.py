@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
 
+from harness.empty import empty_dict
 from harness.spec.models.base import CheckBase, Model, Regex, TurnSelector
 
 #: an attribute, body field, query parameter or header must equal this (a string is a
@@ -57,7 +58,7 @@ class SpanSelector(Model):
     )
     service: str | None = Field(default=None, description="The sender's service.name.")
     attributes: dict[str, Matcher] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Attributes that must match: a value (a template), {regex}, {contains} or "
         "{exists}.",
     )
@@ -76,8 +77,8 @@ class CallSelector(Model):
     method: str | None = Field(default=None, description="GET, POST... (any when left out).")
     path: str | None = Field(default=None, description="The request's path, exactly (a template).")
     path_regex: Regex | None = None
-    query: dict[str, Matcher] = Field(default_factory=dict)
-    headers: dict[str, Matcher] = Field(default_factory=dict)
+    query: dict[str, Matcher] = Field(default_factory=empty_dict)
+    headers: dict[str, Matcher] = Field(default_factory=empty_dict)
     body: dict[str, Matcher] | str | None = Field(
         default=None,
         description="A mapping: fields of the JSON body (dotted paths) that must match; "

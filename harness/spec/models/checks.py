@@ -5,6 +5,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.empty import empty_list
 from harness.spec.models.agents import JsonPath
 from harness.spec.models.base import CheckBase, TurnSelector, compiles
 
@@ -75,7 +76,7 @@ class SqlCheck(CheckBase):
         default=None, description="Dependency name; default: the only one."
     )
     query: str
-    params: list[Any] | dict[str, Any] = Field(default_factory=list)
+    params: list[Any] | dict[str, Any] = Field(default_factory=empty_list)
     expect_rows: list[dict[str, Any]] | None = None
     expect_count: int | str | None = None
     expect_value: Any = None
@@ -114,7 +115,7 @@ class SameStateCheck(CheckBase):
         default=None, description="Dependency name; default: the only one."
     )
     query: str
-    params: list[Any] | dict[str, Any] = Field(default_factory=list)
+    params: list[Any] | dict[str, Any] = Field(default_factory=empty_list)
 
 
 class RedisCheck(CheckBase):

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, Tag, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.models.base import DependencyBase, Model, by_shape
 from harness.spec.models.values import ValueSpec
 
@@ -26,16 +27,16 @@ class TableSeed(Model):
 class SeedData(Model):
     seed: int = 0
     locales: list[str] = Field(default_factory=lambda: ["en_US"])
-    tables: list[TableSeed] = Field(default_factory=list)
+    tables: list[TableSeed] = Field(default_factory=empty_list)
 
 
 class PostgresDependency(DependencyBase):
     kind: Literal["postgres"]
     database: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")] = "app"
-    schema_files: list[str] = Field(default_factory=list, alias="schema")
+    schema_files: list[str] = Field(default_factory=empty_list, alias="schema")
     seed: SeedData | None = None
     unique: dict[Identifier, list[UniqueEntry]] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Per table, columns (or lists of columns together) whose values must "
         "not repeat although the schema does not enforce it, e.g. names an agent looks "
         "people up by: every trial and variant inserts fresh ones. The schema's own unique "
@@ -101,11 +102,11 @@ class ContainerDependency(DependencyBase):
     kind: Literal["container"]
     image: str = Field(min_length=1, description="The image to run (overridable like the others).")
     ports: list[ContainerPort] = Field(
-        default_factory=list, description="Container ports, published on 127.0.0.1."
+        default_factory=empty_list, description="Container ports, published on 127.0.0.1."
     )
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=empty_dict)
     command: list[str] | str | None = None
-    volumes: list[VolumeMount] = Field(default_factory=list)
+    volumes: list[VolumeMount] = Field(default_factory=empty_list)
     wait: ContainerWait | None = Field(
         default=None, description="Default: a server answers on the first port."
     )

@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.models.base import Model, Regex
 
 Position = Literal["start", "middle", "end"]
@@ -48,7 +49,7 @@ class Drift(Model):
         default=None, description="The length the positions are compared at; default the longest."
     )
     pools: list[PoolName] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="The filler pools drawn from (the harness's and the suite's `filler:`); "
         "default: every one.",
     )
@@ -97,12 +98,13 @@ class User(Model):
     them, in whatever order the agent asks."""
 
     facts: dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")], str] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="What the user knows, templates over the case: name, pin, order, email, "
         "phone, date ... (the built-in answers use these names).",
     )
     answers: list[Answer] = Field(
-        default_factory=list, description="The suite's own rules, tried before the built-in ones."
+        default_factory=empty_list,
+        description="The suite's own rules, tried before the built-in ones.",
     )
     defaults: bool = Field(
         default=True,

@@ -7,6 +7,7 @@ from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.models.base import CheckBase, Model, Slug
 from harness.spec.models.services import Latency
 from harness.spec.toxics import Found, LinkFault
@@ -52,13 +53,13 @@ class FaultProfile(Model):
     description: str | None = None
     faults: Annotated[list[Fault], Field(min_length=1)]
     scenarios: list[Slug] = Field(
-        default_factory=list, description="The scenarios it applies to; default: all."
+        default_factory=empty_list, description="The scenarios it applies to; default: all."
     )
 
 
 class FaultsSection(Model):
     profiles: dict[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")], FaultProfile] = Field(
-        default_factory=dict, description="Fault profiles by name: --faults NAME."
+        default_factory=empty_dict, description="Fault profiles by name: --faults NAME."
     )
 
 

@@ -4,6 +4,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, Tag, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.models.agents import Turn
 from harness.spec.models.base import (
     REQUIREMENT_ID,
@@ -43,7 +44,7 @@ class SetupRow(Model):
     """A row the case inserts before its first turn; later templates see its columns."""
 
     table: Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")]
-    values: dict[str, ValueSpec] = Field(default_factory=dict)
+    values: dict[str, ValueSpec] = Field(default_factory=empty_dict)
     database: str | None = None
 
 
@@ -59,26 +60,26 @@ class Scenario(Model):
     id: Slug
     title: str
     description: str | None = None
-    tags: list[str] = Field(default_factory=list)
+    tags: list[str] = Field(default_factory=empty_list)
     repeat: Annotated[int, Field(ge=1, le=10_000)] = 1
-    vars: dict[str, ValueSpec] = Field(default_factory=dict)
-    setup: dict[str, SetupRow] = Field(default_factory=dict)
-    redis_setup: list[RedisSetup] = Field(default_factory=list)
+    vars: dict[str, ValueSpec] = Field(default_factory=empty_dict)
+    setup: dict[str, SetupRow] = Field(default_factory=empty_dict)
+    redis_setup: list[RedisSetup] = Field(default_factory=empty_list)
     turns: Annotated[list[TurnSpec], Field(min_length=1)] = Field(
         description="What the user says, turn by turn: text (a template), or a mapping with "
         "say, expect_status and a body of its own (raw, body, body_bytes, no_body)."
     )
     variants: list[Annotated[list[str], Field(min_length=1)]] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Equivalent rewordings of `turns`; same_state checks compare their end states.",
     )
     tool_results: dict[str, Any] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="For an OpenAI-compatible agent's client-side tools: the result each tool "
         "returns (a template: text, or a JSON mapping), sent back as `role: tool` messages.",
     )
     personas: list[Persona] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Ways of writing each case may be told in; text from templates is kept intact.",
     )
     user: User | None = Field(
@@ -91,12 +92,12 @@ class Scenario(Model):
         "(harness drift); a turn marked `probe: true` is needed.",
     )
     services: dict[str, list[Route]] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Per stubbed service (an http_service dependency): routes that answer this "
         "scenario's requests before the suite's own, e.g. the fraud screen answers reject.",
     )
     faults: list[Fault] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Faults on the agent's links during this scenario's cases (Toxiproxy's "
         "toxics, by turns or for a time); such a case runs alone, so no other case shares them.",
     )
@@ -180,7 +181,7 @@ class RegressionFile(FileModel):
     check: str = Field(description="The check this case broke when it was found.")
     signature: str = Field(description="requirement|scenario|check|verdict; de-duplicates finds.")
     breaks: list[str] = Field(
-        default_factory=list, description="Every signature the case broke when it was found."
+        default_factory=empty_list, description="Every signature the case broke when it was found."
     )
     shape: str = Field(
         default="",
@@ -188,12 +189,12 @@ class RegressionFile(FileModel):
         "cause; a hunt saves one case per shape.",
     )
     shapes: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="The root cause (shape) of every check the case broke when it was found, "
         "as `breaks` lists them: a later hunt knows each of them as found.",
     )
     members: list[RegressionMember] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Other cases (often of other scenarios) that failed with the same shape.",
     )
     flaky: Flaky | None = Field(
@@ -208,11 +209,11 @@ class RegressionFile(FileModel):
         "YAML, never a generator), with `types` naming those YAML has no type for. 1 (files "
         "of harness 0.x before it): values were written like generators.",
     )
-    vars: dict[str, Any] = Field(default_factory=dict)
-    setup: dict[str, dict[str, Any]] = Field(default_factory=dict)
-    variant_setups: list[dict[str, dict[str, Any]]] = Field(default_factory=list)
+    vars: dict[str, Any] = Field(default_factory=empty_dict)
+    setup: dict[str, dict[str, Any]] = Field(default_factory=empty_dict)
+    variant_setups: list[dict[str, dict[str, Any]]] = Field(default_factory=empty_list)
     types: dict[str, Any] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Format 2: the type of each value YAML cannot say, by where it stands, "
         "e.g. {vars: {amount: decimal}, setup: {order: {ordered_on: relative}}}.",
     )
@@ -229,8 +230,8 @@ class RegressionFile(FileModel):
         description="A drift scenario's case: where its remembered turns sit among the filler "
         "(start, middle, end). Absent: start.",
     )
-    evidence: dict[str, Any] = Field(default_factory=dict)
-    found: dict[str, Any] = Field(default_factory=dict)
+    evidence: dict[str, Any] = Field(default_factory=empty_dict)
+    found: dict[str, Any] = Field(default_factory=empty_dict)
 
 
 # --------------------------------------------------------------------------- invariants
@@ -263,7 +264,7 @@ class Invariant(Model):
 
 
 class InvariantsFile(FileModel):
-    invariants: list[Invariant] = Field(default_factory=list)
+    invariants: list[Invariant] = Field(default_factory=empty_list)
 
     @model_validator(mode="after")
     def _every_turn_scoped(self) -> "InvariantsFile":

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.models.base import DependencyBase, Model, Regex
 
 _LATENCY = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s)?\s*$")
@@ -46,7 +47,7 @@ class Response(Model):
         default=None, alias="json", description="A JSON body (templates inside)."
     )
     body: str | None = Field(default=None, description="A text body (a template).")
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=empty_dict)
     latency: Latency = Field(
         default=0.0, description="Wait before answering: seconds, or 250ms, 2s."
     )
@@ -108,7 +109,7 @@ class HttpServiceDependency(DependencyBase):
     that answers as declared and logs every request it receives)."""
 
     kind: Literal["http_service"]
-    routes: list[Route] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=empty_list)
     default: Response = Field(
         default_factory=lambda: Response(status=404, json={"error": "no route"}),
         description="The answer to a request no route takes (default 404).",

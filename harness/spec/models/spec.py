@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.clock import is_duration
 from harness.spec.models.base import REQUIREMENT_ID, FileModel, Model
 from harness.spec.severity import Severity
@@ -37,7 +38,7 @@ class Requirement(Model):
     title: str
     text: str
     severity: Severity
-    parameters: list[str] = Field(default_factory=list)
+    parameters: list[str] = Field(default_factory=empty_list)
     mandatory_step: bool = Field(
         default=False,
         description="A step of the real chain that must happen (a compliance, auth or "
@@ -58,7 +59,9 @@ class SpecFile(FileModel):
                 json_schema_input_type=Parameter | Decimal | int | str | bool,
             ),
         ],
-    ] = Field(default_factory=dict, description="name: value, or name: {value, unit, kind, ...}")
+    ] = Field(
+        default_factory=empty_dict, description="name: value, or name: {value, unit, kind, ...}"
+    )
     requirements: list[Requirement] = Field(min_length=1)
 
     @field_validator("parameters")

@@ -4,6 +4,7 @@ from typing import Annotated, Literal
 
 from pydantic import ByteSize, Field, model_validator
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.load import LoadSection
 from harness.spec.models.agents import HttpAdapter, OpenAIAdapter, PythonAdapter
 from harness.spec.models.base import FileModel, Model, Slug
@@ -23,7 +24,7 @@ class AgentProcess(Model):
 
     command: Annotated[list[str], Field(min_length=1)]
     cwd: str | None = None
-    env: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=empty_dict)
     health: HealthCheck | None = None
     stop_timeout: Annotated[float, Field(gt=0, le=120)] = 5.0
 
@@ -70,7 +71,7 @@ class Traces(Model):
 
 class Environment(Model):
     dependencies: dict[Annotated[str, Field(pattern=r"^[a-z_][a-z0-9_]*$")], Dependency] = Field(
-        default_factory=dict
+        default_factory=empty_dict
     )
     provider: Literal["auto", "docker", "embedded", "external"] | None = Field(
         default=None,
@@ -79,7 +80,7 @@ class Environment(Model):
     agent: AgentConfig
     traces: Traces = Field(default_factory=Traces)
     secrets: list[str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Values never written to a run folder, its logs or its reports (masked as "
         "***), e.g. '{{ env.PARTNER_KEY }}' or '{{ deps.db.password }}'. Passwords, "
         "secret-named variables and headers (Authorization, *-Api-Key, *Token*, Cookie) "
@@ -121,7 +122,7 @@ class SuiteFile(FileModel):
         Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$")],
         Annotated[list[Annotated[str, Field(min_length=1, max_length=2000)]], Field(min_length=1)],
     ] = Field(
-        default_factory=dict,
+        default_factory=empty_dict,
         description="Drift filler: lines by pool name. A harness pool's name (small_talk, "
         "unrelated, policy_questions, rephrasings, topic_switches, corrections, distractors) "
         "adds to it; another name is a new pool. Lines are plain text or templates over "

@@ -18,6 +18,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.empty import empty_dict, empty_list
 from harness.spec.clock import DurationError, holiday_text, parse_duration
 from harness.spec.models.base import Model
 
@@ -28,8 +29,8 @@ class FakerGen(Model):
     """A realistic value from a faker provider, e.g. `{faker: name, locale: de_DE}`."""
 
     faker: str
-    args: list[Any] = Field(default_factory=list)
-    kwargs: dict[str, Any] = Field(default_factory=dict)
+    args: list[Any] = Field(default_factory=empty_list)
+    kwargs: dict[str, Any] = Field(default_factory=empty_dict)
     locale: str | None = None
     locales: list[str] | None = Field(
         default=None,
@@ -239,7 +240,7 @@ class MomentGen(Model):
         "at the same wall-clock time.",
     )
     holidays: list[dt.date | str] = Field(
-        default_factory=list,
+        default_factory=empty_list,
         description="Days that are no business days: YYYY-MM-DD, or MM-DD for every year.",
     )
 
