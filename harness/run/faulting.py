@@ -43,13 +43,14 @@ from typing import TYPE_CHECKING, Any
 from harness.core import Case, Observation, TurnRecord
 from harness.core.failures import Failure, FailureKind
 from harness.core.types import FaultWindow
-from harness.faults import LinkProxy, Toxic
+from harness.faults import Toxic
 from harness.spec import models as m
 from harness.spec.models.faults import Fault, RecoveryCheck
 from harness.spec.suite import Suite
 from harness.spec.template import Template
 
 if TYPE_CHECKING:
+    from harness.faults import LinkProxy  # imported by a run with faults (session/faults)
     from harness.otel.context import CaseTrace
 
 #: failures a turn sent while a fault was active may have without ending the conversation

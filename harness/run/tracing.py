@@ -18,16 +18,18 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core import Case, Observation
 from harness.core.spans import TOOL
 from harness.core.watch import Watched, Watcher
 from harness.otel.context import CaseTrace
-from harness.otel.store import TraceStore
 from harness.spec import models as m
 from harness.spec.scope import traces as suite_traces
 from harness.spec.suite import Suite
+
+if TYPE_CHECKING:  # a run that traces imports it (the receiver's)
+    from harness.otel.store import TraceStore
 
 QUIET = 0.3  # seconds without a new span before a case's trace is taken as complete
 TIMEOUT = 3.0  # seconds a case waits for late spans at most

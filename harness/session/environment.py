@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Collection, Iterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from harness.agents.base import AgentAdapter, Call, Conversation, Reply
@@ -30,9 +30,7 @@ from harness.deps.options import DepsOptions
 from harness.deps.select import resumed_options, select_provider
 from harness.empty import empty_dict, empty_list
 from harness.errors import ConfigError
-from harness.faults import LinkProxy
 from harness.generate.identity import Identity
-from harness.otel.receiver import TraceReceiver
 from harness.procs import free_port
 from harness.redact import SECRET_NAME as SECRET_HEADER
 from harness.redact import redact
@@ -46,6 +44,10 @@ from harness.spec.suite import Suite
 from harness.spec.template import TemplateError, format_value, render_deep
 from harness.spec.trace import agent_revision
 from harness.stubs.attribution import refuse_unattributable
+
+if TYPE_CHECKING:  # imported by a run that traces or has faults (session/traces, faults)
+    from harness.faults import LinkProxy
+    from harness.otel.receiver import TraceReceiver
 
 
 class WatchedAgent:

@@ -13,17 +13,19 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Collection, Iterable, Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core import Case
 from harness.core.events import Emit, Note
 from harness.deps.base import Endpoint
 from harness.errors import ConfigError
-from harness.faults import LinkProxy
 from harness.generate.values import derive_seed
 from harness.run.plan import faulted
 from harness.spec.loader import did_you_mean
 from harness.spec.suite import Suite
+
+if TYPE_CHECKING:  # a run with faults imports it (start_proxies)
+    from harness.faults import LinkProxy
 
 
 def scenario_links(suite: Suite, cases: Iterable[Case]) -> set[str]:
@@ -139,6 +141,8 @@ async def start_proxies(
     """A proxy in front of each link's dependency, stopped when `stack` closes; the run
     header says which links are proxied and where."""
     proxies: dict[str, LinkProxy] = {}
+    if links:
+        from harness.faults import LinkProxy
     for name in sorted(links):
         endpoint = endpoints.get(name)
         if endpoint is None:  # links_for checked the names: a dependency that did not start

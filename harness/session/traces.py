@@ -6,15 +6,17 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from contextlib import AsyncExitStack
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.core.events import Emit, Note
 from harness.otel.context import otlp_environment
-from harness.otel.receiver import TraceReceiver
 from harness.run.tracing import TraceWatcher, traces
 from harness.runlog.models import TracesInfo
 from harness.spec.suite import Suite
 from harness.spec.template import TemplateError
+
+if TYPE_CHECKING:  # a run that traces imports it (start_receiver)
+    from harness.otel.receiver import TraceReceiver
 
 
 class NoReceiver(Mapping[str, str]):
@@ -41,6 +43,8 @@ async def start_receiver(suite: Suite, stack: AsyncExitStack) -> TraceReceiver |
     """A receiver on loopback when the run traces, stopped when `stack` closes."""
     if not traces(suite):
         return None
+    from harness.otel.receiver import TraceReceiver
+
     return await stack.enter_async_context(TraceReceiver())
 
 

@@ -41,6 +41,10 @@ def test_a_plain_run_writes_every_report_without_importing_pandas(tmp_path: Path
     # nor the parts of a load's, a drift's or a faulted run's reports (about 30 ms)
     parts = ("load", "loadrender", "drift", "driftrender", "faults", "faultrender", "faultframe")
     assert not {f"harness.report.{p}" for p in parts} & imported
+    # nor a fault proxy or an OTLP receiver: the echo suite has no faults and no traces
+    for part in ("harness.faults.proxy", "harness.otel.receiver", "harness.otel.store"):
+        assert part not in imported, part
+    assert "harness.faults.toxics" in imported  # it can fail: the suite format's part is read
     run = only_run(tmp_path, done.stderr)
     for name in (
         "summary.md",
