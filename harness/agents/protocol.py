@@ -189,6 +189,16 @@ def _json(body: bytes) -> tuple[Any, bool]:
         return None, False
 
 
+def _why_not_json(body: bytes) -> str:
+    """The parser's reason and place, said with a reply that is not JSON: a body that looks
+    like JSON may still hold what no JSON text may (a lone surrogate escape, bad UTF-8)."""
+    try:
+        orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        return str(exc)
+    return "it parsed on a second read"
+
+
 def capture(captures: Mapping[str, Any], incoming: Incoming, data: Any) -> dict[str, Any]:
     """The values a request or turn captures from what came back (those present only)."""
     out: dict[str, Any] = {}
@@ -241,7 +251,8 @@ def read_turn(
         text = _decoded(body)
     elif not is_json:
         return _failed(incoming, FailureKind.MALFORMED,
-                       f"malformed reply: not JSON: {_decoded(body)[:EXCERPT]}")  # fmt: skip
+                       f"malformed reply: not JSON ({_why_not_json(body)}): "
+                       f"{_decoded(body)[:EXCERPT]}")  # fmt: skip
     else:
         value, found = get_path(data, adapter.reply)
         if not found and contract:

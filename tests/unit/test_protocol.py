@@ -90,6 +90,14 @@ def test_the_reply_field_gives_the_text_and_the_json_is_kept_whole() -> None:
     assert reply.text == "refunded" and reply.data == body
     null = read_turn(adapter, incoming(200, {"answer": {"text": None}}), [200])
     assert null.failure is not None and null.failure.kind is FailureKind.MALFORMED
+    # a body that is not JSON says why, also when it looks like JSON (a lone surrogate)
+    html = read_turn(adapter, incoming(200, b"<html>oops</html>"), [200])
+    said = html.failure.message if html.failure is not None else ""
+    assert said.startswith("malformed reply: not JSON (") and "line 1 column 1" in said, said
+    assert said.endswith("): <html>oops</html>"), said
+    lone = read_turn(adapter, incoming(200, b'{"answer": {"text": "\\ud800"}}'), [200])
+    assert lone.failure is not None and lone.failure.kind is FailureKind.MALFORMED
+    assert "(no low surrogate in string: line 1 column " in lone.failure.message, lone.failure
     # a misspelt `reply:` names the reply's closest path, written as a path is
     nested = HttpAdapter(url="http://x", reply="output.message[-1].content")
     missing = read_turn(nested, incoming(200, {"output": {"messages": [{"content": "hi"}]}}), [200])
