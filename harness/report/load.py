@@ -138,11 +138,14 @@ class LoadSummary:
                 f"invariant violations {lv.violations} (+{lv.sampled} rows in samples)"
             )
         if self.faulted:
-            out.append(f"  {self.faulted} conversation(s) overlapped a fault window: in no level")
+            out.append(
+                f"  {self.faulted} conversation(s) overlapped a fault window: counted in no "
+                "level's figures above (they measure the fault: the Fault lines count them)"
+            )
         if self.ramping_down:
             out.append(
                 f"  {self.ramping_down} conversation(s) started while the profile ramped down to "
-                "0 users: in the windows, in no level"
+                "0 users: in the time windows, counted in no level's figures above"
             )
         locust = self.load.locust
         if locust is not None:
