@@ -3,9 +3,9 @@ empty: `Field(default_factory=empty_list)` where one would write `list` (a test 
 
 Why not `list` itself: pydantic asks every default factory for its signature (does it take
 the validated data?), and for a builtin type `inspect.signature` parses the type's text
-signature with `tokenize`. Over the models a `harness run` builds that was about 25 ms of its
-start-up (whole processes of the 1-case echo run, 9 interleaved rounds: 0.578 -> 0.554 s); a
-Python function's signature is read at once.
+signature with `tokenize`. Timed inside a 1-case `harness run`, that check took 26 ms of its
+start-up over the models it builds (benchmarks/RESULTS.md, 2026-12-07, evening); a Python
+function's signature is read at once.
 """
 
 from __future__ import annotations
