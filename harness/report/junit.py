@@ -13,7 +13,7 @@ from harness.report.chain import request_lines, trace_evidence
 from harness.report.faultturns import during
 from harness.report.frame import Row, as_rows
 from harness.report.reliability import REGRESSION_ORIGIN
-from harness.report.text import num, pct, turn_error, turn_source
+from harness.report.text import num, pct, probes_left_out, turn_error, turn_source
 from harness.report.view import evidence_turns
 from harness.runlog.models import AnyManifest
 
@@ -40,7 +40,8 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
     lines = [f"requirements: {row['requirements']}", f"session: {row['session_id']}"]
     if row["case_error"]:
         lines.append(f"agent error: {row['case_error']}")
-    for t in evidence_turns(row):
+    shown = evidence_turns(row)
+    for t in shown:
         source = turn_source(t.get("source"))
         fault = during(t, row.get("faults"))
         said = f"turn {t['index']} user" + (f" ({source})" if source else "")
@@ -50,6 +51,8 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
             lines.append(f"turn {t['index']} agent: {t['reply']}")
         if t.get("error"):
             lines.append(f"turn {t['index']} error: {turn_error(t)}")
+    if (probes := probes_left_out(row["turns"], shown)) is not None:
+        lines.append(f"({probes})")  # as summary.md says it under the same evidence
     lines.append(f"expected: {dumps(row['expected']).decode()}")
     lines.append(f"found: {dumps(row['found']).decode()}")
     key = id(row.get("trace")), id(row.get("requests"))  # a trial's rows share them

@@ -9,7 +9,7 @@ import xml.etree.ElementTree as ET
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.report.junit import serialize
+from harness.report.junit import _details, serialize
 
 # text as an agent may send it: markup, quotes, line breaks, tabs, non-ASCII, lone surrogates
 TEXT = st.text(alphabet=st.sampled_from([*"ab <>&\"'\r\n\t é€😀", "\ud800"]), max_size=12)
@@ -50,3 +50,21 @@ def test_serialize_escapes_what_an_agent_sent() -> None:
     assert 'name="a&quot;b&lt;c&gt;&amp;&#10;d"' in written
     assert "&lt;/failure&gt;&lt;script&gt;" in written and "<script>" not in written
     assert written == _elementtree(root).decode()
+
+
+def test_a_checks_failure_text_says_the_recovery_probes_it_leaves_out() -> None:
+    """As summary.md does: the probes are shown with the recovery check only."""
+    turns = [
+        {"index": 1, "text": "refund order 7", "reply": "done"},
+        {"index": 2, "text": "status?", "reply": "down", "source": "recovery"},
+        {"index": 3, "text": "status?", "reply": "up", "source": "recovery"},
+    ]
+    row = {
+        "requirements": "R-1", "session_id": "s", "case_error": None, "turns": turns,
+        "expected": "refunded", "found": "done", "check_type": "contains",
+    }  # fmt: skip
+    text = _details(row)
+    assert "turn 1 agent: done" in text and "turn 2" not in text.split("(then")[0]
+    assert "(then 2 recovery probe(s), turns 2-3, shown with the recovery check" in text
+    recovery = _details({**row, "check_type": "recovery"})
+    assert "turn 3 agent: up" in recovery and "recovery probe(s)" not in recovery
