@@ -26,14 +26,22 @@ T = TypeVar("T")
 
 # soft_wrap: paths and ids are never broken across lines, whatever the terminal width
 # In CI logs (no terminal) tables get room instead of rich's 80 columns; COLUMNS still wins.
+# emoji=False: rich would turn `:100:` into an emoji, in a place (`suite.yaml:100:7`) as in
+# an agent's text
 _LOG_WIDTH = None if os.environ.get("COLUMNS") else 140
 err = Console(
     stderr=True,
     highlight=False,
     soft_wrap=True,
+    emoji=False,
     width=None if sys.stderr.isatty() else _LOG_WIDTH,
 )
-out = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else _LOG_WIDTH)
+out = Console(
+    highlight=False,
+    soft_wrap=True,
+    emoji=False,
+    width=None if sys.stdout.isatty() else _LOG_WIDTH,
+)
 
 
 def reports_root(cli_value: str | Path | None = None) -> Path:

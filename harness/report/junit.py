@@ -14,7 +14,7 @@ from harness.report.faultturns import during
 from harness.report.frame import Row, as_rows
 from harness.report.reliability import REGRESSION_ORIGIN
 from harness.report.text import num, pct, probes_left_out, turn_error, turn_source
-from harness.report.view import evidence_turns
+from harness.report.view import NEGATED, evidence_turns
 from harness.runlog.models import AnyManifest
 
 if TYPE_CHECKING:
@@ -53,7 +53,8 @@ def _details(row: Mapping[Any, Any], chains: dict[tuple[int, int], list[str]] | 
             lines.append(f"turn {t['index']} error: {turn_error(t)}")
     if (probes := probes_left_out(row["turns"], shown)) is not None:
         lines.append(f"({probes})")  # as summary.md says it under the same evidence
-    lines.append(f"expected: {dumps(row['expected']).decode()}")
+    label = NEGATED.get(str(row.get("check_type")), "expected")  # a forbidden text is not wanted
+    lines.append(f"{label}: {dumps(row['expected']).decode()}")
     lines.append(f"found: {dumps(row['found']).decode()}")
     key = id(row.get("trace")), id(row.get("requests"))  # a trial's rows share them
     chain = (chains or {}).get(key)

@@ -68,3 +68,15 @@ def test_a_checks_failure_text_says_the_recovery_probes_it_leaves_out() -> None:
     assert "(then 2 recovery probe(s), turns 2-3, shown with the recovery check" in text
     recovery = _details({**row, "check_type": "recovery"})
     assert "turn 3 agent: up" in recovery and "recovery probe(s)" not in recovery
+
+
+def test_a_forbidden_text_is_not_called_expected() -> None:
+    """As summary.md labels it: a not_contains check's value is what must not appear."""
+    row = {
+        "requirements": "R-1", "session_id": "s", "case_error": None, "turns": [],
+        "expected": "has been issued", "found": "it has been issued", "check_type": "not_contains",
+    }  # fmt: skip
+    text = _details(row)
+    assert 'must not contain: "has been issued"' in text and "expected:" not in text
+    assert 'must not match: "x"' in _details({**row, "check_type": "not_regex", "expected": "x"})
+    assert 'expected: "x"' in _details({**row, "check_type": "contains", "expected": "x"})
