@@ -103,8 +103,8 @@ def serialize(root: ET.Element) -> bytes:
     """The document as `ET.indent` then `ET.tostring(encoding="utf-8", xml_declaration=True)`
     write it, byte for byte (a test holds to it), for the elements a report builds (plain tags,
     text attributes, no mixed content), in one pass: the 2,000 testcases of a 1,000-case run in
-    3.1 ms against ElementTree's 10.2 (which walks the tree for namespaces first, then writes
-    piece by piece)."""
+    3.5 ms against ElementTree's 7.7 (medians of 9 in one process; ElementTree walks the tree
+    for namespaces first, then writes piece by piece)."""
     out = ["<?xml version='1.0' encoding='utf-8'?>\n"]
     _element(root, "\n", out)
     return "".join(out).encode("utf-8", "xmlcharrefreplace")
@@ -136,6 +136,7 @@ def _element(elem: ET.Element, pad: str, out: list[str]) -> None:
 
 
 def _cdata(text: str) -> str:
+    """Text escaped as ElementTree escapes it (`in` first: most text has none of them)."""
     if "&" in text:
         text = text.replace("&", "&amp;")
     if "<" in text:
@@ -145,16 +146,15 @@ def _cdata(text: str) -> str:
     return text
 
 
+#: what an attribute's value escapes beyond text's, as ElementTree writes them
+_ATTRIBUTE = (('"', "&quot;"), ("\r", "&#13;"), ("\n", "&#10;"), ("\t", "&#09;"))
+
+
 def _attribute(text: str) -> str:
     text = _cdata(text)
-    if '"' in text:
-        text = text.replace('"', "&quot;")
-    if "\r" in text:
-        text = text.replace("\r", "&#13;")
-    if "\n" in text:
-        text = text.replace("\n", "&#10;")
-    if "\t" in text:
-        text = text.replace("\t", "&#09;")
+    for char, entity in _ATTRIBUTE:
+        if char in text:
+            text = text.replace(char, entity)
     return text
 
 
