@@ -182,21 +182,13 @@ class Incoming:
         return [str(v) for v in h.getlist(name)]  # geventhttpclient
 
 
-def _json(body: bytes) -> tuple[Any, bool]:
+def _json(body: bytes) -> tuple[Any, str | None]:
+    """The body's JSON, or None and the parser's reason and place (a body that looks like
+    JSON may still hold what no JSON text may: a lone surrogate escape, bad UTF-8)."""
     try:
-        return orjson.loads(body), True
-    except orjson.JSONDecodeError:
-        return None, False
-
-
-def _why_not_json(body: bytes) -> str:
-    """The parser's reason and place, said with a reply that is not JSON: a body that looks
-    like JSON may still hold what no JSON text may (a lone surrogate escape, bad UTF-8)."""
-    try:
-        orjson.loads(body)
+        return orjson.loads(body), None
     except orjson.JSONDecodeError as exc:
-        return str(exc)
-    return "it parsed on a second read"
+        return None, str(exc)
 
 
 def capture(captures: Mapping[str, Any], incoming: Incoming, data: Any) -> dict[str, Any]:
@@ -245,13 +237,14 @@ def read_turn(
         answer.captured = capture(adapter.capture, incoming, data)
         answer.usage = usage(adapter.usage, data)
         return answer
-    data, is_json = _json(body)
+    data, not_json = _json(body)
+    is_json = not_json is None
     contract = incoming.status not in adapter.ok_status  # an accepted 4xx: judged as it is
     if adapter.reply is None or (contract and not is_json):
         text = _decoded(body)
     elif not is_json:
         return _failed(incoming, FailureKind.MALFORMED,
-                       f"malformed reply: not JSON ({_why_not_json(body)}): "
+                       f"malformed reply: not JSON ({not_json}): "
                        f"{_decoded(body)[:EXCERPT]}")  # fmt: skip
     else:
         value, found = get_path(data, adapter.reply)

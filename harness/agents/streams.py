@@ -86,8 +86,8 @@ class StreamAssembler:
             self.done = True
             return
         self.events += 1
-        value, is_json = _json(data.encode())
-        if not is_json:
+        value, not_json = _json(data.encode())
+        if not_json is not None:
             value = data
         if self.events == 1:
             self._first = value

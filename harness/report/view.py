@@ -225,6 +225,11 @@ class ReportView:
         return [r["requirement"] for r in self.requirements if r["checks"] == 0]
 
 
+def could_not_run(row: Row) -> bool:
+    """An error of a check that raised while judged: the suite's, no divergence of the agent."""
+    return row["verdict"] == "error" and row.get("failure_kind") == FailureKind.CHECK.value
+
+
 def build_view(
     results: list[Row] | pd.DataFrame, manifest: AnyManifest, tally: Tally | None = None
 ) -> ReportView:
@@ -258,7 +263,7 @@ def build_view(
                 verdict=row["verdict"],
                 suite=True,  # until a row of it is no check that could not run
             )
-        group.suite = group.suite and row.get("failure_kind") == FailureKind.CHECK.value
+        group.suite = group.suite and could_not_run(row)
         if len(group.examples) < FULL_EXAMPLES:
             group.examples.append(_example(row))
         elif len(group.others) >= OTHERS_SHOWN:
@@ -283,7 +288,7 @@ def build_view(
         verdict = row["verdict"]
         if verdict in totals:
             totals[verdict] += 1
-        if verdict == "error" and row.get("failure_kind") == FailureKind.CHECK.value:
+        if could_not_run(row):
             suite_errors += 1  # a check that raised: the suite's error, no divergence
         elif verdict in ("fail", "error"):
             diverging.update(str(row["requirements"]).split(","))
