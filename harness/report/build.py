@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from harness.numeric import load_numpy
 from harness.report.collect import collect
 from harness.report.html import render_html
 from harness.report.junit import render_junit
@@ -67,6 +68,7 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
     The garbage collector is paused meanwhile: the reports make a few million small objects
     (rows, evidence, XML elements) and no cycles to free, and each full collection walks all
     of them (a quarter of a 10,000-case run's reports)."""
+    load_numpy()  # pyarrow's: OpenBLAS on one thread (harness/numeric.py)
     enabled = gc.isenabled()
     gc.disable()
     try:
