@@ -22,6 +22,7 @@ from harness.cli.common import (
     reports_root,
 )
 from harness.errors import ConfigError
+from harness.numeric import load_numpy
 
 if TYPE_CHECKING:
     from harness.runlog.read import RunFolder
@@ -61,6 +62,7 @@ def signoff(
 ) -> None:
     """Judge a stored run against a release policy: GO (exit 0) or NO-GO (exit 1), with the
     gates, a traceability matrix, the environment and the evidence."""
+    load_numpy()  # pandas': OpenBLAS on one thread (harness/numeric.py)
     from harness.report.signoff import evaluate
     from harness.report.signoff_render import write_signoff
     from harness.runlog.history import group_runs
@@ -133,6 +135,7 @@ def compare(
     and whether it is beyond noise. Exit 1 when HEAD has new failures, checks newly flaky in
     a requirement reliable in BASE, a known regression failing anew or a requirement worse
     beyond noise."""
+    load_numpy()  # pandas': OpenBLAS on one thread (harness/numeric.py)
     from harness.report.compare import comparable, compare_runs
     from harness.report.compare_render import LISTED, render_comparison
 
@@ -185,6 +188,7 @@ def trend(
     suite: str | None, last: int, k: int, out_file: Path | None, reports_dir: Path | None
 ) -> None:
     """Plot pass@1 and pass^k per requirement over a suite's last runs (self-contained HTML)."""
+    load_numpy()  # pandas': OpenBLAS on one thread (harness/numeric.py)
     from harness.cli.common import resolve_suite
     from harness.report.trend import build_trend, write_trend
     from harness.spec.suite import load_suite
