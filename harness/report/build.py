@@ -68,10 +68,10 @@ def build_reports(run_dir: Path, *, keep: bool = False) -> Reports:
     The garbage collector is paused meanwhile: the reports make a few million small objects
     (rows, evidence, XML elements) and no cycles to free, and each full collection walks all
     of them (a quarter of a 10,000-case run's reports)."""
-    load_numpy()  # pyarrow's: OpenBLAS on one thread (harness/numeric.py)
     enabled = gc.isenabled()
     gc.disable()
     try:
+        load_numpy()  # for pyarrow: OpenBLAS on one thread (harness/numeric.py)
         return _build(run_dir, keep)
     finally:
         if enabled:
