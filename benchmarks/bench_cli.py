@@ -20,8 +20,8 @@ installed package; an editable install writes its .pyc files on first import), e
 PYTHONDONTWRITEBYTECODE is set here; `--no-bytecode` measures every module compiled from
 source instead. `--root PATH` times the harness of another checkout (e.g. an older commit
 unpacked with `git archive`) with this script's agent, suites and plain client; `--before
-PATH` times that checkout's harness too, each command right before this one's in every round,
-and prints the two side by side.
+PATH` times that checkout's harness too, each command beside this one's in every round (which
+of the two goes first alternates), and prints the two side by side.
 
     python benchmarks/bench_cli.py [--cases 1000] [--rounds 5] [--concurrency 32]
         [--root PATH] [--before PATH] [--no-bytecode]
@@ -135,15 +135,17 @@ def main() -> None:
             times: dict[str, list[float]] = {k: [] for k in commands}
             cpus: dict[str, list[float]] = {k: [] for k in commands}
             old: dict[str, tuple[list[float], list[float]]] = {k: ([], []) for k in commands}
-            for _ in range(args.rounds):
+            for round_ in range(args.rounds):
                 for label, argv in commands.items():
+                    # which checkout goes first alternates: the second of two processes in a
+                    # row ran measurably faster or slower here, whichever it was
+                    pair = [(root, times[label], cpus[label])]
                     if before is not None and not label.startswith("plain"):
-                        wall, cpu = timed(argv, before, bytecode)
-                        old[label][0].append(wall)
-                        old[label][1].append(cpu)
-                    wall, cpu = timed(argv, root, bytecode)
-                    times[label].append(wall)
-                    cpus[label].append(cpu)
+                        pair.insert(round_ % 2, (before, *old[label]))
+                    for checkout, walls, cpu_times in pair:
+                        wall, cpu = timed(argv, checkout, bytecode)
+                        walls.append(wall)
+                        cpu_times.append(cpu)
     finally:
         proc.terminate()
         proc.wait(5)

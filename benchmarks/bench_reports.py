@@ -7,7 +7,7 @@ imported when the code needs them), then the second (warm). The import of the re
 module is timed apart. The process also says whether pandas was imported. Without
 `RUN_DIR`s, the 1,000-case echo run of bench_run.py's suite is made first (an echo agent,
 `harness run`). `--before PATH` times another checkout (e.g. an older commit unpacked with
-`git archive`), interleaved round by round. `--scale N` times a run of N cases synthesised
+`git archive`), interleaved round by round (which goes first alternates). `--scale N` times a run of N cases synthesised
 from the first run folder's records (repeated under new case ids, every 10th case failing its
 first check) instead. Issue 16's targets: all reports of a 1,000-case run <= 0.15 s, of a
 100,000-case run <= 10 s.
@@ -121,8 +121,11 @@ def main() -> None:
         roots = {"now": ROOT} | ({"before": args.before} if args.before else {})
         for folder in runs:
             got: dict[str, list[dict]] = {k: [] for k in roots}
-            for _ in range(args.rounds):
-                for label, root in reversed(roots.items()):
+            for round_ in range(args.rounds):
+                # which checkout goes first alternates (the second of two in a row ran
+                # measurably faster or slower here, whichever it was)
+                order = list(roots.items())
+                for label, root in order if round_ % 2 else order[::-1]:
                     got[label].append(one(root, folder, tmp / "copy"))
                     shutil.rmtree(tmp / "copy", ignore_errors=True)
             lines = sum(1 for _ in (folder / "cases.jsonl").open("rb"))
