@@ -178,7 +178,7 @@ def main() -> None:
                     line += f" (<= {ratio_limit}x: {'meets' if ok else 'MISSES'})"
         print(line)
     if before is not None:
-        print(f"the same rounds, the harness of {before} run just before each (median wall, CPU):")
+        print(f"the same rounds, the harness of {before} beside each (median wall, CPU):")
         for label, (walls, cpu_s) in old.items():
             if not walls:
                 continue

@@ -7,10 +7,10 @@ imported when the code needs them), then the second (warm). The import of the re
 module is timed apart. The process also says whether pandas was imported. Without
 `RUN_DIR`s, the 1,000-case echo run of bench_run.py's suite is made first (an echo agent,
 `harness run`). `--before PATH` times another checkout (e.g. an older commit unpacked with
-`git archive`), interleaved round by round (which goes first alternates). `--scale N` times a run of N cases synthesised
-from the first run folder's records (repeated under new case ids, every 10th case failing its
-first check) instead. Issue 16's targets: all reports of a 1,000-case run <= 0.15 s, of a
-100,000-case run <= 10 s.
+`git archive`), interleaved round by round (which goes first alternates). `--scale N` times a
+run of N cases synthesised from the first run folder's records (repeated under new case ids,
+every 10th case failing its first check) instead. Issue 16's targets: all reports of a
+1,000-case run <= 0.15 s, of a 100,000-case run <= 10 s.
 
     python benchmarks/bench_reports.py [RUN_DIR ...] [--cases 1000] [--rounds 5]
         [--before PATH] [--scale N]
