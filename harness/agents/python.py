@@ -23,6 +23,7 @@ import orjson
 from harness.agents.base import Plain, Reply
 from harness.core.failures import FailureKind
 from harness.errors import ConfigError
+from harness.numeric import share_with_agent
 from harness.spec.models import PythonAdapter
 
 
@@ -52,6 +53,7 @@ def check_importable(config: PythonAdapter, root: Path) -> None:
 
 
 def load_callable(spec: str, paths: list[Path]) -> Callable[..., Any]:
+    share_with_agent()  # numpy in this process is now the agent's to set up (harness/numeric.py)
     _extend_path(paths)
     module_name, _, attr = spec.partition(":")
     try:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 import traceback
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,6 +35,7 @@ from harness.cli.common import (
     suite_folders,
 )
 from harness.errors import ConfigError, HarnessError
+from harness.numeric import own_process
 
 if TYPE_CHECKING:
     from harness.spec.suite import Suite
@@ -61,8 +63,6 @@ class Group(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in LAZY:
-            from importlib import import_module
-
             module, _, name = LAZY[cmd_name].partition(":")
             self.add_command(getattr(import_module(module), name), cmd_name)
         return self.commands.get(cmd_name)
@@ -382,10 +382,10 @@ def _interrupt(signum: int, frame: object) -> None:
 
 
 def main() -> None:
-    # no garbage collection while the command's modules load (they make objects by the
-    # million and no garbage); a command that goes on to work turns it on
-    # (common.collect_from_here, which run_async calls); validate, list and schema are short
+    # no garbage collection while the command's modules load (objects by the million, no
+    # garbage); a command that goes on to work turns it on (common.collect_from_here)
     gc.disable()
+    own_process()  # numpy, if a command loads it, without OpenBLAS's threads (numeric.py)
     # until a command's event loop takes them over (common.run_async), SIGTERM and SIGHUP
     # stop the harness as Ctrl-C does: exit 130, never a half-done state
     for sig in (signal.SIGTERM, signal.SIGHUP):
