@@ -3,10 +3,11 @@ command-line process.
 
 numpy's bundled OpenBLAS starts a thread per core as it loads, and those threads spin for
 a while looking for work. The harness does no linear algebra: it loads numpy only because
-pyarrow (the parquet files) and pandas (compare, trend, sign-off) import it. On this 2-core
+pyarrow (the parquet files) and pandas (compare, trend) import it. On this 2-core
 machine, importing numpy then pyarrow took 0.22 s of CPU with the pool against 0.12 s with
 one thread (medians of 21, `OPENBLAS_NUM_THREADS` 2 or 1): the spinning thread takes the
-second core from whatever else runs (the agent, a dependency, another suite's job).
+second core from whatever else runs (the agent, a dependency, another suite's job). A
+sign-off, `validate`, `list` and `replay` load no numpy at all.
 
 `load_numpy` loads numpy with OpenBLAS on one thread, and only where that touches nothing but
 the harness:

@@ -62,7 +62,6 @@ def signoff(
 ) -> None:
     """Judge a stored run against a release policy: GO (exit 0) or NO-GO (exit 1), with the
     gates, a traceability matrix, the environment and the evidence."""
-    load_numpy()  # pandas': OpenBLAS on one thread (harness/numeric.py)
     from harness.report.signoff import evaluate
     from harness.report.signoff_render import write_signoff
     from harness.runlog.history import group_runs

@@ -110,39 +110,62 @@ def test_numpy_loaded_already_is_left_alone_and_the_environment_untouched() -> N
     assert got["writes"] == [] and int(str(got["threads"])) > 1
 
 
-def _demo_run(folder: Path) -> Path:
+def _demo_run(reports: Path) -> Path:
+    """The demo's stored run (tests/snapshots), in `reports` under its run id."""
     stored = ROOT / "tests" / "snapshots" / "reports" / "demo" / "run"
-    folder.mkdir()
+    folder = reports / json.loads((stored / "manifest.json").read_text())["run_id"]
+    folder.mkdir(parents=True)
     shutil.copy(stored / "manifest.json", folder / "manifest.json")
     with gzip.open(stored / "cases.jsonl.gz", "rb") as src:
         (folder / "cases.jsonl").write_bytes(src.read())
     return folder
 
 
-@pytest.mark.parametrize("command", ["report", "compare"])
-def test_the_harness_command_loads_numpy_on_one_thread(tmp_path: Path, command: str) -> None:
-    """`harness report` (the reports a run writes at its end) and `harness compare` (pandas),
-    each in the command's own process."""
-    folder = _demo_run(tmp_path / "run")
-    args = [str(folder)] if command == "report" else [str(folder), str(folder)]
+def _command(args: list[str]) -> subprocess.CompletedProcess[str]:
+    """`harness ARGS` in a process of its own (cli/main.py's `main`); at its exit, a line
+    "OPENBLAS <threads> <numpy loaded>"."""
     script = (
         OPENBLAS_THREADS
         + """
 import atexit, sys
+atexit.register(lambda: print("OPENBLAS", openblas_threads() if "numpy" in sys.modules
+                              else "-", "numpy" in sys.modules))
 from harness.cli.main import main
-atexit.register(lambda: print("OPENBLAS", openblas_threads(), "numpy" in sys.modules))
 sys.argv = ["harness", *sys.argv[1:]]
 main()
 """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", script, command, *args],
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
         env=_env(),
         capture_output=True,
         text=True,
         timeout=120,
         cwd=ROOT,
     )
+
+
+@pytest.mark.parametrize("command", ["report", "compare", "trend"])
+def test_the_harness_command_loads_numpy_on_one_thread(tmp_path: Path, command: str) -> None:
+    """`harness report` (the reports a run writes at its end), `harness compare` and `harness
+    trend` (pandas), each in the command's own process."""
+    folder = _demo_run(tmp_path / "reports")
+    args = {
+        "report": [str(folder)],
+        "compare": [str(folder), str(folder)],
+        "trend": ["refund_desk", "--reports-dir", str(folder.parent)],
+    }[command]
+    out = _command([command, *args])
     assert out.returncode in (0, 1), out.stderr[-2000:]  # 1: the demo run has divergences
     assert command != "report" or (folder / "results.parquet").is_file()
     assert "OPENBLAS 1 True" in out.stdout, (out.stdout[-500:], out.stderr[-2000:])
+
+
+def test_a_sign_off_loads_no_numpy(tmp_path: Path) -> None:
+    """A sign-off reads no parquet file and no pandas: nothing to load numpy for."""
+    folder = _demo_run(tmp_path / "reports")
+    policy = ROOT / "scenarios" / "refund_desk" / "policy.yaml"
+    args = ["signoff", folder.name, "--policy", str(policy), "--reports-dir", str(folder.parent)]
+    out = _command(args)
+    assert out.returncode in (0, 1), out.stderr[-2000:]  # 1: NO-GO
+    assert "OPENBLAS - False" in out.stdout, (out.stdout[-500:], out.stderr[-2000:])
