@@ -9,8 +9,9 @@ one thread (medians of 21, `OPENBLAS_NUM_THREADS` 2 or 1): the spinning thread t
 second core from whatever else runs (the agent, a dependency, another suite's job). A
 sign-off, `validate`, `list` and `replay` load no numpy at all.
 
-`load_numpy` loads numpy with OpenBLAS on one thread, and only where that touches nothing but
-the harness:
+`load_numpy` loads numpy with OpenBLAS on one thread. A command calls it where it first needs
+numpy: `build_reports` (every command that writes a run's reports), `compare` and `trend`. It
+acts only where that touches nothing but the harness:
 - in the process of the `harness` command (`own_process`, called by cli/main.py's `main`),
   never in a library caller's (a notebook's numpy stays as its user expects);
 - not when an agent's code runs in this process (`share_with_agent`: the python adapter), whose
@@ -56,7 +57,5 @@ def load_numpy() -> None:
     os.environ["OPENBLAS_NUM_THREADS"] = "1"
     try:
         import numpy  # noqa: F401
-    except ImportError:  # pyarrow works without it; pandas says so itself
-        pass
     finally:
         os.environ.pop("OPENBLAS_NUM_THREADS", None)

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import orjson
 
-from harness.numeric import load_numpy
 from harness.runlog.models import AnyManifest, SweepRecord, TrialRecord
 from harness.runlog.rows import Row as Row
 from harness.runlog.rows import record_rows as record_rows
@@ -96,7 +95,6 @@ def results_frame(
 
 def rows_frame(rows: list[Row]) -> pd.DataFrame:
     """results_rows as a pandas DataFrame (for a reader that needs both)."""
-    load_numpy()
     import pandas as pd
 
     return pd.DataFrame(rows, columns=COLUMNS).astype({"trial": "int64", "duration_ms": "float64"})
@@ -222,7 +220,6 @@ def save_columns(
     float NaN is null; where pandas inferred the type (the columns not `fixed` by an
     `astype`), a column of no value is doubles when no row had it (`absent`) or it holds a
     NaN, else nulls (and every such column of a table with no rows)."""
-    load_numpy()
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -242,7 +239,6 @@ def save_columns(
 def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
     """The results (plain rows or the frame) as parquet (results.parquet), the evidence
     columns as Arrow JSON; through pyarrow alone, imported here."""
-    load_numpy()
     import pyarrow.parquet as pq
 
     pq.write_table(results_table(table), path, compression=COMPRESSION)
@@ -252,7 +248,6 @@ def save_results(table: pd.DataFrame | list[Row], path: Path) -> Path:
 def results_table(table: pd.DataFrame | list[Row]) -> pa.Table:
     """The results as an Arrow table of results.parquet's columns and types (a batch of
     rows of it: report/collect.py writes a large run's in batches)."""
-    load_numpy()
     import pyarrow as pa
 
     arrays = []
@@ -279,7 +274,6 @@ def results_table(table: pd.DataFrame | list[Row]) -> pa.Table:
 def read_parquet(path: Path) -> pd.DataFrame:
     """results.parquet back into the frame, the evidence decoded (also files written before
     the evidence was typed, which kept it as JSON text)."""
-    load_numpy()
     import pandas as pd
     import pyarrow.parquet as pq
 

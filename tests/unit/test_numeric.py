@@ -61,21 +61,22 @@ pytestmark = pytest.mark.skipif(
 )
 
 
-def _env(**env: str) -> dict[str, str]:
+def _python(script: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`script` in a Python process of its own, the thread variables only as given."""
     clean = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
-    return {**clean, **env}
+    return subprocess.run(
+        [sys.executable, "-c", script, *args],
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+    )
 
 
 def probe(mode: str, **env: str) -> dict[str, object]:
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, mode],
-        env=_env(**env),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+    out = _python(PROBE, mode, **env)
+    assert out.returncode == 0, out.stderr[-2000:]
     result: dict[str, object] = json.loads(out.stdout)
     return result
 
@@ -135,14 +136,7 @@ sys.argv = ["harness", *sys.argv[1:]]
 main()
 """
     )
-    return subprocess.run(
-        [sys.executable, "-c", script, *args],
-        env=_env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-    )
+    return _python(script, *args)
 
 
 @pytest.mark.parametrize("command", ["report", "compare", "trend"])
